@@ -1,0 +1,72 @@
+#!/bin/sh
+# Install, from Debian 12 packages, everything rackboot needs to build, test,
+# benchmark and run the lab. Idempotent: when every package is already
+# installed it only asks dpkg and exits (well under a second).
+#
+# Run as root (CI is root). Set RACKBOOT_DEPS_DRY_RUN=1 to print what is
+# missing without installing it.
+set -eu
+
+# Build and libraries.
+BUILD="build-essential cmake ninja-build pkg-config git
+       libnng-dev libmbedtls-dev libprotobuf-c-dev protobuf-c-compiler
+       libuv1-dev libssl-dev openssl libcurl4-openssl-dev libcmocka-dev
+       libsqlite3-dev sqlite3 libjansson-dev libmicrohttpd-dev"
+
+# Fuzzing and sanitizers: clang's fuzzer and sanitizer runtimes are only a
+# Recommends of clang, so name them explicitly.
+ANALYSIS="clang libclang-rt-14-dev llvm valgrind clang-format"
+
+# Real protocol peers the integration tests and benchmarks drive.
+PEERS="iproute2 procps util-linux iputils-ping curl
+       isc-dhcp-client dhcpcd-base isc-dhcp-relay
+       tftp-hpa atftp kea-dhcp6-server kea-admin
+       nginx-light wrk radvd tcpdump
+       qemu-system-x86 ipxe-qemu ipxe ovmf busybox-static cpio kmod xz-utils zstd"
+
+missing=""
+for p in $BUILD $ANALYSIS $PEERS; do
+    if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing="$missing $p"
+    fi
+done
+
+if [ -z "$missing" ]; then
+    echo "install-deps: all packages present"
+    exit 0
+fi
+
+echo "install-deps: installing:$missing"
+if [ "${RACKBOOT_DEPS_DRY_RUN:-0}" = 1 ]; then
+    exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: must run as root to install packages" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# Packaged daemons (kea, nginx, radvd) must not start on install: the tests
+# start their own instances inside network namespaces. A policy-rc.d that
+# denies every start does that; put back whatever was there before.
+policy=/usr/sbin/policy-rc.d
+saved=""
+if [ -e "$policy" ]; then
+    saved=$(mktemp)
+    cp -p "$policy" "$saved"
+fi
+restore_policy() {
+    if [ -n "$saved" ]; then
+        mv -f "$saved" "$policy"
+    else
+        rm -f "$policy"
+    fi
+}
+trap restore_policy EXIT
+printf '#!/bin/sh\nexit 101\n' > "$policy"
+chmod 755 "$policy"
+
+apt-get update -q
+# shellcheck disable=SC2086 # word splitting of the package list is intended
+apt-get install -y -q --no-install-recommends $missing
+echo "install-deps: done"
