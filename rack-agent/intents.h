@@ -1,0 +1,129 @@
+/* The rack's install intents as the agent's protocol servers see them.
+ *
+ * One interface, two fillers: the standalone hosts file (small sites, tests)
+ * and the controller uplink. Either builds a complete `intent_set` — the
+ * whole desired state of the rack, level-triggered — and hands it to the
+ * store, which swaps it in at once. The DHCPv6, TFTP and HTTP servers only
+ * read: lookups by MAC and by install id are O(1) and allocate nothing.
+ *
+ * Everything runs on the agent's one event loop, so a set swapped in never
+ * changes under a reader; a reader must not keep pointers into a set across
+ * loop iterations (copy what it needs). */
+#pragma once
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    INTENT_MAX_MACS = 16,
+    INTENT_MAX_DNS = 8,
+    INTENT_MAX_SEARCH = 8,
+    INTENT_MAX_NAME = 253, /* a DNS name in the search list */
+};
+
+typedef enum image_kind {
+    IMAGE_KERNEL = 0,
+    IMAGE_INITRD,
+    IMAGE_STAGE2,
+    IMAGE_OTHER,
+} image_kind;
+
+typedef enum ip_mode {
+    IP_MODE_STATIC = 0,
+    IP_MODE_DHCP6,
+} ip_mode;
+
+typedef struct intent_image {
+    char *name; /* "vmlinuz", "initrd.img", "squashfs.img" or an extra file */
+    image_kind kind;
+    char *url;
+    uint8_t sha256[32];
+    uint64_t size; /* 0 when unknown */
+} intent_image;
+
+typedef struct intent_profile {
+    char *name;
+    intent_image *images;
+    size_t n_images;
+    char *cmdline;        /* extra kernel arguments, may be NULL */
+    char *kickstart;      /* template content, may be NULL */
+    uint8_t kickstart_sha256[32];
+    bool overlay;
+    ip_mode ip;
+    bool keep_ra;
+} intent_profile;
+
+typedef struct intent {
+    char *install_id;
+    char *host; /* inventory name */
+    uint8_t macs[INTENT_MAX_MACS][6];
+    size_t n_macs;
+    struct in6_addr address;
+    uint8_t prefix_len;
+    bool has_gateway;
+    struct in6_addr gateway;
+    char *hostname;
+    struct in6_addr dns[INTENT_MAX_DNS]; /* empty: the rack's defaults */
+    size_t n_dns;
+    char *search[INTENT_MAX_SEARCH]; /* empty: the rack's defaults */
+    size_t n_search;
+    char *token;
+    uint32_t attempt;
+    const intent_profile *profile; /* owned by the set */
+} intent;
+
+typedef struct intent_set intent_set;
+
+int intent_set_new(uint64_t generation, intent_set **ret);
+intent_set *intent_set_free(intent_set *set);
+
+/* Adds a profile; the set takes ownership of *profile's contents on success
+ * (the struct is copied and the caller's pointers are cleared). -EEXIST if the
+ * name is taken. */
+int intent_set_add_profile(intent_set *set, intent_profile *profile);
+const intent_profile *intent_set_find_profile(const intent_set *set, const char *name);
+
+/* Adds an intent for `profile_name` (which must have been added). The set
+ * takes ownership of the strings in *in on success. Rejects a MAC or an
+ * install id already in the set (-EEXIST), an unknown profile (-ENOENT), no
+ * MAC (-EINVAL), a search domain that is not a valid DNS name (-EINVAL). */
+int intent_set_add(intent_set *set, intent *in, const char *profile_name);
+
+uint64_t intent_set_generation(const intent_set *set);
+size_t intent_set_size(const intent_set *set);
+const intent *intent_set_at(const intent_set *set, size_t i);
+size_t intent_set_n_profiles(const intent_set *set);
+const intent_profile *intent_set_profile_at(const intent_set *set, size_t i);
+
+const intent *intent_set_find_mac(const intent_set *set, const uint8_t mac[6]);
+const intent *intent_set_find_install(const intent_set *set, const char *install_id);
+
+/* True for a dotted DNS name whose labels are 1-63 bytes of letters, digits,
+ * '-' or '_' (at most 253 bytes, one trailing dot allowed). */
+bool dns_name_valid(const char *name);
+
+/* Frees the strings an intent or profile owns (for callers whose add failed). */
+void intent_clear(intent *in);
+void intent_profile_clear(intent_profile *p);
+
+const char *image_kind_to_string(image_kind k);
+int image_kind_from_string(const char *s, image_kind *ret);
+
+/* The store the servers read. Replacing is cheap and immediate; listeners are
+ * told after each replacement (e.g. to pre-warm the image cache). */
+typedef struct intents_store intents_store;
+typedef void (*intents_listener)(void *userdata, const intent_set *now);
+
+int intents_store_new(intents_store **ret);
+intents_store *intents_store_free(intents_store *store);
+/* Takes ownership of `set` (never NULL) and frees the set it replaces. */
+void intents_store_replace(intents_store *store, intent_set *set);
+const intent_set *intents_store_current(const intents_store *store);
+int intents_store_listen(intents_store *store, intents_listener fn, void *userdata);
+
+static inline const intent *intents_find_mac(const intents_store *store, const uint8_t mac[6])
+{
+    return intent_set_find_mac(intents_store_current(store), mac);
+}
