@@ -1,0 +1,1 @@
+ agent-a1a1"rackboot 0.1.0

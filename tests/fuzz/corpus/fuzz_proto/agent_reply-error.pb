@@ -1,0 +1,1 @@
+*%!certificate names rack b2, not a1
