@@ -85,7 +85,7 @@ static int add_section(parser *ps, const uint8_t *name, size_t n, unsigned line)
     if (r < 0) {
         return r;
     }
-    char *s = strndup((const char *)name, n);
+    char *s = memdup_str(name, n);
     if (!s) {
         return -ENOMEM;
     }

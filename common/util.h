@@ -79,6 +79,19 @@ static inline void fclosep(FILE **f)
         _taken;                                                                                \
     })
 
+/* Copies n bytes that need not be NUL-terminated (e.g. a slice of a packet
+ * or file) into a new NUL-terminated string. strndup() is specified to read a
+ * string, which such a slice is not. Returns NULL on allocation failure. */
+static inline char *memdup_str(const void *p, size_t n)
+{
+    char *s = malloc(n + 1);
+    if (s) {
+        memcpy(s, p, n);
+        s[n] = '\0';
+    }
+    return s;
+}
+
 /* A description of a negative errno code, for log lines. */
 static inline const char *errstr(int r)
 {
