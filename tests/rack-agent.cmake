@@ -4,3 +4,24 @@ rackboot_unit_test(test_dhcp6_server LIBS rb_dhcp6)
 target_include_directories(test_dhcp6_wire PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
 target_include_directories(test_dhcp6_server PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
 rackboot_fuzz_target(fuzz_dhcp6 LIBS rb_dhcp6)
+
+rackboot_unit_test(test_agent_leasefile LIBS rb_agent)
+rackboot_unit_test(test_agent_config LIBS rb_agent)
+rackboot_unit_test(test_agent_standalone LIBS rb_agent)
+
+# The daemon's command line: --help, --version, --check-config.
+add_test(NAME agent.cli
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/dhcp6_cli.sh
+                 $<TARGET_FILE:rackboot-agent> ${CMAKE_SOURCE_DIR}/deploy/examples)
+set_tests_properties(agent.cli PROPERTIES TIMEOUT 30)
+
+# Real DHCPv6 clients against the agent in network namespaces. They need root
+# and `ip netns`, and skip (exit 77) otherwise. Namespace names carry the
+# script's pid, so they may run in parallel.
+foreach(t dhclient restart dhcpcd no_intent duid_uuid relay)
+  add_test(NAME integration.dhcp6_${t}
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/dhcp6_${t}.sh
+                   $<TARGET_FILE:rackboot-agent>)
+  set_tests_properties(integration.dhcp6_${t} PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+                       LABELS integration)
+endforeach()

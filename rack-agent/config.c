@@ -1,0 +1,392 @@
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ini.h"
+#include "intents.h"
+#include "parse.h"
+#include "util.h"
+
+int agent_split_words(const char *s, char **out, size_t max, size_t *ret_n)
+{
+    size_t n = 0;
+    const char *p = s;
+    for (;;) {
+        p += strspn(p, " \t");
+        if (!*p) {
+            break;
+        }
+        size_t len = strcspn(p, " \t");
+        if (n == max) {
+            goto fail_big;
+        }
+        out[n] = strndup(p, len);
+        if (!out[n]) {
+            goto fail_nomem;
+        }
+        n++;
+        p += len;
+    }
+    *ret_n = n;
+    return 0;
+fail_big:
+    for (size_t i = 0; i < n; i++) {
+        out[i] = (free(out[i]), NULL);
+    }
+    return -E2BIG;
+fail_nomem:
+    for (size_t i = 0; i < n; i++) {
+        out[i] = (free(out[i]), NULL);
+    }
+    return -ENOMEM;
+}
+
+char *agent_path_relative(const char *base, const char *rel)
+{
+    if (rel[0] == '/') {
+        return strdup(rel);
+    }
+    const char *slash = strrchr(base, '/');
+    if (!slash) {
+        return strdup(rel);
+    }
+    size_t dir_len = (size_t)(slash - base);
+    size_t len = dir_len + 1 + strlen(rel) + 1;
+    char *p = malloc(len);
+    if (p) {
+        memcpy(p, base, dir_len);
+        p[dir_len] = '/';
+        memcpy(p + dir_len + 1, rel, strlen(rel) + 1);
+    }
+    return p;
+}
+
+agent_config *agent_config_free(agent_config *cfg)
+{
+    if (!cfg) {
+        return NULL;
+    }
+    free(cfg->path);
+    free(cfg->rack);
+    free(cfg->state_dir);
+    for (size_t i = 0; i < cfg->n_interfaces; i++) {
+        free(cfg->interfaces[i]);
+    }
+    for (size_t i = 0; i < cfg->n_search; i++) {
+        free(cfg->search[i]);
+    }
+    free(cfg->hosts_path);
+    free(cfg);
+    return NULL;
+}
+
+typedef struct loader {
+    const char *file;
+    diag *d;
+    unsigned errors;
+    agent_config *cfg;
+} loader;
+
+#define problem(l, line, ...)                                                                      \
+    do {                                                                                           \
+        diag_add((l)->d, (l)->file, (line), __VA_ARGS__);                                          \
+        (l)->errors++;                                                                             \
+    } while (0)
+
+static void set_string(loader *l, const ini_entry *e, char **dst)
+{
+    if (strempty(e->value)) {
+        problem(l, e->line, "%s: empty value", e->key);
+        return;
+    }
+    free(*dst);
+    *dst = strdup(e->value);
+    if (!*dst) {
+        problem(l, e->line, "out of memory");
+    }
+}
+
+static void set_addr(loader *l, const ini_entry *e, struct in6_addr *dst, bool *has)
+{
+    if (parse_ipv6(e->value, dst) < 0) {
+        problem(l, e->line, "%s: not an IPv6 address: \"%s\"", e->key, e->value);
+        return;
+    }
+    if (has) {
+        *has = true;
+    }
+}
+
+static void set_u32(loader *l, const ini_entry *e, uint32_t min, uint32_t max, uint32_t *dst)
+{
+    int r = parse_u32(e->value, min, max, dst);
+    if (r == -ERANGE) {
+        problem(l, e->line, "%s: %s is out of range [%u, %u]", e->key, e->value, min, max);
+    } else if (r < 0) {
+        problem(l, e->line, "%s: not a number: \"%s\"", e->key, e->value);
+    }
+}
+
+static void set_bool(loader *l, const ini_entry *e, bool *dst)
+{
+    if (parse_bool(e->value, dst) < 0) {
+        problem(l, e->line, "%s: expected yes or no, not \"%s\"", e->key, e->value);
+    }
+}
+
+static void section_agent(loader *l, const ini_section *s)
+{
+    agent_config *c = l->cfg;
+    for (size_t i = 0; i < s->n_entries; i++) {
+        const ini_entry *e = &s->entries[i];
+        if (streq(e->key, "rack")) {
+            set_string(l, e, &c->rack);
+            if (c->rack && !dns_name_valid(c->rack)) {
+                problem(l, e->line,
+                        "rack: \"%s\" is not a valid name (letters, digits, '-', '_', '.')",
+                        e->value);
+            }
+        } else if (streq(e->key, "state_dir")) {
+            set_string(l, e, &c->state_dir);
+        } else if (streq(e->key, "advertise_address")) {
+            bool has = false;
+            set_addr(l, e, &c->advertise_address, &has);
+            if (has && (IN6_IS_ADDR_LINKLOCAL(&c->advertise_address) ||
+                        IN6_IS_ADDR_MULTICAST(&c->advertise_address) ||
+                        IN6_IS_ADDR_UNSPECIFIED(&c->advertise_address))) {
+                problem(l, e->line,
+                        "advertise_address: must be a global unicast address hosts can reach");
+            }
+        } else if (streq(e->key, "gateway")) {
+            set_addr(l, e, &c->gateway, &c->has_gateway);
+        } else if (streq(e->key, "log_level")) {
+            if (log_level_from_string(e->value, &c->log_level) < 0) {
+                problem(l, e->line, "log_level: expected debug, info, warn or error, not \"%s\"",
+                        e->value);
+            }
+        } else {
+            problem(l, e->line, "unknown key \"%s\" in [agent]", e->key);
+        }
+    }
+}
+
+static void section_http(loader *l, const ini_section *s)
+{
+    for (size_t i = 0; i < s->n_entries; i++) {
+        const ini_entry *e = &s->entries[i];
+        if (streq(e->key, "listen")) {
+            struct sockaddr_in6 sa;
+            if (parse_listen_address(e->value, 80, &sa) < 0) {
+                problem(l, e->line, "listen: not an address to listen on: \"%s\"", e->value);
+            } else {
+                l->cfg->http_port = ntohs(sa.sin6_port);
+            }
+        } else {
+            log_debug("config %s:%u: [http] %s not checked yet", l->file, e->line, e->key);
+        }
+    }
+}
+
+static void section_dhcp6(loader *l, const ini_section *s)
+{
+    agent_config *c = l->cfg;
+    for (size_t i = 0; i < s->n_entries; i++) {
+        const ini_entry *e = &s->entries[i];
+        if (streq(e->key, "interfaces")) {
+            for (size_t k = 0; k < c->n_interfaces; k++) {
+                c->interfaces[k] = (free(c->interfaces[k]), NULL);
+            }
+            c->n_interfaces = 0;
+            int r =
+                agent_split_words(e->value, c->interfaces, AGENT_MAX_INTERFACES, &c->n_interfaces);
+            if (r == -E2BIG) {
+                problem(l, e->line, "interfaces: more than %d", AGENT_MAX_INTERFACES);
+            } else if (r < 0) {
+                problem(l, e->line, "out of memory");
+            }
+            for (size_t k = 0; k < c->n_interfaces; k++) {
+                if (strlen(c->interfaces[k]) >= 16) { /* IFNAMSIZ */
+                    problem(l, e->line, "interfaces: \"%s\" is too long for an interface name",
+                            c->interfaces[k]);
+                }
+            }
+        } else if (streq(e->key, "port")) {
+            uint32_t port;
+            if (parse_u32(e->value, 1, 65535, &port) < 0) {
+                problem(l, e->line, "port: expected 1-65535, not \"%s\"", e->value);
+            } else {
+                c->dhcp6_port = (uint16_t)port;
+            }
+        } else if (streq(e->key, "dns_servers")) {
+            char *words[AGENT_MAX_DNS];
+            size_t n = 0;
+            int r = agent_split_words(e->value, words, AGENT_MAX_DNS, &n);
+            if (r == -E2BIG) {
+                problem(l, e->line, "dns_servers: more than %d", AGENT_MAX_DNS);
+                continue;
+            }
+            c->n_dns = 0;
+            for (size_t k = 0; r == 0 && k < n; k++) {
+                if (parse_ipv6(words[k], &c->dns[c->n_dns]) < 0) {
+                    problem(l, e->line, "dns_servers: not an IPv6 address: \"%s\"", words[k]);
+                } else {
+                    c->n_dns++;
+                }
+            }
+            for (size_t k = 0; k < n; k++) {
+                free(words[k]);
+            }
+        } else if (streq(e->key, "domain_search")) {
+            for (size_t k = 0; k < c->n_search; k++) {
+                c->search[k] = (free(c->search[k]), NULL);
+            }
+            c->n_search = 0;
+            int r = agent_split_words(e->value, c->search, AGENT_MAX_SEARCH, &c->n_search);
+            if (r == -E2BIG) {
+                problem(l, e->line, "domain_search: more than %d", AGENT_MAX_SEARCH);
+            }
+            for (size_t k = 0; k < c->n_search; k++) {
+                if (!dns_name_valid(c->search[k])) {
+                    problem(l, e->line, "domain_search: not a DNS name: \"%s\"", c->search[k]);
+                }
+            }
+        } else if (streq(e->key, "preferred_lifetime")) {
+            set_u32(l, e, 1, UINT32_MAX - 1, &c->preferred_lifetime);
+        } else if (streq(e->key, "valid_lifetime")) {
+            set_u32(l, e, 1, UINT32_MAX - 1, &c->valid_lifetime);
+        } else if (streq(e->key, "rapid_commit")) {
+            set_bool(l, e, &c->rapid_commit);
+        } else if (streq(e->key, "pool")) {
+            char *words[2] = { NULL, NULL };
+            size_t n = 0;
+            int r = agent_split_words(e->value, words, 2, &n);
+            if (r < 0 || n != 2) {
+                problem(l, e->line, "pool: expected \"FIRST LAST\"");
+            } else if (parse_ipv6(words[0], &c->pool.first) < 0 ||
+                       parse_ipv6(words[1], &c->pool.last) < 0) {
+                problem(l, e->line, "pool: not two IPv6 addresses: \"%s\"", e->value);
+            } else if (memcmp(&c->pool.first, &c->pool.last, 8) != 0 ||
+                       memcmp(&c->pool.first.s6_addr[8], &c->pool.last.s6_addr[8], 8) > 0) {
+                problem(l, e->line, "pool: FIRST and LAST must be in one /64, FIRST <= LAST");
+            } else {
+                c->has_pool = true;
+            }
+            free(words[0]);
+            free(words[1]);
+        } else {
+            problem(l, e->line, "unknown key \"%s\" in [dhcp6]", e->key);
+        }
+    }
+}
+
+static void section_standalone(loader *l, const ini_section *s)
+{
+    for (size_t i = 0; i < s->n_entries; i++) {
+        const ini_entry *e = &s->entries[i];
+        if (streq(e->key, "hosts")) {
+            if (strempty(e->value)) {
+                problem(l, e->line, "hosts: empty value");
+                continue;
+            }
+            free(l->cfg->hosts_path);
+            l->cfg->hosts_path = agent_path_relative(l->file, e->value);
+            if (!l->cfg->hosts_path) {
+                problem(l, e->line, "out of memory");
+            }
+        } else {
+            problem(l, e->line, "unknown key \"%s\" in [standalone]", e->key);
+        }
+    }
+}
+
+static void check_section(loader *l, const ini_section *s)
+{
+    if (streq(s->name, "agent")) {
+        section_agent(l, s);
+    } else if (streq(s->name, "http")) {
+        section_http(l, s);
+    } else if (streq(s->name, "dhcp6")) {
+        section_dhcp6(l, s);
+    } else if (streq(s->name, "standalone")) {
+        section_standalone(l, s);
+    } else if (streq(s->name, "tftp") || streq(s->name, "cache") || streq(s->name, "controller")) {
+        if (streq(s->name, "controller")) {
+            l->cfg->has_controller = true;
+        }
+        log_debug("config %s:%u: [%s] accepted, not checked yet", l->file, s->line, s->name);
+    } else {
+        problem(l, s->line, "unknown section [%s]", s->name);
+    }
+}
+
+int agent_config_load(const char *path, diag *d, agent_config **ret)
+{
+    ini_doc *doc = NULL;
+    int r = ini_load_file(path, d, &doc);
+    if (r < 0) {
+        return r;
+    }
+    agent_config *c = calloc(1, sizeof(*c));
+    if (!c) {
+        ini_doc_free(doc);
+        return -ENOMEM;
+    }
+    c->path = strdup(path);
+    c->log_level = LOG_LEVEL_INFO;
+    c->http_port = 80;
+    c->dhcp6_port = DHCP6_SERVER_PORT;
+    c->preferred_lifetime = AGENT_DEFAULT_PREFERRED_LIFETIME;
+    c->valid_lifetime = AGENT_DEFAULT_VALID_LIFETIME;
+    loader l = { .file = path, .d = d, .cfg = c };
+    if (!c->path) {
+        problem(&l, 0, "out of memory");
+    }
+
+    /* A repeated section is most likely a merge mistake: say so rather than
+     * silently reading both. */
+    static const char *const unique[] = { "agent",      "http", "dhcp6", "standalone",
+                                          "controller", "tftp", "cache" };
+    unsigned first_line[ARRAY_SIZE(unique)] = { 0 };
+    for (size_t i = 0; i < doc->n_sections; i++) {
+        const ini_section *s = &doc->sections[i];
+        for (size_t k = 0; k < ARRAY_SIZE(unique); k++) {
+            if (streq(s->name, unique[k])) {
+                if (first_line[k]) {
+                    problem(&l, s->line, "section [%s] repeated (first at line %u)", s->name,
+                            first_line[k]);
+                } else {
+                    first_line[k] = s->line;
+                }
+            }
+        }
+        check_section(&l, s);
+    }
+
+    if (!c->rack) {
+        problem(&l, first_line[0], "[agent] rack is required");
+    }
+    if (!c->state_dir) {
+        problem(&l, first_line[0], "[agent] state_dir is required");
+    }
+    if (IN6_IS_ADDR_UNSPECIFIED(&c->advertise_address)) {
+        problem(&l, first_line[0], "[agent] advertise_address is required");
+    }
+    if (c->preferred_lifetime > c->valid_lifetime) {
+        problem(&l, first_line[2],
+                "[dhcp6] preferred_lifetime (%u) must not exceed valid_lifetime (%u)",
+                c->preferred_lifetime, c->valid_lifetime);
+    }
+    if (!c->hosts_path && !c->has_controller) {
+        problem(&l, 0, "no intent source: set [standalone] hosts (or configure [controller])");
+    }
+    ini_doc_free(doc);
+    if (l.errors > 0) {
+        agent_config_free(c);
+        return -EINVAL;
+    }
+    *ret = c;
+    return 0;
+}

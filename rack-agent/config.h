@@ -1,0 +1,68 @@
+/* The agent's configuration file (deploy/examples/agent.conf documents every
+ * key and its default).
+ *
+ * agent_config_load() checks every section and key it knows and reports each
+ * problem with its file and line in the diag, so `--check-config` can list
+ * them all. Sections that later work fills in ([tftp], [cache],
+ * [controller], and [http] apart from `listen`) are accepted as they are. */
+#pragma once
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bindings.h"
+#include "diag.h"
+#include "log.h"
+
+enum {
+    AGENT_MAX_INTERFACES = 32,
+    AGENT_MAX_DNS = 8,
+    AGENT_MAX_SEARCH = 8,
+};
+
+#define AGENT_DEFAULT_PREFERRED_LIFETIME 3600u
+#define AGENT_DEFAULT_VALID_LIFETIME     7200u
+
+typedef struct agent_config {
+    char *path;
+    /* [agent] */
+    char *rack;
+    char *state_dir;
+    struct in6_addr advertise_address;
+    bool has_gateway;
+    struct in6_addr gateway;
+    log_level log_level;
+    /* [http] listen: only its port, for boot URLs. */
+    uint16_t http_port;
+    /* [dhcp6] */
+    char *interfaces[AGENT_MAX_INTERFACES];
+    size_t n_interfaces;
+    uint16_t dhcp6_port;
+    struct in6_addr dns[AGENT_MAX_DNS];
+    size_t n_dns;
+    char *search[AGENT_MAX_SEARCH];
+    size_t n_search;
+    uint32_t preferred_lifetime;
+    uint32_t valid_lifetime;
+    bool rapid_commit;
+    bool has_pool;
+    dhcp6_pool pool;
+    /* [standalone] hosts, resolved against the config file's directory. */
+    char *hosts_path;
+    bool has_controller;
+} agent_config;
+
+/* Loads and validates `path`. Every problem goes to `d`; the result is then
+ * -EINVAL (or the read error) and *ret is not written. */
+int agent_config_load(const char *path, diag *d, agent_config **ret);
+/* Accepts NULL, returns NULL. */
+agent_config *agent_config_free(agent_config *cfg);
+
+/* Splits `s` at blanks into at most `max` words, each strdup'ed into out[].
+ * -E2BIG when there are more, -ENOMEM. On failure nothing is left allocated. */
+int agent_split_words(const char *s, char **out, size_t max, size_t *ret_n);
+
+/* `rel` as is when absolute, else relative to the directory of `base`. */
+char *agent_path_relative(const char *base, const char *rel);

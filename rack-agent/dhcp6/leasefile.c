@@ -1,0 +1,338 @@
+#include "leasefile.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "log.h"
+#include "parse.h"
+#include "util.h"
+
+/* The leases a rack can hold are bounded by its hosts and pool; a file past
+ * this is not ours to trust. */
+#define LEASEFILE_MAX_READ (256u * 1024u * 1024u)
+/* Past this much buffered, write at once instead of waiting for the timer. */
+#define LEASEFILE_MAX_BUFFER (1024u * 1024u)
+
+size_t dhcp6_leasefile_format(const dhcp6_binding *b, bool removed, char *buf, size_t size)
+{
+    char addr[INET6_ADDRSTRLEN];
+    char mac[FORMAT_MAC_LEN];
+    char duid[2 * DHCP6_MAX_DUID + 1];
+    inet_ntop(AF_INET6, &b->addr, addr, sizeof(addr));
+    format_mac(b->mac, mac);
+    if (b->duid_len == 0) {
+        strcpy(duid, "-");
+    } else {
+        size_t n = b->duid_len <= DHCP6_MAX_DUID ? b->duid_len : DHCP6_MAX_DUID;
+        for (size_t i = 0; i < n; i++) {
+            snprintf(duid + 2 * i, 3, "%02x", b->duid[i]);
+        }
+    }
+    const char *flags = b->committed ? (b->declined ? "cd" : "c") : (b->declined ? "d" : "-");
+    int n = snprintf(buf, size, "%c %s %s %" PRIu64 " %s %s %s %" PRIu32 "\n", removed ? '-' : '+',
+                     b->kind == DHCP6_BINDING_POOL ? "pool" : "host", addr, b->expires, flags, mac,
+                     duid, b->iaid);
+    RB_ASSERT(n > 0 && (size_t)n < size);
+    return (size_t)n;
+}
+
+static int unhex(const char *s, uint8_t *out, size_t cap, uint8_t *ret_len)
+{
+    size_t len = strlen(s);
+    if (len % 2 != 0 || len / 2 > cap || len == 0) {
+        return -EBADMSG;
+    }
+    for (size_t i = 0; i < len / 2; i++) {
+        unsigned v;
+        if (sscanf(s + 2 * i, "%2x", &v) != 1 || !strchr("0123456789abcdefABCDEF", s[2 * i]) ||
+            !strchr("0123456789abcdefABCDEF", s[2 * i + 1])) {
+            return -EBADMSG;
+        }
+        out[i] = (uint8_t)v;
+    }
+    *ret_len = (uint8_t)(len / 2);
+    return 0;
+}
+
+static int parse_line(char *line, dhcp6_binding *b, bool *ret_removed)
+{
+    char *f[8];
+    size_t n = 0;
+    char *save = NULL;
+    for (char *w = strtok_r(line, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+        if (n == ARRAY_SIZE(f)) {
+            return -EBADMSG;
+        }
+        f[n++] = w;
+    }
+    if (n != 8 || strlen(f[0]) != 1 || (f[0][0] != '+' && f[0][0] != '-')) {
+        return -EBADMSG;
+    }
+    memset(b, 0, sizeof(*b));
+    if (streq(f[1], "host")) {
+        b->kind = DHCP6_BINDING_HOST;
+    } else if (streq(f[1], "pool")) {
+        b->kind = DHCP6_BINDING_POOL;
+    } else {
+        return -EBADMSG;
+    }
+    uint32_t iaid;
+    if (inet_pton(AF_INET6, f[2], &b->addr) != 1 ||
+        parse_u64(f[3], 0, UINT64_MAX, &b->expires) < 0 || parse_mac(f[5], b->mac) < 0 ||
+        parse_u32(f[7], 0, UINT32_MAX, &iaid) < 0) {
+        return -EBADMSG;
+    }
+    b->iaid = iaid;
+    if (!streq(f[4], "-")) {
+        for (const char *c = f[4]; *c; c++) {
+            if (*c == 'c') {
+                b->committed = true;
+            } else if (*c == 'd') {
+                b->declined = true;
+            } else {
+                return -EBADMSG;
+            }
+        }
+    }
+    if (!streq(f[6], "-") && unhex(f[6], b->duid, sizeof(b->duid), &b->duid_len) < 0) {
+        return -EBADMSG;
+    }
+    *ret_removed = f[0][0] == '-';
+    return 0;
+}
+
+int dhcp6_leasefile_load(const char *path, dhcp6_bindings *t, uint64_t now,
+                         dhcp6_leasefile_stats *ret_stats)
+{
+    dhcp6_leasefile_stats st = { 0 };
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    int r = fileio_read_all(path, LEASEFILE_MAX_READ, (void **)&text, &len);
+    if (r == -ENOENT) {
+        *ret_stats = st;
+        return 0;
+    }
+    if (r < 0) {
+        return r;
+    }
+    size_t hlen = strlen(DHCP6_LEASEFILE_HEADER);
+    if (len < hlen || memcmp(text, DHCP6_LEASEFILE_HEADER, hlen) != 0) {
+        return -EBADMSG;
+    }
+    char *p = text + hlen;
+    char *end = text + len;
+    while (p < end) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) {
+            /* A crash mid-append leaves a partial last line: ignore it. */
+            st.truncated = true;
+            break;
+        }
+        *nl = '\0';
+        dhcp6_binding b;
+        bool removed;
+        if (memchr(p, '\0', (size_t)(nl - p)) || parse_line(p, &b, &removed) < 0) {
+            st.bad++;
+        } else if (removed) {
+            dhcp6_binding *cur = b.kind == DHCP6_BINDING_HOST
+                                     ? dhcp6_bindings_find_host(t, b.mac)
+                                     : dhcp6_bindings_find_duid(t, b.duid, b.duid_len);
+            if (cur) {
+                dhcp6_bindings_release(t, cur);
+            }
+            st.records++;
+        } else {
+            r = dhcp6_bindings_restore(t, &b, now);
+            if (r == -ENOMEM) {
+                return r;
+            }
+            if (r < 0) {
+                st.bad++;
+            } else {
+                st.records++;
+            }
+        }
+        p = nl + 1;
+    }
+    *ret_stats = st;
+    return 0;
+}
+
+int dhcp6_leasefile_compact(const char *path, const dhcp6_bindings *t)
+{
+    size_t n = dhcp6_bindings_count(t) + 1;
+    size_t cap = strlen(DHCP6_LEASEFILE_HEADER) + n * DHCP6_LEASEFILE_MAX_LINE;
+    _cleanup_free_ char *buf = malloc(cap);
+    if (!buf) {
+        return -ENOMEM;
+    }
+    size_t off = strlen(DHCP6_LEASEFILE_HEADER);
+    memcpy(buf, DHCP6_LEASEFILE_HEADER, off);
+    size_t it = 0;
+    const dhcp6_binding *b;
+    while (dhcp6_bindings_next(t, &it, &b)) {
+        /* An offer never requested holds nothing worth keeping. */
+        if (!b->committed && !b->declined) {
+            continue;
+        }
+        if (cap - off < DHCP6_LEASEFILE_MAX_LINE) {
+            return -EIO; /* more bindings than counted: an invariant broke */
+        }
+        off += dhcp6_leasefile_format(b, false, buf + off, cap - off);
+    }
+    return fileio_write_atomic(path, buf, off, 0640);
+}
+
+struct dhcp6_leasefile {
+    uv_loop_t *loop;
+    int fd;
+    uv_timer_t timer;
+    uv_fs_t fsync_req;
+    bool fsync_busy;
+    bool dirty; /* written since the last fsync started */
+    bool timer_closed;
+    bool closing;
+    char *buf;
+    size_t len, cap;
+    log_ratelimit rl;
+};
+
+static void finalize(dhcp6_leasefile *lf)
+{
+    close(lf->fd);
+    free(lf->buf);
+    free(lf);
+}
+
+/* Writes the buffer with one write(2) (O_APPEND). A short or failed write
+ * keeps what was not written for the next round. */
+static int write_buffer(dhcp6_leasefile *lf)
+{
+    if (lf->len == 0) {
+        return 0;
+    }
+    int r = fileio_write_all(lf->fd, lf->buf, lf->len);
+    if (r < 0) {
+        if (log_ratelimit_ok(&lf->rl, uv_now(lf->loop), NULL)) {
+            log_error("dhcp6 lease file write failed err=%s", errstr(r));
+        }
+        return r;
+    }
+    lf->len = 0;
+    lf->dirty = true;
+    return 0;
+}
+
+static void on_fsync(uv_fs_t *req)
+{
+    dhcp6_leasefile *lf = req->data;
+    if (req->result < 0 && log_ratelimit_ok(&lf->rl, uv_now(lf->loop), NULL)) {
+        log_error("dhcp6 lease file fsync failed err=%s", uv_strerror((int)req->result));
+    }
+    uv_fs_req_cleanup(req);
+    lf->fsync_busy = false;
+    if (lf->closing && lf->timer_closed) {
+        finalize(lf);
+    }
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    dhcp6_leasefile *lf = t->data;
+    write_buffer(lf);
+    if (lf->dirty && !lf->fsync_busy) {
+        lf->dirty = false;
+        lf->fsync_req.data = lf;
+        if (uv_fs_fsync(lf->loop, &lf->fsync_req, lf->fd, on_fsync) == 0) {
+            lf->fsync_busy = true;
+        } else {
+            lf->dirty = true;
+        }
+    }
+}
+
+int dhcp6_leasefile_open(uv_loop_t *loop, const char *path, uint64_t interval_ms,
+                         dhcp6_leasefile **ret)
+{
+    dhcp6_leasefile *lf = calloc(1, sizeof(*lf));
+    if (!lf) {
+        return -ENOMEM;
+    }
+    lf->loop = loop;
+    lf->rl = (log_ratelimit)LOG_RATELIMIT_INIT(60000, 5);
+    lf->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (lf->fd < 0) {
+        int r = negative_errno();
+        free(lf);
+        return r;
+    }
+    uv_timer_init(loop, &lf->timer);
+    lf->timer.data = lf;
+    uv_timer_start(&lf->timer, on_timer, interval_ms, interval_ms);
+    *ret = lf;
+    return 0;
+}
+
+void dhcp6_leasefile_sink(void *userdata, const dhcp6_binding *b, bool removed)
+{
+    dhcp6_leasefile *lf = userdata;
+    if (lf->cap - lf->len < DHCP6_LEASEFILE_MAX_LINE) {
+        if (lf->len >= LEASEFILE_MAX_BUFFER && write_buffer(lf) == 0) {
+            /* written; fall through with room */
+        } else {
+            size_t cap = lf->cap ? lf->cap * 2 : 16 * 1024;
+            char *grown = realloc(lf->buf, cap);
+            if (!grown) {
+                if (log_ratelimit_ok(&lf->rl, uv_now(lf->loop), NULL)) {
+                    log_error("dhcp6 lease file: out of memory, a change is not recorded");
+                }
+                return;
+            }
+            lf->buf = grown;
+            lf->cap = cap;
+        }
+    }
+    lf->len += dhcp6_leasefile_format(b, removed, lf->buf + lf->len, lf->cap - lf->len);
+}
+
+int dhcp6_leasefile_flush_sync(dhcp6_leasefile *lf)
+{
+    int r = write_buffer(lf);
+    if (r < 0) {
+        return r;
+    }
+    if (fsync(lf->fd) < 0) {
+        return negative_errno();
+    }
+    lf->dirty = false;
+    return 0;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    dhcp6_leasefile *lf = h->data;
+    lf->timer_closed = true;
+    if (!lf->fsync_busy) {
+        finalize(lf);
+    }
+}
+
+void dhcp6_leasefile_close(dhcp6_leasefile *lf)
+{
+    if (!lf) {
+        return;
+    }
+    int r = dhcp6_leasefile_flush_sync(lf);
+    if (r < 0) {
+        log_error("dhcp6 lease file: final flush failed err=%s", errstr(r));
+    }
+    lf->closing = true;
+    uv_close((uv_handle_t *)&lf->timer, on_timer_closed);
+}

@@ -1,0 +1,65 @@
+/* The DHCPv6 lease file: bindings survive an agent restart.
+ *
+ * STATE_DIR/dhcp6.leases is a text file, a version header and then one line
+ * per change, appended in order:
+ *
+ *     # rackboot dhcp6 leases v1
+ *     + host 2001:db8:1::17 1767225600 c 52:54:00:12:34:56 000100012b...  1
+ *     - pool 2001:db8:1::1000 1767225600 c 00:00:00:00:00:00 0004a1b2... 7
+ *
+ * fields: op (+ set, - released), kind, address, expiry (unix seconds),
+ * flags (c committed, d declined, or -), MAC, client DUID in hex (- when
+ * none), IAID. On start the file is read back (a truncated last line, as a
+ * crash leaves it, is ignored), the bindings restored, and the file
+ * rewritten atomically with only the live bindings (compaction).
+ *
+ * While running, the sink buffers lines and a timer writes them once a second
+ * with one write(2), then fsyncs on the libuv thread pool. A power cut loses
+ * at most the changes of the last interval; a host with a reservation gets
+ * the same address back anyway, so what is lost is at worst a pool client's
+ * address, which it then gets anew. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "bindings.h"
+
+#define DHCP6_LEASEFILE_HEADER "# rackboot dhcp6 leases v1\n"
+/* The longest record: op, kind, address, expiry, flags, MAC, 130-byte DUID
+ * in hex, IAID, separators. */
+#define DHCP6_LEASEFILE_MAX_LINE 400
+
+/* Formats one record (with its newline) into buf; returns its length. */
+size_t dhcp6_leasefile_format(const dhcp6_binding *b, bool removed, char *buf, size_t size);
+
+typedef struct dhcp6_leasefile_stats {
+    size_t records; /* lines applied */
+    size_t bad;     /* malformed complete lines, skipped */
+    bool truncated; /* the last line had no newline and was ignored */
+} dhcp6_leasefile_stats;
+
+/* Reads `path` and applies its records to `t` at time `now` (expired ones are
+ * dropped). A missing file is no bindings. -EBADMSG when the header is not
+ * ours. */
+int dhcp6_leasefile_load(const char *path, dhcp6_bindings *t, uint64_t now,
+                         dhcp6_leasefile_stats *ret_stats);
+
+/* Rewrites `path` atomically with the live bindings of `t`. */
+int dhcp6_leasefile_compact(const char *path, const dhcp6_bindings *t);
+
+typedef struct dhcp6_leasefile dhcp6_leasefile;
+
+/* Opens `path` for appending (it must have been compacted, so it ends in a
+ * complete line) and starts the flush timer. Register dhcp6_leasefile_sink
+ * with `lf` as userdata on the bindings. */
+int dhcp6_leasefile_open(uv_loop_t *loop, const char *path, uint64_t interval_ms,
+                         dhcp6_leasefile **ret);
+void dhcp6_leasefile_sink(void *userdata, const dhcp6_binding *b, bool removed);
+/* Writes what is buffered and fsyncs, synchronously (shutdown, tests). */
+int dhcp6_leasefile_flush_sync(dhcp6_leasefile *lf);
+/* Flushes synchronously, closes the timer and frees `lf` once libuv is done
+ * with it (after the loop runs its close callbacks). */
+void dhcp6_leasefile_close(dhcp6_leasefile *lf);

@@ -1,0 +1,325 @@
+#include "socket.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "timeutil.h"
+#include "util.h"
+
+enum {
+    BATCH = 32,
+    /* A client message is small; nested Relay-forwards add 34 bytes a hop
+     * plus options. Bigger datagrams are not DHCPv6 we answer. */
+    RX_BUF = 4096,
+    MAX_IFS = 64,
+};
+
+struct dhcp6_socket {
+    uv_loop_t *loop;
+    uv_poll_t poll;
+    int fd;
+    uint16_t port;
+    dhcp6_server *server;
+    unsigned ifindexes[MAX_IFS];
+    size_t n_ifindexes;
+    dhcp6_socket_stats stats;
+    log_ratelimit rl;
+    /* Fixed receive state for one batch. */
+    struct mmsghdr msgs[BATCH];
+    struct iovec iov[BATCH];
+    struct sockaddr_in6 src[BATCH];
+    uint8_t data[BATCH][RX_BUF];
+    uint8_t cmsg[BATCH][CMSG_SPACE(sizeof(struct in6_pktinfo))];
+    dhcp6_tx tx;
+};
+
+static const char *const type_names[] = {
+    [1] = "solicit",
+    [2] = "advertise",
+    [3] = "request",
+    [4] = "confirm",
+    [5] = "renew",
+    [6] = "rebind",
+    [7] = "reply",
+    [8] = "release",
+    [9] = "decline",
+    [10] = "reconfigure",
+    [11] = "information-request",
+    [12] = "relay-forw",
+    [13] = "relay-repl",
+};
+
+static const char *type_name(unsigned t)
+{
+    return t < ARRAY_SIZE(type_names) && type_names[t] ? type_names[t] : "unknown";
+}
+
+static bool served(const dhcp6_socket *s, unsigned ifindex)
+{
+    for (size_t i = 0; i < s->n_ifindexes; i++) {
+        if (s->ifindexes[i] == ifindex) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void send_answer(dhcp6_socket *s, const struct in6_addr *req_dst, bool req_multicast)
+{
+    dhcp6_tx *tx = &s->tx;
+    struct sockaddr_in6 dst = { .sin6_family = AF_INET6,
+                                .sin6_port = htons(tx->dst_port),
+                                .sin6_addr = tx->dst };
+    bool scoped = IN6_IS_ADDR_LINKLOCAL(&tx->dst) || IN6_IS_ADDR_MULTICAST(&tx->dst);
+    if (scoped) {
+        dst.sin6_scope_id = (uint32_t)tx->ifindex;
+    }
+    struct iovec iov = { .iov_base = tx->buf, .iov_len = tx->len };
+    union {
+        struct cmsghdr align;
+        uint8_t buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+    } control;
+    memset(&control, 0, sizeof(control));
+    struct msghdr mh = { .msg_name = &dst,
+                         .msg_namelen = sizeof(dst),
+                         .msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = control.buf,
+                         .msg_controllen = sizeof(control.buf) };
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = IPPROTO_IPV6;
+    cm->cmsg_type = IPV6_PKTINFO;
+    cm->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
+    struct in6_pktinfo pi = { 0 };
+    /* Out the interface the request came in on for link-scoped answers;
+     * from the address the request was sent to when it was unicast (a relay
+     * expects the answer from where it sent), else the kernel's choice. */
+    if (scoped) {
+        pi.ipi6_ifindex = (unsigned)tx->ifindex;
+    }
+    if (!req_multicast) {
+        pi.ipi6_addr = *req_dst;
+    }
+    memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+    ssize_t n;
+    do {
+        n = sendmsg(s->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        s->stats.send_errors++;
+        if (log_ratelimit_ok(&s->rl, now_monotonic_ms(), NULL)) {
+            char a[INET6_ADDRSTRLEN];
+            inet_ntop(AF_INET6, &tx->dst, a, sizeof(a));
+            log_warn("dhcp6 send failed dst=%s ifindex=%d err=%s", a, tx->ifindex, strerror(errno));
+        }
+    }
+}
+
+static void handle_one(dhcp6_socket *s, size_t i)
+{
+    struct msghdr *mh = &s->msgs[i].msg_hdr;
+    size_t len = s->msgs[i].msg_len;
+    if (mh->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+        s->stats.truncated++;
+        return;
+    }
+    struct in6_pktinfo pi;
+    bool have_pi = false;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+        if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO &&
+            cm->cmsg_len >= CMSG_LEN(sizeof(pi))) {
+            memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+            have_pi = true;
+        }
+    }
+    if (!have_pi || len == 0) {
+        s->stats.truncated++;
+        return;
+    }
+    const uint8_t *data = s->data[i];
+    bool relayed = data[0] == DHCP6_RELAY_FORW;
+    if (!relayed && !served(s, pi.ipi6_ifindex)) {
+        s->stats.foreign_ifindex++;
+        return;
+    }
+    dhcp6_rx_info rx = { .src = s->src[i].sin6_addr,
+                         .src_port = ntohs(s->src[i].sin6_port),
+                         .ifindex = (int)pi.ipi6_ifindex,
+                         .dst_multicast = IN6_IS_ADDR_MULTICAST(&pi.ipi6_addr) };
+    const dhcp6_server_stats *st = dhcp6_server_get_stats(s->server);
+    uint64_t before[ARRAY_SIZE(st->by_type)];
+    memcpy(before, st->by_type, sizeof(before));
+    uint64_t ignored = st->ignored_no_intent;
+    int answered = dhcp6_server_handle(s->server, data, len, &rx, (uint64_t)time(NULL), &s->tx);
+    if (log_enabled(LOG_LEVEL_DEBUG)) {
+        /* The server counts the inner message type; the change tells which
+         * one this was, relayed or not. */
+        unsigned type = data[0];
+        for (size_t t = 0; t < ARRAY_SIZE(before); t++) {
+            if (st->by_type[t] != before[t]) {
+                type = (unsigned)t;
+            }
+        }
+        char src[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, &rx.src, src, sizeof(src));
+        if (st->ignored_no_intent != ignored) {
+            log_debug("dhcp6 ignored type=%s src=%s ifindex=%d relayed=%s reason=no-intent "
+                      "ignored_total=%" PRIu64,
+                      type_name(type), src, rx.ifindex, relayed ? "yes" : "no",
+                      st->ignored_no_intent);
+        } else {
+            /* In a Relay-reply the answer's own type sits after the
+             * headers; the first byte says 13 then. */
+            log_debug("dhcp6 rx type=%s src=%s ifindex=%d relayed=%s answer=%s len=%zu",
+                      type_name(type), src, rx.ifindex, relayed ? "yes" : "no",
+                      answered == 1 ? type_name(s->tx.buf[0]) : "none", len);
+        }
+    }
+    if (answered == 1) {
+        send_answer(s, &pi.ipi6_addr, rx.dst_multicast);
+    }
+}
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+    dhcp6_socket *s = h->data;
+    if (status < 0) {
+        log_error("dhcp6 socket poll failed err=%s", uv_strerror(status));
+        return;
+    }
+    /* Bounded work per wakeup so other handles get their turn. */
+    for (int round = 0; round < 8; round++) {
+        for (size_t i = 0; i < BATCH; i++) {
+            struct msghdr *mh = &s->msgs[i].msg_hdr;
+            s->iov[i] = (struct iovec){ .iov_base = s->data[i], .iov_len = RX_BUF };
+            *mh = (struct msghdr){ .msg_name = &s->src[i],
+                                   .msg_namelen = sizeof(s->src[i]),
+                                   .msg_iov = &s->iov[i],
+                                   .msg_iovlen = 1,
+                                   .msg_control = s->cmsg[i],
+                                   .msg_controllen = sizeof(s->cmsg[i]) };
+            s->msgs[i].msg_len = 0;
+        }
+        int n = recvmmsg(s->fd, s->msgs, BATCH, MSG_DONTWAIT, NULL);
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EINTR &&
+                log_ratelimit_ok(&s->rl, now_monotonic_ms(), NULL)) {
+                log_warn("dhcp6 recvmmsg failed err=%s", strerror(errno));
+            }
+            return;
+        }
+        s->stats.batches++;
+        for (int i = 0; i < n; i++) {
+            handle_one(s, (size_t)i);
+        }
+        if (n < BATCH) {
+            return;
+        }
+    }
+}
+
+static int setsockopt_int(int fd, int level, int name, int v)
+{
+    return setsockopt(fd, level, name, &v, sizeof(v)) < 0 ? negative_errno() : 0;
+}
+
+int dhcp6_socket_open(uv_loop_t *loop, const dhcp6_socket_config *cfg, dhcp6_server *server,
+                      dhcp6_socket **ret)
+{
+    if (cfg->n_ifindexes > MAX_IFS) {
+        return -E2BIG;
+    }
+    _cleanup_close_ int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return negative_errno();
+    }
+    int r = setsockopt_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+    if (r == 0) {
+        r = setsockopt_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+    }
+    if (r == 0) {
+        r = setsockopt_int(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1);
+    }
+    if (r == 0) {
+        /* Answers to link-local clients must not be looped back to us. */
+        r = setsockopt_int(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0);
+    }
+    if (r < 0) {
+        return r;
+    }
+    struct sockaddr_in6 sa = { .sin6_family = AF_INET6,
+                               .sin6_port = htons(cfg->port),
+                               .sin6_addr = in6addr_any };
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        return negative_errno();
+    }
+    socklen_t salen = sizeof(sa);
+    if (getsockname(fd, (struct sockaddr *)&sa, &salen) < 0) {
+        return negative_errno();
+    }
+    /* RFC 8415 §7.1: All_DHCP_Relay_Agents_and_Servers. */
+    struct ipv6_mreq mreq = { 0 };
+    inet_pton(AF_INET6, "ff02::1:2", &mreq.ipv6mr_multiaddr);
+    for (size_t i = 0; i < cfg->n_ifindexes; i++) {
+        mreq.ipv6mr_interface = cfg->ifindexes[i];
+        if (setsockopt(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mreq, sizeof(mreq)) < 0) {
+            return negative_errno();
+        }
+    }
+    dhcp6_socket *s = calloc(1, sizeof(*s));
+    if (!s) {
+        return -ENOMEM;
+    }
+    s->loop = loop;
+    s->server = server;
+    s->port = ntohs(sa.sin6_port);
+    s->rl = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 10);
+    memcpy(s->ifindexes, cfg->ifindexes, cfg->n_ifindexes * sizeof(unsigned));
+    s->n_ifindexes = cfg->n_ifindexes;
+    r = uv_poll_init(loop, &s->poll, fd);
+    if (r < 0) {
+        free(s);
+        return r;
+    }
+    s->fd = TAKE_FD(fd);
+    s->poll.data = s;
+    r = uv_poll_start(&s->poll, UV_READABLE, on_readable);
+    if (r < 0) {
+        dhcp6_socket_close(s);
+        return r;
+    }
+    *ret = s;
+    return 0;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    dhcp6_socket *s = h->data;
+    close(s->fd);
+    free(s);
+}
+
+void dhcp6_socket_close(dhcp6_socket *s)
+{
+    if (s) {
+        uv_close((uv_handle_t *)&s->poll, on_closed);
+    }
+}
+
+const dhcp6_socket_stats *dhcp6_socket_get_stats(const dhcp6_socket *s)
+{
+    return &s->stats;
+}
+
+uint16_t dhcp6_socket_port(const dhcp6_socket *s)
+{
+    return s->port;
+}

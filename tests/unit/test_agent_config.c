@@ -1,0 +1,221 @@
+/* rack-agent/config: the agent's configuration file, good and bad. Every
+ * problem must name its file and line, and all of them are reported. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "fileio.h"
+
+static char dir[64];
+static char path[96];
+
+static int setup(void **state)
+{
+    strcpy(dir, "/tmp/test_agent_config.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/agent.conf", dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    unlink(path);
+    rmdir(dir);
+    return 0;
+}
+
+static int load(const char *text, diag **ret_d, agent_config **ret)
+{
+    assert_int_equal(fileio_write_atomic(path, text, strlen(text), 0644), 0);
+    *ret_d = diag_new();
+    assert_non_null(*ret_d);
+    return agent_config_load(path, *ret_d, ret);
+}
+
+/* True when some diag entry is "PATH:LINE: ..." containing `needle`. */
+static bool has_problem(const diag *d, unsigned line, const char *needle)
+{
+    char prefix[160];
+    snprintf(prefix, sizeof(prefix), "%s:%u: ", path, line);
+    for (size_t i = 0; i < diag_count(d); i++) {
+        const char *e = diag_get(d, i);
+        if (strncmp(e, prefix, strlen(prefix)) == 0 && strstr(e, needle)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static struct in6_addr addr6(const char *s)
+{
+    struct in6_addr a;
+    assert_int_equal(inet_pton(AF_INET6, s, &a), 1);
+    return a;
+}
+
+static void test_good_file(void **state)
+{
+    diag *d;
+    agent_config *c = NULL;
+    int r = load("[agent]\n"
+                 "rack = rack1\n"
+                 "state_dir = /var/lib/rb\n"
+                 "advertise_address = 2001:db8:1::1\n"
+                 "gateway = 2001:db8:1::fffe\n"
+                 "log_level = debug\n"
+                 "[http]\n"
+                 "listen = [::]:8080\n"
+                 "root = /srv/whatever\n"
+                 "[dhcp6]\n"
+                 "interfaces = eth1  eth2\n"
+                 "port = 1547\n"
+                 "dns_servers = 2001:db8:1::53 2001:db8:1::54\n"
+                 "domain_search = rack1.example.com example.com\n"
+                 "preferred_lifetime = 100\n"
+                 "valid_lifetime = 200\n"
+                 "rapid_commit = yes\n"
+                 "pool = 2001:db8:1::1000 2001:db8:1::1fff\n"
+                 "[standalone]\n"
+                 "hosts = hosts.conf\n"
+                 "[tftp]\n"
+                 "anything = goes\n",
+                 &d, &c);
+    diag_print(d, stderr);
+    assert_int_equal(r, 0);
+    assert_string_equal(c->rack, "rack1");
+    assert_string_equal(c->state_dir, "/var/lib/rb");
+    struct in6_addr adv = addr6("2001:db8:1::1"), gw = addr6("2001:db8:1::fffe");
+    assert_memory_equal(&c->advertise_address, &adv, 16);
+    assert_true(c->has_gateway);
+    assert_memory_equal(&c->gateway, &gw, 16);
+    assert_int_equal(c->log_level, LOG_LEVEL_DEBUG);
+    assert_int_equal(c->http_port, 8080);
+    assert_int_equal(c->n_interfaces, 2);
+    assert_string_equal(c->interfaces[1], "eth2");
+    assert_int_equal(c->dhcp6_port, 1547);
+    assert_int_equal(c->n_dns, 2);
+    assert_int_equal(c->n_search, 2);
+    assert_string_equal(c->search[0], "rack1.example.com");
+    assert_int_equal(c->preferred_lifetime, 100);
+    assert_int_equal(c->valid_lifetime, 200);
+    assert_true(c->rapid_commit);
+    assert_true(c->has_pool);
+    char expect[160];
+    snprintf(expect, sizeof(expect), "%s/hosts.conf", dir);
+    assert_string_equal(c->hosts_path, expect);
+    agent_config_free(c);
+    diag_free(d);
+}
+
+static void test_defaults(void **state)
+{
+    diag *d;
+    agent_config *c = NULL;
+    assert_int_equal(load("[agent]\nrack = r\nstate_dir = /s\nadvertise_address = 2001:db8::1\n"
+                          "[standalone]\nhosts = /etc/hosts.conf\n",
+                          &d, &c),
+                     0);
+    assert_int_equal(c->http_port, 80);
+    assert_int_equal(c->dhcp6_port, 547);
+    assert_int_equal(c->preferred_lifetime, AGENT_DEFAULT_PREFERRED_LIFETIME);
+    assert_int_equal(c->valid_lifetime, AGENT_DEFAULT_VALID_LIFETIME);
+    assert_false(c->rapid_commit);
+    assert_false(c->has_pool);
+    assert_false(c->has_gateway);
+    assert_int_equal(c->log_level, LOG_LEVEL_INFO);
+    assert_string_equal(c->hosts_path, "/etc/hosts.conf");
+    agent_config_free(c);
+    diag_free(d);
+}
+
+static void test_every_error_with_its_line(void **state)
+{
+    diag *d;
+    agent_config *c = NULL;
+    int r = load("[agent]\n"                              /* 1 */
+                 "rack = bad name!\n"                     /* 2 */
+                 "advertise_address = fe80::1\n"          /* 3 */
+                 "gateway = 2001:db8::zz\n"               /* 4 */
+                 "log_level = loud\n"                     /* 5 */
+                 "colour = blue\n"                        /* 6 */
+                 "[dhcp6]\n"                              /* 7 */
+                 "port = 70000\n"                         /* 8 */
+                 "dns_servers = 2001:db8::53 nope\n"      /* 9 */
+                 "domain_search = ok.example bad..name\n" /* 10 */
+                 "preferred_lifetime = 10\n"              /* 11 */
+                 "valid_lifetime = five\n"                /* 12 */
+                 "rapid_commit = maybe\n"                 /* 13 */
+                 "pool = 2001:db8:1::10 2001:db8:2::10\n" /* 14 */
+                 "[http]\n"                               /* 15 */
+                 "listen = [::]:notaport\n"               /* 16 */
+                 "[weird]\n"                              /* 17 */
+                 "[agent]\n",                             /* 18 */
+                 &d, &c);
+    assert_int_equal(r, -EINVAL);
+    assert_null(c);
+    assert_true(has_problem(d, 2, "rack"));
+    assert_true(has_problem(d, 3, "advertise_address"));
+    assert_true(has_problem(d, 4, "gateway"));
+    assert_true(has_problem(d, 5, "log_level"));
+    assert_true(has_problem(d, 6, "unknown key \"colour\""));
+    assert_true(has_problem(d, 8, "port"));
+    assert_true(has_problem(d, 9, "\"nope\""));
+    assert_true(has_problem(d, 10, "bad..name"));
+    assert_true(has_problem(d, 12, "valid_lifetime"));
+    assert_true(has_problem(d, 13, "rapid_commit"));
+    assert_true(has_problem(d, 14, "pool"));
+    assert_true(has_problem(d, 16, "listen"));
+    assert_true(has_problem(d, 17, "unknown section [weird]"));
+    assert_true(has_problem(d, 18, "repeated (first at line 1)"));
+    /* Missing required keys point at the [agent] header. */
+    assert_true(has_problem(d, 1, "state_dir is required"));
+    diag_free(d);
+}
+
+static void test_cross_checks(void **state)
+{
+    diag *d;
+    agent_config *c = NULL;
+    int r = load("[agent]\nrack = r\nstate_dir = /s\nadvertise_address = 2001:db8::1\n"
+                 "[dhcp6]\npreferred_lifetime = 500\nvalid_lifetime = 400\n",
+                 &d, &c);
+    assert_int_equal(r, -EINVAL);
+    assert_true(has_problem(d, 5, "must not exceed valid_lifetime"));
+    bool no_source = false;
+    for (size_t i = 0; i < diag_count(d); i++) {
+        no_source |= strstr(diag_get(d, i), "no intent source") != NULL;
+    }
+    assert_true(no_source);
+    diag_free(d);
+}
+
+static void test_missing_file(void **state)
+{
+    diag *d = diag_new();
+    agent_config *c = NULL;
+    assert_int_equal(agent_config_load("/nonexistent/agent.conf", d, &c), -ENOENT);
+    assert_true(diag_count(d) >= 1);
+    diag_free(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_good_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_every_error_with_its_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cross_checks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
