@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hex.h"
 #include "util.h"
 
 int parse_bool(const char *s, bool *ret)
@@ -159,20 +160,6 @@ int parse_ipv6(const char *s, struct in6_addr *ret)
     return 0;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* Length of the separator at s that matches `sep` ("" = any known one
  * decides it), 0 when none. */
 static size_t mac_separator(const char *s, const char *sep)
@@ -207,8 +194,8 @@ int parse_mac(const char *s, uint8_t ret[6])
             sep = p;
             p += n;
         }
-        int hi = hex_value(p[0]);
-        int lo = hi < 0 ? -1 : hex_value(p[1]);
+        int hi = hex_digit(p[0]);
+        int lo = hi < 0 ? -1 : hex_digit(p[1]);
         if (lo < 0) {
             return -EINVAL;
         }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hex.h"
 #include "util.h"
 
 struct sha256_ctx {
@@ -112,44 +113,10 @@ out:
 
 void sha256_to_hex(const uint8_t digest[SHA256_LEN], char ret[SHA256_HEX_LEN + 1])
 {
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < SHA256_LEN; i++) {
-        ret[2 * i] = hex[digest[i] >> 4];
-        ret[2 * i + 1] = hex[digest[i] & 0x0f];
-    }
-    ret[SHA256_HEX_LEN] = '\0';
-}
-
-static int hex_nibble(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
+    hex_encode(digest, SHA256_LEN, ret);
 }
 
 int sha256_from_hex(const char *hex, uint8_t ret[SHA256_LEN])
 {
-    uint8_t d[SHA256_LEN];
-
-    /* strnlen: a longer string is wrong too, and need not be read to its end. */
-    if (strnlen(hex, SHA256_HEX_LEN + 1) != SHA256_HEX_LEN) {
-        return -EINVAL;
-    }
-    for (size_t i = 0; i < SHA256_LEN; i++) {
-        int hi = hex_nibble(hex[2 * i]);
-        int lo = hex_nibble(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            return -EINVAL;
-        }
-        d[i] = (uint8_t)(hi << 4 | lo);
-    }
-    memcpy(ret, d, SHA256_LEN);
-    return 0;
+    return hex_decode(hex, ret, SHA256_LEN);
 }

@@ -21,6 +21,7 @@
 #include "dhcp6/links.h"
 #include "dhcp6/socket.h"
 #include "diag.h"
+#include "hex.h"
 #include "intents.h"
 #include "log.h"
 #include "parse.h"
@@ -116,7 +117,7 @@ static void on_bound(void *userdata, const intent *in, const uint8_t mac[6],
     char m[FORMAT_MAC_LEN], ad[INET6_ADDRSTRLEN], hex[2 * DHCP6_MAX_DUID + 1];
     format_mac(mac, m);
     inet_ntop(AF_INET6, addr, ad, sizeof(ad));
-    state_hex(duid, duid_len <= DHCP6_MAX_DUID ? duid_len : DHCP6_MAX_DUID, hex);
+    hex_encode(duid, duid_len <= DHCP6_MAX_DUID ? duid_len : DHCP6_MAX_DUID, hex);
     log_info("dhcp6 bound host=%s mac=%s addr=%s duid=%s client=%s install=%s", in->host, m, ad,
              hex, dhcp6_client_kind_to_string(kind), in->install_id);
 }
@@ -258,7 +259,7 @@ static int setup_dhcp6(agent *a)
     }
     sc.duid_len = (uint16_t)duid_len;
     char hex[2 * DHCP6_MAX_DUID + 1];
-    state_hex(sc.duid, duid_len, hex);
+    hex_encode(sc.duid, duid_len, hex);
     log_info("dhcp6 server duid=%s", hex);
 
     r = dhcp6_bindings_new(c->has_pool ? &c->pool : NULL, &a->bindings);

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "fileio.h"
 #include "hashmap.h"
+#include "hex.h"
 #include "ini.h"
 #include "log.h"
 #include "parse.h"
@@ -652,7 +653,7 @@ int standalone_load(const char *path, const standalone_defaults *defs, standalon
             if (r < 0) {
                 goto out;
             }
-            state_hex(tok, sizeof(tok), tok_hex);
+            hex_encode(tok, sizeof(tok), tok_hex);
             rec->id = strdup(uuid);
             rec->token = strdup(tok_hex);
             changed = true;

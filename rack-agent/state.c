@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "fileio.h"
+#include "hex.h"
 #include "util.h"
 
 int state_random(void *buf, size_t len)
@@ -22,46 +23,6 @@ int state_random(void *buf, size_t len)
         }
         p += n;
         len -= (size_t)n;
-    }
-    return 0;
-}
-
-void state_hex(const uint8_t *data, size_t len, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = digits[data[i] >> 4];
-        out[2 * i + 1] = digits[data[i] & 0xf];
-    }
-    out[2 * len] = '\0';
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-int state_unhex(const char *hex, uint8_t *out, size_t n)
-{
-    if (strlen(hex) != 2 * n) {
-        return -EINVAL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        int hi = hexval(hex[2 * i]);
-        int lo = hexval(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            return -EINVAL;
-        }
-        out[i] = (uint8_t)(hi << 4 | lo);
     }
     return 0;
 }
@@ -99,7 +60,7 @@ int state_server_duid(const char *dir, uint8_t *duid, size_t cap, size_t *ret_le
     if (r == 0) {
         text[strcspn(text, "\r\n")] = '\0';
         size_t n = strlen(text) / 2;
-        if (n < 3 || n > cap || state_unhex(text, duid, n) < 0) {
+        if (n < 3 || n > cap || hex_decode(text, duid, n) < 0) {
             return -EBADMSG;
         }
         *ret_len = n;
@@ -121,7 +82,7 @@ int state_server_duid(const char *dir, uint8_t *duid, size_t cap, size_t *ret_le
     fresh[2 + 6] = (uint8_t)((fresh[2 + 6] & 0x0f) | 0x40);
     fresh[2 + 8] = (uint8_t)((fresh[2 + 8] & 0x3f) | 0x80);
     char line[2 * sizeof(fresh) + 2];
-    state_hex(fresh, sizeof(fresh), line);
+    hex_encode(fresh, sizeof(fresh), line);
     strcat(line, "\n");
     r = fileio_write_atomic(path, line, strlen(line), 0640);
     if (r < 0) {

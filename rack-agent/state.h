@@ -8,11 +8,6 @@
 /* getrandom(2), retried until `len` bytes are read. */
 int state_random(void *buf, size_t len);
 
-/* Lower-case hex of `len` bytes into out (2 * len + 1 bytes). */
-void state_hex(const uint8_t *data, size_t len, char *out);
-/* Exactly 2 * n hex digits of either case, nothing else; writes n bytes. */
-int state_unhex(const char *hex, uint8_t *out, size_t n);
-
 /* Creates `dir` (mode 0750) if it does not exist. */
 int state_dir_ensure(const char *dir);
 
