@@ -29,13 +29,13 @@ static inline bool strempty(const char *s)
 
 /* A broken internal invariant is a bug, never a network condition: abort with
  * the location so the core dump points at it (CONVENTIONS.md, "Errors"). */
-#define RB_ASSERT(expr)                                                                        \
-    do {                                                                                       \
-        if (__builtin_expect(!(expr), 0)) {                                                    \
-            fprintf(stderr, "rackboot: assertion failed: %s (%s:%d %s)\n", #expr, __FILE__,   \
-                    __LINE__, __func__);                                                       \
-            abort();                                                                           \
-        }                                                                                      \
+#define RB_ASSERT(expr)                                                                            \
+    do {                                                                                           \
+        if (__builtin_expect(!(expr), 0)) {                                                        \
+            fprintf(stderr, "rackboot: assertion failed: %s (%s:%d %s)\n", #expr, __FILE__,        \
+                    __LINE__, __func__);                                                           \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -65,18 +65,18 @@ static inline void fclosep(FILE **f)
 #define _cleanup_fclose_ _cleanup_(fclosep)
 
 /* Hand a pointer's ownership on: returns it and leaves NULL behind. */
-#define TAKE_PTR(p)                                                                            \
-    ({                                                                                         \
-        __typeof__(p) _taken = (p);                                                            \
-        (p) = NULL;                                                                            \
-        _taken;                                                                                \
+#define TAKE_PTR(p)                                                                                \
+    ({                                                                                             \
+        __typeof__(p) _taken = (p);                                                                \
+        (p) = NULL;                                                                                \
+        _taken;                                                                                    \
     })
 
-#define TAKE_FD(fd)                                                                            \
-    ({                                                                                         \
-        int _taken = (fd);                                                                     \
-        (fd) = -1;                                                                             \
-        _taken;                                                                                \
+#define TAKE_FD(fd)                                                                                \
+    ({                                                                                             \
+        int _taken = (fd);                                                                         \
+        (fd) = -1;                                                                                 \
+        _taken;                                                                                    \
     })
 
 /* Copies n bytes that need not be NUL-terminated (e.g. a slice of a packet

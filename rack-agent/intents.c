@@ -191,8 +191,8 @@ int intent_set_add(intent_set *s, intent *in, const char *profile_name)
         hashmap_clear(s->by_install);
         for (size_t i = 0; i < s->n; i++) {
             intent *e = &s->intents[i];
-            if (hashmap_put(s->by_install, e->install_id, strlen(e->install_id),
-                            index_ptr(i)) < 0) {
+            if (hashmap_put(s->by_install, e->install_id, strlen(e->install_id), index_ptr(i)) <
+                0) {
                 return -ENOMEM;
             }
             for (size_t m = 0; m < e->n_macs; m++) {

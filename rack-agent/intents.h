@@ -47,8 +47,8 @@ typedef struct intent_profile {
     char *name;
     intent_image *images;
     size_t n_images;
-    char *cmdline;        /* extra kernel arguments, may be NULL */
-    char *kickstart;      /* template content, may be NULL */
+    char *cmdline;   /* extra kernel arguments, may be NULL */
+    char *kickstart; /* template content, may be NULL */
     uint8_t kickstart_sha256[32];
     bool overlay;
     ip_mode ip;

@@ -17,8 +17,8 @@ struct dhcp6_bindings {
     hashmap *by_addr; /* POOL bindings, key = addr */
     bool has_pool;
     dhcp6_pool pool;
-    uint64_t pool_size; /* addresses in the pool (low 64 bits differ) */
-    uint64_t pool_next; /* offset where the next free-address scan starts */
+    uint64_t pool_size;       /* addresses in the pool (low 64 bits differ) */
+    uint64_t pool_next;       /* offset where the next free-address scan starts */
     dhcp6_binding *free_list; /* released bindings kept for reuse */
     dhcp6_bindings_sink sink;
     void *sink_userdata;
@@ -66,8 +66,7 @@ int dhcp6_bindings_new(const dhcp6_pool *pool, dhcp6_bindings **ret)
     }
     if (pool) {
         /* A pool lies inside one /64 (the served link's prefix). */
-        if (memcmp(&pool->first, &pool->last, 8) != 0 ||
-            low64(&pool->first) > low64(&pool->last)) {
+        if (memcmp(&pool->first, &pool->last, 8) != 0 || low64(&pool->first) > low64(&pool->last)) {
             free(t);
             return -EINVAL;
         }

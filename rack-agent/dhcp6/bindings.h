@@ -26,13 +26,13 @@ typedef enum dhcp6_binding_kind {
 typedef struct dhcp6_binding {
     dhcp6_binding_kind kind;
     struct in6_addr addr;
-    uint64_t expires;   /* unix seconds */
-    bool committed;     /* false while only offered (Advertise) */
-    bool declined;      /* the client said the address is in use elsewhere */
-    uint8_t mac[6];     /* HOST: the key; POOL: the MAC if known, else zero */
-    uint8_t duid_len;   /* the newest client DUID seen for this binding */
+    uint64_t expires; /* unix seconds */
+    bool committed;   /* false while only offered (Advertise) */
+    bool declined;    /* the client said the address is in use elsewhere */
+    uint8_t mac[6];   /* HOST: the key; POOL: the MAC if known, else zero */
+    uint8_t duid_len; /* the newest client DUID seen for this binding */
     uint8_t duid[DHCP6_MAX_DUID];
-    uint32_t iaid;      /* the newest IAID seen */
+    uint32_t iaid;                   /* the newest IAID seen */
     struct dhcp6_binding *free_next; /* internal: free-list link */
 } dhcp6_binding;
 
@@ -64,8 +64,8 @@ int dhcp6_bindings_host(dhcp6_bindings *t, const uint8_t mac[6], const struct in
 
 /* The DUID's pool binding, created with a free pool address if missing.
  * -ENOSPC when the pool is exhausted, -ENOENT when there is no pool. */
-int dhcp6_bindings_pool(dhcp6_bindings *t, const uint8_t *duid, size_t duid_len,
-                        uint64_t now, dhcp6_binding **ret);
+int dhcp6_bindings_pool(dhcp6_bindings *t, const uint8_t *duid, size_t duid_len, uint64_t now,
+                        dhcp6_binding **ret);
 
 /* True if `addr` is inside the pool. */
 bool dhcp6_bindings_in_pool(const dhcp6_bindings *t, const struct in6_addr *addr);

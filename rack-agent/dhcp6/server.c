@@ -58,8 +58,8 @@ static int encode_domains(const char *const *names, size_t n, uint8_t *buf, size
     return 0;
 }
 
-int dhcp6_server_new(const dhcp6_server_config *cfg, intents_store *store,
-                     dhcp6_bindings *bindings, dhcp6_server **ret)
+int dhcp6_server_new(const dhcp6_server_config *cfg, intents_store *store, dhcp6_bindings *bindings,
+                     dhcp6_server **ret)
 {
     if (cfg->duid_len < 3 || cfg->duid_len > DHCP6_MAX_DUID || cfg->n_dns > DHCP6_SERVER_MAX_DNS ||
         cfg->n_search > DHCP6_SERVER_MAX_SEARCH || cfg->valid_lifetime == 0 ||
@@ -85,8 +85,8 @@ int dhcp6_server_new(const dhcp6_server_config *cfg, intents_store *store,
     int m = snprintf(s->tftp_base, sizeof(s->tftp_base), "tftp://[%s]", addr);
     int r = encode_domains(cfg->search, cfg->n_search, s->default_domains,
                            sizeof(s->default_domains), &s->default_domains_len);
-    if (n < 0 || (size_t)n >= sizeof(s->http_base) || m < 0 ||
-        (size_t)m >= sizeof(s->tftp_base) || r < 0) {
+    if (n < 0 || (size_t)n >= sizeof(s->http_base) || m < 0 || (size_t)m >= sizeof(s->tftp_base) ||
+        r < 0) {
         free(s);
         return -EINVAL;
     }
@@ -121,8 +121,19 @@ static bool arch_is_http(uint16_t a)
 {
     /* IANA processor architecture types for UEFI HTTP boot (RFC 5970 §3.3). */
     switch (a) {
-    case 15: case 16: case 17: case 18: case 19: case 20: case 23: case 24:
-    case 26: case 28: case 30: case 38: case 40:
+    case 15:
+    case 16:
+    case 17:
+    case 18:
+    case 19:
+    case 20:
+    case 23:
+    case 24:
+    case 26:
+    case 28:
+    case 30:
+    case 38:
+    case 40:
         return true;
     default:
         return false;
@@ -134,8 +145,20 @@ static bool arch_is_uefi(uint16_t a)
     /* 7 is x64 UEFI; 9 is EBC but old firmware sent it for x64 (RFC 4578
      * erratum), so treat it as UEFI too. */
     switch (a) {
-    case 6: case 7: case 9: case 10: case 11: case 25: case 27: case 29:
-    case 33: case 34: case 35: case 36: case 37: case 39:
+    case 6:
+    case 7:
+    case 9:
+    case 10:
+    case 11:
+    case 25:
+    case 27:
+    case 29:
+    case 33:
+    case 34:
+    case 35:
+    case 36:
+    case 37:
+    case 39:
         return true;
     default:
         return false;
@@ -194,8 +217,8 @@ static bool acceptable(const dhcp6_server *s, const dhcp6_msg *m)
  * same machine, and a link-local may be stable-privacy, so no single source is
  * trusted above the others; option 79 is what the relay saw on the wire and
  * goes first. *ret_mac gets the first candidate even when no intent matches. */
-static const intent *identify(const dhcp6_server *s, const dhcp6_packet *p,
-                              const dhcp6_rx_info *rx, uint8_t ret_mac[6], bool *ret_has_mac)
+static const intent *identify(const dhcp6_server *s, const dhcp6_packet *p, const dhcp6_rx_info *rx,
+                              uint8_t ret_mac[6], bool *ret_has_mac)
 {
     uint8_t cand[3][6];
     size_t n = 0;
@@ -263,8 +286,7 @@ static void fill_ia(const dhcp6_server *s, const dhcp6_ia_na *req, const struct 
     }
 }
 
-static void ia_status(const dhcp6_ia_na *req, dhcp6_status st, const char *msg,
-                      dhcp6_ia_answer *ia)
+static void ia_status(const dhcp6_ia_na *req, dhcp6_status st, const char *msg, dhcp6_ia_answer *ia)
 {
     memset(ia, 0, sizeof(*ia));
     ia->iaid = req->iaid;
@@ -290,8 +312,8 @@ static const char *boot_url(const dhcp6_server *s, dhcp6_client_kind kind, const
     case DHCP6_CLIENT_IPXE:
     case DHCP6_CLIENT_GENERIC:
     default:
-        n = snprintf(buf, size, "%s/boot/%02x:%02x:%02x:%02x:%02x:%02x.ipxe", s->http_base,
-                     mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+        n = snprintf(buf, size, "%s/boot/%02x:%02x:%02x:%02x:%02x:%02x.ipxe", s->http_base, mac[0],
+                     mac[1], mac[2], mac[3], mac[4], mac[5]);
         break;
     }
     return (n > 0 && (size_t)n < size) ? buf : NULL;
@@ -508,8 +530,8 @@ static int finish(dhcp6_server *s, request_ctx *c, dhcp6_tx *tx)
     return 1;
 }
 
-int dhcp6_server_handle(dhcp6_server *s, const uint8_t *data, size_t len,
-                        const dhcp6_rx_info *rx, uint64_t now, dhcp6_tx *tx)
+int dhcp6_server_handle(dhcp6_server *s, const uint8_t *data, size_t len, const dhcp6_rx_info *rx,
+                        uint64_t now, dhcp6_tx *tx)
 {
     dhcp6_packet p;
     s->stats.received++;

@@ -70,8 +70,8 @@ const char *dhcp6_client_kind_to_string(dhcp6_client_kind k);
 /* Told when a host is bound (Reply to Request or Rapid Commit), so the agent
  * can journal `dhcp_bound` and the DUID-to-MAC binding. */
 typedef void (*dhcp6_bound_fn)(void *userdata, const intent *in, const uint8_t mac[6],
-                               const struct in6_addr *addr, const uint8_t *duid,
-                               size_t duid_len, dhcp6_client_kind kind);
+                               const struct in6_addr *addr, const uint8_t *duid, size_t duid_len,
+                               dhcp6_client_kind kind);
 
 /* Answers whether `addr` is on the link the message came from: for direct
  * messages the interface's own global prefixes, for relayed ones the link
@@ -82,20 +82,20 @@ typedef bool (*dhcp6_on_link_fn)(void *userdata, int ifindex, const struct in6_a
 typedef struct dhcp6_server_stats {
     uint64_t received;
     uint64_t malformed;
-    uint64_t dropped;          /* RFC 8415 §16 discards (server id rules, unicast ...) */
+    uint64_t dropped;           /* RFC 8415 §16 discards (server id rules, unicast ...) */
     uint64_t ignored_no_intent; /* hosts without intent or pool: left to boot from disk */
     uint64_t advertise;
     uint64_t reply;
-    uint64_t no_addrs;         /* pool exhausted */
-    uint64_t by_type[14];      /* received, per message type */
+    uint64_t no_addrs;    /* pool exhausted */
+    uint64_t by_type[14]; /* received, per message type */
 } dhcp6_server_stats;
 
 typedef struct dhcp6_server dhcp6_server;
 
 /* The server reads intents from `store` and keeps bindings in `bindings`;
  * both must outlive it. The config is copied. */
-int dhcp6_server_new(const dhcp6_server_config *cfg, intents_store *store,
-                     dhcp6_bindings *bindings, dhcp6_server **ret);
+int dhcp6_server_new(const dhcp6_server_config *cfg, intents_store *store, dhcp6_bindings *bindings,
+                     dhcp6_server **ret);
 dhcp6_server *dhcp6_server_free(dhcp6_server *s);
 
 void dhcp6_server_on_bound(dhcp6_server *s, dhcp6_bound_fn fn, void *userdata);
@@ -104,7 +104,7 @@ void dhcp6_server_on_link(dhcp6_server *s, dhcp6_on_link_fn fn, void *userdata);
 /* Handles one datagram at unix time `now`. Returns 1 with *tx filled when an
  * answer is to be sent, 0 when the datagram is dropped or ignored. Never
  * fails on input: malformed datagrams are counted and dropped. */
-int dhcp6_server_handle(dhcp6_server *s, const uint8_t *data, size_t len,
-                        const dhcp6_rx_info *rx, uint64_t now, dhcp6_tx *tx);
+int dhcp6_server_handle(dhcp6_server *s, const uint8_t *data, size_t len, const dhcp6_rx_info *rx,
+                        uint64_t now, dhcp6_tx *tx);
 
 const dhcp6_server_stats *dhcp6_server_get_stats(const dhcp6_server *s);

@@ -454,8 +454,7 @@ static int put_status(wcursor *w, dhcp6_status status, const char *msg)
     return r;
 }
 
-static int put_iaaddr(wcursor *w, const struct in6_addr *addr, uint32_t preferred,
-                      uint32_t valid)
+static int put_iaaddr(wcursor *w, const struct in6_addr *addr, uint32_t preferred, uint32_t valid)
 {
     int r = wcursor_put_be16(w, DHCP6_OPT_IAADDR);
     if (r == 0) {

@@ -81,12 +81,12 @@ enum {
 
 /* Caps on what one parsed packet may hold. */
 enum {
-    DHCP6_MAX_DUID = 130,       /* RFC 8415 §11.1: 2-byte type + up to 128 */
-    DHCP6_MAX_RELAY_DEPTH = 8,  /* RFC 8415 §7.6 HOP_COUNT_LIMIT */
-    DHCP6_MAX_IA = 8,           /* IA_NAs per message; real clients send 1 */
-    DHCP6_MAX_IAADDR = 4,       /* addresses per IA_NA the client may hint */
-    DHCP6_MAX_ORO = 32,         /* requested options kept; the rest ignored */
-    DHCP6_MAX_ARCH = 8,         /* client architecture types kept */
+    DHCP6_MAX_DUID = 130,      /* RFC 8415 §11.1: 2-byte type + up to 128 */
+    DHCP6_MAX_RELAY_DEPTH = 8, /* RFC 8415 §7.6 HOP_COUNT_LIMIT */
+    DHCP6_MAX_IA = 8,          /* IA_NAs per message; real clients send 1 */
+    DHCP6_MAX_IAADDR = 4,      /* addresses per IA_NA the client may hint */
+    DHCP6_MAX_ORO = 32,        /* requested options kept; the rest ignored */
+    DHCP6_MAX_ARCH = 8,        /* client architecture types kept */
     DHCP6_MAX_INTERFACE_ID = 128,
     DHCP6_RELAY_HEADER = 34,
     DHCP6_MSG_HEADER = 4,

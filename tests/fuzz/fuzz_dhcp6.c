@@ -30,10 +30,16 @@ static void setup_once(void)
     inet_pton(AF_INET6, "2001:db8::1000", &pool.first);
     inet_pton(AF_INET6, "2001:db8::10ff", &pool.last);
     RB_ASSERT(dhcp6_bindings_new(&pool, &bindings) == 0);
-    dhcp6_server_config cfg = { .duid = { 0, 3, 0, 1, 2, 0, 0, 0, 0, 1 }, .duid_len = 10,
-                                .preferred_lifetime = 100, .valid_lifetime = 200,
-                                .rapid_commit = true, .n_search = 1, .search = { "example.com" },
-                                .http_port = 8080, .has_pool = true, .pool = pool };
+    dhcp6_server_config cfg = { .duid = { 0, 3, 0, 1, 2, 0, 0, 0, 0, 1 },
+                                .duid_len = 10,
+                                .preferred_lifetime = 100,
+                                .valid_lifetime = 200,
+                                .rapid_commit = true,
+                                .n_search = 1,
+                                .search = { "example.com" },
+                                .http_port = 8080,
+                                .has_pool = true,
+                                .pool = pool };
     inet_pton(AF_INET6, "2001:db8::1", &cfg.advertise_address);
     RB_ASSERT(dhcp6_server_new(&cfg, store, bindings, &server) == 0);
 }

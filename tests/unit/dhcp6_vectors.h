@@ -6,6 +6,9 @@
 
 #include <stdint.h>
 
+/* The byte layout below follows the options; keep it by hand. */
+/* clang-format off */
+
 /* SOLICIT, 125 bytes, fe80::5054:ff:fe12:3456 -> ff02::1:2. */
 static const uint8_t ipxe_solicit[] = {
     0x01, 0x5a, 0x1b, 0x2c,
@@ -78,3 +81,4 @@ static const uint8_t relay_forw_head[] = {
     0x00, 0x12, 0x00, 0x06, 'E', 't', 'h', '1', '/', '7',
     0x00, 0x4f, 0x00, 0x08, 0x00, 0x01, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56,
 };
+/* clang-format on */

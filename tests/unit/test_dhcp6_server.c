@@ -63,9 +63,13 @@ static fixture *make_fixture(bool with_pool, bool rapid)
     assert_int_equal(intent_set_new(1, &set), 0);
     intent_profile prof = { .name = strdup("el9") };
     assert_int_equal(intent_set_add_profile(set, &prof), 0);
-    intent in = { .install_id = strdup("inst-1"), .host = strdup("web17"),
-                  .hostname = strdup("web17"), .token = strdup("tok"), .n_macs = 1,
-                  .prefix_len = 64, .address = addr6("2001:db8:0:1::100") };
+    intent in = { .install_id = strdup("inst-1"),
+                  .host = strdup("web17"),
+                  .hostname = strdup("web17"),
+                  .token = strdup("tok"),
+                  .n_macs = 1,
+                  .prefix_len = 64,
+                  .address = addr6("2001:db8:0:1::100") };
     memcpy(in.macs[0], web17_mac, 6);
     assert_int_equal(intent_set_add(set, &in, "el9"), 0);
     intents_store_replace(f->store, set);
@@ -112,8 +116,9 @@ static int teardown(void **state)
 
 static int send_from(fixture *f, const uint8_t *msg, size_t len, const char *src, bool multicast)
 {
-    dhcp6_rx_info rx = { .src = addr6(src), .src_port = 546, .ifindex = 3,
-                         .dst_multicast = multicast };
+    dhcp6_rx_info rx = {
+        .src = addr6(src), .src_port = 546, .ifindex = 3, .dst_multicast = multicast
+    };
     memset(&f->tx, 0, sizeof(f->tx));
     return dhcp6_server_handle(f->server, msg, len, &rx, 1000000, &f->tx);
 }
@@ -225,8 +230,8 @@ static void test_unicast_and_rfc_discards(void **state)
 {
     fixture *f = *state;
     /* RFC 9915: unicast from a client is not accepted. */
-    assert_int_equal(send_from(f, ipxe_solicit, sizeof(ipxe_solicit), "fe80::5054:ff:fe12:3456",
-                               false), 0);
+    assert_int_equal(
+        send_from(f, ipxe_solicit, sizeof(ipxe_solicit), "fe80::5054:ff:fe12:3456", false), 0);
     /* A Solicit carrying a Server ID is discarded. */
     uint8_t m[sizeof(ipxe_request)];
     memcpy(m, ipxe_request, sizeof(m));
@@ -253,11 +258,11 @@ static void test_unknown_host_is_ignored(void **state)
     fixture *f = *state;
     /* Same bytes from another machine's link-local: DUID-UUID names no MAC
      * and the EUI-64 names one without an intent. */
-    assert_int_equal(send_from(f, ipxe_solicit, sizeof(ipxe_solicit), "fe80::5054:ff:fe99:9999",
-                               true), 0);
+    assert_int_equal(
+        send_from(f, ipxe_solicit, sizeof(ipxe_solicit), "fe80::5054:ff:fe99:9999", true), 0);
     /* A privacy link-local gives no MAC at all. */
-    assert_int_equal(send_from(f, ipxe_solicit, sizeof(ipxe_solicit), "fe80::1c2d:3e4f:5a6b:7c8d",
-                               true), 0);
+    assert_int_equal(
+        send_from(f, ipxe_solicit, sizeof(ipxe_solicit), "fe80::1c2d:3e4f:5a6b:7c8d", true), 0);
     assert_int_equal(dhcp6_server_get_stats(f->server)->ignored_no_intent, 2);
 }
 
@@ -346,7 +351,8 @@ static void test_uefi_http_boot(void **state)
 {
     fixture *f = *state;
     uint8_t m[512];
-    static const uint8_t duid[] = { 0x00, 0x04, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
+    static const uint8_t duid[] = { 0x00, 0x04, 1,  2,  3,  4,  5,  6,  7,
+                                    8,    9,    10, 11, 12, 13, 14, 15, 16 };
     size_t n = make_solicit(m, DHCP6_SOLICIT, duid, sizeof(duid), 9, 16,
                             "HTTPClient:Arch:00016:UNDI:003000", false, NULL);
     assert_int_equal(send_ll(f, m, n), 1);
@@ -364,8 +370,8 @@ static void test_duid_ll_client(void **state)
     fixture *f = *state;
     static const uint8_t duid_ll[] = { 0x00, 0x03, 0x00, 0x01, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
     uint8_t m[512];
-    size_t n = make_solicit(m, DHCP6_SOLICIT, duid_ll, sizeof(duid_ll), 1, 0xffff, NULL, false,
-                            NULL);
+    size_t n =
+        make_solicit(m, DHCP6_SOLICIT, duid_ll, sizeof(duid_ll), 1, 0xffff, NULL, false, NULL);
     assert_int_equal(send_from(f, m, n, "fe80::1c2d:3e4f:5a6b:7c8d", true), 1);
     assert_url(f, "http://[2001:db8:0:1::1]/boot/52:54:00:12:34:56.ipxe");
 }
@@ -417,8 +423,8 @@ static void test_confirm(void **state)
     uint8_t m[512];
     uint16_t l;
     struct in6_addr here = addr6("2001:db8:0:1::100"), away = addr6("2001:db8:9::100");
-    size_t n = make_solicit(m, DHCP6_CONFIRM, duid_ll, sizeof(duid_ll), 5, 0xffff, NULL, false,
-                            &here);
+    size_t n =
+        make_solicit(m, DHCP6_CONFIRM, duid_ll, sizeof(duid_ll), 5, 0xffff, NULL, false, &here);
     assert_int_equal(send_ll(f, m, n), 1);
     const uint8_t *s = find_opt(f->tx.buf, f->tx.len, DHCP6_OPT_STATUS_CODE, &l);
     assert_int_equal(s[1], DHCP6_STATUS_SUCCESS);
@@ -453,7 +459,10 @@ static void test_relayed_solicit(void **state)
     struct in6_addr relay = addr6("2001:db8:0:1::fffe");
     assert_memory_equal(&f->tx.dst, &relay, 16);
     /* Interface-Id echoed, then the Advertise inside option 9. */
-    assert_memory_equal(f->tx.buf + 34, "\x00\x12\x00\x06" "Eth1/7", 10);
+    assert_memory_equal(f->tx.buf + 34,
+                        "\x00\x12\x00\x06"
+                        "Eth1/7",
+                        10);
     assert_int_equal(f->tx.buf[48], DHCP6_ADVERTISE);
 }
 

@@ -62,8 +62,13 @@ static void test_build_advertise_matches_vector(void **state)
         .server_id = server_duid,
         .server_id_len = sizeof(server_duid),
         .n_ia = 1,
-        .ia = { { .iaid = 0xaa55b0df, .t1 = 1800, .t2 = 2880, .has_addr = true,
-                  .addr = addr6("2001:db8:0:1::100"), .preferred = 3600, .valid = 7200 } },
+        .ia = { { .iaid = 0xaa55b0df,
+                  .t1 = 1800,
+                  .t2 = 2880,
+                  .has_addr = true,
+                  .addr = addr6("2001:db8:0:1::100"),
+                  .preferred = 3600,
+                  .valid = 7200 } },
         .dns = &dns,
         .n_dns = 1,
         .domain_list = domains,
@@ -136,9 +141,9 @@ static void test_option_length_past_end(void **state)
 
     /* IA_NA whose inner IAADDR runs past the IA's own end. */
     static const uint8_t bad_ia[] = {
-        0x03, 0x01, 0x02, 0x03, 0x00, 0x01, 0x00, 0x04, 0x00, 0x03, 0x00, 0x01,
-        0x00, 0x03, 0x00, 0x10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0,
-        0x00, 0x05, 0x00, 0x18, 0, 0, 0, 0, /* 24 claimed, 0 there */
+        0x03, 0x01, 0x02, 0x03, 0x00, 0x01, 0x00, 0x04, 0x00, 0x03, 0x00, 0x01, 0x00,
+        0x03, 0x00, 0x10, 0,    0,    0,    1,    0,    0,    0,    0,    0,    0,
+        0,    0,    0x00, 0x05, 0x00, 0x18, 0,    0,    0,    0, /* 24 claimed, 0 there */
     };
     assert_int_equal(dhcp6_packet_parse(bad_ia, sizeof(bad_ia), &p), -EBADMSG);
 
@@ -268,8 +273,13 @@ static void test_relay_forward_and_reply(void **state)
         .server_id = server_duid,
         .server_id_len = sizeof(server_duid),
         .n_ia = 1,
-        .ia = { { .iaid = 0xaa55b0df, .t1 = 1800, .t2 = 2880, .has_addr = true,
-                  .addr = addr6("2001:db8:0:1::100"), .preferred = 3600, .valid = 7200 } },
+        .ia = { { .iaid = 0xaa55b0df,
+                  .t1 = 1800,
+                  .t2 = 2880,
+                  .has_addr = true,
+                  .addr = addr6("2001:db8:0:1::100"),
+                  .preferred = 3600,
+                  .valid = 7200 } },
         .dns = &dns,
         .n_dns = 1,
         .domain_list = domains,
@@ -283,8 +293,8 @@ static void test_relay_forward_and_reply(void **state)
     assert_int_equal(out[0], DHCP6_RELAY_REPL);
     assert_int_equal(out[1], 0);
     assert_memory_equal(out + 2, relay_forw_head + 2, 32); /* link + peer copied */
-    static const uint8_t ifid_then_msg[] = { 0x00, 0x12, 0x00, 0x06, 'E', 't', 'h', '1', '/',
-                                             '7',  0x00, 0x09, 0x00, 0xa5 };
+    static const uint8_t ifid_then_msg[] = { 0x00, 0x12, 0x00, 0x06, 'E',  't',  'h',
+                                             '1',  '/',  '7',  0x00, 0x09, 0x00, 0xa5 };
     assert_memory_equal(out + 34, ifid_then_msg, sizeof(ifid_then_msg));
     assert_memory_equal(out + 48, ipxe_advertise, sizeof(ipxe_advertise));
     /* Option 79 is never echoed towards the client. */
@@ -297,14 +307,15 @@ static void test_nested_relays(void **state)
 {
     uint8_t buf[4096];
     dhcp6_packet p;
-    size_t n = wrap_relays(buf, sizeof(buf), ipxe_solicit, sizeof(ipxe_solicit),
-                           DHCP6_MAX_RELAY_DEPTH);
+    size_t n =
+        wrap_relays(buf, sizeof(buf), ipxe_solicit, sizeof(ipxe_solicit), DHCP6_MAX_RELAY_DEPTH);
     assert_int_equal(dhcp6_packet_parse(buf, n, &p), 0);
     assert_int_equal(p.n_relays, DHCP6_MAX_RELAY_DEPTH);
     assert_int_equal(p.relays[DHCP6_MAX_RELAY_DEPTH - 1].hop_count, 0);
 
     /* The reply unwinds every layer in order. */
-    dhcp6_answer a = { .type = DHCP6_REPLY, .server_id = server_duid,
+    dhcp6_answer a = { .type = DHCP6_REPLY,
+                       .server_id = server_duid,
                        .server_id_len = sizeof(server_duid) };
     uint8_t out[2048];
     wcursor w = wcursor_make(out, sizeof(out));
@@ -343,10 +354,10 @@ static void test_mac_sources(void **state)
 {
     uint8_t mac[6];
     static const uint8_t duid_ll[] = { 0x00, 0x03, 0x00, 0x01, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
-    static const uint8_t duid_llt[] = { 0x00, 0x01, 0x00, 0x01, 0x2b, 0x3c, 0x4d, 0x5e,
-                                        0x52, 0x54, 0x00, 0xab, 0xcd, 0xef };
-    static const uint8_t duid_uuid[] = { 0x00, 0x04, 1, 2, 3, 4, 5, 6, 7, 8,
-                                         9, 10, 11, 12, 13, 14, 15, 16 };
+    static const uint8_t duid_llt[] = { 0x00, 0x01, 0x00, 0x01, 0x2b, 0x3c, 0x4d,
+                                        0x5e, 0x52, 0x54, 0x00, 0xab, 0xcd, 0xef };
+    static const uint8_t duid_uuid[] = { 0x00, 0x04, 1,  2,  3,  4,  5,  6,  7,
+                                         8,    9,    10, 11, 12, 13, 14, 15, 16 };
     static const uint8_t duid_ll_ib[] = { 0x00, 0x03, 0x00, 0x20, 1, 2, 3, 4, 5, 6 };
     assert_int_equal(dhcp6_duid_mac(duid_ll, sizeof(duid_ll), mac), 0);
     assert_memory_equal(mac, "\x52\x54\x00\x12\x34\x56", 6);
@@ -369,7 +380,13 @@ static void test_domain_encoding(void **state)
     wcursor w = wcursor_make(buf, sizeof(buf));
     assert_int_equal(dhcp6_put_domain(&w, "a.bc."), 0);
     assert_int_equal(wcursor_len(&w), 6);
-    assert_memory_equal(buf, "\x01" "a" "\x02" "bc" "\x00", 6);
+    assert_memory_equal(buf,
+                        "\x01"
+                        "a"
+                        "\x02"
+                        "bc"
+                        "\x00",
+                        6);
     assert_int_equal(dhcp6_put_domain(&w, "a..b"), -EINVAL);
     assert_int_equal(dhcp6_put_domain(&w, ""), -EINVAL);
     assert_int_equal(dhcp6_put_domain(&w, "."), -EINVAL);
