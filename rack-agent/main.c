@@ -33,6 +33,10 @@
 
 #define LEASE_FLUSH_MS  1000
 #define EXPIRE_EVERY_MS 60000
+/* Compact the lease file when it holds more than this many appended records
+ * and more than FACTOR times the live bindings. */
+#define LEASE_COMPACT_MIN    10000
+#define LEASE_COMPACT_FACTOR 4
 
 typedef struct agent {
     agent_config *cfg;
@@ -191,6 +195,16 @@ static void on_expire(uv_timer_t *t)
     size_t n = dhcp6_bindings_expire(a->bindings, (uint64_t)time(NULL));
     if (n > 0) {
         log_debug("dhcp6 expired bindings=%zu", n);
+    }
+    /* Renewals append a line each: rewrite the file once the log holds
+     * several times more records than there are live bindings. */
+    uint64_t appended = dhcp6_leasefile_appended(a->leases);
+    uint64_t live = dhcp6_bindings_count(a->bindings);
+    if (appended > LEASE_COMPACT_MIN && appended > LEASE_COMPACT_FACTOR * live) {
+        int r = dhcp6_leasefile_compact_async(a->leases, a->bindings);
+        if (r < 0 && r != -EBUSY) {
+            log_error("dhcp6 lease file compaction not started err=%s", errstr(r));
+        }
     }
 }
 

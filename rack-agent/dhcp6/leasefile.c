@@ -165,11 +165,12 @@ int dhcp6_leasefile_load(const char *path, dhcp6_bindings *t, uint64_t now,
     return 0;
 }
 
-int dhcp6_leasefile_compact(const char *path, const dhcp6_bindings *t)
+/* Formats the live bindings of `t`, after the header, into a new buffer. */
+static int format_live(const dhcp6_bindings *t, char **ret, size_t *ret_len)
 {
     size_t n = dhcp6_bindings_count(t) + 1;
     size_t cap = strlen(DHCP6_LEASEFILE_HEADER) + n * DHCP6_LEASEFILE_MAX_LINE;
-    _cleanup_free_ char *buf = malloc(cap);
+    char *buf = malloc(cap);
     if (!buf) {
         return -ENOMEM;
     }
@@ -183,16 +184,39 @@ int dhcp6_leasefile_compact(const char *path, const dhcp6_bindings *t)
             continue;
         }
         if (cap - off < DHCP6_LEASEFILE_MAX_LINE) {
+            free(buf);
             return -EIO; /* more bindings than counted: an invariant broke */
         }
         off += dhcp6_leasefile_format(b, false, buf + off, cap - off);
     }
-    return fileio_write_atomic(path, buf, off, 0640);
+    *ret = buf;
+    *ret_len = off;
+    return 0;
+}
+
+int dhcp6_leasefile_compact(const char *path, const dhcp6_bindings *t)
+{
+    _cleanup_free_ char *buf = NULL;
+    size_t len;
+    int r = format_live(t, &buf, &len);
+    if (r < 0) {
+        return r;
+    }
+    return fileio_write_atomic(path, buf, len, 0640);
 }
 
 struct dhcp6_leasefile {
     uv_loop_t *loop;
+    char *path;
     int fd;
+    uint64_t appended; /* records appended since the last compaction */
+    /* A compaction writes its snapshot on the thread pool; meanwhile changes
+     * stay buffered and are written to the new file once it is in place. */
+    uv_work_t compact_req;
+    bool compact_busy;
+    char *compact_buf;
+    size_t compact_len;
+    int compact_result;
     uv_timer_t timer;
     uv_fs_t fsync_req;
     bool fsync_busy;
@@ -208,7 +232,14 @@ static void finalize(dhcp6_leasefile *lf)
 {
     close(lf->fd);
     free(lf->buf);
+    free(lf->path);
     free(lf);
+}
+
+/* Everything that may still call back into `lf` is done. */
+static bool idle(const dhcp6_leasefile *lf)
+{
+    return lf->timer_closed && !lf->fsync_busy && !lf->compact_busy;
 }
 
 /* Writes the buffer with one write(2) (O_APPEND). A short or failed write
@@ -238,7 +269,7 @@ static void on_fsync(uv_fs_t *req)
     }
     uv_fs_req_cleanup(req);
     lf->fsync_busy = false;
-    if (lf->closing && lf->timer_closed) {
+    if (lf->closing && idle(lf)) {
         finalize(lf);
     }
 }
@@ -246,6 +277,9 @@ static void on_fsync(uv_fs_t *req)
 static void on_timer(uv_timer_t *t)
 {
     dhcp6_leasefile *lf = t->data;
+    if (lf->compact_busy) {
+        return; /* the old file is being replaced: keep buffering */
+    }
     write_buffer(lf);
     if (lf->dirty && !lf->fsync_busy) {
         lf->dirty = false;
@@ -267,9 +301,11 @@ int dhcp6_leasefile_open(uv_loop_t *loop, const char *path, uint64_t interval_ms
     }
     lf->loop = loop;
     lf->rl = (log_ratelimit)LOG_RATELIMIT_INIT(60000, 5);
-    lf->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    lf->path = strdup(path);
+    lf->fd = lf->path ? open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640) : -1;
     if (lf->fd < 0) {
-        int r = negative_errno();
+        int r = lf->path ? negative_errno() : -ENOMEM;
+        free(lf->path);
         free(lf);
         return r;
     }
@@ -300,6 +336,86 @@ void dhcp6_leasefile_sink(void *userdata, const dhcp6_binding *b, bool removed)
         }
     }
     lf->len += dhcp6_leasefile_format(b, removed, lf->buf + lf->len, lf->cap - lf->len);
+    lf->appended++;
+}
+
+uint64_t dhcp6_leasefile_appended(const dhcp6_leasefile *lf)
+{
+    return lf->appended;
+}
+
+bool dhcp6_leasefile_compacting(const dhcp6_leasefile *lf)
+{
+    return lf->compact_busy;
+}
+
+static void compact_work(uv_work_t *req)
+{
+    dhcp6_leasefile *lf = req->data;
+    lf->compact_result = fileio_write_atomic(lf->path, lf->compact_buf, lf->compact_len, 0640);
+}
+
+static void compact_done(uv_work_t *req, int status)
+{
+    dhcp6_leasefile *lf = req->data;
+    free(lf->compact_buf);
+    lf->compact_buf = NULL;
+    lf->compact_busy = false;
+    int r = status < 0 ? status : lf->compact_result;
+    if (r == 0) {
+        /* The snapshot replaced the file: append to the new one from now on.
+         * Lines still buffered may repeat changes the snapshot holds;
+         * replaying a record is idempotent. */
+        int fd = open(lf->path, O_WRONLY | O_APPEND | O_CLOEXEC);
+        if (fd >= 0) {
+            close(lf->fd);
+            lf->fd = fd;
+        } else {
+            r = negative_errno();
+        }
+    }
+    if (r < 0) {
+        /* The old file is intact (atomic replace) or, if only the reopen
+         * failed, the old fd still names the replaced file: nothing is lost
+         * but what was appended there; log and carry on with the old fd. */
+        log_error("dhcp6 lease file compaction failed path=%s err=%s", lf->path, errstr(r));
+    } else {
+        log_info("dhcp6 lease file compacted path=%s bytes=%zu", lf->path, lf->compact_len);
+    }
+    if (lf->closing) {
+        /* close() waited for us to flush into the file that is now current. */
+        r = dhcp6_leasefile_flush_sync(lf);
+        if (r < 0) {
+            log_error("dhcp6 lease file: final flush failed err=%s", errstr(r));
+        }
+        if (idle(lf)) {
+            finalize(lf);
+        }
+    }
+}
+
+int dhcp6_leasefile_compact_async(dhcp6_leasefile *lf, const dhcp6_bindings *t)
+{
+    if (lf->compact_busy || lf->closing) {
+        return -EBUSY;
+    }
+    /* Buffered lines are older than the snapshot: write them to the old file
+     * first so nothing depends on their order relative to it. */
+    write_buffer(lf);
+    int r = format_live(t, &lf->compact_buf, &lf->compact_len);
+    if (r < 0) {
+        return r;
+    }
+    lf->compact_req.data = lf;
+    r = uv_queue_work(lf->loop, &lf->compact_req, compact_work, compact_done);
+    if (r < 0) {
+        free(lf->compact_buf);
+        lf->compact_buf = NULL;
+        return r;
+    }
+    lf->compact_busy = true;
+    lf->appended = 0;
+    return 0;
 }
 
 int dhcp6_leasefile_flush_sync(dhcp6_leasefile *lf)
@@ -319,7 +435,7 @@ static void on_timer_closed(uv_handle_t *h)
 {
     dhcp6_leasefile *lf = h->data;
     lf->timer_closed = true;
-    if (!lf->fsync_busy) {
+    if (idle(lf)) {
         finalize(lf);
     }
 }
@@ -329,9 +445,13 @@ void dhcp6_leasefile_close(dhcp6_leasefile *lf)
     if (!lf) {
         return;
     }
-    int r = dhcp6_leasefile_flush_sync(lf);
-    if (r < 0) {
-        log_error("dhcp6 lease file: final flush failed err=%s", errstr(r));
+    /* During a compaction the current fd may name the file being replaced:
+     * the final flush then happens in compact_done(), into the new file. */
+    if (!lf->compact_busy) {
+        int r = dhcp6_leasefile_flush_sync(lf);
+        if (r < 0) {
+            log_error("dhcp6 lease file: final flush failed err=%s", errstr(r));
+        }
     }
     lf->closing = true;
     uv_close((uv_handle_t *)&lf->timer, on_timer_closed);

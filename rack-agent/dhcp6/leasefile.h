@@ -58,6 +58,15 @@ typedef struct dhcp6_leasefile dhcp6_leasefile;
 int dhcp6_leasefile_open(uv_loop_t *loop, const char *path, uint64_t interval_ms,
                          dhcp6_leasefile **ret);
 void dhcp6_leasefile_sink(void *userdata, const dhcp6_binding *b, bool removed);
+/* Records appended since the file was opened or last compacted. */
+uint64_t dhcp6_leasefile_appended(const dhcp6_leasefile *lf);
+/* Rewrites the file with the live bindings of `t` without blocking the loop:
+ * the snapshot is formatted here and written (temp file, fsync, rename) on the
+ * libuv thread pool; changes meanwhile are buffered and go to the new file.
+ * -EBUSY while one is running. A long-running agent calls this when the log
+ * has grown well past its live size, so the file does not grow forever. */
+int dhcp6_leasefile_compact_async(dhcp6_leasefile *lf, const dhcp6_bindings *t);
+bool dhcp6_leasefile_compacting(const dhcp6_leasefile *lf);
 /* Writes what is buffered and fsyncs, synchronously (shutdown, tests). */
 int dhcp6_leasefile_flush_sync(dhcp6_leasefile *lf);
 /* Flushes synchronously, closes the timer and frees `lf` once libuv is done

@@ -257,6 +257,60 @@ static void test_timer_flushes(void **state)
     dhcp6_bindings_free(t);
 }
 
+/* A compaction on the thread pool shrinks a log full of renewals to the live
+ * bindings, and changes made while it runs land in the new file. */
+static void test_background_compaction(void **state)
+{
+    fixture *f = *state;
+    dhcp6_leasefile *lf;
+    dhcp6_bindings *t = open_table(f, &lf);
+    dhcp6_binding *a, *b;
+    struct in6_addr addr_a = addr6("2001:db8:1::17");
+    assert_int_equal(dhcp6_bindings_host(t, mac_a, &addr_a, &a), 0);
+    for (int i = 0; i < 500; i++) { /* 500 renewals of one binding */
+        dhcp6_bindings_commit(t, a, duid_a, sizeof(duid_a), 1, NOW + 100 + (uint64_t)i);
+    }
+    assert_int_equal(dhcp6_leasefile_appended(lf), 500);
+    assert_int_equal(dhcp6_leasefile_flush_sync(lf), 0);
+
+    assert_int_equal(dhcp6_leasefile_compact_async(lf, t), 0);
+    assert_int_equal(dhcp6_leasefile_compact_async(lf, t), -EBUSY);
+    /* A change while the snapshot is being written. */
+    assert_int_equal(dhcp6_bindings_pool(t, duid_uuid, sizeof(duid_uuid), NOW, &b), 0);
+    dhcp6_bindings_commit(t, b, duid_uuid, sizeof(duid_uuid), 7, NOW + 500);
+    struct in6_addr addr_b = b->addr;
+    while (dhcp6_leasefile_compacting(lf)) {
+        uv_run(&f->loop, UV_RUN_ONCE);
+    }
+    assert_int_equal(dhcp6_leasefile_appended(lf), 1);
+    close_lf(f, lf);
+    dhcp6_bindings_free(t);
+
+    /* The file holds a header and a handful of lines, not 500. */
+    void *text;
+    size_t len;
+    assert_int_equal(fileio_read_all(f->path, 1 << 20, &text, &len), 0);
+    size_t lines = 0;
+    for (size_t i = 0; i < len; i++) {
+        lines += ((char *)text)[i] == '\n';
+    }
+    free(text);
+    assert_true(lines <= 4);
+
+    dhcp6_pool pool = test_pool();
+    dhcp6_bindings *back;
+    assert_int_equal(dhcp6_bindings_new(&pool, &back), 0);
+    dhcp6_leasefile_stats st;
+    assert_int_equal(dhcp6_leasefile_load(f->path, back, NOW, &st), 0);
+    dhcp6_binding *got = dhcp6_bindings_find_host(back, mac_a);
+    assert_non_null(got);
+    assert_true(got->expires == NOW + 100 + 499);
+    got = dhcp6_bindings_find_duid(back, duid_uuid, sizeof(duid_uuid));
+    assert_non_null(got);
+    assert_memory_equal(&got->addr, &addr_b, 16);
+    dhcp6_bindings_free(back);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -264,6 +318,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_truncated_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_lines_and_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timer_flushes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_background_compaction, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
