@@ -53,6 +53,7 @@ cleanup() {
             kill -9 "$pid" 2>/dev/null
         done
         ip netns del "$ns" 2>/dev/null
+        rm -rf "/etc/netns/$ns"
     done
     if [ "${KEEP_TMP:-0}" != 1 ]; then
         rm -rf "$T"
@@ -61,6 +62,12 @@ cleanup() {
 trap cleanup EXIT
 
 new_ns() {
+    # DHCP clients' hook scripts rewrite /etc/resolv.conf, and `ip netns exec`
+    # shares the host's /etc: give each namespace a resolv.conf of its own
+    # (ip netns exec bind-mounts /etc/netns/NAME/* over /etc) so no test ever
+    # touches the machine's.
+    mkdir -p "/etc/netns/$1" && : >"/etc/netns/$1/resolv.conf" ||
+        fail "cannot create /etc/netns/$1/resolv.conf"
     ip netns add "$1" || fail "cannot create namespace $1"
     NAMESPACES="$NAMESPACES $1"
     ip -n "$1" link set lo up
