@@ -11,6 +11,37 @@
  * Request that follows an Advertise finds the same address. */
 #define OFFER_HOLD_SECONDS 60
 
+/* Identifies a client IA (DUID and IAID) among a host's holders. A fixed
+ * key is enough: a collision only keeps a binding a little longer. */
+static const uint8_t holder_key[16] = "rackboot-holder";
+
+static uint64_t holder_id(const uint8_t *duid, size_t duid_len, uint32_t iaid)
+{
+    uint8_t buf[DHCP6_MAX_DUID + 4];
+    size_t n = duid_len <= DHCP6_MAX_DUID ? duid_len : DHCP6_MAX_DUID;
+    memcpy(buf, duid, n);
+    buf[n] = (uint8_t)(iaid >> 24);
+    buf[n + 1] = (uint8_t)(iaid >> 16);
+    buf[n + 2] = (uint8_t)(iaid >> 8);
+    buf[n + 3] = (uint8_t)iaid;
+    return siphash24(holder_key, buf, n + 4);
+}
+
+static void holder_add(dhcp6_binding *b, uint64_t id)
+{
+    for (size_t i = 0; i < b->n_holders; i++) {
+        if (b->holders[i] == id) {
+            return;
+        }
+    }
+    if (b->n_holders == DHCP6_BINDING_MAX_HOLDERS) {
+        /* Forget the oldest: stages come and go, the newest matter. */
+        memmove(b->holders, b->holders + 1, (DHCP6_BINDING_MAX_HOLDERS - 1) * sizeof(uint64_t));
+        b->n_holders--;
+    }
+    b->holders[b->n_holders++] = id;
+}
+
 struct dhcp6_bindings {
     hashmap *by_mac;  /* HOST bindings, key = mac */
     hashmap *by_duid; /* POOL bindings, key = duid */
@@ -265,6 +296,9 @@ void dhcp6_bindings_commit(dhcp6_bindings *t, dhcp6_binding *b, const uint8_t *d
     b->iaid = iaid;
     b->expires = expires;
     b->committed = true;
+    if (b->kind == DHCP6_BINDING_HOST) {
+        holder_add(b, holder_id(duid, duid_len, iaid));
+    }
     if (t->sink) {
         t->sink(t->sink_userdata, b, false);
     }
@@ -281,6 +315,27 @@ void dhcp6_bindings_release(dhcp6_bindings *t, dhcp6_binding *b)
         pool_unlink(t, b);
     }
     binding_recycle(t, b);
+}
+
+bool dhcp6_bindings_release_holder(dhcp6_bindings *t, dhcp6_binding *b, const uint8_t *duid,
+                                   size_t duid_len, uint32_t iaid)
+{
+    if (b->kind == DHCP6_BINDING_HOST && b->n_holders > 0) {
+        uint64_t id = holder_id(duid, duid_len, iaid);
+        for (size_t i = 0; i < b->n_holders; i++) {
+            if (b->holders[i] == id) {
+                memmove(b->holders + i, b->holders + i + 1,
+                        (b->n_holders - i - 1) * sizeof(uint64_t));
+                b->n_holders--;
+                break;
+            }
+        }
+        if (b->n_holders > 0) {
+            return false;
+        }
+    }
+    dhcp6_bindings_release(t, b);
+    return true;
 }
 
 void dhcp6_bindings_decline(dhcp6_bindings *t, dhcp6_binding *b, uint64_t expires)

@@ -23,6 +23,8 @@ typedef enum dhcp6_binding_kind {
     DHCP6_BINDING_POOL = 2, /* keyed by client DUID; the address comes from the pool */
 } dhcp6_binding_kind;
 
+enum { DHCP6_BINDING_MAX_HOLDERS = 4 };
+
 typedef struct dhcp6_binding {
     dhcp6_binding_kind kind;
     struct in6_addr addr;
@@ -32,7 +34,13 @@ typedef struct dhcp6_binding {
     uint8_t mac[6];   /* HOST: the key; POOL: the MAC if known, else zero */
     uint8_t duid_len; /* the newest client DUID seen for this binding */
     uint8_t duid[DHCP6_MAX_DUID];
-    uint32_t iaid;                   /* the newest IAID seen */
+    uint32_t iaid; /* the newest IAID seen */
+    /* HOST bindings: the client IAs (hash of DUID and IAID) that currently
+     * hold the address. EDK2 binds two IAs at once and releases them one at
+     * a time; the binding goes only when the last holder releases it. Not
+     * persisted: after a restart any holder's Release frees the binding. */
+    uint64_t holders[DHCP6_BINDING_MAX_HOLDERS];
+    uint8_t n_holders;
     struct dhcp6_binding *free_next; /* internal: free-list link */
 } dhcp6_binding;
 
@@ -77,6 +85,12 @@ void dhcp6_bindings_commit(dhcp6_bindings *t, dhcp6_binding *b, const uint8_t *d
 
 /* Releases a binding (the client gave the address back). */
 void dhcp6_bindings_release(dhcp6_bindings *t, dhcp6_binding *b);
+
+/* One client IA of a host gives the address back: the binding is released
+ * only when no other IA recorded by dhcp6_bindings_commit() still holds it.
+ * Returns true when the binding was released (and `b` freed). */
+bool dhcp6_bindings_release_holder(dhcp6_bindings *t, dhcp6_binding *b, const uint8_t *duid,
+                                   size_t duid_len, uint32_t iaid);
 
 /* Marks a binding declined (the address is in use by someone else). A pool
  * address stays out of use until it expires; a reservation is kept, because

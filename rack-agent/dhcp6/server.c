@@ -488,17 +488,23 @@ static void release_or_decline(dhcp6_server *s, request_ctx *c, bool decline)
             ia_status(req, DHCP6_STATUS_NO_BINDING, "no binding for this IA", &a->ia[a->n_ia++]);
         }
     }
-    if (b) {
+    /* Each IA that names the address gives up its hold; a host's binding
+     * goes with its last holder (EDK2 releases its two IAs one by one). */
+    for (size_t i = 0; b && i < m->n_ia_na; i++) {
         bool named = false;
-        for (size_t i = 0; i < m->n_ia_na; i++) {
-            for (size_t k = 0; k < m->ia_na[i].n_addrs; k++) {
-                named |= memcmp(&m->ia_na[i].addrs[k], &b->addr, 16) == 0;
-            }
+        for (size_t k = 0; k < m->ia_na[i].n_addrs; k++) {
+            named |= memcmp(&m->ia_na[i].addrs[k], &b->addr, 16) == 0;
         }
-        if (named && decline) {
+        if (!named) {
+            continue;
+        }
+        if (decline) {
             dhcp6_bindings_decline(s->bindings, b, c->now + s->cfg.valid_lifetime);
-        } else if (named) {
-            dhcp6_bindings_release(s->bindings, b);
+            break;
+        }
+        if (dhcp6_bindings_release_holder(s->bindings, b, m->client_id, m->client_id_len,
+                                          m->ia_na[i].iaid)) {
+            b = NULL;
         }
     }
     a->has_status = true;

@@ -518,6 +518,35 @@ static void test_rapid_commit(void **state)
     teardown(&s);
 }
 
+/* EDK2 binds its IP6-config and PXE IAs under one DUID, then releases them
+ * one at a time: the first Release must not take the address from the
+ * second, which is still using it. */
+static void test_release_one_of_two_holders(void **state)
+{
+    fixture *f = *state;
+    static const uint8_t edk2_duid[] = { 0x00, 0x04, 0xc4, 0xb3, 0xa2, 0xd1, 0x66, 0x55, 0x78,
+                                         0x47, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff };
+    struct in6_addr want = addr6("2001:db8:0:1::100");
+    uint8_t m[512];
+    uint16_t st;
+    for (uint32_t iaid = 1; iaid <= 2; iaid++) {
+        size_t n = make_solicit(m, DHCP6_REQUEST, edk2_duid, sizeof(edk2_duid), iaid, 7,
+                                "PXEClient:Arch:00007:UNDI:003000", true, &want);
+        assert_int_equal(send_ll(f, m, n), 1);
+    }
+    size_t n =
+        make_solicit(m, DHCP6_RELEASE, edk2_duid, sizeof(edk2_duid), 1, 0xffff, NULL, true, &want);
+    assert_int_equal(send_ll(f, m, n), 1);
+    assert_non_null(dhcp6_bindings_find_host(f->bindings, web17_mac));
+    /* The second IA's Release is answered without NoBinding and frees it. */
+    n = make_solicit(m, DHCP6_RELEASE, edk2_duid, sizeof(edk2_duid), 2, 0xffff, NULL, true, &want);
+    assert_int_equal(send_ll(f, m, n), 1);
+    uint16_t l;
+    assert_null(find_opt(f->tx.buf, f->tx.len, DHCP6_OPT_IA_NA, &l));
+    (void)st;
+    assert_null(dhcp6_bindings_find_host(f->bindings, web17_mac));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -531,6 +560,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_renew_rebind_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_confirm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relayed_solicit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_one_of_two_holders, setup, teardown),
         cmocka_unit_test(test_pool_and_exhaustion),
         cmocka_unit_test(test_rapid_commit),
     };
