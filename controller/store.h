@@ -1,0 +1,278 @@
+/* store: the controller's fleet store on SQLite (issue 5 "Fleet store").
+ *
+ * Hosts, racks and their agents, images, profiles, installs and events, in
+ * one SQLite file in WAL mode. One store object is one connection, used by
+ * one thread: the controller's loop is the only writer (an advisory lock on
+ * "<path>.lock" keeps a second controller off the same file). Every write is
+ * one transaction, so a crash at any point leaves either all of an operation
+ * or none of it.
+ *
+ * Installs move through install_fsm only. Whenever the intents a rack's
+ * agent must hold change (an install created, cancelled, ended, timed out; a
+ * host or profile with an active install changed), the rack's generation is
+ * bumped in the same transaction.
+ *
+ * Times are Unix milliseconds passed in by the caller (`now`), so tests
+ * control the clock. Strings handed to callbacks are valid until the
+ * callback returns. Callbacks must not call into the same store (a listing
+ * holds its statement, store_rack_intents() its read transaction).
+ *
+ * Errors are negative errno values:
+ *   -EINVAL  invalid argument (a name, MAC count, prefix, ...)
+ *   -ENOENT  no such host, profile, install or rack
+ *   -EEXIST  a name, MAC or address already in use
+ *   -EBUSY   the host has an active install; the store is locked by another
+ *            process
+ *   -EPROTO  the file's schema is newer than this code, or not a store
+ *   -EIO     SQLite failed (disk full, I/O error, corruption)
+ *   -ENOMEM
+ * After a failure store_errmsg() says why in one line ("mac
+ * 52:54:00:00:00:01 is used by host web3"), for the daemon to log or return
+ * to the operator. Callback errors (a negative return) abort the listing and
+ * are returned as is. This module does not log above debug. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "install_fsm.h"
+#include "rackboot.pb-c.h"
+
+typedef struct store store;
+
+#define STORE_NAME_MAX     63u  /* RBPROTO_MAX_NAME */
+#define STORE_DNS_NAME_MAX 253u /* RBPROTO_MAX_DNS_NAME */
+#define STORE_MACS_MAX     16u  /* RBPROTO_MAX_MACS */
+#define STORE_DUID_MAX     130u /* RFC 8415 §11.1 */
+#define STORE_ID_LEN       36u  /* install id: a UUID, 8-4-4-4-12 hex */
+#define STORE_TOKEN_LEN    32u  /* install token: 128 random bits, hex */
+
+/* Current schema version (PRAGMA user_version). */
+#define STORE_SCHEMA_VERSION 1
+
+/* Opens (creating the file, and the schema, when missing) and migrates the
+ * store at `path`. -EPROTO if the file's schema is newer than this code
+ * knows (store_errmsg() names both versions); -EBUSY if another process has
+ * it open. On failure *ret_errmsg (if not NULL) gets a malloc()ed reason for
+ * the caller to free. */
+int store_open(const char *path, store **ret, char **ret_errmsg);
+/* Closes (checkpointing the WAL). Accepts NULL, returns NULL. */
+store *store_close(store *s);
+/* One line saying why the last call on `s` failed, "" if it did not. */
+const char *store_errmsg(const store *s);
+/* The schema version of the open store. */
+int store_schema_version(store *s);
+
+/* ---- Hosts ------------------------------------------------------------- */
+
+typedef struct store_host {
+    char name[STORE_NAME_MAX + 1];
+    char rack[STORE_NAME_MAX + 1];
+    uint8_t macs[STORE_MACS_MAX][6];
+    size_t n_macs; /* 1..STORE_MACS_MAX */
+    uint8_t address[16];
+    uint32_t prefix_length; /* 1..128 */
+    bool has_gateway;
+    uint8_t gateway[16];
+    char hostname[STORE_DNS_NAME_MAX + 1]; /* "" on input: the name */
+    /* Output only: the most recently learned DUID of any of the host's MACs. */
+    uint8_t duid[STORE_DUID_MAX];
+    size_t duid_len;
+} store_host;
+
+/* Adds a host, creating its rack if new. With `update`, a host of the same
+ * name is replaced (its MACs too); otherwise -EEXIST. A MAC or address in
+ * use by another host: -EEXIST naming that host. Moving a host with an
+ * active install to another rack: -EBUSY. Changing a host with an active
+ * install bumps its rack's generation (the intent changes). */
+int store_host_add(store *s, const store_host *h, bool update);
+/* Removes a host with its MACs, DUIDs, past installs and their events.
+ * -ENOENT; -EBUSY while it has an active install (cancel it first). */
+int store_host_remove(store *s, const char *name);
+int store_host_get(store *s, const char *name, store_host *ret);
+/* All hosts, or those of `rack` (NULL: all), by name. */
+int store_hosts_list(store *s, const char *rack, int (*cb)(const store_host *h, void *userdata),
+                     void *userdata);
+
+/* ---- Racks and agents -------------------------------------------------- */
+
+typedef struct store_rack {
+    const char *name;
+    const char *agent;         /* "" before the agent's first contact */
+    const char *agent_version; /* "" likewise */
+    uint64_t last_seen_ms;     /* 0: never */
+    uint64_t generation;       /* from 1 */
+    uint64_t acked_generation; /* 0: nothing acked */
+    uint64_t stored_through;   /* highest contiguous event seq stored */
+    uint32_t hosts;
+    uint32_t active_installs;
+} store_rack;
+
+int store_racks_list(store *s, int (*cb)(const store_rack *r, void *userdata), void *userdata);
+int store_rack_get(store *s, const char *rack, uint64_t *ret_generation,
+                   uint64_t *ret_stored_through);
+/* The hub calls this when an agent has proven its identity: creates the
+ * rack if new and records the agent's name, version and last contact. */
+int store_agent_seen(store *s, const char *rack, const char *agent, const char *version,
+                     uint64_t now);
+
+/* ---- Images and profiles ----------------------------------------------- */
+
+typedef struct store_image {
+    const char *name; /* file name the agent serves it under */
+    Rackboot__V1__ImageKind kind;
+    const char *url;
+    uint8_t sha256[32];
+    uint64_t size; /* 0: unknown */
+} store_image;
+
+typedef struct store_profile {
+    const char *name;
+    const char *cmdline;          /* kernel args; "" for none */
+    const char *kickstart;        /* the template text; "" for none */
+    uint8_t kickstart_sha256[32]; /* output only: computed by the store */
+    bool overlay;
+    Rackboot__V1__IpMode ip_mode;
+    bool keep_ra;
+    const store_image *images;
+    size_t n_images;
+} store_profile;
+
+/* Creates a profile with its images and kickstart, in one transaction. An
+ * existing profile of that name is replaced when `update` (its images are
+ * replaced, images no profile uses any more are dropped, and racks with
+ * active installs of it get a new generation), else -EEXIST. Exactly one
+ * kernel and one initrd image, file names unique within the profile. */
+int store_profile_import(store *s, const store_profile *p, bool update);
+/* Profiles by name (with_content false leaves kickstart ""). */
+int store_profiles_list(store *s, bool with_content,
+                        int (*cb)(const store_profile *p, void *userdata), void *userdata);
+int store_profile_get(store *s, const char *name, bool with_content,
+                      int (*cb)(const store_profile *p, void *userdata), void *userdata);
+/* Every image with the profile that uses it, by profile then file name. */
+int store_images_list(store *s,
+                      int (*cb)(const char *profile, const store_image *img, void *userdata),
+                      void *userdata);
+
+/* ---- Installs ---------------------------------------------------------- */
+
+/* Records a new install of `host` with `profile` (state requested, a random
+ * UUID id and a random 128-bit token from getrandom(2)) and bumps the rack's
+ * generation. -EBUSY if the host has an active install, unless `replace`,
+ * which cancels that one in the same transaction. ret_id gets the id. */
+int store_install_create(store *s, const char *host, const char *profile, bool replace,
+                         uint64_t now, char ret_id[STORE_ID_LEN + 1]);
+/* Cancels the host's active install and bumps the rack's generation.
+ * -ENOENT for an unknown host or when it has no active install (errmsg
+ * says which). ret_id (if not NULL) gets the cancelled install's id. */
+int store_install_cancel(store *s, const char *host, uint64_t now, char ret_id[STORE_ID_LEN + 1]);
+
+/* One active install as its rack's agent needs it (an Intent). */
+typedef struct store_intent {
+    const char *install_id;
+    const char *token;
+    uint32_t attempt;
+    install_state state;
+    const store_host *host;
+    const store_profile *profile;
+} store_intent;
+
+/* The rack's generation and its active intents (requested, dispatched,
+ * booting, installing), in install order; `cb` may be NULL to ask only for
+ * the generation. Profiles are loaded once per call: intents sharing a
+ * profile get the same pointer, so the hub can send each profile once.
+ * -ENOENT for an unknown rack. */
+int store_rack_intents(store *s, const char *rack, uint64_t *ret_generation,
+                       int (*cb)(const store_intent *in, void *userdata), void *userdata);
+
+/* The agent of `rack` has persisted `generation`: installs of that rack
+ * created in that generation or before, still requested, become
+ * dispatched. Records the ack and last contact. -EINVAL for a generation
+ * above the rack's. Returns the number of installs dispatched. */
+int store_agent_ack(store *s, const char *rack, uint64_t generation, uint64_t now);
+
+/* ---- Events ------------------------------------------------------------ */
+
+/* One event from an agent (rackboot.v1.Event). */
+typedef struct store_event {
+    uint64_t seq; /* per-agent journal sequence, from 1 */
+    uint64_t time_ms;
+    const char *install_id;
+    const char *host;
+    const uint8_t *mac; /* 6 bytes or NULL; required with duid_learned */
+    Rackboot__V1__Phase phase;
+    uint32_t percent;
+    const char *message; /* NULL: "" */
+    const uint8_t *duid; /* with duid_learned */
+    size_t duid_len;
+} store_event;
+
+typedef enum store_event_result {
+    STORE_EVENT_STORED = 1,      /* recorded now (the install may or may not have moved) */
+    STORE_EVENT_DUPLICATE,       /* already handled: stored or refused before */
+    STORE_EVENT_REFUSED_HOST,    /* host unknown or in another rack */
+    STORE_EVENT_REFUSED_INSTALL, /* install unknown or of another host */
+    STORE_EVENT_REFUSED_INVALID, /* bad phase, percent, MAC or DUID */
+} store_event_result;
+
+const char *store_event_result_to_string(store_event_result r);
+
+/* Stores a batch of events from the agent of `rack`, in ONE transaction:
+ * events already handled (rack, seq) are skipped; events about hosts
+ * outside the rack or unknown installs are refused (their seq counts as
+ * handled, so the agent can drop them, and the refusal is kept for audit
+ * but never shown as the host's event); every other event is recorded and
+ * applied to its install through install_fsm (recorded even when it does
+ * not move the state); duid_learned events record the DUID to MAC binding;
+ * an install reaching installed or failed bumps the rack's generation.
+ * results (if not NULL, n entries) gets each event's result; it is
+ * meaningful only when the call succeeds (on failure nothing was stored and
+ * the agent re-sends the batch).
+ * *ret_stored_through gets the highest seq such that it and every lower one
+ * is handled. Returns the number of events stored now. */
+int store_events_ingest(store *s, const char *rack, const store_event *events, size_t n,
+                        uint64_t now, store_event_result *results, uint64_t *ret_stored_through);
+
+/* Moves every install whose phase deadline (install_deadline()) is at or
+ * before `now` to timed_out, bumping their racks' generations. Returns the
+ * number of installs timed out. */
+int store_expire(store *s, uint64_t now, const install_timeouts *cfg);
+
+/* ---- Status and history ------------------------------------------------ */
+
+typedef struct store_status {
+    const char *host;
+    const char *rack;
+    const char *install_id;    /* "" when the host never had an install */
+    const char *profile;       /* "" likewise */
+    install_state state;       /* 0 when the host never had an install */
+    Rackboot__V1__Phase phase; /* last phase seen, UNSPECIFIED before any */
+    uint32_t percent;
+    uint64_t updated_ms;
+    uint32_t attempt;
+    const char *message; /* last event's message, or "timed out" / "cancelled" */
+} store_status;
+
+/* The host's latest install (the active one if any). -ENOENT. */
+int store_status_get(store *s, const char *host, int (*cb)(const store_status *st, void *userdata),
+                     void *userdata);
+/* One row per host (of `rack`, NULL: all), by host name. */
+int store_status_list(store *s, const char *rack, int (*cb)(const store_status *st, void *userdata),
+                      void *userdata);
+
+typedef struct store_event_row {
+    uint64_t seq; /* controller-wide, increasing */
+    uint64_t time_ms;
+    const char *host;
+    const char *install_id;
+    Rackboot__V1__Phase phase;
+    uint32_t percent;
+    const char *message;
+} store_event_row;
+
+/* Stored events (not refused ones) with seq > after_seq, of `host` (NULL:
+ * every host), oldest first, at most `limit` (0: no limit). -ENOENT for an
+ * unknown host. Returns the number of rows. */
+int store_events_list(store *s, const char *host, uint64_t after_seq, uint32_t limit,
+                      int (*cb)(const store_event_row *e, void *userdata), void *userdata);
