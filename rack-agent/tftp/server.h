@@ -1,0 +1,62 @@
+/* The TFTP server's sockets on the agent's libuv loop: read-only, IPv6 and
+ * v4-mapped IPv4.
+ *
+ * One listening socket receives requests with IPV6_RECVPKTINFO. Each read
+ * request opens its file through files.h, negotiates (tftp/wire.h) and gets
+ * a socket of its own on an ephemeral port, bound to the local address the
+ * request was sent to (with the interface as scope for link-local), a
+ * uv_poll and a uv_timer, driving a tftp/transfer.h state machine. A packet
+ * on a transfer's port from anyone but its client gets ERROR 5 and the
+ * transfer goes on (RFC 1350 §4). Write requests get ERROR 2, modes other
+ * than octet ERROR 4, requests past max_transfers ERROR 0 "Server busy".
+ * Refusals of requests go out from the listening socket, from the address
+ * the request was sent to. */
+#pragma once
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "files.h"
+#include "metrics.h"
+
+typedef struct tftp_server tftp_server;
+
+typedef struct tftp_server_config {
+    struct sockaddr_in6 listen;
+    unsigned max_transfers;
+    uint32_t max_blksize;    /* cap for negotiated blksize; the MTU lowers it */
+    uint32_t max_windowsize; /* cap for negotiated windowsize */
+    uint32_t timeout_ms;     /* first retransmission timeout (doubles, capped) */
+    uint32_t max_timeout_ms;
+    unsigned retries; /* retransmissions of one window before giving up */
+} tftp_server_config;
+
+typedef struct tftp_server_stats {
+    uint64_t requests; /* RRQ and WRQ received */
+    uint64_t transfers_ok;
+    uint64_t transfers_failed;
+    uint64_t transfers_aborted; /* client ERROR before data, e.g. EDK2's tsize probe */
+    uint64_t refused;           /* requests answered with ERROR: not found, access, WRQ, mode */
+    uint64_t busy;              /* refused for max_transfers */
+    uint64_t malformed;         /* requests that do not parse */
+    uint64_t bytes_sent;        /* DATA payload, retransmissions included */
+    uint64_t retransmits;
+    uint64_t errors_sent; /* ERROR packets we sent */
+    uint64_t unknown_tid; /* packets from a stranger on a transfer's port */
+    uint64_t send_errors;
+    uint64_t active; /* gauge: transfers open now */
+} tftp_server_stats;
+
+/* Binds cfg->listen and starts serving names through `f`, which must
+ * outlive the server. Returns a negative errno (bind, socket) on failure. */
+int tftp_server_open(uv_loop_t *loop, const tftp_server_config *cfg, files *f, tftp_server **ret);
+/* Registers the counters as rackboot_tftp_* series. */
+int tftp_server_register_metrics(tftp_server *s, metrics *m);
+const tftp_server_stats *tftp_server_get_stats(const tftp_server *s);
+/* The bound port (useful with port 0). */
+uint16_t tftp_server_port(const tftp_server *s);
+/* Stops listening and ends every transfer; the memory goes once libuv has
+ * closed the handles (run the loop). The stats stay readable until then.
+ * Accepts NULL. */
+void tftp_server_close(tftp_server *s);

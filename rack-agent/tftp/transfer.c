@@ -1,0 +1,342 @@
+#include "transfer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+struct tftp_transfer {
+    tftp_transfer_state state;
+    tftp_transfer_reason reason;
+    int fd;
+    uint64_t size;
+    tftp_params params;
+    uint64_t total_blocks; /* blocks 1..total_blocks; the last one is short */
+    uint64_t acked;        /* highest block the client acknowledged */
+    uint64_t highest_sent;
+    uint64_t send_next, send_end; /* blocks still to hand out now, inclusive */
+    bool pending_oack;
+    bool pending_error;
+    uint16_t error_code;
+    char error_msg[64];
+    unsigned tries; /* retransmissions of the current window */
+    unsigned retries;
+    uint32_t rto_initial_ms, rto_ms, rto_max_ms;
+    uint64_t deadline_ms;
+    tftp_transfer_stats stats;
+    size_t buf_cap;
+    uint8_t buf[]; /* one packet: OACK, ERROR or a DATA block */
+};
+
+const char *tftp_transfer_state_to_string(tftp_transfer_state s)
+{
+    switch (s) {
+    case TFTP_XFER_WAIT_OACK_ACK:
+        return "wait-oack-ack";
+    case TFTP_XFER_SENDING:
+        return "sending";
+    case TFTP_XFER_DONE:
+        return "done";
+    case TFTP_XFER_FAILED:
+        return "failed";
+    case TFTP_XFER_ABORTED:
+        return "aborted";
+    }
+    return "?";
+}
+
+const char *tftp_transfer_reason_to_string(tftp_transfer_reason r)
+{
+    switch (r) {
+    case TFTP_REASON_NONE:
+        return "none";
+    case TFTP_REASON_TIMEOUT:
+        return "timeout";
+    case TFTP_REASON_CLIENT_ERROR:
+        return "client-error";
+    case TFTP_REASON_READ_ERROR:
+        return "read-error";
+    case TFTP_REASON_ILLEGAL:
+        return "illegal-packet";
+    }
+    return "?";
+}
+
+static bool is_final(tftp_transfer_state s)
+{
+    return s == TFTP_XFER_DONE || s == TFTP_XFER_FAILED || s == TFTP_XFER_ABORTED;
+}
+
+/* The one place states change; an illegal move is a bug here, not input. */
+static void transition(tftp_transfer *t, tftp_transfer_state to, tftp_transfer_reason why)
+{
+    bool ok = false;
+    switch (t->state) {
+    case TFTP_XFER_WAIT_OACK_ACK:
+        ok = to == TFTP_XFER_SENDING || to == TFTP_XFER_FAILED || to == TFTP_XFER_ABORTED;
+        break;
+    case TFTP_XFER_SENDING:
+        ok = to == TFTP_XFER_DONE || to == TFTP_XFER_FAILED;
+        break;
+    default:
+        ok = false;
+        break;
+    }
+    RB_ASSERT(ok);
+    t->state = to;
+    t->reason = why;
+    if (is_final(to)) {
+        t->send_next = 1;
+        t->send_end = 0;
+        t->pending_oack = false;
+        t->deadline_ms = UINT64_MAX;
+    }
+}
+
+static void fail_with_error(tftp_transfer *t, tftp_transfer_reason why, uint16_t code,
+                            const char *msg)
+{
+    transition(t, TFTP_XFER_FAILED, why);
+    t->pending_error = true;
+    t->error_code = code;
+    snprintf(t->error_msg, sizeof(t->error_msg), "%s", msg);
+}
+
+static void queue_window(tftp_transfer *t)
+{
+    uint64_t end = t->acked + t->params.windowsize;
+    t->send_next = t->acked + 1;
+    t->send_end = end < t->total_blocks ? end : t->total_blocks;
+}
+
+int tftp_transfer_new(const tftp_transfer_config *cfg, uint64_t now_ms, tftp_transfer **ret)
+{
+    const tftp_params *p = &cfg->params;
+    if (p->blksize < TFTP_MIN_BLKSIZE || p->blksize > TFTP_MAX_BLKSIZE || p->windowsize < 1 ||
+        p->windowsize > TFTP_MAX_WINDOWSIZE || cfg->timeout_ms == 0 || cfg->fd < 0) {
+        return -EINVAL;
+    }
+    size_t cap = TFTP_HEADER_LEN + p->blksize;
+    if (cap < TFTP_MAX_ERROR_PACKET) {
+        cap = TFTP_MAX_ERROR_PACKET; /* room for an OACK or ERROR */
+    }
+    tftp_transfer *t = calloc(1, sizeof(*t) + cap);
+    if (!t) {
+        return -ENOMEM;
+    }
+    t->buf_cap = cap;
+    t->fd = cfg->fd;
+    t->size = cfg->size;
+    t->params = *p;
+    t->total_blocks = cfg->size / p->blksize + 1;
+    t->retries = cfg->retries;
+    t->rto_initial_ms = p->timeout ? p->timeout * 1000u : cfg->timeout_ms;
+    t->rto_max_ms =
+        cfg->max_timeout_ms > t->rto_initial_ms ? cfg->max_timeout_ms : t->rto_initial_ms;
+    t->rto_ms = t->rto_initial_ms;
+    t->deadline_ms = now_ms + t->rto_ms;
+    if (tftp_params_has_oack(p)) {
+        /* RFC 2347: answer with OACK and wait for ACK 0 before any DATA,
+         * which also keeps a spoofed request to one packet out. */
+        t->state = TFTP_XFER_WAIT_OACK_ACK;
+        t->pending_oack = true;
+        t->send_next = 1;
+        t->send_end = 0;
+    } else {
+        t->state = TFTP_XFER_SENDING;
+        queue_window(t);
+    }
+    *ret = t;
+    return 0;
+}
+
+tftp_transfer *tftp_transfer_free(tftp_transfer *t)
+{
+    free(t);
+    return NULL;
+}
+
+static void arm(tftp_transfer *t, uint64_t now_ms)
+{
+    t->deadline_ms = now_ms + t->rto_ms;
+}
+
+static void on_ack(tftp_transfer *t, uint16_t block, uint64_t now_ms)
+{
+    if (t->state == TFTP_XFER_WAIT_OACK_ACK) {
+        if (block != 0) {
+            t->stats.ignored++;
+            return;
+        }
+        transition(t, TFTP_XFER_SENDING, TFTP_REASON_NONE);
+        t->pending_oack = false;
+        t->tries = 0;
+        t->rto_ms = t->rto_initial_ms;
+        queue_window(t);
+        arm(t, now_ms);
+        return;
+    }
+    /* Which block this is: at most a window ahead of the last ACK. */
+    uint16_t delta = (uint16_t)(block - (uint16_t)t->acked);
+    uint64_t in_flight = t->highest_sent - t->acked;
+    if (delta == 0) {
+        /* RFC 1123 §4.2.3.1: never resend on a duplicate ACK. */
+        t->stats.duplicate_acks++;
+        return;
+    }
+    if (delta > in_flight) {
+        t->stats.ignored++;
+        return;
+    }
+    t->acked += delta;
+    uint64_t acked_bytes = t->acked * (uint64_t)t->params.blksize;
+    t->stats.bytes_acked = acked_bytes < t->size ? acked_bytes : t->size;
+    if (t->acked == t->total_blocks) {
+        transition(t, TFTP_XFER_DONE, TFTP_REASON_NONE);
+        return;
+    }
+    /* RFC 7440 §4: the window slides to ACK + 1; blocks after an ACK from
+     * inside the window were lost and go again. */
+    t->tries = 0;
+    t->rto_ms = t->rto_initial_ms;
+    queue_window(t);
+    arm(t, now_ms);
+}
+
+void tftp_transfer_receive(tftp_transfer *t, const uint8_t *buf, size_t len, uint64_t now_ms)
+{
+    if (is_final(t->state)) {
+        return;
+    }
+    tftp_packet pkt;
+    if (tftp_packet_parse(buf, len, &pkt) < 0) {
+        t->stats.ignored++;
+        return;
+    }
+    switch (pkt.opcode) {
+    case TFTP_ACK:
+        on_ack(t, pkt.block, now_ms);
+        break;
+    case TFTP_ERROR:
+        /* RFC 1350: an ERROR ends the transfer and is not answered. */
+        t->stats.client_error_code = pkt.error_code;
+        snprintf(t->stats.client_error_msg, sizeof(t->stats.client_error_msg), "%s", pkt.error_msg);
+        transition(t, t->state == TFTP_XFER_WAIT_OACK_ACK ? TFTP_XFER_ABORTED : TFTP_XFER_FAILED,
+                   TFTP_REASON_CLIENT_ERROR);
+        break;
+    default:
+        /* DATA, a request or an OACK on a read transfer's TID. */
+        fail_with_error(t, TFTP_REASON_ILLEGAL, TFTP_ERR_ILLEGAL_OP, "Illegal TFTP operation");
+        break;
+    }
+}
+
+void tftp_transfer_timeout(tftp_transfer *t, uint64_t now_ms)
+{
+    if (is_final(t->state) || now_ms < t->deadline_ms) {
+        return;
+    }
+    if (t->tries >= t->retries) {
+        transition(t, TFTP_XFER_FAILED, TFTP_REASON_TIMEOUT);
+        return;
+    }
+    t->tries++;
+    t->stats.timeouts++;
+    t->rto_ms = t->rto_ms * 2 < t->rto_max_ms ? t->rto_ms * 2 : t->rto_max_ms;
+    if (t->state == TFTP_XFER_WAIT_OACK_ACK) {
+        t->pending_oack = true;
+    } else {
+        queue_window(t);
+    }
+    arm(t, now_ms);
+}
+
+static int emit_data(tftp_transfer *t, size_t *ret_len)
+{
+    uint64_t n = t->send_next;
+    uint64_t off = (n - 1) * (uint64_t)t->params.blksize;
+    size_t want = n == t->total_blocks ? (size_t)(t->size - off) : t->params.blksize;
+    tftp_build_data_header((uint16_t)n, t->buf, t->buf_cap);
+    size_t got = 0;
+    while (got < want) {
+        ssize_t k = pread(t->fd, t->buf + TFTP_HEADER_LEN + got, want - got, (off_t)(off + got));
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        if (k <= 0) {
+            /* A file that shrank would end the client's copy early with a
+             * short block: fail loudly instead. */
+            fail_with_error(t, TFTP_REASON_READ_ERROR, TFTP_ERR_UNDEFINED, "Read error");
+            return -EIO;
+        }
+        got += (size_t)k;
+    }
+    t->send_next++;
+    if (n <= t->highest_sent) {
+        t->stats.retransmits++;
+    } else {
+        t->highest_sent = n;
+    }
+    t->stats.bytes_sent += want;
+    *ret_len = TFTP_HEADER_LEN + want;
+    return 0;
+}
+
+int tftp_transfer_next(tftp_transfer *t, const uint8_t **ret_pkt, size_t *ret_len)
+{
+    size_t len = 0;
+    if (!t->pending_error && t->pending_oack) {
+        int r = tftp_build_oack(&t->params, t->buf, t->buf_cap);
+        RB_ASSERT(r > 0);
+        len = (size_t)r;
+        if (t->stats.packets_sent > 0) {
+            t->stats.retransmits++;
+        }
+        t->pending_oack = false;
+    } else if (!t->pending_error && t->send_next <= t->send_end) {
+        if (emit_data(t, &len) < 0) {
+            len = 0;
+        }
+    }
+    if (len == 0 && t->pending_error) {
+        int r = tftp_build_error(t->error_code, t->error_msg, t->buf, t->buf_cap);
+        RB_ASSERT(r > 0);
+        len = (size_t)r;
+        t->pending_error = false;
+    }
+    if (len == 0) {
+        return 0;
+    }
+    t->stats.packets_sent++;
+    *ret_pkt = t->buf;
+    *ret_len = len;
+    return 1;
+}
+
+uint64_t tftp_transfer_deadline(const tftp_transfer *t)
+{
+    return is_final(t->state) ? UINT64_MAX : t->deadline_ms;
+}
+
+tftp_transfer_state tftp_transfer_get_state(const tftp_transfer *t)
+{
+    return t->state;
+}
+
+bool tftp_transfer_finished(const tftp_transfer *t)
+{
+    return is_final(t->state);
+}
+
+tftp_transfer_reason tftp_transfer_get_reason(const tftp_transfer *t)
+{
+    return t->reason;
+}
+
+const tftp_transfer_stats *tftp_transfer_get_stats(const tftp_transfer *t)
+{
+    return &t->stats;
+}

@@ -1,0 +1,101 @@
+/* One TFTP read transfer as a pure state machine: no sockets, no clock of
+ * its own (time is passed in as monotonic milliseconds). The server feeds it
+ * the client's packets and timer expiries and sends what it hands out.
+ *
+ *   WAIT_OACK_ACK --ACK 0--> SENDING --ACK of the last block--> DONE
+ *        |                     |
+ *        |  ERROR from client  |  ERROR from client, tries exhausted,
+ *        v                     v  read error, illegal packet
+ *     ABORTED                FAILED
+ *
+ * (WAIT_OACK_ACK also fails on exhausted tries or an illegal packet.) A
+ * transfer without options starts in SENDING with DATA 1 (RFC 1350).
+ *
+ * Sending: blocks are numbered from 1 internally with 64 bits; on the wire
+ * block n is n mod 65536, so after 65535 comes 0 (tftpd-hpa's default
+ * roll-over, which iPXE expects). The sender sends a window of `windowsize`
+ * blocks (RFC 7440) and waits for an ACK. An ACK for a block inside the
+ * window slides the window: sending resumes at ACK + 1. A duplicate ACK of
+ * the last acknowledged block never causes a resend (the Sorcerer's
+ * Apprentice bug, RFC 1123 §4.2.3.1): only a timeout does, with the timeout
+ * doubled each time up to a cap, and the transfer fails after `retries`
+ * retransmissions of one window. The last DATA is shorter than blksize, 0
+ * bytes when the size is a multiple of it (RFC 1350 §6).
+ *
+ * A client ERROR before any DATA (after the OACK) ends the transfer as
+ * ABORTED, not FAILED: EDK2 asks with tsize only, reads the size from the
+ * OACK and answers ERROR 8, then asks again for the real transfer. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire.h"
+
+typedef struct tftp_transfer tftp_transfer;
+
+typedef enum tftp_transfer_state {
+    TFTP_XFER_WAIT_OACK_ACK,
+    TFTP_XFER_SENDING,
+    TFTP_XFER_DONE,
+    TFTP_XFER_FAILED,
+    TFTP_XFER_ABORTED,
+} tftp_transfer_state;
+
+typedef enum tftp_transfer_reason {
+    TFTP_REASON_NONE,
+    TFTP_REASON_TIMEOUT,      /* tries exhausted */
+    TFTP_REASON_CLIENT_ERROR, /* the client sent ERROR */
+    TFTP_REASON_READ_ERROR,   /* pread failed or the file shrank */
+    TFTP_REASON_ILLEGAL,      /* a packet that has no place in a read transfer */
+} tftp_transfer_reason;
+
+typedef struct tftp_transfer_config {
+    int fd;        /* borrowed: read with pread(2), never closed here */
+    uint64_t size; /* bytes to send */
+    tftp_params params;
+    uint32_t timeout_ms;     /* first retransmission timeout */
+    uint32_t max_timeout_ms; /* cap of the doubling */
+    unsigned retries;        /* retransmissions of one window before failing */
+} tftp_transfer_config;
+
+typedef struct tftp_transfer_stats {
+    uint64_t packets_sent; /* DATA, OACK and ERROR, retransmissions included */
+    uint64_t bytes_sent;   /* DATA payload on the wire, retransmissions included */
+    uint64_t bytes_acked;  /* payload the client acknowledged */
+    uint64_t retransmits;  /* DATA/OACK sent again */
+    uint64_t timeouts;     /* timer expiries that led to a resend */
+    uint64_t duplicate_acks;
+    uint64_t ignored; /* stale or out-of-window ACKs, malformed packets */
+    uint16_t client_error_code;
+    char client_error_msg[128];
+} tftp_transfer_stats;
+
+/* Starts a transfer at `now_ms`; the first packet is ready at once. The
+ * per-transfer buffer (blksize + 4 bytes) is the only allocation. -EINVAL
+ * for parameters outside the RFC ranges, -ENOMEM. */
+int tftp_transfer_new(const tftp_transfer_config *cfg, uint64_t now_ms, tftp_transfer **ret);
+/* Accepts NULL, returns NULL. */
+tftp_transfer *tftp_transfer_free(tftp_transfer *t);
+
+/* A datagram from the client's TID. */
+void tftp_transfer_receive(tftp_transfer *t, const uint8_t *buf, size_t len, uint64_t now_ms);
+/* Call when now_ms >= tftp_transfer_deadline(); earlier calls do nothing. */
+void tftp_transfer_timeout(tftp_transfer *t, uint64_t now_ms);
+
+/* The next packet to send: returns 1 with *ret_pkt / *ret_len valid until
+ * the next call, 0 when there is nothing to send now. Call until 0 after
+ * every new/receive/timeout. */
+int tftp_transfer_next(tftp_transfer *t, const uint8_t **ret_pkt, size_t *ret_len);
+
+/* When tftp_transfer_timeout() is due; UINT64_MAX once finished. */
+uint64_t tftp_transfer_deadline(const tftp_transfer *t);
+tftp_transfer_state tftp_transfer_get_state(const tftp_transfer *t);
+/* DONE, FAILED or ABORTED (a final ERROR may still wait in next()). */
+bool tftp_transfer_finished(const tftp_transfer *t);
+tftp_transfer_reason tftp_transfer_get_reason(const tftp_transfer *t);
+const tftp_transfer_stats *tftp_transfer_get_stats(const tftp_transfer *t);
+
+const char *tftp_transfer_state_to_string(tftp_transfer_state s);
+const char *tftp_transfer_reason_to_string(tftp_transfer_reason r);

@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""A raw TFTP client for the protocol cases real clients cannot be told to
+produce: EDK2's tsize probe then ERROR 8 then the real request, a stranger's
+packet on a transfer's port, duplicate ACKs, lost ACKs, the busy limit.
+
+Usage: tftp_probe.py CASE HOST FILE [LOCAL_COPY]. Exits 0 when the server
+behaved, 1 with a message otherwise. Every receive has a timeout."""
+import socket
+import struct
+import sys
+import time
+
+RRQ, DATA, ACK, ERROR, OACK = 1, 3, 4, 5, 6
+
+
+def fail(msg):
+    print("probe: " + msg)
+    sys.exit(1)
+
+
+def sock(host):
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.settimeout(3)
+    return s
+
+
+def rrq(s, host, name, **opts):
+    pkt = struct.pack("!H", RRQ) + name.encode() + b"\0octet\0"
+    for k, v in opts.items():
+        pkt += k.encode() + b"\0" + str(v).encode() + b"\0"
+    s.sendto(pkt, (host, 69))
+
+
+def recv(s, timeout=3):
+    s.settimeout(timeout)
+    try:
+        data, addr = s.recvfrom(70000)
+    except socket.timeout:
+        return None, None, None
+    return struct.unpack("!H", data[:2])[0], data, addr
+
+
+def parse_oack(data):
+    parts = data[2:].split(b"\0")[:-1]
+    return {parts[i].decode().lower(): parts[i + 1].decode() for i in range(0, len(parts) - 1, 2)}
+
+
+def ack(s, addr, block):
+    s.sendto(struct.pack("!HH", ACK, block & 0xFFFF), addr)
+
+
+def edk2(host, name, local):
+    want = open(local, "rb").read()
+    # 1. The size probe.
+    s = sock(host)
+    rrq(s, host, name, tsize=0)
+    op, data, addr = recv(s)
+    if op != OACK:
+        fail("probe: expected OACK, got %r" % (data,))
+    o = parse_oack(data)
+    if o != {"tsize": str(len(want))}:
+        fail("probe OACK %r, want only tsize=%d" % (o, len(want)))
+    s.sendto(struct.pack("!HH", ERROR, 8) + b"User aborted\0", addr)
+    # Nothing may come back to an ERROR.
+    op, data, _ = recv(s, 0.5)
+    if op is not None:
+        fail("server answered our ERROR 8 with %r" % (data,))
+    s.close()
+    # 2. The real transfer, windows of 4 blocks of 1228.
+    s = sock(host)
+    rrq(s, host, name, blksize=1228, windowsize=4)
+    op, data, addr = recv(s)
+    if op != OACK or parse_oack(data) != {"blksize": "1228", "windowsize": "4"}:
+        fail("real request: OACK %r" % (data,))
+    ack(s, addr, 0)
+    got = bytearray()
+    expect = 1
+    while True:
+        op, data, frm = recv(s)
+        if op != DATA or frm != addr:
+            fail("expected DATA %d, got %r" % (expect, data))
+        block = struct.unpack("!H", data[2:4])[0]
+        if block != expect & 0xFFFF:
+            fail("block %d, want %d" % (block, expect))
+        got += data[4:]
+        last = len(data) - 4 < 1228
+        if last or expect % 4 == 0:
+            ack(s, addr, expect)
+        if last:
+            break
+        expect += 1
+    if bytes(got) != want:
+        fail("content differs (%d bytes, want %d)" % (len(got), len(want)))
+    print("probe: edk2 pattern ok, %d bytes" % len(got))
+
+
+def tid(host, name):
+    s = sock(host)
+    rrq(s, host, name)
+    op, data, addr = recv(s)
+    if op != DATA or struct.unpack("!H", data[2:4])[0] != 1:
+        fail("expected DATA 1, got %r" % (data,))
+    stranger = sock(host)
+    ack(stranger, addr, 1)
+    op, data, frm = recv(stranger)
+    if op != ERROR or struct.unpack("!H", data[2:4])[0] != 5 or frm != addr:
+        fail("stranger: expected ERROR 5 from the transfer port, got %r" % (data,))
+    # The transfer goes on for its own client.
+    ack(s, addr, 1)
+    op, data, _ = recv(s)
+    if op != DATA or struct.unpack("!H", data[2:4])[0] != 2:
+        fail("after the stranger: expected DATA 2, got %r" % (data,))
+    s.sendto(struct.pack("!HH", ERROR, 0) + b"done\0", addr)
+    print("probe: unknown TID ok")
+
+
+def dupack(host, name):
+    """Duplicate ACKs never cause a resend (RFC 1123 4.2.3.1): within the
+    retransmission timeout (200 ms in the test) no second DATA 2 may arrive."""
+    s = sock(host)
+    rrq(s, host, name)
+    op, data, addr = recv(s)
+    ack(s, addr, 1)
+    op, data, _ = recv(s)
+    if op != DATA or struct.unpack("!H", data[2:4])[0] != 2:
+        fail("expected DATA 2, got %r" % (data,))
+    for _ in range(5):
+        ack(s, addr, 1)
+    t0 = time.monotonic()
+    op, data, _ = recv(s, 0.12)
+    if op is not None:
+        fail("duplicate ACKs made the server send %r after %.3f s" % (data[:4], time.monotonic() - t0))
+    s.sendto(struct.pack("!HH", ERROR, 0) + b"done\0", addr)
+    print("probe: duplicate ACKs ok")
+
+
+def lost(host, name, retries):
+    """No ACK at all: DATA 1 again after each timeout, then silence."""
+    s = sock(host)
+    rrq(s, host, name)
+    seen = []
+    t0 = time.monotonic()
+    while True:
+        op, data, _ = recv(s, 5)
+        if op is None:
+            break
+        if op != DATA or struct.unpack("!H", data[2:4])[0] != 1:
+            fail("expected only DATA 1, got %r" % (data[:4],))
+        seen.append(round(time.monotonic() - t0, 2))
+    if len(seen) != 1 + retries:
+        fail("DATA 1 sent at %r, want %d sends" % (seen, 1 + retries))
+    gaps = [b - a for a, b in zip(seen, seen[1:])]
+    if any(g2 < g1 * 1.5 for g1, g2 in zip(gaps, gaps[1:])):
+        fail("no backoff: sends at %r" % (seen,))
+    print("probe: lost ACKs ok, sends at %r" % (seen,))
+
+
+def busy(host, name, limit):
+    held = []
+    for _ in range(limit):
+        s = sock(host)
+        rrq(s, host, name)
+        op, data, _ = recv(s)
+        if op != DATA:
+            fail("transfer within the limit refused: %r" % (data,))
+        held.append(s)
+    s = sock(host)
+    rrq(s, host, name)
+    op, data, _ = recv(s)
+    if op != ERROR or struct.unpack("!H", data[2:4])[0] != 0 or b"busy" not in data:
+        fail("over the limit: expected ERROR 0 busy, got %r" % (data,))
+    print("probe: busy ok")
+
+
+def main():
+    case, host, name = sys.argv[1:4]
+    if case == "edk2":
+        edk2(host, name, sys.argv[4])
+    elif case == "tid":
+        tid(host, name)
+    elif case == "dupack":
+        dupack(host, name)
+    elif case == "lost":
+        lost(host, name, int(sys.argv[4]))
+    elif case == "busy":
+        busy(host, name, int(sys.argv[4]))
+    else:
+        fail("unknown case " + case)
+
+
+main()
