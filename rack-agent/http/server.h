@@ -1,0 +1,154 @@
+/* The agent's HTTP/1.1 server: libmicrohttpd 0.9.75 driven from the agent's
+ * single libuv loop (CONVENTIONS.md, "Libraries chosen").
+ *
+ * libmicrohttpd runs without threads of its own (MHD_USE_EPOLL): its epoll
+ * fd sits in a uv_poll, each readiness runs MHD_run(), and a uv_timer armed
+ * from MHD_get_timeout() after every run drives its timeouts. It parses the
+ * requests, keeps connections alive, answers pipelined requests in order,
+ * bounds request line and headers (`max_header_size` and HTTP_MAX_HEADERS,
+ * answered with 431), closes idle and slow clients (`connection_timeout`) and sends file
+ * bodies with sendfile(2).
+ *
+ * The agent registers routes; a handler gets an http_request and answers it
+ * with exactly one http_reply_*() call, either before it returns or later
+ * from the loop (the connection is suspended meanwhile, so a slow answer
+ * holds no other client up). File answers get HEAD, ETag / If-None-Match
+ * (304), Range / If-Range (206, 416) and Accept-Ranges from the server.
+ *
+ * Every request ends in one access log line at info:
+ *   http GET /files/ipxe.efi status=206 bytes=1024 ms=0 client=[2001:db8::17]:40512
+ * and in the counters of http_server_stats. */
+#pragma once
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "metrics.h"
+
+typedef struct http_server http_server;
+typedef struct http_request http_request;
+
+/* Method sets for http_server_route(). A route that takes GET also takes
+ * HEAD (RFC 9110 §9.3.2). */
+enum {
+    HTTP_METHOD_GET = 1u << 0,
+    HTTP_METHOD_HEAD = 1u << 1,
+    HTTP_METHOD_POST = 1u << 2,
+    HTTP_METHOD_PUT = 1u << 3,
+    HTTP_METHOD_DELETE = 1u << 4,
+};
+
+#define HTTP_DEFAULT_MAX_CONNECTIONS    1024u
+#define HTTP_DEFAULT_CONNECTION_TIMEOUT 30u   /* seconds */
+#define HTTP_DEFAULT_MAX_HEADER_SIZE    8192u /* request line + headers, bytes */
+#define HTTP_DEFAULT_MAX_BODY_SIZE      65536u
+/* Request headers per request (Apache's LimitRequestFields); more get 431. */
+#define HTTP_MAX_HEADERS 100u
+
+typedef struct http_server_config {
+    /* Where to listen; `::` (or a v4-mapped address) listens dual-stack.
+     * Port 0 lets the kernel choose (see http_server_port()). */
+    struct sockaddr_in6 listen;
+    unsigned max_connections;        /* 0: HTTP_DEFAULT_MAX_CONNECTIONS */
+    unsigned max_connections_per_ip; /* 0: no per-address limit */
+    unsigned connection_timeout;     /* seconds idle or stalled; 0: the default */
+    size_t max_header_size;          /* 0: HTTP_DEFAULT_MAX_HEADER_SIZE */
+    size_t max_body_size;            /* request bodies; 0: HTTP_DEFAULT_MAX_BODY_SIZE */
+} http_server_config;
+
+typedef struct http_server_stats {
+    uint64_t requests[6];    /* answered, by status class: [1] 1xx ... [5] 5xx; [0] none sent */
+    uint64_t response_bytes; /* body bytes handed to completed responses */
+    uint64_t errors;         /* requests that ended before their answer was sent
+                              * (client gone, timeout, malformed, shutdown) */
+    uint64_t connections_active;
+    uint64_t connections_total;
+} http_server_stats;
+
+/* Starts listening on `loop`. -EADDRINUSE and friends when the socket cannot
+ * be bound, -ENOMEM, -EIO when libmicrohttpd refuses for another reason (it
+ * logs why at debug). */
+int http_server_new(uv_loop_t *loop, const http_server_config *cfg, http_server **ret);
+
+/* Stops accepting and answering: pending handlers are cancelled (their
+ * requests get 503), open connections are closed, and the memory is freed
+ * once libuv has closed the server's handles. Accepts NULL. */
+void http_server_close(http_server *srv);
+
+/* The bound port (the chosen one when the configuration said 0). */
+uint16_t http_server_port(const http_server *srv);
+
+const http_server_stats *http_server_get_stats(const http_server *srv);
+
+/* Registers the counters above as rackboot_http_* series. */
+int http_server_register_metrics(const http_server *srv, metrics *m);
+
+/* A route handler: answers `req` with one http_reply_*() call, now or later
+ * from the loop. `req` stays valid until then (or until the cancel function
+ * set with http_request_on_cancel() runs). */
+typedef void (*http_handler_fn)(http_request *req, void *userdata);
+
+/* Routes requests whose percent-decoded path is `path` to `fn`; a `path`
+ * ending in '/' matches every path under it ("/files/" takes "/files/a/b").
+ * The longest matching path wins; a path that matches with a method outside
+ * `methods` gets 405 with Allow. `path` is copied. -EINVAL for a path not
+ * starting with '/' or an empty method set, -EEXIST for a path already
+ * routed, -ENOMEM. */
+int http_server_route(http_server *srv, unsigned methods, const char *path, http_handler_fn fn,
+                      void *userdata);
+
+/* Raises the soft RLIMIT_NOFILE to the hard limit when it is below
+ * `connections` plus a margin for the agent's other files. *ret_limit (may be
+ * NULL) gets the soft limit in force. -EMFILE when the hard limit is still
+ * below what is needed (the soft limit is raised anyway). */
+int http_raise_nofile_limit(unsigned connections, uint64_t *ret_limit);
+
+/* ---- the request, for handlers ---- */
+
+unsigned http_request_method(const http_request *req); /* one HTTP_METHOD_* */
+const char *http_request_method_name(const http_request *req);
+/* The path, percent-decoded once, without the query: "/files/a:b" whether the
+ * client sent ':' or "%3A" (iPXE up to 1.21 encodes it). Never holds NUL
+ * bytes, "." or ".." segments (those requests are refused before routing). */
+const char *http_request_path(const http_request *req);
+/* A query argument, percent-decoded; NULL when absent. */
+const char *http_request_query(const http_request *req, const char *key);
+/* A request header (name case-insensitive); NULL when absent. */
+const char *http_request_header(const http_request *req, const char *name);
+/* The client's address (v4-mapped for IPv4 clients) and as "[ADDR]:PORT". */
+const struct sockaddr_in6 *http_request_client(const http_request *req);
+const char *http_request_client_string(const http_request *req);
+/* The request body (at most max_body_size bytes; larger bodies get 413 before
+ * any handler runs). Not NUL-terminated; NULL with length 0 when empty. */
+const uint8_t *http_request_body(const http_request *req, size_t *ret_len);
+
+/* `fn(userdata)` runs instead of the answer when the request ends before the
+ * handler answered (the server closes); after it the handler must not touch
+ * `req`. Cleared by any http_reply_*(). */
+void http_request_on_cancel(http_request *req, void (*fn)(void *userdata), void *userdata);
+
+/* Adds a header to the answer still to come (e.g. "Cache-Control"). Both
+ * strings are copied. -EINVAL for names or values with control characters,
+ * -ENOMEM. */
+int http_request_add_header(http_request *req, const char *name, const char *value);
+
+/* ---- answers: exactly one per request ---- */
+
+/* Serves `size` bytes of `fd` (consumed: the server closes it) with its
+ * strong `etag` (quoted) and `content_type`: HEAD, If-None-Match → 304,
+ * Range (GET only, subject to If-Range) → 206 or 416, otherwise 200. */
+void http_reply_file(http_request *req, int fd, uint64_t size, const char *etag,
+                     const char *content_type);
+
+/* Answers `status` with a copy of `data`. */
+void http_reply_buffer(http_request *req, unsigned status, const char *content_type,
+                       const void *data, size_t len);
+
+/* Answers `status` with `data`, a malloc'ed buffer the server frees. */
+void http_reply_owned(http_request *req, unsigned status, const char *content_type, void *data,
+                      size_t len);
+
+/* Answers `status` with `text` and a newline as text/plain. */
+void http_reply_error(http_request *req, unsigned status, const char *text);

@@ -1,0 +1,492 @@
+/* rack-agent/http/server: the server on a real libuv loop and a loopback
+ * socket, with test routes; a client thread speaks raw HTTP/1.1 so every byte
+ * of the answers is checked (status lines, headers, order of pipelined
+ * answers, bodies), including what curl would hide. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <cmocka.h>
+
+#include "http/server.h"
+#include "metrics.h"
+#include "util.h"
+
+#define MAX_JOBS 8
+
+typedef struct fixture {
+    uv_loop_t loop;
+    http_server *srv;
+    uv_async_t done;
+    uv_timer_t later_timer;
+    http_request *later_req;
+    http_request *never_req;
+    bool never_cancelled;
+    char file_path[64];
+    /* client side */
+    uint16_t port;
+    const char *requests[MAX_JOBS];
+    size_t n_requests;
+    bool close_after_send; /* ask the loop to close the server once sent */
+    bool hold;             /* the client's end does not close the server */
+    bool client_finished;
+    char *responses[MAX_JOBS];
+    pthread_t thread;
+} fixture;
+
+static const char file_data[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+
+/* ---- routes ---- */
+
+static void on_hello(http_request *req, void *userdata)
+{
+    http_reply_buffer(req, 200, "text/plain", "hello\n", 6);
+}
+
+static void on_later_timer(uv_timer_t *t)
+{
+    fixture *f = t->data;
+    http_reply_buffer(f->later_req, 200, "text/plain", "later\n", 6);
+    f->later_req = NULL;
+}
+
+static void on_later(http_request *req, void *userdata)
+{
+    fixture *f = userdata;
+    f->later_req = req;
+    uv_timer_start(&f->later_timer, on_later_timer, 100, 0);
+}
+
+static void never_cancel(void *userdata)
+{
+    fixture *f = userdata;
+    f->never_cancelled = true;
+    f->never_req = NULL;
+}
+
+static void on_never(http_request *req, void *userdata)
+{
+    fixture *f = userdata;
+    f->never_req = req;
+    http_request_on_cancel(req, never_cancel, f);
+}
+
+static void on_file(http_request *req, void *userdata)
+{
+    fixture *f = userdata;
+    const char *name = http_request_path(req) + strlen("/file/");
+    if (!streq(name, "a:b")) {
+        http_reply_error(req, 404, "no such file");
+        return;
+    }
+    int fd = open(f->file_path, O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    http_reply_file(req, fd, sizeof(file_data) - 1, "\"v1\"", "application/octet-stream");
+}
+
+static void on_query(http_request *req, void *userdata)
+{
+    char buf[256];
+    const char *x = http_request_query(req, "x");
+    const char *h = http_request_header(req, "x-test");
+    int n = snprintf(buf, sizeof(buf), "x=%s h=%s path=%s", x ? x : "-", h ? h : "-",
+                     http_request_path(req));
+    assert_int_equal(http_request_add_header(req, "Cache-Control", "no-store"), 0);
+    assert_int_equal(http_request_add_header(req, "Bad:Name", "v"), -EINVAL);
+    assert_int_equal(http_request_add_header(req, "X", "a\r\nb"), -EINVAL);
+    http_reply_buffer(req, 200, "text/plain", buf, (size_t)n);
+}
+
+static void on_echo(http_request *req, void *userdata)
+{
+    size_t len;
+    const uint8_t *body = http_request_body(req, &len);
+    void *copy = malloc(len + 1);
+    assert_non_null(copy);
+    memcpy(copy, body ? (const void *)body : "", len);
+    http_reply_owned(req, 201, "application/octet-stream", copy, len);
+}
+
+/* ---- client thread ---- */
+
+static char *exchange(uint16_t port, const char *request, fixture *f)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct timeval tv = { .tv_sec = 10 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    struct sockaddr_in6 sa = { .sin6_family = AF_INET6,
+                               .sin6_port = htons(port),
+                               .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        close(fd);
+        return strdup("connect failed");
+    }
+    size_t len = strlen(request);
+    for (size_t off = 0; off < len;) {
+        ssize_t n = write(fd, request + off, len - off);
+        if (n <= 0) {
+            break;
+        }
+        off += (size_t)n;
+    }
+    if (f->close_after_send) {
+        usleep(100 * 1000);
+        uv_async_send(&f->done);
+    }
+    size_t cap = 4096, got = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (got + 1 == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+        }
+        ssize_t n = read(fd, buf + got, cap - got - 1);
+        if (n <= 0) {
+            break;
+        }
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    close(fd);
+    return buf;
+}
+
+static void *client_main(void *arg)
+{
+    fixture *f = arg;
+    for (size_t i = 0; i < f->n_requests; i++) {
+        f->responses[i] = exchange(f->port, f->requests[i], f);
+    }
+    if (!f->close_after_send) {
+        uv_async_send(&f->done);
+    }
+    return NULL;
+}
+
+static void on_done(uv_async_t *a)
+{
+    fixture *f = a->data;
+    if (f->hold) {
+        f->client_finished = true;
+        return;
+    }
+    http_server_close(f->srv);
+    f->srv = NULL;
+    uv_close((uv_handle_t *)&f->done, NULL);
+    uv_close((uv_handle_t *)&f->later_timer, NULL);
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    /* as the agent does, so file bodies go out with sendfile(2) */
+    signal(SIGPIPE, SIG_IGN);
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    http_server_config cfg = { .listen = { .sin6_family = AF_INET6,
+                                           .sin6_addr = IN6ADDR_LOOPBACK_INIT },
+                               .max_header_size = 4096,
+                               .max_body_size = 64 };
+    int r = http_server_new(&f->loop, &cfg, &f->srv);
+    if (r == -EADDRNOTAVAIL || r == -EAFNOSUPPORT) {
+        uv_loop_close(&f->loop);
+        free(f);
+        skip();
+    }
+    assert_int_equal(r, 0);
+    f->port = http_server_port(f->srv);
+    assert_true(f->port != 0);
+    assert_int_equal(http_server_route(f->srv, HTTP_METHOD_GET, "/hello", on_hello, f), 0);
+    assert_int_equal(http_server_route(f->srv, HTTP_METHOD_GET, "/later", on_later, f), 0);
+    assert_int_equal(http_server_route(f->srv, HTTP_METHOD_GET, "/never", on_never, f), 0);
+    assert_int_equal(http_server_route(f->srv, HTTP_METHOD_GET, "/file/", on_file, f), 0);
+    assert_int_equal(http_server_route(f->srv, HTTP_METHOD_GET, "/q/", on_query, f), 0);
+    assert_int_equal(http_server_route(f->srv, HTTP_METHOD_POST, "/echo", on_echo, f), 0);
+    assert_int_equal(http_server_route(f->srv, HTTP_METHOD_GET, "/hello", on_hello, f), -EEXIST);
+    assert_int_equal(http_server_route(f->srv, HTTP_METHOD_GET, "rel", on_hello, f), -EINVAL);
+    assert_int_equal(http_server_route(f->srv, 0, "/x", on_hello, f), -EINVAL);
+    uv_async_init(&f->loop, &f->done, on_done);
+    f->done.data = f;
+    uv_timer_init(&f->loop, &f->later_timer);
+    f->later_timer.data = f;
+    snprintf(f->file_path, sizeof(f->file_path), "/tmp/test_http_server.XXXXXX");
+    int fd = mkstemp(f->file_path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, file_data, sizeof(file_data) - 1), sizeof(file_data) - 1);
+    close(fd);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    if (!f) {
+        return 0;
+    }
+    if (f->srv) {
+        http_server_close(f->srv);
+        uv_close((uv_handle_t *)&f->done, NULL);
+        uv_close((uv_handle_t *)&f->later_timer, NULL);
+        uv_run(&f->loop, UV_RUN_DEFAULT);
+    }
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    unlink(f->file_path);
+    for (size_t i = 0; i < MAX_JOBS; i++) {
+        free(f->responses[i]);
+    }
+    free(f);
+    return 0;
+}
+
+/* Runs the loop while the client thread sends f->requests, one connection
+ * each; returns once every answer is in and the server is closed. */
+static void run(fixture *f)
+{
+    assert_int_equal(pthread_create(&f->thread, NULL, client_main, f), 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    pthread_join(f->thread, NULL);
+}
+
+static void add(fixture *f, const char *request)
+{
+    assert_true(f->n_requests < MAX_JOBS);
+    f->requests[f->n_requests++] = request;
+}
+
+static void assert_contains(const char *haystack, const char *needle)
+{
+    if (!strstr(haystack, needle)) {
+        fail_msg("expected \"%s\" in:\n%s", needle, haystack);
+    }
+}
+
+static void assert_status(const char *response, unsigned status)
+{
+    char line[32];
+    snprintf(line, sizeof(line), "HTTP/1.1 %u ", status);
+    if (strncmp(response, line, strlen(line)) != 0) {
+        fail_msg("expected status %u, got:\n%s", status, response);
+    }
+}
+
+static const char *body_of(const char *response)
+{
+    const char *b = strstr(response, "\r\n\r\n");
+    assert_non_null(b);
+    return b + 4;
+}
+
+static void test_routing(void **state)
+{
+    fixture *f = *state;
+    add(f, "GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    add(f, "GET /nope HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    add(f, "POST /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    add(f, "BREW /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    add(f, "HEAD /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    add(f, "GET /q/a%3Ab%20c?x=1%202&y HTTP/1.1\r\nHost: t\r\nX-Test: yes\r\n"
+           "Connection: close\r\n\r\n");
+    add(f, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"
+           "abcde");
+    add(f, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 65\r\nConnection: close\r\n\r\n");
+    run(f);
+    assert_status(f->responses[0], 200);
+    assert_string_equal(body_of(f->responses[0]), "hello\n");
+    assert_status(f->responses[1], 404);
+    assert_status(f->responses[2], 405);
+    assert_contains(f->responses[2], "Allow: GET, HEAD\r\n");
+    assert_status(f->responses[3], 501);
+    assert_status(f->responses[4], 200);
+    assert_contains(f->responses[4], "Content-Length: 6\r\n");
+    assert_string_equal(body_of(f->responses[4]), "");
+    assert_status(f->responses[5], 200);
+    assert_contains(f->responses[5], "Cache-Control: no-store\r\n");
+    assert_string_equal(body_of(f->responses[5]), "x=1 2 h=yes path=/q/a:b c");
+    assert_status(f->responses[6], 201);
+    assert_string_equal(body_of(f->responses[6]), "abcde");
+    assert_status(f->responses[7], 413);
+}
+
+static void test_pipelined_in_order(void **state)
+{
+    fixture *f = *state;
+    /* The first answer comes 100 ms later from a timer, the second at once:
+     * the second must still arrive after the first, on the same connection. */
+    add(f, "GET /later HTTP/1.1\r\nHost: t\r\n\r\n"
+           "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"
+           "GET /later HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    run(f);
+    const char *r = f->responses[0];
+    const char *a = strstr(r, "later\n");
+    assert_non_null(a);
+    const char *b = strstr(a, "hello\n");
+    assert_non_null(b);
+    assert_non_null(strstr(b, "later\n"));
+    /* three status lines on one connection */
+    const char *p = r;
+    int n = 0;
+    while ((p = strstr(p, "HTTP/1.1 200 OK\r\n"))) {
+        n++;
+        p++;
+    }
+    assert_int_equal(n, 3);
+}
+
+static void test_file_answers(void **state)
+{
+    fixture *f = *state;
+    add(f, "GET /file/a:b HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    add(f,
+        "GET /file/a%3Ab HTTP/1.1\r\nHost: t\r\nRange: bytes=10-15\r\nConnection: close\r\n\r\n");
+    add(f, "GET /file/a%3ab HTTP/1.1\r\nHost: t\r\nRange: bytes=-4\r\nConnection: close\r\n\r\n");
+    add(f, "GET /file/a:b HTTP/1.1\r\nHost: t\r\nRange: bytes=36-\r\nConnection: close\r\n\r\n");
+    add(f, "GET /file/a:b HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"x\", W/\"v1\"\r\n"
+           "Connection: close\r\n\r\n");
+    add(f, "HEAD /file/a:b HTTP/1.1\r\nHost: t\r\nRange: bytes=0-1\r\nConnection: close\r\n\r\n");
+    add(f, "GET /file/a:b HTTP/1.1\r\nHost: t\r\nRange: bytes=0-1\r\nIf-Range: \"v0\"\r\n"
+           "Connection: close\r\n\r\n");
+    add(f,
+        "GET /file/a:b HTTP/1.1\r\nHost: t\r\nRange: bytes=0-1,3-4\r\nConnection: close\r\n\r\n");
+    run(f);
+    assert_status(f->responses[0], 200);
+    assert_contains(f->responses[0], "Accept-Ranges: bytes\r\n");
+    assert_contains(f->responses[0], "ETag: \"v1\"\r\n");
+    assert_contains(f->responses[0], "Content-Type: application/octet-stream\r\n");
+    assert_string_equal(body_of(f->responses[0]), file_data);
+    assert_status(f->responses[1], 206);
+    assert_contains(f->responses[1], "Content-Range: bytes 10-15/36\r\n");
+    assert_contains(f->responses[1], "Content-Length: 6\r\n");
+    assert_string_equal(body_of(f->responses[1]), "abcdef");
+    assert_status(f->responses[2], 206);
+    assert_string_equal(body_of(f->responses[2]), "wxyz");
+    assert_status(f->responses[3], 416);
+    assert_contains(f->responses[3], "Content-Range: bytes */36\r\n");
+    assert_status(f->responses[4], 304);
+    assert_contains(f->responses[4], "ETag: \"v1\"\r\n");
+    assert_string_equal(body_of(f->responses[4]), "");
+    /* HEAD ignores Range (RFC 9110 §14.2): the whole length, no body */
+    assert_status(f->responses[5], 200);
+    assert_contains(f->responses[5], "Content-Length: 36\r\n");
+    assert_string_equal(body_of(f->responses[5]), "");
+    /* If-Range with another tag: the whole entity */
+    assert_status(f->responses[6], 200);
+    assert_string_equal(body_of(f->responses[6]), file_data);
+    assert_status(f->responses[7], 200);
+    assert_string_equal(body_of(f->responses[7]), file_data);
+}
+
+static void test_paths_refused(void **state)
+{
+    fixture *f = *state;
+    add(f, "GET /file/../x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    add(f, "GET /file/%2e%2e/x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    add(f, "GET /file/./a:b HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    add(f, "GET /file/a%00b HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    add(f, "GET /file/a%zzb HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    add(f, "GET /file/a% HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    add(f, "GET http://t/file/a:b HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    add(f, "GET /file/..%2fx HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    run(f);
+    assert_status(f->responses[0], 403);
+    assert_status(f->responses[1], 403);
+    assert_status(f->responses[2], 403);
+    assert_status(f->responses[3], 400);
+    assert_status(f->responses[4], 400);
+    assert_status(f->responses[5], 400);
+    assert_status(f->responses[6], 200); /* absolute-form, RFC 9112 §3.2.2 */
+    assert_status(f->responses[7], 403); /* an encoded '/' still makes a segment */
+}
+
+static char big_request[8192];
+
+static void test_limits(void **state)
+{
+    fixture *f = *state;
+    /* headers past max_header_size (4096) */
+    int n = snprintf(big_request, sizeof(big_request),
+                     "GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\nX-Big: ");
+    memset(big_request + n, 'a', 6000);
+    memcpy(big_request + n + 6000, "\r\n\r\n", 5);
+    add(f, big_request);
+    add(f, "GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    run(f);
+    assert_true(strncmp(f->responses[0], "HTTP/1.1 431 ", 13) == 0 ||
+                strncmp(f->responses[0], "HTTP/1.1 413 ", 13) == 0);
+    assert_status(f->responses[1], 200);
+}
+
+static void test_metrics_and_stats(void **state)
+{
+    fixture *f = *state;
+    metrics *m = NULL;
+    assert_int_equal(metrics_new(&m), 0);
+    assert_int_equal(http_server_register_metrics(f->srv, m), 0);
+    const http_server_stats *st = http_server_get_stats(f->srv);
+    add(f, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\nGET /nope HTTP/1.1\r\nHost: t\r\n"
+           "Connection: close\r\n\r\n");
+    add(f, "GET /file/a:b HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    /* Turn the loop until both answers are in and the connections closed,
+     * then read the counters while the server still exists. */
+    f->hold = true;
+    assert_int_equal(pthread_create(&f->thread, NULL, client_main, f), 0);
+    while (!f->client_finished || st->connections_active > 0) {
+        uv_run(&f->loop, UV_RUN_ONCE);
+    }
+    assert_int_equal(st->requests[2], 2);
+    assert_int_equal(st->requests[4], 1);
+    assert_int_equal(st->response_bytes, 6 + strlen("not found\n") + 36);
+    assert_int_equal(st->connections_total, 2);
+    assert_int_equal(st->connections_active, 0);
+    char *text = NULL;
+    size_t len;
+    assert_int_equal(metrics_render(m, &text, &len), 0);
+    assert_non_null(strstr(text, "\nrackboot_http_requests_total{class=\"2xx\"} 2\n"));
+    assert_non_null(strstr(text, "\nrackboot_http_requests_total{class=\"4xx\"} 1\n"));
+    assert_non_null(strstr(text, "# TYPE rackboot_http_connections_active gauge\n"));
+    free(text);
+    pthread_join(f->thread, NULL);
+    f->hold = false;
+    on_done(&f->done);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    metrics_free(m);
+}
+
+static void test_close_cancels_pending(void **state)
+{
+    fixture *f = *state;
+    f->close_after_send = true;
+    add(f, "GET /never HTTP/1.1\r\nHost: t\r\n\r\n");
+    run(f);
+    assert_true(f->never_cancelled);
+    assert_status(f->responses[0], 503);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_routing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipelined_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_answers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_paths_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_and_stats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_cancels_pending, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
