@@ -25,3 +25,12 @@ foreach(t dhclient restart dhcpcd no_intent duid_uuid relay)
   set_tests_properties(integration.dhcp6_${t} PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
                        LABELS integration)
 endforeach()
+
+# OVMF's own PXEv6 in QEMU (TCG) netboots from the agent without a stall:
+# firmware DHCPv6 (two clients, one DUID) -> TFTP ipxe.efi -> iPXE DHCPv6 with
+# the same address -> HTTP script. ~40-60 s; skips (77) without qemu/OVMF.
+add_test(NAME integration.dhcp6_ovmf
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/dhcp6_ovmf.sh
+                 $<TARGET_FILE:rackboot-agent>)
+set_tests_properties(integration.dhcp6_ovmf PROPERTIES TIMEOUT 240 SKIP_RETURN_CODE 77
+                     LABELS integration)
