@@ -18,7 +18,7 @@ BUILD="build-essential cmake ninja-build pkg-config git
 ANALYSIS="clang libclang-rt-14-dev llvm valgrind clang-format"
 
 # Real protocol peers the integration tests and benchmarks drive.
-PEERS="iproute2 procps util-linux iputils-ping curl
+PEERS="iproute2 procps util-linux iputils-ping curl python3
        isc-dhcp-client dhcpcd-base isc-dhcp-relay
        tftp-hpa atftp kea-dhcp6-server kea-admin
        nginx-light wrk radvd tcpdump

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,6 +80,8 @@ agent_config *agent_config_free(agent_config *cfg)
         free(cfg->search[i]);
     }
     free(cfg->hosts_path);
+    free(cfg->tftp_root);
+    free(cfg->cache_dir);
     free(cfg);
     return NULL;
 }
@@ -183,9 +186,27 @@ static void section_http(loader *l, const ini_section *s)
                 problem(l, e->line, "listen: not an address to listen on: \"%s\"", e->value);
             } else {
                 l->cfg->http_port = ntohs(sa.sin6_port);
+                l->cfg->http_listen = sa;
+            }
+        } else if (streq(e->key, "max_connections")) {
+            /* rack-agent/http/server.h: each needs a file descriptor. */
+            set_u32(l, e, 1, 1000000, &l->cfg->http_max_connections);
+        } else if (streq(e->key, "max_connections_per_ip")) {
+            set_u32(l, e, 0, 1000000, &l->cfg->http_max_connections_per_ip);
+        } else if (streq(e->key, "connection_timeout")) {
+            set_u32(l, e, 1, 3600, &l->cfg->http_connection_timeout);
+        } else if (streq(e->key, "max_header_size")) {
+            uint64_t v;
+            if (parse_size(e->value, &v) < 0) {
+                problem(l, e->line, "max_header_size: expected a size such as 8K, not \"%s\"",
+                        e->value);
+            } else if (v < 1024 || v > (1u << 20)) {
+                problem(l, e->line, "max_header_size: %s is out of range [1K, 1M]", e->value);
+            } else {
+                l->cfg->http_max_header_size = (uint32_t)v;
             }
         } else {
-            log_debug("config %s:%u: [http] %s not checked yet", l->file, e->line, e->key);
+            problem(l, e->line, "unknown key \"%s\" in [http]", e->key);
         }
     }
 }
@@ -302,6 +323,79 @@ static void section_standalone(loader *l, const ini_section *s)
     }
 }
 
+/* [cache]: the image cache (rack-agent/cache/cache.h). */
+static void section_cache(loader *l, const ini_section *s)
+{
+    agent_config *c = l->cfg;
+    for (size_t i = 0; i < s->n_entries; i++) {
+        const ini_entry *e = &s->entries[i];
+        if (streq(e->key, "dir")) {
+            if (strempty(e->value)) {
+                problem(l, e->line, "dir: empty value");
+                continue;
+            }
+            free(c->cache_dir);
+            c->cache_dir = agent_path_relative(l->file, e->value);
+            if (!c->cache_dir) {
+                problem(l, e->line, "out of memory");
+            }
+        } else if (streq(e->key, "max_size")) {
+            uint64_t v;
+            if (parse_size(e->value, &v) < 0) {
+                problem(l, e->line, "max_size: expected a size such as 500M or 20G, not \"%s\"",
+                        e->value);
+            } else if (v < (1ULL << 20)) {
+                problem(l, e->line, "max_size: %s is below the minimum of 1M", e->value);
+            } else {
+                c->cache_max_size = v;
+            }
+        } else if (streq(e->key, "max_fetches")) {
+            set_u32(l, e, 1, 64, &c->cache_max_fetches);
+        } else {
+            problem(l, e->line, "unknown key \"%s\" in [cache]", e->key);
+        }
+    }
+}
+
+/* [tftp]: the TFTP server (rack-agent/tftp/server.h). */
+static void section_tftp(loader *l, const ini_section *s)
+{
+    agent_config *c = l->cfg;
+    for (size_t i = 0; i < s->n_entries; i++) {
+        const ini_entry *e = &s->entries[i];
+        if (streq(e->key, "enabled")) {
+            set_bool(l, e, &c->tftp_enabled);
+        } else if (streq(e->key, "listen")) {
+            if (parse_listen_address(e->value, 69, &c->tftp_listen) < 0) {
+                problem(l, e->line, "listen: not an address to listen on: \"%s\"", e->value);
+            }
+        } else if (streq(e->key, "root")) {
+            if (strempty(e->value)) {
+                problem(l, e->line, "root: empty value");
+                continue;
+            }
+            free(c->tftp_root);
+            c->tftp_root = agent_path_relative(l->file, e->value);
+            c->tftp_root_default = false;
+            if (!c->tftp_root) {
+                problem(l, e->line, "out of memory");
+            }
+        } else if (streq(e->key, "max_transfers")) {
+            set_u32(l, e, 1, 65536, &c->tftp_max_transfers);
+        } else if (streq(e->key, "max_blksize")) {
+            set_u32(l, e, 8, 65464, &c->tftp_max_blksize); /* RFC 2348 */
+        } else if (streq(e->key, "max_windowsize")) {
+            set_u32(l, e, 1, 65535, &c->tftp_max_windowsize); /* RFC 7440 */
+        } else if (streq(e->key, "timeout_ms")) {
+            set_u32(l, e, 10, 255000, &c->tftp_timeout_ms);
+        } else if (streq(e->key, "retries")) {
+            set_u32(l, e, 0, 20, &c->tftp_retries);
+        } else {
+            problem(l, e->line, "unknown key \"%s\" in [tftp]", e->key);
+        }
+    }
+}
+
 static void check_section(loader *l, const ini_section *s)
 {
     if (streq(s->name, "agent")) {
@@ -312,7 +406,11 @@ static void check_section(loader *l, const ini_section *s)
         section_dhcp6(l, s);
     } else if (streq(s->name, "standalone")) {
         section_standalone(l, s);
-    } else if (streq(s->name, "tftp") || streq(s->name, "cache") || streq(s->name, "controller")) {
+    } else if (streq(s->name, "cache")) {
+        section_cache(l, s);
+    } else if (streq(s->name, "tftp")) {
+        section_tftp(l, s);
+    } else if (streq(s->name, "controller")) {
         if (streq(s->name, "controller")) {
             l->cfg->has_controller = true;
         }
@@ -337,9 +435,25 @@ int agent_config_load(const char *path, diag *d, agent_config **ret)
     c->path = strdup(path);
     c->log_level = LOG_LEVEL_INFO;
     c->http_port = 80;
+    /* [http] defaults (rack-agent/http/server.h) */
+    c->http_listen = (struct sockaddr_in6){ .sin6_family = AF_INET6, .sin6_port = htons(80) };
+    c->http_max_connections = 1024;
+    c->http_connection_timeout = 30;
+    c->http_max_header_size = 8192;
     c->dhcp6_port = DHCP6_SERVER_PORT;
     c->preferred_lifetime = AGENT_DEFAULT_PREFERRED_LIFETIME;
     c->valid_lifetime = AGENT_DEFAULT_VALID_LIFETIME;
+    /* [tftp] defaults */
+    c->tftp_enabled = true;
+    c->tftp_listen = (struct sockaddr_in6){ .sin6_family = AF_INET6, .sin6_port = htons(69) };
+    c->tftp_root_default = true;
+    c->tftp_max_transfers = 256;
+    c->tftp_max_blksize = 1428;
+    c->tftp_max_windowsize = 64;
+    c->tftp_timeout_ms = 1000;
+    c->tftp_retries = 5;
+    c->cache_max_size = 20ULL << 30; /* CACHE_DEFAULT_MAX_SIZE */
+    c->cache_max_fetches = 4;        /* CACHE_DEFAULT_MAX_FETCHES */
     loader l = { .file = path, .d = d, .cfg = c };
     if (!c->path) {
         problem(&l, 0, "out of memory");
@@ -378,6 +492,24 @@ int agent_config_load(const char *path, diag *d, agent_config **ret)
         problem(&l, first_line[2],
                 "[dhcp6] preferred_lifetime (%u) must not exceed valid_lifetime (%u)",
                 c->preferred_lifetime, c->valid_lifetime);
+    }
+    if (!c->cache_dir && c->state_dir) {
+        size_t n = strlen(c->state_dir) + sizeof("/cache");
+        c->cache_dir = malloc(n);
+        if (!c->cache_dir) {
+            problem(&l, 0, "out of memory");
+        } else {
+            snprintf(c->cache_dir, n, "%s/cache", c->state_dir);
+        }
+    }
+    if (!c->tftp_root && c->state_dir) {
+        size_t n = strlen(c->state_dir) + sizeof("/tftp");
+        c->tftp_root = malloc(n);
+        if (!c->tftp_root) {
+            problem(&l, 0, "out of memory");
+        } else {
+            snprintf(c->tftp_root, n, "%s/tftp", c->state_dir);
+        }
     }
     if (!c->hosts_path && !c->has_controller) {
         problem(&l, 0, "no intent source: set [standalone] hosts (or configure [controller])");

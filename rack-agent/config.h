@@ -3,8 +3,8 @@
  *
  * agent_config_load() checks every section and key it knows and reports each
  * problem with its file and line in the diag, so `--check-config` can list
- * them all. Sections that later work fills in ([tftp], [cache],
- * [controller], and [http] apart from `listen`) are accepted as they are. */
+ * them all. Sections that later work fills in ([controller]) are accepted
+ * as they are. */
 #pragma once
 
 #include <netinet/in.h>
@@ -36,6 +36,13 @@ typedef struct agent_config {
     log_level log_level;
     /* [http] listen: only its port, for boot URLs. */
     uint16_t http_port;
+    /* [http] (rack-agent/http/server.h): the whole listen address (default
+     * [::]:80) and the server's limits. */
+    struct sockaddr_in6 http_listen;
+    uint32_t http_max_connections;
+    uint32_t http_max_connections_per_ip; /* 0: no limit */
+    uint32_t http_connection_timeout;     /* seconds */
+    uint32_t http_max_header_size;        /* bytes */
     /* [dhcp6] */
     char *interfaces[AGENT_MAX_INTERFACES];
     size_t n_interfaces;
@@ -49,9 +56,26 @@ typedef struct agent_config {
     bool rapid_commit;
     bool has_pool;
     dhcp6_pool pool;
+    /* [tftp] (rack-agent/tftp/server.h). root is resolved against the config
+     * file's directory; default state_dir/tftp (tftp_root_default), which
+     * the agent fills with copies of Debian's ipxe.efi and snponly.efi. */
+    bool tftp_enabled;
+    struct sockaddr_in6 tftp_listen;
+    char *tftp_root;
+    bool tftp_root_default;
+    uint32_t tftp_max_transfers;
+    uint32_t tftp_max_blksize;
+    uint32_t tftp_max_windowsize;
+    uint32_t tftp_timeout_ms;
+    uint32_t tftp_retries;
     /* [standalone] hosts, resolved against the config file's directory. */
     char *hosts_path;
     bool has_controller;
+    /* [cache] (rack-agent/cache/cache.h). dir is resolved against the config
+     * file's directory; default state_dir/cache. */
+    char *cache_dir;
+    uint64_t cache_max_size;
+    uint32_t cache_max_fetches;
 } agent_config;
 
 /* Loads and validates `path`. Every problem goes to `d`; the result is then

@@ -10,24 +10,34 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <net/if.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <uv.h>
 
+#include "cache/cache.h"
+#include "cache/images.h"
 #include "config.h"
 #include "dhcp6/leasefile.h"
 #include "dhcp6/links.h"
 #include "dhcp6/socket.h"
 #include "diag.h"
+#include "files-internal.h"
 #include "hex.h"
+#include "http/files_route.h"
+#include "http/server.h"
 #include "intents.h"
 #include "log.h"
+#include "metrics.h"
 #include "parse.h"
+#include "sha256.h"
 #include "server.h"
 #include "standalone.h"
 #include "state.h"
+#include "tftp/server.h"
 #include "util.h"
 #include "version.h"
 
@@ -49,10 +59,21 @@ typedef struct agent {
     dhcp6_links *links;
     dhcp6_socket *socket;
     dhcp6_leasefile *leases;
+    /* The image cache (rack-agent/cache/) and its served paths. */
+    cache *cache;
+    cache_images *images;
+    /* TFTP: the served names (files.h) and the TFTP server. */
+    files *files;
+    tftp_server *tftp;
+    /* HTTP (rack-agent/http/) and the metrics it serves at /metrics. */
+    http_server *http;
+    metrics *metrics;
     uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
     uv_timer_t expire_timer;
     int exit_code;
 } agent;
+
+static void close_cache(agent *a);
 
 static void usage(FILE *f)
 {
@@ -154,6 +175,89 @@ static int load_hosts(agent *a, const char *why)
     return 0;
 }
 
+/* ---- TFTP: the root, its server, its stats line ---- */
+
+static void log_tftp_stats(agent *a, const char *why)
+{
+    if (!a->tftp) {
+        return;
+    }
+    const tftp_server_stats *t = tftp_server_get_stats(a->tftp);
+    log_info("tftp stats why=%s requests=%" PRIu64 " ok=%" PRIu64 " failed=%" PRIu64
+             " aborted=%" PRIu64 " refused=%" PRIu64 " busy=%" PRIu64 " malformed=%" PRIu64
+             " bytes=%" PRIu64 " retransmits=%" PRIu64 " errors_sent=%" PRIu64
+             " unknown_tid=%" PRIu64 " active=%" PRIu64,
+             why, t->requests, t->transfers_ok, t->transfers_failed, t->transfers_aborted,
+             t->refused, t->busy, t->malformed, t->bytes_sent, t->retransmits, t->errors_sent,
+             t->unknown_tid, t->active);
+}
+
+/* Debian's ipxe package installs /usr/lib/ipxe/ipxe.efi as a symlink into
+ * /boot, which the TFTP root rightly refuses to follow: the default root
+ * holds real copies instead. */
+static void tftp_seed_root(const char *root)
+{
+    static const char *const names[] = { "ipxe.efi", "snponly.efi" };
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+        char src[64];
+        snprintf(src, sizeof(src), "/usr/lib/ipxe/%s", names[i]);
+        int r = files_seed_copy(root, names[i], src);
+        if (r == 1) {
+            log_info("tftp root seeded file=%s from=%s root=%s", names[i], src, root);
+        } else if (r == -ENOENT) {
+            log_warn("tftp %s missing (Debian package ipxe not installed?), not in the root "
+                     "root=%s",
+                     src, root);
+        } else if (r < 0) {
+            log_warn("tftp root seeding failed file=%s from=%s err=%s", names[i], src, errstr(r));
+        }
+    }
+}
+
+static int setup_tftp(agent *a)
+{
+    const agent_config *c = a->cfg;
+    if (c->tftp_root_default) {
+        if (mkdir(c->tftp_root, 0755) < 0 && errno != EEXIST) {
+            int r = negative_errno();
+            log_error("tftp root not created root=%s err=%s", c->tftp_root, errstr(r));
+            return r;
+        }
+        tftp_seed_root(c->tftp_root);
+    }
+    int r = files_new(c->tftp_root, &a->files);
+    if (r < 0) {
+        log_error("tftp root unusable root=%s err=%s", c->tftp_root, errstr(r));
+        return r;
+    }
+    if (!c->tftp_enabled) {
+        log_info("tftp disabled by configuration");
+        return 0;
+    }
+    tftp_server_config tc = {
+        .listen = c->tftp_listen,
+        .max_transfers = c->tftp_max_transfers,
+        .max_blksize = c->tftp_max_blksize,
+        .max_windowsize = c->tftp_max_windowsize,
+        .timeout_ms = c->tftp_timeout_ms,
+        .max_timeout_ms = 8 * c->tftp_timeout_ms,
+        .retries = c->tftp_retries,
+    };
+    r = tftp_server_open(a->loop, &tc, a->files, &a->tftp);
+    char addr[INET6_ADDRSTRLEN] = "?";
+    inet_ntop(AF_INET6, &c->tftp_listen.sin6_addr, addr, sizeof(addr));
+    if (r < 0) {
+        log_error("tftp socket failed listen=[%s]:%u err=%s", addr, ntohs(c->tftp_listen.sin6_port),
+                  errstr(r));
+        return r;
+    }
+    log_info("tftp serving listen=[%s]:%u root=%s max_transfers=%u max_blksize=%u "
+             "max_windowsize=%u",
+             addr, tftp_server_port(a->tftp), c->tftp_root, c->tftp_max_transfers,
+             c->tftp_max_blksize, c->tftp_max_windowsize);
+    return 0;
+}
+
 static void stop(agent *a)
 {
     log_info("shutting down");
@@ -167,8 +271,14 @@ static void stop(agent *a)
     dhcp6_socket_close(a->socket);
     log_stats(a, "shutdown");
     a->socket = NULL;
+    log_tftp_stats(a, "shutdown");
+    tftp_server_close(a->tftp);
+    a->tftp = NULL;
     dhcp6_leasefile_close(a->leases);
     a->leases = NULL;
+    http_server_close(a->http); /* before the cache: it cancels waiting opens */
+    a->http = NULL;
+    close_cache(a);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -182,6 +292,7 @@ static void on_signal(uv_signal_t *h, int signum)
         break;
     case SIGUSR1:
         log_stats(a, "sigusr1");
+        log_tftp_stats(a, "sigusr1");
         break;
     default:
         stop(a);
@@ -318,6 +429,247 @@ static int setup_dhcp6(agent *a)
     return 0;
 }
 
+/* ---- image cache: setup, pre-warm, fetch log lines ---- */
+
+static void on_cache_fetched(void *userdata, const uint8_t sha256[32], const char *url, int r,
+                             uint64_t bytes)
+{
+    char hex[SHA256_HEX_LEN + 1];
+    sha256_to_hex(sha256, hex);
+    if (r == 0) {
+        log_info("cache stored object=%s url=%s bytes=%" PRIu64, hex, url, bytes);
+    } else if (r == -EBADMSG) {
+        log_error("cache object failed verification, refused object=%s url=%s bytes=%" PRIu64,
+                  hex, url, bytes);
+    } else {
+        log_error("cache fetch failed object=%s url=%s err=%s", hex, url, errstr(r));
+    }
+}
+
+static void cache_prewarm(agent *a, const intent_set *set, const char *why)
+{
+    cache_prewarm_stats st;
+    cache_images_prewarm(a->images, set, &st);
+    log_info("cache prewarm (%s) profiles=%zu images=%zu cached=%zu fetching=%zu failed=%zu",
+             why, st.profiles, st.images, st.cached, st.started, st.failed);
+}
+
+static void on_intents_changed(void *userdata, const intent_set *now)
+{
+    agent *a = userdata;
+    cache_prewarm(a, now, "intents changed");
+}
+
+static int setup_cache(agent *a)
+{
+    const agent_config *c = a->cfg;
+    cache_config cc = {
+        .dir = c->cache_dir,
+        .max_size = c->cache_max_size,
+        .max_fetches = c->cache_max_fetches,
+        .max_redirects = -1,
+    };
+    int r = cache_new(a->loop, &cc, &a->cache);
+    if (r < 0) {
+        log_error("cache unusable dir=%s err=%s", c->cache_dir, errstr(r));
+        return r;
+    }
+    const cache_stats *st = cache_get_stats(a->cache);
+    log_info("cache ready dir=%s objects=%" PRIu64 " bytes=%" PRIu64 " max_size=%" PRIu64
+             " max_fetches=%u partials_removed=%" PRIu64 " ignored_files=%" PRIu64
+             " evicted=%" PRIu64,
+             c->cache_dir, st->objects, st->bytes_stored, c->cache_max_size, c->cache_max_fetches,
+             st->rebuild_partials, st->rebuild_ignored, st->evictions);
+    if (st->rebuild_ignored > 0) {
+        log_warn("cache ignored files that are not objects dir=%s count=%" PRIu64
+                 " (see debug log for names)",
+                 c->cache_dir, st->rebuild_ignored);
+    }
+    cache_on_fetched(a->cache, on_cache_fetched, a);
+    r = cache_images_new(a->cache, a->store, &a->images);
+    if (r < 0) {
+        return r;
+    }
+    /* images/ and objects/ for HTTP and TFTP alike (files.h). */
+    if (a->files) {
+        r = files_add_source(a->files, "images", cache_images_source_images, a->images);
+        if (r == 0) {
+            r = files_add_source(a->files, "objects", cache_images_source_objects, a->images);
+        }
+        if (r < 0) {
+            log_error("cache paths not added to the served files err=%s", errstr(r));
+            return r;
+        }
+    }
+    r = intents_store_listen(a->store, on_intents_changed, a);
+    if (r < 0) {
+        return r;
+    }
+    /* Intents loaded before the listener existed. */
+    cache_prewarm(a, intents_store_current(a->store), "start");
+    return 0;
+}
+
+/* Requests into the cache must be gone (the servers closed) before this. */
+static void close_cache(agent *a)
+{
+    a->images = cache_images_free(a->images);
+    cache_close(a->cache);
+    a->cache = NULL;
+}
+
+/* ---- HTTP: the server, its routes, and the metrics it serves ---- */
+
+static int register_dhcp6_metrics(agent *a)
+{
+    static const char *const types[] = {
+        [DHCP6_SOLICIT] = "solicit",
+        [DHCP6_ADVERTISE] = "advertise",
+        [DHCP6_REQUEST] = "request",
+        [DHCP6_CONFIRM] = "confirm",
+        [DHCP6_RENEW] = "renew",
+        [DHCP6_REBIND] = "rebind",
+        [DHCP6_REPLY] = "reply",
+        [DHCP6_RELEASE] = "release",
+        [DHCP6_DECLINE] = "decline",
+        [DHCP6_RECONFIGURE] = "reconfigure",
+        [DHCP6_INFORMATION_REQUEST] = "information_request",
+        [DHCP6_RELAY_FORW] = "relay_forw",
+        [DHCP6_RELAY_REPL] = "relay_repl",
+    };
+    static const struct {
+        const char *name, *help;
+        size_t offset;
+    } counters[] = {
+        { "rackboot_dhcp6_received_total", "DHCPv6 messages received.",
+          offsetof(dhcp6_server_stats, received) },
+        { "rackboot_dhcp6_malformed_total", "DHCPv6 messages that did not parse.",
+          offsetof(dhcp6_server_stats, malformed) },
+        { "rackboot_dhcp6_dropped_total",
+          "DHCPv6 messages discarded by RFC 8415 rules (server id, unicast, ...).",
+          offsetof(dhcp6_server_stats, dropped) },
+        { "rackboot_dhcp6_ignored_no_intent_total",
+          "DHCPv6 messages from hosts without an install intent (left to boot from disk).",
+          offsetof(dhcp6_server_stats, ignored_no_intent) },
+        { "rackboot_dhcp6_advertise_total", "DHCPv6 Advertise messages sent.",
+          offsetof(dhcp6_server_stats, advertise) },
+        { "rackboot_dhcp6_reply_total", "DHCPv6 Reply messages sent.",
+          offsetof(dhcp6_server_stats, reply) },
+        { "rackboot_dhcp6_no_addrs_total", "DHCPv6 answers with NoAddrsAvail (pool exhausted).",
+          offsetof(dhcp6_server_stats, no_addrs) },
+    };
+    const dhcp6_server_stats *s = dhcp6_server_get_stats(a->server);
+    int r = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(counters) && r == 0; i++) {
+        const uint64_t *v = (const uint64_t *)((const char *)s + counters[i].offset);
+        r = metrics_register(a->metrics, METRIC_COUNTER, counters[i].name, counters[i].help, NULL,
+                             v);
+    }
+    _Static_assert(ARRAY_SIZE(types) <= ARRAY_SIZE(s->by_type), "a type without a counter");
+    for (size_t t = 1; t < ARRAY_SIZE(types) && r == 0; t++) {
+        char labels[64];
+        snprintf(labels, sizeof(labels), "type=\"%s\"", types[t]);
+        r = metrics_register(a->metrics, METRIC_COUNTER, "rackboot_dhcp6_received_by_type_total",
+                             "DHCPv6 messages received, by message type.", labels, &s->by_type[t]);
+    }
+    return r;
+}
+
+static int register_metrics(agent *a)
+{
+    int r = metrics_new(&a->metrics);
+    if (r == 0) {
+        r = register_dhcp6_metrics(a);
+    }
+    if (r == 0) {
+        r = http_server_register_metrics(a->http, a->metrics);
+    }
+    if (r == 0 && a->tftp) {
+        r = tftp_server_register_metrics(a->tftp, a->metrics);
+    }
+    if (r == 0 && a->cache) {
+        r = cache_register_metrics(a->cache, a->metrics);
+    }
+    return r;
+}
+
+static void on_healthz(http_request *req, void *userdata)
+{
+    http_reply_buffer(req, 200, "text/plain; charset=utf-8", "ok\n", 3);
+}
+
+static void on_metrics(http_request *req, void *userdata)
+{
+    agent *a = userdata;
+    char *text = NULL;
+    size_t len = 0;
+    int r = metrics_render(a->metrics, &text, &len);
+    if (r < 0) {
+        http_reply_error(req, 500, "metrics unavailable");
+        return;
+    }
+    http_reply_owned(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
+static int setup_http(agent *a)
+{
+    const agent_config *c = a->cfg;
+    uint64_t nofile = 0;
+    int r = http_raise_nofile_limit(c->http_max_connections, &nofile);
+    if (r == -EMFILE) {
+        log_warn("http open files limit is below max_connections plus a margin limit=%" PRIu64
+                 " max_connections=%u",
+                 nofile, c->http_max_connections);
+    } else if (r < 0) {
+        log_warn("http open files limit not raised err=%s", errstr(r));
+    }
+    /* A client closing early must not kill the agent, and sendfile(2) needs
+     * this (rack-agent/http/server.h). */
+    signal(SIGPIPE, SIG_IGN);
+    http_server_config hc = {
+        .listen = c->http_listen,
+        .max_connections = c->http_max_connections,
+        .max_connections_per_ip = c->http_max_connections_per_ip,
+        .connection_timeout = c->http_connection_timeout,
+        .max_header_size = c->http_max_header_size,
+    };
+    char addr[INET6_ADDRSTRLEN] = "?";
+    inet_ntop(AF_INET6, &c->http_listen.sin6_addr, addr, sizeof(addr));
+    r = http_server_new(a->loop, &hc, &a->http);
+    if (r < 0) {
+        log_error("http listen failed listen=[%s]:%u err=%s", addr, ntohs(c->http_listen.sin6_port),
+                  errstr(r));
+        return r;
+    }
+    r = http_server_route(a->http, HTTP_METHOD_GET, "/healthz", on_healthz, a);
+    if (r == 0) {
+        r = http_server_route(a->http, HTTP_METHOD_GET, "/metrics", on_metrics, a);
+    }
+    if (r == 0 && a->files) {
+        /* The TFTP root, read-only: UEFI HTTP boot fetches /files/ipxe.efi. */
+        r = http_server_route(a->http, HTTP_METHOD_GET, "/files/", http_files_handler, a->files);
+    }
+    /* The image cache's paths (setup_cache() added them to the files). */
+    if (r == 0 && a->files && a->images) {
+        r = http_server_route(a->http, HTTP_METHOD_GET, "/images/", http_files_handler, a->files);
+    }
+    if (r == 0 && a->files && a->images) {
+        r = http_server_route(a->http, HTTP_METHOD_GET, "/objects/", http_files_handler, a->files);
+    }
+    if (r == 0) {
+        r = register_metrics(a);
+    }
+    if (r < 0) {
+        log_error("http setup failed err=%s", errstr(r));
+        return r;
+    }
+    log_info("http serving listen=[%s]:%u max_connections=%u connection_timeout=%u "
+             "max_header_size=%u open_files_limit=%" PRIu64,
+             addr, http_server_port(a->http), c->http_max_connections, c->http_connection_timeout,
+             c->http_max_header_size, nofile);
+    return 0;
+}
+
 static int start_signal(agent *a, uv_signal_t *h, int signum)
 {
     uv_signal_init(a->loop, h);
@@ -381,6 +733,18 @@ static int run(const char *config_path)
     if (r < 0) {
         goto out;
     }
+    r = setup_tftp(&a);
+    if (r < 0) {
+        goto out;
+    }
+    r = setup_cache(&a);
+    if (r < 0) {
+        goto out;
+    }
+    r = setup_http(&a);
+    if (r < 0) {
+        goto out;
+    }
     uv_timer_init(&loop, &a.expire_timer);
     a.expire_timer.data = &a;
     uv_timer_start(&a.expire_timer, on_expire, EXPIRE_EVERY_MS, EXPIRE_EVERY_MS);
@@ -411,15 +775,21 @@ out:
         if (a.leases) {
             dhcp6_leasefile_close(a.leases);
         }
+        tftp_server_close(a.tftp);
+        http_server_close(a.http);
+        close_cache(&a);
         uv_walk(&loop, close_walk, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
     }
     uv_loop_close(&loop);
+    files_free(a.files);
     dhcp6_server_free(a.server);
     dhcp6_links_free(a.links);
     dhcp6_bindings_free(a.bindings);
     standalone_installs_free(a.installs);
+    cache_images_free(a.images);
     intents_store_free(a.store);
+    metrics_free(a.metrics);
     agent_config_free(a.cfg);
     return a.exit_code;
 }

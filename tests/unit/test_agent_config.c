@@ -75,7 +75,7 @@ static void test_good_file(void **state)
                  "log_level = debug\n"
                  "[http]\n"
                  "listen = [::]:8080\n"
-                 "root = /srv/whatever\n"
+                 "max_connections = 2000\n"
                  "[dhcp6]\n"
                  "interfaces = eth1  eth2\n"
                  "port = 1547\n"
@@ -88,7 +88,7 @@ static void test_good_file(void **state)
                  "[standalone]\n"
                  "hosts = hosts.conf\n"
                  "[tftp]\n"
-                 "anything = goes\n",
+                 "max_transfers = 10\n",
                  &d, &c);
     diag_print(d, stderr);
     assert_int_equal(r, 0);
@@ -199,6 +199,77 @@ static void test_cross_checks(void **state)
     diag_free(d);
 }
 
+/* [tftp]: every key, the defaults, and each bad value with its line. */
+static void test_tftp_section(void **state)
+{
+    diag *d;
+    agent_config *c = NULL;
+    static const char head[] =
+        "[agent]\nrack = r\nstate_dir = /s\nadvertise_address = 2001:db8::1\n"
+        "[standalone]\nhosts = /h\n";
+    assert_int_equal(load(head, &d, &c), 0);
+    assert_true(c->tftp_enabled);
+    assert_int_equal(ntohs(c->tftp_listen.sin6_port), 69);
+    assert_true(IN6_IS_ADDR_UNSPECIFIED(&c->tftp_listen.sin6_addr));
+    assert_string_equal(c->tftp_root, "/s/tftp");
+    assert_true(c->tftp_root_default);
+    assert_int_equal(c->tftp_max_transfers, 256);
+    assert_int_equal(c->tftp_max_blksize, 1428);
+    assert_int_equal(c->tftp_max_windowsize, 64);
+    assert_int_equal(c->tftp_timeout_ms, 1000);
+    assert_int_equal(c->tftp_retries, 5);
+    agent_config_free(c);
+    diag_free(d);
+
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "%s[tftp]\nenabled = no\nlisten = [2001:db8::1]:6969\nroot = tftproot\n"
+             "max_transfers = 3\nmax_blksize = 8\nmax_windowsize = 65535\ntimeout_ms = 10\n"
+             "retries = 0\n",
+             head);
+    assert_int_equal(load(text, &d, &c), 0);
+    assert_false(c->tftp_enabled);
+    assert_int_equal(ntohs(c->tftp_listen.sin6_port), 6969);
+    char expect[160];
+    snprintf(expect, sizeof(expect), "%s/tftproot", dir);
+    assert_string_equal(c->tftp_root, expect);
+    assert_false(c->tftp_root_default);
+    assert_int_equal(c->tftp_max_transfers, 3);
+    assert_int_equal(c->tftp_max_blksize, 8);
+    assert_int_equal(c->tftp_max_windowsize, 65535);
+    assert_int_equal(c->tftp_timeout_ms, 10);
+    assert_int_equal(c->tftp_retries, 0);
+    c = agent_config_free(c);
+    diag_free(d);
+
+    snprintf(text, sizeof(text),
+             "%s[tftp]\n"            /* 7 */
+             "listen = nowhere\n"    /* 8 */
+             "max_transfers = 0\n"   /* 9 */
+             "max_blksize = 7\n"     /* 10 */
+             "max_blksize = 65465\n" /* 11 */
+             "max_windowsize = 0\n"  /* 12 */
+             "timeout_ms = 9\n"      /* 13 */
+             "retries = 21\n"        /* 14 */
+             "enabled = perhaps\n"   /* 15 */
+             "root =\n"              /* 16 */
+             "colour = blue\n",      /* 17 */
+             head);
+    assert_int_equal(load(text, &d, &c), -EINVAL);
+    assert_null(c);
+    assert_true(has_problem(d, 8, "listen"));
+    assert_true(has_problem(d, 9, "max_transfers"));
+    assert_true(has_problem(d, 10, "max_blksize"));
+    assert_true(has_problem(d, 11, "max_blksize"));
+    assert_true(has_problem(d, 12, "max_windowsize"));
+    assert_true(has_problem(d, 13, "timeout_ms"));
+    assert_true(has_problem(d, 14, "retries"));
+    assert_true(has_problem(d, 15, "enabled"));
+    assert_true(has_problem(d, 16, "root"));
+    assert_true(has_problem(d, 17, "unknown key \"colour\" in [tftp]"));
+    diag_free(d);
+}
+
 static void test_missing_file(void **state)
 {
     diag *d = diag_new();
@@ -216,6 +287,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_every_error_with_its_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cross_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tftp_section, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
