@@ -40,12 +40,13 @@ struct hashmap {
         v2 = ROTL(v2, 32);                                                                         \
     } while (0)
 
-static uint64_t load_le64(const uint8_t *p)
+static inline uint64_t load_le64(const uint8_t *p)
 {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) {
-        v = (v << 8) | p[i];
-    }
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
     return v;
 }
 
@@ -67,9 +68,9 @@ uint64_t siphash24(const uint8_t key[16], const void *data, size_t len)
         v0 ^= m;
     }
     uint64_t b = (uint64_t)len << 56;
-    for (size_t i = 0; i < len % 8; i++) {
-        b |= (uint64_t)in[full + i] << (8 * i);
-    }
+    uint8_t tail[8] = { 0 };
+    memcpy(tail, in + full, len % 8);
+    b |= load_le64(tail);
     v3 ^= b;
     SIPROUND;
     SIPROUND;

@@ -20,27 +20,129 @@
 /* Past this much buffered, write at once instead of waiting for the timer. */
 #define LEASEFILE_MAX_BUFFER (1024u * 1024u)
 
+static const char hexdigits[] = "0123456789abcdef";
+
+static char *put_hex8(char *o, uint8_t v)
+{
+    o[0] = hexdigits[v >> 4];
+    o[1] = hexdigits[v & 0xf];
+    return o + 2;
+}
+
+static char *put_str(char *o, const char *s, size_t n)
+{
+    memcpy(o, s, n);
+    return o + n;
+}
+
+static char *put_u64(char *o, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n) {
+        *o++ = tmp[--n];
+    }
+    return o;
+}
+
+/* The address as inet_ntop(3) writes it (RFC 5952: lower-case hex, no
+ * leading zeros, the first longest run of two or more zero groups as "::"),
+ * without its cost. The forms with an embedded IPv4 address (a run of five
+ * or six leading zero groups) are left to inet_ntop itself. */
+static char *put_addr(char *o, const struct in6_addr *a)
+{
+    unsigned w[8];
+    for (int i = 0; i < 8; i++) {
+        w[i] = ((unsigned)a->s6_addr[2 * i] << 8) | a->s6_addr[2 * i + 1];
+    }
+    int best = -1, best_len = 0;
+    for (int i = 0; i < 8;) {
+        if (w[i] != 0) {
+            i++;
+            continue;
+        }
+        int j = i;
+        while (j < 8 && w[j] == 0) {
+            j++;
+        }
+        if (j - i > best_len) {
+            best = i;
+            best_len = j - i;
+        }
+        i = j;
+    }
+    if (best_len < 2) {
+        best = -1;
+    }
+    if (best == 0 && (best_len == 6 || (best_len == 5 && w[5] == 0xffff))) {
+        char buf[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, a, buf, sizeof(buf));
+        return put_str(o, buf, strlen(buf));
+    }
+    for (int i = 0; i < 8; i++) {
+        if (i == best) {
+            *o++ = ':';
+            if (i + best_len == 8) {
+                *o++ = ':';
+            }
+            i += best_len - 1;
+            continue;
+        }
+        if (i > 0) {
+            *o++ = ':';
+        }
+        unsigned v = w[i];
+        bool started = false;
+        for (int shift = 12; shift >= 0; shift -= 4) {
+            unsigned d = (v >> shift) & 0xf;
+            if (d || started || shift == 0) {
+                *o++ = hexdigits[d];
+                started = true;
+            }
+        }
+    }
+    return o;
+}
+
 size_t dhcp6_leasefile_format(const dhcp6_binding *b, bool removed, char *buf, size_t size)
 {
-    char addr[INET6_ADDRSTRLEN];
-    char mac[FORMAT_MAC_LEN];
-    char duid[2 * DHCP6_MAX_DUID + 1];
-    inet_ntop(AF_INET6, &b->addr, addr, sizeof(addr));
-    format_mac(b->mac, mac);
+    /* The longest line fits DHCP6_LEASEFILE_MAX_LINE; callers pass that. */
+    RB_ASSERT(size >= DHCP6_LEASEFILE_MAX_LINE);
+    char *o = buf;
+    *o++ = removed ? '-' : '+';
+    o = put_str(o, b->kind == DHCP6_BINDING_POOL ? " pool " : " host ", 6);
+    o = put_addr(o, &b->addr);
+    *o++ = ' ';
+    o = put_u64(o, b->expires);
+    const char *flags =
+        b->committed ? (b->declined ? " cd " : " c ") : (b->declined ? " d " : " - ");
+    o = put_str(o, flags, strlen(flags));
+    for (size_t i = 0; i < 6; i++) {
+        if (i > 0) {
+            *o++ = ':';
+        }
+        o = put_hex8(o, b->mac[i]);
+    }
+    *o++ = ' ';
     if (b->duid_len == 0) {
-        strcpy(duid, "-");
+        *o++ = '-';
     } else {
         size_t n = b->duid_len <= DHCP6_MAX_DUID ? b->duid_len : DHCP6_MAX_DUID;
         for (size_t i = 0; i < n; i++) {
-            snprintf(duid + 2 * i, 3, "%02x", b->duid[i]);
+            o = put_hex8(o, b->duid[i]);
         }
     }
-    const char *flags = b->committed ? (b->declined ? "cd" : "c") : (b->declined ? "d" : "-");
-    int n = snprintf(buf, size, "%c %s %s %" PRIu64 " %s %s %s %" PRIu32 "\n", removed ? '-' : '+',
-                     b->kind == DHCP6_BINDING_POOL ? "pool" : "host", addr, b->expires, flags, mac,
-                     duid, b->iaid);
-    RB_ASSERT(n > 0 && (size_t)n < size);
-    return (size_t)n;
+    *o++ = ' ';
+    o = put_u64(o, b->iaid);
+    *o++ = '\n';
+    size_t n = (size_t)(o - buf);
+    RB_ASSERT(n < size);
+    buf[n] = '\0';
+    return n;
 }
 
 static int unhex(const char *s, uint8_t *out, size_t cap, uint8_t *ret_len)

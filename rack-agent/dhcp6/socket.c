@@ -123,7 +123,7 @@ static void send_answer(dhcp6_socket *s, const struct in6_addr *req_dst, bool re
     }
 }
 
-static void handle_one(dhcp6_socket *s, size_t i)
+static void handle_one(dhcp6_socket *s, size_t i, uint64_t now)
 {
     struct msghdr *mh = &s->msgs[i].msg_hdr;
     size_t len = s->msgs[i].msg_len;
@@ -155,11 +155,16 @@ static void handle_one(dhcp6_socket *s, size_t i)
                          .ifindex = (int)pi.ipi6_ifindex,
                          .dst_multicast = IN6_IS_ADDR_MULTICAST(&pi.ipi6_addr) };
     const dhcp6_server_stats *st = dhcp6_server_get_stats(s->server);
-    uint64_t before[ARRAY_SIZE(st->by_type)];
-    memcpy(before, st->by_type, sizeof(before));
-    uint64_t ignored = st->ignored_no_intent;
-    int answered = dhcp6_server_handle(s->server, data, len, &rx, (uint64_t)time(NULL), &s->tx);
-    if (log_enabled(LOG_LEVEL_DEBUG)) {
+    /* The counters are copied only for the debug line that needs them. */
+    bool debug = log_enabled(LOG_LEVEL_DEBUG);
+    uint64_t before[ARRAY_SIZE(st->by_type)] = { 0 };
+    uint64_t ignored = 0;
+    if (debug) {
+        memcpy(before, st->by_type, sizeof(before));
+        ignored = st->ignored_no_intent;
+    }
+    int answered = dhcp6_server_handle(s->server, data, len, &rx, now, &s->tx);
+    if (debug) {
         /* The server counts the inner message type; the change tells which
          * one this was, relayed or not. */
         unsigned type = data[0];
@@ -217,8 +222,10 @@ static void on_readable(uv_poll_t *h, int status, int events)
             return;
         }
         s->stats.batches++;
+        /* One clock read per batch: the datagrams arrived together. */
+        uint64_t now = (uint64_t)time(NULL);
         for (int i = 0; i < n; i++) {
-            handle_one(s, (size_t)i);
+            handle_one(s, (size_t)i, now);
         }
         if (n < BATCH) {
             return;

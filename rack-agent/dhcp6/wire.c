@@ -37,9 +37,13 @@ static int parse_iaaddr(cursor body, dhcp6_ia_na *ia)
 
 static int parse_ia_na(cursor body, dhcp6_msg *m)
 {
-    dhcp6_ia_na ia = { 0 };
-    if (cursor_read_be32(&body, &ia.iaid) < 0 || cursor_read_be32(&body, &ia.t1) < 0 ||
-        cursor_read_be32(&body, &ia.t2) < 0) {
+    /* Parsed in place into the next free slot; a scratch IA (still
+     * validated) when all slots are taken. */
+    dhcp6_ia_na scratch;
+    dhcp6_ia_na *ia = m->n_ia_na < DHCP6_MAX_IA ? &m->ia_na[m->n_ia_na] : &scratch;
+    ia->n_addrs = 0;
+    if (cursor_read_be32(&body, &ia->iaid) < 0 || cursor_read_be32(&body, &ia->t1) < 0 ||
+        cursor_read_be32(&body, &ia->t2) < 0) {
         return -EBADMSG;
     }
     while (!cursor_at_end(&body)) {
@@ -48,15 +52,15 @@ static int parse_ia_na(cursor body, dhcp6_msg *m)
         if (read_option(&body, &code, &sub) < 0) {
             return -EBADMSG;
         }
-        if (code == DHCP6_OPT_IAADDR && parse_iaaddr(sub, &ia) < 0) {
+        if (code == DHCP6_OPT_IAADDR && parse_iaaddr(sub, ia) < 0) {
             return -EBADMSG;
         }
     }
-    if (m->n_ia_na >= DHCP6_MAX_IA) {
+    if (ia == &scratch) {
         /* More IAs than any netboot client sends: answer the first ones. */
         return 0;
     }
-    m->ia_na[m->n_ia_na++] = ia;
+    m->n_ia_na++;
     return 0;
 }
 
@@ -292,13 +296,35 @@ static int parse_relay(cursor c, dhcp6_packet *p, cursor *ret_inner)
     return 0;
 }
 
+/* Clears what the parser reads back or the server looks at; the arrays
+ * (IAs, ORO, architectures, relays) are valid only up to their counts, so
+ * they need not be zeroed (a dhcp6_packet is ~2 KiB, parsed per datagram). */
+static void msg_init(dhcp6_msg *m)
+{
+    m->type = 0;
+    memset(m->xid, 0, sizeof(m->xid));
+    m->client_id = NULL;
+    m->client_id_len = 0;
+    m->server_id = NULL;
+    m->server_id_len = 0;
+    m->n_ia_na = 0;
+    m->has_other_ia = false;
+    m->n_oro = 0;
+    m->rapid_commit = false;
+    m->user_class_ipxe = false;
+    m->vendor = DHCP6_VENDOR_NONE;
+    m->n_arch = 0;
+    m->has_elapsed = false;
+    m->elapsed_cs = 0;
+}
+
 int dhcp6_packet_parse(const uint8_t *buf, size_t len, dhcp6_packet *ret)
 {
-    dhcp6_packet p;
+    dhcp6_packet *p = ret;
     cursor c = cursor_make(buf, len);
 
-    memset(&p.msg, 0, sizeof(p.msg));
-    p.n_relays = 0;
+    msg_init(&p->msg);
+    p->n_relays = 0;
     for (;;) {
         uint8_t type;
         if (cursor_peek_u8(&c, &type) < 0) {
@@ -306,18 +332,17 @@ int dhcp6_packet_parse(const uint8_t *buf, size_t len, dhcp6_packet *ret)
         }
         if (type == DHCP6_RELAY_FORW) {
             cursor inner;
-            if (parse_relay(c, &p, &inner) < 0) {
+            if (parse_relay(c, p, &inner) < 0) {
                 return -EBADMSG;
             }
             c = inner;
             continue;
         }
-        if (parse_client_msg(c, &p.msg) < 0) {
+        if (parse_client_msg(c, &p->msg) < 0) {
             return -EBADMSG;
         }
         break;
     }
-    *ret = p;
     return 0;
 }
 
@@ -368,38 +393,44 @@ int dhcp6_eui64_mac(const struct in6_addr *addr, uint8_t ret_mac[6])
 
 int dhcp6_put_domain(wcursor *w, const char *name)
 {
-    wcursor probe = *w;
+    /* One pass, written in place; nothing counts as written (w->off stays)
+     * unless the whole name fits. */
     const char *p = name;
     if (*p == '\0') {
         return -EINVAL;
     }
+    uint8_t *out = w->buf + w->off;
+    size_t room = wcursor_remaining(w);
+    size_t o = 0;
     while (*p) {
-        const char *dot = strchr(p, '.');
-        size_t n = dot ? (size_t)(dot - p) : strlen(p);
+        const char *q = p;
+        while (*q && *q != '.') {
+            q++;
+        }
+        size_t n = (size_t)(q - p);
         if (n == 0 || n > 63) {
             /* A trailing dot ends the name; anything else empty is invalid. */
-            if (n == 0 && dot && dot[1] == '\0' && p != name) {
+            if (n == 0 && *q == '.' && q[1] == '\0' && p != name) {
                 break;
             }
             return -EINVAL;
         }
-        int r = wcursor_put_u8(&probe, (uint8_t)n);
-        if (r == 0) {
-            r = wcursor_put_bytes(&probe, p, n);
+        if (room - o < n + 1) {
+            return -ENOSPC;
         }
-        if (r < 0) {
-            return r;
-        }
-        p += n;
+        out[o] = (uint8_t)n;
+        memcpy(out + o + 1, p, n);
+        o += n + 1;
+        p = q;
         if (*p == '.') {
             p++;
         }
     }
-    int r = wcursor_put_u8(&probe, 0);
-    if (r < 0) {
-        return r;
+    if (room - o < 1) {
+        return -ENOSPC;
     }
-    *w = probe;
+    out[o++] = 0;
+    w->off += o;
     return 0;
 }
 

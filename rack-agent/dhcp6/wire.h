@@ -154,7 +154,10 @@ typedef struct dhcp6_packet {
  * RFC 8415 says to discard on syntax alone: short messages, option lengths
  * past their container, malformed fixed fields, relays nested deeper than
  * DHCP6_MAX_RELAY_DEPTH or missing option 9, server-to-client message types.
- * Message-type specific rules (Server ID present or not) are the server's. */
+ * Message-type specific rules (Server ID present or not) are the server's.
+ * Unlike most rackboot out-parameters, *ret is parsed into in place (it is
+ * ~2 KiB and this runs per datagram): after an error its content is
+ * meaningless and must not be used. Arrays are valid up to their counts. */
 int dhcp6_packet_parse(const uint8_t *buf, size_t len, dhcp6_packet *ret);
 
 /* True if the message's ORO asks for `code`. */
