@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <microhttpd.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -27,6 +28,8 @@
  * servers, TFTP transfers, cache files, the journal. */
 #define NOFILE_MARGIN  256u
 #define LISTEN_BACKLOG 1024
+/* TCP_NOTSENT_LOWAT for connections, see on_connection(). */
+#define NOTSENT_LOWAT (64u * 1024u)
 
 typedef struct http_route {
     char *path;
@@ -724,6 +727,24 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 {
     http_server *srv = cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        /* libmicrohttpd's connection_timeout counts only its own reads and
+         * writes as activity. A slow reader leaves the socket unwritable
+         * until a third of the send buffer has drained, and with the buffer
+         * autotuned to megabytes that takes longer than the timeout at a
+         * few KB/s: a download that is still moving would be closed as
+         * stalled. Bounding the bytes queued but not yet sent keeps the
+         * socket writable (and the writes counted) every NOTSENT_LOWAT / 2
+         * bytes the client takes, and keeps slow clients' data out of
+         * kernel memory; throughput is unaffected, data in flight is not
+         * limited. A client that takes nothing for connection_timeout is
+         * still closed. */
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        int lowat = NOTSENT_LOWAT;
+        if (ci &&
+            setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat)) < 0) {
+            log_debug("http setsockopt(TCP_NOTSENT_LOWAT): %s", strerror(errno));
+        }
         srv->stats.connections_active++;
         srv->stats.connections_total++;
     } else if (srv->stats.connections_active > 0) {
