@@ -29,11 +29,11 @@ typedef struct files files;
 typedef struct files_request files_request;
 
 typedef struct files_result {
-    int fd;            /* O_RDONLY|O_CLOEXEC; the receiver owns and closes it */
+    int fd; /* O_RDONLY|O_CLOEXEC; the receiver owns and closes it */
     uint64_t size;
-    char etag[72];     /* strong validator, quoted: "\"<sha256 hex>\"" or "\"<ino>-<size>-<mtime>\"" */
+    char etag[72]; /* strong validator, quoted: "\"<sha256 hex>\"" or "\"<ino>-<size>-<mtime>\"" */
     const char *content_type; /* static string */
-    bool verified;     /* came from the verified cache */
+    bool verified;            /* came from the verified cache */
     /* Kind of image for progress events (see intents.h image_kind), or -1
      * when the path is not an image of a profile. */
     int image_kind;

@@ -33,8 +33,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "parse.h"
-#include "sha256.h"
 #include "server.h"
+#include "sha256.h"
 #include "standalone.h"
 #include "state.h"
 #include "tftp/server.h"
@@ -439,8 +439,8 @@ static void on_cache_fetched(void *userdata, const uint8_t sha256[32], const cha
     if (r == 0) {
         log_info("cache stored object=%s url=%s bytes=%" PRIu64, hex, url, bytes);
     } else if (r == -EBADMSG) {
-        log_error("cache object failed verification, refused object=%s url=%s bytes=%" PRIu64,
-                  hex, url, bytes);
+        log_error("cache object failed verification, refused object=%s url=%s bytes=%" PRIu64, hex,
+                  url, bytes);
     } else {
         log_error("cache fetch failed object=%s url=%s err=%s", hex, url, errstr(r));
     }
@@ -450,8 +450,8 @@ static void cache_prewarm(agent *a, const intent_set *set, const char *why)
 {
     cache_prewarm_stats st;
     cache_images_prewarm(a->images, set, &st);
-    log_info("cache prewarm (%s) profiles=%zu images=%zu cached=%zu fetching=%zu failed=%zu",
-             why, st.profiles, st.images, st.cached, st.started, st.failed);
+    log_info("cache prewarm (%s) profiles=%zu images=%zu cached=%zu fetching=%zu failed=%zu", why,
+             st.profiles, st.images, st.cached, st.started, st.failed);
 }
 
 static void on_intents_changed(void *userdata, const intent_set *now)

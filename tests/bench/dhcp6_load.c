@@ -14,7 +14,8 @@
  *
  * Prints one line of key=value results. Not a test; built by tests/bench/dhcp6:
  *     cc -O2 -o dhcp6_load dhcp6_load.c
- *     dhcp6_load -i IFACE [-c COUNT] [-s SECONDS] [-n CLIENTS] [-w WINDOW] [-r RATE] [-t TIMEOUT_MS]
+ *     dhcp6_load -i IFACE [-c COUNT] [-s SECONDS] [-n CLIENTS] [-w WINDOW] [-r RATE] [-t
+ * TIMEOUT_MS]
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -32,7 +33,7 @@
 #include <unistd.h>
 
 #define BATCH 64
-#define PKT 1500
+#define PKT   1500
 
 enum { FREE = 0, SOLICITED, REQUESTED };
 
@@ -112,9 +113,9 @@ static size_t build(uint8_t *buf, int type, uint32_t xid, uint32_t client, const
         ialen += put_opt(ia + 12, 5, iaaddr, sizeof(iaaddr));
     }
     p += put_opt(p, 3, ia, (uint16_t)ialen);
-    uint8_t elapsed[2] = {0, 0};
+    uint8_t elapsed[2] = { 0, 0 };
     p += put_opt(p, 8, elapsed, 2);
-    uint8_t oro[2] = {0, 23}; /* DNS servers */
+    uint8_t oro[2] = { 0, 23 }; /* DNS servers */
     p += put_opt(p, 6, oro, 2);
     return (size_t)(p - buf);
 }
@@ -149,17 +150,33 @@ int main(int argc, char **argv)
     int opt;
     while ((opt = getopt(argc, argv, "i:c:s:n:w:r:t:h")) != -1) {
         switch (opt) {
-        case 'i': ifname = optarg; break;
-        case 'c': count = strtoull(optarg, NULL, 10); break;
-        case 's': seconds = atof(optarg); break;
-        case 'n': nclients = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'w': window = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'r': rate = atof(optarg); break;
-        case 't': timeout_ns = strtoull(optarg, NULL, 10) * 1000000ull; break;
-        default: usage();
+        case 'i':
+            ifname = optarg;
+            break;
+        case 'c':
+            count = strtoull(optarg, NULL, 10);
+            break;
+        case 's':
+            seconds = atof(optarg);
+            break;
+        case 'n':
+            nclients = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'w':
+            window = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'r':
+            rate = atof(optarg);
+            break;
+        case 't':
+            timeout_ns = strtoull(optarg, NULL, 10) * 1000000ull;
+            break;
+        default:
+            usage();
         }
     }
-    if (!ifname || nclients == 0 || window == 0 || window > 65536 || seconds <= 0 || seconds > 3600) {
+    if (!ifname || nclients == 0 || window == 0 || window > 65536 || seconds <= 0 ||
+        seconds > 3600) {
         usage();
     }
     unsigned ifindex = if_nametoindex(ifname);
@@ -168,7 +185,7 @@ int main(int argc, char **argv)
         return 1;
     }
     /* The interface's link-local address. */
-    struct sockaddr_in6 local = {.sin6_family = AF_INET6, .sin6_port = htons(546)};
+    struct sockaddr_in6 local = { .sin6_family = AF_INET6, .sin6_port = htons(546) };
     struct ifaddrs *ifa, *i;
     int found = 0;
     if (getifaddrs(&ifa) < 0) {
@@ -207,7 +224,9 @@ int main(int argc, char **argv)
         perror("bind [link-local]:546");
         return 1;
     }
-    struct sockaddr_in6 dst = {.sin6_family = AF_INET6, .sin6_port = htons(547), .sin6_scope_id = ifindex};
+    struct sockaddr_in6 dst = { .sin6_family = AF_INET6,
+                                .sin6_port = htons(547),
+                                .sin6_scope_id = ifindex };
     inet_pton(AF_INET6, "ff02::1:2", &dst.sin6_addr);
 
     struct slot *slots = calloc(window, sizeof(*slots));
@@ -246,23 +265,23 @@ int main(int argc, char **argv)
     uint32_t outstanding = 0;
     int sending = 1;
 
-#define FLUSH()                                                                    \
-    do {                                                                           \
-        int off = 0;                                                               \
-        while (off < nsend) {                                                      \
-            int r = sendmmsg(fd, smsg + off, (unsigned)(nsend - off), 0);          \
-            if (r < 0) {                                                           \
-                if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR) {       \
-                    struct pollfd pw = {.fd = fd, .events = POLLOUT};              \
-                    poll(&pw, 1, 1);                                               \
-                    continue;                                                      \
-                }                                                                  \
-                send_err += (uint64_t)(nsend - off);                               \
-                break;                                                             \
-            }                                                                      \
-            off += r;                                                              \
-        }                                                                          \
-        nsend = 0;                                                                 \
+#define FLUSH()                                                                                    \
+    do {                                                                                           \
+        int off = 0;                                                                               \
+        while (off < nsend) {                                                                      \
+            int r = sendmmsg(fd, smsg + off, (unsigned)(nsend - off), 0);                          \
+            if (r < 0) {                                                                           \
+                if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR) {                       \
+                    struct pollfd pw = { .fd = fd, .events = POLLOUT };                            \
+                    poll(&pw, 1, 1);                                                               \
+                    continue;                                                                      \
+                }                                                                                  \
+                send_err += (uint64_t)(nsend - off);                                               \
+                break;                                                                             \
+            }                                                                                      \
+            off += r;                                                                              \
+        }                                                                                          \
+        nsend = 0;                                                                                 \
     } while (0)
 
     for (;;) {
@@ -305,7 +324,7 @@ int main(int argc, char **argv)
         }
         int n = recvmmsg(fd, rmsg, BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0) {
-            struct pollfd pr = {.fd = fd, .events = POLLIN};
+            struct pollfd pr = { .fd = fd, .events = POLLIN };
             poll(&pr, 1, 1);
             n = 0;
         }
@@ -369,9 +388,12 @@ int main(int argc, char **argv)
                     replies++;
                     uint64_t lat = t - sl->t_start;
                     lat_sum += lat;
-                    if (lat > lat_max) lat_max = lat;
-                    if (lat < lat_min) lat_min = lat;
-                    if (!t_first_reply) t_first_reply = t;
+                    if (lat > lat_max)
+                        lat_max = lat;
+                    if (lat < lat_min)
+                        lat_min = lat;
+                    if (!t_first_reply)
+                        t_first_reply = t;
                     t_last_reply = t;
                 }
                 sl->state = FREE;
@@ -390,8 +412,10 @@ int main(int argc, char **argv)
             for (uint32_t s = 0; s < window; s++) {
                 struct slot *sl = &slots[s];
                 if (sl->state != FREE && t - sl->t_sent > timeout_ns) {
-                    if (sl->state == SOLICITED) lost_solicit++;
-                    else lost_request++;
+                    if (sl->state == SOLICITED)
+                        lost_solicit++;
+                    else
+                        lost_request++;
                     sl->state = FREE;
                     freelist[nfree++] = s;
                     outstanding--;
@@ -402,8 +426,10 @@ int main(int argc, char **argv)
     uint64_t t1 = now_ns();
     /* Still outstanding at the hard stop count as unanswered. */
     for (uint32_t s = 0; s < window; s++) {
-        if (slots[s].state == SOLICITED) lost_solicit++;
-        else if (slots[s].state == REQUESTED) lost_request++;
+        if (slots[s].state == SOLICITED)
+            lost_solicit++;
+        else if (slots[s].state == REQUESTED)
+            lost_request++;
     }
     double send_secs = (double)(t_end_send - t0) / 1e9;
     double rep_secs = t_last_reply > t0 ? (double)(t_last_reply - t0) / 1e9 : 0;
