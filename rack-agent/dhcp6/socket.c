@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "timeutil.h"
+#include "udp6.h"
 #include "util.h"
 
 enum {
@@ -82,43 +83,17 @@ static void send_answer(dhcp6_socket *s, const struct in6_addr *req_dst, bool re
     if (scoped) {
         dst.sin6_scope_id = (uint32_t)tx->ifindex;
     }
-    struct iovec iov = { .iov_base = tx->buf, .iov_len = tx->len };
-    union {
-        struct cmsghdr align;
-        uint8_t buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
-    } control;
-    memset(&control, 0, sizeof(control));
-    struct msghdr mh = { .msg_name = &dst,
-                         .msg_namelen = sizeof(dst),
-                         .msg_iov = &iov,
-                         .msg_iovlen = 1,
-                         .msg_control = control.buf,
-                         .msg_controllen = sizeof(control.buf) };
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-    cm->cmsg_level = IPPROTO_IPV6;
-    cm->cmsg_type = IPV6_PKTINFO;
-    cm->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
-    struct in6_pktinfo pi = { 0 };
     /* Out the interface the request came in on for link-scoped answers;
      * from the address the request was sent to when it was unicast (a relay
      * expects the answer from where it sent), else the kernel's choice. */
-    if (scoped) {
-        pi.ipi6_ifindex = (unsigned)tx->ifindex;
-    }
-    if (!req_multicast) {
-        pi.ipi6_addr = *req_dst;
-    }
-    memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
-    ssize_t n;
-    do {
-        n = sendmsg(s->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-    } while (n < 0 && errno == EINTR);
+    ssize_t n = udp6_send(s->fd, &dst, tx->buf, tx->len, req_multicast ? NULL : req_dst,
+                          scoped ? (unsigned)tx->ifindex : 0);
     if (n < 0) {
         s->stats.send_errors++;
         if (log_ratelimit_ok(&s->rl, now_monotonic_ms(), NULL)) {
             char a[INET6_ADDRSTRLEN];
             inet_ntop(AF_INET6, &tx->dst, a, sizeof(a));
-            log_warn("dhcp6 send failed dst=%s ifindex=%d err=%s", a, tx->ifindex, strerror(errno));
+            log_warn("dhcp6 send failed dst=%s ifindex=%d err=%s", a, tx->ifindex, errstr((int)n));
         }
     }
 }
@@ -132,15 +107,7 @@ static void handle_one(dhcp6_socket *s, size_t i, uint64_t now)
         return;
     }
     struct in6_pktinfo pi;
-    bool have_pi = false;
-    for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
-        if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO &&
-            cm->cmsg_len >= CMSG_LEN(sizeof(pi))) {
-            memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
-            have_pi = true;
-        }
-    }
-    if (!have_pi || len == 0) {
+    if (!udp6_pktinfo(mh, &pi) || len == 0) {
         s->stats.truncated++;
         return;
     }
@@ -233,43 +200,24 @@ static void on_readable(uv_poll_t *h, int status, int events)
     }
 }
 
-static int setsockopt_int(int fd, int level, int name, int v)
-{
-    return setsockopt(fd, level, name, &v, sizeof(v)) < 0 ? negative_errno() : 0;
-}
-
 int dhcp6_socket_open(uv_loop_t *loop, const dhcp6_socket_config *cfg, dhcp6_server *server,
                       dhcp6_socket **ret)
 {
     if (cfg->n_ifindexes > MAX_IFS) {
         return -E2BIG;
     }
-    _cleanup_close_ int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        return negative_errno();
-    }
-    int r = setsockopt_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
-    if (r == 0) {
-        r = setsockopt_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
-    }
-    if (r == 0) {
-        r = setsockopt_int(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1);
-    }
-    if (r == 0) {
-        /* Answers to link-local clients must not be looped back to us. */
-        r = setsockopt_int(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0);
-    }
-    if (r < 0) {
-        return r;
-    }
     struct sockaddr_in6 sa = { .sin6_family = AF_INET6,
                                .sin6_port = htons(cfg->port),
                                .sin6_addr = in6addr_any };
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        return negative_errno();
+    _cleanup_close_ int fd = -1;
+    uint16_t port;
+    int r = udp6_open(&sa, true, &fd, &port);
+    if (r < 0) {
+        return r;
     }
-    socklen_t salen = sizeof(sa);
-    if (getsockname(fd, (struct sockaddr *)&sa, &salen) < 0) {
+    /* Answers to link-local clients must not be looped back to us. */
+    int off = 0;
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &off, sizeof(off)) < 0) {
         return negative_errno();
     }
     /* RFC 8415 §7.1: All_DHCP_Relay_Agents_and_Servers. */
@@ -287,7 +235,7 @@ int dhcp6_socket_open(uv_loop_t *loop, const dhcp6_socket_config *cfg, dhcp6_ser
     }
     s->loop = loop;
     s->server = server;
-    s->port = ntohs(sa.sin6_port);
+    s->port = port;
     s->rl = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 10);
     memcpy(s->ifindexes, cfg->ifindexes, cfg->n_ifindexes * sizeof(unsigned));
     s->n_ifindexes = cfg->n_ifindexes;

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "timeutil.h"
 #include "transfer.h"
+#include "udp6.h"
 #include "util.h"
 #include "wire.h"
 
@@ -106,28 +107,7 @@ static void reply_error(tftp_server *s, const struct sockaddr_in6 *to, const str
     uint8_t buf[TFTP_MAX_ERROR_PACKET];
     int len = tftp_build_error(code, msg, buf, sizeof(buf));
     RB_ASSERT(len > 0);
-    struct iovec iov = { .iov_base = buf, .iov_len = (size_t)len };
-    union {
-        struct cmsghdr align;
-        uint8_t buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
-    } control;
-    memset(&control, 0, sizeof(control));
-    struct msghdr mh = { .msg_name = (void *)(uintptr_t)to,
-                         .msg_namelen = sizeof(*to),
-                         .msg_iov = &iov,
-                         .msg_iovlen = 1,
-                         .msg_control = control.buf,
-                         .msg_controllen = sizeof(control.buf) };
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-    cm->cmsg_level = IPPROTO_IPV6;
-    cm->cmsg_type = IPV6_PKTINFO;
-    cm->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
-    struct in6_pktinfo pi = { .ipi6_addr = *local, .ipi6_ifindex = ifindex };
-    memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
-    ssize_t n;
-    do {
-        n = sendmsg(s->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-    } while (n < 0 && errno == EINTR);
+    ssize_t n = udp6_send(s->fd, to, buf, (size_t)len, local, ifindex);
     if (n < 0) {
         s->stats.send_errors++;
     } else {
@@ -612,15 +592,7 @@ static void on_listen_readable(uv_poll_t *h, int status, int events)
             continue;
         }
         struct in6_pktinfo pi;
-        bool have_pi = false;
-        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-            if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO &&
-                cm->cmsg_len >= CMSG_LEN(sizeof(pi))) {
-                memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
-                have_pi = true;
-            }
-        }
-        if (!have_pi || IN6_IS_ADDR_MULTICAST(&pi.ipi6_addr)) {
+        if (!udp6_pktinfo(&mh, &pi) || IN6_IS_ADDR_MULTICAST(&pi.ipi6_addr)) {
             /* No local address to answer from, or a multicast request. */
             s->stats.malformed++;
             continue;
@@ -632,11 +604,6 @@ static void on_listen_readable(uv_poll_t *h, int status, int events)
     }
 }
 
-static int setsockopt_int(int fd, int level, int name, int v)
-{
-    return setsockopt(fd, level, name, &v, sizeof(v)) < 0 ? negative_errno() : 0;
-}
-
 int tftp_server_open(uv_loop_t *loop, const tftp_server_config *cfg, files *f, tftp_server **ret)
 {
     if (cfg->max_transfers == 0 || cfg->max_blksize < TFTP_MIN_BLKSIZE ||
@@ -644,29 +611,12 @@ int tftp_server_open(uv_loop_t *loop, const tftp_server_config *cfg, files *f, t
         cfg->max_windowsize > TFTP_MAX_WINDOWSIZE || cfg->timeout_ms == 0) {
         return -EINVAL;
     }
-    _cleanup_close_ int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        return negative_errno();
-    }
     /* Dual stack: IPv4 clients arrive as v4-mapped addresses. */
-    int r = setsockopt_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
-    if (r == 0) {
-        r = setsockopt_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
-    }
-    if (r == 0) {
-        r = setsockopt_int(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1);
-    }
+    _cleanup_close_ int fd = -1;
+    uint16_t port;
+    int r = udp6_open(&cfg->listen, false, &fd, &port);
     if (r < 0) {
         return r;
-    }
-    struct sockaddr_in6 la = cfg->listen;
-    la.sin6_family = AF_INET6;
-    if (bind(fd, (const struct sockaddr *)&la, sizeof(la)) < 0) {
-        return negative_errno();
-    }
-    socklen_t sl = sizeof(la);
-    if (getsockname(fd, (struct sockaddr *)&la, &sl) < 0) {
-        return negative_errno();
     }
     tftp_server *s = calloc(1, sizeof(*s));
     if (!s) {
@@ -678,7 +628,7 @@ int tftp_server_open(uv_loop_t *loop, const tftp_server_config *cfg, files *f, t
     if (s->cfg.max_timeout_ms < s->cfg.timeout_ms) {
         s->cfg.max_timeout_ms = s->cfg.timeout_ms;
     }
-    s->port = ntohs(la.sin6_port);
+    s->port = port;
     s->rl = (log_ratelimit)LOG_RATELIMIT_INIT(1000, 20);
     r = uv_poll_init(loop, &s->poll, fd);
     if (r < 0) {
