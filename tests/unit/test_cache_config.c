@@ -12,52 +12,12 @@
 
 #include <cmocka.h>
 
-#include "config.h"
-#include "fileio.h"
-
-static char dir[64];
-static char path[96];
+#include "agent_config_fixture.h"
 
 #define HEAD                                                                                       \
     "[agent]\nrack = r1\nstate_dir = /var/lib/rb\nadvertise_address = 2001:db8::1\n"               \
     "[standalone]\nhosts = hosts.conf\n"
 /* HEAD is 6 lines: [cache] is line 7, its first key line 8. */
-
-static int setup(void **state)
-{
-    strcpy(dir, "/tmp/test_cache_config.XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/agent.conf", dir);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    unlink(path);
-    rmdir(dir);
-    return 0;
-}
-
-static int load(const char *text, diag **ret_d, agent_config **ret)
-{
-    assert_int_equal(fileio_write_atomic(path, text, strlen(text), 0644), 0);
-    *ret_d = diag_new();
-    assert_non_null(*ret_d);
-    return agent_config_load(path, *ret_d, ret);
-}
-
-static bool has_problem(const diag *d, unsigned line, const char *needle)
-{
-    char prefix[160];
-    snprintf(prefix, sizeof(prefix), "%s:%u: ", path, line);
-    for (size_t i = 0; i < diag_count(d); i++) {
-        const char *e = diag_get(d, i);
-        if (strncmp(e, prefix, strlen(prefix)) == 0 && strstr(e, needle)) {
-            return true;
-        }
-    }
-    return false;
-}
 
 static void test_defaults(void **state)
 {

@@ -22,6 +22,34 @@ static struct in6_addr addr6(const char *s)
 
 static const uint8_t server_duid[] = { 0x00, 0x03, 0x00, 0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01 };
 
+/* The answer whose Advertise encoding is ipxe_advertise: the reserved
+ * address, DNS, search list and boot URL of the reference vector. The DNS
+ * address and encoded domains live in the caller's storage. */
+static dhcp6_answer reference_answer(struct in6_addr *dns, uint8_t *domains, size_t cap)
+{
+    *dns = addr6("2001:db8:0:1::53");
+    wcursor dw = wcursor_make(domains, cap);
+    assert_int_equal(dhcp6_put_domain(&dw, "rack1.example.com"), 0);
+    return (dhcp6_answer){
+        .type = DHCP6_ADVERTISE,
+        .server_id = server_duid,
+        .server_id_len = sizeof(server_duid),
+        .n_ia = 1,
+        .ia = { { .iaid = 0xaa55b0df,
+                  .t1 = 1800,
+                  .t2 = 2880,
+                  .has_addr = true,
+                  .addr = addr6("2001:db8:0:1::100"),
+                  .preferred = 3600,
+                  .valid = 7200 } },
+        .dns = dns,
+        .n_dns = 1,
+        .domain_list = domains,
+        .domain_list_len = (uint16_t)wcursor_len(&dw),
+        .bootfile_url = "http://[2001:db8:0:1::1]/boot.ipxe",
+    };
+}
+
 static void test_parse_ipxe_solicit(void **state)
 {
     dhcp6_packet p;
@@ -52,29 +80,9 @@ static void test_build_advertise_matches_vector(void **state)
     dhcp6_packet p;
     assert_int_equal(dhcp6_packet_parse(ipxe_solicit, sizeof(ipxe_solicit), &p), 0);
 
-    struct in6_addr dns = addr6("2001:db8:0:1::53");
+    struct in6_addr dns;
     uint8_t domains[64];
-    wcursor dw = wcursor_make(domains, sizeof(domains));
-    assert_int_equal(dhcp6_put_domain(&dw, "rack1.example.com"), 0);
-
-    dhcp6_answer a = {
-        .type = DHCP6_ADVERTISE,
-        .server_id = server_duid,
-        .server_id_len = sizeof(server_duid),
-        .n_ia = 1,
-        .ia = { { .iaid = 0xaa55b0df,
-                  .t1 = 1800,
-                  .t2 = 2880,
-                  .has_addr = true,
-                  .addr = addr6("2001:db8:0:1::100"),
-                  .preferred = 3600,
-                  .valid = 7200 } },
-        .dns = &dns,
-        .n_dns = 1,
-        .domain_list = domains,
-        .domain_list_len = (uint16_t)wcursor_len(&dw),
-        .bootfile_url = "http://[2001:db8:0:1::1]/boot.ipxe",
-    };
+    dhcp6_answer a = reference_answer(&dns, domains, sizeof(domains));
     uint8_t out[512];
     wcursor w = wcursor_make(out, sizeof(out));
     int n = dhcp6_answer_build(&p, &a, &w);
@@ -264,28 +272,9 @@ static void test_relay_forward_and_reply(void **state)
     assert_int_equal(p.msg.type, DHCP6_SOLICIT);
 
     /* The Relay-reply around the same Advertise as the direct case. */
-    struct in6_addr dns = addr6("2001:db8:0:1::53");
+    struct in6_addr dns;
     uint8_t domains[64];
-    wcursor dw = wcursor_make(domains, sizeof(domains));
-    assert_int_equal(dhcp6_put_domain(&dw, "rack1.example.com"), 0);
-    dhcp6_answer a = {
-        .type = DHCP6_ADVERTISE,
-        .server_id = server_duid,
-        .server_id_len = sizeof(server_duid),
-        .n_ia = 1,
-        .ia = { { .iaid = 0xaa55b0df,
-                  .t1 = 1800,
-                  .t2 = 2880,
-                  .has_addr = true,
-                  .addr = addr6("2001:db8:0:1::100"),
-                  .preferred = 3600,
-                  .valid = 7200 } },
-        .dns = &dns,
-        .n_dns = 1,
-        .domain_list = domains,
-        .domain_list_len = (uint16_t)wcursor_len(&dw),
-        .bootfile_url = "http://[2001:db8:0:1::1]/boot.ipxe",
-    };
+    dhcp6_answer a = reference_answer(&dns, domains, sizeof(domains));
     uint8_t out[512];
     wcursor w = wcursor_make(out, sizeof(out));
     int len = dhcp6_answer_build(&p, &a, &w);
