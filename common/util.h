@@ -4,12 +4,17 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Drops const where a C API's struct wants a non-const pointer it will only
+ * read (protobuf-c string fields of a message we pack, iovecs). */
+#define RB_UNCONST(p) ((void *)(uintptr_t)(p))
 
 /* libc reports failure as -1 with errno set; rackboot returns -errno. */
 static inline int negative_errno(void)

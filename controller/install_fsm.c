@@ -65,8 +65,9 @@ Rackboot__V1__InstallState install_state_to_proto(install_state s)
     case INSTALL_INSTALLED:
         return RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_INSTALLED;
     case INSTALL_FAILED:
-    case INSTALL_TIMED_OUT:
         return RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_FAILED;
+    case INSTALL_TIMED_OUT:
+        return RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_TIMED_OUT;
     case INSTALL_CANCELLED:
         return RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_CANCELLED;
     }

@@ -11,9 +11,7 @@
  * they arrive out of order (an agent may report dhcp_bound before its ack
  * reaches us); a repeated or late event is accepted and changes nothing.
  * Nothing leaves a terminal state.
- *
- * The wire schema's InstallState has no TIMED_OUT: install_state_to_proto()
- * reports it as FAILED, and the status row's message says "timed out". */
+ */
 #pragma once
 
 #include <stdbool.h>
@@ -49,7 +47,7 @@ const char *install_state_to_string(install_state s);
 int install_state_from_string(const char *name, install_state *ret);
 const char *install_input_to_string(install_input in);
 
-/* The wire value: TIMED_OUT is reported as FAILED (see above). */
+/* The wire value (the same names, see rbproto_install_state_to_string). */
 Rackboot__V1__InstallState install_state_to_proto(install_state s);
 
 static inline bool install_state_valid(install_state s)

@@ -1468,6 +1468,7 @@ static const enum_name install_state_names[] = {
     { RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_INSTALLED, "installed" },
     { RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_FAILED, "failed" },
     { RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_CANCELLED, "cancelled" },
+    { RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_TIMED_OUT, "timed_out" },
 };
 
 static const enum_name image_kind_names[] = {

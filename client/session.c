@@ -1,0 +1,511 @@
+#include "session.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "identity.h"
+#include "rbproto.h"
+#include "tls.h"
+#include "util.h"
+#include "version.h"
+
+#define DEFAULT_CONNECT_TIMEOUT_MS 5000u
+/* A handshake is two small round trips; this bounds each. */
+#define HANDSHAKE_TIMEOUT_MS 10000u
+
+struct rb_session {
+    nng_socket sock;
+    nng_dialer dialer;
+    rb_session_kind kind;
+    bool tls;
+    pki_prover *prover;
+    char *server_name;
+    char *version;
+    /* Serializes handshakes; `auth_epoch` counts completed ones so that
+     * threads that all saw "unauthenticated" run one handshake, not many. */
+    pthread_mutex_t lock;
+    uint64_t auth_epoch;
+    /* The last AuthResult, inside the reply envelope that owns it. */
+    ProtobufCMessage *identity_owner;
+    const Rackboot__V1__AuthResult *identity;
+};
+
+static int fail(char **ret_error, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char **ret_error, int r, const char *fmt, ...)
+{
+    if (ret_error) {
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(ret_error, fmt, ap) < 0) {
+            *ret_error = NULL;
+        }
+        va_end(ap);
+    }
+    return r;
+}
+
+/* The host part of tls+tcp://HOST:PORT or tls+tcp://[V6]:PORT. */
+static char *url_host(const char *url)
+{
+    const char *p = strstr(url, "://");
+    if (!p) {
+        return NULL;
+    }
+    p += 3;
+    if (*p == '[') {
+        const char *end = strchr(p, ']');
+        return end ? strndup(p + 1, (size_t)(end - p - 1)) : NULL;
+    }
+    const char *end = strrchr(p, ':');
+    return end ? strndup(p, (size_t)(end - p)) : strdup(p);
+}
+
+static uint64_t now_ms(void)
+{
+    return (uint64_t)nng_clock();
+}
+
+/* ---- One request/reply on a fresh context ------------------------------ */
+
+/* Sends `buf` and waits for the reply until `deadline` (nng_clock ms). */
+static int roundtrip(rb_session *s, const uint8_t *buf, size_t len, uint64_t deadline,
+                     nng_msg **ret)
+{
+    uint64_t now = now_ms();
+    if (now >= deadline) {
+        return -ETIMEDOUT;
+    }
+    nng_ctx ctx;
+    int rv = nng_ctx_open(&ctx, s->sock);
+    if (rv != 0) {
+        return rb_nng_errno(rv);
+    }
+    nng_aio *aio = NULL;
+    nng_msg *msg = NULL;
+    rv = nng_aio_alloc(&aio, NULL, NULL);
+    if (rv == 0) {
+        rv = nng_msg_alloc(&msg, len);
+    }
+    if (rv != 0) {
+        goto out;
+    }
+    memcpy(nng_msg_body(msg), buf, len);
+    nng_aio_set_timeout(aio, (nng_duration)(deadline - now));
+    nng_aio_set_msg(aio, msg);
+    nng_ctx_send(ctx, aio);
+    nng_aio_wait(aio);
+    rv = nng_aio_result(aio);
+    if (rv != 0) {
+        nng_msg_free(msg); /* not consumed on failure */
+        goto out;
+    }
+    now = now_ms();
+    nng_aio_set_timeout(aio, now >= deadline ? 1 : (nng_duration)(deadline - now));
+    nng_ctx_recv(ctx, aio);
+    nng_aio_wait(aio);
+    rv = nng_aio_result(aio);
+    if (rv == 0) {
+        *ret = nng_aio_get_msg(aio);
+    }
+out:
+    nng_aio_free(aio);
+    nng_ctx_close(ctx);
+    return rb_nng_errno(rv);
+}
+
+static int pack_and_call(rb_session *s, const ProtobufCMessage *req, uint64_t deadline,
+                         nng_msg **ret)
+{
+    _cleanup_free_ uint8_t *buf = NULL;
+    size_t len = 0;
+    int r = rbproto_pack(req, RBPROTO_MAX_MESSAGE, &buf, &len);
+    if (r < 0) {
+        return r;
+    }
+    return roundtrip(s, buf, len, deadline, ret);
+}
+
+/* ---- Handshake --------------------------------------------------------- */
+
+/* Envelopes differ per kind but the auth fields are the same. */
+typedef struct auth_reply {
+    int status; /* 0, or -EACCES with `error` */
+    const Rackboot__V1__AuthChallenge *challenge;
+    const Rackboot__V1__AuthResult *result;
+    const char *error;
+    ProtobufCMessage *owner;
+} auth_reply;
+
+static int auth_call(rb_session *s, bool hello, const uint8_t *sig, size_t sig_len,
+                     uint64_t deadline, auth_reply *out)
+{
+    Rackboot__V1__AuthHello h = RACKBOOT__V1__AUTH_HELLO__INIT;
+    Rackboot__V1__AuthProof p = RACKBOOT__V1__AUTH_PROOF__INIT;
+    if (hello) {
+        size_t pem_len = 0;
+        h.role = pki_prover_identity(s->prover)->role == PKI_ROLE_AGENT
+                         ? RACKBOOT__V1__ROLE__ROLE_AGENT
+                         : RACKBOOT__V1__ROLE__ROLE_OPERATOR;
+        h.certificate_pem = RB_UNCONST(pki_prover_cert_pem(s->prover, &pem_len));
+        h.software_version = s->version;
+        h.rack_claim = h.role == RACKBOOT__V1__ROLE__ROLE_AGENT
+                               ? RB_UNCONST(pki_prover_identity(s->prover)->name)
+                               : RB_UNCONST("");
+    } else {
+        p.signature.data = RB_UNCONST(sig);
+        p.signature.len = sig_len;
+    }
+
+    nng_msg *msg = NULL;
+    int r;
+    if (s->kind == RB_SESSION_AGENT) {
+        Rackboot__V1__AgentRequest req = RACKBOOT__V1__AGENT_REQUEST__INIT;
+        if (hello) {
+            req.body_case = RACKBOOT__V1__AGENT_REQUEST__BODY_AUTH_HELLO;
+            req.auth_hello = &h;
+        } else {
+            req.body_case = RACKBOOT__V1__AGENT_REQUEST__BODY_AUTH_PROOF;
+            req.auth_proof = &p;
+        }
+        r = pack_and_call(s, &req.base, deadline, &msg);
+    } else {
+        Rackboot__V1__ApiRequest req = RACKBOOT__V1__API_REQUEST__INIT;
+        if (hello) {
+            req.body_case = RACKBOOT__V1__API_REQUEST__BODY_AUTH_HELLO;
+            req.auth_hello = &h;
+        } else {
+            req.body_case = RACKBOOT__V1__API_REQUEST__BODY_AUTH_PROOF;
+            req.auth_proof = &p;
+        }
+        r = pack_and_call(s, &req.base, deadline, &msg);
+    }
+    if (r < 0) {
+        return r;
+    }
+
+    *out = (auth_reply){ 0 };
+    if (s->kind == RB_SESSION_AGENT) {
+        Rackboot__V1__AgentReply *rep = NULL;
+        r = rbproto_unpack_agent_reply(nng_msg_body(msg), nng_msg_len(msg),
+                                       RBPROTO_MAX_UNAUTHENTICATED, &rep);
+        nng_msg_free(msg);
+        if (r < 0) {
+            return r;
+        }
+        out->owner = &rep->base;
+        if (rep->body_case == RACKBOOT__V1__AGENT_REPLY__BODY_AUTH_CHALLENGE) {
+            out->challenge = rep->auth_challenge;
+        } else if (rep->body_case == RACKBOOT__V1__AGENT_REPLY__BODY_AUTH_RESULT) {
+            out->result = rep->auth_result;
+        } else if (rep->body_case == RACKBOOT__V1__AGENT_REPLY__BODY_ERROR) {
+            out->status = -EACCES;
+            out->error = rep->error->message;
+        }
+    } else {
+        Rackboot__V1__ApiReply *rep = NULL;
+        r = rbproto_unpack_api_reply(nng_msg_body(msg), nng_msg_len(msg),
+                                     RBPROTO_MAX_UNAUTHENTICATED, &rep);
+        nng_msg_free(msg);
+        if (r < 0) {
+            return r;
+        }
+        out->owner = &rep->base;
+        if (rep->status != RACKBOOT__V1__STATUS__STATUS_OK) {
+            out->status = -EACCES;
+            out->error = rep->message;
+        } else if (rep->body_case == RACKBOOT__V1__API_REPLY__BODY_AUTH_CHALLENGE) {
+            out->challenge = rep->auth_challenge;
+        } else if (rep->body_case == RACKBOOT__V1__API_REPLY__BODY_AUTH_RESULT) {
+            out->result = rep->auth_result;
+        }
+    }
+    return 0;
+}
+
+static void auth_reply_clear(auth_reply *a)
+{
+    if (a->owner) {
+        rbproto_free(a->owner);
+    }
+    *a = (auth_reply){ 0 };
+}
+
+static int handshake(rb_session *s, char **ret_error)
+{
+    uint64_t deadline = now_ms() + HANDSHAKE_TIMEOUT_MS;
+    auth_reply a = { 0 };
+    int r = auth_call(s, true, NULL, 0, deadline, &a);
+    if (r < 0) {
+        return fail(ret_error, r, "identity handshake: %s", errstr(r));
+    }
+    if (a.status < 0 || !a.challenge) {
+        r = fail(ret_error, -EACCES, "the controller refused our certificate: %s",
+                 a.error && *a.error ? a.error : "no challenge");
+        auth_reply_clear(&a);
+        return r;
+    }
+    uint8_t *sig = NULL;
+    size_t sig_len = 0;
+    r = pki_prover_sign(s->prover, a.challenge->nonce.data, a.challenge->nonce.len,
+                        s->server_name, &sig, &sig_len);
+    auth_reply_clear(&a);
+    if (r < 0) {
+        return fail(ret_error, r, "cannot sign the controller's challenge: %s", errstr(r));
+    }
+    r = auth_call(s, false, sig, sig_len, deadline, &a);
+    free(sig);
+    if (r < 0) {
+        return fail(ret_error, r, "identity handshake: %s", errstr(r));
+    }
+    if (a.status < 0 || !a.result) {
+        r = fail(ret_error, -EACCES, "the controller refused our identity proof: %s",
+                 a.error && *a.error ? a.error : "no result");
+        auth_reply_clear(&a);
+        return r;
+    }
+    rbproto_free(s->identity_owner);
+    s->identity_owner = a.owner;
+    s->identity = a.result;
+    s->auth_epoch++;
+    return 0;
+}
+
+/* Re-runs the handshake unless another thread already did since `seen`. */
+static int reauthenticate(rb_session *s, uint64_t seen)
+{
+    pthread_mutex_lock(&s->lock);
+    int r = 0;
+    if (s->auth_epoch == seen) {
+        r = handshake(s, NULL);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+/* ---- Open / close ------------------------------------------------------ */
+
+int rb_session_open(const rb_session_config *cfg, rb_session **ret, char **ret_error)
+{
+    if (!cfg->url) {
+        return fail(ret_error, -EINVAL, "no controller URL");
+    }
+    bool tls = strncmp(cfg->url, "tls+tcp://", 10) == 0;
+    bool ipc = strncmp(cfg->url, "ipc://", 6) == 0;
+    if (!tls && !ipc) {
+        return fail(ret_error, -EINVAL, "controller URL %s: expected ipc:// or tls+tcp://",
+                    cfg->url);
+    }
+    rb_session *s = calloc(1, sizeof(*s));
+    if (!s) {
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    s->kind = cfg->kind;
+    s->tls = tls;
+    s->version = strdup(cfg->software_version ? cfg->software_version : RACKBOOT_VERSION);
+    int r = s->version ? 0 : -ENOMEM;
+    nng_tls_config *tcfg = NULL;
+    bool sock_open = false;
+    int rv;
+    if (r < 0) {
+        goto fail;
+    }
+
+    if (tls) {
+        s->server_name = cfg->server_name ? strdup(cfg->server_name) : url_host(cfg->url);
+        if (!s->server_name) {
+            r = fail(ret_error, -EINVAL, "controller URL %s has no host", cfg->url);
+            goto fail;
+        }
+        pki_reason reason = { 0 };
+        r = pki_prover_load(cfg->cert, cfg->key, &s->prover, &reason);
+        if (r < 0) {
+            r = fail(ret_error, r, "cannot use certificate %s with key %s: %s",
+                     cfg->cert ? cfg->cert : "(none)", cfg->key ? cfg->key : "(none)",
+                     reason.text[0] ? reason.text : errstr(r));
+            goto fail;
+        }
+        rb_tls_files files = { .ca = cfg->ca, .cert = cfg->cert, .key = cfg->key,
+                               .crl = cfg->crl, .server_name = s->server_name };
+        r = rb_tls_config_new(&files, false, &tcfg, ret_error);
+        if (r < 0) {
+            goto fail;
+        }
+    }
+
+    rv = nng_req0_open(&s->sock);
+    if (rv != 0) {
+        r = fail(ret_error, rb_nng_errno(rv), "nng: %s", nng_strerror(rv));
+        goto fail;
+    }
+    sock_open = true;
+    /* Requests are retried by their callers with their own deadlines; nng
+     * moves a pending request to a new connection by itself. */
+    nng_socket_set_ms(s->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, RBPROTO_MAX_MESSAGE);
+    nng_socket_set_ms(s->sock, NNG_OPT_RECONNMINT, 100);
+    nng_socket_set_ms(s->sock, NNG_OPT_RECONNMAXT, 5000);
+
+    rv = nng_dialer_create(&s->dialer, s->sock, cfg->url);
+    if (rv == 0 && tcfg) {
+        rv = nng_dialer_set_ptr(s->dialer, NNG_OPT_TLS_CONFIG, tcfg);
+    }
+    if (rv != 0) {
+        r = fail(ret_error, rb_nng_errno(rv), "controller URL %s: %s", cfg->url, nng_strerror(rv));
+        goto fail;
+    }
+    nng_tls_config_free(tcfg);
+    tcfg = NULL;
+
+    /* A synchronous first dial reports refusals at once; a session that
+     * reconnects retries in the background after that. */
+    rv = nng_dialer_start(s->dialer, 0);
+    if (rv != 0) {
+        r = rb_nng_errno(rv);
+        if (r == -EPROTO) {
+            r = fail(ret_error, r, "TLS with %s failed (wrong CA, server name %s, or a refused "
+                     "certificate): %s", cfg->url, s->server_name, nng_strerror(rv));
+        } else {
+            r = fail(ret_error, r, "cannot reach the controller at %s: %s", cfg->url,
+                     nng_strerror(rv));
+        }
+        if (!cfg->reconnect || r == -EPROTO || r == -EINVAL) {
+            goto fail;
+        }
+        /* The uplink keeps trying; its calls time out until then. */
+        nng_dialer_start(s->dialer, NNG_FLAG_NONBLOCK);
+        if (ret_error) {
+            free(*ret_error);
+            *ret_error = NULL;
+        }
+    }
+    if (tls && rv == 0) {
+        r = handshake(s, ret_error);
+        if (r < 0 && (!cfg->reconnect || r == -EACCES)) {
+            goto fail;
+        }
+    }
+    *ret = s;
+    return 0;
+
+fail:
+    if (tcfg) {
+        nng_tls_config_free(tcfg);
+    }
+    if (sock_open) {
+        nng_close(s->sock);
+    }
+    pki_prover_free(s->prover);
+    free(s->server_name);
+    free(s->version);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+    return r;
+}
+
+rb_session *rb_session_close(rb_session *s)
+{
+    if (!s) {
+        return NULL;
+    }
+    nng_close(s->sock);
+    rbproto_free(s->identity_owner);
+    pki_prover_free(s->prover);
+    free(s->server_name);
+    free(s->version);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+    return NULL;
+}
+
+const Rackboot__V1__AuthResult *rb_session_identity(const rb_session *s)
+{
+    static const Rackboot__V1__AuthResult none = RACKBOOT__V1__AUTH_RESULT__INIT;
+    return s->identity ? s->identity : &none;
+}
+
+/* ---- Calls ------------------------------------------------------------- */
+
+static bool agent_unauthenticated(const Rackboot__V1__AgentReply *rep)
+{
+    return rep->body_case == RACKBOOT__V1__AGENT_REPLY__BODY_ERROR &&
+           rep->error->code == RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED;
+}
+
+int rb_session_call_agent(rb_session *s, const Rackboot__V1__AgentRequest *req, uint32_t timeout_ms,
+                          Rackboot__V1__AgentReply **ret)
+{
+    RB_ASSERT(s->kind == RB_SESSION_AGENT);
+    uint64_t deadline = now_ms() + timeout_ms;
+    for (int attempt = 0;; attempt++) {
+        pthread_mutex_lock(&s->lock);
+        uint64_t epoch = s->auth_epoch;
+        pthread_mutex_unlock(&s->lock);
+
+        nng_msg *msg = NULL;
+        int r = pack_and_call(s, &req->base, deadline, &msg);
+        if (r < 0) {
+            return r;
+        }
+        Rackboot__V1__AgentReply *rep = NULL;
+        r = rbproto_unpack_agent_reply(nng_msg_body(msg), nng_msg_len(msg), RBPROTO_MAX_MESSAGE,
+                                       &rep);
+        nng_msg_free(msg);
+        if (r < 0) {
+            return r;
+        }
+        if (s->tls && agent_unauthenticated(rep) && attempt == 0) {
+            rbproto_free(&rep->base);
+            r = reauthenticate(s, epoch);
+            if (r < 0) {
+                return r;
+            }
+            continue;
+        }
+        *ret = rep;
+        return 0;
+    }
+}
+
+int rb_session_call_api(rb_session *s, const Rackboot__V1__ApiRequest *req, uint32_t timeout_ms,
+                        Rackboot__V1__ApiReply **ret)
+{
+    RB_ASSERT(s->kind == RB_SESSION_API);
+    uint64_t deadline = now_ms() + timeout_ms;
+    for (int attempt = 0;; attempt++) {
+        pthread_mutex_lock(&s->lock);
+        uint64_t epoch = s->auth_epoch;
+        pthread_mutex_unlock(&s->lock);
+
+        nng_msg *msg = NULL;
+        int r = pack_and_call(s, &req->base, deadline, &msg);
+        if (r < 0) {
+            return r;
+        }
+        Rackboot__V1__ApiReply *rep = NULL;
+        r = rbproto_unpack_api_reply(nng_msg_body(msg), nng_msg_len(msg), RBPROTO_MAX_MESSAGE,
+                                     &rep);
+        nng_msg_free(msg);
+        if (r < 0) {
+            return r;
+        }
+        if (s->tls && rep->status == RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED && attempt == 0) {
+            rbproto_free(&rep->base);
+            r = reauthenticate(s, epoch);
+            if (r < 0) {
+                return r;
+            }
+            continue;
+        }
+        *ret = rep;
+        return 0;
+    }
+}

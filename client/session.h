@@ -1,0 +1,70 @@
+/* A client session with the controller: the agent uplink, the rackboot CLI,
+ * the fan-out benchmark and the integration tests' fake agents all talk to
+ * rackboot-controller through this.
+ *
+ * Transport: one nng REQ socket with one dialer. Each call opens its own
+ * REQ context, so calls from several threads run concurrently on the same
+ * connection (the uplink keeps a long-poll sync and an event batch in
+ * flight together); nng matches every reply to its request.
+ *
+ * Identity: over tls+tcp:// the controller accepts nothing on a connection
+ * before the identity handshake (pki/identity.h) has run on it. The session
+ * runs the handshake when it connects and again whenever the controller
+ * says a connection is unauthenticated (after nng reconnected underneath),
+ * then repeats the call once. Over ipc:// there is no handshake: the socket
+ * file's permissions are the access control.
+ *
+ * Calls block; every one has a deadline. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rackboot.pb-c.h"
+
+typedef enum rb_session_kind {
+    RB_SESSION_AGENT, /* AgentRequest / AgentReply */
+    RB_SESSION_API,   /* ApiRequest / ApiReply */
+} rb_session_kind;
+
+typedef struct rb_session_config {
+    const char *url;         /* ipc://... or tls+tcp://host:port */
+    rb_session_kind kind;
+    /* tls+tcp:// only (ignored for ipc://): */
+    const char *ca;          /* CA certificate (PEM file) */
+    const char *cert;        /* our certificate and key (PEM files) */
+    const char *key;
+    const char *crl;         /* optional CRL (PEM file) */
+    const char *server_name; /* controller certificate's DNS name; NULL: the URL's host */
+    const char *software_version; /* sent in the hello; NULL: RACKBOOT_VERSION */
+    uint32_t connect_timeout_ms;  /* 0: 5000 */
+    /* Keep redialling in the background after a lost connection (the agent's
+     * uplink) rather than failing calls at once (the CLI). */
+    bool reconnect;
+} rb_session_config;
+
+typedef struct rb_session rb_session;
+
+/* Dials and, for tls+tcp://, runs the handshake. Errors:
+ *   -ECONNREFUSED / -ETIMEDOUT / -EHOSTUNREACH  controller unreachable
+ *   -EACCES      the controller refused our identity (message in *ret_error)
+ *   -EPROTO      TLS failed (wrong CA, bad certificate, wrong server name)
+ *   -EINVAL      bad URL or configuration
+ * *ret_error (may be NULL) gets a malloc'd one-line reason on failure. */
+int rb_session_open(const rb_session_config *cfg, rb_session **ret, char **ret_error);
+rb_session *rb_session_close(rb_session *s);
+
+/* What the controller's AuthResult said (tls+tcp://); zeroed for ipc://. */
+const Rackboot__V1__AuthResult *rb_session_identity(const rb_session *s);
+
+/* One request/reply. `req` must be an AgentRequest or ApiRequest matching
+ * the session's kind; the reply is unpacked with rbproto_unpack_*() and must
+ * be freed with rbproto_free(). Errors: -ETIMEDOUT (no reply by the deadline,
+ * which is timeout_ms after the call started), -ECONNRESET (connection lost
+ * and not re-established in time), -EACCES (re-handshake refused), -EBADMSG
+ * (reply failed validation), -ENOMEM. */
+int rb_session_call_agent(rb_session *s, const Rackboot__V1__AgentRequest *req, uint32_t timeout_ms,
+                          Rackboot__V1__AgentReply **ret);
+int rb_session_call_api(rb_session *s, const Rackboot__V1__ApiRequest *req, uint32_t timeout_ms,
+                        Rackboot__V1__ApiReply **ret);

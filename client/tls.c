@@ -1,0 +1,124 @@
+#include "tls.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "fileio.h"
+#include "util.h"
+
+/* A PEM file larger than this is not a certificate, key or CRL we issue. */
+#define PEM_MAX (4u << 20)
+
+static int fail(char **ret_error, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char **ret_error, int r, const char *fmt, ...)
+{
+    if (ret_error) {
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(ret_error, fmt, ap) < 0) {
+            *ret_error = NULL;
+        }
+        va_end(ap);
+    }
+    return r;
+}
+
+static int read_pem(const char *what, const char *path, char **ret, char **ret_error)
+{
+    void *data = NULL;
+    size_t len = 0;
+    int r = fileio_read_all(path, PEM_MAX, &data, &len);
+    if (r < 0) {
+        return fail(ret_error, r, "cannot read %s %s: %s", what, path, errstr(r));
+    }
+    *ret = data; /* fileio_read_all NUL-terminates */
+    return 0;
+}
+
+int rb_nng_errno(int rv)
+{
+    switch (rv) {
+    case 0:
+        return 0;
+    case NNG_ECONNREFUSED:
+        return -ECONNREFUSED;
+    case NNG_ETIMEDOUT:
+        return -ETIMEDOUT;
+    case NNG_EADDRINVAL:
+    case NNG_EINVAL:
+        return -EINVAL;
+    case NNG_ENOMEM:
+        return -ENOMEM;
+    case NNG_ECRYPTO:
+    case NNG_EPEERAUTH:
+        return -EPROTO;
+    case NNG_ECONNRESET:
+    case NNG_ECONNSHUT:
+    case NNG_ECLOSED:
+        return -ECONNRESET;
+    case NNG_EUNREACHABLE:
+        return -EHOSTUNREACH;
+    case NNG_ENOENT:
+        return -ENOENT;
+    case NNG_EPERM:
+        return -EACCES;
+    case NNG_EADDRINUSE:
+        return -EADDRINUSE;
+    case NNG_EMSGSIZE:
+        return -EMSGSIZE;
+    case NNG_ECANCELED:
+        return -ECANCELED;
+    default:
+        return -EIO;
+    }
+}
+
+int rb_tls_config_new(const rb_tls_files *f, bool server, nng_tls_config **ret, char **ret_error)
+{
+    if (!f->ca || !f->cert || !f->key) {
+        return fail(ret_error, -EINVAL, "TLS needs a CA, a certificate and a key");
+    }
+    _cleanup_free_ char *ca = NULL, *cert = NULL, *key = NULL, *crl = NULL;
+    int r = read_pem("CA", f->ca, &ca, ret_error);
+    if (r == 0) {
+        r = read_pem("certificate", f->cert, &cert, ret_error);
+    }
+    if (r == 0) {
+        r = read_pem("key", f->key, &key, ret_error);
+    }
+    if (r == 0 && f->crl) {
+        r = read_pem("CRL", f->crl, &crl, ret_error);
+    }
+    if (r < 0) {
+        return r;
+    }
+
+    nng_tls_config *cfg = NULL;
+    int rv = nng_tls_config_alloc(&cfg, server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT);
+    if (rv != 0) {
+        return fail(ret_error, rb_nng_errno(rv), "TLS: %s", nng_strerror(rv));
+    }
+    const char *what = "CA or CRL";
+    rv = nng_tls_config_ca_chain(cfg, ca, crl);
+    if (rv == 0) {
+        what = "certificate or key";
+        rv = nng_tls_config_own_cert(cfg, cert, key, NULL);
+    }
+    if (rv == 0) {
+        what = "authentication mode";
+        rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED);
+    }
+    if (rv == 0 && !server && f->server_name) {
+        what = "server name";
+        rv = nng_tls_config_server_name(cfg, f->server_name);
+    }
+    if (rv != 0) {
+        nng_tls_config_free(cfg);
+        return fail(ret_error, -EPROTO, "TLS refused the %s (%s, %s, %s%s%s): %s", what, f->ca,
+                    f->cert, f->key, f->crl ? ", " : "", f->crl ? f->crl : "", nng_strerror(rv));
+    }
+    *ret = cfg;
+    return 0;
+}
