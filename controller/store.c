@@ -183,6 +183,9 @@ enum {
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
     ST_RACK_BY_NAME,
     ST_RACK_INSERT,
     ST_RACK_BUMP,
@@ -240,6 +243,9 @@ static const char *const statements[_ST_MAX] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT op",
+    [ST_RELEASE] = "RELEASE op",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO op",
     [ST_RACK_BY_NAME] = "SELECT id, generation FROM racks WHERE name = ?1",
     [ST_RACK_INSERT] = "INSERT INTO racks (name, created_ms) VALUES (?1, ?2) "
                        "ON CONFLICT (name) DO UPDATE SET name = name RETURNING id, generation",
@@ -371,6 +377,7 @@ struct store {
     sqlite3 *db;
     int lock_fd;
     sqlite3_stmt *stmts[_ST_MAX];
+    bool in_batch; /* store_batch_begin(): operations are savepoints */
     char errmsg[512];
 };
 
@@ -522,14 +529,26 @@ static int tx_run(store *s, int id)
     return r;
 }
 
+/* One operation: a transaction of its own, or a savepoint inside a batch
+ * (so a failed operation undoes only itself). */
 static int tx_begin(store *s)
 {
-    return tx_run(s, ST_BEGIN);
+    return tx_run(s, s->in_batch ? ST_SAVEPOINT : ST_BEGIN);
 }
 
 /* Commits when r >= 0, else rolls back; returns r, or the commit's error. */
 static int tx_end(store *s, int r)
 {
+    if (s->in_batch) {
+        if (r < 0) {
+            char saved[sizeof(s->errmsg)];
+            memcpy(saved, s->errmsg, sizeof(saved));
+            (void)tx_run(s, ST_ROLLBACK_TO);
+            memcpy(s->errmsg, saved, sizeof(saved));
+        }
+        int c = tx_run(s, ST_RELEASE);
+        return r < 0 ? r : c < 0 ? c : r;
+    }
     if (r >= 0) {
         int c = tx_run(s, ST_COMMIT);
         if (c >= 0) {
@@ -544,6 +563,23 @@ static int tx_end(store *s, int r)
         memcpy(s->errmsg, saved, sizeof(saved));
     }
     return r;
+}
+
+int store_batch_begin(store *s)
+{
+    RB_ASSERT(!s->in_batch);
+    int r = tx_run(s, ST_BEGIN);
+    if (r >= 0) {
+        s->in_batch = true;
+    }
+    return r;
+}
+
+int store_batch_end(store *s, bool commit)
+{
+    RB_ASSERT(s->in_batch);
+    s->in_batch = false;
+    return tx_end(s, commit ? 0 : -ECANCELED);
 }
 
 static bool name_valid(const char *n)
@@ -1681,8 +1717,11 @@ int store_rack_intents(store *s, const char *rack, uint64_t *ret_generation,
     int64_t rack_id;
     uint64_t generation;
     s->errmsg[0] = '\0';
-    /* One read transaction: the generation and the intents are one snapshot. */
-    TRY(exec(s, "BEGIN"));
+    /* One read transaction: the generation and the intents are one snapshot
+     * (inside a batch, the batch's transaction already is). */
+    if (!s->in_batch) {
+        TRY(exec(s, "BEGIN"));
+    }
     int r = rack_find(s, rack, &rack_id, &generation);
     loaded_profile **profiles = NULL;
     size_t n_profiles = 0, cap = 0;
@@ -1743,7 +1782,9 @@ int store_rack_intents(store *s, const char *rack, uint64_t *ret_generation,
     }
     free(profiles);
     free(h);
-    (void)exec(s, "COMMIT");
+    if (!s->in_batch) {
+        (void)exec(s, "COMMIT");
+    }
     if (r < 0) {
         return r;
     }

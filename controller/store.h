@@ -64,6 +64,13 @@ const char *store_errmsg(const store *s);
 /* The schema version of the open store. */
 int store_schema_version(store *s);
 
+/* A batch: the operations between begin and end are one transaction, each
+ * of them a savepoint that a failure undoes alone; end commits them all (one
+ * fsync for a whole import) or, with commit false, undoes them all. Not
+ * nestable; store_rack_intents() and listings work inside a batch. */
+int store_batch_begin(store *s);
+int store_batch_end(store *s, bool commit);
+
 /* ---- Hosts ------------------------------------------------------------- */
 
 typedef struct store_host {

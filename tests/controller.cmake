@@ -3,3 +3,8 @@ rackboot_unit_test(test_install_fsm LIBS rb_install_fsm TIMEOUT 30)
 # Includes a crash test (a child killed mid-ingest) and a timed ingest of
 # 20,000 events, so it gets more time under the sanitizers.
 rackboot_unit_test(test_store LIBS rb_store TIMEOUT 300)
+
+# A rack agent reduced to its uplink calls (real session, handshake and
+# schema), for the controller's integration tests.
+add_executable(rb-fake-agent ${CMAKE_CURRENT_SOURCE_DIR}/tools/fake_agent.c)
+target_link_libraries(rb-fake-agent PRIVATE rb_client)

@@ -1,0 +1,954 @@
+#include "api.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "log.h"
+#include "rbproto.h"
+#include "timeutil.h"
+#include "util.h"
+#include "version.h"
+#include "wire.h"
+
+#define PARK_TICK_MS        100
+#define EVENTS_DEFAULT_ROWS 1000u
+
+typedef struct endpoint {
+    api *api;
+    rpc_server *rpc;
+    auth *auth; /* NULL: no handshake (ipc://) */
+} endpoint;
+
+typedef struct parked {
+    rpc_call *call;
+    endpoint *ep;
+    uint32_t pipe;
+    char host[STORE_NAME_MAX + 1]; /* "" every host */
+    uint64_t after_seq;
+    uint32_t limit;
+    uint64_t deadline_ms;
+    struct parked *prev, *next;
+} parked;
+
+struct api {
+    store *st;
+    hub *hub;
+    endpoint local;
+    endpoint operators;
+    parked *parked;
+    uv_timer_t tick;
+    bool tick_open;
+    log_ratelimit bad_rl;
+};
+
+/* One reply under construction. */
+typedef struct reply_ctx {
+    wire_arena *a;
+    Rackboot__V1__ApiReply rep;
+} reply_ctx;
+
+/* ---- Replies ----------------------------------------------------------- */
+
+static void send_reply(rpc_call *call, Rackboot__V1__ApiReply *rep)
+{
+    _cleanup_free_ uint8_t *buf = NULL;
+    size_t len = 0;
+    int r = rbproto_pack(&rep->base, RBPROTO_MAX_MESSAGE, &buf, &len);
+    if (r < 0) {
+        log_error("api: cannot pack a reply: %s", errstr(r));
+        Rackboot__V1__ApiReply err = RACKBOOT__V1__API_REPLY__INIT;
+        err.status = RACKBOOT__V1__STATUS__STATUS_FAILED;
+        err.message = RB_UNCONST(r == -E2BIG ? "the answer is too large" : "internal error");
+        free(buf);
+        buf = NULL;
+        if (rbproto_pack(&err.base, RBPROTO_MAX_MESSAGE, &buf, &len) < 0) {
+            rpc_call_drop(call);
+            return;
+        }
+    }
+    rpc_call_reply(call, buf, len);
+}
+
+static void set_status(reply_ctx *rc, Rackboot__V1__Status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_status(reply_ctx *rc, Rackboot__V1__Status status, const char *fmt, ...)
+{
+    char buf[RBPROTO_MAX_LINE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    rc->rep.status = status;
+    rc->rep.message = wire_strdup(rc->a, buf);
+}
+
+/* A store error as the operator should see it. */
+static Rackboot__V1__Status status_of(int r)
+{
+    switch (r) {
+    case -ENOENT:
+        return RACKBOOT__V1__STATUS__STATUS_NOT_FOUND;
+    case -EEXIST:
+    case -EBUSY:
+        return RACKBOOT__V1__STATUS__STATUS_CONFLICT;
+    case -EINVAL:
+        return RACKBOOT__V1__STATUS__STATUS_INVALID;
+    default:
+        return RACKBOOT__V1__STATUS__STATUS_FAILED;
+    }
+}
+
+static void store_failed(api *a, reply_ctx *rc, int r, const char *what)
+{
+    const char *why = store_errmsg(a->st);
+    set_status(rc, status_of(r), "%s%s%s", what, *why ? ": " : "", *why ? why : errstr(r));
+    if (status_of(r) == RACKBOOT__V1__STATUS__STATUS_FAILED) {
+        log_error("api: %s: %s (%s)", what, errstr(r), why);
+    }
+}
+
+/* ---- Hosts ------------------------------------------------------------- */
+
+static int add_host_row(const store_host *h, void *userdata)
+{
+    reply_ctx *rc = userdata;
+    Rackboot__V1__HostList *l = rc->rep.hosts;
+    wire_append(rc->a, l->n_hosts, l->hosts, wire_host(rc->a, h));
+    return wire_arena_failed(rc->a) ? -ENOMEM : 0;
+}
+
+static void body_hosts(reply_ctx *rc)
+{
+    rc->rep.body_case = RACKBOOT__V1__API_REPLY__BODY_HOSTS;
+    rc->rep.hosts = wire_alloc(rc->a, sizeof(*rc->rep.hosts));
+    if (rc->rep.hosts) {
+        rackboot__v1__host_list__init(rc->rep.hosts);
+    }
+}
+
+static void do_hosts_add(api *a, const Rackboot__V1__HostsAddRequest *req, reply_ctx *rc)
+{
+    int r = store_batch_begin(a->st);
+    if (r < 0) {
+        store_failed(a, rc, r, "cannot start a transaction");
+        return;
+    }
+    for (size_t i = 0; i < req->n_hosts && r >= 0; i++) {
+        store_host h;
+        const char *why = NULL;
+        r = wire_to_store_host(req->hosts[i], &h, &why);
+        if (r < 0) {
+            set_status(rc, RACKBOOT__V1__STATUS__STATUS_INVALID, "host %s: %s",
+                       req->hosts[i]->name, why);
+            break;
+        }
+        r = store_host_add(a->st, &h, req->update_existing);
+        if (r < 0) {
+            char what[128];
+            snprintf(what, sizeof(what), "host %s", h.name);
+            store_failed(a, rc, r, what);
+        }
+    }
+    int c = store_batch_end(a->st, r >= 0);
+    if (r >= 0 && c < 0) {
+        store_failed(a, rc, c, "cannot commit");
+        return;
+    }
+    if (r < 0) {
+        return;
+    }
+    body_hosts(rc);
+    for (size_t i = 0; i < req->n_hosts; i++) {
+        store_host h;
+        if (store_host_get(a->st, req->hosts[i]->name, &h) >= 0) {
+            add_host_row(&h, rc);
+        }
+    }
+    log_info("api: hosts added=%zu update=%s", req->n_hosts, req->update_existing ? "yes" : "no");
+    if (a->hub) {
+        hub_poke(a->hub);
+    }
+}
+
+static void do_hosts_list(api *a, const Rackboot__V1__HostsListRequest *req, reply_ctx *rc)
+{
+    body_hosts(rc);
+    if (req->n_names == 0) {
+        int r = store_hosts_list(a->st, *req->rack ? req->rack : NULL, add_host_row, rc);
+        if (r < 0) {
+            store_failed(a, rc, r, "cannot list hosts");
+        }
+        return;
+    }
+    for (size_t i = 0; i < req->n_names; i++) {
+        store_host h;
+        int r = store_host_get(a->st, req->names[i], &h);
+        if (r < 0) {
+            char what[128];
+            snprintf(what, sizeof(what), "host %s", req->names[i]);
+            store_failed(a, rc, r, what);
+            return;
+        }
+        add_host_row(&h, rc);
+    }
+}
+
+static void do_hosts_remove(api *a, const Rackboot__V1__HostsRemoveRequest *req, reply_ctx *rc)
+{
+    int r = store_batch_begin(a->st);
+    if (r < 0) {
+        store_failed(a, rc, r, "cannot start a transaction");
+        return;
+    }
+    for (size_t i = 0; i < req->n_names && r >= 0; i++) {
+        r = store_host_remove(a->st, req->names[i]);
+        if (r < 0) {
+            char what[128];
+            snprintf(what, sizeof(what), "host %s", req->names[i]);
+            store_failed(a, rc, r, what);
+        }
+    }
+    int c = store_batch_end(a->st, r >= 0);
+    if (r >= 0 && c < 0) {
+        store_failed(a, rc, c, "cannot commit");
+    } else if (r >= 0) {
+        log_info("api: hosts removed=%zu", req->n_names);
+    }
+}
+
+/* ---- Racks, profiles, images -------------------------------------------- */
+
+static int add_rack_row(const store_rack *r, void *userdata)
+{
+    reply_ctx *rc = userdata;
+    Rackboot__V1__RackRow *m = wire_alloc(rc->a, sizeof(*m));
+    if (!m) {
+        return -ENOMEM;
+    }
+    rackboot__v1__rack_row__init(m);
+    m->rack = wire_strdup(rc->a, r->name);
+    m->agent = wire_strdup(rc->a, r->agent);
+    m->agent_version = wire_strdup(rc->a, r->agent_version);
+    m->last_seen_unix_ms = r->last_seen_ms;
+    m->generation = r->generation;
+    m->acked_generation = r->acked_generation;
+    m->hosts = r->hosts;
+    m->active_installs = r->active_installs;
+    wire_append(rc->a, rc->rep.racks->n_racks, rc->rep.racks->racks, m);
+    return wire_arena_failed(rc->a) ? -ENOMEM : 0;
+}
+
+static void do_racks_list(api *a, reply_ctx *rc)
+{
+    rc->rep.body_case = RACKBOOT__V1__API_REPLY__BODY_RACKS;
+    rc->rep.racks = wire_alloc(rc->a, sizeof(*rc->rep.racks));
+    if (!rc->rep.racks) {
+        return;
+    }
+    rackboot__v1__rack_list__init(rc->rep.racks);
+    int r = store_racks_list(a->st, add_rack_row, rc);
+    if (r < 0) {
+        store_failed(a, rc, r, "cannot list racks");
+    }
+}
+
+static int add_profile_row(const store_profile *p, void *userdata)
+{
+    reply_ctx *rc = userdata;
+    Rackboot__V1__ProfileList *l = rc->rep.profiles;
+    wire_append(rc->a, l->n_profiles, l->profiles, wire_profile(rc->a, p));
+    return wire_arena_failed(rc->a) ? -ENOMEM : 0;
+}
+
+static void body_profiles(reply_ctx *rc)
+{
+    rc->rep.body_case = RACKBOOT__V1__API_REPLY__BODY_PROFILES;
+    rc->rep.profiles = wire_alloc(rc->a, sizeof(*rc->rep.profiles));
+    if (rc->rep.profiles) {
+        rackboot__v1__profile_list__init(rc->rep.profiles);
+    }
+}
+
+static void do_profiles_import(api *a, const Rackboot__V1__ProfilesImportRequest *req,
+                               reply_ctx *rc)
+{
+    int r = store_batch_begin(a->st);
+    if (r < 0) {
+        store_failed(a, rc, r, "cannot start a transaction");
+        return;
+    }
+    for (size_t i = 0; i < req->n_profiles && r >= 0; i++) {
+        store_profile p;
+        r = wire_to_store_profile(rc->a, req->profiles[i], &p);
+        if (r >= 0) {
+            r = store_profile_import(a->st, &p, req->update_existing);
+        }
+        if (r < 0) {
+            char what[128];
+            snprintf(what, sizeof(what), "profile %s", req->profiles[i]->name);
+            store_failed(a, rc, r, what);
+        }
+    }
+    int c = store_batch_end(a->st, r >= 0);
+    if (r >= 0 && c < 0) {
+        store_failed(a, rc, c, "cannot commit");
+        return;
+    }
+    if (r < 0) {
+        return;
+    }
+    body_profiles(rc);
+    for (size_t i = 0; i < req->n_profiles; i++) {
+        store_profile_get(a->st, req->profiles[i]->name, false, add_profile_row, rc);
+    }
+    log_info("api: profiles imported=%zu", req->n_profiles);
+    if (a->hub) {
+        hub_poke(a->hub);
+    }
+}
+
+static void do_profiles_list(api *a, const Rackboot__V1__ProfilesListRequest *req, reply_ctx *rc)
+{
+    body_profiles(rc);
+    if (req->n_names == 0) {
+        int r = store_profiles_list(a->st, req->with_content, add_profile_row, rc);
+        if (r < 0) {
+            store_failed(a, rc, r, "cannot list profiles");
+        }
+        return;
+    }
+    for (size_t i = 0; i < req->n_names; i++) {
+        int r = store_profile_get(a->st, req->names[i], req->with_content, add_profile_row, rc);
+        if (r < 0) {
+            char what[128];
+            snprintf(what, sizeof(what), "profile %s", req->names[i]);
+            store_failed(a, rc, r, what);
+            return;
+        }
+    }
+}
+
+static int add_image_row(const char *profile, const store_image *img, void *userdata)
+{
+    reply_ctx *rc = userdata;
+    Rackboot__V1__ImageRow *row = wire_alloc(rc->a, sizeof(*row));
+    Rackboot__V1__Image *im = wire_alloc(rc->a, sizeof(*im));
+    uint8_t *sha = wire_alloc(rc->a, 32);
+    if (!row || !im || !sha) {
+        return -ENOMEM;
+    }
+    rackboot__v1__image_row__init(row);
+    rackboot__v1__image__init(im);
+    row->profile = wire_strdup(rc->a, profile);
+    im->name = wire_strdup(rc->a, img->name);
+    im->kind = img->kind;
+    im->url = wire_strdup(rc->a, img->url);
+    memcpy(sha, img->sha256, 32);
+    im->sha256.data = sha;
+    im->sha256.len = 32;
+    im->size = img->size;
+    row->image = im;
+    wire_append(rc->a, rc->rep.images->n_images, rc->rep.images->images, row);
+    return wire_arena_failed(rc->a) ? -ENOMEM : 0;
+}
+
+static void do_images_list(api *a, reply_ctx *rc)
+{
+    rc->rep.body_case = RACKBOOT__V1__API_REPLY__BODY_IMAGES;
+    rc->rep.images = wire_alloc(rc->a, sizeof(*rc->rep.images));
+    if (!rc->rep.images) {
+        return;
+    }
+    rackboot__v1__image_list__init(rc->rep.images);
+    int r = store_images_list(a->st, add_image_row, rc);
+    if (r < 0) {
+        store_failed(a, rc, r, "cannot list images");
+    }
+}
+
+/* ---- Installs and status ----------------------------------------------- */
+
+typedef struct name_list {
+    wire_arena *a;
+    char **names;
+    size_t n;
+} name_list;
+
+static int collect_host(const store_host *h, void *userdata)
+{
+    name_list *l = userdata;
+    wire_append(l->a, l->n, l->names, wire_strdup(l->a, h->name));
+    return wire_arena_failed(l->a) ? -ENOMEM : 0;
+}
+
+/* The hosts a selector names: every named host must exist, every named
+ * rack must have hosts. */
+static int resolve(api *a, const Rackboot__V1__Selector *sel, reply_ctx *rc, name_list *ret)
+{
+    name_list l = { .a = rc->a };
+    int r = 0;
+    if (sel->all) {
+        r = store_hosts_list(a->st, NULL, collect_host, &l);
+    }
+    for (size_t i = 0; r >= 0 && i < sel->n_racks; i++) {
+        size_t before = l.n;
+        r = store_hosts_list(a->st, sel->racks[i], collect_host, &l);
+        if (r >= 0 && l.n == before) {
+            set_status(rc, RACKBOOT__V1__STATUS__STATUS_NOT_FOUND, "rack %s has no hosts",
+                       sel->racks[i]);
+            return -ENOENT;
+        }
+    }
+    for (size_t i = 0; r >= 0 && i < sel->n_hosts; i++) {
+        store_host h;
+        r = store_host_get(a->st, sel->hosts[i], &h);
+        if (r == -ENOENT) {
+            set_status(rc, RACKBOOT__V1__STATUS__STATUS_NOT_FOUND, "host %s not found",
+                       sel->hosts[i]);
+            return r;
+        }
+        if (r >= 0) {
+            r = collect_host(&h, &l);
+        }
+    }
+    if (r < 0) {
+        store_failed(a, rc, r, "cannot resolve the hosts");
+        return r;
+    }
+    *ret = l;
+    return 0;
+}
+
+typedef struct status_add {
+    reply_ctx *rc;
+    const char *message; /* overrides the row's message when not NULL */
+} status_add;
+
+static int add_status_row(const store_status *st, void *userdata)
+{
+    status_add *sa = userdata;
+    reply_ctx *rc = sa->rc;
+    Rackboot__V1__StatusRow *row = wire_status(rc->a, st);
+    if (row && sa->message) {
+        row->message = wire_strdup(rc->a, sa->message);
+    }
+    wire_append(rc->a, rc->rep.statuses->n_rows, rc->rep.statuses->rows, row);
+    return wire_arena_failed(rc->a) ? -ENOMEM : 0;
+}
+
+static void body_statuses(reply_ctx *rc)
+{
+    rc->rep.body_case = RACKBOOT__V1__API_REPLY__BODY_STATUSES;
+    rc->rep.statuses = wire_alloc(rc->a, sizeof(*rc->rep.statuses));
+    if (rc->rep.statuses) {
+        rackboot__v1__status_list__init(rc->rep.statuses);
+    }
+}
+
+/* Runs `op` on every host of the selector in one batch; each host's row says
+ * how it went. The reply is OK when every host succeeded, else FAILED. */
+static void per_host(api *a, const Rackboot__V1__Selector *sel, reply_ctx *rc, const char *verb,
+                     int (*op)(api *a, const char *host, void *arg, char *why, size_t why_len),
+                     void *arg)
+{
+    name_list hosts;
+    if (resolve(a, sel, rc, &hosts) < 0) {
+        return;
+    }
+    if (hosts.n == 0) {
+        set_status(rc, RACKBOOT__V1__STATUS__STATUS_NOT_FOUND, "no hosts selected");
+        return;
+    }
+    int r = store_batch_begin(a->st);
+    if (r < 0) {
+        store_failed(a, rc, r, "cannot start a transaction");
+        return;
+    }
+    char **why = wire_alloc(rc->a, hosts.n * sizeof(*why));
+    size_t failed = 0;
+    for (size_t i = 0; why && i < hosts.n; i++) {
+        char buf[RBPROTO_MAX_LINE];
+        buf[0] = '\0';
+        r = op(a, hosts.names[i], arg, buf, sizeof(buf));
+        if (r == -EIO || r == -ENOMEM) {
+            break; /* the store itself failed: undo everything */
+        }
+        if (r < 0) {
+            why[i] = wire_strdup(rc->a, buf);
+            failed++;
+        }
+        r = 0;
+    }
+    int c = store_batch_end(a->st, r >= 0 && why);
+    if (r < 0 || c < 0 || !why) {
+        store_failed(a, rc, r < 0 ? r : c < 0 ? c : -ENOMEM, "cannot commit");
+        return;
+    }
+    body_statuses(rc);
+    for (size_t i = 0; i < hosts.n; i++) {
+        status_add sa = { .rc = rc, .message = why[i] };
+        store_status_get(a->st, hosts.names[i], add_status_row, &sa);
+    }
+    log_info("api: %s hosts=%zu failed=%zu", verb, hosts.n, failed);
+    if (failed) {
+        set_status(rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "%zu of %zu hosts not %s", failed,
+                   hosts.n, verb);
+    }
+    if (a->hub && failed < hosts.n) {
+        hub_poke(a->hub);
+    }
+    api_poke(a);
+}
+
+typedef struct install_arg {
+    const char *profile;
+    bool replace;
+} install_arg;
+
+static int install_one(api *a, const char *host, void *arg, char *why, size_t why_len)
+{
+    const install_arg *ia = arg;
+    char id[STORE_ID_LEN + 1];
+    int r = store_install_create(a->st, host, ia->profile, ia->replace, now_realtime_ms(), id);
+    if (r == -EBUSY) {
+        snprintf(why, why_len, "has an active install (cancel it, or install with --replace)");
+    } else if (r < 0) {
+        snprintf(why, why_len, "%s", store_errmsg(a->st));
+    } else {
+        log_info("api: install id=%s host=%s profile=%s", id, host, ia->profile);
+    }
+    return r;
+}
+
+static int cancel_one(api *a, const char *host, void *arg, char *why, size_t why_len)
+{
+    char id[STORE_ID_LEN + 1];
+    int r = store_install_cancel(a->st, host, now_realtime_ms(), id);
+    if (r == -ENOENT) {
+        snprintf(why, why_len, "has no active install");
+    } else if (r < 0) {
+        snprintf(why, why_len, "%s", store_errmsg(a->st));
+    } else {
+        log_info("api: cancel id=%s host=%s", id, host);
+    }
+    return r;
+}
+
+static int profile_exists(const store_profile *p, void *userdata)
+{
+    return 0;
+}
+
+static void do_install(api *a, const Rackboot__V1__InstallRequest *req, reply_ctx *rc)
+{
+    int r = store_profile_get(a->st, req->profile, false, profile_exists, NULL);
+    if (r < 0) {
+        if (r == -ENOENT) {
+            set_status(rc, RACKBOOT__V1__STATUS__STATUS_NOT_FOUND, "profile %s not found",
+                       req->profile);
+        } else {
+            store_failed(a, rc, r, "cannot read the profile");
+        }
+        return;
+    }
+    install_arg ia = { .profile = req->profile, .replace = req->replace_active };
+    per_host(a, req->target, rc, "installed", install_one, &ia);
+}
+
+static void do_cancel(api *a, const Rackboot__V1__CancelRequest *req, reply_ctx *rc)
+{
+    per_host(a, req->target, rc, "cancelled", cancel_one, NULL);
+}
+
+static void do_status(api *a, const Rackboot__V1__StatusRequest *req, reply_ctx *rc)
+{
+    const Rackboot__V1__Selector *sel = req->target;
+    body_statuses(rc);
+    status_add sa = { .rc = rc };
+    int r = 0;
+    if (!sel || (sel->n_hosts == 0 && sel->n_racks == 0)) {
+        r = store_status_list(a->st, NULL, add_status_row, &sa);
+    }
+    for (size_t i = 0; sel && r >= 0 && i < sel->n_racks; i++) {
+        r = store_status_list(a->st, sel->racks[i], add_status_row, &sa);
+    }
+    for (size_t i = 0; sel && r >= 0 && i < sel->n_hosts; i++) {
+        r = store_status_get(a->st, sel->hosts[i], add_status_row, &sa);
+        if (r == -ENOENT) {
+            set_status(rc, RACKBOOT__V1__STATUS__STATUS_NOT_FOUND, "host %s not found",
+                       sel->hosts[i]);
+            return;
+        }
+    }
+    if (r < 0) {
+        store_failed(a, rc, r, "cannot read the status");
+    }
+}
+
+/* ---- Events (with long poll) ------------------------------------------- */
+
+typedef struct events_add {
+    reply_ctx *rc;
+    uint64_t last;
+} events_add;
+
+static int add_event_row(const store_event_row *e, void *userdata)
+{
+    events_add *ea = userdata;
+    Rackboot__V1__EventList *l = ea->rc->rep.events;
+    wire_append(ea->rc->a, l->n_events, l->events, wire_event_row(ea->rc->a, e));
+    ea->last = e->seq;
+    return wire_arena_failed(ea->rc->a) ? -ENOMEM : 0;
+}
+
+/* Fills the reply with the rows after `after`; returns how many, or < 0. */
+static int events_fill(api *a, const char *host, uint64_t after, uint32_t limit, reply_ctx *rc)
+{
+    rc->rep.body_case = RACKBOOT__V1__API_REPLY__BODY_EVENTS;
+    rc->rep.events = wire_alloc(rc->a, sizeof(*rc->rep.events));
+    if (!rc->rep.events) {
+        return -ENOMEM;
+    }
+    rackboot__v1__event_list__init(rc->rep.events);
+    events_add ea = { .rc = rc, .last = after };
+    if (limit == 0 || limit > RBPROTO_MAX_EVENT_ROWS) {
+        limit = limit ? RBPROTO_MAX_EVENT_ROWS : EVENTS_DEFAULT_ROWS;
+    }
+    int r = store_events_list(a->st, *host ? host : NULL, after, limit, add_event_row, &ea);
+    if (r == -ENOENT) {
+        set_status(rc, RACKBOOT__V1__STATUS__STATUS_NOT_FOUND, "host %s not found", host);
+        return r;
+    }
+    if (r < 0) {
+        store_failed(a, rc, r, "cannot read events");
+        return r;
+    }
+    rc->rep.events->last_seq = ea.last;
+    return (int)rc->rep.events->n_events;
+}
+
+static void reply_events(api *a, rpc_call *call, const char *host, uint64_t after,
+                         uint32_t limit)
+{
+    reply_ctx rc = { .a = wire_arena_new(), .rep = RACKBOOT__V1__API_REPLY__INIT };
+    if (!rc.a) {
+        rpc_call_drop(call);
+        return;
+    }
+    rc.rep.status = RACKBOOT__V1__STATUS__STATUS_OK;
+    if (events_fill(a, host, after, limit, &rc) < 0) {
+        rc.rep.body_case = RACKBOOT__V1__API_REPLY__BODY__NOT_SET;
+    }
+    send_reply(call, &rc.rep);
+    wire_arena_free(rc.a);
+}
+
+static void park_remove(api *a, parked *p)
+{
+    if (p->prev) {
+        p->prev->next = p->next;
+    } else {
+        a->parked = p->next;
+    }
+    if (p->next) {
+        p->next->prev = p->prev;
+    }
+    free(p);
+}
+
+/* Returns true when the call was parked (the caller must not reply). */
+static bool do_events(api *a, endpoint *ep, rpc_call *call, const Rackboot__V1__EventsRequest *req,
+                      reply_ctx *rc)
+{
+    int n = events_fill(a, req->host, req->after_seq, req->limit, rc);
+    if (n != 0 || req->max_wait_ms == 0) {
+        return false;
+    }
+    parked *p = calloc(1, sizeof(*p));
+    if (!p) {
+        return false;
+    }
+    p->call = call;
+    p->ep = ep;
+    p->pipe = rpc_call_pipe(call);
+    snprintf(p->host, sizeof(p->host), "%s", req->host);
+    p->after_seq = req->after_seq;
+    p->limit = req->limit;
+    p->deadline_ms = now_monotonic_ms() + req->max_wait_ms;
+    p->next = a->parked;
+    if (a->parked) {
+        a->parked->prev = p;
+    }
+    a->parked = p;
+    return true;
+}
+
+/* Answers parked polls that have rows now, or whose wait ran out. */
+static void events_check(api *a, bool poked)
+{
+    uint64_t now = now_monotonic_ms();
+    parked *p = a->parked;
+    while (p) {
+        parked *next = p->next;
+        bool answer = p->deadline_ms <= now;
+        if (!answer && poked) {
+            /* Cheap: "is there a row after after_seq" is one indexed read. */
+            reply_ctx probe = { .a = wire_arena_new() };
+            answer = !probe.a || events_fill(a, p->host, p->after_seq, 1, &probe) != 0;
+            wire_arena_free(probe.a);
+        }
+        if (answer) {
+            reply_events(a, p->call, p->host, p->after_seq, p->limit);
+            park_remove(a, p);
+        }
+        p = next;
+    }
+}
+
+void api_poke(api *a)
+{
+    events_check(a, true);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    events_check(t->data, false);
+}
+
+/* ---- Dispatch ---------------------------------------------------------- */
+
+static void handle_auth(endpoint *ep, rpc_call *call, const Rackboot__V1__ApiRequest *req,
+                        reply_ctx *rc)
+{
+    if (!ep->auth) {
+        set_status(rc, RACKBOOT__V1__STATUS__STATUS_INVALID,
+                   "no identity handshake on the local socket");
+        return;
+    }
+    pki_reason reason = { { 0 } };
+    uint32_t pipe = rpc_call_pipe(call);
+    if (req->body_case == RACKBOOT__V1__API_REQUEST__BODY_AUTH_HELLO) {
+        uint8_t *nonce = wire_alloc(rc->a, PKI_NONCE_SIZE);
+        Rackboot__V1__AuthChallenge *ch = wire_alloc(rc->a, sizeof(*ch));
+        if (!nonce || !ch) {
+            set_status(rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "out of memory");
+            return;
+        }
+        int r = auth_hello(ep->auth, pipe, req->auth_hello, nonce, &reason);
+        if (r < 0) {
+            log_warn("api: operator refused: %s", reason.text);
+            set_status(rc, RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED, "%s", reason.text);
+            return;
+        }
+        rackboot__v1__auth_challenge__init(ch);
+        ch->nonce.data = nonce;
+        ch->nonce.len = PKI_NONCE_SIZE;
+        rc->rep.body_case = RACKBOOT__V1__API_REPLY__BODY_AUTH_CHALLENGE;
+        rc->rep.auth_challenge = ch;
+        return;
+    }
+    const auth_peer *peer = NULL;
+    int r = auth_proof(ep->auth, pipe, req->auth_proof, &peer, &reason);
+    if (r < 0) {
+        log_warn("api: operator identity proof refused: %s", reason.text);
+        set_status(rc, RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED, "%s", reason.text);
+        return;
+    }
+    log_info("api: operator %s connected", peer->id.name);
+    Rackboot__V1__AuthResult *res = wire_alloc(rc->a, sizeof(*res));
+    if (!res) {
+        set_status(rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "out of memory");
+        return;
+    }
+    rackboot__v1__auth_result__init(res);
+    res->role = RACKBOOT__V1__ROLE__ROLE_OPERATOR;
+    res->name = wire_strdup(rc->a, peer->id.name);
+    res->controller_version = RB_UNCONST(RACKBOOT_VERSION);
+    rc->rep.body_case = RACKBOOT__V1__API_REPLY__BODY_AUTH_RESULT;
+    rc->rep.auth_result = res;
+}
+
+static void on_request(void *userdata, rpc_call *call)
+{
+    endpoint *ep = userdata;
+    api *a = ep->api;
+    size_t len = 0;
+    const uint8_t *body = rpc_call_body(call, &len);
+    bool trusted = !ep->auth || auth_identity(ep->auth, rpc_call_pipe(call));
+    reply_ctx rc = { .a = wire_arena_new(), .rep = RACKBOOT__V1__API_REPLY__INIT };
+    if (!rc.a) {
+        rpc_call_drop(call);
+        return;
+    }
+    rc.rep.status = RACKBOOT__V1__STATUS__STATUS_OK;
+    Rackboot__V1__ApiRequest *req = NULL;
+    int r = rbproto_unpack_api_request(
+            body, len, trusted ? RBPROTO_MAX_MESSAGE : RBPROTO_MAX_UNAUTHENTICATED, &req);
+    bool held = false;
+    if (r < 0) {
+        if (log_ratelimit_ok(&a->bad_rl, now_monotonic_ms(), NULL)) {
+            log_warn("api: malformed request (%zu bytes): %s", len, errstr(r));
+        }
+        set_status(&rc, RACKBOOT__V1__STATUS__STATUS_INVALID, "malformed request: %s",
+                   errstr(r));
+    } else if (req->body_case == RACKBOOT__V1__API_REQUEST__BODY_AUTH_HELLO ||
+               req->body_case == RACKBOOT__V1__API_REQUEST__BODY_AUTH_PROOF) {
+        handle_auth(ep, call, req, &rc);
+    } else if (!trusted) {
+        set_status(&rc, RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED,
+                   "prove the connection's identity first");
+    } else {
+        switch (req->body_case) {
+        case RACKBOOT__V1__API_REQUEST__BODY_HOSTS_ADD:
+            do_hosts_add(a, req->hosts_add, &rc);
+            break;
+        case RACKBOOT__V1__API_REQUEST__BODY_HOSTS_LIST:
+            do_hosts_list(a, req->hosts_list, &rc);
+            break;
+        case RACKBOOT__V1__API_REQUEST__BODY_HOSTS_REMOVE:
+            do_hosts_remove(a, req->hosts_remove, &rc);
+            break;
+        case RACKBOOT__V1__API_REQUEST__BODY_RACKS_LIST:
+            do_racks_list(a, &rc);
+            break;
+        case RACKBOOT__V1__API_REQUEST__BODY_PROFILES_IMPORT:
+            do_profiles_import(a, req->profiles_import, &rc);
+            break;
+        case RACKBOOT__V1__API_REQUEST__BODY_PROFILES_LIST:
+            do_profiles_list(a, req->profiles_list, &rc);
+            break;
+        case RACKBOOT__V1__API_REQUEST__BODY_IMAGES_LIST:
+            do_images_list(a, &rc);
+            break;
+        case RACKBOOT__V1__API_REQUEST__BODY_INSTALL:
+            do_install(a, req->install, &rc);
+            break;
+        case RACKBOOT__V1__API_REQUEST__BODY_CANCEL:
+            do_cancel(a, req->cancel, &rc);
+            break;
+        case RACKBOOT__V1__API_REQUEST__BODY_STATUS:
+            do_status(a, req->status, &rc);
+            break;
+        case RACKBOOT__V1__API_REQUEST__BODY_EVENTS:
+            held = do_events(a, ep, call, req->events, &rc);
+            break;
+        default:
+            set_status(&rc, RACKBOOT__V1__STATUS__STATUS_INVALID, "unknown request");
+            break;
+        }
+    }
+    if (wire_arena_failed(rc.a)) {
+        set_status(&rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "out of memory");
+    }
+    if (rc.rep.status != RACKBOOT__V1__STATUS__STATUS_OK &&
+        rc.rep.status != RACKBOOT__V1__STATUS__STATUS_FAILED) {
+        rc.rep.body_case = RACKBOOT__V1__API_REPLY__BODY__NOT_SET; /* errors carry no rows */
+    }
+    if (!held) {
+        send_reply(call, &rc.rep);
+    }
+    rbproto_free(req ? &req->base : NULL);
+    wire_arena_free(rc.a);
+}
+
+static void on_pipe_closed(void *userdata, uint32_t pipe)
+{
+    endpoint *ep = userdata;
+    if (ep->auth) {
+        auth_pipe_closed(ep->auth, pipe);
+    }
+    parked *p = ep->api->parked;
+    while (p) {
+        parked *next = p->next;
+        if (p->ep == ep && p->pipe == pipe) {
+            rpc_call_drop(p->call);
+            park_remove(ep->api, p);
+        }
+        p = next;
+    }
+}
+
+/* ---- Lifecycle --------------------------------------------------------- */
+
+static int endpoint_open(api *a, endpoint *ep, uv_loop_t *loop, const char *url,
+                         nng_tls_config *tls, pki_verifier *v, char **ret_error)
+{
+    ep->api = a;
+    int r = 0;
+    if (v) {
+        r = auth_new(v, PKI_ROLE_OPERATOR, &ep->auth);
+    }
+    rpc_handlers hs = { .request = on_request, .pipe_closed = on_pipe_closed };
+    if (r >= 0) {
+        r = rpc_server_new(loop, &hs, ep, RBPROTO_MAX_MESSAGE, &ep->rpc);
+    }
+    if (r >= 0) {
+        r = rpc_server_listen(ep->rpc, url, tls, 0660, ret_error);
+    }
+    return r;
+}
+
+int api_new(uv_loop_t *loop, store *st, hub *hb, const api_config *cfg, api **ret,
+            char **ret_error)
+{
+    api *a = calloc(1, sizeof(*a));
+    if (!a) {
+        return -ENOMEM;
+    }
+    a->st = st;
+    a->hub = hb;
+    a->bad_rl = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 20);
+    int r = uv_timer_init(loop, &a->tick);
+    if (r >= 0) {
+        a->tick_open = true;
+        a->tick.data = a;
+        r = uv_timer_start(&a->tick, on_tick, PARK_TICK_MS, PARK_TICK_MS);
+    }
+    if (r >= 0) {
+        r = endpoint_open(a, &a->local, loop, cfg->ipc_listen, NULL, NULL, ret_error);
+    }
+    if (r >= 0 && cfg->operators_listen) {
+        r = endpoint_open(a, &a->operators, loop, cfg->operators_listen, cfg->tls, cfg->verifier,
+                          ret_error);
+    }
+    if (r < 0) {
+        api_free(a);
+        return r;
+    }
+    *ret = a;
+    return 0;
+}
+
+static void free_after_close(uv_handle_t *handle)
+{
+    free(handle->data);
+}
+
+api *api_free(api *a)
+{
+    if (!a) {
+        return NULL;
+    }
+    while (a->parked) {
+        rpc_call_drop(a->parked->call);
+        park_remove(a, a->parked);
+    }
+    rpc_server_free(a->local.rpc);
+    rpc_server_free(a->operators.rpc);
+    auth_free(a->operators.auth);
+    if (a->tick_open) {
+        uv_close((uv_handle_t *)&a->tick, free_after_close);
+    } else {
+        free(a);
+    }
+    return NULL;
+}
+
+int api_operators_port(const api *a)
+{
+    return a->operators.rpc ? rpc_server_bound_port(a->operators.rpc) : 0;
+}

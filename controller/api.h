@@ -1,0 +1,37 @@
+/* api: the operators' API (the rackboot CLI's requests, ApiRequest /
+ * ApiReply in proto/rackboot.proto).
+ *
+ * Served on api_listen (ipc://, where the socket file's mode is the access
+ * control) and, when configured, on operators_listen (tls+tcp://), where
+ * every connection must first prove an operator certificate (auth.h).
+ * Writes of one request are one store batch: an import of 10,000 hosts is
+ * one transaction and one fsync, and a refused row leaves nothing behind.
+ * EventsRequest with max_wait_ms is a long poll, answered when new events
+ * are stored (api_poke) or the wait runs out. */
+#pragma once
+
+#include <uv.h>
+
+#include "hub.h"
+#include "pki.h"
+#include "store.h"
+
+typedef struct api api;
+
+typedef struct api_config {
+    const char *ipc_listen;       /* ipc://PATH */
+    const char *operators_listen; /* tls+tcp://... or NULL */
+    nng_tls_config *tls;          /* with operators_listen */
+    pki_verifier *verifier;       /* with operators_listen */
+} api_config;
+
+/* `hub` (may be NULL) is poked after every write that may change what an
+ * agent must hold. */
+int api_new(uv_loop_t *loop, store *st, hub *hb, const api_config *cfg, api **ret,
+            char **ret_error);
+api *api_free(api *a);
+
+/* New events or states: answer the parked event polls. */
+void api_poke(api *a);
+
+int api_operators_port(const api *a);

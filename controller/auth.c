@@ -1,0 +1,142 @@
+#include "auth.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hashmap.h"
+#include "identity.h"
+#include "util.h"
+
+/* Per pipe: a pending challenge, or a proven identity. */
+typedef struct pipe_state {
+    uint32_t pipe; /* the hashmap key points here */
+    pki_challenge *challenge;
+    bool proven;
+    auth_peer peer;
+} pipe_state;
+
+struct auth {
+    pki_verifier *verifier;
+    pki_role role;
+    hashmap *pipes;
+};
+
+int auth_new(pki_verifier *v, pki_role role, auth **ret)
+{
+    auth *a = calloc(1, sizeof(*a));
+    if (!a) {
+        return -ENOMEM;
+    }
+    a->verifier = v;
+    a->role = role;
+    int r = hashmap_new(64, &a->pipes);
+    if (r < 0) {
+        free(a);
+        return r;
+    }
+    *ret = a;
+    return 0;
+}
+
+static void pipe_state_free(pipe_state *p)
+{
+    pki_challenge_free(p->challenge);
+    free(p);
+}
+
+auth *auth_free(auth *a)
+{
+    if (!a) {
+        return NULL;
+    }
+    size_t iter = 0;
+    void *v;
+    while (hashmap_next(a->pipes, &iter, &v)) {
+        pipe_state_free(v);
+    }
+    hashmap_free(a->pipes);
+    free(a);
+    return NULL;
+}
+
+static pipe_state *pipe_get(auth *a, uint32_t pipe, bool create)
+{
+    pipe_state *p = hashmap_get(a->pipes, &pipe, sizeof(pipe));
+    if (p || !create) {
+        return p;
+    }
+    p = calloc(1, sizeof(*p));
+    if (!p) {
+        return NULL;
+    }
+    p->pipe = pipe;
+    if (hashmap_put(a->pipes, &p->pipe, sizeof(p->pipe), p) < 0) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+int auth_hello(auth *a, uint32_t pipe, const Rackboot__V1__AuthHello *hello,
+               uint8_t ret_nonce[PKI_NONCE_SIZE], pki_reason *reason)
+{
+    pipe_state *p = pipe_get(a, pipe, true);
+    if (!p) {
+        snprintf(reason->text, sizeof(reason->text), "out of memory");
+        return -ENOMEM;
+    }
+    /* A new hello starts over: the pipe is unproven until its proof. */
+    p->challenge = pki_challenge_free(p->challenge);
+    p->proven = false;
+    const char *pem = hello->certificate_pem ? hello->certificate_pem : "";
+    int r = pki_challenge_new(a->verifier, pem, strlen(pem), a->role, &p->challenge, reason);
+    if (r < 0) {
+        return r;
+    }
+    snprintf(p->peer.version, sizeof(p->peer.version), "%s",
+             hello->software_version ? hello->software_version : "");
+    memcpy(ret_nonce, pki_challenge_nonce(p->challenge), PKI_NONCE_SIZE);
+    return 0;
+}
+
+int auth_proof(auth *a, uint32_t pipe, const Rackboot__V1__AuthProof *proof,
+               const auth_peer **ret_peer, pki_reason *reason)
+{
+    pipe_state *p = pipe_get(a, pipe, false);
+    if (!p || !p->challenge) {
+        snprintf(reason->text, sizeof(reason->text), "proof without a hello on this connection");
+        return -EACCES;
+    }
+    pki_identity id;
+    int r = pki_challenge_verify(p->challenge, pki_verifier_server_name(a->verifier),
+                                 proof->signature.data, proof->signature.len, &id, reason);
+    p->challenge = pki_challenge_free(p->challenge); /* single use either way */
+    if (r < 0) {
+        return r;
+    }
+    p->peer.id = id;
+    p->proven = true;
+    *ret_peer = &p->peer;
+    return 0;
+}
+
+const auth_peer *auth_identity(const auth *a, uint32_t pipe)
+{
+    const pipe_state *p = hashmap_get(a->pipes, &pipe, sizeof(pipe));
+    return p && p->proven ? &p->peer : NULL;
+}
+
+void auth_pipe_closed(auth *a, uint32_t pipe)
+{
+    pipe_state *p = hashmap_remove(a->pipes, &pipe, sizeof(pipe));
+    if (p) {
+        pipe_state_free(p);
+    }
+}
+
+size_t auth_count(const auth *a)
+{
+    return hashmap_size(a->pipes);
+}

@@ -1,0 +1,42 @@
+/* The controller's configuration file (deploy/examples/controller.conf
+ * documents every key and its default).
+ *
+ * controller_config_load() checks every section and key and reports each
+ * problem with its file and line in the diag, so `--check-config` lists
+ * them all at once. Paths are resolved against the file's directory. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "diag.h"
+#include "install_fsm.h"
+#include "log.h"
+
+#define CONTROLLER_DEFAULT_API_LISTEN      "ipc:///run/rackboot/api.sock"
+#define CONTROLLER_DEFAULT_BOOT_TIMEOUT    1800u  /* s: dispatched → installing */
+#define CONTROLLER_DEFAULT_INSTALL_TIMEOUT 7200u  /* s: installing → installed */
+#define CONTROLLER_DEFAULT_SYNC_WAIT_MAX   60000u /* ms: longest long poll */
+
+typedef struct controller_config {
+    char *path;
+    /* [controller] */
+    char *state_dir;
+    char *agents_listen;    /* tls+tcp://HOST:PORT; NULL: no agents (API only) */
+    char *api_listen;       /* ipc://PATH */
+    char *operators_listen; /* tls+tcp://HOST:PORT or NULL */
+    log_level log_level;
+    /* [pki] */
+    char *ca;
+    char *cert;
+    char *key;
+    char *crl;         /* NULL: none */
+    char *server_name; /* the name in our certificate that peers sign for;
+                          NULL: the certificate's own name */
+    /* [installs] */
+    install_timeouts timeouts;
+} controller_config;
+
+/* -EINVAL with the problems in `d` when the file is not valid. */
+int controller_config_load(const char *path, diag *d, controller_config **ret);
+controller_config *controller_config_free(controller_config *cfg);

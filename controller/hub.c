@@ -1,0 +1,484 @@
+#include "hub.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "log.h"
+#include "rbproto.h"
+#include "timeutil.h"
+#include "util.h"
+#include "version.h"
+#include "wire.h"
+
+/* How often parked syncs are checked for their deadline. */
+#define PARK_TICK_MS 100
+
+typedef struct parked {
+    rpc_call *call;
+    uint32_t pipe;
+    char rack[STORE_NAME_MAX + 1];
+    uint64_t held;
+    uint64_t deadline_ms; /* monotonic */
+    struct parked *prev, *next;
+} parked;
+
+struct hub {
+    uv_loop_t *loop;
+    store *st;
+    rpc_server *rpc;
+    auth *auth;
+    uint32_t max_wait_ms;
+    parked *parked;
+    size_t n_parked;
+    uv_timer_t tick;
+    bool tick_open;
+    void (*on_events)(void *userdata);
+    void *userdata;
+    log_ratelimit bad_rl;
+};
+
+/* ---- Replies ----------------------------------------------------------- */
+
+static void reply(rpc_call *call, Rackboot__V1__AgentReply *rep)
+{
+    _cleanup_free_ uint8_t *buf = NULL;
+    size_t len = 0;
+    int r = rbproto_pack(&rep->base, RBPROTO_MAX_MESSAGE, &buf, &len);
+    if (r < 0) {
+        log_error("hub: cannot pack a reply: %s", errstr(r));
+        rpc_call_drop(call);
+        return;
+    }
+    rpc_call_reply(call, buf, len);
+}
+
+static void reply_error(rpc_call *call, Rackboot__V1__Status code, const char *message)
+{
+    Rackboot__V1__Error err = RACKBOOT__V1__ERROR__INIT;
+    err.code = code;
+    err.message = RB_UNCONST(message);
+    Rackboot__V1__AgentReply rep = RACKBOOT__V1__AGENT_REPLY__INIT;
+    rep.body_case = RACKBOOT__V1__AGENT_REPLY__BODY_ERROR;
+    rep.error = &err;
+    reply(call, &rep);
+}
+
+/* ---- Sync -------------------------------------------------------------- */
+
+typedef struct sync_build {
+    wire_arena *a;
+    Rackboot__V1__SyncResponse *resp;
+    void **seen; /* profiles already added, by store pointer */
+    size_t n_seen;
+} sync_build;
+
+static int add_intent(const store_intent *in, void *userdata)
+{
+    sync_build *b = userdata;
+    wire_arena *a = b->a;
+    bool seen = false;
+    for (size_t i = 0; i < b->n_seen; i++) {
+        seen |= b->seen[i] == in->profile;
+    }
+    if (!seen) {
+        wire_append(a, b->n_seen, b->seen, RB_UNCONST(in->profile));
+        wire_append(a, b->resp->n_profiles, b->resp->profiles, wire_profile(a, in->profile));
+    }
+    Rackboot__V1__Intent *m = wire_alloc(a, sizeof(*m));
+    Rackboot__V1__Host *h = wire_host(a, in->host);
+    if (!m || !h) {
+        return -ENOMEM;
+    }
+    rackboot__v1__intent__init(m);
+    m->install_id = wire_strdup(a, in->install_id);
+    m->token = wire_strdup(a, in->token);
+    m->attempt = in->attempt;
+    m->profile = wire_strdup(a, in->profile->name);
+    m->host = h->name;
+    m->n_macs = h->n_macs;
+    m->macs = h->macs;
+    m->duid = h->duid;
+    m->address = h->address;
+    m->prefix_length = h->prefix_length;
+    m->gateway = h->gateway;
+    m->hostname = *h->hostname ? h->hostname : h->name;
+    wire_append(a, b->resp->n_intents, b->resp->intents, m);
+    return wire_arena_failed(a) ? -ENOMEM : 0;
+}
+
+/* Answers a sync with the rack's state, or "unchanged" when the agent
+ * already holds the current generation. */
+static void reply_sync(hub *h, rpc_call *call, const char *rack, uint64_t held)
+{
+    Rackboot__V1__SyncResponse resp = RACKBOOT__V1__SYNC_RESPONSE__INIT;
+    resp.rack = RB_UNCONST(rack);
+    uint64_t gen = 0;
+    int r = store_rack_get(h->st, rack, &gen, NULL);
+    wire_arena *a = NULL;
+    if (r >= 0 && gen == held) {
+        resp.generation = gen;
+        resp.unchanged = true;
+    } else if (r >= 0) {
+        a = wire_arena_new();
+        sync_build b = { .a = a, .resp = &resp };
+        r = a ? store_rack_intents(h->st, rack, &resp.generation, add_intent, &b) : -ENOMEM;
+        if (r >= 0) {
+            log_debug("hub: rack=%s sync generation=%" PRIu64 " intents=%zu profiles=%zu", rack,
+                      resp.generation, resp.n_intents, resp.n_profiles);
+        }
+    }
+    if (r < 0) {
+        log_error("hub: rack=%s cannot read its intents: %s (%s)", rack, errstr(r),
+                  store_errmsg(h->st));
+        reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "the store failed");
+    } else {
+        Rackboot__V1__AgentReply rep = RACKBOOT__V1__AGENT_REPLY__INIT;
+        rep.body_case = RACKBOOT__V1__AGENT_REPLY__BODY_SYNC;
+        rep.sync = &resp;
+        reply(call, &rep);
+    }
+    wire_arena_free(a);
+}
+
+static void park_remove(hub *h, parked *p)
+{
+    if (p->prev) {
+        p->prev->next = p->next;
+    } else {
+        h->parked = p->next;
+    }
+    if (p->next) {
+        p->next->prev = p->prev;
+    }
+    h->n_parked--;
+    free(p);
+}
+
+static void handle_sync(hub *h, rpc_call *call, const auth_peer *peer,
+                        const Rackboot__V1__SyncRequest *req)
+{
+    const char *rack = peer->id.name;
+    uint64_t now = now_realtime_ms();
+    if (req->acked_generation > 0) {
+        int n = store_agent_ack(h->st, rack, req->acked_generation, now);
+        if (n == -EINVAL) {
+            reply_error(call, RACKBOOT__V1__STATUS__STATUS_INVALID,
+                        "acked generation is ahead of the rack's");
+            return;
+        }
+        if (n < 0) {
+            log_error("hub: rack=%s ack generation=%" PRIu64 " failed: %s (%s)", rack,
+                      req->acked_generation, errstr(n), store_errmsg(h->st));
+            reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "the store failed");
+            return;
+        }
+        if (n > 0) {
+            log_info("hub: rack=%s acked generation=%" PRIu64 " dispatched=%d", rack,
+                     req->acked_generation, n);
+        }
+    }
+    uint64_t gen = 0;
+    int r = store_rack_get(h->st, rack, &gen, NULL);
+    if (r >= 0 && gen == req->held_generation && req->max_wait_ms > 0) {
+        parked *p = calloc(1, sizeof(*p));
+        if (p) {
+            uint32_t wait = req->max_wait_ms < h->max_wait_ms ? req->max_wait_ms : h->max_wait_ms;
+            p->call = call;
+            p->pipe = rpc_call_pipe(call);
+            snprintf(p->rack, sizeof(p->rack), "%s", rack);
+            p->held = gen;
+            p->deadline_ms = now_monotonic_ms() + wait;
+            p->next = h->parked;
+            if (h->parked) {
+                h->parked->prev = p;
+            }
+            h->parked = p;
+            h->n_parked++;
+            return;
+        }
+    }
+    reply_sync(h, call, rack, req->held_generation);
+}
+
+void hub_poke(hub *h)
+{
+    parked *p = h->parked;
+    while (p) {
+        parked *next = p->next;
+        uint64_t gen = 0;
+        if (store_rack_get(h->st, p->rack, &gen, NULL) >= 0 && gen != p->held) {
+            reply_sync(h, p->call, p->rack, p->held);
+            park_remove(h, p);
+        }
+        p = next;
+    }
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    hub *h = t->data;
+    uint64_t now = now_monotonic_ms();
+    parked *p = h->parked;
+    while (p) {
+        parked *next = p->next;
+        if (p->deadline_ms <= now) {
+            reply_sync(h, p->call, p->rack, p->held);
+            park_remove(h, p);
+        }
+        p = next;
+    }
+}
+
+/* ---- Events ------------------------------------------------------------ */
+
+static void handle_events(hub *h, rpc_call *call, const auth_peer *peer,
+                          const Rackboot__V1__EventBatch *batch)
+{
+    const char *rack = peer->id.name;
+    size_t n = batch->n_events;
+    _cleanup_free_ store_event *evs = calloc(n ? n : 1, sizeof(*evs));
+    _cleanup_free_ store_event_result *results = calloc(n ? n : 1, sizeof(*results));
+    if (!evs || !results) {
+        reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const Rackboot__V1__Event *e = batch->events[i];
+        evs[i] = (store_event){
+            .seq = e->seq,
+            .time_ms = e->time_unix_ms,
+            .install_id = e->install_id,
+            .host = e->host,
+            .mac = e->mac.len == 6 ? e->mac.data : NULL,
+            .phase = e->phase,
+            .percent = e->percent,
+            .message = e->message,
+            .duid = e->duid.len ? e->duid.data : NULL,
+            .duid_len = e->duid.len,
+        };
+    }
+    uint64_t through = 0;
+    int stored = store_events_ingest(h->st, rack, evs, n, now_realtime_ms(), results, &through);
+    if (stored < 0) {
+        log_error("hub: rack=%s cannot store %zu events: %s (%s)", rack, n, errstr(stored),
+                  store_errmsg(h->st));
+        reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "the store failed");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (results[i] >= STORE_EVENT_REFUSED_HOST &&
+            log_ratelimit_ok(&h->bad_rl, now_monotonic_ms(), NULL)) {
+            char host[80];
+            log_warn("hub: rack=%s event refused seq=%" PRIu64 " host=%s phase=%s: %s", rack,
+                     evs[i].seq, log_quote(host, sizeof(host), evs[i].host),
+                     rbproto_phase_to_string(evs[i].phase),
+                     store_event_result_to_string(results[i]));
+        }
+    }
+    log_debug("hub: rack=%s events=%zu stored=%d through=%" PRIu64, rack, n, stored, through);
+
+    Rackboot__V1__EventAck ack = RACKBOOT__V1__EVENT_ACK__INIT;
+    ack.stored_through = through;
+    Rackboot__V1__AgentReply rep = RACKBOOT__V1__AGENT_REPLY__INIT;
+    rep.body_case = RACKBOOT__V1__AGENT_REPLY__BODY_EVENT_ACK;
+    rep.event_ack = &ack;
+    reply(call, &rep);
+
+    if (stored > 0) {
+        hub_poke(h); /* an install that ended withdraws its intent */
+        if (h->on_events) {
+            h->on_events(h->userdata);
+        }
+    }
+}
+
+/* ---- Handshake --------------------------------------------------------- */
+
+static void handle_hello(hub *h, rpc_call *call, const Rackboot__V1__AuthHello *hello)
+{
+    uint8_t nonce[PKI_NONCE_SIZE];
+    pki_reason reason = { { 0 } };
+    int r = auth_hello(h->auth, rpc_call_pipe(call), hello, nonce, &reason);
+    if (r < 0) {
+        char claim[80];
+        log_warn("hub: agent refused (claimed rack %s): %s",
+                 log_quote(claim, sizeof(claim), hello->rack_claim), reason.text);
+        reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED, reason.text);
+        return;
+    }
+    Rackboot__V1__AuthChallenge ch = RACKBOOT__V1__AUTH_CHALLENGE__INIT;
+    ch.nonce.data = nonce;
+    ch.nonce.len = sizeof(nonce);
+    Rackboot__V1__AgentReply rep = RACKBOOT__V1__AGENT_REPLY__INIT;
+    rep.body_case = RACKBOOT__V1__AGENT_REPLY__BODY_AUTH_CHALLENGE;
+    rep.auth_challenge = &ch;
+    reply(call, &rep);
+}
+
+static void handle_proof(hub *h, rpc_call *call, const Rackboot__V1__AuthProof *proof)
+{
+    const auth_peer *peer = NULL;
+    pki_reason reason = { { 0 } };
+    int r = auth_proof(h->auth, rpc_call_pipe(call), proof, &peer, &reason);
+    if (r < 0) {
+        log_warn("hub: agent identity proof refused: %s", reason.text);
+        reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED, reason.text);
+        return;
+    }
+    const char *rack = peer->id.name;
+    r = store_agent_seen(h->st, rack, rack, peer->version, now_realtime_ms());
+    if (r < 0) {
+        log_error("hub: rack=%s cannot record the agent: %s (%s)", rack, errstr(r),
+                  store_errmsg(h->st));
+        auth_pipe_closed(h->auth, rpc_call_pipe(call));
+        reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "the store failed");
+        return;
+    }
+    char version[80];
+    log_info("hub: agent of rack=%s connected version=%s", rack,
+             log_quote(version, sizeof(version), peer->version));
+    Rackboot__V1__AuthResult res = RACKBOOT__V1__AUTH_RESULT__INIT;
+    res.role = RACKBOOT__V1__ROLE__ROLE_AGENT;
+    res.name = RB_UNCONST(rack);
+    res.rack = RB_UNCONST(rack);
+    res.controller_version = RB_UNCONST(RACKBOOT_VERSION);
+    Rackboot__V1__AgentReply rep = RACKBOOT__V1__AGENT_REPLY__INIT;
+    rep.body_case = RACKBOOT__V1__AGENT_REPLY__BODY_AUTH_RESULT;
+    rep.auth_result = &res;
+    reply(call, &rep);
+}
+
+/* ---- Dispatch ---------------------------------------------------------- */
+
+static void on_request(void *userdata, rpc_call *call)
+{
+    hub *h = userdata;
+    size_t len = 0;
+    const uint8_t *body = rpc_call_body(call, &len);
+    uint32_t pipe = rpc_call_pipe(call);
+    const auth_peer *peer = auth_identity(h->auth, pipe);
+    Rackboot__V1__AgentRequest *req = NULL;
+    int r = rbproto_unpack_agent_request(
+            body, len, peer ? RBPROTO_MAX_MESSAGE : RBPROTO_MAX_UNAUTHENTICATED, &req);
+    if (r < 0) {
+        if (log_ratelimit_ok(&h->bad_rl, now_monotonic_ms(), NULL)) {
+            log_warn("hub: malformed request on connection %u (%zu bytes): %s", pipe, len,
+                     errstr(r));
+        }
+        reply_error(call, RACKBOOT__V1__STATUS__STATUS_INVALID, "malformed request");
+        return;
+    }
+    switch (req->body_case) {
+    case RACKBOOT__V1__AGENT_REQUEST__BODY_AUTH_HELLO:
+        handle_hello(h, call, req->auth_hello);
+        break;
+    case RACKBOOT__V1__AGENT_REQUEST__BODY_AUTH_PROOF:
+        handle_proof(h, call, req->auth_proof);
+        break;
+    case RACKBOOT__V1__AGENT_REQUEST__BODY_SYNC:
+    case RACKBOOT__V1__AGENT_REQUEST__BODY_EVENTS:
+        if (!peer) {
+            reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED,
+                        "prove the connection's identity first");
+        } else if (req->body_case == RACKBOOT__V1__AGENT_REQUEST__BODY_SYNC) {
+            handle_sync(h, call, peer, req->sync);
+        } else {
+            handle_events(h, call, peer, req->events);
+        }
+        break;
+    default:
+        reply_error(call, RACKBOOT__V1__STATUS__STATUS_INVALID, "unknown request");
+        break;
+    }
+    rbproto_free(&req->base);
+}
+
+static void on_pipe_closed(void *userdata, uint32_t pipe)
+{
+    hub *h = userdata;
+    const auth_peer *peer = auth_identity(h->auth, pipe);
+    if (peer) {
+        log_info("hub: agent of rack=%s disconnected", peer->id.name);
+    }
+    auth_pipe_closed(h->auth, pipe);
+    parked *p = h->parked;
+    while (p) {
+        parked *next = p->next;
+        if (p->pipe == pipe) {
+            rpc_call_drop(p->call);
+            park_remove(h, p);
+        }
+        p = next;
+    }
+}
+
+/* ---- Lifecycle --------------------------------------------------------- */
+
+int hub_new(uv_loop_t *loop, store *st, const hub_config *cfg, void (*on_events)(void *userdata),
+            void *userdata, hub **ret, char **ret_error)
+{
+    hub *h = calloc(1, sizeof(*h));
+    if (!h) {
+        return -ENOMEM;
+    }
+    h->loop = loop;
+    h->st = st;
+    h->max_wait_ms = cfg->max_wait_ms;
+    h->on_events = on_events;
+    h->userdata = userdata;
+    h->bad_rl = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 20);
+    int r = auth_new(cfg->verifier, PKI_ROLE_AGENT, &h->auth);
+    if (r >= 0) {
+        r = uv_timer_init(loop, &h->tick);
+    }
+    if (r >= 0) {
+        h->tick_open = true;
+        h->tick.data = h;
+        r = uv_timer_start(&h->tick, on_tick, PARK_TICK_MS, PARK_TICK_MS);
+    }
+    if (r >= 0) {
+        rpc_handlers hs = { .request = on_request, .pipe_closed = on_pipe_closed };
+        r = rpc_server_new(loop, &hs, h, RBPROTO_MAX_MESSAGE, &h->rpc);
+    }
+    if (r >= 0) {
+        r = rpc_server_listen(h->rpc, cfg->listen, cfg->tls, 0, ret_error);
+    }
+    if (r < 0) {
+        hub_free(h);
+        return r;
+    }
+    *ret = h;
+    return 0;
+}
+
+static void free_after_close(uv_handle_t *handle)
+{
+    free(handle->data);
+}
+
+hub *hub_free(hub *h)
+{
+    if (!h) {
+        return NULL;
+    }
+    while (h->parked) {
+        rpc_call_drop(h->parked->call);
+        park_remove(h, h->parked);
+    }
+    rpc_server_free(h->rpc);
+    auth_free(h->auth);
+    if (h->tick_open) {
+        uv_close((uv_handle_t *)&h->tick, free_after_close);
+    } else {
+        free(h);
+    }
+    return NULL;
+}
+
+int hub_bound_port(const hub *h)
+{
+    return rpc_server_bound_port(h->rpc);
+}

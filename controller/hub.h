@@ -1,0 +1,47 @@
+/* hub: where rack agents meet the controller (issue 5 "Agent hub").
+ *
+ * Agents dial agents_listen over mutual TLS and prove, per connection, the
+ * rack their certificate names (auth.h); nothing else is accepted on a
+ * connection before that, and an agent is only ever believed about its own
+ * rack. Then:
+ *
+ *   sync    level-triggered intents: the agent says which generation it
+ *           holds and which it has persisted (acked). An ack dispatches the
+ *           installs of that generation. If the rack's generation differs
+ *           from the one held, the reply is the rack's whole desired state;
+ *           otherwise the call is parked until the generation changes or
+ *           the agent's wait (bounded) runs out, then "unchanged".
+ *   events  a batch from the agent's journal: stored once per (rack, seq),
+ *           events about hosts outside the rack refused and logged, the
+ *           reply acknowledges the highest contiguous seq stored.
+ *
+ * Parked syncs hold only their own REP context (rpc.h): a slow or silent
+ * agent holds up nobody. */
+#pragma once
+
+#include <uv.h>
+
+#include "pki.h"
+#include "rpc.h"
+#include "store.h"
+
+typedef struct hub hub;
+
+typedef struct hub_config {
+    const char *listen; /* tls+tcp://... */
+    nng_tls_config *tls;
+    pki_verifier *verifier;
+    uint32_t max_wait_ms; /* upper bound on an agent's long poll */
+} hub_config;
+
+/* `on_events` (may be NULL) runs after events were stored, so the API can
+ * wake its watchers. */
+int hub_new(uv_loop_t *loop, store *st, const hub_config *cfg, void (*on_events)(void *userdata),
+            void *userdata, hub **ret, char **ret_error);
+hub *hub_free(hub *h);
+
+/* Generations may have changed (an install, a cancel, a timeout): answer
+ * every parked sync whose rack moved on. */
+void hub_poke(hub *h);
+
+int hub_bound_port(const hub *h);

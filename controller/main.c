@@ -1,0 +1,348 @@
+/* rackboot-controller: the fleet's controller daemon. One libuv loop owns
+ * the store and every connection's state; nng does the network I/O on its
+ * own threads and hands each request to the loop (rpc.h). This file wires
+ * the configuration, the store, the agent hub and the operators' API, the
+ * install timeouts, and the signals:
+ *
+ *   SIGTERM, SIGINT  clean shutdown (the store is closed, WAL checkpointed)
+ *   SIGHUP           re-read the CRL for the identity checks */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <uv.h>
+
+#include "api.h"
+#include "config.h"
+#include "diag.h"
+#include "hub.h"
+#include "identity.h"
+#include "log.h"
+#include "pki.h"
+#include "store.h"
+#include "timeutil.h"
+#include "tls.h"
+#include "util.h"
+#include "version.h"
+
+/* How often install deadlines are checked. */
+#define EXPIRE_EVERY_MS 1000
+
+typedef struct controller {
+    controller_config *cfg;
+    uv_loop_t *loop;
+    store *st;
+    pki_verifier *verifier;
+    nng_tls_config *tls;
+    hub *hub;
+    api *api;
+    uv_timer_t expire;
+    uv_signal_t sig_term, sig_int, sig_hup;
+} controller;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: rackboot-controller --config FILE [--check-config]\n"
+               "\n"
+               "The rackboot controller: holds the fleet store, pushes install intents to\n"
+               "the rack agents and serves the operators' API (the rackboot CLI).\n"
+               "\n"
+               "  -c, --config FILE   configuration file (see deploy/examples/controller.conf)\n"
+               "      --check-config  validate the configuration and the PKI files, then exit\n"
+               "  -h, --help          show this help\n"
+               "  -V, --version       show the version\n"
+               "\n"
+               "Signals: SIGTERM/SIGINT stop, SIGHUP re-reads the CRL.\n");
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+    _cleanup_free_ char *copy = strdup(path);
+    if (!copy) {
+        return -ENOMEM;
+    }
+    for (char *p = copy + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(copy, 0755) < 0 && errno != EEXIST) {
+                return negative_errno();
+            }
+            *p = '/';
+        }
+    }
+    if (mkdir(copy, mode) < 0 && errno != EEXIST) {
+        return negative_errno();
+    }
+    return 0;
+}
+
+/* The directory of an ipc:// socket, so it can be created. */
+static char *ipc_dir(const char *url)
+{
+    const char *path = url + strlen("ipc://");
+    const char *slash = strrchr(path, '/');
+    return slash && slash != path ? strndup(path, (size_t)(slash - path)) : NULL;
+}
+
+/* The PKI pieces both listeners need: TLS config and identity verifier. The
+ * name proofs must carry is our certificate's own name unless configured. */
+static int pki_open(controller *c, diag *d)
+{
+    const controller_config *cfg = c->cfg;
+    _cleanup_free_ char *error = NULL;
+    rb_tls_files files = { .ca = cfg->ca, .cert = cfg->cert, .key = cfg->key, .crl = cfg->crl };
+    int r = rb_tls_config_new(&files, true, &c->tls, &error);
+    if (r < 0) {
+        diag_add(d, cfg->path, 0, "%s", error ? error : errstr(r));
+        return r;
+    }
+    pki_prover *self = NULL;
+    pki_reason reason = { { 0 } };
+    r = pki_prover_load(cfg->cert, cfg->key, &self, &reason);
+    if (r < 0) {
+        diag_add(d, cfg->path, 0, "[pki] cert %s / key %s: %s", cfg->cert, cfg->key,
+                 reason.text[0] ? reason.text : errstr(r));
+        return r;
+    }
+    const pki_identity *id = pki_prover_identity(self);
+    if (id->role != PKI_ROLE_CONTROLLER) {
+        diag_add(d, cfg->path, 0, "[pki] cert %s is a %s certificate, not a controller's",
+                 cfg->cert, pki_role_to_string(id->role));
+        pki_prover_free(self);
+        return -EINVAL;
+    }
+    const char *name = cfg->server_name ? cfg->server_name : id->name;
+    r = pki_verifier_new(cfg->ca, cfg->crl, name, &c->verifier, &reason);
+    pki_prover_free(self);
+    if (r < 0) {
+        diag_add(d, cfg->path, 0, "[pki] ca %s%s%s: %s", cfg->ca, cfg->crl ? " / crl " : "",
+                 cfg->crl ? cfg->crl : "", reason.text[0] ? reason.text : errstr(r));
+        return r;
+    }
+    return 0;
+}
+
+static int check_config(const char *path)
+{
+    diag *d = diag_new();
+    if (!d) {
+        return 1;
+    }
+    controller c = { 0 };
+    int r = controller_config_load(path, d, &c.cfg);
+    if (r >= 0 && (c.cfg->agents_listen || c.cfg->operators_listen)) {
+        r = pki_open(&c, d);
+    }
+    if (diag_count(d) > 0) {
+        diag_print(d, stderr);
+    }
+    if (r >= 0) {
+        printf("%s: configuration OK\n", path);
+    }
+    nng_tls_config_free(c.tls);
+    pki_verifier_free(c.verifier);
+    controller_config_free(c.cfg);
+    diag_free(d);
+    return r >= 0 ? 0 : 1;
+}
+
+static void on_events_stored(void *userdata)
+{
+    controller *c = userdata;
+    if (c->api) {
+        api_poke(c->api);
+    }
+}
+
+static void on_expire(uv_timer_t *t)
+{
+    controller *c = t->data;
+    int n = store_expire(c->st, now_realtime_ms(), &c->cfg->timeouts);
+    if (n < 0) {
+        log_error("cannot expire installs: %s (%s)", errstr(n), store_errmsg(c->st));
+    } else if (n > 0) {
+        log_info("installs timed out=%d", n);
+        if (c->hub) {
+            hub_poke(c->hub);
+        }
+        api_poke(c->api);
+    }
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    if (h->loop && !uv_is_closing(h)) { /* initialized and still open */
+        uv_close(h, NULL);
+    }
+}
+
+static void shutdown_all(controller *c)
+{
+    c->api = api_free(c->api);
+    c->hub = hub_free(c->hub);
+    close_handle((uv_handle_t *)&c->expire);
+    close_handle((uv_handle_t *)&c->sig_term);
+    close_handle((uv_handle_t *)&c->sig_int);
+    close_handle((uv_handle_t *)&c->sig_hup);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    controller *c = s->data;
+    if (signum == SIGHUP) {
+        if (!c->verifier || !c->cfg->crl) {
+            log_info("SIGHUP: no CRL configured, nothing to reload");
+            return;
+        }
+        pki_reason reason = { { 0 } };
+        int r = pki_verifier_reload_crl(c->verifier, &reason);
+        if (r < 0) {
+            log_error("SIGHUP: CRL %s not reloaded, keeping the old one: %s", c->cfg->crl,
+                      reason.text);
+        } else {
+            log_info("SIGHUP: CRL %s reloaded for identity checks", c->cfg->crl);
+        }
+        return;
+    }
+    log_info("signal %d: shutting down", signum);
+    shutdown_all(c);
+}
+
+static int run(const char *path)
+{
+    controller c = { 0 };
+    diag *d = diag_new();
+    if (!d) {
+        return 1;
+    }
+    int r = controller_config_load(path, d, &c.cfg);
+    if (r >= 0 && (c.cfg->agents_listen || c.cfg->operators_listen)) {
+        r = pki_open(&c, d);
+    }
+    if (r < 0) {
+        diag_print(d, stderr);
+        diag_free(d);
+        nng_tls_config_free(c.tls);
+        pki_verifier_free(c.verifier);
+        controller_config_free(c.cfg);
+        return 1;
+    }
+    diag_free(d);
+    log_set_level(c.cfg->log_level);
+
+    int status = 1;
+    _cleanup_free_ char *db = NULL, *sock_dir = ipc_dir(c.cfg->api_listen);
+    _cleanup_free_ char *error = NULL;
+    uv_signal_t *sigs[] = { &c.sig_term, &c.sig_int, &c.sig_hup };
+    const int signums[] = { SIGTERM, SIGINT, SIGHUP };
+    api_config ac = { .ipc_listen = c.cfg->api_listen,
+                      .operators_listen = c.cfg->operators_listen,
+                      .tls = c.tls,
+                      .verifier = c.verifier };
+    hub_config hc = { .listen = c.cfg->agents_listen, .tls = c.tls, .verifier = c.verifier,
+                      .max_wait_ms = CONTROLLER_DEFAULT_SYNC_WAIT_MAX };
+    r = mkdir_p(c.cfg->state_dir, 0700);
+    if (r < 0) {
+        log_error("cannot create state_dir %s: %s", c.cfg->state_dir, errstr(r));
+        goto out;
+    }
+    if (sock_dir && (r = mkdir_p(sock_dir, 0755)) < 0) {
+        log_error("cannot create %s for api_listen: %s", sock_dir, errstr(r));
+        goto out;
+    }
+    if (asprintf(&db, "%s/fleet.db", c.cfg->state_dir) < 0) {
+        db = NULL;
+        goto out;
+    }
+    r = store_open(db, &c.st, &error);
+    if (r < 0) {
+        log_error("cannot open the store %s: %s", db, error ? error : errstr(r));
+        goto out;
+    }
+
+    c.loop = uv_default_loop();
+    if (c.cfg->agents_listen) {
+        r = hub_new(c.loop, c.st, &hc, on_events_stored, &c, &c.hub, &error);
+        if (r < 0) {
+            log_error("agents_listen: %s", error ? error : errstr(r));
+            goto out;
+        }
+    }
+    r = api_new(c.loop, c.st, c.hub, &ac, &c.api, &error);
+    if (r < 0) {
+        log_error("api: %s", error ? error : errstr(r));
+        goto out;
+    }
+
+    uv_timer_init(c.loop, &c.expire);
+    c.expire.data = &c;
+    uv_timer_start(&c.expire, on_expire, EXPIRE_EVERY_MS, EXPIRE_EVERY_MS);
+    for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {
+        uv_signal_init(c.loop, sigs[i]);
+        sigs[i]->data = &c;
+        uv_signal_start(sigs[i], on_signal, signums[i]);
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    log_info("rackboot-controller %s started store=%s api=%s agents=%s operators=%s",
+             RACKBOOT_VERSION, db, c.cfg->api_listen,
+             c.cfg->agents_listen ? c.cfg->agents_listen : "-",
+             c.cfg->operators_listen ? c.cfg->operators_listen : "-");
+    uv_run(c.loop, UV_RUN_DEFAULT);
+    status = 0;
+    log_info("rackboot-controller stopped");
+
+out:
+    if (c.loop) {
+        shutdown_all(&c);
+        uv_run(c.loop, UV_RUN_DEFAULT); /* finish closing handles */
+        uv_loop_close(c.loop);
+    }
+    store_close(c.st);
+    nng_tls_config_free(c.tls);
+    pki_verifier_free(c.verifier);
+    controller_config_free(c.cfg);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "check-config", no_argument, NULL, 'C' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { 0 },
+    };
+    const char *config = NULL;
+    bool check = false;
+    log_set_ident("rackboot-controller");
+    int c;
+    while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'C':
+            check = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("rackboot-controller %s\n", RACKBOOT_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc || !config) {
+        usage(stderr);
+        return 2;
+    }
+    return check ? check_config(config) : run(config);
+}

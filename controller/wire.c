@@ -1,0 +1,264 @@
+#include "wire.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+typedef struct block {
+    struct block *next;
+    size_t used, cap;
+    max_align_t data[];
+} block;
+
+struct wire_arena {
+    block *head;
+    bool failed;
+};
+
+#define BLOCK_SIZE (64u << 10)
+
+wire_arena *wire_arena_new(void)
+{
+    return calloc(1, sizeof(wire_arena));
+}
+
+wire_arena *wire_arena_free(wire_arena *a)
+{
+    if (!a) {
+        return NULL;
+    }
+    while (a->head) {
+        block *next = a->head->next;
+        free(a->head);
+        a->head = next;
+    }
+    free(a);
+    return NULL;
+}
+
+bool wire_arena_failed(const wire_arena *a)
+{
+    return a->failed;
+}
+
+void *wire_alloc(wire_arena *a, size_t size)
+{
+    size = (size + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+    if (!a->head || a->head->cap - a->head->used < size) {
+        size_t cap = size > BLOCK_SIZE ? size : BLOCK_SIZE;
+        block *b = malloc(sizeof(*b) + cap);
+        if (!b) {
+            a->failed = true;
+            return NULL;
+        }
+        b->used = 0;
+        b->cap = cap;
+        b->next = a->head;
+        a->head = b;
+    }
+    void *p = (char *)a->head->data + a->head->used;
+    a->head->used += size;
+    memset(p, 0, size);
+    return p;
+}
+
+char *wire_strdup(wire_arena *a, const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    char *p = wire_alloc(a, n + 1);
+    if (p && n) {
+        memcpy(p, s, n);
+    }
+    return p ? p : RB_UNCONST("");
+}
+
+static uint8_t *wire_memdup(wire_arena *a, const void *data, size_t len)
+{
+    uint8_t *p = wire_alloc(a, len ? len : 1);
+    if (p && len) {
+        memcpy(p, data, len);
+    }
+    return p;
+}
+
+void wire_append_(wire_arena *a, size_t *n, void ***items, void *item)
+{
+    if (!item) {
+        a->failed = true;
+        return;
+    }
+    /* Capacities are powers of two: grow when n is one. */
+    if ((*n & (*n - 1)) == 0 || *n == 0) {
+        size_t cap = *n ? *n * 2 : 4;
+        void **grown = wire_alloc(a, cap * sizeof(*grown));
+        if (!grown) {
+            return;
+        }
+        if (*n) {
+            memcpy(grown, *items, *n * sizeof(*grown));
+        }
+        *items = grown;
+    }
+    (*items)[(*n)++] = item;
+}
+
+Rackboot__V1__Host *wire_host(wire_arena *a, const store_host *h)
+{
+    Rackboot__V1__Host *m = wire_alloc(a, sizeof(*m));
+    if (!m) {
+        return NULL;
+    }
+    rackboot__v1__host__init(m);
+    m->name = wire_strdup(a, h->name);
+    m->rack = wire_strdup(a, h->rack);
+    m->macs = wire_alloc(a, h->n_macs * sizeof(*m->macs));
+    if (m->macs) {
+        for (size_t i = 0; i < h->n_macs; i++) {
+            m->macs[i].data = wire_memdup(a, h->macs[i], 6);
+            m->macs[i].len = 6;
+        }
+        m->n_macs = h->n_macs;
+    }
+    m->address.data = wire_memdup(a, h->address, 16);
+    m->address.len = 16;
+    m->prefix_length = h->prefix_length;
+    if (h->has_gateway) {
+        m->gateway.data = wire_memdup(a, h->gateway, 16);
+        m->gateway.len = 16;
+    }
+    m->hostname = wire_strdup(a, h->hostname);
+    if (h->duid_len) {
+        m->duid.data = wire_memdup(a, h->duid, h->duid_len);
+        m->duid.len = h->duid_len;
+    }
+    return m;
+}
+
+Rackboot__V1__Profile *wire_profile(wire_arena *a, const store_profile *p)
+{
+    Rackboot__V1__Profile *m = wire_alloc(a, sizeof(*m));
+    if (!m) {
+        return NULL;
+    }
+    rackboot__v1__profile__init(m);
+    m->name = wire_strdup(a, p->name);
+    m->kernel_args = wire_strdup(a, p->cmdline);
+    m->kickstart_template = wire_strdup(a, p->kickstart);
+    if (p->kickstart && *p->kickstart) {
+        m->kickstart_sha256.data = wire_memdup(a, p->kickstart_sha256, 32);
+        m->kickstart_sha256.len = 32;
+    }
+    m->overlay = p->overlay;
+    m->ip_mode = p->ip_mode;
+    m->keep_ra = p->keep_ra;
+    for (size_t i = 0; i < p->n_images; i++) {
+        const store_image *img = &p->images[i];
+        Rackboot__V1__Image *im = wire_alloc(a, sizeof(*im));
+        if (!im) {
+            return NULL;
+        }
+        rackboot__v1__image__init(im);
+        im->name = wire_strdup(a, img->name);
+        im->kind = img->kind;
+        im->url = wire_strdup(a, img->url);
+        im->sha256.data = wire_memdup(a, img->sha256, 32);
+        im->sha256.len = 32;
+        im->size = img->size;
+        wire_append(a, m->n_images, m->images, im);
+    }
+    return m;
+}
+
+Rackboot__V1__StatusRow *wire_status(wire_arena *a, const store_status *st)
+{
+    Rackboot__V1__StatusRow *m = wire_alloc(a, sizeof(*m));
+    if (!m) {
+        return NULL;
+    }
+    rackboot__v1__status_row__init(m);
+    m->host = wire_strdup(a, st->host);
+    m->rack = wire_strdup(a, st->rack);
+    m->install_id = wire_strdup(a, st->install_id);
+    m->profile = wire_strdup(a, st->profile);
+    m->state = st->state ? install_state_to_proto(st->state)
+                         : RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_NONE;
+    m->phase = st->phase;
+    m->percent = st->percent;
+    m->updated_unix_ms = st->updated_ms;
+    m->attempt = st->attempt;
+    m->message = wire_strdup(a, st->message);
+    return m;
+}
+
+Rackboot__V1__EventRow *wire_event_row(wire_arena *a, const store_event_row *e)
+{
+    Rackboot__V1__EventRow *m = wire_alloc(a, sizeof(*m));
+    if (!m) {
+        return NULL;
+    }
+    rackboot__v1__event_row__init(m);
+    m->seq = e->seq;
+    m->time_unix_ms = e->time_ms;
+    m->host = wire_strdup(a, e->host);
+    m->install_id = wire_strdup(a, e->install_id);
+    m->phase = e->phase;
+    m->percent = e->percent;
+    m->message = wire_strdup(a, e->message);
+    return m;
+}
+
+int wire_to_store_host(const Rackboot__V1__Host *m, store_host *ret, const char **ret_why)
+{
+    store_host h = { 0 };
+    if (strlen(m->name) > STORE_NAME_MAX || strlen(m->rack) > STORE_NAME_MAX ||
+        strlen(m->hostname) > STORE_DNS_NAME_MAX) {
+        *ret_why = "a name is too long";
+        return -EINVAL;
+    }
+    if (m->n_macs == 0 || m->n_macs > STORE_MACS_MAX) {
+        *ret_why = "a host needs 1 to 16 MACs";
+        return -EINVAL;
+    }
+    strcpy(h.name, m->name);
+    strcpy(h.rack, m->rack);
+    strcpy(h.hostname, m->hostname);
+    for (size_t i = 0; i < m->n_macs; i++) {
+        memcpy(h.macs[i], m->macs[i].data, 6); /* rbproto checked the sizes */
+    }
+    h.n_macs = m->n_macs;
+    memcpy(h.address, m->address.data, 16);
+    h.prefix_length = m->prefix_length ? m->prefix_length : 64;
+    if (m->gateway.len == 16) {
+        h.has_gateway = true;
+        memcpy(h.gateway, m->gateway.data, 16);
+    }
+    *ret = h;
+    return 0;
+}
+
+int wire_to_store_profile(wire_arena *a, const Rackboot__V1__Profile *m, store_profile *ret)
+{
+    store_image *images = wire_alloc(a, (m->n_images ? m->n_images : 1) * sizeof(*images));
+    if (!images) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < m->n_images; i++) {
+        const Rackboot__V1__Image *im = m->images[i];
+        images[i] = (store_image){ .name = im->name, .kind = im->kind, .url = im->url,
+                                   .size = im->size };
+        memcpy(images[i].sha256, im->sha256.data, 32);
+    }
+    *ret = (store_profile){
+        .name = m->name,
+        .cmdline = m->kernel_args,
+        .kickstart = m->kickstart_template,
+        .overlay = m->overlay,
+        .ip_mode = m->ip_mode,
+        .keep_ra = m->keep_ra,
+        .images = images,
+        .n_images = m->n_images,
+    };
+    return 0;
+}
