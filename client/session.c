@@ -509,3 +509,8 @@ int rb_session_call_api(rb_session *s, const Rackboot__V1__ApiRequest *req, uint
         return 0;
     }
 }
+
+void rb_session_shutdown(rb_session *s)
+{
+    nng_close(s->sock);
+}

@@ -68,3 +68,8 @@ int rb_session_call_agent(rb_session *s, const Rackboot__V1__AgentRequest *req, 
                           Rackboot__V1__AgentReply **ret);
 int rb_session_call_api(rb_session *s, const Rackboot__V1__ApiRequest *req, uint32_t timeout_ms,
                         Rackboot__V1__ApiReply **ret);
+
+/* Closes the connection under any calls in flight (they fail with
+ * -ECONNRESET) without freeing the session: the way to stop threads that
+ * block in calls before rb_session_close(). */
+void rb_session_shutdown(rb_session *s);

@@ -80,6 +80,12 @@ agent_config *agent_config_free(agent_config *cfg)
         free(cfg->search[i]);
     }
     free(cfg->hosts_path);
+    free(cfg->controller_url);
+    free(cfg->controller_server_name);
+    free(cfg->controller_ca);
+    free(cfg->controller_cert);
+    free(cfg->controller_key);
+    free(cfg->controller_crl);
     free(cfg->tftp_root);
     free(cfg->cache_dir);
     free(cfg);
@@ -323,6 +329,53 @@ static void section_standalone(loader *l, const ini_section *s)
     }
 }
 
+static void set_path(loader *l, const ini_entry *e, char **dst)
+{
+    if (strempty(e->value)) {
+        problem(l, e->line, "%s: empty value", e->key);
+        return;
+    }
+    free(*dst);
+    *dst = agent_path_relative(l->file, e->value);
+    if (!*dst) {
+        problem(l, e->line, "out of memory");
+    }
+}
+
+/* [controller]: the uplink (rack-agent/uplink.h). */
+static void section_controller(loader *l, const ini_section *s)
+{
+    agent_config *c = l->cfg;
+    c->has_controller = true;
+    for (size_t i = 0; i < s->n_entries; i++) {
+        const ini_entry *e = &s->entries[i];
+        if (streq(e->key, "url")) {
+            if (strncmp(e->value, "tls+tcp://", 10) != 0) {
+                problem(l, e->line, "url: expected tls+tcp://HOST:PORT, not \"%s\"", e->value);
+                continue;
+            }
+            set_string(l, e, &c->controller_url);
+        } else if (streq(e->key, "server_name")) {
+            set_string(l, e, &c->controller_server_name);
+        } else if (streq(e->key, "ca")) {
+            set_path(l, e, &c->controller_ca);
+        } else if (streq(e->key, "cert")) {
+            set_path(l, e, &c->controller_cert);
+        } else if (streq(e->key, "key")) {
+            set_path(l, e, &c->controller_key);
+        } else if (streq(e->key, "crl")) {
+            set_path(l, e, &c->controller_crl);
+        } else if (streq(e->key, "sync_wait")) {
+            set_u32(l, e, 1, 600, &c->controller_sync_wait);
+        } else {
+            problem(l, e->line, "unknown key \"%s\" in [controller]", e->key);
+        }
+    }
+    if (!c->controller_url || !c->controller_ca || !c->controller_cert || !c->controller_key) {
+        problem(l, s->line, "[controller] needs url, ca, cert and key");
+    }
+}
+
 /* [cache]: the image cache (rack-agent/cache/cache.h). */
 static void section_cache(loader *l, const ini_section *s)
 {
@@ -411,10 +464,7 @@ static void check_section(loader *l, const ini_section *s)
     } else if (streq(s->name, "tftp")) {
         section_tftp(l, s);
     } else if (streq(s->name, "controller")) {
-        if (streq(s->name, "controller")) {
-            l->cfg->has_controller = true;
-        }
-        log_debug("config %s:%u: [%s] accepted, not checked yet", l->file, s->line, s->name);
+        section_controller(l, s);
     } else {
         problem(l, s->line, "unknown section [%s]", s->name);
     }
@@ -454,6 +504,7 @@ int agent_config_load(const char *path, diag *d, agent_config **ret)
     c->tftp_retries = 5;
     c->cache_max_size = 20ULL << 30; /* CACHE_DEFAULT_MAX_SIZE */
     c->cache_max_fetches = 4;        /* CACHE_DEFAULT_MAX_FETCHES */
+    c->controller_sync_wait = 30;
     loader l = { .file = path, .d = d, .cfg = c };
     if (!c->path) {
         problem(&l, 0, "out of memory");
@@ -512,7 +563,11 @@ int agent_config_load(const char *path, diag *d, agent_config **ret)
         }
     }
     if (!c->hosts_path && !c->has_controller) {
-        problem(&l, 0, "no intent source: set [standalone] hosts (or configure [controller])");
+        problem(&l, 0, "no intent source: set [standalone] hosts or configure [controller]");
+    }
+    if (c->hosts_path && c->has_controller) {
+        problem(&l, first_line[4],
+                "[standalone] hosts and [controller] exclude each other: choose one source");
     }
     ini_doc_free(doc);
     if (l.errors > 0) {

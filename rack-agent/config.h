@@ -3,8 +3,7 @@
  *
  * agent_config_load() checks every section and key it knows and reports each
  * problem with its file and line in the diag, so `--check-config` can list
- * them all. Sections that later work fills in ([controller]) are accepted
- * as they are. */
+ * them all. */
 #pragma once
 
 #include <netinet/in.h>
@@ -70,7 +69,16 @@ typedef struct agent_config {
     uint32_t tftp_retries;
     /* [standalone] hosts, resolved against the config file's directory. */
     char *hosts_path;
+    /* [controller] (rack-agent/uplink.h); paths resolved against the config
+     * file's directory. */
     bool has_controller;
+    char *controller_url;
+    char *controller_server_name; /* NULL: the URL's host */
+    char *controller_ca;
+    char *controller_cert;
+    char *controller_key;
+    char *controller_crl;
+    uint32_t controller_sync_wait; /* seconds */
     /* [cache] (rack-agent/cache/cache.h). dir is resolved against the config
      * file's directory; default state_dir/cache. */
     char *cache_dir;

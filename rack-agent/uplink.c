@@ -1,0 +1,578 @@
+#include "uplink.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fileio.h"
+#include "log.h"
+#include "rbproto.h"
+#include "session.h"
+#include "util.h"
+
+#define BACKOFF_MIN_MS 250u
+#define BACKOFF_MAX_MS 30000u
+/* The events thread looks at the journal at least this often even when
+ * nobody says there is something new (a missed wake-up costs this much). */
+#define EVENTS_IDLE_MS 1000u
+
+struct uplink {
+    uplink_config cfg; /* strings owned below */
+    char *strings[8];
+    uv_loop_t *loop;
+    uv_async_t wake;
+    journal *journal;
+    uplink_intents_fn fn;
+    void *userdata;
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool stopping;
+    bool events_ready;
+    rb_session *session;   /* set by the sync thread once open */
+    intent_set *pending;   /* handed to the loop */
+    pthread_t sync_thread, events_thread;
+    bool sync_started, events_started;
+};
+
+/* ---- Conversion ------------------------------------------------------- */
+
+static char *dup_or_null(const char *s)
+{
+    return s && *s ? strdup(s) : NULL;
+}
+
+static int profile_from(const Rackboot__V1__Profile *m, intent_profile *p)
+{
+    *p = (intent_profile){ 0 };
+    p->name = strdup(m->name);
+    p->cmdline = dup_or_null(m->kernel_args);
+    p->kickstart = dup_or_null(m->kickstart_template);
+    if (m->kickstart_sha256.len == 32) {
+        memcpy(p->kickstart_sha256, m->kickstart_sha256.data, 32);
+    }
+    p->overlay = m->overlay;
+    p->ip = m->ip_mode == RACKBOOT__V1__IP_MODE__IP_MODE_DHCP6 ? IP_MODE_DHCP6 : IP_MODE_STATIC;
+    p->keep_ra = m->keep_ra;
+    p->images = calloc(m->n_images ? m->n_images : 1, sizeof(*p->images));
+    if (!p->name || !p->images || (m->kernel_args && *m->kernel_args && !p->cmdline) ||
+        (m->kickstart_template && *m->kickstart_template && !p->kickstart)) {
+        intent_profile_clear(p);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < m->n_images; i++) {
+        const Rackboot__V1__Image *im = m->images[i];
+        intent_image *img = &p->images[p->n_images];
+        img->name = strdup(im->name);
+        img->url = strdup(im->url);
+        if (!img->name || !img->url) {
+            free(img->name);
+            free(img->url);
+            intent_profile_clear(p);
+            return -ENOMEM;
+        }
+        switch (im->kind) {
+        case RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_KERNEL:
+            img->kind = IMAGE_KERNEL;
+            break;
+        case RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_INITRD:
+            img->kind = IMAGE_INITRD;
+            break;
+        case RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_STAGE2:
+            img->kind = IMAGE_STAGE2;
+            break;
+        default:
+            img->kind = IMAGE_OTHER;
+            break;
+        }
+        memcpy(img->sha256, im->sha256.data, 32);
+        img->size = im->size;
+        p->n_images++;
+    }
+    return 0;
+}
+
+static int intent_from(const Rackboot__V1__Intent *m, intent *in)
+{
+    *in = (intent){ 0 };
+    if (m->n_macs > INTENT_MAX_MACS || m->n_dns_servers > INTENT_MAX_DNS ||
+        m->n_search > INTENT_MAX_SEARCH || m->address.len != 16) {
+        return -EINVAL;
+    }
+    in->install_id = strdup(m->install_id);
+    in->host = strdup(m->host);
+    in->hostname = strdup(*m->hostname ? m->hostname : m->host);
+    in->token = strdup(m->token);
+    if (!in->install_id || !in->host || !in->hostname || !in->token) {
+        intent_clear(in);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < m->n_macs; i++) {
+        memcpy(in->macs[i], m->macs[i].data, 6);
+    }
+    in->n_macs = m->n_macs;
+    memcpy(&in->address, m->address.data, 16);
+    in->prefix_len = (uint8_t)m->prefix_length;
+    if (m->gateway.len == 16) {
+        in->has_gateway = true;
+        memcpy(&in->gateway, m->gateway.data, 16);
+    }
+    for (size_t i = 0; i < m->n_dns_servers; i++) {
+        memcpy(&in->dns[i], m->dns_servers[i].data, 16);
+    }
+    in->n_dns = m->n_dns_servers;
+    for (size_t i = 0; i < m->n_search; i++) {
+        in->search[i] = strdup(m->search[i]);
+        if (!in->search[i]) {
+            intent_clear(in);
+            return -ENOMEM;
+        }
+        in->n_search = i + 1;
+    }
+    in->attempt = m->attempt;
+    return 0;
+}
+
+int uplink_intents_from_sync(const Rackboot__V1__SyncResponse *sr, intent_set **ret)
+{
+    intent_set *set = NULL;
+    int r = intent_set_new(sr->generation, &set);
+    for (size_t i = 0; r >= 0 && i < sr->n_profiles; i++) {
+        intent_profile p;
+        r = profile_from(sr->profiles[i], &p);
+        if (r >= 0) {
+            r = intent_set_add_profile(set, &p);
+            if (r < 0) {
+                intent_profile_clear(&p);
+                r = -EINVAL;
+            }
+        }
+    }
+    for (size_t i = 0; r >= 0 && i < sr->n_intents; i++) {
+        intent in;
+        r = intent_from(sr->intents[i], &in);
+        if (r >= 0) {
+            r = intent_set_add(set, &in, sr->intents[i]->profile);
+            if (r < 0) {
+                intent_clear(&in);
+                r = r == -ENOMEM ? r : -EINVAL;
+            }
+        }
+    }
+    if (r < 0) {
+        intent_set_free(set);
+        return r;
+    }
+    *ret = set;
+    return 0;
+}
+
+/* ---- Persistence ------------------------------------------------------ */
+
+static char *intents_path(const char *state_dir)
+{
+    char *p = NULL;
+    return asprintf(&p, "%s/%s", state_dir, UPLINK_INTENTS_FILE) < 0 ? NULL : p;
+}
+
+/* The SyncResponse is kept inside an AgentReply envelope so that reading it
+ * back goes through the same validating unpacker as the network. */
+static int persist(const char *state_dir, const Rackboot__V1__SyncResponse *sr)
+{
+    Rackboot__V1__AgentReply env = RACKBOOT__V1__AGENT_REPLY__INIT;
+    env.body_case = RACKBOOT__V1__AGENT_REPLY__BODY_SYNC;
+    env.sync = RB_UNCONST(sr);
+    _cleanup_free_ uint8_t *buf = NULL;
+    _cleanup_free_ char *path = intents_path(state_dir);
+    size_t len = 0;
+    if (!path) {
+        return -ENOMEM;
+    }
+    int r = rbproto_pack(&env.base, RBPROTO_MAX_MESSAGE, &buf, &len);
+    if (r < 0) {
+        return r;
+    }
+    return fileio_write_atomic(path, buf, len, 0600);
+}
+
+int uplink_load_persisted(const char *state_dir, intent_set **ret)
+{
+    _cleanup_free_ char *path = intents_path(state_dir);
+    if (!path) {
+        return -ENOMEM;
+    }
+    _cleanup_free_ void *buf = NULL;
+    size_t len = 0;
+    int r = fileio_read_all(path, RBPROTO_MAX_MESSAGE, &buf, &len);
+    if (r < 0) {
+        return r;
+    }
+    Rackboot__V1__AgentReply *env = NULL;
+    r = rbproto_unpack_agent_reply(buf, len, RBPROTO_MAX_MESSAGE, &env);
+    if (r < 0) {
+        return -EBADMSG;
+    }
+    if (env->body_case != RACKBOOT__V1__AGENT_REPLY__BODY_SYNC) {
+        rbproto_free(&env->base);
+        return -EBADMSG;
+    }
+    r = uplink_intents_from_sync(env->sync, ret);
+    rbproto_free(&env->base);
+    return r == -EINVAL ? -EBADMSG : r;
+}
+
+/* ---- Threads ---------------------------------------------------------- */
+
+static uint32_t jitter(uint32_t ms)
+{
+    /* 50-100 % of the nominal delay, so a fleet of agents does not redial
+     * in lock-step after a controller restart. */
+    static __thread unsigned seed;
+    if (!seed) {
+        seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&seed;
+    }
+    return ms / 2 + (uint32_t)(rand_r(&seed) % (ms / 2 + 1));
+}
+
+/* Sleeps up to `ms` unless stopping; returns false when stopping. */
+static bool pause_ms(uplink *u, uint32_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&u->lock);
+    while (!u->stopping && pthread_cond_timedwait(&u->cond, &u->lock, &ts) == 0) {
+    }
+    bool go_on = !u->stopping;
+    pthread_mutex_unlock(&u->lock);
+    return go_on;
+}
+
+static bool stopping(uplink *u)
+{
+    pthread_mutex_lock(&u->lock);
+    bool s = u->stopping;
+    pthread_mutex_unlock(&u->lock);
+    return s;
+}
+
+static uint32_t backoff_next(uint32_t b)
+{
+    return b >= BACKOFF_MAX_MS / 2 ? BACKOFF_MAX_MS : (b ? b * 2 : BACKOFF_MIN_MS);
+}
+
+/* Opens the session (the sync thread does this); false when stopping. */
+static bool connect_session(uplink *u)
+{
+    uint32_t backoff = 0;
+    while (!stopping(u)) {
+        rb_session_config sc = {
+            .url = u->cfg.url,
+            .kind = RB_SESSION_AGENT,
+            .ca = u->cfg.ca,
+            .cert = u->cfg.cert,
+            .key = u->cfg.key,
+            .crl = u->cfg.crl,
+            .server_name = u->cfg.server_name,
+        };
+        rb_session *s = NULL;
+        char *error = NULL;
+        int r = rb_session_open(&sc, &s, &error);
+        if (r >= 0) {
+            const Rackboot__V1__AuthResult *id = rb_session_identity(s);
+            if (u->cfg.rack && !streq(id->rack, u->cfg.rack)) {
+                log_error("uplink: our certificate names rack %s but [agent] rack is %s; not "
+                          "syncing",
+                          id->rack, u->cfg.rack);
+                rb_session_close(s);
+                r = -EACCES;
+            } else {
+                log_info("uplink: connected url=%s rack=%s controller_version=%s", u->cfg.url,
+                         id->rack, id->controller_version);
+                pthread_mutex_lock(&u->lock);
+                u->session = s;
+                pthread_cond_broadcast(&u->cond);
+                pthread_mutex_unlock(&u->lock);
+                return true;
+            }
+        } else {
+            log_warn("uplink: cannot connect url=%s: %s", u->cfg.url, error ? error : errstr(r));
+        }
+        free(error);
+        backoff = backoff_next(backoff);
+        if (!pause_ms(u, jitter(backoff))) {
+            break;
+        }
+    }
+    return false;
+}
+
+static void hand_over(uplink *u, intent_set *set)
+{
+    pthread_mutex_lock(&u->lock);
+    intent_set *old = u->pending;
+    u->pending = set;
+    pthread_mutex_unlock(&u->lock);
+    intent_set_free(old); /* the loop had not taken it: superseded */
+    uv_async_send(&u->wake);
+}
+
+static void *sync_main(void *arg)
+{
+    uplink *u = arg;
+    if (!connect_session(u)) {
+        return NULL;
+    }
+    uint64_t held = 0, acked = 0;
+    uint32_t backoff = 0;
+    while (!stopping(u)) {
+        Rackboot__V1__SyncRequest sync = RACKBOOT__V1__SYNC_REQUEST__INIT;
+        sync.held_generation = held;
+        sync.acked_generation = acked;
+        sync.max_wait_ms = u->cfg.sync_wait_ms;
+        Rackboot__V1__AgentRequest req = RACKBOOT__V1__AGENT_REQUEST__INIT;
+        req.body_case = RACKBOOT__V1__AGENT_REQUEST__BODY_SYNC;
+        req.sync = &sync;
+        Rackboot__V1__AgentReply *rep = NULL;
+        int r = rb_session_call_agent(u->session, &req, u->cfg.sync_wait_ms + 15000, &rep);
+        if (r < 0) {
+            if (stopping(u)) {
+                break;
+            }
+            log_warn("uplink: sync failed: %s (serving what we hold, generation %" PRIu64 ")",
+                     errstr(r), held);
+            backoff = backoff_next(backoff);
+            pause_ms(u, jitter(backoff));
+            continue;
+        }
+        if (rep->body_case == RACKBOOT__V1__AGENT_REPLY__BODY_ERROR) {
+            log_warn("uplink: controller refused the sync: %s: %s",
+                     rbproto_status_to_string(rep->error->code), rep->error->message);
+            rbproto_free(&rep->base);
+            backoff = backoff_next(backoff);
+            pause_ms(u, jitter(backoff));
+            continue;
+        }
+        backoff = 0;
+        const Rackboot__V1__SyncResponse *sr = rep->sync;
+        if (sr->unchanged) {
+            acked = held;
+        } else {
+            intent_set *set = NULL;
+            r = uplink_intents_from_sync(sr, &set);
+            if (r >= 0) {
+                r = persist(u->cfg.state_dir, sr);
+                if (r < 0) {
+                    intent_set_free(set);
+                    log_error("uplink: cannot persist generation %" PRIu64 " in %s: %s; not "
+                              "acknowledging it",
+                              sr->generation, u->cfg.state_dir, errstr(r));
+                }
+            } else {
+                log_error("uplink: generation %" PRIu64 " refused: %s", sr->generation,
+                          errstr(r));
+            }
+            if (r >= 0) {
+                log_info("uplink: generation=%" PRIu64 " intents=%zu profiles=%zu persisted",
+                         sr->generation, sr->n_intents, sr->n_profiles);
+                hand_over(u, set);
+                held = acked = sr->generation;
+            } else {
+                pause_ms(u, jitter(BACKOFF_MAX_MS));
+            }
+        }
+        rbproto_free(&rep->base);
+    }
+    return NULL;
+}
+
+static void *events_main(void *arg)
+{
+    uplink *u = arg;
+    pthread_mutex_lock(&u->lock);
+    while (!u->stopping && !u->session) {
+        pthread_cond_wait(&u->cond, &u->lock);
+    }
+    pthread_mutex_unlock(&u->lock);
+    journal_batch *b = NULL;
+    if (journal_batch_new(&b) < 0) {
+        log_error("uplink: out of memory; events stay in the journal");
+        return NULL;
+    }
+    uint32_t backoff = 0;
+    while (!stopping(u)) {
+        int n = journal_peek(u->journal, UPLINK_BATCH_MAX, b);
+        if (n <= 0) {
+            if (n < 0) {
+                log_error("uplink: cannot read the journal: %s", errstr(n));
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += EVENTS_IDLE_MS / 1000;
+            pthread_mutex_lock(&u->lock);
+            while (!u->stopping && !u->events_ready &&
+                   pthread_cond_timedwait(&u->cond, &u->lock, &ts) == 0) {
+            }
+            u->events_ready = false;
+            pthread_mutex_unlock(&u->lock);
+            continue;
+        }
+        Rackboot__V1__EventBatch batch = RACKBOOT__V1__EVENT_BATCH__INIT;
+        batch.n_events = journal_batch_count(b);
+        batch.events = journal_batch_events(b);
+        Rackboot__V1__AgentRequest req = RACKBOOT__V1__AGENT_REQUEST__INIT;
+        req.body_case = RACKBOOT__V1__AGENT_REQUEST__BODY_EVENTS;
+        req.events = &batch;
+        Rackboot__V1__AgentReply *rep = NULL;
+        int r = rb_session_call_agent(u->session, &req, 15000, &rep);
+        if (r >= 0 && rep->body_case == RACKBOOT__V1__AGENT_REPLY__BODY_EVENT_ACK) {
+            uint64_t through = rep->event_ack->stored_through;
+            rbproto_free(&rep->base);
+            r = journal_ack(u->journal, through);
+            if (r < 0 && r != -ERANGE) {
+                log_warn("uplink: cannot record the ack of seq %" PRIu64 ": %s", through,
+                         errstr(r));
+            }
+            log_debug("uplink: events sent=%zu stored_through=%" PRIu64, batch.n_events, through);
+            backoff = 0;
+            continue;
+        }
+        if (stopping(u)) {
+            rbproto_free(rep ? &rep->base : NULL);
+            break;
+        }
+        if (r >= 0) {
+            log_warn("uplink: controller refused %zu events: %s", batch.n_events,
+                     rep->body_case == RACKBOOT__V1__AGENT_REPLY__BODY_ERROR ? rep->error->message
+                                                                             : "unexpected reply");
+            rbproto_free(&rep->base);
+        } else {
+            log_warn("uplink: sending %zu events failed: %s (kept in the journal)",
+                     batch.n_events, errstr(r));
+        }
+        backoff = backoff_next(backoff);
+        pause_ms(u, jitter(backoff));
+    }
+    journal_batch_free(b);
+    return NULL;
+}
+
+/* ---- Loop side -------------------------------------------------------- */
+
+static void on_wake(uv_async_t *handle)
+{
+    uplink *u = handle->data;
+    pthread_mutex_lock(&u->lock);
+    intent_set *set = u->pending;
+    u->pending = NULL;
+    pthread_mutex_unlock(&u->lock);
+    if (set) {
+        u->fn(u->userdata, set);
+    }
+}
+
+void uplink_events_ready(uplink *u)
+{
+    pthread_mutex_lock(&u->lock);
+    u->events_ready = true;
+    pthread_cond_broadcast(&u->cond);
+    pthread_mutex_unlock(&u->lock);
+}
+
+int uplink_new(uv_loop_t *loop, const uplink_config *cfg, journal *j, uplink_intents_fn fn,
+               void *userdata, uplink **ret)
+{
+    uplink *u = calloc(1, sizeof(*u));
+    if (!u) {
+        return -ENOMEM;
+    }
+    u->cfg = *cfg;
+    const char **fields[] = { &u->cfg.url, &u->cfg.server_name, &u->cfg.ca, &u->cfg.cert,
+                              &u->cfg.key, &u->cfg.crl, &u->cfg.state_dir, &u->cfg.rack };
+    for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+        if (*fields[i]) {
+            u->strings[i] = strdup(*fields[i]);
+            *fields[i] = u->strings[i];
+        }
+    }
+    if (!u->cfg.sync_wait_ms) {
+        u->cfg.sync_wait_ms = UPLINK_DEFAULT_SYNC_WAIT_MS;
+    }
+    u->loop = loop;
+    u->journal = j;
+    u->fn = fn;
+    u->userdata = userdata;
+    pthread_mutex_init(&u->lock, NULL);
+    pthread_cond_init(&u->cond, NULL);
+    int r = uv_async_init(loop, &u->wake, on_wake);
+    if (r < 0) {
+        pthread_cond_destroy(&u->cond);
+        pthread_mutex_destroy(&u->lock);
+        free(u);
+        return r;
+    }
+    u->wake.data = u;
+    r = -pthread_create(&u->sync_thread, NULL, sync_main, u);
+    u->sync_started = r == 0;
+    if (r == 0 && j) {
+        r = -pthread_create(&u->events_thread, NULL, events_main, u);
+        u->events_started = r == 0;
+    }
+    if (r < 0) {
+        uplink_free(u);
+        return r;
+    }
+    *ret = u;
+    return 0;
+}
+
+static void free_after_close(uv_handle_t *handle)
+{
+    uplink *u = handle->data;
+    for (size_t i = 0; i < ARRAY_SIZE(u->strings); i++) {
+        free(u->strings[i]);
+    }
+    pthread_cond_destroy(&u->cond);
+    pthread_mutex_destroy(&u->lock);
+    free(u);
+}
+
+uplink *uplink_free(uplink *u)
+{
+    if (!u) {
+        return NULL;
+    }
+    pthread_mutex_lock(&u->lock);
+    u->stopping = true;
+    pthread_cond_broadcast(&u->cond);
+    if (u->session) {
+        rb_session_shutdown(u->session); /* calls in flight return at once */
+    }
+    pthread_mutex_unlock(&u->lock);
+    if (u->sync_started) {
+        pthread_join(u->sync_thread, NULL);
+    }
+    /* The sync thread may have opened the session after the check above. */
+    pthread_mutex_lock(&u->lock);
+    if (u->session) {
+        rb_session_shutdown(u->session);
+    }
+    pthread_mutex_unlock(&u->lock);
+    if (u->events_started) {
+        pthread_join(u->events_thread, NULL);
+    }
+    u->session = rb_session_close(u->session);
+    intent_set_free(u->pending);
+    u->pending = NULL;
+    uv_close((uv_handle_t *)&u->wake, free_after_close);
+    return NULL;
+}

@@ -1,0 +1,59 @@
+/* uplink: the agent's connection to its controller (issue 6, "Agent
+ * uplink"; [controller] in agent.conf).
+ *
+ * Two threads share one client session (client/session.h, mutual TLS and
+ * the identity handshake, reconnecting with jittered backoff):
+ *
+ *   sync    long polls the rack's intents by generation. A new state is
+ *           converted, checked, and persisted atomically in
+ *           STATE_DIR/intents.pb BEFORE the next sync acknowledges it, then
+ *           handed to the loop thread, which swaps it into the intents store.
+ *   events  sends journal batches (journal.h) and acknowledges what the
+ *           controller stored; the journal trims only after that.
+ *
+ * With the controller gone, nothing changes for the hosts: the agent serves
+ * what it holds, and at start it loads what it last persisted. */
+#pragma once
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "intents.h"
+#include "journal.h"
+#include "rackboot.pb-c.h"
+
+typedef struct uplink_config {
+    const char *url;         /* tls+tcp://controller:port */
+    const char *server_name; /* the controller certificate's DNS name */
+    const char *ca, *cert, *key, *crl;
+    const char *state_dir;
+    const char *rack;        /* [agent] rack: must be the rack our certificate names */
+    uint32_t sync_wait_ms;   /* long poll; 0: UPLINK_DEFAULT_SYNC_WAIT_MS */
+} uplink_config;
+
+#define UPLINK_DEFAULT_SYNC_WAIT_MS 30000u
+#define UPLINK_BATCH_MAX            500u
+#define UPLINK_INTENTS_FILE         "intents.pb"
+
+typedef struct uplink uplink;
+
+/* Called on the loop thread with a new set; the callee owns it. */
+typedef void (*uplink_intents_fn)(void *userdata, intent_set *set);
+
+/* Starts both threads. `j` may be NULL (no events to send). */
+int uplink_new(uv_loop_t *loop, const uplink_config *cfg, journal *j, uplink_intents_fn fn,
+               void *userdata, uplink **ret);
+/* Stops the threads (closing the connection under them) and frees. */
+uplink *uplink_free(uplink *u);
+
+/* Loop thread: events were appended and synced; send them soon. */
+void uplink_events_ready(uplink *u);
+
+/* The intents persisted by the last run, to serve before the controller
+ * answers. -ENOENT when there are none; -EBADMSG when the file is damaged. */
+int uplink_load_persisted(const char *state_dir, intent_set **ret);
+
+/* A SyncResponse as an intent set (pure; exported for tests). -EINVAL when
+ * the response contradicts itself (an intent naming a missing profile, a
+ * MAC given twice). */
+int uplink_intents_from_sync(const Rackboot__V1__SyncResponse *sr, intent_set **ret);
