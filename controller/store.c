@@ -579,7 +579,10 @@ int store_batch_end(store *s, bool commit)
 {
     RB_ASSERT(s->in_batch);
     s->in_batch = false;
-    return tx_end(s, commit ? 0 : -ECANCELED);
+    if (!commit) {
+        return tx_run(s, ST_ROLLBACK);
+    }
+    return tx_end(s, 0);
 }
 
 static bool name_valid(const char *n)

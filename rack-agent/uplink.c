@@ -181,7 +181,7 @@ static char *intents_path(const char *state_dir)
 
 /* The SyncResponse is kept inside an AgentReply envelope so that reading it
  * back goes through the same validating unpacker as the network. */
-static int persist(const char *state_dir, const Rackboot__V1__SyncResponse *sr)
+int uplink_persist(const char *state_dir, const Rackboot__V1__SyncResponse *sr)
 {
     Rackboot__V1__AgentReply env = RACKBOOT__V1__AGENT_REPLY__INIT;
     env.body_case = RACKBOOT__V1__AGENT_REPLY__BODY_SYNC;
@@ -370,7 +370,7 @@ static void *sync_main(void *arg)
             intent_set *set = NULL;
             r = uplink_intents_from_sync(sr, &set);
             if (r >= 0) {
-                r = persist(u->cfg.state_dir, sr);
+                r = uplink_persist(u->cfg.state_dir, sr);
                 if (r < 0) {
                     intent_set_free(set);
                     log_error("uplink: cannot persist generation %" PRIu64 " in %s: %s; not "

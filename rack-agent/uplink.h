@@ -49,6 +49,10 @@ uplink *uplink_free(uplink *u);
 /* Loop thread: events were appended and synced; send them soon. */
 void uplink_events_ready(uplink *u);
 
+/* Writes `sr` to STATE_DIR/intents.pb atomically (write, fsync, rename,
+ * fsync the directory). */
+int uplink_persist(const char *state_dir, const Rackboot__V1__SyncResponse *sr);
+
 /* The intents persisted by the last run, to serve before the controller
  * answers. -ENOENT when there are none; -EBADMSG when the file is damaged. */
 int uplink_load_persisted(const char *state_dir, intent_set **ret);

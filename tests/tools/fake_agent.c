@@ -72,7 +72,10 @@ static int do_events(rb_session *s, uint64_t from, char **specs, size_t n)
     Rackboot__V1__Event *evs = calloc(n, sizeof(*evs));
     Rackboot__V1__Event **ptrs = calloc(n, sizeof(*ptrs));
     char **copies = calloc(n, sizeof(*copies));
-    int status = 2;
+    Rackboot__V1__EventBatch batch = RACKBOOT__V1__EVENT_BATCH__INIT;
+    Rackboot__V1__AgentRequest req = RACKBOOT__V1__AGENT_REQUEST__INIT;
+    Rackboot__V1__AgentReply *rep = NULL;
+    int r, status = 2;
     if (!evs || !ptrs || !copies) {
         goto out;
     }
@@ -97,14 +100,11 @@ static int do_events(rb_session *s, uint64_t from, char **specs, size_t n)
         evs[i].message = RB_UNCONST("");
         ptrs[i] = &evs[i];
     }
-    Rackboot__V1__EventBatch batch = RACKBOOT__V1__EVENT_BATCH__INIT;
     batch.n_events = n;
     batch.events = ptrs;
-    Rackboot__V1__AgentRequest req = RACKBOOT__V1__AGENT_REQUEST__INIT;
     req.body_case = RACKBOOT__V1__AGENT_REQUEST__BODY_EVENTS;
     req.events = &batch;
-    Rackboot__V1__AgentReply *rep = NULL;
-    int r = rb_session_call_agent(s, &req, 10000, &rep);
+    r = rb_session_call_agent(s, &req, 10000, &rep);
     if (r < 0) {
         fprintf(stderr, "events: %s\n", errstr(r));
         status = exit_code(r);

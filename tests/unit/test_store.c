@@ -422,6 +422,47 @@ static void test_host_constraints(void **state)
     assert_integrity(f->path);
 }
 
+/* A batch is one transaction whose operations are savepoints: a failed
+ * operation undoes only itself, the end commits or undoes the rest, and a
+ * reopened store sees exactly what was committed. */
+static void test_batch(void **state)
+{
+    fixture *f = *state;
+    int before = 0;
+    assert_int_equal(store_hosts_list(f->s, NULL, host_count_cb, &before), 0);
+
+    assert_int_equal(store_batch_begin(f->s), 0);
+    add_host(f->s, "b1", "r3", 201);
+    store_host dup = make_host("b2", "r3", 201); /* b1's MAC */
+    assert_int_equal(store_host_add(f->s, &dup, false), -EEXIST);
+    add_host(f->s, "b3", "r3", 203);
+    uint64_t gen = 0;
+    assert_int_equal(store_rack_intents(f->s, "r3", &gen, NULL, NULL), 0);
+    assert_int_equal(store_batch_end(f->s, true), 0);
+
+    int n = 0;
+    assert_int_equal(store_hosts_list(f->s, NULL, host_count_cb, &n), 0);
+    assert_int_equal(n, before + 2);
+
+    /* Undone as a whole. */
+    assert_int_equal(store_batch_begin(f->s), 0);
+    add_host(f->s, "b4", "r3", 204);
+    char id[STORE_ID_LEN + 1];
+    assert_int_equal(store_install_create(f->s, "b1", "el9", false, T0, id), 0);
+    assert_int_equal(store_batch_end(f->s, false), 0);
+    store_host h;
+    assert_int_equal(store_host_get(f->s, "b4", &h), -ENOENT);
+    assert_int_equal(status(f->s, "b1").state, 0);
+
+    f->s = store_close(f->s);
+    char *err = NULL;
+    assert_int_equal(store_open(f->path, &f->s, &err), 0);
+    n = 0;
+    assert_int_equal(store_hosts_list(f->s, NULL, host_count_cb, &n), 0);
+    assert_int_equal(n, before + 2);
+    assert_integrity(f->path);
+}
+
 static void test_schema_constraints(void **state)
 {
     fixture *f = *state;
@@ -1192,6 +1233,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_one_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_host_constraints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_constraints, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_install_create_and_replace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_list, setup, teardown),
