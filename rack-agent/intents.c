@@ -343,3 +343,85 @@ int intents_store_listen(intents_store *st, intents_listener fn, void *userdata)
     st->n_listeners++;
     return 0;
 }
+
+static int profile_copy(const intent_profile *src, intent_profile *dst)
+{
+    *dst = (intent_profile){
+        .overlay = src->overlay,
+        .ip = src->ip,
+        .keep_ra = src->keep_ra,
+    };
+    memcpy(dst->kickstart_sha256, src->kickstart_sha256, sizeof(dst->kickstart_sha256));
+    dst->name = strdup(src->name);
+    dst->cmdline = src->cmdline ? strdup(src->cmdline) : NULL;
+    dst->kickstart = src->kickstart ? strdup(src->kickstart) : NULL;
+    dst->images = calloc(src->n_images ? src->n_images : 1, sizeof(*dst->images));
+    bool ok = dst->name && dst->images && (!src->cmdline || dst->cmdline) &&
+              (!src->kickstart || dst->kickstart);
+    for (size_t i = 0; ok && i < src->n_images; i++) {
+        intent_image *d = &dst->images[i];
+        *d = src->images[i];
+        d->name = strdup(src->images[i].name);
+        d->url = strdup(src->images[i].url);
+        dst->n_images = i + 1;
+        ok = d->name && d->url;
+    }
+    if (!ok) {
+        intent_profile_clear(dst);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static int intent_copy(const intent *src, intent *dst)
+{
+    *dst = *src;
+    dst->install_id = strdup(src->install_id);
+    dst->host = strdup(src->host);
+    dst->hostname = strdup(src->hostname);
+    dst->token = strdup(src->token);
+    dst->profile = NULL;
+    dst->n_search = 0;
+    bool ok = dst->install_id && dst->host && dst->hostname && dst->token;
+    for (size_t i = 0; ok && i < src->n_search; i++) {
+        dst->search[i] = strdup(src->search[i]);
+        dst->n_search = i + 1;
+        ok = dst->search[i] != NULL;
+    }
+    if (!ok) {
+        intent_clear(dst);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int intent_set_filter(const intent_set *src, bool (*keep)(const intent *in, void *userdata),
+                      void *userdata, intent_set **ret)
+{
+    intent_set *s = NULL;
+    int r = intent_set_new(src->generation, &s);
+    for (size_t i = 0; r >= 0 && i < src->n_profiles; i++) {
+        intent_profile p;
+        r = profile_copy(&src->profiles[i], &p);
+        if (r >= 0 && (r = intent_set_add_profile(s, &p)) < 0) {
+            intent_profile_clear(&p);
+        }
+    }
+    for (size_t i = 0; r >= 0 && i < src->n; i++) {
+        const intent *in = &src->intents[i];
+        if (!keep(in, userdata)) {
+            continue;
+        }
+        intent copy;
+        r = intent_copy(in, &copy);
+        if (r >= 0 && (r = intent_set_add(s, &copy, in->profile->name)) < 0) {
+            intent_clear(&copy);
+        }
+    }
+    if (r < 0) {
+        intent_set_free(s);
+        return r;
+    }
+    *ret = s;
+    return 0;
+}

@@ -104,6 +104,11 @@ const intent *intent_set_find_install(const intent_set *set, const char *install
  * '-' or '_' (at most 253 bytes, one trailing dot allowed). */
 bool dns_name_valid(const char *name);
 
+/* A deep copy of `src` without the intents `keep` says no to (e.g. installs
+ * that just completed), same generation. */
+int intent_set_filter(const intent_set *src, bool (*keep)(const intent *in, void *userdata),
+                      void *userdata, intent_set **ret);
+
 /* Frees the strings an intent or profile owns (for callers whose add failed). */
 void intent_clear(intent *in);
 void intent_profile_clear(intent_profile *p);

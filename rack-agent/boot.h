@@ -1,0 +1,33 @@
+/* boot: the HTTP routes of the install flow (URL layout in render/context.h):
+ *
+ *   GET  /boot/<mac>.ipxe          the host's iPXE script          → script_served
+ *   GET  /boot/overlay.img         the route-wait overlay initrd   → overlay_fetched
+ *   GET  /ks/<id>?token=T          the rendered kickstart          → kickstart_fetched
+ *   POST /progress/<id>?token=T    phase=installing|installed|failed
+ *                                  [&percent=N][&message=TEXT]
+ *
+ * Only a host with an intent gets a script; a kickstart or a progress post
+ * needs the install's token (403 without it, nothing recorded). Scripts and
+ * kickstarts carry the install's token, so only the host itself may fetch
+ * them: its reserved address, or an address whose EUI-64 interface
+ * identifier is one of its MACs (a SLAAC address, with the A flag in the
+ * rack's router advertisements); others get 403. */
+#pragma once
+
+#include "http/server.h"
+#include "intents.h"
+#include "progress.h"
+#include "render/context.h"
+
+typedef struct boot_routes boot_routes;
+
+/* `ctx`, `intents` and `prog` are borrowed and must outlive the routes. */
+int boot_routes_new(http_server *srv, const render_context *ctx, const intents_store *intents,
+                    progress *prog, boot_routes **ret);
+boot_routes *boot_routes_free(boot_routes *b);
+
+/* The install of the host at `client`: the intent whose reserved address it
+ * is, or whose MAC its EUI-64 interface identifier names. NULL if none. */
+const intent *boot_find_client(const intent_set *set, const struct sockaddr_in6 *client);
+/* True when `client` may act for `in` (the rule above). */
+bool boot_client_is_host(const intent *in, const struct sockaddr_in6 *client);

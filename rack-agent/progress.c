@@ -1,0 +1,323 @@
+#include "progress.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+#include "hashmap.h"
+#include "log.h"
+#include "parse.h"
+#include "rbproto.h"
+#include "util.h"
+
+#define COMPLETED_FILE "completed"
+#define ID_MAX         128
+
+typedef struct completed_id {
+    char id[ID_MAX + 1];
+    size_t len;
+} completed_id;
+
+struct progress {
+    uv_loop_t *loop;
+    char *path; /* STATE_DIR/completed */
+    journal *journal;
+    uv_timer_t sync_timer;
+    bool sync_pending;
+    void (*durable_fn)(void *userdata);
+    void *durable_userdata;
+    void (*completed_fn)(void *userdata, const char *install_id);
+    void *completed_userdata;
+    /* Completed installs in completion order (oldest first) and by id. */
+    completed_id *done;
+    size_t n_done, cap_done;
+    hashmap *done_by_id;
+    uint64_t events_total, events_failed;
+};
+
+/* ---- The completed list ------------------------------------------------ */
+
+static int done_index(progress *p)
+{
+    hashmap_clear(p->done_by_id);
+    for (size_t i = 0; i < p->n_done; i++) {
+        int r = hashmap_put(p->done_by_id, p->done[i].id, p->done[i].len, &p->done[i]);
+        if (r < 0) {
+            return r;
+        }
+    }
+    return 0;
+}
+
+static int done_append(progress *p, const char *id)
+{
+    size_t len = strlen(id);
+    if (len == 0 || len > ID_MAX) {
+        return -EINVAL;
+    }
+    if (p->n_done == PROGRESS_MAX_COMPLETED) {
+        /* Forget the oldest: an install that old is long gone from every
+         * intent set. */
+        memmove(p->done, p->done + 1, (p->n_done - 1) * sizeof(*p->done));
+        p->n_done--;
+    }
+    if (p->n_done == p->cap_done) {
+        size_t cap = p->cap_done ? p->cap_done * 2 : 64;
+        completed_id *grown = realloc(p->done, cap * sizeof(*grown));
+        if (!grown) {
+            return -ENOMEM;
+        }
+        p->done = grown;
+        p->cap_done = cap;
+    }
+    memcpy(p->done[p->n_done].id, id, len + 1);
+    p->done[p->n_done].len = len;
+    p->n_done++;
+    return done_index(p); /* the array may have moved */
+}
+
+static int done_load(progress *p)
+{
+    _cleanup_free_ char *buf = NULL;
+    size_t len = 0;
+    int r = fileio_read_all(p->path, (size_t)PROGRESS_MAX_COMPLETED * (ID_MAX + 1),
+                            (void **)&buf, &len);
+    if (r == -ENOENT) {
+        return 0;
+    }
+    if (r < 0) {
+        return r;
+    }
+    char *save = NULL;
+    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (*line && done_append(p, line) == -ENOMEM) {
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+static int done_save(progress *p)
+{
+    size_t cap = p->n_done * (ID_MAX + 1) + 1;
+    _cleanup_free_ char *buf = malloc(cap);
+    if (!buf) {
+        return -ENOMEM;
+    }
+    size_t off = 0;
+    for (size_t i = 0; i < p->n_done; i++) {
+        memcpy(buf + off, p->done[i].id, p->done[i].len);
+        off += p->done[i].len;
+        buf[off++] = '\n';
+    }
+    return fileio_write_atomic(p->path, buf, off, 0600);
+}
+
+bool progress_is_completed(const progress *p, const char *install_id)
+{
+    return hashmap_get(p->done_by_id, install_id, strlen(install_id)) != NULL;
+}
+
+static bool keep_unfinished(const intent *in, void *userdata)
+{
+    return !progress_is_completed(userdata, in->install_id);
+}
+
+int progress_filter(const progress *p, intent_set *set, intent_set **ret)
+{
+    bool any = false;
+    for (size_t i = 0; i < intent_set_size(set) && !any; i++) {
+        any = progress_is_completed(p, intent_set_at(set, i)->install_id);
+    }
+    if (!any) {
+        *ret = set;
+        return 0;
+    }
+    intent_set *filtered = NULL;
+    int r = intent_set_filter(set, keep_unfinished, RB_UNCONST(p), &filtered);
+    if (r < 0) {
+        return r; /* the caller still owns `set` */
+    }
+    intent_set_free(set);
+    *ret = filtered;
+    return 0;
+}
+
+/* ---- Events ------------------------------------------------------------ */
+
+static void on_sync(uv_timer_t *t)
+{
+    progress *p = t->data;
+    p->sync_pending = false;
+    if (!p->journal) {
+        return;
+    }
+    int r = journal_sync(p->journal);
+    if (r < 0) {
+        log_error("journal: sync failed: %s (events are kept in memory until it works)",
+                  errstr(r));
+        return;
+    }
+    if (p->durable_fn) {
+        p->durable_fn(p->durable_userdata);
+    }
+}
+
+static int journal_record(progress *p, const intent *in, Rackboot__V1__Phase phase,
+                          uint32_t percent, const char *message, const uint8_t *mac,
+                          const uint8_t *duid, size_t duid_len);
+
+static void complete(progress *p, const char *install_id_in)
+{
+    if (progress_is_completed(p, install_id_in)) {
+        return;
+    }
+    char install_id[ID_MAX + 1];
+    snprintf(install_id, sizeof(install_id), "%s", install_id_in);
+    int r = done_append(p, install_id);
+    if (r >= 0) {
+        r = done_save(p);
+    }
+    if (r < 0) {
+        log_error("cannot record install %s as completed in %s: %s", install_id, p->path,
+                  errstr(r));
+    }
+    if (p->completed_fn) {
+        p->completed_fn(p->completed_userdata, install_id);
+    }
+}
+
+int progress_emit(progress *p, const intent *in, Rackboot__V1__Phase phase, uint32_t percent,
+                  const char *message, const uint8_t *mac, const uint8_t *duid, size_t duid_len)
+{
+    p->events_total++;
+    char mac_text[FORMAT_MAC_LEN] = "";
+    if (mac) {
+        format_mac(mac, mac_text);
+    }
+    char msg[160];
+    log_info("event host=%s install=%s phase=%s%s%s percent=%u message=%s", in->host,
+             in->install_id, rbproto_phase_to_string(phase), mac ? " mac=" : "", mac_text,
+             percent, log_quote(msg, sizeof(msg), message ? message : ""));
+
+    int r = p->journal ? journal_record(p, in, phase, percent, message, mac, duid, duid_len) : 0;
+    /* Last: completing withdraws the intent, and with it `in`. */
+    if (phase == RACKBOOT__V1__PHASE__PHASE_INSTALLED) {
+        complete(p, in->install_id);
+    }
+    return r;
+}
+
+static int journal_record(progress *p, const intent *in, Rackboot__V1__Phase phase,
+                          uint32_t percent, const char *message, const uint8_t *mac,
+                          const uint8_t *duid, size_t duid_len)
+{
+    Rackboot__V1__Event ev = RACKBOOT__V1__EVENT__INIT;
+    ev.install_id = in->install_id;
+    ev.host = in->host;
+    ev.phase = phase;
+    ev.percent = percent;
+    ev.message = RB_UNCONST(message ? message : "");
+    if (mac) {
+        ev.mac = (ProtobufCBinaryData){ 6, RB_UNCONST(mac) };
+    }
+    if (duid && duid_len) {
+        ev.duid = (ProtobufCBinaryData){ duid_len, RB_UNCONST(duid) };
+    }
+    int r = journal_append(p->journal, &ev, NULL);
+    if (r < 0) {
+        p->events_failed++;
+        log_error("journal: event host=%s phase=%s not recorded: %s", in->host,
+                  rbproto_phase_to_string(phase), errstr(r));
+        return r;
+    }
+    if (r > 0) {
+        log_warn("journal: full, dropped the %d oldest unacknowledged events (total dropped %" PRIu64
+                 ")",
+                 r, journal_dropped_total(p->journal));
+    }
+    if (!p->sync_pending) {
+        p->sync_pending = true;
+        uv_timer_start(&p->sync_timer, on_sync, 0, 0); /* after this loop iteration's work */
+    }
+    return 0;
+}
+
+/* ---- Lifecycle --------------------------------------------------------- */
+
+int progress_new(uv_loop_t *loop, const char *state_dir, journal *j, progress **ret)
+{
+    progress *p = calloc(1, sizeof(*p));
+    if (!p) {
+        return -ENOMEM;
+    }
+    p->loop = loop;
+    p->journal = j;
+    int r = asprintf(&p->path, "%s/%s", state_dir, COMPLETED_FILE) < 0 ? -ENOMEM : 0;
+    if (r >= 0) {
+        r = hashmap_new(256, &p->done_by_id);
+    }
+    if (r >= 0) {
+        r = done_load(p);
+    }
+    if (r >= 0) {
+        r = uv_timer_init(loop, &p->sync_timer);
+    }
+    if (r < 0) {
+        hashmap_free(p->done_by_id);
+        free(p->done);
+        free(p->path);
+        free(p);
+        return r;
+    }
+    p->sync_timer.data = p;
+    *ret = p;
+    return 0;
+}
+
+static void free_after_close(uv_handle_t *h)
+{
+    progress *p = h->data;
+    hashmap_free(p->done_by_id);
+    free(p->done);
+    free(p->path);
+    free(p);
+}
+
+progress *progress_free(progress *p)
+{
+    if (!p) {
+        return NULL;
+    }
+    if (p->journal) {
+        (void)journal_sync(p->journal);
+    }
+    uv_close((uv_handle_t *)&p->sync_timer, free_after_close);
+    return NULL;
+}
+
+void progress_on_durable(progress *p, void (*fn)(void *userdata), void *userdata)
+{
+    p->durable_fn = fn;
+    p->durable_userdata = userdata;
+}
+
+void progress_on_completed(progress *p, void (*fn)(void *userdata, const char *install_id),
+                           void *userdata)
+{
+    p->completed_fn = fn;
+    p->completed_userdata = userdata;
+}
+
+uint64_t progress_events_total(const progress *p)
+{
+    return p->events_total;
+}
+
+uint64_t progress_events_failed(const progress *p)
+{
+    return p->events_failed;
+}
