@@ -362,8 +362,10 @@ int rb_session_open(const rb_session_config *cfg, rb_session **ret, char **ret_e
         r = fail(ret_error, rb_nng_errno(rv), "controller URL %s: %s", cfg->url, nng_strerror(rv));
         goto fail;
     }
-    nng_tls_config_free(tcfg);
-    tcfg = NULL;
+    if (tcfg) {
+        nng_tls_config_free(tcfg); /* the dialer holds its own reference */
+        tcfg = NULL;
+    }
 
     /* A synchronous first dial reports refusals at once; a session that
      * reconnects retries in the background after that. */
