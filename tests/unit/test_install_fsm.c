@@ -261,7 +261,7 @@ static void test_names(void **state)
     }
     assert_string_equal(install_state_to_string(INSTALL_TIMED_OUT), "timed_out");
     assert_int_equal(install_state_to_proto(INSTALL_TIMED_OUT),
-                     RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_FAILED);
+                     RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_TIMED_OUT);
     assert_int_equal(install_state_to_proto((install_state)0),
                      RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_UNSPECIFIED);
     assert_null(install_state_to_string((install_state)0));
