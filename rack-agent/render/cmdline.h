@@ -1,0 +1,38 @@
+/* The kernel command line for an install (dracut and Anaconda read it):
+ *
+ *   ifname=bootnet:<mac>
+ *   ip=[<address>]::[<gateway>]:<prefix>:<hostname>:bootnet:none
+ *      (static, the default; "::" with an empty gateway field when neither
+ *      the intent nor the rack has one) or ip=bootnet:dhcp6 (profile
+ *      `ip = dhcp6`). Without an IPv6 ip= Anaconda falls back to IPv4 DHCP
+ *      (NETBOOT-SPECS.md §5.2).
+ *   nameserver=<address>   once per DNS server, unbracketed: dracut's
+ *      network-legacy writes the value verbatim into resolv.conf (ifup.sh),
+ *      where "[...]" is invalid; NetworkManager's initrd generator accepts
+ *      both forms (nmi-cmdline-reader.c get_word() strips brackets).
+ *   BOOTIF=01-<mac with '-'>   (pxelinux form; dracut and NM strip "01-")
+ *   inst.ks=<base>/ks/<install-id>?token=<token>
+ *   inst.stage2=<base>/images/<profile>/   only when the profile has a
+ *      stage2 image
+ *   then the profile's own `cmdline`, verbatim.
+ *
+ * `mac` is the MAC the host booted with (from the script's URL); it must be
+ * one of the intent's. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "context.h"
+#include "intents.h"
+
+/* The kernel's COMMAND_LINE_SIZE on x86 and arm64, NUL included: a longer
+ * line is cut silently by the kernel, so we refuse to render one. */
+#define RENDER_CMDLINE_MAX 2048
+
+/* *ret: a new NUL-terminated string, no trailing newline (free() it);
+ * *ret_len (if not NULL) its length. -EINVAL for an intent whose values fail
+ * validation (host-internal.h, render_host_resolve) or a `mac` that is not
+ * the intent's; -E2BIG when the line would not fit RENDER_CMDLINE_MAX. */
+int render_cmdline(const render_context *ctx, const intent *in, const uint8_t mac[6], char **ret,
+                   size_t *ret_len);

@@ -1,0 +1,183 @@
+#include "context.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host-internal.h"
+#include "parse.h"
+#include "util.h"
+
+int render_context_init(render_context *ctx, const struct in6_addr *advertise, uint16_t http_port)
+{
+    if (IN6_IS_ADDR_UNSPECIFIED(advertise) || IN6_IS_ADDR_V4MAPPED(advertise)) {
+        return -EINVAL;
+    }
+    char addr[RENDER_ADDR_LEN];
+    render_format_addr(advertise, addr);
+    render_context c = { 0 };
+    int n;
+    if (http_port == 0 || http_port == 80) {
+        n = snprintf(c.base_url, sizeof(c.base_url), "http://[%s]", addr);
+    } else {
+        n = snprintf(c.base_url, sizeof(c.base_url), "http://[%s]:%u", addr, http_port);
+    }
+    RB_ASSERT(n > 0 && (size_t)n < sizeof(c.base_url));
+    *ctx = c;
+    return 0;
+}
+
+/* `path` without its optional leading '/', if it starts with "<dir>/":
+ * what follows, else NULL. */
+static const char *after_dir(const char *path, const char *dir)
+{
+    if (path[0] == '/') {
+        path++;
+    }
+    size_t n = strlen(dir);
+    if (strncmp(path, dir, n) != 0 || path[n] != '/') {
+        return NULL;
+    }
+    return path + n + 1;
+}
+
+int render_boot_path_parse(const char *path, uint8_t ret_mac[6])
+{
+    const char *rest = after_dir(path, "boot");
+    if (!rest) {
+        return -EINVAL;
+    }
+    /* The longest form: 6 * 2 digits + 5 * "%3A". */
+    char mac[6 * 2 + 5 * 3 + 1];
+    size_t n = strlen(rest);
+    if (n <= 5 || strcmp(rest + n - 5, ".ipxe") != 0 || n - 5 >= sizeof(mac)) {
+        return -EINVAL;
+    }
+    memcpy(mac, rest, n - 5);
+    mac[n - 5] = '\0';
+    return parse_mac(mac, ret_mac);
+}
+
+static int id_path_parse(const char *path, const char *dir, const char **ret_id, size_t *ret_len)
+{
+    const char *id = after_dir(path, dir);
+    if (!id || !render_id_valid(id)) {
+        return -EINVAL;
+    }
+    *ret_id = id;
+    *ret_len = strlen(id);
+    return 0;
+}
+
+int render_ks_path_parse(const char *path, const char **ret_id, size_t *ret_len)
+{
+    return id_path_parse(path, "ks", ret_id, ret_len);
+}
+
+int render_progress_path_parse(const char *path, const char **ret_id, size_t *ret_len)
+{
+    return id_path_parse(path, "progress", ret_id, ret_len);
+}
+
+static int install_url(const render_context *ctx, const intent *in, const char *dir, char **ret)
+{
+    if (!render_id_valid(in->install_id) || !render_id_valid(in->token)) {
+        return -EINVAL;
+    }
+    rbuf b = { 0 };
+    rbuf_printf(&b, "%s/%s/%s?token=%s", ctx->base_url, dir, in->install_id, in->token);
+    return rbuf_finish(&b, ret, NULL);
+}
+
+int render_kickstart_url(const render_context *ctx, const intent *in, char **ret)
+{
+    return install_url(ctx, in, "ks", ret);
+}
+
+int render_progress_url(const render_context *ctx, const intent *in, char **ret)
+{
+    return install_url(ctx, in, "progress", ret);
+}
+
+int render_host_resolve(const render_context *ctx, const intent *in, render_host *ret)
+{
+    const intent_profile *p = in->profile;
+    if (!p || !render_id_valid(p->name) || !render_id_valid(in->install_id) ||
+        !render_id_valid(in->token) || !render_cmdline_extra_valid(p->cmdline)) {
+        return -EINVAL;
+    }
+    render_host h = { .in = in, .profile = p };
+    h.hostname = in->hostname ? in->hostname : in->host;
+    /* The hostname lands in ip=, in kickstart lines and in shell: a quote or
+     * a newline in it must never get that far. */
+    if (!h.hostname || !dns_name_valid(h.hostname) || !render_value_safe(h.hostname)) {
+        return -EINVAL;
+    }
+    if (in->prefix_len < 1 || in->prefix_len > 128) {
+        return -EINVAL;
+    }
+    render_format_addr(&in->address, h.address);
+    if (in->has_gateway) {
+        render_format_addr(&in->gateway, h.gateway);
+    } else if (ctx->has_gateway) {
+        render_format_addr(&ctx->gateway, h.gateway);
+    }
+    if (in->n_dns > 0) {
+        h.dns = in->dns;
+        h.n_dns = in->n_dns;
+    } else {
+        h.dns = ctx->dns;
+        h.n_dns = ctx->n_dns;
+    }
+    if (in->n_search > 0) {
+        h.search = (const char *const *)in->search;
+        h.n_search = in->n_search;
+    } else {
+        h.search = ctx->search;
+        h.n_search = ctx->n_search;
+    }
+    if (h.n_dns > INTENT_MAX_DNS || h.n_search > INTENT_MAX_SEARCH) {
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < h.n_search; i++) {
+        if (!h.search[i] || !dns_name_valid(h.search[i]) || !render_value_safe(h.search[i])) {
+            return -EINVAL;
+        }
+    }
+    *ret = h;
+    return 0;
+}
+
+void render_put_dns_list(rbuf *b, const render_host *h)
+{
+    for (size_t i = 0; i < h->n_dns; i++) {
+        char a[RENDER_ADDR_LEN];
+        render_format_addr(&h->dns[i], a);
+        if (i > 0) {
+            rbuf_putc(b, ',');
+        }
+        rbuf_puts(b, a);
+    }
+}
+
+void render_put_search_list(rbuf *b, const render_host *h)
+{
+    for (size_t i = 0; i < h->n_search; i++) {
+        if (i > 0) {
+            rbuf_putc(b, ',');
+        }
+        rbuf_puts(b, h->search[i]);
+    }
+}
+
+bool render_profile_has(const intent_profile *p, image_kind kind)
+{
+    for (size_t i = 0; i < p->n_images; i++) {
+        if (p->images[i].kind == kind) {
+            return true;
+        }
+    }
+    return false;
+}

@@ -1,0 +1,72 @@
+/* What every rendered boot file needs besides the intent: where the agent
+ * is, and the rack's defaults. Also the one place that fixes the agent's URL
+ * layout, which the renderers write and the HTTP server must answer:
+ *
+ *   /boot/<mac>.ipxe                  the iPXE script (script.h). <mac> in any
+ *                                     form render_boot_path_parse() accepts;
+ *                                     the DHCPv6 bootfile-url uses colons.
+ *   /boot/overlay.img                 the overlay initrd (overlay.h): one
+ *                                     archive for every profile with
+ *                                     `overlay = yes`; it holds nothing
+ *                                     host- or profile-specific.
+ *   /images/<profile>/vmlinuz         the kernel  } served by the image cache
+ *   /images/<profile>/initrd.img      the initrd  } (cache/images.h)
+ *   /images/<profile>/                inst.stage2= (Anaconda then fetches
+ *                                     LiveOS/squashfs.img below it, after a
+ *                                     .treeinfo that may 404)
+ *   /ks/<install-id>?token=TOKEN      the rendered kickstart (kickstart.h)
+ *   /progress/<install-id>?token=TOKEN
+ *                                     POST target of the installer's phases
+ *                                     (form body phase=NAME)
+ *
+ * Install ids, tokens and profile names are restricted to RFC 3986
+ * unreserved characters (render_id_valid), so none of these URLs needs
+ * percent-encoding and all of them are safe on a kernel command line. */
+#pragma once
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "intents.h"
+
+/* "http://[" + 45 + "]:" + 5 + NUL, rounded up. */
+#define RENDER_BASE_URL_MAX 64
+
+typedef struct render_context {
+    /* "http://[2001:db8::2]" (port 80) or "http://[2001:db8::2]:8080", no
+     * trailing '/'. Every URL rendered starts with it, the progress URL too. */
+    char base_url[RENDER_BASE_URL_MAX];
+    /* The rack's defaults for intents that carry none. */
+    struct in6_addr dns[INTENT_MAX_DNS];
+    size_t n_dns;
+    const char *search[INTENT_MAX_SEARCH]; /* borrowed; must outlive the context */
+    size_t n_search;
+    bool has_gateway;
+    struct in6_addr gateway;
+} render_context;
+
+/* Sets base_url from the agent's advertised address and HTTP port (0 or 80:
+ * no port in the URL) and clears the defaults. -EINVAL for an IPv4-mapped or
+ * unspecified address, which no IPv6-only host can reach. */
+int render_context_init(render_context *ctx, const struct in6_addr *advertise, uint16_t http_port);
+
+/* Parses the path of an iPXE script request, as the HTTP server has it
+ * (leading '/' optional, percent-decoded or not): "/boot/<mac>.ipxe" with
+ * the MAC's octets separated by ':', '-' or "%3A" (either case), hex digits
+ * in either case — older iPXE percent-encodes ':' in paths, newer sends it
+ * verbatim (NETBOOT-SPECS.md §4.3). -EINVAL for anything else. */
+int render_boot_path_parse(const char *path, uint8_t ret_mac[6]);
+
+/* Parses "/ks/<install-id>" or "/progress/<install-id>" (leading '/'
+ * optional; no query: the server hands the query separately). The id must
+ * pass render_id_valid(). *ret_id points into `path` and *ret_len is its
+ * length. -EINVAL for anything else. */
+int render_ks_path_parse(const char *path, const char **ret_id, size_t *ret_len);
+int render_progress_path_parse(const char *path, const char **ret_id, size_t *ret_len);
+
+/* The URLs above for an intent, as new strings (free() them). -EINVAL if the
+ * intent's install id or token fails render_id_valid(). */
+int render_kickstart_url(const render_context *ctx, const intent *in, char **ret);
+int render_progress_url(const render_context *ctx, const intent *in, char **ret);

@@ -1,0 +1,166 @@
+#include "template.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "render-internal.h"
+#include "util.h"
+
+/* Longer names cannot be one of ours; the limit keeps error messages short. */
+#define NAME_MAX_LEN 32
+
+const char *const render_template_names[] = {
+    "hostname",   "address", "prefix",       "gateway", "dns",       "search",
+    "install_id", "token",   "progress_url", "profile", "agent_url",
+};
+const size_t render_template_n_names = ARRAY_SIZE(render_template_names);
+
+static bool name_known(const char *name, size_t n)
+{
+    for (size_t i = 0; i < render_template_n_names; i++) {
+        if (strlen(render_template_names[i]) == n &&
+            memcmp(render_template_names[i], name, n) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static bool is_name_char(char c, bool first)
+{
+    if (c >= 'a' && c <= 'z') {
+        return true;
+    }
+    return !first && ((c >= '0' && c <= '9') || c == '_');
+}
+
+/* One placeholder starting at t[pos] == "{{". On success the name is
+ * t[*name_at .. *name_at + *name_len) and the placeholder ends before
+ * t[*end]. Otherwise a reason for the error message. */
+static const char *scan_placeholder(const char *t, size_t len, size_t pos, size_t *name_at,
+                                    size_t *name_len, size_t *end)
+{
+    size_t i = pos + 2;
+    while (i < len && is_blank(t[i])) {
+        i++;
+    }
+    size_t start = i;
+    while (i < len && is_name_char(t[i], i == start)) {
+        i++;
+    }
+    size_t n = i - start;
+    while (i < len && is_blank(t[i])) {
+        i++;
+    }
+    if (n == 0) {
+        return "\"{{\" without a placeholder name";
+    }
+    if (len - i < 2 || t[i] != '}' || t[i + 1] != '}') {
+        /* A newline, a bad character or the end of the text came first. */
+        return "unterminated or malformed placeholder (expected {{name}})";
+    }
+    *name_at = start;
+    *name_len = n;
+    *end = i + 2;
+    return NULL;
+}
+
+/* "line N: <what><detail><tail>" into *err (if not NULL). */
+static void set_error(render_template_error *err, unsigned line, unsigned column, const char *what,
+                      const char *detail, size_t detail_len, const char *tail)
+{
+    if (!err) {
+        return;
+    }
+    err->line = line;
+    err->column = column;
+    snprintf(err->message, sizeof(err->message), "line %u: %s%.*s%s", line, what, (int)detail_len,
+             detail ? detail : "", tail);
+}
+
+/* Walks the template; with `out` NULL it only checks. */
+static int walk(const char *t, size_t len, const render_var *vars, size_t n_vars, rbuf *out,
+                render_template_error *err)
+{
+    unsigned line = 1;
+    size_t line_start = 0;
+    size_t copied = 0; /* t[copied .. i) is pending text */
+
+    for (size_t i = 0; i < len;) {
+        if (t[i] == '\0') {
+            set_error(err, line, (unsigned)(i - line_start + 1), "NUL byte in template", NULL, 0,
+                      "");
+            return -EBADMSG;
+        }
+        if (t[i] == '\n') {
+            line++;
+            line_start = ++i;
+            continue;
+        }
+        if (t[i] != '{' || len - i < 2 || t[i + 1] != '{') {
+            i++;
+            continue;
+        }
+        unsigned column = (unsigned)(i - line_start + 1);
+        size_t name_at, name_len, end;
+        const char *why = scan_placeholder(t, len, i, &name_at, &name_len, &end);
+        if (why) {
+            set_error(err, line, column, why, NULL, 0, "");
+            return -EBADMSG;
+        }
+        if (name_len > NAME_MAX_LEN || !name_known(t + name_at, name_len)) {
+            set_error(err, line, column, "unknown placeholder {{", t + name_at,
+                      name_len > NAME_MAX_LEN ? NAME_MAX_LEN : name_len, "}}");
+            return -EBADMSG;
+        }
+        if (out) {
+            const render_var *v = NULL;
+            for (size_t k = 0; k < n_vars; k++) {
+                if (strlen(vars[k].name) == name_len &&
+                    memcmp(vars[k].name, t + name_at, name_len) == 0) {
+                    v = &vars[k];
+                    break;
+                }
+            }
+            if (!v) {
+                return -ENOENT;
+            }
+            if (!render_value_safe(v->value)) {
+                return -EINVAL;
+            }
+            rbuf_add(out, t + copied, i - copied);
+            rbuf_puts(out, v->value);
+            copied = end;
+        }
+        i = end;
+    }
+    if (out) {
+        rbuf_add(out, t + copied, len - copied);
+    }
+    return 0;
+}
+
+int render_template_check(const char *tmpl, size_t len, render_template_error *err)
+{
+    return walk(tmpl, len, NULL, 0, NULL, err);
+}
+
+int render_template_expand(const char *tmpl, size_t len, const render_var *vars, size_t n_vars,
+                           char **ret, size_t *ret_len)
+{
+    rbuf out = { 0 };
+    int r = walk(tmpl, len, vars, n_vars, &out, NULL);
+    if (r < 0) {
+        rbuf_clear(&out);
+        return r;
+    }
+    return rbuf_finish(&out, ret, ret_len);
+}

@@ -1,0 +1,6 @@
+# Tests of rack-agent/journal.{h,c}: the event journal.
+rackboot_unit_test(test_journal LIBS rb_journal TIMEOUT 120)
+target_include_directories(test_journal PRIVATE ${CMAKE_SOURCE_DIR}/rack-agent)
+# The segment parser and the recovery at open, over any bytes.
+rackboot_fuzz_target(fuzz_journal LIBS rb_journal)
+target_include_directories(fuzz_journal PRIVATE ${CMAKE_SOURCE_DIR}/rack-agent)
