@@ -8,3 +8,12 @@ rackboot_unit_test(test_store LIBS rb_store TIMEOUT 300)
 # schema), for the controller's integration tests.
 add_executable(rb-fake-agent ${CMAKE_CURRENT_SOURCE_DIR}/tools/fake_agent.c)
 target_link_libraries(rb-fake-agent PRIVATE rb_client)
+
+# The hub over real mutual TLS on loopback: sync by generation, long poll,
+# events once, cross-rack refusal, other-CA and revoked refusal, SIGKILL and
+# restart, withdrawals and a boot timeout (tests/integration/controller_hub.sh).
+add_test(NAME integration.controller_hub
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/controller_hub.sh
+                 $<TARGET_FILE:rackboot-controller> $<TARGET_FILE:rackboot-pki>
+                 $<TARGET_FILE:rb-fake-agent> $<TARGET_FILE:rackboot>)
+set_tests_properties(integration.controller_hub PROPERTIES TIMEOUT 180)
