@@ -9,6 +9,7 @@
 #include "auth.h"
 #include "log.h"
 #include "rbproto.h"
+#include "render/template.h"
 #include "timeutil.h"
 #include "util.h"
 #include "version.h"
@@ -282,6 +283,14 @@ static void do_profiles_import(api *a, const Rackboot__V1__ProfilesImportRequest
         return;
     }
     for (size_t i = 0; i < req->n_profiles && r >= 0; i++) {
+        const char *ks = req->profiles[i]->kickstart_template;
+        render_template_error terr;
+        if (ks && render_template_check(ks, strlen(ks), &terr) < 0) {
+            set_status(rc, RACKBOOT__V1__STATUS__STATUS_INVALID, "profile %s: kickstart %s",
+                       req->profiles[i]->name, terr.message);
+            r = -EINVAL;
+            break;
+        }
         store_profile p;
         r = wire_to_store_profile(rc->a, req->profiles[i], &p);
         if (r >= 0) {
