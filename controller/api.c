@@ -853,9 +853,12 @@ static void on_request(void *userdata, rpc_call *call)
     if (wire_arena_failed(rc.a)) {
         set_status(&rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "out of memory");
     }
-    if (rc.rep.status != RACKBOOT__V1__STATUS__STATUS_OK &&
-        rc.rep.status != RACKBOOT__V1__STATUS__STATUS_FAILED) {
-        rc.rep.body_case = RACKBOOT__V1__API_REPLY__BODY__NOT_SET; /* errors carry no rows */
+    /* Errors carry no rows, except install / cancel's per-host StatusList
+     * (rackboot.proto, ApiReply). */
+    bool per_host = rc.rep.status == RACKBOOT__V1__STATUS__STATUS_FAILED &&
+                    rc.rep.body_case == RACKBOOT__V1__API_REPLY__BODY_STATUSES;
+    if (rc.rep.status != RACKBOOT__V1__STATUS__STATUS_OK && !per_host) {
+        rc.rep.body_case = RACKBOOT__V1__API_REPLY__BODY__NOT_SET;
     }
     if (!held) {
         send_reply(call, &rc.rep);

@@ -260,6 +260,18 @@ static void handle_events(hub *h, rpc_call *call, const auth_peer *peer,
             .duid_len = e->duid.len,
         };
     }
+    int fresh = store_agent_journal(h->st, rack, batch->journal_id);
+    if (fresh < 0) {
+        log_error("hub: rack=%s cannot record the agent's journal: %s (%s)", rack, errstr(fresh),
+                  store_errmsg(h->st));
+        reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "the store failed");
+        return;
+    }
+    if (fresh > 0) {
+        log_warn("hub: rack=%s agent sends from a new journal %s (its state was reset): its "
+                 "event seqs start over",
+                 rack, batch->journal_id);
+    }
     uint64_t through = 0;
     int stored = store_events_ingest(h->st, rack, evs, n, now_realtime_ms(), results, &through);
     if (stored < 0) {

@@ -10,6 +10,7 @@
  * cached statement when it goes out of scope, so no read transaction stays
  * open and no statement keeps stale bindings). */
 #include "store.h"
+#include "store-internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -165,6 +166,36 @@ static const char *const migrations[] = {
     "  CHECK ((install_id IS NULL) = (refused IS NOT NULL))"
     ") STRICT;"
     "CREATE INDEX events_install ON events(install_id, id) WHERE install_id IS NOT NULL;",
+    /* 2: agents' journals. An agent whose state was wiped starts a new
+     * journal at seq 1; its events must not be taken for the old journal's.
+     * Each journal id the rack's agent sends starts a new epoch, and events
+     * are unique per (rack, epoch, seq). SQLite cannot change a UNIQUE
+     * constraint in place: the events table is rebuilt, ids kept. */
+    "ALTER TABLE agents ADD COLUMN journal TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE agents ADD COLUMN journal_epoch INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE events_v2 ("
+    "  id INTEGER PRIMARY KEY,"
+    "  rack_id INTEGER NOT NULL REFERENCES racks(id),"
+    "  journal_epoch INTEGER NOT NULL DEFAULT 0,"
+    "  agent_seq INTEGER NOT NULL CHECK (agent_seq >= 1),"
+    "  install_id INTEGER REFERENCES installs(id) ON DELETE CASCADE,"
+    "  host TEXT NOT NULL,"
+    "  time_ms INTEGER NOT NULL,"
+    "  received_ms INTEGER NOT NULL,"
+    "  phase INTEGER NOT NULL,"
+    "  percent INTEGER NOT NULL,"
+    "  message TEXT NOT NULL,"
+    "  refused TEXT,"
+    "  UNIQUE (rack_id, journal_epoch, agent_seq),"
+    "  CHECK ((install_id IS NULL) = (refused IS NOT NULL))"
+    ") STRICT;"
+    "INSERT INTO events_v2 (id, rack_id, journal_epoch, agent_seq, install_id, host, time_ms, "
+    "  received_ms, phase, percent, message, refused) "
+    "  SELECT id, rack_id, 0, agent_seq, install_id, host, time_ms, received_ms, phase, percent, "
+    "  message, refused FROM events;"
+    "DROP TABLE events;"
+    "ALTER TABLE events_v2 RENAME TO events;"
+    "CREATE INDEX events_install ON events(install_id, id) WHERE install_id IS NOT NULL;",
 };
 
 /* ---- Statements -------------------------------------------------------- */
@@ -179,6 +210,9 @@ static const char *const migrations[] = {
     "LEFT JOIN installs i ON i.id = (SELECT max(id) FROM installs WHERE host_id = h.id) "          \
     "LEFT JOIN profiles p ON p.id = i.profile_id "
 
+/* The current journal epoch of the rack ?1 (0 before any agent). */
+#define JOURNAL_EPOCH_OF_RACK "coalesce((SELECT journal_epoch FROM agents WHERE rack_id = ?1), 0)"
+
 enum {
     ST_BEGIN,
     ST_COMMIT,
@@ -191,6 +225,8 @@ enum {
     ST_RACK_BUMP,
     ST_RACKS_LIST,
     ST_AGENT_ENSURE,
+    ST_AGENT_JOURNAL,
+    ST_AGENT_JOURNAL_SET,
     ST_AGENT_SEEN,
     ST_AGENT_ACK,
     ST_AGENT_STORED,
@@ -358,10 +394,16 @@ static const char *const statements[_ST_MAX] = {
                    "coalesce(i.dispatched_ms, i.booting_ms) <= ?1 - ?2) OR "
                    "(?3 > 0 AND i.state = 'installing' AND i.installing_ms <= ?1 - ?3))",
     [ST_EVENT_INSERT] =
-        "INSERT INTO events (rack_id, agent_seq, install_id, host, time_ms, received_ms, phase, "
-        "percent, message, refused) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
-        "ON CONFLICT (rack_id, agent_seq) DO NOTHING",
-    [ST_EVENT_EXISTS] = "SELECT 1 FROM events WHERE rack_id = ?1 AND agent_seq = ?2",
+        "INSERT INTO events (rack_id, journal_epoch, agent_seq, install_id, host, time_ms, "
+        "received_ms, phase, percent, message, refused) VALUES (?1, " JOURNAL_EPOCH_OF_RACK
+        ", ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+        "ON CONFLICT (rack_id, journal_epoch, agent_seq) DO NOTHING",
+    [ST_EVENT_EXISTS] = "SELECT 1 FROM events WHERE rack_id = ?1 AND journal_epoch = "
+                        JOURNAL_EPOCH_OF_RACK " AND agent_seq = ?2",
+    [ST_AGENT_JOURNAL] = "SELECT journal FROM agents WHERE rack_id = ?1",
+    [ST_AGENT_JOURNAL_SET] =
+        "UPDATE agents SET journal = ?2, journal_epoch = journal_epoch + ?3, "
+        "stored_through = CASE WHEN ?3 > 0 THEN 0 ELSE stored_through END WHERE rack_id = ?1",
     [ST_STATUS_HOST] = STATUS_SELECT "WHERE h.name = ?1",
     [ST_STATUS_LIST] = STATUS_SELECT "WHERE ?1 IS NULL OR r.name = ?1 ORDER BY h.name",
     [ST_EVENTS_ALL] = "SELECT e.id, e.time_ms, h.name, i.uuid, e.phase, e.percent, e.message "
@@ -647,6 +689,11 @@ static int read_pragma_int(store *s, const char *pragma, int *ret)
     return 0;
 }
 
+const char *store_migration_sql(int version)
+{
+    return version >= 1 && version <= (int)ARRAY_SIZE(migrations) ? migrations[version - 1] : NULL;
+}
+
 static int migrate(store *s)
 {
     int version, app_id;
@@ -843,6 +890,45 @@ static int agent_through(store *s, int64_t rack_id, uint64_t *ret)
     TRY(r);
     *ret = r == 1 ? col_u64(st, 0) : 0;
     return 0;
+}
+
+static int agent_journal_tx(store *s, const char *rack, const char *journal_id)
+{
+    int64_t rack_id;
+    TRY(rack_find(s, rack, &rack_id, NULL));
+    TRY(agent_ensure(s, rack_id));
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(s, ST_AGENT_JOURNAL, &st));
+    sqlite3_bind_int64(st, 1, rack_id);
+    int r = step(s, st);
+    TRY(r);
+    const char *held = r == 1 ? col_text(st, 0) : "";
+    if (streq(held, journal_id)) {
+        return 0;
+    }
+    /* The first id on record is adopted as is (an agent that sent none
+     * before); any other change is a new journal. */
+    int new_epoch = *held != '\0';
+    _cleanup_stmt_ sqlite3_stmt *up = NULL;
+    TRY(stmt_get(s, ST_AGENT_JOURNAL_SET, &up));
+    sqlite3_bind_int64(up, 1, rack_id);
+    bind_text(up, 2, journal_id);
+    sqlite3_bind_int(up, 3, new_epoch);
+    TRY(step_done(s, up));
+    return new_epoch;
+}
+
+int store_agent_journal(store *s, const char *rack, const char *journal_id)
+{
+    s->errmsg[0] = '\0';
+    if (!journal_id || strlen(journal_id) > RBPROTO_MAX_ID) {
+        return fail(s, -EINVAL, "invalid journal id");
+    }
+    if (!*journal_id) {
+        return 0;
+    }
+    TRY(tx_begin(s));
+    return tx_end(s, agent_journal_tx(s, rack, journal_id));
 }
 
 int store_racks_list(store *s, int (*cb)(const store_rack *r, void *userdata), void *userdata)

@@ -49,7 +49,7 @@ typedef struct store store;
 #define STORE_TOKEN_LEN    32u  /* install token: 128 random bits, hex */
 
 /* Current schema version (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /* Opens (creating the file, and the schema, when missing) and migrates the
  * store at `path`. -EPROTO if the file's schema is newer than this code
@@ -224,6 +224,15 @@ typedef enum store_event_result {
 } store_event_result;
 
 const char *store_event_result_to_string(store_event_result r);
+
+/* The agent of `rack` sends events from the journal `journal_id`
+ * (EventBatch.journal_id). A journal other than the one on record (the
+ * agent's state was wiped or the machine replaced) starts a new sequence
+ * space: its seqs count from 1 again, none of them a duplicate of the old
+ * journal's, and stored_through restarts at 0. Returns 1 when a new space
+ * began, 0 otherwise (the same journal, the first id on record, or an empty
+ * id from an agent that sends none). -ENOENT for an unknown rack. */
+int store_agent_journal(store *s, const char *rack, const char *journal_id);
 
 /* Stores a batch of events from the agent of `rack`, in ONE transaction:
  * events already handled (rack, seq) are skipped; events about hosts

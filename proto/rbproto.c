@@ -988,6 +988,7 @@ int rbproto_validate_event_batch(const Rackboot__V1__EventBatch *m)
         return reject("event_batch: missing");
     }
     TRY(check_count("event_batch.events", m->n_events, 0, RBPROTO_MAX_EVENTS));
+    TRY(check_id("event_batch.journal_id", m->journal_id, OPTIONAL));
     CHECK_EACH("event_batch.events", m->events, m->n_events, rbproto_validate_event);
     /* Journal order: lets the controller de-duplicate with one comparison. */
     for (size_t i = 1; i < m->n_events; i++) {
@@ -1312,8 +1313,12 @@ int rbproto_validate_api_reply(const Rackboot__V1__ApiReply *m)
     }
     TRY(check_enum("api_reply.status", ENUM_DESC(status), m->status, REQUIRED));
     TRY(check_line("api_reply.message", m->message, RBPROTO_MAX_LINE));
-    /* A failed request returns no partial result for the CLI to misread. */
-    if (m->status != RACKBOOT__V1__STATUS__STATUS_OK &&
+    /* A failed request returns no partial result for the CLI to misread,
+     * except install and cancel: with FAILED their rows say, per host, what
+     * happened (each row's message), so the operator sees which ones. */
+    bool per_host = m->status == RACKBOOT__V1__STATUS__STATUS_FAILED &&
+                    m->body_case == RACKBOOT__V1__API_REPLY__BODY_STATUSES;
+    if (m->status != RACKBOOT__V1__STATUS__STATUS_OK && !per_host &&
         m->body_case != RACKBOOT__V1__API_REPLY__BODY__NOT_SET) {
         return reject("api_reply: body with status %d", (int)m->status);
     }

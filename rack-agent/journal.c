@@ -15,11 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cursor.h"
 #include "fileio.h"
+#include "hex.h"
 #include "journal-internal.h"
 #include "log.h"
 #include "parse.h"
@@ -33,6 +35,8 @@
 #define SEGMENT_NAME_LEN  24 /* 20 digits + ".seg" */
 #define ACK_FILE          "ack"
 #define ACK_FILE_MAX      64u
+#define ID_FILE           "id"
+#define JOURNAL_ID_BYTES  16u
 /* Seqs, names and ack points past this are damage, not history: 2^63 events
  * are centuries at a million a second, and the bound keeps every sum below
  * from wrapping. */
@@ -191,6 +195,8 @@ struct journal {
 
     uint64_t dropped_total;
     uint64_t damaged_total;
+
+    char id[2 * JOURNAL_ID_BYTES + 1];
 
     uint8_t scratch[JOURNAL_RECORD_HEADER + JOURNAL_MAX_PAYLOAD];
 };
@@ -739,6 +745,41 @@ static int journal_load(journal *j)
     return 0;
 }
 
+/* The id file: read it, or draw and write a new one (a new journal). */
+static int id_load(journal *j, const char *dir)
+{
+    _cleanup_free_ char *path = NULL;
+    if (asprintf(&path, "%s/%s", dir, ID_FILE) < 0) {
+        return -ENOMEM;
+    }
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    int r = fileio_read_all(path, 64, (void **)&text, &len);
+    uint8_t raw[JOURNAL_ID_BYTES];
+    if (r >= 0 && len >= 2 * JOURNAL_ID_BYTES) {
+        text[2 * JOURNAL_ID_BYTES] = '\0';
+        if (hex_decode(text, raw, sizeof(raw)) == 0) {
+            hex_encode(raw, sizeof(raw), j->id);
+            return 0;
+        }
+    }
+    if (r < 0 && r != -ENOENT) {
+        return r;
+    }
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+        return -EIO;
+    }
+    hex_encode(raw, sizeof(raw), j->id);
+    char line[2 * JOURNAL_ID_BYTES + 2];
+    snprintf(line, sizeof(line), "%s\n", j->id);
+    return fileio_write_atomic(path, line, strlen(line), 0600);
+}
+
+const char *journal_id(const journal *j)
+{
+    return j->id;
+}
+
 int journal_open(const char *dir, const journal_config *cfg, journal **ret)
 {
     _cleanup_(journal_freep) journal *j = calloc(1, sizeof(*j));
@@ -767,6 +808,10 @@ int journal_open(const char *dir, const journal_config *cfg, journal **ret)
         return negative_errno();
     }
     r = journal_load(j);
+    if (r < 0) {
+        return r;
+    }
+    r = id_load(j, dir);
     if (r < 0) {
         return r;
     }

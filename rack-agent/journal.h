@@ -129,6 +129,11 @@ int journal_peek(journal *j, size_t max_events, journal_batch *b);
  * memory and retries on the next ack. */
 int journal_ack(journal *j, uint64_t stored_through);
 
+/* The journal's id: 32 hex digits drawn when the journal directory was
+ * first used (the file `id`), sent with every batch (EventBatch.journal_id)
+ * so the controller tells a new journal's seqs from an old one's. */
+const char *journal_id(const journal *j);
+
 uint64_t journal_dropped_total(journal *j);
 void journal_get_stats(journal *j, journal_stats *ret);
 

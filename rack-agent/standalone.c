@@ -6,13 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
 #include "fileio.h"
-#include "hashmap.h"
 #include "hex.h"
+#include "hostsfile.h"
 #include "ini.h"
 #include "log.h"
-#include "parse.h"
 #include "sha256.h"
 #include "state.h"
 #include "util.h"
@@ -170,325 +168,20 @@ static int new_uuid(char out[UUID_STR_LEN + 1])
     return 0;
 }
 
-/* ---- the hosts file ----------------------------------------------------- */
-
-typedef struct profile_rec {
-    intent_profile p;
-    const ini_section *s;
-} profile_rec;
-
-typedef struct host_rec {
-    intent in;
-    const ini_section *s;
-    const char *name;
-    char *profile; /* NULL: no intent */
-    unsigned mac_line;
-} host_rec;
-
-typedef struct loader {
-    const char *file;
-    diag *d;
-    unsigned errors;
-    const standalone_defaults *defs;
-} loader;
-
-#define problem(l, line, ...)                                                                      \
-    do {                                                                                           \
-        diag_add((l)->d, (l)->file, (line), __VA_ARGS__);                                          \
-        (l)->errors++;                                                                             \
-    } while (0)
-
-static bool name_valid(const char *s)
-{
-    if (strempty(s) || strlen(s) > 63) {
-        return false;
-    }
-    for (const char *p = s; *p; p++) {
-        bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                  (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.';
-        if (!ok) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* "URL sha256=HEX" */
-static int parse_image(loader *l, const ini_entry *e, const char *name, image_kind kind,
-                       intent_profile *p)
-{
-    const char *v = e->value;
-    const char *sp = strrchr(v, ' ');
-    const char *tab = strrchr(v, '\t');
-    if (!sp || (tab && tab > sp)) {
-        sp = tab;
-    }
-    if (!sp || strncmp(sp + 1, "sha256=", 7) != 0) {
-        problem(l, e->line, "%s: expected \"URL sha256=HEX\"", e->key);
-        return -EINVAL;
-    }
-    intent_image img = { .kind = kind };
-    if (sha256_from_hex(sp + 1 + 7, img.sha256) < 0) {
-        problem(l, e->line, "%s: sha256= needs 64 hex digits", e->key);
-        return -EINVAL;
-    }
-    size_t url_len = (size_t)(sp - v);
-    while (url_len > 0 && (v[url_len - 1] == ' ' || v[url_len - 1] == '\t')) {
-        url_len--;
-    }
-    if (url_len == 0 || memchr(v, ' ', url_len) || memchr(v, '\t', url_len) ||
-        (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)) {
-        problem(l, e->line, "%s: the URL must be one http:// or https:// URL", e->key);
-        return -EINVAL;
-    }
-    for (size_t i = 0; i < p->n_images; i++) {
-        if (streq(p->images[i].name, name)) {
-            problem(l, e->line, "%s: image \"%s\" given twice", e->key, name);
-            return -EEXIST;
-        }
-    }
-    img.url = strndup(v, url_len);
-    img.name = strdup(name);
-    intent_image *grown = realloc(p->images, (p->n_images + 1) * sizeof(*grown));
-    if (!img.url || !img.name || !grown) {
-        free(img.url);
-        free(img.name);
-        if (grown) {
-            p->images = grown;
-        }
-        problem(l, e->line, "out of memory");
-        return -ENOMEM;
-    }
-    p->images = grown;
-    p->images[p->n_images++] = img;
-    return 0;
-}
-
-static void parse_profile(loader *l, profile_rec *pr)
-{
-    const ini_section *s = pr->s;
-    intent_profile *p = &pr->p;
-    p->ip = IP_MODE_STATIC;
-    p->keep_ra = true;
-    bool has_kernel = false, has_initrd = false;
-    for (size_t i = 0; i < s->n_entries; i++) {
-        const ini_entry *e = &s->entries[i];
-        if (streq(e->key, "kernel")) {
-            has_kernel |= parse_image(l, e, "vmlinuz", IMAGE_KERNEL, p) == 0;
-        } else if (streq(e->key, "initrd")) {
-            has_initrd |= parse_image(l, e, "initrd.img", IMAGE_INITRD, p) == 0;
-        } else if (streq(e->key, "stage2")) {
-            parse_image(l, e, "squashfs.img", IMAGE_STAGE2, p);
-        } else if (strncmp(e->key, "file.", 5) == 0) {
-            const char *name = e->key + 5;
-            if (!name_valid(name) || name[0] == '.' || strstr(name, "..")) {
-                problem(l, e->line, "%s: a file name is letters, digits, '-', '_', '.'", e->key);
-                continue;
-            }
-            parse_image(l, e, name, IMAGE_OTHER, p);
-        } else if (streq(e->key, "cmdline")) {
-            free(p->cmdline);
-            p->cmdline = strdup(e->value);
-        } else if (streq(e->key, "kickstart")) {
-            if (strempty(e->value)) {
-                problem(l, e->line, "kickstart: empty path");
-                continue;
-            }
-            _cleanup_free_ char *ks_path = agent_path_relative(l->file, e->value);
-            void *content = NULL;
-            size_t len = 0;
-            int r = ks_path ? fileio_read_all(ks_path, STANDALONE_MAX_KICKSTART, &content, &len)
-                            : -ENOMEM;
-            if (r < 0) {
-                problem(l, e->line, "kickstart: cannot read %s: %s", ks_path ? ks_path : e->value,
-                        errstr(r));
-                continue;
-            }
-            if (memchr(content, '\0', len)) {
-                free(content);
-                problem(l, e->line, "kickstart: %s contains a NUL byte", ks_path);
-                continue;
-            }
-            free(p->kickstart);
-            p->kickstart = content;
-            if (sha256_buffer(content, len, p->kickstart_sha256) < 0) {
-                problem(l, e->line, "kickstart: cannot hash %s", ks_path);
-            }
-        } else if (streq(e->key, "overlay")) {
-            if (parse_bool(e->value, &p->overlay) < 0) {
-                problem(l, e->line, "overlay: expected yes or no, not \"%s\"", e->value);
-            }
-        } else if (streq(e->key, "keep_ra")) {
-            if (parse_bool(e->value, &p->keep_ra) < 0) {
-                problem(l, e->line, "keep_ra: expected yes or no, not \"%s\"", e->value);
-            }
-        } else if (streq(e->key, "ip")) {
-            if (streq(e->value, "static")) {
-                p->ip = IP_MODE_STATIC;
-            } else if (streq(e->value, "dhcp6")) {
-                p->ip = IP_MODE_DHCP6;
-            } else {
-                problem(l, e->line, "ip: expected static or dhcp6, not \"%s\"", e->value);
-            }
-        } else {
-            problem(l, e->line, "unknown key \"%s\" in [profile %s]", e->key, p->name);
-        }
-    }
-    if (!has_kernel) {
-        problem(l, s->line, "[profile %s] needs a valid kernel", p->name);
-    }
-    if (!has_initrd) {
-        problem(l, s->line, "[profile %s] needs a valid initrd", p->name);
-    }
-}
-
-static int addr_list(loader *l, const ini_entry *e, struct in6_addr *out, size_t max, size_t *ret_n)
-{
-    char *words[INTENT_MAX_DNS];
-    size_t n = 0;
-    int r = agent_split_words(e->value, words, max < INTENT_MAX_DNS ? max : INTENT_MAX_DNS, &n);
-    if (r < 0) {
-        problem(l, e->line, "%s: at most %zu addresses", e->key, max);
-        return r;
-    }
-    size_t good = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (parse_ipv6(words[i], &out[good]) < 0) {
-            problem(l, e->line, "%s: not an IPv6 address: \"%s\"", e->key, words[i]);
-        } else {
-            good++;
-        }
-        free(words[i]);
-    }
-    *ret_n = good;
-    return good == n ? 0 : -EINVAL;
-}
-
-static void parse_host(loader *l, host_rec *h)
-{
-    const ini_section *s = h->s;
-    intent *in = &h->in;
-    bool has_addr = false;
-    in->prefix_len = 64;
-    in->has_gateway = l->defs->has_gateway;
-    in->gateway = l->defs->gateway;
-    for (size_t i = 0; i < s->n_entries; i++) {
-        const ini_entry *e = &s->entries[i];
-        if (streq(e->key, "mac")) {
-            char *words[INTENT_MAX_MACS];
-            size_t n = 0;
-            if (agent_split_words(e->value, words, INTENT_MAX_MACS, &n) < 0) {
-                problem(l, e->line, "mac: at most %d addresses", INTENT_MAX_MACS);
-                continue;
-            }
-            in->n_macs = 0;
-            h->mac_line = e->line;
-            for (size_t k = 0; k < n; k++) {
-                uint8_t mac[6];
-                if (parse_mac(words[k], mac) < 0) {
-                    problem(l, e->line, "mac: not a MAC address: \"%s\"", words[k]);
-                } else if (mac[0] & 1) {
-                    problem(l, e->line, "mac: %s is a multicast address", words[k]);
-                } else {
-                    bool dup = false;
-                    for (size_t j = 0; j < in->n_macs; j++) {
-                        dup |= memcmp(in->macs[j], mac, 6) == 0;
-                    }
-                    if (dup) {
-                        problem(l, e->line, "mac: %s listed twice", words[k]);
-                    } else {
-                        memcpy(in->macs[in->n_macs++], mac, 6);
-                    }
-                }
-                free(words[k]);
-            }
-            if (n == 0) {
-                problem(l, e->line, "mac: empty value");
-            }
-        } else if (streq(e->key, "address")) {
-            if (parse_ipv6(e->value, &in->address) < 0) {
-                problem(l, e->line, "address: not an IPv6 address: \"%s\"", e->value);
-            } else if (IN6_IS_ADDR_LINKLOCAL(&in->address) || IN6_IS_ADDR_MULTICAST(&in->address) ||
-                       IN6_IS_ADDR_UNSPECIFIED(&in->address) ||
-                       IN6_IS_ADDR_LOOPBACK(&in->address)) {
-                problem(l, e->line, "address: %s cannot be given to a host", e->value);
-            } else {
-                has_addr = true;
-            }
-        } else if (streq(e->key, "prefix")) {
-            uint32_t v;
-            if (parse_u32(e->value, 1, 128, &v) < 0) {
-                problem(l, e->line, "prefix: expected 1-128, not \"%s\"", e->value);
-            } else {
-                in->prefix_len = (uint8_t)v;
-            }
-        } else if (streq(e->key, "gateway")) {
-            if (parse_ipv6(e->value, &in->gateway) < 0) {
-                problem(l, e->line, "gateway: not an IPv6 address: \"%s\"", e->value);
-            } else {
-                in->has_gateway = true;
-            }
-        } else if (streq(e->key, "hostname")) {
-            if (!dns_name_valid(e->value)) {
-                problem(l, e->line, "hostname: not a DNS name: \"%s\"", e->value);
-            } else {
-                free(in->hostname);
-                in->hostname = strdup(e->value);
-            }
-        } else if (streq(e->key, "dns")) {
-            addr_list(l, e, in->dns, INTENT_MAX_DNS, &in->n_dns);
-        } else if (streq(e->key, "search")) {
-            for (size_t k = 0; k < in->n_search; k++) {
-                in->search[k] = (free(in->search[k]), NULL);
-            }
-            in->n_search = 0;
-            if (agent_split_words(e->value, in->search, INTENT_MAX_SEARCH, &in->n_search) < 0) {
-                problem(l, e->line, "search: at most %d names", INTENT_MAX_SEARCH);
-            }
-            for (size_t k = 0; k < in->n_search; k++) {
-                if (!dns_name_valid(in->search[k])) {
-                    problem(l, e->line, "search: not a DNS name: \"%s\"", in->search[k]);
-                }
-            }
-        } else if (streq(e->key, "install")) {
-            free(h->profile);
-            h->profile = NULL;
-            if (strempty(e->value)) {
-                problem(l, e->line, "install: empty value (use \"none\" for no install)");
-            } else if (!streq(e->value, "none")) {
-                h->profile = strdup(e->value);
-            }
-        } else {
-            problem(l, e->line, "unknown key \"%s\" in [host %s]", e->key, h->name);
-        }
-    }
-    if (!h->mac_line) {
-        problem(l, s->line, "[host %s] needs a mac", h->name);
-    }
-    if (!has_addr) {
-        problem(l, s->line, "[host %s] needs a valid address", h->name);
-    }
-    if (!in->hostname) {
-        if (dns_name_valid(h->name)) {
-            in->hostname = strdup(h->name);
-        } else {
-            problem(l, s->line, "[host %s]: the name is not a DNS name, set hostname", h->name);
-        }
-    }
-}
+/* ---- the hosts file (parsed by hostsfile.c) ----------------------------- */
 
 /* The fingerprint of what an install is made of: the host's entries, its
  * profile's entries and the kickstart's content, plus the rack gateway it
  * inherits. Any change makes a new install. */
-static int fingerprint(const host_rec *h, const profile_rec *pr, const standalone_defaults *defs,
-                       char out[SHA256_HEX_LEN + 1])
+static int fingerprint(const hostsfile_host *h, const hostsfile_profile *pr,
+                       const standalone_defaults *defs, char out[SHA256_HEX_LEN + 1])
 {
     sha256_ctx *ctx = sha256_new();
     if (!ctx) {
         return -ENOMEM;
     }
     int r = 0;
-    const ini_section *secs[2] = { h->s, pr->s };
+    const ini_section *secs[2] = { h->section, pr->section };
     for (size_t k = 0; k < 2 && r == 0; k++) {
         r = sha256_update(ctx, secs[k]->name, strlen(secs[k]->name) + 1);
         for (size_t i = 0; i < secs[k]->n_entries && r == 0; i++) {
@@ -519,112 +212,36 @@ static int fingerprint(const host_rec *h, const profile_rec *pr, const standalon
 int standalone_load(const char *path, const standalone_defaults *defs, standalone_installs *reg,
                     uint64_t generation, diag *d, intent_set **ret)
 {
-    ini_doc *doc = NULL;
-    int r = ini_load_file(path, d, &doc);
+    hostsfile_options opts = {
+        .has_gateway = defs->has_gateway,
+        .gateway = defs->gateway,
+        .check_installs = true,
+    };
+    hostsfile *hf = NULL;
+    int r = hostsfile_read(path, &opts, d, &hf);
     if (r < 0) {
         return r;
     }
-    loader l = { .file = path, .d = d, .defs = defs };
-    profile_rec *profiles = calloc(doc->n_sections + 1, sizeof(*profiles));
-    host_rec *hosts = calloc(doc->n_sections + 1, sizeof(*hosts));
-    install_rec *recs = calloc(doc->n_sections + 1, sizeof(*recs));
-    size_t n_profiles = 0, n_hosts = 0, n_recs = 0;
-    const profile_rec **used = calloc(doc->n_sections + 1, sizeof(*used));
-    hashmap *macs = NULL;
+    install_rec *recs = calloc(hf->n_hosts + 1, sizeof(*recs));
+    const hostsfile_profile **used = calloc(hf->n_hosts + 1, sizeof(*used));
+    size_t n_recs = 0;
     intent_set *set = NULL;
     bool changed = false;
     size_t ri = 0;
-    if (!profiles || !hosts || !recs || !used || hashmap_new(doc->n_sections * 2, &macs) < 0) {
+    if (!recs || !used) {
         r = -ENOMEM;
         goto out;
     }
-
-    for (size_t i = 0; i < doc->n_sections; i++) {
-        const ini_section *s = &doc->sections[i];
-        const char *kind, *arg;
-        size_t kind_len;
-        if (ini_section_split(s->name, &kind, &kind_len, &arg) < 0) {
-            continue;
+    for (size_t i = 0; i < hf->n_hosts; i++) {
+        if (hf->hosts[i].profile) {
+            used[i] = hostsfile_find_profile(hf, hf->hosts[i].profile);
+            RB_ASSERT(used[i]); /* hostsfile_read checked it */
         }
-        bool is_host = kind_len == 4 && strncmp(kind, "host", 4) == 0;
-        bool is_profile = kind_len == 7 && strncmp(kind, "profile", 7) == 0;
-        if (!is_host && !is_profile) {
-            problem(&l, s->line, "unknown section [%s] (expected [host NAME] or [profile NAME])",
-                    s->name);
-            continue;
-        }
-        if (!arg || !name_valid(arg)) {
-            problem(&l, s->line, "[%s]: a name is letters, digits, '-', '_', '.' (at most 63)",
-                    s->name);
-            continue;
-        }
-        if (is_profile) {
-            for (size_t k = 0; k < n_profiles; k++) {
-                if (streq(profiles[k].p.name, arg)) {
-                    problem(&l, s->line, "profile %s defined twice (first at line %u)", arg,
-                            profiles[k].s->line);
-                }
-            }
-            profile_rec *pr = &profiles[n_profiles++];
-            pr->s = s;
-            pr->p.name = strdup(arg);
-            parse_profile(&l, pr);
-        } else {
-            for (size_t k = 0; k < n_hosts; k++) {
-                if (streq(hosts[k].name, arg)) {
-                    problem(&l, s->line, "host %s defined twice (first at line %u)", arg,
-                            hosts[k].s->line);
-                }
-            }
-            host_rec *h = &hosts[n_hosts++];
-            h->s = s;
-            h->name = arg;
-            parse_host(&l, h);
-        }
-    }
-
-    /* A MAC names one machine: two hosts sharing one would be served at
-     * random. Name both lines so the operator finds the pair. */
-    for (size_t i = 0; i < n_hosts; i++) {
-        host_rec *h = &hosts[i];
-        for (size_t m = 0; m < h->in.n_macs; m++) {
-            host_rec *other = hashmap_get(macs, h->in.macs[m], 6);
-            if (other) {
-                char mac[FORMAT_MAC_LEN];
-                format_mac(h->in.macs[m], mac);
-                problem(&l, h->mac_line, "mac %s of host %s is already used by host %s (line %u)",
-                        mac, h->name, other->name, other->mac_line);
-            } else if (hashmap_put(macs, h->in.macs[m], 6, h) < 0) {
-                r = -ENOMEM;
-                goto out;
-            }
-        }
-    }
-
-    for (size_t i = 0; i < n_hosts; i++) {
-        host_rec *h = &hosts[i];
-        if (!h->profile) {
-            continue;
-        }
-        for (size_t k = 0; k < n_profiles; k++) {
-            if (streq(profiles[k].p.name, h->profile)) {
-                used[i] = &profiles[k];
-            }
-        }
-        if (!used[i]) {
-            const ini_entry *e = ini_section_find(h->s, "install");
-            problem(&l, e ? e->line : h->s->line, "host %s: unknown profile \"%s\"", h->name,
-                    h->profile);
-        }
-    }
-    if (l.errors > 0) {
-        r = -EINVAL;
-        goto out;
     }
 
     /* Everything is valid: assign installs, then build the set. */
-    for (size_t i = 0; i < n_hosts; i++) {
-        host_rec *h = &hosts[i];
+    for (size_t i = 0; i < hf->n_hosts; i++) {
+        const hostsfile_host *h = &hf->hosts[i];
         if (!used[i]) {
             continue;
         }
@@ -669,16 +286,16 @@ int standalone_load(const char *path, const standalone_defaults *defs, standalon
     if (r < 0) {
         goto out;
     }
-    for (size_t k = 0; k < n_profiles; k++) {
-        r = intent_set_add_profile(set, &profiles[k].p);
+    for (size_t k = 0; k < hf->n_profiles; k++) {
+        hostsfile_profile *pr = &hf->profiles[k];
+        r = intent_set_add_profile(set, &pr->p);
         if (r < 0) {
-            diag_add(d, path, profiles[k].s->line, "profile %s: %s", profiles[k].s->name,
-                     errstr(r));
+            diag_add(d, path, pr->section->line, "profile %s: %s", pr->section->name, errstr(r));
             goto out;
         }
     }
-    for (size_t i = 0; i < n_hosts; i++) {
-        host_rec *h = &hosts[i];
+    for (size_t i = 0; i < hf->n_hosts; i++) {
+        hostsfile_host *h = &hf->hosts[i];
         if (!used[i]) {
             continue;
         }
@@ -693,7 +310,7 @@ int standalone_load(const char *path, const standalone_defaults *defs, standalon
         }
         r = intent_set_add(set, &h->in, h->profile);
         if (r < 0) {
-            diag_add(d, path, h->s->line, "host %s: %s", h->name, errstr(r));
+            diag_add(d, path, h->section->line, "host %s: %s", h->name, errstr(r));
             goto out;
         }
     }
@@ -714,22 +331,8 @@ int standalone_load(const char *path, const standalone_defaults *defs, standalon
     r = 0;
 out:
     intent_set_free(set);
-    if (profiles) {
-        for (size_t k = 0; k < n_profiles; k++) {
-            intent_profile_clear(&profiles[k].p);
-        }
-    }
-    if (hosts) {
-        for (size_t i = 0; i < n_hosts; i++) {
-            intent_clear(&hosts[i].in);
-            free(hosts[i].profile);
-        }
-    }
-    free(profiles);
-    free(hosts);
     free(used);
     recs_free(recs, n_recs);
-    hashmap_free(macs);
-    ini_doc_free(doc);
+    hostsfile_free(hf);
     return r;
 }

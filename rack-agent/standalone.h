@@ -35,9 +35,11 @@
 #include <stdint.h>
 
 #include "diag.h"
+#include "hostsfile.h"
 #include "intents.h"
 
-#define STANDALONE_MAX_KICKSTART (1024u * 1024u)
+/* The file is parsed by hostsfile.h, which the rackboot CLI shares. */
+#define STANDALONE_MAX_KICKSTART HOSTSFILE_MAX_KICKSTART
 
 typedef struct standalone_defaults {
     bool has_gateway;

@@ -429,6 +429,7 @@ static void *events_main(void *arg)
         Rackboot__V1__EventBatch batch = RACKBOOT__V1__EVENT_BATCH__INIT;
         batch.n_events = journal_batch_count(b);
         batch.events = journal_batch_events(b);
+        batch.journal_id = RB_UNCONST(journal_id(u->journal));
         Rackboot__V1__AgentRequest req = RACKBOOT__V1__AGENT_REQUEST__INIT;
         req.body_case = RACKBOOT__V1__AGENT_REQUEST__BODY_EVENTS;
         req.events = &batch;

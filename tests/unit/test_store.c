@@ -21,6 +21,7 @@
 
 #include "sha256.h"
 #include "store.h"
+#include "store-internal.h"
 #include "util.h"
 
 #define P(x) RACKBOOT__V1__PHASE__PHASE_##x
@@ -307,7 +308,9 @@ static void test_newer_schema_refused(void **state)
     free(err);
     /* the file was not touched */
     assert_int_equal(query_int(f->path, "PRAGMA user_version"), 99);
-    assert_int_equal(exec_sql(f->path, "PRAGMA user_version = 1"), SQLITE_OK);
+    char back[64];
+    snprintf(back, sizeof(back), "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
+    assert_int_equal(exec_sql(f->path, back), SQLITE_OK);
     assert_int_equal(store_open(f->path, &f->s, NULL), 0);
 }
 
@@ -706,6 +709,67 @@ static void test_dedup(void **state)
     assert_int_equal(store_events_ingest(f->s, "r2", &other, 1, T0, res, &through), 1);
     assert_int_equal(through, 1);
     assert_int_equal(store_events_ingest(f->s, "nope", &other, 1, T0, res, &through), -ENOENT);
+}
+
+/* A wiped agent starts a new journal at seq 1: with its new journal id its
+ * events are new, not duplicates of the old journal's. */
+static void test_journal_epoch(void **state)
+{
+    fixture *f = *state;
+    char id[STORE_ID_LEN + 1];
+    store_event_result res[2];
+    uint64_t through = 0;
+    assert_int_equal(store_install_create(f->s, "web1", "el9", false, T0, id), 0);
+    assert_int_equal(store_agent_journal(f->s, "r1", "aaaa"), 0); /* the first id: adopted */
+    assert_int_equal(store_agent_journal(f->s, "r1", "aaaa"), 0);
+    store_event e[] = { ev(1, id, "web1", P(DHCP_BOUND)), ev(2, id, "web1", P(SCRIPT_SERVED)) };
+    assert_int_equal(store_events_ingest(f->s, "r1", e, 2, T0, res, &through), 2);
+    assert_int_equal(through, 2);
+
+    assert_int_equal(store_agent_journal(f->s, "r1", "bbbb"), 1); /* state wiped */
+    store_event again = ev(1, id, "web1", P(KERNEL_FETCHED));
+    assert_int_equal(store_events_ingest(f->s, "r1", &again, 1, T0, res, &through), 1);
+    assert_int_equal(res[0], STORE_EVENT_STORED);
+    assert_int_equal(through, 1);
+    assert_int_equal(host_events(f->s, "web1"), 3);
+    /* and it de-duplicates within the new journal */
+    assert_int_equal(store_events_ingest(f->s, "r1", &again, 1, T0, res, &through), 0);
+    assert_int_equal(res[0], STORE_EVENT_DUPLICATE);
+    assert_int_equal(store_agent_journal(f->s, "r1", ""), 0); /* an agent sending none */
+    assert_int_equal(store_agent_journal(f->s, "nope", "cccc"), -ENOENT);
+}
+
+/* A schema-1 store (events unique per rack and seq) migrates to 2 with its
+ * events, which keep de-duplicating. */
+static void test_migrate_v1(void **state)
+{
+    fixture *f = *state;
+    char path[300];
+    snprintf(path, sizeof(path), "%s/v1.db", f->dir);
+    char sql[1024];
+    assert_int_equal(exec_sql(path, store_migration_sql(1)), SQLITE_OK);
+    snprintf(sql, sizeof(sql),
+             "PRAGMA user_version = 1;"
+             "INSERT INTO racks (id, name, generation, created_ms) VALUES (1, 'r9', 1, 0);"
+             "INSERT INTO agents (rack_id, stored_through) VALUES (1, 1);"
+             "INSERT INTO events (rack_id, agent_seq, host, time_ms, received_ms, phase, percent,"
+             " message, refused) VALUES (1, 1, 'x', 0, 0, 1, 0, '', 'host unknown');");
+    int rc = exec_sql(path, sql);
+    if (rc != SQLITE_OK) {
+        fail_msg("building the v1 store: %d", rc);
+    }
+    store *old = NULL;
+    char *err = NULL;
+    assert_int_equal(store_open(path, &old, &err), 0);
+    assert_int_equal(store_schema_version(old), 2);
+    store_event e = ev(1, "00000000-0000-4000-8000-000000000000", "x", P(DHCP_BOUND));
+    store_event_result res;
+    uint64_t through = 0;
+    assert_int_equal(store_events_ingest(old, "r9", &e, 1, T0, &res, &through), 0);
+    assert_int_equal(res, STORE_EVENT_DUPLICATE);
+    assert_int_equal(through, 1);
+    store_close(old);
+    assert_integrity(path);
 }
 
 static void test_refused(void **state)
@@ -1234,6 +1298,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_host_constraints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_constraints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journal_epoch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_install_create_and_replace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_list, setup, teardown),

@@ -1,0 +1,102 @@
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+
+#include "diag.h"
+
+#include "rbproto.h"
+
+void cli_error(cli *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("rackboot: ", c->err);
+    vfprintf(c->err, fmt, ap);
+    fputc('\n', c->err);
+    va_end(ap);
+}
+
+int cli_usage_error(cli *c, const char *command, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("rackboot: ", c->err);
+    vfprintf(c->err, fmt, ap);
+    fputc('\n', c->err);
+    va_end(ap);
+    fprintf(c->err, "Try 'rackboot %s--help'.\n", command ? command : "");
+    return CLI_EXIT_USAGE;
+}
+
+int cli_exit_for_status(Rackboot__V1__Status status)
+{
+    switch (status) {
+    case RACKBOOT__V1__STATUS__STATUS_OK:
+        return CLI_EXIT_OK;
+    case RACKBOOT__V1__STATUS__STATUS_NOT_FOUND:
+        return CLI_EXIT_NOT_FOUND;
+    case RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE:
+        return CLI_EXIT_UNREACHABLE;
+    default:
+        return CLI_EXIT_FAILED;
+    }
+}
+
+int cli_call(cli *c, const Rackboot__V1__ApiRequest *req, uint32_t timeout_ms,
+             Rackboot__V1__ApiReply__BodyCase expect, Rackboot__V1__ApiReply **ret)
+{
+    Rackboot__V1__ApiReply *reply = NULL;
+    c->last_status = RACKBOOT__V1__STATUS__STATUS_UNSPECIFIED;
+    int r = c->transport(c, req, timeout_ms ? timeout_ms : c->timeout_ms, &reply);
+    if (r != 0) {
+        return r;
+    }
+    c->last_status = reply->status;
+    if (reply->status != RACKBOOT__V1__STATUS__STATUS_OK) {
+        const char *what = rbproto_status_to_string(reply->status);
+        /* install / cancel: which hosts failed, and why (rackboot.proto). */
+        if (reply->body_case == RACKBOOT__V1__API_REPLY__BODY_STATUSES) {
+            for (size_t i = 0; i < reply->statuses->n_rows; i++) {
+                const Rackboot__V1__StatusRow *row = reply->statuses->rows[i];
+                if (row->message && row->message[0]) {
+                    cli_error(c, "host %s: %s", row->host, row->message);
+                }
+            }
+        }
+        if (reply->message && reply->message[0]) {
+            cli_error(c, "%s", reply->message);
+        } else {
+            cli_error(c, "the controller answered %s", what ? what : "an unknown status");
+        }
+        r = cli_exit_for_status(reply->status);
+        rbproto_api_reply_free(reply);
+        return r;
+    }
+    if (expect != RACKBOOT__V1__API_REPLY__BODY__NOT_SET && reply->body_case != expect) {
+        cli_error(c, "the controller's reply carries no result (protocol mismatch?)");
+        rbproto_api_reply_free(reply);
+        return CLI_EXIT_FAILED;
+    }
+    *ret = reply;
+    return 0;
+}
+
+int cli_option_error(cli *c, const char *command, int ch, char **argv)
+{
+    const char *arg = optind > 0 ? argv[optind - 1] : "?";
+    if (ch == ':') {
+        return cli_usage_error(c, command, "option '%s' needs a value", arg);
+    }
+    if (optopt && optopt != '?') {
+        return cli_usage_error(c, command, "unknown option '-%c'", optopt);
+    }
+    return cli_usage_error(c, command, "unknown option '%s'", arg);
+}
+
+void cli_print_diag(cli *c, const diag *d, const char *prefix)
+{
+    for (size_t i = 0; i < diag_count(d); i++) {
+        fprintf(c->err, "%s%s\n", prefix, diag_get(d, i));
+    }
+}

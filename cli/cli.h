@@ -1,0 +1,83 @@
+/* The rackboot CLI's shared context: output streams, the --json switch, the
+ * way to reach the controller, and the exit codes every command returns.
+ *
+ * Commands are written as parse → build one ApiRequest → cli_call() →
+ * render, and never open a connection before their arguments are known to
+ * be good, so a usage error exits 2 without touching the network. The
+ * transport is a function pointer: the binary plugs in client/session.h
+ * (cli/transport.c), the unit tests a fake that checks the request and hands
+ * back a canned reply. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "rackboot.pb-c.h"
+
+/* Exit codes: an interface, documented in cli/README.md. */
+enum {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_FAILED = 1,      /* the controller refused or failed the request */
+    CLI_EXIT_USAGE = 2,       /* bad command line or input file */
+    CLI_EXIT_NOT_FOUND = 3,   /* a named host, rack or profile does not exist */
+    CLI_EXIT_UNREACHABLE = 4, /* no controller, or it did not answer in time */
+};
+
+#define CLI_DEFAULT_CONTROLLER "ipc:///run/rackboot/api.sock"
+#define CLI_DEFAULT_TIMEOUT_MS 30000u
+
+typedef struct cli cli;
+
+/* Sends `req` and waits for the reply (at most timeout_ms). Returns 0 with
+ * *ret an rbproto_unpack'ed reply, or a CLI_EXIT_* code > 0 after printing
+ * one line to c->err. */
+typedef int (*cli_transport_fn)(cli *c, const Rackboot__V1__ApiRequest *req, uint32_t timeout_ms,
+                                Rackboot__V1__ApiReply **ret);
+
+struct cli {
+    FILE *out;
+    FILE *err;
+    bool json;
+    bool tty; /* out is a terminal: watch redraws in place */
+    /* Where the controller is (transport.c reads these). */
+    const char *controller;
+    const char *ca, *cert, *key, *crl, *server_name;
+    uint32_t timeout_ms;
+    cli_transport_fn transport;
+    void *transport_state; /* the open session, or the test's fake */
+    /* watch: seconds between status polls when events say nothing (tests
+     * shorten it); 0 means the default. */
+    uint32_t watch_poll_ms;
+    /* ApiReply.status of the last cli_call(), for hints ("use --update"). */
+    Rackboot__V1__Status last_status;
+};
+
+/* One "rackboot: ..." line on c->err. */
+void cli_error(cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A usage error: the line, then where to find help. Returns CLI_EXIT_USAGE. */
+int cli_usage_error(cli *c, const char *command, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Sends req (which the caller keeps) and checks the reply: a reply whose
+ * status is not OK is printed ("rackboot: host web99 not found") and turned
+ * into its exit code, so *ret is only set for OK replies. `expect` is the
+ * body an OK reply must carry (NOT_SET: any). */
+int cli_call(cli *c, const Rackboot__V1__ApiRequest *req, uint32_t timeout_ms,
+             Rackboot__V1__ApiReply__BodyCase expect, Rackboot__V1__ApiReply **ret);
+
+/* For getopt_long's ':' (missing value) and '?' (unknown option) returns:
+ * prints the problem and returns CLI_EXIT_USAGE. `command` is e.g.
+ * "hosts add ". */
+int cli_option_error(cli *c, const char *command, int ch, char **argv);
+
+/* Prints a diag's entries to c->err, one "FILE:LINE: problem" per line,
+ * each after `prefix` (e.g. "" or "note: "). */
+struct diag;
+void cli_print_diag(cli *c, const struct diag *d, const char *prefix);
+
+/* ApiReply.status → exit code: OK 0; NOT_FOUND 3; UNAVAILABLE 4; INVALID,
+ * CONFLICT, FAILED, UNAUTHORIZED and unknown values 1. INVALID is 1, not 2:
+ * the command line was well formed (usage is checked before sending) and the
+ * controller refused its content, e.g. an address outside the rack. */
+int cli_exit_for_status(Rackboot__V1__Status status);

@@ -1,0 +1,562 @@
+/* rackboot hosts import|add|list|show|remove, and rackboot racks: the
+ * inventory. */
+#include <errno.h>
+#include <getopt.h>
+#include <string.h>
+
+#include "commands.h"
+#include "diag.h"
+#include "fileio.h"
+#include "hosts_csv.h"
+#include "pb.h"
+#include "profile_file.h"
+#include "rbproto.h"
+#include "render.h"
+#include "timeutil.h"
+#include "util.h"
+#include "values.h"
+
+static const char hosts_help[] =
+    "Usage: rackboot hosts COMMAND ...\n"
+    "\n"
+    "  import FILE [--rack RACK] [--update]\n"
+    "                 add hosts from a CSV file (header name,mac,rack,address and\n"
+    "                 optional prefix,gateway,hostname) or from a standalone hosts\n"
+    "                 file ([host NAME] sections; needs --rack)\n"
+    "  add NAME --mac MAC [--mac MAC...] --rack RACK --address ADDR\n"
+    "      [--prefix N] [--gateway ADDR] [--hostname FQDN] [--update]\n"
+    "  list [--rack RACK] [--json]\n"
+    "  show NAME... [--json]\n"
+    "  remove NAME...\n"
+    "\n"
+    "Run 'rackboot hosts COMMAND --help' for one command.\n";
+
+static const char import_help[] =
+    "Usage: rackboot hosts import FILE [--rack RACK] [--update] [--json]\n"
+    "\n"
+    "FILE is either CSV, with a header line naming its columns in any order:\n"
+    "  name,mac,rack,address        required (mac: MACs separated by blanks)\n"
+    "  prefix,gateway,hostname      optional (prefix defaults to 64)\n"
+    "or the agent's standalone hosts file ([host NAME] sections), which has no\n"
+    "rack: give it with --rack. With CSV, --rack fills empty rack cells.\n"
+    "\n"
+    "  --update   replace hosts that already exist (else the import fails)\n"
+    "  --json     print the stored hosts as JSON\n";
+
+static const char add_help[] =
+    "Usage: rackboot hosts add NAME --mac MAC [--mac MAC...] --rack RACK --address ADDR\n"
+    "                          [--prefix N] [--gateway ADDR] [--hostname FQDN] [--update]\n"
+    "\n"
+    "  --mac MAC        a MAC of the host (repeat for several NICs)\n"
+    "  --rack RACK      the rack whose agent serves it\n"
+    "  --address ADDR   its reserved IPv6 address\n"
+    "  --prefix N       the on-link prefix length (default 64)\n"
+    "  --gateway ADDR   default gateway (default: from router advertisements)\n"
+    "  --hostname FQDN  the installed system's name (default: NAME)\n"
+    "  --update         replace the host if it exists\n";
+
+static const char list_help[] = "Usage: rackboot hosts list [--rack RACK] [--json]\n";
+static const char show_help[] = "Usage: rackboot hosts show NAME... [--json]\n";
+static const char remove_help[] = "Usage: rackboot hosts remove NAME...\n";
+static const char racks_help[] =
+    "Usage: rackboot racks [--json]\n"
+    "\n"
+    "Every rack with its agent, when the agent was last seen, and the intent\n"
+    "generation it has acknowledged (acked/current).\n";
+
+enum { OPT_JSON = 1000, OPT_UPDATE, OPT_RACK };
+
+static int finish_list(cli *c, Rackboot__V1__ApiReply *reply, bool detail)
+{
+    const Rackboot__V1__HostList *l = reply->hosts;
+    int r = 0;
+    if (c->json) {
+        r = render_json_print(c->out, render_hosts_json(l));
+    } else if (detail) {
+        for (size_t i = 0; i < l->n_hosts; i++) {
+            if (i) {
+                fputc('\n', c->out);
+            }
+            render_host_detail_text(c->out, l->hosts[i]);
+        }
+    } else {
+        render_hosts_text(c->out, l);
+    }
+    rbproto_api_reply_free(reply);
+    if (r < 0) {
+        cli_error(c, "cannot write output: %s", errstr(r));
+        return CLI_EXIT_FAILED;
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Sends a filled HostsAddRequest and reports. Consumes req. */
+static int send_hosts_add(cli *c, Rackboot__V1__ApiRequest *req, const char *what)
+{
+    size_t n = req->hosts_add->n_hosts;
+    bool update = req->hosts_add->update_existing;
+    Rackboot__V1__ApiReply *reply = NULL;
+    int code = cli_call(c, req, 0, RACKBOOT__V1__API_REPLY__BODY__NOT_SET, &reply);
+    if (code != 0) {
+        cli_pb_free(req);
+        if (c->last_status == RACKBOOT__V1__STATUS__STATUS_CONFLICT && !update) {
+            fprintf(c->err, "rackboot: (use --update to replace existing hosts)\n");
+        }
+        return code;
+    }
+    if (c->json && reply->body_case == RACKBOOT__V1__API_REPLY__BODY_HOSTS) {
+        cli_pb_free(req);
+        return finish_list(c, reply, false);
+    }
+    int r = 0;
+    if (c->json) {
+        /* No stored rows in the reply: show what was sent. */
+        Rackboot__V1__HostList sent = RACKBOOT__V1__HOST_LIST__INIT;
+        sent.n_hosts = req->hosts_add->n_hosts;
+        sent.hosts = req->hosts_add->hosts;
+        r = render_json_print(c->out, render_hosts_json(&sent));
+    } else {
+        fprintf(c->out, "%s %zu host%s\n", what, n, n == 1 ? "" : "s");
+    }
+    cli_pb_free(req);
+    rbproto_api_reply_free(reply);
+    return r < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+}
+
+/* A standalone hosts file starts (after comments) with a [section]. */
+static int looks_like_ini(const char *path, bool *ret)
+{
+    _cleanup_fclose_ FILE *f = fopen(path, "re");
+    if (!f) {
+        return negative_errno();
+    }
+    int ch;
+    bool line_start = true, comment = false;
+    while ((ch = fgetc(f)) != EOF) {
+        if (ch == '\n') {
+            line_start = true;
+            comment = false;
+            continue;
+        }
+        if (comment || ch == ' ' || ch == '\t' || ch == '\r' || ch == 0xEF || ch == 0xBB ||
+            ch == 0xBF) {
+            continue;
+        }
+        if (line_start && (ch == '#' || ch == ';')) {
+            comment = true;
+            continue;
+        }
+        *ret = ch == '[';
+        return 0;
+    }
+    *ret = false;
+    return 0;
+}
+
+static int hosts_import(cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "rack", required_argument, NULL, OPT_RACK },
+        { "update", no_argument, NULL, OPT_UPDATE },
+        { "json", no_argument, NULL, OPT_JSON },
+        { "help", no_argument, NULL, 'h' },
+        { 0 },
+    };
+    const char *rack = NULL;
+    bool update = false;
+    int ch;
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_RACK:
+            rack = optarg;
+            break;
+        case OPT_UPDATE:
+            update = true;
+            break;
+        case OPT_JSON:
+            c->json = true;
+            break;
+        case 'h':
+            fputs(import_help, c->out);
+            return CLI_EXIT_OK;
+        default:
+            return cli_option_error(c, "hosts import ", ch, argv);
+        }
+    }
+    if (argc - optind != 1) {
+        return cli_usage_error(c, "hosts import ", "expected one FILE");
+    }
+    const char *path = argv[optind];
+    const char *why;
+    if (rack && (why = cli_check_name(rack))) {
+        return cli_usage_error(c, "hosts import ", "--rack %s: %s", rack, why);
+    }
+    bool ini = false;
+    int r = looks_like_ini(path, &ini);
+    if (r < 0) {
+        cli_error(c, "%s: %s", path, errstr(r));
+        return CLI_EXIT_USAGE;
+    }
+    if (ini && !rack) {
+        return cli_usage_error(c, "hosts import ",
+                               "%s is a standalone hosts file, which names no rack: give --rack",
+                               path);
+    }
+    Rackboot__V1__ApiRequest *req = cli_request_new(RACKBOOT__V1__API_REQUEST__BODY_HOSTS_ADD);
+    diag *d = diag_new();
+    diag *notes = diag_new();
+    if (!req || !d || !notes) {
+        cli_pb_free(req);
+        diag_free(d);
+        diag_free(notes);
+        cli_error(c, "out of memory");
+        return CLI_EXIT_FAILED;
+    }
+    req->hosts_add->update_existing = update;
+    r = ini ? profile_file_read_hosts(path, rack, d, notes, req->hosts_add)
+            : hosts_csv_read(path, rack, d, req->hosts_add);
+    cli_print_diag(c, notes, "note: ");
+    cli_print_diag(c, d, "");
+    diag_free(d);
+    diag_free(notes);
+    if (r < 0) {
+        cli_pb_free(req);
+        if (r == -ENOMEM) {
+            cli_error(c, "out of memory");
+            return CLI_EXIT_FAILED;
+        }
+        cli_error(c, "%s: nothing imported", path);
+        return CLI_EXIT_USAGE;
+    }
+    return send_hosts_add(c, req, "imported");
+}
+
+static int hosts_add(cli *c, int argc, char **argv)
+{
+    enum { OPT_MAC = 2000, OPT_ADDRESS, OPT_PREFIX, OPT_GATEWAY, OPT_HOSTNAME };
+    static const struct option opts[] = {
+        { "mac", required_argument, NULL, OPT_MAC },
+        { "rack", required_argument, NULL, OPT_RACK },
+        { "address", required_argument, NULL, OPT_ADDRESS },
+        { "prefix", required_argument, NULL, OPT_PREFIX },
+        { "gateway", required_argument, NULL, OPT_GATEWAY },
+        { "hostname", required_argument, NULL, OPT_HOSTNAME },
+        { "update", no_argument, NULL, OPT_UPDATE },
+        { "json", no_argument, NULL, OPT_JSON },
+        { "help", no_argument, NULL, 'h' },
+        { 0 },
+    };
+    Rackboot__V1__ApiRequest *req = cli_request_new(RACKBOOT__V1__API_REQUEST__BODY_HOSTS_ADD);
+    Rackboot__V1__Host *h = cli_pb_new(&rackboot__v1__host__descriptor);
+    if (!req || !h ||
+        cli_pb_add_message((void ***)&req->hosts_add->hosts, &req->hosts_add->n_hosts, h) < 0) {
+        cli_pb_free(req);
+        cli_pb_free(h);
+        cli_error(c, "out of memory");
+        return CLI_EXIT_FAILED;
+    }
+    h->prefix_length = 64;
+    int code = CLI_EXIT_OK, r = 0, ch;
+    const char *why = NULL;
+    struct in6_addr a;
+    uint8_t mac[6];
+    optind = 0;
+    while (code == 0 && r == 0 && (ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_MAC:
+            if ((why = cli_check_mac(optarg, mac))) {
+                code = cli_usage_error(c, "hosts add ", "--mac %s: %s", optarg, why);
+            } else if (h->n_macs == RBPROTO_MAX_MACS) {
+                code = cli_usage_error(c, "hosts add ", "at most %u MACs", RBPROTO_MAX_MACS);
+            } else {
+                for (size_t k = 0; k < h->n_macs; k++) {
+                    if (memcmp(h->macs[k].data, mac, 6) == 0) {
+                        code = cli_usage_error(c, "hosts add ", "--mac %s given twice", optarg);
+                    }
+                }
+                if (code == 0) {
+                    r = cli_pb_add_bytes(&h->macs, &h->n_macs, mac, 6);
+                }
+            }
+            break;
+        case OPT_RACK:
+            if ((why = cli_check_name(optarg))) {
+                code = cli_usage_error(c, "hosts add ", "--rack %s: %s", optarg, why);
+            } else {
+                r = cli_pb_set_string(&h->rack, optarg);
+            }
+            break;
+        case OPT_ADDRESS:
+            if ((why = cli_check_host_address(optarg, &a))) {
+                code = cli_usage_error(c, "hosts add ", "--address %s: %s", optarg, why);
+            } else {
+                r = cli_pb_set_bytes(&h->address, &a, sizeof(a));
+            }
+            break;
+        case OPT_PREFIX:
+            if ((why = cli_check_prefix(optarg, &h->prefix_length))) {
+                code = cli_usage_error(c, "hosts add ", "--prefix %s: %s", optarg, why);
+            }
+            break;
+        case OPT_GATEWAY:
+            if ((why = cli_check_gateway(optarg, &a))) {
+                code = cli_usage_error(c, "hosts add ", "--gateway %s: %s", optarg, why);
+            } else {
+                r = cli_pb_set_bytes(&h->gateway, &a, sizeof(a));
+            }
+            break;
+        case OPT_HOSTNAME:
+            if ((why = cli_check_hostname(optarg))) {
+                code = cli_usage_error(c, "hosts add ", "--hostname %s: %s", optarg, why);
+            } else {
+                r = cli_pb_set_string(&h->hostname, optarg);
+            }
+            break;
+        case OPT_UPDATE:
+            req->hosts_add->update_existing = true;
+            break;
+        case OPT_JSON:
+            c->json = true;
+            break;
+        case 'h':
+            fputs(add_help, c->out);
+            cli_pb_free(req);
+            return CLI_EXIT_OK;
+        default:
+            code = cli_option_error(c, "hosts add ", ch, argv);
+            break;
+        }
+    }
+    if (code == 0 && r == 0) {
+        if (argc - optind != 1) {
+            code = cli_usage_error(c, "hosts add ", "expected one host NAME");
+        } else if ((why = cli_check_name(argv[optind]))) {
+            code = cli_usage_error(c, "hosts add ", "%s: %s", argv[optind], why);
+        } else if (h->n_macs == 0) {
+            code = cli_usage_error(c, "hosts add ", "--mac is required");
+        } else if (strempty(h->rack)) {
+            code = cli_usage_error(c, "hosts add ", "--rack is required");
+        } else if (h->address.len == 0) {
+            code = cli_usage_error(c, "hosts add ", "--address is required");
+        } else {
+            r = cli_pb_set_string(&h->name, argv[optind]);
+        }
+    }
+    if (r < 0) {
+        cli_error(c, "out of memory");
+        code = CLI_EXIT_FAILED;
+    }
+    if (code != 0) {
+        cli_pb_free(req);
+        return code;
+    }
+    return send_hosts_add(c, req, "added");
+}
+
+/* list and show: one query (HostsListRequest). */
+static int hosts_query(cli *c, int argc, char **argv, bool show)
+{
+    static const struct option opts[] = {
+        { "rack", required_argument, NULL, OPT_RACK },
+        { "json", no_argument, NULL, OPT_JSON },
+        { "help", no_argument, NULL, 'h' },
+        { 0 },
+    };
+    const char *cmd = show ? "hosts show " : "hosts list ";
+    const char *rack = NULL;
+    int ch;
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_RACK:
+            if (show) {
+                return cli_usage_error(c, cmd, "unknown option '--rack'");
+            }
+            rack = optarg;
+            break;
+        case OPT_JSON:
+            c->json = true;
+            break;
+        case 'h':
+            fputs(show ? show_help : list_help, c->out);
+            return CLI_EXIT_OK;
+        default:
+            return cli_option_error(c, cmd, ch, argv);
+        }
+    }
+    const char *why;
+    if (show && argc == optind) {
+        return cli_usage_error(c, cmd, "expected a host NAME");
+    }
+    if (!show && argc != optind) {
+        return cli_usage_error(c, cmd, "unexpected argument '%s'", argv[optind]);
+    }
+    if (rack && (why = cli_check_name(rack))) {
+        return cli_usage_error(c, cmd, "--rack %s: %s", rack, why);
+    }
+    for (int i = optind; i < argc; i++) {
+        if ((why = cli_check_name(argv[i]))) {
+            return cli_usage_error(c, cmd, "%s: %s", argv[i], why);
+        }
+    }
+    Rackboot__V1__ApiRequest *req = cli_request_new(RACKBOOT__V1__API_REQUEST__BODY_HOSTS_LIST);
+    int r = req ? 0 : -ENOMEM;
+    if (r == 0 && rack) {
+        r = cli_pb_set_string(&req->hosts_list->rack, rack);
+    }
+    for (int i = optind; r == 0 && i < argc; i++) {
+        r = cli_pb_add_string(&req->hosts_list->names, &req->hosts_list->n_names, argv[i]);
+    }
+    if (r < 0) {
+        cli_pb_free(req);
+        cli_error(c, "out of memory");
+        return CLI_EXIT_FAILED;
+    }
+    Rackboot__V1__ApiReply *reply = NULL;
+    int code = cli_call(c, req, 0, RACKBOOT__V1__API_REPLY__BODY_HOSTS, &reply);
+    cli_pb_free(req);
+    if (code != 0) {
+        return code;
+    }
+    if (show) {
+        /* The controller answers NOT_FOUND for unknown names; should it
+         * leave them out instead, say so the same way. */
+        for (int i = optind; i < argc; i++) {
+            bool found = false;
+            for (size_t k = 0; k < reply->hosts->n_hosts; k++) {
+                found |= streq(reply->hosts->hosts[k]->name, argv[i]);
+            }
+            if (!found) {
+                cli_error(c, "host %s not found", argv[i]);
+                rbproto_api_reply_free(reply);
+                return CLI_EXIT_NOT_FOUND;
+            }
+        }
+    }
+    return finish_list(c, reply, show);
+}
+
+static int hosts_remove(cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { 0 },
+    };
+    int ch;
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (ch == 'h') {
+            fputs(remove_help, c->out);
+            return CLI_EXIT_OK;
+        }
+        return cli_option_error(c, "hosts remove ", ch, argv);
+    }
+    if (argc == optind) {
+        return cli_usage_error(c, "hosts remove ", "expected a host NAME");
+    }
+    const char *why;
+    for (int i = optind; i < argc; i++) {
+        if ((why = cli_check_name(argv[i]))) {
+            return cli_usage_error(c, "hosts remove ", "%s: %s", argv[i], why);
+        }
+    }
+    Rackboot__V1__ApiRequest *req = cli_request_new(RACKBOOT__V1__API_REQUEST__BODY_HOSTS_REMOVE);
+    int r = req ? 0 : -ENOMEM;
+    for (int i = optind; r == 0 && i < argc; i++) {
+        r = cli_pb_add_string(&req->hosts_remove->names, &req->hosts_remove->n_names, argv[i]);
+    }
+    if (r < 0) {
+        cli_pb_free(req);
+        cli_error(c, "out of memory");
+        return CLI_EXIT_FAILED;
+    }
+    Rackboot__V1__ApiReply *reply = NULL;
+    int code = cli_call(c, req, 0, RACKBOOT__V1__API_REPLY__BODY__NOT_SET, &reply);
+    cli_pb_free(req);
+    if (code != 0) {
+        return code;
+    }
+    rbproto_api_reply_free(reply);
+    fprintf(c->out, "removed %d host%s\n", argc - optind, argc - optind == 1 ? "" : "s");
+    return CLI_EXIT_OK;
+}
+
+int cmd_hosts(cli *c, int argc, char **argv)
+{
+    if (argc < 2) {
+        return cli_usage_error(c, "hosts ", "expected a command: import, add, list, show, remove");
+    }
+    if (streq(argv[1], "--help") || streq(argv[1], "-h") || streq(argv[1], "help")) {
+        fputs(hosts_help, c->out);
+        return CLI_EXIT_OK;
+    }
+    const char *sub = argv[1];
+    argc--;
+    argv++;
+    if (streq(sub, "import")) {
+        return hosts_import(c, argc, argv);
+    }
+    if (streq(sub, "add")) {
+        return hosts_add(c, argc, argv);
+    }
+    if (streq(sub, "list") || streq(sub, "ls")) {
+        return hosts_query(c, argc, argv, false);
+    }
+    if (streq(sub, "show")) {
+        return hosts_query(c, argc, argv, true);
+    }
+    if (streq(sub, "remove") || streq(sub, "rm")) {
+        return hosts_remove(c, argc, argv);
+    }
+    return cli_usage_error(c, "hosts ", "unknown command 'hosts %s'", sub);
+}
+
+int cmd_racks(cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "json", no_argument, NULL, OPT_JSON },
+        { "help", no_argument, NULL, 'h' },
+        { 0 },
+    };
+    int ch;
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_JSON:
+            c->json = true;
+            break;
+        case 'h':
+            fputs(racks_help, c->out);
+            return CLI_EXIT_OK;
+        default:
+            return cli_option_error(c, "racks ", ch, argv);
+        }
+    }
+    /* "racks list" reads naturally too. */
+    if (argc - optind == 1 && streq(argv[optind], "list")) {
+        optind++;
+    }
+    if (argc != optind) {
+        return cli_usage_error(c, "racks ", "unexpected argument '%s'", argv[optind]);
+    }
+    Rackboot__V1__ApiRequest *req = cli_request_new(RACKBOOT__V1__API_REQUEST__BODY_RACKS_LIST);
+    if (!req) {
+        cli_error(c, "out of memory");
+        return CLI_EXIT_FAILED;
+    }
+    Rackboot__V1__ApiReply *reply = NULL;
+    int code = cli_call(c, req, 0, RACKBOOT__V1__API_REPLY__BODY_RACKS, &reply);
+    cli_pb_free(req);
+    if (code != 0) {
+        return code;
+    }
+    int r = 0;
+    if (c->json) {
+        r = render_json_print(c->out, render_racks_json(reply->racks));
+    } else {
+        render_racks_text(c->out, reply->racks, now_realtime_ms());
+    }
+    rbproto_api_reply_free(reply);
+    return r < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+}

@@ -1,0 +1,335 @@
+/* rackboot install, cancel, status, events: installs and what happened. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "parse.h"
+#include "pb.h"
+#include "rbproto.h"
+#include "render.h"
+#include "util.h"
+#include "values.h"
+
+static const char install_help[] =
+    "Usage: rackboot install HOST... --profile NAME [--replace] [--json]\n"
+    "       rackboot install --rack RACK [RACK...] --profile NAME [--replace] [--json]\n"
+    "       rackboot install --all --profile NAME [--replace] [--json]\n"
+    "\n"
+    "Starts an install of PROFILE on the hosts: the controller records it and\n"
+    "sends the intent to the hosts' rack agents; the hosts install at their\n"
+    "next network boot. Follow with 'rackboot watch'.\n"
+    "\n"
+    "  --profile NAME  what to install (see 'rackboot profiles list')\n"
+    "  --replace       cancel and restart hosts that already have an active\n"
+    "                  install (otherwise the request fails for them)\n";
+
+static const char cancel_help[] =
+    "Usage: rackboot cancel HOST... | --rack RACK [RACK...] | --all  [--json]\n"
+    "\n"
+    "Cancels the hosts' active installs and withdraws their intents: the next\n"
+    "boot goes to local disk.\n";
+
+static const char status_help[] =
+    "Usage: rackboot status [HOST... | --rack RACK [RACK...]] [--json]\n"
+    "\n"
+    "Where each host's latest install stands (every host without arguments).\n"
+    "States: none requested dispatched booting installing installed failed\n"
+    "cancelled timed_out.\n";
+
+static const char events_help[] =
+    "Usage: rackboot events [HOST] [--after SEQ] [--limit N] [--json]\n"
+    "\n"
+    "What the rack agents reported about a host's installs (every host without\n"
+    "HOST), oldest first.\n"
+    "\n"
+    "  --after SEQ  only events after this sequence number\n"
+    "  --limit N    at most N events\n";
+
+enum { OPT_JSON = 1000, OPT_RACK, OPT_ALL, OPT_PROFILE, OPT_REPLACE, OPT_AFTER, OPT_LIMIT };
+
+/* Fills a Selector from the command line: positional arguments are hosts,
+ * or racks when --rack was given ("--rack r1 r2"); --all alone. */
+static int fill_selector(cli *c, const char *cmd, Rackboot__V1__Selector *sel, char **racks,
+                         size_t n_racks, bool all, char **args, size_t n_args, bool default_all)
+{
+    const char *why;
+    if (all && (n_racks || n_args)) {
+        return cli_usage_error(c, cmd, "--all cannot be combined with hosts or --rack");
+    }
+    bool by_rack = n_racks > 0;
+    for (size_t pass = 0; pass < 2; pass++) {
+        char **list = pass == 0 ? racks : args;
+        size_t n = pass == 0 ? n_racks : n_args;
+        for (size_t i = 0; i < n; i++) {
+            if ((why = cli_check_name(list[i]))) {
+                return cli_usage_error(c, cmd, "%s: %s", list[i], why);
+            }
+            int r = by_rack ? cli_pb_add_string(&sel->racks, &sel->n_racks, list[i])
+                            : cli_pb_add_string(&sel->hosts, &sel->n_hosts, list[i]);
+            if (r < 0) {
+                cli_error(c, "out of memory");
+                return CLI_EXIT_FAILED;
+            }
+        }
+    }
+    if (!all && !n_racks && !n_args) {
+        if (!default_all) {
+            return cli_usage_error(c, cmd, "expected HOST..., --rack RACK or --all");
+        }
+        all = true;
+    }
+    sel->all = all;
+    return 0;
+}
+
+static int print_statuses(cli *c, Rackboot__V1__ApiReply *reply)
+{
+    int r = 0;
+    if (c->json) {
+        r = render_json_print(c->out, render_status_json(reply->statuses));
+    } else {
+        render_status_text(c->out, reply->statuses);
+    }
+    rbproto_api_reply_free(reply);
+    return r < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+}
+
+/* install, cancel and status share their shape. */
+typedef enum { ACT_INSTALL, ACT_CANCEL, ACT_STATUS } action;
+
+static int targeted(cli *c, int argc, char **argv, action act)
+{
+    static const struct option opts[] = {
+        { "rack", required_argument, NULL, OPT_RACK },
+        { "all", no_argument, NULL, OPT_ALL },
+        { "profile", required_argument, NULL, OPT_PROFILE },
+        { "replace", no_argument, NULL, OPT_REPLACE },
+        { "json", no_argument, NULL, OPT_JSON },
+        { "help", no_argument, NULL, 'h' },
+        { 0 },
+    };
+    static const char *const names[] = { "install ", "cancel ", "status " };
+    static const char *const helps[] = { install_help, cancel_help, status_help };
+    const char *cmd = names[act];
+    _cleanup_free_ char **racks = calloc((size_t)argc + 1, sizeof(*racks));
+    size_t n_racks = 0;
+    bool all = false, replace = false;
+    const char *profile = NULL;
+    if (!racks) {
+        cli_error(c, "out of memory");
+        return CLI_EXIT_FAILED;
+    }
+    int ch;
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_RACK:
+            racks[n_racks++] = optarg;
+            break;
+        case OPT_ALL:
+            if (act == ACT_STATUS) {
+                break; /* the default; accepted for symmetry */
+            }
+            all = true;
+            break;
+        case OPT_PROFILE:
+            if (act != ACT_INSTALL) {
+                return cli_usage_error(c, cmd, "unknown option '--profile'");
+            }
+            profile = optarg;
+            break;
+        case OPT_REPLACE:
+            if (act != ACT_INSTALL) {
+                return cli_usage_error(c, cmd, "unknown option '--replace'");
+            }
+            replace = true;
+            break;
+        case OPT_JSON:
+            c->json = true;
+            break;
+        case 'h':
+            fputs(helps[act], c->out);
+            return CLI_EXIT_OK;
+        default:
+            return cli_option_error(c, cmd, ch, argv);
+        }
+    }
+    const char *why;
+    if (act == ACT_INSTALL) {
+        if (!profile) {
+            return cli_usage_error(c, cmd, "--profile is required");
+        }
+        if ((why = cli_check_name(profile))) {
+            return cli_usage_error(c, cmd, "--profile %s: %s", profile, why);
+        }
+    }
+    static const Rackboot__V1__ApiRequest__BodyCase cases[] = {
+        RACKBOOT__V1__API_REQUEST__BODY_INSTALL,
+        RACKBOOT__V1__API_REQUEST__BODY_CANCEL,
+        RACKBOOT__V1__API_REQUEST__BODY_STATUS,
+    };
+    Rackboot__V1__ApiRequest *req = cli_request_new(cases[act]);
+    if (!req) {
+        cli_error(c, "out of memory");
+        return CLI_EXIT_FAILED;
+    }
+    Rackboot__V1__Selector *sel = act == ACT_INSTALL  ? req->install->target
+                                  : act == ACT_CANCEL ? req->cancel->target
+                                                      : req->status->target;
+    int code = fill_selector(c, cmd, sel, racks, n_racks, all, argv + optind,
+                             (size_t)(argc - optind), act == ACT_STATUS);
+    if (code == 0 && act == ACT_INSTALL) {
+        req->install->replace_active = replace;
+        if (cli_pb_set_string(&req->install->profile, profile) < 0) {
+            cli_error(c, "out of memory");
+            code = CLI_EXIT_FAILED;
+        }
+    }
+    if (code != 0) {
+        cli_pb_free(req);
+        return code;
+    }
+    Rackboot__V1__ApiReply *reply = NULL;
+    code = cli_call(c, req, 0, RACKBOOT__V1__API_REPLY__BODY_STATUSES, &reply);
+    cli_pb_free(req);
+    if (code != 0) {
+        if (act == ACT_INSTALL && c->last_status == RACKBOOT__V1__STATUS__STATUS_CONFLICT &&
+            !replace) {
+            fprintf(c->err, "rackboot: (use --replace to restart active installs)\n");
+        }
+        return code;
+    }
+    return print_statuses(c, reply);
+}
+
+int cmd_install(cli *c, int argc, char **argv)
+{
+    return targeted(c, argc, argv, ACT_INSTALL);
+}
+
+int cmd_cancel(cli *c, int argc, char **argv)
+{
+    return targeted(c, argc, argv, ACT_CANCEL);
+}
+
+int cmd_status(cli *c, int argc, char **argv)
+{
+    return targeted(c, argc, argv, ACT_STATUS);
+}
+
+int cmd_events(cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "after", required_argument, NULL, OPT_AFTER },
+        { "limit", required_argument, NULL, OPT_LIMIT },
+        { "json", no_argument, NULL, OPT_JSON },
+        { "help", no_argument, NULL, 'h' },
+        { 0 },
+    };
+    uint64_t after = 0;
+    uint64_t limit = 0; /* 0: all */
+    int ch;
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_AFTER:
+            if (parse_u64(optarg, 0, UINT64_MAX, &after) < 0) {
+                return cli_usage_error(c, "events ", "--after %s: expected a number", optarg);
+            }
+            break;
+        case OPT_LIMIT:
+            if (parse_u64(optarg, 1, UINT32_MAX, &limit) < 0) {
+                return cli_usage_error(c, "events ", "--limit %s: expected a number above 0",
+                                       optarg);
+            }
+            break;
+        case OPT_JSON:
+            c->json = true;
+            break;
+        case 'h':
+            fputs(events_help, c->out);
+            return CLI_EXIT_OK;
+        default:
+            return cli_option_error(c, "events ", ch, argv);
+        }
+    }
+    if (argc - optind > 1) {
+        return cli_usage_error(c, "events ", "expected at most one HOST");
+    }
+    const char *host = argc > optind ? argv[optind] : NULL;
+    const char *why;
+    if (host && (why = cli_check_name(host))) {
+        return cli_usage_error(c, "events ", "%s: %s", host, why);
+    }
+
+    /* Page through EventList replies (the controller caps each) and show
+     * them as one list. The replies own the rows until the end. */
+    Rackboot__V1__ApiReply **pages = NULL;
+    size_t n_pages = 0;
+    Rackboot__V1__EventRow **rows = NULL;
+    size_t n_rows = 0;
+    int code = CLI_EXIT_OK;
+    Rackboot__V1__EventList all = RACKBOOT__V1__EVENT_LIST__INIT;
+    Rackboot__V1__ApiRequest *req = cli_request_new(RACKBOOT__V1__API_REQUEST__BODY_EVENTS);
+    if (!req || (host && cli_pb_set_string(&req->events->host, host) < 0)) {
+        code = CLI_EXIT_FAILED;
+        cli_error(c, "out of memory");
+        goto out;
+    }
+    for (;;) {
+        req->events->after_seq = after;
+        uint64_t want = limit ? limit - n_rows : 0;
+        req->events->limit = want && want < RBPROTO_MAX_EVENT_ROWS ? (uint32_t)want : 0;
+        Rackboot__V1__ApiReply *reply = NULL;
+        code = cli_call(c, req, 0, RACKBOOT__V1__API_REPLY__BODY_EVENTS, &reply);
+        if (code != 0) {
+            goto out;
+        }
+        Rackboot__V1__ApiReply **gp = realloc(pages, (n_pages + 1) * sizeof(*gp));
+        Rackboot__V1__EventRow **gr =
+            gp ? realloc(rows, (n_rows + reply->events->n_events + 1) * sizeof(*gr)) : NULL;
+        if (gp) {
+            pages = gp;
+        }
+        if (gr) {
+            rows = gr;
+        }
+        if (!gp || !gr) {
+            rbproto_api_reply_free(reply);
+            cli_error(c, "out of memory");
+            code = CLI_EXIT_FAILED;
+            goto out;
+        }
+        pages[n_pages++] = reply;
+        const Rackboot__V1__EventList *l = reply->events;
+        for (size_t i = 0; i < l->n_events && (!limit || n_rows < limit); i++) {
+            rows[n_rows++] = l->events[i];
+        }
+        /* Done when a page is empty, the cursor stops moving, or enough. */
+        if (l->n_events == 0 || l->last_seq <= after || (limit && n_rows >= limit)) {
+            break;
+        }
+        after = l->last_seq;
+    }
+    all.n_events = n_rows;
+    all.events = rows;
+    all.last_seq = after;
+    if (c->json) {
+        if (render_json_print(c->out, render_events_json(&all)) < 0) {
+            code = CLI_EXIT_FAILED;
+        }
+    } else {
+        render_events_text(c->out, &all);
+    }
+out:
+    for (size_t i = 0; i < n_pages; i++) {
+        rbproto_api_reply_free(pages[i]);
+    }
+    free(pages);
+    free(rows);
+    cli_pb_free(req);
+    return code;
+}

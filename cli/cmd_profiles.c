@@ -1,0 +1,298 @@
+/* rackboot profiles import|list|show and rackboot images: what to install. */
+#include <errno.h>
+#include <getopt.h>
+#include <string.h>
+
+#include "commands.h"
+#include "diag.h"
+#include "pb.h"
+#include "profile_file.h"
+#include "rbproto.h"
+#include "render.h"
+#include "util.h"
+#include "values.h"
+
+static const char profiles_help[] =
+    "Usage: rackboot profiles COMMAND ...\n"
+    "\n"
+    "  import FILE... [--json]   add or update the [profile NAME] sections of\n"
+    "                            standalone hosts files (same keys as the agent's)\n"
+    "  list [--json]\n"
+    "  show NAME... [--json]     with the kickstart template\n"
+    "\n"
+    "Run 'rackboot profiles COMMAND --help' for one command.\n";
+
+static const char import_help[] =
+    "Usage: rackboot profiles import FILE... [--json]\n"
+    "\n"
+    "Reads every [profile NAME] section of each FILE, in the agent's standalone\n"
+    "hosts file format:\n"
+    "  kernel = URL sha256=HEX      initrd = URL sha256=HEX   (required)\n"
+    "  stage2 = URL sha256=HEX      file.NAME = URL sha256=HEX\n"
+    "  cmdline = ARGS   kickstart = FILE (relative to the profile file)\n"
+    "  overlay = yes|no   ip = static|dhcp6   keep_ra = yes|no\n"
+    "The kickstart template's content is sent with the profile. Importing a\n"
+    "profile that exists replaces it (--update is accepted and is the default);\n"
+    "installs already dispatched keep the profile they were sent.\n";
+
+static const char list_help[] = "Usage: rackboot profiles list [--json]\n";
+static const char show_help[] = "Usage: rackboot profiles show NAME... [--json]\n";
+static const char images_help[] =
+    "Usage: rackboot images [list] [--json]\n"
+    "\n"
+    "Every image of every profile: kind, file name, size, sha256 and origin URL.\n";
+
+enum { OPT_JSON = 1000, OPT_UPDATE };
+
+static int profiles_import(cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "update", no_argument, NULL, OPT_UPDATE },
+        { "json", no_argument, NULL, OPT_JSON },
+        { "help", no_argument, NULL, 'h' },
+        { 0 },
+    };
+    int ch;
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_UPDATE:
+            break; /* always: re-importing a profile updates it */
+        case OPT_JSON:
+            c->json = true;
+            break;
+        case 'h':
+            fputs(import_help, c->out);
+            return CLI_EXIT_OK;
+        default:
+            return cli_option_error(c, "profiles import ", ch, argv);
+        }
+    }
+    if (argc == optind) {
+        return cli_usage_error(c, "profiles import ", "expected a FILE");
+    }
+    Rackboot__V1__ApiRequest *req =
+        cli_request_new(RACKBOOT__V1__API_REQUEST__BODY_PROFILES_IMPORT);
+    diag *d = diag_new();
+    if (!req || !d) {
+        cli_pb_free(req);
+        diag_free(d);
+        cli_error(c, "out of memory");
+        return CLI_EXIT_FAILED;
+    }
+    /* The issue's rule: re-importing a profile updates it. The controller
+     * then bumps the generation of racks whose active installs use it. */
+    req->profiles_import->update_existing = true;
+    int r = 0;
+    bool failed = false;
+    for (int i = optind; i < argc; i++) {
+        Rackboot__V1__ProfilesImportRequest *pi = req->profiles_import;
+        size_t before = pi->n_profiles;
+        r = profile_file_read_profiles(argv[i], d, pi);
+        if (r == -ENOMEM) {
+            break;
+        }
+        failed |= r < 0;
+        /* One name, one profile: two files defining it would be a race. */
+        for (size_t k = before; k < pi->n_profiles; k++) {
+            for (size_t j = 0; j < before; j++) {
+                if (streq(pi->profiles[k]->name, pi->profiles[j]->name)) {
+                    diag_add(d, argv[i], 0, "profile %s is also defined in an earlier file",
+                             pi->profiles[k]->name);
+                    failed = true;
+                }
+            }
+        }
+        r = 0;
+    }
+    if (r == 0 && !failed && req->profiles_import->n_profiles > RBPROTO_MAX_PROFILES) {
+        diag_add(d, NULL, 0, "more than %u profiles in one import", RBPROTO_MAX_PROFILES);
+        failed = true;
+    }
+    cli_print_diag(c, d, "");
+    diag_free(d);
+    if (r < 0 || failed) {
+        cli_pb_free(req);
+        if (r == -ENOMEM) {
+            cli_error(c, "out of memory");
+            return CLI_EXIT_FAILED;
+        }
+        cli_error(c, "nothing imported");
+        return CLI_EXIT_USAGE;
+    }
+    Rackboot__V1__ApiReply *reply = NULL;
+    int code = cli_call(c, req, 0, RACKBOOT__V1__API_REPLY__BODY__NOT_SET, &reply);
+    if (code != 0) {
+        cli_pb_free(req);
+        return code;
+    }
+    const Rackboot__V1__ProfilesImportRequest *pi = req->profiles_import;
+    if (c->json) {
+        Rackboot__V1__ProfileList sent = RACKBOOT__V1__PROFILE_LIST__INIT;
+        const Rackboot__V1__ProfileList *l =
+            reply->body_case == RACKBOOT__V1__API_REPLY__BODY_PROFILES ? reply->profiles : &sent;
+        sent.n_profiles = pi->n_profiles;
+        sent.profiles = pi->profiles;
+        r = render_json_print(c->out, render_profiles_json(l, false));
+    } else {
+        fprintf(c->out, "imported %zu profile%s:", pi->n_profiles, pi->n_profiles == 1 ? "" : "s");
+        for (size_t k = 0; k < pi->n_profiles; k++) {
+            fprintf(c->out, " %s", pi->profiles[k]->name);
+        }
+        fputc('\n', c->out);
+    }
+    cli_pb_free(req);
+    rbproto_api_reply_free(reply);
+    return r < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+}
+
+static int profiles_query(cli *c, int argc, char **argv, bool show)
+{
+    static const struct option opts[] = {
+        { "json", no_argument, NULL, OPT_JSON },
+        { "help", no_argument, NULL, 'h' },
+        { 0 },
+    };
+    const char *cmd = show ? "profiles show " : "profiles list ";
+    int ch;
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_JSON:
+            c->json = true;
+            break;
+        case 'h':
+            fputs(show ? show_help : list_help, c->out);
+            return CLI_EXIT_OK;
+        default:
+            return cli_option_error(c, cmd, ch, argv);
+        }
+    }
+    if (show && argc == optind) {
+        return cli_usage_error(c, cmd, "expected a profile NAME");
+    }
+    if (!show && argc != optind) {
+        return cli_usage_error(c, cmd, "unexpected argument '%s'", argv[optind]);
+    }
+    const char *why;
+    for (int i = optind; i < argc; i++) {
+        if ((why = cli_check_name(argv[i]))) {
+            return cli_usage_error(c, cmd, "%s: %s", argv[i], why);
+        }
+    }
+    Rackboot__V1__ApiRequest *req = cli_request_new(RACKBOOT__V1__API_REQUEST__BODY_PROFILES_LIST);
+    int r = req ? 0 : -ENOMEM;
+    for (int i = optind; r == 0 && i < argc; i++) {
+        r = cli_pb_add_string(&req->profiles_list->names, &req->profiles_list->n_names, argv[i]);
+    }
+    if (r < 0) {
+        cli_pb_free(req);
+        cli_error(c, "out of memory");
+        return CLI_EXIT_FAILED;
+    }
+    req->profiles_list->with_content = show;
+    Rackboot__V1__ApiReply *reply = NULL;
+    int code = cli_call(c, req, 0, RACKBOOT__V1__API_REPLY__BODY_PROFILES, &reply);
+    cli_pb_free(req);
+    if (code != 0) {
+        return code;
+    }
+    const Rackboot__V1__ProfileList *l = reply->profiles;
+    for (int i = optind; i < argc; i++) {
+        bool found = false;
+        for (size_t k = 0; k < l->n_profiles; k++) {
+            found |= streq(l->profiles[k]->name, argv[i]);
+        }
+        if (!found) {
+            cli_error(c, "profile %s not found", argv[i]);
+            rbproto_api_reply_free(reply);
+            return CLI_EXIT_NOT_FOUND;
+        }
+    }
+    if (c->json) {
+        r = render_json_print(c->out, render_profiles_json(l, show));
+    } else if (show) {
+        for (size_t k = 0; k < l->n_profiles; k++) {
+            if (k) {
+                fputc('\n', c->out);
+            }
+            render_profile_detail_text(c->out, l->profiles[k]);
+        }
+    } else {
+        render_profiles_text(c->out, l);
+    }
+    rbproto_api_reply_free(reply);
+    return r < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+}
+
+int cmd_profiles(cli *c, int argc, char **argv)
+{
+    if (argc < 2) {
+        return cli_usage_error(c, "profiles ", "expected a command: import, list, show");
+    }
+    if (streq(argv[1], "--help") || streq(argv[1], "-h") || streq(argv[1], "help")) {
+        fputs(profiles_help, c->out);
+        return CLI_EXIT_OK;
+    }
+    const char *sub = argv[1];
+    argc--;
+    argv++;
+    if (streq(sub, "import")) {
+        return profiles_import(c, argc, argv);
+    }
+    if (streq(sub, "list") || streq(sub, "ls")) {
+        return profiles_query(c, argc, argv, false);
+    }
+    if (streq(sub, "show")) {
+        return profiles_query(c, argc, argv, true);
+    }
+    return cli_usage_error(c, "profiles ", "unknown command 'profiles %s'", sub);
+}
+
+int cmd_images(cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "json", no_argument, NULL, OPT_JSON },
+        { "help", no_argument, NULL, 'h' },
+        { 0 },
+    };
+    int ch;
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_JSON:
+            c->json = true;
+            break;
+        case 'h':
+            fputs(images_help, c->out);
+            return CLI_EXIT_OK;
+        default:
+            return cli_option_error(c, "images ", ch, argv);
+        }
+    }
+    if (argc - optind == 1 && streq(argv[optind], "list")) {
+        optind++;
+    }
+    if (argc != optind) {
+        return cli_usage_error(c, "images ", "unexpected argument '%s'", argv[optind]);
+    }
+    Rackboot__V1__ApiRequest *req = cli_request_new(RACKBOOT__V1__API_REQUEST__BODY_IMAGES_LIST);
+    if (!req) {
+        cli_error(c, "out of memory");
+        return CLI_EXIT_FAILED;
+    }
+    Rackboot__V1__ApiReply *reply = NULL;
+    int code = cli_call(c, req, 0, RACKBOOT__V1__API_REPLY__BODY_IMAGES, &reply);
+    cli_pb_free(req);
+    if (code != 0) {
+        return code;
+    }
+    int r = 0;
+    if (c->json) {
+        r = render_json_print(c->out, render_images_json(reply->images));
+    } else {
+        render_images_text(c->out, reply->images);
+    }
+    rbproto_api_reply_free(reply);
+    return r < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+}

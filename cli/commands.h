@@ -1,0 +1,26 @@
+/* The rackboot subcommands. Each takes its own argv (argv[0] is the
+ * command's name), parses it with getopt_long, and returns an exit code
+ * (cli.h). */
+#pragma once
+
+#include "cli.h"
+
+int cmd_hosts(cli *c, int argc, char **argv);    /* hosts import|add|list|show|remove */
+int cmd_racks(cli *c, int argc, char **argv);    /* racks */
+int cmd_profiles(cli *c, int argc, char **argv); /* profiles import|list|show */
+int cmd_images(cli *c, int argc, char **argv);   /* images [list] */
+int cmd_install(cli *c, int argc, char **argv);
+int cmd_cancel(cli *c, int argc, char **argv);
+int cmd_status(cli *c, int argc, char **argv);
+int cmd_events(cli *c, int argc, char **argv);
+int cmd_watch(cli *c, int argc, char **argv);
+
+/* The whole command line after the global options: argv[0] is the
+ * subcommand. Prints the overview for no command. */
+int cli_dispatch(cli *c, int argc, char **argv);
+/* The whole command line, argv[0] being the program: global options
+ * (--controller, RACKBOOT_CONTROLLER, --ca/--cert/--key/--crl/--server-name,
+ * --timeout, --json, --help, --version), then cli_dispatch(). */
+int cli_main(cli *c, int argc, char **argv);
+/* The overview `rackboot --help` prints. */
+void cli_print_help(FILE *f);

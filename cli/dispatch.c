@@ -1,0 +1,172 @@
+/* The rackboot command line: global options, then one subcommand. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "parse.h"
+#include "util.h"
+#include "version.h"
+
+static const char help[] =
+    "Usage: rackboot [OPTIONS] COMMAND [ARGS...]\n"
+    "\n"
+    "Drive a rackboot controller: the fleet's hosts, install profiles and\n"
+    "installs.\n"
+    "\n"
+    "Inventory:\n"
+    "  hosts import FILE [--rack R] [--update]   hosts from CSV or a standalone hosts file\n"
+    "  hosts add NAME --mac M --rack R --address A [--prefix N --gateway G --hostname H]\n"
+    "  hosts list [--rack R] | show NAME... | remove NAME...\n"
+    "  racks                                     racks, their agents and generations\n"
+    "Profiles:\n"
+    "  profiles import FILE...                   [profile NAME] sections (updates existing)\n"
+    "  profiles list | show NAME...\n"
+    "  images list                               every profile's images\n"
+    "Installs:\n"
+    "  install HOST... | --rack R... | --all --profile NAME [--replace]\n"
+    "  cancel HOST... | --rack R... | --all\n"
+    "  status [HOST... | --rack R...]\n"
+    "  watch [HOST... | --rack R...]             live progress until every install ends\n"
+    "  events [HOST] [--after SEQ] [--limit N]\n"
+    "\n"
+    "Options:\n"
+    "  --controller URL   ipc://PATH or tls+tcp://HOST:PORT (default: $RACKBOOT_CONTROLLER,\n"
+    "                     else " CLI_DEFAULT_CONTROLLER ")\n"
+    "  --ca FILE --cert FILE --key FILE [--crl FILE] [--server-name NAME]\n"
+    "                     the fleet CA and your operator certificate, for tls+tcp://\n"
+    "  --timeout SECONDS  how long to wait for the controller (default 30)\n"
+    "  --json             machine-readable output (every listing; keys sorted)\n"
+    "  -h, --help         this text ('rackboot COMMAND --help' for one command)\n"
+    "  --version          print the version\n"
+    "\n"
+    "Exit status: 0 ok, 1 failed (the controller refused or failed the request,\n"
+    "or an install failed), 2 usage (bad command line or input file; nothing was\n"
+    "sent), 3 not found, 4 controller unreachable or not answering.\n";
+
+void cli_print_help(FILE *f)
+{
+    fputs(help, f);
+}
+
+typedef struct command {
+    const char *name;
+    int (*run)(cli *c, int argc, char **argv);
+} command;
+
+static const command commands[] = {
+    { "hosts", cmd_hosts },       { "host", cmd_hosts },       { "racks", cmd_racks },
+    { "profiles", cmd_profiles }, { "profile", cmd_profiles }, { "images", cmd_images },
+    { "install", cmd_install },   { "cancel", cmd_cancel },    { "status", cmd_status },
+    { "watch", cmd_watch },       { "events", cmd_events },
+};
+
+int cli_dispatch(cli *c, int argc, char **argv)
+{
+    if (argc < 1) {
+        cli_print_help(c->err);
+        return CLI_EXIT_USAGE;
+    }
+    if (streq(argv[0], "help")) {
+        if (argc > 1) {
+            /* "rackboot help hosts" is "rackboot hosts --help". */
+            char help_opt[] = "--help";
+            char *sub[] = { argv[1], help_opt, NULL };
+            return cli_dispatch(c, 2, sub);
+        }
+        cli_print_help(c->out);
+        return CLI_EXIT_OK;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+        if (streq(argv[0], commands[i].name)) {
+            return commands[i].run(c, argc, argv);
+        }
+    }
+    return cli_usage_error(c, NULL, "unknown command '%s'", argv[0]);
+}
+
+int cli_main(cli *c, int argc, char **argv)
+{
+    enum {
+        OPT_CONTROLLER = 1000,
+        OPT_CA,
+        OPT_CERT,
+        OPT_KEY,
+        OPT_CRL,
+        OPT_SERVER_NAME,
+        OPT_TIMEOUT,
+        OPT_JSON,
+        OPT_VERSION,
+    };
+    static const struct option opts[] = {
+        { "controller", required_argument, NULL, OPT_CONTROLLER },
+        { "ca", required_argument, NULL, OPT_CA },
+        { "cert", required_argument, NULL, OPT_CERT },
+        { "key", required_argument, NULL, OPT_KEY },
+        { "crl", required_argument, NULL, OPT_CRL },
+        { "server-name", required_argument, NULL, OPT_SERVER_NAME },
+        { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "json", no_argument, NULL, OPT_JSON },
+        { "version", no_argument, NULL, OPT_VERSION },
+        { "help", no_argument, NULL, 'h' },
+        { 0 },
+    };
+    const char *env = getenv("RACKBOOT_CONTROLLER");
+    c->controller = !strempty(env) ? env : CLI_DEFAULT_CONTROLLER;
+    if (!c->timeout_ms) {
+        c->timeout_ms = CLI_DEFAULT_TIMEOUT_MS;
+    }
+    int ch;
+    uint32_t secs;
+    optind = 0;
+    /* '+': stop at the command; its options are its own. */
+    while ((ch = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_CONTROLLER:
+            c->controller = optarg;
+            break;
+        case OPT_CA:
+            c->ca = optarg;
+            break;
+        case OPT_CERT:
+            c->cert = optarg;
+            break;
+        case OPT_KEY:
+            c->key = optarg;
+            break;
+        case OPT_CRL:
+            c->crl = optarg;
+            break;
+        case OPT_SERVER_NAME:
+            c->server_name = optarg;
+            break;
+        case OPT_TIMEOUT:
+            if (parse_u32(optarg, 1, 3600, &secs) < 0) {
+                return cli_usage_error(c, NULL, "--timeout %s: expected 1-3600 seconds", optarg);
+            }
+            c->timeout_ms = secs * 1000u;
+            break;
+        case OPT_JSON:
+            c->json = true;
+            break;
+        case OPT_VERSION:
+            fprintf(c->out, "rackboot %s\n", RACKBOOT_VERSION);
+            return CLI_EXIT_OK;
+        case 'h':
+            cli_print_help(c->out);
+            return CLI_EXIT_OK;
+        default:
+            return cli_option_error(c, NULL, ch, argv);
+        }
+    }
+    bool tls = strncmp(c->controller, "tls+tcp://", 10) == 0;
+    bool ipc = strncmp(c->controller, "ipc://", 6) == 0;
+    if (!tls && !ipc) {
+        return cli_usage_error(
+            c, NULL, "--controller %s: expected ipc://PATH or tls+tcp://HOST:PORT", c->controller);
+    }
+    if (tls && (!c->ca || !c->cert || !c->key)) {
+        return cli_usage_error(c, NULL, "a tls+tcp:// controller needs --ca, --cert and --key");
+    }
+    return cli_dispatch(c, argc - optind, argv + optind);
+}

@@ -1,0 +1,492 @@
+#include "render.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hex.h"
+#include "parse.h"
+#include "rbproto.h"
+#include "timeutil.h"
+#include "util.h"
+
+/* ---- small helpers ------------------------------------------------------ */
+
+const char *render_addr(const ProtobufCBinaryData *b, char *buf)
+{
+    buf[0] = '\0';
+    if (b->len == 16) {
+        inet_ntop(AF_INET6, b->data, buf, INET6_ADDRSTRLEN);
+    }
+    return buf;
+}
+
+const char *render_time(uint64_t unix_ms, char *buf, size_t size)
+{
+    if (unix_ms == 0 || format_rfc3339_ms(unix_ms, buf, size) < 0) {
+        snprintf(buf, size, "-");
+    }
+    return buf;
+}
+
+const char *render_state(Rackboot__V1__InstallState s)
+{
+    const char *n = rbproto_install_state_to_string(s);
+    return n ? n : "-";
+}
+
+const char *render_phase(Rackboot__V1__Phase p)
+{
+    const char *n = rbproto_phase_to_string(p);
+    return n ? n : "-";
+}
+
+/* JSON values for optional fields: null when absent. */
+static json_t *jstr(const char *s)
+{
+    return s && s[0] ? json_string(s) : json_null();
+}
+
+static json_t *jtime(uint64_t unix_ms)
+{
+    char buf[RFC3339_MS_LEN];
+    if (unix_ms == 0 || format_rfc3339_ms(unix_ms, buf, sizeof(buf)) < 0) {
+        return json_null();
+    }
+    return json_string(buf);
+}
+
+static json_t *jaddr(const ProtobufCBinaryData *b)
+{
+    char buf[INET6_ADDRSTRLEN];
+    return jstr(render_addr(b, buf));
+}
+
+static json_t *jhex(const ProtobufCBinaryData *b)
+{
+    if (b->len == 0) {
+        return json_null();
+    }
+    char *hex = malloc(2 * b->len + 1);
+    if (!hex) {
+        return NULL;
+    }
+    hex_encode(b->data, b->len, hex);
+    json_t *j = json_string(hex);
+    free(hex);
+    return j;
+}
+
+static json_t *jmac(const ProtobufCBinaryData *b)
+{
+    if (b->len != 6) {
+        return json_null();
+    }
+    char buf[FORMAT_MAC_LEN];
+    format_mac(b->data, buf);
+    return json_string(buf);
+}
+
+/* jansson's json_pack with "o" steals references and fails as a whole on a
+ * NULL value (out of memory), so each builder is one call. Integers are
+ * json_int_t (long long): uint64 values past 2^63 do not occur (sequence
+ * numbers, milliseconds, generations). */
+#define JU(v) ((json_int_t)(v))
+
+json_t *render_hosts_json(const Rackboot__V1__HostList *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < l->n_hosts; i++) {
+        const Rackboot__V1__Host *h = l->hosts[i];
+        json_t *macs = json_array();
+        for (size_t m = 0; macs && m < h->n_macs; m++) {
+            json_array_append_new(macs, jmac(&h->macs[m]));
+        }
+        json_array_append_new(a, json_pack("{s:s, s:s, s:o, s:o, s:I, s:o, s:o, s:o}", "name",
+                                           h->name, "rack", h->rack, "macs", macs, "address",
+                                           jaddr(&h->address), "prefix", JU(h->prefix_length),
+                                           "gateway", jaddr(&h->gateway), "hostname",
+                                           jstr(h->hostname), "duid", jhex(&h->duid)));
+    }
+    return a;
+}
+
+json_t *render_racks_json(const Rackboot__V1__RackList *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < l->n_racks; i++) {
+        const Rackboot__V1__RackRow *r = l->racks[i];
+        json_array_append_new(
+            a, json_pack("{s:s, s:o, s:o, s:o, s:I, s:I, s:I, s:I}", "rack", r->rack, "agent",
+                         jstr(r->agent), "agent_version", jstr(r->agent_version), "last_seen",
+                         jtime(r->last_seen_unix_ms), "generation", JU(r->generation),
+                         "acked_generation", JU(r->acked_generation), "hosts", JU(r->hosts),
+                         "active_installs", JU(r->active_installs)));
+    }
+    return a;
+}
+
+static json_t *image_json(const Rackboot__V1__Image *img)
+{
+    const char *kind = rbproto_image_kind_to_string(img->kind);
+    return json_pack("{s:s, s:o, s:s, s:o, s:I}", "name", img->name, "kind", jstr(kind), "url",
+                     img->url, "sha256", jhex(&img->sha256), "size", JU(img->size));
+}
+
+json_t *render_profiles_json(const Rackboot__V1__ProfileList *l, bool with_content)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < l->n_profiles; i++) {
+        const Rackboot__V1__Profile *p = l->profiles[i];
+        json_t *images = json_array();
+        for (size_t k = 0; images && k < p->n_images; k++) {
+            json_array_append_new(images, image_json(p->images[k]));
+        }
+        const char *ip = rbproto_ip_mode_to_string(p->ip_mode);
+        json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:b, s:o, s:b}", "name", p->name, "images",
+                              images, "kernel_args", jstr(p->kernel_args), "kickstart_sha256",
+                              jhex(&p->kickstart_sha256), "overlay", p->overlay, "ip", jstr(ip),
+                              "keep_ra", p->keep_ra);
+        if (o && with_content) {
+            json_object_set_new(o, "kickstart", jstr(p->kickstart_template));
+        }
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+json_t *render_images_json(const Rackboot__V1__ImageList *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < l->n_images; i++) {
+        json_t *o = image_json(l->images[i]->image);
+        if (o) {
+            json_object_set_new(o, "profile", json_string(l->images[i]->profile));
+        }
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+json_t *render_status_json(const Rackboot__V1__StatusList *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < l->n_rows; i++) {
+        const Rackboot__V1__StatusRow *r = l->rows[i];
+        json_array_append_new(
+            a, json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:I, s:o}", "host", r->host,
+                         "rack", jstr(r->rack), "install_id", jstr(r->install_id), "profile",
+                         jstr(r->profile), "state", jstr(rbproto_install_state_to_string(r->state)),
+                         "phase", jstr(rbproto_phase_to_string(r->phase)), "percent",
+                         JU(r->percent), "updated_at", jtime(r->updated_unix_ms), "attempt",
+                         JU(r->attempt), "message", jstr(r->message)));
+    }
+    return a;
+}
+
+json_t *render_events_json(const Rackboot__V1__EventList *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < l->n_events; i++) {
+        const Rackboot__V1__EventRow *e = l->events[i];
+        json_array_append_new(a, json_pack("{s:I, s:o, s:s, s:o, s:o, s:I, s:o}", "seq", JU(e->seq),
+                                           "time", jtime(e->time_unix_ms), "host", e->host,
+                                           "install_id", jstr(e->install_id), "phase",
+                                           jstr(rbproto_phase_to_string(e->phase)), "percent",
+                                           JU(e->percent), "message", jstr(e->message)));
+    }
+    return a;
+}
+
+int render_json_print(FILE *f, json_t *j)
+{
+    if (!j) {
+        return -ENOMEM;
+    }
+    int r = json_dumpf(j, f, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(j);
+    if (r < 0 || fputc('\n', f) == EOF) {
+        return -EIO;
+    }
+    return 0;
+}
+
+/* ---- tables ------------------------------------------------------------- */
+
+typedef struct table {
+    size_t cols;
+    char **cells; /* row-major */
+    size_t rows;
+    bool oom;
+} table;
+
+static void table_add(table *t, ...)
+{
+    if (t->oom) {
+        return;
+    }
+    char **grown = realloc(t->cells, (t->rows + 1) * t->cols * sizeof(*grown));
+    if (!grown) {
+        t->oom = true;
+        return;
+    }
+    t->cells = grown;
+    va_list ap;
+    va_start(ap, t);
+    for (size_t c = 0; c < t->cols; c++) {
+        const char *s = va_arg(ap, const char *);
+        char *copy = strdup(s ? s : "");
+        t->cells[t->rows * t->cols + c] = copy;
+        t->oom |= !copy;
+    }
+    va_end(ap);
+    t->rows++;
+}
+
+/* Prints and frees the table: columns two spaces apart, the last one not
+ * padded (it holds free text: messages, URLs). */
+static void table_print(FILE *f, table *t)
+{
+    size_t width[16] = { 0 };
+    RB_ASSERT(t->cols <= ARRAY_SIZE(width));
+    for (size_t r = 0; r < t->rows; r++) {
+        for (size_t c = 0; c < t->cols; c++) {
+            const char *s = t->cells[r * t->cols + c];
+            size_t w = s ? strlen(s) : 0;
+            width[c] = w > width[c] ? w : width[c];
+        }
+    }
+    for (size_t r = 0; r < t->rows; r++) {
+        for (size_t c = 0; c < t->cols; c++) {
+            const char *s = t->cells[r * t->cols + c];
+            if (c + 1 == t->cols) {
+                fprintf(f, "%s\n", s ? s : "");
+            } else {
+                fprintf(f, "%-*s  ", (int)width[c], s ? s : "");
+            }
+        }
+    }
+    for (size_t i = 0; i < t->rows * t->cols; i++) {
+        free(t->cells[i]);
+    }
+    free(t->cells);
+    if (t->oom) {
+        fprintf(f, "(output incomplete: out of memory)\n");
+    }
+}
+
+static void macs_text(const Rackboot__V1__Host *h, char *buf, size_t size)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t m = 0; m < h->n_macs && off < size; m++) {
+        char mac[FORMAT_MAC_LEN];
+        if (h->macs[m].len != 6) {
+            continue;
+        }
+        format_mac(h->macs[m].data, mac);
+        int w = snprintf(buf + off, size - off, "%s%s", m ? "," : "", mac);
+        if (w < 0) {
+            break;
+        }
+        off += (size_t)w;
+    }
+}
+
+void render_hosts_text(FILE *f, const Rackboot__V1__HostList *l)
+{
+    table t = { .cols = 6 };
+    table_add(&t, "NAME", "RACK", "ADDRESS", "GATEWAY", "HOSTNAME", "MACS");
+    for (size_t i = 0; i < l->n_hosts; i++) {
+        const Rackboot__V1__Host *h = l->hosts[i];
+        char addr[INET6_ADDRSTRLEN + 8], gw[INET6_ADDRSTRLEN], a[INET6_ADDRSTRLEN];
+        char macs[RBPROTO_MAX_MACS * FORMAT_MAC_LEN + 1];
+        snprintf(addr, sizeof(addr), "%s/%u", render_addr(&h->address, a), h->prefix_length);
+        render_addr(&h->gateway, gw);
+        macs_text(h, macs, sizeof(macs));
+        table_add(&t, h->name, h->rack, addr, gw[0] ? gw : "-",
+                  strempty(h->hostname) ? "-" : h->hostname, macs);
+    }
+    table_print(f, &t);
+}
+
+void render_host_detail_text(FILE *f, const Rackboot__V1__Host *h)
+{
+    char a[INET6_ADDRSTRLEN];
+    fprintf(f, "name:      %s\n", h->name);
+    fprintf(f, "rack:      %s\n", h->rack);
+    for (size_t m = 0; m < h->n_macs; m++) {
+        char mac[FORMAT_MAC_LEN] = "?";
+        if (h->macs[m].len == 6) {
+            format_mac(h->macs[m].data, mac);
+        }
+        fprintf(f, "mac:       %s\n", mac);
+    }
+    fprintf(f, "address:   %s/%u\n", render_addr(&h->address, a), h->prefix_length);
+    render_addr(&h->gateway, a);
+    fprintf(f, "gateway:   %s\n", a[0] ? a : "- (from router advertisements)");
+    fprintf(f, "hostname:  %s\n", strempty(h->hostname) ? h->name : h->hostname);
+    if (h->duid.len > 0) {
+        char hex[2 * RBPROTO_DUID_MAX + 1];
+        if (h->duid.len <= RBPROTO_DUID_MAX) {
+            hex_encode(h->duid.data, h->duid.len, hex);
+            fprintf(f, "duid:      %s\n", hex);
+        }
+    }
+}
+
+static const char *ago(uint64_t then_ms, uint64_t now_ms, char *buf, size_t size)
+{
+    if (then_ms == 0) {
+        return "never";
+    }
+    uint64_t s = now_ms > then_ms ? (now_ms - then_ms) / 1000 : 0;
+    if (s < 120) {
+        snprintf(buf, size, "%" PRIu64 "s ago", s);
+    } else if (s < 7200) {
+        snprintf(buf, size, "%" PRIu64 "m ago", s / 60);
+    } else if (s < 172800) {
+        snprintf(buf, size, "%" PRIu64 "h ago", s / 3600);
+    } else {
+        snprintf(buf, size, "%" PRIu64 "d ago", s / 86400);
+    }
+    return buf;
+}
+
+void render_racks_text(FILE *f, const Rackboot__V1__RackList *l, uint64_t now_ms)
+{
+    table t = { .cols = 7 };
+    table_add(&t, "RACK", "AGENT", "VERSION", "LAST SEEN", "GENERATION", "HOSTS", "ACTIVE");
+    for (size_t i = 0; i < l->n_racks; i++) {
+        const Rackboot__V1__RackRow *r = l->racks[i];
+        char seen[32], gen[48], hosts[16], active[16];
+        snprintf(gen, sizeof(gen), "%" PRIu64 "/%" PRIu64 "%s", r->acked_generation, r->generation,
+                 r->acked_generation == r->generation ? "" : " (behind)");
+        snprintf(hosts, sizeof(hosts), "%u", r->hosts);
+        snprintf(active, sizeof(active), "%u", r->active_installs);
+        table_add(&t, r->rack, strempty(r->agent) ? "-" : r->agent,
+                  strempty(r->agent_version) ? "-" : r->agent_version,
+                  ago(r->last_seen_unix_ms, now_ms, seen, sizeof(seen)), gen, hosts, active);
+    }
+    table_print(f, &t);
+}
+
+static const Rackboot__V1__Image *find_kind(const Rackboot__V1__Profile *p,
+                                            Rackboot__V1__ImageKind kind)
+{
+    for (size_t i = 0; i < p->n_images; i++) {
+        if (p->images[i]->kind == kind) {
+            return p->images[i];
+        }
+    }
+    return NULL;
+}
+
+void render_profiles_text(FILE *f, const Rackboot__V1__ProfileList *l)
+{
+    table t = { .cols = 6 };
+    table_add(&t, "NAME", "IMAGES", "IP", "OVERLAY", "KICKSTART", "KERNEL");
+    for (size_t i = 0; i < l->n_profiles; i++) {
+        const Rackboot__V1__Profile *p = l->profiles[i];
+        const Rackboot__V1__Image *k = find_kind(p, RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_KERNEL);
+        char n[16], ks[16] = "-";
+        snprintf(n, sizeof(n), "%zu", p->n_images);
+        if (p->kickstart_sha256.len == 32) {
+            char hex[65];
+            hex_encode(p->kickstart_sha256.data, 32, hex);
+            snprintf(ks, sizeof(ks), "sha256:%.8s", hex);
+        }
+        const char *ip = rbproto_ip_mode_to_string(p->ip_mode);
+        table_add(&t, p->name, n, ip ? ip : "?", p->overlay ? "yes" : "no", ks, k ? k->url : "-");
+    }
+    table_print(f, &t);
+}
+
+static void image_line(FILE *f, const Rackboot__V1__Image *img)
+{
+    char hex[65] = "?";
+    if (img->sha256.len == 32) {
+        hex_encode(img->sha256.data, 32, hex);
+    }
+    const char *kind = rbproto_image_kind_to_string(img->kind);
+    fprintf(f, "  %-8s %s %s sha256=%s\n", kind ? kind : "?", img->name, img->url, hex);
+}
+
+void render_profile_detail_text(FILE *f, const Rackboot__V1__Profile *p)
+{
+    const char *ip = rbproto_ip_mode_to_string(p->ip_mode);
+    fprintf(f, "name:       %s\n", p->name);
+    fprintf(f, "ip:         %s\n", ip ? ip : "?");
+    fprintf(f, "overlay:    %s\n", p->overlay ? "yes" : "no");
+    fprintf(f, "keep_ra:    %s\n", p->keep_ra ? "yes" : "no");
+    fprintf(f, "cmdline:    %s\n", strempty(p->kernel_args) ? "-" : p->kernel_args);
+    fprintf(f, "images:\n");
+    for (size_t i = 0; i < p->n_images; i++) {
+        image_line(f, p->images[i]);
+    }
+    if (p->kickstart_sha256.len == 32) {
+        char hex[65];
+        hex_encode(p->kickstart_sha256.data, 32, hex);
+        fprintf(f, "kickstart:  sha256=%s\n", hex);
+        if (!strempty(p->kickstart_template)) {
+            size_t n = strlen(p->kickstart_template);
+            fprintf(f, "----\n%s%s----\n", p->kickstart_template,
+                    p->kickstart_template[n - 1] == '\n' ? "" : "\n");
+        }
+    } else {
+        fprintf(f, "kickstart:  -\n");
+    }
+}
+
+void render_images_text(FILE *f, const Rackboot__V1__ImageList *l)
+{
+    table t = { .cols = 6 };
+    table_add(&t, "PROFILE", "KIND", "NAME", "SIZE", "SHA256", "URL");
+    for (size_t i = 0; i < l->n_images; i++) {
+        const Rackboot__V1__Image *img = l->images[i]->image;
+        char size[24] = "-", hex[65] = "?";
+        if (img->size) {
+            snprintf(size, sizeof(size), "%" PRIu64, img->size);
+        }
+        if (img->sha256.len == 32) {
+            hex_encode(img->sha256.data, 32, hex);
+            hex[12] = '\0';
+        }
+        const char *kind = rbproto_image_kind_to_string(img->kind);
+        table_add(&t, l->images[i]->profile, kind ? kind : "?", img->name, size, hex, img->url);
+    }
+    table_print(f, &t);
+}
+
+void render_status_text(FILE *f, const Rackboot__V1__StatusList *l)
+{
+    table t = { .cols = 8 };
+    table_add(&t, "HOST", "RACK", "STATE", "PHASE", "%", "PROFILE", "UPDATED", "MESSAGE");
+    for (size_t i = 0; i < l->n_rows; i++) {
+        const Rackboot__V1__StatusRow *r = l->rows[i];
+        char pct[8], when[RFC3339_MS_LEN + 8];
+        snprintf(pct, sizeof(pct), "%u", r->percent);
+        table_add(&t, r->host, strempty(r->rack) ? "-" : r->rack, render_state(r->state),
+                  render_phase(r->phase), pct, strempty(r->profile) ? "-" : r->profile,
+                  render_time(r->updated_unix_ms, when, sizeof(when)), r->message);
+    }
+    table_print(f, &t);
+}
+
+void render_events_text(FILE *f, const Rackboot__V1__EventList *l)
+{
+    table t = { .cols = 6 };
+    table_add(&t, "SEQ", "TIME", "HOST", "PHASE", "%", "MESSAGE");
+    for (size_t i = 0; i < l->n_events; i++) {
+        const Rackboot__V1__EventRow *e = l->events[i];
+        char seq[24], pct[8], when[RFC3339_MS_LEN + 8];
+        snprintf(seq, sizeof(seq), "%" PRIu64, e->seq);
+        snprintf(pct, sizeof(pct), "%u", e->percent);
+        table_add(&t, seq, render_time(e->time_unix_ms, when, sizeof(when)), e->host,
+                  render_phase(e->phase), pct, e->message);
+    }
+    table_print(f, &t);
+}

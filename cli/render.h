@@ -1,0 +1,55 @@
+/* How the CLI shows replies: aligned tables for people, JSON (jansson,
+ * keys sorted, two-space indent) for scripts with --json. Pure functions of
+ * the reply, so the unit tests hold golden output.
+ *
+ * JSON shapes (an interface; cli/README.md documents them). Absent optional
+ * values are null, never missing keys; times are RFC 3339 UTC with
+ * milliseconds ("2026-11-25T03:34:17.123Z"); enums are lower-case strings
+ * (rbproto_*_to_string); MACs "52:54:00:12:34:56"; digests lower-case hex.
+ *   hosts:    [{name, rack, macs[], address, prefix, gateway, hostname, duid}]
+ *   racks:    [{rack, agent, agent_version, last_seen, generation,
+ *               acked_generation, hosts, active_installs}]
+ *   profiles: [{name, images[{name, kind, url, sha256, size}], kernel_args,
+ *               kickstart_sha256, overlay, ip, keep_ra}] (+ kickstart: the
+ *               template text, with `profiles show`)
+ *   images:   [{profile, name, kind, url, sha256, size}]
+ *   status:   [{host, rack, install_id, profile, state, phase, percent,
+ *               updated_at, attempt, message}]
+ *   events:   [{seq, time, host, install_id, phase, percent, message}] */
+#pragma once
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "rackboot.pb-c.h"
+
+json_t *render_hosts_json(const Rackboot__V1__HostList *l);
+json_t *render_racks_json(const Rackboot__V1__RackList *l);
+json_t *render_profiles_json(const Rackboot__V1__ProfileList *l, bool with_content);
+json_t *render_images_json(const Rackboot__V1__ImageList *l);
+json_t *render_status_json(const Rackboot__V1__StatusList *l);
+json_t *render_events_json(const Rackboot__V1__EventList *l);
+
+/* Prints j (may be NULL: out of memory, -ENOMEM) and drops the reference.
+ * -EIO when the stream fails. */
+int render_json_print(FILE *f, json_t *j);
+
+void render_hosts_text(FILE *f, const Rackboot__V1__HostList *l);
+void render_host_detail_text(FILE *f, const Rackboot__V1__Host *h);
+void render_racks_text(FILE *f, const Rackboot__V1__RackList *l, uint64_t now_ms);
+void render_profiles_text(FILE *f, const Rackboot__V1__ProfileList *l);
+void render_profile_detail_text(FILE *f, const Rackboot__V1__Profile *p);
+void render_images_text(FILE *f, const Rackboot__V1__ImageList *l);
+void render_status_text(FILE *f, const Rackboot__V1__StatusList *l);
+void render_events_text(FILE *f, const Rackboot__V1__EventList *l);
+
+/* Helpers the watch view shares. */
+/* "2001:db8::17", or "" for an empty bytes field. buf: INET6_ADDRSTRLEN. */
+const char *render_addr(const ProtobufCBinaryData *b, char *buf);
+/* RFC 3339 UTC with milliseconds; "-" for 0. buf: 32 bytes. */
+const char *render_time(uint64_t unix_ms, char *buf, size_t size);
+/* A state or phase name; "-" for unspecified. */
+const char *render_state(Rackboot__V1__InstallState s);
+const char *render_phase(Rackboot__V1__Phase p);

@@ -1,0 +1,28 @@
+/* Checks of the values an operator types or imports, with the wording the
+ * CLI prints. Each returns NULL when the value is good (writing ret_* then),
+ * or a short description of the problem, so callers can prefix it with a
+ * file and line or an option name. The rules are the wire's (rbproto.h):
+ * whatever passes here passes the controller's validation. */
+#pragma once
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Host, rack and profile names: [A-Za-z0-9._-], starting with a letter or
+ * digit, at most 63 bytes. */
+bool cli_name_valid(const char *s);
+const char *cli_check_name(const char *s);
+
+/* A reserved address: IPv6 and usable by a host (not link-local, multicast,
+ * loopback or unspecified). */
+const char *cli_check_host_address(const char *s, struct in6_addr *ret);
+/* A gateway: any unicast IPv6 address (link-local is the usual one). */
+const char *cli_check_gateway(const char *s, struct in6_addr *ret);
+/* 1-128. */
+const char *cli_check_prefix(const char *s, uint32_t *ret);
+/* A DNS name (RFC 1035 labels, at most 253 bytes). */
+const char *cli_check_hostname(const char *s);
+/* One unicast MAC address, "52:54:00:12:34:56" (or '-' separated). */
+const char *cli_check_mac(const char *s, uint8_t ret[6]);

@@ -1,0 +1,452 @@
+#include "hostsfile.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "fileio.h"
+#include "hashmap.h"
+#include "parse.h"
+#include "sha256.h"
+#include "util.h"
+
+typedef struct loader {
+    const char *file;
+    diag *d;
+    unsigned errors;
+    const hostsfile_options *defs;
+} loader;
+
+#define problem(l, line, ...)                                                                      \
+    do {                                                                                           \
+        diag_add((l)->d, (l)->file, (line), __VA_ARGS__);                                          \
+        (l)->errors++;                                                                             \
+    } while (0)
+
+static bool name_valid(const char *s)
+{
+    if (strempty(s) || strlen(s) > 63) {
+        return false;
+    }
+    for (const char *p = s; *p; p++) {
+        bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* "URL sha256=HEX" */
+static int parse_image(loader *l, const ini_entry *e, const char *name, image_kind kind,
+                       intent_profile *p)
+{
+    const char *v = e->value;
+    const char *sp = strrchr(v, ' ');
+    const char *tab = strrchr(v, '\t');
+    if (!sp || (tab && tab > sp)) {
+        sp = tab;
+    }
+    if (!sp || strncmp(sp + 1, "sha256=", 7) != 0) {
+        problem(l, e->line, "%s: expected \"URL sha256=HEX\"", e->key);
+        return -EINVAL;
+    }
+    intent_image img = { .kind = kind };
+    if (sha256_from_hex(sp + 1 + 7, img.sha256) < 0) {
+        problem(l, e->line, "%s: sha256= needs 64 hex digits", e->key);
+        return -EINVAL;
+    }
+    size_t url_len = (size_t)(sp - v);
+    while (url_len > 0 && (v[url_len - 1] == ' ' || v[url_len - 1] == '\t')) {
+        url_len--;
+    }
+    if (url_len == 0 || memchr(v, ' ', url_len) || memchr(v, '\t', url_len) ||
+        (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)) {
+        problem(l, e->line, "%s: the URL must be one http:// or https:// URL", e->key);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < p->n_images; i++) {
+        if (streq(p->images[i].name, name)) {
+            problem(l, e->line, "%s: image \"%s\" given twice", e->key, name);
+            return -EEXIST;
+        }
+    }
+    img.url = strndup(v, url_len);
+    img.name = strdup(name);
+    intent_image *grown = realloc(p->images, (p->n_images + 1) * sizeof(*grown));
+    if (!img.url || !img.name || !grown) {
+        free(img.url);
+        free(img.name);
+        if (grown) {
+            p->images = grown;
+        }
+        problem(l, e->line, "out of memory");
+        return -ENOMEM;
+    }
+    p->images = grown;
+    p->images[p->n_images++] = img;
+    return 0;
+}
+
+static void parse_profile(loader *l, hostsfile_profile *pr)
+{
+    const ini_section *s = pr->section;
+    intent_profile *p = &pr->p;
+    p->ip = IP_MODE_STATIC;
+    p->keep_ra = true;
+    bool has_kernel = false, has_initrd = false;
+    for (size_t i = 0; i < s->n_entries; i++) {
+        const ini_entry *e = &s->entries[i];
+        if (streq(e->key, "kernel")) {
+            has_kernel |= parse_image(l, e, "vmlinuz", IMAGE_KERNEL, p) == 0;
+        } else if (streq(e->key, "initrd")) {
+            has_initrd |= parse_image(l, e, "initrd.img", IMAGE_INITRD, p) == 0;
+        } else if (streq(e->key, "stage2")) {
+            parse_image(l, e, "squashfs.img", IMAGE_STAGE2, p);
+        } else if (strncmp(e->key, "file.", 5) == 0) {
+            const char *name = e->key + 5;
+            if (!name_valid(name) || name[0] == '.' || strstr(name, "..")) {
+                problem(l, e->line, "%s: a file name is letters, digits, '-', '_', '.'", e->key);
+                continue;
+            }
+            parse_image(l, e, name, IMAGE_OTHER, p);
+        } else if (streq(e->key, "cmdline")) {
+            free(p->cmdline);
+            p->cmdline = strdup(e->value);
+        } else if (streq(e->key, "kickstart")) {
+            if (strempty(e->value)) {
+                problem(l, e->line, "kickstart: empty path");
+                continue;
+            }
+            _cleanup_free_ char *ks_path = agent_path_relative(l->file, e->value);
+            void *content = NULL;
+            size_t len = 0;
+            int r = ks_path ? fileio_read_all(ks_path, HOSTSFILE_MAX_KICKSTART, &content, &len)
+                            : -ENOMEM;
+            if (r < 0) {
+                problem(l, e->line, "kickstart: cannot read %s: %s", ks_path ? ks_path : e->value,
+                        errstr(r));
+                continue;
+            }
+            if (memchr(content, '\0', len)) {
+                free(content);
+                problem(l, e->line, "kickstart: %s contains a NUL byte", ks_path);
+                continue;
+            }
+            free(p->kickstart);
+            p->kickstart = content;
+            if (sha256_buffer(content, len, p->kickstart_sha256) < 0) {
+                problem(l, e->line, "kickstart: cannot hash %s", ks_path);
+            }
+        } else if (streq(e->key, "overlay")) {
+            if (parse_bool(e->value, &p->overlay) < 0) {
+                problem(l, e->line, "overlay: expected yes or no, not \"%s\"", e->value);
+            }
+        } else if (streq(e->key, "keep_ra")) {
+            if (parse_bool(e->value, &p->keep_ra) < 0) {
+                problem(l, e->line, "keep_ra: expected yes or no, not \"%s\"", e->value);
+            }
+        } else if (streq(e->key, "ip")) {
+            if (streq(e->value, "static")) {
+                p->ip = IP_MODE_STATIC;
+            } else if (streq(e->value, "dhcp6")) {
+                p->ip = IP_MODE_DHCP6;
+            } else {
+                problem(l, e->line, "ip: expected static or dhcp6, not \"%s\"", e->value);
+            }
+        } else {
+            problem(l, e->line, "unknown key \"%s\" in [profile %s]", e->key, p->name);
+        }
+    }
+    if (!has_kernel) {
+        problem(l, s->line, "[profile %s] needs a valid kernel", p->name);
+    }
+    if (!has_initrd) {
+        problem(l, s->line, "[profile %s] needs a valid initrd", p->name);
+    }
+}
+
+static int addr_list(loader *l, const ini_entry *e, struct in6_addr *out, size_t max, size_t *ret_n)
+{
+    char *words[INTENT_MAX_DNS];
+    size_t n = 0;
+    int r = agent_split_words(e->value, words, max < INTENT_MAX_DNS ? max : INTENT_MAX_DNS, &n);
+    if (r < 0) {
+        problem(l, e->line, "%s: at most %zu addresses", e->key, max);
+        return r;
+    }
+    size_t good = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (parse_ipv6(words[i], &out[good]) < 0) {
+            problem(l, e->line, "%s: not an IPv6 address: \"%s\"", e->key, words[i]);
+        } else {
+            good++;
+        }
+        free(words[i]);
+    }
+    *ret_n = good;
+    return good == n ? 0 : -EINVAL;
+}
+
+static void parse_host(loader *l, hostsfile_host *h)
+{
+    const ini_section *s = h->section;
+    intent *in = &h->in;
+    bool has_addr = false;
+    in->prefix_len = 64;
+    if (l->defs) {
+        in->has_gateway = l->defs->has_gateway;
+        in->gateway = l->defs->gateway;
+    }
+    for (size_t i = 0; i < s->n_entries; i++) {
+        const ini_entry *e = &s->entries[i];
+        if (streq(e->key, "mac")) {
+            char *words[INTENT_MAX_MACS];
+            size_t n = 0;
+            if (agent_split_words(e->value, words, INTENT_MAX_MACS, &n) < 0) {
+                problem(l, e->line, "mac: at most %d addresses", INTENT_MAX_MACS);
+                continue;
+            }
+            in->n_macs = 0;
+            h->mac_line = e->line;
+            for (size_t k = 0; k < n; k++) {
+                uint8_t mac[6];
+                if (parse_mac(words[k], mac) < 0) {
+                    problem(l, e->line, "mac: not a MAC address: \"%s\"", words[k]);
+                } else if (mac[0] & 1) {
+                    problem(l, e->line, "mac: %s is a multicast address", words[k]);
+                } else {
+                    bool dup = false;
+                    for (size_t j = 0; j < in->n_macs; j++) {
+                        dup |= memcmp(in->macs[j], mac, 6) == 0;
+                    }
+                    if (dup) {
+                        problem(l, e->line, "mac: %s listed twice", words[k]);
+                    } else {
+                        memcpy(in->macs[in->n_macs++], mac, 6);
+                    }
+                }
+                free(words[k]);
+            }
+            if (n == 0) {
+                problem(l, e->line, "mac: empty value");
+            }
+        } else if (streq(e->key, "address")) {
+            if (parse_ipv6(e->value, &in->address) < 0) {
+                problem(l, e->line, "address: not an IPv6 address: \"%s\"", e->value);
+            } else if (IN6_IS_ADDR_LINKLOCAL(&in->address) || IN6_IS_ADDR_MULTICAST(&in->address) ||
+                       IN6_IS_ADDR_UNSPECIFIED(&in->address) ||
+                       IN6_IS_ADDR_LOOPBACK(&in->address)) {
+                problem(l, e->line, "address: %s cannot be given to a host", e->value);
+            } else {
+                has_addr = true;
+            }
+        } else if (streq(e->key, "prefix")) {
+            uint32_t v;
+            if (parse_u32(e->value, 1, 128, &v) < 0) {
+                problem(l, e->line, "prefix: expected 1-128, not \"%s\"", e->value);
+            } else {
+                in->prefix_len = (uint8_t)v;
+            }
+        } else if (streq(e->key, "gateway")) {
+            if (parse_ipv6(e->value, &in->gateway) < 0) {
+                problem(l, e->line, "gateway: not an IPv6 address: \"%s\"", e->value);
+            } else {
+                in->has_gateway = true;
+            }
+        } else if (streq(e->key, "hostname")) {
+            if (!dns_name_valid(e->value)) {
+                problem(l, e->line, "hostname: not a DNS name: \"%s\"", e->value);
+            } else {
+                free(in->hostname);
+                in->hostname = strdup(e->value);
+            }
+        } else if (streq(e->key, "dns")) {
+            addr_list(l, e, in->dns, INTENT_MAX_DNS, &in->n_dns);
+        } else if (streq(e->key, "search")) {
+            for (size_t k = 0; k < in->n_search; k++) {
+                in->search[k] = (free(in->search[k]), NULL);
+            }
+            in->n_search = 0;
+            if (agent_split_words(e->value, in->search, INTENT_MAX_SEARCH, &in->n_search) < 0) {
+                problem(l, e->line, "search: at most %d names", INTENT_MAX_SEARCH);
+            }
+            for (size_t k = 0; k < in->n_search; k++) {
+                if (!dns_name_valid(in->search[k])) {
+                    problem(l, e->line, "search: not a DNS name: \"%s\"", in->search[k]);
+                }
+            }
+        } else if (streq(e->key, "install")) {
+            free(h->profile);
+            h->profile = NULL;
+            h->install_line = e->line;
+            if (strempty(e->value)) {
+                problem(l, e->line, "install: empty value (use \"none\" for no install)");
+            } else if (!streq(e->value, "none")) {
+                h->profile = strdup(e->value);
+            }
+        } else {
+            problem(l, e->line, "unknown key \"%s\" in [host %s]", e->key, h->name);
+        }
+    }
+    if (!h->mac_line) {
+        problem(l, s->line, "[host %s] needs a mac", h->name);
+    }
+    if (!has_addr) {
+        problem(l, s->line, "[host %s] needs a valid address", h->name);
+    }
+    if (!in->hostname) {
+        if (dns_name_valid(h->name)) {
+            in->hostname = strdup(h->name);
+        } else {
+            problem(l, s->line, "[host %s]: the name is not a DNS name, set hostname", h->name);
+        }
+    }
+}
+
+const hostsfile_profile *hostsfile_find_profile(const hostsfile *hf, const char *name)
+{
+    for (size_t k = 0; k < hf->n_profiles; k++) {
+        if (streq(hf->profiles[k].p.name, name)) {
+            return &hf->profiles[k];
+        }
+    }
+    return NULL;
+}
+
+hostsfile *hostsfile_free(hostsfile *hf)
+{
+    if (hf) {
+        for (size_t k = 0; k < hf->n_profiles; k++) {
+            intent_profile_clear(&hf->profiles[k].p);
+        }
+        for (size_t i = 0; i < hf->n_hosts; i++) {
+            intent_clear(&hf->hosts[i].in);
+            free(hf->hosts[i].profile);
+        }
+        free(hf->profiles);
+        free(hf->hosts);
+        ini_doc_free(hf->doc);
+        free(hf->path);
+        free(hf);
+    }
+    return NULL;
+}
+
+/* A MAC names one machine: two hosts sharing one would be served at random.
+ * Name both lines so the operator finds the pair. */
+static int check_macs(loader *l, hostsfile *hf)
+{
+    hashmap *macs = NULL;
+    if (hashmap_new(hf->n_hosts * 2 + 1, &macs) < 0) {
+        return -ENOMEM;
+    }
+    int r = 0;
+    for (size_t i = 0; i < hf->n_hosts && r == 0; i++) {
+        hostsfile_host *h = &hf->hosts[i];
+        for (size_t m = 0; m < h->in.n_macs; m++) {
+            const hostsfile_host *other = hashmap_get(macs, h->in.macs[m], 6);
+            if (other) {
+                char mac[FORMAT_MAC_LEN];
+                format_mac(h->in.macs[m], mac);
+                problem(l, h->mac_line, "mac %s of host %s is already used by host %s (line %u)",
+                        mac, h->name, other->name, other->mac_line);
+            } else if (hashmap_put(macs, h->in.macs[m], 6, h) < 0) {
+                r = -ENOMEM;
+                break;
+            }
+        }
+    }
+    hashmap_free(macs);
+    return r;
+}
+
+int hostsfile_read(const char *path, const hostsfile_options *opts, diag *d, hostsfile **ret)
+{
+    hostsfile *hf = calloc(1, sizeof(*hf));
+    if (!hf) {
+        return -ENOMEM;
+    }
+    int r = ini_load_file(path, d, &hf->doc);
+    if (r < 0) {
+        hostsfile_free(hf);
+        return r;
+    }
+    loader l = { .file = path, .d = d, .defs = opts };
+    hf->path = strdup(path);
+    hf->profiles = calloc(hf->doc->n_sections + 1, sizeof(*hf->profiles));
+    hf->hosts = calloc(hf->doc->n_sections + 1, sizeof(*hf->hosts));
+    if (!hf->path || !hf->profiles || !hf->hosts) {
+        hostsfile_free(hf);
+        return -ENOMEM;
+    }
+
+    for (size_t i = 0; i < hf->doc->n_sections; i++) {
+        const ini_section *s = &hf->doc->sections[i];
+        const char *kind, *arg;
+        size_t kind_len;
+        if (ini_section_split(s->name, &kind, &kind_len, &arg) < 0) {
+            continue;
+        }
+        bool is_host = kind_len == 4 && strncmp(kind, "host", 4) == 0;
+        bool is_profile = kind_len == 7 && strncmp(kind, "profile", 7) == 0;
+        if (!is_host && !is_profile) {
+            problem(&l, s->line, "unknown section [%s] (expected [host NAME] or [profile NAME])",
+                    s->name);
+            continue;
+        }
+        if (!arg || !name_valid(arg)) {
+            problem(&l, s->line, "[%s]: a name is letters, digits, '-', '_', '.' (at most 63)",
+                    s->name);
+            continue;
+        }
+        if (is_profile) {
+            for (size_t k = 0; k < hf->n_profiles; k++) {
+                if (streq(hf->profiles[k].p.name, arg)) {
+                    problem(&l, s->line, "profile %s defined twice (first at line %u)", arg,
+                            hf->profiles[k].section->line);
+                }
+            }
+            hostsfile_profile *pr = &hf->profiles[hf->n_profiles++];
+            pr->section = s;
+            pr->p.name = strdup(arg);
+            if (!pr->p.name) {
+                hostsfile_free(hf);
+                return -ENOMEM;
+            }
+            parse_profile(&l, pr);
+        } else {
+            for (size_t k = 0; k < hf->n_hosts; k++) {
+                if (streq(hf->hosts[k].name, arg)) {
+                    problem(&l, s->line, "host %s defined twice (first at line %u)", arg,
+                            hf->hosts[k].section->line);
+                }
+            }
+            hostsfile_host *h = &hf->hosts[hf->n_hosts++];
+            h->section = s;
+            h->name = arg;
+            parse_host(&l, h);
+        }
+    }
+
+    r = check_macs(&l, hf);
+    for (size_t i = 0; r == 0 && opts && opts->check_installs && i < hf->n_hosts; i++) {
+        const hostsfile_host *h = &hf->hosts[i];
+        if (h->profile && !hostsfile_find_profile(hf, h->profile)) {
+            problem(&l, h->install_line ? h->install_line : h->section->line,
+                    "host %s: unknown profile \"%s\"", h->name, h->profile);
+        }
+    }
+    if (r == 0 && l.errors > 0) {
+        r = -EINVAL;
+    }
+    if (r < 0) {
+        hostsfile_free(hf);
+        return r;
+    }
+    *ret = hf;
+    return 0;
+}

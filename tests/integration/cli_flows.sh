@@ -1,0 +1,208 @@
+#!/bin/sh
+# The rackboot CLI end to end against a real rackboot-controller on an
+# ipc:// API socket in a temp dir (no agents): imports from CSV, from the
+# standalone hosts file and of profiles with a kickstart; install, conflict,
+# --replace; status --json checked with python3's json module; cancel;
+# watch ending on a cancelled install; events; removal; and the exit codes
+# for usage (2), not found (3) and an unreachable controller (4).
+#
+# Usage: cli_flows.sh /path/to/rackboot /path/to/rackboot-controller [EXAMPLES_DIR]
+set -eu
+
+cli=${1:?usage: cli_flows.sh rackboot rackboot-controller}
+ctl=${2:?usage: cli_flows.sh rackboot rackboot-controller}
+[ -x "$ctl" ] || { echo "SKIP: no controller at $ctl"; exit 77; }
+command -v python3 >/dev/null || { echo "SKIP: no python3"; exit 77; }
+
+work=$(mktemp -d /tmp/rb-cli-flows-XXXXXX)
+ctl_pid=
+cleanup() {
+    if [ -n "$ctl_pid" ]; then
+        kill "$ctl_pid" 2>/dev/null || true
+        wait "$ctl_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+failures=0
+
+fail() {
+    echo "FAIL: $*" >&2
+    failures=$((failures + 1))
+}
+
+# expect STATUS ARGS...: runs rackboot ARGS, which must exit with STATUS.
+expect() {
+    want=$1
+    shift
+    set +e
+    "$cli" "$@" >"$work/out" 2>"$work/err" </dev/null
+    got=$?
+    set -e
+    if [ "$got" != "$want" ]; then
+        fail "exit $got, wanted $want: rackboot $*"
+        sed 's/^/  stdout: /' "$work/out" >&2
+        sed 's/^/  stderr: /' "$work/err" >&2
+    fi
+}
+
+# json_check 'PYTHON EXPRESSION over d': the last stdout parsed as JSON.
+json_check() {
+    if ! python3 -c "
+import json, sys
+d = json.load(open('$work/out'))
+ok = ($1)
+sys.exit(0 if ok else 1)
+" 2>"$work/pyerr"; then
+        fail "json check failed: $1"
+        sed 's/^/  json: /' "$work/out" >&2
+        sed 's/^/  python: /' "$work/pyerr" >&2
+    fi
+}
+
+err_has() {
+    grep -qF -- "$1" "$work/err" || { fail "stderr lacks \"$1\""; sed 's/^/  stderr: /' "$work/err" >&2; }
+}
+
+# --- the controller ---------------------------------------------------------
+sock=$work/api.sock
+cat >"$work/controller.conf" <<CONF
+[controller]
+state_dir = $work/state
+api_listen = ipc://$sock
+log_level = warn
+[installs]
+boot_timeout = 600
+install_timeout = 600
+CONF
+mkdir -p "$work/state"
+"$ctl" --config "$work/controller.conf" >"$work/controller.log" 2>&1 &
+ctl_pid=$!
+i=0
+while [ ! -S "$sock" ]; do
+    i=$((i + 1))
+    if [ $i -gt 100 ] || ! kill -0 "$ctl_pid" 2>/dev/null; then
+        echo "controller did not start:" >&2
+        cat "$work/controller.log" >&2
+        exit 1
+    fi
+    sleep 0.1
+done
+export RACKBOOT_CONTROLLER="ipc://$sock"
+
+# --- inputs -----------------------------------------------------------------
+sha=sha256=$(printf '%064d' 1)
+cat >"$work/el9.ks" <<'KS'
+text
+network --hostname={{hostname}}
+%post
+echo done
+%end
+KS
+cat >"$work/profiles.conf" <<CONF
+[profile el9]
+kernel = http://mirror.example.com/el9/vmlinuz $sha
+initrd = http://mirror.example.com/el9/initrd.img $sha
+stage2 = http://mirror.example.com/el9/install.img $sha
+cmdline = console=ttyS0
+kickstart = el9.ks
+overlay = yes
+CONF
+cat >"$work/hosts.csv" <<'CSV'
+name,mac,rack,address,prefix,gateway,hostname
+web17,"52:54:00:12:34:56 52:54:00:12:34:57",r1,2001:db8:1::17,64,fe80::1,web17.example.com
+web18,52:54:00:12:34:58,r1,2001:db8:1::18,,,
+CSV
+cat >"$work/hosts.conf" <<'CONF'
+[host db1]
+mac = 52:54:00:00:db:01
+address = 2001:db8:2::1
+install = el9
+CONF
+
+# --- imports ----------------------------------------------------------------
+expect 0 --version
+expect 0 hosts import "$work/hosts.csv"
+expect 1 hosts import "$work/hosts.csv"          # exists: CONFLICT
+err_has "--update"
+expect 0 hosts import "$work/hosts.csv" --update
+expect 2 hosts import "$work/hosts.conf"         # standalone file, no --rack
+expect 0 hosts import "$work/hosts.conf" --rack r2
+err_has "install = el9 is not imported"
+expect 0 profiles import "$work/profiles.conf"
+expect 0 profiles import "$work/profiles.conf"   # re-import updates
+printf 'name,mac,rack\nweb19,52:54:00:12:34:59\n' >"$work/bad.csv"
+expect 2 hosts import "$work/bad.csv"
+err_has "bad.csv:1: missing column \"address\""
+
+expect 0 hosts list --json
+json_check 'sorted(h["name"] for h in d) == ["db1", "web17", "web18"]'
+expect 0 hosts show web17 --json
+json_check 'd[0]["macs"] == ["52:54:00:12:34:56", "52:54:00:12:34:57"] and d[0]["address"] == "2001:db8:1::17" and d[0]["rack"] == "r1" and d[0]["gateway"] == "fe80::1"'
+expect 0 hosts list --rack r2 --json
+json_check '[h["name"] for h in d] == ["db1"]'
+expect 3 hosts show web99
+err_has "web99"
+expect 0 profiles show el9 --json
+json_check 'd[0]["kickstart"].startswith("text\n") and d[0]["overlay"] is True and len(d[0]["images"]) == 3'
+expect 0 profiles list --json
+json_check '[p["name"] for p in d] == ["el9"] and "kickstart" not in d[0] and len(d[0]["kickstart_sha256"]) == 64'
+expect 0 images list --json
+json_check 'sorted(i["kind"] for i in d) == ["initrd", "kernel", "stage2"]'
+expect 0 racks --json
+json_check 'sorted(r["rack"] for r in d) == ["r1", "r2"]'
+expect 0 racks
+
+# --- installs ---------------------------------------------------------------
+expect 0 install web17 --profile el9
+expect 1 install web17 --profile el9            # active install: CONFLICT
+err_has "--replace"
+expect 0 install web17 --profile el9 --replace --json
+json_check 'd[0]["host"] == "web17" and d[0]["state"] == "requested"'
+expect 3 install web99 --profile el9
+expect 3 install web18 --profile nope
+expect 0 install --rack r2 --profile el9
+
+expect 0 status --json
+json_check '
+all(set(r) >= {"host", "rack", "install_id", "profile", "state", "phase", "percent", "updated_at"} for r in d)
+and {r["host"]: r["state"] for r in d} == {"db1": "requested", "web17": "requested", "web18": "none"}
+and [r for r in d if r["host"] == "web17"][0]["profile"] == "el9"
+and [r for r in d if r["host"] == "web17"][0]["install_id"]
+and [r for r in d if r["host"] == "web17"][0]["updated_at"].endswith("Z")
+and [r for r in d if r["host"] == "web18"][0]["install_id"] is None'
+expect 0 status web17 web18
+grep -q '^web17 .*requested' "$work/out" || fail "status table lacks web17 requested"
+expect 3 status web99
+
+expect 0 cancel web17
+expect 0 status web17 --json
+json_check 'd[0]["state"] == "cancelled"'
+# watch ends at once on a cancelled install, with one plain line (no tty).
+expect 1 watch web17
+grep -q 'web17 .*cancelled' "$work/out" || fail "watch printed no cancelled line"
+grep -q "$(printf '\033')" "$work/out" && fail "watch wrote ANSI codes to a pipe"
+expect 0 events web17 --json
+json_check 'isinstance(d, list) and all(set(e) >= {"seq", "time", "phase", "percent", "message"} for e in d)'
+expect 3 events web99
+
+expect 0 cancel --rack r2
+expect 0 hosts remove web18
+expect 3 hosts show web18
+
+# --- usage and reachability -------------------------------------------------
+expect 2 install web17
+expect 2 bogus
+expect 2 --controller http://nowhere status
+expect 4 --controller "ipc://$work/nothing.sock" status
+err_has "unreachable"
+kill "$ctl_pid"
+wait "$ctl_pid" 2>/dev/null || true
+ctl_pid=
+expect 4 status
+
+if [ "$failures" -ne 0 ]; then
+    echo "$failures failure(s)" >&2
+    exit 1
+fi
+echo "cli_flows: all passed"

@@ -1,0 +1,439 @@
+/* The rackboot command line against a fake controller: usage errors exit 2
+ * before anything is sent, valid commands send the request the controller
+ * expects, reply statuses become the documented exit codes, and the file
+ * imports carry what the files say. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "fileio.h"
+#include "rbproto.h"
+#include "sha256.h"
+
+static struct {
+    int calls;
+    uint8_t *req;
+    size_t req_len;
+    const Rackboot__V1__ApiReply *reply;
+    int code; /* nonzero: the transport fails with this exit code */
+} fake;
+
+static char *out_text, *err_text;
+static char dir[64];
+
+static int fake_transport(cli *c, const Rackboot__V1__ApiRequest *req, uint32_t timeout_ms,
+                          Rackboot__V1__ApiReply **ret)
+{
+    fake.calls++;
+    free(fake.req);
+    fake.req = NULL;
+    /* rbproto_pack validates: every request the CLI builds must be one the
+     * controller accepts. */
+    assert_int_equal(rbproto_pack(&req->base, RBPROTO_MAX_MESSAGE, &fake.req, &fake.req_len), 0);
+    if (fake.code) {
+        cli_error(c, "controller ipc:///fake unreachable: Connection refused");
+        return fake.code;
+    }
+    assert_non_null(fake.reply);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(rbproto_pack(&fake.reply->base, RBPROTO_MAX_MESSAGE, &buf, &len), 0);
+    assert_int_equal(rbproto_unpack_api_reply(buf, len, RBPROTO_MAX_MESSAGE, ret), 0);
+    free(buf);
+    return 0;
+}
+
+static Rackboot__V1__ApiRequest *sent(void)
+{
+    Rackboot__V1__ApiRequest *req = NULL;
+    assert_non_null(fake.req);
+    assert_int_equal(rbproto_unpack_api_request(fake.req, fake.req_len, RBPROTO_MAX_MESSAGE, &req),
+                     0);
+    return req;
+}
+
+/* Runs `rackboot ARGS...` (NULL-terminated). */
+static int run(const char *first, ...)
+{
+    char *argv[32];
+    int argc = 0;
+    argv[argc++] = strdup("rackboot");
+    va_list ap;
+    va_start(ap, first);
+    for (const char *a = first; a; a = va_arg(ap, const char *)) {
+        assert_true(argc < 31);
+        argv[argc++] = strdup(a);
+    }
+    va_end(ap);
+    argv[argc] = NULL;
+    free(out_text);
+    free(err_text);
+    size_t ol = 0, el = 0;
+    cli c = {
+        .out = open_memstream(&out_text, &ol),
+        .err = open_memstream(&err_text, &el),
+        .transport = fake_transport,
+    };
+    assert_non_null(c.out);
+    assert_non_null(c.err);
+    int code = cli_main(&c, argc, argv);
+    fclose(c.out);
+    fclose(c.err);
+    for (int i = 0; i < argc; i++) {
+        free(argv[i]);
+    }
+    return code;
+}
+
+static int setup(void **state)
+{
+    memset(&fake, 0, sizeof(fake));
+    out_text = err_text = NULL;
+    unsetenv("RACKBOOT_CONTROLLER");
+    snprintf(dir, sizeof(dir), "/tmp/test_cli_args.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    free(fake.req);
+    free(out_text);
+    free(err_text);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    return 0;
+}
+
+static const Rackboot__V1__ApiReply *ok_statuses(void)
+{
+    static Rackboot__V1__StatusList list = RACKBOOT__V1__STATUS_LIST__INIT;
+    static Rackboot__V1__ApiReply reply = RACKBOOT__V1__API_REPLY__INIT;
+    reply.status = RACKBOOT__V1__STATUS__STATUS_OK;
+    reply.body_case = RACKBOOT__V1__API_REPLY__BODY_STATUSES;
+    reply.statuses = &list;
+    return &reply;
+}
+
+static const Rackboot__V1__ApiReply *refused(Rackboot__V1__Status status, const char *message)
+{
+    static Rackboot__V1__ApiReply reply = RACKBOOT__V1__API_REPLY__INIT;
+    reply.status = status;
+    reply.message = (char *)(uintptr_t)message;
+    return &reply;
+}
+
+#define assert_usage(...)                                                                          \
+    do {                                                                                           \
+        int calls_ = fake.calls;                                                                   \
+        assert_int_equal(run(__VA_ARGS__, NULL), CLI_EXIT_USAGE);                                  \
+        assert_int_equal(fake.calls, calls_);                                                      \
+        assert_non_null(strstr(err_text, "rackboot: "));                                           \
+    } while (0)
+
+static void test_usage_errors_exit_2_without_sending(void **state)
+{
+    assert_usage("bogus");
+    assert_usage("--bogus", "status");
+    assert_usage("status", "--frob");
+    assert_non_null(strstr(err_text, "unknown option '--frob'"));
+    assert_non_null(strstr(err_text, "Try 'rackboot status --help'."));
+    assert_usage("hosts");
+    assert_usage("hosts", "frob");
+    assert_usage("hosts", "add", "web1", "--mac", "zz", "--rack", "r1", "--address", "2001:db8::1");
+    assert_non_null(strstr(err_text, "--mac zz: not a MAC address"));
+    assert_usage("hosts", "add", "web1", "--rack", "r1", "--address", "2001:db8::1");
+    assert_non_null(strstr(err_text, "--mac is required"));
+    assert_usage("hosts", "add", "web1", "--mac", "52:54:00:00:00:01", "--rack");
+    assert_non_null(strstr(err_text, "option '--rack' needs a value"));
+    assert_usage("hosts", "add", "web1", "--mac", "52:54:00:00:00:01", "--rack", "r1", "--address",
+                 "fe80::1");
+    assert_usage("hosts", "import");
+    assert_usage("hosts", "show");
+    assert_usage("hosts", "remove", "bad name");
+    assert_usage("install", "web1");
+    assert_non_null(strstr(err_text, "--profile is required"));
+    assert_usage("install", "--all", "web1", "--profile", "el9");
+    assert_usage("install", "--profile", "el9");
+    assert_usage("install", "-web1", "--profile", "el9");
+    assert_usage("cancel");
+    assert_usage("status", "--profile", "el9");
+    assert_usage("events", "a", "b");
+    assert_usage("events", "web1", "--limit", "0");
+    assert_usage("profiles", "import");
+    assert_usage("--timeout", "0", "status");
+    assert_usage("--controller", "http://x", "status");
+    assert_usage("--controller", "tls+tcp://[::1]:7400", "status");
+    assert_non_null(strstr(err_text, "needs --ca, --cert and --key"));
+    setenv("RACKBOOT_CONTROLLER", "http://from-env", 1);
+    assert_usage("status");
+    unsetenv("RACKBOOT_CONTROLLER");
+}
+
+static void test_help_everywhere(void **state)
+{
+    static const char *const cmds[][3] = {
+        { "--help", NULL, NULL },         { "hosts", "--help", NULL },
+        { "hosts", "import", "--help" },  { "hosts", "add", "--help" },
+        { "hosts", "list", "--help" },    { "hosts", "show", "--help" },
+        { "hosts", "remove", "--help" },  { "racks", "--help", NULL },
+        { "profiles", "--help", NULL },   { "profiles", "import", "--help" },
+        { "profiles", "list", "--help" }, { "profiles", "show", "--help" },
+        { "images", "--help", NULL },     { "install", "--help", NULL },
+        { "cancel", "--help", NULL },     { "status", "--help", NULL },
+        { "watch", "--help", NULL },      { "events", "--help", NULL },
+        { "help", "install", NULL },
+    };
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        assert_int_equal(run(cmds[i][0], cmds[i][1], cmds[i][2], NULL), CLI_EXIT_OK);
+        assert_non_null(strstr(out_text, "Usage: rackboot"));
+        assert_string_equal(err_text, "");
+    }
+    assert_int_equal(run("--version", NULL), CLI_EXIT_OK);
+    assert_non_null(strstr(out_text, "rackboot "));
+    assert_int_equal(fake.calls, 0);
+}
+
+static void test_selectors(void **state)
+{
+    fake.reply = ok_statuses();
+    assert_int_equal(run("install", "--rack", "r1", "r2", "--profile", "el9", "--replace", NULL),
+                     0);
+    Rackboot__V1__ApiRequest *req = sent();
+    assert_int_equal(req->body_case, RACKBOOT__V1__API_REQUEST__BODY_INSTALL);
+    assert_int_equal(req->install->target->n_racks, 2);
+    assert_string_equal(req->install->target->racks[1], "r2");
+    assert_int_equal(req->install->target->n_hosts, 0);
+    assert_string_equal(req->install->profile, "el9");
+    assert_true(req->install->replace_active);
+    rbproto_api_request_free(req);
+
+    /* Options after the hosts are fine (GNU argument order). */
+    assert_int_equal(run("install", "web1", "web2", "--profile", "el9", NULL), 0);
+    req = sent();
+    assert_int_equal(req->install->target->n_hosts, 2);
+    assert_false(req->install->replace_active);
+    rbproto_api_request_free(req);
+
+    assert_int_equal(run("status", NULL), 0);
+    req = sent();
+    assert_true(req->status->target->all);
+    rbproto_api_request_free(req);
+
+    assert_int_equal(run("cancel", "--all", NULL), 0);
+    req = sent();
+    assert_int_equal(req->body_case, RACKBOOT__V1__API_REQUEST__BODY_CANCEL);
+    assert_true(req->cancel->target->all);
+    rbproto_api_request_free(req);
+
+    assert_int_equal(run("--controller", "ipc:///x", "status", "web3", "--json", NULL), 0);
+    req = sent();
+    assert_int_equal(req->status->target->n_hosts, 1);
+    assert_string_equal(req->status->target->hosts[0], "web3");
+    rbproto_api_request_free(req);
+    assert_string_equal(out_text, "[]\n");
+}
+
+static void test_reply_status_exit_codes(void **state)
+{
+    fake.reply = refused(RACKBOOT__V1__STATUS__STATUS_NOT_FOUND, "host web99 not found");
+    assert_int_equal(run("status", "web99", NULL), CLI_EXIT_NOT_FOUND);
+    assert_string_equal(err_text, "rackboot: host web99 not found\n");
+    assert_string_equal(out_text, "");
+
+    fake.reply = refused(RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "store busy");
+    assert_int_equal(run("racks", NULL), CLI_EXIT_UNREACHABLE);
+
+    fake.reply = refused(RACKBOOT__V1__STATUS__STATUS_INVALID, "address outside rack r1");
+    assert_int_equal(run("hosts", "add", "web1", "--mac", "52:54:00:00:00:01", "--rack", "r1",
+                         "--address", "2001:db8::1", NULL),
+                     CLI_EXIT_FAILED);
+
+    fake.reply = refused(RACKBOOT__V1__STATUS__STATUS_CONFLICT, "web1 has an active install");
+    assert_int_equal(run("install", "web1", "--profile", "el9", NULL), CLI_EXIT_FAILED);
+    assert_non_null(strstr(err_text, "rackboot: web1 has an active install\n"));
+    assert_non_null(strstr(err_text, "--replace"));
+
+    fake.reply = refused(RACKBOOT__V1__STATUS__STATUS_FAILED, "");
+    assert_int_equal(run("images", NULL), CLI_EXIT_FAILED);
+    assert_string_equal(err_text, "rackboot: the controller answered failed\n");
+
+    fake.code = CLI_EXIT_UNREACHABLE;
+    assert_int_equal(run("status", NULL), CLI_EXIT_UNREACHABLE);
+    assert_non_null(strstr(err_text, "unreachable"));
+}
+
+static void test_show_unknown_host_is_not_found(void **state)
+{
+    static Rackboot__V1__HostList empty = RACKBOOT__V1__HOST_LIST__INIT;
+    static Rackboot__V1__ApiReply reply = RACKBOOT__V1__API_REPLY__INIT;
+    reply.status = RACKBOOT__V1__STATUS__STATUS_OK;
+    reply.body_case = RACKBOOT__V1__API_REPLY__BODY_HOSTS;
+    reply.hosts = &empty;
+    fake.reply = &reply;
+    assert_int_equal(run("hosts", "show", "web99", NULL), CLI_EXIT_NOT_FOUND);
+    assert_string_equal(err_text, "rackboot: host web99 not found\n");
+    Rackboot__V1__ApiRequest *req = sent();
+    assert_int_equal(req->hosts_list->n_names, 1);
+    rbproto_api_request_free(req);
+}
+
+#define SHA_A "sha256=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+static void write_file(const char *name, const char *text, char *path, size_t size)
+{
+    snprintf(path, size, "%s/%s", dir, name);
+    assert_int_equal(fileio_write_atomic(path, text, strlen(text), 0644), 0);
+}
+
+static void test_profiles_import(void **state)
+{
+    char ks[128], conf[128];
+    static const char ks_text[] = "text\n%pre\necho {{hostname}}\n%end\n";
+    write_file("el9.ks", ks_text, ks, sizeof(ks));
+    write_file("profiles.conf",
+               "[profile el9]\n"
+               "kernel = http://m/vmlinuz " SHA_A "\n"
+               "initrd = http://m/initrd.img " SHA_A "\n"
+               "stage2 = http://m/install.img " SHA_A "\n"
+               "file.updates.img = http://m/updates.img " SHA_A "\n"
+               "cmdline = console=ttyS0\n"
+               "kickstart = el9.ks\n"
+               "overlay = yes\n"
+               "ip = dhcp6\n"
+               "[host web17]\n"
+               "mac = 52:54:00:12:34:56\n"
+               "address = 2001:db8:1::17\n"
+               "install = el9\n",
+               conf, sizeof(conf));
+    static Rackboot__V1__ApiReply ok = RACKBOOT__V1__API_REPLY__INIT;
+    ok.status = RACKBOOT__V1__STATUS__STATUS_OK;
+    fake.reply = &ok;
+    assert_int_equal(run("profiles", "import", conf, NULL), 0);
+    assert_string_equal(out_text, "imported 1 profile: el9\n");
+    Rackboot__V1__ApiRequest *req = sent();
+    const Rackboot__V1__ProfilesImportRequest *pi = req->profiles_import;
+    assert_true(pi->update_existing); /* re-importing updates */
+    assert_int_equal(pi->n_profiles, 1);
+    const Rackboot__V1__Profile *p = pi->profiles[0];
+    assert_string_equal(p->name, "el9");
+    assert_int_equal(p->n_images, 4);
+    assert_int_equal(p->images[0]->kind, RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_KERNEL);
+    assert_string_equal(p->images[0]->name, "vmlinuz");
+    assert_int_equal(p->images[3]->kind, RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_OTHER);
+    assert_string_equal(p->images[3]->name, "updates.img");
+    assert_string_equal(p->kernel_args, "console=ttyS0");
+    assert_string_equal(p->kickstart_template, ks_text);
+    uint8_t digest[32];
+    assert_int_equal(sha256_buffer(ks_text, strlen(ks_text), digest), 0);
+    assert_int_equal(p->kickstart_sha256.len, 32);
+    assert_memory_equal(p->kickstart_sha256.data, digest, 32);
+    assert_true(p->overlay);
+    assert_int_equal(p->ip_mode, RACKBOOT__V1__IP_MODE__IP_MODE_DHCP6);
+    assert_true(p->keep_ra);
+    rbproto_api_request_free(req);
+
+    /* The same parser as the agent: its errors, with file and line, and
+     * nothing is sent. */
+    write_file("bad.conf",
+               "[profile el9]\n"
+               "kernel = http://m/vmlinuz\n"
+               "initrd = http://m/initrd.img " SHA_A "\n"
+               "kickstart = missing.ks\n",
+               conf, sizeof(conf));
+    int calls = fake.calls;
+    assert_int_equal(run("profiles", "import", conf, NULL), CLI_EXIT_USAGE);
+    assert_int_equal(fake.calls, calls);
+    char expect[256];
+    snprintf(expect, sizeof(expect), "%s:2: kernel: expected \"URL sha256=HEX\"", conf);
+    assert_non_null(strstr(err_text, expect));
+    snprintf(expect, sizeof(expect), "%s:4: kickstart: cannot read", conf);
+    assert_non_null(strstr(err_text, expect));
+}
+
+static void test_hosts_import_ini_and_csv(void **state)
+{
+    char conf[128], csv[128];
+    write_file("hosts.conf",
+               "[host web17]\n"
+               "mac = 52:54:00:12:34:56 52:54:00:12:34:57\n"
+               "address = 2001:db8:1::17\n"
+               "gateway = fe80::1\n"
+               "dns = 2001:db8::53\n"
+               "install = el9\n",
+               conf, sizeof(conf));
+    static Rackboot__V1__ApiReply ok = RACKBOOT__V1__API_REPLY__INIT;
+    ok.status = RACKBOOT__V1__STATUS__STATUS_OK;
+    fake.reply = &ok;
+    /* The standalone file names no rack. */
+    assert_usage("hosts", "import", conf);
+    assert_non_null(strstr(err_text, "give --rack"));
+
+    assert_int_equal(run("hosts", "import", conf, "--rack", "r1", "--update", NULL), 0);
+    assert_string_equal(out_text, "imported 1 host\n");
+    char note[256];
+    snprintf(note, sizeof(note), "note: %s:6: install = el9 is not imported", conf);
+    assert_non_null(strstr(err_text, note));
+    snprintf(note, sizeof(note), "note: %s:5: dns is not imported", conf);
+    assert_non_null(strstr(err_text, note));
+    Rackboot__V1__ApiRequest *req = sent();
+    assert_true(req->hosts_add->update_existing);
+    assert_int_equal(req->hosts_add->n_hosts, 1);
+    const Rackboot__V1__Host *h = req->hosts_add->hosts[0];
+    assert_string_equal(h->name, "web17");
+    assert_string_equal(h->rack, "r1");
+    assert_int_equal(h->n_macs, 2);
+    assert_int_equal(h->prefix_length, 64);
+    assert_int_equal(h->gateway.len, 16);
+    rbproto_api_request_free(req);
+
+    write_file("hosts.csv", "name,mac,rack,address\nweb18,52:54:00:12:34:58,r2,2001:db8:2::18\n",
+               csv, sizeof(csv));
+    assert_int_equal(run("hosts", "import", csv, "--json", NULL), 0);
+    req = sent();
+    assert_false(req->hosts_add->update_existing);
+    assert_string_equal(req->hosts_add->hosts[0]->rack, "r2");
+    rbproto_api_request_free(req);
+    json_error_t jerr;
+    json_t *j = json_loads(out_text, 0, &jerr);
+    assert_non_null(j);
+    assert_true(json_is_array(j));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "name")), "web18");
+    json_decref(j);
+
+    /* A CONFLICT hints at --update. */
+    fake.reply = refused(RACKBOOT__V1__STATUS__STATUS_CONFLICT, "host web18 exists");
+    assert_int_equal(run("hosts", "import", csv, NULL), CLI_EXIT_FAILED);
+    assert_non_null(strstr(err_text, "--update"));
+
+    write_file("broken.csv", "name,mac,rack,address\nweb18,52:54:00:12:34:58,r2\n", csv,
+               sizeof(csv));
+    assert_usage("hosts", "import", csv);
+    snprintf(note, sizeof(note), "%s:2: 3 fields, but the header has 4", csv);
+    assert_non_null(strstr(err_text, note));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_usage_errors_exit_2_without_sending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_help_everywhere, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_selectors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reply_status_exit_codes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_show_unknown_host_is_not_found, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_profiles_import, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hosts_import_ini_and_csv, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,186 @@
+/* cli/render: what `status --json`, `events --json` and the tables print.
+ * The JSON shapes are an interface for scripts, so they are held to golden
+ * strings (compact here; the CLI indents the same document). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "render.h"
+
+/* 2026-11-25T03:34:17.123Z */
+#define T0 1795577657123ull
+
+static char *dump(json_t *j)
+{
+    assert_non_null(j);
+    char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(j);
+    assert_non_null(s);
+    return s;
+}
+
+static void test_status_json(void **state)
+{
+    Rackboot__V1__StatusRow a = RACKBOOT__V1__STATUS_ROW__INIT;
+    a.host = (char[]){ "web17" };
+    a.rack = (char[]){ "r1" };
+    a.install_id = (char[]){ "7f0c1d2e-0000-4000-8000-000000000001" };
+    a.profile = (char[]){ "el9" };
+    a.state = RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_INSTALLING;
+    a.phase = RACKBOOT__V1__PHASE__PHASE_STAGE2_PROGRESS;
+    a.percent = 42;
+    a.updated_unix_ms = T0;
+    a.attempt = 1;
+    a.message = (char[]){ "stage2 \"42%\"" };
+    /* A host with no install: the optional fields are null, not missing. */
+    Rackboot__V1__StatusRow b = RACKBOOT__V1__STATUS_ROW__INIT;
+    b.host = (char[]){ "web18" };
+    b.rack = (char[]){ "r1" };
+    b.state = RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_NONE;
+    Rackboot__V1__StatusRow c = RACKBOOT__V1__STATUS_ROW__INIT;
+    c.host = (char[]){ "web19" };
+    c.rack = (char[]){ "r2" };
+    c.install_id = (char[]){ "id19" };
+    c.profile = (char[]){ "el9" };
+    c.state = RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_TIMED_OUT;
+    c.updated_unix_ms = T0 + 1000;
+    c.attempt = 2;
+    Rackboot__V1__StatusRow *rows[] = { &a, &b, &c };
+    Rackboot__V1__StatusList l = RACKBOOT__V1__STATUS_LIST__INIT;
+    l.n_rows = 3;
+    l.rows = rows;
+
+    char *s = dump(render_status_json(&l));
+    assert_string_equal(
+        s, "[{\"attempt\":1,\"host\":\"web17\",\"install_id\":\"7f0c1d2e-0000-4000-8000-"
+           "000000000001\",\"message\":\"stage2 \\\"42%\\\"\",\"percent\":42,\"phase\":"
+           "\"stage2_progress\",\"profile\":\"el9\",\"rack\":\"r1\",\"state\":\"installing\","
+           "\"updated_at\":\"2026-11-25T03:34:17.123Z\"},"
+           "{\"attempt\":0,\"host\":\"web18\",\"install_id\":null,\"message\":null,\"percent\":0,"
+           "\"phase\":null,\"profile\":null,\"rack\":\"r1\",\"state\":\"none\",\"updated_at\":"
+           "null},"
+           "{\"attempt\":2,\"host\":\"web19\",\"install_id\":\"id19\",\"message\":null,"
+           "\"percent\":0,\"phase\":null,\"profile\":\"el9\",\"rack\":\"r2\",\"state\":"
+           "\"timed_out\",\"updated_at\":\"2026-11-25T03:34:18.123Z\"}]");
+    free(s);
+
+    /* An empty reply is an empty array, never null. */
+    Rackboot__V1__StatusList empty = RACKBOOT__V1__STATUS_LIST__INIT;
+    s = dump(render_status_json(&empty));
+    assert_string_equal(s, "[]");
+    free(s);
+}
+
+static void test_events_json(void **state)
+{
+    Rackboot__V1__EventRow a = RACKBOOT__V1__EVENT_ROW__INIT;
+    a.seq = 41;
+    a.time_unix_ms = T0;
+    a.host = (char[]){ "web17" };
+    a.install_id = (char[]){ "id17" };
+    a.phase = RACKBOOT__V1__PHASE__PHASE_DHCP_BOUND;
+    Rackboot__V1__EventRow b = RACKBOOT__V1__EVENT_ROW__INIT;
+    b.seq = 42;
+    b.time_unix_ms = T0 + 61001;
+    b.host = (char[]){ "web17" };
+    b.install_id = (char[]){ "id17" };
+    b.phase = RACKBOOT__V1__PHASE__PHASE_INSTALLED;
+    b.percent = 100;
+    b.message = (char[]){ "anaconda: done" };
+    Rackboot__V1__EventRow *rows[] = { &a, &b };
+    Rackboot__V1__EventList l = RACKBOOT__V1__EVENT_LIST__INIT;
+    l.n_events = 2;
+    l.events = rows;
+    l.last_seq = 42;
+
+    char *s = dump(render_events_json(&l));
+    assert_string_equal(
+        s, "[{\"host\":\"web17\",\"install_id\":\"id17\",\"message\":null,\"percent\":0,"
+           "\"phase\":\"dhcp_bound\",\"seq\":41,\"time\":\"2026-11-25T03:34:17.123Z\"},"
+           "{\"host\":\"web17\",\"install_id\":\"id17\",\"message\":\"anaconda: done\","
+           "\"percent\":100,\"phase\":\"installed\",\"seq\":42,\"time\":"
+           "\"2026-11-25T03:35:18.124Z\"}]");
+    free(s);
+}
+
+static void test_hosts_json_and_text(void **state)
+{
+    uint8_t mac1[6] = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 },
+            mac2[6] = { 0x52, 0x54, 0, 0x12, 0x34, 0x57 };
+    uint8_t addr[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 1, [15] = 0x17 };
+    ProtobufCBinaryData macs[2] = { { 6, mac1 }, { 6, mac2 } };
+    Rackboot__V1__Host h = RACKBOOT__V1__HOST__INIT;
+    h.name = (char[]){ "web17" };
+    h.rack = (char[]){ "r1" };
+    h.n_macs = 2;
+    h.macs = macs;
+    h.address = (ProtobufCBinaryData){ 16, addr };
+    h.prefix_length = 64;
+    Rackboot__V1__Host *hosts[] = { &h };
+    Rackboot__V1__HostList l = RACKBOOT__V1__HOST_LIST__INIT;
+    l.n_hosts = 1;
+    l.hosts = hosts;
+
+    char *s = dump(render_hosts_json(&l));
+    assert_string_equal(s, "[{\"address\":\"2001:db8:1::17\",\"duid\":null,\"gateway\":null,"
+                           "\"hostname\":null,\"macs\":[\"52:54:00:12:34:56\","
+                           "\"52:54:00:12:34:57\"],\"name\":\"web17\",\"prefix\":64,\"rack\":"
+                           "\"r1\"}]");
+    free(s);
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    render_hosts_text(f, &l);
+    fclose(f);
+    assert_string_equal(text, "NAME   RACK  ADDRESS            GATEWAY  HOSTNAME  MACS\n"
+                              "web17  r1    2001:db8:1::17/64  -        -         "
+                              "52:54:00:12:34:56,52:54:00:12:34:57\n");
+    free(text);
+}
+
+static void test_status_text(void **state)
+{
+    Rackboot__V1__StatusRow a = RACKBOOT__V1__STATUS_ROW__INIT;
+    a.host = (char[]){ "web17" };
+    a.rack = (char[]){ "r1" };
+    a.install_id = (char[]){ "id17" };
+    a.profile = (char[]){ "el9" };
+    a.state = RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_BOOTING;
+    a.phase = RACKBOOT__V1__PHASE__PHASE_KERNEL_FETCHED;
+    a.updated_unix_ms = T0;
+    Rackboot__V1__StatusRow *rows[] = { &a };
+    Rackboot__V1__StatusList l = RACKBOOT__V1__STATUS_LIST__INIT;
+    l.n_rows = 1;
+    l.rows = rows;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    render_status_text(f, &l);
+    fclose(f);
+    assert_string_equal(
+        text, "HOST   RACK  STATE    PHASE           %  PROFILE  UPDATED                   "
+              "MESSAGE\n"
+              "web17  r1    booting  kernel_fetched  0  el9      2026-11-25T03:34:17.123Z  "
+              "\n");
+    free(text);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_status_json),
+        cmocka_unit_test(test_events_json),
+        cmocka_unit_test(test_hosts_json_and_text),
+        cmocka_unit_test(test_status_text),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
