@@ -9,6 +9,7 @@
 #include "fileio.h"
 #include "hashmap.h"
 #include "parse.h"
+#include "render/template.h"
 #include "sha256.h"
 #include "util.h"
 
@@ -134,6 +135,14 @@ static void parse_profile(loader *l, hostsfile_profile *pr)
             if (memchr(content, '\0', len)) {
                 free(content);
                 problem(l, e->line, "kickstart: %s contains a NUL byte", ks_path);
+                continue;
+            }
+            /* An unknown placeholder is an error now, not a blank at install
+             * time. The template's own line is named: it is another file. */
+            render_template_error terr;
+            if (render_template_check(content, len, &terr) < 0) {
+                free(content);
+                problem(l, e->line, "kickstart: %s %s", ks_path, terr.message);
                 continue;
             }
             free(p->kickstart);
