@@ -73,7 +73,8 @@ static void set_string(loader *l, const ini_entry *e, char **dst, bool is_path)
 static void set_url(loader *l, const ini_entry *e, char **dst, const char *scheme)
 {
     if (strncmp(e->value, scheme, strlen(scheme)) != 0 || !e->value[strlen(scheme)]) {
-        problem(l, e->line, "%s: expected a %s... URL, not \"%s\"", e->key, scheme, e->value);
+        problem(l, e->line, "%s: expected a URL starting with %s, not \"%s\"", e->key, scheme,
+                e->value);
         return;
     }
     set_string(l, e, dst, false);

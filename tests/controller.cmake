@@ -17,3 +17,6 @@ add_test(NAME integration.controller_hub
                  $<TARGET_FILE:rackboot-controller> $<TARGET_FILE:rackboot-pki>
                  $<TARGET_FILE:rb-fake-agent> $<TARGET_FILE:rackboot>)
 set_tests_properties(integration.controller_hub PROPERTIES TIMEOUT 180)
+
+# The daemon's configuration file.
+rackboot_unit_test(test_controller_config LIBS rb_controller TIMEOUT 30)

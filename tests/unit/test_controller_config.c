@@ -1,0 +1,141 @@
+/* controller/config: the controller's configuration file, good and bad.
+ * Every problem names its file and line, and all of them are reported. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static char path[64];
+
+static int load(const char *text, diag **ret_d, controller_config **ret)
+{
+    snprintf(path, sizeof(path), "/tmp/test_controller_config.XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    *ret_d = diag_new();
+    assert_non_null(*ret_d);
+    int r = controller_config_load(path, *ret_d, ret);
+    unlink(path);
+    return r;
+}
+
+static bool has_problem(const diag *d, const char *needle)
+{
+    for (size_t i = 0; i < diag_count(d); i++) {
+        if (strstr(diag_get(d, i), needle)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void test_good_file(void **state)
+{
+    diag *d = NULL;
+    controller_config *c = NULL;
+    assert_int_equal(load("[controller]\n"
+                          "state_dir = state\n"
+                          "agents_listen = tls+tcp://[::]:7443\n"
+                          "api_listen = ipc:///run/rb/api.sock\n"
+                          "operators_listen = tls+tcp://[::]:7444\n"
+                          "log_level = debug\n"
+                          "[pki]\n"
+                          "ca = pki/ca.crt\n"
+                          "cert = /etc/rb/ctl.crt\n"
+                          "key = /etc/rb/ctl.key\n"
+                          "crl = crl.pem\n"
+                          "server_name = ctl.example.net\n"
+                          "[installs]\n"
+                          "boot_timeout = 600\n"
+                          "install_timeout = 0\n",
+                          &d, &c),
+                     0);
+    assert_int_equal(diag_count(d), 0);
+    /* relative paths are the file's directory's */
+    assert_string_equal(c->state_dir, "/tmp/state");
+    assert_string_equal(c->ca, "/tmp/pki/ca.crt");
+    assert_string_equal(c->cert, "/etc/rb/ctl.crt");
+    assert_string_equal(c->crl, "/tmp/crl.pem");
+    assert_string_equal(c->agents_listen, "tls+tcp://[::]:7443");
+    assert_string_equal(c->api_listen, "ipc:///run/rb/api.sock");
+    assert_string_equal(c->operators_listen, "tls+tcp://[::]:7444");
+    assert_string_equal(c->server_name, "ctl.example.net");
+    assert_int_equal(c->log_level, LOG_LEVEL_DEBUG);
+    assert_int_equal(c->timeouts.boot_ms, 600000);
+    assert_int_equal(c->timeouts.install_ms, 0);
+    controller_config_free(c);
+    diag_free(d);
+}
+
+static void test_defaults(void **state)
+{
+    diag *d = NULL;
+    controller_config *c = NULL;
+    assert_int_equal(load("[controller]\nstate_dir = /var/lib/rb\n", &d, &c), 0);
+    assert_string_equal(c->api_listen, CONTROLLER_DEFAULT_API_LISTEN);
+    assert_null(c->agents_listen);
+    assert_null(c->operators_listen);
+    assert_null(c->crl);
+    assert_int_equal(c->timeouts.boot_ms, CONTROLLER_DEFAULT_BOOT_TIMEOUT * 1000ull);
+    assert_int_equal(c->timeouts.install_ms, CONTROLLER_DEFAULT_INSTALL_TIMEOUT * 1000ull);
+    controller_config_free(c);
+    diag_free(d);
+}
+
+/* Every problem at once, each with its line. */
+static void test_problems(void **state)
+{
+    diag *d = NULL;
+    controller_config *c = NULL;
+    assert_int_equal(load("[controller]\n"
+                          "agents_listen = tcp://[::]:7443\n"
+                          "api_listen = /run/api.sock\n"
+                          "colour = blue\n"
+                          "[installs]\n"
+                          "boot_timeout = soon\n"
+                          "[mystery]\n",
+                          &d, &c),
+                     -EINVAL);
+    assert_null(c);
+    assert_true(has_problem(d, ":2: agents_listen: expected a URL starting with tls+tcp://"));
+    assert_true(has_problem(d, ":3: api_listen: expected a URL starting with ipc://"));
+    assert_true(has_problem(d, ":4: unknown key \"colour\" in [controller]"));
+    assert_true(has_problem(d, ":6: boot_timeout: expected seconds"));
+    assert_true(has_problem(d, ":7: unknown section [mystery]"));
+    assert_true(has_problem(d, "state_dir is required"));
+    diag_free(d);
+}
+
+static void test_tls_needs_pki(void **state)
+{
+    diag *d = NULL;
+    controller_config *c = NULL;
+    assert_int_equal(load("[controller]\nstate_dir = s\nagents_listen = tls+tcp://[::]:1\n"
+                          "[pki]\nca = ca.crt\n",
+                          &d, &c),
+                     -EINVAL);
+    assert_true(has_problem(d, "[pki] ca, cert and key are required"));
+    diag_free(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_good_file),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_problems),
+        cmocka_unit_test(test_tls_needs_pki),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
