@@ -1,0 +1,12 @@
+# Tests of the agent's install flow: the controller uplink (uplink.*), the
+# boot routes and their events (boot.*, progress.*).
+rackboot_unit_test(test_uplink LIBS rb_uplink TIMEOUT 60)
+rackboot_unit_test(test_boot LIBS rb_boot TIMEOUT 60)
+
+# The routes on a standalone agent with curl from the host's address and
+# another one (root and `ip netns`, else skipped with 77).
+add_test(NAME integration.boot_routes
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/boot_routes.sh
+                 $<TARGET_FILE:rackboot-agent>)
+set_tests_properties(integration.boot_routes PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+                     LABELS integration)

@@ -1,0 +1,108 @@
+#!/bin/bash
+# The install flow's HTTP routes on a standalone agent, with curl from the
+# host's own address and from another one:
+#
+#   /boot/<mac>.ipxe  the script for the host (MAC with ':', '-', %3A), 403
+#                     from another address, 404 for a MAC without an intent;
+#   /boot/overlay.img a newc cpio `cpio -t` lists, with the route-wait hook;
+#   /ks/<id>?token=   the kickstart with the host's values; 403 without the
+#                     right token or from another address;
+#   POST /progress/   403 with a wrong token, 400 for a bad phase; installed
+#                     withdraws the intent at once, and neither a SIGHUP
+#                     re-read of the unchanged hosts file nor a restart
+#                     re-arms it, while a changed host entry does.
+. "$(dirname "$0")/http_lib.sh"
+
+HOST_ADDR=2001:db8:1::17
+OTHER_ADDR=2001:db8:1::99
+
+setup_http_link
+ip -n "$CLI" addr add "$HOST_ADDR/64" dev veth-c nodad
+ip -n "$CLI" addr add "$OTHER_ADDR/64" dev veth-c nodad
+write_http_config
+cat >>"$T/hosts.conf" <<EOF
+
+[profile ks]
+kernel = http://mirror.example.com/vmlinuz sha256=$(printf '%064d' 1)
+initrd = http://mirror.example.com/initrd.img sha256=$(printf '%064d' 2)
+kickstart = el9.ks
+overlay = yes
+cmdline = console=ttyS0
+EOF
+sed -i 's/^install = el9$/install = ks/' "$T/hosts.conf"
+printf 'text\nnetwork --hostname={{hostname}} --ip={{address}}\n' >"$T/el9.ks"
+start_agent
+
+from() { # from ADDR URL [curl args]
+    local addr=$1 url=$2
+    shift 2
+    status "$url" --interface "$addr" "$@"
+}
+
+# ---- the script ----
+[ "$(from "$HOST_ADDR" "$BASE/boot/$CLI_MAC.ipxe")" = 200 ] || fail "script not 200 for the host"
+head -n 1 "$T/body" | grep -qx '#!ipxe' || fail "script does not start with #!ipxe"
+cp "$T/body" "$T/script"
+grep -q "ip=\[$HOST_ADDR\]::" "$T/script" || fail "no static ip= for the host: $(cat "$T/script")"
+grep -q 'initrd=initrd.img' "$T/script" || fail "initrd not named on the kernel line"
+grep -q 'initrd=overlay.img' "$T/script" || fail "the overlay is not named on the kernel line"
+grep -q 'console=ttyS0' "$T/script" || fail "the profile's cmdline is missing"
+KS=$(grep -o 'inst.ks=[^ ]*' "$T/script" | head -1 | cut -d= -f2-)
+[ -n "$KS" ] || fail "no inst.ks= in the script"
+ID=$(echo "$KS" | sed -n 's|.*/ks/\([^?]*\)?token=.*|\1|p')
+TOKEN=$(echo "$KS" | sed -n 's|.*token=\(.*\)|\1|p')
+[ -n "$ID" ] && [ -n "$TOKEN" ] || fail "cannot read id and token from $KS"
+DASHED=$(echo "$CLI_MAC" | tr : -)
+ENCODED=$(echo "$CLI_MAC" | sed 's/:/%3A/g')
+[ "$(from "$HOST_ADDR" "$BASE/boot/$DASHED.ipxe")" = 200 ] || fail "MAC with '-' not served"
+[ "$(from "$HOST_ADDR" "$BASE/boot/$ENCODED.ipxe")" = 200 ] || fail "MAC with %3A not served"
+[ "$(from "$OTHER_ADDR" "$BASE/boot/$CLI_MAC.ipxe")" = 403 ] || fail "script served to another address"
+[ "$(from "$HOST_ADDR" "$BASE/boot/52:54:00:99:99:99.ipxe")" = 404 ] || fail "unknown MAC not 404"
+
+# ---- the overlay ----
+[ "$(from "$HOST_ADDR" "$BASE/boot/overlay.img")" = 200 ] || fail "overlay not 200"
+cpio -t <"$T/body" >"$T/overlay.list" 2>/dev/null || fail "overlay is not a cpio archive"
+grep -q 'dracut/hooks/' "$T/overlay.list" || fail "no dracut hook in the overlay: $(cat "$T/overlay.list")"
+grep -qx 'lib' "$T/overlay.list" && fail "the overlay carries a /lib entry"
+
+# ---- the kickstart ----
+[ "$(from "$HOST_ADDR" "$BASE/ks/$ID?token=$TOKEN")" = 200 ] || fail "kickstart not 200"
+grep -q "network --hostname=web17 --ip=$HOST_ADDR" "$T/body" ||
+    fail "kickstart not rendered: $(head -5 "$T/body")"
+grep -q '^%pre' "$T/body" || fail "no %pre progress snippet"
+grep -q "/progress/$ID?token=$TOKEN" "$T/body" || fail "no progress URL in the kickstart"
+[ "$(from "$HOST_ADDR" "$BASE/ks/$ID?token=0000$TOKEN")" = 403 ] || fail "wrong token not 403"
+[ "$(from "$HOST_ADDR" "$BASE/ks/$ID")" = 403 ] || fail "missing token not 403"
+[ "$(from "$OTHER_ADDR" "$BASE/ks/$ID?token=$TOKEN")" = 403 ] || fail "kickstart served to another address"
+grep -q "token=$TOKEN" "$T/agent.log" && fail "the token appears in the agent's log"
+
+# ---- progress ----
+P="$BASE/progress/$ID?token=$TOKEN"
+[ "$(from "$HOST_ADDR" "$BASE/progress/$ID?token=bad" -d phase=installing)" = 403 ] ||
+    fail "progress with a wrong token not 403"
+[ "$(from "$HOST_ADDR" "$P" -d phase=booting)" = 400 ] || fail "bad phase not 400"
+[ "$(from "$HOST_ADDR" "$P" -d 'phase=installing&percent=40&message=packages')" = 200 ] ||
+    fail "installing not accepted"
+grep -q 'phase=installing percent=40 message=packages' "$T/agent.log" || fail "installing not logged"
+grep -q 'phase=installed' "$T/agent.log" && fail "installed logged before it was posted"
+[ "$(from "$HOST_ADDR" "$P" -d phase=installed)" = 200 ] || fail "installed not accepted"
+[ "$(from "$HOST_ADDR" "$BASE/boot/$CLI_MAC.ipxe")" = 404 ] || fail "intent not withdrawn on installed"
+grep -qx "$ID" "$T/state/completed" || fail "the completed install is not remembered"
+
+reloaded() { [ "$(grep -c 'standalone hosts loaded (reload)' "$T/agent.log")" -ge "$1" ]; }
+kill -HUP "$AGENT_PID"
+wait_for 10 reloaded 1 || fail "no reload"
+[ "$(from "$HOST_ADDR" "$BASE/boot/$CLI_MAC.ipxe")" = 404 ] || fail "a reload re-armed a completed install"
+
+stop_agent
+start_agent
+[ "$(from "$HOST_ADDR" "$BASE/boot/$CLI_MAC.ipxe")" = 404 ] || fail "a restart re-armed a completed install"
+
+# A changed entry is a new install.
+sed -i 's/^cmdline = console=ttyS0$/cmdline = console=ttyS1/' "$T/hosts.conf"
+kill -HUP "$AGENT_PID"
+wait_for 10 reloaded 2 || fail "no second reload"
+[ "$(from "$HOST_ADDR" "$BASE/boot/$CLI_MAC.ipxe")" = 200 ] || fail "a changed profile did not re-arm"
+grep -q "inst.ks=[^ ]*/ks/$ID?" "$T/body" && fail "the new install kept the old id"
+
+echo "PASS: $TEST_NAME"
