@@ -13,7 +13,10 @@
 #   - SIGKILL and restart keep every install and acknowledged event, and the
 #     re-sent batch creates no duplicates;
 #   - installed withdraws the intent; cancel withdraws it; a boot timeout
-#     moves an install to timed_out.
+#     moves an install to timed_out;
+#   - operators_listen takes the CLI with an operator certificate over
+#     mutual TLS and refuses an agent's certificate there;
+#   - SIGTERM stops the controller cleanly (exit 0).
 #
 # usage: controller_hub.sh CONTROLLER PKI FAKE_AGENT CLI
 set -u
@@ -52,6 +55,7 @@ cd "$T" || exit 1
 for r in rack-a rack-b rack-c; do
     "$PKI" --dir ca issue agent "$r" >/dev/null || fail "issue agent $r"
 done
+"$PKI" --dir ca issue operator alice >/dev/null || fail "issue operator"
 "$PKI" --dir ca revoke agent rack-c >/dev/null || fail "revoke"
 "$PKI" --dir ca crl >/dev/null || fail "crl"
 "$PKI" --dir other init >/dev/null && "$PKI" --dir other issue agent rack-a >/dev/null ||
@@ -59,12 +63,15 @@ done
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 URL="tls+tcp://127.0.0.1:$PORT"
+OPS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+OPS="tls+tcp://127.0.0.1:$OPS_PORT"
 API="ipc://$T/api.sock"
 cat >controller.conf <<EOF
 [controller]
 state_dir = state
 agents_listen = $URL
 api_listen = $API
+operators_listen = $OPS
 log_level = debug
 [pki]
 ca = ca/ca.crt
@@ -235,5 +242,27 @@ cli status nosuch >/dev/null 2>&1
 [ $? = 3 ] || fail "status of an unknown host should exit 3"
 "$CLI_BIN" --controller "ipc://$T/nothing.sock" --timeout 2 racks >/dev/null 2>&1
 [ $? = 4 ] || fail "an unreachable controller should exit 4"
+
+step "operators over mutual TLS"
+ops() { # ops ROLE-DIR NAME ARGS...
+    local dir=$1 name=$2
+    shift 2
+    "$CLI_BIN" --controller "$OPS" --ca ca/ca.crt --server-name ctl.test \
+        --cert "ca/$dir/$name.crt" --key "ca/$dir/$name.key" "$@"
+}
+ops operator alice status web1 --json >ops.json || fail "an operator could not call the API"
+[ "$(field ops.json web1 state)" = installed ] || fail "the remote API answered wrongly"
+grep -q 'api: operator alice connected' controller.log || fail "the operator was not logged"
+if ops agent rack-a status web1 >ops-agent.out 2>&1; then
+    fail "an agent certificate was accepted on operators_listen"
+fi
+
+step "SIGTERM stops cleanly"
+kill -TERM "$CTL_PID"
+wait "$CTL_PID"
+RC=$?
+CTL_PID=""
+[ "$RC" = 0 ] || fail "the controller exited with $RC on SIGTERM"
+grep -q 'rackboot-controller stopped' controller.log || fail "no stop line"
 
 echo "PASS: $TEST_NAME"
