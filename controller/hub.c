@@ -165,8 +165,14 @@ static void handle_sync(hub *h, rpc_call *call, const auth_peer *peer,
     if (req->acked_generation > 0) {
         int n = store_agent_ack(h->st, rack, req->acked_generation, now);
         if (n == -EINVAL) {
-            reply_error(call, RACKBOOT__V1__STATUS__STATUS_INVALID,
-                        "acked generation is ahead of the rack's");
+            /* Ahead of the rack: the agent holds state from another store
+             * (restored from a backup, or a rebuilt controller). Its ack
+             * means nothing here; the full state below replaces what it
+             * holds, and it acknowledges that. */
+            log_warn("hub: rack=%s agent acked generation %" PRIu64 " that this store never had; "
+                     "sending the rack's state",
+                     rack, req->acked_generation);
+            reply_sync(h, call, rack, 0);
             return;
         }
         if (n < 0) {

@@ -157,6 +157,11 @@ agent rack-a sync --held "$G1" --ack "$G1" --wait 100 >sync2.out || fail "ack sy
 grep -q 'unchanged=1' sync2.out || fail "held generation should be unchanged: $(cat sync2.out)"
 [ "$(state_of web1)" = dispatched ] || fail "the ack should dispatch web1, not $(state_of web1)"
 
+step "an agent holding a generation this store never had gets the full state"
+agent rack-a sync --held 999 --ack 999 --wait 100 >sync-ahead.out || fail "sync ahead"
+grep -q "unchanged=0 intents=1 " sync-ahead.out || fail "expected the full state: $(cat sync-ahead.out)"
+grep -q "generation=$G1 " sync-ahead.out || fail "expected generation $G1: $(cat sync-ahead.out)"
+
 step "a parked long poll is answered when the generation moves"
 agent rack-a sync --held "$G1" --ack "$G1" --wait 20000 >poll.out &
 POLL=$!
