@@ -396,6 +396,26 @@ static void test_restart_resumes(void **state)
     j = journal_free(j);
 }
 
+/* The journal's id survives a restart; a new journal (a wiped directory)
+ * has another, so the controller can tell their seqs apart. */
+static void test_id_stable_and_new(void **state)
+{
+    fixture *f = *state;
+    journal *j = open_j(f, 0, 0);
+    char first[64];
+    snprintf(first, sizeof(first), "%s", journal_id(j));
+    assert_int_equal(strlen(first), 32);
+    assert_int_equal(strspn(first, "0123456789abcdef"), 32);
+    j = journal_free(j);
+    j = open_j(f, 0, 0);
+    assert_string_equal(journal_id(j), first);
+    j = journal_free(j);
+    rm_files(f->dir);
+    j = open_j(f, 0, 0);
+    assert_string_not_equal(journal_id(j), first);
+    j = journal_free(j);
+}
+
 static void test_restart_after_everything_trimmed(void **state)
 {
     fixture *f = *state;
@@ -751,6 +771,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_time_filled_when_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_out_of_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_resumes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_id_stable_and_new, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_after_everything_trimmed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_lost_ack_file_resends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_tail_every_offset, setup, teardown),
