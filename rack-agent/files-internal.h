@@ -17,7 +17,21 @@ enum {
     FILES_MAX_PATH = 1024,     /* whole path, bytes */
     FILES_MAX_COMPONENT = 255, /* one name between slashes */
     FILES_MAX_SOURCES = 8,
+    /* The small-file cache of files_open_cached(). */
+    FILES_CACHE_MAX_FILE = 64 * 1024,         /* bytes of one file */
+    FILES_CACHE_MAX_BYTES = 16 * 1024 * 1024, /* bytes of all of them */
+    FILES_CACHE_MAX_ENTRIES = 1024,
+    FILES_CACHE_SETTLE_S = 2, /* seconds since the last change before a file is kept */
 };
+
+/* The small-file cache, for tests: files kept and bytes held. */
+typedef struct files_cache_stats {
+    uint64_t entries, bytes;
+    uint64_t hits, misses, fills, invalidations, evictions;
+} files_cache_stats;
+const files_cache_stats *files_get_cache_stats(const files *f);
+/* Tests only: the settle time in seconds (default FILES_CACHE_SETTLE_S). */
+void files_set_cache_settle(files *f, unsigned seconds);
 
 /* A pending open of a source. A source embeds this as its request's first
  * member; files_request_cancel() calls `cancel`, which must release it

@@ -28,8 +28,21 @@
 typedef struct files files;
 typedef struct files_request files_request;
 
+/* The whole of a small file, in memory, immutable and reference-counted:
+ * what files_open_cached() answers with for the TFTP root's small files. */
+typedef struct files_blob files_blob;
+
+const uint8_t *files_blob_data(const files_blob *b);
+size_t files_blob_size(const files_blob *b);
+files_blob *files_blob_ref(files_blob *b);
+/* Drops a reference; frees with the last. Accepts NULL, returns NULL. */
+files_blob *files_blob_unref(files_blob *b);
+
 typedef struct files_result {
-    int fd; /* O_RDONLY|O_CLOEXEC; the receiver owns and closes it */
+    int fd; /* O_RDONLY|O_CLOEXEC; the receiver owns and closes it; -1 with blob */
+    /* files_open_cached() only: the file's bytes in memory instead of fd;
+     * the receiver owns this reference. NULL otherwise. */
+    files_blob *blob;
     uint64_t size;
     char etag[72]; /* strong validator, quoted: "\"<sha256 hex>\"" or "\"<ino>-<size>-<mtime>\"" */
     const char *content_type; /* static string */
@@ -50,6 +63,17 @@ typedef void (*files_done_fn)(void *userdata, int r, const files_result *res);
  * the request could not even be started (then the callback is not called). */
 int files_open(files *f, const char *path, files_done_fn done, void *userdata,
                files_request **ret_req);
+
+/* Like files_open(), but a small regular file of the TFTP root (at most
+ * FILES_CACHE_MAX_FILE bytes) may come back as a blob from memory (fd -1):
+ * the agent keeps such files after the first read and checks on every open,
+ * with one stat, that the name still leads to the same unchanged file
+ * (device, inode, size, mtime, ctime); a file changed less than
+ * FILES_CACHE_SETTLE_S seconds ago is not kept, so two writes within one
+ * timestamp tick cannot leave a stale copy. Serves HTTP's small files
+ * without an open, a read and a close per request. */
+int files_open_cached(files *f, const char *path, files_done_fn done, void *userdata,
+                      files_request **ret_req);
 
 /* The callback will not be called; releases the request. */
 void files_request_cancel(files_request *req);

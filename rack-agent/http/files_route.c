@@ -48,11 +48,21 @@ static const char *status_text(unsigned status)
     }
 }
 
+static void release_blob(void *blob)
+{
+    files_blob_unref(blob);
+}
+
 static void on_opened(void *userdata, int r, const files_result *res)
 {
     files_wait *w = userdata;
     w->done = true;
-    if (r == 0) {
+    if (r == 0 && res->blob) {
+        /* A small file of the TFTP root, from memory: the server drops
+         * the reference when the response is gone. */
+        http_reply_memory(w->req, files_blob_data(res->blob), res->size, res->etag,
+                          res->content_type, release_blob, res->blob);
+    } else if (r == 0) {
         http_reply_file(w->req, res->fd, res->size, res->etag, res->content_type);
     } else {
         unsigned status = http_files_status(r);
@@ -79,7 +89,7 @@ void http_reply_files(http_request *req, files *f, const char *path)
     }
     w->req = req;
     files_request *open = NULL;
-    int r = files_open(f, path, on_opened, w, &open);
+    int r = files_open_cached(f, path, on_opened, w, &open);
     if (r < 0) {
         free(w);
         unsigned status = http_files_status(r);

@@ -72,6 +72,8 @@ struct http_request {
     struct MHD_Response *response;
     unsigned status;
     uint64_t body_bytes;
+    http_done_fn done;
+    void *done_data;
 };
 
 struct http_server {
@@ -216,6 +218,24 @@ const char *http_request_method_name(const http_request *req)
 const char *http_request_path(const http_request *req)
 {
     return req->path;
+}
+
+void http_request_on_done(http_request *req, http_done_fn fn, void *userdata)
+{
+    req->done = fn;
+    req->done_data = userdata;
+}
+
+uint64_t http_request_body_size(const http_request *req)
+{
+    return req->queued || req->response ? req->body_bytes : 0;
+}
+
+int http_request_socket(const http_request *req)
+{
+    const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return ci ? ci->connect_fd : -1;
 }
 
 const char *http_request_query(const http_request *req, const char *key)
@@ -366,13 +386,32 @@ void http_reply_error(http_request *req, unsigned status, const char *text)
     answer(req, status, text_response("text/plain; charset=utf-8", buf, len), len);
 }
 
-void http_reply_file(http_request *req, int fd, uint64_t size, const char *etag,
-                     const char *content_type)
+/* The body of a file answer: an fd for sendfile(2), or bytes in memory. */
+typedef struct file_body {
+    int fd; /* -1: data */
+    const void *data;
+    void (*release)(void *);
+    void *release_data;
+} file_body;
+
+static void body_release(file_body *b)
+{
+    if (b->fd >= 0) {
+        close(b->fd);
+        b->fd = -1;
+    } else if (b->release) {
+        b->release(b->release_data);
+        b->release = NULL;
+    }
+}
+
+static void reply_file_body(http_request *req, file_body *body, uint64_t size, const char *etag,
+                            const char *content_type)
 {
     char crange[80];
     /* RFC 9110 §13.2.2: If-None-Match first; §14.2: Range only for GET. */
     if (etag && http_if_none_match(http_request_header(req, MHD_HTTP_HEADER_IF_NONE_MATCH), etag)) {
-        close(fd);
+        body_release(body);
         static char empty[1];
         struct MHD_Response *r = MHD_create_response_from_buffer(0, empty, MHD_RESPMEM_PERSISTENT);
         if (r) {
@@ -391,22 +430,36 @@ void http_reply_file(http_request *req, int fd, uint64_t size, const char *etag,
     unsigned status = 200;
     uint64_t bytes = range.length;
     if (rr == HTTP_RANGE_UNSATISFIABLE) {
-        close(fd);
+        body_release(body);
         static const char msg[] = "range not satisfiable\n";
         bytes = sizeof(msg) - 1;
         r = text_response("text/plain; charset=utf-8", msg, bytes);
         status = 416;
         snprintf(crange, sizeof(crange), "bytes */%" PRIu64, size);
-    } else if (range.length == 0) {
-        /* An empty file: nothing for sendfile to do. */
-        close(fd);
-        r = text_response(content_type, "", 0);
     } else {
-        /* Takes fd; libmicrohttpd sends it with sendfile(2). */
-        r = MHD_create_response_from_fd_at_offset64(range.length, fd, range.offset);
-        if (!r) {
-            close(fd);
-        } else if (content_type) {
+        if (range.length == 0) {
+            /* An empty file: nothing for sendfile to do. */
+            body_release(body);
+            r = text_response(content_type, "", 0);
+        } else if (body->fd >= 0) {
+            /* Takes fd; libmicrohttpd sends it with sendfile(2). */
+            r = MHD_create_response_from_fd_at_offset64(range.length, body->fd, range.offset);
+            if (!r) {
+                close(body->fd);
+            }
+            body->fd = -1;
+        } else {
+            /* Sent with the headers in one write; the release runs when
+             * libmicrohttpd lets go of the response. */
+            r = MHD_create_response_from_buffer_with_free_callback_cls(
+                (size_t)range.length, (void *)((uintptr_t)body->data + range.offset), body->release,
+                body->release_data);
+            if (!r) {
+                body_release(body);
+            }
+            body->release = NULL;
+        }
+        if (r && content_type) {
             MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
         }
         if (rr == HTTP_RANGE_PARTIAL) {
@@ -425,6 +478,20 @@ void http_reply_file(http_request *req, int fd, uint64_t size, const char *etag,
         }
     }
     answer(req, status, r, bytes);
+}
+
+void http_reply_file(http_request *req, int fd, uint64_t size, const char *etag,
+                     const char *content_type)
+{
+    file_body body = { .fd = fd };
+    reply_file_body(req, &body, size, etag, content_type);
+}
+
+void http_reply_memory(http_request *req, const void *data, uint64_t size, const char *etag,
+                       const char *content_type, void (*release)(void *), void *release_data)
+{
+    file_body body = { .fd = -1, .data = data, .release = release, .release_data = release_data };
+    reply_file_body(req, &body, size, etag, content_type);
 }
 
 /* ---- routing ---- */
@@ -681,6 +748,35 @@ static const char *termination_name(enum MHD_RequestTerminationCode toe)
     return "unknown";
 }
 
+/* The request target for the access log, with the value of every `token`
+ * query argument replaced by "-": install tokens are secrets (the installer
+ * proves itself with one), logs are not. Truncates to `size`. */
+static void redact_query_secrets(const char *target, char *out, size_t size)
+{
+    static const char key[] = "token=";
+    const char *q = strchr(target, '?');
+    size_t o = 0;
+    for (const char *p = target; *p && o + 1 < size;) {
+        bool at_arg = q && p > q && (p[-1] == '?' || p[-1] == '&');
+        if (at_arg && strncmp(p, key, sizeof(key) - 1) == 0) {
+            size_t n = sizeof(key) - 1;
+            if (o + n + 2 > size) {
+                break;
+            }
+            memcpy(out + o, p, n);
+            o += n;
+            out[o++] = '-';
+            p += n;
+            while (*p && *p != '&') {
+                p++;
+            }
+            continue;
+        }
+        out[o++] = *p++;
+    }
+    out[o] = '\0';
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -705,19 +801,26 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     } else {
         srv->stats.errors++;
     }
-    char target[512];
-    log_quote(target, sizeof(target), req->target);
-    uint64_t ms = (now_monotonic_us() - req->start_us) / 1000;
-    if (ok) {
-        log_info("http %s %s status=%u bytes=%" PRIu64 " ms=%" PRIu64 " client=%s",
-                 http_request_method_name(req), target, req->status, req->body_bytes, ms,
-                 req->client_str);
-    } else {
-        /* Refused by libmicrohttpd itself (e.g. 431 for oversized headers),
-         * or the client went away, or it timed out. */
-        log_info("http %s %s status=%u bytes=0 ms=%" PRIu64 " client=%s ended=%s",
-                 http_request_method_name(req), target, req->queued ? req->status : 0, ms,
-                 req->client_str, termination_name(toe));
+    if (log_enabled(LOG_LEVEL_INFO)) {
+        /* The access log line; skipped whole (quoting, clock) below info. */
+        char redacted[512], target[512];
+        redact_query_secrets(req->target, redacted, sizeof(redacted));
+        log_quote(target, sizeof(target), redacted);
+        uint64_t ms = (now_monotonic_us() - req->start_us) / 1000;
+        if (ok) {
+            log_info("http %s %s status=%u bytes=%" PRIu64 " ms=%" PRIu64 " client=%s",
+                     http_request_method_name(req), target, req->status, req->body_bytes, ms,
+                     req->client_str);
+        } else {
+            /* Refused by libmicrohttpd itself (e.g. 431 for oversized
+             * headers), or the client went away, or it timed out. */
+            log_info("http %s %s status=%u bytes=0 ms=%" PRIu64 " client=%s ended=%s",
+                     http_request_method_name(req), target, req->queued ? req->status : 0, ms,
+                     req->client_str, termination_name(toe));
+        }
+    }
+    if (req->done) {
+        req->done(req->done_data, ok, req->queued ? req->status : 0, ok ? req->body_bytes : 0);
     }
     request_free(req);
 }

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -129,6 +130,21 @@ const uint8_t *http_request_body(const http_request *req, size_t *ret_len);
  * `req`. Cleared by any http_reply_*(). */
 void http_request_on_cancel(http_request *req, void (*fn)(void *userdata), void *userdata);
 
+/* Told once when the request ends, after the access log line: `complete`
+ * when the whole answer was handed to the kernel, with its status and body
+ * bytes (0 when not complete). For progress events ("the kernel was sent");
+ * `req` is gone when it runs. */
+typedef void (*http_done_fn)(void *userdata, bool complete, unsigned status, uint64_t bytes);
+void http_request_on_done(http_request *req, http_done_fn fn, void *userdata);
+
+/* The size of the answer's body once an http_reply_*() chose it (a range:
+ * the range's), else 0. */
+uint64_t http_request_body_size(const http_request *req);
+
+/* The connection's socket, e.g. to read TCP_INFO for how much of a long
+ * answer the client has acknowledged; -1 if unknown. Never close it. */
+int http_request_socket(const http_request *req);
+
 /* Adds a header to the answer still to come (e.g. "Cache-Control"). Both
  * strings are copied. -EINVAL for names or values with control characters,
  * -ENOMEM. */
@@ -141,6 +157,14 @@ int http_request_add_header(http_request *req, const char *name, const char *val
  * Range (GET only, subject to If-Range) → 206 or 416, otherwise 200. */
 void http_reply_file(http_request *req, int fd, uint64_t size, const char *etag,
                      const char *content_type);
+
+/* http_reply_file() for a file already in memory: the same validators,
+ * ranges and statuses, the body sent from `data` (`size` bytes) together
+ * with the headers. `data` must stay valid until the server calls
+ * `release(release_data)`, exactly once, whatever the answer (it may be
+ * NULL when nothing needs releasing). */
+void http_reply_memory(http_request *req, const void *data, uint64_t size, const char *etag,
+                       const char *content_type, void (*release)(void *), void *release_data);
 
 /* Answers `status` with a copy of `data`. */
 void http_reply_buffer(http_request *req, unsigned status, const char *content_type,

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <net/if.h>
+#include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -23,6 +24,17 @@ enum {
     REQ_BUF = TFTP_MAX_REQUEST + 1,
     RX_BUF = TFTP_MAX_ERROR_PACKET + 1,
     ROUNDS = 64, /* datagrams per wakeup, so other handles get their turn */
+    /* Datagrams one recvmmsg(2) on a transfer socket takes: ACKs come one
+     * per window, more are strays or duplicates. */
+    RX_BATCH = 8,
+    /* Send buffer asked for windowed transfers (the kernel caps it at
+     * net.core.wmem_max): a whole window must fit, or sendmmsg stops short
+     * and the rest waits for writability. */
+    SNDBUF_MAX = 4 << 20,
+    /* UDP GSO: segments per message (the kernel's UDP_MAX_SEGMENTS) and
+     * bytes per message (an IPv6 payload without jumbograms). */
+    GSO_MAX_SEGS = 64,
+    GSO_MAX_BYTES = 65000,
 };
 
 typedef enum phase {
@@ -46,7 +58,17 @@ struct tftp_server {
     tftp_server_stats stats;
     log_ratelimit rl;
     uint8_t req_buf[REQ_BUF];
-    uint8_t rx_buf[RX_BUF];
+    uint8_t rx_buf[RX_BATCH][RX_BUF];
+    /* One batch of a transfer's packets on its way into sendmmsg(2); all of
+     * it goes out (or stays held in the session) before the loop runs
+     * anything else, so the sessions share it. */
+    struct mmsghdr tx_msgs[TFTP_BATCH_MAX];
+    struct iovec tx_iov[2 * TFTP_BATCH_MAX];
+    union {
+        struct cmsghdr align;
+        uint8_t buf[CMSG_SPACE(sizeof(uint16_t))];
+    } tx_cmsg[TFTP_BATCH_MAX];
+    uint8_t tx_count[TFTP_BATCH_MAX]; /* packets in each message */
 };
 
 struct session {
@@ -73,11 +95,17 @@ struct session {
     int poll_events;
     tftp_transfer *xfer;
     tftp_params params;
+    /* The timer runs at armed_deadline (0: stopped). It is moved earlier
+     * when the transfer's deadline comes before it, but not later on every
+     * ACK: when it fires early it is just armed again (no timer churn per
+     * block). */
     uint64_t armed_deadline;
     uint64_t start_ms;
-    /* A packet the socket would not take (EAGAIN), sent when writable. */
-    const uint8_t *held;
-    size_t held_len;
+    /* Packets of the last batch the socket would not take yet (EAGAIN),
+     * sent when it is writable: out[sent..n_out). */
+    tftp_out out[TFTP_BATCH_MAX];
+    size_t n_out, sent;
+    bool gso; /* send runs of DATA as one UDP GSO message */
     uint64_t reported_bytes, reported_retransmits;
 };
 
@@ -252,37 +280,116 @@ static void session_finished(session *ss)
 static void on_session_io(uv_poll_t *h, int status, int events);
 static void on_session_timer(uv_timer_t *t);
 
-/* Hands every packet the transfer has to the socket, then arms the timer
- * or ends the session. */
+static bool is_data(const tftp_out *o)
+{
+    return o->head_len == TFTP_HEADER_LEN && o->head[1] == TFTP_DATA;
+}
+
+/* Sends out[sent..n_out) with as few sendmmsg(2) calls as the socket takes.
+ * With UDP GSO (UDP_SEGMENT, Linux 4.18) a run of full DATA blocks (the
+ * last of the run may be short) is one message the kernel cuts into
+ * datagrams of 4 + blksize bytes: a window crosses the network stack as a
+ * handful of packets instead of one per block. Where the kernel refuses
+ * that (EINVAL, EIO: a blksize over the path MTU, no offload), the session
+ * falls back to a datagram per message. Returns false when the send queue
+ * is full (the rest stays held). */
+static bool send_held(session *ss)
+{
+    tftp_server *s = ss->server;
+    size_t seg = TFTP_HEADER_LEN + ss->params.blksize;
+    size_t max_segs = GSO_MAX_BYTES / seg;
+    if (max_segs > GSO_MAX_SEGS) {
+        max_segs = GSO_MAX_SEGS;
+    }
+    while (ss->sent < ss->n_out) {
+        size_t nmsg = 0, niov = 0;
+        for (size_t i = ss->sent; i < ss->n_out;) {
+            const tftp_out *o = &ss->out[i];
+            size_t count = 1;
+            if (ss->gso && is_data(o) && o->body_len == ss->params.blksize) {
+                while (i + count < ss->n_out && count < max_segs && is_data(&ss->out[i + count])) {
+                    count++;
+                    if (ss->out[i + count - 1].body_len != ss->params.blksize) {
+                        break; /* the short last block ends the run */
+                    }
+                }
+            }
+            struct msghdr *mh = &s->tx_msgs[nmsg].msg_hdr;
+            *mh = (struct msghdr){ .msg_name = &ss->client,
+                                   .msg_namelen = sizeof(ss->client),
+                                   .msg_iov = &s->tx_iov[niov] };
+            for (size_t c = 0; c < count; c++) {
+                const tftp_out *p = &ss->out[i + c];
+                s->tx_iov[niov++] = (struct iovec){ .iov_base = (void *)(uintptr_t)p->head,
+                                                    .iov_len = p->head_len };
+                if (p->body_len) {
+                    s->tx_iov[niov++] = (struct iovec){ .iov_base = (void *)(uintptr_t)p->body,
+                                                        .iov_len = p->body_len };
+                }
+            }
+            mh->msg_iovlen = (size_t)(&s->tx_iov[niov] - mh->msg_iov);
+            if (count > 1) {
+                mh->msg_control = s->tx_cmsg[nmsg].buf;
+                mh->msg_controllen = sizeof(s->tx_cmsg[nmsg].buf);
+                struct cmsghdr *cm = CMSG_FIRSTHDR(mh);
+                cm->cmsg_level = SOL_UDP;
+                cm->cmsg_type = UDP_SEGMENT;
+                cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+                uint16_t gso = (uint16_t)seg;
+                memcpy(CMSG_DATA(cm), &gso, sizeof(gso));
+            }
+            s->tx_count[nmsg++] = (uint8_t)count;
+            i += count;
+        }
+        int k;
+        do {
+            k = sendmmsg(ss->sock, s->tx_msgs, (unsigned)nmsg, MSG_DONTWAIT | MSG_NOSIGNAL);
+        } while (k < 0 && errno == EINTR);
+        if (k < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
+            return false;
+        }
+        if (k < 0 && s->tx_count[0] > 1 && (errno == EINVAL || errno == EIO)) {
+            log_debug("tftp UDP GSO refused (%s): a datagram per block from now on",
+                      strerror(errno));
+            ss->gso = false;
+            continue;
+        }
+        if (k < 0) {
+            /* This message is refused: lost like any datagram (the timer
+             * resends); the rest still go. */
+            s->stats.send_errors++;
+            ss->sent += s->tx_count[0];
+            continue;
+        }
+        for (int m = 0; m < k; m++) {
+            const tftp_out *o = &ss->out[ss->sent];
+            if (o->body_len == 0 && o->head_len >= 2 && o->head[1] == TFTP_ERROR) {
+                s->stats.errors_sent++;
+            }
+            ss->sent += s->tx_count[m];
+        }
+    }
+    return true;
+}
+
+/* Hands every packet the transfer has to the socket, a window per
+ * sendmmsg(2), then reads ahead and arms the timer or ends the session. */
 static void pump(session *ss)
 {
     tftp_server *s = ss->server;
     for (;;) {
-        const uint8_t *pkt = ss->held;
-        size_t len = ss->held_len;
-        if (!pkt && tftp_transfer_next(ss->xfer, &pkt, &len) != 1) {
-            break;
-        }
-        ss->held = NULL;
-        ssize_t n;
-        do {
-            n = sendto(ss->sock, pkt, len, MSG_DONTWAIT | MSG_NOSIGNAL,
-                       (const struct sockaddr *)&ss->client, sizeof(ss->client));
-        } while (n < 0 && errno == EINTR);
-        if (n < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
-            /* The send queue is full: keep this packet, go on when the
-             * socket is writable again. */
-            ss->held = pkt;
-            ss->held_len = len;
-            uv_poll_start(&ss->poll, UV_READABLE | UV_WRITABLE, on_session_io);
-            ss->poll_events = UV_READABLE | UV_WRITABLE;
+        if (!send_held(ss)) {
+            /* The send queue is full: go on when the socket is writable. */
+            if (ss->poll_events != (UV_READABLE | UV_WRITABLE)) {
+                uv_poll_start(&ss->poll, UV_READABLE | UV_WRITABLE, on_session_io);
+                ss->poll_events = UV_READABLE | UV_WRITABLE;
+            }
             return;
         }
-        if (n < 0) {
-            /* Lost like any datagram: the timer resends. */
-            s->stats.send_errors++;
-        } else if (len >= 2 && pkt[1] == TFTP_ERROR) {
-            s->stats.errors_sent++;
+        ss->n_out = tftp_transfer_next_batch(ss->xfer, ss->out, TFTP_BATCH_MAX);
+        ss->sent = 0;
+        if (ss->n_out == 0) {
+            break;
         }
     }
     if (ss->poll_events != UV_READABLE) {
@@ -294,8 +401,10 @@ static void pump(session *ss)
         session_finished(ss);
         return;
     }
+    /* The window is out: read the next one while the client takes it. */
+    tftp_transfer_read_ahead(ss->xfer);
     uint64_t deadline = tftp_transfer_deadline(ss->xfer);
-    if (deadline != ss->armed_deadline) {
+    if (ss->armed_deadline == 0 || deadline < ss->armed_deadline) {
         uint64_t now = uv_now(s->loop);
         uv_timer_start(&ss->timer, on_session_timer, deadline > now ? deadline - now : 0, 0);
         ss->armed_deadline = deadline;
@@ -306,6 +415,8 @@ static void on_session_timer(uv_timer_t *t)
 {
     session *ss = t->data;
     ss->armed_deadline = 0;
+    /* Early (the deadline moved on with the ACKs since): nothing happens
+     * but the timer is armed again for the real deadline. */
     tftp_transfer_timeout(ss->xfer, uv_now(ss->server->loop));
     pump(ss);
 }
@@ -331,31 +442,41 @@ static void on_session_io(uv_poll_t *h, int status, int events)
         return;
     }
     if (events & UV_READABLE) {
-        for (int i = 0; i < ROUNDS; i++) {
-            struct sockaddr_in6 from;
-            socklen_t fl = sizeof(from);
-            ssize_t n = recvfrom(ss->sock, s->rx_buf, sizeof(s->rx_buf), MSG_DONTWAIT,
-                                 (struct sockaddr *)&from, &fl);
-            if (n < 0) {
+        struct mmsghdr mm[RX_BATCH];
+        struct iovec iov[RX_BATCH];
+        struct sockaddr_in6 from[RX_BATCH];
+        for (int round = 0; round < ROUNDS / RX_BATCH; round++) {
+            for (int i = 0; i < RX_BATCH; i++) {
+                iov[i] = (struct iovec){ .iov_base = s->rx_buf[i], .iov_len = RX_BUF };
+                mm[i].msg_hdr = (struct msghdr){ .msg_name = &from[i],
+                                                 .msg_namelen = sizeof(from[i]),
+                                                 .msg_iov = &iov[i],
+                                                 .msg_iovlen = 1 };
+            }
+            int k = recvmmsg(ss->sock, mm, RX_BATCH, MSG_DONTWAIT, NULL);
+            if (k <= 0) {
                 break;
             }
-            if (fl < sizeof(from) || from.sin6_family != AF_INET6) {
-                continue;
-            }
-            if (!same_tid(&from, &ss->client)) {
-                /* RFC 1350 §4: ERROR 5 to the stranger, the transfer goes on. */
-                s->stats.unknown_tid++;
-                uint8_t e[64];
-                int len =
-                    tftp_build_error(TFTP_ERR_UNKNOWN_TID, "Unknown transfer ID", e, sizeof(e));
-                if (sendto(ss->sock, e, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL,
-                           (const struct sockaddr *)&from, sizeof(from)) > 0) {
-                    s->stats.errors_sent++;
+            for (int i = 0; i < k && !tftp_transfer_finished(ss->xfer); i++) {
+                if (mm[i].msg_hdr.msg_namelen < sizeof(from[i]) ||
+                    from[i].sin6_family != AF_INET6) {
+                    continue;
                 }
-                continue;
+                if (!same_tid(&from[i], &ss->client)) {
+                    /* RFC 1350 §4: ERROR 5 to the stranger, the transfer goes on. */
+                    s->stats.unknown_tid++;
+                    uint8_t e[64];
+                    int len =
+                        tftp_build_error(TFTP_ERR_UNKNOWN_TID, "Unknown transfer ID", e, sizeof(e));
+                    if (sendto(ss->sock, e, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL,
+                               (const struct sockaddr *)&from[i], sizeof(from[i])) > 0) {
+                        s->stats.errors_sent++;
+                    }
+                    continue;
+                }
+                tftp_transfer_receive(ss->xfer, s->rx_buf[i], mm[i].msg_len, uv_now(s->loop));
             }
-            tftp_transfer_receive(ss->xfer, s->rx_buf, (size_t)n, uv_now(s->loop));
-            if (tftp_transfer_finished(ss->xfer)) {
+            if (k < RX_BATCH || tftp_transfer_finished(ss->xfer)) {
                 break;
             }
         }
@@ -379,6 +500,15 @@ static int open_transfer_socket(session *ss)
     }
     if (bind(fd, (const struct sockaddr *)&la, sizeof(la)) < 0) {
         return negative_errno();
+    }
+    if (ss->params.windowsize > 1) {
+        /* Room for a whole window (sendmmsg stops at a full queue), with
+         * the kernel's per-datagram overhead; it caps this at wmem_max. */
+        uint64_t want = (uint64_t)ss->params.windowsize * (ss->params.blksize + 1024u);
+        int sz = want > SNDBUF_MAX ? SNDBUF_MAX : (int)want;
+        if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) < 0) {
+            log_debug("tftp setsockopt(SO_SNDBUF): %s", strerror(errno));
+        }
     }
     ss->sock = TAKE_FD(fd);
     return 0;
@@ -458,6 +588,7 @@ static void session_opened(session *ss, int r, const files_result *res)
         return;
     }
     ss->phase = PHASE_ACTIVE;
+    ss->gso = tc.params.windowsize > 1;
     uv_poll_init(s->loop, &ss->poll, ss->sock);
     uv_timer_init(s->loop, &ss->timer);
     ss->poll.data = ss;

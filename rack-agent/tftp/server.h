@@ -10,7 +10,14 @@
  * transfer goes on (RFC 1350 §4). Write requests get ERROR 2, modes other
  * than octet ERROR 4, requests past max_transfers ERROR 0 "Server busy".
  * Refusals of requests go out from the listening socket, from the address
- * the request was sent to. */
+ * the request was sent to.
+ *
+ * Per block the cost is what the protocol needs and no more: a window goes
+ * out in one sendmmsg(2), its runs of full blocks as UDP GSO messages where
+ * the kernel takes them; the file is read ahead into the transfer's buffer
+ * after a window is out, not per block; ACKs are taken with recvmmsg(2);
+ * the retransmission timer is moved only when it must fire earlier (one
+ * firing early is armed again), not on every ACK. */
 #pragma once
 
 #include <netinet/in.h>

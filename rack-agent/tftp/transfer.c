@@ -27,8 +27,20 @@ struct tftp_transfer {
     uint32_t rto_initial_ms, rto_ms, rto_max_ms;
     uint64_t deadline_ms;
     tftp_transfer_stats stats;
+    /* The read-ahead buffer: file bytes [roff, roff + rlen), allocated on
+     * the first DATA (rcap bytes). */
+    uint8_t *rbuf;
+    size_t rcap, rlen;
+    uint64_t roff;
+    uint64_t reads;
+    uint8_t heads[TFTP_BATCH_MAX][TFTP_HEADER_LEN]; /* DATA headers of a batch */
     size_t buf_cap;
-    uint8_t buf[]; /* one packet: OACK, ERROR or a DATA block */
+    uint8_t buf[]; /* one packet: OACK, ERROR, or a DATA block for next() */
+};
+
+enum {
+    READ_AHEAD_MIN = 64 * 1024,
+    READ_AHEAD_MAX = 512 * 1024,
 };
 
 const char *tftp_transfer_state_to_string(tftp_transfer_state s)
@@ -155,8 +167,25 @@ int tftp_transfer_new(const tftp_transfer_config *cfg, uint64_t now_ms, tftp_tra
 
 tftp_transfer *tftp_transfer_free(tftp_transfer *t)
 {
-    free(t);
+    if (t) {
+        free(t->rbuf);
+        free(t);
+    }
     return NULL;
+}
+
+size_t tftp_transfer_read_ahead_size(const tftp_params *p)
+{
+    uint64_t want = 2 * (uint64_t)p->windowsize * p->blksize;
+    if (want < READ_AHEAD_MIN) {
+        want = READ_AHEAD_MIN;
+    }
+    return want > READ_AHEAD_MAX ? READ_AHEAD_MAX : (size_t)want;
+}
+
+uint64_t tftp_transfer_reads(const tftp_transfer *t)
+{
+    return t->reads;
 }
 
 static void arm(tftp_transfer *t, uint64_t now_ms)
@@ -254,66 +283,172 @@ void tftp_transfer_timeout(tftp_transfer *t, uint64_t now_ms)
     arm(t, now_ms);
 }
 
-static int emit_data(tftp_transfer *t, size_t *ret_len)
+/* Block n's place in the file. */
+static void block_span(const tftp_transfer *t, uint64_t n, uint64_t *ret_off, size_t *ret_len)
 {
-    uint64_t n = t->send_next;
     uint64_t off = (n - 1) * (uint64_t)t->params.blksize;
-    size_t want = n == t->total_blocks ? (size_t)(t->size - off) : t->params.blksize;
-    tftp_build_data_header((uint16_t)n, t->buf, t->buf_cap);
+    *ret_off = off;
+    *ret_len = n == t->total_blocks ? (size_t)(t->size - off) : t->params.blksize;
+}
+
+static bool in_buffer(const tftp_transfer *t, uint64_t off, size_t len)
+{
+    return t->rbuf && off >= t->roff && off - t->roff <= t->rlen &&
+           len <= t->rlen - (off - t->roff);
+}
+
+/* Refills the read-ahead buffer with the file from `off` on. A short read
+ * (the file shrank) leaves less in the buffer; callers find the block they
+ * need missing and fail. */
+static int fill(tftp_transfer *t, uint64_t off)
+{
+    if (!t->rbuf) {
+        size_t cap = tftp_transfer_read_ahead_size(&t->params);
+        if (cap > t->size) {
+            cap = t->size > 0 ? (size_t)t->size : 1;
+        }
+        t->rbuf = malloc(cap);
+        if (!t->rbuf) {
+            return -ENOMEM;
+        }
+        t->rcap = cap;
+    }
+    size_t want = t->size - off < t->rcap ? (size_t)(t->size - off) : t->rcap;
     size_t got = 0;
+    t->roff = off;
+    t->rlen = 0;
     while (got < want) {
-        ssize_t k = pread(t->fd, t->buf + TFTP_HEADER_LEN + got, want - got, (off_t)(off + got));
+        ssize_t k = pread(t->fd, t->rbuf + got, want - got, (off_t)(off + got));
+        t->reads++;
         if (k < 0 && errno == EINTR) {
             continue;
         }
-        if (k <= 0) {
-            /* A file that shrank would end the client's copy early with a
-             * short block: fail loudly instead. */
-            fail_with_error(t, TFTP_REASON_READ_ERROR, TFTP_ERR_UNDEFINED, "Read error");
+        if (k < 0) {
             return -EIO;
+        }
+        if (k == 0) {
+            break;
         }
         got += (size_t)k;
     }
-    t->send_next++;
-    if (n <= t->highest_sent) {
-        t->stats.retransmits++;
-    } else {
-        t->highest_sent = n;
-    }
-    t->stats.bytes_sent += want;
-    *ret_len = TFTP_HEADER_LEN + want;
+    t->rlen = got;
     return 0;
+}
+
+/* The payload of block n from the buffer; NULL when it is not there (and
+ * `refill` is false, or the file no longer holds it). */
+static const uint8_t *block_data(tftp_transfer *t, uint64_t n, bool refill)
+{
+    uint64_t off;
+    size_t len;
+    block_span(t, n, &off, &len);
+    if (len == 0) {
+        return t->buf; /* the empty last block: any valid pointer */
+    }
+    if (!in_buffer(t, off, len)) {
+        if (!refill || fill(t, off) < 0 || !in_buffer(t, off, len)) {
+            return NULL;
+        }
+    }
+    return t->rbuf + (off - t->roff);
+}
+
+size_t tftp_transfer_next_batch(tftp_transfer *t, tftp_out *out, size_t max)
+{
+    size_t k = 0;
+    if (max > TFTP_BATCH_MAX) {
+        max = TFTP_BATCH_MAX;
+    }
+    while (k < max) {
+        if (!t->pending_error && t->pending_oack) {
+            int r = tftp_build_oack(&t->params, t->buf, t->buf_cap);
+            RB_ASSERT(r > 0);
+            if (t->stats.packets_sent + k > 0) {
+                t->stats.retransmits++;
+            }
+            t->pending_oack = false;
+            out[k++] = (tftp_out){ .head = t->buf, .head_len = (size_t)r };
+            continue;
+        }
+        if (!t->pending_error && t->send_next <= t->send_end) {
+            uint64_t n = t->send_next;
+            /* A refill moves the buffer under the packets already in this
+             * batch: leave it to the next call. */
+            const uint8_t *data = block_data(t, n, k == 0);
+            if (!data && k > 0) {
+                break;
+            }
+            if (!data) {
+                /* A file that shrank would end the client's copy early
+                 * with a short block: fail loudly instead. */
+                fail_with_error(t, TFTP_REASON_READ_ERROR, TFTP_ERR_UNDEFINED, "Read error");
+                continue;
+            }
+            uint64_t off;
+            size_t len;
+            block_span(t, n, &off, &len);
+            tftp_build_data_header((uint16_t)n, t->heads[k], TFTP_HEADER_LEN);
+            t->send_next++;
+            if (n <= t->highest_sent) {
+                t->stats.retransmits++;
+            } else {
+                t->highest_sent = n;
+            }
+            t->stats.bytes_sent += len;
+            out[k] = (tftp_out){
+                .head = t->heads[k], .head_len = TFTP_HEADER_LEN, .body = data, .body_len = len
+            };
+            k++;
+            continue;
+        }
+        if (t->pending_error) {
+            int r = tftp_build_error(t->error_code, t->error_msg, t->buf, t->buf_cap);
+            RB_ASSERT(r > 0);
+            t->pending_error = false;
+            out[k++] = (tftp_out){ .head = t->buf, .head_len = (size_t)r };
+            continue;
+        }
+        break;
+    }
+    t->stats.packets_sent += k;
+    return k;
 }
 
 int tftp_transfer_next(tftp_transfer *t, const uint8_t **ret_pkt, size_t *ret_len)
 {
-    size_t len = 0;
-    if (!t->pending_error && t->pending_oack) {
-        int r = tftp_build_oack(&t->params, t->buf, t->buf_cap);
-        RB_ASSERT(r > 0);
-        len = (size_t)r;
-        if (t->stats.packets_sent > 0) {
-            t->stats.retransmits++;
-        }
-        t->pending_oack = false;
-    } else if (!t->pending_error && t->send_next <= t->send_end) {
-        if (emit_data(t, &len) < 0) {
-            len = 0;
-        }
-    }
-    if (len == 0 && t->pending_error) {
-        int r = tftp_build_error(t->error_code, t->error_msg, t->buf, t->buf_cap);
-        RB_ASSERT(r > 0);
-        len = (size_t)r;
-        t->pending_error = false;
-    }
-    if (len == 0) {
+    tftp_out o;
+    if (tftp_transfer_next_batch(t, &o, 1) == 0) {
         return 0;
     }
-    t->stats.packets_sent++;
+    if (o.head != t->buf) {
+        /* DATA: header and payload into the one packet buffer. */
+        memcpy(t->buf, o.head, o.head_len);
+        memcpy(t->buf + o.head_len, o.body, o.body_len);
+    }
     *ret_pkt = t->buf;
-    *ret_len = len;
+    *ret_len = o.head_len + o.body_len;
     return 1;
+}
+
+void tftp_transfer_read_ahead(tftp_transfer *t)
+{
+    if (t->state != TFTP_XFER_SENDING || t->highest_sent >= t->total_blocks) {
+        return;
+    }
+    uint64_t off, next_off;
+    size_t len, next_len;
+    block_span(t, t->highest_sent + 1, &next_off, &next_len);
+    if (next_len == 0 || in_buffer(t, next_off, next_len)) {
+        return;
+    }
+    /* From the oldest block a resend would need, when the buffer reaches
+     * past the next one from there; else from the next one. */
+    block_span(t, t->acked + 1, &off, &len);
+    size_t cap = t->rbuf ? t->rcap : tftp_transfer_read_ahead_size(&t->params);
+    if (next_off + next_len - off > cap) {
+        off = next_off;
+    }
+    (void)fill(t, off);
 }
 
 uint64_t tftp_transfer_deadline(const tftp_transfer *t)

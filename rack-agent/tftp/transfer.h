@@ -72,9 +72,12 @@ typedef struct tftp_transfer_stats {
     char client_error_msg[128];
 } tftp_transfer_stats;
 
-/* Starts a transfer at `now_ms`; the first packet is ready at once. The
- * per-transfer buffer (blksize + 4 bytes) is the only allocation. -EINVAL
- * for parameters outside the RFC ranges, -ENOMEM. */
+/* Starts a transfer at `now_ms`; the first packet is ready at once. Besides
+ * one packet buffer (blksize + 4 bytes) a transfer reads the file ahead into
+ * a buffer of its own (tftp_transfer_read_ahead_size(), allocated on the
+ * first DATA), so a window goes out of memory and a lock-step transfer reads
+ * the file once per many blocks. -EINVAL for parameters outside the RFC
+ * ranges, -ENOMEM. */
 int tftp_transfer_new(const tftp_transfer_config *cfg, uint64_t now_ms, tftp_transfer **ret);
 /* Accepts NULL, returns NULL. */
 tftp_transfer *tftp_transfer_free(tftp_transfer *t);
@@ -88,6 +91,42 @@ void tftp_transfer_timeout(tftp_transfer *t, uint64_t now_ms);
  * the next call, 0 when there is nothing to send now. Call until 0 after
  * every new/receive/timeout. */
 int tftp_transfer_next(tftp_transfer *t, const uint8_t **ret_pkt, size_t *ret_len);
+
+/* Most packets tftp_transfer_next_batch() hands out at once. */
+#define TFTP_BATCH_MAX 64u
+
+/* A packet in two parts, for sendmsg(2)'s iovecs without copying: `head`
+ * (a DATA header, or a whole OACK or ERROR) and `body` (the DATA payload
+ * straight from the read-ahead buffer, body_len 0 otherwise). */
+typedef struct tftp_out {
+    const uint8_t *head;
+    size_t head_len;
+    const uint8_t *body;
+    size_t body_len;
+} tftp_out;
+
+/* Like calling tftp_transfer_next() until it says 0, but up to `max` (at
+ * most TFTP_BATCH_MAX) packets at once, in sending order, for one
+ * sendmmsg(2). Fewer than the window may come back when the read-ahead
+ * buffer has to be refilled in between: call again until it returns 0.
+ * The packets stay valid until the next call of next, next_batch or
+ * read_ahead (receive and timeout leave them alone). */
+size_t tftp_transfer_next_batch(tftp_transfer *t, tftp_out *out, size_t max);
+
+/* Reads the file ahead, off the critical path: when the blocks after the
+ * ones sent so far are not in memory, refills the buffer from the oldest
+ * unacknowledged block on, so the next window (and any resend of this one)
+ * goes out without a read. Call after the batch went out. A read error
+ * here is left for next()/next_batch() to report. */
+void tftp_transfer_read_ahead(tftp_transfer *t);
+
+/* The read-ahead buffer's size for these parameters: two windows, at
+ * least 64 KiB, at most 512 KiB (so a few hundred transfers stay within
+ * memory a rack agent has). */
+size_t tftp_transfer_read_ahead_size(const tftp_params *p);
+
+/* pread(2) calls made so far (for tests of the read-ahead). */
+uint64_t tftp_transfer_reads(const tftp_transfer *t);
 
 /* When tftp_transfer_timeout() is due; UINT64_MAX once finished. */
 uint64_t tftp_transfer_deadline(const tftp_transfer *t);

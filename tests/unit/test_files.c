@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -33,6 +34,18 @@ static void on_done(void *userdata, int r, const files_result *res)
     o->r = r;
     if (r == 0) {
         o->res = *res;
+        if (res->blob) {
+            /* From the small-file cache: the bytes, no fd. */
+            assert_int_equal(res->fd, -1);
+            size_t n = files_blob_size(res->blob);
+            assert_int_equal(n, res->size);
+            n = n < sizeof(o->content) - 1 ? n : sizeof(o->content) - 1;
+            memcpy(o->content, files_blob_data(res->blob), n);
+            o->content[n] = '\0';
+            o->res.blob = files_blob_unref(res->blob);
+            o->res.fd = -2; /* tells the tests it came from memory */
+            return;
+        }
         ssize_t n = pread(res->fd, o->content, sizeof(o->content) - 1, 0);
         o->content[n > 0 ? n : 0] = '\0';
         close(res->fd);
@@ -111,6 +124,169 @@ static outcome open_path(files *f, const char *path)
     assert_null(req);
     return o;
 }
+
+static outcome open_cached(files *f, const char *path)
+{
+    outcome o = { 0 };
+    files_request *req = (files_request *)&o;
+    assert_int_equal(files_open_cached(f, path, on_done, &o, &req), 0);
+    assert_int_equal(o.calls, 1);
+    assert_null(req);
+    return o;
+}
+
+/* Sets a file's mtime (and atime) to `mtime`; its ctime becomes now. */
+static void age(const char *name, time_t mtime)
+{
+    char p[PATH_MAX * 2];
+    snprintf(p, sizeof(p), "%s/%s", root, name);
+    struct timespec ts[2] = { { .tv_sec = mtime }, { .tv_sec = mtime } };
+    assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+}
+
+static void test_cache_serves_from_memory(void **state)
+{
+    files *f = *state;
+    files_set_cache_settle(f, 0);
+    const files_cache_stats *st = files_get_cache_stats(f);
+    outcome o = open_cached(f, "files/ipxe.efi");
+    assert_int_equal(o.r, 0);
+    assert_int_equal(o.res.fd, -2);
+    assert_string_equal(o.content, "EFI BINARY");
+    assert_string_equal(o.res.content_type, "application/efi");
+    assert_int_equal(o.res.image_kind, -1);
+    char etag[72];
+    strcpy(etag, o.res.etag);
+    assert_int_equal(st->fills, 1);
+    assert_int_equal(st->misses, 1);
+    /* The bare name is the same file: a hit, same validator. */
+    o = open_cached(f, "ipxe.efi");
+    assert_int_equal(o.res.fd, -2);
+    assert_string_equal(o.content, "EFI BINARY");
+    assert_string_equal(o.res.etag, etag);
+    assert_int_equal(st->hits, 1);
+    assert_int_equal(st->entries, 1);
+    assert_int_equal(st->bytes, 10);
+    /* files_open() itself never answers from memory. */
+    o = open_path(f, "ipxe.efi");
+    assert_true(o.res.fd >= 0);
+    assert_null(o.res.blob);
+    /* Subdirectories and in-root symlinks are fine too. */
+    o = open_cached(f, "sub/inner.bin");
+    assert_int_equal(o.res.fd, -2);
+    assert_string_equal(o.content, "inner");
+    o = open_cached(f, "alias.efi");
+    assert_string_equal(o.content, "EFI BINARY");
+}
+
+static void test_cache_sees_every_change(void **state)
+{
+    files *f = *state;
+    files_set_cache_settle(f, 0);
+    const files_cache_stats *st = files_get_cache_stats(f);
+    char p[PATH_MAX * 2];
+    snprintf(p, sizeof(p), "%s/boot.ipxe", root);
+    assert_string_equal(open_cached(f, "boot.ipxe").content, "#!ipxe\n");
+    assert_string_equal(open_cached(f, "boot.ipxe").content, "#!ipxe\n");
+    assert_int_equal(st->hits, 1);
+    /* Rewritten in place with another size. */
+    put(root, "boot.ipxe", "#!ipxe\nchain x\n");
+    outcome o = open_cached(f, "boot.ipxe");
+    assert_string_equal(o.content, "#!ipxe\nchain x\n");
+    assert_int_equal(st->invalidations, 1);
+    /* Same size, other bytes, an mtime put back to a fixed value: the
+     * ctime still moves. */
+    age("boot.ipxe", 1000000000);
+    assert_string_equal(open_cached(f, "boot.ipxe").content, "#!ipxe\nchain x\n");
+    put(root, "boot.ipxe", "#!ipxe\nchain y\n");
+    age("boot.ipxe", 1000000000);
+    assert_string_equal(open_cached(f, "boot.ipxe").content, "#!ipxe\nchain y\n");
+    /* Replaced by rename (a new inode), as an atomic update does. */
+    put(root, "new.tmp", "#!ipxe\nreplaced\n");
+    char np[PATH_MAX * 2];
+    snprintf(np, sizeof(np), "%s/new.tmp", root);
+    assert_int_equal(rename(np, p), 0);
+    assert_string_equal(open_cached(f, "boot.ipxe").content, "#!ipxe\nreplaced\n");
+    /* Removed: gone at once. */
+    assert_int_equal(unlink(p), 0);
+    assert_int_equal(open_cached(f, "boot.ipxe").r, -ENOENT);
+    /* Swapped for a symlink out of the root: refused, not the old copy. */
+    assert_string_equal(open_cached(f, "sub/inner.bin").content, "inner");
+    snprintf(p, sizeof(p), "%s/sub/inner.bin", root);
+    assert_int_equal(unlink(p), 0);
+    snprintf(np, sizeof(np), "%s/secret", outside);
+    assert_int_equal(symlink(np, p), 0);
+    o = open_cached(f, "sub/inner.bin");
+    assert_int_equal(o.r, -EACCES);
+    assert_int_equal(st->entries, 0);
+}
+
+static void test_cache_keeps_only_settled_small_files(void **state)
+{
+    files *f = *state;
+    const files_cache_stats *st = files_get_cache_stats(f);
+    /* Default settle time: files written just now are served from their
+     * fd and not kept (a second write in the same timestamp tick would
+     * not be seen). */
+    outcome o = open_cached(f, "ipxe.efi");
+    assert_int_equal(o.r, 0);
+    assert_true(o.res.fd >= 0);
+    assert_null(o.res.blob);
+    assert_int_equal(st->fills, 0);
+    files_set_cache_settle(f, 0);
+    /* Over FILES_CACHE_MAX_FILE: from the fd. */
+    char p[PATH_MAX * 2];
+    snprintf(p, sizeof(p), "%s/big.bin", root);
+    int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, FILES_CACHE_MAX_FILE + 1), 0);
+    close(fd);
+    o = open_cached(f, "big.bin");
+    assert_int_equal(o.r, 0);
+    assert_true(o.res.fd >= 0);
+    assert_int_equal(o.res.size, FILES_CACHE_MAX_FILE + 1);
+    assert_int_equal(st->fills, 0);
+    /* Refusals are the same as files_open()'s. */
+    assert_int_equal(open_cached(f, "../outside/secret").r, -EACCES);
+    assert_int_equal(open_cached(f, "out").r, -EACCES);
+    assert_int_equal(open_cached(f, "files/").r, -ENOENT);
+    assert_int_equal(open_cached(f, "fifo").r, -EACCES);
+    assert_int_equal(st->entries, 0);
+}
+
+static void test_cache_evicts_least_recently_used(void **state)
+{
+    files *f = *state;
+    files_set_cache_settle(f, 0);
+    const files_cache_stats *st = files_get_cache_stats(f);
+    size_t n = FILES_CACHE_MAX_BYTES / FILES_CACHE_MAX_FILE + 2;
+    char p[PATH_MAX * 2], name[32];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(p, sizeof(p), "%s/f%zu", root, i);
+        int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        assert_true(fd >= 0);
+        assert_int_equal(pwrite(fd, name, 1, FILES_CACHE_MAX_FILE - 1), 1);
+        close(fd);
+    }
+    for (size_t i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "f%zu", i);
+        assert_int_equal(open_cached(f, name).res.fd, -2);
+        if (i == 0) {
+            /* f0 is used again and again: it stays. */
+            continue;
+        }
+        assert_int_equal(open_cached(f, "f0").res.fd, -2);
+    }
+    assert_true(st->bytes <= FILES_CACHE_MAX_BYTES);
+    assert_int_equal(st->evictions, 2);
+    uint64_t fills = st->fills;
+    assert_int_equal(open_cached(f, "f0").res.fd, -2);
+    assert_int_equal(st->fills, fills); /* still there */
+    assert_int_equal(open_cached(f, "f1").res.fd, -2);
+    assert_int_equal(st->fills, fills + 1); /* f1 was the oldest: evicted, read again */
+}
+
+static void test_cache_leaves_sources_alone(void **state);
 
 static void test_bare_and_files_prefix(void **state)
 {
@@ -264,6 +440,23 @@ static void test_sources(void **state)
     assert_int_equal(open_path(f, "imagesx/y").r, -ENOENT);
 }
 
+static void test_cache_leaves_sources_alone(void **state)
+{
+    files *f = *state;
+    files_set_cache_settle(f, 0);
+    assert_int_equal(files_add_source(f, "images", fake_source, NULL), 0);
+    outcome o = { 0 };
+    files_request *req = NULL;
+    cancelled = 0;
+    /* The source's path goes to the source, as with files_open(). */
+    assert_int_equal(files_open_cached(f, "images/el9/vmlinuz", on_done, &o, &req), 0);
+    assert_string_equal(last_source_path, "el9/vmlinuz");
+    assert_non_null(req);
+    files_request_cancel(req);
+    assert_int_equal(cancelled, 1);
+    assert_int_equal(files_get_cache_stats(f)->entries, 0);
+}
+
 static void test_seed_copy_follows_symlink(void **state)
 {
     char src[PATH_MAX * 2], link[PATH_MAX * 2], dst[PATH_MAX * 2];
@@ -304,6 +497,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sources, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seed_copy_follows_symlink, setup, teardown),
         cmocka_unit_test(test_new_errors),
+        cmocka_unit_test_setup_teardown(test_cache_serves_from_memory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_sees_every_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_keeps_only_settled_small_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_evicts_least_recently_used, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_leaves_sources_alone, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

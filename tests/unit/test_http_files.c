@@ -257,10 +257,136 @@ static void test_files_routes(void **state)
     free(f);
 }
 
+/* Small files of the root come from memory (files_open_cached()), with the
+ * same answers as from a file, and a change of the file shows at once. */
+#define N_SMALL 8
+
+typedef struct small_fixture {
+    fixture base;
+    char path[128];
+    char *responses[N_SMALL];
+} small_fixture;
+
+static void *small_client(void *arg)
+{
+    small_fixture *sf = arg;
+    fixture *f = &sf->base;
+    char req[256];
+    sf->responses[0] = exchange(f,
+                                "GET /files/small.txt HTTP/1.1\r\nHost: t\r\n"
+                                "Connection: close\r\n\r\n",
+                                false);
+    sf->responses[1] = exchange(f,
+                                "GET /files/small.txt HTTP/1.1\r\nHost: t\r\n"
+                                "Connection: close\r\n\r\n",
+                                false);
+    sf->responses[2] = exchange(f,
+                                "GET /files/small.txt HTTP/1.1\r\nHost: t\r\n"
+                                "Range: bytes=0-4\r\nConnection: close\r\n\r\n",
+                                false);
+    const char *etag = strstr(sf->responses[0], "ETag: ");
+    assert_non_null(etag);
+    int elen = (int)strcspn(etag + 6, "\r");
+    snprintf(req, sizeof(req),
+             "GET /files/small.txt HTTP/1.1\r\nHost: t\r\nIf-None-Match: %.*s\r\n"
+             "Connection: close\r\n\r\n",
+             elen, etag + 6);
+    sf->responses[3] = exchange(f, req, false);
+    sf->responses[4] = exchange(f,
+                                "HEAD /files/small.txt HTTP/1.1\r\nHost: t\r\n"
+                                "Connection: close\r\n\r\n",
+                                false);
+    sf->responses[5] = exchange(f,
+                                "GET /files/small.txt HTTP/1.1\r\nHost: t\r\n"
+                                "Range: bytes=100-\r\nConnection: close\r\n\r\n",
+                                false);
+    /* Rewritten: the next answer has the new bytes and a new validator. */
+    write_file(sf->path, "small, version 2\n");
+    sf->responses[6] = exchange(f,
+                                "GET /files/small.txt HTTP/1.1\r\nHost: t\r\n"
+                                "Connection: close\r\n\r\n",
+                                false);
+    sf->responses[7] = exchange(f,
+                                "GET /files/small.txt HTTP/1.1\r\nHost: t\r\n"
+                                "Connection: close\r\n\r\n",
+                                true);
+    return NULL;
+}
+
+static void test_small_files_from_memory(void **state)
+{
+    small_fixture *sf = calloc(1, sizeof(*sf));
+    assert_non_null(sf);
+    fixture *f = &sf->base;
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    strcpy(f->root, "/tmp/test_http_files.XXXXXX");
+    assert_non_null(mkdtemp(f->root));
+    snprintf(sf->path, sizeof(sf->path), "%s/small.txt", f->root);
+    write_file(sf->path, "small v1\n");
+    assert_int_equal(files_new(f->root, &f->files), 0);
+    files_set_cache_settle(f->files, 0);
+    http_server_config cfg = { .listen = { .sin6_family = AF_INET6,
+                                           .sin6_addr = IN6ADDR_LOOPBACK_INIT } };
+    int r = http_server_new(&f->loop, &cfg, &f->srv);
+    if (r == -EADDRNOTAVAIL || r == -EAFNOSUPPORT) {
+        skip();
+    }
+    assert_int_equal(r, 0);
+    f->port = http_server_port(f->srv);
+    assert_int_equal(
+        http_server_route(f->srv, HTTP_METHOD_GET, "/files/", http_files_handler, f->files), 0);
+    uv_async_init(&f->loop, &f->close_now, on_close_now);
+    f->close_now.data = f;
+    assert_int_equal(pthread_create(&f->thread, NULL, small_client, sf), 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    pthread_join(f->thread, NULL);
+
+    for (int i = 0; i < 2; i++) {
+        assert_status(sf->responses[i], 200);
+        assert_string_equal(body_of(sf->responses[i]), "small v1\n");
+        assert_non_null(strstr(sf->responses[i], "Content-Length: 9\r\n"));
+        assert_non_null(strstr(sf->responses[i], "Accept-Ranges: bytes\r\n"));
+        assert_non_null(strstr(sf->responses[i], "Content-Type: text/plain\r\n"));
+    }
+    assert_status(sf->responses[2], 206);
+    assert_string_equal(body_of(sf->responses[2]), "small");
+    assert_non_null(strstr(sf->responses[2], "Content-Range: bytes 0-4/9\r\n"));
+    assert_status(sf->responses[3], 304);
+    assert_string_equal(body_of(sf->responses[3]), "");
+    assert_status(sf->responses[4], 200);
+    assert_non_null(strstr(sf->responses[4], "Content-Length: 9\r\n"));
+    assert_string_equal(body_of(sf->responses[4]), "");
+    assert_status(sf->responses[5], 416);
+    assert_non_null(strstr(sf->responses[5], "Content-Range: bytes */9\r\n"));
+    assert_status(sf->responses[6], 200);
+    assert_string_equal(body_of(sf->responses[6]), "small, version 2\n");
+    const char *e1 = strstr(sf->responses[0], "ETag: ");
+    const char *e2 = strstr(sf->responses[6], "ETag: ");
+    assert_non_null(e2);
+    assert_true(strncmp(e1, e2, strcspn(e1, "\r")) != 0);
+    assert_string_equal(body_of(sf->responses[7]), "small, version 2\n");
+    /* From memory: read once per version, every other answer a hit. */
+    const files_cache_stats *st = files_get_cache_stats(f->files);
+    assert_int_equal(st->fills, 2);
+    assert_int_equal(st->invalidations, 1);
+    assert_int_equal(st->hits, 6);
+
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    /* Every response let go of its reference: LeakSanitizer sees the rest. */
+    files_free(f->files);
+    unlink(sf->path);
+    rmdir(f->root);
+    for (size_t i = 0; i < N_SMALL; i++) {
+        free(sf->responses[i]);
+    }
+    free(sf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_files_routes),
+        cmocka_unit_test(test_small_files_from_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -473,6 +473,117 @@ static void test_file_shrank_is_read_error(void **state)
     close(fd);
 }
 
+/* The payload of a batch packet against the pattern file. */
+static void assert_block(const tftp_out *o, uint16_t block, uint64_t off, size_t len)
+{
+    assert_int_equal(o->head_len, 4);
+    assert_int_equal(o->head[1], TFTP_DATA);
+    assert_int_equal((uint16_t)(o->head[2] << 8 | o->head[3]), block);
+    assert_int_equal(o->body_len, len);
+    for (size_t i = 0; i < len; i++) {
+        if (o->body[i] != (uint8_t)((off + i) % 251)) {
+            fail_msg("block %u byte %zu differs", block, i);
+        }
+    }
+}
+
+static void test_batch_sends_window_from_one_read(void **state)
+{
+    uint64_t size = 512 * 40 + 100;
+    int fd = temp_file(size, true);
+    tftp_transfer *t = start(fd, size, 512, 16, true, 0);
+    tftp_out out[TFTP_BATCH_MAX];
+    assert_int_equal(tftp_transfer_next_batch(t, out, TFTP_BATCH_MAX), 1); /* OACK */
+    assert_int_equal(out[0].head[1], TFTP_OACK);
+    assert_int_equal(out[0].body_len, 0);
+    assert_int_equal(tftp_transfer_next_batch(t, out, TFTP_BATCH_MAX), 0);
+    assert_int_equal(tftp_transfer_reads(t), 0); /* nothing read before ACK 0 */
+    ack(t, 0, 1);
+    /* The whole window in one batch. */
+    assert_int_equal(tftp_transfer_next_batch(t, out, TFTP_BATCH_MAX), 16);
+    for (unsigned i = 0; i < 16; i++) {
+        assert_block(&out[i], (uint16_t)(i + 1), i * 512u, 512);
+    }
+    assert_int_equal(tftp_transfer_next_batch(t, out, TFTP_BATCH_MAX), 0);
+    /* `max` is honoured; the rest follows in the next call. */
+    ack(t, 16, 2);
+    assert_int_equal(tftp_transfer_next_batch(t, out, 5), 5);
+    assert_block(&out[0], 17, 16 * 512u, 512);
+    assert_int_equal(tftp_transfer_next_batch(t, out, TFTP_BATCH_MAX), 11);
+    assert_block(&out[10], 32, 31 * 512u, 512);
+    /* A timeout resends the window from memory. */
+    tftp_transfer_timeout(t, 5000);
+    assert_int_equal(tftp_transfer_next_batch(t, out, TFTP_BATCH_MAX), 16);
+    assert_block(&out[0], 17, 16 * 512u, 512);
+    ack(t, 32, 5001);
+    assert_int_equal(tftp_transfer_next_batch(t, out, TFTP_BATCH_MAX), 9);
+    assert_block(&out[8], 41, 40 * 512u, 100);
+    ack(t, 41, 5002);
+    assert_int_equal(tftp_transfer_get_state(t), TFTP_XFER_DONE);
+    /* The file (20 KiB) was read once. */
+    assert_int_equal(tftp_transfer_reads(t), 1);
+    const tftp_transfer_stats *st = tftp_transfer_get_stats(t);
+    assert_int_equal(st->retransmits, 16);
+    assert_int_equal(st->bytes_sent, size + 16 * 512);
+    tftp_transfer_free(t);
+    close(fd);
+}
+
+static void test_read_ahead_lockstep(void **state)
+{
+    uint64_t size = 300 * 1000 + 7;
+    int fd = temp_file(size, true);
+    tftp_transfer *t = start(fd, size, 1000, 1, false, 0);
+    size_t cap = 64 * 1024;
+    tftp_params p = { .blksize = 1000, .windowsize = 1 };
+    assert_int_equal(tftp_transfer_read_ahead_size(&p), cap);
+    tftp_out out[TFTP_BATCH_MAX];
+    uint64_t now = 0;
+    for (uint64_t b = 1; b <= 301; b++) {
+        assert_int_equal(tftp_transfer_next_batch(t, out, TFTP_BATCH_MAX), 1);
+        assert_block(&out[0], (uint16_t)b, (b - 1) * 1000, b == 301 ? 7 : 1000);
+        tftp_transfer_read_ahead(t);
+        if (b == 100) {
+            /* A lost ACK: the resend needs no read. */
+            uint64_t reads = tftp_transfer_reads(t);
+            now = tftp_transfer_deadline(t);
+            tftp_transfer_timeout(t, now);
+            assert_int_equal(tftp_transfer_next_batch(t, out, TFTP_BATCH_MAX), 1);
+            assert_block(&out[0], 100, 99 * 1000, 1000);
+            assert_int_equal(tftp_transfer_reads(t), reads);
+        }
+        ack(t, (uint16_t)b, ++now);
+    }
+    assert_int_equal(tftp_transfer_get_state(t), TFTP_XFER_DONE);
+    /* About one read per 64 KiB, not one per block. */
+    assert_true(tftp_transfer_reads(t) <= size / (cap - 1000) + 2);
+    tftp_transfer_free(t);
+    close(fd);
+}
+
+static void test_batch_stops_where_buffer_ends(void **state)
+{
+    /* Two windows of 40 x 16 KiB would be 1.25 MiB: the buffer stays at
+     * 512 KiB, 32 blocks, and a window takes two batches. */
+    uint32_t blk = 16384;
+    uint64_t size = (uint64_t)blk * 100;
+    int fd = temp_file(size, true);
+    tftp_transfer *t = start(fd, size, blk, 40, true, 0);
+    tftp_params p = { .blksize = blk, .windowsize = 40 };
+    assert_int_equal(tftp_transfer_read_ahead_size(&p), 512 * 1024);
+    tftp_out out[TFTP_BATCH_MAX];
+    assert_int_equal(tftp_transfer_next_batch(t, out, TFTP_BATCH_MAX), 1); /* OACK */
+    ack(t, 0, 1);
+    assert_int_equal(tftp_transfer_next_batch(t, out, TFTP_BATCH_MAX), 32);
+    assert_block(&out[31], 32, 31 * (uint64_t)blk, blk);
+    assert_int_equal(tftp_transfer_next_batch(t, out, TFTP_BATCH_MAX), 8);
+    assert_block(&out[0], 33, 32 * (uint64_t)blk, blk);
+    assert_block(&out[7], 40, 39 * (uint64_t)blk, blk);
+    assert_int_equal(tftp_transfer_next_batch(t, out, TFTP_BATCH_MAX), 0);
+    tftp_transfer_free(t);
+    close(fd);
+}
+
 static void test_bad_config(void **state)
 {
     tftp_transfer *t = NULL;
@@ -505,6 +616,9 @@ int main(void)
         cmocka_unit_test(test_illegal_packet_gets_error4),
         cmocka_unit_test(test_file_shrank_is_read_error),
         cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_batch_sends_window_from_one_read),
+        cmocka_unit_test(test_read_ahead_lockstep),
+        cmocka_unit_test(test_batch_stops_where_buffer_ends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
