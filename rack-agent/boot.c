@@ -9,22 +9,43 @@
 
 #include "log.h"
 #include "hex.h"
+#include "http/files_route.h"
 #include "rbproto.h"
 #include "render/cmdline.h"
 #include "render/kickstart.h"
 #include "render/overlay.h"
 #include "render/script.h"
 #include "sha256.h"
+#include "tcpinfo.h"
 #include "util.h"
 
 /* How long the overlay's hook waits for an IPv6 default route. */
 #define OVERLAY_WAIT_SECONDS 60u
 #define FORM_VALUE_MAX       512u
+/* How often stage2 downloads are looked at for their quarter marks. */
+#define TRANSFER_TICK_MS 500u
+
+/* An image being sent to a host with an install: its event when the whole
+ * file went out, and for stage2 the quarters on the way (from TCP_INFO's
+ * bytes acknowledged: libmicrohttpd's sendfile reports no progress). */
+typedef struct transfer {
+    boot_routes *b;
+    http_request *req; /* NULL once done */
+    char install_id[129];
+    Rackboot__V1__Phase phase;
+    uint64_t acked_at_start;
+    unsigned quarters; /* progress events sent: 1, 2, 3 */
+    struct transfer *prev, *next;
+} transfer;
 
 struct boot_routes {
     const render_context *ctx;
     const intents_store *intents;
     progress *prog;
+    files *files;
+    transfer *transfers;
+    uv_timer_t tick;
+    bool tick_open;
     uint8_t *overlay;
     size_t overlay_len;
     char overlay_etag[24]; /* "16 hex digits" */
@@ -289,10 +310,117 @@ static void on_progress(http_request *req, void *userdata)
     http_reply_buffer(req, 200, "text/plain; charset=utf-8", "ok\n", 3);
 }
 
+/* ---- Images: kernel_fetched, initrd_fetched, stage2 progress ------------ */
+
+static void transfer_emit(transfer *t, Rackboot__V1__Phase phase, uint32_t percent)
+{
+    const intent_set *set = intents_store_current(t->b->intents);
+    const intent *in = set ? intent_set_find_install(set, t->install_id) : NULL;
+    if (in) {
+        progress_emit(t->b->prog, in, phase, percent, NULL, NULL, NULL, 0);
+    }
+}
+
+static void transfer_free(transfer *t)
+{
+    boot_routes *b = t->b;
+    if (t->prev) {
+        t->prev->next = t->next;
+    } else {
+        b->transfers = t->next;
+    }
+    if (t->next) {
+        t->next->prev = t->prev;
+    }
+    free(t);
+    if (!b->transfers && b->tick_open) {
+        uv_timer_stop(&b->tick);
+    }
+}
+
+static void on_image_done(void *userdata, bool complete, unsigned status, uint64_t bytes)
+{
+    transfer *t = userdata;
+    /* The whole file (not a range, not a HEAD, not a 304). */
+    if (complete && status == 200 && bytes > 0) {
+        transfer_emit(t, t->phase,
+                      t->phase == RACKBOOT__V1__PHASE__PHASE_STAGE2_PROGRESS ? 100 : 0);
+    }
+    transfer_free(t);
+}
+
+static void on_tick(uv_timer_t *timer)
+{
+    boot_routes *b = timer->data;
+    for (transfer *t = b->transfers, *next; t; t = next) {
+        next = t->next;
+        if (t->phase != RACKBOOT__V1__PHASE__PHASE_STAGE2_PROGRESS || !t->req) {
+            continue;
+        }
+        uint64_t size = http_request_body_size(t->req), acked = 0;
+        if (size == 0 || tcpinfo_bytes_acked(http_request_socket(t->req), &acked) < 0 ||
+            acked < t->acked_at_start) {
+            continue;
+        }
+        uint64_t done = acked - t->acked_at_start;
+        unsigned quarter = done >= size ? 3 : (unsigned)(done * 4 / size);
+        if (quarter > 3) {
+            quarter = 3;
+        }
+        while (t->quarters < quarter) {
+            t->quarters++;
+            transfer_emit(t, RACKBOOT__V1__PHASE__PHASE_STAGE2_PROGRESS, 25 * t->quarters);
+        }
+    }
+}
+
+/* /images/<profile>/<file>: served by the image cache (files.h); when the
+ * client is a host installing that profile, its progress is watched. */
+static void on_image(http_request *req, void *userdata)
+{
+    boot_routes *b = userdata;
+    const char *path = http_request_path(req);
+    const intent_set *set = intents_store_current(b->intents);
+    const intent *in = boot_find_client(set, http_request_client(req));
+    const char *rest = path + strlen("/images/");
+    size_t plen = in ? strlen(in->profile->name) : 0;
+    Rackboot__V1__Phase phase = RACKBOOT__V1__PHASE__PHASE_UNSPECIFIED;
+    if (in && http_request_method(req) == HTTP_METHOD_GET &&
+        strncmp(rest, in->profile->name, plen) == 0 && rest[plen] == '/') {
+        const char *file = rest + plen + 1;
+        if (streq(file, "vmlinuz")) {
+            phase = RACKBOOT__V1__PHASE__PHASE_KERNEL_FETCHED;
+        } else if (streq(file, "initrd.img")) {
+            phase = RACKBOOT__V1__PHASE__PHASE_INITRD_FETCHED;
+        } else if (streq(file, "LiveOS/squashfs.img")) {
+            phase = RACKBOOT__V1__PHASE__PHASE_STAGE2_PROGRESS;
+        }
+    }
+    transfer *t = phase ? calloc(1, sizeof(*t)) : NULL;
+    if (t) {
+        t->b = b;
+        t->req = req;
+        t->phase = phase;
+        snprintf(t->install_id, sizeof(t->install_id), "%s", in->install_id);
+        (void)tcpinfo_bytes_acked(http_request_socket(req), &t->acked_at_start);
+        t->next = b->transfers;
+        if (b->transfers) {
+            b->transfers->prev = t;
+        }
+        b->transfers = t;
+        http_request_on_done(req, on_image_done, t);
+        if (phase == RACKBOOT__V1__PHASE__PHASE_STAGE2_PROGRESS && b->tick_open &&
+            !uv_is_active((uv_handle_t *)&b->tick)) {
+            uv_timer_start(&b->tick, on_tick, TRANSFER_TICK_MS, TRANSFER_TICK_MS);
+        }
+    }
+    http_reply_files(req, b->files, path + 1);
+}
+
 /* ---- Lifecycle --------------------------------------------------------- */
 
-int boot_routes_new(http_server *srv, const render_context *ctx, const intents_store *intents,
-                    progress *prog, boot_routes **ret)
+int boot_routes_new(uv_loop_t *loop, http_server *srv, const render_context *ctx,
+                    const intents_store *intents, progress *prog, files *f, boot_routes **ret)
 {
     boot_routes *b = calloc(1, sizeof(*b));
     if (!b) {
@@ -301,6 +429,7 @@ int boot_routes_new(http_server *srv, const render_context *ctx, const intents_s
     b->ctx = ctx;
     b->intents = intents;
     b->prog = prog;
+    b->files = f;
     int r = render_overlay(OVERLAY_WAIT_SECONDS, &b->overlay, &b->overlay_len);
     if (r >= 0) {
         uint8_t sum[32];
@@ -308,6 +437,11 @@ int boot_routes_new(http_server *srv, const render_context *ctx, const intents_s
         r = sha256_buffer(b->overlay, b->overlay_len, sum);
         hex_encode(sum, 8, hex);
         snprintf(b->overlay_etag, sizeof(b->overlay_etag), "\"%s\"", hex);
+    }
+    if (r >= 0) {
+        r = uv_timer_init(loop, &b->tick);
+        b->tick.data = b;
+        b->tick_open = r >= 0;
     }
     if (r >= 0) {
         r = http_server_route(srv, HTTP_METHOD_GET, "/boot/", on_boot, b);
@@ -318,20 +452,37 @@ int boot_routes_new(http_server *srv, const render_context *ctx, const intents_s
     if (r >= 0) {
         r = http_server_route(srv, HTTP_METHOD_POST, "/progress/", on_progress, b);
     }
+    if (r >= 0 && f) {
+        r = http_server_route(srv, HTTP_METHOD_GET, "/images/", on_image, b);
+    }
     if (r < 0) {
-        free(b->overlay);
-        free(b);
+        boot_routes_close(b);
         return r;
     }
     *ret = b;
     return 0;
 }
 
-boot_routes *boot_routes_free(boot_routes *b)
+static void free_after_close(uv_handle_t *h)
 {
-    if (b) {
+    boot_routes *b = h->data;
+    free(b->overlay);
+    free(b);
+}
+
+void boot_routes_close(boot_routes *b)
+{
+    if (!b) {
+        return;
+    }
+    while (b->transfers) {
+        transfer_free(b->transfers);
+    }
+    if (b->tick_open) {
+        b->tick_open = false;
+        uv_close((uv_handle_t *)&b->tick, free_after_close);
+    } else {
         free(b->overlay);
         free(b);
     }
-    return NULL;
 }

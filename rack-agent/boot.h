@@ -5,6 +5,12 @@
  *   GET  /ks/<id>?token=T          the rendered kickstart          → kickstart_fetched
  *   POST /progress/<id>?token=T    phase=installing|installed|failed
  *                                  [&percent=N][&message=TEXT]
+ *   GET  /images/<profile>/...     the image cache's files (files.h); for a
+ *                                  host installing that profile, the whole
+ *                                  vmlinuz → kernel_fetched, initrd.img →
+ *                                  initrd_fetched, LiveOS/squashfs.img →
+ *                                  stage2_progress at 25/50/75 % (TCP_INFO's
+ *                                  bytes acknowledged) and 100 % 
  *
  * Only a host with an intent gets a script; a kickstart or a progress post
  * needs the install's token (403 without it, nothing recorded). Scripts and
@@ -14,6 +20,7 @@
  * rack's router advertisements); others get 403. */
 #pragma once
 
+#include "files.h"
 #include "http/server.h"
 #include "intents.h"
 #include "progress.h"
@@ -21,10 +28,12 @@
 
 typedef struct boot_routes boot_routes;
 
-/* `ctx`, `intents` and `prog` are borrowed and must outlive the routes. */
-int boot_routes_new(http_server *srv, const render_context *ctx, const intents_store *intents,
-                    progress *prog, boot_routes **ret);
-boot_routes *boot_routes_free(boot_routes *b);
+/* `ctx`, `intents`, `prog` and `f` are borrowed and must outlive the
+ * routes; `f` NULL: no /images/ route. */
+int boot_routes_new(uv_loop_t *loop, http_server *srv, const render_context *ctx,
+                    const intents_store *intents, progress *prog, files *f, boot_routes **ret);
+/* After the HTTP server closed; frees once the loop ran the close. */
+void boot_routes_close(boot_routes *b);
 
 /* The install of the host at `client`: the intent whose reserved address it
  * is, or whose MAC its EUI-64 interface identifier names. NULL if none. */

@@ -35,7 +35,7 @@ struct progress {
     completed_id *done;
     size_t n_done, cap_done;
     hashmap *done_by_id;
-    uint64_t events_total, events_failed;
+    progress_stats stats;
 };
 
 /* ---- The completed list ------------------------------------------------ */
@@ -193,7 +193,7 @@ static void complete(progress *p, const char *install_id_in)
 int progress_emit(progress *p, const intent *in, Rackboot__V1__Phase phase, uint32_t percent,
                   const char *message, const uint8_t *mac, const uint8_t *duid, size_t duid_len)
 {
-    p->events_total++;
+    p->stats.events++;
     char mac_text[FORMAT_MAC_LEN] = "";
     if (mac) {
         format_mac(mac, mac_text);
@@ -229,7 +229,7 @@ static int journal_record(progress *p, const intent *in, Rackboot__V1__Phase pha
     }
     int r = journal_append(p->journal, &ev, NULL);
     if (r < 0) {
-        p->events_failed++;
+        p->stats.events_failed++;
         log_error("journal: event host=%s phase=%s not recorded: %s", in->host,
                   rbproto_phase_to_string(phase), errstr(r));
         return r;
@@ -312,12 +312,19 @@ void progress_on_completed(progress *p, void (*fn)(void *userdata, const char *i
     p->completed_userdata = userdata;
 }
 
-uint64_t progress_events_total(const progress *p)
+const progress_stats *progress_get_stats(const progress *p)
 {
-    return p->events_total;
+    return &p->stats;
 }
 
-uint64_t progress_events_failed(const progress *p)
+void progress_refresh_stats(progress *p)
 {
-    return p->events_failed;
+    p->stats.completed = p->n_done;
+    if (p->journal) {
+        journal_stats js;
+        journal_get_stats(p->journal, &js);
+        p->stats.journal_pending = js.pending;
+        p->stats.journal_dropped = js.dropped_total;
+        p->stats.journal_damaged = js.damaged_total;
+    }
 }

@@ -47,6 +47,16 @@ bool progress_is_completed(const progress *p, const char *install_id);
 /* An intent set without the completed installs (a new set; `set` is freed). */
 int progress_filter(const progress *p, intent_set *set, intent_set **ret);
 
-/* Counters for /metrics. */
-uint64_t progress_events_total(const progress *p);
-uint64_t progress_events_failed(const progress *p);
+/* Counters for /metrics: stable addresses, refreshed from the journal by
+ * progress_refresh_stats() (call it before rendering). */
+typedef struct progress_stats {
+    uint64_t events;          /* events recorded */
+    uint64_t events_failed;   /* events the journal refused (write errors) */
+    uint64_t journal_pending; /* in the journal, not yet stored by the controller */
+    uint64_t journal_dropped; /* unacknowledged events dropped to stay bounded */
+    uint64_t journal_damaged; /* damaged records found */
+    uint64_t completed;       /* completed installs remembered */
+} progress_stats;
+
+const progress_stats *progress_get_stats(const progress *p);
+void progress_refresh_stats(progress *p);

@@ -20,11 +20,22 @@ setup_http_link
 ip -n "$CLI" addr add "$HOST_ADDR/64" dev veth-c nodad
 ip -n "$CLI" addr add "$OTHER_ADDR/64" dev veth-c nodad
 write_http_config
+# The profile's images, from an origin web server inside the agent's namespace.
+mkdir -p "$T/origin"
+head -c 300000 /dev/urandom >"$T/origin/vmlinuz"
+head -c 700000 /dev/urandom >"$T/origin/initrd.img"
+head -c $((24 * 1024 * 1024)) /dev/urandom >"$T/origin/squashfs.img"
+sha() { sha256sum "$T/origin/$1" | cut -d' ' -f1; }
+ip netns exec "$SRV" ip link set lo up
+ip netns exec "$SRV" python3 -m http.server --bind ::1 8000 --directory "$T/origin" \
+    >"$T/origin.log" 2>&1 &
+ORIGIN="http://[::1]:8000"
 cat >>"$T/hosts.conf" <<EOF
 
 [profile ks]
-kernel = http://mirror.example.com/vmlinuz sha256=$(printf '%064d' 1)
-initrd = http://mirror.example.com/initrd.img sha256=$(printf '%064d' 2)
+kernel = $ORIGIN/vmlinuz sha256=$(sha vmlinuz)
+initrd = $ORIGIN/initrd.img sha256=$(sha initrd.img)
+stage2 = $ORIGIN/squashfs.img sha256=$(sha squashfs.img)
 kickstart = el9.ks
 overlay = yes
 cmdline = console=ttyS0
@@ -64,6 +75,26 @@ ENCODED=$(echo "$CLI_MAC" | sed 's/:/%3A/g')
 cpio -t <"$T/body" >"$T/overlay.list" 2>/dev/null || fail "overlay is not a cpio archive"
 grep -q 'dracut/hooks/' "$T/overlay.list" || fail "no dracut hook in the overlay: $(cat "$T/overlay.list")"
 grep -qx 'lib' "$T/overlay.list" && fail "the overlay carries a /lib entry"
+
+# ---- images, and the host's download events ----
+events() { grep -c "event host=web17 .*phase=$1" "$T/agent.log"; }
+[ "$(from "$HOST_ADDR" "$BASE/images/ks/vmlinuz")" = 200 ] || fail "kernel not 200"
+cmp -s "$T/body" "$T/origin/vmlinuz" || fail "kernel differs from the origin's"
+[ "$(from "$HOST_ADDR" "$BASE/images/ks/initrd.img")" = 200 ] || fail "initrd not 200"
+[ "$(from "$OTHER_ADDR" "$BASE/images/ks/initrd.img")" = 200 ] || fail "initrd not served to others"
+[ "$(from "$HOST_ADDR" "$BASE/images/ks/LiveOS/squashfs.img" --limit-rate 8M)" = 200 ] ||
+    fail "stage2 not 200"
+cmp -s "$T/body" "$T/origin/squashfs.img" || fail "stage2 differs from the origin's"
+sleep 0.3
+[ "$(events kernel_fetched)" = 1 ] || fail "expected one kernel_fetched event"
+[ "$(events initrd_fetched)" = 1 ] || fail "expected one initrd_fetched (the other client is not the host)"
+grep -q 'phase=stage2_progress percent=100' "$T/agent.log" || fail "no stage2 100% event"
+grep -q 'phase=stage2_progress percent=50' "$T/agent.log" ||
+    fail "no stage2 50% event during a 3 s download"
+# a range is not the whole image
+[ "$(from "$HOST_ADDR" "$BASE/images/ks/vmlinuz" -r 0-99)" = 206 ] || fail "range not 206"
+sleep 0.2
+[ "$(events kernel_fetched)" = 1 ] || fail "a range counted as the whole kernel"
 
 # ---- the kickstart ----
 [ "$(from "$HOST_ADDR" "$BASE/ks/$ID?token=$TOKEN")" = 200 ] || fail "kickstart not 200"
