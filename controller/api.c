@@ -497,6 +497,11 @@ static void per_host(api *a, const Rackboot__V1__Selector *sel, reply_ctx *rc, c
         store_failed(a, rc, r < 0 ? r : c < 0 ? c : -ENOMEM, "cannot commit");
         return;
     }
+    /* Agents first: their long polls are answered before the operator's
+     * rows (10,000 of them for a big install) are built. */
+    if (a->hub && failed < hosts.n) {
+        hub_poke(a->hub);
+    }
     body_statuses(rc);
     for (size_t i = 0; i < hosts.n; i++) {
         status_add sa = { .rc = rc, .message = why[i] };
@@ -506,9 +511,6 @@ static void per_host(api *a, const Rackboot__V1__Selector *sel, reply_ctx *rc, c
     if (failed) {
         set_status(rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "%zu of %zu hosts not %s", failed,
                    hosts.n, verb);
-    }
-    if (a->hub && failed < hosts.n) {
-        hub_poke(a->hub);
     }
     api_poke(a);
 }
@@ -528,7 +530,7 @@ static int install_one(api *a, const char *host, void *arg, char *why, size_t wh
     } else if (r < 0) {
         snprintf(why, why_len, "%s", store_errmsg(a->st));
     } else {
-        log_info("api: install id=%s host=%s profile=%s", id, host, ia->profile);
+        log_debug("api: install id=%s host=%s profile=%s", id, host, ia->profile);
     }
     return r;
 }
@@ -542,7 +544,7 @@ static int cancel_one(api *a, const char *host, void *arg, char *why, size_t why
     } else if (r < 0) {
         snprintf(why, why_len, "%s", store_errmsg(a->st));
     } else {
-        log_info("api: cancel id=%s host=%s", id, host);
+        log_debug("api: cancel id=%s host=%s", id, host);
     }
     return r;
 }

@@ -209,18 +209,26 @@ static void handle_sync(hub *h, rpc_call *call, const auth_peer *peer,
     reply_sync(h, call, rack, req->held_generation);
 }
 
-void hub_poke(hub *h)
+/* Answers the parked syncs (of `rack`, NULL: of every rack) whose rack
+ * moved past the generation they hold. */
+static void poke(hub *h, const char *rack)
 {
     parked *p = h->parked;
     while (p) {
         parked *next = p->next;
         uint64_t gen = 0;
-        if (store_rack_get(h->st, p->rack, &gen, NULL) >= 0 && gen != p->held) {
+        if ((!rack || streq(p->rack, rack)) && store_rack_get(h->st, p->rack, &gen, NULL) >= 0 &&
+            gen != p->held) {
             reply_sync(h, p->call, p->rack, p->held);
             park_remove(h, p);
         }
         p = next;
     }
+}
+
+void hub_poke(hub *h)
+{
+    poke(h, NULL);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -306,7 +314,9 @@ static void handle_events(hub *h, rpc_call *call, const auth_peer *peer,
     reply(call, &rep);
 
     if (stored > 0) {
-        hub_poke(h); /* an install that ended withdraws its intent */
+        /* An install that ended withdraws its intent, from this rack only:
+         * one read, not one per parked agent of the fleet. */
+        poke(h, rack);
         if (h->on_events) {
             h->on_events(h->userdata);
         }
