@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <zlib.h>
 
 #include "log.h"
 #include "hex.h"
@@ -343,8 +344,17 @@ static void on_image_done(void *userdata, bool complete, unsigned status, uint64
     transfer *t = userdata;
     /* The whole file (not a range, not a HEAD, not a 304). */
     if (complete && status == 200 && bytes > 0) {
-        transfer_emit(t, t->phase,
-                      t->phase == RACKBOOT__V1__PHASE__PHASE_STAGE2_PROGRESS ? 100 : 0);
+        if (t->phase == RACKBOOT__V1__PHASE__PHASE_STAGE2_PROGRESS) {
+            /* Quarters the tick did not see (a fast download) still count:
+             * watchers expect 25, 50, 75, 100 in order. */
+            while (t->quarters < 3) {
+                t->quarters++;
+                transfer_emit(t, RACKBOOT__V1__PHASE__PHASE_STAGE2_PROGRESS, 25 * t->quarters);
+            }
+            transfer_emit(t, t->phase, 100);
+        } else {
+            transfer_emit(t, t->phase, 0);
+        }
     }
     transfer_free(t);
 }
@@ -419,6 +429,47 @@ static void on_image(http_request *req, void *userdata)
 
 /* ---- Lifecycle --------------------------------------------------------- */
 
+/* The overlay as served: gzip'ed. The kernel's EFI stub loads the initrd=
+ * files back to back without padding, and Linux takes an uncompressed newc
+ * archive only at a 4-byte aligned offset (init/initramfs.c), so after a
+ * distro initrd of any size a plain cpio is lost under UEFI ("invalid magic
+ * at start of compressed archive"); a gzip member is found at any offset
+ * (iPXE's BIOS path aligns initrds itself, which hid this). */
+static int overlay_gzip(boot_routes *b)
+{
+    _cleanup_free_ uint8_t *cpio = NULL;
+    size_t cpio_len = 0;
+    int r = render_overlay(OVERLAY_WAIT_SECONDS, &cpio, &cpio_len);
+    if (r < 0) {
+        return r;
+    }
+    z_stream z = { 0 };
+    /* windowBits 15 + 16: a gzip wrapper, not zlib's. */
+    if (deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
+        return -ENOMEM;
+    }
+    size_t cap = deflateBound(&z, cpio_len) + 32;
+    uint8_t *out = malloc(cap);
+    if (!out) {
+        deflateEnd(&z);
+        return -ENOMEM;
+    }
+    z.next_in = cpio;
+    z.avail_in = (uInt)cpio_len;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    int zr = deflate(&z, Z_FINISH);
+    size_t len = cap - z.avail_out;
+    deflateEnd(&z);
+    if (zr != Z_STREAM_END) {
+        free(out);
+        return -EIO;
+    }
+    b->overlay = out;
+    b->overlay_len = len;
+    return 0;
+}
+
 int boot_routes_new(uv_loop_t *loop, http_server *srv, const render_context *ctx,
                     const intents_store *intents, progress *prog, files *f, boot_routes **ret)
 {
@@ -430,7 +481,7 @@ int boot_routes_new(uv_loop_t *loop, http_server *srv, const render_context *ctx
     b->intents = intents;
     b->prog = prog;
     b->files = f;
-    int r = render_overlay(OVERLAY_WAIT_SECONDS, &b->overlay, &b->overlay_len);
+    int r = overlay_gzip(b);
     if (r >= 0) {
         uint8_t sum[32];
         char hex[2 * 8 + 1];

@@ -1,7 +1,8 @@
 /* boot: the HTTP routes of the install flow (URL layout in render/context.h):
  *
  *   GET  /boot/<mac>.ipxe          the host's iPXE script          → script_served
- *   GET  /boot/overlay.img         the route-wait overlay initrd   → overlay_fetched
+ *   GET  /boot/overlay.img         the route-wait overlay initrd,  → overlay_fetched
+ *                                  gzip'ed newc (render/overlay.h)
  *   GET  /ks/<id>?token=T          the rendered kickstart          → kickstart_fetched
  *   POST /progress/<id>?token=T    phase=installing|installed|failed
  *                                  [&percent=N][&message=TEXT]

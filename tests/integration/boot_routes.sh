@@ -72,7 +72,8 @@ ENCODED=$(echo "$CLI_MAC" | sed 's/:/%3A/g')
 
 # ---- the overlay ----
 [ "$(from "$HOST_ADDR" "$BASE/boot/overlay.img")" = 200 ] || fail "overlay not 200"
-cpio -t <"$T/body" >"$T/overlay.list" 2>/dev/null || fail "overlay is not a cpio archive"
+gzip -dc <"$T/body" >"$T/overlay.cpio" 2>/dev/null || fail "the overlay is not gzip'ed"
+cpio -t <"$T/overlay.cpio" >"$T/overlay.list" 2>/dev/null || fail "overlay is not a cpio archive"
 grep -q 'dracut/hooks/' "$T/overlay.list" || fail "no dracut hook in the overlay: $(cat "$T/overlay.list")"
 grep -qx 'lib' "$T/overlay.list" && fail "the overlay carries a /lib entry"
 
@@ -89,8 +90,9 @@ sleep 0.3
 [ "$(events kernel_fetched)" = 1 ] || fail "expected one kernel_fetched event"
 [ "$(events initrd_fetched)" = 1 ] || fail "expected one initrd_fetched (the other client is not the host)"
 grep -q 'phase=stage2_progress percent=100' "$T/agent.log" || fail "no stage2 100% event"
-grep -q 'phase=stage2_progress percent=50' "$T/agent.log" ||
-    fail "no stage2 50% event during a 3 s download"
+grep -o 'phase=stage2_progress percent=[0-9]*' "$T/agent.log" | cut -d= -f3 | tr '\n' ' ' \
+    >"$T/quarters"
+[ "$(cat "$T/quarters")" = "25 50 75 100 " ] || fail "stage2 quarters: $(cat "$T/quarters")"
 # a range is not the whole image
 [ "$(from "$HOST_ADDR" "$BASE/images/ks/vmlinuz" -r 0-99)" = 206 ] || fail "range not 206"
 sleep 0.2
