@@ -1,0 +1,662 @@
+# shellcheck shell=bash
+# rackboot lab library: one IPv6-only rack on one machine, in network
+# namespaces. Sourced (bash) by deploy/lab/run.sh and tests/e2e/*.sh.
+#
+#   netns $LAB_NS_CTL   "the fleet side"
+#     up0 2001:db8:ff::10/64   rackboot-controller (agents: tls+tcp://[2001:db8:ff::10]:7443,
+#                              API: ipc://$LAB_DIR/api.sock, reachable from every namespace)
+#                              origin mirror (python3 http.server) [2001:db8:ff::10]:8080
+#        |  veth (the agent's uplink; lab_uplink_down/up cut and restore it)
+#     up1 2001:db8:ff::1/64
+#   netns $LAB_NS_RACK  "the rack"
+#     rackboot-agent: DHCPv6 on br0, HTTP [::]:80, TFTP [::]:69, advertises 2001:db8:1::1
+#     radvd on br0: prefix 2001:db8:1::/64 with M, O and A flags
+#     br0 2001:db8:1::1/64
+#      |-- tap0    QEMU's NIC (lab_boot_vm)
+#      `-- vh0     <-> eth0 in netns $LAB_NS_HOST (lab_host_ns: a plain Linux "host")
+#
+# Only documentation addresses (2001:db8::/32), no IPv4, no route out of the
+# namespaces: nothing touches the machine's own interfaces.
+#
+# The fake installer (lab_build_installer): a Debian kernel, downloaded once
+# into $LAB_CACHE (apt-get download + dpkg -x), and a busybox-static initrd
+# whose /init (installer-init.sh) behaves like Anaconda where it matters.
+#
+# Everything started here is recorded by pid; lab_cleanup (put it in an EXIT
+# trap) stops those pids, anything left inside the lab's namespaces, and
+# deletes the namespaces. Every wait is bounded.
+
+LAB_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# ---- names, addresses, paths (override before lab_init) -------------------
+LAB_ID=${LAB_ID:-$$}
+LAB_NS_RACK=${LAB_NS_RACK:-rb-rack-$LAB_ID}
+LAB_NS_CTL=${LAB_NS_CTL:-rb-ctl-$LAB_ID}
+LAB_NS_HOST=${LAB_NS_HOST:-rb-host-$LAB_ID}
+LAB_CACHE=${LAB_CACHE:-/var/cache/rackboot-e2e}
+
+LAB_BR=br0
+LAB_TAP=tap0
+LAB_AGENT_ADDR=2001:db8:1::1          # br0: the address hosts use (boot URLs, gateway)
+LAB_RACK_PLEN=64
+LAB_DNS=2001:db8:1::53                # handed out, nobody answers (no DNS needed)
+LAB_UP_AGENT=2001:db8:ff::1           # up1, rack side of the uplink
+LAB_UP_CTL=2001:db8:ff::10            # up0, controller and origin mirror
+LAB_CTL_PORT=7443
+LAB_ORIGIN_PORT=8080
+LAB_CTL_NAME=ctl.lab.rackboot.test    # the controller certificate's DNS name
+LAB_RACK=${LAB_RACK:-lab1}
+LAB_PROFILE=${LAB_PROFILE:-lab}
+
+LAB_HOST=${LAB_HOST:-web17}
+LAB_HOST_MAC=${LAB_HOST_MAC:-52:54:00:12:34:56}
+LAB_HOST_ADDR=${LAB_HOST_ADDR:-2001:db8:1::17}
+# SMBIOS UUID of the VM: iPXE and EDK2 build their DUID-UUID from it (without
+# -uuid every VM has the same all-zero DUID).
+LAB_VM_UUID=${LAB_VM_UUID:-6a1f0c2e-0000-4000-8000-525400123456}
+# Big enough that sending it takes the agent a few seconds under TCG, so its
+# stage2 progress shows the quarters on the way (it looks every 0.5 s).
+LAB_STAGE2_SIZE=${LAB_STAGE2_SIZE:-$((64 * 1024 * 1024))}
+
+LAB_OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd
+LAB_OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
+LAB_IPXE_ROM=/usr/lib/ipxe/qemu/efi-virtio.rom   # qemu's default ROM for virtio-net-pci
+LAB_IPXE_EFI=/usr/lib/ipxe/ipxe.efi
+
+# Binaries: set by the caller (tests pass $<TARGET_FILE:...>, run.sh its build).
+RB_AGENT=${RB_AGENT:-}
+RB_CONTROLLER=${RB_CONTROLLER:-}
+RB_CLI=${RB_CLI:-}
+RB_PKI=${RB_PKI:-}
+
+LAB_DIR=""
+LAB_NAMESPACES=""
+LAB_PIDS=""
+LAB_QEMU_T0=""
+LAB_QEMU_WRAPPER=""
+LAB_CTL_PID=""
+LAB_AGENT_PID=""
+
+# ---- messages -----------------------------------------------------------------
+lab_ts() { date +%s.%N; }
+
+# lab_say TEXT: a step, stamped with the wall clock.
+lab_say() {
+    printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"
+}
+
+# lab_rel EPOCH [T0]: seconds since T0 (default: the last QEMU start), "%7.2f".
+lab_rel() {
+    if [ -n "${1:-}" ]; then
+        awk -v a="$1" -v b="${2:-$LAB_QEMU_T0}" 'BEGIN { printf "%7.2f", a - b }'
+    else
+        printf '%7s' "-"
+    fi
+}
+
+# lab_dump_logs: the logs that tell what happened, for failure messages.
+lab_dump_logs() {
+    local f
+    [ -n "$LAB_DIR" ] || return 0
+    for f in "$LAB_DIR"/controller.log "$LAB_DIR"/agent.log "$LAB_DIR"/origin.log \
+        "$LAB_DIR"/serial*.log "$LAB_DIR"/dhclient.out; do
+        [ -s "$f" ] || continue
+        echo "---- $f (last ${LAB_DUMP_LINES:-40} lines)"
+        tail -n "${LAB_DUMP_LINES:-40}" "$f" | cut -c1-240
+    done
+}
+
+# ---- what the machine has -------------------------------------------------------
+# lab_missing WHAT...: prints one line per missing facility (empty: all there).
+# WHAT: net (root, ip netns, tun, radvd), qemu, bios, uefi, uefi-pxe,
+# installer (what lab_build_installer needs), dhclient.
+lab_missing() {
+    local w
+    for w in "$@"; do
+        case "$w" in
+        net)
+            [ "$(id -u)" = 0 ] || echo "needs root"
+            command -v ip >/dev/null || echo "no ip(8)"
+            command -v radvd >/dev/null || echo "radvd not installed"
+            command -v python3 >/dev/null || echo "python3 not installed"
+            command -v curl >/dev/null || echo "curl not installed"
+            if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
+                if ip netns add "rb-probe-$$" 2>/dev/null; then
+                    ip netns del "rb-probe-$$"
+                else
+                    echo "ip netns unavailable"
+                fi
+            fi
+            ;;
+        qemu)
+            [ -c /dev/net/tun ] || echo "no /dev/net/tun"
+            command -v qemu-system-x86_64 >/dev/null || echo "qemu-system-x86_64 not installed"
+            ;;
+        bios)
+            [ -r "$LAB_IPXE_ROM" ] || echo "$LAB_IPXE_ROM missing (package ipxe-qemu)"
+            ;;
+        uefi)
+            [ -r "$LAB_IPXE_ROM" ] || echo "$LAB_IPXE_ROM missing (package ipxe-qemu)"
+            [ -r "$LAB_OVMF_CODE" ] && [ -r "$LAB_OVMF_VARS" ] || echo "OVMF missing (package ovmf)"
+            ;;
+        uefi-pxe)
+            [ -r "$LAB_OVMF_CODE" ] && [ -r "$LAB_OVMF_VARS" ] || echo "OVMF missing (package ovmf)"
+            [ -r "$LAB_IPXE_EFI" ] || echo "$LAB_IPXE_EFI missing (package ipxe)"
+            ;;
+        installer)
+            # (ldd fails on a static binary: "not a dynamic executable")
+            [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 ||
+                echo "static /bin/busybox missing (package busybox-static)"
+            command -v cpio >/dev/null || echo "cpio not installed"
+            command -v dpkg >/dev/null || echo "dpkg missing"
+            command -v apt-get >/dev/null || echo "apt-get missing"
+            ;;
+        dhclient)
+            command -v dhclient >/dev/null || echo "dhclient not installed (isc-dhcp-client)"
+            ;;
+        esac
+    done
+}
+
+# ---- lifecycle --------------------------------------------------------------------
+# lab_init DIR: the work directory (logs, configs, state), created empty.
+lab_init() {
+    LAB_DIR=$1
+    rm -rf "$LAB_DIR"
+    mkdir -p "$LAB_DIR"
+    chmod 755 "$LAB_DIR"
+}
+
+# lab_spawn NAME NS CMD...: CMD in the background inside NS (or "-" for this
+# namespace), output to $LAB_DIR/NAME.log; the pid is remembered and echoed
+# into $LAB_DIR/NAME.pid. `ip netns exec` execs, so $! is CMD itself.
+lab_spawn() {
+    local name=$1 ns=$2
+    shift 2
+    if [ "$ns" = - ]; then
+        "$@" >>"$LAB_DIR/$name.log" 2>&1 </dev/null &
+    else
+        ip netns exec "$ns" "$@" >>"$LAB_DIR/$name.log" 2>&1 </dev/null &
+    fi
+    LAB_SPAWNED=$!
+    LAB_PIDS="$LAB_PIDS $LAB_SPAWNED"
+    echo "$LAB_SPAWNED" >"$LAB_DIR/$name.pid"
+}
+
+# lab_stop_pid PID [SECONDS]: SIGTERM, bounded wait, then SIGKILL.
+lab_stop_pid() {
+    local pid=$1 limit=$(( ${2:-5} * 10 )) i=0
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    while kill -0 "$pid" 2>/dev/null; do
+        i=$((i + 1))
+        if [ "$i" -ge "$limit" ]; then
+            kill -KILL "$pid" 2>/dev/null
+            break
+        fi
+        sleep 0.1
+    done
+    wait "$pid" 2>/dev/null
+    return 0
+}
+
+lab_cleanup() {
+    local rc=$? pid ns
+    trap - EXIT INT TERM
+    set +e # (run.sh uses set -e: a kill of a pid already gone must not end the cleanup)
+    lab_vm_stop 2>/dev/null
+    for pid in $LAB_PIDS; do
+        kill -TERM "$pid" 2>/dev/null
+    done
+    for ns in $LAB_NAMESPACES; do
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do
+            kill -TERM "$pid" 2>/dev/null
+        done
+    done
+    sleep 0.3
+    for pid in $LAB_PIDS; do
+        kill -KILL "$pid" 2>/dev/null
+    done
+    for ns in $LAB_NAMESPACES; do
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do
+            kill -KILL "$pid" 2>/dev/null
+        done
+        ip netns del "$ns" 2>/dev/null
+        rm -rf "/etc/netns/$ns"
+    done
+    LAB_NAMESPACES=""
+    wait 2>/dev/null
+    if [ -n "$LAB_DIR" ] && [ "${KEEP_TMP:-0}" != 1 ] && [ "${LAB_KEEP:-0}" != 1 ]; then
+        rm -rf "$LAB_DIR"
+    elif [ -n "$LAB_DIR" ]; then
+        echo "lab: kept $LAB_DIR"
+    fi
+    return "$rc"
+}
+
+# lab_wait_for SECONDS CMD...: polls CMD every 0.2 s until it succeeds.
+lab_wait_for() {
+    local limit=$(( $1 * 5 )) i=0
+    shift
+    while ! "$@" >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ "$i" -ge "$limit" ] && return 1
+        sleep 0.2
+    done
+    return 0
+}
+
+# ---- network ------------------------------------------------------------------------
+lab_new_ns() {
+    if ip netns list | awk '{ print $1 }' | grep -qxF -- "$1"; then
+        echo "lab: network namespace $1 exists already (a previous run?); remove it with: ip netns del $1" >&2
+        return 1
+    fi
+    # A resolv.conf of the namespace's own (ip netns exec bind-mounts
+    # /etc/netns/NAME/*), so no client in it can touch the machine's.
+    mkdir -p "/etc/netns/$1" && : >"/etc/netns/$1/resolv.conf"
+    ip netns add "$1" || return 1
+    LAB_NAMESPACES="$LAB_NAMESPACES $1"
+    ip -n "$1" link set lo up
+    # No duplicate address detection: addresses are usable at once. Keep
+    # addresses on a link that goes down (lab_uplink_down/up).
+    ip netns exec "$1" sysctl -qw net.ipv6.conf.all.accept_dad=0 \
+        net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.keep_addr_on_down=1 \
+        net.ipv6.conf.default.keep_addr_on_down=1
+}
+
+# lab_net_up: both namespaces, the uplink, br0 + tap0, radvd.
+lab_net_up() {
+    lab_new_ns "$LAB_NS_CTL" || return 1
+    lab_new_ns "$LAB_NS_RACK" || return 1
+    local r=$LAB_NS_RACK c=$LAB_NS_CTL
+    ip -n "$r" link add up1 type veth peer name up0 netns "$c" || return 1
+    ip -n "$r" addr add "$LAB_UP_AGENT/64" dev up1 nodad
+    ip -n "$c" addr add "$LAB_UP_CTL/64" dev up0 nodad
+    ip -n "$r" link set up1 up
+    ip -n "$c" link set up0 up
+
+    # The rack link: no STP, no forwarding delay, no MLD snooping (RA and
+    # DHCPv6 multicast always flood).
+    ip -n "$r" link add "$LAB_BR" type bridge stp_state 0 forward_delay 0 mcast_snooping 0 || return 1
+    ip -n "$r" addr add "$LAB_AGENT_ADDR/$LAB_RACK_PLEN" dev "$LAB_BR" nodad
+    ip -n "$r" tuntap add dev "$LAB_TAP" mode tap || return 1
+    ip -n "$r" link set "$LAB_TAP" master "$LAB_BR" up
+    ip -n "$r" link set "$LAB_BR" up
+
+    # radvd: the rack's router advertisements, M (addresses from DHCPv6),
+    # O (other configuration, the boot file URL, from DHCPv6) and A (SLAAC
+    # allowed, as in real racks: iPXE and installers may use it too).
+    ip netns exec "$r" sysctl -qw net.ipv6.conf.all.forwarding=1
+    cat >"$LAB_DIR/radvd.conf" <<EOR
+interface $LAB_BR {
+    AdvSendAdvert on;
+    AdvManagedFlag on;
+    AdvOtherConfigFlag on;
+    MinRtrAdvInterval 3;
+    MaxRtrAdvInterval 10;
+    prefix 2001:db8:1::/64 { AdvOnLink on; AdvAutonomous on; };
+};
+EOR
+    lab_spawn radvd "$r" radvd -n -C "$LAB_DIR/radvd.conf" -p "$LAB_DIR/radvd.ownpid" -m stderr
+    lab_wait_for 5 test -s "$LAB_DIR/radvd.ownpid" || { echo "lab: radvd did not start" >&2; return 1; }
+    # Both ends see each other before anything dials.
+    lab_wait_for 5 ip netns exec "$r" ping -6 -c1 -W1 "$LAB_UP_CTL" ||
+        { echo "lab: the uplink does not pass packets" >&2; return 1; }
+}
+
+# lab_uplink_down / lab_uplink_up: cut and restore the agent's link to the
+# controller (the rack side of the veth; addresses stay, keep_addr_on_down).
+lab_uplink_down() { ip -n "$LAB_NS_RACK" link set up1 down; }
+lab_uplink_up() {
+    ip -n "$LAB_NS_RACK" link set up1 up
+    lab_wait_for 10 ip netns exec "$LAB_NS_RACK" ping -6 -c1 -W1 "$LAB_UP_CTL"
+}
+
+# lab_host_ns: a plain Linux "host" on the rack link (veth into br0), eth0
+# with $LAB_HOST_MAC, no SLAAC, nothing configured yet.
+lab_host_ns() {
+    lab_new_ns "$LAB_NS_HOST" || return 1
+    ip -n "$LAB_NS_RACK" link add vh0 type veth peer name eth0 netns "$LAB_NS_HOST" || return 1
+    ip -n "$LAB_NS_HOST" link set eth0 address "$LAB_HOST_MAC"
+    ip netns exec "$LAB_NS_HOST" sysctl -qw net.ipv6.conf.eth0.autoconf=0
+    ip -n "$LAB_NS_RACK" link set vh0 master "$LAB_BR" up
+    ip -n "$LAB_NS_HOST" link set eth0 up
+}
+
+# ---- PKI and configuration -------------------------------------------------------------
+# lab_pki: a throwaway fleet CA, the controller's and the agent's certificates.
+lab_pki() {
+    local d=$LAB_DIR/pki
+    "$RB_PKI" --dir "$d" init --name rackboot-lab-ca >/dev/null &&
+        "$RB_PKI" --dir "$d" issue controller "$LAB_CTL_NAME" >/dev/null &&
+        "$RB_PKI" --dir "$d" issue agent "$LAB_RACK" >/dev/null
+}
+
+lab_write_configs() {
+    local d=$LAB_DIR/pki
+    mkdir -p "$LAB_DIR/ctl-state" "$LAB_DIR/agent-state"
+    cat >"$LAB_DIR/controller.conf" <<EOC
+[controller]
+state_dir = $LAB_DIR/ctl-state
+agents_listen = tls+tcp://[$LAB_UP_CTL]:$LAB_CTL_PORT
+api_listen = ipc://$LAB_DIR/api.sock
+log_level = ${LAB_CTL_LOG_LEVEL:-info}
+
+[pki]
+ca = $d/ca.crt
+cert = $d/controller/$LAB_CTL_NAME.crt
+key = $d/controller/$LAB_CTL_NAME.key
+crl = $d/crl.pem
+
+[installs]
+boot_timeout = 900
+install_timeout = 900
+EOC
+    cat >"$LAB_DIR/agent.conf" <<EOC
+[agent]
+rack = $LAB_RACK
+state_dir = $LAB_DIR/agent-state
+advertise_address = $LAB_AGENT_ADDR
+gateway = $LAB_AGENT_ADDR
+log_level = ${LAB_AGENT_LOG_LEVEL:-info}
+
+[http]
+listen = [::]:80
+
+[dhcp6]
+interfaces = $LAB_BR
+dns_servers = $LAB_DNS
+domain_search = lab.rackboot.test
+
+[tftp]
+listen = [::]:69
+
+[controller]
+url = tls+tcp://[$LAB_UP_CTL]:$LAB_CTL_PORT
+server_name = $LAB_CTL_NAME
+ca = $d/ca.crt
+cert = $d/agent/$LAB_RACK.crt
+key = $d/agent/$LAB_RACK.key
+crl = $d/crl.pem
+sync_wait = ${LAB_SYNC_WAIT:-10}
+EOC
+    "$RB_CONTROLLER" --config "$LAB_DIR/controller.conf" --check-config >/dev/null &&
+        "$RB_AGENT" --config "$LAB_DIR/agent.conf" --check-config >/dev/null
+}
+
+# lab_rb ARGS...: the rackboot CLI against the lab's controller (the API is
+# an ipc:// socket file, reachable from any network namespace).
+lab_rb() {
+    "$RB_CLI" --controller "ipc://$LAB_DIR/api.sock" "$@"
+}
+
+# ---- daemons ----------------------------------------------------------------------------
+lab_start_controller() {
+    lab_spawn controller "$LAB_NS_CTL" "$RB_CONTROLLER" --config "$LAB_DIR/controller.conf"
+    LAB_CTL_PID=$LAB_SPAWNED
+    lab_wait_for 10 test -S "$LAB_DIR/api.sock" || { echo "lab: controller did not start" >&2; return 1; }
+    # The API answers, the agents' port listens.
+    lab_wait_for 10 lab_rb racks || { echo "lab: controller API does not answer" >&2; return 1; }
+    lab_wait_for 10 sh -c "ip netns exec $LAB_NS_CTL ss -Hltn | grep -qF ':$LAB_CTL_PORT '" ||
+        { echo "lab: controller does not listen for agents" >&2; return 1; }
+}
+
+lab_stop_controller() {
+    lab_stop_pid "$LAB_CTL_PID" 10
+    LAB_CTL_PID=""
+}
+
+lab_agent_log_count() {
+    local n
+    n=$(grep -c -- "$1" "$LAB_DIR/agent.log" 2>/dev/null)
+    echo "${n:-0}"
+}
+
+# lab_start_agent: starts it and waits until it is ready and has synced with
+# the controller (a "generation=... persisted" line after this start).
+lab_start_agent() {
+    local ready synced
+    ready=$(lab_agent_log_count "rackboot-agent: ready")
+    synced=$(lab_agent_log_count "uplink: connected")
+    lab_spawn agent "$LAB_NS_RACK" "$RB_AGENT" --config "$LAB_DIR/agent.conf"
+    LAB_AGENT_PID=$LAB_SPAWNED
+    lab_wait_for 15 lab_log_grew agent.log "rackboot-agent: ready" "$ready" ||
+        { echo "lab: agent not ready" >&2; return 1; }
+    lab_wait_for 30 lab_log_grew agent.log "uplink: connected" "$synced" ||
+        { echo "lab: agent did not connect to the controller" >&2; return 1; }
+}
+
+lab_stop_agent() {
+    lab_stop_pid "$LAB_AGENT_PID" 10
+    LAB_AGENT_PID=""
+}
+
+# lab_log_grew FILE PATTERN COUNT: more lines match PATTERN than COUNT.
+lab_log_grew() {
+    local n
+    n=$(grep -c -- "$2" "$LAB_DIR/$1" 2>/dev/null)
+    [ "${n:-0}" -gt "$3" ]
+}
+
+# lab_metric NAME: the agent's /metrics value (integer part), from the rack.
+lab_metric() {
+    ip netns exec "$LAB_NS_RACK" curl -gsS -m 5 "http://[$LAB_AGENT_ADDR]/metrics" |
+        awk -v n="$1" '$1 == n { printf "%d\n", $2; found = 1 } END { exit !found }'
+}
+
+# lab_start_origin: the profile's images' origin, a plain web server on the
+# fleet side ($LAB_DIR/origin), as a distribution mirror would be.
+lab_start_origin() {
+    mkdir -p "$LAB_DIR/origin"
+    lab_spawn origin "$LAB_NS_CTL" python3 -u -m http.server --bind "$LAB_UP_CTL" \
+        --directory "$LAB_DIR/origin" "$LAB_ORIGIN_PORT"
+    lab_wait_for 10 sh -c "ip netns exec $LAB_NS_CTL ss -Hltn | grep -qF ':$LAB_ORIGIN_PORT '" ||
+        { echo "lab: origin web server did not start" >&2; return 1; }
+}
+
+# ---- the fake installer --------------------------------------------------------------------
+# The kernel that Debian's linux-image-amd64 points at.
+lab_kernel_version() {
+    apt-cache depends linux-image-amd64 2>/dev/null |
+        sed -n 's/.*Depends: linux-image-\([0-9].*-amd64\)$/\1/p' | head -n 1
+}
+
+# lab_fetch_kernel: $LAB_CACHE/linux-image-KVER/{boot,lib/modules} from
+# Debian's package (apt-get download, dpkg -x; no install), once per machine.
+# Sets LAB_KVER and LAB_KDIR. Parallel runs wait on a lock.
+lab_fetch_kernel() {
+    LAB_KVER=${LAB_KVER:-$(lab_kernel_version)}
+    if [ -z "$LAB_KVER" ]; then
+        echo "lab: cannot tell the kernel of linux-image-amd64 (apt-get update?)" >&2
+        return 1
+    fi
+    LAB_KDIR=$LAB_CACHE/linux-image-$LAB_KVER
+    [ -f "$LAB_KDIR/.complete" ] && return 0
+    mkdir -p "$LAB_CACHE"
+    (
+        flock -w 600 9 || { echo "lab: $LAB_CACHE/.lock busy" >&2; exit 1; }
+        [ -f "$LAB_KDIR/.complete" ] && exit 0
+        dl=$(mktemp -d "$LAB_CACHE/dl.XXXXXX")
+        echo "lab: downloading linux-image-$LAB_KVER into $LAB_CACHE (once)" >&2
+        # (as root: the _apt sandbox user cannot write into a root-owned cache)
+        (cd "$dl" && apt-get download -q -o APT::Sandbox::User=root "linux-image-$LAB_KVER" >&2) || { rm -rf "$dl"; exit 1; }
+        rm -rf "$LAB_KDIR.tmp"
+        dpkg -x "$dl"/linux-image-"$LAB_KVER"_*.deb "$LAB_KDIR.tmp" || { rm -rf "$dl"; exit 1; }
+        rm -rf "$dl" "$LAB_KDIR"
+        touch "$LAB_KDIR.tmp/.complete"
+        mv "$LAB_KDIR.tmp" "$LAB_KDIR"
+    ) 9>"$LAB_CACHE/.lock"
+    [ -f "$LAB_KDIR/.complete" ] && [ -f "$LAB_KDIR/boot/vmlinuz-$LAB_KVER" ]
+}
+
+# Debian's kernel has every NIC driver as a module, virtio_pci included;
+# insmod order is dependency order (modinfo -F depends):
+#   virtio_net <- virtio_ring, virtio, net_failover <- failover
+#   virtio_pci <- virtio_ring, virtio, virtio_pci_modern_dev, virtio_pci_legacy_dev
+#   e1000      <- (none)
+LAB_MODULES="failover net_failover virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_net e1000"
+
+# lab_build_installer DIR: DIR/vmlinuz, DIR/initrd.img (busybox-static,
+# NIC modules, installer-init.sh as /init), DIR/squashfs.img (random bytes
+# standing in for the stage2 image).
+lab_build_installer() {
+    local out=$1 root m f moddir
+    lab_fetch_kernel || return 1
+    moddir=$LAB_KDIR/lib/modules/$LAB_KVER
+    mkdir -p "$out"
+    root=$(mktemp -d "$LAB_DIR/initrd-root.XXXXXX")
+    mkdir -p "$root"/bin "$root"/dev "$root"/proc "$root"/sys "$root"/tmp "$root"/lib/modules "$root"/etc
+    cp /bin/busybox "$root/bin/busybox"
+    for m in sh mount ip sleep cat echo grep cut insmod wget timeout poweroff sed tr head awk \
+        ls wc sha256sum hostname basename readlink tail printf test dmesg; do
+        ln -s busybox "$root/bin/$m"
+    done
+    : >"$root/lib/modules/load.order"
+    for m in $LAB_MODULES; do
+        f=$(find "$moddir" -name "$m.ko*" | head -n 1)
+        [ -n "$f" ] || { echo "lab: module $m not in $moddir" >&2; return 1; }
+        case "$f" in
+        *.ko.xz) xz -dc "$f" >"$root/lib/modules/$m.ko" ;;
+        *.ko.zst) zstd -qdc "$f" >"$root/lib/modules/$m.ko" ;;
+        *) cp "$f" "$root/lib/modules/$m.ko" ;;
+        esac
+        echo "$m" >>"$root/lib/modules/load.order"
+    done
+    install -m 755 "$LAB_LIB_DIR/installer-init.sh" "$root/init"
+    (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --quiet) |
+        gzip -6 >"$out/initrd.img" || return 1
+    # A distribution's initrd has any size. Keep ours off a multiple of 4 so
+    # every run covers an overlay initrd that follows it unaligned (UEFI:
+    # the kernel's EFI stub loads initrd= files back to back, and the kernel
+    # unpacks an uncompressed cpio only at a 4-aligned offset). The kernel
+    # skips zero bytes between archives.
+    if [ $(($(stat -c %s "$out/initrd.img") % 4)) = 0 ]; then
+        printf '\0' >>"$out/initrd.img"
+    fi
+    rm -rf "$root"
+    cp "$LAB_KDIR/boot/vmlinuz-$LAB_KVER" "$out/vmlinuz"
+    head -c "$LAB_STAGE2_SIZE" /dev/urandom >"$out/squashfs.img"
+}
+
+lab_sha256() { sha256sum "$1" | cut -d' ' -f1; }
+
+# lab_write_inputs DIR: what an operator feeds the CLI, in DIR: hosts.csv,
+# profiles.conf (images on the origin with their sha256, the kickstart
+# template e2e.ks next to it). The images must be in $LAB_DIR/origin.
+lab_write_inputs() {
+    local dir=$1 o=$LAB_DIR/origin
+    local url="http://[$LAB_UP_CTL]:$LAB_ORIGIN_PORT"
+    mkdir -p "$dir"
+    cat >"$dir/hosts.csv" <<EOF
+name,mac,rack,address,prefix,gateway,hostname
+$LAB_HOST,$LAB_HOST_MAC,$LAB_RACK,$LAB_HOST_ADDR,$LAB_RACK_PLEN,$LAB_AGENT_ADDR,$LAB_HOST
+EOF
+    cat >"$dir/lab.ks" <<'EOF'
+# rackboot lab kickstart for {{hostname}} (install {{install_id}})
+text
+network --device=bootnet --bootproto=static --ipv6={{address}}/{{prefix}} --ipv6gateway={{gateway}} --nameserver={{dns}} --hostname={{hostname}} --activate
+rootpw --lock
+reboot
+EOF
+    cat >"$dir/profiles.conf" <<EOF
+# The lab's fake installer: a Debian kernel and a busybox initrd that behave
+# like Anaconda where rackboot cares (deploy/lab/installer-init.sh).
+[profile $LAB_PROFILE]
+kernel = $url/vmlinuz sha256=$(lab_sha256 "$o/vmlinuz")
+initrd = $url/initrd.img sha256=$(lab_sha256 "$o/initrd.img")
+stage2 = $url/squashfs.img sha256=$(lab_sha256 "$o/squashfs.img")
+cmdline = console=ttyS0,115200n8 panic=-1 quiet rackboot.stage2_size=$(stat -c %s "$o/squashfs.img") rackboot.stage2_sha256=$(lab_sha256 "$o/squashfs.img")
+kickstart = lab.ks
+overlay = ${LAB_OVERLAY:-yes}
+ip = static
+keep_ra = yes
+EOF
+}
+
+# lab_register DIR: hosts and profiles into the controller.
+lab_register() {
+    lab_rb hosts import "$1/hosts.csv" && lab_rb profiles import "$1/profiles.conf"
+}
+
+# lab_status_field HOST FIELD: one field of `rackboot status HOST --json`.
+lab_status_field() {
+    lab_rb status "$1" --json 2>/dev/null |
+        python3 -c 'import json, sys; r = json.load(sys.stdin); print(r[0].get(sys.argv[1]) if r else "")' "$2"
+}
+
+lab_state_is() {
+    [ "$(lab_status_field "$1" state)" = "$2" ]
+}
+
+# ---- QEMU --------------------------------------------------------------------------------------
+# lab_boot_vm FIRMWARE SERIAL_LOG [LIMIT]: boots the host in QEMU (TCG) on
+# tap0, in the background, serial console to SERIAL_LOG with wall-clock
+# stamps; sets LAB_QEMU_T0. FIRMWARE:
+#   bios      SeaBIOS + Debian's iPXE ROM (qemu's default ROM for virtio-net)
+#   uefi      OVMF + the same ROM's EFI driver (iPXE runs as a UEFI app)
+#   uefi-pxe  OVMF's own IPv6 PXE (ROM disabled): DHCPv6 -> TFTP ipxe.efi
+#             from the agent -> iPXE -> HTTP
+# Do not pass romfile= for the ROM variants: qemu patches the PCI ids only
+# into its default ROM and SeaBIOS skips a mismatching one silently.
+lab_boot_vm() {
+    local fw=$1 log=$2 limit=${3:-300}
+    local dev="virtio-net-pci,netdev=n0,mac=$LAB_HOST_MAC,bootindex=1"
+    # shellcheck disable=SC2054 # commas are QEMU option syntax
+    local q=(qemu-system-x86_64 -m 512 -smp 1 -nographic -no-reboot -uuid "$LAB_VM_UUID"
+        -pidfile "$LAB_DIR/qemu.pid"
+        -netdev "tap,id=n0,ifname=$LAB_TAP,script=no,downscript=no")
+    # shellcheck disable=SC2054 # commas are QEMU option syntax
+    case "$fw" in
+    bios)
+        q+=(-machine pc,accel=tcg -device "$dev")
+        ;;
+    uefi)
+        cp "$LAB_OVMF_VARS" "$LAB_DIR/OVMF_VARS.fd"
+        q+=(-machine pc,accel=tcg
+            -drive "if=pflash,format=raw,readonly=on,file=$LAB_OVMF_CODE"
+            -drive "if=pflash,format=raw,file=$LAB_DIR/OVMF_VARS.fd"
+            -device "$dev")
+        ;;
+    uefi-pxe)
+        # OVMF tries PXEv4 for ~60 s first without IPv4Support=no.
+        cp "$LAB_OVMF_VARS" "$LAB_DIR/OVMF_VARS.fd"
+        q+=(-machine q35,accel=tcg
+            -drive "if=pflash,format=raw,readonly=on,file=$LAB_OVMF_CODE"
+            -drive "if=pflash,format=raw,file=$LAB_DIR/OVMF_VARS.fd"
+            -fw_cfg name=opt/org.tianocore/IPv4Support,string=no
+            -device "$dev,romfile=")
+        ;;
+    *)
+        echo "lab: firmware must be bios, uefi or uefi-pxe" >&2
+        return 2
+        ;;
+    esac
+    rm -f "$LAB_DIR/qemu.pid"
+    echo "${q[*]}" >"$LAB_DIR/qemu.cmdline"
+    LAB_QEMU_T0=$(lab_ts)
+    (timeout "$limit" ip netns exec "$LAB_NS_RACK" "${q[@]}" </dev/null 2>&1 |
+        python3 -u "$LAB_LIB_DIR/tslines.py" >"$log") &
+    LAB_QEMU_WRAPPER=$!
+    lab_wait_for 10 test -s "$LAB_DIR/qemu.pid" || { echo "lab: QEMU did not start" >&2; return 1; }
+}
+
+lab_vm_running() {
+    [ -s "$LAB_DIR/qemu.pid" ] && kill -0 "$(cat "$LAB_DIR/qemu.pid")" 2>/dev/null
+}
+
+# lab_vm_wait_exit SECONDS: the VM powered itself off within SECONDS.
+lab_vm_wait_exit() {
+    lab_wait_for "$1" sh -c "! kill -0 \$(cat '$LAB_DIR/qemu.pid' 2>/dev/null) 2>/dev/null"
+}
+
+lab_vm_stop() {
+    if lab_vm_running; then
+        kill -TERM "$(cat "$LAB_DIR/qemu.pid")" 2>/dev/null
+    fi
+    if [ -n "$LAB_QEMU_WRAPPER" ]; then
+        wait "$LAB_QEMU_WRAPPER" 2>/dev/null
+        LAB_QEMU_WRAPPER=""
+    fi
+    return 0
+}

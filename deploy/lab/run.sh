@@ -1,0 +1,142 @@
+#!/bin/bash
+# The rackboot lab: a whole IPv6-only rack on this machine, one command.
+#
+#   sudo deploy/lab/run.sh [bios|uefi|uefi-pxe]      (default bios)
+#
+# 1. installs the dependencies (deploy/install-deps.sh, Debian 12)
+# 2. builds rackboot (Release, build/lab)
+# 3. creates the network: namespace "rack" (rackboot-agent, radvd, the
+#    host's link br0 with QEMU's tap) and "rack-ctl" (rackboot-controller and
+#    an origin web server standing in for a distribution mirror), joined by
+#    the agent's uplink; IPv6 only, documentation prefixes, no route out
+# 4. creates a throwaway PKI (fleet CA, controller and agent certificates)
+# 5. builds the installer the host will run: a Debian kernel (downloaded
+#    once into /var/cache/rackboot-e2e) and a busybox initrd that behaves
+#    like Anaconda (deploy/lab/installer-init.sh), plus a stage2 image
+# 6. starts the controller and the agent (mutual TLS over the uplink)
+# 7. registers host web17 and the install profile with the rackboot CLI
+# 8. `rackboot install web17 --profile lab`
+# 9. boots web17 in QEMU (TCG) and shows `rackboot watch web17` live until it
+#    is installed; then the events as the controller recorded them
+# and tears everything down (also on Ctrl-C or any failure).
+#
+# Environment: LAB_BUILD_DIR (default build/lab), LAB_KEEP=1 keeps the work
+# directory /tmp/rackboot-lab (logs: controller.log, agent.log, serial1.log),
+# LAB_SKIP_DEPS=1 skips step 1, LAB_CONSOLE=1 also shows the VM's console.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+FW=${1:-${LAB_FIRMWARE:-bios}}
+BUILD=${LAB_BUILD_DIR:-$ROOT/build/lab}
+STEPS=9
+n=0
+step() {
+    n=$((n + 1))
+    printf '\n\033[1m==> [%d/%d] %s\033[0m\n' "$n" "$STEPS" "$*"
+}
+die() {
+    echo "lab: $*" >&2
+    exit 1
+}
+
+case "$FW" in
+bios | uefi | uefi-pxe) ;;
+*) die "usage: $0 [bios|uefi|uefi-pxe]" ;;
+esac
+[ "$(id -u)" = 0 ] || die "run as root (network namespaces, tap devices, packages): sudo $0"
+
+step "dependencies (deploy/install-deps.sh)"
+if [ "${LAB_SKIP_DEPS:-0}" = 1 ]; then
+    echo "skipped (LAB_SKIP_DEPS=1)"
+else
+    "$ROOT/deploy/install-deps.sh"
+fi
+
+step "build (Release, $BUILD)"
+cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
+cmake --build "$BUILD" --target rackboot-controller rackboot-agent rackboot rackboot-pki
+# shellcheck disable=SC2034 # read by lib.sh
+RB_AGENT=$BUILD/rack-agent/rackboot-agent
+# shellcheck disable=SC2034
+RB_CONTROLLER=$BUILD/controller/rackboot-controller
+RB_CLI=$BUILD/cli/rackboot
+RB_PKI=$BUILD/pki/rackboot-pki
+
+LAB_NS_RACK=rack
+LAB_NS_CTL=rack-ctl
+# shellcheck source=deploy/lab/lib.sh
+. "$ROOT/deploy/lab/lib.sh"
+missing=$(lab_missing net qemu "$FW" installer)
+[ -z "$missing" ] || die "missing: $(echo "$missing" | paste -sd ';')"
+
+lab_init "${LAB_WORK:-/tmp/rackboot-lab}"
+trap lab_cleanup EXIT
+trap 'echo; echo "lab: interrupted"; exit 130' INT TERM
+
+step "network: namespaces $LAB_NS_RACK and $LAB_NS_CTL, IPv6 only"
+lab_net_up || die "network setup failed"
+cat <<EOF
+  $LAB_NS_CTL  up0 $LAB_UP_CTL/64   rackboot-controller, origin mirror :$LAB_ORIGIN_PORT
+     |  (the agent's uplink)
+  $LAB_NS_RACK      up1 $LAB_UP_AGENT/64
+                br0 $LAB_AGENT_ADDR/64   rackboot-agent (DHCPv6, HTTP, TFTP), radvd (M O A)
+                 \`-- tap0 -> QEMU host $LAB_HOST ($LAB_HOST_MAC, reserved $LAB_HOST_ADDR)
+EOF
+
+step "PKI: a throwaway fleet CA"
+lab_pki || die "rackboot-pki failed"
+"$RB_PKI" --dir "$LAB_DIR/pki" list
+
+step "installer payload on the origin mirror"
+lab_start_origin || die "origin web server"
+lab_build_installer "$LAB_DIR/origin" || die "cannot build the installer"
+lab_write_inputs "$LAB_DIR/inputs"
+ls -l "$LAB_DIR/origin"
+echo "  kernel: Debian linux-image-$LAB_KVER; initrd: busybox-static + NIC modules + installer-init.sh"
+
+step "controller and agent"
+lab_write_configs || die "the generated configs do not pass --check-config ($LAB_DIR)"
+lab_start_controller || die "the controller did not start (see $LAB_DIR/controller.log)"
+echo "  rackboot-controller: agents on tls+tcp://[$LAB_UP_CTL]:$LAB_CTL_PORT, API ipc://$LAB_DIR/api.sock"
+lab_start_agent || die "the agent did not start or connect (see $LAB_DIR/agent.log)"
+echo "  rackboot-agent: rack $LAB_RACK, connected to $LAB_CTL_NAME"
+export RACKBOOT_CONTROLLER="ipc://$LAB_DIR/api.sock"
+echo "  \$ rackboot racks"
+"$RB_CLI" racks
+
+step "register the host and the profile"
+echo "  \$ rackboot hosts import hosts.csv"
+sed 's/^/      /' "$LAB_DIR/inputs/hosts.csv"
+"$RB_CLI" hosts import "$LAB_DIR/inputs/hosts.csv"
+echo "  \$ rackboot profiles import profiles.conf"
+"$RB_CLI" profiles import "$LAB_DIR/inputs/profiles.conf"
+"$RB_CLI" profiles list
+
+step "rackboot install $LAB_HOST --profile $LAB_PROFILE"
+"$RB_CLI" install "$LAB_HOST" --profile "$LAB_PROFILE"
+lab_wait_for 30 lab_state_is "$LAB_HOST" dispatched || die "the install did not reach the agent"
+"$RB_CLI" status "$LAB_HOST"
+
+step "boot $LAB_HOST in QEMU ($FW firmware, TCG) and watch it install"
+lab_boot_vm "$FW" "$LAB_DIR/serial1.log" 400 || die "QEMU did not start"
+echo "  console: $LAB_DIR/serial1.log; iPXE waits ~15 s for DHCPv4 before it boots"
+if [ "${LAB_CONSOLE:-0}" = 1 ]; then
+    tail -n +1 -F "$LAB_DIR/serial1.log" 2>/dev/null | cut -d' ' -f2- | sed 's/^/  console| /' &
+    LAB_PIDS="$LAB_PIDS $!"
+fi
+echo "  \$ rackboot watch $LAB_HOST"
+set +e
+timeout 300 "$RB_CLI" watch "$LAB_HOST"
+rc=$?
+set -e
+T_DONE=$(lab_ts)
+[ "$rc" = 0 ] || die "rackboot watch ended with status $rc (see $LAB_DIR/serial1.log and agent.log)"
+lab_vm_wait_exit 30 || echo "  (the VM did not power off by itself)"
+echo
+echo "  \$ rackboot status $LAB_HOST"
+"$RB_CLI" status "$LAB_HOST"
+echo "  \$ rackboot events $LAB_HOST"
+"$RB_CLI" events "$LAB_HOST"
+echo
+echo "lab: $LAB_HOST installed $(lab_rel "$T_DONE") s after power-on; its next boot gets no DHCPv6 answer."
+echo "lab: tearing down"

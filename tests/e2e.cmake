@@ -1,0 +1,28 @@
+# End to end (tests/e2e/): the install flow with a real netboot client.
+# rackboot-controller, rackboot-agent and radvd in network namespaces, QEMU
+# (TCG) as the host with each firmware, a Debian kernel + busybox initrd as
+# the installer (deploy/lab/lib.sh builds it; the kernel is downloaded once
+# per machine into /var/cache/rackboot-e2e). Each variant takes about
+# 1-2 minutes under TCG; they skip (77) without root, ip netns, /dev/net/tun,
+# QEMU or the firmware. Label e2e: `ctest -L e2e`.
+if(TARGET rackboot AND TARGET rackboot-controller AND TARGET rackboot-agent
+   AND TARGET rackboot-pki)
+  set(_rb_bins $<TARGET_FILE:rackboot-agent> $<TARGET_FILE:rackboot-controller>
+               $<TARGET_FILE:rackboot> $<TARGET_FILE:rackboot-pki>)
+  foreach(fw bios uefi uefi-pxe)
+    add_test(NAME e2e.${fw}
+             COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/e2e/e2e.sh ${fw} ${_rb_bins})
+    # Two boots under TCG: ~35-55 s to installed, ~3-8 s until the second
+    # boot's Solicit is ignored; the script bounds each boot itself.
+    set_tests_properties(e2e.${fw} PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77
+                         LABELS e2e RESOURCE_LOCK rackboot-qemu)
+  endforeach()
+
+  # The agent loses the controller mid-install (its uplink link down); the
+  # install completes, and after the link returns every event reaches the
+  # controller once. No VM: the host is a namespace with dhclient and curl.
+  add_test(NAME e2e.uplink_outage
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/e2e/uplink_outage.sh ${_rb_bins})
+  set_tests_properties(e2e.uplink_outage PROPERTIES TIMEOUT 240 SKIP_RETURN_CODE 77
+                       LABELS "e2e;integration")
+endif()

@@ -1,0 +1,197 @@
+#!/bin/bash
+# rackboot end to end: a real netboot client installs over IPv6 only.
+#
+#   e2e.sh FIRMWARE AGENT CONTROLLER CLI PKI
+#   FIRMWARE: bios (SeaBIOS + Debian's iPXE ROM), uefi (OVMF + the ROM's EFI
+#   iPXE), uefi-pxe (OVMF's own IPv6 PXE -> TFTP ipxe.efi -> iPXE -> HTTP)
+#
+# In network namespaces of its own (deploy/lab/lib.sh): rackboot-controller
+# with a throwaway PKI, rackboot-agent dialling it over mutual TLS, radvd
+# (M, O, A) on the rack link, an origin web server with the profile's images,
+# and QEMU (TCG) as host web17. The installer is a Debian kernel plus a
+# busybox initrd that acts like Anaconda (deploy/lab/installer-init.sh).
+#
+#   1. hosts and profile imported, `rackboot install web17 --profile lab`
+#   2. the VM boots: DHCPv6 -> iPXE script -> kernel, initrd, overlay ->
+#      kickstart -> stage2 -> progress posts -> installed -> powers off
+#   3. `rackboot status web17 --json` says installed (bounded wait), and
+#      `rackboot events web17 --json` holds every phase, in order; the phase
+#      timeline is printed (seconds since QEMU start)
+#   4. the VM boots again: the agent does not answer it (its
+#      rackboot_dhcp6_ignored_no_intent_total grows, no new dhcp_bound, no
+#      "dhcp6 bound" in its log), so the host would boot from its disk
+#
+# Needs root, ip netns, /dev/net/tun, qemu-system-x86_64 and the firmware
+# (ipxe-qemu, ovmf, ipxe), radvd, busybox-static, cpio, python3, curl, and
+# once per machine the Debian mirror (the kernel is cached in
+# /var/cache/rackboot-e2e). Skips (77) only when those facilities are absent.
+# KEEP_TMP=1 keeps the work directory (all logs).
+set -uo pipefail
+
+FW=${1:?usage: e2e.sh bios|uefi|uefi-pxe AGENT CONTROLLER CLI PKI}
+RB_AGENT=${2:?agent}
+RB_CONTROLLER=${3:?controller}
+RB_CLI=${4:?cli}
+RB_PKI=${5:?pki}
+HERE=$(cd "$(dirname "$0")" && pwd)
+TEST_NAME="e2e.$FW"
+# shellcheck disable=SC2034 # read by deploy/lab/lib.sh
+LAB_ID="e2e$$"
+# shellcheck source=deploy/lab/lib.sh
+. "$HERE/../../deploy/lab/lib.sh"
+
+BOOT_LIMIT=${E2E_BOOT_LIMIT:-240}      # first boot: power-on to installed
+REBOOT_LIMIT=${E2E_REBOOT_LIMIT:-150}  # second boot: until a Solicit was ignored
+
+case "$FW" in
+bios | uefi | uefi-pxe) ;;
+*) echo "usage: e2e.sh bios|uefi|uefi-pxe AGENT CONTROLLER CLI PKI" >&2; exit 2 ;;
+esac
+
+missing=$(lab_missing net qemu "$FW" installer)
+if [ -n "$missing" ]; then
+    echo "SKIP: $TEST_NAME: $(echo "$missing" | paste -sd ';' | sed 's/;/; /g')"
+    exit 77
+fi
+for b in "$RB_AGENT" "$RB_CONTROLLER" "$RB_CLI" "$RB_PKI"; do
+    [ -x "$b" ] || { echo "FAIL: $TEST_NAME: $b is not built"; exit 1; }
+done
+
+fail() {
+    echo "FAIL: $TEST_NAME: $*"
+    lab_dump_logs
+    exit 1
+}
+
+T_START=$(lab_ts)
+lab_init "$(mktemp -d "/tmp/rackboot-$TEST_NAME.XXXXXX")"
+trap lab_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- the rack ------------------------------------------------------------------
+lab_say "network: namespaces $LAB_NS_CTL (controller, origin) and $LAB_NS_RACK (agent, radvd, VM)"
+lab_net_up || fail "network setup"
+lab_pki || fail "PKI"
+lab_write_configs || fail "configs do not pass --check-config"
+lab_say "installer payload (Debian kernel from $LAB_CACHE, busybox initrd, stage2)"
+lab_start_origin || fail "origin"
+lab_build_installer "$LAB_DIR/origin" || fail "cannot build the installer payload"
+lab_write_inputs "$LAB_DIR/inputs"
+lab_say "controller and agent (mutual TLS over the uplink)"
+lab_start_controller || fail "controller"
+lab_start_agent || fail "agent"
+
+# ---- 1. submit -----------------------------------------------------------------------
+lab_register "$LAB_DIR/inputs" >"$LAB_DIR/register.out" 2>&1 ||
+    { cat "$LAB_DIR/register.out"; fail "cannot import hosts/profiles"; }
+lab_rb install "$LAB_HOST" --profile "$LAB_PROFILE" >"$LAB_DIR/install.out" 2>&1 ||
+    { cat "$LAB_DIR/install.out"; fail "rackboot install failed"; }
+INSTALL_ID=$(lab_status_field "$LAB_HOST" install_id)
+{ [ -n "$INSTALL_ID" ] && [ "$INSTALL_ID" != None ]; } || fail "no install id in rackboot status"
+lab_wait_for 30 lab_state_is "$LAB_HOST" dispatched ||
+    fail "install not dispatched to the agent within 30 s (state $(lab_status_field "$LAB_HOST" state))"
+lab_say "install $INSTALL_ID dispatched to rack $LAB_RACK"
+
+# ---- 2. first boot: the install ------------------------------------------------------------
+lab_say "boot 1 ($FW): power-on to installed, at most $BOOT_LIMIT s"
+lab_boot_vm "$FW" "$LAB_DIR/serial1.log" "$((BOOT_LIMIT + 20))" || fail "QEMU"
+T0=$LAB_QEMU_T0
+deadline=$(($(date +%s) + BOOT_LIMIT))
+while ! lab_state_is "$LAB_HOST" installed; do
+    state=$(lab_status_field "$LAB_HOST" state)
+    case "$state" in
+    failed | cancelled | timed_out)
+        fail "install ended $state: $(lab_status_field "$LAB_HOST" message)" ;;
+    esac
+    [ "$(date +%s)" -lt "$deadline" ] ||
+        fail "not installed within $BOOT_LIMIT s (state $state, phase $(lab_status_field "$LAB_HOST" phase))"
+    # The VM is off (installer done or failed): the events have seconds to arrive.
+    if ! lab_vm_running && [ "$deadline" -gt "$(($(date +%s) + 15))" ]; then
+        deadline=$(($(date +%s) + 15))
+        echo "  (the VM is off; waiting at most 15 s for the controller)"
+    fi
+    sleep 1
+done
+T_INSTALLED=$(lab_ts)
+lab_say "controller says installed after $(lab_rel "$T_INSTALLED" "$T0") s"
+lab_vm_wait_exit 30 || fail "the installer did not power the VM off"
+T_OFF=$(lab_ts)
+lab_vm_stop
+grep -aq "rackboot-installer: .*install complete" "$LAB_DIR/serial1.log" ||
+    fail "the installer did not report 'install complete' on the console"
+
+# ---- 3. the controller's view: every phase, in order ------------------------------------------
+EXPECTED="dhcp_bound script_served kernel_fetched initrd_fetched"
+if grep -q '^overlay = yes' "$LAB_DIR/inputs/profiles.conf"; then
+    EXPECTED="$EXPECTED overlay_fetched"
+fi
+EXPECTED="$EXPECTED kickstart_fetched stage2_progress installing installed"
+lab_rb events "$LAB_HOST" --json >"$LAB_DIR/events1.json" || fail "rackboot events failed"
+lab_rb status "$LAB_HOST" --json >"$LAB_DIR/status1.json" || fail "rackboot status failed"
+echo "---- rackboot status $LAB_HOST --json"
+cat "$LAB_DIR/status1.json"
+# shellcheck disable=SC2086 # EXPECTED is a list
+python3 "$HERE/phases.py" "$LAB_DIR/events1.json" "$INSTALL_ID" "$T0" $EXPECTED \
+    --serial "$LAB_DIR/serial1.log"
+phases_ok=$?
+echo "  $(lab_rel "$T_OFF" "$T0")  (test) QEMU exited (installer powered off)"
+python3 - "$LAB_DIR/status1.json" "$INSTALL_ID" <<'PY' || fail "rackboot status does not show the install as installed"
+import json, sys
+rows = json.load(open(sys.argv[1]))
+r = rows[0]
+ok = r["install_id"] == sys.argv[2] and r["state"] == "installed" and r["phase"] == "installed"
+sys.exit(0 if ok else 1)
+PY
+# A missing or misordered phase fails the test at the end, after the second
+# boot has been checked too.
+PROBLEMS=""
+[ "$phases_ok" = 0 ] || PROBLEMS="the controller's events lack phases or have them out of order (see the PHASE CHECK lines)"
+# The overlay initrd must reach the installer, not only be served: its hook
+# is unpacked and sourced (the installer prints what it found).
+if echo "$EXPECTED" | grep -qw overlay_fetched &&
+    ! grep -aq "rackboot-installer: .*overlay hook done" "$LAB_DIR/serial1.log"; then
+    grep -a "OVERLAY MISSING\|Initramfs unpacking failed" "$LAB_DIR/serial1.log" | sed 's/^/  serial: /'
+    PROBLEMS="${PROBLEMS:+$PROBLEMS; }the overlay initrd was served but the installer did not get its hook (see serial lines above)"
+fi
+bound_before=$(lab_agent_log_count "dhcp6 bound ")
+grep -q "install completed install=$INSTALL_ID host=$LAB_HOST: intent withdrawn" "$LAB_DIR/agent.log" ||
+    fail "the agent did not log the intent's withdrawal"
+BOOT1=$(lab_rel "$T_OFF" "$T0")
+
+# ---- 4. second boot: no answer, the host boots from disk ---------------------------------------
+events_before=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$LAB_DIR/events1.json")
+ignored_before=$(lab_metric rackboot_dhcp6_ignored_no_intent_total) ||
+    fail "no rackboot_dhcp6_ignored_no_intent_total in the agent's /metrics"
+lab_say "boot 2 ($FW): the agent must ignore it (ignored_no_intent_total=$ignored_before)"
+lab_boot_vm "$FW" "$LAB_DIR/serial2.log" "$((REBOOT_LIMIT + 20))" || fail "QEMU"
+T0_2=$LAB_QEMU_T0
+ignored_grew() {
+    local now
+    now=$(lab_metric rackboot_dhcp6_ignored_no_intent_total) && [ "$now" -gt "$ignored_before" ]
+}
+lab_wait_for "$REBOOT_LIMIT" ignored_grew ||
+    fail "the agent's ignored-Solicit counter did not grow within $REBOOT_LIMIT s of the second boot"
+T_IGN=$(lab_ts)
+ignored_after=$(lab_metric rackboot_dhcp6_ignored_no_intent_total)
+# A few more seconds of Solicits and retransmissions, then nothing may have
+# been answered.
+sleep 3
+lab_vm_stop
+[ "$(lab_agent_log_count "dhcp6 bound ")" = "$bound_before" ] ||
+    fail "the agent bound the host again after its install: $(grep 'dhcp6 bound ' "$LAB_DIR/agent.log" | tail -n 1)"
+lab_rb events "$LAB_HOST" --json >"$LAB_DIR/events2.json" || fail "rackboot events failed"
+python3 - "$LAB_DIR/events2.json" "$events_before" <<'PY' || fail "new events for the host after the install (see above)"
+import json, sys
+ev = json.load(open(sys.argv[1]))
+new = ev[int(sys.argv[2]):]
+for e in new:
+    print("  new event after the install: %s %s %s" % (e["phase"], e.get("install_id"), e.get("message")))
+sys.exit(1 if any(e["phase"] == "dhcp_bound" for e in new) or new else 0)
+PY
+lab_state_is "$LAB_HOST" installed || fail "status changed after the second boot"
+lab_say "boot 2: Solicits ignored ($ignored_before -> $ignored_after) $(lab_rel "$T_IGN" "$T0_2") s after power-on; no dhcp_bound"
+
+T_END=$(lab_ts)
+echo "times ($FW): boot 1 power-on to power-off $BOOT1 s; boot 2 ignored after $(lab_rel "$T_IGN" "$T0_2") s; whole test $(lab_rel "$T_END" "$T_START") s"
+[ -z "$PROBLEMS" ] || fail "$PROBLEMS"
+echo "PASS: $TEST_NAME"
