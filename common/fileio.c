@@ -102,6 +102,9 @@ int fileio_atomic_begin(const char *path, mode_t mode, fileio_atomic **ret)
     size_t tlen = (size_t)(base - path) + 1 + strlen(base) + 8 + 1;
     a->tmp = malloc(tlen);
     if (!a->dir || !a->path || !a->tmp) {
+        /* No temporary file exists yet: abort must not unlink a name. */
+        free(a->tmp);
+        a->tmp = NULL;
         fileio_atomic_abort(a);
         return -ENOMEM;
     }
