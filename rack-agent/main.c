@@ -4,6 +4,10 @@
  *
  *   SIGTERM, SIGINT  clean shutdown (lease file flushed, stats logged)
  *   SIGHUP           re-read the standalone hosts file
+ *
+ * The intents come from the standalone hosts file or from the controller
+ * (uplink.h); either way they pass through progress.h, which withdraws
+ * installs that completed.
  *   SIGUSR1          log the DHCPv6 counters */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,6 +22,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "boot.h"
 #include "cache/cache.h"
 #include "cache/images.h"
 #include "config.h"
@@ -32,12 +37,16 @@
 #include "intents.h"
 #include "log.h"
 #include "metrics.h"
+#include "journal.h"
 #include "parse.h"
+#include "progress.h"
+#include "render/context.h"
 #include "server.h"
 #include "sha256.h"
 #include "standalone.h"
 #include "state.h"
 #include "tftp/server.h"
+#include "uplink.h"
 #include "util.h"
 #include "version.h"
 
@@ -68,6 +77,12 @@ typedef struct agent {
     /* HTTP (rack-agent/http/) and the metrics it serves at /metrics. */
     http_server *http;
     metrics *metrics;
+    /* The install flow: rendered boot files, events, and the uplink. */
+    render_context render;
+    boot_routes *boot;
+    journal *journal; /* with a controller only */
+    progress *progress;
+    uplink *uplink;
     uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
     uv_timer_t expire_timer;
     int exit_code;
@@ -127,12 +142,14 @@ static void log_stats(agent *a, const char *why)
              " ignored_no_intent=%" PRIu64 " advertise=%" PRIu64 " reply=%" PRIu64
              " no_addrs=%" PRIu64 " solicit=%" PRIu64 " request=%" PRIu64 " renew=%" PRIu64
              " rebind=%" PRIu64 " confirm=%" PRIu64 " release=%" PRIu64 " foreign_ifindex=%" PRIu64
-             " truncated=%" PRIu64 " send_errors=%" PRIu64 " bindings=%zu",
+             " truncated=%" PRIu64 " send_errors=%" PRIu64 " reads=%" PRIu64 " sends=%" PRIu64
+             " waits=%" PRIu64 " bindings=%zu",
              why, s->received, s->malformed, s->dropped, s->ignored_no_intent, s->advertise,
              s->reply, s->no_addrs, s->by_type[DHCP6_SOLICIT], s->by_type[DHCP6_REQUEST],
              s->by_type[DHCP6_RENEW], s->by_type[DHCP6_REBIND], s->by_type[DHCP6_CONFIRM],
              s->by_type[DHCP6_RELEASE], k ? k->foreign_ifindex : 0, k ? k->truncated : 0,
-             k ? k->send_errors : 0, dhcp6_bindings_count(a->bindings));
+             k ? k->send_errors : 0, k ? k->batches : 0, k ? k->flushes : 0, k ? k->waits : 0,
+             dhcp6_bindings_count(a->bindings));
 }
 
 static void on_bound(void *userdata, const intent *in, const uint8_t mac[6],
@@ -145,6 +162,145 @@ static void on_bound(void *userdata, const intent *in, const uint8_t mac[6],
     hex_encode(duid, duid_len <= DHCP6_MAX_DUID ? duid_len : DHCP6_MAX_DUID, hex);
     log_info("dhcp6 bound host=%s mac=%s addr=%s duid=%s client=%s install=%s", in->host, m, ad,
              hex, dhcp6_client_kind_to_string(kind), in->install_id);
+    agent *a = userdata;
+    /* A DUID that does not carry the MAC (DUID-EN 2, DUID-UUID 4) was
+     * resolved another way: tell the controller which host it is. */
+    uint16_t duid_type = duid_len >= 2 ? (uint16_t)(duid[0] << 8 | duid[1]) : 0;
+    if (duid_type == 2 || duid_type == 4) {
+        progress_emit(a->progress, in, RACKBOOT__V1__PHASE__PHASE_DUID_LEARNED, 0, NULL, mac, duid,
+                      duid_len);
+    }
+    char message[96];
+    snprintf(message, sizeof(message), "%s %s", dhcp6_client_kind_to_string(kind), ad);
+    progress_emit(a->progress, in, RACKBOOT__V1__PHASE__PHASE_DHCP_BOUND, 0, message, mac, NULL, 0);
+}
+
+static bool keep_unfinished(const intent *in, void *userdata)
+{
+    return !progress_is_completed(userdata, in->install_id);
+}
+
+/* Every new intent set goes through here: completed installs are filtered
+ * out before the servers see it. */
+static void install_intents(agent *a, intent_set *set, const char *why)
+{
+    intent_set *filtered = NULL;
+    int r = progress_filter(a->progress, set, &filtered);
+    if (r < 0) {
+        log_error("intents (%s) not filtered for completed installs: %s; serving them as they are",
+                  why, errstr(r));
+        filtered = set;
+    }
+    intents_store_replace(a->store, filtered);
+}
+
+/* An install reported installed: its intent goes at once, so the host's
+ * next boot gets no DHCPv6 answer and falls through to its disk. */
+static void on_install_completed(void *userdata, const char *install_id)
+{
+    agent *a = userdata;
+    const intent_set *now = intents_store_current(a->store);
+    const intent *in = now ? intent_set_find_install(now, install_id) : NULL;
+    if (!in) {
+        return;
+    }
+    log_info("install completed install=%s host=%s: intent withdrawn", install_id, in->host);
+    intent_set *filtered = NULL;
+    int r = intent_set_filter(now, keep_unfinished, a->progress, &filtered);
+    if (r < 0) {
+        log_error("install %s completed but its intent stays until the next sync: %s", install_id,
+                  errstr(r));
+        return;
+    }
+    intents_store_replace(a->store, filtered);
+}
+
+/* The uplink has a new generation from the controller (persisted). */
+static void on_uplink_intents(void *userdata, intent_set *set)
+{
+    agent *a = userdata;
+    log_info("intents from the controller generation=%" PRIu64 " intents=%zu profiles=%zu",
+             intent_set_generation(set), intent_set_size(set), intent_set_n_profiles(set));
+    install_intents(a, set, "controller");
+}
+
+static void on_events_durable(void *userdata)
+{
+    agent *a = userdata;
+    if (a->uplink) {
+        uplink_events_ready(a->uplink);
+    }
+}
+
+/* The progress module and, with a controller, the journal and the uplink.
+ * The intents the agent persisted last are served at once; the controller
+ * may be down. */
+static int setup_install_flow(agent *a)
+{
+    const agent_config *c = a->cfg;
+    if (c->has_controller) {
+        _cleanup_free_ char *dir = state_path(c->state_dir, "journal");
+        int r = dir ? journal_open(dir, NULL, &a->journal) : -ENOMEM;
+        if (r < 0) {
+            log_error("event journal unusable dir=%s err=%s", dir ? dir : "?", errstr(r));
+            return r;
+        }
+        journal_stats st;
+        journal_get_stats(a->journal, &st);
+        log_info("event journal dir=%s next_seq=%" PRIu64 " unacked=%" PRIu64 " damaged=%" PRIu64,
+                 dir, st.next_seq, st.pending, st.damaged_total);
+    }
+    int r = progress_new(a->loop, c->state_dir, a->journal, &a->progress);
+    if (r < 0) {
+        log_error("progress state unusable state_dir=%s err=%s", c->state_dir, errstr(r));
+        return r;
+    }
+    progress_on_completed(a->progress, on_install_completed, a);
+    progress_on_durable(a->progress, on_events_durable, a);
+    r = render_context_init(&a->render, &c->advertise_address, c->http_port);
+    if (r < 0) {
+        log_error("advertise_address cannot be used in boot URLs err=%s", errstr(r));
+        return r;
+    }
+    memcpy(a->render.dns, c->dns, c->n_dns * sizeof(c->dns[0]));
+    a->render.n_dns = c->n_dns;
+    for (size_t i = 0; i < c->n_search; i++) {
+        a->render.search[i] = c->search[i];
+    }
+    a->render.n_search = c->n_search;
+    a->render.has_gateway = c->has_gateway;
+    a->render.gateway = c->gateway;
+    if (!c->has_controller) {
+        return 0;
+    }
+    intent_set *held = NULL;
+    r = uplink_load_persisted(c->state_dir, &held);
+    if (r >= 0) {
+        log_info("intents restored from %s/%s generation=%" PRIu64 " intents=%zu", c->state_dir,
+                 UPLINK_INTENTS_FILE, intent_set_generation(held), intent_set_size(held));
+        install_intents(a, held, "restored");
+    } else if (r != -ENOENT) {
+        log_error("persisted intents unreadable (%s/%s): %s; waiting for the controller",
+                  c->state_dir, UPLINK_INTENTS_FILE, errstr(r));
+    }
+    uplink_config uc = {
+        .url = c->controller_url,
+        .server_name = c->controller_server_name,
+        .ca = c->controller_ca,
+        .cert = c->controller_cert,
+        .key = c->controller_key,
+        .crl = c->controller_crl,
+        .state_dir = c->state_dir,
+        .rack = c->rack,
+        .sync_wait_ms = c->controller_sync_wait * 1000,
+    };
+    r = uplink_new(a->loop, &uc, a->journal, on_uplink_intents, a, &a->uplink);
+    if (r < 0) {
+        log_error("controller uplink not started err=%s", errstr(r));
+        return r;
+    }
+    log_info("controller uplink started url=%s", c->controller_url);
+    return 0;
 }
 
 static int load_hosts(agent *a, const char *why)
@@ -171,7 +327,7 @@ static int load_hosts(agent *a, const char *why)
     log_info("standalone hosts loaded (%s) path=%s intents=%zu profiles=%zu generation=%" PRIu64,
              why, a->cfg->hosts_path, intent_set_size(set), intent_set_n_profiles(set),
              a->generation);
-    intents_store_replace(a->store, set);
+    install_intents(a, set, why);
     return 0;
 }
 
@@ -258,6 +414,16 @@ static int setup_tftp(agent *a)
     return 0;
 }
 
+/* The uplink's threads stop first (they hand sets to the loop), then the
+ * progress module syncs the journal one last time. */
+static void close_install_flow(agent *a)
+{
+    boot_routes_close(a->boot);
+    a->boot = NULL;
+    a->uplink = uplink_free(a->uplink);
+    a->progress = progress_free(a->progress);
+}
+
 static void stop(agent *a)
 {
     log_info("shutting down");
@@ -279,6 +445,7 @@ static void stop(agent *a)
     http_server_close(a->http); /* before the cache: it cancels waiting opens */
     a->http = NULL;
     close_cache(a);
+    close_install_flow(a);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -575,6 +742,37 @@ static int register_dhcp6_metrics(agent *a)
     return r;
 }
 
+static int register_progress_metrics(agent *a)
+{
+    const progress_stats *ps = progress_get_stats(a->progress);
+    static const struct {
+        metric_type type;
+        const char *name, *help;
+        size_t offset;
+    } series[] = {
+        { METRIC_COUNTER, "rackboot_events_total", "Install events recorded.",
+          offsetof(progress_stats, events) },
+        { METRIC_COUNTER, "rackboot_events_failed_total",
+          "Install events the journal could not record.", offsetof(progress_stats, events_failed) },
+        { METRIC_GAUGE, "rackboot_journal_pending_events",
+          "Events in the journal the controller has not stored yet.",
+          offsetof(progress_stats, journal_pending) },
+        { METRIC_COUNTER, "rackboot_journal_dropped_total",
+          "Unacknowledged events dropped to keep the journal bounded.",
+          offsetof(progress_stats, journal_dropped) },
+        { METRIC_COUNTER, "rackboot_journal_damaged_total", "Damaged journal records found.",
+          offsetof(progress_stats, journal_damaged) },
+        { METRIC_GAUGE, "rackboot_installs_completed", "Completed installs remembered.",
+          offsetof(progress_stats, completed) },
+    };
+    int r = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(series) && r == 0; i++) {
+        const uint64_t *v = (const uint64_t *)((const char *)ps + series[i].offset);
+        r = metrics_register(a->metrics, series[i].type, series[i].name, series[i].help, NULL, v);
+    }
+    return r;
+}
+
 static int register_metrics(agent *a)
 {
     int r = metrics_new(&a->metrics);
@@ -590,6 +788,9 @@ static int register_metrics(agent *a)
     if (r == 0 && a->cache) {
         r = cache_register_metrics(a->cache, a->metrics);
     }
+    if (r == 0 && a->progress) {
+        r = register_progress_metrics(a);
+    }
     return r;
 }
 
@@ -603,6 +804,9 @@ static void on_metrics(http_request *req, void *userdata)
     agent *a = userdata;
     char *text = NULL;
     size_t len = 0;
+    if (a->progress) {
+        progress_refresh_stats(a->progress);
+    }
     int r = metrics_render(a->metrics, &text, &len);
     if (r < 0) {
         http_reply_error(req, 500, "metrics unavailable");
@@ -651,10 +855,13 @@ static int setup_http(agent *a)
     }
     /* The image cache's paths (setup_cache() added them to the files). */
     if (r == 0 && a->files && a->images) {
-        r = http_server_route(a->http, HTTP_METHOD_GET, "/images/", http_files_handler, a->files);
-    }
-    if (r == 0 && a->files && a->images) {
         r = http_server_route(a->http, HTTP_METHOD_GET, "/objects/", http_files_handler, a->files);
+    }
+    if (r == 0) {
+        /* /boot/, /ks/, /progress/ and, watching the hosts' downloads,
+         * /images/ (boot.h) */
+        r = boot_routes_new(a->loop, a->http, &a->render, a->store, a->progress,
+                            a->images ? a->files : NULL, &a->boot);
     }
     if (r == 0) {
         r = register_metrics(a);
@@ -715,6 +922,10 @@ static int run(const char *config_path)
     if (r < 0) {
         goto out;
     }
+    r = setup_install_flow(&a);
+    if (r < 0) {
+        goto out;
+    }
     if (a.cfg->hosts_path) {
         r = standalone_installs_load(a.cfg->state_dir, &a.installs);
         if (r < 0) {
@@ -726,8 +937,6 @@ static int run(const char *config_path)
         if (r < 0) {
             goto out;
         }
-    } else {
-        log_warn("no [standalone] hosts and no controller uplink yet: serving no intents");
     }
     r = setup_dhcp6(&a);
     if (r < 0) {
@@ -778,6 +987,7 @@ out:
         tftp_server_close(a.tftp);
         http_server_close(a.http);
         close_cache(&a);
+        close_install_flow(&a);
         uv_walk(&loop, close_walk, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
     }
@@ -789,6 +999,7 @@ out:
     standalone_installs_free(a.installs);
     cache_images_free(a.images);
     intents_store_free(a.store);
+    journal_free(a.journal);
     metrics_free(a.metrics);
     agent_config_free(a.cfg);
     return a.exit_code;

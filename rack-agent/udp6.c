@@ -54,22 +54,21 @@ bool udp6_pktinfo(struct msghdr *mh, struct in6_pktinfo *ret)
     return found;
 }
 
-ssize_t udp6_send(int fd, const struct sockaddr_in6 *to, const void *buf, size_t len,
-                  const struct in6_addr *src, unsigned ifindex)
+/* Fills `mh` to send `len` bytes at `buf` to `to` from `src` out of
+ * `ifindex`, with `iov` and `control` as its storage. */
+static void fill_msg(struct msghdr *mh, struct iovec *iov, udp6_cmsg *control,
+                     const struct sockaddr_in6 *to, const void *buf, size_t len,
+                     const struct in6_addr *src, unsigned ifindex)
 {
-    struct iovec iov = { .iov_base = (void *)(uintptr_t)buf, .iov_len = len };
-    union {
-        struct cmsghdr align;
-        uint8_t buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
-    } control;
-    memset(&control, 0, sizeof(control));
-    struct msghdr mh = { .msg_name = (void *)(uintptr_t)to,
-                         .msg_namelen = sizeof(*to),
-                         .msg_iov = &iov,
-                         .msg_iovlen = 1,
-                         .msg_control = control.buf,
-                         .msg_controllen = sizeof(control.buf) };
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    *iov = (struct iovec){ .iov_base = (void *)(uintptr_t)buf, .iov_len = len };
+    memset(control, 0, sizeof(*control));
+    *mh = (struct msghdr){ .msg_name = (void *)(uintptr_t)to,
+                           .msg_namelen = sizeof(*to),
+                           .msg_iov = iov,
+                           .msg_iovlen = 1,
+                           .msg_control = control->buf,
+                           .msg_controllen = sizeof(control->buf) };
+    struct cmsghdr *cm = CMSG_FIRSTHDR(mh);
     cm->cmsg_level = IPPROTO_IPV6;
     cm->cmsg_type = IPV6_PKTINFO;
     cm->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
@@ -78,9 +77,65 @@ ssize_t udp6_send(int fd, const struct sockaddr_in6 *to, const void *buf, size_t
         pi.ipi6_addr = *src;
     }
     memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+}
+
+ssize_t udp6_send(int fd, const struct sockaddr_in6 *to, const void *buf, size_t len,
+                  const struct in6_addr *src, unsigned ifindex)
+{
+    struct iovec iov;
+    udp6_cmsg control;
+    struct msghdr mh;
+    fill_msg(&mh, &iov, &control, to, buf, len, src, ifindex);
     ssize_t n;
     do {
         n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
     return n < 0 ? negative_errno() : n;
+}
+
+int udp6_sendq_add(udp6_sendq *q, const struct sockaddr_in6 *to, const void *buf, size_t len,
+                   const struct in6_addr *src, unsigned ifindex)
+{
+    if (q->n >= UDP6_SENDQ_MAX) {
+        return -ENOSPC;
+    }
+    size_t i = q->n++;
+    /* The destination is copied: callers build it on their stack. */
+    q->to[i] = *to;
+    fill_msg(&q->msgs[i].msg_hdr, &q->iov[i], &q->control[i], &q->to[i], buf, len, src, ifindex);
+    q->msgs[i].msg_len = 0;
+    return 0;
+}
+
+size_t udp6_sendq_flush(int fd, udp6_sendq *q, int *err)
+{
+    size_t sent = 0, i = 0;
+    int first = 0;
+    while (i < q->n) {
+        int r = sendmmsg(fd, &q->msgs[i], (unsigned)(q->n - i), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (r > 0) {
+            /* The kernel stops at the first datagram it cannot send and
+             * reports the ones before it; the next call reports that one's
+             * error. */
+            sent += (size_t)r;
+            i += (size_t)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        int e = r < 0 ? negative_errno() : -EIO;
+        if (first == 0) {
+            first = e;
+        }
+        if (e == -EAGAIN) { /* == -EWOULDBLOCK on Linux */
+            break;
+        }
+        i++; /* this one is refused: skip it, send the rest */
+    }
+    q->n = 0;
+    if (err) {
+        *err = first;
+    }
+    return sent;
 }

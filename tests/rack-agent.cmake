@@ -39,3 +39,8 @@ set_tests_properties(integration.dhcp6_ovmf PROPERTIES TIMEOUT 240 SKIP_RETURN_C
 # header). Built, not a test.
 add_executable(dhcp6_cpu ${CMAKE_CURRENT_SOURCE_DIR}/bench/dhcp6_cpu.c)
 target_link_libraries(dhcp6_cpu PRIVATE rb_agent)
+
+# The DHCPv6 socket: the batched send queue, the pacer's rules, and (in a
+# network namespace of its own, root only) one read and one send per batch.
+rackboot_unit_test(test_dhcp6_socket LIBS rb_agent TIMEOUT 60)
+target_include_directories(test_dhcp6_socket PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
