@@ -72,6 +72,7 @@ static int profile_to_wire(const intent_profile *p, Rackboot__V1__Profile **ret)
     }
     w->overlay = p->overlay;
     w->keep_ra = p->keep_ra;
+    w->any_source = p->any_source;
     w->ip_mode = p->ip == IP_MODE_DHCP6 ? RACKBOOT__V1__IP_MODE__IP_MODE_DHCP6
                                         : RACKBOOT__V1__IP_MODE__IP_MODE_STATIC;
     if (r < 0) {

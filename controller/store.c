@@ -196,6 +196,10 @@ static const char *const migrations[] = {
     "DROP TABLE events;"
     "ALTER TABLE events_v2 RENAME TO events;"
     "CREATE INDEX events_install ON events(install_id, id) WHERE install_id IS NOT NULL;",
+    /* 3: profiles may let any address fetch their hosts' scripts and
+     * kickstarts (hosts file `source_check = no`). */
+    "ALTER TABLE profiles ADD COLUMN any_source INTEGER NOT NULL DEFAULT 0 "
+    "CHECK (any_source IN (0, 1));",
 };
 
 /* ---- Statements -------------------------------------------------------- */
@@ -341,13 +345,16 @@ static const char *const statements[_ST_MAX] = {
     [ST_PROFILE_BY_NAME] = "SELECT id FROM profiles WHERE name = ?1",
     [ST_PROFILE_UPSERT] =
         "INSERT INTO profiles (name, cmdline, kickstart, kickstart_sha256, overlay, ip_mode, "
-        "keep_ra, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (name) DO UPDATE "
+        "keep_ra, updated_ms, any_source) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+        "ON CONFLICT (name) DO UPDATE "
         "SET cmdline = excluded.cmdline, kickstart = excluded.kickstart, "
         "kickstart_sha256 = excluded.kickstart_sha256, overlay = excluded.overlay, "
-        "ip_mode = excluded.ip_mode, keep_ra = excluded.keep_ra, updated_ms = excluded.updated_ms "
+        "ip_mode = excluded.ip_mode, keep_ra = excluded.keep_ra, updated_ms = excluded.updated_ms, "
+        "any_source = excluded.any_source "
         "RETURNING id",
     [ST_PROFILE_GET] = "SELECT id, name, cmdline, CASE WHEN ?2 THEN kickstart ELSE '' END, "
-                       "kickstart_sha256, overlay, ip_mode, keep_ra FROM profiles WHERE id = ?1",
+                       "kickstart_sha256, overlay, ip_mode, keep_ra, any_source FROM profiles "
+                       "WHERE id = ?1",
     [ST_PROFILES_LIST] = "SELECT id FROM profiles ORDER BY name",
     [ST_PROFILE_IMAGES_DELETE] = "DELETE FROM profile_images WHERE profile_id = ?1",
     [ST_PROFILE_IMAGES_OF] = "SELECT pi.name, pi.kind, im.url, im.sha256, im.size "
@@ -1397,6 +1404,7 @@ static int profile_import_tx(store *s, const store_profile *p, bool update)
         sqlite3_bind_int(st, 6, (int)p->ip_mode);
         sqlite3_bind_int(st, 7, p->keep_ra);
         bind_u64(st, 8, now_realtime_ms());
+        sqlite3_bind_int(st, 9, p->any_source);
         r = step(s, st);
         TRY(r);
         if (r != 1) {
@@ -1523,6 +1531,7 @@ static int profile_load(store *s, int64_t id, bool with_content, loaded_profile 
         lp->p.overlay = sqlite3_column_int(st, 5) != 0;
         lp->p.ip_mode = (Rackboot__V1__IpMode)sqlite3_column_int(st, 6);
         lp->p.keep_ra = sqlite3_column_int(st, 7) != 0;
+        lp->p.any_source = sqlite3_column_int(st, 8) != 0;
     }
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     TRY(stmt_get(s, ST_PROFILE_IMAGES_OF, &st));

@@ -49,7 +49,7 @@ typedef struct store store;
 #define STORE_TOKEN_LEN    32u  /* install token: 128 random bits, hex */
 
 /* Current schema version (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* Opens (creating the file, and the schema, when missing) and migrates the
  * store at `path`. -EPROTO if the file's schema is newer than this code
@@ -142,6 +142,7 @@ typedef struct store_profile {
     bool overlay;
     Rackboot__V1__IpMode ip_mode;
     bool keep_ra;
+    bool any_source; /* script and kickstart to any address (source_check = no) */
     const store_image *images;
     size_t n_images;
 } store_profile;

@@ -159,6 +159,7 @@ Rackboot__V1__Profile *wire_profile(wire_arena *a, const store_profile *p)
     m->overlay = p->overlay;
     m->ip_mode = p->ip_mode;
     m->keep_ra = p->keep_ra;
+    m->any_source = p->any_source;
     for (size_t i = 0; i < p->n_images; i++) {
         const store_image *img = &p->images[i];
         Rackboot__V1__Image *im = wire_alloc(a, sizeof(*im));
@@ -263,6 +264,7 @@ int wire_to_store_profile(wire_arena *a, const Rackboot__V1__Profile *m, store_p
         .overlay = m->overlay,
         .ip_mode = m->ip_mode,
         .keep_ra = m->keep_ra,
+        .any_source = m->any_source,
         .images = images,
         .n_images = m->n_images,
     };

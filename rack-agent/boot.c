@@ -132,7 +132,7 @@ static void on_boot(http_request *req, void *userdata)
         http_reply_error(req, 404, "no install for this host");
         return;
     }
-    if (!boot_client_is_host(in, http_request_client(req))) {
+    if (!in->profile->any_source && !boot_client_is_host(in, http_request_client(req))) {
         log_warn("boot: script of host=%s refused to client=%s (not the host's address)", in->host,
                  http_request_client_string(req));
         http_reply_error(req, 403, "Forbidden");
@@ -192,7 +192,7 @@ static void on_kickstart(http_request *req, void *userdata)
     if (!in) {
         return;
     }
-    if (!boot_client_is_host(in, http_request_client(req))) {
+    if (!in->profile->any_source && !boot_client_is_host(in, http_request_client(req))) {
         log_warn("boot: kickstart of host=%s refused to client=%s (not the host's address)",
                  in->host, http_request_client_string(req));
         http_reply_error(req, 403, "Forbidden");

@@ -18,7 +18,8 @@
  * kickstarts carry the install's token, so only the host itself may fetch
  * them: its reserved address, or an address whose EUI-64 interface
  * identifier is one of its MACs (a SLAAC address, with the A flag in the
- * rack's router advertisements); others get 403. */
+ * rack's router advertisements); others get 403, unless the profile opts
+ * out (`source_check = no`: hosts behind a proxy or NAT64). */
 #pragma once
 
 #include "files.h"

@@ -154,6 +154,12 @@ static void parse_profile(loader *l, hostsfile_profile *pr)
             if (parse_bool(e->value, &p->overlay) < 0) {
                 problem(l, e->line, "overlay: expected yes or no, not \"%s\"", e->value);
             }
+        } else if (streq(e->key, "source_check")) {
+            bool check = true;
+            if (parse_bool(e->value, &check) < 0) {
+                problem(l, e->line, "source_check: expected yes or no, not \"%s\"", e->value);
+            }
+            p->any_source = !check;
         } else if (streq(e->key, "keep_ra")) {
             if (parse_bool(e->value, &p->keep_ra) < 0) {
                 problem(l, e->line, "keep_ra: expected yes or no, not \"%s\"", e->value);

@@ -350,6 +350,7 @@ static int profile_copy(const intent_profile *src, intent_profile *dst)
         .overlay = src->overlay,
         .ip = src->ip,
         .keep_ra = src->keep_ra,
+        .any_source = src->any_source,
     };
     memcpy(dst->kickstart_sha256, src->kickstart_sha256, sizeof(dst->kickstart_sha256));
     dst->name = strdup(src->name);

@@ -53,6 +53,9 @@ typedef struct intent_profile {
     bool overlay;
     ip_mode ip;
     bool keep_ra;
+    /* Serve the script and kickstart to any address, not only the host's
+     * own (hosts file `source_check = no`; e.g. behind a proxy). */
+    bool any_source;
 } intent_profile;
 
 typedef struct intent {

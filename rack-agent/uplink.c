@@ -58,6 +58,7 @@ static int profile_from(const Rackboot__V1__Profile *m, intent_profile *p)
     p->overlay = m->overlay;
     p->ip = m->ip_mode == RACKBOOT__V1__IP_MODE__IP_MODE_DHCP6 ? IP_MODE_DHCP6 : IP_MODE_STATIC;
     p->keep_ra = m->keep_ra;
+    p->any_source = m->any_source;
     p->images = calloc(m->n_images ? m->n_images : 1, sizeof(*p->images));
     if (!p->name || !p->images || (m->kernel_args && *m->kernel_args && !p->cmdline) ||
         (m->kickstart_template && *m->kickstart_template && !p->kickstart)) {

@@ -138,4 +138,11 @@ wait_for 10 reloaded 2 || fail "no second reload"
 [ "$(from "$HOST_ADDR" "$BASE/boot/$CLI_MAC.ipxe")" = 200 ] || fail "a changed profile did not re-arm"
 grep -q "inst.ks=[^ ]*/ks/$ID?" "$T/body" && fail "the new install kept the old id"
 
+# A profile may opt out of the source check.
+[ "$(from "$OTHER_ADDR" "$BASE/boot/$CLI_MAC.ipxe")" = 403 ] || fail "still served to others"
+echo "source_check = no" >>"$T/hosts.conf"
+kill -HUP "$AGENT_PID"
+wait_for 10 reloaded 3 || fail "no third reload"
+[ "$(from "$OTHER_ADDR" "$BASE/boot/$CLI_MAC.ipxe")" = 200 ] || fail "source_check = no not honoured"
+
 echo "PASS: $TEST_NAME"

@@ -761,7 +761,7 @@ static void test_migrate_v1(void **state)
     store *old = NULL;
     char *err = NULL;
     assert_int_equal(store_open(path, &old, &err), 0);
-    assert_int_equal(store_schema_version(old), 2);
+    assert_int_equal(store_schema_version(old), STORE_SCHEMA_VERSION);
     store_event e = ev(1, "00000000-0000-4000-8000-000000000000", "x", P(DHCP_BOUND));
     store_event_result res;
     uint64_t through = 0;
@@ -968,6 +968,7 @@ typedef struct profile_out {
     int n;
     char names[8][64];
     size_t n_images;
+    bool any_source;
     char cmdline[64];
     size_t kickstart_len;
     uint8_t sha[32];
@@ -978,6 +979,7 @@ static int profile_cb(const store_profile *p, void *userdata)
     profile_out *o = userdata;
     snprintf(o->names[o->n++], sizeof(o->names[0]), "%s", p->name);
     o->n_images = p->n_images;
+    o->any_source = p->any_source;
     snprintf(o->cmdline, sizeof(o->cmdline), "%s", p->cmdline);
     o->kickstart_len = strlen(p->kickstart);
     memcpy(o->sha, p->kickstart_sha256, 32);
@@ -997,6 +999,7 @@ static void test_profiles(void **state)
         .name = "el9",
         .cmdline = "console=tty0",
         .kickstart = "new",
+        .any_source = true,
         .images = images_el9,
         .n_images = 2, /* drops install.img */
     };
@@ -1010,6 +1013,7 @@ static void test_profiles(void **state)
     profile_out o = { 0 };
     assert_int_equal(store_profile_get(f->s, "el9", true, profile_cb, &o), 0);
     assert_int_equal(o.n_images, 2);
+    assert_true(o.any_source);
     assert_string_equal(o.cmdline, "console=tty0");
     assert_int_equal(o.kickstart_len, 3);
     /* the store computes the kickstart's digest */
