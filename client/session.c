@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -29,9 +30,14 @@ struct rb_session {
     pki_prover *prover;
     char *server_name;
     char *version;
-    /* Serializes handshakes; `auth_epoch` counts completed ones so that
-     * threads that all saw "unauthenticated" run one handshake, not many. */
+    /* `handshake_lock` serializes handshakes; `lock` guards the fields below
+     * and is never held across the network, so calls on other threads start
+     * while a handshake runs. `auth_epoch` counts completed handshakes so
+     * that threads that all saw "unauthenticated" run one, not many. */
+    pthread_mutex_t handshake_lock;
     pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool connected; /* a pipe was added (first dial of a reconnecting session) */
     uint64_t auth_epoch;
     /* The last AuthResult, inside the reply envelope that owns it. */
     ProtobufCMessage *identity_owner;
@@ -271,22 +277,52 @@ static int handshake(rb_session *s, char **ret_error)
         auth_reply_clear(&a);
         return r;
     }
-    rbproto_free(s->identity_owner);
+    pthread_mutex_lock(&s->lock);
+    ProtobufCMessage *old = s->identity_owner;
     s->identity_owner = a.owner;
     s->identity = a.result;
     s->auth_epoch++;
+    pthread_mutex_unlock(&s->lock);
+    rbproto_free(old);
     return 0;
+}
+
+static void on_pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    rb_session *s = arg;
+    pthread_mutex_lock(&s->lock);
+    s->connected = true;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static bool wait_connected(rb_session *s, uint32_t timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&s->lock);
+    while (!s->connected && pthread_cond_timedwait(&s->cond, &s->lock, &ts) == 0) {
+    }
+    bool ok = s->connected;
+    pthread_mutex_unlock(&s->lock);
+    return ok;
 }
 
 /* Re-runs the handshake unless another thread already did since `seen`. */
 static int reauthenticate(rb_session *s, uint64_t seen)
 {
+    pthread_mutex_lock(&s->handshake_lock);
     pthread_mutex_lock(&s->lock);
-    int r = 0;
-    if (s->auth_epoch == seen) {
-        r = handshake(s, NULL);
-    }
+    bool stale = s->auth_epoch == seen;
     pthread_mutex_unlock(&s->lock);
+    int r = stale ? handshake(s, NULL) : 0;
+    pthread_mutex_unlock(&s->handshake_lock);
     return r;
 }
 
@@ -308,6 +344,8 @@ int rb_session_open(const rb_session_config *cfg, rb_session **ret, char **ret_e
         return -ENOMEM;
     }
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->handshake_lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
     s->kind = cfg->kind;
     s->tls = tls;
     s->version = strdup(cfg->software_version ? cfg->software_version : RACKBOOT_VERSION);
@@ -367,9 +405,26 @@ int rb_session_open(const rb_session_config *cfg, rb_session **ret, char **ret_e
         tcfg = NULL;
     }
 
-    /* A synchronous first dial reports refusals at once; a session that
-     * reconnects retries in the background after that. */
-    rv = nng_dialer_start(s->dialer, 0);
+    if (cfg->reconnect) {
+        /* Dial in the background and wait, bounded, for the connection: a
+         * controller that drops packets costs connect_timeout_ms, not the
+         * kernel's two-minute SYN retries (an agent's SIGTERM waits for
+         * this). nng keeps redialling after a lost connection. */
+        nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, on_pipe_added, s);
+        rv = nng_dialer_start(s->dialer, NNG_FLAG_NONBLOCK);
+        if (rv == 0 && !wait_connected(s, cfg->connect_timeout_ms ? cfg->connect_timeout_ms
+                                                                   : DEFAULT_CONNECT_TIMEOUT_MS)) {
+            r = fail(ret_error, -ETIMEDOUT, "no connection to the controller at %s within %u ms",
+                     cfg->url,
+                     cfg->connect_timeout_ms ? cfg->connect_timeout_ms
+                                             : DEFAULT_CONNECT_TIMEOUT_MS);
+            goto fail;
+        }
+    } else {
+        /* A synchronous dial reports a refusal or a TLS failure at once,
+         * with its reason (the CLI's case). */
+        rv = nng_dialer_start(s->dialer, 0);
+    }
     if (rv != 0) {
         r = rb_nng_errno(rv);
         if (r == -EPROTO) {
@@ -379,19 +434,11 @@ int rb_session_open(const rb_session_config *cfg, rb_session **ret, char **ret_e
             r = fail(ret_error, r, "cannot reach the controller at %s: %s", cfg->url,
                      nng_strerror(rv));
         }
-        if (!cfg->reconnect || r == -EPROTO || r == -EINVAL) {
-            goto fail;
-        }
-        /* The uplink keeps trying; its calls time out until then. */
-        nng_dialer_start(s->dialer, NNG_FLAG_NONBLOCK);
-        if (ret_error) {
-            free(*ret_error);
-            *ret_error = NULL;
-        }
+        goto fail;
     }
-    if (tls && rv == 0) {
+    if (tls) {
         r = handshake(s, ret_error);
-        if (r < 0 && (!cfg->reconnect || r == -EACCES)) {
+        if (r < 0) {
             goto fail;
         }
     }
@@ -408,6 +455,8 @@ fail:
     pki_prover_free(s->prover);
     free(s->server_name);
     free(s->version);
+    pthread_cond_destroy(&s->cond);
+    pthread_mutex_destroy(&s->handshake_lock);
     pthread_mutex_destroy(&s->lock);
     free(s);
     return r;
@@ -423,6 +472,8 @@ rb_session *rb_session_close(rb_session *s)
     pki_prover_free(s->prover);
     free(s->server_name);
     free(s->version);
+    pthread_cond_destroy(&s->cond);
+    pthread_mutex_destroy(&s->handshake_lock);
     pthread_mutex_destroy(&s->lock);
     free(s);
     return NULL;

@@ -38,9 +38,13 @@ typedef struct rb_session_config {
     const char *crl;         /* optional CRL (PEM file) */
     const char *server_name; /* controller certificate's DNS name; NULL: the URL's host */
     const char *software_version; /* sent in the hello; NULL: RACKBOOT_VERSION */
-    uint32_t connect_timeout_ms;  /* 0: 5000 */
-    /* Keep redialling in the background after a lost connection (the agent's
-     * uplink) rather than failing calls at once (the CLI). */
+    /* false (the CLI): dial synchronously, so a refusal or a TLS failure is
+     * reported at once with its reason (a controller that drops packets
+     * takes the kernel's TCP connect timeout). true (the agent's uplink):
+     * dial in the background and give up after connect_timeout_ms (0: 5000),
+     * reporting -ETIMEDOUT without a reason. Either way nng redials after a
+     * lost connection and calls re-run the handshake. */
+    uint32_t connect_timeout_ms;
     bool reconnect;
 } rb_session_config;
 

@@ -68,6 +68,12 @@ static void on_aio(void *arg)
     rpc_call *c = arg;
     rpc_server *s = c->srv;
     pthread_mutex_lock(&s->lock);
+    if (s->closing) {
+        /* rpc_server_free() frees every call through s->all while nng
+         * aborts them: the queue would link freed calls. */
+        pthread_mutex_unlock(&s->lock);
+        return;
+    }
     c->next_done = NULL;
     if (s->done_tail) {
         s->done_tail->next_done = c;
@@ -75,11 +81,8 @@ static void on_aio(void *arg)
         s->done_head = c;
     }
     s->done_tail = c;
-    bool wake = !s->closing;
     pthread_mutex_unlock(&s->lock);
-    if (wake) {
-        uv_async_send(&s->wake);
-    }
+    uv_async_send(&s->wake);
 }
 
 static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -106,6 +109,13 @@ static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 static void call_free(rpc_call *c)
 {
     rpc_server *s = c->srv;
+    if (c->state == CALL_SENDING) {
+        nng_aio_stop(c->aio);
+        nng_msg *unsent = nng_aio_get_msg(c->aio);
+        if (unsent && nng_aio_result(c->aio) != 0) {
+            nng_msg_free(unsent); /* a failed send leaves the message with us */
+        }
+    }
     nng_aio_free(c->aio); /* waits for a running callback */
     nng_ctx_close(c->ctx);
     if (c->req) {
@@ -189,14 +199,8 @@ static void on_wake(uv_async_t *handle)
     s->pipes_head = NULL;
     pthread_mutex_unlock(&s->lock);
 
-    while (pipes) {
-        pipe_event *next = pipes->next;
-        if (s->h.pipe_closed) {
-            s->h.pipe_closed(s->userdata, pipes->pipe_id);
-        }
-        free(pipes);
-        pipes = next;
-    }
+    /* Requests first, then closed pipes: a hello and its connection's close
+     * drained together must leave no identity (or parked call) behind. */
     while (done) {
         rpc_call *c = done;
         done = c->next_done;
@@ -216,13 +220,23 @@ static void on_wake(uv_async_t *handle)
         } else if (c->state == CALL_SENDING) {
             if (rv != 0) {
                 nng_msg_free(nng_aio_get_msg(c->aio)); /* not sent: still ours */
+                nng_aio_set_msg(c->aio, NULL);
             }
+            c->state = CALL_HELD; /* the send is over, whatever call_free sees */
             if (rv == NNG_ECLOSED) {
                 call_free(c);
             } else {
                 call_recycle(c);
             }
         }
+    }
+    while (pipes) {
+        pipe_event *next = pipes->next;
+        if (s->h.pipe_closed) {
+            s->h.pipe_closed(s->userdata, pipes->pipe_id);
+        }
+        free(pipes);
+        pipes = next;
     }
 }
 

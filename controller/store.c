@@ -597,6 +597,12 @@ static int tx_begin(store *s)
 static int tx_end(store *s, int r)
 {
     if (s->in_batch) {
+        if (r < 0 && sqlite3_get_autocommit(s->db)) {
+            /* SQLite rolled the whole batch back (disk full, I/O error):
+             * there is no savepoint left, and going on would commit the
+             * rest of the batch piecemeal. */
+            return -EIO;
+        }
         if (r < 0) {
             char saved[sizeof(s->errmsg)];
             memcpy(saved, s->errmsg, sizeof(saved));
@@ -2168,8 +2174,16 @@ static int ingest_tx(store *s, int64_t rack_id, const store_event *events, size_
             results[i] = res;
         }
     }
-    /* Advance over every handled seq, including those stored by earlier
-     * batches beyond a gap that this batch filled. */
+    /* A batch is the agent's journal from its oldest unacknowledged event
+     * on, in order (rack-agent/journal.h): a seq missing before or between
+     * its events no longer exists at the agent (dropped to stay bounded, or
+     * lost to damage) and will never come. Once every event of the batch is
+     * handled, everything through its last seq is; acknowledging less would
+     * make the agent send the same batch for ever. */
+    if (n > 0 && events[n - 1].seq > through && events[n - 1].seq <= INT64_MAX) {
+        through = events[n - 1].seq;
+    }
+    /* Then over every seq stored beyond it (none, from our own agent). */
     {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         TRY(stmt_get(s, ST_EVENT_EXISTS, &st));

@@ -247,7 +247,10 @@ int store_agent_journal(store *s, const char *rack, const char *journal_id);
  * meaningful only when the call succeeds (on failure nothing was stored and
  * the agent re-sends the batch).
  * *ret_stored_through gets the highest seq such that it and every lower one
- * is handled. Returns the number of events stored now. */
+ * is handled. A batch is taken as the agent's journal from its oldest
+ * unacknowledged event on: seqs it skips (before or between its events) no
+ * longer exist at the agent and count as handled, so a gap in an agent's
+ * journal never stalls its stream. Returns the number of events stored now. */
 int store_events_ingest(store *s, const char *rack, const store_event *events, size_t n,
                         uint64_t now, store_event_result *results, uint64_t *ret_stored_through);
 

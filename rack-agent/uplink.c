@@ -284,6 +284,10 @@ static bool connect_session(uplink *u)
             .key = u->cfg.key,
             .crl = u->cfg.crl,
             .server_name = u->cfg.server_name,
+            /* Bounded, so that stopping the agent never waits for the
+             * kernel's SYN retries to a controller that drops packets. */
+            .reconnect = true,
+            .connect_timeout_ms = 5000,
         };
         rb_session *s = NULL;
         char *error = NULL;
@@ -445,7 +449,17 @@ static void *events_main(void *arg)
                          errstr(r));
             }
             log_debug("uplink: events sent=%zu stored_through=%" PRIu64, batch.n_events, through);
-            backoff = 0;
+            if (through >= journal_batch_last_seq(b)) {
+                backoff = 0;
+                continue;
+            }
+            /* The controller did not take the batch: never resend it in a
+             * tight loop. */
+            log_warn("uplink: the controller acknowledged seq %" PRIu64 " of a batch ending at %" PRIu64
+                     "; retrying later",
+                     through, journal_batch_last_seq(b));
+            backoff = backoff_next(backoff);
+            pause_ms(u, jitter(backoff));
             continue;
         }
         if (stopping(u)) {
