@@ -487,80 +487,92 @@ const Rackboot__V1__AuthResult *rb_session_identity(const rb_session *s)
 
 /* ---- Calls ------------------------------------------------------------- */
 
-static bool agent_unauthenticated(const Rackboot__V1__AgentReply *rep)
+/* The reply, unpacked by its envelope's validating unpacker; *ret_unauth
+ * says whether the controller answered "prove the connection first". */
+static int unpack_reply(const rb_session *s, nng_msg *msg, ProtobufCMessage **ret,
+                        bool *ret_unauth)
 {
-    return rep->body_case == RACKBOOT__V1__AGENT_REPLY__BODY_ERROR &&
-           rep->error->code == RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED;
+    const uint8_t *body = nng_msg_body(msg);
+    size_t len = nng_msg_len(msg);
+    if (s->kind == RB_SESSION_AGENT) {
+        Rackboot__V1__AgentReply *rep = NULL;
+        int r = rbproto_unpack_agent_reply(body, len, RBPROTO_MAX_MESSAGE, &rep);
+        if (r < 0) {
+            return r;
+        }
+        *ret_unauth = rep->body_case == RACKBOOT__V1__AGENT_REPLY__BODY_ERROR &&
+                      rep->error->code == RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED;
+        *ret = &rep->base;
+        return 0;
+    }
+    Rackboot__V1__ApiReply *rep = NULL;
+    int r = rbproto_unpack_api_reply(body, len, RBPROTO_MAX_MESSAGE, &rep);
+    if (r < 0) {
+        return r;
+    }
+    *ret_unauth = rep->status == RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED;
+    *ret = &rep->base;
+    return 0;
+}
+
+/* One call; an "unauthenticated" answer (nng reconnected underneath) runs
+ * the handshake again and repeats the call once. */
+static int call(rb_session *s, const ProtobufCMessage *req, uint32_t timeout_ms,
+                ProtobufCMessage **ret)
+{
+    uint64_t deadline = now_ms() + timeout_ms;
+    for (int attempt = 0;; attempt++) {
+        pthread_mutex_lock(&s->lock);
+        uint64_t epoch = s->auth_epoch;
+        pthread_mutex_unlock(&s->lock);
+
+        nng_msg *msg = NULL;
+        int r = pack_and_call(s, req, deadline, &msg);
+        if (r < 0) {
+            return r;
+        }
+        ProtobufCMessage *rep = NULL;
+        bool unauth = false;
+        r = unpack_reply(s, msg, &rep, &unauth);
+        nng_msg_free(msg);
+        if (r < 0) {
+            return r;
+        }
+        if (s->tls && unauth && attempt == 0) {
+            rbproto_free(rep);
+            r = reauthenticate(s, epoch);
+            if (r < 0) {
+                return r;
+            }
+            continue;
+        }
+        *ret = rep;
+        return 0;
+    }
 }
 
 int rb_session_call_agent(rb_session *s, const Rackboot__V1__AgentRequest *req, uint32_t timeout_ms,
                           Rackboot__V1__AgentReply **ret)
 {
     RB_ASSERT(s->kind == RB_SESSION_AGENT);
-    uint64_t deadline = now_ms() + timeout_ms;
-    for (int attempt = 0;; attempt++) {
-        pthread_mutex_lock(&s->lock);
-        uint64_t epoch = s->auth_epoch;
-        pthread_mutex_unlock(&s->lock);
-
-        nng_msg *msg = NULL;
-        int r = pack_and_call(s, &req->base, deadline, &msg);
-        if (r < 0) {
-            return r;
-        }
-        Rackboot__V1__AgentReply *rep = NULL;
-        r = rbproto_unpack_agent_reply(nng_msg_body(msg), nng_msg_len(msg), RBPROTO_MAX_MESSAGE,
-                                       &rep);
-        nng_msg_free(msg);
-        if (r < 0) {
-            return r;
-        }
-        if (s->tls && agent_unauthenticated(rep) && attempt == 0) {
-            rbproto_free(&rep->base);
-            r = reauthenticate(s, epoch);
-            if (r < 0) {
-                return r;
-            }
-            continue;
-        }
-        *ret = rep;
-        return 0;
+    ProtobufCMessage *rep = NULL;
+    int r = call(s, &req->base, timeout_ms, &rep);
+    if (r >= 0) {
+        *ret = (Rackboot__V1__AgentReply *)rep;
     }
+    return r;
 }
 
 int rb_session_call_api(rb_session *s, const Rackboot__V1__ApiRequest *req, uint32_t timeout_ms,
                         Rackboot__V1__ApiReply **ret)
 {
     RB_ASSERT(s->kind == RB_SESSION_API);
-    uint64_t deadline = now_ms() + timeout_ms;
-    for (int attempt = 0;; attempt++) {
-        pthread_mutex_lock(&s->lock);
-        uint64_t epoch = s->auth_epoch;
-        pthread_mutex_unlock(&s->lock);
-
-        nng_msg *msg = NULL;
-        int r = pack_and_call(s, &req->base, deadline, &msg);
-        if (r < 0) {
-            return r;
-        }
-        Rackboot__V1__ApiReply *rep = NULL;
-        r = rbproto_unpack_api_reply(nng_msg_body(msg), nng_msg_len(msg), RBPROTO_MAX_MESSAGE,
-                                     &rep);
-        nng_msg_free(msg);
-        if (r < 0) {
-            return r;
-        }
-        if (s->tls && rep->status == RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED && attempt == 0) {
-            rbproto_free(&rep->base);
-            r = reauthenticate(s, epoch);
-            if (r < 0) {
-                return r;
-            }
-            continue;
-        }
-        *ret = rep;
-        return 0;
+    ProtobufCMessage *rep = NULL;
+    int r = call(s, &req->base, timeout_ms, &rep);
+    if (r >= 0) {
+        *ret = (Rackboot__V1__ApiReply *)rep;
     }
+    return r;
 }
 
 void rb_session_shutdown(rb_session *s)
