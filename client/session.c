@@ -44,7 +44,8 @@ struct rb_session {
     const Rackboot__V1__AuthResult *identity;
 };
 
-static int fail(char **ret_error, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char **ret_error, int r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail(char **ret_error, int r, const char *fmt, ...)
 {
     if (ret_error) {
@@ -158,13 +159,13 @@ static int auth_call(rb_session *s, bool hello, const uint8_t *sig, size_t sig_l
     if (hello) {
         size_t pem_len = 0;
         h.role = pki_prover_identity(s->prover)->role == PKI_ROLE_AGENT
-                         ? RACKBOOT__V1__ROLE__ROLE_AGENT
-                         : RACKBOOT__V1__ROLE__ROLE_OPERATOR;
+                     ? RACKBOOT__V1__ROLE__ROLE_AGENT
+                     : RACKBOOT__V1__ROLE__ROLE_OPERATOR;
         h.certificate_pem = RB_UNCONST(pki_prover_cert_pem(s->prover, &pem_len));
         h.software_version = s->version;
         h.rack_claim = h.role == RACKBOOT__V1__ROLE__ROLE_AGENT
-                               ? RB_UNCONST(pki_prover_identity(s->prover)->name)
-                               : RB_UNCONST("");
+                           ? RB_UNCONST(pki_prover_identity(s->prover)->name)
+                           : RB_UNCONST("");
     } else {
         p.signature.data = RB_UNCONST(sig);
         p.signature.len = sig_len;
@@ -260,8 +261,8 @@ static int handshake(rb_session *s, char **ret_error)
     }
     uint8_t *sig = NULL;
     size_t sig_len = 0;
-    r = pki_prover_sign(s->prover, a.challenge->nonce.data, a.challenge->nonce.len,
-                        s->server_name, &sig, &sig_len);
+    r = pki_prover_sign(s->prover, a.challenge->nonce.data, a.challenge->nonce.len, s->server_name,
+                        &sig, &sig_len);
     auth_reply_clear(&a);
     if (r < 0) {
         return fail(ret_error, r, "cannot sign the controller's challenge: %s", errstr(r));
@@ -371,8 +372,11 @@ int rb_session_open(const rb_session_config *cfg, rb_session **ret, char **ret_e
                      reason.text[0] ? reason.text : errstr(r));
             goto fail;
         }
-        rb_tls_files files = { .ca = cfg->ca, .cert = cfg->cert, .key = cfg->key,
-                               .crl = cfg->crl, .server_name = s->server_name };
+        rb_tls_files files = { .ca = cfg->ca,
+                               .cert = cfg->cert,
+                               .key = cfg->key,
+                               .crl = cfg->crl,
+                               .server_name = s->server_name };
         r = rb_tls_config_new(&files, false, &tcfg, ret_error);
         if (r < 0) {
             goto fail;
@@ -413,7 +417,7 @@ int rb_session_open(const rb_session_config *cfg, rb_session **ret, char **ret_e
         nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, on_pipe_added, s);
         rv = nng_dialer_start(s->dialer, NNG_FLAG_NONBLOCK);
         if (rv == 0 && !wait_connected(s, cfg->connect_timeout_ms ? cfg->connect_timeout_ms
-                                                                   : DEFAULT_CONNECT_TIMEOUT_MS)) {
+                                                                  : DEFAULT_CONNECT_TIMEOUT_MS)) {
             r = fail(ret_error, -ETIMEDOUT, "no connection to the controller at %s within %u ms",
                      cfg->url,
                      cfg->connect_timeout_ms ? cfg->connect_timeout_ms
@@ -428,8 +432,10 @@ int rb_session_open(const rb_session_config *cfg, rb_session **ret, char **ret_e
     if (rv != 0) {
         r = rb_nng_errno(rv);
         if (r == -EPROTO) {
-            r = fail(ret_error, r, "TLS with %s failed (wrong CA, server name %s, or a refused "
-                     "certificate): %s", cfg->url, s->server_name, nng_strerror(rv));
+            r = fail(ret_error, r,
+                     "TLS with %s failed (wrong CA, server name %s, or a refused "
+                     "certificate): %s",
+                     cfg->url, s->server_name, nng_strerror(rv));
         } else {
             r = fail(ret_error, r, "cannot reach the controller at %s: %s", cfg->url,
                      nng_strerror(rv));
@@ -489,8 +495,7 @@ const Rackboot__V1__AuthResult *rb_session_identity(const rb_session *s)
 
 /* The reply, unpacked by its envelope's validating unpacker; *ret_unauth
  * says whether the controller answered "prove the connection first". */
-static int unpack_reply(const rb_session *s, nng_msg *msg, ProtobufCMessage **ret,
-                        bool *ret_unauth)
+static int unpack_reply(const rb_session *s, nng_msg *msg, ProtobufCMessage **ret, bool *ret_unauth)
 {
     const uint8_t *body = nng_msg_body(msg);
     size_t len = nng_msg_len(msg);

@@ -29,14 +29,14 @@ typedef enum rb_session_kind {
 } rb_session_kind;
 
 typedef struct rb_session_config {
-    const char *url;         /* ipc://... or tls+tcp://host:port */
+    const char *url; /* ipc://... or tls+tcp://host:port */
     rb_session_kind kind;
     /* tls+tcp:// only (ignored for ipc://): */
-    const char *ca;          /* CA certificate (PEM file) */
-    const char *cert;        /* our certificate and key (PEM files) */
+    const char *ca;   /* CA certificate (PEM file) */
+    const char *cert; /* our certificate and key (PEM files) */
     const char *key;
-    const char *crl;         /* optional CRL (PEM file) */
-    const char *server_name; /* controller certificate's DNS name; NULL: the URL's host */
+    const char *crl;              /* optional CRL (PEM file) */
+    const char *server_name;      /* controller certificate's DNS name; NULL: the URL's host */
     const char *software_version; /* sent in the hello; NULL: RACKBOOT_VERSION */
     /* false (the CLI): dial synchronously, so a refusal or a TLS failure is
      * reported at once with its reason (a controller that drops packets

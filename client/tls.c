@@ -11,7 +11,8 @@
 /* A PEM file larger than this is not a certificate, key or CRL we issue. */
 #define PEM_MAX (4u << 20)
 
-static int fail(char **ret_error, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char **ret_error, int r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail(char **ret_error, int r, const char *fmt, ...)
 {
     if (ret_error) {

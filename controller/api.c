@@ -143,8 +143,8 @@ static void do_hosts_add(api *a, const Rackboot__V1__HostsAddRequest *req, reply
         const char *why = NULL;
         r = wire_to_store_host(req->hosts[i], &h, &why);
         if (r < 0) {
-            set_status(rc, RACKBOOT__V1__STATUS__STATUS_INVALID, "host %s: %s",
-                       req->hosts[i]->name, why);
+            set_status(rc, RACKBOOT__V1__STATUS__STATUS_INVALID, "host %s: %s", req->hosts[i]->name,
+                       why);
             break;
         }
         r = store_host_add(a->st, &h, req->update_existing);
@@ -642,8 +642,7 @@ static int events_fill(api *a, const char *host, uint64_t after, uint32_t limit,
     return (int)rc->rep.events->n_events;
 }
 
-static void reply_events(api *a, rpc_call *call, const char *host, uint64_t after,
-                         uint32_t limit)
+static void reply_events(api *a, rpc_call *call, const char *host, uint64_t after, uint32_t limit)
 {
     reply_ctx rc = { .a = wire_arena_new(), .rep = RACKBOOT__V1__API_REPLY__INIT };
     if (!rc.a) {
@@ -798,14 +797,13 @@ static void on_request(void *userdata, rpc_call *call)
     rc.rep.status = RACKBOOT__V1__STATUS__STATUS_OK;
     Rackboot__V1__ApiRequest *req = NULL;
     int r = rbproto_unpack_api_request(
-            body, len, trusted ? RBPROTO_MAX_MESSAGE : RBPROTO_MAX_UNAUTHENTICATED, &req);
+        body, len, trusted ? RBPROTO_MAX_MESSAGE : RBPROTO_MAX_UNAUTHENTICATED, &req);
     bool held = false;
     if (r < 0) {
         if (log_ratelimit_ok(&a->bad_rl, now_monotonic_ms(), NULL)) {
             log_warn("api: malformed request (%zu bytes): %s", len, errstr(r));
         }
-        set_status(&rc, RACKBOOT__V1__STATUS__STATUS_INVALID, "malformed request: %s",
-                   errstr(r));
+        set_status(&rc, RACKBOOT__V1__STATUS__STATUS_INVALID, "malformed request: %s", errstr(r));
     } else if (req->body_case == RACKBOOT__V1__API_REQUEST__BODY_AUTH_HELLO ||
                req->body_case == RACKBOOT__V1__API_REQUEST__BODY_AUTH_PROOF) {
         handle_auth(ep, call, req, &rc);
@@ -906,8 +904,7 @@ static int endpoint_open(api *a, endpoint *ep, uv_loop_t *loop, const char *url,
     return r;
 }
 
-int api_new(uv_loop_t *loop, store *st, hub *hb, const api_config *cfg, api **ret,
-            char **ret_error)
+int api_new(uv_loop_t *loop, store *st, hub *hb, const api_config *cfg, api **ret, char **ret_error)
 {
     api *a = calloc(1, sizeof(*a));
     if (!a) {

@@ -190,8 +190,9 @@ int controller_config_load(const char *path, diag *d, controller_config **ret)
     }
     bool tls = c->agents_listen || c->operators_listen;
     if (tls && (!c->ca || !c->cert || !c->key)) {
-        problem(&l, 0, "[pki] ca, cert and key are required with agents_listen or "
-                       "operators_listen");
+        problem(&l, 0,
+                "[pki] ca, cert and key are required with agents_listen or "
+                "operators_listen");
     }
     ini_doc_free(doc);
     if (!c->path || !c->api_listen) {

@@ -390,7 +390,7 @@ static void on_request(void *userdata, rpc_call *call)
     const auth_peer *peer = auth_identity(h->auth, pipe);
     Rackboot__V1__AgentRequest *req = NULL;
     int r = rbproto_unpack_agent_request(
-            body, len, peer ? RBPROTO_MAX_MESSAGE : RBPROTO_MAX_UNAUTHENTICATED, &req);
+        body, len, peer ? RBPROTO_MAX_MESSAGE : RBPROTO_MAX_UNAUTHENTICATED, &req);
     if (r < 0) {
         if (log_ratelimit_ok(&h->bad_rl, now_monotonic_ms(), NULL)) {
             log_warn("hub: malformed request on connection %u (%zu bytes): %s", pipe, len,

@@ -242,7 +242,9 @@ static int run(const char *path)
                       .operators_listen = c.cfg->operators_listen,
                       .tls = c.tls,
                       .verifier = c.verifier };
-    hub_config hc = { .listen = c.cfg->agents_listen, .tls = c.tls, .verifier = c.verifier,
+    hub_config hc = { .listen = c.cfg->agents_listen,
+                      .tls = c.tls,
+                      .verifier = c.verifier,
                       .max_wait_ms = CONTROLLER_DEFAULT_SYNC_WAIT_MAX };
     r = mkdir_p(c.cfg->state_dir, 0700);
     if (r < 0) {

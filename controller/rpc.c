@@ -33,7 +33,7 @@ struct rpc_call {
     nng_aio *aio;
     nng_msg *req;
     call_state state;
-    rpc_call *next_done;          /* completion queue, under srv->lock */
+    rpc_call *next_done;           /* completion queue, under srv->lock */
     rpc_call *prev_all, *next_all; /* every call, loop thread only */
 };
 
@@ -306,7 +306,8 @@ rpc_server *rpc_server_free(rpc_server *s)
     return NULL;
 }
 
-static int fail(char **ret_error, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char **ret_error, int r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail(char **ret_error, int r, const char *fmt, ...)
 {
     if (ret_error) {
@@ -342,8 +343,7 @@ int rpc_server_listen(rpc_server *s, const char *url, nng_tls_config *tls, int i
     }
     if (rv != 0) {
         nng_listener_close(l);
-        return fail(ret_error, rb_nng_errno(rv), "cannot listen on %s: %s", url,
-                    nng_strerror(rv));
+        return fail(ret_error, rb_nng_errno(rv), "cannot listen on %s: %s", url, nng_strerror(rv));
     }
     if (strncmp(url, "tls+tcp://", 10) == 0) {
         int port = 0;

@@ -149,8 +149,9 @@ Rackboot__V1__Profile *wire_profile(wire_arena *a, const store_profile *p)
     /* The hash goes with or without the template (listings leave the text
      * out); a profile without a kickstart has the hash of "" and sends none. */
     static const uint8_t empty_sha256[32] = {
-        0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
-        0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+        0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4,
+        0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b,
+        0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
     };
     if (memcmp(p->kickstart_sha256, empty_sha256, 32) != 0) {
         m->kickstart_sha256.data = wire_memdup(a, p->kickstart_sha256, 32);
@@ -253,8 +254,8 @@ int wire_to_store_profile(wire_arena *a, const Rackboot__V1__Profile *m, store_p
     }
     for (size_t i = 0; i < m->n_images; i++) {
         const Rackboot__V1__Image *im = m->images[i];
-        images[i] = (store_image){ .name = im->name, .kind = im->kind, .url = im->url,
-                                   .size = im->size };
+        images[i] =
+            (store_image){ .name = im->name, .kind = im->kind, .url = im->url, .size = im->size };
         memcpy(images[i].sha256, im->sha256.data, 32);
     }
     *ret = (store_profile){

@@ -8,9 +8,9 @@
 #include <openssl/crypto.h>
 #include <zlib.h>
 
-#include "log.h"
 #include "hex.h"
 #include "http/files_route.h"
+#include "log.h"
 #include "rbproto.h"
 #include "render/cmdline.h"
 #include "render/kickstart.h"
@@ -240,8 +240,8 @@ int boot_form_get(const uint8_t *body, size_t len, const char *key, char *out, s
                 int c = body[k];
                 if (c == '+') {
                     c = ' ';
-                } else if (c == '%' && k + 2 < end + 1 && k + 2 < len &&
-                           hexval(body[k + 1]) >= 0 && hexval(body[k + 2]) >= 0) {
+                } else if (c == '%' && k + 2 < end + 1 && k + 2 < len && hexval(body[k + 1]) >= 0 &&
+                           hexval(body[k + 2]) >= 0) {
                     c = hexval(body[k + 1]) * 16 + hexval(body[k + 2]);
                     k += 2;
                 }

@@ -11,7 +11,7 @@
  *                                  vmlinuz → kernel_fetched, initrd.img →
  *                                  initrd_fetched, LiveOS/squashfs.img →
  *                                  stage2_progress at 25/50/75 % (TCP_INFO's
- *                                  bytes acknowledged) and 100 % 
+ *                                  bytes acknowledged) and 100 %
  *
  * Only a host with an intent gets a script; a kickstart or a progress post
  * needs the install's token (403 without it, nothing recorded). Scripts and

@@ -83,8 +83,8 @@ static int done_load(progress *p)
 {
     _cleanup_free_ char *buf = NULL;
     size_t len = 0;
-    int r = fileio_read_all(p->path, (size_t)PROGRESS_MAX_COMPLETED * (ID_MAX + 1),
-                            (void **)&buf, &len);
+    int r = fileio_read_all(p->path, (size_t)PROGRESS_MAX_COMPLETED * (ID_MAX + 1), (void **)&buf,
+                            &len);
     if (r == -ENOENT) {
         return 0;
     }
@@ -157,8 +157,7 @@ static void on_sync(uv_timer_t *t)
     }
     int r = journal_sync(p->journal);
     if (r < 0) {
-        log_error("journal: sync failed: %s (events are kept in memory until it works)",
-                  errstr(r));
+        log_error("journal: sync failed: %s (events are kept in memory until it works)", errstr(r));
         return;
     }
     if (p->durable_fn) {
@@ -200,8 +199,8 @@ int progress_emit(progress *p, const intent *in, Rackboot__V1__Phase phase, uint
     }
     char msg[160];
     log_info("event host=%s install=%s phase=%s%s%s percent=%u message=%s", in->host,
-             in->install_id, rbproto_phase_to_string(phase), mac ? " mac=" : "", mac_text,
-             percent, log_quote(msg, sizeof(msg), message ? message : ""));
+             in->install_id, rbproto_phase_to_string(phase), mac ? " mac=" : "", mac_text, percent,
+             log_quote(msg, sizeof(msg), message ? message : ""));
 
     int r = p->journal ? journal_record(p, in, phase, percent, message, mac, duid, duid_len) : 0;
     /* Last: completing withdraws the intent, and with it `in`. */
@@ -235,9 +234,10 @@ static int journal_record(progress *p, const intent *in, Rackboot__V1__Phase pha
         return r;
     }
     if (r > 0) {
-        log_warn("journal: full, dropped the %d oldest unacknowledged events (total dropped %" PRIu64
-                 ")",
-                 r, journal_dropped_total(p->journal));
+        log_warn(
+            "journal: full, dropped the %d oldest unacknowledged events (total dropped %" PRIu64
+            ")",
+            r, journal_dropped_total(p->journal));
     }
     if (!p->sync_pending) {
         p->sync_pending = true;

@@ -33,8 +33,8 @@ struct uplink {
     pthread_cond_t cond;
     bool stopping;
     bool events_ready;
-    rb_session *session;   /* set by the sync thread once open */
-    intent_set *pending;   /* handed to the loop */
+    rb_session *session; /* set by the sync thread once open */
+    intent_set *pending; /* handed to the loop */
     pthread_t sync_thread, events_thread;
     bool sync_started, events_started;
 };
@@ -383,8 +383,7 @@ static void *sync_main(void *arg)
                               sr->generation, u->cfg.state_dir, errstr(r));
                 }
             } else {
-                log_error("uplink: generation %" PRIu64 " refused: %s", sr->generation,
-                          errstr(r));
+                log_error("uplink: generation %" PRIu64 " refused: %s", sr->generation, errstr(r));
             }
             if (r >= 0) {
                 log_info("uplink: generation=%" PRIu64 " intents=%zu profiles=%zu persisted",
@@ -455,8 +454,8 @@ static void *events_main(void *arg)
             }
             /* The controller did not take the batch: never resend it in a
              * tight loop. */
-            log_warn("uplink: the controller acknowledged seq %" PRIu64 " of a batch ending at %" PRIu64
-                     "; retrying later",
+            log_warn("uplink: the controller acknowledged seq %" PRIu64
+                     " of a batch ending at %" PRIu64 "; retrying later",
                      through, journal_batch_last_seq(b));
             backoff = backoff_next(backoff);
             pause_ms(u, jitter(backoff));
@@ -472,8 +471,8 @@ static void *events_main(void *arg)
                                                                              : "unexpected reply");
             rbproto_free(&rep->base);
         } else {
-            log_warn("uplink: sending %zu events failed: %s (kept in the journal)",
-                     batch.n_events, errstr(r));
+            log_warn("uplink: sending %zu events failed: %s (kept in the journal)", batch.n_events,
+                     errstr(r));
         }
         backoff = backoff_next(backoff);
         pause_ms(u, jitter(backoff));
@@ -512,8 +511,8 @@ int uplink_new(uv_loop_t *loop, const uplink_config *cfg, journal *j, uplink_int
         return -ENOMEM;
     }
     u->cfg = *cfg;
-    const char **fields[] = { &u->cfg.url, &u->cfg.server_name, &u->cfg.ca, &u->cfg.cert,
-                              &u->cfg.key, &u->cfg.crl, &u->cfg.state_dir, &u->cfg.rack };
+    const char **fields[] = { &u->cfg.url, &u->cfg.server_name, &u->cfg.ca,        &u->cfg.cert,
+                              &u->cfg.key, &u->cfg.crl,         &u->cfg.state_dir, &u->cfg.rack };
     for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
         if (*fields[i]) {
             u->strings[i] = strdup(*fields[i]);

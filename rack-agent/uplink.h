@@ -27,8 +27,8 @@ typedef struct uplink_config {
     const char *server_name; /* the controller certificate's DNS name */
     const char *ca, *cert, *key, *crl;
     const char *state_dir;
-    const char *rack;        /* [agent] rack: must be the rack our certificate names */
-    uint32_t sync_wait_ms;   /* long poll; 0: UPLINK_DEFAULT_SYNC_WAIT_MS */
+    const char *rack;      /* [agent] rack: must be the rack our certificate names */
+    uint32_t sync_wait_ms; /* long poll; 0: UPLINK_DEFAULT_SYNC_WAIT_MS */
 } uplink_config;
 
 #define UPLINK_DEFAULT_SYNC_WAIT_MS 30000u

@@ -22,9 +22,10 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: rb-fake-agent --url URL --ca F --cert F --key F [--crl F]\n"
-                    "                     [--server-name N] hello | sync [--held G] [--ack G]\n"
-                    "                     [--wait MS] | events --from SEQ HOST:ID:PHASE[:PCT]...\n");
+    fprintf(stderr,
+            "usage: rb-fake-agent --url URL --ca F --cert F --key F [--crl F]\n"
+            "                     [--server-name N] hello | sync [--held G] [--ack G]\n"
+            "                     [--wait MS] | events --from SEQ HOST:ID:PHASE[:PCT]...\n");
     return 2;
 }
 
@@ -87,8 +88,7 @@ static int do_events(rb_session *s, uint64_t from, char **specs, size_t n)
         char *id = strtok_r(NULL, ":", &save);
         char *phase = strtok_r(NULL, ":", &save);
         char *pct = strtok_r(NULL, ":", &save);
-        if (!host || !id || !phase ||
-            rbproto_phase_from_string(phase, &evs[i].phase) < 0) {
+        if (!host || !id || !phase || rbproto_phase_from_string(phase, &evs[i].phase) < 0) {
             fprintf(stderr, "bad event %s\n", specs[i]);
             goto out;
         }
@@ -132,11 +132,16 @@ out:
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "url", required_argument, NULL, 'u' },   { "ca", required_argument, NULL, 'a' },
-        { "cert", required_argument, NULL, 'c' },  { "key", required_argument, NULL, 'k' },
-        { "crl", required_argument, NULL, 'r' },   { "server-name", required_argument, NULL, 's' },
-        { "held", required_argument, NULL, 'H' },  { "ack", required_argument, NULL, 'A' },
-        { "wait", required_argument, NULL, 'w' },  { "from", required_argument, NULL, 'f' },
+        { "url", required_argument, NULL, 'u' },
+        { "ca", required_argument, NULL, 'a' },
+        { "cert", required_argument, NULL, 'c' },
+        { "key", required_argument, NULL, 'k' },
+        { "crl", required_argument, NULL, 'r' },
+        { "server-name", required_argument, NULL, 's' },
+        { "held", required_argument, NULL, 'H' },
+        { "ack", required_argument, NULL, 'A' },
+        { "wait", required_argument, NULL, 'w' },
+        { "from", required_argument, NULL, 'f' },
         { 0 },
     };
     rb_session_config cfg = { .kind = RB_SESSION_AGENT };
@@ -218,7 +223,8 @@ int main(int argc, char **argv)
     } else if (streq(cmd, "sync")) {
         status = do_sync(s, held, ack, wait);
     } else if (streq(cmd, "events")) {
-        status = optind < argc ? do_events(s, from, argv + optind, (size_t)(argc - optind)) : usage();
+        status =
+            optind < argc ? do_events(s, from, argv + optind, (size_t)(argc - optind)) : usage();
     } else {
         status = usage();
     }

@@ -116,13 +116,11 @@ static void test_completed(void **state)
 
     intent_set *set = two_installs();
     const intent *a = intent_set_find_install(set, "id-a");
-    assert_int_equal(progress_emit(p, a, RACKBOOT__V1__PHASE__PHASE_INSTALLING, 10, "x", NULL,
-                                   NULL, 0),
-                     0);
+    assert_int_equal(
+        progress_emit(p, a, RACKBOOT__V1__PHASE__PHASE_INSTALLING, 10, "x", NULL, NULL, 0), 0);
     assert_string_equal(completed_seen, "");
-    assert_int_equal(progress_emit(p, a, RACKBOOT__V1__PHASE__PHASE_INSTALLED, 100, NULL, NULL,
-                                   NULL, 0),
-                     0);
+    assert_int_equal(
+        progress_emit(p, a, RACKBOOT__V1__PHASE__PHASE_INSTALLED, 100, NULL, NULL, NULL, 0), 0);
     assert_string_equal(completed_seen, "id-a");
     assert_true(progress_is_completed(p, "id-a"));
     assert_false(progress_is_completed(p, "id-b"));
