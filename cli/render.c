@@ -146,11 +146,10 @@ json_t *render_profiles_json(const Rackboot__V1__ProfileList *l, bool with_conte
             json_array_append_new(images, image_json(p->images[k]));
         }
         const char *ip = rbproto_ip_mode_to_string(p->ip_mode);
-        json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:b, s:o, s:b, s:b}", "name", p->name,
-                              "images", images, "kernel_args", jstr(p->kernel_args),
-                              "kickstart_sha256", jhex(&p->kickstart_sha256), "overlay",
-                              p->overlay, "ip", jstr(ip), "keep_ra", p->keep_ra, "source_check",
-                              !p->any_source);
+        json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:b, s:o, s:b, s:b}", "name", p->name, "images",
+                              images, "kernel_args", jstr(p->kernel_args), "kickstart_sha256",
+                              jhex(&p->kickstart_sha256), "overlay", p->overlay, "ip", jstr(ip),
+                              "keep_ra", p->keep_ra, "source_check", !p->any_source);
         if (o && with_content) {
             json_object_set_new(o, "kickstart", jstr(p->kickstart_template));
         }

@@ -412,8 +412,9 @@ static const char *const statements[_ST_MAX] = {
         "received_ms, phase, percent, message, refused) VALUES (?1, " JOURNAL_EPOCH_OF_RACK
         ", ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
         "ON CONFLICT (rack_id, journal_epoch, agent_seq) DO NOTHING",
-    [ST_EVENT_EXISTS] = "SELECT 1 FROM events WHERE rack_id = ?1 AND journal_epoch = "
-                        JOURNAL_EPOCH_OF_RACK " AND agent_seq = ?2",
+    [ST_EVENT_EXISTS] =
+        "SELECT 1 FROM events WHERE rack_id = ?1 AND journal_epoch = " JOURNAL_EPOCH_OF_RACK
+        " AND agent_seq = ?2",
     [ST_AGENT_JOURNAL] = "SELECT journal FROM agents WHERE rack_id = ?1",
     [ST_AGENT_JOURNAL_SET] =
         "UPDATE agents SET journal = ?2, journal_epoch = journal_epoch + ?3, "

@@ -234,7 +234,7 @@ uint64_t http_request_body_size(const http_request *req)
 int http_request_socket(const http_request *req)
 {
     const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     return ci ? ci->connect_fd : -1;
 }
 

@@ -256,8 +256,8 @@ static void test_names(void **state)
         assert_int_equal(install_state_from_string(name, &back), 0);
         assert_int_equal(back, s);
         /* the same names as the wire */
-        assert_string_equal(name,
-                            rbproto_install_state_to_string(install_state_to_proto((install_state)s)));
+        assert_string_equal(
+            name, rbproto_install_state_to_string(install_state_to_proto((install_state)s)));
     }
     assert_string_equal(install_state_to_string(INSTALL_TIMED_OUT), "timed_out");
     assert_int_equal(install_state_to_proto(INSTALL_TIMED_OUT),

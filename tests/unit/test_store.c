@@ -20,8 +20,8 @@
 #include <sqlite3.h>
 
 #include "sha256.h"
-#include "store.h"
 #include "store-internal.h"
+#include "store.h"
 #include "util.h"
 
 #define P(x) RACKBOOT__V1__PHASE__PHASE_##x
