@@ -2,8 +2,10 @@
 
 #include <getopt.h>
 #include <stdarg.h>
+#include <string.h>
 
 #include "diag.h"
+#include "pb.h"
 
 #include "rbproto.h"
 
@@ -99,4 +101,51 @@ void cli_print_diag(cli *c, const diag *d, const char *prefix)
     for (size_t i = 0; i < diag_count(d); i++) {
         fprintf(c->err, "%s%s\n", prefix, diag_get(d, i));
     }
+}
+
+int cli_listing(cli *c, int argc, char **argv, const char *command, const char *help,
+                Rackboot__V1__ApiRequest__BodyCase ask, Rackboot__V1__ApiReply__BodyCase expect,
+                cli_listing_render_fn render)
+{
+    enum { OPT_JSON = 1000 };
+    static const struct option opts[] = {
+        { "json", no_argument, NULL, OPT_JSON },
+        { "help", no_argument, NULL, 'h' },
+        { 0 },
+    };
+    int ch;
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_JSON:
+            c->json = true;
+            break;
+        case 'h':
+            fputs(help, c->out);
+            return CLI_EXIT_OK;
+        default:
+            return cli_option_error(c, command, ch, argv);
+        }
+    }
+    /* "racks list" reads naturally too. */
+    if (argc - optind == 1 && strcmp(argv[optind], "list") == 0) {
+        optind++;
+    }
+    if (argc != optind) {
+        return cli_usage_error(c, command, "unexpected argument '%s'", argv[optind]);
+    }
+    Rackboot__V1__ApiRequest *req = cli_request_new(ask);
+    if (!req) {
+        cli_error(c, "out of memory");
+        return CLI_EXIT_FAILED;
+    }
+    Rackboot__V1__ApiReply *reply = NULL;
+    int code = cli_call(c, req, 0, expect, &reply);
+    cli_pb_free(req);
+    if (code != 0) {
+        return code;
+    }
+    int r = render(c, reply);
+    rbproto_api_reply_free(reply);
+    return r < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 }

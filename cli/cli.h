@@ -71,6 +71,18 @@ int cli_call(cli *c, const Rackboot__V1__ApiRequest *req, uint32_t timeout_ms,
  * "hosts add ". */
 int cli_option_error(cli *c, const char *command, int ch, char **argv);
 
+/* Prints the reply of a listing, as JSON (c->json) or as a table; < 0 on a
+ * write error. */
+typedef int (*cli_listing_render_fn)(cli *c, const Rackboot__V1__ApiReply *reply);
+
+/* A listing command without arguments of its own (`racks`, `images list`):
+ * options --json and --help, an optional "list" word, one request whose
+ * body is `ask`, a reply carrying `expect`, rendered by `render`. `command`
+ * is "racks " or "images " for messages. */
+int cli_listing(cli *c, int argc, char **argv, const char *command, const char *help,
+                Rackboot__V1__ApiRequest__BodyCase ask, Rackboot__V1__ApiReply__BodyCase expect,
+                cli_listing_render_fn render);
+
 /* Prints a diag's entries to c->err, one "FILE:LINE: problem" per line,
  * each after `prefix` (e.g. "" or "note: "). */
 struct diag;

@@ -250,50 +250,18 @@ int cmd_profiles(cli *c, int argc, char **argv)
     return cli_usage_error(c, "profiles ", "unknown command 'profiles %s'", sub);
 }
 
+static int render_images(cli *c, const Rackboot__V1__ApiReply *reply)
+{
+    if (c->json) {
+        return render_json_print(c->out, render_images_json(reply->images));
+    }
+    render_images_text(c->out, reply->images);
+    return 0;
+}
+
 int cmd_images(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "json", no_argument, NULL, OPT_JSON },
-        { "help", no_argument, NULL, 'h' },
-        { 0 },
-    };
-    int ch;
-    optind = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (ch) {
-        case OPT_JSON:
-            c->json = true;
-            break;
-        case 'h':
-            fputs(images_help, c->out);
-            return CLI_EXIT_OK;
-        default:
-            return cli_option_error(c, "images ", ch, argv);
-        }
-    }
-    if (argc - optind == 1 && streq(argv[optind], "list")) {
-        optind++;
-    }
-    if (argc != optind) {
-        return cli_usage_error(c, "images ", "unexpected argument '%s'", argv[optind]);
-    }
-    Rackboot__V1__ApiRequest *req = cli_request_new(RACKBOOT__V1__API_REQUEST__BODY_IMAGES_LIST);
-    if (!req) {
-        cli_error(c, "out of memory");
-        return CLI_EXIT_FAILED;
-    }
-    Rackboot__V1__ApiReply *reply = NULL;
-    int code = cli_call(c, req, 0, RACKBOOT__V1__API_REPLY__BODY_IMAGES, &reply);
-    cli_pb_free(req);
-    if (code != 0) {
-        return code;
-    }
-    int r = 0;
-    if (c->json) {
-        r = render_json_print(c->out, render_images_json(reply->images));
-    } else {
-        render_images_text(c->out, reply->images);
-    }
-    rbproto_api_reply_free(reply);
-    return r < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+    return cli_listing(c, argc, argv, "images ", images_help,
+                       RACKBOOT__V1__API_REQUEST__BODY_IMAGES_LIST,
+                       RACKBOOT__V1__API_REPLY__BODY_IMAGES, render_images);
 }
