@@ -129,6 +129,15 @@ static int check_config(const char *path)
 {
     diag *d = diag_new();
     if (!d) {
+/* nng 1.5.2's nng_tls_config_free() dereferences its argument: a controller
+ * without TLS listeners has no configuration to free. */
+static void tls_config_release(nng_tls_config *tls)
+{
+    if (tls) {
+        nng_tls_config_free(tls);
+    }
+}
+
         return 1;
     }
     controller c = { 0 };
@@ -142,7 +151,7 @@ static int check_config(const char *path)
     if (r >= 0) {
         printf("%s: configuration OK\n", path);
     }
-    nng_tls_config_free(c.tls);
+    tls_config_release(c.tls);
     pki_verifier_free(c.verifier);
     controller_config_free(c.cfg);
     diag_free(d);
@@ -225,7 +234,7 @@ static int run(const char *path)
     if (r < 0) {
         diag_print(d, stderr);
         diag_free(d);
-        nng_tls_config_free(c.tls);
+        tls_config_release(c.tls);
         pki_verifier_free(c.verifier);
         controller_config_free(c.cfg);
         return 1;
@@ -304,7 +313,7 @@ out:
         uv_loop_close(c.loop);
     }
     store_close(c.st);
-    nng_tls_config_free(c.tls);
+    tls_config_release(c.tls);
     pki_verifier_free(c.verifier);
     controller_config_free(c.cfg);
     return status;

@@ -20,3 +20,10 @@ set_tests_properties(integration.controller_hub PROPERTIES TIMEOUT 180)
 
 # The daemon's configuration file.
 rackboot_unit_test(test_controller_config LIBS rb_controller TIMEOUT 30)
+
+# The controller without TLS listeners: --check-config, start, SIGTERM, and
+# bad configurations exit 1 with their message, never on a signal.
+add_test(NAME integration.controller_lifecycle
+         COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/integration/controller_lifecycle.sh
+                 $<TARGET_FILE:rackboot-controller>)
+set_tests_properties(integration.controller_lifecycle PROPERTIES TIMEOUT 120)

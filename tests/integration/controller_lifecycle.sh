@@ -1,0 +1,90 @@
+#!/bin/sh
+# rackboot-controller's life cycle without TLS listeners: a controller with
+# only api_listen passes --check-config, starts and stops on SIGTERM with
+# exit 0, and a bad configuration exits 1 with its message. None of them may
+# end on a signal (nng 1.5.2's nng_tls_config_free(NULL) used to segfault on
+# every one of these paths).
+#
+# Usage: controller_lifecycle.sh /path/to/rackboot-controller
+set -eu
+
+ctl=${1:?usage: controller_lifecycle.sh rackboot-controller}
+work=$(mktemp -d /tmp/rb-ctl-life-XXXXXX)
+pid=
+cleanup() {
+    if [ -n "$pid" ]; then
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+failures=0
+fail() {
+    echo "FAIL: $*" >&2
+    failures=$((failures + 1))
+}
+
+cat >"$work/api-only.conf" <<CONF
+[controller]
+state_dir = $work/state
+api_listen = ipc://$work/api.sock
+CONF
+
+set +e
+"$ctl" --config "$work/api-only.conf" --check-config >"$work/out" 2>&1
+rc=$?
+set -e
+[ "$rc" = 0 ] || fail "--check-config of an API-only config exited $rc: $(cat "$work/out")"
+grep -q "configuration OK" "$work/out" || fail "--check-config did not say OK: $(cat "$work/out")"
+
+# Bad configurations: an unknown key, a section with no meaning, TLS
+# listeners without a [pki] section, a value out of range.
+n=0
+for bad in "bogus_key = 1" "[nonsense]
+x = 1" "agents_listen = tls+tcp://[::1]:0" "[installs]
+boot_timeout = -5"; do
+    n=$((n + 1))
+    printf '%s\n' "[controller]" "state_dir = $work/state" \
+        "api_listen = ipc://$work/api.sock" "$bad" >"$work/bad$n.conf"
+    for mode in --check-config run; do
+        set +e
+        if [ "$mode" = run ]; then
+            timeout 30 "$ctl" --config "$work/bad$n.conf" >"$work/out" 2>&1
+        else
+            "$ctl" --config "$work/bad$n.conf" --check-config >"$work/out" 2>&1
+        fi
+        rc=$?
+        set -e
+        [ "$rc" = 1 ] || fail "bad config $n ($mode) exited $rc, not 1: $(cat "$work/out")"
+        grep -q "bad$n.conf" "$work/out" ||
+            fail "bad config $n ($mode): no message naming the file: $(cat "$work/out")"
+        ! grep -q "Sanitizer\|SEGV" "$work/out" ||
+            fail "bad config $n ($mode) crashed: $(cat "$work/out")"
+    done
+done
+
+# Start and stop: SIGTERM once the API socket exists.
+"$ctl" --config "$work/api-only.conf" >"$work/log" 2>&1 &
+pid=$!
+i=0
+while [ ! -S "$work/api.sock" ]; do
+    i=$((i + 1))
+    if [ $i -gt 300 ] || ! kill -0 "$pid" 2>/dev/null; then
+        fail "the API-only controller did not come up: $(cat "$work/log")"
+        break
+    fi
+    sleep 0.1
+done
+kill -TERM "$pid" 2>/dev/null || true
+set +e
+wait "$pid"
+rc=$?
+set -e
+pid=
+[ "$rc" = 0 ] || fail "SIGTERM of an API-only controller: exit $rc: $(cat "$work/log")"
+
+if [ "$failures" -ne 0 ]; then
+    echo "$failures failure(s)"
+    exit 1
+fi
+echo "controller life cycle: ok"
