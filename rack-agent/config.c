@@ -217,6 +217,51 @@ static void section_http(loader *l, const ini_section *s)
     }
 }
 
+/* `trusted_relays = ADDR[/LEN], ...`: addresses or prefixes, separated by
+ * commas and/or blanks; an empty value trusts none. */
+static void set_trusted_relays(loader *l, const ini_entry *e)
+{
+    agent_config *c = l->cfg;
+    c->n_trusted_relays = 0;
+    const char *p = e->value;
+    for (;;) {
+        p += strspn(p, ", \t");
+        if (!*p) {
+            break;
+        }
+        size_t len = strcspn(p, ", \t");
+        char word[INET6_ADDRSTRLEN + 5];
+        if (len >= sizeof(word)) {
+            problem(l, e->line, "trusted_relays: not an IPv6 address or prefix: \"%.*s\"", (int)len,
+                    p);
+            p += len;
+            continue;
+        }
+        memcpy(word, p, len);
+        word[len] = '\0';
+        p += len;
+        dhcp6_prefix pfx = { .len = 128 };
+        char *slash = strchr(word, '/');
+        uint32_t plen = 128;
+        if (slash) {
+            *slash = '\0';
+        }
+        if (parse_ipv6(word, &pfx.addr) < 0 || (slash && parse_u32(slash + 1, 0, 128, &plen) < 0)) {
+            if (slash) {
+                *slash = '/';
+            }
+            problem(l, e->line, "trusted_relays: not an IPv6 address or prefix: \"%s\"", word);
+            continue;
+        }
+        pfx.len = (uint8_t)plen;
+        if (c->n_trusted_relays == AGENT_MAX_TRUSTED_RELAYS) {
+            problem(l, e->line, "trusted_relays: more than %d", AGENT_MAX_TRUSTED_RELAYS);
+            return;
+        }
+        c->trusted_relays[c->n_trusted_relays++] = pfx;
+    }
+}
+
 static void section_dhcp6(loader *l, const ini_section *s)
 {
     agent_config *c = l->cfg;
@@ -303,6 +348,10 @@ static void section_dhcp6(loader *l, const ini_section *s)
             }
             free(words[0]);
             free(words[1]);
+        } else if (streq(e->key, "max_bindings_per_interface")) {
+            set_u32(l, e, 1, 1000000, &c->max_bindings_per_interface);
+        } else if (streq(e->key, "trusted_relays")) {
+            set_trusted_relays(l, e);
         } else {
             problem(l, e->line, "unknown key \"%s\" in [dhcp6]", e->key);
         }
@@ -493,6 +542,7 @@ int agent_config_load(const char *path, diag *d, agent_config **ret)
     c->dhcp6_port = DHCP6_SERVER_PORT;
     c->preferred_lifetime = AGENT_DEFAULT_PREFERRED_LIFETIME;
     c->valid_lifetime = AGENT_DEFAULT_VALID_LIFETIME;
+    c->max_bindings_per_interface = AGENT_DEFAULT_MAX_BINDINGS_PER_INTERFACE;
     /* [tftp] defaults */
     c->tftp_enabled = true;
     c->tftp_listen = (struct sockaddr_in6){ .sin6_family = AF_INET6, .sin6_port = htons(69) };

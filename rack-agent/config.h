@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "bindings.h"
+#include "dhcp6/server.h"
 #include "diag.h"
 #include "log.h"
 
@@ -19,10 +20,13 @@ enum {
     AGENT_MAX_INTERFACES = 32,
     AGENT_MAX_DNS = 8,
     AGENT_MAX_SEARCH = 8,
+    AGENT_MAX_TRUSTED_RELAYS = DHCP6_SERVER_MAX_TRUSTED_RELAYS,
 };
 
 #define AGENT_DEFAULT_PREFERRED_LIFETIME 3600u
 #define AGENT_DEFAULT_VALID_LIFETIME     7200u
+/* Pool bindings one interface may hold (deploy/examples/agent.conf). */
+#define AGENT_DEFAULT_MAX_BINDINGS_PER_INTERFACE 1024u
 
 typedef struct agent_config {
     char *path;
@@ -55,6 +59,10 @@ typedef struct agent_config {
     bool rapid_commit;
     bool has_pool;
     dhcp6_pool pool;
+    uint32_t max_bindings_per_interface;
+    /* Relay-forward messages are answered only from these sources. */
+    dhcp6_prefix trusted_relays[AGENT_MAX_TRUSTED_RELAYS];
+    size_t n_trusted_relays;
     /* [tftp] (rack-agent/tftp/server.h). root is resolved against the config
      * file's directory; default state_dir/tftp (tftp_root_default), which
      * the agent fills with copies of Debian's ipxe.efi and snponly.efi. */

@@ -27,6 +27,20 @@ struct dhcp6_server {
     uint16_t default_domains_len;
 };
 
+bool dhcp6_prefix_contains(const dhcp6_prefix *p, const struct in6_addr *a)
+{
+    unsigned len = p->len <= 128 ? p->len : 128;
+    unsigned bytes = len / 8, bits = len % 8;
+    if (memcmp(&p->addr, a, bytes) != 0) {
+        return false;
+    }
+    if (bits == 0) {
+        return true;
+    }
+    uint8_t mask = (uint8_t)(0xff << (8 - bits));
+    return (p->addr.s6_addr[bytes] & mask) == (a->s6_addr[bytes] & mask);
+}
+
 /* Preference 255 makes standard clients (EDK2) Request at once instead of
  * collecting Advertises for a whole retransmission time (RFC 8415 §18.2.1). */
 #define PREFERENCE_MAX 255
@@ -65,8 +79,14 @@ int dhcp6_server_new(const dhcp6_server_config *cfg, intents_store *store, dhcp6
 {
     if (cfg->duid_len < 3 || cfg->duid_len > DHCP6_MAX_DUID || cfg->n_dns > DHCP6_SERVER_MAX_DNS ||
         cfg->n_search > DHCP6_SERVER_MAX_SEARCH || cfg->valid_lifetime == 0 ||
-        cfg->preferred_lifetime > cfg->valid_lifetime) {
+        cfg->preferred_lifetime > cfg->valid_lifetime ||
+        cfg->n_trusted_relays > DHCP6_SERVER_MAX_TRUSTED_RELAYS) {
         return -EINVAL;
+    }
+    for (size_t i = 0; i < cfg->n_trusted_relays; i++) {
+        if (cfg->trusted_relays[i].len > 128) {
+            return -EINVAL;
+        }
     }
     dhcp6_server *s = calloc(1, sizeof(*s));
     if (!s) {
@@ -595,11 +615,48 @@ static int finish(dhcp6_server *s, request_ctx *c, dhcp6_tx *tx)
     return 1;
 }
 
+static bool relay_trusted(const dhcp6_server *s, const struct in6_addr *src)
+{
+    for (size_t i = 0; i < s->cfg.n_trusted_relays; i++) {
+        if (dhcp6_prefix_contains(&s->cfg.trusted_relays[i], src)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Who may talk to us at all, decided on the source address before parsing so
+ * that a flood from elsewhere costs as little as possible. A Relay-forward
+ * speaks for its client (option 79 names the client's MAC, which picks the
+ * host's reservation and boot file): only the operator's relays are
+ * believed. A client on a served link sends from its link-local address
+ * (RFC 8415 §13.1: "the client MUST use a link-local address"), so a direct
+ * message from any other source is not a client of ours. Whether the
+ * interface is served is the socket's check. */
+static bool source_allowed(dhcp6_server *s, uint8_t type, const struct in6_addr *src)
+{
+    if (type == DHCP6_RELAY_FORW) {
+        if (!relay_trusted(s, src)) {
+            s->stats.relay_untrusted++;
+            return false;
+        }
+        return true;
+    }
+    if (!IN6_IS_ADDR_LINKLOCAL(src)) {
+        s->stats.direct_not_link_local++;
+        return false;
+    }
+    return true;
+}
+
 int dhcp6_server_handle(dhcp6_server *s, const uint8_t *data, size_t len, const dhcp6_rx_info *rx,
                         uint64_t now, dhcp6_tx *tx)
 {
     dhcp6_packet p;
     s->stats.received++;
+    if (len > 0 && !source_allowed(s, data[0], &rx->src)) {
+        return 0;
+    }
     if (dhcp6_packet_parse(data, len, &p) < 0) {
         s->stats.malformed++;
         return 0;

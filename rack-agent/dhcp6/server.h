@@ -22,7 +22,17 @@ enum {
     /* Answers are small (~200 bytes), but nested Relay-replies and a long
      * Interface-Id can add up; UDP fragments anything past the MTU. */
     DHCP6_SERVER_MAX_PACKET = 4096,
+    DHCP6_SERVER_MAX_TRUSTED_RELAYS = 32,
 };
+
+/* An address prefix: `len` leading bits of `addr` (128 names one address). */
+typedef struct dhcp6_prefix {
+    struct in6_addr addr;
+    uint8_t len;
+} dhcp6_prefix;
+
+/* True if `a` lies in `p`. */
+bool dhcp6_prefix_contains(const dhcp6_prefix *p, const struct in6_addr *a);
 
 typedef struct dhcp6_server_config {
     uint8_t duid[DHCP6_MAX_DUID]; /* our persistent server DUID */
@@ -38,6 +48,12 @@ typedef struct dhcp6_server_config {
     uint16_t http_port;                /* in boot URLs when not 80 */
     bool has_pool;
     dhcp6_pool pool;
+    /* Relays whose Relay-forward messages are answered (by source address).
+     * None by default: a relayed message carries the client's identity
+     * (option 79, the peer-address) in the relay's words, so only relays
+     * the operator names are believed. */
+    dhcp6_prefix trusted_relays[DHCP6_SERVER_MAX_TRUSTED_RELAYS];
+    size_t n_trusted_relays;
 } dhcp6_server_config;
 
 /* Where a datagram came from. */
@@ -86,8 +102,10 @@ typedef struct dhcp6_server_stats {
     uint64_t ignored_no_intent; /* hosts without intent or pool: left to boot from disk */
     uint64_t advertise;
     uint64_t reply;
-    uint64_t no_addrs;    /* pool exhausted */
-    uint64_t by_type[14]; /* received, per message type */
+    uint64_t no_addrs;              /* pool exhausted */
+    uint64_t relay_untrusted;       /* Relay-forward from a source not in trusted_relays */
+    uint64_t direct_not_link_local; /* direct message from a non-link-local source */
+    uint64_t by_type[14];           /* received, per message type */
 } dhcp6_server_stats;
 
 typedef struct dhcp6_server dhcp6_server;

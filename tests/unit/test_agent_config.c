@@ -229,6 +229,59 @@ static void test_tftp_section(void **state)
     diag_free(d);
 }
 
+/* [dhcp6] trusted_relays and max_bindings_per_interface (issue #10). */
+static void test_dhcp6_relays_and_cap(void **state)
+{
+    diag *d;
+    agent_config *c = NULL;
+    static const char head[] =
+        "[agent]\nrack = r\nstate_dir = /s\nadvertise_address = 2001:db8::1\n"
+        "[standalone]\nhosts = /etc/hosts.conf\n"
+        "[dhcp6]\n"; /* line 7 */
+    int r = load("[agent]\nrack = r\nstate_dir = /s\nadvertise_address = 2001:db8::1\n"
+                 "[standalone]\nhosts = /etc/hosts.conf\n"
+                 "[dhcp6]\n"
+                 "trusted_relays = 2001:db8:ff::1, 2001:db8:fe::/64 2001:db8:fd::/48,\n"
+                 "max_bindings_per_interface = 64\n",
+                 &d, &c);
+    diag_print(d, stderr);
+    assert_int_equal(r, 0);
+    assert_int_equal(c->n_trusted_relays, 3);
+    struct in6_addr a = addr6("2001:db8:ff::1"), b = addr6("2001:db8:fe::"),
+                    e = addr6("2001:db8:fd::");
+    assert_memory_equal(&c->trusted_relays[0].addr, &a, 16);
+    assert_int_equal(c->trusted_relays[0].len, 128);
+    assert_memory_equal(&c->trusted_relays[1].addr, &b, 16);
+    assert_int_equal(c->trusted_relays[1].len, 64);
+    assert_memory_equal(&c->trusted_relays[2].addr, &e, 16);
+    assert_int_equal(c->trusted_relays[2].len, 48);
+    assert_int_equal(c->max_bindings_per_interface, 64);
+    agent_config_free(c);
+    diag_free(d);
+
+    /* Defaults: no relay is trusted, a cap applies. */
+    assert_int_equal(load(head, &d, &c), 0);
+    assert_int_equal(c->n_trusted_relays, 0);
+    assert_int_equal(c->max_bindings_per_interface, AGENT_DEFAULT_MAX_BINDINGS_PER_INTERFACE);
+    agent_config_free(c);
+    diag_free(d);
+
+    c = NULL;
+    r = load("[agent]\nrack = r\nstate_dir = /s\nadvertise_address = 2001:db8::1\n"
+             "[standalone]\nhosts = /etc/hosts.conf\n"
+             "[dhcp6]\n"
+             "trusted_relays = 2001:db8:ff::1 relay.example.com\n" /* 8 */
+             "max_bindings_per_interface = 0\n"                    /* 9 */
+             "trusted_relays = 2001:db8:fe::/129\n",               /* 10 */
+             &d, &c);
+    assert_int_equal(r, -EINVAL);
+    assert_null(c);
+    assert_true(has_problem(d, 8, "relay.example.com"));
+    assert_true(has_problem(d, 9, "max_bindings_per_interface"));
+    assert_true(has_problem(d, 10, "2001:db8:fe::/129"));
+    diag_free(d);
+}
+
 static void test_missing_file(void **state)
 {
     diag *d = diag_new();
@@ -247,6 +300,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cross_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tftp_section, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dhcp6_relays_and_cap, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

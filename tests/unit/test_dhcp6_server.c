@@ -53,7 +53,8 @@ static bool on_link(void *userdata, int ifindex, const struct in6_addr *link,
     return memcmp(addr, &prefix, 8) == 0;
 }
 
-static fixture *make_fixture(bool with_pool, bool rapid)
+static fixture *make_fixture_relays(bool with_pool, bool rapid, const dhcp6_prefix *relays,
+                                    size_t n_relays)
 {
     fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
@@ -92,10 +93,36 @@ static fixture *make_fixture(bool with_pool, bool rapid)
         .pool = pool,
     };
     memcpy(cfg.duid, server_duid, sizeof(server_duid));
+    assert_true(n_relays <= DHCP6_SERVER_MAX_TRUSTED_RELAYS);
+    for (size_t i = 0; i < n_relays; i++) {
+        cfg.trusted_relays[i] = relays[i];
+    }
+    cfg.n_trusted_relays = n_relays;
     assert_int_equal(dhcp6_server_new(&cfg, f->store, f->bindings, &f->server), 0);
     dhcp6_server_on_bound(f->server, on_bound, f);
     dhcp6_server_on_link(f->server, on_link, f);
     return f;
+}
+
+static fixture *make_fixture(bool with_pool, bool rapid)
+{
+    return make_fixture_relays(with_pool, rapid, NULL, 0);
+}
+
+/* The rack's ToR relays: one by address, a management /64 by prefix. */
+static const char *const tor_relay = "2001:db8:ff::1";
+
+static fixture *make_relay_fixture(void)
+{
+    dhcp6_prefix relays[] = { { .addr = addr6(tor_relay), .len = 128 },
+                              { .addr = addr6("2001:db8:fe::"), .len = 64 } };
+    return make_fixture_relays(false, false, relays, sizeof(relays) / sizeof(relays[0]));
+}
+
+static int setup_relays(void **state)
+{
+    *state = make_relay_fixture();
+    return 0;
 }
 
 static int setup(void **state)
@@ -437,26 +464,32 @@ static void test_confirm(void **state)
     assert_int_equal(send_ll(f, m, n), 0);
 }
 
-static void test_relayed_solicit(void **state)
+/* A relayed Solicit for web17, as the ToR relay at `relay` forwards it. */
+static size_t relayed_ipxe_solicit(uint8_t *fw)
 {
-    fixture *f = *state;
-    /* The client's peer address is a privacy address, so only option 79 can
-     * name the host. */
-    uint8_t fw[512];
     memcpy(fw, relay_forw_head, sizeof(relay_forw_head));
-    memcpy(fw + 18, "\xfe\x80\0\0\0\0\0\0\x1c\x2d\x3e\x4f\x5a\x6b\x7c\x8d", 16);
     size_t n = sizeof(relay_forw_head);
     fw[n++] = 0;
     fw[n++] = DHCP6_OPT_RELAY_MSG;
     fw[n++] = 0;
     fw[n++] = sizeof(ipxe_solicit);
     memcpy(fw + n, ipxe_solicit, sizeof(ipxe_solicit));
-    n += sizeof(ipxe_solicit);
+    return n + sizeof(ipxe_solicit);
+}
+
+static void test_relayed_solicit(void **state)
+{
+    fixture *f = *state;
+    /* The client's peer address is a privacy address, so only option 79 can
+     * name the host. */
+    uint8_t fw[512];
+    size_t n = relayed_ipxe_solicit(fw);
+    memcpy(fw + 18, "\xfe\x80\0\0\0\0\0\0\x1c\x2d\x3e\x4f\x5a\x6b\x7c\x8d", 16);
     /* Relays unicast to the server; that is fine. */
-    assert_int_equal(send_from(f, fw, n, "2001:db8:0:1::fffe", false), 1);
+    assert_int_equal(send_from(f, fw, n, tor_relay, false), 1);
     assert_int_equal(f->tx.buf[0], DHCP6_RELAY_REPL);
     assert_int_equal(f->tx.dst_port, 547);
-    struct in6_addr relay = addr6("2001:db8:0:1::fffe");
+    struct in6_addr relay = addr6(tor_relay);
     assert_memory_equal(&f->tx.dst, &relay, 16);
     /* Interface-Id echoed, then the Advertise inside option 9. */
     assert_memory_equal(f->tx.buf + 34,
@@ -464,6 +497,64 @@ static void test_relayed_solicit(void **state)
                         "Eth1/7",
                         10);
     assert_int_equal(f->tx.buf[48], DHCP6_ADVERTISE);
+    /* Any relay inside a trusted prefix is answered too. */
+    assert_int_equal(send_from(f, fw, n, "2001:db8:fe::9", false), 1);
+    assert_int_equal(f->tx.buf[0], DHCP6_RELAY_REPL);
+    assert_int_equal(dhcp6_server_get_stats(f->server)->relay_untrusted, 0);
+}
+
+/* Issue #10: by default no relay is trusted. A Relay-forward from anyone
+ * would otherwise let any host on any routed network claim any MAC through
+ * option 79 and take that host's reservation and boot file. */
+static void test_relay_untrusted_is_dropped(void **state)
+{
+    fixture *f = *state;
+    uint8_t fw[512];
+    size_t n = relayed_ipxe_solicit(fw);
+    assert_int_equal(send_from(f, fw, n, "2001:db8:0:1::fffe", false), 0);
+    assert_int_equal(send_from(f, fw, n, "2001:db8:0:1::fffe", true), 0);
+    const dhcp6_server_stats *st = dhcp6_server_get_stats(f->server);
+    assert_int_equal(st->advertise, 0);
+    assert_int_equal(st->relay_untrusted, 2);
+
+    /* With relays configured, the others are still refused: an address next
+     * to the trusted one, one just outside the trusted /64, and a relay's
+     * message sent from a link-local address. */
+    fixture *rf = make_relay_fixture();
+    assert_int_equal(send_from(rf, fw, n, "2001:db8:ff::2", false), 0);
+    assert_int_equal(send_from(rf, fw, n, "2001:db8:fe:1::9", false), 0);
+    assert_int_equal(send_from(rf, fw, n, "fe80::1", true), 0);
+    assert_int_equal(dhcp6_server_get_stats(rf->server)->relay_untrusted, 3);
+    assert_int_equal(send_from(rf, fw, n, tor_relay, false), 1);
+    void *rs = rf;
+    teardown(&rs);
+}
+
+/* Issue #10: a client on the link sends from its link-local address (RFC
+ * 8415 §13.1); a direct message from a global source did not come from a
+ * client on a served link. */
+static void test_direct_from_global_source_is_dropped(void **state)
+{
+    fixture *f = *state;
+    static const uint8_t duid_ll[] = { 0x00, 0x03, 0x00, 0x01, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+    uint8_t m[512];
+    size_t n =
+        make_solicit(m, DHCP6_SOLICIT, duid_ll, sizeof(duid_ll), 1, 0xffff, NULL, false, NULL);
+    assert_int_equal(send_from(f, m, n, "2001:db8:0:1::55", true), 0);
+    assert_int_equal(send_from(f, m, n, "::1", true), 0);
+    assert_int_equal(send_from(f, m, n, "::", true), 0);
+    const dhcp6_server_stats *st = dhcp6_server_get_stats(f->server);
+    assert_int_equal(st->direct_not_link_local, 3);
+    assert_int_equal(st->advertise, 0);
+    /* The same Solicit from a link-local source is answered. */
+    assert_int_equal(send_from(f, m, n, "fe80::1c2d:3e4f:5a6b:7c8d", true), 1);
+    /* A trusted relay's address does not make its direct messages
+     * acceptable: only a Relay-forward is spoken for by a relay. */
+    fixture *rf = make_relay_fixture();
+    assert_int_equal(send_from(rf, m, n, tor_relay, true), 0);
+    assert_int_equal(dhcp6_server_get_stats(rf->server)->direct_not_link_local, 1);
+    void *rs = rf;
+    teardown(&rs);
 }
 
 static void test_pool_and_exhaustion(void **state)
@@ -559,8 +650,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_duid_ll_client, setup, teardown),
         cmocka_unit_test_setup_teardown(test_renew_rebind_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_confirm, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_relayed_solicit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relayed_solicit, setup_relays, teardown),
         cmocka_unit_test_setup_teardown(test_release_one_of_two_holders, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relay_untrusted_is_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_direct_from_global_source_is_dropped, setup, teardown),
         cmocka_unit_test(test_pool_and_exhaustion),
         cmocka_unit_test(test_rapid_commit),
     };

@@ -327,7 +327,10 @@ static void e2e_start(e2e *t, bool no_wait)
                                 .preferred_lifetime = 3600,
                                 .valid_lifetime = 7200,
                                 .advertise_address = addr6("2001:db8:0:1::1"),
-                                .http_port = 80 };
+                                .http_port = 80,
+                                /* Our "relay" sends from ::1. */
+                                .trusted_relays = { { .addr = in6addr_loopback, .len = 128 } },
+                                .n_trusted_relays = 1 };
     memcpy(cfg.duid, server_duid, sizeof(server_duid));
     assert_int_equal(dhcp6_server_new(&cfg, t->store, t->bindings, &t->server), 0);
     /* Relayed messages are served on any interface: none joined. */
