@@ -39,7 +39,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "parse.h"
-#include "preflight.h"
 #include "progress.h"
 #include "render/context.h"
 #include "server.h"
@@ -108,10 +107,7 @@ static void usage(FILE *f)
 
 static standalone_defaults defaults_of(const agent_config *cfg)
 {
-    return (standalone_defaults){ .has_gateway = cfg->has_gateway,
-                                  .gateway = cfg->gateway,
-                                  .has_agent_address = true,
-                                  .agent_address = cfg->advertise_address };
+    return (standalone_defaults){ .has_gateway = cfg->has_gateway, .gateway = cfg->gateway };
 }
 
 static int check_config(const char *path)
@@ -119,12 +115,6 @@ static int check_config(const char *path)
     diag *d = diag_new();
     agent_config *cfg = NULL;
     int r = d ? agent_config_load(path, d, &cfg) : -ENOMEM;
-    if (r == 0) {
-        r = agent_preflight(cfg, d);
-    }
-    if (r == 0) {
-        r = agent_preflight_trust(cfg, d);
-    }
     if (r == 0 && cfg->hosts_path) {
         intent_set *set = NULL;
         standalone_defaults defs = defaults_of(cfg);
@@ -548,8 +538,11 @@ static int setup_dhcp6(agent *a)
         .http_port = c->http_port,
         .has_pool = c->has_pool,
         .pool = c->pool,
+        .n_trusted_relays = c->n_trusted_relays,
     };
     memcpy(sc.dns, c->dns, c->n_dns * sizeof(c->dns[0]));
+    memcpy(sc.trusted_relays, c->trusted_relays,
+           c->n_trusted_relays * sizeof(c->trusted_relays[0]));
     for (size_t i = 0; i < c->n_search; i++) {
         sc.search[i] = c->search[i];
     }
@@ -734,6 +727,12 @@ static int register_dhcp6_metrics(agent *a)
           offsetof(dhcp6_server_stats, reply) },
         { "rackboot_dhcp6_no_addrs_total", "DHCPv6 answers with NoAddrsAvail (pool exhausted).",
           offsetof(dhcp6_server_stats, no_addrs) },
+        { "rackboot_dhcp6_relay_untrusted_total",
+          "DHCPv6 Relay-forward messages dropped: the source is not in [dhcp6] trusted_relays.",
+          offsetof(dhcp6_server_stats, relay_untrusted) },
+        { "rackboot_dhcp6_direct_not_link_local_total",
+          "DHCPv6 client messages dropped: sent from a source that is not link-local.",
+          offsetof(dhcp6_server_stats, direct_not_link_local) },
     };
     const dhcp6_server_stats *s = dhcp6_server_get_stats(a->server);
     int r = 0;
@@ -741,6 +740,12 @@ static int register_dhcp6_metrics(agent *a)
         const uint64_t *v = (const uint64_t *)((const char *)s + counters[i].offset);
         r = metrics_register(a->metrics, METRIC_COUNTER, counters[i].name, counters[i].help, NULL,
                              v);
+    }
+    if (r == 0 && a->socket) {
+        r = metrics_register(a->metrics, METRIC_COUNTER, "rackboot_dhcp6_foreign_interface_total",
+                             "DHCPv6 client messages dropped: received on an interface not in "
+                             "[dhcp6] interfaces.",
+                             NULL, &dhcp6_socket_get_stats(a->socket)->foreign_ifindex);
     }
     _Static_assert(ARRAY_SIZE(types) <= ARRAY_SIZE(s->by_type), "a type without a counter");
     for (size_t t = 1; t < ARRAY_SIZE(types) && r == 0; t++) {
@@ -906,24 +911,14 @@ static int run(const char *config_path)
     diag *d = diag_new();
     agent a = { .exit_code = 0 };
     int r = d ? agent_config_load(config_path, d, &a.cfg) : -ENOMEM;
-    if (r >= 0) {
-        /* What would only fail later (a missing certificate: the uplink
-         * would retry it forever) fails now, as --check-config says. */
-        r = agent_preflight(a.cfg, d);
-    }
     if (r < 0) {
         fprintf(stderr, "rackboot-agent: configuration not valid: %s\n", config_path);
         diag_print(d, stderr);
         diag_free(d);
         return 1;
     }
-    log_set_level(a.cfg->log_level);
-    if (agent_preflight_trust(a.cfg, d) < 0) {
-        for (size_t i = 0; i < diag_count(d); i++) {
-            log_error("uplink will not work: %s", diag_get(d, i));
-        }
-    }
     d = diag_free(d);
+    log_set_level(a.cfg->log_level);
     log_info("starting version=%s rack=%s config=%s", RACKBOOT_VERSION, a.cfg->rack, config_path);
     uv_loop_t loop;
     r = uv_loop_init(&loop);
