@@ -1,5 +1,6 @@
 #include "hostsfile.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,9 +65,12 @@ static int parse_image(loader *l, const ini_entry *e, const char *name, image_ki
     while (url_len > 0 && (v[url_len - 1] == ' ' || v[url_len - 1] == '\t')) {
         url_len--;
     }
+    /* The schemes the cache fetches (cache/fetch.c): file:// serves a site
+     * that keeps its images on a local or mounted disk. */
     if (url_len == 0 || memchr(v, ' ', url_len) || memchr(v, '\t', url_len) ||
-        (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)) {
-        problem(l, e->line, "%s: the URL must be one http:// or https:// URL", e->key);
+        (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0 &&
+         strncmp(v, "file:///", 8) != 0)) {
+        problem(l, e->line, "%s: the URL must be one http://, https:// or file:/// URL", e->key);
         return -EINVAL;
     }
     for (size_t i = 0; i < p->n_images; i++) {
@@ -258,6 +262,7 @@ static void parse_host(loader *l, hostsfile_host *h)
                 problem(l, e->line, "address: %s cannot be given to a host", e->value);
             } else {
                 has_addr = true;
+                h->address_line = e->line;
             }
         } else if (streq(e->key, "prefix")) {
             uint32_t v;
@@ -379,6 +384,43 @@ static int check_macs(loader *l, hostsfile *hf)
     return r;
 }
 
+/* An address names one machine too: two hosts given the same one would
+ * both be answered with it (RFC 8415 §18.3.1 leaves the conflict to the
+ * server), and a host given the agent's own address takes the rack's boot
+ * service off the link. */
+static int check_addresses(loader *l, hostsfile *hf)
+{
+    hashmap *addrs = NULL;
+    if (hashmap_new(hf->n_hosts * 2 + 1, &addrs) < 0) {
+        return -ENOMEM;
+    }
+    int r = 0;
+    for (size_t i = 0; i < hf->n_hosts; i++) {
+        hostsfile_host *h = &hf->hosts[i];
+        if (!h->address_line) {
+            continue; /* no valid address: already reported */
+        }
+        char text[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, &h->in.address, text, sizeof(text));
+        if (l->defs && l->defs->has_agent_address &&
+            memcmp(&h->in.address, &l->defs->agent_address, sizeof(h->in.address)) == 0) {
+            problem(l, h->address_line, "address %s of host %s is the agent's advertise_address",
+                    text, h->name);
+            continue;
+        }
+        const hostsfile_host *other = hashmap_get(addrs, &h->in.address, sizeof(h->in.address));
+        if (other) {
+            problem(l, h->address_line, "address %s of host %s is already used by host %s (line %u)",
+                    text, h->name, other->name, other->address_line);
+        } else if (hashmap_put(addrs, &h->in.address, sizeof(h->in.address), h) < 0) {
+            r = -ENOMEM;
+            break;
+        }
+    }
+    hashmap_free(addrs);
+    return r;
+}
+
 int hostsfile_read(const char *path, const hostsfile_options *opts, diag *d, hostsfile **ret)
 {
     hostsfile *hf = calloc(1, sizeof(*hf));
@@ -448,6 +490,9 @@ int hostsfile_read(const char *path, const hostsfile_options *opts, diag *d, hos
     }
 
     r = check_macs(&l, hf);
+    if (r == 0) {
+        r = check_addresses(&l, hf);
+    }
     for (size_t i = 0; r == 0 && opts && opts->check_installs && i < hf->n_hosts; i++) {
         const hostsfile_host *h = &hf->hosts[i];
         if (h->profile && !hostsfile_find_profile(hf, h->profile)) {

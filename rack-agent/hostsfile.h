@@ -8,7 +8,7 @@
  *
  * This module checks each section on its own and what relates sections to
  * each other in the file's own terms (a name defined twice, a MAC on two
- * hosts). That a host's `install =` names a profile of the file is checked
+ * hosts, an address on two hosts). That a host's `install =` names a profile of the file is checked
  * only on request: the CLI imports hosts and profiles separately. */
 #pragma once
 
@@ -30,6 +30,10 @@ typedef struct hostsfile_options {
      * (the agent's standalone mode, where it is an error like any other and
      * --check-config should list it with the rest). */
     bool check_installs;
+    /* The agent's own address ([agent] advertise_address): no host may be
+     * given it. */
+    bool has_agent_address;
+    struct in6_addr agent_address;
 } hostsfile_options;
 
 typedef struct hostsfile_profile {
@@ -44,6 +48,7 @@ typedef struct hostsfile_host {
     intent in;
     char *profile;         /* `install = NAME`; NULL for none or absent */
     unsigned mac_line;     /* line of the `mac =` entry */
+    unsigned address_line; /* line of a valid `address =` entry, 0 if none */
     unsigned install_line; /* line of the `install =` entry, 0 if absent */
     const ini_section *section;
 } hostsfile_host;

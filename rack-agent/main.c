@@ -39,6 +39,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "parse.h"
+#include "preflight.h"
 #include "progress.h"
 #include "render/context.h"
 #include "server.h"
@@ -107,7 +108,10 @@ static void usage(FILE *f)
 
 static standalone_defaults defaults_of(const agent_config *cfg)
 {
-    return (standalone_defaults){ .has_gateway = cfg->has_gateway, .gateway = cfg->gateway };
+    return (standalone_defaults){ .has_gateway = cfg->has_gateway,
+                                  .gateway = cfg->gateway,
+                                  .has_agent_address = true,
+                                  .agent_address = cfg->advertise_address };
 }
 
 static int check_config(const char *path)
@@ -115,6 +119,12 @@ static int check_config(const char *path)
     diag *d = diag_new();
     agent_config *cfg = NULL;
     int r = d ? agent_config_load(path, d, &cfg) : -ENOMEM;
+    if (r == 0) {
+        r = agent_preflight(cfg, d);
+    }
+    if (r == 0) {
+        r = agent_preflight_trust(cfg, d);
+    }
     if (r == 0 && cfg->hosts_path) {
         intent_set *set = NULL;
         standalone_defaults defs = defaults_of(cfg);
@@ -911,14 +921,24 @@ static int run(const char *config_path)
     diag *d = diag_new();
     agent a = { .exit_code = 0 };
     int r = d ? agent_config_load(config_path, d, &a.cfg) : -ENOMEM;
+    if (r >= 0) {
+        /* What would only fail later (a missing certificate: the uplink
+         * would retry it forever) fails now, as --check-config says. */
+        r = agent_preflight(a.cfg, d);
+    }
     if (r < 0) {
         fprintf(stderr, "rackboot-agent: configuration not valid: %s\n", config_path);
         diag_print(d, stderr);
         diag_free(d);
         return 1;
     }
-    d = diag_free(d);
     log_set_level(a.cfg->log_level);
+    if (agent_preflight_trust(a.cfg, d) < 0) {
+        for (size_t i = 0; i < diag_count(d); i++) {
+            log_error("uplink will not work: %s", diag_get(d, i));
+        }
+    }
+    d = diag_free(d);
     log_info("starting version=%s rack=%s config=%s", RACKBOOT_VERSION, a.cfg->rack, config_path);
     uv_loop_t loop;
     r = uv_loop_init(&loop);

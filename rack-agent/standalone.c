@@ -216,6 +216,8 @@ int standalone_load(const char *path, const standalone_defaults *defs, standalon
         .has_gateway = defs->has_gateway,
         .gateway = defs->gateway,
         .check_installs = true,
+        .has_agent_address = defs->has_agent_address,
+        .agent_address = defs->agent_address,
     };
     hostsfile *hf = NULL;
     int r = hostsfile_read(path, &opts, d, &hf);

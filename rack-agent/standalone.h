@@ -44,6 +44,8 @@
 typedef struct standalone_defaults {
     bool has_gateway;
     struct in6_addr gateway;
+    bool has_agent_address; /* [agent] advertise_address: no host may have it */
+    struct in6_addr agent_address;
 } standalone_defaults;
 
 /* The persisted install ids and tokens. */

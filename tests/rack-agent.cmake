@@ -44,3 +44,11 @@ target_link_libraries(dhcp6_cpu PRIVATE rb_agent)
 # network namespace of its own, root only) one read and one send per batch.
 rackboot_unit_test(test_dhcp6_socket LIBS rb_agent TIMEOUT 60)
 target_include_directories(test_dhcp6_socket PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+
+# --check-config refuses what start-up would refuse (interfaces, listen
+# addresses, the uplink's certificate, addresses given twice in the hosts
+# file) and a missing uplink certificate is fatal at start.
+add_test(NAME integration.agent_check_config
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/agent_check_config.sh
+                 $<TARGET_FILE:rackboot-agent> $<TARGET_FILE:rackboot-pki>)
+set_tests_properties(integration.agent_check_config PROPERTIES TIMEOUT 120)

@@ -1,0 +1,131 @@
+#include "preflight.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "identity.h"
+#include "pki.h"
+#include "util.h"
+
+static void check_interfaces(const agent_config *cfg, diag *d)
+{
+    for (size_t i = 0; i < cfg->n_interfaces; i++) {
+        if (if_nametoindex(cfg->interfaces[i]) == 0) {
+            diag_add(d, cfg->path, 0, "[dhcp6] interfaces: no interface named %s on this machine",
+                     cfg->interfaces[i]);
+        }
+    }
+}
+
+/* Binding port 0 of the address tells whether the address is ours
+ * (EADDRNOTAVAIL otherwise) without touching the port the daemon will use,
+ * which may be held by the running agent being checked. */
+static void check_listen(const agent_config *cfg, diag *d, const char *what, int type,
+                         const struct sockaddr_in6 *listen)
+{
+    struct sockaddr_in6 probe = *listen;
+    probe.sin6_port = 0;
+    int fd = socket(AF_INET6, type | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        diag_add(d, cfg->path, 0, "%s: cannot create a socket: %s", what, strerror(errno));
+        return;
+    }
+    if (bind(fd, (const struct sockaddr *)&probe, sizeof(probe)) < 0) {
+        char addr[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, &listen->sin6_addr, addr, sizeof(addr));
+        diag_add(d, cfg->path, 0, "%s: cannot listen on [%s]: %s", what, addr, strerror(errno));
+    }
+    close(fd);
+}
+
+/* The certificate the uplink presents: readable, its key matching, an
+ * agent's, for this rack. */
+static int check_own_identity(const agent_config *cfg, diag *d, pki_prover **ret)
+{
+    pki_prover *self = NULL;
+    pki_reason reason = { { 0 } };
+    int r = pki_prover_load(cfg->controller_cert, cfg->controller_key, &self, &reason);
+    if (r < 0) {
+        diag_add(d, cfg->path, 0, "[controller] cert %s / key %s: %s", cfg->controller_cert,
+                 cfg->controller_key, reason.text[0] ? reason.text : errstr(r));
+        return r;
+    }
+    const pki_identity *id = pki_prover_identity(self);
+    if (id->role != PKI_ROLE_AGENT) {
+        diag_add(d, cfg->path, 0, "[controller] cert %s is a %s certificate, not an agent's",
+                 cfg->controller_cert, pki_role_to_string(id->role));
+        r = -EINVAL;
+    } else if (!streq(id->name, cfg->rack)) {
+        diag_add(d, cfg->path, 0,
+                 "[controller] cert %s is rack %s's, but [agent] rack is %s (the controller "
+                 "would send this agent another rack's intents)",
+                 cfg->controller_cert, id->name, cfg->rack);
+        r = -EINVAL;
+    }
+    if (r < 0) {
+        pki_prover_free(self);
+        return r;
+    }
+    *ret = self;
+    return 0;
+}
+
+int agent_preflight_trust(const agent_config *cfg, diag *d)
+{
+    if (!cfg->has_controller) {
+        return 0;
+    }
+    pki_prover *self = NULL;
+    /* NULL diag: agent_preflight() reports these problems. */
+    int r = check_own_identity(cfg, NULL, &self);
+    if (r < 0) {
+        return 0;
+    }
+    pki_verifier *v = NULL;
+    pki_reason reason = { { 0 } };
+    /* The server name matters only to identity proofs; any will do here. */
+    r = pki_verifier_new(cfg->controller_ca, cfg->controller_crl, "preflight", &v, &reason);
+    if (r < 0) {
+        diag_add(d, cfg->path, 0, "[controller] ca %s%s%s: %s", cfg->controller_ca,
+                 cfg->controller_crl ? " / crl " : "", cfg->controller_crl ? cfg->controller_crl : "",
+                 reason.text[0] ? reason.text : errstr(r));
+        pki_prover_free(self);
+        return -EINVAL;
+    }
+    size_t pem_len = 0;
+    const char *pem = pki_prover_cert_pem(self, &pem_len);
+    pki_identity checked;
+    r = pki_verifier_check_cert(v, pem, pem_len, PKI_ROLE_AGENT, &checked, &reason);
+    if (r < 0) {
+        diag_add(d, cfg->path, 0, "[controller] cert %s is refused by ca %s%s%s: %s",
+                 cfg->controller_cert, cfg->controller_ca, cfg->controller_crl ? " / crl " : "",
+                 cfg->controller_crl ? cfg->controller_crl : "",
+                 reason.text[0] ? reason.text : errstr(r));
+    }
+    pki_verifier_free(v);
+    pki_prover_free(self);
+    return r < 0 ? -EINVAL : 0;
+}
+
+int agent_preflight(const agent_config *cfg, diag *d)
+{
+    size_t before = diag_count(d);
+    check_interfaces(cfg, d);
+    check_listen(cfg, d, "[http] listen", SOCK_STREAM, &cfg->http_listen);
+    if (cfg->tftp_enabled) {
+        check_listen(cfg, d, "[tftp] listen", SOCK_DGRAM, &cfg->tftp_listen);
+    }
+    if (cfg->has_controller) {
+        pki_prover *self = NULL;
+        if (check_own_identity(cfg, d, &self) == 0) {
+            pki_prover_free(self);
+        }
+    }
+    return diag_count(d) > before ? -EINVAL : 0;
+}
