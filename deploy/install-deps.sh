@@ -17,8 +17,10 @@ BUILD="build-essential cmake ninja-build pkg-config git
 # Recommends of clang, so name them explicitly.
 ANALYSIS="clang libclang-rt-14-dev llvm valgrind clang-format"
 
-# Real protocol peers the integration tests and benchmarks drive.
-PEERS="iproute2 procps util-linux iputils-ping curl python3
+# Real protocol peers the integration tests and benchmarks drive. netbase
+# gives /etc/services, without which atftp refuses "udp/tftp, unknown
+# service" (a minbase Debian has none).
+PEERS="netbase iproute2 procps util-linux iputils-ping curl python3
        isc-dhcp-client dhcpcd-base isc-dhcp-relay
        tftp-hpa atftp kea-dhcp6-server kea-admin
        nginx-light wrk radvd tcpdump

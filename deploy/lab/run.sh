@@ -1,7 +1,7 @@
 #!/bin/bash
 # The rackboot lab: a whole IPv6-only rack on this machine, one command.
 #
-#   sudo deploy/lab/run.sh [bios|uefi|uefi-pxe]      (default bios)
+#   deploy/lab/run.sh [bios|uefi|uefi-pxe]      (default bios)
 #
 # 1. installs the dependencies (deploy/install-deps.sh, Debian 12)
 # 2. builds rackboot (Release, build/lab)
@@ -43,7 +43,7 @@ case "$FW" in
 bios | uefi | uefi-pxe) ;;
 *) die "usage: $0 [bios|uefi|uefi-pxe]" ;;
 esac
-[ "$(id -u)" = 0 ] || die "run as root (network namespaces, tap devices, packages): sudo $0"
+[ "$(id -u)" = 0 ] || die "run as root (network namespaces, tap devices, packages)"
 
 step "dependencies (deploy/install-deps.sh)"
 if [ "${LAB_SKIP_DEPS:-0}" = 1 ]; then
