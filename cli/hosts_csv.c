@@ -1,5 +1,6 @@
 #include "hosts_csv.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -304,10 +305,11 @@ int hosts_csv_parse(const char *path, const char *text, size_t len, const char *
     int r = 0;
     /* name → line and MAC → line of first use, to name both lines of a
      * clash. Keys point into the hosts of `into`, which outlive the maps. */
-    hashmap *names = NULL, *macs = NULL;
+    hashmap *names = NULL, *macs = NULL, *addrs = NULL;
     unsigned *lines = NULL; /* line of each host appended, by index */
     size_t first_host = into->n_hosts;
-    if (hashmap_new(1024, &names) < 0 || hashmap_new(1024, &macs) < 0) {
+    if (hashmap_new(1024, &names) < 0 || hashmap_new(1024, &macs) < 0 ||
+        hashmap_new(1024, &addrs) < 0) {
         r = -ENOMEM;
         goto out;
     }
@@ -403,6 +405,20 @@ int hosts_csv_parse(const char *path, const char *text, size_t len, const char *
                 goto out;
             }
         }
+        /* One address, one machine: both hosts would be answered with it. */
+        if (h->address.len == 16) {
+            prev = hashmap_get(addrs, h->address.data, 16);
+            if (prev) {
+                const Rackboot__V1__Host *other = into->hosts[(uintptr_t)prev - 1];
+                char text_addr[INET6_ADDRSTRLEN];
+                inet_ntop(AF_INET6, h->address.data, text_addr, sizeof(text_addr));
+                problem(&p, line, "address %s of host %s is already used by host %s (line %u)",
+                        text_addr, h->name, other->name, lines[(uintptr_t)prev - 1 - first_host]);
+            } else if (hashmap_put(addrs, h->address.data, 16, (void *)(uintptr_t)(idx + 1)) < 0) {
+                r = -ENOMEM;
+                goto out;
+            }
+        }
     }
     if (!have_header && p.errors == 0) {
         problem(&p, 0, "no header line (expected name,mac,rack,address...)");
@@ -414,6 +430,7 @@ out:
     free(lines);
     hashmap_free(names);
     hashmap_free(macs);
+    hashmap_free(addrs);
     if (r == 0 && p.errors) {
         r = -EINVAL;
     }

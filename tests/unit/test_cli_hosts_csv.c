@@ -207,6 +207,21 @@ static void test_row_errors_with_lines(void **state)
     done(&res);
 }
 
+static void test_address_given_twice(void **state)
+{
+    /* Two hosts with one address would both be answered with it. */
+    result res = parse("name,mac,rack,address\n"
+                       "web17,52:54:00:12:34:56,r1,2001:db8:1::17\n"
+                       "web18,52:54:00:12:34:57,r1,2001:db8:1::18\n"
+                       "web19,52:54:00:12:34:58,r1,2001:db8:1:0::17\n",
+                       NULL);
+    print_diag(res.d);
+    assert_int_equal(res.r, -EINVAL);
+    assert_true(has(res.d, "hosts.csv:4: address 2001:db8:1::17 of host web19 is already used by "
+                           "host web17 (line 2)"));
+    done(&res);
+}
+
 static void test_rack_option(void **state)
 {
     /* --rack stands in for a missing column ... */
@@ -243,6 +258,7 @@ int main(void)
         cmocka_unit_test(test_quoting),
         cmocka_unit_test(test_header_problems),
         cmocka_unit_test(test_row_errors_with_lines),
+        cmocka_unit_test(test_address_given_twice),
         cmocka_unit_test(test_rack_option),
         cmocka_unit_test(test_read_missing_file),
     };
