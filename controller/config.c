@@ -152,6 +152,24 @@ static void section_installs(loader *l, const ini_section *s)
     }
 }
 
+static void section_store(loader *l, const ini_section *s)
+{
+    controller_config *c = l->cfg;
+    for (size_t i = 0; i < s->n_entries; i++) {
+        const ini_entry *e = &s->entries[i];
+        if (streq(e->key, "keep_events_days")) {
+            if (parse_u32(e->value, 0, 36500, &c->keep_events_days) < 0) {
+                problem(l, e->line,
+                        "keep_events_days: expected days (0 keeps events for ever, at most "
+                        "36500), not \"%s\"",
+                        e->value);
+            }
+        } else {
+            problem(l, e->line, "unknown key \"%s\" in [store]", e->key);
+        }
+    }
+}
+
 int controller_config_load(const char *path, diag *d, controller_config **ret)
 {
     ini_doc *doc = NULL;
@@ -168,6 +186,7 @@ int controller_config_load(const char *path, diag *d, controller_config **ret)
     c->log_level = LOG_LEVEL_INFO;
     c->timeouts.boot_ms = (uint64_t)CONTROLLER_DEFAULT_BOOT_TIMEOUT * 1000;
     c->timeouts.install_ms = (uint64_t)CONTROLLER_DEFAULT_INSTALL_TIMEOUT * 1000;
+    c->keep_events_days = CONTROLLER_DEFAULT_KEEP_EVENTS;
     loader l = { .file = path, .d = d, .cfg = c };
 
     for (size_t i = 0; i < doc->n_sections; i++) {
@@ -178,6 +197,8 @@ int controller_config_load(const char *path, diag *d, controller_config **ret)
             section_pki(&l, s);
         } else if (streq(s->name, "installs")) {
             section_installs(&l, s);
+        } else if (streq(s->name, "store")) {
+            section_store(&l, s);
         } else {
             problem(&l, s->line, "unknown section [%s]", s->name);
         }

@@ -17,6 +17,7 @@
 #define CONTROLLER_DEFAULT_BOOT_TIMEOUT    1800u  /* s: dispatched → installing */
 #define CONTROLLER_DEFAULT_INSTALL_TIMEOUT 7200u  /* s: installing → installed */
 #define CONTROLLER_DEFAULT_SYNC_WAIT_MAX   60000u /* ms: longest long poll */
+#define CONTROLLER_DEFAULT_KEEP_EVENTS     90u    /* days: [store] keep_events_days */
 
 typedef struct controller_config {
     char *path;
@@ -35,6 +36,8 @@ typedef struct controller_config {
                           NULL: the certificate's own name */
     /* [installs] */
     install_timeouts timeouts;
+    /* [store] */
+    uint32_t keep_events_days; /* events are deleted after this; 0: kept for ever */
 } controller_config;
 
 /* -EINVAL with the problems in `d` when the file is not valid. */

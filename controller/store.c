@@ -22,6 +22,8 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -200,6 +202,11 @@ static const char *const migrations[] = {
      * kickstarts (hosts file `source_check = no`). */
     "ALTER TABLE profiles ADD COLUMN any_source INTEGER NOT NULL DEFAULT 0 "
     "CHECK (any_source IN (0, 1));",
+    /* 4: retention (store_events_prune): old events are found by the time
+     * they were received, refused ones by their own index, so neither
+     * search reads the whole table. */
+    "CREATE INDEX events_received ON events(received_ms);"
+    "CREATE INDEX events_refused ON events(id) WHERE refused IS NOT NULL;",
 };
 
 /* ---- Statements -------------------------------------------------------- */
@@ -278,6 +285,8 @@ enum {
     ST_STATUS_OF_RACK,
     ST_EVENTS_ALL,
     ST_EVENTS_HOST,
+    ST_EVENTS_PRUNE_OLD,
+    ST_EVENTS_PRUNE_REFUSED,
     _ST_MAX,
 };
 
@@ -429,6 +438,22 @@ static const char *const statements[_ST_MAX] = {
                        "FROM hosts h JOIN installs i ON i.host_id = h.id "
                        "JOIN events e ON e.install_id = i.id AND e.id > ?1 "
                        "WHERE h.id = ?2 ORDER BY e.id LIMIT ?3",
+    /* An event may go once its agent cannot send it again as new: its seq
+     * is at or below the rack's stored_through (a re-sent one is then a
+     * duplicate without its row), or it is of an older journal. */
+    [ST_EVENTS_PRUNE_OLD] =
+        "DELETE FROM events WHERE id IN (SELECT e.id FROM events e "
+        "JOIN agents a ON a.rack_id = e.rack_id WHERE e.received_ms < ?1 AND "
+        "(e.journal_epoch < a.journal_epoch OR e.agent_seq <= a.stored_through) "
+        "ORDER BY e.received_ms LIMIT ?2)",
+    /* Refused events older than the ?1 newest ones. */
+    [ST_EVENTS_PRUNE_REFUSED] =
+        "DELETE FROM events WHERE id IN (SELECT e.id FROM events e "
+        "JOIN agents a ON a.rack_id = e.rack_id WHERE e.refused IS NOT NULL AND "
+        "e.id <= (SELECT id FROM events WHERE refused IS NOT NULL ORDER BY id DESC "
+        "LIMIT 1 OFFSET ?1) AND "
+        "(e.journal_epoch < a.journal_epoch OR e.agent_seq <= a.stored_through) "
+        "ORDER BY e.id LIMIT ?2)",
 };
 
 struct store {
@@ -756,6 +781,30 @@ static int migrate(store *s)
     return 0;
 }
 
+/* The store holds install tokens and the fleet's layout: its files are
+ * 0600 whatever the umask and the directory. SQLite creates the database
+ * 0644 & ~umask and gives -wal and -shm the database's mode, so the
+ * database is created (or tightened) here, before SQLite opens it. `suffix`
+ * "" is the database itself (created when missing); other files are only
+ * tightened when they exist. */
+static int db_files_private(store *s, const char *path, const char *suffix)
+{
+    _cleanup_free_ char *name = NULL;
+    if (asprintf(&name, "%s%s", path, suffix) < 0) {
+        return -ENOMEM;
+    }
+    int flags = O_RDWR | O_CLOEXEC | O_NOCTTY | (*suffix ? 0 : O_CREAT);
+    _cleanup_close_ int fd = open(name, flags, 0600);
+    if (fd < 0 && errno == ENOENT && *suffix) {
+        return 0;
+    }
+    if (fd < 0 || fchmod(fd, 0600) < 0) {
+        int r = negative_errno();
+        return fail(s, r, "%s: %s", name, strerror(-r));
+    }
+    return 0;
+}
+
 static int open_db(store *s, const char *path)
 {
     _cleanup_free_ char *lock_path = NULL;
@@ -763,7 +812,7 @@ static int open_db(store *s, const char *path)
         return -ENOMEM;
     }
     s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (s->lock_fd < 0) {
+    if (s->lock_fd < 0 || fchmod(s->lock_fd, 0600) < 0) {
         int r = negative_errno();
         return fail(s, r, "%s: %s", lock_path, strerror(-r));
     }
@@ -774,6 +823,7 @@ static int open_db(store *s, const char *path)
         }
         return fail(s, r, "%s: %s", lock_path, strerror(-r));
     }
+    TRY(db_files_private(s, path, ""));
     int rc = sqlite3_open_v2(
         path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
@@ -799,6 +849,10 @@ static int open_db(store *s, const char *path)
     if (!wal) {
         return fail(s, -EIO, "%s: WAL mode not available", path);
     }
+    /* SQLite gives -wal and -shm the database's mode, but files left by
+     * an older version may be looser. */
+    TRY(db_files_private(s, path, "-wal"));
+    TRY(db_files_private(s, path, "-shm"));
     TRY(exec(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"));
     return migrate(s);
 }
@@ -848,7 +902,7 @@ const char *store_errmsg(const store *s)
 
 int store_schema_version(store *s)
 {
-    int v;
+    int v = 0;
     s->errmsg[0] = '\0';
     TRY(read_pragma_int(s, "PRAGMA user_version", &v));
     return v;
@@ -979,8 +1033,8 @@ int store_racks_list(store *s, int (*cb)(const store_rack *r, void *userdata), v
 int store_rack_get(store *s, const char *rack, uint64_t *ret_generation,
                    uint64_t *ret_stored_through)
 {
-    int64_t id;
-    uint64_t gen;
+    int64_t id = 0;
+    uint64_t gen = 0;
     s->errmsg[0] = '\0';
     TRY(rack_find(s, rack, &id, &gen));
     uint64_t through = 0;
@@ -2408,4 +2462,46 @@ int store_events_list(store *s, const char *host, uint64_t after_seq, uint32_t l
         count++;
     }
     return r < 0 ? r : count;
+}
+
+/* ---- Retention --------------------------------------------------------- */
+
+static int prune_run(store *s, int id, uint64_t arg, uint32_t limit)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(s, id, &st));
+    bind_u64(st, 1, arg);
+    sqlite3_bind_int64(st, 2, limit);
+    TRY(step_done(s, st));
+    return sqlite3_changes(s->db);
+}
+
+static int prune_tx(store *s, uint64_t now, const store_retention *keep, uint32_t batch)
+{
+    int deleted = 0;
+    if (keep->keep_ms > 0 && now > keep->keep_ms) {
+        int n = prune_run(s, ST_EVENTS_PRUNE_OLD, now - keep->keep_ms, batch);
+        TRY(n);
+        deleted += n;
+    }
+    if (keep->refused_max > 0 && (uint32_t)deleted < batch) {
+        int n = prune_run(s, ST_EVENTS_PRUNE_REFUSED, keep->refused_max, batch - (uint32_t)deleted);
+        TRY(n);
+        deleted += n;
+    }
+    return deleted;
+}
+
+int store_events_prune(store *s, uint64_t now, const store_retention *keep)
+{
+    s->errmsg[0] = '\0';
+    if (!keep) {
+        return fail(s, -EINVAL, "no retention");
+    }
+    if (keep->keep_ms == 0 && keep->refused_max == 0) {
+        return 0;
+    }
+    uint32_t batch = keep->batch ? keep->batch : STORE_PRUNE_BATCH;
+    TRY(tx_begin(s));
+    return tx_end(s, prune_tx(s, now, keep, batch));
 }

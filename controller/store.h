@@ -49,7 +49,7 @@ typedef struct store store;
 #define STORE_TOKEN_LEN    32u  /* install token: 128 random bits, hex */
 
 /* Current schema version (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 /* Opens (creating the file, and the schema, when missing) and migrates the
  * store at `path`. -EPROTO if the file's schema is newer than this code
@@ -296,3 +296,23 @@ typedef struct store_event_row {
  * unknown host. Returns the number of rows. */
 int store_events_list(store *s, const char *host, uint64_t after_seq, uint32_t limit,
                       int (*cb)(const store_event_row *e, void *userdata), void *userdata);
+
+/* ---- Retention --------------------------------------------------------- */
+
+typedef struct store_retention {
+    uint64_t keep_ms;     /* events received longer ago are deleted; 0: kept for ever */
+    uint32_t refused_max; /* refused events kept at most (the newest); 0: no count cap */
+    uint32_t batch;       /* rows deleted per call at most (0: STORE_PRUNE_BATCH) */
+} store_retention;
+
+#define STORE_PRUNE_BATCH        1000u
+#define STORE_REFUSED_EVENTS_MAX 10000u /* the controller's cap on refused events */
+
+/* Deletes events past the retention, at most `batch` rows in one short
+ * transaction, oldest first: call it periodically, and again soon while it
+ * returns a full batch. Refused events also go beyond the newest
+ * refused_max. An event is deleted only once its agent no longer needs it
+ * for de-duplication (its seq is at or below the rack's stored_through, or
+ * of an older journal), so a re-sent old event is still a duplicate.
+ * Returns the number of rows deleted. */
+int store_events_prune(store *s, uint64_t now, const store_retention *keep);

@@ -577,10 +577,58 @@ static int dir_open_locked(const char *dir, int *ret, pki_reason *reason)
     return 0;
 }
 
+/* The CA's name is only its common name (no file, URL or identity is made
+ * of it), so it may read like a name: "ACME Fleet CA". Refused: what is not
+ * UTF-8, control characters (C0, DEL, C1), '/' (the "/O=x/CN=y" form tools
+ * print and parse), the characters RFC 4514 makes a string form escape
+ * (, + = " \ < > ;), leading or trailing blanks, and more than the 64
+ * characters X.520 allows a common name. */
+static bool ca_name_is_valid(const char *name)
+{
+    size_t chars = 0;
+    const unsigned char *p = (const unsigned char *)name;
+    if (!*p || *p == ' ' || *p == '#') {
+        return false;
+    }
+    while (*p) {
+        uint32_t c = *p;
+        size_t n = c < 0x80             ? 1
+                   : (c & 0xe0) == 0xc0 ? 2
+                   : (c & 0xf0) == 0xe0 ? 3
+                   : (c & 0xf8) == 0xf0 ? 4
+                                        : 0;
+        if (n == 0) {
+            return false;
+        }
+        if (n > 1) {
+            c &= 0xffu >> (n + 1);
+            for (size_t i = 1; i < n; i++) {
+                if ((p[i] & 0xc0) != 0x80) {
+                    return false;
+                }
+                c = (c << 6) | (p[i] & 0x3fu);
+            }
+            /* overlong forms, surrogates, beyond Unicode */
+            static const uint32_t min[] = { 0, 0, 0x80, 0x800, 0x10000 };
+            if (c < min[n] || (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff) {
+                return false;
+            }
+        }
+        if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || (c < 0x80 && strchr("/,+=\"\\<>;", (int)c))) {
+            return false;
+        }
+        p += n;
+        chars++;
+    }
+    return chars <= 64 && p[-1] != ' ';
+}
+
 int pki_ca_init(const char *dir, const char *name, unsigned days, pki_reason *reason)
 {
-    if (!pki_name_is_valid(PKI_ROLE_OPERATOR, name)) {
-        return pki_fail(reason, -EINVAL, "invalid CA name (1..63 of A-Z a-z 0-9 . _ -)");
+    if (!name || !ca_name_is_valid(name)) {
+        return pki_fail(reason, -EINVAL,
+                        "invalid CA name (1..64 printable characters; no control characters, "
+                        "no / , + = \" \\ < > ; and no blanks at either end)");
     }
     if (days == 0 || days > PKI_DAYS_MAX) {
         return pki_fail(reason, -EINVAL, "validity must be 1..%d days", PKI_DAYS_MAX);
@@ -683,6 +731,10 @@ int pki_ca_open(const char *dir, pki_ca **ret, pki_reason *reason)
 
     char *key_pem = NULL;
     size_t key_len = 0;
+    r = pki_key_file_check_at(ca->dirfd, CA_KEY_FILE, reason);
+    if (r < 0) {
+        return r;
+    }
     r = read_at(ca->dirfd, CA_KEY_FILE, PEM_FILE_MAX, &key_pem, &key_len, reason);
     if (r < 0) {
         return r;

@@ -28,6 +28,7 @@ static const char usage_top[] =
     "  issue controller NAME [--san DNS|IP]...  certificate for the controller\n"
     "  issue agent RACK                         certificate for the agent of RACK\n"
     "  issue operator NAME                      certificate for an operator\n"
+    "  issue viewer NAME                        certificate for a read-only operator\n"
     "  revoke ROLE NAME                         revoke, and rewrite crl.pem\n"
     "  crl [--days N]                           rewrite crl.pem (run weekly)\n"
     "  list                                     issued certificates and CRL expiry\n"
@@ -44,17 +45,20 @@ static const char usage_init[] =
     "DIR/ca.crt, an empty DIR/crl.pem valid 30 days, and DIR/index.txt.\n"
     "Refuses if a CA is already there.\n"
     "\n"
-    "  --name NAME   CA common name (default: rackboot-fleet-ca)\n"
+    "  --name NAME   CA common name, e.g. \"ACME Fleet CA\" (default: rackboot-fleet-ca)\n"
     "  --days N      validity in days (default: 3650)\n";
 
 static const char usage_issue[] =
     "Usage: rackboot-pki --dir DIR issue controller NAME [--san DNS|IP]... [--days N]\n"
     "       rackboot-pki --dir DIR issue agent RACK [--days N]\n"
     "       rackboot-pki --dir DIR issue operator NAME [--days N]\n"
+    "       rackboot-pki --dir DIR issue viewer NAME [--days N]\n"
     "\n"
     "Writes DIR/<role>/<name>.crt and DIR/<role>/<name>.key (0600). Never\n"
     "overwrites: to replace a certificate, revoke it and move its files away.\n"
     "Names are 1-63 of A-Z a-z 0-9 . _ - (a controller's must be a DNS name).\n"
+    "A viewer may read everything through the operators' API (list, show,\n"
+    "status, events, watch) but change nothing.\n"
     "\n"
     "A controller certificate always carries NAME as a DNS SAN: nng's mbedTLS\n"
     "matches only DNS names, so agents must set NAME as the TLS server name\n"
@@ -69,7 +73,7 @@ static const char usage_revoke[] =
     "\n"
     "Records the revocation of every certificate issued to ROLE NAME and rewrites\n"
     "DIR/crl.pem. Distribute crl.pem to the controller and agents and reload them\n"
-    "(SIGHUP). ROLE is controller, agent or operator.\n"
+    "(SIGHUP). ROLE is controller, agent, operator or viewer.\n"
     "\n"
     "  --crl-days N  validity of the new CRL in days (default: 30)\n";
 
@@ -281,7 +285,7 @@ static int cmd_issue(int argc, char **argv)
     }
     pki_role role;
     if (pki_role_from_string(a.pos[0], &role) < 0) {
-        return usage_error("unknown role %s (controller, agent, operator)", a.pos[0]);
+        return usage_error("unknown role %s (controller, agent, operator, viewer)", a.pos[0]);
     }
     if (a.n_sans > 0 && role != PKI_ROLE_CONTROLLER) {
         return usage_error("--san is for controller certificates only");
@@ -325,7 +329,7 @@ static int cmd_revoke(int argc, char **argv)
     }
     pki_role role;
     if (pki_role_from_string(a.pos[0], &role) < 0) {
-        return usage_error("unknown role %s (controller, agent, operator)", a.pos[0]);
+        return usage_error("unknown role %s (controller, agent, operator, viewer)", a.pos[0]);
     }
     if ((r = need_dir()) != 0) {
         return r;

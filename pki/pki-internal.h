@@ -82,6 +82,9 @@ static inline int pki_read_file(const char *path, size_t max, char **ret, size_t
     return pki_read_file_at(AT_FDCWD, path, max, ret, ret_len, reason);
 }
 
+/* pki_key_file_check() for a path relative to dirfd. */
+int pki_key_file_check_at(int dirfd, const char *path, pki_reason *reason);
+
 /* Verifier internals shared with the challenge: the check above, returning
  * the verified certificate too. */
 int pki_verifier_check_x509(pki_verifier *v, const char *cert_pem, size_t cert_len,

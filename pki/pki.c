@@ -21,6 +21,7 @@ static const char *const role_names[_PKI_ROLE_MAX] = {
     [PKI_ROLE_CONTROLLER] = "controller",
     [PKI_ROLE_AGENT] = "agent",
     [PKI_ROLE_OPERATOR] = "operator",
+    [PKI_ROLE_VIEWER] = "viewer",
 };
 
 const char *pki_role_to_string(pki_role role)
@@ -93,6 +94,32 @@ bool pki_name_is_valid(pki_role role, const char *name)
         return pki_dns_name_is_valid(name);
     }
     return (unsigned)role < _PKI_ROLE_MAX;
+}
+
+bool pki_role_accepts(pki_role listener, pki_role peer)
+{
+    return peer == listener || (listener == PKI_ROLE_OPERATOR && peer == PKI_ROLE_VIEWER);
+}
+
+int pki_key_file_check_at(int dirfd, const char *path, pki_reason *reason)
+{
+    struct stat st;
+    if (fstatat(dirfd, path, &st, 0) < 0) {
+        int r = negative_errno();
+        return pki_fail(reason, r, "%s: %s", path, errstr(r));
+    }
+    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+        return pki_fail(reason, -EACCES,
+                        "%s: private key has mode %04o, readable by group or others: "
+                        "refused (chmod 600 it)",
+                        path, (unsigned)(st.st_mode & 07777));
+    }
+    return 0;
+}
+
+int pki_key_file_check(const char *path, pki_reason *reason)
+{
+    return pki_key_file_check_at(AT_FDCWD, path, reason);
 }
 
 int pki_fail(pki_reason *reason, int r, const char *fmt, ...)
@@ -538,7 +565,7 @@ int pki_verifier_check_x509(pki_verifier *v, const char *cert_pem, size_t cert_l
     if (r < 0) {
         return r;
     }
-    if (id.role != expected_role) {
+    if (!pki_role_accepts(expected_role, id.role)) {
         return pki_fail(reason, -EACCES, "certificate is for %s %s, expected a %s",
                         pki_role_to_string(id.role), id.name, want);
     }

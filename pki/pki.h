@@ -37,15 +37,22 @@ typedef enum pki_role {
     PKI_ROLE_CONTROLLER,
     PKI_ROLE_AGENT,
     PKI_ROLE_OPERATOR,
+    PKI_ROLE_VIEWER, /* the operators' API, read only */
     _PKI_ROLE_MAX,
 } pki_role;
 
-/* "controller", "agent", "operator"; NULL for anything else. */
+/* "controller", "agent", "operator", "viewer"; NULL for anything else. */
 const char *pki_role_to_string(pki_role role);
 /* -EINVAL for an unknown role. */
 int pki_role_from_string(const char *s, pki_role *ret);
 /* Controller names must also be DNS host names (TLS clients match them). */
 bool pki_name_is_valid(pki_role role, const char *name);
+
+/* Whether a listener for `listener` accepts a certificate of `peer`: its own
+ * role, and for the operators' API (PKI_ROLE_OPERATOR) a viewer too, since
+ * both are people using the API and what each may do is the API's
+ * decision (controller/auth.h). */
+bool pki_role_accepts(pki_role listener, pki_role peer);
 
 /* Who proved to be on the other end. A plain value: copy it into the
  * per-connection state. */
@@ -59,6 +66,12 @@ typedef struct pki_identity {
 typedef struct pki_reason {
     char text[256];
 } pki_reason;
+
+/* A private key file must be readable by its owner alone: -EACCES naming
+ * the file and its mode when group or others have any access to it (a key
+ * others could read is as good as published), -errno when it cannot be
+ * stat'ed. Every loader of a key calls this before reading it. */
+int pki_key_file_check(const char *path, pki_reason *reason);
 
 /* The listener's view of the fleet: the CA certificate(s), an optional CRL,
  * and the TLS server name clients use to reach this listener (its own

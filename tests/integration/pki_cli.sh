@@ -174,6 +174,46 @@ if command -v flock >/dev/null; then
     grep -q 'locked by another' "$work/err" || fail "lock conflict not explained"
 fi
 
+# --- CA names are common names: spaces and printable characters (issue #10)
+named=$work/named
+expect 0 "$tool" --dir "$named" init --name "ACME Fleet CA"
+openssl x509 -in "$named/ca.crt" -noout -subject -nameopt RFC2253 >"$work/subject" 2>&1 || true
+grep -qx 'subject=CN=ACME Fleet CA,OU=ca,O=rackboot' "$work/subject" ||
+    fail "CA subject with spaces: $(cat "$work/subject")"
+expect 0 "$tool" --dir "$named" issue agent rack-n1
+expect 0 openssl verify -CAfile "$named/ca.crt" "$named/agent/rack-n1.crt"
+expect 0 "$tool" --dir "$work/named2" init --name "Société Générale (lab) #2"
+# Refused: control characters, '/', characters that need escaping in a
+# subject string, leading or trailing blanks, empty, longer than 64.
+tab=$(printf 'a\tb')
+for bad in "a/b" "$tab" " lead" "trail " "" "a,b" "a+b" "a=b" 'a"b' "a\\b" "a<b" "a;b" \
+    "$(printf 'x%.0s' $(seq 1 65))"; do
+    expect 1 "$tool" --dir "$work/bad" init --name "$bad"
+    grep -q 'invalid CA name' "$work/err" || fail "init --name '$bad': no reason"
+    [ ! -e "$work/bad/ca.key" ] || fail "init --name '$bad' wrote a key"
+done
+
+# --- private keys readable by group or others are refused (issue #10) --------
+chmod 0644 "$dir/ca.key"
+expect 1 pki issue agent rack-k1
+grep -q 'ca.key.*0644' "$work/err" || fail "loose ca.key not refused with its name and mode"
+[ ! -e "$dir/agent/rack-k1.crt" ] || fail "issued with a loose ca.key"
+chmod 0640 "$dir/ca.key"
+expect 1 pki issue agent rack-k1
+chmod 0600 "$dir/ca.key"
+expect 0 pki issue agent rack-k1
+
+# --- the viewer role (issue #10): clientAuth, like an operator ----------------
+expect 0 pki issue viewer val
+[ "$(mode_of "$dir/viewer/val.key")" = 600 ] || fail "viewer key mode"
+openssl x509 -in "$dir/viewer/val.crt" -noout -text >"$work/viewer.txt" 2>&1 || true
+grep -q 'Subject: O = rackboot, OU = viewer, CN = val' "$work/viewer.txt" || fail "viewer subject"
+grep -q 'viewer:val' "$work/viewer.txt" || fail "viewer identity extension"
+grep -q 'TLS Web Client Authentication' "$work/viewer.txt" || fail "viewer lacks clientAuth"
+expect 0 openssl verify -purpose sslclient -CAfile "$dir/ca.crt" "$dir/viewer/val.crt"
+expect 0 pki list
+grep -Eq '^viewer +val +[0-9A-F]+ ' "$work/out" || fail "list: viewer val"
+
 if [ "$failures" -ne 0 ]; then
     echo "$failures failure(s)" >&2
     exit 1

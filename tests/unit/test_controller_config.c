@@ -58,7 +58,9 @@ static void test_good_file(void **state)
                           "server_name = ctl.example.net\n"
                           "[installs]\n"
                           "boot_timeout = 600\n"
-                          "install_timeout = 0\n",
+                          "install_timeout = 0\n"
+                          "[store]\n"
+                          "keep_events_days = 30\n",
                           &d, &c),
                      0);
     assert_int_equal(diag_count(d), 0);
@@ -74,6 +76,7 @@ static void test_good_file(void **state)
     assert_int_equal(c->log_level, LOG_LEVEL_DEBUG);
     assert_int_equal(c->timeouts.boot_ms, 600000);
     assert_int_equal(c->timeouts.install_ms, 0);
+    assert_int_equal(c->keep_events_days, 30);
     controller_config_free(c);
     diag_free(d);
 }
@@ -89,6 +92,7 @@ static void test_defaults(void **state)
     assert_null(c->crl);
     assert_int_equal(c->timeouts.boot_ms, CONTROLLER_DEFAULT_BOOT_TIMEOUT * 1000ull);
     assert_int_equal(c->timeouts.install_ms, CONTROLLER_DEFAULT_INSTALL_TIMEOUT * 1000ull);
+    assert_int_equal(c->keep_events_days, 90);
     controller_config_free(c);
     diag_free(d);
 }
@@ -117,6 +121,27 @@ static void test_problems(void **state)
     diag_free(d);
 }
 
+/* [store] keep_events_days: days, 0 keeps events for ever. */
+static void test_keep_events_days(void **state)
+{
+    diag *d = NULL;
+    controller_config *c = NULL;
+    assert_int_equal(load("[controller]\nstate_dir = s\n[store]\nkeep_events_days = 0\n", &d, &c),
+                     0);
+    assert_int_equal(c->keep_events_days, 0);
+    controller_config_free(c);
+    diag_free(d);
+    assert_int_equal(load("[controller]\nstate_dir = s\n[store]\nkeep_events_days = -1\n"
+                          "keep_events_days = 36501\nkeep_events_days = many\nfoo = 1\n",
+                          &d, &c),
+                     -EINVAL);
+    assert_true(has_problem(d, ":4: keep_events_days: expected days"));
+    assert_true(has_problem(d, ":5: keep_events_days: expected days"));
+    assert_true(has_problem(d, ":6: keep_events_days: expected days"));
+    assert_true(has_problem(d, ":7: unknown key \"foo\" in [store]"));
+    diag_free(d);
+}
+
 static void test_tls_needs_pki(void **state)
 {
     diag *d = NULL;
@@ -132,10 +157,9 @@ static void test_tls_needs_pki(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good_file),
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_problems),
-        cmocka_unit_test(test_tls_needs_pki),
+        cmocka_unit_test(test_good_file),        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_problems),         cmocka_unit_test(test_tls_needs_pki),
+        cmocka_unit_test(test_keep_events_days),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

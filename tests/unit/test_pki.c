@@ -95,6 +95,7 @@ static int setup(void **state)
     issue(ca, PKI_ROLE_AGENT, "rack-a1", now - 60, year);
     issue(ca, PKI_ROLE_AGENT, "rack-b2", now - 60, year);
     issue(ca, PKI_ROLE_OPERATOR, "alice", now - 60, year);
+    issue(ca, PKI_ROLE_VIEWER, "val", now - 60, year);
     issue(ca, PKI_ROLE_AGENT, "rack-revoked", now - 60, year);
     issue(ca, PKI_ROLE_AGENT, "rack-late", now - 60, year);
     issue(ca, PKI_ROLE_AGENT, "rack-old", now - 10 * 86400, now - 86400);
@@ -699,6 +700,128 @@ static void test_ca_refuses_overwrite_and_bad_requests(void **state)
     pki_ca_free(ca);
 }
 
+/* A viewer is a person on the operators' API: the operators' listener
+ * accepts its certificate (the API decides what it may do), no other does. */
+static void test_viewer_role(void **state)
+{
+    pki_verifier *v = verifier_new(true);
+    pki_identity id;
+    pki_reason reason = { "" };
+    pki_role role;
+    assert_int_equal(pki_role_from_string("viewer", &role), 0);
+    assert_int_equal(role, PKI_ROLE_VIEWER);
+    assert_string_equal(pki_role_to_string(PKI_ROLE_VIEWER), "viewer");
+    assert_int_equal(check(v, fleet_dir, "viewer", "val", PKI_ROLE_OPERATOR, &id, &reason), 0);
+    assert_int_equal(id.role, PKI_ROLE_VIEWER);
+    assert_string_equal(id.name, "val");
+    assert_int_equal(check(v, fleet_dir, "viewer", "val", PKI_ROLE_AGENT, &id, &reason), -EACCES);
+    assert_int_equal(check(v, fleet_dir, "viewer", "val", PKI_ROLE_CONTROLLER, &id, &reason),
+                     -EACCES);
+    /* and an operator's certificate is not taken where a viewer is meant */
+    assert_false(pki_role_accepts(PKI_ROLE_VIEWER, PKI_ROLE_OPERATOR));
+    assert_false(pki_role_accepts(PKI_ROLE_AGENT, PKI_ROLE_VIEWER));
+    pki_verifier_free(v);
+}
+
+/* A key file group or others can read is refused, naming file and mode. */
+static void test_key_file_modes(void **state)
+{
+    char path[192];
+    pki_reason reason = { "" };
+    path_of(path, sizeof(path), fleet_dir, "agent", "rack-a1", "key");
+    assert_int_equal(pki_key_file_check(path, &reason), 0);
+    static const mode_t loose[] = { 0644, 0640, 0604, 0660, 0601 };
+    for (size_t i = 0; i < sizeof(loose) / sizeof(loose[0]); i++) {
+        assert_int_equal(chmod(path, loose[i]), 0);
+        reason.text[0] = '\0';
+        assert_int_equal(pki_key_file_check(path, &reason), -EACCES);
+        char mode[16];
+        snprintf(mode, sizeof(mode), "%04o", (unsigned)loose[i]);
+        assert_non_null(strstr(reason.text, path));
+        assert_non_null(strstr(reason.text, mode));
+    }
+    assert_int_equal(chmod(path, 0400), 0);
+    assert_int_equal(pki_key_file_check(path, &reason), 0);
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(pki_key_file_check("/nonexistent/key", &reason), -ENOENT);
+
+    /* the CA's own key, when the CA is opened */
+    char ca_key[128];
+    pki_ca *ca = NULL;
+    file_of(ca_key, sizeof(ca_key), fleet_dir, "ca.key");
+    assert_int_equal(chmod(ca_key, 0644), 0);
+    assert_int_equal(pki_ca_open(fleet_dir, &ca, &reason), -EACCES);
+    assert_non_null(strstr(reason.text, "0644"));
+    assert_null(ca);
+    assert_int_equal(chmod(ca_key, 0600), 0);
+    assert_int_equal(pki_ca_open(fleet_dir, &ca, &reason), 0);
+    pki_ca_free(ca);
+}
+
+/* A CA's name is a common name: "ACME Fleet CA" is one. */
+static void test_ca_names(void **state)
+{
+    static const char *const good[] = { "ACME Fleet CA", "Société Générale (lab) #2", "a",
+                                        "rackboot-fleet-ca", "x.y_z! ?&'*" };
+    static const char *const bad[] = {
+        "",
+        " lead",
+        "trail ",
+        "a/b",
+        "a\tb",
+        "a\nb",
+        "a,b",
+        "a+b",
+        "a=b",
+        "a\"b",
+        "a\\b",
+        "a<b",
+        "a>b",
+        "a;b",
+        "#lead",
+        "bad\xc3",
+        "\xc0\xaf overlong",
+        "c1 \xc2\x85 control",
+        "ok\x7f",
+        "12345678901234567890123456789012345678901234567890123456789012345",
+    };
+    char dir[64];
+    pki_reason reason = { "" };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        strcpy(dir, "/tmp/rb-test-pki-name-XXXXXX");
+        assert_non_null(mkdtemp(dir));
+        int r = pki_ca_init(dir, good[i], 30, &reason);
+        if (r < 0) {
+            fail_msg("init --name '%s': %s", good[i], reason.text);
+        }
+        char path[128], subject[256];
+        file_of(path, sizeof(path), dir, "ca.crt");
+        size_t len;
+        char *pem = read_all(path, &len);
+        X509 *x = NULL;
+        assert_int_equal(pki_cert_parse_pem(pem, len, &x, NULL), 0);
+        assert_true(X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, subject,
+                                              sizeof(subject)) > 0);
+        assert_string_equal(subject, good[i]);
+        X509_free(x);
+        free(pem);
+        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    }
+    strcpy(dir, "/tmp/rb-test-pki-name-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        reason.text[0] = '\0';
+        if (pki_ca_init(dir, bad[i], 30, &reason) != -EINVAL) {
+            fail_msg("init --name '%s' was not refused", bad[i]);
+        }
+        assert_non_null(strstr(reason.text, "invalid CA name"));
+    }
+    char path[128];
+    file_of(path, sizeof(path), dir, "ca.key");
+    assert_int_equal(access(path, F_OK), -1);
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -720,6 +843,9 @@ int main(void)
         cmocka_unit_test(test_handshake_wrong_role_fails),
         cmocka_unit_test(test_handshake_malformed_input),
         cmocka_unit_test(test_ca_refuses_overwrite_and_bad_requests),
+        cmocka_unit_test(test_viewer_role),
+        cmocka_unit_test(test_key_file_modes),
+        cmocka_unit_test(test_ca_names),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1295,6 +1296,131 @@ static void test_ingest_rate(void **state)
     free(res);
 }
 
+/* ---- Files and retention ------------------------------------------------ */
+
+static unsigned mode_of(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        fail_msg("stat %s: %s", path, strerror(errno));
+    }
+    return (unsigned)(st.st_mode & 07777);
+}
+
+/* The store holds install tokens: its files are 0600 however loose the
+ * directory and the umask are (issue #10). */
+static void test_file_modes(void **state)
+{
+    fixture *f = *state;
+    char dir[128], path[160], side[200];
+    snprintf(dir, sizeof(dir), "%s/open", f->dir);
+    assert_int_equal(mkdir(dir, 0777), 0);
+    assert_int_equal(chmod(dir, 0777), 0);
+    snprintf(path, sizeof(path), "%s/fleet.db", dir);
+    mode_t old = umask(0);
+    store *s = NULL;
+    int r = store_open(path, &s, NULL);
+    if (r == 0) {
+        add_host(s, "m1", "r1", 900); /* a write: the WAL exists */
+    }
+    umask(old);
+    assert_int_equal(r, 0);
+    static const char *const suffixes[] = { "", "-wal", "-shm", ".lock" };
+    unsigned modes[ARRAY_SIZE(suffixes)];
+    for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
+        snprintf(side, sizeof(side), "%s%s", path, suffixes[i]);
+        modes[i] = mode_of(side); /* while open: closing removes -wal and -shm */
+    }
+    s = store_close(s);
+    for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
+        if (modes[i] != 0600) {
+            fail_msg("%s%s is %04o, not 0600", path, suffixes[i], modes[i]);
+        }
+    }
+    /* a store left readable by an older version is tightened on open */
+    assert_int_equal(chmod(path, 0644), 0);
+    assert_int_equal(store_open(path, &s, NULL), 0);
+    assert_int_equal(mode_of(path), 0600);
+    store_close(s);
+}
+
+static store_event_result ingest_one(store *s, const char *rack, store_event e, uint64_t now)
+{
+    store_event_result res = 0;
+    uint64_t through;
+    assert_true(store_events_ingest(s, rack, &e, 1, now, &res, &through) >= 0);
+    return res;
+}
+
+static const uint64_t DAY = 86400000ull;
+
+/* Events older than the retention are deleted, in bounded batches; newer
+ * ones stay; a re-sent old event is still a duplicate once its row is gone. */
+static void test_events_retention(void **state)
+{
+    fixture *f = *state;
+    char id[STORE_ID_LEN + 1];
+    assert_int_equal(store_install_create(f->s, "web1", "el9", false, T0, id), 0);
+    for (uint64_t seq = 1; seq <= 5; seq++) {
+        assert_int_equal(ingest_one(f->s, "r1", ev(seq, id, "web1", P(DHCP_BOUND)), T0),
+                         STORE_EVENT_STORED);
+    }
+    assert_int_equal(ingest_one(f->s, "r1", ev(6, id, "web1", P(SCRIPT_SERVED)), T0 + 50 * DAY),
+                     STORE_EVENT_STORED);
+    assert_int_equal(host_events(f->s, "web1"), 6);
+
+    store_retention keep = { .keep_ms = 90 * DAY, .batch = 2 };
+    /* nothing is old enough yet */
+    assert_int_equal(store_events_prune(f->s, T0 + 90 * DAY, &keep), 0);
+    assert_int_equal(host_events(f->s, "web1"), 6);
+    /* 91 days on, the five first are: two per call */
+    uint64_t now = T0 + 91 * DAY;
+    assert_int_equal(store_events_prune(f->s, now, &keep), 2);
+    assert_int_equal(store_events_prune(f->s, now, &keep), 2);
+    assert_int_equal(store_events_prune(f->s, now, &keep), 1);
+    assert_int_equal(store_events_prune(f->s, now, &keep), 0);
+    assert_int_equal(host_events(f->s, "web1"), 1);
+    /* the agent re-sends seq 3 (an ack it lost): still a duplicate */
+    assert_int_equal(ingest_one(f->s, "r1", ev(3, id, "web1", P(DHCP_BOUND)), now),
+                     STORE_EVENT_DUPLICATE);
+    assert_int_equal(host_events(f->s, "web1"), 1);
+    /* keep_ms 0 keeps events for ever */
+    store_retention forever = { .keep_ms = 0, .batch = 100 };
+    assert_int_equal(store_events_prune(f->s, now + 1000 * DAY, &forever), 0);
+    assert_int_equal(host_events(f->s, "web1"), 1);
+    assert_int_equal(store_events_prune(f->s, now, NULL), -EINVAL);
+}
+
+/* Refused events (a confused or hostile agent's) are kept for audit, but not
+ * for ever and not without bound. */
+static void test_refused_events_bounded(void **state)
+{
+    fixture *f = *state;
+    enum { N = 50 };
+    store_event e[N];
+    store_event_result res[N];
+    uint64_t through;
+    for (size_t i = 0; i < N; i++) {
+        e[i] = ev(i + 1, "00000000-0000-4000-8000-000000000000", "ghost", P(DHCP_BOUND));
+    }
+    assert_int_equal(store_events_ingest(f->s, "r1", e, N, T0, res, &through), 0);
+    assert_int_equal(res[0], STORE_EVENT_REFUSED_HOST);
+    assert_int_equal(query_int(f->path, "SELECT count(*) FROM events WHERE refused IS NOT NULL"),
+                     N);
+    /* a count cap: the newest refused_max stay */
+    store_retention keep = { .keep_ms = 90 * DAY, .refused_max = 20, .batch = 1000 };
+    assert_int_equal(store_events_prune(f->s, T0 + DAY, &keep), N - 20);
+    assert_int_equal(query_int(f->path, "SELECT count(*) FROM events WHERE refused IS NOT NULL"),
+                     20);
+    assert_int_equal(query_int(f->path, "SELECT min(agent_seq) FROM events"), N - 20 + 1);
+    /* and the same age limit as any event */
+    assert_int_equal(store_events_prune(f->s, T0 + 91 * DAY, &keep), 20);
+    assert_int_equal(query_int(f->path, "SELECT count(*) FROM events"), 0);
+    /* a re-sent refused event is still handled, not stored again */
+    assert_int_equal(ingest_one(f->s, "r1", e[0], T0 + 91 * DAY), STORE_EVENT_DUPLICATE);
+    assert_int_equal(query_int(f->path, "SELECT count(*) FROM events"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1321,6 +1447,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_status_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_mid_ingest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_rate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_retention, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_events_bounded, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
