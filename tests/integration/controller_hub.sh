@@ -27,7 +27,12 @@ CLI_BIN=${4:?}
 TEST_NAME=controller_hub
 T=$(mktemp -d /tmp/rackboot-controller-hub.XXXXXX)
 CTL_PID=""
-BOOT_TIMEOUT=6
+# Installs dispatched in the steps before "boot timeout" must not time out
+# however slow a busy machine makes those steps (this once expired web2
+# under ctest -j2): the controller runs with a boot timeout no step comes
+# near, and is restarted with a short one for the step that tests it.
+BOOT_TIMEOUT=3600
+SHORT_BOOT_TIMEOUT=6
 
 cleanup() {
     [ -n "$CTL_PID" ] && kill "$CTL_PID" 2>/dev/null
@@ -231,16 +236,21 @@ grep -q 'intents=0 ' sync4.out || fail "rack-a should hold nothing: $(cat sync4.
 G4=$(generation_of sync4.out)
 
 step "boot timeout"
+kill -TERM "$CTL_PID"
+wait "$CTL_PID" 2>/dev/null
+CTL_PID=""
+sed -i "s/^boot_timeout = .*/boot_timeout = $SHORT_BOOT_TIMEOUT/" controller.conf
+start_controller
 cli install tmo1 --profile el9 >/dev/null || fail "install tmo1"
 agent rack-a sync --held "$G4" --ack "$G4" --wait 5000 >sync5.out || fail "sync tmo1"
 G5=$(generation_of sync5.out)
 agent rack-a sync --held "$G5" --ack "$G5" --wait 100 >/dev/null || fail "ack tmo1"
 [ "$(state_of tmo1)" = dispatched ] || fail "tmo1 should be dispatched"
-for _ in $(seq $((BOOT_TIMEOUT * 10 + 50))); do
+for _ in $(seq $((SHORT_BOOT_TIMEOUT * 10 + 300))); do
     [ "$(state_of tmo1)" = timed_out ] && break
     sleep 0.1
 done
-[ "$(state_of tmo1)" = timed_out ] || fail "tmo1 did not time out after ${BOOT_TIMEOUT}s"
+[ "$(state_of tmo1)" = timed_out ] || fail "tmo1 did not time out after ${SHORT_BOOT_TIMEOUT}s"
 
 step "CLI exit codes: not found 3, unreachable 4"
 cli status nosuch >/dev/null 2>&1
