@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "fileio.h"
+#include "pki.h"
 #include "util.h"
 
 /* A PEM file larger than this is not a certificate, key or CRL we issue. */
@@ -85,6 +86,13 @@ int rb_tls_config_new(const rb_tls_files *f, bool server, nng_tls_config **ret, 
     int r = read_pem("CA", f->ca, &ca, ret_error);
     if (r == 0) {
         r = read_pem("certificate", f->cert, &cert, ret_error);
+    }
+    if (r == 0) {
+        pki_reason reason = { { 0 } };
+        r = pki_key_file_check(f->key, &reason);
+        if (r < 0) {
+            r = fail(ret_error, r, "%s", reason.text);
+        }
     }
     if (r == 0) {
         r = read_pem("key", f->key, &key, ret_error);

@@ -30,6 +30,9 @@
 
 /* How often install deadlines are checked. */
 #define EXPIRE_EVERY_MS 1000
+/* Old events are deleted one bounded batch a minute (every tick while a
+ * backlog drains). */
+#define PRUNE_EVERY_TICKS 60
 
 typedef struct controller {
     controller_config *cfg;
@@ -40,6 +43,7 @@ typedef struct controller {
     hub *hub;
     api *api;
     uv_timer_t expire;
+    uint32_t prune_ticks;
     uv_signal_t sig_term, sig_int, sig_hup;
 } controller;
 
@@ -125,10 +129,6 @@ static int pki_open(controller *c, diag *d)
     return 0;
 }
 
-static int check_config(const char *path)
-{
-    diag *d = diag_new();
-    if (!d) {
 /* nng 1.5.2's nng_tls_config_free() dereferences its argument: a controller
  * without TLS listeners has no configuration to free. */
 static void tls_config_release(nng_tls_config *tls)
@@ -138,6 +138,10 @@ static void tls_config_release(nng_tls_config *tls)
     }
 }
 
+static int check_config(const char *path)
+{
+    diag *d = diag_new();
+    if (!d) {
         return 1;
     }
     controller c = { 0 };
@@ -166,9 +170,25 @@ static void on_events_stored(void *userdata)
     }
 }
 
+static void prune_events(controller *c, uint64_t now)
+{
+    store_retention keep = { .keep_ms = (uint64_t)c->cfg->keep_events_days * 86400000u,
+                             .refused_max = STORE_REFUSED_EVENTS_MAX };
+    int n = store_events_prune(c->st, now, &keep);
+    c->prune_ticks = n == (int)STORE_PRUNE_BATCH ? PRUNE_EVERY_TICKS : 0;
+    if (n < 0) {
+        log_error("cannot delete old events: %s (%s)", errstr(n), store_errmsg(c->st));
+    } else if (n > 0) {
+        log_debug("events deleted=%d keep_events_days=%u", n, c->cfg->keep_events_days);
+    }
+}
+
 static void on_expire(uv_timer_t *t)
 {
     controller *c = t->data;
+    if (++c->prune_ticks >= PRUNE_EVERY_TICKS) {
+        prune_events(c, now_realtime_ms());
+    }
     int n = store_expire(c->st, now_realtime_ms(), &c->cfg->timeouts);
     if (n < 0) {
         log_error("cannot expire installs: %s (%s)", errstr(n), store_errmsg(c->st));
