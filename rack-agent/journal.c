@@ -191,7 +191,10 @@ struct journal {
     uint64_t acked_persisted;
     bool dir_dirty;   /* a segment was created since the last directory fsync */
     uint64_t dir_gen; /* segments created, to tell whether a sync covered them */
-    int broken;       /* sticky error after a failed fsync */
+    /* After a failed fsync (or a partial record that could not be cut):
+     * what follows durable_seq on disk is unknown until recover_locked()
+     * takes it back. Appends and syncs try that first. */
+    int broken;
 
     uint64_t dropped_total;
     uint64_t damaged_total;
@@ -373,19 +376,59 @@ static segment *active_segment(journal *j)
     return g->first + g->n == j->next_seq ? g : NULL;
 }
 
+/* After a failed fsync the kernel may have dropped the dirty pages and a
+ * retried fsync would report success (the error is reported once), so what
+ * followed the last good sync is unknown on disk: a full record, a part of
+ * one, nothing. Those records were never handed out (peek stops at
+ * durable_seq), so they are taken back, like a power cut would lose them:
+ * the newest segment (only it can hold undurable records) is cut to its
+ * durable records and that is made durable. Their seqs are not given again
+ * in this run (the next append starts a segment at next_seq), so an event
+ * recorded anew, such as an installer's retry, is sent once. Until this
+ * works, the journal refuses appends with the error that broke it. */
+static int recover_locked(journal *j)
+{
+    if (j->broken == 0) {
+        return 0;
+    }
+    if (j->n_segs > 0) {
+        segment *g = &j->segs[j->n_segs - 1];
+        uint64_t keep = 0; /* durable records in g */
+        if (g->n > 0 && j->durable_seq >= g->first) {
+            keep = min_u64(j->durable_seq - g->first + 1, g->n);
+        }
+        uint64_t bytes = keep < g->n ? g->offs[keep] : g->bytes;
+        if (ftruncate(g->fd, (off_t)bytes) < 0 || fsync(g->fd) < 0) {
+            return j->broken;
+        }
+        j->total_bytes -= g->bytes - bytes;
+        j->total_events -= g->n - keep;
+        g->n = keep;
+        g->bytes = bytes;
+    }
+    /* The segment's name may not be durable either (a failed directory
+     * fsync, or a failed sync right after the segment was started). */
+    if (fsync(j->dir_fd) < 0) {
+        return j->broken;
+    }
+    j->dir_dirty = false;
+    j->durable_seq = j->next_seq - 1;
+    j->broken = 0;
+    return 0;
+}
+
 static int sync_locked(journal *j)
 {
-    if (j->broken < 0) {
-        return j->broken;
+    int r = recover_locked(j);
+    if (r < 0) {
+        return r;
     }
     if (j->durable_seq + 1 < j->next_seq) {
         /* Only the newest segment can hold undurable records: a segment is
          * synced before the next one is created. */
         segment *g = &j->segs[j->n_segs - 1];
         if (fdatasync(g->fd) < 0) {
-            /* After a failed fsync the kernel may have dropped the dirty
-             * pages and a retry would report success: what is on disk is
-             * unknown until a reopen reads it back. */
+            /* See recover_locked(). */
             j->broken = negative_errno();
             return j->broken;
         }
@@ -849,8 +892,9 @@ journal *journal_free(journal *j)
 int journal_append(journal *j, const Rackboot__V1__Event *ev, uint64_t *ret_seq)
 {
     LOCK_GUARD(&j->lock);
-    if (j->broken < 0) {
-        return j->broken;
+    int r = recover_locked(j);
+    if (r < 0) {
+        return r;
     }
     if (j->next_seq >= UINT64_MAX) {
         return -EOVERFLOW;
@@ -865,7 +909,7 @@ int journal_append(journal *j, const Rackboot__V1__Event *ev, uint64_t *ret_seq)
     size_t plen;
     /* rbproto validates as the controller will: an event it would refuse
      * must not enter the journal, or it would wedge delivery. */
-    int r = rbproto_pack_into(&e.base, payload, JOURNAL_MAX_PAYLOAD, &plen);
+    r = rbproto_pack_into(&e.base, payload, JOURNAL_MAX_PAYLOAD, &plen);
     if (r == -ENOSPC) {
         return -E2BIG;
     }
@@ -891,17 +935,16 @@ int journal_append(journal *j, const Rackboot__V1__Event *ev, uint64_t *ret_seq)
         }
         g = &j->segs[j->n_segs - 1];
     }
-    uint64_t dropped = make_room(j, rec, 1);
-    g = &j->segs[j->n_segs - 1]; /* make_room moved the array */
-
     r = segment_push_off(g, g->bytes);
     if (r < 0) {
         return r;
     }
     r = pwrite_all(g->fd, j->scratch, rec, g->bytes);
     if (r < 0) {
-        /* Take a partial record back, or the next append would follow
-         * garbage and be lost with it at the next open. */
+        /* A full disk (ENOSPC, EFBIG) may have taken part of the record:
+         * cut it back, or the next append would follow garbage and be lost
+         * with it at the next open. Then nothing changed, and the next
+         * append works as soon as there is room. */
         if (ftruncate(g->fd, (off_t)g->bytes) < 0) {
             j->broken = r;
         }
@@ -912,6 +955,8 @@ int journal_append(journal *j, const Rackboot__V1__Event *ev, uint64_t *ret_seq)
     j->total_bytes += rec;
     j->total_events++;
     j->next_seq++;
+    /* Only now: a failed write must not have dropped anything. */
+    uint64_t dropped = make_room(j, 0, 0);
     if (j->sync_each_append) {
         r = sync_locked(j);
         if (r < 0) {
@@ -935,8 +980,9 @@ int journal_sync(journal *j)
     _cleanup_close_ int fd = -1;
     {
         LOCK_GUARD(&j->lock);
-        if (j->broken < 0) {
-            return j->broken;
+        int r = recover_locked(j);
+        if (r < 0) {
+            return r;
         }
         target = j->next_seq - 1;
         dir = j->dir_dirty;

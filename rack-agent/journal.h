@@ -107,12 +107,18 @@ journal *journal_free(journal *j);
  * would (-EINVAL, nothing written, no seq used); -E2BIG over
  * JOURNAL_MAX_PAYLOAD. On success *ret_seq (if not NULL) is its seq, and the
  * return value is the number of unacknowledged events dropped to make room
- * (usually 0): log it. A write error leaves the journal as it was; after a
- * failed fsync the journal refuses appends (the same error) until it is
- * reopened, as what is on disk is unknown. */
+ * (usually 0): log it. A write error (a full disk: -ENOSPC, -EFBIG) leaves
+ * the journal as it was, a partial record cut back, and the next append
+ * works once there is room. A failed fsync (journal_sync() or here) leaves
+ * what was appended since the last good sync unknown on disk: the next
+ * append or sync first takes those records back (they were never handed
+ * out; their seqs are skipped, as after a power cut) and returns that
+ * fsync's error while it cannot. No reopen is needed. */
 int journal_append(journal *j, const Rackboot__V1__Event *ev, uint64_t *ret_seq);
 
-/* Makes every appended event durable and so visible to journal_peek(). */
+/* Makes every appended event durable and so visible to journal_peek(). On
+ * failure none of the events appended since the last good sync will ever
+ * be (see journal_append()): whoever waits on them should say so. */
 int journal_sync(journal *j);
 
 /* Fills `b` with up to `max_events` (at most RBPROTO_MAX_EVENTS) durable

@@ -9,12 +9,14 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -706,6 +708,173 @@ static void test_smaller_bound_applies_at_open(void **state)
     j = journal_free(j);
 }
 
+/* ---- A full disk, a failed sync ------------------------------------------------------ */
+
+/* fdatasync(2) as the journal sees it (the test links with
+ * -Wl,--wrap=fdatasync): fails `fail_fdatasync` more times with EIO, the way
+ * a disk that lost a write or a thin volume out of space answers. */
+static int fail_fdatasync;
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+int __wrap_fdatasync(int fd)
+{
+    if (fail_fdatasync > 0) {
+        fail_fdatasync--;
+        errno = EIO;
+        return -1;
+    }
+    return __real_fdatasync(fd);
+}
+
+/* Peeks everything and checks the seqs are `seqs` and each event's message
+ * names its own number in `msgs` (events appended with append_n). */
+static void expect_events(fixture *f, journal *j, const uint64_t *seqs, const unsigned *msgs, int n)
+{
+    assert_int_equal(journal_peek(j, 1000, f->b), n);
+    Rackboot__V1__Event **ev = journal_batch_events(f->b);
+    for (int i = 0; i < n; i++) {
+        char msg[64];
+        snprintf(msg, sizeof(msg), "event %u", msgs[i]);
+        assert_int_equal(ev[i]->seq, seqs[i]);
+        assert_string_equal(ev[i]->message, msg);
+    }
+}
+
+/* RLIMIT_FSIZE (SIGXFSZ ignored) stops a write part-way through a record with
+ * EFBIG, as a full file system stops it with ENOSPC: real partial writes, for
+ * root too. */
+static void limit_file_size(struct rlimit *saved, rlim_t bytes)
+{
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, saved), 0);
+    struct rlimit small = *saved;
+    small.rlim_cur = bytes;
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+}
+
+static void unlimit_file_size(const struct rlimit *saved)
+{
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, saved), 0);
+    signal(SIGXFSZ, SIG_DFL);
+}
+
+/* A full disk refuses the append, leaves nothing behind (no partial record,
+ * no seq used), and the next append works as soon as there is room again,
+ * without a reopen. */
+static void test_append_full_disk_recovers(void **state)
+{
+    fixture *f = *state;
+    journal *j = open_j(f, 0, 0);
+    append_many(j, 1, 3);
+    assert_int_equal(journal_sync(j), 0);
+    char seg[160];
+    assert_int_equal(segments(f->dir, seg, sizeof(seg)), 1);
+    off_t size = file_size(seg);
+
+    struct rlimit saved;
+    limit_file_size(&saved, (rlim_t)size + 10); /* a record's first 10 bytes fit */
+    int r1 = append_n(j, 4, NULL);
+    int r2 = append_n(j, 4, NULL);
+    off_t size_full = file_size(seg);
+    journal_stats st_full = stats(j);
+    unlimit_file_size(&saved);
+    assert_int_equal(r1, -EFBIG);
+    assert_int_equal(r2, -EFBIG);
+    assert_int_equal(size_full, size);
+    assert_int_equal(st_full.next_seq, 4);
+    assert_int_equal(st_full.events, 3);
+
+    /* Room again: the next append gets seq 4 and follows good data. */
+    uint64_t seq = 0;
+    assert_int_equal(append_n(j, 4, &seq), 0);
+    assert_int_equal(seq, 4);
+    assert_int_equal(journal_sync(j), 0);
+    expect_peek(f, j, 100, 1, 4);
+
+    /* Nothing for a reopen to cut, and every event once. */
+    j = journal_free(j);
+    j = open_j(f, 0, 0);
+    assert_int_equal(stats(j).damaged_total, 0);
+    assert_int_equal(stats(j).next_seq, 5);
+    expect_peek(f, j, 100, 1, 4);
+    j = journal_free(j);
+}
+
+/* A failed sync: what was appended since the last good sync is in an
+ * unknown state on disk. It was never handed out; the next append (or sync)
+ * takes it back and the journal goes on, without a reopen. Those seqs are
+ * skipped, so whatever the caller records again (an installer's retry) is
+ * sent once. */
+static void test_sync_failure_recovers(void **state)
+{
+    fixture *f = *state;
+    journal *j = open_j(f, 0, 0);
+    append_many(j, 1, 3);
+    assert_int_equal(journal_sync(j), 0);
+    append_many(j, 4, 2); /* 4 and 5: in the page cache only */
+    fail_fdatasync = 1;
+    assert_int_equal(journal_sync(j), -EIO);
+    fail_fdatasync = 0;
+    const uint64_t durable[] = { 1, 2, 3 };
+    const unsigned durable_msgs[] = { 1, 2, 3 };
+    expect_events(f, j, durable, durable_msgs, 3);
+
+    uint64_t seq = 0;
+    assert_int_equal(append_n(j, 6, &seq), 0);
+    assert_int_equal(seq, 6);
+    assert_int_equal(journal_sync(j), 0);
+    const uint64_t seqs[] = { 1, 2, 3, 6 };
+    const unsigned msgs[] = { 1, 2, 3, 6 };
+    expect_events(f, j, seqs, msgs, 4);
+
+    /* A second failure, and a sync (no append) is what recovers. */
+    append_many(j, 7, 1);
+    fail_fdatasync = 1;
+    assert_int_equal(journal_sync(j), -EIO);
+    fail_fdatasync = 0;
+    assert_int_equal(journal_sync(j), 0);
+    expect_events(f, j, seqs, msgs, 4);
+
+    j = journal_free(j);
+    j = open_j(f, 0, 0);
+    assert_int_equal(stats(j).damaged_total, 0);
+    assert_true(stats(j).next_seq >= 7);
+    expect_events(f, j, seqs, msgs, 4);
+    j = journal_free(j);
+}
+
+/* The failed sync came right after a new segment was started: all of that
+ * segment's records go, and appends go on in a segment of their own. */
+static void test_sync_failure_in_new_segment_recovers(void **state)
+{
+    fixture *f = *state;
+    journal *j = open_j(f, 0, 320); /* segments of 10 events */
+    append_many(j, 1, 10);
+    assert_int_equal(journal_sync(j), 0);
+    append_many(j, 11, 2); /* a new segment */
+    fail_fdatasync = 1;
+    assert_int_equal(journal_sync(j), -EIO);
+    fail_fdatasync = 0;
+    uint64_t seq = 0;
+    assert_int_equal(append_n(j, 13, &seq), 0);
+    assert_int_equal(seq, 13);
+    assert_int_equal(journal_sync(j), 0);
+    uint64_t seqs[11];
+    unsigned msgs[11];
+    for (unsigned i = 0; i < 10; i++) {
+        seqs[i] = i + 1;
+        msgs[i] = i + 1;
+    }
+    seqs[10] = 13;
+    msgs[10] = 13;
+    expect_events(f, j, seqs, msgs, 11);
+    j = journal_free(j);
+    j = open_j(f, 0, 320);
+    assert_int_equal(stats(j).damaged_total, 0);
+    expect_events(f, j, seqs, msgs, 11);
+    j = journal_free(j);
+}
+
 /* ---- Threads ---------------------------------------------------------------------- */
 
 #define THREAD_EVENTS 4000u
@@ -783,6 +952,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bound_bytes_drops_oldest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_smaller_bound_applies_at_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads_append_while_peeking, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_full_disk_recovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_failure_recovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_failure_in_new_segment_recovers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
