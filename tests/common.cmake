@@ -13,3 +13,6 @@ rackboot_unit_test(test_timeutil LIBS rb_common)
 rackboot_fuzz_target(fuzz_ini LIBS rb_common)
 rackboot_unit_test(test_hashmap LIBS rb_common)
 rackboot_unit_test(test_hex LIBS rb_common)
+
+# The daemons' privilege drop (as root; skipped otherwise) and tree chown.
+rackboot_unit_test(test_daemon LIBS rb_daemon Threads::Threads)
