@@ -532,6 +532,8 @@ static int setup_leases(agent *a)
         return r;
     }
     dhcp6_bindings_set_sink(a->bindings, dhcp6_leasefile_sink, a->leases);
+    /* The file stays bounded: past its cap it is rewritten from the bindings. */
+    dhcp6_leasefile_set_limits(a->leases, a->bindings, 0, 0);
     return 0;
 }
 
@@ -571,6 +573,7 @@ static int setup_dhcp6(agent *a)
     if (r < 0) {
         return r;
     }
+    dhcp6_bindings_set_max_per_interface(a->bindings, c->max_bindings_per_interface);
     r = setup_leases(a);
     if (r < 0) {
         return r;
@@ -750,6 +753,12 @@ static int register_dhcp6_metrics(agent *a)
         const uint64_t *v = (const uint64_t *)((const char *)s + counters[i].offset);
         r = metrics_register(a->metrics, METRIC_COUNTER, counters[i].name, counters[i].help, NULL,
                              v);
+    }
+    if (r == 0) {
+        r = metrics_register(a->metrics, METRIC_COUNTER, "rackboot_dhcp6_pool_capped_total",
+                             "DHCPv6 pool addresses refused: the interface holds "
+                             "[dhcp6] max_bindings_per_interface.",
+                             NULL, &dhcp6_bindings_get_stats(a->bindings)->pool_capped);
     }
     if (r == 0 && a->socket) {
         r = metrics_register(a->metrics, METRIC_COUNTER, "rackboot_dhcp6_foreign_interface_total",

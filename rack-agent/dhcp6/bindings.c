@@ -7,9 +7,9 @@
 #include "hashmap.h"
 #include "util.h"
 
-/* An offered-but-not-requested pool address is held this long, so the
- * Request that follows an Advertise finds the same address. */
-#define OFFER_HOLD_SECONDS 60
+/* Interfaces whose pool bindings are counted (served ones, and those relays
+ * reach us on); more are refused rather than left uncounted. */
+#define MAX_IFACES 256
 
 /* Identifies a client IA (DUID and IAID) among a host's holders. A fixed
  * key is enough: a collision only keeps a binding a little longer. */
@@ -42,17 +42,47 @@ static void holder_add(dhcp6_binding *b, uint64_t id)
     b->holders[b->n_holders++] = id;
 }
 
+typedef struct iface_count {
+    int ifindex;
+    uint32_t n;
+} iface_count;
+
+/* The pool allocator does constant work per address (issue #10: a scan per
+ * Solicit over a full pool of 4,096 took 3.3 ms). Pool addresses are
+ * offsets from the pool's first address, and each is in one of three
+ * places:
+ *  - at or past `pool_fresh`: never handed out, taken in order;
+ *  - in `freed`: given back (released, expired, or an offer reclaimed),
+ *    reused first, last in first out;
+ *  - held by a binding in `by_addr`.
+ * Bindings restored from the lease file hold addresses anywhere, so both
+ * `freed` and the fresh range may name an address that is held: it is
+ * skipped when met, once (each restore or removal adds at most one such
+ * entry, so this is constant work on average).
+ * Offers that were never Requested wait in `offers`, oldest first; all are
+ * held for the same time, so the head expires first and reclaiming it costs
+ * one look. */
 struct dhcp6_bindings {
     hashmap *by_mac;  /* HOST bindings, key = mac */
     hashmap *by_duid; /* POOL bindings, key = duid */
     hashmap *by_addr; /* POOL bindings, key = addr */
     bool has_pool;
     dhcp6_pool pool;
-    uint64_t pool_size;       /* addresses in the pool (low 64 bits differ) */
-    uint64_t pool_next;       /* offset where the next free-address scan starts */
+    uint64_t pool_size;  /* addresses in the pool (low 64 bits differ) */
+    uint64_t pool_fresh; /* offsets below this were handed out before */
+    uint64_t *freed;     /* offsets given back, a stack */
+    size_t n_freed;
+    /* Always at least n_freed + the pool bindings, so that giving an
+     * address back never allocates (and cannot fail). */
+    size_t cap_freed;
+    dhcp6_binding *offers_head, *offers_tail;
+    iface_count ifaces[MAX_IFACES];
+    size_t n_ifaces;
     dhcp6_binding *free_list; /* released bindings kept for reuse */
     dhcp6_bindings_sink sink;
     void *sink_userdata;
+    uint32_t max_per_interface;
+    dhcp6_bindings_stats stats;
 };
 
 static dhcp6_binding *binding_alloc(dhcp6_bindings *t)
@@ -140,6 +170,7 @@ dhcp6_bindings *dhcp6_bindings_free(dhcp6_bindings *t)
     hashmap_free(t->by_mac);
     hashmap_free(t->by_duid);
     hashmap_free(t->by_addr);
+    free(t->freed);
     free(t);
     return NULL;
 }
@@ -200,47 +231,162 @@ bool dhcp6_bindings_in_pool(const dhcp6_bindings *t, const struct in6_addr *addr
     return v >= low64(&t->pool.first) && v <= low64(&t->pool.last);
 }
 
+static iface_count *iface_find(dhcp6_bindings *t, int ifindex, bool create)
+{
+    for (size_t i = 0; i < t->n_ifaces; i++) {
+        if (t->ifaces[i].ifindex == ifindex) {
+            return &t->ifaces[i];
+        }
+    }
+    if (!create || t->n_ifaces == MAX_IFACES) {
+        return NULL;
+    }
+    iface_count *c = &t->ifaces[t->n_ifaces++];
+    *c = (iface_count){ .ifindex = ifindex };
+    return c;
+}
+
+static void offer_unqueue(dhcp6_bindings *t, dhcp6_binding *b)
+{
+    if (!b->offered) {
+        return;
+    }
+    if (b->offer_prev) {
+        b->offer_prev->offer_next = b->offer_next;
+    } else {
+        t->offers_head = b->offer_next;
+    }
+    if (b->offer_next) {
+        b->offer_next->offer_prev = b->offer_prev;
+    } else {
+        t->offers_tail = b->offer_prev;
+    }
+    b->offer_prev = b->offer_next = NULL;
+    b->offered = false;
+}
+
+static void offer_queue(dhcp6_bindings *t, dhcp6_binding *b)
+{
+    offer_unqueue(t, b);
+    b->offer_prev = t->offers_tail;
+    b->offer_next = NULL;
+    if (t->offers_tail) {
+        t->offers_tail->offer_next = b;
+    } else {
+        t->offers_head = b;
+    }
+    t->offers_tail = b;
+    b->offered = true;
+}
+
+/* Room to give back every pool address held, plus one more binding. */
+static int reserve_freed(dhcp6_bindings *t)
+{
+    size_t need = t->n_freed + hashmap_size(t->by_addr) + 1;
+    if (need <= t->cap_freed) {
+        return 0;
+    }
+    size_t cap = t->cap_freed ? t->cap_freed : 64;
+    while (cap < need) {
+        cap *= 2;
+    }
+    uint64_t *grown = realloc(t->freed, cap * sizeof(*grown));
+    if (!grown) {
+        return -ENOMEM;
+    }
+    t->freed = grown;
+    t->cap_freed = cap;
+    return 0;
+}
+
+/* Takes a pool binding out of every index and gives its address back. */
 static void pool_unlink(dhcp6_bindings *t, dhcp6_binding *b)
 {
     if (hashmap_get(t->by_duid, b->duid, b->duid_len) == b) {
         hashmap_remove(t->by_duid, b->duid, b->duid_len);
     }
+    offer_unqueue(t, b);
     if (hashmap_get(t->by_addr, &b->addr, 16) == b) {
         hashmap_remove(t->by_addr, &b->addr, 16);
+        /* reserve_freed() made room when the binding was indexed. */
+        RB_ASSERT(t->n_freed < t->cap_freed);
+        t->freed[t->n_freed++] = low64(&b->addr) - low64(&t->pool.first);
+        iface_count *c = iface_find(t, b->ifindex, false);
+        if (c && c->n > 0) {
+            c->n--;
+        }
     }
 }
 
-/* Finds a free pool address. Among any n+1 consecutive addresses at least
- * one is free when n are taken, so the scan is bounded by the binding count. */
+static void pool_addr(const dhcp6_bindings *t, uint64_t off, struct in6_addr *ret)
+{
+    *ret = t->pool.first;
+    set_low64(ret, low64(&t->pool.first) + off);
+}
+
+/* Finds a free pool address: one given back, else one never handed out,
+ * else the address of the oldest offer whose hold is over. */
 static int pool_pick(dhcp6_bindings *t, uint64_t now, struct in6_addr *ret)
 {
-    uint64_t tries = hashmap_size(t->by_addr) + 1;
-    if (tries > t->pool_size) {
-        tries = t->pool_size;
-    }
-    uint64_t base = low64(&t->pool.first);
-    for (uint64_t i = 0; i < tries; i++) {
-        uint64_t off = (t->pool_next + i) % t->pool_size;
-        struct in6_addr a = t->pool.first;
-        set_low64(&a, base + off);
-        dhcp6_binding *holder = hashmap_get(t->by_addr, &a, 16);
-        if (holder && holder->expires < now) {
-            /* An expired holder gives its address up on the spot. */
-            pool_unlink(t, holder);
-            binding_recycle(t, holder);
-            holder = NULL;
-        }
-        if (!holder) {
-            t->pool_next = (off + 1) % t->pool_size;
+    struct in6_addr a;
+    while (t->n_freed > 0) {
+        pool_addr(t, t->freed[--t->n_freed], &a);
+        t->stats.pool_probes++;
+        if (!hashmap_get(t->by_addr, &a, 16)) {
             *ret = a;
             return 0;
         }
+        /* Held by a binding restored after it was freed: drop the entry. */
     }
+    while (t->pool_fresh < t->pool_size) {
+        pool_addr(t, t->pool_fresh++, &a);
+        t->stats.pool_probes++;
+        if (!hashmap_get(t->by_addr, &a, 16)) {
+            *ret = a;
+            return 0;
+        }
+        /* Held by a restored binding: skipped once, never met again. */
+    }
+    dhcp6_binding *oldest = t->offers_head;
+    t->stats.pool_probes++;
+    if (oldest && oldest->expires < now) {
+        t->stats.offers_reclaimed++;
+        a = oldest->addr;
+        pool_unlink(t, oldest);
+        binding_recycle(t, oldest);
+        t->n_freed--; /* pool_unlink() pushed it: take it straight back */
+        *ret = a;
+        return 0;
+    }
+    t->stats.pool_exhausted++;
     return -ENOSPC;
 }
 
-int dhcp6_bindings_pool(dhcp6_bindings *t, const uint8_t *duid, size_t duid_len, uint64_t now,
-                        dhcp6_binding **ret)
+/* Drops the oldest offers whose hold is over, a few per call so no call does
+ * more than a constant amount of work; the periodic expiry sweep catches
+ * whatever is left. */
+static void reclaim_offers(dhcp6_bindings *t, uint64_t now)
+{
+    for (int i = 0; i < 2 && t->offers_head && t->offers_head->expires < now; i++) {
+        dhcp6_binding *b = t->offers_head;
+        t->stats.offers_reclaimed++;
+        pool_unlink(t, b);
+        binding_recycle(t, b);
+    }
+}
+
+void dhcp6_bindings_set_max_per_interface(dhcp6_bindings *t, uint32_t max)
+{
+    t->max_per_interface = max;
+}
+
+const dhcp6_bindings_stats *dhcp6_bindings_get_stats(const dhcp6_bindings *t)
+{
+    return &t->stats;
+}
+
+int dhcp6_bindings_pool(dhcp6_bindings *t, const uint8_t *duid, size_t duid_len, int ifindex,
+                        uint64_t now, dhcp6_binding **ret)
 {
     if (!t->has_pool) {
         return -ENOENT;
@@ -250,6 +396,12 @@ int dhcp6_bindings_pool(dhcp6_bindings *t, const uint8_t *duid, size_t duid_len,
     }
     dhcp6_binding *b = hashmap_get(t->by_duid, duid, duid_len);
     if (b && !b->declined) {
+        if (!b->committed) {
+            /* Soliciting again: the offer is held anew (and queued last,
+             * which keeps the queue in expiry order). */
+            b->expires = now + DHCP6_BINDINGS_OFFER_HOLD;
+            offer_queue(t, b);
+        }
         *ret = b;
         return 0;
     }
@@ -258,6 +410,17 @@ int dhcp6_bindings_pool(dhcp6_bindings *t, const uint8_t *duid, size_t duid_len,
          * address only) and give it a new one. */
         hashmap_remove(t->by_duid, b->duid, b->duid_len);
     }
+    /* Offers past their hold free their address and their interface's
+     * share before the cap is looked at. */
+    reclaim_offers(t, now);
+    iface_count *c = iface_find(t, ifindex, true);
+    if (!c || (t->max_per_interface > 0 && c->n >= t->max_per_interface)) {
+        t->stats.pool_capped++;
+        return -EDQUOT;
+    }
+    if (reserve_freed(t) < 0) {
+        return -ENOMEM;
+    }
     struct in6_addr addr;
     int r = pool_pick(t, now, &addr);
     if (r < 0) {
@@ -265,22 +428,28 @@ int dhcp6_bindings_pool(dhcp6_bindings *t, const uint8_t *duid, size_t duid_len,
     }
     b = binding_alloc(t);
     if (!b) {
+        t->freed[t->n_freed++] = low64(&addr) - low64(&t->pool.first);
         return -ENOMEM;
     }
     b->kind = DHCP6_BINDING_POOL;
     b->addr = addr;
-    b->expires = now + OFFER_HOLD_SECONDS;
+    b->expires = now + DHCP6_BINDINGS_OFFER_HOLD;
+    b->ifindex = ifindex;
     memcpy(b->duid, duid, duid_len);
     b->duid_len = (uint8_t)duid_len;
     if (hashmap_put(t->by_duid, b->duid, b->duid_len, b) < 0) {
+        t->freed[t->n_freed++] = low64(&addr) - low64(&t->pool.first);
         binding_recycle(t, b);
         return -ENOMEM;
     }
     if (hashmap_put(t->by_addr, &b->addr, 16, b) < 0) {
         hashmap_remove(t->by_duid, b->duid, b->duid_len);
+        t->freed[t->n_freed++] = low64(&addr) - low64(&t->pool.first);
         binding_recycle(t, b);
         return -ENOMEM;
     }
+    c->n++;
+    offer_queue(t, b);
     *ret = b;
     return 0;
 }
@@ -296,6 +465,7 @@ void dhcp6_bindings_commit(dhcp6_bindings *t, dhcp6_binding *b, const uint8_t *d
     b->iaid = iaid;
     b->expires = expires;
     b->committed = true;
+    offer_unqueue(t, b); /* requested: no longer only an offer */
     if (b->kind == DHCP6_BINDING_HOST) {
         holder_add(b, holder_id(duid, duid_len, iaid));
     }
@@ -342,6 +512,7 @@ void dhcp6_bindings_decline(dhcp6_bindings *t, dhcp6_binding *b, uint64_t expire
 {
     b->declined = true;
     b->expires = expires;
+    offer_unqueue(t, b); /* held until `expires`, not reclaimed as an offer */
     if (t->sink) {
         t->sink(t->sink_userdata, b, false);
     }
@@ -372,11 +543,20 @@ int dhcp6_bindings_restore(dhcp6_bindings *t, const dhcp6_binding *src, uint64_t
             pool_unlink(t, holder);
             binding_recycle(t, holder);
         }
+        /* Counted against no interface's cap (ifindex 0): interface
+         * numbers do not outlive a reboot. */
+        iface_count *c = iface_find(t, 0, true);
+        if (!c || reserve_freed(t) < 0) {
+            return -ENOMEM;
+        }
         b = binding_alloc(t);
         if (!b) {
             return -ENOMEM;
         }
         *b = *src;
+        b->ifindex = 0;
+        b->free_next = b->offer_prev = b->offer_next = NULL;
+        b->offered = false;
         if (hashmap_put(t->by_duid, b->duid, b->duid_len, b) < 0) {
             binding_recycle(t, b);
             return -ENOMEM;
@@ -386,6 +566,7 @@ int dhcp6_bindings_restore(dhcp6_bindings *t, const dhcp6_binding *src, uint64_t
             binding_recycle(t, b);
             return -ENOMEM;
         }
+        c->n++;
         return 0;
     } else {
         return -EINVAL;

@@ -41,7 +41,13 @@ typedef struct dhcp6_binding {
      * persisted: after a restart any holder's Release frees the binding. */
     uint64_t holders[DHCP6_BINDING_MAX_HOLDERS];
     uint8_t n_holders;
-    struct dhcp6_binding *free_next; /* internal: free-list link */
+    /* POOL: the interface the address was handed out on, which the
+     * per-interface cap counts it against (0: restored from the lease file). */
+    int ifindex;
+    /* Internal to bindings.c. */
+    struct dhcp6_binding *free_next;               /* free-list link */
+    struct dhcp6_binding *offer_prev, *offer_next; /* the queue of open offers */
+    bool offered;                                  /* in that queue */
 } dhcp6_binding;
 
 typedef struct dhcp6_bindings dhcp6_bindings;
@@ -70,10 +76,35 @@ dhcp6_binding *dhcp6_bindings_find_duid(dhcp6_bindings *t, const uint8_t *duid, 
 int dhcp6_bindings_host(dhcp6_bindings *t, const uint8_t mac[6], const struct in6_addr *reserved,
                         dhcp6_binding **ret);
 
-/* The DUID's pool binding, created with a free pool address if missing.
- * -ENOSPC when the pool is exhausted, -ENOENT when there is no pool. */
-int dhcp6_bindings_pool(dhcp6_bindings *t, const uint8_t *duid, size_t duid_len, uint64_t now,
-                        dhcp6_binding **ret);
+/* How long an address offered in an Advertise is held for the Request that
+ * should follow (RFC 8415 §18.3.1 lets a server keep it only briefly). A
+ * client that Solicits again is held anew. */
+#define DHCP6_BINDINGS_OFFER_HOLD 60
+
+/* The DUID's pool binding, created if missing with a free pool address,
+ * offered (uncommitted) for DHCP6_BINDINGS_OFFER_HOLD seconds, counted
+ * against `ifindex`. Constant work per call, whatever the pool's size or
+ * fill: addresses given back are reused first, then addresses never handed
+ * out, then the oldest offer whose hold is over. -ENOSPC when the pool is
+ * exhausted, -EDQUOT when `ifindex` holds its maximum of pool bindings,
+ * -ENOENT when there is no pool. */
+int dhcp6_bindings_pool(dhcp6_bindings *t, const uint8_t *duid, size_t duid_len, int ifindex,
+                        uint64_t now, dhcp6_binding **ret);
+
+/* Pool bindings one interface may hold at most (0: no limit). Offers,
+ * leases and declined addresses count; reservations do not (the hosts file
+ * bounds them). Relayed clients count against the interface their relay's
+ * messages arrive on. */
+void dhcp6_bindings_set_max_per_interface(dhcp6_bindings *t, uint32_t max);
+
+typedef struct dhcp6_bindings_stats {
+    uint64_t pool_probes;      /* address lookups made to find free pool addresses */
+    uint64_t pool_exhausted;   /* -ENOSPC: no free address */
+    uint64_t pool_capped;      /* -EDQUOT: the interface's cap reached */
+    uint64_t offers_reclaimed; /* never-Requested offers whose address went to another client */
+} dhcp6_bindings_stats;
+
+const dhcp6_bindings_stats *dhcp6_bindings_get_stats(const dhcp6_bindings *t);
 
 /* True if `addr` is inside the pool. */
 bool dhcp6_bindings_in_pool(const dhcp6_bindings *t, const struct in6_addr *addr);

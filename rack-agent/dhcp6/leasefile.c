@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -17,7 +18,8 @@
 /* The leases a rack can hold are bounded by its hosts and pool; a file past
  * this is not ours to trust. */
 #define LEASEFILE_MAX_READ (256u * 1024u * 1024u)
-/* Past this much buffered, write at once instead of waiting for the timer. */
+/* The buffer of records waiting for the timer: past this much, write at once
+ * (or, when that cannot be done, drop and rewrite from the bindings). */
 #define LEASEFILE_MAX_BUFFER (1024u * 1024u)
 
 static const char hexdigits[] = "0123456789abcdef";
@@ -296,6 +298,21 @@ static int format_live(const dhcp6_bindings *t, char **ret, size_t *ret_len)
     return 0;
 }
 
+static int write_live(const char *path, const dhcp6_bindings *t, size_t *ret_len)
+{
+    _cleanup_free_ char *buf = NULL;
+    size_t len;
+    int r = format_live(t, &buf, &len);
+    if (r < 0) {
+        return r;
+    }
+    r = fileio_write_atomic(path, buf, len, 0640);
+    if (r == 0 && ret_len) {
+        *ret_len = len;
+    }
+    return r;
+}
+
 int dhcp6_leasefile_compact(const char *path, const dhcp6_bindings *t)
 {
     _cleanup_free_ char *buf = NULL;
@@ -328,6 +345,14 @@ struct dhcp6_leasefile {
     char *buf;
     size_t len, cap;
     log_ratelimit rl;
+    /* The bounds (dhcp6_leasefile_set_limits). Without `bindings` the file
+     * cannot be rewritten, so it is not bounded. */
+    const dhcp6_bindings *bindings;
+    size_t max_bytes, max_buffer;
+    uint64_t size;     /* bytes in the file */
+    size_t live_bytes; /* the last compaction's size */
+    bool resync;       /* records were dropped: rewrite from the bindings */
+    uint64_t dropped;  /* records not buffered */
 };
 
 static void finalize(dhcp6_leasefile *lf)
@@ -344,6 +369,22 @@ static bool idle(const dhcp6_leasefile *lf)
     return lf->timer_closed && !lf->fsync_busy && !lf->compact_busy;
 }
 
+/* The most the file may hold. A file of live bindings alone that is bigger
+ * than half of max_bytes gets twice its size, or every append would start a
+ * compaction that frees nothing. */
+static uint64_t size_limit(const dhcp6_leasefile *lf)
+{
+    uint64_t live2 = 2 * (uint64_t)lf->live_bytes;
+    return live2 > lf->max_bytes ? live2 : lf->max_bytes;
+}
+
+/* The buffer cannot simply be appended: the file would pass its cap, or
+ * records were dropped. The file is rewritten from the bindings instead. */
+static bool must_rewrite(const dhcp6_leasefile *lf)
+{
+    return lf->bindings && (lf->resync || lf->size + lf->len > size_limit(lf));
+}
+
 /* Writes the buffer with one write(2) (O_APPEND). A short or failed write
  * keeps what was not written for the next round. */
 static int write_buffer(dhcp6_leasefile *lf)
@@ -358,10 +399,27 @@ static int write_buffer(dhcp6_leasefile *lf)
         }
         return r;
     }
+    lf->size += lf->len;
     lf->len = 0;
     lf->dirty = true;
     return 0;
 }
+
+/* Points `fd` at the file now at `path` (after it was replaced). */
+static int reopen(dhcp6_leasefile *lf)
+{
+    int fd = open(lf->path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd < 0) {
+        return negative_errno();
+    }
+    close(lf->fd);
+    lf->fd = fd;
+    return 0;
+}
+
+/* Rewrites the file from the bindings. The buffer's records are older than
+ * the snapshot, which holds their effect: they are dropped, not written. */
+static void start_rewrite(dhcp6_leasefile *lf, bool sync);
 
 static void on_fsync(uv_fs_t *req)
 {
@@ -381,6 +439,10 @@ static void on_timer(uv_timer_t *t)
     dhcp6_leasefile *lf = t->data;
     if (lf->compact_busy) {
         return; /* the old file is being replaced: keep buffering */
+    }
+    if (must_rewrite(lf)) {
+        start_rewrite(lf, false);
+        return;
     }
     write_buffer(lf);
     if (lf->dirty && !lf->fsync_busy) {
@@ -403,14 +465,22 @@ int dhcp6_leasefile_open(uv_loop_t *loop, const char *path, uint64_t interval_ms
     }
     lf->loop = loop;
     lf->rl = (log_ratelimit)LOG_RATELIMIT_INIT(60000, 5);
+    lf->max_buffer = LEASEFILE_MAX_BUFFER;
+    lf->max_bytes = DHCP6_LEASEFILE_DEFAULT_MAX_BYTES;
     lf->path = strdup(path);
     lf->fd = lf->path ? open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640) : -1;
-    if (lf->fd < 0) {
+    struct stat st;
+    if (lf->fd < 0 || fstat(lf->fd, &st) < 0) {
         int r = lf->path ? negative_errno() : -ENOMEM;
+        if (lf->fd >= 0) {
+            close(lf->fd);
+        }
         free(lf->path);
         free(lf);
         return r;
     }
+    lf->size = (uint64_t)st.st_size;
+    lf->live_bytes = (size_t)st.st_size; /* opened right after a compaction */
     uv_timer_init(loop, &lf->timer);
     lf->timer.data = lf;
     uv_timer_start(&lf->timer, on_timer, interval_ms, interval_ms);
@@ -418,27 +488,82 @@ int dhcp6_leasefile_open(uv_loop_t *loop, const char *path, uint64_t interval_ms
     return 0;
 }
 
+void dhcp6_leasefile_set_limits(dhcp6_leasefile *lf, const dhcp6_bindings *t, size_t max_bytes,
+                                size_t max_buffer)
+{
+    lf->bindings = t;
+    lf->max_bytes = max_bytes ? max_bytes : DHCP6_LEASEFILE_DEFAULT_MAX_BYTES;
+    lf->max_buffer = max_buffer ? max_buffer : LEASEFILE_MAX_BUFFER;
+    if (lf->max_buffer < DHCP6_LEASEFILE_MAX_LINE) {
+        lf->max_buffer = DHCP6_LEASEFILE_MAX_LINE;
+    }
+}
+
+/* Makes room for one more record: grows the buffer up to max_buffer, else
+ * writes it out if that may be done now. False when there is no room. */
+static bool make_room(dhcp6_leasefile *lf)
+{
+    if (lf->cap - lf->len >= DHCP6_LEASEFILE_MAX_LINE) {
+        return true;
+    }
+    if (lf->cap < lf->max_buffer) {
+        size_t cap = lf->cap ? lf->cap * 2 : 16 * 1024;
+        if (cap > lf->max_buffer) {
+            cap = lf->max_buffer;
+        }
+        char *grown = realloc(lf->buf, cap);
+        if (grown) {
+            lf->buf = grown;
+            lf->cap = cap;
+            if (lf->cap - lf->len >= DHCP6_LEASEFILE_MAX_LINE) {
+                return true;
+            }
+        }
+    }
+    /* Full. Writing now is fine unless the file is being replaced (the
+     * records would go to the old one, and be lost with it) or would pass
+     * its cap; then the timer rewrites the file from the bindings. */
+    if (!lf->compact_busy && !must_rewrite(lf) && write_buffer(lf) == 0) {
+        return lf->cap - lf->len >= DHCP6_LEASEFILE_MAX_LINE;
+    }
+    return false;
+}
+
 void dhcp6_leasefile_sink(void *userdata, const dhcp6_binding *b, bool removed)
 {
     dhcp6_leasefile *lf = userdata;
-    if (lf->cap - lf->len < DHCP6_LEASEFILE_MAX_LINE) {
-        if (lf->len >= LEASEFILE_MAX_BUFFER && write_buffer(lf) == 0) {
-            /* written; fall through with room */
-        } else {
-            size_t cap = lf->cap ? lf->cap * 2 : 16 * 1024;
-            char *grown = realloc(lf->buf, cap);
-            if (!grown) {
-                if (log_ratelimit_ok(&lf->rl, uv_now(lf->loop), NULL)) {
-                    log_error("dhcp6 lease file: out of memory, a change is not recorded");
-                }
-                return;
-            }
-            lf->buf = grown;
-            lf->cap = cap;
+    if (!make_room(lf)) {
+        lf->dropped++;
+        if (lf->bindings) {
+            /* The binding is in memory; the rewrite will carry it. */
+            lf->resync = true;
+        } else if (log_ratelimit_ok(&lf->rl, uv_now(lf->loop), NULL)) {
+            log_error("dhcp6 lease file: buffer full, a change is not recorded");
         }
+        return;
     }
     lf->len += dhcp6_leasefile_format(b, removed, lf->buf + lf->len, lf->cap - lf->len);
     lf->appended++;
+}
+
+uint64_t dhcp6_leasefile_size(const dhcp6_leasefile *lf)
+{
+    return lf->size;
+}
+
+size_t dhcp6_leasefile_buffer_capacity(const dhcp6_leasefile *lf)
+{
+    return lf->cap;
+}
+
+size_t dhcp6_leasefile_buffered(const dhcp6_leasefile *lf)
+{
+    return lf->len;
+}
+
+uint64_t dhcp6_leasefile_dropped(const dhcp6_leasefile *lf)
+{
+    return lf->dropped;
 }
 
 uint64_t dhcp6_leasefile_appended(const dhcp6_leasefile *lf)
@@ -466,21 +591,22 @@ static void compact_done(uv_work_t *req, int status)
     int r = status < 0 ? status : lf->compact_result;
     if (r == 0) {
         /* The snapshot replaced the file: append to the new one from now on.
-         * Lines still buffered may repeat changes the snapshot holds;
-         * replaying a record is idempotent. */
-        int fd = open(lf->path, O_WRONLY | O_APPEND | O_CLOEXEC);
-        if (fd >= 0) {
-            close(lf->fd);
-            lf->fd = fd;
-        } else {
-            r = negative_errno();
+         * Lines buffered meanwhile are newer than the snapshot. */
+        r = reopen(lf);
+        if (r == 0) {
+            lf->size = lf->compact_len;
+            lf->live_bytes = lf->compact_len;
         }
     }
     if (r < 0) {
         /* The old file is intact (atomic replace) or, if only the reopen
-         * failed, the old fd still names the replaced file: nothing is lost
-         * but what was appended there; log and carry on with the old fd. */
-        log_error("dhcp6 lease file compaction failed path=%s err=%s", lf->path, errstr(r));
+         * failed, the old fd still names the replaced file. Either way the
+         * records dropped for the snapshot are not in the file we append
+         * to: rewrite again at the next tick. */
+        lf->resync = lf->bindings != NULL;
+        if (log_ratelimit_ok(&lf->rl, uv_now(lf->loop), NULL)) {
+            log_error("dhcp6 lease file compaction failed path=%s err=%s", lf->path, errstr(r));
+        }
     } else {
         log_info("dhcp6 lease file compacted path=%s bytes=%zu", lf->path, lf->compact_len);
     }
@@ -496,18 +622,16 @@ static void compact_done(uv_work_t *req, int status)
     }
 }
 
-int dhcp6_leasefile_compact_async(dhcp6_leasefile *lf, const dhcp6_bindings *t)
+static int compact_async(dhcp6_leasefile *lf, const dhcp6_bindings *t)
 {
-    if (lf->compact_busy || lf->closing) {
-        return -EBUSY;
-    }
-    /* Buffered lines are older than the snapshot: write them to the old file
-     * first so nothing depends on their order relative to it. */
-    write_buffer(lf);
-    int r = format_live(t, &lf->compact_buf, &lf->compact_len);
+    char *buf;
+    size_t len;
+    int r = format_live(t, &buf, &len);
     if (r < 0) {
         return r;
     }
+    lf->compact_buf = buf;
+    lf->compact_len = len;
     lf->compact_req.data = lf;
     r = uv_queue_work(lf->loop, &lf->compact_req, compact_work, compact_done);
     if (r < 0) {
@@ -515,13 +639,58 @@ int dhcp6_leasefile_compact_async(dhcp6_leasefile *lf, const dhcp6_bindings *t)
         lf->compact_buf = NULL;
         return r;
     }
+    /* The snapshot holds the effect of every buffered record. */
+    lf->len = 0;
+    lf->resync = false;
     lf->compact_busy = true;
     lf->appended = 0;
     return 0;
 }
 
+int dhcp6_leasefile_compact_async(dhcp6_leasefile *lf, const dhcp6_bindings *t)
+{
+    if (lf->compact_busy || lf->closing) {
+        return -EBUSY;
+    }
+    return compact_async(lf, t);
+}
+
+/* Rewrites the file from the bindings, on the thread pool or (closing,
+ * flushing) right here. */
+static void start_rewrite(dhcp6_leasefile *lf, bool sync)
+{
+    int r;
+    if (sync) {
+        size_t len = 0;
+        r = write_live(lf->path, lf->bindings, &len);
+        if (r == 0) {
+            r = reopen(lf);
+        }
+        if (r == 0) {
+            lf->len = 0;
+            lf->resync = false;
+            lf->appended = 0;
+            lf->size = len;
+            lf->live_bytes = len;
+            lf->dirty = false; /* fileio_write_atomic() fsynced it */
+        }
+    } else {
+        r = compact_async(lf, lf->bindings);
+    }
+    if (r < 0 && log_ratelimit_ok(&lf->rl, uv_now(lf->loop), NULL)) {
+        log_error("dhcp6 lease file rewrite failed path=%s err=%s", lf->path, errstr(r));
+    }
+}
+
 int dhcp6_leasefile_flush_sync(dhcp6_leasefile *lf)
 {
+    if (lf->compact_busy) {
+        return -EBUSY; /* compact_done() flushes into the new file */
+    }
+    if (must_rewrite(lf)) {
+        start_rewrite(lf, true);
+        return lf->resync || lf->len > 0 ? -EIO : 0;
+    }
     int r = write_buffer(lf);
     if (r < 0) {
         return r;

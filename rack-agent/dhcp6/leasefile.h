@@ -17,7 +17,11 @@
  * with one write(2), then fsyncs on the libuv thread pool. A power cut loses
  * at most the changes of the last interval; a host with a reservation gets
  * the same address back anyway, so what is lost is at worst a pool client's
- * address, which it then gets anew. */
+ * address, which it then gets anew.
+ *
+ * Bounded (dhcp6_leasefile_set_limits): the file never grows past its cap,
+ * nor the buffer past its own; when either would, the file is rewritten from
+ * the bindings in memory, which hold every change the records describe. */
 #pragma once
 
 #include <stdbool.h>
@@ -31,6 +35,9 @@
 /* The longest record: op, kind, address, expiry, flags, MAC, 130-byte DUID
  * in hex, IAID, separators. */
 #define DHCP6_LEASEFILE_MAX_LINE 400
+/* The file's default cap: well under what dhcp6_leasefile_load() reads
+ * (256 MiB), and ~250,000 records of a typical 130 bytes. */
+#define DHCP6_LEASEFILE_DEFAULT_MAX_BYTES (32u * 1024u * 1024u)
 
 /* Formats one record (with its newline) into buf; returns its length. */
 size_t dhcp6_leasefile_format(const dhcp6_binding *b, bool removed, char *buf, size_t size);
@@ -58,16 +65,37 @@ typedef struct dhcp6_leasefile dhcp6_leasefile;
 int dhcp6_leasefile_open(uv_loop_t *loop, const char *path, uint64_t interval_ms,
                          dhcp6_leasefile **ret);
 void dhcp6_leasefile_sink(void *userdata, const dhcp6_binding *b, bool removed);
+/* Bounds the file and the memory behind it (0: the defaults,
+ * DHCP6_LEASEFILE_DEFAULT_MAX_BYTES and 1 MiB). `t`, which must outlive
+ * `lf`, holds every change the file records: when appending would take the
+ * file past `max_bytes`, or a change did not fit the buffer of `max_buffer`
+ * bytes (while a compaction runs, or writes fail), the file is rewritten
+ * from `t` instead (on the thread pool, at the next tick of the timer). The
+ * file stays under `max_bytes` unless the live bindings alone need more
+ * than half of it; then under twice their size. Without limits set, the
+ * file is not bounded and a change that does not fit the buffer is lost. */
+void dhcp6_leasefile_set_limits(dhcp6_leasefile *lf, const dhcp6_bindings *t, size_t max_bytes,
+                                size_t max_buffer);
+/* The file's size as written so far, and the memory the buffer holds. */
+uint64_t dhcp6_leasefile_size(const dhcp6_leasefile *lf);
+size_t dhcp6_leasefile_buffer_capacity(const dhcp6_leasefile *lf);
+/* Bytes of records buffered, not yet written. */
+size_t dhcp6_leasefile_buffered(const dhcp6_leasefile *lf);
+/* Changes that did not fit the buffer (then carried by a rewrite). */
+uint64_t dhcp6_leasefile_dropped(const dhcp6_leasefile *lf);
 /* Records appended since the file was opened or last compacted. */
 uint64_t dhcp6_leasefile_appended(const dhcp6_leasefile *lf);
 /* Rewrites the file with the live bindings of `t` without blocking the loop:
  * the snapshot is formatted here and written (temp file, fsync, rename) on the
- * libuv thread pool; changes meanwhile are buffered and go to the new file.
+ * libuv thread pool; records still buffered are dropped (the snapshot holds
+ * their effect), changes meanwhile are buffered and go to the new file.
  * -EBUSY while one is running. A long-running agent calls this when the log
  * has grown well past its live size, so the file does not grow forever. */
 int dhcp6_leasefile_compact_async(dhcp6_leasefile *lf, const dhcp6_bindings *t);
 bool dhcp6_leasefile_compacting(const dhcp6_leasefile *lf);
-/* Writes what is buffered and fsyncs, synchronously (shutdown, tests). */
+/* Writes what is buffered and fsyncs, synchronously (shutdown, tests), or
+ * rewrites the file from the bindings when the limits say so. -EBUSY while
+ * a compaction runs. */
 int dhcp6_leasefile_flush_sync(dhcp6_leasefile *lf);
 /* Flushes synchronously, closes the timer and frees `lf` once libuv is done
  * with it (after the loop runs its close callbacks). */

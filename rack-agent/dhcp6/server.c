@@ -474,7 +474,8 @@ static bool assign(dhcp6_server *s, request_ctx *c, bool commit, bool check_link
         if (c->in) {
             r = dhcp6_bindings_host(s->bindings, c->mac, &c->in->address, &b);
         } else {
-            r = dhcp6_bindings_pool(s->bindings, m->client_id, m->client_id_len, c->now, &b);
+            r = dhcp6_bindings_pool(s->bindings, m->client_id, m->client_id_len, c->rx->ifindex,
+                                    c->now, &b);
             if (r == 0 && c->has_mac) {
                 memcpy(b->mac, c->mac, 6);
             }

@@ -96,7 +96,7 @@ static void test_round_trip(void **state)
     dhcp6_bindings_commit(t, host, duid_a, sizeof(duid_a), 7, NOW + 7200);
 
     dhcp6_binding *pool;
-    assert_int_equal(dhcp6_bindings_pool(t, duid_uuid, sizeof(duid_uuid), NOW, &pool), 0);
+    assert_int_equal(dhcp6_bindings_pool(t, duid_uuid, sizeof(duid_uuid), 2, NOW, &pool), 0);
     struct in6_addr pool_addr = pool->addr;
     dhcp6_bindings_commit(t, pool, duid_uuid, sizeof(duid_uuid), 9, NOW + 3600);
 
@@ -276,7 +276,7 @@ static void test_background_compaction(void **state)
     assert_int_equal(dhcp6_leasefile_compact_async(lf, t), 0);
     assert_int_equal(dhcp6_leasefile_compact_async(lf, t), -EBUSY);
     /* A change while the snapshot is being written. */
-    assert_int_equal(dhcp6_bindings_pool(t, duid_uuid, sizeof(duid_uuid), NOW, &b), 0);
+    assert_int_equal(dhcp6_bindings_pool(t, duid_uuid, sizeof(duid_uuid), 2, NOW, &b), 0);
     dhcp6_bindings_commit(t, b, duid_uuid, sizeof(duid_uuid), 7, NOW + 500);
     struct in6_addr addr_b = b->addr;
     while (dhcp6_leasefile_compacting(lf)) {
@@ -311,6 +311,141 @@ static void test_background_compaction(void **state)
     dhcp6_bindings_free(back);
 }
 
+static size_t file_size(const char *path)
+{
+    void *text = NULL;
+    size_t len = 0;
+    assert_int_equal(fileio_read_all(path, 64u << 20, &text, &len), 0);
+    free(text);
+    return len;
+}
+
+/* Issue #10: renewals append a line each, so without a bound the file grows
+ * until the agent cannot read it back at start. With a cap, appending past
+ * it rewrites the file from the bindings instead. */
+static void test_file_stays_under_its_cap(void **state)
+{
+    fixture *f = *state;
+    dhcp6_leasefile *lf;
+    dhcp6_bindings *t = open_table(f, &lf);
+    enum { CAP = 16 * 1024 };
+    dhcp6_leasefile_set_limits(lf, t, CAP, 0);
+    struct in6_addr a = addr6("2001:db8:1::17");
+    dhcp6_binding *b;
+    assert_int_equal(dhcp6_bindings_host(t, mac_a, &a, &b), 0);
+    size_t biggest = 0;
+    /* 5,000 renewals (~450 KB of log), written every 100 as the timer would. */
+    for (int i = 0; i < 5000; i++) {
+        dhcp6_bindings_commit(t, b, duid_a, sizeof(duid_a), 7, NOW + 100 + (uint64_t)i);
+        if (i % 100 == 99) {
+            assert_int_equal(dhcp6_leasefile_flush_sync(lf), 0);
+            size_t n = file_size(f->path);
+            biggest = n > biggest ? n : biggest;
+            assert_true(n <= CAP);
+        }
+    }
+    print_message("lease file after 5000 renewals: at most %zu bytes (cap %d)\n", biggest, CAP);
+    close_lf(f, lf);
+    assert_true(file_size(f->path) <= CAP);
+    dhcp6_bindings_free(t);
+
+    /* Nothing was lost: the newest renewal comes back. */
+    dhcp6_pool p = test_pool();
+    dhcp6_bindings *back;
+    assert_int_equal(dhcp6_bindings_new(&p, &back), 0);
+    dhcp6_leasefile_stats st;
+    assert_int_equal(dhcp6_leasefile_load(f->path, back, NOW, &st), 0);
+    const dhcp6_binding *h = dhcp6_bindings_find_host(back, mac_a);
+    assert_non_null(h);
+    assert_int_equal(h->expires, NOW + 100 + 4999);
+    dhcp6_bindings_free(back);
+}
+
+/* The same through the flush timer alone, as the agent runs it. */
+static void test_timer_keeps_file_under_its_cap(void **state)
+{
+    fixture *f = *state;
+    dhcp6_pool pool = test_pool();
+    dhcp6_bindings *t;
+    assert_int_equal(dhcp6_bindings_new(&pool, &t), 0);
+    assert_int_equal(dhcp6_leasefile_compact(f->path, t), 0);
+    dhcp6_leasefile *lf;
+    assert_int_equal(dhcp6_leasefile_open(&f->loop, f->path, 5, &lf), 0);
+    dhcp6_bindings_set_sink(t, dhcp6_leasefile_sink, lf);
+    enum { CAP = 16 * 1024 };
+    dhcp6_leasefile_set_limits(lf, t, CAP, 0);
+    struct in6_addr a = addr6("2001:db8:1::17");
+    dhcp6_binding *b;
+    assert_int_equal(dhcp6_bindings_host(t, mac_a, &a, &b), 0);
+    for (int round = 0; round < 50; round++) {
+        for (int i = 0; i < 100; i++) {
+            dhcp6_bindings_commit(t, b, duid_a, sizeof(duid_a), 7,
+                                  NOW + 100 + (uint64_t)(round * 100 + i));
+        }
+        /* Let the 5 ms timer write (or compact). */
+        for (int k = 0;
+             k < 200 && (dhcp6_leasefile_buffered(lf) > 0 || dhcp6_leasefile_compacting(lf)); k++) {
+            uv_run(&f->loop, UV_RUN_ONCE);
+        }
+        assert_true(file_size(f->path) <= CAP);
+    }
+    close_lf(f, lf);
+    assert_true(file_size(f->path) <= CAP);
+    dhcp6_bindings_free(t);
+
+    dhcp6_bindings *back;
+    assert_int_equal(dhcp6_bindings_new(&pool, &back), 0);
+    dhcp6_leasefile_stats st;
+    assert_int_equal(dhcp6_leasefile_load(f->path, back, NOW, &st), 0);
+    const dhcp6_binding *h = dhcp6_bindings_find_host(back, mac_a);
+    assert_non_null(h);
+    assert_int_equal(h->expires, NOW + 100 + 4999);
+    dhcp6_bindings_free(back);
+}
+
+/* Issue #10: while a compaction runs the changes are buffered, and the
+ * buffer grew without bound (and past 1 MiB was written into the file being
+ * replaced, where it was lost). Now the buffer is capped; what does not fit
+ * is rewritten from the bindings once the compaction is done. */
+static void test_buffer_bounded_during_compaction(void **state)
+{
+    fixture *f = *state;
+    dhcp6_leasefile *lf;
+    dhcp6_bindings *t = open_table(f, &lf);
+    enum { MAX_BUFFER = 64 * 1024, HOSTS = 20000 };
+    dhcp6_leasefile_set_limits(lf, t, 0, MAX_BUFFER);
+    assert_int_equal(dhcp6_leasefile_compact_async(lf, t), 0);
+    /* 20,000 hosts bound while the snapshot is written (~2 MB of lines). */
+    for (uint32_t i = 0; i < HOSTS; i++) {
+        uint8_t mac[6] = { 0x52, 0x54, 0x01, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i };
+        struct in6_addr a = addr6("2001:db8:1::");
+        a.s6_addr[12] = 1;
+        a.s6_addr[13] = (uint8_t)(i >> 16);
+        a.s6_addr[14] = (uint8_t)(i >> 8);
+        a.s6_addr[15] = (uint8_t)i;
+        dhcp6_binding *b;
+        assert_int_equal(dhcp6_bindings_host(t, mac, &a, &b), 0);
+        dhcp6_bindings_commit(t, b, duid_a, sizeof(duid_a), i, NOW + 3600);
+        assert_true(dhcp6_leasefile_buffer_capacity(lf) <= MAX_BUFFER);
+    }
+    print_message("buffer during compaction: %zu bytes for %d changes\n",
+                  dhcp6_leasefile_buffer_capacity(lf), HOSTS);
+    while (dhcp6_leasefile_compacting(lf)) {
+        uv_run(&f->loop, UV_RUN_ONCE);
+    }
+    close_lf(f, lf);
+    dhcp6_bindings_free(t);
+
+    /* Every binding is in the file. */
+    dhcp6_pool p = test_pool();
+    dhcp6_bindings *back;
+    assert_int_equal(dhcp6_bindings_new(&p, &back), 0);
+    dhcp6_leasefile_stats st;
+    assert_int_equal(dhcp6_leasefile_load(f->path, back, NOW, &st), 0);
+    assert_int_equal(dhcp6_bindings_count(back), HOSTS);
+    dhcp6_bindings_free(back);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -319,6 +454,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_lines_and_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timer_flushes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_background_compaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_stays_under_its_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timer_keeps_file_under_its_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_buffer_bounded_during_compaction, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -53,8 +53,8 @@ static bool on_link(void *userdata, int ifindex, const struct in6_addr *link,
     return memcmp(addr, &prefix, 8) == 0;
 }
 
-static fixture *make_fixture_relays(bool with_pool, bool rapid, const dhcp6_prefix *relays,
-                                    size_t n_relays)
+static fixture *make_fixture_full(bool with_pool, bool rapid, const char *pool_last,
+                                  const dhcp6_prefix *relays, size_t n_relays)
 {
     fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
@@ -75,7 +75,7 @@ static fixture *make_fixture_relays(bool with_pool, bool rapid, const dhcp6_pref
     assert_int_equal(intent_set_add(set, &in, "el9"), 0);
     intents_store_replace(f->store, set);
 
-    dhcp6_pool pool = { .first = addr6("2001:db8:0:1::1000"), .last = addr6("2001:db8:0:1::1001") };
+    dhcp6_pool pool = { .first = addr6("2001:db8:0:1::1000"), .last = addr6(pool_last) };
     assert_int_equal(dhcp6_bindings_new(with_pool ? &pool : NULL, &f->bindings), 0);
 
     dhcp6_server_config cfg = {
@@ -106,7 +106,7 @@ static fixture *make_fixture_relays(bool with_pool, bool rapid, const dhcp6_pref
 
 static fixture *make_fixture(bool with_pool, bool rapid)
 {
-    return make_fixture_relays(with_pool, rapid, NULL, 0);
+    return make_fixture_full(with_pool, rapid, "2001:db8:0:1::1001", NULL, 0);
 }
 
 /* The rack's ToR relays: one by address, a management /64 by prefix. */
@@ -116,7 +116,8 @@ static fixture *make_relay_fixture(void)
 {
     dhcp6_prefix relays[] = { { .addr = addr6(tor_relay), .len = 128 },
                               { .addr = addr6("2001:db8:fe::"), .len = 64 } };
-    return make_fixture_relays(false, false, relays, sizeof(relays) / sizeof(relays[0]));
+    return make_fixture_full(false, false, "2001:db8:0:1::1001", relays,
+                             sizeof(relays) / sizeof(relays[0]));
 }
 
 static int setup_relays(void **state)
@@ -591,6 +592,73 @@ static void test_pool_and_exhaustion(void **state)
     teardown(&s);
 }
 
+static size_t pool_solicit(uint8_t *m, uint32_t client)
+{
+    uint8_t duid[] = { 0x00,
+                       0x03,
+                       0x00,
+                       0x01,
+                       0x02,
+                       0x00,
+                       (uint8_t)(client >> 24),
+                       (uint8_t)(client >> 16),
+                       (uint8_t)(client >> 8),
+                       (uint8_t)client };
+    return make_solicit(m, DHCP6_SOLICIT, duid, sizeof(duid), 1, 0xffff, NULL, false, NULL);
+}
+
+static bool answered_no_addrs(const fixture *f)
+{
+    uint16_t l;
+    const uint8_t *s = find_opt(f->tx.buf, f->tx.len, DHCP6_OPT_STATUS_CODE, &l);
+    return f->tx.buf[0] == DHCP6_ADVERTISE && s && s[1] == DHCP6_STATUS_NO_ADDRS_AVAIL &&
+           !find_opt(f->tx.buf, f->tx.len, DHCP6_OPT_IA_NA, &l);
+}
+
+/* Issue #10: with the pool full, every Solicit scanned the whole pool. Now
+ * it is answered NoAddrsAvail (§18.3.9) after a constant number of address
+ * lookups, counted rather than timed. */
+static void test_full_pool_answered_quickly(void **state)
+{
+    fixture *f = make_fixture_full(true, false, "2001:db8:0:1::13ff", NULL, 0); /* 1,024 */
+    uint8_t m[512];
+    for (uint32_t i = 0; i < 1024; i++) {
+        assert_int_equal(send_from(f, m, pool_solicit(m, i), "fe80::1", true), 1);
+        assert_false(answered_no_addrs(f));
+    }
+    const dhcp6_bindings_stats *bs = dhcp6_bindings_get_stats(f->bindings);
+    uint64_t before = bs->pool_probes;
+    for (uint32_t i = 0; i < 300; i++) { /* a second of the flood measured in the issue */
+        assert_int_equal(send_from(f, m, pool_solicit(m, 5000 + i), "fe80::1", true), 1);
+        assert_true(answered_no_addrs(f));
+    }
+    uint64_t per_solicit = (bs->pool_probes - before) / 300;
+    print_message("server: probes per Solicit on a full pool of 1024: %llu\n",
+                  (unsigned long long)per_solicit);
+    assert_true(per_solicit <= 4);
+    assert_int_equal(dhcp6_server_get_stats(f->server)->no_addrs, 300);
+    void *s = f;
+    teardown(&s);
+}
+
+/* The per-interface cap: the ninth new client on a link with a cap of 8 is
+ * answered NoAddrsAvail though the pool has room. */
+static void test_pool_cap_per_interface(void **state)
+{
+    fixture *f = make_fixture_full(true, false, "2001:db8:0:1::13ff", NULL, 0);
+    dhcp6_bindings_set_max_per_interface(f->bindings, 8);
+    uint8_t m[512];
+    for (uint32_t i = 0; i < 8; i++) {
+        assert_int_equal(send_from(f, m, pool_solicit(m, i), "fe80::1", true), 1);
+        assert_false(answered_no_addrs(f));
+    }
+    assert_int_equal(send_from(f, m, pool_solicit(m, 8), "fe80::1", true), 1);
+    assert_true(answered_no_addrs(f));
+    assert_int_equal(dhcp6_bindings_count(f->bindings), 8);
+    void *s = f;
+    teardown(&s);
+}
+
 static void test_rapid_commit(void **state)
 {
     fixture *f = make_fixture(false, true);
@@ -656,6 +724,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_direct_from_global_source_is_dropped, setup, teardown),
         cmocka_unit_test(test_pool_and_exhaustion),
         cmocka_unit_test(test_rapid_commit),
+        cmocka_unit_test(test_full_pool_answered_quickly),
+        cmocka_unit_test(test_pool_cap_per_interface),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
