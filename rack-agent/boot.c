@@ -44,6 +44,8 @@ struct boot_routes {
     const intents_store *intents;
     progress *prog;
     files *files;
+    boot_on_link_fn on_link;
+    void *on_link_data;
     transfer *transfers;
     uv_timer_t tick;
     bool tick_open;
@@ -54,42 +56,78 @@ struct boot_routes {
 
 /* ---- Who is asking ----------------------------------------------------- */
 
-static void client_addr(const struct sockaddr_in6 *client, struct in6_addr *ret)
+static bool same_prefix64(const struct in6_addr *a, const struct in6_addr *b)
 {
-    *ret = client->sin6_addr;
+    return memcmp(a->s6_addr, b->s6_addr, 8) == 0;
 }
 
-bool boot_client_is_host(const intent *in, const struct sockaddr_in6 *client)
+static bool eui64_of_a_mac(const intent *in, const struct in6_addr *a)
 {
-    struct in6_addr a;
-    client_addr(client, &a);
-    if (memcmp(&a, &in->address, sizeof(a)) == 0) {
-        return true;
-    }
     /* Modified EUI-64 (RFC 4291 Appendix A): the MAC with ff:fe in the
      * middle and the universal/local bit flipped. */
     for (size_t i = 0; i < in->n_macs; i++) {
         const uint8_t *m = in->macs[i];
         const uint8_t iid[8] = { (uint8_t)(m[0] ^ 0x02), m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5] };
-        if (memcmp(a.s6_addr + 8, iid, 8) == 0) {
+        if (memcmp(a->s6_addr + 8, iid, 8) == 0) {
             return true;
         }
     }
     return false;
 }
 
-const intent *boot_find_client(const intent_set *set, const struct sockaddr_in6 *client)
+bool boot_client_is_host(const intent *in, const struct sockaddr_in6 *client,
+                         boot_on_link_fn on_link, void *userdata)
+{
+    static const struct in6_addr link_local = { { { 0xfe, 0x80 } } };
+    const struct in6_addr *a = &client->sin6_addr;
+    if (memcmp(a, &in->address, sizeof(*a)) == 0) {
+        return true;
+    }
+    if (!eui64_of_a_mac(in, a)) {
+        return false;
+    }
+    /* The interface identifier is the MAC, which anyone may know and put
+     * under a prefix of their own: only the prefix can say the sender is on
+     * the host's link. The reserved address's /64 is that link's. */
+    if (!IN6_IS_ADDR_UNSPECIFIED(&in->address) && same_prefix64(a, &in->address)) {
+        return true;
+    }
+    /* RFC 4291 §2.5.6: link-local unicast is fe80::/64, the rest of
+     * fe80::/10 is not assigned. */
+    bool ll = same_prefix64(a, &link_local);
+    if (IN6_IS_ADDR_LINKLOCAL(a) && !ll) {
+        return false;
+    }
+    return on_link ? on_link(userdata, client) : ll;
+}
+
+const intent *boot_find_client(const intent_set *set, const struct sockaddr_in6 *client,
+                               boot_on_link_fn on_link, void *userdata)
 {
     if (!set) {
         return NULL;
     }
     for (size_t i = 0; i < intent_set_size(set); i++) {
         const intent *in = intent_set_at(set, i);
-        if (boot_client_is_host(in, client)) {
+        if (boot_client_is_host(in, client, on_link, userdata)) {
             return in;
         }
     }
     return NULL;
+}
+
+/* Scripts, kickstarts and progress posts: from the host itself (boot.h),
+ * unless its profile opts out. Answers 403 itself when not. */
+static bool source_allowed(boot_routes *b, const intent *in, http_request *req, const char *what)
+{
+    if (in->profile->any_source ||
+        boot_client_is_host(in, http_request_client(req), b->on_link, b->on_link_data)) {
+        return true;
+    }
+    log_warn("boot: %s of host=%s refused to client=%s (not the host's address)", what, in->host,
+             http_request_client_string(req));
+    http_reply_error(req, 403, "Forbidden");
+    return false;
 }
 
 static bool token_ok(const intent *in, const char *token)
@@ -115,7 +153,8 @@ static void on_boot(http_request *req, void *userdata)
         http_request_add_header(req, "Cache-Control", "no-cache");
         http_reply_memory(req, b->overlay, b->overlay_len, b->overlay_etag,
                           "application/octet-stream", NULL, NULL);
-        const intent *in = boot_find_client(set, http_request_client(req));
+        const intent *in =
+            boot_find_client(set, http_request_client(req), b->on_link, b->on_link_data);
         if (in && http_request_method(req) == HTTP_METHOD_GET) {
             progress_emit(b->prog, in, RACKBOOT__V1__PHASE__PHASE_OVERLAY_FETCHED, 0, NULL, NULL,
                           NULL, 0);
@@ -132,10 +171,7 @@ static void on_boot(http_request *req, void *userdata)
         http_reply_error(req, 404, "no install for this host");
         return;
     }
-    if (!in->profile->any_source && !boot_client_is_host(in, http_request_client(req))) {
-        log_warn("boot: script of host=%s refused to client=%s (not the host's address)", in->host,
-                 http_request_client_string(req));
-        http_reply_error(req, 403, "Forbidden");
+    if (!source_allowed(b, in, req, "script")) {
         return;
     }
     char *script = NULL;
@@ -192,10 +228,7 @@ static void on_kickstart(http_request *req, void *userdata)
     if (!in) {
         return;
     }
-    if (!in->profile->any_source && !boot_client_is_host(in, http_request_client(req))) {
-        log_warn("boot: kickstart of host=%s refused to client=%s (not the host's address)",
-                 in->host, http_request_client_string(req));
-        http_reply_error(req, 403, "Forbidden");
+    if (!source_allowed(b, in, req, "kickstart")) {
         return;
     }
     char *ks = NULL;
@@ -268,11 +301,27 @@ static void sanitize_line(char *s)
     }
 }
 
+/* The event is durable (r 0) or will never be (progress.h). */
+static void on_progress_recorded(void *userdata, int r)
+{
+    http_request *req = userdata;
+    if (r < 0) {
+        http_reply_error(req, 503, "cannot record the event, try again");
+        return;
+    }
+    http_reply_buffer(req, 200, "text/plain; charset=utf-8", "ok\n", 3);
+}
+
+static void on_progress_cancel(void *userdata)
+{
+    progress_post_detach(userdata);
+}
+
 static void on_progress(http_request *req, void *userdata)
 {
     boot_routes *b = userdata;
     const intent *in = authorized(b, req, render_progress_path_parse);
-    if (!in) {
+    if (!in || !source_allowed(b, in, req, "progress")) {
         return;
     }
     size_t len = 0;
@@ -301,14 +350,17 @@ static void on_progress(http_request *req, void *userdata)
         message[0] = '\0';
     }
     sanitize_line(message);
-    /* The intent may be withdrawn by the emit (installed): keep what the
-     * reply needs first. */
-    int r = progress_emit(b->prog, in, phase, percent, message, NULL, NULL, 0);
+    /* The installer takes a 200 as "heard": it goes out only once the
+     * event is durable (a power cut cannot take it back) and, for
+     * `installed`, the intent withdrawn. Until then the request waits. */
+    progress_post *w = NULL;
+    int r =
+        progress_post_event(b->prog, in, phase, percent, message, on_progress_recorded, req, &w);
     if (r < 0) {
         http_reply_error(req, 503, "cannot record the event, try again");
         return;
     }
-    http_reply_buffer(req, 200, "text/plain; charset=utf-8", "ok\n", 3);
+    http_request_on_cancel(req, on_progress_cancel, w);
 }
 
 /* ---- Images: kernel_fetched, initrd_fetched, stage2 progress ------------ */
@@ -391,7 +443,7 @@ static void on_image(http_request *req, void *userdata)
     boot_routes *b = userdata;
     const char *path = http_request_path(req);
     const intent_set *set = intents_store_current(b->intents);
-    const intent *in = boot_find_client(set, http_request_client(req));
+    const intent *in = boot_find_client(set, http_request_client(req), b->on_link, b->on_link_data);
     const char *rest = path + strlen("/images/");
     size_t plen = in ? strlen(in->profile->name) : 0;
     Rackboot__V1__Phase phase = RACKBOOT__V1__PHASE__PHASE_UNSPECIFIED;
@@ -512,6 +564,12 @@ int boot_routes_new(uv_loop_t *loop, http_server *srv, const render_context *ctx
     }
     *ret = b;
     return 0;
+}
+
+void boot_routes_on_link(boot_routes *b, boot_on_link_fn fn, void *userdata)
+{
+    b->on_link = fn;
+    b->on_link_data = userdata;
 }
 
 static void free_after_close(uv_handle_t *h)

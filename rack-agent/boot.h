@@ -16,10 +16,21 @@
  * Only a host with an intent gets a script; a kickstart or a progress post
  * needs the install's token (403 without it, nothing recorded). Scripts and
  * kickstarts carry the install's token, so only the host itself may fetch
- * them: its reserved address, or an address whose EUI-64 interface
- * identifier is one of its MACs (a SLAAC address, with the A flag in the
- * rack's router advertisements); others get 403, unless the profile opts
- * out (`source_check = no`: hosts behind a proxy or NAT64). */
+ * them or post progress: its reserved address, or an address whose EUI-64
+ * interface identifier is one of its MACs (a SLAAC address, with the A flag
+ * in the rack's router advertisements) inside a prefix on the host's link:
+ * the reserved address's /64, a global prefix of an interface the agent
+ * serves, or fe80::/64 on one. A MAC is no secret (any machine may carry
+ * its EUI-64 under a prefix of its own), the link is what the rack vouches
+ * for. Others get 403, unless the profile opts out (`source_check = no`:
+ * hosts behind a proxy or NAT64). Then the token alone guards the
+ * kickstart and progress, and the script that carries it goes to anyone
+ * who names the MAC.
+ *
+ * POST /progress is answered once the event is durable in the journal
+ * (progress_post_event(): the loop's next sync), 503 when it is not (a full
+ * disk, a failed sync: nothing changed, the installer retries); `installed`
+ * withdraws the intent before the 200 goes out. */
 #pragma once
 
 #include "files.h"
@@ -30,15 +41,27 @@
 
 typedef struct boot_routes boot_routes;
 
+/* True when `client`'s address is on a link the agent serves: inside a
+ * global prefix of one of its interfaces, or link-local with one as scope. */
+typedef bool (*boot_on_link_fn)(void *userdata, const struct sockaddr_in6 *client);
+
 /* `ctx`, `intents`, `prog` and `f` are borrowed and must outlive the
  * routes; `f` NULL: no /images/ route. */
 int boot_routes_new(uv_loop_t *loop, http_server *srv, const render_context *ctx,
                     const intents_store *intents, progress *prog, files *f, boot_routes **ret);
+/* How the routes tell whether a SLAAC source is on a served link (the
+ * daemon: its DHCPv6 interfaces' prefixes). Without it only the reserved
+ * address's /64 and fe80::/64 count. */
+void boot_routes_on_link(boot_routes *b, boot_on_link_fn fn, void *userdata);
 /* After the HTTP server closed; frees once the loop ran the close. */
 void boot_routes_close(boot_routes *b);
 
 /* The install of the host at `client`: the intent whose reserved address it
- * is, or whose MAC its EUI-64 interface identifier names. NULL if none. */
-const intent *boot_find_client(const intent_set *set, const struct sockaddr_in6 *client);
-/* True when `client` may act for `in` (the rule above). */
-bool boot_client_is_host(const intent *in, const struct sockaddr_in6 *client);
+ * is, or whose MAC its EUI-64 interface identifier names on an allowed
+ * prefix (the rule above; `on_link` may be NULL). NULL if none. */
+const intent *boot_find_client(const intent_set *set, const struct sockaddr_in6 *client,
+                               boot_on_link_fn on_link, void *userdata);
+/* True when `client` may act for `in` (the rule above; `on_link` may be
+ * NULL). */
+bool boot_client_is_host(const intent *in, const struct sockaddr_in6 *client,
+                         boot_on_link_fn on_link, void *userdata);

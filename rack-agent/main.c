@@ -849,6 +849,26 @@ static void on_metrics(http_request *req, void *userdata)
     http_reply_owned(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 }
 
+/* A SLAAC source of the boot routes (boot.h) is on a served link: a global
+ * prefix of a [dhcp6] interface (the prefixes DHCPv6 checks, dhcp6/links.h),
+ * or link-local with that interface as its scope. */
+static bool boot_client_on_link(void *userdata, const struct sockaddr_in6 *client)
+{
+    agent *a = userdata;
+    for (size_t i = 0; a->links && i < a->cfg->n_interfaces; i++) {
+        unsigned ifindex = if_nametoindex(a->cfg->interfaces[i]);
+        if (ifindex == 0) {
+            continue;
+        }
+        if (IN6_IS_ADDR_LINKLOCAL(&client->sin6_addr)
+                ? client->sin6_scope_id == ifindex
+                : dhcp6_links_on_link(a->links, (int)ifindex, NULL, &client->sin6_addr)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static int setup_http(agent *a)
 {
     const agent_config *c = a->cfg;
@@ -896,6 +916,9 @@ static int setup_http(agent *a)
          * /images/ (boot.h) */
         r = boot_routes_new(a->loop, a->http, &a->render, a->store, a->progress,
                             a->images ? a->files : NULL, &a->boot);
+    }
+    if (r == 0) {
+        boot_routes_on_link(a->boot, boot_client_on_link, a);
     }
     if (r == 0) {
         r = register_metrics(a);

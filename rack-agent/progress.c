@@ -21,6 +21,16 @@ typedef struct completed_id {
     size_t len;
 } completed_id;
 
+/* An event waiting for the sync that makes it durable: an installer's post,
+ * and any `installed` (its install completes only then). */
+struct progress_post {
+    char install_id[ID_MAX + 1];
+    bool installed;
+    progress_posted_fn fn; /* NULL: nobody waits (detached, or not a post) */
+    void *userdata;
+    struct progress_post *next;
+};
+
 struct progress {
     uv_loop_t *loop;
     char *path; /* STATE_DIR/completed */
@@ -35,6 +45,8 @@ struct progress {
     completed_id *done;
     size_t n_done, cap_done;
     hashmap *done_by_id;
+    /* Events waiting for the next sync, in the order they were recorded. */
+    progress_post *posts, **posts_tail;
     progress_stats stats;
 };
 
@@ -148,20 +160,52 @@ int progress_filter(const progress *p, intent_set *set, intent_set **ret)
 
 /* ---- Events ------------------------------------------------------------ */
 
+static void complete(progress *p, const char *install_id_in);
+
+/* Tells the events the last sync covered how it went (r): every post in the
+ * list was appended before that sync started, and appends happen on the
+ * loop only. */
+static void settle_posts(progress *p, int r)
+{
+    /* Posts made from the callbacks wait for a sync of their own. */
+    progress_post *list = p->posts;
+    p->posts = NULL;
+    p->posts_tail = &p->posts;
+    while (list) {
+        progress_post *w = list;
+        list = w->next;
+        /* Completion before the answer: the installer reboots on its 200,
+         * and the next boot must find the intent withdrawn. */
+        if (r == 0 && w->installed) {
+            complete(p, w->install_id);
+        }
+        if (w->fn) {
+            w->fn(w->userdata, r);
+        }
+        free(w);
+    }
+}
+
 static void on_sync(uv_timer_t *t)
 {
     progress *p = t->data;
     p->sync_pending = false;
-    if (!p->journal) {
-        return;
-    }
-    int r = journal_sync(p->journal);
+    int r = p->journal ? journal_sync(p->journal) : 0;
     if (r < 0) {
-        log_error("journal: sync failed: %s (events are kept in memory until it works)", errstr(r));
-        return;
-    }
-    if (p->durable_fn) {
+        /* The journal takes those events back at its next append or sync
+         * (journal.h); posters are told, and installers retry. */
+        log_error("journal: sync failed: %s (the events since the last sync are lost)", errstr(r));
+    } else if (p->journal && p->durable_fn) {
         p->durable_fn(p->durable_userdata);
+    }
+    settle_posts(p, r);
+}
+
+static void schedule_sync(progress *p)
+{
+    if (!p->sync_pending) {
+        p->sync_pending = true;
+        uv_timer_start(&p->sync_timer, on_sync, 0, 0); /* after this loop iteration's work */
     }
 }
 
@@ -189,8 +233,9 @@ static void complete(progress *p, const char *install_id_in)
     }
 }
 
-int progress_emit(progress *p, const intent *in, Rackboot__V1__Phase phase, uint32_t percent,
-                  const char *message, const uint8_t *mac, const uint8_t *duid, size_t duid_len)
+static int record(progress *p, const intent *in, Rackboot__V1__Phase phase, uint32_t percent,
+                  const char *message, const uint8_t *mac, const uint8_t *duid, size_t duid_len,
+                  progress_posted_fn fn, void *userdata, progress_post **ret)
 {
     p->stats.events++;
     char mac_text[FORMAT_MAC_LEN] = "";
@@ -202,12 +247,57 @@ int progress_emit(progress *p, const intent *in, Rackboot__V1__Phase phase, uint
              in->install_id, rbproto_phase_to_string(phase), mac ? " mac=" : "", mac_text, percent,
              log_quote(msg, sizeof(msg), message ? message : ""));
 
-    int r = p->journal ? journal_record(p, in, phase, percent, message, mac, duid, duid_len) : 0;
-    /* Last: completing withdraws the intent, and with it `in`. */
-    if (phase == RACKBOOT__V1__PHASE__PHASE_INSTALLED) {
-        complete(p, in->install_id);
+    bool installed = phase == RACKBOOT__V1__PHASE__PHASE_INSTALLED;
+    progress_post *w = NULL;
+    if (fn || installed) {
+        /* Before the append: once the event is in the journal, nothing may
+         * fail that would leave it without its completion. */
+        w = calloc(1, sizeof(*w));
+        if (!w) {
+            p->stats.events_failed++;
+            return -ENOMEM;
+        }
+        snprintf(w->install_id, sizeof(w->install_id), "%s", in->install_id);
+        w->installed = installed;
+        w->fn = fn;
+        w->userdata = userdata;
     }
-    return r;
+    int r = p->journal ? journal_record(p, in, phase, percent, message, mac, duid, duid_len) : 0;
+    if (r < 0) {
+        free(w);
+        return r;
+    }
+    if (w) {
+        *p->posts_tail = w;
+        p->posts_tail = &w->next;
+    }
+    if (p->journal || w) {
+        schedule_sync(p);
+    }
+    if (ret) {
+        *ret = w;
+    }
+    return 0;
+}
+
+int progress_emit(progress *p, const intent *in, Rackboot__V1__Phase phase, uint32_t percent,
+                  const char *message, const uint8_t *mac, const uint8_t *duid, size_t duid_len)
+{
+    return record(p, in, phase, percent, message, mac, duid, duid_len, NULL, NULL, NULL);
+}
+
+int progress_post_event(progress *p, const intent *in, Rackboot__V1__Phase phase, uint32_t percent,
+                        const char *message, progress_posted_fn fn, void *userdata,
+                        progress_post **ret)
+{
+    RB_ASSERT(fn);
+    return record(p, in, phase, percent, message, NULL, NULL, 0, fn, userdata, ret);
+}
+
+void progress_post_detach(progress_post *w)
+{
+    w->fn = NULL;
+    w->userdata = NULL;
 }
 
 static int journal_record(progress *p, const intent *in, Rackboot__V1__Phase phase,
@@ -239,10 +329,6 @@ static int journal_record(progress *p, const intent *in, Rackboot__V1__Phase pha
             ")",
             r, journal_dropped_total(p->journal));
     }
-    if (!p->sync_pending) {
-        p->sync_pending = true;
-        uv_timer_start(&p->sync_timer, on_sync, 0, 0); /* after this loop iteration's work */
-    }
     return 0;
 }
 
@@ -256,6 +342,7 @@ int progress_new(uv_loop_t *loop, const char *state_dir, journal *j, progress **
     }
     p->loop = loop;
     p->journal = j;
+    p->posts_tail = &p->posts;
     int r = asprintf(&p->path, "%s/%s", state_dir, COMPLETED_FILE) < 0 ? -ENOMEM : 0;
     if (r >= 0) {
         r = hashmap_new(256, &p->done_by_id);
@@ -292,9 +379,16 @@ progress *progress_free(progress *p)
     if (!p) {
         return NULL;
     }
-    if (p->journal) {
-        (void)journal_sync(p->journal);
+    /* The last sync settles what still waits: posters are gone by now (the
+     * HTTP server cancelled their requests first), and an `installed` made
+     * durable here is remembered as completed, for the next start to
+     * filter; the daemon, shutting down, is not told. */
+    for (progress_post *w = p->posts; w; w = w->next) {
+        progress_post_detach(w);
     }
+    p->completed_fn = NULL;
+    int r = p->journal ? journal_sync(p->journal) : 0;
+    settle_posts(p, r);
     uv_close((uv_handle_t *)&p->sync_timer, free_after_close);
     return NULL;
 }

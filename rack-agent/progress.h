@@ -7,12 +7,15 @@
  * events costs one fsync) and then the uplink is told to send.
  *
  * An install that reports `installed` is remembered in STATE_DIR/completed
- * and its intent withdrawn at once: the host's next boot gets no DHCPv6
- * answer and falls through to its disk, whether or not the controller has
- * heard yet. Every later intent set is filtered through the same list, so
- * neither a standalone re-read nor a controller that is behind re-arms it;
- * a new install (a new id: a changed hosts entry, a new `rackboot install`)
- * is not in the list. */
+ * and its intent withdrawn as soon as the event is durable in the journal
+ * (the loop's next sync; at once without a journal): the host's next boot
+ * gets no DHCPv6 answer and falls through to its disk, whether or not the
+ * controller has heard yet. An `installed` the journal could not take (a
+ * full disk, a failed sync) changes nothing: the intent stays for the
+ * installer's retry, and the controller hears of the install once. Every later intent set is
+ * filtered through the same list, so neither a standalone re-read nor a controller that is behind
+ * re-arms it; a new install (a new id: a changed hosts entry, a new `rackboot install`) is not in
+ * the list. */
 #pragma once
 
 #include <stdbool.h>
@@ -39,9 +42,29 @@ void progress_on_durable(progress *p, void (*fn)(void *userdata), void *userdata
 void progress_on_completed(progress *p, void (*fn)(void *userdata, const char *install_id),
                            void *userdata);
 
-/* Records one event about `in` (mac, duid may be NULL). */
+/* Records one event about `in` (mac, duid may be NULL). A negative errno
+ * when the journal refused it (logged and counted; nothing else happens). */
 int progress_emit(progress *p, const intent *in, Rackboot__V1__Phase phase, uint32_t percent,
                   const char *message, const uint8_t *mac, const uint8_t *duid, size_t duid_len);
+
+/* Told once whether a posted event became durable: `r` 0 (an `installed`
+ * install is completed just before), or the sync's negative errno (nothing
+ * completed; the event will never be sent). */
+typedef void (*progress_posted_fn)(void *userdata, int r);
+typedef struct progress_post progress_post;
+
+/* An installer's event (POST /progress): recorded as progress_emit() does,
+ * then `fn` runs from the loop after the journal sync that covers it, never
+ * before this returns; an answer given there is one the installer can trust.
+ * A negative errno when the event was not recorded (fn never runs, nothing
+ * changed). *ret is for progress_post_detach() until fn ran. */
+int progress_post_event(progress *p, const intent *in, Rackboot__V1__Phase phase, uint32_t percent,
+                        const char *message, progress_posted_fn fn, void *userdata,
+                        progress_post **ret);
+/* The poster is gone (its request was cancelled): fn will not run. The
+ * event still completes its install if it becomes durable, as the
+ * controller will then hear of it. */
+void progress_post_detach(progress_post *w);
 
 bool progress_is_completed(const progress *p, const char *install_id);
 /* An intent set without the completed installs (a new set; `set` is freed). */

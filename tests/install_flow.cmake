@@ -10,3 +10,8 @@ add_test(NAME integration.boot_routes
                  $<TARGET_FILE:rackboot-agent>)
 set_tests_properties(integration.boot_routes PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
                      LABELS integration)
+
+# progress.c: `installed` completes only once durable; a full disk or a
+# failed sync answers "not recorded" (fdatasync(2) wrapped to fail it).
+rackboot_unit_test(test_progress LIBS rb_boot TIMEOUT 60)
+target_link_options(test_progress PRIVATE -Wl,--wrap=fdatasync)

@@ -2,23 +2,37 @@
 # The install flow's HTTP routes on a standalone agent, with curl from the
 # host's own address and from another one:
 #
-#   /boot/<mac>.ipxe  the script for the host (MAC with ':', '-', %3A), 403
-#                     from another address, 404 for a MAC without an intent;
+#   /boot/<mac>.ipxe  the script for the host (MAC with ':', '-', %3A), also
+#                     at its SLAAC (EUI-64) address in another prefix of the
+#                     agent's interface; 403 from another address and from
+#                     its EUI-64 under a prefix of no served link; 404 for a
+#                     MAC without an intent;
 #   /boot/overlay.img a newc cpio `cpio -t` lists, with the route-wait hook;
 #   /ks/<id>?token=   the kickstart with the host's values; 403 without the
 #                     right token or from another address;
-#   POST /progress/   403 with a wrong token, 400 for a bad phase; installed
+#   POST /progress/   403 with a wrong token, and with the right one from
+#                     another address; 400 for a bad phase; installed
 #                     withdraws the intent at once, and neither a SIGHUP
 #                     re-read of the unchanged hosts file nor a restart
-#                     re-arms it, while a changed host entry does.
+#                     re-arms it, while a changed host entry does;
+#   source_check = no the script and progress from any address.
 . "$(dirname "$0")/http_lib.sh"
 
 HOST_ADDR=2001:db8:1::17
 OTHER_ADDR=2001:db8:1::99
+# The host's EUI-64 (52:54:00:12:34:56) in a second prefix of the agent's
+# interface, and under a prefix routed to the agent but on no served link:
+# what a machine anywhere that knows the MAC could use.
+SLAAC_ADDR=2001:db8:2:0:5054:ff:fe12:3456
+FAR_ADDR=2001:db8:99:0:5054:ff:fe12:3456
 
 setup_http_link
 ip -n "$CLI" addr add "$HOST_ADDR/64" dev veth-c nodad
 ip -n "$CLI" addr add "$OTHER_ADDR/64" dev veth-c nodad
+ip -n "$SRV" addr add 2001:db8:2::1/64 dev veth-s nodad
+ip -n "$CLI" addr add "$SLAAC_ADDR/64" dev veth-c nodad
+ip -n "$CLI" addr add "$FAR_ADDR/64" dev veth-c nodad
+ip -n "$SRV" route add 2001:db8:99::/64 via 2001:db8:1::2 dev veth-s
 write_http_config
 # The profile's images, from an origin web server inside the agent's namespace.
 mkdir -p "$T/origin"
@@ -68,6 +82,10 @@ ENCODED=$(echo "$CLI_MAC" | sed 's/:/%3A/g')
 [ "$(from "$HOST_ADDR" "$BASE/boot/$DASHED.ipxe")" = 200 ] || fail "MAC with '-' not served"
 [ "$(from "$HOST_ADDR" "$BASE/boot/$ENCODED.ipxe")" = 200 ] || fail "MAC with %3A not served"
 [ "$(from "$OTHER_ADDR" "$BASE/boot/$CLI_MAC.ipxe")" = 403 ] || fail "script served to another address"
+[ "$(from "$SLAAC_ADDR" "$BASE/boot/$CLI_MAC.ipxe")" = 200 ] ||
+    fail "script not served to the host's EUI-64 address on a served prefix"
+[ "$(from "$FAR_ADDR" "$BASE/boot/$CLI_MAC.ipxe")" = 403 ] ||
+    fail "script served to the host's EUI-64 under a prefix of no served link"
 [ "$(from "$HOST_ADDR" "$BASE/boot/52:54:00:99:99:99.ipxe")" = 404 ] || fail "unknown MAC not 404"
 
 # ---- the overlay ----
@@ -107,6 +125,8 @@ grep -q "/progress/$ID?token=$TOKEN" "$T/body" || fail "no progress URL in the k
 [ "$(from "$HOST_ADDR" "$BASE/ks/$ID?token=0000$TOKEN")" = 403 ] || fail "wrong token not 403"
 [ "$(from "$HOST_ADDR" "$BASE/ks/$ID")" = 403 ] || fail "missing token not 403"
 [ "$(from "$OTHER_ADDR" "$BASE/ks/$ID?token=$TOKEN")" = 403 ] || fail "kickstart served to another address"
+[ "$(from "$FAR_ADDR" "$BASE/ks/$ID?token=$TOKEN")" = 403 ] ||
+    fail "kickstart served to the host's EUI-64 under a prefix of no served link"
 grep -q "token=$TOKEN" "$T/agent.log" && fail "the token appears in the agent's log"
 
 # ---- progress ----
@@ -114,6 +134,11 @@ P="$BASE/progress/$ID?token=$TOKEN"
 [ "$(from "$HOST_ADDR" "$BASE/progress/$ID?token=bad" -d phase=installing)" = 403 ] ||
     fail "progress with a wrong token not 403"
 [ "$(from "$HOST_ADDR" "$P" -d phase=booting)" = 400 ] || fail "bad phase not 400"
+# The token is no licence to speak for the host from elsewhere.
+[ "$(from "$OTHER_ADDR" "$P" -d phase=installed)" = 403 ] ||
+    fail "progress with the right token from another address not 403"
+[ "$(from "$FAR_ADDR" "$P" -d phase=installed)" = 403 ] ||
+    fail "progress from the host's EUI-64 under a prefix of no served link not 403"
 [ "$(from "$HOST_ADDR" "$P" -d 'phase=installing&percent=40&message=packages')" = 200 ] ||
     fail "installing not accepted"
 grep -q 'phase=installing percent=40 message=packages' "$T/agent.log" || fail "installing not logged"
@@ -144,5 +169,9 @@ echo "source_check = no" >>"$T/hosts.conf"
 kill -HUP "$AGENT_PID"
 wait_for 10 reloaded 3 || fail "no third reload"
 [ "$(from "$OTHER_ADDR" "$BASE/boot/$CLI_MAC.ipxe")" = 200 ] || fail "source_check = no not honoured"
+KS=$(grep -o 'inst.ks=[^ ]*' "$T/body" | head -1 | cut -d= -f2-)
+P=$(echo "$KS" | sed 's|/ks/|/progress/|')
+[ "$(from "$FAR_ADDR" "$P" -d phase=installing)" = 200 ] ||
+    fail "source_check = no: progress with the token not taken from any address"
 
 echo "PASS: $TEST_NAME"

@@ -1,5 +1,6 @@
 /* The install flow's access rules and events: who counts as the host
- * (reserved address or EUI-64 SLAAC address), the installer's form body,
+ * (reserved address, or EUI-64 SLAAC address on a prefix of the host's
+ * link, never under any prefix), the installer's form body,
  * and completed installs — withdrawn, remembered across a restart, and
  * filtered out of later intent sets. */
 #include <arpa/inet.h>
@@ -37,23 +38,86 @@ static struct sockaddr_in6 addr(const char *text)
     return sa;
 }
 
+/* The agent's served links, as main.c answers from the interfaces: the
+ * global prefix 2001:db8:5::/64 and link-local on ifindex 3. */
+static int on_link_calls;
+
+static bool served_link(void *userdata, const struct sockaddr_in6 *client)
+{
+    on_link_calls++;
+    struct in6_addr served;
+    inet_pton(AF_INET6, "2001:db8:5::", &served);
+    if (IN6_IS_ADDR_LINKLOCAL(&client->sin6_addr)) {
+        return client->sin6_scope_id == 3;
+    }
+    return memcmp(&client->sin6_addr, &served, 8) == 0;
+}
+
 static void test_client_is_host(void **state)
 {
     intent in = make_intent();
     struct sockaddr_in6 a = addr("2001:db8:1::17");
-    assert_true(boot_client_is_host(&in, &a));
-    /* SLAAC: 52:54:00:12:34:56 → 5054:00ff:fe12:3456, any prefix */
+    assert_true(boot_client_is_host(&in, &a, NULL, NULL));
+    assert_true(boot_client_is_host(&in, &a, served_link, NULL));
+    /* SLAAC: 52:54:00:12:34:56 → 5054:00ff:fe12:3456 in the reserved
+     * address's /64 */
     a = addr("2001:db8:1:0:5054:ff:fe12:3456");
-    assert_true(boot_client_is_host(&in, &a));
+    assert_true(boot_client_is_host(&in, &a, NULL, NULL));
+    assert_true(boot_client_is_host(&in, &a, served_link, NULL));
+    /* link-local: on a served interface only, when the agent can tell */
     a = addr("fe80::5054:ff:fe12:3456");
-    assert_true(boot_client_is_host(&in, &a));
+    assert_true(boot_client_is_host(&in, &a, NULL, NULL));
+    a.sin6_scope_id = 3;
+    assert_true(boot_client_is_host(&in, &a, served_link, NULL));
+    a.sin6_scope_id = 2;
+    assert_false(boot_client_is_host(&in, &a, served_link, NULL));
+    /* fe80::/10 outside fe80::/64 is not link-local unicast */
+    a = addr("fe80:1::5054:ff:fe12:3456");
+    a.sin6_scope_id = 3;
+    assert_false(boot_client_is_host(&in, &a, NULL, NULL));
+    assert_false(boot_client_is_host(&in, &a, served_link, NULL));
+    /* a global prefix of a served interface */
+    a = addr("2001:db8:5:0:5054:ff:fe12:3456");
+    assert_false(boot_client_is_host(&in, &a, NULL, NULL));
+    assert_true(boot_client_is_host(&in, &a, served_link, NULL));
+    /* The EUI-64 of its MAC under a prefix of no served link: a machine
+     * anywhere that knows the MAC. */
+    a = addr("2001:db8:99:0:5054:ff:fe12:3456");
+    assert_false(boot_client_is_host(&in, &a, NULL, NULL));
+    assert_false(boot_client_is_host(&in, &a, served_link, NULL));
+    a = addr("2001:db8:1:1:5054:ff:fe12:3456"); /* next to the reserved /64 */
+    assert_false(boot_client_is_host(&in, &a, served_link, NULL));
     /* the universal/local bit not flipped: not its EUI-64 */
-    a = addr("2001:db8:1:0:5254:ff:fe12:3456");
-    assert_false(boot_client_is_host(&in, &a));
+    on_link_calls = 0;
+    a = addr("2001:db8:5:0:5254:ff:fe12:3456");
+    assert_false(boot_client_is_host(&in, &a, served_link, NULL));
+    assert_int_equal(on_link_calls, 0); /* no interface lookups for strangers */
     a = addr("2001:db8:1::18");
-    assert_false(boot_client_is_host(&in, &a));
+    assert_false(boot_client_is_host(&in, &a, served_link, NULL));
     a = addr("::ffff:192.0.2.17");
-    assert_false(boot_client_is_host(&in, &a));
+    assert_false(boot_client_is_host(&in, &a, served_link, NULL));
+}
+
+static void test_find_client(void **state)
+{
+    intent_set *set = NULL;
+    assert_int_equal(intent_set_new(1, &set), 0);
+    intent_profile p = { .name = strdup("p") };
+    assert_int_equal(intent_set_add_profile(set, &p), 0);
+    intent in = make_intent();
+    in.install_id = strdup("id-a");
+    in.host = strdup("web17");
+    in.hostname = strdup("web17");
+    in.token = strdup("0123456789abcdef");
+    assert_int_equal(intent_set_add(set, &in, "p"), 0);
+    struct sockaddr_in6 a = addr("2001:db8:5:0:5054:ff:fe12:3456");
+    const intent *found = boot_find_client(set, &a, served_link, NULL);
+    assert_non_null(found);
+    assert_string_equal(found->host, "web17");
+    a = addr("2001:db8:99:0:5054:ff:fe12:3456");
+    assert_null(boot_find_client(set, &a, served_link, NULL));
+    assert_null(boot_find_client(NULL, &a, served_link, NULL));
+    intent_set_free(set);
 }
 
 static void test_form(void **state)
@@ -121,6 +185,9 @@ static void test_completed(void **state)
     assert_string_equal(completed_seen, "");
     assert_int_equal(
         progress_emit(p, a, RACKBOOT__V1__PHASE__PHASE_INSTALLED, 100, NULL, NULL, NULL, 0), 0);
+    /* Completed after the loop's sync (at once here: no journal). */
+    assert_string_equal(completed_seen, "");
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
     assert_string_equal(completed_seen, "id-a");
     assert_true(progress_is_completed(p, "id-a"));
     assert_false(progress_is_completed(p, "id-b"));
@@ -157,6 +224,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_client_is_host),
+        cmocka_unit_test(test_find_client),
         cmocka_unit_test(test_form),
         cmocka_unit_test(test_completed),
     };
