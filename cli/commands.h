@@ -14,6 +14,12 @@ int cmd_cancel(cli *c, int argc, char **argv);
 int cmd_status(cli *c, int argc, char **argv);
 int cmd_events(cli *c, int argc, char **argv);
 int cmd_watch(cli *c, int argc, char **argv);
+int cmd_audit(cli *c, int argc, char **argv);
+
+/* `--since` of audit: RFC 3339 UTC ("2026-05-01T12:00:00Z", with or without
+ * milliseconds), a date ("2026-05-01", midnight UTC), or an age before
+ * `now_ms` ("90s", "30m", "12h", "7d"). -EINVAL otherwise. */
+int cli_parse_since(const char *s, uint64_t now_ms, uint64_t *ret_ms);
 
 /* The whole command line after the global options: argv[0] is the
  * subcommand. Prints the overview for no command. */

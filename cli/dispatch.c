@@ -29,6 +29,7 @@ static const char help[] =
     "  status [HOST... | --rack R...]\n"
     "  watch [HOST... | --rack R...]             live progress until every install ends\n"
     "  events [HOST] [--after SEQ] [--limit N]\n"
+    "  audit [--since TIME] [--limit N]          who changed what (operators only)\n"
     "\n"
     "Options:\n"
     "  --controller URL   ipc://PATH or tls+tcp://HOST:PORT (default: $RACKBOOT_CONTROLLER,\n"
@@ -41,7 +42,8 @@ static const char help[] =
     "  --version          print the version\n"
     "\n"
     "Exit status: 0 ok, 1 failed (the controller refused or failed the request,\n"
-    "or an install failed), 2 usage (bad command line or input file; nothing was\n"
+    "permission denied included, or an install failed), 2 usage (bad command line or input file; "
+    "nothing was\n"
     "sent), 3 not found, 4 controller unreachable or not answering.\n";
 
 void cli_print_help(FILE *f)
@@ -58,7 +60,7 @@ static const command commands[] = {
     { "hosts", cmd_hosts },       { "host", cmd_hosts },       { "racks", cmd_racks },
     { "profiles", cmd_profiles }, { "profile", cmd_profiles }, { "images", cmd_images },
     { "install", cmd_install },   { "cancel", cmd_cancel },    { "status", cmd_status },
-    { "watch", cmd_watch },       { "events", cmd_events },
+    { "watch", cmd_watch },       { "events", cmd_events },    { "audit", cmd_audit },
 };
 
 int cli_dispatch(cli *c, int argc, char **argv)

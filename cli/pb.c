@@ -75,6 +75,9 @@ Rackboot__V1__ApiRequest *cli_request_new(Rackboot__V1__ApiRequest__BodyCase whi
     case RACKBOOT__V1__API_REQUEST__BODY_EVENTS:
         body = req->events = cli_pb_new(&rackboot__v1__events_request__descriptor);
         break;
+    case RACKBOOT__V1__API_REQUEST__BODY_AUDIT:
+        body = req->audit = cli_pb_new(&rackboot__v1__audit_request__descriptor);
+        break;
     default:
         break;
     }

@@ -201,6 +201,30 @@ json_t *render_events_json(const Rackboot__V1__EventList *l)
     return a;
 }
 
+static json_t *jnames(char **names, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++) {
+        json_array_append_new(a, json_string(names[i]));
+    }
+    return a;
+}
+
+json_t *render_audit_json(const Rackboot__V1__AuditList *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < l->n_rows; i++) {
+        const Rackboot__V1__AuditRow *r = l->rows[i];
+        json_array_append_new(
+            a, json_pack("{s:I, s:o, s:s, s:s, s:o, s:I, s:o, s:b, s:s}", "seq", JU(r->seq), "time",
+                         jtime(r->time_unix_ms), "who", r->who, "verb", r->verb, "hosts",
+                         jnames(r->hosts, r->n_hosts), "host_count", JU(r->host_count), "profiles",
+                         jnames(r->profiles, r->n_profiles), "ok", (int)r->ok, "result",
+                         r->result ? r->result : ""));
+    }
+    return a;
+}
+
 int render_json_print(FILE *f, json_t *j)
 {
     if (!j) {
@@ -392,7 +416,7 @@ void render_profiles_text(FILE *f, const Rackboot__V1__ProfileList *l)
     for (size_t i = 0; i < l->n_profiles; i++) {
         const Rackboot__V1__Profile *p = l->profiles[i];
         const Rackboot__V1__Image *k = find_kind(p, RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_KERNEL);
-        char n[16], ks[16] = "-";
+        char n[24], ks[16] = "-"; /* n: any size_t in decimal */
         snprintf(n, sizeof(n), "%zu", p->n_images);
         if (p->kickstart_sha256.len == 32) {
             char hex[65];
@@ -488,6 +512,52 @@ void render_events_text(FILE *f, const Rackboot__V1__EventList *l)
         snprintf(pct, sizeof(pct), "%u", e->percent);
         table_add(&t, seq, render_time(e->time_unix_ms, when, sizeof(when)), e->host,
                   render_phase(e->phase), pct, e->message);
+    }
+    table_print(f, &t);
+}
+
+/* "web1 web2 web3" for a few names, "web1 web2 web3 (+997)" beyond. */
+static char *names_cell(char **names, size_t n, uint32_t total)
+{
+    enum { SHOWN = 3 };
+    size_t len = 32;
+    for (size_t i = 0; i < n && i < SHOWN; i++) {
+        len += strlen(names[i]) + 1;
+    }
+    char *out = malloc(len);
+    if (!out) {
+        return NULL;
+    }
+    size_t at = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n && i < SHOWN; i++) {
+        at += (size_t)snprintf(out + at, len - at, "%s%s", i ? " " : "", names[i]);
+    }
+    size_t shown = n < SHOWN ? n : SHOWN;
+    if (total > shown) {
+        snprintf(out + at, len - at, "%s(+%zu)", at ? " " : "", (size_t)total - shown);
+    }
+    if (!out[0]) {
+        snprintf(out, len, "-");
+    }
+    return out;
+}
+
+void render_audit_text(FILE *f, const Rackboot__V1__AuditList *l)
+{
+    table t = { .cols = 5 };
+    table_add(&t, "TIME", "WHO", "WHAT", "HOSTS", "RESULT");
+    for (size_t i = 0; i < l->n_rows; i++) {
+        const Rackboot__V1__AuditRow *r = l->rows[i];
+        char when[RFC3339_MS_LEN + 8];
+        _cleanup_free_ char *hosts = names_cell(r->hosts, r->n_hosts, r->host_count);
+        _cleanup_free_ char *what = NULL;
+        if (r->n_profiles > 0 &&
+            asprintf(&what, "%s %s", r->verb, r->n_profiles == 1 ? r->profiles[0] : "...") < 0) {
+            what = NULL;
+        }
+        table_add(&t, render_time(r->time_unix_ms, when, sizeof(when)), r->who,
+                  what ? what : r->verb, hosts ? hosts : "?", r->result);
     }
     table_print(f, &t);
 }

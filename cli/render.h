@@ -15,7 +15,8 @@
  *   images:   [{profile, name, kind, url, sha256, size}]
  *   status:   [{host, rack, install_id, profile, state, phase, percent,
  *               updated_at, attempt, message}]
- *   events:   [{seq, time, host, install_id, phase, percent, message}] */
+ *   events:   [{seq, time, host, install_id, phase, percent, message}]
+ *   audit:    [{seq, time, who, verb, hosts, host_count, profiles, ok, result}] */
 #pragma once
 
 #include <stdbool.h>
@@ -31,6 +32,7 @@ json_t *render_profiles_json(const Rackboot__V1__ProfileList *l, bool with_conte
 json_t *render_images_json(const Rackboot__V1__ImageList *l);
 json_t *render_status_json(const Rackboot__V1__StatusList *l);
 json_t *render_events_json(const Rackboot__V1__EventList *l);
+json_t *render_audit_json(const Rackboot__V1__AuditList *l);
 
 /* Prints j (may be NULL: out of memory, -ENOMEM) and drops the reference.
  * -EIO when the stream fails. */
@@ -44,6 +46,7 @@ void render_profile_detail_text(FILE *f, const Rackboot__V1__Profile *p);
 void render_images_text(FILE *f, const Rackboot__V1__ImageList *l);
 void render_status_text(FILE *f, const Rackboot__V1__StatusList *l);
 void render_events_text(FILE *f, const Rackboot__V1__EventList *l);
+void render_audit_text(FILE *f, const Rackboot__V1__AuditList *l);
 
 /* Helpers the watch view shares. */
 /* "2001:db8::17", or "" for an empty bytes field. buf: INET6_ADDRSTRLEN. */

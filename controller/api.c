@@ -1,10 +1,15 @@
 #include "api.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <nng/nng.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "log.h"
@@ -17,6 +22,9 @@
 
 #define PARK_TICK_MS        100
 #define EVENTS_DEFAULT_ROWS 1000u
+#define AUDIT_DEFAULT_ROWS  1000u
+/* Who may use the local socket besides root (its owner). */
+#define API_GROUP "rackboot"
 
 typedef struct endpoint {
     api *api;
@@ -50,7 +58,20 @@ struct api {
 typedef struct reply_ctx {
     wire_arena *a;
     Rackboot__V1__ApiReply rep;
+    /* install / cancel: the hosts the selector resolved to, and why those
+     * that failed did ("web1: has an active install; ..."), for the audit */
+    char **hosts;
+    size_t n_hosts;
+    char *why;
 } reply_ctx;
+
+/* Who sent a request: what the audit log says, and whether they may
+ * change anything. */
+typedef struct caller {
+    const char *role; /* "operator", "viewer", "local" */
+    bool may_write;
+    char who[STORE_AUDIT_WHO_MAX + 1];
+} caller;
 
 /* ---- Replies ----------------------------------------------------------- */
 
@@ -468,6 +489,8 @@ static void per_host(api *a, const Rackboot__V1__Selector *sel, reply_ctx *rc, c
     if (resolve(a, sel, rc, &hosts) < 0) {
         return;
     }
+    rc->hosts = hosts.names;
+    rc->n_hosts = hosts.n;
     if (hosts.n == 0) {
         set_status(rc, RACKBOOT__V1__STATUS__STATUS_NOT_FOUND, "no hosts selected");
         return;
@@ -506,6 +529,17 @@ static void per_host(api *a, const Rackboot__V1__Selector *sel, reply_ctx *rc, c
     for (size_t i = 0; i < hosts.n; i++) {
         status_add sa = { .rc = rc, .message = why[i] };
         store_status_get(a->st, hosts.names[i], add_status_row, &sa);
+    }
+    for (size_t i = 0; i < hosts.n; i++) {
+        if (why[i]) {
+            char *line = NULL;
+            if (asprintf(&line, "%s%s%s: %s", rc->why ? rc->why : "", rc->why ? "; " : "",
+                         hosts.names[i], why[i]) < 0) {
+                break;
+            }
+            rc->why = wire_strdup(rc->a, line);
+            free(line);
+        }
     }
     log_info("api: %s hosts=%zu failed=%zu", verb, hosts.n, failed);
     if (failed) {
@@ -729,6 +763,156 @@ static void on_tick(uv_timer_t *t)
     events_check(t->data, false);
 }
 
+/* ---- Audit log --------------------------------------------------------- */
+
+static int add_audit_row(const store_audit *row, void *userdata)
+{
+    reply_ctx *rc = userdata;
+    Rackboot__V1__AuditList *l = rc->rep.audit;
+    wire_append(rc->a, l->n_rows, l->rows, wire_audit_row(rc->a, row));
+    return wire_arena_failed(rc->a) ? -ENOMEM : 0;
+}
+
+static void do_audit(api *a, const Rackboot__V1__AuditRequest *req, reply_ctx *rc)
+{
+    rc->rep.body_case = RACKBOOT__V1__API_REPLY__BODY_AUDIT;
+    rc->rep.audit = wire_alloc(rc->a, sizeof(*rc->rep.audit));
+    if (!rc->rep.audit) {
+        return;
+    }
+    rackboot__v1__audit_list__init(rc->rep.audit);
+    uint32_t limit = req->limit ? req->limit : AUDIT_DEFAULT_ROWS;
+    int r = store_audit_list(a->st, req->since_unix_ms, limit, add_audit_row, rc);
+    if (r < 0) {
+        store_failed(a, rc, r, "cannot read the audit log");
+    }
+}
+
+/* Requests that change the fleet (an audit verb) and what a viewer may not
+ * do (every request not listed is a read anyone proven may make). */
+typedef struct request_kind {
+    Rackboot__V1__ApiRequest__BodyCase body;
+    const char *verb;   /* written to the audit log; NULL: a read */
+    const char *denied; /* "viewer may not ..." */
+} request_kind;
+
+static const request_kind request_kinds[] = {
+    { RACKBOOT__V1__API_REQUEST__BODY_HOSTS_ADD, "hosts add", "add or import hosts" },
+    { RACKBOOT__V1__API_REQUEST__BODY_HOSTS_REMOVE, "hosts remove", "remove hosts" },
+    { RACKBOOT__V1__API_REQUEST__BODY_PROFILES_IMPORT, "profiles import", "import profiles" },
+    { RACKBOOT__V1__API_REQUEST__BODY_INSTALL, "install", "install" },
+    { RACKBOOT__V1__API_REQUEST__BODY_CANCEL, "cancel", "cancel" },
+    { RACKBOOT__V1__API_REQUEST__BODY_AUDIT, NULL, "read the audit log" },
+};
+
+static const request_kind *request_kind_of(Rackboot__V1__ApiRequest__BodyCase body)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(request_kinds); i++) {
+        if (request_kinds[i].body == body) {
+            return &request_kinds[i];
+        }
+    }
+    return NULL;
+}
+
+/* On the local socket the file's mode and group are the access control
+ * (root and the rackboot group); the peer's uid, which nng reads with
+ * SO_PEERCRED (NNG_OPT_IPC_PEER_UID), says who it was. Over TLS the proven
+ * certificate says it, and its role what it may do. */
+static void caller_of(const endpoint *ep, uint32_t pipe, caller *ret)
+{
+    if (!ep->auth) {
+        nng_pipe p = NNG_PIPE_INITIALIZER;
+        uint64_t uid;
+        p.id = pipe;
+        ret->role = "local";
+        ret->may_write = true;
+        if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) == 0) {
+            snprintf(ret->who, sizeof(ret->who), "local:uid=%" PRIu64, uid);
+        } else {
+            snprintf(ret->who, sizeof(ret->who), "local");
+        }
+        return;
+    }
+    const auth_peer *peer = auth_identity(ep->auth, pipe);
+    RB_ASSERT(peer); /* only called for proven pipes */
+    ret->role = pki_role_to_string(peer->id.role);
+    ret->may_write = peer->id.role == PKI_ROLE_OPERATOR;
+    snprintf(ret->who, sizeof(ret->who), "%s:%s", ret->role, peer->id.name);
+}
+
+static void collect_names(wire_arena *wa, char ***names, size_t *n, char *name)
+{
+    wire_append(wa, *n, *names, name);
+}
+
+/* One row for a write, after it was answered (or refused). */
+static void audit_write(api *a, const caller *who, const char *verb,
+                        const Rackboot__V1__ApiRequest *req, reply_ctx *rc, uint64_t when)
+{
+    char **hosts = NULL, **profiles = NULL;
+    size_t n_hosts = 0, n_profiles = 0;
+    switch (req->body_case) {
+    case RACKBOOT__V1__API_REQUEST__BODY_HOSTS_ADD:
+        for (size_t i = 0; i < req->hosts_add->n_hosts; i++) {
+            collect_names(rc->a, &hosts, &n_hosts, req->hosts_add->hosts[i]->name);
+        }
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_HOSTS_REMOVE:
+        for (size_t i = 0; i < req->hosts_remove->n_names; i++) {
+            collect_names(rc->a, &hosts, &n_hosts, req->hosts_remove->names[i]);
+        }
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_PROFILES_IMPORT:
+        for (size_t i = 0; i < req->profiles_import->n_profiles; i++) {
+            collect_names(rc->a, &profiles, &n_profiles, req->profiles_import->profiles[i]->name);
+        }
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_INSTALL:
+    case RACKBOOT__V1__API_REQUEST__BODY_CANCEL: {
+        const Rackboot__V1__Selector *sel =
+            req->body_case == RACKBOOT__V1__API_REQUEST__BODY_INSTALL ? req->install->target
+                                                                      : req->cancel->target;
+        if (rc->hosts) {
+            hosts = rc->hosts;
+            n_hosts = rc->n_hosts;
+        } else if (sel) { /* refused before it was resolved: what it named */
+            for (size_t i = 0; i < sel->n_hosts; i++) {
+                collect_names(rc->a, &hosts, &n_hosts, sel->hosts[i]);
+            }
+        }
+        if (req->body_case == RACKBOOT__V1__API_REQUEST__BODY_INSTALL) {
+            collect_names(rc->a, &profiles, &n_profiles, req->install->profile);
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    bool ok = rc->rep.status == RACKBOOT__V1__STATUS__STATUS_OK;
+    /* install / cancel failing for some hosts: say which, and why. */
+    char result[RBPROTO_MAX_LINE + 1];
+    snprintf(result, sizeof(result), "%s%s%s",
+             ok ? "ok" : (rc->rep.message && *rc->rep.message ? rc->rep.message : "failed"),
+             rc->why ? ": " : "", rc->why ? rc->why : "");
+    store_audit row = {
+        .time_ms = when,
+        .who = who->who,
+        .verb = verb,
+        .hosts = (const char *const *)hosts,
+        .n_hosts = n_hosts,
+        .profiles = (const char *const *)profiles,
+        .n_profiles = n_profiles,
+        .ok = ok,
+        .result = result,
+    };
+    int r = wire_arena_failed(rc->a) ? -ENOMEM : store_audit_append(a->st, &row);
+    if (r < 0) {
+        log_error("api: cannot write the audit log: %s (%s) who=%s verb=%s", errstr(r),
+                  store_errmsg(a->st), who->who, verb);
+    }
+}
+
 /* ---- Dispatch ---------------------------------------------------------- */
 
 static void handle_auth(endpoint *ep, rpc_call *call, const Rackboot__V1__ApiRequest *req,
@@ -768,18 +952,67 @@ static void handle_auth(endpoint *ep, rpc_call *call, const Rackboot__V1__ApiReq
         set_status(rc, RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED, "%s", reason.text);
         return;
     }
-    log_info("api: operator %s connected", peer->id.name);
+    log_info("api: %s %s connected", pki_role_to_string(peer->id.role), peer->id.name);
     Rackboot__V1__AuthResult *res = wire_alloc(rc->a, sizeof(*res));
     if (!res) {
         set_status(rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "out of memory");
         return;
     }
     rackboot__v1__auth_result__init(res);
-    res->role = RACKBOOT__V1__ROLE__ROLE_OPERATOR;
+    res->role = peer->id.role == PKI_ROLE_VIEWER ? RACKBOOT__V1__ROLE__ROLE_VIEWER
+                                                 : RACKBOOT__V1__ROLE__ROLE_OPERATOR;
     res->name = wire_strdup(rc->a, peer->id.name);
     res->controller_version = RB_UNCONST(RACKBOOT_VERSION);
     rc->rep.body_case = RACKBOOT__V1__API_REPLY__BODY_AUTH_RESULT;
     rc->rep.auth_result = res;
+}
+
+/* Runs a request; true when the call was parked (the caller must not
+ * reply). */
+static bool dispatch(api *a, endpoint *ep, rpc_call *call, const Rackboot__V1__ApiRequest *req,
+                     reply_ctx *rc)
+{
+    switch (req->body_case) {
+    case RACKBOOT__V1__API_REQUEST__BODY_HOSTS_ADD:
+        do_hosts_add(a, req->hosts_add, rc);
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_HOSTS_LIST:
+        do_hosts_list(a, req->hosts_list, rc);
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_HOSTS_REMOVE:
+        do_hosts_remove(a, req->hosts_remove, rc);
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_RACKS_LIST:
+        do_racks_list(a, rc);
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_PROFILES_IMPORT:
+        do_profiles_import(a, req->profiles_import, rc);
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_PROFILES_LIST:
+        do_profiles_list(a, req->profiles_list, rc);
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_IMAGES_LIST:
+        do_images_list(a, rc);
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_INSTALL:
+        do_install(a, req->install, rc);
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_CANCEL:
+        do_cancel(a, req->cancel, rc);
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_STATUS:
+        do_status(a, req->status, rc);
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_EVENTS:
+        return do_events(a, ep, call, req->events, rc);
+    case RACKBOOT__V1__API_REQUEST__BODY_AUDIT:
+        do_audit(a, req->audit, rc);
+        break;
+    default:
+        set_status(rc, RACKBOOT__V1__STATUS__STATUS_INVALID, "unknown request");
+        break;
+    }
+    return false;
 }
 
 static void on_request(void *userdata, rpc_call *call)
@@ -811,43 +1044,19 @@ static void on_request(void *userdata, rpc_call *call)
         set_status(&rc, RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED,
                    "prove the connection's identity first");
     } else {
-        switch (req->body_case) {
-        case RACKBOOT__V1__API_REQUEST__BODY_HOSTS_ADD:
-            do_hosts_add(a, req->hosts_add, &rc);
-            break;
-        case RACKBOOT__V1__API_REQUEST__BODY_HOSTS_LIST:
-            do_hosts_list(a, req->hosts_list, &rc);
-            break;
-        case RACKBOOT__V1__API_REQUEST__BODY_HOSTS_REMOVE:
-            do_hosts_remove(a, req->hosts_remove, &rc);
-            break;
-        case RACKBOOT__V1__API_REQUEST__BODY_RACKS_LIST:
-            do_racks_list(a, &rc);
-            break;
-        case RACKBOOT__V1__API_REQUEST__BODY_PROFILES_IMPORT:
-            do_profiles_import(a, req->profiles_import, &rc);
-            break;
-        case RACKBOOT__V1__API_REQUEST__BODY_PROFILES_LIST:
-            do_profiles_list(a, req->profiles_list, &rc);
-            break;
-        case RACKBOOT__V1__API_REQUEST__BODY_IMAGES_LIST:
-            do_images_list(a, &rc);
-            break;
-        case RACKBOOT__V1__API_REQUEST__BODY_INSTALL:
-            do_install(a, req->install, &rc);
-            break;
-        case RACKBOOT__V1__API_REQUEST__BODY_CANCEL:
-            do_cancel(a, req->cancel, &rc);
-            break;
-        case RACKBOOT__V1__API_REQUEST__BODY_STATUS:
-            do_status(a, req->status, &rc);
-            break;
-        case RACKBOOT__V1__API_REQUEST__BODY_EVENTS:
-            held = do_events(a, ep, call, req->events, &rc);
-            break;
-        default:
-            set_status(&rc, RACKBOOT__V1__STATUS__STATUS_INVALID, "unknown request");
-            break;
+        uint64_t when = now_realtime_ms();
+        caller who;
+        caller_of(ep, rpc_call_pipe(call), &who);
+        const request_kind *kind = request_kind_of(req->body_case);
+        if (kind && !who.may_write) {
+            log_warn("api: %s refused: may not %s", who.who, kind->denied);
+            set_status(&rc, RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED,
+                       "permission denied: %s may not %s", who.role, kind->denied);
+        } else {
+            held = dispatch(a, ep, call, req, &rc);
+        }
+        if (kind && kind->verb) {
+            audit_write(a, &who, kind->verb, req, &rc, when);
         }
     }
     if (wire_arena_failed(rc.a)) {
@@ -899,9 +1108,70 @@ static int endpoint_open(api *a, endpoint *ep, uv_loop_t *loop, const char *url,
         r = rpc_server_new(loop, &hs, ep, RBPROTO_MAX_MESSAGE, &ep->rpc);
     }
     if (r >= 0) {
-        r = rpc_server_listen(ep->rpc, url, tls, 0660, ret_error);
+        /* The local socket starts out its owner's alone; ipc_share() may
+         * then open it to a group. */
+        r = rpc_server_listen(ep->rpc, url, tls, tls ? 0 : 0600, ret_error);
     }
     return r;
+}
+
+/* The gid of `name`, -ENOENT when there is no such group. */
+static int group_lookup(const char *name, gid_t *ret)
+{
+    long max = sysconf(_SC_GETGR_R_SIZE_MAX);
+    size_t size = max > 0 ? (size_t)max : 16384;
+    for (;;) {
+        _cleanup_free_ char *buf = malloc(size);
+        if (!buf) {
+            return -ENOMEM;
+        }
+        struct group g, *found = NULL;
+        int e = getgrnam_r(name, &g, buf, size, &found);
+        if (e == ERANGE && size < (1u << 20)) {
+            size *= 2;
+            continue;
+        }
+        if (e != 0) {
+            return -e;
+        }
+        if (!found) {
+            return -ENOENT;
+        }
+        *ret = g.gr_gid;
+        return 0;
+    }
+}
+
+/* Whoever can open the local socket drives the fleet: root (its owner) and
+ * the members of group rackboot (0660, group-owned) when that group exists;
+ * otherwise its owner alone (0600). */
+static int ipc_share(const char *url, char **ret_error)
+{
+    const char *path = url + strlen("ipc://");
+    gid_t gid;
+    int r = group_lookup(API_GROUP, &gid);
+    if (r == -ENOENT) {
+        log_info("api: no group %s: %s is for its owner only (mode 0600); create the group "
+                 "to let its members use the rackboot CLI here",
+                 API_GROUP, path);
+        return 0;
+    }
+    if (r < 0) {
+        if (asprintf(ret_error, "looking up group %s: %s", API_GROUP, errstr(r)) < 0) {
+            *ret_error = NULL;
+        }
+        return r;
+    }
+    if (chown(path, (uid_t)-1, gid) < 0 || chmod(path, 0660) < 0) {
+        r = negative_errno();
+        if (asprintf(ret_error, "%s: cannot give it to group %s: %s", path, API_GROUP, errstr(r)) <
+            0) {
+            *ret_error = NULL;
+        }
+        return r;
+    }
+    log_info("api: %s is for its owner and group %s (mode 0660)", path, API_GROUP);
+    return 0;
 }
 
 int api_new(uv_loop_t *loop, store *st, hub *hb, const api_config *cfg, api **ret, char **ret_error)
@@ -921,6 +1191,9 @@ int api_new(uv_loop_t *loop, store *st, hub *hb, const api_config *cfg, api **re
     }
     if (r >= 0) {
         r = endpoint_open(a, &a->local, loop, cfg->ipc_listen, NULL, NULL, ret_error);
+    }
+    if (r >= 0) {
+        r = ipc_share(cfg->ipc_listen, ret_error);
     }
     if (r >= 0 && cfg->operators_listen) {
         r = endpoint_open(a, &a->operators, loop, cfg->operators_listen, cfg->tls, cfg->verifier,

@@ -1,9 +1,15 @@
 /* api: the operators' API (the rackboot CLI's requests, ApiRequest /
  * ApiReply in proto/rackboot.proto).
  *
- * Served on api_listen (ipc://, where the socket file's mode is the access
- * control) and, when configured, on operators_listen (tls+tcp://), where
- * every connection must first prove an operator certificate (auth.h).
+ * Served on api_listen (ipc://, where the socket file's mode and group are
+ * the access control: 0660 and group rackboot when that group exists, else
+ * 0600; callers there may do everything) and, when configured, on
+ * operators_listen (tls+tcp://), where every connection must first prove an
+ * operator or viewer certificate (auth.h). A viewer may read (lists, show,
+ * status, events) but not write (hosts add/remove, profiles import,
+ * install, cancel) nor read the audit log: "permission denied: viewer may
+ * not install". Every write, and every refused attempt at one, is recorded
+ * in the store's audit log (who, verb, hosts, result, time).
  * Writes of one request are one store batch: an import of 10,000 hosts is
  * one transaction and one fsync, and a refused row leaves nothing behind.
  * EventsRequest with max_wait_ms is a long poll, answered when new events

@@ -207,6 +207,21 @@ static const char *const migrations[] = {
      * search reads the whole table. */
     "CREATE INDEX events_received ON events(received_ms);"
     "CREATE INDEX events_refused ON events(id) WHERE refused IS NOT NULL;",
+    /* 5: the audit log of the operators' API (store_audit_append). Names
+     * are space-separated text: they hold no spaces, and the log is read
+     * whole, never searched by name. */
+    "CREATE TABLE audit ("
+    "  id INTEGER PRIMARY KEY,"
+    "  time_ms INTEGER NOT NULL,"
+    "  who TEXT NOT NULL,"
+    "  verb TEXT NOT NULL,"
+    "  hosts TEXT NOT NULL,"
+    "  host_count INTEGER NOT NULL CHECK (host_count >= 0),"
+    "  profiles TEXT NOT NULL,"
+    "  ok INTEGER NOT NULL CHECK (ok IN (0, 1)),"
+    "  result TEXT NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX audit_time ON audit(time_ms);",
 };
 
 /* ---- Statements -------------------------------------------------------- */
@@ -287,6 +302,8 @@ enum {
     ST_EVENTS_HOST,
     ST_EVENTS_PRUNE_OLD,
     ST_EVENTS_PRUNE_REFUSED,
+    ST_AUDIT_INSERT,
+    ST_AUDIT_LIST,
     _ST_MAX,
 };
 
@@ -454,6 +471,10 @@ static const char *const statements[_ST_MAX] = {
         "LIMIT 1 OFFSET ?1) AND "
         "(e.journal_epoch < a.journal_epoch OR e.agent_seq <= a.stored_through) "
         "ORDER BY e.id LIMIT ?2)",
+    [ST_AUDIT_INSERT] = "INSERT INTO audit (time_ms, who, verb, hosts, host_count, profiles, ok, "
+                        "result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_AUDIT_LIST] = "SELECT id, time_ms, who, verb, hosts, host_count, profiles, ok, result "
+                      "FROM audit WHERE time_ms >= ?1 ORDER BY time_ms, id LIMIT ?2",
 };
 
 struct store {
@@ -2504,4 +2525,87 @@ int store_events_prune(store *s, uint64_t now, const store_retention *keep)
     uint32_t batch = keep->batch ? keep->batch : STORE_PRUNE_BATCH;
     TRY(tx_begin(s));
     return tx_end(s, prune_tx(s, now, keep, batch));
+}
+
+/* ---- Audit log ---------------------------------------------------------- */
+
+/* The first STORE_AUDIT_NAMES_MAX names, space-separated (malloc'd). */
+static char *names_join(const char *const *names, size_t n)
+{
+    n = n < STORE_AUDIT_NAMES_MAX ? n : STORE_AUDIT_NAMES_MAX;
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++) {
+        len += strlen(names[i]) + 1;
+    }
+    char *out = malloc(len), *p = out;
+    if (!out) {
+        return NULL;
+    }
+    *p = '\0';
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(names[i]);
+        if (i > 0) {
+            *p++ = ' ';
+        }
+        memcpy(p, names[i], l);
+        p += l;
+        *p = '\0';
+    }
+    return out;
+}
+
+int store_audit_append(store *s, const store_audit *a)
+{
+    s->errmsg[0] = '\0';
+    if (!a || strempty(a->who) || strempty(a->verb)) {
+        return fail(s, -EINVAL, "audit: who and verb are required");
+    }
+    _cleanup_free_ char *hosts = names_join(a->hosts, a->hosts ? a->n_hosts : 0);
+    _cleanup_free_ char *profiles = names_join(a->profiles, a->profiles ? a->n_profiles : 0);
+    if (!hosts || !profiles) {
+        return -ENOMEM;
+    }
+    TRY(tx_begin(s));
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, ST_AUDIT_INSERT, &st);
+    if (r >= 0) {
+        bind_u64(st, 1, a->time_ms);
+        bind_text(st, 2, a->who);
+        bind_text(st, 3, a->verb);
+        bind_text(st, 4, hosts);
+        bind_u64(st, 5, a->host_count > a->n_hosts ? a->host_count : a->n_hosts);
+        bind_text(st, 6, profiles);
+        sqlite3_bind_int(st, 7, a->ok ? 1 : 0);
+        bind_text(st, 8, a->result ? a->result : "");
+        r = step_done(s, st);
+    }
+    stmt_resetp(&st);
+    return tx_end(s, r);
+}
+
+int store_audit_list(store *s, uint64_t since_ms, uint32_t limit,
+                     int (*cb)(const store_audit *a, void *userdata), void *userdata)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int count = 0, r;
+    s->errmsg[0] = '\0';
+    TRY(stmt_get(s, ST_AUDIT_LIST, &st));
+    bind_u64(st, 1, since_ms);
+    sqlite3_bind_int64(st, 2, limit ? (sqlite3_int64)limit : -1);
+    while ((r = step(s, st)) == 1) {
+        store_audit row = {
+            .seq = col_u64(st, 0),
+            .time_ms = col_u64(st, 1),
+            .who = col_text(st, 2),
+            .verb = col_text(st, 3),
+            .hosts_text = col_text(st, 4),
+            .host_count = (uint32_t)col_u64(st, 5),
+            .profiles_text = col_text(st, 6),
+            .ok = sqlite3_column_int(st, 7) != 0,
+            .result = col_text(st, 8),
+        };
+        TRY(cb(&row, userdata));
+        count++;
+    }
+    return r < 0 ? r : count;
 }

@@ -49,7 +49,7 @@ typedef struct store store;
 #define STORE_TOKEN_LEN    32u  /* install token: 128 random bits, hex */
 
 /* Current schema version (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 /* Opens (creating the file, and the schema, when missing) and migrates the
  * store at `path`. -EPROTO if the file's schema is newer than this code
@@ -316,3 +316,36 @@ typedef struct store_retention {
  * of an older journal), so a re-sent old event is still a duplicate.
  * Returns the number of rows deleted. */
 int store_events_prune(store *s, uint64_t now, const store_retention *keep);
+
+/* ---- Audit log ---------------------------------------------------------- */
+
+#define STORE_AUDIT_NAMES_MAX 1000u /* RBPROTO_MAX_AUDIT_NAMES: names kept per row */
+#define STORE_AUDIT_WHO_MAX   95u   /* "<role>:<name>", "local:uid=N" */
+
+/* One write through the operators' API, as it was asked and how it ended. */
+typedef struct store_audit {
+    uint64_t seq;     /* output: increasing */
+    uint64_t time_ms; /* when it was asked */
+    const char *who;  /* "operator:alice", "local:uid=0" */
+    const char *verb; /* "install", "hosts add", ... */
+    /* Hosts (and, for imports, profiles) it named. Input: a list (only the
+     * first STORE_AUDIT_NAMES_MAX are kept; host_count keeps the total);
+     * output: the kept names separated by single spaces (names hold none). */
+    const char *const *hosts;
+    size_t n_hosts;
+    const char *hosts_text; /* output */
+    uint32_t host_count;
+    const char *const *profiles;
+    size_t n_profiles;
+    const char *profiles_text; /* output */
+    bool ok;
+    const char *result; /* "ok" or the error the caller was given */
+} store_audit;
+
+/* Appends a row in its own transaction (a failed write leaves its row
+ * too). -EINVAL for a missing who or verb. */
+int store_audit_append(store *s, const store_audit *a);
+/* Rows with time_ms >= since_ms, oldest first, at most `limit` (0: no
+ * limit). Returns the number of rows. */
+int store_audit_list(store *s, uint64_t since_ms, uint32_t limit,
+                     int (*cb)(const store_audit *a, void *userdata), void *userdata);

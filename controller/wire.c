@@ -217,6 +217,40 @@ Rackboot__V1__EventRow *wire_event_row(wire_arena *a, const store_event_row *e)
     return m;
 }
 
+/* "a b c" → a repeated string field. */
+static void split_names(wire_arena *a, const char *text, size_t *n, char ***items)
+{
+    while (text && *text) {
+        size_t len = strcspn(text, " ");
+        char *name = wire_alloc(a, len + 1);
+        if (!name) {
+            return;
+        }
+        memcpy(name, text, len);
+        wire_append(a, *n, *items, name);
+        text += len + (text[len] == ' ');
+    }
+}
+
+Rackboot__V1__AuditRow *wire_audit_row(wire_arena *a, const store_audit *row)
+{
+    Rackboot__V1__AuditRow *m = wire_alloc(a, sizeof(*m));
+    if (!m) {
+        return NULL;
+    }
+    rackboot__v1__audit_row__init(m);
+    m->seq = row->seq;
+    m->time_unix_ms = row->time_ms;
+    m->who = wire_strdup(a, row->who);
+    m->verb = wire_strdup(a, row->verb);
+    split_names(a, row->hosts_text, &m->n_hosts, &m->hosts);
+    m->host_count = row->host_count > m->n_hosts ? row->host_count : (uint32_t)m->n_hosts;
+    split_names(a, row->profiles_text, &m->n_profiles, &m->profiles);
+    m->ok = row->ok;
+    m->result = wire_strdup(a, row->result);
+    return m;
+}
+
 int wire_to_store_host(const Rackboot__V1__Host *m, store_host *ret, const char **ret_why)
 {
     store_host h = { 0 };

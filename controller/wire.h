@@ -31,6 +31,7 @@ Rackboot__V1__Host *wire_host(wire_arena *a, const store_host *h);
 Rackboot__V1__Profile *wire_profile(wire_arena *a, const store_profile *p);
 Rackboot__V1__StatusRow *wire_status(wire_arena *a, const store_status *st);
 Rackboot__V1__EventRow *wire_event_row(wire_arena *a, const store_event_row *e);
+Rackboot__V1__AuditRow *wire_audit_row(wire_arena *a, const store_audit *row);
 
 /* Message → store input. The store structs point into `m` (and `images`
  * into the arena); -EINVAL names the problem in *ret_why. */

@@ -346,7 +346,7 @@ int rbproto_unpack_peak(const ProtobufCMessageDescriptor *desc, const uint8_t *b
     }                                                                                              \
     int rbproto_unpack_##fn(const uint8_t *buf, size_t len, size_t max, type **ret)                \
     {                                                                                              \
-        ProtobufCMessage *m;                                                                       \
+        ProtobufCMessage *m = NULL;                                                                \
         int r = unpack_envelope(&desc, fn##_generic, buf, len, max, &m);                           \
         if (r < 0) {                                                                               \
             return r;                                                                              \
@@ -1156,6 +1156,17 @@ static int validate_events_request(const Rackboot__V1__EventsRequest *m)
     return 0;
 }
 
+static int validate_audit_request(const Rackboot__V1__AuditRequest *m)
+{
+    if (!m) {
+        return reject("audit: missing");
+    }
+    if (m->limit > RBPROTO_MAX_AUDIT_ROWS) {
+        return reject("audit.limit: %u", m->limit);
+    }
+    return 0;
+}
+
 int rbproto_validate_api_request(const Rackboot__V1__ApiRequest *m)
 {
     if (!m) {
@@ -1188,6 +1199,8 @@ int rbproto_validate_api_request(const Rackboot__V1__ApiRequest *m)
         return m->status ? rbproto_validate_selector(m->status->target) : reject("status: missing");
     case RACKBOOT__V1__API_REQUEST__BODY_EVENTS:
         return validate_events_request(m->events);
+    case RACKBOOT__V1__API_REQUEST__BODY_AUDIT:
+        return validate_audit_request(m->audit);
     default:
         return reject("api_request: no body");
     }
@@ -1249,6 +1262,26 @@ static int validate_event_row(const Rackboot__V1__EventRow *m)
     return check_line("event_row.message", m->message, RBPROTO_MAX_LINE);
 }
 
+/* who: "<role>:<name>" from a certificate or "local:uid=N"; verb: a few
+ * lower-case words. */
+static int validate_audit_row(const Rackboot__V1__AuditRow *m)
+{
+    if (!m) {
+        return reject("audit_row: missing");
+    }
+    if (m->seq == 0) {
+        return reject("audit_row.seq: 0");
+    }
+    TRY(check_text("audit_row.who", m->who, TEXT_LINE, RBPROTO_MAX_NAME + 32, REQUIRED));
+    TRY(check_text("audit_row.verb", m->verb, TEXT_LINE, RBPROTO_MAX_NAME, REQUIRED));
+    TRY(check_names("audit_row.hosts", m->hosts, m->n_hosts, 0, RBPROTO_MAX_AUDIT_NAMES));
+    if (m->host_count < m->n_hosts) {
+        return reject("audit_row.host_count: %u below %zu hosts", m->host_count, m->n_hosts);
+    }
+    TRY(check_names("audit_row.profiles", m->profiles, m->n_profiles, 0, RBPROTO_MAX_AUDIT_NAMES));
+    return check_line("audit_row.result", m->result, RBPROTO_MAX_LINE);
+}
+
 static int validate_api_reply_body(const Rackboot__V1__ApiReply *m)
 {
     switch (m->body_case) {
@@ -1300,6 +1333,13 @@ static int validate_api_reply_body(const Rackboot__V1__ApiReply *m)
         }
         TRY(check_count("events", m->events->n_events, 0, RBPROTO_MAX_EVENT_ROWS));
         CHECK_EACH("events", m->events->events, m->events->n_events, validate_event_row);
+        return 0;
+    case RACKBOOT__V1__API_REPLY__BODY_AUDIT:
+        if (!m->audit) {
+            return reject("audit: missing");
+        }
+        TRY(check_count("audit", m->audit->n_rows, 0, RBPROTO_MAX_AUDIT_ROWS));
+        CHECK_EACH("audit", m->audit->rows, m->audit->n_rows, validate_audit_row);
         return 0;
     default:
         return reject("api_reply: unknown body %d", (int)m->body_case);
@@ -1487,6 +1527,7 @@ static const enum_name role_names[] = {
     { RACKBOOT__V1__ROLE__ROLE_CONTROLLER, "controller" },
     { RACKBOOT__V1__ROLE__ROLE_AGENT, "agent" },
     { RACKBOOT__V1__ROLE__ROLE_OPERATOR, "operator" },
+    { RACKBOOT__V1__ROLE__ROLE_VIEWER, "viewer" },
 };
 
 static const enum_name status_names[] = {

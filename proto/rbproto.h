@@ -65,6 +65,8 @@
 #define RBPROTO_MAX_SEARCH      16u
 #define RBPROTO_MAX_ROWS        100000u /* hosts, racks, images, status rows, names */
 #define RBPROTO_MAX_EVENT_ROWS  10000u  /* per EventList */
+#define RBPROTO_MAX_AUDIT_ROWS  10000u  /* per AuditList */
+#define RBPROTO_MAX_AUDIT_NAMES 1000u   /* hosts or profiles named in one AuditRow */
 
 /* Lengths in bytes, without the terminating NUL. */
 #define RBPROTO_MAX_NAME        63u  /* host, rack, profile, agent: [A-Za-z0-9._-] */

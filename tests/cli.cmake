@@ -5,12 +5,13 @@ rackboot_unit_test(test_cli_args LIBS rb_cli)
 
 # End to end: a real rackboot-controller on an ipc:// socket in a temp dir,
 # driven by the rackboot binary (imports, install, status --json, cancel,
-# exit codes). Skips (77) when the controller is not built.
+# exit codes; viewer and operator certificates over TLS, the audit log).
+# Skips (77) when the controller is not built.
 if(TARGET rackboot AND TARGET rackboot-controller)
   add_test(NAME integration.cli_flows
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/cli_flows.sh
                    $<TARGET_FILE:rackboot> $<TARGET_FILE:rackboot-controller>
-                   ${CMAKE_SOURCE_DIR}/deploy/examples)
+                   ${CMAKE_SOURCE_DIR}/deploy/examples $<TARGET_FILE:rackboot-pki>)
   set_tests_properties(integration.cli_flows PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
                        LABELS integration)
 endif()

@@ -4,13 +4,16 @@
 # standalone hosts file and of profiles with a kickstart; install, conflict,
 # --replace; status --json checked with python3's json module; cancel;
 # watch ending on a cancelled install; events; removal; and the exit codes
-# for usage (2), not found (3) and an unreachable controller (4).
+# for usage (2), not found (3) and an unreachable controller (4). Over the
+# operators' TLS listener (issue #10): a viewer may read but not write, the
+# audit log names who wrote what, keys others can read are refused.
 #
-# Usage: cli_flows.sh /path/to/rackboot /path/to/rackboot-controller [EXAMPLES_DIR]
+# Usage: cli_flows.sh rackboot rackboot-controller EXAMPLES_DIR rackboot-pki
 set -eu
 
-cli=${1:?usage: cli_flows.sh rackboot rackboot-controller}
-ctl=${2:?usage: cli_flows.sh rackboot rackboot-controller}
+cli=${1:?usage: cli_flows.sh rackboot rackboot-controller EXAMPLES_DIR rackboot-pki}
+ctl=${2:?usage: cli_flows.sh rackboot rackboot-controller EXAMPLES_DIR rackboot-pki}
+pki=${4:?usage: cli_flows.sh rackboot rackboot-controller EXAMPLES_DIR rackboot-pki}
 [ -x "$ctl" ] || { echo "SKIP: no controller at $ctl"; exit 77; }
 command -v python3 >/dev/null || { echo "SKIP: no python3"; exit 77; }
 
@@ -51,6 +54,7 @@ json_check() {
     if ! python3 -c "
 import json, sys
 d = json.load(open('$work/out'))
+LOCAL = 'local:uid=%d' % __import__('os').getuid()
 ok = ($1)
 sys.exit(0 if ok else 1)
 " 2>"$work/pyerr"; then
@@ -64,13 +68,24 @@ err_has() {
     grep -qF -- "$1" "$work/err" || { fail "stderr lacks \"$1\""; sed 's/^/  stderr: /' "$work/err" >&2; }
 }
 
-# --- the controller ---------------------------------------------------------
+# --- the PKI and the controller ---------------------------------------------
+ca=$work/ca
+"$pki" --dir "$ca" init >/dev/null
+"$pki" --dir "$ca" issue controller ctl.test >/dev/null
+"$pki" --dir "$ca" issue operator alice >/dev/null
+"$pki" --dir "$ca" issue viewer val >/dev/null
+ops_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 sock=$work/api.sock
 cat >"$work/controller.conf" <<CONF
 [controller]
 state_dir = $work/state
 api_listen = ipc://$sock
-log_level = warn
+operators_listen = tls+tcp://127.0.0.1:$ops_port
+log_level = info
+[pki]
+ca = $ca/ca.crt
+cert = $ca/controller/ctl.test.crt
+key = $ca/controller/ctl.test.key
 [installs]
 boot_timeout = 600
 install_timeout = 600
@@ -189,6 +204,105 @@ expect 3 events web99
 expect 0 cancel --rack r2
 expect 0 hosts remove web18
 expect 3 hosts show web18
+
+# --- the local socket: root and group rackboot only (issue #10) --------------
+if getent group rackboot >/dev/null 2>&1; then
+    [ "$(stat -c %a:%G "$sock")" = 660:rackboot ] ||
+        fail "api socket is $(stat -c %a:%G "$sock"), not 660:rackboot"
+else
+    [ "$(stat -c %a "$sock")" = 600 ] || fail "api socket is $(stat -c %a "$sock"), not 600"
+    grep -q 'no group rackboot' "$work/controller.log" || fail "no log line about the missing group"
+fi
+
+# --- roles over the operators' TLS listener (issue #10) ---------------------
+ops() { # ops ROLE NAME ARGS...: rackboot as that certificate
+    role=$1
+    name=$2
+    shift 2
+    expect_status=$1
+    shift
+    expect "$expect_status" --controller "tls+tcp://127.0.0.1:$ops_port" --ca "$ca/ca.crt" \
+        --server-name ctl.test --cert "$ca/$role/$name.crt" --key "$ca/$role/$name.key" "$@"
+}
+# A viewer reads everything...
+ops viewer val 0 status --json
+json_check 'sorted(r["host"] for r in d) == ["db1", "web17"]'
+ops viewer val 0 hosts list
+ops viewer val 0 hosts show web17
+ops viewer val 0 racks
+ops viewer val 0 profiles list
+ops viewer val 0 profiles show el9
+ops viewer val 0 images list
+ops viewer val 0 events web17
+ops viewer val 1 watch web17
+# ...and changes nothing.
+ops viewer val 1 install web17 --profile el9
+err_has "permission denied: viewer may not install"
+ops viewer val 1 cancel --all
+err_has "permission denied: viewer may not cancel"
+ops viewer val 1 hosts import "$work/hosts.csv" --update
+err_has "permission denied: viewer may not add or import hosts"
+ops viewer val 1 hosts add web30 --mac 52:54:00:00:00:30 --rack r1 --address 2001:db8:1::30
+err_has "permission denied"
+ops viewer val 1 hosts remove web17
+err_has "permission denied: viewer may not remove hosts"
+ops viewer val 1 profiles import "$work/profiles.conf"
+err_has "permission denied: viewer may not import profiles"
+ops viewer val 1 audit
+err_has "permission denied: viewer may not read the audit log"
+ops operator alice 0 status web17 --json
+json_check 'd[0]["state"] == "cancelled"'
+# An operator may do everything.
+ops operator alice 0 install web17 --profile el9
+ops operator alice 0 cancel web17
+ops operator alice 0 profiles import "$work/profiles.conf"
+
+# --- the audit log ------------------------------------------------------------
+# LOCAL: the local socket's caller, by uid
+ops operator alice 0 audit --json
+json_check '
+all(set(r) == {"seq", "time", "who", "verb", "hosts", "host_count", "profiles", "ok", "result"} for r in d)
+and [r["seq"] for r in d] == sorted(r["seq"] for r in d)
+and {"hosts add", "hosts remove", "profiles import", "install", "cancel"} <= {r["verb"] for r in d}
+and all(r["time"].endswith("Z") for r in d)
+and any(r["who"] == LOCAL and r["verb"] == "hosts add" and r["ok"]
+        and sorted(r["hosts"]) == ["web17", "web18"] for r in d)
+and any(r["who"] == LOCAL and r["verb"] == "install" and not r["ok"]
+        and r["hosts"] == ["web17"] and "replace" in r["result"] for r in d)
+and any(r["who"] == LOCAL and r["verb"] == "install" and r["ok"]
+        and r["hosts"] == ["db1"] and r["profiles"] == ["el9"] for r in d)
+and any(r["who"] == LOCAL and r["verb"] == "hosts remove" and r["hosts"] == ["web18"] for r in d)
+and any(r["who"] == "operator:alice" and r["verb"] == "install" and r["ok"]
+        and r["hosts"] == ["web17"] and r["result"] == "ok" for r in d)
+and any(r["who"] == "operator:alice" and r["verb"] == "profiles import" and r["profiles"] == ["el9"] for r in d)
+and any(r["who"] == "viewer:val" and r["verb"] == "install" and not r["ok"]
+        and r["result"] == "permission denied: viewer may not install" for r in d)
+and not any(r["verb"] in ("status", "hosts list", "events") for r in d)'
+expect 0 audit
+grep -q 'operator:alice .*install el9 .*web17 .*ok' "$work/out" || fail "audit table lacks alice's install"
+grep -q 'viewer:val .*permission denied' "$work/out" || fail "audit table lacks the refused viewer"
+expect 0 audit --since 1h --limit 2 --json
+json_check 'len(d) == 2'
+expect 0 audit --since 2099-01-01 --json
+json_check 'd == []'
+expect 2 audit --since yesterday
+expect 2 audit --since 2026-02-30
+
+# --- private keys readable by others are refused (issue #10) -----------------
+cp "$ca/operator/alice.key" "$work/loose.key"
+chmod 0644 "$work/loose.key"
+expect 1 --controller "tls+tcp://127.0.0.1:$ops_port" --ca "$ca/ca.crt" --server-name ctl.test \
+    --cert "$ca/operator/alice.crt" --key "$work/loose.key" status
+err_has "$work/loose.key"
+err_has "0644"
+sed "s|^key = .*|key = $work/loose.key|" "$work/controller.conf" >"$work/loose.conf"
+set +e
+"$ctl" --config "$work/loose.conf" --check-config >"$work/out" 2>"$work/err"
+got=$?
+set -e
+[ "$got" = 1 ] || fail "controller --check-config took a key others can read (exit $got)"
+err_has "$work/loose.key"
+err_has "0644"
 
 # --- usage and reachability -------------------------------------------------
 expect 2 install web17

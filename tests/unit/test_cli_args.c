@@ -2,6 +2,7 @@
  * before anything is sent, valid commands send the request the controller
  * expects, reply statuses become the documented exit codes, and the file
  * imports carry what the files say. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -193,7 +194,7 @@ static void test_help_everywhere(void **state)
         { "images", "--help", NULL },     { "install", "--help", NULL },
         { "cancel", "--help", NULL },     { "status", "--help", NULL },
         { "watch", "--help", NULL },      { "events", "--help", NULL },
-        { "help", "install", NULL },
+        { "audit", "--help", NULL },      { "help", "install", NULL },
     };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         assert_int_equal(run(cmds[i][0], cmds[i][1], cmds[i][2], NULL), CLI_EXIT_OK);
@@ -272,6 +273,104 @@ static void test_reply_status_exit_codes(void **state)
     fake.code = CLI_EXIT_UNREACHABLE;
     assert_int_equal(run("status", NULL), CLI_EXIT_UNREACHABLE);
     assert_non_null(strstr(err_text, "unreachable"));
+}
+
+#define S(x) ((char *)(uintptr_t)(x))
+
+/* rackboot audit: --since and --limit reach the request; rows render as
+ * a table and as JSON; a viewer's refusal exits 1 with the controller's
+ * line. */
+static void test_audit(void **state)
+{
+    uint64_t t = 0;
+    const uint64_t now = 1764041657123ull; /* 2025-11-25T03:34:17.123Z */
+    assert_int_equal(cli_parse_since("2025-11-25T03:34:17Z", now, &t), 0);
+    assert_int_equal(t, 1764041657000ull);
+    assert_int_equal(cli_parse_since("2025-11-25T03:34:17.123Z", now, &t), 0);
+    assert_int_equal(t, now);
+    assert_int_equal(cli_parse_since("2025-11-25", now, &t), 0);
+    assert_int_equal(t, 1764028800000ull);
+    assert_int_equal(cli_parse_since("90s", now, &t), 0);
+    assert_int_equal(t, now - 90000);
+    assert_int_equal(cli_parse_since("7d", now, &t), 0);
+    assert_int_equal(t, now - 7 * 86400000ull);
+    assert_int_equal(cli_parse_since("100000d", now, &t), -EINVAL);
+    static const char *const bad[] = { "",
+                                       "yesterday",
+                                       "7",
+                                       "7w",
+                                       "2025-13-01",
+                                       "2025-02-30",
+                                       "2025-11-25T03:34:17",
+                                       "2025-11-25T03:34:17+01:00",
+                                       "2025-11-25 03:34:17Z",
+                                       "1969-12-31",
+                                       "-1d" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (cli_parse_since(bad[i], now, &t) != -EINVAL) {
+            fail_msg("--since '%s' was taken", bad[i]);
+        }
+    }
+    assert_usage("audit", "--since", "yesterday");
+    assert_usage("audit", "--limit", "0");
+    assert_usage("audit", "extra");
+
+    static char *hosts[] = { S("web17"), S("web18"), S("web19"), S("web20") };
+    static char *profiles[] = { S("el9") };
+    static Rackboot__V1__AuditRow rows[2] = { RACKBOOT__V1__AUDIT_ROW__INIT,
+                                              RACKBOOT__V1__AUDIT_ROW__INIT };
+    static Rackboot__V1__AuditRow *row_ptrs[] = { &rows[0], &rows[1] };
+    static Rackboot__V1__AuditList list = RACKBOOT__V1__AUDIT_LIST__INIT;
+    static Rackboot__V1__ApiReply reply = RACKBOOT__V1__API_REPLY__INIT;
+    rows[0].seq = 1;
+    rows[0].time_unix_ms = now;
+    rows[0].who = S("operator:alice");
+    rows[0].verb = S("install");
+    rows[0].hosts = hosts;
+    rows[0].n_hosts = 4;
+    rows[0].host_count = 10;
+    rows[0].profiles = profiles;
+    rows[0].n_profiles = 1;
+    rows[0].ok = true;
+    rows[0].result = S("ok");
+    rows[1].seq = 2;
+    rows[1].time_unix_ms = now + 1;
+    rows[1].who = S("viewer:val");
+    rows[1].verb = S("cancel");
+    rows[1].ok = false;
+    rows[1].result = S("permission denied: viewer may not cancel");
+    list.rows = row_ptrs;
+    list.n_rows = 2;
+    reply.status = RACKBOOT__V1__STATUS__STATUS_OK;
+    reply.body_case = RACKBOOT__V1__API_REPLY__BODY_AUDIT;
+    reply.audit = &list;
+    fake.reply = &reply;
+    assert_int_equal(run("audit", "--since", "2025-11-25", "--limit", "5", NULL), CLI_EXIT_OK);
+    Rackboot__V1__ApiRequest *req = sent();
+    assert_int_equal(req->body_case, RACKBOOT__V1__API_REQUEST__BODY_AUDIT);
+    assert_int_equal(req->audit->since_unix_ms, 1764028800000ull);
+    assert_int_equal(req->audit->limit, 5);
+    rbproto_api_request_free(req);
+    assert_non_null(strstr(out_text, "TIME"));
+    assert_non_null(strstr(out_text, "operator:alice"));
+    assert_non_null(strstr(out_text, "install el9"));
+    assert_non_null(strstr(out_text, "web17 web18 web19 (+7)"));
+    assert_non_null(strstr(out_text, "permission denied: viewer may not cancel"));
+    assert_int_equal(run("audit", "--json", NULL), CLI_EXIT_OK);
+    assert_non_null(strstr(out_text, "\"who\": \"viewer:val\""));
+    assert_non_null(strstr(out_text, "\"host_count\": 10"));
+    assert_non_null(strstr(out_text, "\"ok\": false"));
+    assert_non_null(strstr(out_text, "\"time\": \"2025-11-25T03:34:17.123Z\""));
+
+    fake.reply = refused(RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED,
+                         "permission denied: viewer may not read the audit log");
+    assert_int_equal(run("audit", NULL), CLI_EXIT_FAILED);
+    assert_string_equal(err_text,
+                        "rackboot: permission denied: viewer may not read the audit log\n");
+    fake.reply = refused(RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED,
+                         "permission denied: viewer may not install");
+    assert_int_equal(run("install", "web1", "--profile", "el9", NULL), CLI_EXIT_FAILED);
+    assert_non_null(strstr(err_text, "permission denied: viewer may not install"));
 }
 
 static void test_show_unknown_host_is_not_found(void **state)
@@ -432,6 +531,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_selectors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reply_status_exit_codes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_show_unknown_host_is_not_found, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_profiles_import, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hosts_import_ini_and_csv, setup, teardown),
     };

@@ -492,11 +492,17 @@ static Rackboot__V1__ApiRequest *api_request_kind(unsigned kind)
         e->events->limit = 500;
         e->events->max_wait_ms = 30000;
         return e;
+    case 14:
+        e = API_REQUEST(AUDIT, audit, Rackboot__V1__AuditRequest,
+                        rackboot__v1__audit_request__init);
+        e->audit->since_unix_ms = 1764041657123ull;
+        e->audit->limit = 100;
+        return e;
     default:
         return NULL;
     }
 }
-#define API_REQUEST_KINDS 14
+#define API_REQUEST_KINDS 15
 
 static Rackboot__V1__StatusRow *make_status_row(unsigned i)
 {
@@ -530,6 +536,33 @@ static Rackboot__V1__ApiReply *api_reply_statuses(size_t n)
 }
 
 /* One of every API reply kind. */
+/* Two audit rows: an operator's install, a viewer refused. */
+static Rackboot__V1__AuditList *make_audit_list(void)
+{
+    Rackboot__V1__AuditList *l = TNEW(Rackboot__V1__AuditList, rackboot__v1__audit_list__init);
+    l->n_rows = 2;
+    l->rows = talloc(2 * sizeof(*l->rows));
+    for (unsigned i = 0; i < 2; i++) {
+        Rackboot__V1__AuditRow *r = TNEW(Rackboot__V1__AuditRow, rackboot__v1__audit_row__init);
+        r->seq = 1 + i;
+        r->time_unix_ms = 1764041657123ull + i;
+        r->who = tstr(i ? "viewer:val" : "operator:alice");
+        r->verb = tstr("install");
+        r->n_hosts = 2;
+        r->hosts = talloc(2 * sizeof(*r->hosts));
+        r->hosts[0] = tstr("web17");
+        r->hosts[1] = tstr("web18");
+        r->host_count = 2;
+        r->n_profiles = 1;
+        r->profiles = talloc(sizeof(*r->profiles));
+        r->profiles[0] = tstr("el9");
+        r->ok = !i;
+        r->result = tstr(i ? "permission denied: viewer may not install" : "ok");
+        l->rows[i] = r;
+    }
+    return l;
+}
+
 static Rackboot__V1__ApiReply *api_reply_kind(unsigned kind)
 {
     Rackboot__V1__ApiReply *e = TNEW(Rackboot__V1__ApiReply, rackboot__v1__api_reply__init);
@@ -615,11 +648,15 @@ static Rackboot__V1__ApiReply *api_reply_kind(unsigned kind)
         e->status = RACKBOOT__V1__STATUS__STATUS_NOT_FOUND;
         e->message = tstr("no host web99");
         return e;
+    case 10:
+        e->body_case = RACKBOOT__V1__API_REPLY__BODY_AUDIT;
+        e->audit = make_audit_list();
+        return e;
     default:
         return NULL;
     }
 }
-#define API_REPLY_KINDS 10
+#define API_REPLY_KINDS 11
 
 /* ---- Helpers ----------------------------------------------------------- */
 
@@ -1179,7 +1216,7 @@ RULE(nonce_33_bytes, Rackboot__V1__AgentReply, reply_challenge(),
 RULE(hello_role_unspecified, Rackboot__V1__AgentRequest, request_hello(),
      e->auth_hello->role = RACKBOOT__V1__ROLE__ROLE_UNSPECIFIED)
 RULE(hello_role_unknown, Rackboot__V1__AgentRequest, request_hello(),
-     e->auth_hello->role = (Rackboot__V1__Role)4)
+     e->auth_hello->role = (Rackboot__V1__Role)5)
 RULE(hello_no_certificate, Rackboot__V1__AgentRequest, request_hello(),
      e->auth_hello->certificate_pem = tstr("%s", ""))
 RULE(hello_certificate_binary, Rackboot__V1__AgentRequest, request_hello(),
@@ -1209,6 +1246,17 @@ RULE(api_request_no_body, Rackboot__V1__ApiRequest, api_install(),
 RULE(install_no_profile, Rackboot__V1__ApiRequest, api_install(),
      e->install->profile = tstr("%s", ""))
 RULE(install_no_target, Rackboot__V1__ApiRequest, api_install(), e->install->target = NULL)
+RULE(audit_limit_over, Rackboot__V1__ApiRequest, api_request_kind(14),
+     e->audit->limit = RBPROTO_MAX_AUDIT_ROWS + 1)
+RULE(audit_row_no_who, Rackboot__V1__ApiReply, api_reply_kind(10),
+     e->audit->rows[0]->who = tstr("%s", ""))
+RULE(audit_row_who_newline, Rackboot__V1__ApiReply, api_reply_kind(10),
+     e->audit->rows[0]->who = tstr("operator:a\nforged"))
+RULE(audit_row_bad_host, Rackboot__V1__ApiReply, api_reply_kind(10),
+     e->audit->rows[1]->hosts[0] = tstr("web 17"))
+RULE(audit_row_count_below_hosts, Rackboot__V1__ApiReply, api_reply_kind(10),
+     e->audit->rows[0]->host_count = 1)
+RULE(audit_row_seq_0, Rackboot__V1__ApiReply, api_reply_kind(10), e->audit->rows[0]->seq = 0)
 RULE(selector_empty, Rackboot__V1__ApiRequest, api_install(), e->install->target->n_hosts = 0)
 RULE(selector_hosts_and_all, Rackboot__V1__ApiRequest, api_install(),
      e->install->target->all = true)
@@ -1327,6 +1375,12 @@ static const rule rules[] = {
     R(agent_reply_no_body),
     R(api_request_no_body),
     R(install_no_profile),
+    R(audit_limit_over),
+    R(audit_row_no_who),
+    R(audit_row_who_newline),
+    R(audit_row_bad_host),
+    R(audit_row_count_below_hosts),
+    R(audit_row_seq_0),
     R(install_no_target),
     R(selector_empty),
     R(selector_hosts_and_all),

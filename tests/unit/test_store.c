@@ -1421,6 +1421,130 @@ static void test_refused_events_bounded(void **state)
     assert_int_equal(query_int(f->path, "SELECT count(*) FROM events"), 0);
 }
 
+/* ---- Audit log ----------------------------------------------------------- */
+
+typedef struct audit_out {
+    size_t n;
+    uint64_t seqs[8], times[8];
+    char who[8][96], verb[8][64], hosts[8][128], profiles[8][64], result[8][128];
+    uint32_t host_count[8];
+    bool ok[8];
+} audit_out;
+
+static int audit_cb(const store_audit *a, void *userdata)
+{
+    audit_out *o = userdata;
+    assert_true(o->n < 8);
+    o->seqs[o->n] = a->seq;
+    o->times[o->n] = a->time_ms;
+    snprintf(o->who[o->n], sizeof(o->who[0]), "%s", a->who);
+    snprintf(o->verb[o->n], sizeof(o->verb[0]), "%s", a->verb);
+    snprintf(o->hosts[o->n], sizeof(o->hosts[0]), "%s", a->hosts_text);
+    snprintf(o->profiles[o->n], sizeof(o->profiles[0]), "%s", a->profiles_text);
+    snprintf(o->result[o->n], sizeof(o->result[0]), "%s", a->result);
+    o->host_count[o->n] = a->host_count;
+    o->ok[o->n] = a->ok;
+    o->n++;
+    return 0;
+}
+
+/* Every write through the API leaves a row: who, what, which hosts, how it
+ * ended, when; listed oldest first from a time on. */
+static void test_audit(void **state)
+{
+    fixture *f = *state;
+    const char *two[] = { "web1", "web2" };
+    const char *el9[] = { "el9" };
+    store_audit a = { .time_ms = T0,
+                      .who = "operator:alice",
+                      .verb = "install",
+                      .hosts = two,
+                      .n_hosts = 2,
+                      .ok = true,
+                      .result = "ok" };
+    assert_int_equal(store_audit_append(f->s, &a), 0);
+    a = (store_audit){ .time_ms = T0 + 1000,
+                       .who = "local:uid=0",
+                       .verb = "profiles import",
+                       .profiles = el9,
+                       .n_profiles = 1,
+                       .ok = true,
+                       .result = "ok" };
+    assert_int_equal(store_audit_append(f->s, &a), 0);
+    a = (store_audit){ .time_ms = T0 + 2000,
+                       .who = "viewer:val",
+                       .verb = "cancel",
+                       .hosts = two,
+                       .n_hosts = 1,
+                       .host_count = 1,
+                       .ok = false,
+                       .result = "permission denied: viewer may not cancel" };
+    assert_int_equal(store_audit_append(f->s, &a), 0);
+    /* a failure inside a batch that is rolled back takes nothing with it */
+    assert_int_equal(store_batch_begin(f->s), 0);
+    a = (store_audit){ .time_ms = T0 + 3000,
+                       .who = "operator:bob",
+                       .verb = "hosts remove",
+                       .hosts = two,
+                       .n_hosts = 2,
+                       .ok = false,
+                       .result = "host web1: busy" };
+    assert_int_equal(store_audit_append(f->s, &a), 0);
+    assert_int_equal(store_batch_end(f->s, true), 0);
+
+    audit_out o = { 0 };
+    assert_int_equal(store_audit_list(f->s, 0, 0, audit_cb, &o), 4);
+    assert_string_equal(o.who[0], "operator:alice");
+    assert_string_equal(o.verb[0], "install");
+    assert_string_equal(o.hosts[0], "web1 web2");
+    assert_int_equal(o.host_count[0], 2);
+    assert_true(o.ok[0]);
+    assert_int_equal(o.times[0], T0);
+    assert_string_equal(o.profiles[1], "el9");
+    assert_string_equal(o.hosts[1], "");
+    assert_false(o.ok[2]);
+    assert_string_equal(o.result[2], "permission denied: viewer may not cancel");
+    assert_true(o.seqs[0] < o.seqs[1] && o.seqs[1] < o.seqs[2]);
+    /* since a time, with a limit */
+    audit_out since = { 0 };
+    assert_int_equal(store_audit_list(f->s, T0 + 1000, 2, audit_cb, &since), 2);
+    assert_string_equal(since.who[0], "local:uid=0");
+    assert_string_equal(since.who[1], "viewer:val");
+    /* who and verb are required */
+    a = (store_audit){ .time_ms = T0, .who = "", .verb = "install" };
+    assert_int_equal(store_audit_append(f->s, &a), -EINVAL);
+    a = (store_audit){ .time_ms = T0, .who = "operator:x" };
+    assert_int_equal(store_audit_append(f->s, &a), -EINVAL);
+    /* a huge selection keeps the first names and the count */
+    enum { MANY = STORE_AUDIT_NAMES_MAX + 5 };
+    const char **many = calloc(MANY, sizeof(*many));
+    assert_non_null(many);
+    for (size_t i = 0; i < MANY; i++) {
+        many[i] = "h";
+    }
+    a = (store_audit){ .time_ms = T0 + 9000,
+                       .who = "operator:alice",
+                       .verb = "install",
+                       .hosts = many,
+                       .n_hosts = MANY,
+                       .ok = true,
+                       .result = "ok" };
+    assert_int_equal(store_audit_append(f->s, &a), 0);
+    free(many);
+    assert_int_equal(query_int(f->path, "SELECT host_count FROM audit WHERE time_ms = "
+                                        "1700000009000"),
+                     MANY);
+    assert_int_equal(query_int(f->path, "SELECT length(hosts) FROM audit WHERE time_ms = "
+                                        "1700000009000"),
+                     2 * STORE_AUDIT_NAMES_MAX - 1);
+    /* and it survives a reopen */
+    f->s = store_close(f->s);
+    assert_int_equal(store_open(f->path, &f->s, NULL), 0);
+    audit_out again = { 0 };
+    assert_int_equal(store_audit_list(f->s, 0, 4, audit_cb, &again), 4);
+    assert_string_equal(again.who[3], "operator:bob");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1450,6 +1574,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_events_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

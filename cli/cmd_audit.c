@@ -1,0 +1,192 @@
+/* rackboot audit: who changed what through the controller's API. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "commands.h"
+#include "parse.h"
+#include "pb.h"
+#include "rbproto.h"
+#include "render.h"
+#include "timeutil.h"
+#include "util.h"
+
+static const char audit_help[] =
+    "Usage: rackboot audit [--since TIME] [--limit N] [--json]\n"
+    "\n"
+    "Every write made through the controller's API, oldest first: when, who\n"
+    "(operator:NAME or viewer:NAME from a certificate, local:uid=N on the local\n"
+    "socket), what (hosts add, hosts remove, profiles import, install, cancel),\n"
+    "which hosts, and how it ended (ok, or the error the caller got). Refused\n"
+    "attempts are listed too. Operators only.\n"
+    "\n"
+    "  --since TIME  from this time on: 2026-05-01T12:00:00Z, 2026-05-01 (UTC),\n"
+    "                or an age: 90s, 30m, 12h, 7d\n"
+    "  --limit N     at most N rows (default: the controller's, 1000)\n";
+
+enum { OPT_JSON = 1000, OPT_SINCE, OPT_LIMIT };
+
+static int parse_digits(const char **p, size_t n, int *ret)
+{
+    int v = 0;
+    for (size_t i = 0; i < n; i++, (*p)++) {
+        if (**p < '0' || **p > '9') {
+            return -EINVAL;
+        }
+        v = v * 10 + (**p - '0');
+    }
+    *ret = v;
+    return 0;
+}
+
+static int expect_char(const char **p, char c)
+{
+    if (**p != c) {
+        return -EINVAL;
+    }
+    (*p)++;
+    return 0;
+}
+
+int cli_parse_since(const char *s, uint64_t now_ms, uint64_t *ret_ms)
+{
+    if (strempty(s)) {
+        return -EINVAL;
+    }
+    /* An age: digits and one unit. */
+    size_t digits = strspn(s, "0123456789");
+    if (digits > 0 && s[digits] && !s[digits + 1] && strchr("smhd", s[digits])) {
+        static const struct {
+            char unit;
+            uint64_t ms;
+        } units[] = { { 's', 1000 }, { 'm', 60000 }, { 'h', 3600000 }, { 'd', 86400000 } };
+        char num[24];
+        if (digits >= sizeof(num)) {
+            return -EINVAL;
+        }
+        memcpy(num, s, digits);
+        num[digits] = '\0';
+        uint64_t n;
+        if (parse_u64(num, 0, 100u * 365 * 86400, &n) < 0) {
+            return -EINVAL;
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+            if (units[i].unit == s[digits]) {
+                uint64_t age = n * units[i].ms; /* no overflow: n is capped above */
+                if (age > 100ull * 365 * 86400000) {
+                    return -EINVAL; /* a century: a typo */
+                }
+                *ret_ms = age < now_ms ? now_ms - age : 0;
+                return 0;
+            }
+        }
+        return -EINVAL;
+    }
+    /* RFC 3339 §5.6 in UTC, or a date alone. */
+    struct tm tm = { 0 };
+    int ms = 0;
+    const char *p = s;
+    if (parse_digits(&p, 4, &tm.tm_year) < 0 || expect_char(&p, '-') < 0 ||
+        parse_digits(&p, 2, &tm.tm_mon) < 0 || expect_char(&p, '-') < 0 ||
+        parse_digits(&p, 2, &tm.tm_mday) < 0) {
+        return -EINVAL;
+    }
+    if (*p == 'T' || *p == 't') {
+        p++;
+        if (parse_digits(&p, 2, &tm.tm_hour) < 0 || expect_char(&p, ':') < 0 ||
+            parse_digits(&p, 2, &tm.tm_min) < 0 || expect_char(&p, ':') < 0 ||
+            parse_digits(&p, 2, &tm.tm_sec) < 0) {
+            return -EINVAL;
+        }
+        if (*p == '.') {
+            p++;
+            if (parse_digits(&p, 3, &ms) < 0) {
+                return -EINVAL;
+            }
+        }
+        if (*p != 'Z' && *p != 'z') {
+            return -EINVAL; /* offsets other than UTC are not taken */
+        }
+        p++;
+    }
+    if (*p || tm.tm_year < 1970 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+        tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {
+        return -EINVAL;
+    }
+    int mday = tm.tm_mday;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    if (t < 0 || tm.tm_mday != mday) { /* 2026-02-30 normalised to March */
+        return -EINVAL;
+    }
+    *ret_ms = (uint64_t)t * 1000 + (uint64_t)ms;
+    return 0;
+}
+
+int cmd_audit(cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "since", required_argument, NULL, OPT_SINCE },
+        { "limit", required_argument, NULL, OPT_LIMIT },
+        { "json", no_argument, NULL, OPT_JSON },
+        { "help", no_argument, NULL, 'h' },
+        { 0 },
+    };
+    uint64_t since = 0, limit = 0;
+    int ch;
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_SINCE:
+            if (cli_parse_since(optarg, now_realtime_ms(), &since) < 0) {
+                return cli_usage_error(c, "audit ",
+                                       "--since %s: expected a time like 2026-05-01T12:00:00Z, "
+                                       "a date, or an age like 7d",
+                                       optarg);
+            }
+            break;
+        case OPT_LIMIT:
+            if (parse_u64(optarg, 1, RBPROTO_MAX_AUDIT_ROWS, &limit) < 0) {
+                return cli_usage_error(c, "audit ", "--limit %s: expected 1-%u", optarg,
+                                       RBPROTO_MAX_AUDIT_ROWS);
+            }
+            break;
+        case OPT_JSON:
+            c->json = true;
+            break;
+        case 'h':
+            fputs(audit_help, c->out);
+            return CLI_EXIT_OK;
+        default:
+            return cli_option_error(c, "audit ", ch, argv);
+        }
+    }
+    if (argc != optind) {
+        return cli_usage_error(c, "audit ", "unexpected argument '%s'", argv[optind]);
+    }
+    Rackboot__V1__ApiRequest *req = cli_request_new(RACKBOOT__V1__API_REQUEST__BODY_AUDIT);
+    if (!req) {
+        cli_error(c, "out of memory");
+        return CLI_EXIT_FAILED;
+    }
+    req->audit->since_unix_ms = since;
+    req->audit->limit = (uint32_t)limit;
+    Rackboot__V1__ApiReply *reply = NULL;
+    int code = cli_call(c, req, 0, RACKBOOT__V1__API_REPLY__BODY_AUDIT, &reply);
+    cli_pb_free(req);
+    if (code != 0) {
+        return code;
+    }
+    int r = 0;
+    if (c->json) {
+        r = render_json_print(c->out, render_audit_json(reply->audit));
+    } else {
+        render_audit_text(c->out, reply->audit);
+    }
+    rbproto_api_reply_free(reply);
+    return r < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+}
