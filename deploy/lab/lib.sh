@@ -381,8 +381,12 @@ key = $d/agent/$LAB_RACK.key
 crl = $d/crl.pem
 sync_wait = ${LAB_SYNC_WAIT:-10}
 EOC
-    "$RB_CONTROLLER" --config "$LAB_DIR/controller.conf" --check-config >/dev/null &&
-        "$RB_AGENT" --config "$LAB_DIR/agent.conf" --check-config >/dev/null
+    # Each is checked where it will run: the agent's check looks for its
+    # interfaces and listen addresses in the rack's namespace.
+    ip netns exec "$LAB_NS_CTL" "$RB_CONTROLLER" --config "$LAB_DIR/controller.conf" \
+        --check-config >/dev/null &&
+        ip netns exec "$LAB_NS_RACK" "$RB_AGENT" --config "$LAB_DIR/agent.conf" \
+            --check-config >/dev/null
 }
 
 # lab_rb ARGS...: the rackboot CLI against the lab's controller (the API is
