@@ -892,9 +892,16 @@ static void audit_write(api *a, const caller *who, const char *verb,
     bool ok = rc->rep.status == RACKBOOT__V1__STATUS__STATUS_OK;
     /* install / cancel failing for some hosts: say which, and why. */
     char result[RBPROTO_MAX_LINE + 1];
-    snprintf(result, sizeof(result), "%s%s%s",
-             ok ? "ok" : (rc->rep.message && *rc->rep.message ? rc->rep.message : "failed"),
-             rc->why ? ": " : "", rc->why ? rc->why : "");
+    int n = snprintf(result, sizeof(result), "%s%s%s",
+                     ok ? "ok" : (rc->rep.message && *rc->rep.message ? rc->rep.message : "failed"),
+                     rc->why ? ": " : "", rc->why ? rc->why : "");
+    if (n >= (int)sizeof(result)) {
+        /* cut: no half UTF-8 sequence at the end (AuditRow.result is UTF-8) */
+        size_t len = strlen(result);
+        while (len > 0 && (unsigned char)result[len - 1] >= 0x80) {
+            result[--len] = '\0';
+        }
+    }
     store_audit row = {
         .time_ms = when,
         .who = who->who,
