@@ -72,6 +72,7 @@ typedef struct agent_config {
     bool tftp_root_default;
     uint32_t tftp_max_transfers;
     uint32_t tftp_max_blksize;
+    uint32_t tftp_max_transfers_per_source;
     uint32_t tftp_max_windowsize;
     uint32_t tftp_timeout_ms;
     uint32_t tftp_retries;

@@ -350,12 +350,12 @@ static void log_tftp_stats(agent *a, const char *why)
     }
     const tftp_server_stats *t = tftp_server_get_stats(a->tftp);
     log_info("tftp stats why=%s requests=%" PRIu64 " ok=%" PRIu64 " failed=%" PRIu64
-             " aborted=%" PRIu64 " refused=%" PRIu64 " busy=%" PRIu64 " malformed=%" PRIu64
-             " bytes=%" PRIu64 " retransmits=%" PRIu64 " errors_sent=%" PRIu64
+             " aborted=%" PRIu64 " refused=%" PRIu64 " busy=%" PRIu64 " per_source=%" PRIu64
+             " malformed=%" PRIu64 " bytes=%" PRIu64 " retransmits=%" PRIu64 " errors_sent=%" PRIu64
              " unknown_tid=%" PRIu64 " active=%" PRIu64,
              why, t->requests, t->transfers_ok, t->transfers_failed, t->transfers_aborted,
-             t->refused, t->busy, t->malformed, t->bytes_sent, t->retransmits, t->errors_sent,
-             t->unknown_tid, t->active);
+             t->refused, t->busy, t->per_source, t->malformed, t->bytes_sent, t->retransmits,
+             t->errors_sent, t->unknown_tid, t->active);
 }
 
 /* Debian's ipxe package installs /usr/lib/ipxe/ipxe.efi as a symlink into
@@ -404,6 +404,7 @@ static int setup_tftp(agent *a)
         .listen = c->tftp_listen,
         .max_transfers = c->tftp_max_transfers,
         .max_blksize = c->tftp_max_blksize,
+        .max_transfers_per_source = c->tftp_max_transfers_per_source,
         .max_windowsize = c->tftp_max_windowsize,
         .timeout_ms = c->tftp_timeout_ms,
         .max_timeout_ms = 8 * c->tftp_timeout_ms,
@@ -417,10 +418,10 @@ static int setup_tftp(agent *a)
                   errstr(r));
         return r;
     }
-    log_info("tftp serving listen=[%s]:%u root=%s max_transfers=%u max_blksize=%u "
-             "max_windowsize=%u",
+    log_info("tftp serving listen=[%s]:%u root=%s max_transfers=%u max_transfers_per_source=%u "
+             "max_blksize=%u max_windowsize=%u",
              addr, tftp_server_port(a->tftp), c->tftp_root, c->tftp_max_transfers,
-             c->tftp_max_blksize, c->tftp_max_windowsize);
+             c->tftp_max_transfers_per_source, c->tftp_max_blksize, c->tftp_max_windowsize);
     return 0;
 }
 

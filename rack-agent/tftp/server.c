@@ -619,6 +619,20 @@ static void on_opened(void *userdata, int r, const files_result *res)
     session_opened(ss, r, res);
 }
 
+/* Transfers open from this address, any port. A walk over at most
+ * max_transfers sessions per request, which costs less than the request's
+ * own system calls. */
+static unsigned transfers_from(const tftp_server *s, const struct in6_addr *addr)
+{
+    unsigned n = 0;
+    for (const session *ss = s->sessions; ss; ss = ss->next) {
+        if (memcmp(&ss->client.sin6_addr, addr, sizeof(*addr)) == 0) {
+            n++;
+        }
+    }
+    return n;
+}
+
 static void handle_request(tftp_server *s, size_t len, const struct sockaddr_in6 *from,
                            const struct in6_addr *local, unsigned ifindex)
 {
@@ -665,6 +679,17 @@ static void handle_request(tftp_server *s, size_t len, const struct sockaddr_in6
                      fmt_client(from, client, sizeof(client)), s->cfg.max_transfers);
         }
         reply_error(s, from, local, ifindex, TFTP_ERR_UNDEFINED, "Server busy");
+        return;
+    }
+    if (transfers_from(s, &from->sin6_addr) >= s->cfg.max_transfers_per_source) {
+        s->stats.per_source++;
+        free(ss);
+        if (log_ok(s)) {
+            log_warn("tftp refused client=%s reason=per-source max_transfers_per_source=%u",
+                     fmt_client(from, client, sizeof(client)), s->cfg.max_transfers_per_source);
+        }
+        reply_error(s, from, local, ifindex, TFTP_ERR_UNDEFINED,
+                    "Too many transfers from this address");
         return;
     }
     ss->server = s;
@@ -759,6 +784,9 @@ int tftp_server_open(uv_loop_t *loop, const tftp_server_config *cfg, files *f, t
     if (s->cfg.max_timeout_ms < s->cfg.timeout_ms) {
         s->cfg.max_timeout_ms = s->cfg.timeout_ms;
     }
+    if (s->cfg.max_transfers_per_source == 0) {
+        s->cfg.max_transfers_per_source = TFTP_DEFAULT_MAX_TRANSFERS_PER_SOURCE;
+    }
     s->port = port;
     s->rl = (log_ratelimit)LOG_RATELIMIT_INIT(1000, 20);
     r = uv_poll_init(loop, &s->poll, fd);
@@ -825,6 +853,8 @@ int tftp_server_register_metrics(tftp_server *s, metrics *m)
           transfers_aborted),
         C("rackboot_tftp_refused_total", "TFTP requests refused.", "reason=\"error\"", refused),
         C("rackboot_tftp_refused_total", "TFTP requests refused.", "reason=\"busy\"", busy),
+        C("rackboot_tftp_refused_total", "TFTP requests refused.", "reason=\"per_source\"",
+          per_source),
         C("rackboot_tftp_refused_total", "TFTP requests refused.", "reason=\"malformed\"",
           malformed),
         C("rackboot_tftp_sent_bytes_total", "TFTP DATA payload sent, retransmissions included.",

@@ -8,7 +8,11 @@
  * uv_poll and a uv_timer, driving a tftp/transfer.h state machine. A packet
  * on a transfer's port from anyone but its client gets ERROR 5 and the
  * transfer goes on (RFC 1350 §4). Write requests get ERROR 2, modes other
- * than octet ERROR 4, requests past max_transfers ERROR 0 "Server busy".
+ * than octet ERROR 4, requests past max_transfers ERROR 0 "Server busy",
+ * requests from an address that already has max_transfers_per_source open
+ * ERROR 0 "Too many transfers from this address" (so one client, or one
+ * spoofed source, cannot take every slot; see transfer.h for how long a
+ * silent client keeps one).
  * Refusals of requests go out from the listening socket, from the address
  * the request was sent to.
  *
@@ -29,9 +33,17 @@
 
 typedef struct tftp_server tftp_server;
 
+/* A machine fetches a couple of files at a time (EDK2's tsize probe and the
+ * real request, iPXE's next file); 8 leaves room for a few behind one NAT
+ * or relay without letting one address take a rack's worth of slots. */
+#define TFTP_DEFAULT_MAX_TRANSFERS_PER_SOURCE 8u
+
 typedef struct tftp_server_config {
     struct sockaddr_in6 listen;
     unsigned max_transfers;
+    /* Transfers open at once from one address (the port does not count);
+     * 0: TFTP_DEFAULT_MAX_TRANSFERS_PER_SOURCE. */
+    unsigned max_transfers_per_source;
     uint32_t max_blksize;    /* cap for negotiated blksize; the MTU lowers it */
     uint32_t max_windowsize; /* cap for negotiated windowsize */
     uint32_t timeout_ms;     /* first retransmission timeout (doubles, capped) */
@@ -46,6 +58,7 @@ typedef struct tftp_server_stats {
     uint64_t transfers_aborted; /* client ERROR before data, e.g. EDK2's tsize probe */
     uint64_t refused;           /* requests answered with ERROR: not found, access, WRQ, mode */
     uint64_t busy;              /* refused for max_transfers */
+    uint64_t per_source;        /* refused for max_transfers_per_source */
     uint64_t malformed;         /* requests that do not parse */
     uint64_t bytes_sent;        /* DATA payload, retransmissions included */
     uint64_t retransmits;

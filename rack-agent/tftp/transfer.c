@@ -25,7 +25,14 @@ struct tftp_transfer {
     unsigned tries; /* retransmissions of the current window */
     unsigned retries;
     uint32_t rto_initial_ms, rto_ms, rto_max_ms;
+    /* What rto_initial_ms and rto_max_ms become once the client answered
+     * (transfer.h: its timeout option is capped until then). */
+    uint32_t rto_answered_ms, rto_answered_max_ms;
+    bool answered;
     uint64_t deadline_ms;
+    /* The transfer fails at stall_deadline_ms: stall_limit_ms after the
+     * last ACK that moved it on (or its start). */
+    uint64_t stall_limit_ms, stall_deadline_ms;
     tftp_transfer_stats stats;
     /* The read-ahead buffer: file bytes [roff, roff + rlen), allocated on
      * the first DATA (rcap bytes). */
@@ -124,6 +131,18 @@ static void queue_window(tftp_transfer *t)
     t->send_end = end < t->total_blocks ? end : t->total_blocks;
 }
 
+uint64_t tftp_transfer_stall_limit(const tftp_transfer_config *cfg)
+{
+    uint64_t rto = cfg->timeout_ms;
+    uint64_t cap = cfg->max_timeout_ms > rto ? cfg->max_timeout_ms : rto;
+    uint64_t total = 0;
+    for (unsigned i = 0; i <= cfg->retries; i++) {
+        total += rto;
+        rto = 2 * rto < cap ? 2 * rto : cap;
+    }
+    return total;
+}
+
 int tftp_transfer_new(const tftp_transfer_config *cfg, uint64_t now_ms, tftp_transfer **ret)
 {
     const tftp_params *p = &cfg->params;
@@ -145,11 +164,27 @@ int tftp_transfer_new(const tftp_transfer_config *cfg, uint64_t now_ms, tftp_tra
     t->params = *p;
     t->total_blocks = cfg->size / p->blksize + 1;
     t->retries = cfg->retries;
-    t->rto_initial_ms = p->timeout ? p->timeout * 1000u : cfg->timeout_ms;
+    /* RFC 2349: the client's timeout replaces ours, but only once it has
+     * shown it is there (transfer.h); until then at most the larger of the
+     * cap and our own first timeout. */
+    t->rto_answered_ms = p->timeout ? p->timeout * 1000u : cfg->timeout_ms;
+    t->rto_answered_max_ms =
+        cfg->max_timeout_ms > t->rto_answered_ms ? cfg->max_timeout_ms : t->rto_answered_ms;
+    uint32_t rto_cap = cfg->unanswered_timeout_max_ms ? cfg->unanswered_timeout_max_ms
+                                                      : TFTP_UNANSWERED_TIMEOUT_MAX_MS;
+    if (rto_cap < cfg->timeout_ms) {
+        rto_cap = cfg->timeout_ms;
+    }
+    t->rto_initial_ms = t->rto_answered_ms < rto_cap ? t->rto_answered_ms : rto_cap;
     t->rto_max_ms =
         cfg->max_timeout_ms > t->rto_initial_ms ? cfg->max_timeout_ms : t->rto_initial_ms;
     t->rto_ms = t->rto_initial_ms;
+    t->stall_limit_ms = cfg->max_stall_ms ? cfg->max_stall_ms : tftp_transfer_stall_limit(cfg);
+    t->stall_deadline_ms = now_ms + t->stall_limit_ms;
     t->deadline_ms = now_ms + t->rto_ms;
+    if (t->deadline_ms > t->stall_deadline_ms) {
+        t->deadline_ms = t->stall_deadline_ms;
+    }
     if (tftp_params_has_oack(p)) {
         /* RFC 2347: answer with OACK and wait for ACK 0 before any DATA,
          * which also keeps a spoofed request to one packet out. */
@@ -188,9 +223,27 @@ uint64_t tftp_transfer_reads(const tftp_transfer *t)
     return t->reads;
 }
 
+/* The next retransmission, or the end of the stall limit if that comes
+ * first (tftp_transfer_timeout() then fails the transfer). */
 static void arm(tftp_transfer *t, uint64_t now_ms)
 {
-    t->deadline_ms = now_ms + t->rto_ms;
+    uint64_t at = now_ms + t->rto_ms;
+    t->deadline_ms = at < t->stall_deadline_ms ? at : t->stall_deadline_ms;
+}
+
+/* The client moved the transfer on: its own timeout applies from now on,
+ * the tries and the stall clock start again. */
+static void progress(tftp_transfer *t, uint64_t now_ms)
+{
+    if (!t->answered) {
+        t->answered = true;
+        t->rto_initial_ms = t->rto_answered_ms;
+        t->rto_max_ms = t->rto_answered_max_ms;
+    }
+    t->tries = 0;
+    t->rto_ms = t->rto_initial_ms;
+    t->stall_deadline_ms = now_ms + t->stall_limit_ms;
+    arm(t, now_ms);
 }
 
 static void on_ack(tftp_transfer *t, uint16_t block, uint64_t now_ms)
@@ -202,10 +255,8 @@ static void on_ack(tftp_transfer *t, uint16_t block, uint64_t now_ms)
         }
         transition(t, TFTP_XFER_SENDING, TFTP_REASON_NONE);
         t->pending_oack = false;
-        t->tries = 0;
-        t->rto_ms = t->rto_initial_ms;
         queue_window(t);
-        arm(t, now_ms);
+        progress(t, now_ms);
         return;
     }
     /* Which block this is: at most a window ahead of the last ACK. */
@@ -229,10 +280,8 @@ static void on_ack(tftp_transfer *t, uint16_t block, uint64_t now_ms)
     }
     /* RFC 7440 §4: the window slides to ACK + 1; blocks after an ACK from
      * inside the window were lost and go again. */
-    t->tries = 0;
-    t->rto_ms = t->rto_initial_ms;
     queue_window(t);
-    arm(t, now_ms);
+    progress(t, now_ms);
 }
 
 void tftp_transfer_receive(tftp_transfer *t, const uint8_t *buf, size_t len, uint64_t now_ms)
@@ -268,7 +317,7 @@ void tftp_transfer_timeout(tftp_transfer *t, uint64_t now_ms)
     if (is_final(t->state) || now_ms < t->deadline_ms) {
         return;
     }
-    if (t->tries >= t->retries) {
+    if (t->tries >= t->retries || now_ms >= t->stall_deadline_ms) {
         transition(t, TFTP_XFER_FAILED, TFTP_REASON_TIMEOUT);
         return;
     }

@@ -24,7 +24,23 @@
  *
  * A client ERROR before any DATA (after the OACK) ends the transfer as
  * ABORTED, not FAILED: EDK2 asks with tsize only, reads the size from the
- * OACK and answers ERROR 8, then asks again for the real transfer. */
+ * OACK and answers ERROR 8, then asks again for the real transfer.
+ *
+ * What an unanswered transfer may cost is the server's to decide, not the
+ * client's. A 29-byte RRQ asking timeout=255 (RFC 2349 allows 1..255 s)
+ * would otherwise hold a transfer slot for 255 s times every retry of the
+ * doubling: about 25 minutes, from a source that may be spoofed. So:
+ *  - until the client has answered anything (ACK 0 of the OACK, or of a
+ *    DATA block), its timeout is used only up to unanswered_timeout_max_ms
+ *    (5 s), or the server's own timeout_ms when that is longer: a
+ *    retransmission still comes within a few seconds;
+ *  - once it answers, RFC 2349 holds and its timeout spaces the resends;
+ *  - either way the transfer fails once the client has moved nothing
+ *    forward for max_stall_ms, by default the time the server's own
+ *    timeout_ms, max_timeout_ms and retries give an unanswered window
+ *    (1 + 2 + 4 + 8 + 8 + 8 = 31 s with the agent's defaults). A client's
+ *    timeout option can space the retransmissions out, never make a silent
+ *    client's slot live longer than that. */
 #pragma once
 
 #include <stdbool.h>
@@ -58,7 +74,20 @@ typedef struct tftp_transfer_config {
     uint32_t timeout_ms;     /* first retransmission timeout */
     uint32_t max_timeout_ms; /* cap of the doubling */
     unsigned retries;        /* retransmissions of one window before failing */
+    /* Cap on the client's timeout option until it has answered; 0:
+     * TFTP_UNANSWERED_TIMEOUT_MAX_MS. */
+    uint32_t unanswered_timeout_max_ms;
+    /* Longest time without progress (an ACK that moves the transfer on)
+     * before it fails; 0: tftp_transfer_stall_limit() of this config. */
+    uint64_t max_stall_ms;
 } tftp_transfer_config;
+
+#define TFTP_UNANSWERED_TIMEOUT_MAX_MS 5000u
+
+/* What timeout_ms doubling up to max_timeout_ms over `retries`
+ * retransmissions adds up to: how long the server's own settings keep an
+ * unanswered window alive. */
+uint64_t tftp_transfer_stall_limit(const tftp_transfer_config *cfg);
 
 typedef struct tftp_transfer_stats {
     uint64_t packets_sent; /* DATA, OACK and ERROR, retransmissions included */

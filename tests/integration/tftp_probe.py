@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """A raw TFTP client for the protocol cases real clients cannot be told to
 produce: EDK2's tsize probe then ERROR 8 then the real request, a stranger's
-packet on a transfer's port, duplicate ACKs, lost ACKs, the busy limit.
+packet on a transfer's port, duplicate ACKs, lost ACKs, a silent client that
+asked timeout=255 (issue #10), the per-address and busy limits.
 
-Usage: tftp_probe.py CASE HOST FILE [LOCAL_COPY]. Exits 0 when the server
+Usage: tftp_probe.py CASE HOST FILE [ARGS]. Exits 0 when the server
 behaved, 1 with a message otherwise. Every receive has a timeout."""
 import socket
 import struct
@@ -156,6 +157,61 @@ def lost(host, name, retries):
     print("probe: lost ACKs ok, sends at %r" % (seen,))
 
 
+def stall(host, name):
+    """RRQ with timeout=255 and big windows, then silence: the OACK must be
+    sent again within the 5 s cap (not after 255 s), and the server must go
+    quiet soon after (the script checks when it logged the failure)."""
+    s = sock(host)
+    rrq(s, host, name, blksize=1428, timeout=255, windowsize=64)
+    t0 = time.monotonic()
+    op, data, _ = recv(s)
+    if op != OACK or parse_oack(data).get("timeout") != "255":
+        fail("expected an OACK with timeout 255, got %r" % (data,))
+    seen = [0.0]
+    while True:
+        # Well past the 5 s cap; silence for that long ends the probe.
+        op, data, _ = recv(s, 9)
+        if op is None:
+            break
+        if op != OACK:
+            fail("expected only OACKs, got %r" % (data[:4],))
+        seen.append(round(time.monotonic() - t0, 2))
+        if len(seen) > 10:
+            fail("OACK sent at %r and still going" % (seen,))
+    if len(seen) < 2 or seen[1] > 7.0:
+        fail("OACK not sent again within the 5 s cap: sends at %r" % (seen,))
+    print("probe: silent client with timeout=255 ok, OACKs at %r" % (seen,))
+
+
+def hold(host, name):
+    s = sock(host)
+    rrq(s, host, name)
+    op, data, _ = recv(s)
+    if op != DATA:
+        fail("transfer from %s within the limits refused: %r" % (host, data))
+    return s
+
+
+def expect_refusal(host, name, text):
+    s = sock(host)
+    rrq(s, host, name)
+    op, data, _ = recv(s)
+    if op != ERROR or struct.unpack("!H", data[2:4])[0] != 0 or text not in data:
+        fail("from %s: expected ERROR 0 %r, got %r" % (host, text, data and data[:40]))
+
+
+def limits(host, name, per_source, host4):
+    """PER_SOURCE transfers held from HOST: one more from it is refused,
+    though max_transfers (PER_SOURCE + 1) has room; one from HOST4 (the
+    same machine's IPv4 address, another source) is served, and fills the
+    server: the next gets "Server busy"."""
+    held = [hold(host, name) for _ in range(per_source)]
+    expect_refusal(host, name, b"from this address")
+    held.append(hold(host4, name))
+    expect_refusal(host4, name, b"busy")
+    print("probe: per-source limit %d and busy ok" % per_source)
+
+
 def busy(host, name, limit):
     held = []
     for _ in range(limit):
@@ -183,6 +239,10 @@ def main():
         dupack(host, name)
     elif case == "lost":
         lost(host, name, int(sys.argv[4]))
+    elif case == "stall":
+        stall(host, name)
+    elif case == "limits":
+        limits(host, name, int(sys.argv[4]), sys.argv[5])
     elif case == "busy":
         busy(host, name, int(sys.argv[4]))
     else:

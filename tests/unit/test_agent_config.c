@@ -173,6 +173,7 @@ static void test_tftp_section(void **state)
     assert_string_equal(c->tftp_root, "/s/tftp");
     assert_true(c->tftp_root_default);
     assert_int_equal(c->tftp_max_transfers, 256);
+    assert_int_equal(c->tftp_max_transfers_per_source, 8);
     assert_int_equal(c->tftp_max_blksize, 1428);
     assert_int_equal(c->tftp_max_windowsize, 64);
     assert_int_equal(c->tftp_timeout_ms, 1000);
@@ -184,7 +185,7 @@ static void test_tftp_section(void **state)
     snprintf(text, sizeof(text),
              "%s[tftp]\nenabled = no\nlisten = [2001:db8::1]:6969\nroot = tftproot\n"
              "max_transfers = 3\nmax_blksize = 8\nmax_windowsize = 65535\ntimeout_ms = 10\n"
-             "retries = 0\n",
+             "retries = 0\nmax_transfers_per_source = 2\n",
              head);
     assert_int_equal(load(text, &d, &c), 0);
     assert_false(c->tftp_enabled);
@@ -198,21 +199,23 @@ static void test_tftp_section(void **state)
     assert_int_equal(c->tftp_max_windowsize, 65535);
     assert_int_equal(c->tftp_timeout_ms, 10);
     assert_int_equal(c->tftp_retries, 0);
+    assert_int_equal(c->tftp_max_transfers_per_source, 2);
     c = agent_config_free(c);
     diag_free(d);
 
     snprintf(text, sizeof(text),
-             "%s[tftp]\n"            /* 7 */
-             "listen = nowhere\n"    /* 8 */
-             "max_transfers = 0\n"   /* 9 */
-             "max_blksize = 7\n"     /* 10 */
-             "max_blksize = 65465\n" /* 11 */
-             "max_windowsize = 0\n"  /* 12 */
-             "timeout_ms = 9\n"      /* 13 */
-             "retries = 21\n"        /* 14 */
-             "enabled = perhaps\n"   /* 15 */
-             "root =\n"              /* 16 */
-             "colour = blue\n",      /* 17 */
+             "%s[tftp]\n"                      /* 7 */
+             "listen = nowhere\n"              /* 8 */
+             "max_transfers = 0\n"             /* 9 */
+             "max_blksize = 7\n"               /* 10 */
+             "max_blksize = 65465\n"           /* 11 */
+             "max_windowsize = 0\n"            /* 12 */
+             "timeout_ms = 9\n"                /* 13 */
+             "retries = 21\n"                  /* 14 */
+             "enabled = perhaps\n"             /* 15 */
+             "root =\n"                        /* 16 */
+             "colour = blue\n"                 /* 17 */
+             "max_transfers_per_source = 0\n", /* 18 */
              head);
     assert_int_equal(load(text, &d, &c), -EINVAL);
     assert_null(c);
@@ -226,6 +229,7 @@ static void test_tftp_section(void **state)
     assert_true(has_problem(d, 15, "enabled"));
     assert_true(has_problem(d, 16, "root"));
     assert_true(has_problem(d, 17, "unknown key \"colour\" in [tftp]"));
+    assert_true(has_problem(d, 18, "max_transfers_per_source"));
     diag_free(d);
 }
 

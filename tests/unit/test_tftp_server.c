@@ -1,6 +1,7 @@
 /* rack-agent/tftp/server: the sockets on a libuv loop over ::1, without
  * root or namespaces (the integration tests cover real clients): a whole
- * transfer, refusals with their error codes, the busy limit, ERROR 5 to a
+ * transfer, refusals with their error codes, the busy limit, the limit per
+ * source address, a silent client's slot freed in time, ERROR 5 to a
  * stranger, stats and a clean close. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,7 +44,7 @@ static void put(const char *dir, const char *name, size_t size)
     fclose(f);
 }
 
-static int setup_with(void **state, unsigned max_transfers)
+static int setup_cfg(void **state, unsigned max_transfers, uint32_t timeout_ms)
 {
     fixture *fx = calloc(1, sizeof(*fx));
     strcpy(fx->root, "/tmp/test_tftp_server.XXXXXX");
@@ -55,8 +56,8 @@ static int setup_with(void **state, unsigned max_transfers)
                              .max_transfers = max_transfers,
                              .max_blksize = 1428,
                              .max_windowsize = 64,
-                             .timeout_ms = 5000,
-                             .max_timeout_ms = 5000,
+                             .timeout_ms = timeout_ms,
+                             .max_timeout_ms = timeout_ms,
                              .retries = 1 };
     int r = tftp_server_open(&fx->loop, &c, fx->files, &fx->server);
     if (r == -EADDRNOTAVAIL || r == -EAFNOSUPPORT) {
@@ -69,6 +70,11 @@ static int setup_with(void **state, unsigned max_transfers)
     return 0;
 }
 
+static int setup_with(void **state, unsigned max_transfers)
+{
+    return setup_cfg(state, max_transfers, 5000);
+}
+
 static int setup(void **state)
 {
     return setup_with(state, 4);
@@ -77,6 +83,18 @@ static int setup(void **state)
 static int setup_one(void **state)
 {
     return setup_with(state, 1);
+}
+
+/* Room for more transfers than one source may have. */
+static int setup_many(void **state)
+{
+    return setup_with(state, 4 * TFTP_DEFAULT_MAX_TRANSFERS_PER_SOURCE);
+}
+
+/* 100 ms timeouts, one retry: an unanswered window lives 200 ms. */
+static int setup_fast(void **state)
+{
+    return setup_cfg(state, 4, 100);
 }
 
 static int teardown(void **state)
@@ -283,6 +301,81 @@ static void test_busy_and_unknown_tid(void **state)
     close(b);
 }
 
+/* Runs the loop until no transfer is open, for at most ~`ms`. */
+static void wait_idle(fixture *fx, int ms)
+{
+    const tftp_server_stats *st = tftp_server_get_stats(fx->server);
+    for (int i = 0; i < ms && st->active > 0; i++) {
+        uv_run(&fx->loop, UV_RUN_NOWAIT);
+        usleep(1000);
+    }
+}
+
+static void test_per_source_limit(void **state)
+{
+    /* Without configuring it: the default holds. Every client here is ::1,
+     * on ports of its own. */
+    fixture *fx = *state;
+    enum { N = TFTP_DEFAULT_MAX_TRANSFERS_PER_SOURCE };
+    int held[N];
+    struct sockaddr_in6 peer[N];
+    uint8_t buf[600];
+    for (int i = 0; i < N; i++) {
+        held[i] = client();
+        send_request(fx, held[i], TFTP_RRQ, "small.bin", "octet", NULL, 0);
+        ssize_t n = wait_recv(fx, held[i], buf, sizeof(buf), &peer[i]);
+        assert_int_equal(n, 4 + 512);
+        assert_int_equal(be16(buf), TFTP_DATA);
+    }
+    /* One more from the same address: refused, though slots are free. */
+    int extra = client();
+    send_request(fx, extra, TFTP_RRQ, "small.bin", "octet", NULL, 0);
+    expect_error(fx, extra, TFTP_ERR_UNDEFINED);
+    const tftp_server_stats *st = tftp_server_get_stats(fx->server);
+    assert_int_equal(st->per_source, 1);
+    assert_int_equal(st->busy, 0);
+    assert_int_equal(st->active, N);
+    /* One of them ends: the address may start another. */
+    uint8_t e[32];
+    int len = tftp_build_error(0, "bye", e, sizeof(e));
+    sendto(held[0], e, (size_t)len, 0, (struct sockaddr *)&peer[0], sizeof(peer[0]));
+    for (int i = 0; i < 2000 && st->active == N; i++) {
+        uv_run(&fx->loop, UV_RUN_NOWAIT);
+        usleep(1000);
+    }
+    assert_int_equal(st->active, N - 1);
+    send_request(fx, extra, TFTP_RRQ, "small.bin", "octet", NULL, 0);
+    struct sockaddr_in6 from;
+    assert_int_equal(wait_recv(fx, extra, buf, sizeof(buf), &from), 4 + 512);
+    assert_int_equal(be16(buf), TFTP_DATA);
+    assert_int_equal(st->per_source, 1);
+    for (int i = 0; i < N; i++) {
+        close(held[i]);
+    }
+    close(extra);
+}
+
+static void test_silent_client_slot_freed(void **state)
+{
+    /* timeout=255 and a big window, then silence: the slot must come back
+     * after the server's own 100 + 100 ms, not after 2 x 255 s. */
+    fixture *fx = *state;
+    int fd = client();
+    const char *opts[] = { "timeout", "255", "blksize", "1428", "windowsize", "64" };
+    send_request(fx, fd, TFTP_RRQ, "small.bin", "octet", opts, 3);
+    uint8_t buf[600];
+    struct sockaddr_in6 peer;
+    assert_true(wait_recv(fx, fd, buf, sizeof(buf), &peer) > 2);
+    assert_int_equal(be16(buf), TFTP_OACK);
+    const tftp_server_stats *st = tftp_server_get_stats(fx->server);
+    assert_int_equal(st->active, 1);
+    /* Generous: the limit is 200 ms, a busy CI machine may be slow. */
+    wait_idle(fx, 5000);
+    assert_int_equal(st->active, 0);
+    assert_int_equal(st->transfers_failed, 1);
+    close(fd);
+}
+
 static void test_close_with_transfer_open(void **state)
 {
     fixture *fx = *state;
@@ -303,6 +396,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_whole_transfer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_and_unknown_tid, setup_one, teardown),
+        cmocka_unit_test_setup_teardown(test_per_source_limit, setup_many, teardown),
+        cmocka_unit_test_setup_teardown(test_silent_client_slot_freed, setup_fast, teardown),
         cmocka_unit_test_setup_teardown(test_close_with_transfer_open, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

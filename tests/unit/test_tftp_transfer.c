@@ -396,6 +396,131 @@ static void test_tries_exhausted_fails(void **state)
     close(fd);
 }
 
+/* A transfer set up as the agent does by default (1 s doubling up to 8 s,
+ * 5 retries) for a client that asked timeout=255 with big blocks and
+ * windows: the 29-byte RRQ of issue #10. */
+static tftp_transfer *start_timeout_option(int fd, uint64_t size, uint32_t timeout_s, uint64_t now)
+{
+    tftp_transfer_config c = {
+        .fd = fd,
+        .size = size,
+        .params = { .blksize = 1428,
+                    .windowsize = 64,
+                    .timeout = timeout_s,
+                    .oack_blksize = true,
+                    .oack_timeout = true,
+                    .oack_windowsize = true },
+        .timeout_ms = 1000,
+        .max_timeout_ms = 8000,
+        .retries = 5,
+    };
+    tftp_transfer *t;
+    assert_int_equal(tftp_transfer_new(&c, now, &t), 0);
+    return t;
+}
+
+/* Runs the timer until the transfer ends; returns when it did and counts
+ * the packets it sent meanwhile. */
+static uint64_t run_until_finished(tftp_transfer *t, size_t *ret_sent)
+{
+    sent s[80];
+    size_t n = 0;
+    uint64_t now = 0;
+    for (int i = 0; i < 100 && !tftp_transfer_finished(t); i++) {
+        now = tftp_transfer_deadline(t);
+        tftp_transfer_timeout(t, now);
+        n += drain(t, s, 80);
+    }
+    assert_true(tftp_transfer_finished(t));
+    *ret_sent = n;
+    return now;
+}
+
+static void test_stall_limit_of_config(void **state)
+{
+    tftp_transfer_config c = { .timeout_ms = 1000, .max_timeout_ms = 8000, .retries = 5 };
+    assert_int_equal(tftp_transfer_stall_limit(&c), 1000 + 2000 + 4000 + 8000 + 8000 + 8000);
+    c.retries = 0;
+    assert_int_equal(tftp_transfer_stall_limit(&c), 1000);
+    /* a cap below the first timeout does not shorten it */
+    c = (tftp_transfer_config){ .timeout_ms = 3000, .max_timeout_ms = 1000, .retries = 2 };
+    assert_int_equal(tftp_transfer_stall_limit(&c), 9000);
+}
+
+static void test_unanswered_timeout_option_capped(void **state)
+{
+    int fd = temp_file(10 << 20, false);
+    tftp_transfer *t = start_timeout_option(fd, 10 << 20, 255, 0);
+    sent s[4];
+    assert_int_equal(drain(t, s, 4), 1);
+    assert_int_equal(s[0].op, TFTP_OACK);
+    /* The OACK still says 255 (RFC 2349: the server echoes it or leaves it
+     * out), but the client has not answered: it goes again within 5 s. */
+    assert_true(tftp_transfer_deadline(t) <= TFTP_UNANSWERED_TIMEOUT_MAX_MS);
+    size_t resent;
+    uint64_t end = run_until_finished(t, &resent);
+    assert_int_equal(tftp_transfer_get_state(t), TFTP_XFER_FAILED);
+    assert_int_equal(tftp_transfer_get_reason(t), TFTP_REASON_TIMEOUT);
+    /* The slot is free within what the server's own settings allow an
+     * unanswered window (31 s), not 6 x 255 s. */
+    assert_true(end <= 31000);
+    assert_true(resent >= 1);
+    assert_int_equal(tftp_transfer_deadline(t), UINT64_MAX);
+    tftp_transfer_free(t);
+    close(fd);
+}
+
+static void test_stall_after_ack0_bounded(void **state)
+{
+    /* The client answers the OACK once, takes a window of 64 x 1428 and
+     * goes silent: its timeout now spaces the resends, but the transfer
+     * still ends 31 s after the last progress. */
+    int fd = temp_file(10 << 20, false);
+    tftp_transfer *t = start_timeout_option(fd, 10 << 20, 255, 0);
+    sent s[80];
+    assert_int_equal(drain(t, s, 80), 1);
+    ack(t, 0, 100);
+    assert_int_equal(drain(t, s, 80), 64);
+    size_t resent;
+    uint64_t end = run_until_finished(t, &resent);
+    assert_int_equal(tftp_transfer_get_reason(t), TFTP_REASON_TIMEOUT);
+    assert_true(end <= 100 + 31000);
+    tftp_transfer_free(t);
+    close(fd);
+}
+
+static void test_timeout_option_honoured_once_answered(void **state)
+{
+    int fd = temp_file(10 << 20, false);
+    sent s[80];
+    /* Below the cap: used as asked from the start. */
+    tftp_transfer *t = start_timeout_option(fd, 10 << 20, 3, 0);
+    assert_int_equal(drain(t, s, 80), 1);
+    assert_int_equal(tftp_transfer_deadline(t), 3000);
+    t = tftp_transfer_free(t);
+    /* Above it: capped while unanswered, then RFC 2349's 20 s (within the
+     * 31 s stall limit). */
+    t = start_timeout_option(fd, 10 << 20, 20, 0);
+    assert_int_equal(drain(t, s, 80), 1);
+    assert_int_equal(tftp_transfer_deadline(t), TFTP_UNANSWERED_TIMEOUT_MAX_MS);
+    ack(t, 0, 1000);
+    assert_int_equal(drain(t, s, 80), 64);
+    assert_int_equal(tftp_transfer_deadline(t), 1000 + 20000);
+    /* Progress restarts the stall clock: the transfer lives on while ACKs
+     * come, however long the whole transfer takes. */
+    uint64_t now = 1000;
+    for (uint16_t w = 1; w <= 10; w++) {
+        now += 15000;
+        ack(t, (uint16_t)(64 * w), now);
+        assert_int_equal(drain(t, s, 80), 64);
+        tftp_transfer_timeout(t, now);
+        assert_false(tftp_transfer_finished(t));
+    }
+    assert_int_equal(tftp_transfer_deadline(t), now + 20000);
+    tftp_transfer_free(t);
+    close(fd);
+}
+
 static void test_edk2_probe_is_abort(void **state)
 {
     /* RRQ with tsize only, OACK with the size, ERROR 8 "User aborted". */
@@ -612,6 +737,10 @@ int main(void)
         cmocka_unit_test(test_rollover_past_65535),
         cmocka_unit_test(test_rollover_ack_mapping_window),
         cmocka_unit_test(test_tries_exhausted_fails),
+        cmocka_unit_test(test_stall_limit_of_config),
+        cmocka_unit_test(test_unanswered_timeout_option_capped),
+        cmocka_unit_test(test_stall_after_ack0_bounded),
+        cmocka_unit_test(test_timeout_option_honoured_once_answered),
         cmocka_unit_test(test_edk2_probe_is_abort),
         cmocka_unit_test(test_illegal_packet_gets_error4),
         cmocka_unit_test(test_file_shrank_is_read_error),
