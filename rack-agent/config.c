@@ -201,6 +201,8 @@ static void section_http(loader *l, const ini_section *s)
             set_u32(l, e, 0, 1000000, &l->cfg->http_max_connections_per_ip);
         } else if (streq(e->key, "connection_timeout")) {
             set_u32(l, e, 1, 3600, &l->cfg->http_connection_timeout);
+        } else if (streq(e->key, "header_timeout")) {
+            set_u32(l, e, 1, 3600, &l->cfg->http_header_timeout);
         } else if (streq(e->key, "max_header_size")) {
             uint64_t v;
             if (parse_size(e->value, &v) < 0) {
@@ -539,7 +541,9 @@ int agent_config_load(const char *path, diag *d, agent_config **ret)
     /* [http] defaults (rack-agent/http/server.h) */
     c->http_listen = (struct sockaddr_in6){ .sin6_family = AF_INET6, .sin6_port = htons(80) };
     c->http_max_connections = 1024;
+    c->http_max_connections_per_ip = 32; /* HTTP_DEFAULT_MAX_CONNECTIONS_PER_IP */
     c->http_connection_timeout = 30;
+    c->http_header_timeout = 10; /* HTTP_DEFAULT_HEADER_TIMEOUT */
     c->http_max_header_size = 8192;
     c->dhcp6_port = DHCP6_SERVER_PORT;
     c->preferred_lifetime = AGENT_DEFAULT_PREFERRED_LIFETIME;

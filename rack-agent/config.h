@@ -43,8 +43,9 @@ typedef struct agent_config {
      * [::]:80) and the server's limits. */
     struct sockaddr_in6 http_listen;
     uint32_t http_max_connections;
-    uint32_t http_max_connections_per_ip; /* 0: no limit */
+    uint32_t http_max_connections_per_ip; /* 0: no limit (default 32) */
     uint32_t http_connection_timeout;     /* seconds */
+    uint32_t http_header_timeout;         /* seconds for request line + headers */
     uint32_t http_max_header_size;        /* bytes */
     /* [dhcp6] */
     char *interfaces[AGENT_MAX_INTERFACES];

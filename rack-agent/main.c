@@ -888,12 +888,15 @@ static int setup_http(agent *a)
     http_server_config hc = {
         .listen = c->http_listen,
         .max_connections = c->http_max_connections,
-        .max_connections_per_ip = c->http_max_connections_per_ip,
+        /* 0 in the file turns the limit off (agent.conf) */
+        .max_connections_per_ip =
+            c->http_max_connections_per_ip ? c->http_max_connections_per_ip : HTTP_NO_PER_IP_LIMIT,
         .connection_timeout = c->http_connection_timeout,
         .max_header_size = c->http_max_header_size,
     };
     char addr[INET6_ADDRSTRLEN] = "?";
     inet_ntop(AF_INET6, &c->http_listen.sin6_addr, addr, sizeof(addr));
+        .header_timeout = c->http_header_timeout,
     r = http_server_new(a->loop, &hc, &a->http);
     if (r < 0) {
         log_error("http listen failed listen=[%s]:%u err=%s", addr, ntohs(c->http_listen.sin6_port),
@@ -928,9 +931,11 @@ static int setup_http(agent *a)
         log_error("http setup failed err=%s", errstr(r));
         return r;
     }
-    log_info("http serving listen=[%s]:%u max_connections=%u connection_timeout=%u "
-             "max_header_size=%u open_files_limit=%" PRIu64,
-             addr, http_server_port(a->http), c->http_max_connections, c->http_connection_timeout,
+    log_info("http serving listen=[%s]:%u max_connections=%u max_connections_per_ip=%u "
+             "connection_timeout=%u header_timeout=%u max_header_size=%u "
+             "open_files_limit=%" PRIu64,
+             addr, http_server_port(a->http), c->http_max_connections,
+             c->http_max_connections_per_ip, c->http_connection_timeout, c->http_header_timeout,
              c->http_max_header_size, nofile);
     return 0;
 }

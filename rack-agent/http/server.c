@@ -77,6 +77,19 @@ struct http_request {
 };
 
 struct http_server {
+/* A connection, tracked for header_timeout (server.h). Created when
+ * libmicrohttpd accepts it, freed when it is closed. While it waits for a
+ * request's head it sits in the server's `waiting` list, which is in order
+ * of `since_ms` (every entry gets the same timeout and is appended with
+ * the current time), so the next deadline is always the first entry's. */
+typedef struct http_conn {
+    struct http_conn *prev, *next;
+    bool waiting;
+    int fd;
+    uint64_t since_ms; /* uv_now() when it began to wait */
+    struct sockaddr_in6 client;
+} http_conn;
+
     uv_loop_t *loop;
     struct MHD_Daemon *daemon;
     uv_poll_t poll;
@@ -92,6 +105,9 @@ struct http_server {
     size_t n_routes, cap_routes;
     http_request *pending;
     http_server_stats stats;
+    uint64_t header_timeout_ms;
+    http_conn *waiting, *waiting_tail;
+    log_ratelimit rl;
 };
 
 /* ---- requests ---- */
@@ -136,6 +152,47 @@ static void pending_remove(http_request *req)
 }
 
 /* Decodes the path of a request target once: "%3A" and ':' give the same
+static void conn_stop_waiting(http_server *srv, http_conn *c)
+{
+    if (!c->waiting) {
+        return;
+    }
+    if (c->prev) {
+        c->prev->next = c->next;
+    } else {
+        srv->waiting = c->next;
+    }
+    if (c->next) {
+        c->next->prev = c->prev;
+    } else {
+        srv->waiting_tail = c->prev;
+    }
+    c->prev = c->next = NULL;
+    c->waiting = false;
+}
+
+/* The connection waits for a request's head from now on. */
+static void conn_start_waiting(http_server *srv, http_conn *c)
+{
+    conn_stop_waiting(srv, c);
+    c->since_ms = uv_now(srv->loop);
+    c->prev = srv->waiting_tail;
+    if (srv->waiting_tail) {
+        srv->waiting_tail->next = c;
+    } else {
+        srv->waiting = c;
+    }
+    srv->waiting_tail = c;
+    c->waiting = true;
+}
+
+static http_conn *conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
  * path. Returns 0, or the status to refuse it with: 400 for a target that is
  * not a path (or absolute URL), a broken escape or an encoded NUL; 403 for
  * "." and ".." segments, literal or encoded (nothing we serve is reached
@@ -671,6 +728,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         /* First call: the headers are in, the body (if any) is not. */
         req->started = true;
         req->method_name = method;
+        http_conn *c = conn_of(conn);
+        if (c) {
+            conn_stop_waiting(req->srv, c);
+        }
         req->method = method_of(method);
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -784,6 +845,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     http_request *req = *con_cls;
     *con_cls = NULL;
     if (!req) {
+    /* A kept-alive connection now waits for its next request's head (if
+     * it is closing instead, on_connection() frees it next). */
+    http_conn *c = conn_of(conn);
+    if (c) {
+        conn_start_waiting(srv, c);
+    }
         return;
     }
     if (req->suspended) {
@@ -850,8 +917,29 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         }
         srv->stats.connections_active++;
         srv->stats.connections_total++;
-    } else if (srv->stats.connections_active > 0) {
-        srv->stats.connections_active--;
+        /* Without memory for the record the connection goes untracked:
+         * the idle timeout still applies. */
+        http_conn *c = calloc(1, sizeof(*c));
+        if (c) {
+            c->fd = ci ? ci->connect_fd : -1;
+            const union MHD_ConnectionInfo *ai =
+                MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+            if (ai && ai->client_addr && ai->client_addr->sa_family == AF_INET6) {
+                memcpy(&c->client, ai->client_addr, sizeof(c->client));
+            }
+            conn_start_waiting(srv, c);
+            *socket_context = c;
+        }
+    } else {
+        if (srv->stats.connections_active > 0) {
+            srv->stats.connections_active--;
+        }
+        http_conn *c = *socket_context;
+        if (c) {
+            conn_stop_waiting(srv, c);
+            free(c);
+            *socket_context = NULL;
+        }
     }
 }
 
@@ -870,25 +958,64 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
 /* ---- the loop ---- */
 
 /* One pass of libmicrohttpd's work, then its next deadline: MHD_get_timeout()
+/* Shuts down every connection whose request head is past header_timeout.
+ * libmicrohttpd has no call to close a connection from outside, but it
+ * sees the shutdown socket as closed by the client on its next read (the
+ * MHD_run() that follows) and cleans up as usual; the descriptor stays
+ * its to close. */
+static void expire_heads(http_server *srv)
+{
+    uint64_t now = uv_now(srv->loop);
+    while (srv->waiting && now - srv->waiting->since_ms >= srv->header_timeout_ms) {
+        http_conn *c = srv->waiting;
+        conn_stop_waiting(srv, c);
+        if (c->fd < 0) {
+            continue;
+        }
+        shutdown(c->fd, SHUT_RDWR);
+        srv->stats.header_timeouts++;
+        uint64_t suppressed = 0;
+        if (log_ratelimit_ok(&srv->rl, now, &suppressed)) {
+            char addr[INET6_ADDRSTRLEN] = "?";
+            inet_ntop(AF_INET6, &c->client.sin6_addr, addr, sizeof(addr));
+            log_warn("http closed client=[%s]:%u reason=header_timeout header_timeout=%" PRIu64
+                     "s suppressed=%" PRIu64,
+                     addr, ntohs(c->client.sin6_port), srv->header_timeout_ms / 1000, suppressed);
+        }
+    }
+}
+
  * says 0 when it has work left over (edge-triggered sockets it did not
- * drain), so the timer runs it again on the next loop iteration. */
+ * drain), so the timer runs it again on the next loop iteration. The
+ * timer also fires for the first waiting connection's header deadline. */
 static void run_daemon(http_server *srv)
 {
     if (srv->closing) {
         return;
     }
     srv->in_run = true;
+    expire_heads(srv);
     srv->kick = false;
     MHD_run(srv->daemon);
     srv->in_run = false;
-    MHD_UNSIGNED_LONG_LONG ms;
+    MHD_UNSIGNED_LONG_LONG mhd_ms;
+    uint64_t ms = UINT64_MAX;
     if (srv->kick) {
-        uv_timer_start(&srv->timer, on_timer, 0, 0);
-    } else if (MHD_get_timeout(srv->daemon, &ms) == MHD_YES) {
-        uv_timer_start(&srv->timer, on_timer, ms, 0);
-    } else {
+        ms = 0;
+    } else if (MHD_get_timeout(srv->daemon, &mhd_ms) == MHD_YES) {
+        ms = mhd_ms;
+    }
+    if (srv->waiting) {
+        uint64_t due = srv->waiting->since_ms + srv->header_timeout_ms;
+        uint64_t now = uv_now(srv->loop);
+        uint64_t head_ms = due > now ? due - now : 0;
+        ms = head_ms < ms ? head_ms : ms;
+    }
+    if (ms == UINT64_MAX) {
         uv_timer_stop(&srv->timer);
     }
+    } else {
+        uv_timer_start(&srv->timer, on_timer, ms, 0);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -933,12 +1060,19 @@ int http_server_new(uv_loop_t *loop, const http_server_config *cfg, http_server 
         cfg->connection_timeout ? cfg->connection_timeout : HTTP_DEFAULT_CONNECTION_TIMEOUT;
     size_t max_header = cfg->max_header_size ? cfg->max_header_size : HTTP_DEFAULT_MAX_HEADER_SIZE;
     http_server *srv = calloc(1, sizeof(*srv));
+    unsigned per_ip = cfg->max_connections_per_ip == 0 ? HTTP_DEFAULT_MAX_CONNECTIONS_PER_IP
+                      : cfg->max_connections_per_ip == HTTP_NO_PER_IP_LIMIT
+                          ? 0 /* libmicrohttpd's "no limit" */
+                          : cfg->max_connections_per_ip;
     if (!srv) {
         return -ENOMEM;
     }
     srv->loop = loop;
     srv->max_header = max_header;
     srv->max_body = cfg->max_body_size ? cfg->max_body_size : HTTP_DEFAULT_MAX_BODY_SIZE;
+    srv->header_timeout_ms =
+        1000ull * (cfg->header_timeout ? cfg->header_timeout : HTTP_DEFAULT_HEADER_TIMEOUT);
+    srv->rl = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 10);
     int fd = -1;
     int r = listen_socket(&cfg->listen, &fd, &srv->port);
     if (r < 0) {
@@ -961,11 +1095,10 @@ int http_server_new(uv_loop_t *loop, const http_server_config *cfg, http_server 
     srv->daemon = MHD_start_daemon(
         flags, srv->port, NULL, NULL, on_access, srv, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_CONNECTION_LIMIT, max_conn, MHD_OPTION_CONNECTION_TIMEOUT, timeout,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        cfg->max_connections_per_ip, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_SIGPIPE_HANDLED_BY_APP,
-        sigpipe_handled, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+        srv, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, sigpipe_handled, MHD_OPTION_END);
     if (!srv->daemon) {
         close(fd);
         free(srv);
@@ -1101,4 +1234,10 @@ int http_server_register_metrics(const http_server *srv, metrics *m)
                              "HTTP connections accepted.", NULL, &s->connections_total);
     }
     return r;
+    if (r == 0) {
+        r = metrics_register(m, METRIC_COUNTER, "rackboot_http_header_timeouts_total",
+                             "HTTP connections closed because the request line and headers "
+                             "did not arrive within header_timeout.",
+                             NULL, &s->header_timeouts);
+    }
 }

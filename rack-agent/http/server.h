@@ -9,6 +9,20 @@
  * answered with 431), closes idle and slow clients (`connection_timeout`) and sends file
  * bodies with sendfile(2).
  *
+ * Two limits are ours, because libmicrohttpd's idle timeout alone lets a
+ * client that sends one byte every connection_timeout - 1 seconds hold a
+ * connection for ever (slowloris), and it has no total deadline:
+ *  - `header_timeout`: the request line and all headers must be in within
+ *    this many seconds of the connection opening, or of the previous answer
+ *    on a kept-alive connection (so an idle kept-alive connection is closed
+ *    after it too, as Apache's mod_reqtimeout and nginx's
+ *    client_header_timeout do). Checked from the loop's timer; a late
+ *    connection is shut down, counted (header_timeouts) and logged at a
+ *    rate limit. Request bodies and answers are not covered: bodies are
+ *    small and bounded, answers to slow readers are legitimate.
+ *  - `max_connections_per_ip`, on by default, so one address cannot take
+ *    every connection slot.
+ *
  * The agent registers routes; a handler gets an http_request and answers it
  * with exactly one http_reply_*() call, either before it returns or later
  * from the loop (the connection is suspended meanwhile, so a slow answer
@@ -20,6 +34,7 @@
  * and in the counters of http_server_stats. */
 #pragma once
 
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -41,10 +56,16 @@ enum {
     HTTP_METHOD_DELETE = 1u << 4,
 };
 
-#define HTTP_DEFAULT_MAX_CONNECTIONS    1024u
-#define HTTP_DEFAULT_CONNECTION_TIMEOUT 30u   /* seconds */
-#define HTTP_DEFAULT_MAX_HEADER_SIZE    8192u /* request line + headers, bytes */
-#define HTTP_DEFAULT_MAX_BODY_SIZE      65536u
+/* 32 per address: a booting machine fetches a few files at once, and a
+ * handful may sit behind one NAT or proxy. HTTP_NO_PER_IP_LIMIT as
+ * max_connections_per_ip turns the per-address limit off. */
+#define HTTP_DEFAULT_MAX_CONNECTIONS        1024u
+#define HTTP_DEFAULT_MAX_CONNECTIONS_PER_IP 32u
+#define HTTP_NO_PER_IP_LIMIT                UINT_MAX
+#define HTTP_DEFAULT_CONNECTION_TIMEOUT     30u   /* seconds */
+#define HTTP_DEFAULT_HEADER_TIMEOUT         10u   /* seconds for request line + headers */
+#define HTTP_DEFAULT_MAX_HEADER_SIZE        8192u /* request line + headers, bytes */
+#define HTTP_DEFAULT_MAX_BODY_SIZE          65536u
 /* Request headers per request (Apache's LimitRequestFields); more get 431. */
 #define HTTP_MAX_HEADERS 100u
 
@@ -53,8 +74,9 @@ typedef struct http_server_config {
      * Port 0 lets the kernel choose (see http_server_port()). */
     struct sockaddr_in6 listen;
     unsigned max_connections;        /* 0: HTTP_DEFAULT_MAX_CONNECTIONS */
-    unsigned max_connections_per_ip; /* 0: no per-address limit */
+    unsigned max_connections_per_ip; /* 0: the default (see above) */
     unsigned connection_timeout;     /* seconds idle or stalled; 0: the default */
+    unsigned header_timeout;         /* seconds for a request's head; 0: the default */
     size_t max_header_size;          /* 0: HTTP_DEFAULT_MAX_HEADER_SIZE */
     size_t max_body_size;            /* request bodies; 0: HTTP_DEFAULT_MAX_BODY_SIZE */
 } http_server_config;
@@ -66,6 +88,7 @@ typedef struct http_server_stats {
                               * (client gone, timeout, malformed, shutdown) */
     uint64_t connections_active;
     uint64_t connections_total;
+    uint64_t header_timeouts; /* connections closed for header_timeout */
 } http_server_stats;
 
 /* Starts listening on `loop`. -EADDRINUSE and friends when the socket cannot

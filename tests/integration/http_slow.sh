@@ -1,10 +1,17 @@
 #!/bin/bash
 # Slow clients do not hold others up: four clients reading a big file at
 # 10 KB/s while fast requests for a small and a 5 MiB file each finish in
-# well under a second, and the slow transfers keep going meanwhile.
+# well under a second, and the slow transfers keep going meanwhile. With
+# the defaults (no [http] limits configured, issue #10): a client
+# drip-feeding its request head, a byte every 2 s (well inside the 30 s idle
+# timeout), is closed by the 10 s header deadline while a normal client is
+# served; one address gets 32 connections, the 33rd is closed unanswered
+# while another address is still served.
 . "$(dirname "$0")/http_lib.sh"
 
 setup_http_link
+# A second client address, to tell the per-address limit from a full server.
+ip -n "$CLI" addr add 2001:db8:1::3/64 dev veth-c nodad
 write_http_config
 head -c $((32 * 1024 * 1024)) /dev/urandom >"$T/root/huge.bin"
 head -c $((5 * 1024 * 1024)) /dev/urandom >"$T/root/big.bin"
@@ -67,5 +74,95 @@ for pid in $SLOW_PIDS; do
 done
 wait_for 10 grep -q "http GET /files/huge.bin .*ended=" "$T/agent.log" ||
     fail "aborted slow transfers not logged"
+
+metric() {
+    cli curl -g -sS --max-time 10 --interface 2001:db8:1::3 "$BASE/metrics" |
+        awk -v n="$1" '$1 == n { print $2 }'
+}
+# Only the metrics request itself open: the slow readers are gone.
+quiet() {
+    [ "$(metric rackboot_http_connections_active)" = 1 ]
+}
+wait_for 20 quiet || fail "connections still open: $(metric rackboot_http_connections_active)"
+
+# The drip-feeder: prints how long the server took to close it.
+cat >"$T/drip.py" <<'EOP'
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], 80))
+start = time.monotonic()
+head = b"GET /files/small.bin HTTP/1.1\r\nHost: agent\r\n\r\n"
+closed = False
+for b in head:
+    if time.monotonic() - start > 30:
+        break  # the idle timeout would have had its turn by now
+    try:
+        s.sendall(bytes([b]))
+        s.settimeout(2.0)
+        if s.recv(1) == b"":
+            closed = True
+            break
+    except socket.timeout:
+        continue
+    except OSError:
+        closed = True
+        break
+print("%.1f" % (time.monotonic() - start) if closed else "never")
+EOP
+ip netns exec "$CLI" timeout 100 python3 "$T/drip.py" "$SRV_ADDR" >"$T/drip.out" 2>&1 &
+DRIP=$!
+sleep 3
+t=$(cli curl -g -sS --max-time 10 -o "$T/fast" -w '%{time_total}' "$BASE/files/small.bin") ||
+    fail "normal request during the drip-feed failed"
+cmp -s "$T/fast" "$T/root/small.bin" || fail "small.bin differs"
+awk -v t="$t" 'BEGIN { exit !(t < 1.0) }' || fail "normal request took ${t}s during the drip-feed"
+wait "$DRIP"
+took=$(cat "$T/drip.out")
+# 10 s by default; the whole head would take over 80 s at this rate.
+[ "$took" != never ] && awk -v t="$took" 'BEGIN { exit !(t >= 9 && t < 20) }' ||
+    fail "drip-feeding client closed after ${took}s, want about 10 s"
+echo "drip-feeding client closed after ${took}s"
+grep -q "http closed client=.* reason=header_timeout header_timeout=10s" "$T/agent.log" ||
+    fail "header timeout not logged"
+[ "$(metric rackboot_http_header_timeouts_total)" -ge 1 ] || fail "header timeout not counted"
+
+# 32 connections from 2001:db8:1::2 (the default limit, nothing configured):
+# the 33rd is closed without an answer, while 2001:db8:1::3 is served.
+cat >"$T/perip.py" <<'EOP'
+import socket, subprocess, sys
+addr, base = sys.argv[1], sys.argv[2]
+req = b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+def conn(src):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    s.bind((src, 0))
+    s.settimeout(10)
+    s.connect((addr, 80))
+    return s
+def answer(s):
+    try:
+        s.sendall(req)
+        out = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                return out
+            out += b
+    except OSError:
+        return out
+held = [conn("2001:db8:1::2") for _ in range(32)]
+r = answer(conn("2001:db8:1::2"))
+if r != b"":
+    print("FAIL: a 33rd connection from one address was answered: %r" % r[:60])
+    sys.exit(1)
+r = answer(conn("2001:db8:1::3"))
+if not r.startswith(b"HTTP/1.1 200 "):
+    print("FAIL: another address not served: %r" % r[:60])
+    sys.exit(1)
+r = answer(held[0])
+if not r.startswith(b"HTTP/1.1 200 "):
+    print("FAIL: a held connection not served: %r" % r[:60])
+    sys.exit(1)
+print("per-address limit ok")
+EOP
+cli python3 "$T/perip.py" "$SRV_ADDR" "$BASE" || fail "per-address limit"
 stop_agent
 echo "PASS: $TEST_NAME"

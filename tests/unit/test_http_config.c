@@ -29,8 +29,10 @@ static void test_defaults(void **state)
     assert_int_equal(ntohs(c->http_listen.sin6_port), 80);
     assert_true(IN6_IS_ADDR_UNSPECIFIED(&c->http_listen.sin6_addr));
     assert_int_equal(c->http_max_connections, 1024);
-    assert_int_equal(c->http_max_connections_per_ip, 0);
+    /* on by default (issue #10) */
+    assert_int_equal(c->http_max_connections_per_ip, 32);
     assert_int_equal(c->http_connection_timeout, 30);
+    assert_int_equal(c->http_header_timeout, 10);
     assert_int_equal(c->http_max_header_size, 8192);
     agent_config_free(c);
     diag_free(d);
@@ -45,6 +47,7 @@ static void test_values(void **state)
                       "max_connections = 5000\n"
                       "max_connections_per_ip = 50\n"
                       "connection_timeout = 10\n"
+                      "header_timeout = 5\n"
                       "max_header_size = 16K\n",
                  &d, &c);
     diag_print(d, stderr);
@@ -57,7 +60,14 @@ static void test_values(void **state)
     assert_int_equal(c->http_max_connections, 5000);
     assert_int_equal(c->http_max_connections_per_ip, 50);
     assert_int_equal(c->http_connection_timeout, 10);
+    assert_int_equal(c->http_header_timeout, 5);
     assert_int_equal(c->http_max_header_size, 16384);
+    agent_config_free(c);
+    diag_free(d);
+    /* 0 still turns the per-address limit off */
+    r = load(HEAD "[http]\nmax_connections_per_ip = 0\n", &d, &c);
+    assert_int_equal(r, 0);
+    assert_int_equal(c->http_max_connections_per_ip, 0);
     agent_config_free(c);
     diag_free(d);
 }
@@ -74,7 +84,8 @@ static void test_errors_name_their_line(void **state)
                       "max_header_size = 2M\n"        /* 12 */
                       "max_header_size = big\n"       /* 13 */
                       "max_connections_per_ip = -1\n" /* 14 */
-                      "root = /srv\n",                /* 15 */
+                      "root = /srv\n"                 /* 15 */
+                      "header_timeout = 0\n",         /* 16 */
                  &d, &c);
     assert_int_equal(r, -EINVAL);
     assert_null(c);
@@ -86,6 +97,7 @@ static void test_errors_name_their_line(void **state)
     assert_true(has_problem(d, 13, "max_header_size"));
     assert_true(has_problem(d, 14, "max_connections_per_ip"));
     assert_true(has_problem(d, 15, "unknown key \"root\" in [http]"));
+    assert_true(has_problem(d, 16, "header_timeout"));
     diag_free(d);
 }
 

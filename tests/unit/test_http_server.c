@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -46,6 +48,12 @@ typedef struct fixture {
     bool client_finished;
     char *responses[MAX_JOBS];
     pthread_t thread;
+    /* results of the limit tests' client threads */
+    double drip_closed_after; /* seconds; < 0: never closed */
+    size_t drip_sent;
+    char *during_drip, *kept_alive;
+    double kept_alive_closed_after;
+    bool over_limit_answered, freed_slot_served;
 } fixture;
 
 static const char file_data[] = "0123456789abcdefghijklmnopqrstuvwxyz";
@@ -191,7 +199,7 @@ static void on_done(uv_async_t *a)
     uv_close((uv_handle_t *)&f->later_timer, NULL);
 }
 
-static int setup(void **state)
+static int setup_with(void **state, unsigned header_timeout)
 {
     fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
@@ -201,7 +209,8 @@ static int setup(void **state)
     http_server_config cfg = { .listen = { .sin6_family = AF_INET6,
                                            .sin6_addr = IN6ADDR_LOOPBACK_INIT },
                                .max_header_size = 4096,
-                               .max_body_size = 64 };
+                               .max_body_size = 64,
+                               .header_timeout = header_timeout };
     int r = http_server_new(&f->loop, &cfg, &f->srv);
     if (r == -EADDRNOTAVAIL || r == -EAFNOSUPPORT) {
         uv_loop_close(&f->loop);
@@ -231,6 +240,18 @@ static int setup(void **state)
     close(fd);
     *state = f;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_with(state, 0);
+}
+
+/* A deadline of 1 s for the request line and headers (idle timeout left at
+ * its 30 s). */
+static int setup_header_timeout(void **state)
+{
+    return setup_with(state, 1);
 }
 
 static int teardown(void **state)
@@ -467,6 +488,192 @@ static void test_metrics_and_stats(void **state)
     metrics_free(m);
 }
 
+/* ---- limits against slow and greedy clients (issue #10) ---- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int connect_to(uint16_t port)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct timeval tv = { .tv_sec = 10 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    struct sockaddr_in6 sa = { .sin6_family = AF_INET6,
+                               .sin6_port = htons(port),
+                               .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+/* True when the server closed `fd` within `ms` (EOF or reset), with
+ * nothing sent first. */
+static bool closed_within(int fd, int ms)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    if (poll(&p, 1, ms) <= 0) {
+        return false;
+    }
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+static char *get_on(int fd, const char *request)
+{
+    size_t len = strlen(request);
+    char *buf = calloc(1, 4096);
+    if (send(fd, request, len, MSG_NOSIGNAL) != (ssize_t)len) {
+        return buf; /* closed already: no answer */
+    }
+    /* one small answer: read until its body ("hello\n") is in */
+    size_t got = 0;
+    while (got < 4095 && !strstr(buf, "\r\n\r\nhello\n")) {
+        ssize_t n = recv(fd, buf + got, 4095 - got, 0);
+        if (n <= 0) {
+            break;
+        }
+        got += (size_t)n;
+    }
+    return buf;
+}
+
+static void *drip_client(void *arg)
+{
+    fixture *f = arg;
+    static const char req[] = "GET /hello HTTP/1.1\r\nHost: t\r\nX-Slow: yes\r\n\r\n";
+    int slow = connect_to(f->port);
+    double start = now_s();
+    f->drip_closed_after = -1;
+    /* One byte every 250 ms, each well inside the 30 s idle timeout: the
+     * whole head would take 12 s. */
+    for (size_t i = 0; i < sizeof(req) - 1; i++) {
+        if (send(slow, req + i, 1, MSG_NOSIGNAL) != 1) {
+            f->drip_closed_after = now_s() - start;
+            break;
+        }
+        f->drip_sent = i + 1;
+        if (i == 2) {
+            /* A normal client meanwhile is served at once. */
+            int fast = connect_to(f->port);
+            f->during_drip = get_on(fast, "GET /hello HTTP/1.1\r\nHost: t\r\n"
+                                          "Connection: close\r\n\r\n");
+            close(fast);
+        }
+        if (closed_within(slow, 250)) {
+            f->drip_closed_after = now_s() - start;
+            break;
+        }
+    }
+    close(slow);
+    /* A kept-alive connection waiting for its next request is held to the
+     * same deadline, counted from its last answer. */
+    int keep = connect_to(f->port);
+    f->kept_alive = get_on(keep, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+    start = now_s();
+    f->kept_alive_closed_after = closed_within(keep, 8000) ? now_s() - start : -1;
+    close(keep);
+    uv_async_send(&f->done);
+    return NULL;
+}
+
+/* Runs `fn` as the client while the loop turns; the server stays open
+ * afterwards so its counters can be read. */
+static void run_client(fixture *f, void *(*fn)(void *))
+{
+    f->hold = true;
+    assert_int_equal(pthread_create(&f->thread, NULL, fn, f), 0);
+    while (!f->client_finished) {
+        uv_run(&f->loop, UV_RUN_ONCE);
+    }
+    pthread_join(f->thread, NULL);
+}
+
+static void test_header_deadline(void **state)
+{
+    fixture *f = *state;
+    run_client(f, drip_client);
+    /* The drip-feeder is cut off after the 1 s deadline (generous upper
+     * bound for a busy machine), long before its head would be complete. */
+    if (f->drip_closed_after < 0) {
+        fail_msg("drip-feeding client never closed (%zu bytes sent)", f->drip_sent);
+    }
+    assert_true(f->drip_closed_after >= 0.9);
+    assert_true(f->drip_closed_after < 6.0);
+    assert_non_null(f->during_drip);
+    assert_status(f->during_drip, 200);
+    assert_string_equal(body_of(f->during_drip), "hello\n");
+    assert_status(f->kept_alive, 200);
+    assert_true(f->kept_alive_closed_after >= 0.9 && f->kept_alive_closed_after < 6.0);
+    const http_server_stats *st = http_server_get_stats(f->srv);
+    assert_int_equal(st->header_timeouts, 2);
+    metrics *m = NULL;
+    assert_int_equal(metrics_new(&m), 0);
+    assert_int_equal(http_server_register_metrics(f->srv, m), 0);
+    char *text = NULL;
+    size_t len;
+    assert_int_equal(metrics_render(m, &text, &len), 0);
+    assert_non_null(strstr(text, "\nrackboot_http_header_timeouts_total 2\n"));
+    free(text);
+    metrics_free(m);
+    free(f->during_drip);
+    free(f->kept_alive);
+    f->hold = false;
+    on_done(&f->done);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+}
+
+static void *greedy_client(void *arg)
+{
+    fixture *f = arg;
+    enum { N = HTTP_DEFAULT_MAX_CONNECTIONS_PER_IP };
+    int held[N];
+    for (int i = 0; i < N; i++) {
+        held[i] = connect_to(f->port);
+    }
+    /* The server takes connections from its backlog in order: this one
+     * comes after the N others, all from ::1. */
+    int over = connect_to(f->port);
+    char *r = get_on(over, "GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    f->over_limit_answered = r[0] != '\0';
+    free(r);
+    close(over);
+    /* One goes: a new connection is served (retried while the server has
+     * not noticed yet). */
+    close(held[0]);
+    for (int tries = 0; tries < 100 && !f->freed_slot_served; tries++) {
+        int fd = connect_to(f->port);
+        r = get_on(fd, "GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        f->freed_slot_served = strncmp(r, "HTTP/1.1 200 ", 13) == 0;
+        free(r);
+        close(fd);
+        if (!f->freed_slot_served) {
+            usleep(20 * 1000);
+        }
+    }
+    for (int i = 1; i < N; i++) {
+        close(held[i]);
+    }
+    uv_async_send(&f->done);
+    return NULL;
+}
+
+static void test_per_ip_limit_by_default(void **state)
+{
+    /* setup() leaves max_connections_per_ip unset. */
+    fixture *f = *state;
+    run_client(f, greedy_client);
+    assert_false(f->over_limit_answered);
+    assert_true(f->freed_slot_served);
+    f->hold = false;
+    on_done(&f->done);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+}
+
 static void test_close_cancels_pending(void **state)
 {
     fixture *f = *state;
@@ -487,6 +694,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_and_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_cancels_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_header_deadline, setup_header_timeout, teardown),
+        cmocka_unit_test_setup_teardown(test_per_ip_limit_by_default, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
