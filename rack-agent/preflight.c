@@ -50,7 +50,14 @@ static int check_own_identity(const agent_config *cfg, diag *d, pki_prover **ret
 {
     pki_prover *self = NULL;
     pki_reason reason = { { 0 } };
-    int r = pki_prover_load(cfg->controller_cert, cfg->controller_key, &self, &reason);
+    /* The uplink's TLS configuration refuses a key others can read. */
+    int r = pki_key_file_check(cfg->controller_key, &reason);
+    if (r < 0) {
+        diag_add(d, cfg->path, 0, "[controller] key %s: %s", cfg->controller_key,
+                 reason.text[0] ? reason.text : errstr(r));
+        return r;
+    }
+    r = pki_prover_load(cfg->controller_cert, cfg->controller_key, &self, &reason);
     if (r < 0) {
         diag_add(d, cfg->path, 0, "[controller] cert %s / key %s: %s", cfg->controller_cert,
                  cfg->controller_key, reason.text[0] ? reason.text : errstr(r));

@@ -7,7 +7,8 @@
  *   - the [http] and [tftp] listen addresses are this machine's (a bind to
  *     port 0 of the same address, which leaves the real port alone);
  *   - with a [controller]: the certificate and key are readable and match,
- *     and the certificate is an agent's for this [agent] rack.
+ *     the key is readable by its owner alone, and the certificate is an
+ *     agent's for this [agent] rack.
  *
  * agent_preflight_trust() adds what time can change: the CA and CRL accept
  * that certificate today (not revoked, not expired, the CRL signed and

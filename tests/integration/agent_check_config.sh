@@ -99,6 +99,11 @@ expect_check 1 '\[controller\] cert ca/agent/rack1.crt / key ca/agent/rack2.key'
 conf cert=ca/agent/rack3.crt key=ca/agent/rack3.key rack=rack3
 expect_check 1 'refused by ca'
 
+cp ca/agent/rack1.key loose.key
+chmod 0644 loose.key
+conf key=loose.key
+expect_check 1 '\[controller\] key loose.key: .*mode 0644'
+
 # Start-up refuses what --check-config refuses: a missing certificate is
 # fatal at once (exit 1), not an uplink retrying forever.
 conf cert=ca/agent/missing.crt
