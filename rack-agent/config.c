@@ -486,10 +486,10 @@ static void section_tftp(loader *l, const ini_section *s)
             }
         } else if (streq(e->key, "max_transfers")) {
             set_u32(l, e, 1, 65536, &c->tftp_max_transfers);
-        } else if (streq(e->key, "max_blksize")) {
-            set_u32(l, e, 8, 65464, &c->tftp_max_blksize); /* RFC 2348 */
         } else if (streq(e->key, "max_transfers_per_source")) {
             set_u32(l, e, 1, 65536, &c->tftp_max_transfers_per_source);
+        } else if (streq(e->key, "max_blksize")) {
+            set_u32(l, e, 8, 65464, &c->tftp_max_blksize); /* RFC 2348 */
         } else if (streq(e->key, "max_windowsize")) {
             set_u32(l, e, 1, 65535, &c->tftp_max_windowsize); /* RFC 7440 */
         } else if (streq(e->key, "timeout_ms")) {
@@ -554,11 +554,11 @@ int agent_config_load(const char *path, diag *d, agent_config **ret)
     c->tftp_listen = (struct sockaddr_in6){ .sin6_family = AF_INET6, .sin6_port = htons(69) };
     c->tftp_root_default = true;
     c->tftp_max_transfers = 256;
+    c->tftp_max_transfers_per_source = 8; /* TFTP_DEFAULT_MAX_TRANSFERS_PER_SOURCE */
     c->tftp_max_blksize = 1428;
     c->tftp_max_windowsize = 64;
     c->tftp_timeout_ms = 1000;
     c->tftp_retries = 5;
-    c->tftp_max_transfers_per_source = 8; /* TFTP_DEFAULT_MAX_TRANSFERS_PER_SOURCE */
     c->cache_max_size = 20ULL << 30; /* CACHE_DEFAULT_MAX_SIZE */
     c->cache_max_fetches = 4;        /* CACHE_DEFAULT_MAX_FETCHES */
     c->controller_sync_wait = 30;

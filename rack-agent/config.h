@@ -72,8 +72,8 @@ typedef struct agent_config {
     char *tftp_root;
     bool tftp_root_default;
     uint32_t tftp_max_transfers;
-    uint32_t tftp_max_blksize;
     uint32_t tftp_max_transfers_per_source;
+    uint32_t tftp_max_blksize;
     uint32_t tftp_max_windowsize;
     uint32_t tftp_timeout_ms;
     uint32_t tftp_retries;

@@ -403,8 +403,8 @@ static int setup_tftp(agent *a)
     tftp_server_config tc = {
         .listen = c->tftp_listen,
         .max_transfers = c->tftp_max_transfers,
-        .max_blksize = c->tftp_max_blksize,
         .max_transfers_per_source = c->tftp_max_transfers_per_source,
+        .max_blksize = c->tftp_max_blksize,
         .max_windowsize = c->tftp_max_windowsize,
         .timeout_ms = c->tftp_timeout_ms,
         .max_timeout_ms = 8 * c->tftp_timeout_ms,
@@ -892,11 +892,11 @@ static int setup_http(agent *a)
         .max_connections_per_ip =
             c->http_max_connections_per_ip ? c->http_max_connections_per_ip : HTTP_NO_PER_IP_LIMIT,
         .connection_timeout = c->http_connection_timeout,
+        .header_timeout = c->http_header_timeout,
         .max_header_size = c->http_max_header_size,
     };
     char addr[INET6_ADDRSTRLEN] = "?";
     inet_ntop(AF_INET6, &c->http_listen.sin6_addr, addr, sizeof(addr));
-        .header_timeout = c->http_header_timeout,
     r = http_server_new(a->loop, &hc, &a->http);
     if (r < 0) {
         log_error("http listen failed listen=[%s]:%u err=%s", addr, ntohs(c->http_listen.sin6_port),

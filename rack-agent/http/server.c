@@ -76,7 +76,6 @@ struct http_request {
     void *done_data;
 };
 
-struct http_server {
 /* A connection, tracked for header_timeout (server.h). Created when
  * libmicrohttpd accepts it, freed when it is closed. While it waits for a
  * request's head it sits in the server's `waiting` list, which is in order
@@ -90,6 +89,7 @@ typedef struct http_conn {
     struct sockaddr_in6 client;
 } http_conn;
 
+struct http_server {
     uv_loop_t *loop;
     struct MHD_Daemon *daemon;
     uv_poll_t poll;
@@ -104,10 +104,10 @@ typedef struct http_conn {
     http_route *routes;
     size_t n_routes, cap_routes;
     http_request *pending;
-    http_server_stats stats;
     uint64_t header_timeout_ms;
     http_conn *waiting, *waiting_tail;
     log_ratelimit rl;
+    http_server_stats stats;
 };
 
 /* ---- requests ---- */
@@ -151,7 +151,6 @@ static void pending_remove(http_request *req)
     req->prev = req->next = NULL;
 }
 
-/* Decodes the path of a request target once: "%3A" and ':' give the same
 static void conn_stop_waiting(http_server *srv, http_conn *c)
 {
     if (!c->waiting) {
@@ -193,6 +192,7 @@ static http_conn *conn_of(struct MHD_Connection *conn)
     return ci ? ci->socket_context : NULL;
 }
 
+/* Decodes the path of a request target once: "%3A" and ':' give the same
  * path. Returns 0, or the status to refuse it with: 400 for a target that is
  * not a path (or absolute URL), a broken escape or an encoded NUL; 403 for
  * "." and ".." segments, literal or encoded (nothing we serve is reached
@@ -727,11 +727,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (!req->started) {
         /* First call: the headers are in, the body (if any) is not. */
         req->started = true;
-        req->method_name = method;
         http_conn *c = conn_of(conn);
         if (c) {
             conn_stop_waiting(req->srv, c);
         }
+        req->method_name = method;
         req->method = method_of(method);
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -844,13 +844,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     http_server *srv = cls;
     http_request *req = *con_cls;
     *con_cls = NULL;
-    if (!req) {
     /* A kept-alive connection now waits for its next request's head (if
      * it is closing instead, on_connection() frees it next). */
     http_conn *c = conn_of(conn);
     if (c) {
         conn_start_waiting(srv, c);
     }
+    if (!req) {
         return;
     }
     if (req->suspended) {
@@ -957,7 +957,6 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
 
 /* ---- the loop ---- */
 
-/* One pass of libmicrohttpd's work, then its next deadline: MHD_get_timeout()
 /* Shuts down every connection whose request head is past header_timeout.
  * libmicrohttpd has no call to close a connection from outside, but it
  * sees the shutdown socket as closed by the client on its next read (the
@@ -985,6 +984,7 @@ static void expire_heads(http_server *srv)
     }
 }
 
+/* One pass of libmicrohttpd's work, then its next deadline: MHD_get_timeout()
  * says 0 when it has work left over (edge-triggered sockets it did not
  * drain), so the timer runs it again on the next loop iteration. The
  * timer also fires for the first waiting connection's header deadline. */
@@ -993,8 +993,8 @@ static void run_daemon(http_server *srv)
     if (srv->closing) {
         return;
     }
-    srv->in_run = true;
     expire_heads(srv);
+    srv->in_run = true;
     srv->kick = false;
     MHD_run(srv->daemon);
     srv->in_run = false;
@@ -1013,9 +1013,9 @@ static void run_daemon(http_server *srv)
     }
     if (ms == UINT64_MAX) {
         uv_timer_stop(&srv->timer);
-    }
     } else {
         uv_timer_start(&srv->timer, on_timer, ms, 0);
+    }
 }
 
 static void on_timer(uv_timer_t *t)
@@ -1059,20 +1059,20 @@ int http_server_new(uv_loop_t *loop, const http_server_config *cfg, http_server 
     unsigned timeout =
         cfg->connection_timeout ? cfg->connection_timeout : HTTP_DEFAULT_CONNECTION_TIMEOUT;
     size_t max_header = cfg->max_header_size ? cfg->max_header_size : HTTP_DEFAULT_MAX_HEADER_SIZE;
-    http_server *srv = calloc(1, sizeof(*srv));
     unsigned per_ip = cfg->max_connections_per_ip == 0 ? HTTP_DEFAULT_MAX_CONNECTIONS_PER_IP
                       : cfg->max_connections_per_ip == HTTP_NO_PER_IP_LIMIT
                           ? 0 /* libmicrohttpd's "no limit" */
                           : cfg->max_connections_per_ip;
+    http_server *srv = calloc(1, sizeof(*srv));
     if (!srv) {
         return -ENOMEM;
     }
     srv->loop = loop;
     srv->max_header = max_header;
-    srv->max_body = cfg->max_body_size ? cfg->max_body_size : HTTP_DEFAULT_MAX_BODY_SIZE;
     srv->header_timeout_ms =
         1000ull * (cfg->header_timeout ? cfg->header_timeout : HTTP_DEFAULT_HEADER_TIMEOUT);
     srv->rl = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 10);
+    srv->max_body = cfg->max_body_size ? cfg->max_body_size : HTTP_DEFAULT_MAX_BODY_SIZE;
     int fd = -1;
     int r = listen_socket(&cfg->listen, &fd, &srv->port);
     if (r < 0) {
@@ -1233,11 +1233,11 @@ int http_server_register_metrics(const http_server *srv, metrics *m)
         r = metrics_register(m, METRIC_COUNTER, "rackboot_http_connections_total",
                              "HTTP connections accepted.", NULL, &s->connections_total);
     }
-    return r;
     if (r == 0) {
         r = metrics_register(m, METRIC_COUNTER, "rackboot_http_header_timeouts_total",
                              "HTTP connections closed because the request line and headers "
                              "did not arrive within header_timeout.",
                              NULL, &s->header_timeouts);
     }
+    return r;
 }
