@@ -135,6 +135,7 @@ static struct {
     uint64_t solicits, requests, retransmits, advertises, replies, dhcp_failed, addr_mismatch,
         no_bootfile, stray, send_errors;
     uint64_t http_requests, http_retries, http_failed, bytes, posts;
+    uint64_t http_connects; /* new connections; one per host when keep-alive holds */
     uint64_t by_step[ST_END];
 } st;
 
@@ -691,8 +692,12 @@ static void http_done(CURL *e, CURLcode rc)
     if (h->state != H_HTTP) {
         return;
     }
-    long code = 0;
+    long code = 0, connects = 0;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+    /* A kept-alive connection the server closed between two requests shows
+     * up here only: curl reconnects silently. */
+    curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
+    st.http_connects += (uint64_t)connects;
     const char *why = NULL;
     if (rc != CURLE_OK) {
         why = curl_easy_strerror(rc);
@@ -1009,7 +1014,8 @@ int main(int argc, char **argv)
            "host_p99_secs=%.3f host_max_secs=%.3f solicits=%llu requests=%llu "
            "dhcp_retransmits=%llu advertises=%llu replies=%llu dhcp_failed=%llu "
            "addr_mismatch=%llu no_bootfile=%llu dhcp_stray=%llu send_errors=%llu "
-           "http_requests=%llu http_retries=%llu http_failed=%llu posts=%llu bytes=%llu "
+           "http_requests=%llu http_connects=%llu http_retries=%llu http_failed=%llu posts=%llu "
+           "bytes=%llu "
            "mib_per_sec=%.1f\n",
            n_hosts, done, failed, (double)(t1 - t0) / 1e9, secs(t_all_bound),
            failed ? -1.0 : secs(t_all_stage2), p50, p99, mx,
@@ -1018,7 +1024,8 @@ int main(int argc, char **argv)
            (unsigned long long)st.replies, (unsigned long long)st.dhcp_failed,
            (unsigned long long)st.addr_mismatch, (unsigned long long)st.no_bootfile,
            (unsigned long long)st.stray, (unsigned long long)st.send_errors,
-           (unsigned long long)st.http_requests, (unsigned long long)st.http_retries,
+           (unsigned long long)st.http_requests, (unsigned long long)st.http_connects,
+           (unsigned long long)st.http_retries,
            (unsigned long long)st.http_failed, (unsigned long long)st.posts,
            (unsigned long long)st.bytes,
            (double)st.bytes / 1048576.0 / ((double)(t1 - t0) / 1e9));
