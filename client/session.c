@@ -30,6 +30,8 @@ struct rb_session {
     pki_prover *prover;
     char *server_name;
     char *version;
+    /* tls+tcp://: the files, for rb_session_reload_tls(). */
+    char *ca, *cert, *key, *crl;
     /* `handshake_lock` serializes handshakes; `lock` guards the fields below
      * and is never held across the network, so calls on other threads start
      * while a handshake runs. `auth_epoch` counts completed handshakes so
@@ -38,6 +40,12 @@ struct rb_session {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool connected; /* a pipe was added (first dial of a reconnecting session) */
+    nng_pipe pipe;  /* the connection up now, or id 0 */
+    uint8_t tls_digest[RB_TLS_DIGEST_SIZE];
+    /* Our references to the dialer's configuration and to the one it
+     * replaced: nng reads the dialer's pointer without a lock when it starts
+     * a dial, so a replaced configuration stays alive one more round. */
+    nng_tls_config *tls_cur, *tls_prev;
     uint64_t auth_epoch;
     /* The last AuthResult, inside the reply envelope that owns it. */
     ProtobufCMessage *identity_owner;
@@ -288,12 +296,17 @@ static int handshake(rb_session *s, char **ret_error)
     return 0;
 }
 
-static void on_pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
+static void on_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
     rb_session *s = arg;
     pthread_mutex_lock(&s->lock);
-    s->connected = true;
-    pthread_cond_broadcast(&s->cond);
+    if (ev == NNG_PIPE_EV_ADD_POST) {
+        s->connected = true;
+        s->pipe = p;
+        pthread_cond_broadcast(&s->cond);
+    } else if (nng_pipe_id(s->pipe) == nng_pipe_id(p)) {
+        s->pipe = (nng_pipe)NNG_PIPE_INITIALIZER;
+    }
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -328,6 +341,27 @@ static int reauthenticate(rb_session *s, uint64_t seen)
 }
 
 /* ---- Open / close ------------------------------------------------------ */
+
+static void session_free_fields(rb_session *s)
+{
+    if (s->tls_prev) {
+        nng_tls_config_free(s->tls_prev);
+    }
+    if (s->tls_cur) {
+        nng_tls_config_free(s->tls_cur);
+    }
+    pki_prover_free(s->prover);
+    free(s->server_name);
+    free(s->version);
+    free(s->ca);
+    free(s->cert);
+    free(s->key);
+    free(s->crl);
+    pthread_cond_destroy(&s->cond);
+    pthread_mutex_destroy(&s->handshake_lock);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
 
 int rb_session_open(const rb_session_config *cfg, rb_session **ret, char **ret_error)
 {
@@ -372,12 +406,21 @@ int rb_session_open(const rb_session_config *cfg, rb_session **ret, char **ret_e
                      reason.text[0] ? reason.text : errstr(r));
             goto fail;
         }
+        s->ca = cfg->ca ? strdup(cfg->ca) : NULL;
+        s->cert = cfg->cert ? strdup(cfg->cert) : NULL;
+        s->key = cfg->key ? strdup(cfg->key) : NULL;
+        s->crl = cfg->crl ? strdup(cfg->crl) : NULL;
+        if ((cfg->ca && !s->ca) || (cfg->cert && !s->cert) || (cfg->key && !s->key) ||
+            (cfg->crl && !s->crl)) {
+            r = -ENOMEM;
+            goto fail;
+        }
         rb_tls_files files = { .ca = cfg->ca,
                                .cert = cfg->cert,
                                .key = cfg->key,
                                .crl = cfg->crl,
                                .server_name = s->server_name };
-        r = rb_tls_config_new(&files, false, &tcfg, ret_error);
+        r = rb_tls_config_load(&files, false, &tcfg, s->tls_digest, ret_error);
         if (r < 0) {
             goto fail;
         }
@@ -404,17 +447,17 @@ int rb_session_open(const rb_session_config *cfg, rb_session **ret, char **ret_e
         r = fail(ret_error, rb_nng_errno(rv), "controller URL %s: %s", cfg->url, nng_strerror(rv));
         goto fail;
     }
-    if (tcfg) {
-        nng_tls_config_free(tcfg); /* the dialer holds its own reference */
-        tcfg = NULL;
-    }
+    s->tls_cur = tcfg; /* the dialer holds its own reference too */
+    tcfg = NULL;
 
+    /* The connection up now, for rb_session_reload_tls() to close. */
+    nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, on_pipe_event, s);
+    nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, on_pipe_event, s);
     if (cfg->reconnect) {
         /* Dial in the background and wait, bounded, for the connection: a
          * controller that drops packets costs connect_timeout_ms, not the
          * kernel's two-minute SYN retries (an agent's SIGTERM waits for
          * this). nng keeps redialling after a lost connection. */
-        nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, on_pipe_added, s);
         rv = nng_dialer_start(s->dialer, NNG_FLAG_NONBLOCK);
         if (rv == 0 && !wait_connected(s, cfg->connect_timeout_ms ? cfg->connect_timeout_ms
                                                                   : DEFAULT_CONNECT_TIMEOUT_MS)) {
@@ -458,13 +501,7 @@ fail:
     if (sock_open) {
         nng_close(s->sock);
     }
-    pki_prover_free(s->prover);
-    free(s->server_name);
-    free(s->version);
-    pthread_cond_destroy(&s->cond);
-    pthread_mutex_destroy(&s->handshake_lock);
-    pthread_mutex_destroy(&s->lock);
-    free(s);
+    session_free_fields(s);
     return r;
 }
 
@@ -475,14 +512,56 @@ rb_session *rb_session_close(rb_session *s)
     }
     nng_close(s->sock);
     rbproto_free(s->identity_owner);
-    pki_prover_free(s->prover);
-    free(s->server_name);
-    free(s->version);
-    pthread_cond_destroy(&s->cond);
-    pthread_mutex_destroy(&s->handshake_lock);
-    pthread_mutex_destroy(&s->lock);
-    free(s);
+    session_free_fields(s);
     return NULL;
+}
+
+int rb_session_reload_tls(rb_session *s, char **ret_error)
+{
+    if (!s->tls) {
+        return 0;
+    }
+    rb_tls_files files = {
+        .ca = s->ca, .cert = s->cert, .key = s->key, .crl = s->crl, .server_name = s->server_name
+    };
+    nng_tls_config *tcfg = NULL;
+    uint8_t digest[RB_TLS_DIGEST_SIZE];
+    int r = rb_tls_config_load(&files, false, &tcfg, digest, ret_error);
+    if (r < 0) {
+        return r;
+    }
+    pthread_mutex_lock(&s->lock);
+    bool same = memcmp(digest, s->tls_digest, sizeof(digest)) == 0;
+    pthread_mutex_unlock(&s->lock);
+    if (same) {
+        nng_tls_config_free(tcfg);
+        return 0;
+    }
+    /* A started dialer takes a new configuration for its next dial (nng
+     * 1.5.2 swaps the pointer under the TLS dialer's lock); the one in use
+     * cannot be changed (it is shared with the live connection). */
+    int rv = nng_dialer_set_ptr(s->dialer, NNG_OPT_TLS_CONFIG, tcfg);
+    if (rv != 0) {
+        nng_tls_config_free(tcfg);
+        return fail(ret_error, rb_nng_errno(rv), "the dialer refused the new TLS configuration: %s",
+                    nng_strerror(rv));
+    }
+    pthread_mutex_lock(&s->lock);
+    nng_tls_config *older = s->tls_prev;
+    s->tls_prev = s->tls_cur;
+    s->tls_cur = tcfg;
+    memcpy(s->tls_digest, digest, sizeof(digest));
+    nng_pipe p = s->pipe;
+    pthread_mutex_unlock(&s->lock);
+    if (older) {
+        nng_tls_config_free(older);
+    }
+    /* TLS verified the controller when this connection was made, under the
+     * old CRL; only a new handshake checks it under the new one. */
+    if (nng_pipe_id(p) > 0) {
+        nng_pipe_close(p);
+    }
+    return 1;
 }
 
 const Rackboot__V1__AuthResult *rb_session_identity(const rb_session *s)

@@ -73,6 +73,21 @@ int rb_session_call_agent(rb_session *s, const Rackboot__V1__AgentRequest *req, 
 int rb_session_call_api(rb_session *s, const Rackboot__V1__ApiRequest *req, uint32_t timeout_ms,
                         Rackboot__V1__ApiReply **ret);
 
+/* Re-reads the TLS files given to rb_session_open (a renewed or changed
+ * CRL, a new CA, a rotated certificate). When their contents changed, the
+ * dialer takes a configuration built from them and the connection is
+ * closed, so nng redials at once and TLS verifies the controller again,
+ * under the new CRL: a controller whose certificate it revokes is dropped
+ * (the session can only ask TLS: nng 1.5.2 does not show us the
+ * controller's certificate). Calls in flight move to the new connection and
+ * re-run the handshake (REQ resends them). Returns 1 when it reconnects, 0
+ * when nothing changed (or ipc://), a negative errno when the files do not
+ * load (*ret_error says why; the session keeps its configuration). One
+ * thread at a time, any thread, not concurrently with rb_session_close().
+ * The identity proof keeps the certificate and key loaded at open: a
+ * rotated agent certificate takes a restart to be proven. */
+int rb_session_reload_tls(rb_session *s, char **ret_error);
+
 /* Closes the connection under any calls in flight (they fail with
  * -ECONNRESET) without freeing the session: the way to stop threads that
  * block in calls before rb_session_close(). */

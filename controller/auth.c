@@ -13,6 +13,7 @@
 typedef struct pipe_state {
     uint32_t pipe; /* the hashmap key points here */
     pki_challenge *challenge;
+    char *cert_pem; /* from the hello, to check again when the CRL changes */
     bool proven;
     auth_peer peer;
 } pipe_state;
@@ -43,6 +44,7 @@ int auth_new(pki_verifier *v, pki_role role, auth **ret)
 static void pipe_state_free(pipe_state *p)
 {
     pki_challenge_free(p->challenge);
+    free(p->cert_pem);
     free(p);
 }
 
@@ -95,6 +97,13 @@ int auth_hello(auth *a, uint32_t pipe, const Rackboot__V1__AuthHello *hello,
     if (r < 0) {
         return r;
     }
+    free(p->cert_pem);
+    p->cert_pem = strdup(pem); /* at most PKI_CERT_PEM_MAX: pki_challenge_new checked */
+    if (!p->cert_pem) {
+        p->challenge = pki_challenge_free(p->challenge);
+        snprintf(reason->text, sizeof(reason->text), "out of memory");
+        return -ENOMEM;
+    }
     snprintf(p->peer.version, sizeof(p->peer.version), "%s",
              hello->software_version ? hello->software_version : "");
     memcpy(ret_nonce, pki_challenge_nonce(p->challenge), PKI_NONCE_SIZE);
@@ -119,6 +128,42 @@ int auth_proof(auth *a, uint32_t pipe, const Rackboot__V1__AuthProof *proof,
     p->peer.id = id;
     p->proven = true;
     *ret_peer = &p->peer;
+    return 0;
+}
+
+int auth_revoked_pipes(const auth *a, uint32_t **ret_pipes, size_t *ret_n)
+{
+    uint32_t *pipes = NULL;
+    size_t n = 0, cap = 0, iter = 0;
+    void *v;
+    while (hashmap_next(a->pipes, &iter, &v)) {
+        const pipe_state *p = v;
+        if (!p->cert_pem) {
+            continue;
+        }
+        pki_identity id;
+        int r = pki_verifier_check_cert(a->verifier, p->cert_pem, strlen(p->cert_pem), a->role, &id,
+                                        NULL);
+        /* Only a revocation cuts: a CRL past its nextUpdate refuses every
+         * certificate too (-EACCES), and cutting every connection for it
+         * would turn a late CRL renewal into a fleet-wide outage. */
+        if (r != -EKEYREJECTED) {
+            continue;
+        }
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            uint32_t *np = realloc(pipes, ncap * sizeof(*np));
+            if (!np) {
+                free(pipes);
+                return -ENOMEM;
+            }
+            pipes = np;
+            cap = ncap;
+        }
+        pipes[n++] = p->pipe;
+    }
+    *ret_pipes = pipes;
+    *ret_n = n;
     return 0;
 }
 

@@ -33,6 +33,12 @@ int auth_hello(auth *a, uint32_t pipe, const Rackboot__V1__AuthHello *hello,
 int auth_proof(auth *a, uint32_t pipe, const Rackboot__V1__AuthProof *proof,
                const auth_peer **ret_peer, pki_reason *reason);
 
+/* The CRL was reloaded: the connections whose certificate (as sent in
+ * their hello, proven or still pending) the verifier now refuses as
+ * revoked. *ret_pipes is malloc'd (NULL when there are none); the caller
+ * closes those connections and calls auth_pipe_closed() for each. */
+int auth_revoked_pipes(const auth *a, uint32_t **ret_pipes, size_t *ret_n);
+
 /* The pipe's proven identity, or NULL. */
 const auth_peer *auth_identity(const auth *a, uint32_t pipe);
 void auth_pipe_closed(auth *a, uint32_t pipe);

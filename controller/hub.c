@@ -443,6 +443,28 @@ static void on_pipe_closed(void *userdata, uint32_t pipe)
     }
 }
 
+int hub_cut_revoked(hub *h)
+{
+    uint32_t *pipes = NULL;
+    size_t n = 0;
+    int r = auth_revoked_pipes(h->auth, &pipes, &n);
+    if (r < 0) {
+        return r;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const auth_peer *peer = auth_identity(h->auth, pipes[i]);
+        log_warn("hub: certificate of %s%s revoked: closing connection %u",
+                 peer ? "the agent of rack=" : "an unproven agent connection",
+                 peer ? peer->id.name : "", pipes[i]);
+        /* Forget it first: nothing the loop handles after this answers it,
+         * whatever nng still delivers before the close takes effect. */
+        on_pipe_closed(h, pipes[i]);
+        rpc_server_close_pipe(h->rpc, pipes[i]);
+    }
+    free(pipes);
+    return (int)n;
+}
+
 /* ---- Lifecycle --------------------------------------------------------- */
 
 int hub_new(uv_loop_t *loop, store *st, const hub_config *cfg, void (*on_events)(void *userdata),

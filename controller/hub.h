@@ -45,3 +45,10 @@ hub *hub_free(hub *h);
 void hub_poke(hub *h);
 
 int hub_bound_port(const hub *h);
+
+/* The verifier's CRL was reloaded: every agent connection whose certificate
+ * it now revokes is closed at once (its parked sync dropped unanswered, its
+ * identity forgotten). Its redials are refused by TLS once the listener has
+ * the new configuration (rpc_tls_config_replace), and by the identity check
+ * in any case. Returns how many connections were cut. */
+int hub_cut_revoked(hub *h);

@@ -5,7 +5,11 @@
  * install timeouts, and the signals:
  *
  *   SIGTERM, SIGINT  clean shutdown (the store is closed, WAL checkpointed)
- *   SIGHUP           re-read the CRL for the identity checks */
+ *   SIGHUP           re-read the CRL (and the other PKI files): the identity
+ *                    checks and the TLS listeners use them for every new
+ *                    connection, and agents whose certificate it revokes
+ *                    are cut at once. The same happens, without a signal,
+ *                    when the files change on disk (checked every minute). */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -22,6 +26,7 @@
 #include "identity.h"
 #include "log.h"
 #include "pki.h"
+#include "rpc.h"
 #include "store.h"
 #include "timeutil.h"
 #include "tls.h"
@@ -30,6 +35,9 @@
 
 /* How often install deadlines are checked. */
 #define EXPIRE_EVERY_MS 1000
+/* How often the PKI files are looked at for a change (a CRL renewed by
+ * cron without a SIGHUP): a stat() of each, a reload when one changed. */
+#define PKI_CHECK_EVERY_MS 60000
 /* Old events are deleted one bounded batch a minute (every tick while a
  * backlog drains). */
 #define PRUNE_EVERY_TICKS 60
@@ -39,10 +47,12 @@ typedef struct controller {
     uv_loop_t *loop;
     store *st;
     pki_verifier *verifier;
-    nng_tls_config *tls;
+    nng_tls_config *tls;      /* what the TLS listeners use for new connections */
+    nng_tls_config *tls_prev; /* the one before, kept until the next reload (rpc.h) */
+    uint64_t pki_stamp;       /* rb_tls_files_stamp() at the last (re)load */
     hub *hub;
     api *api;
-    uv_timer_t expire;
+    uv_timer_t expire, pki_check;
     uint32_t prune_ticks;
     uv_signal_t sig_term, sig_int, sig_hup;
 } controller;
@@ -59,7 +69,8 @@ static void usage(FILE *f)
                "  -h, --help          show this help\n"
                "  -V, --version       show the version\n"
                "\n"
-               "Signals: SIGTERM/SIGINT stop, SIGHUP re-reads the CRL.\n");
+               "Signals: SIGTERM/SIGINT stop, SIGHUP re-reads the CRL (and the other PKI\n"
+               "files) for new connections and closes revoked agents' connections.\n");
 }
 
 static int mkdir_p(const char *path, mode_t mode)
@@ -91,13 +102,19 @@ static char *ipc_dir(const char *url)
     return slash && slash != path ? strndup(path, (size_t)(slash - path)) : NULL;
 }
 
+static rb_tls_files pki_files(const controller_config *cfg)
+{
+    return (rb_tls_files){ .ca = cfg->ca, .cert = cfg->cert, .key = cfg->key, .crl = cfg->crl };
+}
+
 /* The PKI pieces both listeners need: TLS config and identity verifier. The
  * name proofs must carry is our certificate's own name unless configured. */
 static int pki_open(controller *c, diag *d)
 {
     const controller_config *cfg = c->cfg;
     _cleanup_free_ char *error = NULL;
-    rb_tls_files files = { .ca = cfg->ca, .cert = cfg->cert, .key = cfg->key, .crl = cfg->crl };
+    rb_tls_files files = pki_files(cfg);
+    c->pki_stamp = rb_tls_files_stamp(&files);
     int r = rb_tls_config_new(&files, true, &c->tls, &error);
     if (r < 0) {
         diag_add(d, cfg->path, 0, "%s", error ? error : errstr(r));
@@ -213,27 +230,84 @@ static void shutdown_all(controller *c)
     c->api = api_free(c->api);
     c->hub = hub_free(c->hub);
     close_handle((uv_handle_t *)&c->expire);
+    close_handle((uv_handle_t *)&c->pki_check);
     close_handle((uv_handle_t *)&c->sig_term);
     close_handle((uv_handle_t *)&c->sig_int);
     close_handle((uv_handle_t *)&c->sig_hup);
+}
+
+/* Re-reads the PKI files for new connections, at both layers:
+ *
+ *  - the verifier's CRL, for the identity handshake (pki.h);
+ *  - the TLS configuration of every listener. nng (mbedTLS) checks peers
+ *    against the CRL it was given when the configuration was built, and
+ *    refuses every peer once that CRL is past its nextUpdate: without this
+ *    a controller would stop taking connections 30 days after its start,
+ *    whatever CRL is on disk. A new configuration is built and swapped into
+ *    the running listeners (rpc_tls_config_replace says how, and why not
+ *    by closing them); connections already up keep theirs.
+ *
+ * Then agents whose certificate the new CRL revokes are cut. Each part
+ * keeps what it had when its files do not load. */
+static void pki_reload(controller *c, const char *why)
+{
+    if (!c->tls) {
+        log_info("%s: no TLS listeners, nothing to reload", why);
+        return;
+    }
+    rb_tls_files files = pki_files(c->cfg);
+    c->pki_stamp = rb_tls_files_stamp(&files);
+    if (c->cfg->crl) {
+        /* The verifier checks the CRL's signature; mbedTLS would take a CRL
+         * of another issuer and skip it, i.e. check no revocation at all.
+         * So TLS only gets a CRL the verifier accepted. */
+        pki_reason reason = { { 0 } };
+        int r = pki_verifier_reload_crl(c->verifier, &reason);
+        if (r < 0) {
+            log_error("%s: CRL %s not reloaded, both layers keep the old one: %s", why, c->cfg->crl,
+                      reason.text);
+            return;
+        }
+    }
+    _cleanup_free_ char *error = NULL;
+    nng_tls_config *tls = NULL;
+    int r = rb_tls_config_new(&files, true, &tls, &error);
+    if (r < 0) {
+        log_error("%s: TLS configuration not rebuilt, new connections keep the old one: %s", why,
+                  error ? error : errstr(r));
+    } else {
+        int n = rpc_tls_config_replace(c->tls, tls);
+        if (n < 0) {
+            log_error("%s: not every TLS listener took the new configuration: %s", why, errstr(n));
+        }
+        tls_config_release(c->tls_prev);
+        c->tls_prev = c->tls;
+        c->tls = tls;
+        log_info("%s: PKI reloaded for new connections (TLS listeners=%d%s%s)", why, n < 0 ? 0 : n,
+                 c->cfg->crl ? ", CRL " : "", c->cfg->crl ? c->cfg->crl : "");
+    }
+    if (c->cfg->crl && c->hub) {
+        int cut = hub_cut_revoked(c->hub);
+        if (cut < 0) {
+            log_error("%s: cannot look for revoked agents: %s", why, errstr(cut));
+        }
+    }
+}
+
+static void on_pki_check(uv_timer_t *t)
+{
+    controller *c = t->data;
+    rb_tls_files files = pki_files(c->cfg);
+    if (rb_tls_files_stamp(&files) != c->pki_stamp) {
+        pki_reload(c, "PKI files changed");
+    }
 }
 
 static void on_signal(uv_signal_t *s, int signum)
 {
     controller *c = s->data;
     if (signum == SIGHUP) {
-        if (!c->verifier || !c->cfg->crl) {
-            log_info("SIGHUP: no CRL configured, nothing to reload");
-            return;
-        }
-        pki_reason reason = { { 0 } };
-        int r = pki_verifier_reload_crl(c->verifier, &reason);
-        if (r < 0) {
-            log_error("SIGHUP: CRL %s not reloaded, keeping the old one: %s", c->cfg->crl,
-                      reason.text);
-        } else {
-            log_info("SIGHUP: CRL %s reloaded for identity checks", c->cfg->crl);
-        }
+        pki_reload(c, "SIGHUP");
         return;
     }
     log_info("signal %d: shutting down", signum);
@@ -311,6 +385,11 @@ static int run(const char *path)
     uv_timer_init(c.loop, &c.expire);
     c.expire.data = &c;
     uv_timer_start(&c.expire, on_expire, EXPIRE_EVERY_MS, EXPIRE_EVERY_MS);
+    if (c.tls) {
+        uv_timer_init(c.loop, &c.pki_check);
+        c.pki_check.data = &c;
+        uv_timer_start(&c.pki_check, on_pki_check, PKI_CHECK_EVERY_MS, PKI_CHECK_EVERY_MS);
+    }
     for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {
         uv_signal_init(c.loop, sigs[i]);
         sigs[i]->data = &c;
@@ -334,6 +413,7 @@ out:
     }
     store_close(c.st);
     tls_config_release(c.tls);
+    tls_config_release(c.tls_prev);
     pki_verifier_free(c.verifier);
     controller_config_free(c.cfg);
     return status;

@@ -1,11 +1,16 @@
 #include "rpc.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/transport/ipc/ipc.h>
@@ -49,7 +54,9 @@ struct rpc_server {
     rpc_handlers h;
     void *userdata;
     nng_listener listeners[MAX_LISTENERS];
+    nng_tls_config *listener_tls[MAX_LISTENERS]; /* what each was given; NULL: no TLS */
     size_t n_listeners;
+    rpc_server *reg_prev, *reg_next; /* every server, for rpc_tls_config_replace */
     int bound_port;
 
     /* Filled by nng threads, drained by the loop. */
@@ -62,6 +69,37 @@ struct rpc_server {
     unsigned receiving;
     rpc_call *all;
 };
+
+/* Every live server, so that a new TLS configuration reaches the listeners
+ * of all of them (rpc_tls_config_replace). */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static rpc_server *registry;
+
+static void registry_add(rpc_server *s)
+{
+    pthread_mutex_lock(&registry_lock);
+    s->reg_next = registry;
+    if (registry) {
+        registry->reg_prev = s;
+    }
+    registry = s;
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void registry_remove(rpc_server *s)
+{
+    pthread_mutex_lock(&registry_lock);
+    if (s->reg_prev) {
+        s->reg_prev->reg_next = s->reg_next;
+    } else if (registry == s) {
+        registry = s->reg_next;
+    }
+    if (s->reg_next) {
+        s->reg_next->reg_prev = s->reg_prev;
+    }
+    s->reg_prev = s->reg_next = NULL;
+    pthread_mutex_unlock(&registry_lock);
+}
 
 static void on_aio(void *arg)
 {
@@ -258,6 +296,7 @@ int rpc_server_new(uv_loop_t *loop, const rpc_handlers *h, void *userdata, size_
         return r;
     }
     s->wake.data = s;
+    registry_add(s);
     int rv = nng_rep0_open(&s->sock);
     if (rv != 0) {
         rpc_server_free(s);
@@ -286,6 +325,7 @@ rpc_server *rpc_server_free(rpc_server *s)
     if (!s) {
         return NULL;
     }
+    registry_remove(s);
     pthread_mutex_lock(&s->lock);
     s->closing = true;
     pthread_mutex_unlock(&s->lock);
@@ -351,6 +391,7 @@ int rpc_server_listen(rpc_server *s, const char *url, nng_tls_config *tls, int i
             s->bound_port = port;
         }
     }
+    s->listener_tls[s->n_listeners] = tls;
     s->listeners[s->n_listeners++] = l;
     return 0;
 }
@@ -358,6 +399,104 @@ int rpc_server_listen(rpc_server *s, const char *url, nng_tls_config *tls, int i
 int rpc_server_bound_port(const rpc_server *s)
 {
     return s->bound_port;
+}
+
+/* Swapping the TLS configuration of a running listener (nng 1.5.2, read in
+ * src/supplemental/tls/tls_common.c and src/sp/transport/tls/tls.c):
+ *
+ *  - NNG_OPT_TLS_CONFIG may be set on a started tls+tcp listener: the TLS
+ *    stream listener swaps its pointer under its lock and holds the new
+ *    configuration. A configuration in use cannot be changed instead (its
+ *    ca_chain call fails with NNG_EBUSY, and mbedTLS reads it unlocked from
+ *    every handshake), so a reload always builds a new one.
+ *  - Closing the listener and listening again is not an option: closing a
+ *    listener closes every pipe it accepted (listener_shutdown_impl in
+ *    src/core/socket.c), i.e. every agent, and the port is not free while
+ *    the old listener holds it.
+ *  - Connections already up keep the configuration they were accepted with
+ *    (TLS verified the peer once, at their handshake): a revoked peer's
+ *    live connections are closed by the caller (rpc_server_close_pipe).
+ *  - The transport keeps exactly one accept pending, and its connection
+ *    object took the configuration when that accept started, i.e. before
+ *    the swap. The next peer would get the old configuration (an expired
+ *    CRL: refused; a revoked certificate: accepted). One throw-away TCP
+ *    connection of our own completes that accept now; the accept started
+ *    after it takes the new configuration. Peers already waiting in the
+ *    kernel's accept queue connected before the reload and may still get
+ *    the old one. */
+static void flush_pending_accept(nng_listener l)
+{
+    nng_sockaddr sa;
+    if (nng_listener_get_addr(l, NNG_OPT_LOCADDR, &sa) != 0) {
+        return;
+    }
+    struct sockaddr_storage ss = { 0 };
+    socklen_t len;
+    if (sa.s_family == NNG_AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        in->sin_family = AF_INET;
+        in->sin_port = sa.s_in.sa_port; /* both in network order */
+        in->sin_addr.s_addr = sa.s_in.sa_addr ? sa.s_in.sa_addr : htonl(INADDR_LOOPBACK);
+        len = sizeof(*in);
+    } else if (sa.s_family == NNG_AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = sa.s_in6.sa_port;
+        memcpy(&in6->sin6_addr, sa.s_in6.sa_addr, 16);
+        if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr)) {
+            in6->sin6_addr = in6addr_loopback;
+        }
+        in6->sin6_scope_id = sa.s_in6.sa_scope;
+        len = sizeof(*in6);
+    } else {
+        return;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return;
+    }
+    /* Local and listening: connect() returns at once unless the backlog is
+     * full, and then the loop must not wait long for it. */
+    struct timeval tv = { .tv_sec = 0, .tv_usec = 200000 };
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    (void)connect(fd, (struct sockaddr *)&ss, len);
+    close(fd);
+}
+
+int rpc_tls_config_replace(nng_tls_config *old, nng_tls_config *tls)
+{
+    if (!old || !tls) {
+        return -EINVAL;
+    }
+    int n = 0, r = 0;
+    pthread_mutex_lock(&registry_lock);
+    for (rpc_server *s = registry; s; s = s->reg_next) {
+        for (size_t i = 0; i < s->n_listeners; i++) {
+            if (s->listener_tls[i] != old) {
+                continue;
+            }
+            int rv = nng_listener_set_ptr(s->listeners[i], NNG_OPT_TLS_CONFIG, tls);
+            if (rv != 0) {
+                r = rb_nng_errno(rv);
+                continue;
+            }
+            s->listener_tls[i] = tls;
+            flush_pending_accept(s->listeners[i]);
+            n++;
+        }
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return r < 0 ? r : n;
+}
+
+void rpc_server_close_pipe(rpc_server *s, uint32_t pipe_id)
+{
+    nng_pipe p = NNG_PIPE_INITIALIZER;
+    p.id = pipe_id;
+    /* Only our own: pipe ids are process-wide. */
+    if (nng_socket_id(nng_pipe_socket(p)) == nng_socket_id(s->sock)) {
+        nng_pipe_close(p);
+    }
 }
 
 const uint8_t *rpc_call_body(const rpc_call *c, size_t *ret_len)

@@ -49,6 +49,23 @@ int rpc_server_listen(rpc_server *s, const char *url, nng_tls_config *tls, int i
 /* The TCP port a tls+tcp:// listener bound (for URLs with port 0), or 0. */
 int rpc_server_bound_port(const rpc_server *s);
 
+/* Every listener of every server in this process that was started with
+ * `old` takes `tls` for the connections it accepts from now on (a renewed
+ * CRL, a revocation, a rotated certificate); connections already up keep
+ * theirs. `tls` is referenced, not consumed. The caller must keep `old`
+ * referenced a while longer (until its next replacement): nng reads a
+ * listener's configuration without a lock when it starts an accept.
+ *
+ * Process-wide because the servers belong to different modules (the hub,
+ * the API) that share one configuration, and all of them must switch
+ * together. Returns how many listeners switched, or a negative errno (the
+ * listeners that failed keep `old`). Loop thread only. */
+int rpc_tls_config_replace(nng_tls_config *old, nng_tls_config *tls);
+
+/* Closes one connection of this server now (a revoked peer). Its
+ * pipe_closed handler runs later, as for any lost connection. */
+void rpc_server_close_pipe(rpc_server *s, uint32_t pipe_id);
+
 const uint8_t *rpc_call_body(const rpc_call *c, size_t *ret_len);
 uint32_t rpc_call_pipe(const rpc_call *c);
 /* Sends the reply and ends the call. The buffer is copied. */

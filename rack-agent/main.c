@@ -3,7 +3,8 @@
  * and its socket and lease file together, and handles signals:
  *
  *   SIGTERM, SIGINT  clean shutdown (lease file flushed, stats logged)
- *   SIGHUP           re-read the standalone hosts file
+ *   SIGHUP           re-read the standalone hosts file, or the uplink's TLS
+ *                    files (a renewed CRL; uplink_reload_tls)
  *
  * The intents come from the standalone hosts file or from the controller
  * (uplink.h); either way they pass through progress.h, which withdraws
@@ -466,6 +467,9 @@ static void on_signal(uv_signal_t *h, int signum)
     case SIGHUP:
         if (a->cfg->hosts_path) {
             load_hosts(a, "reload");
+        }
+        if (a->uplink) {
+            uplink_reload_tls(a->uplink, "SIGHUP");
         }
         break;
     case SIGUSR1:

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "rbproto.h"
 #include "session.h"
+#include "tls.h"
 #include "util.h"
 
 #define BACKOFF_MIN_MS 250u
@@ -25,6 +26,10 @@ struct uplink {
     char *strings[8];
     uv_loop_t *loop;
     uv_async_t wake;
+    uv_timer_t pki_check; /* the TLS files changed on disk? */
+    bool pki_check_open;
+    int open_handles; /* freed when the last one closed */
+    uint64_t pki_stamp;
     journal *journal;
     uplink_intents_fn fn;
     void *userdata;
@@ -495,6 +500,48 @@ static void on_wake(uv_async_t *handle)
     }
 }
 
+static rb_tls_files tls_files(const uplink *u)
+{
+    rb_tls_files f = { .ca = u->cfg.ca, .cert = u->cfg.cert, .key = u->cfg.key, .crl = u->cfg.crl };
+    return f;
+}
+
+void uplink_reload_tls(uplink *u, const char *why)
+{
+    rb_tls_files files = tls_files(u);
+    u->pki_stamp = rb_tls_files_stamp(&files);
+    /* Only the loop thread frees the session (uplink_free), so it stays
+     * valid after the lock is dropped. */
+    pthread_mutex_lock(&u->lock);
+    rb_session *s = u->session;
+    pthread_mutex_unlock(&u->lock);
+    if (!s) {
+        log_info("uplink: %s: not connected yet; the next connection reads the TLS files", why);
+        return;
+    }
+    char *error = NULL;
+    int r = rb_session_reload_tls(s, &error);
+    if (r < 0) {
+        log_error("uplink: %s: TLS files not reloaded, keeping the old configuration: %s", why,
+                  error ? error : errstr(r));
+    } else if (r > 0) {
+        log_info("uplink: %s: TLS files changed (crl=%s); reconnecting under them", why,
+                 u->cfg.crl ? u->cfg.crl : "-");
+    } else {
+        log_info("uplink: %s: TLS files unchanged", why);
+    }
+    free(error);
+}
+
+static void on_pki_check(uv_timer_t *t)
+{
+    uplink *u = t->data;
+    rb_tls_files files = tls_files(u);
+    if (rb_tls_files_stamp(&files) != u->pki_stamp) {
+        uplink_reload_tls(u, "TLS files changed on disk");
+    }
+}
+
 void uplink_events_ready(uplink *u)
 {
     pthread_mutex_lock(&u->lock);
@@ -536,6 +583,20 @@ int uplink_new(uv_loop_t *loop, const uplink_config *cfg, journal *j, uplink_int
         return r;
     }
     u->wake.data = u;
+    u->open_handles = 1;
+    rb_tls_files files = tls_files(u);
+    u->pki_stamp = rb_tls_files_stamp(&files);
+    r = uv_timer_init(loop, &u->pki_check);
+    if (r == 0) {
+        u->pki_check_open = true;
+        u->open_handles++;
+        u->pki_check.data = u;
+        r = uv_timer_start(&u->pki_check, on_pki_check, UPLINK_PKI_CHECK_MS, UPLINK_PKI_CHECK_MS);
+    }
+    if (r < 0) {
+        uplink_free(u);
+        return r;
+    }
     r = -pthread_create(&u->sync_thread, NULL, sync_main, u);
     u->sync_started = r == 0;
     if (r == 0 && j) {
@@ -553,6 +614,9 @@ int uplink_new(uv_loop_t *loop, const uplink_config *cfg, journal *j, uplink_int
 static void free_after_close(uv_handle_t *handle)
 {
     uplink *u = handle->data;
+    if (--u->open_handles > 0) {
+        return;
+    }
     for (size_t i = 0; i < ARRAY_SIZE(u->strings); i++) {
         free(u->strings[i]);
     }
@@ -588,6 +652,9 @@ uplink *uplink_free(uplink *u)
     u->session = rb_session_close(u->session);
     intent_set_free(u->pending);
     u->pending = NULL;
+    if (u->pki_check_open) {
+        uv_close((uv_handle_t *)&u->pki_check, free_after_close);
+    }
     uv_close((uv_handle_t *)&u->wake, free_after_close);
     return NULL;
 }

@@ -49,6 +49,15 @@ uplink *uplink_free(uplink *u);
 /* Loop thread: events were appended and synced; send them soon. */
 void uplink_events_ready(uplink *u);
 
+/* Loop thread (SIGHUP): re-reads the TLS files (ca, cert, key, crl). When
+ * they changed, the connection is made again under them, so a controller
+ * whose certificate the new CRL revokes is dropped and a renewed CRL lets
+ * the next connection through (rb_session_reload_tls). The uplink also does
+ * this by itself when the files change on disk (checked every
+ * UPLINK_PKI_CHECK_MS). */
+void uplink_reload_tls(uplink *u, const char *why);
+#define UPLINK_PKI_CHECK_MS 60000u
+
 /* Writes `sr` to STATE_DIR/intents.pb atomically (write, fsync, rename,
  * fsync the directory). */
 int uplink_persist(const char *state_dir, const Rackboot__V1__SyncResponse *sr);

@@ -27,3 +27,14 @@ add_test(NAME integration.controller_lifecycle
          COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/integration/controller_lifecycle.sh
                  $<TARGET_FILE:rackboot-controller>)
 set_tests_properties(integration.controller_lifecycle PROPERTIES TIMEOUT 120)
+
+# The CRL reloads at the TLS layer of both daemons without a restart: an
+# agent revoked while it syncs is cut within a second and refused by TLS,
+# an expired CRL renewed on disk + SIGHUP lets new connections in again, and
+# the agent drops a controller its new CRL revokes
+# (tests/integration/crl_reload.sh; uses `openssl ca -gencrl -crlsec`).
+add_test(NAME integration.crl_reload
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/crl_reload.sh
+                 $<TARGET_FILE:rackboot-controller> $<TARGET_FILE:rackboot-agent>
+                 $<TARGET_FILE:rackboot-pki> $<TARGET_FILE:rb-fake-agent>)
+set_tests_properties(integration.crl_reload PROPERTIES TIMEOUT 240)

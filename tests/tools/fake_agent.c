@@ -5,6 +5,12 @@
  *   rb-fake-agent TLS-OPTIONS hello
  *   rb-fake-agent TLS-OPTIONS sync [--held G] [--ack G] [--wait MS]
  *   rb-fake-agent TLS-OPTIONS events --from SEQ HOST:INSTALL:PHASE[:PERCENT] ...
+ *   rb-fake-agent TLS-OPTIONS watch [--wait MS]
+ *
+ * watch syncs in a loop, as the uplink does, over a session that redials
+ * (until killed): one line per answer, "t=MS ok generation=G" or
+ * "t=MS error=WHY", MS the wall clock in milliseconds, so a test can tell
+ * when the controller stopped answering.
  *
  * Output is one "key=value ..." line per fact, for shell tests to grep.
  * Exit: 0 ok, 1 refused / failed, 2 usage, 4 unreachable. */
@@ -14,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "rbproto.h"
 #include "session.h"
@@ -22,10 +29,10 @@
 
 static int usage(void)
 {
-    fprintf(stderr,
-            "usage: rb-fake-agent --url URL --ca F --cert F --key F [--crl F]\n"
-            "                     [--server-name N] hello | sync [--held G] [--ack G]\n"
-            "                     [--wait MS] | events --from SEQ HOST:ID:PHASE[:PCT]...\n");
+    fprintf(stderr, "usage: rb-fake-agent --url URL --ca F --cert F --key F [--crl F]\n"
+                    "                     [--server-name N] hello | sync [--held G] [--ack G]\n"
+                    "                     [--wait MS] | events --from SEQ HOST:ID:PHASE[:PCT]...\n"
+                    "                     | watch [--wait MS]\n");
     return 2;
 }
 
@@ -129,6 +136,41 @@ out:
     return status;
 }
 
+/* Never returns: the test kills it. */
+static _Noreturn void do_watch(rb_session *s, uint32_t wait)
+{
+    uint64_t held = 0;
+    for (;;) {
+        Rackboot__V1__SyncRequest sync = RACKBOOT__V1__SYNC_REQUEST__INIT;
+        sync.held_generation = held;
+        sync.acked_generation = held;
+        sync.max_wait_ms = wait;
+        Rackboot__V1__AgentRequest req = RACKBOOT__V1__AGENT_REQUEST__INIT;
+        req.body_case = RACKBOOT__V1__AGENT_REQUEST__BODY_SYNC;
+        req.sync = &sync;
+        Rackboot__V1__AgentReply *rep = NULL;
+        int r = rb_session_call_agent(s, &req, wait + 2000, &rep);
+        if (r < 0) {
+            printf("t=%" PRIu64 " error=%s\n", now_realtime_ms(), errstr(r));
+        } else if (rep->body_case == RACKBOOT__V1__AGENT_REPLY__BODY_SYNC) {
+            held = rep->sync->generation;
+            printf("t=%" PRIu64 " ok generation=%" PRIu64 "\n", now_realtime_ms(), held);
+        } else {
+            printf("t=%" PRIu64 " error=%s\n", now_realtime_ms(),
+                   rep->body_case == RACKBOOT__V1__AGENT_REPLY__BODY_ERROR ? rep->error->message
+                                                                           : "unexpected reply");
+        }
+        fflush(stdout);
+        if (r >= 0) {
+            rbproto_free(&rep->base);
+        }
+        if (r < 0) {
+            struct timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000000L };
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -207,6 +249,9 @@ int main(int argc, char **argv)
             return usage();
         }
     }
+    if (streq(cmd, "watch")) {
+        cfg.reconnect = true; /* nng redials a lost connection, as for the uplink */
+    }
     rb_session *s = NULL;
     char *error = NULL;
     int r = rb_session_open(&cfg, &s, &error);
@@ -222,6 +267,8 @@ int main(int argc, char **argv)
         status = 0;
     } else if (streq(cmd, "sync")) {
         status = do_sync(s, held, ack, wait);
+    } else if (streq(cmd, "watch")) {
+        do_watch(s, wait ? wait : 1000);
     } else if (streq(cmd, "events")) {
         status =
             optind < argc ? do_events(s, from, argv + optind, (size_t)(argc - optind)) : usage();
