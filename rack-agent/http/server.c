@@ -93,7 +93,8 @@ struct http_server {
     uv_loop_t *loop;
     struct MHD_Daemon *daemon;
     uv_poll_t poll;
-    uv_timer_t timer;
+    uv_timer_t timer; /* libmicrohttpd's next deadline, header deadlines */
+    uv_idle_t again;  /* work left over: run again on the next iteration */
     unsigned open_handles;
     bool closing;
     bool in_run; /* inside MHD_run() */
@@ -364,6 +365,7 @@ int http_request_add_header(http_request *req, const char *name, const char *val
 /* ---- answers ---- */
 
 static void on_timer(uv_timer_t *t);
+static void on_again(uv_idle_t *h);
 
 /* Takes `resp` (NULL: out of memory) as the answer and, when the handler
  * answers after it returned, wakes the suspended connection. */
@@ -402,7 +404,7 @@ static void answer(http_request *req, unsigned status, struct MHD_Response *resp
         http_server *srv = req->srv;
         srv->kick = true;
         if (!srv->in_run && !srv->closing) {
-            uv_timer_start(&srv->timer, on_timer, 0, 0);
+            uv_idle_start(&srv->again, on_again);
         }
     }
 }
@@ -986,8 +988,14 @@ static void expire_heads(http_server *srv)
 
 /* One pass of libmicrohttpd's work, then its next deadline: MHD_get_timeout()
  * says 0 when it has work left over (edge-triggered sockets it did not
- * drain), so the timer runs it again on the next loop iteration. The
- * timer also fires for the first waiting connection's header deadline. */
+ * drain, a large file still being sent), and then an idle handle runs it
+ * again on the next loop iteration, after the loop has polled every other
+ * socket and updated its clock. (A 0 ms timer re-armed from its own
+ * callback would not do: libuv before 1.48, Debian 12 has 1.44, runs it
+ * again in the same pass, so the loop spins on HTTP alone with a frozen
+ * clock while a transfer lasts; libuv issue #4245.) The timer is for
+ * real deadlines: libmicrohttpd's, and the first waiting connection's
+ * header deadline. */
 static void run_daemon(http_server *srv)
 {
     if (srv->closing) {
@@ -1011,6 +1019,12 @@ static void run_daemon(http_server *srv)
         uint64_t head_ms = due > now ? due - now : 0;
         ms = head_ms < ms ? head_ms : ms;
     }
+    if (ms == 0) {
+        uv_timer_stop(&srv->timer);
+        uv_idle_start(&srv->again, on_again);
+        return;
+    }
+    uv_idle_stop(&srv->again);
     if (ms == UINT64_MAX) {
         uv_timer_stop(&srv->timer);
     } else {
@@ -1021,6 +1035,11 @@ static void run_daemon(http_server *srv)
 static void on_timer(uv_timer_t *t)
 {
     run_daemon(t->data);
+}
+
+static void on_again(uv_idle_t *h)
+{
+    run_daemon(h->data);
 }
 
 static void on_poll(uv_poll_t *p, int status, int events)
@@ -1117,9 +1136,11 @@ int http_server_new(uv_loop_t *loop, const http_server_config *cfg, http_server 
         return r;
     }
     uv_timer_init(loop, &srv->timer);
+    uv_idle_init(loop, &srv->again);
     srv->poll.data = srv;
     srv->timer.data = srv;
-    srv->open_handles = 2;
+    srv->again.data = srv;
+    srv->open_handles = 3;
     uv_poll_start(&srv->poll, UV_READABLE, on_poll);
     /* Arm the first deadline (and take any connection already waiting). */
     run_daemon(srv);
@@ -1180,6 +1201,7 @@ void http_server_close(http_server *srv)
      * libmicrohttpd closes it. */
     uv_close((uv_handle_t *)&srv->poll, on_handle_closed);
     uv_close((uv_handle_t *)&srv->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&srv->again, on_handle_closed);
     MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;
 }
