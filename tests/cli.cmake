@@ -15,3 +15,6 @@ if(TARGET rackboot AND TARGET rackboot-controller)
   set_tests_properties(integration.cli_flows PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
                        LABELS integration)
 endif()
+
+# Fuzzed: `hosts import FILE.csv`.
+rackboot_fuzz_target(fuzz_hosts_csv LIBS rb_cli)

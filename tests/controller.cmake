@@ -38,3 +38,6 @@ add_test(NAME integration.crl_reload
                  $<TARGET_FILE:rackboot-controller> $<TARGET_FILE:rackboot-agent>
                  $<TARGET_FILE:rackboot-pki> $<TARGET_FILE:rb-fake-agent>)
 set_tests_properties(integration.crl_reload PROPERTIES TIMEOUT 240)
+
+# Fuzzed: controller.conf (written to a private tmpfs directory).
+rackboot_fuzz_target(fuzz_controller_config LIBS rb_controller)

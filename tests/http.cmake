@@ -19,3 +19,6 @@ foreach(t curl slow limits)
   set_tests_properties(integration.http_${t} PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
                        LABELS integration)
 endforeach()
+
+# The request target's decoding before routing (http/server-internal.h).
+rackboot_fuzz_target(fuzz_http_path LIBS rb_http)

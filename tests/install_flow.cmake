@@ -15,3 +15,8 @@ set_tests_properties(integration.boot_routes PROPERTIES TIMEOUT 120 SKIP_RETURN_
 # failed sync answers "not recorded" (fdatasync(2) wrapped to fail it).
 rackboot_unit_test(test_progress LIBS rb_boot TIMEOUT 60)
 target_link_options(test_progress PRIVATE -Wl,--wrap=fdatasync)
+
+# Fuzzed: the installer's progress form, and a controller's sync through the
+# intents to every file rendered from it.
+rackboot_fuzz_target(fuzz_boot_form LIBS rb_boot)
+rackboot_fuzz_target(fuzz_sync_render LIBS rb_uplink rb_render)

@@ -53,3 +53,9 @@ add_test(NAME integration.agent_check_config
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/agent_check_config.sh
                  $<TARGET_FILE:rackboot-agent> $<TARGET_FILE:rackboot-pki>)
 set_tests_properties(integration.agent_check_config PROPERTIES TIMEOUT 120)
+
+# Fuzzed: the lease file, the standalone hosts file and agent.conf (each
+# written to a private tmpfs directory, see tests/fuzz/fuzz_file.h).
+rackboot_fuzz_target(fuzz_leasefile LIBS rb_agent)
+rackboot_fuzz_target(fuzz_hostsfile LIBS rb_agent)
+rackboot_fuzz_target(fuzz_agent_config LIBS rb_agent)

@@ -2,6 +2,7 @@
  * loop (see server.h). Everything here runs on the loop thread: the daemon
  * has no threads of its own, so no locks. */
 #include "server.h"
+#include "server-internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -198,7 +199,7 @@ static http_conn *conn_of(struct MHD_Connection *conn)
  * not a path (or absolute URL), a broken escape or an encoded NUL; 403 for
  * "." and ".." segments, literal or encoded (nothing we serve is reached
  * through them, and refusing them here keeps every route safe). */
-static unsigned decode_path(const char *target, char **ret)
+unsigned http_decode_path(const char *target, char **ret)
 {
     const char *p = target;
     /* RFC 9112 §3.2.2: absolute-form must be accepted; its path is ours. */
@@ -667,7 +668,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
         free(req);
         return NULL;
     }
-    req->bad_status = decode_path(uri, &req->path);
+    req->bad_status = http_decode_path(uri, &req->path);
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     char addr[INET6_ADDRSTRLEN] = "?";
