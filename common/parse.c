@@ -319,3 +319,20 @@ int parse_listen_address(const char *s, uint16_t default_port, struct sockaddr_i
     *ret = sa;
     return 0;
 }
+
+bool user_name_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 32 || s[0] == '-') {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '-' || c == '.';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}

@@ -47,3 +47,7 @@ void format_mac(const uint8_t mac[6], char buf[FORMAT_MAC_LEN]);
  * A missing port is default_port. Port 0 is allowed (the kernel picks one,
  * which tests use). -ENODEV when the zone names no interface. */
 int parse_listen_address(const char *s, uint16_t default_port, struct sockaddr_in6 *ret);
+
+/* A user name the daemons may be told to run as: 1-32 of letters, digits,
+ * '_', '-' and '.', not starting with '-' (useradd(8)'s portable set). */
+bool user_name_valid(const char *s);

@@ -28,6 +28,7 @@ controller_config *controller_config_free(controller_config *cfg)
     }
     free(cfg->path);
     free(cfg->state_dir);
+    free(cfg->user);
     free(cfg->agents_listen);
     free(cfg->api_listen);
     free(cfg->operators_listen);
@@ -99,6 +100,11 @@ static void section_controller(loader *l, const ini_section *s)
         const ini_entry *e = &s->entries[i];
         if (streq(e->key, "state_dir")) {
             set_string(l, e, &c->state_dir, true);
+        } else if (streq(e->key, "user")) {
+            set_string(l, e, &c->user, false);
+            if (c->user && !user_name_valid(c->user)) {
+                problem(l, e->line, "user: \"%s\" is not a user name", e->value);
+            }
         } else if (streq(e->key, "agents_listen")) {
             set_url(l, e, &c->agents_listen, "tls+tcp://");
         } else if (streq(e->key, "api_listen")) {

@@ -23,6 +23,7 @@ typedef struct controller_config {
     char *path;
     /* [controller] */
     char *state_dir;
+    char *user;             /* run as this user after binding (common/daemon.h); NULL: stay */
     char *agents_listen;    /* tls+tcp://HOST:PORT; NULL: no agents (API only) */
     char *api_listen;       /* ipc://PATH */
     char *operators_listen; /* tls+tcp://HOST:PORT or NULL */

@@ -21,10 +21,12 @@
 
 #include "api.h"
 #include "config.h"
+#include "daemon.h"
 #include "diag.h"
 #include "hub.h"
 #include "identity.h"
 #include "log.h"
+#include "parse.h"
 #include "pki.h"
 #include "rpc.h"
 #include "store.h"
@@ -59,12 +61,14 @@ typedef struct controller {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: rackboot-controller --config FILE [--check-config]\n"
+    fprintf(f, "Usage: rackboot-controller --config FILE [--user NAME] [--check-config]\n"
                "\n"
                "The rackboot controller: holds the fleet store, pushes install intents to\n"
                "the rack agents and serves the operators' API (the rackboot CLI).\n"
                "\n"
                "  -c, --config FILE   configuration file (see deploy/examples/controller.conf)\n"
+               "  -u, --user NAME     once the sockets are open, run as this user (overrides\n"
+               "                      [controller] user)\n"
                "      --check-config  validate the configuration and the PKI files, then exit\n"
                "  -h, --help          show this help\n"
                "  -V, --version       show the version\n"
@@ -307,14 +311,70 @@ static void on_signal(uv_signal_t *s, int signum)
 {
     controller *c = s->data;
     if (signum == SIGHUP) {
+        daemon_notify_reloading();
         pki_reload(c, "SIGHUP");
+        daemon_notify_ready("serving");
         return;
     }
     log_info("signal %d: shutting down", signum);
+    daemon_notify_stopping();
     shutdown_all(c);
 }
 
-static int run(const char *path)
+/* Root is needed only to open the sockets and read the keys: from here on
+ * the controller runs as [controller] user (or --user), with no capability
+ * left, in a state directory that user owns. Under systemd's User= it
+ * already is that user and nothing changes. */
+static int become_service_user(controller *c)
+{
+    const controller_config *cfg = c->cfg;
+    if (!cfg->user) {
+        return 0;
+    }
+    daemon_user u;
+    int r = daemon_user_lookup(cfg->user, &u);
+    if (r < 0) {
+        log_error("cannot run as user=%s: %s", cfg->user,
+                  r == -ENOENT ? "no such user" : errstr(r));
+        return r;
+    }
+    if (!daemon_is_root()) {
+        if (geteuid() == u.uid) {
+            return 0;
+        }
+        log_error("cannot run as user=%s: started as uid %u, not as root", cfg->user,
+                  (unsigned)geteuid());
+        return -EPERM;
+    }
+    r = daemon_chown_tree(cfg->state_dir, &u);
+    if (r < 0) {
+        log_error("cannot give %s to user=%s: %s", cfg->state_dir, cfg->user, errstr(r));
+        return r;
+    }
+    r = daemon_drop_privileges(&u, NULL, 0);
+    if (r < 0) {
+        log_error("cannot drop root for user=%s: %s", cfg->user, errstr(r));
+        return r;
+    }
+    /* A CRL reload (SIGHUP, or the files changing) reads them all again. */
+    if (c->tls) {
+        pki_prover *p = NULL;
+        pki_reason reason = { { 0 } };
+        r = pki_prover_load(cfg->cert, cfg->key, &p, &reason);
+        pki_prover_free(p);
+        if (r < 0) {
+            log_error("as user=%s the PKI files cannot be read again at a reload: %s (give the "
+                      "key to that user, mode 0600)",
+                      cfg->user, reason.text[0] ? reason.text : errstr(r));
+            return r;
+        }
+    }
+    log_info("running as user=%s uid=%u gid=%u capabilities=none", cfg->user, (unsigned)u.uid,
+             (unsigned)u.gid);
+    return 0;
+}
+
+static int run(const char *path, const char *user)
 {
     controller c = { 0 };
     diag *d = diag_new();
@@ -322,6 +382,11 @@ static int run(const char *path)
         return 1;
     }
     int r = controller_config_load(path, d, &c.cfg);
+    if (r >= 0 && user) {
+        free(c.cfg->user);
+        c.cfg->user = strdup(user);
+        r = c.cfg->user ? 0 : -ENOMEM;
+    }
     if (r >= 0 && (c.cfg->agents_listen || c.cfg->operators_listen)) {
         r = pki_open(&c, d);
     }
@@ -381,6 +446,10 @@ static int run(const char *path)
         log_error("api: %s", error ? error : errstr(r));
         goto out;
     }
+    r = become_service_user(&c);
+    if (r < 0) {
+        goto out;
+    }
 
     uv_timer_init(c.loop, &c.expire);
     c.expire.data = &c;
@@ -401,6 +470,7 @@ static int run(const char *path)
              RACKBOOT_VERSION, db, c.cfg->api_listen,
              c.cfg->agents_listen ? c.cfg->agents_listen : "-",
              c.cfg->operators_listen ? c.cfg->operators_listen : "-");
+    daemon_notify_ready("serving");
     uv_run(c.loop, UV_RUN_DEFAULT);
     status = 0;
     log_info("rackboot-controller stopped");
@@ -424,6 +494,7 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         { "config", required_argument, NULL, 'c' },
         { "check-config", no_argument, NULL, 'C' },
+        { "user", required_argument, NULL, 'u' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { 0 },
@@ -432,10 +503,19 @@ int main(int argc, char **argv)
     bool check = false;
     log_set_ident("rackboot-controller");
     int c;
-    while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+    const char *user = NULL;
+    while ((c = getopt_long(argc, argv, "c:u:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
             config = optarg;
+            break;
+        case 'u':
+            if (!user_name_valid(optarg)) {
+                fprintf(stderr, "rackboot-controller: --user: \"%s\" is not a user name\n",
+                        optarg);
+                return 2;
+            }
+            user = optarg;
             break;
         case 'C':
             check = true;
@@ -455,5 +535,5 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    return check ? check_config(config) : run(config);
+    return check ? check_config(config) : run(config, user);
 }

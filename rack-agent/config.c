@@ -73,6 +73,7 @@ agent_config *agent_config_free(agent_config *cfg)
     free(cfg->path);
     free(cfg->rack);
     free(cfg->state_dir);
+    free(cfg->user);
     for (size_t i = 0; i < cfg->n_interfaces; i++) {
         free(cfg->interfaces[i]);
     }
@@ -160,6 +161,11 @@ static void section_agent(loader *l, const ini_section *s)
             }
         } else if (streq(e->key, "state_dir")) {
             set_string(l, e, &c->state_dir);
+        } else if (streq(e->key, "user")) {
+            set_string(l, e, &c->user);
+            if (c->user && !user_name_valid(c->user)) {
+                problem(l, e->line, "user: \"%s\" is not a user name", e->value);
+            }
         } else if (streq(e->key, "advertise_address")) {
             bool has = false;
             set_addr(l, e, &c->advertise_address, &has);

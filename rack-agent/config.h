@@ -33,6 +33,7 @@ typedef struct agent_config {
     /* [agent] */
     char *rack;
     char *state_dir;
+    char *user; /* run as this user after binding (common/daemon.h); NULL: stay */
     struct in6_addr advertise_address;
     bool has_gateway;
     struct in6_addr gateway;

@@ -30,9 +30,11 @@
 #include "dhcp6/leasefile.h"
 #include "dhcp6/links.h"
 #include "dhcp6/socket.h"
+#include "daemon.h"
 #include "diag.h"
 #include "files-internal.h"
 #include "hex.h"
+#include "identity.h"
 #include "http/files_route.h"
 #include "http/server.h"
 #include "intents.h"
@@ -94,11 +96,13 @@ static void close_cache(agent *a);
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: rackboot-agent --config FILE [--check-config]\n"
+    fprintf(f, "Usage: rackboot-agent --config FILE [--user NAME] [--check-config]\n"
                "\n"
                "The rackboot rack agent: serves its rack's install intents over DHCPv6.\n"
                "\n"
                "  -c, --config FILE   configuration file (see deploy/examples/agent.conf)\n"
+               "  -u, --user NAME     once the ports are bound, run as this user (overrides\n"
+               "                      [agent] user)\n"
                "      --check-config  validate the configuration and hosts file, then exit\n"
                "  -h, --help          show this help\n"
                "  -V, --version       show the version\n"
@@ -439,6 +443,7 @@ static void close_install_flow(agent *a)
 static void stop(agent *a)
 {
     log_info("shutting down");
+    daemon_notify_stopping();
     uv_signal_stop(&a->sig_term);
     uv_signal_stop(&a->sig_int);
     uv_close((uv_handle_t *)&a->sig_term, NULL);
@@ -465,12 +470,14 @@ static void on_signal(uv_signal_t *h, int signum)
     agent *a = h->data;
     switch (signum) {
     case SIGHUP:
+        daemon_notify_reloading();
         if (a->cfg->hosts_path) {
             load_hosts(a, "reload");
         }
         if (a->uplink) {
             uplink_reload_tls(a->uplink, "SIGHUP");
         }
+        daemon_notify_ready("serving");
         break;
     case SIGUSR1:
         log_stats(a, "sigusr1");
@@ -958,11 +965,71 @@ static void close_walk(uv_handle_t *h, void *arg)
     }
 }
 
-static int run(const char *config_path)
+/* Root is needed only to bind the ports below 1024 and to read the keys:
+ * from here on the agent runs as [agent] user (or --user) with only
+ * CAP_NET_BIND_SERVICE, in state and cache directories that user owns.
+ * Under systemd's User= it already is that user and nothing changes. */
+static int become_service_user(agent *a)
+{
+    const agent_config *c = a->cfg;
+    if (!c->user) {
+        return 0;
+    }
+    daemon_user u;
+    int r = daemon_user_lookup(c->user, &u);
+    if (r < 0) {
+        log_error("cannot run as user=%s: %s", c->user, r == -ENOENT ? "no such user" : errstr(r));
+        return r;
+    }
+    if (!daemon_is_root()) {
+        if (geteuid() == u.uid) {
+            return 0;
+        }
+        log_error("cannot run as user=%s: started as uid %u, not as root", c->user,
+                  (unsigned)geteuid());
+        return -EPERM;
+    }
+    const char *trees[] = { c->state_dir, c->cache_dir };
+    for (size_t i = 0; i < ARRAY_SIZE(trees); i++) {
+        if (trees[i] && (r = daemon_chown_tree(trees[i], &u)) < 0) {
+            log_error("cannot give %s to user=%s: %s", trees[i], c->user, errstr(r));
+            return r;
+        }
+    }
+    static const cap_value_t keep[] = { CAP_NET_BIND_SERVICE };
+    r = daemon_drop_privileges(&u, keep, ARRAY_SIZE(keep));
+    if (r < 0) {
+        log_error("cannot drop root for user=%s: %s", c->user, errstr(r));
+        return r;
+    }
+    /* The uplink reads its key again at every reconnect and CRL reload. */
+    if (c->has_controller) {
+        pki_prover *p = NULL;
+        pki_reason reason = { { 0 } };
+        r = pki_prover_load(c->controller_cert, c->controller_key, &p, &reason);
+        pki_prover_free(p);
+        if (r < 0) {
+            log_error("as user=%s the uplink cannot load its certificate and key: %s (give the "
+                      "key to that user, mode 0600)",
+                      c->user, reason.text[0] ? reason.text : errstr(r));
+            return r;
+        }
+    }
+    log_info("running as user=%s uid=%u gid=%u capabilities=cap_net_bind_service", c->user,
+             (unsigned)u.uid, (unsigned)u.gid);
+    return 0;
+}
+
+static int run(const char *config_path, const char *user)
 {
     diag *d = diag_new();
     agent a = { .exit_code = 0 };
     int r = d ? agent_config_load(config_path, d, &a.cfg) : -ENOMEM;
+    if (r >= 0 && user) {
+        free(a.cfg->user);
+        a.cfg->user = strdup(user);
+        r = a.cfg->user ? 0 : -ENOMEM;
+    }
     if (r >= 0) {
         /* What would only fail later (a missing certificate: the uplink
          * would retry it forever) fails now, as --check-config says. */
@@ -1031,6 +1098,10 @@ static int run(const char *config_path)
     if (r < 0) {
         goto out;
     }
+    r = become_service_user(&a);
+    if (r < 0) {
+        goto out;
+    }
     uv_timer_init(&loop, &a.expire_timer);
     a.expire_timer.data = &a;
     uv_timer_start(&a.expire_timer, on_expire, EXPIRE_EVERY_MS, EXPIRE_EVERY_MS);
@@ -1049,6 +1120,7 @@ static int run(const char *config_path)
         goto out;
     }
     log_info("ready");
+    daemon_notify_ready("serving");
     uv_run(&loop, UV_RUN_DEFAULT);
     log_info("stopped");
 out:
@@ -1087,6 +1159,7 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         { "config", required_argument, NULL, 'c' },
         { "check-config", no_argument, NULL, 'C' },
+        { "user", required_argument, NULL, 'u' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { 0 },
@@ -1095,10 +1168,18 @@ int main(int argc, char **argv)
     bool check = false;
     log_set_ident("rackboot-agent");
     int c;
-    while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+    const char *user = NULL;
+    while ((c = getopt_long(argc, argv, "c:u:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
             config = optarg;
+            break;
+        case 'u':
+            if (!user_name_valid(optarg)) {
+                fprintf(stderr, "rackboot-agent: --user: \"%s\" is not a user name\n", optarg);
+                return 2;
+            }
+            user = optarg;
             break;
         case 'C':
             check = true;
@@ -1118,5 +1199,5 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    return check ? check_config(config) : run(config);
+    return check ? check_config(config) : run(config, user);
 }

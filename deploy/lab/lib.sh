@@ -326,11 +326,30 @@ lab_host_ns() {
 
 # ---- PKI and configuration -------------------------------------------------------------
 # lab_pki: a throwaway fleet CA, the controller's and the agent's certificates.
+# The user both daemons drop to once they have bound their ports
+# ([agent] user, [controller] user), created as the packages do.
+LAB_USER=${LAB_USER:-rackboot}
+lab_service_user() {
+    getent group "$LAB_USER" >/dev/null || groupadd --system "$LAB_USER" || return 1
+    id "$LAB_USER" >/dev/null 2>&1 ||
+        useradd --system --gid "$LAB_USER" --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin "$LAB_USER"
+}
+
+# lab_uid_of PID: the real uid a process runs as.
+lab_uid_of() {
+    awk '$1 == "Uid:" { print $2 }' "/proc/$1/status" 2>/dev/null
+}
+
 lab_pki() {
     local d=$LAB_DIR/pki
+    lab_service_user || return 1
     "$RB_PKI" --dir "$d" init --name rackboot-lab-ca >/dev/null &&
         "$RB_PKI" --dir "$d" issue controller "$LAB_CTL_NAME" >/dev/null &&
-        "$RB_PKI" --dir "$d" issue agent "$LAB_RACK" >/dev/null
+        "$RB_PKI" --dir "$d" issue agent "$LAB_RACK" >/dev/null || return 1
+    # The daemons read their keys again (CRL reloads, reconnects) as
+    # $LAB_USER: theirs, mode 0600. The CA's key stays root's.
+    chmod 0711 "$d" && chown -R "$LAB_USER:" "$d/controller" "$d/agent"
 }
 
 lab_write_configs() {
@@ -339,6 +358,7 @@ lab_write_configs() {
     cat >"$LAB_DIR/controller.conf" <<EOC
 [controller]
 state_dir = $LAB_DIR/ctl-state
+user = $LAB_USER
 agents_listen = tls+tcp://[$LAB_UP_CTL]:$LAB_CTL_PORT
 api_listen = ipc://$LAB_DIR/api.sock
 log_level = ${LAB_CTL_LOG_LEVEL:-info}
@@ -357,6 +377,7 @@ EOC
 [agent]
 rack = $LAB_RACK
 state_dir = $LAB_DIR/agent-state
+user = $LAB_USER
 advertise_address = $LAB_AGENT_ADDR
 gateway = $LAB_AGENT_ADDR
 log_level = ${LAB_AGENT_LOG_LEVEL:-info}
@@ -404,6 +425,8 @@ lab_start_controller() {
     lab_wait_for 10 lab_rb racks || { echo "lab: controller API does not answer" >&2; return 1; }
     lab_wait_for 10 sh -c "ip netns exec $LAB_NS_CTL ss -Hltn | grep -qF ':$LAB_CTL_PORT '" ||
         { echo "lab: controller does not listen for agents" >&2; return 1; }
+    [ "$(lab_uid_of "$LAB_CTL_PID")" = "$(id -u "$LAB_USER")" ] ||
+        { echo "lab: controller does not run as $LAB_USER" >&2; return 1; }
 }
 
 lab_stop_controller() {
@@ -429,6 +452,8 @@ lab_start_agent() {
         { echo "lab: agent not ready" >&2; return 1; }
     lab_wait_for 30 lab_log_grew agent.log "uplink: connected" "$synced" ||
         { echo "lab: agent did not connect to the controller" >&2; return 1; }
+    [ "$(lab_uid_of "$LAB_AGENT_PID")" = "$(id -u "$LAB_USER")" ] ||
+        { echo "lab: agent does not run as $LAB_USER" >&2; return 1; }
 }
 
 lab_stop_agent() {

@@ -234,6 +234,26 @@ static void test_tftp_section(void **state)
 }
 
 /* [dhcp6] trusted_relays and max_bindings_per_interface (issue #10). */
+/* The user the agent drops root for (common/daemon.h). */
+static void test_user(void **state)
+{
+    diag *d;
+    agent_config *c = NULL;
+    static const char fmt[] = "[agent]\nrack = r\nstate_dir = /s\nadvertise_address = 2001:db8::1\n"
+                              "user = %s\n" /* line 5 */
+                              "[standalone]\nhosts = /etc/hosts.conf\n";
+    char text[256];
+    snprintf(text, sizeof(text), fmt, "rackboot");
+    assert_int_equal(load(text, &d, &c), 0);
+    assert_string_equal(c->user, "rackboot");
+    agent_config_free(c);
+    diag_free(d);
+    snprintf(text, sizeof(text), fmt, "-x");
+    assert_int_equal(load(text, &d, &c), -EINVAL);
+    assert_true(has_problem(d, 5, "user: \"-x\" is not a user name"));
+    diag_free(d);
+}
+
 static void test_dhcp6_relays_and_cap(void **state)
 {
     diag *d;
@@ -305,6 +325,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tftp_section, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dhcp6_relays_and_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_user, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -142,6 +142,20 @@ static void test_keep_events_days(void **state)
     diag_free(d);
 }
 
+/* The user the controller drops root for (common/daemon.h). */
+static void test_user(void **state)
+{
+    diag *d = NULL;
+    controller_config *c = NULL;
+    assert_int_equal(load("[controller]\nstate_dir = s\nuser = rackboot\n", &d, &c), 0);
+    assert_string_equal(c->user, "rackboot");
+    controller_config_free(c);
+    diag_free(d);
+    assert_int_equal(load("[controller]\nstate_dir = s\nuser = rack boot\n", &d, &c), -EINVAL);
+    assert_true(has_problem(d, ":3: user: \"rack boot\" is not a user name"));
+    diag_free(d);
+}
+
 static void test_tls_needs_pki(void **state)
 {
     diag *d = NULL;
@@ -160,6 +174,7 @@ int main(void)
         cmocka_unit_test(test_good_file),        cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_problems),         cmocka_unit_test(test_tls_needs_pki),
         cmocka_unit_test(test_keep_events_days),
+        cmocka_unit_test(test_user),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

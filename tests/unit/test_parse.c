@@ -249,6 +249,17 @@ static void test_listen_address(void **state)
     assert_int_equal(parse_listen_address("[fe80::1%nosuchif0]:547", 80, &sa), -ENODEV);
 }
 
+static void test_user_name(void **state)
+{
+    assert_true(user_name_valid("rackboot"));
+    assert_true(user_name_valid("svc_rb-2.x"));
+    assert_false(user_name_valid(""));
+    assert_false(user_name_valid("-rackboot"));
+    assert_false(user_name_valid("rack boot"));
+    assert_false(user_name_valid("rack/boot"));
+    assert_false(user_name_valid("abcdefghijklmnopqrstuvwxyz0123456"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -259,6 +270,7 @@ int main(void)
         cmocka_unit_test(test_ipv6),
         cmocka_unit_test(test_mac),
         cmocka_unit_test(test_listen_address),
+        cmocka_unit_test(test_user_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
