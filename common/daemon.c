@@ -2,7 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -45,34 +45,75 @@ bool daemon_is_root(void)
     return geteuid() == 0;
 }
 
-/* nftw(3) takes no user data: the tree walk runs on the loop thread at
- * start-up only, so a file-scope pointer is enough. */
-static const daemon_user *chown_to;
-
-static int chown_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+/* Gives the entry `name` of directory `dfd` to `u`, and when it is a
+ * directory everything under it. Every step is relative to an open
+ * directory and refuses symlinks (O_NOFOLLOW, AT_SYMLINK_NOFOLLOW): a
+ * process of that user swapping a directory for a symlink mid-walk cannot
+ * make root change anything outside the tree. */
+static int chown_at(int dfd, const char *name, const daemon_user *u, unsigned depth)
 {
-    if (st->st_uid == chown_to->uid && st->st_gid == chown_to->gid) {
+    struct stat st;
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        return errno == ENOENT ? 0 : negative_errno(); /* gone meanwhile */
+    }
+    if ((st.st_uid != u->uid || st.st_gid != u->gid) &&
+        fchownat(dfd, name, u->uid, u->gid, AT_SYMLINK_NOFOLLOW) < 0) {
+        return negative_errno();
+    }
+    if (!S_ISDIR(st.st_mode)) {
         return 0;
     }
-    return lchown(path, chown_to->uid, chown_to->gid) < 0 ? negative_errno() : 0;
+    if (depth > 64) {
+        return -ELOOP; /* no state tree of ours is this deep */
+    }
+    int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        return negative_errno();
+    }
+    DIR *dir = fdopendir(fd);
+    if (!dir) {
+        int r = negative_errno();
+        close(fd);
+        return r;
+    }
+    int r = 0;
+    struct dirent *de;
+    while (r == 0 && (errno = 0, de = readdir(dir))) {
+        if (!streq(de->d_name, ".") && !streq(de->d_name, "..")) {
+            r = chown_at(dirfd(dir), de->d_name, u, depth + 1);
+        }
+    }
+    if (r == 0 && errno != 0) {
+        r = negative_errno();
+    }
+    closedir(dir);
+    return r;
 }
 
 int daemon_chown_tree(const char *path, const daemon_user *u)
 {
-    chown_to = u;
-    /* FTW_PHYS: symlinks are changed themselves, never followed. */
-    int r = nftw(path, chown_one, 16, FTW_PHYS | FTW_MOUNT);
-    chown_to = NULL;
-    if (r == -1) {
-        return negative_errno();
-    }
-    return r; /* 0, or chown_one's -errno */
+    return chown_at(AT_FDCWD, path, u, 0);
 }
 
 int daemon_drop_privileges(const daemon_user *u, const cap_value_t *keep, size_t n_keep)
 {
     if (!daemon_is_root()) {
         return -EPERM;
+    }
+    /* Nothing outside `keep` may come back, not even through an exec of a
+     * file with capabilities: cut the bounding set while we still may
+     * (CAP_SETPCAP), and forbid new privileges for good. */
+    for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++) {
+        bool kept = false;
+        for (size_t i = 0; i < n_keep; i++) {
+            kept |= keep[i] == c;
+        }
+        if (!kept && CAP_IS_SUPPORTED(c) && cap_drop_bound(c) < 0) {
+            return negative_errno();
+        }
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+        return negative_errno();
     }
     /* Keep the permitted set over the uid change, then cut it down. */
     if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) {

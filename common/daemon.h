@@ -5,11 +5,14 @@
  * `[controller] user`, `--user`; the packages create `rackboot`) with
  * only the capabilities it names kept (CAP_NET_BIND_SERVICE). Root's
  * files it must keep writing (the state and cache directories) are handed
- * to that user first. The drop is for the whole process: glibc applies
- * setresuid/setresgid to every thread, and threads other than the caller
- * lose every capability (the kernel clears them on the uid change; only the
- * caller set PR_SET_KEEPCAPS), so threads started earlier (nng's) keep
- * nothing.
+ * to that user first. The daemons drop before they start any thread or
+ * create any file, so everything they make belongs to that user; the
+ * capability they keep is what lets them bind ports below 1024 after the
+ * drop. The drop is for the whole process all the same: glibc applies
+ * setresuid/setresgid to every thread, threads other than the caller lose
+ * their effective and permitted capabilities (the kernel clears them on the
+ * uid change; only the caller set PR_SET_KEEPCAPS), the bounding set is cut
+ * to what is kept, and no_new_privs is set.
  *
  * Readiness. Under systemd (Type=notify) the daemon says READY=1 once it
  * serves, STOPPING=1 when it begins to shut down, and RELOADING=1 /
@@ -35,13 +38,15 @@ int daemon_user_lookup(const char *name, daemon_user *ret);
 /* Whether the process runs as root (only then can it drop to a user). */
 bool daemon_is_root(void);
 
-/* Gives `path` and everything under it to `u` (lchown, never following a
- * symlink out of the tree). Entries already owned by it are left alone. */
+/* Gives `path` and everything under it to `u`, walking by open directory
+ * descriptors and never following a symlink (a symlink is changed itself).
+ * Entries already owned by it are left alone. */
 int daemon_chown_tree(const char *path, const daemon_user *u);
 
 /* Becomes `u` (its supplementary groups, gid, uid) keeping only the
- * capabilities in `keep` (permitted and effective). Must run as root. Any
- * failure leaves the process unfit to continue: callers exit. */
+ * capabilities in `keep` (permitted, effective and bounding sets), with
+ * no_new_privs set. Must run as root. Any failure leaves the process unfit
+ * to continue: callers exit. */
 int daemon_drop_privileges(const daemon_user *u, const cap_value_t *keep, size_t n_keep);
 
 /* Whether the calling thread holds `cap` in its effective set. */

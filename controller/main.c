@@ -296,6 +296,12 @@ static void pki_reload(controller *c, const char *why)
             log_error("%s: cannot look for revoked agents: %s", why, errstr(cut));
         }
     }
+    if (c->cfg->crl && c->api) {
+        int cut = api_cut_revoked(c->api);
+        if (cut < 0) {
+            log_error("%s: cannot look for revoked operators: %s", why, errstr(cut));
+        }
+    }
 }
 
 static void on_pki_check(uv_timer_t *t)
@@ -321,10 +327,26 @@ static void on_signal(uv_signal_t *s, int signum)
     shutdown_all(c);
 }
 
-/* Root is needed only to open the sockets and read the keys: from here on
- * the controller runs as [controller] user (or --user), with no capability
- * left, in a state directory that user owns. Under systemd's User= it
- * already is that user and nothing changes. */
+/* A tls+tcp:// listen URL's port is below 1024 (binding it takes
+ * CAP_NET_BIND_SERVICE). */
+static bool url_port_privileged(const char *url)
+{
+    const char *colon = url ? strrchr(url, ':') : NULL;
+    if (!colon || colon[1] < '0' || colon[1] > '9') {
+        return false;
+    }
+    unsigned long port = strtoul(colon + 1, NULL, 10);
+    return port > 0 && port < 1024;
+}
+
+/* Root is needed to read the keys and to open the API socket wherever the
+ * configuration puts it (a root-owned directory such as /run/rackboot):
+ * once the store and the listeners are open, the controller becomes
+ * [controller] user (or --user) with no capability left
+ * (CAP_NET_BIND_SERVICE only when a listen port is below 1024), in a state
+ * directory that user owns. Nothing but the loop thread writes files, so
+ * the state tree is complete when it is handed over. Under systemd's User=
+ * it already is that user and nothing changes. */
 static int become_service_user(controller *c)
 {
     const controller_config *cfg = c->cfg;
@@ -351,7 +373,10 @@ static int become_service_user(controller *c)
         log_error("cannot give %s to user=%s: %s", cfg->state_dir, cfg->user, errstr(r));
         return r;
     }
-    r = daemon_drop_privileges(&u, NULL, 0);
+    static const cap_value_t bind_low[] = { CAP_NET_BIND_SERVICE };
+    bool low = url_port_privileged(cfg->agents_listen) ||
+               url_port_privileged(cfg->operators_listen);
+    r = daemon_drop_privileges(&u, bind_low, low ? 1 : 0);
     if (r < 0) {
         log_error("cannot drop root for user=%s: %s", cfg->user, errstr(r));
         return r;
@@ -369,8 +394,8 @@ static int become_service_user(controller *c)
             return r;
         }
     }
-    log_info("running as user=%s uid=%u gid=%u capabilities=none", cfg->user, (unsigned)u.uid,
-             (unsigned)u.gid);
+    log_info("running as user=%s uid=%u gid=%u capabilities=%s", cfg->user, (unsigned)u.uid,
+             (unsigned)u.gid, low ? "cap_net_bind_service" : "none");
     return 0;
 }
 

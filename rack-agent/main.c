@@ -965,10 +965,12 @@ static void close_walk(uv_handle_t *h, void *arg)
     }
 }
 
-/* Root is needed only to bind the ports below 1024 and to read the keys:
- * from here on the agent runs as [agent] user (or --user) with only
- * CAP_NET_BIND_SERVICE, in state and cache directories that user owns.
- * Under systemd's User= it already is that user and nothing changes. */
+/* Root is needed only to create the state and cache directories: the agent
+ * becomes [agent] user (or --user) before it starts a thread, opens a
+ * socket or writes a file, so everything it makes is that user's, and keeps
+ * only CAP_NET_BIND_SERVICE, which lets it bind DHCPv6, TFTP and HTTP
+ * ports afterwards. Under systemd's User= it already is that user and
+ * nothing changes. */
 static int become_service_user(agent *a)
 {
     const agent_config *c = a->cfg;
@@ -989,6 +991,13 @@ static int become_service_user(agent *a)
                   (unsigned)geteuid());
         return -EPERM;
     }
+    /* A cache outside state_dir (/var/cache/...) lives in a directory
+     * the user may not write: make it now. */
+    if (c->cache_dir && mkdir(c->cache_dir, 0750) < 0 && errno != EEXIST) {
+        r = negative_errno();
+        log_error("cannot create cache dir %s: %s", c->cache_dir, errstr(r));
+        return r;
+    }
     const char *trees[] = { c->state_dir, c->cache_dir };
     for (size_t i = 0; i < ARRAY_SIZE(trees); i++) {
         if (trees[i] && (r = daemon_chown_tree(trees[i], &u)) < 0) {
@@ -1002,7 +1011,7 @@ static int become_service_user(agent *a)
         log_error("cannot drop root for user=%s: %s", c->user, errstr(r));
         return r;
     }
-    /* The uplink reads its key again at every reconnect and CRL reload. */
+    /* The uplink reads its certificate and key as this user. */
     if (c->has_controller) {
         pki_prover *p = NULL;
         pki_reason reason = { { 0 } };
@@ -1062,6 +1071,10 @@ static int run(const char *config_path, const char *user)
         log_error("state_dir unusable path=%s err=%s", a.cfg->state_dir, errstr(r));
         goto out;
     }
+    r = become_service_user(&a);
+    if (r < 0) {
+        goto out;
+    }
     r = intents_store_new(&a.store);
     if (r < 0) {
         goto out;
@@ -1095,10 +1108,6 @@ static int run(const char *config_path, const char *user)
         goto out;
     }
     r = setup_http(&a);
-    if (r < 0) {
-        goto out;
-    }
-    r = become_service_user(&a);
     if (r < 0) {
         goto out;
     }

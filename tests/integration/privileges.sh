@@ -112,8 +112,15 @@ wait_for 60 grep -q '] ready\|: ready' agent.log || fail "agent not ready: $(tai
     fail "agent CapEff: $(status_field "$AGENT_PID" CapEff)"
 [ "$(status_field "$AGENT_PID" CapPrm)" = 0000000000000400 ] ||
     fail "agent CapPrm: $(status_field "$AGENT_PID" CapPrm)"
+[ "$(status_field "$AGENT_PID" CapBnd)" = 0000000000000400 ] ||
+    fail "agent CapBnd: $(status_field "$AGENT_PID" CapBnd)"
 [ "$(status_field "$CTL_PID" CapEff)" = 0000000000000000 ] ||
     fail "controller CapEff: $(status_field "$CTL_PID" CapEff)"
+[ "$(status_field "$CTL_PID" CapBnd)" = 0000000000000000 ] ||
+    fail "controller CapBnd: $(status_field "$CTL_PID" CapBnd)"
+for pid in "$CTL_PID" "$AGENT_PID"; do
+    [ "$(status_field "$pid" NoNewPrivs)" = 1 ] || fail "pid $pid: NoNewPrivs not set"
+done
 # Every thread, not only the main one (nng's started before the drop).
 for task in /proc/"$AGENT_PID"/task/*; do
     uid=$(awk '$1 == "Uid:" { print $2 }' "$task/status")

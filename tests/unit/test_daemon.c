@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -113,6 +114,15 @@ static int child_drop(const daemon_user *u)
     if (!thread_caps_empty) {
         return 18;
     }
+    /* Nothing can come back: no_new_privs, and the bounding set holds
+     * only what was kept. */
+    if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1) {
+        return 19;
+    }
+    if (cap_get_bound(CAP_NET_BIND_SERVICE) != 1 || cap_get_bound(CAP_SYS_ADMIN) != 0 ||
+        cap_get_bound(CAP_SETUID) != 0) {
+        return 20;
+    }
     return 0;
 }
 
@@ -175,8 +185,17 @@ static void test_chown_tree(void **state)
     int fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     assert_true(fd >= 0);
     close(fd);
-    /* A symlink out of the tree is changed itself, never followed. */
+    /* A symlink out of the tree is changed itself, never followed, to a
+     * file or to a directory. */
     assert_int_equal(symlink("/etc/hostname", link), 0);
+    char outside[] = "/tmp/rb-daemon-out-XXXXXX", outside_file[96], dirlink[96];
+    assert_non_null(mkdtemp(outside));
+    snprintf(outside_file, sizeof(outside_file), "%s/file", outside);
+    snprintf(dirlink, sizeof(dirlink), "%s/sub/escape-dir", dir);
+    fd = open(outside_file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(symlink(outside, dirlink), 0);
     struct stat before;
     assert_int_equal(stat("/etc/hostname", &before), 0);
 
@@ -191,6 +210,14 @@ static void test_chown_tree(void **state)
     assert_int_equal(st.st_uid, u.uid);
     assert_int_equal(stat("/etc/hostname", &st), 0);
     assert_int_equal(st.st_uid, before.st_uid);
+    assert_int_equal(stat(outside_file, &st), 0);
+    assert_int_equal(st.st_uid, 0);
+    assert_int_equal(lstat(dirlink, &st), 0);
+    assert_int_equal(st.st_uid, u.uid);
+
+    unlink(dirlink);
+    unlink(outside_file);
+    rmdir(outside);
 
     unlink(link);
     unlink(file);
