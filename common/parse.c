@@ -336,3 +336,48 @@ bool user_name_valid(const char *s)
     }
     return true;
 }
+
+static bool ascii_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+bool dns_name_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 253) {
+        return false;
+    }
+    size_t label = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '.') {
+            if (label == 0 || s[i - 1] == '-') {
+                return false;
+            }
+            label = 0;
+            continue;
+        }
+        if (!ascii_alnum(c) && c != '-') {
+            return false;
+        }
+        if ((c == '-' && label == 0) || ++label > 63) {
+            return false;
+        }
+    }
+    return label > 0 && s[n - 1] != '-';
+}
+
+bool fleet_name_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 63 || !ascii_alnum(s[0])) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!ascii_alnum(s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.') {
+            return false;
+        }
+    }
+    return true;
+}

@@ -51,3 +51,14 @@ int parse_listen_address(const char *s, uint16_t default_port, struct sockaddr_i
 /* A user name the daemons may be told to run as: 1-32 of letters, digits,
  * '_', '-' and '.', not starting with '-' (useradd(8)'s portable set). */
 bool user_name_valid(const char *s);
+
+/* A host name or search domain as the wire and the rendered files take it:
+ * dot-separated labels of 1-63 letters, digits and '-', no label starting
+ * or ending with '-' (RFC 1123 §2.1), at most 253 bytes, no trailing dot.
+ * The one rule for the agent, the CLI and the hosts file (rbproto checks
+ * the same on the wire). */
+bool dns_name_valid(const char *s);
+
+/* A name in the fleet (host, profile, rack): 1-63 of letters, digits, '-',
+ * '_' and '.', starting with a letter or digit. */
+bool fleet_name_valid(const char *s);

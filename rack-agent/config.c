@@ -119,6 +119,8 @@ static void set_string(loader *l, const ini_entry *e, char **dst)
     }
 }
 
+static void set_path(loader *l, const ini_entry *e, char **dst);
+
 static void set_addr(loader *l, const ini_entry *e, struct in6_addr *dst, bool *has)
 {
     if (parse_ipv6(e->value, dst) < 0) {
@@ -154,13 +156,15 @@ static void section_agent(loader *l, const ini_section *s)
         const ini_entry *e = &s->entries[i];
         if (streq(e->key, "rack")) {
             set_string(l, e, &c->rack);
-            if (c->rack && !dns_name_valid(c->rack)) {
+            if (c->rack && !fleet_name_valid(c->rack)) {
                 problem(l, e->line,
                         "rack: \"%s\" is not a valid name (letters, digits, '-', '_', '.')",
                         e->value);
             }
         } else if (streq(e->key, "state_dir")) {
-            set_string(l, e, &c->state_dir);
+            /* Relative to the config file, like every other path here (and
+             * the controller's state_dir). */
+            set_path(l, e, &c->state_dir);
         } else if (streq(e->key, "user")) {
             set_string(l, e, &c->user);
             if (c->user && !user_name_valid(c->user)) {

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "hashmap.h"
+#include "parse.h"
 #include "util.h"
 
 struct intent_set {
@@ -124,31 +125,6 @@ int intent_set_add_profile(intent_set *s, intent_profile *p)
     s->profiles[s->n_profiles++] = *p;
     memset(p, 0, sizeof(*p));
     return 0;
-}
-
-bool dns_name_valid(const char *name)
-{
-    size_t len = strlen(name);
-    if (len == 0 || len > INTENT_MAX_NAME + 1) {
-        return false;
-    }
-    size_t label = 0;
-    for (const char *p = name; *p; p++) {
-        if (*p == '.') {
-            if (label == 0) {
-                return false;
-            }
-            label = 0;
-            continue;
-        }
-        bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                  (*p >= '0' && *p <= '9') || *p == '-' || *p == '_';
-        if (!ok || ++label > 63) {
-            return false;
-        }
-    }
-    /* A trailing dot is allowed; without one the last label must be there. */
-    return name[len - 1] == '.' ? len <= INTENT_MAX_NAME + 1 : len <= INTENT_MAX_NAME;
 }
 
 int intent_set_add(intent_set *s, intent *in, const char *profile_name)

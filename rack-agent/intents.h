@@ -103,10 +103,6 @@ const intent_profile *intent_set_profile_at(const intent_set *set, size_t i);
 const intent *intent_set_find_mac(const intent_set *set, const uint8_t mac[6]);
 const intent *intent_set_find_install(const intent_set *set, const char *install_id);
 
-/* True for a dotted DNS name whose labels are 1-63 bytes of letters, digits,
- * '-' or '_' (at most 253 bytes, one trailing dot allowed). */
-bool dns_name_valid(const char *name);
-
 /* A deep copy of `src` without the intents `keep` says no to (e.g. installs
  * that just completed), same generation. */
 int intent_set_filter(const intent_set *src, bool (*keep)(const intent *in, void *userdata),

@@ -37,13 +37,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         RB_ASSERT(r == 0 && cfg != NULL && diag_count(d) == 0);
         expect_absolute(cfg->hosts_path);
-        /* Known, reported: [agent] state_dir is taken as written, not
-         * resolved like the other paths (the controller's is), and the
-         * default tftp root and cache dir are made from it. */
-        if (cfg->state_dir[0] == '/') {
-            expect_absolute(cfg->tftp_root);
-            expect_absolute(cfg->cache_dir);
-        }
+        expect_absolute(cfg->state_dir);
+        expect_absolute(cfg->tftp_root);
+        expect_absolute(cfg->cache_dir);
         expect_absolute(cfg->controller_ca);
         expect_absolute(cfg->controller_cert);
         expect_absolute(cfg->controller_key);

@@ -260,6 +260,30 @@ static void test_user_name(void **state)
     assert_false(user_name_valid("abcdefghijklmnopqrstuvwxyz0123456"));
 }
 
+/* One DNS-name rule for the hosts file, the CLI and the agent, the same as
+ * the wire's (rbproto): RFC 1123 LDH labels. */
+static void test_dns_name(void **state)
+{
+    assert_true(dns_name_valid("web17"));
+    assert_true(dns_name_valid("rack1.example.com"));
+    assert_true(dns_name_valid("a-b.c0"));
+    assert_false(dns_name_valid(""));
+    assert_false(dns_name_valid("web17-"));      /* a label ending in '-' */
+    assert_false(dns_name_valid("-web17"));      /* ... or starting with one */
+    assert_false(dns_name_valid("web_17"));      /* '_' is no host name character */
+    assert_false(dns_name_valid("example.com.")); /* the wire takes no trailing dot */
+    assert_false(dns_name_valid("a..b"));
+    char label[70];
+    memset(label, 'a', 64);
+    label[64] = '\0';
+    assert_false(dns_name_valid(label)); /* 64-byte label */
+    label[63] = '\0';
+    assert_true(dns_name_valid(label));
+    assert_true(fleet_name_valid("rack_1.a-b"));
+    assert_false(fleet_name_valid("-rack"));
+    assert_false(fleet_name_valid("rack/1"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -271,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_mac),
         cmocka_unit_test(test_listen_address),
         cmocka_unit_test(test_user_name),
+        cmocka_unit_test(test_dns_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
