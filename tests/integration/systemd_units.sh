@@ -38,6 +38,17 @@ for unit in rackboot-agent rackboot-controller rackboot-crl; do
     fi
 done
 
+# No PrivateUsers= in the controller's unit: it maps every uid but root and
+# the service's own to 65534 (nobody) inside the service, and the API reads
+# the local socket's peer uid (SO_PEERCRED) for the audit log, which would
+# then record every local CLI user as local:uid=65534. The grep reads the
+# original unit: the exposure score above is not allowed to buy it back.
+if grep -Eq '^[[:space:]]*PrivateUsers[[:space:]]*=' "$units/rackboot-controller.service"; then
+    echo "FAIL: rackboot-controller.service sets PrivateUsers=, which hides the local" \
+        "callers' uids from the audit log (all become local:uid=65534)" >&2
+    failures=$((failures + 1))
+fi
+
 # Type=notify units must be daemons that notify.
 for unit in rackboot-agent rackboot-controller; do
     grep -q '^Type=notify$' "$unit.service" || {
