@@ -65,11 +65,10 @@ typedef struct reply_ctx {
     char *why;
 } reply_ctx;
 
-/* Who sent a request: what the audit log says, and whether they may
- * change anything. */
+/* Who sent a request: what the audit log says, and what they may do. */
 typedef struct caller {
-    const char *role; /* "operator", "viewer", "local" */
-    bool may_write;
+    const char *role;  /* "operator", "viewer", "local" */
+    bool unrestricted; /* every request; else only a viewer's (request_kinds) */
     char who[STORE_AUDIT_WHO_MAX + 1];
 } caller;
 
@@ -788,21 +787,33 @@ static void do_audit(api *a, const Rackboot__V1__AuditRequest *req, reply_ctx *r
     }
 }
 
-/* Requests that change the fleet (an audit verb) and what a viewer may not
- * do (every request not listed is a read anyone proven may make). */
+/* What each request is: a write (an audit verb), and whether a viewer may
+ * make it. The viewer's side is an allow-list: a request kind not listed
+ * here with `viewer` set, a write added later included, is refused to
+ * viewers until someone decides otherwise here. */
 typedef struct request_kind {
     Rackboot__V1__ApiRequest__BodyCase body;
     const char *verb;   /* written to the audit log; NULL: a read */
+    bool viewer;        /* a viewer may make it */
     const char *denied; /* "viewer may not ..." */
 } request_kind;
 
 static const request_kind request_kinds[] = {
-    { RACKBOOT__V1__API_REQUEST__BODY_HOSTS_ADD, "hosts add", "add or import hosts" },
-    { RACKBOOT__V1__API_REQUEST__BODY_HOSTS_REMOVE, "hosts remove", "remove hosts" },
-    { RACKBOOT__V1__API_REQUEST__BODY_PROFILES_IMPORT, "profiles import", "import profiles" },
-    { RACKBOOT__V1__API_REQUEST__BODY_INSTALL, "install", "install" },
-    { RACKBOOT__V1__API_REQUEST__BODY_CANCEL, "cancel", "cancel" },
-    { RACKBOOT__V1__API_REQUEST__BODY_AUDIT, NULL, "read the audit log" },
+    /* The reads a viewer may make (README, "Roles"). */
+    { RACKBOOT__V1__API_REQUEST__BODY_HOSTS_LIST, NULL, true, NULL },
+    { RACKBOOT__V1__API_REQUEST__BODY_RACKS_LIST, NULL, true, NULL },
+    { RACKBOOT__V1__API_REQUEST__BODY_PROFILES_LIST, NULL, true, NULL },
+    { RACKBOOT__V1__API_REQUEST__BODY_IMAGES_LIST, NULL, true, NULL },
+    { RACKBOOT__V1__API_REQUEST__BODY_STATUS, NULL, true, NULL },
+    { RACKBOOT__V1__API_REQUEST__BODY_EVENTS, NULL, true, NULL }, /* events, watch */
+    /* Operators (and the local socket) only. */
+    { RACKBOOT__V1__API_REQUEST__BODY_AUDIT, NULL, false, "read the audit log" },
+    { RACKBOOT__V1__API_REQUEST__BODY_HOSTS_ADD, "hosts add", false, "add or import hosts" },
+    { RACKBOOT__V1__API_REQUEST__BODY_HOSTS_REMOVE, "hosts remove", false, "remove hosts" },
+    { RACKBOOT__V1__API_REQUEST__BODY_PROFILES_IMPORT, "profiles import", false,
+      "import profiles" },
+    { RACKBOOT__V1__API_REQUEST__BODY_INSTALL, "install", false, "install" },
+    { RACKBOOT__V1__API_REQUEST__BODY_CANCEL, "cancel", false, "cancel" },
 };
 
 static const request_kind *request_kind_of(Rackboot__V1__ApiRequest__BodyCase body)
@@ -813,6 +824,12 @@ static const request_kind *request_kind_of(Rackboot__V1__ApiRequest__BodyCase bo
         }
     }
     return NULL;
+}
+
+/* Whether `who` may make a request of this kind (NULL: not in the table). */
+static bool caller_may(const caller *who, const request_kind *kind)
+{
+    return who->unrestricted || (kind && kind->viewer);
 }
 
 /* On the local socket the file's mode and group are the access control
@@ -826,7 +843,7 @@ static void caller_of(const endpoint *ep, uint32_t pipe, caller *ret)
         uint64_t uid;
         p.id = pipe;
         ret->role = "local";
-        ret->may_write = true;
+        ret->unrestricted = true;
         if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) == 0) {
             snprintf(ret->who, sizeof(ret->who), "local:uid=%" PRIu64, uid);
         } else {
@@ -837,7 +854,7 @@ static void caller_of(const endpoint *ep, uint32_t pipe, caller *ret)
     const auth_peer *peer = auth_identity(ep->auth, pipe);
     RB_ASSERT(peer); /* only called for proven pipes */
     ret->role = pki_role_to_string(peer->id.role);
-    ret->may_write = peer->id.role == PKI_ROLE_OPERATOR;
+    ret->unrestricted = peer->id.role == PKI_ROLE_OPERATOR;
     snprintf(ret->who, sizeof(ret->who), "%s:%s", ret->role, peer->id.name);
 }
 
@@ -1055,10 +1072,11 @@ static void on_request(void *userdata, rpc_call *call)
         caller who;
         caller_of(ep, rpc_call_pipe(call), &who);
         const request_kind *kind = request_kind_of(req->body_case);
-        if (kind && !who.may_write) {
-            log_warn("api: %s refused: may not %s", who.who, kind->denied);
+        if (!caller_may(&who, kind)) {
+            const char *denied = kind && kind->denied ? kind->denied : "make this request";
+            log_warn("api: %s refused: may not %s", who.who, denied);
             set_status(&rc, RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED,
-                       "permission denied: %s may not %s", who.role, kind->denied);
+                       "permission denied: %s may not %s", who.role, denied);
         } else {
             held = dispatch(a, ep, call, req, &rc);
         }
@@ -1098,6 +1116,33 @@ static void on_pipe_closed(void *userdata, uint32_t pipe)
         }
         p = next;
     }
+}
+
+int api_cut_revoked(api *a)
+{
+    endpoint *ep = &a->operators;
+    if (!ep->auth) {
+        return 0; /* no operators_listen: only the local socket */
+    }
+    uint32_t *pipes = NULL;
+    size_t n = 0;
+    int r = auth_revoked_pipes(ep->auth, &pipes, &n);
+    if (r < 0) {
+        return r;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const auth_peer *peer = auth_identity(ep->auth, pipes[i]);
+        log_warn("api: certificate of %s%s%s revoked: closing connection %u",
+                 peer ? pki_role_to_string(peer->id.role) : "an unproven operator connection",
+                 peer ? " " : "", peer ? peer->id.name : "", pipes[i]);
+        /* Forget it first (its identity and parked polls): nothing the loop
+         * handles after this answers it, whatever nng still delivers before
+         * the close takes effect. */
+        on_pipe_closed(ep, pipes[i]);
+        rpc_server_close_pipe(ep->rpc, pipes[i]);
+    }
+    free(pipes);
+    return (int)n;
 }
 
 /* ---- Lifecycle --------------------------------------------------------- */
@@ -1155,7 +1200,7 @@ static int group_lookup(const char *name, gid_t *ret)
 static int ipc_share(const char *url, char **ret_error)
 {
     const char *path = url + strlen("ipc://");
-    gid_t gid;
+    gid_t gid = 0;
     int r = group_lookup(API_GROUP, &gid);
     if (r == -ENOENT) {
         log_info("api: no group %s: %s is for its owner only (mode 0600); create the group "

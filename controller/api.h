@@ -5,10 +5,11 @@
  * the access control: 0660 and group rackboot when that group exists, else
  * 0600; callers there may do everything) and, when configured, on
  * operators_listen (tls+tcp://), where every connection must first prove an
- * operator or viewer certificate (auth.h). A viewer may read (lists, show,
- * status, events) but not write (hosts add/remove, profiles import,
- * install, cancel) nor read the audit log: "permission denied: viewer may
- * not install". Every write, and every refused attempt at one, is recorded
+ * operator or viewer certificate (auth.h). A viewer may make only the
+ * reads listed for it (lists, show, status, events): every other request,
+ * writes (hosts add/remove, profiles import, install, cancel), the audit log
+ * and any request kind added later, is refused: "permission denied: viewer
+ * may not install". Every write, and every refused attempt at one, is recorded
  * in the store's audit log (who, verb, hosts, result, time).
  * Writes of one request are one store batch: an import of 10,000 hosts is
  * one transaction and one fsync, and a refused row leaves nothing behind.
@@ -41,3 +42,10 @@ api *api_free(api *a);
 void api_poke(api *a);
 
 int api_operators_port(const api *a);
+
+/* The CRL was reloaded: closes the operators_listen connections whose
+ * certificate it now revokes (operators and viewers, proven or still in
+ * their handshake) and forgets their identity and parked polls, as
+ * hub_cut_revoked() does for agents. Their redials meet the new CRL in TLS.
+ * Returns how many were cut, or a negative errno. Loop thread only. */
+int api_cut_revoked(api *a);
