@@ -41,6 +41,9 @@
  * are centuries at a million a second, and the bound keeps every sum below
  * from wrapping. */
 #define SEQ_MAX (UINT64_MAX / 2)
+/* Ranges of seqs taken back by recover_locked() remembered one by one for
+ * journal_seq_durable(); older ones merge into one range (see lost_note()). */
+#define LOST_RANGES 8u
 
 /* ---- Framing (journal-internal.h) --------------------------------------- */
 
@@ -163,6 +166,10 @@ int journal_record_next(const uint8_t *buf, size_t len, size_t *offset, uint64_t
 
 /* ---- The journal --------------------------------------------------------- */
 
+typedef struct seq_range {
+    uint64_t first, last; /* last 0: empty */
+} seq_range;
+
 typedef struct segment {
     uint64_t first; /* seq of record 0, also the file's name */
     uint64_t n;     /* records; their seqs are first .. first + n - 1 */
@@ -195,6 +202,14 @@ struct journal {
      * what follows durable_seq on disk is unknown until recover_locked()
      * takes it back. Appends and syncs try that first. */
     int broken;
+    /* The seqs recover_locked() took back, oldest first: a waiter on one
+     * event asks by seq whether it is durable, because the fsync that lost
+     * it may have been another append's. Older ranges merge into lost_old,
+     * which then also covers the durable seqs between them: a waiter that
+     * old is told "lost" (it retries) rather than "durable" wrongly. */
+    seq_range lost[LOST_RANGES];
+    size_t n_lost;
+    seq_range lost_old;
 
     uint64_t dropped_total;
     uint64_t damaged_total;
@@ -376,6 +391,24 @@ static segment *active_segment(journal *j)
     return g->first + g->n == j->next_seq ? g : NULL;
 }
 
+static void lost_note(journal *j, uint64_t first, uint64_t last)
+{
+    if (j->n_lost == LOST_RANGES) {
+        if (j->lost_old.last == 0) {
+            j->lost_old.first = j->lost[0].first;
+        }
+        j->lost_old.last = j->lost[0].last;
+        memmove(j->lost, j->lost + 1, (LOST_RANGES - 1) * sizeof(*j->lost));
+        j->n_lost--;
+    }
+    j->lost[j->n_lost++] = (seq_range){ .first = first, .last = last };
+}
+
+static bool in_range(const seq_range *r, uint64_t seq)
+{
+    return r->last != 0 && seq >= r->first && seq <= r->last;
+}
+
 /* After a failed fsync the kernel may have dropped the dirty pages and a
  * retried fsync would report success (the error is reported once), so what
  * followed the last good sync is unknown on disk: a full record, a part of
@@ -412,6 +445,9 @@ static int recover_locked(journal *j)
         return j->broken;
     }
     j->dir_dirty = false;
+    if (j->next_seq - 1 > j->durable_seq) {
+        lost_note(j, j->durable_seq + 1, j->next_seq - 1);
+    }
     j->durable_seq = j->next_seq - 1;
     j->broken = 0;
     return 0;
@@ -1007,6 +1043,13 @@ int journal_sync(journal *j)
         j->broken = r;
         return r;
     }
+    if (j->broken < 0) {
+        /* An append's fsync failed meanwhile (sealing the segment this one
+         * synced): the kernel reports a lost write once, so this fsync's
+         * success proves nothing, and what it covered is taken back by the
+         * next append or sync. */
+        return j->broken;
+    }
     if (dir && j->dir_gen == gen) {
         j->dir_dirty = false;
     }
@@ -1043,6 +1086,20 @@ int journal_ack(journal *j, uint64_t stored_through)
     j->acked_persisted = max_u64(j->acked_persisted, acked);
     trim_through(j, acked);
     return 0;
+}
+
+bool journal_seq_durable(journal *j, uint64_t seq)
+{
+    LOCK_GUARD(&j->lock);
+    if (seq == 0 || seq > j->durable_seq || in_range(&j->lost_old, seq)) {
+        return false;
+    }
+    for (size_t i = 0; i < j->n_lost; i++) {
+        if (in_range(&j->lost[i], seq)) {
+            return false;
+        }
+    }
+    return true;
 }
 
 uint64_t journal_dropped_total(journal *j)

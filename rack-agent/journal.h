@@ -118,8 +118,21 @@ int journal_append(journal *j, const Rackboot__V1__Event *ev, uint64_t *ret_seq)
 
 /* Makes every appended event durable and so visible to journal_peek(). On
  * failure none of the events appended since the last good sync will ever
- * be (see journal_append()): whoever waits on them should say so. */
+ * be (see journal_append()): whoever waits on them should say so. 0 does
+ * not mean that every event appended before the call is durable: a failed
+ * fsync in an append (sealing a full segment) loses the events before it,
+ * and this sync then takes them back and succeeds on what is left. A
+ * waiter on particular events asks journal_seq_durable(). */
 int journal_sync(journal *j);
+
+/* Whether the event of `seq` (an append's *ret_seq) became durable: false
+ * while it waits for a sync, true once one covered it, false for good once
+ * a failed fsync took it back (see journal_append()), whichever sync or
+ * append it was whose fsync failed. Ask right after the journal_sync() the
+ * event waited for: the last few losses are remembered exactly, older ones
+ * as one range, so a seq asked about many losses later may be called lost
+ * though it is durable (never the other way round). */
+bool journal_seq_durable(journal *j, uint64_t seq);
 
 /* Fills `b` with up to `max_events` (at most RBPROTO_MAX_EVENTS) durable
  * events, oldest unacknowledged first, in increasing seq. Returns how many

@@ -25,6 +25,7 @@ typedef struct completed_id {
  * and any `installed` (its install completes only then). */
 struct progress_post {
     char install_id[ID_MAX + 1];
+    uint64_t seq; /* its event's journal seq (0 without a journal) */
     bool installed;
     progress_posted_fn fn; /* NULL: nobody waits (detached, or not a post) */
     void *userdata;
@@ -162,9 +163,26 @@ int progress_filter(const progress *p, intent_set *set, intent_set **ret)
 
 static void complete(progress *p, const char *install_id_in);
 
-/* Tells the events the last sync covered how it went (r): every post in the
- * list was appended before that sync started, and appends happen on the
- * loop only. */
+/* 0 if w's event is durable, else why not. Asked by seq, not told by the
+ * sync's result: the fsync that lost the event may have been another
+ * append's (sealing a full segment in the same loop iteration), after which
+ * the sync succeeds on what is left; and an event sealed durable that way
+ * stays durable when the sync itself fails. */
+static int post_result(progress *p, const progress_post *w, int r)
+{
+    if (!p->journal || journal_seq_durable(p->journal, w->seq)) {
+        return 0;
+    }
+    if (r == 0) {
+        log_error("journal: event seq=%" PRIu64 " install=%s lost to a failed fsync, not recorded",
+                  w->seq, w->install_id);
+    }
+    return r < 0 ? r : -EIO;
+}
+
+/* Tells the events the last sync covered how it went (r, that sync's
+ * result): every post in the list was appended before that sync started,
+ * and appends happen on the loop only. */
 static void settle_posts(progress *p, int r)
 {
     /* Posts made from the callbacks wait for a sync of their own. */
@@ -174,13 +192,14 @@ static void settle_posts(progress *p, int r)
     while (list) {
         progress_post *w = list;
         list = w->next;
+        int wr = post_result(p, w, r);
         /* Completion before the answer: the installer reboots on its 200,
          * and the next boot must find the intent withdrawn. */
-        if (r == 0 && w->installed) {
+        if (wr == 0 && w->installed) {
             complete(p, w->install_id);
         }
         if (w->fn) {
-            w->fn(w->userdata, r);
+            w->fn(w->userdata, wr);
         }
         free(w);
     }
@@ -211,7 +230,7 @@ static void schedule_sync(progress *p)
 
 static int journal_record(progress *p, const intent *in, Rackboot__V1__Phase phase,
                           uint32_t percent, const char *message, const uint8_t *mac,
-                          const uint8_t *duid, size_t duid_len);
+                          const uint8_t *duid, size_t duid_len, uint64_t *ret_seq);
 
 static void complete(progress *p, const char *install_id_in)
 {
@@ -262,12 +281,16 @@ static int record(progress *p, const intent *in, Rackboot__V1__Phase phase, uint
         w->fn = fn;
         w->userdata = userdata;
     }
-    int r = p->journal ? journal_record(p, in, phase, percent, message, mac, duid, duid_len) : 0;
+    uint64_t seq = 0;
+    int r = p->journal
+                ? journal_record(p, in, phase, percent, message, mac, duid, duid_len, &seq)
+                : 0;
     if (r < 0) {
         free(w);
         return r;
     }
     if (w) {
+        w->seq = seq;
         *p->posts_tail = w;
         p->posts_tail = &w->next;
     }
@@ -302,7 +325,7 @@ void progress_post_detach(progress_post *w)
 
 static int journal_record(progress *p, const intent *in, Rackboot__V1__Phase phase,
                           uint32_t percent, const char *message, const uint8_t *mac,
-                          const uint8_t *duid, size_t duid_len)
+                          const uint8_t *duid, size_t duid_len, uint64_t *ret_seq)
 {
     Rackboot__V1__Event ev = RACKBOOT__V1__EVENT__INIT;
     ev.install_id = in->install_id;
@@ -316,7 +339,7 @@ static int journal_record(progress *p, const intent *in, Rackboot__V1__Phase pha
     if (duid && duid_len) {
         ev.duid = (ProtobufCBinaryData){ duid_len, RB_UNCONST(duid) };
     }
-    int r = journal_append(p->journal, &ev, NULL);
+    int r = journal_append(p->journal, &ev, ret_seq);
     if (r < 0) {
         p->stats.events_failed++;
         log_error("journal: event host=%s phase=%s not recorded: %s", in->host,

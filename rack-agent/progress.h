@@ -48,8 +48,9 @@ int progress_emit(progress *p, const intent *in, Rackboot__V1__Phase phase, uint
                   const char *message, const uint8_t *mac, const uint8_t *duid, size_t duid_len);
 
 /* Told once whether a posted event became durable: `r` 0 (an `installed`
- * install is completed just before), or the sync's negative errno (nothing
- * completed; the event will never be sent). */
+ * install is completed just before), or a negative errno (nothing
+ * completed; the event will never be sent): the sync's, or -EIO when the
+ * event was lost to another append's failed fsync (journal_seq_durable()). */
 typedef void (*progress_posted_fn)(void *userdata, int r);
 typedef struct progress_post progress_post;
 

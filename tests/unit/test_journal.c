@@ -714,10 +714,18 @@ static void test_smaller_bound_applies_at_open(void **state)
  * -Wl,--wrap=fdatasync): fails `fail_fdatasync` more times with EIO, the way
  * a disk that lost a write or a thin volume out of space answers. */
 static int fail_fdatasync;
+/* Runs once, inside the next fdatasync(2), before it: what another thread
+ * does while journal_sync() waits for the disk without the lock. */
+static void (*during_fdatasync)(void);
 int __real_fdatasync(int fd);
 int __wrap_fdatasync(int fd);
 int __wrap_fdatasync(int fd)
 {
+    if (during_fdatasync) {
+        void (*fn)(void) = during_fdatasync;
+        during_fdatasync = NULL;
+        fn();
+    }
     if (fail_fdatasync > 0) {
         fail_fdatasync--;
         errno = EIO;
@@ -875,6 +883,99 @@ static void test_sync_failure_in_new_segment_recovers(void **state)
     j = journal_free(j);
 }
 
+/* The records a failed fsync takes back are not always those of the sync
+ * that waits on them: an append that starts a new segment seals the old one
+ * first, and when that fails the next sync takes back the old segment's
+ * undurable records and then succeeds on what is left. journal_sync()'s 0
+ * says nothing about them: journal_seq_durable() does, by seq, and a record
+ * sealed durable before a later loss stays durable. */
+static void test_lost_seqs_reported(void **state)
+{
+    fixture *f = *state;
+    journal *j = open_j(f, 0, 64); /* segments of 2 events */
+    uint64_t s1 = 0, s2 = 0;
+    assert_int_equal(append_n(j, 1, &s1), 0);
+    assert_int_equal(append_n(j, 2, &s2), 0);
+    fail_fdatasync = 1; /* the seal of the segment holding 1 and 2 */
+    assert_int_equal(append_n(j, 3, NULL), -EIO);
+    fail_fdatasync = 0;
+    assert_int_equal(journal_sync(j), 0);
+    assert_false(journal_seq_durable(j, s1));
+    assert_false(journal_seq_durable(j, s2));
+    assert_int_equal(journal_peek(j, 100, f->b), 0);
+
+    /* 3, 4 sealed durable by 5's append; then 5 and 6 are lost. */
+    uint64_t s3 = 0, s4 = 0, s5 = 0, s6 = 0;
+    assert_int_equal(append_n(j, 3, &s3), 0);
+    assert_int_equal(s3, 3);
+    assert_int_equal(append_n(j, 4, &s4), 0);
+    assert_int_equal(append_n(j, 5, &s5), 0);
+    assert_int_equal(append_n(j, 6, &s6), 0);
+    fail_fdatasync = 1;
+    assert_int_equal(append_n(j, 7, NULL), -EIO);
+    fail_fdatasync = 0;
+    assert_int_equal(journal_sync(j), 0);
+    assert_true(journal_seq_durable(j, s3));
+    assert_true(journal_seq_durable(j, s4));
+    assert_false(journal_seq_durable(j, s5));
+    assert_false(journal_seq_durable(j, s6));
+    assert_false(journal_seq_durable(j, s1));
+    const uint64_t seqs[] = { 3, 4 };
+    const unsigned msgs[] = { 3, 4 };
+    expect_events(f, j, seqs, msgs, 2);
+
+    /* Not yet synced is not durable either; synced it is. */
+    uint64_t s7 = 0;
+    assert_int_equal(append_n(j, 7, &s7), 0);
+    assert_false(journal_seq_durable(j, s7));
+    assert_int_equal(journal_sync(j), 0);
+    assert_true(journal_seq_durable(j, s7));
+    j = journal_free(j);
+}
+
+static journal *racing_journal;
+static int racing_append_r;
+
+/* Another thread appends while journal_sync() waits for the disk, starts a
+ * new segment, and the old segment's seal fails. */
+static void append_and_fail_seal(void)
+{
+    fail_fdatasync = 0;
+    racing_append_r = append_n(racing_journal, 2, NULL);
+    if (racing_append_r == 0) {
+        fail_fdatasync = 1;
+        racing_append_r = append_n(racing_journal, 3, NULL);
+        fail_fdatasync = 0;
+    }
+}
+
+/* A sync's own fsync succeeds after another one on the same file failed
+ * (the kernel reports a lost write once): the journal is broken, the data
+ * may be gone, and the sync must say so rather than hand the records out. */
+static void test_sync_fails_when_broken_meanwhile(void **state)
+{
+    fixture *f = *state;
+    journal *j = open_j(f, 0, 64); /* segments of 2 events */
+    uint64_t s1 = 0;
+    assert_int_equal(append_n(j, 1, &s1), 0);
+    racing_journal = j;
+    during_fdatasync = append_and_fail_seal;
+    int r = journal_sync(j);
+    during_fdatasync = NULL;
+    assert_int_equal(racing_append_r, -EIO);
+    assert_int_equal(r, -EIO);
+    assert_int_equal(journal_peek(j, 100, f->b), 0);
+    assert_int_equal(stats(j).durable_seq, 0);
+    /* The next sync takes 1 and 2 back and goes on. */
+    assert_int_equal(journal_sync(j), 0);
+    assert_false(journal_seq_durable(j, s1));
+    assert_int_equal(journal_peek(j, 100, f->b), 0);
+    j = journal_free(j);
+    j = open_j(f, 0, 64);
+    assert_int_equal(journal_peek(j, 100, f->b), 0);
+    j = journal_free(j);
+}
+
 /* ---- Threads ---------------------------------------------------------------------- */
 
 #define THREAD_EVENTS 4000u
@@ -955,6 +1056,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_append_full_disk_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_failure_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_failure_in_new_segment_recovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_seqs_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_fails_when_broken_meanwhile, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -72,7 +72,7 @@ static intent_set *one_install(void)
     return set;
 }
 
-static int setup(void **state)
+static int setup_with(void **state, const journal_config *cfg)
 {
     fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
@@ -80,7 +80,7 @@ static int setup(void **state)
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->journal_dir, sizeof(f->journal_dir), "%s/journal", f->dir);
     assert_int_equal(uv_loop_init(&f->loop), 0);
-    assert_int_equal(journal_open(f->journal_dir, NULL, &f->j), 0);
+    assert_int_equal(journal_open(f->journal_dir, cfg, &f->j), 0);
     assert_int_equal(progress_new(&f->loop, f->dir, f->j, &f->p), 0);
     progress_on_completed(f->p, on_completed, NULL);
     assert_int_equal(journal_batch_new(&f->b), 0);
@@ -88,6 +88,19 @@ static int setup(void **state)
     completed_seen[0] = '\0';
     *state = f;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_with(state, NULL);
+}
+
+/* Segments of 2 events (1/32 of 64): the third append starts a new segment
+ * and first seals the old one. */
+static int setup_small_segments(void **state)
+{
+    const journal_config cfg = { .max_events = 64 };
+    return setup_with(state, &cfg);
 }
 
 static int teardown(void **state)
@@ -310,6 +323,67 @@ static void test_post_detached_still_completes(void **state)
     assert_string_equal(completed_seen, "id-a");
 }
 
+/* The sync that loses a post's event is not always the one the post waits
+ * for: another event, appended in the same loop iteration, starts a new
+ * segment, and sealing the old one (which holds the `installed`) fails. The
+ * journal takes the event back, and the loop's own sync then succeeds on
+ * what is left. The installer must hear 503 and the install stay open, or
+ * it reboots into its disk and the controller never hears `installed`. */
+static void test_post_lost_by_another_append_sync(void **state)
+{
+    fixture *f = *state;
+    answer a;
+    assert_int_equal(post(f, RACKBOOT__V1__PHASE__PHASE_INSTALLED, &a), 0);
+    assert_int_equal(progress_emit(f->p, install_a(f), RACKBOOT__V1__PHASE__PHASE_INSTALLING, 10,
+                                   NULL, NULL, NULL, 0),
+                     0);
+    fail_fdatasync = 1; /* the seal of the segment holding `installed` */
+    int r = progress_emit(f->p, install_a(f), RACKBOOT__V1__PHASE__PHASE_INSTALLING, 20, NULL,
+                          NULL, NULL, 0);
+    fail_fdatasync = 0;
+    assert_int_equal(r, -EIO);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(a.calls, 1);
+    assert_true(a.r < 0);
+    assert_string_equal(completed_seen, "");
+    assert_false(progress_is_completed(f->p, "id-a"));
+    assert_int_equal(journal_count(f, RACKBOOT__V1__PHASE__PHASE_INSTALLED), 0);
+
+    /* The installer's retry is recorded, answered 200 and sent once. */
+    assert_int_equal(post(f, RACKBOOT__V1__PHASE__PHASE_INSTALLED, &a), 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(a.r, 0);
+    assert_string_equal(a.completed_then, "id-a");
+    assert_int_equal(journal_count(f, RACKBOOT__V1__PHASE__PHASE_INSTALLED), 1);
+}
+
+/* The other way round: the post's segment was sealed durable, and only a
+ * later segment's records were lost in the same iteration. The `installed`
+ * will reach the controller, so it is answered 200 and completes. */
+static void test_post_durable_before_a_later_loss(void **state)
+{
+    fixture *f = *state;
+    answer a;
+    assert_int_equal(post(f, RACKBOOT__V1__PHASE__PHASE_INSTALLED, &a), 0);
+    for (uint32_t pct = 10; pct <= 30; pct += 10) { /* the third seals the first segment */
+        assert_int_equal(progress_emit(f->p, install_a(f), RACKBOOT__V1__PHASE__PHASE_INSTALLING,
+                                       pct, NULL, NULL, NULL, 0),
+                         0);
+    }
+    fail_fdatasync = 1; /* the seal of the second segment */
+    int r = progress_emit(f->p, install_a(f), RACKBOOT__V1__PHASE__PHASE_INSTALLING, 40, NULL,
+                          NULL, NULL, 0);
+    fail_fdatasync = 0;
+    assert_int_equal(r, -EIO);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(a.r, 0);
+    assert_string_equal(a.completed_then, "id-a");
+    assert_true(progress_is_completed(f->p, "id-a"));
+    assert_int_equal(journal_count(f, RACKBOOT__V1__PHASE__PHASE_INSTALLED), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -318,6 +392,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_post_full_disk_then_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_post_sync_fails_then_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_post_detached_still_completes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_post_lost_by_another_append_sync,
+                                        setup_small_segments, teardown),
+        cmocka_unit_test_setup_teardown(test_post_durable_before_a_later_loss,
+                                        setup_small_segments, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
