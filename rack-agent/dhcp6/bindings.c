@@ -7,8 +7,9 @@
 #include "hashmap.h"
 #include "util.h"
 
-/* Interfaces whose pool bindings are counted (served ones, and those relays
- * reach us on); more are refused rather than left uncounted. */
+/* Interfaces whose pool bindings are counted at once (served ones, and those
+ * relays reach us on); more are refused rather than left uncounted. An entry
+ * whose count fell to 0 is reused (iface_find()). */
 #define MAX_IFACES 256
 
 /* Identifies a client IA (DUID and IAID) among a host's holders. A fixed
@@ -238,10 +239,27 @@ static iface_count *iface_find(dhcp6_bindings *t, int ifindex, bool create)
             return &t->ifaces[i];
         }
     }
-    if (!create || t->n_ifaces == MAX_IFACES) {
+    if (!create) {
         return NULL;
     }
-    iface_count *c = &t->ifaces[t->n_ifaces++];
+    /* An interface that holds nothing gives up its entry: ifindexes are not
+     * reused soon (VLANs, hot-plugged NICs, veths each get a new one), so
+     * keeping entries would refuse every new interface once MAX_IFACES had
+     * been seen. Only MAX_IFACES interfaces that hold bindings at once fill
+     * the table. */
+    iface_count *c = NULL;
+    if (t->n_ifaces < MAX_IFACES) {
+        c = &t->ifaces[t->n_ifaces++];
+    } else {
+        for (size_t i = 0; i < t->n_ifaces && !c; i++) {
+            if (t->ifaces[i].n == 0) {
+                c = &t->ifaces[i];
+            }
+        }
+        if (!c) {
+            return NULL;
+        }
+    }
     *c = (iface_count){ .ifindex = ifindex };
     return c;
 }

@@ -184,6 +184,32 @@ static void test_cap_per_interface(void **state)
     dhcp6_bindings_free(t);
 }
 
+/* Interfaces come and go (VLANs, hot-plugged NICs, containers' veths get
+ * fresh ifindexes): an interface that holds nothing any more must not keep
+ * its place in the per-interface table, or after enough of them every new
+ * interface is refused for good. Those that still hold bindings keep theirs
+ * and their count. */
+static void test_cap_table_reuses_idle_interfaces(void **state)
+{
+    dhcp6_bindings *t = new_pool(2);
+    dhcp6_binding *b, *kept[2];
+    /* Interface 1 keeps two leases throughout; it is at its cap. */
+    assert_int_equal(alloc(t, 0, 1, NOW, &kept[0]), 0);
+    assert_int_equal(alloc(t, 1, 1, NOW, &kept[1]), 0);
+    /* A thousand interfaces, one client each, each released again. */
+    for (uint32_t i = 0; i < 1000; i++) {
+        assert_int_equal(alloc(t, 10 + i, 100 + (int)i, NOW, &b), 0);
+        dhcp6_bindings_release(t, b);
+    }
+    assert_int_equal(alloc(t, 5000, 5000, NOW, &b), 0);
+    assert_int_equal(dhcp6_bindings_count(t), 3);
+    /* Interface 1's count survived the churn. */
+    assert_int_equal(alloc(t, 5001, 1, NOW, &b), -EDQUOT);
+    dhcp6_bindings_release(t, kept[0]);
+    assert_int_equal(alloc(t, 5001, 1, NOW, &b), 0);
+    dhcp6_bindings_free(t);
+}
+
 /* After a restart the lease file's bindings hold their addresses: new
  * clients get others, never a restored one twice. */
 static void test_restored_addresses_are_skipped(void **state)
@@ -244,6 +270,7 @@ int main(void)
         cmocka_unit_test(test_full_pool_costs_constant_work),
         cmocka_unit_test(test_freed_and_expired_addresses_reused),
         cmocka_unit_test(test_cap_per_interface),
+        cmocka_unit_test(test_cap_table_reuses_idle_interfaces),
         cmocka_unit_test(test_restored_addresses_are_skipped),
         cmocka_unit_test(test_declined_address_held),
     };
