@@ -260,7 +260,10 @@ static void pki_reload(controller *c, const char *why)
         return;
     }
     rb_tls_files files = pki_files(c->cfg);
-    c->pki_stamp = rb_tls_files_stamp(&files);
+    /* Taken before the files are read and kept only once they loaded: a
+     * reload that failed (a half-written CRL) is tried again by the next
+     * check, not only when the files change once more. */
+    uint64_t stamp = rb_tls_files_stamp(&files);
     if (c->cfg->crl) {
         /* The verifier checks the CRL's signature; mbedTLS would take a CRL
          * of another issuer and skip it, i.e. check no revocation at all.
@@ -287,6 +290,7 @@ static void pki_reload(controller *c, const char *why)
         tls_config_release(c->tls_prev);
         c->tls_prev = c->tls;
         c->tls = tls;
+        c->pki_stamp = stamp;
         log_info("%s: PKI reloaded for new connections (TLS listeners=%d%s%s)", why, n < 0 ? 0 : n,
                  c->cfg->crl ? ", CRL " : "", c->cfg->crl ? c->cfg->crl : "");
     }

@@ -509,18 +509,26 @@ static rb_tls_files tls_files(const uplink *u)
 void uplink_reload_tls(uplink *u, const char *why)
 {
     rb_tls_files files = tls_files(u);
-    u->pki_stamp = rb_tls_files_stamp(&files);
+    /* Taken before the files are read and kept only once they loaded: a
+     * reload that failed (a half-written CRL) is tried again by the next
+     * check (on_pki_check), not only when the files change once more. */
+    uint64_t stamp = rb_tls_files_stamp(&files);
     /* Only the loop thread frees the session (uplink_free), so it stays
      * valid after the lock is dropped. */
     pthread_mutex_lock(&u->lock);
     rb_session *s = u->session;
     pthread_mutex_unlock(&u->lock);
     if (!s) {
+        /* Each connection attempt reads the files itself. */
+        u->pki_stamp = stamp;
         log_info("uplink: %s: not connected yet; the next connection reads the TLS files", why);
         return;
     }
     char *error = NULL;
     int r = rb_session_reload_tls(s, &error);
+    if (r >= 0) {
+        u->pki_stamp = stamp;
+    }
     if (r < 0) {
         log_error("uplink: %s: TLS files not reloaded, keeping the old configuration: %s", why,
                   error ? error : errstr(r));
