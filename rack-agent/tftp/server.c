@@ -599,7 +599,9 @@ static void session_opened(session *ss, int r, const files_result *res)
     log_debug("tftp start file=%s client=%s size=%" PRIu64 " blksize=%u windowsize=%u oack=%s",
               log_quote(file, sizeof(file), ss->rrq.filename),
               fmt_client(&ss->client, client, sizeof(client)), ss->size, tc.params.blksize,
-              tc.params.windowsize, tftp_params_has_oack(&tc.params) ? "yes" : "no");
+              tc.params.windowsize,
+              /* not tc.params: the transfer may decline the timeout option */
+              tftp_transfer_get_state(ss->xfer) == TFTP_XFER_WAIT_OACK_ACK ? "yes" : "no");
     pump(ss);
 }
 

@@ -143,12 +143,43 @@ uint64_t tftp_transfer_stall_limit(const tftp_transfer_config *cfg)
     return total;
 }
 
+static uint64_t stall_limit_of(const tftp_transfer_config *cfg)
+{
+    return cfg->max_stall_ms ? cfg->max_stall_ms : tftp_transfer_stall_limit(cfg);
+}
+
+bool tftp_transfer_timeout_honoured(const tftp_transfer_config *cfg, uint32_t timeout_s)
+{
+    /* The schedule an answered client's timeout gives (progress(): it
+     * doubles from timeout_s up to max(max_timeout_ms, timeout_s)), all of
+     * it: `retries` resends and the wait for an answer to the last one. */
+    if (timeout_s > UINT32_MAX / 1000u) {
+        return false;
+    }
+    tftp_transfer_config answered = *cfg;
+    answered.timeout_ms = timeout_s * 1000u;
+    return tftp_transfer_stall_limit(&answered) <= stall_limit_of(cfg);
+}
+
 int tftp_transfer_new(const tftp_transfer_config *cfg, uint64_t now_ms, tftp_transfer **ret)
 {
-    const tftp_params *p = &cfg->params;
+    tftp_params params = cfg->params;
+    const tftp_params *p = &params;
     if (p->blksize < TFTP_MIN_BLKSIZE || p->blksize > TFTP_MAX_BLKSIZE || p->windowsize < 1 ||
         p->windowsize > TFTP_MAX_WINDOWSIZE || cfg->timeout_ms == 0 || cfg->fd < 0) {
         return -EINVAL;
+    }
+    /* RFC 2349 lets the server leave the timeout option out of the OACK,
+     * never change it. A timeout whose retry schedule does not fit in the
+     * stall limit would be acknowledged and then not honoured: the stall
+     * limit cut the resends short (timeout=60 got none at all, so one
+     * lost DATA ended the transfer). Raising the stall limit for such a
+     * client instead would let anyone who sends ACK 0 and then goes
+     * silent hold a slot for 6 x 255 s again (issue #10), so the option
+     * is declined: the client keeps its own timer, ours stays ours. */
+    if (p->timeout && !tftp_transfer_timeout_honoured(cfg, p->timeout)) {
+        params.timeout = 0;
+        params.oack_timeout = false;
     }
     size_t cap = TFTP_HEADER_LEN + p->blksize;
     if (cap < TFTP_MAX_ERROR_PACKET) {
@@ -179,7 +210,7 @@ int tftp_transfer_new(const tftp_transfer_config *cfg, uint64_t now_ms, tftp_tra
     t->rto_max_ms =
         cfg->max_timeout_ms > t->rto_initial_ms ? cfg->max_timeout_ms : t->rto_initial_ms;
     t->rto_ms = t->rto_initial_ms;
-    t->stall_limit_ms = cfg->max_stall_ms ? cfg->max_stall_ms : tftp_transfer_stall_limit(cfg);
+    t->stall_limit_ms = stall_limit_of(cfg);
     t->stall_deadline_ms = now_ms + t->stall_limit_ms;
     t->deadline_ms = now_ms + t->rto_ms;
     if (t->deadline_ms > t->stall_deadline_ms) {
@@ -232,7 +263,9 @@ static void arm(tftp_transfer *t, uint64_t now_ms)
 }
 
 /* The client moved the transfer on: its own timeout applies from now on,
- * the tries and the stall clock start again. */
+ * the tries and the stall clock start again. tftp_transfer_new() kept the
+ * timeout option only if its whole retry schedule fits in stall_limit_ms,
+ * so the stall deadline never cuts an answered client's resends short. */
 static void progress(tftp_transfer *t, uint64_t now_ms)
 {
     if (!t->answered) {

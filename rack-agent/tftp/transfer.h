@@ -40,7 +40,14 @@
  *    timeout_ms, max_timeout_ms and retries give an unanswered window
  *    (1 + 2 + 4 + 8 + 8 + 8 = 31 s with the agent's defaults). A client's
  *    timeout option can space the retransmissions out, never make a silent
- *    client's slot live longer than that. */
+ *    client's slot live longer than that.
+ * And what the OACK acknowledges is kept: a timeout option is echoed only
+ * when all its retransmissions, and the wait for an answer to the last,
+ * fit in that limit (tftp_transfer_timeout_honoured()); otherwise it is
+ * left out of the OACK (RFC 2349 allows that) and the server's own
+ * timeouts apply. With the defaults that means a timeout of 1 s: the stall
+ * limit is exactly the server's own schedule. Before, timeout=60 was
+ * echoed and then cut off by the 31 s limit with no retransmission. */
 #pragma once
 
 #include <stdbool.h>
@@ -88,6 +95,13 @@ typedef struct tftp_transfer_config {
  * retransmissions adds up to: how long the server's own settings keep an
  * unanswered window alive. */
 uint64_t tftp_transfer_stall_limit(const tftp_transfer_config *cfg);
+
+/* Whether a client's timeout option of `timeout_s` seconds (RFC 2349) is
+ * acknowledged: its whole retry schedule (doubling up to max_timeout_ms,
+ * `retries` resends, the last one waited for) fits in the stall limit.
+ * tftp_transfer_new() leaves a timeout option it does not honour out of
+ * the OACK, and sends no OACK when nothing else is in it (RFC 2347). */
+bool tftp_transfer_timeout_honoured(const tftp_transfer_config *cfg, uint32_t timeout_s);
 
 typedef struct tftp_transfer_stats {
     uint64_t packets_sent; /* DATA, OACK and ERROR, retransmissions included */

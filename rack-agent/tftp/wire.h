@@ -101,7 +101,8 @@ typedef struct tftp_params {
 /* Decides the transfer parameters for an RRQ of a file of `file_size`
  * bytes: blksize is min(requested, limits) (RFC 2348 lets the server answer
  * smaller), windowsize likewise (RFC 7440), timeout is echoed unchanged
- * (RFC 2349), tsize is answered with the file size. */
+ * (RFC 2349; tftp_transfer_new() leaves it out again when the server would
+ * not honour it), tsize is answered with the file size. */
 void tftp_negotiate(const tftp_request *req, const tftp_limits *lim, uint64_t file_size,
                     tftp_params *ret);
 

@@ -3,10 +3,11 @@
 # + ERROR 8 + real request (windowsize 4) counted as an abort, not a
 # failure; ERROR 5 to a stranger while the transfer goes on; duplicate ACKs
 # cause no resend; lost ACKs cause resends with backoff, then the transfer
-# fails; a silent client that asked timeout=255 gets its OACK again within
-# 5 s and loses its slot within the server's own limit (issue #10); the
-# per-address limit (its default, not configured) and the max_transfers
-# limit answer ERROR 0.
+# fails; a silent client that asked timeout=255 gets no timeout in its OACK
+# (the server would not honour it), the OACK again within seconds, and loses
+# its slot within the server's own limit (issue #10); a client that asked
+# timeout=60 gets a lost DATA sent again; the per-address limit (its
+# default, not configured) and the max_transfers limit answer ERROR 0.
 . "$(dirname "$0")/tftp_lib.sh"
 command -v python3 >/dev/null || skip "python3 not installed"
 PROBE="$(dirname "$0")/tftp_probe.py"
@@ -22,8 +23,10 @@ head -c 4000 /dev/urandom >"$ROOT/small.bin"
 head -c 1000000 /dev/urandom >"$ROOT/stall.bin"
 start_tftp_agent
 
+# --rto: timeout_ms below, for the probe's timing checks.
 probe() {
-    in_cli python3 "$PROBE" "$@" >>"$T/probe.out" 2>&1 || fail "probe $1: $(tail -3 "$T/probe.out")"
+    in_cli python3 "$PROBE" --rto 0.5 "$@" >>"$T/probe.out" 2>&1 ||
+        fail "probe $1: $(tail -3 "$T/probe.out")"
 }
 
 probe edk2 "$SERVER6" ipxe.efi "$ROOT/ipxe.efi"
@@ -38,8 +41,14 @@ probe dupack "$SERVER6" small.bin
 probe lost "$SERVER6" small.bin 3
 wait_log "tftp failed file=small.bin .* reason=timeout " || fail "lost ACKs: no failure logged"
 
-# timeout=255, no ACK: OACK again at 5 s, the transfer given up once the
-# server's own 0.5 + 1 + 2 + 4 = 7.5 s have passed without progress.
+# The review's case: timeout=60 acknowledged and then not honoured gave a
+# lost DATA no resend at all; now the OACK leaves it out and DATA goes again.
+probe longtimeout "$SERVER6" small.bin
+
+# timeout=255, no ACK: not in the OACK, the OACK again at 0.5 s, the
+# transfer given up once the server's own 0.5 + 1 + 2 + 4 = 7.5 s have passed
+# without progress. (12 s: room for a late timer on a busy machine, well
+# short of the 20 s a 5 s schedule would take; ms is the agent's own clock.)
 probe stall "$SERVER6" stall.bin
 line=$(grep "tftp failed file=stall.bin .* reason=timeout " "$T/agent.log") ||
     fail "silent client's transfer not given up"

@@ -399,7 +399,8 @@ static void test_tries_exhausted_fails(void **state)
 /* A transfer set up as the agent does by default (1 s doubling up to 8 s,
  * 5 retries) for a client that asked timeout=255 with big blocks and
  * windows: the 29-byte RRQ of issue #10. */
-static tftp_transfer *start_timeout_option(int fd, uint64_t size, uint32_t timeout_s, uint64_t now)
+static tftp_transfer *start_timeout_option_stall(int fd, uint64_t size, uint32_t timeout_s,
+                                                 uint64_t max_stall_ms, uint64_t now)
 {
     tftp_transfer_config c = {
         .fd = fd,
@@ -413,10 +414,16 @@ static tftp_transfer *start_timeout_option(int fd, uint64_t size, uint32_t timeo
         .timeout_ms = 1000,
         .max_timeout_ms = 8000,
         .retries = 5,
+        .max_stall_ms = max_stall_ms,
     };
     tftp_transfer *t;
     assert_int_equal(tftp_transfer_new(&c, now, &t), 0);
     return t;
+}
+
+static tftp_transfer *start_timeout_option(int fd, uint64_t size, uint32_t timeout_s, uint64_t now)
+{
+    return start_timeout_option_stall(fd, size, timeout_s, 0, now);
 }
 
 /* Runs the timer until the transfer ends; returns when it did and counts
@@ -454,8 +461,9 @@ static void test_unanswered_timeout_option_capped(void **state)
     sent s[4];
     assert_int_equal(drain(t, s, 4), 1);
     assert_int_equal(s[0].op, TFTP_OACK);
-    /* The OACK still says 255 (RFC 2349: the server echoes it or leaves it
-     * out), but the client has not answered: it goes again within 5 s. */
+    /* The OACK goes again within 5 s, not 255 s (the server leaves a
+     * timeout it would not honour out of the OACK, RFC 2349; the cap on an
+     * unanswered client's timeout is tested where one is honoured). */
     assert_true(tftp_transfer_deadline(t) <= TFTP_UNANSWERED_TIMEOUT_MAX_MS);
     size_t resent;
     uint64_t end = run_until_finished(t, &resent);
@@ -489,19 +497,119 @@ static void test_stall_after_ack0_bounded(void **state)
     close(fd);
 }
 
+/* The first packet the transfer has for us, whole (an OACK's options). */
+static size_t first_packet(tftp_transfer *t, uint8_t *buf, size_t cap)
+{
+    const uint8_t *p;
+    size_t len;
+    assert_int_equal(tftp_transfer_next(t, &p, &len), 1);
+    assert_true(len <= cap);
+    memcpy(buf, p, len);
+    return len;
+}
+
+static bool has_option(const uint8_t *pkt, size_t len, const char *name)
+{
+    size_t n = strlen(name) + 1; /* with its NUL: whole option names only */
+    for (size_t i = 2; i + n <= len; i++) {
+        if (memcmp(pkt + i, name, n) == 0 && (i == 2 || pkt[i - 1] == 0)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void test_lost_data_after_ack0_long_timeout(void **state)
+{
+    /* The review's probe: the agent's defaults (1 s doubling up to 8 s,
+     * 5 retries, 31 s stall limit), a client asking timeout=60 (and a
+     * block size, so an OACK goes out), ACK 0, then DATA 1 lost on the
+     * wire. The transfer used to fail at the stall limit without a single
+     * retransmission; the client must get all of them. */
+    int fd = temp_file(100000, true);
+    tftp_transfer_config c = {
+        .fd = fd,
+        .size = 100000,
+        .params = { .blksize = 1428,
+                    .windowsize = 1,
+                    .timeout = 60,
+                    .oack_blksize = true,
+                    .oack_timeout = true },
+        .timeout_ms = 1000,
+        .max_timeout_ms = 8000,
+        .retries = 5,
+    };
+    tftp_transfer *t;
+    assert_int_equal(tftp_transfer_new(&c, 0, &t), 0);
+    uint8_t oack[TFTP_MAX_ERROR_PACKET];
+    size_t len = first_packet(t, oack, sizeof(oack));
+    assert_int_equal(oack[1], TFTP_OACK);
+    /* RFC 2349: what the OACK acknowledges is what the server does. */
+    assert_false(has_option(oack, len, "timeout"));
+    assert_true(has_option(oack, len, "blksize"));
+    ack(t, 0, 100);
+    sent s[8];
+    assert_int_equal(drain(t, s, 8), 1);
+    assert_int_equal(s[0].block, 1);
+    /* DATA 1 is lost: it goes again, `retries` times, before the transfer
+     * gives up, and it gives up within the stall limit. */
+    size_t resent;
+    uint64_t end = run_until_finished(t, &resent);
+    assert_int_equal(resent, 5);
+    assert_int_equal(tftp_transfer_get_stats(t)->retransmits, 5);
+    assert_int_equal(tftp_transfer_get_reason(t), TFTP_REASON_TIMEOUT);
+    assert_true(end <= 100 + 31000);
+    tftp_transfer_free(t);
+
+    /* A request whose only option is a timeout the server will not honour
+     * gets no OACK at all: DATA 1 at once (RFC 2347), and its resends. */
+    c.params =
+        (tftp_params){ .blksize = 512, .windowsize = 1, .timeout = 60, .oack_timeout = true };
+    assert_int_equal(tftp_transfer_new(&c, 0, &t), 0);
+    assert_int_equal(tftp_transfer_get_state(t), TFTP_XFER_SENDING);
+    assert_int_equal(drain(t, s, 8), 1);
+    assert_int_equal(s[0].op, TFTP_DATA);
+    assert_int_equal(s[0].block, 1);
+    end = run_until_finished(t, &resent);
+    assert_int_equal(resent, 5);
+    assert_true(end <= 31000);
+    tftp_transfer_free(t);
+    close(fd);
+}
+
 static void test_timeout_option_honoured_once_answered(void **state)
 {
     int fd = temp_file(10 << 20, false);
     sent s[80];
-    /* Below the cap: used as asked from the start. */
+    uint8_t oack[TFTP_MAX_ERROR_PACKET];
+    size_t len;
+    /* With the defaults (31 s stall limit) only a timeout whose whole
+     * schedule fits is acknowledged: 1 s; 3 s (3 + 6 + 8 + 8 + 8 + 8 s) is
+     * left out of the OACK and ours (1 s) applies. */
+    tftp_transfer_config c = { .timeout_ms = 1000, .max_timeout_ms = 8000, .retries = 5 };
+    assert_true(tftp_transfer_timeout_honoured(&c, 1));
+    assert_false(tftp_transfer_timeout_honoured(&c, 2));
+    assert_false(tftp_transfer_timeout_honoured(&c, 255));
+    c.max_stall_ms = 120000; /* 6 x 20 s */
+    assert_true(tftp_transfer_timeout_honoured(&c, 20));
+    assert_false(tftp_transfer_timeout_honoured(&c, 21));
     tftp_transfer *t = start_timeout_option(fd, 10 << 20, 3, 0);
-    assert_int_equal(drain(t, s, 80), 1);
+    len = first_packet(t, oack, sizeof(oack));
+    assert_false(has_option(oack, len, "timeout"));
+    assert_int_equal(tftp_transfer_deadline(t), 1000);
+    t = tftp_transfer_free(t);
+    /* A stall limit that has room for it: echoed, and used as asked from
+     * the start when below the unanswered cap. */
+    t = start_timeout_option_stall(fd, 10 << 20, 3, 120000, 0);
+    len = first_packet(t, oack, sizeof(oack));
+    assert_true(has_option(oack, len, "timeout"));
     assert_int_equal(tftp_transfer_deadline(t), 3000);
     t = tftp_transfer_free(t);
-    /* Above it: capped while unanswered, then RFC 2349's 20 s (within the
-     * 31 s stall limit). */
-    t = start_timeout_option(fd, 10 << 20, 20, 0);
-    assert_int_equal(drain(t, s, 80), 1);
+    /* Above the cap: capped while unanswered, then RFC 2349's 20 s. */
+    t = start_timeout_option_stall(fd, 10 << 20, 20, 120000, 0);
+    len = first_packet(t, oack, sizeof(oack));
+    assert_true(has_option(oack, len, "timeout"));
+    assert_int_equal(drain(t, s, 80), 0);
     assert_int_equal(tftp_transfer_deadline(t), TFTP_UNANSWERED_TIMEOUT_MAX_MS);
     ack(t, 0, 1000);
     assert_int_equal(drain(t, s, 80), 64);
@@ -517,6 +625,13 @@ static void test_timeout_option_honoured_once_answered(void **state)
         assert_false(tftp_transfer_finished(t));
     }
     assert_int_equal(tftp_transfer_deadline(t), now + 20000);
+    /* The client goes silent: every resend it was promised comes, 20 s
+     * apart, before the stall limit ends the transfer. */
+    size_t resent;
+    uint64_t end = run_until_finished(t, &resent);
+    assert_int_equal(resent, 5 * 64);
+    assert_int_equal(end, now + 120000);
+    assert_int_equal(tftp_transfer_get_reason(t), TFTP_REASON_TIMEOUT);
     tftp_transfer_free(t);
     close(fd);
 }
@@ -741,6 +856,7 @@ int main(void)
         cmocka_unit_test(test_unanswered_timeout_option_capped),
         cmocka_unit_test(test_stall_after_ack0_bounded),
         cmocka_unit_test(test_timeout_option_honoured_once_answered),
+        cmocka_unit_test(test_lost_data_after_ack0_long_timeout),
         cmocka_unit_test(test_edk2_probe_is_abort),
         cmocka_unit_test(test_illegal_packet_gets_error4),
         cmocka_unit_test(test_file_shrank_is_read_error),
