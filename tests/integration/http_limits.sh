@@ -7,15 +7,19 @@
 . "$(dirname "$0")/http_lib.sh"
 
 setup_http_link
+# header_timeout far above connection_timeout: in the idle cases only
+# connection_timeout (3 s) can close the connection within the test, so
+# their bound can be generous and still tell it from the 30 s default.
 write_http_config "max_connections = 20
 connection_timeout = 3
+header_timeout = 60
 max_header_size = 4K"
 printf 'first\n' >"$T/root/one.txt"
 printf 'second\n' >"$T/root/two.txt"
 start_agent
 
 cat >"$T/client.py" <<'EOP'
-import socket, sys, time
+import socket, sys, threading, time
 
 ADDR = ("2001:db8:1::1", 80)
 
@@ -73,24 +77,42 @@ elif case == "garbage":
     r = read_all(s)
     check(r == b"" or r.startswith(b"HTTP/1.1 400 "), "garbage: %r" % r[:80])
 elif case == "idle":
+    # Closed after connection_timeout (3 s): not before 2 s (delays only
+    # make it later), and well before the 30 s default and header_timeout
+    # (60 s here). The upper bound is generous for busy CI machines; the
+    # socket timeout is past it so a late close fails the check, not recv.
     s = conn()
+    s.settimeout(30)
     start = time.monotonic()
     r = read_all(s)
     took = time.monotonic() - start
-    check(r == b"" and 2.0 < took < 7.0, "idle connection closed after %.1fs" % took)
+    check(r == b"" and 2.0 < took < 20.0, "idle connection closed after %.1fs" % took)
     # a client that stalls half-way through its headers is closed too
     s = conn()
+    s.settimeout(30)
     s.sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\n")
     start = time.monotonic()
     read_all(s)
     took = time.monotonic() - start
-    check(2.0 < took < 7.0, "stalled request closed after %.1fs" % took)
+    check(2.0 < took < 20.0, "stalled request closed after %.1fs" % took)
 elif case == "max_conn":
     # At max_connections the server stops accepting: a 21st connection
     # waits in the listen backlog, unanswered, until a slot frees.
     req = b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    # The held connections send their heads a header line every 0.5 s, so
+    # connection_timeout (3 s) never frees a slot while the test runs,
+    # however slowly a busy machine runs it (a freed slot would serve the
+    # 21st connection and fail the check below).
     held = [conn() for _ in range(20)]
-    time.sleep(0.2)
+    for h in held:
+        h.sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\n")
+    stop = threading.Event()
+    def keep_alive():
+        while not stop.wait(0.5):
+            for h in held:
+                h.sendall(b"X-Keep: alive\r\n")
+    ka = threading.Thread(target=keep_alive)
+    ka.start()
     extra = conn()
     extra.sendall(req)
     extra.settimeout(1.0)
@@ -98,11 +120,21 @@ elif case == "max_conn":
         r = extra.recv(100)
     except socket.timeout:
         r = None
+    stop.set()
+    ka.join()
     check(r is None, "a 21st connection was answered: %r" % r)
     # the held ones still work
-    held[0].sendall(req)
+    held[0].sendall(b"Connection: close\r\n\r\n")
     r = read_all(held[0])
     check(r.startswith(b"HTTP/1.1 200 "), "a held connection failed: %r" % r[:80])
+    # Order, not time: the server has just served held[0], whose request
+    # came after the 21st's, and that one is still unanswered.
+    extra.setblocking(False)
+    try:
+        r = extra.recv(100)
+    except BlockingIOError:
+        r = None
+    check(r is None, "a 21st connection was answered: %r" % r)
     for h in held:
         h.close()
     extra.settimeout(10)

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Slow clients do not hold others up: four clients reading a big file at
 # 10 KB/s while fast requests for a small and a 5 MiB file each finish in
-# well under a second, and the slow transfers keep going meanwhile. With
+# a few seconds at most, and the slow transfers keep going meanwhile. With
 # the defaults (no [http] limits configured, issue #10): a client
 # drip-feeding its request head, a byte every 2 s (well inside the 30 s idle
 # timeout), is closed by the 10 s header deadline while a normal client is
@@ -51,11 +51,18 @@ slow_started() {
 }
 wait_for 10 slow_started || fail "slow clients got no data"
 
+# The bound is generous on purpose: CI runs this under sanitizers, two
+# tests at a time on two cores, where a fast request takes ~0.1 s but a
+# scheduling hiccup can cost a second. What it must catch is a server that
+# waits on a slow client: each of those drains 10 KB/s, so one write that
+# blocks until a slow reader has taken its share costs seconds, and a
+# request queued behind a 32 MiB slow transfer waits about an hour (curl's
+# --max-time 10 ends that).
 for f in small.bin big.bin small.bin big.bin; do
     t=$(cli curl -g -sS --max-time 10 -o "$T/fast" -w '%{time_total}' "$BASE/files/$f") ||
         fail "fast request for $f failed"
     cmp -s "$T/fast" "$T/root/$f" || fail "fast $f differs"
-    awk -v t="$t" 'BEGIN { exit !(t < 0.5) }' || fail "fast request for $f took ${t}s"
+    awk -v t="$t" 'BEGIN { exit !(t < 3.0) }' || fail "fast request for $f took ${t}s"
     echo "fast $f ${t}s"
 done
 
@@ -110,11 +117,23 @@ print("%.1f" % (time.monotonic() - start) if closed else "never")
 EOP
 ip netns exec "$CLI" timeout 100 python3 "$T/drip.py" "$SRV_ADDR" >"$T/drip.out" 2>&1 &
 DRIP=$!
-sleep 3
+# The drip-feeder is connected (with the metrics request: 2) and has sent
+# the first byte of its head.
+dripping() {
+    [ "$(metric rackboot_http_connections_active)" -ge 2 ]
+}
+wait_for 10 dripping || fail "drip-feeding client did not connect"
 t=$(cli curl -g -sS --max-time 10 -o "$T/fast" -w '%{time_total}' "$BASE/files/small.bin") ||
     fail "normal request during the drip-feed failed"
 cmp -s "$T/fast" "$T/root/small.bin" || fail "small.bin differs"
-awk -v t="$t" 'BEGIN { exit !(t < 1.0) }' || fail "normal request took ${t}s during the drip-feed"
+# Not a wall-clock bound (a 1 s one failed on busy CI machines under
+# sanitizers) but the order of events: the normal request was answered
+# while the drip-feeder was still held open mid-head. A server that served
+# it only after the drip-feeder's head (or its header_timeout, 10 s) would
+# answer after the close is logged.
+! grep -q "reason=header_timeout" "$T/agent.log" ||
+    fail "normal request answered only after the drip-feeder was closed (${t}s)"
+echo "normal request during the drip-feed ${t}s"
 wait "$DRIP"
 took=$(cat "$T/drip.out")
 # 10 s by default; the whole head would take over 80 s at this rate.
