@@ -641,6 +641,15 @@ static void on_cache_fetched(void *userdata, const uint8_t sha256[32], const cha
     }
 }
 
+static void on_cache_corrupt(void *userdata, const uint8_t sha256[32], int r)
+{
+    (void)userdata;
+    char hex[SHA256_HEX_LEN + 1];
+    sha256_to_hex(sha256, hex);
+    /* A "cache stored" line follows when it is fetched again. */
+    log_error("cache object corrupt on disk, removed object=%s err=%s", hex, errstr(r));
+}
+
 static void cache_prewarm(agent *a, const intent_set *set, const char *why)
 {
     cache_prewarm_stats st;
@@ -681,6 +690,7 @@ static int setup_cache(agent *a)
                  c->cache_dir, st->rebuild_ignored);
     }
     cache_on_fetched(a->cache, on_cache_fetched, a);
+    cache_on_corrupt(a->cache, on_cache_corrupt, a);
     r = cache_images_new(a->cache, a->store, &a->images);
     if (r < 0) {
         return r;
@@ -1048,6 +1058,7 @@ static int run(const char *config_path, const char *user)
         fprintf(stderr, "rackboot-agent: configuration not valid: %s\n", config_path);
         diag_print(d, stderr);
         diag_free(d);
+        agent_config_free(a.cfg);
         return 1;
     }
     log_set_level(a.cfg->log_level);
