@@ -26,12 +26,25 @@
 #define TMP_NAME_LEN (SHA256_HEX_LEN + 48)
 /* Recency is written to the file's atime at most this often per object. */
 #define TOUCH_PERSIST_MS 1000
+/* Read size of a verification. */
+#define VERIFY_CHUNK (1u << 20)
+
+/* The identity of an object's file as the cache last knew it verified: any
+ * write, truncation, replacement or metadata change moves one of these. */
+typedef struct stamp {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime, ctime;
+} stamp;
 
 typedef struct entry {
     uint8_t sha256[SHA256_LEN];
     char hex[SHA256_HEX_LEN + 1];
     uint64_t size;
     uint64_t persisted_ms;     /* when atime was last written */
+    bool stamped;              /* false: never verified by this process */
+    stamp st;                  /* valid when stamped */
     struct entry *prev, *next; /* LRU list, head = most recent */
 } entry;
 
@@ -39,6 +52,7 @@ typedef enum pending_state {
     PENDING_QUEUED,
     PENDING_RUNNING,
     PENDING_COMMITTING,
+    PENDING_VERIFYING, /* a cached object re-hashed in the thread pool */
 } pending_state;
 
 struct cache_request {
@@ -63,6 +77,9 @@ typedef struct pending {
     uint64_t bytes;
     uv_work_t work;
     int work_r;
+    stamp work_stamp;      /* the file as committed or verified */
+    bool work_stamped;     /* work_stamp is valid */
+    uint64_t verify_size;  /* PENDING_VERIFYING: size it must have, 0: unknown */
     struct pending *qnext; /* queue of PENDING_QUEUED */
 } pending;
 
@@ -80,17 +97,45 @@ struct cache {
     entry *lru_head, *lru_tail;
     pending *queue_head, *queue_tail;
     unsigned n_running;
-    unsigned n_committing;
+    unsigned n_in_pool; /* commits and verifications in the thread pool */
     uint64_t tmp_seq;
     bool closing;
     cache_stats stats;
     cache_fetched_fn on_fetched;
     void *on_fetched_userdata;
+    cache_corrupt_fn on_corrupt;
+    void *on_corrupt_userdata;
 };
 
 static void object_rel(const char *hex, char buf[OBJECT_REL_LEN])
 {
     snprintf(buf, OBJECT_REL_LEN, "%.2s/%s", hex, hex);
+}
+
+static void stamp_from(stamp *s, const struct stat *st)
+{
+    *s = (stamp){ .dev = st->st_dev,
+                  .ino = st->st_ino,
+                  .size = st->st_size,
+                  .mtime = st->st_mtim,
+                  .ctime = st->st_ctim };
+}
+
+static bool ts_eq(struct timespec a, struct timespec b)
+{
+    return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+/* Everything but the ctime, which the cache moves itself (touch()). */
+static bool stamp_same_content(const stamp *s, const struct stat *st)
+{
+    return s->dev == st->st_dev && s->ino == st->st_ino && s->size == st->st_size &&
+           ts_eq(s->mtime, st->st_mtim);
+}
+
+static bool stamp_matches(const stamp *s, const struct stat *st)
+{
+    return stamp_same_content(s, st) && ts_eq(s->ctime, st->st_ctim);
 }
 
 /* ---- LRU index ---- */
@@ -170,20 +215,26 @@ static void evict(cache *c, const entry *keep)
     }
 }
 
-static void touch(cache *c, entry *e, bool persist)
+/* Makes e the most recent; with `fd` (e's file, just checked against its
+ * stamp), also writes that to the file's atime now and then. */
+static void touch(cache *c, entry *e, int fd)
 {
     if (c->lru_head != e) {
         lru_unlink(c, e);
         lru_push_head(c, e);
     }
     uint64_t now = now_monotonic_ms();
-    if (persist && now - e->persisted_ms >= TOUCH_PERSIST_MS) {
+    if (fd >= 0 && now - e->persisted_ms >= TOUCH_PERSIST_MS) {
         /* Recency for the next index rebuild, independent of mount options. */
-        char rel[OBJECT_REL_LEN];
-        object_rel(e->hex, rel);
         struct timespec ts[2] = { { .tv_nsec = UTIME_NOW }, { .tv_nsec = UTIME_OMIT } };
-        (void)utimensat(c->objects_fd, rel, ts, 0);
+        (void)futimens(fd, ts);
         e->persisted_ms = now;
+        /* That moved the ctime: take the new one into the stamp, unless
+         * anything else moved too (then the next open verifies). */
+        struct stat st;
+        if (e->stamped && fstat(fd, &st) == 0 && stamp_same_content(&e->st, &st)) {
+            e->st.ctime = st.st_ctim;
+        }
     }
 }
 
@@ -418,6 +469,13 @@ static void on_commit_work(uv_work_t *w)
             close(dfd);
         }
     }
+    /* The object as stored (the rename moved its ctime): what later opens
+     * compare against instead of hashing it again. */
+    struct stat st;
+    p->work_stamped = r == 0 && fstat(p->fd, &st) == 0;
+    if (p->work_stamped) {
+        stamp_from(&p->work_stamp, &st);
+    }
     p->work_r = r;
 }
 
@@ -427,7 +485,7 @@ static void on_commit_done(uv_work_t *w, int status)
 {
     pending *p = w->data;
     cache *c = p->c;
-    c->n_committing--;
+    c->n_in_pool--;
     int r = status < 0 ? -ECANCELED : p->work_r;
     char rel[OBJECT_REL_LEN];
     object_rel(p->hex, rel);
@@ -441,7 +499,7 @@ static void on_commit_done(uv_work_t *w, int status)
         remove_tmp(p);
         p->waiters = NULL;
         pending_free(p);
-        if (c->n_committing == 0) {
+        if (c->n_in_pool == 0) {
             cache_free_now(c);
         }
         return;
@@ -461,6 +519,8 @@ static void on_commit_done(uv_work_t *w, int status)
         return;
     }
     e->persisted_ms = now_monotonic_ms();
+    e->stamped = p->work_stamped;
+    e->st = p->work_stamp;
     evict(c, e);
     log_debug("cache stored object=%s size=%llu", p->hex, (unsigned long long)p->bytes);
     pending_finish(p, 0);
@@ -518,10 +578,10 @@ static void on_fetched(void *userdata, int r, long http_status, const char *errm
     }
     p->state = PENDING_COMMITTING;
     p->work.data = p;
-    c->n_committing++;
+    c->n_in_pool++;
     r = uv_queue_work(c->loop, &p->work, on_commit_work, on_commit_done);
     if (r < 0) {
-        c->n_committing--;
+        c->n_in_pool--;
         c->n_running--;
         c->stats.fetch_failures++;
         pending_finish(p, -EIO);
@@ -625,6 +685,256 @@ static int pending_get(cache *c, const cache_object *obj, pending **ret)
     }
     *ret = p;
     return 0;
+}
+
+/* ---- verification of cached objects ----
+ *
+ * An object is trusted while its file still has the stamp it had when the
+ * cache last verified it (stored it, or hashed it): one fstat per open.
+ * Anything else (no stamp since this process started, another size, inode,
+ * mtime or ctime) is hashed again in the thread pool before it is served,
+ * the requests waiting on a pending like on a fetch. A mismatch removes the
+ * object and turns the pending into its fetch. */
+
+static void on_verify_work(uv_work_t *w)
+{
+    pending *p = w->data;
+    struct stat before, after;
+    uint8_t digest[SHA256_LEN];
+    uint8_t *buf = NULL;
+    uint64_t off = 0;
+    int r = 0;
+    if (fstat(p->fd, &before) < 0) {
+        r = negative_errno();
+        goto out;
+    }
+    if (!S_ISREG(before.st_mode) ||
+        (p->verify_size && (uint64_t)before.st_size != p->verify_size)) {
+        r = -EBADMSG;
+        goto out;
+    }
+    buf = malloc(VERIFY_CHUNK);
+    if (!buf) {
+        r = -ENOMEM;
+        goto out;
+    }
+    for (;;) {
+        ssize_t k = pread(p->fd, buf, VERIFY_CHUNK, (off_t)off);
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        if (k < 0) {
+            r = negative_errno(); /* -EIO: a bad block is as bad as bad bytes */
+            goto out;
+        }
+        if (k == 0) {
+            break;
+        }
+        r = sha256_update(p->hash, buf, (size_t)k);
+        if (r < 0) {
+            goto out;
+        }
+        off += (uint64_t)k;
+    }
+    r = sha256_final(p->hash, digest);
+    if (r < 0) {
+        goto out;
+    }
+    if (memcmp(digest, p->sha256, SHA256_LEN) != 0 || off != (uint64_t)before.st_size) {
+        r = -EBADMSG;
+        goto out;
+    }
+    /* Written to while it was read: what was hashed may not be what is
+     * there now. */
+    stamp_from(&p->work_stamp, &before);
+    if (fstat(p->fd, &after) < 0 || !stamp_matches(&p->work_stamp, &after)) {
+        r = -EBADMSG;
+        goto out;
+    }
+    p->work_stamped = true;
+    p->bytes = off;
+out:
+    free(buf);
+    p->work_r = r;
+}
+
+static size_t count_waiters(const pending *p)
+{
+    size_t n = 0;
+    for (const cache_request *w = p->waiters; w; w = w->next) {
+        n++;
+    }
+    return n;
+}
+
+/* Removes an object found wrong: its name only while it still leads to the
+ * file that was hashed (`fd`), its entry in any case. */
+static void drop_corrupt(cache *c, entry *e, int fd, int r)
+{
+    char rel[OBJECT_REL_LEN];
+    object_rel(e->hex, rel);
+    struct stat a, b;
+    if (fstat(fd, &a) == 0 && fstatat(c->objects_fd, rel, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+        a.st_dev == b.st_dev && a.st_ino == b.st_ino && unlinkat(c->objects_fd, rel, 0) < 0) {
+        log_debug("cache cannot remove corrupt object=%s err=%s", e->hex, strerror(errno));
+    }
+    log_debug("cache object corrupt on disk, removed object=%s err=%s", e->hex, errstr(r));
+    c->stats.corrupt++;
+    index_drop(c, e);
+}
+
+/* The cached copy is gone or wrong: the waiters get the object the way a
+ * miss does, from its origin, or -ENOENT when nobody said where that is. */
+static void verify_failed(pending *p)
+{
+    cache *c = p->c;
+    close(p->fd);
+    p->fd = -1;
+    p->hash = sha256_free(p->hash);
+    p->bytes = 0;
+    p->work_stamped = false;
+    if (!p->url || p->expect_size > c->max_object_size) {
+        hashmap_remove(c->pending, p->sha256, SHA256_LEN);
+        complete_waiters(p, p->url ? -EFBIG : -ENOENT, 0);
+        pending_free(p);
+        return;
+    }
+    c->stats.misses += count_waiters(p);
+    if (c->n_running < c->max_fetches) {
+        int r = pending_start(p);
+        if (r < 0) {
+            c->stats.fetch_failures++;
+            pending_finish(p, r);
+        }
+        return;
+    }
+    p->state = PENDING_QUEUED;
+    if (c->queue_tail) {
+        c->queue_tail->qnext = p;
+    } else {
+        c->queue_head = p;
+    }
+    c->queue_tail = p;
+}
+
+static void on_verify_done(uv_work_t *w, int status)
+{
+    pending *p = w->data;
+    cache *c = p->c;
+    c->n_in_pool--;
+    if (c->closing) {
+        p->waiters = NULL; /* dropped by cache_close() */
+        pending_free(p);
+        if (c->n_in_pool == 0) {
+            cache_free_now(c);
+        }
+        return;
+    }
+    int r = status < 0 ? -ECANCELED : p->work_r;
+    c->stats.verifications++;
+    /* Only a fetch adds an entry, and none runs while this pending stands
+     * for the object: an entry is the one that was hashed. It is missing
+     * only when evicted meanwhile. */
+    entry *e = hashmap_get(c->index, p->sha256, SHA256_LEN);
+    size_t n = count_waiters(p);
+    if (r == 0 && e) {
+        c->stats.bytes_stored = c->stats.bytes_stored - e->size + p->bytes;
+        e->size = p->bytes;
+        e->stamped = true;
+        e->st = p->work_stamp;
+        if (n > 0) {
+            touch(c, e, p->fd);
+        }
+        c->stats.hits += n;
+        hashmap_remove(c->pending, p->sha256, SHA256_LEN);
+        complete_waiters(p, 0, e->size);
+        pending_free(p);
+        return;
+    }
+    if (e) {
+        drop_corrupt(c, e, p->fd, r);
+        if (c->on_corrupt) {
+            c->on_corrupt(c->on_corrupt_userdata, p->sha256, r);
+        }
+    } else if (n == 0) {
+        /* Evicted while a pre-warm checked it: nobody wants it now. */
+        hashmap_remove(c->pending, p->sha256, SHA256_LEN);
+        pending_free(p);
+        return;
+    }
+    verify_failed(p);
+}
+
+/* Starts hashing e's file `fd` (consumed) again; requests wait on *ret. */
+static int verify_start(cache *c, const entry *e, const cache_object *obj, int fd, pending **ret)
+{
+    pending *p = calloc(1, sizeof(*p));
+    if (!p) {
+        close(fd);
+        return -ENOMEM;
+    }
+    p->c = c;
+    p->fd = fd;
+    memcpy(p->sha256, e->sha256, SHA256_LEN);
+    memcpy(p->hex, e->hex, sizeof(p->hex));
+    p->expect_size = obj->size;
+    /* What it was verified at, else what the caller expects (0: unknown). */
+    p->verify_size = e->stamped ? e->size : obj->size;
+    p->state = PENDING_VERIFYING;
+    p->work.data = p;
+    int r = 0;
+    if (obj->url && !(p->url = strdup(obj->url))) {
+        r = -ENOMEM;
+    }
+    if (r == 0 && !(p->hash = sha256_new())) {
+        r = -ENOMEM;
+    }
+    if (r == 0) {
+        r = hashmap_put(c->pending, p->sha256, SHA256_LEN, p);
+    }
+    if (r == 0) {
+        r = uv_queue_work(c->loop, &p->work, on_verify_work, on_verify_done);
+        if (r < 0) {
+            hashmap_remove(c->pending, p->sha256, SHA256_LEN);
+        }
+    }
+    if (r < 0) {
+        pending_free(p);
+        return r;
+    }
+    c->n_in_pool++;
+    log_debug("cache verifying object=%s stamped=%d", p->hex, e->stamped);
+    *ret = p;
+    return 0;
+}
+
+/* A request joins a verification: what it knows of the origin serves the
+ * refetch if the copy turns out wrong. Best effort. */
+static void verify_learn(pending *p, const cache_object *obj)
+{
+    if (!p->url && obj->url) {
+        p->url = strdup(obj->url);
+    }
+    if (!p->expect_size) {
+        p->expect_size = obj->size;
+    }
+}
+
+/* Opens e's file. Returns 1 when its stamp vouches for it (serve as is), 0
+ * when it must be verified first (*ret_fd set for both), -ENOENT when it is
+ * gone, another negative errno when it cannot be opened. */
+static int entry_open(cache *c, const entry *e, int *ret_fd)
+{
+    char rel[OBJECT_REL_LEN];
+    object_rel(e->hex, rel);
+    int fd = openat(c->objects_fd, rel, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return negative_errno();
+    }
+    struct stat st;
+    bool trusted = e->stamped && fstat(fd, &st) == 0 && stamp_matches(&e->st, &st);
+    *ret_fd = fd;
+    return trusted ? 1 : 0;
 }
 
 /* ---- public ---- */
@@ -751,8 +1061,8 @@ void cache_close(cache *c)
     for (size_t i = 0; i < k; i++) {
         pending *p = all[i];
         drop_waiters(p);
-        if (p->state == PENDING_COMMITTING) {
-            continue; /* on_commit_done frees it */
+        if (p->state == PENDING_COMMITTING || p->state == PENDING_VERIFYING) {
+            continue; /* on_commit_done / on_verify_done frees it */
         }
         if (p->xfer) {
             fetch_transfer_abort(p->xfer);
@@ -765,7 +1075,7 @@ void cache_close(cache *c)
     c->queue_head = c->queue_tail = NULL;
     fetcher_close(c->fetcher);
     c->fetcher = NULL;
-    if (c->n_committing == 0) {
+    if (c->n_in_pool == 0) {
         cache_free_now(c);
     }
 }
@@ -776,37 +1086,51 @@ int cache_open(cache *c, const cache_object *obj, cache_done_fn done, void *user
     if (c->closing) {
         return -ECANCELED;
     }
-    entry *e = hashmap_get(c->index, obj->sha256, SHA256_LEN);
+    /* A fetch or a verification of it runs already: wait for that. */
+    pending *p = hashmap_get(c->pending, obj->sha256, SHA256_LEN);
+    entry *e = p ? NULL : hashmap_get(c->index, obj->sha256, SHA256_LEN);
+    int r;
     if (e) {
-        char rel[OBJECT_REL_LEN];
-        object_rel(e->hex, rel);
-        int fd = openat(c->objects_fd, rel, O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
+        int fd = -1;
+        r = entry_open(c, e, &fd);
+        if (r == 1) {
             c->stats.hits++;
-            touch(c, e, true);
+            touch(c, e, fd);
             if (ret_req) {
                 *ret_req = NULL;
             }
             done(userdata, 0, fd, e->size);
             return 1;
         }
-        if (errno != ENOENT) {
-            return negative_errno();
+        if (r == 0) {
+            touch(c, e, -1);
+            r = verify_start(c, e, obj, fd, &p);
+            if (r < 0) {
+                return r;
+            }
+        } else if (r == -ENOENT) {
+            /* Removed behind our back: forget it and fetch it again. */
+            index_drop(c, e);
+        } else {
+            return r;
         }
-        /* Removed behind our back: forget it and fetch it again. */
-        index_drop(c, e);
     }
     cache_request *w = calloc(1, sizeof(*w));
     if (!w) {
-        return -ENOMEM;
+        return -ENOMEM; /* a verification started goes on without us */
     }
-    pending *p = NULL;
-    int r = pending_get(c, obj, &p);
-    if (r < 0) {
-        free(w);
-        return r;
+    if (!p) {
+        r = pending_get(c, obj, &p);
+        if (r < 0) {
+            free(w);
+            return r;
+        }
     }
-    c->stats.misses++;
+    if (p->state == PENDING_VERIFYING) {
+        verify_learn(p, obj); /* counted as a hit or a miss when it ends */
+    } else {
+        c->stats.misses++;
+    }
     w->p = p;
     w->done = done;
     w->userdata = userdata;
@@ -847,10 +1171,28 @@ int cache_prefetch(cache *c, const cache_object *obj)
     if (c->closing) {
         return -ECANCELED;
     }
-    if (hashmap_get(c->index, obj->sha256, SHA256_LEN)) {
-        return 1;
+    pending *p = hashmap_get(c->pending, obj->sha256, SHA256_LEN);
+    if (p) {
+        return 0;
     }
-    pending *p = NULL;
+    entry *e = hashmap_get(c->index, obj->sha256, SHA256_LEN);
+    if (e) {
+        /* Checked like an open, so that the first request after a start
+         * does not wait for the hash of a big image. */
+        int fd = -1;
+        int r = entry_open(c, e, &fd);
+        if (r == 1) {
+            close(fd);
+            return 1;
+        }
+        if (r == 0) {
+            return verify_start(c, e, obj, fd, &p);
+        }
+        if (r != -ENOENT) {
+            return r;
+        }
+        index_drop(c, e);
+    }
     return pending_get(c, obj, &p);
 }
 
@@ -858,6 +1200,12 @@ void cache_on_fetched(cache *c, cache_fetched_fn fn, void *userdata)
 {
     c->on_fetched = fn;
     c->on_fetched_userdata = userdata;
+}
+
+void cache_on_corrupt(cache *c, cache_corrupt_fn fn, void *userdata)
+{
+    c->on_corrupt = fn;
+    c->on_corrupt_userdata = userdata;
 }
 
 bool cache_contains(const cache *c, const uint8_t sha256[32])
@@ -908,6 +1256,14 @@ int cache_register_metrics(const cache *c, metrics *m)
           offsetof(cache_stats, verify_failures) },
         { METRIC_COUNTER, "rackboot_cache_evictions_total",
           "Objects removed to stay under max_size.", offsetof(cache_stats, evictions) },
+        { METRIC_COUNTER, "rackboot_cache_verifications_total",
+          "Cached objects hashed again before serving (changed on disk, or not verified since "
+          "the agent started).",
+          offsetof(cache_stats, verifications) },
+        { METRIC_COUNTER, "rackboot_cache_corrupt_total",
+          "Cached objects that failed that check (bytes, size or read error), removed and "
+          "fetched again.",
+          offsetof(cache_stats, corrupt) },
         { METRIC_COUNTER, "rackboot_cache_fetched_bytes_total", "Body bytes received from origins.",
           offsetof(cache_stats, bytes_fetched) },
         { METRIC_GAUGE, "rackboot_cache_stored_bytes", "Bytes of all cached objects.",

@@ -95,8 +95,8 @@ static const intent_image *find_image(const intent_profile *p, const char *rest)
     return NULL;
 }
 
-/* An image of any profile of the set with this digest, for objects/ paths of
- * objects not fetched yet. */
+/* An image of any profile of the set with this digest, for objects/ paths:
+ * where to fetch it when missing or found corrupt. */
 static const intent_image *find_by_digest(const intent_set *set, const uint8_t sha[SHA256_LEN])
 {
     for (size_t i = 0; i < intent_set_n_profiles(set); i++) {
@@ -153,13 +153,14 @@ static int open_rest(cache_images *ci, bool objects, const char *rest, files_don
         if (sha256_from_hex(rest, obj.sha256) < 0) {
             return -ENOENT;
         }
-        if (!cache_contains(ci->c, obj.sha256)) {
-            const intent_image *img = find_by_digest(set, obj.sha256);
-            if (!img) {
-                return -ENOENT;
-            }
+        /* The origin even when cached: a copy found corrupt on disk is
+         * fetched again from it (cache.h). */
+        const intent_image *img = find_by_digest(set, obj.sha256);
+        if (img) {
             obj.url = img->url;
             obj.size = img->size;
+        } else if (!cache_contains(ci->c, obj.sha256)) {
+            return -ENOENT;
         }
     } else {
         const char *name = rest;

@@ -64,7 +64,7 @@ typedef struct cache_prewarm_stats {
     size_t profiles; /* profiles with at least one intent */
     size_t images;   /* their images */
     size_t cached;   /* already in the cache */
-    size_t started;  /* fetching (started or queued; includes fetches already running) */
+    size_t started;  /* fetching or verifying (started or queued; includes running ones) */
     size_t failed;   /* could not be started */
 } cache_prewarm_stats;
 

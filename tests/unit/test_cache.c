@@ -741,7 +741,18 @@ static void test_restart_rebuilds_index(void **state)
     for (size_t i = 0; i < 3; i++) {
         assert_true(cache_contains(f->c, sha[i]));
     }
+    /* Found by the scan, so hashed once before it is served. */
+    cache_object o = { .url = NULL };
+    memcpy(o.sha256, sha[1], 32);
+    result res = { 0 };
+    assert_int_equal(cache_open(f->c, &o, on_done, &res, NULL), 0);
+    run_until_idle(f);
+    assert_int_equal(res.r, 0);
+    assert_int_equal(res.size, 1100);
+    free(res.data);
+    assert_int_equal(st->verifications, 1);
     hit(f, sha[1]);
+    assert_int_equal(st->verifications, 1);
     close_cache(f);
 
     /* Rebuilt recency decides what a smaller cache keeps: r1 was just used,
@@ -783,6 +794,302 @@ static void test_close_with_fetch_in_flight(void **state)
     free(url);
 }
 
+/* ---- objects changed on disk behind the cache's back ---- */
+
+static void object_path(fixture *f, const uint8_t sha[32], char *buf, size_t len)
+{
+    char hex[65];
+    sha256_to_hex(sha, hex);
+    snprintf(buf, len, "%s/objects/%.2s/%s", f->cache_dir, hex, hex);
+}
+
+static bool same_times(const struct stat *a, const struct stat *b)
+{
+    return a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* Overwrites `n` bytes at `at` with 0xff in place (size and name kept), as
+ * the fault suite does with dd. A write within the same clock tick as the
+ * store would leave the times as they were (no file system can tell); the
+ * write is repeated until the times show it, which is what a real
+ * corruption, long after the store, looks like. */
+static void corrupt_object(fixture *f, const uint8_t sha[32], off_t at, size_t n)
+{
+    char path[512];
+    object_path(f, sha, path, sizeof(path));
+    struct stat before, after;
+    assert_int_equal(stat(path, &before), 0);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    char *junk = malloc(n);
+    assert_non_null(junk);
+    memset(junk, 0xff, n);
+    for (int i = 0; i < 200; i++) {
+        assert_int_equal(pwrite(fd, junk, n, at), (ssize_t)n);
+        assert_int_equal(fstat(fd, &after), 0);
+        if (!same_times(&before, &after)) {
+            break;
+        }
+        usleep(2000);
+    }
+    assert_false(same_times(&before, &after));
+    assert_int_equal(after.st_size, before.st_size);
+    free(junk);
+    close(fd);
+}
+
+static void truncate_object(fixture *f, const uint8_t sha[32], off_t size)
+{
+    char path[512];
+    object_path(f, sha, path, sizeof(path));
+    assert_int_equal(truncate(path, size), 0);
+}
+
+static bool object_file_is(fixture *f, const uint8_t sha[32])
+{
+    char path[512];
+    object_path(f, sha, path, sizeof(path));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return false;
+    }
+    uint8_t got[32];
+    int r = sha256_fd(fd, got);
+    close(fd);
+    return r == 0 && memcmp(got, sha, 32) == 0;
+}
+
+/* Opens and waits; asserts the bytes handed out are the object's. Returns
+ * cache_open()'s 1 (answered at once) or 0 (waited). */
+static int open_verified(fixture *f, const uint8_t sha[32], const char *url, uint64_t size)
+{
+    cache_object o = { .url = url };
+    memcpy(o.sha256, sha, 32);
+    result res = { 0 };
+    int r = cache_open(f->c, &o, on_done, &res, NULL);
+    assert_true(r == 0 || r == 1);
+    if (r == 0) {
+        assert_false(res.called);
+        run_until_idle(f);
+    }
+    assert_true(res.called);
+    assert_int_equal(res.r, 0);
+    assert_int_equal(res.size, size);
+    uint8_t got[32];
+    sha256_buffer(res.data, res.size, got);
+    assert_memory_equal(got, sha, 32);
+    free(res.data);
+    return r;
+}
+
+static void test_untouched_hits_are_not_rehashed(void **state)
+{
+    fixture *f = *state;
+    uint8_t sha[32];
+    make_origin_file(f, "k", 200000, 70, sha);
+    open_cache(f, 1 << 20, 4);
+    char *url = file_url(f, "k");
+    assert_int_equal(open_verified(f, sha, url, 200000), 0);
+    const cache_stats *st = cache_get_stats(f->c);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(open_verified(f, sha, url, 200000), 1);
+    }
+    /* Recency is written to the file (its ctime moves): still trusted. */
+    usleep(1100 * 1000);
+    assert_int_equal(open_verified(f, sha, url, 200000), 1);
+    assert_int_equal(open_verified(f, sha, url, 200000), 1);
+    assert_int_equal(st->hits, 7);
+    assert_int_equal(st->verifications, 0);
+    assert_int_equal(st->corrupt, 0);
+    assert_int_equal(st->fetches, 1);
+    free(url);
+}
+
+static void test_corrupt_in_place_is_refetched(void **state)
+{
+    fixture *f = *state;
+    uint8_t sha[32];
+    make_origin_file(f, "vmlinuz", 300000, 71, sha);
+    origin_start(&f->http, f->origin_dir);
+    open_cache(f, 1 << 20, 4);
+    char *url = http_url(f, "vmlinuz");
+    assert_int_equal(open_verified(f, sha, url, 300000), 0);
+    assert_int_equal(atomic_load(&f->http.requests), 1);
+
+    corrupt_object(f, sha, 150000, 64);
+    assert_false(object_file_is(f, sha));
+    /* Not served: verified, found wrong, fetched again, served whole. */
+    assert_int_equal(open_verified(f, sha, url, 300000), 0);
+    const cache_stats *st = cache_get_stats(f->c);
+    assert_int_equal(st->verifications, 1);
+    assert_int_equal(st->corrupt, 1);
+    assert_int_equal(st->fetches, 2);
+    assert_int_equal(atomic_load(&f->http.requests), 2);
+    assert_true(object_file_is(f, sha));
+    assert_int_equal(st->objects, 1);
+    assert_int_equal(st->bytes_stored, 300000);
+    /* The new copy is trusted again. */
+    assert_int_equal(open_verified(f, sha, url, 300000), 1);
+    assert_int_equal(st->verifications, 1);
+    free(url);
+}
+
+static void test_truncated_is_refetched(void **state)
+{
+    fixture *f = *state;
+    uint8_t sha[32];
+    make_origin_file(f, "initrd.img", 300000, 72, sha);
+    origin_start(&f->http, f->origin_dir);
+    open_cache(f, 1 << 20, 4);
+    char *url = http_url(f, "initrd.img");
+    assert_int_equal(open_verified(f, sha, url, 300000), 0);
+    truncate_object(f, sha, 1000);
+    assert_int_equal(open_verified(f, sha, url, 300000), 0);
+    const cache_stats *st = cache_get_stats(f->c);
+    assert_int_equal(st->corrupt, 1);
+    assert_int_equal(atomic_load(&f->http.requests), 2);
+    assert_true(object_file_is(f, sha));
+    assert_int_equal(st->bytes_stored, 300000);
+    assert_int_equal(open_verified(f, sha, url, 300000), 1);
+    free(url);
+}
+
+static void test_corrupt_concurrent_opens_share_one_check(void **state)
+{
+    fixture *f = *state;
+    uint8_t sha[32];
+    make_origin_file(f, "squashfs.img", 2 << 20, 73, sha);
+    origin_start(&f->http, f->origin_dir);
+    open_cache(f, 64 << 20, 4);
+    char *url = http_url(f, "squashfs.img");
+    assert_int_equal(open_verified(f, sha, url, 2 << 20), 0);
+    corrupt_object(f, sha, 1 << 20, 64);
+    cache_object o = { .url = url };
+    memcpy(o.sha256, sha, 32);
+    result res[8] = { 0 };
+    cache_request *req[8];
+    for (size_t i = 0; i < 8; i++) {
+        assert_int_equal(cache_open(f->c, &o, on_done, &res[i], &req[i]), 0);
+        assert_non_null(req[i]);
+    }
+    assert_int_equal(cache_pending(f->c), 1);
+    cache_request_cancel(req[3]);
+    run_until_idle(f);
+    for (size_t i = 0; i < 8; i++) {
+        if (i == 3) {
+            assert_false(res[i].called);
+            continue;
+        }
+        assert_true(res[i].called);
+        assert_int_equal(res[i].r, 0);
+        uint8_t got[32];
+        sha256_buffer(res[i].data, res[i].size, got);
+        assert_memory_equal(got, sha, 32);
+        free(res[i].data);
+    }
+    const cache_stats *st = cache_get_stats(f->c);
+    assert_int_equal(st->verifications, 1);
+    assert_int_equal(st->corrupt, 1);
+    assert_int_equal(atomic_load(&f->http.requests), 2);
+    free(url);
+}
+
+static void test_corrupt_without_url_is_enoent(void **state)
+{
+    fixture *f = *state;
+    uint8_t sha[32];
+    make_origin_file(f, "x", 5000, 74, sha);
+    open_cache(f, 1 << 20, 4);
+    char *url = file_url(f, "x");
+    assert_int_equal(open_verified(f, sha, url, 5000), 0);
+    corrupt_object(f, sha, 100, 64);
+    cache_object o = { .url = NULL };
+    memcpy(o.sha256, sha, 32);
+    result res = { 0 };
+    int r = cache_open(f->c, &o, on_done, &res, NULL);
+    if (r == 0) {
+        run_until_idle(f);
+    }
+    assert_true(res.called);
+    assert_int_equal(res.r, -ENOENT);
+    assert_false(object_file_exists(f, sha));
+    assert_false(cache_contains(f->c, sha));
+    assert_int_equal(cache_get_stats(f->c)->corrupt, 1);
+    assert_int_equal(cache_get_stats(f->c)->objects, 0);
+    free(url);
+}
+
+/* Nothing remembers a stamp across a restart: what the scan finds is hashed
+ * once before it is first served, and what rotted meanwhile is refetched. */
+static void test_restart_verifies_once(void **state)
+{
+    fixture *f = *state;
+    uint8_t sha[2][32];
+    char *urls[2];
+    origin_start(&f->http, f->origin_dir);
+    open_cache(f, 1 << 20, 4);
+    for (size_t i = 0; i < 2; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "s%zu", i);
+        make_origin_file(f, name, 40000, 75 + (unsigned)i, sha[i]);
+        urls[i] = http_url(f, name);
+        assert_int_equal(open_verified(f, sha[i], urls[i], 40000), 0);
+    }
+    close_cache(f);
+    corrupt_object(f, sha[1], 20000, 64);
+    open_cache(f, 1 << 20, 4);
+    const cache_stats *st = cache_get_stats(f->c);
+    assert_int_equal(st->objects, 2);
+    assert_int_equal(open_verified(f, sha[0], urls[0], 40000), 0);
+    assert_int_equal(st->verifications, 1);
+    assert_int_equal(st->corrupt, 0);
+    assert_int_equal(open_verified(f, sha[0], urls[0], 40000), 1);
+    assert_int_equal(st->verifications, 1);
+    assert_int_equal(open_verified(f, sha[1], urls[1], 40000), 0);
+    assert_int_equal(st->verifications, 2);
+    assert_int_equal(st->corrupt, 1);
+    assert_int_equal(atomic_load(&f->http.requests), 3);
+    assert_true(object_file_is(f, sha[1]));
+    assert_int_equal(open_verified(f, sha[1], urls[1], 40000), 1);
+    /* Pre-warming verifies too, without a request waiting. */
+    close_cache(f);
+    open_cache(f, 1 << 20, 4);
+    cache_object o = { .url = urls[0] };
+    memcpy(o.sha256, sha[0], 32);
+    assert_int_equal(cache_prefetch(f->c, &o), 0);
+    run_until_idle(f);
+    assert_int_equal(cache_get_stats(f->c)->verifications, 1);
+    assert_int_equal(cache_prefetch(f->c, &o), 1);
+    assert_int_equal(open_verified(f, sha[0], urls[0], 40000), 1);
+    for (size_t i = 0; i < 2; i++) {
+        free(urls[i]);
+    }
+}
+
+/* Closing while an object is being hashed: nothing leaks (ASan), nothing
+ * is called back, the object stays. */
+static void test_close_while_verifying(void **state)
+{
+    fixture *f = *state;
+    uint8_t sha[32];
+    make_origin_file(f, "big", 8 << 20, 76, sha);
+    open_cache(f, 64 << 20, 4);
+    char *url = file_url(f, "big");
+    assert_int_equal(open_verified(f, sha, url, 8 << 20), 0);
+    close_cache(f);
+    open_cache(f, 64 << 20, 4);
+    cache_object o = { .url = url };
+    memcpy(o.sha256, sha, 32);
+    result res = { 0 };
+    assert_int_equal(cache_open(f->c, &o, on_done, &res, NULL), 0);
+    assert_int_equal(cache_pending(f->c), 1);
+    close_cache(f);
+    assert_false(res.called);
+    assert_true(object_file_is(f, sha));
+    free(url);
+}
+
 static void test_metrics(void **state)
 {
     fixture *f = *state;
@@ -809,6 +1116,8 @@ static void test_metrics(void **state)
         "rackboot_cache_fetch_failures_total 0\n",
         "rackboot_cache_verify_failures_total 1\n",
         "rackboot_cache_evictions_total 0\n",
+        "rackboot_cache_verifications_total 0\n",
+        "rackboot_cache_corrupt_total 0\n",
         "rackboot_cache_fetched_bytes_total 8642\n",
         "rackboot_cache_stored_bytes 4321\n",
         "rackboot_cache_objects 1\n",
@@ -839,6 +1148,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restart_rebuilds_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_with_fetch_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_untouched_hits_are_not_rehashed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_in_place_is_refetched, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_is_refetched, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_concurrent_opens_share_one_check, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_without_url_is_enoent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_verifies_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_while_verifying, setup, teardown),
     };
     /* The origin writes to connections the cache may have dropped. */
     signal(SIGPIPE, SIG_IGN);

@@ -239,6 +239,38 @@ static void test_object_paths(void **state)
     assert_int_equal(open_path(f, path).r, -ENOENT);
 }
 
+/* A cached object rotten on disk is fetched again from the profile's origin
+ * for objects/ paths too, not answered from the cache. */
+static void test_corrupt_cached_object_refetched(void **state)
+{
+    fixture *f = *state;
+    install_set(f, false);
+    char path[128], hex[65], file[512];
+    sha256_to_hex(f->sha[0], hex);
+    snprintf(path, sizeof(path), "objects/%s", hex);
+    expect_image(f, path, 0, -1);
+    snprintf(file, sizeof(file), "%s/cache/objects/%.2s/%s", f->root, hex, hex);
+    struct stat before, after;
+    assert_int_equal(stat(file, &before), 0);
+    int fd = open(file, O_WRONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    /* Until the times show the write (same clock tick as the store). */
+    for (int i = 0; i < 200; i++) {
+        assert_int_equal(pwrite(fd, "\xff\xff\xff\xff", 4, 500), 4);
+        assert_int_equal(fstat(fd, &after), 0);
+        if (after.st_mtim.tv_nsec != before.st_mtim.tv_nsec ||
+            after.st_mtim.tv_sec != before.st_mtim.tv_sec) {
+            break;
+        }
+        usleep(2000);
+    }
+    close(fd);
+    expect_image(f, path, 0, -1);
+    expect_image(f, "images/el9/vmlinuz", 0, IMAGE_KERNEL);
+    assert_int_equal(cache_get_stats(f->c)->corrupt, 1);
+    assert_int_equal(cache_get_stats(f->c)->fetches, 2);
+}
+
 static void test_unknown_paths(void **state)
 {
     fixture *f = *state;
@@ -359,6 +391,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_image_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_object_paths, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_cached_object_refetched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_origin_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
