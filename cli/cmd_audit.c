@@ -25,7 +25,7 @@ static const char audit_help[] =
     "\n"
     "  --since TIME  from this time on: 2026-05-01T12:00:00Z, 2026-05-01 (UTC),\n"
     "                or an age: 90s, 30m, 12h, 7d\n"
-    "  --limit N     at most N rows (default: the controller's, 1000)\n";
+    "  --limit N     at most N rows (default 1000), fetched in pages\n";
 
 enum { OPT_JSON = 1000, OPT_SINCE, OPT_LIMIT };
 
@@ -127,6 +127,108 @@ int cli_parse_since(const char *s, uint64_t now_ms, uint64_t *ret_ms)
     return 0;
 }
 
+/* The pages of one listing: each reply is kept until the rows (which point
+ * into them) are printed. */
+typedef struct audit_pages {
+    Rackboot__V1__ApiReply **replies;
+    size_t n_replies;
+    Rackboot__V1__AuditRow **rows;
+    size_t n_rows;
+} audit_pages;
+
+static void audit_pages_clear(audit_pages *p)
+{
+    for (size_t i = 0; i < p->n_replies; i++) {
+        rbproto_api_reply_free(p->replies[i]);
+    }
+    free(p->replies);
+    free(p->rows);
+    *p = (audit_pages){ 0 };
+}
+
+/* Takes `reply` (consumed, also on failure). */
+static int audit_pages_add(audit_pages *p, Rackboot__V1__ApiReply *reply)
+{
+    Rackboot__V1__ApiReply **nr = realloc(p->replies, (p->n_replies + 1) * sizeof(*nr));
+    if (!nr) {
+        rbproto_api_reply_free(reply);
+        return -ENOMEM;
+    }
+    p->replies = nr;
+    p->replies[p->n_replies++] = reply;
+    const Rackboot__V1__AuditList *l = reply->audit;
+    if (l->n_rows == 0) {
+        return 0;
+    }
+    Rackboot__V1__AuditRow **rows = realloc(p->rows, (p->n_rows + l->n_rows) * sizeof(*rows));
+    if (!rows) {
+        return -ENOMEM;
+    }
+    p->rows = rows;
+    memcpy(p->rows + p->n_rows, l->rows, l->n_rows * sizeof(*rows));
+    p->n_rows += l->n_rows;
+    return 0;
+}
+
+/* Asks page after page: the controller caps each reply by size
+ * (AuditList.more) and the next one continues after the last seq, until
+ * `limit` rows or the end. Printed once, as one table or one JSON array. */
+static int audit_fetch(cli *c, uint64_t since, uint32_t limit)
+{
+    audit_pages pages = { 0 };
+    uint64_t after = 0;
+    int code = CLI_EXIT_OK;
+    for (;;) {
+        Rackboot__V1__ApiRequest *req = cli_request_new(RACKBOOT__V1__API_REQUEST__BODY_AUDIT);
+        if (!req) {
+            cli_error(c, "out of memory");
+            code = CLI_EXIT_FAILED;
+            break;
+        }
+        req->audit->since_unix_ms = since;
+        req->audit->after_seq = after;
+        req->audit->limit = limit - (uint32_t)pages.n_rows;
+        Rackboot__V1__ApiReply *reply = NULL;
+        code = cli_call(c, req, 0, RACKBOOT__V1__API_REPLY__BODY_AUDIT, &reply);
+        cli_pb_free(req);
+        if (code != 0) {
+            break;
+        }
+        const Rackboot__V1__AuditList *l = reply->audit;
+        bool more = l->more && l->n_rows > 0;
+        uint64_t last = l->n_rows > 0 ? l->rows[l->n_rows - 1]->seq : after;
+        if (more && last <= after) {
+            rbproto_api_reply_free(reply);
+            cli_error(c, "the controller's audit pages do not advance (seq %" PRIu64 ")", last);
+            code = CLI_EXIT_FAILED;
+            break;
+        }
+        if (audit_pages_add(&pages, reply) < 0) {
+            cli_error(c, "out of memory");
+            code = CLI_EXIT_FAILED;
+            break;
+        }
+        if (!more || pages.n_rows >= limit) {
+            break;
+        }
+        after = last;
+    }
+    if (code == CLI_EXIT_OK) {
+        Rackboot__V1__AuditList all = RACKBOOT__V1__AUDIT_LIST__INIT;
+        all.rows = pages.rows;
+        all.n_rows = pages.n_rows > limit ? limit : pages.n_rows;
+        int r = 0;
+        if (c->json) {
+            r = render_json_print(c->out, render_audit_json(&all));
+        } else {
+            render_audit_text(c->out, &all);
+        }
+        code = r < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+    }
+    audit_pages_clear(&pages);
+    return code;
+}
+
 int cmd_audit(cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -168,25 +270,5 @@ int cmd_audit(cli *c, int argc, char **argv)
     if (argc != optind) {
         return cli_usage_error(c, "audit ", "unexpected argument '%s'", argv[optind]);
     }
-    Rackboot__V1__ApiRequest *req = cli_request_new(RACKBOOT__V1__API_REQUEST__BODY_AUDIT);
-    if (!req) {
-        cli_error(c, "out of memory");
-        return CLI_EXIT_FAILED;
-    }
-    req->audit->since_unix_ms = since;
-    req->audit->limit = (uint32_t)limit;
-    Rackboot__V1__ApiReply *reply = NULL;
-    int code = cli_call(c, req, 0, RACKBOOT__V1__API_REPLY__BODY_AUDIT, &reply);
-    cli_pb_free(req);
-    if (code != 0) {
-        return code;
-    }
-    int r = 0;
-    if (c->json) {
-        r = render_json_print(c->out, render_audit_json(reply->audit));
-    } else {
-        render_audit_text(c->out, reply->audit);
-    }
-    rbproto_api_reply_free(reply);
-    return r < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+    return audit_fetch(c, since, limit ? (uint32_t)limit : RBPROTO_AUDIT_DEFAULT_ROWS);
 }

@@ -22,7 +22,9 @@
 
 #define PARK_TICK_MS        100
 #define EVENTS_DEFAULT_ROWS 1000u
-#define AUDIT_DEFAULT_ROWS  1000u
+/* An audit page's rows stop at this many bytes (a row names up to 1,000
+ * hosts: ~65 KB), well under RBPROTO_MAX_MESSAGE; AuditList.more says so. */
+#define AUDIT_PAGE_BYTES (4u << 20)
 /* Who may use the local socket besides root (its owner). */
 #define API_GROUP "rackboot"
 
@@ -54,6 +56,21 @@ struct api {
     log_ratelimit bad_rl;
 };
 
+/* Who sent a request: what the audit log says, and what they may do. */
+typedef struct caller {
+    const char *role;  /* "operator", "viewer", "local" */
+    bool unrestricted; /* every request; else only a viewer's (request_kinds) */
+    char who[STORE_AUDIT_WHO_MAX + 1];
+} caller;
+
+/* A write's audit row in the making: who asked what, and when. */
+typedef struct audit_ctx {
+    const caller *who;
+    const char *verb;
+    const Rackboot__V1__ApiRequest *req;
+    uint64_t when;
+} audit_ctx;
+
 /* One reply under construction. */
 typedef struct reply_ctx {
     wire_arena *a;
@@ -63,14 +80,14 @@ typedef struct reply_ctx {
     char **hosts;
     size_t n_hosts;
     char *why;
+    /* A write: its row, committed with the write by batch_commit() (then
+     * `audited`), else appended on its own once the request is answered
+     * (refused, failed, undone). */
+    const audit_ctx *audit;
+    bool audited;
 } reply_ctx;
 
-/* Who sent a request: what the audit log says, and what they may do. */
-typedef struct caller {
-    const char *role;  /* "operator", "viewer", "local" */
-    bool unrestricted; /* every request; else only a viewer's (request_kinds) */
-    char who[STORE_AUDIT_WHO_MAX + 1];
-} caller;
+static int batch_commit(api *a, reply_ctx *rc);
 
 /* ---- Replies ----------------------------------------------------------- */
 
@@ -174,7 +191,7 @@ static void do_hosts_add(api *a, const Rackboot__V1__HostsAddRequest *req, reply
             store_failed(a, rc, r, what);
         }
     }
-    int c = store_batch_end(a->st, r >= 0);
+    int c = r >= 0 ? batch_commit(a, rc) : store_batch_end(a->st, false);
     if (r >= 0 && c < 0) {
         store_failed(a, rc, c, "cannot commit");
         return;
@@ -233,7 +250,7 @@ static void do_hosts_remove(api *a, const Rackboot__V1__HostsRemoveRequest *req,
             store_failed(a, rc, r, what);
         }
     }
-    int c = store_batch_end(a->st, r >= 0);
+    int c = r >= 0 ? batch_commit(a, rc) : store_batch_end(a->st, false);
     if (r >= 0 && c < 0) {
         store_failed(a, rc, c, "cannot commit");
     } else if (r >= 0) {
@@ -322,7 +339,7 @@ static void do_profiles_import(api *a, const Rackboot__V1__ProfilesImportRequest
             store_failed(a, rc, r, what);
         }
     }
-    int c = store_batch_end(a->st, r >= 0);
+    int c = r >= 0 ? batch_commit(a, rc) : store_batch_end(a->st, false);
     if (r >= 0 && c < 0) {
         store_failed(a, rc, c, "cannot commit");
         return;
@@ -514,8 +531,26 @@ static void per_host(api *a, const Rackboot__V1__Selector *sel, reply_ctx *rc, c
         }
         r = 0;
     }
-    int c = store_batch_end(a->st, r >= 0 && why);
+    /* How it went, before the commit: the audit row committed with it
+     * says so. */
+    for (size_t i = 0; r >= 0 && why && i < hosts.n; i++) {
+        if (why[i]) {
+            char *line = NULL;
+            if (asprintf(&line, "%s%s%s: %s", rc->why ? rc->why : "", rc->why ? "; " : "",
+                         hosts.names[i], why[i]) < 0) {
+                break;
+            }
+            rc->why = wire_strdup(rc->a, line);
+            free(line);
+        }
+    }
+    if (r >= 0 && why && failed) {
+        set_status(rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "%zu of %zu hosts not %s", failed,
+                   hosts.n, verb);
+    }
+    int c = r >= 0 && why ? batch_commit(a, rc) : store_batch_end(a->st, false);
     if (r < 0 || c < 0 || !why) {
+        rc->why = NULL; /* nothing happened to any host */
         store_failed(a, rc, r < 0 ? r : c < 0 ? c : -ENOMEM, "cannot commit");
         return;
     }
@@ -529,22 +564,7 @@ static void per_host(api *a, const Rackboot__V1__Selector *sel, reply_ctx *rc, c
         status_add sa = { .rc = rc, .message = why[i] };
         store_status_get(a->st, hosts.names[i], add_status_row, &sa);
     }
-    for (size_t i = 0; i < hosts.n; i++) {
-        if (why[i]) {
-            char *line = NULL;
-            if (asprintf(&line, "%s%s%s: %s", rc->why ? rc->why : "", rc->why ? "; " : "",
-                         hosts.names[i], why[i]) < 0) {
-                break;
-            }
-            rc->why = wire_strdup(rc->a, line);
-            free(line);
-        }
-    }
     log_info("api: %s hosts=%zu failed=%zu", verb, hosts.n, failed);
-    if (failed) {
-        set_status(rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "%zu of %zu hosts not %s", failed,
-                   hosts.n, verb);
-    }
     api_poke(a);
 }
 
@@ -764,11 +784,28 @@ static void on_tick(uv_timer_t *t)
 
 /* ---- Audit log --------------------------------------------------------- */
 
+typedef struct audit_page {
+    reply_ctx *rc;
+    size_t bytes; /* the rows' encoded size so far */
+} audit_page;
+
 static int add_audit_row(const store_audit *row, void *userdata)
 {
-    reply_ctx *rc = userdata;
+    audit_page *pg = userdata;
+    reply_ctx *rc = pg->rc;
     Rackboot__V1__AuditList *l = rc->rep.audit;
-    wire_append(rc->a, l->n_rows, l->rows, wire_audit_row(rc->a, row));
+    Rackboot__V1__AuditRow *m = wire_audit_row(rc->a, row);
+    if (!m || wire_arena_failed(rc->a)) {
+        return -ENOMEM;
+    }
+    /* + tag and length prefix of the repeated field */
+    size_t size = rackboot__v1__audit_row__get_packed_size(m) + 1 + 5;
+    if (l->n_rows > 0 && size > AUDIT_PAGE_BYTES - pg->bytes) {
+        l->more = true; /* the next page starts at this row */
+        return 1;
+    }
+    pg->bytes += size;
+    wire_append(rc->a, l->n_rows, l->rows, m);
     return wire_arena_failed(rc->a) ? -ENOMEM : 0;
 }
 
@@ -780,8 +817,9 @@ static void do_audit(api *a, const Rackboot__V1__AuditRequest *req, reply_ctx *r
         return;
     }
     rackboot__v1__audit_list__init(rc->rep.audit);
-    uint32_t limit = req->limit ? req->limit : AUDIT_DEFAULT_ROWS;
-    int r = store_audit_list(a->st, req->since_unix_ms, limit, add_audit_row, rc);
+    uint32_t limit = req->limit ? req->limit : RBPROTO_AUDIT_DEFAULT_ROWS;
+    audit_page pg = { .rc = rc };
+    int r = store_audit_list(a->st, req->since_unix_ms, req->after_seq, limit, add_audit_row, &pg);
     if (r < 0) {
         store_failed(a, rc, r, "cannot read the audit log");
     }
@@ -863,10 +901,12 @@ static void collect_names(wire_arena *wa, char ***names, size_t *n, char *name)
     wire_append(wa, *n, *names, name);
 }
 
-/* One row for a write, after it was answered (or refused). */
-static void audit_write(api *a, const caller *who, const char *verb,
-                        const Rackboot__V1__ApiRequest *req, reply_ctx *rc, uint64_t when)
+/* The audit row of the write in `rc`, as it stands (its status and, for
+ * install / cancel, its per-host failures). `result` is the row's result
+ * buffer. Names are allocated in the reply's arena. */
+static int audit_fill(reply_ctx *rc, store_audit *row, char result[RBPROTO_MAX_LINE + 1])
 {
+    const Rackboot__V1__ApiRequest *req = rc->audit->req;
     char **hosts = NULL, **profiles = NULL;
     size_t n_hosts = 0, n_profiles = 0;
     switch (req->body_case) {
@@ -908,21 +948,20 @@ static void audit_write(api *a, const caller *who, const char *verb,
     }
     bool ok = rc->rep.status == RACKBOOT__V1__STATUS__STATUS_OK;
     /* install / cancel failing for some hosts: say which, and why. */
-    char result[RBPROTO_MAX_LINE + 1];
-    int n = snprintf(result, sizeof(result), "%s%s%s",
+    int n = snprintf(result, RBPROTO_MAX_LINE + 1, "%s%s%s",
                      ok ? "ok" : (rc->rep.message && *rc->rep.message ? rc->rep.message : "failed"),
                      rc->why ? ": " : "", rc->why ? rc->why : "");
-    if (n >= (int)sizeof(result)) {
+    if (n >= (int)RBPROTO_MAX_LINE + 1) {
         /* cut: no half UTF-8 sequence at the end (AuditRow.result is UTF-8) */
         size_t len = strlen(result);
         while (len > 0 && (unsigned char)result[len - 1] >= 0x80) {
             result[--len] = '\0';
         }
     }
-    store_audit row = {
-        .time_ms = when,
-        .who = who->who,
-        .verb = verb,
+    *row = (store_audit){
+        .time_ms = rc->audit->when,
+        .who = rc->audit->who->who,
+        .verb = rc->audit->verb,
         .hosts = (const char *const *)hosts,
         .n_hosts = n_hosts,
         .profiles = (const char *const *)profiles,
@@ -930,10 +969,46 @@ static void audit_write(api *a, const caller *who, const char *verb,
         .ok = ok,
         .result = result,
     };
-    int r = wire_arena_failed(rc->a) ? -ENOMEM : store_audit_append(a->st, &row);
+    return wire_arena_failed(rc->a) ? -ENOMEM : 0;
+}
+
+/* Ends the batch of a write that succeeded, its audit row in the same
+ * transaction: the store never holds a change nobody is recorded as having
+ * made, nor an "ok" row for a change that was undone. On failure nothing of
+ * it stays, and the caller's error reply is recorded by audit_write(). */
+static int batch_commit(api *a, reply_ctx *rc)
+{
+    if (!rc->audit) {
+        return store_batch_end(a->st, true); /* not a write of the API's */
+    }
+    store_audit row;
+    char result[RBPROTO_MAX_LINE + 1];
+    int r = audit_fill(rc, &row, result);
+    if (r < 0) {
+        (void)store_batch_end(a->st, false);
+        return r;
+    }
+    r = store_batch_commit_audited(a->st, &row);
+    rc->audited = r >= 0;
+    return r;
+}
+
+/* The row of a write that did not commit one with it (refused, failed,
+ * undone), after it was answered. */
+static void audit_write(api *a, reply_ctx *rc)
+{
+    if (rc->audited) {
+        return;
+    }
+    store_audit row;
+    char result[RBPROTO_MAX_LINE + 1];
+    int r = audit_fill(rc, &row, result);
+    if (r >= 0) {
+        r = store_audit_append(a->st, &row);
+    }
     if (r < 0) {
         log_error("api: cannot write the audit log: %s (%s) who=%s verb=%s", errstr(r),
-                  store_errmsg(a->st), who->who, verb);
+                  store_errmsg(a->st), rc->audit->who->who, rc->audit->verb);
     }
 }
 
@@ -1068,10 +1143,15 @@ static void on_request(void *userdata, rpc_call *call)
         set_status(&rc, RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED,
                    "prove the connection's identity first");
     } else {
-        uint64_t when = now_realtime_ms();
         caller who;
         caller_of(ep, rpc_call_pipe(call), &who);
         const request_kind *kind = request_kind_of(req->body_case);
+        audit_ctx audit = {
+            .who = &who, .verb = kind ? kind->verb : NULL, .req = req, .when = now_realtime_ms()
+        };
+        if (audit.verb) {
+            rc.audit = &audit;
+        }
         if (!caller_may(&who, kind)) {
             const char *denied = kind && kind->denied ? kind->denied : "make this request";
             log_warn("api: %s refused: may not %s", who.who, denied);
@@ -1080,8 +1160,8 @@ static void on_request(void *userdata, rpc_call *call)
         } else {
             held = dispatch(a, ep, call, req, &rc);
         }
-        if (kind && kind->verb) {
-            audit_write(a, &who, kind->verb, req, &rc, when);
+        if (rc.audit) {
+            audit_write(a, &rc);
         }
     }
     if (wire_arena_failed(rc.a)) {

@@ -13,6 +13,8 @@
  * in the store's audit log (who, verb, hosts, result, time).
  * Writes of one request are one store batch: an import of 10,000 hosts is
  * one transaction and one fsync, and a refused row leaves nothing behind.
+ * A write's audit row is committed in that same transaction (both or
+ * neither); a refused or failed attempt gets its row on its own.
  * EventsRequest with max_wait_ms is a long poll, answered when new events
  * are stored (api_poke) or the wait runs out. */
 #pragma once

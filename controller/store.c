@@ -473,8 +473,10 @@ static const char *const statements[_ST_MAX] = {
         "ORDER BY e.id LIMIT ?2)",
     [ST_AUDIT_INSERT] = "INSERT INTO audit (time_ms, who, verb, hosts, host_count, profiles, ok, "
                         "result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    /* By id, not time: pages continue after a seq (a clock stepped back
+     * must not hide rows from the next page). */
     [ST_AUDIT_LIST] = "SELECT id, time_ms, who, verb, hosts, host_count, profiles, ok, result "
-                      "FROM audit WHERE time_ms >= ?1 ORDER BY time_ms, id LIMIT ?2",
+                      "FROM audit WHERE time_ms >= ?1 AND id > ?3 ORDER BY id LIMIT ?2",
 };
 
 struct store {
@@ -2583,7 +2585,21 @@ int store_audit_append(store *s, const store_audit *a)
     return tx_end(s, r);
 }
 
-int store_audit_list(store *s, uint64_t since_ms, uint32_t limit,
+int store_batch_commit_audited(store *s, const store_audit *a)
+{
+    RB_ASSERT(s->in_batch);
+    int r = store_audit_append(s, a); /* a savepoint inside the batch */
+    if (r < 0) {
+        char saved[sizeof(s->errmsg)];
+        memcpy(saved, s->errmsg, sizeof(saved));
+        (void)store_batch_end(s, false);
+        memcpy(s->errmsg, saved, sizeof(saved));
+        return r;
+    }
+    return store_batch_end(s, true);
+}
+
+int store_audit_list(store *s, uint64_t since_ms, uint64_t after_seq, uint32_t limit,
                      int (*cb)(const store_audit *a, void *userdata), void *userdata)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -2592,6 +2608,7 @@ int store_audit_list(store *s, uint64_t since_ms, uint32_t limit,
     TRY(stmt_get(s, ST_AUDIT_LIST, &st));
     bind_u64(st, 1, since_ms);
     sqlite3_bind_int64(st, 2, limit ? (sqlite3_int64)limit : -1);
+    bind_u64(st, 3, after_seq);
     while ((r = step(s, st)) == 1) {
         store_audit row = {
             .seq = col_u64(st, 0),
@@ -2604,7 +2621,13 @@ int store_audit_list(store *s, uint64_t since_ms, uint32_t limit,
             .ok = sqlite3_column_int(st, 7) != 0,
             .result = col_text(st, 8),
         };
-        TRY(cb(&row, userdata));
+        int c = cb(&row, userdata);
+        if (c < 0) {
+            return c;
+        }
+        if (c > 0) {
+            return count; /* the caller's page is full */
+        }
         count++;
     }
     return r < 0 ? r : count;

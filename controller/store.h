@@ -345,7 +345,17 @@ typedef struct store_audit {
 /* Appends a row in its own transaction (a failed write leaves its row
  * too). -EINVAL for a missing who or verb. */
 int store_audit_append(store *s, const store_audit *a);
-/* Rows with time_ms >= since_ms, oldest first, at most `limit` (0: no
- * limit). Returns the number of rows. */
-int store_audit_list(store *s, uint64_t since_ms, uint32_t limit,
+/* Ends a batch of writes that succeeded together with their audit row:
+ * `a` is appended inside the batch and both are committed, or neither (a
+ * failed append or commit undoes the writes too), so the store never holds
+ * a write without its row nor an "ok" row for a write that was undone.
+ * The batch is over either way; after a failure the caller records the
+ * failed attempt with store_audit_append(). */
+int store_batch_commit_audited(store *s, const store_audit *a);
+/* Rows with time_ms >= since_ms and seq > after_seq, in the order they
+ * were written (seq), at most `limit` (0: no limit): a caller pages with
+ * after_seq = the last seq it got. `cb` returns 0 to go on, > 0 to stop
+ * without taking the row it was given (a page is full), < 0 to fail with
+ * that error. Returns the number of rows taken. */
+int store_audit_list(store *s, uint64_t since_ms, uint64_t after_seq, uint32_t limit,
                      int (*cb)(const store_audit *a, void *userdata), void *userdata);

@@ -67,6 +67,8 @@
 #define RBPROTO_MAX_EVENT_ROWS  10000u  /* per EventList */
 #define RBPROTO_MAX_AUDIT_ROWS  10000u  /* per AuditList */
 #define RBPROTO_MAX_AUDIT_NAMES 1000u   /* hosts or profiles named in one AuditRow */
+/* AuditRequest.limit 0 means this many rows. */
+#define RBPROTO_AUDIT_DEFAULT_ROWS 1000u
 
 /* Lengths in bytes, without the terminating NUL. */
 #define RBPROTO_MAX_NAME        63u  /* host, rack, profile, agent: [A-Za-z0-9._-] */

@@ -288,6 +288,29 @@ json_check 'd == []'
 expect 2 audit --since yesterday
 expect 2 audit --since 2026-02-30
 
+# --- a big audit log comes in pages ----------------------------------------
+# 300 refused removals, each naming 1,000 hosts of 63 characters: about
+# 19 MB of rows, more than one reply may carry (RBPROTO_MAX_MESSAGE, 16 MiB).
+# The controller caps each reply by size and `audit` fetches page after page.
+python3 -c 'print(" ".join("h%04d" % i + "x" * 58 for i in range(1000)))' >"$work/names"
+rows_before=$("$cli" audit --json | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))')
+i=0
+while [ $i -lt 300 ]; do
+    # shellcheck disable=SC2046 # one argument per name
+    "$cli" hosts remove $(cat "$work/names") >/dev/null 2>&1 || true
+    i=$((i + 1))
+done
+expect 0 audit --json
+json_check "
+len(d) == $rows_before + 300
+and [r['seq'] for r in d] == sorted(set(r['seq'] for r in d))
+and sum(1 for r in d if r['verb'] == 'hosts remove' and len(r['hosts']) == 1000
+        and r['host_count'] == 1000 and not r['ok']) == 300"
+expect 0 audit
+[ "$(grep -c 'hosts remove' "$work/out")" -ge 300 ] || fail "audit table lacks the 300 removals"
+expect 0 audit --limit 250 --json
+json_check 'len(d) == 250'
+
 # --- private keys readable by others are refused (issue #10) -----------------
 cp "$ca/operator/alice.key" "$work/loose.key"
 chmod 0644 "$work/loose.key"

@@ -26,6 +26,8 @@ static struct {
     uint8_t *req;
     size_t req_len;
     const Rackboot__V1__ApiReply *reply;
+    /* when set: the reply to each request (instead of `reply`) */
+    const Rackboot__V1__ApiReply *(*reply_to)(const Rackboot__V1__ApiRequest *req);
     int code; /* nonzero: the transport fails with this exit code */
 } fake;
 
@@ -45,10 +47,11 @@ static int fake_transport(cli *c, const Rackboot__V1__ApiRequest *req, uint32_t 
         cli_error(c, "controller ipc:///fake unreachable: Connection refused");
         return fake.code;
     }
-    assert_non_null(fake.reply);
+    const Rackboot__V1__ApiReply *reply = fake.reply_to ? fake.reply_to(req) : fake.reply;
+    assert_non_null(reply);
     uint8_t *buf = NULL;
     size_t len = 0;
-    assert_int_equal(rbproto_pack(&fake.reply->base, RBPROTO_MAX_MESSAGE, &buf, &len), 0);
+    assert_int_equal(rbproto_pack(&reply->base, RBPROTO_MAX_MESSAGE, &buf, &len), 0);
     assert_int_equal(rbproto_unpack_api_reply(buf, len, RBPROTO_MAX_MESSAGE, ret), 0);
     free(buf);
     return 0;
@@ -373,6 +376,89 @@ static void test_audit(void **state)
     assert_non_null(strstr(err_text, "permission denied: viewer may not install"));
 }
 
+/* A controller that answers the audit log 2 rows a page (as if the size
+ * cap were reached), rows seq 1..5; a stuck one that repeats a page. */
+enum { AUDIT_ROWS = 5, AUDIT_PAGE = 2 };
+static uint64_t audit_asked_after[8];
+static uint32_t audit_asked_limit[8];
+static size_t audit_asks;
+static bool audit_stuck;
+
+static const Rackboot__V1__ApiReply *audit_pages(const Rackboot__V1__ApiRequest *req)
+{
+    static Rackboot__V1__AuditRow rows[AUDIT_ROWS];
+    static Rackboot__V1__AuditRow *page[AUDIT_PAGE];
+    static Rackboot__V1__AuditList list;
+    static Rackboot__V1__ApiReply reply;
+    assert_int_equal(req->body_case, RACKBOOT__V1__API_REQUEST__BODY_AUDIT);
+    assert_true(audit_asks < 8);
+    audit_asked_after[audit_asks] = req->audit->after_seq;
+    audit_asked_limit[audit_asks] = req->audit->limit;
+    audit_asks++;
+    rackboot__v1__audit_list__init(&list);
+    rackboot__v1__api_reply__init(&reply);
+    uint64_t after = audit_stuck ? 0 : req->audit->after_seq;
+    for (uint64_t seq = after + 1; seq <= AUDIT_ROWS && list.n_rows < AUDIT_PAGE; seq++) {
+        if (list.n_rows == req->audit->limit) {
+            break;
+        }
+        Rackboot__V1__AuditRow *r = &rows[seq - 1];
+        rackboot__v1__audit_row__init(r);
+        r->seq = seq;
+        r->time_unix_ms = 1764041657000ull + seq;
+        r->who = S("operator:alice");
+        r->verb = S("cancel");
+        r->ok = true;
+        r->result = S("ok");
+        page[list.n_rows++] = r;
+    }
+    list.rows = page;
+    list.more = list.n_rows == AUDIT_PAGE && list.rows[AUDIT_PAGE - 1]->seq < AUDIT_ROWS;
+    reply.status = RACKBOOT__V1__STATUS__STATUS_OK;
+    reply.body_case = RACKBOOT__V1__API_REPLY__BODY_AUDIT;
+    reply.audit = &list;
+    return &reply;
+}
+
+/* rackboot audit follows the controller's pages (AuditList.more) after the
+ * last seq, with what is left of the limit, and prints them as one list. */
+static void test_audit_pages(void **state)
+{
+    fake.reply_to = audit_pages;
+    audit_asks = 0;
+    audit_stuck = false;
+    assert_int_equal(run("audit", "--json", NULL), CLI_EXIT_OK);
+    assert_int_equal(audit_asks, 3);
+    assert_int_equal(audit_asked_after[0], 0);
+    assert_int_equal(audit_asked_after[1], 2);
+    assert_int_equal(audit_asked_after[2], 4);
+    assert_int_equal(audit_asked_limit[0], RBPROTO_AUDIT_DEFAULT_ROWS);
+    assert_int_equal(audit_asked_limit[1], RBPROTO_AUDIT_DEFAULT_ROWS - 2);
+    assert_int_equal(audit_asked_limit[2], RBPROTO_AUDIT_DEFAULT_ROWS - 4);
+    for (int seq = 1; seq <= AUDIT_ROWS; seq++) {
+        char key[32];
+        snprintf(key, sizeof(key), "\"seq\": %d,", seq);
+        assert_non_null(strstr(out_text, key));
+    }
+    assert_int_equal(out_text[0], '[');   /* one array, not one per page */
+    assert_null(strstr(out_text, "\n[")); /* no second top-level array */
+
+    /* --limit 3: two pages, the second asking for the 1 row left */
+    audit_asks = 0;
+    assert_int_equal(run("audit", "--limit", "3", NULL), CLI_EXIT_OK);
+    assert_int_equal(audit_asks, 2);
+    assert_int_equal(audit_asked_limit[1], 1);
+    assert_int_equal(strstr(out_text, "TIME") == out_text, true); /* one header */
+    assert_null(strstr(out_text + 1, "TIME"));
+
+    /* a controller whose pages do not advance is not followed for ever */
+    audit_asks = 0;
+    audit_stuck = true;
+    assert_int_equal(run("audit", NULL), CLI_EXIT_FAILED);
+    assert_int_equal(audit_asks, 2);
+    assert_non_null(strstr(err_text, "do not advance"));
+}
+
 static void test_show_unknown_host_is_not_found(void **state)
 {
     static Rackboot__V1__HostList empty = RACKBOOT__V1__HOST_LIST__INIT;
@@ -532,6 +618,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reply_status_exit_codes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_show_unknown_host_is_not_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_profiles_import, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hosts_import_ini_and_csv, setup, teardown),
     };

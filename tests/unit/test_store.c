@@ -1448,6 +1448,11 @@ static int audit_cb(const store_audit *a, void *userdata)
     return 0;
 }
 
+static int audit_fail_cb(const store_audit *a, void *userdata)
+{
+    return -EIO;
+}
+
 /* Every write through the API leaves a row: who, what, which hosts, how it
  * ended, when; listed oldest first from a time on. */
 static void test_audit(void **state)
@@ -1493,7 +1498,7 @@ static void test_audit(void **state)
     assert_int_equal(store_batch_end(f->s, true), 0);
 
     audit_out o = { 0 };
-    assert_int_equal(store_audit_list(f->s, 0, 0, audit_cb, &o), 4);
+    assert_int_equal(store_audit_list(f->s, 0, 0, 0, audit_cb, &o), 4);
     assert_string_equal(o.who[0], "operator:alice");
     assert_string_equal(o.verb[0], "install");
     assert_string_equal(o.hosts[0], "web1 web2");
@@ -1507,7 +1512,7 @@ static void test_audit(void **state)
     assert_true(o.seqs[0] < o.seqs[1] && o.seqs[1] < o.seqs[2]);
     /* since a time, with a limit */
     audit_out since = { 0 };
-    assert_int_equal(store_audit_list(f->s, T0 + 1000, 2, audit_cb, &since), 2);
+    assert_int_equal(store_audit_list(f->s, T0 + 1000, 0, 2, audit_cb, &since), 2);
     assert_string_equal(since.who[0], "local:uid=0");
     assert_string_equal(since.who[1], "viewer:val");
     /* who and verb are required */
@@ -1541,8 +1546,122 @@ static void test_audit(void **state)
     f->s = store_close(f->s);
     assert_int_equal(store_open(f->path, &f->s, NULL), 0);
     audit_out again = { 0 };
-    assert_int_equal(store_audit_list(f->s, 0, 4, audit_cb, &again), 4);
+    assert_int_equal(store_audit_list(f->s, 0, 0, 4, audit_cb, &again), 4);
     assert_string_equal(again.who[3], "operator:bob");
+}
+
+/* A write and its audit row are one transaction (the API commits them with
+ * store_batch_commit_audited): both are there, or neither. */
+static void test_audit_with_write(void **state)
+{
+    fixture *f = *state;
+    const char *one[] = { "w1" };
+    store_audit a = { .time_ms = T0,
+                      .who = "operator:alice",
+                      .verb = "hosts add",
+                      .hosts = one,
+                      .n_hosts = 1,
+                      .ok = true,
+                      .result = "ok" };
+    assert_int_equal(store_batch_begin(f->s), 0);
+    add_host(f->s, "w1", "r7", 701);
+    assert_int_equal(store_batch_commit_audited(f->s, &a), 0);
+    store_host h;
+    assert_int_equal(store_host_get(f->s, "w1", &h), 0);
+    assert_int_equal(query_int(f->path, "SELECT count(*) FROM audit WHERE verb = 'hosts add'"), 1);
+
+    /* The row cannot be written: the write is undone with it, and the
+     * batch is over (another can begin). */
+    const char *two[] = { "w2" };
+    a = (store_audit){ .time_ms = T0 + 1,
+                       .who = "",
+                       .verb = "hosts add",
+                       .hosts = two,
+                       .n_hosts = 1,
+                       .ok = true,
+                       .result = "ok" };
+    assert_int_equal(store_batch_begin(f->s), 0);
+    add_host(f->s, "w2", "r7", 702);
+    assert_int_equal(store_batch_commit_audited(f->s, &a), -EINVAL);
+    assert_int_equal(store_host_get(f->s, "w2", &h), -ENOENT);
+    assert_int_equal(query_int(f->path, "SELECT count(*) FROM audit"), 1);
+    assert_int_equal(store_batch_begin(f->s), 0);
+    assert_int_equal(store_batch_end(f->s, false), 0);
+
+    /* Undone writes take their row along; the caller then records the
+     * failure on its own. */
+    assert_int_equal(store_batch_begin(f->s), 0);
+    add_host(f->s, "w3", "r7", 703);
+    a = (store_audit){
+        .time_ms = T0 + 2, .who = "operator:alice", .verb = "hosts add", .ok = true, .result = "ok"
+    };
+    assert_int_equal(store_audit_append(f->s, &a), 0);
+    assert_int_equal(store_batch_end(f->s, false), 0);
+    assert_int_equal(store_host_get(f->s, "w3", &h), -ENOENT);
+    assert_int_equal(query_int(f->path, "SELECT count(*) FROM audit"), 1);
+}
+
+typedef struct audit_pager {
+    size_t n, page; /* rows taken; stop after `page` rows (0: never) */
+    uint64_t last;  /* seq of the last row taken */
+    uint64_t seen[16];
+} audit_pager;
+
+static int audit_page_cb(const store_audit *a, void *userdata)
+{
+    audit_pager *p = userdata;
+    if (p->page && p->n == p->page) {
+        return 1; /* full: this row starts the next page */
+    }
+    assert_true(a->seq > p->last);
+    assert_true(p->n < 16);
+    p->seen[p->n++] = a->seq;
+    p->last = a->seq;
+    return 0;
+}
+
+/* Pages by seq: a callback stops a page (the row it refused comes first on
+ * the next), after_seq continues it; together they list every row once, in
+ * the order written even when the clock stepped back in between. */
+static void test_audit_pages(void **state)
+{
+    fixture *f = *state;
+    for (int i = 0; i < 10; i++) {
+        /* the clock steps back after the fifth row */
+        store_audit a = { .time_ms = T0 + (i < 5 ? 10000 : 0) + (uint64_t)i,
+                          .who = "operator:alice",
+                          .verb = "cancel",
+                          .ok = true,
+                          .result = "ok" };
+        assert_int_equal(store_audit_append(f->s, &a), 0);
+    }
+    audit_pager all = { 0 };
+    assert_int_equal(store_audit_list(f->s, 0, 0, 0, audit_page_cb, &all), 10);
+    uint64_t after = 0;
+    size_t total = 0, pages = 0;
+    for (;;) {
+        audit_pager p = { .page = 3, .last = after };
+        int n = store_audit_list(f->s, 0, after, 0, audit_page_cb, &p);
+        assert_true(n >= 0 && n <= 3);
+        for (int i = 0; i < n; i++) {
+            assert_int_equal(p.seen[i], all.seen[total + (size_t)i]);
+        }
+        total += (size_t)n;
+        pages++;
+        if (n < 3) {
+            break;
+        }
+        after = p.last;
+    }
+    assert_int_equal(total, 10);
+    assert_int_equal(pages, 4); /* 3 + 3 + 3 + 1 */
+    /* with a limit and a time */
+    audit_pager lim = { 0 };
+    assert_int_equal(store_audit_list(f->s, 0, all.seen[7], 5, audit_page_cb, &lim), 2);
+    audit_pager since = { 0 };
+    assert_int_equal(store_audit_list(f->s, T0 + 10000, 0, 0, audit_page_cb, &since), 5);
+    /* an error from the callback is the listing's */
+    assert_int_equal(store_audit_list(f->s, 0, 0, 0, audit_fail_cb, NULL), -EIO);
 }
 
 int main(void)
@@ -1575,6 +1694,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_events_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_with_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_pages, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
