@@ -84,7 +84,7 @@ int state_server_duid(const char *dir, uint8_t *duid, size_t cap, size_t *ret_le
     char line[2 * sizeof(fresh) + 2];
     hex_encode(fresh, sizeof(fresh), line);
     strcat(line, "\n");
-    r = fileio_write_atomic(path, line, strlen(line), 0640);
+    r = fileio_write_atomic(path, line, strlen(line), 0600);
     if (r < 0) {
         return r;
     }

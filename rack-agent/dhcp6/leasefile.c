@@ -306,7 +306,7 @@ static int write_live(const char *path, const dhcp6_bindings *t, size_t *ret_len
     if (r < 0) {
         return r;
     }
-    r = fileio_write_atomic(path, buf, len, 0640);
+    r = fileio_write_atomic(path, buf, len, 0600);
     if (r == 0 && ret_len) {
         *ret_len = len;
     }
@@ -321,7 +321,7 @@ int dhcp6_leasefile_compact(const char *path, const dhcp6_bindings *t)
     if (r < 0) {
         return r;
     }
-    return fileio_write_atomic(path, buf, len, 0640);
+    return fileio_write_atomic(path, buf, len, 0600);
 }
 
 struct dhcp6_leasefile {
@@ -468,7 +468,7 @@ int dhcp6_leasefile_open(uv_loop_t *loop, const char *path, uint64_t interval_ms
     lf->max_buffer = LEASEFILE_MAX_BUFFER;
     lf->max_bytes = DHCP6_LEASEFILE_DEFAULT_MAX_BYTES;
     lf->path = strdup(path);
-    lf->fd = lf->path ? open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640) : -1;
+    lf->fd = lf->path ? open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600) : -1;
     struct stat st;
     if (lf->fd < 0 || fstat(lf->fd, &st) < 0) {
         int r = lf->path ? negative_errno() : -ENOMEM;
@@ -579,7 +579,7 @@ bool dhcp6_leasefile_compacting(const dhcp6_leasefile *lf)
 static void compact_work(uv_work_t *req)
 {
     dhcp6_leasefile *lf = req->data;
-    lf->compact_result = fileio_write_atomic(lf->path, lf->compact_buf, lf->compact_len, 0640);
+    lf->compact_result = fileio_write_atomic(lf->path, lf->compact_buf, lf->compact_len, 0600);
 }
 
 static void compact_done(uv_work_t *req, int status)

@@ -95,6 +95,8 @@ wait_for() {
 # status_field PID FIELD: a line of /proc/PID/status, tabs squeezed.
 status_field() { awk -v f="$2:" '$1 == f { $1 = ""; print substr($0, 2) }' "/proc/$1/status"; }
 
+# umask 0: the daemons' state files must be 0600 whatever it says.
+umask 0
 ip netns exec "$NS" "$CTL" --config controller.conf >ctl.log 2>&1 &
 CTL_PID=$!
 wait_for 60 grep -q 'running as user=rackboot' ctl.log || fail "controller: $(cat ctl.log)"
@@ -129,6 +131,13 @@ done
 for dir in ctl-state ctl-state/fleet.db agent-state agent-state/journal; do
     [ "$(stat -c %U "$dir")" = rackboot ] || fail "$dir belongs to $(stat -c %U "$dir")"
 done
+
+# State files hold install tokens, intents and leases: the user's alone
+# (the cache and the TFTP root hold public boot files).
+loose=$(find ctl-state agent-state \( -path agent-state/cache -o -path agent-state/tftp \) -prune \
+    -o -type f -perm /077 -print)
+[ -z "$loose" ] || fail "state files readable by others: $(ls -l $loose)"
+umask 022
 
 # ---- still doing the job ----
 ip netns exec "$NS" curl -gsf "http://[::1]:80/healthz" >/dev/null || fail "agent HTTP on port 80"
