@@ -159,6 +159,40 @@ static void tls_config_release(nng_tls_config *tls)
     }
 }
 
+/* A tls+tcp:// listen URL with an address literal must name an address of
+ * this machine: binding port 0 of it tells without touching the real port
+ * (a running controller may hold it). Host names are left to nng. */
+static int check_listen(const controller_config *cfg, diag *d, const char *key, const char *url)
+{
+    struct sockaddr_in6 sa;
+    const char *hostport = url ? strstr(url, "://") : NULL;
+    if (!hostport || parse_listen_address(hostport + 3, 0, &sa) < 0) {
+        return 0;
+    }
+    sa.sin6_port = 0;
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int r = fd < 0 || bind(fd, (const struct sockaddr *)&sa, sizeof(sa)) < 0 ? negative_errno() : 0;
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (r < 0) {
+        diag_add(d, cfg->path, 0, "%s %s: cannot listen there: %s", key, url, errstr(r));
+    }
+    return r;
+}
+
+/* What start-up would refuse beyond the file itself. */
+static int check_environment(controller *c, diag *d)
+{
+    int r = check_listen(c->cfg, d, "agents_listen", c->cfg->agents_listen);
+    int r2 = check_listen(c->cfg, d, "operators_listen", c->cfg->operators_listen);
+    r = r < 0 ? r : r2;
+    if (r >= 0 && (c->cfg->agents_listen || c->cfg->operators_listen)) {
+        r = pki_open(c, d);
+    }
+    return r;
+}
+
 static int check_config(const char *path)
 {
     diag *d = diag_new();
@@ -167,8 +201,8 @@ static int check_config(const char *path)
     }
     controller c = { 0 };
     int r = controller_config_load(path, d, &c.cfg);
-    if (r >= 0 && (c.cfg->agents_listen || c.cfg->operators_listen)) {
-        r = pki_open(&c, d);
+    if (r >= 0) {
+        r = check_environment(&c, d);
     }
     if (diag_count(d) > 0) {
         diag_print(d, stderr);
@@ -416,8 +450,8 @@ static int run(const char *path, const char *user)
         c.cfg->user = strdup(user);
         r = c.cfg->user ? 0 : -ENOMEM;
     }
-    if (r >= 0 && (c.cfg->agents_listen || c.cfg->operators_listen)) {
-        r = pki_open(&c, d);
+    if (r >= 0) {
+        r = check_environment(&c, d);
     }
     if (r < 0) {
         diag_print(d, stderr);

@@ -36,7 +36,8 @@ set_tests_properties(integration.controller_lifecycle PROPERTIES TIMEOUT 120)
 add_test(NAME integration.crl_reload
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/crl_reload.sh
                  $<TARGET_FILE:rackboot-controller> $<TARGET_FILE:rackboot-agent>
-                 $<TARGET_FILE:rackboot-pki> $<TARGET_FILE:rb-fake-agent>)
+                 $<TARGET_FILE:rackboot-pki> $<TARGET_FILE:rb-fake-agent>
+                 $<TARGET_FILE:rackboot>)
 set_tests_properties(integration.crl_reload PROPERTIES TIMEOUT 240)
 
 # Fuzzed: controller.conf (written to a private tmpfs directory).

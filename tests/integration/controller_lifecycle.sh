@@ -63,6 +63,19 @@ boot_timeout = -5"; do
     done
 done
 
+# --check-config refuses a listen address that is not this machine's, as
+# start-up would (the address literal is checked; the port is left alone).
+printf '%s\n' "[controller]" "state_dir = $work/state" "api_listen = ipc://$work/api.sock" \
+    "agents_listen = tls+tcp://[2001:db8:dead::1]:7443" \
+    "[pki]" "ca = $work/ca.crt" "cert = $work/c.crt" "key = $work/c.key" >"$work/notours.conf"
+set +e
+"$ctl" --config "$work/notours.conf" --check-config >"$work/out" 2>&1
+rc=$?
+set -e
+[ "$rc" = 1 ] || fail "a listen address not ours passed --check-config ($rc): $(cat "$work/out")"
+grep -q "agents_listen tls+tcp://\[2001:db8:dead::1\]:7443: cannot listen there" "$work/out" ||
+    fail "no message for the listen address: $(cat "$work/out")"
+
 # Start and stop: SIGTERM once the API socket exists.
 "$ctl" --config "$work/api-only.conf" >"$work/log" 2>&1 &
 pid=$!
