@@ -22,12 +22,21 @@
 /* A handshake is two small round trips; this bounds each. */
 #define HANDSHAKE_TIMEOUT_MS 10000u
 
+/* The identity proof's certificate and key, shared by reference: a
+ * handshake holds the one it started with (hello and proof must come from
+ * the same certificate) while rb_session_reload_tls() swaps in a new one,
+ * without making the reload wait for a handshake on the network. */
+typedef struct prover_ref {
+    pki_prover *prover;
+    unsigned refs; /* under rb_session.lock */
+} prover_ref;
+
 struct rb_session {
     nng_socket sock;
     nng_dialer dialer;
     rb_session_kind kind;
     bool tls;
-    pki_prover *prover;
+    prover_ref *prover; /* under `lock`; see prover_hold() */
     char *server_name;
     char *version;
     /* tls+tcp://: the files, for rb_session_reload_tls(). */
@@ -86,6 +95,50 @@ static char *url_host(const char *url)
 static uint64_t now_ms(void)
 {
     return (uint64_t)nng_clock();
+}
+
+/* ---- The prover --------------------------------------------------------- */
+
+static int prover_ref_new(const char *cert, const char *key, prover_ref **ret, char **ret_error)
+{
+    prover_ref *ref = calloc(1, sizeof(*ref));
+    if (!ref) {
+        return -ENOMEM;
+    }
+    pki_reason reason = { 0 };
+    int r = pki_prover_load(cert, key, &ref->prover, &reason);
+    if (r < 0) {
+        free(ref);
+        return fail(ret_error, r, "cannot use certificate %s with key %s: %s",
+                    cert ? cert : "(none)", key ? key : "(none)",
+                    reason.text[0] ? reason.text : errstr(r));
+    }
+    ref->refs = 1;
+    *ret = ref;
+    return 0;
+}
+
+static prover_ref *prover_hold(rb_session *s)
+{
+    pthread_mutex_lock(&s->lock);
+    prover_ref *ref = s->prover;
+    ref->refs++;
+    pthread_mutex_unlock(&s->lock);
+    return ref;
+}
+
+static void prover_drop(rb_session *s, prover_ref *ref)
+{
+    if (!ref) {
+        return;
+    }
+    pthread_mutex_lock(&s->lock);
+    bool last = --ref->refs == 0;
+    pthread_mutex_unlock(&s->lock);
+    if (last) {
+        pki_prover_free(ref->prover);
+        free(ref);
+    }
 }
 
 /* ---- One request/reply on a fresh context ------------------------------ */
@@ -159,20 +212,20 @@ typedef struct auth_reply {
     ProtobufCMessage *owner;
 } auth_reply;
 
-static int auth_call(rb_session *s, bool hello, const uint8_t *sig, size_t sig_len,
-                     uint64_t deadline, auth_reply *out)
+static int auth_call(rb_session *s, const pki_prover *prover, bool hello, const uint8_t *sig,
+                     size_t sig_len, uint64_t deadline, auth_reply *out)
 {
     Rackboot__V1__AuthHello h = RACKBOOT__V1__AUTH_HELLO__INIT;
     Rackboot__V1__AuthProof p = RACKBOOT__V1__AUTH_PROOF__INIT;
     if (hello) {
         size_t pem_len = 0;
-        h.role = pki_prover_identity(s->prover)->role == PKI_ROLE_AGENT
+        h.role = pki_prover_identity(prover)->role == PKI_ROLE_AGENT
                      ? RACKBOOT__V1__ROLE__ROLE_AGENT
                      : RACKBOOT__V1__ROLE__ROLE_OPERATOR;
-        h.certificate_pem = RB_UNCONST(pki_prover_cert_pem(s->prover, &pem_len));
+        h.certificate_pem = RB_UNCONST(pki_prover_cert_pem(prover, &pem_len));
         h.software_version = s->version;
         h.rack_claim = h.role == RACKBOOT__V1__ROLE__ROLE_AGENT
-                           ? RB_UNCONST(pki_prover_identity(s->prover)->name)
+                           ? RB_UNCONST(pki_prover_identity(prover)->name)
                            : RB_UNCONST("");
     } else {
         p.signature.data = RB_UNCONST(sig);
@@ -253,11 +306,11 @@ static void auth_reply_clear(auth_reply *a)
     *a = (auth_reply){ 0 };
 }
 
-static int handshake(rb_session *s, char **ret_error)
+static int handshake_with(rb_session *s, const pki_prover *prover, char **ret_error)
 {
     uint64_t deadline = now_ms() + HANDSHAKE_TIMEOUT_MS;
     auth_reply a = { 0 };
-    int r = auth_call(s, true, NULL, 0, deadline, &a);
+    int r = auth_call(s, prover, true, NULL, 0, deadline, &a);
     if (r < 0) {
         return fail(ret_error, r, "identity handshake: %s", errstr(r));
     }
@@ -269,13 +322,13 @@ static int handshake(rb_session *s, char **ret_error)
     }
     uint8_t *sig = NULL;
     size_t sig_len = 0;
-    r = pki_prover_sign(s->prover, a.challenge->nonce.data, a.challenge->nonce.len, s->server_name,
+    r = pki_prover_sign(prover, a.challenge->nonce.data, a.challenge->nonce.len, s->server_name,
                         &sig, &sig_len);
     auth_reply_clear(&a);
     if (r < 0) {
         return fail(ret_error, r, "cannot sign the controller's challenge: %s", errstr(r));
     }
-    r = auth_call(s, false, sig, sig_len, deadline, &a);
+    r = auth_call(s, prover, false, sig, sig_len, deadline, &a);
     free(sig);
     if (r < 0) {
         return fail(ret_error, r, "identity handshake: %s", errstr(r));
@@ -294,6 +347,16 @@ static int handshake(rb_session *s, char **ret_error)
     pthread_mutex_unlock(&s->lock);
     rbproto_free(old);
     return 0;
+}
+
+/* With the prover current when it starts: a reload during the handshake
+ * takes effect at the next one (its connection is closed by the reload). */
+static int handshake(rb_session *s, char **ret_error)
+{
+    prover_ref *ref = prover_hold(s);
+    int r = handshake_with(s, ref->prover, ret_error);
+    prover_drop(s, ref);
+    return r;
 }
 
 static void on_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -350,7 +413,7 @@ static void session_free_fields(rb_session *s)
     if (s->tls_cur) {
         nng_tls_config_free(s->tls_cur);
     }
-    pki_prover_free(s->prover);
+    prover_drop(s, s->prover);
     free(s->server_name);
     free(s->version);
     free(s->ca);
@@ -398,12 +461,8 @@ int rb_session_open(const rb_session_config *cfg, rb_session **ret, char **ret_e
             r = fail(ret_error, -EINVAL, "controller URL %s has no host", cfg->url);
             goto fail;
         }
-        pki_reason reason = { 0 };
-        r = pki_prover_load(cfg->cert, cfg->key, &s->prover, &reason);
+        r = prover_ref_new(cfg->cert, cfg->key, &s->prover, ret_error);
         if (r < 0) {
-            r = fail(ret_error, r, "cannot use certificate %s with key %s: %s",
-                     cfg->cert ? cfg->cert : "(none)", cfg->key ? cfg->key : "(none)",
-                     reason.text[0] ? reason.text : errstr(r));
             goto fail;
         }
         s->ca = cfg->ca ? strdup(cfg->ca) : NULL;
@@ -442,6 +501,13 @@ int rb_session_open(const rb_session_config *cfg, rb_session **ret, char **ret_e
     rv = nng_dialer_create(&s->dialer, s->sock, cfg->url);
     if (rv == 0 && tcfg) {
         rv = nng_dialer_set_ptr(s->dialer, NNG_OPT_TLS_CONFIG, tcfg);
+    }
+    if (rv == 0 && tls) {
+        /* A controller host that vanished without a FIN/RST leaves a
+         * connection that only keepalive probes end (at the kernel's
+         * tcp_keepalive_* pace); best effort, the caller's progress check
+         * (rack-agent/uplink.c) is the bound that matters. */
+        (void)nng_dialer_set_bool(s->dialer, NNG_OPT_TCP_KEEPALIVE, true);
     }
     if (rv != 0) {
         r = fail(ret_error, rb_nng_errno(rv), "controller URL %s: %s", cfg->url, nng_strerror(rv));
@@ -537,12 +603,22 @@ int rb_session_reload_tls(rb_session *s, char **ret_error)
         nng_tls_config_free(tcfg);
         return 0;
     }
+    /* The identity proof must come from the certificate TLS presents: a
+     * rotated certificate proven with the old (revoked) one is refused
+     * forever. Both load or neither is taken. */
+    prover_ref *prover = NULL;
+    r = prover_ref_new(s->cert, s->key, &prover, ret_error);
+    if (r < 0) {
+        nng_tls_config_free(tcfg);
+        return r;
+    }
     /* A started dialer takes a new configuration for its next dial (nng
      * 1.5.2 swaps the pointer under the TLS dialer's lock); the one in use
      * cannot be changed (it is shared with the live connection). */
     int rv = nng_dialer_set_ptr(s->dialer, NNG_OPT_TLS_CONFIG, tcfg);
     if (rv != 0) {
         nng_tls_config_free(tcfg);
+        prover_drop(s, prover);
         return fail(ret_error, rb_nng_errno(rv), "the dialer refused the new TLS configuration: %s",
                     nng_strerror(rv));
     }
@@ -551,8 +627,13 @@ int rb_session_reload_tls(rb_session *s, char **ret_error)
     s->tls_prev = s->tls_cur;
     s->tls_cur = tcfg;
     memcpy(s->tls_digest, digest, sizeof(digest));
+    /* A handshake in progress keeps its reference to the old prover; the
+     * next one (on the new connection) proves the new certificate. */
+    prover_ref *old_prover = s->prover;
+    s->prover = prover;
     nng_pipe p = s->pipe;
     pthread_mutex_unlock(&s->lock);
+    prover_drop(s, old_prover);
     if (older) {
         nng_tls_config_free(older);
     }

@@ -79,13 +79,18 @@ int rb_session_call_api(rb_session *s, const Rackboot__V1__ApiRequest *req, uint
  * closed, so nng redials at once and TLS verifies the controller again,
  * under the new CRL: a controller whose certificate it revokes is dropped
  * (the session can only ask TLS: nng 1.5.2 does not show us the
- * controller's certificate). Calls in flight move to the new connection and
- * re-run the handshake (REQ resends them). Returns 1 when it reconnects, 0
+ * controller's certificate). A call waiting for its reply fails with
+ * -ECONNRESET (REQ does not resend: NNG_OPT_REQ_RESENDTIME is infinite, the
+ * callers retry); the next call runs the handshake on the new connection,
+ * as after any reconnect. The identity proof's
+ * certificate and key are reloaded with them, so that a rotated
+ * certificate is both presented to TLS and proven in the handshake (a
+ * handshake already on the network finishes with the old ones; its
+ * connection is the one being closed). Returns 1 when it reconnects, 0
  * when nothing changed (or ipc://), a negative errno when the files do not
- * load (*ret_error says why; the session keeps its configuration). One
- * thread at a time, any thread, not concurrently with rb_session_close().
- * The identity proof keeps the certificate and key loaded at open: a
- * rotated agent certificate takes a restart to be proven. */
+ * load, for TLS or for the proof (*ret_error says why; the session keeps
+ * its configuration and its prover, both). One thread at a time, any
+ * thread, not concurrently with rb_session_close(). */
 int rb_session_reload_tls(rb_session *s, char **ret_error);
 
 /* Closes the connection under any calls in flight (they fail with
