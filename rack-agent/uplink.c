@@ -17,6 +17,11 @@
 
 #define BACKOFF_MIN_MS 250u
 #define BACKOFF_MAX_MS 30000u
+/* Between attempts to open a session that replaces a stalled one: the
+ * controller was there a minute ago, so try about as often as nng's own
+ * redial (NNG_OPT_RECONNMAXT) would. */
+#define BACKOFF_REOPEN_MAX_MS 5000u
+#define EVENTS_CALL_MS        15000u
 /* The events thread looks at the journal at least this often even when
  * nobody says there is something new (a missed wake-up costs this much). */
 #define EVENTS_IDLE_MS 1000u
@@ -38,7 +43,19 @@ struct uplink {
     pthread_cond_t cond;
     bool stopping;
     bool events_ready;
-    rb_session *session; /* set by the sync thread once open */
+    /* The session both threads call through. Only the sync thread opens
+     * one; any thread that finds it stalled retires it (session_retire):
+     * takes it out of `session`, shuts it down, waits until no thread is
+     * inside a call on it (`session_users`, which also counts the loop
+     * thread in uplink_reload_tls) and closes it. The sync thread opens
+     * the next one only after that (`retiring`), so at most one session
+     * exists and `session_users` counts the uses of that one. */
+    rb_session *session;
+    uint64_t session_gen; /* bumped when `session` is retired */
+    unsigned session_users;
+    bool retiring;
+    uint64_t last_ok_ms; /* CLOCK_MONOTONIC: the last call on `session` that got a reply */
+    unsigned failures;   /* calls on `session` without a reply since then */
     intent_set *pending; /* handed to the loop */
     pthread_t sync_thread, events_thread;
     bool sync_started, events_started;
@@ -271,15 +288,121 @@ static bool stopping(uplink *u)
     return s;
 }
 
+static uint32_t backoff_next_max(uint32_t b, uint32_t max)
+{
+    return b >= max / 2 ? max : (b ? b * 2 : BACKOFF_MIN_MS);
+}
+
 static uint32_t backoff_next(uint32_t b)
 {
-    return b >= BACKOFF_MAX_MS / 2 ? BACKOFF_MAX_MS : (b ? b * 2 : BACKOFF_MIN_MS);
+    return backoff_next_max(b, BACKOFF_MAX_MS);
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- The shared session ------------------------------------------------ */
+
+bool uplink_session_stalled(unsigned failures, uint64_t since_ok_ms)
+{
+    if (failures == 0) {
+        return false;
+    }
+    return since_ok_ms >= UPLINK_STALL_MS ||
+           (failures >= UPLINK_STALL_FAILURES && since_ok_ms >= UPLINK_STALL_MIN_MS);
+}
+
+/* A use of the current session, NULL when there is none (or stopping);
+ * with `wait`, waits for one. Give it back with session_release(). */
+static rb_session *session_take(uplink *u, bool wait, uint64_t *ret_gen)
+{
+    pthread_mutex_lock(&u->lock);
+    while (wait && !u->stopping && !u->session) {
+        pthread_cond_wait(&u->cond, &u->lock);
+    }
+    rb_session *s = u->stopping ? NULL : u->session;
+    if (s) {
+        u->session_users++;
+        *ret_gen = u->session_gen;
+    }
+    pthread_mutex_unlock(&u->lock);
+    return s;
+}
+
+/* Gives a use back with what its call did: `outcome` > 0 a reply came
+ * (even a refusal: the link works), < 0 none did, 0 not a call. True when
+ * the session has made no progress long enough to be replaced. */
+static bool session_release(uplink *u, uint64_t gen, int outcome)
+{
+    bool stalled = false;
+    uint64_t now = mono_ms();
+    pthread_mutex_lock(&u->lock);
+    RB_ASSERT(u->session_users > 0);
+    u->session_users--;
+    if (gen == u->session_gen && u->session) {
+        if (outcome > 0) {
+            u->last_ok_ms = now;
+            u->failures = 0;
+        } else if (outcome < 0) {
+            u->failures++;
+            stalled = !u->stopping && uplink_session_stalled(u->failures, now - u->last_ok_ms);
+        }
+    }
+    pthread_cond_broadcast(&u->cond); /* session_retire() may wait for the users */
+    pthread_mutex_unlock(&u->lock);
+    return stalled;
+}
+
+/* Replaces nothing itself: closes session `gen` (unless another thread
+ * already did) so that the sync thread opens a new one. nng 1.5.2 can keep
+ * a dead connection as its pipe forever (its TLS layer drops the error of
+ * a receive started after the TCP connection failed, so REQ never closes
+ * the pipe and the dialer never redials); a new socket redials for sure. */
+static void session_retire(uplink *u, uint64_t gen)
+{
+    uint64_t now = mono_ms();
+    pthread_mutex_lock(&u->lock);
+    if (gen != u->session_gen || !u->session || u->stopping) {
+        pthread_mutex_unlock(&u->lock);
+        return;
+    }
+    rb_session *s = u->session;
+    u->session = NULL;
+    u->session_gen++;
+    u->retiring = true;
+    unsigned failures = u->failures;
+    uint64_t since = now - u->last_ok_ms;
+    pthread_mutex_unlock(&u->lock);
+
+    log_warn("uplink: no reply from the controller for %" PRIu64 " ms (%u calls failed); "
+             "closing the connection and opening a new one",
+             since, failures);
+    rb_session_shutdown(s); /* the other thread's call returns at once */
+    pthread_mutex_lock(&u->lock);
+    while (u->session_users > 0) {
+        pthread_cond_wait(&u->cond, &u->lock);
+    }
+    pthread_mutex_unlock(&u->lock);
+    rb_session_close(s);
+    pthread_mutex_lock(&u->lock);
+    u->retiring = false;
+    pthread_cond_broadcast(&u->cond);
+    pthread_mutex_unlock(&u->lock);
 }
 
 /* Opens the session (the sync thread does this); false when stopping. */
-static bool connect_session(uplink *u)
+static bool connect_session(uplink *u, uint32_t backoff_max)
 {
     uint32_t backoff = 0;
+    pthread_mutex_lock(&u->lock);
+    while (u->retiring && !u->stopping) {
+        pthread_cond_wait(&u->cond, &u->lock);
+    }
+    pthread_mutex_unlock(&u->lock);
     while (!stopping(u)) {
         rb_session_config sc = {
             .url = u->cfg.url,
@@ -310,6 +433,8 @@ static bool connect_session(uplink *u)
                          id->rack, id->controller_version);
                 pthread_mutex_lock(&u->lock);
                 u->session = s;
+                u->last_ok_ms = mono_ms(); /* the handshake got its replies */
+                u->failures = 0;
                 pthread_cond_broadcast(&u->cond);
                 pthread_mutex_unlock(&u->lock);
                 return true;
@@ -318,7 +443,7 @@ static bool connect_session(uplink *u)
             log_warn("uplink: cannot connect url=%s: %s", u->cfg.url, error ? error : errstr(r));
         }
         free(error);
-        backoff = backoff_next(backoff);
+        backoff = backoff_next_max(backoff, backoff_max);
         if (!pause_ms(u, jitter(backoff))) {
             break;
         }
@@ -339,12 +464,24 @@ static void hand_over(uplink *u, intent_set *set)
 static void *sync_main(void *arg)
 {
     uplink *u = arg;
-    if (!connect_session(u)) {
-        return NULL;
-    }
     uint64_t held = 0, acked = 0;
     uint32_t backoff = 0;
+    bool opened = false;
     while (!stopping(u)) {
+        uint64_t gen = 0;
+        rb_session *s = session_take(u, false, &gen);
+        if (!s) {
+            /* None yet, or the last one was retired: a jittered pause first
+             * then, so that a fleet does not reopen in lock-step. */
+            if (opened && !pause_ms(u, jitter(BACKOFF_MIN_MS * 4))) {
+                break;
+            }
+            if (!connect_session(u, opened ? BACKOFF_REOPEN_MAX_MS : BACKOFF_MAX_MS)) {
+                break;
+            }
+            opened = true;
+            continue;
+        }
         Rackboot__V1__SyncRequest sync = RACKBOOT__V1__SYNC_REQUEST__INIT;
         sync.held_generation = held;
         sync.acked_generation = acked;
@@ -353,13 +490,18 @@ static void *sync_main(void *arg)
         req.body_case = RACKBOOT__V1__AGENT_REQUEST__BODY_SYNC;
         req.sync = &sync;
         Rackboot__V1__AgentReply *rep = NULL;
-        int r = rb_session_call_agent(u->session, &req, u->cfg.sync_wait_ms + 15000, &rep);
+        int r = rb_session_call_agent(s, &req, u->cfg.sync_wait_ms + 15000, &rep);
+        bool stalled = session_release(u, gen, r >= 0 ? 1 : -1);
         if (r < 0) {
             if (stopping(u)) {
                 break;
             }
             log_warn("uplink: sync failed: %s (serving what we hold, generation %" PRIu64 ")",
                      errstr(r), held);
+            if (stalled) {
+                session_retire(u, gen);
+                continue;
+            }
             backoff = backoff_next(backoff);
             pause_ms(u, jitter(backoff));
             continue;
@@ -407,11 +549,6 @@ static void *sync_main(void *arg)
 static void *events_main(void *arg)
 {
     uplink *u = arg;
-    pthread_mutex_lock(&u->lock);
-    while (!u->stopping && !u->session) {
-        pthread_cond_wait(&u->cond, &u->lock);
-    }
-    pthread_mutex_unlock(&u->lock);
     journal_batch *b = NULL;
     if (journal_batch_new(&b) < 0) {
         log_error("uplink: out of memory; events stay in the journal");
@@ -442,8 +579,14 @@ static void *events_main(void *arg)
         Rackboot__V1__AgentRequest req = RACKBOOT__V1__AGENT_REQUEST__INIT;
         req.body_case = RACKBOOT__V1__AGENT_REQUEST__BODY_EVENTS;
         req.events = &batch;
+        uint64_t gen = 0;
+        rb_session *s = session_take(u, true, &gen);
+        if (!s) {
+            break; /* stopping */
+        }
         Rackboot__V1__AgentReply *rep = NULL;
-        int r = rb_session_call_agent(u->session, &req, 15000, &rep);
+        int r = rb_session_call_agent(s, &req, EVENTS_CALL_MS, &rep);
+        bool stalled = session_release(u, gen, r >= 0 ? 1 : -1);
         if (r >= 0 && rep->body_case == RACKBOOT__V1__AGENT_REPLY__BODY_EVENT_ACK) {
             uint64_t through = rep->event_ack->stored_through;
             rbproto_free(&rep->base);
@@ -478,6 +621,10 @@ static void *events_main(void *arg)
         } else {
             log_warn("uplink: sending %zu events failed: %s (kept in the journal)", batch.n_events,
                      errstr(r));
+            if (stalled) {
+                session_retire(u, gen);
+                continue; /* waits for the sync thread's new session */
+            }
         }
         backoff = backoff_next(backoff);
         pause_ms(u, jitter(backoff));
@@ -513,11 +660,10 @@ void uplink_reload_tls(uplink *u, const char *why)
      * reload that failed (a half-written CRL) is tried again by the next
      * check (on_pki_check), not only when the files change once more. */
     uint64_t stamp = rb_tls_files_stamp(&files);
-    /* Only the loop thread frees the session (uplink_free), so it stays
-     * valid after the lock is dropped. */
-    pthread_mutex_lock(&u->lock);
-    rb_session *s = u->session;
-    pthread_mutex_unlock(&u->lock);
+    /* Held as a use, so that a thread retiring the session waits for the
+     * reload before it closes it. */
+    uint64_t gen = 0;
+    rb_session *s = session_take(u, false, &gen);
     if (!s) {
         /* Each connection attempt reads the files itself. */
         u->pki_stamp = stamp;
@@ -526,6 +672,7 @@ void uplink_reload_tls(uplink *u, const char *why)
     }
     char *error = NULL;
     int r = rb_session_reload_tls(s, &error);
+    session_release(u, gen, 0);
     if (r >= 0) {
         u->pki_stamp = stamp;
     }

@@ -15,6 +15,7 @@
  * what it holds, and at start it loads what it last persisted. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -57,6 +58,19 @@ void uplink_events_ready(uplink *u);
  * UPLINK_PKI_CHECK_MS). */
 void uplink_reload_tls(uplink *u, const char *why);
 #define UPLINK_PKI_CHECK_MS 60000u
+
+/* A session that stops making progress is replaced: closed, and a new one
+ * opened after a jittered pause. nng redials a lost connection by itself,
+ * but 1.5.2 can keep a dead TLS connection as its pipe forever (it never
+ * redials then), and a dialer that gave up cannot be restarted. Stalled:
+ * some calls failed and none got a reply for UPLINK_STALL_MS (3 × the
+ * events call's 15 s timeout), or UPLINK_STALL_FAILURES in a row did for
+ * at least UPLINK_STALL_MIN_MS. Counts the calls of both threads; a reply
+ * that refuses (the controller is there) is progress. Pure; for tests. */
+#define UPLINK_STALL_FAILURES 3u
+#define UPLINK_STALL_MIN_MS   10000u
+#define UPLINK_STALL_MS       45000u
+bool uplink_session_stalled(unsigned failures, uint64_t since_ok_ms);
 
 /* Writes `sr` to STATE_DIR/intents.pb atomically (write, fsync, rename,
  * fsync the directory). */

@@ -194,12 +194,38 @@ static void test_persist_roundtrip(void **state)
     rmdir(dir);
 }
 
+/* When the uplink gives up on its session and opens a new one: a session
+ * that answers, even rarely, is kept; one that has answered nothing for
+ * the bound is replaced (the controller_kill fault: nng 1.5.2 kept a dead
+ * connection and the agent timed out for minutes). */
+static void test_stall_policy(void **state)
+{
+    (void)state;
+    /* Progress, or no failure yet: never replaced, however long ago. */
+    assert_false(uplink_session_stalled(0, 0));
+    assert_false(uplink_session_stalled(0, 10 * UPLINK_STALL_MS));
+    /* A few quick failures (a TLS reload resets the calls in flight, a
+     * controller restart) are nng's to redial, not ours. */
+    assert_false(uplink_session_stalled(UPLINK_STALL_FAILURES - 1, UPLINK_STALL_MS - 1));
+    assert_false(uplink_session_stalled(UPLINK_STALL_FAILURES, UPLINK_STALL_MIN_MS - 1));
+    assert_false(uplink_session_stalled(50, 1000));
+    /* Enough failures over enough time, or one failure after the bound. */
+    assert_true(uplink_session_stalled(UPLINK_STALL_FAILURES, UPLINK_STALL_MIN_MS));
+    assert_true(uplink_session_stalled(1, UPLINK_STALL_MS));
+    /* The events thread alone fails every 15 s: replaced by the third. */
+    assert_true(uplink_session_stalled(3, 3 * 15000));
+    /* The bound stays short of the fault suite's 90 s wait, with the
+     * backoff between calls and the reopen on top. */
+    assert_true(UPLINK_STALL_MS <= 45000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_convert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contradictions_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persist_roundtrip, setup, teardown),
+        cmocka_unit_test(test_stall_policy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
