@@ -6,6 +6,7 @@
 
 #include "ini.h"
 #include "parse.h"
+#include "store.h"
 #include "util.h"
 
 typedef struct loader {
@@ -37,6 +38,7 @@ controller_config *controller_config_free(controller_config *cfg)
     free(cfg->key);
     free(cfg->crl);
     free(cfg->server_name);
+    free(cfg->store_url);
     free(cfg);
     return NULL;
 }
@@ -169,6 +171,13 @@ static void section_store(loader *l, const ini_section *s)
                         "keep_events_days: expected days (0 keeps events for ever, at most "
                         "36500), not \"%s\"",
                         e->value);
+            }
+        } else if (streq(e->key, "url")) {
+            const char *why = NULL;
+            if (store_url_check(e->value, &why) < 0) {
+                problem(l, e->line, "url: %s: \"%s\"", why, e->value);
+            } else {
+                set_string(l, e, &c->store_url, false);
             }
         } else {
             problem(l, e->line, "unknown key \"%s\" in [store]", e->key);

@@ -38,6 +38,7 @@ typedef struct controller_config {
     /* [installs] */
     install_timeouts timeouts;
     /* [store] */
+    char *store_url; /* "sqlite:///PATH" (store_url_check()); NULL: <state_dir>/fleet.db */
     uint32_t keep_events_days; /* events are deleted after this; 0: kept for ever */
 } controller_config;
 

@@ -486,11 +486,17 @@ static int run(const char *path, const char *user)
         log_error("cannot create %s for api_listen: %s", sock_dir, errstr(r));
         goto out;
     }
-    if (asprintf(&db, "%s/fleet.db", c.cfg->state_dir) < 0) {
+    /* [store] url, or the SQLite file in state_dir (which may be a path
+     * relative to the working directory, so not always a sqlite:/// URL). */
+    if (c.cfg->store_url) {
+        db = strdup(c.cfg->store_url);
+    } else if (asprintf(&db, "%s/fleet.db", c.cfg->state_dir) < 0) {
         db = NULL;
+    }
+    if (!db) {
         goto out;
     }
-    r = store_open(db, &c.st, &error);
+    r = c.cfg->store_url ? store_open_url(db, &c.st, &error) : store_open(db, &c.st, &error);
     if (r < 0) {
         log_error("cannot open the store %s: %s", db, error ? error : errstr(r));
         goto out;

@@ -902,6 +902,62 @@ int store_open(const char *path, store **ret, char **ret_errmsg)
     return 0;
 }
 
+#define SQLITE_URL_PREFIX "sqlite://"
+
+/* Splits a store URL: 0 and *ret_path (pointing into `url`) for
+ * sqlite:///PATH, else a negative errno and *ret_why. */
+static int url_parse(const char *url, const char **ret_path, const char **ret_why)
+{
+    size_t n = strlen(SQLITE_URL_PREFIX);
+    if (!url || !*url) {
+        *ret_why = "empty URL";
+        return -EINVAL;
+    }
+    if (strncmp(url, SQLITE_URL_PREFIX, n) != 0) {
+        if (strstr(url, "://")) {
+            *ret_why = "unknown store backend (this build has sqlite://)";
+            return -EPROTONOSUPPORT;
+        }
+        *ret_why = "not a URL (expected sqlite:///PATH)";
+        return -EINVAL;
+    }
+    if (url[n] != '/' || url[n + 1] == '\0' || url[n + 1] == '/') {
+        *ret_why = "expected sqlite:///PATH with an absolute PATH to the database file";
+        return -EINVAL;
+    }
+    if (strpbrk(url + n, "?#")) {
+        *ret_why = "a sqlite:// URL takes no query or fragment";
+        return -EINVAL;
+    }
+    *ret_path = url + n;
+    return 0;
+}
+
+int store_url_check(const char *url, const char **ret_why)
+{
+    const char *path = NULL;
+    const char *why = NULL;
+    int r = url_parse(url, &path, &why);
+    if (r < 0 && ret_why) {
+        *ret_why = why;
+    }
+    return r;
+}
+
+int store_open_url(const char *url, store **ret, char **ret_errmsg)
+{
+    const char *path = NULL;
+    const char *why = NULL;
+    int r = url_parse(url, &path, &why);
+    if (r < 0) {
+        if (ret_errmsg) {
+            *ret_errmsg = strdup(why);
+        }
+        return r;
+    }
+    return store_open(path, ret, ret_errmsg);
+}
+
 store *store_close(store *s)
 {
     if (!s) {

@@ -57,6 +57,15 @@ typedef struct store store;
  * it open. On failure *ret_errmsg (if not NULL) gets a malloc()ed reason for
  * the caller to free. */
 int store_open(const char *path, store **ret, char **ret_errmsg);
+/* Which backend a `[store] url` names, and where: "sqlite:///ABS/PATH" is
+ * the SQLite file at /ABS/PATH (the only backend so far). 0 when this
+ * build can open `url`; -EPROTONOSUPPORT for a scheme it does not know,
+ * -EINVAL for a malformed URL; either way *ret_why (if not NULL) gets a
+ * static one-line reason for the configuration's diagnostics. */
+int store_url_check(const char *url, const char **ret_why);
+/* store_open() on what `url` names (store_url_check() first); the same
+ * errors, and those of store_url_check(). */
+int store_open_url(const char *url, store **ret, char **ret_errmsg);
 /* Closes (checkpointing the WAL). Accepts NULL, returns NULL. */
 store *store_close(store *s);
 /* One line saying why the last call on `s` failed, "" if it did not. */

@@ -93,6 +93,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->timeouts.boot_ms, CONTROLLER_DEFAULT_BOOT_TIMEOUT * 1000ull);
     assert_int_equal(c->timeouts.install_ms, CONTROLLER_DEFAULT_INSTALL_TIMEOUT * 1000ull);
     assert_int_equal(c->keep_events_days, 90);
+    assert_null(c->store_url); /* the store stays <state_dir>/fleet.db */
     controller_config_free(c);
     diag_free(d);
 }
@@ -142,6 +143,36 @@ static void test_keep_events_days(void **state)
     diag_free(d);
 }
 
+/* [store] url picks the backend; an unknown scheme is a configuration
+ * error that names the scheme's problem and the line. */
+static void test_store_url(void **state)
+{
+    diag *d = NULL;
+    controller_config *c = NULL;
+    assert_int_equal(
+        load("[controller]\nstate_dir = s\n[store]\nurl = sqlite:///var/lib/rb/fleet.db\n", &d, &c),
+        0);
+    assert_string_equal(c->store_url, "sqlite:///var/lib/rb/fleet.db");
+    c = controller_config_free(c);
+    diag_free(d);
+    assert_int_equal(load("[controller]\nstate_dir = s\n[store]\n"
+                          "url = postgresql://db.example/fleet\n"
+                          "url = sqlite://fleet.db\n"
+                          "url = /var/lib/rb/fleet.db\n"
+                          "url = sqlite:///x.db?mode=ro\n"
+                          "url =\n",
+                          &d, &c),
+                     -EINVAL);
+    assert_null(c);
+    assert_true(has_problem(d, ":4: url: unknown store backend (this build has sqlite://): "
+                               "\"postgresql://db.example/fleet\""));
+    assert_true(has_problem(d, ":5: url: expected sqlite:///PATH with an absolute PATH"));
+    assert_true(has_problem(d, ":6: url: not a URL (expected sqlite:///PATH)"));
+    assert_true(has_problem(d, ":7: url: a sqlite:// URL takes no query or fragment"));
+    assert_true(has_problem(d, ":8: url: empty URL"));
+    diag_free(d);
+}
+
 /* The user the controller drops root for (common/daemon.h). */
 static void test_user(void **state)
 {
@@ -171,9 +202,12 @@ static void test_tls_needs_pki(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good_file),        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_problems),         cmocka_unit_test(test_tls_needs_pki),
+        cmocka_unit_test(test_good_file),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_problems),
+        cmocka_unit_test(test_tls_needs_pki),
         cmocka_unit_test(test_keep_events_days),
+        cmocka_unit_test(test_store_url),
         cmocka_unit_test(test_user),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

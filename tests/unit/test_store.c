@@ -339,6 +339,37 @@ static void test_foreign_file_refused(void **state)
     assert_null(s);
 }
 
+/* [store] url: sqlite:///PATH opens that file (the one setup() made: its
+ * hosts are there); other schemes and malformed URLs are refused before
+ * anything is created, with a reason for the configuration's diagnostics. */
+static void test_open_url(void **state)
+{
+    fixture *f = *state;
+    f->s = store_close(f->s);
+    char url[128];
+    snprintf(url, sizeof(url), "sqlite://%s", f->path);
+    char *err = NULL;
+    assert_int_equal(store_open_url(url, &f->s, &err), 0);
+    assert_null(err);
+    store_host h;
+    assert_int_equal(store_host_get(f->s, "web1", &h), 0);
+
+    const char *why = NULL;
+    assert_int_equal(store_url_check(url, &why), 0);
+    assert_int_equal(store_url_check("postgresql://db/fleet", &why), -EPROTONOSUPPORT);
+    assert_non_null(strstr(why, "unknown store backend"));
+    assert_int_equal(store_url_check("sqlite://relative.db", &why), -EINVAL);
+    assert_int_equal(store_url_check("sqlite:///", &why), -EINVAL);
+    assert_int_equal(store_url_check("/var/lib/fleet.db", &why), -EINVAL);
+    assert_int_equal(store_url_check("", &why), -EINVAL);
+    store *s = NULL;
+    assert_int_equal(store_open_url("postgresql://db/fleet", &s, &err), -EPROTONOSUPPORT);
+    assert_null(s);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "unknown store backend"));
+    free(err);
+}
+
 static void test_one_writer(void **state)
 {
     fixture *f = *state;
@@ -1670,6 +1701,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_and_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_file_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_url, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_host_constraints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_constraints, setup, teardown),
