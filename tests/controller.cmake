@@ -1,7 +1,9 @@
 # Tests of controller/.
 rackboot_unit_test(test_install_fsm LIBS rb_install_fsm TIMEOUT 30)
 # Includes a crash test (a child killed mid-ingest) and a timed ingest of
-# 20,000 events, so it gets more time under the sanitizers.
+# 20,000 events, so it gets more time under the sanitizers. Runs against the
+# "sqlite" backend; `test_store BACKEND` (or RACKBOOT_TEST_STORE_BACKEND)
+# runs its behaviour tests against another store backend by name.
 rackboot_unit_test(test_store LIBS rb_store TIMEOUT 300)
 
 # A rack agent reduced to its uplink calls (real session, handshake and
