@@ -381,7 +381,10 @@ key = $T/agent-pki/agent.key
 crl = $T/agent-pki/crl.pem
 sync_wait = 10
 EOC
-    "$RB_CONTROLLER" --config "$T/controller.conf" --check-config >"$T/check-config.out" 2>&1 &&
+    # Each is checked where it runs: the controller's listen address is in
+    # its own namespace.
+    ip netns exec "$FL_NS_CTL" "$RB_CONTROLLER" --config "$T/controller.conf" --check-config \
+        >"$T/check-config.out" 2>&1 &&
         ip netns exec "$FL_NS_RACK" "$RB_AGENT" --config "$T/agent.conf" --check-config \
             >>"$T/check-config.out" 2>&1 || { cat "$T/check-config.out"; return 1; }
 }
