@@ -8,6 +8,7 @@
 #include "auth.h"
 #include "log.h"
 #include "rbproto.h"
+#include "store/queue.h"
 #include "timeutil.h"
 #include "util.h"
 #include "version.h"
@@ -27,7 +28,9 @@ typedef struct parked {
 
 struct hub {
     uv_loop_t *loop;
-    store *st;
+    store *st;          /* the loop's connection: cheap reads and writes */
+    store_queue *queue; /* the heavy calls, off the loop (NULL: on it) */
+    size_t jobs;        /* submitted to the queue and not yet done */
     rpc_server *rpc;
     auth *auth;
     uint32_t max_wait_ms;
@@ -109,38 +112,124 @@ static int add_intent(const store_intent *in, void *userdata)
     return wire_arena_failed(a) ? -ENOMEM : 0;
 }
 
+/* A sync answered with the rack's state, built by the store queue. */
+typedef struct sync_job {
+    hub *h;
+    rpc_call *call;
+    uint32_t pipe;
+    char rack[STORE_NAME_MAX + 1];
+    wire_arena *a;
+    Rackboot__V1__SyncResponse resp;
+    int r;
+    char errmsg[256];
+} sync_job;
+
+/* Reads the rack's intents into the job's arena (any thread). */
+static void sync_work(store *st, void *arg)
+{
+    sync_job *j = arg;
+    sync_build b = { .a = j->a, .resp = &j->resp };
+    j->r = store_rack_intents(st, j->rack, &j->resp.generation, add_intent, &b);
+    if (j->r < 0) {
+        snprintf(j->errmsg, sizeof(j->errmsg), "%s", store_errmsg(st));
+    }
+}
+
+static sync_job *sync_job_free(sync_job *j)
+{
+    if (j) {
+        wire_arena_free(j->a);
+        free(j);
+    }
+    return NULL;
+}
+
+/* Sends what sync_work built, unless the connection lost its identity
+ * meanwhile (closed, or its certificate revoked: hub_cut_revoked). */
+static void sync_send(hub *h, sync_job *j)
+{
+    if (j->r >= 0 && !auth_identity(h->auth, j->pipe)) {
+        rpc_call_drop(j->call);
+        return;
+    }
+    if (j->r >= 0) {
+        log_debug("hub: rack=%s sync generation=%" PRIu64 " intents=%zu profiles=%zu", j->rack,
+                  j->resp.generation, j->resp.n_intents, j->resp.n_profiles);
+        Rackboot__V1__AgentReply rep = RACKBOOT__V1__AGENT_REPLY__INIT;
+        rep.body_case = RACKBOOT__V1__AGENT_REPLY__BODY_SYNC;
+        rep.sync = &j->resp;
+        reply(j->call, &rep);
+        return;
+    }
+    log_error("hub: rack=%s cannot read its intents: %s (%s)", j->rack, errstr(j->r), j->errmsg);
+    reply_error(j->call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "the store failed");
+}
+
+static void sync_done(void *arg, int status)
+{
+    sync_job *j = arg;
+    hub *h = j->h;
+    h->jobs--;
+    if (status < 0) {
+        rpc_call_drop(j->call); /* shutting down */
+    } else {
+        sync_send(h, j);
+    }
+    sync_job_free(j);
+}
+
 /* Answers a sync with the rack's state, or "unchanged" when the agent
- * already holds the current generation. */
+ * already holds the current generation. Building the state reads every
+ * intent of the rack, so it runs on the store queue; the cheap generation
+ * check stays on the loop. */
 static void reply_sync(hub *h, rpc_call *call, const char *rack, uint64_t held)
 {
-    Rackboot__V1__SyncResponse resp = RACKBOOT__V1__SYNC_RESPONSE__INIT;
-    resp.rack = RB_UNCONST(rack);
     uint64_t gen = 0;
     int r = store_rack_get(h->st, rack, &gen, NULL);
-    wire_arena *a = NULL;
     if (r >= 0 && gen == held) {
+        Rackboot__V1__SyncResponse resp = RACKBOOT__V1__SYNC_RESPONSE__INIT;
+        resp.rack = RB_UNCONST(rack);
         resp.generation = gen;
         resp.unchanged = true;
-    } else if (r >= 0) {
-        a = wire_arena_new();
-        sync_build b = { .a = a, .resp = &resp };
-        r = a ? store_rack_intents(h->st, rack, &resp.generation, add_intent, &b) : -ENOMEM;
-        if (r >= 0) {
-            log_debug("hub: rack=%s sync generation=%" PRIu64 " intents=%zu profiles=%zu", rack,
-                      resp.generation, resp.n_intents, resp.n_profiles);
-        }
-    }
-    if (r < 0) {
-        log_error("hub: rack=%s cannot read its intents: %s (%s)", rack, errstr(r),
-                  store_errmsg(h->st));
-        reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "the store failed");
-    } else {
         Rackboot__V1__AgentReply rep = RACKBOOT__V1__AGENT_REPLY__INIT;
         rep.body_case = RACKBOOT__V1__AGENT_REPLY__BODY_SYNC;
         rep.sync = &resp;
         reply(call, &rep);
+        return;
     }
-    wire_arena_free(a);
+    if (r < 0) {
+        log_error("hub: rack=%s cannot read its generation: %s (%s)", rack, errstr(r),
+                  store_errmsg(h->st));
+        reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "the store failed");
+        return;
+    }
+    sync_job *j = calloc(1, sizeof(*j));
+    if (j) {
+        j->a = wire_arena_new();
+    }
+    if (!j || !j->a) {
+        sync_job_free(j);
+        reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "out of memory");
+        return;
+    }
+    j->h = h;
+    j->call = call;
+    j->pipe = rpc_call_pipe(call);
+    snprintf(j->rack, sizeof(j->rack), "%s", rack);
+    rackboot__v1__sync_response__init(&j->resp);
+    j->resp.rack = j->rack;
+    if (!h->queue) {
+        sync_work(h->st, j);
+        sync_send(h, j);
+        sync_job_free(j);
+        return;
+    }
+    if (store_queue_submit(h->queue, sync_work, sync_done, j) < 0) {
+        sync_job_free(j);
+        reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "out of memory");
+        return;
+    }
+    h->jobs++;
 }
 
 static void park_remove(hub *h, parked *p)
@@ -248,20 +337,150 @@ static void on_tick(uv_timer_t *t)
 
 /* ---- Events ------------------------------------------------------------ */
 
-static void handle_events(hub *h, rpc_call *call, const auth_peer *peer,
-                          const Rackboot__V1__EventBatch *batch)
+/* An event batch stored by the store queue. */
+typedef struct events_job {
+    hub *h;
+    rpc_call *call;
+    uint32_t pipe;
+    char rack[STORE_NAME_MAX + 1];
+    Rackboot__V1__AgentRequest *req; /* owned: the events point into it */
+    const char *journal_id;
+    store_event *evs;
+    store_event_result *results;
+    size_t n;
+    uint64_t now;
+    int fresh;  /* store_agent_journal() */
+    int stored; /* store_events_ingest() */
+    uint64_t through;
+    char errmsg[256];
+} events_job;
+
+static events_job *events_job_free(events_job *j)
 {
-    const char *rack = peer->id.name;
+    if (j) {
+        if (j->req) {
+            rbproto_free(&j->req->base);
+        }
+        free(j->evs);
+        free(j->results);
+        free(j);
+    }
+    return NULL;
+}
+
+/* Records the agent's journal and stores the batch (any thread). */
+static void events_work(store *st, void *arg)
+{
+    events_job *j = arg;
+    j->fresh = store_agent_journal(st, j->rack, j->journal_id);
+    if (j->fresh >= 0) {
+        j->stored =
+            store_events_ingest(st, j->rack, j->evs, j->n, j->now, j->results, &j->through);
+    }
+    if (j->fresh < 0 || j->stored < 0) {
+        snprintf(j->errmsg, sizeof(j->errmsg), "%s", store_errmsg(st));
+    }
+}
+
+/* Logs what events_work did and acknowledges it, unless the connection
+ * lost its identity meanwhile (then the agent re-sends: events are
+ * idempotent). */
+static void events_send(hub *h, events_job *j)
+{
+    const char *rack = j->rack;
+    if (j->fresh < 0) {
+        log_error("hub: rack=%s cannot record the agent's journal: %s (%s)", rack,
+                  errstr(j->fresh), j->errmsg);
+        reply_error(j->call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "the store failed");
+        return;
+    }
+    if (j->fresh > 0) {
+        log_warn("hub: rack=%s agent sends from a new journal %s (its state was reset): its "
+                 "event seqs start over",
+                 rack, j->journal_id);
+    }
+    if (j->stored < 0) {
+        log_error("hub: rack=%s cannot store %zu events: %s (%s)", rack, j->n, errstr(j->stored),
+                  j->errmsg);
+        reply_error(j->call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "the store failed");
+        return;
+    }
+    for (size_t i = 0; i < j->n; i++) {
+        if (j->results[i] >= STORE_EVENT_REFUSED_HOST &&
+            log_ratelimit_ok(&h->bad_rl, now_monotonic_ms(), NULL)) {
+            char host[80];
+            log_warn("hub: rack=%s event refused seq=%" PRIu64 " host=%s phase=%s: %s", rack,
+                     j->evs[i].seq, log_quote(host, sizeof(host), j->evs[i].host),
+                     rbproto_phase_to_string(j->evs[i].phase),
+                     store_event_result_to_string(j->results[i]));
+        }
+    }
+    log_debug("hub: rack=%s events=%zu stored=%d through=%" PRIu64, rack, j->n, j->stored,
+              j->through);
+
+    if (auth_identity(h->auth, j->pipe)) {
+        Rackboot__V1__EventAck ack = RACKBOOT__V1__EVENT_ACK__INIT;
+        ack.stored_through = j->through;
+        Rackboot__V1__AgentReply rep = RACKBOOT__V1__AGENT_REPLY__INIT;
+        rep.body_case = RACKBOOT__V1__AGENT_REPLY__BODY_EVENT_ACK;
+        rep.event_ack = &ack;
+        reply(j->call, &rep);
+    } else {
+        rpc_call_drop(j->call);
+    }
+
+    if (j->stored > 0) {
+        /* An install that ended withdraws its intent, from this rack only:
+         * one read, not one per parked agent of the fleet. */
+        poke(h, rack);
+        if (h->on_events) {
+            h->on_events(h->userdata);
+        }
+    }
+}
+
+static void events_done(void *arg, int status)
+{
+    events_job *j = arg;
+    hub *h = j->h;
+    h->jobs--;
+    if (status < 0) {
+        rpc_call_drop(j->call); /* shutting down; the agent re-sends */
+    } else {
+        events_send(h, j);
+    }
+    events_job_free(j);
+}
+
+/* Consumes `req`. */
+static void handle_events(hub *h, rpc_call *call, const auth_peer *peer,
+                          Rackboot__V1__AgentRequest *req)
+{
+    const Rackboot__V1__EventBatch *batch = req->events;
     size_t n = batch->n_events;
-    _cleanup_free_ store_event *evs = calloc(n ? n : 1, sizeof(*evs));
-    _cleanup_free_ store_event_result *results = calloc(n ? n : 1, sizeof(*results));
-    if (!evs || !results) {
+    events_job *j = calloc(1, sizeof(*j));
+    if (j) {
+        j->req = req;
+        j->evs = calloc(n ? n : 1, sizeof(*j->evs));
+        j->results = calloc(n ? n : 1, sizeof(*j->results));
+    } else {
+        rbproto_free(&req->base);
+    }
+    if (!j || !j->evs || !j->results) {
+        events_job_free(j);
         reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "out of memory");
         return;
     }
+    j->h = h;
+    j->call = call;
+    j->pipe = rpc_call_pipe(call);
+    snprintf(j->rack, sizeof(j->rack), "%s", peer->id.name);
+    j->journal_id = batch->journal_id;
+    j->n = n;
+    j->now = now_realtime_ms();
     for (size_t i = 0; i < n; i++) {
         const Rackboot__V1__Event *e = batch->events[i];
-        evs[i] = (store_event){
+        j->evs[i] = (store_event){
             .seq = e->seq,
             .time_ms = e->time_unix_ms,
             .install_id = e->install_id,
@@ -274,53 +493,18 @@ static void handle_events(hub *h, rpc_call *call, const auth_peer *peer,
             .duid_len = e->duid.len,
         };
     }
-    int fresh = store_agent_journal(h->st, rack, batch->journal_id);
-    if (fresh < 0) {
-        log_error("hub: rack=%s cannot record the agent's journal: %s (%s)", rack, errstr(fresh),
-                  store_errmsg(h->st));
-        reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "the store failed");
+    if (!h->queue) {
+        events_work(h->st, j);
+        events_send(h, j);
+        events_job_free(j);
         return;
     }
-    if (fresh > 0) {
-        log_warn("hub: rack=%s agent sends from a new journal %s (its state was reset): its "
-                 "event seqs start over",
-                 rack, batch->journal_id);
-    }
-    uint64_t through = 0;
-    int stored = store_events_ingest(h->st, rack, evs, n, now_realtime_ms(), results, &through);
-    if (stored < 0) {
-        log_error("hub: rack=%s cannot store %zu events: %s (%s)", rack, n, errstr(stored),
-                  store_errmsg(h->st));
-        reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "the store failed");
+    if (store_queue_submit(h->queue, events_work, events_done, j) < 0) {
+        events_job_free(j);
+        reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "out of memory");
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (results[i] >= STORE_EVENT_REFUSED_HOST &&
-            log_ratelimit_ok(&h->bad_rl, now_monotonic_ms(), NULL)) {
-            char host[80];
-            log_warn("hub: rack=%s event refused seq=%" PRIu64 " host=%s phase=%s: %s", rack,
-                     evs[i].seq, log_quote(host, sizeof(host), evs[i].host),
-                     rbproto_phase_to_string(evs[i].phase),
-                     store_event_result_to_string(results[i]));
-        }
-    }
-    log_debug("hub: rack=%s events=%zu stored=%d through=%" PRIu64, rack, n, stored, through);
-
-    Rackboot__V1__EventAck ack = RACKBOOT__V1__EVENT_ACK__INIT;
-    ack.stored_through = through;
-    Rackboot__V1__AgentReply rep = RACKBOOT__V1__AGENT_REPLY__INIT;
-    rep.body_case = RACKBOOT__V1__AGENT_REPLY__BODY_EVENT_ACK;
-    rep.event_ack = &ack;
-    reply(call, &rep);
-
-    if (stored > 0) {
-        /* An install that ended withdraws its intent, from this rack only:
-         * one read, not one per parked agent of the fleet. */
-        poke(h, rack);
-        if (h->on_events) {
-            h->on_events(h->userdata);
-        }
-    }
+    h->jobs++;
 }
 
 /* ---- Handshake --------------------------------------------------------- */
@@ -414,14 +598,17 @@ static void on_request(void *userdata, rpc_call *call)
         } else if (req->body_case == RACKBOOT__V1__AGENT_REQUEST__BODY_SYNC) {
             handle_sync(h, call, peer, req->sync);
         } else {
-            handle_events(h, call, peer, req->events);
+            handle_events(h, call, peer, req);
+            req = NULL; /* consumed */
         }
         break;
     default:
         reply_error(call, RACKBOOT__V1__STATUS__STATUS_INVALID, "unknown request");
         break;
     }
-    rbproto_free(&req->base);
+    if (req) {
+        rbproto_free(&req->base);
+    }
 }
 
 static void on_pipe_closed(void *userdata, uint32_t pipe)
@@ -476,6 +663,7 @@ int hub_new(uv_loop_t *loop, store *st, const hub_config *cfg, void (*on_events)
     }
     h->loop = loop;
     h->st = st;
+    h->queue = cfg->queue;
     h->max_wait_ms = cfg->max_wait_ms;
     h->on_events = on_events;
     h->userdata = userdata;
@@ -514,6 +702,8 @@ hub *hub_free(hub *h)
     if (!h) {
         return NULL;
     }
+    /* Its jobs hold calls of its server: the queue goes first. */
+    RB_ASSERT(h->jobs == 0);
     while (h->parked) {
         rpc_call_drop(h->parked->call);
         park_remove(h, h->parked);

@@ -32,6 +32,9 @@ typedef struct hub_config {
     nng_tls_config *tls;
     pki_verifier *verifier;
     uint32_t max_wait_ms; /* upper bound on an agent's long poll */
+    /* Event batches and sync replies are stored and built there, off the
+     * loop (NULL: on the loop). It must be freed before the hub. */
+    struct store_queue *queue;
 } hub_config;
 
 /* `on_events` (may be NULL) runs after events were stored, so the API can

@@ -30,6 +30,7 @@
 #include "pki.h"
 #include "rpc.h"
 #include "store.h"
+#include "store/queue.h"
 #include "timeutil.h"
 #include "tls.h"
 #include "util.h"
@@ -48,6 +49,7 @@ typedef struct controller {
     controller_config *cfg;
     uv_loop_t *loop;
     store *st;
+    store_queue *queue; /* the heavy store calls, off the loop */
     pki_verifier *verifier;
     nng_tls_config *tls;      /* what the TLS listeners use for new connections */
     nng_tls_config *tls_prev; /* the one before, kept until the next reload (rpc.h) */
@@ -265,6 +267,8 @@ static void close_handle(uv_handle_t *h)
 
 static void shutdown_all(controller *c)
 {
+    /* First: its jobs hold the hub's calls, and end now. */
+    c->queue = store_queue_free(c->queue);
     c->api = api_free(c->api);
     c->hub = hub_free(c->hub);
     close_handle((uv_handle_t *)&c->expire);
@@ -503,6 +507,13 @@ static int run(const char *path, const char *user)
     }
 
     c.loop = uv_default_loop();
+    r = store_queue_new(c.loop, c.st, &c.queue, &error);
+    if (r < 0) {
+        log_error("cannot open the store %s for the work queue: %s", db,
+                  error ? error : errstr(r));
+        goto out;
+    }
+    hc.queue = c.queue;
     if (c.cfg->agents_listen) {
         r = hub_new(c.loop, c.st, &hc, on_events_stored, &c, &c.hub, &error);
         if (r < 0) {

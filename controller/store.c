@@ -481,7 +481,8 @@ static const char *const statements[_ST_MAX] = {
 
 struct store {
     sqlite3 *db;
-    int lock_fd;
+    char *path;  /* for store_connect() */
+    int lock_fd; /* -1 on a store_connect() connection: its parent holds the lock */
     sqlite3_stmt *stmts[_ST_MAX];
     bool in_batch; /* store_batch_begin(): operations are savepoints */
     char errmsg[512];
@@ -828,6 +829,19 @@ static int db_files_private(store *s, const char *path, const char *suffix)
     return 0;
 }
 
+/* The connection and its settings, on a file already made private. */
+static int connect_db(store *s, const char *path)
+{
+    int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        return fail(s, sqlite_errno(rc) ?: -EIO, "%s: %s", path,
+                    s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    TRY(exec(s, "PRAGMA busy_timeout = 5000"));
+    return exec(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
+}
+
 static int open_db(store *s, const char *path)
 {
     _cleanup_free_ char *lock_path = NULL;
@@ -890,7 +904,8 @@ int store_open(const char *path, store **ret, char **ret_errmsg)
         return -ENOMEM;
     }
     s->lock_fd = -1;
-    int r = open_db(s, path);
+    s->path = strdup(path);
+    int r = s->path ? open_db(s, path) : -ENOMEM;
     if (r < 0) {
         if (ret_errmsg) {
             *ret_errmsg = strdup(s->errmsg[0] ? s->errmsg : strerror(-r));
@@ -958,11 +973,35 @@ int store_open_url(const char *url, store **ret, char **ret_errmsg)
     return store_open(path, ret, ret_errmsg);
 }
 
+int store_connect(const store *parent, store **ret, char **ret_errmsg)
+{
+    if (!parent || !ret) {
+        return -EINVAL;
+    }
+    store *s = calloc(1, sizeof(*s));
+    if (!s) {
+        return -ENOMEM;
+    }
+    s->lock_fd = -1;
+    s->path = strdup(parent->path);
+    int r = s->path ? connect_db(s, s->path) : -ENOMEM;
+    if (r < 0) {
+        if (ret_errmsg) {
+            *ret_errmsg = strdup(s->errmsg[0] ? s->errmsg : strerror(-r));
+        }
+        store_close(s);
+        return r;
+    }
+    *ret = s;
+    return 0;
+}
+
 store *store_close(store *s)
 {
     if (!s) {
         return NULL;
     }
+    free(s->path);
     for (size_t i = 0; i < _ST_MAX; i++) {
         sqlite3_finalize(s->stmts[i]);
     }

@@ -2,10 +2,11 @@
  *
  * Hosts, racks and their agents, images, profiles, installs and events, in
  * one SQLite file in WAL mode. One store object is one connection, used by
- * one thread: the controller's loop is the only writer (an advisory lock on
- * "<path>.lock" keeps a second controller off the same file). Every write is
- * one transaction, so a crash at any point leaves either all of an operation
- * or none of it.
+ * one thread at a time: the controller's loop holds one, its work queue
+ * (store/queue.h) another (store_connect()), and SQLite serializes their
+ * writes (an advisory lock on "<path>.lock" keeps a second controller off
+ * the same file). Every write is one transaction, so a crash at any point
+ * leaves either all of an operation or none of it.
  *
  * Installs move through install_fsm only. Whenever the intents a rack's
  * agent must hold change (an install created, cancelled, ended, timed out; a
@@ -66,6 +67,13 @@ int store_url_check(const char *url, const char **ret_why);
 /* store_open() on what `url` names (store_url_check() first); the same
  * errors, and those of store_url_check(). */
 int store_open_url(const char *url, store **ret, char **ret_errmsg);
+/* Another connection to the store `parent` has open, for another thread
+ * (the loop's work queue): each connection is used by one thread at a
+ * time, and each operation is a transaction of its own, so operations on
+ * two connections are serialized by the store as a whole (a writer waits
+ * for the other's commit, readers see committed states only). `parent`
+ * keeps the lock and must outlive it; the schema is the parent's. */
+int store_connect(const store *parent, store **ret, char **ret_errmsg);
 /* Closes (checkpointing the WAL). Accepts NULL, returns NULL. */
 store *store_close(store *s);
 /* One line saying why the last call on `s` failed, "" if it did not. */

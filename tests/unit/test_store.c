@@ -34,6 +34,7 @@
 #include "sha256.h"
 #include "store-internal.h"
 #include "store.h"
+#include "store/queue.h"
 #include "util.h"
 
 #define P(x) RACKBOOT__V1__PHASE__PHASE_##x
@@ -1770,6 +1771,97 @@ static void test_audit_pages(void **state)
     assert_int_equal(store_audit_list(f->s, 0, 0, 0, audit_fail_cb, NULL), -EIO);
 }
 
+/* ---- Work queue ---------------------------------------------------------- */
+
+typedef struct queue_job {
+    const char *host; /* added by the job, on the queue's connection */
+    int r;
+    int status;   /* done's */
+    int *order;   /* done's sequence number */
+    int *counter; /* shared */
+    int done_calls;
+} queue_job;
+
+static void queue_add_host(store *st, void *arg)
+{
+    queue_job *j = arg;
+    store_host h = { 0 };
+    snprintf(h.name, sizeof(h.name), "%s", j->host);
+    snprintf(h.rack, sizeof(h.rack), "r9");
+    h.n_macs = 1;
+    h.macs[0][0] = 0x52;
+    h.macs[0][5] = (uint8_t)(0xa0 + j->host[1] - '0');
+    h.address[0] = 0x20;
+    h.address[15] = (uint8_t)(0xa0 + j->host[1] - '0');
+    h.prefix_length = 64;
+    j->r = store_host_add(st, &h, false);
+}
+
+static void queue_done(void *arg, int status)
+{
+    queue_job *j = arg;
+    j->status = status;
+    j->done_calls++;
+    *j->order = ++*j->counter;
+}
+
+/* store/queue: jobs run off the loop on their own connection, one at a
+ * time and in order; the loop's connection sees what they committed;
+ * freeing the queue ends every job not yet done with -ECANCELED. */
+static void test_queue(void **state)
+{
+    fixture *f = *state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    store_queue *q = NULL;
+    char *err = NULL;
+    assert_int_equal(store_queue_new(&loop, f->s, &q, &err), 0);
+    assert_null(err);
+    int counter = 0;
+    int order[4] = { 0 };
+    queue_job jobs[4] = {
+        { .host = "q1", .order = &order[0], .counter = &counter },
+        { .host = "q2", .order = &order[1], .counter = &counter },
+        { .host = "q3", .order = &order[2], .counter = &counter },
+        { .host = "q1", .order = &order[3], .counter = &counter }, /* a duplicate */
+    };
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(store_queue_submit(q, queue_add_host, queue_done, &jobs[i]), 0);
+    }
+    assert_int_equal(store_queue_pending(q), 4);
+    while (store_queue_pending(q) > 0) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(jobs[i].done_calls, 1);
+        assert_int_equal(jobs[i].status, 0);
+        assert_int_equal(order[i], (int)i + 1);
+    }
+    assert_int_equal(jobs[0].r, 0);
+    assert_int_equal(jobs[2].r, 0);
+    assert_int_equal(jobs[3].r, -EEXIST); /* after q1, on the same store */
+    store_host h;
+    assert_int_equal(store_host_get(f->s, "q3", &h), 0);
+    assert_string_equal(h.rack, "r9");
+
+    /* Freed with jobs queued: each is done once, cancelled. */
+    queue_job late[3] = {
+        { .host = "q4", .order = &order[0], .counter = &counter },
+        { .host = "q5", .order = &order[1], .counter = &counter },
+        { .host = "q6", .order = &order[2], .counter = &counter },
+    };
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(store_queue_submit(q, queue_add_host, queue_done, &late[i]), 0);
+    }
+    q = store_queue_free(q);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(late[i].done_calls, 1);
+        assert_int_equal(late[i].status, -ECANCELED);
+    }
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0); /* releases the rest */
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(int argc, char **argv)
 {
     const char *name = argc > 1 ? argv[1] : getenv("RACKBOOT_TEST_STORE_BACKEND");
@@ -1792,6 +1884,7 @@ int main(int argc, char **argv)
     }
     /* Behaviour through the store API, on every backend. */
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_host_constraints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_epoch, setup, teardown),

@@ -1,0 +1,244 @@
+/* store/queue: see queue.h.
+ *
+ * One worker at a time, not one per pool thread: with SQLite a second
+ * writer would only wait for the first, and the order of an agent's
+ * batches is kept without locks. The worker drains the whole queue before
+ * it returns (a burst of 500 sync builds after an install does not wait
+ * for the loop between two of them), and hands finished jobs back through
+ * a uv_async_t, so the loop answers each as soon as it is built. */
+#include "store/queue.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "util.h"
+
+typedef struct job {
+    store_queue_work_fn work;
+    store_queue_done_fn done;
+    void *arg;
+    struct job *next;
+} job;
+
+typedef struct job_list {
+    job *head, *tail;
+} job_list;
+
+struct store_queue {
+    uv_loop_t *loop;
+    store *st;
+    uv_work_t req;   /* the worker, while `queued` */
+    uv_async_t wake; /* finished jobs are ready */
+    size_t pending;  /* loop only: submitted, done not yet called */
+    bool queued;     /* loop only: req handed to libuv, after-work not yet run */
+    bool closing;    /* loop only: store_queue_free() ran */
+    bool wake_open;
+    /* Under mu: */
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    job_list waiting;  /* submitted, not started, oldest first */
+    job_list finished; /* work done, done not yet called */
+    bool working;      /* the worker may still run a job */
+    bool stop;         /* the worker takes no further job */
+};
+
+static void list_push(job_list *l, job *j)
+{
+    j->next = NULL;
+    if (l->tail) {
+        l->tail->next = j;
+    } else {
+        l->head = j;
+    }
+    l->tail = j;
+}
+
+static job *list_take_all(job_list *l)
+{
+    job *j = l->head;
+    l->head = l->tail = NULL;
+    return j;
+}
+
+/* On a pool thread: every waiting job, in order. */
+static void on_work(uv_work_t *req)
+{
+    store_queue *q = req->data;
+    pthread_mutex_lock(&q->mu);
+    while (!q->stop && q->waiting.head) {
+        job *j = q->waiting.head;
+        q->waiting.head = j->next;
+        if (!q->waiting.head) {
+            q->waiting.tail = NULL;
+        }
+        pthread_mutex_unlock(&q->mu);
+        j->work(q->st, j->arg);
+        pthread_mutex_lock(&q->mu);
+        list_push(&q->finished, j);
+        uv_async_send(&q->wake);
+    }
+    q->working = false;
+    pthread_cond_signal(&q->cond);
+    pthread_mutex_unlock(&q->mu);
+}
+
+static void queue_release(store_queue *q)
+{
+    if (q->queued || q->wake_open) {
+        return; /* libuv still holds the work request or the handle */
+    }
+    pthread_cond_destroy(&q->cond);
+    pthread_mutex_destroy(&q->mu);
+    free(q);
+}
+
+/* Calls `done` of every finished job. */
+static void deliver(store_queue *q, int status)
+{
+    pthread_mutex_lock(&q->mu);
+    job *j = list_take_all(&q->finished);
+    pthread_mutex_unlock(&q->mu);
+    while (j) {
+        job *next = j->next;
+        q->pending--;
+        j->done(j->arg, status);
+        free(j);
+        j = next;
+    }
+}
+
+static void on_wake(uv_async_t *a)
+{
+    store_queue *q = a->data;
+    deliver(q, q->closing ? -ECANCELED : 0);
+}
+
+static void start_worker(store_queue *q);
+
+static void after_work(uv_work_t *req, int status)
+{
+    store_queue *q = req->data;
+    (void)status; /* a cancelled worker ran no job: they are still waiting */
+    q->queued = false;
+    if (q->closing) {
+        queue_release(q);
+        return;
+    }
+    deliver(q, 0);
+    pthread_mutex_lock(&q->mu);
+    bool more = q->waiting.head != NULL;
+    pthread_mutex_unlock(&q->mu);
+    if (more) {
+        start_worker(q); /* submitted after the worker looked */
+    }
+}
+
+static void start_worker(store_queue *q)
+{
+    if (q->queued) {
+        return;
+    }
+    pthread_mutex_lock(&q->mu);
+    q->working = true;
+    pthread_mutex_unlock(&q->mu);
+    q->queued = true;
+    q->req.data = q;
+    int r = uv_queue_work(q->loop, &q->req, on_work, after_work);
+    RB_ASSERT(r == 0); /* libuv refuses only a missing callback */
+}
+
+static void on_wake_closed(uv_handle_t *h)
+{
+    store_queue *q = h->data;
+    q->wake_open = false;
+    queue_release(q);
+}
+
+int store_queue_new(uv_loop_t *loop, const store *parent, store_queue **ret, char **ret_errmsg)
+{
+    store_queue *q = calloc(1, sizeof(*q));
+    if (!q) {
+        return -ENOMEM;
+    }
+    int r = uv_async_init(loop, &q->wake, on_wake);
+    if (r < 0) {
+        free(q);
+        return r;
+    }
+    q->wake.data = q;
+    q->wake_open = true;
+    q->loop = loop;
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cond, NULL);
+    r = store_connect(parent, &q->st, ret_errmsg);
+    if (r < 0) {
+        store_queue_free(q);
+        return r;
+    }
+    *ret = q;
+    return 0;
+}
+
+int store_queue_submit(store_queue *q, store_queue_work_fn work, store_queue_done_fn done,
+                       void *arg)
+{
+    RB_ASSERT(!q->closing);
+    job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        return -ENOMEM;
+    }
+    j->work = work;
+    j->done = done;
+    j->arg = arg;
+    pthread_mutex_lock(&q->mu);
+    list_push(&q->waiting, j);
+    pthread_mutex_unlock(&q->mu);
+    q->pending++;
+    start_worker(q);
+    return 0;
+}
+
+size_t store_queue_pending(const store_queue *q)
+{
+    return q ? q->pending : 0;
+}
+
+store_queue *store_queue_free(store_queue *q)
+{
+    if (!q) {
+        return NULL;
+    }
+    q->closing = true;
+    pthread_mutex_lock(&q->mu);
+    q->stop = true;
+    job *waiting = list_take_all(&q->waiting);
+    pthread_mutex_unlock(&q->mu);
+    if (q->queued && uv_cancel((uv_req_t *)&q->req) == 0) {
+        pthread_mutex_lock(&q->mu);
+        q->working = false; /* it will never run */
+        pthread_mutex_unlock(&q->mu);
+    }
+    /* The job running now uses the connection: let it end. */
+    pthread_mutex_lock(&q->mu);
+    while (q->working) {
+        pthread_cond_wait(&q->cond, &q->mu);
+    }
+    pthread_mutex_unlock(&q->mu);
+    q->st = store_close(q->st);
+    deliver(q, -ECANCELED);
+    while (waiting) {
+        job *next = waiting->next;
+        q->pending--;
+        waiting->done(waiting->arg, -ECANCELED);
+        free(waiting);
+        waiting = next;
+    }
+    if (q->wake_open && !uv_is_closing((uv_handle_t *)&q->wake)) {
+        uv_close((uv_handle_t *)&q->wake, on_wake_closed);
+    } else {
+        queue_release(q);
+    }
+    return NULL;
+}

@@ -1,0 +1,43 @@
+/* store/queue: store calls off the loop (DESIGN: "disk work that can block
+ * goes to the libuv thread pool").
+ *
+ * A queue owns its own store connection (store_connect()) and runs jobs on
+ * libuv's thread pool (uv_queue_work), one at a time, in the order they
+ * were submitted: a job may take as long as the store does (an fsync, a
+ * network round trip to a database server) without stalling the loop. The
+ * loop keeps its own connection for the cheap calls; the store serializes
+ * the two (store.h).
+ *
+ * A job's `work` runs on a pool thread with the queue's connection and must
+ * touch nothing the loop owns; its `done` runs on the loop afterwards with
+ * status 0, or -ECANCELED when the queue was freed first (the job's `work`
+ * then may or may not have run): either way `done` is called exactly once
+ * and owns `arg` again. */
+#pragma once
+
+#include <uv.h>
+
+#include "store.h"
+
+typedef struct store_queue store_queue;
+
+typedef void (*store_queue_work_fn)(store *st, void *arg);
+typedef void (*store_queue_done_fn)(void *arg, int status);
+
+/* A queue on `loop` with a new connection to `parent` (which must outlive
+ * it). *ret_errmsg (if not NULL) gets a malloc()ed reason on failure. */
+int store_queue_new(uv_loop_t *loop, const store *parent, store_queue **ret, char **ret_errmsg);
+
+/* Queues a job; -ENOMEM (then nothing was queued and `done` is not
+ * called). Loop thread only. */
+int store_queue_submit(store_queue *q, store_queue_work_fn work, store_queue_done_fn done,
+                       void *arg);
+
+/* Jobs submitted and not yet done. */
+size_t store_queue_pending(const store_queue *q);
+
+/* Calls every pending job's `done` with -ECANCELED, waiting (blocking the
+ * loop) for the one running to finish its `work`; closes the connection.
+ * The memory of a job still known to libuv is released by the loop's next
+ * iteration. Accepts NULL, returns NULL. Loop thread only. */
+store_queue *store_queue_free(store_queue *q);
