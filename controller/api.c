@@ -15,6 +15,7 @@
 #include "log.h"
 #include "rbproto.h"
 #include "render/template.h"
+#include "store/queue.h"
 #include "timeutil.h"
 #include "util.h"
 #include "version.h"
@@ -46,7 +47,9 @@ typedef struct parked {
 } parked;
 
 struct api {
-    store *st;
+    store *st;          /* the loop's connection */
+    store_queue *queue; /* install and cancel run there (NULL: on the loop) */
+    size_t jobs;        /* submitted to the queue and not yet answered */
     hub *hub;
     endpoint local;
     endpoint operators;
@@ -85,9 +88,14 @@ typedef struct reply_ctx {
      * (refused, failed, undone). */
     const audit_ctx *audit;
     bool audited;
+    /* install / cancel (per_host): what the loop does after it */
+    const char *verb; /* set once the hosts were tried and committed */
+    bool wrote;       /* some host changed: agents to poke */
+    size_t failed;
+    char **host_why; /* per host: why it failed, or NULL */
 } reply_ctx;
 
-static int batch_commit(api *a, reply_ctx *rc);
+static int batch_commit(store *st, reply_ctx *rc);
 
 /* ---- Replies ----------------------------------------------------------- */
 
@@ -140,9 +148,10 @@ static Rackboot__V1__Status status_of(int r)
     }
 }
 
-static void store_failed(api *a, reply_ctx *rc, int r, const char *what)
+/* `st`: the connection that failed (the loop's, or the work queue's). */
+static void store_failed(store *st, reply_ctx *rc, int r, const char *what)
 {
-    const char *why = store_errmsg(a->st);
+    const char *why = store_errmsg(st);
     set_status(rc, status_of(r), "%s%s%s", what, *why ? ": " : "", *why ? why : errstr(r));
     if (status_of(r) == RACKBOOT__V1__STATUS__STATUS_FAILED) {
         log_error("api: %s: %s (%s)", what, errstr(r), why);
@@ -172,7 +181,7 @@ static void do_hosts_add(api *a, const Rackboot__V1__HostsAddRequest *req, reply
 {
     int r = store_batch_begin(a->st);
     if (r < 0) {
-        store_failed(a, rc, r, "cannot start a transaction");
+        store_failed(a->st, rc, r, "cannot start a transaction");
         return;
     }
     for (size_t i = 0; i < req->n_hosts && r >= 0; i++) {
@@ -188,12 +197,12 @@ static void do_hosts_add(api *a, const Rackboot__V1__HostsAddRequest *req, reply
         if (r < 0) {
             char what[128];
             snprintf(what, sizeof(what), "host %s", h.name);
-            store_failed(a, rc, r, what);
+            store_failed(a->st, rc, r, what);
         }
     }
-    int c = r >= 0 ? batch_commit(a, rc) : store_batch_end(a->st, false);
+    int c = r >= 0 ? batch_commit(a->st, rc) : store_batch_end(a->st, false);
     if (r >= 0 && c < 0) {
-        store_failed(a, rc, c, "cannot commit");
+        store_failed(a->st, rc, c, "cannot commit");
         return;
     }
     if (r < 0) {
@@ -218,7 +227,7 @@ static void do_hosts_list(api *a, const Rackboot__V1__HostsListRequest *req, rep
     if (req->n_names == 0) {
         int r = store_hosts_list(a->st, *req->rack ? req->rack : NULL, add_host_row, rc);
         if (r < 0) {
-            store_failed(a, rc, r, "cannot list hosts");
+            store_failed(a->st, rc, r, "cannot list hosts");
         }
         return;
     }
@@ -228,7 +237,7 @@ static void do_hosts_list(api *a, const Rackboot__V1__HostsListRequest *req, rep
         if (r < 0) {
             char what[128];
             snprintf(what, sizeof(what), "host %s", req->names[i]);
-            store_failed(a, rc, r, what);
+            store_failed(a->st, rc, r, what);
             return;
         }
         add_host_row(&h, rc);
@@ -239,7 +248,7 @@ static void do_hosts_remove(api *a, const Rackboot__V1__HostsRemoveRequest *req,
 {
     int r = store_batch_begin(a->st);
     if (r < 0) {
-        store_failed(a, rc, r, "cannot start a transaction");
+        store_failed(a->st, rc, r, "cannot start a transaction");
         return;
     }
     for (size_t i = 0; i < req->n_names && r >= 0; i++) {
@@ -247,12 +256,12 @@ static void do_hosts_remove(api *a, const Rackboot__V1__HostsRemoveRequest *req,
         if (r < 0) {
             char what[128];
             snprintf(what, sizeof(what), "host %s", req->names[i]);
-            store_failed(a, rc, r, what);
+            store_failed(a->st, rc, r, what);
         }
     }
-    int c = r >= 0 ? batch_commit(a, rc) : store_batch_end(a->st, false);
+    int c = r >= 0 ? batch_commit(a->st, rc) : store_batch_end(a->st, false);
     if (r >= 0 && c < 0) {
-        store_failed(a, rc, c, "cannot commit");
+        store_failed(a->st, rc, c, "cannot commit");
     } else if (r >= 0) {
         log_info("api: hosts removed=%zu", req->n_names);
     }
@@ -290,7 +299,7 @@ static void do_racks_list(api *a, reply_ctx *rc)
     rackboot__v1__rack_list__init(rc->rep.racks);
     int r = store_racks_list(a->st, add_rack_row, rc);
     if (r < 0) {
-        store_failed(a, rc, r, "cannot list racks");
+        store_failed(a->st, rc, r, "cannot list racks");
     }
 }
 
@@ -316,7 +325,7 @@ static void do_profiles_import(api *a, const Rackboot__V1__ProfilesImportRequest
 {
     int r = store_batch_begin(a->st);
     if (r < 0) {
-        store_failed(a, rc, r, "cannot start a transaction");
+        store_failed(a->st, rc, r, "cannot start a transaction");
         return;
     }
     for (size_t i = 0; i < req->n_profiles && r >= 0; i++) {
@@ -336,12 +345,12 @@ static void do_profiles_import(api *a, const Rackboot__V1__ProfilesImportRequest
         if (r < 0) {
             char what[128];
             snprintf(what, sizeof(what), "profile %s", req->profiles[i]->name);
-            store_failed(a, rc, r, what);
+            store_failed(a->st, rc, r, what);
         }
     }
-    int c = r >= 0 ? batch_commit(a, rc) : store_batch_end(a->st, false);
+    int c = r >= 0 ? batch_commit(a->st, rc) : store_batch_end(a->st, false);
     if (r >= 0 && c < 0) {
-        store_failed(a, rc, c, "cannot commit");
+        store_failed(a->st, rc, c, "cannot commit");
         return;
     }
     if (r < 0) {
@@ -363,7 +372,7 @@ static void do_profiles_list(api *a, const Rackboot__V1__ProfilesListRequest *re
     if (req->n_names == 0) {
         int r = store_profiles_list(a->st, req->with_content, add_profile_row, rc);
         if (r < 0) {
-            store_failed(a, rc, r, "cannot list profiles");
+            store_failed(a->st, rc, r, "cannot list profiles");
         }
         return;
     }
@@ -372,7 +381,7 @@ static void do_profiles_list(api *a, const Rackboot__V1__ProfilesListRequest *re
         if (r < 0) {
             char what[128];
             snprintf(what, sizeof(what), "profile %s", req->names[i]);
-            store_failed(a, rc, r, what);
+            store_failed(a->st, rc, r, what);
             return;
         }
     }
@@ -412,7 +421,7 @@ static void do_images_list(api *a, reply_ctx *rc)
     rackboot__v1__image_list__init(rc->rep.images);
     int r = store_images_list(a->st, add_image_row, rc);
     if (r < 0) {
-        store_failed(a, rc, r, "cannot list images");
+        store_failed(a->st, rc, r, "cannot list images");
     }
 }
 
@@ -433,16 +442,16 @@ static int collect_host(const store_host *h, void *userdata)
 
 /* The hosts a selector names: every named host must exist, every named
  * rack must have hosts. */
-static int resolve(api *a, const Rackboot__V1__Selector *sel, reply_ctx *rc, name_list *ret)
+static int resolve(store *st, const Rackboot__V1__Selector *sel, reply_ctx *rc, name_list *ret)
 {
     name_list l = { .a = rc->a };
     int r = 0;
     if (sel->all) {
-        r = store_hosts_list(a->st, NULL, collect_host, &l);
+        r = store_hosts_list(st, NULL, collect_host, &l);
     }
     for (size_t i = 0; r >= 0 && i < sel->n_racks; i++) {
         size_t before = l.n;
-        r = store_hosts_list(a->st, sel->racks[i], collect_host, &l);
+        r = store_hosts_list(st, sel->racks[i], collect_host, &l);
         if (r >= 0 && l.n == before) {
             set_status(rc, RACKBOOT__V1__STATUS__STATUS_NOT_FOUND, "rack %s has no hosts",
                        sel->racks[i]);
@@ -451,7 +460,7 @@ static int resolve(api *a, const Rackboot__V1__Selector *sel, reply_ctx *rc, nam
     }
     for (size_t i = 0; r >= 0 && i < sel->n_hosts; i++) {
         store_host h;
-        r = store_host_get(a->st, sel->hosts[i], &h);
+        r = store_host_get(st, sel->hosts[i], &h);
         if (r == -ENOENT) {
             set_status(rc, RACKBOOT__V1__STATUS__STATUS_NOT_FOUND, "host %s not found",
                        sel->hosts[i]);
@@ -462,7 +471,7 @@ static int resolve(api *a, const Rackboot__V1__Selector *sel, reply_ctx *rc, nam
         }
     }
     if (r < 0) {
-        store_failed(a, rc, r, "cannot resolve the hosts");
+        store_failed(st, rc, r, "cannot resolve the hosts");
         return r;
     }
     *ret = l;
@@ -497,12 +506,12 @@ static void body_statuses(reply_ctx *rc)
 
 /* Runs `op` on every host of the selector in one batch; each host's row says
  * how it went. The reply is OK when every host succeeded, else FAILED. */
-static void per_host(api *a, const Rackboot__V1__Selector *sel, reply_ctx *rc, const char *verb,
-                     int (*op)(api *a, const char *host, void *arg, char *why, size_t why_len),
+static void per_host(store *st, const Rackboot__V1__Selector *sel, reply_ctx *rc, const char *verb,
+                     int (*op)(store *st, const char *host, void *arg, char *why, size_t why_len),
                      void *arg)
 {
     name_list hosts;
-    if (resolve(a, sel, rc, &hosts) < 0) {
+    if (resolve(st, sel, rc, &hosts) < 0) {
         return;
     }
     rc->hosts = hosts.names;
@@ -511,9 +520,9 @@ static void per_host(api *a, const Rackboot__V1__Selector *sel, reply_ctx *rc, c
         set_status(rc, RACKBOOT__V1__STATUS__STATUS_NOT_FOUND, "no hosts selected");
         return;
     }
-    int r = store_batch_begin(a->st);
+    int r = store_batch_begin(st);
     if (r < 0) {
-        store_failed(a, rc, r, "cannot start a transaction");
+        store_failed(st, rc, r, "cannot start a transaction");
         return;
     }
     char **why = wire_alloc(rc->a, hosts.n * sizeof(*why));
@@ -521,7 +530,7 @@ static void per_host(api *a, const Rackboot__V1__Selector *sel, reply_ctx *rc, c
     for (size_t i = 0; why && i < hosts.n; i++) {
         char buf[RBPROTO_MAX_LINE];
         buf[0] = '\0';
-        r = op(a, hosts.names[i], arg, buf, sizeof(buf));
+        r = op(st, hosts.names[i], arg, buf, sizeof(buf));
         if (r == -EIO || r == -ENOMEM) {
             break; /* the store itself failed: undo everything */
         }
@@ -548,23 +557,44 @@ static void per_host(api *a, const Rackboot__V1__Selector *sel, reply_ctx *rc, c
         set_status(rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "%zu of %zu hosts not %s", failed,
                    hosts.n, verb);
     }
-    int c = r >= 0 && why ? batch_commit(a, rc) : store_batch_end(a->st, false);
+    int c = r >= 0 && why ? batch_commit(st, rc) : store_batch_end(st, false);
     if (r < 0 || c < 0 || !why) {
         rc->why = NULL; /* nothing happened to any host */
-        store_failed(a, rc, r < 0 ? r : c < 0 ? c : -ENOMEM, "cannot commit");
+        store_failed(st, rc, r < 0 ? r : c < 0 ? c : -ENOMEM, "cannot commit");
         return;
     }
-    /* Agents first: their long polls are answered before the operator's
-     * rows (10,000 of them for a big install) are built. */
-    if (a->hub && failed < hosts.n) {
-        hub_poke(a->hub);
+    /* The rows come after the agents are poked (per_host_after(),
+     * per_host_rows()): their long polls are answered before the
+     * operator's rows (10,000 of them for a big install) are built. */
+    rc->wrote = failed < hosts.n;
+    rc->verb = verb;
+    rc->failed = failed;
+    rc->host_why = why;
+}
+
+/* The reply's rows of what per_host() did, one per host. */
+static void per_host_rows(store *st, reply_ctx *rc)
+{
+    if (!rc->verb) {
+        return;
     }
     body_statuses(rc);
-    for (size_t i = 0; i < hosts.n; i++) {
-        status_add sa = { .rc = rc, .message = why[i] };
-        store_status_get(a->st, hosts.names[i], add_status_row, &sa);
+    for (size_t i = 0; i < rc->n_hosts; i++) {
+        status_add sa = { .rc = rc, .message = rc->host_why[i] };
+        store_status_get(st, rc->hosts[i], add_status_row, &sa);
     }
-    log_info("api: %s hosts=%zu failed=%zu", verb, hosts.n, failed);
+}
+
+/* The loop's part of per_host() once it ran. */
+static void per_host_after(api *a, reply_ctx *rc)
+{
+    if (!rc->verb) {
+        return; /* refused or failed before any host was touched */
+    }
+    if (a->hub && rc->wrote) {
+        hub_poke(a->hub);
+    }
+    log_info("api: %s hosts=%zu failed=%zu", rc->verb, rc->n_hosts, rc->failed);
     api_poke(a);
 }
 
@@ -573,29 +603,29 @@ typedef struct install_arg {
     bool replace;
 } install_arg;
 
-static int install_one(api *a, const char *host, void *arg, char *why, size_t why_len)
+static int install_one(store *st, const char *host, void *arg, char *why, size_t why_len)
 {
     const install_arg *ia = arg;
     char id[STORE_ID_LEN + 1];
-    int r = store_install_create(a->st, host, ia->profile, ia->replace, now_realtime_ms(), id);
+    int r = store_install_create(st, host, ia->profile, ia->replace, now_realtime_ms(), id);
     if (r == -EBUSY) {
         snprintf(why, why_len, "has an active install (cancel it, or install with --replace)");
     } else if (r < 0) {
-        snprintf(why, why_len, "%s", store_errmsg(a->st));
+        snprintf(why, why_len, "%s", store_errmsg(st));
     } else {
         log_debug("api: install id=%s host=%s profile=%s", id, host, ia->profile);
     }
     return r;
 }
 
-static int cancel_one(api *a, const char *host, void *arg, char *why, size_t why_len)
+static int cancel_one(store *st, const char *host, void *arg, char *why, size_t why_len)
 {
     char id[STORE_ID_LEN + 1];
-    int r = store_install_cancel(a->st, host, now_realtime_ms(), id);
+    int r = store_install_cancel(st, host, now_realtime_ms(), id);
     if (r == -ENOENT) {
         snprintf(why, why_len, "has no active install");
     } else if (r < 0) {
-        snprintf(why, why_len, "%s", store_errmsg(a->st));
+        snprintf(why, why_len, "%s", store_errmsg(st));
     } else {
         log_debug("api: cancel id=%s host=%s", id, host);
     }
@@ -607,25 +637,25 @@ static int profile_exists(const store_profile *p, void *userdata)
     return 0;
 }
 
-static void do_install(api *a, const Rackboot__V1__InstallRequest *req, reply_ctx *rc)
+static void do_install(store *st, const Rackboot__V1__InstallRequest *req, reply_ctx *rc)
 {
-    int r = store_profile_get(a->st, req->profile, false, profile_exists, NULL);
+    int r = store_profile_get(st, req->profile, false, profile_exists, NULL);
     if (r < 0) {
         if (r == -ENOENT) {
             set_status(rc, RACKBOOT__V1__STATUS__STATUS_NOT_FOUND, "profile %s not found",
                        req->profile);
         } else {
-            store_failed(a, rc, r, "cannot read the profile");
+            store_failed(st, rc, r, "cannot read the profile");
         }
         return;
     }
     install_arg ia = { .profile = req->profile, .replace = req->replace_active };
-    per_host(a, req->target, rc, "installed", install_one, &ia);
+    per_host(st, req->target, rc, "installed", install_one, &ia);
 }
 
-static void do_cancel(api *a, const Rackboot__V1__CancelRequest *req, reply_ctx *rc)
+static void do_cancel(store *st, const Rackboot__V1__CancelRequest *req, reply_ctx *rc)
 {
-    per_host(a, req->target, rc, "cancelled", cancel_one, NULL);
+    per_host(st, req->target, rc, "cancelled", cancel_one, NULL);
 }
 
 static void do_status(api *a, const Rackboot__V1__StatusRequest *req, reply_ctx *rc)
@@ -649,7 +679,7 @@ static void do_status(api *a, const Rackboot__V1__StatusRequest *req, reply_ctx 
         }
     }
     if (r < 0) {
-        store_failed(a, rc, r, "cannot read the status");
+        store_failed(a->st, rc, r, "cannot read the status");
     }
 }
 
@@ -688,7 +718,7 @@ static int events_fill(api *a, const char *host, uint64_t after, uint32_t limit,
         return r;
     }
     if (r < 0) {
-        store_failed(a, rc, r, "cannot read events");
+        store_failed(a->st, rc, r, "cannot read events");
         return r;
     }
     rc->rep.events->last_seq = ea.last;
@@ -821,7 +851,7 @@ static void do_audit(api *a, const Rackboot__V1__AuditRequest *req, reply_ctx *r
     audit_page pg = { .rc = rc };
     int r = store_audit_list(a->st, req->since_unix_ms, req->after_seq, limit, add_audit_row, &pg);
     if (r < 0) {
-        store_failed(a, rc, r, "cannot read the audit log");
+        store_failed(a->st, rc, r, "cannot read the audit log");
     }
 }
 
@@ -976,19 +1006,19 @@ static int audit_fill(reply_ctx *rc, store_audit *row, char result[RBPROTO_MAX_L
  * transaction: the store never holds a change nobody is recorded as having
  * made, nor an "ok" row for a change that was undone. On failure nothing of
  * it stays, and the caller's error reply is recorded by audit_write(). */
-static int batch_commit(api *a, reply_ctx *rc)
+static int batch_commit(store *st, reply_ctx *rc)
 {
     if (!rc->audit) {
-        return store_batch_end(a->st, true); /* not a write of the API's */
+        return store_batch_end(st, true); /* not a write of the API's */
     }
     store_audit row;
     char result[RBPROTO_MAX_LINE + 1];
     int r = audit_fill(rc, &row, result);
     if (r < 0) {
-        (void)store_batch_end(a->st, false);
+        (void)store_batch_end(st, false);
         return r;
     }
-    r = store_batch_commit_audited(a->st, &row);
+    r = store_batch_commit_audited(st, &row);
     rc->audited = r >= 0;
     return r;
 }
@@ -1066,6 +1096,137 @@ static void handle_auth(endpoint *ep, rpc_call *call, const Rackboot__V1__ApiReq
     rc->rep.auth_result = res;
 }
 
+/* install / cancel: the writes the work queue runs (any thread). */
+static void write_run(store *st, const Rackboot__V1__ApiRequest *req, reply_ctx *rc)
+{
+    if (req->body_case == RACKBOOT__V1__API_REQUEST__BODY_INSTALL) {
+        do_install(st, req->install, rc);
+    } else {
+        do_cancel(st, req->cancel, rc);
+    }
+}
+
+static void request_end(api *a, rpc_call *call, reply_ctx *rc);
+
+/* An operator's install or cancel on the work queue: the writes (one
+ * batch, with the audit row), then on the loop the agents' poke, then
+ * the reply's rows on the queue again (behind the agents' sync builds),
+ * then the reply. */
+typedef struct api_job {
+    api *a;
+    endpoint *ep;
+    rpc_call *call;
+    uint32_t pipe;
+    Rackboot__V1__ApiRequest *req; /* owned */
+    caller who;
+    audit_ctx audit;
+    reply_ctx rc; /* owns its arena */
+} api_job;
+
+static api_job *api_job_free(api_job *j)
+{
+    if (j) {
+        rbproto_free(j->req ? &j->req->base : NULL);
+        wire_arena_free(j->rc.a);
+        free(j);
+    }
+    return NULL;
+}
+
+static void job_writes(store *st, void *arg)
+{
+    api_job *j = arg;
+    write_run(st, j->req, &j->rc);
+}
+
+static void job_rows(store *st, void *arg)
+{
+    api_job *j = arg;
+    per_host_rows(st, &j->rc);
+}
+
+/* Answers, unless the operator's connection lost its identity meanwhile. */
+static void job_end(api_job *j)
+{
+    api *a = j->a;
+    a->jobs--;
+    if (j->ep->auth && !auth_identity(j->ep->auth, j->pipe)) {
+        if (j->rc.audit) {
+            audit_write(a, &j->rc);
+        }
+        rpc_call_drop(j->call);
+    } else {
+        request_end(a, j->call, &j->rc);
+    }
+    api_job_free(j);
+}
+
+static void job_rows_done(void *arg, int status)
+{
+    api_job *j = arg;
+    if (status < 0) {
+        j->a->jobs--;
+        rpc_call_drop(j->call); /* shutting down */
+        api_job_free(j);
+        return;
+    }
+    job_end(j);
+}
+
+static void job_writes_done(void *arg, int status)
+{
+    api_job *j = arg;
+    api *a = j->a;
+    if (status < 0) {
+        a->jobs--;
+        rpc_call_drop(j->call); /* shutting down */
+        api_job_free(j);
+        return;
+    }
+    per_host_after(a, &j->rc);
+    if (j->rc.verb && store_queue_submit(a->queue, job_rows, job_rows_done, j) == 0) {
+        return;
+    }
+    per_host_rows(a->st, &j->rc); /* out of memory for a job: here, then */
+    job_end(j);
+}
+
+/* Hands an install or cancel to the work queue, taking the request, the
+ * reply and the caller; true when it did (the call is answered later). */
+static bool request_queue(api *a, endpoint *ep, rpc_call *call, Rackboot__V1__ApiRequest **reqp,
+                          reply_ctx *rc, const caller *who, const audit_ctx *audit)
+{
+    Rackboot__V1__ApiRequest *req = *reqp;
+    if (!a->queue || (req->body_case != RACKBOOT__V1__API_REQUEST__BODY_INSTALL &&
+                      req->body_case != RACKBOOT__V1__API_REQUEST__BODY_CANCEL)) {
+        return false;
+    }
+    api_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        return false;
+    }
+    j->a = a;
+    j->ep = ep;
+    j->call = call;
+    j->pipe = rpc_call_pipe(call);
+    j->who = *who;
+    j->audit = *audit;
+    j->audit.who = &j->who;
+    j->rc = *rc;
+    if (rc->audit) {
+        j->rc.audit = &j->audit;
+    }
+    j->req = req;
+    if (store_queue_submit(a->queue, job_writes, job_writes_done, j) < 0) {
+        free(j);
+        return false;
+    }
+    a->jobs++;
+    *reqp = NULL;
+    rc->a = NULL; /* the job's now */
+    return true;
+}
+
 /* Runs a request; true when the call was parked (the caller must not
  * reply). */
 static bool dispatch(api *a, endpoint *ep, rpc_call *call, const Rackboot__V1__ApiRequest *req,
@@ -1094,10 +1255,11 @@ static bool dispatch(api *a, endpoint *ep, rpc_call *call, const Rackboot__V1__A
         do_images_list(a, rc);
         break;
     case RACKBOOT__V1__API_REQUEST__BODY_INSTALL:
-        do_install(a, req->install, rc);
-        break;
     case RACKBOOT__V1__API_REQUEST__BODY_CANCEL:
-        do_cancel(a, req->cancel, rc);
+        /* On the loop when there is no work queue (request_queue()). */
+        write_run(a->st, req, rc);
+        per_host_after(a, rc);
+        per_host_rows(a->st, rc);
         break;
     case RACKBOOT__V1__API_REQUEST__BODY_STATUS:
         do_status(a, req->status, rc);
@@ -1157,28 +1319,44 @@ static void on_request(void *userdata, rpc_call *call)
             log_warn("api: %s refused: may not %s", who.who, denied);
             set_status(&rc, RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED,
                        "permission denied: %s may not %s", who.role, denied);
+        } else if (request_queue(a, ep, call, &req, &rc, &who, &audit)) {
+            return; /* answered by the job */
         } else {
             held = dispatch(a, ep, call, req, &rc);
         }
         if (rc.audit) {
             audit_write(a, &rc);
         }
+        rc.audit = NULL; /* written */
     }
-    if (wire_arena_failed(rc.a)) {
-        set_status(&rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "out of memory");
+    if (held) {
+        wire_arena_free(rc.a);
+    } else {
+        request_end(a, call, &rc);
+    }
+    rbproto_free(req ? &req->base : NULL);
+}
+
+/* Answers a request that ran (writing its audit row first if it was a
+ * write that did not commit one) and frees the reply's arena. */
+static void request_end(api *a, rpc_call *call, reply_ctx *rc)
+{
+    if (rc->audit) {
+        audit_write(a, rc);
+    }
+    if (wire_arena_failed(rc->a)) {
+        set_status(rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "out of memory");
     }
     /* Errors carry no rows, except install / cancel's per-host StatusList
      * (rackboot.proto, ApiReply). */
-    bool per_host = rc.rep.status == RACKBOOT__V1__STATUS__STATUS_FAILED &&
-                    rc.rep.body_case == RACKBOOT__V1__API_REPLY__BODY_STATUSES;
-    if (rc.rep.status != RACKBOOT__V1__STATUS__STATUS_OK && !per_host) {
-        rc.rep.body_case = RACKBOOT__V1__API_REPLY__BODY__NOT_SET;
+    bool per_host = rc->rep.status == RACKBOOT__V1__STATUS__STATUS_FAILED &&
+                    rc->rep.body_case == RACKBOOT__V1__API_REPLY__BODY_STATUSES;
+    if (rc->rep.status != RACKBOOT__V1__STATUS__STATUS_OK && !per_host) {
+        rc->rep.body_case = RACKBOOT__V1__API_REPLY__BODY__NOT_SET;
     }
-    if (!held) {
-        send_reply(call, &rc.rep);
-    }
-    rbproto_free(req ? &req->base : NULL);
-    wire_arena_free(rc.a);
+    send_reply(call, &rc->rep);
+    wire_arena_free(rc->a);
+    rc->a = NULL;
 }
 
 static void on_pipe_closed(void *userdata, uint32_t pipe)
@@ -1313,6 +1491,7 @@ int api_new(uv_loop_t *loop, store *st, hub *hb, const api_config *cfg, api **re
         return -ENOMEM;
     }
     a->st = st;
+    a->queue = cfg->queue;
     a->hub = hb;
     a->bad_rl = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 20);
     int r = uv_timer_init(loop, &a->tick);
@@ -1349,6 +1528,8 @@ api *api_free(api *a)
     if (!a) {
         return NULL;
     }
+    /* Its jobs hold calls of its servers: the queue goes first. */
+    RB_ASSERT(a->jobs == 0);
     while (a->parked) {
         rpc_call_drop(a->parked->call);
         park_remove(a, a->parked);

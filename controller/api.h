@@ -32,6 +32,9 @@ typedef struct api_config {
     const char *operators_listen; /* tls+tcp://... or NULL */
     nng_tls_config *tls;          /* with operators_listen */
     pki_verifier *verifier;       /* with operators_listen */
+    /* Installs and cancels are written there, off the loop (NULL: on the
+     * loop). It must be freed before the API. */
+    struct store_queue *queue;
 } api_config;
 
 /* `hub` (may be NULL) is poked after every write that may change what an

@@ -514,6 +514,7 @@ static int run(const char *path, const char *user)
         goto out;
     }
     hc.queue = c.queue;
+    ac.queue = c.queue;
     if (c.cfg->agents_listen) {
         r = hub_new(c.loop, c.st, &hc, on_events_stored, &c, &c.hub, &error);
         if (r < 0) {
