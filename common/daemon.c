@@ -1,8 +1,8 @@
 #include "daemon.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <dirent.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>

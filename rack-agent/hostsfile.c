@@ -410,8 +410,9 @@ static int check_addresses(loader *l, hostsfile *hf)
         }
         const hostsfile_host *other = hashmap_get(addrs, &h->in.address, sizeof(h->in.address));
         if (other) {
-            problem(l, h->address_line, "address %s of host %s is already used by host %s (line %u)",
-                    text, h->name, other->name, other->address_line);
+            problem(l, h->address_line,
+                    "address %s of host %s is already used by host %s (line %u)", text, h->name,
+                    other->name, other->address_line);
         } else if (hashmap_put(addrs, &h->in.address, sizeof(h->in.address), h) < 0) {
             r = -ENOMEM;
             break;

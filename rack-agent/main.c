@@ -27,16 +27,16 @@
 #include "cache/cache.h"
 #include "cache/images.h"
 #include "config.h"
+#include "daemon.h"
 #include "dhcp6/leasefile.h"
 #include "dhcp6/links.h"
 #include "dhcp6/socket.h"
-#include "daemon.h"
 #include "diag.h"
 #include "files-internal.h"
 #include "hex.h"
-#include "identity.h"
 #include "http/files_route.h"
 #include "http/server.h"
+#include "identity.h"
 #include "intents.h"
 #include "journal.h"
 #include "log.h"
@@ -1177,12 +1177,9 @@ out:
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' },
-        { "check-config", no_argument, NULL, 'C' },
-        { "user", required_argument, NULL, 'u' },
-        { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },
-        { 0 },
+        { "config", required_argument, NULL, 'c' }, { "check-config", no_argument, NULL, 'C' },
+        { "user", required_argument, NULL, 'u' },   { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },      { 0 },
     };
     const char *config = NULL;
     bool check = false;

@@ -100,7 +100,8 @@ int agent_preflight_trust(const agent_config *cfg, diag *d)
     r = pki_verifier_new(cfg->controller_ca, cfg->controller_crl, "preflight", &v, &reason);
     if (r < 0) {
         diag_add(d, cfg->path, 0, "[controller] ca %s%s%s: %s", cfg->controller_ca,
-                 cfg->controller_crl ? " / crl " : "", cfg->controller_crl ? cfg->controller_crl : "",
+                 cfg->controller_crl ? " / crl " : "",
+                 cfg->controller_crl ? cfg->controller_crl : "",
                  reason.text[0] ? reason.text : errstr(r));
         pki_prover_free(self);
         return -EINVAL;

@@ -282,9 +282,8 @@ static int record(progress *p, const intent *in, Rackboot__V1__Phase phase, uint
         w->userdata = userdata;
     }
     uint64_t seq = 0;
-    int r = p->journal
-                ? journal_record(p, in, phase, percent, message, mac, duid, duid_len, &seq)
-                : 0;
+    int r =
+        p->journal ? journal_record(p, in, phase, percent, message, mac, duid, duid_len, &seq) : 0;
     if (r < 0) {
         free(w);
         return r;

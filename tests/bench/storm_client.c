@@ -47,15 +47,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BATCH        64
-#define PKT          1500
-#define MAX_HOSTS    65535 /* the host index is the low 16 bits of the xid */
-#define MAX_INITRDS  4
-#define SCRIPT_MAX   (64 * 1024)
-#define KS_MAX       (1024 * 1024)
-#define URL_MAX      1024
-#define STALL_SECS   60 /* a transfer below 1 KiB/s for this long fails */
-#define RETRY_DELAY  1000000000ull
+#define BATCH       64
+#define PKT         1500
+#define MAX_HOSTS   65535 /* the host index is the low 16 bits of the xid */
+#define MAX_INITRDS 4
+#define SCRIPT_MAX  (64 * 1024)
+#define KS_MAX      (1024 * 1024)
+#define URL_MAX     1024
+#define STALL_SECS  60 /* a transfer below 1 KiB/s for this long fails */
+#define RETRY_DELAY 1000000000ull
 
 /* DHCPv6 (RFC 8415) message types and options used here. */
 enum { SOLICIT = 1, ADVERTISE = 2, REQUEST = 3, REPLY = 7 };
@@ -75,7 +75,7 @@ enum state { H_SOLICIT, H_REQUEST, H_HTTP, H_DONE, H_FAILED };
 
 /* The HTTP steps, in order. INITRD repeats for every initrd line. */
 enum step { ST_SCRIPT, ST_KERNEL, ST_INITRD, ST_KICKSTART, ST_STAGE2, ST_PROGRESS, ST_END };
-static const char *const step_names[] = { "script", "kernel",  "initrd",  "kickstart",
+static const char *const step_names[] = { "script", "kernel",   "initrd", "kickstart",
                                           "stage2", "progress", "end" };
 
 typedef struct host {
@@ -92,7 +92,7 @@ typedef struct host {
     uint8_t srvid[130];
     size_t srvid_len;
     uint8_t offered[16];
-    uint64_t t_first; /* first Solicit, ns */
+    uint64_t t_first;    /* first Solicit, ns */
     uint64_t t_sent, rt; /* current message sent, its retransmission timeout, ns */
     unsigned tries;      /* transmissions of the current message */
     char bootfile[URL_MAX];
@@ -153,9 +153,10 @@ static double secs(uint64_t t)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: storm_client -i IFACE -f HOSTS [-o PER_HOST_OUT] [-n INSTALLING_POSTS]\n"
-                    "                    [--no-progress] [-t TIMEOUT_S] [--dhcp-retries N]\n"
-                    "                    [--http-retries N]\n");
+    fprintf(stderr,
+            "usage: storm_client -i IFACE -f HOSTS [-o PER_HOST_OUT] [-n INSTALLING_POSTS]\n"
+            "                    [--no-progress] [-t TIMEOUT_S] [--dhcp-retries N]\n"
+            "                    [--http-retries N]\n");
     exit(2);
 }
 
@@ -1018,17 +1019,15 @@ int main(int argc, char **argv)
            "bytes=%llu "
            "mib_per_sec=%.1f\n",
            n_hosts, done, failed, (double)(t1 - t0) / 1e9, secs(t_all_bound),
-           failed ? -1.0 : secs(t_all_stage2), p50, p99, mx,
-           (unsigned long long)st.solicits, (unsigned long long)st.requests,
-           (unsigned long long)st.retransmits, (unsigned long long)st.advertises,
-           (unsigned long long)st.replies, (unsigned long long)st.dhcp_failed,
-           (unsigned long long)st.addr_mismatch, (unsigned long long)st.no_bootfile,
-           (unsigned long long)st.stray, (unsigned long long)st.send_errors,
-           (unsigned long long)st.http_requests, (unsigned long long)st.http_connects,
-           (unsigned long long)st.http_retries,
+           failed ? -1.0 : secs(t_all_stage2), p50, p99, mx, (unsigned long long)st.solicits,
+           (unsigned long long)st.requests, (unsigned long long)st.retransmits,
+           (unsigned long long)st.advertises, (unsigned long long)st.replies,
+           (unsigned long long)st.dhcp_failed, (unsigned long long)st.addr_mismatch,
+           (unsigned long long)st.no_bootfile, (unsigned long long)st.stray,
+           (unsigned long long)st.send_errors, (unsigned long long)st.http_requests,
+           (unsigned long long)st.http_connects, (unsigned long long)st.http_retries,
            (unsigned long long)st.http_failed, (unsigned long long)st.posts,
-           (unsigned long long)st.bytes,
-           (double)st.bytes / 1048576.0 / ((double)(t1 - t0) / 1e9));
+           (unsigned long long)st.bytes, (double)st.bytes / 1048576.0 / ((double)(t1 - t0) / 1e9));
     curl_multi_cleanup(multi);
     curl_global_cleanup();
     return failed ? 1 : 0;

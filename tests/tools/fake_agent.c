@@ -45,8 +45,8 @@
 #include "identity.h"
 #include "rbproto.h"
 #include "session.h"
-#include "tls.h"
 #include "timeutil.h"
+#include "tls.h"
 #include "util.h"
 
 static int usage(void)
@@ -541,8 +541,8 @@ static int do_malformed(const rb_session_config *cfg, size_t size, uint32_t wait
 
     enum { N_CASES = 10 };
     static const char *const names[N_CASES] = {
-        "bad_phase",   "long_host",       "bad_host",    "seq_zero",   "bad_mac",
-        "many_events", "sync_wait_huge",  "empty_body",  "huge_repeated", "unknown_fields",
+        "bad_phase",   "long_host",      "bad_host",   "seq_zero",      "bad_mac",
+        "many_events", "sync_wait_huge", "empty_body", "huge_repeated", "unknown_fields",
     };
     for (int c = 0; c < N_CASES; c++) {
         ev = (Rackboot__V1__Event)RACKBOOT__V1__EVENT__INIT;

@@ -50,8 +50,8 @@ static void *early_thread(void *arg)
         pthread_cond_wait(&cond, &lock);
     }
     thread_uid_ok = getuid() == want && geteuid() == want;
-    thread_caps_empty = !daemon_has_capability(CAP_NET_BIND_SERVICE) &&
-                        !daemon_has_capability(CAP_DAC_OVERRIDE);
+    thread_caps_empty =
+        !daemon_has_capability(CAP_NET_BIND_SERVICE) && !daemon_has_capability(CAP_DAC_OVERRIDE);
     checked = true;
     pthread_cond_broadcast(&cond);
     pthread_mutex_unlock(&lock);

@@ -767,8 +767,7 @@ static void test_transfer_leaves_loop_running(void **state)
     }
     double expected = big_seconds * 100.0;
     print_message("%d x 512 MiB in %.2f s, %llu ticks of 10 ms (%.0f expected)\n", BIG_CLIENTS,
-                  big_seconds,
-                  (unsigned long long)k.ticks, expected);
+                  big_seconds, (unsigned long long)k.ticks, expected);
     /* Generous for a busy machine: a tenth of the ticks, once the
      * transfer lasted long enough to tell. */
     if (big_seconds >= 0.2) {

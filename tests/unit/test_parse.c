@@ -268,9 +268,9 @@ static void test_dns_name(void **state)
     assert_true(dns_name_valid("rack1.example.com"));
     assert_true(dns_name_valid("a-b.c0"));
     assert_false(dns_name_valid(""));
-    assert_false(dns_name_valid("web17-"));      /* a label ending in '-' */
-    assert_false(dns_name_valid("-web17"));      /* ... or starting with one */
-    assert_false(dns_name_valid("web_17"));      /* '_' is no host name character */
+    assert_false(dns_name_valid("web17-"));       /* a label ending in '-' */
+    assert_false(dns_name_valid("-web17"));       /* ... or starting with one */
+    assert_false(dns_name_valid("web_17"));       /* '_' is no host name character */
     assert_false(dns_name_valid("example.com.")); /* the wire takes no trailing dot */
     assert_false(dns_name_valid("a..b"));
     char label[70];

@@ -338,8 +338,8 @@ static void test_post_lost_by_another_append_sync(void **state)
                                    NULL, NULL, NULL, 0),
                      0);
     fail_fdatasync = 1; /* the seal of the segment holding `installed` */
-    int r = progress_emit(f->p, install_a(f), RACKBOOT__V1__PHASE__PHASE_INSTALLING, 20, NULL,
-                          NULL, NULL, 0);
+    int r = progress_emit(f->p, install_a(f), RACKBOOT__V1__PHASE__PHASE_INSTALLING, 20, NULL, NULL,
+                          NULL, 0);
     fail_fdatasync = 0;
     assert_int_equal(r, -EIO);
     uv_run(&f->loop, UV_RUN_DEFAULT);
@@ -372,8 +372,8 @@ static void test_post_durable_before_a_later_loss(void **state)
                          0);
     }
     fail_fdatasync = 1; /* the seal of the second segment */
-    int r = progress_emit(f->p, install_a(f), RACKBOOT__V1__PHASE__PHASE_INSTALLING, 40, NULL,
-                          NULL, NULL, 0);
+    int r = progress_emit(f->p, install_a(f), RACKBOOT__V1__PHASE__PHASE_INSTALLING, 40, NULL, NULL,
+                          NULL, 0);
     fail_fdatasync = 0;
     assert_int_equal(r, -EIO);
     uv_run(&f->loop, UV_RUN_DEFAULT);
@@ -392,10 +392,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_post_full_disk_then_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_post_sync_fails_then_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_post_detached_still_completes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_post_lost_by_another_append_sync,
-                                        setup_small_segments, teardown),
-        cmocka_unit_test_setup_teardown(test_post_durable_before_a_later_loss,
-                                        setup_small_segments, teardown),
+        cmocka_unit_test_setup_teardown(test_post_lost_by_another_append_sync, setup_small_segments,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_post_durable_before_a_later_loss, setup_small_segments,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
