@@ -374,8 +374,7 @@ static void events_work(store *st, void *arg)
     events_job *j = arg;
     j->fresh = store_agent_journal(st, j->rack, j->journal_id);
     if (j->fresh >= 0) {
-        j->stored =
-            store_events_ingest(st, j->rack, j->evs, j->n, j->now, j->results, &j->through);
+        j->stored = store_events_ingest(st, j->rack, j->evs, j->n, j->now, j->results, &j->through);
     }
     if (j->fresh < 0 || j->stored < 0) {
         snprintf(j->errmsg, sizeof(j->errmsg), "%s", store_errmsg(st));
@@ -389,8 +388,8 @@ static void events_send(hub *h, events_job *j)
 {
     const char *rack = j->rack;
     if (j->fresh < 0) {
-        log_error("hub: rack=%s cannot record the agent's journal: %s (%s)", rack,
-                  errstr(j->fresh), j->errmsg);
+        log_error("hub: rack=%s cannot record the agent's journal: %s (%s)", rack, errstr(j->fresh),
+                  j->errmsg);
         reply_error(j->call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "the store failed");
         return;
     }

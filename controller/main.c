@@ -509,8 +509,7 @@ static int run(const char *path, const char *user)
     c.loop = uv_default_loop();
     r = store_queue_new(c.loop, c.st, &c.queue, &error);
     if (r < 0) {
-        log_error("cannot open the store %s for the work queue: %s", db,
-                  error ? error : errstr(r));
+        log_error("cannot open the store %s for the work queue: %s", db, error ? error : errstr(r));
         goto out;
     }
     hc.queue = c.queue;

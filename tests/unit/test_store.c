@@ -655,8 +655,7 @@ static void test_install_create_and_replace(void **state)
     assert_int_equal(o.n, 1);
     assert_string_equal(o.ids[0], id2);
     assert_int_equal(o.attempt, 2);
-    assert_int_equal(peek_int(f, "SELECT count(*) FROM installs WHERE state = 'cancelled'"),
-                     1);
+    assert_int_equal(peek_int(f, "SELECT count(*) FROM installs WHERE state = 'cancelled'"), 1);
     status_out st = status(f->s, "web1");
     assert_string_equal(st.install_id, id2);
     assert_int_equal(st.state, INSTALL_REQUESTED);
@@ -916,8 +915,7 @@ static void test_refused(void **state)
     assert_int_equal(status(f->s, "web1").state, INSTALL_BOOTING);
     assert_int_equal(host_events(f->s, "db1"), 0);
     assert_int_equal(host_events(f->s, "web1"), 1);
-    assert_int_equal(peek_int(f, "SELECT count(*) FROM events WHERE refused IS NOT NULL"),
-                     6);
+    assert_int_equal(peek_int(f, "SELECT count(*) FROM events WHERE refused IS NOT NULL"), 6);
     /* a re-sent refused event is a duplicate */
     assert_int_equal(store_events_ingest(f->s, "r1", e, 1, T0, res, &through), 0);
     assert_int_equal(res[0], STORE_EVENT_DUPLICATE);
@@ -1398,7 +1396,7 @@ static void test_ingest_rate(void **state)
 #endif
     );
     assert_int_equal(peek_int(f, "SELECT count(*) FROM events WHERE rack_id IN "
-                                        "(SELECT id FROM racks WHERE name LIKE 'b%')"),
+                                 "(SELECT id FROM racks WHERE name LIKE 'b%')"),
                      TOTAL);
     free(batch);
     free(res);
@@ -1513,13 +1511,11 @@ static void test_refused_events_bounded(void **state)
     }
     assert_int_equal(store_events_ingest(f->s, "r1", e, N, T0, res, &through), 0);
     assert_int_equal(res[0], STORE_EVENT_REFUSED_HOST);
-    assert_int_equal(peek_int(f, "SELECT count(*) FROM events WHERE refused IS NOT NULL"),
-                     N);
+    assert_int_equal(peek_int(f, "SELECT count(*) FROM events WHERE refused IS NOT NULL"), N);
     /* a count cap: the newest refused_max stay */
     store_retention keep = { .keep_ms = 90 * DAY, .refused_max = 20, .batch = 1000 };
     assert_int_equal(store_events_prune(f->s, T0 + DAY, &keep), N - 20);
-    assert_int_equal(peek_int(f, "SELECT count(*) FROM events WHERE refused IS NOT NULL"),
-                     20);
+    assert_int_equal(peek_int(f, "SELECT count(*) FROM events WHERE refused IS NOT NULL"), 20);
     assert_int_equal(peek_int(f, "SELECT min(agent_seq) FROM events"), N - 20 + 1);
     /* and the same age limit as any event */
     assert_int_equal(store_events_prune(f->s, T0 + 91 * DAY, &keep), 20);
@@ -1645,10 +1641,10 @@ static void test_audit(void **state)
     assert_int_equal(store_audit_append(f->s, &a), 0);
     free(many);
     assert_int_equal(peek_int(f, "SELECT host_count FROM audit WHERE time_ms = "
-                                        "1700000009000"),
+                                 "1700000009000"),
                      MANY);
     assert_int_equal(peek_int(f, "SELECT length(hosts) FROM audit WHERE time_ms = "
-                                        "1700000009000"),
+                                 "1700000009000"),
                      2 * STORE_AUDIT_NAMES_MAX - 1);
     /* and it survives a reopen */
     reopen(f);
