@@ -10,6 +10,7 @@
  * cached statement when it goes out of scope, so no read transaction stays
  * open and no statement keeps stale bindings). */
 #include "store.h"
+#include "fleet.h"
 #include "store-internal.h"
 
 #include <arpa/inet.h>
@@ -698,26 +699,6 @@ int store_batch_end(store *s, bool commit)
     return tx_end(s, 0);
 }
 
-static bool name_valid(const char *n)
-{
-    size_t len = n ? strlen(n) : 0;
-    if (len == 0 || len > STORE_NAME_MAX) {
-        return false;
-    }
-    if (!((n[0] >= 'a' && n[0] <= 'z') || (n[0] >= 'A' && n[0] <= 'Z') ||
-          (n[0] >= '0' && n[0] <= '9'))) {
-        return false;
-    }
-    return strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == len;
-}
-
-static bool file_name_valid(const char *n)
-{
-    size_t len = n ? strlen(n) : 0;
-    return len > 0 && len <= RBPROTO_MAX_FILE_NAME && n[0] != '.' &&
-           strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-") == len;
-}
-
 static const char *state_name(install_state st)
 {
     const char *n = install_state_to_string(st);
@@ -1170,7 +1151,7 @@ int store_agent_seen(store *s, const char *rack, const char *agent, const char *
                      uint64_t now)
 {
     s->errmsg[0] = '\0';
-    if (!name_valid(rack) || !name_valid(agent) || !version ||
+    if (!fleet_object_name_valid(rack) || !fleet_object_name_valid(agent) || !version ||
         strlen(version) > RBPROTO_MAX_VERSION) {
         return fail(s, -EINVAL, "invalid rack, agent name or version");
     }
@@ -1236,37 +1217,6 @@ static int host_active(store *s, int64_t host_id, int64_t *ret_id, char ret_uuid
         TRY(col_state(s, st, 2, ret_state));
     }
     return 1;
-}
-
-static int host_validate(store *s, const store_host *h)
-{
-    if (!h || !name_valid(h->name)) {
-        return fail(s, -EINVAL, "invalid host name");
-    }
-    if (!name_valid(h->rack)) {
-        return fail(s, -EINVAL, "host %s: invalid rack name", h->name);
-    }
-    if (h->n_macs < 1 || h->n_macs > STORE_MACS_MAX) {
-        return fail(s, -EINVAL, "host %s: %zu MACs, want 1..%u", h->name, h->n_macs,
-                    STORE_MACS_MAX);
-    }
-    for (size_t i = 0; i < h->n_macs; i++) {
-        for (size_t j = 0; j < i; j++) {
-            if (memcmp(h->macs[i], h->macs[j], 6) == 0) {
-                char m[FORMAT_MAC_LEN];
-                format_mac(h->macs[i], m);
-                return fail(s, -EINVAL, "host %s: mac %s listed twice", h->name, m);
-            }
-        }
-    }
-    if (h->prefix_length < 1 || h->prefix_length > 128) {
-        return fail(s, -EINVAL, "host %s: prefix length %u, want 1..128", h->name,
-                    h->prefix_length);
-    }
-    if (strnlen(h->hostname, sizeof(h->hostname)) >= sizeof(h->hostname)) {
-        return fail(s, -EINVAL, "host %s: hostname too long", h->name);
-    }
-    return 0;
 }
 
 static int host_add_tx(store *s, const store_host *h, bool update)
@@ -1391,7 +1341,7 @@ static int host_add_tx(store *s, const store_host *h, bool update)
 int store_host_add(store *s, const store_host *h, bool update)
 {
     s->errmsg[0] = '\0';
-    TRY(host_validate(s, h));
+    TRY(fleet_host_validate(h, s->errmsg, sizeof(s->errmsg)));
     TRY(tx_begin(s));
     return tx_end(s, host_add_tx(s, h, update));
 }
@@ -1503,56 +1453,6 @@ int store_hosts_list(store *s, const char *rack, int (*cb)(const store_host *h, 
 
 /* ---- Profiles and images ----------------------------------------------- */
 
-static int profile_validate(store *s, const store_profile *p)
-{
-    if (!p || !name_valid(p->name)) {
-        return fail(s, -EINVAL, "invalid profile name");
-    }
-    if (p->cmdline && strlen(p->cmdline) > RBPROTO_MAX_KERNEL_ARGS) {
-        return fail(s, -EINVAL, "profile %s: cmdline too long", p->name);
-    }
-    if (p->kickstart && strlen(p->kickstart) > RBPROTO_MAX_TEMPLATE) {
-        return fail(s, -EINVAL, "profile %s: kickstart template too long", p->name);
-    }
-    if (p->ip_mode != RACKBOOT__V1__IP_MODE__IP_MODE_STATIC &&
-        p->ip_mode != RACKBOOT__V1__IP_MODE__IP_MODE_DHCP6) {
-        return fail(s, -EINVAL, "profile %s: invalid ip mode", p->name);
-    }
-    if (p->n_images > RBPROTO_MAX_IMAGES || (p->n_images > 0 && !p->images)) {
-        return fail(s, -EINVAL, "profile %s: too many images", p->name);
-    }
-    unsigned kernels = 0, initrds = 0;
-    for (size_t i = 0; i < p->n_images; i++) {
-        const store_image *im = &p->images[i];
-        if (!file_name_valid(im->name)) {
-            return fail(s, -EINVAL, "profile %s: invalid image file name", p->name);
-        }
-        if (!rbproto_image_kind_to_string(im->kind)) {
-            return fail(s, -EINVAL, "profile %s: image %s: invalid kind", p->name, im->name);
-        }
-        if (!im->url || strlen(im->url) > RBPROTO_MAX_URL ||
-            (strncmp(im->url, "http://", 7) != 0 && strncmp(im->url, "https://", 8) != 0)) {
-            return fail(s, -EINVAL, "profile %s: image %s: url must be http:// or https://",
-                        p->name, im->name);
-        }
-        if (im->size > INT64_MAX) {
-            return fail(s, -EINVAL, "profile %s: image %s: size too large", p->name, im->name);
-        }
-        for (size_t j = 0; j < i; j++) {
-            if (streq(im->name, p->images[j].name)) {
-                return fail(s, -EINVAL, "profile %s: image file name %s used twice", p->name,
-                            im->name);
-            }
-        }
-        kernels += im->kind == RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_KERNEL;
-        initrds += im->kind == RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_INITRD;
-    }
-    if (kernels != 1 || initrds != 1) {
-        return fail(s, -EINVAL, "profile %s: needs exactly one kernel and one initrd", p->name);
-    }
-    return 0;
-}
-
 static int profile_import_tx(store *s, const store_profile *p, bool update)
 {
     int64_t profile_id;
@@ -1644,7 +1544,7 @@ static int profile_import_tx(store *s, const store_profile *p, bool update)
 int store_profile_import(store *s, const store_profile *p, bool update)
 {
     s->errmsg[0] = '\0';
-    TRY(profile_validate(s, p));
+    TRY(fleet_profile_validate(p, s->errmsg, sizeof(s->errmsg)));
     TRY(tx_begin(s));
     return tx_end(s, profile_import_tx(s, p, update));
 }
@@ -1839,37 +1739,6 @@ int store_images_list(store *s,
 
 /* ---- Installs ---------------------------------------------------------- */
 
-static int random_bytes(store *s, void *buf, size_t n)
-{
-    size_t done = 0;
-    while (done < n) {
-        ssize_t k = getrandom((uint8_t *)buf + done, n - done, 0);
-        if (k < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            int r = negative_errno();
-            return fail(s, r, "getrandom: %s", strerror(-r));
-        }
-        done += (size_t)k;
-    }
-    return 0;
-}
-
-/* RFC 9562 §5.4: version 4 (random) UUID, lower-case. */
-static int make_uuid(store *s, char out[STORE_ID_LEN + 1])
-{
-    uint8_t b[16];
-    char hex[33];
-    TRY(random_bytes(s, b, sizeof(b)));
-    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-    hex_encode(b, sizeof(b), hex);
-    snprintf(out, STORE_ID_LEN + 1, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16,
-             hex + 20);
-    return 0;
-}
-
 /* Moves install `id` from `from` by `input` through the FSM and writes the
  * new state with its timestamp. Returns what install_transition() did. */
 static int install_apply(store *s, int64_t id, install_state from, install_input input,
@@ -1935,11 +1804,8 @@ static int install_create_tx(store *s, const char *host, const char *profile, bo
         TRY(install_apply(s, active_id, active_state, INSTALL_INPUT_CANCEL, 0, now,
                           "replaced by a new install", NULL));
     }
-    uint8_t token_bytes[STORE_TOKEN_LEN / 2];
     char token[STORE_TOKEN_LEN + 1];
-    TRY(make_uuid(s, id));
-    TRY(random_bytes(s, token_bytes, sizeof(token_bytes)));
-    hex_encode(token_bytes, sizeof(token_bytes), token);
+    TRY(fleet_install_secrets(id, token, s->errmsg, sizeof(s->errmsg)));
     /* Bump first: the install records the generation that carries it. */
     TRY(rack_bump(s, rack_id));
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
