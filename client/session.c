@@ -15,6 +15,7 @@
 #include "identity.h"
 #include "rbproto.h"
 #include "tls.h"
+#include "errmsg.h"
 #include "util.h"
 #include "version.h"
 
@@ -61,21 +62,6 @@ struct rb_session {
     const Rackboot__V1__AuthResult *identity;
 };
 
-static int fail(char **ret_error, int r, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char **ret_error, int r, const char *fmt, ...)
-{
-    if (ret_error) {
-        va_list ap;
-        va_start(ap, fmt);
-        if (vasprintf(ret_error, fmt, ap) < 0) {
-            *ret_error = NULL;
-        }
-        va_end(ap);
-    }
-    return r;
-}
-
 /* The host part of tls+tcp://HOST:PORT or tls+tcp://[V6]:PORT. */
 static char *url_host(const char *url)
 {
@@ -109,7 +95,7 @@ static int prover_ref_new(const char *cert, const char *key, prover_ref **ret, c
     int r = pki_prover_load(cert, key, &ref->prover, &reason);
     if (r < 0) {
         free(ref);
-        return fail(ret_error, r, "cannot use certificate %s with key %s: %s",
+        return errmsg_fail(ret_error, r, "cannot use certificate %s with key %s: %s",
                     cert ? cert : "(none)", key ? key : "(none)",
                     reason.text[0] ? reason.text : errstr(r));
     }
@@ -312,10 +298,10 @@ static int handshake_with(rb_session *s, const pki_prover *prover, char **ret_er
     auth_reply a = { 0 };
     int r = auth_call(s, prover, true, NULL, 0, deadline, &a);
     if (r < 0) {
-        return fail(ret_error, r, "identity handshake: %s", errstr(r));
+        return errmsg_fail(ret_error, r, "identity handshake: %s", errstr(r));
     }
     if (a.status < 0 || !a.challenge) {
-        r = fail(ret_error, -EACCES, "the controller refused our certificate: %s",
+        r = errmsg_fail(ret_error, -EACCES, "the controller refused our certificate: %s",
                  a.error && *a.error ? a.error : "no challenge");
         auth_reply_clear(&a);
         return r;
@@ -326,15 +312,15 @@ static int handshake_with(rb_session *s, const pki_prover *prover, char **ret_er
                         &sig, &sig_len);
     auth_reply_clear(&a);
     if (r < 0) {
-        return fail(ret_error, r, "cannot sign the controller's challenge: %s", errstr(r));
+        return errmsg_fail(ret_error, r, "cannot sign the controller's challenge: %s", errstr(r));
     }
     r = auth_call(s, prover, false, sig, sig_len, deadline, &a);
     free(sig);
     if (r < 0) {
-        return fail(ret_error, r, "identity handshake: %s", errstr(r));
+        return errmsg_fail(ret_error, r, "identity handshake: %s", errstr(r));
     }
     if (a.status < 0 || !a.result) {
-        r = fail(ret_error, -EACCES, "the controller refused our identity proof: %s",
+        r = errmsg_fail(ret_error, -EACCES, "the controller refused our identity proof: %s",
                  a.error && *a.error ? a.error : "no result");
         auth_reply_clear(&a);
         return r;
@@ -429,12 +415,12 @@ static void session_free_fields(rb_session *s)
 int rb_session_open(const rb_session_config *cfg, rb_session **ret, char **ret_error)
 {
     if (!cfg->url) {
-        return fail(ret_error, -EINVAL, "no controller URL");
+        return errmsg_fail(ret_error, -EINVAL, "no controller URL");
     }
     bool tls = strncmp(cfg->url, "tls+tcp://", 10) == 0;
     bool ipc = strncmp(cfg->url, "ipc://", 6) == 0;
     if (!tls && !ipc) {
-        return fail(ret_error, -EINVAL, "controller URL %s: expected ipc:// or tls+tcp://",
+        return errmsg_fail(ret_error, -EINVAL, "controller URL %s: expected ipc:// or tls+tcp://",
                     cfg->url);
     }
     rb_session *s = calloc(1, sizeof(*s));
@@ -458,7 +444,7 @@ int rb_session_open(const rb_session_config *cfg, rb_session **ret, char **ret_e
     if (tls) {
         s->server_name = cfg->server_name ? strdup(cfg->server_name) : url_host(cfg->url);
         if (!s->server_name) {
-            r = fail(ret_error, -EINVAL, "controller URL %s has no host", cfg->url);
+            r = errmsg_fail(ret_error, -EINVAL, "controller URL %s has no host", cfg->url);
             goto fail;
         }
         r = prover_ref_new(cfg->cert, cfg->key, &s->prover, ret_error);
@@ -487,7 +473,7 @@ int rb_session_open(const rb_session_config *cfg, rb_session **ret, char **ret_e
 
     rv = nng_req0_open(&s->sock);
     if (rv != 0) {
-        r = fail(ret_error, rb_nng_errno(rv), "nng: %s", nng_strerror(rv));
+        r = errmsg_fail(ret_error, rb_nng_errno(rv), "nng: %s", nng_strerror(rv));
         goto fail;
     }
     sock_open = true;
@@ -510,7 +496,7 @@ int rb_session_open(const rb_session_config *cfg, rb_session **ret, char **ret_e
         (void)nng_dialer_set_bool(s->dialer, NNG_OPT_TCP_KEEPALIVE, true);
     }
     if (rv != 0) {
-        r = fail(ret_error, rb_nng_errno(rv), "controller URL %s: %s", cfg->url, nng_strerror(rv));
+        r = errmsg_fail(ret_error, rb_nng_errno(rv), "controller URL %s: %s", cfg->url, nng_strerror(rv));
         goto fail;
     }
     s->tls_cur = tcfg; /* the dialer holds its own reference too */
@@ -527,7 +513,7 @@ int rb_session_open(const rb_session_config *cfg, rb_session **ret, char **ret_e
         rv = nng_dialer_start(s->dialer, NNG_FLAG_NONBLOCK);
         if (rv == 0 && !wait_connected(s, cfg->connect_timeout_ms ? cfg->connect_timeout_ms
                                                                   : DEFAULT_CONNECT_TIMEOUT_MS)) {
-            r = fail(ret_error, -ETIMEDOUT, "no connection to the controller at %s within %u ms",
+            r = errmsg_fail(ret_error, -ETIMEDOUT, "no connection to the controller at %s within %u ms",
                      cfg->url,
                      cfg->connect_timeout_ms ? cfg->connect_timeout_ms
                                              : DEFAULT_CONNECT_TIMEOUT_MS);
@@ -541,12 +527,12 @@ int rb_session_open(const rb_session_config *cfg, rb_session **ret, char **ret_e
     if (rv != 0) {
         r = rb_nng_errno(rv);
         if (r == -EPROTO) {
-            r = fail(ret_error, r,
+            r = errmsg_fail(ret_error, r,
                      "TLS with %s failed (wrong CA, server name %s, or a refused "
                      "certificate): %s",
                      cfg->url, s->server_name, nng_strerror(rv));
         } else {
-            r = fail(ret_error, r, "cannot reach the controller at %s: %s", cfg->url,
+            r = errmsg_fail(ret_error, r, "cannot reach the controller at %s: %s", cfg->url,
                      nng_strerror(rv));
         }
         goto fail;
@@ -619,7 +605,7 @@ int rb_session_reload_tls(rb_session *s, char **ret_error)
     if (rv != 0) {
         nng_tls_config_free(tcfg);
         prover_drop(s, prover);
-        return fail(ret_error, rb_nng_errno(rv), "the dialer refused the new TLS configuration: %s",
+        return errmsg_fail(ret_error, rb_nng_errno(rv), "the dialer refused the new TLS configuration: %s",
                     nng_strerror(rv));
     }
     pthread_mutex_lock(&s->lock);

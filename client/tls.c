@@ -10,25 +10,11 @@
 #include "fileio.h"
 #include "pki.h"
 #include "sha256.h"
+#include "errmsg.h"
 #include "util.h"
 
 /* A PEM file larger than this is not a certificate, key or CRL we issue. */
 #define PEM_MAX (4u << 20)
-
-static int fail(char **ret_error, int r, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char **ret_error, int r, const char *fmt, ...)
-{
-    if (ret_error) {
-        va_list ap;
-        va_start(ap, fmt);
-        if (vasprintf(ret_error, fmt, ap) < 0) {
-            *ret_error = NULL;
-        }
-        va_end(ap);
-    }
-    return r;
-}
 
 static int read_pem(const char *what, const char *path, char **ret, char **ret_error)
 {
@@ -36,7 +22,7 @@ static int read_pem(const char *what, const char *path, char **ret, char **ret_e
     size_t len = 0;
     int r = fileio_read_all(path, PEM_MAX, &data, &len);
     if (r < 0) {
-        return fail(ret_error, r, "cannot read %s %s: %s", what, path, errstr(r));
+        return errmsg_fail(ret_error, r, "cannot read %s %s: %s", what, path, errstr(r));
     }
     *ret = data; /* fileio_read_all NUL-terminates */
     return 0;
@@ -131,7 +117,7 @@ int rb_tls_config_load(const rb_tls_files *f, bool server, nng_tls_config **ret,
                        uint8_t ret_digest[RB_TLS_DIGEST_SIZE], char **ret_error)
 {
     if (!f->ca || !f->cert || !f->key) {
-        return fail(ret_error, -EINVAL, "TLS needs a CA, a certificate and a key");
+        return errmsg_fail(ret_error, -EINVAL, "TLS needs a CA, a certificate and a key");
     }
     _cleanup_free_ char *ca = NULL, *cert = NULL, *key = NULL, *crl = NULL;
     int r = read_pem("CA", f->ca, &ca, ret_error);
@@ -142,7 +128,7 @@ int rb_tls_config_load(const rb_tls_files *f, bool server, nng_tls_config **ret,
         pki_reason reason = { { 0 } };
         r = pki_key_file_check(f->key, &reason);
         if (r < 0) {
-            r = fail(ret_error, r, "%s", reason.text);
+            r = errmsg_fail(ret_error, r, "%s", reason.text);
         }
     }
     if (r == 0) {
@@ -159,14 +145,14 @@ int rb_tls_config_load(const rb_tls_files *f, bool server, nng_tls_config **ret,
         const char *pems[] = { ca, cert, key, crl };
         r = digest_files(pems, ARRAY_SIZE(pems), digest);
         if (r < 0) {
-            return fail(ret_error, r, "TLS: cannot hash the PEM files: %s", errstr(r));
+            return errmsg_fail(ret_error, r, "TLS: cannot hash the PEM files: %s", errstr(r));
         }
     }
 
     nng_tls_config *cfg = NULL;
     int rv = nng_tls_config_alloc(&cfg, server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT);
     if (rv != 0) {
-        return fail(ret_error, rb_nng_errno(rv), "TLS: %s", nng_strerror(rv));
+        return errmsg_fail(ret_error, rb_nng_errno(rv), "TLS: %s", nng_strerror(rv));
     }
     const char *what = "CA or CRL";
     rv = nng_tls_config_ca_chain(cfg, ca, crl);
@@ -184,7 +170,7 @@ int rb_tls_config_load(const rb_tls_files *f, bool server, nng_tls_config **ret,
     }
     if (rv != 0) {
         nng_tls_config_free(cfg);
-        return fail(ret_error, -EPROTO, "TLS refused the %s (%s, %s, %s%s%s): %s", what, f->ca,
+        return errmsg_fail(ret_error, -EPROTO, "TLS refused the %s (%s, %s, %s%s%s): %s", what, f->ca,
                     f->cert, f->key, f->crl ? ", " : "", f->crl ? f->crl : "", nng_strerror(rv));
     }
     if (ret_digest) {

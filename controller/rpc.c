@@ -16,6 +16,7 @@
 #include <nng/transport/ipc/ipc.h>
 
 #include "tls.h"
+#include "errmsg.h"
 #include "util.h"
 
 /* Contexts kept waiting for a request. More only cost memory; fewer than
@@ -346,31 +347,16 @@ rpc_server *rpc_server_free(rpc_server *s)
     return NULL;
 }
 
-static int fail(char **ret_error, int r, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char **ret_error, int r, const char *fmt, ...)
-{
-    if (ret_error) {
-        va_list ap;
-        va_start(ap, fmt);
-        if (vasprintf(ret_error, fmt, ap) < 0) {
-            *ret_error = NULL;
-        }
-        va_end(ap);
-    }
-    return r;
-}
-
 int rpc_server_listen(rpc_server *s, const char *url, nng_tls_config *tls, int ipc_mode,
                       char **ret_error)
 {
     if (s->n_listeners == MAX_LISTENERS) {
-        return fail(ret_error, -ENOSPC, "too many listeners");
+        return errmsg_fail(ret_error, -ENOSPC, "too many listeners");
     }
     nng_listener l;
     int rv = nng_listener_create(&l, s->sock, url);
     if (rv != 0) {
-        return fail(ret_error, rb_nng_errno(rv), "%s: %s", url, nng_strerror(rv));
+        return errmsg_fail(ret_error, rb_nng_errno(rv), "%s: %s", url, nng_strerror(rv));
     }
     if (tls) {
         rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, tls);
@@ -383,7 +369,7 @@ int rpc_server_listen(rpc_server *s, const char *url, nng_tls_config *tls, int i
     }
     if (rv != 0) {
         nng_listener_close(l);
-        return fail(ret_error, rb_nng_errno(rv), "cannot listen on %s: %s", url, nng_strerror(rv));
+        return errmsg_fail(ret_error, rb_nng_errno(rv), "cannot listen on %s: %s", url, nng_strerror(rv));
     }
     if (strncmp(url, "tls+tcp://", 10) == 0) {
         int port = 0;
