@@ -12,10 +12,10 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/util/platform.h>
 
+#include "errmsg.h"
 #include "identity.h"
 #include "rbproto.h"
 #include "tls.h"
-#include "errmsg.h"
 #include "util.h"
 #include "version.h"
 
@@ -96,8 +96,8 @@ static int prover_ref_new(const char *cert, const char *key, prover_ref **ret, c
     if (r < 0) {
         free(ref);
         return errmsg_fail(ret_error, r, "cannot use certificate %s with key %s: %s",
-                    cert ? cert : "(none)", key ? key : "(none)",
-                    reason.text[0] ? reason.text : errstr(r));
+                           cert ? cert : "(none)", key ? key : "(none)",
+                           reason.text[0] ? reason.text : errstr(r));
     }
     ref->refs = 1;
     *ret = ref;
@@ -302,7 +302,7 @@ static int handshake_with(rb_session *s, const pki_prover *prover, char **ret_er
     }
     if (a.status < 0 || !a.challenge) {
         r = errmsg_fail(ret_error, -EACCES, "the controller refused our certificate: %s",
-                 a.error && *a.error ? a.error : "no challenge");
+                        a.error && *a.error ? a.error : "no challenge");
         auth_reply_clear(&a);
         return r;
     }
@@ -321,7 +321,7 @@ static int handshake_with(rb_session *s, const pki_prover *prover, char **ret_er
     }
     if (a.status < 0 || !a.result) {
         r = errmsg_fail(ret_error, -EACCES, "the controller refused our identity proof: %s",
-                 a.error && *a.error ? a.error : "no result");
+                        a.error && *a.error ? a.error : "no result");
         auth_reply_clear(&a);
         return r;
     }
@@ -421,7 +421,7 @@ int rb_session_open(const rb_session_config *cfg, rb_session **ret, char **ret_e
     bool ipc = strncmp(cfg->url, "ipc://", 6) == 0;
     if (!tls && !ipc) {
         return errmsg_fail(ret_error, -EINVAL, "controller URL %s: expected ipc:// or tls+tcp://",
-                    cfg->url);
+                           cfg->url);
     }
     rb_session *s = calloc(1, sizeof(*s));
     if (!s) {
@@ -496,7 +496,8 @@ int rb_session_open(const rb_session_config *cfg, rb_session **ret, char **ret_e
         (void)nng_dialer_set_bool(s->dialer, NNG_OPT_TCP_KEEPALIVE, true);
     }
     if (rv != 0) {
-        r = errmsg_fail(ret_error, rb_nng_errno(rv), "controller URL %s: %s", cfg->url, nng_strerror(rv));
+        r = errmsg_fail(ret_error, rb_nng_errno(rv), "controller URL %s: %s", cfg->url,
+                        nng_strerror(rv));
         goto fail;
     }
     s->tls_cur = tcfg; /* the dialer holds its own reference too */
@@ -513,10 +514,10 @@ int rb_session_open(const rb_session_config *cfg, rb_session **ret, char **ret_e
         rv = nng_dialer_start(s->dialer, NNG_FLAG_NONBLOCK);
         if (rv == 0 && !wait_connected(s, cfg->connect_timeout_ms ? cfg->connect_timeout_ms
                                                                   : DEFAULT_CONNECT_TIMEOUT_MS)) {
-            r = errmsg_fail(ret_error, -ETIMEDOUT, "no connection to the controller at %s within %u ms",
-                     cfg->url,
-                     cfg->connect_timeout_ms ? cfg->connect_timeout_ms
-                                             : DEFAULT_CONNECT_TIMEOUT_MS);
+            r = errmsg_fail(ret_error, -ETIMEDOUT,
+                            "no connection to the controller at %s within %u ms", cfg->url,
+                            cfg->connect_timeout_ms ? cfg->connect_timeout_ms
+                                                    : DEFAULT_CONNECT_TIMEOUT_MS);
             goto fail;
         }
     } else {
@@ -528,12 +529,12 @@ int rb_session_open(const rb_session_config *cfg, rb_session **ret, char **ret_e
         r = rb_nng_errno(rv);
         if (r == -EPROTO) {
             r = errmsg_fail(ret_error, r,
-                     "TLS with %s failed (wrong CA, server name %s, or a refused "
-                     "certificate): %s",
-                     cfg->url, s->server_name, nng_strerror(rv));
+                            "TLS with %s failed (wrong CA, server name %s, or a refused "
+                            "certificate): %s",
+                            cfg->url, s->server_name, nng_strerror(rv));
         } else {
             r = errmsg_fail(ret_error, r, "cannot reach the controller at %s: %s", cfg->url,
-                     nng_strerror(rv));
+                            nng_strerror(rv));
         }
         goto fail;
     }
@@ -605,8 +606,8 @@ int rb_session_reload_tls(rb_session *s, char **ret_error)
     if (rv != 0) {
         nng_tls_config_free(tcfg);
         prover_drop(s, prover);
-        return errmsg_fail(ret_error, rb_nng_errno(rv), "the dialer refused the new TLS configuration: %s",
-                    nng_strerror(rv));
+        return errmsg_fail(ret_error, rb_nng_errno(rv),
+                           "the dialer refused the new TLS configuration: %s", nng_strerror(rv));
     }
     pthread_mutex_lock(&s->lock);
     nng_tls_config *older = s->tls_prev;

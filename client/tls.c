@@ -7,10 +7,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "errmsg.h"
 #include "fileio.h"
 #include "pki.h"
 #include "sha256.h"
-#include "errmsg.h"
 #include "util.h"
 
 /* A PEM file larger than this is not a certificate, key or CRL we issue. */
@@ -170,8 +170,9 @@ int rb_tls_config_load(const rb_tls_files *f, bool server, nng_tls_config **ret,
     }
     if (rv != 0) {
         nng_tls_config_free(cfg);
-        return errmsg_fail(ret_error, -EPROTO, "TLS refused the %s (%s, %s, %s%s%s): %s", what, f->ca,
-                    f->cert, f->key, f->crl ? ", " : "", f->crl ? f->crl : "", nng_strerror(rv));
+        return errmsg_fail(ret_error, -EPROTO, "TLS refused the %s (%s, %s, %s%s%s): %s", what,
+                           f->ca, f->cert, f->key, f->crl ? ", " : "", f->crl ? f->crl : "",
+                           nng_strerror(rv));
     }
     if (ret_digest) {
         memcpy(ret_digest, digest, sizeof(digest));

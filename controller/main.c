@@ -416,8 +416,8 @@ static int become_service_user(controller *c)
         return r;
     }
     static const cap_value_t bind_low[] = { CAP_NET_BIND_SERVICE };
-    bool low = url_port_privileged(cfg->agents_listen) ||
-               url_port_privileged(cfg->operators_listen);
+    bool low =
+        url_port_privileged(cfg->agents_listen) || url_port_privileged(cfg->operators_listen);
     r = daemon_drop_privileges(&u, bind_low, low ? 1 : 0);
     if (r < 0) {
         log_error("cannot drop root for user=%s: %s", cfg->user, errstr(r));
@@ -572,12 +572,9 @@ out:
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' },
-        { "check-config", no_argument, NULL, 'C' },
-        { "user", required_argument, NULL, 'u' },
-        { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },
-        { 0 },
+        { "config", required_argument, NULL, 'c' }, { "check-config", no_argument, NULL, 'C' },
+        { "user", required_argument, NULL, 'u' },   { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },      { 0 },
     };
     const char *config = NULL;
     bool check = false;
@@ -591,8 +588,7 @@ int main(int argc, char **argv)
             break;
         case 'u':
             if (!user_name_valid(optarg)) {
-                fprintf(stderr, "rackboot-controller: --user: \"%s\" is not a user name\n",
-                        optarg);
+                fprintf(stderr, "rackboot-controller: --user: \"%s\" is not a user name\n", optarg);
                 return 2;
             }
             user = optarg;

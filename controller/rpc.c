@@ -15,8 +15,8 @@
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/transport/ipc/ipc.h>
 
-#include "tls.h"
 #include "errmsg.h"
+#include "tls.h"
 #include "util.h"
 
 /* Contexts kept waiting for a request. More only cost memory; fewer than
@@ -369,7 +369,8 @@ int rpc_server_listen(rpc_server *s, const char *url, nng_tls_config *tls, int i
     }
     if (rv != 0) {
         nng_listener_close(l);
-        return errmsg_fail(ret_error, rb_nng_errno(rv), "cannot listen on %s: %s", url, nng_strerror(rv));
+        return errmsg_fail(ret_error, rb_nng_errno(rv), "cannot listen on %s: %s", url,
+                           nng_strerror(rv));
     }
     if (strncmp(url, "tls+tcp://", 10) == 0) {
         int port = 0;
