@@ -65,8 +65,12 @@ flood_round() {
     ip -n "$CLI" -6 addr flush dev veth-c scope global
     ip netns exec "$FLD" timeout 40 python3 "$HOSTILE_DIR/dhcp6_flood.py" fl0 \
         "$SOLICITS" "$BLIND" 8 "$SERVER_DUID" >"$T/flood-$name.json" 2>"$T/flood-$name.err" &
-    local flood=$! t0
-    sleep 1
+    local flood=$! t0 received0
+    received0=$(metric rackboot_dhcp6_received_total)
+    # dhclient starts once the flood is reaching the agent, not after a
+    # guess at how long the flooder takes to start.
+    flooding() { [ "$(metric rackboot_dhcp6_received_total)" -ge $((${received0:-0} + 500)) ]; }
+    wait_for 20 flooding || fail "$name: the flood never reached the agent"
     t0=$(date +%s%N)
     DHCLIENT_TIMEOUT=30 run_dhclient "$CLI" veth-c || fail "$name: dhclient got no lease during the flood"
     echo "$name: dhclient bound in $(ms_since "$t0") ms during the flood"
@@ -94,7 +98,11 @@ EOP
 [ "$(field bindings "$s")" -le 1 ] || fail "no pool: bindings=$(field bindings "$s")"
 grep -q "dhcp6 bound host=web17 mac=$CLI_MAC addr=2001:db8:1::17 " "$T/agent.log" ||
     fail "no pool: web17's binding not logged"
-sleep 1.2 # the lease file is written once a second
+# The lease file is flushed once a second when bindings changed: wait for
+# a flush after the flood (or, when nothing changed, take it as it is).
+flushed() { [ "$T/state/dhcp6.leases" -nt "$T/flood-done" ]; }
+touch "$T/flood-done"
+wait_for 3 flushed || true
 lease_nopool=$(stat -c %s "$T/state/dhcp6.leases" 2>/dev/null || echo 0)
 echo "no pool: lease file $lease_nopool bytes"
 [ "$lease_nopool" -lt 4096 ] || fail "no pool: lease file grew to $lease_nopool bytes"
@@ -125,7 +133,8 @@ EOP
 # At most the cap of pool bindings, plus web17's reservation (never counted).
 [ "${bindings:-99999}" -le $((CAP + 1)) ] || fail "pool: $bindings bindings, cap $CAP"
 [ "${capped:-0}" -ge 1000 ] || fail "pool: the cap was not counted (pool_capped_total=${capped:-none})"
-sleep 1.2
+touch "$T/flood-done"
+wait_for 3 flushed || true
 lease_pool=$(stat -c %s "$T/state/dhcp6.leases")
 echo "pool: lease file $lease_pool bytes"
 # A record is one line of well under 512 bytes; at most CAP + 1 bindings,

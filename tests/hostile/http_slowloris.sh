@@ -34,6 +34,10 @@ head -c 4096 /dev/urandom >"$T/root/small.bin"
 hostile_asan_env
 start_agent
 
+metric() {
+    cli curl -g -sS --interface "$NORMAL" --max-time 5 "$BASE/metrics" |
+        awk -v n="$1" '$1 == n { print $2 }'
+}
 get() { # get: one normal request, prints its time; fails the test if not 200 and intact
     local t
     t=$(cli curl -g -sS --interface "$NORMAL" --max-time 5 -o "$T/fast" \
@@ -49,14 +53,19 @@ mem_begin "$AGENT_PID"
 ip netns exec "$CLI" timeout $((SECONDS_ + 30)) python3 "$HOSTILE_DIR/slowloris.py" \
     "$SRV_ADDR" 80 "$SECONDS_" 3000 "$FLOODER" $ATTACKERS >"$T/loris.json" 2>"$T/loris.err" &
 LORIS=$!
-sleep 1
+# The normal client starts once the attackers hold connections, not after
+# a guess at how long they take to connect.
+attacking() { [ "$(metric rackboot_http_connections_active)" -ge 50 ]; }
+wait_for 20 attacking || fail "the attackers never held connections: $(cat "$T/loris.err")"
 # The normal client through the attack: bounded by count (16) and time.
 slowest=0
 for i in $(seq 16); do
     kill -0 "$LORIS" 2>/dev/null || break
     t=$(get)
     echo "normal request $i: ${t}s"
-    awk -v t="$t" 'BEGIN { exit !(t < 1.0) }' || fail "normal request $i took ${t}s during the attack"
+    # Served well under header_timeout (3 s), which is what a client starved
+    # by the attackers would wait; 2 s leaves room for 2 busy CI cores.
+    awk -v t="$t" 'BEGIN { exit !(t < 2.0) }' || fail "normal request $i took ${t}s during the attack"
     slowest=$(awk -v a="$slowest" -v b="$t" 'BEGIN { print (b > a) ? b : a }')
     sleep 0.5
 done
@@ -99,10 +108,6 @@ grep -q "http closed client=.* reason=header_timeout header_timeout=${HEADER_TIM
 [ "$(grep -c "http - /files/small.bin status=.* client=\[$FLOODER\]:[0-9]* ended=" "$T/agent.log")" -ge 10 ] ||
     fail "the header floods are not in the access log"
 
-metric() {
-    cli curl -g -sS --interface "$NORMAL" --max-time 5 "$BASE/metrics" |
-        awk -v n="$1" '$1 == n { print $2 }'
-}
 quiet() { [ "$(metric rackboot_http_connections_active)" = 1 ]; }
 wait_for 10 quiet || fail "connections still open after the attack: $(metric rackboot_http_connections_active)"
 n=$(metric rackboot_http_header_timeouts_total)
