@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "hostsfile.h"
+#include "model/hostsfile.h"
 #include "pb.h"
 #include "rbproto.h"
 #include "util.h"
@@ -30,7 +30,7 @@ static unsigned entry_line(const ini_section *s, const char *key)
     return e ? e->line : s->line;
 }
 
-static int profile_to_wire(const intent_profile *p, Rackboot__V1__Profile **ret)
+static int profile_to_wire(const model_profile *p, Rackboot__V1__Profile **ret)
 {
     Rackboot__V1__Profile *w = cli_pb_new(&rackboot__v1__profile__descriptor);
     if (!w) {
@@ -38,7 +38,7 @@ static int profile_to_wire(const intent_profile *p, Rackboot__V1__Profile **ret)
     }
     int r = cli_pb_set_string(&w->name, p->name);
     for (size_t i = 0; r == 0 && i < p->n_images; i++) {
-        const intent_image *img = &p->images[i];
+        const model_image *img = &p->images[i];
         Rackboot__V1__Image *wi = cli_pb_new(&rackboot__v1__image__descriptor);
         if (!wi) {
             r = -ENOMEM;
@@ -97,7 +97,7 @@ int profile_file_read_profiles(const char *path, diag *d, Rackboot__V1__Profiles
     }
     for (size_t k = 0; k < hf->n_profiles; k++) {
         const hostsfile_profile *hp = &hf->profiles[k];
-        const intent_profile *p = &hp->p;
+        const model_profile *p = &hp->p;
         unsigned before = errors;
         /* What the agent's standalone mode allows but the wire does not. */
         if (!cli_name_valid(p->name)) {

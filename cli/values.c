@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-#include "intents.h"
+#include "model/intent.h"
 #include "parse.h"
 #include "rbproto.h"
 

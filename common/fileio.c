@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,4 +260,17 @@ out:
     free(buf);
     close(fd);
     return r;
+}
+
+char *fileio_path_relative(const char *base, const char *rel)
+{
+    const char *slash = strrchr(base, '/');
+    if (rel[0] == '/' || !slash) {
+        return strdup(rel);
+    }
+    char *p = NULL;
+    if (asprintf(&p, "%.*s/%s", (int)(slash - base), base, rel) < 0) {
+        return NULL;
+    }
+    return p;
 }

@@ -47,3 +47,8 @@ int fileio_read_all(const char *path, size_t max, void **ret, size_t *ret_len);
 
 /* fsync(2) of a directory, making renames and creations in it durable. */
 int fileio_fsync_dir(const char *dir);
+
+/* `rel` as seen from the file `base`: itself when absolute, else joined to
+ * base's directory (a config file naming its neighbours). malloc()ed; NULL
+ * when out of memory. */
+char *fileio_path_relative(const char *base, const char *rel);

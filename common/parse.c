@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <net/if.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -380,4 +381,36 @@ bool fleet_name_valid(const char *s)
         }
     }
     return true;
+}
+
+int parse_words(const char *s, char **out, size_t max, size_t *ret_n)
+{
+    size_t n = 0;
+    int r = 0;
+    for (const char *p = s;;) {
+        p += strspn(p, " \t");
+        if (!*p) {
+            break;
+        }
+        size_t len = strcspn(p, " \t");
+        if (n == max) {
+            r = -E2BIG;
+            break;
+        }
+        out[n] = strndup(p, len);
+        if (!out[n]) {
+            r = -ENOMEM;
+            break;
+        }
+        n++;
+        p += len;
+    }
+    if (r < 0) {
+        for (size_t i = 0; i < n; i++) {
+            out[i] = (free(out[i]), NULL);
+        }
+        return r;
+    }
+    *ret_n = n;
+    return 0;
 }

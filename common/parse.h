@@ -11,10 +11,16 @@
 
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* yes/no, true/false, on/off, 1/0; case-insensitive. */
 int parse_bool(const char *s, bool *ret);
+
+/* Splits `s` at blanks (spaces, tabs) into at most `max` malloc()ed words in
+ * out[0..*ret_n). -E2BIG for more than `max` words, -ENOMEM; either way
+ * nothing is left allocated. */
+int parse_words(const char *s, char **out, size_t max, size_t *ret_n);
 
 /* Decimal digits only, value in [min, max]. */
 int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *ret);

@@ -14,7 +14,7 @@
 #include "auth.h"
 #include "log.h"
 #include "rbproto.h"
-#include "render/template.h"
+#include "model/template.h"
 #include "store/queue.h"
 #include "timeutil.h"
 #include "util.h"
@@ -330,8 +330,8 @@ static void do_profiles_import(api *a, const Rackboot__V1__ProfilesImportRequest
     }
     for (size_t i = 0; i < req->n_profiles && r >= 0; i++) {
         const char *ks = req->profiles[i]->kickstart_template;
-        render_template_error terr;
-        if (ks && render_template_check(ks, strlen(ks), &terr) < 0) {
+        template_error terr;
+        if (ks && template_check(ks, strlen(ks), &terr) < 0) {
             set_status(rc, RACKBOOT__V1__STATUS__STATUS_INVALID, "profile %s: kickstart %s",
                        req->profiles[i]->name, terr.message);
             r = -EINVAL;

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "ini.h"
-#include "intents.h"
+#include "model/intent.h"
 #include "parse.h"
 #include "util.h"
 

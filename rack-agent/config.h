@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bindings.h"
+#include "dhcp6/bindings.h"
 #include "dhcp6/server.h"
 #include "diag.h"
 #include "log.h"

@@ -2,8 +2,8 @@
 rackboot_unit_test(test_cache LIBS rb_cache TIMEOUT 120)
 rackboot_unit_test(test_cache_images LIBS rb_cache TIMEOUT 60)
 rackboot_unit_test(test_cache_config LIBS rb_agent)
-# The cache behind files.h (files.c lives in rb_agent).
-rackboot_unit_test(test_cache_files LIBS rb_cache rb_agent)
+# The cache behind files/files.h.
+rackboot_unit_test(test_cache_files LIBS rb_cache rb_files)
 
 # The cache end to end: an nginx origin, the agent and real clients (tftp,
 # curl) in network namespaces. Needs root and `ip netns`, else skips (77).

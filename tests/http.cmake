@@ -6,7 +6,7 @@ rackboot_fuzz_target(fuzz_http_range LIBS rb_http)
 rackboot_unit_test(test_http_server LIBS rb_http Threads::Threads TIMEOUT 60)
 # Routes answered through files.h: the TFTP root and a source that answers
 # later, as the image cache does.
-rackboot_unit_test(test_http_files LIBS rb_http rb_agent Threads::Threads)
+rackboot_unit_test(test_http_files LIBS rb_http rb_files Threads::Threads)
 # The [http] section of the agent's configuration.
 rackboot_unit_test(test_http_config LIBS rb_agent)
 

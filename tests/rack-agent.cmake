@@ -6,9 +6,9 @@ target_include_directories(test_dhcp6_wire PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/u
 target_include_directories(test_dhcp6_server PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
 rackboot_fuzz_target(fuzz_dhcp6 LIBS rb_dhcp6)
 
-rackboot_unit_test(test_agent_leasefile LIBS rb_agent)
+rackboot_unit_test(test_agent_leasefile LIBS rb_dhcp6)
 rackboot_unit_test(test_agent_config LIBS rb_agent)
-rackboot_unit_test(test_agent_standalone LIBS rb_agent)
+rackboot_unit_test(test_agent_standalone LIBS rb_standalone rb_agent)
 
 # The daemon's command line: --help, --version, --check-config.
 add_test(NAME agent.cli
@@ -39,11 +39,11 @@ set_tests_properties(integration.dhcp6_ovmf PROPERTIES TIMEOUT 240 SKIP_RETURN_C
 # A deterministic CPU-cost driver of the DHCPv6 path, for callgrind (see its
 # header). Built, not a test.
 add_executable(dhcp6_cpu ${CMAKE_CURRENT_SOURCE_DIR}/bench/dhcp6_cpu.c)
-target_link_libraries(dhcp6_cpu PRIVATE rb_agent)
+target_link_libraries(dhcp6_cpu PRIVATE rb_dhcp6)
 
 # The DHCPv6 socket: the batched send queue, the pacer's rules, and (in a
 # network namespace of its own, root only) one read and one send per batch.
-rackboot_unit_test(test_dhcp6_socket LIBS rb_agent TIMEOUT 60)
+rackboot_unit_test(test_dhcp6_socket LIBS rb_dhcp6 TIMEOUT 60)
 target_include_directories(test_dhcp6_socket PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
 
 # --check-config refuses what start-up would refuse (interfaces, listen
@@ -56,6 +56,6 @@ set_tests_properties(integration.agent_check_config PROPERTIES TIMEOUT 120)
 
 # Fuzzed: the lease file, the standalone hosts file and agent.conf (each
 # written to a private tmpfs directory, see tests/fuzz/fuzz_file.h).
-rackboot_fuzz_target(fuzz_leasefile LIBS rb_agent)
-rackboot_fuzz_target(fuzz_hostsfile LIBS rb_agent)
+rackboot_fuzz_target(fuzz_leasefile LIBS rb_dhcp6)
+rackboot_fuzz_target(fuzz_hostsfile LIBS rb_model)
 rackboot_fuzz_target(fuzz_agent_config LIBS rb_agent)

@@ -2,9 +2,9 @@
 rackboot_unit_test(test_tftp_wire LIBS rb_tftp)
 rackboot_unit_test(test_tftp_transfer LIBS rb_tftp)
 rackboot_fuzz_target(fuzz_tftp LIBS rb_tftp)
-rackboot_unit_test(test_files LIBS rb_agent)
+rackboot_unit_test(test_files LIBS rb_files)
 # The server's sockets over ::1 on a private loop: no root needed.
-rackboot_unit_test(test_tftp_server LIBS rb_agent)
+rackboot_unit_test(test_tftp_server LIBS rb_tftp)
 
 # Real TFTP clients (tftp-hpa, atftp, and a raw client for the protocol
 # cases) against the agent in network namespaces of their own. They need

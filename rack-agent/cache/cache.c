@@ -1,4 +1,4 @@
-#include "cache.h"
+#include "cache/cache.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -10,12 +10,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fetch.h"
+#include "cache/fetch.h"
 #include "fileio.h"
 #include "hashmap.h"
 #include "hex.h"
 #include "log.h"
-#include "metrics.h"
+#include "metrics/metrics.h"
 #include "sha256.h"
 #include "timeutil.h"
 #include "util.h"

@@ -1,4 +1,4 @@
-#include "fetch.h"
+#include "cache/fetch.h"
 
 #include <curl/curl.h>
 #include <errno.h>

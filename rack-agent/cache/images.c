@@ -1,11 +1,11 @@
-#include "images.h"
+#include "cache/images.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "files-internal.h"
+#include "files/source.h"
 #include "sha256.h"
 #include "util.h"
 
@@ -73,7 +73,7 @@ bool cache_images_handles(const char *path)
     return strncmp(path, "images/", 7) == 0 || strncmp(path, "objects/", 8) == 0;
 }
 
-static const intent_image *find_image(const intent_profile *p, const char *rest)
+static const model_image *find_image(const model_profile *p, const char *rest)
 {
     image_kind want = IMAGE_OTHER;
     if (streq(rest, "vmlinuz")) {
@@ -84,7 +84,7 @@ static const intent_image *find_image(const intent_profile *p, const char *rest)
         want = IMAGE_STAGE2;
     }
     for (size_t i = 0; i < p->n_images; i++) {
-        const intent_image *img = &p->images[i];
+        const model_image *img = &p->images[i];
         if (img->kind != want) {
             continue;
         }
@@ -97,10 +97,10 @@ static const intent_image *find_image(const intent_profile *p, const char *rest)
 
 /* An image of any profile of the set with this digest, for objects/ paths:
  * where to fetch it when missing or found corrupt. */
-static const intent_image *find_by_digest(const intent_set *set, const uint8_t sha[SHA256_LEN])
+static const model_image *find_by_digest(const intent_set *set, const uint8_t sha[SHA256_LEN])
 {
     for (size_t i = 0; i < intent_set_n_profiles(set); i++) {
-        const intent_profile *p = intent_set_profile_at(set, i);
+        const model_profile *p = intent_set_profile_at(set, i);
         for (size_t k = 0; k < p->n_images; k++) {
             if (memcmp(p->images[k].sha256, sha, SHA256_LEN) == 0) {
                 return &p->images[k];
@@ -155,7 +155,7 @@ static int open_rest(cache_images *ci, bool objects, const char *rest, files_don
         }
         /* The origin even when cached: a copy found corrupt on disk is
          * fetched again from it (cache.h). */
-        const intent_image *img = find_by_digest(set, obj.sha256);
+        const model_image *img = find_by_digest(set, obj.sha256);
         if (img) {
             obj.url = img->url;
             obj.size = img->size;
@@ -169,14 +169,14 @@ static int open_rest(cache_images *ci, bool objects, const char *rest, files_don
             return -ENOENT;
         }
         profile_len = (size_t)(slash - name);
-        const intent_profile *p = NULL;
+        const model_profile *p = NULL;
         for (size_t i = 0; i < intent_set_n_profiles(set) && !p; i++) {
-            const intent_profile *q = intent_set_profile_at(set, i);
+            const model_profile *q = intent_set_profile_at(set, i);
             if (strncmp(q->name, name, profile_len) == 0 && q->name[profile_len] == '\0') {
                 p = q;
             }
         }
-        const intent_image *img = p ? find_image(p, slash + 1) : NULL;
+        const model_image *img = p ? find_image(p, slash + 1) : NULL;
         if (!img) {
             return -ENOENT;
         }
@@ -290,7 +290,7 @@ void cache_images_prewarm(cache_images *ci, const intent_set *set, cache_prewarm
     }
     /* Intents point into the set's profile array: one pass marks the used
      * ones, however many hosts there are. */
-    const intent_profile *first = intent_set_profile_at(set, 0);
+    const model_profile *first = intent_set_profile_at(set, 0);
     bool *used = calloc(n_profiles, sizeof(*used));
     if (!used) {
         st.failed = 1;
@@ -305,13 +305,13 @@ void cache_images_prewarm(cache_images *ci, const intent_set *set, cache_prewarm
         used[idx] = true;
     }
     for (size_t i = 0; i < n_profiles; i++) {
-        const intent_profile *p = intent_set_profile_at(set, i);
+        const model_profile *p = intent_set_profile_at(set, i);
         if (!used[i]) {
             continue;
         }
         st.profiles++;
         for (size_t k = 0; k < p->n_images; k++) {
-            const intent_image *img = &p->images[k];
+            const model_image *img = &p->images[k];
             cache_object obj = { .url = img->url, .size = img->size };
             memcpy(obj.sha256, img->sha256, SHA256_LEN);
             st.images++;

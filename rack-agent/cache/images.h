@@ -16,10 +16,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "cache.h"
-#include "files-internal.h"
-#include "files.h"
-#include "intents.h"
+#include "cache/cache.h"
+#include "files/source.h"
+#include "files/files.h"
+#include "model/intent.h"
 
 typedef struct cache_images cache_images;
 typedef struct cache_images_request cache_images_request;
@@ -46,7 +46,7 @@ int cache_images_open(cache_images *ci, const char *path, files_done_fn done, vo
 /* The callback will not be called. */
 void cache_images_request_cancel(cache_images_request *req);
 
-/* Sources for files_add_source() (files-internal.h; userdata: the
+/* Sources for files_add_source() (files/source.h; userdata: the
  * cache_images), so HTTP and TFTP serve the paths through files_open():
  *
  *     files_add_source(f, "images", cache_images_source_images, ci);

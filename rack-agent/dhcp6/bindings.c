@@ -1,4 +1,4 @@
-#include "bindings.h"
+#include "dhcp6/bindings.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "wire.h"
+#include "dhcp6/wire.h"
 
 typedef enum dhcp6_binding_kind {
     DHCP6_BINDING_HOST = 1, /* keyed by MAC; the address is the host's reservation */

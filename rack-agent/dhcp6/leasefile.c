@@ -1,4 +1,4 @@
-#include "leasefile.h"
+#include "dhcp6/leasefile.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -29,7 +29,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "bindings.h"
+#include "dhcp6/bindings.h"
 
 #define DHCP6_LEASEFILE_HEADER "# rackboot dhcp6 leases v1\n"
 /* The longest record: op, kind, address, expiry, flags, MAC, 130-byte DUID

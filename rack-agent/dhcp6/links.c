@@ -1,4 +1,4 @@
-#include "links.h"
+#include "dhcp6/links.h"
 
 #include <errno.h>
 #include <ifaddrs.h>

@@ -1,4 +1,4 @@
-#include "server.h"
+#include "dhcp6/server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -12,9 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bindings.h"
-#include "intents.h"
-#include "wire.h"
+#include "dhcp6/bindings.h"
+#include "model/intent.h"
+#include "dhcp6/wire.h"
 
 enum {
     DHCP6_SERVER_MAX_DNS = 8,

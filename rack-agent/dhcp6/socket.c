@@ -1,4 +1,4 @@
-#include "socket.h"
+#include "dhcp6/socket.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "socket-internal.h"
+#include "dhcp6/socket-internal.h"
 #include "timeutil.h"
-#include "udp6.h"
+#include "net/udp6.h"
 #include "util.h"
 
 enum {

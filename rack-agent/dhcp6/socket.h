@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "server.h"
+#include "dhcp6/server.h"
 
 typedef struct dhcp6_socket_config {
     uint16_t port;

@@ -1,4 +1,4 @@
-#include "wire.h"
+#include "dhcp6/wire.h"
 
 #include <errno.h>
 #include <string.h>

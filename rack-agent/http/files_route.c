@@ -1,4 +1,4 @@
-#include "files_route.h"
+#include "http/files_route.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -4,8 +4,8 @@
  * validators, ranges and sendfile(2). */
 #pragma once
 
-#include "files.h"
-#include "server.h"
+#include "files/files.h"
+#include "http/server.h"
 
 /* Answers `req` with files_open(f, path): the file (200/206/304/416 as the
  * request asks), or 404 (-ENOENT), 403 (-EACCES), 414 (-ENAMETOOLONG), 502

@@ -1,8 +1,8 @@
 /* The HTTP server: libmicrohttpd in external-epoll mode on the agent's libuv
  * loop (see server.h). Everything here runs on the loop thread: the daemon
  * has no threads of its own, so no locks. */
-#include "server.h"
-#include "server-internal.h"
+#include "http/server.h"
+#include "http/server-internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,7 +21,7 @@
 
 #include "hex.h"
 #include "log.h"
-#include "range.h"
+#include "http/range.h"
 #include "timeutil.h"
 #include "util.h"
 

@@ -41,7 +41,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "metrics.h"
+#include "metrics/metrics.h"
 
 typedef struct http_server http_server;
 typedef struct http_request http_request;

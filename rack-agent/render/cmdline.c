@@ -1,9 +1,9 @@
-#include "cmdline.h"
+#include "render/cmdline.h"
 
 #include <errno.h>
 #include <string.h>
 
-#include "host-internal.h"
+#include "render/host-internal.h"
 #include "util.h"
 
 static bool intent_has_mac(const intent *in, const uint8_t mac[6])

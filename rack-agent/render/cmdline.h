@@ -23,8 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "context.h"
-#include "intents.h"
+#include "render/context.h"
+#include "model/intent.h"
 
 /* The kernel's COMMAND_LINE_SIZE on x86 and arm64, NUL included: a longer
  * line is cut silently by the kernel, so we refuse to render one. */

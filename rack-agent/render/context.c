@@ -1,4 +1,4 @@
-#include "context.h"
+#include "render/context.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host-internal.h"
+#include "render/host-internal.h"
 #include "parse.h"
 #include "util.h"
 
@@ -103,7 +103,7 @@ int render_progress_url(const render_context *ctx, const intent *in, char **ret)
 
 int render_host_resolve(const render_context *ctx, const intent *in, render_host *ret)
 {
-    const intent_profile *p = in->profile;
+    const model_profile *p = in->profile;
     if (!p || !render_id_valid(p->name) || !render_id_valid(in->install_id) ||
         !render_id_valid(in->token) || !render_cmdline_extra_valid(p->cmdline)) {
         return -EINVAL;
@@ -112,7 +112,7 @@ int render_host_resolve(const render_context *ctx, const intent *in, render_host
     h.hostname = in->hostname ? in->hostname : in->host;
     /* The hostname lands in ip=, in kickstart lines and in shell: a quote or
      * a newline in it must never get that far. */
-    if (!h.hostname || !dns_name_valid(h.hostname) || !render_value_safe(h.hostname)) {
+    if (!h.hostname || !dns_name_valid(h.hostname) || !template_value_safe(h.hostname)) {
         return -EINVAL;
     }
     if (in->prefix_len < 1 || in->prefix_len > 128) {
@@ -142,7 +142,7 @@ int render_host_resolve(const render_context *ctx, const intent *in, render_host
         return -EINVAL;
     }
     for (size_t i = 0; i < h.n_search; i++) {
-        if (!h.search[i] || !dns_name_valid(h.search[i]) || !render_value_safe(h.search[i])) {
+        if (!h.search[i] || !dns_name_valid(h.search[i]) || !template_value_safe(h.search[i])) {
             return -EINVAL;
         }
     }
@@ -172,7 +172,7 @@ void render_put_search_list(rbuf *b, const render_host *h)
     }
 }
 
-bool render_profile_has(const intent_profile *p, image_kind kind)
+bool render_profile_has(const model_profile *p, image_kind kind)
 {
     for (size_t i = 0; i < p->n_images; i++) {
         if (p->images[i].kind == kind) {

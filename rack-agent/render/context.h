@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "intents.h"
+#include "model/intent.h"
 
 /* "http://[" + 45 + "]:" + 5 + NUL, rounded up. */
 #define RENDER_BASE_URL_MAX 64

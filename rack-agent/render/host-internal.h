@@ -2,15 +2,15 @@
  * use them (context.c). Internal to rack-agent/render/. */
 #pragma once
 
-#include "context.h"
-#include "intents.h"
-#include "render-internal.h"
+#include "render/context.h"
+#include "model/intent.h"
+#include "render/render-internal.h"
 
 /* An intent's values as every renderer uses them, rack defaults applied and
  * everything checked once. */
 typedef struct render_host {
     const intent *in;
-    const intent_profile *profile;
+    const model_profile *profile;
     const char *hostname; /* the intent's, else its inventory name */
     char address[RENDER_ADDR_LEN];
     char gateway[RENDER_ADDR_LEN]; /* "" without one */
@@ -22,7 +22,7 @@ typedef struct render_host {
 
 /* -EINVAL unless: the intent has a profile; its install id, token and
  * profile name pass render_id_valid(); its hostname is a DNS name
- * (dns_name_valid) and render_value_safe(); every search domain is a DNS
+ * (dns_name_valid) and template_value_safe(); every search domain is a DNS
  * name; the prefix length is 1-128; the profile's cmdline passes
  * render_cmdline_extra_valid(). */
 int render_host_resolve(const render_context *ctx, const intent *in, render_host *ret);
@@ -32,4 +32,4 @@ void render_put_dns_list(rbuf *b, const render_host *h);
 void render_put_search_list(rbuf *b, const render_host *h);
 
 /* True if the profile has an image of this kind. */
-bool render_profile_has(const intent_profile *p, image_kind kind);
+bool render_profile_has(const model_profile *p, image_kind kind);

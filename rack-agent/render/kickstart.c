@@ -1,12 +1,12 @@
-#include "kickstart.h"
+#include "render/kickstart.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "host-internal.h"
-#include "template.h"
+#include "render/host-internal.h"
+#include "model/template.h"
 #include "util.h"
 
 /* Best effort: a progress report must never fail or stall the install for
@@ -15,7 +15,7 @@
 
 static void put_post(rbuf *b, const char *phase, const char *url)
 {
-    /* url passed render_value_safe() (and is made of id characters), so
+    /* url passed template_value_safe() (and is made of id characters), so
      * double quotes hold it. */
     rbuf_printf(b, CURL_POST "%s \"%s\" || true\n", phase, url);
 }
@@ -77,7 +77,7 @@ int render_kickstart(const render_context *ctx, const intent *in, char **ret, si
         return r;
     }
 
-    const render_var vars[] = {
+    const template_var vars[] = {
         { "hostname", h.hostname },
         { "address", h.address },
         { "prefix", prefix },
@@ -93,7 +93,7 @@ int render_kickstart(const render_context *ctx, const intent *in, char **ret, si
     const char *tmpl = h.profile->kickstart ? h.profile->kickstart : "";
     _cleanup_free_ char *body = NULL;
     size_t body_len = 0;
-    r = render_template_expand(tmpl, strlen(tmpl), vars, ARRAY_SIZE(vars), &body, &body_len);
+    r = template_expand(tmpl, strlen(tmpl), vars, ARRAY_SIZE(vars), &body, &body_len);
     if (r < 0) {
         return r;
     }

@@ -30,12 +30,12 @@
 
 #include <stddef.h>
 
-#include "context.h"
-#include "intents.h"
+#include "render/context.h"
+#include "model/intent.h"
 
 /* *ret: a new NUL-terminated kickstart (free() it), *ret_len (if not NULL)
  * its length. -EINVAL when a value fails validation (a hostname with a quote
  * or a newline, an install id or token outside render_id_valid(), ...);
  * -EBADMSG for a malformed template or an unknown placeholder (which profile
- * load should have refused); -E2BIG for a result over RENDER_MAX_OUTPUT. */
+ * load should have refused); -E2BIG for a result over RBUF_MAX. */
 int render_kickstart(const render_context *ctx, const intent *in, char **ret, size_t *ret_len);

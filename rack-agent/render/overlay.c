@@ -1,10 +1,10 @@
-#include "overlay.h"
+#include "render/overlay.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "render-internal.h"
+#include "render/render-internal.h"
 #include "util.h"
 
 /* The hook script. %u: the number of half-second polls; %u: seconds. */

@@ -1,11 +1,11 @@
-#include "script.h"
+#include "render/script.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
-#include "cmdline.h"
-#include "host-internal.h"
-#include "overlay.h"
+#include "render/cmdline.h"
+#include "render/host-internal.h"
+#include "render/overlay.h"
 #include "util.h"
 
 int render_script(const render_context *ctx, const intent *in, const uint8_t mac[6], char **ret,
@@ -18,7 +18,7 @@ int render_script(const render_context *ctx, const intent *in, const uint8_t mac
         return r;
     }
     /* render_cmdline() checked the profile and its name. */
-    const intent_profile *p = in->profile;
+    const model_profile *p = in->profile;
     if (!render_profile_has(p, IMAGE_KERNEL)) {
         return -ENOENT;
     }

@@ -18,8 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "context.h"
-#include "intents.h"
+#include "render/context.h"
+#include "model/intent.h"
 
 /* *ret: a new NUL-terminated script (free() it); *ret_len (if not NULL) its
  * length. -ENOENT when the profile has no kernel image; -EINVAL and -E2BIG

@@ -1,4 +1,4 @@
-#include "server.h"
+#include "tftp/server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,10 +13,10 @@
 
 #include "log.h"
 #include "timeutil.h"
-#include "transfer.h"
-#include "udp6.h"
+#include "tftp/transfer.h"
+#include "net/udp6.h"
 #include "util.h"
-#include "wire.h"
+#include "tftp/wire.h"
 
 enum {
     /* Requests are at most 512 bytes (RFC 2347); a bigger datagram shows up

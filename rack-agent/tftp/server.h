@@ -28,8 +28,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "files.h"
-#include "metrics.h"
+#include "files/files.h"
+#include "metrics/metrics.h"
 
 typedef struct tftp_server tftp_server;
 

@@ -1,4 +1,4 @@
-#include "transfer.h"
+#include "tftp/transfer.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -54,7 +54,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "wire.h"
+#include "tftp/wire.h"
 
 typedef struct tftp_transfer tftp_transfer;
 

@@ -1,4 +1,4 @@
-#include "wire.h"
+#include "tftp/wire.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -27,8 +27,8 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "leasefile.h"
-#include "server.h"
+#include "dhcp6/leasefile.h"
+#include "dhcp6/server.h"
 #include "util.h"
 
 static size_t put_opt(uint8_t *p, uint16_t code, const void *data, uint16_t len)
@@ -199,7 +199,7 @@ int main(int argc, char **argv)
     RB_ASSERT(intents_store_new(&store) == 0);
     intent_set *set;
     RB_ASSERT(intent_set_new(1, &set) == 0);
-    intent_profile prof = { .name = strdup("p") };
+    model_profile prof = { .name = strdup("p") };
     RB_ASSERT(intent_set_add_profile(set, &prof) == 0);
     /* Pool mode: a rack's worth of intents, none of them the clients'. */
     uint32_t n_intents = host ? n_clients : 64;

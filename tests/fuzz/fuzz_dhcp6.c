@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server.h"
+#include "dhcp6/server.h"
 #include "util.h"
 
 static dhcp6_server *server;
@@ -18,7 +18,7 @@ static void setup_once(void)
     RB_ASSERT(intents_store_new(&store) == 0);
     intent_set *set;
     RB_ASSERT(intent_set_new(1, &set) == 0);
-    intent_profile prof = { .name = strdup("p") };
+    model_profile prof = { .name = strdup("p") };
     RB_ASSERT(intent_set_add_profile(set, &prof) == 0);
     intent in = { .install_id = strdup("i"), .host = strdup("h"), .n_macs = 1 };
     memcpy(in.macs[0], "\x52\x54\x00\x12\x34\x56", 6);

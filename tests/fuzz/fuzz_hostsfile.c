@@ -17,7 +17,7 @@
 
 #include "diag.h"
 #include "fuzz_file.h"
-#include "hostsfile.h"
+#include "model/hostsfile.h"
 #include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -33,7 +33,7 @@ static void expect_name(const char *name)
 static void check(const hostsfile *hf, const hostsfile_options *opts)
 {
     for (size_t i = 0; i < hf->n_profiles; i++) {
-        const intent_profile *p = &hf->profiles[i].p;
+        const model_profile *p = &hf->profiles[i].p;
         expect_name(p->name);
         bool kernel = false, initrd = false;
         for (size_t k = 0; k < p->n_images; k++) {

@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "fileio.h"
-#include "journal-internal.h"
-#include "journal.h"
+#include "uplink/journal-internal.h"
+#include "uplink/journal.h"
 #include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

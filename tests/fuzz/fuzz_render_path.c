@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "render/context.h"
-#include "render/template.h"
+#include "model/template.h"
 #include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -52,15 +52,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_id(render_progress_path_parse, path);
 
     /* As a template: the check and the expansion agree. */
-    render_template_error err;
-    int r = render_template_check((const char *)data, size, &err);
-    render_var vars[16];
-    for (size_t i = 0; i < render_template_n_names && i < ARRAY_SIZE(vars); i++) {
-        vars[i] = (render_var){ render_template_names[i], "v" };
+    template_error err;
+    int r = template_check((const char *)data, size, &err);
+    template_var vars[16];
+    for (size_t i = 0; i < template_n_names && i < ARRAY_SIZE(vars); i++) {
+        vars[i] = (template_var){ template_names[i], "v" };
     }
     char *out = NULL;
     int e =
-        render_template_expand((const char *)data, size, vars, render_template_n_names, &out, NULL);
+        template_expand((const char *)data, size, vars, template_n_names, &out, NULL);
     RB_ASSERT(r == 0 ? e == 0 : e == -EBADMSG);
     if (r < 0) {
         RB_ASSERT(err.line >= 1 && err.column >= 1 && strlen(err.message) < sizeof(err.message));

@@ -24,7 +24,7 @@
 #include "render/context.h"
 #include "render/kickstart.h"
 #include "render/script.h"
-#include "uplink.h"
+#include "uplink/uplink.h"
 #include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -48,7 +48,7 @@ static bool starts_with(const char *s, const char *prefix)
 static void check_script(const render_context *ctx, const intent *in, const char *s, size_t len)
 {
     RB_ASSERT(strlen(s) == len && len > 0 && s[len - 1] == '\n');
-    const intent_profile *p = in->profile;
+    const model_profile *p = in->profile;
     bool initrd = false;
     for (size_t i = 0; i < p->n_images; i++) {
         initrd |= p->images[i].kind == IMAGE_INITRD;

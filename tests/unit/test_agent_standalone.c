@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "fileio.h"
-#include "standalone.h"
+#include "standalone/standalone.h"
 
 static char dir[64];
 static char hosts[96];
@@ -136,7 +136,7 @@ static void test_hosts_and_profiles(void **state)
     const uint8_t mac18[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x58 };
     assert_null(intent_set_find_mac(set, mac18));
 
-    const intent_profile *p = in->profile;
+    const model_profile *p = in->profile;
     assert_string_equal(p->name, "el9");
     assert_int_equal(p->n_images, 4);
     assert_string_equal(p->images[0].name, "vmlinuz");

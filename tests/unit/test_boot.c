@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "boot.h"
-#include "progress.h"
+#include "install/routes.h"
+#include "install/progress.h"
 #include "util.h"
 
 int boot_form_get(const uint8_t *body, size_t len, const char *key, char *out, size_t out_size);
@@ -102,7 +102,7 @@ static void test_find_client(void **state)
 {
     intent_set *set = NULL;
     assert_int_equal(intent_set_new(1, &set), 0);
-    intent_profile p = { .name = strdup("p") };
+    model_profile p = { .name = strdup("p") };
     assert_int_equal(intent_set_add_profile(set, &p), 0);
     intent in = make_intent();
     in.install_id = strdup("id-a");
@@ -147,7 +147,7 @@ static intent_set *two_installs(void)
 {
     intent_set *set = NULL;
     assert_int_equal(intent_set_new(7, &set), 0);
-    intent_profile p = { .name = strdup("p") };
+    model_profile p = { .name = strdup("p") };
     assert_int_equal(intent_set_add_profile(set, &p), 0);
     for (int i = 0; i < 2; i++) {
         intent in = make_intent();

@@ -25,8 +25,8 @@
 
 #include <cmocka.h>
 
-#include "cache.h"
-#include "metrics.h"
+#include "cache/cache.h"
+#include "metrics/metrics.h"
 #include "sha256.h"
 
 /* ---- a small HTTP/1.0 origin: GET /NAME serves ORIGIN_DIR/NAME ---- */

@@ -18,10 +18,10 @@
 
 #include <cmocka.h>
 
-#include "cache.h"
-#include "files-internal.h"
-#include "images.h"
-#include "intents.h"
+#include "cache/cache.h"
+#include "files/files-internal.h"
+#include "cache/images.h"
+#include "model/intent.h"
 #include "sha256.h"
 
 typedef struct fixture {
@@ -70,9 +70,9 @@ static int setup(void **state)
 
     intent_set *set = NULL;
     assert_int_equal(intent_set_new(1, &set), 0);
-    intent_profile p9 = { .name = strdup("el9"), .n_images = 1 };
-    p9.images = calloc(1, sizeof(intent_image));
-    p9.images[0] = (intent_image){ .name = strdup("vmlinuz"), .kind = IMAGE_KERNEL };
+    model_profile p9 = { .name = strdup("el9"), .n_images = 1 };
+    p9.images = calloc(1, sizeof(model_image));
+    p9.images[0] = (model_image){ .name = strdup("vmlinuz"), .kind = IMAGE_KERNEL };
     assert_true(asprintf(&p9.images[0].url, "file://%s", f->path) > 0);
     memcpy(p9.images[0].sha256, f->kernel, 32);
     assert_int_equal(intent_set_add_profile(set, &p9), 0);

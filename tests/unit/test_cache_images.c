@@ -18,9 +18,9 @@
 
 #include <cmocka.h>
 
-#include "cache.h"
-#include "images.h"
-#include "intents.h"
+#include "cache/cache.h"
+#include "cache/images.h"
+#include "model/intent.h"
 #include "sha256.h"
 
 typedef struct fixture {
@@ -52,10 +52,10 @@ static void make_file(fixture *f, const char *name, size_t len, unsigned seed, u
     free(buf);
 }
 
-static intent_image image(fixture *f, const char *name, image_kind kind, const char *file,
+static model_image image(fixture *f, const char *name, image_kind kind, const char *file,
                           const uint8_t sha[32])
 {
-    intent_image img = { .name = strdup(name), .kind = kind };
+    model_image img = { .name = strdup(name), .kind = kind };
     assert_true(asprintf(&img.url, "file://%s/%s", f->origin, file) > 0);
     memcpy(img.sha256, sha, 32);
     return img;
@@ -69,15 +69,15 @@ static void install_set(fixture *f, bool corrupt)
     assert_int_equal(intent_set_new(1, &set), 0);
     uint8_t bad[32];
     memset(bad, 0x5a, 32);
-    intent_profile el9 = { .name = strdup("el9"), .n_images = 4 };
-    el9.images = calloc(4, sizeof(intent_image));
+    model_profile el9 = { .name = strdup("el9"), .n_images = 4 };
+    el9.images = calloc(4, sizeof(model_image));
     el9.images[0] = image(f, "vmlinuz", IMAGE_KERNEL, names[0], f->sha[0]);
     el9.images[1] = image(f, "initrd.img", IMAGE_INITRD, names[1], corrupt ? bad : f->sha[1]);
     el9.images[2] = image(f, "squashfs.img", IMAGE_STAGE2, names[2], f->sha[2]);
     el9.images[3] = image(f, "overlay.cpio", IMAGE_OTHER, names[3], f->sha[3]);
     assert_int_equal(intent_set_add_profile(set, &el9), 0);
-    intent_profile el8 = { .name = strdup("el8"), .n_images = 2 };
-    el8.images = calloc(2, sizeof(intent_image));
+    model_profile el8 = { .name = strdup("el8"), .n_images = 2 };
+    el8.images = calloc(2, sizeof(model_image));
     el8.images[0] = image(f, "vmlinuz", IMAGE_KERNEL, names[4], f->sha[4]);
     el8.images[1] = image(f, "initrd.img", IMAGE_INITRD, names[5], f->sha[5]);
     assert_int_equal(intent_set_add_profile(set, &el8), 0);

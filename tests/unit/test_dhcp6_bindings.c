@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "bindings.h"
+#include "dhcp6/bindings.h"
 
 #define NOW 1800000000ull
 /* Lookups one allocation may make: reclaim an expired offer, pop a freed

@@ -25,7 +25,7 @@
 #include "dhcp6/socket-internal.h"
 #include "dhcp6/socket.h"
 #include "dhcp6_vectors.h"
-#include "udp6.h"
+#include "net/udp6.h"
 
 static const uint8_t server_duid[] = { 0x00, 0x03, 0x00, 0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01 };
 static const uint8_t web17_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
@@ -310,7 +310,7 @@ static void e2e_start(e2e *t, bool no_wait)
     assert_int_equal(intents_store_new(&t->store), 0);
     intent_set *set;
     assert_int_equal(intent_set_new(1, &set), 0);
-    intent_profile prof = { .name = strdup("el9") };
+    model_profile prof = { .name = strdup("el9") };
     assert_int_equal(intent_set_add_profile(set, &prof), 0);
     intent in = { .install_id = strdup("inst-1"),
                   .host = strdup("web17"),

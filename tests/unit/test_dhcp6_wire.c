@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "dhcp6_vectors.h"
-#include "wire.h"
+#include "dhcp6/wire.h"
 
 static struct in6_addr addr6(const char *s)
 {

@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "files-internal.h"
+#include "files/files-internal.h"
 
 typedef struct outcome {
     int calls;

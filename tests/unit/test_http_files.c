@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "files-internal.h"
+#include "files/files-internal.h"
 #include "http/files_route.h"
 #include "http/server.h"
 #include "util.h"

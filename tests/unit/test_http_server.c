@@ -25,7 +25,7 @@
 #include <cmocka.h>
 
 #include "http/server.h"
-#include "metrics.h"
+#include "metrics/metrics.h"
 #include "util.h"
 
 #define MAX_JOBS 8

@@ -23,8 +23,8 @@
 #include <cmocka.h>
 
 #include "fileio.h"
-#include "journal-internal.h"
-#include "journal.h"
+#include "uplink/journal-internal.h"
+#include "uplink/journal.h"
 #include "util.h"
 
 typedef struct fixture {

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "metrics.h"
+#include "metrics/metrics.h"
 
 static char *render(const metrics *m)
 {

@@ -19,8 +19,8 @@
 
 #include <cmocka.h>
 
-#include "journal.h"
-#include "progress.h"
+#include "uplink/journal.h"
+#include "install/progress.h"
 #include "util.h"
 
 static int fail_fdatasync;
@@ -57,7 +57,7 @@ static intent_set *one_install(void)
 {
     intent_set *set = NULL;
     assert_int_equal(intent_set_new(1, &set), 0);
-    intent_profile prof = { .name = strdup("p") };
+    model_profile prof = { .name = strdup("p") };
     assert_int_equal(intent_set_add_profile(set, &prof), 0);
     intent in = { 0 };
     const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };

@@ -83,8 +83,8 @@ static struct in6_addr addr(const char *s)
  * give them, the rack's DNS servers and search list as defaults. */
 typedef struct fixture {
     render_context ctx;
-    intent_image images[3];
-    intent_profile profile;
+    model_image images[3];
+    model_profile profile;
     intent in;
     char *template;
 } fixture;
@@ -107,11 +107,11 @@ static int setup(void **state)
     f->ctx.has_gateway = true;
     f->ctx.gateway = addr("2001:db8:0:1::ffff"); /* the intent's own wins */
 
-    f->images[0] = (intent_image){ .name = MUT("vmlinuz"), .kind = IMAGE_KERNEL };
-    f->images[1] = (intent_image){ .name = MUT("initrd.img"), .kind = IMAGE_INITRD };
-    f->images[2] = (intent_image){ .name = MUT("squashfs.img"), .kind = IMAGE_STAGE2 };
+    f->images[0] = (model_image){ .name = MUT("vmlinuz"), .kind = IMAGE_KERNEL };
+    f->images[1] = (model_image){ .name = MUT("initrd.img"), .kind = IMAGE_INITRD };
+    f->images[2] = (model_image){ .name = MUT("squashfs.img"), .kind = IMAGE_STAGE2 };
     f->template = read_file("el9.ks.in", NULL);
-    f->profile = (intent_profile){
+    f->profile = (model_profile){
         .name = MUT("el9"),
         .images = f->images,
         .n_images = 3,

@@ -10,13 +10,13 @@
 
 #include <cmocka.h>
 
-#include "render/template.h"
+#include "model/template.h"
 #include "util.h"
 
 static void expect_ok(const char *t)
 {
-    render_template_error err = { 0 };
-    int r = render_template_check(t, strlen(t), &err);
+    template_error err = { 0 };
+    int r = template_check(t, strlen(t), &err);
     if (r != 0) {
         fail_msg("refused (%s): %s", err.message, t);
     }
@@ -24,22 +24,22 @@ static void expect_ok(const char *t)
 
 static void expect_error(const char *t, unsigned line, unsigned column, const char *message)
 {
-    render_template_error err = { 0 };
-    assert_int_equal(render_template_check(t, strlen(t), &err), -EBADMSG);
+    template_error err = { 0 };
+    assert_int_equal(template_check(t, strlen(t), &err), -EBADMSG);
     assert_int_equal(err.line, line);
     assert_int_equal(err.column, column);
     assert_string_equal(err.message, message);
     /* err is optional */
-    assert_int_equal(render_template_check(t, strlen(t), NULL), -EBADMSG);
+    assert_int_equal(template_check(t, strlen(t), NULL), -EBADMSG);
 }
 
 static void test_check_accepts(void **state)
 {
     expect_ok("");
     expect_ok("text without placeholders\n");
-    for (size_t i = 0; i < render_template_n_names; i++) {
+    for (size_t i = 0; i < template_n_names; i++) {
         char t[64];
-        snprintf(t, sizeof(t), "x {{%s}} y", render_template_names[i]);
+        snprintf(t, sizeof(t), "x {{%s}} y", template_names[i]);
         expect_ok(t);
     }
     expect_ok("{{ hostname }} {{\thostname\t}}{{hostname}}");
@@ -70,17 +70,17 @@ static void test_check_errors(void **state)
 
     /* A NUL byte inside the given length. */
     static const char nul[] = "ok\nx\0y";
-    render_template_error err = { 0 };
-    assert_int_equal(render_template_check(nul, sizeof(nul) - 1, &err), -EBADMSG);
+    template_error err = { 0 };
+    assert_int_equal(template_check(nul, sizeof(nul) - 1, &err), -EBADMSG);
     assert_int_equal(err.line, 2);
     assert_int_equal(err.column, 2);
 }
 
-static void expand(const char *t, const render_var *vars, size_t n, int want, const char *want_out)
+static void expand(const char *t, const template_var *vars, size_t n, int want, const char *want_out)
 {
     char *out = NULL;
     size_t len = 0;
-    assert_int_equal(render_template_expand(t, strlen(t), vars, n, &out, &len), want);
+    assert_int_equal(template_expand(t, strlen(t), vars, n, &out, &len), want);
     if (want == 0) {
         assert_string_equal(out, want_out);
         assert_int_equal(len, strlen(want_out));
@@ -92,7 +92,7 @@ static void expand(const char *t, const render_var *vars, size_t n, int want, co
 
 static void test_expand(void **state)
 {
-    const render_var vars[] = {
+    const template_var vars[] = {
         { "hostname", "web17.rack1.example.com" },
         { "dns", "2001:db8::53,2001:db8::54" },
         { "gateway", "" },
@@ -118,19 +118,19 @@ static void test_expand_refuses_unsafe_values(void **state)
         "$(reboot)", "`id`",   "a\\b",    "\x7f",    "\xc3\xa9", "\x1b[2J",
     };
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
-        const render_var v[] = { { "hostname", bad[i] } };
+        const template_var v[] = { { "hostname", bad[i] } };
         char *out = NULL;
-        if (render_template_expand("h={{hostname}}", 14, v, 1, &out, NULL) != -EINVAL) {
+        if (template_expand("h={{hostname}}", 14, v, 1, &out, NULL) != -EINVAL) {
             fail_msg("accepted value %zu", i);
         }
         assert_null(out);
     }
     /* A NULL value is refused as well; an unused bad value does not matter. */
-    const render_var v[] = { { "hostname", NULL }, { "dns", "x\ny" } };
+    const template_var v[] = { { "hostname", NULL }, { "dns", "x\ny" } };
     char *out = NULL;
-    assert_int_equal(render_template_expand("{{hostname}}", 12, v, 2, &out, NULL), -EINVAL);
-    assert_int_equal(render_template_expand("{{prefix}}", 10, v, 2, &out, NULL), -ENOENT);
-    assert_int_equal(render_template_expand("no placeholder", 14, v, 2, &out, NULL), 0);
+    assert_int_equal(template_expand("{{hostname}}", 12, v, 2, &out, NULL), -EINVAL);
+    assert_int_equal(template_expand("{{prefix}}", 10, v, 2, &out, NULL), -ENOENT);
+    assert_int_equal(template_expand("no placeholder", 14, v, 2, &out, NULL), 0);
     assert_string_equal(out, "no placeholder");
     free(out);
 }

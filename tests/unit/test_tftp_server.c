@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "files-internal.h"
+#include "files/files-internal.h"
 #include "tftp/server.h"
 #include "tftp/wire.h"
 

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "uplink.h"
+#include "uplink/uplink.h"
 #include "util.h"
 
 typedef struct fixture {
@@ -127,7 +127,7 @@ static void check_set(const intent_set *set, const fixture *f)
     assert_int_equal(in->n_search, 1);
     assert_string_equal(in->search[0], "rack1.example.com");
     assert_string_equal(in->token, "0123456789abcdef0123456789abcdef");
-    const intent_profile *p = in->profile;
+    const model_profile *p = in->profile;
     assert_string_equal(p->name, "el9");
     assert_int_equal(p->n_images, 3);
     assert_int_equal(p->images[0].kind, IMAGE_KERNEL);

@@ -22,8 +22,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "intents.h"
-#include "journal.h"
+#include "model/intent.h"
+#include "uplink/journal.h"
 #include "rackboot.pb-c.h"
 
 /* Remembered completed installs; older ones are forgotten past this. */

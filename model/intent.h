@@ -16,47 +16,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model/profile.h"
+
 enum {
     INTENT_MAX_MACS = 16,
     INTENT_MAX_DNS = 8,
     INTENT_MAX_SEARCH = 8,
     INTENT_MAX_NAME = 253, /* a DNS name in the search list */
 };
-
-typedef enum image_kind {
-    IMAGE_KERNEL = 0,
-    IMAGE_INITRD,
-    IMAGE_STAGE2,
-    IMAGE_OTHER,
-} image_kind;
-
-typedef enum ip_mode {
-    IP_MODE_STATIC = 0,
-    IP_MODE_DHCP6,
-} ip_mode;
-
-typedef struct intent_image {
-    char *name; /* "vmlinuz", "initrd.img", "squashfs.img" or an extra file */
-    image_kind kind;
-    char *url;
-    uint8_t sha256[32];
-    uint64_t size; /* 0 when unknown */
-} intent_image;
-
-typedef struct intent_profile {
-    char *name;
-    intent_image *images;
-    size_t n_images;
-    char *cmdline;   /* extra kernel arguments, may be NULL */
-    char *kickstart; /* template content, may be NULL */
-    uint8_t kickstart_sha256[32];
-    bool overlay;
-    ip_mode ip;
-    bool keep_ra;
-    /* Serve the script and kickstart to any address, not only the host's
-     * own (hosts file `source_check = no`; e.g. behind a proxy). */
-    bool any_source;
-} intent_profile;
 
 typedef struct intent {
     char *install_id;
@@ -74,7 +41,7 @@ typedef struct intent {
     size_t n_search;
     char *token;
     uint32_t attempt;
-    const intent_profile *profile; /* owned by the set */
+    const model_profile *profile; /* owned by the set */
 } intent;
 
 typedef struct intent_set intent_set;
@@ -85,8 +52,8 @@ intent_set *intent_set_free(intent_set *set);
 /* Adds a profile; the set takes ownership of *profile's contents on success
  * (the struct is copied and the caller's pointers are cleared). -EEXIST if the
  * name is taken. */
-int intent_set_add_profile(intent_set *set, intent_profile *profile);
-const intent_profile *intent_set_find_profile(const intent_set *set, const char *name);
+int intent_set_add_profile(intent_set *set, model_profile *profile);
+const model_profile *intent_set_find_profile(const intent_set *set, const char *name);
 
 /* Adds an intent for `profile_name` (which must have been added). The set
  * takes ownership of the strings in *in on success. Rejects a MAC or an
@@ -98,7 +65,7 @@ uint64_t intent_set_generation(const intent_set *set);
 size_t intent_set_size(const intent_set *set);
 const intent *intent_set_at(const intent_set *set, size_t i);
 size_t intent_set_n_profiles(const intent_set *set);
-const intent_profile *intent_set_profile_at(const intent_set *set, size_t i);
+const model_profile *intent_set_profile_at(const intent_set *set, size_t i);
 
 const intent *intent_set_find_mac(const intent_set *set, const uint8_t mac[6]);
 const intent *intent_set_find_install(const intent_set *set, const char *install_id);
@@ -108,12 +75,9 @@ const intent *intent_set_find_install(const intent_set *set, const char *install
 int intent_set_filter(const intent_set *src, bool (*keep)(const intent *in, void *userdata),
                       void *userdata, intent_set **ret);
 
-/* Frees the strings an intent or profile owns (for callers whose add failed). */
+/* Frees the strings an intent owns (for callers whose add failed). */
 void intent_clear(intent *in);
-void intent_profile_clear(intent_profile *p);
 
-const char *image_kind_to_string(image_kind k);
-int image_kind_from_string(const char *s, image_kind *ret);
 
 /* The store the servers read. Replacing is cheap and immediate; listeners are
  * told after each replacement (e.g. to pre-warm the image cache). */

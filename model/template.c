@@ -1,4 +1,4 @@
-#include "template.h"
+#include "model/template.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -6,23 +6,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "render-internal.h"
+#include "rbuf.h"
 #include "util.h"
 
 /* Longer names cannot be one of ours; the limit keeps error messages short. */
 #define NAME_MAX_LEN 32
 
-const char *const render_template_names[] = {
+const char *const template_names[] = {
     "hostname",   "address", "prefix",       "gateway", "dns",       "search",
     "install_id", "token",   "progress_url", "profile", "agent_url",
 };
-const size_t render_template_n_names = ARRAY_SIZE(render_template_names);
+const size_t template_n_names = ARRAY_SIZE(template_names);
 
 static bool name_known(const char *name, size_t n)
 {
-    for (size_t i = 0; i < render_template_n_names; i++) {
-        if (strlen(render_template_names[i]) == n &&
-            memcmp(render_template_names[i], name, n) == 0) {
+    for (size_t i = 0; i < template_n_names; i++) {
+        if (strlen(template_names[i]) == n &&
+            memcmp(template_names[i], name, n) == 0) {
             return true;
         }
     }
@@ -74,7 +74,7 @@ static const char *scan_placeholder(const char *t, size_t len, size_t pos, size_
 }
 
 /* "line N: <what><detail><tail>" into *err (if not NULL). */
-static void set_error(render_template_error *err, unsigned line, unsigned column, const char *what,
+static void set_error(template_error *err, unsigned line, unsigned column, const char *what,
                       const char *detail, size_t detail_len, const char *tail)
 {
     if (!err) {
@@ -87,8 +87,8 @@ static void set_error(render_template_error *err, unsigned line, unsigned column
 }
 
 /* Walks the template; with `out` NULL it only checks. */
-static int walk(const char *t, size_t len, const render_var *vars, size_t n_vars, rbuf *out,
-                render_template_error *err)
+static int walk(const char *t, size_t len, const template_var *vars, size_t n_vars, rbuf *out,
+                template_error *err)
 {
     unsigned line = 1;
     size_t line_start = 0;
@@ -122,7 +122,7 @@ static int walk(const char *t, size_t len, const render_var *vars, size_t n_vars
             return -EBADMSG;
         }
         if (out) {
-            const render_var *v = NULL;
+            const template_var *v = NULL;
             for (size_t k = 0; k < n_vars; k++) {
                 if (strlen(vars[k].name) == name_len &&
                     memcmp(vars[k].name, t + name_at, name_len) == 0) {
@@ -133,7 +133,7 @@ static int walk(const char *t, size_t len, const render_var *vars, size_t n_vars
             if (!v) {
                 return -ENOENT;
             }
-            if (!render_value_safe(v->value)) {
+            if (!template_value_safe(v->value)) {
                 return -EINVAL;
             }
             rbuf_add(out, t + copied, i - copied);
@@ -148,12 +148,12 @@ static int walk(const char *t, size_t len, const render_var *vars, size_t n_vars
     return 0;
 }
 
-int render_template_check(const char *tmpl, size_t len, render_template_error *err)
+int template_check(const char *tmpl, size_t len, template_error *err)
 {
     return walk(tmpl, len, NULL, 0, NULL, err);
 }
 
-int render_template_expand(const char *tmpl, size_t len, const render_var *vars, size_t n_vars,
+int template_expand(const char *tmpl, size_t len, const template_var *vars, size_t n_vars,
                            char **ret, size_t *ret_len)
 {
     rbuf out = { 0 };
@@ -163,4 +163,20 @@ int render_template_expand(const char *tmpl, size_t len, const render_var *vars,
         return r;
     }
     return rbuf_finish(&out, ret, ret_len);
+}
+
+bool template_value_safe(const char *s)
+{
+    if (!s) {
+        return false;
+    }
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p <= 0x20 || *p >= 0x7f) {
+            return false;
+        }
+        if (strchr("\"'`\\$", *p)) {
+            return false;
+        }
+    }
+    return true;
 }

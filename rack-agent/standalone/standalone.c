@@ -1,4 +1,4 @@
-#include "standalone.h"
+#include "standalone/standalone.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -8,11 +8,11 @@
 
 #include "fileio.h"
 #include "hex.h"
-#include "hostsfile.h"
+#include "model/hostsfile.h"
 #include "ini.h"
 #include "log.h"
 #include "sha256.h"
-#include "state.h"
+#include "state/state.h"
 #include "util.h"
 
 #define INSTALLS_HEADER "# rackboot standalone installs v1\n"

@@ -35,8 +35,8 @@
 #include <stdint.h>
 
 #include "diag.h"
-#include "hostsfile.h"
-#include "intents.h"
+#include "model/hostsfile.h"
+#include "model/intent.h"
 
 /* The file is parsed by hostsfile.h, which the rackboot CLI shares. */
 #define STANDALONE_MAX_KICKSTART HOSTSFILE_MAX_KICKSTART

@@ -1,4 +1,4 @@
-#include "hostsfile.h"
+#include "model/hostsfile.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -6,11 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
 #include "fileio.h"
 #include "hashmap.h"
 #include "parse.h"
-#include "render/template.h"
+#include "model/template.h"
 #include "sha256.h"
 #include "util.h"
 
@@ -44,7 +43,7 @@ static bool name_valid(const char *s)
 
 /* "URL sha256=HEX" */
 static int parse_image(loader *l, const ini_entry *e, const char *name, image_kind kind,
-                       intent_profile *p)
+                       model_profile *p)
 {
     const char *v = e->value;
     const char *sp = strrchr(v, ' ');
@@ -56,7 +55,7 @@ static int parse_image(loader *l, const ini_entry *e, const char *name, image_ki
         problem(l, e->line, "%s: expected \"URL sha256=HEX\"", e->key);
         return -EINVAL;
     }
-    intent_image img = { .kind = kind };
+    model_image img = { .kind = kind };
     if (sha256_from_hex(sp + 1 + 7, img.sha256) < 0) {
         problem(l, e->line, "%s: sha256= needs 64 hex digits", e->key);
         return -EINVAL;
@@ -81,7 +80,7 @@ static int parse_image(loader *l, const ini_entry *e, const char *name, image_ki
     }
     img.url = strndup(v, url_len);
     img.name = strdup(name);
-    intent_image *grown = realloc(p->images, (p->n_images + 1) * sizeof(*grown));
+    model_image *grown = realloc(p->images, (p->n_images + 1) * sizeof(*grown));
     if (!img.url || !img.name || !grown) {
         free(img.url);
         free(img.name);
@@ -99,7 +98,7 @@ static int parse_image(loader *l, const ini_entry *e, const char *name, image_ki
 static void parse_profile(loader *l, hostsfile_profile *pr)
 {
     const ini_section *s = pr->section;
-    intent_profile *p = &pr->p;
+    model_profile *p = &pr->p;
     p->ip = IP_MODE_STATIC;
     p->keep_ra = true;
     bool has_kernel = false, has_initrd = false;
@@ -126,7 +125,7 @@ static void parse_profile(loader *l, hostsfile_profile *pr)
                 problem(l, e->line, "kickstart: empty path");
                 continue;
             }
-            _cleanup_free_ char *ks_path = agent_path_relative(l->file, e->value);
+            _cleanup_free_ char *ks_path = fileio_path_relative(l->file, e->value);
             void *content = NULL;
             size_t len = 0;
             int r = ks_path ? fileio_read_all(ks_path, HOSTSFILE_MAX_KICKSTART, &content, &len)
@@ -143,8 +142,8 @@ static void parse_profile(loader *l, hostsfile_profile *pr)
             }
             /* An unknown placeholder is an error now, not a blank at install
              * time. The template's own line is named: it is another file. */
-            render_template_error terr;
-            if (render_template_check(content, len, &terr) < 0) {
+            template_error terr;
+            if (template_check(content, len, &terr) < 0) {
                 free(content);
                 problem(l, e->line, "kickstart: %s %s", ks_path, terr.message);
                 continue;
@@ -192,7 +191,7 @@ static int addr_list(loader *l, const ini_entry *e, struct in6_addr *out, size_t
 {
     char *words[INTENT_MAX_DNS];
     size_t n = 0;
-    int r = agent_split_words(e->value, words, max < INTENT_MAX_DNS ? max : INTENT_MAX_DNS, &n);
+    int r = parse_words(e->value, words, max < INTENT_MAX_DNS ? max : INTENT_MAX_DNS, &n);
     if (r < 0) {
         problem(l, e->line, "%s: at most %zu addresses", e->key, max);
         return r;
@@ -225,7 +224,7 @@ static void parse_host(loader *l, hostsfile_host *h)
         if (streq(e->key, "mac")) {
             char *words[INTENT_MAX_MACS];
             size_t n = 0;
-            if (agent_split_words(e->value, words, INTENT_MAX_MACS, &n) < 0) {
+            if (parse_words(e->value, words, INTENT_MAX_MACS, &n) < 0) {
                 problem(l, e->line, "mac: at most %d addresses", INTENT_MAX_MACS);
                 continue;
             }
@@ -291,7 +290,7 @@ static void parse_host(loader *l, hostsfile_host *h)
                 in->search[k] = (free(in->search[k]), NULL);
             }
             in->n_search = 0;
-            if (agent_split_words(e->value, in->search, INTENT_MAX_SEARCH, &in->n_search) < 0) {
+            if (parse_words(e->value, in->search, INTENT_MAX_SEARCH, &in->n_search) < 0) {
                 problem(l, e->line, "search: at most %d names", INTENT_MAX_SEARCH);
             }
             for (size_t k = 0; k < in->n_search; k++) {
@@ -341,7 +340,7 @@ hostsfile *hostsfile_free(hostsfile *hf)
 {
     if (hf) {
         for (size_t k = 0; k < hf->n_profiles; k++) {
-            intent_profile_clear(&hf->profiles[k].p);
+            model_profile_clear(&hf->profiles[k].p);
         }
         for (size_t i = 0; i < hf->n_hosts; i++) {
             intent_clear(&hf->hosts[i].in);

@@ -18,7 +18,7 @@
 
 #include "diag.h"
 #include "ini.h"
-#include "intents.h"
+#include "model/intent.h"
 
 /* Largest kickstart template read from a profile's `kickstart =` file. */
 #define HOSTSFILE_MAX_KICKSTART (1024u * 1024u)
@@ -37,7 +37,7 @@ typedef struct hostsfile_options {
 } hostsfile_options;
 
 typedef struct hostsfile_profile {
-    intent_profile p;           /* p.name is the section's NAME */
+    model_profile p;           /* p.name is the section's NAME */
     const ini_section *section; /* owned by the hostsfile; line, raw entries */
 } hostsfile_profile;
 

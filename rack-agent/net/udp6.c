@@ -1,4 +1,4 @@
-#include "udp6.h"
+#include "net/udp6.h"
 
 #include <errno.h>
 #include <string.h>

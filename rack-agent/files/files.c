@@ -1,9 +1,9 @@
 /* files.h for the TFTP root, plus the hook other sources register through
- * (files-internal.h). The root is opened once as a directory fd; every name
+ * (files-internal.h, files/source.h). The root is opened once as a directory fd; every name
  * is opened beneath it with openat2(RESOLVE_BENEATH), so neither "..",
  * nor an absolute symlink, nor a relative one climbing out can leave it,
  * whatever the string checks before it miss. */
-#include "files-internal.h"
+#include "files/files-internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

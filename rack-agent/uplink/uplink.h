@@ -19,8 +19,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "intents.h"
-#include "journal.h"
+#include "model/intent.h"
+#include "uplink/journal.h"
 #include "rackboot.pb-c.h"
 
 typedef struct uplink_config {

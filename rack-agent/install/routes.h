@@ -33,10 +33,10 @@
  * withdraws the intent before the 200 goes out. */
 #pragma once
 
-#include "files.h"
+#include "files/files.h"
 #include "http/server.h"
-#include "intents.h"
-#include "progress.h"
+#include "model/intent.h"
+#include "install/progress.h"
 #include "render/context.h"
 
 typedef struct boot_routes boot_routes;

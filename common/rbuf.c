@@ -1,10 +1,10 @@
-#include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "render-internal.h"
+#include "rbuf.h"
 #include "util.h"
 
 void rbuf_fail(rbuf *b, int err)
@@ -19,9 +19,9 @@ static bool rbuf_reserve(rbuf *b, size_t n)
     if (b->err) {
         return false;
     }
-    /* +1 for the terminating NUL; RENDER_MAX_OUTPUT keeps this from
+    /* +1 for the terminating NUL; RBUF_MAX keeps this from
      * overflowing. */
-    if (n > RENDER_MAX_OUTPUT || b->len > RENDER_MAX_OUTPUT - n) {
+    if (n > RBUF_MAX || b->len > RBUF_MAX - n) {
         rbuf_fail(b, -E2BIG);
         return false;
     }
@@ -114,58 +114,4 @@ int rbuf_finish(rbuf *b, char **ret, size_t *ret_len)
     }
     *b = (rbuf){ 0 };
     return 0;
-}
-
-bool render_value_safe(const char *s)
-{
-    if (!s) {
-        return false;
-    }
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p <= 0x20 || *p >= 0x7f) {
-            return false;
-        }
-        if (strchr("\"'`\\$", *p)) {
-            return false;
-        }
-    }
-    return true;
-}
-
-bool render_id_valid(const char *s)
-{
-    if (!s || !*s || streq(s, ".") || streq(s, "..")) {
-        return false;
-    }
-    size_t n = 0;
-    for (const char *p = s; *p; p++, n++) {
-        char c = *p;
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '-' || c == '.' || c == '_' || c == '~';
-        if (!ok || n >= 128) {
-            return false;
-        }
-    }
-    return true;
-}
-
-bool render_cmdline_extra_valid(const char *s)
-{
-    if (!s) {
-        return true;
-    }
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p < 0x20 || *p >= 0x7f) {
-            return false;
-        }
-    }
-    return true;
-}
-
-void render_format_addr(const void *in6_addr, char buf[RENDER_ADDR_LEN])
-{
-    if (!inet_ntop(AF_INET6, in6_addr, buf, RENDER_ADDR_LEN)) {
-        /* Cannot fail for AF_INET6 with a buffer of INET6_ADDRSTRLEN. */
-        RB_ASSERT(!"inet_ntop failed");
-    }
 }

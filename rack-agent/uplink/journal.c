@@ -1,7 +1,7 @@
 /* The event journal: segment files of CRC-framed records (journal.h has the
  * format and the policies). Cleanup style: _cleanup_ throughout, including
  * the mutexes (LOCK_GUARD). */
-#include "journal.h"
+#include "uplink/journal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -22,7 +22,7 @@
 #include "cursor.h"
 #include "fileio.h"
 #include "hex.h"
-#include "journal-internal.h"
+#include "uplink/journal-internal.h"
 #include "log.h"
 #include "parse.h"
 #include "timeutil.h"

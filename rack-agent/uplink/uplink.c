@@ -1,4 +1,4 @@
-#include "uplink.h"
+#include "uplink/uplink.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -68,9 +68,9 @@ static char *dup_or_null(const char *s)
     return s && *s ? strdup(s) : NULL;
 }
 
-static int profile_from(const Rackboot__V1__Profile *m, intent_profile *p)
+static int profile_from(const Rackboot__V1__Profile *m, model_profile *p)
 {
-    *p = (intent_profile){ 0 };
+    *p = (model_profile){ 0 };
     p->name = strdup(m->name);
     p->cmdline = dup_or_null(m->kernel_args);
     p->kickstart = dup_or_null(m->kickstart_template);
@@ -84,18 +84,18 @@ static int profile_from(const Rackboot__V1__Profile *m, intent_profile *p)
     p->images = calloc(m->n_images ? m->n_images : 1, sizeof(*p->images));
     if (!p->name || !p->images || (m->kernel_args && *m->kernel_args && !p->cmdline) ||
         (m->kickstart_template && *m->kickstart_template && !p->kickstart)) {
-        intent_profile_clear(p);
+        model_profile_clear(p);
         return -ENOMEM;
     }
     for (size_t i = 0; i < m->n_images; i++) {
         const Rackboot__V1__Image *im = m->images[i];
-        intent_image *img = &p->images[p->n_images];
+        model_image *img = &p->images[p->n_images];
         img->name = strdup(im->name);
         img->url = strdup(im->url);
         if (!img->name || !img->url) {
             free(img->name);
             free(img->url);
-            intent_profile_clear(p);
+            model_profile_clear(p);
             return -ENOMEM;
         }
         switch (im->kind) {
@@ -165,12 +165,12 @@ int uplink_intents_from_sync(const Rackboot__V1__SyncResponse *sr, intent_set **
     intent_set *set = NULL;
     int r = intent_set_new(sr->generation, &set);
     for (size_t i = 0; r >= 0 && i < sr->n_profiles; i++) {
-        intent_profile p;
+        model_profile p;
         r = profile_from(sr->profiles[i], &p);
         if (r >= 0) {
             r = intent_set_add_profile(set, &p);
             if (r < 0) {
-                intent_profile_clear(&p);
+                model_profile_clear(&p);
                 r = -EINVAL;
             }
         }

@@ -1,4 +1,4 @@
-#include "boot.h"
+#include "install/routes.h"
 
 #include <errno.h>
 #include <stdio.h>

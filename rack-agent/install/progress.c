@@ -1,4 +1,4 @@
-#include "progress.h"
+#include "install/progress.h"
 
 #include <errno.h>
 #include <inttypes.h>

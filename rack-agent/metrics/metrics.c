@@ -1,7 +1,7 @@
 /* The metrics registry (see metrics.h): a flat array of series, rendered in
  * the Prometheus text exposition format 0.0.4, grouped by metric name in the
  * order names were first registered. */
-#include "metrics.h"
+#include "metrics/metrics.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -1,4 +1,4 @@
-#include "intents.h"
+#include "model/intent.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -13,7 +13,7 @@ struct intent_set {
     uint64_t generation;
     intent *intents;
     size_t n, cap;
-    intent_profile *profiles;
+    model_profile *profiles;
     size_t n_profiles, cap_profiles;
     hashmap *by_mac;     /* 6-byte MAC -> index + 1 into intents */
     hashmap *by_install; /* install id -> index + 1 */
@@ -43,19 +43,6 @@ void intent_clear(intent *in)
     memset(in, 0, sizeof(*in));
 }
 
-void intent_profile_clear(intent_profile *p)
-{
-    free(p->name);
-    for (size_t i = 0; i < p->n_images; i++) {
-        free(p->images[i].name);
-        free(p->images[i].url);
-    }
-    free(p->images);
-    free(p->cmdline);
-    free(p->kickstart);
-    memset(p, 0, sizeof(*p));
-}
-
 int intent_set_new(uint64_t generation, intent_set **ret)
 {
     intent_set *s = calloc(1, sizeof(*s));
@@ -81,7 +68,7 @@ intent_set *intent_set_free(intent_set *s)
     }
     free(s->intents);
     for (size_t i = 0; i < s->n_profiles; i++) {
-        intent_profile_clear(&s->profiles[i]);
+        model_profile_clear(&s->profiles[i]);
     }
     free(s->profiles);
     hashmap_free(s->by_mac);
@@ -90,7 +77,7 @@ intent_set *intent_set_free(intent_set *s)
     return NULL;
 }
 
-const intent_profile *intent_set_find_profile(const intent_set *s, const char *name)
+const model_profile *intent_set_find_profile(const intent_set *s, const char *name)
 {
     for (size_t i = 0; i < s->n_profiles; i++) {
         if (streq(s->profiles[i].name, name)) {
@@ -100,7 +87,7 @@ const intent_profile *intent_set_find_profile(const intent_set *s, const char *n
     return NULL;
 }
 
-int intent_set_add_profile(intent_set *s, intent_profile *p)
+int intent_set_add_profile(intent_set *s, model_profile *p)
 {
     if (!p->name) {
         return -EINVAL;
@@ -115,7 +102,7 @@ int intent_set_add_profile(intent_set *s, intent_profile *p)
     }
     if (s->n_profiles == s->cap_profiles) {
         size_t cap = s->cap_profiles ? s->cap_profiles * 2 : 8;
-        intent_profile *grown = realloc(s->profiles, cap * sizeof(*grown));
+        model_profile *grown = realloc(s->profiles, cap * sizeof(*grown));
         if (!grown) {
             return -ENOMEM;
         }
@@ -137,7 +124,7 @@ int intent_set_add(intent_set *s, intent *in, const char *profile_name)
             return -EINVAL;
         }
     }
-    const intent_profile *profile = intent_set_find_profile(s, profile_name);
+    const model_profile *profile = intent_set_find_profile(s, profile_name);
     if (!profile) {
         return -ENOENT;
     }
@@ -218,7 +205,7 @@ size_t intent_set_n_profiles(const intent_set *s)
     return s->n_profiles;
 }
 
-const intent_profile *intent_set_profile_at(const intent_set *s, size_t i)
+const model_profile *intent_set_profile_at(const intent_set *s, size_t i)
 {
     return i < s->n_profiles ? &s->profiles[i] : NULL;
 }
@@ -233,29 +220,6 @@ const intent *intent_set_find_install(const intent_set *s, const char *install_i
 {
     void *p = hashmap_get(s->by_install, install_id, strlen(install_id));
     return p ? &s->intents[ptr_index(p)] : NULL;
-}
-
-static const char *const kind_names[] = {
-    [IMAGE_KERNEL] = "kernel",
-    [IMAGE_INITRD] = "initrd",
-    [IMAGE_STAGE2] = "stage2",
-    [IMAGE_OTHER] = "other",
-};
-
-const char *image_kind_to_string(image_kind k)
-{
-    return (size_t)k < ARRAY_SIZE(kind_names) ? kind_names[k] : "unknown";
-}
-
-int image_kind_from_string(const char *s, image_kind *ret)
-{
-    for (size_t i = 0; i < ARRAY_SIZE(kind_names); i++) {
-        if (strcasecmp(s, kind_names[i]) == 0) {
-            *ret = (image_kind)i;
-            return 0;
-        }
-    }
-    return -EINVAL;
 }
 
 enum { MAX_LISTENERS = 8 };
@@ -320,36 +284,6 @@ int intents_store_listen(intents_store *st, intents_listener fn, void *userdata)
     return 0;
 }
 
-static int profile_copy(const intent_profile *src, intent_profile *dst)
-{
-    *dst = (intent_profile){
-        .overlay = src->overlay,
-        .ip = src->ip,
-        .keep_ra = src->keep_ra,
-        .any_source = src->any_source,
-    };
-    memcpy(dst->kickstart_sha256, src->kickstart_sha256, sizeof(dst->kickstart_sha256));
-    dst->name = strdup(src->name);
-    dst->cmdline = src->cmdline ? strdup(src->cmdline) : NULL;
-    dst->kickstart = src->kickstart ? strdup(src->kickstart) : NULL;
-    dst->images = calloc(src->n_images ? src->n_images : 1, sizeof(*dst->images));
-    bool ok = dst->name && dst->images && (!src->cmdline || dst->cmdline) &&
-              (!src->kickstart || dst->kickstart);
-    for (size_t i = 0; ok && i < src->n_images; i++) {
-        intent_image *d = &dst->images[i];
-        *d = src->images[i];
-        d->name = strdup(src->images[i].name);
-        d->url = strdup(src->images[i].url);
-        dst->n_images = i + 1;
-        ok = d->name && d->url;
-    }
-    if (!ok) {
-        intent_profile_clear(dst);
-        return -ENOMEM;
-    }
-    return 0;
-}
-
 static int intent_copy(const intent *src, intent *dst)
 {
     *dst = *src;
@@ -378,10 +312,10 @@ int intent_set_filter(const intent_set *src, bool (*keep)(const intent *in, void
     intent_set *s = NULL;
     int r = intent_set_new(src->generation, &s);
     for (size_t i = 0; r >= 0 && i < src->n_profiles; i++) {
-        intent_profile p;
-        r = profile_copy(&src->profiles[i], &p);
+        model_profile p;
+        r = model_profile_copy(&src->profiles[i], &p);
         if (r >= 0 && (r = intent_set_add_profile(s, &p)) < 0) {
-            intent_profile_clear(&p);
+            model_profile_clear(&p);
         }
     }
     for (size_t i = 0; r >= 0 && i < src->n; i++) {
