@@ -4,83 +4,16 @@
 #include <string.h>
 
 #include "model/hostsfile.h"
+#include "model_pb.h"
 #include "pb.h"
 #include "rbproto.h"
 #include "util.h"
 #include "values.h"
 
-static Rackboot__V1__ImageKind kind_to_wire(image_kind k)
-{
-    switch (k) {
-    case IMAGE_KERNEL:
-        return RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_KERNEL;
-    case IMAGE_INITRD:
-        return RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_INITRD;
-    case IMAGE_STAGE2:
-        return RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_STAGE2;
-    case IMAGE_OTHER:
-        return RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_OTHER;
-    }
-    return RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_UNSPECIFIED;
-}
-
 static unsigned entry_line(const ini_section *s, const char *key)
 {
     const ini_entry *e = ini_section_find(s, key);
     return e ? e->line : s->line;
-}
-
-static int profile_to_wire(const model_profile *p, Rackboot__V1__Profile **ret)
-{
-    Rackboot__V1__Profile *w = cli_pb_new(&rackboot__v1__profile__descriptor);
-    if (!w) {
-        return -ENOMEM;
-    }
-    int r = cli_pb_set_string(&w->name, p->name);
-    for (size_t i = 0; r == 0 && i < p->n_images; i++) {
-        const model_image *img = &p->images[i];
-        Rackboot__V1__Image *wi = cli_pb_new(&rackboot__v1__image__descriptor);
-        if (!wi) {
-            r = -ENOMEM;
-            break;
-        }
-        wi->kind = kind_to_wire(img->kind);
-        wi->size = img->size;
-        r = cli_pb_set_string(&wi->name, img->name);
-        if (r == 0) {
-            r = cli_pb_set_string(&wi->url, img->url);
-        }
-        if (r == 0) {
-            r = cli_pb_set_bytes(&wi->sha256, img->sha256, sizeof(img->sha256));
-        }
-        if (r == 0) {
-            r = cli_pb_add_message((void ***)&w->images, &w->n_images, wi);
-        }
-        if (r < 0) {
-            cli_pb_free(wi);
-        }
-    }
-    if (r == 0 && p->cmdline) {
-        r = cli_pb_set_string(&w->kernel_args, p->cmdline);
-    }
-    if (r == 0 && p->kickstart) {
-        r = cli_pb_set_string(&w->kickstart_template, p->kickstart);
-        if (r == 0) {
-            r = cli_pb_set_bytes(&w->kickstart_sha256, p->kickstart_sha256,
-                                 sizeof(p->kickstart_sha256));
-        }
-    }
-    w->overlay = p->overlay;
-    w->keep_ra = p->keep_ra;
-    w->any_source = p->any_source;
-    w->ip_mode = p->ip == IP_MODE_DHCP6 ? RACKBOOT__V1__IP_MODE__IP_MODE_DHCP6
-                                        : RACKBOOT__V1__IP_MODE__IP_MODE_STATIC;
-    if (r < 0) {
-        cli_pb_free(w);
-        return r;
-    }
-    *ret = w;
-    return 0;
 }
 
 int profile_file_read_profiles(const char *path, diag *d, Rackboot__V1__ProfilesImportRequest *into)
@@ -127,7 +60,7 @@ int profile_file_read_profiles(const char *path, diag *d, Rackboot__V1__Profiles
             continue;
         }
         Rackboot__V1__Profile *w = NULL;
-        r = profile_to_wire(p, &w);
+        r = model_profile_to_pb(p, false, &w);
         if (r < 0) {
             goto out;
         }

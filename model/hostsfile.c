@@ -8,8 +8,8 @@
 
 #include "fileio.h"
 #include "hashmap.h"
-#include "parse.h"
 #include "model/template.h"
+#include "parse.h"
 #include "sha256.h"
 #include "util.h"
 
@@ -105,11 +105,11 @@ static void parse_profile(loader *l, hostsfile_profile *pr)
     for (size_t i = 0; i < s->n_entries; i++) {
         const ini_entry *e = &s->entries[i];
         if (streq(e->key, "kernel")) {
-            has_kernel |= parse_image(l, e, "vmlinuz", IMAGE_KERNEL, p) == 0;
+            has_kernel |= parse_image(l, e, image_kind_file(IMAGE_KERNEL), IMAGE_KERNEL, p) == 0;
         } else if (streq(e->key, "initrd")) {
-            has_initrd |= parse_image(l, e, "initrd.img", IMAGE_INITRD, p) == 0;
+            has_initrd |= parse_image(l, e, image_kind_file(IMAGE_INITRD), IMAGE_INITRD, p) == 0;
         } else if (streq(e->key, "stage2")) {
-            parse_image(l, e, "squashfs.img", IMAGE_STAGE2, p);
+            parse_image(l, e, image_kind_file(IMAGE_STAGE2), IMAGE_STAGE2, p);
         } else if (strncmp(e->key, "file.", 5) == 0) {
             const char *name = e->key + 5;
             if (!name_valid(name) || name[0] == '.' || strstr(name, "..")) {

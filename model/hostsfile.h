@@ -37,7 +37,7 @@ typedef struct hostsfile_options {
 } hostsfile_options;
 
 typedef struct hostsfile_profile {
-    model_profile p;           /* p.name is the section's NAME */
+    model_profile p;            /* p.name is the section's NAME */
     const ini_section *section; /* owned by the hostsfile; line, raw entries */
 } hostsfile_profile;
 

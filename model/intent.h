@@ -78,7 +78,6 @@ int intent_set_filter(const intent_set *src, bool (*keep)(const intent *in, void
 /* Frees the strings an intent owns (for callers whose add failed). */
 void intent_clear(intent *in);
 
-
 /* The store the servers read. Replacing is cheap and immediate; listeners are
  * told after each replacement (e.g. to pre-warm the image cache). */
 typedef struct intents_store intents_store;

@@ -21,8 +21,7 @@ const size_t template_n_names = ARRAY_SIZE(template_names);
 static bool name_known(const char *name, size_t n)
 {
     for (size_t i = 0; i < template_n_names; i++) {
-        if (strlen(template_names[i]) == n &&
-            memcmp(template_names[i], name, n) == 0) {
+        if (strlen(template_names[i]) == n && memcmp(template_names[i], name, n) == 0) {
             return true;
         }
     }
@@ -154,7 +153,7 @@ int template_check(const char *tmpl, size_t len, template_error *err)
 }
 
 int template_expand(const char *tmpl, size_t len, const template_var *vars, size_t n_vars,
-                           char **ret, size_t *ret_len)
+                    char **ret, size_t *ret_len)
 {
     rbuf out = { 0 };
     int r = walk(tmpl, len, vars, n_vars, &out, NULL);

@@ -60,7 +60,7 @@ typedef struct template_var {
  * is -ENOENT; a malformed template -EBADMSG. On success *ret is a new
  * NUL-terminated string (free() it) and *ret_len its length (if not NULL). */
 int template_expand(const char *tmpl, size_t len, const template_var *vars, size_t n_vars,
-                           char **ret, size_t *ret_len);
+                    char **ret, size_t *ret_len);
 
 /* A value that may be substituted anywhere we render: non-empty is not
  * required, but no byte below 0x21 (so no space, tab, newline or other

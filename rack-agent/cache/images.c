@@ -75,14 +75,7 @@ bool cache_images_handles(const char *path)
 
 static const model_image *find_image(const model_profile *p, const char *rest)
 {
-    image_kind want = IMAGE_OTHER;
-    if (streq(rest, "vmlinuz")) {
-        want = IMAGE_KERNEL;
-    } else if (streq(rest, "initrd.img")) {
-        want = IMAGE_INITRD;
-    } else if (streq(rest, "LiveOS/squashfs.img")) {
-        want = IMAGE_STAGE2;
-    }
+    image_kind want = image_kind_of_path(rest);
     for (size_t i = 0; i < p->n_images; i++) {
         const model_image *img = &p->images[i];
         if (img->kind != want) {

@@ -450,12 +450,18 @@ static void on_image(http_request *req, void *userdata)
     if (in && http_request_method(req) == HTTP_METHOD_GET &&
         strncmp(rest, in->profile->name, plen) == 0 && rest[plen] == '/') {
         const char *file = rest + plen + 1;
-        if (streq(file, "vmlinuz")) {
+        switch (image_kind_of_path(file)) {
+        case IMAGE_KERNEL:
             phase = RACKBOOT__V1__PHASE__PHASE_KERNEL_FETCHED;
-        } else if (streq(file, "initrd.img")) {
+            break;
+        case IMAGE_INITRD:
             phase = RACKBOOT__V1__PHASE__PHASE_INITRD_FETCHED;
-        } else if (streq(file, "LiveOS/squashfs.img")) {
+            break;
+        case IMAGE_STAGE2:
             phase = RACKBOOT__V1__PHASE__PHASE_STAGE2_PROGRESS;
+            break;
+        case IMAGE_OTHER:
+            break;
         }
     }
     transfer *t = phase ? calloc(1, sizeof(*t)) : NULL;

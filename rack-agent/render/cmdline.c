@@ -51,7 +51,7 @@ int render_cmdline(const render_context *ctx, const intent *in, const uint8_t ma
     rbuf_printf(&b, " BOOTIF=01-%02x-%02x-%02x-%02x-%02x-%02x", mac[0], mac[1], mac[2], mac[3],
                 mac[4], mac[5]);
     rbuf_printf(&b, " inst.ks=%s/ks/%s?token=%s", ctx->base_url, in->install_id, in->token);
-    if (render_profile_has(h.profile, IMAGE_STAGE2)) {
+    if (model_profile_image(h.profile, IMAGE_STAGE2)) {
         rbuf_printf(&b, " inst.stage2=%s/images/%s/", ctx->base_url, h.profile->name);
     }
     if (!strempty(h.profile->cmdline)) {

@@ -171,13 +171,3 @@ void render_put_search_list(rbuf *b, const render_host *h)
         rbuf_puts(b, h->search[i]);
     }
 }
-
-bool render_profile_has(const model_profile *p, image_kind kind)
-{
-    for (size_t i = 0; i < p->n_images; i++) {
-        if (p->images[i].kind == kind) {
-            return true;
-        }
-    }
-    return false;
-}

@@ -31,5 +31,3 @@ int render_host_resolve(const render_context *ctx, const intent *in, render_host
 void render_put_dns_list(rbuf *b, const render_host *h);
 void render_put_search_list(rbuf *b, const render_host *h);
 
-/* True if the profile has an image of this kind. */
-bool render_profile_has(const model_profile *p, image_kind kind);

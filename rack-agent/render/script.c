@@ -19,14 +19,15 @@ int render_script(const render_context *ctx, const intent *in, const uint8_t mac
     }
     /* render_cmdline() checked the profile and its name. */
     const model_profile *p = in->profile;
-    if (!render_profile_has(p, IMAGE_KERNEL)) {
+    const model_image *kernel = model_profile_image(p, IMAGE_KERNEL);
+    const model_image *initrd = model_profile_image(p, IMAGE_INITRD);
+    if (!kernel) {
         return -ENOENT;
     }
-    bool initrd = render_profile_has(p, IMAGE_INITRD);
 
     rbuf args = { 0 };
     if (initrd) {
-        rbuf_puts(&args, "initrd=initrd.img ");
+        rbuf_printf(&args, "initrd=%s ", initrd->name);
     }
     if (p->overlay) {
         rbuf_puts(&args, "initrd=" RENDER_OVERLAY_NAME " ");
@@ -45,12 +46,12 @@ int render_script(const render_context *ctx, const intent *in, const uint8_t mac
     rbuf b = { 0 };
     rbuf_puts(&b, "#!ipxe\n");
     rbuf_printf(&b, "echo rackboot: install %s, profile %s\n", in->install_id, p->name);
-    rbuf_printf(&b, "kernel %s/images/%s/vmlinuz ", ctx->base_url, p->name);
+    rbuf_printf(&b, "kernel %s/images/%s/%s ", ctx->base_url, p->name, model_image_path(kernel));
     rbuf_add(&b, kargs, kargs_len);
     rbuf_putc(&b, '\n');
     if (initrd) {
-        rbuf_printf(&b, "initrd --name initrd.img %s/images/%s/initrd.img\n", ctx->base_url,
-                    p->name);
+        rbuf_printf(&b, "initrd --name %s %s/images/%s/%s\n", initrd->name, ctx->base_url, p->name,
+                    model_image_path(initrd));
     }
     if (p->overlay) {
         rbuf_printf(&b, "initrd --name %s %s%s\n", RENDER_OVERLAY_NAME, ctx->base_url,

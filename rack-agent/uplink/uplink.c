@@ -10,6 +10,7 @@
 
 #include "fileio.h"
 #include "log.h"
+#include "model_pb.h"
 #include "rbproto.h"
 #include "session.h"
 #include "tls.h"
@@ -63,62 +64,6 @@ struct uplink {
 
 /* ---- Conversion ------------------------------------------------------- */
 
-static char *dup_or_null(const char *s)
-{
-    return s && *s ? strdup(s) : NULL;
-}
-
-static int profile_from(const Rackboot__V1__Profile *m, model_profile *p)
-{
-    *p = (model_profile){ 0 };
-    p->name = strdup(m->name);
-    p->cmdline = dup_or_null(m->kernel_args);
-    p->kickstart = dup_or_null(m->kickstart_template);
-    if (m->kickstart_sha256.len == 32) {
-        memcpy(p->kickstart_sha256, m->kickstart_sha256.data, 32);
-    }
-    p->overlay = m->overlay;
-    p->ip = m->ip_mode == RACKBOOT__V1__IP_MODE__IP_MODE_DHCP6 ? IP_MODE_DHCP6 : IP_MODE_STATIC;
-    p->keep_ra = m->keep_ra;
-    p->any_source = m->any_source;
-    p->images = calloc(m->n_images ? m->n_images : 1, sizeof(*p->images));
-    if (!p->name || !p->images || (m->kernel_args && *m->kernel_args && !p->cmdline) ||
-        (m->kickstart_template && *m->kickstart_template && !p->kickstart)) {
-        model_profile_clear(p);
-        return -ENOMEM;
-    }
-    for (size_t i = 0; i < m->n_images; i++) {
-        const Rackboot__V1__Image *im = m->images[i];
-        model_image *img = &p->images[p->n_images];
-        img->name = strdup(im->name);
-        img->url = strdup(im->url);
-        if (!img->name || !img->url) {
-            free(img->name);
-            free(img->url);
-            model_profile_clear(p);
-            return -ENOMEM;
-        }
-        switch (im->kind) {
-        case RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_KERNEL:
-            img->kind = IMAGE_KERNEL;
-            break;
-        case RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_INITRD:
-            img->kind = IMAGE_INITRD;
-            break;
-        case RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_STAGE2:
-            img->kind = IMAGE_STAGE2;
-            break;
-        default:
-            img->kind = IMAGE_OTHER;
-            break;
-        }
-        memcpy(img->sha256, im->sha256.data, 32);
-        img->size = im->size;
-        p->n_images++;
-    }
-    return 0;
-}
-
 static int intent_from(const Rackboot__V1__Intent *m, intent *in)
 {
     *in = (intent){ 0 };
@@ -166,7 +111,7 @@ int uplink_intents_from_sync(const Rackboot__V1__SyncResponse *sr, intent_set **
     int r = intent_set_new(sr->generation, &set);
     for (size_t i = 0; r >= 0 && i < sr->n_profiles; i++) {
         model_profile p;
-        r = profile_from(sr->profiles[i], &p);
+        r = model_profile_from_pb(sr->profiles[i], &p);
         if (r >= 0) {
             r = intent_set_add_profile(set, &p);
             if (r < 0) {

@@ -1,0 +1,204 @@
+#include "model_pb.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+Rackboot__V1__ImageKind model_image_kind_to_pb(image_kind k)
+{
+    switch (k) {
+    case IMAGE_KERNEL:
+        return RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_KERNEL;
+    case IMAGE_INITRD:
+        return RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_INITRD;
+    case IMAGE_STAGE2:
+        return RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_STAGE2;
+    case IMAGE_OTHER:
+        return RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_OTHER;
+    }
+    return RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_UNSPECIFIED;
+}
+
+image_kind model_image_kind_from_pb(Rackboot__V1__ImageKind k)
+{
+    switch (k) {
+    case RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_KERNEL:
+        return IMAGE_KERNEL;
+    case RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_INITRD:
+        return IMAGE_INITRD;
+    case RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_STAGE2:
+        return IMAGE_STAGE2;
+    case RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_OTHER:
+    case RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_UNSPECIFIED:
+    case _RACKBOOT__V1__IMAGE_KIND_IS_INT_SIZE:
+        break;
+    }
+    return IMAGE_OTHER;
+}
+
+static ip_mode ip_mode_from_pb(Rackboot__V1__IpMode m)
+{
+    return m == RACKBOOT__V1__IP_MODE__IP_MODE_DHCP6 ? IP_MODE_DHCP6 : IP_MODE_STATIC;
+}
+
+static Rackboot__V1__IpMode ip_mode_to_pb(ip_mode m)
+{
+    switch (m) {
+    case IP_MODE_STATIC:
+        break;
+    case IP_MODE_DHCP6:
+        return RACKBOOT__V1__IP_MODE__IP_MODE_DHCP6;
+    }
+    return RACKBOOT__V1__IP_MODE__IP_MODE_STATIC;
+}
+
+/* NULL for NULL or "" (a wire string is never NULL; an absent one is ""). */
+static char *dup_text(const char *s, bool *failed)
+{
+    if (!s || !*s) {
+        return NULL;
+    }
+    char *c = strdup(s);
+    *failed |= !c;
+    return c;
+}
+
+int model_profile_from_pb(const Rackboot__V1__Profile *m, model_profile *ret)
+{
+    bool failed = false;
+    model_profile p = {
+        .overlay = m->overlay,
+        .ip = ip_mode_from_pb(m->ip_mode),
+        .keep_ra = m->keep_ra,
+        .any_source = m->any_source,
+    };
+    p.name = strdup(m->name);
+    failed |= !p.name;
+    p.cmdline = dup_text(m->kernel_args, &failed);
+    p.kickstart = dup_text(m->kickstart_template, &failed);
+    if (m->kickstart_sha256.len == sizeof(p.kickstart_sha256)) {
+        memcpy(p.kickstart_sha256, m->kickstart_sha256.data, sizeof(p.kickstart_sha256));
+    }
+    if (m->n_images > 0) {
+        p.images = calloc(m->n_images, sizeof(*p.images));
+        failed |= !p.images;
+    }
+    for (size_t i = 0; !failed && i < m->n_images; i++) {
+        const Rackboot__V1__Image *im = m->images[i];
+        model_image *img = &p.images[i];
+        img->kind = model_image_kind_from_pb(im->kind);
+        img->size = im->size;
+        if (im->sha256.len == sizeof(img->sha256)) {
+            memcpy(img->sha256, im->sha256.data, sizeof(img->sha256));
+        }
+        img->name = strdup(im->name);
+        img->url = strdup(im->url);
+        p.n_images = i + 1;
+        failed |= !img->name || !img->url;
+    }
+    if (failed) {
+        model_profile_clear(&p);
+        return -ENOMEM;
+    }
+    *ret = p;
+    return 0;
+}
+
+/* A malloc()ed copy for a string field; protobuf-c's shared "" stays the
+ * default for NULL (free_unpacked knows not to free it). */
+static int set_string(char **field, const char *value)
+{
+    if (!value || !*value) {
+        return 0;
+    }
+    char *c = strdup(value);
+    if (!c) {
+        return -ENOMEM;
+    }
+    *field = c;
+    return 0;
+}
+
+static int set_bytes(ProtobufCBinaryData *field, const void *data, size_t n)
+{
+    field->data = malloc(n);
+    if (!field->data) {
+        return -ENOMEM;
+    }
+    memcpy(field->data, data, n);
+    field->len = n;
+    return 0;
+}
+
+static int image_to_pb(const model_image *img, Rackboot__V1__Image **ret)
+{
+    Rackboot__V1__Image *m = malloc(sizeof(*m));
+    if (!m) {
+        return -ENOMEM;
+    }
+    rackboot__v1__image__init(m);
+    m->kind = model_image_kind_to_pb(img->kind);
+    m->size = img->size;
+    int r = set_string(&m->name, img->name);
+    if (r == 0) {
+        r = set_string(&m->url, img->url);
+    }
+    if (r == 0) {
+        r = set_bytes(&m->sha256, img->sha256, sizeof(img->sha256));
+    }
+    if (r < 0) {
+        model_pb_free(m);
+        return r;
+    }
+    *ret = m;
+    return 0;
+}
+
+int model_profile_to_pb(const model_profile *p, bool with_sha256, Rackboot__V1__Profile **ret)
+{
+    Rackboot__V1__Profile *m = malloc(sizeof(*m));
+    if (!m) {
+        return -ENOMEM;
+    }
+    rackboot__v1__profile__init(m);
+    m->overlay = p->overlay;
+    m->ip_mode = ip_mode_to_pb(p->ip);
+    m->keep_ra = p->keep_ra;
+    m->any_source = p->any_source;
+    int r = set_string(&m->name, p->name);
+    if (r == 0) {
+        r = set_string(&m->kernel_args, p->cmdline);
+    }
+    if (r == 0) {
+        r = set_string(&m->kickstart_template, p->kickstart);
+    }
+    if (r == 0 && (with_sha256 || p->kickstart)) {
+        r = set_bytes(&m->kickstart_sha256, p->kickstart_sha256, sizeof(p->kickstart_sha256));
+    }
+    if (r == 0 && p->n_images > 0) {
+        m->images = calloc(p->n_images, sizeof(*m->images));
+        r = m->images ? 0 : -ENOMEM;
+    }
+    for (size_t i = 0; r == 0 && i < p->n_images; i++) {
+        r = image_to_pb(&p->images[i], &m->images[i]);
+        if (r == 0) {
+            m->n_images = i + 1;
+        }
+    }
+    if (r < 0) {
+        model_pb_free(m);
+        return r;
+    }
+    *ret = m;
+    return 0;
+}
+
+void *model_pb_free(void *msg)
+{
+    if (msg) {
+        protobuf_c_message_free_unpacked(msg, NULL);
+    }
+    return NULL;
+}

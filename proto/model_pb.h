@@ -1,0 +1,30 @@
+/* model_pb: the one conversion between model/ types and their rackboot.v1
+ * messages, both ways. The controller, the agent and the CLI all convert
+ * here, so a profile field added to model/profile.h and to the proto is
+ * carried by adding it here once.
+ *
+ * Messages built here are made of malloc()ed parts only: free them with
+ * model_pb_free() (protobuf-c's free_unpacked with the default allocator
+ * frees exactly that shape). Messages read here must have passed rbproto's
+ * validation (rbproto_validate_profile(), or an unpack): sizes of hashes
+ * are not checked again. */
+#pragma once
+
+#include "model/profile.h"
+#include "rackboot.pb-c.h"
+
+/* The wire's image kind for `k` and back (UNSPECIFIED maps to IMAGE_OTHER;
+ * validation refuses it before). */
+Rackboot__V1__ImageKind model_image_kind_to_pb(image_kind k);
+image_kind model_image_kind_from_pb(Rackboot__V1__ImageKind k);
+
+/* A deep copy of `m` into *ret (every string malloc()ed; empty wire strings
+ * become NULL for cmdline and kickstart). -ENOMEM, nothing left allocated. */
+int model_profile_from_pb(const Rackboot__V1__Profile *m, model_profile *ret);
+/* A new message for `p`. The kickstart hash is sent when the profile has a
+ * kickstart (with_sha256 also without one: listings that leave the text out
+ * still say which template a profile has). -ENOMEM. */
+int model_profile_to_pb(const model_profile *p, bool with_sha256, Rackboot__V1__Profile **ret);
+
+/* Frees a message built here. Accepts NULL, returns NULL. */
+void *model_pb_free(void *msg);
