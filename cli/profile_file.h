@@ -1,5 +1,5 @@
 /* `rackboot profiles import FILE` and `rackboot hosts import FILE --rack R`
- * for the agent's standalone hosts file (rack-agent/hostsfile.h): the same
+ * for the agent's standalone hosts file (model/hostsfile.h): the same
  * parser the agent uses, so a site moves from a standalone agent to the
  * controller without rewriting anything, and a file either tool accepts the
  * other accepts too. This module converts the parsed sections to the wire

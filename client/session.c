@@ -492,7 +492,7 @@ int rb_session_open(const rb_session_config *cfg, rb_session **ret, char **ret_e
         /* A controller host that vanished without a FIN/RST leaves a
          * connection that only keepalive probes end (at the kernel's
          * tcp_keepalive_* pace); best effort, the caller's progress check
-         * (rack-agent/uplink.c) is the bound that matters. */
+         * (rack-agent/uplink/uplink.c) is the bound that matters. */
         (void)nng_dialer_set_bool(s->dialer, NNG_OPT_TCP_KEEPALIVE, true);
     }
     if (rv != 0) {

@@ -403,7 +403,7 @@ static void set_path(loader *l, const ini_entry *e, char **dst)
     }
 }
 
-/* [controller]: the uplink (rack-agent/uplink.h). */
+/* [controller]: the uplink (rack-agent/uplink/uplink.h). */
 static void section_controller(loader *l, const ini_section *s)
 {
     agent_config *c = l->cfg;

@@ -80,7 +80,7 @@ typedef struct agent_config {
     uint32_t tftp_retries;
     /* [standalone] hosts, resolved against the config file's directory. */
     char *hosts_path;
-    /* [controller] (rack-agent/uplink.h); paths resolved against the config
+    /* [controller] (rack-agent/uplink/uplink.h); paths resolved against the config
      * file's directory. */
     bool has_controller;
     char *controller_url;

@@ -871,7 +871,7 @@ static void on_metrics(http_request *req, void *userdata)
     http_reply_owned(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 }
 
-/* A SLAAC source of the boot routes (boot.h) is on a served link: a global
+/* A SLAAC source of the boot routes (install/routes.h) is on a served link: a global
  * prefix of a [dhcp6] interface (the prefixes DHCPv6 checks, dhcp6/links.h),
  * or link-local with that interface as its scope. */
 static bool boot_client_on_link(void *userdata, const struct sockaddr_in6 *client)
@@ -938,7 +938,7 @@ static int setup_http(agent *a)
     }
     if (r == 0) {
         /* /boot/, /ks/, /progress/ and, watching the hosts' downloads,
-         * /images/ (boot.h) */
+         * /images/ (install/routes.h) */
         r = boot_routes_new(a->loop, a->http, &a->render, a->store, a->progress,
                             a->images ? a->files : NULL, &a->boot);
     }

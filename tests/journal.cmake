@@ -1,4 +1,4 @@
-# Tests of rack-agent/journal.{h,c}: the event journal.
+# Tests of rack-agent/uplink/journal.{h,c}: the event journal.
 rackboot_unit_test(test_journal LIBS rb_uplink TIMEOUT 120)
 target_include_directories(test_journal PRIVATE ${CMAKE_SOURCE_DIR}/rack-agent)
 # The segment parser and the recovery at open, over any bytes.

@@ -1,4 +1,4 @@
-# Tests of rack-agent/tftp/ and rack-agent/files.c.
+# Tests of rack-agent/tftp/ and rack-agent/files/files.c.
 rackboot_unit_test(test_tftp_wire LIBS rb_tftp)
 rackboot_unit_test(test_tftp_transfer LIBS rb_tftp)
 rackboot_fuzz_target(fuzz_tftp LIBS rb_tftp)

@@ -47,7 +47,7 @@ typedef struct files_result {
     char etag[72]; /* strong validator, quoted: "\"<sha256 hex>\"" or "\"<ino>-<size>-<mtime>\"" */
     const char *content_type; /* static string */
     bool verified;            /* came from the verified cache */
-    /* Kind of image for progress events (see intents.h image_kind), or -1
+    /* Kind of image for progress events (see model/profile.h image_kind), or -1
      * when the path is not an image of a profile. */
     int image_kind;
     const char *profile; /* profile name for images, else NULL; valid during the callback */

@@ -116,7 +116,7 @@ const intent *boot_find_client(const intent_set *set, const struct sockaddr_in6 
     return NULL;
 }
 
-/* Scripts, kickstarts and progress posts: from the host itself (boot.h),
+/* Scripts, kickstarts and progress posts: from the host itself (install/routes.h),
  * unless its profile opts out. Answers 403 itself when not. */
 static bool source_allowed(boot_routes *b, const intent *in, http_request *req, const char *what)
 {

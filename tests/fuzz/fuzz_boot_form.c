@@ -1,4 +1,4 @@
-/* Fuzzes the installer's progress form (POST /progress/<id>, boot.c): the
+/* Fuzzes the installer's progress form (POST /progress/<id>, install/routes.c): the
  * bytes are an application/x-www-form-urlencoded body, read for the keys the
  * handler asks for into buffers of the handler's sizes and of every small
  * size. Each buffer is allocated to its exact size, so a write past it is
@@ -74,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size > 65536) {
         return 0;
     }
-    /* The handler's keys and buffer sizes (boot.c on_progress), and keys
+    /* The handler's keys and buffer sizes (install/routes.c on_progress), and keys
      * that are prefixes of one another. */
     static const struct {
         const char *key;

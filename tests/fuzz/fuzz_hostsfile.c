@@ -1,4 +1,4 @@
-/* Fuzzes the standalone hosts file reader (rack-agent/hostsfile.c), which
+/* Fuzzes the standalone hosts file reader (model/hostsfile.c), which
  * the agent and the CLI's imports share: the bytes are hosts.conf, written to
  * a private directory that also holds kickstart templates it may name (a good
  * one, el9.ks, and one with an unknown placeholder, bad.ks). It is read as the

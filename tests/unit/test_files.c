@@ -1,4 +1,4 @@
-/* rack-agent/files.c: the TFTP root. Names map into the root with and
+/* rack-agent/files/files.c: the TFTP root. Names map into the root with and
  * without "files/"; nothing reaches outside it: "..", absolute names,
  * symlinks out, NUL, backslashes, over-long names. Sources plug in by
  * prefix. */

@@ -1,4 +1,4 @@
-/* rack-agent/journal: events survive restarts and crashes with their seqs,
+/* rack-agent/uplink/journal: events survive restarts and crashes with their seqs,
  * are handed out oldest-unacknowledged first until acknowledged, are trimmed
  * only once acknowledged, and a full journal drops its oldest events and
  * says so. Damage is made for real: the segment files are cut at every byte

@@ -1,4 +1,4 @@
-/* rack-agent/progress: an installer's `installed` completes the install
+/* rack-agent/install/progress: an installer's `installed` completes the install
  * (withdraws its intent) only once the event is durable in the journal. A
  * full disk or a failed sync answers "not recorded" and changes nothing; the
  * installer's retry then records it, and the journal holds it once. Failures

@@ -1,4 +1,4 @@
-/* rack-agent/render/template: the check profile load runs (errors with line
+/* model/template: the check profile load runs (errors with line
  * numbers) and expansion with validated values. */
 #include <errno.h>
 #include <setjmp.h>
