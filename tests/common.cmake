@@ -16,3 +16,10 @@ rackboot_unit_test(test_hex LIBS rb_common)
 
 # The daemons' privilege drop (as root; skipped otherwise) and tree chown.
 rackboot_unit_test(test_daemon LIBS rb_daemon Threads::Threads)
+
+# The dependency rule (README "Where things are"): controller/, cli/ and
+# rack-agent/ include none of each other, by include path or by #include.
+add_test(NAME unit.layering
+         COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/tools/check_layering.py
+                 ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
+set_tests_properties(unit.layering PROPERTIES TIMEOUT 60)
