@@ -31,6 +31,7 @@ static const char import_help[] =
     "  stage2 = URL sha256=HEX      file.NAME = URL sha256=HEX\n"
     "  cmdline = ARGS   kickstart = FILE (relative to the profile file)\n"
     "  overlay = yes|no   ip = static|dhcp6   keep_ra = yes|no\n"
+    "  root_device = auto|/dev/PATH (passed as rackboot.root_device=)\n"
     "  source_check = yes|no\n"
     "The kickstart template's content is sent with the profile. Importing a\n"
     "profile that exists replaces it (--update is accepted and is the default);\n"

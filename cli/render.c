@@ -150,6 +150,9 @@ json_t *render_profiles_json(const Rackboot__V1__ProfileList *l, bool with_conte
                               images, "kernel_args", jstr(p->kernel_args), "kickstart_sha256",
                               jhex(&p->kickstart_sha256), "overlay", p->overlay, "ip", jstr(ip),
                               "keep_ra", p->keep_ra, "source_check", !p->any_source);
+        if (o && !strempty(p->root_device)) {
+            json_object_set_new(o, "root_device", jstr(p->root_device));
+        }
         if (o && with_content) {
             json_object_set_new(o, "kickstart", jstr(p->kickstart_template));
         }
@@ -448,6 +451,7 @@ void render_profile_detail_text(FILE *f, const Rackboot__V1__Profile *p)
     fprintf(f, "keep_ra:    %s\n", p->keep_ra ? "yes" : "no");
     fprintf(f, "source_check: %s\n", p->any_source ? "no" : "yes");
     fprintf(f, "cmdline:    %s\n", strempty(p->kernel_args) ? "-" : p->kernel_args);
+    fprintf(f, "root_device: %s\n", strempty(p->root_device) ? "-" : p->root_device);
     fprintf(f, "images:\n");
     for (size_t i = 0; i < p->n_images; i++) {
         image_line(f, p->images[i]);

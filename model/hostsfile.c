@@ -167,6 +167,14 @@ static void parse_profile(loader *l, hostsfile_profile *pr)
             if (parse_bool(e->value, &p->keep_ra) < 0) {
                 problem(l, e->line, "keep_ra: expected yes or no, not \"%s\"", e->value);
             }
+        } else if (streq(e->key, "root_device")) {
+            if (!model_root_device_valid(e->value)) {
+                problem(l, e->line, "root_device: expected auto or a /dev/ path, not \"%s\"",
+                        e->value);
+                continue;
+            }
+            free(p->root_device);
+            p->root_device = strdup(e->value);
         } else if (streq(e->key, "ip")) {
             if (streq(e->value, "static")) {
                 p->ip = IP_MODE_STATIC;

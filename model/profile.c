@@ -70,6 +70,27 @@ const model_image *model_profile_image(const model_profile *p, image_kind kind)
     return NULL;
 }
 
+bool model_root_device_valid(const char *s)
+{
+    if (streq(s, "auto")) {
+        return true;
+    }
+    size_t len = strlen(s);
+    if (strncmp(s, "/dev/", 5) != 0 || len == 5 || len > MODEL_ROOT_DEVICE_MAX ||
+        s[len - 1] == '/' || strstr(s, "//") || strstr(s, "/./") || strstr(s, "/../") ||
+        (len >= 3 && (streq(s + len - 2, "/.") || streq(s + len - 3, "/..")))) {
+        return false;
+    }
+    for (const char *c = s; *c; c++) {
+        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                  (*c >= '0' && *c <= '9') || strchr("/._:+-", *c);
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
 void model_profile_clear(model_profile *p)
 {
     free(p->name);
@@ -80,6 +101,7 @@ void model_profile_clear(model_profile *p)
     free(p->images);
     free(p->cmdline);
     free(p->kickstart);
+    free(p->root_device);
     memset(p, 0, sizeof(*p));
 }
 
@@ -100,6 +122,7 @@ int model_profile_copy(const model_profile *src, model_profile *dst)
     dst->name = strdup_or_null(src->name, &failed);
     dst->cmdline = strdup_or_null(src->cmdline, &failed);
     dst->kickstart = strdup_or_null(src->kickstart, &failed);
+    dst->root_device = strdup_or_null(src->root_device, &failed);
     dst->images = NULL;
     dst->n_images = 0;
     if (src->n_images > 0) {

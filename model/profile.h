@@ -46,7 +46,18 @@ typedef struct model_profile {
     /* Serve the script and kickstart to any address, not only the host's
      * own (hosts file `source_check = no`; e.g. behind a proxy). */
     bool any_source;
+    /* The disk the system goes on (image deploy, and kickstarts through
+     * the kernel command line): "auto" (the deploy picks one) or a path
+     * under /dev/ (/dev/vda, /dev/disk/by-path/...); NULL when not set. */
+    char *root_device;
 } model_profile;
+
+/* A valid root_device: "auto", or an absolute path under /dev/ of at most
+ * MODEL_ROOT_DEVICE_MAX bytes made of letters, digits and "/._:+-" (what
+ * /dev/disk/by-* names hold), without "." or ".." components; it goes on
+ * a kernel command line unquoted. */
+#define MODEL_ROOT_DEVICE_MAX 255u
+bool model_root_device_valid(const char *s);
 
 /* Frees the strings and images a profile owns and zeroes it. */
 void model_profile_clear(model_profile *p);

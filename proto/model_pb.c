@@ -78,6 +78,7 @@ int model_profile_from_pb(const Rackboot__V1__Profile *m, model_profile *ret)
     failed |= !p.name;
     p.cmdline = dup_text(m->kernel_args, &failed);
     p.kickstart = dup_text(m->kickstart_template, &failed);
+    p.root_device = dup_text(m->root_device, &failed);
     if (m->kickstart_sha256.len == sizeof(p.kickstart_sha256)) {
         memcpy(p.kickstart_sha256, m->kickstart_sha256.data, sizeof(p.kickstart_sha256));
     }
@@ -173,6 +174,9 @@ int model_profile_to_pb(const model_profile *p, bool with_sha256, Rackboot__V1__
     }
     if (r == 0) {
         r = set_string(&m->kickstart_template, p->kickstart);
+    }
+    if (r == 0) {
+        r = set_string(&m->root_device, p->root_device);
     }
     if (r == 0 && (with_sha256 || p->kickstart)) {
         r = set_bytes(&m->kickstart_sha256, p->kickstart_sha256, sizeof(p->kickstart_sha256));

@@ -13,6 +13,7 @@
 
 #include "cursor.h"
 #include "log.h"
+#include "model/profile.h"
 #include "util.h"
 
 /* Every reason for refusing a message goes to the debug log and nowhere
@@ -903,6 +904,9 @@ int rbproto_validate_profile(const Rackboot__V1__Profile *m)
     /* `profiles list` leaves the template out but keeps its hash. */
     TRY(check_len("profile.kickstart_sha256", &m->kickstart_sha256, RBPROTO_SHA256_LEN,
                   !strempty(m->kickstart_template)));
+    if (!strempty(m->root_device) && !model_root_device_valid(m->root_device)) {
+        return reject("profile %s: root_device is not auto or a /dev/ path", m->name);
+    }
     return check_enum("profile.ip_mode", ENUM_DESC(ip_mode), m->ip_mode, OPTIONAL);
 }
 

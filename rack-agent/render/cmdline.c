@@ -54,6 +54,11 @@ int render_cmdline(const render_context *ctx, const intent *in, const uint8_t ma
     if (model_profile_image(h.profile, IMAGE_STAGE2)) {
         rbuf_printf(&b, " inst.stage2=%s/images/%s/", ctx->base_url, h.profile->name);
     }
+    /* For the image deploy and a kickstart's %pre (/proc/cmdline); the
+     * profile's value was checked at load (model_root_device_valid). */
+    if (h.profile->root_device) {
+        rbuf_printf(&b, " rackboot.root_device=%s", h.profile->root_device);
+    }
     if (!strempty(h.profile->cmdline)) {
         rbuf_putc(&b, ' ');
         rbuf_puts(&b, h.profile->cmdline);

@@ -12,6 +12,7 @@
  *     overlay = no
  *     ip = static                      (static | dhcp6)
  *     keep_ra = yes
+ *     root_device = auto               (or a /dev/ path; rackboot.root_device=)
  *
  *     [host web17]
  *     mac = 52:54:00:12:34:56 52:54:00:12:34:57

@@ -38,6 +38,7 @@ static const char good[] = "[profile el9]\n"
                            "overlay = yes\n"
                            "ip = dhcp6\n"
                            "keep_ra = no\n"
+                           "root_device = /dev/disk/by-path/pci-0000:00:04.0\n"
                            "[host web17]\n"
                            "mac = 52:54:00:12:34:56 52-54-00-12-34-57\n"
                            "address = 2001:db8:1::17\n"
@@ -155,6 +156,7 @@ static void test_hosts_and_profiles(void **state)
     assert_true(p->overlay);
     assert_int_equal(p->ip, IP_MODE_DHCP6);
     assert_false(p->keep_ra);
+    assert_string_equal(p->root_device, "/dev/disk/by-path/pci-0000:00:04.0");
 
     intent_set_free(set);
     diag_free(d);
@@ -203,6 +205,38 @@ static void test_errors_with_lines(void **state)
     assert_true(has_problem(d, 18, "unknown key \"size\""));
     assert_true(has_problem(d, 19, "host a defined twice (first at line 6)"));
     assert_true(has_problem(d, 20, "unknown section"));
+    diag_free(d);
+}
+
+/* root_device is auto or a /dev/ path that goes on a command line as is. */
+static void test_root_device(void **state)
+{
+    write_file(hosts, "[profile el9]\n"
+                      "kernel = http://m/vmlinuz " SHA_A "\n"
+                      "initrd = http://m/initrd.img " SHA_B "\n"
+                      "root_device = /dev/vda; reboot\n" /* 4 */
+                      "[profile el10]\n"
+                      "kernel = http://m/vmlinuz " SHA_A "\n"
+                      "initrd = http://m/initrd.img " SHA_B "\n"
+                      "root_device = /etc/shadow\n"); /* 8 */
+    diag *d;
+    intent_set *set = NULL;
+    assert_int_equal(load(NULL, &d, &set), -EINVAL);
+    assert_true(has_problem(d, 4, "root_device: expected auto or a /dev/ path"));
+    assert_true(has_problem(d, 8, "root_device: expected auto or a /dev/ path"));
+    diag_free(d);
+
+    write_file(hosts, "[profile el9]\n"
+                      "kernel = http://m/vmlinuz " SHA_A "\n"
+                      "initrd = http://m/initrd.img " SHA_B "\n"
+                      "root_device = auto\n"
+                      "[profile el10]\n"
+                      "kernel = http://m/vmlinuz " SHA_A "\n"
+                      "initrd = http://m/initrd.img " SHA_B "\n");
+    assert_int_equal(load(NULL, &d, &set), 0);
+    assert_string_equal(intent_set_find_profile(set, "el9")->root_device, "auto");
+    assert_null(intent_set_find_profile(set, "el10")->root_device);
+    intent_set_free(set);
     diag_free(d);
 }
 
@@ -282,6 +316,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_hosts_and_profiles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_with_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_root_device, setup, teardown),
         cmocka_unit_test_setup_teardown(test_install_ids_persist, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -222,6 +222,22 @@ static void test_script_dhcp6_plain(void **state)
     expect_cmdline(f, MAC0, "cmdline-dhcp6.txt");
 }
 
+/* A profile's root_device goes on the command line for the image deploy and
+ * kickstarts' %pre; none without one (the golden files above have none). */
+static void test_cmdline_root_device(void **state)
+{
+    fixture *f = *state;
+    char *out = NULL;
+    assert_int_equal(render_cmdline(&f->ctx, &f->in, MAC0, &out, NULL), 0);
+    assert_null(strstr(out, "rackboot.root_device="));
+    free(out);
+    f->profile.root_device = (char[]){ "/dev/disk/by-path/pci-0000:00:04.0" };
+    assert_int_equal(render_cmdline(&f->ctx, &f->in, MAC0, &out, NULL), 0);
+    assert_non_null(strstr(out, " rackboot.root_device=/dev/disk/by-path/pci-0000:00:04.0 "));
+    free(out);
+    f->profile.root_device = NULL;
+}
+
 /* No gateway in the intent: the rack's; neither: an empty field. */
 static void test_cmdline_gateway_fallback(void **state)
 {
@@ -521,6 +537,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_script_static_overlay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmdline_second_mac, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cmdline_root_device, setup, teardown),
         cmocka_unit_test_setup_teardown(test_script_dhcp6_plain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmdline_gateway_fallback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmdline_too_long, setup, teardown),

@@ -1,0 +1,163 @@
+/* model/profile: the one image-kind table, root_device's rules, and that a
+ * copy of a profile carries every field. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "model/profile.h"
+
+static void test_image_kind_table(void **state)
+{
+    assert_string_equal(image_kind_file(IMAGE_KERNEL), "vmlinuz");
+    assert_string_equal(image_kind_path(IMAGE_KERNEL), "vmlinuz");
+    assert_string_equal(image_kind_file(IMAGE_INITRD), "initrd.img");
+    assert_string_equal(image_kind_path(IMAGE_INITRD), "initrd.img");
+    /* Anaconda's inst.stage2=<dir>/ looks for LiveOS/squashfs.img. */
+    assert_string_equal(image_kind_file(IMAGE_STAGE2), "squashfs.img");
+    assert_string_equal(image_kind_path(IMAGE_STAGE2), "LiveOS/squashfs.img");
+    assert_null(image_kind_file(IMAGE_OTHER));
+    assert_null(image_kind_path(IMAGE_OTHER));
+
+    assert_int_equal(image_kind_of_path("vmlinuz"), IMAGE_KERNEL);
+    assert_int_equal(image_kind_of_path("initrd.img"), IMAGE_INITRD);
+    assert_int_equal(image_kind_of_path("LiveOS/squashfs.img"), IMAGE_STAGE2);
+    /* The stage2's name is not where it is served. */
+    assert_int_equal(image_kind_of_path("squashfs.img"), IMAGE_OTHER);
+    assert_int_equal(image_kind_of_path("updates.img"), IMAGE_OTHER);
+
+    model_image stage2 = { .name = (char[]){ "squashfs.img" }, .kind = IMAGE_STAGE2 };
+    model_image extra = { .name = (char[]){ "updates.img" }, .kind = IMAGE_OTHER };
+    assert_string_equal(model_image_path(&stage2), "LiveOS/squashfs.img");
+    assert_string_equal(model_image_path(&extra), "updates.img");
+
+    image_kind k;
+    for (image_kind i = IMAGE_KERNEL; i <= IMAGE_OTHER; i++) {
+        assert_int_equal(image_kind_from_string(image_kind_to_string(i), &k), 0);
+        assert_int_equal(k, i);
+    }
+    assert_int_equal(image_kind_from_string("KERNEL", &k), 0);
+    assert_int_equal(image_kind_from_string("kernels", &k), -EINVAL);
+    assert_string_equal(image_kind_to_string((image_kind)99), "unknown");
+}
+
+static void test_root_device_valid(void **state)
+{
+    static const char *const good[] = {
+        "auto",
+        "/dev/vda",
+        "/dev/nvme0n1",
+        "/dev/disk/by-path/pci-0000:00:04.0",
+        "/dev/disk/by-id/wwn-0x5000c500a1b2c3d4",
+        "/dev/disk/by-id/ata-Samsung_SSD_860_EVO_1TB_S3Z9NB0K123456X",
+        "/dev/disk/by-path/pci-0000:00:1f.2-ata-1.0+x",
+    };
+    static const char *const bad[] = {
+        "",
+        "AUTO",
+        "vda",
+        "/dev/",
+        "/dev",
+        "/etc/passwd",
+        "/dev/../etc",
+        "/dev/./vda",
+        "/dev/vda/",
+        "/dev//vda",
+        "/dev/disk/..",
+        "/dev/disk/.",
+        "/dev/v da",
+        "/dev/vda\"",
+        "/dev/$(reboot)",
+        "/dev/vda;x",
+        "/dev/vd`a`",
+        "/dev/vd\\a",
+        "/dev/vda\n",
+        "/dev/vda\t",
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        assert_true(model_root_device_valid(good[i]));
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_false(model_root_device_valid(bad[i]));
+    }
+    char long_path[MODEL_ROOT_DEVICE_MAX + 2];
+    memset(long_path, 'a', sizeof(long_path) - 1);
+    memcpy(long_path, "/dev/", 5);
+    long_path[MODEL_ROOT_DEVICE_MAX] = '\0';
+    assert_true(model_root_device_valid(long_path));
+    long_path[MODEL_ROOT_DEVICE_MAX] = 'a';
+    long_path[MODEL_ROOT_DEVICE_MAX + 1] = '\0';
+    assert_false(model_root_device_valid(long_path));
+}
+
+/* A deep copy equals its source field by field and shares no pointer: a
+ * field added to model_profile is carried without a copy of its own. */
+static void test_profile_copy(void **state)
+{
+    model_image images[2] = {
+        { .name = (char[]){ "vmlinuz" },
+          .kind = IMAGE_KERNEL,
+          .url = (char[]){ "http://m/k" },
+          .size = 7 },
+        { .name = (char[]){ "initrd.img" }, .kind = IMAGE_INITRD, .url = (char[]){ "http://m/i" } },
+    };
+    images[0].sha256[0] = 0xaa;
+    model_profile src = {
+        .name = (char[]){ "el9" },
+        .images = images,
+        .n_images = 2,
+        .cmdline = (char[]){ "console=ttyS0" },
+        .kickstart = (char[]){ "text\n" },
+        .overlay = true,
+        .ip = IP_MODE_DHCP6,
+        .keep_ra = true,
+        .any_source = true,
+        .root_device = (char[]){ "/dev/vda" },
+    };
+    src.kickstart_sha256[31] = 0x55;
+    model_profile dst;
+    assert_int_equal(model_profile_copy(&src, &dst), 0);
+    assert_string_equal(dst.name, "el9");
+    assert_ptr_not_equal(dst.name, src.name);
+    assert_string_equal(dst.cmdline, "console=ttyS0");
+    assert_string_equal(dst.kickstart, "text\n");
+    assert_string_equal(dst.root_device, "/dev/vda");
+    assert_ptr_not_equal(dst.root_device, src.root_device);
+    assert_memory_equal(dst.kickstart_sha256, src.kickstart_sha256, 32);
+    assert_true(dst.overlay && dst.keep_ra && dst.any_source);
+    assert_int_equal(dst.ip, IP_MODE_DHCP6);
+    assert_int_equal(dst.n_images, 2);
+    assert_ptr_not_equal(dst.images, src.images);
+    assert_string_equal(dst.images[0].url, "http://m/k");
+    assert_int_equal(dst.images[0].size, 7);
+    assert_int_equal(dst.images[0].sha256[0], 0xaa);
+    assert_int_equal(dst.images[1].kind, IMAGE_INITRD);
+    assert_ptr_equal(model_profile_image(&dst, IMAGE_INITRD), &dst.images[1]);
+    assert_null(model_profile_image(&dst, IMAGE_STAGE2));
+    model_profile_clear(&dst);
+    assert_null(dst.name);
+    assert_int_equal(dst.n_images, 0);
+
+    /* Unset strings stay unset. */
+    model_profile bare = { .name = (char[]){ "x" } };
+    assert_int_equal(model_profile_copy(&bare, &dst), 0);
+    assert_null(dst.cmdline);
+    assert_null(dst.root_device);
+    assert_null(dst.images);
+    model_profile_clear(&dst);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_image_kind_table),
+        cmocka_unit_test(test_root_device_valid),
+        cmocka_unit_test(test_profile_copy),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
