@@ -241,6 +241,7 @@ static const confload_key cache_keys[] = {
 static const confload_key tftp_keys[] = {
     { "enabled", CONFLOAD_BOOL, AT(tftp_enabled) },
     { "listen", CONFLOAD_LISTEN, AT(tftp_listen), .port = 69 },
+    /* Default state_dir/tftp; tftp_root_default says which (finish()). */
     { "root", CONFLOAD_PATH, AT(tftp_root) },
     { "max_transfers", AT(tftp_max_transfers), UINT(1, 65536) },
     { "max_transfers_per_source", AT(tftp_max_transfers_per_source), UINT(1, 65536) },
