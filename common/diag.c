@@ -94,6 +94,14 @@ static char *format_entry(const char *file, unsigned line, const char *fmt, va_l
 
 void diag_add(diag *d, const char *file, unsigned line, const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    diag_addv(d, file, line, fmt, ap);
+    va_end(ap);
+}
+
+void diag_addv(diag *d, const char *file, unsigned line, const char *fmt, va_list ap)
+{
     if (!d) {
         return;
     }
@@ -115,10 +123,7 @@ void diag_add(diag *d, const char *file, unsigned line, const char *fmt, ...)
         d->cap = cap;
     }
 
-    va_list ap;
-    va_start(ap, fmt);
     char *s = format_entry(file, line, fmt, ap);
-    va_end(ap);
     if (!s) {
         diag_drop(d, true);
         return;

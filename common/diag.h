@@ -11,6 +11,7 @@
  * need not check it. */
 #pragma once
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -28,6 +29,9 @@ diag *diag_free(diag *d);
  * the problem belongs to the whole file. */
 void diag_add(diag *d, const char *file, unsigned line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* diag_add() with a va_list, for callers that take a format themselves. */
+void diag_addv(diag *d, const char *file, unsigned line, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 /* Number of entries, including the final "too many errors" entry if any. */
 size_t diag_count(const diag *d);

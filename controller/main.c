@@ -11,7 +11,6 @@
  *                    are cut at once. The same happens, without a signal,
  *                    when the files change on disk (checked every minute). */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 #include "api.h"
 #include "config.h"
 #include "daemon.h"
+#include "daemon_args.h"
 #include "diag.h"
 #include "hub.h"
 #include "identity.h"
@@ -61,23 +61,18 @@ typedef struct controller {
     uv_signal_t sig_term, sig_int, sig_hup;
 } controller;
 
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: rackboot-controller --config FILE [--user NAME] [--check-config]\n"
-               "\n"
-               "The rackboot controller: holds the fleet store, pushes install intents to\n"
-               "the rack agents and serves the operators' API (the rackboot CLI).\n"
-               "\n"
-               "  -c, --config FILE   configuration file (see deploy/examples/controller.conf)\n"
-               "  -u, --user NAME     once the sockets are open, run as this user (overrides\n"
-               "                      [controller] user)\n"
-               "      --check-config  validate the configuration and the PKI files, then exit\n"
-               "  -h, --help          show this help\n"
-               "  -V, --version       show the version\n"
-               "\n"
-               "Signals: SIGTERM/SIGINT stop, SIGHUP re-reads the CRL (and the other PKI\n"
-               "files) for new connections and closes revoked agents' connections.\n");
-}
+/* The sentences of --help that are this daemon's (common/daemon_args.h). */
+static const daemon_program program = {
+    .name = "rackboot-controller",
+    .about = "The rackboot controller: holds the fleet store, pushes install intents to\n"
+             "the rack agents and serves the operators' API (the rackboot CLI).\n",
+    .example = "deploy/examples/controller.conf",
+    .user_when = "once the sockets are open",
+    .user_key = "[controller] user",
+    .check_what = "the configuration and the PKI files",
+    .signals = "Signals: SIGTERM/SIGINT stop, SIGHUP re-reads the CRL (and the other PKI\n"
+               "files) for new connections and closes revoked agents' connections.\n",
+};
 
 static int mkdir_p(const char *path, mode_t mode)
 {
@@ -571,45 +566,11 @@ out:
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' }, { "check-config", no_argument, NULL, 'C' },
-        { "user", required_argument, NULL, 'u' },   { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },      { 0 },
-    };
-    const char *config = NULL;
-    bool check = false;
     log_set_ident("rackboot-controller");
-    int c;
-    const char *user = NULL;
-    while ((c = getopt_long(argc, argv, "c:u:hV", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            config = optarg;
-            break;
-        case 'u':
-            if (!user_name_valid(optarg)) {
-                fprintf(stderr, "rackboot-controller: --user: \"%s\" is not a user name\n", optarg);
-                return 2;
-            }
-            user = optarg;
-            break;
-        case 'C':
-            check = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            printf("rackboot-controller %s\n", RACKBOOT_VERSION);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
+    daemon_args args;
+    int status = daemon_args_parse(&program, argc, argv, stdout, stderr, &args);
+    if (status != DAEMON_ARGS_RUN) {
+        return status;
     }
-    if (optind < argc || !config) {
-        usage(stderr);
-        return 2;
-    }
-    return check ? check_config(config) : run(config, user);
+    return args.check_config ? check_config(args.config) : run(args.config, args.user);
 }

@@ -102,10 +102,3 @@ typedef struct agent_config {
 int agent_config_load(const char *path, diag *d, agent_config **ret);
 /* Accepts NULL, returns NULL. */
 agent_config *agent_config_free(agent_config *cfg);
-
-/* Splits `s` at blanks into at most `max` words, each strdup'ed into out[].
- * -E2BIG when there are more, -ENOMEM. On failure nothing is left allocated. */
-int agent_split_words(const char *s, char **out, size_t max, size_t *ret_n);
-
-/* `rel` as is when absolute, else relative to the directory of `base`. */
-char *agent_path_relative(const char *base, const char *rel);

@@ -12,7 +12,6 @@
  *   SIGUSR1          log the DHCPv6 counters */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <net/if.h>
 #include <signal.h>
@@ -28,6 +27,7 @@
 #include "cache/images.h"
 #include "config.h"
 #include "daemon.h"
+#include "daemon_args.h"
 #include "dhcp6/leasefile.h"
 #include "dhcp6/links.h"
 #include "dhcp6/socket.h"
@@ -94,22 +94,17 @@ typedef struct agent {
 
 static void close_cache(agent *a);
 
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: rackboot-agent --config FILE [--user NAME] [--check-config]\n"
-               "\n"
-               "The rackboot rack agent: serves its rack's install intents over DHCPv6.\n"
-               "\n"
-               "  -c, --config FILE   configuration file (see deploy/examples/agent.conf)\n"
-               "  -u, --user NAME     once the ports are bound, run as this user (overrides\n"
-               "                      [agent] user)\n"
-               "      --check-config  validate the configuration and hosts file, then exit\n"
-               "  -h, --help          show this help\n"
-               "  -V, --version       show the version\n"
-               "\n"
-               "Signals: SIGTERM/SIGINT stop, SIGHUP reloads the hosts file, SIGUSR1 logs\n"
-               "the DHCPv6 counters.\n");
-}
+/* The sentences of --help that are this daemon's (common/daemon_args.h). */
+static const daemon_program program = {
+    .name = "rackboot-agent",
+    .about = "The rackboot rack agent: serves its rack's install intents over DHCPv6.\n",
+    .example = "deploy/examples/agent.conf",
+    .user_when = "once the ports are bound",
+    .user_key = "[agent] user",
+    .check_what = "the configuration and hosts file",
+    .signals = "Signals: SIGTERM/SIGINT stop, SIGHUP reloads the hosts file, SIGUSR1 logs\n"
+               "the DHCPv6 counters.\n",
+};
 
 static standalone_defaults defaults_of(const agent_config *cfg)
 {
@@ -1176,45 +1171,11 @@ out:
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' }, { "check-config", no_argument, NULL, 'C' },
-        { "user", required_argument, NULL, 'u' },   { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },      { 0 },
-    };
-    const char *config = NULL;
-    bool check = false;
     log_set_ident("rackboot-agent");
-    int c;
-    const char *user = NULL;
-    while ((c = getopt_long(argc, argv, "c:u:hV", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            config = optarg;
-            break;
-        case 'u':
-            if (!user_name_valid(optarg)) {
-                fprintf(stderr, "rackboot-agent: --user: \"%s\" is not a user name\n", optarg);
-                return 2;
-            }
-            user = optarg;
-            break;
-        case 'C':
-            check = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            printf("rackboot-agent %s\n", RACKBOOT_VERSION);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
+    daemon_args args;
+    int status = daemon_args_parse(&program, argc, argv, stdout, stderr, &args);
+    if (status != DAEMON_ARGS_RUN) {
+        return status;
     }
-    if (optind < argc || !config) {
-        usage(stderr);
-        return 2;
-    }
-    return check ? check_config(config) : run(config, user);
+    return args.check_config ? check_config(args.config) : run(args.config, args.user);
 }

@@ -4,6 +4,7 @@ rackboot_unit_test(test_log LIBS rb_common)
 rackboot_unit_test(test_diag LIBS rb_common)
 rackboot_unit_test(test_ini LIBS rb_common)
 rackboot_unit_test(test_parse LIBS rb_common)
+rackboot_unit_test(test_confload LIBS rb_common)
 rackboot_unit_test(test_sha256 LIBS rb_common)
 rackboot_unit_test(test_fileio LIBS rb_common)
 rackboot_unit_test(test_timeutil LIBS rb_common)
@@ -16,6 +17,8 @@ rackboot_unit_test(test_hex LIBS rb_common)
 
 # The daemons' privilege drop (as root; skipped otherwise) and tree chown.
 rackboot_unit_test(test_daemon LIBS rb_daemon Threads::Threads)
+# The daemons' shared command line.
+rackboot_unit_test(test_daemon_args LIBS rb_daemon)
 
 # The dependency rule (README "Where things are"): controller/, cli/ and
 # rack-agent/ include none of each other, by include path or by #include.
