@@ -1,7 +1,10 @@
-/* store: the controller's fleet store on SQLite (issue 5 "Fleet store").
+/* store: the controller's fleet store (issue 5 "Fleet store").
  *
- * Hosts, racks and their agents, images, profiles, installs and events, in
- * one SQLite file in WAL mode. One store object is one connection, used by
+ * Hosts, racks and their agents, images, profiles, installs and events.
+ * The rules behind these calls are fleet.h's; they reach the rows through
+ * a backend ops table (store/backend.h), chosen by `[store] url`: so far
+ * SQLite (store/sqlite.c), one file in WAL mode, which the guarantees
+ * below describe. One store object is one connection, used by
  * one thread at a time: the controller's loop holds one, its work queue
  * (store/queue.h) another (store_connect()), and SQLite serializes their
  * writes (an advisory lock on "<path>.lock" keeps a second controller off
@@ -86,6 +89,8 @@ int store_batch_begin(store *s);
 int store_batch_end(store *s, bool commit);
 
 /* ---- Hosts ------------------------------------------------------------- */
+
+/* store_host, store_image, store_profile: store/types.h. */
 
 /* Adds a host, creating its rack if new. With `update`, a host of the same
  * name is replaced (its MACs too); otherwise -EEXIST. A MAC or address in
