@@ -892,7 +892,7 @@ static int sq_schema_version(backend *b)
 
 static int tx_run(backend *b, int id)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     TRY(stmt_get(b, id, &st));
     int r = step_done(b, st);
     sqlite3_reset(st);
