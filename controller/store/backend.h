@@ -50,8 +50,8 @@ typedef struct store_backend store_backend;
 /* An install as the rules read it back. */
 typedef struct store_install_ref {
     int64_t id;
-    int64_t host_id; /* install_find only */
-    char uuid[STORE_ID_LEN + 1];
+    int64_t host_id;             /* install_find only */
+    char uuid[STORE_ID_LEN + 1]; /* install_active_of_host only */
     install_state state;
     Rackboot__V1__Phase phase; /* install_find only: the phase status shows */
 } store_install_ref;

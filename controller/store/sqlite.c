@@ -1479,7 +1479,6 @@ static int sq_install_find(backend *b, const char *uuid, store_install_ref *ret)
         .host_id = sqlite3_column_int64(st, 1),
         .phase = (Rackboot__V1__Phase)sqlite3_column_int(st, 3),
     };
-    snprintf(in.uuid, sizeof(in.uuid), "%s", uuid);
     TRY(col_state(b, st, 2, &in.state));
     *ret = in;
     return 1;
