@@ -1,16 +1,24 @@
-/* fleet: see fleet.h. */
+/* fleet: see fleet.h. Validation, ids and tokens, and the rules over
+ * hosts, racks, agents and profiles; installs are in fleet_installs.c,
+ * events, history and the audit log in fleet_events.c. */
 #include "fleet.h"
+#include "fleet-internal.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
 #include "hex.h"
 #include "parse.h"
 #include "rbproto.h"
+#include "sha256.h"
+#include "timeutil.h"
 #include "util.h"
 
 /* Writes the reason (if the caller wants one) and returns `r`. */
@@ -172,4 +180,273 @@ int fleet_install_secrets(char ret_id[STORE_ID_LEN + 1], char ret_token[STORE_TO
     memcpy(ret_id, id, sizeof(id));
     hex_encode(token_bytes, sizeof(token_bytes), ret_token);
     return 0;
+}
+
+/* ---- Racks and agents -------------------------------------------------- */
+
+int store_racks_list(store *s, int (*cb)(const store_rack *r, void *userdata), void *userdata)
+{
+    s->errmsg[0] = '\0';
+    return s->ops->racks_list(s->be, cb, userdata);
+}
+
+int store_rack_get(store *s, const char *rack, uint64_t *ret_generation,
+                   uint64_t *ret_stored_through)
+{
+    int64_t id = 0;
+    uint64_t gen = 0;
+    s->errmsg[0] = '\0';
+    TRY(fleet_found(s, s->ops->rack_find(s->be, rack, &id, &gen), "rack", rack));
+    uint64_t through = 0;
+    if (ret_stored_through) {
+        TRY(s->ops->agent_stored_through(s->be, id, &through));
+        *ret_stored_through = through;
+    }
+    if (ret_generation) {
+        *ret_generation = gen;
+    }
+    return 0;
+}
+
+static int agent_seen_tx(store *s, const char *rack, const char *agent, const char *version,
+                         uint64_t now)
+{
+    int64_t rack_id;
+    TRY(s->ops->rack_ensure(s->be, rack, now_realtime_ms(), &rack_id));
+    TRY(s->ops->agent_ensure(s->be, rack_id));
+    return s->ops->agent_seen_set(s->be, rack_id, agent, version, now);
+}
+
+int store_agent_seen(store *s, const char *rack, const char *agent, const char *version,
+                     uint64_t now)
+{
+    s->errmsg[0] = '\0';
+    if (!fleet_object_name_valid(rack) || !fleet_object_name_valid(agent) || !version ||
+        strlen(version) > RBPROTO_MAX_VERSION) {
+        return fleet_fail(s, -EINVAL, "invalid rack, agent name or version");
+    }
+    TRY(fleet_tx_begin(s));
+    return fleet_tx_end(s, agent_seen_tx(s, rack, agent, version, now));
+}
+
+/* ---- Hosts ------------------------------------------------------------- */
+
+static void format_addr(const uint8_t a[16], char buf[INET6_ADDRSTRLEN])
+{
+    if (!inet_ntop(AF_INET6, a, buf, INET6_ADDRSTRLEN)) {
+        snprintf(buf, INET6_ADDRSTRLEN, "?");
+    }
+}
+
+/* The MACs a host held and no longer lists go (their learned DUIDs with
+ * them); the others stay, so their DUIDs stay. */
+static int host_macs_replace(store *s, int64_t host_id, const store_host *h, bool exists)
+{
+    if (exists) {
+        uint8_t old[STORE_MACS_MAX * 2][6];
+        size_t n_old = 0;
+        TRY(s->ops->host_macs(s->be, host_id, old, ARRAY_SIZE(old), &n_old));
+        for (size_t i = 0; i < n_old; i++) {
+            bool kept = false;
+            for (size_t j = 0; j < h->n_macs && !kept; j++) {
+                kept = memcmp(old[i], h->macs[j], 6) == 0;
+            }
+            if (!kept) {
+                TRY(s->ops->mac_delete(s->be, old[i]));
+            }
+        }
+    }
+    for (size_t i = 0; i < h->n_macs; i++) {
+        TRY(s->ops->mac_put(s->be, h->macs[i], host_id, (uint32_t)i));
+    }
+    return 0;
+}
+
+static int host_add_tx(store *s, const store_host *h, bool update)
+{
+    int64_t host_id = 0, old_rack = 0, rack_id;
+    char owner[STORE_NAME_MAX + 1];
+    int r = s->ops->host_find(s->be, h->name, &host_id, &old_rack);
+    TRY(r);
+    bool exists = r == 1;
+    if (exists && !update) {
+        return fleet_fail(s, -EEXIST, "host %s exists", h->name);
+    }
+    r = s->ops->host_address_owner(s->be, h->address, h->name, owner);
+    if (r != 0) {
+        char a[INET6_ADDRSTRLEN];
+        format_addr(h->address, a);
+        return r < 0 ? r : fleet_fail(s, -EEXIST, "address %s is used by host %s", a, owner);
+    }
+    for (size_t i = 0; i < h->n_macs; i++) {
+        r = s->ops->host_mac_owner(s->be, h->macs[i], h->name, owner);
+        if (r != 0) {
+            char m[FORMAT_MAC_LEN];
+            format_mac(h->macs[i], m);
+            return r < 0 ? r : fleet_fail(s, -EEXIST, "mac %s is used by host %s", m, owner);
+        }
+    }
+    TRY(s->ops->rack_ensure(s->be, h->rack, now_realtime_ms(), &rack_id));
+    bool active = false;
+    if (exists) {
+        store_install_ref in;
+        r = s->ops->install_active_of_host(s->be, host_id, &in);
+        TRY(r);
+        active = r == 1;
+        if (active && rack_id != old_rack) {
+            return fleet_fail(
+                s, -EBUSY, "host %s has an active install: cancel it before moving racks", h->name);
+        }
+    }
+    const char *hostname = h->hostname[0] ? h->hostname : h->name;
+    TRY(s->ops->host_put(s->be, exists ? host_id : 0, rack_id, h, hostname, &host_id));
+    TRY(host_macs_replace(s, host_id, h, exists));
+    if (active) {
+        TRY(s->ops->rack_bump(s->be, rack_id)); /* the intent carries MACs and addresses */
+    }
+    return 0;
+}
+
+int store_host_add(store *s, const store_host *h, bool update)
+{
+    s->errmsg[0] = '\0';
+    TRY(fleet_host_validate(h, s->errmsg, sizeof(s->errmsg)));
+    TRY(fleet_tx_begin(s));
+    return fleet_tx_end(s, host_add_tx(s, h, update));
+}
+
+static int host_remove_tx(store *s, const char *name)
+{
+    int64_t host_id;
+    store_install_ref in;
+    TRY(fleet_found(s, s->ops->host_find(s->be, name, &host_id, NULL), "host", name));
+    int r = s->ops->install_active_of_host(s->be, host_id, &in);
+    TRY(r);
+    if (r == 1) {
+        return fleet_fail(s, -EBUSY, "host %s has an active install %s: cancel it first", name,
+                          in.uuid);
+    }
+    return s->ops->host_delete(s->be, host_id);
+}
+
+int store_host_remove(store *s, const char *name)
+{
+    s->errmsg[0] = '\0';
+    TRY(fleet_tx_begin(s));
+    return fleet_tx_end(s, host_remove_tx(s, name));
+}
+
+int store_host_get(store *s, const char *name, store_host *ret)
+{
+    store_host h;
+    s->errmsg[0] = '\0';
+    TRY(fleet_found(s, s->ops->host_get(s->be, name, &h), "host", name));
+    *ret = h;
+    return 0;
+}
+
+int store_hosts_list(store *s, const char *rack, int (*cb)(const store_host *h, void *userdata),
+                     void *userdata)
+{
+    s->errmsg[0] = '\0';
+    return s->ops->hosts_list(s->be, rack, cb, userdata);
+}
+
+/* ---- Profiles and images ----------------------------------------------- */
+
+static int profile_import_tx(store *s, const store_profile *p, bool update)
+{
+    int64_t profile_id;
+    int r = s->ops->profile_find(s->be, p->name, NULL);
+    TRY(r);
+    bool exists = r == 1;
+    if (exists && !update) {
+        return fleet_fail(s, -EEXIST, "profile %s exists", p->name);
+    }
+    const char *kickstart = p->kickstart ? p->kickstart : "";
+    uint8_t digest[32];
+    TRY(sha256_buffer(kickstart, strlen(kickstart), digest));
+    TRY(s->ops->profile_put(s->be, p, digest, now_realtime_ms(), &profile_id));
+    TRY(s->ops->images_gc(s->be));
+    if (exists) {
+        /* Agents holding intents of this profile must get the new one. */
+        TRY(s->ops->racks_bump_of_profile(s->be, profile_id));
+    }
+    return 0;
+}
+
+int store_profile_import(store *s, const store_profile *p, bool update)
+{
+    s->errmsg[0] = '\0';
+    TRY(fleet_profile_validate(p, s->errmsg, sizeof(s->errmsg)));
+    TRY(fleet_tx_begin(s));
+    return fleet_tx_end(s, profile_import_tx(s, p, update));
+}
+
+/* Loads a profile the caller found (its id comes from the same store). */
+int fleet_profile_load(store *s, int64_t id, bool with_content, store_loaded_profile **ret)
+{
+    int r = s->ops->profile_load(s->be, id, with_content, ret);
+    if (r == 0) {
+        return fleet_fail(s, -ENOENT, "no profile id %" PRId64, id);
+    }
+    return r < 0 ? r : 0;
+}
+
+typedef struct id_list {
+    int64_t *ids;
+    size_t n, cap;
+} id_list;
+
+static int id_list_add(int64_t id, void *userdata)
+{
+    id_list *l = userdata;
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? 2 * l->cap : 16;
+        int64_t *n = reallocarray(l->ids, ncap, sizeof(*n));
+        if (!n) {
+            return -ENOMEM;
+        }
+        l->ids = n;
+        l->cap = ncap;
+    }
+    l->ids[l->n++] = id;
+    return 0;
+}
+
+int store_profiles_list(store *s, bool with_content,
+                        int (*cb)(const store_profile *p, void *userdata), void *userdata)
+{
+    s->errmsg[0] = '\0';
+    /* Ids first, then each profile: no listing runs under a callback. */
+    id_list l = { 0 };
+    int r = s->ops->profiles_list(s->be, id_list_add, &l);
+    for (size_t i = 0; r >= 0 && i < l.n; i++) {
+        _cleanup_(store_loaded_profile_freep) store_loaded_profile *lp = NULL;
+        r = fleet_profile_load(s, l.ids[i], with_content, &lp);
+        if (r >= 0) {
+            r = cb(&lp->p, userdata);
+        }
+    }
+    free(l.ids);
+    return r < 0 ? r : 0;
+}
+
+int store_profile_get(store *s, const char *name, bool with_content,
+                      int (*cb)(const store_profile *p, void *userdata), void *userdata)
+{
+    int64_t id;
+    s->errmsg[0] = '\0';
+    TRY(fleet_found(s, s->ops->profile_find(s->be, name, &id), "profile", name));
+    _cleanup_(store_loaded_profile_freep) store_loaded_profile *lp = NULL;
+    TRY(fleet_profile_load(s, id, with_content, &lp));
+    return cb(&lp->p, userdata);
+}
+
+int store_images_list(store *s,
+                      int (*cb)(const char *profile, const store_image *img, void *userdata),
+                      void *userdata)
+{
+    s->errmsg[0] = '\0';
+    return s->ops->images_list(s->be, cb, userdata);
 }

@@ -1,11 +1,13 @@
 /* fleet: the controller's rules over the fleet store (issue 12 item 3).
  *
- * This is where the rules move out of store.c, one group at a time, as the
- * store becomes a repository behind a backend ops table. So far: the rules
- * that need no stored row, i.e. what a valid host and profile are, and how
- * an install's id and token are made. Generations, event de-duplication
- * and refusal, FSM application (install_fsm stays the transition
- * function) and expiry still live in store.c.
+ * The store's API (store.h) is implemented here, over a backend ops table
+ * (store/backend.h) that only reads and writes rows: what a valid host and
+ * profile are, how an install's id and token are made (below), and, in
+ * fleet.c, fleet_installs.c and fleet_events.c, the transaction around each
+ * call, generation bumps, event de-duplication and refusal, applying events
+ * and acks to installs through install_fsm (the transition function),
+ * stored_through, expiry and retention. store.c keeps the store object,
+ * the choice of backend by URL, connections and batches.
  *
  * Errors are negative errno values; `why` (why_len bytes, if not NULL)
  * gets one line for the operator, as store_errmsg() does. */

@@ -1,7 +1,10 @@
-/* store: the controller's fleet store on SQLite (issue 5 "Fleet store").
+/* store: the controller's fleet store (issue 5 "Fleet store").
  *
- * Hosts, racks and their agents, images, profiles, installs and events, in
- * one SQLite file in WAL mode. One store object is one connection, used by
+ * Hosts, racks and their agents, images, profiles, installs and events.
+ * The rules behind these calls are fleet.h's; they reach the rows through
+ * a backend ops table (store/backend.h), chosen by `[store] url`: so far
+ * SQLite (store/sqlite.c), one file in WAL mode, which the guarantees
+ * below describe. One store object is one connection, used by
  * one thread at a time: the controller's loop holds one, its work queue
  * (store/queue.h) another (store_connect()), and SQLite serializes their
  * writes (an advisory lock on "<path>.lock" keeps a second controller off
@@ -39,15 +42,12 @@
 
 #include "install_fsm.h"
 #include "rackboot.pb-c.h"
+#include "store/types.h"
 
 typedef struct store store;
 
-#define STORE_NAME_MAX     63u  /* RBPROTO_MAX_NAME */
-#define STORE_DNS_NAME_MAX 253u /* RBPROTO_MAX_DNS_NAME */
-#define STORE_MACS_MAX     16u  /* RBPROTO_MAX_MACS */
-#define STORE_DUID_MAX     130u /* RFC 8415 §11.1 */
-#define STORE_ID_LEN       36u  /* install id: a UUID, 8-4-4-4-12 hex */
-#define STORE_TOKEN_LEN    32u  /* install token: 128 random bits, hex */
+#define STORE_ID_LEN    36u /* install id: a UUID, 8-4-4-4-12 hex */
+#define STORE_TOKEN_LEN 32u /* install token: 128 random bits, hex */
 
 /* Current schema version (PRAGMA user_version). */
 #define STORE_SCHEMA_VERSION 5
@@ -90,20 +90,7 @@ int store_batch_end(store *s, bool commit);
 
 /* ---- Hosts ------------------------------------------------------------- */
 
-typedef struct store_host {
-    char name[STORE_NAME_MAX + 1];
-    char rack[STORE_NAME_MAX + 1];
-    uint8_t macs[STORE_MACS_MAX][6];
-    size_t n_macs; /* 1..STORE_MACS_MAX */
-    uint8_t address[16];
-    uint32_t prefix_length; /* 1..128 */
-    bool has_gateway;
-    uint8_t gateway[16];
-    char hostname[STORE_DNS_NAME_MAX + 1]; /* "" on input: the name */
-    /* Output only: the most recently learned DUID of any of the host's MACs. */
-    uint8_t duid[STORE_DUID_MAX];
-    size_t duid_len;
-} store_host;
+/* store_host, store_image, store_profile: store/types.h. */
 
 /* Adds a host, creating its rack if new. With `update`, a host of the same
  * name is replaced (its MACs too); otherwise -EEXIST. A MAC or address in
@@ -142,27 +129,6 @@ int store_agent_seen(store *s, const char *rack, const char *agent, const char *
                      uint64_t now);
 
 /* ---- Images and profiles ----------------------------------------------- */
-
-typedef struct store_image {
-    const char *name; /* file name the agent serves it under */
-    Rackboot__V1__ImageKind kind;
-    const char *url;
-    uint8_t sha256[32];
-    uint64_t size; /* 0: unknown */
-} store_image;
-
-typedef struct store_profile {
-    const char *name;
-    const char *cmdline;          /* kernel args; "" for none */
-    const char *kickstart;        /* the template text; "" for none */
-    uint8_t kickstart_sha256[32]; /* output only: computed by the store */
-    bool overlay;
-    Rackboot__V1__IpMode ip_mode;
-    bool keep_ra;
-    bool any_source; /* script and kickstart to any address (source_check = no) */
-    const store_image *images;
-    size_t n_images;
-} store_profile;
 
 /* Creates a profile with its images and kickstart, in one transaction. An
  * existing profile of that name is replaced when `update` (its images are

@@ -34,6 +34,7 @@
 #include "sha256.h"
 #include "store-internal.h"
 #include "store.h"
+#include "store/backend.h"
 #include "store/queue.h"
 #include "util.h"
 
@@ -1858,6 +1859,181 @@ static void test_queue(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* ---- The rules over the backend ops ------------------------------------ */
+
+/* A spy backend: the SQLite ops, with the ones these tests watch counted,
+ * and install_insert failing on demand. The rules reach rows through the
+ * ops table only, so what they do shows here. */
+static struct spy {
+    unsigned begin, savepoint, commit, rollback, rollback_to;
+    unsigned host_find, profile_find, rack_bump, install_insert, install_set_state;
+    int fail_insert; /* != 0: install_insert returns it */
+} spy;
+static store_backend_ops spy_ops;
+
+static int spy_begin(store_backend *b)
+{
+    spy.begin++;
+    return store_sqlite_ops.begin(b);
+}
+
+static int spy_savepoint(store_backend *b)
+{
+    spy.savepoint++;
+    return store_sqlite_ops.savepoint(b);
+}
+
+static int spy_commit(store_backend *b)
+{
+    spy.commit++;
+    return store_sqlite_ops.commit(b);
+}
+
+static int spy_rollback(store_backend *b)
+{
+    spy.rollback++;
+    return store_sqlite_ops.rollback(b);
+}
+
+static int spy_rollback_to(store_backend *b)
+{
+    spy.rollback_to++;
+    return store_sqlite_ops.rollback_to(b);
+}
+
+static int spy_host_find(store_backend *b, const char *name, int64_t *ret_id, int64_t *ret_rack)
+{
+    spy.host_find++;
+    return store_sqlite_ops.host_find(b, name, ret_id, ret_rack);
+}
+
+static int spy_profile_find(store_backend *b, const char *name, int64_t *ret_id)
+{
+    spy.profile_find++;
+    return store_sqlite_ops.profile_find(b, name, ret_id);
+}
+
+static int spy_rack_bump(store_backend *b, int64_t rack_id)
+{
+    spy.rack_bump++;
+    return store_sqlite_ops.rack_bump(b, rack_id);
+}
+
+static int spy_install_insert(store_backend *b, const store_install_new *in)
+{
+    spy.install_insert++;
+    if (spy.fail_insert) {
+        return spy.fail_insert;
+    }
+    return store_sqlite_ops.install_insert(b, in);
+}
+
+static int spy_install_set_state(store_backend *b, int64_t id, install_state state, uint64_t now,
+                                 const char *message)
+{
+    spy.install_set_state++;
+    return store_sqlite_ops.install_set_state(b, id, state, now, message);
+}
+
+/* Reopens the fixture's store on the spy backend, counters at zero. */
+static void open_spy(fixture *f)
+{
+    spy_ops = store_sqlite_ops;
+    spy_ops.name = "spy";
+    spy_ops.begin = spy_begin;
+    spy_ops.savepoint = spy_savepoint;
+    spy_ops.commit = spy_commit;
+    spy_ops.rollback = spy_rollback;
+    spy_ops.rollback_to = spy_rollback_to;
+    spy_ops.host_find = spy_host_find;
+    spy_ops.profile_find = spy_profile_find;
+    spy_ops.rack_bump = spy_rack_bump;
+    spy_ops.install_insert = spy_install_insert;
+    spy_ops.install_set_state = spy_install_set_state;
+    f->s = store_close(f->s);
+    char *err = NULL;
+    assert_int_equal(store_open_backend(&spy_ops, f->path, &f->s, &err), 0);
+    assert_null(err);
+    memset(&spy, 0, sizeof(spy));
+}
+
+/* An install is one transaction of a fixed set of primitives: one lookup
+ * each of host and profile, one bump, one insert; a replace adds the FSM's
+ * cancel of the old one; in a batch each host costs the same (a savepoint
+ * instead of a transaction), with no extra round trips per host. */
+static void test_rules_drive_ops(void **state)
+{
+    fixture *f = *state;
+    open_spy(f);
+    char id[STORE_ID_LEN + 1];
+    uint64_t g = generation(f->s, "r1");
+    memset(&spy, 0, sizeof(spy));
+
+    assert_int_equal(store_install_create(f->s, "web1", "el9", false, T0, id), 0);
+    assert_int_equal(spy.begin, 1);
+    assert_int_equal(spy.commit, 1);
+    assert_int_equal(spy.host_find, 1);
+    assert_int_equal(spy.profile_find, 1);
+    assert_int_equal(spy.rack_bump, 1);
+    assert_int_equal(spy.install_insert, 1);
+    assert_int_equal(spy.install_set_state, 0);
+    assert_int_equal(generation(f->s, "r1"), g + 1);
+
+    memset(&spy, 0, sizeof(spy));
+    assert_int_equal(store_install_create(f->s, "web1", "el9", true, T0 + 1, id), 0);
+    assert_int_equal(spy.install_set_state, 1); /* the old one cancelled */
+    assert_int_equal(spy.install_insert, 1);
+    assert_int_equal(spy.rack_bump, 1);
+
+    memset(&spy, 0, sizeof(spy));
+    assert_int_equal(store_batch_begin(f->s), 0);
+    assert_int_equal(store_install_create(f->s, "web2", "el9", false, T0, id), 0);
+    assert_int_equal(store_install_create(f->s, "web3", "el9", false, T0, id), 0);
+    assert_int_equal(store_install_create(f->s, "db1", "el9", false, T0, id), 0);
+    assert_int_equal(store_batch_end(f->s, true), 0);
+    assert_int_equal(spy.begin, 1);
+    assert_int_equal(spy.savepoint, 3);
+    assert_int_equal(spy.commit, 1);
+    assert_int_equal(spy.host_find, 3);
+    assert_int_equal(spy.profile_find, 3);
+    assert_int_equal(spy.rack_bump, 3);
+    assert_int_equal(spy.install_insert, 3);
+    assert_int_equal(generation(f->s, "r1"), g + 4);
+    assert_int_equal(generation(f->s, "r2"), 2);
+}
+
+/* A backend failure inside an operation undoes all of it: the rules'
+ * generation bump is rolled back with the failed insert, alone in a batch
+ * (its savepoint) or with its transaction, and the failure is returned. */
+static void test_rules_undo_on_backend_failure(void **state)
+{
+    fixture *f = *state;
+    open_spy(f);
+    char id[STORE_ID_LEN + 1];
+    uint64_t g = generation(f->s, "r1");
+
+    spy.fail_insert = -EIO;
+    assert_int_equal(store_install_create(f->s, "web1", "el9", false, T0, id), -EIO);
+    assert_int_equal(spy.rack_bump, 1);
+    assert_int_equal(spy.rollback, 1);
+    assert_int_equal(spy.commit, 0);
+    assert_int_equal(generation(f->s, "r1"), g);
+    assert_int_equal(status(f->s, "web1").install_id[0], '\0');
+
+    memset(&spy, 0, sizeof(spy));
+    assert_int_equal(store_batch_begin(f->s), 0);
+    assert_int_equal(store_install_create(f->s, "web1", "el9", false, T0, id), 0);
+    spy.fail_insert = -EIO;
+    assert_int_equal(store_install_create(f->s, "web2", "el9", false, T0, id), -EIO);
+    spy.fail_insert = 0;
+    assert_int_equal(store_batch_end(f->s, true), 0);
+    assert_int_equal(spy.rollback_to, 1);
+    assert_int_equal(generation(f->s, "r1"), g + 1); /* web1's bump only */
+    assert_int_equal(status(f->s, "web1").state, INSTALL_REQUESTED);
+    assert_int_equal(status(f->s, "web2").install_id[0], '\0');
+    check_store(f);
+}
+
 int main(int argc, char **argv)
 {
     const char *name = argc > 1 ? argv[1] : getenv("RACKBOOT_TEST_STORE_BACKEND");
@@ -1915,9 +2091,15 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_crash_mid_ingest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
     };
+    /* The rules (fleet*.c) over the SQLite backend's ops, spied on. */
+    const struct CMUnitTest seam_tests[] = {
+        cmocka_unit_test_setup_teardown(test_rules_drive_ops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rules_undo_on_backend_failure, setup, teardown),
+    };
     int failed = cmocka_run_group_tests_name(backend->name, tests, NULL, NULL);
     if (strcmp(backend->name, "sqlite") == 0) {
         failed += cmocka_run_group_tests_name("sqlite file", sqlite_tests, NULL, NULL);
+        failed += cmocka_run_group_tests_name("rules over backend ops", seam_tests, NULL, NULL);
     }
     return failed;
 }

@@ -1,0 +1,389 @@
+/* fleet_events: the rules over agents' events (see store.h): journals,
+ * de-duplication and refusal, applying events to installs through
+ * install_fsm, stored_through; then status, history, retention and the
+ * audit log. */
+#include "fleet-internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rbproto.h"
+#include "util.h"
+
+/* ---- Journals ---------------------------------------------------------- */
+
+static int agent_journal_tx(store *s, const char *rack, const char *journal_id)
+{
+    int64_t rack_id;
+    char held[RBPROTO_MAX_ID + 1];
+    TRY(fleet_found(s, s->ops->rack_find(s->be, rack, &rack_id, NULL), "rack", rack));
+    TRY(s->ops->agent_ensure(s->be, rack_id));
+    TRY(s->ops->agent_journal_get(s->be, rack_id, held, sizeof(held)));
+    if (streq(held, journal_id)) {
+        return 0;
+    }
+    /* The first id on record is adopted as is (an agent that sent none
+     * before); any other change is a new journal. */
+    bool new_epoch = *held != '\0';
+    TRY(s->ops->agent_journal_set(s->be, rack_id, journal_id, new_epoch));
+    return new_epoch ? 1 : 0;
+}
+
+int store_agent_journal(store *s, const char *rack, const char *journal_id)
+{
+    s->errmsg[0] = '\0';
+    if (!journal_id || strlen(journal_id) > RBPROTO_MAX_ID) {
+        return fleet_fail(s, -EINVAL, "invalid journal id");
+    }
+    if (!*journal_id) {
+        return 0;
+    }
+    TRY(fleet_tx_begin(s));
+    return fleet_tx_end(s, agent_journal_tx(s, rack, journal_id));
+}
+
+/* ---- Events ------------------------------------------------------------ */
+
+const char *store_event_result_to_string(store_event_result r)
+{
+    switch (r) {
+    case STORE_EVENT_STORED:
+        return "stored";
+    case STORE_EVENT_DUPLICATE:
+        return "duplicate";
+    case STORE_EVENT_REFUSED_HOST:
+        return "refused_host";
+    case STORE_EVENT_REFUSED_INSTALL:
+        return "refused_install";
+    case STORE_EVENT_REFUSED_INVALID:
+        return "refused_invalid";
+    }
+    return NULL;
+}
+
+/* Whether the event may be applied (STORED, with its install), or why it is
+ * refused (*ret_why); *ret_err < 0 when the backend failed. */
+static store_event_result event_check(store *s, int64_t rack_id, const store_event *e,
+                                      store_install_ref *ret_install, const char **ret_why,
+                                      int *ret_err)
+{
+    install_state target;
+    *ret_err = 0;
+    if (!e->install_id || !e->host || install_phase_target(e->phase, &target) < 0 ||
+        e->percent > 100 || (e->message && strlen(e->message) > RBPROTO_MAX_LINE)) {
+        *ret_why = "invalid event";
+        return STORE_EVENT_REFUSED_INVALID;
+    }
+    if (e->phase == RACKBOOT__V1__PHASE__PHASE_DUID_LEARNED &&
+        (!e->mac || !e->duid || e->duid_len < RBPROTO_DUID_MIN || e->duid_len > RBPROTO_DUID_MAX)) {
+        *ret_why = "duid_learned without mac and duid";
+        return STORE_EVENT_REFUSED_INVALID;
+    }
+    int64_t host_id, host_rack;
+    int r = s->ops->host_find(s->be, e->host, &host_id, &host_rack);
+    if (r < 0) {
+        *ret_err = r;
+        return 0;
+    }
+    if (r == 0 || host_rack != rack_id) {
+        *ret_why = "host not in the agent's rack";
+        return STORE_EVENT_REFUSED_HOST;
+    }
+    r = s->ops->install_find(s->be, e->install_id, ret_install);
+    if (r < 0) {
+        *ret_err = r;
+        return 0;
+    }
+    if (r == 0 || ret_install->host_id != host_id) {
+        *ret_why = "unknown install for this host";
+        return STORE_EVENT_REFUSED_INSTALL;
+    }
+    if (e->phase == RACKBOOT__V1__PHASE__PHASE_DUID_LEARNED) {
+        int64_t mac_host;
+        r = s->ops->mac_find(s->be, e->mac, &mac_host);
+        if (r < 0) {
+            *ret_err = r;
+            return 0;
+        }
+        if (r == 0 || mac_host != host_id) {
+            *ret_why = "duid_learned for a mac of another host";
+            return STORE_EVENT_REFUSED_INVALID;
+        }
+    }
+    return STORE_EVENT_STORED;
+}
+
+/* Phases that describe where the host is, in the order a host goes
+ * through them: the status shows the furthest one seen. A switch, not a
+ * range of the enum: a phase added to the proto must be placed here on
+ * purpose (-Wswitch names this function until it is). */
+static bool phase_is_progress(Rackboot__V1__Phase p)
+{
+    switch (p) {
+    case RACKBOOT__V1__PHASE__PHASE_DHCP_BOUND:
+    case RACKBOOT__V1__PHASE__PHASE_SCRIPT_SERVED:
+    case RACKBOOT__V1__PHASE__PHASE_KERNEL_FETCHED:
+    case RACKBOOT__V1__PHASE__PHASE_INITRD_FETCHED:
+    case RACKBOOT__V1__PHASE__PHASE_OVERLAY_FETCHED:
+    case RACKBOOT__V1__PHASE__PHASE_KICKSTART_FETCHED:
+    case RACKBOOT__V1__PHASE__PHASE_STAGE2_PROGRESS:
+    case RACKBOOT__V1__PHASE__PHASE_INSTALLING:
+    case RACKBOOT__V1__PHASE__PHASE_INSTALLED:
+    case RACKBOOT__V1__PHASE__PHASE_FAILED:
+        return true;
+    case RACKBOOT__V1__PHASE__PHASE_UNSPECIFIED:
+    case RACKBOOT__V1__PHASE__PHASE_DUID_LEARNED:
+    case RACKBOOT__V1__PHASE__PHASE_IMAGES_CACHED:
+    case RACKBOOT__V1__PHASE__PHASE_IMAGES_FAILED:
+    case _RACKBOOT__V1__PHASE_IS_INT_SIZE:
+        return false;
+    }
+    return false;
+}
+
+static int event_apply(store *s, const store_event *e, const store_install_ref *in, uint64_t now,
+                       bool *bump)
+{
+    install_state next = in->state;
+    int r =
+        fleet_install_apply(s, in->id, in->state, INSTALL_INPUT_EVENT, e->phase, now, NULL, &next);
+    TRY(r);
+    bool moved = r == 1;
+    if (moved && (next == INSTALL_INSTALLED || next == INSTALL_FAILED)) {
+        *bump = true; /* withdraw the intent */
+    }
+    if (e->phase == RACKBOOT__V1__PHASE__PHASE_DUID_LEARNED) {
+        TRY(s->ops->duid_put(s->be, e->duid, e->duid_len, e->mac, now));
+    }
+    /* What status shows: a terminal install keeps its final phase; an active
+     * one shows the furthest progress phase (a late kernel_fetched does not
+     * replace installing), and notes (images_cached, duid_learned, ...)
+     * update only its message. */
+    const char *message = e->message ? e->message : "";
+    if (moved || (install_state_is_active(next) && phase_is_progress(e->phase) &&
+                  (!phase_is_progress(in->phase) || e->phase >= in->phase))) {
+        uint32_t percent = e->phase == RACKBOOT__V1__PHASE__PHASE_INSTALLED ? 100 : e->percent;
+        return s->ops->install_set_progress(s->be, in->id, e->phase, percent, message, now);
+    }
+    if (install_state_is_active(next) && !phase_is_progress(e->phase)) {
+        return s->ops->install_set_message(s->be, in->id, message, now);
+    }
+    return 0; /* late: recorded in events only */
+}
+
+static int ingest_tx(store *s, int64_t rack_id, const store_event *events, size_t n, uint64_t now,
+                     store_event_result *results, uint64_t *ret_through)
+{
+    uint64_t through = 0;
+    int stored = 0;
+    bool bump = false;
+    int r;
+
+    TRY(s->ops->agent_ensure(s->be, rack_id));
+    TRY(s->ops->agent_stored_through(s->be, rack_id, &through));
+    for (size_t i = 0; i < n; i++) {
+        const store_event *e = &events[i];
+        store_event_result res;
+        if (e->seq == 0 || e->seq > INT64_MAX) {
+            res = STORE_EVENT_REFUSED_INVALID; /* cannot be keyed: not kept */
+        } else if (e->seq <= through) {
+            res = STORE_EVENT_DUPLICATE; /* fast path for a re-sent batch */
+        } else {
+            store_install_ref in = { 0 };
+            const char *why = NULL;
+            int err;
+            res = event_check(s, rack_id, e, &in, &why, &err);
+            TRY(err);
+            bool inserted;
+            TRY(s->ops->event_insert(s->be, rack_id, e, res == STORE_EVENT_STORED ? in.id : 0, now,
+                                     res == STORE_EVENT_STORED ? NULL : why, &inserted));
+            if (!inserted) {
+                res = STORE_EVENT_DUPLICATE;
+            } else if (res == STORE_EVENT_STORED) {
+                TRY(event_apply(s, e, &in, now, &bump));
+                stored++;
+            }
+        }
+        if (results) {
+            results[i] = res;
+        }
+    }
+    /* A batch is the agent's journal from its oldest unacknowledged event
+     * on, in order (rack-agent/journal.h): a seq missing before or between
+     * its events no longer exists at the agent (dropped to stay bounded, or
+     * lost to damage) and will never come. Once every event of the batch is
+     * handled, everything through its last seq is; acknowledging less would
+     * make the agent send the same batch for ever. */
+    if (n > 0 && events[n - 1].seq > through && events[n - 1].seq <= INT64_MAX) {
+        through = events[n - 1].seq;
+    }
+    /* Then over every seq stored beyond it (none, from our own agent). */
+    while ((r = s->ops->event_find(s->be, rack_id, through + 1)) == 1) {
+        through++;
+    }
+    TRY(r);
+    TRY(s->ops->agent_stored_set(s->be, rack_id, through, now));
+    if (bump) {
+        TRY(s->ops->rack_bump(s->be, rack_id));
+    }
+    *ret_through = through;
+    return stored;
+}
+
+int store_events_ingest(store *s, const char *rack, const store_event *events, size_t n,
+                        uint64_t now, store_event_result *results, uint64_t *ret_stored_through)
+{
+    int64_t rack_id;
+    uint64_t through = 0;
+    s->errmsg[0] = '\0';
+    if (n > 0 && !events) {
+        return fleet_fail(s, -EINVAL, "no events");
+    }
+    TRY(fleet_tx_begin(s));
+    int r = fleet_found(s, s->ops->rack_find(s->be, rack, &rack_id, NULL), "rack", rack);
+    if (r >= 0) {
+        r = ingest_tx(s, rack_id, events, n, now, results, &through);
+    }
+    r = fleet_tx_end(s, r);
+    if (r >= 0 && ret_stored_through) {
+        *ret_stored_through = through;
+    }
+    return r;
+}
+
+/* ---- Status and history ------------------------------------------------ */
+
+int store_status_get(store *s, const char *host, int (*cb)(const store_status *st, void *userdata),
+                     void *userdata)
+{
+    s->errmsg[0] = '\0';
+    if (!host) {
+        return fleet_fail(s, -ENOENT, "no host (null)");
+    }
+    int r = s->ops->status_list(s->be, NULL, host, cb, userdata);
+    if (r == 0) {
+        return fleet_fail(s, -ENOENT, "no host %s", host);
+    }
+    return r < 0 ? r : 0;
+}
+
+int store_status_list(store *s, const char *rack, int (*cb)(const store_status *st, void *userdata),
+                      void *userdata)
+{
+    s->errmsg[0] = '\0';
+    int r = s->ops->status_list(s->be, rack, NULL, cb, userdata);
+    return r < 0 ? r : 0;
+}
+
+int store_events_list(store *s, const char *host, uint64_t after_seq, uint32_t limit,
+                      int (*cb)(const store_event_row *e, void *userdata), void *userdata)
+{
+    int64_t host_id = 0;
+    s->errmsg[0] = '\0';
+    if (host) {
+        TRY(fleet_found(s, s->ops->host_find(s->be, host, &host_id, NULL), "host", host));
+    }
+    return s->ops->events_list(s->be, host_id, after_seq, limit, cb, userdata);
+}
+
+/* ---- Retention --------------------------------------------------------- */
+
+static int prune_tx(store *s, uint64_t now, const store_retention *keep, uint32_t batch)
+{
+    int deleted = 0;
+    if (keep->keep_ms > 0 && now > keep->keep_ms) {
+        int n = s->ops->events_prune_received(s->be, now - keep->keep_ms, batch);
+        TRY(n);
+        deleted += n;
+    }
+    if (keep->refused_max > 0 && (uint32_t)deleted < batch) {
+        int n = s->ops->events_prune_refused(s->be, keep->refused_max, batch - (uint32_t)deleted);
+        TRY(n);
+        deleted += n;
+    }
+    return deleted;
+}
+
+int store_events_prune(store *s, uint64_t now, const store_retention *keep)
+{
+    s->errmsg[0] = '\0';
+    if (!keep) {
+        return fleet_fail(s, -EINVAL, "no retention");
+    }
+    if (keep->keep_ms == 0 && keep->refused_max == 0) {
+        return 0;
+    }
+    uint32_t batch = keep->batch ? keep->batch : STORE_PRUNE_BATCH;
+    TRY(fleet_tx_begin(s));
+    return fleet_tx_end(s, prune_tx(s, now, keep, batch));
+}
+
+/* ---- Audit log ---------------------------------------------------------- */
+
+/* The first STORE_AUDIT_NAMES_MAX names, space-separated (malloc'd). */
+static char *names_join(const char *const *names, size_t n)
+{
+    n = n < STORE_AUDIT_NAMES_MAX ? n : STORE_AUDIT_NAMES_MAX;
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++) {
+        len += strlen(names[i]) + 1;
+    }
+    char *out = malloc(len), *p = out;
+    if (!out) {
+        return NULL;
+    }
+    *p = '\0';
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(names[i]);
+        if (i > 0) {
+            *p++ = ' ';
+        }
+        memcpy(p, names[i], l);
+        p += l;
+        *p = '\0';
+    }
+    return out;
+}
+
+int store_audit_append(store *s, const store_audit *a)
+{
+    s->errmsg[0] = '\0';
+    if (!a || strempty(a->who) || strempty(a->verb)) {
+        return fleet_fail(s, -EINVAL, "audit: who and verb are required");
+    }
+    _cleanup_free_ char *hosts = names_join(a->hosts, a->hosts ? a->n_hosts : 0);
+    _cleanup_free_ char *profiles = names_join(a->profiles, a->profiles ? a->n_profiles : 0);
+    if (!hosts || !profiles) {
+        return -ENOMEM;
+    }
+    uint64_t host_count = a->host_count > a->n_hosts ? a->host_count : a->n_hosts;
+    TRY(fleet_tx_begin(s));
+    return fleet_tx_end(s, s->ops->audit_insert(s->be, a, hosts, host_count, profiles));
+}
+
+typedef struct audit_page {
+    int (*cb)(const store_audit *a, void *userdata);
+    void *userdata;
+    int count;
+} audit_page;
+
+static int audit_row(const store_audit *a, void *userdata)
+{
+    audit_page *p = userdata;
+    int c = p->cb(a, p->userdata);
+    if (c == 0) {
+        p->count++;
+    }
+    return c;
+}
+
+int store_audit_list(store *s, uint64_t since_ms, uint64_t after_seq, uint32_t limit,
+                     int (*cb)(const store_audit *a, void *userdata), void *userdata)
+{
+    audit_page p = { .cb = cb, .userdata = userdata };
+    s->errmsg[0] = '\0';
+    int r = s->ops->audit_list(s->be, since_ms, after_seq, limit, audit_row, &p);
+    /* > 0: the caller's page is full, the rows taken so far count */
+    return r < 0 ? r : p.count;
+}

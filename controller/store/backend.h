@@ -1,0 +1,283 @@
+/* store/backend: the fleet store's repository interface (issue 12 item 3).
+ *
+ * A backend is a table of primitive operations on stored rows, in the
+ * manner of nng's protocol ops: transactions, get/put/delete of hosts (with
+ * their MACs), racks, agents, profiles (with their images), installs,
+ * events and audit rows, and listings through callbacks. The fleet's rules
+ * (fleet.h: validation, generation bumps, event de-duplication and refusal,
+ * the install FSM, expiry, ids and tokens) decide; a backend only does what
+ * it is told, each operation a plain statement or two of SQL, so that a
+ * PostgreSQL backend can implement the same table. store/sqlite.c is the
+ * first backend.
+ *
+ * Rows are named by the backend's integer ids (int64_t, > 0), which the
+ * rules only pass back. A connection (store_backend) is used by one thread
+ * at a time.
+ *
+ * Conventions of every operation:
+ *   - returns a negative errno on failure, with one line in the error
+ *     buffer given at open/connect (sqlite: -EEXIST for a constraint,
+ *     -EBUSY, -ENOSPC, -EIO, -ENOMEM, -EPROTO);
+ *   - a lookup (`find`, `get`, `*_owner`) returns 1 when found, 0 when not
+ *     (then it writes nothing: "no such" is the caller's message to say);
+ *   - a write outside a transaction is the caller's bug: the rules open
+ *     one (begin/savepoint) around every public store call;
+ *   - strings handed to callbacks live until the callback returns; a
+ *     callback's negative return ends the listing and is returned as is;
+ *     a callback may call the lookup operations (reads) of the same
+ *     connection, never its writes;
+ *   - times are Unix milliseconds given by the caller.
+ *
+ * Install states and phases cross this interface as install_state and
+ * Rackboot__V1__Phase; how a backend stores them is its own business (the
+ * SQLite schema keeps state names). The "active" states (install_fsm.h:
+ * requested, dispatched, booting, installing) are part of the contract:
+ * the backend enforces at most one active install per host, and its
+ * set operations (intents_of_rack, racks_bump_of_profile, installs_due,
+ * racks_list's counts) select by them. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "install_fsm.h"
+#include "rackboot.pb-c.h"
+#include "store.h"
+
+typedef struct store_backend store_backend;
+
+/* An install as the rules read it back. */
+typedef struct store_install_ref {
+    int64_t id;
+    int64_t host_id;             /* install_find only */
+    char uuid[STORE_ID_LEN + 1]; /* install_active_of_host only */
+    install_state state;
+    Rackboot__V1__Phase phase; /* install_find only: the phase status shows */
+} store_install_ref;
+
+/* A new install row (state requested). */
+typedef struct store_install_new {
+    const char *uuid;
+    const char *token;
+    int64_t host_id;
+    int64_t profile_id;
+    int64_t rack_id; /* the install records this rack's current generation */
+    uint32_t attempt;
+    uint64_t now;
+} store_install_new;
+
+/* An active install with the times its deadline is computed from. */
+typedef struct store_install_due {
+    int64_t id;
+    int64_t rack_id;
+    install_state state;
+    install_times t;
+} store_install_due;
+
+/* One active install of a rack, for its intent. */
+typedef struct store_intent_row {
+    const char *uuid;
+    const char *token;
+    uint32_t attempt;
+    install_state state;
+    int64_t profile_id;
+    const store_host *host; /* with MACs and DUID */
+} store_intent_row;
+
+/* A profile read from the backend, owning its strings and images. Backends
+ * build it with the helpers below (store.c), the rules free it. */
+typedef struct store_loaded_profile {
+    int64_t id;
+    store_profile p; /* points into the fields below */
+    char *name, *cmdline, *kickstart;
+    store_image *images;
+    char **owned; /* the images' name and url strings, 2 per image */
+    size_t n_images, cap;
+} store_loaded_profile;
+
+/* A loaded profile with its row's strings copied (images to be added). */
+int store_loaded_profile_new(int64_t id, const char *name, const char *cmdline,
+                             const char *kickstart, store_loaded_profile **ret);
+/* Appends a copy of `im` (its name and url copied) to the profile. */
+int store_loaded_profile_add_image(store_loaded_profile *lp, const store_image *im);
+store_loaded_profile *store_loaded_profile_free(store_loaded_profile *lp);
+void store_loaded_profile_freep(store_loaded_profile **lp);
+
+typedef struct store_backend_ops {
+    const char *name;       /* "sqlite" */
+    const char *url_scheme; /* "sqlite://": [store] url = SCHEME + location */
+
+    /* ---- Connections ---- */
+
+    /* 0 when `location` (the URL after the scheme) is one this backend can
+     * open, else -EINVAL and a static reason. */
+    int (*location_check)(const char *location, const char **ret_why);
+    /* Opens the store at `location`, creating and migrating its schema,
+     * and holds it against a second controller (-EBUSY). Failure reasons
+     * go to errbuf, which the connection keeps for its later errors. */
+    int (*open)(const char *location, char *errbuf, size_t errlen, store_backend **ret);
+    /* Another connection to what `parent` opened (same backend). */
+    int (*connect)(const store_backend *parent, char *errbuf, size_t errlen, store_backend **ret);
+    void (*close)(store_backend *b);
+    /* The schema version of the open store (>= 0). */
+    int (*schema_version)(store_backend *b);
+
+    /* ---- Transactions ---- */
+
+    int (*begin)(store_backend *b);      /* a write transaction */
+    int (*begin_read)(store_backend *b); /* a read snapshot */
+    int (*commit)(store_backend *b);
+    int (*rollback)(store_backend *b);
+    /* One savepoint level inside a transaction (batches). */
+    int (*savepoint)(store_backend *b);
+    int (*release)(store_backend *b);
+    int (*rollback_to)(store_backend *b);
+    /* Whether a transaction is open: false after a failure the backend
+     * answered by rolling the whole transaction back. */
+    bool (*in_transaction)(store_backend *b);
+
+    /* ---- Racks and agents ---- */
+
+    int (*rack_find)(store_backend *b, const char *name, int64_t *ret_id, uint64_t *ret_generation);
+    /* The rack's id, creating it (generation 1) if new. */
+    int (*rack_ensure)(store_backend *b, const char *name, uint64_t now, int64_t *ret_id);
+    int (*rack_bump)(store_backend *b, int64_t rack_id);
+    /* Bumps every rack holding an active install of the profile. */
+    int (*racks_bump_of_profile)(store_backend *b, int64_t profile_id);
+    /* By name, with their agents' rows and counts. */
+    int (*racks_list)(store_backend *b, int (*cb)(const store_rack *r, void *userdata),
+                      void *userdata);
+    /* Creates the rack's agent row (all zero) if missing. */
+    int (*agent_ensure)(store_backend *b, int64_t rack_id);
+    /* The agent's stored_through; 0 without an agent row. */
+    int (*agent_stored_through)(store_backend *b, int64_t rack_id, uint64_t *ret);
+    /* The agent's journal id into buf ("" without one). */
+    int (*agent_journal_get)(store_backend *b, int64_t rack_id, char *buf, size_t len);
+    /* Records the journal id; with new_epoch, the events that follow are
+     * keyed in a new sequence space and stored_through restarts at 0. */
+    int (*agent_journal_set)(store_backend *b, int64_t rack_id, const char *journal,
+                             bool new_epoch);
+    int (*agent_seen_set)(store_backend *b, int64_t rack_id, const char *agent, const char *version,
+                          uint64_t now);
+    int (*agent_acked_set)(store_backend *b, int64_t rack_id, uint64_t generation, uint64_t now);
+    int (*agent_stored_set)(store_backend *b, int64_t rack_id, uint64_t through, uint64_t now);
+
+    /* ---- Hosts ---- */
+
+    int (*host_find)(store_backend *b, const char *name, int64_t *ret_id, int64_t *ret_rack_id);
+    int (*host_get)(store_backend *b, const char *name, store_host *ret);
+    /* All hosts, or those of `rack` (NULL: all), by name. */
+    int (*hosts_list)(store_backend *b, const char *rack,
+                      int (*cb)(const store_host *h, void *userdata), void *userdata);
+    /* The host other than `except` that holds the address / MAC. */
+    int (*host_address_owner)(store_backend *b, const uint8_t address[16], const char *except,
+                              char ret_owner[STORE_NAME_MAX + 1]);
+    int (*host_mac_owner)(store_backend *b, const uint8_t mac[6], const char *except,
+                          char ret_owner[STORE_NAME_MAX + 1]);
+    /* Writes the host's row (not its MACs): inserts when host_id is 0 and
+     * gives the new id, else updates that row. */
+    int (*host_put)(store_backend *b, int64_t host_id, int64_t rack_id, const store_host *h,
+                    const char *hostname, int64_t *ret_id);
+    /* Deletes the host with its MACs, DUIDs, installs and their events. */
+    int (*host_delete)(store_backend *b, int64_t host_id);
+    /* The host's MACs in order, at most `max`. */
+    int (*host_macs)(store_backend *b, int64_t host_id, uint8_t (*ret)[6], size_t max,
+                     size_t *ret_n);
+    /* Binds a MAC to the host at `position` (moving it from any other). */
+    int (*mac_put)(store_backend *b, const uint8_t mac[6], int64_t host_id, uint32_t position);
+    /* Unbinds a MAC, with the DUIDs learned for it. */
+    int (*mac_delete)(store_backend *b, const uint8_t mac[6]);
+    int (*mac_find)(store_backend *b, const uint8_t mac[6], int64_t *ret_host_id);
+    /* Records (or refreshes) a DUID learned for a MAC. */
+    int (*duid_put)(store_backend *b, const uint8_t *duid, size_t duid_len, const uint8_t mac[6],
+                    uint64_t now);
+
+    /* ---- Profiles and images ---- */
+
+    int (*profile_find)(store_backend *b, const char *name, int64_t *ret_id);
+    /* Inserts or replaces the profile of p->name, and replaces its image
+     * list with p's (images are shared by content and origin). */
+    int (*profile_put)(store_backend *b, const store_profile *p, const uint8_t kickstart_sha256[32],
+                       uint64_t now, int64_t *ret_id);
+    /* The profile with its images (kickstart "" unless with_content). */
+    int (*profile_load)(store_backend *b, int64_t id, bool with_content,
+                        store_loaded_profile **ret);
+    /* Every profile's id, by name. */
+    int (*profiles_list)(store_backend *b, int (*cb)(int64_t id, void *userdata), void *userdata);
+    /* Deletes the images no profile uses. */
+    int (*images_gc)(store_backend *b);
+    /* Every image with its profile, by profile then file name. */
+    int (*images_list)(store_backend *b,
+                       int (*cb)(const char *profile, const store_image *img, void *userdata),
+                       void *userdata);
+
+    /* ---- Installs ---- */
+
+    int (*install_active_of_host)(store_backend *b, int64_t host_id, store_install_ref *ret);
+    /* The host's latest install's state and attempt. */
+    int (*install_last_of_host)(store_backend *b, int64_t host_id, install_state *ret_state,
+                                uint32_t *ret_attempt);
+    int (*install_find)(store_backend *b, const char *uuid, store_install_ref *ret);
+    int (*install_insert)(store_backend *b, const store_install_new *in);
+    /* Writes the state, stamps its entry time, and the message unless NULL. */
+    int (*install_set_state)(store_backend *b, int64_t id, install_state state, uint64_t now,
+                             const char *message);
+    /* The phase, percent and message status shows. */
+    int (*install_set_progress)(store_backend *b, int64_t id, Rackboot__V1__Phase phase,
+                                uint32_t percent, const char *message, uint64_t now);
+    int (*install_set_message)(store_backend *b, int64_t id, const char *message, uint64_t now);
+    /* Up to `max` requested installs of the rack carried by `generation`
+     * or an earlier one (id and state). */
+    int (*installs_requested)(store_backend *b, int64_t rack_id, uint64_t generation,
+                              store_install_ref *rows, size_t max, size_t *ret_n);
+    /* Up to `max` active installs that may be past a deadline at `now`
+     * with these timeouts (a superset: the rules decide). */
+    int (*installs_due)(store_backend *b, uint64_t now, const install_timeouts *cfg,
+                        store_install_due *rows, size_t max, size_t *ret_n);
+    /* The rack's active installs, in install order. */
+    int (*intents_of_rack)(store_backend *b, int64_t rack_id,
+                           int (*cb)(const store_intent_row *in, void *userdata), void *userdata);
+
+    /* ---- Events ---- */
+
+    /* Records an event keyed (rack, current journal, seq): of install_id
+     * (> 0), or refused for `refused` (install_id 0). *ret_inserted is
+     * false when that key is already stored (nothing written). */
+    int (*event_insert)(store_backend *b, int64_t rack_id, const store_event *e, int64_t install_id,
+                        uint64_t now, const char *refused, bool *ret_inserted);
+    /* Whether (rack, current journal, seq) is stored. */
+    int (*event_find)(store_backend *b, int64_t rack_id, uint64_t seq);
+    /* Stored (not refused) events with seq > after_seq, of host_id (0:
+     * every host), oldest first, at most limit (0: no limit). */
+    int (*events_list)(store_backend *b, int64_t host_id, uint64_t after_seq, uint32_t limit,
+                       int (*cb)(const store_event_row *e, void *userdata), void *userdata);
+    /* Deletes, oldest first, at most `limit` events received before
+     * `before_ms` / refused events beyond the newest `keep`, among those
+     * their agent has acknowledged (seq at or below its stored_through, or
+     * of an older journal). Returns the number deleted. */
+    int (*events_prune_received)(store_backend *b, uint64_t before_ms, uint32_t limit);
+    int (*events_prune_refused)(store_backend *b, uint32_t keep, uint32_t limit);
+    /* Each host's latest install (of `rack`, or only `host`; NULL: all),
+     * by host name. Returns the number of rows. */
+    int (*status_list)(store_backend *b, const char *rack, const char *host,
+                       int (*cb)(const store_status *st, void *userdata), void *userdata);
+
+    /* ---- Audit ---- */
+
+    int (*audit_insert)(store_backend *b, const store_audit *a, const char *hosts_text,
+                        uint64_t host_count, const char *profiles_text);
+    /* Rows with time_ms >= since_ms and seq > after_seq, by seq, at most
+     * limit (0: no limit); stops at the callback's first non-zero return
+     * and returns it, else 0. */
+    int (*audit_list)(store_backend *b, uint64_t since_ms, uint64_t after_seq, uint32_t limit,
+                      int (*cb)(const store_audit *a, void *userdata), void *userdata);
+} store_backend_ops;
+
+/* The backends of this build. */
+extern const store_backend_ops store_sqlite_ops;
+
+/* A store on the backend `ops` at `location` (what follows its URL
+ * scheme): store_open() and store_open_url() come here. */
+int store_open_backend(const store_backend_ops *ops, const char *location, store **ret,
+                       char **ret_errmsg);

@@ -1,0 +1,1840 @@
+/* store/sqlite: the fleet store's SQLite backend (store/backend.h).
+ *
+ * SQL and SQLite only: the schema and its migrations, one prepared
+ * statement per operation (cached per connection), WAL, and the advisory
+ * lock file that keeps a second controller off the database. The rules
+ * that decide what to write are fleet.c's.
+ *
+ * Durability: WAL with synchronous=FULL. In WAL mode NORMAL cannot corrupt
+ * the file, but a power loss may drop the last commits; the controller acks
+ * events (stored_through) and the agent then deletes them from its journal,
+ * so an acked event lost that way would be lost for good. FULL syncs the
+ * WAL on every commit; batches keep commits few (one per EventBatch).
+ *
+ * Cleanup style: __attribute__((cleanup)) throughout (stmt_resetp resets a
+ * cached statement when it goes out of scope, so no read transaction stays
+ * open and no statement keeps stale bindings). */
+#include "store-internal.h"
+#include "store/backend.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "util.h"
+
+/* 'RBST': tells a rackboot store from any other SQLite file. */
+#define STORE_APPLICATION_ID 0x52425354
+
+#define ACTIVE_STATES "('requested','dispatched','booting','installing')"
+
+/* ---- Schema ------------------------------------------------------------ */
+
+/* Migration N takes a store from user_version N-1 to N, in one transaction.
+ * Append only: a released step is never edited. */
+static const char *const migrations[] = {
+    /* 1: the initial schema. Internal integer keys; names, MACs, addresses
+     * and install UUIDs are UNIQUE so every lookup path has an index. */
+    /* STORE_APPLICATION_ID, 'RBST', in decimal as PRAGMA wants it. */
+    "PRAGMA application_id = 1380078420;"
+    "CREATE TABLE racks ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  generation INTEGER NOT NULL DEFAULT 1 CHECK (generation >= 1),"
+    "  created_ms INTEGER NOT NULL"
+    ") STRICT;"
+    /* One agent per rack (its certificate names the rack), so the agent's
+     * sync and event state is per rack: acked generation and the highest
+     * contiguous event seq stored (the agent_seq of the design). */
+    "CREATE TABLE agents ("
+    "  rack_id INTEGER PRIMARY KEY REFERENCES racks(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  version TEXT NOT NULL DEFAULT '',"
+    "  last_seen_ms INTEGER NOT NULL DEFAULT 0,"
+    "  acked_generation INTEGER NOT NULL DEFAULT 0,"
+    "  stored_through INTEGER NOT NULL DEFAULT 0"
+    ") STRICT;"
+    "CREATE TABLE hosts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  rack_id INTEGER NOT NULL REFERENCES racks(id),"
+    "  address BLOB NOT NULL UNIQUE CHECK (length(address) = 16),"
+    "  prefix_length INTEGER NOT NULL CHECK (prefix_length BETWEEN 1 AND 128),"
+    "  gateway BLOB CHECK (gateway IS NULL OR length(gateway) = 16),"
+    "  hostname TEXT NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX hosts_rack ON hosts(rack_id, name);"
+    "CREATE TABLE host_macs ("
+    "  mac BLOB PRIMARY KEY CHECK (length(mac) = 6),"
+    "  host_id INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,"
+    "  position INTEGER NOT NULL"
+    ") STRICT, WITHOUT ROWID;"
+    "CREATE INDEX host_macs_host ON host_macs(host_id, position);"
+    /* DUID -> MAC bindings the agents learned (DUID-UUID clients). */
+    "CREATE TABLE host_duids ("
+    "  duid BLOB NOT NULL CHECK (length(duid) BETWEEN 3 AND 130),"
+    "  mac BLOB NOT NULL REFERENCES host_macs(mac) ON DELETE CASCADE,"
+    "  first_seen_ms INTEGER NOT NULL,"
+    "  last_seen_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (duid, mac)"
+    ") STRICT, WITHOUT ROWID;"
+    "CREATE INDEX host_duids_mac ON host_duids(mac, last_seen_ms);"
+    /* An image is its content at its origin: sha256 + url. */
+    "CREATE TABLE images ("
+    "  id INTEGER PRIMARY KEY,"
+    "  sha256 BLOB NOT NULL CHECK (length(sha256) = 32),"
+    "  url TEXT NOT NULL,"
+    "  size INTEGER NOT NULL DEFAULT 0 CHECK (size >= 0),"
+    "  name TEXT NOT NULL,"
+    "  kind INTEGER NOT NULL CHECK (kind BETWEEN 1 AND 4),"
+    "  UNIQUE (sha256, url)"
+    ") STRICT;"
+    "CREATE TABLE profiles ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  cmdline TEXT NOT NULL,"
+    "  kickstart TEXT NOT NULL,"
+    "  kickstart_sha256 BLOB NOT NULL CHECK (length(kickstart_sha256) = 32),"
+    "  overlay INTEGER NOT NULL CHECK (overlay IN (0, 1)),"
+    "  ip_mode INTEGER NOT NULL CHECK (ip_mode IN (0, 1)),"
+    "  keep_ra INTEGER NOT NULL CHECK (keep_ra IN (0, 1)),"
+    "  updated_ms INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE TABLE profile_images ("
+    "  profile_id INTEGER NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,"
+    "  position INTEGER NOT NULL,"
+    "  image_id INTEGER NOT NULL REFERENCES images(id),"
+    "  kind INTEGER NOT NULL CHECK (kind BETWEEN 1 AND 4),"
+    "  name TEXT NOT NULL,"
+    "  PRIMARY KEY (profile_id, position),"
+    "  UNIQUE (profile_id, name)"
+    ") STRICT;"
+    "CREATE INDEX profile_images_image ON profile_images(image_id);"
+    /* Timestamps: NULL until the state is entered. generation: the rack
+     * generation that first carried the intent (an ack of it or later
+     * dispatches the install). */
+    "CREATE TABLE installs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  uuid TEXT NOT NULL UNIQUE,"
+    "  host_id INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,"
+    "  profile_id INTEGER NOT NULL REFERENCES profiles(id),"
+    "  state TEXT NOT NULL CHECK (state IN ('requested','dispatched','booting','installing',"
+    "                                       'installed','failed','cancelled','timed_out')),"
+    "  token TEXT NOT NULL,"
+    "  attempt INTEGER NOT NULL CHECK (attempt >= 1),"
+    "  generation INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  dispatched_ms INTEGER,"
+    "  booting_ms INTEGER,"
+    "  installing_ms INTEGER,"
+    "  finished_ms INTEGER,"
+    "  phase INTEGER NOT NULL DEFAULT 0,"
+    "  percent INTEGER NOT NULL DEFAULT 0 CHECK (percent BETWEEN 0 AND 100),"
+    "  message TEXT NOT NULL DEFAULT '',"
+    "  updated_ms INTEGER NOT NULL"
+    ") STRICT;"
+    /* A host has at most one active install. */
+    "CREATE UNIQUE INDEX installs_one_active ON installs(host_id) WHERE state IN " ACTIVE_STATES ";"
+    "CREATE INDEX installs_host ON installs(host_id, id);"
+    "CREATE INDEX installs_active_state ON installs(state) WHERE state IN " ACTIVE_STATES ";"
+    "CREATE INDEX installs_profile ON installs(profile_id);"
+    /* id is the controller-wide event seq (EventRow.seq). Refused events
+     * are kept (install_id NULL, refused says why) so a re-sent one is
+     * recognised, and for audit. */
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY,"
+    "  rack_id INTEGER NOT NULL REFERENCES racks(id),"
+    "  agent_seq INTEGER NOT NULL CHECK (agent_seq >= 1),"
+    "  install_id INTEGER REFERENCES installs(id) ON DELETE CASCADE,"
+    "  host TEXT NOT NULL,"
+    "  time_ms INTEGER NOT NULL,"
+    "  received_ms INTEGER NOT NULL,"
+    "  phase INTEGER NOT NULL,"
+    "  percent INTEGER NOT NULL,"
+    "  message TEXT NOT NULL,"
+    "  refused TEXT,"
+    "  UNIQUE (rack_id, agent_seq),"
+    "  CHECK ((install_id IS NULL) = (refused IS NOT NULL))"
+    ") STRICT;"
+    "CREATE INDEX events_install ON events(install_id, id) WHERE install_id IS NOT NULL;",
+    /* 2: agents' journals. An agent whose state was wiped starts a new
+     * journal at seq 1; its events must not be taken for the old journal's.
+     * Each journal id the rack's agent sends starts a new epoch, and events
+     * are unique per (rack, epoch, seq). SQLite cannot change a UNIQUE
+     * constraint in place: the events table is rebuilt, ids kept. */
+    "ALTER TABLE agents ADD COLUMN journal TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE agents ADD COLUMN journal_epoch INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE events_v2 ("
+    "  id INTEGER PRIMARY KEY,"
+    "  rack_id INTEGER NOT NULL REFERENCES racks(id),"
+    "  journal_epoch INTEGER NOT NULL DEFAULT 0,"
+    "  agent_seq INTEGER NOT NULL CHECK (agent_seq >= 1),"
+    "  install_id INTEGER REFERENCES installs(id) ON DELETE CASCADE,"
+    "  host TEXT NOT NULL,"
+    "  time_ms INTEGER NOT NULL,"
+    "  received_ms INTEGER NOT NULL,"
+    "  phase INTEGER NOT NULL,"
+    "  percent INTEGER NOT NULL,"
+    "  message TEXT NOT NULL,"
+    "  refused TEXT,"
+    "  UNIQUE (rack_id, journal_epoch, agent_seq),"
+    "  CHECK ((install_id IS NULL) = (refused IS NOT NULL))"
+    ") STRICT;"
+    "INSERT INTO events_v2 (id, rack_id, journal_epoch, agent_seq, install_id, host, time_ms, "
+    "  received_ms, phase, percent, message, refused) "
+    "  SELECT id, rack_id, 0, agent_seq, install_id, host, time_ms, received_ms, phase, percent, "
+    "  message, refused FROM events;"
+    "DROP TABLE events;"
+    "ALTER TABLE events_v2 RENAME TO events;"
+    "CREATE INDEX events_install ON events(install_id, id) WHERE install_id IS NOT NULL;",
+    /* 3: profiles may let any address fetch their hosts' scripts and
+     * kickstarts (hosts file `source_check = no`). */
+    "ALTER TABLE profiles ADD COLUMN any_source INTEGER NOT NULL DEFAULT 0 "
+    "CHECK (any_source IN (0, 1));",
+    /* 4: retention (store_events_prune): old events are found by the time
+     * they were received, refused ones by their own index, so neither
+     * search reads the whole table. */
+    "CREATE INDEX events_received ON events(received_ms);"
+    "CREATE INDEX events_refused ON events(id) WHERE refused IS NOT NULL;",
+    /* 5: the audit log of the operators' API (store_audit_append). Names
+     * are space-separated text: they hold no spaces, and the log is read
+     * whole, never searched by name. */
+    "CREATE TABLE audit ("
+    "  id INTEGER PRIMARY KEY,"
+    "  time_ms INTEGER NOT NULL,"
+    "  who TEXT NOT NULL,"
+    "  verb TEXT NOT NULL,"
+    "  hosts TEXT NOT NULL,"
+    "  host_count INTEGER NOT NULL CHECK (host_count >= 0),"
+    "  profiles TEXT NOT NULL,"
+    "  ok INTEGER NOT NULL CHECK (ok IN (0, 1)),"
+    "  result TEXT NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX audit_time ON audit(time_ms);",
+};
+
+/* ---- Statements -------------------------------------------------------- */
+
+#define INSTALL_COLS_FOR_INTENT                                                                    \
+    "i.uuid, i.token, i.attempt, i.state, i.profile_id, h.id, h.name, r.name, h.address, "         \
+    "h.prefix_length, h.gateway, h.hostname"
+#define HOST_COLS "h.id, h.name, r.name, h.address, h.prefix_length, h.gateway, h.hostname"
+#define STATUS_SELECT                                                                              \
+    "SELECT h.name, r.name, i.uuid, p.name, i.state, i.phase, i.percent, i.updated_ms, "           \
+    "i.attempt, i.message FROM hosts h JOIN racks r ON r.id = h.rack_id "                          \
+    "LEFT JOIN installs i ON i.id = (SELECT max(id) FROM installs WHERE host_id = h.id) "          \
+    "LEFT JOIN profiles p ON p.id = i.profile_id "
+
+/* The current journal epoch of the rack ?1 (0 before any agent). */
+#define JOURNAL_EPOCH_OF_RACK "coalesce((SELECT journal_epoch FROM agents WHERE rack_id = ?1), 0)"
+
+enum {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
+    ST_RACK_BY_NAME,
+    ST_RACK_INSERT,
+    ST_RACK_BUMP,
+    ST_RACKS_LIST,
+    ST_AGENT_ENSURE,
+    ST_AGENT_JOURNAL,
+    ST_AGENT_JOURNAL_SET,
+    ST_AGENT_SEEN,
+    ST_AGENT_ACK,
+    ST_AGENT_STORED,
+    ST_AGENT_THROUGH,
+    ST_HOST_BY_NAME,
+    ST_HOST_ADDR_OWNER,
+    ST_HOST_MAC_OWNER,
+    ST_HOST_INSERT,
+    ST_HOST_UPDATE,
+    ST_HOST_DELETE,
+    ST_HOST_GET,
+    ST_HOSTS_LIST,
+    ST_HOSTS_OF_RACK,
+    ST_MACS_OF_HOST,
+    ST_MAC_DELETE,
+    ST_MAC_UPSERT,
+    ST_DUID_OF_HOST,
+    ST_DUID_UPSERT,
+    ST_MAC_HOST,
+    ST_ACTIVE_OF_HOST,
+    ST_LAST_OF_HOST,
+    ST_PROFILE_BY_NAME,
+    ST_PROFILE_UPSERT,
+    ST_PROFILE_GET,
+    ST_PROFILES_LIST,
+    ST_PROFILE_IMAGES_DELETE,
+    ST_PROFILE_IMAGES_OF,
+    ST_IMAGE_UPSERT,
+    ST_PROFILE_IMAGE_INSERT,
+    ST_IMAGES_GC,
+    ST_IMAGES_LIST,
+    ST_BUMP_RACKS_OF_PROFILE,
+    ST_INSTALL_INSERT,
+    ST_INSTALL_SET_STATE,
+    ST_INSTALL_SET_PHASE,
+    ST_INSTALL_SET_NOTE,
+    ST_INSTALL_BY_UUID,
+    ST_INTENTS_OF_RACK,
+    ST_REQUESTED_OF_RACK,
+    ST_OVERDUE,
+    ST_EVENT_INSERT,
+    ST_EVENT_EXISTS,
+    ST_STATUS_HOST,
+    ST_STATUS_LIST,
+    ST_STATUS_OF_RACK,
+    ST_EVENTS_ALL,
+    ST_EVENTS_HOST,
+    ST_EVENTS_PRUNE_OLD,
+    ST_EVENTS_PRUNE_REFUSED,
+    ST_AUDIT_INSERT,
+    ST_AUDIT_LIST,
+    _ST_MAX,
+};
+
+static const char *const statements[_ST_MAX] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT op",
+    [ST_RELEASE] = "RELEASE op",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO op",
+    [ST_RACK_BY_NAME] = "SELECT id, generation FROM racks WHERE name = ?1",
+    [ST_RACK_INSERT] = "INSERT INTO racks (name, created_ms) VALUES (?1, ?2) "
+                       "ON CONFLICT (name) DO UPDATE SET name = name RETURNING id, generation",
+    [ST_RACK_BUMP] = "UPDATE racks SET generation = generation + 1 WHERE id = ?1",
+    [ST_RACKS_LIST] = "SELECT r.name, coalesce(a.name, ''), coalesce(a.version, ''), "
+                      "coalesce(a.last_seen_ms, 0), r.generation, coalesce(a.acked_generation, 0), "
+                      "coalesce(a.stored_through, 0), "
+                      "(SELECT count(*) FROM hosts WHERE rack_id = r.id), "
+                      "(SELECT count(*) FROM hosts h JOIN installs i ON i.host_id = h.id AND "
+                      "i.state IN " ACTIVE_STATES " WHERE h.rack_id = r.id) "
+                      "FROM racks r LEFT JOIN agents a ON a.rack_id = r.id ORDER BY r.name",
+    [ST_AGENT_ENSURE] = "INSERT INTO agents (rack_id) VALUES (?1) ON CONFLICT DO NOTHING",
+    [ST_AGENT_SEEN] =
+        "UPDATE agents SET name = ?2, version = ?3, last_seen_ms = ?4 WHERE rack_id = ?1",
+    [ST_AGENT_ACK] =
+        "UPDATE agents SET acked_generation = ?2, last_seen_ms = ?3 WHERE rack_id = ?1",
+    [ST_AGENT_STORED] =
+        "UPDATE agents SET stored_through = ?2, last_seen_ms = ?3 WHERE rack_id = ?1 "
+        "RETURNING stored_through",
+    [ST_AGENT_THROUGH] = "SELECT stored_through FROM agents WHERE rack_id = ?1",
+    [ST_HOST_BY_NAME] = "SELECT id, rack_id FROM hosts WHERE name = ?1",
+    [ST_HOST_ADDR_OWNER] = "SELECT name FROM hosts WHERE address = ?1 AND name != ?2",
+    [ST_HOST_MAC_OWNER] = "SELECT h.name FROM host_macs m JOIN hosts h ON h.id = m.host_id "
+                          "WHERE m.mac = ?1 AND h.name != ?2",
+    [ST_HOST_INSERT] =
+        "INSERT INTO hosts (name, rack_id, address, prefix_length, gateway, hostname) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+    [ST_HOST_UPDATE] = "UPDATE hosts SET rack_id = ?2, address = ?3, prefix_length = ?4, "
+                       "gateway = ?5, hostname = ?6 WHERE id = ?1",
+    [ST_HOST_DELETE] = "DELETE FROM hosts WHERE id = ?1",
+    [ST_HOST_GET] = "SELECT " HOST_COLS " FROM hosts h JOIN racks r ON r.id = h.rack_id "
+                    "WHERE h.name = ?1",
+    /* Separate statements with and without a rack: "?1 IS NULL OR r.name =
+     * ?1" keeps SQLite from using the rack's index (a scan of every host per
+     * rack, 500 times for an install of 500 racks). */
+    [ST_HOSTS_LIST] = "SELECT " HOST_COLS " FROM hosts h JOIN racks r ON r.id = h.rack_id "
+                      "ORDER BY h.name",
+    [ST_HOSTS_OF_RACK] = "SELECT " HOST_COLS " FROM hosts h JOIN racks r ON r.id = h.rack_id "
+                         "WHERE r.name = ?1 ORDER BY h.name",
+    [ST_MACS_OF_HOST] = "SELECT mac FROM host_macs WHERE host_id = ?1 ORDER BY position",
+    [ST_MAC_DELETE] = "DELETE FROM host_macs WHERE mac = ?1",
+    [ST_MAC_UPSERT] = "INSERT INTO host_macs (mac, host_id, position) VALUES (?1, ?2, ?3) "
+                      "ON CONFLICT (mac) DO UPDATE SET host_id = excluded.host_id, "
+                      "position = excluded.position",
+    [ST_DUID_OF_HOST] = "SELECT d.duid FROM host_duids d JOIN host_macs m ON m.mac = d.mac "
+                        "WHERE m.host_id = ?1 ORDER BY d.last_seen_ms DESC LIMIT 1",
+    [ST_DUID_UPSERT] = "INSERT INTO host_duids (duid, mac, first_seen_ms, last_seen_ms) "
+                       "VALUES (?1, ?2, ?3, ?3) ON CONFLICT (duid, mac) DO UPDATE SET "
+                       "last_seen_ms = max(last_seen_ms, excluded.last_seen_ms)",
+    [ST_MAC_HOST] = "SELECT host_id FROM host_macs WHERE mac = ?1",
+    [ST_ACTIVE_OF_HOST] =
+        "SELECT id, uuid, state FROM installs WHERE host_id = ?1 AND state IN " ACTIVE_STATES,
+    [ST_LAST_OF_HOST] =
+        "SELECT state, attempt FROM installs WHERE host_id = ?1 ORDER BY id DESC LIMIT 1",
+    [ST_PROFILE_BY_NAME] = "SELECT id FROM profiles WHERE name = ?1",
+    [ST_PROFILE_UPSERT] =
+        "INSERT INTO profiles (name, cmdline, kickstart, kickstart_sha256, overlay, ip_mode, "
+        "keep_ra, updated_ms, any_source) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+        "ON CONFLICT (name) DO UPDATE "
+        "SET cmdline = excluded.cmdline, kickstart = excluded.kickstart, "
+        "kickstart_sha256 = excluded.kickstart_sha256, overlay = excluded.overlay, "
+        "ip_mode = excluded.ip_mode, keep_ra = excluded.keep_ra, updated_ms = excluded.updated_ms, "
+        "any_source = excluded.any_source "
+        "RETURNING id",
+    [ST_PROFILE_GET] = "SELECT id, name, cmdline, CASE WHEN ?2 THEN kickstart ELSE '' END, "
+                       "kickstart_sha256, overlay, ip_mode, keep_ra, any_source FROM profiles "
+                       "WHERE id = ?1",
+    [ST_PROFILES_LIST] = "SELECT id FROM profiles ORDER BY name",
+    [ST_PROFILE_IMAGES_DELETE] = "DELETE FROM profile_images WHERE profile_id = ?1",
+    [ST_PROFILE_IMAGES_OF] = "SELECT pi.name, pi.kind, im.url, im.sha256, im.size "
+                             "FROM profile_images pi JOIN images im ON im.id = pi.image_id "
+                             "WHERE pi.profile_id = ?1 ORDER BY pi.position",
+    [ST_IMAGE_UPSERT] =
+        "INSERT INTO images (sha256, url, size, name, kind) VALUES (?1, ?2, ?3, ?4, ?5) "
+        "ON CONFLICT (sha256, url) DO UPDATE SET size = excluded.size, "
+        "name = excluded.name, kind = excluded.kind RETURNING id",
+    [ST_PROFILE_IMAGE_INSERT] =
+        "INSERT INTO profile_images (profile_id, position, image_id, kind, name) "
+        "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_IMAGES_GC] = "DELETE FROM images WHERE NOT EXISTS "
+                     "(SELECT 1 FROM profile_images WHERE image_id = images.id)",
+    [ST_IMAGES_LIST] = "SELECT p.name, pi.name, pi.kind, im.url, im.sha256, im.size "
+                       "FROM profile_images pi JOIN profiles p ON p.id = pi.profile_id "
+                       "JOIN images im ON im.id = pi.image_id ORDER BY p.name, pi.name",
+    [ST_BUMP_RACKS_OF_PROFILE] =
+        "UPDATE racks SET generation = generation + 1 WHERE id IN "
+        "(SELECT h.rack_id FROM installs i JOIN hosts h ON h.id = i.host_id "
+        "WHERE i.profile_id = ?1 AND i.state IN " ACTIVE_STATES ")",
+    [ST_INSTALL_INSERT] =
+        "INSERT INTO installs (uuid, host_id, profile_id, state, token, attempt, generation, "
+        "created_ms, updated_ms) VALUES (?1, ?2, ?3, 'requested', ?4, ?5, "
+        "(SELECT generation FROM racks WHERE id = ?6), ?7, ?7)",
+    [ST_INSTALL_SET_STATE] =
+        "UPDATE installs SET state = ?2, updated_ms = ?3, "
+        "dispatched_ms = CASE WHEN ?2 = 'dispatched' THEN ?3 ELSE dispatched_ms END, "
+        "booting_ms = CASE WHEN ?2 = 'booting' THEN ?3 ELSE booting_ms END, "
+        "installing_ms = CASE WHEN ?2 = 'installing' THEN ?3 ELSE installing_ms END, "
+        "finished_ms = CASE WHEN ?2 IN ('installed','failed','cancelled','timed_out') "
+        "THEN ?3 ELSE finished_ms END, message = coalesce(?4, message) WHERE id = ?1",
+    [ST_INSTALL_SET_PHASE] = "UPDATE installs SET phase = ?2, percent = ?3, message = ?4, "
+                             "updated_ms = ?5 WHERE id = ?1",
+    [ST_INSTALL_SET_NOTE] = "UPDATE installs SET message = ?2, updated_ms = ?3 WHERE id = ?1",
+    [ST_INSTALL_BY_UUID] = "SELECT id, host_id, state, phase FROM installs WHERE uuid = ?1",
+    [ST_INTENTS_OF_RACK] = "SELECT " INSTALL_COLS_FOR_INTENT " FROM hosts h "
+                           "JOIN racks r ON r.id = h.rack_id "
+                           "JOIN installs i ON i.host_id = h.id AND i.state IN " ACTIVE_STATES
+                           " WHERE h.rack_id = ?1 ORDER BY i.id",
+    [ST_REQUESTED_OF_RACK] =
+        "SELECT i.id, i.state FROM hosts h JOIN installs i ON i.host_id = h.id "
+        "AND i.state IN " ACTIVE_STATES " WHERE h.rack_id = ?1 "
+        "AND i.state = 'requested' AND i.generation <= ?2",
+    /* A coarse filter; install_deadline() decides. */
+    [ST_OVERDUE] = "SELECT i.id, i.state, i.created_ms, coalesce(i.dispatched_ms, 0), "
+                   "coalesce(i.booting_ms, 0), coalesce(i.installing_ms, 0), h.rack_id "
+                   "FROM installs i JOIN hosts h ON h.id = i.host_id "
+                   "WHERE i.state IN " ACTIVE_STATES " AND ("
+                   "(?2 > 0 AND i.state IN ('dispatched','booting') AND "
+                   "coalesce(i.dispatched_ms, i.booting_ms) <= ?1 - ?2) OR "
+                   "(?3 > 0 AND i.state = 'installing' AND i.installing_ms <= ?1 - ?3))",
+    [ST_EVENT_INSERT] =
+        "INSERT INTO events (rack_id, journal_epoch, agent_seq, install_id, host, time_ms, "
+        "received_ms, phase, percent, message, refused) VALUES (?1, " JOURNAL_EPOCH_OF_RACK
+        ", ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+        "ON CONFLICT (rack_id, journal_epoch, agent_seq) DO NOTHING",
+    [ST_EVENT_EXISTS] =
+        "SELECT 1 FROM events WHERE rack_id = ?1 AND journal_epoch = " JOURNAL_EPOCH_OF_RACK
+        " AND agent_seq = ?2",
+    [ST_AGENT_JOURNAL] = "SELECT journal FROM agents WHERE rack_id = ?1",
+    [ST_AGENT_JOURNAL_SET] =
+        "UPDATE agents SET journal = ?2, journal_epoch = journal_epoch + ?3, "
+        "stored_through = CASE WHEN ?3 > 0 THEN 0 ELSE stored_through END WHERE rack_id = ?1",
+    [ST_STATUS_HOST] = STATUS_SELECT "WHERE h.name = ?1",
+    [ST_STATUS_LIST] = STATUS_SELECT "ORDER BY h.name",
+    [ST_STATUS_OF_RACK] = STATUS_SELECT "WHERE r.name = ?1 ORDER BY h.name",
+    [ST_EVENTS_ALL] = "SELECT e.id, e.time_ms, h.name, i.uuid, e.phase, e.percent, e.message "
+                      "FROM events e JOIN installs i ON i.id = e.install_id "
+                      "JOIN hosts h ON h.id = i.host_id WHERE e.id > ?1 ORDER BY e.id LIMIT ?2",
+    [ST_EVENTS_HOST] = "SELECT e.id, e.time_ms, h.name, i.uuid, e.phase, e.percent, e.message "
+                       "FROM hosts h JOIN installs i ON i.host_id = h.id "
+                       "JOIN events e ON e.install_id = i.id AND e.id > ?1 "
+                       "WHERE h.id = ?2 ORDER BY e.id LIMIT ?3",
+    /* An event may go once its agent cannot send it again as new: its seq
+     * is at or below the rack's stored_through (a re-sent one is then a
+     * duplicate without its row), or it is of an older journal. */
+    [ST_EVENTS_PRUNE_OLD] =
+        "DELETE FROM events WHERE id IN (SELECT e.id FROM events e "
+        "JOIN agents a ON a.rack_id = e.rack_id WHERE e.received_ms < ?1 AND "
+        "(e.journal_epoch < a.journal_epoch OR e.agent_seq <= a.stored_through) "
+        "ORDER BY e.received_ms LIMIT ?2)",
+    /* Refused events older than the ?1 newest ones. */
+    [ST_EVENTS_PRUNE_REFUSED] =
+        "DELETE FROM events WHERE id IN (SELECT e.id FROM events e "
+        "JOIN agents a ON a.rack_id = e.rack_id WHERE e.refused IS NOT NULL AND "
+        "e.id <= (SELECT id FROM events WHERE refused IS NOT NULL ORDER BY id DESC "
+        "LIMIT 1 OFFSET ?1) AND "
+        "(e.journal_epoch < a.journal_epoch OR e.agent_seq <= a.stored_through) "
+        "ORDER BY e.id LIMIT ?2)",
+    [ST_AUDIT_INSERT] = "INSERT INTO audit (time_ms, who, verb, hosts, host_count, profiles, ok, "
+                        "result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    /* By id, not time: pages continue after a seq (a clock stepped back
+     * must not hide rows from the next page). */
+    [ST_AUDIT_LIST] = "SELECT id, time_ms, who, verb, hosts, host_count, profiles, ok, result "
+                      "FROM audit WHERE time_ms >= ?1 AND id > ?3 ORDER BY id LIMIT ?2",
+};
+
+struct store_backend {
+    sqlite3 *db;
+    char *path;  /* for connect() */
+    int lock_fd; /* -1 on a connect() connection: its parent holds the lock */
+    sqlite3_stmt *stmts[_ST_MAX];
+    char *err; /* the store's error buffer (open/connect) */
+    size_t err_len;
+};
+
+typedef store_backend backend;
+
+/* ---- Helpers ----------------------------------------------------------- */
+
+__attribute__((format(printf, 3, 4))) static int fail(backend *b, int r, const char *fmt, ...)
+{
+    if (b->err && b->err_len > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(b->err, b->err_len, fmt, ap);
+        va_end(ap);
+    }
+    return r;
+}
+
+static int sqlite_errno(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE:
+        return 0;
+    case SQLITE_NOMEM:
+        return -ENOMEM;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return -EBUSY;
+    case SQLITE_CONSTRAINT:
+        return -EEXIST;
+    case SQLITE_FULL:
+        return -ENOSPC;
+    case SQLITE_NOTADB:
+        return -EPROTO;
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+        return -EACCES;
+    default:
+        return -EIO;
+    }
+}
+
+/* Turns an SQLite result into -errno with the reason in errmsg. */
+static int db_fail(backend *b, int rc, const char *what)
+{
+    return fail(b, sqlite_errno(rc) ?: -EIO, "%s: %s", what, sqlite3_errmsg(b->db));
+}
+
+static int stmt_get(backend *b, int id, sqlite3_stmt **ret)
+{
+    if (!b->stmts[id]) {
+        int rc = sqlite3_prepare_v3(b->db, statements[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &b->stmts[id], NULL);
+        if (rc != SQLITE_OK) {
+            return db_fail(b, rc, "prepare");
+        }
+    }
+    *ret = b->stmts[id];
+    return 0;
+}
+
+static void stmt_resetp(sqlite3_stmt **st)
+{
+    if (*st) {
+        sqlite3_reset(*st);
+        sqlite3_clear_bindings(*st);
+    }
+}
+#define _cleanup_stmt_ _cleanup_(stmt_resetp)
+
+#define TRY(expr)                                                                                  \
+    do {                                                                                           \
+        int _r = (expr);                                                                           \
+        if (_r < 0) {                                                                              \
+            return _r;                                                                             \
+        }                                                                                          \
+    } while (0)
+
+/* Steps a statement: 1 with a row, 0 when done, -errno on failure. */
+static int step(backend *b, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        return 1;
+    }
+    if (rc == SQLITE_DONE) {
+        return 0;
+    }
+    return db_fail(b, rc, "step");
+}
+
+/* Runs a statement that returns no rows we need. */
+static int step_done(backend *b, sqlite3_stmt *st)
+{
+    int r;
+    while ((r = step(b, st)) == 1) {
+    }
+    return r;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v) {
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    } else {
+        sqlite3_bind_null(st, i);
+    }
+}
+
+static void bind_blob(sqlite3_stmt *st, int i, const void *v, size_t n)
+{
+    sqlite3_bind_blob(st, i, v, (int)n, SQLITE_STATIC);
+}
+
+static void bind_u64(sqlite3_stmt *st, int i, uint64_t v)
+{
+    /* Times and generations fit in 63 bits; clamp instead of wrapping. */
+    sqlite3_bind_int64(st, i, v > INT64_MAX ? INT64_MAX : (sqlite3_int64)v);
+}
+
+static uint64_t col_u64(sqlite3_stmt *st, int i)
+{
+    sqlite3_int64 v = sqlite3_column_int64(st, i);
+    return v < 0 ? 0 : (uint64_t)v;
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? (const char *)t : "";
+}
+
+static int exec(backend *b, const char *sql)
+{
+    char *err = NULL;
+    int rc = sqlite3_exec(b->db, sql, NULL, NULL, &err);
+    if (rc != SQLITE_OK) {
+        int r = fail(b, sqlite_errno(rc) ?: -EIO, "%s", err ? err : sqlite3_errstr(rc));
+        sqlite3_free(err);
+        return r;
+    }
+    return 0;
+}
+
+/* A statement with one integer parameter and no rows. */
+static int run_id(backend *b, int id, int64_t arg)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, id, &st));
+    sqlite3_bind_int64(st, 1, arg);
+    return step_done(b, st);
+}
+
+/* The schema keeps states by name (install_fsm's). */
+static const char *state_name(install_state st)
+{
+    const char *n = install_state_to_string(st);
+    RB_ASSERT(n);
+    return n;
+}
+
+static int col_state(backend *b, sqlite3_stmt *st, int i, install_state *ret)
+{
+    if (install_state_from_string(col_text(st, i), ret) < 0) {
+        return fail(b, -EIO, "store: unknown install state '%s'", col_text(st, i));
+    }
+    return 0;
+}
+
+/* ---- Open, migrate, close ---------------------------------------------- */
+
+static int read_pragma_int(backend *b, const char *pragma, int *ret)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(b->db, pragma, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        return db_fail(b, rc, pragma);
+    }
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        int r = db_fail(b, rc, pragma);
+        sqlite3_finalize(st);
+        return r;
+    }
+    *ret = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+const char *store_migration_sql(int version)
+{
+    return version >= 1 && version <= (int)ARRAY_SIZE(migrations) ? migrations[version - 1] : NULL;
+}
+
+static int migrate(backend *b)
+{
+    int version, app_id;
+
+    TRY(read_pragma_int(b, "PRAGMA user_version", &version));
+    TRY(read_pragma_int(b, "PRAGMA application_id", &app_id));
+    if (app_id != 0 && app_id != STORE_APPLICATION_ID) {
+        return fail(b, -EPROTO, "not a rackboot store (application_id %d)", app_id);
+    }
+    if (version > (int)ARRAY_SIZE(migrations)) {
+        return fail(b, -EPROTO,
+                    "store schema version %d is newer than this controller's %d: "
+                    "run a newer rackboot-controller",
+                    version, (int)ARRAY_SIZE(migrations));
+    }
+    if (version < 0) {
+        return fail(b, -EPROTO, "store schema version %d is invalid", version);
+    }
+    for (int v = version + 1; v <= (int)ARRAY_SIZE(migrations); v++) {
+        char set[64];
+        snprintf(set, sizeof(set), "PRAGMA user_version = %d", v);
+        TRY(exec(b, "BEGIN IMMEDIATE"));
+        int r = exec(b, migrations[v - 1]);
+        if (r >= 0) {
+            r = exec(b, set);
+        }
+        if (r >= 0) {
+            r = exec(b, "COMMIT");
+        }
+        if (r < 0) {
+            _cleanup_free_ char *saved = strdup(b->err ? b->err : "");
+            (void)exec(b, "ROLLBACK");
+            fail(b, r, "migration to schema %d: %s", v, saved ? saved : "");
+            return r;
+        }
+    }
+    return 0;
+}
+
+/* The store holds install tokens and the fleet's layout: its files are
+ * 0600 whatever the umask and the directory. SQLite creates the database
+ * 0644 & ~umask and gives -wal and -shm the database's mode, so the
+ * database is created (or tightened) here, before SQLite opens it. `suffix`
+ * "" is the database itself (created when missing); other files are only
+ * tightened when they exist. */
+static int db_files_private(backend *b, const char *path, const char *suffix)
+{
+    _cleanup_free_ char *name = NULL;
+    if (asprintf(&name, "%s%s", path, suffix) < 0) {
+        return -ENOMEM;
+    }
+    int flags = O_RDWR | O_CLOEXEC | O_NOCTTY | (*suffix ? 0 : O_CREAT);
+    _cleanup_close_ int fd = open(name, flags, 0600);
+    if (fd < 0 && errno == ENOENT && *suffix) {
+        return 0;
+    }
+    if (fd < 0 || fchmod(fd, 0600) < 0) {
+        int r = negative_errno();
+        return fail(b, r, "%s: %s", name, strerror(-r));
+    }
+    return 0;
+}
+
+/* The connection and its settings, on a file already made private. */
+static int connect_db(backend *b, const char *path)
+{
+    int rc = sqlite3_open_v2(path, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        return fail(b, sqlite_errno(rc) ?: -EIO, "%s: %s", path,
+                    b->db ? sqlite3_errmsg(b->db) : sqlite3_errstr(rc));
+    }
+    sqlite3_extended_result_codes(b->db, 1);
+    TRY(exec(b, "PRAGMA busy_timeout = 5000"));
+    return exec(b, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
+}
+
+static int open_db(backend *b, const char *path)
+{
+    _cleanup_free_ char *lock_path = NULL;
+    if (asprintf(&lock_path, "%s.lock", path) < 0) {
+        return -ENOMEM;
+    }
+    b->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (b->lock_fd < 0 || fchmod(b->lock_fd, 0600) < 0) {
+        int r = negative_errno();
+        return fail(b, r, "%s: %s", lock_path, strerror(-r));
+    }
+    if (flock(b->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        int r = negative_errno();
+        if (r == -EWOULDBLOCK) {
+            return fail(b, -EBUSY, "%s is in use by another process", path);
+        }
+        return fail(b, r, "%s: %s", lock_path, strerror(-r));
+    }
+    TRY(db_files_private(b, path, ""));
+    int rc = sqlite3_open_v2(
+        path, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        return fail(b, sqlite_errno(rc) ?: -EIO, "%s: %s", path,
+                    b->db ? sqlite3_errmsg(b->db) : sqlite3_errstr(rc));
+    }
+    sqlite3_extended_result_codes(b->db, 1);
+    TRY(exec(b, "PRAGMA busy_timeout = 5000"));
+    /* journal_mode answers with the mode it got; WAL may be refused (e.g. on
+     * a file system without shared memory), and we rely on it. */
+    sqlite3_stmt *st = NULL;
+    rc = sqlite3_prepare_v2(b->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+    }
+    if (rc != SQLITE_ROW) {
+        int r = db_fail(b, rc, path);
+        sqlite3_finalize(st);
+        return r;
+    }
+    bool wal = strcmp(col_text(st, 0), "wal") == 0;
+    sqlite3_finalize(st);
+    if (!wal) {
+        return fail(b, -EIO, "%s: WAL mode not available", path);
+    }
+    /* SQLite gives -wal and -shm the database's mode, but files left by
+     * an older version may be looser. */
+    TRY(db_files_private(b, path, "-wal"));
+    TRY(db_files_private(b, path, "-shm"));
+    TRY(exec(b, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"));
+    return migrate(b);
+}
+
+static void sq_close(backend *b)
+{
+    if (!b) {
+        return;
+    }
+    free(b->path);
+    for (size_t i = 0; i < _ST_MAX; i++) {
+        sqlite3_finalize(b->stmts[i]);
+    }
+    sqlite3_close(b->db);
+    if (b->lock_fd >= 0) {
+        close(b->lock_fd);
+    }
+    free(b);
+}
+
+static int new_backend(const char *path, char *errbuf, size_t errlen, backend **ret)
+{
+    backend *b = calloc(1, sizeof(*b));
+    if (!b) {
+        return -ENOMEM;
+    }
+    b->lock_fd = -1;
+    b->err = errbuf;
+    b->err_len = errlen;
+    b->path = strdup(path);
+    if (!b->path) {
+        sq_close(b);
+        return -ENOMEM;
+    }
+    *ret = b;
+    return 0;
+}
+
+static int sq_open(const char *path, char *errbuf, size_t errlen, backend **ret)
+{
+    backend *b;
+    TRY(new_backend(path, errbuf, errlen, &b));
+    int r = open_db(b, path);
+    if (r < 0) {
+        sq_close(b);
+        return r;
+    }
+    *ret = b;
+    return 0;
+}
+
+static int sq_connect(const backend *parent, char *errbuf, size_t errlen, backend **ret)
+{
+    backend *b;
+    TRY(new_backend(parent->path, errbuf, errlen, &b));
+    int r = connect_db(b, b->path);
+    if (r < 0) {
+        sq_close(b);
+        return r;
+    }
+    *ret = b;
+    return 0;
+}
+
+/* sqlite:///ABS/PATH: the location is the absolute path. */
+static int sq_location_check(const char *loc, const char **ret_why)
+{
+    if (loc[0] != '/' || loc[1] == '\0' || loc[1] == '/') {
+        *ret_why = "expected sqlite:///PATH with an absolute PATH to the database file";
+        return -EINVAL;
+    }
+    if (strpbrk(loc, "?#")) {
+        *ret_why = "a sqlite:// URL takes no query or fragment";
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int sq_schema_version(backend *b)
+{
+    int v = 0;
+    TRY(read_pragma_int(b, "PRAGMA user_version", &v));
+    return v;
+}
+
+/* ---- Transactions ------------------------------------------------------ */
+
+static int tx_run(backend *b, int id)
+{
+    sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, id, &st));
+    int r = step_done(b, st);
+    sqlite3_reset(st);
+    return r;
+}
+
+static int sq_begin(backend *b)
+{
+    return tx_run(b, ST_BEGIN);
+}
+
+static int sq_begin_read(backend *b)
+{
+    return exec(b, "BEGIN");
+}
+
+static int sq_commit(backend *b)
+{
+    return tx_run(b, ST_COMMIT);
+}
+
+static int sq_rollback(backend *b)
+{
+    return tx_run(b, ST_ROLLBACK);
+}
+
+static int sq_savepoint(backend *b)
+{
+    return tx_run(b, ST_SAVEPOINT);
+}
+
+static int sq_release(backend *b)
+{
+    return tx_run(b, ST_RELEASE);
+}
+
+static int sq_rollback_to(backend *b)
+{
+    return tx_run(b, ST_ROLLBACK_TO);
+}
+
+static bool sq_in_transaction(backend *b)
+{
+    return !sqlite3_get_autocommit(b->db);
+}
+
+/* ---- Racks and agents -------------------------------------------------- */
+
+static int sq_rack_find(backend *b, const char *name, int64_t *ret_id, uint64_t *ret_generation)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_RACK_BY_NAME, &st));
+    bind_text(st, 1, name);
+    int r = step(b, st);
+    if (r <= 0) {
+        return r;
+    }
+    *ret_id = sqlite3_column_int64(st, 0);
+    if (ret_generation) {
+        *ret_generation = col_u64(st, 1);
+    }
+    return 1;
+}
+
+static int sq_rack_ensure(backend *b, const char *name, uint64_t now, int64_t *ret_id)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_RACK_INSERT, &st));
+    bind_text(st, 1, name);
+    bind_u64(st, 2, now);
+    int r = step(b, st);
+    if (r <= 0) {
+        return r < 0 ? r : fail(b, -EIO, "rack %s: not created", name);
+    }
+    *ret_id = sqlite3_column_int64(st, 0);
+    return step_done(b, st);
+}
+
+static int sq_rack_bump(backend *b, int64_t rack_id)
+{
+    return run_id(b, ST_RACK_BUMP, rack_id);
+}
+
+static int sq_racks_bump_of_profile(backend *b, int64_t profile_id)
+{
+    return run_id(b, ST_BUMP_RACKS_OF_PROFILE, profile_id);
+}
+
+static int sq_racks_list(backend *b, int (*cb)(const store_rack *r, void *userdata), void *userdata)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r;
+    TRY(stmt_get(b, ST_RACKS_LIST, &st));
+    while ((r = step(b, st)) == 1) {
+        store_rack row = {
+            .name = col_text(st, 0),
+            .agent = col_text(st, 1),
+            .agent_version = col_text(st, 2),
+            .last_seen_ms = col_u64(st, 3),
+            .generation = col_u64(st, 4),
+            .acked_generation = col_u64(st, 5),
+            .stored_through = col_u64(st, 6),
+            .hosts = (uint32_t)sqlite3_column_int64(st, 7),
+            .active_installs = (uint32_t)sqlite3_column_int64(st, 8),
+        };
+        TRY(cb(&row, userdata));
+    }
+    return r;
+}
+
+static int sq_agent_ensure(backend *b, int64_t rack_id)
+{
+    return run_id(b, ST_AGENT_ENSURE, rack_id);
+}
+
+static int sq_agent_stored_through(backend *b, int64_t rack_id, uint64_t *ret)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_AGENT_THROUGH, &st));
+    sqlite3_bind_int64(st, 1, rack_id);
+    int r = step(b, st);
+    TRY(r);
+    *ret = r == 1 ? col_u64(st, 0) : 0;
+    return 0;
+}
+
+static int sq_agent_journal_get(backend *b, int64_t rack_id, char *buf, size_t len)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_AGENT_JOURNAL, &st));
+    sqlite3_bind_int64(st, 1, rack_id);
+    int r = step(b, st);
+    TRY(r);
+    snprintf(buf, len, "%s", r == 1 ? col_text(st, 0) : "");
+    return 0;
+}
+
+static int sq_agent_journal_set(backend *b, int64_t rack_id, const char *journal, bool new_epoch)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_AGENT_JOURNAL_SET, &st));
+    sqlite3_bind_int64(st, 1, rack_id);
+    bind_text(st, 2, journal);
+    sqlite3_bind_int(st, 3, new_epoch ? 1 : 0);
+    return step_done(b, st);
+}
+
+static int sq_agent_seen_set(backend *b, int64_t rack_id, const char *agent, const char *version,
+                             uint64_t now)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_AGENT_SEEN, &st));
+    sqlite3_bind_int64(st, 1, rack_id);
+    bind_text(st, 2, agent);
+    bind_text(st, 3, version);
+    bind_u64(st, 4, now);
+    return step_done(b, st);
+}
+
+static int sq_agent_acked_set(backend *b, int64_t rack_id, uint64_t generation, uint64_t now)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_AGENT_ACK, &st));
+    sqlite3_bind_int64(st, 1, rack_id);
+    bind_u64(st, 2, generation);
+    bind_u64(st, 3, now);
+    return step_done(b, st);
+}
+
+static int sq_agent_stored_set(backend *b, int64_t rack_id, uint64_t through, uint64_t now)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_AGENT_STORED, &st));
+    sqlite3_bind_int64(st, 1, rack_id);
+    bind_u64(st, 2, through);
+    bind_u64(st, 3, now);
+    return step_done(b, st);
+}
+
+/* ---- Hosts ------------------------------------------------------------- */
+
+static int sq_host_find(backend *b, const char *name, int64_t *ret_id, int64_t *ret_rack_id)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_HOST_BY_NAME, &st));
+    bind_text(st, 1, name);
+    int r = step(b, st);
+    if (r <= 0) {
+        return r;
+    }
+    *ret_id = sqlite3_column_int64(st, 0);
+    if (ret_rack_id) {
+        *ret_rack_id = sqlite3_column_int64(st, 1);
+    }
+    return 1;
+}
+
+static int sq_host_macs(backend *b, int64_t host_id, uint8_t (*ret)[6], size_t max, size_t *ret_n)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    size_t n = 0;
+    int r;
+    TRY(stmt_get(b, ST_MACS_OF_HOST, &st));
+    sqlite3_bind_int64(st, 1, host_id);
+    while ((r = step(b, st)) == 1) {
+        if (sqlite3_column_bytes(st, 0) == 6 && n < max) {
+            memcpy(ret[n++], sqlite3_column_blob(st, 0), 6);
+        }
+    }
+    TRY(r);
+    *ret_n = n;
+    return 0;
+}
+
+/* Fills h from a row of HOST_COLS (from column `c`), with MACs and DUID. */
+static int host_from_row(backend *b, sqlite3_stmt *row, int c, store_host *h)
+{
+    int64_t id = sqlite3_column_int64(row, c);
+    memset(h, 0, sizeof(*h));
+    snprintf(h->name, sizeof(h->name), "%s", col_text(row, c + 1));
+    snprintf(h->rack, sizeof(h->rack), "%s", col_text(row, c + 2));
+    if (sqlite3_column_bytes(row, c + 3) == 16) {
+        memcpy(h->address, sqlite3_column_blob(row, c + 3), 16);
+    }
+    h->prefix_length = (uint32_t)sqlite3_column_int(row, c + 4);
+    if (sqlite3_column_bytes(row, c + 5) == 16) {
+        h->has_gateway = true;
+        memcpy(h->gateway, sqlite3_column_blob(row, c + 5), 16);
+    }
+    snprintf(h->hostname, sizeof(h->hostname), "%s", col_text(row, c + 6));
+    TRY(sq_host_macs(b, id, h->macs, STORE_MACS_MAX, &h->n_macs));
+
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_DUID_OF_HOST, &st));
+    sqlite3_bind_int64(st, 1, id);
+    int r = step(b, st);
+    TRY(r);
+    if (r == 1) {
+        int n = sqlite3_column_bytes(st, 0);
+        if (n > 0 && (size_t)n <= sizeof(h->duid)) {
+            memcpy(h->duid, sqlite3_column_blob(st, 0), (size_t)n);
+            h->duid_len = (size_t)n;
+        }
+    }
+    return 0;
+}
+
+static int sq_host_get(backend *b, const char *name, store_host *ret)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_HOST_GET, &st));
+    bind_text(st, 1, name);
+    int r = step(b, st);
+    if (r <= 0) {
+        return r;
+    }
+    TRY(host_from_row(b, st, 0, ret));
+    return 1;
+}
+
+static int sq_hosts_list(backend *b, const char *rack,
+                         int (*cb)(const store_host *h, void *userdata), void *userdata)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_free_ store_host *h = malloc(sizeof(*h));
+    int r;
+    if (!h) {
+        return -ENOMEM;
+    }
+    TRY(stmt_get(b, rack ? ST_HOSTS_OF_RACK : ST_HOSTS_LIST, &st));
+    if (rack) {
+        bind_text(st, 1, rack);
+    }
+    while ((r = step(b, st)) == 1) {
+        TRY(host_from_row(b, st, 0, h));
+        TRY(cb(h, userdata));
+    }
+    return r;
+}
+
+/* The name in column 0 of statement `id` run on (blob, except). */
+static int owner_of(backend *b, int id, const void *key, size_t key_len, const char *except,
+                    char ret_owner[STORE_NAME_MAX + 1])
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, id, &st));
+    bind_blob(st, 1, key, key_len);
+    bind_text(st, 2, except);
+    int r = step(b, st);
+    if (r == 1) {
+        snprintf(ret_owner, STORE_NAME_MAX + 1, "%s", col_text(st, 0));
+    }
+    return r;
+}
+
+static int sq_host_address_owner(backend *b, const uint8_t address[16], const char *except,
+                                 char ret_owner[STORE_NAME_MAX + 1])
+{
+    return owner_of(b, ST_HOST_ADDR_OWNER, address, 16, except, ret_owner);
+}
+
+static int sq_host_mac_owner(backend *b, const uint8_t mac[6], const char *except,
+                             char ret_owner[STORE_NAME_MAX + 1])
+{
+    return owner_of(b, ST_HOST_MAC_OWNER, mac, 6, except, ret_owner);
+}
+
+static int sq_host_put(backend *b, int64_t host_id, int64_t rack_id, const store_host *h,
+                       const char *hostname, int64_t *ret_id)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, host_id ? ST_HOST_UPDATE : ST_HOST_INSERT, &st));
+    if (host_id) {
+        sqlite3_bind_int64(st, 1, host_id);
+    } else {
+        bind_text(st, 1, h->name);
+    }
+    sqlite3_bind_int64(st, 2, rack_id);
+    bind_blob(st, 3, h->address, 16);
+    sqlite3_bind_int(st, 4, (int)h->prefix_length);
+    if (h->has_gateway) {
+        bind_blob(st, 5, h->gateway, 16);
+    } else {
+        sqlite3_bind_null(st, 5);
+    }
+    bind_text(st, 6, hostname);
+    int r = step(b, st);
+    TRY(r);
+    if (!host_id) {
+        if (r != 1) {
+            return fail(b, -EIO, "host %s: not inserted", h->name);
+        }
+        host_id = sqlite3_column_int64(st, 0);
+    }
+    TRY(step_done(b, st));
+    if (ret_id) {
+        *ret_id = host_id;
+    }
+    return 0;
+}
+
+static int sq_host_delete(backend *b, int64_t host_id)
+{
+    return run_id(b, ST_HOST_DELETE, host_id);
+}
+
+static int sq_mac_put(backend *b, const uint8_t mac[6], int64_t host_id, uint32_t position)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_MAC_UPSERT, &st));
+    bind_blob(st, 1, mac, 6);
+    sqlite3_bind_int64(st, 2, host_id);
+    sqlite3_bind_int64(st, 3, position);
+    return step_done(b, st);
+}
+
+static int sq_mac_delete(backend *b, const uint8_t mac[6])
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_MAC_DELETE, &st));
+    bind_blob(st, 1, mac, 6);
+    return step_done(b, st);
+}
+
+static int sq_mac_find(backend *b, const uint8_t mac[6], int64_t *ret_host_id)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_MAC_HOST, &st));
+    bind_blob(st, 1, mac, 6);
+    int r = step(b, st);
+    if (r == 1) {
+        *ret_host_id = sqlite3_column_int64(st, 0);
+    }
+    return r;
+}
+
+static int sq_duid_put(backend *b, const uint8_t *duid, size_t duid_len, const uint8_t mac[6],
+                       uint64_t now)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_DUID_UPSERT, &st));
+    bind_blob(st, 1, duid, duid_len);
+    bind_blob(st, 2, mac, 6);
+    bind_u64(st, 3, now);
+    return step_done(b, st);
+}
+
+/* ---- Profiles and images ----------------------------------------------- */
+
+static int sq_profile_find(backend *b, const char *name, int64_t *ret_id)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_PROFILE_BY_NAME, &st));
+    bind_text(st, 1, name);
+    int r = step(b, st);
+    if (r == 1 && ret_id) {
+        *ret_id = sqlite3_column_int64(st, 0);
+    }
+    return r;
+}
+
+static int sq_profile_put(backend *b, const store_profile *p, const uint8_t kickstart_sha256[32],
+                          uint64_t now, int64_t *ret_id)
+{
+    int64_t profile_id;
+    int r;
+    {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        TRY(stmt_get(b, ST_PROFILE_UPSERT, &st));
+        bind_text(st, 1, p->name);
+        bind_text(st, 2, p->cmdline ? p->cmdline : "");
+        bind_text(st, 3, p->kickstart ? p->kickstart : "");
+        bind_blob(st, 4, kickstart_sha256, 32);
+        sqlite3_bind_int(st, 5, p->overlay);
+        sqlite3_bind_int(st, 6, (int)p->ip_mode);
+        sqlite3_bind_int(st, 7, p->keep_ra);
+        bind_u64(st, 8, now);
+        sqlite3_bind_int(st, 9, p->any_source);
+        r = step(b, st);
+        TRY(r);
+        if (r != 1) {
+            return fail(b, -EIO, "profile %s: not stored", p->name);
+        }
+        profile_id = sqlite3_column_int64(st, 0);
+        TRY(step_done(b, st));
+    }
+    TRY(run_id(b, ST_PROFILE_IMAGES_DELETE, profile_id));
+    for (size_t i = 0; i < p->n_images; i++) {
+        const store_image *im = &p->images[i];
+        int64_t image_id;
+        {
+            _cleanup_stmt_ sqlite3_stmt *st = NULL;
+            TRY(stmt_get(b, ST_IMAGE_UPSERT, &st));
+            bind_blob(st, 1, im->sha256, 32);
+            bind_text(st, 2, im->url);
+            bind_u64(st, 3, im->size);
+            bind_text(st, 4, im->name);
+            sqlite3_bind_int(st, 5, (int)im->kind);
+            r = step(b, st);
+            TRY(r);
+            if (r != 1) {
+                return fail(b, -EIO, "image %s: not stored", im->name);
+            }
+            image_id = sqlite3_column_int64(st, 0);
+            TRY(step_done(b, st));
+        }
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        TRY(stmt_get(b, ST_PROFILE_IMAGE_INSERT, &st));
+        sqlite3_bind_int64(st, 1, profile_id);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+        sqlite3_bind_int64(st, 3, image_id);
+        sqlite3_bind_int(st, 4, (int)im->kind);
+        bind_text(st, 5, im->name);
+        TRY(step_done(b, st));
+    }
+    *ret_id = profile_id;
+    return 0;
+}
+
+static int sq_profile_load(backend *b, int64_t id, bool with_content, store_loaded_profile **ret)
+{
+    _cleanup_(store_loaded_profile_freep) store_loaded_profile *lp = NULL;
+    int r;
+    {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        TRY(stmt_get(b, ST_PROFILE_GET, &st));
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int(st, 2, with_content);
+        r = step(b, st);
+        if (r <= 0) {
+            return r;
+        }
+        TRY(store_loaded_profile_new(id, col_text(st, 1), col_text(st, 2), col_text(st, 3), &lp));
+        if (sqlite3_column_bytes(st, 4) == 32) {
+            memcpy(lp->p.kickstart_sha256, sqlite3_column_blob(st, 4), 32);
+        }
+        lp->p.overlay = sqlite3_column_int(st, 5) != 0;
+        lp->p.ip_mode = (Rackboot__V1__IpMode)sqlite3_column_int(st, 6);
+        lp->p.keep_ra = sqlite3_column_int(st, 7) != 0;
+        lp->p.any_source = sqlite3_column_int(st, 8) != 0;
+    }
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_PROFILE_IMAGES_OF, &st));
+    sqlite3_bind_int64(st, 1, id);
+    while ((r = step(b, st)) == 1) {
+        store_image im = {
+            .name = col_text(st, 0),
+            .kind = (Rackboot__V1__ImageKind)sqlite3_column_int(st, 1),
+            .url = col_text(st, 2),
+            .size = col_u64(st, 4),
+        };
+        if (sqlite3_column_bytes(st, 3) == 32) {
+            memcpy(im.sha256, sqlite3_column_blob(st, 3), 32);
+        }
+        TRY(store_loaded_profile_add_image(lp, &im));
+    }
+    TRY(r);
+    *ret = TAKE_PTR(lp);
+    return 1;
+}
+
+static int sq_profiles_list(backend *b, int (*cb)(int64_t id, void *userdata), void *userdata)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r;
+    TRY(stmt_get(b, ST_PROFILES_LIST, &st));
+    while ((r = step(b, st)) == 1) {
+        TRY(cb(sqlite3_column_int64(st, 0), userdata));
+    }
+    return r;
+}
+
+static int sq_images_gc(backend *b)
+{
+    return tx_run(b, ST_IMAGES_GC);
+}
+
+static int sq_images_list(backend *b,
+                          int (*cb)(const char *profile, const store_image *img, void *userdata),
+                          void *userdata)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r;
+    TRY(stmt_get(b, ST_IMAGES_LIST, &st));
+    while ((r = step(b, st)) == 1) {
+        store_image im = {
+            .name = col_text(st, 1),
+            .kind = (Rackboot__V1__ImageKind)sqlite3_column_int(st, 2),
+            .url = col_text(st, 3),
+            .size = col_u64(st, 5),
+        };
+        if (sqlite3_column_bytes(st, 4) == 32) {
+            memcpy(im.sha256, sqlite3_column_blob(st, 4), 32);
+        }
+        TRY(cb(col_text(st, 0), &im, userdata));
+    }
+    return r;
+}
+
+/* ---- Installs ---------------------------------------------------------- */
+
+static int sq_install_active_of_host(backend *b, int64_t host_id, store_install_ref *ret)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_ACTIVE_OF_HOST, &st));
+    sqlite3_bind_int64(st, 1, host_id);
+    int r = step(b, st);
+    if (r <= 0) {
+        return r;
+    }
+    store_install_ref in = { .id = sqlite3_column_int64(st, 0), .host_id = host_id };
+    snprintf(in.uuid, sizeof(in.uuid), "%s", col_text(st, 1));
+    TRY(col_state(b, st, 2, &in.state));
+    *ret = in;
+    return 1;
+}
+
+static int sq_install_last_of_host(backend *b, int64_t host_id, install_state *ret_state,
+                                   uint32_t *ret_attempt)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_LAST_OF_HOST, &st));
+    sqlite3_bind_int64(st, 1, host_id);
+    int r = step(b, st);
+    if (r <= 0) {
+        return r;
+    }
+    TRY(col_state(b, st, 0, ret_state));
+    *ret_attempt = (uint32_t)sqlite3_column_int64(st, 1);
+    return 1;
+}
+
+static int sq_install_find(backend *b, const char *uuid, store_install_ref *ret)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_INSTALL_BY_UUID, &st));
+    bind_text(st, 1, uuid);
+    int r = step(b, st);
+    if (r <= 0) {
+        return r;
+    }
+    store_install_ref in = {
+        .id = sqlite3_column_int64(st, 0),
+        .host_id = sqlite3_column_int64(st, 1),
+        .phase = (Rackboot__V1__Phase)sqlite3_column_int(st, 3),
+    };
+    TRY(col_state(b, st, 2, &in.state));
+    *ret = in;
+    return 1;
+}
+
+static int sq_install_insert(backend *b, const store_install_new *in)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_INSTALL_INSERT, &st));
+    bind_text(st, 1, in->uuid);
+    sqlite3_bind_int64(st, 2, in->host_id);
+    sqlite3_bind_int64(st, 3, in->profile_id);
+    bind_text(st, 4, in->token);
+    sqlite3_bind_int64(st, 5, in->attempt);
+    sqlite3_bind_int64(st, 6, in->rack_id);
+    bind_u64(st, 7, in->now);
+    return step_done(b, st);
+}
+
+static int sq_install_set_state(backend *b, int64_t id, install_state state, uint64_t now,
+                                const char *message)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_INSTALL_SET_STATE, &st));
+    sqlite3_bind_int64(st, 1, id);
+    bind_text(st, 2, state_name(state));
+    bind_u64(st, 3, now);
+    bind_text(st, 4, message);
+    return step_done(b, st);
+}
+
+static int sq_install_set_progress(backend *b, int64_t id, Rackboot__V1__Phase phase,
+                                   uint32_t percent, const char *message, uint64_t now)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_INSTALL_SET_PHASE, &st));
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, (int)phase);
+    sqlite3_bind_int64(st, 3, percent);
+    bind_text(st, 4, message);
+    bind_u64(st, 5, now);
+    return step_done(b, st);
+}
+
+static int sq_install_set_message(backend *b, int64_t id, const char *message, uint64_t now)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_INSTALL_SET_NOTE, &st));
+    sqlite3_bind_int64(st, 1, id);
+    bind_text(st, 2, message);
+    bind_u64(st, 3, now);
+    return step_done(b, st);
+}
+
+static int sq_installs_requested(backend *b, int64_t rack_id, uint64_t generation,
+                                 store_install_ref *rows, size_t max, size_t *ret_n)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    size_t n = 0;
+    int r = 0;
+    TRY(stmt_get(b, ST_REQUESTED_OF_RACK, &st));
+    sqlite3_bind_int64(st, 1, rack_id);
+    bind_u64(st, 2, generation);
+    while (n < max && (r = step(b, st)) == 1) {
+        rows[n] = (store_install_ref){ .id = sqlite3_column_int64(st, 0) };
+        TRY(col_state(b, st, 1, &rows[n].state));
+        n++;
+    }
+    if (n < max) {
+        TRY(r);
+    }
+    *ret_n = n;
+    return 0;
+}
+
+static int sq_installs_due(backend *b, uint64_t now, const install_timeouts *cfg,
+                           store_install_due *rows, size_t max, size_t *ret_n)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    size_t n = 0;
+    int r = 0;
+    TRY(stmt_get(b, ST_OVERDUE, &st));
+    bind_u64(st, 1, now);
+    bind_u64(st, 2, cfg->boot_ms);
+    bind_u64(st, 3, cfg->install_ms);
+    while (n < max && (r = step(b, st)) == 1) {
+        rows[n].id = sqlite3_column_int64(st, 0);
+        TRY(col_state(b, st, 1, &rows[n].state));
+        rows[n].t = (install_times){
+            .created_ms = col_u64(st, 2),
+            .dispatched_ms = col_u64(st, 3),
+            .booting_ms = col_u64(st, 4),
+            .installing_ms = col_u64(st, 5),
+        };
+        rows[n].rack_id = sqlite3_column_int64(st, 6);
+        n++;
+    }
+    if (n < max) {
+        TRY(r);
+    }
+    *ret_n = n;
+    return 0;
+}
+
+static int sq_intents_of_rack(backend *b, int64_t rack_id,
+                              int (*cb)(const store_intent_row *in, void *userdata), void *userdata)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_free_ store_host *h = malloc(sizeof(*h));
+    int r;
+    if (!h) {
+        return -ENOMEM;
+    }
+    TRY(stmt_get(b, ST_INTENTS_OF_RACK, &st));
+    sqlite3_bind_int64(st, 1, rack_id);
+    while ((r = step(b, st)) == 1) {
+        store_intent_row in = {
+            .uuid = col_text(st, 0),
+            .token = col_text(st, 1),
+            .attempt = (uint32_t)sqlite3_column_int64(st, 2),
+            .profile_id = sqlite3_column_int64(st, 4),
+            .host = h,
+        };
+        TRY(col_state(b, st, 3, &in.state));
+        /* columns 5..: HOST_COLS */
+        TRY(host_from_row(b, st, 5, h));
+        TRY(cb(&in, userdata));
+    }
+    return r;
+}
+
+/* ---- Events ------------------------------------------------------------ */
+
+static int sq_event_insert(backend *b, int64_t rack_id, const store_event *e, int64_t install_id,
+                           uint64_t now, const char *refused, bool *ret_inserted)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_EVENT_INSERT, &st));
+    sqlite3_bind_int64(st, 1, rack_id);
+    bind_u64(st, 2, e->seq);
+    if (install_id > 0) {
+        sqlite3_bind_int64(st, 3, install_id);
+    } else {
+        sqlite3_bind_null(st, 3);
+    }
+    bind_text(st, 4, e->host ? e->host : "");
+    bind_u64(st, 5, e->time_ms);
+    bind_u64(st, 6, now);
+    sqlite3_bind_int(st, 7, (int)e->phase);
+    sqlite3_bind_int64(st, 8, e->percent);
+    bind_text(st, 9, e->message ? e->message : "");
+    bind_text(st, 10, refused);
+    TRY(step_done(b, st));
+    *ret_inserted = sqlite3_changes(b->db) > 0;
+    return 0;
+}
+
+static int sq_event_find(backend *b, int64_t rack_id, uint64_t seq)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_EVENT_EXISTS, &st));
+    sqlite3_bind_int64(st, 1, rack_id);
+    bind_u64(st, 2, seq);
+    return step(b, st);
+}
+
+static int sq_events_list(backend *b, int64_t host_id, uint64_t after_seq, uint32_t limit,
+                          int (*cb)(const store_event_row *e, void *userdata), void *userdata)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int count = 0, r;
+    if (host_id) {
+        TRY(stmt_get(b, ST_EVENTS_HOST, &st));
+        bind_u64(st, 1, after_seq);
+        sqlite3_bind_int64(st, 2, host_id);
+        sqlite3_bind_int64(st, 3, limit ? (sqlite3_int64)limit : -1);
+    } else {
+        TRY(stmt_get(b, ST_EVENTS_ALL, &st));
+        bind_u64(st, 1, after_seq);
+        sqlite3_bind_int64(st, 2, limit ? (sqlite3_int64)limit : -1);
+    }
+    while ((r = step(b, st)) == 1) {
+        store_event_row row = {
+            .seq = col_u64(st, 0),
+            .time_ms = col_u64(st, 1),
+            .host = col_text(st, 2),
+            .install_id = col_text(st, 3),
+            .phase = (Rackboot__V1__Phase)sqlite3_column_int(st, 4),
+            .percent = (uint32_t)sqlite3_column_int64(st, 5),
+            .message = col_text(st, 6),
+        };
+        TRY(cb(&row, userdata));
+        count++;
+    }
+    return r < 0 ? r : count;
+}
+
+static int prune_run(backend *b, int id, uint64_t arg, uint32_t limit)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, id, &st));
+    bind_u64(st, 1, arg);
+    sqlite3_bind_int64(st, 2, limit);
+    TRY(step_done(b, st));
+    return sqlite3_changes(b->db);
+}
+
+static int sq_events_prune_received(backend *b, uint64_t before_ms, uint32_t limit)
+{
+    return prune_run(b, ST_EVENTS_PRUNE_OLD, before_ms, limit);
+}
+
+static int sq_events_prune_refused(backend *b, uint32_t keep, uint32_t limit)
+{
+    return prune_run(b, ST_EVENTS_PRUNE_REFUSED, keep, limit);
+}
+
+static int sq_status_list(backend *b, const char *rack, const char *host,
+                          int (*cb)(const store_status *st, void *userdata), void *userdata)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int count = 0, r;
+    TRY(stmt_get(b, host ? ST_STATUS_HOST : rack ? ST_STATUS_OF_RACK : ST_STATUS_LIST, &st));
+    if (host || rack) {
+        bind_text(st, 1, host ? host : rack);
+    }
+    while ((r = step(b, st)) == 1) {
+        store_status row = {
+            .host = col_text(st, 0),
+            .rack = col_text(st, 1),
+            .install_id = col_text(st, 2),
+            .profile = col_text(st, 3),
+            .phase = (Rackboot__V1__Phase)sqlite3_column_int(st, 5),
+            .percent = (uint32_t)sqlite3_column_int64(st, 6),
+            .updated_ms = col_u64(st, 7),
+            .attempt = (uint32_t)sqlite3_column_int64(st, 8),
+            .message = col_text(st, 9),
+        };
+        if (sqlite3_column_type(st, 4) != SQLITE_NULL) {
+            TRY(col_state(b, st, 4, &row.state));
+        }
+        TRY(cb(&row, userdata));
+        count++;
+    }
+    return r < 0 ? r : count;
+}
+
+/* ---- Audit log ---------------------------------------------------------- */
+
+static int sq_audit_insert(backend *b, const store_audit *a, const char *hosts_text,
+                           uint64_t host_count, const char *profiles_text)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_AUDIT_INSERT, &st));
+    bind_u64(st, 1, a->time_ms);
+    bind_text(st, 2, a->who);
+    bind_text(st, 3, a->verb);
+    bind_text(st, 4, hosts_text);
+    bind_u64(st, 5, host_count);
+    bind_text(st, 6, profiles_text);
+    sqlite3_bind_int(st, 7, a->ok ? 1 : 0);
+    bind_text(st, 8, a->result ? a->result : "");
+    return step_done(b, st);
+}
+
+static int sq_audit_list(backend *b, uint64_t since_ms, uint64_t after_seq, uint32_t limit,
+                         int (*cb)(const store_audit *a, void *userdata), void *userdata)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r;
+    TRY(stmt_get(b, ST_AUDIT_LIST, &st));
+    bind_u64(st, 1, since_ms);
+    sqlite3_bind_int64(st, 2, limit ? (sqlite3_int64)limit : -1);
+    bind_u64(st, 3, after_seq);
+    while ((r = step(b, st)) == 1) {
+        store_audit row = {
+            .seq = col_u64(st, 0),
+            .time_ms = col_u64(st, 1),
+            .who = col_text(st, 2),
+            .verb = col_text(st, 3),
+            .hosts_text = col_text(st, 4),
+            .host_count = (uint32_t)col_u64(st, 5),
+            .profiles_text = col_text(st, 6),
+            .ok = sqlite3_column_int(st, 7) != 0,
+            .result = col_text(st, 8),
+        };
+        int c = cb(&row, userdata);
+        if (c != 0) {
+            return c;
+        }
+    }
+    return r;
+}
+
+const store_backend_ops store_sqlite_ops = {
+    .name = "sqlite",
+    .url_scheme = "sqlite://",
+    .location_check = sq_location_check,
+    .open = sq_open,
+    .connect = sq_connect,
+    .close = sq_close,
+    .schema_version = sq_schema_version,
+    .begin = sq_begin,
+    .begin_read = sq_begin_read,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .savepoint = sq_savepoint,
+    .release = sq_release,
+    .rollback_to = sq_rollback_to,
+    .in_transaction = sq_in_transaction,
+    .rack_find = sq_rack_find,
+    .rack_ensure = sq_rack_ensure,
+    .rack_bump = sq_rack_bump,
+    .racks_bump_of_profile = sq_racks_bump_of_profile,
+    .racks_list = sq_racks_list,
+    .agent_ensure = sq_agent_ensure,
+    .agent_stored_through = sq_agent_stored_through,
+    .agent_journal_get = sq_agent_journal_get,
+    .agent_journal_set = sq_agent_journal_set,
+    .agent_seen_set = sq_agent_seen_set,
+    .agent_acked_set = sq_agent_acked_set,
+    .agent_stored_set = sq_agent_stored_set,
+    .host_find = sq_host_find,
+    .host_get = sq_host_get,
+    .hosts_list = sq_hosts_list,
+    .host_address_owner = sq_host_address_owner,
+    .host_mac_owner = sq_host_mac_owner,
+    .host_put = sq_host_put,
+    .host_delete = sq_host_delete,
+    .host_macs = sq_host_macs,
+    .mac_put = sq_mac_put,
+    .mac_delete = sq_mac_delete,
+    .mac_find = sq_mac_find,
+    .duid_put = sq_duid_put,
+    .profile_find = sq_profile_find,
+    .profile_put = sq_profile_put,
+    .profile_load = sq_profile_load,
+    .profiles_list = sq_profiles_list,
+    .images_gc = sq_images_gc,
+    .images_list = sq_images_list,
+    .install_active_of_host = sq_install_active_of_host,
+    .install_last_of_host = sq_install_last_of_host,
+    .install_find = sq_install_find,
+    .install_insert = sq_install_insert,
+    .install_set_state = sq_install_set_state,
+    .install_set_progress = sq_install_set_progress,
+    .install_set_message = sq_install_set_message,
+    .installs_requested = sq_installs_requested,
+    .installs_due = sq_installs_due,
+    .intents_of_rack = sq_intents_of_rack,
+    .event_insert = sq_event_insert,
+    .event_find = sq_event_find,
+    .events_list = sq_events_list,
+    .events_prune_received = sq_events_prune_received,
+    .events_prune_refused = sq_events_prune_refused,
+    .status_list = sq_status_list,
+    .audit_insert = sq_audit_insert,
+    .audit_list = sq_audit_list,
+};
