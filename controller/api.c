@@ -13,8 +13,9 @@
 
 #include "auth.h"
 #include "log.h"
-#include "rbproto.h"
 #include "model/template.h"
+#include "model_pb.h"
+#include "rbproto.h"
 #include "store/queue.h"
 #include "timeutil.h"
 #include "util.h"
@@ -303,7 +304,7 @@ static void do_racks_list(api *a, reply_ctx *rc)
     }
 }
 
-static int add_profile_row(const store_profile *p, void *userdata)
+static int add_profile_row(const model_profile *p, void *userdata)
 {
     reply_ctx *rc = userdata;
     Rackboot__V1__ProfileList *l = rc->rep.profiles;
@@ -337,10 +338,11 @@ static void do_profiles_import(api *a, const Rackboot__V1__ProfilesImportRequest
             r = -EINVAL;
             break;
         }
-        store_profile p;
-        r = wire_to_store_profile(rc->a, req->profiles[i], &p);
+        model_profile p;
+        r = model_profile_from_pb(req->profiles[i], &p);
         if (r >= 0) {
             r = store_profile_import(a->st, &p, req->update_existing);
+            model_profile_clear(&p);
         }
         if (r < 0) {
             char what[128];
@@ -387,7 +389,7 @@ static void do_profiles_list(api *a, const Rackboot__V1__ProfilesListRequest *re
     }
 }
 
-static int add_image_row(const char *profile, const store_image *img, void *userdata)
+static int add_image_row(const char *profile, const model_image *img, void *userdata)
 {
     reply_ctx *rc = userdata;
     Rackboot__V1__ImageRow *row = wire_alloc(rc->a, sizeof(*row));
@@ -400,7 +402,7 @@ static int add_image_row(const char *profile, const store_image *img, void *user
     rackboot__v1__image__init(im);
     row->profile = wire_strdup(rc->a, profile);
     im->name = wire_strdup(rc->a, img->name);
-    im->kind = img->kind;
+    im->kind = model_image_kind_to_pb(img->kind);
     im->url = wire_strdup(rc->a, img->url);
     memcpy(sha, img->sha256, 32);
     im->sha256.data = sha;
@@ -632,7 +634,7 @@ static int cancel_one(store *st, const char *host, void *arg, char *why, size_t 
     return r;
 }
 
-static int profile_exists(const store_profile *p, void *userdata)
+static int profile_exists(const model_profile *p, void *userdata)
 {
     return 0;
 }

@@ -78,7 +78,7 @@ int fleet_host_validate(const store_host *h, char *why, size_t why_len)
     return 0;
 }
 
-int fleet_profile_validate(const store_profile *p, char *why, size_t why_len)
+int fleet_profile_validate(const model_profile *p, char *why, size_t why_len)
 {
     if (!p || !fleet_object_name_valid(p->name)) {
         return fail(why, why_len, -EINVAL, "invalid profile name");
@@ -89,8 +89,7 @@ int fleet_profile_validate(const store_profile *p, char *why, size_t why_len)
     if (p->kickstart && strlen(p->kickstart) > RBPROTO_MAX_TEMPLATE) {
         return fail(why, why_len, -EINVAL, "profile %s: kickstart template too long", p->name);
     }
-    if (p->ip_mode != RACKBOOT__V1__IP_MODE__IP_MODE_STATIC &&
-        p->ip_mode != RACKBOOT__V1__IP_MODE__IP_MODE_DHCP6) {
+    if (p->ip != IP_MODE_STATIC && p->ip != IP_MODE_DHCP6) {
         return fail(why, why_len, -EINVAL, "profile %s: invalid ip mode", p->name);
     }
     if (p->n_images > RBPROTO_MAX_IMAGES || (p->n_images > 0 && !p->images)) {
@@ -98,11 +97,12 @@ int fleet_profile_validate(const store_profile *p, char *why, size_t why_len)
     }
     unsigned kernels = 0, initrds = 0;
     for (size_t i = 0; i < p->n_images; i++) {
-        const store_image *im = &p->images[i];
+        const model_image *im = &p->images[i];
         if (!fleet_file_name_valid(im->name)) {
             return fail(why, why_len, -EINVAL, "profile %s: invalid image file name", p->name);
         }
-        if (!rbproto_image_kind_to_string(im->kind)) {
+        if (im->kind != IMAGE_KERNEL && im->kind != IMAGE_INITRD && im->kind != IMAGE_STAGE2 &&
+            im->kind != IMAGE_OTHER) {
             return fail(why, why_len, -EINVAL, "profile %s: image %s: invalid kind", p->name,
                         im->name);
         }
@@ -121,11 +121,15 @@ int fleet_profile_validate(const store_profile *p, char *why, size_t why_len)
                             p->name, im->name);
             }
         }
-        kernels += im->kind == RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_KERNEL;
-        initrds += im->kind == RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_INITRD;
+        kernels += im->kind == IMAGE_KERNEL;
+        initrds += im->kind == IMAGE_INITRD;
     }
     if (kernels != 1 || initrds != 1) {
         return fail(why, why_len, -EINVAL, "profile %s: needs exactly one kernel and one initrd",
+                    p->name);
+    }
+    if (p->root_device && !model_root_device_valid(p->root_device)) {
+        return fail(why, why_len, -EINVAL, "profile %s: root_device is not auto or a /dev/ path",
                     p->name);
     }
     return 0;
@@ -354,7 +358,7 @@ int store_hosts_list(store *s, const char *rack, int (*cb)(const store_host *h, 
 
 /* ---- Profiles and images ----------------------------------------------- */
 
-static int profile_import_tx(store *s, const store_profile *p, bool update)
+static int profile_import_tx(store *s, const model_profile *p, bool update)
 {
     int64_t profile_id;
     int r = s->ops->profile_find(s->be, p->name, NULL);
@@ -375,7 +379,7 @@ static int profile_import_tx(store *s, const store_profile *p, bool update)
     return 0;
 }
 
-int store_profile_import(store *s, const store_profile *p, bool update)
+int store_profile_import(store *s, const model_profile *p, bool update)
 {
     s->errmsg[0] = '\0';
     TRY(fleet_profile_validate(p, s->errmsg, sizeof(s->errmsg)));
@@ -415,7 +419,7 @@ static int id_list_add(int64_t id, void *userdata)
 }
 
 int store_profiles_list(store *s, bool with_content,
-                        int (*cb)(const store_profile *p, void *userdata), void *userdata)
+                        int (*cb)(const model_profile *p, void *userdata), void *userdata)
 {
     s->errmsg[0] = '\0';
     /* Ids first, then each profile: no listing runs under a callback. */
@@ -433,7 +437,7 @@ int store_profiles_list(store *s, bool with_content,
 }
 
 int store_profile_get(store *s, const char *name, bool with_content,
-                      int (*cb)(const store_profile *p, void *userdata), void *userdata)
+                      int (*cb)(const model_profile *p, void *userdata), void *userdata)
 {
     int64_t id;
     s->errmsg[0] = '\0';
@@ -444,7 +448,7 @@ int store_profile_get(store *s, const char *name, bool with_content,
 }
 
 int store_images_list(store *s,
-                      int (*cb)(const char *profile, const store_image *img, void *userdata),
+                      int (*cb)(const char *profile, const model_image *img, void *userdata),
                       void *userdata)
 {
     s->errmsg[0] = '\0';

@@ -29,7 +29,7 @@ bool fleet_file_name_valid(const char *name);
 int fleet_host_validate(const store_host *h, char *why, size_t why_len);
 /* -EINVAL when `p` is not a profile the fleet can hold (names, sizes, IP
  * mode, image kinds, URLs, exactly one kernel and one initrd). */
-int fleet_profile_validate(const store_profile *p, char *why, size_t why_len);
+int fleet_profile_validate(const model_profile *p, char *why, size_t why_len);
 
 /* A new install's id (RFC 9562 §5.4 random UUID, lower case) and token
  * (128 random bits, hex), from getrandom(2). */

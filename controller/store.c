@@ -256,14 +256,7 @@ store_loaded_profile *store_loaded_profile_free(store_loaded_profile *lp)
     if (!lp) {
         return NULL;
     }
-    for (size_t i = 0; i < 2 * lp->n_images; i++) {
-        free(lp->owned[i]);
-    }
-    free(lp->owned);
-    free(lp->images);
-    free(lp->name);
-    free(lp->cmdline);
-    free(lp->kickstart);
+    model_profile_clear(&lp->p);
     free(lp);
     return NULL;
 }
@@ -273,6 +266,17 @@ void store_loaded_profile_freep(store_loaded_profile **lp)
     *lp = store_loaded_profile_free(*lp);
 }
 
+/* NULL for "" (the store keeps "none" as an empty column). */
+static char *dup_text(const char *s, bool *failed)
+{
+    if (!s || !*s) {
+        return NULL;
+    }
+    char *c = strdup(s);
+    *failed |= !c;
+    return c;
+}
+
 int store_loaded_profile_new(int64_t id, const char *name, const char *cmdline,
                              const char *kickstart, store_loaded_profile **ret)
 {
@@ -280,49 +284,40 @@ int store_loaded_profile_new(int64_t id, const char *name, const char *cmdline,
     if (!lp) {
         return -ENOMEM;
     }
+    bool failed = false;
     lp->id = id;
-    lp->name = strdup(name);
-    lp->cmdline = strdup(cmdline);
-    lp->kickstart = strdup(kickstart);
-    if (!lp->name || !lp->cmdline || !lp->kickstart) {
+    lp->p.name = strdup(name);
+    failed |= !lp->p.name;
+    lp->p.cmdline = dup_text(cmdline, &failed);
+    lp->p.kickstart = dup_text(kickstart, &failed);
+    if (failed) {
         store_loaded_profile_free(lp);
         return -ENOMEM;
     }
-    lp->p.name = lp->name;
-    lp->p.cmdline = lp->cmdline;
-    lp->p.kickstart = lp->kickstart;
     *ret = lp;
     return 0;
 }
 
-int store_loaded_profile_add_image(store_loaded_profile *lp, const store_image *im)
+int store_loaded_profile_add_image(store_loaded_profile *lp, const model_image *im)
 {
-    if (lp->n_images == lp->cap) {
+    model_profile *p = &lp->p;
+    if (p->n_images == lp->cap) {
         size_t ncap = lp->cap ? 2 * lp->cap : 4;
-        store_image *n = reallocarray(lp->images, ncap, sizeof(*n));
+        model_image *n = reallocarray(p->images, ncap, sizeof(*n));
         if (!n) {
             return -ENOMEM;
         }
-        lp->images = n;
-        lp->p.images = n;
-        char **o = reallocarray(lp->owned, 2 * ncap, sizeof(*o));
-        if (!o) {
-            return -ENOMEM;
-        }
-        lp->owned = o;
+        p->images = n;
         lp->cap = ncap;
     }
-    char **owned = &lp->owned[2 * lp->n_images];
-    store_image *copy = &lp->images[lp->n_images];
-    *copy = *im;
-    owned[0] = strdup(im->name);
-    owned[1] = strdup(im->url);
-    lp->n_images++;
-    lp->p.n_images = lp->n_images;
-    if (!owned[0] || !owned[1]) {
-        return -ENOMEM; /* freed with lp: both slots are counted */
+    model_image copy = *im;
+    copy.name = strdup(im->name);
+    copy.url = strdup(im->url);
+    if (!copy.name || !copy.url) {
+        free(copy.name);
+        free(copy.url);
+        return -ENOMEM;
     }
-    copy->name = owned[0];
-    copy->url = owned[1];
+    p->images[p->n_images++] = copy;
     return 0;
 }

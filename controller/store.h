@@ -50,7 +50,7 @@ typedef struct store store;
 #define STORE_TOKEN_LEN 32u /* install token: 128 random bits, hex */
 
 /* Current schema version (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 /* Opens (creating the file, and the schema, when missing) and migrates the
  * store at `path`. -EPROTO if the file's schema is newer than this code
@@ -90,7 +90,7 @@ int store_batch_end(store *s, bool commit);
 
 /* ---- Hosts ------------------------------------------------------------- */
 
-/* store_host, store_image, store_profile: store/types.h. */
+/* store_host: store/types.h; profiles and images: model/profile.h. */
 
 /* Adds a host, creating its rack if new. With `update`, a host of the same
  * name is replaced (its MACs too); otherwise -EEXIST. A MAC or address in
@@ -135,15 +135,15 @@ int store_agent_seen(store *s, const char *rack, const char *agent, const char *
  * replaced, images no profile uses any more are dropped, and racks with
  * active installs of it get a new generation), else -EEXIST. Exactly one
  * kernel and one initrd image, file names unique within the profile. */
-int store_profile_import(store *s, const store_profile *p, bool update);
+int store_profile_import(store *s, const model_profile *p, bool update);
 /* Profiles by name (with_content false leaves kickstart ""). */
 int store_profiles_list(store *s, bool with_content,
-                        int (*cb)(const store_profile *p, void *userdata), void *userdata);
+                        int (*cb)(const model_profile *p, void *userdata), void *userdata);
 int store_profile_get(store *s, const char *name, bool with_content,
-                      int (*cb)(const store_profile *p, void *userdata), void *userdata);
+                      int (*cb)(const model_profile *p, void *userdata), void *userdata);
 /* Every image with the profile that uses it, by profile then file name. */
 int store_images_list(store *s,
-                      int (*cb)(const char *profile, const store_image *img, void *userdata),
+                      int (*cb)(const char *profile, const model_image *img, void *userdata),
                       void *userdata);
 
 /* ---- Installs ---------------------------------------------------------- */
@@ -166,7 +166,7 @@ typedef struct store_intent {
     uint32_t attempt;
     install_state state;
     const store_host *host;
-    const store_profile *profile;
+    const model_profile *profile;
 } store_intent;
 
 /* The rack's generation and its active intents (requested, dispatched,

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model_pb.h"
 #include "util.h"
 
 typedef struct block {
@@ -12,8 +13,15 @@ typedef struct block {
     max_align_t data[];
 } block;
 
+/* A message built elsewhere (proto/model_pb.h) that the arena frees. */
+typedef struct adopted {
+    struct adopted *next;
+    void *msg;
+} adopted;
+
 struct wire_arena {
     block *head;
+    adopted *adopted;
     bool failed;
 };
 
@@ -28,6 +36,9 @@ wire_arena *wire_arena_free(wire_arena *a)
 {
     if (!a) {
         return NULL;
+    }
+    for (adopted *m = a->adopted; m; m = m->next) {
+        model_pb_free(m->msg);
     }
     while (a->head) {
         block *next = a->head->next;
@@ -136,16 +147,24 @@ Rackboot__V1__Host *wire_host(wire_arena *a, const store_host *h)
     return m;
 }
 
-Rackboot__V1__Profile *wire_profile(wire_arena *a, const store_profile *p)
+/* Hands `msg` (built by model_pb) to the arena, which frees it with the
+ * rest; frees it now, and marks the arena failed, when out of memory. */
+static void *wire_adopt(wire_arena *a, void *msg)
 {
-    Rackboot__V1__Profile *m = wire_alloc(a, sizeof(*m));
+    adopted *m = msg ? wire_alloc(a, sizeof(*m)) : NULL;
     if (!m) {
+        model_pb_free(msg);
+        a->failed = true;
         return NULL;
     }
-    rackboot__v1__profile__init(m);
-    m->name = wire_strdup(a, p->name);
-    m->kernel_args = wire_strdup(a, p->cmdline);
-    m->kickstart_template = wire_strdup(a, p->kickstart);
+    m->msg = msg;
+    m->next = a->adopted;
+    a->adopted = m;
+    return msg;
+}
+
+Rackboot__V1__Profile *wire_profile(wire_arena *a, const model_profile *p)
+{
     /* The hash goes with or without the template (listings leave the text
      * out); a profile without a kickstart has the hash of "" and sends none. */
     static const uint8_t empty_sha256[32] = {
@@ -153,30 +172,13 @@ Rackboot__V1__Profile *wire_profile(wire_arena *a, const store_profile *p)
         0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b,
         0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
     };
-    if (memcmp(p->kickstart_sha256, empty_sha256, 32) != 0) {
-        m->kickstart_sha256.data = wire_memdup(a, p->kickstart_sha256, 32);
-        m->kickstart_sha256.len = 32;
+    bool has_kickstart = memcmp(p->kickstart_sha256, empty_sha256, 32) != 0;
+    Rackboot__V1__Profile *m = NULL;
+    if (model_profile_to_pb(p, has_kickstart, &m) < 0) {
+        a->failed = true;
+        return NULL;
     }
-    m->overlay = p->overlay;
-    m->ip_mode = p->ip_mode;
-    m->keep_ra = p->keep_ra;
-    m->any_source = p->any_source;
-    for (size_t i = 0; i < p->n_images; i++) {
-        const store_image *img = &p->images[i];
-        Rackboot__V1__Image *im = wire_alloc(a, sizeof(*im));
-        if (!im) {
-            return NULL;
-        }
-        rackboot__v1__image__init(im);
-        im->name = wire_strdup(a, img->name);
-        im->kind = img->kind;
-        im->url = wire_strdup(a, img->url);
-        im->sha256.data = wire_memdup(a, img->sha256, 32);
-        im->sha256.len = 32;
-        im->size = img->size;
-        wire_append(a, m->n_images, m->images, im);
-    }
-    return m;
+    return wire_adopt(a, m);
 }
 
 Rackboot__V1__StatusRow *wire_status(wire_arena *a, const store_status *st)
@@ -277,31 +279,5 @@ int wire_to_store_host(const Rackboot__V1__Host *m, store_host *ret, const char 
         memcpy(h.gateway, m->gateway.data, 16);
     }
     *ret = h;
-    return 0;
-}
-
-int wire_to_store_profile(wire_arena *a, const Rackboot__V1__Profile *m, store_profile *ret)
-{
-    store_image *images = wire_alloc(a, (m->n_images ? m->n_images : 1) * sizeof(*images));
-    if (!images) {
-        return -ENOMEM;
-    }
-    for (size_t i = 0; i < m->n_images; i++) {
-        const Rackboot__V1__Image *im = m->images[i];
-        images[i] =
-            (store_image){ .name = im->name, .kind = im->kind, .url = im->url, .size = im->size };
-        memcpy(images[i].sha256, im->sha256.data, 32);
-    }
-    *ret = (store_profile){
-        .name = m->name,
-        .cmdline = m->kernel_args,
-        .kickstart = m->kickstart_template,
-        .overlay = m->overlay,
-        .ip_mode = m->ip_mode,
-        .keep_ra = m->keep_ra,
-        .any_source = m->any_source,
-        .images = images,
-        .n_images = m->n_images,
-    };
     return 0;
 }

@@ -28,12 +28,12 @@ bool wire_arena_failed(const wire_arena *a);
 void wire_append_(wire_arena *a, size_t *n, void ***items, void *item);
 
 Rackboot__V1__Host *wire_host(wire_arena *a, const store_host *h);
-Rackboot__V1__Profile *wire_profile(wire_arena *a, const store_profile *p);
+Rackboot__V1__Profile *wire_profile(wire_arena *a, const model_profile *p);
 Rackboot__V1__StatusRow *wire_status(wire_arena *a, const store_status *st);
 Rackboot__V1__EventRow *wire_event_row(wire_arena *a, const store_event_row *e);
 Rackboot__V1__AuditRow *wire_audit_row(wire_arena *a, const store_audit *row);
 
-/* Message → store input. The store structs point into `m` (and `images`
- * into the arena); -EINVAL names the problem in *ret_why. */
+/* Message → store input: the host points into `m`; -EINVAL names the
+ * problem in *ret_why. (A profile is proto/model_pb.h's
+ * model_profile_from_pb().) */
 int wire_to_store_host(const Rackboot__V1__Host *m, store_host *ret, const char **ret_why);
-int wire_to_store_profile(wire_arena *a, const Rackboot__V1__Profile *m, store_profile *ret);

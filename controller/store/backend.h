@@ -89,18 +89,16 @@ typedef struct store_intent_row {
  * build it with the helpers below (store.c), the rules free it. */
 typedef struct store_loaded_profile {
     int64_t id;
-    store_profile p; /* points into the fields below */
-    char *name, *cmdline, *kickstart;
-    store_image *images;
-    char **owned; /* the images' name and url strings, 2 per image */
-    size_t n_images, cap;
+    model_profile p;
+    size_t cap; /* of p.images */
 } store_loaded_profile;
 
-/* A loaded profile with its row's strings copied (images to be added). */
+/* A loaded profile with its row's strings copied (images to be added); ""
+ * for cmdline or kickstart is none (NULL). */
 int store_loaded_profile_new(int64_t id, const char *name, const char *cmdline,
                              const char *kickstart, store_loaded_profile **ret);
 /* Appends a copy of `im` (its name and url copied) to the profile. */
-int store_loaded_profile_add_image(store_loaded_profile *lp, const store_image *im);
+int store_loaded_profile_add_image(store_loaded_profile *lp, const model_image *im);
 store_loaded_profile *store_loaded_profile_free(store_loaded_profile *lp);
 void store_loaded_profile_freep(store_loaded_profile **lp);
 
@@ -198,7 +196,7 @@ typedef struct store_backend_ops {
     int (*profile_find)(store_backend *b, const char *name, int64_t *ret_id);
     /* Inserts or replaces the profile of p->name, and replaces its image
      * list with p's (images are shared by content and origin). */
-    int (*profile_put)(store_backend *b, const store_profile *p, const uint8_t kickstart_sha256[32],
+    int (*profile_put)(store_backend *b, const model_profile *p, const uint8_t kickstart_sha256[32],
                        uint64_t now, int64_t *ret_id);
     /* The profile with its images (kickstart "" unless with_content). */
     int (*profile_load)(store_backend *b, int64_t id, bool with_content,
@@ -209,7 +207,7 @@ typedef struct store_backend_ops {
     int (*images_gc)(store_backend *b);
     /* Every image with its profile, by profile then file name. */
     int (*images_list)(store_backend *b,
-                       int (*cb)(const char *profile, const store_image *img, void *userdata),
+                       int (*cb)(const char *profile, const model_image *img, void *userdata),
                        void *userdata);
 
     /* ---- Installs ---- */

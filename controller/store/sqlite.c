@@ -220,6 +220,9 @@ static const char *const migrations[] = {
     "  result TEXT NOT NULL"
     ") STRICT;"
     "CREATE INDEX audit_time ON audit(time_ms);",
+    /* 6: a profile's root_device (model/profile.h): "auto" or a /dev/ path;
+     * '' when not set. */
+    "ALTER TABLE profiles ADD COLUMN root_device TEXT NOT NULL DEFAULT '';",
 };
 
 /* ---- Statements -------------------------------------------------------- */
@@ -369,15 +372,17 @@ static const char *const statements[_ST_MAX] = {
     [ST_PROFILE_BY_NAME] = "SELECT id FROM profiles WHERE name = ?1",
     [ST_PROFILE_UPSERT] =
         "INSERT INTO profiles (name, cmdline, kickstart, kickstart_sha256, overlay, ip_mode, "
-        "keep_ra, updated_ms, any_source) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+        "keep_ra, updated_ms, any_source, root_device) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
         "ON CONFLICT (name) DO UPDATE "
         "SET cmdline = excluded.cmdline, kickstart = excluded.kickstart, "
         "kickstart_sha256 = excluded.kickstart_sha256, overlay = excluded.overlay, "
         "ip_mode = excluded.ip_mode, keep_ra = excluded.keep_ra, updated_ms = excluded.updated_ms, "
-        "any_source = excluded.any_source "
+        "any_source = excluded.any_source, root_device = excluded.root_device "
         "RETURNING id",
     [ST_PROFILE_GET] = "SELECT id, name, cmdline, CASE WHEN ?2 THEN kickstart ELSE '' END, "
-                       "kickstart_sha256, overlay, ip_mode, keep_ra, any_source FROM profiles "
+                       "kickstart_sha256, overlay, ip_mode, keep_ra, any_source, root_device "
+                       "FROM profiles "
                        "WHERE id = ?1",
     [ST_PROFILES_LIST] = "SELECT id FROM profiles ORDER BY name",
     [ST_PROFILE_IMAGES_DELETE] = "DELETE FROM profile_images WHERE profile_id = ?1",
@@ -1282,6 +1287,54 @@ static int sq_duid_put(backend *b, const uint8_t *duid, size_t duid_len, const u
 
 /* ---- Profiles and images ----------------------------------------------- */
 
+/* The schema keeps an image's kind as 1-4 and the ip mode as 0-1 (the wire's
+ * numbers when the schema was written): the mapping is explicit, so the
+ * file's meaning never follows an enum's order. */
+static int image_kind_to_db(image_kind k)
+{
+    switch (k) {
+    case IMAGE_KERNEL:
+        return 1;
+    case IMAGE_INITRD:
+        return 2;
+    case IMAGE_STAGE2:
+        return 3;
+    case IMAGE_OTHER:
+        break;
+    }
+    return 4;
+}
+
+static image_kind image_kind_from_db(int v)
+{
+    switch (v) {
+    case 1:
+        return IMAGE_KERNEL;
+    case 2:
+        return IMAGE_INITRD;
+    case 3:
+        return IMAGE_STAGE2;
+    default:
+        return IMAGE_OTHER;
+    }
+}
+
+static int ip_mode_to_db(ip_mode m)
+{
+    switch (m) {
+    case IP_MODE_STATIC:
+        break;
+    case IP_MODE_DHCP6:
+        return 1;
+    }
+    return 0;
+}
+
+static ip_mode ip_mode_from_db(int v)
+{
+    return v == 1 ? IP_MODE_DHCP6 : IP_MODE_STATIC;
+}
+
 static int sq_profile_find(backend *b, const char *name, int64_t *ret_id)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -1294,7 +1347,7 @@ static int sq_profile_find(backend *b, const char *name, int64_t *ret_id)
     return r;
 }
 
-static int sq_profile_put(backend *b, const store_profile *p, const uint8_t kickstart_sha256[32],
+static int sq_profile_put(backend *b, const model_profile *p, const uint8_t kickstart_sha256[32],
                           uint64_t now, int64_t *ret_id)
 {
     int64_t profile_id;
@@ -1307,10 +1360,11 @@ static int sq_profile_put(backend *b, const store_profile *p, const uint8_t kick
         bind_text(st, 3, p->kickstart ? p->kickstart : "");
         bind_blob(st, 4, kickstart_sha256, 32);
         sqlite3_bind_int(st, 5, p->overlay);
-        sqlite3_bind_int(st, 6, (int)p->ip_mode);
+        sqlite3_bind_int(st, 6, ip_mode_to_db(p->ip));
         sqlite3_bind_int(st, 7, p->keep_ra);
         bind_u64(st, 8, now);
         sqlite3_bind_int(st, 9, p->any_source);
+        bind_text(st, 10, p->root_device ? p->root_device : "");
         r = step(b, st);
         TRY(r);
         if (r != 1) {
@@ -1321,7 +1375,7 @@ static int sq_profile_put(backend *b, const store_profile *p, const uint8_t kick
     }
     TRY(run_id(b, ST_PROFILE_IMAGES_DELETE, profile_id));
     for (size_t i = 0; i < p->n_images; i++) {
-        const store_image *im = &p->images[i];
+        const model_image *im = &p->images[i];
         int64_t image_id;
         {
             _cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -1330,7 +1384,7 @@ static int sq_profile_put(backend *b, const store_profile *p, const uint8_t kick
             bind_text(st, 2, im->url);
             bind_u64(st, 3, im->size);
             bind_text(st, 4, im->name);
-            sqlite3_bind_int(st, 5, (int)im->kind);
+            sqlite3_bind_int(st, 5, image_kind_to_db(im->kind));
             r = step(b, st);
             TRY(r);
             if (r != 1) {
@@ -1344,7 +1398,7 @@ static int sq_profile_put(backend *b, const store_profile *p, const uint8_t kick
         sqlite3_bind_int64(st, 1, profile_id);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
         sqlite3_bind_int64(st, 3, image_id);
-        sqlite3_bind_int(st, 4, (int)im->kind);
+        sqlite3_bind_int(st, 4, image_kind_to_db(im->kind));
         bind_text(st, 5, im->name);
         TRY(step_done(b, st));
     }
@@ -1370,18 +1424,22 @@ static int sq_profile_load(backend *b, int64_t id, bool with_content, store_load
             memcpy(lp->p.kickstart_sha256, sqlite3_column_blob(st, 4), 32);
         }
         lp->p.overlay = sqlite3_column_int(st, 5) != 0;
-        lp->p.ip_mode = (Rackboot__V1__IpMode)sqlite3_column_int(st, 6);
+        lp->p.ip = ip_mode_from_db(sqlite3_column_int(st, 6));
         lp->p.keep_ra = sqlite3_column_int(st, 7) != 0;
         lp->p.any_source = sqlite3_column_int(st, 8) != 0;
+        const char *root_device = col_text(st, 9);
+        if (*root_device && !(lp->p.root_device = strdup(root_device))) {
+            return -ENOMEM;
+        }
     }
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     TRY(stmt_get(b, ST_PROFILE_IMAGES_OF, &st));
     sqlite3_bind_int64(st, 1, id);
     while ((r = step(b, st)) == 1) {
-        store_image im = {
-            .name = col_text(st, 0),
-            .kind = (Rackboot__V1__ImageKind)sqlite3_column_int(st, 1),
-            .url = col_text(st, 2),
+        model_image im = {
+            .name = RB_UNCONST(col_text(st, 0)),
+            .kind = image_kind_from_db(sqlite3_column_int(st, 1)),
+            .url = RB_UNCONST(col_text(st, 2)),
             .size = col_u64(st, 4),
         };
         if (sqlite3_column_bytes(st, 3) == 32) {
@@ -1411,17 +1469,17 @@ static int sq_images_gc(backend *b)
 }
 
 static int sq_images_list(backend *b,
-                          int (*cb)(const char *profile, const store_image *img, void *userdata),
+                          int (*cb)(const char *profile, const model_image *img, void *userdata),
                           void *userdata)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     int r;
     TRY(stmt_get(b, ST_IMAGES_LIST, &st));
     while ((r = step(b, st)) == 1) {
-        store_image im = {
-            .name = col_text(st, 1),
-            .kind = (Rackboot__V1__ImageKind)sqlite3_column_int(st, 2),
-            .url = col_text(st, 3),
+        model_image im = {
+            .name = RB_UNCONST(col_text(st, 1)),
+            .kind = image_kind_from_db(sqlite3_column_int(st, 2)),
+            .url = RB_UNCONST(col_text(st, 3)),
             .size = col_u64(st, 5),
         };
         if (sqlite3_column_bytes(st, 4) == 32) {

@@ -1,14 +1,15 @@
 /* store/types: the fleet's objects as the store takes and gives them:
  * plain structs, no behaviour (the rules are in fleet.h, the storage in
- * store/backend.h). One header of their own so that they can be replaced
- * by shared model/ types without touching the store's API. */
+ * store/backend.h). Profiles and their images are model/profile.h's
+ * model_profile and model_image, the one form every part of rackboot
+ * holds a profile in. */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rackboot.pb-c.h"
+#include "model/profile.h"
 
 #define STORE_NAME_MAX     63u  /* RBPROTO_MAX_NAME */
 #define STORE_DNS_NAME_MAX 253u /* RBPROTO_MAX_DNS_NAME */
@@ -29,24 +30,3 @@ typedef struct store_host {
     uint8_t duid[STORE_DUID_MAX];
     size_t duid_len;
 } store_host;
-
-typedef struct store_image {
-    const char *name; /* file name the agent serves it under */
-    Rackboot__V1__ImageKind kind;
-    const char *url;
-    uint8_t sha256[32];
-    uint64_t size; /* 0: unknown */
-} store_image;
-
-typedef struct store_profile {
-    const char *name;
-    const char *cmdline;          /* kernel args; "" for none */
-    const char *kickstart;        /* the template text; "" for none */
-    uint8_t kickstart_sha256[32]; /* output only: computed by the store */
-    bool overlay;
-    Rackboot__V1__IpMode ip_mode;
-    bool keep_ra;
-    bool any_source; /* script and kickstart to any address (source_check = no) */
-    const store_image *images;
-    size_t n_images;
-} store_profile;

@@ -145,6 +145,7 @@ cat >profiles.conf <<EOF
 kernel = http://mirror.invalid/el9/vmlinuz sha256=$(printf '%064d' 1)
 initrd = http://mirror.invalid/el9/initrd.img sha256=$(printf '%064d' 2)
 kickstart = el9.ks
+root_device = /dev/disk/by-path/pci-0000:00:04.0
 EOF
 cli hosts import hosts.csv >/dev/null || fail "hosts import"
 cli profiles import profiles.conf >/dev/null || fail "profiles import"
@@ -156,6 +157,10 @@ agent rack-a hello | grep -q '^rack=rack-a ' || fail "rack-a handshake"
 agent rack-a sync >sync1.out || fail "first sync"
 grep -q "intent host=web1 install=$ID1 " sync1.out || fail "web1's intent missing: $(cat sync1.out)"
 grep -q 'intents=1 ' sync1.out || fail "rack-a should hold exactly web1: $(cat sync1.out)"
+grep -q "profile name=el9 images=2 root_device=/dev/disk/by-path/pci-0000:00:04.0$" sync1.out ||
+    fail "the profile's root_device did not reach the agent: $(cat sync1.out)"
+cli profiles show el9 | grep -q "^root_device: /dev/disk/by-path/pci-0000:00:04.0$" ||
+    fail "profiles show lost root_device"
 G1=$(generation_of sync1.out)
 [ "$(state_of web1)" = requested ] || fail "web1 should be requested before the ack"
 agent rack-a sync --held "$G1" --ack "$G1" --wait 100 >sync2.out || fail "ack sync"

@@ -91,6 +91,11 @@ static int do_sync(rb_session *s, uint64_t held, uint64_t ack, uint32_t wait)
             printf("intent host=%s install=%s profile=%s token=%s attempt=%u\n", in->host,
                    in->install_id, in->profile, in->token, in->attempt);
         }
+        for (size_t i = 0; i < sr->n_profiles; i++) {
+            const Rackboot__V1__Profile *p = sr->profiles[i];
+            printf("profile name=%s images=%zu root_device=%s\n", p->name, p->n_images,
+                   *p->root_device ? p->root_device : "-");
+        }
     } else if (rep->body_case == RACKBOOT__V1__AGENT_REPLY__BODY_ERROR) {
         printf("error code=%s message=%s\n", rbproto_status_to_string(rep->error->code),
                rep->error->message);

@@ -116,30 +116,26 @@ static void add_host(store *s, const char *name, const char *rack, unsigned n)
     }
 }
 
-static store_image images_el9[] = {
-    { "vmlinuz",
-      RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_KERNEL,
-      "http://mirror/el9/vmlinuz",
-      { 1 },
-      1000 },
-    { "initrd.img",
-      RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_INITRD,
-      "http://mirror/el9/initrd.img",
+static model_image images_el9[] = {
+    { (char[]){ "vmlinuz" }, IMAGE_KERNEL, (char[]){ "http://mirror/el9/vmlinuz" }, { 1 }, 1000 },
+    { (char[]){ "initrd.img" },
+      IMAGE_INITRD,
+      (char[]){ "http://mirror/el9/initrd.img" },
       { 2 },
       2000 },
-    { "install.img",
-      RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_STAGE2,
-      "http://mirror/el9/install.img",
+    { (char[]){ "install.img" },
+      IMAGE_STAGE2,
+      (char[]){ "http://mirror/el9/install.img" },
       { 3 },
       3000 },
 };
 
 static void add_profile(store *s, const char *name)
 {
-    store_profile p = {
-        .name = name,
-        .cmdline = "console=ttyS0",
-        .kickstart = "text\nurl --url={{stage2_url}}\n",
+    model_profile p = {
+        .name = RB_UNCONST(name),
+        .cmdline = (char[]){ "console=ttyS0" },
+        .kickstart = (char[]){ "text\nurl --url={{stage2_url}}\n" },
         .overlay = true,
         .images = images_el9,
         .n_images = ARRAY_SIZE(images_el9),
@@ -217,7 +213,7 @@ typedef struct intents_out {
     size_t n;
     char hosts[16][64];
     char ids[16][STORE_ID_LEN + 1];
-    const store_profile *profiles[16];
+    const model_profile *profiles[16];
     size_t n_images;
     size_t n_macs;
     char token[64];
@@ -1083,21 +1079,23 @@ typedef struct profile_out {
     char cmdline[64];
     size_t kickstart_len;
     uint8_t sha[32];
+    char root_device[64]; /* "-" when not set */
 } profile_out;
 
-static int profile_cb(const store_profile *p, void *userdata)
+static int profile_cb(const model_profile *p, void *userdata)
 {
     profile_out *o = userdata;
     snprintf(o->names[o->n++], sizeof(o->names[0]), "%s", p->name);
     o->n_images = p->n_images;
     o->any_source = p->any_source;
-    snprintf(o->cmdline, sizeof(o->cmdline), "%s", p->cmdline);
-    o->kickstart_len = strlen(p->kickstart);
+    snprintf(o->cmdline, sizeof(o->cmdline), "%s", p->cmdline ? p->cmdline : "");
+    o->kickstart_len = p->kickstart ? strlen(p->kickstart) : 0;
     memcpy(o->sha, p->kickstart_sha256, 32);
+    snprintf(o->root_device, sizeof(o->root_device), "%s", p->root_device ? p->root_device : "-");
     return 0;
 }
 
-static int image_cb(const char *profile, const store_image *img, void *userdata)
+static int image_cb(const char *profile, const model_image *img, void *userdata)
 {
     (*(int *)userdata)++;
     return 0;
@@ -1106,10 +1104,10 @@ static int image_cb(const char *profile, const store_image *img, void *userdata)
 static void test_profiles(void **state)
 {
     fixture *f = *state;
-    store_profile p = {
-        .name = "el9",
-        .cmdline = "console=tty0",
-        .kickstart = "new",
+    model_profile p = {
+        .name = (char[]){ "el9" },
+        .cmdline = (char[]){ "console=tty0" },
+        .kickstart = (char[]){ "new" },
         .any_source = true,
         .images = images_el9,
         .n_images = 2, /* drops install.img */
@@ -1145,23 +1143,75 @@ static void test_profiles(void **state)
     assert_int_equal(store_profile_get(f->s, "nope", true, profile_cb, &o), -ENOENT);
 
     /* invalid profiles */
-    store_profile bad = p;
-    bad.name = "bad";
+    model_profile bad = p;
+    bad.name = (char[]){ "bad" };
     bad.n_images = 1; /* no initrd */
     assert_int_equal(store_profile_import(f->s, &bad, false), -EINVAL);
-    store_image twice[] = { images_el9[0], images_el9[1], images_el9[0] };
+    model_image twice[] = { images_el9[0], images_el9[1], images_el9[0] };
     bad.images = twice;
     bad.n_images = 3;
     assert_int_equal(store_profile_import(f->s, &bad, false), -EINVAL);
-    store_image ftp[] = { images_el9[0], images_el9[1] };
-    ftp[1].url = "ftp://mirror/initrd";
+    model_image ftp[] = { images_el9[0], images_el9[1] };
+    ftp[1].url = (char[]){ "ftp://mirror/initrd" };
     bad.images = ftp;
     bad.n_images = 2;
     assert_int_equal(store_profile_import(f->s, &bad, false), -EINVAL);
     ftp[1].url = images_el9[1].url;
-    ftp[1].name = "../initrd";
+    ftp[1].name = (char[]){ "../initrd" };
     assert_int_equal(store_profile_import(f->s, &bad, false), -EINVAL);
     assert_int_equal(store_profile_get(f->s, "bad", false, profile_cb, &o), -ENOENT);
+}
+
+/* A profile's root_device is kept, replaced and cleared with the profile;
+ * an invalid one is refused; a schema-5 store's profiles have none. */
+static void test_profile_root_device(void **state)
+{
+    fixture *f = *state;
+    model_profile p = {
+        .name = (char[]){ "deb12" },
+        .images = images_el9,
+        .n_images = 2,
+        .root_device = (char[]){ "/dev/disk/by-path/pci-0000:00:04.0" },
+    };
+    assert_int_equal(store_profile_import(f->s, &p, false), 0);
+    profile_out o = { 0 };
+    assert_int_equal(store_profile_get(f->s, "deb12", false, profile_cb, &o), 0);
+    assert_string_equal(o.root_device, "/dev/disk/by-path/pci-0000:00:04.0");
+    p.root_device = (char[]){ "auto" };
+    assert_int_equal(store_profile_import(f->s, &p, true), 0);
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(store_profile_get(f->s, "deb12", false, profile_cb, &o), 0);
+    assert_string_equal(o.root_device, "auto");
+    p.root_device = NULL;
+    assert_int_equal(store_profile_import(f->s, &p, true), 0);
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(store_profile_get(f->s, "deb12", false, profile_cb, &o), 0);
+    assert_string_equal(o.root_device, "-");
+    p.root_device = (char[]){ "/dev/../etc/shadow" };
+    assert_int_equal(store_profile_import(f->s, &p, true), -EINVAL);
+    assert_non_null(strstr(store_errmsg(f->s), "root_device"));
+
+    /* Schema 5 (before root_device) migrates with its profiles intact. */
+    char path[300];
+    snprintf(path, sizeof(path), "%s/v5.db", f->dir);
+    for (int v = 1; v <= 5; v++) {
+        assert_int_equal(exec_sql(path, store_migration_sql(v)), SQLITE_OK);
+    }
+    int rc = exec_sql(path, "PRAGMA user_version = 5;"
+                            "INSERT INTO profiles (name, cmdline, kickstart, kickstart_sha256, "
+                            "overlay, ip_mode, keep_ra, updated_ms) VALUES ('old', '', '', "
+                            "zeroblob(32), 0, 0, 1, 0);");
+    if (rc != SQLITE_OK) {
+        fail_msg("building the v5 store: %d", rc);
+    }
+    store *old = NULL;
+    assert_int_equal(store_open(path, &old, NULL), 0);
+    assert_int_equal(store_schema_version(old), 6);
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(store_profile_get(old, "old", false, profile_cb, &o), 0);
+    assert_string_equal(o.root_device, "-");
+    store_close(old);
+    assert_integrity(path);
 }
 
 typedef struct rack_out {
@@ -2070,6 +2120,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duid_learned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_profiles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_profile_root_device, setup, teardown),
         cmocka_unit_test_setup_teardown(test_racks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_rate, setup, teardown),
