@@ -40,13 +40,6 @@ bool fleet_object_name_valid(const char *n)
     return n && fleet_name_valid(n);
 }
 
-bool fleet_file_name_valid(const char *n)
-{
-    size_t len = n ? strlen(n) : 0;
-    return len > 0 && len <= RBPROTO_MAX_FILE_NAME && n[0] != '.' &&
-           strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-") == len;
-}
-
 int fleet_host_validate(const store_host *h, char *why, size_t why_len)
 {
     if (!h || !fleet_object_name_valid(h->name)) {
@@ -74,63 +67,6 @@ int fleet_host_validate(const store_host *h, char *why, size_t why_len)
     }
     if (strnlen(h->hostname, sizeof(h->hostname)) >= sizeof(h->hostname)) {
         return fail(why, why_len, -EINVAL, "host %s: hostname too long", h->name);
-    }
-    return 0;
-}
-
-int fleet_profile_validate(const model_profile *p, char *why, size_t why_len)
-{
-    if (!p || !fleet_object_name_valid(p->name)) {
-        return fail(why, why_len, -EINVAL, "invalid profile name");
-    }
-    if (p->cmdline && strlen(p->cmdline) > RBPROTO_MAX_KERNEL_ARGS) {
-        return fail(why, why_len, -EINVAL, "profile %s: cmdline too long", p->name);
-    }
-    if (p->kickstart && strlen(p->kickstart) > RBPROTO_MAX_TEMPLATE) {
-        return fail(why, why_len, -EINVAL, "profile %s: kickstart template too long", p->name);
-    }
-    if (p->ip != IP_MODE_STATIC && p->ip != IP_MODE_DHCP6) {
-        return fail(why, why_len, -EINVAL, "profile %s: invalid ip mode", p->name);
-    }
-    if (p->n_images > RBPROTO_MAX_IMAGES || (p->n_images > 0 && !p->images)) {
-        return fail(why, why_len, -EINVAL, "profile %s: too many images", p->name);
-    }
-    unsigned kernels = 0, initrds = 0;
-    for (size_t i = 0; i < p->n_images; i++) {
-        const model_image *im = &p->images[i];
-        if (!fleet_file_name_valid(im->name)) {
-            return fail(why, why_len, -EINVAL, "profile %s: invalid image file name", p->name);
-        }
-        if (im->kind != IMAGE_KERNEL && im->kind != IMAGE_INITRD && im->kind != IMAGE_STAGE2 &&
-            im->kind != IMAGE_OTHER) {
-            return fail(why, why_len, -EINVAL, "profile %s: image %s: invalid kind", p->name,
-                        im->name);
-        }
-        if (!im->url || strlen(im->url) > RBPROTO_MAX_URL ||
-            (strncmp(im->url, "http://", 7) != 0 && strncmp(im->url, "https://", 8) != 0)) {
-            return fail(why, why_len, -EINVAL,
-                        "profile %s: image %s: url must be http:// or https://", p->name, im->name);
-        }
-        if (im->size > INT64_MAX) {
-            return fail(why, why_len, -EINVAL, "profile %s: image %s: size too large", p->name,
-                        im->name);
-        }
-        for (size_t j = 0; j < i; j++) {
-            if (streq(im->name, p->images[j].name)) {
-                return fail(why, why_len, -EINVAL, "profile %s: image file name %s used twice",
-                            p->name, im->name);
-            }
-        }
-        kernels += im->kind == IMAGE_KERNEL;
-        initrds += im->kind == IMAGE_INITRD;
-    }
-    if (kernels != 1 || initrds != 1) {
-        return fail(why, why_len, -EINVAL, "profile %s: needs exactly one kernel and one initrd",
-                    p->name);
-    }
-    if (p->root_device && !model_root_device_valid(p->root_device)) {
-        return fail(why, why_len, -EINVAL, "profile %s: root_device is not auto or a /dev/ path",
-                    p->name);
     }
     return 0;
 }
@@ -382,7 +318,7 @@ static int profile_import_tx(store *s, const model_profile *p, bool update)
 int store_profile_import(store *s, const model_profile *p, bool update)
 {
     s->errmsg[0] = '\0';
-    TRY(fleet_profile_validate(p, s->errmsg, sizeof(s->errmsg)));
+    TRY(model_profile_check(p, s->errmsg, sizeof(s->errmsg)));
     TRY(fleet_tx_begin(s));
     return fleet_tx_end(s, profile_import_tx(s, p, update));
 }

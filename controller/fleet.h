@@ -21,15 +21,11 @@
 /* A host, rack, agent or profile name: common/parse.h's fleet_name_valid()
  * (1..63 of [A-Za-z0-9._-], starting with a letter or digit); NULL is not. */
 bool fleet_object_name_valid(const char *name);
-/* A file name an agent serves an image under. */
-bool fleet_file_name_valid(const char *name);
 
 /* -EINVAL when `h` is not a host the fleet can hold (names, MAC count and
  * duplicates, prefix length, hostname). */
 int fleet_host_validate(const store_host *h, char *why, size_t why_len);
-/* -EINVAL when `p` is not a profile the fleet can hold (names, sizes, IP
- * mode, image kinds, URLs, exactly one kernel and one initrd). */
-int fleet_profile_validate(const model_profile *p, char *why, size_t why_len);
+/* A profile's rules are model/profile.h's model_profile_check(). */
 
 /* A new install's id (RFC 9562 §5.4 random UUID, lower case) and token
  * (128 random bits, hex), from getrandom(2). */

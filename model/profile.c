@@ -1,10 +1,14 @@
 #include "profile.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "parse.h"
 #include "util.h"
 
 static const struct {
@@ -68,6 +72,83 @@ const model_image *model_profile_image(const model_profile *p, image_kind kind)
         }
     }
     return NULL;
+}
+
+/* Writes the reason (if the caller wants one) and returns `r`. */
+__attribute__((format(printf, 4, 5))) static int fail(char *why, size_t why_len, int r,
+                                                      const char *fmt, ...)
+{
+    if (why && why_len > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, why_len, fmt, ap);
+        va_end(ap);
+    }
+    return r;
+}
+
+bool model_file_name_valid(const char *n)
+{
+    size_t len = n ? strlen(n) : 0;
+    return len > 0 && len <= MODEL_FILE_NAME_MAX && n[0] != '.' &&
+           strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-") == len;
+}
+
+int model_profile_check(const model_profile *p, char *why, size_t why_len)
+{
+    if (!p || !p->name || !fleet_name_valid(p->name)) {
+        return fail(why, why_len, -EINVAL, "invalid profile name");
+    }
+    if (p->cmdline && strlen(p->cmdline) > MODEL_CMDLINE_MAX) {
+        return fail(why, why_len, -EINVAL, "profile %s: cmdline too long", p->name);
+    }
+    if (p->kickstart && strlen(p->kickstart) > MODEL_TEMPLATE_MAX) {
+        return fail(why, why_len, -EINVAL, "profile %s: kickstart template too long", p->name);
+    }
+    if (p->ip != IP_MODE_STATIC && p->ip != IP_MODE_DHCP6) {
+        return fail(why, why_len, -EINVAL, "profile %s: invalid ip mode", p->name);
+    }
+    if (p->n_images > MODEL_IMAGES_MAX || (p->n_images > 0 && !p->images)) {
+        return fail(why, why_len, -EINVAL, "profile %s: too many images", p->name);
+    }
+    unsigned kernels = 0, initrds = 0;
+    for (size_t i = 0; i < p->n_images; i++) {
+        const model_image *im = &p->images[i];
+        if (!model_file_name_valid(im->name)) {
+            return fail(why, why_len, -EINVAL, "profile %s: invalid image file name", p->name);
+        }
+        if (im->kind != IMAGE_KERNEL && im->kind != IMAGE_INITRD && im->kind != IMAGE_STAGE2 &&
+            im->kind != IMAGE_OTHER) {
+            return fail(why, why_len, -EINVAL, "profile %s: image %s: invalid kind", p->name,
+                        im->name);
+        }
+        if (!im->url || strlen(im->url) > MODEL_URL_MAX ||
+            (strncmp(im->url, "http://", 7) != 0 && strncmp(im->url, "https://", 8) != 0)) {
+            return fail(why, why_len, -EINVAL,
+                        "profile %s: image %s: url must be http:// or https://", p->name, im->name);
+        }
+        if (im->size > INT64_MAX) {
+            return fail(why, why_len, -EINVAL, "profile %s: image %s: size too large", p->name,
+                        im->name);
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (streq(im->name, p->images[j].name)) {
+                return fail(why, why_len, -EINVAL, "profile %s: image file name %s used twice",
+                            p->name, im->name);
+            }
+        }
+        kernels += im->kind == IMAGE_KERNEL;
+        initrds += im->kind == IMAGE_INITRD;
+    }
+    if (kernels != 1 || initrds != 1) {
+        return fail(why, why_len, -EINVAL, "profile %s: needs exactly one kernel and one initrd",
+                    p->name);
+    }
+    if (p->root_device && !model_root_device_valid(p->root_device)) {
+        return fail(why, why_len, -EINVAL, "profile %s: root_device is not auto or a /dev/ path",
+                    p->name);
+    }
+    return 0;
 }
 
 bool model_root_device_valid(const char *s)

@@ -52,6 +52,26 @@ typedef struct model_profile {
     char *root_device;
 } model_profile;
 
+/* ---- Rules --------------------------------------------------------------
+
+ * The limits a profile is held to everywhere (proto/rbproto.h's wire limits
+ * are these). */
+#define MODEL_NAME_MAX      63u  /* a profile's name: common/parse.h fleet_name_valid() */
+#define MODEL_FILE_NAME_MAX 128u /* an image's name: [A-Za-z0-9._+-], not starting with '.' */
+#define MODEL_URL_MAX       2048u
+#define MODEL_CMDLINE_MAX   4096u        /* Linux COMMAND_LINE_SIZE on arm64 */
+#define MODEL_TEMPLATE_MAX  (256u << 10) /* a kickstart template */
+#define MODEL_IMAGES_MAX    64u
+
+/* An image's file name: what the agent serves it under. */
+bool model_file_name_valid(const char *name);
+
+/* 0 when `p` is a profile the fleet can hold: its name, sizes, ip mode,
+ * image names, kinds and http:// or https:// URLs, exactly one kernel and
+ * one initrd, root_device. -EINVAL otherwise, with one line for the
+ * operator in why (why_len bytes, if not NULL). */
+int model_profile_check(const model_profile *p, char *why, size_t why_len);
+
 /* A valid root_device: "auto", or an absolute path under /dev/ of at most
  * MODEL_ROOT_DEVICE_MAX bytes made of letters, digits and "/._:+-" (what
  * /dev/disk/by-* names hold), without "." or ".." components; it goes on

@@ -30,6 +30,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "model/profile.h"
 #include "rackboot.pb-c.h"
 
 /* ---- Limits ------------------------------------------------------------ */
@@ -56,11 +57,11 @@
 #define RBPROTO_BUDGET_MAX    (512u << 20)
 
 /* Counts. */
-#define RBPROTO_MAX_INTENTS     10000u /* per sync: one rack */
-#define RBPROTO_MAX_PROFILES    1000u  /* per sync, import or list */
-#define RBPROTO_MAX_EVENTS      1000u  /* per EventBatch */
-#define RBPROTO_MAX_MACS        16u    /* per host */
-#define RBPROTO_MAX_IMAGES      64u    /* per profile */
+#define RBPROTO_MAX_INTENTS     10000u           /* per sync: one rack */
+#define RBPROTO_MAX_PROFILES    1000u            /* per sync, import or list */
+#define RBPROTO_MAX_EVENTS      1000u            /* per EventBatch */
+#define RBPROTO_MAX_MACS        16u              /* per host */
+#define RBPROTO_MAX_IMAGES      MODEL_IMAGES_MAX /* per profile */
 #define RBPROTO_MAX_DNS_SERVERS 8u
 #define RBPROTO_MAX_SEARCH      16u
 #define RBPROTO_MAX_ROWS        100000u /* hosts, racks, images, status rows, names */
@@ -71,16 +72,16 @@
 #define RBPROTO_AUDIT_DEFAULT_ROWS 1000u
 
 /* Lengths in bytes, without the terminating NUL. */
-#define RBPROTO_MAX_NAME        63u  /* host, rack, profile, agent: [A-Za-z0-9._-] */
-#define RBPROTO_MAX_FILE_NAME   128u /* image file name: [A-Za-z0-9._+-] */
-#define RBPROTO_MAX_ID          128u /* install id, token: [A-Za-z0-9_-] */
+#define RBPROTO_MAX_NAME        63u                 /* host, rack, profile, agent: [A-Za-z0-9._-] */
+#define RBPROTO_MAX_FILE_NAME   MODEL_FILE_NAME_MAX /* image file name: [A-Za-z0-9._+-] */
+#define RBPROTO_MAX_ID          128u                /* install id, token: [A-Za-z0-9_-] */
 #define RBPROTO_MIN_TOKEN       16u  /* a per-install secret: >= 96 bits as base64url */
 #define RBPROTO_MAX_DNS_NAME    253u /* RFC 1035 §2.3.4, without the final dot */
 #define RBPROTO_MAX_VERSION     64u
 #define RBPROTO_MAX_LINE        1024u /* one line for people */
-#define RBPROTO_MAX_URL         2048u
-#define RBPROTO_MAX_KERNEL_ARGS 4096u /* Linux COMMAND_LINE_SIZE on arm64 */
-#define RBPROTO_MAX_TEMPLATE    (256u << 10)
+#define RBPROTO_MAX_URL         MODEL_URL_MAX
+#define RBPROTO_MAX_KERNEL_ARGS MODEL_CMDLINE_MAX
+#define RBPROTO_MAX_TEMPLATE    MODEL_TEMPLATE_MAX
 #define RBPROTO_MAX_PEM         (32u << 10)
 #define RBPROTO_MAX_SIGNATURE   1024u
 #define RBPROTO_MAX_WAIT_MS     600000u /* long polls: 10 minutes */

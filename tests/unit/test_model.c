@@ -1,4 +1,4 @@
-/* model/profile: the one image-kind table, root_device's rules, and that a
+/* model/profile: the one image-kind table, a profile's rules, and that a
  * copy of a profile carries every field. */
 #include <errno.h>
 #include <setjmp.h>
@@ -152,12 +152,83 @@ static void test_profile_copy(void **state)
     model_profile_clear(&dst);
 }
 
+/* The rules every profile the fleet holds obeys, each with its reason. */
+static void test_profile_check(void **state)
+{
+    model_image images[3] = {
+        { .name = (char[]){ "vmlinuz" }, .kind = IMAGE_KERNEL, .url = (char[]){ "http://m/k" } },
+        { .name = (char[]){ "initrd.img" },
+          .kind = IMAGE_INITRD,
+          .url = (char[]){ "https://m/i" } },
+        { .name = (char[]){ "vmlinuz" }, .kind = IMAGE_OTHER, .url = (char[]){ "http://m/x" } },
+    };
+    model_profile p = { .name = (char[]){ "el9" }, .images = images, .n_images = 2 };
+    char why[160];
+    assert_int_equal(model_profile_check(&p, why, sizeof(why)), 0);
+
+    model_profile bad = p;
+    bad.name = (char[]){ "-el9" };
+    assert_int_equal(model_profile_check(&bad, why, sizeof(why)), -EINVAL);
+    assert_string_equal(why, "invalid profile name");
+
+    bad = p;
+    bad.n_images = 1;
+    assert_int_equal(model_profile_check(&bad, why, sizeof(why)), -EINVAL);
+    assert_non_null(strstr(why, "exactly one kernel and one initrd"));
+
+    bad = p;
+    bad.n_images = 3;
+    assert_int_equal(model_profile_check(&bad, why, sizeof(why)), -EINVAL);
+    assert_non_null(strstr(why, "vmlinuz used twice"));
+
+    bad = p;
+    bad.ip = (ip_mode)7;
+    assert_int_equal(model_profile_check(&bad, why, sizeof(why)), -EINVAL);
+    assert_non_null(strstr(why, "ip mode"));
+
+    bad = p;
+    bad.root_device = (char[]){ "sda" };
+    assert_int_equal(model_profile_check(&bad, why, sizeof(why)), -EINVAL);
+    assert_non_null(strstr(why, "root_device"));
+
+    char cmdline[MODEL_CMDLINE_MAX + 2];
+    memset(cmdline, 'x', sizeof(cmdline) - 1);
+    cmdline[sizeof(cmdline) - 1] = '\0';
+    bad = p;
+    bad.cmdline = cmdline;
+    assert_int_equal(model_profile_check(&bad, why, sizeof(why)), -EINVAL);
+    assert_non_null(strstr(why, "cmdline too long"));
+    cmdline[MODEL_CMDLINE_MAX] = '\0';
+    assert_int_equal(model_profile_check(&bad, NULL, 0), 0);
+
+    /* The controller takes http:// and https:// only (a standalone hosts
+     * file may also name file:///: the agent itself fetches those). */
+    model_image local[2] = { images[0], images[1] };
+    local[1].url = (char[]){ "file:///srv/initrd.img" };
+    bad = p;
+    bad.images = local;
+    assert_int_equal(model_profile_check(&bad, why, sizeof(why)), -EINVAL);
+    assert_non_null(strstr(why, "http:// or https://"));
+    local[1].url = images[1].url;
+    local[1].name = (char[]){ ".hidden" };
+    assert_int_equal(model_profile_check(&bad, why, sizeof(why)), -EINVAL);
+    assert_non_null(strstr(why, "invalid image file name"));
+
+    assert_true(model_file_name_valid("updates.img"));
+    assert_true(model_file_name_valid("a+b_c-1.2"));
+    assert_false(model_file_name_valid(""));
+    assert_false(model_file_name_valid(NULL));
+    assert_false(model_file_name_valid("../x"));
+    assert_false(model_file_name_valid("a/b"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_image_kind_table),
         cmocka_unit_test(test_root_device_valid),
         cmocka_unit_test(test_profile_copy),
+        cmocka_unit_test(test_profile_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
