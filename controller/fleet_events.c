@@ -118,28 +118,46 @@ static store_event_result event_check(store *s, int64_t rack_id, const store_eve
  * through them: the status shows the furthest one seen. A switch, not a
  * range of the enum: a phase added to the proto must be placed here on
  * purpose (-Wswitch names this function until it is). */
-static bool phase_is_progress(Rackboot__V1__Phase p)
+/* Where a phase stands in an install's progress, from 1 (dhcp_bound) on;
+ * 0 for notes (duid_learned, images_cached, ...), which show no progress.
+ * The order is spelled out, not the enum's numbers: a phase appended to the
+ * proto is caught here by -Wswitch and placed where it belongs. */
+static unsigned phase_progress_rank(Rackboot__V1__Phase p)
 {
     switch (p) {
     case RACKBOOT__V1__PHASE__PHASE_DHCP_BOUND:
+        return 1;
     case RACKBOOT__V1__PHASE__PHASE_SCRIPT_SERVED:
+        return 2;
     case RACKBOOT__V1__PHASE__PHASE_KERNEL_FETCHED:
+        return 3;
     case RACKBOOT__V1__PHASE__PHASE_INITRD_FETCHED:
+        return 4;
     case RACKBOOT__V1__PHASE__PHASE_OVERLAY_FETCHED:
+        return 5;
     case RACKBOOT__V1__PHASE__PHASE_KICKSTART_FETCHED:
+        return 6;
     case RACKBOOT__V1__PHASE__PHASE_STAGE2_PROGRESS:
+        return 7;
     case RACKBOOT__V1__PHASE__PHASE_INSTALLING:
+        return 8;
     case RACKBOOT__V1__PHASE__PHASE_INSTALLED:
+        return 9;
     case RACKBOOT__V1__PHASE__PHASE_FAILED:
-        return true;
+        return 10;
     case RACKBOOT__V1__PHASE__PHASE_UNSPECIFIED:
     case RACKBOOT__V1__PHASE__PHASE_DUID_LEARNED:
     case RACKBOOT__V1__PHASE__PHASE_IMAGES_CACHED:
     case RACKBOOT__V1__PHASE__PHASE_IMAGES_FAILED:
     case _RACKBOOT__V1__PHASE_IS_INT_SIZE:
-        return false;
+        break;
     }
-    return false;
+    return 0;
+}
+
+static bool phase_is_progress(Rackboot__V1__Phase p)
+{
+    return phase_progress_rank(p) > 0;
 }
 
 static int event_apply(store *s, const store_event *e, const store_install_ref *in, uint64_t now,
@@ -162,7 +180,7 @@ static int event_apply(store *s, const store_event *e, const store_install_ref *
      * update only its message. */
     const char *message = e->message ? e->message : "";
     if (moved || (install_state_is_active(next) && phase_is_progress(e->phase) &&
-                  (!phase_is_progress(in->phase) || e->phase >= in->phase))) {
+                  phase_progress_rank(e->phase) >= phase_progress_rank(in->phase))) {
         uint32_t percent = e->phase == RACKBOOT__V1__PHASE__PHASE_INSTALLED ? 100 : e->percent;
         return s->ops->install_set_progress(s->be, in->id, e->phase, percent, message, now);
     }

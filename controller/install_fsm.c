@@ -76,12 +76,36 @@ Rackboot__V1__InstallState install_state_to_proto(install_state s)
 
 bool install_state_is_active(install_state s)
 {
-    return s >= INSTALL_REQUESTED && s <= INSTALL_INSTALLING;
+    switch (s) {
+    case INSTALL_REQUESTED:
+    case INSTALL_DISPATCHED:
+    case INSTALL_BOOTING:
+    case INSTALL_INSTALLING:
+        return true;
+    case INSTALL_INSTALLED:
+    case INSTALL_FAILED:
+    case INSTALL_CANCELLED:
+    case INSTALL_TIMED_OUT:
+        break;
+    }
+    return false;
 }
 
 bool install_state_is_terminal(install_state s)
 {
-    return s >= INSTALL_INSTALLED && s <= INSTALL_TIMED_OUT;
+    switch (s) {
+    case INSTALL_INSTALLED:
+    case INSTALL_FAILED:
+    case INSTALL_CANCELLED:
+    case INSTALL_TIMED_OUT:
+        return true;
+    case INSTALL_REQUESTED:
+    case INSTALL_DISPATCHED:
+    case INSTALL_BOOTING:
+    case INSTALL_INSTALLING:
+        break;
+    }
+    return false;
 }
 
 int install_phase_target(Rackboot__V1__Phase phase, install_state *ret)

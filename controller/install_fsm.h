@@ -50,9 +50,11 @@ const char *install_input_to_string(install_input in);
 /* The wire value (the same names, see rbproto_install_state_to_string). */
 Rackboot__V1__InstallState install_state_to_proto(install_state s);
 
+/* One of the states above (install_state_to_proto() is a switch over them,
+ * so a state added to the enum is caught there by -Wswitch). */
 static inline bool install_state_valid(install_state s)
 {
-    return s >= INSTALL_STATE_FIRST && s <= INSTALL_STATE_LAST;
+    return install_state_to_proto(s) != RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_UNSPECIFIED;
 }
 
 /* Active: the intent is out (or about to be) at the agent. A host has at
