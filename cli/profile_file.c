@@ -60,7 +60,7 @@ int profile_file_read_profiles(const char *path, diag *d, Rackboot__V1__Profiles
             continue;
         }
         Rackboot__V1__Profile *w = NULL;
-        r = model_profile_to_pb(p, false, &w);
+        r = model_profile_to_pb(p, false, NULL, &w);
         if (r < 0) {
             goto out;
         }

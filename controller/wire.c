@@ -13,32 +13,38 @@ typedef struct block {
     max_align_t data[];
 } block;
 
-/* A message built elsewhere (proto/model_pb.h) that the arena frees. */
-typedef struct adopted {
-    struct adopted *next;
-    void *msg;
-} adopted;
-
 struct wire_arena {
     block *head;
-    adopted *adopted;
+    ProtobufCAllocator allocator; /* wire_alloc(), for builders elsewhere */
     bool failed;
 };
 
 #define BLOCK_SIZE (64u << 10)
 
+static void *arena_alloc(void *a, size_t size)
+{
+    return wire_alloc(a, size);
+}
+
+/* Arena memory is freed with the arena, all at once. */
+static void arena_free(void *a, void *p)
+{
+}
+
 wire_arena *wire_arena_new(void)
 {
-    return calloc(1, sizeof(wire_arena));
+    wire_arena *a = calloc(1, sizeof(wire_arena));
+    if (a) {
+        a->allocator =
+            (ProtobufCAllocator){ .alloc = arena_alloc, .free = arena_free, .allocator_data = a };
+    }
+    return a;
 }
 
 wire_arena *wire_arena_free(wire_arena *a)
 {
     if (!a) {
         return NULL;
-    }
-    for (adopted *m = a->adopted; m; m = m->next) {
-        model_pb_free(m->msg);
     }
     while (a->head) {
         block *next = a->head->next;
@@ -147,22 +153,6 @@ Rackboot__V1__Host *wire_host(wire_arena *a, const store_host *h)
     return m;
 }
 
-/* Hands `msg` (built by model_pb) to the arena, which frees it with the
- * rest; frees it now, and marks the arena failed, when out of memory. */
-static void *wire_adopt(wire_arena *a, void *msg)
-{
-    adopted *m = msg ? wire_alloc(a, sizeof(*m)) : NULL;
-    if (!m) {
-        model_pb_free(msg);
-        a->failed = true;
-        return NULL;
-    }
-    m->msg = msg;
-    m->next = a->adopted;
-    a->adopted = m;
-    return msg;
-}
-
 Rackboot__V1__Profile *wire_profile(wire_arena *a, const model_profile *p)
 {
     /* The hash goes with or without the template (listings leave the text
@@ -174,11 +164,11 @@ Rackboot__V1__Profile *wire_profile(wire_arena *a, const model_profile *p)
     };
     bool has_kickstart = memcmp(p->kickstart_sha256, empty_sha256, 32) != 0;
     Rackboot__V1__Profile *m = NULL;
-    if (model_profile_to_pb(p, has_kickstart, &m) < 0) {
+    if (model_profile_to_pb(p, has_kickstart, &a->allocator, &m) < 0) {
         a->failed = true;
         return NULL;
     }
-    return wire_adopt(a, m);
+    return m;
 }
 
 Rackboot__V1__StatusRow *wire_status(wire_arena *a, const store_status *st)

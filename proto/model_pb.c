@@ -107,24 +107,32 @@ int model_profile_from_pb(const Rackboot__V1__Profile *m, model_profile *ret)
     return 0;
 }
 
-/* A malloc()ed copy for a string field; protobuf-c's shared "" stays the
- * default for NULL (free_unpacked knows not to free it). */
-static int set_string(char **field, const char *value)
+static void *pb_alloc(ProtobufCAllocator *alloc, size_t size)
+{
+    return alloc ? alloc->alloc(alloc->allocator_data, size) : malloc(size);
+}
+
+/* A copy for a string field; protobuf-c's shared "" stays the default for
+ * NULL (free_unpacked knows not to free it). */
+static int set_string(ProtobufCAllocator *alloc, char **field, const char *value)
 {
     if (!value || !*value) {
         return 0;
     }
-    char *c = strdup(value);
+    size_t n = strlen(value) + 1;
+    char *c = pb_alloc(alloc, n);
     if (!c) {
         return -ENOMEM;
     }
+    memcpy(c, value, n);
     *field = c;
     return 0;
 }
 
-static int set_bytes(ProtobufCBinaryData *field, const void *data, size_t n)
+static int set_bytes(ProtobufCAllocator *alloc, ProtobufCBinaryData *field, const void *data,
+                     size_t n)
 {
-    field->data = malloc(n);
+    field->data = pb_alloc(alloc, n);
     if (!field->data) {
         return -ENOMEM;
     }
@@ -133,33 +141,34 @@ static int set_bytes(ProtobufCBinaryData *field, const void *data, size_t n)
     return 0;
 }
 
-static int image_to_pb(const model_image *img, Rackboot__V1__Image **ret)
+static int image_to_pb(const model_image *img, ProtobufCAllocator *alloc, Rackboot__V1__Image **ret)
 {
-    Rackboot__V1__Image *m = malloc(sizeof(*m));
+    Rackboot__V1__Image *m = pb_alloc(alloc, sizeof(*m));
     if (!m) {
         return -ENOMEM;
     }
     rackboot__v1__image__init(m);
     m->kind = model_image_kind_to_pb(img->kind);
     m->size = img->size;
-    int r = set_string(&m->name, img->name);
+    int r = set_string(alloc, &m->name, img->name);
     if (r == 0) {
-        r = set_string(&m->url, img->url);
+        r = set_string(alloc, &m->url, img->url);
     }
     if (r == 0) {
-        r = set_bytes(&m->sha256, img->sha256, sizeof(img->sha256));
+        r = set_bytes(alloc, &m->sha256, img->sha256, sizeof(img->sha256));
     }
     if (r < 0) {
-        model_pb_free(m);
+        model_pb_free(m, alloc);
         return r;
     }
     *ret = m;
     return 0;
 }
 
-int model_profile_to_pb(const model_profile *p, bool with_sha256, Rackboot__V1__Profile **ret)
+int model_profile_to_pb(const model_profile *p, bool with_sha256, ProtobufCAllocator *alloc,
+                        Rackboot__V1__Profile **ret)
 {
-    Rackboot__V1__Profile *m = malloc(sizeof(*m));
+    Rackboot__V1__Profile *m = pb_alloc(alloc, sizeof(*m));
     if (!m) {
         return -ENOMEM;
     }
@@ -168,41 +177,42 @@ int model_profile_to_pb(const model_profile *p, bool with_sha256, Rackboot__V1__
     m->ip_mode = ip_mode_to_pb(p->ip);
     m->keep_ra = p->keep_ra;
     m->any_source = p->any_source;
-    int r = set_string(&m->name, p->name);
+    int r = set_string(alloc, &m->name, p->name);
     if (r == 0) {
-        r = set_string(&m->kernel_args, p->cmdline);
+        r = set_string(alloc, &m->kernel_args, p->cmdline);
     }
     if (r == 0) {
-        r = set_string(&m->kickstart_template, p->kickstart);
+        r = set_string(alloc, &m->kickstart_template, p->kickstart);
     }
     if (r == 0) {
-        r = set_string(&m->root_device, p->root_device);
+        r = set_string(alloc, &m->root_device, p->root_device);
     }
     if (r == 0 && (with_sha256 || p->kickstart)) {
-        r = set_bytes(&m->kickstart_sha256, p->kickstart_sha256, sizeof(p->kickstart_sha256));
+        r = set_bytes(alloc, &m->kickstart_sha256, p->kickstart_sha256,
+                      sizeof(p->kickstart_sha256));
     }
     if (r == 0 && p->n_images > 0) {
-        m->images = calloc(p->n_images, sizeof(*m->images));
+        m->images = pb_alloc(alloc, p->n_images * sizeof(*m->images));
         r = m->images ? 0 : -ENOMEM;
     }
     for (size_t i = 0; r == 0 && i < p->n_images; i++) {
-        r = image_to_pb(&p->images[i], &m->images[i]);
+        r = image_to_pb(&p->images[i], alloc, &m->images[i]);
         if (r == 0) {
             m->n_images = i + 1;
         }
     }
     if (r < 0) {
-        model_pb_free(m);
+        model_pb_free(m, alloc);
         return r;
     }
     *ret = m;
     return 0;
 }
 
-void *model_pb_free(void *msg)
+void *model_pb_free(void *msg, ProtobufCAllocator *alloc)
 {
     if (msg) {
-        protobuf_c_message_free_unpacked(msg, NULL);
+        protobuf_c_message_free_unpacked(msg, alloc);
     }
     return NULL;
 }

@@ -3,9 +3,11 @@
  * here, so a profile field added to model/profile.h and to the proto is
  * carried by adding it here once.
  *
- * Messages built here are made of malloc()ed parts only: free them with
- * model_pb_free() (protobuf-c's free_unpacked with the default allocator
- * frees exactly that shape). Messages read here must have passed rbproto's
+ * Messages built here take their memory from `alloc` (protobuf-c's
+ * allocator interface; NULL: malloc): free them with model_pb_free() and the
+ * same allocator (protobuf-c's free_unpacked frees exactly that shape). A
+ * caller that builds a whole reply in an arena passes the arena's allocator
+ * and frees nothing. Messages read here must have passed rbproto's
  * validation (rbproto_validate_profile(), or an unpack): sizes of hashes
  * are not checked again. */
 #pragma once
@@ -24,7 +26,9 @@ int model_profile_from_pb(const Rackboot__V1__Profile *m, model_profile *ret);
 /* A new message for `p`. The kickstart hash is sent when the profile has a
  * kickstart (with_sha256 also without one: listings that leave the text out
  * still say which template a profile has). -ENOMEM. */
-int model_profile_to_pb(const model_profile *p, bool with_sha256, Rackboot__V1__Profile **ret);
+int model_profile_to_pb(const model_profile *p, bool with_sha256, ProtobufCAllocator *alloc,
+                        Rackboot__V1__Profile **ret);
 
-/* Frees a message built here. Accepts NULL, returns NULL. */
-void *model_pb_free(void *msg);
+/* Frees a message built here with `alloc` (NULL: malloc). Accepts NULL,
+ * returns NULL. */
+void *model_pb_free(void *msg, ProtobufCAllocator *alloc);

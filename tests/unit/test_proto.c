@@ -1458,13 +1458,13 @@ static void test_model_profile_round_trip(void **state)
     src.kickstart_sha256[0] = 0x11;
 
     Rackboot__V1__Profile *m = NULL;
-    assert_int_equal(model_profile_to_pb(&src, false, &m), 0);
+    assert_int_equal(model_profile_to_pb(&src, false, NULL, &m), 0);
     assert_int_equal(rbproto_validate_profile(m), 0);
     size_t len = rackboot__v1__profile__get_packed_size(m);
     uint8_t *wire = malloc(len);
     assert_non_null(wire);
     rackboot__v1__profile__pack(m, wire);
-    model_pb_free(m);
+    model_pb_free(m, NULL);
     Rackboot__V1__Profile *back = rackboot__v1__profile__unpack(NULL, len, wire);
     free(wire);
     assert_non_null(back);
@@ -1496,7 +1496,7 @@ static void test_model_profile_round_trip(void **state)
     src.kickstart = NULL;
     src.root_device = NULL;
     src.ip = IP_MODE_STATIC;
-    assert_int_equal(model_profile_to_pb(&src, false, &m), 0);
+    assert_int_equal(model_profile_to_pb(&src, false, NULL, &m), 0);
     assert_string_equal(m->root_device, "");
     assert_int_equal(m->kickstart_sha256.len, 0);
     assert_int_equal(rbproto_validate_profile(m), 0);
@@ -1506,10 +1506,10 @@ static void test_model_profile_round_trip(void **state)
     assert_null(dst.root_device);
     assert_int_equal(dst.ip, IP_MODE_STATIC);
     model_profile_clear(&dst);
-    model_pb_free(m);
-    assert_int_equal(model_profile_to_pb(&src, true, &m), 0);
+    model_pb_free(m, NULL);
+    assert_int_equal(model_profile_to_pb(&src, true, NULL, &m), 0);
     assert_int_equal(m->kickstart_sha256.len, 32);
-    model_pb_free(m);
+    model_pb_free(m, NULL);
 
     for (image_kind k = IMAGE_KERNEL; k <= IMAGE_OTHER; k++) {
         assert_int_equal(model_image_kind_from_pb(model_image_kind_to_pb(k)), k);
