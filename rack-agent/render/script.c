@@ -25,9 +25,12 @@ int render_script(const render_context *ctx, const intent *in, const uint8_t mac
         return -ENOENT;
     }
 
+    /* The initrd is named for the kernel (initrd=NAME) by its kind, not by the
+     * name the profile gave it: that name only says where it came from. */
+    const char *initrd_name = image_kind_file(IMAGE_INITRD);
     rbuf args = { 0 };
     if (initrd) {
-        rbuf_printf(&args, "initrd=%s ", initrd->name);
+        rbuf_printf(&args, "initrd=%s ", initrd_name);
     }
     if (p->overlay) {
         rbuf_puts(&args, "initrd=" RENDER_OVERLAY_NAME " ");
@@ -50,7 +53,7 @@ int render_script(const render_context *ctx, const intent *in, const uint8_t mac
     rbuf_add(&b, kargs, kargs_len);
     rbuf_putc(&b, '\n');
     if (initrd) {
-        rbuf_printf(&b, "initrd --name %s %s/images/%s/%s\n", initrd->name, ctx->base_url, p->name,
+        rbuf_printf(&b, "initrd --name %s %s/images/%s/%s\n", initrd_name, ctx->base_url, p->name,
                     model_image_path(initrd));
     }
     if (p->overlay) {
