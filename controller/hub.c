@@ -28,8 +28,7 @@ typedef struct parked {
 
 struct hub {
     uv_loop_t *loop;
-    store *st;          /* the loop's connection: cheap reads and writes */
-    store_queue *queue; /* the heavy calls, off the loop (NULL: on it) */
+    store_queue *queue; /* every store call runs there, off the loop */
     size_t jobs;        /* submitted to the queue and not yet done */
     rpc_server *rpc;
     auth *auth;
@@ -112,28 +111,32 @@ static int add_intent(const store_intent *in, void *userdata)
     return wire_arena_failed(a) ? -ENOMEM : 0;
 }
 
-/* A sync answered with the rack's state, built by the store queue. */
+/* A sync on the store queue: the agent's ack recorded, the rack's
+ * generation read and, when the agent does not hold it, the rack's state
+ * built. The loop then answers, or parks the call when nothing changed and
+ * the agent is willing to wait.
+ *
+ * No poke is lost between a job's read and its park: the queue runs jobs
+ * one at a time in the order they were submitted and calls their `done` in
+ * that order, and every write that moves a generation runs there too, its
+ * poke in its own `done`. A sync read before the write is parked before
+ * that poke looks; a sync submitted after it reads the new generation. */
 typedef struct sync_job {
     hub *h;
     rpc_call *call;
     uint32_t pipe;
     char rack[STORE_NAME_MAX + 1];
-    wire_arena *a;
+    uint64_t acked;       /* the agent's ack to record first; 0: none */
+    uint64_t held;        /* the generation the agent holds */
+    uint32_t wait_ms;     /* park for that long when unchanged; 0: answer */
+    uint64_t now;         /* wall clock of the request, for the ack */
+    int ack_r;            /* store_agent_ack(): dispatched installs, or < 0 */
+    int r;                /* < 0: the store failed (errmsg) */
+    bool unchanged;       /* the agent holds resp.generation */
+    wire_arena *a;        /* the rack's state when built */
     Rackboot__V1__SyncResponse resp;
-    int r;
     char errmsg[256];
 } sync_job;
-
-/* Reads the rack's intents into the job's arena (any thread). */
-static void sync_work(store *st, void *arg)
-{
-    sync_job *j = arg;
-    sync_build b = { .a = j->a, .resp = &j->resp };
-    j->r = store_rack_intents(st, j->rack, &j->resp.generation, add_intent, &b);
-    if (j->r < 0) {
-        snprintf(j->errmsg, sizeof(j->errmsg), "%s", store_errmsg(st));
-    }
-}
 
 static sync_job *sync_job_free(sync_job *j)
 {
@@ -144,25 +147,114 @@ static sync_job *sync_job_free(sync_job *j)
     return NULL;
 }
 
-/* Sends what sync_work built, unless the connection lost its identity
- * meanwhile (closed, or its certificate revoked: hub_cut_revoked). */
-static void sync_send(hub *h, sync_job *j)
+/* Any thread. */
+static void sync_work(store *st, void *arg)
 {
-    if (j->r >= 0 && !auth_identity(h->auth, j->pipe)) {
-        rpc_call_drop(j->call);
+    sync_job *j = arg;
+    if (j->acked > 0) {
+        j->ack_r = store_agent_ack(st, j->rack, j->acked, j->now);
+        if (j->ack_r == -EINVAL) {
+            /* Ahead of the rack: the agent holds state from another store
+             * (restored from a backup, or a rebuilt controller). Its ack
+             * means nothing here; the full state replaces what it holds,
+             * and it acknowledges that. */
+            j->held = 0;
+            j->wait_ms = 0;
+        } else if (j->ack_r < 0) {
+            j->r = j->ack_r;
+            snprintf(j->errmsg, sizeof(j->errmsg), "%s", store_errmsg(st));
+            return;
+        }
+    }
+    uint64_t gen = 0;
+    j->r = store_rack_get(st, j->rack, &gen, NULL);
+    if (j->r >= 0 && gen == j->held) {
+        j->resp.generation = gen;
+        j->unchanged = true;
         return;
     }
     if (j->r >= 0) {
-        log_debug("hub: rack=%s sync generation=%" PRIu64 " intents=%zu profiles=%zu", j->rack,
-                  j->resp.generation, j->resp.n_intents, j->resp.n_profiles);
+        sync_build b = { .a = j->a, .resp = &j->resp };
+        j->r = store_rack_intents(st, j->rack, &j->resp.generation, add_intent, &b);
+    }
+    if (j->r < 0) {
+        snprintf(j->errmsg, sizeof(j->errmsg), "%s", store_errmsg(st));
+    }
+}
+
+static void park(hub *h, sync_job *j)
+{
+    parked *p = calloc(1, sizeof(*p));
+    if (!p) {
+        /* Answer now: the agent asks again. */
         Rackboot__V1__AgentReply rep = RACKBOOT__V1__AGENT_REPLY__INIT;
         rep.body_case = RACKBOOT__V1__AGENT_REPLY__BODY_SYNC;
         rep.sync = &j->resp;
         reply(j->call, &rep);
         return;
     }
-    log_error("hub: rack=%s cannot read its intents: %s (%s)", j->rack, errstr(j->r), j->errmsg);
-    reply_error(j->call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "the store failed");
+    p->call = j->call;
+    p->pipe = j->pipe;
+    snprintf(p->rack, sizeof(p->rack), "%s", j->rack);
+    p->held = j->resp.generation;
+    p->deadline_ms = now_monotonic_ms() + j->wait_ms;
+    p->next = h->parked;
+    if (h->parked) {
+        h->parked->prev = p;
+    }
+    h->parked = p;
+    h->n_parked++;
+}
+
+static void sync_log_ack(const sync_job *j)
+{
+    if (j->acked == 0) {
+        return;
+    }
+    if (j->ack_r == -EINVAL) {
+        log_warn("hub: rack=%s agent acked generation %" PRIu64 " that this store never had; "
+                 "sending the rack's state",
+                 j->rack, j->acked);
+    } else if (j->ack_r < 0) {
+        log_error("hub: rack=%s ack generation=%" PRIu64 " failed: %s (%s)", j->rack, j->acked,
+                  errstr(j->ack_r), j->errmsg);
+    } else if (j->ack_r > 0) {
+        log_info("hub: rack=%s acked generation=%" PRIu64 " dispatched=%d", j->rack, j->acked,
+                 j->ack_r);
+    }
+}
+
+/* Answers (or parks) what sync_work found, unless the connection lost its
+ * identity meanwhile (closed, or its certificate revoked: hub_cut_revoked). */
+static void sync_send(hub *h, sync_job *j)
+{
+    sync_log_ack(j);
+    if (j->r < 0) {
+        if (j->ack_r >= 0) {
+            log_error("hub: rack=%s cannot read its intents: %s (%s)", j->rack, errstr(j->r),
+                      j->errmsg);
+        }
+        reply_error(j->call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "the store failed");
+        return;
+    }
+    if (!auth_identity(h->auth, j->pipe)) {
+        rpc_call_drop(j->call);
+        return;
+    }
+    if (j->unchanged) {
+        j->resp.unchanged = true;
+        if (j->wait_ms > 0) {
+            park(h, j);
+            return;
+        }
+    } else {
+        log_debug("hub: rack=%s sync generation=%" PRIu64 " intents=%zu profiles=%zu", j->rack,
+                  j->resp.generation, j->resp.n_intents, j->resp.n_profiles);
+    }
+    Rackboot__V1__AgentReply rep = RACKBOOT__V1__AGENT_REPLY__INIT;
+    rep.body_case = RACKBOOT__V1__AGENT_REPLY__BODY_SYNC;
+    rep.sync = &j->resp;
+    reply(j->call, &rep);
 }
 
 static void sync_done(void *arg, int status)
@@ -178,31 +270,10 @@ static void sync_done(void *arg, int status)
     sync_job_free(j);
 }
 
-/* Answers a sync with the rack's state, or "unchanged" when the agent
- * already holds the current generation. Building the state reads every
- * intent of the rack, so it runs on the store queue; the cheap generation
- * check stays on the loop. */
-static void reply_sync(hub *h, rpc_call *call, const char *rack, uint64_t held)
+/* Hands a sync to the store queue; answers it at once when that fails. */
+static void sync_submit(hub *h, rpc_call *call, const char *rack, uint64_t acked, uint64_t held,
+                        uint32_t wait_ms)
 {
-    uint64_t gen = 0;
-    int r = store_rack_get(h->st, rack, &gen, NULL);
-    if (r >= 0 && gen == held) {
-        Rackboot__V1__SyncResponse resp = RACKBOOT__V1__SYNC_RESPONSE__INIT;
-        resp.rack = RB_UNCONST(rack);
-        resp.generation = gen;
-        resp.unchanged = true;
-        Rackboot__V1__AgentReply rep = RACKBOOT__V1__AGENT_REPLY__INIT;
-        rep.body_case = RACKBOOT__V1__AGENT_REPLY__BODY_SYNC;
-        rep.sync = &resp;
-        reply(call, &rep);
-        return;
-    }
-    if (r < 0) {
-        log_error("hub: rack=%s cannot read its generation: %s (%s)", rack, errstr(r),
-                  store_errmsg(h->st));
-        reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "the store failed");
-        return;
-    }
     sync_job *j = calloc(1, sizeof(*j));
     if (j) {
         j->a = wire_arena_new();
@@ -216,14 +287,12 @@ static void reply_sync(hub *h, rpc_call *call, const char *rack, uint64_t held)
     j->call = call;
     j->pipe = rpc_call_pipe(call);
     snprintf(j->rack, sizeof(j->rack), "%s", rack);
+    j->acked = acked;
+    j->held = held;
+    j->wait_ms = wait_ms;
+    j->now = now_realtime_ms();
     rackboot__v1__sync_response__init(&j->resp);
     j->resp.rack = j->rack;
-    if (!h->queue) {
-        sync_work(h->st, j);
-        sync_send(h, j);
-        sync_job_free(j);
-        return;
-    }
     if (store_queue_submit(h->queue, sync_work, sync_done, j) < 0) {
         sync_job_free(j);
         reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "out of memory");
@@ -249,70 +318,101 @@ static void park_remove(hub *h, parked *p)
 static void handle_sync(hub *h, rpc_call *call, const auth_peer *peer,
                         const Rackboot__V1__SyncRequest *req)
 {
-    const char *rack = peer->id.name;
-    uint64_t now = now_realtime_ms();
-    if (req->acked_generation > 0) {
-        int n = store_agent_ack(h->st, rack, req->acked_generation, now);
-        if (n == -EINVAL) {
-            /* Ahead of the rack: the agent holds state from another store
-             * (restored from a backup, or a rebuilt controller). Its ack
-             * means nothing here; the full state below replaces what it
-             * holds, and it acknowledges that. */
-            log_warn("hub: rack=%s agent acked generation %" PRIu64 " that this store never had; "
-                     "sending the rack's state",
-                     rack, req->acked_generation);
-            reply_sync(h, call, rack, 0);
-            return;
-        }
-        if (n < 0) {
-            log_error("hub: rack=%s ack generation=%" PRIu64 " failed: %s (%s)", rack,
-                      req->acked_generation, errstr(n), store_errmsg(h->st));
-            reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "the store failed");
-            return;
-        }
-        if (n > 0) {
-            log_info("hub: rack=%s acked generation=%" PRIu64 " dispatched=%d", rack,
-                     req->acked_generation, n);
-        }
-    }
-    uint64_t gen = 0;
-    int r = store_rack_get(h->st, rack, &gen, NULL);
-    if (r >= 0 && gen == req->held_generation && req->max_wait_ms > 0) {
-        parked *p = calloc(1, sizeof(*p));
-        if (p) {
-            uint32_t wait = req->max_wait_ms < h->max_wait_ms ? req->max_wait_ms : h->max_wait_ms;
-            p->call = call;
-            p->pipe = rpc_call_pipe(call);
-            snprintf(p->rack, sizeof(p->rack), "%s", rack);
-            p->held = gen;
-            p->deadline_ms = now_monotonic_ms() + wait;
-            p->next = h->parked;
-            if (h->parked) {
-                h->parked->prev = p;
-            }
-            h->parked = p;
-            h->n_parked++;
-            return;
-        }
-    }
-    reply_sync(h, call, rack, req->held_generation);
+    uint32_t wait = req->max_wait_ms < h->max_wait_ms ? req->max_wait_ms : h->max_wait_ms;
+    sync_submit(h, call, peer->id.name, req->acked_generation, req->held_generation, wait);
 }
 
-/* Answers the parked syncs (of `rack`, NULL: of every rack) whose rack
- * moved past the generation they hold. */
-static void poke(hub *h, const char *rack)
+/* ---- Pokes ------------------------------------------------------------- */
+
+/* The generations of the racks that have parked syncs, read on the store
+ * queue: a poke reads each rack once, however many agents wait. */
+typedef struct rack_gen {
+    char rack[STORE_NAME_MAX + 1];
+    uint64_t generation;
+    bool read; /* generation is the rack's */
+} rack_gen;
+
+typedef struct poke_job {
+    hub *h;
+    rack_gen *racks; /* sorted by name, no duplicates */
+    size_t n;
+} poke_job;
+
+static int rack_gen_cmp(const void *a, const void *b)
 {
+    return strcmp(((const rack_gen *)a)->rack, ((const rack_gen *)b)->rack);
+}
+
+static void poke_work(store *st, void *arg)
+{
+    poke_job *j = arg;
+    for (size_t i = 0; i < j->n; i++) {
+        j->racks[i].read = store_rack_get(st, j->racks[i].rack, &j->racks[i].generation, NULL) >= 0;
+    }
+}
+
+/* Answers the parked syncs whose rack moved past the generation they hold:
+ * each by a sync that builds the rack's state. */
+static void poke_done(void *arg, int status)
+{
+    poke_job *j = arg;
+    hub *h = j->h;
+    h->jobs--;
     parked *p = h->parked;
-    while (p) {
+    while (status >= 0 && p) {
         parked *next = p->next;
-        uint64_t gen = 0;
-        if ((!rack || streq(p->rack, rack)) && store_rack_get(h->st, p->rack, &gen, NULL) >= 0 &&
-            gen != p->held) {
-            reply_sync(h, p->call, p->rack, p->held);
+        rack_gen key;
+        snprintf(key.rack, sizeof(key.rack), "%s", p->rack);
+        const rack_gen *g = bsearch(&key, j->racks, j->n, sizeof(*j->racks), rack_gen_cmp);
+        if (g && g->read && g->generation != p->held) {
+            sync_submit(h, p->call, p->rack, 0, p->held, 0);
             park_remove(h, p);
         }
         p = next;
     }
+    free(j->racks);
+    free(j);
+}
+
+/* Checks the parked syncs (of `rack`, NULL: of every rack) for a new
+ * generation. */
+static void poke(hub *h, const char *rack)
+{
+    if (h->n_parked == 0) {
+        return;
+    }
+    poke_job *j = calloc(1, sizeof(*j));
+    rack_gen *racks = j ? calloc(h->n_parked, sizeof(*racks)) : NULL;
+    if (!racks) {
+        free(j);
+        log_error("hub: out of memory: parked syncs wait for their deadline");
+        return;
+    }
+    size_t n = 0;
+    for (const parked *p = h->parked; p; p = p->next) {
+        if (!rack || streq(p->rack, rack)) {
+            snprintf(racks[n++].rack, sizeof(racks->rack), "%s", p->rack);
+        }
+    }
+    qsort(racks, n, sizeof(*racks), rack_gen_cmp);
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (u == 0 || !streq(racks[u - 1].rack, racks[i].rack)) {
+            racks[u++] = racks[i];
+        }
+    }
+    j->h = h;
+    j->racks = racks;
+    j->n = u;
+    if (u == 0 || store_queue_submit(h->queue, poke_work, poke_done, j) < 0) {
+        if (u > 0) {
+            log_error("hub: out of memory: parked syncs wait for their deadline");
+        }
+        free(racks);
+        free(j);
+        return;
+    }
+    h->jobs++;
 }
 
 void hub_poke(hub *h)
@@ -328,7 +428,7 @@ static void on_tick(uv_timer_t *t)
     while (p) {
         parked *next = p->next;
         if (p->deadline_ms <= now) {
-            reply_sync(h, p->call, p->rack, p->held);
+            sync_submit(h, p->call, p->rack, 0, p->held, 0);
             park_remove(h, p);
         }
         p = next;
@@ -492,12 +592,6 @@ static void handle_events(hub *h, rpc_call *call, const auth_peer *peer,
             .duid_len = e->duid.len,
         };
     }
-    if (!h->queue) {
-        events_work(h->st, j);
-        events_send(h, j);
-        events_job_free(j);
-        return;
-    }
     if (store_queue_submit(h->queue, events_work, events_done, j) < 0) {
         events_job_free(j);
         reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "out of memory");
@@ -529,6 +623,57 @@ static void handle_hello(hub *h, rpc_call *call, const Rackboot__V1__AuthHello *
     reply(call, &rep);
 }
 
+/* An agent that proved its identity, recorded on the store queue before
+ * it is told so. */
+typedef struct seen_job {
+    hub *h;
+    rpc_call *call;
+    uint32_t pipe;
+    char rack[STORE_NAME_MAX + 1];
+    char version[sizeof(((auth_peer *)0)->version)];
+    uint64_t now;
+    int r;
+    char errmsg[256];
+} seen_job;
+
+static void seen_work(store *st, void *arg)
+{
+    seen_job *j = arg;
+    j->r = store_agent_seen(st, j->rack, j->rack, j->version, j->now);
+    if (j->r < 0) {
+        snprintf(j->errmsg, sizeof(j->errmsg), "%s", store_errmsg(st));
+    }
+}
+
+static void seen_done(void *arg, int status)
+{
+    seen_job *j = arg;
+    hub *h = j->h;
+    h->jobs--;
+    if (status < 0 || !auth_identity(h->auth, j->pipe)) {
+        rpc_call_drop(j->call); /* shutting down, or gone meanwhile */
+    } else if (j->r < 0) {
+        log_error("hub: rack=%s cannot record the agent: %s (%s)", j->rack, errstr(j->r),
+                  j->errmsg);
+        auth_pipe_closed(h->auth, j->pipe);
+        reply_error(j->call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "the store failed");
+    } else {
+        char version[80];
+        log_info("hub: agent of rack=%s connected version=%s", j->rack,
+                 log_quote(version, sizeof(version), j->version));
+        Rackboot__V1__AuthResult res = RACKBOOT__V1__AUTH_RESULT__INIT;
+        res.role = RACKBOOT__V1__ROLE__ROLE_AGENT;
+        res.name = j->rack;
+        res.rack = j->rack;
+        res.controller_version = RB_UNCONST(RACKBOOT_VERSION);
+        Rackboot__V1__AgentReply rep = RACKBOOT__V1__AGENT_REPLY__INIT;
+        rep.body_case = RACKBOOT__V1__AGENT_REPLY__BODY_AUTH_RESULT;
+        rep.auth_result = &res;
+        reply(j->call, &rep);
+    }
+    free(j);
+}
+
 static void handle_proof(hub *h, rpc_call *call, const Rackboot__V1__AuthProof *proof)
 {
     const auth_peer *peer = NULL;
@@ -539,27 +684,25 @@ static void handle_proof(hub *h, rpc_call *call, const Rackboot__V1__AuthProof *
         reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED, reason.text);
         return;
     }
-    const char *rack = peer->id.name;
-    r = store_agent_seen(h->st, rack, rack, peer->version, now_realtime_ms());
-    if (r < 0) {
-        log_error("hub: rack=%s cannot record the agent: %s (%s)", rack, errstr(r),
-                  store_errmsg(h->st));
+    seen_job *j = calloc(1, sizeof(*j));
+    if (!j) {
         auth_pipe_closed(h->auth, rpc_call_pipe(call));
-        reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "the store failed");
+        reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "out of memory");
         return;
     }
-    char version[80];
-    log_info("hub: agent of rack=%s connected version=%s", rack,
-             log_quote(version, sizeof(version), peer->version));
-    Rackboot__V1__AuthResult res = RACKBOOT__V1__AUTH_RESULT__INIT;
-    res.role = RACKBOOT__V1__ROLE__ROLE_AGENT;
-    res.name = RB_UNCONST(rack);
-    res.rack = RB_UNCONST(rack);
-    res.controller_version = RB_UNCONST(RACKBOOT_VERSION);
-    Rackboot__V1__AgentReply rep = RACKBOOT__V1__AGENT_REPLY__INIT;
-    rep.body_case = RACKBOOT__V1__AGENT_REPLY__BODY_AUTH_RESULT;
-    rep.auth_result = &res;
-    reply(call, &rep);
+    j->h = h;
+    j->call = call;
+    j->pipe = rpc_call_pipe(call);
+    snprintf(j->rack, sizeof(j->rack), "%s", peer->id.name);
+    snprintf(j->version, sizeof(j->version), "%s", peer->version);
+    j->now = now_realtime_ms();
+    if (store_queue_submit(h->queue, seen_work, seen_done, j) < 0) {
+        free(j);
+        auth_pipe_closed(h->auth, rpc_call_pipe(call));
+        reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "out of memory");
+        return;
+    }
+    h->jobs++;
 }
 
 /* ---- Dispatch ---------------------------------------------------------- */
@@ -653,15 +796,17 @@ int hub_cut_revoked(hub *h)
 
 /* ---- Lifecycle --------------------------------------------------------- */
 
-int hub_new(uv_loop_t *loop, store *st, const hub_config *cfg, void (*on_events)(void *userdata),
+int hub_new(uv_loop_t *loop, const hub_config *cfg, void (*on_events)(void *userdata),
             void *userdata, hub **ret, char **ret_error)
 {
+    if (!cfg->queue) {
+        return -EINVAL;
+    }
     hub *h = calloc(1, sizeof(*h));
     if (!h) {
         return -ENOMEM;
     }
     h->loop = loop;
-    h->st = st;
     h->queue = cfg->queue;
     h->max_wait_ms = cfg->max_wait_ms;
     h->on_events = on_events;

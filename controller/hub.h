@@ -32,14 +32,14 @@ typedef struct hub_config {
     nng_tls_config *tls;
     pki_verifier *verifier;
     uint32_t max_wait_ms; /* upper bound on an agent's long poll */
-    /* Event batches and sync replies are stored and built there, off the
-     * loop (NULL: on the loop). It must be freed before the hub. */
+    /* Every store call of the hub runs there, off the loop (required). It
+     * must be freed before the hub. */
     struct store_queue *queue;
 } hub_config;
 
 /* `on_events` (may be NULL) runs after events were stored, so the API can
  * wake its watchers. */
-int hub_new(uv_loop_t *loop, store *st, const hub_config *cfg, void (*on_events)(void *userdata),
+int hub_new(uv_loop_t *loop, const hub_config *cfg, void (*on_events)(void *userdata),
             void *userdata, hub **ret, char **ret_error);
 hub *hub_free(hub *h);
 

@@ -49,7 +49,7 @@ typedef struct controller {
     controller_config *cfg;
     uv_loop_t *loop;
     store *st;
-    store_queue *queue; /* the heavy store calls, off the loop */
+    store_queue *queue; /* every store call of the hub, the API and the upkeep */
     pki_verifier *verifier;
     nng_tls_config *tls;      /* what the TLS listeners use for new connections */
     nng_tls_config *tls_prev; /* the one before, kept until the next reload (rpc.h) */
@@ -58,6 +58,7 @@ typedef struct controller {
     api *api;
     uv_timer_t expire, pki_check;
     uint32_t prune_ticks;
+    bool upkeep_busy; /* an upkeep_job is on the queue */
     uv_signal_t sig_term, sig_int, sig_hup;
 } controller;
 
@@ -222,35 +223,89 @@ static void on_events_stored(void *userdata)
     }
 }
 
-static void prune_events(controller *c, uint64_t now)
+/* The upkeep of one tick, on the store queue: old events deleted (one
+ * bounded batch, when due) and installs past their deadline timed out. */
+typedef struct upkeep_job {
+    controller *c;
+    bool prune;
+    uint64_t now;
+    store_retention keep;
+    const install_timeouts *timeouts;
+    int pruned;  /* store_events_prune() */
+    int expired; /* store_expire() */
+    char errmsg[256];
+} upkeep_job;
+
+static void upkeep_work(store *st, void *arg)
 {
-    store_retention keep = { .keep_ms = (uint64_t)c->cfg->keep_events_days * 86400000u,
-                             .refused_max = STORE_REFUSED_EVENTS_MAX };
-    int n = store_events_prune(c->st, now, &keep);
-    c->prune_ticks = n == (int)STORE_PRUNE_BATCH ? PRUNE_EVERY_TICKS : 0;
-    if (n < 0) {
-        log_error("cannot delete old events: %s (%s)", errstr(n), store_errmsg(c->st));
-    } else if (n > 0) {
-        log_debug("events deleted=%d keep_events_days=%u", n, c->cfg->keep_events_days);
+    upkeep_job *j = arg;
+    if (j->prune) {
+        j->pruned = store_events_prune(st, j->now, &j->keep);
+        if (j->pruned < 0) {
+            snprintf(j->errmsg, sizeof(j->errmsg), "%s", store_errmsg(st));
+        }
+    }
+    j->expired = store_expire(st, j->now, j->timeouts);
+    if (j->expired < 0) {
+        snprintf(j->errmsg, sizeof(j->errmsg), "%s", store_errmsg(st));
     }
 }
 
-static void on_expire(uv_timer_t *t)
+static void upkeep_done(void *arg, int status)
 {
-    controller *c = t->data;
-    if (++c->prune_ticks >= PRUNE_EVERY_TICKS) {
-        prune_events(c, now_realtime_ms());
+    upkeep_job *j = arg;
+    controller *c = j->c;
+    c->upkeep_busy = false;
+    if (status < 0) {
+        free(j);
+        return; /* shutting down */
     }
-    int n = store_expire(c->st, now_realtime_ms(), &c->cfg->timeouts);
-    if (n < 0) {
-        log_error("cannot expire installs: %s (%s)", errstr(n), store_errmsg(c->st));
-    } else if (n > 0) {
-        log_info("installs timed out=%d", n);
+    if (j->prune) {
+        c->prune_ticks = j->pruned == (int)STORE_PRUNE_BATCH ? PRUNE_EVERY_TICKS : 0;
+        if (j->pruned < 0) {
+            log_error("cannot delete old events: %s (%s)", errstr(j->pruned), j->errmsg);
+        } else if (j->pruned > 0) {
+            log_debug("events deleted=%d keep_events_days=%u", j->pruned,
+                      c->cfg->keep_events_days);
+        }
+    }
+    if (j->expired < 0) {
+        log_error("cannot expire installs: %s (%s)", errstr(j->expired), j->errmsg);
+    } else if (j->expired > 0) {
+        log_info("installs timed out=%d", j->expired);
         if (c->hub) {
             hub_poke(c->hub);
         }
         api_poke(c->api);
     }
+    free(j);
+}
+
+/* One upkeep at a time: a store slower than the tick skips ticks rather
+ * than queueing them. */
+static void on_expire(uv_timer_t *t)
+{
+    controller *c = t->data;
+    if (c->upkeep_busy) {
+        return;
+    }
+    upkeep_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        log_error("cannot expire installs: %s", errstr(-ENOMEM));
+        return;
+    }
+    j->c = c;
+    j->prune = ++c->prune_ticks >= PRUNE_EVERY_TICKS;
+    j->now = now_realtime_ms();
+    j->keep = (store_retention){ .keep_ms = (uint64_t)c->cfg->keep_events_days * 86400000u,
+                                 .refused_max = STORE_REFUSED_EVENTS_MAX };
+    j->timeouts = &c->cfg->timeouts;
+    if (store_queue_submit(c->queue, upkeep_work, upkeep_done, j) < 0) {
+        free(j);
+        log_error("cannot expire installs: %s", errstr(-ENOMEM));
+        return;
+    }
+    c->upkeep_busy = true;
 }
 
 static void close_handle(uv_handle_t *h)
@@ -510,7 +565,7 @@ static int run(const char *path, const char *user)
     hc.queue = c.queue;
     ac.queue = c.queue;
     if (c.cfg->agents_listen) {
-        r = hub_new(c.loop, c.st, &hc, on_events_stored, &c, &c.hub, &error);
+        r = hub_new(c.loop, &hc, on_events_stored, &c, &c.hub, &error);
         if (r < 0) {
             log_error("agents_listen: %s", error ? error : errstr(r));
             goto out;
