@@ -32,8 +32,10 @@ typedef struct api_config {
     const char *operators_listen; /* tls+tcp://... or NULL */
     nng_tls_config *tls;          /* with operators_listen */
     pki_verifier *verifier;       /* with operators_listen */
-    /* Installs and cancels are written there, off the loop (NULL: on the
-     * loop). It must be freed before the API. */
+    /* Every request's store work runs there, off the loop (NULL: on the
+     * loop's connection, blocking it meanwhile); the loop keeps the
+     * handshake and the answers that need no store. It must be freed
+     * before the API. */
     struct store_queue *queue;
 } api_config;
 
