@@ -58,6 +58,7 @@ typedef struct controller {
     api *api;
     uv_timer_t expire, pki_check;
     uint32_t prune_ticks;
+    bool expiring; /* an expire_job is on the store queue */
     uv_signal_t sig_term, sig_int, sig_hup;
 } controller;
 
@@ -222,34 +223,81 @@ static void on_events_stored(void *userdata)
     }
 }
 
-static void prune_events(controller *c, uint64_t now)
+/* The expiry tick's store work: old events deleted (one bounded batch
+ * every PRUNE_EVERY_TICKS ticks, every tick while a backlog drains) and
+ * install deadlines applied. Both are writes: they run on the store queue,
+ * so a store whose write lock is busy (another process, a network backend)
+ * makes them wait there and not the loop. One at a time: a tick that finds
+ * the last one still queued skips. */
+typedef struct expire_job {
+    controller *c;
+    store_retention keep;
+    uint32_t keep_days; /* for the log */
+    install_timeouts timeouts;
+    bool prune;
+    int pruned;  /* events deleted, or < 0 */
+    int expired; /* installs timed out, or < 0 */
+} expire_job;
+
+static void expire_work(store *st, void *arg)
 {
-    store_retention keep = { .keep_ms = (uint64_t)c->cfg->keep_events_days * 86400000u,
-                             .refused_max = STORE_REFUSED_EVENTS_MAX };
-    int n = store_events_prune(c->st, now, &keep);
-    c->prune_ticks = n == (int)STORE_PRUNE_BATCH ? PRUNE_EVERY_TICKS : 0;
-    if (n < 0) {
-        log_error("cannot delete old events: %s (%s)", errstr(n), store_errmsg(c->st));
-    } else if (n > 0) {
-        log_debug("events deleted=%d keep_events_days=%u", n, c->cfg->keep_events_days);
+    expire_job *j = arg;
+    if (j->prune) {
+        j->pruned = store_events_prune(st, now_realtime_ms(), &j->keep);
+        if (j->pruned < 0) {
+            log_error("cannot delete old events: %s (%s)", errstr(j->pruned), store_errmsg(st));
+        } else if (j->pruned > 0) {
+            log_debug("events deleted=%d keep_events_days=%u", j->pruned, j->keep_days);
+        }
     }
+    j->expired = store_expire(st, now_realtime_ms(), &j->timeouts);
+    if (j->expired < 0) {
+        log_error("cannot expire installs: %s (%s)", errstr(j->expired), store_errmsg(st));
+    } else if (j->expired > 0) {
+        log_info("installs timed out=%d", j->expired);
+    }
+}
+
+static void expire_done(void *arg, int status)
+{
+    expire_job *j = arg;
+    controller *c = j->c;
+    c->expiring = false;
+    if (status >= 0 && j->prune && j->pruned == (int)STORE_PRUNE_BATCH) {
+        c->prune_ticks = PRUNE_EVERY_TICKS; /* a backlog: the next tick prunes again */
+    }
+    if (status >= 0 && j->expired > 0) {
+        if (c->hub) {
+            hub_poke(c->hub);
+        }
+        api_poke(c->api);
+    }
+    free(j);
 }
 
 static void on_expire(uv_timer_t *t)
 {
     controller *c = t->data;
-    if (++c->prune_ticks >= PRUNE_EVERY_TICKS) {
-        prune_events(c, now_realtime_ms());
+    if (c->expiring) {
+        return;
     }
-    int n = store_expire(c->st, now_realtime_ms(), &c->cfg->timeouts);
-    if (n < 0) {
-        log_error("cannot expire installs: %s (%s)", errstr(n), store_errmsg(c->st));
-    } else if (n > 0) {
-        log_info("installs timed out=%d", n);
-        if (c->hub) {
-            hub_poke(c->hub);
-        }
-        api_poke(c->api);
+    expire_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        return; /* the next tick tries again */
+    }
+    j->c = c;
+    j->keep = (store_retention){ .keep_ms = (uint64_t)c->cfg->keep_events_days * 86400000u,
+                                 .refused_max = STORE_REFUSED_EVENTS_MAX };
+    j->keep_days = c->cfg->keep_events_days;
+    j->timeouts = c->cfg->timeouts;
+    j->prune = ++c->prune_ticks >= PRUNE_EVERY_TICKS;
+    if (j->prune) {
+        c->prune_ticks = 0;
+    }
+    c->expiring = true;
+    if (!c->queue || store_queue_submit(c->queue, expire_work, expire_done, j) < 0) {
+        expire_work(c->st, j); /* no queue, or no memory to queue it: here */
+        expire_done(j, 0);
     }
 }
 
