@@ -36,21 +36,14 @@ typedef struct endpoint {
     auth *auth; /* NULL: no handshake (ipc://) */
 } endpoint;
 
-typedef struct parked {
-    rpc_call *call;
-    endpoint *ep;
-    uint32_t pipe;
-    char host[STORE_NAME_MAX + 1]; /* "" every host */
-    uint64_t after_seq;
-    uint32_t limit;
-    uint64_t deadline_ms;
-    struct parked *prev, *next;
-} parked;
+typedef struct parked parked;
+typedef struct api_job api_job;
 
 struct api {
-    store *st;          /* the loop's connection */
-    store_queue *queue; /* install and cancel run there (NULL: on the loop) */
-    size_t jobs;        /* submitted to the queue and not yet answered */
+    store_queue *queue; /* every request's store work runs there */
+    size_t jobs;        /* work submitted whose `done` has not run yet */
+    api_job *running;   /* requests taken and not yet answered */
+    uint64_t pokes;     /* api_poke() calls so far */
     hub *hub;
     endpoint local;
     endpoint operators;
@@ -85,16 +78,37 @@ typedef struct reply_ctx {
     size_t n_hosts;
     char *why;
     /* A write: its row, committed with the write by batch_commit() (then
-     * `audited`), else appended on its own once the request is answered
-     * (refused, failed, undone). */
+     * `audited`), else appended on its own by the job's store work once
+     * the request ran (refused, failed, undone). */
     const audit_ctx *audit;
     bool audited;
-    /* install / cancel (per_host): what the loop does after it */
-    const char *verb; /* set once the hosts were tried and committed */
-    bool wrote;       /* some host changed: agents to poke */
+    /* What the loop does once the store work ran (request_after()). */
+    bool wrote;       /* agents may hold something it changed: poke them */
+    const char *verb; /* install / cancel: set once the hosts were tried and committed */
     size_t failed;
     char **host_why; /* per host: why it failed, or NULL */
 } reply_ctx;
+
+/* An events long poll waiting for rows (max_wait_ms). Its re-checks run
+ * on the store queue, one at a time (poll_check()): while `checking`, the
+ * check's work reads the query (host ... limit) and fills `rc`, and the
+ * loop touches only the links and the flags. */
+struct parked {
+    api *api;
+    rpc_call *call;
+    endpoint *ep;
+    uint32_t pipe;
+    char host[STORE_NAME_MAX + 1]; /* "" every host */
+    uint64_t after_seq;
+    uint32_t limit;
+    uint64_t deadline_ms;
+    reply_ctx rc; /* the check's reply */
+    int found;    /* the rows the check found, or < 0 */
+    bool checking;
+    bool again; /* poked while checking: check once more when it lands */
+    bool gone;  /* its connection closed while checking: the check frees it */
+    struct parked *prev, *next;
+};
 
 static int batch_commit(store *st, reply_ctx *rc);
 
@@ -178,11 +192,11 @@ static void body_hosts(reply_ctx *rc)
     }
 }
 
-static void do_hosts_add(api *a, const Rackboot__V1__HostsAddRequest *req, reply_ctx *rc)
+static void do_hosts_add(store *st, const Rackboot__V1__HostsAddRequest *req, reply_ctx *rc)
 {
-    int r = store_batch_begin(a->st);
+    int r = store_batch_begin(st);
     if (r < 0) {
-        store_failed(a->st, rc, r, "cannot start a transaction");
+        store_failed(st, rc, r, "cannot start a transaction");
         return;
     }
     for (size_t i = 0; i < req->n_hosts && r >= 0; i++) {
@@ -194,16 +208,16 @@ static void do_hosts_add(api *a, const Rackboot__V1__HostsAddRequest *req, reply
                        why);
             break;
         }
-        r = store_host_add(a->st, &h, req->update_existing);
+        r = store_host_add(st, &h, req->update_existing);
         if (r < 0) {
             char what[128];
             snprintf(what, sizeof(what), "host %s", h.name);
-            store_failed(a->st, rc, r, what);
+            store_failed(st, rc, r, what);
         }
     }
-    int c = r >= 0 ? batch_commit(a->st, rc) : store_batch_end(a->st, false);
+    int c = r >= 0 ? batch_commit(st, rc) : store_batch_end(st, false);
     if (r >= 0 && c < 0) {
-        store_failed(a->st, rc, c, "cannot commit");
+        store_failed(st, rc, c, "cannot commit");
         return;
     }
     if (r < 0) {
@@ -212,57 +226,55 @@ static void do_hosts_add(api *a, const Rackboot__V1__HostsAddRequest *req, reply
     body_hosts(rc);
     for (size_t i = 0; i < req->n_hosts; i++) {
         store_host h;
-        if (store_host_get(a->st, req->hosts[i]->name, &h) >= 0) {
+        if (store_host_get(st, req->hosts[i]->name, &h) >= 0) {
             add_host_row(&h, rc);
         }
     }
     log_info("api: hosts added=%zu update=%s", req->n_hosts, req->update_existing ? "yes" : "no");
-    if (a->hub) {
-        hub_poke(a->hub);
-    }
+    rc->wrote = true; /* a host's MACs or address may be in an agent's intents */
 }
 
-static void do_hosts_list(api *a, const Rackboot__V1__HostsListRequest *req, reply_ctx *rc)
+static void do_hosts_list(store *st, const Rackboot__V1__HostsListRequest *req, reply_ctx *rc)
 {
     body_hosts(rc);
     if (req->n_names == 0) {
-        int r = store_hosts_list(a->st, *req->rack ? req->rack : NULL, add_host_row, rc);
+        int r = store_hosts_list(st, *req->rack ? req->rack : NULL, add_host_row, rc);
         if (r < 0) {
-            store_failed(a->st, rc, r, "cannot list hosts");
+            store_failed(st, rc, r, "cannot list hosts");
         }
         return;
     }
     for (size_t i = 0; i < req->n_names; i++) {
         store_host h;
-        int r = store_host_get(a->st, req->names[i], &h);
+        int r = store_host_get(st, req->names[i], &h);
         if (r < 0) {
             char what[128];
             snprintf(what, sizeof(what), "host %s", req->names[i]);
-            store_failed(a->st, rc, r, what);
+            store_failed(st, rc, r, what);
             return;
         }
         add_host_row(&h, rc);
     }
 }
 
-static void do_hosts_remove(api *a, const Rackboot__V1__HostsRemoveRequest *req, reply_ctx *rc)
+static void do_hosts_remove(store *st, const Rackboot__V1__HostsRemoveRequest *req, reply_ctx *rc)
 {
-    int r = store_batch_begin(a->st);
+    int r = store_batch_begin(st);
     if (r < 0) {
-        store_failed(a->st, rc, r, "cannot start a transaction");
+        store_failed(st, rc, r, "cannot start a transaction");
         return;
     }
     for (size_t i = 0; i < req->n_names && r >= 0; i++) {
-        r = store_host_remove(a->st, req->names[i]);
+        r = store_host_remove(st, req->names[i]);
         if (r < 0) {
             char what[128];
             snprintf(what, sizeof(what), "host %s", req->names[i]);
-            store_failed(a->st, rc, r, what);
+            store_failed(st, rc, r, what);
         }
     }
-    int c = r >= 0 ? batch_commit(a->st, rc) : store_batch_end(a->st, false);
+    int c = r >= 0 ? batch_commit(st, rc) : store_batch_end(st, false);
     if (r >= 0 && c < 0) {
-        store_failed(a->st, rc, c, "cannot commit");
+        store_failed(st, rc, c, "cannot commit");
     } else if (r >= 0) {
         log_info("api: hosts removed=%zu", req->n_names);
     }
@@ -290,7 +302,7 @@ static int add_rack_row(const store_rack *r, void *userdata)
     return wire_arena_failed(rc->a) ? -ENOMEM : 0;
 }
 
-static void do_racks_list(api *a, reply_ctx *rc)
+static void do_racks_list(store *st, reply_ctx *rc)
 {
     rc->rep.body_case = RACKBOOT__V1__API_REPLY__BODY_RACKS;
     rc->rep.racks = wire_alloc(rc->a, sizeof(*rc->rep.racks));
@@ -298,9 +310,9 @@ static void do_racks_list(api *a, reply_ctx *rc)
         return;
     }
     rackboot__v1__rack_list__init(rc->rep.racks);
-    int r = store_racks_list(a->st, add_rack_row, rc);
+    int r = store_racks_list(st, add_rack_row, rc);
     if (r < 0) {
-        store_failed(a->st, rc, r, "cannot list racks");
+        store_failed(st, rc, r, "cannot list racks");
     }
 }
 
@@ -321,12 +333,12 @@ static void body_profiles(reply_ctx *rc)
     }
 }
 
-static void do_profiles_import(api *a, const Rackboot__V1__ProfilesImportRequest *req,
+static void do_profiles_import(store *st, const Rackboot__V1__ProfilesImportRequest *req,
                                reply_ctx *rc)
 {
-    int r = store_batch_begin(a->st);
+    int r = store_batch_begin(st);
     if (r < 0) {
-        store_failed(a->st, rc, r, "cannot start a transaction");
+        store_failed(st, rc, r, "cannot start a transaction");
         return;
     }
     for (size_t i = 0; i < req->n_profiles && r >= 0; i++) {
@@ -341,18 +353,18 @@ static void do_profiles_import(api *a, const Rackboot__V1__ProfilesImportRequest
         model_profile p;
         r = model_profile_from_pb(req->profiles[i], &p);
         if (r >= 0) {
-            r = store_profile_import(a->st, &p, req->update_existing);
+            r = store_profile_import(st, &p, req->update_existing);
             model_profile_clear(&p);
         }
         if (r < 0) {
             char what[128];
             snprintf(what, sizeof(what), "profile %s", req->profiles[i]->name);
-            store_failed(a->st, rc, r, what);
+            store_failed(st, rc, r, what);
         }
     }
-    int c = r >= 0 ? batch_commit(a->st, rc) : store_batch_end(a->st, false);
+    int c = r >= 0 ? batch_commit(st, rc) : store_batch_end(st, false);
     if (r >= 0 && c < 0) {
-        store_failed(a->st, rc, c, "cannot commit");
+        store_failed(st, rc, c, "cannot commit");
         return;
     }
     if (r < 0) {
@@ -360,30 +372,28 @@ static void do_profiles_import(api *a, const Rackboot__V1__ProfilesImportRequest
     }
     body_profiles(rc);
     for (size_t i = 0; i < req->n_profiles; i++) {
-        store_profile_get(a->st, req->profiles[i]->name, false, add_profile_row, rc);
+        store_profile_get(st, req->profiles[i]->name, false, add_profile_row, rc);
     }
     log_info("api: profiles imported=%zu", req->n_profiles);
-    if (a->hub) {
-        hub_poke(a->hub);
-    }
+    rc->wrote = true; /* an agent may serve the profile */
 }
 
-static void do_profiles_list(api *a, const Rackboot__V1__ProfilesListRequest *req, reply_ctx *rc)
+static void do_profiles_list(store *st, const Rackboot__V1__ProfilesListRequest *req, reply_ctx *rc)
 {
     body_profiles(rc);
     if (req->n_names == 0) {
-        int r = store_profiles_list(a->st, req->with_content, add_profile_row, rc);
+        int r = store_profiles_list(st, req->with_content, add_profile_row, rc);
         if (r < 0) {
-            store_failed(a->st, rc, r, "cannot list profiles");
+            store_failed(st, rc, r, "cannot list profiles");
         }
         return;
     }
     for (size_t i = 0; i < req->n_names; i++) {
-        int r = store_profile_get(a->st, req->names[i], req->with_content, add_profile_row, rc);
+        int r = store_profile_get(st, req->names[i], req->with_content, add_profile_row, rc);
         if (r < 0) {
             char what[128];
             snprintf(what, sizeof(what), "profile %s", req->names[i]);
-            store_failed(a->st, rc, r, what);
+            store_failed(st, rc, r, what);
             return;
         }
     }
@@ -413,7 +423,7 @@ static int add_image_row(const char *profile, const model_image *img, void *user
     return wire_arena_failed(rc->a) ? -ENOMEM : 0;
 }
 
-static void do_images_list(api *a, reply_ctx *rc)
+static void do_images_list(store *st, reply_ctx *rc)
 {
     rc->rep.body_case = RACKBOOT__V1__API_REPLY__BODY_IMAGES;
     rc->rep.images = wire_alloc(rc->a, sizeof(*rc->rep.images));
@@ -421,9 +431,9 @@ static void do_images_list(api *a, reply_ctx *rc)
         return;
     }
     rackboot__v1__image_list__init(rc->rep.images);
-    int r = store_images_list(a->st, add_image_row, rc);
+    int r = store_images_list(st, add_image_row, rc);
     if (r < 0) {
-        store_failed(a->st, rc, r, "cannot list images");
+        store_failed(st, rc, r, "cannot list images");
     }
 }
 
@@ -565,7 +575,7 @@ static void per_host(store *st, const Rackboot__V1__Selector *sel, reply_ctx *rc
         store_failed(st, rc, r < 0 ? r : c < 0 ? c : -ENOMEM, "cannot commit");
         return;
     }
-    /* The rows come after the agents are poked (per_host_after(),
+    /* The rows come after the agents are poked (request_after(),
      * per_host_rows()): their long polls are answered before the
      * operator's rows (10,000 of them for a big install) are built. */
     rc->wrote = failed < hosts.n;
@@ -585,19 +595,6 @@ static void per_host_rows(store *st, reply_ctx *rc)
         status_add sa = { .rc = rc, .message = rc->host_why[i] };
         store_status_get(st, rc->hosts[i], add_status_row, &sa);
     }
-}
-
-/* The loop's part of per_host() once it ran. */
-static void per_host_after(api *a, reply_ctx *rc)
-{
-    if (!rc->verb) {
-        return; /* refused or failed before any host was touched */
-    }
-    if (a->hub && rc->wrote) {
-        hub_poke(a->hub);
-    }
-    log_info("api: %s hosts=%zu failed=%zu", rc->verb, rc->n_hosts, rc->failed);
-    api_poke(a);
 }
 
 typedef struct install_arg {
@@ -660,20 +657,20 @@ static void do_cancel(store *st, const Rackboot__V1__CancelRequest *req, reply_c
     per_host(st, req->target, rc, "cancelled", cancel_one, NULL);
 }
 
-static void do_status(api *a, const Rackboot__V1__StatusRequest *req, reply_ctx *rc)
+static void do_status(store *st, const Rackboot__V1__StatusRequest *req, reply_ctx *rc)
 {
     const Rackboot__V1__Selector *sel = req->target;
     body_statuses(rc);
     status_add sa = { .rc = rc };
     int r = 0;
     if (!sel || (sel->n_hosts == 0 && sel->n_racks == 0)) {
-        r = store_status_list(a->st, NULL, add_status_row, &sa);
+        r = store_status_list(st, NULL, add_status_row, &sa);
     }
     for (size_t i = 0; sel && r >= 0 && i < sel->n_racks; i++) {
-        r = store_status_list(a->st, sel->racks[i], add_status_row, &sa);
+        r = store_status_list(st, sel->racks[i], add_status_row, &sa);
     }
     for (size_t i = 0; sel && r >= 0 && i < sel->n_hosts; i++) {
-        r = store_status_get(a->st, sel->hosts[i], add_status_row, &sa);
+        r = store_status_get(st, sel->hosts[i], add_status_row, &sa);
         if (r == -ENOENT) {
             set_status(rc, RACKBOOT__V1__STATUS__STATUS_NOT_FOUND, "host %s not found",
                        sel->hosts[i]);
@@ -681,11 +678,14 @@ static void do_status(api *a, const Rackboot__V1__StatusRequest *req, reply_ctx 
         }
     }
     if (r < 0) {
-        store_failed(a->st, rc, r, "cannot read the status");
+        store_failed(st, rc, r, "cannot read the status");
     }
 }
 
 /* ---- Events (with long poll) ------------------------------------------- */
+
+static void job_run(api *a, store_queue_work_fn work, store_queue_done_fn done, void *arg);
+static void request_end(rpc_call *call, reply_ctx *rc);
 
 typedef struct events_add {
     reply_ctx *rc;
@@ -702,7 +702,7 @@ static int add_event_row(const store_event_row *e, void *userdata)
 }
 
 /* Fills the reply with the rows after `after`; returns how many, or < 0. */
-static int events_fill(api *a, const char *host, uint64_t after, uint32_t limit, reply_ctx *rc)
+static int events_fill(store *st, const char *host, uint64_t after, uint32_t limit, reply_ctx *rc)
 {
     rc->rep.body_case = RACKBOOT__V1__API_REPLY__BODY_EVENTS;
     rc->rep.events = wire_alloc(rc->a, sizeof(*rc->rep.events));
@@ -714,35 +714,20 @@ static int events_fill(api *a, const char *host, uint64_t after, uint32_t limit,
     if (limit == 0 || limit > RBPROTO_MAX_EVENT_ROWS) {
         limit = limit ? RBPROTO_MAX_EVENT_ROWS : EVENTS_DEFAULT_ROWS;
     }
-    int r = store_events_list(a->st, *host ? host : NULL, after, limit, add_event_row, &ea);
+    int r = store_events_list(st, *host ? host : NULL, after, limit, add_event_row, &ea);
     if (r == -ENOENT) {
         set_status(rc, RACKBOOT__V1__STATUS__STATUS_NOT_FOUND, "host %s not found", host);
         return r;
     }
     if (r < 0) {
-        store_failed(a->st, rc, r, "cannot read events");
+        store_failed(st, rc, r, "cannot read events");
         return r;
     }
     rc->rep.events->last_seq = ea.last;
     return (int)rc->rep.events->n_events;
 }
 
-static void reply_events(api *a, rpc_call *call, const char *host, uint64_t after, uint32_t limit)
-{
-    reply_ctx rc = { .a = wire_arena_new(), .rep = RACKBOOT__V1__API_REPLY__INIT };
-    if (!rc.a) {
-        rpc_call_drop(call);
-        return;
-    }
-    rc.rep.status = RACKBOOT__V1__STATUS__STATUS_OK;
-    if (events_fill(a, host, after, limit, &rc) < 0) {
-        rc.rep.body_case = RACKBOOT__V1__API_REPLY__BODY__NOT_SET;
-    }
-    send_reply(call, &rc.rep);
-    wire_arena_free(rc.a);
-}
-
-static void park_remove(api *a, parked *p)
+static void park_unlink(api *a, parked *p)
 {
     if (p->prev) {
         p->prev->next = p->next;
@@ -752,66 +737,119 @@ static void park_remove(api *a, parked *p)
     if (p->next) {
         p->next->prev = p->prev;
     }
+    p->prev = p->next = NULL;
+}
+
+static void park_remove(api *a, parked *p)
+{
+    park_unlink(a, p);
+    wire_arena_free(p->rc.a);
     free(p);
 }
 
-/* Returns true when the call was parked (the caller must not reply). */
-static bool do_events(api *a, endpoint *ep, rpc_call *call, const Rackboot__V1__EventsRequest *req,
-                      reply_ctx *rc)
+/* Parks an events request whose first read found no row; NULL when out of
+ * memory (then it is answered now, with no rows). */
+static parked *park(api *a, endpoint *ep, rpc_call *call, const Rackboot__V1__EventsRequest *req,
+                    uint64_t deadline_ms)
 {
-    int n = events_fill(a, req->host, req->after_seq, req->limit, rc);
-    if (n != 0 || req->max_wait_ms == 0) {
-        return false;
-    }
     parked *p = calloc(1, sizeof(*p));
     if (!p) {
-        return false;
+        return NULL;
     }
+    p->api = a;
     p->call = call;
     p->ep = ep;
     p->pipe = rpc_call_pipe(call);
     snprintf(p->host, sizeof(p->host), "%s", req->host);
     p->after_seq = req->after_seq;
     p->limit = req->limit;
-    p->deadline_ms = now_monotonic_ms() + req->max_wait_ms;
+    p->deadline_ms = deadline_ms;
     p->next = a->parked;
     if (a->parked) {
         a->parked->prev = p;
     }
     a->parked = p;
-    return true;
+    return p;
 }
 
-/* Answers parked polls that have rows now, or whose wait ran out. */
-static void events_check(api *a, bool poked)
+/* On the store queue: the rows after the poll's, up to its limit (the
+ * whole answer, if there are any: no second read to build it). */
+static void poll_check_work(store *st, void *arg)
 {
-    uint64_t now = now_monotonic_ms();
-    parked *p = a->parked;
-    while (p) {
-        parked *next = p->next;
-        bool answer = p->deadline_ms <= now;
-        if (!answer && poked) {
-            /* Cheap: "is there a row after after_seq" is one indexed read. */
-            reply_ctx probe = { .a = wire_arena_new() };
-            answer = !probe.a || events_fill(a, p->host, p->after_seq, 1, &probe) != 0;
-            wire_arena_free(probe.a);
-        }
-        if (answer) {
-            reply_events(a, p->call, p->host, p->after_seq, p->limit);
-            park_remove(a, p);
-        }
-        p = next;
+    parked *p = arg;
+    p->rc = (reply_ctx){ .a = wire_arena_new(), .rep = RACKBOOT__V1__API_REPLY__INIT };
+    p->rc.rep.status = RACKBOOT__V1__STATUS__STATUS_OK;
+    p->found = p->rc.a ? events_fill(st, p->host, p->after_seq, p->limit, &p->rc) : -ENOMEM;
+}
+
+static void poll_check(api *a, parked *p);
+
+/* Answers the poll when its check found rows (or failed), or its wait ran
+ * out; else it stays parked, and is checked again if it was poked
+ * meanwhile. */
+static void poll_check_done(void *arg, int status)
+{
+    parked *p = arg;
+    api *a = p->api;
+    a->jobs--;
+    p->checking = false;
+    bool answer =
+        status >= 0 && !p->gone && (p->found != 0 || p->deadline_ms <= now_monotonic_ms());
+    if (answer && p->rc.a) {
+        request_end(p->call, &p->rc);
+        park_remove(a, p);
+        return;
     }
+    if (answer) {
+        rpc_call_drop(p->call); /* out of memory */
+        park_remove(a, p);
+        return;
+    }
+    p->rc.a = wire_arena_free(p->rc.a);
+    if (p->gone) {
+        free(p); /* unlinked by on_pipe_closed(), its call dropped */
+        return;
+    }
+    if (status >= 0 && p->again) {
+        poll_check(a, p);
+    }
+}
+
+/* Re-reads a parked poll's rows on the store queue: one read at a time per
+ * poll, however many pokes come meanwhile (they ask for one more). `p` may
+ * be answered and freed before this returns. */
+static void poll_check(api *a, parked *p)
+{
+    if (p->checking) {
+        p->again = true;
+        return;
+    }
+    p->checking = true;
+    p->again = false;
+    job_run(a, poll_check_work, poll_check_done, p);
 }
 
 void api_poke(api *a)
 {
-    events_check(a, true);
+    a->pokes++;
+    for (parked *p = a->parked, *next; p; p = next) {
+        next = p->next;
+        poll_check(a, p);
+    }
 }
 
+/* Polls whose wait ran out are answered by a last read (rows may have come
+ * without a poke, from another connection). */
 static void on_tick(uv_timer_t *t)
 {
-    events_check(t->data, false);
+    api *a = t->data;
+    uint64_t now = now_monotonic_ms();
+    for (parked *p = a->parked, *next; p; p = next) {
+        next = p->next;
+        if (!p->checking && p->deadline_ms <= now) {
+            poll_check(a, p);
+        }
+    }
 }
 
 /* ---- Audit log --------------------------------------------------------- */
@@ -841,7 +879,7 @@ static int add_audit_row(const store_audit *row, void *userdata)
     return wire_arena_failed(rc->a) ? -ENOMEM : 0;
 }
 
-static void do_audit(api *a, const Rackboot__V1__AuditRequest *req, reply_ctx *rc)
+static void do_audit(store *st, const Rackboot__V1__AuditRequest *req, reply_ctx *rc)
 {
     rc->rep.body_case = RACKBOOT__V1__API_REPLY__BODY_AUDIT;
     rc->rep.audit = wire_alloc(rc->a, sizeof(*rc->rep.audit));
@@ -851,9 +889,9 @@ static void do_audit(api *a, const Rackboot__V1__AuditRequest *req, reply_ctx *r
     rackboot__v1__audit_list__init(rc->rep.audit);
     uint32_t limit = req->limit ? req->limit : RBPROTO_AUDIT_DEFAULT_ROWS;
     audit_page pg = { .rc = rc };
-    int r = store_audit_list(a->st, req->since_unix_ms, req->after_seq, limit, add_audit_row, &pg);
+    int r = store_audit_list(st, req->since_unix_ms, req->after_seq, limit, add_audit_row, &pg);
     if (r < 0) {
-        store_failed(a->st, rc, r, "cannot read the audit log");
+        store_failed(st, rc, r, "cannot read the audit log");
     }
 }
 
@@ -1007,7 +1045,7 @@ static int audit_fill(reply_ctx *rc, store_audit *row, char result[RBPROTO_MAX_L
 /* Ends the batch of a write that succeeded, its audit row in the same
  * transaction: the store never holds a change nobody is recorded as having
  * made, nor an "ok" row for a change that was undone. On failure nothing of
- * it stays, and the caller's error reply is recorded by audit_write(). */
+ * it stays, and the caller's error reply is recorded by audit_append(). */
 static int batch_commit(store *st, reply_ctx *rc)
 {
     if (!rc->audit) {
@@ -1026,25 +1064,26 @@ static int batch_commit(store *st, reply_ctx *rc)
 }
 
 /* The row of a write that did not commit one with it (refused, failed,
- * undone), after it was answered. */
-static void audit_write(api *a, reply_ctx *rc)
+ * undone), once the request ran: on the store queue, as the write. */
+static void audit_append(store *st, reply_ctx *rc)
 {
-    if (rc->audited) {
+    if (!rc->audit || rc->audited) {
         return;
     }
     store_audit row;
     char result[RBPROTO_MAX_LINE + 1];
     int r = audit_fill(rc, &row, result);
     if (r >= 0) {
-        r = store_audit_append(a->st, &row);
+        r = store_audit_append(st, &row);
     }
     if (r < 0) {
         log_error("api: cannot write the audit log: %s (%s) who=%s verb=%s", errstr(r),
-                  store_errmsg(a->st), rc->audit->who->who, rc->audit->verb);
+                  store_errmsg(st), rc->audit->who->who, rc->audit->verb);
     }
+    rc->audited = true; /* or tried: once */
 }
 
-/* ---- Dispatch ---------------------------------------------------------- */
+/* ---- Identity handshake (no store) ------------------------------------- */
 
 static void handle_auth(endpoint *ep, rpc_call *call, const Rackboot__V1__ApiRequest *req,
                         reply_ctx *rc)
@@ -1098,23 +1137,17 @@ static void handle_auth(endpoint *ep, rpc_call *call, const Rackboot__V1__ApiReq
     rc->rep.auth_result = res;
 }
 
-/* install / cancel: the writes the work queue runs (any thread). */
-static void write_run(store *st, const Rackboot__V1__ApiRequest *req, reply_ctx *rc)
-{
-    if (req->body_case == RACKBOOT__V1__API_REQUEST__BODY_INSTALL) {
-        do_install(st, req->install, rc);
-    } else {
-        do_cancel(st, req->cancel, rc);
-    }
-}
+/* ---- Requests on the store queue ---------------------------------------- */
 
-static void request_end(api *a, rpc_call *call, reply_ctx *rc);
-
-/* An operator's install or cancel on the work queue: the writes (one
- * batch, with the audit row), then on the loop the agents' poke, then
- * the reply's rows on the queue again (behind the agents' sync builds),
- * then the reply. */
-typedef struct api_job {
+/* A request with store work: every request but the identity handshake and
+ * those answered without the store (malformed, unproven, a read refused,
+ * unknown). Its work runs on the store queue: the request, then the audit
+ * row of a write that did not commit one (for a refused write that row
+ * alone). Then, on the loop, what follows a write (request_after()) and the
+ * reply. An install or cancel goes back to the queue once more between the
+ * two: writes, the agents' poke, its rows (behind the agents' sync builds),
+ * reply. */
+struct api_job {
     api *a;
     endpoint *ep;
     rpc_call *call;
@@ -1122,23 +1155,102 @@ typedef struct api_job {
     Rackboot__V1__ApiRequest *req; /* owned */
     caller who;
     audit_ctx audit;
-    reply_ctx rc; /* owns its arena */
-} api_job;
+    reply_ctx rc;         /* owns its arena */
+    bool refused;         /* only its audit row is written */
+    bool closed;          /* its connection closed meanwhile: nobody to answer */
+    uint64_t since_ms;    /* when it came (monotonic): a long poll's wait starts there */
+    uint64_t pokes;       /* api->pokes when it was queued */
+    int found;            /* events: the rows its read found, or < 0 */
+    api_job *prev, *next; /* api->running */
+};
 
 static api_job *api_job_free(api_job *j)
 {
-    if (j) {
-        rbproto_free(j->req ? &j->req->base : NULL);
-        wire_arena_free(j->rc.a);
-        free(j);
+    if (!j) {
+        return NULL;
     }
+    if (j->prev) {
+        j->prev->next = j->next;
+    } else {
+        j->a->running = j->next;
+    }
+    if (j->next) {
+        j->next->prev = j->prev;
+    }
+    rbproto_free(j->req ? &j->req->base : NULL);
+    wire_arena_free(j->rc.a);
+    free(j);
     return NULL;
 }
 
-static void job_writes(store *st, void *arg)
+/* Runs `work` on the store queue, then `done` on the loop. Without the
+ * memory to queue it, `done` runs here with -ENOMEM (the request is dropped
+ * and its caller times out) and may free `arg` before this returns. */
+static void job_run(api *a, store_queue_work_fn work, store_queue_done_fn done, void *arg)
+{
+    a->jobs++;
+    if (store_queue_submit(a->queue, work, done, arg) < 0) {
+        done(arg, -ENOMEM);
+    }
+}
+
+/* The request itself (any thread). */
+static void request_run(store *st, api_job *j)
+{
+    const Rackboot__V1__ApiRequest *req = j->req;
+    reply_ctx *rc = &j->rc;
+    switch (req->body_case) {
+    case RACKBOOT__V1__API_REQUEST__BODY_HOSTS_ADD:
+        do_hosts_add(st, req->hosts_add, rc);
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_HOSTS_LIST:
+        do_hosts_list(st, req->hosts_list, rc);
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_HOSTS_REMOVE:
+        do_hosts_remove(st, req->hosts_remove, rc);
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_RACKS_LIST:
+        do_racks_list(st, rc);
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_PROFILES_IMPORT:
+        do_profiles_import(st, req->profiles_import, rc);
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_PROFILES_LIST:
+        do_profiles_list(st, req->profiles_list, rc);
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_IMAGES_LIST:
+        do_images_list(st, rc);
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_INSTALL:
+        do_install(st, req->install, rc);
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_CANCEL:
+        do_cancel(st, req->cancel, rc);
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_STATUS:
+        do_status(st, req->status, rc);
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_EVENTS: {
+        const Rackboot__V1__EventsRequest *ev = req->events;
+        j->found = events_fill(st, ev->host, ev->after_seq, ev->limit, rc);
+        break;
+    }
+    case RACKBOOT__V1__API_REQUEST__BODY_AUDIT:
+        do_audit(st, req->audit, rc);
+        break;
+    default: /* request_kinds lists a kind no case here runs */
+        set_status(rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "internal error");
+        break;
+    }
+}
+
+static void job_work(store *st, void *arg)
 {
     api_job *j = arg;
-    write_run(st, j->req, &j->rc);
+    if (!j->refused) {
+        request_run(st, j);
+    }
+    audit_append(st, &j->rc);
 }
 
 static void job_rows(store *st, void *arg)
@@ -1147,136 +1259,136 @@ static void job_rows(store *st, void *arg)
     per_host_rows(st, &j->rc);
 }
 
-/* Answers, unless the operator's connection lost its identity meanwhile. */
+/* The loop's part of a request once its store work ran. */
+static void request_after(api *a, const reply_ctx *rc)
+{
+    if (rc->wrote && a->hub) {
+        hub_poke(a->hub);
+    }
+    if (rc->verb) {
+        log_info("api: %s hosts=%zu failed=%zu", rc->verb, rc->n_hosts, rc->failed);
+        api_poke(a); /* the installs' and cancels' events */
+    }
+}
+
+/* Whether the caller is still there to be answered: its connection is
+ * open and, over TLS, still proven (a revoked one is forgotten first). */
+static bool job_caller_here(const api_job *j)
+{
+    return !j->closed && (!j->ep->auth || auth_identity(j->ep->auth, j->pipe));
+}
+
+/* Answers, unless the caller went away meanwhile (a write's audit row is
+ * in the store by now either way), and frees the job. */
 static void job_end(api_job *j)
 {
-    api *a = j->a;
-    a->jobs--;
-    if (j->ep->auth && !auth_identity(j->ep->auth, j->pipe)) {
-        if (j->rc.audit) {
-            audit_write(a, &j->rc);
-        }
-        rpc_call_drop(j->call);
+    if (job_caller_here(j)) {
+        request_end(j->call, &j->rc);
     } else {
-        request_end(a, j->call, &j->rc);
+        rpc_call_drop(j->call);
     }
+    api_job_free(j);
+}
+
+/* The queue was freed first: shutting down. */
+static void job_cancelled(api_job *j)
+{
+    rpc_call_drop(j->call);
     api_job_free(j);
 }
 
 static void job_rows_done(void *arg, int status)
 {
     api_job *j = arg;
+    j->a->jobs--;
     if (status < 0) {
-        j->a->jobs--;
-        rpc_call_drop(j->call); /* shutting down */
-        api_job_free(j);
+        job_cancelled(j);
         return;
     }
     job_end(j);
 }
 
-static void job_writes_done(void *arg, int status)
+/* An events request whose first read found no row and that asked to wait
+ * is parked (true), unless its wait is over already. A poke that came
+ * while it was read may be for rows it did not see: checked again then. */
+static bool job_park(api_job *j)
+{
+    api *a = j->a;
+    const Rackboot__V1__EventsRequest *req = j->req->events;
+    uint64_t deadline_ms = j->since_ms + req->max_wait_ms;
+    if (j->found != 0 || j->rc.rep.status != RACKBOOT__V1__STATUS__STATUS_OK ||
+        req->max_wait_ms == 0 || deadline_ms <= now_monotonic_ms() || !job_caller_here(j)) {
+        return false;
+    }
+    parked *p = park(a, j->ep, j->call, req, deadline_ms);
+    if (!p) {
+        return false;
+    }
+    bool poked = a->pokes != j->pokes;
+    j->call = NULL; /* the poll's now */
+    api_job_free(j);
+    if (poked) {
+        poll_check(a, p);
+    }
+    return true;
+}
+
+static void job_done(void *arg, int status)
 {
     api_job *j = arg;
     api *a = j->a;
+    a->jobs--;
     if (status < 0) {
-        a->jobs--;
-        rpc_call_drop(j->call); /* shutting down */
-        api_job_free(j);
+        job_cancelled(j);
         return;
     }
-    per_host_after(a, &j->rc);
-    if (j->rc.verb && store_queue_submit(a->queue, job_rows, job_rows_done, j) == 0) {
+    request_after(a, &j->rc);
+    if (j->rc.verb && job_caller_here(j)) {
+        job_run(a, job_rows, job_rows_done, j);
         return;
     }
-    per_host_rows(a->st, &j->rc); /* out of memory for a job: here, then */
+    if (j->req->body_case == RACKBOOT__V1__API_REQUEST__BODY_EVENTS && job_park(j)) {
+        return;
+    }
     job_end(j);
 }
 
-/* Hands an install or cancel to the work queue, taking the request, the
- * reply and the caller; true when it did (the call is answered later). */
-static bool request_queue(api *a, endpoint *ep, rpc_call *call, Rackboot__V1__ApiRequest **reqp,
-                          reply_ctx *rc, const caller *who, const audit_ctx *audit)
+/* Hands a request to the store queue (a refused write: its audit row),
+ * taking `req` and the reply's arena; it is answered later. */
+static void request_submit(api *a, endpoint *ep, rpc_call *call, Rackboot__V1__ApiRequest *req,
+                           reply_ctx *rc, const caller *who, const request_kind *kind, bool refused)
 {
-    Rackboot__V1__ApiRequest *req = *reqp;
-    if (!a->queue || (req->body_case != RACKBOOT__V1__API_REQUEST__BODY_INSTALL &&
-                      req->body_case != RACKBOOT__V1__API_REQUEST__BODY_CANCEL)) {
-        return false;
-    }
     api_job *j = calloc(1, sizeof(*j));
     if (!j) {
-        return false;
+        log_error("api: out of memory for a request");
+        set_status(rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "out of memory");
+        request_end(call, rc);
+        rbproto_free(&req->base);
+        return;
     }
     j->a = a;
     j->ep = ep;
     j->call = call;
     j->pipe = rpc_call_pipe(call);
-    j->who = *who;
-    j->audit = *audit;
-    j->audit.who = &j->who;
-    j->rc = *rc;
-    if (rc->audit) {
-        j->rc.audit = &j->audit;
-    }
     j->req = req;
-    if (store_queue_submit(a->queue, job_writes, job_writes_done, j) < 0) {
-        free(j);
-        return false;
+    j->who = *who;
+    j->audit =
+        (audit_ctx){ .who = &j->who, .verb = kind->verb, .req = req, .when = now_realtime_ms() };
+    j->rc = *rc;
+    j->rc.audit = kind->verb ? &j->audit : NULL;
+    j->refused = refused;
+    j->since_ms = now_monotonic_ms();
+    j->pokes = a->pokes;
+    j->next = a->running;
+    if (a->running) {
+        a->running->prev = j;
     }
-    a->jobs++;
-    *reqp = NULL;
+    a->running = j;
     rc->a = NULL; /* the job's now */
-    return true;
+    job_run(a, job_work, job_done, j);
 }
 
-/* Runs a request; true when the call was parked (the caller must not
- * reply). */
-static bool dispatch(api *a, endpoint *ep, rpc_call *call, const Rackboot__V1__ApiRequest *req,
-                     reply_ctx *rc)
-{
-    switch (req->body_case) {
-    case RACKBOOT__V1__API_REQUEST__BODY_HOSTS_ADD:
-        do_hosts_add(a, req->hosts_add, rc);
-        break;
-    case RACKBOOT__V1__API_REQUEST__BODY_HOSTS_LIST:
-        do_hosts_list(a, req->hosts_list, rc);
-        break;
-    case RACKBOOT__V1__API_REQUEST__BODY_HOSTS_REMOVE:
-        do_hosts_remove(a, req->hosts_remove, rc);
-        break;
-    case RACKBOOT__V1__API_REQUEST__BODY_RACKS_LIST:
-        do_racks_list(a, rc);
-        break;
-    case RACKBOOT__V1__API_REQUEST__BODY_PROFILES_IMPORT:
-        do_profiles_import(a, req->profiles_import, rc);
-        break;
-    case RACKBOOT__V1__API_REQUEST__BODY_PROFILES_LIST:
-        do_profiles_list(a, req->profiles_list, rc);
-        break;
-    case RACKBOOT__V1__API_REQUEST__BODY_IMAGES_LIST:
-        do_images_list(a, rc);
-        break;
-    case RACKBOOT__V1__API_REQUEST__BODY_INSTALL:
-    case RACKBOOT__V1__API_REQUEST__BODY_CANCEL:
-        /* On the loop when there is no work queue (request_queue()). */
-        write_run(a->st, req, rc);
-        per_host_after(a, rc);
-        per_host_rows(a->st, rc);
-        break;
-    case RACKBOOT__V1__API_REQUEST__BODY_STATUS:
-        do_status(a, req->status, rc);
-        break;
-    case RACKBOOT__V1__API_REQUEST__BODY_EVENTS:
-        return do_events(a, ep, call, req->events, rc);
-    case RACKBOOT__V1__API_REQUEST__BODY_AUDIT:
-        do_audit(a, req->audit, rc);
-        break;
-    default:
-        set_status(rc, RACKBOOT__V1__STATUS__STATUS_INVALID, "unknown request");
-        break;
-    }
-    return false;
-}
+/* ---- Dispatch ---------------------------------------------------------- */
 
 static void on_request(void *userdata, rpc_call *call)
 {
@@ -1294,7 +1406,6 @@ static void on_request(void *userdata, rpc_call *call)
     Rackboot__V1__ApiRequest *req = NULL;
     int r = rbproto_unpack_api_request(
         body, len, trusted ? RBPROTO_MAX_MESSAGE : RBPROTO_MAX_UNAUTHENTICATED, &req);
-    bool held = false;
     if (r < 0) {
         if (log_ratelimit_ok(&a->bad_rl, now_monotonic_ms(), NULL)) {
             log_warn("api: malformed request (%zu bytes): %s", len, errstr(r));
@@ -1310,42 +1421,27 @@ static void on_request(void *userdata, rpc_call *call)
         caller who;
         caller_of(ep, rpc_call_pipe(call), &who);
         const request_kind *kind = request_kind_of(req->body_case);
-        audit_ctx audit = {
-            .who = &who, .verb = kind ? kind->verb : NULL, .req = req, .when = now_realtime_ms()
-        };
-        if (audit.verb) {
-            rc.audit = &audit;
-        }
-        if (!caller_may(&who, kind)) {
+        bool refused = !caller_may(&who, kind);
+        if (refused) {
             const char *denied = kind && kind->denied ? kind->denied : "make this request";
             log_warn("api: %s refused: may not %s", who.who, denied);
             set_status(&rc, RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED,
                        "permission denied: %s may not %s", who.role, denied);
-        } else if (request_queue(a, ep, call, &req, &rc, &who, &audit)) {
-            return; /* answered by the job */
-        } else {
-            held = dispatch(a, ep, call, req, &rc);
+        } else if (!kind) {
+            set_status(&rc, RACKBOOT__V1__STATUS__STATUS_INVALID, "unknown request");
         }
-        if (rc.audit) {
-            audit_write(a, &rc);
+        if (kind && (!refused || kind->verb)) {
+            request_submit(a, ep, call, req, &rc, &who, kind, refused);
+            return;
         }
-        rc.audit = NULL; /* written */
     }
-    if (held) {
-        wire_arena_free(rc.a);
-    } else {
-        request_end(a, call, &rc);
-    }
+    request_end(call, &rc);
     rbproto_free(req ? &req->base : NULL);
 }
 
-/* Answers a request that ran (writing its audit row first if it was a
- * write that did not commit one) and frees the reply's arena. */
-static void request_end(api *a, rpc_call *call, reply_ctx *rc)
+/* Answers a request that ran and frees the reply's arena. */
+static void request_end(rpc_call *call, reply_ctx *rc)
 {
-    if (rc->audit) {
-        audit_write(a, rc);
-    }
     if (wire_arena_failed(rc->a)) {
         set_status(rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "out of memory");
     }
@@ -1357,24 +1453,37 @@ static void request_end(api *a, rpc_call *call, reply_ctx *rc)
         rc->rep.body_case = RACKBOOT__V1__API_REPLY__BODY__NOT_SET;
     }
     send_reply(call, &rc->rep);
-    wire_arena_free(rc->a);
-    rc->a = NULL;
+    rc->a = wire_arena_free(rc->a);
 }
 
+/* Forgets the connection: its identity, its parked polls (a poll whose
+ * check is on the queue is freed by that check) and its requests on the
+ * queue (they will not be answered). */
 static void on_pipe_closed(void *userdata, uint32_t pipe)
 {
     endpoint *ep = userdata;
+    api *a = ep->api;
     if (ep->auth) {
         auth_pipe_closed(ep->auth, pipe);
     }
-    parked *p = ep->api->parked;
-    while (p) {
-        parked *next = p->next;
-        if (p->ep == ep && p->pipe == pipe) {
-            rpc_call_drop(p->call);
-            park_remove(ep->api, p);
+    for (api_job *j = a->running; j; j = j->next) {
+        if (j->ep == ep && j->pipe == pipe) {
+            j->closed = true;
         }
-        p = next;
+    }
+    for (parked *p = a->parked, *next; p; p = next) {
+        next = p->next;
+        if (p->ep != ep || p->pipe != pipe) {
+            continue;
+        }
+        rpc_call_drop(p->call);
+        p->call = NULL;
+        if (p->checking) {
+            park_unlink(a, p);
+            p->gone = true;
+        } else {
+            park_remove(a, p);
+        }
     }
 }
 
@@ -1486,13 +1595,15 @@ static int ipc_share(const char *url, char **ret_error)
     return 0;
 }
 
-int api_new(uv_loop_t *loop, store *st, hub *hb, const api_config *cfg, api **ret, char **ret_error)
+int api_new(uv_loop_t *loop, hub *hb, const api_config *cfg, api **ret, char **ret_error)
 {
+    if (!cfg->queue) {
+        return -EINVAL;
+    }
     api *a = calloc(1, sizeof(*a));
     if (!a) {
         return -ENOMEM;
     }
-    a->st = st;
     a->queue = cfg->queue;
     a->hub = hb;
     a->bad_rl = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 20);
@@ -1530,8 +1641,9 @@ api *api_free(api *a)
     if (!a) {
         return NULL;
     }
-    /* Its jobs hold calls of its servers: the queue goes first. */
-    RB_ASSERT(a->jobs == 0);
+    /* Its jobs hold calls of its servers, and parked polls being checked:
+     * the queue goes first (its -ECANCELED ends them). */
+    RB_ASSERT(a->jobs == 0 && !a->running);
     while (a->parked) {
         rpc_call_drop(a->parked->call);
         park_remove(a, a->parked);

@@ -23,7 +23,7 @@
 
 #include "hub.h"
 #include "pki.h"
-#include "store.h"
+#include "store/queue.h"
 
 typedef struct api api;
 
@@ -32,15 +32,15 @@ typedef struct api_config {
     const char *operators_listen; /* tls+tcp://... or NULL */
     nng_tls_config *tls;          /* with operators_listen */
     pki_verifier *verifier;       /* with operators_listen */
-    /* Installs and cancels are written there, off the loop (NULL: on the
-     * loop). It must be freed before the API. */
-    struct store_queue *queue;
+    /* Every request's store work runs there, off the loop (required); the
+     * loop keeps the handshake and the answers that need no store. It must
+     * be freed before the API. */
+    store_queue *queue;
 } api_config;
 
 /* `hub` (may be NULL) is poked after every write that may change what an
  * agent must hold. */
-int api_new(uv_loop_t *loop, store *st, hub *hb, const api_config *cfg, api **ret,
-            char **ret_error);
+int api_new(uv_loop_t *loop, hub *hb, const api_config *cfg, api **ret, char **ret_error);
 api *api_free(api *a);
 
 /* New events or states: answer the parked event polls. */

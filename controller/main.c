@@ -571,7 +571,7 @@ static int run(const char *path, const char *user)
             goto out;
         }
     }
-    r = api_new(c.loop, c.st, c.hub, &ac, &c.api, &error);
+    r = api_new(c.loop, c.hub, &ac, &c.api, &error);
     if (r < 0) {
         log_error("api: %s", error ? error : errstr(r));
         goto out;
