@@ -499,8 +499,13 @@ static int do_oversized(const rb_session_config *cfg, size_t size, uint32_t wait
     }
     printf("oversized size=%zu result=%s connection=%s\n", size, word,
            atomic_load(&rc.closed) ? "closed" : "open");
+    fflush(stdout);
     free(buf);
-    nng_close(rc.sock);
+    /* Not nng_close(): after the peer dropped the pipe in the middle of a
+     * multi-MiB send, nng 1.5.2 (Debian 12) can wait in it forever, every
+     * thread idle and no TCP socket left (seen under load in
+     * hostile.uplink_abuse, gdb on the stuck process). The process exits
+     * next; the socket goes with it. */
     return 0;
 }
 
