@@ -16,6 +16,7 @@
 #include "model/template.h"
 #include "model_pb.h"
 #include "rbproto.h"
+#include "rbuf.h"
 #include "store/queue.h"
 #include "timeutil.h"
 #include "util.h"
@@ -87,6 +88,13 @@ typedef struct reply_ctx {
     const char *verb; /* install / cancel: set once the hosts were tried and committed */
     size_t failed;
     char **host_why; /* per host: why it failed, or NULL */
+    /* install / cancel run slice by slice (per_host_slice()): the slice
+     * to run next starts at `next`; the one being committed and audited
+     * is [slice_from, slice_to). `stopped` once the store failed. */
+    const struct per_host_op *op;
+    const char *op_verb;
+    size_t next, slice_from, slice_to;
+    bool stopped;
 } reply_ctx;
 
 /* An events long poll waiting for rows (max_wait_ms). Its re-checks run
@@ -516,11 +524,27 @@ static void body_statuses(reply_ctx *rc)
     }
 }
 
-/* Runs `op` on every host of the selector in one batch; each host's row says
+/* A fleet-wide install or cancel runs in slices of this many hosts, each
+ * its own batch with its own audit row: between two slices the store queue
+ * serves the agents (their syncs and event batches wait for one slice, not
+ * for the whole fleet), and the agents of each slice are poked once it is
+ * committed. A slice takes about 0.1 s on the bench (tests/bench/fanout). */
+#define API_SLICE_HOSTS 5000
+
+/* What per_host() does to many hosts at once: `run` returns < 0 only when
+ * nothing of the slice may be committed. */
+typedef struct per_host_op {
+    int (*run)(store *st, const char *const *hosts, size_t n, const Rackboot__V1__ApiRequest *req,
+               store_host_outcome *out);
+} per_host_op;
+
+static void per_host_slice(store *st, reply_ctx *rc);
+
+/* Runs `op` on every host of the selector, slice by slice (the first one
+ * here, the others as jobs of their own: job_done()); each host's row says
  * how it went. The reply is OK when every host succeeded, else FAILED. */
 static void per_host(store *st, const Rackboot__V1__Selector *sel, reply_ctx *rc, const char *verb,
-                     int (*op)(store *st, const char *host, void *arg, char *why, size_t why_len),
-                     void *arg)
+                     const per_host_op *op)
 {
     name_list hosts;
     if (resolve(st, sel, rc, &hosts) < 0) {
@@ -532,56 +556,103 @@ static void per_host(store *st, const Rackboot__V1__Selector *sel, reply_ctx *rc
         set_status(rc, RACKBOOT__V1__STATUS__STATUS_NOT_FOUND, "no hosts selected");
         return;
     }
+    rc->host_why = wire_alloc(rc->a, hosts.n * sizeof(*rc->host_why));
+    if (!rc->host_why) {
+        set_status(rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "out of memory");
+        return;
+    }
+    rc->op = op;
+    rc->op_verb = verb;
+    per_host_slice(st, rc);
+}
+
+/* Whether per_host() has slices left to run. */
+static bool per_host_more(const reply_ctx *rc)
+{
+    return rc->op && !rc->stopped && rc->next < rc->n_hosts;
+}
+
+/* The next slice of per_host()'s hosts, in a batch of its own committed
+ * with its audit row (as much of the slice's failures as the row's result
+ * line holds, audit_fill()). */
+static void per_host_slice(store *st, reply_ctx *rc)
+{
+    size_t from = rc->next, n = MIN(rc->n_hosts - from, (size_t)API_SLICE_HOSTS);
+    uint64_t t0 = now_monotonic_ms();
+    rc->slice_from = from;
+    rc->slice_to = from + n;
+    rc->audited = false;
+    rc->why = NULL;
     int r = store_batch_begin(st);
     if (r < 0) {
         store_failed(st, rc, r, "cannot start a transaction");
+        rc->stopped = true;
         return;
     }
-    char **why = wire_alloc(rc->a, hosts.n * sizeof(*why));
+    store_host_outcome *out = calloc(n, sizeof(*out));
+    r = out ? rc->op->run(st, (const char *const *)rc->hosts + from, n, rc->audit->req, out)
+            : -ENOMEM;
     size_t failed = 0;
-    for (size_t i = 0; why && i < hosts.n; i++) {
-        char buf[RBPROTO_MAX_LINE];
-        buf[0] = '\0';
-        r = op(st, hosts.names[i], arg, buf, sizeof(buf));
-        if (r == -EIO || r == -ENOMEM) {
-            break; /* the store itself failed: undo everything */
+    rbuf line = { 0 };
+    for (size_t i = 0; r >= 0 && i < n; i++) {
+        const char *host = rc->hosts[from + i];
+        const char *w = out[i].result == -EBUSY
+                            ? "has an active install (cancel it, or install with --replace)"
+                        : out[i].result == -ENODATA ? "has no active install"
+                        : out[i].result == -ENOENT  ? "not found"
+                                                    : NULL;
+        if (!w) {
+            log_debug("api: %s id=%s host=%s", rc->op_verb, out[i].id, host);
+            continue;
         }
-        if (r < 0) {
-            why[i] = wire_strdup(rc->a, buf);
-            failed++;
-        }
-        r = 0;
-    }
-    /* How it went, before the commit: the audit row committed with it
-     * says so. */
-    for (size_t i = 0; r >= 0 && why && i < hosts.n; i++) {
-        if (why[i]) {
-            char *line = NULL;
-            if (asprintf(&line, "%s%s%s: %s", rc->why ? rc->why : "", rc->why ? "; " : "",
-                         hosts.names[i], why[i]) < 0) {
-                break;
-            }
-            rc->why = wire_strdup(rc->a, line);
-            free(line);
+        rc->host_why[from + i] = wire_strdup(rc->a, w);
+        failed++;
+        if (line.len <= RBPROTO_MAX_LINE) {
+            rbuf_printf(&line, "%s%s: %s", line.len ? "; " : "", host, w);
         }
     }
-    if (r >= 0 && why && failed) {
-        set_status(rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "%zu of %zu hosts not %s", failed,
-                   hosts.n, verb);
+    free(out);
+    char *text = NULL;
+    if (rbuf_finish(&line, &text, NULL) == 0 && text && *text) {
+        rc->why = wire_strdup(rc->a, text);
     }
-    int c = r >= 0 && why ? batch_commit(st, rc) : store_batch_end(st, false);
-    if (r < 0 || c < 0 || !why) {
-        rc->why = NULL; /* nothing happened to any host */
-        store_failed(st, rc, r < 0 ? r : c < 0 ? c : -ENOMEM, "cannot commit");
+    free(text);
+    /* The slice's own verdict, for its audit row. */
+    if (r >= 0 && failed) {
+        set_status(rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "%zu of %zu hosts not %s", failed, n,
+                   rc->op_verb);
+    } else if (r >= 0) {
+        set_status(rc, RACKBOOT__V1__STATUS__STATUS_OK, "%s", "");
+    }
+    int c = r >= 0 ? batch_commit(st, rc) : store_batch_end(st, false);
+    if (r < 0 || c < 0) {
+        rc->why = NULL; /* nothing of this slice happened */
+        rc->stopped = true;
+        char what[128];
+        snprintf(what, sizeof(what), "cannot commit (%zu of %zu hosts were %s before)", from,
+                 rc->n_hosts, rc->op_verb);
+        store_failed(st, rc, r < 0 ? r : c, from ? what : "cannot commit");
         return;
     }
-    /* The rows come after the agents are poked (request_after(),
-     * per_host_rows()): their long polls are answered before the
-     * operator's rows (10,000 of them for a big install) are built. */
-    rc->wrote = failed < hosts.n;
-    rc->verb = verb;
-    rc->failed = failed;
-    rc->host_why = why;
+    rc->next = from + n;
+    rc->failed += failed;
+    rc->wrote = rc->wrote || failed < n;
+    if (rc->n_hosts > API_SLICE_HOSTS) {
+        log_info("api: %s hosts %zu-%zu of %zu: failed=%zu in %" PRIu64 " ms", rc->op_verb,
+                 from + 1, from + n, rc->n_hosts, failed, now_monotonic_ms() - t0);
+    }
+    if (rc->next < rc->n_hosts) {
+        return;
+    }
+    /* The last slice: the request's verdict. The rows come after the
+     * agents are poked (request_after(), per_host_rows()): their long
+     * polls are answered before the operator's rows (100,000 of them for
+     * a whole fleet) are built. */
+    if (rc->failed) {
+        set_status(rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "%zu of %zu hosts not %s", rc->failed,
+                   rc->n_hosts, rc->op_verb);
+    }
+    rc->verb = rc->op_verb;
 }
 
 /* The reply's rows of what per_host() did, one per host. */
@@ -597,39 +668,23 @@ static void per_host_rows(store *st, reply_ctx *rc)
     }
 }
 
-typedef struct install_arg {
-    const char *profile;
-    bool replace;
-} install_arg;
-
-static int install_one(store *st, const char *host, void *arg, char *why, size_t why_len)
+static int install_run(store *st, const char *const *hosts, size_t n,
+                       const Rackboot__V1__ApiRequest *req, store_host_outcome *out)
 {
-    const install_arg *ia = arg;
-    char id[STORE_ID_LEN + 1];
-    int r = store_install_create(st, host, ia->profile, ia->replace, now_realtime_ms(), id);
-    if (r == -EBUSY) {
-        snprintf(why, why_len, "has an active install (cancel it, or install with --replace)");
-    } else if (r < 0) {
-        snprintf(why, why_len, "%s", store_errmsg(st));
-    } else {
-        log_debug("api: install id=%s host=%s profile=%s", id, host, ia->profile);
-    }
-    return r;
+    const Rackboot__V1__InstallRequest *in = req->install;
+    return store_installs_create(st, hosts, n, in->profile, in->replace_active, now_realtime_ms(),
+                                 out);
 }
 
-static int cancel_one(store *st, const char *host, void *arg, char *why, size_t why_len)
+static int cancel_run(store *st, const char *const *hosts, size_t n,
+                      const Rackboot__V1__ApiRequest *req, store_host_outcome *out)
 {
-    char id[STORE_ID_LEN + 1];
-    int r = store_install_cancel(st, host, now_realtime_ms(), id);
-    if (r == -ENOENT) {
-        snprintf(why, why_len, "has no active install");
-    } else if (r < 0) {
-        snprintf(why, why_len, "%s", store_errmsg(st));
-    } else {
-        log_debug("api: cancel id=%s host=%s", id, host);
-    }
-    return r;
+    (void)req;
+    return store_installs_cancel(st, hosts, n, now_realtime_ms(), out);
 }
+
+static const per_host_op install_op = { .run = install_run };
+static const per_host_op cancel_op = { .run = cancel_run };
 
 static int profile_exists(const model_profile *p, void *userdata)
 {
@@ -648,13 +703,12 @@ static void do_install(store *st, const Rackboot__V1__InstallRequest *req, reply
         }
         return;
     }
-    install_arg ia = { .profile = req->profile, .replace = req->replace_active };
-    per_host(st, req->target, rc, "installed", install_one, &ia);
+    per_host(st, req->target, rc, "installed", &install_op);
 }
 
 static void do_cancel(store *st, const Rackboot__V1__CancelRequest *req, reply_ctx *rc)
 {
-    per_host(st, req->target, rc, "cancelled", cancel_one, NULL);
+    per_host(st, req->target, rc, "cancelled", &cancel_op);
 }
 
 static void do_status(store *st, const Rackboot__V1__StatusRequest *req, reply_ctx *rc)
@@ -1000,9 +1054,9 @@ static int audit_fill(reply_ctx *rc, store_audit *row, char result[RBPROTO_MAX_L
         const Rackboot__V1__Selector *sel =
             req->body_case == RACKBOOT__V1__API_REQUEST__BODY_INSTALL ? req->install->target
                                                                       : req->cancel->target;
-        if (rc->hosts) {
-            hosts = rc->hosts;
-            n_hosts = rc->n_hosts;
+        if (rc->hosts) { /* resolved: the slice being committed */
+            hosts = rc->hosts + rc->slice_from;
+            n_hosts = rc->slice_to - rc->slice_from;
         } else if (sel) { /* refused before it was resolved: what it named */
             for (size_t i = 0; i < sel->n_hosts; i++) {
                 collect_names(rc->a, &hosts, &n_hosts, sel->hosts[i]);
@@ -1017,8 +1071,14 @@ static int audit_fill(reply_ctx *rc, store_audit *row, char result[RBPROTO_MAX_L
         break;
     }
     bool ok = rc->rep.status == RACKBOOT__V1__STATUS__STATUS_OK;
+    /* A request of more than one slice: which part of it this row is. */
+    char part[64] = "";
+    if (rc->hosts && rc->n_hosts > API_SLICE_HOSTS) {
+        snprintf(part, sizeof(part), "hosts %zu-%zu of %zu: ", rc->slice_from + 1, rc->slice_to,
+                 rc->n_hosts);
+    }
     /* install / cancel failing for some hosts: say which, and why. */
-    int n = snprintf(result, RBPROTO_MAX_LINE + 1, "%s%s%s",
+    int n = snprintf(result, RBPROTO_MAX_LINE + 1, "%s%s%s%s", part,
                      ok ? "ok" : (rc->rep.message && *rc->rep.message ? rc->rep.message : "failed"),
                      rc->why ? ": " : "", rc->why ? rc->why : "");
     if (n >= (int)RBPROTO_MAX_LINE + 1) {
@@ -1253,6 +1313,14 @@ static void job_work(store *st, void *arg)
     audit_append(st, &j->rc);
 }
 
+/* The next slice of an install or cancel (per_host_slice()). */
+static void job_slice(store *st, void *arg)
+{
+    api_job *j = arg;
+    per_host_slice(st, &j->rc);
+    audit_append(st, &j->rc);
+}
+
 static void job_rows(store *st, void *arg)
 {
     api_job *j = arg;
@@ -1340,6 +1408,17 @@ static void job_done(void *arg, int status)
     a->jobs--;
     if (status < 0) {
         job_cancelled(j);
+        return;
+    }
+    if (per_host_more(&j->rc)) {
+        /* Agents get each slice as it lands; the queue serves whatever
+         * came meanwhile before the next one. The caller gone, it goes on:
+         * half a fleet reinstalled is worse than all of it. */
+        if (j->rc.wrote && a->hub) {
+            hub_poke(a->hub);
+        }
+        j->rc.wrote = false;
+        job_run(a, job_slice, job_done, j);
         return;
     }
     request_after(a, &j->rc);

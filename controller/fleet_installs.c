@@ -34,95 +34,233 @@ int fleet_install_apply(store *s, int64_t id, install_state from, install_input 
     return 1;
 }
 
-static int install_create_tx(store *s, const char *host, const char *profile, bool replace,
-                             uint64_t now, char id[STORE_ID_LEN + 1])
-{
-    int64_t host_id, rack_id, profile_id;
-    store_install_ref active;
-    int r;
+/* ---- Installing and cancelling, one host or many ----------------------
+ *
+ * A fleet-wide install touches every host once: per host a few indexed
+ * reads, then its writes. Checks come before any write, so a host that
+ * fails changes nothing and needs no savepoint of its own (a savepoint per
+ * host makes SQLite journal every page a host's writes touch: most of the
+ * time of a 100,000-host install went there); once a host's writes begin,
+ * only the store itself can fail, and that fails the whole batch. Each rack
+ * touched is bumped once, however many of its hosts are. */
 
-    TRY(fleet_found(s, s->ops->host_find(s->be, host, &host_id, &rack_id), "host", host));
-    TRY(fleet_found(s, s->ops->profile_find(s->be, profile, &profile_id), "profile", profile));
-    uint32_t attempt = 1;
-    {
-        install_state last;
-        uint32_t last_attempt;
-        r = s->ops->install_last_of_host(s->be, host_id, &last, &last_attempt);
-        TRY(r);
-        /* A retry until the host installs; after a success, a new series. */
-        if (r == 1 && last != INSTALL_INSTALLED) {
-            attempt = last_attempt + 1;
+/* What the checks decided for one host. */
+typedef struct host_plan {
+    int64_t host_id, rack_id;
+    store_install_ref active; /* id 0: none */
+    uint32_t attempt;         /* of the new install */
+} host_plan;
+
+static int rack_id_cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Bumps each distinct rack of racks[0..n) once (sorts them). */
+static int bump_racks(store *s, int64_t *racks, size_t n)
+{
+    qsort(racks, n, sizeof(*racks), rack_id_cmp);
+    for (size_t i = 0; i < n; i++) {
+        if (i == 0 || racks[i] != racks[i - 1]) {
+            TRY(s->ops->rack_bump(s->be, racks[i]));
         }
     }
-    r = s->ops->install_active_of_host(s->be, host_id, &active);
+    return 0;
+}
+
+/* The checks of one host's install: -ENOENT (no such host), -EBUSY (an
+ * active install and not `replace`), 0 (plan filled), or a store error. */
+static int install_plan(store *s, const char *host, bool replace, host_plan *p)
+{
+    int r = s->ops->host_find(s->be, host, &p->host_id, &p->rack_id);
+    if (r <= 0) {
+        return r < 0 ? r : -ENOENT;
+    }
+    install_state last;
+    uint32_t last_attempt;
+    r = s->ops->install_last_of_host(s->be, p->host_id, &last, &last_attempt);
     TRY(r);
-    if (r == 1) {
-        if (!replace) {
-            return fleet_fail(s, -EBUSY, "host %s has an active install %s (%s)", host, active.uuid,
-                              fleet_state_name(active.state));
-        }
-        TRY(fleet_install_apply(s, active.id, active.state, INSTALL_INPUT_CANCEL, 0, now,
-                                "replaced by a new install", NULL));
+    /* A retry until the host installs; after a success, a new series. */
+    p->attempt = r == 1 && last != INSTALL_INSTALLED ? last_attempt + 1 : 1;
+    r = s->ops->install_active_of_host(s->be, p->host_id, &p->active);
+    TRY(r);
+    if (r == 0) {
+        p->active.id = 0;
+    } else if (!replace) {
+        return -EBUSY;
     }
-    char token[STORE_TOKEN_LEN + 1];
-    TRY(fleet_install_secrets(id, token, s->errmsg, sizeof(s->errmsg)));
-    /* Bump first: the install records the generation that carries it. */
-    TRY(s->ops->rack_bump(s->be, rack_id));
-    return s->ops->install_insert(s->be, &(store_install_new){
-                                             .uuid = id,
-                                             .token = token,
-                                             .host_id = host_id,
-                                             .profile_id = profile_id,
-                                             .rack_id = rack_id,
-                                             .attempt = attempt,
-                                             .now = now,
-                                         });
+    return 0;
+}
+
+/* Cancels the plan's active install, if any. */
+static int cancel_active(store *s, const host_plan *p, uint64_t now, const char *message)
+{
+    if (p->active.id == 0) {
+        return 0;
+    }
+    int r = fleet_install_apply(s, p->active.id, p->active.state, INSTALL_INPUT_CANCEL, 0, now,
+                                message, NULL);
+    TRY(r);
+    RB_ASSERT(r == 1); /* an active install can always be cancelled */
+    return 0;
+}
+
+/* store_installs_create() in the transaction the caller opened. */
+static int create_many(store *s, const char *const *hosts, size_t n, const char *profile,
+                       bool replace, uint64_t now, store_host_outcome *out)
+{
+    int64_t profile_id;
+    TRY(fleet_found(s, s->ops->profile_find(s->be, profile, &profile_id), "profile", profile));
+    host_plan *plans = calloc(n ? n : 1, sizeof(*plans));
+    int64_t *racks = calloc(n ? n : 1, sizeof(*racks));
+    size_t n_racks = 0, done = 0;
+    int r = plans && racks ? 0 : -ENOMEM;
+    for (size_t i = 0; r >= 0 && i < n; i++) {
+        out[i] = (store_host_outcome){ 0 };
+        out[i].result = install_plan(s, hosts[i], replace, &plans[i]);
+        if (out[i].result == -ENOENT || out[i].result == -EBUSY) {
+            if (out[i].result == -EBUSY) {
+                memcpy(out[i].id, plans[i].active.uuid, sizeof(out[i].id));
+                out[i].active_state = plans[i].active.state;
+            }
+            continue;
+        }
+        r = out[i].result;
+        if (r >= 0) {
+            racks[n_racks++] = plans[i].rack_id;
+        }
+    }
+    /* Bump first: each install records the generation that carries it. */
+    if (r >= 0) {
+        r = bump_racks(s, racks, n_racks);
+    }
+    for (size_t i = 0; r >= 0 && i < n; i++) {
+        if (out[i].result < 0) {
+            continue;
+        }
+        const host_plan *p = &plans[i];
+        char token[STORE_TOKEN_LEN + 1];
+        r = cancel_active(s, p, now, "replaced by a new install");
+        if (r >= 0) {
+            r = fleet_install_secrets(out[i].id, token, s->errmsg, sizeof(s->errmsg));
+        }
+        if (r >= 0) {
+            r = s->ops->install_insert(s->be, &(store_install_new){
+                                                  .uuid = out[i].id,
+                                                  .token = token,
+                                                  .host_id = p->host_id,
+                                                  .profile_id = profile_id,
+                                                  .rack_id = p->rack_id,
+                                                  .attempt = p->attempt,
+                                                  .now = now,
+                                              });
+        }
+        done += r >= 0;
+    }
+    free(plans);
+    free(racks);
+    return r < 0 ? r : (int)done;
+}
+
+/* store_installs_cancel() in the transaction the caller opened. */
+static int cancel_many(store *s, const char *const *hosts, size_t n, uint64_t now,
+                       store_host_outcome *out)
+{
+    int64_t *racks = calloc(n ? n : 1, sizeof(*racks));
+    size_t n_racks = 0, done = 0;
+    int r = racks ? 0 : -ENOMEM;
+    for (size_t i = 0; r >= 0 && i < n; i++) {
+        host_plan p = { 0 };
+        out[i] = (store_host_outcome){ 0 };
+        r = s->ops->host_find(s->be, hosts[i], &p.host_id, &p.rack_id);
+        if (r == 0) {
+            out[i].result = -ENOENT;
+            continue;
+        }
+        if (r > 0) {
+            r = s->ops->install_active_of_host(s->be, p.host_id, &p.active);
+        }
+        if (r == 0) {
+            out[i].result = -ENODATA; /* no active install */
+            continue;
+        }
+        if (r > 0) {
+            memcpy(out[i].id, p.active.uuid, sizeof(out[i].id));
+            r = cancel_active(s, &p, now, "cancelled");
+        }
+        if (r >= 0) {
+            racks[n_racks++] = p.rack_id;
+            done++;
+        }
+    }
+    if (r >= 0) {
+        r = bump_racks(s, racks, n_racks);
+    }
+    free(racks);
+    return r < 0 ? r : (int)done;
+}
+
+int store_installs_create(store *s, const char *const *hosts, size_t n, const char *profile,
+                          bool replace, uint64_t now, store_host_outcome *out)
+{
+    RB_ASSERT(s->in_batch);
+    s->errmsg[0] = '\0';
+    return create_many(s, hosts, n, profile, replace, now, out);
+}
+
+int store_installs_cancel(store *s, const char *const *hosts, size_t n, uint64_t now,
+                          store_host_outcome *out)
+{
+    RB_ASSERT(s->in_batch);
+    s->errmsg[0] = '\0';
+    return cancel_many(s, hosts, n, now, out);
+}
+
+/* One host: the batch of one in a transaction (or, in a batch, a
+ * savepoint) of its own, errmsg saying why it failed. `profile` NULL:
+ * cancel. */
+static int one_host(store *s, const char *host, const char *profile, bool replace, uint64_t now,
+                    char ret_id[STORE_ID_LEN + 1])
+{
+    s->errmsg[0] = '\0';
+    if (!host) {
+        return fleet_fail(s, -EINVAL, "host required");
+    }
+    TRY(fleet_tx_begin(s));
+    store_host_outcome out;
+    int r = profile ? create_many(s, &host, 1, profile, replace, now, &out)
+                    : cancel_many(s, &host, 1, now, &out);
+    if (r >= 0 && out.result == -EBUSY) {
+        r = fleet_fail(s, -EBUSY, "host %s has an active install %s (%s)", host, out.id,
+                       fleet_state_name(out.active_state));
+    } else if (r >= 0 && out.result == -ENODATA) {
+        r = fleet_fail(s, -ENOENT, "host %s has no active install", host);
+    } else if (r >= 0 && out.result < 0) {
+        r = fleet_found(s, 0, "host", host); /* -ENOENT, the only other */
+    } else if (r > 0) {
+        r = 0; /* the one host done */
+    }
+    r = fleet_tx_end(s, r);
+    if (r >= 0 && ret_id) {
+        memcpy(ret_id, out.id, sizeof(out.id));
+    }
+    return r;
 }
 
 int store_install_create(store *s, const char *host, const char *profile, bool replace,
                          uint64_t now, char ret_id[STORE_ID_LEN + 1])
 {
-    char id[STORE_ID_LEN + 1];
-    s->errmsg[0] = '\0';
-    if (!host || !profile) {
+    if (!profile) {
+        s->errmsg[0] = '\0';
         return fleet_fail(s, -EINVAL, "host and profile required");
     }
-    TRY(fleet_tx_begin(s));
-    int r = fleet_tx_end(s, install_create_tx(s, host, profile, replace, now, id));
-    if (r >= 0 && ret_id) {
-        memcpy(ret_id, id, sizeof(id));
-    }
-    return r;
-}
-
-static int install_cancel_tx(store *s, const char *host, uint64_t now, char id[STORE_ID_LEN + 1])
-{
-    int64_t host_id, rack_id;
-    store_install_ref active;
-    TRY(fleet_found(s, s->ops->host_find(s->be, host, &host_id, &rack_id), "host", host));
-    int r = s->ops->install_active_of_host(s->be, host_id, &active);
-    TRY(r);
-    if (r == 0) {
-        return fleet_fail(s, -ENOENT, "host %s has no active install", host);
-    }
-    memcpy(id, active.uuid, sizeof(active.uuid));
-    r = fleet_install_apply(s, active.id, active.state, INSTALL_INPUT_CANCEL, 0, now, "cancelled",
-                            NULL);
-    TRY(r);
-    RB_ASSERT(r == 1); /* an active install can always be cancelled */
-    return s->ops->rack_bump(s->be, rack_id);
+    return one_host(s, host, profile, replace, now, ret_id);
 }
 
 int store_install_cancel(store *s, const char *host, uint64_t now, char ret_id[STORE_ID_LEN + 1])
 {
-    char id[STORE_ID_LEN + 1];
-    s->errmsg[0] = '\0';
-    TRY(fleet_tx_begin(s));
-    int r = fleet_tx_end(s, install_cancel_tx(s, host, now, id));
-    if (r >= 0 && ret_id) {
-        memcpy(ret_id, id, sizeof(id));
-    }
-    return r;
+    return one_host(s, host, NULL, false, now, ret_id);
 }
 
 /* ---- Intents ----------------------------------------------------------- */

@@ -159,6 +159,26 @@ int store_install_create(store *s, const char *host, const char *profile, bool r
  * says which). ret_id (if not NULL) gets the cancelled install's id. */
 int store_install_cancel(store *s, const char *host, uint64_t now, char ret_id[STORE_ID_LEN + 1]);
 
+/* Many hosts at once, inside a batch (store_batch_begin()): what happened
+ * to each host. A host that fails changes nothing; the others go on. */
+typedef struct store_host_outcome {
+    /* 0 done; -ENOENT no such host; -EBUSY (install) an active install and
+     * not `replace`; -ENODATA (cancel) no active install */
+    int result;
+    char id[STORE_ID_LEN + 1];  /* the install created, cancelled, or (-EBUSY) active */
+    install_state active_state; /* -EBUSY: the active install's */
+} store_host_outcome;
+
+/* store_install_create() for each of hosts[0..n), out[i] its outcome; each
+ * rack touched is bumped once. Returns how many hosts were done, or < 0:
+ * the profile does not exist (-ENOENT, nothing done), or the store failed
+ * (the batch must then end without committing). */
+int store_installs_create(store *s, const char *const *hosts, size_t n, const char *profile,
+                          bool replace, uint64_t now, store_host_outcome *out);
+/* store_install_cancel() for each of hosts[0..n), likewise. */
+int store_installs_cancel(store *s, const char *const *hosts, size_t n, uint64_t now,
+                          store_host_outcome *out);
+
 /* One active install as its rack's agent needs it (an Intent). */
 typedef struct store_intent {
     const char *install_id;

@@ -14,6 +14,12 @@ if(TARGET rackboot AND TARGET rackboot-controller)
                    ${CMAKE_SOURCE_DIR}/deploy/examples $<TARGET_FILE:rackboot-pki>)
   set_tests_properties(integration.cli_flows PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
                        LABELS integration)
+  # An install and a cancel of 12,345 hosts: more than one slice.
+  add_test(NAME integration.install_slices
+           COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/integration/install_slices.sh
+                   $<TARGET_FILE:rackboot> $<TARGET_FILE:rackboot-controller>)
+  set_tests_properties(integration.install_slices PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77
+                       LABELS integration)
 endif()
 
 # Fuzzed: `hosts import FILE.csv`.

@@ -2084,6 +2084,106 @@ static void test_rules_undo_on_backend_failure(void **state)
     check_store(f);
 }
 
+/* Many hosts in one batch (a fleet-wide install): a host that fails
+ * changes nothing and costs no savepoint, the profile is found once, each
+ * rack is bumped once, and the store failing fails the whole batch. */
+static void test_installs_batched(void **state)
+{
+    fixture *f = *state;
+    open_spy(f);
+    char id[STORE_ID_LEN + 1];
+    uint64_t g1 = generation(f->s, "r1"), g2 = generation(f->s, "r2");
+    assert_int_equal(store_install_create(f->s, "web2", "el9", false, T0, id), 0);
+    g1++;
+
+    const char *hosts[] = { "web1", "web2", "nohost", "web3", "db1" };
+    store_host_outcome out[ARRAY_SIZE(hosts)];
+    memset(&spy, 0, sizeof(spy));
+    assert_int_equal(store_batch_begin(f->s), 0);
+    assert_int_equal(
+        store_installs_create(f->s, hosts, ARRAY_SIZE(hosts), "el9", false, T0 + 1, out), 3);
+    assert_int_equal(store_batch_end(f->s, true), 0);
+    assert_int_equal(out[0].result, 0);
+    assert_int_equal(out[1].result, -EBUSY);
+    assert_string_equal(out[1].id, id); /* the active one */
+    assert_int_equal(out[1].active_state, INSTALL_REQUESTED);
+    assert_int_equal(out[2].result, -ENOENT);
+    assert_int_equal(out[3].result, 0);
+    assert_int_equal(out[4].result, 0);
+    assert_int_equal(spy.begin, 1);
+    assert_int_equal(spy.savepoint, 0);
+    assert_int_equal(spy.profile_find, 1);
+    assert_int_equal(spy.rack_bump, 2);
+    assert_int_equal(spy.install_insert, 3);
+    assert_int_equal(spy.install_set_state, 0);
+    assert_int_equal(generation(f->s, "r1"), g1 + 1);
+    assert_int_equal(generation(f->s, "r2"), g2 + 1);
+    /* every install of the batch records the generation that carries it
+     * (web2's, from before, an older one) */
+    assert_int_equal(peek_int(f, "SELECT count(*) FROM installs i JOIN hosts h ON "
+                                 "h.id = i.host_id JOIN racks r ON r.id = h.rack_id "
+                                 "WHERE i.generation = r.generation"),
+                     3);
+    status_out st = status(f->s, "web1");
+    assert_string_equal(st.install_id, out[0].id);
+    assert_int_equal(st.attempt, 1);
+
+    /* replace: every active one cancelled, attempts counted on */
+    const char *r1[] = { "web1", "web2", "web3" };
+    store_host_outcome rout[3];
+    memset(&spy, 0, sizeof(spy));
+    assert_int_equal(store_batch_begin(f->s), 0);
+    assert_int_equal(store_installs_create(f->s, r1, 3, "el9", true, T0 + 2, rout), 3);
+    assert_int_equal(store_batch_end(f->s, true), 0);
+    assert_int_equal(spy.install_set_state, 3);
+    assert_int_equal(spy.rack_bump, 1);
+    assert_int_equal(generation(f->s, "r1"), g1 + 2);
+    assert_int_equal(status(f->s, "web1").attempt, 2);
+    assert_int_equal(peek_int(f, "SELECT count(*) FROM installs WHERE state = 'cancelled'"), 3);
+
+    /* cancel: a host without an active install and an unknown one fail
+     * alone; r2's install stays */
+    const char *c[] = { "web1", "nohost", "web2", "web3" };
+    store_host_outcome cout[4];
+    memset(&spy, 0, sizeof(spy));
+    assert_int_equal(store_batch_begin(f->s), 0);
+    assert_int_equal(store_installs_cancel(f->s, c, 2, T0 + 3, cout), 1);
+    assert_int_equal(store_installs_cancel(f->s, c + 2, 2, T0 + 3, cout + 2), 2);
+    assert_int_equal(store_batch_end(f->s, true), 0);
+    assert_int_equal(cout[0].result, 0);
+    assert_string_equal(cout[0].id, rout[0].id);
+    assert_int_equal(cout[1].result, -ENOENT);
+    assert_int_equal(spy.rack_bump, 2); /* once per call */
+    assert_int_equal(spy.savepoint, 0);
+    assert_int_equal(status(f->s, "web1").state, INSTALL_CANCELLED);
+    assert_int_equal(status(f->s, "db1").state, INSTALL_REQUESTED);
+    memset(&spy, 0, sizeof(spy));
+    assert_int_equal(store_batch_begin(f->s), 0);
+    assert_int_equal(store_installs_cancel(f->s, c, 1, T0 + 4, cout), 0);
+    assert_int_equal(store_batch_end(f->s, true), 0);
+    assert_int_equal(cout[0].result, -ENODATA);
+    assert_int_equal(spy.rack_bump, 0);
+
+    /* the store failing half-way: the batch is undone as a whole */
+    uint64_t g = generation(f->s, "r1");
+    memset(&spy, 0, sizeof(spy));
+    assert_int_equal(store_batch_begin(f->s), 0);
+    spy.fail_insert = -EIO;
+    assert_int_equal(store_installs_create(f->s, r1, 3, "el9", false, T0 + 5, rout), -EIO);
+    spy.fail_insert = 0;
+    assert_int_equal(store_batch_end(f->s, false), 0);
+    assert_int_equal(generation(f->s, "r1"), g);
+    assert_int_equal(status(f->s, "web1").state, INSTALL_CANCELLED);
+    assert_int_equal(peek_int(f, "SELECT count(*) FROM installs WHERE state = 'requested'"), 1);
+
+    /* an unknown profile: nothing done */
+    assert_int_equal(store_batch_begin(f->s), 0);
+    assert_int_equal(store_installs_create(f->s, r1, 3, "nope", false, T0 + 6, rout), -ENOENT);
+    assert_non_null(strstr(store_errmsg(f->s), "nope"));
+    assert_int_equal(store_batch_end(f->s, false), 0);
+    check_store(f);
+}
+
 int main(int argc, char **argv)
 {
     const char *name = argc > 1 ? argv[1] : getenv("RACKBOOT_TEST_STORE_BACKEND");
@@ -2146,6 +2246,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest seam_tests[] = {
         cmocka_unit_test_setup_teardown(test_rules_drive_ops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rules_undo_on_backend_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_installs_batched, setup, teardown),
     };
     int failed = cmocka_run_group_tests_name(backend->name, tests, NULL, NULL);
     if (strcmp(backend->name, "sqlite") == 0) {
