@@ -1,13 +1,18 @@
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
+#include <time.h>
 
 #include "diag.h"
 #include "pb.h"
 
 #include "rbproto.h"
+#include "timeutil.h"
 
 void cli_error(cli *c, const char *fmt, ...)
 {
@@ -45,12 +50,81 @@ int cli_exit_for_status(Rackboot__V1__Status status)
     }
 }
 
+uint32_t cli_timeout(const cli *c, uint32_t default_ms)
+{
+    return c->timeout_given ? c->timeout_ms : default_ms;
+}
+
+/* A call's waiting, told on a terminal: a thread that wakes every
+ * CLI_PROGRESS_EVERY_MS until the call is back. The transport blocks in
+ * nng, so the main thread cannot do it. */
+typedef struct progress {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    FILE *err;
+    uint32_t timeout_ms;
+} progress;
+
+static void *progress_run(void *arg)
+{
+    progress *p = arg;
+    uint64_t start = now_monotonic_ms();
+    struct timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    pthread_mutex_lock(&p->mu);
+    while (!p->done) {
+        next.tv_sec += CLI_PROGRESS_EVERY_MS / 1000u;
+        while (!p->done && pthread_cond_timedwait(&p->cv, &p->mu, &next) != ETIMEDOUT) {
+        }
+        if (!p->done) {
+            fprintf(p->err, "rackboot: waiting for the controller: %" PRIu64 " s of at most %u s\n",
+                    (now_monotonic_ms() - start + 500) / 1000u, p->timeout_ms / 1000u);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* c->transport, with progress lines when c->err is a terminal. */
+static int call_transport(cli *c, const Rackboot__V1__ApiRequest *req, uint32_t timeout_ms,
+                          Rackboot__V1__ApiReply **ret)
+{
+    progress p = { .err = c->err, .timeout_ms = timeout_ms };
+    pthread_t thread;
+    pthread_condattr_t ca;
+    bool started = false;
+    if (c->err_tty && timeout_ms > CLI_PROGRESS_EVERY_MS) {
+        pthread_mutex_init(&p.mu, NULL);
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&p.cv, &ca);
+        pthread_condattr_destroy(&ca);
+        started = pthread_create(&thread, NULL, progress_run, &p) == 0;
+        if (!started) {
+            pthread_cond_destroy(&p.cv);
+            pthread_mutex_destroy(&p.mu);
+        }
+    }
+    int r = c->transport(c, req, timeout_ms, ret);
+    if (started) {
+        pthread_mutex_lock(&p.mu);
+        p.done = true;
+        pthread_cond_signal(&p.cv);
+        pthread_mutex_unlock(&p.mu);
+        pthread_join(thread, NULL);
+        pthread_cond_destroy(&p.cv);
+        pthread_mutex_destroy(&p.mu);
+    }
+    return r;
+}
+
 int cli_call(cli *c, const Rackboot__V1__ApiRequest *req, uint32_t timeout_ms,
              Rackboot__V1__ApiReply__BodyCase expect, Rackboot__V1__ApiReply **ret)
 {
     Rackboot__V1__ApiReply *reply = NULL;
     c->last_status = RACKBOOT__V1__STATUS__STATUS_UNSPECIFIED;
-    int r = c->transport(c, req, timeout_ms ? timeout_ms : c->timeout_ms, &reply);
+    int r = call_transport(c, req, timeout_ms ? timeout_ms : c->timeout_ms, &reply);
     if (r != 0) {
         return r;
     }

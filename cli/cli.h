@@ -26,6 +26,13 @@ enum {
 
 #define CLI_DEFAULT_CONTROLLER "ipc:///run/rackboot/api.sock"
 #define CLI_DEFAULT_TIMEOUT_MS 30000u
+/* install / cancel of --rack or --all: a whole fleet takes seconds to
+ * minutes (the controller works through it 5,000 hosts at a time), so they
+ * wait this long unless --timeout says otherwise. */
+#define CLI_FLEET_TIMEOUT_MS 600000u
+/* A call still out after this long says so on a terminal, and again every
+ * this long. */
+#define CLI_PROGRESS_EVERY_MS 5000u
 
 typedef struct cli cli;
 
@@ -44,6 +51,8 @@ struct cli {
     const char *controller;
     const char *ca, *cert, *key, *crl, *server_name;
     uint32_t timeout_ms;
+    bool timeout_given; /* --timeout: commands with a longer default keep it */
+    bool err_tty;       /* err is a terminal: long calls show they are waiting */
     cli_transport_fn transport;
     void *transport_state; /* the open session, or the test's fake */
     /* watch: seconds between status polls when events say nothing (tests
@@ -65,6 +74,8 @@ int cli_usage_error(cli *c, const char *command, const char *fmt, ...)
  * body an OK reply must carry (NOT_SET: any). */
 int cli_call(cli *c, const Rackboot__V1__ApiRequest *req, uint32_t timeout_ms,
              Rackboot__V1__ApiReply__BodyCase expect, Rackboot__V1__ApiReply **ret);
+/* The timeout of a command whose default is `default_ms`: --timeout wins. */
+uint32_t cli_timeout(const cli *c, uint32_t default_ms);
 
 /* For getopt_long's ':' (missing value) and '?' (unknown option) returns:
  * prints the problem and returns CLI_EXIT_USAGE. `command` is e.g.

@@ -193,7 +193,9 @@ static int targeted(cli *c, int argc, char **argv, action act)
         return code;
     }
     Rackboot__V1__ApiReply *reply = NULL;
-    code = cli_call(c, req, 0, RACKBOOT__V1__API_REPLY__BODY_STATUSES, &reply);
+    bool fleet = act != ACT_STATUS && (all || n_racks > 0);
+    code = cli_call(c, req, fleet ? cli_timeout(c, CLI_FLEET_TIMEOUT_MS) : 0,
+                    RACKBOOT__V1__API_REPLY__BODY_STATUSES, &reply);
     cli_pb_free(req);
     if (code != 0) {
         if (act == ACT_INSTALL && c->last_status == RACKBOOT__V1__STATUS__STATUS_CONFLICT &&

@@ -36,7 +36,8 @@ static const char help[] =
     "                     else " CLI_DEFAULT_CONTROLLER ")\n"
     "  --ca FILE --cert FILE --key FILE [--crl FILE] [--server-name NAME]\n"
     "                     the fleet CA and your operator certificate, for tls+tcp://\n"
-    "  --timeout SECONDS  how long to wait for the controller (default 30)\n"
+    "  --timeout SECONDS  how long to wait for the controller (default 30; 600 for\n"
+    "                     install and cancel of --rack or --all)\n"
     "  --json             machine-readable output (every listing; keys sorted)\n"
     "  -h, --help         this text ('rackboot COMMAND --help' for one command)\n"
     "  --version          print the version\n"
@@ -147,6 +148,7 @@ int cli_main(cli *c, int argc, char **argv)
                 return cli_usage_error(c, NULL, "--timeout %s: expected 1-3600 seconds", optarg);
             }
             c->timeout_ms = secs * 1000u;
+            c->timeout_given = true;
             break;
         case OPT_JSON:
             c->json = true;

@@ -11,6 +11,7 @@ int main(int argc, char **argv)
         .out = stdout,
         .err = stderr,
         .tty = isatty(STDOUT_FILENO) == 1,
+        .err_tty = isatty(STDERR_FILENO) == 1,
         .transport = cli_transport_session,
     };
     int code = cli_main(&c, argc, argv);

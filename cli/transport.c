@@ -77,6 +77,11 @@ int cli_transport_session(cli *c, const Rackboot__V1__ApiRequest *req, uint32_t 
         int code = cli_transport_exit_code(r);
         if (r == -ETIMEDOUT) {
             cli_error(c, "controller %s did not answer within %u ms", c->controller, timeout_ms);
+            if (req->body_case == RACKBOOT__V1__API_REQUEST__BODY_INSTALL ||
+                req->body_case == RACKBOOT__V1__API_REQUEST__BODY_CANCEL) {
+                cli_error(c, "it may still be working through the hosts: see 'rackboot audit' "
+                             "and 'rackboot status' (or wait longer with --timeout)");
+            }
         } else if (code == CLI_EXIT_UNREACHABLE) {
             cli_error(c, "controller %s unreachable: %s", c->controller, errstr(r));
         } else if (r == -EBADMSG) {

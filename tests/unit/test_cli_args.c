@@ -29,6 +29,7 @@ static struct {
     /* when set: the reply to each request (instead of `reply`) */
     const Rackboot__V1__ApiReply *(*reply_to)(const Rackboot__V1__ApiRequest *req);
     int code; /* nonzero: the transport fails with this exit code */
+    uint32_t timeout_ms; /* of the last call */
 } fake;
 
 static char *out_text, *err_text;
@@ -38,6 +39,7 @@ static int fake_transport(cli *c, const Rackboot__V1__ApiRequest *req, uint32_t 
                           Rackboot__V1__ApiReply **ret)
 {
     fake.calls++;
+    fake.timeout_ms = timeout_ms;
     free(fake.req);
     fake.req = NULL;
     /* rbproto_pack validates: every request the CLI builds must be one the
@@ -247,6 +249,26 @@ static void test_selectors(void **state)
     assert_string_equal(req->status->target->hosts[0], "web3");
     rbproto_api_request_free(req);
     assert_string_equal(out_text, "[]\n");
+}
+
+/* A fleet-wide install or cancel waits longer than a request about a few
+ * hosts (the controller works through 5,000 hosts at a time); --timeout
+ * wins over both. */
+static void test_fleet_timeout(void **state)
+{
+    fake.reply = ok_statuses();
+    assert_int_equal(run("install", "web1", "--profile", "el9", NULL), 0);
+    assert_int_equal(fake.timeout_ms, CLI_DEFAULT_TIMEOUT_MS);
+    assert_int_equal(run("install", "--rack", "r1", "--profile", "el9", NULL), 0);
+    assert_int_equal(fake.timeout_ms, CLI_FLEET_TIMEOUT_MS);
+    assert_int_equal(run("cancel", "--all", NULL), 0);
+    assert_int_equal(fake.timeout_ms, CLI_FLEET_TIMEOUT_MS);
+    assert_int_equal(run("status", "--all", NULL), 0);
+    assert_int_equal(fake.timeout_ms, CLI_DEFAULT_TIMEOUT_MS);
+    assert_int_equal(run("--timeout", "7", "install", "--all", "--profile", "el9", NULL), 0);
+    assert_int_equal(fake.timeout_ms, 7000);
+    assert_int_equal(run("--timeout", "7", "install", "web1", "--profile", "el9", NULL), 0);
+    assert_int_equal(fake.timeout_ms, 7000);
 }
 
 static void test_reply_status_exit_codes(void **state)
@@ -615,6 +637,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_usage_errors_exit_2_without_sending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_help_everywhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_selectors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fleet_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reply_status_exit_codes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_show_unknown_host_is_not_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
