@@ -238,7 +238,9 @@ static void do_hosts_list(store *st, const Rackboot__V1__HostsListRequest *req, 
 {
     body_hosts(rc);
     if (req->n_names == 0) {
-        int r = store_hosts_list(st, *req->rack ? req->rack : NULL, add_host_row, rc);
+        const char *rack = req->rack;
+        store_page page = { .racks = &rack, .n_racks = *rack ? 1 : 0 };
+        int r = store_hosts_list(st, &page, add_host_row, rc);
         if (r < 0) {
             store_failed(st, rc, r, "cannot list hosts");
         }
@@ -463,7 +465,9 @@ static int resolve(store *st, const Rackboot__V1__Selector *sel, reply_ctx *rc, 
     }
     for (size_t i = 0; r >= 0 && i < sel->n_racks; i++) {
         size_t before = l.n;
-        r = store_hosts_list(st, sel->racks[i], collect_host, &l);
+        const char *rack = sel->racks[i];
+        store_page page = { .racks = &rack, .n_racks = 1 };
+        r = store_hosts_list(st, &page, collect_host, &l);
         if (r >= 0 && l.n == before) {
             set_status(rc, RACKBOOT__V1__STATUS__STATUS_NOT_FOUND, "rack %s has no hosts",
                        sel->racks[i]);
@@ -667,7 +671,9 @@ static void do_status(store *st, const Rackboot__V1__StatusRequest *req, reply_c
         r = store_status_list(st, NULL, add_status_row, &sa);
     }
     for (size_t i = 0; sel && r >= 0 && i < sel->n_racks; i++) {
-        r = store_status_list(st, sel->racks[i], add_status_row, &sa);
+        const char *rack = sel->racks[i];
+        store_page page = { .racks = &rack, .n_racks = 1 };
+        r = store_status_list(st, &page, add_status_row, &sa);
     }
     for (size_t i = 0; sel && r >= 0 && i < sel->n_hosts; i++) {
         r = store_status_get(st, sel->hosts[i], add_status_row, &sa);
