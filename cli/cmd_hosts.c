@@ -8,6 +8,8 @@
 #include "diag.h"
 #include "fileio.h"
 #include "hosts_csv.h"
+#include "pages.h"
+#include "parse.h"
 #include "pb.h"
 #include "profile_file.h"
 #include "rbproto.h"
@@ -25,7 +27,7 @@ static const char hosts_help[] =
     "                 file ([host NAME] sections; needs --rack)\n"
     "  add NAME --mac MAC [--mac MAC...] --rack RACK --address ADDR\n"
     "      [--prefix N] [--gateway ADDR] [--hostname FQDN] [--update]\n"
-    "  list [--rack RACK] [--json]\n"
+    "  list [--rack RACK] [--limit N] [--after NAME] [--json]\n"
     "  show NAME... [--json]\n"
     "  remove NAME...\n"
     "\n"
@@ -55,7 +57,16 @@ static const char add_help[] =
     "  --hostname FQDN  the installed system's name (default: NAME)\n"
     "  --update         replace the host if it exists\n";
 
-static const char list_help[] = "Usage: rackboot hosts list [--rack RACK] [--json]\n";
+static const char list_help[] =
+    "Usage: rackboot hosts list [--rack RACK] [--limit N] [--after NAME] [--json]\n"
+    "\n"
+    "Hosts by name (byte order), asked from the controller 1,000 at a time and\n"
+    "printed as they come.\n"
+    "\n"
+    "  --rack RACK   only the hosts of RACK\n"
+    "  --limit N     at most N hosts\n"
+    "  --after NAME  only the hosts whose name sorts after NAME: the last name\n"
+    "                of a --limit listing gives the next one\n";
 static const char show_help[] = "Usage: rackboot hosts show NAME... [--json]\n";
 static const char remove_help[] = "Usage: rackboot hosts remove NAME...\n";
 static const char racks_help[] =
@@ -64,7 +75,7 @@ static const char racks_help[] =
     "Every rack with its agent, when the agent was last seen, and the intent\n"
     "generation it has acknowledged (acked/current).\n";
 
-enum { OPT_JSON = 1000, OPT_UPDATE, OPT_RACK };
+enum { OPT_JSON = 1000, OPT_UPDATE, OPT_RACK, OPT_LIMIT, OPT_AFTER };
 
 static int finish_list(cli *c, Rackboot__V1__ApiReply *reply, bool detail)
 {
@@ -354,26 +365,72 @@ static int hosts_add(cli *c, int argc, char **argv)
     return send_hosts_add(c, req, "added");
 }
 
-/* list and show: one query (HostsListRequest). */
+/* hosts list: pages of HostsListRequest (cli/pages.h). */
+static int hosts_ask_page(Rackboot__V1__ApiRequest *req, const char *after, uint32_t limit)
+{
+    req->hosts_list->limit = limit;
+    return cli_pb_set_string(&req->hosts_list->after, after);
+}
+
+static size_t hosts_page_rows(const Rackboot__V1__ApiReply *reply, const char **ret_last,
+                              bool *ret_more)
+{
+    const Rackboot__V1__HostList *l = reply->hosts;
+    *ret_last = l->n_hosts ? l->hosts[l->n_hosts - 1]->name : NULL;
+    *ret_more = l->more;
+    return l->n_hosts;
+}
+
+static int hosts_render_page(render_stream *out, Rackboot__V1__ApiReply *reply, size_t n)
+{
+    size_t all = reply->hosts->n_hosts;
+    reply->hosts->n_hosts = n;
+    int r = render_hosts_page(out, reply->hosts);
+    reply->hosts->n_hosts = all;
+    return r;
+}
+
+static const cli_pages_kind hosts_pages = {
+    .expect = RACKBOOT__V1__API_REPLY__BODY_HOSTS,
+    .ask = hosts_ask_page,
+    .rows = hosts_page_rows,
+    .render = hosts_render_page,
+};
+
+/* list and show: one kind of query (HostsListRequest); list in pages. */
 static int hosts_query(cli *c, int argc, char **argv, bool show)
 {
     static const struct option opts[] = {
         { "rack", required_argument, NULL, OPT_RACK },
+        { "limit", required_argument, NULL, OPT_LIMIT },
+        { "after", required_argument, NULL, OPT_AFTER },
         { "json", no_argument, NULL, OPT_JSON },
         { "help", no_argument, NULL, 'h' },
         { 0 },
     };
     const char *cmd = show ? "hosts show " : "hosts list ";
-    const char *rack = NULL;
+    const char *rack = NULL, *after = NULL;
+    uint64_t limit = 0;
     int ch;
     optind = 0;
     while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (ch) {
         case OPT_RACK:
+        case OPT_LIMIT:
+        case OPT_AFTER:
             if (show) {
-                return cli_usage_error(c, cmd, "unknown option '--rack'");
+                return cli_usage_error(c, cmd, "unknown option '--%s'",
+                                       ch == OPT_RACK    ? "rack"
+                                       : ch == OPT_LIMIT ? "limit"
+                                                         : "after");
             }
-            rack = optarg;
+            if (ch == OPT_RACK) {
+                rack = optarg;
+            } else if (ch == OPT_AFTER) {
+                after = optarg;
+            } else if (parse_u64(optarg, 1, UINT32_MAX, &limit) < 0) {
+                return cli_usage_error(c, cmd, "--limit %s: expected a number above 0", optarg);
+            }
             break;
         case OPT_JSON:
             c->json = true;
@@ -395,6 +452,9 @@ static int hosts_query(cli *c, int argc, char **argv, bool show)
     if (rack && (why = cli_check_name(rack))) {
         return cli_usage_error(c, cmd, "--rack %s: %s", rack, why);
     }
+    if (after && (why = cli_check_name(after))) {
+        return cli_usage_error(c, cmd, "--after %s: %s", after, why);
+    }
     for (int i = optind; i < argc; i++) {
         if ((why = cli_check_name(argv[i]))) {
             return cli_usage_error(c, cmd, "%s: %s", argv[i], why);
@@ -413,25 +473,28 @@ static int hosts_query(cli *c, int argc, char **argv, bool show)
         cli_error(c, "out of memory");
         return CLI_EXIT_FAILED;
     }
+    if (!show) {
+        int code = cli_pages_fetch(c, req, &hosts_pages, after, limit);
+        cli_pb_free(req);
+        return code;
+    }
     Rackboot__V1__ApiReply *reply = NULL;
     int code = cli_call(c, req, 0, RACKBOOT__V1__API_REPLY__BODY_HOSTS, &reply);
     cli_pb_free(req);
     if (code != 0) {
         return code;
     }
-    if (show) {
-        /* The controller answers NOT_FOUND for unknown names; should it
-         * leave them out instead, say so the same way. */
-        for (int i = optind; i < argc; i++) {
-            bool found = false;
-            for (size_t k = 0; k < reply->hosts->n_hosts; k++) {
-                found |= streq(reply->hosts->hosts[k]->name, argv[i]);
-            }
-            if (!found) {
-                cli_error(c, "host %s not found", argv[i]);
-                rbproto_api_reply_free(reply);
-                return CLI_EXIT_NOT_FOUND;
-            }
+    /* The controller answers NOT_FOUND for unknown names; should it leave
+     * them out instead, say so the same way. */
+    for (int i = optind; i < argc; i++) {
+        bool found = false;
+        for (size_t k = 0; k < reply->hosts->n_hosts; k++) {
+            found |= streq(reply->hosts->hosts[k]->name, argv[i]);
+        }
+        if (!found) {
+            cli_error(c, "host %s not found", argv[i]);
+            rbproto_api_reply_free(reply);
+            return CLI_EXIT_NOT_FOUND;
         }
     }
     return finish_list(c, reply, show);

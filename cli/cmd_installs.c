@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "pages.h"
 #include "parse.h"
 #include "pb.h"
 #include "rbproto.h"
@@ -33,22 +34,40 @@ static const char cancel_help[] =
     "boot goes to local disk.\n";
 
 static const char status_help[] =
-    "Usage: rackboot status [HOST... | --rack RACK [RACK...]] [--json]\n"
+    "Usage: rackboot status [HOST...] [--json]\n"
+    "       rackboot status [--rack RACK [RACK...] | --all] [--limit N] [--after NAME] [--json]\n"
     "\n"
     "Where each host's latest install stands (every host without arguments).\n"
     "States: none requested dispatched booting installing installed failed\n"
-    "cancelled timed_out.\n";
+    "cancelled timed_out.\n"
+    "\n"
+    "Named hosts come in the order named. Racks' and every host's come by host\n"
+    "name (byte order), asked from the controller 1,000 at a time and printed\n"
+    "as they come:\n"
+    "  --limit N     at most N hosts\n"
+    "  --after NAME  only the hosts whose name sorts after NAME: the last name\n"
+    "                of a --limit listing gives the next one\n";
 
 static const char events_help[] =
     "Usage: rackboot events [HOST] [--after SEQ] [--limit N] [--json]\n"
     "\n"
     "What the rack agents reported about a host's installs (every host without\n"
-    "HOST), oldest first.\n"
+    "HOST), oldest first, asked from the controller 1,000 at a time and printed\n"
+    "as they come.\n"
     "\n"
-    "  --after SEQ  only events after this sequence number\n"
+    "  --after SEQ  only events after this sequence number: the last SEQ of a\n"
+    "               --limit listing gives the next one\n"
     "  --limit N    at most N events\n";
 
-enum { OPT_JSON = 1000, OPT_RACK, OPT_ALL, OPT_PROFILE, OPT_REPLACE, OPT_AFTER, OPT_LIMIT };
+enum {
+    OPT_JSON = 1000,
+    OPT_RACK,
+    OPT_ALL,
+    OPT_PROFILE,
+    OPT_REPLACE,
+    OPT_AFTER,
+    OPT_LIMIT,
+};
 
 /* Fills a Selector from the command line: positional arguments are hosts,
  * or racks when --rack was given ("--rack r1 r2"); --all alone. */
@@ -97,6 +116,38 @@ static int print_statuses(cli *c, Rackboot__V1__ApiReply *reply)
     return r < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 }
 
+/* status of racks or every host: pages of StatusRequest (cli/pages.h). */
+static int status_ask_page(Rackboot__V1__ApiRequest *req, const char *after, uint32_t limit)
+{
+    req->status->limit = limit;
+    return cli_pb_set_string(&req->status->after, after);
+}
+
+static size_t status_page_rows(const Rackboot__V1__ApiReply *reply, const char **ret_last,
+                               bool *ret_more)
+{
+    const Rackboot__V1__StatusList *l = reply->statuses;
+    *ret_last = l->n_rows ? l->rows[l->n_rows - 1]->host : NULL;
+    *ret_more = l->more;
+    return l->n_rows;
+}
+
+static int status_render_page(render_stream *out, Rackboot__V1__ApiReply *reply, size_t n)
+{
+    size_t all = reply->statuses->n_rows;
+    reply->statuses->n_rows = n;
+    int r = render_status_page(out, reply->statuses);
+    reply->statuses->n_rows = all;
+    return r;
+}
+
+static const cli_pages_kind status_pages = {
+    .expect = RACKBOOT__V1__API_REPLY__BODY_STATUSES,
+    .ask = status_ask_page,
+    .rows = status_page_rows,
+    .render = status_render_page,
+};
+
 /* install, cancel and status share their shape. */
 typedef enum { ACT_INSTALL, ACT_CANCEL, ACT_STATUS } action;
 
@@ -107,6 +158,8 @@ static int targeted(cli *c, int argc, char **argv, action act)
         { "all", no_argument, NULL, OPT_ALL },
         { "profile", required_argument, NULL, OPT_PROFILE },
         { "replace", no_argument, NULL, OPT_REPLACE },
+        { "limit", required_argument, NULL, OPT_LIMIT },
+        { "after", required_argument, NULL, OPT_AFTER },
         { "json", no_argument, NULL, OPT_JSON },
         { "help", no_argument, NULL, 'h' },
         { 0 },
@@ -117,7 +170,8 @@ static int targeted(cli *c, int argc, char **argv, action act)
     _cleanup_free_ char **racks = calloc((size_t)argc + 1, sizeof(*racks));
     size_t n_racks = 0;
     bool all = false, replace = false;
-    const char *profile = NULL;
+    const char *profile = NULL, *after = NULL;
+    uint64_t limit = 0; /* status: 0 every host */
     if (!racks) {
         cli_error(c, "out of memory");
         return CLI_EXIT_FAILED;
@@ -147,6 +201,20 @@ static int targeted(cli *c, int argc, char **argv, action act)
             }
             replace = true;
             break;
+        case OPT_LIMIT:
+            if (act != ACT_STATUS) {
+                return cli_usage_error(c, cmd, "unknown option '--limit'");
+            }
+            if (parse_u64(optarg, 1, UINT32_MAX, &limit) < 0) {
+                return cli_usage_error(c, cmd, "--limit %s: expected a number above 0", optarg);
+            }
+            break;
+        case OPT_AFTER:
+            if (act != ACT_STATUS) {
+                return cli_usage_error(c, cmd, "unknown option '--after'");
+            }
+            after = optarg;
+            break;
         case OPT_JSON:
             c->json = true;
             break;
@@ -158,6 +226,13 @@ static int targeted(cli *c, int argc, char **argv, action act)
         }
     }
     const char *why;
+    if ((limit || after) && n_racks == 0 && argc > optind) {
+        /* Named hosts are answered each, in the order named: no pages. */
+        return cli_usage_error(c, cmd, "--limit and --after page racks or --all, not named hosts");
+    }
+    if (after && (why = cli_check_name(after))) {
+        return cli_usage_error(c, cmd, "--after %s: %s", after, why);
+    }
     if (act == ACT_INSTALL) {
         if (!profile) {
             return cli_usage_error(c, cmd, "--profile is required");
@@ -189,6 +264,11 @@ static int targeted(cli *c, int argc, char **argv, action act)
         }
     }
     if (code != 0) {
+        cli_pb_free(req);
+        return code;
+    }
+    if (act == ACT_STATUS && sel->n_hosts == 0) {
+        code = cli_pages_fetch(c, req, &status_pages, after, limit);
         cli_pb_free(req);
         return code;
     }
@@ -267,71 +347,48 @@ int cmd_events(cli *c, int argc, char **argv)
         return cli_usage_error(c, "events ", "%s: %s", host, why);
     }
 
-    /* Page through EventList replies (the controller caps each) and show
-     * them as one list. The replies own the rows until the end. */
-    Rackboot__V1__ApiReply **pages = NULL;
-    size_t n_pages = 0;
-    Rackboot__V1__EventRow **rows = NULL;
-    size_t n_rows = 0;
-    int code = CLI_EXIT_OK;
-    Rackboot__V1__EventList all = RACKBOOT__V1__EVENT_LIST__INIT;
+    /* Page after page by seq, each printed as it comes (one page held at
+     * a time), until a page comes back empty (a controller says no "more"
+     * for events), the cursor stops moving, or `limit` events. */
+    render_stream out;
+    render_stream_init(&out, c->out, c->json);
+    uint64_t printed = 0;
+    int code = CLI_EXIT_OK, r = 0;
     Rackboot__V1__ApiRequest *req = cli_request_new(RACKBOOT__V1__API_REQUEST__BODY_EVENTS);
     if (!req || (host && cli_pb_set_string(&req->events->host, host) < 0)) {
-        code = CLI_EXIT_FAILED;
+        cli_pb_free(req);
         cli_error(c, "out of memory");
-        goto out;
+        return CLI_EXIT_FAILED;
     }
     for (;;) {
+        uint64_t left = limit ? limit - printed : CLI_PAGE_ROWS;
         req->events->after_seq = after;
-        uint64_t want = limit ? limit - n_rows : 0;
-        req->events->limit = want && want < RBPROTO_MAX_EVENT_ROWS ? (uint32_t)want : 0;
+        req->events->limit = left < CLI_PAGE_ROWS ? (uint32_t)left : CLI_PAGE_ROWS;
         Rackboot__V1__ApiReply *reply = NULL;
         code = cli_call(c, req, 0, RACKBOOT__V1__API_REPLY__BODY_EVENTS, &reply);
         if (code != 0) {
-            goto out;
-        }
-        Rackboot__V1__ApiReply **gp = realloc(pages, (n_pages + 1) * sizeof(*gp));
-        Rackboot__V1__EventRow **gr =
-            gp ? realloc(rows, (n_rows + reply->events->n_events + 1) * sizeof(*gr)) : NULL;
-        if (gp) {
-            pages = gp;
-        }
-        if (gr) {
-            rows = gr;
-        }
-        if (!gp || !gr) {
-            rbproto_api_reply_free(reply);
-            cli_error(c, "out of memory");
-            code = CLI_EXIT_FAILED;
-            goto out;
-        }
-        pages[n_pages++] = reply;
-        const Rackboot__V1__EventList *l = reply->events;
-        for (size_t i = 0; i < l->n_events && (!limit || n_rows < limit); i++) {
-            rows[n_rows++] = l->events[i];
-        }
-        /* Done when a page is empty, the cursor stops moving, or enough. */
-        if (l->n_events == 0 || l->last_seq <= after || (limit && n_rows >= limit)) {
             break;
         }
-        after = l->last_seq;
-    }
-    all.n_events = n_rows;
-    all.events = rows;
-    all.last_seq = after;
-    if (c->json) {
-        if (render_json_print(c->out, render_events_json(&all)) < 0) {
-            code = CLI_EXIT_FAILED;
+        Rackboot__V1__EventList *l = reply->events;
+        size_t n = l->n_events, all = n;
+        if (limit && n > limit - printed) {
+            n = (size_t)(limit - printed);
         }
-    } else {
-        render_events_text(c->out, &all);
+        l->n_events = n;
+        r = render_events_page(&out, l);
+        l->n_events = all;
+        printed += n;
+        bool done = all == 0 || l->last_seq <= after || (limit && printed >= limit);
+        after = l->last_seq;
+        rbproto_api_reply_free(reply);
+        if (r < 0 || done) {
+            break;
+        }
     }
-out:
-    for (size_t i = 0; i < n_pages; i++) {
-        rbproto_api_reply_free(pages[i]);
+    if (code == CLI_EXIT_OK && (r < 0 || (r = render_stream_end(&out)) < 0)) {
+        cli_error(c, "cannot write output: %s", errstr(r));
+        code = CLI_EXIT_FAILED;
     }
-    free(pages);
-    free(rows);
     cli_pb_free(req);
     return code;
 }

@@ -241,6 +241,73 @@ int render_json_print(FILE *f, json_t *j)
     return 0;
 }
 
+/* ---- a listing's JSON array, element by element ------------------------ */
+
+/* jansson's output of one element, at the depth of an array's element: two
+ * more spaces after every line break (JSON strings hold none: jansson
+ * escapes them), so the elements read as render_json_print() of the whole
+ * array would print them. */
+static int json_write_nested(const char *buf, size_t size, void *data)
+{
+    FILE *f = data;
+    while (size > 0) {
+        const char *nl = memchr(buf, '\n', size);
+        size_t n = nl ? (size_t)(nl - buf) + 1 : size;
+        if (fwrite(buf, 1, n, f) != n || (nl && fputs("  ", f) == EOF)) {
+            return -1;
+        }
+        buf += n;
+        size -= n;
+    }
+    return 0;
+}
+
+void render_stream_init(render_stream *s, FILE *f, bool json)
+{
+    *s = (render_stream){ .f = f, .json = json };
+}
+
+/* Prints the elements of `a` (a page's array; dropped) into the listing's
+ * one array. */
+static int stream_json(render_stream *s, json_t *a)
+{
+    if (!a) {
+        s->error = s->error ? s->error : -ENOMEM;
+    }
+    if (s->error) {
+        json_decref(a);
+        return s->error;
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach(a, i, e)
+    {
+        if (fputs(s->rows == 0 ? "[\n  " : ",\n  ", s->f) == EOF ||
+            json_dump_callback(e, json_write_nested, s->f, JSON_INDENT(2) | JSON_SORT_KEYS) < 0) {
+            s->error = -EIO;
+            break;
+        }
+        s->rows++;
+    }
+    json_decref(a);
+    s->started = true;
+    if (fflush(s->f) == EOF || ferror(s->f)) {
+        s->error = s->error ? s->error : -EIO;
+    }
+    return s->error;
+}
+
+int render_stream_end(render_stream *s)
+{
+    if (s->error || !s->json) {
+        return s->error;
+    }
+    if (fputs(s->rows == 0 ? "[]\n" : "\n]\n", s->f) == EOF || fflush(s->f) == EOF) {
+        s->error = -EIO;
+    }
+    return s->error;
+}
+
 /* ---- tables ------------------------------------------------------------- */
 
 typedef struct table {
@@ -273,12 +340,23 @@ static void table_add(table *t, ...)
     t->rows++;
 }
 
-/* Prints and frees the table: columns two spaces apart, the last one not
- * padded (it holds free text: messages, URLs). */
-static void table_print(FILE *f, table *t)
+static void table_free(table *t)
 {
-    size_t width[16] = { 0 };
-    RB_ASSERT(t->cols <= ARRAY_SIZE(width));
+    for (size_t i = 0; i < t->rows * t->cols; i++) {
+        free(t->cells[i]);
+    }
+    free(t->cells);
+    *t = (table){ .cols = t->cols };
+}
+
+/* Prints and frees the table: columns two spaces apart, the last one not
+ * padded (it holds free text: messages, URLs). `width` (t->cols entries)
+ * holds the columns' widths so far and grows to this table's widest
+ * cells. Returns false when a cell could not be copied (out of memory:
+ * the output says it is incomplete). */
+static bool table_print_widths(FILE *f, table *t, size_t *width)
+{
+    RB_ASSERT(t->cols <= RENDER_MAX_COLS);
     for (size_t r = 0; r < t->rows; r++) {
         for (size_t c = 0; c < t->cols; c++) {
             const char *s = t->cells[r * t->cols + c];
@@ -296,13 +374,37 @@ static void table_print(FILE *f, table *t)
             }
         }
     }
-    for (size_t i = 0; i < t->rows * t->cols; i++) {
-        free(t->cells[i]);
-    }
-    free(t->cells);
-    if (t->oom) {
+    bool whole = !t->oom;
+    table_free(t);
+    if (!whole) {
         fprintf(f, "(output incomplete: out of memory)\n");
     }
+    return whole;
+}
+
+static void table_print(FILE *f, table *t)
+{
+    size_t width[RENDER_MAX_COLS] = { 0 };
+    table_print_widths(f, t, width);
+}
+
+/* Prints a page's table (its header too, on the first page) into the
+ * listing; `rows` is the page's count of rows. */
+static int stream_table(render_stream *s, table *t, size_t rows)
+{
+    if (s->error) {
+        table_free(t);
+        return s->error;
+    }
+    if (!table_print_widths(s->f, t, s->width)) {
+        s->error = -ENOMEM;
+    }
+    s->started = true;
+    s->rows += rows;
+    if ((fflush(s->f) == EOF || ferror(s->f)) && !s->error) {
+        s->error = -EIO;
+    }
+    return s->error;
 }
 
 static void macs_text(const Rackboot__V1__Host *h, char *buf, size_t size)
@@ -323,10 +425,15 @@ static void macs_text(const Rackboot__V1__Host *h, char *buf, size_t size)
     }
 }
 
-void render_hosts_text(FILE *f, const Rackboot__V1__HostList *l)
+int render_hosts_page(render_stream *s, const Rackboot__V1__HostList *l)
 {
+    if (s->json) {
+        return stream_json(s, render_hosts_json(l));
+    }
     table t = { .cols = 6 };
-    table_add(&t, "NAME", "RACK", "ADDRESS", "GATEWAY", "HOSTNAME", "MACS");
+    if (!s->started) {
+        table_add(&t, "NAME", "RACK", "ADDRESS", "GATEWAY", "HOSTNAME", "MACS");
+    }
     for (size_t i = 0; i < l->n_hosts; i++) {
         const Rackboot__V1__Host *h = l->hosts[i];
         char addr[INET6_ADDRSTRLEN + 8], gw[INET6_ADDRSTRLEN], a[INET6_ADDRSTRLEN];
@@ -337,7 +444,15 @@ void render_hosts_text(FILE *f, const Rackboot__V1__HostList *l)
         table_add(&t, h->name, h->rack, addr, gw[0] ? gw : "-",
                   strempty(h->hostname) ? "-" : h->hostname, macs);
     }
-    table_print(f, &t);
+    return stream_table(s, &t, l->n_hosts);
+}
+
+void render_hosts_text(FILE *f, const Rackboot__V1__HostList *l)
+{
+    render_stream s;
+    render_stream_init(&s, f, false);
+    render_hosts_page(&s, l);
+    render_stream_end(&s);
 }
 
 void render_host_detail_text(FILE *f, const Rackboot__V1__Host *h)
@@ -490,10 +605,15 @@ void render_images_text(FILE *f, const Rackboot__V1__ImageList *l)
     table_print(f, &t);
 }
 
-void render_status_text(FILE *f, const Rackboot__V1__StatusList *l)
+int render_status_page(render_stream *s, const Rackboot__V1__StatusList *l)
 {
+    if (s->json) {
+        return stream_json(s, render_status_json(l));
+    }
     table t = { .cols = 8 };
-    table_add(&t, "HOST", "RACK", "STATE", "PHASE", "%", "PROFILE", "UPDATED", "MESSAGE");
+    if (!s->started) {
+        table_add(&t, "HOST", "RACK", "STATE", "PHASE", "%", "PROFILE", "UPDATED", "MESSAGE");
+    }
     for (size_t i = 0; i < l->n_rows; i++) {
         const Rackboot__V1__StatusRow *r = l->rows[i];
         char pct[8], when[RFC3339_MS_LEN + 8];
@@ -502,13 +622,26 @@ void render_status_text(FILE *f, const Rackboot__V1__StatusList *l)
                   render_phase(r->phase), pct, strempty(r->profile) ? "-" : r->profile,
                   render_time(r->updated_unix_ms, when, sizeof(when)), r->message);
     }
-    table_print(f, &t);
+    return stream_table(s, &t, l->n_rows);
 }
 
-void render_events_text(FILE *f, const Rackboot__V1__EventList *l)
+void render_status_text(FILE *f, const Rackboot__V1__StatusList *l)
 {
+    render_stream s;
+    render_stream_init(&s, f, false);
+    render_status_page(&s, l);
+    render_stream_end(&s);
+}
+
+int render_events_page(render_stream *s, const Rackboot__V1__EventList *l)
+{
+    if (s->json) {
+        return stream_json(s, render_events_json(l));
+    }
     table t = { .cols = 6 };
-    table_add(&t, "SEQ", "TIME", "HOST", "PHASE", "%", "MESSAGE");
+    if (!s->started) {
+        table_add(&t, "SEQ", "TIME", "HOST", "PHASE", "%", "MESSAGE");
+    }
     for (size_t i = 0; i < l->n_events; i++) {
         const Rackboot__V1__EventRow *e = l->events[i];
         char seq[24], pct[8], when[RFC3339_MS_LEN + 8];
@@ -517,7 +650,15 @@ void render_events_text(FILE *f, const Rackboot__V1__EventList *l)
         table_add(&t, seq, render_time(e->time_unix_ms, when, sizeof(when)), e->host,
                   render_phase(e->phase), pct, e->message);
     }
-    table_print(f, &t);
+    return stream_table(s, &t, l->n_events);
+}
+
+void render_events_text(FILE *f, const Rackboot__V1__EventList *l)
+{
+    render_stream s;
+    render_stream_init(&s, f, false);
+    render_events_page(&s, l);
+    render_stream_end(&s);
 }
 
 /* "web1 web2 web3" for a few names, "web1 web2 web3 (+997)" beyond. */

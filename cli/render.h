@@ -38,6 +38,36 @@ json_t *render_audit_json(const Rackboot__V1__AuditList *l);
  * -EIO when the stream fails. */
 int render_json_print(FILE *f, json_t *j);
 
+/* A listing printed page by page as its pages arrive, in constant memory:
+ *  - as a table, the header once, before the first page's rows; each
+ *    column as wide as its widest cell so far, never narrower than on a
+ *    page before (so a listing of one page is laid out exactly as the
+ *    whole-list functions below lay it out);
+ *  - with `json`, one array written element by element ("[" before the
+ *    first, "]" after the last), byte for byte what render_json_print()
+ *    prints for the whole array, which is never built.
+ * A listing that fails midway is left unfinished (no "]"): its output
+ * must not pass for a whole one. */
+#define RENDER_MAX_COLS 16
+typedef struct render_stream {
+    FILE *f;
+    bool json;
+    bool started; /* a page was printed (a table's header at least) */
+    size_t rows;  /* printed so far */
+    int error;    /* the first write error, or 0 */
+    size_t width[RENDER_MAX_COLS];
+} render_stream;
+
+void render_stream_init(render_stream *s, FILE *f, bool json);
+/* Each prints one page of rows; < 0 on an error (then, and after, every
+ * page and the end return that error). */
+int render_hosts_page(render_stream *s, const Rackboot__V1__HostList *l);
+int render_status_page(render_stream *s, const Rackboot__V1__StatusList *l);
+int render_events_page(render_stream *s, const Rackboot__V1__EventList *l);
+/* Ends the listing: "]" (or "[]" when no row came) with json. Returns the
+ * first error of any page, or of the end. */
+int render_stream_end(render_stream *s);
+
 void render_hosts_text(FILE *f, const Rackboot__V1__HostList *l);
 void render_host_detail_text(FILE *f, const Rackboot__V1__Host *h);
 void render_racks_text(FILE *f, const Rackboot__V1__RackList *l, uint64_t now_ms);

@@ -83,6 +83,9 @@ typedef struct reply_ctx {
      * the request ran (refused, failed, undone). */
     const audit_ctx *audit;
     bool audited;
+    /* A page of hosts (HostsListRequest.limit): rows past it are not
+     * added but say that more follow (0: no page). */
+    uint32_t page_rows;
     /* What the loop does once the store work ran (request_after()). */
     bool wrote;       /* agents may hold something it changed: poke them */
     const char *verb; /* install / cancel: set once the hosts were tried and committed */
@@ -183,10 +186,22 @@ static void store_failed(store *st, reply_ctx *rc, int r, const char *what)
 
 /* ---- Hosts ------------------------------------------------------------- */
 
+/* A page's store query asks for one row more than the page holds: that
+ * row, if it comes, only says that more follow (no empty last page to
+ * ask for). */
+static uint32_t page_query_rows(uint32_t limit)
+{
+    return limit ? limit + 1 : 0;
+}
+
 static int add_host_row(const store_host *h, void *userdata)
 {
     reply_ctx *rc = userdata;
     Rackboot__V1__HostList *l = rc->rep.hosts;
+    if (rc->page_rows && l->n_hosts >= rc->page_rows) {
+        l->more = true;
+        return 0;
+    }
     wire_append(rc->a, l->n_hosts, l->hosts, wire_host(rc->a, h));
     return wire_arena_failed(rc->a) ? -ENOMEM : 0;
 }
@@ -246,7 +261,15 @@ static void do_hosts_list(store *st, const Rackboot__V1__HostsListRequest *req, 
 {
     body_hosts(rc);
     if (req->n_names == 0) {
-        int r = store_hosts_list(st, *req->rack ? req->rack : NULL, add_host_row, rc);
+        const char *rack = req->rack;
+        store_page page = {
+            .racks = &rack,
+            .n_racks = *rack ? 1 : 0,
+            .after = req->after,
+            .limit = page_query_rows(req->limit),
+        };
+        rc->page_rows = req->limit;
+        int r = store_hosts_list(st, &page, add_host_row, rc);
         if (r < 0) {
             store_failed(st, rc, r, "cannot list hosts");
         }
@@ -471,7 +494,9 @@ static int resolve(store *st, const Rackboot__V1__Selector *sel, reply_ctx *rc, 
     }
     for (size_t i = 0; r >= 0 && i < sel->n_racks; i++) {
         size_t before = l.n;
-        r = store_hosts_list(st, sel->racks[i], collect_host, &l);
+        const char *rack = sel->racks[i];
+        store_page page = { .racks = &rack, .n_racks = 1 };
+        r = store_hosts_list(st, &page, collect_host, &l);
         if (r >= 0 && l.n == before) {
             set_status(rc, RACKBOOT__V1__STATUS__STATUS_NOT_FOUND, "rack %s has no hosts",
                        sel->racks[i]);
@@ -501,12 +526,17 @@ static int resolve(store *st, const Rackboot__V1__Selector *sel, reply_ctx *rc, 
 typedef struct status_add {
     reply_ctx *rc;
     const char *message; /* overrides the row's message when not NULL */
+    uint32_t page_rows;  /* a page's limit, as reply_ctx.page_rows (0: none) */
 } status_add;
 
 static int add_status_row(const store_status *st, void *userdata)
 {
     status_add *sa = userdata;
     reply_ctx *rc = sa->rc;
+    if (sa->page_rows && rc->rep.statuses->n_rows >= sa->page_rows) {
+        rc->rep.statuses->more = true;
+        return 0;
+    }
     Rackboot__V1__StatusRow *row = wire_status(rc->a, st);
     if (row && sa->message) {
         row->message = wire_strdup(rc->a, sa->message);
@@ -711,17 +741,24 @@ static void do_cancel(store *st, const Rackboot__V1__CancelRequest *req, reply_c
     per_host(st, req->target, rc, "cancelled", &cancel_op);
 }
 
+/* Racks and --all: one store query for the page, whatever the number of
+ * racks or hosts, in host name order (several racks' hosts merged by
+ * name). Named hosts: each, in the order named (rbproto refuses a page of
+ * them). */
 static void do_status(store *st, const Rackboot__V1__StatusRequest *req, reply_ctx *rc)
 {
     const Rackboot__V1__Selector *sel = req->target;
     body_statuses(rc);
-    status_add sa = { .rc = rc };
+    status_add sa = { .rc = rc, .page_rows = req->limit };
     int r = 0;
-    if (!sel || (sel->n_hosts == 0 && sel->n_racks == 0)) {
-        r = store_status_list(st, NULL, add_status_row, &sa);
-    }
-    for (size_t i = 0; sel && r >= 0 && i < sel->n_racks; i++) {
-        r = store_status_list(st, sel->racks[i], add_status_row, &sa);
+    if (!sel || sel->n_hosts == 0) {
+        store_page page = {
+            .racks = sel ? (const char *const *)sel->racks : NULL,
+            .n_racks = sel ? sel->n_racks : 0,
+            .after = req->after,
+            .limit = page_query_rows(req->limit),
+        };
+        r = store_status_list(st, &page, add_status_row, &sa);
     }
     for (size_t i = 0; sel && r >= 0 && i < sel->n_hosts; i++) {
         r = store_status_get(st, sel->hosts[i], add_status_row, &sa);

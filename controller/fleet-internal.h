@@ -38,6 +38,11 @@ int fleet_install_apply(store *s, int64_t id, install_state from, install_input 
                         Rackboot__V1__Phase phase, uint64_t now, const char *message,
                         install_state *ret_next);
 
+/* A listing's page as the backend takes it (store.h: store_page): NULL
+ * is every host, after NULL is "". -EINVAL for a rack or `after` that is
+ * not a name (backends may rely on names: no quotes, no blanks). */
+int fleet_page_check(store *s, const store_page *page, store_page *ret);
+
 /* The state's name, for messages. */
 const char *fleet_state_name(install_state st);
 

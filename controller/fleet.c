@@ -285,11 +285,33 @@ int store_host_get(store *s, const char *name, store_host *ret)
     return 0;
 }
 
-int store_hosts_list(store *s, const char *rack, int (*cb)(const store_host *h, void *userdata),
-                     void *userdata)
+int fleet_page_check(store *s, const store_page *page, store_page *ret)
 {
+    store_page pg = page ? *page : (store_page){ 0 };
+    if (pg.n_racks > 0 && !pg.racks) {
+        return fleet_fail(s, -EINVAL, "no racks");
+    }
+    for (size_t i = 0; i < pg.n_racks; i++) {
+        if (!fleet_object_name_valid(pg.racks[i])) {
+            return fleet_fail(s, -EINVAL, "invalid rack name");
+        }
+    }
+    if (strempty(pg.after)) {
+        pg.after = "";
+    } else if (!fleet_object_name_valid(pg.after)) {
+        return fleet_fail(s, -EINVAL, "invalid host name to page after");
+    }
+    *ret = pg;
+    return 0;
+}
+
+int store_hosts_list(store *s, const store_page *page,
+                     int (*cb)(const store_host *h, void *userdata), void *userdata)
+{
+    store_page pg;
     s->errmsg[0] = '\0';
-    return s->ops->hosts_list(s->be, rack, cb, userdata);
+    TRY(fleet_page_check(s, page, &pg));
+    return s->ops->hosts_list(s->be, &pg, cb, userdata);
 }
 
 /* ---- Profiles and images ----------------------------------------------- */

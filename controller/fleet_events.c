@@ -279,19 +279,16 @@ int store_status_get(store *s, const char *host, int (*cb)(const store_status *s
     if (!host) {
         return fleet_fail(s, -ENOENT, "no host (null)");
     }
-    int r = s->ops->status_list(s->be, NULL, host, cb, userdata);
-    if (r == 0) {
-        return fleet_fail(s, -ENOENT, "no host %s", host);
-    }
-    return r < 0 ? r : 0;
+    return fleet_found(s, s->ops->status_get(s->be, host, cb, userdata), "host", host);
 }
 
-int store_status_list(store *s, const char *rack, int (*cb)(const store_status *st, void *userdata),
-                      void *userdata)
+int store_status_list(store *s, const store_page *page,
+                      int (*cb)(const store_status *st, void *userdata), void *userdata)
 {
+    store_page pg;
     s->errmsg[0] = '\0';
-    int r = s->ops->status_list(s->be, rack, NULL, cb, userdata);
-    return r < 0 ? r : 0;
+    TRY(fleet_page_check(s, page, &pg));
+    return s->ops->status_list(s->be, &pg, cb, userdata);
 }
 
 int store_events_list(store *s, const char *host, uint64_t after_seq, uint32_t limit,

@@ -102,9 +102,25 @@ int store_host_add(store *s, const store_host *h, bool update);
  * -ENOENT; -EBUSY while it has an active install (cancel it first). */
 int store_host_remove(store *s, const char *name);
 int store_host_get(store *s, const char *name, store_host *ret);
-/* All hosts, or those of `rack` (NULL: all), by name. */
-int store_hosts_list(store *s, const char *rack, int (*cb)(const store_host *h, void *userdata),
-                     void *userdata);
+
+/* Which hosts a listing by host name gives (hosts, status): those of the
+ * racks (n_racks 0: of every rack) whose names sort after `after` (byte
+ * order, as SQLite's BINARY collation and strcmp(); NULL or "": from the
+ * first), by name, at most `limit` (0: all of them). A caller pages with
+ * after = the last name it got: each page is one query, however many
+ * racks or hosts. A rack that does not exist has no hosts. */
+typedef struct store_page {
+    const char *const *racks;
+    size_t n_racks;
+    const char *after;
+    uint32_t limit;
+} store_page;
+
+/* The hosts `page` names (NULL: every host), with their MACs and DUID.
+ * -EINVAL for a rack or `after` that is not a name. Returns the number of
+ * hosts. */
+int store_hosts_list(store *s, const store_page *page,
+                     int (*cb)(const store_host *h, void *userdata), void *userdata);
 
 /* ---- Racks and agents -------------------------------------------------- */
 
@@ -280,9 +296,10 @@ typedef struct store_status {
 /* The host's latest install (the active one if any). -ENOENT. */
 int store_status_get(store *s, const char *host, int (*cb)(const store_status *st, void *userdata),
                      void *userdata);
-/* One row per host (of `rack`, NULL: all), by host name. */
-int store_status_list(store *s, const char *rack, int (*cb)(const store_status *st, void *userdata),
-                      void *userdata);
+/* One row per host of `page` (NULL: every host), by host name. -EINVAL
+ * as store_hosts_list(). Returns the number of rows. */
+int store_status_list(store *s, const store_page *page,
+                      int (*cb)(const store_status *st, void *userdata), void *userdata);
 
 typedef struct store_event_row {
     uint64_t seq; /* controller-wide, increasing */

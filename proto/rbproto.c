@@ -1101,13 +1101,31 @@ static int validate_hosts_add(const Rackboot__V1__HostsAddRequest *m)
     return 0;
 }
 
+/* A page of a listing by host name: `after` is a host name (or empty),
+ * `limit` bounded; neither goes with named hosts, which are answered each
+ * (a page of them would be one the caller already holds). */
+static int check_page(const char *what, uint32_t limit, const char *after, bool named)
+{
+    if (limit > RBPROTO_MAX_PAGE_ROWS) {
+        return reject("%s.limit: %u", what, limit);
+    }
+    char field[32];
+    snprintf(field, sizeof(field), "%s.after", what);
+    TRY(check_name(field, after, OPTIONAL));
+    if (named && (limit > 0 || !strempty(after))) {
+        return reject("%s: a page of named hosts", what);
+    }
+    return 0;
+}
+
 static int validate_hosts_list(const Rackboot__V1__HostsListRequest *m)
 {
     if (!m) {
         return reject("hosts_list: missing");
     }
     TRY(check_name("hosts_list.rack", m->rack, OPTIONAL));
-    return check_names("hosts_list.names", m->names, m->n_names, 0, RBPROTO_MAX_ROWS);
+    TRY(check_names("hosts_list.names", m->names, m->n_names, 0, RBPROTO_MAX_ROWS));
+    return check_page("hosts_list", m->limit, m->after, m->n_names > 0);
 }
 
 static int validate_hosts_remove(const Rackboot__V1__HostsRemoveRequest *m)
@@ -1143,6 +1161,15 @@ static int validate_install(const Rackboot__V1__InstallRequest *m)
     }
     TRY(rbproto_validate_selector(m->target));
     return check_name("install.profile", m->profile, REQUIRED);
+}
+
+static int validate_status_request(const Rackboot__V1__StatusRequest *m)
+{
+    if (!m) {
+        return reject("status: missing");
+    }
+    TRY(rbproto_validate_selector(m->target));
+    return check_page("status", m->limit, m->after, m->target->n_hosts > 0);
 }
 
 static int validate_events_request(const Rackboot__V1__EventsRequest *m)
@@ -1200,7 +1227,7 @@ int rbproto_validate_api_request(const Rackboot__V1__ApiRequest *m)
     case RACKBOOT__V1__API_REQUEST__BODY_CANCEL:
         return m->cancel ? rbproto_validate_selector(m->cancel->target) : reject("cancel: missing");
     case RACKBOOT__V1__API_REQUEST__BODY_STATUS:
-        return m->status ? rbproto_validate_selector(m->status->target) : reject("status: missing");
+        return validate_status_request(m->status);
     case RACKBOOT__V1__API_REQUEST__BODY_EVENTS:
         return validate_events_request(m->events);
     case RACKBOOT__V1__API_REQUEST__BODY_AUDIT:
@@ -1301,6 +1328,11 @@ static int validate_api_reply_body(const Rackboot__V1__ApiReply *m)
         }
         TRY(check_count("hosts", m->hosts->n_hosts, 0, RBPROTO_MAX_ROWS));
         CHECK_EACH("hosts", m->hosts->hosts, m->hosts->n_hosts, rbproto_validate_host);
+        /* The next page starts after the last row: without one, a reader
+         * would ask for the same page for ever. */
+        if (m->hosts->more && m->hosts->n_hosts == 0) {
+            return reject("hosts: more without rows");
+        }
         return 0;
     case RACKBOOT__V1__API_REPLY__BODY_RACKS:
         if (!m->racks) {
@@ -1330,6 +1362,9 @@ static int validate_api_reply_body(const Rackboot__V1__ApiReply *m)
         }
         TRY(check_count("statuses", m->statuses->n_rows, 0, RBPROTO_MAX_ROWS));
         CHECK_EACH("statuses", m->statuses->rows, m->statuses->n_rows, validate_status_row);
+        if (m->statuses->more && m->statuses->n_rows == 0) {
+            return reject("statuses: more without rows");
+        }
         return 0;
     case RACKBOOT__V1__API_REPLY__BODY_EVENTS:
         if (!m->events) {

@@ -68,6 +68,9 @@
 #define RBPROTO_MAX_EVENT_ROWS  10000u  /* per EventList */
 #define RBPROTO_MAX_AUDIT_ROWS  10000u  /* per AuditList */
 #define RBPROTO_MAX_AUDIT_NAMES 1000u   /* hosts or profiles named in one AuditRow */
+/* HostsListRequest.limit and StatusRequest.limit: a page's rows at most
+ * (about 1 MiB of hosts). 0 there is no page but the whole listing. */
+#define RBPROTO_MAX_PAGE_ROWS 10000u
 /* AuditRequest.limit 0 means this many rows. */
 #define RBPROTO_AUDIT_DEFAULT_ROWS 1000u
 

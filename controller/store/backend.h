@@ -165,8 +165,10 @@ typedef struct store_backend_ops {
 
     int (*host_find)(store_backend *b, const char *name, int64_t *ret_id, int64_t *ret_rack_id);
     int (*host_get)(store_backend *b, const char *name, store_host *ret);
-    /* All hosts, or those of `rack` (NULL: all), by name. */
-    int (*hosts_list)(store_backend *b, const char *rack,
+    /* The hosts of the page (store.h: names checked by the rules, after
+     * "" from the first, limit 0 all), by name, with their MACs and DUID,
+     * in one query. Returns the number of hosts. */
+    int (*hosts_list)(store_backend *b, const store_page *page,
                       int (*cb)(const store_host *h, void *userdata), void *userdata);
     /* The host other than `except` that holds the address / MAC. */
     int (*host_address_owner)(store_backend *b, const uint8_t address[16], const char *except,
@@ -256,9 +258,12 @@ typedef struct store_backend_ops {
      * of an older journal). Returns the number deleted. */
     int (*events_prune_received)(store_backend *b, uint64_t before_ms, uint32_t limit);
     int (*events_prune_refused)(store_backend *b, uint32_t keep, uint32_t limit);
-    /* Each host's latest install (of `rack`, or only `host`; NULL: all),
-     * by host name. Returns the number of rows. */
-    int (*status_list)(store_backend *b, const char *rack, const char *host,
+    /* The host's latest install (a lookup: 1 found, 0 not). */
+    int (*status_get)(store_backend *b, const char *host,
+                      int (*cb)(const store_status *st, void *userdata), void *userdata);
+    /* Each host's latest install, for the hosts of the page as
+     * hosts_list gives them, in one query. Returns the number of rows. */
+    int (*status_list)(store_backend *b, const store_page *page,
                        int (*cb)(const store_status *st, void *userdata), void *userdata);
 
     /* ---- Audit ---- */

@@ -237,6 +237,35 @@ static const char *const migrations[] = {
     "LEFT JOIN installs i ON i.id = (SELECT max(id) FROM installs WHERE host_id = h.id) "          \
     "LEFT JOIN profiles p ON p.id = i.profile_id "
 
+/* A page of hosts by name (store_page): ?1 the name to start after ("":
+ * from the first), ?2 the limit (-1: none), ?3 the rack, or the racks as
+ * a JSON array of names (json_each: one statement for any number of
+ * racks). Each reads one range of an index in name order, from ?1 on,
+ * until the page is full:
+ *  - every rack: hosts' UNIQUE (name);
+ *  - one rack: hosts_rack (rack_id, name), that rack's hosts only;
+ *  - a set of racks: hosts' UNIQUE (name) too, skipping other racks' hosts
+ *    (the unary + keeps SQLite off hosts_rack). By hosts_rack SQLite
+ *    would read every selected host after ?1 and sort them for each page:
+ *    a listing of 100 racks of 1,000 took 1.9 s, against 0.2 s for
+ *    every host. This way the pages of a listing read each host once in
+ *    all; one page reads at most the whole index (20 ms at 100,000). */
+#define PAGE_ALL  "h.name > ?1 ORDER BY h.name LIMIT ?2"
+#define PAGE_RACK "h.rack_id = (SELECT id FROM racks WHERE name = ?3) AND " PAGE_ALL
+#define PAGE_RACKS                                                                                 \
+    "+h.rack_id IN (SELECT id FROM racks WHERE name IN (SELECT value FROM json_each(?3))) "        \
+    "AND " PAGE_ALL
+/* A page of hosts with their MACs, one row per MAC (in position order)
+ * and the DUID most recently learned for any of them: the host's row and
+ * its MACs in one query, not three per host. */
+#define HOSTS_PAGE(where)                                                                          \
+    "SELECT h.id, h.name, r.name, h.address, h.prefix_length, h.gateway, h.hostname, h.duid, "     \
+    "m.mac FROM (SELECT h.id, h.name, h.rack_id, h.address, h.prefix_length, h.gateway, "          \
+    "h.hostname, (SELECT d.duid FROM host_macs dm JOIN host_duids d ON d.mac = dm.mac "            \
+    "WHERE dm.host_id = h.id ORDER BY d.last_seen_ms DESC LIMIT 1) AS duid FROM hosts h "          \
+    "WHERE " where ") h JOIN racks r ON r.id = h.rack_id "                                         \
+    "LEFT JOIN host_macs m ON m.host_id = h.id ORDER BY h.name, m.position"
+
 /* The current journal epoch of the rack ?1 (0 before any agent). */
 #define JOURNAL_EPOCH_OF_RACK "coalesce((SELECT journal_epoch FROM agents WHERE rack_id = ?1), 0)"
 
@@ -265,8 +294,9 @@ enum {
     ST_HOST_UPDATE,
     ST_HOST_DELETE,
     ST_HOST_GET,
-    ST_HOSTS_LIST,
-    ST_HOSTS_OF_RACK,
+    ST_HOSTS_PAGE,
+    ST_HOSTS_PAGE_OF_RACK,
+    ST_HOSTS_PAGE_OF_RACKS,
     ST_MACS_OF_HOST,
     ST_MAC_DELETE,
     ST_MAC_UPSERT,
@@ -297,8 +327,9 @@ enum {
     ST_EVENT_INSERT,
     ST_EVENT_EXISTS,
     ST_STATUS_HOST,
-    ST_STATUS_LIST,
-    ST_STATUS_OF_RACK,
+    ST_STATUS_PAGE,
+    ST_STATUS_PAGE_OF_RACK,
+    ST_STATUS_PAGE_OF_RACKS,
     ST_EVENTS_ALL,
     ST_EVENTS_HOST,
     ST_EVENTS_PRUNE_OLD,
@@ -347,13 +378,12 @@ static const char *const statements[_ST_MAX] = {
     [ST_HOST_DELETE] = "DELETE FROM hosts WHERE id = ?1",
     [ST_HOST_GET] = "SELECT " HOST_COLS " FROM hosts h JOIN racks r ON r.id = h.rack_id "
                     "WHERE h.name = ?1",
-    /* Separate statements with and without a rack: "?1 IS NULL OR r.name =
-     * ?1" keeps SQLite from using the rack's index (a scan of every host per
-     * rack, 500 times for an install of 500 racks). */
-    [ST_HOSTS_LIST] = "SELECT " HOST_COLS " FROM hosts h JOIN racks r ON r.id = h.rack_id "
-                      "ORDER BY h.name",
-    [ST_HOSTS_OF_RACK] = "SELECT " HOST_COLS " FROM hosts h JOIN racks r ON r.id = h.rack_id "
-                         "WHERE r.name = ?1 ORDER BY h.name",
+    /* Separate statements for every rack, one and a set: "?3 IS NULL OR
+     * ..." keeps SQLite from using the rack's index (a scan of every host
+     * per rack, 500 times for an install of 500 racks). */
+    [ST_HOSTS_PAGE] = HOSTS_PAGE(PAGE_ALL),
+    [ST_HOSTS_PAGE_OF_RACK] = HOSTS_PAGE(PAGE_RACK),
+    [ST_HOSTS_PAGE_OF_RACKS] = HOSTS_PAGE(PAGE_RACKS),
     [ST_MACS_OF_HOST] = "SELECT mac FROM host_macs WHERE host_id = ?1 ORDER BY position",
     [ST_MAC_DELETE] = "DELETE FROM host_macs WHERE mac = ?1",
     [ST_MAC_UPSERT] = "INSERT INTO host_macs (mac, host_id, position) VALUES (?1, ?2, ?3) "
@@ -449,8 +479,9 @@ static const char *const statements[_ST_MAX] = {
         "UPDATE agents SET journal = ?2, journal_epoch = journal_epoch + ?3, "
         "stored_through = CASE WHEN ?3 > 0 THEN 0 ELSE stored_through END WHERE rack_id = ?1",
     [ST_STATUS_HOST] = STATUS_SELECT "WHERE h.name = ?1",
-    [ST_STATUS_LIST] = STATUS_SELECT "ORDER BY h.name",
-    [ST_STATUS_OF_RACK] = STATUS_SELECT "WHERE r.name = ?1 ORDER BY h.name",
+    [ST_STATUS_PAGE] = STATUS_SELECT "WHERE " PAGE_ALL,
+    [ST_STATUS_PAGE_OF_RACK] = STATUS_SELECT "WHERE " PAGE_RACK,
+    [ST_STATUS_PAGE_OF_RACKS] = STATUS_SELECT "WHERE " PAGE_RACKS,
     [ST_EVENTS_ALL] = "SELECT e.id, e.time_ms, h.name, i.uuid, e.phase, e.percent, e.message "
                       "FROM events e JOIN installs i ON i.id = e.install_id "
                       "JOIN hosts h ON h.id = i.host_id WHERE e.id > ?1 ORDER BY e.id LIMIT ?2",
@@ -682,6 +713,15 @@ static int read_pragma_int(backend *b, const char *pragma, int *ret)
 const char *store_migration_sql(int version)
 {
     return version >= 1 && version <= (int)ARRAY_SIZE(migrations) ? migrations[version - 1] : NULL;
+}
+
+const char *store_page_sql(unsigned i)
+{
+    static const int pages[] = {
+        ST_HOSTS_PAGE,          ST_HOSTS_PAGE_OF_RACK,   ST_HOSTS_PAGE_OF_RACKS, ST_STATUS_PAGE,
+        ST_STATUS_PAGE_OF_RACK, ST_STATUS_PAGE_OF_RACKS, ST_EVENTS_ALL,          ST_EVENTS_HOST,
+    };
+    return i < ARRAY_SIZE(pages) ? statements[pages[i]] : NULL;
 }
 
 static int migrate(backend *b)
@@ -1158,24 +1198,117 @@ static int sq_host_get(backend *b, const char *name, store_host *ret)
     return 1;
 }
 
-static int sq_hosts_list(backend *b, const char *rack,
+/* The racks of a page as a JSON array for json_each(): names hold no
+ * quote, backslash or control character (the rules checked them; a name
+ * that does is refused here rather than quoted). malloc()ed. */
+static int racks_json(backend *b, const store_page *pg, char **ret)
+{
+    size_t len = 3;
+    for (size_t i = 0; i < pg->n_racks; i++) {
+        len += strlen(pg->racks[i]) + 3;
+    }
+    char *json = malloc(len);
+    if (!json) {
+        return -ENOMEM;
+    }
+    size_t at = 0;
+    json[at++] = '[';
+    for (size_t i = 0; i < pg->n_racks; i++) {
+        const char *n = pg->racks[i];
+        for (const char *c = n; *c; c++) {
+            if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) {
+                free(json);
+                return fail(b, -EINVAL, "rack name %s cannot be listed", n);
+            }
+        }
+        at += (size_t)snprintf(json + at, len - at, "%s\"%s\"", i ? "," : "", n);
+    }
+    json[at++] = ']';
+    json[at] = '\0';
+    *ret = json;
+    return 0;
+}
+
+/* A page's statements: of every rack, of one, of a set. */
+static const int hosts_page_stmts[3] = { ST_HOSTS_PAGE, ST_HOSTS_PAGE_OF_RACK,
+                                         ST_HOSTS_PAGE_OF_RACKS };
+static const int status_page_stmts[3] = { ST_STATUS_PAGE, ST_STATUS_PAGE_OF_RACK,
+                                          ST_STATUS_PAGE_OF_RACKS };
+
+/* The statement of a page (of `ids`, by its racks), with its parameters
+ * bound. `json` keeps the racks' JSON text alive while the statement runs
+ * (the caller frees it). */
+static int page_stmt(backend *b, const int ids[3], const store_page *pg, sqlite3_stmt **ret,
+                     char **json)
+{
+    sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ids[pg->n_racks < 2 ? pg->n_racks : 2], &st));
+    bind_text(st, 1, pg->after ? pg->after : "");
+    sqlite3_bind_int64(st, 2, pg->limit ? (sqlite3_int64)pg->limit : -1);
+    if (pg->n_racks == 1) {
+        bind_text(st, 3, pg->racks[0]);
+    } else if (pg->n_racks > 1) {
+        int r = racks_json(b, pg, json);
+        if (r < 0) {
+            sqlite3_clear_bindings(st);
+            return r;
+        }
+        bind_text(st, 3, *json);
+    }
+    *ret = st;
+    return 0;
+}
+
+static int sq_hosts_list(backend *b, const store_page *pg,
                          int (*cb)(const store_host *h, void *userdata), void *userdata)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_free_ char *json = NULL;
     _cleanup_free_ store_host *h = malloc(sizeof(*h));
-    int r;
+    int64_t id = 0; /* the host in h, 0: none yet */
+    int count = 0, r;
     if (!h) {
         return -ENOMEM;
     }
-    TRY(stmt_get(b, rack ? ST_HOSTS_OF_RACK : ST_HOSTS_LIST, &st));
-    if (rack) {
-        bind_text(st, 1, rack);
-    }
+    TRY(page_stmt(b, hosts_page_stmts, pg, &st, &json));
+    /* One row per MAC, a host's rows together: a host is complete when the
+     * next one starts, or the rows end. */
     while ((r = step(b, st)) == 1) {
-        TRY(host_from_row(b, st, 0, h));
-        TRY(cb(h, userdata));
+        int64_t row_id = sqlite3_column_int64(st, 0);
+        if (row_id != id) {
+            if (id) {
+                TRY(cb(h, userdata));
+                count++;
+            }
+            id = row_id;
+            memset(h, 0, sizeof(*h));
+            snprintf(h->name, sizeof(h->name), "%s", col_text(st, 1));
+            snprintf(h->rack, sizeof(h->rack), "%s", col_text(st, 2));
+            if (sqlite3_column_bytes(st, 3) == 16) {
+                memcpy(h->address, sqlite3_column_blob(st, 3), 16);
+            }
+            h->prefix_length = (uint32_t)sqlite3_column_int(st, 4);
+            if (sqlite3_column_bytes(st, 5) == 16) {
+                h->has_gateway = true;
+                memcpy(h->gateway, sqlite3_column_blob(st, 5), 16);
+            }
+            snprintf(h->hostname, sizeof(h->hostname), "%s", col_text(st, 6));
+            int n = sqlite3_column_bytes(st, 7);
+            if (n > 0 && (size_t)n <= sizeof(h->duid)) {
+                memcpy(h->duid, sqlite3_column_blob(st, 7), (size_t)n);
+                h->duid_len = (size_t)n;
+            }
+        }
+        if (sqlite3_column_bytes(st, 8) == 6 && h->n_macs < STORE_MACS_MAX) {
+            memcpy(h->macs[h->n_macs++], sqlite3_column_blob(st, 8), 6);
+        }
     }
-    return r;
+    TRY(r);
+    if (id) {
+        TRY(cb(h, userdata));
+        count++;
+    }
+    return count;
 }
 
 /* The name in column 0 of statement `id` run on (blob, except). */
@@ -1754,15 +1887,11 @@ static int sq_events_prune_refused(backend *b, uint32_t keep, uint32_t limit)
     return prune_run(b, ST_EVENTS_PRUNE_REFUSED, keep, limit);
 }
 
-static int sq_status_list(backend *b, const char *rack, const char *host,
-                          int (*cb)(const store_status *st, void *userdata), void *userdata)
+/* Each row of a STATUS_SELECT statement to `cb`; the number of rows. */
+static int status_rows(backend *b, sqlite3_stmt *st,
+                       int (*cb)(const store_status *st, void *userdata), void *userdata)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
     int count = 0, r;
-    TRY(stmt_get(b, host ? ST_STATUS_HOST : rack ? ST_STATUS_OF_RACK : ST_STATUS_LIST, &st));
-    if (host || rack) {
-        bind_text(st, 1, host ? host : rack);
-    }
     while ((r = step(b, st)) == 1) {
         store_status row = {
             .host = col_text(st, 0),
@@ -1782,6 +1911,25 @@ static int sq_status_list(backend *b, const char *rack, const char *host,
         count++;
     }
     return r < 0 ? r : count;
+}
+
+static int sq_status_get(backend *b, const char *host,
+                         int (*cb)(const store_status *st, void *userdata), void *userdata)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_STATUS_HOST, &st));
+    bind_text(st, 1, host);
+    int r = status_rows(b, st, cb, userdata);
+    return r < 0 ? r : r > 0;
+}
+
+static int sq_status_list(backend *b, const store_page *pg,
+                          int (*cb)(const store_status *st, void *userdata), void *userdata)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_free_ char *json = NULL;
+    TRY(page_stmt(b, status_page_stmts, pg, &st, &json));
+    return status_rows(b, st, cb, userdata);
 }
 
 /* ---- Audit log ---------------------------------------------------------- */
@@ -1892,6 +2040,7 @@ const store_backend_ops store_sqlite_ops = {
     .events_list = sq_events_list,
     .events_prune_received = sq_events_prune_received,
     .events_prune_refused = sq_events_prune_refused,
+    .status_get = sq_status_get,
     .status_list = sq_status_list,
     .audit_insert = sq_audit_insert,
     .audit_list = sq_audit_list,

@@ -481,6 +481,277 @@ static void test_audit_pages(void **state)
     assert_non_null(strstr(err_text, "do not advance"));
 }
 
+/* A controller with FLEET hosts h00000..h02499 (and as many status rows
+ * and events, seq 1..FLEET) that answers pages as the real one: rows after
+ * `after`, at most `limit` (more when rows follow). `paging` false plays a
+ * controller from before paging (every row, no "more"); `stuck` one whose
+ * pages do not advance. */
+enum { FLEET = 2500, ASKS = 16 };
+static struct {
+    size_t asks;
+    char after[ASKS][64];
+    uint64_t after_seq[ASKS];
+    uint32_t limit[ASKS];
+    Rackboot__V1__Selector sel[ASKS]; /* status: what it selected */
+    bool paging, stuck;
+} fleet;
+
+static const Rackboot__V1__ApiReply *fleet_pages(const Rackboot__V1__ApiRequest *req)
+{
+    static char names[FLEET][8];
+    static uint8_t mac[6] = { 0x52, 0x54, 0, 0, 0, 1 }, addr[16] = { 0x20, 0x01, 0x0d, 0xb8, 1 };
+    static Rackboot__V1__Host hosts[FLEET], *host_rows[FLEET];
+    static ProtobufCBinaryData macs[1];
+    static Rackboot__V1__StatusRow status[FLEET], *status_rows[FLEET];
+    static Rackboot__V1__EventRow events[FLEET], *event_rows[FLEET];
+    static Rackboot__V1__HostList host_list;
+    static Rackboot__V1__StatusList status_list;
+    static Rackboot__V1__EventList event_list;
+    static Rackboot__V1__ApiReply reply;
+
+    assert_true(fleet.asks < ASKS);
+    size_t ask = fleet.asks++;
+    const char *after = "";
+    uint64_t after_seq = 0;
+    uint32_t limit = 0;
+    if (req->body_case == RACKBOOT__V1__API_REQUEST__BODY_HOSTS_LIST) {
+        after = req->hosts_list->after;
+        limit = req->hosts_list->limit;
+    } else if (req->body_case == RACKBOOT__V1__API_REQUEST__BODY_STATUS) {
+        after = req->status->after;
+        limit = req->status->limit;
+        fleet.sel[ask] = *req->status->target;
+    } else {
+        assert_int_equal(req->body_case, RACKBOOT__V1__API_REQUEST__BODY_EVENTS);
+        after_seq = req->events->after_seq;
+        limit = req->events->limit;
+    }
+    snprintf(fleet.after[ask], sizeof(fleet.after[0]), "%s", after);
+    fleet.after_seq[ask] = after_seq;
+    fleet.limit[ask] = limit;
+    if (!fleet.paging || fleet.stuck) {
+        after = "";
+        after_seq = 0;
+    }
+    if (!fleet.paging) {
+        limit = 0;
+    }
+
+    macs[0] = (ProtobufCBinaryData){ 6, mac };
+    size_t n = 0;
+    bool more = false;
+    for (size_t i = 0; i < FLEET; i++) {
+        snprintf(names[i], sizeof(names[i]), "h%05zu", i);
+        if (strcmp(names[i], after) <= 0 || i + 1 <= after_seq) {
+            continue;
+        }
+        if (limit && n == limit) {
+            more = true;
+            break;
+        }
+        rackboot__v1__host__init(&hosts[n]);
+        hosts[n].name = names[i];
+        hosts[n].rack = S("r1");
+        hosts[n].n_macs = 1;
+        hosts[n].macs = macs;
+        hosts[n].address = (ProtobufCBinaryData){ 16, addr };
+        hosts[n].prefix_length = 64;
+        host_rows[n] = &hosts[n];
+        rackboot__v1__status_row__init(&status[n]);
+        status[n].host = names[i];
+        status[n].rack = S("r1");
+        status[n].state = RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_NONE;
+        status_rows[n] = &status[n];
+        rackboot__v1__event_row__init(&events[n]);
+        events[n].seq = i + 1;
+        events[n].host = names[i];
+        events[n].install_id = S("id");
+        events[n].phase = RACKBOOT__V1__PHASE__PHASE_DHCP_BOUND;
+        event_rows[n] = &events[n];
+        n++;
+    }
+    rackboot__v1__api_reply__init(&reply);
+    reply.status = RACKBOOT__V1__STATUS__STATUS_OK;
+    switch (req->body_case) {
+    case RACKBOOT__V1__API_REQUEST__BODY_HOSTS_LIST:
+        rackboot__v1__host_list__init(&host_list);
+        host_list.n_hosts = n;
+        host_list.hosts = host_rows;
+        host_list.more = more;
+        reply.body_case = RACKBOOT__V1__API_REPLY__BODY_HOSTS;
+        reply.hosts = &host_list;
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_STATUS:
+        rackboot__v1__status_list__init(&status_list);
+        status_list.n_rows = n;
+        status_list.rows = status_rows;
+        status_list.more = more;
+        reply.body_case = RACKBOOT__V1__API_REPLY__BODY_STATUSES;
+        reply.statuses = &status_list;
+        break;
+    default:
+        rackboot__v1__event_list__init(&event_list);
+        event_list.n_events = n;
+        event_list.events = event_rows;
+        event_list.last_seq = n ? events[n - 1].seq : after_seq;
+        reply.body_case = RACKBOOT__V1__API_REPLY__BODY_EVENTS;
+        reply.events = &event_list;
+        break;
+    }
+    return &reply;
+}
+
+static void fleet_reset(bool paging)
+{
+    memset(&fleet, 0, sizeof(fleet));
+    fleet.paging = paging;
+    fake.reply_to = fleet_pages;
+}
+
+/* The names in a JSON array of objects (key "name", "host" or "host" of
+ * events), checked to be h00000.. in order from `first`, `n` of them. */
+static void assert_json_names(const char *key, size_t first, size_t n)
+{
+    json_error_t jerr;
+    json_t *a = json_loads(out_text, 0, &jerr);
+    if (!a) {
+        fail_msg("not JSON: %s: %.200s", jerr.text, out_text);
+    }
+    assert_true(json_is_array(a));
+    assert_int_equal(json_array_size(a), n);
+    for (size_t i = 0; i < n; i++) {
+        char want[8];
+        snprintf(want, sizeof(want), "h%05zu", first + i);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(a, i), key)), want);
+    }
+    json_decref(a);
+}
+
+static size_t count_lines(const char *text)
+{
+    size_t n = 0;
+    for (const char *p = text; *p; p++) {
+        n += *p == '\n';
+    }
+    return n;
+}
+
+/* hosts list and status page by host name: 1,000 rows a page after the
+ * last name, what is left of --limit on the last page, printed as one
+ * table (one header) or one JSON array; no page of named hosts. */
+static void test_hosts_and_status_pages(void **state)
+{
+    fleet_reset(true);
+    assert_int_equal(run("hosts", "list", "--json", NULL), CLI_EXIT_OK);
+    assert_int_equal(fleet.asks, 3);
+    assert_string_equal(fleet.after[0], "");
+    assert_string_equal(fleet.after[1], "h00999");
+    assert_string_equal(fleet.after[2], "h01999");
+    assert_int_equal(fleet.limit[0], 1000);
+    assert_int_equal(fleet.limit[2], 1000);
+    assert_json_names("name", 0, FLEET);
+    assert_string_equal(err_text, "");
+
+    fleet_reset(true);
+    assert_int_equal(run("hosts", "list", "--rack", "r1", "--limit", "1500", NULL), CLI_EXIT_OK);
+    assert_int_equal(fleet.asks, 2);
+    assert_int_equal(fleet.limit[1], 500);
+    assert_int_equal(count_lines(out_text), 1 + 1500);
+    assert_int_equal(strncmp(out_text, "NAME ", 5), 0);
+    assert_null(strstr(out_text, "\nNAME "));       /* one header */
+    assert_non_null(strstr(out_text, "\nh01499 ")); /* the last of the limit */
+    assert_null(strstr(out_text, "h01500"));
+    Rackboot__V1__ApiRequest *req = sent();
+    assert_string_equal(req->hosts_list->rack, "r1");
+    rbproto_api_request_free(req);
+
+    /* --after: the next page of a --limit listing */
+    fleet_reset(true);
+    assert_int_equal(run("hosts", "list", "--after", "h02494", "--limit", "10", "--json", NULL),
+                     CLI_EXIT_OK);
+    assert_int_equal(fleet.asks, 1);
+    assert_string_equal(fleet.after[0], "h02494");
+    assert_int_equal(fleet.limit[0], 10);
+    assert_json_names("name", 2495, 5);
+
+    /* status: of racks and --all in pages, of named hosts at once */
+    fleet_reset(true);
+    assert_int_equal(run("status", "--rack", "r1", "r2", "--limit", "1001", "--json", NULL),
+                     CLI_EXIT_OK);
+    assert_int_equal(fleet.asks, 2);
+    assert_int_equal(fleet.sel[0].n_racks, 2);
+    assert_string_equal(fleet.after[1], "h00999");
+    assert_int_equal(fleet.limit[1], 1);
+    assert_json_names("host", 0, 1001);
+    fleet_reset(true);
+    assert_int_equal(run("status", NULL), CLI_EXIT_OK);
+    assert_int_equal(fleet.asks, 3);
+    assert_true(fleet.sel[2].all);
+    assert_int_equal(count_lines(out_text), 1 + FLEET);
+    fleet_reset(true);
+    assert_int_equal(run("status", "--all", "--after", "h00100", "--limit", "2", NULL), 0);
+    assert_string_equal(fleet.after[0], "h00100");
+    assert_non_null(strstr(out_text, "\nh00101 "));
+    assert_non_null(strstr(out_text, "\nh00102 "));
+    assert_int_equal(count_lines(out_text), 3);
+
+    /* nothing to list: the header alone, an empty array */
+    fleet_reset(true);
+    assert_int_equal(run("hosts", "list", "--after", "h99999", NULL), CLI_EXIT_OK);
+    assert_string_equal(out_text, "NAME  RACK  ADDRESS  GATEWAY  HOSTNAME  MACS\n");
+    assert_int_equal(run("status", "--after", "h99999", "--json", NULL), CLI_EXIT_OK);
+    assert_string_equal(out_text, "[]\n");
+
+    /* a controller from before paging answers everything at once: printed
+     * (up to --limit), and not asked again */
+    fleet_reset(false);
+    assert_int_equal(run("hosts", "list", "--json", NULL), CLI_EXIT_OK);
+    assert_int_equal(fleet.asks, 1);
+    assert_json_names("name", 0, FLEET);
+    fleet_reset(false);
+    assert_int_equal(run("status", "--limit", "3", NULL), CLI_EXIT_OK);
+    assert_int_equal(fleet.asks, 1);
+    assert_int_equal(count_lines(out_text), 1 + 3);
+
+    /* pages that do not advance are not followed for ever */
+    fleet_reset(true);
+    fleet.stuck = true;
+    assert_int_equal(run("hosts", "list", NULL), CLI_EXIT_FAILED);
+    assert_int_equal(fleet.asks, 2);
+    assert_non_null(strstr(err_text, "do not advance"));
+
+    assert_usage("hosts", "list", "--limit", "0");
+    assert_usage("hosts", "list", "--after", "bad name");
+    assert_usage("hosts", "show", "web1", "--limit", "3");
+    assert_usage("hosts", "show", "web1", "--after", "web0");
+    assert_usage("status", "web1", "--limit", "3");
+    assert_usage("status", "web1", "--after", "web0");
+    assert_usage("install", "web1", "--profile", "el9", "--limit", "3");
+    assert_usage("cancel", "--all", "--after", "web0");
+}
+
+/* events page by seq, printed as they come, until an empty page. */
+static void test_events_pages(void **state)
+{
+    fleet_reset(true);
+    assert_int_equal(run("events", "--json", NULL), CLI_EXIT_OK);
+    assert_int_equal(fleet.asks, 4); /* 1000, 1000, 500, then none */
+    assert_int_equal(fleet.after_seq[1], 1000);
+    assert_int_equal(fleet.after_seq[3], FLEET);
+    assert_int_equal(fleet.limit[0], 1000);
+    assert_json_names("host", 0, FLEET);
+
+    fleet_reset(true);
+    assert_int_equal(run("events", "--after", "10", "--limit", "1200", NULL), CLI_EXIT_OK);
+    assert_int_equal(fleet.asks, 2);
+    assert_int_equal(fleet.after_seq[0], 10);
+    assert_int_equal(fleet.after_seq[1], 1010);
+    assert_int_equal(fleet.limit[1], 200);
+    assert_int_equal(count_lines(out_text), 1 + 1200);
+    assert_int_equal(strncmp(out_text, "SEQ ", 4), 0);
+    assert_null(strstr(out_text, "\nSEQ "));
+}
+
 static void test_show_unknown_host_is_not_found(void **state)
 {
     static Rackboot__V1__HostList empty = RACKBOOT__V1__HOST_LIST__INIT;
@@ -642,6 +913,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_show_unknown_host_is_not_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hosts_and_status_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_profiles_import, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hosts_import_ini_and_csv, setup, teardown),
     };

@@ -174,6 +174,157 @@ static void test_status_text(void **state)
     free(text);
 }
 
+/* What f printed, as a string (the caller frees it). */
+typedef struct capture {
+    char *text;
+    size_t len;
+    FILE *f;
+} capture;
+
+static void capture_open(capture *c)
+{
+    *c = (capture){ 0 };
+    c->f = open_memstream(&c->text, &c->len);
+    assert_non_null(c->f);
+}
+
+static char *capture_close(capture *c)
+{
+    fclose(c->f);
+    return c->text;
+}
+
+static Rackboot__V1__StatusRow status_row(const char *host, const char *message)
+{
+    Rackboot__V1__StatusRow r = RACKBOOT__V1__STATUS_ROW__INIT;
+    r.host = (char *)(uintptr_t)host;
+    r.rack = (char *)(uintptr_t) "r1";
+    r.state = RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_NONE;
+    r.message = (char *)(uintptr_t)message;
+    return r;
+}
+
+/* A listing printed page by page is, for JSON, byte for byte the whole
+ * array as render_json_print() prints it (nested arrays included), never
+ * "[" twice; and "[]" when nothing came. */
+static void test_stream_json_is_one_array(void **state)
+{
+    uint8_t mac1[6] = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 }, mac2[6] = { 0x52, 0x54, 0, 1, 2, 3 };
+    uint8_t addr[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 1, [15] = 0x17 };
+    ProtobufCBinaryData macs[2] = { { 6, mac1 }, { 6, mac2 } };
+    Rackboot__V1__Host h[3];
+    Rackboot__V1__Host *hp[3];
+    for (size_t i = 0; i < 3; i++) {
+        rackboot__v1__host__init(&h[i]);
+        h[i].name = (char *)(uintptr_t)(const char *[]){ "a1", "b22", "c333" }[i];
+        h[i].rack = (char *)(uintptr_t) "r1";
+        h[i].n_macs = i + 1 < 2 ? 1 : 2;
+        h[i].macs = macs;
+        h[i].address = (ProtobufCBinaryData){ 16, addr };
+        h[i].prefix_length = 64;
+        hp[i] = &h[i];
+    }
+    Rackboot__V1__HostList whole = RACKBOOT__V1__HOST_LIST__INIT;
+    whole.n_hosts = 3;
+    whole.hosts = hp;
+    capture want;
+    capture_open(&want);
+    assert_int_equal(render_json_print(want.f, render_hosts_json(&whole)), 0);
+    capture_close(&want);
+
+    /* pages of 2, of 0 (an empty last page) and of 1 */
+    Rackboot__V1__HostList p1 = whole, p2 = whole, p3 = whole;
+    p1.n_hosts = 2;
+    p2.n_hosts = 0;
+    p3.n_hosts = 1;
+    p3.hosts = hp + 2;
+    capture got;
+    capture_open(&got);
+    render_stream s;
+    render_stream_init(&s, got.f, true);
+    assert_int_equal(render_hosts_page(&s, &p1), 0);
+    assert_int_equal(render_hosts_page(&s, &p2), 0);
+    assert_int_equal(render_hosts_page(&s, &p3), 0);
+    assert_int_equal(render_stream_end(&s), 0);
+    capture_close(&got);
+    assert_string_equal(got.text, want.text);
+    free(got.text);
+    free(want.text);
+
+    /* status and events the same way */
+    Rackboot__V1__StatusRow a = status_row("web1", "one"), b = status_row("web2", NULL);
+    Rackboot__V1__StatusRow *rows[] = { &a, &b };
+    Rackboot__V1__StatusList sl = RACKBOOT__V1__STATUS_LIST__INIT;
+    sl.n_rows = 2;
+    sl.rows = rows;
+    capture_open(&want);
+    assert_int_equal(render_json_print(want.f, render_status_json(&sl)), 0);
+    capture_close(&want);
+    Rackboot__V1__StatusList s1 = sl, s2 = sl;
+    s1.n_rows = 1;
+    s2.n_rows = 1;
+    s2.rows = rows + 1;
+    capture_open(&got);
+    render_stream_init(&s, got.f, true);
+    render_status_page(&s, &s1);
+    render_status_page(&s, &s2);
+    assert_int_equal(render_stream_end(&s), 0);
+    capture_close(&got);
+    assert_string_equal(got.text, want.text);
+    free(got.text);
+    free(want.text);
+
+    Rackboot__V1__EventList el = RACKBOOT__V1__EVENT_LIST__INIT;
+    capture_open(&got);
+    render_stream_init(&s, got.f, true);
+    render_events_page(&s, &el);
+    assert_int_equal(render_stream_end(&s), 0);
+    capture_close(&got);
+    assert_string_equal(got.text, "[]\n");
+    free(got.text);
+}
+
+/* A table printed page by page: one header; the first page laid out as
+ * the whole-list function lays it out; a later page's columns at least as
+ * wide as before, wider only for a wider cell. */
+static void test_stream_table_pages(void **state)
+{
+    Rackboot__V1__StatusRow a = status_row("web1", "short"), b = status_row("web2", ""),
+                            c = status_row("a-much-longer-name", "x"), d = status_row("z", "");
+    Rackboot__V1__StatusRow *r1[] = { &a, &b }, *r2[] = { &c }, *r3[] = { &d };
+    Rackboot__V1__StatusList p1 = RACKBOOT__V1__STATUS_LIST__INIT, p2 = p1, p3 = p1;
+    p1.n_rows = 2;
+    p1.rows = r1;
+    p2.n_rows = 1;
+    p2.rows = r2;
+    p3.n_rows = 1;
+    p3.rows = r3;
+
+    capture one;
+    capture_open(&one);
+    render_status_text(one.f, &p1);
+    capture_close(&one);
+
+    capture got;
+    capture_open(&got);
+    render_stream s;
+    render_stream_init(&s, got.f, false);
+    assert_int_equal(render_status_page(&s, &p1), 0);
+    assert_int_equal(render_status_page(&s, &p2), 0);
+    assert_int_equal(render_status_page(&s, &p3), 0);
+    assert_int_equal(render_stream_end(&s), 0);
+    assert_int_equal(s.rows, 4);
+    capture_close(&got);
+
+    assert_int_equal(strncmp(got.text, one.text, strlen(one.text)), 0);
+    const char *rest = got.text + strlen(one.text);
+    assert_string_equal(rest, "a-much-longer-name  r1    none   -      0  -        -        x\n"
+                              "z                   r1    none   -      0  -        -        \n");
+    assert_null(strstr(got.text + 1, "HOST "));
+    free(got.text);
+    free(one.text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -181,6 +332,8 @@ int main(void)
         cmocka_unit_test(test_events_json),
         cmocka_unit_test(test_hosts_json_and_text),
         cmocka_unit_test(test_status_text),
+        cmocka_unit_test(test_stream_json_is_one_array),
+        cmocka_unit_test(test_stream_table_pages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -499,11 +499,27 @@ static Rackboot__V1__ApiRequest *api_request_kind(unsigned kind)
         e->audit->since_unix_ms = 1764041657123ull;
         e->audit->limit = 100;
         return e;
+    case 15:
+        /* hosts list --rack a1, the page after web17 */
+        e = API_REQUEST(HOSTS_LIST, hosts_list, Rackboot__V1__HostsListRequest,
+                        rackboot__v1__hosts_list_request__init);
+        e->hosts_list->rack = tstr("a1");
+        e->hosts_list->limit = 1000;
+        e->hosts_list->after = tstr("web17");
+        return e;
+    case 16:
+        /* status --all, the page after web17 */
+        e = API_REQUEST(STATUS, status, Rackboot__V1__StatusRequest,
+                        rackboot__v1__status_request__init);
+        e->status->target = make_selector(2);
+        e->status->limit = 500;
+        e->status->after = tstr("web17");
+        return e;
     default:
         return NULL;
     }
 }
-#define API_REQUEST_KINDS 15
+#define API_REQUEST_KINDS 17
 
 static Rackboot__V1__StatusRow *make_status_row(unsigned i)
 {
@@ -653,11 +669,21 @@ static Rackboot__V1__ApiReply *api_reply_kind(unsigned kind)
         e->body_case = RACKBOOT__V1__API_REPLY__BODY_AUDIT;
         e->audit = make_audit_list();
         return e;
+    case 11:
+        /* a page of hosts with more after it */
+        e = api_reply_kind(2);
+        e->hosts->more = true;
+        return e;
+    case 12:
+        /* a page of status rows with more after it */
+        e = api_reply_statuses(2);
+        e->statuses->more = true;
+        return e;
     default:
         return NULL;
     }
 }
-#define API_REPLY_KINDS 11
+#define API_REPLY_KINDS 13
 
 /* ---- Helpers ----------------------------------------------------------- */
 
@@ -1273,6 +1299,31 @@ RULE(host_mac_5_bytes, Rackboot__V1__ApiRequest, api_hosts_add(3),
 RULE(hosts_add_empty, Rackboot__V1__ApiRequest, api_hosts_add(3), e->hosts_add->n_hosts = 0)
 RULE(events_limit, Rackboot__V1__ApiRequest, api_request_kind(13),
      e->events->limit = RBPROTO_MAX_EVENT_ROWS + 1)
+/* Pages of listings by host name */
+RULE(hosts_list_limit_over, Rackboot__V1__ApiRequest, api_request_kind(15),
+     e->hosts_list->limit = RBPROTO_MAX_PAGE_ROWS + 1)
+RULE(hosts_list_after_blank, Rackboot__V1__ApiRequest, api_request_kind(15),
+     e->hosts_list->after = tstr("web 17"))
+RULE(hosts_list_after_64_chars, Rackboot__V1__ApiRequest, api_request_kind(15),
+     e->hosts_list->after = tstr("%064d", 1))
+RULE(hosts_show_with_limit, Rackboot__V1__ApiRequest, api_request_kind(4),
+     e->hosts_list->limit = 10)
+RULE(hosts_show_with_after, Rackboot__V1__ApiRequest, api_request_kind(4),
+     e->hosts_list->after = tstr("web1"))
+RULE(status_limit_over, Rackboot__V1__ApiRequest, api_request_kind(16),
+     e->status->limit = RBPROTO_MAX_PAGE_ROWS + 1)
+RULE(status_after_slash, Rackboot__V1__ApiRequest, api_request_kind(16),
+     e->status->after = tstr("../etc"))
+RULE(status_named_hosts_paged, Rackboot__V1__ApiRequest, api_request_kind(16),
+     e->status->target = make_selector(0))
+RULE(status_named_hosts_after, Rackboot__V1__ApiRequest, api_request_kind(12), {
+    e->status->target = make_selector(0);
+    e->status->after = tstr("web1");
+})
+RULE(status_no_target, Rackboot__V1__ApiRequest, api_request_kind(16), e->status->target = NULL)
+RULE(hosts_more_without_rows, Rackboot__V1__ApiReply, api_reply_kind(11), e->hosts->n_hosts = 0)
+RULE(statuses_more_without_rows, Rackboot__V1__ApiReply, api_reply_kind(12),
+     e->statuses->n_rows = 0)
 RULE(api_reply_status_unspecified, Rackboot__V1__ApiReply, api_reply_statuses(2),
      e->status = RACKBOOT__V1__STATUS__STATUS_UNSPECIFIED)
 RULE(api_reply_body_with_error, Rackboot__V1__ApiReply, api_reply_statuses(2),
@@ -1396,6 +1447,18 @@ static const rule rules[] = {
     R(host_mac_5_bytes),
     R(hosts_add_empty),
     R(events_limit),
+    R(hosts_list_limit_over),
+    R(hosts_list_after_blank),
+    R(hosts_list_after_64_chars),
+    R(hosts_show_with_limit),
+    R(hosts_show_with_after),
+    R(status_limit_over),
+    R(status_after_slash),
+    R(status_named_hosts_paged),
+    R(status_named_hosts_after),
+    R(status_no_target),
+    R(hosts_more_without_rows),
+    R(statuses_more_without_rows),
     R(api_reply_status_unspecified),
     R(api_reply_body_with_error),
     R(status_row_percent_101),
@@ -1582,6 +1645,17 @@ static void test_limits_inclusive(void **state)
     e->events->events[0]->message = tstr("%01024d", 1);
     assert_int_equal(rbproto_validate(&e->base), 0);
     rbproto_free(round_trip(&e->base, NULL));
+
+    /* A page: its limit at the cap, after a name of the longest length. */
+    Rackboot__V1__ApiRequest *hl = api_request_kind(15);
+    hl->hosts_list->limit = RBPROTO_MAX_PAGE_ROWS;
+    hl->hosts_list->after = tstr("%063d", 5);
+    assert_int_equal(rbproto_validate(&hl->base), 0);
+    Rackboot__V1__ApiRequest *st = api_request_kind(16);
+    st->status->limit = RBPROTO_MAX_PAGE_ROWS;
+    st->status->target = make_selector(1); /* racks page too */
+    assert_int_equal(rbproto_validate(&st->base), 0);
+    rbproto_free(round_trip(&st->base, NULL));
 }
 
 /* ---- Packing ----------------------------------------------------------- */

@@ -88,6 +88,11 @@ static void reopen(fixture *f)
 
 static const uint64_t T0 = 1700000000000ull;
 
+/* A page of the hosts of these racks (store_page), no limit. */
+#define RACKS(...)                                                                                 \
+    (&(store_page){ .racks = (const char *const[]){ __VA_ARGS__ },                                 \
+                    .n_racks = sizeof((const char *[]){ __VA_ARGS__ }) / sizeof(const char *) })
+
 /* ---- Helpers ----------------------------------------------------------- */
 
 static store_host make_host(const char *name, const char *rack, unsigned n)
@@ -521,10 +526,10 @@ static void test_host_constraints(void **state)
     add_host(f->s, "web10", "r1", 1); /* web1's old MAC and address */
 
     int n = 0;
-    assert_int_equal(store_hosts_list(f->s, "r1", host_count_cb, &n), 0);
+    assert_int_equal(store_hosts_list(f->s, RACKS("r1"), host_count_cb, &n), 4);
     assert_int_equal(n, 4);
     n = 0;
-    assert_int_equal(store_hosts_list(f->s, NULL, host_count_cb, &n), 0);
+    assert_int_equal(store_hosts_list(f->s, NULL, host_count_cb, &n), 5);
     assert_int_equal(n, 5);
 
     assert_int_equal(store_host_remove(f->s, "web10"), 0);
@@ -540,7 +545,8 @@ static void test_batch(void **state)
 {
     fixture *f = *state;
     int before = 0;
-    assert_int_equal(store_hosts_list(f->s, NULL, host_count_cb, &before), 0);
+    int listed = store_hosts_list(f->s, NULL, host_count_cb, &before);
+    assert_int_equal(listed, before);
 
     assert_int_equal(store_batch_begin(f->s), 0);
     add_host(f->s, "b1", "r3", 201);
@@ -552,7 +558,7 @@ static void test_batch(void **state)
     assert_int_equal(store_batch_end(f->s, true), 0);
 
     int n = 0;
-    assert_int_equal(store_hosts_list(f->s, NULL, host_count_cb, &n), 0);
+    assert_int_equal(store_hosts_list(f->s, NULL, host_count_cb, &n), before + 2);
     assert_int_equal(n, before + 2);
 
     /* Undone as a whole. */
@@ -567,7 +573,7 @@ static void test_batch(void **state)
 
     reopen(f);
     n = 0;
-    assert_int_equal(store_hosts_list(f->s, NULL, host_count_cb, &n), 0);
+    assert_int_equal(store_hosts_list(f->s, NULL, host_count_cb, &n), before + 2);
     assert_int_equal(n, before + 2);
     check_store(f);
 }
@@ -1276,16 +1282,301 @@ static void test_status_list(void **state)
     fixture *f = *state;
     assert_int_equal(store_install_create(f->s, "web1", "el9", false, T0, NULL), 0);
     int n = 0;
-    assert_int_equal(store_status_list(f->s, NULL, status_count_cb, &n), 0);
+    assert_int_equal(store_status_list(f->s, NULL, status_count_cb, &n), 4);
     assert_int_equal(n, 4);
     n = 0;
-    assert_int_equal(store_status_list(f->s, "r2", status_count_cb, &n), 0);
+    assert_int_equal(store_status_list(f->s, RACKS("r2"), status_count_cb, &n), 1);
     assert_int_equal(n, 1);
     assert_int_equal(status(f->s, "web2").state, 0); /* never installed */
     assert_int_equal(store_status_get(f->s, "ghost", status_count_cb, &n), -ENOENT);
     /* a callback's error stops the listing and is returned */
     assert_int_equal(store_status_list(f->s, NULL, stop_cb, NULL), -ECANCELED);
-    assert_int_equal(store_status_list(f->s, NULL, status_count_cb, &n), 0);
+    assert_int_equal(store_status_list(f->s, NULL, status_count_cb, &n), 4);
+}
+
+/* ---- Pages of listings by host name ------------------------------------ */
+
+#define PAGE_MAX 64
+
+typedef struct names_out {
+    size_t n;
+    char names[PAGE_MAX][STORE_NAME_MAX + 1];
+    char racks[PAGE_MAX][STORE_NAME_MAX + 1];
+    store_host hosts[PAGE_MAX];     /* hosts listings */
+    install_state states[PAGE_MAX]; /* status listings */
+} names_out;
+
+static void names_add(names_out *o, const char *name, const char *rack)
+{
+    assert_true(o->n < PAGE_MAX);
+    snprintf(o->names[o->n], sizeof(o->names[0]), "%s", name);
+    snprintf(o->racks[o->n], sizeof(o->racks[0]), "%s", rack);
+    o->n++;
+}
+
+static int page_host_cb(const store_host *h, void *userdata)
+{
+    names_out *o = userdata;
+    names_add(o, h->name, h->rack);
+    o->hosts[o->n - 1] = *h;
+    return 0;
+}
+
+static int page_status_cb(const store_status *st, void *userdata)
+{
+    names_out *o = userdata;
+    names_add(o, st->host, st->rack);
+    o->states[o->n - 1] = st->state;
+    return 0;
+}
+
+/* Lists page after page of `limit` from the first, as the API's caller
+ * does: each page's rows come after the last name of the page before, in
+ * name order (so no two pages overlap), and the listing ends with the
+ * first page short of `limit`. Returns every row. */
+static names_out *page_through(store *s, bool status_rows, const char *const *racks, size_t n_racks,
+                               uint32_t limit)
+{
+    names_out *all = calloc(1, sizeof(*all));
+    names_out *page = calloc(1, sizeof(*page));
+    char after[STORE_NAME_MAX + 1] = "";
+    assert_non_null(all);
+    assert_non_null(page);
+    for (;;) {
+        memset(page, 0, sizeof(*page));
+        store_page pg = { .racks = racks, .n_racks = n_racks, .after = after, .limit = limit };
+        int r = status_rows ? store_status_list(s, &pg, page_status_cb, page)
+                            : store_hosts_list(s, &pg, page_host_cb, page);
+        assert_int_equal(r, (int)page->n);
+        assert_true(page->n <= limit);
+        for (size_t i = 0; i < page->n; i++) {
+            if (strcmp(page->names[i], after) <= 0) {
+                fail_msg("page after %s holds %s", after, page->names[i]);
+            }
+            snprintf(after, sizeof(after), "%s", page->names[i]);
+            names_add(all, page->names[i], page->racks[i]);
+            all->hosts[all->n - 1] = page->hosts[i];
+            all->states[all->n - 1] = page->states[i];
+        }
+        if (page->n < limit) {
+            break;
+        }
+    }
+    free(page);
+    return all;
+}
+
+/* Whether two listings hold the same rows (names and racks) in the same
+ * order. */
+static void assert_same_rows(const names_out *a, const names_out *b)
+{
+    assert_int_equal(a->n, b->n);
+    for (size_t i = 0; i < a->n; i++) {
+        assert_string_equal(a->names[i], b->names[i]);
+        assert_string_equal(a->racks[i], b->racks[i]);
+    }
+}
+
+/* setup()'s four hosts, and 23 more in r3, r4, r5, their names taken
+ * round the racks so every rack's hosts interleave with the others', and
+ * names whose byte order is not their "natural" one (Zed before a0,
+ * web10 before web2). */
+static void add_page_hosts(store *s)
+{
+    for (unsigned i = 0; i < 20; i++) {
+        char name[16], rack[8];
+        snprintf(name, sizeof(name), "n%02u", 19 - i);
+        snprintf(rack, sizeof(rack), "r%u", 3 + i % 3);
+        add_host(s, name, rack, 300 + i);
+    }
+    add_host(s, "Zed", "r3", 330);
+    add_host(s, "web10", "r1", 331);
+    add_host(s, "x.y-z_1", "r5", 332);
+}
+
+static void test_hosts_pages(void **state)
+{
+    fixture *f = *state;
+    add_page_hosts(f->s);
+    /* A host with two MACs and a learned DUID: its page row is whole. */
+    store_host two = make_host("n07b", "r4", 340);
+    two.n_macs = 2;
+    memcpy(two.macs[1], (uint8_t[]){ 0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc }, 6);
+    assert_int_equal(store_host_add(f->s, &two, false), 0);
+    char id[STORE_ID_LEN + 1];
+    uint64_t through;
+    assert_int_equal(store_install_create(f->s, "n07b", "el9", false, T0, id), 0);
+    const uint8_t duid[] = { 0x00, 0x04, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07 };
+    store_event e = ev(1, id, "n07b", P(DUID_LEARNED));
+    e.mac = two.macs[1];
+    e.duid = duid;
+    e.duid_len = sizeof(duid);
+    assert_int_equal(store_events_ingest(f->s, "r4", &e, 1, T0, NULL, &through), 1);
+
+    names_out *whole = calloc(1, sizeof(*whole));
+    assert_non_null(whole);
+    assert_int_equal(store_hosts_list(f->s, NULL, page_host_cb, whole), 28);
+    /* By name in byte order. */
+    for (size_t i = 1; i < whole->n; i++) {
+        assert_true(strcmp(whole->names[i - 1], whole->names[i]) < 0);
+    }
+    assert_string_equal(whole->names[0], "Zed");
+    assert_string_equal(whole->names[whole->n - 1], "x.y-z_1");
+    /* Each listed host is the host store_host_get() gives: MACs in
+     * order, DUID, address, gateway, hostname. */
+    for (size_t i = 0; i < whole->n; i++) {
+        store_host h;
+        assert_int_equal(store_host_get(f->s, whole->names[i], &h), 0);
+        const store_host *l = &whole->hosts[i];
+        assert_string_equal(l->rack, h.rack);
+        assert_int_equal(l->n_macs, h.n_macs);
+        assert_memory_equal(l->macs, h.macs, h.n_macs * 6);
+        assert_memory_equal(l->address, h.address, 16);
+        assert_int_equal(l->prefix_length, h.prefix_length);
+        assert_int_equal(l->has_gateway, h.has_gateway);
+        assert_string_equal(l->hostname, h.hostname);
+        assert_int_equal(l->duid_len, h.duid_len);
+        assert_memory_equal(l->duid, h.duid, h.duid_len);
+        if (streq(l->name, "n07b")) {
+            assert_int_equal(l->n_macs, 2);
+            assert_memory_equal(l->macs[1], two.macs[1], 6);
+            assert_int_equal(l->duid_len, sizeof(duid));
+            assert_memory_equal(l->duid, duid, sizeof(duid));
+        }
+    }
+
+    /* Pages of every size give the whole listing, pages of 1 and of the
+     * exact count included. */
+    const uint32_t sizes[] = { 1, 2, 3, 7, 27, 28, 29, 1000 };
+    for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+        names_out *paged = page_through(f->s, false, NULL, 0, sizes[k]);
+        assert_same_rows(paged, whole);
+        free(paged);
+    }
+
+    /* One rack, and a set of racks: their hosts only, merged by name. */
+    names_out *r4 = page_through(f->s, false, (const char *[]){ "r4" }, 1, 2);
+    assert_int_equal(r4->n, 8);
+    for (size_t i = 0; i < r4->n; i++) {
+        assert_string_equal(r4->racks[i], "r4");
+    }
+    free(r4);
+    const char *set[] = { "r5", "r1", "r3", "nope" };
+    names_out *some = page_through(f->s, false, set, ARRAY_SIZE(set), 4);
+    names_out *expect = calloc(1, sizeof(*expect));
+    assert_non_null(expect);
+    for (size_t i = 0; i < whole->n; i++) {
+        if (!streq(whole->racks[i], "r2") && !streq(whole->racks[i], "r4")) {
+            names_add(expect, whole->names[i], whole->racks[i]);
+        }
+    }
+    assert_same_rows(some, expect);
+    free(expect);
+    free(some);
+
+    /* The page after a name no host has, after the last, of a rack
+     * nobody has. */
+    names_out *o = calloc(1, sizeof(*o));
+    assert_non_null(o);
+    store_page pg = { .after = "n07a", .limit = 2 };
+    assert_int_equal(store_hosts_list(f->s, &pg, page_host_cb, o), 2);
+    assert_string_equal(o->names[0], "n07b");
+    assert_string_equal(o->names[1], "n08");
+    pg.after = "x.y-z_1";
+    assert_int_equal(store_hosts_list(f->s, &pg, page_host_cb, o), 0);
+    assert_int_equal(store_hosts_list(f->s, RACKS("r9"), page_host_cb, o), 0);
+
+    /* Names are checked: after, and every rack. */
+    pg.after = "n 07";
+    assert_int_equal(store_hosts_list(f->s, &pg, page_host_cb, o), -EINVAL);
+    assert_int_equal(store_hosts_list(f->s, RACKS("r1", "r\"]"), page_host_cb, o), -EINVAL);
+    assert_int_equal(store_status_list(f->s, RACKS("r1", ""), page_status_cb, o), -EINVAL);
+    free(o);
+    free(whole);
+}
+
+static void test_status_pages(void **state)
+{
+    fixture *f = *state;
+    add_page_hosts(f->s);
+    assert_int_equal(store_install_create(f->s, "n03", "el9", false, T0, NULL), 0);
+    assert_int_equal(store_install_create(f->s, "web2", "el9", false, T0, NULL), 0);
+    assert_int_equal(store_install_cancel(f->s, "web2", T0 + 1, NULL), 0);
+    assert_int_equal(store_install_create(f->s, "web2", "el9", false, T0 + 2, NULL), 0);
+
+    names_out *whole = calloc(1, sizeof(*whole));
+    assert_non_null(whole);
+    assert_int_equal(store_status_list(f->s, NULL, page_status_cb, whole), 27);
+    const uint32_t sizes[] = { 1, 4, 26, 27, 28 };
+    for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+        names_out *paged = page_through(f->s, true, NULL, 0, sizes[k]);
+        assert_same_rows(paged, whole);
+        /* A row per host, its latest install's state. */
+        for (size_t i = 0; i < paged->n; i++) {
+            install_state want = streq(paged->names[i], "n03") || streq(paged->names[i], "web2")
+                                     ? INSTALL_REQUESTED
+                                     : 0;
+            assert_int_equal(paged->states[i], want);
+        }
+        free(paged);
+    }
+    names_out *r3 = page_through(f->s, true, (const char *[]){ "r3" }, 1, 3);
+    assert_int_equal(r3->n, 8); /* 7 n.. and Zed */
+    assert_string_equal(r3->names[0], "Zed");
+    free(r3);
+    const char *set[] = { "r2", "r5" };
+    names_out *some = page_through(f->s, true, set, 2, 3);
+    assert_int_equal(some->n, 8); /* db1, 6 n.., x.y-z_1 */
+    assert_string_equal(some->names[0], "db1");
+    assert_string_equal(some->names[7], "x.y-z_1");
+    free(some);
+    free(whole);
+}
+
+/* Each page is an index range: no statement of a listing reads a whole
+ * table (SQLite: EXPLAIN QUERY PLAN shows a SEARCH with the name bound,
+ * or the events' seq, and SCANs only of the page it materialized or of
+ * json_each's racks). Status and every host's events come in the index's
+ * order, unsorted: a sort would read every row after the cursor for each
+ * page (a listing of many racks in pages took 1.9 s that way, at 100,000
+ * hosts). A page of hosts sorts its own rows (joined to their MACs), one
+ * host's events their few installs' events. */
+static void test_page_query_plans(void **state)
+{
+    static const bool may_sort[] = { true, true, true, false, false, false, false, true };
+    fixture *f = *state;
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    unsigned n = 0;
+    for (const char *sql; (sql = store_page_sql(n)); n++) {
+        char *explain = NULL;
+        assert_true(asprintf(&explain, "EXPLAIN QUERY PLAN %s", sql) > 0);
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(db, explain, -1, &st, NULL) != SQLITE_OK) {
+            fail_msg("page %u: %s", n, sqlite3_errmsg(db));
+        }
+        bool ranged = false, materialized = false;
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *line = (const char *)sqlite3_column_text(st, 3);
+            materialized |= strncmp(line, "MATERIALIZE", 11) == 0;
+            ranged |=
+                strstr(line, "name>?)") || strstr(line, "(rowid>?)") || strstr(line, "AND id>?)");
+            bool scan = strncmp(line, "SCAN ", 5) == 0;
+            if (scan && !strstr(line, "json_each") && !(materialized && streq(line, "SCAN h"))) {
+                fail_msg("page %u scans: %s\n%s", n, line, sql);
+            }
+            if (n < ARRAY_SIZE(may_sort) && !may_sort[n] && strstr(line, "TEMP B-TREE")) {
+                fail_msg("page %u sorts: %s\n%s", n, line, sql);
+            }
+        }
+        if (!ranged) {
+            fail_msg("page %u is no index range: %s", n, sql);
+        }
+        sqlite3_finalize(st);
+        free(explain);
+    }
+    assert_int_equal(n, 8);
+    sqlite3_close(db);
 }
 
 /* ---- Crash consistency ------------------------------------------------- */
@@ -2223,6 +2514,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_profile_root_device, setup, teardown),
         cmocka_unit_test_setup_teardown(test_racks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hosts_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_rate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_events_bounded, setup, teardown),
@@ -2239,6 +2532,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_one_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_constraints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_page_query_plans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_mid_ingest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
     };
