@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "hashmap.h"
 #include "log.h"
 #include "model/template.h"
 #include "model_pb.h"
@@ -686,16 +687,78 @@ static void per_host_slice(store *st, reply_ctx *rc)
 }
 
 /* The reply's rows of what per_host() did, one per host. */
+typedef struct rows_fill {
+    reply_ctx *rc;
+    hashmap *slot;                  /* host name -> its index in rc->hosts, + 1 */
+    Rackboot__V1__StatusRow **rows; /* per host of rc->hosts */
+    size_t i;                       /* the host store_status_get() reads */
+} rows_fill;
+
+static int fill_row_at(rows_fill *f, size_t i, const store_status *st)
+{
+    reply_ctx *rc = f->rc;
+    f->rows[i] = wire_status(rc->a, st);
+    if (f->rows[i] && rc->host_why[i]) {
+        f->rows[i]->message = wire_strdup(rc->a, rc->host_why[i]);
+    }
+    return wire_arena_failed(rc->a) ? -ENOMEM : 0;
+}
+
+static int fill_listed_row(const store_status *st, void *userdata)
+{
+    rows_fill *f = userdata;
+    uintptr_t slot = (uintptr_t)hashmap_get(f->slot, st->host, strlen(st->host));
+    return slot ? fill_row_at(f, slot - 1, st) : 0; /* not one of ours */
+}
+
+static int fill_got_row(const store_status *st, void *userdata)
+{
+    rows_fill *f = userdata;
+    return fill_row_at(f, f->i, st);
+}
+
+/* The reply's rows of what per_host() did, one per host, in its order.
+ * Hosts of a whole fleet or of whole racks are read in one status listing
+ * (store_status_list(): a query per page, not per host) and matched by
+ * name; a host the listing did not give (named ones, or one removed
+ * meanwhile) is read on its own. */
 static void per_host_rows(store *st, reply_ctx *rc)
 {
     if (!rc->verb) {
         return;
     }
     body_statuses(rc);
-    for (size_t i = 0; i < rc->n_hosts; i++) {
-        status_add sa = { .rc = rc, .message = rc->host_why[i] };
-        store_status_get(st, rc->hosts[i], add_status_row, &sa);
+    const Rackboot__V1__ApiRequest *req = rc->audit->req;
+    const Rackboot__V1__Selector *sel = req->body_case == RACKBOOT__V1__API_REQUEST__BODY_INSTALL
+                                            ? req->install->target
+                                            : req->cancel->target;
+    rows_fill f = { .rc = rc, .rows = wire_alloc(rc->a, rc->n_hosts * sizeof(*f.rows)) };
+    if (!f.rows || !rc->rep.statuses) {
+        return; /* out of memory: request_end() says so */
     }
+    if ((sel->all || sel->n_racks > 0) && hashmap_new(rc->n_hosts, &f.slot) >= 0) {
+        int r = 0;
+        for (size_t i = 0; r >= 0 && i < rc->n_hosts; i++) {
+            r = hashmap_put(f.slot, rc->hosts[i], strlen(rc->hosts[i]), (void *)(uintptr_t)(i + 1));
+        }
+        store_page page = { .racks = (const char *const *)sel->racks, .n_racks = sel->n_racks };
+        if (r >= 0) {
+            store_status_list(st, sel->all ? NULL : &page, fill_listed_row, &f);
+        }
+        f.slot = hashmap_free(f.slot);
+    }
+    for (f.i = 0; f.i < rc->n_hosts; f.i++) {
+        if (!f.rows[f.i]) {
+            store_status_get(st, rc->hosts[f.i], fill_got_row, &f);
+        }
+    }
+    Rackboot__V1__StatusList *l = rc->rep.statuses;
+    for (size_t i = 0; i < rc->n_hosts; i++) {
+        if (f.rows[i]) {
+            f.rows[l->n_rows++] = f.rows[i];
+        }
+    }
+    l->rows = f.rows;
 }
 
 static int install_run(store *st, const char *const *hosts, size_t n,

@@ -7,7 +7,8 @@
 # slice): `install --all` installs the others and says why those three
 # failed; status shows every host requested; the audit log has one row per
 # slice ("hosts 1-5000 of 12345: ..."), each naming its slice's failure;
-# `cancel --all` likewise cancels them all, in three audited slices.
+# `cancel --all` likewise cancels them all, in three audited slices, one
+# reply row per host.
 #
 # Usage: install_slices.sh rackboot rackboot-controller
 set -eu
@@ -114,7 +115,15 @@ assert len(rows) == int(sys.argv[2]) and all(r["state"] == "requested" for r in 
 EOP
 
 # Cancel everything: all succeed, three audit rows.
-rb cancel --all >/dev/null 2>"$work/cancel.err" || fail "cancel --all: $(tail -3 "$work/cancel.err")"
+rb cancel --all --json >"$work/cancel.json" 2>"$work/cancel.err" ||
+    fail "cancel --all: $(tail -3 "$work/cancel.err")"
+python3 - "$work/cancel.json" "$N" <<'EOP' || fail "cancel --all's rows"
+import json, sys
+rows = json.load(open(sys.argv[1]))
+names = [r["host"] for r in rows]
+assert len(rows) == int(sys.argv[2]) and names == sorted(set(names)), len(rows)
+assert all(r["state"] == "cancelled" for r in rows)
+EOP
 rb status --all --json >"$work/status.json" || fail "status --all"
 python3 - "$work/status.json" <<'EOP' || fail "status after cancel --all"
 import json, sys
