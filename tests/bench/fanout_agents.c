@@ -6,17 +6,32 @@
  *                 [--racks N] [--hosts-per-rack M] [--profile NAME] [--setup]
  *                 [--batches B] [--batch-size S] [--controller-pid PID]
  *                 [--latencies FILE] [--connect-parallel K] [--stack-kib K]
+ *                 [--live-agents K] [--live-batch S] [--live-interval MS]
  *
  * Phases, in order (progress on stderr as "== ...", results on stdout as
  * "result KEY VALUE" lines for the script):
  *
  *   setup    (--setup) one profile and N*M hosts through the API
  *            (profiles_import, hosts_add in batches of 1,000)
+ *   live ids (--live-agents K) K agents spread over the racks get install ids
+ *            to speak about during the fan-out: one InstallRequest for
+ *            their racks, then a CancelRequest. Their events then name a
+ *            real host of their rack and a real, terminal install of it: the
+ *            controller stores them and acks them as it does any late event
+ *            ("recorded, nothing more"), with no state change and no refused
+ *            row (an unknown install id would be stored as refused, and the
+ *            fan-out's own install ids do not exist before the request)
  *   connect  N agents dial in over mutual TLS and run the identity handshake
  *            (at most --connect-parallel at once), sync once (held 0), then
  *            park a long poll that also acks what they hold; ready when the
  *            controller shows every rack acked (racks_list)
  *   fan-out  prints "READY" on stdout and reads one line from stdin:
+ *              "live"             (with --live-agents) the K agents start
+ *                                 sending: one batch of S events in flight
+ *                                 each, the next one --live-interval ms after
+ *                                 the last one started, seq going on from
+ *                                 the agent's last; then the next line is
+ *                                 one of these two:
  *              "install"          send the InstallRequest (Selector.racks =
  *                                 every rack) ourselves, timed from just
  *                                 before the request is sent
@@ -26,8 +41,13 @@
  *            each agent records when it received the new generation and when
  *            it sent the acking sync (its next SyncRequest with
  *            acked_generation = the new generation); then racks_list is
- *            polled until the controller has recorded every ack
+ *            polled until the controller has recorded every ack. The live
+ *            senders stop once every agent has its new generation (a batch
+ *            in flight then is waited for); each batch's round trip is
+ *            reported, and those that overlapped the install request
+ *            (t0..t1) on their own
  *   events   every agent sends B batches of S events with its own seq from 1
+ *            (from after the live events' last, for the live agents)
  *            (dhcp_bound, script_served, kernel_fetched, initrd_fetched, then
  *            stage2_progress, for its own hosts' install ids), one batch in
  *            flight per agent as the real uplink does, and checks that the
@@ -77,7 +97,11 @@
 #define CALL_SLACK_MS      15000u /* call deadline beyond the long poll */
 #define EVENTS_TIMEOUT_MS  30000u
 #define API_TIMEOUT_MS     120000u
-#define MAX_CALL_ERRORS    20u /* per agent, then it gives up */
+#define INSTALL_TIMEOUT_MS 900000u /* 100,000 hosts in one request */
+#define FANOUT_WAIT_S      60u     /* after the install was answered */
+#define LIVE_MAX_BATCHES   100000u /* per live agent: the loop's count bound */
+#define LIVE_LEAD_MS       100u    /* live events before the request (api trigger) */
+#define MAX_CALL_ERRORS    20u     /* per agent, then it gives up */
 /* racks_list answers 500 rows with two counting subqueries each: polling it
  * faster would slow down the ack processing it observes. */
 #define POLL_INTERVAL_NS (25 * 1000000ull)
@@ -108,7 +132,18 @@ typedef struct agent {
     intent_ref *intents;
     unsigned sync_errors;
 
+    /* Live events (--live-agents), events thread's own: the agent's
+     * hosts' warm-up install ids, and per batch its start and round trip. */
+    bool live;
+    intent_ref *live_refs;
+    size_t n_live_refs;
+    uint64_t *live_t, *live_rtt;
+    unsigned n_live, cap_live, live_retries;
+    bool live_mismatch;
+
     /* Events thread's own. */
+    uint64_t seq;     /* the last seq the controller acked */
+    uint64_t ev_base; /* seq before the events phase */
     uint64_t ev_sent, ev_through, ev_t_done;
     uint64_t *batch_ns;
     unsigned n_batches_done, ev_retries;
@@ -123,6 +158,7 @@ static struct {
     const char *agents_url, *api_url, *pki, *server_name, *profile, *latencies;
     unsigned racks, hosts_per_rack, batches, batch_size, connect_parallel, stack_kib;
     unsigned deadline_s;
+    unsigned live_agents, live_batch, live_interval_ms;
     long controller_pid;
     bool setup;
 
@@ -133,7 +169,8 @@ static struct {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     unsigned n_connect_done, n_connected, n_first_park, n_fan_acked, n_events_done, n_failed;
-    bool events_go;
+    unsigned n_live_done;
+    bool events_go, live_go, live_stop;
     atomic_bool armed, stop;
 } g;
 
@@ -298,10 +335,11 @@ static long rack_index(const char *name)
 
 /* ---- API calls ---------------------------------------------------------- */
 
-static Rackboot__V1__ApiReply *api_call(const Rackboot__V1__ApiRequest *req, const char *what)
+static Rackboot__V1__ApiReply *api_call_within(const Rackboot__V1__ApiRequest *req,
+                                               uint32_t timeout_ms, const char *what)
 {
     Rackboot__V1__ApiReply *rep = NULL;
-    int r = rb_session_call_api(g.api, req, API_TIMEOUT_MS, &rep);
+    int r = rb_session_call_api(g.api, req, timeout_ms, &rep);
     if (r < 0) {
         die("%s: %s", what, errstr(r));
     }
@@ -309,6 +347,11 @@ static Rackboot__V1__ApiReply *api_call(const Rackboot__V1__ApiRequest *req, con
         die("%s: %s: %s", what, rbproto_status_to_string(rep->status), rep->message);
     }
     return rep;
+}
+
+static Rackboot__V1__ApiReply *api_call(const Rackboot__V1__ApiRequest *req, const char *what)
+{
+    return api_call_within(req, API_TIMEOUT_MS, what);
 }
 
 static const char kickstart[] = "# rackboot fan-out benchmark kickstart (never rendered)\n"
@@ -498,6 +541,74 @@ static uint64_t poll_all_acked(unsigned want, uint64_t min_gen, uint64_t deadlin
     }
 }
 
+/* ---- Live events' install ids ------------------------------------------ */
+
+/* Install, then cancel, the live agents' racks: their events during the
+ * fan-out then speak about real hosts of their rack and real installs of
+ * those hosts, which the controller stores as late events of a terminal
+ * install (fleet_events.c: no state change, not refused). */
+static void live_setup(void)
+{
+    char **names = calloc(g.live_agents, sizeof(*names));
+    if (!names) {
+        die("out of memory");
+    }
+    size_t n = 0;
+    for (unsigned i = 0; i < g.racks; i++) {
+        if (g.agents[i].live) {
+            names[n++] = g.agents[i].rack;
+        }
+    }
+    Rackboot__V1__Selector sel = RACKBOOT__V1__SELECTOR__INIT;
+    sel.n_racks = n;
+    sel.racks = names;
+    Rackboot__V1__InstallRequest in = RACKBOOT__V1__INSTALL_REQUEST__INIT;
+    in.target = &sel;
+    in.profile = RB_UNCONST(g.profile);
+    in.replace_active = true; /* a store left over from an earlier run */
+    Rackboot__V1__ApiRequest req = RACKBOOT__V1__API_REQUEST__INIT;
+    req.body_case = RACKBOOT__V1__API_REQUEST__BODY_INSTALL;
+    req.install = &in;
+    Rackboot__V1__ApiReply *rep = api_call_within(&req, INSTALL_TIMEOUT_MS, "install (live ids)");
+    if (rep->body_case != RACKBOOT__V1__API_REPLY__BODY_STATUSES) {
+        die("install (live ids): no status rows");
+    }
+    for (size_t i = 0; i < rep->statuses->n_rows; i++) {
+        const Rackboot__V1__StatusRow *row = rep->statuses->rows[i];
+        long idx = rack_index(row->rack);
+        if (idx < 0 || !g.agents[idx].live || strempty(row->install_id)) {
+            die("install (live ids): unexpected row host=%s rack=%s install_id=%s", row->host,
+                row->rack, row->install_id);
+        }
+        agent *a = &g.agents[idx];
+        if (!a->live_refs) {
+            a->live_refs = calloc(g.hosts_per_rack, sizeof(*a->live_refs));
+        }
+        if (!a->live_refs || a->n_live_refs == g.hosts_per_rack) {
+            die("install (live ids): %s: more rows than hosts, or out of memory", a->rack);
+        }
+        intent_ref *ref = &a->live_refs[a->n_live_refs++];
+        ref->host = strdup(row->host);
+        ref->install_id = strdup(row->install_id);
+        if (!ref->host || !ref->install_id) {
+            die("out of memory");
+        }
+    }
+    rbproto_free(&rep->base);
+    for (unsigned i = 0; i < g.racks; i++) {
+        if (g.agents[i].live && g.agents[i].n_live_refs == 0) {
+            die("install (live ids): no rows for %s", g.agents[i].rack);
+        }
+    }
+    Rackboot__V1__CancelRequest cr = RACKBOOT__V1__CANCEL_REQUEST__INIT;
+    cr.target = &sel;
+    req = (Rackboot__V1__ApiRequest)RACKBOOT__V1__API_REQUEST__INIT;
+    req.body_case = RACKBOOT__V1__API_REQUEST__BODY_CANCEL;
+    req.cancel = &cr;
+    rbproto_free(&api_call_within(&req, INSTALL_TIMEOUT_MS, "cancel (live ids)")->base);
+    free(names);
+}
+
 /* ---- Agents ------------------------------------------------------------- */
 
 static void agent_fail(agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -664,9 +775,21 @@ static bool events_go(void)
     return g.events_go || atomic_load(&g.stop);
 }
 
+static bool live_or_events_go(void)
+{
+    return g.live_go || events_go();
+}
+
+static bool live_over(void)
+{
+    return g.live_stop || atomic_load(&g.stop);
+}
+
 /* The phases a host goes through before the installer starts, then stage2
- * progress; events with seq k speak about host k % n at step k / n. */
-static void fill_event(const agent *a, Rackboot__V1__Event *e, uint64_t seq)
+ * progress; the k-th event (from 0) of a run speaks about host k % n of
+ * `refs` at step k / n. */
+static void fill_event(const intent_ref *refs, size_t n, Rackboot__V1__Event *e, uint64_t seq,
+                       uint64_t k)
 {
     static const Rackboot__V1__Phase early[] = {
         RACKBOOT__V1__PHASE__PHASE_DHCP_BOUND,
@@ -674,9 +797,8 @@ static void fill_event(const agent *a, Rackboot__V1__Event *e, uint64_t seq)
         RACKBOOT__V1__PHASE__PHASE_KERNEL_FETCHED,
         RACKBOOT__V1__PHASE__PHASE_INITRD_FETCHED,
     };
-    uint64_t k = seq - 1;
-    const intent_ref *in = &a->intents[k % a->n_intents];
-    uint64_t step = k / a->n_intents;
+    const intent_ref *in = &refs[k % n];
+    uint64_t step = k / n;
     rackboot__v1__event__init(e);
     e->seq = seq;
     e->time_unix_ms = now_ns() / NS_PER_MS;
@@ -692,62 +814,144 @@ static void fill_event(const agent *a, Rackboot__V1__Event *e, uint64_t seq)
     e->message = RB_UNCONST("");
 }
 
+/* Sends the batch evs[0..n) (seq a->seq + 1 on) at least once, as the
+ * uplink does: the same batch again after an error. On success a->seq is
+ * its last seq and *ret_rtt the time from the first attempt to the ack. */
+static bool send_batch(agent *a, Rackboot__V1__Event **evs, unsigned n, unsigned *retries,
+                       bool *mismatch, uint64_t *ret_rtt)
+{
+    Rackboot__V1__EventBatch batch = RACKBOOT__V1__EVENT_BATCH__INIT;
+    batch.n_events = n;
+    batch.events = evs;
+    Rackboot__V1__AgentRequest req = RACKBOOT__V1__AGENT_REQUEST__INIT;
+    req.body_case = RACKBOOT__V1__AGENT_REQUEST__BODY_EVENTS;
+    req.events = &batch;
+    uint64_t last = evs[n - 1]->seq;
+    uint64_t t = now_ns();
+    bool done = false;
+    for (unsigned attempt = 0; !done && attempt < MAX_CALL_ERRORS && !atomic_load(&g.stop);
+         attempt++) {
+        Rackboot__V1__AgentReply *rep = NULL;
+        int r = rb_session_call_agent(a->s, &req, EVENTS_TIMEOUT_MS, &rep);
+        if (r >= 0 && rep->body_case == RACKBOOT__V1__AGENT_REPLY__BODY_EVENT_ACK) {
+            a->ev_through = rep->event_ack->stored_through;
+            *mismatch |= a->ev_through != last;
+            done = true;
+        } else {
+            snprintf(a->why, sizeof(a->why), "events: %s",
+                     r < 0 ? errstr(r)
+                     : rep->body_case == RACKBOOT__V1__AGENT_REPLY__BODY_ERROR
+                         ? rep->error->message
+                         : "unexpected reply");
+            (*retries)++;
+        }
+        if (rep) {
+            rbproto_free(&rep->base);
+        }
+        if (!done) {
+            sleep_ms(50);
+        }
+    }
+    if (done) {
+        *ret_rtt = now_ns() - t;
+        a->seq = last;
+    }
+    return done;
+}
+
+/* During the fan-out: one batch in flight, the next one --live-interval ms
+ * after the last one started, until main says the fan-out is over. The
+ * count is bounded (LIVE_MAX_BATCHES), the time by main's deadlines. */
+static void live_loop(agent *a, Rackboot__V1__Event *evs, Rackboot__V1__Event **ptrs)
+{
+    uint64_t k = 0;
+    while (a->n_live < LIVE_MAX_BATCHES) {
+        pthread_mutex_lock(&g.lock);
+        bool over = live_over();
+        pthread_mutex_unlock(&g.lock);
+        if (over) {
+            break;
+        }
+        if (a->n_live == a->cap_live) {
+            unsigned cap = a->cap_live ? 2 * a->cap_live : 64;
+            cap = cap > LIVE_MAX_BATCHES ? LIVE_MAX_BATCHES : cap;
+            uint64_t *nt = reallocarray(a->live_t, cap, sizeof(*nt));
+            if (nt) {
+                a->live_t = nt;
+            }
+            uint64_t *nr = nt ? reallocarray(a->live_rtt, cap, sizeof(*nr)) : NULL;
+            if (!nr) {
+                agent_fail(a, "live events: out of memory");
+                return;
+            }
+            a->live_rtt = nr;
+            a->cap_live = cap;
+        }
+        for (unsigned i = 0; i < g.live_batch; i++) {
+            fill_event(a->live_refs, a->n_live_refs, &evs[i], a->seq + 1 + i, k++);
+            ptrs[i] = &evs[i];
+        }
+        uint64_t t = now_ns(), rtt = 0;
+        if (!send_batch(a, ptrs, g.live_batch, &a->live_retries, &a->live_mismatch, &rtt)) {
+            if (!atomic_load(&g.stop)) {
+                agent_fail(a, "live %s (%u retries)", a->why, a->live_retries);
+            }
+            return;
+        }
+        a->live_t[a->n_live] = t;
+        a->live_rtt[a->n_live] = rtt;
+        a->n_live++;
+        pthread_mutex_lock(&g.lock);
+        wait_until(live_over, t + (uint64_t)g.live_interval_ms * NS_PER_MS);
+        pthread_mutex_unlock(&g.lock);
+    }
+}
+
 static void *events_main(void *arg)
 {
     agent *a = arg;
+    unsigned most = g.batch_size > g.live_batch ? g.batch_size : g.live_batch;
+    Rackboot__V1__Event *evs = calloc(most, sizeof(*evs));
+    Rackboot__V1__Event **ptrs = calloc(most, sizeof(*ptrs));
+    if (a->live) {
+        pthread_mutex_lock(&g.lock);
+        wait_until(live_or_events_go, UINT64_MAX);
+        bool live = g.live_go && !g.events_go && !a->failed && evs && ptrs;
+        pthread_mutex_unlock(&g.lock);
+        if (live) {
+            live_loop(a, evs, ptrs);
+        }
+        pthread_mutex_lock(&g.lock);
+        g.n_live_done++;
+        pthread_cond_broadcast(&g.cond);
+        pthread_mutex_unlock(&g.lock);
+        if (g.batches == 0) {
+            free(evs);
+            free(ptrs);
+            return NULL;
+        }
+    }
     pthread_mutex_lock(&g.lock);
     wait_until(events_go, UINT64_MAX);
     pthread_mutex_unlock(&g.lock);
-    Rackboot__V1__Event *evs = calloc(g.batch_size, sizeof(*evs));
-    Rackboot__V1__Event **ptrs = calloc(g.batch_size, sizeof(*ptrs));
+    a->ev_base = a->seq;
+    a->ev_through = a->seq;
     if (atomic_load(&g.stop) || a->failed || a->n_intents == 0 || !evs || !ptrs || !a->batch_ns) {
         goto out;
     }
     for (unsigned b = 0; b < g.batches && !atomic_load(&g.stop); b++) {
-        uint64_t first = (uint64_t)b * g.batch_size + 1;
         for (unsigned i = 0; i < g.batch_size; i++) {
-            fill_event(a, &evs[i], first + i);
+            uint64_t k = (uint64_t)b * g.batch_size + i;
+            fill_event(a->intents, a->n_intents, &evs[i], a->ev_base + k + 1, k);
             ptrs[i] = &evs[i];
         }
-        Rackboot__V1__EventBatch batch = RACKBOOT__V1__EVENT_BATCH__INIT;
-        batch.n_events = g.batch_size;
-        batch.events = ptrs;
-        Rackboot__V1__AgentRequest req = RACKBOOT__V1__AGENT_REQUEST__INIT;
-        req.body_case = RACKBOOT__V1__AGENT_REQUEST__BODY_EVENTS;
-        req.events = &batch;
-        uint64_t last = first + g.batch_size - 1;
-        uint64_t t = now_ns();
-        bool done = false;
-        /* At least once, as the uplink: the same batch again after an error. */
-        for (unsigned attempt = 0; !done && attempt < MAX_CALL_ERRORS && !atomic_load(&g.stop);
-             attempt++) {
-            Rackboot__V1__AgentReply *rep = NULL;
-            int r = rb_session_call_agent(a->s, &req, EVENTS_TIMEOUT_MS, &rep);
-            if (r >= 0 && rep->body_case == RACKBOOT__V1__AGENT_REPLY__BODY_EVENT_ACK) {
-                a->ev_through = rep->event_ack->stored_through;
-                a->ev_mismatch |= a->ev_through != last;
-                done = true;
-            } else {
-                snprintf(a->why, sizeof(a->why), "events: %s",
-                         r < 0 ? errstr(r)
-                         : rep->body_case == RACKBOOT__V1__AGENT_REPLY__BODY_ERROR
-                             ? rep->error->message
-                             : "unexpected reply");
-                a->ev_retries++;
-            }
-            if (rep) {
-                rbproto_free(&rep->base);
-            }
-            if (!done) {
-                sleep_ms(50);
-            }
-        }
-        if (!done) {
+        uint64_t rtt = 0;
+        if (!send_batch(a, ptrs, g.batch_size, &a->ev_retries, &a->ev_mismatch, &rtt)) {
             agent_fail(a, "%s (%u retries)", a->why, a->ev_retries);
             break;
         }
-        a->batch_ns[a->n_batches_done++] = now_ns() - t;
-        a->ev_sent = last;
+        a->batch_ns[a->n_batches_done++] = rtt;
+        a->ev_sent = a->seq;
     }
 out:
     a->ev_t_done = now_ns();
@@ -778,6 +982,11 @@ static bool all_fan_acked(void)
 static bool all_events_done(void)
 {
     return g.n_events_done == g.racks;
+}
+
+static bool all_live_done(void)
+{
+    return g.n_live_done == g.live_agents;
 }
 
 /* ---- Trigger ------------------------------------------------------------ */
@@ -832,7 +1041,7 @@ static void install_all(uint64_t *ret_t0, uint64_t *ret_t1)
     req.body_case = RACKBOOT__V1__API_REQUEST__BODY_INSTALL;
     req.install = &in;
     *ret_t0 = now_ns();
-    Rackboot__V1__ApiReply *rep = api_call(&req, "install");
+    Rackboot__V1__ApiReply *rep = api_call_within(&req, INSTALL_TIMEOUT_MS, "install");
     *ret_t1 = now_ns();
     size_t rows =
         rep->body_case == RACKBOOT__V1__API_REPLY__BODY_STATUSES ? rep->statuses->n_rows : 0;
@@ -851,7 +1060,8 @@ static int usage(void)
             "usage: fanout_agents --agents-url URL --api-url URL --pki DIR --server-name NAME\n"
             "         [--racks N] [--hosts-per-rack M] [--profile NAME] [--setup]\n"
             "         [--batches B] [--batch-size S] [--controller-pid PID] [--latencies FILE]\n"
-            "         [--connect-parallel K] [--stack-kib K] [--deadline SECONDS]\n");
+            "         [--connect-parallel K] [--stack-kib K] [--deadline SECONDS]\n"
+            "         [--live-agents K] [--live-batch S] [--live-interval MS]\n");
     return 2;
 }
 
@@ -884,6 +1094,9 @@ int main(int argc, char **argv)
         { "connect-parallel", required_argument, NULL, 'C' },
         { "stack-kib", required_argument, NULL, 'k' },
         { "deadline", required_argument, NULL, 'd' },
+        { "live-agents", required_argument, NULL, 'L' },
+        { "live-batch", required_argument, NULL, 'E' },
+        { "live-interval", required_argument, NULL, 'I' },
         { 0 },
     };
     g.racks = 500;
@@ -894,6 +1107,8 @@ int main(int argc, char **argv)
     g.connect_parallel = 32;
     g.stack_kib = 256;
     g.deadline_s = 900;
+    g.live_batch = 10;
+    g.live_interval_ms = 100;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -942,12 +1157,24 @@ int main(int argc, char **argv)
         case 'd':
             g.deadline_s = parse_uint(optarg, 10, 86400, "--deadline");
             break;
+        case 'L':
+            g.live_agents = parse_uint(optarg, 0, MAX_RACKS, "--live-agents");
+            break;
+        case 'E':
+            g.live_batch = parse_uint(optarg, 1, RBPROTO_MAX_EVENTS, "--live-batch");
+            break;
+        case 'I':
+            g.live_interval_ms = parse_uint(optarg, 0, 60000, "--live-interval");
+            break;
         default:
             return usage();
         }
     }
     if (optind != argc || !g.agents_url || !g.api_url || !g.pki || !g.server_name) {
         return usage();
+    }
+    if (g.live_agents > g.racks) {
+        die("--live-agents %u: more than --racks %u", g.live_agents, g.racks);
     }
     signal(SIGPIPE, SIG_IGN);
     alarm(g.deadline_s); /* the last resort against a hang: SIGALRM ends us */
@@ -977,18 +1204,32 @@ int main(int argc, char **argv)
         controller_sample("setup");
     }
 
-    /* ---- connect ---- */
     g.agents = calloc(g.racks, sizeof(*g.agents));
     if (!g.agents) {
         die("out of memory");
     }
+    /* ---- live ids: K agents spread evenly over the racks ---- */
+    for (unsigned j = 0; j < g.live_agents; j++) {
+        g.agents[(size_t)j * g.racks / g.live_agents].live = true;
+    }
+    for (unsigned i = 0; i < g.racks; i++) {
+        rack_name(i, g.agents[i].rack, sizeof(g.agents[i].rack));
+    }
+    if (g.live_agents > 0) {
+        uint64_t t = now_ns();
+        live_setup();
+        progress("live events: %u agents, install ids of their %u hosts each (installed and "
+                 "cancelled in %.0f ms)",
+                 g.live_agents, g.hosts_per_rack, ms(now_ns() - t));
+    }
+
+    /* ---- connect ---- */
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, (size_t)g.stack_kib << 10);
     for (unsigned i = 0; i < g.racks; i++) {
         agent *a = &g.agents[i];
         a->idx = i;
-        rack_name(i, a->rack, sizeof(a->rack));
         snprintf(a->cert, sizeof(a->cert), "%s/agent/%s.crt", g.pki, a->rack);
         snprintf(a->key, sizeof(a->key), "%s/agent/%s.key", g.pki, a->rack);
         a->batch_ns = calloc(g.batches ? g.batches : 1, sizeof(*a->batch_ns));
@@ -997,8 +1238,11 @@ int main(int argc, char **argv)
         }
     }
     /* Event threads first: they wait for the go and cost nothing until then. */
-    for (unsigned i = 0; i < g.racks && g.batches > 0; i++) {
+    for (unsigned i = 0; i < g.racks; i++) {
         agent *a = &g.agents[i];
+        if (g.batches == 0 && !a->live) {
+            continue;
+        }
         if (pthread_create(&a->events_thread, &attr, events_main, a) != 0) {
             die("cannot start thread %u: %s", i, strerror(errno));
         }
@@ -1067,7 +1311,21 @@ int main(int argc, char **argv)
     if (!read_line(line, sizeof(line), now_ns() + 600 * NS_PER_S)) {
         die("no trigger line on stdin");
     }
-    uint64_t t0 = 0, t1 = 0;
+    uint64_t t0 = 0, t1 = 0, t_live_go = 0, t_live_stop = 0;
+    if (g.live_agents > 0 && (streq(line, "live") || streq(line, "install"))) {
+        pthread_mutex_lock(&g.lock);
+        t_live_go = now_ns();
+        g.live_go = true;
+        pthread_cond_broadcast(&g.cond);
+        pthread_mutex_unlock(&g.lock);
+        /* The next line comes when the CLI has returned. */
+        uint64_t within = (uint64_t)INSTALL_TIMEOUT_MS * NS_PER_MS + 60 * NS_PER_S;
+        if (streq(line, "live") && !read_line(line, sizeof(line), now_ns() + within)) {
+            die("no trigger line on stdin after \"live\"");
+        } else if (streq(line, "install")) {
+            sleep_ms(LIVE_LEAD_MS);
+        }
+    }
     const char *trigger;
     if (streq(line, "install")) {
         install_all(&t0, &t1);
@@ -1078,11 +1336,26 @@ int main(int argc, char **argv)
         die("bad trigger line: %s", line);
     }
     pthread_mutex_lock(&g.lock);
-    ok = wait_until(all_fan_acked, t0 + 60 * NS_PER_S);
+    ok = wait_until(all_fan_acked, (t1 > t0 ? t1 : t0) + FANOUT_WAIT_S * NS_PER_S);
     unsigned fan_acked = g.n_fan_acked;
     pthread_mutex_unlock(&g.lock);
     if (!ok) {
-        progress("only %u of %u agents received the install within 60 s", fan_acked, g.racks);
+        progress("only %u of %u agents received the install within %u s of the answer", fan_acked,
+                 g.racks, FANOUT_WAIT_S);
+    }
+    /* Every agent has its new generation: the live senders stop (a batch
+     * in flight is waited for, and counted). */
+    unsigned live_done = 0;
+    if (t_live_go) {
+        pthread_mutex_lock(&g.lock);
+        t_live_stop = now_ns();
+        g.live_stop = true;
+        pthread_cond_broadcast(&g.cond);
+        if (!wait_until(all_live_done, now_ns() + 2 * (uint64_t)EVENTS_TIMEOUT_MS * NS_PER_MS)) {
+            die("%u of %u live senders did not stop", g.live_agents - g.n_live_done, g.live_agents);
+        }
+        live_done = g.n_live_done;
+        pthread_mutex_unlock(&g.lock);
     }
     uint64_t t_confirm = poll_all_acked(fan_acked, base_gen + 1, now_ns() + 60 * NS_PER_S, &polls);
     controller_sample("fanout");
@@ -1133,6 +1406,60 @@ int main(int argc, char **argv)
     free(lat_ack);
     free(lat_recv);
 
+    /* ---- live events: the round trips during the fan-out ---- */
+    if (t_live_go) {
+        size_t n_all = 0, n_req = 0;
+        unsigned retries = 0, mismatches = 0, senders = 0;
+        for (unsigned i = 0; i < g.racks; i++) {
+            n_all += g.agents[i].n_live;
+        }
+        uint64_t *all = calloc(n_all ? n_all : 1, sizeof(uint64_t));
+        uint64_t *req = calloc(n_all ? n_all : 1, sizeof(uint64_t));
+        FILE *llf = g.latencies ? fopen(g.latencies, "ae") : NULL;
+        if (llf) {
+            fprintf(llf, "# live rack batch_start_ms (from t0) round_trip_ms\n");
+        }
+        n_all = 0;
+        for (unsigned i = 0; all && req && i < g.racks; i++) {
+            const agent *a = &g.agents[i];
+            senders += a->n_live > 0;
+            retries += a->live_retries;
+            mismatches += a->live_mismatch;
+            for (unsigned b = 0; b < a->n_live; b++) {
+                uint64_t start = a->live_t[b], end = start + a->live_rtt[b];
+                all[n_all++] = a->live_rtt[b];
+                /* Overlapping the install request: sent before its answer
+                 * came, answered after it was sent. */
+                if (t1 > t0 && start < t1 && end > t0) {
+                    req[n_req++] = a->live_rtt[b];
+                }
+                if (llf) {
+                    fprintf(llf, "live %s %.3f %.3f\n", a->rack,
+                            start >= t0 ? ms(start - t0) : -ms(t0 - start), ms(a->live_rtt[b]));
+                }
+            }
+        }
+        if (llf) {
+            fclose(llf);
+        }
+        result("live_events",
+               "agents=%u senders=%u batches=%zu events=%zu batch_size=%u interval_ms=%u "
+               "lead_ms=%.1f window_ms=%.1f retries=%u ack_mismatches=%u stopped=%u",
+               g.live_agents, senders, n_all, n_all * g.live_batch, g.live_batch,
+               g.live_interval_ms, t0 > t_live_go ? ms(t0 - t_live_go) : 0.0,
+               ms(t_live_stop - t_live_go), retries, mismatches, live_done);
+        if (all && req) {
+            result_dist("live_batch_ms", all, n_all);
+            if (t1 > t0) {
+                result_dist("live_in_request_ms", req, n_req);
+            }
+        }
+        free(all);
+        free(req);
+        progress("live events: %zu batches of %u from %u agents in %.0f ms", n_all, g.live_batch,
+                 senders, ms(t_live_stop - t_live_go));
+    }
+
     /* ---- events ---- */
     if (g.batches > 0) {
         progress("events: %u agents x %u batches x %u events", g.racks, g.batches, g.batch_size);
@@ -1148,7 +1475,7 @@ int main(int argc, char **argv)
         for (unsigned i = 0; i < g.racks; i++) {
             const agent *a = &g.agents[i];
             t_end = a->ev_t_done > t_end ? a->ev_t_done : t_end;
-            stored += a->ev_through;
+            stored += a->ev_through - a->ev_base;
             batches_done += a->n_batches_done;
             retries += a->ev_retries;
             mismatches += a->ev_mismatch;
