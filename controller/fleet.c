@@ -88,8 +88,14 @@ static int random_bytes(void *buf, size_t n, char *why, size_t why_len)
     return 0;
 }
 
-/* RFC 9562 §5.4: version 4 (random) UUID, lower-case. */
-static int make_uuid(char out[STORE_ID_LEN + 1], char *why, size_t why_len)
+/* RFC 9562 §5.7: version 7 UUID, lower-case: 48 bits of Unix time in
+ * milliseconds, then 74 random bits. Ids made in time order sort in time
+ * order, so the store's unique index on them grows at its end: with random
+ * (version 4) ids, each of a fleet-wide install's inserts landed on a page
+ * of its own, and the install spent most of its time reading and writing
+ * those pages. 74 random bits still make an id unguessable (the install's
+ * token, not its id, is what authorises). */
+static int make_uuid(uint64_t ms, char out[STORE_ID_LEN + 1], char *why, size_t why_len)
 {
     uint8_t b[16];
     char hex[33];
@@ -97,7 +103,10 @@ static int make_uuid(char out[STORE_ID_LEN + 1], char *why, size_t why_len)
     if (r < 0) {
         return r;
     }
-    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+    for (int i = 0; i < 6; i++) {
+        b[i] = (uint8_t)(ms >> (40 - 8 * i));
+    }
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x70);
     b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
     hex_encode(b, sizeof(b), hex);
     snprintf(out, STORE_ID_LEN + 1, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16,
@@ -105,12 +114,12 @@ static int make_uuid(char out[STORE_ID_LEN + 1], char *why, size_t why_len)
     return 0;
 }
 
-int fleet_install_secrets(char ret_id[STORE_ID_LEN + 1], char ret_token[STORE_TOKEN_LEN + 1],
-                          char *why, size_t why_len)
+int fleet_install_secrets(uint64_t now_ms, char ret_id[STORE_ID_LEN + 1],
+                          char ret_token[STORE_TOKEN_LEN + 1], char *why, size_t why_len)
 {
     char id[STORE_ID_LEN + 1];
     uint8_t token_bytes[STORE_TOKEN_LEN / 2];
-    int r = make_uuid(id, why, why_len);
+    int r = make_uuid(now_ms, id, why, why_len);
     if (r >= 0) {
         r = random_bytes(token_bytes, sizeof(token_bytes), why, why_len);
     }

@@ -27,7 +27,7 @@ bool fleet_object_name_valid(const char *name);
 int fleet_host_validate(const store_host *h, char *why, size_t why_len);
 /* A profile's rules are model/profile.h's model_profile_check(). */
 
-/* A new install's id (RFC 9562 §5.4 random UUID, lower case) and token
- * (128 random bits, hex), from getrandom(2). */
-int fleet_install_secrets(char ret_id[STORE_ID_LEN + 1], char ret_token[STORE_TOKEN_LEN + 1],
-                          char *why, size_t why_len);
+/* A new install's id (RFC 9562 §5.7 UUID version 7 of `now_ms`, lower
+ * case) and token (128 random bits, hex), from getrandom(2). */
+int fleet_install_secrets(uint64_t now_ms, char ret_id[STORE_ID_LEN + 1],
+                          char ret_token[STORE_TOKEN_LEN + 1], char *why, size_t why_len);

@@ -143,7 +143,7 @@ static int create_many(store *s, const char *const *hosts, size_t n, const char 
         char token[STORE_TOKEN_LEN + 1];
         r = cancel_active(s, p, now, "replaced by a new install");
         if (r >= 0) {
-            r = fleet_install_secrets(out[i].id, token, s->errmsg, sizeof(s->errmsg));
+            r = fleet_install_secrets(now, out[i].id, token, s->errmsg, sizeof(s->errmsg));
         }
         if (r >= 0) {
             r = s->ops->install_insert(s->be, &(store_install_new){

@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -627,11 +628,15 @@ static void test_install_create_and_replace(void **state)
     assert_int_equal(store_install_create(f->s, "web1", "el9", false, T0, id1), 0);
     assert_int_equal(generation(f->s, "r1"), g0 + 1);
     assert_int_equal(generation(f->s, "r2"), 1); /* other racks untouched */
-    /* a v4 UUID */
+    /* a version 7 UUID of the install's time (RFC 9562 §5.7) */
     assert_int_equal(strlen(id1), 36);
     assert_int_equal(id1[8], '-');
-    assert_int_equal(id1[14], '4');
+    assert_int_equal(id1[14], '7');
     assert_non_null(strchr("89ab", id1[19]));
+    char ms[13];
+    snprintf(ms, sizeof(ms), "%012" PRIx64, (uint64_t)T0);
+    assert_memory_equal(id1, ms, 8);
+    assert_memory_equal(id1 + 9, ms + 8, 4);
 
     assert_int_equal(store_install_create(f->s, "web1", "el9", false, T0, id2), -EBUSY);
     assert_non_null(strstr(store_errmsg(f->s), id1));
