@@ -227,10 +227,11 @@ typedef struct store_backend_ops {
     int (*install_set_progress)(store_backend *b, int64_t id, Rackboot__V1__Phase phase,
                                 uint32_t percent, const char *message, uint64_t now);
     int (*install_set_message)(store_backend *b, int64_t id, const char *message, uint64_t now);
-    /* Up to `max` requested installs of the rack carried by `generation`
-     * or an earlier one (id and state). */
-    int (*installs_requested)(store_backend *b, int64_t rack_id, uint64_t generation,
-                              store_install_ref *rows, size_t max, size_t *ret_n);
+    /* Moves every requested install of the rack carried by `generation` or
+     * an earlier one to `state`, stamped as install_set_state() does; the
+     * number moved. One statement: an ack covers a rack's whole fleet. */
+    int (*installs_requested_set_state)(store_backend *b, int64_t rack_id, uint64_t generation,
+                                        install_state state, uint64_t now);
     /* Up to `max` active installs that may be past a deadline at `now`
      * with these timeouts (a superset: the rules decide). */
     int (*installs_due)(store_backend *b, uint64_t now, const install_timeouts *cfg,

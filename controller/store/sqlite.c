@@ -36,6 +36,14 @@
 #define STORE_APPLICATION_ID 0x52425354
 
 #define ACTIVE_STATES "('requested','dispatched','booting','installing')"
+/* An install's new state ?2 at ?3, with the time it entered it. */
+#define SET_STATE_STAMPS                                                                           \
+    "state = ?2, updated_ms = ?3, "                                                                \
+    "dispatched_ms = CASE WHEN ?2 = 'dispatched' THEN ?3 ELSE dispatched_ms END, "                 \
+    "booting_ms = CASE WHEN ?2 = 'booting' THEN ?3 ELSE booting_ms END, "                          \
+    "installing_ms = CASE WHEN ?2 = 'installing' THEN ?3 ELSE installing_ms END, "                 \
+    "finished_ms = CASE WHEN ?2 IN ('installed','failed','cancelled','timed_out') "                \
+    "THEN ?3 ELSE finished_ms END"
 
 /* ---- Schema ------------------------------------------------------------ */
 
@@ -322,7 +330,7 @@ enum {
     ST_INSTALL_SET_NOTE,
     ST_INSTALL_BY_UUID,
     ST_INTENTS_OF_RACK,
-    ST_REQUESTED_OF_RACK,
+    ST_REQUESTED_OF_RACK_SET_STATE,
     ST_OVERDUE,
     ST_EVENT_INSERT,
     ST_EVENT_EXISTS,
@@ -439,13 +447,11 @@ static const char *const statements[_ST_MAX] = {
         "INSERT INTO installs (uuid, host_id, profile_id, state, token, attempt, generation, "
         "created_ms, updated_ms) VALUES (?1, ?2, ?3, 'requested', ?4, ?5, "
         "(SELECT generation FROM racks WHERE id = ?6), ?7, ?7)",
-    [ST_INSTALL_SET_STATE] =
-        "UPDATE installs SET state = ?2, updated_ms = ?3, "
-        "dispatched_ms = CASE WHEN ?2 = 'dispatched' THEN ?3 ELSE dispatched_ms END, "
-        "booting_ms = CASE WHEN ?2 = 'booting' THEN ?3 ELSE booting_ms END, "
-        "installing_ms = CASE WHEN ?2 = 'installing' THEN ?3 ELSE installing_ms END, "
-        "finished_ms = CASE WHEN ?2 IN ('installed','failed','cancelled','timed_out') "
-        "THEN ?3 ELSE finished_ms END, message = coalesce(?4, message) WHERE id = ?1",
+    [ST_INSTALL_SET_STATE] = "UPDATE installs SET " SET_STATE_STAMPS ", "
+                             "message = coalesce(?4, message) WHERE id = ?1",
+    [ST_REQUESTED_OF_RACK_SET_STATE] =
+        "UPDATE installs SET " SET_STATE_STAMPS " WHERE state = 'requested' "
+        "AND generation <= ?4 AND host_id IN (SELECT id FROM hosts WHERE rack_id = ?1)",
     [ST_INSTALL_SET_PHASE] = "UPDATE installs SET phase = ?2, percent = ?3, message = ?4, "
                              "updated_ms = ?5 WHERE id = ?1",
     [ST_INSTALL_SET_NOTE] = "UPDATE installs SET message = ?2, updated_ms = ?3 WHERE id = ?1",
@@ -454,10 +460,6 @@ static const char *const statements[_ST_MAX] = {
                            "JOIN racks r ON r.id = h.rack_id "
                            "JOIN installs i ON i.host_id = h.id AND i.state IN " ACTIVE_STATES
                            " WHERE h.rack_id = ?1 ORDER BY i.id",
-    [ST_REQUESTED_OF_RACK] =
-        "SELECT i.id, i.state FROM hosts h JOIN installs i ON i.host_id = h.id "
-        "AND i.state IN " ACTIVE_STATES " WHERE h.rack_id = ?1 "
-        "AND i.state = 'requested' AND i.generation <= ?2",
     /* A coarse filter; install_deadline() decides. */
     [ST_OVERDUE] = "SELECT i.id, i.state, i.created_ms, coalesce(i.dispatched_ms, 0), "
                    "coalesce(i.booting_ms, 0), coalesce(i.installing_ms, 0), h.rack_id "
@@ -1724,25 +1726,17 @@ static int sq_install_set_message(backend *b, int64_t id, const char *message, u
     return step_done(b, st);
 }
 
-static int sq_installs_requested(backend *b, int64_t rack_id, uint64_t generation,
-                                 store_install_ref *rows, size_t max, size_t *ret_n)
+static int sq_installs_requested_set_state(backend *b, int64_t rack_id, uint64_t generation,
+                                          install_state state, uint64_t now)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    size_t n = 0;
-    int r = 0;
-    TRY(stmt_get(b, ST_REQUESTED_OF_RACK, &st));
+    TRY(stmt_get(b, ST_REQUESTED_OF_RACK_SET_STATE, &st));
     sqlite3_bind_int64(st, 1, rack_id);
-    bind_u64(st, 2, generation);
-    while (n < max && (r = step(b, st)) == 1) {
-        rows[n] = (store_install_ref){ .id = sqlite3_column_int64(st, 0) };
-        TRY(col_state(b, st, 1, &rows[n].state));
-        n++;
-    }
-    if (n < max) {
-        TRY(r);
-    }
-    *ret_n = n;
-    return 0;
+    bind_text(st, 2, state_name(state));
+    bind_u64(st, 3, now);
+    bind_u64(st, 4, generation);
+    TRY(step_done(b, st));
+    return sqlite3_changes(b->db);
 }
 
 static int sq_installs_due(backend *b, uint64_t now, const install_timeouts *cfg,
@@ -2032,7 +2026,7 @@ const store_backend_ops store_sqlite_ops = {
     .install_set_state = sq_install_set_state,
     .install_set_progress = sq_install_set_progress,
     .install_set_message = sq_install_set_message,
-    .installs_requested = sq_installs_requested,
+    .installs_requested_set_state = sq_installs_requested_set_state,
     .installs_due = sq_installs_due,
     .intents_of_rack = sq_intents_of_rack,
     .event_insert = sq_event_insert,

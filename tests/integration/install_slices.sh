@@ -8,7 +8,8 @@
 # failed; status shows every host requested; the audit log has one row per
 # slice ("hosts 1-5000 of 12345: ..."), each naming its slice's failure;
 # `cancel --all` likewise cancels them all, in three audited slices, one
-# reply row per host.
+# reply row per host; `install --rack` of two racks gives their hosts, of
+# a rack without hosts is refused by name.
 #
 # Usage: install_slices.sh rackboot rackboot-controller
 set -eu
@@ -134,6 +135,22 @@ python3 - "$work/audit.json" <<'EOP' || fail "cancel's audit rows"
 import json, sys
 rows = [r for r in json.load(open(sys.argv[1])) if r["verb"] == "cancel"]
 assert len(rows) == 3 and all(r["ok"] for r in rows), rows
+EOP
+# Racks by name: one listing for all of them; a rack without hosts is
+# refused by name (exit 3) and nothing is installed.
+set +e
+rb install --rack r03 nosuch --profile el9 >/dev/null 2>"$work/racks.err"
+rc=$?
+set -e
+[ "$rc" = 3 ] || fail "install --rack r03 nosuch exited $rc, wanted 3"
+grep -q "rack nosuch has no hosts" "$work/racks.err" || fail "install --rack: $(cat "$work/racks.err")"
+rb install --rack r07 r03 --profile el9 --json >"$work/racks.json" || fail "install --rack r07 r03"
+python3 - "$work/racks.json" "$work/hosts.csv" <<'EOP' || fail "install --rack r07 r03's rows"
+import csv, json, sys
+rows = json.load(open(sys.argv[1]))
+want = sorted(h["name"] for h in csv.DictReader(open(sys.argv[2])) if h["rack"] in ("r03", "r07"))
+assert sorted(r["host"] for r in rows) == want, (len(rows), len(want))
+assert all(r["state"] == "requested" for r in rows)
 EOP
 grep -q "api: installed hosts=$N failed=3" "$work/controller.log" || fail "no log line of the install"
 grep -q "api: cancelled hosts=$N failed=0" "$work/controller.log" || fail "no log line of the cancel"

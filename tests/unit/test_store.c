@@ -2423,6 +2423,14 @@ static void test_installs_batched(void **state)
     status_out st = status(f->s, "web1");
     assert_string_equal(st.install_id, out[0].id);
     assert_int_equal(st.attempt, 1);
+    /* r1's agent acks: its three requested installs (web2's of an older
+     * generation too) are dispatched at once, r2's stays requested */
+    assert_int_equal(store_agent_ack(f->s, "r1", g1 + 1, T0 + 9), 3);
+    assert_int_equal(peek_int(f, "SELECT count(*) FROM installs WHERE state = 'dispatched' "
+                                 "AND dispatched_ms = 1700000000009 AND updated_ms = dispatched_ms"),
+                     3);
+    assert_int_equal(status(f->s, "db1").state, INSTALL_REQUESTED);
+    assert_int_equal(store_agent_ack(f->s, "r1", g1 + 1, T0 + 10), 0);
 
     /* replace: every active one cancelled, attempts counted on */
     const char *r1[] = { "web1", "web2", "web3" };
