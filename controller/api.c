@@ -513,8 +513,28 @@ static int resolve_racks(store *st, const Rackboot__V1__Selector *sel, reply_ctx
     return r;
 }
 
-/* The hosts a selector names: every named host must exist, every named
- * rack must have hosts. */
+/* Keeps the first of each name, in order. */
+static int drop_repeats(name_list *l)
+{
+    hashmap *seen = NULL;
+    int r = hashmap_new(l->n, &seen);
+    size_t kept = 0;
+    for (size_t i = 0; r >= 0 && i < l->n; i++) {
+        const char *name = l->names[i];
+        if (!hashmap_get(seen, name, strlen(name))) {
+            r = hashmap_put(seen, name, strlen(name), l->names[i]);
+            l->names[kept++] = l->names[i];
+        }
+    }
+    hashmap_free(seen);
+    if (r >= 0) {
+        l->n = kept;
+    }
+    return r;
+}
+
+/* The hosts a selector names, each once: every named host must exist,
+ * every named rack must have hosts. */
 static int resolve(store *st, const Rackboot__V1__Selector *sel, reply_ctx *rc, name_list *ret)
 {
     name_list l = { .a = rc->a };
@@ -539,6 +559,11 @@ static int resolve(store *st, const Rackboot__V1__Selector *sel, reply_ctx *rc, 
         if (r >= 0) {
             r = collect_host(&h, &l);
         }
+    }
+    /* A host named twice (or named and in a named rack) is one host: the
+     * store's batches take distinct hosts (store_installs_create()). */
+    if (r >= 0 && (sel->n_hosts > 1 || (sel->n_hosts > 0 && (sel->all || sel->n_racks > 0)))) {
+        r = drop_repeats(&l);
     }
     if (r < 0) {
         store_failed(st, rc, r, "cannot resolve the hosts");

@@ -185,8 +185,9 @@ typedef struct store_host_outcome {
     install_state active_state; /* -EBUSY: the active install's */
 } store_host_outcome;
 
-/* store_install_create() for each of hosts[0..n), out[i] its outcome; each
- * rack touched is bumped once. Returns how many hosts were done, or < 0:
+/* store_install_create() for each of hosts[0..n) (distinct names: a host
+ * twice fails the batch), out[i] its outcome; each rack touched is bumped
+ * once. Returns how many hosts were done, or < 0:
  * the profile does not exist (-ENOENT, nothing done), or the store failed
  * (the batch must then end without committing). */
 int store_installs_create(store *s, const char *const *hosts, size_t n, const char *profile,

@@ -152,6 +152,10 @@ want = sorted(h["name"] for h in csv.DictReader(open(sys.argv[2])) if h["rack"] 
 assert sorted(r["host"] for r in rows) == want, (len(rows), len(want))
 assert all(r["state"] == "requested" for r in rows)
 EOP
+# A host named twice is installed once, with one row.
+rb install h00001 h00001 --profile el9 --json >"$work/twice.json" || fail "install h00001 h00001"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert [r["host"] for r in d] == ["h00001"], d' \
+    "$work/twice.json" || fail "install h00001 h00001: $(cat "$work/twice.json")"
 grep -q "api: installed hosts=$N failed=3" "$work/controller.log" || fail "no log line of the install"
 grep -q "api: cancelled hosts=$N failed=0" "$work/controller.log" || fail "no log line of the cancel"
 echo "PASS: install_slices"

@@ -2480,6 +2480,14 @@ static void test_installs_batched(void **state)
     assert_int_equal(status(f->s, "web1").state, INSTALL_CANCELLED);
     assert_int_equal(peek_int(f, "SELECT count(*) FROM installs WHERE state = 'requested'"), 1);
 
+    /* a host twice in one batch: the store refuses the batch (the API
+     * passes each host once) */
+    const char *twice[] = { "web1", "web1" };
+    assert_int_equal(store_batch_begin(f->s), 0);
+    assert_true(store_installs_create(f->s, twice, 2, "el9", false, T0 + 6, rout) < 0);
+    assert_int_equal(store_batch_end(f->s, false), 0);
+    assert_int_equal(status(f->s, "web1").state, INSTALL_CANCELLED);
+
     /* an unknown profile: nothing done */
     assert_int_equal(store_batch_begin(f->s), 0);
     assert_int_equal(store_installs_create(f->s, r1, 3, "nope", false, T0 + 6, rout), -ENOENT);
