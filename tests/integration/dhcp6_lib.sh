@@ -196,6 +196,11 @@ EOS
 also request dhcp6.bootfile-url;
 EOS
     touch "$T/dhclient.leases"
+    # dhclient binds its socket to the link-local address and exits at once
+    # (EADDRNOTAVAIL) if the kernel has not added it yet: the address only
+    # appears once the veth pair has carrier, a moment after `link set up`.
+    wait_for 10 link_local_ready "$ns" "$ifc" ||
+        fail "no usable link-local address on $ifc in $ns"
     timeout "${DHCLIENT_TIMEOUT:-30}" ip netns exec "$ns" dhclient -6 -1 -v \
         -cf "$T/dhclient.conf" -lf "$T/dhclient.leases" -pf "$T/dhclient.pid" \
         -sf "$T/dhclient-hook.sh" "$@" "$ifc" >>"$T/dhclient.out" 2>&1
@@ -207,6 +212,14 @@ kill_dhclient() {
         kill "$(cat "$T/dhclient.pid")" 2>/dev/null
         rm -f "$T/dhclient.pid"
     fi
+}
+
+# link_local_ready NS IFACE: the interface has a link-local address that is
+# no longer tentative.
+link_local_ready() {
+    local addrs
+    addrs=$(ip -n "$1" -6 addr show dev "$2" scope link) || return 1
+    grep -q 'inet6 fe80::' <<<"$addrs" && ! grep -q tentative <<<"$addrs"
 }
 
 has_addr() {
