@@ -262,8 +262,11 @@ static void sync_done(void *arg, int status)
     sync_job *j = arg;
     hub *h = j->h;
     h->jobs--;
-    if (status < 0) {
+    if (status == -ECANCELED) {
         rpc_call_drop(j->call); /* shutting down */
+    } else if (status < 0) {
+        log_error("hub: rack=%s sync: the store did not commit: %s", j->rack, errstr(status));
+        reply_error(j->call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "the store failed");
     } else {
         sync_send(h, j);
     }
@@ -293,7 +296,7 @@ static void sync_submit(hub *h, rpc_call *call, const char *rack, uint64_t acked
     j->now = now_realtime_ms();
     rackboot__v1__sync_response__init(&j->resp);
     j->resp.rack = j->rack;
-    if (store_queue_submit(h->queue, sync_work, sync_done, j) < 0) {
+    if (store_queue_submit_grouped(h->queue, sync_work, sync_done, j) < 0) {
         sync_job_free(j);
         reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "out of memory");
         return;
@@ -358,6 +361,8 @@ static void poke_done(void *arg, int status)
     poke_job *j = arg;
     hub *h = j->h;
     h->jobs--;
+    /* Not committed (-EIO): what it read may have been undone; the parked
+     * syncs are answered at their deadline instead. */
     parked *p = h->parked;
     while (status >= 0 && p) {
         parked *next = p->next;
@@ -404,7 +409,7 @@ static void poke(hub *h, const char *rack)
     j->h = h;
     j->racks = racks;
     j->n = u;
-    if (u == 0 || store_queue_submit(h->queue, poke_work, poke_done, j) < 0) {
+    if (u == 0 || store_queue_submit_grouped(h->queue, poke_work, poke_done, j) < 0) {
         if (u > 0) {
             log_error("hub: out of memory: parked syncs wait for their deadline");
         }
@@ -543,8 +548,12 @@ static void events_done(void *arg, int status)
     events_job *j = arg;
     hub *h = j->h;
     h->jobs--;
-    if (status < 0) {
+    if (status == -ECANCELED) {
         rpc_call_drop(j->call); /* shutting down; the agent re-sends */
+    } else if (status < 0) {
+        log_error("hub: rack=%s cannot store %zu events: the store did not commit: %s", j->rack,
+                  j->n, errstr(status));
+        reply_error(j->call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "the store failed");
     } else {
         events_send(h, j);
     }
@@ -592,7 +601,7 @@ static void handle_events(hub *h, rpc_call *call, const auth_peer *peer,
             .duid_len = e->duid.len,
         };
     }
-    if (store_queue_submit(h->queue, events_work, events_done, j) < 0) {
+    if (store_queue_submit_grouped(h->queue, events_work, events_done, j) < 0) {
         events_job_free(j);
         reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "out of memory");
         return;
@@ -650,7 +659,11 @@ static void seen_done(void *arg, int status)
     seen_job *j = arg;
     hub *h = j->h;
     h->jobs--;
-    if (status < 0 || !auth_identity(h->auth, j->pipe)) {
+    if (status < 0 && j->r >= 0) {
+        j->r = status; /* the group it was in was not committed */
+        snprintf(j->errmsg, sizeof(j->errmsg), "not committed");
+    }
+    if (status == -ECANCELED || !auth_identity(h->auth, j->pipe)) {
         rpc_call_drop(j->call); /* shutting down, or gone meanwhile */
     } else if (j->r < 0) {
         log_error("hub: rack=%s cannot record the agent: %s (%s)", j->rack, errstr(j->r),
@@ -696,7 +709,7 @@ static void handle_proof(hub *h, rpc_call *call, const Rackboot__V1__AuthProof *
     snprintf(j->rack, sizeof(j->rack), "%s", peer->id.name);
     snprintf(j->version, sizeof(j->version), "%s", peer->version);
     j->now = now_realtime_ms();
-    if (store_queue_submit(h->queue, seen_work, seen_done, j) < 0) {
+    if (store_queue_submit_grouped(h->queue, seen_work, seen_done, j) < 0) {
         free(j);
         auth_pipe_closed(h->auth, rpc_call_pipe(call));
         reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "out of memory");

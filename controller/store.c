@@ -235,6 +235,11 @@ int store_batch_end(store *s, bool commit)
     return fleet_tx_end(s, 0);
 }
 
+bool store_batch_open(store *s)
+{
+    return s->in_batch && s->ops->in_transaction(s->be);
+}
+
 int store_batch_commit_audited(store *s, const store_audit *a)
 {
     RB_ASSERT(s->in_batch);

@@ -87,6 +87,10 @@ int store_schema_version(store *s);
  * nestable; store_rack_intents() and listings work inside a batch. */
 int store_batch_begin(store *s);
 int store_batch_end(store *s, bool commit);
+/* Whether the batch still has its transaction: false once the backend
+ * rolled it back whole (disk full, I/O error), when nothing done in it can
+ * be committed any more. */
+bool store_batch_open(store *s);
 
 /* ---- Hosts ------------------------------------------------------------- */
 

@@ -5,7 +5,13 @@
  * batches is kept without locks. The worker drains the whole queue before
  * it returns (a burst of 500 sync builds after an install does not wait
  * for the loop between two of them), and hands finished jobs back through
- * a uv_async_t, so the loop answers each as soon as it is built. */
+ * a uv_async_t, so the loop answers each as soon as it is built.
+ *
+ * Group commit: a run of grouped jobs next to each other in the queue
+ * shares one store batch, so 2,000 agents' acks after a fleet-wide install
+ * cost a few commits (each an fsync with synchronous=FULL), not 2,000. A
+ * group is bounded in jobs and in time, so the first job's answer waits
+ * for at most that long; its jobs' `done` run after its commit, in order. */
 #include "store/queue.h"
 
 #include <errno.h>
@@ -13,12 +19,20 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "timeutil.h"
 #include "util.h"
+
+/* A group ends after this many jobs, or once it has run this long: the
+ * commit comes before any of its jobs is answered. */
+#define GROUP_MAX_JOBS 256
+#define GROUP_MAX_US 20000
 
 typedef struct job {
     store_queue_work_fn work;
     store_queue_done_fn done;
     void *arg;
+    bool grouped; /* store_queue_submit_grouped() */
+    int status;   /* for `done`: 0, or -EIO when its group was not committed */
     struct job *next;
 } job;
 
@@ -55,6 +69,32 @@ static void list_push(job_list *l, job *j)
     l->tail = j;
 }
 
+static void list_append(job_list *l, job_list *more)
+{
+    if (!more->head) {
+        return;
+    }
+    if (l->tail) {
+        l->tail->next = more->head;
+    } else {
+        l->head = more->head;
+    }
+    l->tail = more->tail;
+    more->head = more->tail = NULL;
+}
+
+static job *list_pop(job_list *l)
+{
+    job *j = l->head;
+    if (j) {
+        l->head = j->next;
+        if (!l->head) {
+            l->tail = NULL;
+        }
+    }
+    return j;
+}
+
 static job *list_take_all(job_list *l)
 {
     job *j = l->head;
@@ -62,21 +102,78 @@ static job *list_take_all(job_list *l)
     return j;
 }
 
+/* Under mu: the oldest waiting job, or NULL. */
+static job *take_next(store_queue *q)
+{
+    return q->stop ? NULL : list_pop(&q->waiting);
+}
+
+/* Under mu: the next job to join a group, or NULL. */
+static job *take_grouped(store_queue *q)
+{
+    const job *w = q->waiting.head;
+    if (q->stop || !w || !w->grouped) {
+        return NULL;
+    }
+    return list_pop(&q->waiting);
+}
+
+/* On a pool thread, mu not held: runs `first` (grouped) and the grouped
+ * jobs queued behind it in one batch, and commits it; moves them to
+ * `group`, their status set. When the batch cannot begin, `first` runs on
+ * its own. */
+static void run_group(store_queue *q, job *first, job_list *group)
+{
+    list_push(group, first);
+    if (store_batch_begin(q->st) < 0) {
+        first->work(q->st, first->arg);
+        return;
+    }
+    uint64_t deadline = now_monotonic_us() + GROUP_MAX_US;
+    size_t n = 0;
+    bool open = true;
+    for (job *j = first; j;) {
+        j->work(q->st, j->arg);
+        n++;
+        open = store_batch_open(q->st);
+        if (!open || n == GROUP_MAX_JOBS || now_monotonic_us() >= deadline) {
+            break;
+        }
+        pthread_mutex_lock(&q->mu);
+        j = take_grouped(q);
+        pthread_mutex_unlock(&q->mu);
+        if (j) {
+            list_push(group, j);
+        }
+    }
+    /* After the backend rolled the whole batch back (disk full, I/O error)
+     * nothing in it is stored: each job's caller is told, and its peer
+     * sends again. */
+    int r = store_batch_end(q->st, open);
+    if (!open || r < 0) {
+        for (job *j = group->head; j; j = j->next) {
+            j->status = -EIO;
+        }
+    }
+}
+
 /* On a pool thread: every waiting job, in order. */
 static void on_work(uv_work_t *req)
 {
     store_queue *q = req->data;
     pthread_mutex_lock(&q->mu);
-    while (!q->stop && q->waiting.head) {
-        job *j = q->waiting.head;
-        q->waiting.head = j->next;
-        if (!q->waiting.head) {
-            q->waiting.tail = NULL;
-        }
+    job *j;
+    while ((j = take_next(q))) {
         pthread_mutex_unlock(&q->mu);
-        j->work(q->st, j->arg);
+        job_list ran = { NULL, NULL };
+        if (j->grouped) {
+            run_group(q, j, &ran);
+        } else {
+            j->work(q->st, j->arg);
+            list_push(&ran, j);
+        }
         pthread_mutex_lock(&q->mu);
-        list_push(&q->finished, j);
+        list_append(&q->finished, &ran);
         uv_async_send(&q->wake);
     }
     q->working = false;
@@ -103,7 +200,7 @@ static void deliver(store_queue *q, int status)
     while (j) {
         job *next = j->next;
         q->pending--;
-        j->done(j->arg, status);
+        j->done(j->arg, status < 0 ? status : j->status);
         free(j);
         j = next;
     }
@@ -181,8 +278,8 @@ int store_queue_new(uv_loop_t *loop, const store *parent, store_queue **ret, cha
     return 0;
 }
 
-int store_queue_submit(store_queue *q, store_queue_work_fn work, store_queue_done_fn done,
-                       void *arg)
+static int submit(store_queue *q, store_queue_work_fn work, store_queue_done_fn done, void *arg,
+                  bool grouped)
 {
     RB_ASSERT(!q->closing);
     job *j = calloc(1, sizeof(*j));
@@ -192,12 +289,25 @@ int store_queue_submit(store_queue *q, store_queue_work_fn work, store_queue_don
     j->work = work;
     j->done = done;
     j->arg = arg;
+    j->grouped = grouped;
     pthread_mutex_lock(&q->mu);
     list_push(&q->waiting, j);
     pthread_mutex_unlock(&q->mu);
     q->pending++;
     start_worker(q);
     return 0;
+}
+
+int store_queue_submit(store_queue *q, store_queue_work_fn work, store_queue_done_fn done,
+                       void *arg)
+{
+    return submit(q, work, done, arg, false);
+}
+
+int store_queue_submit_grouped(store_queue *q, store_queue_work_fn work,
+                               store_queue_done_fn done, void *arg)
+{
+    return submit(q, work, done, arg, true);
 }
 
 size_t store_queue_pending(const store_queue *q)

@@ -3,16 +3,18 @@
  *
  * A queue owns its own store connection (store_connect()) and runs jobs on
  * libuv's thread pool (uv_queue_work), one at a time, in the order they
- * were submitted: a job may take as long as the store does (an fsync, a
- * network round trip to a database server) without stalling the loop. The
- * controller makes every store call of its hub, API and upkeep here; its
- * first connection (the parent) only opens and migrates the store.
+ * were submitted, and calls their `done` in that order: a job may take as
+ * long as the store does (an fsync, a network round trip to a database
+ * server) without stalling the loop. The controller makes every store call of its hub, API and
+ * upkeep here; its first connection (the parent) only opens and migrates
+ * the store.
  *
  * A job's `work` runs on a pool thread with the queue's connection and must
  * touch nothing the loop owns; its `done` runs on the loop afterwards with
  * status 0, or -ECANCELED when the queue was freed first (the job's `work`
- * then may or may not have run): either way `done` is called exactly once
- * and owns `arg` again. */
+ * then may or may not have run), or -EIO for a grouped job whose group was
+ * not committed: either way `done` is called exactly once and owns `arg`
+ * again. */
 #pragma once
 
 #include <uv.h>
@@ -32,6 +34,17 @@ int store_queue_new(uv_loop_t *loop, const store *parent, store_queue **ret, cha
  * called). Loop thread only. */
 int store_queue_submit(store_queue *q, store_queue_work_fn work, store_queue_done_fn done,
                        void *arg);
+
+/* Queues a job that may share one store batch (one transaction, one
+ * commit) with the grouped jobs queued right before or after it: a group
+ * commit. Its store calls become savepoints of that batch, so they must
+ * not begin a batch of their own. Its `done` runs after the group is
+ * committed; when that fails, or the backend rolled the batch back, with
+ * -EIO whatever its work found: nothing it wrote is stored. Only for work
+ * its peer may safely send again (an agent's ack, event batch or sync
+ * read). Otherwise as store_queue_submit(). */
+int store_queue_submit_grouped(store_queue *q, store_queue_work_fn work,
+                               store_queue_done_fn done, void *arg);
 
 /* Jobs submitted and not yet done. */
 size_t store_queue_pending(const store_queue *q);

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -2214,6 +2215,7 @@ static struct spy {
     unsigned begin, savepoint, commit, rollback, rollback_to;
     unsigned host_find, profile_find, rack_bump, install_insert, install_set_state;
     int fail_insert; /* != 0: install_insert returns it */
+    int fail_commit; /* != 0: commit returns it, committing nothing */
 } spy;
 static store_backend_ops spy_ops;
 
@@ -2232,6 +2234,9 @@ static int spy_savepoint(store_backend *b)
 static int spy_commit(store_backend *b)
 {
     spy.commit++;
+    if (spy.fail_commit) {
+        return spy.fail_commit;
+    }
     return store_sqlite_ops.commit(b);
 }
 
@@ -2301,6 +2306,116 @@ static void open_spy(fixture *f)
     assert_int_equal(store_open_backend(&spy_ops, f->path, &f->s, &err), 0);
     assert_null(err);
     memset(&spy, 0, sizeof(spy));
+}
+
+/* A job that holds the queue's worker until the test has queued the jobs
+ * behind it, so that they are all waiting when the worker looks. */
+typedef struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    bool open;
+} gate;
+
+static void gate_work(store *st, void *arg)
+{
+    (void)st;
+    gate *g = arg;
+    pthread_mutex_lock(&g->mu);
+    while (!g->open) {
+        pthread_cond_wait(&g->cond, &g->mu);
+    }
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void gate_done(void *arg, int status)
+{
+    (void)arg;
+    assert_true(status == 0 || status == -ECANCELED); /* the queue freed */
+}
+
+static void gate_open(gate *g)
+{
+    pthread_mutex_lock(&g->mu);
+    g->open = true;
+    pthread_cond_signal(&g->cond);
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* Grouped jobs next to each other share one commit; a job's failure undoes
+ * its own writes only; an ungrouped job between them ends the group; the
+ * order of `done` is the order of submission; a group whose commit fails
+ * stores nothing and each of its jobs is told -EIO. */
+static void test_queue_grouped(void **state)
+{
+    fixture *f = *state;
+    open_spy(f);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    store_queue *q = NULL;
+    char *err = NULL;
+    assert_int_equal(store_queue_new(&loop, f->s, &q, &err), 0);
+    gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false };
+    int counter = 0;
+    int order[6] = { 0 };
+    queue_job jobs[6] = {
+        { .host = "q1", .order = &order[0], .counter = &counter },
+        { .host = "q2", .order = &order[1], .counter = &counter },
+        { .host = "q1", .order = &order[2], .counter = &counter }, /* fails alone */
+        { .host = "q3", .order = &order[3], .counter = &counter }, /* not grouped */
+        { .host = "q4", .order = &order[4], .counter = &counter },
+        { .host = "q5", .order = &order[5], .counter = &counter },
+    };
+    assert_int_equal(store_queue_submit(q, gate_work, gate_done, &g), 0);
+    for (size_t i = 0; i < 6; i++) {
+        int (*submit)(store_queue *, store_queue_work_fn, store_queue_done_fn, void *) =
+            i == 3 ? store_queue_submit : store_queue_submit_grouped;
+        assert_int_equal(submit(q, queue_add_host, queue_done, &jobs[i]), 0);
+    }
+    memset(&spy, 0, sizeof(spy));
+    gate_open(&g);
+    while (store_queue_pending(q) > 0) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    assert_int_equal(spy.commit, 3); /* q1 q2 q1, q3, q4 q5 */
+    assert_int_equal(spy.begin, 3);
+    assert_int_equal(spy.savepoint, 5);
+    for (size_t i = 0; i < 6; i++) {
+        assert_int_equal(jobs[i].done_calls, 1);
+        assert_int_equal(jobs[i].status, 0);
+        assert_int_equal(order[i], (int)i + 1);
+    }
+    assert_int_equal(jobs[1].r, 0);
+    assert_int_equal(jobs[2].r, -EEXIST);
+    store_host h;
+    for (size_t i = 0; i < 6; i++) {
+        assert_int_equal(store_host_get(f->s, jobs[i].host, &h), 0);
+    }
+
+    /* The commit fails: nothing of the group is stored, all are told. */
+    g.open = false;
+    queue_job lost[2] = {
+        { .host = "q6", .order = &order[0], .counter = &counter },
+        { .host = "q7", .order = &order[1], .counter = &counter },
+    };
+    assert_int_equal(store_queue_submit(q, gate_work, gate_done, &g), 0);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(store_queue_submit_grouped(q, queue_add_host, queue_done, &lost[i]), 0);
+    }
+    spy.fail_commit = -EIO;
+    gate_open(&g);
+    while (store_queue_pending(q) > 0) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    spy.fail_commit = 0;
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(lost[i].done_calls, 1);
+        assert_int_equal(lost[i].status, -EIO);
+        assert_int_equal(lost[i].r, 0); /* its own savepoint went well */
+        assert_int_equal(store_host_get(f->s, lost[i].host, &h), -ENOENT);
+    }
+    q = store_queue_free(q);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 /* An install is one transaction of a fixed set of primitives: one lookup
@@ -2559,6 +2674,7 @@ int main(int argc, char **argv)
     };
     /* The rules (fleet*.c) over the SQLite backend's ops, spied on. */
     const struct CMUnitTest seam_tests[] = {
+        cmocka_unit_test_setup_teardown(test_queue_grouped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rules_drive_ops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rules_undo_on_backend_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_installs_batched, setup, teardown),
