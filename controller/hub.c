@@ -383,11 +383,18 @@ static void poke_done(void *arg, int status)
  * generation. */
 static void poke(hub *h, const char *rack)
 {
-    if (h->n_parked == 0) {
+    /* Sized for the racks it reads: one after an agent's event batch, not
+     * the whole fleet's parked syncs (2,000 agents' batches each queued
+     * with a poke of 2,000 racks held 300 MiB). */
+    size_t want = 0;
+    for (const parked *p = h->parked; p; p = p->next) {
+        want += !rack || streq(p->rack, rack);
+    }
+    if (want == 0) {
         return;
     }
     poke_job *j = calloc(1, sizeof(*j));
-    rack_gen *racks = j ? calloc(h->n_parked, sizeof(*racks)) : NULL;
+    rack_gen *racks = j ? calloc(want, sizeof(*racks)) : NULL;
     if (!racks) {
         free(j);
         log_error("hub: out of memory: parked syncs wait for their deadline");
