@@ -5,9 +5,9 @@
  * libuv's thread pool (uv_queue_work), one at a time, in the order they
  * were submitted, and calls their `done` in that order: a job may take as
  * long as the store does (an fsync, a network round trip to a database
- * server) without stalling the loop. The controller makes every store call of its hub, API and
- * upkeep here; its first connection (the parent) only opens and migrates
- * the store.
+ * server) without stalling the loop. The controller makes every store call
+ * of its hub, API and upkeep here; its first connection (the parent) only
+ * opens and migrates the store.
  *
  * A job's `work` runs on a pool thread with the queue's connection and must
  * touch nothing the loop owns; its `done` runs on the loop afterwards with
