@@ -12,7 +12,8 @@ BUILD="build-essential cmake ninja-build pkg-config git
        libnng-dev libmbedtls-dev libprotobuf-c-dev protobuf-c-compiler
        libuv1-dev libssl-dev openssl libcurl4-openssl-dev libcmocka-dev
        libsqlite3-dev sqlite3 libjansson-dev libmicrohttpd-dev zlib1g-dev
-       libcap-dev libsystemd-dev systemd"
+       libcap-dev libsystemd-dev systemd
+       libzstd-dev liblzma-dev"
 
 # Fuzzing and sanitizers: clang's fuzzer and sanitizer runtimes are only a
 # Recommends of clang, so name them explicitly.

@@ -1,0 +1,294 @@
+/* rackboot-deploy: the program the deploy ramdisk runs. It chooses the
+ * target disk, streams the image from the rack agent onto it (verified by
+ * sha256 before the partition table is written) and reports progress to the
+ * agent. Rebooting afterwards is the ramdisk's init script's job.
+ *
+ * Wiring only: the work is in writer/ (rootdev, sink, stream, progress). */
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "parse.h"
+#include "sha256.h"
+#include "timeutil.h"
+#include "util.h"
+#include "version.h"
+#include "writer/progress.h"
+#include "writer/rootdev.h"
+#include "writer/sink.h"
+#include "writer/stream.h"
+
+/* A progress report must never hold up the write for long: the agent is on
+ * the same link, so a slow answer means it is busy, and the next report
+ * will do. */
+#define REPORT_TIMEOUT_MS 3000L
+
+typedef struct args {
+    const char *url;
+    const char *sha256;
+    const char *root_device;
+    const char *progress_url;
+    uint64_t image_size;
+    bool dry_run;
+    bool allow_file;
+} args;
+
+typedef struct reporter {
+    const char *url; /* NULL: no reports */
+    CURL *curl;
+    progress_throttle throttle;
+    unsigned failures;
+} reporter;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: rackboot-deploy --url URL --sha256 HEX --root-device auto|/dev/...\n"
+               "                       [--progress-url URL] [--image-size BYTES] [--dry-run]\n"
+               "\n"
+               "Streams a disk image (raw, .zst or .xz, told by its magic bytes) from URL\n"
+               "onto the root device, verifies the sha256 of the file as served, and writes\n"
+               "the partition table (the first MiB) only once the hash matched.\n"
+               "\n"
+               "  --url URL            the image, http:// or https://\n"
+               "  --sha256 HEX         sha256 of the file as served (64 hex digits)\n"
+               "  --root-device DEV    auto: the smallest fixed, writable disk the image\n"
+               "                       fits on (refused if two tie); or a path, symlinks\n"
+               "                       such as /dev/disk/by-id/... resolved\n"
+               "  --progress-url URL   POST phase=writing&percent=N, phase=written or\n"
+               "                       phase=failed&message=... there\n"
+               "  --image-size BYTES   uncompressed size, checked against the disk first\n"
+               "                       (suffixes K, M, G, T)\n"
+               "  --dry-run            download, decompress and verify; write nothing\n"
+               "  --allow-file         accept a regular file as root device (tests)\n"
+               "  --help, --version\n");
+}
+
+static int parse_args(int argc, char **argv, args *ret)
+{
+    enum { OPT_URL = 256, OPT_SHA, OPT_ROOT, OPT_PROGRESS, OPT_SIZE, OPT_DRY, OPT_FILE, OPT_VER };
+    static const struct option opts[] = {
+        { "url", required_argument, NULL, OPT_URL },
+        { "sha256", required_argument, NULL, OPT_SHA },
+        { "root-device", required_argument, NULL, OPT_ROOT },
+        { "progress-url", required_argument, NULL, OPT_PROGRESS },
+        { "image-size", required_argument, NULL, OPT_SIZE },
+        { "dry-run", no_argument, NULL, OPT_DRY },
+        { "allow-file", no_argument, NULL, OPT_FILE },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, OPT_VER },
+        { 0 },
+    };
+    args a = { 0 };
+    int ch;
+    uint8_t digest[SHA256_LEN];
+
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_URL:
+            a.url = optarg;
+            break;
+        case OPT_SHA:
+            a.sha256 = optarg;
+            break;
+        case OPT_ROOT:
+            a.root_device = optarg;
+            break;
+        case OPT_PROGRESS:
+            a.progress_url = optarg;
+            break;
+        case OPT_SIZE:
+            if (parse_size(optarg, &a.image_size) < 0) {
+                log_error("--image-size: not a byte count: %s", optarg);
+                return -EINVAL;
+            }
+            break;
+        case OPT_DRY:
+            a.dry_run = true;
+            break;
+        case OPT_FILE:
+            a.allow_file = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 1;
+        case OPT_VER:
+            printf("rackboot-deploy %s\n", RACKBOOT_VERSION);
+            return 1;
+        case ':':
+            log_error("%s needs a value", argv[optind - 1]);
+            return -EINVAL;
+        default:
+            log_error("unknown option %s (see --help)", argv[optind - 1]);
+            return -EINVAL;
+        }
+    }
+    if (optind < argc) {
+        log_error("unexpected argument %s (see --help)", argv[optind]);
+        return -EINVAL;
+    }
+    if (!a.url || !a.sha256 || !a.root_device) {
+        log_error("--url, --sha256 and --root-device are required (see --help)");
+        return -EINVAL;
+    }
+    if (sha256_from_hex(a.sha256, digest) < 0) {
+        log_error("--sha256: not 64 hex digits: %s", a.sha256);
+        return -EINVAL;
+    }
+    *ret = a;
+    return 0;
+}
+
+static size_t discard_body(char *data, size_t size, size_t n, void *userdata)
+{
+    return size * n;
+}
+
+/* POSTs form fields to the agent. Failures are logged, never fatal: the
+ * deploy matters more than its report. */
+static void report_post(reporter *rp, const char *fields)
+{
+    if (!rp->url) {
+        return;
+    }
+    if (!rp->curl) {
+        rp->curl = curl_easy_init();
+        if (!rp->curl) {
+            return;
+        }
+    }
+    CURL *c = rp->curl;
+    curl_easy_setopt(c, CURLOPT_URL, rp->url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, REPORT_TIMEOUT_MS);
+    curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "rackboot-deploy");
+    curl_easy_setopt(c, CURLOPT_COPYPOSTFIELDS, fields);
+    /* The answer body is of no interest; keep it off stdout. */
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_body);
+    CURLcode cc = curl_easy_perform(c);
+    if (cc != CURLE_OK) {
+        /* Once is enough in the log: the agent may be down for a while. */
+        if (rp->failures++ == 0) {
+            log_warn("progress report failed url=%s err=%s", rp->url, curl_easy_strerror(cc));
+        }
+    }
+}
+
+static void on_progress(uint64_t received, uint64_t total, void *userdata)
+{
+    reporter *rp = userdata;
+    int percent = progress_percent(received, total);
+    if (!progress_throttle_ok(&rp->throttle, percent, now_monotonic_ms())) {
+        return;
+    }
+    char fields[64];
+    snprintf(fields, sizeof(fields), "phase=writing&percent=%d", percent);
+    log_info("writing %d %%", percent);
+    report_post(rp, fields);
+}
+
+static void report_failure(reporter *rp, const char *message)
+{
+    if (!rp->url) {
+        return;
+    }
+    if (!rp->curl) {
+        rp->curl = curl_easy_init();
+        if (!rp->curl) {
+            return;
+        }
+    }
+    char *escaped = curl_easy_escape(rp->curl, message, 0);
+    char *fields = NULL;
+    if (escaped && asprintf(&fields, "phase=failed&message=%s", escaped) >= 0) {
+        report_post(rp, fields);
+    }
+    free(fields);
+    curl_free(escaped);
+}
+
+int main(int argc, char **argv)
+{
+    args a;
+    reporter rp = { 0 };
+    char *target = NULL, *reason = NULL, *error = NULL;
+    sink *s = NULL;
+    stream_result res = { 0 };
+    sink_options so = { 0 };
+    stream_options opts = { 0 };
+    uint64_t t0, ms;
+    int r, exit_code = 1;
+
+    log_set_ident("rackboot-deploy");
+    r = parse_args(argc, argv, &a);
+    if (r != 0) {
+        return r > 0 ? 0 : 2;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        log_error("libcurl initialisation failed");
+        return 1;
+    }
+    rp.url = a.progress_url;
+    progress_throttle_init(&rp.throttle);
+
+    if (streq(a.root_device, "auto")) {
+        r = rootdev_find_auto("/sys/block", a.image_size, &target, &reason);
+    } else {
+        r = rootdev_resolve(a.root_device, a.allow_file, &target, &reason);
+    }
+    if (r < 0) {
+        error = TAKE_PTR(reason);
+        goto out;
+    }
+    log_info("deploying url=%s target=%s%s", a.url, target, a.dry_run ? " dry-run" : "");
+
+    so.dry_run = a.dry_run;
+    r = sink_open(target, &so, &s);
+    if (r < 0) {
+        if (asprintf(&error, "cannot open %s: %s", target, errstr(r)) < 0) {
+            error = NULL;
+        }
+        goto out;
+    }
+    opts = (stream_options){
+        .url = a.url,
+        .sha256_hex = a.sha256,
+        .image_size = a.image_size,
+        .on_progress = on_progress,
+        .userdata = &rp,
+    };
+    t0 = now_monotonic_ms();
+    r = stream_fetch(&opts, s, &res, &error);
+    if (r < 0) {
+        goto out;
+    }
+    ms = now_monotonic_ms() - t0;
+    log_info("written target=%s format=%s received=%llu written=%llu attempts=%u restarts=%u "
+             "seconds=%.1f direct=%s",
+             target, decomp_format_to_string(res.format), (unsigned long long)res.received,
+             (unsigned long long)res.written, res.attempts, res.restarts, (double)ms / 1000.0,
+             sink_is_direct(s) ? "yes" : "no");
+    report_post(&rp, "phase=written");
+    exit_code = 0;
+out:
+    if (exit_code != 0) {
+        const char *msg = error ? error : (r < 0 ? errstr(r) : "failed");
+        log_error("deploy failed: %s", msg);
+        report_failure(&rp, msg);
+    }
+    s = sink_free(s);
+    if (rp.curl) {
+        curl_easy_cleanup(rp.curl);
+    }
+    free(target);
+    free(reason);
+    free(error);
+    curl_global_cleanup();
+    return exit_code;
+}
