@@ -20,8 +20,8 @@ rackboot_unit_test(test_daemon LIBS rb_daemon Threads::Threads)
 # The daemons' shared command line.
 rackboot_unit_test(test_daemon_args LIBS rb_daemon)
 
-# The dependency rule (README "Where things are"): controller/, cli/ and
-# rack-agent/ include none of each other, by include path or by #include.
+# The dependency rule (README "Where things are"): controller/, cli/,
+# rack-agent/ and deploy-ramdisk/ include none of each other, by include path or by #include.
 add_test(NAME unit.layering
          COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/tools/check_layering.py
                  ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The dependency rule of README.md's "Where things are": shared code goes
-down, never sideways. controller/, cli/ and rack-agent/ include none of each
-other's headers, and model/ (with proto/, client/, pki/, common/) includes
+down, never sideways. controller/, cli/, rack-agent/ and deploy-ramdisk/
+include none of each other's headers, and model/ (with proto/, client/, pki/, common/) includes
 none of theirs.
 
 Checked twice, so that neither a path trick nor a link added in CMake gets
@@ -15,7 +15,7 @@ import os
 import re
 import sys
 
-SIBLINGS = ("controller", "cli", "rack-agent")
+SIBLINGS = ("controller", "cli", "rack-agent", "deploy-ramdisk")
 SHARED = ("model", "proto", "client", "pki", "common")
 
 
