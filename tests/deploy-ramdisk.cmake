@@ -9,3 +9,10 @@ rackboot_unit_test(test_stream LIBS rb_deploy_writer Threads::Threads TIMEOUT 12
 
 # The decompressor front end (magic sniffing, chunking, zstd/xz errors).
 rackboot_fuzz_target(fuzz_decomp LIBS rb_deploy_writer)
+
+# The program end to end: a Python stand-in for the agent on [::1] serves the
+# image and records the progress reports; a regular file stands for the disk.
+add_test(NAME integration.deploy_writer
+         COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/integration/deploy_writer.sh
+                 $<TARGET_FILE:rackboot-deploy>)
+set_tests_properties(integration.deploy_writer PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77)
