@@ -16,3 +16,11 @@ add_test(NAME integration.deploy_writer
          COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/integration/deploy_writer.sh
                  $<TARGET_FILE:rackboot-deploy>)
 set_tests_properties(integration.deploy_writer PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77)
+
+# The same on a loop device: O_DIRECT, the device's size, an unaligned tail.
+# Needs root and a free loop device, else skips (77).
+add_test(NAME integration.deploy_writer_blockdev
+         COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/integration/deploy_writer_blockdev.sh
+                 $<TARGET_FILE:rackboot-deploy>)
+set_tests_properties(integration.deploy_writer_blockdev PROPERTIES TIMEOUT 120
+                     SKIP_RETURN_CODE 77)

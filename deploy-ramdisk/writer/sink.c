@@ -67,78 +67,79 @@ static void *aligned_alloc_zero(size_t len)
     return p;
 }
 
-/* O_DIRECT wants aligned buffers, offsets and lengths. A device that refuses
- * it anyway, or a tail that is not a whole block, goes through the page
- * cache instead: correctness first, the fsync at the end makes it durable. */
-static int drop_direct(sink *s)
+static int fd_set_direct(int fd, bool on)
 {
-    if (!s->direct) {
-        return 0;
-    }
-    int fl = fcntl(s->fd, F_GETFL);
-    if (fl < 0 || fcntl(s->fd, F_SETFL, fl & ~O_DIRECT) < 0) {
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, on ? (fl | O_DIRECT) : (fl & ~O_DIRECT)) < 0) {
         return negative_errno();
     }
-    s->direct = false;
     return 0;
 }
 
-static bool is_aligned(const void *p, size_t len, uint64_t off)
+static bool is_aligned(const void *p, uint64_t off)
 {
-    return ((uintptr_t)p % SINK_ALIGN) == 0 && len % SINK_ALIGN == 0 && off % SINK_ALIGN == 0;
+    return ((uintptr_t)p % SINK_ALIGN) == 0 && off % SINK_ALIGN == 0;
 }
 
-/* Writes all of p at off, through short writes and EINTR. */
-static int write_full(sink *s, const uint8_t *p, size_t len, uint64_t off)
+/* All of p at off, through short writes and EINTR. */
+static int pwrite_all(sink *s, const uint8_t *p, size_t len, uint64_t off)
 {
-    bool retried_direct = false;
     while (len > 0) {
-        if (s->direct && !is_aligned(p, len, off)) {
-            /* Write the aligned part directly, the rest buffered. */
-            size_t head = (size_t)(len - len % SINK_ALIGN);
-            if (head == 0 || !is_aligned(p, head, off)) {
-                int r = drop_direct(s);
-                if (r < 0) {
-                    return r;
-                }
-            } else {
-                int r = write_full(s, p, head, off);
-                if (r < 0) {
-                    return r;
-                }
-                p += head;
-                len -= head;
-                off += head;
-                continue;
-            }
-        }
         ssize_t n = s->pwrite_fn(s->fd, p, len, (off_t)off, s->pwrite_data);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
             }
-            if (errno == EINVAL && s->direct && !retried_direct) {
-                /* The device does not take O_DIRECT after all. */
-                retried_direct = true;
-                int r = drop_direct(s);
-                if (r < 0) {
-                    return r;
-                }
-                continue;
-            }
             return negative_errno();
         }
-        if (n == 0) {
-            return -EIO;
-        }
-        if ((size_t)n > len) {
-            return -EIO; /* a broken pwrite replacement; never trust it */
+        if (n == 0 || (size_t)n > len) {
+            return -EIO; /* no progress, or a broken pwrite replacement */
         }
         p += n;
         len -= (size_t)n;
         off += (uint64_t)n;
     }
     return 0;
+}
+
+/* O_DIRECT wants aligned buffers, offsets and lengths. The whole blocks go
+ * directly; a tail that is not a whole block (the image's last bytes) goes
+ * through the page cache, which the fsync at the end makes durable. A device
+ * that refuses O_DIRECT altogether (EINVAL) loses it for good. */
+static int write_full(sink *s, const uint8_t *p, size_t len, uint64_t off)
+{
+    if (!s->direct) {
+        return pwrite_all(s, p, len, off);
+    }
+    size_t whole = is_aligned(p, off) ? len - len % SINK_ALIGN : 0;
+    if (whole > 0) {
+        int r = pwrite_all(s, p, whole, off);
+        if (r == -EINVAL) {
+            r = fd_set_direct(s->fd, false);
+            if (r < 0) {
+                return r;
+            }
+            s->direct = false;
+            /* Rewriting what may have landed already is harmless. */
+            return pwrite_all(s, p, len, off);
+        }
+        if (r < 0) {
+            return r;
+        }
+        p += whole;
+        len -= whole;
+        off += whole;
+    }
+    if (len == 0) {
+        return 0;
+    }
+    int r = fd_set_direct(s->fd, false);
+    if (r < 0) {
+        return r;
+    }
+    r = pwrite_all(s, p, len, off);
+    int rd = fd_set_direct(s->fd, true);
+    return r < 0 ? r : rd;
 }
 
 static int write_zeros(sink *s, uint64_t from, uint64_t to)

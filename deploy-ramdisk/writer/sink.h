@@ -76,5 +76,6 @@ int sink_reset(sink *s);
 uint64_t sink_get_written(const sink *s);
 /* The limit in force: opts->limit, the device size, or 0 for none. */
 uint64_t sink_get_limit(const sink *s);
-/* Whether writes go through O_DIRECT (false after a fallback). */
+/* Whether whole blocks go through O_DIRECT (false for regular files, with
+ * no_direct, and after the device refused it). */
 bool sink_is_direct(const sink *s);
