@@ -84,7 +84,7 @@ done
     usage >&2
     exit 2
 }
-[ "$(id -u)" = 0 ] || die "must run as root (mmdebstrap --mode=root, chroot, loop devices)"
+[ "$(id -u)" = 0 ] || die "must run as root (mmdebstrap --mode=root, chroot)"
 
 # tool -> package that provides it
 need_tools() {
@@ -97,8 +97,8 @@ need_tools() {
     [ -z "$missing" ] || die "missing tools:$missing install them with apt-get (or deploy/install-deps.sh)"
 }
 need_tools mmdebstrap:mmdebstrap sgdisk:gdisk mkfs.ext4:e2fsprogs mkfs.vfat:dosfstools \
-    mmd:mtools mcopy:mtools grub-mkimage:grub-common /usr/lib/grub/i386-pc/grub-bios-setup:grub-pc-bin \
-    zstd:zstd losetup:mount sfdisk:fdisk flock:util-linux chroot:coreutils \
+    mmd:mtools mcopy:mtools grub-mkimage:grub-common \
+    zstd:zstd sfdisk:fdisk flock:util-linux chroot:coreutils \
     /usr/lib/apt/apt-helper:apt systemctl:systemd
 
 # ---- the mirror, from the machine's apt sources ------------------------------
@@ -168,15 +168,11 @@ if [ "$PRINT_SOURCES" = 1 ]; then
     exit 0
 fi
 
-# ---- cache key -----------------------------------------------------------------
+# ---- work directory, cache key -----------------------------------------------------------------
 WORK=""
-LOOP=""
 cleanup() {
     local rc=$?
     set +e # clean up all that can be, whatever fails
-    if [ -n "$LOOP" ]; then
-        losetup -d "$LOOP" 2>/dev/null || true
-    fi
     if [ -n "$WORK" ] && [ -d "$WORK" ]; then
         # mmdebstrap unmounts what it mounted, even on failure; be sure anyway
         # before deleting (never recurse into a mounted /proc or /dev).
@@ -397,18 +393,33 @@ dd if="$ESP_IMG" of="$RAW" bs=512 seek="$(part_start 2)" conv=notrunc,sparse sta
 mkfs.ext4 -q -F -L root -U "$ROOT_UUID" -d "$ROOT" \
     -E "offset=$(($(part_start 3) * 512))" "$RAW" "$(($(part_size 3) / 2))k"
 
-# BIOS: core.img into the BIOS boot partition, boot.img into the MBR.
-# grub-bios-setup finds the EF02 partition itself; it needs a block device.
-mkdir -p "$WORK/grub-pc"
-cp "$ROOT/usr/lib/grub/i386-pc/boot.img" "$WORK/grub-pc/"
+# BIOS: core.img into the BIOS boot partition, boot.img into the MBR. This is
+# what grub-bios-setup does; it cannot be used here: it insists on finding the
+# disk that holds its -d directory, and grub-install needs the root mounted
+# from a partition device, which loop devices do not give in a container
+# without udev/partition scanning. The two patches (grub 2.06, i386-pc):
+#   boot.img  0x5c  u64  LBA of core.img's first sector
+#             0x66  2 x NOP over the "boot drive check" jump (hard disks)
+#   core.img  0x1f4 u64 start, u16 length: blocklist of the rest of core.img
+put_le() { # FILE OFFSET NBYTES VALUE
+    local hex="" i
+    for ((i = 0; i < $3; i++)); do
+        hex="$hex\\x$(printf %02x $((($4 >> (8 * i)) & 255)))"
+    done
+    printf '%b' "$hex" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
 grub-mkimage -O i386-pc -d "$ROOT/usr/lib/grub/i386-pc" -c "$WORK/early-pc.cfg" \
-    -p /boot/grub -o "$WORK/grub-pc/core.img" \
+    -p /boot/grub -o "$WORK/core.img" \
     biosdisk part_gpt ext2 search search_fs_uuid normal configfile
-LOOP=$(losetup --show -f "$RAW")
-printf '(hd0) %s\n' "$LOOP" >"$WORK/device.map"
-/usr/lib/grub/i386-pc/grub-bios-setup -s -d "$WORK/grub-pc" -m "$WORK/device.map" "$LOOP"
-losetup -d "$LOOP"
-LOOP=""
+bios_start=$(part_start 1)
+core_sectors=$((($(stat -c %s "$WORK/core.img") + 511) / 512))
+[ "$core_sectors" -le "$(part_size 1)" ] || die "core.img ($core_sectors sectors) does not fit the BIOS boot partition"
+put_le "$WORK/core.img" $((0x1f4)) 8 $((bios_start + 1))
+put_le "$WORK/core.img" $((0x1fc)) 2 $((core_sectors - 1))
+dd if="$WORK/core.img" of="$RAW" bs=512 seek="$bios_start" conv=notrunc status=none
+dd if="$ROOT/usr/lib/grub/i386-pc/boot.img" of="$RAW" bs=440 count=1 conv=notrunc status=none
+put_le "$RAW" $((0x5c)) 8 "$bios_start"
+printf '\x90\x90' | dd of="$RAW" bs=1 seek=$((0x66)) conv=notrunc status=none
 
 # ---- compress, cache, deliver ------------------------------------------------------
 say "compressing (zstd -$ZSTD_LEVEL)"
