@@ -192,7 +192,9 @@ WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/rackboot-image.XXXXXX")
 RELEASE_DATES=""
 while read -r uri suite; do
     [ -n "$uri" ] || continue
-    /usr/lib/apt/apt-helper download-file "$uri/dists/$suite/InRelease" "$WORK/InRelease" >/dev/null ||
+    # (as root: the _apt sandbox user cannot write into the private work dir)
+    /usr/lib/apt/apt-helper -o APT::Sandbox::User=root \
+        download-file "$uri/dists/$suite/InRelease" "$WORK/InRelease" >/dev/null ||
         die "cannot fetch $uri/dists/$suite/InRelease"
     d=$(sed -n 's/^Date: //p' "$WORK/InRelease" | head -n1)
     [ -n "$d" ] || die "no Date in $uri/dists/$suite/InRelease"

@@ -68,6 +68,9 @@ PIDS=()
 # shellcheck disable=SC2317 # run from the EXIT trap
 cleanup() {
     local p
+    for p in "$WORK"/qemu-*.pid; do
+        [ -s "$p" ] && kill "$(cat "$p")" 2>/dev/null
+    done
     for p in "${PIDS[@]}"; do
         kill "$p" 2>/dev/null
     done
@@ -178,6 +181,30 @@ EOF
 # ---- boot, log in, check ----------------------------------------------------
 FAILED=0
 RESULTS=""
+stop_qemu() { # FIRMWARE PID-OF-IP-NETNS-EXEC
+    [ -s "$WORK/qemu-$1.pid" ] && kill "$(cat "$WORK/qemu-$1.pid")" 2>/dev/null
+    kill "$2" 2>/dev/null
+    wait "$2" 2>/dev/null
+}
+# What the guest says about itself, once cloud-init has finished.
+guest_report() {
+    # shellcheck disable=SC2016 # expanded by the guest's shell
+    nsx "${SSH[@]}" "debian@$GUEST" 'for i in $(seq 180); do
+            [ -e /var/lib/cloud/instance/boot-finished ] && break; sleep 2; done;
+        echo "hostname=$(hostname)";
+        echo "efi=$([ -d /sys/firmware/efi ] && echo yes || echo no)";
+        echo "--- ip -6 addr"; ip -6 addr show;
+        echo "--- ip -6 route"; ip -6 route show;
+        echo "--- networkd files"; head -n 50 /etc/systemd/network/*.network;
+        echo "--- networkctl"; networkctl status eth0 --no-pager 2>&1 | head -n 30;
+        echo "--- accept_ra (kernel; networkd does RAs itself)"; cat /proc/sys/net/ipv6/conf/eth0/accept_ra;
+        echo "--- cloud-init"; cloud-init status --long;
+        sudo -n grep -Eh "Selected renderer|Renamed|rename" /var/log/cloud-init.log | cut -c1-200 | tail -n 4;
+        echo "--- root"; sudo -n grep "^root:" /etc/shadow | cut -d: -f1-2;
+        echo "--- sshd"; sudo -n sshd -T | grep -Ei "^(passwordauthentication|permitrootlogin) ";
+        echo "--- df"; df -h /; echo "root_kib=$(df -k --output=size / | tail -n1 | tr -d " ")";
+        echo "--- systemd-analyze"; systemd-analyze time'
+}
 boot() { # FIRMWARE
     local fw=$1 disk=$WORK/disk-$1.raw fwargs=() start now t qpid out
     echo "== $fw: preparing"
@@ -205,8 +232,9 @@ boot() { # FIRMWARE
         -netdev tap,id=n0,ifname=tap0,script=no,downscript=no \
         -device "virtio-net-pci,netdev=n0,mac=$MAC,addr=0x3,romfile=" \
         -serial "file:$WORK/serial-$fw.log" -monitor none -display none \
+        -pidfile "$WORK/qemu-$fw.pid" \
         </dev/null >"$WORK/qemu-$fw.log" 2>&1 &
-    qpid=$!
+    qpid=$! # "ip netns exec", which waits for QEMU (its child)
     PIDS+=("$qpid")
     echo "== $fw: QEMU started (pid $qpid), waiting for SSH on [$GUEST]:22"
     t=""
@@ -223,31 +251,21 @@ boot() { # FIRMWARE
     if [ -z "$t" ]; then
         fail "$fw: no SSH login within $BOOT_TIMEOUT s (serial log: $WORK/serial-$fw.log)"
         tail -n 30 "$WORK/serial-$fw.log" | sed 's/^/    /'
-        kill "$qpid" 2>/dev/null
-        wait "$qpid" 2>/dev/null
+        stop_qemu "$fw" "$qpid"
         return
     fi
     echo "== $fw: SSH login after $t s"
     RESULTS="$RESULTS$fw: first SSH login $t s after QEMU start"$'\n'
     # cloud-init's final stage (phone_home) may still be running: wait for it
-# (not with "cloud-init status --wait": 22.4 stops waiting at the first
-# error of any stage).
-    # shellcheck disable=SC2016 # expanded by the guest's shell
-    nsx "${SSH[@]}" "debian@$GUEST" 'for i in $(seq 180); do
-            [ -e /var/lib/cloud/instance/boot-finished ] && break; sleep 2; done;
-        echo "hostname=$(hostname)";
-        echo "efi=$([ -d /sys/firmware/efi ] && echo yes || echo no)";
-        echo "--- ip -6 addr"; ip -6 addr show;
-        echo "--- ip -6 route"; ip -6 route show;
-        echo "--- networkd files"; head -n 50 /etc/systemd/network/*.network;
-        echo "--- networkctl"; networkctl status eth0 --no-pager 2>&1 | head -n 30;
-        echo "--- accept_ra (kernel; networkd does RAs itself)"; cat /proc/sys/net/ipv6/conf/eth0/accept_ra;
-        echo "--- cloud-init"; cloud-init status --long;
-        sudo -n grep -Eh "Selected renderer|Renamed|rename" /var/log/cloud-init.log | cut -c1-200 | tail -n 4;
-        echo "--- root"; sudo -n grep "^root:" /etc/shadow | cut -d: -f1-2;
-        echo "--- sshd"; sudo -n sshd -T | grep -Ei "^(passwordauthentication|permitrootlogin) ";
-        echo "--- df"; df -h /; echo "root_kib=$(df -k --output=size / | tail -n1 | tr -d " ")";
-        echo "--- systemd-analyze"; systemd-analyze time' >"$WORK/guest-$fw.txt" 2>&1
+    # (not with "cloud-init status --wait": 22.4 stops waiting at the first
+    # error of any stage).
+    # Retried: cloud-init restarts sshd in its config stage (ssh_pwauth), so
+    # a connection may be refused for a moment.
+    for _ in $(seq 12); do
+        guest_report >"$WORK/guest-$fw.txt" 2>&1
+        [ $? = 255 ] || break # 255: ssh itself failed
+        sleep 5
+    done
     out=$(cat "$WORK/guest-$fw.txt")
     sed 's/^/    /' "$WORK/guest-$fw.txt"
     grep -qx "hostname=$HOSTNAME_WANT" <<<"$out" || fail "$fw: hostname is not $HOSTNAME_WANT"
@@ -275,8 +293,7 @@ boot() { # FIRMWARE
         kill -0 "$qpid" 2>/dev/null || break
         sleep 2
     done
-    kill "$qpid" 2>/dev/null
-    wait "$qpid" 2>/dev/null
+    stop_qemu "$fw" "$qpid"
     rm -f "$disk"
 }
 
