@@ -28,8 +28,15 @@ PEERS="netbase iproute2 procps util-linux iputils-ping curl python3
        nginx-light wrk radvd tcpdump
        qemu-system-x86 ipxe-qemu ipxe ovmf busybox-static cpio kmod xz-utils zstd"
 
+# Building the Debian disk image (deploy/images/build-debian.sh) and booting
+# it (tests/e2e/image_boot.sh; qemu and ovmf are in PEERS): mmdebstrap makes
+# the root file system, gdisk/fdisk the GPT, dosfstools/mtools the ESP without
+# mounting it, grub-*-bin the BIOS and UEFI boot loaders.
+IMAGE="mmdebstrap gdisk fdisk dosfstools mtools e2fsprogs grub-common
+       grub2-common grub-pc-bin grub-efi-amd64-bin openssh-client shellcheck"
+
 missing=""
-for p in $BUILD $ANALYSIS $PEERS; do
+for p in $BUILD $ANALYSIS $PEERS $IMAGE; do
     if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed'; then
         missing="$missing $p"
     fi
