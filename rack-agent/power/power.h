@@ -215,9 +215,10 @@ int power_executor_submit(power_executor *ex, const power_target *t, const power
 /* Jobs accepted and not yet reported. */
 size_t power_executor_pending(const power_executor *ex);
 
-/* Loop thread only. Calls done with -ECANCELED for every job that has not
- * started, waits for running ones (bounded by their attempt timeout; a job
- * waiting to retry stops with its last error) and calls their done, joins the
- * workers and closes the async handle; the memory goes in its close callback,
- * so run the loop afterwards (uv_run) before closing it. Accepts NULL. */
+/* Loop thread only, and not from within a done callback. Calls done with
+ * -ECANCELED for every job that has not started, waits for running ones
+ * (bounded by their attempt timeout; a job waiting to retry stops with its
+ * last error) and calls their done, joins the workers and closes the async
+ * handle; the memory goes in its close callback, so run the loop afterwards
+ * (uv_run) before closing it. Accepts NULL. */
 power_executor *power_executor_free(power_executor *ex);
