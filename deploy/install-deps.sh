@@ -13,7 +13,7 @@ BUILD="build-essential cmake ninja-build pkg-config git
        libuv1-dev libssl-dev openssl libcurl4-openssl-dev libcmocka-dev
        libsqlite3-dev sqlite3 libjansson-dev libmicrohttpd-dev zlib1g-dev
        libcap-dev libsystemd-dev systemd
-       libzstd-dev liblzma-dev"
+       libzstd-dev liblzma-dev libfreeipmi-dev"
 
 # Fuzzing and sanitizers: clang's fuzzer and sanitizer runtimes are only a
 # Recommends of clang, so name them explicitly.
@@ -21,12 +21,14 @@ ANALYSIS="clang libclang-rt-14-dev llvm valgrind clang-format"
 
 # Real protocol peers the integration tests and benchmarks drive. netbase
 # gives /etc/services, without which atftp refuses "udp/tftp, unknown
-# service" (a minbase Debian has none).
+# service" (a minbase Debian has none). openipmi's ipmi_sim is the BMC of
+# tests/integration/power_ipmi.sh, and ipmitool checks what it was told.
 PEERS="netbase iproute2 procps util-linux iputils-ping curl python3
        isc-dhcp-client dhcpcd-base isc-dhcp-relay
        tftp-hpa atftp kea-dhcp6-server kea-admin
        nginx-light wrk radvd tcpdump
-       qemu-system-x86 ipxe-qemu ipxe ovmf busybox-static cpio kmod xz-utils zstd"
+       qemu-system-x86 ipxe-qemu ipxe ovmf busybox-static cpio kmod xz-utils zstd
+       openipmi ipmitool"
 
 # Building the Debian disk image (deploy/images/build-debian.sh) and booting
 # it (tests/e2e/image_boot.sh; qemu and ovmf are in PEERS): mmdebstrap makes

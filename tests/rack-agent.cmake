@@ -59,3 +59,23 @@ set_tests_properties(integration.agent_check_config PROPERTIES TIMEOUT 120)
 rackboot_fuzz_target(fuzz_leasefile LIBS rb_dhcp6)
 rackboot_fuzz_target(fuzz_hostsfile LIBS rb_model)
 rackboot_fuzz_target(fuzz_agent_config LIBS rb_agent)
+
+# The BMC power module: target URLs, names, the driver-independent sequence
+# and the executor (per-BMC order, the rack's limit, retries, cancellation)
+# with a fake driver.
+rackboot_unit_test(test_power LIBS rb_power TIMEOUT 120)
+
+# rb-power: one request through the executor, for the integration test and
+# for trying a BMC by hand (test build only).
+add_executable(rb-power ${CMAKE_CURRENT_SOURCE_DIR}/tools/rb_power.c)
+target_link_libraries(rb-power PRIVATE rb_power)
+
+# The IPMI driver against OpenIPMI's ipmi_sim as the BMC, in a network
+# namespace, checked with ipmitool: status, on/off/cycle, one-time boot device
+# with and without EFI, cycle of an off host, wrong password, an unreachable
+# and a slow BMC. Needs root, `ip netns`, ipmi_sim and ipmitool (else 77).
+add_test(NAME integration.power_ipmi
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/power_ipmi.sh
+                 $<TARGET_FILE:rb-power>)
+set_tests_properties(integration.power_ipmi PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77
+                     LABELS integration)
