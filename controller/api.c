@@ -491,8 +491,7 @@ static int collect_host(const store_host *h, void *userdata)
 /* The hosts of the selector's racks, in one listing (a query per page, not
  * per rack: 2,000 racks took 0.85 s one by one); -ENOENT with the reply's
  * status set when a rack has none. */
-static int resolve_racks(store *st, const Rackboot__V1__Selector *sel, reply_ctx *rc,
-                         name_list *l)
+static int resolve_racks(store *st, const Rackboot__V1__Selector *sel, reply_ctx *rc, name_list *l)
 {
     int r = hashmap_new(sel->n_racks, &l->racks_unseen);
     for (size_t i = 0; r >= 0 && i < sel->n_racks; i++) {
@@ -680,6 +679,7 @@ static void per_host_slice(store *st, reply_ctx *rc)
                             ? "has an active install (cancel it, or install with --replace)"
                         : out[i].result == -ENODATA ? "has no active install"
                         : out[i].result == -ENOENT  ? "not found"
+                        : out[i].result == -ENODEV  ? "has no BMC (install it without --power)"
                                                     : NULL;
         if (!w) {
             log_debug("api: %s id=%s host=%s", rc->op_verb, out[i].id, host);
@@ -810,10 +810,73 @@ static void per_host_rows(store *st, reply_ctx *rc)
     l->rows = f.rows;
 }
 
+/* has_bmc() of a host: whether store_host_get() found one. */
+static int host_has_bmc(store *st, const char *host)
+{
+    store_host h;
+    int r = store_host_get(st, host, &h);
+    return r < 0 ? r : *h.bmc_url != '\0';
+}
+
+/* An install with --power: hosts without a BMC are refused before any is
+ * installed (-ENODEV: "has no BMC"), the others installed, then each
+ * installed host gets its power command (next boot from the network, then
+ * the action) in the same batch. */
+static int install_powered(store *st, const char *const *hosts, size_t n,
+                           const Rackboot__V1__InstallRequest *in, uint64_t now,
+                           store_host_outcome *out)
+{
+    const char **ok_hosts = calloc(n, sizeof(*ok_hosts));
+    size_t *slot = calloc(n, sizeof(*slot));
+    store_host_outcome *ok_out = calloc(n, sizeof(*ok_out));
+    store_power_outcome *pw = calloc(n, sizeof(*pw));
+    const char **ids = calloc(n, sizeof(*ids));
+    size_t k = 0;
+    int r = ok_hosts && slot && ok_out && pw && ids ? 0 : -ENOMEM;
+    for (size_t i = 0; r >= 0 && i < n; i++) {
+        out[i] = (store_host_outcome){ 0 };
+        int b = host_has_bmc(st, hosts[i]);
+        if (b == -ENOENT || b == 0) {
+            out[i].result = b == 0 ? -ENODEV : -ENOENT;
+        } else if (b < 0) {
+            r = b;
+        } else {
+            slot[k] = i;
+            ok_hosts[k++] = hosts[i];
+        }
+    }
+    int done = 0;
+    if (r >= 0 && k > 0) {
+        r = done =
+            store_installs_create(st, ok_hosts, k, in->profile, in->replace_active, now, ok_out);
+    }
+    size_t m = 0;
+    for (size_t j = 0; r >= 0 && j < k; j++) {
+        out[slot[j]] = ok_out[j];
+        if (ok_out[j].result == 0) {
+            ok_hosts[m] = ok_hosts[j];
+            ids[m++] = out[slot[j]].id;
+        }
+    }
+    if (r >= 0 && m > 0) {
+        r = store_power_create(st, ok_hosts, m, (int)in->power,
+                               RACKBOOT__V1__BOOT_DEVICE__BOOT_DEVICE_PXE, ids, now, pw);
+    }
+    free(ok_hosts);
+    free(slot);
+    free(ok_out);
+    free(pw);
+    free(ids);
+    return r < 0 ? r : done;
+}
+
 static int install_run(store *st, const char *const *hosts, size_t n,
                        const Rackboot__V1__ApiRequest *req, store_host_outcome *out)
 {
     const Rackboot__V1__InstallRequest *in = req->install;
+    if (in->power) {
+        return install_powered(st, hosts, n, in, now_realtime_ms(), out);
+    }
     return store_installs_create(st, hosts, n, in->profile, in->replace_active, now_realtime_ms(),
                                  out);
 }
@@ -851,6 +914,116 @@ static void do_install(store *st, const Rackboot__V1__InstallRequest *req, reply
 static void do_cancel(store *st, const Rackboot__V1__CancelRequest *req, reply_ctx *rc)
 {
     per_host(st, req->target, rc, "cancelled", &cancel_op);
+}
+
+/* ---- Power ------------------------------------------------------------- */
+
+/* One BMC operation per host is enough to ask for at once: a command for
+ * every host of a large fleet would be one too. */
+#define API_POWER_MAX_HOSTS 5000
+
+static void body_power(reply_ctx *rc)
+{
+    rc->rep.body_case = RACKBOOT__V1__API_REPLY__BODY_POWER;
+    rc->rep.power = wire_alloc(rc->a, sizeof(*rc->rep.power));
+    if (rc->rep.power) {
+        rackboot__v1__power_list__init(rc->rep.power);
+    }
+}
+
+/* A command per host, for its rack's agent; the reply's rows name them
+ * (not done yet: the CLI asks for their results, PowerResultsRequest).
+ * Hosts that are not found or have no BMC are rows with the reason, and
+ * the reply is then FAILED (the other commands were made). */
+static void do_power(store *st, const Rackboot__V1__PowerRequest *req, reply_ctx *rc)
+{
+    name_list hosts;
+    if (resolve(st, req->target, rc, &hosts) < 0) {
+        return;
+    }
+    rc->hosts = hosts.names;
+    rc->n_hosts = hosts.n;
+    rc->slice_from = 0;
+    rc->slice_to = hosts.n;
+    if (hosts.n == 0) {
+        set_status(rc, RACKBOOT__V1__STATUS__STATUS_NOT_FOUND, "no hosts selected");
+        return;
+    }
+    if (hosts.n > API_POWER_MAX_HOSTS) {
+        set_status(rc, RACKBOOT__V1__STATUS__STATUS_INVALID,
+                   "%zu hosts: at most %u in one power command", hosts.n, API_POWER_MAX_HOSTS);
+        return;
+    }
+    _cleanup_free_ store_power_outcome *out = calloc(hosts.n, sizeof(*out));
+    int r = out ? store_batch_begin(st) : -ENOMEM;
+    if (r < 0) {
+        store_failed(st, rc, r, "cannot start a transaction");
+        return;
+    }
+    r = store_power_create(st, (const char *const *)hosts.names, hosts.n, (int)req->action,
+                           (int)req->boot_device, NULL, now_realtime_ms(), out);
+    body_power(rc);
+    size_t failed = 0;
+    rbuf line = { 0 };
+    for (size_t i = 0; r >= 0 && rc->rep.power && i < hosts.n; i++) {
+        Rackboot__V1__PowerRow *row = wire_alloc(rc->a, sizeof(*row));
+        if (!row) {
+            break;
+        }
+        rackboot__v1__power_row__init(row);
+        row->host = hosts.names[i];
+        row->action = req->action;
+        if (out[i].result == 0) {
+            row->id = wire_strdup(rc->a, out[i].id);
+        } else {
+            const char *w = out[i].result == -ENODEV ? "has no BMC" : "not found";
+            row->id = RB_UNCONST("");
+            row->done = true;
+            row->message = wire_strdup(rc->a, w);
+            failed++;
+            if (line.len <= RBPROTO_MAX_LINE) {
+                rbuf_printf(&line, "%s%s: %s", line.len ? "; " : "", hosts.names[i], w);
+            }
+        }
+        wire_append(rc->a, rc->rep.power->n_rows, rc->rep.power->rows, row);
+    }
+    char *text = NULL;
+    if (rbuf_finish(&line, &text, NULL) == 0 && text && *text) {
+        rc->why = wire_strdup(rc->a, text);
+    }
+    free(text);
+    if (r >= 0 && wire_arena_failed(rc->a)) {
+        r = -ENOMEM;
+    }
+    if (r >= 0 && failed) {
+        set_status(rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "%zu of %zu hosts not powered", failed,
+                   hosts.n);
+    }
+    int c = r >= 0 ? batch_commit(st, rc) : store_batch_end(st, false);
+    if (r < 0 || c < 0) {
+        store_failed(st, rc, r < 0 ? r : c, "cannot record the power commands");
+        return;
+    }
+    rc->wrote = failed < hosts.n;
+}
+
+static int add_power_row(const store_power *p, void *userdata)
+{
+    reply_ctx *rc = userdata;
+    Rackboot__V1__PowerRow *row = wire_power_row(rc->a, p);
+    wire_append(rc->a, rc->rep.power->n_rows, rc->rep.power->rows, row);
+    return wire_arena_failed(rc->a) ? -ENOMEM : 0;
+}
+
+static void do_power_results(store *st, const Rackboot__V1__PowerResultsRequest *req, reply_ctx *rc)
+{
+    body_power(rc);
+    int r = rc->rep.power ? store_power_results(st, (const char *const *)req->ids, req->n_ids,
+                                                add_power_row, rc)
+                          : -ENOMEM;
+    if (r < 0) {
+        store_failed(st, rc, r, "cannot read the power commands");
+    }
 }
 
 /* Racks and --all: one store query for the page, whatever the number of
@@ -1125,6 +1298,10 @@ static const request_kind request_kinds[] = {
       "import profiles" },
     { RACKBOOT__V1__API_REQUEST__BODY_INSTALL, "install", false, "install" },
     { RACKBOOT__V1__API_REQUEST__BODY_CANCEL, "cancel", false, "cancel" },
+    /* Power, status included: it makes the BMC answer, it is not a read of
+     * the fleet's state (hosts list shows the state last read). */
+    { RACKBOOT__V1__API_REQUEST__BODY_POWER, "power", false, "use hosts' BMCs" },
+    { RACKBOOT__V1__API_REQUEST__BODY_POWER_RESULTS, NULL, false, "use hosts' BMCs" },
 };
 
 static const request_kind *request_kind_of(Rackboot__V1__ApiRequest__BodyCase body)
@@ -1216,6 +1393,16 @@ static int audit_fill(reply_ctx *rc, store_audit *row, char result[RBPROTO_MAX_L
         }
         break;
     }
+    case RACKBOOT__V1__API_REQUEST__BODY_POWER:
+        if (rc->hosts) {
+            hosts = rc->hosts;
+            n_hosts = rc->n_hosts;
+        } else {
+            for (size_t i = 0; req->power->target && i < req->power->target->n_hosts; i++) {
+                collect_names(rc->a, &hosts, &n_hosts, req->power->target->hosts[i]);
+            }
+        }
+        break;
     default:
         break;
     }
@@ -1447,6 +1634,12 @@ static void request_run(store *st, api_job *j)
     case RACKBOOT__V1__API_REQUEST__BODY_AUDIT:
         do_audit(st, req->audit, rc);
         break;
+    case RACKBOOT__V1__API_REQUEST__BODY_POWER:
+        do_power(st, req->power, rc);
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_POWER_RESULTS:
+        do_power_results(st, req->power_results, rc);
+        break;
     default: /* request_kinds lists a kind no case here runs */
         set_status(rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "internal error");
         break;
@@ -1581,6 +1774,29 @@ static void job_done(void *arg, int status)
     job_end(j);
 }
 
+/* The audit log's verb: the kind's, with the action of a power request
+ * ("power cycle"). */
+static const char *audit_verb(const request_kind *kind, const Rackboot__V1__ApiRequest *req)
+{
+    if (req->body_case != RACKBOOT__V1__API_REQUEST__BODY_POWER) {
+        return kind->verb;
+    }
+    switch (req->power->action) {
+    case RACKBOOT__V1__POWER_ACTION__POWER_ACTION_STATUS:
+        return "power status";
+    case RACKBOOT__V1__POWER_ACTION__POWER_ACTION_ON:
+        return "power on";
+    case RACKBOOT__V1__POWER_ACTION__POWER_ACTION_OFF:
+        return "power off";
+    case RACKBOOT__V1__POWER_ACTION__POWER_ACTION_CYCLE:
+        return "power cycle";
+    case RACKBOOT__V1__POWER_ACTION__POWER_ACTION_SOFT:
+        return "power soft";
+    default:
+        return kind->verb;
+    }
+}
+
 /* Hands a request to the store queue (a refused write: its audit row),
  * taking `req` and the reply's arena; it is answered later. */
 static void request_submit(api *a, endpoint *ep, rpc_call *call, Rackboot__V1__ApiRequest *req,
@@ -1600,8 +1816,9 @@ static void request_submit(api *a, endpoint *ep, rpc_call *call, Rackboot__V1__A
     j->pipe = rpc_call_pipe(call);
     j->req = req;
     j->who = *who;
-    j->audit =
-        (audit_ctx){ .who = &j->who, .verb = kind->verb, .req = req, .when = now_realtime_ms() };
+    j->audit = (audit_ctx){
+        .who = &j->who, .verb = audit_verb(kind, req), .req = req, .when = now_realtime_ms()
+    };
     j->rc = *rc;
     j->rc.audit = kind->verb ? &j->audit : NULL;
     j->refused = refused;

@@ -68,6 +68,29 @@ int fleet_host_validate(const store_host *h, char *why, size_t why_len)
     if (strnlen(h->hostname, sizeof(h->hostname)) >= sizeof(h->hostname)) {
         return fail(why, why_len, -EINVAL, "host %s: hostname too long", h->name);
     }
+    return fleet_host_bmc_validate(h, why, why_len);
+}
+
+int fleet_host_bmc_validate(const store_host *h, char *why, size_t why_len)
+{
+    char reason[160];
+    if (*h->bmc_url && model_bmc_url_parse(h->bmc_url, NULL, reason, sizeof(reason)) < 0) {
+        return fail(why, why_len, -EINVAL, "host %s: %s", h->name, reason);
+    }
+    if (!*h->bmc_url && (*h->bmc_user || *h->bmc_password)) {
+        return fail(why, why_len, -EINVAL, "host %s: a BMC user or password without a BMC URL",
+                    h->name);
+    }
+    /* The password is never quoted: the reason goes to logs and operators. */
+    if (!model_bmc_user_valid(h->bmc_user) || !model_bmc_password_valid(h->bmc_password)) {
+        return fail(why, why_len, -EINVAL,
+                    "host %s: the BMC user or password is not printable ASCII of at most %u bytes",
+                    h->name, MODEL_BMC_PASSWORD_MAX);
+    }
+    if (h->firmware != MODEL_FIRMWARE_UNKNOWN && h->firmware != MODEL_FIRMWARE_BIOS &&
+        h->firmware != MODEL_FIRMWARE_UEFI) {
+        return fail(why, why_len, -EINVAL, "host %s: unknown firmware", h->name);
+    }
     return 0;
 }
 
@@ -112,6 +135,11 @@ static int make_uuid(uint64_t ms, char out[STORE_ID_LEN + 1], char *why, size_t 
     snprintf(out, STORE_ID_LEN + 1, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16,
              hex + 20);
     return 0;
+}
+
+int fleet_new_id(uint64_t now_ms, char ret_id[STORE_ID_LEN + 1], char *why, size_t why_len)
+{
+    return make_uuid(now_ms, ret_id, why, why_len);
 }
 
 int fleet_install_secrets(uint64_t now_ms, char ret_id[STORE_ID_LEN + 1],

@@ -25,9 +25,17 @@ bool fleet_object_name_valid(const char *name);
 /* -EINVAL when `h` is not a host the fleet can hold (names, MAC count and
  * duplicates, prefix length, hostname). */
 int fleet_host_validate(const store_host *h, char *why, size_t why_len);
+/* Its BMC part (model/bmc.h): a URL a driver exists for, user and password
+ * within limits, none of them without the URL. The password is never
+ * quoted in `why`. */
+int fleet_host_bmc_validate(const store_host *h, char *why, size_t why_len);
 /* A profile's rules are model/profile.h's model_profile_check(). */
 
 /* A new install's id (RFC 9562 §5.7 UUID version 7 of `now_ms`, lower
  * case) and token (128 random bits, hex), from getrandom(2). */
+/* A new id for anything the controller names (a power command): a UUID
+ * version 7 as for installs. */
+int fleet_new_id(uint64_t now_ms, char ret_id[STORE_ID_LEN + 1], char *why, size_t why_len);
+
 int fleet_install_secrets(uint64_t now_ms, char ret_id[STORE_ID_LEN + 1],
                           char ret_token[STORE_TOKEN_LEN + 1], char *why, size_t why_len);

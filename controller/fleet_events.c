@@ -65,13 +65,16 @@ const char *store_event_result_to_string(store_event_result r)
 /* Whether the event may be applied (STORED, with its install), or why it is
  * refused (*ret_why); *ret_err < 0 when the backend failed. */
 static store_event_result event_check(store *s, int64_t rack_id, const store_event *e,
-                                      store_install_ref *ret_install, const char **ret_why,
-                                      int *ret_err)
+                                      store_install_ref *ret_install, int64_t *ret_host_id,
+                                      const char **ret_why, int *ret_err)
 {
     install_state target;
     *ret_err = 0;
-    if (!e->install_id || !e->host || install_phase_target(e->phase, &target) < 0 ||
-        e->percent > 100 || (e->message && strlen(e->message) > RBPROTO_MAX_LINE)) {
+    bool power = rbproto_phase_is_power(e->phase);
+    bool has_install = e->install_id && *e->install_id;
+    if ((!has_install && !power) || !e->host || install_phase_target(e->phase, &target) < 0 ||
+        e->percent > 100 || (e->message && strlen(e->message) > RBPROTO_MAX_LINE) ||
+        (!power && ((e->power_id && *e->power_id) || e->power_state))) {
         *ret_why = "invalid event";
         return STORE_EVENT_REFUSED_INVALID;
     }
@@ -89,6 +92,10 @@ static store_event_result event_check(store *s, int64_t rack_id, const store_eve
     if (r == 0 || host_rack != rack_id) {
         *ret_why = "host not in the agent's rack";
         return STORE_EVENT_REFUSED_HOST;
+    }
+    *ret_host_id = host_id;
+    if (!has_install) {
+        return STORE_EVENT_STORED; /* a host's power event */
     }
     r = s->ops->install_find(s->be, e->install_id, ret_install);
     if (r < 0) {
@@ -149,6 +156,12 @@ static unsigned phase_progress_rank(Rackboot__V1__Phase p)
     case RACKBOOT__V1__PHASE__PHASE_DUID_LEARNED:
     case RACKBOOT__V1__PHASE__PHASE_IMAGES_CACHED:
     case RACKBOOT__V1__PHASE__PHASE_IMAGES_FAILED:
+    case RACKBOOT__V1__PHASE__PHASE_BOOTDEV_SET:
+    case RACKBOOT__V1__PHASE__PHASE_POWER_ON:
+    case RACKBOOT__V1__PHASE__PHASE_POWER_OFF:
+    case RACKBOOT__V1__PHASE__PHASE_POWER_CYCLE:
+    case RACKBOOT__V1__PHASE__PHASE_POWER_STATUS:
+    case RACKBOOT__V1__PHASE__PHASE_POWER_FAILED:
     case _RACKBOOT__V1__PHASE_IS_INT_SIZE:
         break;
     }
@@ -190,6 +203,32 @@ static int event_apply(store *s, const store_event *e, const store_install_ref *
     return 0; /* late: recorded in events only */
 }
 
+/* A power event: the host's power state, the command it ends (withdrawn
+ * from the rack's state: a bump), and the message of the install that
+ * asked for it. Never an install's move. */
+static int power_event_apply(store *s, const store_event *e, int64_t host_id,
+                             const store_install_ref *in, uint64_t now, bool *bump)
+{
+    const char *message = e->message ? e->message : "";
+    if (e->power_state) {
+        TRY(s->ops->host_power_set(s->be, host_id, e->power_state, now));
+    }
+    if (e->power_id && *e->power_id && e->phase != RACKBOOT__V1__PHASE__PHASE_BOOTDEV_SET) {
+        store_power_ref p;
+        int r = s->ops->power_find(s->be, e->power_id, &p);
+        TRY(r);
+        if (r == 1 && !p.done && p.host_id == host_id) {
+            bool ok = e->phase != RACKBOOT__V1__PHASE__PHASE_POWER_FAILED;
+            TRY(s->ops->power_finish(s->be, p.id, ok, e->power_state, message, now));
+            *bump = true;
+        }
+    }
+    if (in->id && install_state_is_active(in->state)) {
+        TRY(s->ops->install_set_message(s->be, in->id, message, now));
+    }
+    return 0;
+}
+
 static int ingest_tx(store *s, int64_t rack_id, const store_event *events, size_t n, uint64_t now,
                      store_event_result *results, uint64_t *ret_through)
 {
@@ -209,16 +248,21 @@ static int ingest_tx(store *s, int64_t rack_id, const store_event *events, size_
             res = STORE_EVENT_DUPLICATE; /* fast path for a re-sent batch */
         } else {
             store_install_ref in = { 0 };
+            int64_t host_id = 0;
             const char *why = NULL;
             int err;
-            res = event_check(s, rack_id, e, &in, &why, &err);
+            res = event_check(s, rack_id, e, &in, &host_id, &why, &err);
             TRY(err);
+            bool ok = res == STORE_EVENT_STORED, power = rbproto_phase_is_power(e->phase);
             bool inserted;
-            TRY(s->ops->event_insert(s->be, rack_id, e, res == STORE_EVENT_STORED ? in.id : 0, now,
-                                     res == STORE_EVENT_STORED ? NULL : why, &inserted));
+            TRY(s->ops->event_insert(s->be, rack_id, e, ok ? in.id : 0, ok && power ? host_id : 0,
+                                     now, ok ? NULL : why, &inserted));
             if (!inserted) {
                 res = STORE_EVENT_DUPLICATE;
-            } else if (res == STORE_EVENT_STORED) {
+            } else if (ok && power) {
+                TRY(power_event_apply(s, e, host_id, &in, now, &bump));
+                stored++;
+            } else if (ok) {
                 TRY(event_apply(s, e, &in, now, &bump));
                 stored++;
             }

@@ -111,6 +111,26 @@ static int add_intent(const store_intent *in, void *userdata)
     return wire_arena_failed(a) ? -ENOMEM : 0;
 }
 
+static int add_bmc(const store_bmc *bmc, void *userdata)
+{
+    sync_build *b = userdata;
+    Rackboot__V1__Bmc *m = wire_bmc(b->a, bmc);
+    if (m) {
+        wire_append(b->a, b->resp->n_bmcs, b->resp->bmcs, m);
+    }
+    return wire_arena_failed(b->a) ? -ENOMEM : 0;
+}
+
+static int add_power(const store_power *p, void *userdata)
+{
+    sync_build *b = userdata;
+    Rackboot__V1__PowerCommand *m = wire_power_command(b->a, p);
+    if (m) {
+        wire_append(b->a, b->resp->n_power, b->resp->power, m);
+    }
+    return wire_arena_failed(b->a) ? -ENOMEM : 0;
+}
+
 /* A sync on the store queue: the agent's ack recorded, the rack's
  * generation read and, when the agent does not hold it, the rack's state
  * built. The loop then answers, or parks the call when nothing changed and
@@ -126,14 +146,14 @@ typedef struct sync_job {
     rpc_call *call;
     uint32_t pipe;
     char rack[STORE_NAME_MAX + 1];
-    uint64_t acked;       /* the agent's ack to record first; 0: none */
-    uint64_t held;        /* the generation the agent holds */
-    uint32_t wait_ms;     /* park for that long when unchanged; 0: answer */
-    uint64_t now;         /* wall clock of the request, for the ack */
-    int ack_r;            /* store_agent_ack(): dispatched installs, or < 0 */
-    int r;                /* < 0: the store failed (errmsg) */
-    bool unchanged;       /* the agent holds resp.generation */
-    wire_arena *a;        /* the rack's state when built */
+    uint64_t acked;   /* the agent's ack to record first; 0: none */
+    uint64_t held;    /* the generation the agent holds */
+    uint32_t wait_ms; /* park for that long when unchanged; 0: answer */
+    uint64_t now;     /* wall clock of the request, for the ack */
+    int ack_r;        /* store_agent_ack(): dispatched installs, or < 0 */
+    int r;            /* < 0: the store failed (errmsg) */
+    bool unchanged;   /* the agent holds resp.generation */
+    wire_arena *a;    /* the rack's state when built */
     Rackboot__V1__SyncResponse resp;
     char errmsg[256];
 } sync_job;
@@ -176,6 +196,9 @@ static void sync_work(store *st, void *arg)
     if (j->r >= 0) {
         sync_build b = { .a = j->a, .resp = &j->resp };
         j->r = store_rack_intents(st, j->rack, &j->resp.generation, add_intent, &b);
+        if (j->r >= 0) {
+            j->r = store_rack_power(st, j->rack, add_bmc, add_power, &b);
+        }
     }
     if (j->r < 0) {
         snprintf(j->errmsg, sizeof(j->errmsg), "%s", store_errmsg(st));
@@ -248,8 +271,10 @@ static void sync_send(hub *h, sync_job *j)
             return;
         }
     } else {
-        log_debug("hub: rack=%s sync generation=%" PRIu64 " intents=%zu profiles=%zu", j->rack,
-                  j->resp.generation, j->resp.n_intents, j->resp.n_profiles);
+        log_debug("hub: rack=%s sync generation=%" PRIu64 " intents=%zu profiles=%zu bmcs=%zu "
+                  "power=%zu",
+                  j->rack, j->resp.generation, j->resp.n_intents, j->resp.n_profiles,
+                  j->resp.n_bmcs, j->resp.n_power);
     }
     Rackboot__V1__AgentReply rep = RACKBOOT__V1__AGENT_REPLY__INIT;
     rep.body_case = RACKBOOT__V1__AGENT_REPLY__BODY_SYNC;
@@ -606,6 +631,8 @@ static void handle_events(hub *h, rpc_call *call, const auth_peer *peer,
             .message = e->message,
             .duid = e->duid.len ? e->duid.data : NULL,
             .duid_len = e->duid.len,
+            .power_id = e->power_id,
+            .power_state = (int)e->power_state,
         };
     }
     if (store_queue_submit_grouped(h->queue, events_work, events_done, j) < 0) {

@@ -132,6 +132,13 @@ int install_phase_target(Rackboot__V1__Phase phase, install_state *ret)
     case RACKBOOT__V1__PHASE__PHASE_DUID_LEARNED:
     case RACKBOOT__V1__PHASE__PHASE_IMAGES_CACHED:
     case RACKBOOT__V1__PHASE__PHASE_IMAGES_FAILED:
+    /* The BMC's: powering a host on says nothing of where its install is. */
+    case RACKBOOT__V1__PHASE__PHASE_BOOTDEV_SET:
+    case RACKBOOT__V1__PHASE__PHASE_POWER_ON:
+    case RACKBOOT__V1__PHASE__PHASE_POWER_OFF:
+    case RACKBOOT__V1__PHASE__PHASE_POWER_CYCLE:
+    case RACKBOOT__V1__PHASE__PHASE_POWER_STATUS:
+    case RACKBOOT__V1__PHASE__PHASE_POWER_FAILED:
         return 0;
     case RACKBOOT__V1__PHASE__PHASE_UNSPECIFIED:
     case _RACKBOOT__V1__PHASE_IS_INT_SIZE:

@@ -231,10 +231,16 @@ typedef struct upkeep_job {
     uint64_t now;
     store_retention keep;
     const install_timeouts *timeouts;
-    int pruned;  /* store_events_prune() */
-    int expired; /* store_expire() */
+    int pruned;        /* store_events_prune() */
+    int expired;       /* store_expire() */
+    int power_expired; /* store_power_expire() */
     char errmsg[256];
 } upkeep_job;
+
+/* A power command its agent has not done in this long fails: the BMC
+ * driver's own limits (attempts, retries, one at a time per BMC) end well
+ * before it, so only an agent that is gone gets here. */
+#define POWER_COMMAND_EXPIRY_MS (10u * 60u * 1000u)
 
 static void upkeep_work(store *st, void *arg)
 {
@@ -247,6 +253,10 @@ static void upkeep_work(store *st, void *arg)
     }
     j->expired = store_expire(st, j->now, j->timeouts);
     if (j->expired < 0) {
+        snprintf(j->errmsg, sizeof(j->errmsg), "%s", store_errmsg(st));
+    }
+    j->power_expired = store_power_expire(st, j->now, POWER_COMMAND_EXPIRY_MS);
+    if (j->power_expired < 0) {
         snprintf(j->errmsg, sizeof(j->errmsg), "%s", store_errmsg(st));
     }
 }
@@ -265,13 +275,18 @@ static void upkeep_done(void *arg, int status)
         if (j->pruned < 0) {
             log_error("cannot delete old events: %s (%s)", errstr(j->pruned), j->errmsg);
         } else if (j->pruned > 0) {
-            log_debug("events deleted=%d keep_events_days=%u", j->pruned,
-                      c->cfg->keep_events_days);
+            log_debug("events deleted=%d keep_events_days=%u", j->pruned, c->cfg->keep_events_days);
         }
+    }
+    if (j->power_expired < 0) {
+        log_error("cannot expire power commands: %s (%s)", errstr(j->power_expired), j->errmsg);
+    } else if (j->power_expired > 0) {
+        log_warn("power commands not done by their agents in %u s, failed=%d",
+                 POWER_COMMAND_EXPIRY_MS / 1000u, j->power_expired);
     }
     if (j->expired < 0) {
         log_error("cannot expire installs: %s (%s)", errstr(j->expired), j->errmsg);
-    } else if (j->expired > 0) {
+    } else if (j->expired > 0 || j->power_expired > 0) {
         log_info("installs timed out=%d", j->expired);
         if (c->hub) {
             hub_poke(c->hub);

@@ -50,7 +50,7 @@ typedef struct store store;
 #define STORE_TOKEN_LEN 32u /* install token: 128 random bits, hex */
 
 /* Current schema version (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 
 /* Opens (creating the file, and the schema, when missing) and migrates the
  * store at `path`. -EPROTO if the file's schema is newer than this code
@@ -230,7 +230,7 @@ int store_agent_ack(store *s, const char *rack, uint64_t generation, uint64_t no
 typedef struct store_event {
     uint64_t seq; /* per-agent journal sequence, from 1 */
     uint64_t time_ms;
-    const char *install_id;
+    const char *install_id; /* NULL or "": none (power events only) */
     const char *host;
     const uint8_t *mac; /* 6 bytes or NULL; required with duid_learned */
     Rackboot__V1__Phase phase;
@@ -238,6 +238,8 @@ typedef struct store_event {
     const char *message; /* NULL: "" */
     const uint8_t *duid; /* with duid_learned */
     size_t duid_len;
+    const char *power_id; /* power phases: the command, NULL or "" for a poll */
+    int power_state;      /* power phases: Rackboot__V1__PowerState, 0 unknown */
 } store_event;
 
 typedef enum store_event_result {
@@ -282,6 +284,38 @@ int store_events_ingest(store *s, const char *rack, const store_event *events, s
  * before `now` to timed_out, bumping their racks' generations. Returns the
  * number of installs timed out. */
 int store_expire(store *s, uint64_t now, const install_timeouts *cfg);
+
+/* ---- Power ------------------------------------------------------------- */
+
+/* A power command for each of hosts[0..n) inside a batch: `action` after
+ * setting `boot_device` (0: leave it), with the EFI flag when the host's
+ * firmware is UEFI; install_ids[i] (NULL, or NULL entries: none) names the
+ * install a command starts. Each host's rack is bumped once (the command
+ * goes out with the rack's state). out[i].result: 0 done (out[i].id the
+ * command), -ENOENT no such host, -ENODEV the host has no BMC. Returns how
+ * many commands were made, or < 0 when the store failed. */
+typedef struct store_power_outcome {
+    int result;
+    char id[STORE_POWER_ID_LEN + 1];
+} store_power_outcome;
+int store_power_create(store *s, const char *const *hosts, size_t n, int action, int boot_device,
+                       const char *const *install_ids, uint64_t now, store_power_outcome *out);
+
+/* The commands ids[0..n) names, in that order (unknown ids are left out). */
+int store_power_results(store *s, const char *const *ids, size_t n,
+                        int (*cb)(const store_power *p, void *userdata), void *userdata);
+
+/* What the rack's agent needs to drive its hosts' BMCs: every host of
+ * `rack` with a BMC (with its secret), and the commands it has not done,
+ * oldest first. Either callback may be NULL. */
+int store_rack_power(store *s, const char *rack, int (*bmc_cb)(const store_bmc *b, void *userdata),
+                     int (*cmd_cb)(const store_power *p, void *userdata), void *userdata);
+
+/* Commands still not done `older_ms` after they were made fail ("the
+ * rack's agent did not do it"), so a caller waiting on them and the
+ * rack's state are not held for ever by an agent that is gone. Returns
+ * how many failed. */
+int store_power_expire(store *s, uint64_t now, uint64_t older_ms);
 
 /* ---- Status and history ------------------------------------------------ */
 

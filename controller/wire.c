@@ -150,6 +150,62 @@ Rackboot__V1__Host *wire_host(wire_arena *a, const store_host *h)
         m->duid.data = wire_memdup(a, h->duid, h->duid_len);
         m->duid.len = h->duid_len;
     }
+    /* Never the password: a listing says whether one is set. */
+    m->bmc_url = wire_strdup(a, h->bmc_url);
+    m->bmc_user = wire_strdup(a, h->bmc_user);
+    m->bmc_password_set = h->bmc_password_set;
+    m->firmware = (Rackboot__V1__Firmware)h->firmware;
+    m->power_state = (Rackboot__V1__PowerState)h->power_state;
+    m->power_updated_unix_ms = h->power_updated_ms;
+    return m;
+}
+
+Rackboot__V1__Bmc *wire_bmc(wire_arena *a, const store_bmc *b)
+{
+    Rackboot__V1__Bmc *m = wire_alloc(a, sizeof(*m));
+    if (!m) {
+        return NULL;
+    }
+    rackboot__v1__bmc__init(m);
+    m->host = wire_strdup(a, b->host);
+    m->url = wire_strdup(a, b->url);
+    m->user = wire_strdup(a, b->user);
+    m->password = wire_strdup(a, b->password);
+    m->firmware = (Rackboot__V1__Firmware)b->firmware;
+    return m;
+}
+
+Rackboot__V1__PowerCommand *wire_power_command(wire_arena *a, const store_power *p)
+{
+    Rackboot__V1__PowerCommand *m = wire_alloc(a, sizeof(*m));
+    if (!m) {
+        return NULL;
+    }
+    rackboot__v1__power_command__init(m);
+    m->id = wire_strdup(a, p->id);
+    m->host = wire_strdup(a, p->host);
+    m->action = (Rackboot__V1__PowerAction)p->action;
+    m->boot_device = (Rackboot__V1__BootDevice)p->boot_device;
+    m->efi = p->efi;
+    m->install_id = wire_strdup(a, p->install_id);
+    return m;
+}
+
+Rackboot__V1__PowerRow *wire_power_row(wire_arena *a, const store_power *p)
+{
+    Rackboot__V1__PowerRow *m = wire_alloc(a, sizeof(*m));
+    if (!m) {
+        return NULL;
+    }
+    rackboot__v1__power_row__init(m);
+    m->id = wire_strdup(a, p->id);
+    m->host = wire_strdup(a, p->host);
+    m->action = (Rackboot__V1__PowerAction)p->action;
+    m->done = p->done;
+    m->ok = p->ok;
+    m->power_state = (Rackboot__V1__PowerState)p->power_state;
+    m->message = wire_strdup(a, p->message);
+    m->updated_unix_ms = p->updated_ms;
     return m;
 }
 
@@ -268,6 +324,13 @@ int wire_to_store_host(const Rackboot__V1__Host *m, store_host *ret, const char 
         h.has_gateway = true;
         memcpy(h.gateway, m->gateway.data, 16);
     }
+    /* rbproto checked the BMC fields' forms and lengths against model/bmc.h. */
+    snprintf(h.bmc_url, sizeof(h.bmc_url), "%s", m->bmc_url);
+    snprintf(h.bmc_user, sizeof(h.bmc_user), "%s", m->bmc_user);
+    snprintf(h.bmc_password, sizeof(h.bmc_password), "%s", m->bmc_password);
+    h.firmware = m->firmware == RACKBOOT__V1__FIRMWARE__FIRMWARE_UEFI   ? MODEL_FIRMWARE_UEFI
+                 : m->firmware == RACKBOOT__V1__FIRMWARE__FIRMWARE_BIOS ? MODEL_FIRMWARE_BIOS
+                                                                        : MODEL_FIRMWARE_UNKNOWN;
     *ret = h;
     return 0;
 }

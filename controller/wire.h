@@ -32,6 +32,10 @@ Rackboot__V1__Profile *wire_profile(wire_arena *a, const model_profile *p);
 Rackboot__V1__StatusRow *wire_status(wire_arena *a, const store_status *st);
 Rackboot__V1__EventRow *wire_event_row(wire_arena *a, const store_event_row *e);
 Rackboot__V1__AuditRow *wire_audit_row(wire_arena *a, const store_audit *row);
+/* A host's BMC with its secret: for its rack's sync only. */
+Rackboot__V1__Bmc *wire_bmc(wire_arena *a, const store_bmc *b);
+Rackboot__V1__PowerCommand *wire_power_command(wire_arena *a, const store_power *p);
+Rackboot__V1__PowerRow *wire_power_row(wire_arena *a, const store_power *p);
 
 /* Message → store input: the host points into `m`; -EINVAL names the
  * problem in *ret_why. (A profile is proto/model_pb.h's

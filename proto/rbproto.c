@@ -946,6 +946,54 @@ int rbproto_validate_intent(const Rackboot__V1__Intent *m)
     return 0;
 }
 
+/* A BMC's URL (empty: none), user and password: what model/bmc.h takes.
+ * The reason never quotes the password. */
+static int check_bmc_fields(const char *what, const char *url, const char *user,
+                            const char *password)
+{
+    char why[128];
+    if (!strempty(url) && model_bmc_url_parse(url, NULL, why, sizeof(why)) < 0) {
+        return reject("%s.bmc_url: %s", what, why);
+    }
+    if (user && !model_bmc_user_valid(user)) {
+        return reject("%s.bmc_user: not printable ASCII of at most %u bytes", what,
+                      MODEL_BMC_USER_MAX);
+    }
+    if (password && !model_bmc_password_valid(password)) {
+        return reject("%s.bmc_password: not printable ASCII of at most %u bytes", what,
+                      MODEL_BMC_PASSWORD_MAX);
+    }
+    if (strempty(url) && (!strempty(user) || !strempty(password))) {
+        return reject("%s: BMC user or password without a BMC URL", what);
+    }
+    return 0;
+}
+
+int rbproto_validate_bmc(const Rackboot__V1__Bmc *m)
+{
+    if (!m) {
+        return reject("bmc: missing");
+    }
+    TRY(check_name("bmc.host", m->host, REQUIRED));
+    if (strempty(m->url)) {
+        return reject("bmc %s: no url", m->host);
+    }
+    TRY(check_bmc_fields("bmc", m->url, m->user, m->password));
+    return check_enum("bmc.firmware", ENUM_DESC(firmware), m->firmware, OPTIONAL);
+}
+
+int rbproto_validate_power_command(const Rackboot__V1__PowerCommand *m)
+{
+    if (!m) {
+        return reject("power_command: missing");
+    }
+    TRY(check_id("power_command.id", m->id, REQUIRED));
+    TRY(check_name("power_command.host", m->host, REQUIRED));
+    TRY(check_enum("power_command.action", ENUM_DESC(power_action), m->action, REQUIRED));
+    TRY(check_enum("power_command.boot_device", ENUM_DESC(boot_device), m->boot_device, OPTIONAL));
+    return check_id("power_command.install_id", m->install_id, OPTIONAL);
+}
+
 int rbproto_validate_sync_response(const Rackboot__V1__SyncResponse *m)
 {
     if (!m) {
@@ -954,10 +1002,16 @@ int rbproto_validate_sync_response(const Rackboot__V1__SyncResponse *m)
     TRY(check_name("sync.rack", m->rack, REQUIRED));
     /* "unchanged" with content would be read as "withdraw nothing" by one
      * agent version and "replace" by another: allow only one meaning. */
-    if (m->unchanged && (m->n_profiles > 0 || m->n_intents > 0)) {
-        return reject("sync: unchanged but carries %zu profiles, %zu intents", m->n_profiles,
-                      m->n_intents);
+    if (m->unchanged &&
+        (m->n_profiles > 0 || m->n_intents > 0 || m->n_bmcs > 0 || m->n_power > 0)) {
+        return reject("sync: unchanged but carries %zu profiles, %zu intents, %zu bmcs, %zu power "
+                      "commands",
+                      m->n_profiles, m->n_intents, m->n_bmcs, m->n_power);
     }
+    TRY(check_count("sync.bmcs", m->n_bmcs, 0, RBPROTO_MAX_INTENTS));
+    TRY(check_count("sync.power", m->n_power, 0, RBPROTO_MAX_INTENTS));
+    CHECK_EACH("sync.bmcs", m->bmcs, m->n_bmcs, rbproto_validate_bmc);
+    CHECK_EACH("sync.power", m->power, m->n_power, rbproto_validate_power_command);
     TRY(check_count("sync.profiles", m->n_profiles, 0, RBPROTO_MAX_PROFILES));
     TRY(check_count("sync.intents", m->n_intents, 0, RBPROTO_MAX_INTENTS));
     CHECK_EACH("sync.profiles", m->profiles, m->n_profiles, rbproto_validate_profile);
@@ -973,9 +1027,17 @@ int rbproto_validate_event(const Rackboot__V1__Event *m)
     if (m->seq == 0) {
         return reject("event.seq: 0");
     }
-    TRY(check_id("event.install_id", m->install_id, REQUIRED));
-    TRY(check_name("event.host", m->host, REQUIRED));
     TRY(check_enum("event.phase", ENUM_DESC(phase), m->phase, REQUIRED));
+    /* Power events are of a host, and of an install only when one asked
+     * for the power action. */
+    bool power = rbproto_phase_is_power(m->phase);
+    TRY(check_id("event.install_id", m->install_id, power ? OPTIONAL : REQUIRED));
+    TRY(check_name("event.host", m->host, REQUIRED));
+    TRY(check_id("event.power_id", m->power_id, OPTIONAL));
+    if (!power && (!strempty(m->power_id) || m->power_state)) {
+        return reject("event: power_id or power_state with phase %d", (int)m->phase);
+    }
+    TRY(check_enum("event.power_state", ENUM_DESC(power_state), m->power_state, OPTIONAL));
     bool learned = m->phase == RACKBOOT__V1__PHASE__PHASE_DUID_LEARNED;
     TRY(check_mac("event.mac", &m->mac, learned));
     TRY(check_duid("event.duid", &m->duid));
@@ -1031,7 +1093,10 @@ int rbproto_validate_host(const Rackboot__V1__Host *m)
     TRY(check_prefix_length("host.prefix_length", m->prefix_length));
     TRY(check_addr("host.gateway", &m->gateway, OPTIONAL));
     TRY(check_text("host.hostname", m->hostname, TEXT_DNS_NAME, RBPROTO_MAX_DNS_NAME, OPTIONAL));
-    return check_duid("host.duid", &m->duid);
+    TRY(check_duid("host.duid", &m->duid));
+    TRY(check_bmc_fields("host", m->bmc_url, m->bmc_user, m->bmc_password));
+    TRY(check_enum("host.firmware", ENUM_DESC(firmware), m->firmware, OPTIONAL));
+    return check_enum("host.power_state", ENUM_DESC(power_state), m->power_state, OPTIONAL);
 }
 
 int rbproto_validate_selector(const Rackboot__V1__Selector *m)
@@ -1160,7 +1225,34 @@ static int validate_install(const Rackboot__V1__InstallRequest *m)
         return reject("install: missing");
     }
     TRY(rbproto_validate_selector(m->target));
+    TRY(check_enum("install.power", ENUM_DESC(power_action), m->power, OPTIONAL));
+    if (m->power && m->power != RACKBOOT__V1__POWER_ACTION__POWER_ACTION_ON &&
+        m->power != RACKBOOT__V1__POWER_ACTION__POWER_ACTION_CYCLE) {
+        return reject("install.power: only on or cycle start an install");
+    }
     return check_name("install.profile", m->profile, REQUIRED);
+}
+
+static int validate_power_request(const Rackboot__V1__PowerRequest *m)
+{
+    if (!m) {
+        return reject("power: missing");
+    }
+    TRY(rbproto_validate_selector(m->target));
+    TRY(check_enum("power.action", ENUM_DESC(power_action), m->action, REQUIRED));
+    return check_enum("power.boot_device", ENUM_DESC(boot_device), m->boot_device, OPTIONAL);
+}
+
+static int validate_power_results(const Rackboot__V1__PowerResultsRequest *m)
+{
+    if (!m) {
+        return reject("power_results: missing");
+    }
+    TRY(check_count("power_results.ids", m->n_ids, 1, RBPROTO_MAX_ROWS));
+    for (size_t i = 0; i < m->n_ids; i++) {
+        TRY(check_id("power_results.ids", m->ids[i], REQUIRED));
+    }
+    return 0;
 }
 
 static int validate_status_request(const Rackboot__V1__StatusRequest *m)
@@ -1232,6 +1324,10 @@ int rbproto_validate_api_request(const Rackboot__V1__ApiRequest *m)
         return validate_events_request(m->events);
     case RACKBOOT__V1__API_REQUEST__BODY_AUDIT:
         return validate_audit_request(m->audit);
+    case RACKBOOT__V1__API_REQUEST__BODY_POWER:
+        return validate_power_request(m->power);
+    case RACKBOOT__V1__API_REQUEST__BODY_POWER_RESULTS:
+        return validate_power_results(m->power_results);
     default:
         return reject("api_request: no body");
     }
@@ -1313,6 +1409,18 @@ static int validate_audit_row(const Rackboot__V1__AuditRow *m)
     return check_line("audit_row.result", m->result, RBPROTO_MAX_LINE);
 }
 
+static int validate_power_row(const Rackboot__V1__PowerRow *m)
+{
+    if (!m) {
+        return reject("power_row: missing");
+    }
+    TRY(check_id("power_row.id", m->id, REQUIRED));
+    TRY(check_name("power_row.host", m->host, REQUIRED));
+    TRY(check_enum("power_row.action", ENUM_DESC(power_action), m->action, REQUIRED));
+    TRY(check_enum("power_row.power_state", ENUM_DESC(power_state), m->power_state, OPTIONAL));
+    return check_line("power_row.message", m->message, RBPROTO_MAX_LINE);
+}
+
 static int validate_api_reply_body(const Rackboot__V1__ApiReply *m)
 {
     switch (m->body_case) {
@@ -1379,6 +1487,13 @@ static int validate_api_reply_body(const Rackboot__V1__ApiReply *m)
         }
         TRY(check_count("audit", m->audit->n_rows, 0, RBPROTO_MAX_AUDIT_ROWS));
         CHECK_EACH("audit", m->audit->rows, m->audit->n_rows, validate_audit_row);
+        return 0;
+    case RACKBOOT__V1__API_REPLY__BODY_POWER:
+        if (!m->power) {
+            return reject("power: missing");
+        }
+        TRY(check_count("power", m->power->n_rows, 0, RBPROTO_MAX_ROWS));
+        CHECK_EACH("power", m->power->rows, m->power->n_rows, validate_power_row);
         return 0;
     default:
         return reject("api_reply: unknown body %d", (int)m->body_case);
@@ -1541,6 +1656,35 @@ static const enum_name phase_names[] = {
     { RACKBOOT__V1__PHASE__PHASE_DUID_LEARNED, "duid_learned" },
     { RACKBOOT__V1__PHASE__PHASE_IMAGES_CACHED, "images_cached" },
     { RACKBOOT__V1__PHASE__PHASE_IMAGES_FAILED, "images_failed" },
+    { RACKBOOT__V1__PHASE__PHASE_BOOTDEV_SET, "bootdev_set" },
+    { RACKBOOT__V1__PHASE__PHASE_POWER_ON, "power_on" },
+    { RACKBOOT__V1__PHASE__PHASE_POWER_OFF, "power_off" },
+    { RACKBOOT__V1__PHASE__PHASE_POWER_CYCLE, "power_cycle" },
+    { RACKBOOT__V1__PHASE__PHASE_POWER_STATUS, "power_status" },
+    { RACKBOOT__V1__PHASE__PHASE_POWER_FAILED, "power_failed" },
+};
+
+static const enum_name power_action_names[] = {
+    { RACKBOOT__V1__POWER_ACTION__POWER_ACTION_STATUS, "status" },
+    { RACKBOOT__V1__POWER_ACTION__POWER_ACTION_ON, "on" },
+    { RACKBOOT__V1__POWER_ACTION__POWER_ACTION_OFF, "off" },
+    { RACKBOOT__V1__POWER_ACTION__POWER_ACTION_CYCLE, "cycle" },
+    { RACKBOOT__V1__POWER_ACTION__POWER_ACTION_SOFT, "soft" },
+};
+
+static const enum_name power_state_names[] = {
+    { RACKBOOT__V1__POWER_STATE__POWER_STATE_ON, "on" },
+    { RACKBOOT__V1__POWER_STATE__POWER_STATE_OFF, "off" },
+};
+
+static const enum_name boot_device_names[] = {
+    { RACKBOOT__V1__BOOT_DEVICE__BOOT_DEVICE_PXE, "pxe" },
+    { RACKBOOT__V1__BOOT_DEVICE__BOOT_DEVICE_DISK, "disk" },
+};
+
+static const enum_name firmware_names[] = {
+    { RACKBOOT__V1__FIRMWARE__FIRMWARE_BIOS, "bios" },
+    { RACKBOOT__V1__FIRMWARE__FIRMWARE_UEFI, "uefi" },
 };
 
 static const enum_name install_state_names[] = {
@@ -1630,3 +1774,22 @@ ENUM_STRINGS(image_kind, Rackboot__V1__ImageKind, image_kind_names)
 ENUM_STRINGS(role, Rackboot__V1__Role, role_names)
 ENUM_STRINGS(status, Rackboot__V1__Status, status_names)
 ENUM_STRINGS(ip_mode, Rackboot__V1__IpMode, ip_mode_names)
+ENUM_STRINGS(power_action, Rackboot__V1__PowerAction, power_action_names)
+ENUM_STRINGS(power_state, Rackboot__V1__PowerState, power_state_names)
+ENUM_STRINGS(boot_device, Rackboot__V1__BootDevice, boot_device_names)
+ENUM_STRINGS(firmware, Rackboot__V1__Firmware, firmware_names)
+
+bool rbproto_phase_is_power(Rackboot__V1__Phase p)
+{
+    switch (p) {
+    case RACKBOOT__V1__PHASE__PHASE_BOOTDEV_SET:
+    case RACKBOOT__V1__PHASE__PHASE_POWER_ON:
+    case RACKBOOT__V1__PHASE__PHASE_POWER_OFF:
+    case RACKBOOT__V1__PHASE__PHASE_POWER_CYCLE:
+    case RACKBOOT__V1__PHASE__PHASE_POWER_STATUS:
+    case RACKBOOT__V1__PHASE__PHASE_POWER_FAILED:
+        return true;
+    default:
+        return false;
+    }
+}

@@ -30,6 +30,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "model/bmc.h"
 #include "model/profile.h"
 #include "rackboot.pb-c.h"
 
@@ -173,6 +174,8 @@ int rbproto_validate_event(const Rackboot__V1__Event *m);
 int rbproto_validate_event_batch(const Rackboot__V1__EventBatch *m);
 int rbproto_validate_error(const Rackboot__V1__Error *m);
 int rbproto_validate_host(const Rackboot__V1__Host *m);
+int rbproto_validate_bmc(const Rackboot__V1__Bmc *m);
+int rbproto_validate_power_command(const Rackboot__V1__PowerCommand *m);
 int rbproto_validate_selector(const Rackboot__V1__Selector *m);
 int rbproto_validate_agent_request(const Rackboot__V1__AgentRequest *m);
 int rbproto_validate_agent_reply(const Rackboot__V1__AgentReply *m);
@@ -205,3 +208,15 @@ int rbproto_status_from_string(const char *s, Rackboot__V1__Status *ret);
 /* IP_MODE_STATIC is the zero value and a real mode: "static". */
 const char *rbproto_ip_mode_to_string(Rackboot__V1__IpMode v);
 int rbproto_ip_mode_from_string(const char *s, Rackboot__V1__IpMode *ret);
+const char *rbproto_power_action_to_string(Rackboot__V1__PowerAction v);
+int rbproto_power_action_from_string(const char *s, Rackboot__V1__PowerAction *ret);
+const char *rbproto_power_state_to_string(Rackboot__V1__PowerState v);
+int rbproto_power_state_from_string(const char *s, Rackboot__V1__PowerState *ret);
+const char *rbproto_boot_device_to_string(Rackboot__V1__BootDevice v);
+int rbproto_boot_device_from_string(const char *s, Rackboot__V1__BootDevice *ret);
+const char *rbproto_firmware_to_string(Rackboot__V1__Firmware v);
+int rbproto_firmware_from_string(const char *s, Rackboot__V1__Firmware *ret);
+
+/* The phases of a host's BMC (bootdev_set, power_*): events of a host, of
+ * an install only when one asked for the power action, never moving it. */
+bool rbproto_phase_is_power(Rackboot__V1__Phase p);

@@ -85,6 +85,26 @@ typedef struct store_intent_row {
     const store_host *host; /* with MACs and DUID */
 } store_intent_row;
 
+/* A new power command row (pending). */
+typedef struct store_power_new {
+    const char *uuid;
+    int64_t host_id;
+    int64_t rack_id;
+    int action;      /* Rackboot__V1__PowerAction */
+    int boot_device; /* Rackboot__V1__BootDevice */
+    bool efi;
+    int64_t install_id; /* 0: none */
+    uint64_t now;
+} store_power_new;
+
+/* A power command as the rules read it back. */
+typedef struct store_power_ref {
+    int64_t id;
+    int64_t host_id;
+    int64_t rack_id;
+    bool done;
+} store_power_ref;
+
 /* A profile read from the backend, owning its strings and images. Backends
  * build it with the helpers below (store.c), the rules free it. */
 typedef struct store_loaded_profile {
@@ -240,17 +260,40 @@ typedef struct store_backend_ops {
     int (*intents_of_rack)(store_backend *b, int64_t rack_id,
                            int (*cb)(const store_intent_row *in, void *userdata), void *userdata);
 
+    /* ---- Power ---- */
+
+    int (*power_insert)(store_backend *b, const store_power_new *p);
+    int (*power_find)(store_backend *b, const char *uuid, store_power_ref *ret);
+    /* Ends a pending command: ok or not, the state read, the message. */
+    int (*power_finish)(store_backend *b, int64_t id, bool ok, int power_state, const char *message,
+                        uint64_t now);
+    /* The power state the host's agent read, and when. */
+    int (*host_power_set)(store_backend *b, int64_t host_id, int power_state, uint64_t now);
+    /* The commands of uuids[0..n), in that order, unknown ones skipped. */
+    int (*power_list)(store_backend *b, const char *const *uuids, size_t n,
+                      int (*cb)(const store_power *p, void *userdata), void *userdata);
+    /* The rack's hosts with a BMC (with secrets), then its pending
+     * commands, oldest first; either callback may be NULL. */
+    int (*rack_power)(store_backend *b, int64_t rack_id,
+                      int (*bmc_cb)(const store_bmc *bmc, void *userdata),
+                      int (*cmd_cb)(const store_power *p, void *userdata), void *userdata);
+    /* Up to `max` pending commands made before `before_ms`. */
+    int (*power_due)(store_backend *b, uint64_t before_ms, store_power_ref *rows, size_t max,
+                     size_t *ret_n);
+
     /* ---- Events ---- */
 
     /* Records an event keyed (rack, current journal, seq): of install_id
-     * (> 0), or refused for `refused` (install_id 0). *ret_inserted is
+     * (> 0), or refused for `refused` (install_id 0); host_id (> 0) keys a
+     * host's power events, which may have no install. *ret_inserted is
      * false when that key is already stored (nothing written). */
     int (*event_insert)(store_backend *b, int64_t rack_id, const store_event *e, int64_t install_id,
-                        uint64_t now, const char *refused, bool *ret_inserted);
+                        int64_t host_id, uint64_t now, const char *refused, bool *ret_inserted);
     /* Whether (rack, current journal, seq) is stored. */
     int (*event_find)(store_backend *b, int64_t rack_id, uint64_t seq);
     /* Stored (not refused) events with seq > after_seq, of host_id (0:
-     * every host), oldest first, at most limit (0: no limit). */
+     * every host: its installs' and its power events), oldest first, at
+     * most limit (0: no limit). */
     int (*events_list)(store_backend *b, int64_t host_id, uint64_t after_seq, uint32_t limit,
                        int (*cb)(const store_event_row *e, void *userdata), void *userdata);
     /* Deletes, oldest first, at most `limit` events received before

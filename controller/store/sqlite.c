@@ -231,6 +231,68 @@ static const char *const migrations[] = {
     /* 6: a profile's root_device (model/profile.h): "auto" or a /dev/ path;
      * '' when not set. */
     "ALTER TABLE profiles ADD COLUMN root_device TEXT NOT NULL DEFAULT '';",
+    /* 7: BMCs and power (issue 15). A host's BMC (bmc_url '' for none) and
+     * the power state its agent last read; power commands for the agents,
+     * pending until the agent's event ends them. Events may now be a
+     * host's without an install (power events: host_id set), so the
+     * events table is rebuilt without the old "install or refused" check,
+     * ids kept. host_id is set on power events only: the install path's
+     * inserts keep their indexes as they were. */
+    "ALTER TABLE hosts ADD COLUMN bmc_url TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE hosts ADD COLUMN bmc_user TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE hosts ADD COLUMN bmc_password TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE hosts ADD COLUMN firmware INTEGER NOT NULL DEFAULT 0 CHECK (firmware IN (0, 1, "
+    "2));"
+    "ALTER TABLE hosts ADD COLUMN power_state INTEGER NOT NULL DEFAULT 0 "
+    "CHECK (power_state IN (0, 1, 2));"
+    "ALTER TABLE hosts ADD COLUMN power_updated_ms INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX hosts_bmc ON hosts(rack_id) WHERE bmc_url != '';"
+    "CREATE TABLE power_commands ("
+    "  id INTEGER PRIMARY KEY,"
+    "  uuid TEXT NOT NULL UNIQUE,"
+    "  host_id INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,"
+    "  rack_id INTEGER NOT NULL REFERENCES racks(id),"
+    "  action INTEGER NOT NULL CHECK (action BETWEEN 1 AND 5),"
+    "  boot_device INTEGER NOT NULL CHECK (boot_device BETWEEN 0 AND 2),"
+    "  efi INTEGER NOT NULL CHECK (efi IN (0, 1)),"
+    "  install_id INTEGER REFERENCES installs(id) ON DELETE SET NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('pending', 'done', 'failed')),"
+    "  power_state INTEGER NOT NULL DEFAULT 0,"
+    "  message TEXT NOT NULL DEFAULT '',"
+    "  created_ms INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX power_pending ON power_commands(rack_id, id) WHERE state = 'pending';"
+    "CREATE INDEX power_host ON power_commands(host_id);"
+    "CREATE INDEX power_install ON power_commands(install_id) WHERE install_id IS NOT NULL;"
+    "CREATE TABLE events_v7 ("
+    "  id INTEGER PRIMARY KEY,"
+    "  rack_id INTEGER NOT NULL REFERENCES racks(id),"
+    "  journal_epoch INTEGER NOT NULL DEFAULT 0,"
+    "  agent_seq INTEGER NOT NULL CHECK (agent_seq >= 1),"
+    "  install_id INTEGER REFERENCES installs(id) ON DELETE CASCADE,"
+    "  host_id INTEGER REFERENCES hosts(id) ON DELETE CASCADE,"
+    "  host TEXT NOT NULL,"
+    "  time_ms INTEGER NOT NULL,"
+    "  received_ms INTEGER NOT NULL,"
+    "  phase INTEGER NOT NULL,"
+    "  percent INTEGER NOT NULL,"
+    "  message TEXT NOT NULL,"
+    "  refused TEXT,"
+    "  UNIQUE (rack_id, journal_epoch, agent_seq),"
+    "  CHECK (refused IS NULL OR (install_id IS NULL AND host_id IS NULL)),"
+    "  CHECK (refused IS NOT NULL OR install_id IS NOT NULL OR host_id IS NOT NULL)"
+    ") STRICT;"
+    "INSERT INTO events_v7 (id, rack_id, journal_epoch, agent_seq, install_id, host_id, host, "
+    "  time_ms, received_ms, phase, percent, message, refused) "
+    "  SELECT id, rack_id, journal_epoch, agent_seq, install_id, NULL, host, time_ms, "
+    "  received_ms, phase, percent, message, refused FROM events;"
+    "DROP TABLE events;"
+    "ALTER TABLE events_v7 RENAME TO events;"
+    "CREATE INDEX events_install ON events(install_id, id) WHERE install_id IS NOT NULL;"
+    "CREATE INDEX events_host ON events(host_id, id) WHERE host_id IS NOT NULL;"
+    "CREATE INDEX events_received ON events(received_ms);"
+    "CREATE INDEX events_refused ON events(id) WHERE refused IS NOT NULL;",
 };
 
 /* ---- Statements -------------------------------------------------------- */
@@ -239,6 +301,10 @@ static const char *const migrations[] = {
     "i.uuid, i.token, i.attempt, i.state, i.profile_id, h.id, h.name, r.name, h.address, "         \
     "h.prefix_length, h.gateway, h.hostname"
 #define HOST_COLS "h.id, h.name, r.name, h.address, h.prefix_length, h.gateway, h.hostname"
+/* A host's BMC columns as host_bmc_from_row() reads them (no password: only
+ * the rack's sync reads it, ST_BMCS_OF_RACK). */
+#define HOST_BMC_COLS                                                                              \
+    "h.bmc_url, h.bmc_user, h.bmc_password != '', h.firmware, h.power_state, h.power_updated_ms"
 #define STATUS_SELECT                                                                              \
     "SELECT h.name, r.name, i.uuid, p.name, i.state, i.phase, i.percent, i.updated_ms, "           \
     "i.attempt, i.message FROM hosts h JOIN racks r ON r.id = h.rack_id "                          \
@@ -268,11 +334,18 @@ static const char *const migrations[] = {
  * its MACs in one query, not three per host. */
 #define HOSTS_PAGE(where)                                                                          \
     "SELECT h.id, h.name, r.name, h.address, h.prefix_length, h.gateway, h.hostname, h.duid, "     \
-    "m.mac FROM (SELECT h.id, h.name, h.rack_id, h.address, h.prefix_length, h.gateway, "          \
-    "h.hostname, (SELECT d.duid FROM host_macs dm JOIN host_duids d ON d.mac = dm.mac "            \
+    "m.mac, " HOST_BMC_COLS " FROM (SELECT h.id, h.name, h.rack_id, h.address, h.prefix_length, "  \
+    "h.gateway, h.hostname, h.bmc_url, h.bmc_user, h.bmc_password, h.firmware, h.power_state, "    \
+    "h.power_updated_ms, (SELECT d.duid FROM host_macs dm JOIN host_duids d ON d.mac = dm.mac "    \
     "WHERE dm.host_id = h.id ORDER BY d.last_seen_ms DESC LIMIT 1) AS duid FROM hosts h "          \
     "WHERE " where ") h JOIN racks r ON r.id = h.rack_id "                                         \
     "LEFT JOIN host_macs m ON m.host_id = h.id ORDER BY h.name, m.position"
+
+/* A power command as power_from_row() reads it (p: power_commands, h: its
+ * host, i: its install if any). */
+#define POWER_COLS                                                                                 \
+    "p.uuid, h.name, p.action, p.boot_device, p.efi, coalesce(i.uuid, ''), p.state, "              \
+    "p.power_state, p.message, p.updated_ms"
 
 /* The current journal epoch of the rack ?1 (0 before any agent). */
 #define JOURNAL_EPOCH_OF_RACK "coalesce((SELECT journal_epoch FROM agents WHERE rack_id = ?1), 0)"
@@ -344,6 +417,14 @@ enum {
     ST_EVENTS_PRUNE_REFUSED,
     ST_AUDIT_INSERT,
     ST_AUDIT_LIST,
+    ST_POWER_INSERT,
+    ST_POWER_BY_UUID,
+    ST_POWER_FINISH,
+    ST_HOST_POWER_SET,
+    ST_POWER_GET,
+    ST_BMCS_OF_RACK,
+    ST_POWER_PENDING_OF_RACK,
+    ST_POWER_DUE,
     _ST_MAX,
 };
 
@@ -379,13 +460,15 @@ static const char *const statements[_ST_MAX] = {
     [ST_HOST_MAC_OWNER] = "SELECT h.name FROM host_macs m JOIN hosts h ON h.id = m.host_id "
                           "WHERE m.mac = ?1 AND h.name != ?2",
     [ST_HOST_INSERT] =
-        "INSERT INTO hosts (name, rack_id, address, prefix_length, gateway, hostname) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+        "INSERT INTO hosts (name, rack_id, address, prefix_length, gateway, hostname, bmc_url, "
+        "bmc_user, bmc_password, firmware) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+        "RETURNING id",
     [ST_HOST_UPDATE] = "UPDATE hosts SET rack_id = ?2, address = ?3, prefix_length = ?4, "
-                       "gateway = ?5, hostname = ?6 WHERE id = ?1",
+                       "gateway = ?5, hostname = ?6, bmc_url = ?7, bmc_user = ?8, "
+                       "bmc_password = ?9, firmware = ?10 WHERE id = ?1",
     [ST_HOST_DELETE] = "DELETE FROM hosts WHERE id = ?1",
-    [ST_HOST_GET] = "SELECT " HOST_COLS " FROM hosts h JOIN racks r ON r.id = h.rack_id "
-                    "WHERE h.name = ?1",
+    [ST_HOST_GET] = "SELECT " HOST_COLS ", " HOST_BMC_COLS " FROM hosts h "
+                    "JOIN racks r ON r.id = h.rack_id WHERE h.name = ?1",
     /* Separate statements for every rack, one and a set: "?3 IS NULL OR
      * ..." keeps SQLite from using the rack's index (a scan of every host
      * per rack, 500 times for an install of 500 racks). */
@@ -470,8 +553,8 @@ static const char *const statements[_ST_MAX] = {
                    "(?3 > 0 AND i.state = 'installing' AND i.installing_ms <= ?1 - ?3))",
     [ST_EVENT_INSERT] =
         "INSERT INTO events (rack_id, journal_epoch, agent_seq, install_id, host, time_ms, "
-        "received_ms, phase, percent, message, refused) VALUES (?1, " JOURNAL_EPOCH_OF_RACK
-        ", ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+        "received_ms, phase, percent, message, refused, host_id) VALUES (?1, " JOURNAL_EPOCH_OF_RACK
+        ", ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
         "ON CONFLICT (rack_id, journal_epoch, agent_seq) DO NOTHING",
     [ST_EVENT_EXISTS] =
         "SELECT 1 FROM events WHERE rack_id = ?1 AND journal_epoch = " JOURNAL_EPOCH_OF_RACK
@@ -484,13 +567,20 @@ static const char *const statements[_ST_MAX] = {
     [ST_STATUS_PAGE] = STATUS_SELECT "WHERE " PAGE_ALL,
     [ST_STATUS_PAGE_OF_RACK] = STATUS_SELECT "WHERE " PAGE_RACK,
     [ST_STATUS_PAGE_OF_RACKS] = STATUS_SELECT "WHERE " PAGE_RACKS,
-    [ST_EVENTS_ALL] = "SELECT e.id, e.time_ms, h.name, i.uuid, e.phase, e.percent, e.message "
-                      "FROM events e JOIN installs i ON i.id = e.install_id "
-                      "JOIN hosts h ON h.id = i.host_id WHERE e.id > ?1 ORDER BY e.id LIMIT ?2",
-    [ST_EVENTS_HOST] = "SELECT e.id, e.time_ms, h.name, i.uuid, e.phase, e.percent, e.message "
-                       "FROM hosts h JOIN installs i ON i.host_id = h.id "
-                       "JOIN events e ON e.install_id = i.id AND e.id > ?1 "
-                       "WHERE h.id = ?2 ORDER BY e.id LIMIT ?3",
+    /* Stored events are an install's (install_id), a host's power events
+     * (host_id), or both; refused ones neither. e.host is the host's name
+     * as checked when it was stored. */
+    [ST_EVENTS_ALL] = "SELECT e.id, e.time_ms, e.host, coalesce(i.uuid, ''), e.phase, e.percent, "
+                      "e.message FROM events e LEFT JOIN installs i ON i.id = e.install_id "
+                      "WHERE e.id > ?1 AND e.refused IS NULL ORDER BY e.id LIMIT ?2",
+    /* The host's installs' events and its power events: two index ranges
+     * (events_install per install, events_host), merged by id. */
+    [ST_EVENTS_HOST] = "SELECT e.id, e.time_ms, e.host, coalesce(i.uuid, ''), e.phase, e.percent, "
+                       "e.message FROM events e LEFT JOIN installs i ON i.id = e.install_id "
+                       "WHERE e.id IN (SELECT ei.id FROM installs hi JOIN events ei "
+                       "ON ei.install_id = hi.id AND ei.id > ?1 WHERE hi.host_id = ?2 "
+                       "UNION SELECT eh.id FROM events eh WHERE eh.host_id = ?2 AND eh.id > ?1) "
+                       "ORDER BY e.id LIMIT ?3",
     /* An event may go once its agent cannot send it again as new: its seq
      * is at or below the rack's stored_through (a re-sent one is then a
      * duplicate without its row), or it is of an older journal. */
@@ -513,6 +603,25 @@ static const char *const statements[_ST_MAX] = {
      * must not hide rows from the next page). */
     [ST_AUDIT_LIST] = "SELECT id, time_ms, who, verb, hosts, host_count, profiles, ok, result "
                       "FROM audit WHERE time_ms >= ?1 AND id > ?3 ORDER BY id LIMIT ?2",
+    [ST_POWER_INSERT] = "INSERT INTO power_commands (uuid, host_id, rack_id, action, boot_device, "
+                        "efi, install_id, state, created_ms, updated_ms) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?8)",
+    [ST_POWER_BY_UUID] = "SELECT id, host_id, rack_id, state != 'pending' FROM power_commands "
+                         "WHERE uuid = ?1",
+    [ST_POWER_FINISH] = "UPDATE power_commands SET state = CASE WHEN ?2 THEN 'done' ELSE "
+                        "'failed' END, power_state = ?3, message = ?4, updated_ms = ?5 "
+                        "WHERE id = ?1 AND state = 'pending'",
+    [ST_HOST_POWER_SET] = "UPDATE hosts SET power_state = ?2, power_updated_ms = ?3 WHERE id = ?1",
+    [ST_POWER_GET] = "SELECT " POWER_COLS " FROM power_commands p JOIN hosts h ON h.id = p.host_id "
+                     "LEFT JOIN installs i ON i.id = p.install_id WHERE p.uuid = ?1",
+    [ST_BMCS_OF_RACK] = "SELECT name, bmc_url, bmc_user, bmc_password, firmware FROM hosts "
+                        "WHERE rack_id = ?1 AND bmc_url != '' ORDER BY name",
+    [ST_POWER_PENDING_OF_RACK] =
+        "SELECT " POWER_COLS " FROM power_commands p JOIN hosts h ON h.id = p.host_id "
+        "LEFT JOIN installs i ON i.id = p.install_id WHERE p.rack_id = ?1 AND "
+        "p.state = 'pending' ORDER BY p.id",
+    [ST_POWER_DUE] = "SELECT id, host_id, rack_id FROM power_commands WHERE state = 'pending' "
+                     "AND created_ms < ?1 ORDER BY id LIMIT ?2",
 };
 
 struct store_backend {
@@ -1187,6 +1296,18 @@ static int host_from_row(backend *b, sqlite3_stmt *row, int c, store_host *h)
     return 0;
 }
 
+/* Fills h's BMC fields from a row of HOST_BMC_COLS (from column `c`). */
+static void host_bmc_from_row(sqlite3_stmt *row, int c, store_host *h)
+{
+    snprintf(h->bmc_url, sizeof(h->bmc_url), "%s", col_text(row, c));
+    snprintf(h->bmc_user, sizeof(h->bmc_user), "%s", col_text(row, c + 1));
+    h->bmc_password[0] = '\0';
+    h->bmc_password_set = sqlite3_column_int(row, c + 2) != 0;
+    h->firmware = (model_firmware)sqlite3_column_int(row, c + 3);
+    h->power_state = sqlite3_column_int(row, c + 4);
+    h->power_updated_ms = col_u64(row, c + 5);
+}
+
 static int sq_host_get(backend *b, const char *name, store_host *ret)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -1197,6 +1318,7 @@ static int sq_host_get(backend *b, const char *name, store_host *ret)
         return r;
     }
     TRY(host_from_row(b, st, 0, ret));
+    host_bmc_from_row(st, 7, ret);
     return 1;
 }
 
@@ -1300,6 +1422,7 @@ static int sq_hosts_list(backend *b, const store_page *pg,
                 memcpy(h->duid, sqlite3_column_blob(st, 7), (size_t)n);
                 h->duid_len = (size_t)n;
             }
+            host_bmc_from_row(st, 9, h);
         }
         if (sqlite3_column_bytes(st, 8) == 6 && h->n_macs < STORE_MACS_MAX) {
             memcpy(h->macs[h->n_macs++], sqlite3_column_blob(st, 8), 6);
@@ -1359,6 +1482,10 @@ static int sq_host_put(backend *b, int64_t host_id, int64_t rack_id, const store
         sqlite3_bind_null(st, 5);
     }
     bind_text(st, 6, hostname);
+    bind_text(st, 7, h->bmc_url);
+    bind_text(st, 8, h->bmc_user);
+    bind_text(st, 9, h->bmc_password);
+    sqlite3_bind_int(st, 10, (int)h->firmware);
     int r = step(b, st);
     TRY(r);
     if (!host_id) {
@@ -1727,7 +1854,7 @@ static int sq_install_set_message(backend *b, int64_t id, const char *message, u
 }
 
 static int sq_installs_requested_set_state(backend *b, int64_t rack_id, uint64_t generation,
-                                          install_state state, uint64_t now)
+                                           install_state state, uint64_t now)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     TRY(stmt_get(b, ST_REQUESTED_OF_RACK_SET_STATE, &st));
@@ -1798,7 +1925,7 @@ static int sq_intents_of_rack(backend *b, int64_t rack_id,
 /* ---- Events ------------------------------------------------------------ */
 
 static int sq_event_insert(backend *b, int64_t rack_id, const store_event *e, int64_t install_id,
-                           uint64_t now, const char *refused, bool *ret_inserted)
+                           int64_t host_id, uint64_t now, const char *refused, bool *ret_inserted)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     TRY(stmt_get(b, ST_EVENT_INSERT, &st));
@@ -1816,8 +1943,169 @@ static int sq_event_insert(backend *b, int64_t rack_id, const store_event *e, in
     sqlite3_bind_int64(st, 8, e->percent);
     bind_text(st, 9, e->message ? e->message : "");
     bind_text(st, 10, refused);
+    if (host_id > 0) {
+        sqlite3_bind_int64(st, 11, host_id);
+    } else {
+        sqlite3_bind_null(st, 11);
+    }
     TRY(step_done(b, st));
     *ret_inserted = sqlite3_changes(b->db) > 0;
+    return 0;
+}
+
+/* ---- Power ------------------------------------------------------------- */
+
+static int sq_power_insert(backend *b, const store_power_new *p)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_POWER_INSERT, &st));
+    bind_text(st, 1, p->uuid);
+    sqlite3_bind_int64(st, 2, p->host_id);
+    sqlite3_bind_int64(st, 3, p->rack_id);
+    sqlite3_bind_int(st, 4, p->action);
+    sqlite3_bind_int(st, 5, p->boot_device);
+    sqlite3_bind_int(st, 6, p->efi);
+    if (p->install_id > 0) {
+        sqlite3_bind_int64(st, 7, p->install_id);
+    } else {
+        sqlite3_bind_null(st, 7);
+    }
+    bind_u64(st, 8, p->now);
+    return step_done(b, st);
+}
+
+static int sq_power_find(backend *b, const char *uuid, store_power_ref *ret)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_POWER_BY_UUID, &st));
+    bind_text(st, 1, uuid);
+    int r = step(b, st);
+    if (r == 1) {
+        *ret = (store_power_ref){
+            .id = sqlite3_column_int64(st, 0),
+            .host_id = sqlite3_column_int64(st, 1),
+            .rack_id = sqlite3_column_int64(st, 2),
+            .done = sqlite3_column_int(st, 3) != 0,
+        };
+    }
+    return r;
+}
+
+static int sq_power_finish(backend *b, int64_t id, bool ok, int power_state, const char *message,
+                           uint64_t now)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_POWER_FINISH, &st));
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, ok);
+    sqlite3_bind_int(st, 3, power_state);
+    bind_text(st, 4, message ? message : "");
+    bind_u64(st, 5, now);
+    return step_done(b, st);
+}
+
+static int sq_host_power_set(backend *b, int64_t host_id, int power_state, uint64_t now)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_HOST_POWER_SET, &st));
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_int(st, 2, power_state);
+    bind_u64(st, 3, now);
+    return step_done(b, st);
+}
+
+/* A row of POWER_COLS. */
+static store_power power_from_row(sqlite3_stmt *st)
+{
+    const char *state = col_text(st, 6);
+    return (store_power){
+        .id = col_text(st, 0),
+        .host = col_text(st, 1),
+        .action = sqlite3_column_int(st, 2),
+        .boot_device = sqlite3_column_int(st, 3),
+        .efi = sqlite3_column_int(st, 4) != 0,
+        .install_id = col_text(st, 5),
+        .done = !streq(state, "pending"),
+        .ok = streq(state, "done"),
+        .power_state = sqlite3_column_int(st, 7),
+        .message = col_text(st, 8),
+        .updated_ms = col_u64(st, 9),
+    };
+}
+
+static int sq_power_list(backend *b, const char *const *uuids, size_t n,
+                         int (*cb)(const store_power *p, void *userdata), void *userdata)
+{
+    int count = 0;
+    for (size_t i = 0; i < n; i++) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        TRY(stmt_get(b, ST_POWER_GET, &st));
+        bind_text(st, 1, uuids[i]);
+        int r = step(b, st);
+        TRY(r);
+        if (r == 1) {
+            store_power p = power_from_row(st);
+            TRY(cb(&p, userdata));
+            count++;
+        }
+    }
+    return count;
+}
+
+static int sq_rack_power(backend *b, int64_t rack_id,
+                         int (*bmc_cb)(const store_bmc *bmc, void *userdata),
+                         int (*cmd_cb)(const store_power *p, void *userdata), void *userdata)
+{
+    int r;
+    if (bmc_cb) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        TRY(stmt_get(b, ST_BMCS_OF_RACK, &st));
+        sqlite3_bind_int64(st, 1, rack_id);
+        while ((r = step(b, st)) == 1) {
+            store_bmc bmc = {
+                .host = col_text(st, 0),
+                .url = col_text(st, 1),
+                .user = col_text(st, 2),
+                .password = col_text(st, 3),
+                .firmware = (model_firmware)sqlite3_column_int(st, 4),
+            };
+            TRY(bmc_cb(&bmc, userdata));
+        }
+        TRY(r);
+    }
+    if (cmd_cb) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        TRY(stmt_get(b, ST_POWER_PENDING_OF_RACK, &st));
+        sqlite3_bind_int64(st, 1, rack_id);
+        while ((r = step(b, st)) == 1) {
+            store_power p = power_from_row(st);
+            TRY(cmd_cb(&p, userdata));
+        }
+        TRY(r);
+    }
+    return 0;
+}
+
+static int sq_power_due(backend *b, uint64_t before_ms, store_power_ref *rows, size_t max,
+                        size_t *ret_n)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    size_t n = 0;
+    int r;
+    TRY(stmt_get(b, ST_POWER_DUE, &st));
+    bind_u64(st, 1, before_ms);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+    while (n < max && (r = step(b, st)) == 1) {
+        rows[n++] = (store_power_ref){
+            .id = sqlite3_column_int64(st, 0),
+            .host_id = sqlite3_column_int64(st, 1),
+            .rack_id = sqlite3_column_int64(st, 2),
+        };
+    }
+    if (n < max) {
+        TRY(r);
+    }
+    *ret_n = n;
     return 0;
 }
 
@@ -2029,6 +2317,13 @@ const store_backend_ops store_sqlite_ops = {
     .installs_requested_set_state = sq_installs_requested_set_state,
     .installs_due = sq_installs_due,
     .intents_of_rack = sq_intents_of_rack,
+    .power_insert = sq_power_insert,
+    .power_find = sq_power_find,
+    .power_finish = sq_power_finish,
+    .host_power_set = sq_host_power_set,
+    .power_list = sq_power_list,
+    .rack_power = sq_rack_power,
+    .power_due = sq_power_due,
     .event_insert = sq_event_insert,
     .event_find = sq_event_find,
     .events_list = sq_events_list,

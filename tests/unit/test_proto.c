@@ -1239,6 +1239,54 @@ EVENT_RULE(events_1001, {
     Rackboot__V1__AgentRequest *big = request_events(RBPROTO_MAX_EVENTS + 1);
     e->events = big->events;
 })
+EVENT_RULE(power_id_on_install_phase, EV0->power_id = tstr("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"))
+EVENT_RULE(power_state_on_install_phase,
+           EV0->power_state = RACKBOOT__V1__POWER_STATE__POWER_STATE_ON)
+/* A host's power event needs no install; an install's phase does. */
+static ProtobufCMessage *rule_install_phase_without_install(bool broken)
+{
+    Rackboot__V1__AgentRequest *e = request_events(3);
+    EV0->install_id = tstr("%s", "");
+    EV0->phase =
+        broken ? RACKBOOT__V1__PHASE__PHASE_DHCP_BOUND : RACKBOOT__V1__PHASE__PHASE_POWER_STATUS;
+    EV0->power_state = broken ? 0 : RACKBOOT__V1__POWER_STATE__POWER_STATE_OFF;
+    return &e->base;
+}
+/* Hosts: a BMC URL never carries credentials, and needs a driver. */
+static Rackboot__V1__ApiRequest *request_host_with_bmc(void)
+{
+    Rackboot__V1__ApiRequest *e = talloc(sizeof(*e));
+    rackboot__v1__api_request__init(e);
+    e->body_case = RACKBOOT__V1__API_REQUEST__BODY_HOSTS_ADD;
+    e->hosts_add = talloc(sizeof(*e->hosts_add));
+    rackboot__v1__hosts_add_request__init(e->hosts_add);
+    Rackboot__V1__Host *h = talloc(sizeof(*h));
+    rackboot__v1__host__init(h);
+    h->name = tstr("web17");
+    h->rack = tstr("r1");
+    h->n_macs = 1;
+    h->macs = macs_n(1);
+    h->address = addr_last(0x17);
+    h->prefix_length = 64;
+    h->bmc_url = tstr("ipmi://[2001:db8:ff::17]:623");
+    h->bmc_user = tstr("admin");
+    h->bmc_password = tstr("secret");
+    h->firmware = RACKBOOT__V1__FIRMWARE__FIRMWARE_UEFI;
+    e->hosts_add->n_hosts = 1;
+    e->hosts_add->hosts = TARRAY(Rackboot__V1__Host *, 1);
+    e->hosts_add->hosts[0] = h;
+    return e;
+}
+#define HOST_BMC_RULE(id, mutation)                                                                \
+    RULE(id, Rackboot__V1__ApiRequest, request_host_with_bmc(), mutation)
+#define H0 (e->hosts_add->hosts[0])
+HOST_BMC_RULE(bmc_url_credentials, H0->bmc_url = tstr("ipmi://admin:secret@[2001:db8:ff::17]"))
+HOST_BMC_RULE(bmc_url_scheme, H0->bmc_url = tstr("telnet://[2001:db8:ff::17]"))
+HOST_BMC_RULE(bmc_url_path, H0->bmc_url = tstr("ipmi://[2001:db8:ff::17]/x"))
+HOST_BMC_RULE(bmc_url_port, H0->bmc_url = tstr("ipmi://[2001:db8:ff::17]:65536"))
+HOST_BMC_RULE(bmc_password_newline, H0->bmc_password = tstr("sec\nret"))
+HOST_BMC_RULE(bmc_password_without_url, H0->bmc_url = tstr("%s", ""))
+HOST_BMC_RULE(firmware_unknown, H0->firmware = (Rackboot__V1__Firmware)9)
 /* Handshake and agent link */
 RULE(nonce_31_bytes, Rackboot__V1__AgentReply, reply_challenge(), e->auth_challenge->nonce.len = 31)
 RULE(nonce_33_bytes, Rackboot__V1__AgentReply, reply_challenge(),
@@ -1415,6 +1463,16 @@ static const rule rules[] = {
     R(event_host_missing),
     R(duid_learned_without_duid),
     R(events_1001),
+    R(power_id_on_install_phase),
+    R(power_state_on_install_phase),
+    R(install_phase_without_install),
+    R(bmc_url_credentials),
+    R(bmc_url_scheme),
+    R(bmc_url_path),
+    R(bmc_url_port),
+    R(bmc_password_newline),
+    R(bmc_password_without_url),
+    R(firmware_unknown),
     R(nonce_31_bytes),
     R(nonce_33_bytes),
     R(hello_role_unspecified),
@@ -1500,9 +1558,16 @@ static void test_validation_rules(void **state)
 static void test_model_profile_round_trip(void **state)
 {
     model_image images[3] = {
-        { .name = (char[]){ "vmlinuz" }, .kind = IMAGE_KERNEL, .url = (char[]){ "http://m/k" }, .size = 7 },
-        { .name = (char[]){ "initrd.img" }, .kind = IMAGE_INITRD, .url = (char[]){ "https://m/i" } },
-        { .name = (char[]){ "squashfs.img" }, .kind = IMAGE_STAGE2, .url = (char[]){ "http://m/s" } },
+        { .name = (char[]){ "vmlinuz" },
+          .kind = IMAGE_KERNEL,
+          .url = (char[]){ "http://m/k" },
+          .size = 7 },
+        { .name = (char[]){ "initrd.img" },
+          .kind = IMAGE_INITRD,
+          .url = (char[]){ "https://m/i" } },
+        { .name = (char[]){ "squashfs.img" },
+          .kind = IMAGE_STAGE2,
+          .url = (char[]){ "http://m/s" } },
     };
     images[0].sha256[0] = 0xaa;
     images[2].sha256[31] = 0xbb;

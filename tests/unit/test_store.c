@@ -788,6 +788,220 @@ static void test_events_list(void **state)
     assert_int_equal(store_events_list(f->s, "nohost", 0, 0, rows_cb, &all), -ENOENT);
 }
 
+/* ---- Power ------------------------------------------------------------- */
+
+typedef struct power_seen {
+    int n_bmcs, n_cmds;
+    char bmc_password[64];
+    char cmd_id[STORE_POWER_ID_LEN + 1];
+    char cmd_install[STORE_ID_LEN + 1];
+    int cmd_boot_device;
+    bool cmd_efi;
+    store_power result;
+    char result_message[128];
+} power_seen;
+
+static int seen_bmc(const store_bmc *b, void *userdata)
+{
+    power_seen *ps = userdata;
+    ps->n_bmcs++;
+    snprintf(ps->bmc_password, sizeof(ps->bmc_password), "%s", b->password);
+    return 0;
+}
+
+static int seen_cmd(const store_power *p, void *userdata)
+{
+    power_seen *ps = userdata;
+    ps->n_cmds++;
+    snprintf(ps->cmd_id, sizeof(ps->cmd_id), "%s", p->id);
+    snprintf(ps->cmd_install, sizeof(ps->cmd_install), "%s", p->install_id);
+    ps->cmd_boot_device = p->boot_device;
+    ps->cmd_efi = p->efi;
+    return 0;
+}
+
+static int seen_result(const store_power *p, void *userdata)
+{
+    power_seen *ps = userdata;
+    ps->result = *p;
+    snprintf(ps->result_message, sizeof(ps->result_message), "%s", p->message);
+    return 0;
+}
+
+static void add_bmc_host(store *s, const char *name, unsigned n, model_firmware fw)
+{
+    store_host h = make_host(name, "r3", n);
+    snprintf(h.bmc_url, sizeof(h.bmc_url), "ipmi://[2001:db8:ff::%u]:623", n);
+    snprintf(h.bmc_user, sizeof(h.bmc_user), "admin");
+    snprintf(h.bmc_password, sizeof(h.bmc_password), "s3cret-%u", n);
+    h.firmware = fw;
+    assert_int_equal(store_host_add(s, &h, false), 0);
+}
+
+/* BMC fields are kept, listings never give the password back (only the
+ * rack's sync does), bad ones are refused without quoting it. */
+static void test_host_bmc(void **state)
+{
+    fixture *f = *state;
+    add_bmc_host(f->s, "bmc1", 201, MODEL_FIRMWARE_UEFI);
+    store_host h;
+    assert_int_equal(store_host_get(f->s, "bmc1", &h), 0);
+    assert_string_equal(h.bmc_url, "ipmi://[2001:db8:ff::201]:623");
+    assert_string_equal(h.bmc_user, "admin");
+    assert_string_equal(h.bmc_password, "");
+    assert_true(h.bmc_password_set);
+    assert_int_equal(h.firmware, MODEL_FIRMWARE_UEFI);
+    assert_int_equal(store_host_get(f->s, "web1", &h), 0);
+    assert_string_equal(h.bmc_url, "");
+    assert_false(h.bmc_password_set);
+
+    power_seen ps = { 0 };
+    assert_int_equal(store_rack_power(f->s, "r3", seen_bmc, NULL, &ps), 0);
+    assert_int_equal(ps.n_bmcs, 1);
+    assert_string_equal(ps.bmc_password, "s3cret-201");
+
+    store_host bad = make_host("bad1", "r3", 202);
+    snprintf(bad.bmc_url, sizeof(bad.bmc_url), "ipmi://admin:hunter2@[2001:db8::1]");
+    assert_int_equal(store_host_add(f->s, &bad, false), -EINVAL);
+    assert_null(strstr(store_errmsg(f->s), "hunter2"));
+    snprintf(bad.bmc_url, sizeof(bad.bmc_url), "https://bmc/redfish");
+    assert_int_equal(store_host_add(f->s, &bad, false), -EINVAL);
+    bad.bmc_url[0] = '\0';
+    snprintf(bad.bmc_password, sizeof(bad.bmc_password), "secret");
+    assert_int_equal(store_host_add(f->s, &bad, false), -EINVAL); /* no URL */
+}
+
+/* A command goes out with its rack's state (a bump), is listed until the
+ * agent's event ends it, and the host's power state follows the events. */
+static void test_power_commands(void **state)
+{
+    fixture *f = *state;
+    add_bmc_host(f->s, "bmc1", 201, MODEL_FIRMWARE_UEFI);
+    add_bmc_host(f->s, "bmc2", 202, MODEL_FIRMWARE_BIOS);
+    uint64_t gen0, gen1, through;
+    assert_int_equal(store_rack_get(f->s, "r3", &gen0, NULL), 0);
+
+    const char *hosts[] = { "bmc1", "web1", "nohost" };
+    store_power_outcome out[3];
+    assert_int_equal(store_batch_begin(f->s), 0);
+    assert_int_equal(store_power_create(f->s, hosts, 3,
+                                        RACKBOOT__V1__POWER_ACTION__POWER_ACTION_CYCLE,
+                                        RACKBOOT__V1__BOOT_DEVICE__BOOT_DEVICE_PXE, NULL, T0, out),
+                     1);
+    assert_int_equal(store_batch_end(f->s, true), 0);
+    assert_int_equal(out[0].result, 0);
+    assert_int_equal(out[1].result, -ENODEV); /* no BMC */
+    assert_int_equal(out[2].result, -ENOENT);
+    assert_int_equal(store_rack_get(f->s, "r3", &gen1, NULL), 0);
+    assert_true(gen1 > gen0);
+
+    power_seen ps = { 0 };
+    assert_int_equal(store_rack_power(f->s, "r3", NULL, seen_cmd, &ps), 0);
+    assert_int_equal(ps.n_cmds, 1);
+    assert_string_equal(ps.cmd_id, out[0].id);
+    assert_int_equal(ps.cmd_boot_device, RACKBOOT__V1__BOOT_DEVICE__BOOT_DEVICE_PXE);
+    assert_true(ps.cmd_efi); /* firmware = uefi */
+
+    /* bootdev_set is not the end; power_cycle is. */
+    store_event e[] = {
+        { .seq = 1,
+          .time_ms = T0,
+          .host = "bmc1",
+          .phase = P(BOOTDEV_SET),
+          .message = "pxe efi",
+          .power_id = out[0].id },
+        { .seq = 2,
+          .time_ms = T0,
+          .host = "bmc1",
+          .phase = P(POWER_CYCLE),
+          .message = "cycled",
+          .power_id = out[0].id,
+          .power_state = RACKBOOT__V1__POWER_STATE__POWER_STATE_ON },
+        /* the agent's own poll: no command */
+        { .seq = 3,
+          .time_ms = T0,
+          .host = "bmc2",
+          .phase = P(POWER_STATUS),
+          .message = "off",
+          .power_state = RACKBOOT__V1__POWER_STATE__POWER_STATE_OFF },
+        /* a power event of a host of another rack is refused */
+        { .seq = 4,
+          .time_ms = T0,
+          .host = "db1",
+          .phase = P(POWER_STATUS),
+          .message = "on",
+          .power_state = RACKBOOT__V1__POWER_STATE__POWER_STATE_ON },
+    };
+    store_event_result res[4];
+    assert_int_equal(store_events_ingest(f->s, "r3", e, 4, T0 + 5, res, &through), 3);
+    assert_int_equal(res[3], STORE_EVENT_REFUSED_HOST);
+    assert_int_equal(through, 4);
+    uint64_t gen2;
+    assert_int_equal(store_rack_get(f->s, "r3", &gen2, NULL), 0);
+    assert_true(gen2 > gen1); /* the command is withdrawn */
+    ps = (power_seen){ 0 };
+    assert_int_equal(store_rack_power(f->s, "r3", NULL, seen_cmd, &ps), 0);
+    assert_int_equal(ps.n_cmds, 0);
+
+    const char *ids[] = { out[0].id, "00000000-0000-7000-8000-000000000000" };
+    assert_int_equal(store_power_results(f->s, ids, 2, seen_result, &ps), 1);
+    assert_true(ps.result.done);
+    assert_true(ps.result.ok);
+    assert_int_equal(ps.result.power_state, RACKBOOT__V1__POWER_STATE__POWER_STATE_ON);
+    assert_string_equal(ps.result_message, "cycled");
+
+    store_host h;
+    assert_int_equal(store_host_get(f->s, "bmc1", &h), 0);
+    assert_int_equal(h.power_state, RACKBOOT__V1__POWER_STATE__POWER_STATE_ON);
+    assert_int_equal(h.power_updated_ms, T0 + 5);
+    assert_int_equal(store_host_get(f->s, "bmc2", &h), 0);
+    assert_int_equal(h.power_state, RACKBOOT__V1__POWER_STATE__POWER_STATE_OFF);
+    /* power events are the host's events */
+    assert_int_equal(host_events(f->s, "bmc1"), 2);
+    assert_int_equal(host_events(f->s, "bmc2"), 1);
+    backend->check(f);
+}
+
+/* A failed command says why; one no agent did expires. */
+static void test_power_failed_and_expired(void **state)
+{
+    fixture *f = *state;
+    add_bmc_host(f->s, "bmc1", 201, MODEL_FIRMWARE_UNKNOWN);
+    add_bmc_host(f->s, "bmc2", 202, MODEL_FIRMWARE_UNKNOWN);
+    const char *hosts[] = { "bmc1", "bmc2" };
+    store_power_outcome out[2];
+    uint64_t through;
+    assert_int_equal(store_batch_begin(f->s), 0);
+    assert_int_equal(store_power_create(f->s, hosts, 2, RACKBOOT__V1__POWER_ACTION__POWER_ACTION_ON,
+                                        0, NULL, T0, out),
+                     2);
+    assert_int_equal(store_batch_end(f->s, true), 0);
+    store_event e = { .seq = 1,
+                      .time_ms = T0,
+                      .host = "bmc1",
+                      .phase = P(POWER_FAILED),
+                      .message = "password rejected by BMC",
+                      .power_id = out[0].id };
+    assert_int_equal(store_events_ingest(f->s, "r3", &e, 1, T0 + 1, NULL, &through), 1);
+    power_seen ps = { 0 };
+    assert_int_equal(store_power_results(f->s, (const char *[]){ out[0].id }, 1, seen_result, &ps),
+                     1);
+    assert_true(ps.result.done);
+    assert_false(ps.result.ok);
+    assert_string_equal(ps.result_message, "password rejected by BMC");
+
+    assert_int_equal(store_power_expire(f->s, T0 + 1000, 60000), 0); /* not yet */
+    assert_int_equal(store_power_expire(f->s, T0 + 61000, 60000), 1);
+    assert_int_equal(store_power_results(f->s, (const char *[]){ out[1].id }, 1, seen_result, &ps),
+                     1);
+    assert_true(ps.result.done);
+    assert_false(ps.result.ok);
+    assert_non_null(strstr(ps.result_message, "did not do it"));
+    ps = (power_seen){ 0 };
+    assert_int_equal(store_rack_power(f->s, "r3", NULL, seen_cmd, &ps), 0);
+    assert_int_equal(ps.n_cmds, 0);
+}
+
 static void test_dedup(void **state)
 {
     fixture *f = *state;
@@ -1218,7 +1432,7 @@ static void test_profile_root_device(void **state)
     }
     store *old = NULL;
     assert_int_equal(store_open(path, &old, NULL), 0);
-    assert_int_equal(store_schema_version(old), 6);
+    assert_int_equal(store_schema_version(old), STORE_SCHEMA_VERSION);
     memset(&o, 0, sizeof(o));
     assert_int_equal(store_profile_get(old, "old", false, profile_cb, &o), 0);
     assert_string_equal(o.root_device, "-");
@@ -2541,8 +2755,9 @@ static void test_installs_batched(void **state)
     /* r1's agent acks: its three requested installs (web2's of an older
      * generation too) are dispatched at once, r2's stays requested */
     assert_int_equal(store_agent_ack(f->s, "r1", g1 + 1, T0 + 9), 3);
-    assert_int_equal(peek_int(f, "SELECT count(*) FROM installs WHERE state = 'dispatched' "
-                                 "AND dispatched_ms = 1700000000009 AND updated_ms = dispatched_ms"),
+    assert_int_equal(peek_int(f,
+                              "SELECT count(*) FROM installs WHERE state = 'dispatched' "
+                              "AND dispatched_ms = 1700000000009 AND updated_ms = dispatched_ms"),
                      3);
     assert_int_equal(status(f->s, "db1").state, INSTALL_REQUESTED);
     assert_int_equal(store_agent_ack(f->s, "r1", g1 + 1, T0 + 10), 0);
@@ -2640,6 +2855,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_install_create_and_replace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_host_bmc, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_power_commands, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_power_failed_and_expired, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stored_through_gaps, setup, teardown),
