@@ -1,6 +1,7 @@
 #include "bmc.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,6 +31,90 @@ static const struct {
     { "ipmi", MODEL_BMC_IPMI_PORT },
 };
 
+static bool all_digits_and_dots(const char *s)
+{
+    for (; *s; s++) {
+        if (!isdigit((unsigned char)*s) && *s != '.') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The authority (between "//" and the end): "[v6]", "[v6]:port", "host",
+ * "host:port", into ep's host, port and ipv6. */
+static int parse_authority(const char *a, size_t alen, model_bmc_endpoint *ep, char *why,
+                           size_t why_len)
+{
+    const char *port = NULL, *host;
+    size_t hlen;
+    if (a[0] == '[') {
+        const char *close = memchr(a, ']', alen);
+        if (!close) {
+            return refuse(why, why_len, "BMC URL: '[' without ']'");
+        }
+        host = a + 1;
+        hlen = (size_t)(close - host);
+        if (close + 1 < a + alen) {
+            if (close[1] != ':') {
+                return refuse(why, why_len, "BMC URL: junk after ']'");
+            }
+            port = close + 2;
+        }
+        ep->ipv6 = true;
+    } else {
+        const char *colon = memchr(a, ':', alen);
+        if (colon && memchr(colon + 1, ':', (size_t)(a + alen - colon - 1))) {
+            return refuse(why, why_len,
+                          "BMC URL: IPv6 addresses go in brackets: "
+                          "ipmi://[2001:db8::1]:623");
+        }
+        host = a;
+        hlen = colon ? (size_t)(colon - a) : alen;
+        port = colon ? colon + 1 : NULL;
+    }
+    if (hlen == 0 || hlen > MODEL_BMC_HOST_MAX) {
+        return refuse(why, why_len, "BMC URL without a host");
+    }
+    memcpy(ep->host, host, hlen);
+    ep->host[hlen] = '\0';
+    if (ep->ipv6) {
+        struct in6_addr a6;
+        if (strchr(ep->host, '%')) {
+            return refuse(why, why_len, "BMC URL: IPv6 zones are not supported");
+        }
+        if (inet_pton(AF_INET6, ep->host, &a6) != 1) {
+            return refuse(why, why_len, "BMC URL: not an IPv6 address in brackets");
+        }
+    } else if (all_digits_and_dots(ep->host)) {
+        struct in_addr a4;
+        if (inet_pton(AF_INET, ep->host, &a4) != 1) {
+            return refuse(why, why_len, "BMC URL: not an IPv4 address");
+        }
+    } else if (!dns_name_valid(ep->host)) {
+        return refuse(why, why_len, "BMC URL: not a valid host name");
+    }
+    /* Names compare case-insensitively; keep one spelling. */
+    for (char *c = ep->host; *c; c++) {
+        *c = (char)tolower((unsigned char)*c);
+    }
+    if (port) {
+        size_t plen = (size_t)(a + alen - port);
+        unsigned long v = 0;
+        for (size_t i = 0; i < plen && v <= 65535; i++) {
+            if (!isdigit((unsigned char)port[i])) {
+                return refuse(why, why_len, "BMC URL: the port must be a number in 1-65535");
+            }
+            v = v * 10 + (unsigned long)(port[i] - '0');
+        }
+        if (plen == 0 || v == 0 || v > 65535) {
+            return refuse(why, why_len, "BMC URL: the port must be a number in 1-65535");
+        }
+        ep->port = (uint16_t)v;
+    }
+    return 0;
+}
+
 int model_bmc_url_parse(const char *url, model_bmc_endpoint *ret, char *why, size_t why_len)
 {
     if (!url || !*url) {
@@ -39,8 +124,8 @@ int model_bmc_url_parse(const char *url, model_bmc_endpoint *ret, char *why, siz
         return refuse(why, why_len, "BMC URL longer than %u bytes", MODEL_BMC_URL_MAX);
     }
     const char *sep = strstr(url, "://");
-    if (!sep) {
-        return refuse(why, why_len, "BMC URL without a scheme (ipmi://HOST[:PORT])");
+    if (!sep || sep == url) {
+        return refuse(why, why_len, "not a BMC URL (want ipmi://HOST[:PORT])");
     }
     model_bmc_endpoint ep = { 0 };
     size_t slen = (size_t)(sep - url);
@@ -58,69 +143,28 @@ int model_bmc_url_parse(const char *url, model_bmc_endpoint *ret, char *why, siz
     ep.port = schemes[k].port;
 
     const char *auth = sep + 3;
-    size_t alen = strcspn(auth, "/?#");
-    /* A trailing slash is harmless; anything else after the host is not. */
-    if (auth[alen] != '\0' && !(auth[alen] == '/' && auth[alen + 1] == '\0')) {
-        return refuse(why, why_len, "BMC URL has a path, query or fragment");
-    }
-    if (memchr(auth, '@', alen)) {
+    /* Credentials: refused before anything else, and never echoed. */
+    if (strchr(auth, '@')) {
         return refuse(why, why_len,
-                      "BMC URL holds credentials: give bmc_user and a password "
-                      "file instead");
+                      "credentials do not belong in the BMC URL (give the user "
+                      "and a password file instead)");
     }
-    const char *host = auth, *port = NULL;
-    size_t hlen;
-    if (*auth == '[') {
-        const char *close = memchr(auth, ']', alen);
-        if (!close) {
-            return refuse(why, why_len, "BMC URL: '[' without ']'");
+    size_t alen = strlen(auth);
+    if (alen > 0 && auth[alen - 1] == '/') {
+        alen--; /* "ipmi://host/" is the same URL */
+    }
+    for (size_t i = 0; i < alen; i++) {
+        unsigned char c = (unsigned char)auth[i];
+        if (c <= ' ' || c >= 0x7f) {
+            return refuse(why, why_len, "space or control character in the BMC URL");
         }
-        host = auth + 1;
-        hlen = (size_t)(close - host);
-        if (close + 1 < auth + alen) {
-            if (close[1] != ':') {
-                return refuse(why, why_len, "BMC URL: junk after ']'");
-            }
-            port = close + 2;
-        }
-    } else {
-        const char *colon = memchr(auth, ':', alen);
-        hlen = colon ? (size_t)(colon - auth) : alen;
-        if (colon) {
-            port = colon + 1;
+        if (c == '/' || c == '?' || c == '#') {
+            return refuse(why, why_len, "a BMC URL has no path, query or fragment");
         }
     }
-    if (hlen == 0 || hlen > MODEL_BMC_HOST_MAX) {
-        return refuse(why, why_len, "BMC URL without a host");
-    }
-    memcpy(ep.host, host, hlen);
-    ep.host[hlen] = '\0';
-
-    struct in6_addr a6;
-    struct in_addr a4;
-    if (*auth == '[') {
-        if (inet_pton(AF_INET6, ep.host, &a6) != 1) {
-            return refuse(why, why_len, "BMC URL: '%s' is not an IPv6 address", ep.host);
-        }
-    } else if (inet_pton(AF_INET, ep.host, &a4) != 1 && !dns_name_valid(ep.host)) {
-        return refuse(why, why_len, "BMC URL: '%s' is not an address or a host name", ep.host);
-    }
-    if (port) {
-        size_t plen = (size_t)(auth + alen - port);
-        unsigned long v = 0;
-        if (plen == 0 || plen > 5) {
-            return refuse(why, why_len, "BMC URL: bad port");
-        }
-        for (size_t i = 0; i < plen; i++) {
-            if (port[i] < '0' || port[i] > '9') {
-                return refuse(why, why_len, "BMC URL: bad port");
-            }
-            v = v * 10 + (unsigned long)(port[i] - '0');
-        }
-        if (v == 0 || v > 65535) {
-            return refuse(why, why_len, "BMC URL: port %lu out of range", v);
-        }
-        ep.port = (uint16_t)v;
+    int r = parse_authority(auth, alen, &ep, why, why_len);
+    if (r < 0) {
+        return r;
     }
     if (ret) {
         *ret = ep;

@@ -24,20 +24,24 @@ typedef enum model_firmware {
     MODEL_FIRMWARE_UEFI,
 } model_firmware;
 
-/* A BMC URL taken apart: scheme "ipmi", host an IPv6 or IPv4 literal
- * (without brackets) or a DNS name, port (the scheme's default when the
- * URL has none). */
+/* A BMC URL taken apart: scheme ("ipmi", lower case), host an IPv6 or
+ * IPv4 literal (without brackets) or a DNS name (lower case), port (the
+ * scheme's default when the URL has none). */
 typedef struct model_bmc_endpoint {
     char scheme[16];
     char host[MODEL_BMC_HOST_MAX + 1];
     uint16_t port;
+    bool ipv6; /* host is an IPv6 literal: written in brackets */
 } model_bmc_endpoint;
 
-/* Parses `ipmi://[2001:db8:ff::17]:623`, `ipmi://192.0.2.7`,
- * `ipmi://bmc17.example:6230`. Refuses (-EINVAL, a reason in why) other
- * schemes, user info (credentials never go in a URL: it is logged), a
- * path, query or fragment, a bad port, a host that is no literal or DNS
- * name. */
+/* The one parser of BMC URLs (the controller checks with it, the agent's
+ * power/ drivers connect by it): `ipmi://[2001:db8:ff::17]:623`,
+ * `ipmi://192.0.2.7`, `ipmi://bmc17.example:6230`, a trailing "/" allowed.
+ * Refuses (-EINVAL, a reason in why) schemes no driver exists for, user
+ * info (credentials never go in a URL: it is logged; the reason never
+ * quotes them), a path, query or fragment, spaces and control characters,
+ * an IPv6 address without brackets or with a zone, a port outside
+ * 1-65535, a host that is no literal or DNS name. */
 int model_bmc_url_parse(const char *url, model_bmc_endpoint *ret, char *why, size_t why_len);
 
 /* Whether `user` and `password` are what a BMC login can take: printable

@@ -12,7 +12,6 @@
 #include "util.h"
 
 /* RMCP's port (IPMI 2.0 §13.1.1). */
-#define IPMI_DEFAULT_PORT 623
 
 /* Cipher suite 3: RAKP-HMAC-SHA1, HMAC-SHA1-96 integrity, AES-CBC-128
  * confidentiality (IPMI 2.0 Table 22-20). The one every BMC since IPMI 2.0
@@ -277,7 +276,6 @@ static int ipmi_control(power_session *s, power_op op, power_result *res)
 
 const power_driver power_driver_ipmi = {
     .scheme = "ipmi",
-    .default_port = IPMI_DEFAULT_PORT,
     .check_credentials = ipmi_check_credentials,
     .open = ipmi_open,
     .get_state = ipmi_get_state,

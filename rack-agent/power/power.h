@@ -147,8 +147,9 @@ typedef struct power_session power_session;
  * function returns a negative errno and fills res->message (power_result_fail)
  * without the password; it leaves res->state and res->bootdev_set alone. */
 typedef struct power_driver {
-    const char *scheme;    /* URL scheme, lower case: "ipmi" */
-    uint16_t default_port; /* when the URL names none */
+    /* URL scheme, lower case: "ipmi" (model/bmc.h parses the URLs and knows
+     * each scheme's default port) */
+    const char *scheme;
     /* Optional: refuses credentials the protocol cannot carry (at parse time,
      * so an operator learns before any BMC is asked). */
     int (*check_credentials)(const char *user, const char *password, char **ret_error);

@@ -419,7 +419,6 @@ static power_session *fake_close(power_session *s)
 
 static const power_driver fake_driver = {
     .scheme = "ipmi",
-    .default_port = 623,
     .open = fake_open,
     .get_state = fake_get_state,
     .set_bootdev = fake_set_bootdev,
