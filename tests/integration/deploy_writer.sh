@@ -48,7 +48,12 @@ EOF
 python3 -u agent.py > port &
 pid=$!
 i=0
-while [ ! -s port ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+# The server prints its port once it listens: wait for that (up to 30 s on
+# a busy machine), or for it to die.
+while [ ! -s port ] && [ $i -lt 600 ] && kill -0 "$pid" 2>/dev/null; do
+    sleep 0.05
+    i=$((i + 1))
+done
 port=$(cat port)
 [ -n "$port" ] || { echo "FAIL: the test server did not start" >&2; exit 1; }
 base="http://[::1]:$port"

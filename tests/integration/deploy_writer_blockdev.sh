@@ -47,7 +47,12 @@ s.serve_forever()
 ' > port &
 pid=$!
 i=0
-while [ ! -s port ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+# The server prints its port once it listens: wait for that (up to 30 s on
+# a busy machine), or for it to die.
+while [ ! -s port ] && [ $i -lt 600 ] && kill -0 "$pid" 2>/dev/null; do
+    sleep 0.05
+    i=$((i + 1))
+done
 base="http://[::1]:$(cat port)"
 
 failures=0
