@@ -43,6 +43,10 @@ int fleet_install_apply(store *s, int64_t id, install_state from, install_input 
  * not a name (backends may rely on names: no quotes, no blanks). */
 int fleet_page_check(store *s, const store_page *page, store_page *ret);
 
+/* Bumps each distinct rack of racks[0..n) once (sorts them): a batch that
+ * touches many hosts of a rack moves its generation once. */
+int fleet_bump_racks(store *s, int64_t *racks, size_t n);
+
 /* The state's name, for messages. */
 const char *fleet_state_name(install_state st);
 

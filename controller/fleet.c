@@ -161,6 +161,23 @@ int fleet_install_secrets(uint64_t now_ms, char ret_id[STORE_ID_LEN + 1],
 
 /* ---- Racks and agents -------------------------------------------------- */
 
+static int rack_id_cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+int fleet_bump_racks(store *s, int64_t *racks, size_t n)
+{
+    qsort(racks, n, sizeof(*racks), rack_id_cmp);
+    for (size_t i = 0; i < n; i++) {
+        if (i == 0 || racks[i] != racks[i - 1]) {
+            TRY(s->ops->rack_bump(s->be, racks[i]));
+        }
+    }
+    return 0;
+}
+
 int store_racks_list(store *s, int (*cb)(const store_rack *r, void *userdata), void *userdata)
 {
     s->errmsg[0] = '\0';

@@ -51,24 +51,6 @@ typedef struct host_plan {
     uint32_t attempt;         /* of the new install */
 } host_plan;
 
-static int rack_id_cmp(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* Bumps each distinct rack of racks[0..n) once (sorts them). */
-static int bump_racks(store *s, int64_t *racks, size_t n)
-{
-    qsort(racks, n, sizeof(*racks), rack_id_cmp);
-    for (size_t i = 0; i < n; i++) {
-        if (i == 0 || racks[i] != racks[i - 1]) {
-            TRY(s->ops->rack_bump(s->be, racks[i]));
-        }
-    }
-    return 0;
-}
-
 /* The checks of one host's install: -ENOENT (no such host), -EBUSY (an
  * active install and not `replace`), 0 (plan filled), or a store error. */
 static int install_plan(store *s, const char *host, bool replace, host_plan *p)
@@ -133,7 +115,7 @@ static int create_many(store *s, const char *const *hosts, size_t n, const char 
     }
     /* Bump first: each install records the generation that carries it. */
     if (r >= 0) {
-        r = bump_racks(s, racks, n_racks);
+        r = fleet_bump_racks(s, racks, n_racks);
     }
     for (size_t i = 0; r >= 0 && i < n; i++) {
         if (out[i].result < 0) {
@@ -195,7 +177,7 @@ static int cancel_many(store *s, const char *const *hosts, size_t n, uint64_t no
         }
     }
     if (r >= 0) {
-        r = bump_racks(s, racks, n_racks);
+        r = fleet_bump_racks(s, racks, n_racks);
     }
     free(racks);
     return r < 0 ? r : (int)done;

@@ -12,24 +12,6 @@
 #include "rbproto.h"
 #include "util.h"
 
-static int rack_id_cmp(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* Bumps each distinct rack of racks[0..n) once (sorts them). */
-static int bump_distinct(store *s, int64_t *racks, size_t n)
-{
-    qsort(racks, n, sizeof(*racks), rack_id_cmp);
-    for (size_t i = 0; i < n; i++) {
-        if (i == 0 || racks[i] != racks[i - 1]) {
-            TRY(s->ops->rack_bump(s->be, racks[i]));
-        }
-    }
-    return 0;
-}
-
 /* One host's command; -ENOENT, -ENODEV, or a store error. */
 static int power_one(store *s, const char *host, int action, int boot_device,
                      const char *install_id, uint64_t now, store_power_outcome *out,
@@ -91,7 +73,7 @@ static int create_tx(store *s, const char *const *hosts, size_t n, int action, i
         }
     }
     if (r >= 0) {
-        r = bump_distinct(s, racks, n_racks);
+        r = fleet_bump_racks(s, racks, n_racks);
     }
     free(racks);
     return r < 0 ? r : (int)n_racks;
@@ -140,7 +122,7 @@ static int expire_tx(store *s, uint64_t now, uint64_t older_ms)
                                  "the rack's agent did not do it in time (is it connected?)", now));
         racks[i] = rows[i].rack_id;
     }
-    TRY(bump_distinct(s, racks, n));
+    TRY(fleet_bump_racks(s, racks, n));
     return (int)n;
 }
 

@@ -196,6 +196,9 @@ static void sync_work(store *st, void *arg)
     if (j->r >= 0) {
         sync_build b = { .a = j->a, .resp = &j->resp };
         j->r = store_rack_intents(st, j->rack, &j->resp.generation, add_intent, &b);
+        /* A read of its own, after the intents' snapshot: a command made
+         * in between comes with this answer or the next, and one ended in
+         * between is withdrawn by the next (its event bumped the rack). */
         if (j->r >= 0) {
             j->r = store_rack_power(st, j->rack, add_bmc, add_power, &b);
         }

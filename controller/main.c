@@ -286,8 +286,10 @@ static void upkeep_done(void *arg, int status)
     }
     if (j->expired < 0) {
         log_error("cannot expire installs: %s (%s)", errstr(j->expired), j->errmsg);
-    } else if (j->expired > 0 || j->power_expired > 0) {
+    } else if (j->expired > 0) {
         log_info("installs timed out=%d", j->expired);
+    }
+    if (j->expired > 0 || j->power_expired > 0) {
         if (c->hub) {
             hub_poke(c->hub);
         }
