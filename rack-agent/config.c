@@ -241,6 +241,15 @@ static const confload_key tftp_keys[] = {
     { "retries", AT(tftp_retries), UINT(0, 20) },
 };
 
+/* Power (rack-agent/powerctl/powerctl.h). */
+static const confload_key power_keys[] = {
+    { "poll_interval", AT(power_poll_interval), UINT(0, 86400) },
+    { "poll_concurrency", AT(power_poll_concurrency), UINT(1, 64) },
+    { "max_concurrent", AT(power_max_concurrent), UINT(1, 64) },
+    { "timeout", AT(power_timeout), UINT(1, 120) },
+    { "retries", AT(power_retries), UINT(0, 10) },
+};
+
 #undef AT
 #undef LIST
 #undef UINT
@@ -313,6 +322,7 @@ static const confload_section sections[] = {
     SECTION("controller", controller_keys, .end = end_controller),
     SECTION("tftp", tftp_keys),
     SECTION("cache", cache_keys),
+    SECTION("power", power_keys),
 };
 
 static const confload_schema schema = { sections, ARRAY_SIZE(sections), finish };
@@ -348,6 +358,11 @@ int agent_config_load(const char *path, diag *d, agent_config **ret)
     c->cache_max_size = 20ULL << 30; /* CACHE_DEFAULT_MAX_SIZE */
     c->cache_max_fetches = 4;        /* CACHE_DEFAULT_MAX_FETCHES */
     c->controller_sync_wait = 30;
+    c->power_poll_interval = 300; /* POWERCTL_DEFAULT_POLL_MS */
+    c->power_poll_concurrency = 2;
+    c->power_max_concurrent = 4;
+    c->power_timeout = 10;
+    c->power_retries = 2;
 
     int r = confload_load(path, &schema, c, d);
     if (r < 0) {

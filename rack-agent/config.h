@@ -95,6 +95,13 @@ typedef struct agent_config {
     char *cache_dir;
     uint64_t cache_max_size;
     uint32_t cache_max_fetches;
+    /* [power] (rack-agent/powerctl/powerctl.h, power/power.h); with a
+     * controller only (the BMCs come from it). */
+    uint32_t power_poll_interval; /* seconds; 0: no poll */
+    uint32_t power_poll_concurrency;
+    uint32_t power_max_concurrent;
+    uint32_t power_timeout; /* seconds, per attempt */
+    uint32_t power_retries;
 } agent_config;
 
 /* Loads and validates `path`. Every problem goes to `d`; the result is then

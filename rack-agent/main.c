@@ -44,6 +44,7 @@
 #include "parse.h"
 #include "preflight.h"
 #include "install/progress.h"
+#include "powerctl/powerctl.h"
 #include "render/context.h"
 #include "dhcp6/server.h"
 #include "sha256.h"
@@ -87,6 +88,7 @@ typedef struct agent {
     journal *journal; /* with a controller only */
     progress *progress;
     uplink *uplink;
+    powerctl *power; /* with a controller only: the BMCs come from it */
     uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
     uv_timer_t expire_timer;
     int exit_code;
@@ -226,12 +228,48 @@ static void on_install_completed(void *userdata, const char *install_id)
 }
 
 /* The uplink has a new generation from the controller (persisted). */
-static void on_uplink_intents(void *userdata, intent_set *set)
+static void on_uplink_state(void *userdata, intent_set *set, power_plan *plan)
 {
     agent *a = userdata;
-    log_info("intents from the controller generation=%" PRIu64 " intents=%zu profiles=%zu",
-             intent_set_generation(set), intent_set_size(set), intent_set_n_profiles(set));
+    log_info("intents from the controller generation=%" PRIu64 " intents=%zu profiles=%zu "
+             "bmcs=%zu power_commands=%zu",
+             intent_set_generation(set), intent_set_size(set), intent_set_n_profiles(set),
+             plan ? plan->n_bmcs : 0, plan ? plan->n_commands : 0);
     install_intents(a, set, "controller");
+    if (plan) {
+        powerctl_apply(a->power, plan);
+    }
+}
+
+/* powerctl's events (power_on, power_failed, ...) go to the journal like
+ * the install flow's. */
+static int on_power_event(void *userdata, const Rackboot__V1__Event *ev)
+{
+    agent *a = userdata;
+    return progress_emit_host_event(a->progress, ev);
+}
+
+static int setup_power(agent *a)
+{
+    const agent_config *c = a->cfg;
+    powerctl_options o = {
+        .poll_interval_ms = c->power_poll_interval * 1000,
+        .poll_concurrency = c->power_poll_concurrency,
+        .state_dir = c->state_dir,
+        .executor = { .max_concurrent = c->power_max_concurrent,
+                      .attempt_timeout_ms = c->power_timeout * 1000,
+                      .retries = (int)c->power_retries },
+    };
+    int r = powerctl_new(a->loop, &o, on_power_event, a, &a->power);
+    if (r < 0) {
+        log_error("power control not started err=%s", errstr(r));
+        return r;
+    }
+    log_info("power control poll_interval=%us poll_concurrency=%u max_concurrent=%u timeout=%us "
+             "retries=%u",
+             c->power_poll_interval, c->power_poll_concurrency, c->power_max_concurrent,
+             c->power_timeout, c->power_retries);
+    return 0;
 }
 
 static void on_events_durable(void *userdata)
@@ -283,12 +321,19 @@ static int setup_install_flow(agent *a)
     if (!c->has_controller) {
         return 0;
     }
+    r = setup_power(a);
+    if (r < 0) {
+        return r;
+    }
     intent_set *held = NULL;
-    r = uplink_load_persisted(c->state_dir, &held);
+    power_plan *held_plan = NULL;
+    r = uplink_load_persisted(c->state_dir, &held, &held_plan);
     if (r >= 0) {
-        log_info("intents restored from %s/%s generation=%" PRIu64 " intents=%zu", c->state_dir,
-                 UPLINK_INTENTS_FILE, intent_set_generation(held), intent_set_size(held));
+        log_info("intents restored from %s/%s generation=%" PRIu64 " intents=%zu bmcs=%zu",
+                 c->state_dir, UPLINK_INTENTS_FILE, intent_set_generation(held),
+                 intent_set_size(held), held_plan->n_bmcs);
         install_intents(a, held, "restored");
+        powerctl_apply(a->power, held_plan);
     } else if (r != -ENOENT) {
         log_error("persisted intents unreadable (%s/%s): %s; waiting for the controller",
                   c->state_dir, UPLINK_INTENTS_FILE, errstr(r));
@@ -304,7 +349,7 @@ static int setup_install_flow(agent *a)
         .rack = c->rack,
         .sync_wait_ms = c->controller_sync_wait * 1000,
     };
-    r = uplink_new(a->loop, &uc, a->journal, on_uplink_intents, a, &a->uplink);
+    r = uplink_new(a->loop, &uc, a->journal, on_uplink_state, a, &a->uplink);
     if (r < 0) {
         log_error("controller uplink not started err=%s", errstr(r));
         return r;
@@ -425,13 +470,15 @@ static int setup_tftp(agent *a)
     return 0;
 }
 
-/* The uplink's threads stop first (they hand sets to the loop), then the
+/* The uplink's threads stop first (they hand sets to the loop), then power
+ * control (its running BMC operations end and are journaled), then the
  * progress module syncs the journal one last time. */
 static void close_install_flow(agent *a)
 {
     boot_routes_close(a->boot);
     a->boot = NULL;
     a->uplink = uplink_free(a->uplink);
+    a->power = powerctl_free(a->power);
     a->progress = progress_free(a->progress);
 }
 
@@ -824,6 +871,34 @@ static int register_progress_metrics(agent *a)
     return r;
 }
 
+static int register_power_metrics(agent *a)
+{
+    const powerctl_stats *ps = powerctl_get_stats(a->power);
+    static const struct {
+        metric_type type;
+        const char *name, *help, *labels;
+        size_t offset;
+    } series[] = {
+        { METRIC_GAUGE, "rackboot_power_bmcs", "BMCs of the rack's hosts known to the agent.",
+          NULL, offsetof(powerctl_stats, bmcs) },
+        { METRIC_COUNTER, "rackboot_power_commands_total", "Power commands run, by result.",
+          "result=\"ok\"", offsetof(powerctl_stats, commands_ok) },
+        { METRIC_COUNTER, "rackboot_power_commands_total", "Power commands run, by result.",
+          "result=\"failed\"", offsetof(powerctl_stats, commands_failed) },
+        { METRIC_COUNTER, "rackboot_power_polls_total", "Power status polls made.", NULL,
+          offsetof(powerctl_stats, polls) },
+        { METRIC_COUNTER, "rackboot_power_polls_failed_total", "Power status polls that failed.",
+          NULL, offsetof(powerctl_stats, polls_failed) },
+    };
+    int r = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(series) && r == 0; i++) {
+        const uint64_t *v = (const uint64_t *)((const char *)ps + series[i].offset);
+        r = metrics_register(a->metrics, series[i].type, series[i].name, series[i].help,
+                             series[i].labels, v);
+    }
+    return r;
+}
+
 static int register_metrics(agent *a)
 {
     int r = metrics_new(&a->metrics);
@@ -841,6 +916,9 @@ static int register_metrics(agent *a)
     }
     if (r == 0 && a->progress) {
         r = register_progress_metrics(a);
+    }
+    if (r == 0 && a->power) {
+        r = register_power_metrics(a);
     }
     return r;
 }

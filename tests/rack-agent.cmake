@@ -65,6 +65,10 @@ rackboot_fuzz_target(fuzz_agent_config LIBS rb_agent)
 # with a fake driver.
 rackboot_unit_test(test_power LIBS rb_power TIMEOUT 120)
 
+# powerctl: a sync's BMCs and commands as a plan, each command run once
+# (also across restarts), failures as events, a full queue, the status poll.
+rackboot_unit_test(test_powerctl LIBS rb_powerctl TIMEOUT 120)
+
 # rb-power: one request through the executor, for the integration test and
 # for trying a BMC by hand (test build only).
 add_executable(rb-power ${CMAKE_CURRENT_SOURCE_DIR}/tools/rb_power.c)

@@ -308,6 +308,43 @@ int progress_emit(progress *p, const intent *in, Rackboot__V1__Phase phase, uint
     return record(p, in, phase, percent, message, mac, duid, duid_len, NULL, NULL, NULL);
 }
 
+/* Appends to the journal, saying what went wrong or was dropped. */
+static int journal_put(progress *p, const Rackboot__V1__Event *ev, uint64_t *ret_seq)
+{
+    int r = journal_append(p->journal, ev, ret_seq);
+    if (r < 0) {
+        p->stats.events_failed++;
+        log_error("journal: event host=%s phase=%s not recorded: %s", ev->host,
+                  rbproto_phase_to_string(ev->phase), errstr(r));
+        return r;
+    }
+    if (r > 0) {
+        log_warn(
+            "journal: full, dropped the %d oldest unacknowledged events (total dropped %" PRIu64
+            ")",
+            r, journal_dropped_total(p->journal));
+    }
+    return 0;
+}
+
+int progress_emit_host_event(progress *p, const Rackboot__V1__Event *ev)
+{
+    p->stats.events++;
+    char msg[160];
+    log_info("event host=%s install=%s phase=%s power_id=%s message=%s", ev->host,
+             strempty(ev->install_id) ? "-" : ev->install_id, rbproto_phase_to_string(ev->phase),
+             strempty(ev->power_id) ? "-" : ev->power_id,
+             log_quote(msg, sizeof(msg), ev->message ? ev->message : ""));
+    if (!p->journal) {
+        return 0;
+    }
+    int r = journal_put(p, ev, NULL);
+    if (r >= 0) {
+        schedule_sync(p);
+    }
+    return r;
+}
+
 int progress_post_event(progress *p, const intent *in, Rackboot__V1__Phase phase, uint32_t percent,
                         const char *message, progress_posted_fn fn, void *userdata,
                         progress_post **ret)
@@ -338,20 +375,7 @@ static int journal_record(progress *p, const intent *in, Rackboot__V1__Phase pha
     if (duid && duid_len) {
         ev.duid = (ProtobufCBinaryData){ duid_len, RB_UNCONST(duid) };
     }
-    int r = journal_append(p->journal, &ev, ret_seq);
-    if (r < 0) {
-        p->stats.events_failed++;
-        log_error("journal: event host=%s phase=%s not recorded: %s", in->host,
-                  rbproto_phase_to_string(phase), errstr(r));
-        return r;
-    }
-    if (r > 0) {
-        log_warn(
-            "journal: full, dropped the %d oldest unacknowledged events (total dropped %" PRIu64
-            ")",
-            r, journal_dropped_total(p->journal));
-    }
-    return 0;
+    return journal_put(p, &ev, ret_seq);
 }
 
 /* ---- Lifecycle --------------------------------------------------------- */

@@ -47,6 +47,12 @@ void progress_on_completed(progress *p, void (*fn)(void *userdata, const char *i
 int progress_emit(progress *p, const intent *in, Rackboot__V1__Phase phase, uint32_t percent,
                   const char *message, const uint8_t *mac, const uint8_t *duid, size_t duid_len);
 
+/* Records an event of a host rather than of an intent (the power events of
+ * powerctl.h: ev->install_id may be empty). Logged, journaled and synced as
+ * progress_emit() does; ev->seq and time are the journal's. A negative
+ * errno when the journal refused it. */
+int progress_emit_host_event(progress *p, const Rackboot__V1__Event *ev);
+
 /* Told once whether a posted event became durable: `r` 0 (an `installed`
  * install is completed just before), or a negative errno (nothing
  * completed; the event will never be sent): the sync's, or -EIO when the

@@ -37,7 +37,7 @@ struct uplink {
     int open_handles; /* freed when the last one closed */
     uint64_t pki_stamp;
     journal *journal;
-    uplink_intents_fn fn;
+    uplink_state_fn fn;
     void *userdata;
 
     pthread_mutex_t lock;
@@ -57,7 +57,8 @@ struct uplink {
     bool retiring;
     uint64_t last_ok_ms; /* CLOCK_MONOTONIC: the last call on `session` that got a reply */
     unsigned failures;   /* calls on `session` without a reply since then */
-    intent_set *pending; /* handed to the loop */
+    intent_set *pending; /* handed to the loop, with pending_plan */
+    power_plan *pending_plan;
     pthread_t sync_thread, events_thread;
     bool sync_started, events_started;
 };
@@ -167,7 +168,7 @@ int uplink_persist(const char *state_dir, const Rackboot__V1__SyncResponse *sr)
     return fileio_write_atomic(path, buf, len, 0600);
 }
 
-int uplink_load_persisted(const char *state_dir, intent_set **ret)
+int uplink_load_persisted(const char *state_dir, intent_set **ret, power_plan **ret_plan)
 {
     _cleanup_free_ char *path = intents_path(state_dir);
     if (!path) {
@@ -188,9 +189,22 @@ int uplink_load_persisted(const char *state_dir, intent_set **ret)
         rbproto_free(&env->base);
         return -EBADMSG;
     }
-    r = uplink_intents_from_sync(env->sync, ret);
+    intent_set *set = NULL;
+    power_plan *plan = NULL;
+    r = uplink_intents_from_sync(env->sync, &set);
+    if (r >= 0 && ret_plan) {
+        r = power_plan_from_sync(env->sync, false, &plan);
+    }
     rbproto_free(&env->base);
-    return r == -EINVAL ? -EBADMSG : r;
+    if (r < 0) {
+        intent_set_free(set);
+        return r == -EINVAL ? -EBADMSG : r;
+    }
+    *ret = set;
+    if (ret_plan) {
+        *ret_plan = plan;
+    }
+    return 0;
 }
 
 /* ---- Threads ---------------------------------------------------------- */
@@ -396,13 +410,18 @@ static bool connect_session(uplink *u, uint32_t backoff_max)
     return false;
 }
 
-static void hand_over(uplink *u, intent_set *set)
+static void hand_over(uplink *u, intent_set *set, power_plan *plan)
 {
     pthread_mutex_lock(&u->lock);
     intent_set *old = u->pending;
+    power_plan *old_plan = u->pending_plan;
     u->pending = set;
+    u->pending_plan = plan;
     pthread_mutex_unlock(&u->lock);
-    intent_set_free(old); /* the loop had not taken it: superseded */
+    /* The loop had not taken them: superseded. A command of the old plan
+     * the controller still wants is in the new one (level-triggered). */
+    intent_set_free(old);
+    power_plan_free(old_plan);
     uv_async_send(&u->wake);
 }
 
@@ -465,22 +484,29 @@ static void *sync_main(void *arg)
             acked = held;
         } else {
             intent_set *set = NULL;
+            power_plan *plan = NULL;
             r = uplink_intents_from_sync(sr, &set);
+            if (r >= 0) {
+                r = power_plan_from_sync(sr, true, &plan);
+            }
             if (r >= 0) {
                 r = uplink_persist(u->cfg.state_dir, sr);
                 if (r < 0) {
                     intent_set_free(set);
+                    plan = power_plan_free(plan);
                     log_error("uplink: cannot persist generation %" PRIu64 " in %s: %s; not "
                               "acknowledging it",
                               sr->generation, u->cfg.state_dir, errstr(r));
                 }
             } else {
+                intent_set_free(set);
                 log_error("uplink: generation %" PRIu64 " refused: %s", sr->generation, errstr(r));
             }
             if (r >= 0) {
-                log_info("uplink: generation=%" PRIu64 " intents=%zu profiles=%zu persisted",
-                         sr->generation, sr->n_intents, sr->n_profiles);
-                hand_over(u, set);
+                log_info("uplink: generation=%" PRIu64 " intents=%zu profiles=%zu bmcs=%zu "
+                         "power_commands=%zu persisted",
+                         sr->generation, sr->n_intents, sr->n_profiles, sr->n_bmcs, sr->n_power);
+                hand_over(u, set, plan);
                 held = acked = sr->generation;
             } else {
                 pause_ms(u, jitter(BACKOFF_MAX_MS));
@@ -585,10 +611,14 @@ static void on_wake(uv_async_t *handle)
     uplink *u = handle->data;
     pthread_mutex_lock(&u->lock);
     intent_set *set = u->pending;
+    power_plan *plan = u->pending_plan;
     u->pending = NULL;
+    u->pending_plan = NULL;
     pthread_mutex_unlock(&u->lock);
     if (set) {
-        u->fn(u->userdata, set);
+        u->fn(u->userdata, set, plan);
+    } else {
+        power_plan_free(plan);
     }
 }
 
@@ -650,7 +680,7 @@ void uplink_events_ready(uplink *u)
     pthread_mutex_unlock(&u->lock);
 }
 
-int uplink_new(uv_loop_t *loop, const uplink_config *cfg, journal *j, uplink_intents_fn fn,
+int uplink_new(uv_loop_t *loop, const uplink_config *cfg, journal *j, uplink_state_fn fn,
                void *userdata, uplink **ret)
 {
     uplink *u = calloc(1, sizeof(*u));
@@ -752,6 +782,7 @@ uplink *uplink_free(uplink *u)
     u->session = rb_session_close(u->session);
     intent_set_free(u->pending);
     u->pending = NULL;
+    u->pending_plan = power_plan_free(u->pending_plan);
     if (u->pki_check_open) {
         uv_close((uv_handle_t *)&u->pki_check, free_after_close);
     }

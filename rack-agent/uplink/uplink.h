@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "model/intent.h"
+#include "powerctl/plan.h"
 #include "uplink/journal.h"
 #include "rackboot.pb-c.h"
 
@@ -38,11 +39,12 @@ typedef struct uplink_config {
 
 typedef struct uplink uplink;
 
-/* Called on the loop thread with a new set; the callee owns it. */
-typedef void (*uplink_intents_fn)(void *userdata, intent_set *set);
+/* Called on the loop thread with a new generation: its intents and its
+ * power plan (BMCs and commands); the callee owns both. */
+typedef void (*uplink_state_fn)(void *userdata, intent_set *set, power_plan *plan);
 
 /* Starts both threads. `j` may be NULL (no events to send). */
-int uplink_new(uv_loop_t *loop, const uplink_config *cfg, journal *j, uplink_intents_fn fn,
+int uplink_new(uv_loop_t *loop, const uplink_config *cfg, journal *j, uplink_state_fn fn,
                void *userdata, uplink **ret);
 /* Stops the threads (closing the connection under them) and frees. */
 uplink *uplink_free(uplink *u);
@@ -77,8 +79,10 @@ bool uplink_session_stalled(unsigned failures, uint64_t since_ok_ms);
 int uplink_persist(const char *state_dir, const Rackboot__V1__SyncResponse *sr);
 
 /* The intents persisted by the last run, to serve before the controller
- * answers. -ENOENT when there are none; -EBADMSG when the file is damaged. */
-int uplink_load_persisted(const char *state_dir, intent_set **ret);
+ * answers, and (when ret_plan is not NULL) its BMCs without the power
+ * commands (plan.h: only the controller asks for an action, and now).
+ * -ENOENT when there are none; -EBADMSG when the file is damaged. */
+int uplink_load_persisted(const char *state_dir, intent_set **ret, power_plan **ret_plan);
 
 /* A SyncResponse as an intent set (pure; exported for tests). -EINVAL when
  * the response contradicts itself (an intent naming a missing profile, a

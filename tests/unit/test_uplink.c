@@ -174,9 +174,9 @@ static void test_persist_roundtrip(void **state)
     char dir[] = "/tmp/test_uplink.XXXXXX";
     assert_non_null(mkdtemp(dir));
     intent_set *set = NULL;
-    assert_int_equal(uplink_load_persisted(dir, &set), -ENOENT);
+    assert_int_equal(uplink_load_persisted(dir, &set, NULL), -ENOENT);
     assert_int_equal(uplink_persist(dir, &f->sr), 0);
-    assert_int_equal(uplink_load_persisted(dir, &set), 0);
+    assert_int_equal(uplink_load_persisted(dir, &set, NULL), 0);
     check_set(set, f);
     intent_set_free(set);
 
@@ -189,7 +189,7 @@ static void test_persist_roundtrip(void **state)
     long size = ftell(fp);
     assert_int_equal(ftruncate(fileno(fp), size / 2), 0);
     fclose(fp);
-    assert_int_equal(uplink_load_persisted(dir, &set), -EBADMSG);
+    assert_int_equal(uplink_load_persisted(dir, &set, NULL), -EBADMSG);
     unlink(path);
     rmdir(dir);
 }
