@@ -20,6 +20,8 @@ set -u
 
 RB_POWER=${1:?usage: $0 PATH/TO/rb-power}
 TEST_NAME=power_ipmi
+# shellcheck source=tests/integration/ipmi_sim_lib.sh
+. "$(dirname "$0")/ipmi_sim_lib.sh"
 NS="rb-bmc-$$"
 BMC=2001:db8:ff::17   # ipmi_sim listens here
 DEAD=2001:db8:ff::99  # an address in the namespace where nothing listens
@@ -85,73 +87,11 @@ now_ms() {
 
 # ---- the BMC ---------------------------------------------------------------
 
-mkdir -p "$T/state" "$T/simstate"
 printf '%s\n' "$PASSWORD" >"$T/password"
 printf 'not-%s\n' "$PASSWORD" >"$T/wrong"
 chmod 600 "$T/password" "$T/wrong"
 
-# ipmi_sim runs `chassis.sh get power boot` (answer "power:N", "boot:DEV"
-# lines) and `chassis.sh set power 1 boot pxe ...`; any other output format
-# fails every chassis command. "shutdown 1" (soft off) stands for an OS that
-# shuts down at once. With $T/slow present every call first sleeps that many
-# seconds: a BMC slower than the attempt timeout.
-cat >"$T/chassis.sh" <<EOF
-#!/bin/sh
-st="$T/state"
-[ -f "\$st/power" ] || echo 0 >"\$st/power"
-[ -f "\$st/boot" ] || echo default >"\$st/boot"
-echo "\$*" >>"\$st/chassis.log"
-if [ -f "$T/slow" ]; then
-    sleep "\$(cat "$T/slow")"
-fi
-case "\$1" in
-get)
-    shift
-    for p in "\$@"; do
-        case "\$p" in
-        power) echo "power:\$(cat "\$st/power")" ;;
-        boot) echo "boot:\$(cat "\$st/boot")" ;;
-        esac
-    done
-    ;;
-set)
-    shift
-    while [ \$# -ge 2 ]; do
-        case "\$1" in
-        power) echo "\$2" >"\$st/power" ;;
-        shutdown) [ "\$2" = 1 ] && echo 0 >"\$st/power" ;;
-        boot) echo "\$2" >"\$st/boot" ;;
-        esac
-        shift 2
-    done
-    ;;
-esac
-exit 0
-EOF
-chmod 755 "$T/chassis.sh"
-
-# Cipher suite 3 needs the lanplus authentication; the admin user may take
-# the administrator privilege the driver asks for.
-cat >"$T/lan.conf" <<EOF
-name "rb-test-bmc"
-set_working_mc 0x20
-  startlan 1
-    addr $BMC 623
-    priv_limit admin
-    allowed_auths_callback none md2 md5 straight
-    allowed_auths_user none md2 md5 straight
-    allowed_auths_operator none md2 md5 straight
-    allowed_auths_admin none md2 md5 straight
-    guid a123456789abcdefa123456789abcdef
-  endlan
-  chassis_control "$T/chassis.sh"
-  user 2 true  "$USER"   "$PASSWORD" admin  10       none md2 md5 straight
-EOF
-cat >"$T/bmc.emu" <<EOF
-mc_setbmc 0x20
-mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr
-mc_enable 0x20
-EOF
+ipmisim_write "$T" "$BMC" "$USER" "$PASSWORD"
 
 ip netns add "$NS" || fail "cannot create namespace $NS"
 NS_CREATED=1
@@ -159,14 +99,12 @@ ip -n "$NS" link set lo up
 ip -n "$NS" addr add "$BMC/128" dev lo nodad
 ip -n "$NS" addr add "$DEAD/128" dev lo nodad
 
-ip netns exec "$NS" ipmi_sim -c "$T/lan.conf" -f "$T/bmc.emu" -s "$T/simstate" -n \
-    >"$T/sim.log" 2>&1 </dev/null &
-SIM_PID=$!
+ipmisim_start "$NS" "$T"
+SIM_PID=$IPMISIM_PID
 
 # ipmitool as the independent judge: one try of at most 1 s per call.
 ipmi() {
-    ip netns exec "$NS" ipmitool -I lanplus -C 3 -H "$BMC" -p 623 -U "$USER" -f "$T/password" \
-        -N 1 -R 1 "$@"
+    ipmisim_tool "$NS" "$BMC" "$USER" "$T/password" "$@"
 }
 
 # wait_for SECONDS COMMAND...: polls until the command succeeds.
