@@ -147,11 +147,15 @@ static unsigned phase_progress_rank(Rackboot__V1__Phase p)
     case RACKBOOT__V1__PHASE__PHASE_STAGE2_PROGRESS:
         return 7;
     case RACKBOOT__V1__PHASE__PHASE_INSTALLING:
+    case RACKBOOT__V1__PHASE__PHASE_WRITING: /* the image deploy's installing */
         return 8;
-    case RACKBOOT__V1__PHASE__PHASE_INSTALLED:
+    case RACKBOOT__V1__PHASE__PHASE_WRITTEN:
         return 9;
-    case RACKBOOT__V1__PHASE__PHASE_FAILED:
+    case RACKBOOT__V1__PHASE__PHASE_INSTALLED:
+    case RACKBOOT__V1__PHASE__PHASE_FIRST_BOOT:
         return 10;
+    case RACKBOOT__V1__PHASE__PHASE_FAILED:
+        return 11;
     case RACKBOOT__V1__PHASE__PHASE_UNSPECIFIED:
     case RACKBOOT__V1__PHASE__PHASE_DUID_LEARNED:
     case RACKBOOT__V1__PHASE__PHASE_IMAGES_CACHED:
@@ -194,7 +198,9 @@ static int event_apply(store *s, const store_event *e, const store_install_ref *
     const char *message = e->message ? e->message : "";
     if (moved || (install_state_is_active(next) && phase_is_progress(e->phase) &&
                   phase_progress_rank(e->phase) >= phase_progress_rank(in->phase))) {
-        uint32_t percent = e->phase == RACKBOOT__V1__PHASE__PHASE_INSTALLED ? 100 : e->percent;
+        bool done = e->phase == RACKBOOT__V1__PHASE__PHASE_INSTALLED ||
+                    e->phase == RACKBOOT__V1__PHASE__PHASE_FIRST_BOOT;
+        uint32_t percent = done ? 100 : e->percent;
         return s->ops->install_set_progress(s->be, in->id, e->phase, percent, message, now);
     }
     if (install_state_is_active(next) && !phase_is_progress(e->phase)) {

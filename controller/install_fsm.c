@@ -121,9 +121,12 @@ int install_phase_target(Rackboot__V1__Phase phase, install_state *ret)
         return 1;
     case RACKBOOT__V1__PHASE__PHASE_KICKSTART_FETCHED:
     case RACKBOOT__V1__PHASE__PHASE_INSTALLING:
+    case RACKBOOT__V1__PHASE__PHASE_WRITING:
+    case RACKBOOT__V1__PHASE__PHASE_WRITTEN:
         *ret = INSTALL_INSTALLING;
         return 1;
     case RACKBOOT__V1__PHASE__PHASE_INSTALLED:
+    case RACKBOOT__V1__PHASE__PHASE_FIRST_BOOT:
         *ret = INSTALL_INSTALLED;
         return 1;
     case RACKBOOT__V1__PHASE__PHASE_FAILED:

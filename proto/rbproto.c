@@ -1662,6 +1662,9 @@ static const enum_name phase_names[] = {
     { RACKBOOT__V1__PHASE__PHASE_POWER_CYCLE, "power_cycle" },
     { RACKBOOT__V1__PHASE__PHASE_POWER_STATUS, "power_status" },
     { RACKBOOT__V1__PHASE__PHASE_POWER_FAILED, "power_failed" },
+    { RACKBOOT__V1__PHASE__PHASE_WRITING, "writing" },
+    { RACKBOOT__V1__PHASE__PHASE_WRITTEN, "written" },
+    { RACKBOOT__V1__PHASE__PHASE_FIRST_BOOT, "first_boot" },
 };
 
 static const enum_name power_action_names[] = {

@@ -266,7 +266,9 @@ static int record(progress *p, const intent *in, Rackboot__V1__Phase phase, uint
              in->install_id, rbproto_phase_to_string(phase), mac ? " mac=" : "", mac_text, percent,
              log_quote(msg, sizeof(msg), message ? message : ""));
 
-    bool installed = phase == RACKBOOT__V1__PHASE__PHASE_INSTALLED;
+    /* The installer's ending, or an image deploy's: the OS phoned home. */
+    bool installed = phase == RACKBOOT__V1__PHASE__PHASE_INSTALLED ||
+                     phase == RACKBOOT__V1__PHASE__PHASE_FIRST_BOOT;
     progress_post *w = NULL;
     if (fn || installed) {
         /* Before the append: once the event is in the journal, nothing may

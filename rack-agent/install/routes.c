@@ -317,6 +317,23 @@ static void on_progress_cancel(void *userdata)
     progress_post_detach(userdata);
 }
 
+/* What an installer (installing, installed) or the deploy ramdisk
+ * (writing, written) may post; failed from either. first_boot comes only
+ * from the installed system, through /phone-home/. */
+static bool phase_postable(Rackboot__V1__Phase phase)
+{
+    switch (phase) {
+    case RACKBOOT__V1__PHASE__PHASE_INSTALLING:
+    case RACKBOOT__V1__PHASE__PHASE_INSTALLED:
+    case RACKBOOT__V1__PHASE__PHASE_WRITING:
+    case RACKBOOT__V1__PHASE__PHASE_WRITTEN:
+    case RACKBOOT__V1__PHASE__PHASE_FAILED:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static void on_progress(http_request *req, void *userdata)
 {
     boot_routes *b = userdata;
@@ -330,10 +347,8 @@ static void on_progress(http_request *req, void *userdata)
     Rackboot__V1__Phase phase;
     if (boot_form_get(body, len, "phase", phase_s, sizeof(phase_s)) != 1 ||
         rbproto_phase_from_string(phase_s, &phase) < 0 ||
-        (phase != RACKBOOT__V1__PHASE__PHASE_INSTALLING &&
-         phase != RACKBOOT__V1__PHASE__PHASE_INSTALLED &&
-         phase != RACKBOOT__V1__PHASE__PHASE_FAILED)) {
-        http_reply_error(req, 400, "phase must be installing, installed or failed");
+        !phase_postable(phase)) {
+        http_reply_error(req, 400, "phase must be installing, installed, writing, written or failed");
         return;
     }
     uint32_t percent = 0;
@@ -356,6 +371,45 @@ static void on_progress(http_request *req, void *userdata)
     progress_post *w = NULL;
     int r =
         progress_post_event(b->prog, in, phase, percent, message, on_progress_recorded, req, &w);
+    if (r < 0) {
+        http_reply_error(req, 503, "cannot record the event, try again");
+        return;
+    }
+    http_request_on_cancel(req, on_progress_cancel, w);
+}
+
+/* cloud-init's phone_home from the deployed system's first boot: the
+ * install is done only now (progress.h completes it on first_boot). Its
+ * form carries instance_id (our meta-data's: the install id) and hostname;
+ * an instance_id of another install is refused, so a stale image that
+ * still holds an old seed cannot complete this one. */
+static void on_phone_home(http_request *req, void *userdata)
+{
+    boot_routes *b = userdata;
+    const intent *in = authorized(b, req, render_phone_home_path_parse);
+    if (!in || !source_allowed(b, in, req, "phone-home")) {
+        return;
+    }
+    size_t len = 0;
+    const uint8_t *body = http_request_body(req, &len);
+    char instance[FORM_VALUE_MAX], hostname[FORM_VALUE_MAX], message[FORM_VALUE_MAX + 32];
+    if (boot_form_get(body, len, "instance_id", instance, sizeof(instance)) == 1 &&
+        !streq(instance, in->install_id)) {
+        sanitize_line(instance);
+        log_warn("boot: phone-home of host=%s install=%s refused: instance_id=%s", in->host,
+                 in->install_id, instance);
+        http_reply_error(req, 409, "instance_id is not this install's");
+        return;
+    }
+    if (boot_form_get(body, len, "hostname", hostname, sizeof(hostname)) == 1) {
+        sanitize_line(hostname);
+        snprintf(message, sizeof(message), "booted from disk as %s", hostname);
+    } else {
+        snprintf(message, sizeof(message), "booted from disk");
+    }
+    progress_post *w = NULL;
+    int r = progress_post_event(b->prog, in, RACKBOOT__V1__PHASE__PHASE_FIRST_BOOT, 100, message,
+                                on_progress_recorded, req, &w);
     if (r < 0) {
         http_reply_error(req, 503, "cannot record the event, try again");
         return;
@@ -560,6 +614,9 @@ int boot_routes_new(uv_loop_t *loop, http_server *srv, const render_context *ctx
     }
     if (r >= 0) {
         r = http_server_route(srv, HTTP_METHOD_POST, "/progress/", on_progress, b);
+    }
+    if (r >= 0) {
+        r = http_server_route(srv, HTTP_METHOD_POST, "/phone-home/", on_phone_home, b);
     }
     if (r >= 0 && f) {
         r = http_server_route(srv, HTTP_METHOD_GET, "/images/", on_image, b);

@@ -4,8 +4,12 @@
  *   GET  /boot/overlay.img         the route-wait overlay initrd,  → overlay_fetched
  *                                  gzip'ed newc (render/overlay.h)
  *   GET  /ks/<id>?token=T          the rendered kickstart          → kickstart_fetched
- *   POST /progress/<id>?token=T    phase=installing|installed|failed
+ *   POST /progress/<id>?token=T    phase=installing|installed|failed, or the
+ *                                  deploy ramdisk's writing|written
  *                                  [&percent=N][&message=TEXT]
+ *   POST /phone-home/<id>?token=T  cloud-init's phone_home from the deployed
+ *                                  system (instance_id=<id>&hostname=...)
+ *                                  → first_boot, which ends the install
  *   GET  /images/<profile>/...     the image cache's files (files.h); for a
  *                                  host installing that profile, the whole
  *                                  vmlinuz → kernel_fetched, initrd.img →
@@ -30,7 +34,8 @@
  * POST /progress is answered once the event is durable in the journal
  * (progress_post_event(): the loop's next sync), 503 when it is not (a full
  * disk, a failed sync: nothing changed, the installer retries); `installed`
- * withdraws the intent before the 200 goes out. */
+ * and `first_boot` withdraw the intent before the 200 goes out. The same
+ * source rules hold for /phone-home/. */
 #pragma once
 
 #include "files/files.h"

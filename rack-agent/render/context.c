@@ -81,6 +81,11 @@ int render_progress_path_parse(const char *path, const char **ret_id, size_t *re
     return id_path_parse(path, "progress", ret_id, ret_len);
 }
 
+int render_phone_home_path_parse(const char *path, const char **ret_id, size_t *ret_len)
+{
+    return id_path_parse(path, "phone-home", ret_id, ret_len);
+}
+
 static int install_url(const render_context *ctx, const intent *in, const char *dir, char **ret)
 {
     if (!render_id_valid(in->install_id) || !render_id_valid(in->token)) {
@@ -99,6 +104,11 @@ int render_kickstart_url(const render_context *ctx, const intent *in, char **ret
 int render_progress_url(const render_context *ctx, const intent *in, char **ret)
 {
     return install_url(ctx, in, "progress", ret);
+}
+
+int render_phone_home_url(const render_context *ctx, const intent *in, char **ret)
+{
+    return install_url(ctx, in, "phone-home", ret);
 }
 
 int render_host_resolve(const render_context *ctx, const intent *in, render_host *ret)

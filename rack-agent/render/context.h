@@ -18,6 +18,9 @@
  *   /progress/<install-id>?token=TOKEN
  *                                     POST target of the installer's phases
  *                                     (form body phase=NAME)
+ *   /phone-home/<install-id>?token=TOKEN
+ *                                     POST target of cloud-init's phone_home
+ *                                     from the deployed image's first boot
  *
  * Install ids, tokens and profile names are restricted to RFC 3986
  * unreserved characters (render_id_valid), so none of these URLs needs
@@ -65,8 +68,11 @@ int render_boot_path_parse(const char *path, uint8_t ret_mac[6]);
  * length. -EINVAL for anything else. */
 int render_ks_path_parse(const char *path, const char **ret_id, size_t *ret_len);
 int render_progress_path_parse(const char *path, const char **ret_id, size_t *ret_len);
+/* "/phone-home/<install-id>", as above. */
+int render_phone_home_path_parse(const char *path, const char **ret_id, size_t *ret_len);
 
 /* The URLs above for an intent, as new strings (free() them). -EINVAL if the
  * intent's install id or token fails render_id_valid(). */
 int render_kickstart_url(const render_context *ctx, const intent *in, char **ret);
 int render_progress_url(const render_context *ctx, const intent *in, char **ret);
+int render_phone_home_url(const render_context *ctx, const intent *in, char **ret);

@@ -143,6 +143,22 @@ P="$BASE/progress/$ID?token=$TOKEN"
     fail "installing not accepted"
 grep -q 'phase=installing percent=40 message=packages' "$T/agent.log" || fail "installing not logged"
 grep -q 'phase=installed' "$T/agent.log" && fail "installed logged before it was posted"
+# The deploy ramdisk's phases (image profiles) go through the same route.
+[ "$(from "$HOST_ADDR" "$P" -d 'phase=writing&percent=37')" = 200 ] || fail "writing not accepted"
+grep -q 'phase=writing percent=37' "$T/agent.log" || fail "writing not logged"
+[ "$(from "$HOST_ADDR" "$P" -d phase=written)" = 200 ] || fail "written not accepted"
+[ "$(from "$HOST_ADDR" "$P" -d phase=first_boot)" = 400 ] ||
+    fail "first_boot taken on /progress/ (only the installed system's phone-home may say so)"
+# cloud-init's phone_home: the same token and source rules, and the
+# instance_id must be this install's.
+PH="$BASE/phone-home/$ID?token=$TOKEN"
+[ "$(from "$HOST_ADDR" "$BASE/phone-home/$ID?token=bad" -d "instance_id=$ID")" = 403 ] ||
+    fail "phone-home with a wrong token not 403"
+[ "$(from "$OTHER_ADDR" "$PH" -d "instance_id=$ID")" = 403 ] ||
+    fail "phone-home from another address not 403"
+[ "$(from "$HOST_ADDR" "$PH" -d "instance_id=i-0ther&hostname=web17")" = 409 ] ||
+    fail "phone-home with another install's instance_id not 409"
+grep -q 'phase=first_boot' "$T/agent.log" && fail "first_boot logged before a good phone-home"
 [ "$(from "$HOST_ADDR" "$P" -d phase=installed)" = 200 ] || fail "installed not accepted"
 [ "$(from "$HOST_ADDR" "$BASE/boot/$CLI_MAC.ipxe")" = 404 ] || fail "intent not withdrawn on installed"
 grep -qx "$ID" "$T/state/completed" || fail "the completed install is not remembered"
@@ -173,5 +189,15 @@ KS=$(grep -o 'inst.ks=[^ ]*' "$T/body" | head -1 | cut -d= -f2-)
 P=$(echo "$KS" | sed 's|/ks/|/progress/|')
 [ "$(from "$FAR_ADDR" "$P" -d phase=installing)" = 200 ] ||
     fail "source_check = no: progress with the token not taken from any address"
+
+# The installed system phones home: first_boot ends the install.
+PH=$(echo "$KS" | sed 's|/ks/|/phone-home/|')
+ID3=$(echo "$PH" | sed 's|.*/phone-home/||; s|?.*||')
+[ "$(from "$FAR_ADDR" "$PH" -d "instance_id=$ID3&hostname=web17&fqdn=web17.example")" = 200 ] ||
+    fail "phone-home not accepted"
+grep -q "install=$ID3 phase=first_boot percent=100 message=\"booted from disk as web17\"" \
+    "$T/agent.log" || fail "first_boot not logged as such"
+[ "$(from "$OTHER_ADDR" "$BASE/boot/$CLI_MAC.ipxe")" = 404 ] || fail "intent not withdrawn on first_boot"
+grep -qx "$ID3" "$T/state/completed" || fail "the phoned-home install is not remembered as completed"
 
 echo "PASS: $TEST_NAME"

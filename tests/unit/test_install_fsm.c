@@ -41,6 +41,9 @@ static const struct {
     { INSTALL_INPUT_EVENT, P(DUID_LEARNED) },
     { INSTALL_INPUT_EVENT, P(IMAGES_CACHED) },
     { INSTALL_INPUT_EVENT, P(IMAGES_FAILED) },
+    { INSTALL_INPUT_EVENT, P(WRITING) },
+    { INSTALL_INPUT_EVENT, P(WRITTEN) },
+    { INSTALL_INPUT_EVENT, P(FIRST_BOOT) },
     { INSTALL_INPUT_EVENT, P(UNSPECIFIED) },
     { INSTALL_INPUT_EVENT, (Rackboot__V1__Phase)99 },
     { (install_input)0, 0 },
@@ -50,22 +53,22 @@ static const struct {
 
 /* Expected outcome of each (state, column): a state (a move), NO, BAD, ALR. */
 // clang-format off
-static const int expected[][20] = {
-    /*        ack  cancel timeout dhcp scrpt kern initrd ovl  ks   stage2 instng instd fail  duid imgc imgf unsp 99   in0  in42 */
-    [REQ]  = { DIS, CANC,  BAD,   BOO, BOO,  BOO, BOO,   BOO, INS, BOO,   INS,   DONE, FAIL, NO,  NO,  NO,  BAD, BAD, BAD, BAD },
-    [DIS]  = { NO,  CANC,  TOUT,  BOO, BOO,  BOO, BOO,   BOO, INS, BOO,   INS,   DONE, FAIL, NO,  NO,  NO,  BAD, BAD, BAD, BAD },
-    [BOO]  = { NO,  CANC,  TOUT,  NO,  NO,   NO,  NO,    NO,  INS, NO,    INS,   DONE, FAIL, NO,  NO,  NO,  BAD, BAD, BAD, BAD },
-    [INS]  = { NO,  CANC,  TOUT,  NO,  NO,   NO,  NO,    NO,  NO,  NO,    NO,    DONE, FAIL, NO,  NO,  NO,  BAD, BAD, BAD, BAD },
-    [DONE] = { NO,  ALR,   ALR,   NO,  NO,   NO,  NO,    NO,  NO,  NO,    NO,    NO,   NO,   NO,  NO,  NO,  BAD, BAD, BAD, BAD },
-    [FAIL] = { NO,  ALR,   ALR,   NO,  NO,   NO,  NO,    NO,  NO,  NO,    NO,    NO,   NO,   NO,  NO,  NO,  BAD, BAD, BAD, BAD },
-    [CANC] = { NO,  ALR,   ALR,   NO,  NO,   NO,  NO,    NO,  NO,  NO,    NO,    NO,   NO,   NO,  NO,  NO,  BAD, BAD, BAD, BAD },
-    [TOUT] = { NO,  ALR,   ALR,   NO,  NO,   NO,  NO,    NO,  NO,  NO,    NO,    NO,   NO,   NO,  NO,  NO,  BAD, BAD, BAD, BAD },
+static const int expected[][23] = {
+    /*        ack  cancel timeout dhcp scrpt kern initrd ovl  ks   stage2 instng instd fail  duid imgc imgf wrtg wrtn 1stb unsp 99   in0  in42 */
+    [REQ]  = { DIS, CANC,  BAD,   BOO, BOO,  BOO, BOO,   BOO, INS, BOO,   INS,   DONE, FAIL, NO,  NO,  NO,  INS, INS, DONE, BAD, BAD, BAD, BAD },
+    [DIS]  = { NO,  CANC,  TOUT,  BOO, BOO,  BOO, BOO,   BOO, INS, BOO,   INS,   DONE, FAIL, NO,  NO,  NO,  INS, INS, DONE, BAD, BAD, BAD, BAD },
+    [BOO]  = { NO,  CANC,  TOUT,  NO,  NO,   NO,  NO,    NO,  INS, NO,    INS,   DONE, FAIL, NO,  NO,  NO,  INS, INS, DONE, BAD, BAD, BAD, BAD },
+    [INS]  = { NO,  CANC,  TOUT,  NO,  NO,   NO,  NO,    NO,  NO,  NO,    NO,    DONE, FAIL, NO,  NO,  NO,  NO,  NO,  DONE, BAD, BAD, BAD, BAD },
+    [DONE] = { NO,  ALR,   ALR,   NO,  NO,   NO,  NO,    NO,  NO,  NO,    NO,    NO,   NO,   NO,  NO,  NO,  NO,  NO,  NO,   BAD, BAD, BAD, BAD },
+    [FAIL] = { NO,  ALR,   ALR,   NO,  NO,   NO,  NO,    NO,  NO,  NO,    NO,    NO,   NO,   NO,  NO,  NO,  NO,  NO,  NO,   BAD, BAD, BAD, BAD },
+    [CANC] = { NO,  ALR,   ALR,   NO,  NO,   NO,  NO,    NO,  NO,  NO,    NO,    NO,   NO,   NO,  NO,  NO,  NO,  NO,  NO,   BAD, BAD, BAD, BAD },
+    [TOUT] = { NO,  ALR,   ALR,   NO,  NO,   NO,  NO,    NO,  NO,  NO,    NO,    NO,   NO,   NO,  NO,  NO,  NO,  NO,  NO,   BAD, BAD, BAD, BAD },
 };
 // clang-format on
 
 static void test_transition_table(void **state)
 {
-    assert_int_equal(NCOL, 20);
+    assert_int_equal(NCOL, 23);
     for (int s = INSTALL_STATE_FIRST; s <= INSTALL_STATE_LAST; s++) {
         for (size_t c = 0; c < NCOL; c++) {
             install_state next = (install_state)77;
