@@ -222,6 +222,16 @@ const intent *intent_set_find_install(const intent_set *s, const char *install_i
     return p ? &s->intents[ptr_index(p)] : NULL;
 }
 
+int intent_set_mark_netboot_done(intent_set *s, const char *install_id)
+{
+    void *p = hashmap_get(s->by_install, install_id, strlen(install_id));
+    if (!p) {
+        return -ENOENT;
+    }
+    s->intents[ptr_index(p)].netboot_done = true;
+    return 0;
+}
+
 enum { MAX_LISTENERS = 8 };
 
 struct intents_store {

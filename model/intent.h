@@ -42,6 +42,10 @@ typedef struct intent {
     char *token;
     uint32_t attempt;
     const model_profile *profile; /* owned by the set */
+    /* The image is on the host's disk (an image deploy reported written):
+     * its netboots get no answer, so the firmware boots that disk, while
+     * the install stays to take the installed system's phone-home. */
+    bool netboot_done;
 } intent;
 
 typedef struct intent_set intent_set;
@@ -74,6 +78,10 @@ const intent *intent_set_find_install(const intent_set *set, const char *install
  * that just completed), same generation. */
 int intent_set_filter(const intent_set *src, bool (*keep)(const intent *in, void *userdata),
                       void *userdata, intent_set **ret);
+
+/* Marks the intent of `install_id` netboot_done; for a set not yet in a
+ * store. -ENOENT when the set has no such install. */
+int intent_set_mark_netboot_done(intent_set *set, const char *install_id);
 
 /* Frees the strings an intent owns (for callers whose add failed). */
 void intent_clear(intent *in);

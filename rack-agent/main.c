@@ -227,6 +227,34 @@ static void on_install_completed(void *userdata, const char *install_id)
     intents_store_replace(a->store, filtered);
 }
 
+static bool keep_all(const intent *in, void *userdata)
+{
+    return true;
+}
+
+/* An image deploy's image is written: its intent stays (for the phone-home
+ * of the system on that disk) but gets no netboot answers any more. */
+static void on_install_written(void *userdata, const char *install_id)
+{
+    agent *a = userdata;
+    const intent_set *now = intents_store_current(a->store);
+    const intent *in = now ? intent_set_find_install(now, install_id) : NULL;
+    if (!in) {
+        return;
+    }
+    log_info("install written install=%s host=%s: no more netboot answers, waiting for its "
+             "phone-home",
+             install_id, in->host);
+    intent_set *copy = NULL;
+    int r = intent_set_filter(now, keep_all, NULL, &copy);
+    if (r < 0) {
+        log_error("install %s written but its host still netboots until the next sync: %s",
+                  install_id, errstr(r));
+        return;
+    }
+    install_intents(a, copy, "written");
+}
+
 /* The uplink has a new generation from the controller (persisted). */
 static void on_uplink_state(void *userdata, intent_set *set, power_plan *plan)
 {
@@ -304,6 +332,7 @@ static int setup_install_flow(agent *a)
         return r;
     }
     progress_on_completed(a->progress, on_install_completed, a);
+    progress_on_written(a->progress, on_install_written, a);
     progress_on_durable(a->progress, on_events_durable, a);
     r = render_context_init(&a->render, &c->advertise_address, c->http_port);
     if (r < 0) {

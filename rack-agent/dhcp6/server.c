@@ -266,7 +266,9 @@ static const intent *identify(const dhcp6_server *s, const dhcp6_packet *p, cons
     }
     for (size_t i = 0; i < n; i++) {
         const intent *in = intents_find_mac(s->store, cand[i]);
-        if (in) {
+        /* An image written to its disk: the host boots that disk now, so
+         * its netboot gets no answer, as if it had no intent. */
+        if (in && !in->netboot_done) {
             memcpy(ret_mac, cand[i], 6);
             return in;
         }

@@ -14,19 +14,38 @@
 #include "util.h"
 
 #define COMPLETED_FILE "completed"
+#define WRITTEN_FILE   "written"
 #define ID_MAX         128
 
-typedef struct completed_id {
+typedef struct listed_id {
     char id[ID_MAX + 1];
     size_t len;
-} completed_id;
+} listed_id;
+
+/* Install ids in the order they were added (oldest first) and by id, kept
+ * in a file of one id per line: the completed installs, and the image
+ * deploys whose image is written. */
+typedef struct id_list {
+    char *path;
+    listed_id *ids;
+    size_t n, cap;
+    hashmap *by_id;
+} id_list;
+
+/* What the sync that makes an event durable does for its install. */
+typedef enum post_effect {
+    POST_NOTHING = 0,
+    POST_COMPLETE, /* installed, first_boot: withdraw the intent */
+    POST_WRITTEN,  /* written: no more netboot answers */
+} post_effect;
 
 /* An event waiting for the sync that makes it durable: an installer's post,
- * and any `installed` (its install completes only then). */
+ * and any `installed`, `first_boot` or `written` (its effect comes only
+ * then). */
 struct progress_post {
     char install_id[ID_MAX + 1];
     uint64_t seq; /* its event's journal seq (0 without a journal) */
-    bool installed;
+    post_effect effect;
     progress_posted_fn fn; /* NULL: nobody waits (detached, or not a post) */
     void *userdata;
     struct progress_post *next;
@@ -34,7 +53,6 @@ struct progress_post {
 
 struct progress {
     uv_loop_t *loop;
-    char *path; /* STATE_DIR/completed */
     journal *journal;
     uv_timer_t sync_timer;
     bool sync_pending;
@@ -42,22 +60,22 @@ struct progress {
     void *durable_userdata;
     void (*completed_fn)(void *userdata, const char *install_id);
     void *completed_userdata;
-    /* Completed installs in completion order (oldest first) and by id. */
-    completed_id *done;
-    size_t n_done, cap_done;
-    hashmap *done_by_id;
+    void (*written_fn)(void *userdata, const char *install_id);
+    void *written_userdata;
+    id_list completed; /* STATE_DIR/completed */
+    id_list written;   /* STATE_DIR/written */
     /* Events waiting for the next sync, in the order they were recorded. */
     progress_post *posts, **posts_tail;
     progress_stats stats;
 };
 
-/* ---- The completed list ------------------------------------------------ */
+/* ---- The id lists --------------------------------------------------- */
 
-static int done_index(progress *p)
+static int list_index(id_list *l)
 {
-    hashmap_clear(p->done_by_id);
-    for (size_t i = 0; i < p->n_done; i++) {
-        int r = hashmap_put(p->done_by_id, p->done[i].id, p->done[i].len, &p->done[i]);
+    hashmap_clear(l->by_id);
+    for (size_t i = 0; i < l->n; i++) {
+        int r = hashmap_put(l->by_id, l->ids[i].id, l->ids[i].len, &l->ids[i]);
         if (r < 0) {
             return r;
         }
@@ -65,38 +83,43 @@ static int done_index(progress *p)
     return 0;
 }
 
-static int done_append(progress *p, const char *id)
+static bool list_has(const id_list *l, const char *id)
+{
+    return hashmap_get(l->by_id, id, strlen(id)) != NULL;
+}
+
+static int list_append(id_list *l, const char *id)
 {
     size_t len = strlen(id);
     if (len == 0 || len > ID_MAX) {
         return -EINVAL;
     }
-    if (p->n_done == PROGRESS_MAX_COMPLETED) {
+    if (l->n == PROGRESS_MAX_COMPLETED) {
         /* Forget the oldest: an install that old is long gone from every
          * intent set. */
-        memmove(p->done, p->done + 1, (p->n_done - 1) * sizeof(*p->done));
-        p->n_done--;
+        memmove(l->ids, l->ids + 1, (l->n - 1) * sizeof(*l->ids));
+        l->n--;
     }
-    if (p->n_done == p->cap_done) {
-        size_t cap = p->cap_done ? p->cap_done * 2 : 64;
-        completed_id *grown = realloc(p->done, cap * sizeof(*grown));
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        listed_id *grown = realloc(l->ids, cap * sizeof(*grown));
         if (!grown) {
             return -ENOMEM;
         }
-        p->done = grown;
-        p->cap_done = cap;
+        l->ids = grown;
+        l->cap = cap;
     }
-    memcpy(p->done[p->n_done].id, id, len + 1);
-    p->done[p->n_done].len = len;
-    p->n_done++;
-    return done_index(p); /* the array may have moved */
+    memcpy(l->ids[l->n].id, id, len + 1);
+    l->ids[l->n].len = len;
+    l->n++;
+    return list_index(l); /* the array may have moved */
 }
 
-static int done_load(progress *p)
+static int list_load(id_list *l)
 {
     _cleanup_free_ char *buf = NULL;
     size_t len = 0;
-    int r = fileio_read_all(p->path, (size_t)PROGRESS_MAX_COMPLETED * (ID_MAX + 1), (void **)&buf,
+    int r = fileio_read_all(l->path, (size_t)PROGRESS_MAX_COMPLETED * (ID_MAX + 1), (void **)&buf,
                             &len);
     if (r == -ENOENT) {
         return 0;
@@ -106,32 +129,70 @@ static int done_load(progress *p)
     }
     char *save = NULL;
     for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (*line && done_append(p, line) == -ENOMEM) {
+        if (*line && list_append(l, line) == -ENOMEM) {
             return -ENOMEM;
         }
     }
     return 0;
 }
 
-static int done_save(progress *p)
+static int list_save(const id_list *l)
 {
-    size_t cap = p->n_done * (ID_MAX + 1) + 1;
+    size_t cap = l->n * (ID_MAX + 1) + 1;
     _cleanup_free_ char *buf = malloc(cap);
     if (!buf) {
         return -ENOMEM;
     }
     size_t off = 0;
-    for (size_t i = 0; i < p->n_done; i++) {
-        memcpy(buf + off, p->done[i].id, p->done[i].len);
-        off += p->done[i].len;
+    for (size_t i = 0; i < l->n; i++) {
+        memcpy(buf + off, l->ids[i].id, l->ids[i].len);
+        off += l->ids[i].len;
         buf[off++] = '\n';
     }
-    return fileio_write_atomic(p->path, buf, off, 0600);
+    return fileio_write_atomic(l->path, buf, off, 0600);
+}
+
+static int list_open(id_list *l, const char *state_dir, const char *name)
+{
+    if (asprintf(&l->path, "%s/%s", state_dir, name) < 0) {
+        l->path = NULL;
+        return -ENOMEM;
+    }
+    int r = hashmap_new(256, &l->by_id);
+    return r < 0 ? r : list_load(l);
+}
+
+static void list_close(id_list *l)
+{
+    hashmap_free(l->by_id);
+    free(l->ids);
+    free(l->path);
+}
+
+/* Adds `id` and saves the list; an error is logged, as the state it
+ * records takes effect in memory anyway. */
+static void list_remember(id_list *l, const char *id, const char *what)
+{
+    if (list_has(l, id)) {
+        return;
+    }
+    int r = list_append(l, id);
+    if (r >= 0) {
+        r = list_save(l);
+    }
+    if (r < 0) {
+        log_error("cannot record install %s as %s in %s: %s", id, what, l->path, errstr(r));
+    }
 }
 
 bool progress_is_completed(const progress *p, const char *install_id)
 {
-    return hashmap_get(p->done_by_id, install_id, strlen(install_id)) != NULL;
+    return list_has(&p->completed, install_id);
+}
+
+bool progress_is_written(const progress *p, const char *install_id)
+{
+    return list_has(&p->written, install_id);
 }
 
 static bool keep_unfinished(const intent *in, void *userdata)
@@ -142,8 +203,12 @@ static bool keep_unfinished(const intent *in, void *userdata)
 int progress_filter(const progress *p, intent_set *set, intent_set **ret)
 {
     bool any = false;
-    for (size_t i = 0; i < intent_set_size(set) && !any; i++) {
-        any = progress_is_completed(p, intent_set_at(set, i)->install_id);
+    for (size_t i = 0; i < intent_set_size(set); i++) {
+        const char *id = intent_set_at(set, i)->install_id;
+        any = any || progress_is_completed(p, id);
+        if (progress_is_written(p, id)) {
+            intent_set_mark_netboot_done(set, id);
+        }
     }
     if (!any) {
         *ret = set;
@@ -162,6 +227,7 @@ int progress_filter(const progress *p, intent_set *set, intent_set **ret)
 /* ---- Events ------------------------------------------------------------ */
 
 static void complete(progress *p, const char *install_id_in);
+static void mark_written(progress *p, const char *install_id_in);
 
 /* 0 if w's event is durable, else why not. Asked by seq, not told by the
  * sync's result: the fsync that lost the event may have been another
@@ -195,8 +261,10 @@ static void settle_posts(progress *p, int r)
         int wr = post_result(p, w, r);
         /* Completion before the answer: the installer reboots on its 200,
          * and the next boot must find the intent withdrawn. */
-        if (wr == 0 && w->installed) {
+        if (wr == 0 && w->effect == POST_COMPLETE) {
             complete(p, w->install_id);
+        } else if (wr == 0 && w->effect == POST_WRITTEN) {
+            mark_written(p, w->install_id);
         }
         if (w->fn) {
             w->fn(w->userdata, wr);
@@ -239,16 +307,22 @@ static void complete(progress *p, const char *install_id_in)
     }
     char install_id[ID_MAX + 1];
     snprintf(install_id, sizeof(install_id), "%s", install_id_in);
-    int r = done_append(p, install_id);
-    if (r >= 0) {
-        r = done_save(p);
-    }
-    if (r < 0) {
-        log_error("cannot record install %s as completed in %s: %s", install_id, p->path,
-                  errstr(r));
-    }
+    list_remember(&p->completed, install_id, "completed");
     if (p->completed_fn) {
         p->completed_fn(p->completed_userdata, install_id);
+    }
+}
+
+static void mark_written(progress *p, const char *install_id_in)
+{
+    if (progress_is_written(p, install_id_in)) {
+        return;
+    }
+    char install_id[ID_MAX + 1];
+    snprintf(install_id, sizeof(install_id), "%s", install_id_in);
+    list_remember(&p->written, install_id, "written");
+    if (p->written_fn) {
+        p->written_fn(p->written_userdata, install_id);
     }
 }
 
@@ -267,10 +341,13 @@ static int record(progress *p, const intent *in, Rackboot__V1__Phase phase, uint
              log_quote(msg, sizeof(msg), message ? message : ""));
 
     /* The installer's ending, or an image deploy's: the OS phoned home. */
-    bool installed = phase == RACKBOOT__V1__PHASE__PHASE_INSTALLED ||
-                     phase == RACKBOOT__V1__PHASE__PHASE_FIRST_BOOT;
+    post_effect effect = phase == RACKBOOT__V1__PHASE__PHASE_INSTALLED ||
+                                 phase == RACKBOOT__V1__PHASE__PHASE_FIRST_BOOT
+                             ? POST_COMPLETE
+                         : phase == RACKBOOT__V1__PHASE__PHASE_WRITTEN ? POST_WRITTEN
+                                                                        : POST_NOTHING;
     progress_post *w = NULL;
-    if (fn || installed) {
+    if (fn || effect != POST_NOTHING) {
         /* Before the append: once the event is in the journal, nothing may
          * fail that would leave it without its completion. */
         w = calloc(1, sizeof(*w));
@@ -279,7 +356,7 @@ static int record(progress *p, const intent *in, Rackboot__V1__Phase phase, uint
             return -ENOMEM;
         }
         snprintf(w->install_id, sizeof(w->install_id), "%s", in->install_id);
-        w->installed = installed;
+        w->effect = effect;
         w->fn = fn;
         w->userdata = userdata;
     }
@@ -391,20 +468,16 @@ int progress_new(uv_loop_t *loop, const char *state_dir, journal *j, progress **
     p->loop = loop;
     p->journal = j;
     p->posts_tail = &p->posts;
-    int r = asprintf(&p->path, "%s/%s", state_dir, COMPLETED_FILE) < 0 ? -ENOMEM : 0;
+    int r = list_open(&p->completed, state_dir, COMPLETED_FILE);
     if (r >= 0) {
-        r = hashmap_new(256, &p->done_by_id);
-    }
-    if (r >= 0) {
-        r = done_load(p);
+        r = list_open(&p->written, state_dir, WRITTEN_FILE);
     }
     if (r >= 0) {
         r = uv_timer_init(loop, &p->sync_timer);
     }
     if (r < 0) {
-        hashmap_free(p->done_by_id);
-        free(p->done);
-        free(p->path);
+        list_close(&p->completed);
+        list_close(&p->written);
         free(p);
         return r;
     }
@@ -416,9 +489,8 @@ int progress_new(uv_loop_t *loop, const char *state_dir, journal *j, progress **
 static void free_after_close(uv_handle_t *h)
 {
     progress *p = h->data;
-    hashmap_free(p->done_by_id);
-    free(p->done);
-    free(p->path);
+    list_close(&p->completed);
+    list_close(&p->written);
     free(p);
 }
 
@@ -435,6 +507,7 @@ progress *progress_free(progress *p)
         progress_post_detach(w);
     }
     p->completed_fn = NULL;
+    p->written_fn = NULL;
     int r = p->journal ? journal_sync(p->journal) : 0;
     settle_posts(p, r);
     uv_close((uv_handle_t *)&p->sync_timer, free_after_close);
@@ -454,6 +527,13 @@ void progress_on_completed(progress *p, void (*fn)(void *userdata, const char *i
     p->completed_userdata = userdata;
 }
 
+void progress_on_written(progress *p, void (*fn)(void *userdata, const char *install_id),
+                         void *userdata)
+{
+    p->written_fn = fn;
+    p->written_userdata = userdata;
+}
+
 const progress_stats *progress_get_stats(const progress *p)
 {
     return &p->stats;
@@ -461,7 +541,7 @@ const progress_stats *progress_get_stats(const progress *p)
 
 void progress_refresh_stats(progress *p)
 {
-    p->stats.completed = p->n_done;
+    p->stats.completed = p->completed.n;
     if (p->journal) {
         journal_stats js;
         journal_get_stats(p->journal, &js);

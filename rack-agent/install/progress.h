@@ -15,7 +15,11 @@
  * installer's retry, and the controller hears of the install once. Every later intent set is
  * filtered through the same list, so neither a standalone re-read nor a controller that is behind
  * re-arms it; a new install (a new id: a changed hosts entry, a new `rackboot install`) is not in
- * the list. */
+ * the list. An image deploy completes the same way on `first_boot` (the
+ * installed system's phone-home); before that, its ramdisk's durable
+ * `written` is remembered in STATE_DIR/written and marks its intent
+ * netboot_done: no DHCPv6 answer or script any more, so the host boots the
+ * disk it was written to, while the phone-home route still knows it. */
 #pragma once
 
 #include <stdbool.h>
@@ -41,6 +45,10 @@ void progress_on_durable(progress *p, void (*fn)(void *userdata), void *userdata
 /* Runs when an install completed (the daemon withdraws its intent). */
 void progress_on_completed(progress *p, void (*fn)(void *userdata, const char *install_id),
                            void *userdata);
+/* Runs when an image deploy's image is written (the daemon marks its
+ * intent netboot_done: model/intent.h). */
+void progress_on_written(progress *p, void (*fn)(void *userdata, const char *install_id),
+                         void *userdata);
 
 /* Records one event about `in` (mac, duid may be NULL). A negative errno
  * when the journal refused it (logged and counted; nothing else happens). */
@@ -74,7 +82,9 @@ int progress_post_event(progress *p, const intent *in, Rackboot__V1__Phase phase
 void progress_post_detach(progress_post *w);
 
 bool progress_is_completed(const progress *p, const char *install_id);
-/* An intent set without the completed installs (a new set; `set` is freed). */
+bool progress_is_written(const progress *p, const char *install_id);
+/* An intent set without the completed installs, and with the written
+ * ones marked netboot_done (a new set; `set` is freed). */
 int progress_filter(const progress *p, intent_set *set, intent_set **ret);
 
 /* Counters for /metrics: stable addresses, refreshed from the journal by

@@ -167,7 +167,7 @@ static void on_boot(http_request *req, void *userdata)
         return;
     }
     const intent *in = set ? intent_set_find_mac(set, mac) : NULL;
-    if (!in) {
+    if (!in || in->netboot_done) {
         http_reply_error(req, 404, "no install for this host");
         return;
     }

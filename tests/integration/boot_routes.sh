@@ -147,6 +147,9 @@ grep -q 'phase=installed' "$T/agent.log" && fail "installed logged before it was
 [ "$(from "$HOST_ADDR" "$P" -d 'phase=writing&percent=37')" = 200 ] || fail "writing not accepted"
 grep -q 'phase=writing percent=37' "$T/agent.log" || fail "writing not logged"
 [ "$(from "$HOST_ADDR" "$P" -d phase=written)" = 200 ] || fail "written not accepted"
+# Written: the host boots its disk now (no script), the install waits.
+[ "$(from "$HOST_ADDR" "$BASE/boot/$CLI_MAC.ipxe")" = 404 ] || fail "a script served after written"
+grep -qx "$ID" "$T/state/written" || fail "the written install is not remembered"
 [ "$(from "$HOST_ADDR" "$P" -d phase=first_boot)" = 400 ] ||
     fail "first_boot taken on /progress/ (only the installed system's phone-home may say so)"
 # cloud-init's phone_home: the same token and source rules, and the

@@ -200,11 +200,20 @@ static void test_completed(void **state)
     const intent *b = intent_set_find_install(filtered, "id-b");
     assert_non_null(b);
     assert_string_equal(b->profile->name, "p");
-    /* An image deploy ends when the installed system phones home. */
+    /* An image deploy: written marks the intent netboot_done (no more
+     * answers to its netboots), it ends when the installed system phones
+     * home. */
+    assert_false(b->netboot_done);
     assert_int_equal(
         progress_emit(p, b, RACKBOOT__V1__PHASE__PHASE_WRITTEN, 100, NULL, NULL, NULL, 0), 0);
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
     assert_false(progress_is_completed(p, "id-b"));
+    assert_true(progress_is_written(p, "id-b"));
+    intent_set *marked = NULL;
+    assert_int_equal(progress_filter(p, two_installs(), &marked), 0);
+    assert_true(intent_set_find_install(marked, "id-b")->netboot_done);
+    assert_null(intent_set_find_install(marked, "id-a"));
+    intent_set_free(marked);
     assert_int_equal(
         progress_emit(p, b, RACKBOOT__V1__PHASE__PHASE_FIRST_BOOT, 100, NULL, NULL, NULL, 0), 0);
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);

@@ -53,6 +53,11 @@ static bool on_link(void *userdata, int ifindex, const struct in6_addr *link,
     return memcmp(addr, &prefix, 8) == 0;
 }
 
+static bool keep_all(const intent *in, void *userdata)
+{
+    return true;
+}
+
 static fixture *make_fixture_full(bool with_pool, bool rapid, const char *pool_last,
                                   const dhcp6_prefix *relays, size_t n_relays)
 {
@@ -232,6 +237,20 @@ static void test_ipxe_solicit_gets_advertise(void **state)
     assert_non_null(find_opt(f->tx.buf, f->tx.len, DHCP6_OPT_DNS_SERVERS, &l));
     assert_non_null(find_opt(f->tx.buf, f->tx.len, DHCP6_OPT_DOMAIN_LIST, &l));
     assert_int_equal(f->bound_calls, 0);
+}
+
+/* An image written to the host's disk (its intent netboot_done): the host
+ * boots that disk, so its Solicit gets no answer, as without an intent. */
+static void test_netboot_done_is_ignored(void **state)
+{
+    fixture *f = *state;
+    intent_set *copy = NULL;
+    assert_int_equal(intent_set_filter(intents_store_current(f->store), keep_all, NULL, &copy), 0);
+    assert_int_equal(intent_set_mark_netboot_done(copy, "inst-1"), 0);
+    assert_int_equal(intent_set_mark_netboot_done(copy, "inst-2"), -ENOENT);
+    intents_store_replace(f->store, copy);
+    assert_int_equal(send_ll(f, ipxe_solicit, sizeof(ipxe_solicit)), 0);
+    assert_int_equal(dhcp6_server_get_stats(f->server)->ignored_no_intent, 1);
 }
 
 static void test_ipxe_request_gets_reply_and_binds(void **state)
@@ -710,6 +729,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ipxe_solicit_gets_advertise, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_netboot_done_is_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ipxe_request_gets_reply_and_binds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unicast_and_rfc_discards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_host_is_ignored, setup, teardown),
