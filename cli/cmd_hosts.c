@@ -510,8 +510,7 @@ static int hosts_add(cli *c, int argc, char **argv)
                                    "--bmc-password-file and --bmc-password-stdin: give one");
         } else if (strempty(h->bmc_url) &&
                    (!strempty(h->bmc_user) || password_file || password_stdin)) {
-            code = cli_usage_error(c, "hosts add ",
-                                   "--bmc-user and the password need --bmc URL");
+            code = cli_usage_error(c, "hosts add ", "--bmc-user and the password need --bmc URL");
         } else {
             r = cli_pb_set_string(&h->name, argv[optind]);
         }

@@ -41,7 +41,7 @@ static const char power_help[] =
     "power state the BMC reported, and the BMC's message. Exits 1 when a host\n"
     "failed or timed out.\n";
 
-#define POWER_DEFAULT_WAIT_S 120u
+#define POWER_DEFAULT_WAIT_S  120u
 #define POWER_DEFAULT_POLL_MS 1000u
 
 enum { OPT_JSON = 1000, OPT_RACK, OPT_ALL, OPT_BOOTDEV, OPT_NO_WAIT, OPT_TIMEOUT };
@@ -77,7 +77,8 @@ static int view_init(power_view *v, Rackboot__V1__ApiReply *made)
     for (size_t i = 0; i < l->n_rows; i++) {
         v->rows[i] = l->rows[i];
         const char *id = l->rows[i]->id;
-        if (!strempty(id) && hashmap_put(v->by_id, id, strlen(id), (void *)(uintptr_t)(i + 1)) < 0) {
+        if (!strempty(id) &&
+            hashmap_put(v->by_id, id, strlen(id), (void *)(uintptr_t)(i + 1)) < 0) {
             return -ENOMEM;
         }
     }

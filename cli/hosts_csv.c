@@ -33,10 +33,12 @@ enum {
 };
 
 static const char *const col_names[N_COLS] = {
-    [COL_NAME] = "name",         [COL_MAC] = "mac",       [COL_RACK] = "rack",
-    [COL_ADDRESS] = "address",   [COL_PREFIX] = "prefix", [COL_GATEWAY] = "gateway",
-    [COL_HOSTNAME] = "hostname", [COL_BMC] = "bmc",       [COL_BMC_USER] = "bmc_user",
-    [COL_BMC_PASSWORD_FILE] = "bmc_password_file",        [COL_FIRMWARE] = "firmware",
+    [COL_NAME] = "name",         [COL_MAC] = "mac",
+    [COL_RACK] = "rack",         [COL_ADDRESS] = "address",
+    [COL_PREFIX] = "prefix",     [COL_GATEWAY] = "gateway",
+    [COL_HOSTNAME] = "hostname", [COL_BMC] = "bmc",
+    [COL_BMC_USER] = "bmc_user", [COL_BMC_PASSWORD_FILE] = "bmc_password_file",
+    [COL_FIRMWARE] = "firmware",
 };
 
 typedef struct csv_parser {

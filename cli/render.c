@@ -116,12 +116,12 @@ json_t *render_hosts_json(const Rackboot__V1__HostList *l)
                               jstr(h->hostname), "duid", jhex(&h->duid));
         /* The BMC: never the password (a request being shown back holds
          * one), only whether there is one. */
-        json_t *bmc = json_pack(
-            "{s:o, s:o, s:b, s:o, s:o, s:o}", "bmc", jstr(h->bmc_url), "bmc_user",
-            jstr(h->bmc_user), "bmc_password_set", (int)host_password_set(h), "firmware",
-            jstr(rbproto_firmware_to_string(h->firmware)), "power_state",
-            jstr(rbproto_power_state_to_string(h->power_state)), "power_updated",
-            jtime(h->power_updated_unix_ms));
+        json_t *bmc =
+            json_pack("{s:o, s:o, s:b, s:o, s:o, s:o}", "bmc", jstr(h->bmc_url), "bmc_user",
+                      jstr(h->bmc_user), "bmc_password_set", (int)host_password_set(h), "firmware",
+                      jstr(rbproto_firmware_to_string(h->firmware)), "power_state",
+                      jstr(rbproto_power_state_to_string(h->power_state)), "power_updated",
+                      jtime(h->power_updated_unix_ms));
         if (o && (!bmc || json_object_update(o, bmc) < 0)) {
             o = (json_decref(o), NULL);
         }
@@ -540,9 +540,9 @@ json_t *render_power_json(const Rackboot__V1__PowerList *l, bool gave_up)
     for (size_t i = 0; a && i < l->n_rows; i++) {
         const Rackboot__V1__PowerRow *r = l->rows[i];
         json_array_append_new(
-            a, json_pack("{s:o, s:s, s:o, s:b, s:b, s:s, s:o, s:o, s:o}", "id", jstr(r->id),
-                         "host", r->host, "action", jstr(rbproto_power_action_to_string(r->action)),
-                         "done", (int)r->done, "ok", (int)(r->done && r->ok), "result",
+            a, json_pack("{s:o, s:s, s:o, s:b, s:b, s:s, s:o, s:o, s:o}", "id", jstr(r->id), "host",
+                         r->host, "action", jstr(rbproto_power_action_to_string(r->action)), "done",
+                         (int)r->done, "ok", (int)(r->done && r->ok), "result",
                          render_power_result(r, gave_up), "power_state",
                          jstr(rbproto_power_state_to_string(r->power_state)), "message",
                          jstr(r->message), "updated_at", jtime(r->updated_unix_ms)));

@@ -243,8 +243,10 @@ int model_bmc_password_read_file(const char *path, char **ret, char *why, size_t
         return -EISDIR;
     }
     if (S_ISREG(st.st_mode) && (st.st_mode & S_IRWXO)) {
-        refuse(why, why_len, "%s: mode %04o gives others access to a password: refused (chmod o= it, "
-               "e.g. to 0600 or 0640)", path, (unsigned)(st.st_mode & 07777));
+        refuse(why, why_len,
+               "%s: mode %04o gives others access to a password: refused (chmod o= it, "
+               "e.g. to 0600 or 0640)",
+               path, (unsigned)(st.st_mode & 07777));
         return -EACCES;
     }
     while (len < sizeof(buf)) {

@@ -30,7 +30,7 @@ static struct {
     const Rackboot__V1__ApiReply *reply;
     /* when set: the reply to each request (instead of `reply`) */
     const Rackboot__V1__ApiReply *(*reply_to)(const Rackboot__V1__ApiRequest *req);
-    int code; /* nonzero: the transport fails with this exit code */
+    int code;            /* nonzero: the transport fails with this exit code */
     uint32_t timeout_ms; /* of the last call */
 } fake;
 
@@ -920,8 +920,8 @@ static void test_hosts_import_ini_and_csv(void **state)
         code_;                                                                                     \
     })
 
-#define ADD_WEB1 "hosts", "add", "web1", "--mac", "52:54:00:00:00:01", "--rack", "r1", "--address", \
-                 "2001:db8::1"
+#define ADD_WEB1                                                                                   \
+    "hosts", "add", "web1", "--mac", "52:54:00:00:00:01", "--rack", "r1", "--address", "2001:db8::1"
 
 /* hosts add --bmc ...: the password only from a file or stdin, never from
  * the command line, never echoed, never in --json output. */
@@ -973,9 +973,9 @@ static void test_hosts_add_bmc(void **state)
                  "--bmc-password-stdin");
     assert_usage(ADD_WEB1, "--firmware", "efi");
     int calls = fake.calls;
-    assert_int_equal(run_stdin("", ADD_WEB1, "--bmc", "ipmi://[2001:db8:ff::1]",
-                               "--bmc-password-stdin"),
-                     CLI_EXIT_USAGE);
+    assert_int_equal(
+        run_stdin("", ADD_WEB1, "--bmc", "ipmi://[2001:db8:ff::1]", "--bmc-password-stdin"),
+        CLI_EXIT_USAGE);
     assert_non_null(strstr(err_text, "--bmc-password-stdin: empty"));
     assert_int_equal(run_stdin("Hunter5\nmore\n", ADD_WEB1, "--bmc", "ipmi://[2001:db8:ff::1]",
                                "--bmc-password-stdin"),
@@ -1029,9 +1029,8 @@ static const Rackboot__V1__ApiReply *power_reply(const Rackboot__V1__ApiRequest 
     reply.status = RACKBOOT__V1__STATUS__STATUS_OK;
     reply.body_case = RACKBOOT__V1__API_REPLY__BODY_POWER;
     reply.power = &list;
-    size_t n = req->body_case == RACKBOOT__V1__API_REQUEST__BODY_POWER
-                   ? req->power->target->n_hosts
-                   : req->power_results->n_ids;
+    size_t n = req->body_case == RACKBOOT__V1__API_REQUEST__BODY_POWER ? req->power->target->n_hosts
+                                                                       : req->power_results->n_ids;
     assert_true(n <= 8);
     if (req->body_case == RACKBOOT__V1__API_REQUEST__BODY_POWER_RESULTS) {
         pw.asks++;

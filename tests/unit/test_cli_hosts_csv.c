@@ -25,14 +25,20 @@ typedef struct result {
     Rackboot__V1__HostsAddRequest *req;
 } result;
 
-static result parse(const char *text, const char *rack)
+/* `text` as the file `path` (files it names are read relative to it). */
+static result parse_at(const char *path, const char *text, const char *rack)
 {
     result res = { .d = diag_new(),
                    .req = cli_pb_new(&rackboot__v1__hosts_add_request__descriptor) };
     assert_non_null(res.d);
     assert_non_null(res.req);
-    res.r = hosts_csv_parse("hosts.csv", text, strlen(text), rack, res.d, res.req);
+    res.r = hosts_csv_parse(path, text, strlen(text), rack, res.d, res.req);
     return res;
+}
+
+static result parse(const char *text, const char *rack)
+{
+    return parse_at("hosts.csv", text, rack);
 }
 
 static void done(result *res)
@@ -277,9 +283,7 @@ static void test_bmc_columns(void **state)
                        "web17,52:54:00:12:34:56,r1,2001:db8:1::17,ipmi://[2001:db8:ff::17]:623,"
                        "admin,web17.pw,uefi\n"
                        "web18,52:54:00:12:34:57,r1,2001:db8:1::18,,,,bios\n";
-    result res = { .d = diag_new(),
-                   .req = cli_pb_new(&rackboot__v1__hosts_add_request__descriptor) };
-    res.r = hosts_csv_parse(csv, text, strlen(text), NULL, res.d, res.req);
+    result res = parse_at(csv, text, NULL);
     print_diag(res.d);
     assert_int_equal(res.r, 0);
     assert_int_equal(res.req->n_hosts, 2);
@@ -298,9 +302,7 @@ static void test_bmc_columns(void **state)
            "web17,52:54:00:12:34:56,r1,2001:db8:1::17,ipmi://root:Hunter2@[2001:db8:ff::17],,,\n"
            "web18,52:54:00:12:34:57,r1,2001:db8:1::18,ipmi://[2001:db8:ff::18],,loose.pw,efi\n"
            "web19,52:54:00:12:34:58,r1,2001:db8:1::19,,admin,,\n";
-    res = (result){ .d = diag_new(),
-                    .req = cli_pb_new(&rackboot__v1__hosts_add_request__descriptor) };
-    res.r = hosts_csv_parse(csv, text, strlen(text), NULL, res.d, res.req);
+    res = parse_at(csv, text, NULL);
     assert_int_equal(res.r, -EINVAL);
     char want[256];
     snprintf(want, sizeof(want), "%s:2: bmc: ", csv);

@@ -109,19 +109,27 @@ static void test_events_json(void **state)
     free(s);
 }
 
-static void test_hosts_json_and_text(void **state)
+/* web17 in r1 at 2001:db8:1::17/64 with two MACs (static storage). */
+static Rackboot__V1__Host host_web17(void)
 {
-    uint8_t mac1[6] = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 },
-            mac2[6] = { 0x52, 0x54, 0, 0x12, 0x34, 0x57 };
-    uint8_t addr[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 1, [15] = 0x17 };
-    ProtobufCBinaryData macs[2] = { { 6, mac1 }, { 6, mac2 } };
+    static uint8_t mac1[6] = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 },
+                   mac2[6] = { 0x52, 0x54, 0, 0x12, 0x34, 0x57 };
+    static uint8_t addr[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 1, [15] = 0x17 };
+    static ProtobufCBinaryData macs[2] = { { 6, mac1 }, { 6, mac2 } };
+    static char name[] = "web17", rack[] = "r1";
     Rackboot__V1__Host h = RACKBOOT__V1__HOST__INIT;
-    h.name = (char[]){ "web17" };
-    h.rack = (char[]){ "r1" };
+    h.name = name;
+    h.rack = rack;
     h.n_macs = 2;
     h.macs = macs;
     h.address = (ProtobufCBinaryData){ 16, addr };
     h.prefix_length = 64;
+    return h;
+}
+
+static void test_hosts_json_and_text(void **state)
+{
+    Rackboot__V1__Host h = host_web17();
     Rackboot__V1__Host *hosts[] = { &h };
     Rackboot__V1__HostList l = RACKBOOT__V1__HOST_LIST__INIT;
     l.n_hosts = 1;
@@ -152,16 +160,8 @@ static void test_hosts_json_and_text(void **state)
  * one), only that one is set. */
 static void test_hosts_bmc_never_shows_the_password(void **state)
 {
-    uint8_t mac[6] = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 };
-    uint8_t addr[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 1, [15] = 0x17 };
-    ProtobufCBinaryData macs[1] = { { 6, mac } };
-    Rackboot__V1__Host h = RACKBOOT__V1__HOST__INIT;
-    h.name = (char[]){ "web17" };
-    h.rack = (char[]){ "r1" };
+    Rackboot__V1__Host h = host_web17();
     h.n_macs = 1;
-    h.macs = macs;
-    h.address = (ProtobufCBinaryData){ 16, addr };
-    h.prefix_length = 64;
     h.bmc_url = (char[]){ "ipmi://[2001:db8:ff::17]:623" };
     h.bmc_user = (char[]){ "admin" };
     h.bmc_password = (char[]){ "s3cr3t-Hunter2" };
@@ -200,8 +200,10 @@ static void test_hosts_bmc_never_shows_the_password(void **state)
     fclose(f);
     assert_null(strstr(text, "s3cr3t"));
     assert_non_null(strstr(text, "HOSTNAME  POWER    MACS\n"));
-    assert_non_null(strstr(text, "\nweb17  r1    2001:db8:1::17/64  -        -         on       52:"));
-    assert_non_null(strstr(text, "\nweb18  r1    2001:db8:1::17/64  -        -         unknown  52:"));
+    assert_non_null(
+        strstr(text, "\nweb17  r1    2001:db8:1::17/64  -        -         on       52:"));
+    assert_non_null(
+        strstr(text, "\nweb18  r1    2001:db8:1::17/64  -        -         unknown  52:"));
     assert_non_null(strstr(text, "firmware:  uefi\n"
                                  "bmc:       ipmi://[2001:db8:ff::17]:623\n"
                                  "bmc_user:  admin\n"

@@ -115,28 +115,28 @@ static void test_bmc_key_errors(void **state)
     write_file("loose.pw", "Hunter2\n", 0644, pw, sizeof(pw));
     write_file("empty.pw", "\n", 0600, pw, sizeof(pw));
     write_file("hosts.conf",
-               "[host a1]\n"                                          /* 1 */
-               "mac = 52:54:00:12:34:01\n"                             /* 2 */
-               "address = 2001:db8:1::1\n"                             /* 3 */
-               "bmc = ipmi://root:Hunter2@[2001:db8:ff::1]\n"          /* 4 */
-               "bmc_user = admin\n"                                    /* 5 */
-               "[host a2]\n"                                          /* 6 */
-               "mac = 52:54:00:12:34:02\n"                             /* 7 */
-               "address = 2001:db8:1::2\n"                             /* 8 */
-               "bmc = http://[2001:db8:ff::2]\n"                       /* 9 */
-               "bmc_password_file = loose.pw\n"                        /* 10 */
-               "firmware = efi\n"                                      /* 11 */
-               "[host a3]\n"                                          /* 12 */
-               "mac = 52:54:00:12:34:03\n"                             /* 13 */
-               "address = 2001:db8:1::3\n"                             /* 14 */
-               "bmc = ipmi://2001:db8:ff::3\n"                         /* 15 */
-               "bmc_password_file = empty.pw\n"                        /* 16 */
-               "bmc_user =\n"                                          /* 17 */
-               "[host a4]\n"                                          /* 18 */
-               "mac = 52:54:00:12:34:04\n"                             /* 19 */
-               "address = 2001:db8:1::4\n"                             /* 20 */
-               "bmc = ipmi://[2001:db8:ff::4]\n"                       /* 21 */
-               "bmc_password_file = missing.pw\n",                     /* 22 */
+               "[host a1]\n"                                  /* 1 */
+               "mac = 52:54:00:12:34:01\n"                    /* 2 */
+               "address = 2001:db8:1::1\n"                    /* 3 */
+               "bmc = ipmi://root:Hunter2@[2001:db8:ff::1]\n" /* 4 */
+               "bmc_user = admin\n"                           /* 5 */
+               "[host a2]\n"                                  /* 6 */
+               "mac = 52:54:00:12:34:02\n"                    /* 7 */
+               "address = 2001:db8:1::2\n"                    /* 8 */
+               "bmc = http://[2001:db8:ff::2]\n"              /* 9 */
+               "bmc_password_file = loose.pw\n"               /* 10 */
+               "firmware = efi\n"                             /* 11 */
+               "[host a3]\n"                                  /* 12 */
+               "mac = 52:54:00:12:34:03\n"                    /* 13 */
+               "address = 2001:db8:1::3\n"                    /* 14 */
+               "bmc = ipmi://2001:db8:ff::3\n"                /* 15 */
+               "bmc_password_file = empty.pw\n"               /* 16 */
+               "bmc_user =\n"                                 /* 17 */
+               "[host a4]\n"                                  /* 18 */
+               "mac = 52:54:00:12:34:04\n"                    /* 19 */
+               "address = 2001:db8:1::4\n"                    /* 20 */
+               "bmc = ipmi://[2001:db8:ff::4]\n"              /* 21 */
+               "bmc_password_file = missing.pw\n",            /* 22 */
                0600, conf, sizeof(conf));
     diag *d = diag_new();
     hostsfile *hf = NULL;

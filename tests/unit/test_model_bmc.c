@@ -36,8 +36,8 @@ static int teardown(void **state)
 }
 
 /* Writes `len` bytes to dir/name with `mode`; the path into `path`. */
-static void write_secret(const char *name, const char *content, size_t len, mode_t mode,
-                         char *path, size_t size)
+static void write_secret(const char *name, const char *content, size_t len, mode_t mode, char *path,
+                         size_t size)
 {
     snprintf(path, size, "%s/%s", dir, name);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -50,7 +50,7 @@ static void write_secret(const char *name, const char *content, size_t len, mode
 #define PARSE_OK(text, want)                                                                       \
     do {                                                                                           \
         char *pw_ = NULL;                                                                          \
-        assert_int_equal(model_bmc_password_parse(text, sizeof(text) - 1, &pw_, why, sizeof(why)),  \
+        assert_int_equal(model_bmc_password_parse(text, sizeof(text) - 1, &pw_, why, sizeof(why)), \
                          0);                                                                       \
         assert_string_equal(pw_, want);                                                            \
         pw_ = model_bmc_password_free(pw_);                                                        \
@@ -61,7 +61,7 @@ static void write_secret(const char *name, const char *content, size_t len, mode
     do {                                                                                           \
         char *pw_ = NULL;                                                                          \
         why[0] = '\0';                                                                             \
-        assert_int_equal(model_bmc_password_parse(text, sizeof(text) - 1, &pw_, why, sizeof(why)),  \
+        assert_int_equal(model_bmc_password_parse(text, sizeof(text) - 1, &pw_, why, sizeof(why)), \
                          -EINVAL);                                                                 \
         assert_null(pw_);                                                                          \
         assert_non_null(strstr(why, reason));                                                      \
@@ -72,8 +72,8 @@ static void test_password_parse(void **state)
 {
     char why[128];
     PARSE_OK("Hunter2", "Hunter2");
-    PARSE_OK("Hunter2\n", "Hunter2");           /* echo Hunter2 >file */
-    PARSE_OK("Hunter2\r\n", "Hunter2");         /* an editor's CRLF */
+    PARSE_OK("Hunter2\n", "Hunter2");             /* echo Hunter2 >file */
+    PARSE_OK("Hunter2\r\n", "Hunter2");           /* an editor's CRLF */
     PARSE_OK("with spaces  \n", "with spaces  "); /* only the newline goes */
     PARSE_OK("0123456789012345678901234567890123456789012345678901234567890123",
              "0123456789012345678901234567890123456789012345678901234567890123");
@@ -86,7 +86,8 @@ static void test_password_parse(void **state)
     PARSE_BAD("Hunter\t2", "not printable");
     PARSE_BAD("Hunter2\r", "not printable");
     PARSE_BAD("Hunter\xc3\xa9", "not printable");
-    PARSE_BAD("01234567890123456789012345678901234567890123456789012345678901234", "longer than 64");
+    PARSE_BAD("01234567890123456789012345678901234567890123456789012345678901234",
+              "longer than 64");
 }
 
 static void test_password_read_file(void **state)
