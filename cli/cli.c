@@ -167,7 +167,9 @@ int cli_option_error(cli *c, const char *command, int ch, char **argv)
     if (optopt && optopt != '?') {
         return cli_usage_error(c, command, "unknown option '-%c'", optopt);
     }
-    return cli_usage_error(c, command, "unknown option '%s'", arg);
+    /* The option's name alone: its value may be a secret typed where it
+     * does not belong ("--bmc-pass=..."). */
+    return cli_usage_error(c, command, "unknown option '%.*s'", (int)strcspn(arg, "="), arg);
 }
 
 void cli_print_diag(cli *c, const diag *d, const char *prefix)

@@ -55,8 +55,9 @@ struct cli {
     bool err_tty;       /* err is a terminal: long calls show they are waiting */
     cli_transport_fn transport;
     void *transport_state; /* the open session, or the test's fake */
-    /* watch: seconds between status polls when events say nothing (tests
-     * shorten it); 0 means the default. */
+    /* watch: ms between status polls when events say nothing; power: ms
+     * between asks for the commands' results (tests shorten both); 0
+     * means the command's default. */
     uint32_t watch_poll_ms;
     /* ApiReply.status of the last cli_call(), for hints ("use --update"). */
     Rackboot__V1__Status last_status;

@@ -2,12 +2,16 @@
  * inventory. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <string.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "diag.h"
 #include "fileio.h"
 #include "hosts_csv.h"
+#include "model/bmc.h"
 #include "pages.h"
 #include "parse.h"
 #include "pb.h"
@@ -27,6 +31,8 @@ static const char hosts_help[] =
     "                 file ([host NAME] sections; needs --rack)\n"
     "  add NAME --mac MAC [--mac MAC...] --rack RACK --address ADDR\n"
     "      [--prefix N] [--gateway ADDR] [--hostname FQDN] [--update]\n"
+    "      [--bmc URL [--bmc-user USER] [--bmc-password-file FILE | --bmc-password-stdin]]\n"
+    "      [--firmware uefi|bios]\n"
     "  list [--rack RACK] [--limit N] [--after NAME] [--json]\n"
     "  show NAME... [--json]\n"
     "  remove NAME...\n"
@@ -39,6 +45,10 @@ static const char import_help[] =
     "FILE is either CSV, with a header line naming its columns in any order:\n"
     "  name,mac,rack,address        required (mac: MACs separated by blanks)\n"
     "  prefix,gateway,hostname      optional (prefix defaults to 64)\n"
+    "  bmc,bmc_user,bmc_password_file,firmware\n"
+    "                               optional: the host's BMC, as in 'hosts add'\n"
+    "                               (bmc_password_file relative to FILE; there\n"
+    "                               is no password column)\n"
     "or the agent's standalone hosts file ([host NAME] sections), which has no\n"
     "rack: give it with --rack. With CSV, --rack fills empty rack cells.\n"
     "\n"
@@ -48,6 +58,9 @@ static const char import_help[] =
 static const char add_help[] =
     "Usage: rackboot hosts add NAME --mac MAC [--mac MAC...] --rack RACK --address ADDR\n"
     "                          [--prefix N] [--gateway ADDR] [--hostname FQDN] [--update]\n"
+    "                          [--bmc URL [--bmc-user USER]\n"
+    "                           [--bmc-password-file FILE | --bmc-password-stdin]]\n"
+    "                          [--firmware uefi|bios]\n"
     "\n"
     "  --mac MAC        a MAC of the host (repeat for several NICs)\n"
     "  --rack RACK      the rack whose agent serves it\n"
@@ -55,7 +68,21 @@ static const char add_help[] =
     "  --prefix N       the on-link prefix length (default 64)\n"
     "  --gateway ADDR   default gateway (default: from router advertisements)\n"
     "  --hostname FQDN  the installed system's name (default: NAME)\n"
-    "  --update         replace the host if it exists\n";
+    "  --update         replace the host if it exists (the whole host: give its BMC\n"
+    "                   and password again, or it has none)\n"
+    "\n"
+    "The host's BMC, for 'rackboot power' and 'install --power':\n"
+    "  --bmc URL                 ipmi://[2001:db8:ff::17]:623 (port default 623)\n"
+    "  --bmc-user USER           the BMC login\n"
+    "  --bmc-password-file FILE  the password: the file's one line (a trailing\n"
+    "                            newline is dropped; empty is refused; a file\n"
+    "                            others may read is refused: chmod 600 or 640)\n"
+    "  --bmc-password-stdin      the password from standard input, the same way\n"
+    "                            (typed without echo on a terminal)\n"
+    "  --firmware uefi|bios      how the host boots (UEFI asks the BMC for an\n"
+    "                            EFI network boot)\n"
+    "The password is never taken on the command line (other users see it in\n"
+    "ps) and never printed: listings say whether one is set.\n";
 
 static const char list_help[] =
     "Usage: rackboot hosts list [--rack RACK] [--limit N] [--after NAME] [--json]\n"
@@ -243,10 +270,104 @@ static int hosts_import(cli *c, int argc, char **argv)
     return send_hosts_add(c, req, "imported");
 }
 
+/* --bmc-password-stdin: standard input holds the password as a password
+ * file would (model_bmc_password_parse()). A terminal gets a prompt on
+ * stderr and reads one line without echo; anything else is read to its end
+ * (at most a password and its newline, and a byte to tell a longer one). */
+static int read_password_stdin(cli *c, char **ret)
+{
+    char buf[MODEL_BMC_PASSWORD_MAX + 3], why[128];
+    size_t len = 0;
+    struct termios old, quiet;
+    bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+    if (tty) {
+        fputs("BMC password: ", c->err);
+        fflush(c->err);
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    int r = 0;
+    while (len < sizeof(buf)) {
+        ssize_t n = read(STDIN_FILENO, buf + len, sizeof(buf) - len);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            r = negative_errno();
+            break;
+        }
+        len += (size_t)n;
+        if (n == 0 || (tty && memchr(buf, '\n', len))) {
+            break;
+        }
+    }
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+        fputc('\n', c->err);
+    }
+    if (r == 0) {
+        r = model_bmc_password_parse(buf, len, ret, why, sizeof(why));
+    }
+    explicit_bzero(buf, sizeof(buf));
+    if (r == -ENOMEM) {
+        cli_error(c, "out of memory");
+        return CLI_EXIT_FAILED;
+    }
+    if (r < 0) {
+        return cli_usage_error(c, "hosts add ", "--bmc-password-stdin: %s",
+                               r == -EINVAL ? why : errstr(r));
+    }
+    return 0;
+}
+
+/* Sets h's password from --bmc-password-file FILE or, with path NULL,
+ * --bmc-password-stdin. Returns an exit code. */
+static int set_password(cli *c, Rackboot__V1__Host *h, const char *path)
+{
+    char why[PATH_MAX + 160];
+    char *pw = NULL;
+    int code = 0, r = 0;
+    if (!path) {
+        code = read_password_stdin(c, &pw);
+    } else if ((r = model_bmc_password_read_file(path, &pw, why, sizeof(why))) == -ENOMEM) {
+        cli_error(c, "out of memory");
+        code = CLI_EXIT_FAILED;
+    } else if (r < 0) {
+        code = cli_usage_error(c, "hosts add ", "--bmc-password-file %s", why);
+    }
+    if (code == 0 && cli_pb_set_string(&h->bmc_password, pw) < 0) {
+        cli_error(c, "out of memory");
+        code = CLI_EXIT_FAILED;
+    }
+    model_bmc_password_free(pw);
+    return code;
+}
+
 static int hosts_add(cli *c, int argc, char **argv)
 {
-    enum { OPT_MAC = 2000, OPT_ADDRESS, OPT_PREFIX, OPT_GATEWAY, OPT_HOSTNAME };
+    enum {
+        OPT_MAC = 2000,
+        OPT_ADDRESS,
+        OPT_PREFIX,
+        OPT_GATEWAY,
+        OPT_HOSTNAME,
+        OPT_BMC,
+        OPT_BMC_USER,
+        OPT_BMC_PASSWORD,
+        OPT_BMC_PASSWORD_FILE,
+        OPT_BMC_PASSWORD_STDIN,
+        OPT_FIRMWARE,
+    };
     static const struct option opts[] = {
+        { "bmc", required_argument, NULL, OPT_BMC },
+        { "bmc-user", required_argument, NULL, OPT_BMC_USER },
+        /* Only to refuse it without echoing the value (and so that
+         * "--bmc-password X" does not leave X as the host's name). */
+        { "bmc-password", required_argument, NULL, OPT_BMC_PASSWORD },
+        { "bmc-password-file", required_argument, NULL, OPT_BMC_PASSWORD_FILE },
+        { "bmc-password-stdin", no_argument, NULL, OPT_BMC_PASSWORD_STDIN },
+        { "firmware", required_argument, NULL, OPT_FIRMWARE },
         { "mac", required_argument, NULL, OPT_MAC },
         { "rack", required_argument, NULL, OPT_RACK },
         { "address", required_argument, NULL, OPT_ADDRESS },
@@ -269,7 +390,9 @@ static int hosts_add(cli *c, int argc, char **argv)
     }
     h->prefix_length = 64;
     int code = CLI_EXIT_OK, r = 0, ch;
-    const char *why = NULL;
+    const char *why = NULL, *password_file = NULL;
+    bool password_stdin = false;
+    char why_buf[160];
     struct in6_addr a;
     uint8_t mac[6];
     optind = 0;
@@ -324,6 +447,38 @@ static int hosts_add(cli *c, int argc, char **argv)
                 r = cli_pb_set_string(&h->hostname, optarg);
             }
             break;
+        case OPT_BMC:
+            /* Not quoted back: a URL may carry credentials. */
+            if ((why = cli_check_bmc_url(optarg, why_buf, sizeof(why_buf)))) {
+                code = cli_usage_error(c, "hosts add ", "--bmc: %s", why);
+            } else {
+                r = cli_pb_set_string(&h->bmc_url, optarg);
+            }
+            break;
+        case OPT_BMC_USER:
+            if ((why = cli_check_bmc_user(optarg))) {
+                code = cli_usage_error(c, "hosts add ", "--bmc-user: %s", why);
+            } else {
+                r = cli_pb_set_string(&h->bmc_user, optarg);
+            }
+            break;
+        case OPT_BMC_PASSWORD:
+            code = cli_usage_error(c, "hosts add ",
+                                   "--bmc-password: a password is never taken on the command "
+                                   "line (other users see it in ps); use --bmc-password-file "
+                                   "FILE or --bmc-password-stdin");
+            break;
+        case OPT_BMC_PASSWORD_FILE:
+            password_file = optarg;
+            break;
+        case OPT_BMC_PASSWORD_STDIN:
+            password_stdin = true;
+            break;
+        case OPT_FIRMWARE:
+            if ((why = cli_check_firmware(optarg, &h->firmware))) {
+                code = cli_usage_error(c, "hosts add ", "--firmware %s: %s", optarg, why);
+            }
+            break;
         case OPT_UPDATE:
             req->hosts_add->update_existing = true;
             break;
@@ -350,9 +505,20 @@ static int hosts_add(cli *c, int argc, char **argv)
             code = cli_usage_error(c, "hosts add ", "--rack is required");
         } else if (h->address.len == 0) {
             code = cli_usage_error(c, "hosts add ", "--address is required");
+        } else if (password_file && password_stdin) {
+            code = cli_usage_error(c, "hosts add ",
+                                   "--bmc-password-file and --bmc-password-stdin: give one");
+        } else if (strempty(h->bmc_url) &&
+                   (!strempty(h->bmc_user) || password_file || password_stdin)) {
+            code = cli_usage_error(c, "hosts add ", "--bmc-user and the password need --bmc URL");
         } else {
             r = cli_pb_set_string(&h->name, argv[optind]);
         }
+    }
+    /* Last, once everything else is known to be good: a password typed at
+     * a prompt is not asked for a command line that fails anyway. */
+    if (code == 0 && r == 0 && (password_file || password_stdin)) {
+        code = set_password(c, h, password_file);
     }
     if (r < 0) {
         cli_error(c, "out of memory");

@@ -15,9 +15,9 @@
 #include "values.h"
 
 static const char install_help[] =
-    "Usage: rackboot install HOST... --profile NAME [--replace] [--json]\n"
-    "       rackboot install --rack RACK [RACK...] --profile NAME [--replace] [--json]\n"
-    "       rackboot install --all --profile NAME [--replace] [--json]\n"
+    "Usage: rackboot install HOST... --profile NAME [--replace] [--power cycle|on] [--json]\n"
+    "       rackboot install --rack RACK [RACK...] --profile NAME [--replace] [--power ...]\n"
+    "       rackboot install --all --profile NAME [--replace] [--power ...] [--json]\n"
     "\n"
     "Starts an install of PROFILE on the hosts: the controller records it and\n"
     "sends the intent to the hosts' rack agents; the hosts install at their\n"
@@ -25,7 +25,12 @@ static const char install_help[] =
     "\n"
     "  --profile NAME  what to install (see 'rackboot profiles list')\n"
     "  --replace       cancel and restart hosts that already have an active\n"
-    "                  install (otherwise the request fails for them)\n";
+    "                  install (otherwise the request fails for them)\n"
+    "  --power ACTION  boot them now through their BMCs: the rack agent sets the\n"
+    "                  next boot to the network, then cycles the power (cycle)\n"
+    "                  or powers them on (on). Hosts without a BMC are refused\n"
+    "                  ('rackboot hosts add ... --bmc URL'); 'rackboot events HOST'\n"
+    "                  shows the BMC's answers.\n";
 
 static const char cancel_help[] =
     "Usage: rackboot cancel HOST... | --rack RACK [RACK...] | --all  [--json]\n"
@@ -67,12 +72,11 @@ enum {
     OPT_REPLACE,
     OPT_AFTER,
     OPT_LIMIT,
+    OPT_POWER,
 };
 
-/* Fills a Selector from the command line: positional arguments are hosts,
- * or racks when --rack was given ("--rack r1 r2"); --all alone. */
-static int fill_selector(cli *c, const char *cmd, Rackboot__V1__Selector *sel, char **racks,
-                         size_t n_racks, bool all, char **args, size_t n_args, bool default_all)
+int cli_fill_selector(cli *c, const char *cmd, Rackboot__V1__Selector *sel, char **racks,
+                      size_t n_racks, bool all, char **args, size_t n_args, bool default_all)
 {
     const char *why;
     if (all && (n_racks || n_args)) {
@@ -158,6 +162,7 @@ static int targeted(cli *c, int argc, char **argv, action act)
         { "all", no_argument, NULL, OPT_ALL },
         { "profile", required_argument, NULL, OPT_PROFILE },
         { "replace", no_argument, NULL, OPT_REPLACE },
+        { "power", required_argument, NULL, OPT_POWER },
         { "limit", required_argument, NULL, OPT_LIMIT },
         { "after", required_argument, NULL, OPT_AFTER },
         { "json", no_argument, NULL, OPT_JSON },
@@ -170,6 +175,7 @@ static int targeted(cli *c, int argc, char **argv, action act)
     _cleanup_free_ char **racks = calloc((size_t)argc + 1, sizeof(*racks));
     size_t n_racks = 0;
     bool all = false, replace = false;
+    Rackboot__V1__PowerAction power = RACKBOOT__V1__POWER_ACTION__POWER_ACTION_UNSPECIFIED;
     const char *profile = NULL, *after = NULL;
     uint64_t limit = 0; /* status: 0 every host */
     if (!racks) {
@@ -200,6 +206,17 @@ static int targeted(cli *c, int argc, char **argv, action act)
                 return cli_usage_error(c, cmd, "unknown option '--replace'");
             }
             replace = true;
+            break;
+        case OPT_POWER:
+            if (act != ACT_INSTALL) {
+                return cli_usage_error(c, cmd, "unknown option '--power'");
+            }
+            /* What starts an install (rackboot.proto InstallRequest.power). */
+            if (rbproto_power_action_from_string(optarg, &power) < 0 ||
+                (power != RACKBOOT__V1__POWER_ACTION__POWER_ACTION_CYCLE &&
+                 power != RACKBOOT__V1__POWER_ACTION__POWER_ACTION_ON)) {
+                return cli_usage_error(c, cmd, "--power %s: expected cycle or on", optarg);
+            }
             break;
         case OPT_LIMIT:
             if (act != ACT_STATUS) {
@@ -254,10 +271,11 @@ static int targeted(cli *c, int argc, char **argv, action act)
     Rackboot__V1__Selector *sel = act == ACT_INSTALL  ? req->install->target
                                   : act == ACT_CANCEL ? req->cancel->target
                                                       : req->status->target;
-    int code = fill_selector(c, cmd, sel, racks, n_racks, all, argv + optind,
-                             (size_t)(argc - optind), act == ACT_STATUS);
+    int code = cli_fill_selector(c, cmd, sel, racks, n_racks, all, argv + optind,
+                                 (size_t)(argc - optind), act == ACT_STATUS);
     if (code == 0 && act == ACT_INSTALL) {
         req->install->replace_active = replace;
+        req->install->power = power;
         if (cli_pb_set_string(&req->install->profile, profile) < 0) {
             cli_error(c, "out of memory");
             code = CLI_EXIT_FAILED;

@@ -15,6 +15,15 @@ int cmd_status(cli *c, int argc, char **argv);
 int cmd_events(cli *c, int argc, char **argv);
 int cmd_watch(cli *c, int argc, char **argv);
 int cmd_audit(cli *c, int argc, char **argv);
+int cmd_power(cli *c, int argc, char **argv);
+
+/* Fills a Selector from the command line of install, cancel, status and
+ * power: positional arguments `args` are hosts, or more racks when --rack
+ * was given ("--rack r1 r2"); --all alone; nothing at all is --all when
+ * `default_all`, else a usage error. `cmd` ("install ") names the command
+ * in messages. Returns an exit code. */
+int cli_fill_selector(cli *c, const char *cmd, Rackboot__V1__Selector *sel, char **racks,
+                      size_t n_racks, bool all, char **args, size_t n_args, bool default_all);
 
 /* `--since` of audit: RFC 3339 UTC ("2026-05-01T12:00:00Z", with or without
  * milliseconds), a date ("2026-05-01", midnight UTC), or an age before

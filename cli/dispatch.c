@@ -17,6 +17,8 @@ static const char help[] =
     "Inventory:\n"
     "  hosts import FILE [--rack R] [--update]   hosts from CSV or a standalone hosts file\n"
     "  hosts add NAME --mac M --rack R --address A [--prefix N --gateway G --hostname H]\n"
+    "            [--bmc URL --bmc-user U --bmc-password-file F|--bmc-password-stdin\n"
+    "             --firmware uefi|bios]\n"
     "  hosts list [--rack R] [--limit N] [--after NAME] | show NAME... | remove NAME...\n"
     "  racks                                     racks, their agents and generations\n"
     "Profiles:\n"
@@ -24,12 +26,15 @@ static const char help[] =
     "  profiles list | show NAME...\n"
     "  images list                               every profile's images\n"
     "Installs:\n"
-    "  install HOST... | --rack R... | --all --profile NAME [--replace]\n"
+    "  install HOST... | --rack R... | --all --profile NAME [--replace] [--power cycle|on]\n"
     "  cancel HOST... | --rack R... | --all\n"
     "  status [HOST... | --rack R... [--limit N] [--after NAME]]\n"
     "  watch [HOST... | --rack R...]             live progress until every install ends\n"
     "  events [HOST] [--after SEQ] [--limit N]\n"
     "  audit [--since TIME] [--limit N]          who changed what (operators only)\n"
+    "Power (hosts with a BMC):\n"
+    "  power on|off|cycle|soft|status HOST... | --rack R... | --all [--bootdev pxe|disk]\n"
+    "        [--no-wait] [--timeout SECONDS]     waits for every host's outcome\n"
     "\n"
     "Options:\n"
     "  --controller URL   ipc://PATH or tls+tcp://HOST:PORT (default: $RACKBOOT_CONTROLLER,\n"
@@ -67,6 +72,7 @@ static const command commands[] = {
     { "profiles", cmd_profiles }, { "profile", cmd_profiles }, { "images", cmd_images },
     { "install", cmd_install },   { "cancel", cmd_cancel },    { "status", cmd_status },
     { "watch", cmd_watch },       { "events", cmd_events },    { "audit", cmd_audit },
+    { "power", cmd_power },
 };
 
 int cli_dispatch(cli *c, int argc, char **argv)

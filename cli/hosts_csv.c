@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,14 +24,21 @@ enum {
     COL_PREFIX,
     COL_GATEWAY,
     COL_HOSTNAME,
+    COL_BMC,
+    COL_BMC_USER,
+    COL_BMC_PASSWORD_FILE,
+    COL_FIRMWARE,
     N_COLS,
     MAX_FIELDS = 64, /* a header wider than this is not a hosts file */
 };
 
 static const char *const col_names[N_COLS] = {
-    [COL_NAME] = "name",         [COL_MAC] = "mac",       [COL_RACK] = "rack",
-    [COL_ADDRESS] = "address",   [COL_PREFIX] = "prefix", [COL_GATEWAY] = "gateway",
-    [COL_HOSTNAME] = "hostname",
+    [COL_NAME] = "name",         [COL_MAC] = "mac",
+    [COL_RACK] = "rack",         [COL_ADDRESS] = "address",
+    [COL_PREFIX] = "prefix",     [COL_GATEWAY] = "gateway",
+    [COL_HOSTNAME] = "hostname", [COL_BMC] = "bmc",
+    [COL_BMC_USER] = "bmc_user", [COL_BMC_PASSWORD_FILE] = "bmc_password_file",
+    [COL_FIRMWARE] = "firmware",
 };
 
 typedef struct csv_parser {
@@ -149,10 +157,15 @@ static int parse_header(csv_parser *p, unsigned line, const csv_row *row, const 
         while (c < N_COLS && strcasecmp(row->field[f], col_names[c]) != 0) {
             c++;
         }
-        if (c == N_COLS) {
+        if (c == N_COLS && strcasestr(row->field[f], "password")) {
+            problem(p, line,
+                    "column \"%s\": a password is never read from an inventory; put it in a "
+                    "file of its own and name the file in a bmc_password_file column",
+                    row->field[f]);
+        } else if (c == N_COLS) {
             problem(p, line,
                     "unknown column \"%s\" (expected name, mac, rack, address, prefix, gateway, "
-                    "hostname)",
+                    "hostname, bmc, bmc_user, bmc_password_file, firmware)",
                     row->field[f]);
         } else if (col_of[c] >= 0) {
             problem(p, line, "column \"%s\" given twice", col_names[c]);
@@ -174,6 +187,55 @@ static int parse_header(csv_parser *p, unsigned line, const csv_row *row, const 
 static const char *cell(const csv_row *row, const int col_of[N_COLS], int c)
 {
     return col_of[c] >= 0 ? row->field[col_of[c]] : "";
+}
+
+/* The BMC columns of a row into h: bmc, bmc_user, the password read from
+ * the file bmc_password_file names (relative to the CSV file), firmware.
+ * A URL is never quoted back (it may carry credentials, which the parser
+ * refuses); a password file's reasons name the file, not its content. */
+static int parse_bmc_cells(csv_parser *p, unsigned line, const csv_row *row,
+                           const int col_of[N_COLS], Rackboot__V1__Host *h)
+{
+    char why_buf[PATH_MAX + 160];
+    const char *why;
+    int r = 0;
+    const char *url = cell(row, col_of, COL_BMC);
+    if (url[0]) {
+        if ((why = cli_check_bmc_url(url, why_buf, sizeof(why_buf)))) {
+            problem(p, line, "bmc: %s", why);
+        } else {
+            r = cli_pb_set_string(&h->bmc_url, url);
+        }
+    }
+    const char *v = cell(row, col_of, COL_BMC_USER);
+    if (r == 0 && v[0]) {
+        if ((why = cli_check_bmc_user(v))) {
+            problem(p, line, "bmc_user: %s", why);
+        } else {
+            r = cli_pb_set_string(&h->bmc_user, v);
+        }
+    }
+    v = cell(row, col_of, COL_BMC_PASSWORD_FILE);
+    if (r == 0 && v[0]) {
+        _cleanup_free_ char *path = fileio_path_relative(p->path, v);
+        char *pw = NULL;
+        r = path ? model_bmc_password_read_file(path, &pw, why_buf, sizeof(why_buf)) : -ENOMEM;
+        if (r == 0) {
+            r = cli_pb_set_string(&h->bmc_password, pw);
+            model_bmc_password_free(pw);
+        } else if (r != -ENOMEM) {
+            problem(p, line, "bmc_password_file: %s", why_buf);
+            r = 0;
+        }
+    }
+    if (r == 0 && !url[0] && (cell(row, col_of, COL_BMC_USER)[0] || v[0])) {
+        problem(p, line, "bmc_user and bmc_password_file need a bmc URL");
+    }
+    v = cell(row, col_of, COL_FIRMWARE);
+    if (r == 0 && v[0] && (why = cli_check_firmware(v, &h->firmware))) {
+        problem(p, line, "firmware \"%s\": %s", v, why);
+    }
+    return r;
 }
 
 /* One data row into a new Host, or NULL after reporting its problems. */
@@ -283,6 +345,10 @@ static int parse_row(csv_parser *p, unsigned line, const csv_row *row, const int
         } else {
             r = cli_pb_set_string(&h->hostname, v);
         }
+    }
+
+    if (r == 0) {
+        r = parse_bmc_cells(p, line, row, col_of, h);
     }
 
     if (r < 0 || p->errors != before) {

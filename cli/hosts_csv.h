@@ -5,7 +5,10 @@
  *
  * The first line is the header: name, mac, rack and address are required,
  * prefix (default 64), gateway and hostname (default: the controller's,
- * the name) optional, in any order, case-insensitive. The mac column holds
+ * the name) optional, and the host's BMC: bmc, bmc_user, bmc_password_file
+ * (read relative to the CSV file, model_bmc_password_read_file()) and
+ * firmware; in any order, case-insensitive. A password column is refused:
+ * a password never sits in an inventory. The mac column holds
  * one or more MACs separated by blanks. Fields follow RFC 4180 quoting
  * ("a ""b""", commas inside quotes) but may not span lines; blanks around
  * fields are trimmed; blank lines and lines starting with '#' are skipped;

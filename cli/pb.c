@@ -78,6 +78,15 @@ Rackboot__V1__ApiRequest *cli_request_new(Rackboot__V1__ApiRequest__BodyCase whi
     case RACKBOOT__V1__API_REQUEST__BODY_AUDIT:
         body = req->audit = cli_pb_new(&rackboot__v1__audit_request__descriptor);
         break;
+    case RACKBOOT__V1__API_REQUEST__BODY_POWER:
+        body = req->power = cli_pb_new(&rackboot__v1__power_request__descriptor);
+        if (body) {
+            body = req->power->target = cli_pb_new(&rackboot__v1__selector__descriptor);
+        }
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_POWER_RESULTS:
+        body = req->power_results = cli_pb_new(&rackboot__v1__power_results_request__descriptor);
+        break;
     default:
         break;
     }

@@ -109,6 +109,16 @@ static int host_to_wire(const hostsfile_host *h, const char *rack, Rackboot__V1_
     if (r == 0 && in->hostname) {
         r = cli_pb_set_string(&w->hostname, in->hostname);
     }
+    if (r == 0 && h->bmc_url) {
+        r = cli_pb_set_string(&w->bmc_url, h->bmc_url);
+    }
+    if (r == 0 && h->bmc_user) {
+        r = cli_pb_set_string(&w->bmc_user, h->bmc_user);
+    }
+    if (r == 0 && h->bmc_password) {
+        r = cli_pb_set_string(&w->bmc_password, h->bmc_password);
+    }
+    w->firmware = cli_firmware_to_pb(h->firmware);
     if (r < 0) {
         cli_pb_free(w);
         return r;

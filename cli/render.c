@@ -96,6 +96,11 @@ static json_t *jmac(const ProtobufCBinaryData *b)
  * numbers, milliseconds, generations). */
 #define JU(v) ((json_int_t)(v))
 
+static bool host_password_set(const Rackboot__V1__Host *h)
+{
+    return h->bmc_password_set || !strempty(h->bmc_password);
+}
+
 json_t *render_hosts_json(const Rackboot__V1__HostList *l)
 {
     json_t *a = json_array();
@@ -105,11 +110,23 @@ json_t *render_hosts_json(const Rackboot__V1__HostList *l)
         for (size_t m = 0; macs && m < h->n_macs; m++) {
             json_array_append_new(macs, jmac(&h->macs[m]));
         }
-        json_array_append_new(a, json_pack("{s:s, s:s, s:o, s:o, s:I, s:o, s:o, s:o}", "name",
-                                           h->name, "rack", h->rack, "macs", macs, "address",
-                                           jaddr(&h->address), "prefix", JU(h->prefix_length),
-                                           "gateway", jaddr(&h->gateway), "hostname",
-                                           jstr(h->hostname), "duid", jhex(&h->duid)));
+        json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:I, s:o, s:o, s:o}", "name", h->name, "rack",
+                              h->rack, "macs", macs, "address", jaddr(&h->address), "prefix",
+                              JU(h->prefix_length), "gateway", jaddr(&h->gateway), "hostname",
+                              jstr(h->hostname), "duid", jhex(&h->duid));
+        /* The BMC: never the password (a request being shown back holds
+         * one), only whether there is one. */
+        json_t *bmc =
+            json_pack("{s:o, s:o, s:b, s:o, s:o, s:o}", "bmc", jstr(h->bmc_url), "bmc_user",
+                      jstr(h->bmc_user), "bmc_password_set", (int)host_password_set(h), "firmware",
+                      jstr(rbproto_firmware_to_string(h->firmware)), "power_state",
+                      jstr(rbproto_power_state_to_string(h->power_state)), "power_updated",
+                      jtime(h->power_updated_unix_ms));
+        if (o && (!bmc || json_object_update(o, bmc) < 0)) {
+            o = (json_decref(o), NULL);
+        }
+        json_decref(bmc);
+        json_array_append_new(a, o);
     }
     return a;
 }
@@ -425,14 +442,25 @@ static void macs_text(const Rackboot__V1__Host *h, char *buf, size_t size)
     }
 }
 
+/* The POWER cell: "-" without a BMC, "unknown" before its state was
+ * read, else the state last read ('hosts show' says when). */
+static const char *host_power(const Rackboot__V1__Host *h)
+{
+    if (strempty(h->bmc_url)) {
+        return "-";
+    }
+    const char *st = rbproto_power_state_to_string(h->power_state);
+    return st ? st : "unknown";
+}
+
 int render_hosts_page(render_stream *s, const Rackboot__V1__HostList *l)
 {
     if (s->json) {
         return stream_json(s, render_hosts_json(l));
     }
-    table t = { .cols = 6 };
+    table t = { .cols = 7 };
     if (!s->started) {
-        table_add(&t, "NAME", "RACK", "ADDRESS", "GATEWAY", "HOSTNAME", "MACS");
+        table_add(&t, "NAME", "RACK", "ADDRESS", "GATEWAY", "HOSTNAME", "POWER", "MACS");
     }
     for (size_t i = 0; i < l->n_hosts; i++) {
         const Rackboot__V1__Host *h = l->hosts[i];
@@ -442,7 +470,7 @@ int render_hosts_page(render_stream *s, const Rackboot__V1__HostList *l)
         render_addr(&h->gateway, gw);
         macs_text(h, macs, sizeof(macs));
         table_add(&t, h->name, h->rack, addr, gw[0] ? gw : "-",
-                  strempty(h->hostname) ? "-" : h->hostname, macs);
+                  strempty(h->hostname) ? "-" : h->hostname, host_power(h), macs);
     }
     return stream_table(s, &t, l->n_hosts);
 }
@@ -478,6 +506,62 @@ void render_host_detail_text(FILE *f, const Rackboot__V1__Host *h)
             fprintf(f, "duid:      %s\n", hex);
         }
     }
+    const char *fw = rbproto_firmware_to_string(h->firmware);
+    fprintf(f, "firmware:  %s\n", fw ? fw : "- (not declared)");
+    if (strempty(h->bmc_url)) {
+        fprintf(f, "bmc:       -\n");
+        return;
+    }
+    char when[RFC3339_MS_LEN + 8];
+    fprintf(f, "bmc:       %s\n", h->bmc_url);
+    fprintf(f, "bmc_user:  %s\n", strempty(h->bmc_user) ? "-" : h->bmc_user);
+    fprintf(f, "bmc_password: %s\n", host_password_set(h) ? "set" : "not set");
+    if (h->power_updated_unix_ms) {
+        fprintf(f, "power:     %s (read %s)\n", host_power(h),
+                render_time(h->power_updated_unix_ms, when, sizeof(when)));
+    } else {
+        fprintf(f, "power:     %s (never read)\n", host_power(h));
+    }
+}
+
+/* ---- power commands ----------------------------------------------------- */
+
+const char *render_power_result(const Rackboot__V1__PowerRow *r, bool gave_up)
+{
+    if (r->done) {
+        return r->ok ? "ok" : "failed";
+    }
+    return gave_up ? "timed_out" : "queued";
+}
+
+json_t *render_power_json(const Rackboot__V1__PowerList *l, bool gave_up)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < l->n_rows; i++) {
+        const Rackboot__V1__PowerRow *r = l->rows[i];
+        json_array_append_new(
+            a, json_pack("{s:o, s:s, s:o, s:b, s:b, s:s, s:o, s:o, s:o}", "id", jstr(r->id), "host",
+                         r->host, "action", jstr(rbproto_power_action_to_string(r->action)), "done",
+                         (int)r->done, "ok", (int)(r->done && r->ok), "result",
+                         render_power_result(r, gave_up), "power_state",
+                         jstr(rbproto_power_state_to_string(r->power_state)), "message",
+                         jstr(r->message), "updated_at", jtime(r->updated_unix_ms)));
+    }
+    return a;
+}
+
+void render_power_text(FILE *f, const Rackboot__V1__PowerList *l, bool gave_up)
+{
+    table t = { .cols = 5 };
+    table_add(&t, "HOST", "ACTION", "RESULT", "POWER", "MESSAGE");
+    for (size_t i = 0; i < l->n_rows; i++) {
+        const Rackboot__V1__PowerRow *r = l->rows[i];
+        const char *action = rbproto_power_action_to_string(r->action);
+        const char *st = rbproto_power_state_to_string(r->power_state);
+        table_add(&t, r->host, action ? action : "?", render_power_result(r, gave_up),
+                  st ? st : "-", r->message);
+    }
+    table_print(f, &t);
 }
 
 static const char *ago(uint64_t then_ms, uint64_t now_ms, char *buf, size_t size)

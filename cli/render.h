@@ -6,7 +6,9 @@
  * values are null, never missing keys; times are RFC 3339 UTC with
  * milliseconds ("2026-11-25T03:34:17.123Z"); enums are lower-case strings
  * (rbproto_*_to_string); MACs "52:54:00:12:34:56"; digests lower-case hex.
- *   hosts:    [{name, rack, macs[], address, prefix, gateway, hostname, duid}]
+ *   hosts:    [{name, rack, macs[], address, prefix, gateway, hostname, duid,
+ *               bmc, bmc_user, bmc_password_set, firmware, power_state,
+ *               power_updated}] (never a password: whether one is set)
  *   racks:    [{rack, agent, agent_version, last_seen, generation,
  *               acked_generation, hosts, active_installs}]
  *   profiles: [{name, images[{name, kind, url, sha256, size}], kernel_args,
@@ -16,7 +18,10 @@
  *   status:   [{host, rack, install_id, profile, state, phase, percent,
  *               updated_at, attempt, message}]
  *   events:   [{seq, time, host, install_id, phase, percent, message}]
- *   audit:    [{seq, time, who, verb, hosts, host_count, profiles, ok, result}] */
+ *   audit:    [{seq, time, who, verb, hosts, host_count, profiles, ok, result}]
+ *   power:    [{id, host, action, done, ok, result, power_state, message,
+ *               updated_at}]; result: ok, failed, queued (not done yet,
+ *               not waited for) or timed_out (not done when the wait ended) */
 #pragma once
 
 #include <stdbool.h>
@@ -33,6 +38,8 @@ json_t *render_images_json(const Rackboot__V1__ImageList *l);
 json_t *render_status_json(const Rackboot__V1__StatusList *l);
 json_t *render_events_json(const Rackboot__V1__EventList *l);
 json_t *render_audit_json(const Rackboot__V1__AuditList *l);
+/* `gave_up`: rows not done are timed_out (the wait ended), else queued. */
+json_t *render_power_json(const Rackboot__V1__PowerList *l, bool gave_up);
 
 /* Prints j (may be NULL: out of memory, -ENOMEM) and drops the reference.
  * -EIO when the stream fails. */
@@ -77,6 +84,9 @@ void render_images_text(FILE *f, const Rackboot__V1__ImageList *l);
 void render_status_text(FILE *f, const Rackboot__V1__StatusList *l);
 void render_events_text(FILE *f, const Rackboot__V1__EventList *l);
 void render_audit_text(FILE *f, const Rackboot__V1__AuditList *l);
+void render_power_text(FILE *f, const Rackboot__V1__PowerList *l, bool gave_up);
+/* A power row's result word, as above. */
+const char *render_power_result(const Rackboot__V1__PowerRow *r, bool gave_up);
 
 /* Helpers the watch view shares. */
 /* "2001:db8::17", or "" for an empty bytes field. buf: INET6_ADDRSTRLEN. */

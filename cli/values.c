@@ -86,3 +86,39 @@ const char *cli_check_mac(const char *s, uint8_t ret[6])
     memcpy(ret, mac, 6);
     return NULL;
 }
+
+const char *cli_check_bmc_url(const char *s, char *buf, size_t size)
+{
+    return model_bmc_url_parse(s, NULL, buf, size) < 0 ? buf : NULL;
+}
+
+const char *cli_check_bmc_user(const char *s)
+{
+    if (!s || !s[0] || !model_bmc_user_valid(s)) {
+        return "a BMC user is printable ASCII, 1-64 bytes";
+    }
+    return NULL;
+}
+
+Rackboot__V1__Firmware cli_firmware_to_pb(model_firmware f)
+{
+    switch (f) {
+    case MODEL_FIRMWARE_BIOS:
+        return RACKBOOT__V1__FIRMWARE__FIRMWARE_BIOS;
+    case MODEL_FIRMWARE_UEFI:
+        return RACKBOOT__V1__FIRMWARE__FIRMWARE_UEFI;
+    case MODEL_FIRMWARE_UNKNOWN:
+        break;
+    }
+    return RACKBOOT__V1__FIRMWARE__FIRMWARE_UNSPECIFIED;
+}
+
+const char *cli_check_firmware(const char *s, Rackboot__V1__Firmware *ret)
+{
+    model_firmware f;
+    if (model_firmware_from_string(s, &f) < 0) {
+        return "expected uefi or bios";
+    }
+    *ret = cli_firmware_to_pb(f);
+    return NULL;
+}

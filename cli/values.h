@@ -10,6 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model/bmc.h"
+#include "rackboot.pb-c.h"
+
 /* Host, rack and profile names: [A-Za-z0-9._-], starting with a letter or
  * digit, at most 63 bytes. */
 bool cli_name_valid(const char *s);
@@ -26,3 +29,14 @@ const char *cli_check_prefix(const char *s, uint32_t *ret);
 const char *cli_check_hostname(const char *s);
 /* One unicast MAC address, "52:54:00:12:34:56" (or '-' separated). */
 const char *cli_check_mac(const char *s, uint8_t ret[6]);
+
+/* A BMC URL (model_bmc_url_parse()): NULL, or the reason written to `buf`.
+ * The reason never quotes the URL, which may hold credentials: callers
+ * print it without the value either. */
+const char *cli_check_bmc_url(const char *s, char *buf, size_t size);
+/* A BMC user: printable ASCII, 1-MODEL_BMC_USER_MAX bytes. */
+const char *cli_check_bmc_user(const char *s);
+/* "uefi" or "bios" (any case). */
+const char *cli_check_firmware(const char *s, Rackboot__V1__Firmware *ret);
+/* The wire's value of a firmware. */
+Rackboot__V1__Firmware cli_firmware_to_pb(model_firmware f);

@@ -3,11 +3,14 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "parse.h"
 #include "util.h"
@@ -191,6 +194,93 @@ bool model_bmc_user_valid(const char *user)
 bool model_bmc_password_valid(const char *password)
 {
     return password && printable(password, MODEL_BMC_PASSWORD_MAX);
+}
+
+int model_bmc_password_parse(const char *buf, size_t len, char **ret, char *why, size_t why_len)
+{
+    if (len > 0 && buf[len - 1] == '\n') {
+        len--;
+        if (len > 0 && buf[len - 1] == '\r') {
+            len--;
+        }
+    }
+    if (len == 0) {
+        return refuse(why, why_len, "empty (a BMC without a password takes no password file)");
+    }
+    if (memchr(buf, '\n', len)) {
+        return refuse(why, why_len, "more than one line (the password is the first line)");
+    }
+    if (len > MODEL_BMC_PASSWORD_MAX) {
+        return refuse(why, why_len, "longer than %u bytes", MODEL_BMC_PASSWORD_MAX);
+    }
+    char *p = strndup(buf, len);
+    if (!p) {
+        return -ENOMEM;
+    }
+    if (strlen(p) != len || !model_bmc_password_valid(p)) {
+        model_bmc_password_free(p);
+        return refuse(why, why_len, "not printable ASCII (control characters or a NUL byte)");
+    }
+    *ret = p;
+    return 0;
+}
+
+int model_bmc_password_read_file(const char *path, char **ret, char *why, size_t why_len)
+{
+    /* The longest acceptable content, its line end, and one byte more to
+     * tell a longer file. */
+    char buf[MODEL_BMC_PASSWORD_MAX + 3];
+    size_t len = 0;
+    struct stat st;
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        int r = negative_errno();
+        refuse(why, why_len, "%s: %s", path, errstr(r));
+        return r;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        refuse(why, why_len, "%s: is a directory", path);
+        return -EISDIR;
+    }
+    if (S_ISREG(st.st_mode) && (st.st_mode & S_IRWXO)) {
+        refuse(why, why_len,
+               "%s: mode %04o gives others access to a password: refused (chmod o= it, "
+               "e.g. to 0600 or 0640)",
+               path, (unsigned)(st.st_mode & 07777));
+        return -EACCES;
+    }
+    while (len < sizeof(buf)) {
+        ssize_t n = read(fd, buf + len, sizeof(buf) - len);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            int r = negative_errno();
+            explicit_bzero(buf, sizeof(buf));
+            refuse(why, why_len, "%s: %s", path, errstr(r));
+            return r;
+        }
+        if (n == 0) {
+            break;
+        }
+        len += (size_t)n;
+    }
+    char reason[128];
+    int r = model_bmc_password_parse(buf, len, ret, reason, sizeof(reason));
+    explicit_bzero(buf, sizeof(buf));
+    if (r == -EINVAL) {
+        refuse(why, why_len, "%s: %s", path, reason);
+    }
+    return r;
+}
+
+char *model_bmc_password_free(char *password)
+{
+    if (password) {
+        explicit_bzero(password, strlen(password));
+        free(password);
+    }
+    return NULL;
 }
 
 const char *model_firmware_to_string(model_firmware f)

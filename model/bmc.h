@@ -4,8 +4,10 @@
  * EFI flag of a network boot). The controller stores it, the wire carries
  * it to the host's rack agent only, the agent's power/ drivers use it.
  *
- * The password is a secret: nothing here prints it, and model_bmc_check()
- * never quotes it. No I/O. */
+ * The password is a secret: nothing here prints it, and no reason given
+ * for refusing one quotes it. No I/O but model_bmc_password_read_file(),
+ * the one reader of a password file (the CLI's --bmc-password-file, the
+ * hosts file's bmc_password_file =, the CSV column of that name). */
 #pragma once
 
 #include <stdbool.h>
@@ -49,6 +51,26 @@ int model_bmc_url_parse(const char *url, model_bmc_endpoint *ret, char *why, siz
  * may be empty: some BMCs have none). */
 bool model_bmc_user_valid(const char *user);
 bool model_bmc_password_valid(const char *password);
+
+/* A password as a file or a pipe holds it, `len` bytes of `buf`: one line,
+ * its one trailing newline ("\n" or "\r\n") dropped. Refused (-EINVAL, a
+ * reason in why that never quotes the bytes): empty (a BMC without a
+ * password takes no password file), a second line, a NUL byte, more than
+ * MODEL_BMC_PASSWORD_MAX bytes, anything model_bmc_password_valid()
+ * refuses. On success *ret is a malloc()ed copy (-ENOMEM): free it with
+ * model_bmc_password_free(). */
+int model_bmc_password_parse(const char *buf, size_t len, char **ret, char *why, size_t why_len);
+
+/* Reads a password file and parses it as above. A regular file that others
+ * may read is refused (-EACCES): a password that every user of the machine
+ * can read is published. The group may read it, so that a daemon reading
+ * it through its group (root:rackboot 0640) works; a pipe (`<(pass show
+ * bmc)`, /dev/stdin) has no mode to check. -errno when it cannot be read,
+ * -EINVAL for its content; the reason in why names `path`. */
+int model_bmc_password_read_file(const char *path, char **ret, char *why, size_t why_len);
+
+/* Overwrites the secret before freeing it. Accepts NULL, returns NULL. */
+char *model_bmc_password_free(char *password);
 
 /* "bios", "uefi", "" (unknown); the reverse takes "bios" and "uefi",
  * case-insensitive. -EINVAL. */

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,6 +218,47 @@ static int addr_list(loader *l, const ini_entry *e, struct in6_addr *out, size_t
     return good == n ? 0 : -EINVAL;
 }
 
+/* `bmc`, `bmc_user`, `bmc_password_file`, `firmware` of a [host]. Values
+ * of the first three are never quoted back: a URL may carry credentials
+ * (the parser refuses those without quoting them), and a password file's
+ * reasons name the file, never its content. */
+static void parse_bmc_key(loader *l, hostsfile_host *h, const ini_entry *e)
+{
+    char why[PATH_MAX + 160];
+    if (streq(e->key, "bmc")) {
+        if (model_bmc_url_parse(e->value, NULL, why, sizeof(why)) < 0) {
+            problem(l, e->line, "bmc: %s", why);
+            return;
+        }
+        free(h->bmc_url);
+        h->bmc_url = strdup(e->value);
+    } else if (streq(e->key, "bmc_user")) {
+        if (strempty(e->value) || !model_bmc_user_valid(e->value)) {
+            problem(l, e->line, "bmc_user: expected printable ASCII of 1-%u bytes",
+                    MODEL_BMC_USER_MAX);
+            return;
+        }
+        free(h->bmc_user);
+        h->bmc_user = strdup(e->value);
+    } else if (streq(e->key, "bmc_password_file")) {
+        if (strempty(e->value)) {
+            problem(l, e->line, "bmc_password_file: empty path");
+            return;
+        }
+        _cleanup_free_ char *path = fileio_path_relative(l->file, e->value);
+        char *pw = NULL;
+        int r = path ? model_bmc_password_read_file(path, &pw, why, sizeof(why)) : -ENOMEM;
+        if (r < 0) {
+            problem(l, e->line, "bmc_password_file: %s", path ? why : errstr(r));
+            return;
+        }
+        model_bmc_password_free(h->bmc_password);
+        h->bmc_password = pw;
+    } else if (model_firmware_from_string(e->value, &h->firmware) < 0) {
+        problem(l, e->line, "firmware: expected uefi or bios, not \"%s\"", e->value);
+    }
+}
+
 static void parse_host(loader *l, hostsfile_host *h)
 {
     const ini_section *s = h->section;
@@ -315,9 +357,15 @@ static void parse_host(loader *l, hostsfile_host *h)
             } else if (!streq(e->value, "none")) {
                 h->profile = strdup(e->value);
             }
+        } else if (streq(e->key, "bmc") || streq(e->key, "bmc_user") ||
+                   streq(e->key, "bmc_password_file") || streq(e->key, "firmware")) {
+            parse_bmc_key(l, h, e);
         } else {
             problem(l, e->line, "unknown key \"%s\" in [host %s]", e->key, h->name);
         }
+    }
+    if (!h->bmc_url && (h->bmc_user || h->bmc_password)) {
+        problem(l, s->line, "[host %s]: bmc_user and bmc_password_file need a bmc URL", h->name);
     }
     if (!h->mac_line) {
         problem(l, s->line, "[host %s] needs a mac", h->name);
@@ -353,6 +401,9 @@ hostsfile *hostsfile_free(hostsfile *hf)
         for (size_t i = 0; i < hf->n_hosts; i++) {
             intent_clear(&hf->hosts[i].in);
             free(hf->hosts[i].profile);
+            free(hf->hosts[i].bmc_url);
+            free(hf->hosts[i].bmc_user);
+            model_bmc_password_free(hf->hosts[i].bmc_password);
         }
         free(hf->profiles);
         free(hf->hosts);

@@ -18,6 +18,7 @@
 
 #include "diag.h"
 #include "ini.h"
+#include "model/bmc.h"
 #include "model/intent.h"
 
 /* Largest kickstart template read from a profile's `kickstart =` file. */
@@ -50,6 +51,15 @@ typedef struct hostsfile_host {
     unsigned mac_line;     /* line of the `mac =` entry */
     unsigned address_line; /* line of a valid `address =` entry, 0 if none */
     unsigned install_line; /* line of the `install =` entry, 0 if absent */
+    /* The host's BMC: `bmc =` (checked with model_bmc_url_parse()),
+     * `bmc_user =`, the password read from `bmc_password_file =` (relative
+     * to the hosts file; model_bmc_password_read_file()'s rules), each NULL
+     * when absent, and `firmware =`. bmc_password is a secret: print it
+     * nowhere; hostsfile_free() overwrites it. */
+    char *bmc_url;
+    char *bmc_user;
+    char *bmc_password;
+    model_firmware firmware;
     const ini_section *section;
 } hostsfile_host;
 

@@ -12,7 +12,7 @@ if(TARGET rackboot AND TARGET rackboot-controller)
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/cli_flows.sh
                    $<TARGET_FILE:rackboot> $<TARGET_FILE:rackboot-controller>
                    ${CMAKE_SOURCE_DIR}/deploy/examples $<TARGET_FILE:rackboot-pki>)
-  set_tests_properties(integration.cli_flows PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+  set_tests_properties(integration.cli_flows PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77
                        LABELS integration)
   # An install and a cancel of 12,345 hosts: more than one slice.
   add_test(NAME integration.install_slices

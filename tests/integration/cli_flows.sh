@@ -201,6 +201,62 @@ expect 0 events web17 --json
 json_check 'isinstance(d, list) and all(set(e) >= {"seq", "time", "phase", "percent", "message"} for e in d)'
 expect 3 events web99
 
+# --- BMCs and power (issue 15): no agent runs here, so commands queue ----
+secret='Hunter2-s3cr3t'
+set +e
+printf '%s\n' "$secret" | "$cli" hosts add web20 --mac 52:54:00:12:34:20 --rack r1 \
+    --address 2001:db8:1::20 --bmc 'ipmi://[2001:db8:ff::20]:623' --bmc-user admin \
+    --bmc-password-stdin --firmware uefi >"$work/out" 2>"$work/err"
+got=$?
+set -e
+[ "$got" = 0 ] || { fail "hosts add --bmc-password-stdin exit $got"; cat "$work/err" >&2; }
+cat "$work/out" "$work/err" >"$work/all-output"
+expect 2 hosts add web21 --mac 52:54:00:12:34:21 --rack r1 --address 2001:db8:1::21 \
+    --bmc 'ipmi://[2001:db8:ff::21]' --bmc-password "$secret"
+err_has "never taken on the command line"
+cat "$work/out" "$work/err" >>"$work/all-output"
+expect 0 hosts list --json
+cat "$work/out" >>"$work/all-output"
+json_check '
+[h for h in d if h["name"] == "web20"][0]["bmc_password_set"] is True
+and [h for h in d if h["name"] == "web20"][0]["bmc"] == "ipmi://[2001:db8:ff::20]:623"
+and [h for h in d if h["name"] == "web20"][0]["bmc_user"] == "admin"
+and [h for h in d if h["name"] == "web20"][0]["firmware"] == "uefi"
+and [h for h in d if h["name"] == "web20"][0]["power_state"] is None
+and [h for h in d if h["name"] == "web17"][0]["bmc"] is None
+and [h for h in d if h["name"] == "web17"][0]["bmc_password_set"] is False
+and not any("bmc_password" in h for h in d)'
+expect 0 hosts list
+cat "$work/out" >>"$work/all-output"
+grep -q '^web20 .* unknown ' "$work/out" || fail "hosts list shows no POWER unknown for web20"
+expect 0 hosts show web20
+cat "$work/out" >>"$work/all-output"
+grep -q '^bmc_password: set$' "$work/out" || fail "hosts show does not say the password is set"
+expect 0 power status web20 --no-wait
+cat "$work/out" "$work/err" >>"$work/all-output"
+grep -q '^web20 .*status .*queued' "$work/out" || fail "power --no-wait queued nothing"
+expect 0 power status web20 --no-wait --json
+json_check 'd[0]["host"] == "web20" and d[0]["result"] == "queued" and d[0]["id"]'
+start=$(date +%s)
+expect 1 power cycle web20 --bootdev pxe --timeout 2
+[ $(($(date +%s) - start)) -le 10 ] || fail "power --timeout 2 took $(($(date +%s) - start)) s"
+err_has "1 of 1 hosts had no outcome after 2 s"
+grep -q '^web20 .*cycle .*timed_out' "$work/out" || fail "power --timeout shows no timed_out row"
+expect 2 power reboot web20
+expect 1 power status web18 --no-wait             # no BMC
+expect 1 install web18 --profile el9 --power cycle
+err_has "has no BMC"
+expect 0 install web20 --profile el9 --power cycle
+expect 0 cancel web20
+expect 0 audit --json
+cat "$work/out" >>"$work/all-output"
+json_check 'any(r["verb"] == "power cycle" and r["hosts"] == ["web20"] for r in d)'
+for f in "$work/all-output" "$work/controller.log"; do
+    if grep -qF "$secret" "$f"; then
+        fail "the BMC password appears in $f"
+    fi
+done
+
 expect 0 cancel --rack r2
 expect 0 hosts remove web18
 expect 3 hosts show web18
@@ -226,7 +282,7 @@ ops() { # ops ROLE NAME ARGS...: rackboot as that certificate
 }
 # A viewer reads everything...
 ops viewer val 0 status --json
-json_check 'sorted(r["host"] for r in d) == ["db1", "web17"]'
+json_check 'sorted(r["host"] for r in d) == ["db1", "web17", "web20"]'
 ops viewer val 0 hosts list
 ops viewer val 0 hosts show web17
 ops viewer val 0 racks
@@ -250,6 +306,10 @@ ops viewer val 1 profiles import "$work/profiles.conf"
 err_has "permission denied: viewer may not import profiles"
 ops viewer val 1 audit
 err_has "permission denied: viewer may not read the audit log"
+ops viewer val 1 power status web20
+err_has "permission denied: viewer may not use hosts' BMCs"
+ops viewer val 0 hosts show web20 --json
+json_check 'd[0]["bmc_password_set"] is True and "bmc_password" not in d[0]'
 ops operator alice 0 status web17 --json
 json_check 'd[0]["state"] == "cancelled"'
 # An operator may do everything.

@@ -3,6 +3,7 @@
  * expects, reply statuses become the documented exit codes, and the file
  * imports carry what the files say. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -28,7 +30,7 @@ static struct {
     const Rackboot__V1__ApiReply *reply;
     /* when set: the reply to each request (instead of `reply`) */
     const Rackboot__V1__ApiReply *(*reply_to)(const Rackboot__V1__ApiRequest *req);
-    int code; /* nonzero: the transport fails with this exit code */
+    int code;            /* nonzero: the transport fails with this exit code */
     uint32_t timeout_ms; /* of the last call */
 } fake;
 
@@ -200,6 +202,7 @@ static void test_help_everywhere(void **state)
         { "cancel", "--help", NULL },     { "status", "--help", NULL },
         { "watch", "--help", NULL },      { "events", "--help", NULL },
         { "audit", "--help", NULL },      { "help", "install", NULL },
+        { "power", "--help", NULL },      { "help", "power", NULL },
     };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         assert_int_equal(run(cmds[i][0], cmds[i][1], cmds[i][2], NULL), CLI_EXIT_OK);
@@ -698,7 +701,7 @@ static void test_hosts_and_status_pages(void **state)
     /* nothing to list: the header alone, an empty array */
     fleet_reset(true);
     assert_int_equal(run("hosts", "list", "--after", "h99999", NULL), CLI_EXIT_OK);
-    assert_string_equal(out_text, "NAME  RACK  ADDRESS  GATEWAY  HOSTNAME  MACS\n");
+    assert_string_equal(out_text, "NAME  RACK  ADDRESS  GATEWAY  HOSTNAME  POWER  MACS\n");
     assert_int_equal(run("status", "--after", "h99999", "--json", NULL), CLI_EXIT_OK);
     assert_string_equal(out_text, "[]\n");
 
@@ -902,6 +905,257 @@ static void test_hosts_import_ini_and_csv(void **state)
     assert_non_null(strstr(err_text, note));
 }
 
+/* Runs `rackboot ARGS...` with `input` on standard input. */
+#define run_stdin(input, ...)                                                                      \
+    ({                                                                                             \
+        char in_[128];                                                                             \
+        write_file("stdin", input, in_, sizeof(in_));                                              \
+        int saved_ = dup(STDIN_FILENO), fd_ = open(in_, O_RDONLY | O_CLOEXEC);                     \
+        assert_true(saved_ >= 0 && fd_ >= 0);                                                      \
+        assert_int_equal(dup2(fd_, STDIN_FILENO), STDIN_FILENO);                                   \
+        close(fd_);                                                                                \
+        int code_ = run(__VA_ARGS__, NULL);                                                        \
+        assert_int_equal(dup2(saved_, STDIN_FILENO), STDIN_FILENO);                                \
+        close(saved_);                                                                             \
+        code_;                                                                                     \
+    })
+
+#define ADD_WEB1                                                                                   \
+    "hosts", "add", "web1", "--mac", "52:54:00:00:00:01", "--rack", "r1", "--address", "2001:db8::1"
+
+/* hosts add --bmc ...: the password only from a file or stdin, never from
+ * the command line, never echoed, never in --json output. */
+static void test_hosts_add_bmc(void **state)
+{
+    static Rackboot__V1__ApiReply ok = RACKBOOT__V1__API_REPLY__INIT;
+    ok.status = RACKBOOT__V1__STATUS__STATUS_OK;
+    fake.reply = &ok;
+    char pw[128];
+    write_file("bmc.pw", "Hunter2\n", pw, sizeof(pw));
+    assert_int_equal(chmod(pw, 0600), 0);
+
+    assert_int_equal(run(ADD_WEB1, "--bmc", "ipmi://[2001:db8:ff::1]:623", "--bmc-user", "admin",
+                         "--bmc-password-file", pw, "--firmware", "uefi", "--json", NULL),
+                     0);
+    Rackboot__V1__ApiRequest *req = sent();
+    const Rackboot__V1__Host *h = req->hosts_add->hosts[0];
+    assert_string_equal(h->bmc_url, "ipmi://[2001:db8:ff::1]:623");
+    assert_string_equal(h->bmc_user, "admin");
+    assert_string_equal(h->bmc_password, "Hunter2");
+    assert_int_equal(h->firmware, RACKBOOT__V1__FIRMWARE__FIRMWARE_UEFI);
+    rbproto_api_request_free(req);
+    /* The reply has no rows: what was sent is shown, without its secret. */
+    assert_null(strstr(out_text, "Hunter2"));
+    assert_non_null(strstr(out_text, "\"bmc_password_set\": true"));
+
+    assert_int_equal(run_stdin("Hunter3\n", ADD_WEB1, "--bmc", "ipmi://bmc1.example.com",
+                               "--bmc-password-stdin"),
+                     0);
+    req = sent();
+    assert_string_equal(req->hosts_add->hosts[0]->bmc_password, "Hunter3");
+    assert_string_equal(req->hosts_add->hosts[0]->bmc_user, "");
+    rbproto_api_request_free(req);
+    assert_null(strstr(out_text, "Hunter3"));
+
+    /* Refused before anything is sent, the secret never echoed. */
+    assert_usage(ADD_WEB1, "--bmc", "ipmi://[2001:db8:ff::1]", "--bmc-password", "Hunter4");
+    assert_non_null(strstr(err_text, "never taken on the command line"));
+    assert_null(strstr(err_text, "Hunter4"));
+    assert_usage(ADD_WEB1, "--bmc", "ipmi://[2001:db8:ff::1]", "--bmc-pass=Hunter4");
+    assert_null(strstr(err_text, "Hunter4"));
+    assert_usage(ADD_WEB1, "--bmc", "ipmi://admin:Hunter4@[2001:db8:ff::1]");
+    assert_null(strstr(err_text, "Hunter4"));
+    assert_usage(ADD_WEB1, "--bmc", "redfish://[2001:db8:ff::1]");
+    assert_usage(ADD_WEB1, "--bmc-user", "admin");
+    assert_non_null(strstr(err_text, "need --bmc URL"));
+    assert_usage(ADD_WEB1, "--bmc-password-file", pw);
+    assert_usage(ADD_WEB1, "--bmc", "ipmi://[2001:db8:ff::1]", "--bmc-password-file", pw,
+                 "--bmc-password-stdin");
+    assert_usage(ADD_WEB1, "--firmware", "efi");
+    int calls = fake.calls;
+    assert_int_equal(
+        run_stdin("", ADD_WEB1, "--bmc", "ipmi://[2001:db8:ff::1]", "--bmc-password-stdin"),
+        CLI_EXIT_USAGE);
+    assert_non_null(strstr(err_text, "--bmc-password-stdin: empty"));
+    assert_int_equal(run_stdin("Hunter5\nmore\n", ADD_WEB1, "--bmc", "ipmi://[2001:db8:ff::1]",
+                               "--bmc-password-stdin"),
+                     CLI_EXIT_USAGE);
+    assert_non_null(strstr(err_text, "more than one line"));
+    assert_null(strstr(err_text, "Hunter5"));
+    assert_int_equal(chmod(pw, 0644), 0);
+    assert_usage(ADD_WEB1, "--bmc", "ipmi://[2001:db8:ff::1]", "--bmc-password-file", pw);
+    assert_non_null(strstr(err_text, "0644"));
+    assert_null(strstr(err_text, "Hunter2"));
+    assert_int_equal(fake.calls, calls);
+
+    /* The standalone hosts file's keys travel to the controller. */
+    char conf[128];
+    assert_int_equal(chmod(pw, 0600), 0);
+    write_file("hosts.conf",
+               "[host web17]\n"
+               "mac = 52:54:00:12:34:56\n"
+               "address = 2001:db8:1::17\n"
+               "bmc = ipmi://[2001:db8:ff::17]\n"
+               "bmc_user = admin\n"
+               "bmc_password_file = bmc.pw\n"
+               "firmware = bios\n",
+               conf, sizeof(conf));
+    assert_int_equal(run("hosts", "import", conf, "--rack", "r1", NULL), 0);
+    req = sent();
+    h = req->hosts_add->hosts[0];
+    assert_string_equal(h->bmc_url, "ipmi://[2001:db8:ff::17]");
+    assert_string_equal(h->bmc_user, "admin");
+    assert_string_equal(h->bmc_password, "Hunter2");
+    assert_int_equal(h->firmware, RACKBOOT__V1__FIRMWARE__FIRMWARE_BIOS);
+    rbproto_api_request_free(req);
+}
+
+/* The fake controller's power commands: `power` makes one per host (p1,
+ * p2, ...), not done; each `power_results` ask finishes one more. */
+static struct {
+    int asks;
+    int finish_after; /* asks before each command is done; 0: never */
+    bool fail_second; /* the second command fails */
+} pw;
+
+static const Rackboot__V1__ApiReply *power_reply(const Rackboot__V1__ApiRequest *req)
+{
+    static Rackboot__V1__ApiReply reply;
+    static Rackboot__V1__PowerList list;
+    static Rackboot__V1__PowerRow rows[8], *ptrs[8];
+    static char ids[8][24], hosts[8][64];
+    reply = (Rackboot__V1__ApiReply)RACKBOOT__V1__API_REPLY__INIT;
+    list = (Rackboot__V1__PowerList)RACKBOOT__V1__POWER_LIST__INIT;
+    reply.status = RACKBOOT__V1__STATUS__STATUS_OK;
+    reply.body_case = RACKBOOT__V1__API_REPLY__BODY_POWER;
+    reply.power = &list;
+    size_t n = req->body_case == RACKBOOT__V1__API_REQUEST__BODY_POWER ? req->power->target->n_hosts
+                                                                       : req->power_results->n_ids;
+    assert_true(n <= 8);
+    if (req->body_case == RACKBOOT__V1__API_REQUEST__BODY_POWER_RESULTS) {
+        pw.asks++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        rows[i] = (Rackboot__V1__PowerRow)RACKBOOT__V1__POWER_ROW__INIT;
+        snprintf(ids[i], sizeof(ids[i]), "p%zu", i + 1);
+        if (req->body_case == RACKBOOT__V1__API_REQUEST__BODY_POWER) {
+            snprintf(hosts[i], sizeof(hosts[i]), "%s", req->power->target->hosts[i]);
+            rows[i].action = req->power->action;
+        } else {
+            assert_string_equal(req->power_results->ids[i], ids[i]);
+            rows[i].action = RACKBOOT__V1__POWER_ACTION__POWER_ACTION_CYCLE;
+            rows[i].done = pw.finish_after && pw.asks >= pw.finish_after;
+            rows[i].ok = rows[i].done && !(pw.fail_second && i == 1);
+            if (rows[i].ok) {
+                rows[i].power_state = RACKBOOT__V1__POWER_STATE__POWER_STATE_ON;
+            } else if (rows[i].done) {
+                rows[i].message = S("BMC did not answer");
+            }
+        }
+        rows[i].id = ids[i];
+        rows[i].host = hosts[i];
+        ptrs[i] = &rows[i];
+    }
+    list.rows = ptrs;
+    list.n_rows = n;
+    return &reply;
+}
+
+static void test_power(void **state)
+{
+    fake.reply_to = power_reply;
+    memset(&pw, 0, sizeof(pw));
+    pw.finish_after = 2;
+    /* run() builds its own cli: the poll interval is the default (1 s),
+     * so asks are kept few. */
+    assert_int_equal(run("power", "cycle", "web1", "web2", "--bootdev", "pxe", NULL), 0);
+    assert_int_equal(pw.asks, 2);
+    Rackboot__V1__ApiRequest *req = sent();
+    assert_int_equal(req->body_case, RACKBOOT__V1__API_REQUEST__BODY_POWER_RESULTS);
+    assert_int_equal(req->power_results->n_ids, 2);
+    rbproto_api_request_free(req);
+    assert_string_equal(out_text, "HOST  ACTION  RESULT  POWER  MESSAGE\n"
+                                  "web1  cycle   ok      on     \n"
+                                  "web2  cycle   ok      on     \n");
+
+    /* A failed host: exit 1, its line and a summary. */
+    memset(&pw, 0, sizeof(pw));
+    pw.finish_after = 1;
+    pw.fail_second = true;
+    assert_int_equal(run("power", "on", "web1", "web2", "--json", NULL), CLI_EXIT_FAILED);
+    json_error_t jerr;
+    json_t *j = json_loads(out_text, 0, &jerr);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(j, 1), "result")),
+                        "failed");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(j, 1), "message")),
+                        "BMC did not answer");
+    json_decref(j);
+    assert_non_null(strstr(err_text, "1 of 2 hosts failed"));
+
+    /* --no-wait: the queued commands, no asking. */
+    memset(&pw, 0, sizeof(pw));
+    assert_int_equal(run("power", "status", "web1", "--no-wait", NULL), 0);
+    assert_int_equal(pw.asks, 0);
+    req = sent();
+    assert_int_equal(req->body_case, RACKBOOT__V1__API_REQUEST__BODY_POWER);
+    assert_int_equal(req->power->action, RACKBOOT__V1__POWER_ACTION__POWER_ACTION_STATUS);
+    assert_int_equal(req->power->boot_device, RACKBOOT__V1__BOOT_DEVICE__BOOT_DEVICE_UNSPECIFIED);
+    rbproto_api_request_free(req);
+    assert_non_null(strstr(out_text, "web1  status  queued"));
+
+    /* Nobody answers: timed out after --timeout, exit 1, a clear line. */
+    memset(&pw, 0, sizeof(pw));
+    assert_int_equal(run("power", "off", "web1", "--timeout", "1", NULL), CLI_EXIT_FAILED);
+    assert_true(pw.asks >= 1 && pw.asks <= 2);
+    assert_non_null(strstr(out_text, "web1  cycle   timed_out"));
+    assert_non_null(strstr(err_text, "1 of 1 hosts had no outcome after 1 s"));
+
+    /* Racks and --all select like install. */
+    memset(&pw, 0, sizeof(pw));
+    assert_int_equal(run("power", "soft", "--rack", "r1", "r2", "--no-wait", NULL), 0);
+    req = sent();
+    assert_int_equal(req->power->target->n_racks, 2);
+    assert_int_equal(req->power->action, RACKBOOT__V1__POWER_ACTION__POWER_ACTION_SOFT);
+    rbproto_api_request_free(req);
+    assert_int_equal(fake.timeout_ms, CLI_FLEET_TIMEOUT_MS);
+
+    assert_usage("power");
+    assert_usage("power", "reboot", "web1");
+    assert_non_null(strstr(err_text, "unknown ACTION 'reboot'"));
+    assert_usage("power", "on");
+    assert_usage("power", "on", "web1", "--bootdev", "cdrom");
+    assert_usage("power", "on", "web1", "--timeout", "0");
+    assert_usage("power", "on", "--all", "web1");
+
+    /* A viewer's refusal is the controller's line, exit 1. */
+    fake.reply_to = NULL;
+    fake.reply = refused(RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED,
+                         "permission denied: viewer may not use hosts' BMCs");
+    assert_int_equal(run("power", "status", "web1", NULL), CLI_EXIT_FAILED);
+    assert_non_null(strstr(err_text, "viewer may not use hosts' BMCs"));
+}
+
+static void test_install_power(void **state)
+{
+    fake.reply = ok_statuses();
+    assert_int_equal(run("install", "web1", "--profile", "el9", "--power", "cycle", NULL), 0);
+    Rackboot__V1__ApiRequest *req = sent();
+    assert_int_equal(req->install->power, RACKBOOT__V1__POWER_ACTION__POWER_ACTION_CYCLE);
+    rbproto_api_request_free(req);
+    assert_int_equal(run("install", "web1", "--profile", "el9", "--power", "on", NULL), 0);
+    req = sent();
+    assert_int_equal(req->install->power, RACKBOOT__V1__POWER_ACTION__POWER_ACTION_ON);
+    rbproto_api_request_free(req);
+    assert_int_equal(run("install", "web1", "--profile", "el9", NULL), 0);
+    req = sent();
+    assert_int_equal(req->install->power, RACKBOOT__V1__POWER_ACTION__POWER_ACTION_UNSPECIFIED);
+    rbproto_api_request_free(req);
+    assert_usage("install", "web1", "--profile", "el9", "--power", "off");
+    assert_non_null(strstr(err_text, "--power off: expected cycle or on"));
+    assert_usage("cancel", "web1", "--power", "cycle");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -917,6 +1171,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_profiles_import, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hosts_import_ini_and_csv, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hosts_add_bmc, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_power, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_install_power, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

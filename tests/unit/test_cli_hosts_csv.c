@@ -8,7 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -22,14 +25,20 @@ typedef struct result {
     Rackboot__V1__HostsAddRequest *req;
 } result;
 
-static result parse(const char *text, const char *rack)
+/* `text` as the file `path` (files it names are read relative to it). */
+static result parse_at(const char *path, const char *text, const char *rack)
 {
     result res = { .d = diag_new(),
                    .req = cli_pb_new(&rackboot__v1__hosts_add_request__descriptor) };
     assert_non_null(res.d);
     assert_non_null(res.req);
-    res.r = hosts_csv_parse("hosts.csv", text, strlen(text), rack, res.d, res.req);
+    res.r = hosts_csv_parse(path, text, strlen(text), rack, res.d, res.req);
     return res;
+}
+
+static result parse(const char *text, const char *rack)
+{
+    return parse_at("hosts.csv", text, rack);
 }
 
 static void done(result *res)
@@ -250,6 +259,74 @@ static void test_read_missing_file(void **state)
     cli_pb_free(req);
 }
 
+/* The BMC columns: bmc_password_file is read relative to the CSV file;
+ * there is no password column; errors name the line, never the secret. */
+static void test_bmc_columns(void **state)
+{
+    char dir[64], path[128], csv[128];
+    snprintf(dir, sizeof(dir), "/tmp/test_cli_hosts_csv.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/web17.pw", dir);
+    FILE *f = fopen(path, "we");
+    assert_non_null(f);
+    fputs("Hunter2\n", f);
+    fclose(f);
+    assert_int_equal(chmod(path, 0600), 0);
+    snprintf(path, sizeof(path), "%s/loose.pw", dir);
+    f = fopen(path, "we");
+    assert_non_null(f);
+    fputs("Hunter2\n", f);
+    fclose(f);
+    assert_int_equal(chmod(path, 0644), 0);
+    snprintf(csv, sizeof(csv), "%s/hosts.csv", dir);
+    const char *text = "name,mac,rack,address,bmc,bmc_user,bmc_password_file,firmware\n"
+                       "web17,52:54:00:12:34:56,r1,2001:db8:1::17,ipmi://[2001:db8:ff::17]:623,"
+                       "admin,web17.pw,uefi\n"
+                       "web18,52:54:00:12:34:57,r1,2001:db8:1::18,,,,bios\n";
+    result res = parse_at(csv, text, NULL);
+    print_diag(res.d);
+    assert_int_equal(res.r, 0);
+    assert_int_equal(res.req->n_hosts, 2);
+    const Rackboot__V1__Host *h = res.req->hosts[0];
+    assert_string_equal(h->bmc_url, "ipmi://[2001:db8:ff::17]:623");
+    assert_string_equal(h->bmc_user, "admin");
+    assert_string_equal(h->bmc_password, "Hunter2");
+    assert_int_equal(h->firmware, RACKBOOT__V1__FIRMWARE__FIRMWARE_UEFI);
+    h = res.req->hosts[1];
+    assert_string_equal(h->bmc_url, "");
+    assert_string_equal(h->bmc_password, "");
+    assert_int_equal(h->firmware, RACKBOOT__V1__FIRMWARE__FIRMWARE_BIOS);
+    done(&res);
+
+    text = "name,mac,rack,address,bmc,bmc_user,bmc_password_file,firmware\n"
+           "web17,52:54:00:12:34:56,r1,2001:db8:1::17,ipmi://root:Hunter2@[2001:db8:ff::17],,,\n"
+           "web18,52:54:00:12:34:57,r1,2001:db8:1::18,ipmi://[2001:db8:ff::18],,loose.pw,efi\n"
+           "web19,52:54:00:12:34:58,r1,2001:db8:1::19,,admin,,\n";
+    res = parse_at(csv, text, NULL);
+    assert_int_equal(res.r, -EINVAL);
+    char want[256];
+    snprintf(want, sizeof(want), "%s:2: bmc: ", csv);
+    assert_true(has(res.d, want));
+    snprintf(want, sizeof(want), "%s:3: bmc_password_file: %s/loose.pw: mode 0644", csv, dir);
+    assert_true(has(res.d, want));
+    snprintf(want, sizeof(want), "%s:3: firmware \"efi\": expected uefi or bios", csv);
+    assert_true(has(res.d, want));
+    snprintf(want, sizeof(want), "%s:4: bmc_user and bmc_password_file need a bmc URL", csv);
+    assert_true(has(res.d, want));
+    assert_false(has(res.d, "Hunter2"));
+    done(&res);
+
+    /* A password never sits in an inventory. */
+    res = parse("name,mac,rack,address,bmc,bmc_password\n", NULL);
+    assert_int_equal(res.r, -EINVAL);
+    assert_true(has(res.d, "hosts.csv:1: column \"bmc_password\": a password is never read"));
+    done(&res);
+
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -261,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_address_given_twice),
         cmocka_unit_test(test_rack_option),
         cmocka_unit_test(test_read_missing_file),
+        cmocka_unit_test(test_bmc_columns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

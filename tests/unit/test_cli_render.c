@@ -109,29 +109,38 @@ static void test_events_json(void **state)
     free(s);
 }
 
-static void test_hosts_json_and_text(void **state)
+/* web17 in r1 at 2001:db8:1::17/64 with two MACs (static storage). */
+static Rackboot__V1__Host host_web17(void)
 {
-    uint8_t mac1[6] = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 },
-            mac2[6] = { 0x52, 0x54, 0, 0x12, 0x34, 0x57 };
-    uint8_t addr[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 1, [15] = 0x17 };
-    ProtobufCBinaryData macs[2] = { { 6, mac1 }, { 6, mac2 } };
+    static uint8_t mac1[6] = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 },
+                   mac2[6] = { 0x52, 0x54, 0, 0x12, 0x34, 0x57 };
+    static uint8_t addr[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 1, [15] = 0x17 };
+    static ProtobufCBinaryData macs[2] = { { 6, mac1 }, { 6, mac2 } };
+    static char name[] = "web17", rack[] = "r1";
     Rackboot__V1__Host h = RACKBOOT__V1__HOST__INIT;
-    h.name = (char[]){ "web17" };
-    h.rack = (char[]){ "r1" };
+    h.name = name;
+    h.rack = rack;
     h.n_macs = 2;
     h.macs = macs;
     h.address = (ProtobufCBinaryData){ 16, addr };
     h.prefix_length = 64;
+    return h;
+}
+
+static void test_hosts_json_and_text(void **state)
+{
+    Rackboot__V1__Host h = host_web17();
     Rackboot__V1__Host *hosts[] = { &h };
     Rackboot__V1__HostList l = RACKBOOT__V1__HOST_LIST__INIT;
     l.n_hosts = 1;
     l.hosts = hosts;
 
     char *s = dump(render_hosts_json(&l));
-    assert_string_equal(s, "[{\"address\":\"2001:db8:1::17\",\"duid\":null,\"gateway\":null,"
-                           "\"hostname\":null,\"macs\":[\"52:54:00:12:34:56\","
-                           "\"52:54:00:12:34:57\"],\"name\":\"web17\",\"prefix\":64,\"rack\":"
-                           "\"r1\"}]");
+    assert_string_equal(s, "[{\"address\":\"2001:db8:1::17\",\"bmc\":null,\"bmc_password_set\":"
+                           "false,\"bmc_user\":null,\"duid\":null,\"firmware\":null,\"gateway\":"
+                           "null,\"hostname\":null,\"macs\":[\"52:54:00:12:34:56\","
+                           "\"52:54:00:12:34:57\"],\"name\":\"web17\",\"power_state\":null,"
+                           "\"power_updated\":null,\"prefix\":64,\"rack\":\"r1\"}]");
     free(s);
 
     char *text = NULL;
@@ -140,9 +149,120 @@ static void test_hosts_json_and_text(void **state)
     assert_non_null(f);
     render_hosts_text(f, &l);
     fclose(f);
-    assert_string_equal(text, "NAME   RACK  ADDRESS            GATEWAY  HOSTNAME  MACS\n"
-                              "web17  r1    2001:db8:1::17/64  -        -         "
+    assert_string_equal(text, "NAME   RACK  ADDRESS            GATEWAY  HOSTNAME  POWER  MACS\n"
+                              "web17  r1    2001:db8:1::17/64  -        -         -      "
                               "52:54:00:12:34:56,52:54:00:12:34:57\n");
+    free(text);
+}
+
+/* A host with a BMC: the listing's POWER, the JSON keys, the detail view;
+ * the password itself nowhere (a request shown back with --json holds
+ * one), only that one is set. */
+static void test_hosts_bmc_never_shows_the_password(void **state)
+{
+    Rackboot__V1__Host h = host_web17();
+    h.n_macs = 1;
+    h.bmc_url = (char[]){ "ipmi://[2001:db8:ff::17]:623" };
+    h.bmc_user = (char[]){ "admin" };
+    h.bmc_password = (char[]){ "s3cr3t-Hunter2" };
+    h.firmware = RACKBOOT__V1__FIRMWARE__FIRMWARE_UEFI;
+    h.power_state = RACKBOOT__V1__POWER_STATE__POWER_STATE_ON;
+    h.power_updated_unix_ms = T0;
+    Rackboot__V1__Host g = h; /* a BMC whose state was never read */
+    g.name = (char[]){ "web18" };
+    g.bmc_password = (char[]){ "" };
+    g.bmc_password_set = false;
+    g.power_state = RACKBOOT__V1__POWER_STATE__POWER_STATE_UNSPECIFIED;
+    g.power_updated_unix_ms = 0;
+    Rackboot__V1__Host *hosts[] = { &h, &g };
+    Rackboot__V1__HostList l = RACKBOOT__V1__HOST_LIST__INIT;
+    l.n_hosts = 2;
+    l.hosts = hosts;
+
+    char *s = dump(render_hosts_json(&l));
+    assert_null(strstr(s, "s3cr3t"));
+    assert_null(strstr(s, "\"bmc_password\""));
+    assert_non_null(strstr(s, "\"bmc\":\"ipmi://[2001:db8:ff::17]:623\",\"bmc_password_set\":true,"
+                              "\"bmc_user\":\"admin\",\"duid\":null,\"firmware\":\"uefi\""));
+    assert_non_null(strstr(s, "\"power_state\":\"on\",\"power_updated\":"
+                              "\"2026-11-25T03:34:17.123Z\""));
+    assert_non_null(strstr(s, "\"bmc_password_set\":false,\"bmc_user\":\"admin\""));
+    assert_non_null(strstr(s, "\"power_state\":null,\"power_updated\":null"));
+    free(s);
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    render_hosts_text(f, &l);
+    render_host_detail_text(f, &h);
+    render_host_detail_text(f, &g);
+    fclose(f);
+    assert_null(strstr(text, "s3cr3t"));
+    assert_non_null(strstr(text, "HOSTNAME  POWER    MACS\n"));
+    assert_non_null(
+        strstr(text, "\nweb17  r1    2001:db8:1::17/64  -        -         on       52:"));
+    assert_non_null(
+        strstr(text, "\nweb18  r1    2001:db8:1::17/64  -        -         unknown  52:"));
+    assert_non_null(strstr(text, "firmware:  uefi\n"
+                                 "bmc:       ipmi://[2001:db8:ff::17]:623\n"
+                                 "bmc_user:  admin\n"
+                                 "bmc_password: set\n"
+                                 "power:     on (read 2026-11-25T03:34:17.123Z)\n"));
+    assert_non_null(strstr(text, "bmc_password: not set\npower:     unknown (never read)\n"));
+    free(text);
+}
+
+/* rackboot power's rows: done ones ok or failed; the rest queued (no
+ * wait) or timed_out (the wait ended). */
+static void test_power_rows(void **state)
+{
+    Rackboot__V1__PowerRow a = RACKBOOT__V1__POWER_ROW__INIT;
+    a.id = (char[]){ "p1" };
+    a.host = (char[]){ "web17" };
+    a.action = RACKBOOT__V1__POWER_ACTION__POWER_ACTION_CYCLE;
+    a.done = true;
+    a.ok = true;
+    a.power_state = RACKBOOT__V1__POWER_STATE__POWER_STATE_ON;
+    a.updated_unix_ms = T0;
+    Rackboot__V1__PowerRow b = RACKBOOT__V1__POWER_ROW__INIT;
+    b.id = (char[]){ "p2" };
+    b.host = (char[]){ "web18" };
+    b.action = RACKBOOT__V1__POWER_ACTION__POWER_ACTION_CYCLE;
+    b.done = true;
+    b.message = (char[]){ "BMC did not answer" };
+    Rackboot__V1__PowerRow c = RACKBOOT__V1__POWER_ROW__INIT;
+    c.id = (char[]){ "p3" };
+    c.host = (char[]){ "web19" };
+    c.action = RACKBOOT__V1__POWER_ACTION__POWER_ACTION_CYCLE;
+    Rackboot__V1__PowerRow *rows[] = { &a, &b, &c };
+    Rackboot__V1__PowerList l = RACKBOOT__V1__POWER_LIST__INIT;
+    l.n_rows = 3;
+    l.rows = rows;
+
+    char *s = dump(render_power_json(&l, true));
+    assert_string_equal(
+        s, "[{\"action\":\"cycle\",\"done\":true,\"host\":\"web17\",\"id\":\"p1\",\"message\":"
+           "null,\"ok\":true,\"power_state\":\"on\",\"result\":\"ok\",\"updated_at\":"
+           "\"2026-11-25T03:34:17.123Z\"},"
+           "{\"action\":\"cycle\",\"done\":true,\"host\":\"web18\",\"id\":\"p2\",\"message\":"
+           "\"BMC did not answer\",\"ok\":false,\"power_state\":null,\"result\":\"failed\","
+           "\"updated_at\":null},"
+           "{\"action\":\"cycle\",\"done\":false,\"host\":\"web19\",\"id\":\"p3\",\"message\":"
+           "null,\"ok\":false,\"power_state\":null,\"result\":\"timed_out\",\"updated_at\":"
+           "null}]");
+    free(s);
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    render_power_text(f, &l, false);
+    fclose(f);
+    assert_string_equal(text, "HOST   ACTION  RESULT  POWER  MESSAGE\n"
+                              "web17  cycle   ok      on     \n"
+                              "web18  cycle   failed  -      BMC did not answer\n"
+                              "web19  cycle   queued  -      \n");
     free(text);
 }
 
@@ -331,6 +451,8 @@ int main(void)
         cmocka_unit_test(test_status_json),
         cmocka_unit_test(test_events_json),
         cmocka_unit_test(test_hosts_json_and_text),
+        cmocka_unit_test(test_hosts_bmc_never_shows_the_password),
+        cmocka_unit_test(test_power_rows),
         cmocka_unit_test(test_status_text),
         cmocka_unit_test(test_stream_json_is_one_array),
         cmocka_unit_test(test_stream_table_pages),
