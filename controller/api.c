@@ -933,8 +933,9 @@ static void body_power(reply_ctx *rc)
 
 /* A command per host, for its rack's agent; the reply's rows name them
  * (not done yet: the CLI asks for their results, PowerResultsRequest).
- * Hosts that are not found or have no BMC are rows with the reason, and
- * the reply is then FAILED (the other commands were made). */
+ * Hosts that are not found or have no BMC are rows without a command, done
+ * and failed with the reason, in an OK reply when other commands were
+ * made; a FAILED reply (the reasons in its message) when none was. */
 static void do_power(store *st, const Rackboot__V1__PowerRequest *req, reply_ctx *rc)
 {
     name_list hosts;
@@ -995,9 +996,13 @@ static void do_power(store *st, const Rackboot__V1__PowerRequest *req, reply_ctx
     if (r >= 0 && wire_arena_failed(rc->a)) {
         r = -ENOMEM;
     }
-    if (r >= 0 && failed) {
-        set_status(rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "%zu of %zu hosts not powered", failed,
-                   hosts.n);
+    /* Hosts that cannot be powered are rows of their own, done and failed
+     * ("has no BMC"), beside the commands queued for the others: the
+     * operator sees which host and why, and the CLI waits for the rest. */
+    if (r >= 0 && failed == hosts.n) {
+        set_status(rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "no host powered: %s",
+                   rc->why ? rc->why : "?");
+        rc->rep.body_case = RACKBOOT__V1__API_REPLY__BODY__NOT_SET;
     }
     int c = r >= 0 ? batch_commit(st, rc) : store_batch_end(st, false);
     if (r < 0 || c < 0) {

@@ -1414,7 +1414,8 @@ static int validate_power_row(const Rackboot__V1__PowerRow *m)
     if (!m) {
         return reject("power_row: missing");
     }
-    TRY(check_id("power_row.id", m->id, REQUIRED));
+    /* A host that could not be given a command is a row without one. */
+    TRY(check_id("power_row.id", m->id, m->done ? OPTIONAL : REQUIRED));
     TRY(check_name("power_row.host", m->host, REQUIRED));
     TRY(check_enum("power_row.action", ENUM_DESC(power_action), m->action, REQUIRED));
     TRY(check_enum("power_row.power_state", ENUM_DESC(power_state), m->power_state, OPTIONAL));

@@ -244,6 +244,10 @@ err_has "1 of 1 hosts had no outcome after 2 s"
 grep -q '^web20 .*cycle .*timed_out' "$work/out" || fail "power --timeout shows no timed_out row"
 expect 2 power reboot web20
 expect 1 power status web18 --no-wait             # no BMC
+err_has "has no BMC"
+# One host without a BMC among others: its row says why, the others queue.
+expect 1 power status web18 web20 --no-wait --json
+json_check 'len(d) == 2 and [r for r in d if r["host"] == "web18"][0]["result"] == "failed" and "no BMC" in [r for r in d if r["host"] == "web18"][0]["message"] and [r for r in d if r["host"] == "web20"][0]["result"] == "queued"'
 expect 1 install web18 --profile el9 --power cycle
 err_has "has no BMC"
 expect 0 install web20 --profile el9 --power cycle
