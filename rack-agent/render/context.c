@@ -81,6 +81,11 @@ int render_progress_path_parse(const char *path, const char **ret_id, size_t *re
     return id_path_parse(path, "progress", ret_id, ret_len);
 }
 
+int render_phone_home_path_parse(const char *path, const char **ret_id, size_t *ret_len)
+{
+    return id_path_parse(path, "phone-home", ret_id, ret_len);
+}
+
 static int install_url(const render_context *ctx, const intent *in, const char *dir, char **ret)
 {
     if (!render_id_valid(in->install_id) || !render_id_valid(in->token)) {
@@ -99,6 +104,11 @@ int render_kickstart_url(const render_context *ctx, const intent *in, char **ret
 int render_progress_url(const render_context *ctx, const intent *in, char **ret)
 {
     return install_url(ctx, in, "progress", ret);
+}
+
+int render_phone_home_url(const render_context *ctx, const intent *in, char **ret)
+{
+    return install_url(ctx, in, "phone-home", ret);
 }
 
 int render_host_resolve(const render_context *ctx, const intent *in, render_host *ret)
@@ -170,4 +180,46 @@ void render_put_search_list(rbuf *b, const render_host *h)
         }
         rbuf_puts(b, h->search[i]);
     }
+}
+
+int render_host_expand(const render_context *ctx, const render_host *h, const char *tmpl,
+                       char **ret, size_t *ret_len)
+{
+    const intent *in = h->in;
+    _cleanup_free_ char *progress = NULL;
+    int r = render_progress_url(ctx, in, &progress);
+    if (r < 0) {
+        return r;
+    }
+    char prefix[4];
+    snprintf(prefix, sizeof(prefix), "%u", in->prefix_len);
+
+    rbuf lists = { 0 };
+    render_put_dns_list(&lists, h);
+    rbuf_putc(&lists, '\0');
+    size_t search_at = lists.len;
+    render_put_search_list(&lists, h);
+    _cleanup_free_ char *listbuf = NULL;
+    r = rbuf_finish(&lists, &listbuf, NULL);
+    if (r < 0) {
+        return r;
+    }
+
+    const template_var vars[] = {
+        { "hostname", h->hostname },
+        { "address", h->address },
+        { "prefix", prefix },
+        { "gateway", h->gateway },
+        { "dns", listbuf },
+        { "search", listbuf + search_at },
+        { "install_id", in->install_id },
+        { "token", in->token },
+        { "progress_url", progress },
+        { "profile", h->profile->name },
+        { "agent_url", ctx->base_url },
+    };
+    if (!tmpl) {
+        tmpl = "";
+    }
+    return template_expand(tmpl, strlen(tmpl), vars, ARRAY_SIZE(vars), ret, ret_len);
 }
