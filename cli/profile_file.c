@@ -46,6 +46,12 @@ int profile_file_read_profiles(const char *path, diag *d, Rackboot__V1__Profiles
                      RBPROTO_MAX_TEMPLATE);
             errors++;
         }
+        if (p->user_data && strlen(p->user_data) > RBPROTO_MAX_TEMPLATE) {
+            diag_add(d, path, entry_line(hp->section, "user_data"),
+                     "user_data: %zu bytes, the controller takes at most %u", strlen(p->user_data),
+                     RBPROTO_MAX_TEMPLATE);
+            errors++;
+        }
         if (p->cmdline && strlen(p->cmdline) > RBPROTO_MAX_KERNEL_ARGS) {
             diag_add(d, path, entry_line(hp->section, "cmdline"), "cmdline: longer than %u bytes",
                      RBPROTO_MAX_KERNEL_ARGS);
@@ -66,8 +72,9 @@ int profile_file_read_profiles(const char *path, diag *d, Rackboot__V1__Profiles
         }
         if (rbproto_validate_profile(w) < 0) {
             diag_add(d, path, hp->section->line,
-                     "[profile %s] is not valid on the wire: check that cmdline and the "
-                     "kickstart hold printable text only (UTF-8, tabs and newlines)",
+                     "[profile %s] is not valid on the wire: check that cmdline, the "
+                     "kickstart and user_data hold printable text only (UTF-8, tabs and "
+                     "newlines)",
                      p->name);
             errors++;
             cli_pb_free(w);

@@ -173,6 +173,17 @@ json_t *render_profiles_json(const Rackboot__V1__ProfileList *l, bool with_conte
         if (o && with_content) {
             json_object_set_new(o, "kickstart", jstr(p->kickstart_template));
         }
+        if (o && p->kind == RACKBOOT__V1__PROFILE_KIND__PROFILE_KIND_IMAGE) {
+            json_t *keys = json_array();
+            for (size_t k = 0; keys && k < p->n_ssh_authorized_keys; k++) {
+                json_array_append_new(keys, jstr(p->ssh_authorized_keys[k]));
+            }
+            json_object_set_new(o, "kind", json_string("image"));
+            json_object_set_new(o, "ssh_authorized_keys", keys);
+            if (with_content) {
+                json_object_set_new(o, "user_data", jstr(p->user_data_template));
+            }
+        }
         json_array_append_new(a, o);
     }
     return a;
@@ -645,6 +656,13 @@ void render_profile_detail_text(FILE *f, const Rackboot__V1__Profile *p)
 {
     const char *ip = rbproto_ip_mode_to_string(p->ip_mode);
     fprintf(f, "name:       %s\n", p->name);
+    if (p->kind == RACKBOOT__V1__PROFILE_KIND__PROFILE_KIND_IMAGE) {
+        fprintf(f, "kind:       image\n");
+        for (size_t i = 0; i < p->n_ssh_authorized_keys; i++) {
+            fprintf(f, "ssh key:    %s\n", p->ssh_authorized_keys[i]);
+        }
+        fprintf(f, "user_data:  %s\n", strempty(p->user_data_template) ? "-" : "yes");
+    }
     fprintf(f, "ip:         %s\n", ip ? ip : "?");
     fprintf(f, "overlay:    %s\n", p->overlay ? "yes" : "no");
     fprintf(f, "keep_ra:    %s\n", p->keep_ra ? "yes" : "no");

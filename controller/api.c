@@ -375,9 +375,16 @@ static void do_profiles_import(store *st, const Rackboot__V1__ProfilesImportRequ
     }
     for (size_t i = 0; i < req->n_profiles && r >= 0; i++) {
         const char *ks = req->profiles[i]->kickstart_template;
+        const char *ud = req->profiles[i]->user_data_template;
         template_error terr;
         if (ks && template_check(ks, strlen(ks), &terr) < 0) {
             set_status(rc, RACKBOOT__V1__STATUS__STATUS_INVALID, "profile %s: kickstart %s",
+                       req->profiles[i]->name, terr.message);
+            r = -EINVAL;
+            break;
+        }
+        if (ud && template_check(ud, strlen(ud), &terr) < 0) {
+            set_status(rc, RACKBOOT__V1__STATUS__STATUS_INVALID, "profile %s: user_data %s",
                        req->profiles[i]->name, terr.message);
             r = -EINVAL;
             break;

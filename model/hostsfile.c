@@ -96,6 +96,41 @@ static int parse_image(loader *l, const ini_entry *e, const char *name, image_ki
     return 0;
 }
 
+/* A template file named by `e` (kickstart =, user_data =), read relative to
+ * the hosts file and checked; NULL after a problem. */
+static char *read_template(loader *l, const ini_entry *e, size_t *ret_len)
+{
+    if (strempty(e->value)) {
+        problem(l, e->line, "%s: empty path", e->key);
+        return NULL;
+    }
+    _cleanup_free_ char *path = fileio_path_relative(l->file, e->value);
+    void *content = NULL;
+    size_t len = 0;
+    int r = path ? fileio_read_all(path, HOSTSFILE_MAX_KICKSTART, &content, &len) : -ENOMEM;
+    if (r < 0) {
+        problem(l, e->line, "%s: cannot read %s: %s", e->key, path ? path : e->value, errstr(r));
+        return NULL;
+    }
+    if (memchr(content, '\0', len)) {
+        free(content);
+        problem(l, e->line, "%s: %s contains a NUL byte", e->key, path);
+        return NULL;
+    }
+    /* An unknown placeholder is an error now, not a blank at install
+     * time. The template's own line is named: it is another file. */
+    template_error terr;
+    if (template_check(content, len, &terr) < 0) {
+        free(content);
+        problem(l, e->line, "%s: %s %s", e->key, path, terr.message);
+        return NULL;
+    }
+    if (ret_len) {
+        *ret_len = len;
+    }
+    return content;
+}
+
 static void parse_profile(loader *l, hostsfile_profile *pr)
 {
     const ini_section *s = pr->section;
@@ -122,38 +157,57 @@ static void parse_profile(loader *l, hostsfile_profile *pr)
             free(p->cmdline);
             p->cmdline = strdup(e->value);
         } else if (streq(e->key, "kickstart")) {
-            if (strempty(e->value)) {
-                problem(l, e->line, "kickstart: empty path");
-                continue;
-            }
-            _cleanup_free_ char *ks_path = fileio_path_relative(l->file, e->value);
-            void *content = NULL;
             size_t len = 0;
-            int r = ks_path ? fileio_read_all(ks_path, HOSTSFILE_MAX_KICKSTART, &content, &len)
-                            : -ENOMEM;
-            if (r < 0) {
-                problem(l, e->line, "kickstart: cannot read %s: %s", ks_path ? ks_path : e->value,
-                        errstr(r));
-                continue;
-            }
-            if (memchr(content, '\0', len)) {
-                free(content);
-                problem(l, e->line, "kickstart: %s contains a NUL byte", ks_path);
-                continue;
-            }
-            /* An unknown placeholder is an error now, not a blank at install
-             * time. The template's own line is named: it is another file. */
-            template_error terr;
-            if (template_check(content, len, &terr) < 0) {
-                free(content);
-                problem(l, e->line, "kickstart: %s %s", ks_path, terr.message);
+            char *content = read_template(l, e, &len);
+            if (!content) {
                 continue;
             }
             free(p->kickstart);
             p->kickstart = content;
             if (sha256_buffer(content, len, p->kickstart_sha256) < 0) {
-                problem(l, e->line, "kickstart: cannot hash %s", ks_path);
+                problem(l, e->line, "kickstart: cannot hash it");
             }
+        } else if (streq(e->key, "user_data")) {
+            char *content = read_template(l, e, NULL);
+            if (!content) {
+                continue;
+            }
+            free(p->user_data);
+            p->user_data = content;
+            if (model_user_data_is_mime(content)) {
+                problem(l, e->line,
+                        "user_data: a MIME document; give one part (#cloud-config, a script, "
+                        "...): the seed makes the multipart");
+            }
+        } else if (streq(e->key, "kind")) {
+            if (profile_kind_from_string(e->value, &p->kind) < 0) {
+                problem(l, e->line, "kind: expected install or image, not \"%s\"", e->value);
+            }
+        } else if (streq(e->key, "image")) {
+            parse_image(l, e, image_kind_file(IMAGE_DISK), IMAGE_DISK, p);
+        } else if (streq(e->key, "ssh_authorized_keys")) {
+            if (!model_ssh_key_valid(e->value)) {
+                problem(l, e->line,
+                        "ssh_authorized_keys: expected one \"TYPE KEY [COMMENT]\" line of "
+                        "printable ASCII");
+                continue;
+            }
+            if (p->n_ssh_keys >= MODEL_SSH_KEYS_MAX) {
+                problem(l, e->line, "ssh_authorized_keys: at most %u keys", MODEL_SSH_KEYS_MAX);
+                continue;
+            }
+            char **grown = realloc(p->ssh_keys, (p->n_ssh_keys + 1) * sizeof(*grown));
+            char *key = strdup(e->value);
+            if (!grown || !key) {
+                free(key);
+                if (grown) {
+                    p->ssh_keys = grown;
+                }
+                problem(l, e->line, "out of memory");
+                continue;
+            }
+            p->ssh_keys = grown;
+            p->ssh_keys[p->n_ssh_keys++] = key;
         } else if (streq(e->key, "overlay")) {
             if (parse_bool(e->value, &p->overlay) < 0) {
                 problem(l, e->line, "overlay: expected yes or no, not \"%s\"", e->value);
@@ -188,11 +242,37 @@ static void parse_profile(loader *l, hostsfile_profile *pr)
             problem(l, e->line, "unknown key \"%s\" in [profile %s]", e->key, p->name);
         }
     }
-    if (!has_kernel) {
-        problem(l, s->line, "[profile %s] needs a valid kernel", p->name);
+    if (p->kind == PROFILE_INSTALL) {
+        if (!has_kernel) {
+            problem(l, s->line, "[profile %s] needs a valid kernel", p->name);
+        }
+        if (!has_initrd) {
+            problem(l, s->line, "[profile %s] needs a valid initrd", p->name);
+        }
+        static const char *const image_keys[] = { "image", "ssh_authorized_keys", "user_data" };
+        for (size_t k = 0; k < ARRAY_SIZE(image_keys); k++) {
+            const ini_entry *e = ini_section_find(s, image_keys[k]);
+            if (e) {
+                problem(l, e->line, "%s: only for kind = image", image_keys[k]);
+            }
+        }
+        return;
     }
-    if (!has_initrd) {
-        problem(l, s->line, "[profile %s] needs a valid initrd", p->name);
+    /* kind = image: the deploy ramdisk boots instead of a kernel of the
+     * profile's, and cloud-init configures the system, not a kickstart. */
+    if (!model_profile_image(p, IMAGE_DISK) && !ini_section_find(s, "image")) {
+        problem(l, s->line, "[profile %s] kind = image needs an image", p->name);
+    }
+    static const char *const install_keys[] = { "kernel", "initrd", "stage2", "kickstart" };
+    for (size_t k = 0; k < ARRAY_SIZE(install_keys); k++) {
+        const ini_entry *e = ini_section_find(s, install_keys[k]);
+        if (e) {
+            problem(l, e->line, "%s: not for kind = image (the agent boots its deploy ramdisk)",
+                    install_keys[k]);
+        }
+    }
+    if (p->overlay) {
+        problem(l, ini_section_find(s, "overlay")->line, "overlay: not for kind = image");
     }
 }
 

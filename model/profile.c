@@ -20,7 +20,48 @@ static const struct {
     [IMAGE_INITRD] = { "initrd", "initrd.img", "initrd.img" },
     [IMAGE_STAGE2] = { "stage2", "squashfs.img", "LiveOS/squashfs.img" },
     [IMAGE_OTHER] = { "other", NULL, NULL },
+    [IMAGE_DISK] = { "disk", "disk.img", "disk.img" },
 };
+
+static const char *const profile_kinds[] = {
+    [PROFILE_INSTALL] = "install",
+    [PROFILE_IMAGE] = "image",
+};
+
+const char *profile_kind_to_string(profile_kind k)
+{
+    return (size_t)k < ARRAY_SIZE(profile_kinds) ? profile_kinds[k] : "unknown";
+}
+
+int profile_kind_from_string(const char *s, profile_kind *ret)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(profile_kinds); i++) {
+        if (streq(s, profile_kinds[i])) {
+            *ret = (profile_kind)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+bool model_ssh_key_valid(const char *s)
+{
+    size_t len = s ? strlen(s) : 0;
+    if (len == 0 || len > MODEL_SSH_KEY_MAX || s[0] == ' ' || s[len - 1] == ' ') {
+        return false;
+    }
+    for (const char *c = s; *c; c++) {
+        if (*c < 0x20 || *c > 0x7e) {
+            return false;
+        }
+    }
+    return strchr(s, ' ') != NULL;
+}
+
+bool model_user_data_is_mime(const char *s)
+{
+    return s && (strncasecmp(s, "Content-Type:", 13) == 0 || strncasecmp(s, "MIME-Version:", 13) == 0);
+}
 
 const char *image_kind_to_string(image_kind k)
 {
@@ -94,6 +135,8 @@ bool model_file_name_valid(const char *n)
            strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-") == len;
 }
 
+static int check_root_device(const model_profile *p, char *why, size_t why_len);
+
 int model_profile_check(const model_profile *p, char *why, size_t why_len)
 {
     if (!p || !p->name || !fleet_name_valid(p->name)) {
@@ -111,14 +154,17 @@ int model_profile_check(const model_profile *p, char *why, size_t why_len)
     if (p->n_images > MODEL_IMAGES_MAX || (p->n_images > 0 && !p->images)) {
         return fail(why, why_len, -EINVAL, "profile %s: too many images", p->name);
     }
-    unsigned kernels = 0, initrds = 0;
+    if (p->kind != PROFILE_INSTALL && p->kind != PROFILE_IMAGE) {
+        return fail(why, why_len, -EINVAL, "profile %s: invalid kind", p->name);
+    }
+    unsigned kernels = 0, initrds = 0, stage2s = 0, disks = 0;
     for (size_t i = 0; i < p->n_images; i++) {
         const model_image *im = &p->images[i];
         if (!model_file_name_valid(im->name)) {
             return fail(why, why_len, -EINVAL, "profile %s: invalid image file name", p->name);
         }
         if (im->kind != IMAGE_KERNEL && im->kind != IMAGE_INITRD && im->kind != IMAGE_STAGE2 &&
-            im->kind != IMAGE_OTHER) {
+            im->kind != IMAGE_OTHER && im->kind != IMAGE_DISK) {
             return fail(why, why_len, -EINVAL, "profile %s: image %s: invalid kind", p->name,
                         im->name);
         }
@@ -139,11 +185,62 @@ int model_profile_check(const model_profile *p, char *why, size_t why_len)
         }
         kernels += im->kind == IMAGE_KERNEL;
         initrds += im->kind == IMAGE_INITRD;
+        stage2s += im->kind == IMAGE_STAGE2;
+        disks += im->kind == IMAGE_DISK;
     }
-    if (kernels != 1 || initrds != 1) {
-        return fail(why, why_len, -EINVAL, "profile %s: needs exactly one kernel and one initrd",
+    if (p->n_ssh_keys > MODEL_SSH_KEYS_MAX || (p->n_ssh_keys > 0 && !p->ssh_keys)) {
+        return fail(why, why_len, -EINVAL, "profile %s: more than %u ssh_authorized_keys",
+                    p->name, MODEL_SSH_KEYS_MAX);
+    }
+    if (p->kind == PROFILE_INSTALL) {
+        if (kernels != 1 || initrds != 1 || stage2s > 1) {
+            return fail(why, why_len, -EINVAL,
+                        "profile %s: needs exactly one kernel and one initrd (and at most one "
+                        "stage2)",
+                        p->name);
+        }
+        if (disks > 0 || p->n_ssh_keys > 0 || p->user_data) {
+            return fail(why, why_len, -EINVAL,
+                        "profile %s: image, ssh_authorized_keys and user_data need kind = image",
+                        p->name);
+        }
+        return check_root_device(p, why, why_len);
+    }
+    /* An image profile: the agent boots its deploy ramdisk, which writes the
+     * disk image; a kernel or installer of the profile's own would never be
+     * used, so it is an error rather than a silent no-op. */
+    if (disks != 1 || kernels > 0 || initrds > 0 || stage2s > 0) {
+        return fail(why, why_len, -EINVAL,
+                    "profile %s: kind = image needs exactly one image and no kernel, initrd or "
+                    "stage2",
                     p->name);
     }
+    if (p->kickstart || p->overlay) {
+        return fail(why, why_len, -EINVAL,
+                    "profile %s: kind = image takes no kickstart and no overlay", p->name);
+    }
+    for (size_t i = 0; i < p->n_ssh_keys; i++) {
+        if (!model_ssh_key_valid(p->ssh_keys[i])) {
+            return fail(why, why_len, -EINVAL,
+                        "profile %s: ssh_authorized_keys line %zu is not one printable line "
+                        "\"TYPE KEY [COMMENT]\"",
+                        p->name, i + 1);
+        }
+    }
+    if (p->user_data && strlen(p->user_data) > MODEL_TEMPLATE_MAX) {
+        return fail(why, why_len, -EINVAL, "profile %s: user_data template too long", p->name);
+    }
+    if (model_user_data_is_mime(p->user_data)) {
+        return fail(why, why_len, -EINVAL,
+                    "profile %s: user_data is a MIME document; give one part (the seed makes "
+                    "the multipart)",
+                    p->name);
+    }
+    return check_root_device(p, why, why_len);
+}
+
+static int check_root_device(const model_profile *p, char *why, size_t why_len)
+{
     if (p->root_device && !model_root_device_valid(p->root_device)) {
         return fail(why, why_len, -EINVAL, "profile %s: root_device is not auto or a /dev/ path",
                     p->name);
@@ -183,6 +280,11 @@ void model_profile_clear(model_profile *p)
     free(p->cmdline);
     free(p->kickstart);
     free(p->root_device);
+    for (size_t i = 0; i < p->n_ssh_keys; i++) {
+        free(p->ssh_keys[i]);
+    }
+    free(p->ssh_keys);
+    free(p->user_data);
     memset(p, 0, sizeof(*p));
 }
 
@@ -204,8 +306,19 @@ int model_profile_copy(const model_profile *src, model_profile *dst)
     dst->cmdline = strdup_or_null(src->cmdline, &failed);
     dst->kickstart = strdup_or_null(src->kickstart, &failed);
     dst->root_device = strdup_or_null(src->root_device, &failed);
+    dst->user_data = strdup_or_null(src->user_data, &failed);
     dst->images = NULL;
     dst->n_images = 0;
+    dst->ssh_keys = NULL;
+    dst->n_ssh_keys = 0;
+    if (src->n_ssh_keys > 0) {
+        dst->ssh_keys = calloc(src->n_ssh_keys, sizeof(*dst->ssh_keys));
+        failed |= !dst->ssh_keys;
+    }
+    for (size_t i = 0; !failed && i < src->n_ssh_keys; i++) {
+        dst->ssh_keys[i] = strdup_or_null(src->ssh_keys[i], &failed);
+        dst->n_ssh_keys = i + 1;
+    }
     if (src->n_images > 0) {
         dst->images = calloc(src->n_images, sizeof(*dst->images));
         failed |= !dst->images;

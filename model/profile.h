@@ -1,6 +1,8 @@
 /* A profile: what to install (kernel, initrd, stage2 and extra files, each a
  * URL with its sha256), how (extra kernel arguments, the kickstart template,
- * the route-wait overlay, static or DHCPv6 addressing) — the one form every
+ * the route-wait overlay, static or DHCPv6 addressing) — or, for an image
+ * profile, which disk image to write and what the installed system's
+ * cloud-init gets (SSH keys, a user-data template) — the one form every
  * part of rackboot holds a profile in: the hosts file parser fills it, the
  * controller's store reads and writes it, proto/model_pb.h turns it into the
  * wire's rackboot.v1.Profile and back, the agent renders from it.
@@ -18,7 +20,20 @@ typedef enum image_kind {
     IMAGE_INITRD,
     IMAGE_STAGE2,
     IMAGE_OTHER,
+    IMAGE_DISK, /* an image profile's disk image: raw, zstd or xz */
 } image_kind;
+
+/* What a profile installs with.
+ *   PROFILE_INSTALL  today's flow: the profile's kernel and initrd boot an
+ *                    installer that reads the rendered kickstart.
+ *   PROFILE_IMAGE    the agent boots its deploy ramdisk instead, which writes
+ *                    the profile's IMAGE_DISK to root_device with a cloud-init
+ *                    NoCloud seed (rack-agent/render/nocloud.h); the installed
+ *                    system confirms its first boot. */
+typedef enum profile_kind {
+    PROFILE_INSTALL = 0,
+    PROFILE_IMAGE,
+} profile_kind;
 
 typedef enum ip_mode {
     IP_MODE_STATIC = 0,
@@ -35,6 +50,7 @@ typedef struct model_image {
 
 typedef struct model_profile {
     char *name;
+    profile_kind kind;
     model_image *images;
     size_t n_images;
     char *cmdline;   /* extra kernel arguments, may be NULL */
@@ -50,6 +66,13 @@ typedef struct model_profile {
      * the kernel command line): "auto" (the deploy picks one) or a path
      * under /dev/ (/dev/vda, /dev/disk/by-path/...); NULL when not set. */
     char *root_device;
+    /* Image profiles: authorized_keys lines for the installed system's
+     * default user (model_ssh_key_valid), and the operator's cloud-init
+     * user-data template ({{name}} placeholders as in kickstarts), NULL when
+     * none. */
+    char **ssh_keys;
+    size_t n_ssh_keys;
+    char *user_data;
 } model_profile;
 
 /* ---- Rules --------------------------------------------------------------
@@ -62,15 +85,41 @@ typedef struct model_profile {
 #define MODEL_CMDLINE_MAX   4096u        /* Linux COMMAND_LINE_SIZE on arm64 */
 #define MODEL_TEMPLATE_MAX  (256u << 10) /* a kickstart template */
 #define MODEL_IMAGES_MAX    64u
+#define MODEL_SSH_KEYS_MAX  64u   /* ssh_authorized_keys lines of a profile */
+#define MODEL_SSH_KEY_MAX   8192u /* one line: an RSA-16384 key with options fits */
 
 /* An image's file name: what the agent serves it under. */
 bool model_file_name_valid(const char *name);
 
-/* 0 when `p` is a profile the fleet can hold: its name, sizes, ip mode,
- * image names, kinds and http:// or https:// URLs, exactly one kernel and
- * one initrd, root_device. -EINVAL otherwise, with one line for the
- * operator in why (why_len bytes, if not NULL). */
+/* 0 when `p` is a profile the fleet can hold: its name, kind, sizes, ip
+ * mode, image names, kinds and http:// or https:// URLs, root_device, and
+ * what its kind needs:
+ *   install  exactly one kernel and one initrd, at most one stage2, no disk
+ *            image, SSH keys or user-data;
+ *   image    exactly one disk image, no kernel, initrd or stage2 (the agent
+ *            serves its deploy ramdisk), no kickstart, no overlay; SSH keys
+ *            that pass model_ssh_key_valid(), a user-data template of at most
+ *            MODEL_TEMPLATE_MAX bytes that is not a MIME multipart itself
+ *            (the seed wraps it in one).
+ * -EINVAL otherwise, with one line for the operator in why (why_len bytes,
+ * if not NULL). Templates' placeholders are checked by template_check(). */
 int model_profile_check(const model_profile *p, char *why, size_t why_len);
+
+/* "install", "image"; "unknown" out of range. The reverse is exact (lower
+ * case, as the hosts file writes it); -EINVAL. */
+const char *profile_kind_to_string(profile_kind k);
+int profile_kind_from_string(const char *s, profile_kind *ret);
+
+/* One authorized_keys line: 1..MODEL_SSH_KEY_MAX bytes of printable ASCII
+ * (0x20-0x7e: no newline, no control byte, so it can never end or add a
+ * line of what it is written into), not starting or ending with a space,
+ * with at least two words (a key type and the key; options and a comment
+ * may come around them, as sshd(8) AUTHORIZED_KEYS FILE FORMAT allows). */
+bool model_ssh_key_valid(const char *s);
+
+/* A user-data template that is a MIME document itself ("Content-Type:" or
+ * "MIME-Version:" first): the seed cannot nest it. */
+bool model_user_data_is_mime(const char *s);
 
 /* A valid root_device: "auto", or an absolute path under /dev/ of at most
  * MODEL_ROOT_DEVICE_MAX bytes made of letters, digits and "/._:+-" (what
@@ -93,11 +142,16 @@ const model_image *model_profile_image(const model_profile *p, image_kind kind);
  *   IMAGE_INITRD  initrd           initrd.img      initrd.img
  *   IMAGE_STAGE2  stage2           squashfs.img    LiveOS/squashfs.img
  *   IMAGE_OTHER   file.NAME        NAME            NAME
+ *   IMAGE_DISK    image            disk.img        disk.img
+ *
+ * A disk image keeps its compression (the deploy ramdisk tells raw, zstd
+ * and xz apart by their magic numbers), so one name serves all three.
  *
  * The boot script, the image cache, the install routes and the hosts file
  * all ask here, so a served path is written once. */
 
-/* "kernel", "initrd", "stage2", "other"; "unknown" for a value out of range. */
+/* "kernel", "initrd", "stage2", "other", "disk"; "unknown" for a value out
+ * of range. */
 const char *image_kind_to_string(image_kind k);
 /* The reverse, case-insensitive. -EINVAL. */
 int image_kind_from_string(const char *s, image_kind *ret);

@@ -17,6 +17,8 @@ Rackboot__V1__ImageKind model_image_kind_to_pb(image_kind k)
         return RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_STAGE2;
     case IMAGE_OTHER:
         return RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_OTHER;
+    case IMAGE_DISK:
+        return RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_DISK;
     }
     return RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_UNSPECIFIED;
 }
@@ -30,12 +32,30 @@ image_kind model_image_kind_from_pb(Rackboot__V1__ImageKind k)
         return IMAGE_INITRD;
     case RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_STAGE2:
         return IMAGE_STAGE2;
+    case RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_DISK:
+        return IMAGE_DISK;
     case RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_OTHER:
     case RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_UNSPECIFIED:
     case _RACKBOOT__V1__IMAGE_KIND_IS_INT_SIZE:
         break;
     }
     return IMAGE_OTHER;
+}
+
+static profile_kind profile_kind_from_pb(Rackboot__V1__ProfileKind k)
+{
+    return k == RACKBOOT__V1__PROFILE_KIND__PROFILE_KIND_IMAGE ? PROFILE_IMAGE : PROFILE_INSTALL;
+}
+
+static Rackboot__V1__ProfileKind profile_kind_to_pb(profile_kind k)
+{
+    switch (k) {
+    case PROFILE_INSTALL:
+        break;
+    case PROFILE_IMAGE:
+        return RACKBOOT__V1__PROFILE_KIND__PROFILE_KIND_IMAGE;
+    }
+    return RACKBOOT__V1__PROFILE_KIND__PROFILE_KIND_INSTALL;
 }
 
 static ip_mode ip_mode_from_pb(Rackboot__V1__IpMode m)
@@ -69,6 +89,7 @@ int model_profile_from_pb(const Rackboot__V1__Profile *m, model_profile *ret)
 {
     bool failed = false;
     model_profile p = {
+        .kind = profile_kind_from_pb(m->kind),
         .overlay = m->overlay,
         .ip = ip_mode_from_pb(m->ip_mode),
         .keep_ra = m->keep_ra,
@@ -79,6 +100,16 @@ int model_profile_from_pb(const Rackboot__V1__Profile *m, model_profile *ret)
     p.cmdline = dup_text(m->kernel_args, &failed);
     p.kickstart = dup_text(m->kickstart_template, &failed);
     p.root_device = dup_text(m->root_device, &failed);
+    p.user_data = dup_text(m->user_data_template, &failed);
+    if (!failed && m->n_ssh_authorized_keys > 0) {
+        p.ssh_keys = calloc(m->n_ssh_authorized_keys, sizeof(*p.ssh_keys));
+        failed |= !p.ssh_keys;
+    }
+    for (size_t i = 0; !failed && i < m->n_ssh_authorized_keys; i++) {
+        p.ssh_keys[i] = strdup(m->ssh_authorized_keys[i]);
+        p.n_ssh_keys = i + 1;
+        failed |= !p.ssh_keys[i];
+    }
     if (m->kickstart_sha256.len == sizeof(p.kickstart_sha256)) {
         memcpy(p.kickstart_sha256, m->kickstart_sha256.data, sizeof(p.kickstart_sha256));
     }
@@ -177,6 +208,7 @@ int model_profile_to_pb(const model_profile *p, bool with_sha256, ProtobufCAlloc
     m->ip_mode = ip_mode_to_pb(p->ip);
     m->keep_ra = p->keep_ra;
     m->any_source = p->any_source;
+    m->kind = profile_kind_to_pb(p->kind);
     int r = set_string(alloc, &m->name, p->name);
     if (r == 0) {
         r = set_string(alloc, &m->kernel_args, p->cmdline);
@@ -186,6 +218,25 @@ int model_profile_to_pb(const model_profile *p, bool with_sha256, ProtobufCAlloc
     }
     if (r == 0) {
         r = set_string(alloc, &m->root_device, p->root_device);
+    }
+    if (r == 0) {
+        r = set_string(alloc, &m->user_data_template, p->user_data);
+    }
+    if (r == 0 && p->n_ssh_keys > 0) {
+        m->ssh_authorized_keys = pb_alloc(alloc, p->n_ssh_keys * sizeof(*m->ssh_authorized_keys));
+        r = m->ssh_authorized_keys ? 0 : -ENOMEM;
+    }
+    for (size_t i = 0; r == 0 && i < p->n_ssh_keys; i++) {
+        /* Always a copy, "" too: protobuf-c frees every element of a
+         * repeated string field. */
+        size_t n = strlen(p->ssh_keys[i]) + 1;
+        char *c = pb_alloc(alloc, n);
+        if (!c) {
+            r = -ENOMEM;
+            break;
+        }
+        memcpy(c, p->ssh_keys[i], n);
+        m->ssh_authorized_keys[m->n_ssh_authorized_keys++] = c;
     }
     if (r == 0 && (with_sha256 || p->kickstart)) {
         r = set_bytes(alloc, &m->kickstart_sha256, p->kickstart_sha256,

@@ -870,18 +870,21 @@ int rbproto_validate_image(const Rackboot__V1__Image *m)
 
 int rbproto_validate_profile(const Rackboot__V1__Profile *m)
 {
-    unsigned kernels = 0, initrds = 0, stage2s = 0;
+    unsigned kernels = 0, initrds = 0, stage2s = 0, disks = 0;
 
     if (!m) {
         return reject("profile: missing");
     }
     TRY(check_name("profile.name", m->name, REQUIRED));
-    TRY(check_count("profile.images", m->n_images, 2, RBPROTO_MAX_IMAGES));
+    TRY(check_enum("profile.kind", ENUM_DESC(profile_kind), m->kind, OPTIONAL));
+    bool image = m->kind == RACKBOOT__V1__PROFILE_KIND__PROFILE_KIND_IMAGE;
+    TRY(check_count("profile.images", m->n_images, image ? 1 : 2, RBPROTO_MAX_IMAGES));
     CHECK_EACH("profile.images", m->images, m->n_images, rbproto_validate_image);
     for (size_t i = 0; i < m->n_images; i++) {
         kernels += m->images[i]->kind == RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_KERNEL;
         initrds += m->images[i]->kind == RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_INITRD;
         stage2s += m->images[i]->kind == RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_STAGE2;
+        disks += m->images[i]->kind == RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_DISK;
         /* The agent serves images by name: two of one name is ambiguous. At
          * most 64 images, so quadratic is fine. */
         for (size_t j = 0; j < i; j++) {
@@ -890,12 +893,44 @@ int rbproto_validate_profile(const Rackboot__V1__Profile *m)
             }
         }
     }
-    /* The generated iPXE script boots exactly one kernel and one initrd
-     * (the overlay is generated, not listed) and points inst.stage2 at one
-     * image at most. */
-    if (kernels != 1 || initrds != 1 || stage2s > 1) {
-        return reject("profile %s: %u kernels, %u initrds, %u stage2 images", m->name, kernels,
-                      initrds, stage2s);
+    TRY(check_count("profile.ssh_authorized_keys", m->n_ssh_authorized_keys, 0,
+                    image ? RBPROTO_MAX_SSH_KEYS : 0));
+    for (size_t i = 0; i < m->n_ssh_authorized_keys; i++) {
+        /* One authorized_keys line each: a newline in one would add a line
+         * (a key, or options) the operator never wrote. */
+        if (!model_ssh_key_valid(m->ssh_authorized_keys[i])) {
+            return reject("profile %s: ssh_authorized_keys[%zu] is not one printable line",
+                          m->name, i);
+        }
+    }
+    if (image) {
+        /* The deploy ramdisk boots in place of a kernel of the profile's and
+         * writes exactly one disk image; cloud-init, not a kickstart,
+         * configures the system. */
+        if (disks != 1 || kernels > 0 || initrds > 0 || stage2s > 0) {
+            return reject("profile %s: image profile with %u disk images, %u kernels, %u "
+                          "initrds, %u stage2 images",
+                          m->name, disks, kernels, initrds, stage2s);
+        }
+        if (!strempty(m->kickstart_template) || m->overlay) {
+            return reject("profile %s: image profile with a kickstart or an overlay", m->name);
+        }
+        TRY(check_text("profile.user_data_template", m->user_data_template, TEXT_MULTILINE,
+                       RBPROTO_MAX_TEMPLATE, OPTIONAL));
+        if (model_user_data_is_mime(m->user_data_template)) {
+            return reject("profile %s: user_data_template is a MIME document", m->name);
+        }
+    } else {
+        /* The generated iPXE script boots exactly one kernel and one initrd
+         * (the overlay is generated, not listed) and points inst.stage2 at
+         * one image at most. */
+        if (kernels != 1 || initrds != 1 || stage2s > 1 || disks > 0) {
+            return reject("profile %s: %u kernels, %u initrds, %u stage2 images, %u disk images",
+                          m->name, kernels, initrds, stage2s, disks);
+        }
+        if (!strempty(m->user_data_template)) {
+            return reject("profile %s: user_data_template without kind image", m->name);
+        }
     }
     TRY(check_text("profile.kernel_args", m->kernel_args, TEXT_ARGS, RBPROTO_MAX_KERNEL_ARGS,
                    OPTIONAL));
@@ -1708,6 +1743,7 @@ static const enum_name image_kind_names[] = {
     { RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_INITRD, "initrd" },
     { RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_STAGE2, "stage2" },
     { RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_OTHER, "other" },
+    { RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_DISK, "disk" },
 };
 
 static const enum_name role_names[] = {

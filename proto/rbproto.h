@@ -63,6 +63,7 @@
 #define RBPROTO_MAX_EVENTS      1000u            /* per EventBatch */
 #define RBPROTO_MAX_MACS        16u              /* per host */
 #define RBPROTO_MAX_IMAGES      MODEL_IMAGES_MAX /* per profile */
+#define RBPROTO_MAX_SSH_KEYS    MODEL_SSH_KEYS_MAX /* per profile */
 #define RBPROTO_MAX_DNS_SERVERS 8u
 #define RBPROTO_MAX_SEARCH      16u
 #define RBPROTO_MAX_ROWS        100000u /* hosts, racks, images, status rows, names */

@@ -7,3 +7,20 @@ target_compile_definitions(test_render_files PRIVATE
                            RENDER_GOLDEN_DIR="${CMAKE_CURRENT_SOURCE_DIR}/golden/render")
 rackboot_unit_test(test_render_overlay LIBS rb_render)
 rackboot_fuzz_target(fuzz_render_path LIBS rb_render)
+pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson)
+rackboot_unit_test(test_render_nocloud LIBS rb_render PkgConfig::JANSSON)
+target_compile_definitions(test_render_nocloud PRIVATE
+                           NOCLOUD_GOLDEN_DIR="${CMAKE_CURRENT_SOURCE_DIR}/golden/nocloud")
+# The golden seeds read back as cloud-init reads them. With
+# RACKBOOT_CLOUDINIT_PATH (a directory holding cloud-init's Python package,
+# e.g. Debian's cloud-init unpacked by tests/tools/cloud_init_unpack.sh, which
+# installs nothing) or an importable cloudinit, also through cloud-init's own
+# user-data merger, schema and networkd renderer.
+set(RACKBOOT_CLOUDINIT_PATH "" CACHE PATH "cloud-init's Python package for nocloud_check.py")
+set(_nocloud_check ${CMAKE_CURRENT_SOURCE_DIR}/tools/nocloud_check.py
+    ${CMAKE_CURRENT_SOURCE_DIR}/golden/nocloud)
+if(RACKBOOT_CLOUDINIT_PATH)
+  list(APPEND _nocloud_check --cloud-init-path ${RACKBOOT_CLOUDINIT_PATH} --require-cloud-init)
+endif()
+add_test(NAME golden.nocloud_check COMMAND python3 ${_nocloud_check})
+set_tests_properties(golden.nocloud_check PROPERTIES TIMEOUT 120)

@@ -293,6 +293,45 @@ static const char *const migrations[] = {
     "CREATE INDEX events_host ON events(host_id, id) WHERE host_id IS NOT NULL;"
     "CREATE INDEX events_received ON events(received_ms);"
     "CREATE INDEX events_refused ON events(id) WHERE refused IS NOT NULL;",
+    /* 8: image profiles (issue 14). A profile's kind (0 install, 1 image),
+     * its SSH keys (authorized_keys lines joined by '\n'; a key holds no
+     * newline, model_ssh_key_valid) and its cloud-init user-data template
+     * ('' when none). A disk image is image kind 5: images and
+     * profile_images are rebuilt for their kind CHECK, ids kept. The child
+     * goes first and the new parent is renamed last, so no foreign key
+     * ever points at a dropped table (foreign_keys is on, and a PRAGMA
+     * cannot turn it off inside the migration's transaction); SQLite's
+     * RENAME rewrites profile_images' reference to the new name. */
+    "ALTER TABLE profiles ADD COLUMN kind INTEGER NOT NULL DEFAULT 0 CHECK (kind IN (0, 1));"
+    "ALTER TABLE profiles ADD COLUMN ssh_authorized_keys TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE profiles ADD COLUMN user_data TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE images_v8 ("
+    "  id INTEGER PRIMARY KEY,"
+    "  sha256 BLOB NOT NULL CHECK (length(sha256) = 32),"
+    "  url TEXT NOT NULL,"
+    "  size INTEGER NOT NULL DEFAULT 0 CHECK (size >= 0),"
+    "  name TEXT NOT NULL,"
+    "  kind INTEGER NOT NULL CHECK (kind BETWEEN 1 AND 5),"
+    "  UNIQUE (sha256, url)"
+    ") STRICT;"
+    "INSERT INTO images_v8 (id, sha256, url, size, name, kind) "
+    "  SELECT id, sha256, url, size, name, kind FROM images;"
+    "CREATE TABLE profile_images_v8 ("
+    "  profile_id INTEGER NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,"
+    "  position INTEGER NOT NULL,"
+    "  image_id INTEGER NOT NULL REFERENCES images_v8(id),"
+    "  kind INTEGER NOT NULL CHECK (kind BETWEEN 1 AND 5),"
+    "  name TEXT NOT NULL,"
+    "  PRIMARY KEY (profile_id, position),"
+    "  UNIQUE (profile_id, name)"
+    ") STRICT;"
+    "INSERT INTO profile_images_v8 (profile_id, position, image_id, kind, name) "
+    "  SELECT profile_id, position, image_id, kind, name FROM profile_images;"
+    "DROP TABLE profile_images;"
+    "DROP TABLE images;"
+    "ALTER TABLE images_v8 RENAME TO images;"
+    "ALTER TABLE profile_images_v8 RENAME TO profile_images;"
+    "CREATE INDEX profile_images_image ON profile_images(image_id);",
 };
 
 /* ---- Statements -------------------------------------------------------- */
@@ -493,16 +532,19 @@ static const char *const statements[_ST_MAX] = {
     [ST_PROFILE_BY_NAME] = "SELECT id FROM profiles WHERE name = ?1",
     [ST_PROFILE_UPSERT] =
         "INSERT INTO profiles (name, cmdline, kickstart, kickstart_sha256, overlay, ip_mode, "
-        "keep_ra, updated_ms, any_source, root_device) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+        "keep_ra, updated_ms, any_source, root_device, kind, ssh_authorized_keys, user_data) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
         "ON CONFLICT (name) DO UPDATE "
         "SET cmdline = excluded.cmdline, kickstart = excluded.kickstart, "
         "kickstart_sha256 = excluded.kickstart_sha256, overlay = excluded.overlay, "
         "ip_mode = excluded.ip_mode, keep_ra = excluded.keep_ra, updated_ms = excluded.updated_ms, "
-        "any_source = excluded.any_source, root_device = excluded.root_device "
+        "any_source = excluded.any_source, root_device = excluded.root_device, "
+        "kind = excluded.kind, ssh_authorized_keys = excluded.ssh_authorized_keys, "
+        "user_data = excluded.user_data "
         "RETURNING id",
     [ST_PROFILE_GET] = "SELECT id, name, cmdline, CASE WHEN ?2 THEN kickstart ELSE '' END, "
-                       "kickstart_sha256, overlay, ip_mode, keep_ra, any_source, root_device "
+                       "kickstart_sha256, overlay, ip_mode, keep_ra, any_source, root_device, "
+                       "kind, ssh_authorized_keys, CASE WHEN ?2 THEN user_data ELSE '' END "
                        "FROM profiles "
                        "WHERE id = ?1",
     [ST_PROFILES_LIST] = "SELECT id FROM profiles ORDER BY name",
@@ -1561,6 +1603,8 @@ static int image_kind_to_db(image_kind k)
         return 2;
     case IMAGE_STAGE2:
         return 3;
+    case IMAGE_DISK:
+        return 5;
     case IMAGE_OTHER:
         break;
     }
@@ -1576,6 +1620,8 @@ static image_kind image_kind_from_db(int v)
         return IMAGE_INITRD;
     case 3:
         return IMAGE_STAGE2;
+    case 5:
+        return IMAGE_DISK;
     default:
         return IMAGE_OTHER;
     }
@@ -1595,6 +1641,56 @@ static int ip_mode_to_db(ip_mode m)
 static ip_mode ip_mode_from_db(int v)
 {
     return v == 1 ? IP_MODE_DHCP6 : IP_MODE_STATIC;
+}
+
+/* A profile's SSH keys in their column: one line each, joined by '\n' (a
+ * key has no newline: model_ssh_key_valid); "" for none. */
+static int keys_join(const model_profile *p, char **ret)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < p->n_ssh_keys; i++) {
+        len += strlen(p->ssh_keys[i]) + 1;
+    }
+    char *s = malloc(len);
+    if (!s) {
+        return -ENOMEM;
+    }
+    size_t at = 0;
+    for (size_t i = 0; i < p->n_ssh_keys; i++) {
+        size_t n = strlen(p->ssh_keys[i]);
+        memcpy(s + at, p->ssh_keys[i], n);
+        at += n;
+        if (i + 1 < p->n_ssh_keys) {
+            s[at++] = '\n';
+        }
+    }
+    s[at] = '\0';
+    *ret = s;
+    return 0;
+}
+
+static int keys_split(const char *col, model_profile *p)
+{
+    if (!*col) {
+        return 0;
+    }
+    size_t n = 1;
+    for (const char *c = col; *c; c++) {
+        n += *c == '\n';
+    }
+    p->ssh_keys = calloc(n, sizeof(*p->ssh_keys));
+    if (!p->ssh_keys) {
+        return -ENOMEM;
+    }
+    for (const char *c = col; p->n_ssh_keys < n; p->n_ssh_keys++) {
+        const char *end = strchrnul(c, '\n');
+        p->ssh_keys[p->n_ssh_keys] = strndup(c, (size_t)(end - c));
+        if (!p->ssh_keys[p->n_ssh_keys]) {
+            return -ENOMEM; /* the loaded profile's owner frees what was split */
+        }
+        c = *end ? end + 1 : end;
+    }
+    return 0;
 }
 
 static int sq_profile_find(backend *b, const char *name, int64_t *ret_id)
@@ -1627,6 +1723,11 @@ static int sq_profile_put(backend *b, const model_profile *p, const uint8_t kick
         bind_u64(st, 8, now);
         sqlite3_bind_int(st, 9, p->any_source);
         bind_text(st, 10, p->root_device ? p->root_device : "");
+        sqlite3_bind_int(st, 11, p->kind == PROFILE_IMAGE ? 1 : 0);
+        _cleanup_free_ char *keys = NULL;
+        TRY(keys_join(p, &keys));
+        bind_text(st, 12, keys);
+        bind_text(st, 13, p->user_data ? p->user_data : "");
         r = step(b, st);
         TRY(r);
         if (r != 1) {
@@ -1691,6 +1792,12 @@ static int sq_profile_load(backend *b, int64_t id, bool with_content, store_load
         lp->p.any_source = sqlite3_column_int(st, 8) != 0;
         const char *root_device = col_text(st, 9);
         if (*root_device && !(lp->p.root_device = strdup(root_device))) {
+            return -ENOMEM;
+        }
+        lp->p.kind = sqlite3_column_int(st, 10) == 1 ? PROFILE_IMAGE : PROFILE_INSTALL;
+        TRY(keys_split(col_text(st, 11), &lp->p));
+        const char *user_data = col_text(st, 12);
+        if (*user_data && !(lp->p.user_data = strdup(user_data))) {
             return -ENOMEM;
         }
     }

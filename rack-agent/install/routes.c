@@ -515,6 +515,7 @@ static void on_image(http_request *req, void *userdata)
             phase = RACKBOOT__V1__PHASE__PHASE_STAGE2_PROGRESS;
             break;
         case IMAGE_OTHER:
+        case IMAGE_DISK: /* the deploy ramdisk reports its own writing % */
             break;
         }
     }

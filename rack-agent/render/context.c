@@ -181,3 +181,45 @@ void render_put_search_list(rbuf *b, const render_host *h)
         rbuf_puts(b, h->search[i]);
     }
 }
+
+int render_host_expand(const render_context *ctx, const render_host *h, const char *tmpl,
+                       char **ret, size_t *ret_len)
+{
+    const intent *in = h->in;
+    _cleanup_free_ char *progress = NULL;
+    int r = render_progress_url(ctx, in, &progress);
+    if (r < 0) {
+        return r;
+    }
+    char prefix[4];
+    snprintf(prefix, sizeof(prefix), "%u", in->prefix_len);
+
+    rbuf lists = { 0 };
+    render_put_dns_list(&lists, h);
+    rbuf_putc(&lists, '\0');
+    size_t search_at = lists.len;
+    render_put_search_list(&lists, h);
+    _cleanup_free_ char *listbuf = NULL;
+    r = rbuf_finish(&lists, &listbuf, NULL);
+    if (r < 0) {
+        return r;
+    }
+
+    const template_var vars[] = {
+        { "hostname", h->hostname },
+        { "address", h->address },
+        { "prefix", prefix },
+        { "gateway", h->gateway },
+        { "dns", listbuf },
+        { "search", listbuf + search_at },
+        { "install_id", in->install_id },
+        { "token", in->token },
+        { "progress_url", progress },
+        { "profile", h->profile->name },
+        { "agent_url", ctx->base_url },
+    };
+    if (!tmpl) {
+        tmpl = "";
+    }
+    return template_expand(tmpl, strlen(tmpl), vars, ARRAY_SIZE(vars), ret, ret_len);
+}

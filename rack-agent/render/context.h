@@ -20,7 +20,9 @@
  *                                     (form body phase=NAME)
  *   /phone-home/<install-id>?token=TOKEN
  *                                     POST target of cloud-init's phone_home
- *                                     from the deployed image's first boot
+ *                                     on an image host's first boot from
+ *                                     disk (nocloud.h; form body
+ *                                     instance_id=...&hostname=...)
  *
  * Install ids, tokens and profile names are restricted to RFC 3986
  * unreserved characters (render_id_valid), so none of these URLs needs
@@ -62,13 +64,13 @@ int render_context_init(render_context *ctx, const struct in6_addr *advertise, u
  * verbatim (NETBOOT-SPECS.md §4.3). -EINVAL for anything else. */
 int render_boot_path_parse(const char *path, uint8_t ret_mac[6]);
 
-/* Parses "/ks/<install-id>" or "/progress/<install-id>" (leading '/'
+/* Parses "/ks/<install-id>", "/progress/<install-id>" or
+ * "/phone-home/<install-id>" (leading '/'
  * optional; no query: the server hands the query separately). The id must
  * pass render_id_valid(). *ret_id points into `path` and *ret_len is its
  * length. -EINVAL for anything else. */
 int render_ks_path_parse(const char *path, const char **ret_id, size_t *ret_len);
 int render_progress_path_parse(const char *path, const char **ret_id, size_t *ret_len);
-/* "/phone-home/<install-id>", as above. */
 int render_phone_home_path_parse(const char *path, const char **ret_id, size_t *ret_len);
 
 /* The URLs above for an intent, as new strings (free() them). -EINVAL if the

@@ -31,3 +31,8 @@ int render_host_resolve(const render_context *ctx, const intent *in, render_host
 void render_put_dns_list(rbuf *b, const render_host *h);
 void render_put_search_list(rbuf *b, const render_host *h);
 
+
+/* Expands a profile template (kickstart, cloud-init user-data; NULL is "")
+ * with the names of model/template.h filled from `h`. As template_expand(). */
+int render_host_expand(const render_context *ctx, const render_host *h, const char *tmpl,
+                       char **ret, size_t *ret_len);

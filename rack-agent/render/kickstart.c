@@ -63,37 +63,9 @@ int render_kickstart(const render_context *ctx, const intent *in, char **ret, si
     if (r < 0) {
         return r;
     }
-    char prefix[4];
-    snprintf(prefix, sizeof(prefix), "%u", in->prefix_len);
-
-    rbuf lists = { 0 };
-    render_put_dns_list(&lists, &h);
-    rbuf_putc(&lists, '\0');
-    size_t search_at = lists.len;
-    render_put_search_list(&lists, &h);
-    _cleanup_free_ char *listbuf = NULL;
-    r = rbuf_finish(&lists, &listbuf, NULL);
-    if (r < 0) {
-        return r;
-    }
-
-    const template_var vars[] = {
-        { "hostname", h.hostname },
-        { "address", h.address },
-        { "prefix", prefix },
-        { "gateway", h.gateway },
-        { "dns", listbuf },
-        { "search", listbuf + search_at },
-        { "install_id", in->install_id },
-        { "token", in->token },
-        { "progress_url", progress },
-        { "profile", h.profile->name },
-        { "agent_url", ctx->base_url },
-    };
-    const char *tmpl = h.profile->kickstart ? h.profile->kickstart : "";
     _cleanup_free_ char *body = NULL;
     size_t body_len = 0;
-    r = template_expand(tmpl, strlen(tmpl), vars, ARRAY_SIZE(vars), &body, &body_len);
+    r = render_host_expand(ctx, &h, h.profile->kickstart, &body, &body_len);
     if (r < 0) {
         return r;
     }

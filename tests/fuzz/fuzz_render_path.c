@@ -1,5 +1,6 @@
 /* Fuzzes what rack-agent/render parses from outside: request paths the HTTP
- * server hands over (/boot/<mac>.ipxe, /ks/<id>, /progress/<id>), and the
+ * server hands over (/boot/<mac>.ipxe, /ks/<id>, /progress/<id>,
+ * /phone-home/<id>), and the
  * same bytes as a `{{name}}` template (profile files are operator input, but
  * the controller imports them). Nothing may read out of bounds; an accepted
  * path must round-trip; a checked template must expand. */
@@ -50,6 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     check_id(render_ks_path_parse, path);
     check_id(render_progress_path_parse, path);
+    check_id(render_phone_home_path_parse, path);
 
     /* As a template: the check and the expansion agree. */
     template_error err;

@@ -37,7 +37,12 @@ static void test_image_kind_table(void **state)
     assert_string_equal(model_image_path(&extra), "updates.img");
 
     image_kind k;
-    for (image_kind i = IMAGE_KERNEL; i <= IMAGE_OTHER; i++) {
+    /* An image profile's disk image: one name whatever its compression. */
+    assert_string_equal(image_kind_file(IMAGE_DISK), "disk.img");
+    assert_string_equal(image_kind_path(IMAGE_DISK), "disk.img");
+    assert_int_equal(image_kind_of_path("disk.img"), IMAGE_DISK);
+
+    for (image_kind i = IMAGE_KERNEL; i <= IMAGE_DISK; i++) {
         assert_int_equal(image_kind_from_string(image_kind_to_string(i), &k), 0);
         assert_int_equal(k, i);
     }
@@ -118,6 +123,10 @@ static void test_profile_copy(void **state)
         .keep_ra = true,
         .any_source = true,
         .root_device = (char[]){ "/dev/vda" },
+        .kind = PROFILE_IMAGE,
+        .ssh_keys = (char *[]){ (char[]){ "ssh-ed25519 AAAA a" }, (char[]){ "ssh-rsa BBBB b" } },
+        .n_ssh_keys = 2,
+        .user_data = (char[]){ "#cloud-config\n" },
     };
     src.kickstart_sha256[31] = 0x55;
     model_profile dst;
@@ -139,7 +148,14 @@ static void test_profile_copy(void **state)
     assert_int_equal(dst.images[1].kind, IMAGE_INITRD);
     assert_ptr_equal(model_profile_image(&dst, IMAGE_INITRD), &dst.images[1]);
     assert_null(model_profile_image(&dst, IMAGE_STAGE2));
+    assert_int_equal(dst.kind, PROFILE_IMAGE);
+    assert_int_equal(dst.n_ssh_keys, 2);
+    assert_ptr_not_equal(dst.ssh_keys, src.ssh_keys);
+    assert_string_equal(dst.ssh_keys[1], "ssh-rsa BBBB b");
+    assert_ptr_not_equal(dst.ssh_keys[1], src.ssh_keys[1]);
+    assert_string_equal(dst.user_data, "#cloud-config\n");
     model_profile_clear(&dst);
+    assert_null(dst.ssh_keys);
     assert_null(dst.name);
     assert_int_equal(dst.n_images, 0);
 
@@ -222,6 +238,111 @@ static void test_profile_check(void **state)
     assert_false(model_file_name_valid("a/b"));
 }
 
+/* kind = image: one disk image and nothing an installer would boot; SSH
+ * keys one printable line each; the image keys only with kind = image. */
+static void test_image_profile_check(void **state)
+{
+    model_image disk = { .name = (char[]){ "disk.img" },
+                         .kind = IMAGE_DISK,
+                         .url = (char[]){ "http://m/deb12.raw.zst" } };
+    char *keys[] = { (char[]){ "ssh-ed25519 AAAAC3Nz ops@example" },
+                     (char[]){ "from=\"::1\" ssh-rsa AAAAB3 it's \"odd\": #x" } };
+    model_profile p = { .name = (char[]){ "deb12" },
+                        .kind = PROFILE_IMAGE,
+                        .images = &disk,
+                        .n_images = 1,
+                        .ssh_keys = keys,
+                        .n_ssh_keys = 2,
+                        .user_data = (char[]){ "#cloud-config\npackages: [htop]\n" },
+                        .root_device = (char[]){ "auto" } };
+    char why[200];
+    assert_int_equal(model_profile_check(&p, why, sizeof(why)), 0);
+
+    model_profile bad = p;
+    bad.kind = PROFILE_INSTALL;
+    assert_int_equal(model_profile_check(&bad, why, sizeof(why)), -EINVAL);
+    assert_non_null(strstr(why, "exactly one kernel"));
+
+    model_image two[2] = { disk, { .name = (char[]){ "vmlinuz" },
+                                   .kind = IMAGE_KERNEL,
+                                   .url = (char[]){ "http://m/k" } } };
+    bad = p;
+    bad.images = two;
+    bad.n_images = 2;
+    assert_int_equal(model_profile_check(&bad, why, sizeof(why)), -EINVAL);
+    assert_non_null(strstr(why, "no kernel, initrd or stage2"));
+    bad.n_images = 0;
+    assert_int_equal(model_profile_check(&bad, why, sizeof(why)), -EINVAL);
+
+    bad = p;
+    bad.kickstart = (char[]){ "text\n" };
+    assert_int_equal(model_profile_check(&bad, why, sizeof(why)), -EINVAL);
+    assert_non_null(strstr(why, "no kickstart"));
+    bad = p;
+    bad.overlay = true;
+    assert_int_equal(model_profile_check(&bad, why, sizeof(why)), -EINVAL);
+
+    char *evil[] = { (char[]){ "ssh-ed25519 AAAA ops\nhostname: evil" } };
+    bad = p;
+    bad.ssh_keys = evil;
+    bad.n_ssh_keys = 1;
+    assert_int_equal(model_profile_check(&bad, why, sizeof(why)), -EINVAL);
+    assert_non_null(strstr(why, "ssh_authorized_keys line 1"));
+
+    bad = p;
+    bad.user_data = (char[]){ "MIME-Version: 1.0\nContent-Type: multipart/mixed\n" };
+    assert_int_equal(model_profile_check(&bad, why, sizeof(why)), -EINVAL);
+    assert_non_null(strstr(why, "MIME"));
+
+    bad = p;
+    bad.kind = (profile_kind)9;
+    assert_int_equal(model_profile_check(&bad, why, sizeof(why)), -EINVAL);
+    assert_non_null(strstr(why, "invalid kind"));
+
+    /* An install profile with image settings is refused too. */
+    model_image kernel_initrd[2] = {
+        { .name = (char[]){ "vmlinuz" }, .kind = IMAGE_KERNEL, .url = (char[]){ "http://m/k" } },
+        { .name = (char[]){ "initrd.img" }, .kind = IMAGE_INITRD, .url = (char[]){ "http://m/i" } },
+    };
+    model_profile inst = { .name = (char[]){ "el9" }, .images = kernel_initrd, .n_images = 2 };
+    assert_int_equal(model_profile_check(&inst, NULL, 0), 0);
+    inst.ssh_keys = keys;
+    inst.n_ssh_keys = 1;
+    assert_int_equal(model_profile_check(&inst, why, sizeof(why)), -EINVAL);
+    assert_non_null(strstr(why, "need kind = image"));
+
+    profile_kind k;
+    assert_int_equal(profile_kind_from_string("image", &k), 0);
+    assert_int_equal(k, PROFILE_IMAGE);
+    assert_string_equal(profile_kind_to_string(PROFILE_INSTALL), "install");
+    assert_int_equal(profile_kind_from_string("Image", &k), -EINVAL);
+    assert_string_equal(profile_kind_to_string((profile_kind)5), "unknown");
+}
+
+static void test_ssh_key_valid(void **state)
+{
+    assert_true(model_ssh_key_valid("ssh-ed25519 AAAA"));
+    assert_true(model_ssh_key_valid("ssh-ed25519 AAAA comment with: \"quotes\" # and - [x]"));
+    assert_true(model_ssh_key_valid("command=\"echo\",no-pty ssh-rsa AAAA x"));
+    assert_false(model_ssh_key_valid(NULL));
+    assert_false(model_ssh_key_valid(""));
+    assert_false(model_ssh_key_valid("ssh-ed25519"));
+    assert_false(model_ssh_key_valid(" ssh-ed25519 AAAA"));
+    assert_false(model_ssh_key_valid("ssh-ed25519 AAAA "));
+    assert_false(model_ssh_key_valid("ssh-ed25519 AAAA\n"));
+    assert_false(model_ssh_key_valid("ssh-ed25519 AAAA\rx"));
+    assert_false(model_ssh_key_valid("ssh-ed25519\tAAAA"));
+    assert_false(model_ssh_key_valid("ssh-ed25519 AAAA \x7f"));
+    assert_false(model_ssh_key_valid("ssh-ed25519 AAAA caf\xc3\xa9"));
+    char big[MODEL_SSH_KEY_MAX + 2];
+    memset(big, 'A', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    big[3] = ' ';
+    assert_false(model_ssh_key_valid(big));
+    big[MODEL_SSH_KEY_MAX] = '\0';
+    assert_true(model_ssh_key_valid(big));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -229,6 +350,8 @@ int main(void)
         cmocka_unit_test(test_root_device_valid),
         cmocka_unit_test(test_profile_copy),
         cmocka_unit_test(test_profile_check),
+        cmocka_unit_test(test_image_profile_check),
+        cmocka_unit_test(test_ssh_key_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

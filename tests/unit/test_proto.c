@@ -1219,6 +1219,62 @@ SYNC_RULE(root_device_relative, P0->root_device = tstr("vda"))
 SYNC_RULE(root_device_dotdot, P0->root_device = tstr("/dev/../etc/shadow"))
 SYNC_RULE(root_device_blank, P0->root_device = tstr("/dev/vda init=/bin/sh"))
 SYNC_RULE(ip_mode_unknown, P0->ip_mode = (Rackboot__V1__IpMode)2)
+/* Image profiles (issue 14): P0 made one, then broken. */
+#define AS_IMAGE_PROFILE()                                                                         \
+    do {                                                                                           \
+        P0->kind = RACKBOOT__V1__PROFILE_KIND__PROFILE_KIND_IMAGE;                                 \
+        P0->n_images = 1;                                                                          \
+        P0->images[0]->kind = RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_DISK;                           \
+        P0->kickstart_template = tstr("%s", "");                                                   \
+        P0->kickstart_sha256.len = 0;                                                              \
+        P0->overlay = false;                                                                       \
+        P0->n_ssh_authorized_keys = 1;                                                             \
+        P0->ssh_authorized_keys = TARRAY(char *, 1);                                               \
+        P0->ssh_authorized_keys[0] = tstr("ssh-ed25519 AAAA ops@example");                         \
+    } while (0)
+SYNC_RULE(profile_kind_unknown, P0->kind = (Rackboot__V1__ProfileKind)7)
+SYNC_RULE(install_with_disk, P0->images[2]->kind = RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_DISK)
+SYNC_RULE(install_with_keys, {
+    P0->n_ssh_authorized_keys = 1;
+    P0->ssh_authorized_keys = TARRAY(char *, 1);
+    P0->ssh_authorized_keys[0] = tstr("ssh-ed25519 AAAA ops@example");
+})
+SYNC_RULE(install_with_user_data, P0->user_data_template = tstr("#cloud-config\n"))
+SYNC_RULE(image_with_kernel, P0->kind = RACKBOOT__V1__PROFILE_KIND__PROFILE_KIND_IMAGE)
+SYNC_RULE(image_two_disks, {
+    AS_IMAGE_PROFILE();
+    P0->n_images = 2;
+    P0->images[1]->kind = RACKBOOT__V1__IMAGE_KIND__IMAGE_KIND_DISK;
+})
+SYNC_RULE(image_with_kickstart, {
+    AS_IMAGE_PROFILE();
+    P0->kickstart_template = tstr("text\n");
+    P0->kickstart_sha256 = bytes_n(32, 1);
+})
+SYNC_RULE(image_key_newline, {
+    AS_IMAGE_PROFILE();
+    P0->ssh_authorized_keys[0] = tstr("ssh-ed25519 AAAA ops\nhostname: evil");
+})
+SYNC_RULE(image_key_one_word, {
+    AS_IMAGE_PROFILE();
+    P0->ssh_authorized_keys[0] = tstr("ssh-ed25519");
+})
+SYNC_RULE(image_keys_65, {
+    AS_IMAGE_PROFILE();
+    P0->n_ssh_authorized_keys = 65;
+    P0->ssh_authorized_keys = TARRAY(char *, 65);
+    for (size_t i = 0; i < 65; i++) {
+        P0->ssh_authorized_keys[i] = tstr("ssh-ed25519 AAAA key%zu", i);
+    }
+})
+SYNC_RULE(image_user_data_mime, {
+    AS_IMAGE_PROFILE();
+    P0->user_data_template = tstr("MIME-Version: 1.0\n");
+})
+SYNC_RULE(image_user_data_escape, {
+    AS_IMAGE_PROFILE();
+    P0->user_data_template = tstr("#cloud-config\n\x1b[2J\n");
+})
 /* Events */
 EVENT_RULE(percent_101, EV0->percent = 101)
 EVENT_RULE(phase_unknown, EV0->phase = (Rackboot__V1__Phase)99)
@@ -1449,6 +1505,18 @@ static const rule rules[] = {
     R(root_device_relative),
     R(root_device_dotdot),
     R(root_device_blank),
+    R(profile_kind_unknown),
+    R(install_with_disk),
+    R(install_with_keys),
+    R(install_with_user_data),
+    R(image_with_kernel),
+    R(image_two_disks),
+    R(image_with_kickstart),
+    R(image_key_newline),
+    R(image_key_one_word),
+    R(image_keys_65),
+    R(image_user_data_mime),
+    R(image_user_data_escape),
     R(ip_mode_unknown),
     R(percent_101),
     R(phase_unknown),
@@ -1639,9 +1707,50 @@ static void test_model_profile_round_trip(void **state)
     assert_int_equal(m->kickstart_sha256.len, 32);
     model_pb_free(m, NULL);
 
-    for (image_kind k = IMAGE_KERNEL; k <= IMAGE_OTHER; k++) {
+    for (image_kind k = IMAGE_KERNEL; k <= IMAGE_DISK; k++) {
         assert_int_equal(model_image_kind_from_pb(model_image_kind_to_pb(k)), k);
     }
+
+    /* An image profile: its kind, keys and user-data template travel. */
+    model_image disk = { .name = (char[]){ "disk.img" },
+                         .kind = IMAGE_DISK,
+                         .url = (char[]){ "http://m/deb12.raw.zst" } };
+    disk.sha256[5] = 0x42;
+    model_profile img = {
+        .name = (char[]){ "deb12" },
+        .kind = PROFILE_IMAGE,
+        .images = &disk,
+        .n_images = 1,
+        .root_device = (char[]){ "auto" },
+        .ssh_keys = (char *[]){ (char[]){ "ssh-ed25519 AAAA ops@example" },
+                                (char[]){ "ssh-rsa BBBB \"odd\": #x" } },
+        .n_ssh_keys = 2,
+        .user_data = (char[]){ "#cloud-config\nruncmd: [[echo, \"{{hostname}}\"]]\n" },
+    };
+    assert_int_equal(model_profile_to_pb(&img, true, NULL, &m), 0);
+    assert_int_equal(m->kind, RACKBOOT__V1__PROFILE_KIND__PROFILE_KIND_IMAGE);
+    assert_int_equal(rbproto_validate_profile(m), 0);
+    len = rackboot__v1__profile__get_packed_size(m);
+    wire = malloc(len);
+    assert_non_null(wire);
+    rackboot__v1__profile__pack(m, wire);
+    model_pb_free(m, NULL);
+    back = rackboot__v1__profile__unpack(NULL, len, wire);
+    free(wire);
+    assert_non_null(back);
+    assert_int_equal(rbproto_validate_profile(back), 0);
+    assert_int_equal(model_profile_from_pb(back, &dst), 0);
+    rackboot__v1__profile__free_unpacked(back, NULL);
+    assert_int_equal(dst.kind, PROFILE_IMAGE);
+    assert_int_equal(dst.n_images, 1);
+    assert_int_equal(dst.images[0].kind, IMAGE_DISK);
+    assert_int_equal(dst.images[0].sha256[5], 0x42);
+    assert_int_equal(dst.n_ssh_keys, 2);
+    assert_string_equal(dst.ssh_keys[1], img.ssh_keys[1]);
+    assert_string_equal(dst.user_data, img.user_data);
+    assert_string_equal(dst.root_device, "auto");
+    assert_int_equal(model_profile_check(&dst, NULL, 0), 0);
+    model_profile_clear(&dst);
 }
 
 /* A NUL inside a string is invisible in the C struct (it just ends the

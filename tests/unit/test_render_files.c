@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "golden.h"
 #include "render/cmdline.h"
 #include "render/context.h"
 #include "render/kickstart.h"
@@ -30,46 +31,12 @@
 
 static char *read_file(const char *name, size_t *ret_len)
 {
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s", RENDER_GOLDEN_DIR, name);
-    FILE *f = fopen(path, "rbe");
-    if (!f) {
-        fail_msg("cannot open %s: %s", path, strerror(errno));
-    }
-    size_t cap = 65536;
-    char *buf = malloc(cap + 1);
-    assert_non_null(buf);
-    size_t n = fread(buf, 1, cap, f);
-    assert_true(n < cap);
-    fclose(f);
-    buf[n] = '\0';
-    if (ret_len) {
-        *ret_len = n;
-    }
-    return buf;
+    return golden_read(RENDER_GOLDEN_DIR, name, ret_len);
 }
 
 static void expect_golden(const char *name, const char *got, size_t len)
 {
-    assert_int_equal(strlen(got), len);
-    const char *update = getenv("RACKBOOT_UPDATE_GOLDEN");
-    if (update && streq(update, "1")) {
-        char path[512];
-        snprintf(path, sizeof(path), "%s/%s", RENDER_GOLDEN_DIR, name);
-        FILE *f = fopen(path, "wbe");
-        assert_non_null(f);
-        assert_int_equal(fwrite(got, 1, len, f), len);
-        assert_int_equal(fclose(f), 0);
-        return;
-    }
-    size_t want_len;
-    char *want = read_file(name, &want_len);
-    if (want_len != len || memcmp(want, got, len) != 0) {
-        fprintf(stderr, "--- %s differs; got:\n%s\n--- end\n", name, got);
-        free(want);
-        fail_msg("%s differs from the golden file", name);
-    }
-    free(want);
+    golden_expect(RENDER_GOLDEN_DIR, name, got, len);
 }
 
 static struct in6_addr addr(const char *s)

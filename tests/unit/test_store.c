@@ -33,6 +33,10 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "diag.h"
+#include "model/hostsfile.h"
+#include "model_pb.h"
+#include "rbproto.h"
 #include "sha256.h"
 #include "store-internal.h"
 #include "store.h"
@@ -1436,6 +1440,164 @@ static void test_profile_root_device(void **state)
     memset(&o, 0, sizeof(o));
     assert_int_equal(store_profile_get(old, "old", false, profile_cb, &o), 0);
     assert_string_equal(o.root_device, "-");
+    store_close(old);
+    assert_integrity(path);
+}
+
+/* The wire form of `p`, packed and unpacked as a peer would get it, back
+ * into a model profile. */
+static void through_wire(const model_profile *p, model_profile *ret)
+{
+    Rackboot__V1__Profile *m = NULL;
+    assert_int_equal(model_profile_to_pb(p, false, NULL, &m), 0);
+    assert_int_equal(rbproto_validate_profile(m), 0);
+    size_t len = protobuf_c_message_get_packed_size(&m->base);
+    uint8_t *buf = malloc(len + 1);
+    assert_non_null(buf);
+    protobuf_c_message_pack(&m->base, buf);
+    model_pb_free(m, NULL);
+    Rackboot__V1__Profile *back = rackboot__v1__profile__unpack(NULL, len, buf);
+    free(buf);
+    assert_non_null(back);
+    assert_int_equal(rbproto_validate_profile(back), 0);
+    assert_int_equal(model_profile_from_pb(back, ret), 0);
+    model_pb_free(back, NULL);
+}
+
+static int copy_profile_cb(const model_profile *p, void *userdata)
+{
+    return model_profile_copy(p, userdata);
+}
+
+static void expect_same_image_profile(const model_profile *a, const model_profile *b)
+{
+    assert_string_equal(a->name, b->name);
+    assert_int_equal(a->kind, b->kind);
+    assert_int_equal(a->n_images, b->n_images);
+    for (size_t i = 0; i < a->n_images; i++) {
+        assert_string_equal(a->images[i].name, b->images[i].name);
+        assert_int_equal(a->images[i].kind, b->images[i].kind);
+        assert_string_equal(a->images[i].url, b->images[i].url);
+        assert_memory_equal(a->images[i].sha256, b->images[i].sha256, 32);
+    }
+    assert_string_equal(a->root_device, b->root_device);
+    assert_int_equal(a->n_ssh_keys, b->n_ssh_keys);
+    for (size_t i = 0; i < a->n_ssh_keys; i++) {
+        assert_string_equal(a->ssh_keys[i], b->ssh_keys[i]);
+    }
+    assert_string_equal(a->user_data, b->user_data);
+    assert_string_equal(a->cmdline ? a->cmdline : "", b->cmdline ? b->cmdline : "");
+}
+
+/* An image profile from a hosts file, through the wire into the store and
+ * out through the wire again, arrives whole (issue 14's round trip); then
+ * a schema-7 store with an install profile migrates to 8 (images rebuilt
+ * for the disk kind) and takes an image profile beside it. */
+static void test_profile_image_round_trip(void **state)
+{
+    fixture *f = *state;
+    char path[300], ud[300];
+    snprintf(ud, sizeof(ud), "%s/deb12.user-data", f->dir);
+    FILE *u = fopen(ud, "we");
+    assert_non_null(u);
+    fputs("#cloud-config\npackages: [htop]\nruncmd:\n  - echo {{hostname}}\n", u);
+    assert_int_equal(fclose(u), 0);
+    snprintf(path, sizeof(path), "%s/hosts.conf", f->dir);
+    FILE *h = fopen(path, "we");
+    assert_non_null(h);
+    fputs("[profile deb12]\n"
+          "kind = image\n"
+          "image = http://origin.example/debian-12-amd64.raw.zst sha256="
+          "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n"
+          "root_device = auto\n"
+          "ssh_authorized_keys = ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA ops@example\n"
+          "ssh_authorized_keys = ssh-rsa AAAAB3NzaC1yc2E= \"odd\": #comment, - [x]\n"
+          "user_data = deb12.user-data\n"
+          "cmdline = console=ttyS0\n",
+          h);
+    assert_int_equal(fclose(h), 0);
+    diag *d = diag_new();
+    hostsfile *hf = NULL;
+    int r = hostsfile_read(path, NULL, d, &hf);
+    if (r < 0) {
+        diag_print(d, stderr);
+    }
+    assert_int_equal(r, 0);
+    diag_free(d);
+    const model_profile *file = &hf->profiles[0].p;
+    assert_int_equal(file->kind, PROFILE_IMAGE);
+    assert_int_equal(model_profile_check(file, NULL, 0), 0);
+
+    model_profile sent;
+    through_wire(file, &sent);
+    expect_same_image_profile(file, &sent);
+    assert_int_equal(store_profile_import(f->s, &sent, false), 0);
+    model_profile stored = { 0 };
+    assert_int_equal(store_profile_get(f->s, "deb12", true, copy_profile_cb, &stored), 0);
+    model_profile got;
+    through_wire(&stored, &got);
+    expect_same_image_profile(file, &got);
+    /* Listings leave the template out, not the keys. */
+    model_profile listed = { 0 };
+    assert_int_equal(store_profile_get(f->s, "deb12", false, copy_profile_cb, &listed), 0);
+    assert_null(listed.user_data);
+    assert_int_equal(listed.n_ssh_keys, 2);
+    assert_int_equal(listed.kind, PROFILE_IMAGE);
+    model_profile_clear(&listed);
+    model_profile_clear(&got);
+    model_profile_clear(&stored);
+
+    /* The rules refuse what the wire refuses. */
+    sent.kind = PROFILE_INSTALL;
+    assert_int_equal(store_profile_import(f->s, &sent, true), -EINVAL);
+    sent.kind = PROFILE_IMAGE;
+    free(sent.ssh_keys[1]);
+    sent.ssh_keys[1] = strdup("ssh-ed25519 AAAA ops\nhostname: evil");
+    assert_int_equal(store_profile_import(f->s, &sent, true), -EINVAL);
+    model_profile_clear(&sent);
+    hostsfile_free(hf);
+
+    /* Schema 7 with an install profile and its images migrates. */
+    snprintf(path, sizeof(path), "%s/v7.db", f->dir);
+    for (int v = 1; v <= 7; v++) {
+        assert_int_equal(exec_sql(path, store_migration_sql(v)), SQLITE_OK);
+    }
+    int rc = exec_sql(path, "PRAGMA user_version = 7;"
+                            "INSERT INTO profiles (id, name, cmdline, kickstart, kickstart_sha256, "
+                            "overlay, ip_mode, keep_ra, updated_ms) VALUES (3, 'el9', '', '', "
+                            "zeroblob(32), 0, 0, 1, 0);"
+                            "INSERT INTO images (id, sha256, url, size, name, kind) VALUES "
+                            "(7, zeroblob(32), 'http://m/vmlinuz', 0, 'vmlinuz', 1),"
+                            "(8, randomblob(32), 'http://m/initrd.img', 0, 'initrd.img', 2);"
+                            "INSERT INTO profile_images (profile_id, position, image_id, kind, name) "
+                            "VALUES (3, 0, 7, 1, 'vmlinuz'), (3, 1, 8, 2, 'initrd.img');");
+    if (rc != SQLITE_OK) {
+        fail_msg("building the v7 store: %d", rc);
+    }
+    store *old = NULL;
+    assert_int_equal(store_open(path, &old, NULL), 0);
+    assert_int_equal(store_schema_version(old), STORE_SCHEMA_VERSION);
+    model_profile el9 = { 0 };
+    assert_int_equal(store_profile_get(old, "el9", false, copy_profile_cb, &el9), 0);
+    assert_int_equal(el9.kind, PROFILE_INSTALL);
+    assert_int_equal(el9.n_images, 2);
+    assert_int_equal(el9.images[0].kind, IMAGE_KERNEL);
+    assert_string_equal(el9.images[1].url, "http://m/initrd.img");
+    assert_int_equal(el9.n_ssh_keys, 0);
+    model_profile_clear(&el9);
+    model_profile img = {
+        .name = (char[]){ "deb12" },
+        .kind = PROFILE_IMAGE,
+        .images = &(model_image){ .name = (char[]){ "disk.img" },
+                                  .kind = IMAGE_DISK,
+                                  .url = (char[]){ "http://m/deb12.raw.xz" } },
+        .n_images = 1,
+    };
+    assert_int_equal(store_profile_import(old, &img, false), 0);
+    model_profile back = { 0 };
+    assert_int_equal(store_profile_get(old, "deb12", true, copy_profile_cb, &back), 0);
+    assert_int_equal(back.images[0].kind, IMAGE_DISK);
+    model_profile_clear(&back);
     store_close(old);
     assert_integrity(path);
 }
@@ -2866,6 +3028,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_duid_learned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_profiles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_profile_root_device, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_profile_image_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_racks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hosts_pages, setup, teardown),
