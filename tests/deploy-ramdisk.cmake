@@ -24,3 +24,11 @@ add_test(NAME integration.deploy_writer_blockdev
                  $<TARGET_FILE:rackboot-deploy>)
 set_tests_properties(integration.deploy_writer_blockdev PROPERTIES TIMEOUT 120
                      SKIP_RETURN_CODE 77)
+
+# After the write: the GPT fitted to the disk (libfdisk) and the NoCloud seed
+# partition (mtools), judged with sfdisk/sgdisk/mtools/blkid; on a sparse
+# file, and on a loop device when root.
+add_test(NAME integration.deploy_seed
+         COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/integration/deploy_seed.sh
+                 $<TARGET_FILE:rackboot-deploy>)
+set_tests_properties(integration.deploy_seed PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77)
