@@ -52,52 +52,6 @@ base=$deploy_agent_base
 failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 
-# field DISK PARTNO KEY: a value of sfdisk -d's line for the partition.
-field() {
-    sfdisk -d "$1" 2>/dev/null | awk -v n="$2" -v k="$3" '
-        $1 ~ "[^0-9]" n "$" {
-            for (i = 1; i <= NF; i++) {
-                if ($i == k "=") { v = $(i+1) } else if (index($i, k "=") == 1) { v = substr($i, length(k) + 2) }
-            }
-            gsub(/[,"]/, "", v); if (v != "") print v }'
-}
-header() { sfdisk -d "$1" 2>/dev/null | awk -v k="$2:" '$1 == k { print $2 }'; }
-
-# check_seeded DISK SECTORS [FILE]: the checks of case 1 on DISK of SECTORS
-# sectors; mtools and blkid read FILE (a loop device's backing file: mtools
-# asks a block device for a floppy's geometry).
-check_seeded() {
-    d=$1 n=$2 f=${3:-$1}
-    sgdisk -v "$d" > verify 2>&1 || true
-    grep -q 'No problems found' verify || { fail "sgdisk -v finds problems on $d:"; cat verify >&2; }
-    # The backup header on the last sector: 33 sectors of entries and header.
-    [ "$(header "$d" last-lba)" = $((n - 34)) ] || fail "last-lba $(header "$d" last-lba), not $((n - 34))"
-    s4=$(field "$d" 4 start) z4=$(field "$d" 4 size)
-    [ "$(field "$d" 4 name)" = CIDATA ] || fail "partition 4 is not named CIDATA"
-    [ "$z4" = 8192 ] || fail "the seed partition has $z4 sectors, not 8192 (4 MiB)"
-    [ $((s4 % 2048)) = 0 ] && [ $(((s4 + z4) % 2048)) = 0 ] || fail "the seed partition is not MiB-aligned"
-    [ $((s4 + z4 - 1)) -le $((n - 34)) ] || fail "the seed partition runs past the last usable sector"
-    [ $((n - 34 - s4 - z4)) -lt 2048 ] || fail "the seed partition is not at the disk's end"
-    [ "$(field "$d" 3 start)" = 8192 ] || fail "partition 3 moved"
-    [ $(($(field "$d" 3 start) + $(field "$d" 3 size))) = "$s4" ] || fail "partition 3 does not grow up to the seed"
-    for p in 1 2; do
-        deploy_part_bytes image $p > want.$p
-        deploy_part_bytes "$d" $p | cmp -s - want.$p || fail "partition $p's bytes differ from the image's"
-    done
-    deploy_part_bytes image 3 > want.3
-    deploy_part_bytes "$d" 3 | head -c "$(stat -c %s want.3)" | cmp -s - want.3 ||
-        fail "the root partition's first bytes differ from the image's"
-    off=$((s4 * 512))
-    blkid -p -O "$off" -s LABEL -o value "$f" > label || true
-    [ "$(cat label)" = CIDATA ] || fail "blkid: label '$(cat label)', not CIDATA"
-    for name in meta-data network-config user-data; do
-        mtype -i "$f@@$off" "::$name" > got 2>/dev/null || { fail "no $name in the seed"; continue; }
-        cmp -s got "seed/$name" || fail "$name in the seed differs from the one served"
-    done
-    mdir -i "$f@@$off" -b :: > listing
-    [ "$(wc -l < listing)" = 3 ] || { fail "the seed does not hold exactly three files:"; cat listing >&2; }
-}
-
 # 1. Seeded, on a 64 MiB sparse file.
 truncate -s 64M disk
 if ! "$deploy" --url "$base/image.zst" --sha256 "$sha" --root-device "$T/disk" --allow-file \
