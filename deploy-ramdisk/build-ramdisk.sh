@@ -37,7 +37,7 @@ CACHE=${RACKBOOT_RAMDISK_CACHE:-/var/cache/rackboot/ramdisk}
 # packets (ice runs in safe mode without its DDP package).
 MODULES="virtio_pci virtio_net virtio_blk virtio_scsi sd_mod nvme ahci
          e1000 e1000e igb ixgbe i40e ice bnxt_en tg3 mlx5_core"
-BUSYBOX_APPLETS="sh ash mount umount ip sleep cat echo grep cut modprobe insmod wget
+BUSYBOX_APPLETS="sh ash mount umount ip sleep cat echo grep cut modprobe insmod wget ping ping6
                  poweroff reboot sync sed tr awk ls setsid cttyhack dmesg mkdir
                  ps kill blkid fdisk sha256sum head tail wc date uname"
 
@@ -101,6 +101,12 @@ fi
 # The loader and every library it loads, as ldd resolves them here.
 LIBS=$(ldd "$DEPLOY" | awk '/=> \// { print $3 } /^\t\/.*\(0x/ { print $1 }' | sort -u)
 [ -n "$LIBS" ] || die "ldd found no libraries for $DEPLOY"
+# mtools converts file names through iconv (codepage 850): glibc's gconv
+# configuration and that one converter, from the same libc6 as the loader.
+# (libc looks in the directory it was built with, under /usr/lib, wherever
+# ldd found libc itself.)
+GCONV=/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)/gconv
+LIBS="$LIBS $(ls -d "$GCONV"/gconv-modules "$GCONV"/gconv-modules.d/*.conf "$GCONV"/IBM850.so 2>/dev/null)"
 CA=/etc/ssl/certs/ca-certificates.crt
 
 KEY=$( {

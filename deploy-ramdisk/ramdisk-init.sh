@@ -101,14 +101,21 @@ echo 0 > "/proc/sys/net/ipv6/conf/$ifc/accept_dad"
 ip link set "$ifc" up
 ip -6 addr add "$addr/$plen" dev "$ifc" || fail "cannot add $addr/$plen to $ifc"
 
-# ---- the default route, then the agent (the seed's dracut race: a link that
-# is up is not yet a link that passes packets) ----
+# ---- the default route, then the agent answering a ping (the seed's dracut
+# race: a link that is up is not yet a link that passes packets) ----
+# The agent: the image URL's host (an address literal, [..] for IPv6).
+agent=${image#*://}
+agent=${agent%%/*}
+case "$agent" in
+\[*) agent=${agent#[}; agent=${agent%%]*} ;;
+*) agent=${agent%%:*} ;;
+esac
 t0=$(cut -d' ' -f1 /proc/uptime)
 i=0
 while :; do
     ip -6 route show default | grep -q "via $gw" ||
         ip -6 route add default via "$gw" dev "$ifc" 2>/dev/null
-    if ip -6 route show default | grep -q "via $gw" && wget -q -s -T 2 "$image" 2>/dev/null; then
+    if ip -6 route show default | grep -q "via $gw" && ping -c 1 -W 1 "$agent" >/dev/null 2>&1; then
         break
     fi
     i=$((i + 1))

@@ -126,7 +126,7 @@ check_seeded disk 131072
 t_net=$(awk '/network up after/ { print $1; exit }' serial.log | tr -d '[]')
 echo "deploy_ramdisk_boot: timeline (s since QEMU start; TCG)"
 echo "  ramdisk build            $build_s s (cached after the first)"
-echo "  network up (serial)      ${t_net:--}"
+echo "  network up (serial)      $(lab_rel "$t_net")"
 echo "  first phase=writing      $(lab_rel "$t_writing")"
 echo "  phase=written            $(lab_rel "$t_written")"
 echo "  VM rebooted (exit)       $(lab_rel "$t_exit")"
