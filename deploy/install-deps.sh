@@ -7,13 +7,15 @@
 # missing without installing it.
 set -eu
 
-# Build and libraries.
+# Build and libraries. libfdisk-dev: rackboot-deploy fits a written image's
+# GPT to the disk with util-linux's libfdisk (CRCs, the backup header's place,
+# the protective MBR) instead of GPT code of our own.
 BUILD="build-essential cmake ninja-build pkg-config git
        libnng-dev libmbedtls-dev libprotobuf-c-dev protobuf-c-compiler
        libuv1-dev libssl-dev openssl libcurl4-openssl-dev libcmocka-dev
        libsqlite3-dev sqlite3 libjansson-dev libmicrohttpd-dev zlib1g-dev
        libcap-dev libsystemd-dev systemd
-       libzstd-dev liblzma-dev libfreeipmi-dev"
+       libzstd-dev liblzma-dev libfreeipmi-dev libfdisk-dev"
 
 # Fuzzing and sanitizers: clang's fuzzer and sanitizer runtimes are only a
 # Recommends of clang, so name them explicitly.

@@ -24,3 +24,24 @@ add_test(NAME integration.deploy_writer_blockdev
                  $<TARGET_FILE:rackboot-deploy>)
 set_tests_properties(integration.deploy_writer_blockdev PROPERTIES TIMEOUT 120
                      SKIP_RETURN_CODE 77)
+
+# After the write: the GPT fitted to the disk (libfdisk) and the NoCloud seed
+# partition (mtools), judged with sfdisk/sgdisk/mtools/blkid; on a sparse
+# file, and on a loop device when root.
+add_test(NAME integration.deploy_seed
+         COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/integration/deploy_seed.sh
+                 $<TARGET_FILE:rackboot-deploy>)
+set_tests_properties(integration.deploy_seed PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77)
+
+# The deploy ramdisk booted in QEMU (TCG): deploy-ramdisk/build-ramdisk.sh
+# builds it (cached by content in /var/cache/rackboot/ramdisk; the first
+# build, with the kernel download and a Release build of rackboot-deploy,
+# takes ~2.5 min), a stand-in agent in a network namespace serves a small
+# GPT image and the seed, and the disk is checked after the VM reboots.
+# Skips (77) without root, ip netns, /dev/net/tun or QEMU. Run it alone with
+# `ctest -L deploy_ramdisk_boot`.
+add_test(NAME e2e.deploy_ramdisk_boot
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/deploy_ramdisk_boot.sh
+                 ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_BINARY_DIR}/deploy-ramdisk-out)
+set_tests_properties(e2e.deploy_ramdisk_boot PROPERTIES TIMEOUT 900 SKIP_RETURN_CODE 77
+                     LABELS "e2e;deploy_ramdisk_boot" RESOURCE_LOCK rackboot-qemu)

@@ -408,16 +408,16 @@ int sink_commit(sink *s)
     return 0;
 }
 
-int sink_abort(sink *s)
+/* Leaves no partition table anywhere the image or a GPT tool would look:
+ * the first MiB, the target's last MiB, the last MiB the image reached. */
+static int unbless(sink *s)
 {
-    if (s->state == SINK_COMMITTED) {
-        return -EINVAL;
-    }
     s->buf_len = 0;
     s->head_len = 0;
     memset(s->head, 0, SINK_HOLD_BYTES);
-    /* The held-back region was never written; zero it all the same, so the
-     * promise holds whatever happened before (a crashed earlier run). */
+    /* The held-back region was never written (abort) or was (revoke); zero
+     * it all the same, so the promise holds whatever happened before (a
+     * crashed earlier run). */
     int r = wipe_ends(s);
     if (r < 0) {
         return r;
@@ -438,6 +438,53 @@ int sink_abort(sink *s)
     }
     s->state = SINK_ABORTED;
     return 0;
+}
+
+int sink_abort(sink *s)
+{
+    if (s->state == SINK_COMMITTED) {
+        return -EINVAL;
+    }
+    return unbless(s);
+}
+
+int sink_revoke(sink *s)
+{
+    if (s->state != SINK_COMMITTED) {
+        return -EINVAL;
+    }
+    return unbless(s);
+}
+
+int sink_write_at(sink *s, uint64_t offset, const void *data, size_t len)
+{
+    if (s->state != SINK_COMMITTED) {
+        return -EINVAL;
+    }
+    /* Past the image and the held-back region, inside the target: never
+     * over the image's bytes. */
+    if (offset < s->written || offset < SINK_HOLD_BYTES ||
+        (s->end > 0 && (offset > s->end || len > s->end - offset))) {
+        return -ERANGE;
+    }
+    if (s->dry_run || len == 0) {
+        return 0;
+    }
+    /* (O_DIRECT wants an aligned buffer: copy into ours, a buffer at a
+     * time.) */
+    const uint8_t *p = data;
+    while (len > 0) {
+        size_t n = len < SINK_BUFFER_BYTES ? len : SINK_BUFFER_BYTES;
+        memcpy(s->buf, p, n);
+        int r = write_full(s, s->buf, n, offset);
+        if (r < 0) {
+            return r;
+        }
+        p += n;
+        len -= n;
+        offset += n;
+    }
+    return sync_target(s);
 }
 
 int sink_reset(sink *s)

@@ -12,7 +12,9 @@
  *
  * Lifecycle: sink_open() → sink_begin() → sink_write()… → sink_commit() or
  * sink_abort(); sink_reset() goes back to before the first sink_write() (a
- * download that restarts from byte 0).
+ * download that restarts from byte 0). After sink_commit(), sink_write_at()
+ * puts more bytes past the image (the NoCloud seed), and sink_revoke() undoes
+ * the commit's partition table when a step after it failed.
  *
  * Errors: negative errno from open/write/fsync/ioctl; -ENOSPC when the image
  * does not fit the target (refused before anything past the end is written),
@@ -68,6 +70,13 @@ int sink_commit(sink *s);
  * zeroes the last MiB written (the image's own backup GPT, which sits at its
  * end) and the target's last MiB. Buffered bytes are dropped. */
 int sink_abort(sink *s);
+/* After sink_commit(): writes len bytes at offset, which must lie past the
+ * image's end and inside the target (-ERANGE otherwise), and fsyncs. */
+int sink_write_at(sink *s, uint64_t offset, const void *data, size_t len);
+/* After sink_commit(), when what had to follow it failed: zeroes the first
+ * MiB, the last MiB the image reached and the target's last MiB, as
+ * sink_abort() does, so the disk does not look bootable. */
+int sink_revoke(sink *s);
 /* Back to the state after sink_begin(): drops buffered and held bytes and
  * counts from 0 again. The bytes already on the target get overwritten. */
 int sink_reset(sink *s);

@@ -27,6 +27,8 @@
 # deletes the namespaces. Every wait is bounded.
 
 LAB_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=deploy/lib/debpkg.sh
+. "$LAB_LIB_DIR/../lib/debpkg.sh"
 
 # ---- names, addresses, paths (override before lab_init) -------------------
 LAB_ID=${LAB_ID:-$$}
@@ -501,21 +503,7 @@ lab_fetch_kernel() {
         return 1
     fi
     LAB_KDIR=$LAB_CACHE/linux-image-$LAB_KVER
-    [ -f "$LAB_KDIR/.complete" ] && return 0
-    mkdir -p "$LAB_CACHE"
-    (
-        flock -w 600 9 || { echo "lab: $LAB_CACHE/.lock busy" >&2; exit 1; }
-        [ -f "$LAB_KDIR/.complete" ] && exit 0
-        dl=$(mktemp -d "$LAB_CACHE/dl.XXXXXX")
-        echo "lab: downloading linux-image-$LAB_KVER into $LAB_CACHE (once)" >&2
-        # (as root: the _apt sandbox user cannot write into a root-owned cache)
-        (cd "$dl" && apt-get download -q -o APT::Sandbox::User=root "linux-image-$LAB_KVER" >&2) || { rm -rf "$dl"; exit 1; }
-        rm -rf "$LAB_KDIR.tmp"
-        dpkg -x "$dl"/linux-image-"$LAB_KVER"_*.deb "$LAB_KDIR.tmp" || { rm -rf "$dl"; exit 1; }
-        rm -rf "$dl" "$LAB_KDIR"
-        touch "$LAB_KDIR.tmp/.complete"
-        mv "$LAB_KDIR.tmp" "$LAB_KDIR"
-    ) 9>"$LAB_CACHE/.lock"
+    debpkg_extract "linux-image-$LAB_KVER" "$LAB_KDIR" "$LAB_CACHE" || return 1
     [ -f "$LAB_KDIR/.complete" ] && [ -f "$LAB_KDIR/boot/vmlinuz-$LAB_KVER" ]
 }
 

@@ -9,6 +9,7 @@
 #
 # Usage: deploy_writer.sh rackboot-deploy
 set -eu
+here=$(cd "$(dirname "$0")" && pwd)
 
 deploy=${1:?usage: deploy_writer.sh rackboot-deploy}
 command -v python3 >/dev/null || { echo "SKIP: no python3"; exit 77; }
@@ -28,35 +29,10 @@ cd "$T"
 zstd -q -c image > image.zst
 sha=$(sha256sum image.zst | cut -d' ' -f1)
 
-cat > agent.py <<'EOF'
-import http.server, socket, sys
-class H(http.server.SimpleHTTPRequestHandler):
-    def do_POST(self):
-        n = int(self.headers.get("Content-Length", "0"))
-        with open("posts", "ab") as f:
-            f.write(self.rfile.read(n) + b"\n")
-        self.send_response(204)
-        self.end_headers()
-    def log_message(self, *a):
-        pass
-class S(http.server.ThreadingHTTPServer):
-    address_family = socket.AF_INET6
-s = S(("::1", 0), H)
-print(s.server_address[1], flush=True)
-s.serve_forever()
-EOF
-python3 -u agent.py > port &
-pid=$!
-i=0
-# The server prints its port once it listens: wait for that (up to 30 s on
-# a busy machine), or for it to die.
-while [ ! -s port ] && [ $i -lt 600 ] && kill -0 "$pid" 2>/dev/null; do
-    sleep 0.05
-    i=$((i + 1))
-done
-port=$(cat port)
-[ -n "$port" ] || { echo "FAIL: the test server did not start" >&2; exit 1; }
-base="http://[::1]:$port"
+. "$here/deploy_lib.sh"
+deploy_agent_start
+pid=$deploy_agent_pid
+base=$deploy_agent_base
 
 failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }

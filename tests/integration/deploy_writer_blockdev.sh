@@ -8,6 +8,7 @@
 #
 # Usage: deploy_writer_blockdev.sh rackboot-deploy
 set -eu
+here=$(cd "$(dirname "$0")" && pwd)
 
 deploy=${1:?usage: deploy_writer_blockdev.sh rackboot-deploy}
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
@@ -34,26 +35,10 @@ sha=$(sha256sum image.xz | cut -d' ' -f1)
 head -c 20971520 /dev/urandom > big
 big_sha=$(sha256sum big | cut -d' ' -f1)
 
-python3 -u -c '
-import http.server, socket, functools
-class S(http.server.ThreadingHTTPServer):
-    address_family = socket.AF_INET6
-class H(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *a):
-        pass
-s = S(("::1", 0), H)
-print(s.server_address[1], flush=True)
-s.serve_forever()
-' > port &
-pid=$!
-i=0
-# The server prints its port once it listens: wait for that (up to 30 s on
-# a busy machine), or for it to die.
-while [ ! -s port ] && [ $i -lt 600 ] && kill -0 "$pid" 2>/dev/null; do
-    sleep 0.05
-    i=$((i + 1))
-done
-base="http://[::1]:$(cat port)"
+. "$here/deploy_lib.sh"
+deploy_agent_start
+pid=$deploy_agent_pid
+base=$deploy_agent_base
 
 failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
