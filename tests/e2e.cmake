@@ -26,3 +26,16 @@ if(TARGET rackboot AND TARGET rackboot-controller AND TARGET rackboot-agent
   set_tests_properties(e2e.uplink_outage PROPERTIES TIMEOUT 240 SKIP_RETURN_CODE 77
                        LABELS "e2e;integration")
 endif()
+
+# The lab's virtual BMC (deploy/lab/bmc.sh): ipmi_sim powers the lab's QEMU
+# host on, off, reset and cycle, and keeps the boot device, driven and judged
+# with ipmitool only from the agent's namespace. No rackboot binaries. ~10-40 s
+# with SeaBIOS under TCG (each boot's firmware prints within a few seconds);
+# `bmc_vm.sh uefi` (~50 s) and `uefi-pxe` (~6 min: OVMF's console line only
+# ends when its PXE gives up) by hand. Skips (77) without root, ip netns,
+# /dev/net/tun, radvd, QEMU with ipmi-bmc-extern, SeaBIOS's iPXE ROM,
+# ipmi_sim or ipmitool.
+add_test(NAME integration.bmc_vm
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/bmc_vm.sh bios)
+set_tests_properties(integration.bmc_vm PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77
+                     LABELS integration RESOURCE_LOCK rackboot-qemu)

@@ -12,8 +12,12 @@
 #     rackboot-agent: DHCPv6 on br0, HTTP [::]:80, TFTP [::]:69, advertises 2001:db8:1::1
 #     radvd on br0: prefix 2001:db8:1::/64 with M, O and A flags
 #     br0 2001:db8:1::1/64
-#      |-- tap0    QEMU's NIC (lab_boot_vm)
+#      |-- tap0    QEMU's NIC (lab_boot_vm, or the BMC's power-on)
 #      `-- vh0     <-> eth0 in netns $LAB_NS_HOST (lab_host_ns: a plain Linux "host")
+#     mgmt0 2001:db8:2::1/64, the management link (lab_bmc_start, bmc.sh)
+#        |  veth
+#   netns $LAB_NS_BMC   "the host's BMC"
+#     eth0 2001:db8:2::17/64   ipmi_sim: IPMI 2.0 [2001:db8:2::17]:623, powers QEMU on and off
 #
 # Only documentation addresses (2001:db8::/32), no IPv4, no route out of the
 # namespaces: nothing touches the machine's own interfaces.
@@ -101,7 +105,8 @@ lab_dump_logs() {
     local f
     [ -n "$LAB_DIR" ] || return 0
     for f in "$LAB_DIR"/controller.log "$LAB_DIR"/agent.log "$LAB_DIR"/origin.log \
-        "$LAB_DIR"/serial*.log "$LAB_DIR"/dhclient.out; do
+        "$LAB_DIR"/serial*.log "$LAB_DIR"/dhclient.out "$LAB_DIR"/bmc/chassis.log \
+        "$LAB_DIR"/bmc/serial.log; do
         [ -s "$f" ] || continue
         echo "---- $f (last ${LAB_DUMP_LINES:-40} lines)"
         tail -n "${LAB_DUMP_LINES:-40}" "$f" | cut -c1-240
@@ -111,7 +116,8 @@ lab_dump_logs() {
 # ---- what the machine has -------------------------------------------------------
 # lab_missing WHAT...: prints one line per missing facility (empty: all there).
 # WHAT: net (root, ip netns, tun, radvd), qemu, bios, uefi, uefi-pxe,
-# installer (what lab_build_installer needs), dhclient.
+# installer (what lab_build_installer needs), dhclient, bmc (ipmi_sim,
+# ipmitool, QEMU's ipmi-bmc-extern: bmc.sh).
 lab_missing() {
     local w
     for w in "$@"; do
@@ -155,6 +161,9 @@ lab_missing() {
             ;;
         dhclient)
             command -v dhclient >/dev/null || echo "dhclient not installed (isc-dhcp-client)"
+            ;;
+        bmc)
+            lab_bmc_missing
             ;;
         esac
     done
@@ -607,30 +616,33 @@ lab_state_is() {
 }
 
 # ---- QEMU --------------------------------------------------------------------------------------
-# lab_boot_vm FIRMWARE SERIAL_LOG [LIMIT]: boots the host in QEMU (TCG) on
-# tap0, in the background, serial console to SERIAL_LOG with wall-clock
-# stamps; sets LAB_QEMU_T0. FIRMWARE:
+# lab_qemu_cmd FIRMWARE: the lab's QEMU command line for the host (TCG, its
+# NIC on tap0, serial console on stdout) into the array LAB_QEMU_CMD, pid
+# file $LAB_DIR/qemu.pid. For the UEFI variants it also copies OVMF's
+# variable store into $LAB_DIR/OVMF_VARS.fd (the VM's NVRAM), fresh.
+# lab_boot_vm runs it itself; the lab's BMC (bmc.sh) runs it on power-on.
+# FIRMWARE:
 #   bios      SeaBIOS + Debian's iPXE ROM (qemu's default ROM for virtio-net)
 #   uefi      OVMF + the same ROM's EFI driver (iPXE runs as a UEFI app)
 #   uefi-pxe  OVMF's own IPv6 PXE (ROM disabled): DHCPv6 -> TFTP ipxe.efi
 #             from the agent -> iPXE -> HTTP
 # Do not pass romfile= for the ROM variants: qemu patches the PCI ids only
 # into its default ROM and SeaBIOS skips a mismatching one silently.
-lab_boot_vm() {
-    local fw=$1 log=$2 limit=${3:-300}
+lab_qemu_cmd() {
+    local fw=$1
     local dev="virtio-net-pci,netdev=n0,mac=$LAB_HOST_MAC,bootindex=1"
     # shellcheck disable=SC2054 # commas are QEMU option syntax
-    local q=(qemu-system-x86_64 -m 512 -smp 1 -nographic -no-reboot -uuid "$LAB_VM_UUID"
+    LAB_QEMU_CMD=(qemu-system-x86_64 -m 512 -smp 1 -nographic -no-reboot -uuid "$LAB_VM_UUID"
         -pidfile "$LAB_DIR/qemu.pid"
         -netdev "tap,id=n0,ifname=$LAB_TAP,script=no,downscript=no")
     # shellcheck disable=SC2054 # commas are QEMU option syntax
     case "$fw" in
     bios)
-        q+=(-machine pc,accel=tcg -device "$dev")
+        LAB_QEMU_CMD+=(-machine pc,accel=tcg -device "$dev")
         ;;
     uefi)
         cp "$LAB_OVMF_VARS" "$LAB_DIR/OVMF_VARS.fd"
-        q+=(-machine pc,accel=tcg
+        LAB_QEMU_CMD+=(-machine pc,accel=tcg
             -drive "if=pflash,format=raw,readonly=on,file=$LAB_OVMF_CODE"
             -drive "if=pflash,format=raw,file=$LAB_DIR/OVMF_VARS.fd"
             -device "$dev")
@@ -638,7 +650,7 @@ lab_boot_vm() {
     uefi-pxe)
         # OVMF tries PXEv4 for ~60 s first without IPv4Support=no.
         cp "$LAB_OVMF_VARS" "$LAB_DIR/OVMF_VARS.fd"
-        q+=(-machine q35,accel=tcg
+        LAB_QEMU_CMD+=(-machine q35,accel=tcg
             -drive "if=pflash,format=raw,readonly=on,file=$LAB_OVMF_CODE"
             -drive "if=pflash,format=raw,file=$LAB_DIR/OVMF_VARS.fd"
             -fw_cfg name=opt/org.tianocore/IPv4Support,string=no
@@ -649,6 +661,15 @@ lab_boot_vm() {
         return 2
         ;;
     esac
+}
+
+# lab_boot_vm FIRMWARE SERIAL_LOG [LIMIT]: boots the host in QEMU (TCG) on
+# tap0 (lab_qemu_cmd), in the background, serial console to SERIAL_LOG with
+# wall-clock stamps, killed after LIMIT seconds; sets LAB_QEMU_T0.
+lab_boot_vm() {
+    local fw=$1 log=$2 limit=${3:-300}
+    lab_qemu_cmd "$fw" || return
+    local q=("${LAB_QEMU_CMD[@]}")
     rm -f "$LAB_DIR/qemu.pid"
     echo "${q[*]}" >"$LAB_DIR/qemu.cmdline"
     LAB_QEMU_T0=$(lab_ts)
@@ -677,3 +698,7 @@ lab_vm_stop() {
     fi
     return 0
 }
+
+# ---- the host's BMC (ipmi_sim powering the QEMU host) ---------------------------------------------
+# shellcheck source=deploy/lab/bmc.sh
+. "$LAB_LIB_DIR/bmc.sh"

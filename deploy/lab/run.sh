@@ -64,6 +64,8 @@ RB_PKI=$BUILD/pki/rackboot-pki
 
 LAB_NS_RACK=rack
 LAB_NS_CTL=rack-ctl
+# shellcheck disable=SC2034 # read by lib.sh (bmc.sh)
+LAB_NS_BMC=rack-bmc
 # shellcheck source=deploy/lab/lib.sh
 . "$ROOT/deploy/lab/lib.sh"
 missing=$(lab_missing net qemu "$FW" installer)
