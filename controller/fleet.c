@@ -295,8 +295,14 @@ static int host_add_tx(store *s, const store_host *h, bool update)
     const char *hostname = h->hostname[0] ? h->hostname : h->name;
     TRY(s->ops->host_put(s->be, exists ? host_id : 0, rack_id, h, hostname, &host_id));
     TRY(host_macs_replace(s, host_id, h, exists));
-    if (active) {
-        TRY(s->ops->rack_bump(s->be, rack_id)); /* the intent carries MACs and addresses */
+    /* The intent carries MACs and addresses, and the rack's state every
+     * BMC: a host with a BMC, or one that may have had one (an update),
+     * changes what its agent holds. A host moved out of a rack leaves it. */
+    if (active || h->bmc_url[0] || exists) {
+        TRY(s->ops->rack_bump(s->be, rack_id));
+    }
+    if (exists && old_rack != rack_id) {
+        TRY(s->ops->rack_bump(s->be, old_rack));
     }
     return 0;
 }
@@ -311,16 +317,18 @@ int store_host_add(store *s, const store_host *h, bool update)
 
 static int host_remove_tx(store *s, const char *name)
 {
-    int64_t host_id;
+    int64_t host_id, rack_id;
     store_install_ref in;
-    TRY(fleet_found(s, s->ops->host_find(s->be, name, &host_id, NULL), "host", name));
+    TRY(fleet_found(s, s->ops->host_find(s->be, name, &host_id, &rack_id), "host", name));
     int r = s->ops->install_active_of_host(s->be, host_id, &in);
     TRY(r);
     if (r == 1) {
         return fleet_fail(s, -EBUSY, "host %s has an active install %s: cancel it first", name,
                           in.uuid);
     }
-    return s->ops->host_delete(s->be, host_id);
+    TRY(s->ops->host_delete(s->be, host_id));
+    /* Its BMC, if it had one, leaves its agent's state. */
+    return s->ops->rack_bump(s->be, rack_id);
 }
 
 int store_host_remove(store *s, const char *name)

@@ -83,3 +83,18 @@ add_test(NAME integration.power_ipmi
                  $<TARGET_FILE:rb-power>)
 set_tests_properties(integration.power_ipmi PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77
                      LABELS integration)
+
+# Hands-off power through the whole chain (CLI, controller, agent, IPMI
+# driver) against ipmi_sim on the rack's management link, judged with
+# ipmitool: status/on, install --power cycle (PXE + EFI flag, then the
+# cycle, as the install's events), the power poll in `hosts list`, a wrong
+# password, an unreachable and a slow BMC while the agent keeps serving, no
+# password in any log or output. ~60 s. Root and `ip netns` (else 77).
+if(TARGET rackboot AND TARGET rackboot-controller AND TARGET rackboot-pki)
+  add_test(NAME integration.power_agent
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/power_agent.sh
+                   $<TARGET_FILE:rackboot-agent> $<TARGET_FILE:rackboot-controller>
+                   $<TARGET_FILE:rackboot> $<TARGET_FILE:rackboot-pki>)
+  set_tests_properties(integration.power_agent PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77
+                       LABELS integration)
+endif()
