@@ -1418,8 +1418,10 @@ static int validate_event_row(const Rackboot__V1__EventRow *m)
         return reject("event_row.seq: 0");
     }
     TRY(check_name("event_row.host", m->host, REQUIRED));
-    TRY(check_id("event_row.install_id", m->install_id, REQUIRED));
     TRY(check_enum("event_row.phase", ENUM_DESC(phase), m->phase, REQUIRED));
+    /* A power event is of a host, of an install only when one asked for it. */
+    TRY(check_id("event_row.install_id", m->install_id,
+                 rbproto_phase_is_power(m->phase) ? OPTIONAL : REQUIRED));
     TRY(check_percent("event_row.percent", m->percent));
     return check_line("event_row.message", m->message, RBPROTO_MAX_LINE);
 }

@@ -31,6 +31,9 @@ typedef struct bmc_entry {
     power_state state;
     bool state_known;
     bool poll_failing; /* the last poll failed (one event per outage) */
+    /* The BMC refused the credentials: no more polls until they change
+     * (a new plan with other ones), as retrying could lock the account. */
+    bool poll_refused;
     bool in_plan;      /* false: dropped from the plan, kept while in flight */
     unsigned inflight; /* jobs submitted and not yet done */
     uint64_t next_poll_ms;
@@ -310,6 +313,7 @@ static void entries_update(powerctl *pc)
         e->state = POWER_STATE_UNKNOWN;
         e->state_known = false;
         e->poll_failing = false;
+        e->poll_refused = false;
         e->next_poll_ms = now + first_poll_delay(pc);
         if (e->target) {
             log_info("power: host=%s bmc=%s", e->host, power_target_to_string(e->target));
@@ -391,6 +395,7 @@ static void command_done(powerctl *pc, job *j, bmc_entry *e, const power_result 
         e->state = res->state;
         e->state_known = res->state != POWER_STATE_UNKNOWN;
         e->poll_failing = false;
+        e->poll_refused = false;
     }
     emit(pc, j->host, j->id, j->install_id, phase_of(j->req.op), res->state,
          *res->message ? res->message : op);
@@ -405,6 +410,11 @@ static void poll_done(powerctl *pc, job *j, bmc_entry *e, const power_result *re
     }
     if (res->err < 0) {
         pc->stats.polls_failed++;
+        if (!power_error_is_transient(res->err)) {
+            e->poll_refused = true;
+            log_warn("power: poll host=%s stopped until its BMC credentials change: %s", j->host,
+                     res->message);
+        }
         if (!e->poll_failing) {
             e->poll_failing = true;
             log_warn("power: poll host=%s failed: %s", j->host, res->message);
@@ -548,7 +558,8 @@ static void on_poll_tick(uv_timer_t *t)
     void *v;
     while (pc->polls_running < max && hashmap_next(pc->bmcs, &it, &v)) {
         bmc_entry *e = v;
-        if (!e->in_plan || !e->target || e->inflight > 0 || e->next_poll_ms > now) {
+        if (!e->in_plan || !e->target || e->poll_refused || e->inflight > 0 ||
+            e->next_poll_ms > now) {
             continue;
         }
         e->next_poll_ms = now + jittered(pc, pc->opt.poll_interval_ms);

@@ -18,7 +18,9 @@
  *             never while a command for that host runs. A state that
  *             changed (or the first one read) is a PHASE_POWER_STATUS event
  *             without a command id; a BMC that stops answering is one
- *             PHASE_POWER_FAILED event, not one per poll.
+ *             PHASE_POWER_FAILED event, not one per poll. A BMC that
+ *             refuses the credentials is not polled again until they
+ *             change (retries could lock the account); commands still run.
  *
  * Events go to a callback (the daemon journals them: progress.h). Loop
  * thread only. */

@@ -539,6 +539,31 @@ static void test_poll(void **state)
     stop(f, pc);
 }
 
+/* A rejected password: one poll, one event, then no more polls (retries
+ * could lock the account) until the credentials change. */
+static void test_poll_stops_on_rejected_password(void **state)
+{
+    fixture *f = *state;
+    sync_builder b;
+    sb_init(&b);
+    sb_bmc(&b, "web3", "ipmi://bmc3.test", "wrong-password");
+    powerctl *pc = start(f, 100, 0);
+    powerctl_apply(pc, plan_of(&b, false));
+    wait_events(f, 1);
+    assert_int_equal(f->events[0].phase, RACKBOOT__V1__PHASE__PHASE_POWER_FAILED);
+    run_for(f, 800);
+    assert_int_equal(fake_get("bmc3.test").opens, 1);
+    assert_int_equal(f->n_events, 1);
+    /* Fixed credentials: polled again. */
+    sync_builder b2;
+    sb_init(&b2);
+    sb_bmc(&b2, "web3", "ipmi://bmc3.test", FAKE_PASSWORD);
+    powerctl_apply(pc, plan_of(&b2, false));
+    wait_events(f, 2);
+    assert_int_equal(f->events[1].phase, RACKBOOT__V1__PHASE__PHASE_POWER_STATUS);
+    stop(f, pc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -547,6 +572,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_command_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_queue_waits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_poll, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_poll_stops_on_rejected_password, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
