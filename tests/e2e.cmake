@@ -18,6 +18,16 @@ if(TARGET rackboot AND TARGET rackboot-controller AND TARGET rackboot-agent
                          LABELS e2e RESOURCE_LOCK rackboot-qemu)
   endforeach()
 
+  # No human in the loop: the host has a BMC (deploy/lab/bmc.sh: ipmi_sim,
+  # whose chassis powers QEMU), is off at the start, and `install --power
+  # cycle` alone brings it up (one-time PXE with the EFI flag, then the
+  # cycle); boot 2 is `rackboot power on`; `power status` agrees with
+  # ipmitool. UEFI, where the EFI flag matters.
+  add_test(NAME e2e.uefi-bmc
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/e2e/e2e.sh uefi ${_rb_bins} bmc)
+  set_tests_properties(e2e.uefi-bmc PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77
+                       LABELS e2e RESOURCE_LOCK rackboot-qemu)
+
   # The agent loses the controller mid-install (its uplink link down); the
   # install completes, and after the link returns every event reaches the
   # controller once. No VM: the host is a namespace with dhclient and curl.

@@ -57,8 +57,9 @@
 #   lab_bmc_start FIRMWARE   BMC namespace, management link, ipmi_sim; the
 #                            VM is off. Returns once ipmi_sim answers
 #                            ipmitool from the agent's namespace (bounded).
-#                            Sets LAB_BMC_URL, LAB_BMC_USER, LAB_BMC_PASSWORD
-#                            (for the host's BMC in rackboot's inventory).
+#                            Sets LAB_BMC_URL, LAB_BMC_USER, LAB_BMC_PASSWORD,
+#                            LAB_BMC_FIRMWARE (the host's BMC in rackboot's inventory;
+#                            lab_write_inputs puts them in hosts.csv).
 #   lab_bmc_ipmitool ARGS... ipmitool -I lanplus -C 3 against the BMC, run in
 #                            the agent's namespace (password from the file).
 #   lab_bmc_power_is on|off  `power status` says so.
@@ -80,6 +81,7 @@ LAB_BMC_KCS_PORT=9002             # ipmi_sim's VM serial interface (QEMU connect
 LAB_BMC_USER=${LAB_BMC_USER:-admin}
 LAB_BMC_PASSWORD=""
 LAB_BMC_URL=""
+LAB_BMC_FIRMWARE=""               # the host's firmware for rackboot: bios or uefi
 LAB_BMC_DIR=""
 LAB_BMC_PID=""
 
@@ -112,6 +114,10 @@ lab_bmc_write_config() {
     (umask 077 && printf '%s\n' "$LAB_BMC_PASSWORD" >"$d/password")
     # shellcheck disable=SC2034 # for the callers (the host's BMC in the inventory)
     LAB_BMC_URL="ipmi://[$LAB_BMC_ADDR]:$LAB_BMC_PORT"
+    case "$fw" in
+    bios) LAB_BMC_FIRMWARE=bios ;;
+    *) LAB_BMC_FIRMWARE=uefi ;;
+    esac
 
     # Cipher suite 3 (what ipmitool -C 3 and libfreeipmi use) needs the
     # lanplus authentication; user 2 may take the administrator privilege.

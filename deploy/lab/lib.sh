@@ -574,10 +574,20 @@ lab_write_inputs() {
     local dir=$1 o=$LAB_DIR/origin
     local url="http://[$LAB_UP_CTL]:$LAB_ORIGIN_PORT"
     mkdir -p "$dir"
-    cat >"$dir/hosts.csv" <<EOF
+    if [ -n "$LAB_BMC_URL" ]; then
+        # With the lab's BMC (lab_bmc_start): the host's BMC on record, its
+        # password in a file of its own beside the CSV, 0600.
+        (umask 077 && cp "$LAB_BMC_DIR/password" "$dir/$LAB_HOST.bmc-password")
+        cat >"$dir/hosts.csv" <<EOF
+name,mac,rack,address,prefix,gateway,hostname,bmc,bmc_user,bmc_password_file,firmware
+$LAB_HOST,$LAB_HOST_MAC,$LAB_RACK,$LAB_HOST_ADDR,$LAB_RACK_PLEN,$LAB_AGENT_ADDR,$LAB_HOST,$LAB_BMC_URL,$LAB_BMC_USER,$LAB_HOST.bmc-password,$LAB_BMC_FIRMWARE
+EOF
+    else
+        cat >"$dir/hosts.csv" <<EOF
 name,mac,rack,address,prefix,gateway,hostname
 $LAB_HOST,$LAB_HOST_MAC,$LAB_RACK,$LAB_HOST_ADDR,$LAB_RACK_PLEN,$LAB_AGENT_ADDR,$LAB_HOST
 EOF
+    fi
     cat >"$dir/lab.ks" <<'EOF'
 # rackboot lab kickstart for {{hostname}} (install {{install_id}})
 text

@@ -1,7 +1,7 @@
 #!/bin/bash
 # rackboot end to end: a real netboot client installs over IPv6 only.
 #
-#   e2e.sh FIRMWARE AGENT CONTROLLER CLI PKI
+#   e2e.sh FIRMWARE AGENT CONTROLLER CLI PKI [bmc]
 #   FIRMWARE: bios (SeaBIOS + Debian's iPXE ROM), uefi (OVMF + the ROM's EFI
 #   iPXE), uefi-pxe (OVMF's own IPv6 PXE -> TFTP ipxe.efi -> iPXE -> HTTP)
 #
@@ -21,6 +21,14 @@
 #      rackboot_dhcp6_ignored_no_intent_total grows, no new dhcp_bound, no
 #      "dhcp6 bound" in its log), so the host would boot from its disk
 #
+# With `bmc` nobody starts QEMU: the host has a BMC (deploy/lab/bmc.sh:
+# OpenIPMI's ipmi_sim on the rack's management link, whose chassis powers
+# QEMU on and off), it is off at the start, and `rackboot install web17
+# --power cycle` alone brings it up (the agent sets a one-time PXE boot,
+# EFI for UEFI, then cycles it); boot 2 is `rackboot power on web17`; and
+# `rackboot power status web17` must agree with ipmitool, off after the
+# install and on during boot 2.
+#
 # Needs root, ip netns, /dev/net/tun, qemu-system-x86_64 and the firmware
 # (ipxe-qemu, ovmf, ipxe), radvd, busybox-static, cpio, python3, curl, and
 # once per machine the Debian mirror (the kernel is cached in
@@ -33,8 +41,9 @@ RB_AGENT=${2:?agent}
 RB_CONTROLLER=${3:?controller}
 RB_CLI=${4:?cli}
 RB_PKI=${5:?pki}
+POWER=${6:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
-TEST_NAME="e2e.$FW"
+TEST_NAME="e2e.$FW${POWER:+-$POWER}"
 # shellcheck disable=SC2034 # read by deploy/lab/lib.sh
 LAB_ID="e2e$$"
 # shellcheck source=deploy/lab/lib.sh
@@ -48,7 +57,11 @@ bios | uefi | uefi-pxe) ;;
 *) echo "usage: e2e.sh bios|uefi|uefi-pxe AGENT CONTROLLER CLI PKI" >&2; exit 2 ;;
 esac
 
-missing=$(lab_missing net qemu "$FW" installer)
+case "$POWER" in
+"" | bmc) ;;
+*) echo "usage: e2e.sh FIRMWARE AGENT CONTROLLER CLI PKI [bmc]" >&2; exit 2 ;;
+esac
+missing=$(lab_missing net qemu "$FW" installer ${POWER:+bmc})
 if [ -n "$missing" ]; then
     echo "SKIP: $TEST_NAME: $(echo "$missing" | paste -sd ';' | sed 's/;/; /g')"
     exit 77
@@ -71,6 +84,11 @@ trap 'exit 130' INT TERM
 # ---- the rack ------------------------------------------------------------------
 lab_say "network: namespaces $LAB_NS_CTL (controller, origin) and $LAB_NS_RACK (agent, radvd, VM)"
 lab_net_up || fail "network setup"
+if [ "$POWER" = bmc ]; then
+    lab_say "the host's BMC: ipmi_sim at $LAB_BMC_ADDR on the management link, the VM off"
+    lab_bmc_start "$FW" || fail "BMC"
+    lab_bmc_power_is off || fail "the VM is not off at the start"
+fi
 lab_pki || fail "PKI"
 lab_write_configs || fail "configs do not pass --check-config"
 lab_say "installer payload (Debian kernel from $LAB_CACHE, busybox initrd, stage2)"
@@ -84,8 +102,9 @@ lab_start_agent || fail "agent"
 # ---- 1. submit -----------------------------------------------------------------------
 lab_register "$LAB_DIR/inputs" >"$LAB_DIR/register.out" 2>&1 ||
     { cat "$LAB_DIR/register.out"; fail "cannot import hosts/profiles"; }
-lab_rb install "$LAB_HOST" --profile "$LAB_PROFILE" >"$LAB_DIR/install.out" 2>&1 ||
-    { cat "$LAB_DIR/install.out"; fail "rackboot install failed"; }
+T_SUBMIT=$(lab_ts)
+lab_rb install "$LAB_HOST" --profile "$LAB_PROFILE" ${POWER:+--power cycle} \
+    >"$LAB_DIR/install.out" 2>&1 || { cat "$LAB_DIR/install.out"; fail "rackboot install failed"; }
 INSTALL_ID=$(lab_status_field "$LAB_HOST" install_id)
 { [ -n "$INSTALL_ID" ] && [ "$INSTALL_ID" != None ]; } || fail "no install id in rackboot status"
 lab_wait_for 30 lab_state_is "$LAB_HOST" dispatched ||
@@ -94,8 +113,15 @@ lab_say "install $INSTALL_ID dispatched to rack $LAB_RACK"
 
 # ---- 2. first boot: the install ------------------------------------------------------------
 lab_say "boot 1 ($FW): power-on to installed, at most $BOOT_LIMIT s"
-lab_boot_vm "$FW" "$LAB_DIR/serial1.log" "$((BOOT_LIMIT + 20))" || fail "QEMU"
-T0=$LAB_QEMU_T0
+if [ "$POWER" = bmc ]; then
+    # Nobody but the BMC starts the VM.
+    lab_wait_for 60 lab_vm_running || fail "the BMC did not power the VM on within 60 s of the install"
+    T0=$(cat "$LAB_BMC_DIR/powered_on_at")
+    lab_say "the agent powered the host on through its BMC $(lab_rel "$T0" "$T_SUBMIT") s after the install was submitted"
+else
+    lab_boot_vm "$FW" "$LAB_DIR/serial1.log" "$((BOOT_LIMIT + 20))" || fail "QEMU"
+    T0=$LAB_QEMU_T0
+fi
 deadline=$(($(date +%s) + BOOT_LIMIT))
 while ! lab_state_is "$LAB_HOST" installed; do
     state=$(lab_status_field "$LAB_HOST" state)
@@ -117,6 +143,28 @@ lab_say "controller says installed after $(lab_rel "$T_INSTALLED" "$T0") s"
 lab_vm_wait_exit 30 || fail "the installer did not power the VM off"
 T_OFF=$(lab_ts)
 lab_vm_stop
+if [ "$POWER" = bmc ]; then
+    lab_bmc_console 1 >"$LAB_DIR/serial1.log"
+    # rackboot's view of the power state agrees with ipmitool's.
+    power_is() {
+        lab_rb power status "$LAB_HOST" --json >"$LAB_DIR/power.json" 2>&1 &&
+            python3 -c 'import json, sys; sys.exit(0 if json.load(open(sys.argv[1]))[0]["power_state"] == sys.argv[2] else 1)' \
+                "$LAB_DIR/power.json" "$1"
+    }
+    lab_bmc_power_is off || fail "ipmitool does not say off after the install"
+    power_is off || fail "rackboot power status does not say off: $(cat "$LAB_DIR/power.json")"
+    lab_rb events "$LAB_HOST" --json >"$LAB_DIR/events-power.json" || fail "rackboot events failed"
+    python3 - "$LAB_DIR/events-power.json" "$INSTALL_ID" "$FW" <<'PY' || fail "the install's power events are not bootdev_set (pxe) then power_cycle"
+import json, sys
+ev = [e for e in json.load(open(sys.argv[1])) if e.get("install_id") == sys.argv[2]]
+phases = [e["phase"] for e in ev]
+b, c = phases.index("bootdev_set"), phases.index("power_cycle")
+want = "pxe efi" if sys.argv[3] != "bios" else "pxe"
+assert b < c < phases.index("dhcp_bound"), phases
+assert ev[b]["message"] == want, ev[b]
+PY
+    lab_say "power: bootdev_set, power_cycle before dhcp_bound; power status off, as ipmitool says"
+fi
 grep -aq "rackboot-installer: .*install complete" "$LAB_DIR/serial1.log" ||
     fail "the installer did not report 'install complete' on the console"
 
@@ -163,8 +211,16 @@ events_before=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1
 ignored_before=$(lab_metric rackboot_dhcp6_ignored_no_intent_total) ||
     fail "no rackboot_dhcp6_ignored_no_intent_total in the agent's /metrics"
 lab_say "boot 2 ($FW): the agent must ignore it (ignored_no_intent_total=$ignored_before)"
-lab_boot_vm "$FW" "$LAB_DIR/serial2.log" "$((REBOOT_LIMIT + 20))" || fail "QEMU"
-T0_2=$LAB_QEMU_T0
+if [ "$POWER" = bmc ]; then
+    lab_rb power on "$LAB_HOST" >"$LAB_DIR/power-on.out" 2>&1 ||
+        fail "rackboot power on: $(cat "$LAB_DIR/power-on.out")"
+    T0_2=$(cat "$LAB_BMC_DIR/powered_on_at")
+    lab_bmc_power_is on || fail "ipmitool does not say on after rackboot power on"
+    power_is on || fail "rackboot power status does not say on: $(cat "$LAB_DIR/power.json")"
+else
+    lab_boot_vm "$FW" "$LAB_DIR/serial2.log" "$((REBOOT_LIMIT + 20))" || fail "QEMU"
+    T0_2=$LAB_QEMU_T0
+fi
 ignored_grew() {
     local now
     now=$(lab_metric rackboot_dhcp6_ignored_no_intent_total) && [ "$now" -gt "$ignored_before" ]
@@ -183,7 +239,10 @@ lab_rb events "$LAB_HOST" --json >"$LAB_DIR/events2.json" || fail "rackboot even
 python3 - "$LAB_DIR/events2.json" "$events_before" <<'PY' || fail "new events for the host after the install (see above)"
 import json, sys
 ev = json.load(open(sys.argv[1]))
-new = ev[int(sys.argv[2]):]
+# The BMC's events (rackboot power, the agent's poll) are the host's, not
+# an install's.
+new = [e for e in ev[int(sys.argv[2]):]
+       if e["phase"] != "bootdev_set" and not e["phase"].startswith("power_")]
 for e in new:
     print("  new event after the install: %s %s %s" % (e["phase"], e.get("install_id"), e.get("message")))
 sys.exit(1 if any(e["phase"] == "dhcp_bound" for e in new) or new else 0)
