@@ -8,20 +8,24 @@
 # 3. creates the network: namespace "rack" (rackboot-agent, radvd, the
 #    host's link br0 with QEMU's tap) and "rack-ctl" (rackboot-controller and
 #    an origin web server standing in for a distribution mirror), joined by
-#    the agent's uplink; IPv6 only, documentation prefixes, no route out
+#    the agent's uplink, and "rack-bmc", the host's BMC (OpenIPMI's ipmi_sim,
+#    whose chassis powers QEMU on and off) on the rack's management link;
+#    IPv6 only, documentation prefixes, no route out
 # 4. creates a throwaway PKI (fleet CA, controller and agent certificates)
 # 5. builds the installer the host will run: a Debian kernel (downloaded
 #    once into /var/cache/rackboot-e2e) and a busybox initrd that behaves
 #    like Anaconda (deploy/lab/installer-init.sh), plus a stage2 image
 # 6. starts the controller and the agent (mutual TLS over the uplink)
 # 7. registers host web17 and the install profile with the rackboot CLI
-# 8. `rackboot install web17 --profile lab`
-# 9. boots web17 in QEMU (TCG) and shows `rackboot watch web17` live until it
-#    is installed; then the events as the controller recorded them
+# 8. `rackboot install web17 --profile lab --power cycle`: the agent sets
+#    the host's next boot to the network through its BMC and powers it on
+# 9. nobody starts QEMU but the BMC; shows `rackboot watch web17` live
+#    until web17 (TCG) is installed; then the events as the controller
+#    recorded them and `rackboot power status web17`
 # and tears everything down (also on Ctrl-C or any failure).
 #
 # Environment: LAB_BUILD_DIR (default build/lab), LAB_KEEP=1 keeps the work
-# directory /tmp/rackboot-lab (logs: controller.log, agent.log, serial1.log),
+# directory /tmp/rackboot-lab (logs: controller.log, agent.log, bmc/serial.log),
 # LAB_SKIP_DEPS=1 skips step 1, LAB_CONSOLE=1 also shows the VM's console.
 set -euo pipefail
 
@@ -68,7 +72,7 @@ LAB_NS_CTL=rack-ctl
 LAB_NS_BMC=rack-bmc
 # shellcheck source=deploy/lab/lib.sh
 . "$ROOT/deploy/lab/lib.sh"
-missing=$(lab_missing net qemu "$FW" installer)
+missing=$(lab_missing net qemu "$FW" installer bmc)
 [ -z "$missing" ] || die "missing: $(echo "$missing" | paste -sd ';')"
 
 lab_init "${LAB_WORK:-/tmp/rackboot-lab}"
@@ -83,6 +87,13 @@ cat <<EOF
   $LAB_NS_RACK      up1 $LAB_UP_AGENT/64
                 br0 $LAB_AGENT_ADDR/64   rackboot-agent (DHCPv6, HTTP, TFTP), radvd (M O A)
                  \`-- tap0 -> QEMU host $LAB_HOST ($LAB_HOST_MAC, reserved $LAB_HOST_ADDR)
+EOF
+
+lab_bmc_start "$FW" || die "the host's BMC did not start (see $LAB_DIR/bmc/)"
+cat <<EOF
+  $LAB_NS_RACK      mgmt0 $LAB_MGMT_AGENT/64 (the management link)
+  $LAB_NS_BMC  eth0 $LAB_BMC_ADDR/64   ipmi_sim: $LAB_HOST's BMC, $LAB_BMC_URL user $LAB_BMC_USER
+                (its password: $LAB_BMC_DIR/password); $LAB_HOST is off
 EOF
 
 step "PKI: a throwaway fleet CA"
@@ -114,16 +125,19 @@ echo "  \$ rackboot profiles import profiles.conf"
 "$RB_CLI" profiles import "$LAB_DIR/inputs/profiles.conf"
 "$RB_CLI" profiles list
 
-step "rackboot install $LAB_HOST --profile $LAB_PROFILE"
-"$RB_CLI" install "$LAB_HOST" --profile "$LAB_PROFILE"
+step "rackboot install $LAB_HOST --profile $LAB_PROFILE --power cycle"
+"$RB_CLI" install "$LAB_HOST" --profile "$LAB_PROFILE" --power cycle
 lab_wait_for 30 lab_state_is "$LAB_HOST" dispatched || die "the install did not reach the agent"
 "$RB_CLI" status "$LAB_HOST"
 
-step "boot $LAB_HOST in QEMU ($FW firmware, TCG) and watch it install"
-lab_boot_vm "$FW" "$LAB_DIR/serial1.log" 400 || die "QEMU did not start"
-echo "  console: $LAB_DIR/serial1.log; iPXE waits ~15 s for DHCPv4 before it boots"
+step "$LAB_HOST powered on by its BMC ($FW firmware, QEMU TCG); watch it install"
+lab_wait_for 60 lab_vm_running || die "the BMC did not power $LAB_HOST on (see $LAB_DIR/bmc/chassis.log)"
+LAB_QEMU_T0=$(cat "$LAB_BMC_DIR/powered_on_at")
+echo "  \$ rackboot events $LAB_HOST   (the BMC's part)"
+"$RB_CLI" events "$LAB_HOST" | grep -E "PHASE|bootdev_set|power_" || true
+echo "  console: $LAB_DIR/bmc/serial.log"
 if [ "${LAB_CONSOLE:-0}" = 1 ]; then
-    tail -n +1 -F "$LAB_DIR/serial1.log" 2>/dev/null | cut -d' ' -f2- | sed 's/^/  console| /' &
+    tail -n +1 -F "$LAB_DIR/bmc/serial.log" 2>/dev/null | cut -d' ' -f2- | sed 's/^/  console| /' &
     LAB_PIDS="$LAB_PIDS $!"
 fi
 echo "  \$ rackboot watch $LAB_HOST"
@@ -132,13 +146,15 @@ timeout 300 "$RB_CLI" watch "$LAB_HOST"
 rc=$?
 set -e
 T_DONE=$(lab_ts)
-[ "$rc" = 0 ] || die "rackboot watch ended with status $rc (see $LAB_DIR/serial1.log and agent.log)"
+[ "$rc" = 0 ] || die "rackboot watch ended with status $rc (see $LAB_DIR/bmc/serial.log and agent.log)"
 lab_vm_wait_exit 30 || echo "  (the VM did not power off by itself)"
 echo
 echo "  \$ rackboot status $LAB_HOST"
 "$RB_CLI" status "$LAB_HOST"
 echo "  \$ rackboot events $LAB_HOST"
 "$RB_CLI" events "$LAB_HOST"
+echo "  \$ rackboot power status $LAB_HOST"
+"$RB_CLI" power status "$LAB_HOST" || true
 echo
 echo "lab: $LAB_HOST installed $(lab_rel "$T_DONE") s after power-on; its next boot gets no DHCPv6 answer."
 echo "lab: tearing down"
