@@ -85,9 +85,14 @@ if [ -n "${RACKBOOT_DEPLOY_BIN:-}" ]; then
     DEPLOY=$RACKBOOT_DEPLOY_BIN
 else
     # Release, in the cache: a rerun with the same sources is a no-op build.
-    BUILD=$CACHE/build-release
+    # One build tree per source checkout: a tree configured for another
+    # checkout (gone, or another clone) cannot be rebuilt from this one.
+    BUILD=$CACHE/build-release-$(printf '%s' "$SRC" | sha256sum | cut -c1-12)
     gen=()
     if [ -z "${CMAKE_GENERATOR:-}" ] && command -v ninja >/dev/null; then gen=(-G Ninja); fi
+    # Tests running at once share the tree: one builds, the others wait.
+    exec 8>"$BUILD.lock"
+    flock -w 900 8 || die "$BUILD is locked by another build for 15 minutes"
     if [ ! -f "$BUILD/CMakeCache.txt" ]; then
         say "configuring a Release build in $BUILD"
         cmake -S "$SRC" -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release >"$CACHE/build.log" 2>&1 ||
@@ -96,6 +101,7 @@ else
     nice -n 10 cmake --build "$BUILD" --target rackboot-deploy -j2 >>"$CACHE/build.log" 2>&1 ||
         die "building rackboot-deploy failed: $CACHE/build.log"
     DEPLOY=$BUILD/deploy-ramdisk/rackboot-deploy
+    exec 8>&-
 fi
 [ -x "$DEPLOY" ] || die "no rackboot-deploy at $DEPLOY"
 # The loader and every library it loads, as ldd resolves them here.
