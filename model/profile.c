@@ -60,7 +60,8 @@ bool model_ssh_key_valid(const char *s)
 
 bool model_user_data_is_mime(const char *s)
 {
-    return s && (strncasecmp(s, "Content-Type:", 13) == 0 || strncasecmp(s, "MIME-Version:", 13) == 0);
+    return s &&
+           (strncasecmp(s, "Content-Type:", 13) == 0 || strncasecmp(s, "MIME-Version:", 13) == 0);
 }
 
 const char *image_kind_to_string(image_kind k)
@@ -189,8 +190,8 @@ int model_profile_check(const model_profile *p, char *why, size_t why_len)
         disks += im->kind == IMAGE_DISK;
     }
     if (p->n_ssh_keys > MODEL_SSH_KEYS_MAX || (p->n_ssh_keys > 0 && !p->ssh_keys)) {
-        return fail(why, why_len, -EINVAL, "profile %s: more than %u ssh_authorized_keys",
-                    p->name, MODEL_SSH_KEYS_MAX);
+        return fail(why, why_len, -EINVAL, "profile %s: more than %u ssh_authorized_keys", p->name,
+                    MODEL_SSH_KEYS_MAX);
     }
     if (p->kind == PROFILE_INSTALL) {
         if (kernels != 1 || initrds != 1 || stage2s > 1) {

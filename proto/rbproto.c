@@ -899,8 +899,8 @@ int rbproto_validate_profile(const Rackboot__V1__Profile *m)
         /* One authorized_keys line each: a newline in one would add a line
          * (a key, or options) the operator never wrote. */
         if (!model_ssh_key_valid(m->ssh_authorized_keys[i])) {
-            return reject("profile %s: ssh_authorized_keys[%zu] is not one printable line",
-                          m->name, i);
+            return reject("profile %s: ssh_authorized_keys[%zu] is not one printable line", m->name,
+                          i);
         }
     }
     if (image) {

@@ -58,11 +58,11 @@
 #define RBPROTO_BUDGET_MAX    (512u << 20)
 
 /* Counts. */
-#define RBPROTO_MAX_INTENTS     10000u           /* per sync: one rack */
-#define RBPROTO_MAX_PROFILES    1000u            /* per sync, import or list */
-#define RBPROTO_MAX_EVENTS      1000u            /* per EventBatch */
-#define RBPROTO_MAX_MACS        16u              /* per host */
-#define RBPROTO_MAX_IMAGES      MODEL_IMAGES_MAX /* per profile */
+#define RBPROTO_MAX_INTENTS     10000u             /* per sync: one rack */
+#define RBPROTO_MAX_PROFILES    1000u              /* per sync, import or list */
+#define RBPROTO_MAX_EVENTS      1000u              /* per EventBatch */
+#define RBPROTO_MAX_MACS        16u                /* per host */
+#define RBPROTO_MAX_IMAGES      MODEL_IMAGES_MAX   /* per profile */
 #define RBPROTO_MAX_SSH_KEYS    MODEL_SSH_KEYS_MAX /* per profile */
 #define RBPROTO_MAX_DNS_SERVERS 8u
 #define RBPROTO_MAX_SEARCH      16u

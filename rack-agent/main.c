@@ -22,7 +22,6 @@
 #include <time.h>
 #include <uv.h>
 
-#include "install/routes.h"
 #include "cache/cache.h"
 #include "cache/images.h"
 #include "config.h"
@@ -30,6 +29,7 @@
 #include "daemon_args.h"
 #include "dhcp6/leasefile.h"
 #include "dhcp6/links.h"
+#include "dhcp6/server.h"
 #include "dhcp6/socket.h"
 #include "diag.h"
 #include "files/files-internal.h"
@@ -37,20 +37,20 @@
 #include "http/files_route.h"
 #include "http/server.h"
 #include "identity.h"
-#include "model/intent.h"
-#include "uplink/journal.h"
+#include "install/progress.h"
+#include "install/routes.h"
 #include "log.h"
 #include "metrics/metrics.h"
+#include "model/intent.h"
 #include "parse.h"
-#include "preflight.h"
-#include "install/progress.h"
 #include "powerctl/powerctl.h"
+#include "preflight.h"
 #include "render/context.h"
-#include "dhcp6/server.h"
 #include "sha256.h"
 #include "standalone/standalone.h"
 #include "state/state.h"
 #include "tftp/server.h"
+#include "uplink/journal.h"
 #include "uplink/uplink.h"
 #include "util.h"
 #include "version.h"
@@ -908,8 +908,8 @@ static int register_power_metrics(agent *a)
         const char *name, *help, *labels;
         size_t offset;
     } series[] = {
-        { METRIC_GAUGE, "rackboot_power_bmcs", "BMCs of the rack's hosts known to the agent.",
-          NULL, offsetof(powerctl_stats, bmcs) },
+        { METRIC_GAUGE, "rackboot_power_bmcs", "BMCs of the rack's hosts known to the agent.", NULL,
+          offsetof(powerctl_stats, bmcs) },
         { METRIC_COUNTER, "rackboot_power_commands_total", "Power commands run, by result.",
           "result=\"ok\"", offsetof(powerctl_stats, commands_ok) },
         { METRIC_COUNTER, "rackboot_power_commands_total", "Power commands run, by result.",

@@ -345,7 +345,7 @@ static int record(progress *p, const intent *in, Rackboot__V1__Phase phase, uint
                                  phase == RACKBOOT__V1__PHASE__PHASE_FIRST_BOOT
                              ? POST_COMPLETE
                          : phase == RACKBOOT__V1__PHASE__PHASE_WRITTEN ? POST_WRITTEN
-                                                                        : POST_NOTHING;
+                                                                       : POST_NOTHING;
     progress_post *w = NULL;
     if (fn || effect != POST_NOTHING) {
         /* Before the append: once the event is in the journal, nothing may

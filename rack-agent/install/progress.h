@@ -27,8 +27,8 @@
 #include <uv.h>
 
 #include "model/intent.h"
-#include "uplink/journal.h"
 #include "rackboot.pb-c.h"
+#include "uplink/journal.h"
 
 /* Remembered completed installs; older ones are forgotten past this. */
 #define PROGRESS_MAX_COMPLETED 100000u

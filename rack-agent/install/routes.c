@@ -346,9 +346,9 @@ static void on_progress(http_request *req, void *userdata)
     char phase_s[32], percent_s[16], message[FORM_VALUE_MAX];
     Rackboot__V1__Phase phase;
     if (boot_form_get(body, len, "phase", phase_s, sizeof(phase_s)) != 1 ||
-        rbproto_phase_from_string(phase_s, &phase) < 0 ||
-        !phase_postable(phase)) {
-        http_reply_error(req, 400, "phase must be installing, installed, writing, written or failed");
+        rbproto_phase_from_string(phase_s, &phase) < 0 || !phase_postable(phase)) {
+        http_reply_error(req, 400,
+                         "phase must be installing, installed, writing, written or failed");
         return;
     }
     uint32_t percent = 0;

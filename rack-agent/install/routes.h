@@ -40,8 +40,8 @@
 
 #include "files/files.h"
 #include "http/server.h"
-#include "model/intent.h"
 #include "install/progress.h"
+#include "model/intent.h"
 #include "render/context.h"
 
 typedef struct boot_routes boot_routes;

@@ -81,8 +81,7 @@ static int command_from(const Rackboot__V1__PowerCommand *m, power_plan_command 
     return c->id && c->host && c->install_id ? 0 : -ENOMEM;
 }
 
-int power_plan_from_sync(const Rackboot__V1__SyncResponse *sr, bool with_commands,
-                         power_plan **ret)
+int power_plan_from_sync(const Rackboot__V1__SyncResponse *sr, bool with_commands, power_plan **ret)
 {
     power_plan *p = calloc(1, sizeof(*p));
     if (!p) {

@@ -597,8 +597,8 @@ const powerctl_stats *powerctl_get_stats(const powerctl *pc)
     return &pc->stats;
 }
 
-int powerctl_new(uv_loop_t *loop, const powerctl_options *o, powerctl_event_fn fn,
-                 void *userdata, powerctl **ret)
+int powerctl_new(uv_loop_t *loop, const powerctl_options *o, powerctl_event_fn fn, void *userdata,
+                 powerctl **ret)
 {
     powerctl *pc = calloc(1, sizeof(*pc));
     if (!pc) {
@@ -658,7 +658,9 @@ int powerctl_new(uv_loop_t *loop, const powerctl_options *o, powerctl_event_fn f
     pc->poll_timer.data = pc;
     if (pc->opt.poll_interval_ms) {
         uint64_t tick = pc->opt.poll_interval_ms / 4;
-        tick = tick < POLL_TICK_MIN_MS ? POLL_TICK_MIN_MS : tick > POLL_TICK_MS ? POLL_TICK_MS : tick;
+        tick = tick < POLL_TICK_MIN_MS ? POLL_TICK_MIN_MS
+               : tick > POLL_TICK_MS   ? POLL_TICK_MS
+                                       : tick;
         uv_timer_start(&pc->poll_timer, on_poll_tick, tick, tick);
     }
     *ret = pc;

@@ -38,7 +38,7 @@
 #define POWERCTL_FIRST_POLL_MAX_MS 30000u
 /* Command ids remembered as done; older ones are forgotten past this (the
  * controller expires a command long before: controller/main.c). */
-#define POWERCTL_DONE_MAX 4096u
+#define POWERCTL_DONE_MAX  4096u
 #define POWERCTL_DONE_FILE "power-done"
 
 typedef struct powerctl_options {
@@ -55,8 +55,8 @@ typedef int (*powerctl_event_fn)(void *userdata, const Rackboot__V1__Event *ev);
 
 typedef struct powerctl powerctl;
 
-int powerctl_new(uv_loop_t *loop, const powerctl_options *o, powerctl_event_fn fn,
-                 void *userdata, powerctl **ret);
+int powerctl_new(uv_loop_t *loop, const powerctl_options *o, powerctl_event_fn fn, void *userdata,
+                 powerctl **ret);
 
 /* The rack's BMCs and commands are now `plan` (taken over; the previous
  * one goes). Commands not yet run are started; a host's BMC that changed
@@ -64,12 +64,12 @@ int powerctl_new(uv_loop_t *loop, const powerctl_options *o, powerctl_event_fn f
 void powerctl_apply(powerctl *pc, power_plan *plan);
 
 typedef struct powerctl_stats {
-    uint64_t bmcs;             /* BMCs known */
-    uint64_t commands_ok;      /* commands whose action the BMC did */
-    uint64_t commands_failed;  /* commands that ended in PHASE_POWER_FAILED */
-    uint64_t polls;            /* status polls made */
-    uint64_t polls_failed;     /* of which failed */
-    uint64_t events_failed;    /* events the callback could not record */
+    uint64_t bmcs;            /* BMCs known */
+    uint64_t commands_ok;     /* commands whose action the BMC did */
+    uint64_t commands_failed; /* commands that ended in PHASE_POWER_FAILED */
+    uint64_t polls;           /* status polls made */
+    uint64_t polls_failed;    /* of which failed */
+    uint64_t events_failed;   /* events the callback could not record */
 } powerctl_stats;
 
 const powerctl_stats *powerctl_get_stats(const powerctl *pc);

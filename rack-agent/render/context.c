@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "render/host-internal.h"
 #include "parse.h"
+#include "render/host-internal.h"
 #include "util.h"
 
 int render_context_init(render_context *ctx, const struct in6_addr *advertise, uint16_t http_port)

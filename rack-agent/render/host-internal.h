@@ -2,8 +2,8 @@
  * use them (context.c). Internal to rack-agent/render/. */
 #pragma once
 
-#include "render/context.h"
 #include "model/intent.h"
+#include "render/context.h"
 #include "render/render-internal.h"
 
 /* An intent's values as every renderer uses them, rack defaults applied and
@@ -30,7 +30,6 @@ int render_host_resolve(const render_context *ctx, const intent *in, render_host
 /* "a,b,c" */
 void render_put_dns_list(rbuf *b, const render_host *h);
 void render_put_search_list(rbuf *b, const render_host *h);
-
 
 /* Expands a profile template (kickstart, cloud-init user-data; NULL is "")
  * with the names of model/template.h filled from `h`. As template_expand(). */

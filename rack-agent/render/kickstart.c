@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "render/host-internal.h"
 #include "model/template.h"
+#include "render/host-internal.h"
 #include "util.h"
 
 /* Best effort: a progress report must never fail or stall the install for

@@ -6,25 +6,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "render/host-internal.h"
 #include "parse.h"
+#include "render/host-internal.h"
 #include "sha256.h"
 #include "util.h"
 
 /* cloud-init 22.4's networkd renderer writes the interface's settings to
  * this file (cloudinit/net/networkd.py create_network_file); a drop-in
  * beside it is read after it. */
-#define NETWORKD_FILE   "/etc/systemd/network/10-cloud-init-" RENDER_NOCLOUD_IFNAME ".network"
-#define NO_RA_DROP_IN   NETWORKD_FILE ".d/50-rackboot-no-ra.conf"
+#define NETWORKD_FILE "/etc/systemd/network/10-cloud-init-" RENDER_NOCLOUD_IFNAME ".network"
+#define NO_RA_DROP_IN NETWORKD_FILE ".d/50-rackboot-no-ra.conf"
 #define NO_RA_CONTENT                                                                              \
-    "# rackboot: the static address and gateway only; no SLAAC, no DHCPv6\n"                      \
-    "# started by a router advertisement's M flag.\n"                                             \
+    "# rackboot: the static address and gateway only; no SLAAC, no DHCPv6\n"                       \
+    "# started by a router advertisement's M flag.\n"                                              \
     "[Network]\n"                                                                                  \
     "IPv6AcceptRA=no\n"
 /* Only where networkd runs (an image may use another renderer, for which
  * network-config's accept-ra says the same and the drop-in is inert). */
 #define NO_RA_APPLY                                                                                \
-    "if command -v networkctl >/dev/null 2>&1 && systemctl is-active --quiet systemd-networkd; "  \
+    "if command -v networkctl >/dev/null 2>&1 && systemctl is-active --quiet systemd-networkd; "   \
     "then networkctl reload && networkctl reconfigure " RENDER_NOCLOUD_IFNAME "; fi"
 
 #define PHONE_HOME_TRIES 10
@@ -107,8 +107,7 @@ static void host_names(const render_host *h, names *ret)
     const char *dot = strchr(h->hostname, '.');
     int w;
     if (dot) {
-        w = snprintf(n.hostname, sizeof(n.hostname), "%.*s", (int)(dot - h->hostname),
-                     h->hostname);
+        w = snprintf(n.hostname, sizeof(n.hostname), "%.*s", (int)(dot - h->hostname), h->hostname);
         w = w < 0 ? w : snprintf(n.fqdn, sizeof(n.fqdn), "%s", h->hostname);
     } else {
         w = snprintf(n.hostname, sizeof(n.hostname), "%s", h->hostname);
@@ -191,8 +190,8 @@ static int network_config(const render_host *h, const uint8_t mac[6], render_noc
 }
 
 /* rackboot's #cloud-config document. */
-static int cloud_config(const render_context *ctx, const render_host *h, const names *n,
-                        char **ret, size_t *ret_len)
+static int cloud_config(const render_context *ctx, const render_host *h, const names *n, char **ret,
+                        size_t *ret_len)
 {
     const model_profile *p = h->profile;
     _cleanup_free_ char *phone_home = NULL;
@@ -252,8 +251,7 @@ static bool is_7bit(const char *s, size_t len)
 /* RFC 2045 §6.8: base64 in lines of 76 characters. */
 static void put_base64(rbuf *b, const unsigned char *s, size_t len)
 {
-    static const char digits[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t col = 0;
     for (size_t i = 0; i < len; i += 3) {
         uint32_t v = (uint32_t)s[i] << 16;
@@ -264,7 +262,8 @@ static void put_base64(rbuf *b, const unsigned char *s, size_t len)
             v |= s[i + 2];
         }
         char q[4] = { digits[(v >> 18) & 63], digits[(v >> 12) & 63],
-                      i + 1 < len ? digits[(v >> 6) & 63] : '=', i + 2 < len ? digits[v & 63] : '=' };
+                      i + 1 < len ? digits[(v >> 6) & 63] : '=',
+                      i + 2 < len ? digits[v & 63] : '=' };
         rbuf_add(b, q, 4);
         col += 4;
         if (col == 76) {

@@ -21,8 +21,8 @@
 
 #include "model/intent.h"
 #include "powerctl/plan.h"
-#include "uplink/journal.h"
 #include "rackboot.pb-c.h"
+#include "uplink/journal.h"
 
 typedef struct uplink_config {
     const char *url;         /* tls+tcp://controller:port */

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "render/context.h"
 #include "model/template.h"
+#include "render/context.h"
 #include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -61,8 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         vars[i] = (template_var){ template_names[i], "v" };
     }
     char *out = NULL;
-    int e =
-        template_expand((const char *)data, size, vars, template_n_names, &out, NULL);
+    int e = template_expand((const char *)data, size, vars, template_n_names, &out, NULL);
     RB_ASSERT(r == 0 ? e == 0 : e == -EBADMSG);
     if (r < 0) {
         RB_ASSERT(err.line >= 1 && err.column >= 1 && strlen(err.message) < sizeof(err.message));

@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "install/routes.h"
 #include "install/progress.h"
+#include "install/routes.h"
 #include "util.h"
 
 int boot_form_get(const uint8_t *body, size_t len, const char *key, char *out, size_t out_size);

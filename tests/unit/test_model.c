@@ -263,9 +263,10 @@ static void test_image_profile_check(void **state)
     assert_int_equal(model_profile_check(&bad, why, sizeof(why)), -EINVAL);
     assert_non_null(strstr(why, "exactly one kernel"));
 
-    model_image two[2] = { disk, { .name = (char[]){ "vmlinuz" },
-                                   .kind = IMAGE_KERNEL,
-                                   .url = (char[]){ "http://m/k" } } };
+    model_image two[2] = {
+        disk,
+        { .name = (char[]){ "vmlinuz" }, .kind = IMAGE_KERNEL, .url = (char[]){ "http://m/k" } }
+    };
     bad = p;
     bad.images = two;
     bad.n_images = 2;
@@ -346,12 +347,9 @@ static void test_ssh_key_valid(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_image_kind_table),
-        cmocka_unit_test(test_root_device_valid),
-        cmocka_unit_test(test_profile_copy),
-        cmocka_unit_test(test_profile_check),
-        cmocka_unit_test(test_image_profile_check),
-        cmocka_unit_test(test_ssh_key_valid),
+        cmocka_unit_test(test_image_kind_table),    cmocka_unit_test(test_root_device_valid),
+        cmocka_unit_test(test_profile_copy),        cmocka_unit_test(test_profile_check),
+        cmocka_unit_test(test_image_profile_check), cmocka_unit_test(test_ssh_key_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -497,9 +497,9 @@ static void test_poll(void **state)
     for (size_t i = 0; i < 2; i++) {
         assert_string_equal(f->events[i].power_id, ""); /* the agent's own poll */
         bool web1 = streq(f->events[i].host, "web1");
-        assert_int_equal(f->events[i].power_state,
-                         web1 ? RACKBOOT__V1__POWER_STATE__POWER_STATE_OFF
-                              : RACKBOOT__V1__POWER_STATE__POWER_STATE_ON);
+        assert_int_equal(f->events[i].power_state, web1
+                                                       ? RACKBOOT__V1__POWER_STATE__POWER_STATE_OFF
+                                                       : RACKBOOT__V1__POWER_STATE__POWER_STATE_ON);
     }
     /* Unchanged states: polled again and again, no new events. */
     uint64_t polls = powerctl_get_stats(pc)->polls;

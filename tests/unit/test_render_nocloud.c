@@ -160,8 +160,8 @@ static void test_static_rack_defaults(void **state)
     assert_int_equal(render_nocloud(&f->ctx, &f->in, MAC0, &s), 0);
     assert_memory_equal(s.user_data, "#cloud-config\n", 14);
     json_t *ud = load(s.user_data);
-    expect_keys(ud,
-                "hostname,fqdn,preserve_hostname,ssh_authorized_keys,write_files,runcmd,phone_home");
+    expect_keys(
+        ud, "hostname,fqdn,preserve_hostname,ssh_authorized_keys,write_files,runcmd,phone_home");
     assert_string_equal(json_string_value(json_object_get(ud, "hostname")), "web17");
     assert_string_equal(json_string_value(json_object_get(ud, "fqdn")), "web17.rack1.example.com");
     /* The odd key comes back exactly as given. */

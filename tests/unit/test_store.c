@@ -1562,15 +1562,16 @@ static void test_profile_image_round_trip(void **state)
     for (int v = 1; v <= 7; v++) {
         assert_int_equal(exec_sql(path, store_migration_sql(v)), SQLITE_OK);
     }
-    int rc = exec_sql(path, "PRAGMA user_version = 7;"
-                            "INSERT INTO profiles (id, name, cmdline, kickstart, kickstart_sha256, "
-                            "overlay, ip_mode, keep_ra, updated_ms) VALUES (3, 'el9', '', '', "
-                            "zeroblob(32), 0, 0, 1, 0);"
-                            "INSERT INTO images (id, sha256, url, size, name, kind) VALUES "
-                            "(7, zeroblob(32), 'http://m/vmlinuz', 0, 'vmlinuz', 1),"
-                            "(8, randomblob(32), 'http://m/initrd.img', 0, 'initrd.img', 2);"
-                            "INSERT INTO profile_images (profile_id, position, image_id, kind, name) "
-                            "VALUES (3, 0, 7, 1, 'vmlinuz'), (3, 1, 8, 2, 'initrd.img');");
+    int rc =
+        exec_sql(path, "PRAGMA user_version = 7;"
+                       "INSERT INTO profiles (id, name, cmdline, kickstart, kickstart_sha256, "
+                       "overlay, ip_mode, keep_ra, updated_ms) VALUES (3, 'el9', '', '', "
+                       "zeroblob(32), 0, 0, 1, 0);"
+                       "INSERT INTO images (id, sha256, url, size, name, kind) VALUES "
+                       "(7, zeroblob(32), 'http://m/vmlinuz', 0, 'vmlinuz', 1),"
+                       "(8, randomblob(32), 'http://m/initrd.img', 0, 'initrd.img', 2);"
+                       "INSERT INTO profile_images (profile_id, position, image_id, kind, name) "
+                       "VALUES (3, 0, 7, 1, 'vmlinuz'), (3, 1, 8, 2, 'initrd.img');");
     if (rc != SQLITE_OK) {
         fail_msg("building the v7 store: %d", rc);
     }
