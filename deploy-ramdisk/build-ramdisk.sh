@@ -85,7 +85,10 @@ if [ -n "${RACKBOOT_DEPLOY_BIN:-}" ]; then
     DEPLOY=$RACKBOOT_DEPLOY_BIN
 else
     # Release, in the cache: a rerun with the same sources is a no-op build.
-    BUILD=$CACHE/build-release
+    # One build directory per source tree: a CMake build directory belongs
+    # to the tree it was configured from (another checkout, or one since
+    # deleted, must not be built instead of this one).
+    BUILD=$CACHE/build-release-$(echo "$SRC" | sha256sum | cut -c1-12)
     gen=()
     if [ -z "${CMAKE_GENERATOR:-}" ] && command -v ninja >/dev/null; then gen=(-G Ninja); fi
     if [ ! -f "$BUILD/CMakeCache.txt" ]; then

@@ -413,6 +413,10 @@ key = $d/agent/$LAB_RACK.key
 crl = $d/crl.pem
 sync_wait = ${LAB_SYNC_WAIT:-10}
 EOC
+    # The deploy ramdisk image profiles boot (lab_build_ramdisk).
+    if [ -n "${LAB_RAMDISK:-}" ]; then
+        printf '\n[deploy]\nramdisk = %s\n' "$LAB_RAMDISK" >>"$LAB_DIR/agent.conf"
+    fi
     # Each is checked where it will run: the agent's check looks for its
     # interfaces and listen addresses in the rack's namespace.
     ip netns exec "$LAB_NS_CTL" "$RB_CONTROLLER" --config "$LAB_DIR/controller.conf" \
@@ -567,6 +571,59 @@ lab_build_installer() {
 
 lab_sha256() { sha256sum "$1" | cut -d' ' -f1; }
 
+# ---- image deploys -------------------------------------------------------------------------------
+# lab_build_ramdisk DIR: the deploy ramdisk (deploy-ramdisk/build-ramdisk.sh,
+# cached by content in ${RACKBOOT_RAMDISK_CACHE:-/var/cache/rackboot/ramdisk})
+# into DIR, readable by the agent's user. Parallel runs build it once: the
+# script's own cache is not locked as a whole, this lock is.
+lab_build_ramdisk() {
+    local out=$1 cache=${RACKBOOT_RAMDISK_CACHE:-/var/cache/rackboot/ramdisk}
+    mkdir -p "$cache" "$out" || return 1
+    flock -w 1800 "$cache/.lab-build.lock" \
+        "$LAB_LIB_DIR/../../deploy-ramdisk/build-ramdisk.sh" "$out" || return 1
+    chmod 755 "$out" && chmod 644 "$out/vmlinuz" "$out/initrd.img"
+}
+
+# lab_build_image OUT: the Debian 12 image (deploy/images/build-debian.sh,
+# cached by content in ${RACKBOOT_IMAGE_CACHE:-/var/cache/rackboot/images};
+# the script serialises parallel runs on its cache's lock, so two tests
+# build it once) as OUT (.raw.zst) and OUT.sha256.
+lab_build_image() {
+    "$LAB_LIB_DIR/../images/build-debian.sh" "$1"
+}
+
+# lab_write_image_inputs DIR IMAGE PUBKEY [EXTRA CMDLINE]: hosts.csv and
+# profiles.conf for an image deploy of $LAB_HOST: profile $LAB_PROFILE
+# (kind = image) with IMAGE (a file name in $LAB_DIR/origin) and the SSH
+# key in file PUBKEY; the ramdisk's console on ttyS0, a short fail_delay.
+lab_write_image_inputs() {
+    local dir=$1 image=$2 key=$3 extra=${4:-}
+    local url="http://[$LAB_UP_CTL]:$LAB_ORIGIN_PORT"
+    mkdir -p "$dir"
+    cat >"$dir/hosts.csv" <<EOH
+name,mac,rack,address,prefix,gateway,hostname
+$LAB_HOST,$LAB_HOST_MAC,$LAB_RACK,$LAB_HOST_ADDR,$LAB_RACK_PLEN,$LAB_AGENT_ADDR,$LAB_HOST
+EOH
+    cat >"$dir/profiles.conf" <<EOP
+# An image profile: the agent boots its deploy ramdisk, which writes the
+# image and a cloud-init seed; the installed system phones home.
+[profile $LAB_PROFILE]
+kind = image
+image = $url/$image sha256=$(lab_sha256 "$LAB_DIR/origin/$image")
+root_device = auto
+ssh_authorized_keys = $(cat "$key")
+cmdline = console=ttyS0,115200n8 rackboot.fail_delay=5${extra:+ $extra}
+EOP
+}
+
+# lab_ssh CMD...: ssh to the deployed host as debian (cloud-init's default
+# user) from the rack's namespace, with the key in $LAB_DIR/id.
+lab_ssh() {
+    ip netns exec "$LAB_NS_RACK" ssh -i "$LAB_DIR/id" -o BatchMode=yes \
+        -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5 \
+        -o LogLevel=ERROR "debian@$LAB_HOST_ADDR" "$@"
+}
+
 # lab_write_inputs DIR: what an operator feeds the CLI, in DIR: hosts.csv,
 # profiles.conf (images on the origin with their sha256, the kickstart
 # template e2e.ks next to it). The images must be in $LAB_DIR/origin.
@@ -617,7 +674,9 @@ lab_state_is() {
 
 # ---- QEMU --------------------------------------------------------------------------------------
 # lab_qemu_cmd FIRMWARE: the lab's QEMU command line for the host (TCG, its
-# NIC on tap0, serial console on stdout) into the array LAB_QEMU_CMD, pid
+# NIC on tap0, serial console on stdout; LAB_VM_MEM MiB, default 512;
+# LAB_VM_DISK a raw disk after the NIC in the boot order; LAB_VM_REBOOT=1
+# resets on reboot instead of exiting) into the array LAB_QEMU_CMD, pid
 # file $LAB_DIR/qemu.pid. For the UEFI variants it also copies OVMF's
 # variable store into $LAB_DIR/OVMF_VARS.fd (the VM's NVRAM), fresh.
 # lab_boot_vm runs it itself; the lab's BMC (bmc.sh) runs it on power-on.
@@ -632,9 +691,19 @@ lab_qemu_cmd() {
     local fw=$1
     local dev="virtio-net-pci,netdev=n0,mac=$LAB_HOST_MAC,bootindex=1"
     # shellcheck disable=SC2054 # commas are QEMU option syntax
-    LAB_QEMU_CMD=(qemu-system-x86_64 -m 512 -smp 1 -nographic -no-reboot -uuid "$LAB_VM_UUID"
+    LAB_QEMU_CMD=(qemu-system-x86_64 -m "${LAB_VM_MEM:-512}" -smp 1 -nographic -uuid "$LAB_VM_UUID"
         -pidfile "$LAB_DIR/qemu.pid"
         -netdev "tap,id=n0,ifname=$LAB_TAP,script=no,downscript=no")
+    # An installer powers off when done; a deployed image reboots into its
+    # disk, so QEMU must reset instead of exiting (LAB_VM_REBOOT=1).
+    [ "${LAB_VM_REBOOT:-0}" = 1 ] || LAB_QEMU_CMD+=(-no-reboot)
+    # The host's disk (LAB_VM_DISK, a raw file), second in the boot order:
+    # the firmware boots it when the network boot finds nothing.
+    if [ -n "${LAB_VM_DISK:-}" ]; then
+        # shellcheck disable=SC2054 # commas are QEMU option syntax
+        LAB_QEMU_CMD+=(-drive "file=$LAB_VM_DISK,format=raw,if=none,id=d0,cache=unsafe"
+            -device virtio-blk-pci,drive=d0,bootindex=2)
+    fi
     # shellcheck disable=SC2054 # commas are QEMU option syntax
     case "$fw" in
     bios)
