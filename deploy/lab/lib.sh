@@ -169,6 +169,34 @@ lab_missing() {
     done
 }
 
+# ---- tests ---------------------------------------------------------------------------
+# lab_fail TEXT: the test's FAIL line ($TEST_NAME), the logs, exit 1 (the
+# EXIT trap cleans up).
+lab_fail() {
+    echo "FAIL: $TEST_NAME: $*"
+    lab_dump_logs
+    exit 1
+}
+
+# lab_test_start MISSING: the start of an end-to-end test ($TEST_NAME, the
+# binaries $RB_*): SKIP (exit 77) when MISSING (lab_missing's lines) is not
+# empty, FAIL when a binary is not built; then a fresh work directory under
+# /tmp, cleaned up on exit. Sets T_START.
+lab_test_start() {
+    local b
+    if [ -n "$1" ]; then
+        echo "SKIP: $TEST_NAME: $(echo "$1" | paste -sd ';' | sed 's/;/; /g')"
+        exit 77
+    fi
+    for b in "$RB_AGENT" "$RB_CONTROLLER" "$RB_CLI" "$RB_PKI"; do
+        [ -x "$b" ] || { echo "FAIL: $TEST_NAME: $b is not built"; exit 1; }
+    done
+    T_START=$(lab_ts)
+    lab_init "$(mktemp -d "/tmp/rackboot-$TEST_NAME.XXXXXX")"
+    trap lab_cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
 # ---- lifecycle --------------------------------------------------------------------
 # lab_init DIR: the work directory (logs, configs, state), created empty.
 lab_init() {
@@ -600,10 +628,7 @@ lab_write_image_inputs() {
     local dir=$1 image=$2 key=$3 extra=${4:-}
     local url="http://[$LAB_UP_CTL]:$LAB_ORIGIN_PORT"
     mkdir -p "$dir"
-    cat >"$dir/hosts.csv" <<EOH
-name,mac,rack,address,prefix,gateway,hostname
-$LAB_HOST,$LAB_HOST_MAC,$LAB_RACK,$LAB_HOST_ADDR,$LAB_RACK_PLEN,$LAB_AGENT_ADDR,$LAB_HOST
-EOH
+    lab_write_hosts_csv "$dir"
     cat >"$dir/profiles.conf" <<EOP
 # An image profile: the agent boots its deploy ramdisk, which writes the
 # image and a cloud-init seed; the installed system phones home.
@@ -624,6 +649,15 @@ lab_ssh() {
         -o LogLevel=ERROR "debian@$LAB_HOST_ADDR" "$@"
 }
 
+# lab_write_hosts_csv DIR: DIR/hosts.csv with the lab's host, its reserved
+# address and the agent as its gateway.
+lab_write_hosts_csv() {
+    cat >"$1/hosts.csv" <<EOF
+name,mac,rack,address,prefix,gateway,hostname
+$LAB_HOST,$LAB_HOST_MAC,$LAB_RACK,$LAB_HOST_ADDR,$LAB_RACK_PLEN,$LAB_AGENT_ADDR,$LAB_HOST
+EOF
+}
+
 # lab_write_inputs DIR: what an operator feeds the CLI, in DIR: hosts.csv,
 # profiles.conf (images on the origin with their sha256, the kickstart
 # template e2e.ks next to it). The images must be in $LAB_DIR/origin.
@@ -631,10 +665,7 @@ lab_write_inputs() {
     local dir=$1 o=$LAB_DIR/origin
     local url="http://[$LAB_UP_CTL]:$LAB_ORIGIN_PORT"
     mkdir -p "$dir"
-    cat >"$dir/hosts.csv" <<EOF
-name,mac,rack,address,prefix,gateway,hostname
-$LAB_HOST,$LAB_HOST_MAC,$LAB_RACK,$LAB_HOST_ADDR,$LAB_RACK_PLEN,$LAB_AGENT_ADDR,$LAB_HOST
-EOF
+    lab_write_hosts_csv "$dir"
     cat >"$dir/lab.ks" <<'EOF'
 # rackboot lab kickstart for {{hostname}} (install {{install_id}})
 text

@@ -2,6 +2,7 @@
 # The rackboot lab: a whole IPv6-only rack on this machine, one command.
 #
 #   deploy/lab/run.sh [bios|uefi|uefi-pxe]      (default bios)
+#   deploy/lab/run.sh image [bios|uefi]         an image deploy (default bios)
 #
 # 1. installs the dependencies (deploy/install-deps.sh, Debian 12)
 # 2. builds rackboot (Release, build/lab)
@@ -20,12 +21,25 @@
 #    is installed; then the events as the controller recorded them
 # and tears everything down (also on Ctrl-C or any failure).
 #
+# `image` deploys a real Debian 12 instead: step 5 builds the deploy ramdisk
+# (deploy-ramdisk/build-ramdisk.sh) and the Debian image
+# (deploy/images/build-debian.sh; both cached under /var/cache/rackboot, the
+# first image build takes ~5 minutes), the profile is `kind = image` with an
+# SSH key made for the lab, web17 gets a blank 4 GiB disk, and the watch goes
+# on through writing %, written, the reboot into the disk and cloud-init's
+# first_boot; the lab ends with an SSH login to the deployed host.
+#
 # Environment: LAB_BUILD_DIR (default build/lab), LAB_KEEP=1 keeps the work
 # directory /tmp/rackboot-lab (logs: controller.log, agent.log, serial1.log),
 # LAB_SKIP_DEPS=1 skips step 1, LAB_CONSOLE=1 also shows the VM's console.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+MODE=install
+if [ "${1:-}" = image ]; then
+    MODE=image
+    shift
+fi
 FW=${1:-${LAB_FIRMWARE:-bios}}
 BUILD=${LAB_BUILD_DIR:-$ROOT/build/lab}
 STEPS=9
@@ -39,9 +53,9 @@ die() {
     exit 1
 }
 
-case "$FW" in
-bios | uefi | uefi-pxe) ;;
-*) die "usage: $0 [bios|uefi|uefi-pxe]" ;;
+case "$MODE/$FW" in
+install/bios | install/uefi | install/uefi-pxe | image/bios | image/uefi) ;;
+*) die "usage: $0 [bios|uefi|uefi-pxe] | $0 image [bios|uefi]" ;;
 esac
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces, tap devices, packages)"
 
@@ -68,7 +82,12 @@ LAB_NS_CTL=rack-ctl
 LAB_NS_BMC=rack-bmc
 # shellcheck source=deploy/lab/lib.sh
 . "$ROOT/deploy/lab/lib.sh"
-missing=$(lab_missing net qemu "$FW" installer)
+if [ "$MODE" = image ]; then
+    LAB_PROFILE=deb12
+    missing=$(lab_missing net qemu "$FW")
+else
+    missing=$(lab_missing net qemu "$FW" installer)
+fi
 [ -z "$missing" ] || die "missing: $(echo "$missing" | paste -sd ';')"
 
 lab_init "${LAB_WORK:-/tmp/rackboot-lab}"
@@ -89,12 +108,28 @@ step "PKI: a throwaway fleet CA"
 lab_pki || die "rackboot-pki failed"
 "$RB_PKI" --dir "$LAB_DIR/pki" list
 
-step "installer payload on the origin mirror"
-lab_start_origin || die "origin web server"
-lab_build_installer "$LAB_DIR/origin" || die "cannot build the installer"
-lab_write_inputs "$LAB_DIR/inputs"
-ls -l "$LAB_DIR/origin"
-echo "  kernel: Debian linux-image-$LAB_KVER; initrd: busybox-static + NIC modules + installer-init.sh"
+if [ "$MODE" = image ]; then
+    step "deploy ramdisk and Debian 12 image (cached; the first image build takes ~5 min)"
+    lab_start_origin || die "origin web server"
+    lab_build_ramdisk "$LAB_DIR/ramdisk" || die "cannot build the deploy ramdisk"
+    lab_build_image "$LAB_DIR/origin/disk.raw.zst" || die "cannot build the Debian image"
+    ssh-keygen -q -t ed25519 -N '' -C rackboot-lab -f "$LAB_DIR/id" || die "ssh-keygen"
+    lab_write_image_inputs "$LAB_DIR/inputs" disk.raw.zst "$LAB_DIR/id.pub"
+    # shellcheck disable=SC2034 # read by lib.sh (lab_write_configs, lab_qemu_cmd)
+    LAB_RAMDISK=$LAB_DIR/ramdisk
+    truncate -s 4G "$LAB_DIR/disk.raw"
+    # shellcheck disable=SC2034
+    LAB_VM_DISK=$LAB_DIR/disk.raw LAB_VM_MEM=1024 LAB_VM_REBOOT=1
+    ls -l "$LAB_DIR/ramdisk" "$LAB_DIR/origin"
+    echo "  the agent serves the ramdisk at /deploy/; the image reaches it through its cache"
+else
+    step "installer payload on the origin mirror"
+    lab_start_origin || die "origin web server"
+    lab_build_installer "$LAB_DIR/origin" || die "cannot build the installer"
+    lab_write_inputs "$LAB_DIR/inputs"
+    ls -l "$LAB_DIR/origin"
+    echo "  kernel: Debian linux-image-$LAB_KVER; initrd: busybox-static + NIC modules + installer-init.sh"
+fi
 
 step "controller and agent"
 lab_write_configs || die "the generated configs do not pass --check-config ($LAB_DIR)"
@@ -119,8 +154,13 @@ step "rackboot install $LAB_HOST --profile $LAB_PROFILE"
 lab_wait_for 30 lab_state_is "$LAB_HOST" dispatched || die "the install did not reach the agent"
 "$RB_CLI" status "$LAB_HOST"
 
-step "boot $LAB_HOST in QEMU ($FW firmware, TCG) and watch it install"
-lab_boot_vm "$FW" "$LAB_DIR/serial1.log" 400 || die "QEMU did not start"
+step "boot $LAB_HOST in QEMU ($FW firmware, TCG) and watch it $([ "$MODE" = image ] && echo deploy || echo install)"
+WATCH_LIMIT=300
+if [ "$MODE" = image ]; then
+    WATCH_LIMIT=1500
+    echo "  netboot -> deploy ramdisk -> image written -> reboot -> Debian from disk -> cloud-init phones home"
+fi
+lab_boot_vm "$FW" "$LAB_DIR/serial1.log" "$((WATCH_LIMIT + 100))" || die "QEMU did not start"
 echo "  console: $LAB_DIR/serial1.log; iPXE waits ~15 s for DHCPv4 before it boots"
 if [ "${LAB_CONSOLE:-0}" = 1 ]; then
     tail -n +1 -F "$LAB_DIR/serial1.log" 2>/dev/null | cut -d' ' -f2- | sed 's/^/  console| /' &
@@ -128,17 +168,35 @@ if [ "${LAB_CONSOLE:-0}" = 1 ]; then
 fi
 echo "  \$ rackboot watch $LAB_HOST"
 set +e
-timeout 300 "$RB_CLI" watch "$LAB_HOST"
+timeout "$WATCH_LIMIT" "$RB_CLI" watch "$LAB_HOST"
 rc=$?
 set -e
 T_DONE=$(lab_ts)
 [ "$rc" = 0 ] || die "rackboot watch ended with status $rc (see $LAB_DIR/serial1.log and agent.log)"
-lab_vm_wait_exit 30 || echo "  (the VM did not power off by itself)"
+if [ "$MODE" = install ]; then
+    lab_vm_wait_exit 30 || echo "  (the VM did not power off by itself)"
+fi
 echo
 echo "  \$ rackboot status $LAB_HOST"
 "$RB_CLI" status "$LAB_HOST"
 echo "  \$ rackboot events $LAB_HOST"
 "$RB_CLI" events "$LAB_HOST"
 echo
-echo "lab: $LAB_HOST installed $(lab_rel "$T_DONE") s after power-on; its next boot gets no DHCPv6 answer."
+if [ "$MODE" = image ]; then
+    echo "lab: $LAB_HOST deployed and booted from its disk $(lab_rel "$T_DONE") s after power-on."
+    echo "  \$ ssh -i $LAB_DIR/id debian@$LAB_HOST_ADDR   (from namespace $LAB_NS_RACK)"
+    ok=""
+    for _ in $(seq 30); do
+        if lab_ssh 'echo "  $(whoami)@$(hostname) ($(hostname -f)), up $(cut -d. -f1 /proc/uptime) s"; ip -6 addr show scope global | sed "s/^/  /"'; then
+            ok=1
+            break
+        fi
+        sleep 2
+    done
+    [ -n "$ok" ] || die "no SSH login to $LAB_HOST_ADDR"
+    lab_ssh 'sudo -n systemctl poweroff' >/dev/null 2>&1 || true
+    lab_vm_wait_exit 60 || true
+else
+    echo "lab: $LAB_HOST installed $(lab_rel "$T_DONE") s after power-on; its next boot gets no DHCPv6 answer."
+fi
 echo "lab: tearing down"

@@ -48,25 +48,8 @@ bios | uefi | uefi-pxe) ;;
 *) echo "usage: e2e.sh bios|uefi|uefi-pxe AGENT CONTROLLER CLI PKI" >&2; exit 2 ;;
 esac
 
-missing=$(lab_missing net qemu "$FW" installer)
-if [ -n "$missing" ]; then
-    echo "SKIP: $TEST_NAME: $(echo "$missing" | paste -sd ';' | sed 's/;/; /g')"
-    exit 77
-fi
-for b in "$RB_AGENT" "$RB_CONTROLLER" "$RB_CLI" "$RB_PKI"; do
-    [ -x "$b" ] || { echo "FAIL: $TEST_NAME: $b is not built"; exit 1; }
-done
-
-fail() {
-    echo "FAIL: $TEST_NAME: $*"
-    lab_dump_logs
-    exit 1
-}
-
-T_START=$(lab_ts)
-lab_init "$(mktemp -d "/tmp/rackboot-$TEST_NAME.XXXXXX")"
-trap lab_cleanup EXIT
-trap 'exit 130' INT TERM
+fail() { lab_fail "$@"; }
+lab_test_start "$(lab_missing net qemu "$FW" installer)"
 
 # ---- the rack ------------------------------------------------------------------
 lab_say "network: namespaces $LAB_NS_CTL (controller, origin) and $LAB_NS_RACK (agent, radvd, VM)"
