@@ -13,7 +13,8 @@
 # mirror is named here. Builds are cached by content: a hash of this
 # script, the init script, the package versions, the rackboot-deploy binary
 # and the libraries it loads names the cache entry; a rerun with nothing
-# changed copies the cached files.
+# changed copies the cached files. Runs against one cache take turns
+# (flock on CACHE/.build.lock).
 #
 # Environment:
 #   RACKBOOT_RAMDISK_CACHE  cache directory (default /var/cache/rackboot/ramdisk)
@@ -72,6 +73,11 @@ done
 
 t_start=$(date +%s.%N)
 mkdir -p "$CACHE" "$OUT"
+# One build at a time per cache: parallel runs (two tests) would share the
+# Release build directory and the entry being written; the second waits and
+# then finds the entry cached. (debpkg.sh's lock is another file.)
+exec 9>"$CACHE/.build.lock"
+flock -w 1800 9 || die "$CACHE/.build.lock: another build holds it for 30 minutes"
 
 # ---- inputs ----
 KVER=$(apt-cache depends linux-image-amd64 2>/dev/null |

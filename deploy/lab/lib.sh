@@ -191,6 +191,7 @@ lab_test_start() {
     for b in "$RB_AGENT" "$RB_CONTROLLER" "$RB_CLI" "$RB_PKI"; do
         [ -x "$b" ] || { echo "FAIL: $TEST_NAME: $b is not built"; exit 1; }
     done
+    # shellcheck disable=SC2034 # the test's
     T_START=$(lab_ts)
     lab_init "$(mktemp -d "/tmp/rackboot-$TEST_NAME.XXXXXX")"
     trap lab_cleanup EXIT
@@ -601,15 +602,12 @@ lab_sha256() { sha256sum "$1" | cut -d' ' -f1; }
 
 # ---- image deploys -------------------------------------------------------------------------------
 # lab_build_ramdisk DIR: the deploy ramdisk (deploy-ramdisk/build-ramdisk.sh,
-# cached by content in ${RACKBOOT_RAMDISK_CACHE:-/var/cache/rackboot/ramdisk})
-# into DIR, readable by the agent's user. Parallel runs build it once: the
-# script's own cache is not locked as a whole, this lock is.
+# cached by content in ${RACKBOOT_RAMDISK_CACHE:-/var/cache/rackboot/ramdisk};
+# parallel runs take turns on the cache's lock, so it is built once) into
+# DIR, readable by the agent's user.
 lab_build_ramdisk() {
-    local out=$1 cache=${RACKBOOT_RAMDISK_CACHE:-/var/cache/rackboot/ramdisk}
-    mkdir -p "$cache" "$out" || return 1
-    flock -w 1800 "$cache/.lab-build.lock" \
-        "$LAB_LIB_DIR/../../deploy-ramdisk/build-ramdisk.sh" "$out" || return 1
-    chmod 755 "$out" && chmod 644 "$out/vmlinuz" "$out/initrd.img"
+    "$LAB_LIB_DIR/../../deploy-ramdisk/build-ramdisk.sh" "$1" || return 1
+    chmod 755 "$1" && chmod 644 "$1/vmlinuz" "$1/initrd.img"
 }
 
 # lab_build_image OUT: the Debian 12 image (deploy/images/build-debian.sh,
@@ -707,7 +705,8 @@ lab_state_is() {
 # lab_qemu_cmd FIRMWARE: the lab's QEMU command line for the host (TCG, its
 # NIC on tap0, serial console on stdout; LAB_VM_MEM MiB, default 512;
 # LAB_VM_DISK a raw disk after the NIC in the boot order; LAB_VM_REBOOT=1
-# resets on reboot instead of exiting) into the array LAB_QEMU_CMD, pid
+# resets on reboot instead of exiting; LAB_VM_NO_IPV4=1, uefi: OVMF without
+# IPv4 network boot) into the array LAB_QEMU_CMD, pid
 # file $LAB_DIR/qemu.pid. For the UEFI variants it also copies OVMF's
 # variable store into $LAB_DIR/OVMF_VARS.fd (the VM's NVRAM), fresh.
 # lab_boot_vm runs it itself; the lab's BMC (bmc.sh) runs it on power-on.
@@ -746,6 +745,13 @@ lab_qemu_cmd() {
             -drive "if=pflash,format=raw,readonly=on,file=$LAB_OVMF_CODE"
             -drive "if=pflash,format=raw,file=$LAB_DIR/OVMF_VARS.fd"
             -device "$dev")
+        # LAB_VM_NO_IPV4=1: OVMF's own network boot options without IPv4,
+        # as an IPv6-only rack's firmware would be set. When iPXE finds
+        # nothing, OVMF tries its own PXE and HTTP boot before the disk; the
+        # IPv4 ones wait ~60 s each for a DHCPv4 that never answers.
+        if [ "${LAB_VM_NO_IPV4:-0}" = 1 ]; then
+            LAB_QEMU_CMD+=(-fw_cfg name=opt/org.tianocore/IPv4Support,string=no)
+        fi
         ;;
     uefi-pxe)
         # OVMF tries PXEv4 for ~60 s first without IPv4Support=no.

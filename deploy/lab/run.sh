@@ -119,7 +119,7 @@ if [ "$MODE" = image ]; then
     LAB_RAMDISK=$LAB_DIR/ramdisk
     truncate -s 4G "$LAB_DIR/disk.raw"
     # shellcheck disable=SC2034
-    LAB_VM_DISK=$LAB_DIR/disk.raw LAB_VM_MEM=1024 LAB_VM_REBOOT=1
+    LAB_VM_DISK=$LAB_DIR/disk.raw LAB_VM_MEM=1024 LAB_VM_REBOOT=1 LAB_VM_NO_IPV4=1
     ls -l "$LAB_DIR/ramdisk" "$LAB_DIR/origin"
     echo "  the agent serves the ramdisk at /deploy/; the image reaches it through its cache"
 else
@@ -187,6 +187,7 @@ if [ "$MODE" = image ]; then
     echo "  \$ ssh -i $LAB_DIR/id debian@$LAB_HOST_ADDR   (from namespace $LAB_NS_RACK)"
     ok=""
     for _ in $(seq 30); do
+        # shellcheck disable=SC2016 # expanded by the deployed host's shell
         if lab_ssh 'echo "  $(whoami)@$(hostname) ($(hostname -f)), up $(cut -d. -f1 /proc/uptime) s"; ip -6 addr show scope global | sed "s/^/  /"'; then
             ok=1
             break

@@ -138,6 +138,9 @@ truncate -s 4G "$LAB_DIR/disk.raw"
 LAB_VM_DISK=$LAB_DIR/disk.raw
 LAB_VM_MEM=1024
 LAB_VM_REBOOT=1
+# OVMF: no IPv4 PXE/HTTP boot options (each waits ~60 s for DHCPv4 before
+# the firmware reaches the disk; lab_qemu_cmd).
+LAB_VM_NO_IPV4=1
 LIMIT=$DEPLOY_LIMIT
 [ "$FW" = mismatch ] && LIMIT=$FAIL_LIMIT
 lab_say "power-on ($VMFW, TCG, 1 vCPU): at most $LIMIT s to $([ "$FW" = mismatch ] && echo failed || echo installed)"
