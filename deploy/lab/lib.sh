@@ -691,6 +691,22 @@ lab_register() {
     lab_rb hosts import "$1/hosts.csv" && lab_rb profiles import "$1/profiles.conf"
 }
 
+# lab_submit DIR: for a test: hosts and profiles of DIR imported (lab_register),
+# `rackboot install $LAB_HOST --profile $LAB_PROFILE`, and the install
+# dispatched to the agent within 30 s; sets INSTALL_ID. Fails the test
+# (lab_fail) otherwise.
+lab_submit() {
+    lab_register "$1" >"$LAB_DIR/register.out" 2>&1 ||
+        { cat "$LAB_DIR/register.out"; lab_fail "cannot import hosts/profiles"; }
+    lab_rb install "$LAB_HOST" --profile "$LAB_PROFILE" >"$LAB_DIR/install.out" 2>&1 ||
+        { cat "$LAB_DIR/install.out"; lab_fail "rackboot install failed"; }
+    INSTALL_ID=$(lab_status_field "$LAB_HOST" install_id)
+    { [ -n "$INSTALL_ID" ] && [ "$INSTALL_ID" != None ]; } || lab_fail "no install id in rackboot status"
+    lab_wait_for 30 lab_state_is "$LAB_HOST" dispatched ||
+        lab_fail "install not dispatched to the agent within 30 s (state $(lab_status_field "$LAB_HOST" state))"
+    lab_say "install $INSTALL_ID dispatched to rack $LAB_RACK"
+}
+
 # lab_status_field HOST FIELD: one field of `rackboot status HOST --json`.
 lab_status_field() {
     lab_rb status "$1" --json 2>/dev/null |

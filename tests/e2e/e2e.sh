@@ -65,15 +65,7 @@ lab_start_controller || fail "controller"
 lab_start_agent || fail "agent"
 
 # ---- 1. submit -----------------------------------------------------------------------
-lab_register "$LAB_DIR/inputs" >"$LAB_DIR/register.out" 2>&1 ||
-    { cat "$LAB_DIR/register.out"; fail "cannot import hosts/profiles"; }
-lab_rb install "$LAB_HOST" --profile "$LAB_PROFILE" >"$LAB_DIR/install.out" 2>&1 ||
-    { cat "$LAB_DIR/install.out"; fail "rackboot install failed"; }
-INSTALL_ID=$(lab_status_field "$LAB_HOST" install_id)
-{ [ -n "$INSTALL_ID" ] && [ "$INSTALL_ID" != None ]; } || fail "no install id in rackboot status"
-lab_wait_for 30 lab_state_is "$LAB_HOST" dispatched ||
-    fail "install not dispatched to the agent within 30 s (state $(lab_status_field "$LAB_HOST" state))"
-lab_say "install $INSTALL_ID dispatched to rack $LAB_RACK"
+lab_submit "$LAB_DIR/inputs"
 
 # ---- 2. first boot: the install ------------------------------------------------------------
 lab_say "boot 1 ($FW): power-on to installed, at most $BOOT_LIMIT s"

@@ -120,15 +120,7 @@ lab_start_agent || fail "agent"
 grep -q "deploy: serving the deploy ramdisk" "$LAB_DIR/agent.log" || fail "the agent does not serve the ramdisk"
 
 # ---- 2. submit and boot -------------------------------------------------------------
-lab_register "$LAB_DIR/inputs" >"$LAB_DIR/register.out" 2>&1 ||
-    { cat "$LAB_DIR/register.out"; fail "cannot import hosts/profiles"; }
-lab_rb install "$LAB_HOST" --profile "$LAB_PROFILE" >"$LAB_DIR/install.out" 2>&1 ||
-    { cat "$LAB_DIR/install.out"; fail "rackboot install failed"; }
-INSTALL_ID=$(lab_status_field "$LAB_HOST" install_id)
-{ [ -n "$INSTALL_ID" ] && [ "$INSTALL_ID" != None ]; } || fail "no install id in rackboot status"
-lab_wait_for 30 lab_state_is "$LAB_HOST" dispatched ||
-    fail "install not dispatched within 30 s (state $(lab_status_field "$LAB_HOST" state))"
-lab_say "install $INSTALL_ID dispatched to rack $LAB_RACK"
+lab_submit "$LAB_DIR/inputs"
 # The agent pre-warms its cache at dispatch; booting before it has the
 # image only makes the ramdisk wait, but the timeline reads better after.
 cached() { grep -q "cache stored object=.*url=.*disk.raw.zst" "$LAB_DIR/agent.log"; }
