@@ -13,7 +13,8 @@
 # mirror is named here. Builds are cached by content: a hash of this
 # script, the init script, the package versions, the rackboot-deploy binary
 # and the libraries it loads names the cache entry; a rerun with nothing
-# changed copies the cached files.
+# changed copies the cached files. Runs against one cache take turns
+# (flock on CACHE/.build.lock).
 #
 # Environment:
 #   RACKBOOT_RAMDISK_CACHE  cache directory (default /var/cache/rackboot/ramdisk)
@@ -72,6 +73,11 @@ done
 
 t_start=$(date +%s.%N)
 mkdir -p "$CACHE" "$OUT"
+# One build at a time per cache: parallel runs (two tests) would share the
+# Release build directory and the entry being written; the second waits and
+# then finds the entry cached. (debpkg.sh's lock is another file.)
+exec 9>"$CACHE/.build.lock"
+flock -w 1800 9 || die "$CACHE/.build.lock: another build holds it for 30 minutes"
 
 # ---- inputs ----
 KVER=$(apt-cache depends linux-image-amd64 2>/dev/null |
@@ -90,9 +96,6 @@ else
     BUILD=$CACHE/build-release-$(printf '%s' "$SRC" | sha256sum | cut -c1-12)
     gen=()
     if [ -z "${CMAKE_GENERATOR:-}" ] && command -v ninja >/dev/null; then gen=(-G Ninja); fi
-    # Tests running at once share the tree: one builds, the others wait.
-    exec 8>"$BUILD.lock"
-    flock -w 900 8 || die "$BUILD is locked by another build for 15 minutes"
     if [ ! -f "$BUILD/CMakeCache.txt" ]; then
         say "configuring a Release build in $BUILD"
         cmake -S "$SRC" -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release >"$CACHE/build.log" 2>&1 ||
@@ -101,7 +104,6 @@ else
     nice -n 10 cmake --build "$BUILD" --target rackboot-deploy -j2 >>"$CACHE/build.log" 2>&1 ||
         die "building rackboot-deploy failed: $CACHE/build.log"
     DEPLOY=$BUILD/deploy-ramdisk/rackboot-deploy
-    exec 8>&-
 fi
 [ -x "$DEPLOY" ] || die "no rackboot-deploy at $DEPLOY"
 # The loader and every library it loads, as ldd resolves them here.

@@ -94,6 +94,10 @@ say "interface $ifc ($mac): $addr/$plen via $gw"
 ip link set lo up
 # No SLAAC address of its own: the host has exactly the address it was given.
 echo 0 > "/proc/sys/net/ipv6/conf/$ifc/autoconf"
+# Nor a default route from router advertisements: the gateway it was given.
+# (An RA's route, there first, made "ip -6 route add default" fail with
+# "File exists" and the wait below run its whole length.)
+echo 0 > "/proc/sys/net/ipv6/conf/$ifc/accept_ra"
 # No duplicate address detection: the address is the host's by reservation,
 # and DAD would hold it tentative for a second or more (busybox ip has no
 # "nodad"; the sysctl does the same for this interface).
@@ -114,7 +118,7 @@ t0=$(cut -d' ' -f1 /proc/uptime)
 i=0
 while :; do
     ip -6 route show default | grep -q "via $gw" ||
-        ip -6 route add default via "$gw" dev "$ifc" 2>/dev/null
+        ip -6 route replace default via "$gw" dev "$ifc" 2>/dev/null
     if ip -6 route show default | grep -q "via $gw" && ping -c 1 -W 1 "$agent" >/dev/null 2>&1; then
         break
     fi

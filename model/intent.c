@@ -216,6 +216,16 @@ const intent *intent_set_find_mac(const intent_set *s, const uint8_t mac[6])
     return p ? &s->intents[ptr_index(p)] : NULL;
 }
 
+bool intent_has_mac(const intent *in, const uint8_t mac[6])
+{
+    for (size_t i = 0; i < in->n_macs && i < INTENT_MAX_MACS; i++) {
+        if (memcmp(in->macs[i], mac, 6) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 const intent *intent_set_find_install(const intent_set *s, const char *install_id)
 {
     void *p = hashmap_get(s->by_install, install_id, strlen(install_id));

@@ -72,6 +72,8 @@ size_t intent_set_n_profiles(const intent_set *set);
 const model_profile *intent_set_profile_at(const intent_set *set, size_t i);
 
 const intent *intent_set_find_mac(const intent_set *set, const uint8_t mac[6]);
+/* True when `mac` is one of the intent's. */
+bool intent_has_mac(const intent *in, const uint8_t mac[6]);
 const intent *intent_set_find_install(const intent_set *set, const char *install_id);
 
 /* A deep copy of `src` without the intents `keep` says no to (e.g. installs

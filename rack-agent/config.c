@@ -34,6 +34,7 @@ agent_config *agent_config_free(agent_config *cfg)
     free(cfg->controller_crl);
     free(cfg->tftp_root);
     free(cfg->cache_dir);
+    free(cfg->deploy_ramdisk);
     free(cfg);
     return NULL;
 }
@@ -241,6 +242,11 @@ static const confload_key tftp_keys[] = {
     { "retries", AT(tftp_retries), UINT(0, 20) },
 };
 
+/* The deploy ramdisk of image profiles (install/routes.h, /deploy/). */
+static const confload_key deploy_keys[] = {
+    { "ramdisk", CONFLOAD_PATH, AT(deploy_ramdisk) },
+};
+
 /* Power (rack-agent/powerctl/powerctl.h). */
 static const confload_key power_keys[] = {
     { "poll_interval", AT(power_poll_interval), UINT(0, 86400) },
@@ -323,6 +329,7 @@ static const confload_section sections[] = {
     SECTION("tftp", tftp_keys),
     SECTION("cache", cache_keys),
     SECTION("power", power_keys),
+    SECTION("deploy", deploy_keys),
 };
 
 static const confload_schema schema = { sections, ARRAY_SIZE(sections), finish };

@@ -95,6 +95,11 @@ typedef struct agent_config {
     char *cache_dir;
     uint64_t cache_max_size;
     uint32_t cache_max_fetches;
+    /* [deploy] ramdisk: the directory holding the deploy ramdisk's vmlinuz
+     * and initrd.img (deploy-ramdisk/build-ramdisk.sh DIR), served at
+     * /deploy/ to hosts of image profiles; resolved against the config
+     * file's directory. NULL: none, and image profiles cannot be served. */
+    char *deploy_ramdisk;
     /* [power] (rack-agent/powerctl/powerctl.h, power/power.h); with a
      * controller only (the BMCs come from it). */
     uint32_t power_poll_interval; /* seconds; 0: no poll */

@@ -78,6 +78,7 @@ typedef struct agent {
     cache_images *images;
     /* TFTP: the served names (files.h) and the TFTP server. */
     files *files;
+    files *ramdisk; /* [deploy] ramdisk, served at /deploy/ */
     tftp_server *tftp;
     /* HTTP (rack-agent/http/) and the metrics it serves at /metrics. */
     http_server *http;
@@ -131,6 +132,9 @@ static int check_config(const char *path)
         intent_set *set = NULL;
         standalone_defaults defs = defaults_of(cfg);
         r = standalone_load(cfg->hosts_path, &defs, NULL, 0, d, &set);
+        if (r == 0) {
+            r = agent_preflight_image_profiles(cfg, set, d);
+        }
         intent_set_free(set);
     }
     if (r < 0) {
@@ -140,6 +144,11 @@ static int check_config(const char *path)
         diag_print(d, stderr);
     } else {
         printf("%s: ok\n", path);
+        if (!cfg->deploy_ramdisk) {
+            printf("%s: note: no [deploy] ramdisk: hosts of image profiles (kind = image) "
+                   "cannot be served\n",
+                   path);
+        }
     }
     agent_config_free(cfg);
     diag_free(d);
@@ -729,10 +738,24 @@ static void cache_prewarm(agent *a, const intent_set *set, const char *why)
              st.profiles, st.images, st.cached, st.started, st.failed);
 }
 
+/* Image profiles the agent cannot boot (preflight.h): said loudly, since
+ * their hosts get no script. */
+static void warn_unservable(agent *a, const intent_set *set)
+{
+    diag *d = diag_new();
+    if (d && agent_preflight_image_profiles(a->cfg, set, d) < 0) {
+        for (size_t i = 0; i < diag_count(d); i++) {
+            log_error("deploy: %s", diag_get(d, i));
+        }
+    }
+    diag_free(d);
+}
+
 static void on_intents_changed(void *userdata, const intent_set *now)
 {
     agent *a = userdata;
     cache_prewarm(a, now, "intents changed");
+    warn_unservable(a, now);
 }
 
 static int setup_cache(agent *a)
@@ -783,6 +806,7 @@ static int setup_cache(agent *a)
     }
     /* Intents loaded before the listener existed. */
     cache_prewarm(a, intents_store_current(a->store), "start");
+    warn_unservable(a, intents_store_current(a->store));
     return 0;
 }
 
@@ -993,6 +1017,29 @@ static bool boot_client_on_link(void *userdata, const struct sockaddr_in6 *clien
     return false;
 }
 
+/* The deploy ramdisk's directory, opened once (files.h keeps a directory
+ * fd and opens the two files beneath it for every request, so a rebuilt
+ * ramdisk is served at once). Without [deploy] ramdisk image profiles
+ * cannot be served: a warning, not a failure (install profiles can). */
+static int setup_deploy_ramdisk(agent *a)
+{
+    const agent_config *c = a->cfg;
+    if (!c->deploy_ramdisk) {
+        log_warn("deploy: no [deploy] ramdisk in %s: hosts of image profiles cannot be served",
+                 c->path);
+        return 0;
+    }
+    int r = files_new(c->deploy_ramdisk, &a->ramdisk);
+    if (r < 0) {
+        log_error("deploy: [deploy] ramdisk unusable dir=%s err=%s", c->deploy_ramdisk, errstr(r));
+        return r;
+    }
+    a->render.deploy_ramdisk = true;
+    log_info("deploy: serving the deploy ramdisk at " RENDER_DEPLOY_DIR " dir=%s",
+             c->deploy_ramdisk);
+    return 0;
+}
+
 static int setup_http(agent *a)
 {
     const agent_config *c = a->cfg;
@@ -1046,6 +1093,7 @@ static int setup_http(agent *a)
     }
     if (r == 0) {
         boot_routes_on_link(a->boot, boot_client_on_link, a);
+        boot_routes_serve_ramdisk(a->boot, a->ramdisk);
     }
     if (r == 0) {
         r = register_metrics(a);
@@ -1220,6 +1268,10 @@ static int run(const char *config_path, const char *user)
     if (r < 0) {
         goto out;
     }
+    r = setup_deploy_ramdisk(&a);
+    if (r < 0) {
+        goto out;
+    }
     r = setup_http(&a);
     if (r < 0) {
         goto out;
@@ -1264,6 +1316,7 @@ out:
     }
     uv_loop_close(&loop);
     files_free(a.files);
+    files_free(a.ramdisk);
     dhcp6_server_free(a.server);
     dhcp6_links_free(a.links);
     dhcp6_bindings_free(a.bindings);

@@ -5,12 +5,15 @@
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fileio.h"
 #include "identity.h"
 #include "pki.h"
+#include "render/context.h"
 #include "util.h"
 
 static void check_interfaces(const agent_config *cfg, diag *d)
@@ -83,6 +86,66 @@ static int check_own_identity(const agent_config *cfg, diag *d, pki_prover **ret
     return 0;
 }
 
+/* [deploy] ramdisk holds what build-ramdisk.sh writes: a non-empty regular
+ * vmlinuz and initrd.img, readable (the agent opens them anew for every
+ * request, so a rebuilt ramdisk is served without a restart). */
+static void check_deploy_ramdisk(const agent_config *cfg, diag *d)
+{
+    static const char *const names[] = { RENDER_DEPLOY_KERNEL_NAME, RENDER_DEPLOY_INITRD_NAME };
+    const char *dir = cfg->deploy_ramdisk;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        diag_add(d, cfg->path, 0,
+                 "[deploy] ramdisk %s: %s (image profiles cannot be served; build it with "
+                 "deploy-ramdisk/build-ramdisk.sh %s)",
+                 dir, strerror(errno), dir);
+        return;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+        int fd = openat(dfd, names[i], O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        struct stat st;
+        const char *why = NULL;
+        if (fd < 0) {
+            why = strerror(errno);
+        } else if (fstat(fd, &st) < 0) {
+            why = strerror(errno);
+        } else if (!S_ISREG(st.st_mode)) {
+            why = "not a regular file";
+        } else if (st.st_size == 0) {
+            why = "empty";
+        }
+        if (fd >= 0) {
+            close(fd);
+        }
+        if (why) {
+            diag_add(d, cfg->path, 0,
+                     "[deploy] ramdisk %s: %s: %s (image profiles cannot be served; build it "
+                     "with deploy-ramdisk/build-ramdisk.sh %s)",
+                     dir, names[i], why, dir);
+        }
+    }
+    close(dfd);
+}
+
+int agent_preflight_image_profiles(const agent_config *cfg, const intent_set *set, diag *d)
+{
+    if (cfg->deploy_ramdisk || !set) {
+        return 0;
+    }
+    size_t before = diag_count(d);
+    for (size_t i = 0; i < intent_set_n_profiles(set); i++) {
+        const model_profile *p = intent_set_profile_at(set, i);
+        if (p->kind == PROFILE_IMAGE) {
+            diag_add(d, cfg->hosts_path, 0,
+                     "profile %s is kind = image, but [deploy] ramdisk is not set in %s: its "
+                     "hosts cannot be served (set it to a directory that "
+                     "deploy-ramdisk/build-ramdisk.sh filled)",
+                     p->name, cfg->path);
+        }
+    }
+    return diag_count(d) > before ? -EINVAL : 0;
+}
+
 int agent_preflight_trust(const agent_config *cfg, diag *d)
 {
     if (!cfg->has_controller) {
@@ -128,6 +191,9 @@ int agent_preflight(const agent_config *cfg, diag *d)
     check_listen(cfg, d, "[http] listen", SOCK_STREAM, &cfg->http_listen);
     if (cfg->tftp_enabled) {
         check_listen(cfg, d, "[tftp] listen", SOCK_DGRAM, &cfg->tftp_listen);
+    }
+    if (cfg->deploy_ramdisk) {
+        check_deploy_ramdisk(cfg, d);
     }
     if (cfg->has_controller) {
         pki_prover *self = NULL;

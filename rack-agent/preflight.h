@@ -6,6 +6,8 @@
  *   - every [dhcp6] interface exists;
  *   - the [http] and [tftp] listen addresses are this machine's (a bind to
  *     port 0 of the same address, which leaves the real port alone);
+ *   - [deploy] ramdisk, when set, holds a readable, non-empty vmlinuz and
+ *     initrd.img (deploy-ramdisk/build-ramdisk.sh);
  *   - with a [controller]: the certificate and key are readable and match,
  *     the key is readable by its owner alone, and the certificate is an
  *     agent's for this [agent] rack.
@@ -23,8 +25,14 @@
 
 #include "config.h"
 #include "diag.h"
+#include "model/intent.h"
 
 /* Every problem goes to `d` naming the config file; -EINVAL when there was
  * any, 0 otherwise. */
 int agent_preflight(const agent_config *cfg, diag *d);
 int agent_preflight_trust(const agent_config *cfg, diag *d);
+/* A standalone hosts file's image profiles need [deploy] ramdisk: one
+ * problem per image profile when it is not set (-EINVAL), 0 otherwise. With
+ * a controller the profiles arrive later; the agent logs the same sentence
+ * then (once per profile and intent set). */
+int agent_preflight_image_profiles(const agent_config *cfg, const intent_set *set, diag *d);

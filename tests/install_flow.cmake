@@ -11,6 +11,14 @@ add_test(NAME integration.boot_routes
 set_tests_properties(integration.boot_routes PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
                      LABELS integration)
 
+# The routes of an image deploy: scripts that boot the deploy ramdisk,
+# /deploy/ ([deploy] ramdisk) and the NoCloud seed at /seed/.
+add_test(NAME integration.seed_routes
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/seed_routes.sh
+                 $<TARGET_FILE:rackboot-agent>)
+set_tests_properties(integration.seed_routes PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+                     LABELS integration)
+
 # progress.c: `installed` completes only once durable; a full disk or a
 # failed sync answers "not recorded" (fdatasync(2) wrapped to fail it).
 rackboot_unit_test(test_progress LIBS rb_install TIMEOUT 60)

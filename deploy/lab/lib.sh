@@ -169,6 +169,35 @@ lab_missing() {
     done
 }
 
+# ---- tests ---------------------------------------------------------------------------
+# lab_fail TEXT: the test's FAIL line ($TEST_NAME), the logs, exit 1 (the
+# EXIT trap cleans up).
+lab_fail() {
+    echo "FAIL: $TEST_NAME: $*"
+    lab_dump_logs
+    exit 1
+}
+
+# lab_test_start MISSING: the start of an end-to-end test ($TEST_NAME, the
+# binaries $RB_*): SKIP (exit 77) when MISSING (lab_missing's lines) is not
+# empty, FAIL when a binary is not built; then a fresh work directory under
+# /tmp, cleaned up on exit. Sets T_START.
+lab_test_start() {
+    local b
+    if [ -n "$1" ]; then
+        echo "SKIP: $TEST_NAME: $(echo "$1" | paste -sd ';' | sed 's/;/; /g')"
+        exit 77
+    fi
+    for b in "$RB_AGENT" "$RB_CONTROLLER" "$RB_CLI" "$RB_PKI"; do
+        [ -x "$b" ] || { echo "FAIL: $TEST_NAME: $b is not built"; exit 1; }
+    done
+    # shellcheck disable=SC2034 # the test's
+    T_START=$(lab_ts)
+    lab_init "$(mktemp -d "/tmp/rackboot-$TEST_NAME.XXXXXX")"
+    trap lab_cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
 # ---- lifecycle --------------------------------------------------------------------
 # lab_init DIR: the work directory (logs, configs, state), created empty.
 lab_init() {
@@ -413,6 +442,10 @@ key = $d/agent/$LAB_RACK.key
 crl = $d/crl.pem
 sync_wait = ${LAB_SYNC_WAIT:-10}
 EOC
+    # The deploy ramdisk image profiles boot (lab_build_ramdisk).
+    if [ -n "${LAB_RAMDISK:-}" ]; then
+        printf '\n[deploy]\nramdisk = %s\n' "$LAB_RAMDISK" >>"$LAB_DIR/agent.conf"
+    fi
     # Each is checked where it will run: the agent's check looks for its
     # interfaces and listen addresses in the rack's namespace.
     ip netns exec "$LAB_NS_CTL" "$RB_CONTROLLER" --config "$LAB_DIR/controller.conf" \
@@ -567,6 +600,72 @@ lab_build_installer() {
 
 lab_sha256() { sha256sum "$1" | cut -d' ' -f1; }
 
+# ---- image deploys -------------------------------------------------------------------------------
+# lab_build_ramdisk DIR: the deploy ramdisk (deploy-ramdisk/build-ramdisk.sh,
+# cached by content in ${RACKBOOT_RAMDISK_CACHE:-/var/cache/rackboot/ramdisk};
+# parallel runs take turns on the cache's lock, so it is built once) into
+# DIR, readable by the agent's user.
+lab_build_ramdisk() {
+    "$LAB_LIB_DIR/../../deploy-ramdisk/build-ramdisk.sh" "$1" || return 1
+    chmod 755 "$1" && chmod 644 "$1/vmlinuz" "$1/initrd.img"
+}
+
+# lab_build_image OUT: the Debian 12 image (deploy/images/build-debian.sh,
+# cached by content in ${RACKBOOT_IMAGE_CACHE:-/var/cache/rackboot/images};
+# the script serialises parallel runs on its cache's lock, so two tests
+# build it once) as OUT (.raw.zst) and OUT.sha256.
+lab_build_image() {
+    "$LAB_LIB_DIR/../images/build-debian.sh" "$1"
+}
+
+# lab_write_image_inputs DIR IMAGE PUBKEY [EXTRA CMDLINE]: hosts.csv and
+# profiles.conf for an image deploy of $LAB_HOST: profile $LAB_PROFILE
+# (kind = image) with IMAGE (a file name in $LAB_DIR/origin) and the SSH
+# key in file PUBKEY; the ramdisk's console on ttyS0, a short fail_delay.
+lab_write_image_inputs() {
+    local dir=$1 image=$2 key=$3 extra=${4:-}
+    local url="http://[$LAB_UP_CTL]:$LAB_ORIGIN_PORT"
+    mkdir -p "$dir"
+    lab_write_hosts_csv "$dir"
+    cat >"$dir/profiles.conf" <<EOP
+# An image profile: the agent boots its deploy ramdisk, which writes the
+# image and a cloud-init seed; the installed system phones home.
+[profile $LAB_PROFILE]
+kind = image
+image = $url/$image sha256=$(lab_sha256 "$LAB_DIR/origin/$image")
+root_device = auto
+ssh_authorized_keys = $(cat "$key")
+cmdline = console=ttyS0,115200n8 rackboot.fail_delay=5${extra:+ $extra}
+EOP
+}
+
+# lab_ssh CMD...: ssh to the deployed host as debian (cloud-init's default
+# user) from the rack's namespace, with the key in $LAB_DIR/id.
+lab_ssh() {
+    ip netns exec "$LAB_NS_RACK" ssh -i "$LAB_DIR/id" -o BatchMode=yes \
+        -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5 \
+        -o LogLevel=ERROR "debian@$LAB_HOST_ADDR" "$@"
+}
+
+# lab_write_hosts_csv DIR: DIR/hosts.csv with the lab's host, its reserved
+# address and the agent as its gateway.
+lab_write_hosts_csv() {
+    if [ -n "$LAB_BMC_URL" ]; then
+        # With the lab's BMC (lab_bmc_start): the host's BMC on record, its
+        # password in a file of its own beside the CSV, 0600.
+        (umask 077 && cp "$LAB_BMC_DIR/password" "$1/$LAB_HOST.bmc-password")
+        cat >"$1/hosts.csv" <<EOF
+name,mac,rack,address,prefix,gateway,hostname,bmc,bmc_user,bmc_password_file,firmware
+$LAB_HOST,$LAB_HOST_MAC,$LAB_RACK,$LAB_HOST_ADDR,$LAB_RACK_PLEN,$LAB_AGENT_ADDR,$LAB_HOST,$LAB_BMC_URL,$LAB_BMC_USER,$LAB_HOST.bmc-password,$LAB_BMC_FIRMWARE
+EOF
+    else
+        cat >"$1/hosts.csv" <<EOF
+name,mac,rack,address,prefix,gateway,hostname
+$LAB_HOST,$LAB_HOST_MAC,$LAB_RACK,$LAB_HOST_ADDR,$LAB_RACK_PLEN,$LAB_AGENT_ADDR,$LAB_HOST
+EOF
+    fi
+}
+
 # lab_write_inputs DIR: what an operator feeds the CLI, in DIR: hosts.csv,
 # profiles.conf (images on the origin with their sha256, the kickstart
 # template e2e.ks next to it). The images must be in $LAB_DIR/origin.
@@ -574,20 +673,7 @@ lab_write_inputs() {
     local dir=$1 o=$LAB_DIR/origin
     local url="http://[$LAB_UP_CTL]:$LAB_ORIGIN_PORT"
     mkdir -p "$dir"
-    if [ -n "$LAB_BMC_URL" ]; then
-        # With the lab's BMC (lab_bmc_start): the host's BMC on record, its
-        # password in a file of its own beside the CSV, 0600.
-        (umask 077 && cp "$LAB_BMC_DIR/password" "$dir/$LAB_HOST.bmc-password")
-        cat >"$dir/hosts.csv" <<EOF
-name,mac,rack,address,prefix,gateway,hostname,bmc,bmc_user,bmc_password_file,firmware
-$LAB_HOST,$LAB_HOST_MAC,$LAB_RACK,$LAB_HOST_ADDR,$LAB_RACK_PLEN,$LAB_AGENT_ADDR,$LAB_HOST,$LAB_BMC_URL,$LAB_BMC_USER,$LAB_HOST.bmc-password,$LAB_BMC_FIRMWARE
-EOF
-    else
-        cat >"$dir/hosts.csv" <<EOF
-name,mac,rack,address,prefix,gateway,hostname
-$LAB_HOST,$LAB_HOST_MAC,$LAB_RACK,$LAB_HOST_ADDR,$LAB_RACK_PLEN,$LAB_AGENT_ADDR,$LAB_HOST
-EOF
-    fi
+    lab_write_hosts_csv "$dir"
     cat >"$dir/lab.ks" <<'EOF'
 # rackboot lab kickstart for {{hostname}} (install {{install_id}})
 text
@@ -615,6 +701,27 @@ lab_register() {
     lab_rb hosts import "$1/hosts.csv" && lab_rb profiles import "$1/profiles.conf"
 }
 
+# lab_submit DIR [INSTALL-ARGS...]: for a test: hosts and profiles of DIR
+# imported (lab_register), `rackboot install $LAB_HOST --profile
+# $LAB_PROFILE INSTALL-ARGS...` (submitted at T_SUBMIT), and the install
+# dispatched to the agent within 30 s; sets INSTALL_ID. Fails the test
+# (lab_fail) otherwise.
+lab_submit() {
+    local dir=$1
+    shift
+    lab_register "$dir" >"$LAB_DIR/register.out" 2>&1 ||
+        { cat "$LAB_DIR/register.out"; lab_fail "cannot import hosts/profiles"; }
+    # shellcheck disable=SC2034 # the test's
+    T_SUBMIT=$(lab_ts)
+    lab_rb install "$LAB_HOST" --profile "$LAB_PROFILE" "$@" >"$LAB_DIR/install.out" 2>&1 ||
+        { cat "$LAB_DIR/install.out"; lab_fail "rackboot install failed"; }
+    INSTALL_ID=$(lab_status_field "$LAB_HOST" install_id)
+    { [ -n "$INSTALL_ID" ] && [ "$INSTALL_ID" != None ]; } || lab_fail "no install id in rackboot status"
+    lab_wait_for 30 lab_state_is "$LAB_HOST" dispatched ||
+        lab_fail "install not dispatched to the agent within 30 s (state $(lab_status_field "$LAB_HOST" state))"
+    lab_say "install $INSTALL_ID dispatched to rack $LAB_RACK"
+}
+
 # lab_status_field HOST FIELD: one field of `rackboot status HOST --json`.
 lab_status_field() {
     lab_rb status "$1" --json 2>/dev/null |
@@ -627,7 +734,10 @@ lab_state_is() {
 
 # ---- QEMU --------------------------------------------------------------------------------------
 # lab_qemu_cmd FIRMWARE: the lab's QEMU command line for the host (TCG, its
-# NIC on tap0, serial console on stdout) into the array LAB_QEMU_CMD, pid
+# NIC on tap0, serial console on stdout; LAB_VM_MEM MiB, default 512;
+# LAB_VM_DISK a raw disk after the NIC in the boot order; LAB_VM_REBOOT=1
+# resets on reboot instead of exiting; LAB_VM_NO_IPV4=1, uefi: OVMF without
+# IPv4 network boot) into the array LAB_QEMU_CMD, pid
 # file $LAB_DIR/qemu.pid. For the UEFI variants it also copies OVMF's
 # variable store into $LAB_DIR/OVMF_VARS.fd (the VM's NVRAM), fresh.
 # lab_boot_vm runs it itself; the lab's BMC (bmc.sh) runs it on power-on.
@@ -642,9 +752,19 @@ lab_qemu_cmd() {
     local fw=$1
     local dev="virtio-net-pci,netdev=n0,mac=$LAB_HOST_MAC,bootindex=1"
     # shellcheck disable=SC2054 # commas are QEMU option syntax
-    LAB_QEMU_CMD=(qemu-system-x86_64 -m 512 -smp 1 -nographic -no-reboot -uuid "$LAB_VM_UUID"
+    LAB_QEMU_CMD=(qemu-system-x86_64 -m "${LAB_VM_MEM:-512}" -smp 1 -nographic -uuid "$LAB_VM_UUID"
         -pidfile "$LAB_DIR/qemu.pid"
         -netdev "tap,id=n0,ifname=$LAB_TAP,script=no,downscript=no")
+    # An installer powers off when done; a deployed image reboots into its
+    # disk, so QEMU must reset instead of exiting (LAB_VM_REBOOT=1).
+    [ "${LAB_VM_REBOOT:-0}" = 1 ] || LAB_QEMU_CMD+=(-no-reboot)
+    # The host's disk (LAB_VM_DISK, a raw file), second in the boot order:
+    # the firmware boots it when the network boot finds nothing.
+    if [ -n "${LAB_VM_DISK:-}" ]; then
+        # shellcheck disable=SC2054 # commas are QEMU option syntax
+        LAB_QEMU_CMD+=(-drive "file=$LAB_VM_DISK,format=raw,if=none,id=d0,cache=unsafe"
+            -device virtio-blk-pci,drive=d0,bootindex=2)
+    fi
     # shellcheck disable=SC2054 # commas are QEMU option syntax
     case "$fw" in
     bios)
@@ -656,6 +776,13 @@ lab_qemu_cmd() {
             -drive "if=pflash,format=raw,readonly=on,file=$LAB_OVMF_CODE"
             -drive "if=pflash,format=raw,file=$LAB_DIR/OVMF_VARS.fd"
             -device "$dev")
+        # LAB_VM_NO_IPV4=1: OVMF's own network boot options without IPv4,
+        # as an IPv6-only rack's firmware would be set. When iPXE finds
+        # nothing, OVMF tries its own PXE and HTTP boot before the disk; the
+        # IPv4 ones wait ~60 s each for a DHCPv4 that never answers.
+        if [ "${LAB_VM_NO_IPV4:-0}" = 1 ]; then
+            LAB_QEMU_CMD+=(-fw_cfg name=opt/org.tianocore/IPv4Support,string=no)
+        fi
         ;;
     uefi-pxe)
         # OVMF tries PXEv4 for ~60 s first without IPv4Support=no.

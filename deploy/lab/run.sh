@@ -2,6 +2,7 @@
 # The rackboot lab: a whole IPv6-only rack on this machine, one command.
 #
 #   deploy/lab/run.sh [bios|uefi|uefi-pxe]      (default bios)
+#   deploy/lab/run.sh image [bios|uefi]         an image deploy (default bios)
 #
 # 1. installs the dependencies (deploy/install-deps.sh, Debian 12)
 # 2. builds rackboot (Release, build/lab)
@@ -24,12 +25,25 @@
 #    recorded them and `rackboot power status web17`
 # and tears everything down (also on Ctrl-C or any failure).
 #
+# `image` deploys a real Debian 12 instead: step 5 builds the deploy ramdisk
+# (deploy-ramdisk/build-ramdisk.sh) and the Debian image
+# (deploy/images/build-debian.sh; both cached under /var/cache/rackboot, the
+# first image build takes ~5 minutes), the profile is `kind = image` with an
+# SSH key made for the lab, web17 gets a blank 4 GiB disk, and the watch goes
+# on through writing %, written, the reboot into the disk and cloud-init's
+# first_boot; the lab ends with an SSH login to the deployed host.
+#
 # Environment: LAB_BUILD_DIR (default build/lab), LAB_KEEP=1 keeps the work
 # directory /tmp/rackboot-lab (logs: controller.log, agent.log, bmc/serial.log),
 # LAB_SKIP_DEPS=1 skips step 1, LAB_CONSOLE=1 also shows the VM's console.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+MODE=install
+if [ "${1:-}" = image ]; then
+    MODE=image
+    shift
+fi
 FW=${1:-${LAB_FIRMWARE:-bios}}
 BUILD=${LAB_BUILD_DIR:-$ROOT/build/lab}
 STEPS=9
@@ -43,9 +57,9 @@ die() {
     exit 1
 }
 
-case "$FW" in
-bios | uefi | uefi-pxe) ;;
-*) die "usage: $0 [bios|uefi|uefi-pxe]" ;;
+case "$MODE/$FW" in
+install/bios | install/uefi | install/uefi-pxe | image/bios | image/uefi) ;;
+*) die "usage: $0 [bios|uefi|uefi-pxe] | $0 image [bios|uefi]" ;;
 esac
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces, tap devices, packages)"
 
@@ -72,7 +86,12 @@ LAB_NS_CTL=rack-ctl
 LAB_NS_BMC=rack-bmc
 # shellcheck source=deploy/lab/lib.sh
 . "$ROOT/deploy/lab/lib.sh"
-missing=$(lab_missing net qemu "$FW" installer bmc)
+if [ "$MODE" = image ]; then
+    LAB_PROFILE=deb12
+    missing=$(lab_missing net qemu "$FW" bmc)
+else
+    missing=$(lab_missing net qemu "$FW" installer bmc)
+fi
 [ -z "$missing" ] || die "missing: $(echo "$missing" | paste -sd ';')"
 
 lab_init "${LAB_WORK:-/tmp/rackboot-lab}"
@@ -89,6 +108,13 @@ cat <<EOF
                  \`-- tap0 -> QEMU host $LAB_HOST ($LAB_HOST_MAC, reserved $LAB_HOST_ADDR)
 EOF
 
+if [ "$MODE" = image ]; then
+    # web17's blank disk; the deployed image reboots into it, so QEMU resets
+    # instead of exiting. Set before the BMC writes its power-on command.
+    truncate -s 4G "$LAB_DIR/disk.raw"
+    # shellcheck disable=SC2034 # read by lib.sh (lab_qemu_cmd)
+    LAB_VM_DISK=$LAB_DIR/disk.raw LAB_VM_MEM=1024 LAB_VM_REBOOT=1 LAB_VM_NO_IPV4=1
+fi
 lab_bmc_start "$FW" || die "the host's BMC did not start (see $LAB_DIR/bmc/)"
 cat <<EOF
   $LAB_NS_RACK      mgmt0 $LAB_MGMT_AGENT/64 (the management link)
@@ -100,12 +126,25 @@ step "PKI: a throwaway fleet CA"
 lab_pki || die "rackboot-pki failed"
 "$RB_PKI" --dir "$LAB_DIR/pki" list
 
-step "installer payload on the origin mirror"
-lab_start_origin || die "origin web server"
-lab_build_installer "$LAB_DIR/origin" || die "cannot build the installer"
-lab_write_inputs "$LAB_DIR/inputs"
-ls -l "$LAB_DIR/origin"
-echo "  kernel: Debian linux-image-$LAB_KVER; initrd: busybox-static + NIC modules + installer-init.sh"
+if [ "$MODE" = image ]; then
+    step "deploy ramdisk and Debian 12 image (cached; the first image build takes ~5 min)"
+    lab_start_origin || die "origin web server"
+    lab_build_ramdisk "$LAB_DIR/ramdisk" || die "cannot build the deploy ramdisk"
+    lab_build_image "$LAB_DIR/origin/disk.raw.zst" || die "cannot build the Debian image"
+    ssh-keygen -q -t ed25519 -N '' -C rackboot-lab -f "$LAB_DIR/id" || die "ssh-keygen"
+    lab_write_image_inputs "$LAB_DIR/inputs" disk.raw.zst "$LAB_DIR/id.pub"
+    # shellcheck disable=SC2034 # read by lib.sh (lab_write_configs)
+    LAB_RAMDISK=$LAB_DIR/ramdisk
+    ls -l "$LAB_DIR/ramdisk" "$LAB_DIR/origin"
+    echo "  the agent serves the ramdisk at /deploy/; the image reaches it through its cache"
+else
+    step "installer payload on the origin mirror"
+    lab_start_origin || die "origin web server"
+    lab_build_installer "$LAB_DIR/origin" || die "cannot build the installer"
+    lab_write_inputs "$LAB_DIR/inputs"
+    ls -l "$LAB_DIR/origin"
+    echo "  kernel: Debian linux-image-$LAB_KVER; initrd: busybox-static + NIC modules + installer-init.sh"
+fi
 
 step "controller and agent"
 lab_write_configs || die "the generated configs do not pass --check-config ($LAB_DIR)"
@@ -130,7 +169,12 @@ step "rackboot install $LAB_HOST --profile $LAB_PROFILE --power cycle"
 lab_wait_for 30 lab_state_is "$LAB_HOST" dispatched || die "the install did not reach the agent"
 "$RB_CLI" status "$LAB_HOST"
 
-step "$LAB_HOST powered on by its BMC ($FW firmware, QEMU TCG); watch it install"
+step "$LAB_HOST powered on by its BMC ($FW firmware, QEMU TCG); watch it $([ "$MODE" = image ] && echo deploy || echo install)"
+WATCH_LIMIT=300
+if [ "$MODE" = image ]; then
+    WATCH_LIMIT=1500
+    echo "  netboot -> deploy ramdisk -> image written -> reboot -> Debian from disk -> cloud-init phones home"
+fi
 lab_wait_for 60 lab_vm_running || die "the BMC did not power $LAB_HOST on (see $LAB_DIR/bmc/chassis.log)"
 LAB_QEMU_T0=$(cat "$LAB_BMC_DIR/powered_on_at")
 echo "  \$ rackboot events $LAB_HOST   (the BMC's part)"
@@ -142,12 +186,14 @@ if [ "${LAB_CONSOLE:-0}" = 1 ]; then
 fi
 echo "  \$ rackboot watch $LAB_HOST"
 set +e
-timeout 300 "$RB_CLI" watch "$LAB_HOST"
+timeout "$WATCH_LIMIT" "$RB_CLI" watch "$LAB_HOST"
 rc=$?
 set -e
 T_DONE=$(lab_ts)
 [ "$rc" = 0 ] || die "rackboot watch ended with status $rc (see $LAB_DIR/bmc/serial.log and agent.log)"
-lab_vm_wait_exit 30 || echo "  (the VM did not power off by itself)"
+if [ "$MODE" = install ]; then
+    lab_vm_wait_exit 30 || echo "  (the VM did not power off by itself)"
+fi
 echo
 echo "  \$ rackboot status $LAB_HOST"
 "$RB_CLI" status "$LAB_HOST"
@@ -156,5 +202,22 @@ echo "  \$ rackboot events $LAB_HOST"
 echo "  \$ rackboot power status $LAB_HOST"
 "$RB_CLI" power status "$LAB_HOST" || true
 echo
-echo "lab: $LAB_HOST installed $(lab_rel "$T_DONE") s after power-on; its next boot gets no DHCPv6 answer."
+if [ "$MODE" = image ]; then
+    echo "lab: $LAB_HOST deployed and booted from its disk $(lab_rel "$T_DONE") s after power-on."
+    echo "  \$ ssh -i $LAB_DIR/id debian@$LAB_HOST_ADDR   (from namespace $LAB_NS_RACK)"
+    ok=""
+    for _ in $(seq 30); do
+        # shellcheck disable=SC2016 # expanded by the deployed host's shell
+        if lab_ssh 'echo "  $(whoami)@$(hostname) ($(hostname -f)), up $(cut -d. -f1 /proc/uptime) s"; ip -6 addr show scope global | sed "s/^/  /"'; then
+            ok=1
+            break
+        fi
+        sleep 2
+    done
+    [ -n "$ok" ] || die "no SSH login to $LAB_HOST_ADDR"
+    lab_ssh 'sudo -n systemctl poweroff' >/dev/null 2>&1 || true
+    lab_vm_wait_exit 60 || true
+else
+    echo "lab: $LAB_HOST installed $(lab_rel "$T_DONE") s after power-on; its next boot gets no DHCPv6 answer."
+fi
 echo "lab: tearing down"

@@ -41,6 +41,12 @@ typedef struct http_route {
     void *userdata;
 } http_route;
 
+typedef struct http_secret {
+    char *prefix;
+    size_t len;
+    unsigned index;
+} http_secret;
+
 typedef struct http_header {
     struct http_header *next;
     char *name;
@@ -110,6 +116,9 @@ struct http_server {
     http_conn *waiting, *waiting_tail;
     log_ratelimit rl;
     http_server_stats stats;
+    /* Path segments the access log blanks (http_server_redact_segment()). */
+    http_secret secrets[HTTP_MAX_SECRET_SEGMENTS];
+    size_t n_secrets;
 };
 
 /* ---- requests ---- */
@@ -841,6 +850,47 @@ static void redact_query_secrets(const char *target, char *out, size_t size)
     out[o] = '\0';
 }
 
+int http_server_redact_segment(http_server *srv, const char *prefix, unsigned index)
+{
+    size_t len = prefix ? strlen(prefix) : 0;
+    if (len < 2 || prefix[0] != '/' || prefix[len - 1] != '/') {
+        return -EINVAL;
+    }
+    if (srv->n_secrets == ARRAY_SIZE(srv->secrets)) {
+        return -E2BIG;
+    }
+    char *copy = strdup(prefix);
+    if (!copy) {
+        return -ENOMEM;
+    }
+    srv->secrets[srv->n_secrets++] = (http_secret){ copy, len, index };
+    return 0;
+}
+
+/* `target` with the secret path segment of a matching rule replaced by "-"
+ * (the rest as sent). Truncates to `size`. */
+static void redact_path_secrets(const http_server *srv, const char *target, char *out,
+                                size_t size)
+{
+    snprintf(out, size, "%s", target);
+    for (size_t i = 0; i < srv->n_secrets; i++) {
+        if (strncmp(target, srv->secrets[i].prefix, srv->secrets[i].len) != 0) {
+            continue;
+        }
+        const char *seg = target + srv->secrets[i].len;
+        for (unsigned k = 0; k < srv->secrets[i].index && seg; k++) {
+            seg = strpbrk(seg, "/?");
+            seg = seg && *seg == '/' ? seg + 1 : NULL;
+        }
+        if (!seg) {
+            return;
+        }
+        size_t end = strcspn(seg, "/?");
+        snprintf(out, size, "%.*s-%s", (int)(seg - target), target, seg + end);
+        return;
+    }
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -873,8 +923,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
     if (log_enabled(LOG_LEVEL_INFO)) {
         /* The access log line; skipped whole (quoting, clock) below info. */
-        char redacted[512], target[512];
-        redact_query_secrets(req->target, redacted, sizeof(redacted));
+        char unpathed[512], redacted[512], target[512];
+        redact_path_secrets(srv, req->target, unpathed, sizeof(unpathed));
+        redact_query_secrets(unpathed, redacted, sizeof(redacted));
         log_quote(target, sizeof(target), redacted);
         uint64_t ms = (now_monotonic_us() - req->start_us) / 1000;
         if (ok) {
@@ -1167,6 +1218,9 @@ static void on_handle_closed(uv_handle_t *h)
     }
     for (size_t i = 0; i < srv->n_routes; i++) {
         free(srv->routes[i].path);
+    }
+    for (size_t i = 0; i < srv->n_secrets; i++) {
+        free(srv->secrets[i].prefix);
     }
     free(srv->routes);
     free(srv);

@@ -123,6 +123,16 @@ typedef void (*http_handler_fn)(http_request *req, void *userdata);
 int http_server_route(http_server *srv, unsigned methods, const char *path, http_handler_fn fn,
                       void *userdata);
 
+/* A secret carried in the path rather than the query (an install token in
+ * /seed/<id>/<token>/...: the client appends names to the URL it is given):
+ * in the access log line of every request whose target starts with `prefix`
+ * (which starts and ends with '/'), path segment `index` after it (0: the
+ * first) is written as "-". Query `token=` values are always blanked.
+ * -EINVAL for a bad prefix, -E2BIG past HTTP_MAX_SECRET_SEGMENTS rules,
+ * -ENOMEM. */
+#define HTTP_MAX_SECRET_SEGMENTS 4u
+int http_server_redact_segment(http_server *srv, const char *prefix, unsigned index);
+
 /* Raises the soft RLIMIT_NOFILE to the hard limit when it is below
  * `connections` plus a margin for the agent's other files. *ret_limit (may be
  * NULL) gets the soft limit in force. -EMFILE when the hard limit is still

@@ -11,9 +11,11 @@
 #include "hex.h"
 #include "http/files_route.h"
 #include "log.h"
+#include "parse.h"
 #include "rbproto.h"
 #include "render/cmdline.h"
 #include "render/kickstart.h"
+#include "render/nocloud.h"
 #include "render/overlay.h"
 #include "render/script.h"
 #include "sha256.h"
@@ -44,6 +46,7 @@ struct boot_routes {
     const intents_store *intents;
     progress *prog;
     files *files;
+    files *ramdisk; /* the deploy ramdisk's directory; NULL: none */
     boot_on_link_fn on_link;
     void *on_link_data;
     transfer *transfers;
@@ -417,6 +420,71 @@ static void on_phone_home(http_request *req, void *userdata)
     http_request_on_cancel(req, on_progress_cancel, w);
 }
 
+/* GET /seed/<id>/<token>/<mac>/<doc>: the NoCloud seed the deploy ramdisk
+ * writes beside the image. The rules of /ks/: the install's token (compared
+ * in constant time; one 403 for an unknown install and a wrong token) and
+ * the host's own address; and only for an image install and one of its
+ * MACs. The token is in the path: nothing here logs the path (the access
+ * log blanks that segment, http_server_redact_segment()). */
+static void on_seed(http_request *req, void *userdata)
+{
+    boot_routes *b = userdata;
+    render_seed_path sp;
+    if (render_seed_path_parse(http_request_path(req), &sp) < 0) {
+        http_reply_error(req, 404, "Not Found");
+        return;
+    }
+    char key[129];
+    RB_ASSERT(sp.id_len < sizeof(key)); /* render_id_valid() */
+    memcpy(key, sp.id, sp.id_len);
+    key[sp.id_len] = '\0';
+    const intent_set *set = intents_store_current(b->intents);
+    const intent *in = set ? intent_set_find_install(set, key) : NULL;
+    size_t n = in ? strlen(in->token) : 0;
+    if (!in || sp.token_len != n || CRYPTO_memcmp(sp.token, in->token, n) != 0) {
+        log_warn("boot: seed of install=%s refused to client=%s (unknown install or wrong "
+                 "token)",
+                 key, http_request_client_string(req));
+        http_reply_error(req, 403, "Forbidden");
+        return;
+    }
+    if (!source_allowed(b, in, req, "seed")) {
+        return;
+    }
+    char mac[FORMAT_MAC_LEN];
+    format_mac(sp.mac, mac);
+    if (in->profile->kind != PROFILE_IMAGE) {
+        http_reply_error(req, 404, "not an image install");
+        return;
+    }
+    if (!intent_has_mac(in, sp.mac)) {
+        log_warn("boot: seed of host=%s install=%s refused for mac=%s (not the host's)", in->host,
+                 in->install_id, mac);
+        http_reply_error(req, 404, "not a MAC of this host");
+        return;
+    }
+    render_nocloud_seed seed = { 0 };
+    int r = render_nocloud(b->ctx, in, sp.mac, &seed);
+    if (r < 0) {
+        log_error("boot: cannot render the seed of host=%s install=%s: %s", in->host,
+                  in->install_id, errstr(r));
+        http_reply_error(req, 500, "cannot render the seed");
+        return;
+    }
+    char **doc = sp.doc == RENDER_SEED_META_DATA        ? &seed.meta_data
+                 : sp.doc == RENDER_SEED_NETWORK_CONFIG ? &seed.network_config
+                                                        : &seed.user_data;
+    size_t len = sp.doc == RENDER_SEED_META_DATA        ? seed.meta_data_len
+                 : sp.doc == RENDER_SEED_NETWORK_CONFIG ? seed.network_config_len
+                                                        : seed.user_data_len;
+    char *body = *doc;
+    *doc = NULL; /* the reply owns it now */
+    render_nocloud_clear(&seed);
+    reply_text(req, body, len);
+    log_info("boot: seed %s served host=%s install=%s mac=%s", render_seed_doc_name(sp.doc),
+             in->host, in->install_id, mac);
+}
+
 /* ---- Images: kernel_fetched, initrd_fetched, stage2 progress ------------ */
 
 static void transfer_emit(transfer *t, Rackboot__V1__Phase phase, uint32_t percent)
@@ -490,6 +558,32 @@ static void on_tick(uv_timer_t *timer)
     }
 }
 
+/* Watches `req` for the whole file going out to host `in` (phase 0: does
+ * nothing): transfer_emit() on completion, quarters on the way for stage2. */
+static void watch_transfer(boot_routes *b, http_request *req, const intent *in,
+                           Rackboot__V1__Phase phase)
+{
+    transfer *t = phase ? calloc(1, sizeof(*t)) : NULL;
+    if (!t) {
+        return;
+    }
+    t->b = b;
+    t->req = req;
+    t->phase = phase;
+    snprintf(t->install_id, sizeof(t->install_id), "%s", in->install_id);
+    (void)tcpinfo_bytes_acked(http_request_socket(req), &t->acked_at_start);
+    t->next = b->transfers;
+    if (b->transfers) {
+        b->transfers->prev = t;
+    }
+    b->transfers = t;
+    http_request_on_done(req, on_image_done, t);
+    if (phase == RACKBOOT__V1__PHASE__PHASE_STAGE2_PROGRESS && b->tick_open &&
+        !uv_is_active((uv_handle_t *)&b->tick)) {
+        uv_timer_start(&b->tick, on_tick, TRANSFER_TICK_MS, TRANSFER_TICK_MS);
+    }
+}
+
 /* /images/<profile>/<file>: served by the image cache (files.h); when the
  * client is a host installing that profile, its progress is watched. */
 static void on_image(http_request *req, void *userdata)
@@ -519,25 +613,38 @@ static void on_image(http_request *req, void *userdata)
             break;
         }
     }
-    transfer *t = phase ? calloc(1, sizeof(*t)) : NULL;
-    if (t) {
-        t->b = b;
-        t->req = req;
-        t->phase = phase;
-        snprintf(t->install_id, sizeof(t->install_id), "%s", in->install_id);
-        (void)tcpinfo_bytes_acked(http_request_socket(req), &t->acked_at_start);
-        t->next = b->transfers;
-        if (b->transfers) {
-            b->transfers->prev = t;
-        }
-        b->transfers = t;
-        http_request_on_done(req, on_image_done, t);
-        if (phase == RACKBOOT__V1__PHASE__PHASE_STAGE2_PROGRESS && b->tick_open &&
-            !uv_is_active((uv_handle_t *)&b->tick)) {
-            uv_timer_start(&b->tick, on_tick, TRANSFER_TICK_MS, TRANSFER_TICK_MS);
-        }
-    }
+    watch_transfer(b, req, in, phase);
     http_reply_files(req, b->files, path + 1);
+}
+
+/* /deploy/vmlinuz and /deploy/initrd.img: the deploy ramdisk, from its
+ * directory (files.h: opened beneath it, sendfile, ranges, validators).
+ * Only those two names: the directory may hold other things. A host
+ * deploying an image gets kernel_fetched and initrd_fetched as with an
+ * install profile's own. */
+static void on_deploy(http_request *req, void *userdata)
+{
+    boot_routes *b = userdata;
+    const char *name = http_request_path(req) + strlen(RENDER_DEPLOY_DIR);
+    Rackboot__V1__Phase phase;
+    if (streq(name, RENDER_DEPLOY_KERNEL_NAME)) {
+        phase = RACKBOOT__V1__PHASE__PHASE_KERNEL_FETCHED;
+    } else if (streq(name, RENDER_DEPLOY_INITRD_NAME)) {
+        phase = RACKBOOT__V1__PHASE__PHASE_INITRD_FETCHED;
+    } else {
+        http_reply_error(req, 404, "Not Found");
+        return;
+    }
+    if (!b->ramdisk) {
+        http_reply_error(req, 404, "no deploy ramdisk on this agent ([deploy] ramdisk)");
+        return;
+    }
+    const intent_set *set = intents_store_current(b->intents);
+    const intent *in = boot_find_client(set, http_request_client(req), b->on_link, b->on_link_data);
+    if (in && in->profile->kind == PROFILE_IMAGE && http_request_method(req) == HTTP_METHOD_GET) {
+        watch_transfer(b, req, in, phase);
+    }
+    http_reply_files(req, b->ramdisk, name);
 }
 
 /* ---- Lifecycle --------------------------------------------------------- */
@@ -622,12 +729,27 @@ int boot_routes_new(uv_loop_t *loop, http_server *srv, const render_context *ctx
     if (r >= 0 && f) {
         r = http_server_route(srv, HTTP_METHOD_GET, "/images/", on_image, b);
     }
+    if (r >= 0) {
+        r = http_server_route(srv, HTTP_METHOD_GET, RENDER_SEED_DIR, on_seed, b);
+    }
+    if (r >= 0) {
+        /* /seed/<id>/<token>/...: segment 1 is the token. */
+        r = http_server_redact_segment(srv, RENDER_SEED_DIR, 1);
+    }
+    if (r >= 0) {
+        r = http_server_route(srv, HTTP_METHOD_GET, RENDER_DEPLOY_DIR, on_deploy, b);
+    }
     if (r < 0) {
         boot_routes_close(b);
         return r;
     }
     *ret = b;
     return 0;
+}
+
+void boot_routes_serve_ramdisk(boot_routes *b, files *ramdisk)
+{
+    b->ramdisk = ramdisk;
 }
 
 void boot_routes_on_link(boot_routes *b, boot_on_link_fn fn, void *userdata)

@@ -10,6 +10,14 @@
  *   POST /phone-home/<id>?token=T  cloud-init's phone_home from the deployed
  *                                  system (instance_id=<id>&hostname=...)
  *                                  → first_boot, which ends the install
+ *   GET  /seed/<id>/<token>/<mac>/{meta-data,network-config,user-data}
+ *                                  an image install's NoCloud seed for the
+ *                                  host booted through <mac> (render/nocloud.h;
+ *                                  the token in the path, see context.h)
+ *   GET  /deploy/{vmlinuz,initrd.img}
+ *                                  the deploy ramdisk ([deploy] ramdisk) →
+ *                                  kernel_fetched, initrd_fetched for a host
+ *                                  deploying an image
  *   GET  /images/<profile>/...     the image cache's files (files.h); for a
  *                                  host installing that profile, the whole
  *                                  vmlinuz → kernel_fetched, initrd.img →
@@ -17,8 +25,8 @@
  *                                  stage2_progress at 25/50/75 % (TCP_INFO's
  *                                  bytes acknowledged) and 100 %
  *
- * Only a host with an intent gets a script; a kickstart or a progress post
- * needs the install's token (403 without it, nothing recorded). Scripts and
+ * Only a host with an intent gets a script; a kickstart, a seed or a progress
+ * post needs the install's token (403 without it, nothing recorded). Scripts and
  * kickstarts carry the install's token, so only the host itself may fetch
  * them or post progress: its reserved address, or an address whose EUI-64
  * interface identifier is one of its MACs (a SLAAC address, with the A flag
@@ -35,7 +43,8 @@
  * (progress_post_event(): the loop's next sync), 503 when it is not (a full
  * disk, a failed sync: nothing changed, the installer retries); `installed`
  * and `first_boot` withdraw the intent before the 200 goes out. The same
- * source rules hold for /phone-home/. */
+ * source rules hold for /phone-home/ and /seed/; a seed is served only for
+ * an image profile and one of the intent's MACs (404 otherwise). */
 #pragma once
 
 #include "files/files.h"
@@ -58,6 +67,10 @@ int boot_routes_new(uv_loop_t *loop, http_server *srv, const render_context *ctx
  * daemon: its DHCPv6 interfaces' prefixes). Without it only the reserved
  * address's /64 and fe80::/64 count. */
 void boot_routes_on_link(boot_routes *b, boot_on_link_fn fn, void *userdata);
+/* Serves the deploy ramdisk's vmlinuz and initrd.img from `ramdisk` (a
+ * files.h rooted at [deploy] ramdisk; borrowed, must outlive the routes) at
+ * /deploy/. Without it /deploy/ answers 404. */
+void boot_routes_serve_ramdisk(boot_routes *b, files *ramdisk);
 /* After the HTTP server closed; frees once the loop ran the close. */
 void boot_routes_close(boot_routes *b);
 

@@ -4,17 +4,68 @@
 #include <string.h>
 
 #include "render/host-internal.h"
+#include "sha256.h"
 #include "util.h"
 
-static bool intent_has_mac(const intent *in, const uint8_t mac[6])
+/* What follows the network words, by profile kind (model/profile.h): the
+ * installer's, or the deploy ramdisk's (deploy-ramdisk/ramdisk-init.sh). */
+typedef int (*kind_args_fn)(rbuf *b, const render_context *ctx, const render_host *h,
+                            const uint8_t mac[6]);
+
+static int install_args(rbuf *b, const render_context *ctx, const render_host *h,
+                        const uint8_t mac[6])
 {
-    for (size_t i = 0; i < in->n_macs && i < INTENT_MAX_MACS; i++) {
-        if (memcmp(in->macs[i], mac, 6) == 0) {
-            return true;
-        }
+    (void)mac;
+    const intent *in = h->in;
+    rbuf_printf(b, " inst.ks=%s/ks/%s?token=%s", ctx->base_url, in->install_id, in->token);
+    if (model_profile_image(h->profile, IMAGE_STAGE2)) {
+        rbuf_printf(b, " inst.stage2=%s/images/%s/", ctx->base_url, h->profile->name);
     }
-    return false;
+    /* For a kickstart's %pre (/proc/cmdline); the profile's value was
+     * checked at load (model_root_device_valid). */
+    if (h->profile->root_device) {
+        rbuf_printf(b, " rackboot.root_device=%s", h->profile->root_device);
+    }
+    return 0;
 }
+
+static int image_args(rbuf *b, const render_context *ctx, const render_host *h,
+                      const uint8_t mac[6])
+{
+    const model_profile *p = h->profile;
+    const model_image *disk = model_profile_image(p, IMAGE_DISK);
+    /* The ramdisk brings up exactly the static address and a default route
+     * through the gateway; it has no DHCPv6 client and does not wait for
+     * router advertisements. */
+    if (!disk || p->ip != IP_MODE_STATIC || !h->gateway[0]) {
+        return -EINVAL;
+    }
+    _cleanup_free_ char *progress = NULL, *seed = NULL;
+    int r = render_progress_url(ctx, h->in, &progress);
+    if (r >= 0) {
+        r = render_seed_url(ctx, h->in, mac, &seed);
+    }
+    if (r < 0) {
+        return r;
+    }
+    char sha[SHA256_HEX_LEN + 1];
+    sha256_to_hex(disk->sha256, sha);
+    /* No rackboot.image_size: the ramdisk wants the uncompressed size,
+     * which the profile does not know (model_image.size is the size as
+     * served, compressed or not). */
+    rbuf_printf(b, " rackboot.image=%s/images/%s/%s", ctx->base_url, p->name,
+                model_image_path(disk));
+    rbuf_printf(b, " rackboot.image_sha256=%s", sha);
+    rbuf_printf(b, " rackboot.root_device=%s", p->root_device ? p->root_device : "auto");
+    rbuf_printf(b, " rackboot.progress=%s", progress);
+    rbuf_printf(b, " rackboot.seed=%s", seed);
+    return 0;
+}
+
+static const kind_args_fn kind_args[] = {
+    [PROFILE_INSTALL] = install_args,
+    [PROFILE_IMAGE] = image_args,
+};
 
 int render_cmdline(const render_context *ctx, const intent *in, const uint8_t mac[6], char **ret,
                    size_t *ret_len)
@@ -24,7 +75,7 @@ int render_cmdline(const render_context *ctx, const intent *in, const uint8_t ma
     if (r < 0) {
         return r;
     }
-    if (!intent_has_mac(in, mac)) {
+    if (!intent_has_mac(in, mac) || (size_t)h.profile->kind >= ARRAY_SIZE(kind_args)) {
         return -EINVAL;
     }
 
@@ -50,14 +101,9 @@ int render_cmdline(const render_context *ctx, const intent *in, const uint8_t ma
     }
     rbuf_printf(&b, " BOOTIF=01-%02x-%02x-%02x-%02x-%02x-%02x", mac[0], mac[1], mac[2], mac[3],
                 mac[4], mac[5]);
-    rbuf_printf(&b, " inst.ks=%s/ks/%s?token=%s", ctx->base_url, in->install_id, in->token);
-    if (model_profile_image(h.profile, IMAGE_STAGE2)) {
-        rbuf_printf(&b, " inst.stage2=%s/images/%s/", ctx->base_url, h.profile->name);
-    }
-    /* For the image deploy and a kickstart's %pre (/proc/cmdline); the
-     * profile's value was checked at load (model_root_device_valid). */
-    if (h.profile->root_device) {
-        rbuf_printf(&b, " rackboot.root_device=%s", h.profile->root_device);
+    r = kind_args[h.profile->kind](&b, ctx, &h, mac);
+    if (r < 0) {
+        rbuf_fail(&b, r);
     }
     if (!strempty(h.profile->cmdline)) {
         rbuf_putc(&b, ' ');

@@ -11,10 +11,21 @@
  *      where "[...]" is invalid; NetworkManager's initrd generator accepts
  *      both forms (nmi-cmdline-reader.c get_word() strips brackets).
  *   BOOTIF=01-<mac with '-'>   (pxelinux form; dracut and NM strip "01-")
+ * then, for an install profile (kind = install):
  *   inst.ks=<base>/ks/<install-id>?token=<token>
  *   inst.stage2=<base>/images/<profile>/   only when the profile has a
  *      stage2 image
- *   then the profile's own `cmdline`, verbatim.
+ *   rackboot.root_device=<root_device>     when the profile sets one
+ * or, for an image profile (kind = image; the deploy ramdisk's contract,
+ * deploy-ramdisk/ramdisk-init.sh):
+ *   rackboot.image=<base>/images/<profile>/disk.img
+ *   rackboot.image_sha256=<the disk image's sha256>
+ *   rackboot.root_device=<root_device, or auto>
+ *   rackboot.progress=<base>/progress/<install-id>?token=<token>
+ *   rackboot.seed=<base>/seed/<install-id>/<token>/<mac with '-'>
+ *   (no rackboot.image_size: the profile knows the size as served, not the
+ *   uncompressed size the ramdisk checks; no inst.* words)
+ * then the profile's own `cmdline`, verbatim.
  *
  * `mac` is the MAC the host booted with (from the script's URL); it must be
  * one of the intent's. */
@@ -32,7 +43,10 @@
 
 /* *ret: a new NUL-terminated string, no trailing newline (free() it);
  * *ret_len (if not NULL) its length. -EINVAL for an intent whose values fail
- * validation (host-internal.h, render_host_resolve) or a `mac` that is not
- * the intent's; -E2BIG when the line would not fit RENDER_CMDLINE_MAX. */
+ * validation (host-internal.h, render_host_resolve), a `mac` that is not
+ * the intent's, or an image profile without a disk image, with `ip =
+ * dhcp6` or without a gateway (the ramdisk configures the static address
+ * and a default route only); -E2BIG when the line would not fit
+ * RENDER_CMDLINE_MAX. */
 int render_cmdline(const render_context *ctx, const intent *in, const uint8_t mac[6], char **ret,
                    size_t *ret_len);

@@ -86,6 +86,63 @@ int render_phone_home_path_parse(const char *path, const char **ret_id, size_t *
     return id_path_parse(path, "phone-home", ret_id, ret_len);
 }
 
+static const char *const seed_doc_names[] = {
+    [RENDER_SEED_META_DATA] = "meta-data",
+    [RENDER_SEED_NETWORK_CONFIG] = "network-config",
+    [RENDER_SEED_USER_DATA] = "user-data",
+};
+
+const char *render_seed_doc_name(render_seed_doc doc)
+{
+    RB_ASSERT((size_t)doc < ARRAY_SIZE(seed_doc_names));
+    return seed_doc_names[doc];
+}
+
+/* The next '/'-terminated segment of *p, as a string in `buf`; *p moves
+ * past its '/'. -EINVAL without a '/' or when it does not fit. */
+static int next_segment(const char **p, char *buf, size_t size, const char **ret_start)
+{
+    const char *slash = strchr(*p, '/');
+    if (!slash || slash == *p || (size_t)(slash - *p) >= size) {
+        return -EINVAL;
+    }
+    size_t n = (size_t)(slash - *p);
+    memcpy(buf, *p, n);
+    buf[n] = '\0';
+    if (ret_start) {
+        *ret_start = *p;
+    }
+    *p = slash + 1;
+    return 0;
+}
+
+int render_seed_path_parse(const char *path, render_seed_path *ret)
+{
+    const char *p = after_dir(path, "seed");
+    if (!p) {
+        return -EINVAL;
+    }
+    render_seed_path s = { 0 };
+    /* Ids and tokens are short (the controller's are 32 characters); the
+     * longest MAC form is 6 * 2 digits + 5 * "%3A". */
+    char id[129], token[129], mac[6 * 2 + 5 * 3 + 1];
+    if (next_segment(&p, id, sizeof(id), &s.id) < 0 || !render_id_valid(id) ||
+        next_segment(&p, token, sizeof(token), &s.token) < 0 || !render_id_valid(token) ||
+        next_segment(&p, mac, sizeof(mac), NULL) < 0 || parse_mac(mac, s.mac) < 0) {
+        return -EINVAL;
+    }
+    s.id_len = strlen(id);
+    s.token_len = strlen(token);
+    for (size_t i = 0; i < ARRAY_SIZE(seed_doc_names); i++) {
+        if (streq(p, seed_doc_names[i])) {
+            s.doc = (render_seed_doc)i;
+            *ret = s;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
 static int install_url(const render_context *ctx, const intent *in, const char *dir, char **ret)
 {
     if (!render_id_valid(in->install_id) || !render_id_valid(in->token)) {
@@ -109,6 +166,17 @@ int render_progress_url(const render_context *ctx, const intent *in, char **ret)
 int render_phone_home_url(const render_context *ctx, const intent *in, char **ret)
 {
     return install_url(ctx, in, "phone-home", ret);
+}
+
+int render_seed_url(const render_context *ctx, const intent *in, const uint8_t mac[6], char **ret)
+{
+    if (!render_id_valid(in->install_id) || !render_id_valid(in->token)) {
+        return -EINVAL;
+    }
+    rbuf b = { 0 };
+    rbuf_printf(&b, "%s" RENDER_SEED_DIR "%s/%s/%02x-%02x-%02x-%02x-%02x-%02x", ctx->base_url,
+                in->install_id, in->token, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+    return rbuf_finish(&b, ret, NULL);
 }
 
 int render_host_resolve(const render_context *ctx, const intent *in, render_host *ret)

@@ -61,25 +61,8 @@ case "$POWER" in
 "" | bmc) ;;
 *) echo "usage: e2e.sh FIRMWARE AGENT CONTROLLER CLI PKI [bmc]" >&2; exit 2 ;;
 esac
-missing=$(lab_missing net qemu "$FW" installer ${POWER:+bmc})
-if [ -n "$missing" ]; then
-    echo "SKIP: $TEST_NAME: $(echo "$missing" | paste -sd ';' | sed 's/;/; /g')"
-    exit 77
-fi
-for b in "$RB_AGENT" "$RB_CONTROLLER" "$RB_CLI" "$RB_PKI"; do
-    [ -x "$b" ] || { echo "FAIL: $TEST_NAME: $b is not built"; exit 1; }
-done
-
-fail() {
-    echo "FAIL: $TEST_NAME: $*"
-    lab_dump_logs
-    exit 1
-}
-
-T_START=$(lab_ts)
-lab_init "$(mktemp -d "/tmp/rackboot-$TEST_NAME.XXXXXX")"
-trap lab_cleanup EXIT
-trap 'exit 130' INT TERM
+fail() { lab_fail "$@"; }
+lab_test_start "$(lab_missing net qemu "$FW" installer ${POWER:+bmc})"
 
 # ---- the rack ------------------------------------------------------------------
 lab_say "network: namespaces $LAB_NS_CTL (controller, origin) and $LAB_NS_RACK (agent, radvd, VM)"
@@ -100,16 +83,7 @@ lab_start_controller || fail "controller"
 lab_start_agent || fail "agent"
 
 # ---- 1. submit -----------------------------------------------------------------------
-lab_register "$LAB_DIR/inputs" >"$LAB_DIR/register.out" 2>&1 ||
-    { cat "$LAB_DIR/register.out"; fail "cannot import hosts/profiles"; }
-T_SUBMIT=$(lab_ts)
-lab_rb install "$LAB_HOST" --profile "$LAB_PROFILE" ${POWER:+--power cycle} \
-    >"$LAB_DIR/install.out" 2>&1 || { cat "$LAB_DIR/install.out"; fail "rackboot install failed"; }
-INSTALL_ID=$(lab_status_field "$LAB_HOST" install_id)
-{ [ -n "$INSTALL_ID" ] && [ "$INSTALL_ID" != None ]; } || fail "no install id in rackboot status"
-lab_wait_for 30 lab_state_is "$LAB_HOST" dispatched ||
-    fail "install not dispatched to the agent within 30 s (state $(lab_status_field "$LAB_HOST" state))"
-lab_say "install $INSTALL_ID dispatched to rack $LAB_RACK"
+lab_submit "$LAB_DIR/inputs" ${POWER:+--power cycle}
 
 # ---- 2. first boot: the install ------------------------------------------------------------
 lab_say "boot 1 ($FW): power-on to installed, at most $BOOT_LIMIT s"

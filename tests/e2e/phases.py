@@ -32,6 +32,17 @@ SERIAL_MARKS = [
     (r"rackboot-installer: t=\S+ kickstart fetched", "installer: kickstart fetched"),
     (r"rackboot-installer: t=\S+ stage2 ok", "installer: stage2 fetched and verified"),
     (r"rackboot-installer: t=\S+ powering off", "installer powers off"),
+    # image deploys: the deploy ramdisk, then the installed system
+    (r"rackboot: image deploy ", "iPXE runs the rendered script (deploy ramdisk)"),
+    (r"rackboot-ramdisk: loading drivers", "ramdisk /init started (kernel booted)"),
+    (r"rackboot-ramdisk: network up", "ramdisk: static IPv6 + default route up"),
+    (r"rackboot-ramdisk: deployed; rebooting", "ramdisk: image and seed written, reboots"),
+    (r"rackboot-ramdisk: FAILED", "ramdisk: failed"),
+    (r"No configuration methods|No more network devices", "iPXE: no DHCPv6 answer, back to the firmware"),
+    (r"Welcome to GRUB", "GRUB from the disk"),
+    (r"Welcome to .*Debian", "Debian: systemd starts (booted from disk)"),
+    (r"Cloud-init v\. \S+ finished", "cloud-init: final stage done (phone_home sent)"),
+    (r" login: ?$", "Debian: login prompt on the console"),
 ]
 
 

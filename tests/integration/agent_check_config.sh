@@ -146,6 +146,34 @@ expect_check 1 'address 2001:db8:1::11 of host web2 is already used by host web1
 hosts 2001:db8:1::1
 expect_check 1 "address 2001:db8:1::1 of host web2 is the agent's advertise_address"
 
+# ---- image profiles and the deploy ramdisk ----
+hosts 2001:db8:1::12
+cat >>hosts.conf <<EOH
+
+[profile img]
+kind = image
+image = file://$T/image sha256=$SHA
+
+[host db1]
+mac = 52:54:00:00:00:03
+address = 2001:db8:1::13
+install = img
+EOH
+expect_check 1 'profile img is kind = image, but \[deploy\] ramdisk is not set'
+printf '\n[deploy]\nramdisk = ramdisk\n' >>agent.conf
+expect_check 1 '\[deploy\] ramdisk .*ramdisk: No such file or directory (image profiles cannot be served'
+mkdir -p ramdisk
+head -c 100 /dev/urandom >ramdisk/vmlinuz
+expect_check 1 '\[deploy\] ramdisk .*ramdisk: initrd.img: No such file'
+: >ramdisk/initrd.img
+expect_check 1 '\[deploy\] ramdisk .*ramdisk: initrd.img: empty'
+head -c 100 /dev/urandom >ramdisk/initrd.img
+expect_check 0 ': ok'
+grep -q 'note: no \[deploy\] ramdisk' out && fail "--check-config notes a missing ramdisk that is there"
+sed -i '/^\[deploy\]/,$d' agent.conf
+hosts 2001:db8:1::12
+expect_check 0 'note: no \[deploy\] ramdisk: hosts of image profiles (kind = image) cannot be served'
+
 if [ "$failures" -ne 0 ]; then
     echo "$failures failure(s)"
     exit 1

@@ -499,6 +499,159 @@ static void test_install_paths(void **state)
     assert_null(url);
 }
 
+/* An image profile (deb12): the deploy ramdisk with the image, its hash,
+ * the root device, the progress and seed URLs; no inst.* words. */
+static void use_image_profile(fixture *f)
+{
+    static const uint8_t sha[32] = { 0xde, 0xad, 0xbe, 0xef, [31] = 0x42 };
+    f->images[0] = (model_image){ .name = MUT("disk.img"), .kind = IMAGE_DISK };
+    memcpy(f->images[0].sha256, sha, sizeof(sha));
+    f->images[0].size = 188981171; /* as served: never rendered (cmdline.h) */
+    f->profile = (model_profile){
+        .name = MUT("deb12"),
+        .kind = PROFILE_IMAGE,
+        .images = f->images,
+        .n_images = 1,
+        .cmdline = MUT("console=ttyS0,115200n8 rackboot.fail_delay=30"),
+        .ip = IP_MODE_STATIC,
+    };
+    f->ctx.deploy_ramdisk = true;
+}
+
+static void test_script_image(void **state)
+{
+    fixture *f = *state;
+    use_image_profile(f);
+    expect_script(f, MAC0, "script-image.ipxe");
+    expect_cmdline(f, MAC0, "cmdline-image.txt");
+
+    char *out = NULL;
+    assert_int_equal(render_cmdline(&f->ctx, &f->in, MAC0, &out, NULL), 0);
+    assert_null(strstr(out, "inst."));
+    assert_null(strstr(out, "rackboot.image_size="));
+    free(out);
+
+    /* The profile's root device instead of auto; the second NIC's seed. */
+    f->profile.root_device = (char[]){ "/dev/vda" };
+    assert_int_equal(render_cmdline(&f->ctx, &f->in, MAC1, &out, NULL), 0);
+    assert_non_null(strstr(out, " rackboot.root_device=/dev/vda "));
+    assert_non_null(
+        strstr(out, " rackboot.seed=http://[2001:db8:0:1::2]:8080/seed/i-0042/tok_3f9a2c71/"
+                    "52-54-00-ab-cd-ef "));
+    free(out);
+}
+
+/* What the ramdisk cannot do is refused, not rendered into a host that
+ * fails later: no ramdisk served, no gateway, DHCPv6 addressing, no disk
+ * image. */
+static void test_script_image_refused(void **state)
+{
+    fixture *f = *state;
+    use_image_profile(f);
+    char *out = NULL;
+    f->ctx.deploy_ramdisk = false;
+    assert_int_equal(render_script(&f->ctx, &f->in, MAC0, &out, NULL), -ENOENT);
+    f->ctx.deploy_ramdisk = true;
+
+    f->in.has_gateway = false;
+    f->ctx.has_gateway = false;
+    assert_int_equal(render_script(&f->ctx, &f->in, MAC0, &out, NULL), -EINVAL);
+    f->ctx.has_gateway = true; /* the rack's will do */
+    assert_int_equal(render_cmdline(&f->ctx, &f->in, MAC0, &out, NULL), 0);
+    assert_non_null(strstr(out, "::[2001:db8:0:1::ffff]:64:"));
+    free(out);
+    out = NULL;
+
+    f->profile.ip = IP_MODE_DHCP6;
+    assert_int_equal(render_cmdline(&f->ctx, &f->in, MAC0, &out, NULL), -EINVAL);
+    f->profile.ip = IP_MODE_STATIC;
+    f->profile.n_images = 0;
+    assert_int_equal(render_cmdline(&f->ctx, &f->in, MAC0, &out, NULL), -EINVAL);
+    assert_null(out);
+}
+
+static void expect_seed_path(const char *path, const char *id, const char *token,
+                             const uint8_t mac[6], render_seed_doc doc)
+{
+    render_seed_path s;
+    if (render_seed_path_parse(path, &s) != 0) {
+        fail_msg("refused: %s", path);
+    }
+    assert_int_equal(s.id_len, strlen(id));
+    assert_memory_equal(s.id, id, s.id_len);
+    assert_int_equal(s.token_len, strlen(token));
+    assert_memory_equal(s.token, token, s.token_len);
+    assert_memory_equal(s.mac, mac, 6);
+    assert_int_equal(s.doc, doc);
+}
+
+static void test_seed_paths(void **state)
+{
+    (void)state;
+    expect_seed_path("/seed/i-0042/tok_3f9a2c71/52-54-00-12-34-56/meta-data", "i-0042",
+                     "tok_3f9a2c71", MAC0, RENDER_SEED_META_DATA);
+    expect_seed_path("seed/i-0042/t/52:54:00:AB:CD:EF/network-config", "i-0042", "t", MAC1,
+                     RENDER_SEED_NETWORK_CONFIG);
+    expect_seed_path("/seed/a.b~c/x_y/52%3a54%3a00%3a12%3a34%3a56/user-data", "a.b~c", "x_y",
+                     MAC0, RENDER_SEED_USER_DATA);
+
+    static const char *const bad[] = {
+        "/seed/i-0042/tok/52-54-00-12-34-56/",
+        "/seed/i-0042/tok/52-54-00-12-34-56",
+        "/seed/i-0042/tok/52-54-00-12-34-56/vendor-data",
+        "/seed/i-0042/tok/52-54-00-12-34-56/meta-data/",
+        "/seed/i-0042/tok/52-54-00-12-34-56/meta-data?x=1",
+        "/seed/i-0042/tok/52-54-00-12-34/meta-data",
+        "/seed/i-0042/tok/52-54-00-12-34-5g/meta-data",
+        "/seed/i-0042/tok/52-54:00-12-34-56/meta-data",
+        "/seed/i-0042//52-54-00-12-34-56/meta-data",
+        "/seed//tok/52-54-00-12-34-56/meta-data",
+        "/seed/../tok/52-54-00-12-34-56/meta-data",
+        "/seed/i-0042/../52-54-00-12-34-56/meta-data",
+        "/seed/i 42/tok/52-54-00-12-34-56/meta-data",
+        "/seed/i-0042/t%26k/52-54-00-12-34-56/meta-data",
+        "/seed/i-0042/tok/52-54-00-12-34-56/../meta-data",
+        "/seeds/i-0042/tok/52-54-00-12-34-56/meta-data",
+        "/ks/i-0042/tok/52-54-00-12-34-56/meta-data",
+        "/seed/i-0042/tok",
+        "/seed/",
+        "",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        render_seed_path s = { .id = NULL };
+        if (render_seed_path_parse(bad[i], &s) != -EINVAL) {
+            fail_msg("accepted: %s", bad[i]);
+        }
+        assert_null(s.id);
+    }
+    /* 128 characters is the longest id render_id_valid() takes. */
+    char longest[200], too_long[200];
+    snprintf(longest, sizeof(longest), "/seed/%0128d/t/52-54-00-12-34-56/meta-data", 0);
+    snprintf(too_long, sizeof(too_long), "/seed/%0129d/t/52-54-00-12-34-56/meta-data", 0);
+    render_seed_path s;
+    assert_int_equal(render_seed_path_parse(longest, &s), 0);
+    assert_int_equal(s.id_len, 128);
+    assert_int_equal(render_seed_path_parse(too_long, &s), -EINVAL);
+
+    /* The URL the command line carries, and the parser takes it back. */
+    render_context c;
+    struct in6_addr a = addr("2001:db8::2");
+    assert_int_equal(render_context_init(&c, &a, 80), 0);
+    intent in = { .install_id = MUT("i-0042"), .token = MUT("t0k") };
+    char *url = NULL;
+    assert_int_equal(render_seed_url(&c, &in, MAC1, &url), 0);
+    assert_string_equal(url, "http://[2001:db8::2]/seed/i-0042/t0k/52-54-00-ab-cd-ef");
+    char path[128];
+    snprintf(path, sizeof(path), "%s/%s", url + strlen("http://[2001:db8::2]"),
+             render_seed_doc_name(RENDER_SEED_USER_DATA));
+    expect_seed_path(path, "i-0042", "t0k", MAC1, RENDER_SEED_USER_DATA);
+    free(url);
+    url = NULL;
+    in.token = MUT("a/b");
+    assert_int_equal(render_seed_url(&c, &in, MAC1, &url), -EINVAL);
+    assert_null(url);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -518,6 +671,9 @@ int main(void)
         cmocka_unit_test(test_context_init),
         cmocka_unit_test(test_boot_path_mac),
         cmocka_unit_test(test_install_paths),
+        cmocka_unit_test_setup_teardown(test_script_image, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_script_image_refused, setup, teardown),
+        cmocka_unit_test(test_seed_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
