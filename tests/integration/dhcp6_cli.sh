@@ -17,21 +17,31 @@ fail() {
 
 # The shipped example serves eth1: check it where an eth1 exists (a
 # throwaway namespace with a veth pair; the dummy module may be missing)
-# when we may make one, else with the interface swapped for lo.
+# when we may make one, else with the interface swapped for lo. Its deploy
+# ramdisk is what build-ramdisk.sh installs: stand-in files in $T here.
+cp "$EXAMPLES"/*.conf "$T/"
+mkdir "$T/deploy"
+echo kernel >"$T/deploy/vmlinuz"
+echo initrd >"$T/deploy/initrd.img"
+sed -i "s|^ramdisk = /var/lib/rackboot-agent/deploy\$|ramdisk = $T/deploy|" "$T/agent.conf"
+grep -q "^ramdisk = $T/deploy\$" "$T/agent.conf" || fail "the example has no [deploy] ramdisk line to point at $T/deploy"
 if [ "$(id -u)" = 0 ] && ip netns add "rb-cli-$$" 2>/dev/null; then
     trap 'ip netns del "rb-cli-$$" 2>/dev/null; rm -rf "$T"' EXIT
     ip -n "rb-cli-$$" link add eth1 type veth peer name eth1-peer
     ip -n "rb-cli-$$" link set lo up
     ip -n "rb-cli-$$" link set eth1 up
-    out=$(ip netns exec "rb-cli-$$" "$AGENT" --config "$EXAMPLES/agent.conf" --check-config 2>&1) ||
+    out=$(ip netns exec "rb-cli-$$" "$AGENT" --config "$T/agent.conf" --check-config 2>&1) ||
         fail "shipped example rejected: $out"
 else
-    cp "$EXAMPLES"/*.conf "$T/"
     sed -i 's/^interfaces = eth1$/interfaces = lo/' "$T/agent.conf"
     out=$("$AGENT" --config "$T/agent.conf" --check-config 2>&1) ||
         fail "shipped example (interfaces = lo) rejected: $out"
-    rm -f "$T"/*.conf
 fi
+# Without its ramdisk, the example's image profile cannot be served: said.
+rm "$T/deploy/initrd.img"
+out=$("$AGENT" --config "$T/agent.conf" --check-config 2>&1) && fail "a missing deploy ramdisk passed --check-config"
+echo "$out" | grep -q "ramdisk $T/deploy: initrd.img: No such file" || fail "missing ramdisk not named: $out"
+rm -rf "${T:?}"/*
 
 cat >"$T/agent.conf" <<'EOC'
 [agent]
