@@ -8,6 +8,8 @@
 #   RACKBOOT_BUILD_DIR   sanitizer build tree (default: build/test)
 #   RACKBOOT_FUZZ_DIR    libFuzzer build tree (default: build/fuzz)
 #   RACKBOOT_RELEASE_DIR Release build tree, built with -Werror (default: build/release)
+#   RACKBOOT_CLOUDINIT_DIR  Debian's cloud-init unpacked for golden.nocloud_check
+#                        (default: build/cloud-init; fetched once from the mirror)
 #   RACKBOOT_FUZZ_SECONDS  seconds per fuzz target (default 15; 0 skips fuzzing)
 #   CTEST_ARGS           extra ctest arguments, e.g. "-R unit"
 set -eu
@@ -37,9 +39,23 @@ cmake -S "$root" -B "$release" -G Ninja -DRACKBOOT_WERROR=ON -DBUILD_TESTING=OFF
     -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$release" -j "$jobs"
 
+# The NoCloud seeds are checked with cloud-init's own parser, merger and
+# schema: Debian's package unpacked, not installed (tests/tools/
+# cloud_init_unpack.sh). Without the mirror the check falls back to YAML.
+cloudinit=${RACKBOOT_CLOUDINIT_DIR:-$root/build/cloud-init}
+cloudinit_py=$cloudinit/usr/lib/python3/dist-packages
+if [ ! -d "$cloudinit_py/cloudinit" ]; then
+    echo "== cloud-init for golden.nocloud_check (unpacked into $cloudinit)"
+    mkdir -p "$cloudinit"
+    if ! "$root/tests/tools/cloud_init_unpack.sh" "$cloudinit" >"$cloudinit/unpack.log" 2>&1; then
+        echo "warning: cannot fetch cloud-init (see $cloudinit/unpack.log): seeds checked as YAML only"
+        cloudinit_py=""
+    fi
+fi
+
 echo "== tests: sanitizer build (gcc, ASan+UBSan, -Werror)"
 cmake -S "$root" -B "$build" -G Ninja -DRACKBOOT_SANITIZE=ON -DRACKBOOT_WERROR=ON \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    -DRACKBOOT_CLOUDINIT_PATH="$cloudinit_py" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j "$jobs"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}

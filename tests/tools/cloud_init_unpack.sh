@@ -4,7 +4,8 @@
 # no install, no maintainer scripts, no systemd units enabled, nothing that
 # touches this machine's network). Then
 #   cmake -DRACKBOOT_CLOUDINIT_PATH=DIR/usr/lib/python3/dist-packages ...
-# makes golden.nocloud_check validate the seeds with cloud-init itself.
+# makes golden.nocloud_check validate the seeds with cloud-init itself;
+# tests/run.sh does both (DIR = build/cloud-init, kept between runs).
 set -eu
 dir=${1:?usage: cloud_init_unpack.sh DIR}
 mkdir -p "$dir/debs"
