@@ -98,9 +98,10 @@ power_on() {
     # Not on ipmi_sim's pipe: ipmi_sim reads our output until EOF.
     bash "$d/vm.sh" </dev/null >/dev/null 2>&1 &
     sup=$!
-    # On once QEMU has written its pid file and opened its QMP socket; it
+    # On once QEMU has written its pid file and opened its QMP socket (well
+    # under a second when idle; 30 s allowed on a loaded machine); it
     # failing to start is a failed power-on.
-    for i in $(seq 1 100); do
+    for i in $(seq 1 300); do
         if pid=$(vm_pid) && [ -S "$d/qmp.sock" ]; then
             log "power on: boot $n, pid $pid"
             return 0

@@ -232,11 +232,14 @@ power_field web19 message | grep -q "did not answer" ||
 [ "$ELAPSED" -lt 30 ] || fail "an unreachable BMC took ${ELAPSED} s"
 ok "unreachable BMC: failed, '$(power_field web19 message)' (${ELAPSED} s)"
 # Slow: every chassis call sleeps 30 s, the agent's attempt timeout is 2 s.
+# Earlier status commands to this BMC are in the log already: only lines
+# after SEEN count.
 echo 30 >"$SIM/slow"
+SEEN=$(wc -l <"$LAB_DIR/agent.log")
 lab_rb power status "$LAB_HOST" --json >"$LAB_DIR/power.json" 2>"$LAB_DIR/power.err" &
 SLOW_CLI=$!
-lab_wait_for 15 grep -q "power start target=ipmi://\[$LAB_BMC_ADDR\]:623 .* op=status" \
-    "$LAB_DIR/agent.log" || fail "the slow status never started"
+lab_wait_for 15 sh -c 'tail -n +"$(($1 + 1))" "$2" | grep -q "$3"' - "$SEEN" "$LAB_DIR/agent.log" \
+    "power start target=ipmi://\[$LAB_BMC_ADDR\]:623 .* op=status" || fail "the slow status never started"
 for _ in 1 2 3; do
     serving || fail "the agent does not answer HTTP while a BMC is slow"
     sleep 1
