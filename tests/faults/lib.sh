@@ -75,6 +75,13 @@ fl_dump_logs() {
         echo "---- $f (last ${FL_DUMP_LINES:-40} lines)"
         tail -n "${FL_DUMP_LINES:-40}" "$f" | cut -c1-260
     done
+    # The agent's refusals and errors anywhere in its log (a host's fatal
+    # 4xx may be long before the tail), and its starts.
+    if [ -s "$T/agent.log" ]; then
+        echo "---- $T/agent.log: starts, 4xx/5xx answers, warnings and errors (last 40)"
+        grep -E 'rackboot-agent: (ready|starting)|http serving|status=[45][0-9][0-9]| (warn|error) ' \
+            "$T/agent.log" | tail -n 40 | cut -c1-260
+    fi
 }
 
 fail() {
