@@ -20,8 +20,8 @@
 #include <sys/socket.h>
 
 #include "hex.h"
-#include "log.h"
 #include "http/range.h"
+#include "log.h"
 #include "timeutil.h"
 #include "util.h"
 
@@ -869,8 +869,7 @@ int http_server_redact_segment(http_server *srv, const char *prefix, unsigned in
 
 /* `target` with the secret path segment of a matching rule replaced by "-"
  * (the rest as sent). Truncates to `size`. */
-static void redact_path_secrets(const http_server *srv, const char *target, char *out,
-                                size_t size)
+static void redact_path_secrets(const http_server *srv, const char *target, char *out, size_t size)
 {
     snprintf(out, size, "%s", target);
     for (size_t i = 0; i < srv->n_secrets; i++) {

@@ -34,8 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "render/context.h"
 #include "model/intent.h"
+#include "render/context.h"
 
 /* The kernel's COMMAND_LINE_SIZE on x86 and arm64, NUL included: a longer
  * line is cut silently by the kernel, so we refuse to render one. */

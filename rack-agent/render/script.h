@@ -27,8 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "render/context.h"
 #include "model/intent.h"
+#include "render/context.h"
 
 /* *ret: a new NUL-terminated script (free() it); *ret_len (if not NULL) its
  * length. -ENOENT when the profile has no kernel image, or is an image

@@ -535,9 +535,9 @@ static void test_script_image(void **state)
     f->profile.root_device = (char[]){ "/dev/vda" };
     assert_int_equal(render_cmdline(&f->ctx, &f->in, MAC1, &out, NULL), 0);
     assert_non_null(strstr(out, " rackboot.root_device=/dev/vda "));
-    assert_non_null(
-        strstr(out, " rackboot.seed=http://[2001:db8:0:1::2]:8080/seed/i-0042/tok_3f9a2c71/"
-                    "52-54-00-ab-cd-ef "));
+    assert_non_null(strstr(out,
+                           " rackboot.seed=http://[2001:db8:0:1::2]:8080/seed/i-0042/tok_3f9a2c71/"
+                           "52-54-00-ab-cd-ef "));
     free(out);
 }
 
@@ -592,8 +592,8 @@ static void test_seed_paths(void **state)
                      "tok_3f9a2c71", MAC0, RENDER_SEED_META_DATA);
     expect_seed_path("seed/i-0042/t/52:54:00:AB:CD:EF/network-config", "i-0042", "t", MAC1,
                      RENDER_SEED_NETWORK_CONFIG);
-    expect_seed_path("/seed/a.b~c/x_y/52%3a54%3a00%3a12%3a34%3a56/user-data", "a.b~c", "x_y",
-                     MAC0, RENDER_SEED_USER_DATA);
+    expect_seed_path("/seed/a.b~c/x_y/52%3a54%3a00%3a12%3a34%3a56/user-data", "a.b~c", "x_y", MAC0,
+                     RENDER_SEED_USER_DATA);
 
     static const char *const bad[] = {
         "/seed/i-0042/tok/52-54-00-12-34-56/",
