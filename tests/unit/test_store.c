@@ -1230,6 +1230,33 @@ static void test_timeouts(void **state)
     assert_int_equal(status(f->s, "web1").attempt, 2);
 }
 
+/* An image written to disk whose system never phones home from it: the
+ * install_timeout (the install is installing from `writing` on) ends it
+ * timed_out, and the last phase stays `written` for the operator to see. */
+static void test_timeout_after_written(void **state)
+{
+    fixture *f = *state;
+    const install_timeouts cfg = { .boot_ms = 600000, .install_ms = 3600000 };
+    char id[STORE_ID_LEN + 1];
+    uint64_t through;
+    assert_int_equal(store_install_create(f->s, "web1", "el9", false, T0, id), 0);
+    assert_int_equal(store_agent_ack(f->s, "r1", generation(f->s, "r1"), T0 + 1000), 1);
+    store_event e[] = { ev(1, id, "web1", P(DHCP_BOUND)), ev(2, id, "web1", P(WRITING)),
+                        ev(3, id, "web1", P(WRITTEN)) };
+    assert_int_equal(store_events_ingest(f->s, "r1", e, 1, T0 + 2000, NULL, &through), 1);
+    assert_int_equal(store_events_ingest(f->s, "r1", e + 1, 1, T0 + 3000, NULL, &through), 1);
+    assert_int_equal(store_events_ingest(f->s, "r1", e + 2, 1, T0 + 60000, NULL, &through), 1);
+    assert_int_equal(status(f->s, "web1").state, INSTALL_INSTALLING);
+    assert_int_equal(status(f->s, "web1").phase, P(WRITTEN));
+    /* written is not a new start: the deadline runs from writing */
+    assert_int_equal(store_expire(f->s, T0 + 3000 + 3600000 - 1, &cfg), 0);
+    assert_int_equal(store_expire(f->s, T0 + 3000 + 3600000, &cfg), 1);
+    status_out st = status(f->s, "web1");
+    assert_int_equal(st.state, INSTALL_TIMED_OUT);
+    assert_int_equal(st.phase, P(WRITTEN));
+    assert_string_equal(st.message, "timed out");
+}
+
 static void test_cancel(void **state)
 {
     fixture *f = *state;
@@ -3025,6 +3052,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stored_through_gaps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_after_written, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duid_learned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_profiles, setup, teardown),
