@@ -22,11 +22,6 @@
 #include "timeutil.h"
 #include "util.h"
 
-/* A group ends after this many jobs, or once it has run this long: the
- * commit comes before any of its jobs is answered. */
-#define GROUP_MAX_JOBS 256
-#define GROUP_MAX_US 20000
-
 typedef struct job {
     store_queue_work_fn work;
     store_queue_done_fn done;
@@ -49,6 +44,11 @@ struct store_queue {
     bool queued;     /* loop only: req handed to libuv, after-work not yet run */
     bool closing;    /* loop only: store_queue_free() ran */
     bool wake_open;
+    /* A group ends after this many jobs, or once it has run this long: the
+     * commit comes before any of its jobs is answered. Set before the
+     * first job, read by the worker. */
+    size_t group_max_jobs;
+    uint64_t group_max_us;
     /* Under mu: */
     pthread_mutex_t mu;
     pthread_cond_t cond;
@@ -129,14 +129,14 @@ static void run_group(store_queue *q, job *first, job_list *group)
         first->work(q->st, first->arg);
         return;
     }
-    uint64_t deadline = now_monotonic_us() + GROUP_MAX_US;
+    uint64_t deadline = now_monotonic_us() + q->group_max_us;
     size_t n = 0;
     bool open = true;
     for (job *j = first; j;) {
         j->work(q->st, j->arg);
         n++;
         open = store_batch_open(q->st);
-        if (!open || n == GROUP_MAX_JOBS || now_monotonic_us() >= deadline) {
+        if (!open || n >= q->group_max_jobs || now_monotonic_us() >= deadline) {
             break;
         }
         pthread_mutex_lock(&q->mu);
@@ -267,6 +267,8 @@ int store_queue_new(uv_loop_t *loop, const store *parent, store_queue **ret, cha
     q->wake.data = q;
     q->wake_open = true;
     q->loop = loop;
+    q->group_max_jobs = STORE_QUEUE_GROUP_MAX_JOBS;
+    q->group_max_us = STORE_QUEUE_GROUP_MAX_US;
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cond, NULL);
     r = store_connect(parent, &q->st, ret_errmsg);
@@ -304,8 +306,14 @@ int store_queue_submit(store_queue *q, store_queue_work_fn work, store_queue_don
     return submit(q, work, done, arg, false);
 }
 
-int store_queue_submit_grouped(store_queue *q, store_queue_work_fn work,
-                               store_queue_done_fn done, void *arg)
+void store_queue_set_group_limits(store_queue *q, size_t max_jobs, uint64_t max_us)
+{
+    q->group_max_jobs = max_jobs ? max_jobs : 1;
+    q->group_max_us = max_us;
+}
+
+int store_queue_submit_grouped(store_queue *q, store_queue_work_fn work, store_queue_done_fn done,
+                               void *arg)
 {
     return submit(q, work, done, arg, true);
 }

@@ -43,11 +43,19 @@ int store_queue_submit(store_queue *q, store_queue_work_fn work, store_queue_don
  * -EIO whatever its work found: nothing it wrote is stored. Only for work
  * its peer may safely send again (an agent's ack, event batch or sync
  * read). Otherwise as store_queue_submit(). */
-int store_queue_submit_grouped(store_queue *q, store_queue_work_fn work,
-                               store_queue_done_fn done, void *arg);
+int store_queue_submit_grouped(store_queue *q, store_queue_work_fn work, store_queue_done_fn done,
+                               void *arg);
 
 /* Jobs submitted and not yet done. */
 size_t store_queue_pending(const store_queue *q);
+
+/* The bounds of a group (defaults STORE_QUEUE_GROUP_MAX_JOBS and
+ * STORE_QUEUE_GROUP_MAX_US): a group ends after `max_jobs` jobs, or once it
+ * has run `max_us`. Tests that count commits set a time bound no scheduler
+ * delay reaches. Loop thread only, before the first submit. */
+#define STORE_QUEUE_GROUP_MAX_JOBS 256
+#define STORE_QUEUE_GROUP_MAX_US   20000
+void store_queue_set_group_limits(store_queue *q, size_t max_jobs, uint64_t max_us);
 
 /* Calls every pending job's `done` with -ECANCELED, waiting (blocking the
  * loop) for the one running to finish its `work`; closes the connection.
