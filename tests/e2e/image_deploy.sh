@@ -138,6 +138,13 @@ LIMIT=$DEPLOY_LIMIT
 lab_say "power-on ($VMFW, TCG, 1 vCPU): at most $LIMIT s to $([ "$FW" = mismatch ] && echo failed || echo installed)"
 lab_boot_vm "$VMFW" "$LAB_DIR/serial.log" "$((LIMIT + 60))" || fail "QEMU"
 T0=$LAB_QEMU_T0
+# The install reached an end state (the loop below says which is right).
+install_ended() {
+    case "$(lab_status_field "$LAB_HOST" state)" in
+    installed | failed | cancelled | timed_out) return 0 ;;
+    *) return 1 ;;
+    esac
+}
 deadline=$(($(date +%s) + LIMIT))
 last=""
 T_END_STATE=""
@@ -162,11 +169,14 @@ while :; do
         fail "not done within $LIMIT s (state $state, phase $phase)"
     fi
     if ! lab_vm_running; then
-        sleep 5
-        state=$(lab_status_field "$LAB_HOST" state)
-        [ "$FW/$state" = mismatch/failed ] && continue
+        # The VM is gone: its last events may still be on their way to the
+        # controller. Up to 30 s for the install to end; the loop judges it.
+        if lab_wait_for 30 install_ended; then
+            continue
+        fi
         fail "the VM stopped (state $state, phase $phase); serial: $(tail -n 5 "$LAB_DIR/serial.log")"
     fi
+    # A status poll (the deadline above bounds it), not a wait for an event.
     sleep 2
 done
 lab_say "$state after $(lab_rel "$T_END_STATE" "$T0") s"
@@ -235,15 +245,8 @@ grep -q "install completed install=$INSTALL_ID host=$LAB_HOST: intent withdrawn"
 # ---- 4. log in -----------------------------------------------------------------------------
 # cloud-init restarts sshd in its config stage: a refused connection is
 # retried for a while.
-T_SSH=""
-for _ in $(seq 30); do
-    if lab_ssh true 2>/dev/null; then
-        T_SSH=$(lab_ts)
-        break
-    fi
-    sleep 2
-done
-[ -n "$T_SSH" ] || fail "no SSH login as debian@$LAB_HOST_ADDR with the test's key"
+lab_wait_for 180 lab_ssh true || fail "no SSH login as debian@$LAB_HOST_ADDR with the test's key"
+T_SSH=$(lab_ts)
 # shellcheck disable=SC2016 # expanded by the guest
 lab_ssh 'echo "hostname=$(hostname)"; echo "fqdn=$(hostname -f 2>/dev/null)";
     echo "efi=$([ -d /sys/firmware/efi ] && echo yes || echo no)";

@@ -72,6 +72,17 @@ from() { # from ADDR URL [curl args]
     status "$url" --interface "$addr" "$@"
 }
 events() { grep -c "event host=web17 .*phase=$1" "$T/agent.log"; }
+access_lines() { grep -c 'rackboot-agent: http ' "$T/agent.log"; }
+access_at_least() { [ "$(access_lines)" -ge "$1" ]; }
+# settle N: the agent has logged N access lines, then one more request
+# (/healthz) after them. Its loop is single-threaded, so the completions of
+# the first N (their events included) have all run: what they emit is in
+# the log, and nothing more is coming.
+settle() {
+    wait_for 30 access_at_least "$1" || fail "the agent logged $(access_lines) of $1 requests"
+    from "$HOST_ADDR" "$BASE/healthz" >/dev/null
+    wait_for 30 access_at_least "$(($1 + 1))" || fail "/healthz not logged"
+}
 
 # ---- the script ----
 [ "$(from "$HOST_ADDR" "$BASE/boot/$CLI_MAC.ipxe")" = 200 ] || fail "script not 200 for the image host"
@@ -98,6 +109,7 @@ grep -qF "rackboot.seed=$R/seed/$ID/$TOKEN/52-54-00-ab-cd-ef " "$T/body" ||
 [ "$(events script_served)" = 2 ] || fail "expected two script_served events"
 
 # ---- the deploy ramdisk ----
+mark=$(access_lines)
 [ "$(from "$HOST_ADDR" "$BASE/deploy/vmlinuz")" = 200 ] || fail "ramdisk kernel not 200"
 cmp -s "$T/body" "$T/ramdisk/vmlinuz" || fail "ramdisk kernel differs"
 [ "$(from "$HOST_ADDR" "$BASE/deploy/initrd.img")" = 200 ] || fail "ramdisk initrd not 200"
@@ -107,7 +119,7 @@ cmp -s "$T/body" "$T/ramdisk/initrd.img" || fail "ramdisk initrd differs"
 [ "$(from "$OTHER_ADDR" "$BASE/deploy/vmlinuz")" = 200 ] || fail "ramdisk not served to others"
 [ "$(from "$HOST_ADDR" "$BASE/deploy/INPUTS")" = 404 ] || fail "other files of the ramdisk directory served"
 [ "$(from "$HOST_ADDR" "$BASE/deploy/")" = 404 ] || fail "/deploy/ not 404"
-sleep 0.3
+settle $((mark + 6))
 [ "$(events kernel_fetched)" = 1 ] || fail "expected one kernel_fetched (the host's whole kernel)"
 [ "$(events initrd_fetched)" = 1 ] || fail "expected one initrd_fetched (a range is not the file)"
 
@@ -152,8 +164,9 @@ KS_ID=$(echo "$KS" | sed -n 's|.*/ks/\([^?]*\)?token=.*|\1|p')
 KS_TOKEN=$(echo "$KS" | sed -n 's|.*token=\(.*\)|\1|p')
 [ "$(from 2001:db8:1::42 "$BASE/seed/$KS_ID/$KS_TOKEN/52-54-00-00-00-42/meta-data")" = 404 ] ||
     fail "a seed for an install profile's host"
+mark=$(access_lines)
 [ "$(from 2001:db8:1::42 "$BASE/deploy/vmlinuz")" = 200 ] || fail "ramdisk not served to ks1"
-sleep 0.3
+settle $((mark + 1))
 grep -q "event host=ks1 .*phase=kernel_fetched" "$T/agent.log" &&
     fail "kernel_fetched for a host that does not deploy an image"
 
