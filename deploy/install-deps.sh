@@ -39,8 +39,13 @@ PEERS="netbase iproute2 procps util-linux iputils-ping curl python3
 IMAGE="mmdebstrap gdisk fdisk dosfstools mtools e2fsprogs grub-common
        grub2-common grub-pc-bin grub-efi-amd64-bin openssh-client shellcheck"
 
+# Unified Kernel Images for UEFI hosts without iPXE (rack-agent/uki/):
+# systemd's EFI stub, and binutils' objcopy/objdump to assemble and read
+# the PE file. The agent needs these at run time, not only the tests.
+UKI="systemd-boot-efi binutils"
+
 missing=""
-for p in $BUILD $ANALYSIS $PEERS $IMAGE; do
+for p in $BUILD $ANALYSIS $PEERS $IMAGE $UKI; do
     if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed'; then
         missing="$missing $p"
     fi

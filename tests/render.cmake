@@ -24,3 +24,8 @@ if(RACKBOOT_CLOUDINIT_PATH)
 endif()
 add_test(NAME golden.nocloud_check COMMAND python3 ${_nocloud_check})
 set_tests_properties(golden.nocloud_check PROPERTIES TIMEOUT 120)
+
+# rack-agent/uki/: the layout and the header parser on vectors, then a UKI
+# built from the real systemd-boot-efi stub and read back with objdump -h and
+# objcopy -O binary, independent readers of PE (skipped without the stub).
+rackboot_unit_test(test_uki LIBS rb_uki)

@@ -4,16 +4,15 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "command.h"
 #include "errmsg.h"
 #include "fileio.h"
 #include "util.h"
@@ -21,8 +20,6 @@
 #define SEED_ATTEMPTS   8
 #define SEED_BACKOFF_MS 500L
 #define SEED_TIMEOUT_S  20L
-
-extern char **environ;
 
 const char *const seed_file_names[SEED_N_FILES] = { "meta-data", "network-config", "user-data" };
 
@@ -181,35 +178,16 @@ static int write_file(const char *path, const void *data, size_t len)
     return r;
 }
 
-/* Runs argv (argv[0] looked up on PATH) with stdin and stdout on /dev/null
- * (mtools asks questions on a name clash; -o answers them) and the
- * environment plus MTOOLS_SKIP_CHECK=1 (no geometry checks on a plain file).
- * 0 when it exited 0. */
-static int run(char *const argv[])
+/* mtools with the environment plus MTOOLS_SKIP_CHECK=1 (no geometry checks
+ * on a plain file), stdin and stdout on /dev/null (mtools asks questions on a
+ * name clash; -o answers them). 0 when it exited 0; `*ret_error` then has
+ * its stderr's end. */
+static int run_mtools(char *const argv[], char **ret_error)
 {
-    posix_spawn_file_actions_t fa;
-    pid_t pid;
-    int status, r;
-    if (posix_spawn_file_actions_init(&fa) != 0) {
-        return -ENOMEM;
-    }
-    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
     if (setenv("MTOOLS_SKIP_CHECK", "1", 1) < 0) {
-        posix_spawn_file_actions_destroy(&fa);
         return negative_errno();
     }
-    r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (r != 0) {
-        return -r;
-    }
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) {
-            return negative_errno();
-        }
-    }
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -ECHILD;
+    return command_run(argv, NULL, ret_error);
 }
 
 int seed_image_build(const seed_files *f, uint64_t size_bytes, const char *tmpdir,
@@ -253,9 +231,13 @@ int seed_image_build(const seed_files *f, uint64_t size_bytes, const char *tmpdi
     {
         char *argv[] = { RB_UNCONST("mformat"),  RB_UNCONST("-i"), img, RB_UNCONST("-v"),
                          RB_UNCONST(SEED_LABEL), RB_UNCONST("::"), NULL };
-        r = run(argv);
+        char *why = NULL;
+        r = run_mtools(argv, &why);
         if (r < 0) {
-            errmsg_fail(ret_error, r, "mformat failed on %s (is mtools installed?)", img);
+            errmsg_fail(ret_error, r,
+                        "cannot make the seed's file system (is mtools installed?): %s",
+                        why ? why : errstr(r));
+            free(why);
             goto out;
         }
     }
@@ -276,12 +258,14 @@ int seed_image_build(const seed_files *f, uint64_t size_bytes, const char *tmpdi
         char *argv[] = {
             RB_UNCONST("mcopy"), RB_UNCONST("-i"), img, RB_UNCONST("-o"), src, dst, NULL
         };
-        r = run(argv);
+        char *why = NULL;
+        r = run_mtools(argv, &why);
         unlink(src);
         if (r < 0) {
             /* mcopy's one failure with good input: a full file system. */
-            errmsg_fail(ret_error, -ENOSPC, "mcopy of %s into the seed image failed",
-                        seed_file_names[i]);
+            errmsg_fail(ret_error, -ENOSPC, "cannot copy %s into the seed image: %s",
+                        seed_file_names[i], why ? why : errstr(r));
+            free(why);
             r = -ENOSPC;
             goto out;
         }
