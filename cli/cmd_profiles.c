@@ -32,6 +32,7 @@ static const char import_help[] =
     "  cmdline = ARGS   kickstart = FILE (relative to the profile file)\n"
     "  overlay = yes|no   ip = static|dhcp6   keep_ra = yes|no\n"
     "  root_device = auto|/dev/PATH (passed as rackboot.root_device=)\n"
+    "  uefi_boot = ipxe|uki (UEFI hosts: through iPXE, or a per-host kernel image)\n"
     "  kind = install|image   image = URL sha256=HEX (kind = image: a raw, .zst or\n"
     "  .xz disk image)   ssh_authorized_keys = LINE (repeatable)\n"
     "  user_data = FILE (a cloud-init user-data template, relative to the file)\n"

@@ -170,6 +170,10 @@ json_t *render_profiles_json(const Rackboot__V1__ProfileList *l, bool with_conte
         if (o && !strempty(p->root_device)) {
             json_object_set_new(o, "root_device", jstr(p->root_device));
         }
+        if (o) {
+            const char *uefi = rbproto_uefi_boot_to_string(p->uefi_boot);
+            json_object_set_new(o, "uefi_boot", jstr(uefi ? uefi : "?"));
+        }
         if (o && with_content) {
             json_object_set_new(o, "kickstart", jstr(p->kickstart_template));
         }
@@ -663,7 +667,9 @@ void render_profile_detail_text(FILE *f, const Rackboot__V1__Profile *p)
         }
         fprintf(f, "user_data:  %s\n", strempty(p->user_data_template) ? "-" : "yes");
     }
+    const char *uefi = rbproto_uefi_boot_to_string(p->uefi_boot);
     fprintf(f, "ip:         %s\n", ip ? ip : "?");
+    fprintf(f, "uefi_boot:  %s\n", uefi ? uefi : "?");
     fprintf(f, "overlay:    %s\n", p->overlay ? "yes" : "no");
     fprintf(f, "keep_ra:    %s\n", p->keep_ra ? "yes" : "no");
     fprintf(f, "source_check: %s\n", p->any_source ? "no" : "yes");

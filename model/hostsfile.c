@@ -230,6 +230,14 @@ static void parse_profile(loader *l, hostsfile_profile *pr)
             }
             free(p->root_device);
             p->root_device = strdup(e->value);
+        } else if (streq(e->key, "uefi_boot")) {
+            if (streq(e->value, "ipxe")) {
+                p->uefi = UEFI_BOOT_IPXE;
+            } else if (streq(e->value, "uki")) {
+                p->uefi = UEFI_BOOT_UKI;
+            } else {
+                problem(l, e->line, "uefi_boot: expected ipxe or uki, not \"%s\"", e->value);
+            }
         } else if (streq(e->key, "ip")) {
             if (streq(e->value, "static")) {
                 p->ip = IP_MODE_STATIC;

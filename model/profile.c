@@ -152,6 +152,9 @@ int model_profile_check(const model_profile *p, char *why, size_t why_len)
     if (p->ip != IP_MODE_STATIC && p->ip != IP_MODE_DHCP6) {
         return fail(why, why_len, -EINVAL, "profile %s: invalid ip mode", p->name);
     }
+    if (p->uefi != UEFI_BOOT_IPXE && p->uefi != UEFI_BOOT_UKI) {
+        return fail(why, why_len, -EINVAL, "profile %s: invalid uefi_boot", p->name);
+    }
     if (p->n_images > MODEL_IMAGES_MAX || (p->n_images > 0 && !p->images)) {
         return fail(why, why_len, -EINVAL, "profile %s: too many images", p->name);
     }

@@ -40,6 +40,15 @@ typedef enum ip_mode {
     IP_MODE_DHCP6,
 } ip_mode;
 
+/* How UEFI hosts boot: iPXE (ipxe.efi, then the rendered script; the
+ * default), or straight into a Unified Kernel Image the agent builds for
+ * the host (rack-agent/uki/): no iPXE, no second DHCP round. BIOS hosts
+ * boot iPXE either way. */
+typedef enum uefi_boot {
+    UEFI_BOOT_IPXE = 0,
+    UEFI_BOOT_UKI,
+} uefi_boot;
+
 typedef struct model_image {
     char *name; /* image_kind_file() of its kind, or an extra file's name */
     image_kind kind;
@@ -58,6 +67,7 @@ typedef struct model_profile {
     uint8_t kickstart_sha256[32];
     bool overlay;
     ip_mode ip;
+    uefi_boot uefi;
     bool keep_ra;
     /* Serve the script and kickstart to any address, not only the host's
      * own (hosts file `source_check = no`; e.g. behind a proxy). */

@@ -63,6 +63,17 @@ static ip_mode ip_mode_from_pb(Rackboot__V1__IpMode m)
     return m == RACKBOOT__V1__IP_MODE__IP_MODE_DHCP6 ? IP_MODE_DHCP6 : IP_MODE_STATIC;
 }
 
+static uefi_boot uefi_boot_from_pb(Rackboot__V1__UefiBoot b)
+{
+    return b == RACKBOOT__V1__UEFI_BOOT__UEFI_BOOT_UKI ? UEFI_BOOT_UKI : UEFI_BOOT_IPXE;
+}
+
+static Rackboot__V1__UefiBoot uefi_boot_to_pb(uefi_boot b)
+{
+    return b == UEFI_BOOT_UKI ? RACKBOOT__V1__UEFI_BOOT__UEFI_BOOT_UKI
+                              : RACKBOOT__V1__UEFI_BOOT__UEFI_BOOT_IPXE;
+}
+
 static Rackboot__V1__IpMode ip_mode_to_pb(ip_mode m)
 {
     switch (m) {
@@ -92,6 +103,7 @@ int model_profile_from_pb(const Rackboot__V1__Profile *m, model_profile *ret)
         .kind = profile_kind_from_pb(m->kind),
         .overlay = m->overlay,
         .ip = ip_mode_from_pb(m->ip_mode),
+        .uefi = uefi_boot_from_pb(m->uefi_boot),
         .keep_ra = m->keep_ra,
         .any_source = m->any_source,
     };
@@ -206,6 +218,7 @@ int model_profile_to_pb(const model_profile *p, bool with_sha256, ProtobufCAlloc
     rackboot__v1__profile__init(m);
     m->overlay = p->overlay;
     m->ip_mode = ip_mode_to_pb(p->ip);
+    m->uefi_boot = uefi_boot_to_pb(p->uefi);
     m->keep_ra = p->keep_ra;
     m->any_source = p->any_source;
     m->kind = profile_kind_to_pb(p->kind);

@@ -942,6 +942,7 @@ int rbproto_validate_profile(const Rackboot__V1__Profile *m)
     if (!strempty(m->root_device) && !model_root_device_valid(m->root_device)) {
         return reject("profile %s: root_device is not auto or a /dev/ path", m->name);
     }
+    TRY(check_enum("profile.uefi_boot", ENUM_DESC(uefi_boot), m->uefi_boot, OPTIONAL));
     return check_enum("profile.ip_mode", ENUM_DESC(ip_mode), m->ip_mode, OPTIONAL);
 }
 
@@ -1770,6 +1771,11 @@ static const enum_name ip_mode_names[] = {
     { RACKBOOT__V1__IP_MODE__IP_MODE_DHCP6, "dhcp6" },
 };
 
+static const enum_name uefi_boot_names[] = {
+    { RACKBOOT__V1__UEFI_BOOT__UEFI_BOOT_IPXE, "ipxe" },
+    { RACKBOOT__V1__UEFI_BOOT__UEFI_BOOT_UKI, "uki" },
+};
+
 static const char *enum_to_string(const enum_name *t, size_t n, int v)
 {
     for (size_t i = 0; i < n; i++) {
@@ -1816,6 +1822,7 @@ ENUM_STRINGS(image_kind, Rackboot__V1__ImageKind, image_kind_names)
 ENUM_STRINGS(role, Rackboot__V1__Role, role_names)
 ENUM_STRINGS(status, Rackboot__V1__Status, status_names)
 ENUM_STRINGS(ip_mode, Rackboot__V1__IpMode, ip_mode_names)
+ENUM_STRINGS(uefi_boot, Rackboot__V1__UefiBoot, uefi_boot_names)
 ENUM_STRINGS(power_action, Rackboot__V1__PowerAction, power_action_names)
 ENUM_STRINGS(power_state, Rackboot__V1__PowerState, power_state_names)
 ENUM_STRINGS(boot_device, Rackboot__V1__BootDevice, boot_device_names)

@@ -209,6 +209,9 @@ int rbproto_status_from_string(const char *s, Rackboot__V1__Status *ret);
 /* IP_MODE_STATIC is the zero value and a real mode: "static". */
 const char *rbproto_ip_mode_to_string(Rackboot__V1__IpMode v);
 int rbproto_ip_mode_from_string(const char *s, Rackboot__V1__IpMode *ret);
+/* UEFI_BOOT_IPXE is the zero value and a real setting: "ipxe". */
+const char *rbproto_uefi_boot_to_string(Rackboot__V1__UefiBoot v);
+int rbproto_uefi_boot_from_string(const char *s, Rackboot__V1__UefiBoot *ret);
 const char *rbproto_power_action_to_string(Rackboot__V1__PowerAction v);
 int rbproto_power_action_from_string(const char *s, Rackboot__V1__PowerAction *ret);
 const char *rbproto_power_state_to_string(Rackboot__V1__PowerState v);

@@ -332,6 +332,10 @@ static const char *const migrations[] = {
     "ALTER TABLE images_v8 RENAME TO images;"
     "ALTER TABLE profile_images_v8 RENAME TO profile_images;"
     "CREATE INDEX profile_images_image ON profile_images(image_id);",
+    /* 9: how a profile's UEFI hosts boot (issue 19): 0 iPXE, 1 a Unified
+     * Kernel Image (model/profile.h uefi_boot). */
+    "ALTER TABLE profiles ADD COLUMN uefi_boot INTEGER NOT NULL DEFAULT 0 "
+    "CHECK (uefi_boot IN (0, 1));",
 };
 
 /* ---- Statements -------------------------------------------------------- */
@@ -532,19 +536,21 @@ static const char *const statements[_ST_MAX] = {
     [ST_PROFILE_BY_NAME] = "SELECT id FROM profiles WHERE name = ?1",
     [ST_PROFILE_UPSERT] =
         "INSERT INTO profiles (name, cmdline, kickstart, kickstart_sha256, overlay, ip_mode, "
-        "keep_ra, updated_ms, any_source, root_device, kind, ssh_authorized_keys, user_data) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
+        "keep_ra, updated_ms, any_source, root_device, kind, ssh_authorized_keys, user_data, "
+        "uefi_boot) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
         "ON CONFLICT (name) DO UPDATE "
         "SET cmdline = excluded.cmdline, kickstart = excluded.kickstart, "
         "kickstart_sha256 = excluded.kickstart_sha256, overlay = excluded.overlay, "
         "ip_mode = excluded.ip_mode, keep_ra = excluded.keep_ra, updated_ms = excluded.updated_ms, "
         "any_source = excluded.any_source, root_device = excluded.root_device, "
         "kind = excluded.kind, ssh_authorized_keys = excluded.ssh_authorized_keys, "
-        "user_data = excluded.user_data "
+        "user_data = excluded.user_data, uefi_boot = excluded.uefi_boot "
         "RETURNING id",
     [ST_PROFILE_GET] = "SELECT id, name, cmdline, CASE WHEN ?2 THEN kickstart ELSE '' END, "
                        "kickstart_sha256, overlay, ip_mode, keep_ra, any_source, root_device, "
-                       "kind, ssh_authorized_keys, CASE WHEN ?2 THEN user_data ELSE '' END "
+                       "kind, ssh_authorized_keys, CASE WHEN ?2 THEN user_data ELSE '' END, "
+                       "uefi_boot "
                        "FROM profiles "
                        "WHERE id = ?1",
     [ST_PROFILES_LIST] = "SELECT id FROM profiles ORDER BY name",
@@ -1728,6 +1734,7 @@ static int sq_profile_put(backend *b, const model_profile *p, const uint8_t kick
         TRY(keys_join(p, &keys));
         bind_text(st, 12, keys);
         bind_text(st, 13, p->user_data ? p->user_data : "");
+        sqlite3_bind_int(st, 14, p->uefi == UEFI_BOOT_UKI ? 1 : 0);
         r = step(b, st);
         TRY(r);
         if (r != 1) {
@@ -1800,6 +1807,7 @@ static int sq_profile_load(backend *b, int64_t id, bool with_content, store_load
         if (*user_data && !(lp->p.user_data = strdup(user_data))) {
             return -ENOMEM;
         }
+        lp->p.uefi = sqlite3_column_int(st, 13) == 1 ? UEFI_BOOT_UKI : UEFI_BOOT_IPXE;
     }
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     TRY(stmt_get(b, ST_PROFILE_IMAGES_OF, &st));

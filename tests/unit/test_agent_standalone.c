@@ -39,6 +39,7 @@ static const char good[] = "[profile el9]\n"
                            "ip = dhcp6\n"
                            "keep_ra = no\n"
                            "root_device = /dev/disk/by-path/pci-0000:00:04.0\n"
+                           "uefi_boot = uki\n"
                            "[host web17]\n"
                            "mac = 52:54:00:12:34:56 52-54-00-12-34-57\n"
                            "address = 2001:db8:1::17\n"
@@ -157,6 +158,7 @@ static void test_hosts_and_profiles(void **state)
     assert_int_equal(p->ip, IP_MODE_DHCP6);
     assert_false(p->keep_ra);
     assert_string_equal(p->root_device, "/dev/disk/by-path/pci-0000:00:04.0");
+    assert_int_equal(p->uefi, UEFI_BOOT_UKI);
 
     intent_set_free(set);
     diag_free(d);
@@ -205,6 +207,34 @@ static void test_errors_with_lines(void **state)
     assert_true(has_problem(d, 18, "unknown key \"size\""));
     assert_true(has_problem(d, 19, "host a defined twice (first at line 6)"));
     assert_true(has_problem(d, 20, "unknown section"));
+    diag_free(d);
+}
+
+/* uefi_boot is ipxe (the default) or uki; anything else is named. */
+static void test_uefi_boot(void **state)
+{
+    (void)state;
+    write_file(hosts, "[profile el9]\n"
+                      "kernel = http://m/vmlinuz " SHA_A "\n"
+                      "initrd = http://m/initrd.img " SHA_B "\n"
+                      "uefi_boot = UKI\n"); /* 4 */
+    diag *d;
+    intent_set *set = NULL;
+    assert_int_equal(load(NULL, &d, &set), -EINVAL);
+    assert_true(has_problem(d, 4, "uefi_boot: expected ipxe or uki, not \"UKI\""));
+    diag_free(d);
+
+    write_file(hosts, "[profile el9]\n"
+                      "kernel = http://m/vmlinuz " SHA_A "\n"
+                      "initrd = http://m/initrd.img " SHA_B "\n"
+                      "uefi_boot = ipxe\n"
+                      "[profile el10]\n"
+                      "kernel = http://m/vmlinuz " SHA_A "\n"
+                      "initrd = http://m/initrd.img " SHA_B "\n");
+    assert_int_equal(load(NULL, &d, &set), 0);
+    assert_int_equal(intent_set_find_profile(set, "el9")->uefi, UEFI_BOOT_IPXE);
+    assert_int_equal(intent_set_find_profile(set, "el10")->uefi, UEFI_BOOT_IPXE);
+    intent_set_free(set);
     diag_free(d);
 }
 
@@ -317,6 +347,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hosts_and_profiles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_with_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_root_device, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_uefi_boot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_install_ids_persist, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

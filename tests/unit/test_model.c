@@ -120,6 +120,7 @@ static void test_profile_copy(void **state)
         .kickstart = (char[]){ "text\n" },
         .overlay = true,
         .ip = IP_MODE_DHCP6,
+        .uefi = UEFI_BOOT_UKI,
         .keep_ra = true,
         .any_source = true,
         .root_device = (char[]){ "/dev/vda" },
@@ -140,6 +141,7 @@ static void test_profile_copy(void **state)
     assert_memory_equal(dst.kickstart_sha256, src.kickstart_sha256, 32);
     assert_true(dst.overlay && dst.keep_ra && dst.any_source);
     assert_int_equal(dst.ip, IP_MODE_DHCP6);
+    assert_int_equal(dst.uefi, UEFI_BOOT_UKI);
     assert_int_equal(dst.n_images, 2);
     assert_ptr_not_equal(dst.images, src.images);
     assert_string_equal(dst.images[0].url, "http://m/k");

@@ -1219,6 +1219,7 @@ SYNC_RULE(root_device_relative, P0->root_device = tstr("vda"))
 SYNC_RULE(root_device_dotdot, P0->root_device = tstr("/dev/../etc/shadow"))
 SYNC_RULE(root_device_blank, P0->root_device = tstr("/dev/vda init=/bin/sh"))
 SYNC_RULE(ip_mode_unknown, P0->ip_mode = (Rackboot__V1__IpMode)2)
+SYNC_RULE(uefi_boot_unknown, P0->uefi_boot = (Rackboot__V1__UefiBoot)2)
 /* Image profiles (issue 14): P0 made one, then broken. */
 #define AS_IMAGE_PROFILE()                                                                         \
     do {                                                                                           \
@@ -1518,6 +1519,7 @@ static const rule rules[] = {
     R(image_user_data_mime),
     R(image_user_data_escape),
     R(ip_mode_unknown),
+    R(uefi_boot_unknown),
     R(percent_101),
     R(phase_unknown),
     R(phase_unspecified),
@@ -1647,6 +1649,7 @@ static void test_model_profile_round_trip(void **state)
         .kickstart = (char[]){ "text\nnetwork --hostname={{hostname}}\n" },
         .overlay = true,
         .ip = IP_MODE_DHCP6,
+        .uefi = UEFI_BOOT_UKI,
         .keep_ra = true,
         .any_source = true,
         .root_device = (char[]){ "/dev/disk/by-id/wwn-0x5000c500a1b2c3d4" },
@@ -1676,6 +1679,7 @@ static void test_model_profile_round_trip(void **state)
     assert_string_equal(dst.root_device, src.root_device);
     assert_true(dst.overlay && dst.keep_ra && dst.any_source);
     assert_int_equal(dst.ip, IP_MODE_DHCP6);
+    assert_int_equal(dst.uefi, UEFI_BOOT_UKI);
     assert_int_equal(dst.n_images, 3);
     for (size_t i = 0; i < 3; i++) {
         assert_string_equal(dst.images[i].name, images[i].name);

@@ -1337,6 +1337,7 @@ typedef struct profile_out {
     size_t kickstart_len;
     uint8_t sha[32];
     char root_device[64]; /* "-" when not set */
+    uefi_boot uefi;
 } profile_out;
 
 static int profile_cb(const model_profile *p, void *userdata)
@@ -1349,6 +1350,7 @@ static int profile_cb(const model_profile *p, void *userdata)
     o->kickstart_len = p->kickstart ? strlen(p->kickstart) : 0;
     memcpy(o->sha, p->kickstart_sha256, 32);
     snprintf(o->root_device, sizeof(o->root_device), "%s", p->root_device ? p->root_device : "-");
+    o->uefi = p->uefi;
     return 0;
 }
 
@@ -1467,6 +1469,53 @@ static void test_profile_root_device(void **state)
     memset(&o, 0, sizeof(o));
     assert_int_equal(store_profile_get(old, "old", false, profile_cb, &o), 0);
     assert_string_equal(o.root_device, "-");
+    store_close(old);
+    assert_integrity(path);
+}
+
+/* A profile's uefi_boot is kept and replaced with the profile; a schema-8
+ * store's profiles boot through iPXE, as before. */
+static void test_profile_uefi_boot(void **state)
+{
+    fixture *f = *state;
+    model_profile p = {
+        .name = (char[]){ "el9uki" },
+        .images = images_el9,
+        .n_images = 2,
+        .uefi = UEFI_BOOT_UKI,
+    };
+    assert_int_equal(store_profile_import(f->s, &p, false), 0);
+    profile_out o = { 0 };
+    assert_int_equal(store_profile_get(f->s, "el9uki", false, profile_cb, &o), 0);
+    assert_int_equal(o.uefi, UEFI_BOOT_UKI);
+    p.uefi = UEFI_BOOT_IPXE;
+    assert_int_equal(store_profile_import(f->s, &p, true), 0);
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(store_profile_get(f->s, "el9uki", false, profile_cb, &o), 0);
+    assert_int_equal(o.uefi, UEFI_BOOT_IPXE);
+    p.uefi = (uefi_boot)7;
+    assert_int_equal(store_profile_import(f->s, &p, true), -EINVAL);
+    assert_non_null(strstr(store_errmsg(f->s), "uefi_boot"));
+
+    char path[300];
+    snprintf(path, sizeof(path), "%s/v8.db", f->dir);
+    for (int v = 1; v <= 8; v++) {
+        assert_int_equal(exec_sql(path, store_migration_sql(v)), SQLITE_OK);
+    }
+    int rc = exec_sql(path, "PRAGMA user_version = 8;"
+                            "INSERT INTO profiles (name, cmdline, kickstart, kickstart_sha256, "
+                            "overlay, ip_mode, keep_ra, updated_ms) VALUES ('old', '', '', "
+                            "zeroblob(32), 0, 0, 1, 0);");
+    if (rc != SQLITE_OK) {
+        fail_msg("building the v8 store: %d", rc);
+    }
+    store *old = NULL;
+    assert_int_equal(store_open(path, &old, NULL), 0);
+    assert_int_equal(store_schema_version(old), STORE_SCHEMA_VERSION);
+    memset(&o, 0, sizeof(o));
+    o.uefi = UEFI_BOOT_UKI;
+    assert_int_equal(store_profile_get(old, "old", false, profile_cb, &o), 0);
+    assert_int_equal(o.uefi, UEFI_BOOT_IPXE);
     store_close(old);
     assert_integrity(path);
 }
@@ -3060,6 +3109,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_duid_learned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_profiles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_profile_root_device, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_profile_uefi_boot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_profile_image_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_racks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_list, setup, teardown),
