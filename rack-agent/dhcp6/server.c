@@ -343,10 +343,39 @@ static const char *join(char *buf, size_t size, const url_part *parts, size_t n_
 
 #define URL_LIT(x) ((url_part){ x, sizeof(x) - 1 })
 
-static const char *boot_url(const dhcp6_server *s, dhcp6_client_kind kind, const uint8_t mac[6],
-                            char *buf, size_t size, bool *ret_echo_http)
+/* mac as 12 lower-case hex digits in pairs joined by `sep`, NUL-terminated. */
+static void mac_text(const uint8_t mac[6], char sep, char out[18])
+{
+    static const char hexdigits[] = "0123456789abcdef";
+    for (size_t i = 0; i < 6; i++) {
+        out[3 * i] = hexdigits[mac[i] >> 4];
+        out[3 * i + 1] = hexdigits[mac[i] & 0xf];
+        out[3 * i + 2] = i < 5 ? sep : '\0';
+    }
+}
+
+/* The bootfile-url for a client of `kind` whose install boots `uefi` way
+ * (its profile's uefi_boot). */
+static const char *boot_url(const dhcp6_server *s, dhcp6_client_kind kind, uefi_boot uefi,
+                            const uint8_t mac[6], char *buf, size_t size, bool *ret_echo_http)
 {
     *ret_echo_http = false;
+    char m[18];
+    if (uefi == UEFI_BOOT_UKI &&
+        (kind == DHCP6_CLIENT_UEFI_PXE || kind == DHCP6_CLIENT_UEFI_HTTP)) {
+        /* The host's own kernel image (rack-agent/uki/), no iPXE: over
+         * TFTP for PXE (EDK2 takes only tftp:// there), HTTP for HTTP boot.
+         * '-' in the name: EDK2's URL parsers take ':' after the host. */
+        mac_text(mac, '-', m);
+        bool http = kind == DHCP6_CLIENT_UEFI_HTTP;
+        *ret_echo_http = http;
+        url_part parts[] = { http ? (url_part){ s->http_base, s->http_base_len }
+                                  : (url_part){ s->tftp_base, s->tftp_base_len },
+                             URL_LIT("/boot/"),
+                             { m, 17 },
+                             URL_LIT(".efi") };
+        return join(buf, size, parts, ARRAY_SIZE(parts));
+    }
     switch (kind) {
     case DHCP6_CLIENT_UEFI_PXE: {
         /* EDK2 accepts only tftp://[literal]/path here (PxeBcDhcp6.c). */
@@ -361,18 +390,10 @@ static const char *boot_url(const dhcp6_server *s, dhcp6_client_kind kind, const
     case DHCP6_CLIENT_IPXE:
     case DHCP6_CLIENT_GENERIC:
     default: {
-        static const char hexdigits[] = "0123456789abcdef";
-        char m[17];
-        for (size_t i = 0; i < 6; i++) {
-            m[3 * i] = hexdigits[mac[i] >> 4];
-            m[3 * i + 1] = hexdigits[mac[i] & 0xf];
-            if (i < 5) {
-                m[3 * i + 2] = ':';
-            }
-        }
+        mac_text(mac, ':', m);
         url_part parts[] = { { s->http_base, s->http_base_len },
                              URL_LIT("/boot/"),
-                             { m, sizeof(m) },
+                             { m, 17 },
                              URL_LIT(".ipxe") };
         return join(buf, size, parts, ARRAY_SIZE(parts));
     }
@@ -435,7 +456,8 @@ static void add_host_options(dhcp6_server *s, request_ctx *c, bool with_boot)
     }
     if (with_boot && c->in) {
         bool echo;
-        a->bootfile_url = boot_url(s, c->kind, c->mac, c->url, sizeof(c->url), &echo);
+        uefi_boot uefi = c->in->profile ? c->in->profile->uefi : UEFI_BOOT_IPXE;
+        a->bootfile_url = boot_url(s, c->kind, uefi, c->mac, c->url, sizeof(c->url), &echo);
         a->echo_http_client = echo && a->bootfile_url;
     }
 }

@@ -411,6 +411,48 @@ static void test_uefi_http_boot(void **state)
     assert_memory_equal(vc, "\x00\x00\x01\x57\x00\x0aHTTPClient", 16);
 }
 
+/* A profile with uefi_boot = uki: UEFI PXE and UEFI HTTP boot get the
+ * host's own kernel image (TFTP and HTTP), no ipxe.efi; iPXE itself (a BIOS
+ * host's ROM) still gets the script. */
+static void test_uefi_uki(void **state)
+{
+    fixture *f = *state;
+    intent_set *set;
+    assert_int_equal(intent_set_new(2, &set), 0);
+    model_profile prof = { .name = strdup("el9"), .uefi = UEFI_BOOT_UKI };
+    assert_int_equal(intent_set_add_profile(set, &prof), 0);
+    intent in = { .install_id = strdup("inst-1"),
+                  .host = strdup("web17"),
+                  .hostname = strdup("web17"),
+                  .token = strdup("tok"),
+                  .n_macs = 1,
+                  .prefix_len = 64,
+                  .address = addr6("2001:db8:0:1::100") };
+    memcpy(in.macs[0], web17_mac, 6);
+    assert_int_equal(intent_set_add(set, &in, "el9"), 0);
+    intents_store_replace(f->store, set);
+
+    uint8_t m[512];
+    static const uint8_t duid[] = { 0x00, 0x04, 1,  2,  3,  4,  5,  6,  7,
+                                    8,    9,    10, 11, 12, 13, 14, 15, 16 };
+    size_t n = make_solicit(m, DHCP6_SOLICIT, duid, sizeof(duid), 9, 7,
+                            "PXEClient:Arch:00007:UNDI:003000", false, NULL);
+    assert_int_equal(send_ll(f, m, n), 1);
+    assert_url(f, "tftp://[2001:db8:0:1::1]/boot/52-54-00-12-34-56.efi");
+    uint16_t l;
+    assert_null(find_opt(f->tx.buf, f->tx.len, DHCP6_OPT_VENDOR_CLASS, &l));
+
+    n = make_solicit(m, DHCP6_SOLICIT, duid, sizeof(duid), 9, 16,
+                     "HTTPClient:Arch:00016:UNDI:003000", false, NULL);
+    assert_int_equal(send_ll(f, m, n), 1);
+    assert_url(f, "http://[2001:db8:0:1::1]/boot/52-54-00-12-34-56.efi");
+    /* HTTP boot needs its vendor class echoed, as for ipxe.efi */
+    assert_non_null(find_opt(f->tx.buf, f->tx.len, DHCP6_OPT_VENDOR_CLASS, &l));
+
+    assert_int_equal(send_ll(f, ipxe_solicit, sizeof(ipxe_solicit)), 1);
+    assert_url(f, "http://[2001:db8:0:1::1]/boot/52:54:00:12:34:56.ipxe");
+}
+
 /* The installer (NetworkManager) with DUID-LL from a privacy link-local. */
 static void test_duid_ll_client(void **state)
 {
@@ -735,6 +777,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_host_is_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_edk2_two_clients_one_duid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_uefi_http_boot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_uefi_uki, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duid_ll_client, setup, teardown),
         cmocka_unit_test_setup_teardown(test_renew_rebind_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_confirm, setup, teardown),
