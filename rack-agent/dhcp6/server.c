@@ -391,10 +391,9 @@ static const char *boot_url(const dhcp6_server *s, dhcp6_client_kind kind, uefi_
     case DHCP6_CLIENT_GENERIC:
     default: {
         mac_text(mac, ':', m);
-        url_part parts[] = { { s->http_base, s->http_base_len },
-                             URL_LIT("/boot/"),
-                             { m, 17 },
-                             URL_LIT(".ipxe") };
+        url_part parts[] = {
+            { s->http_base, s->http_base_len }, URL_LIT("/boot/"), { m, 17 }, URL_LIT(".ipxe")
+        };
         return join(buf, size, parts, ARRAY_SIZE(parts));
     }
     }

@@ -58,16 +58,12 @@ static bool keep_all(const intent *in, void *userdata)
     return true;
 }
 
-static fixture *make_fixture_full(bool with_pool, bool rapid, const char *pool_last,
-                                  const dhcp6_prefix *relays, size_t n_relays)
+/* Generation `gen`: web17's install of profile el9, booting UEFI `uefi`. */
+static intent_set *web17_set(uint64_t gen, uefi_boot uefi)
 {
-    fixture *f = calloc(1, sizeof(*f));
-    assert_non_null(f);
-    assert_int_equal(intents_store_new(&f->store), 0);
-
     intent_set *set;
-    assert_int_equal(intent_set_new(1, &set), 0);
-    model_profile prof = { .name = strdup("el9") };
+    assert_int_equal(intent_set_new(gen, &set), 0);
+    model_profile prof = { .name = strdup("el9"), .uefi = uefi };
     assert_int_equal(intent_set_add_profile(set, &prof), 0);
     intent in = { .install_id = strdup("inst-1"),
                   .host = strdup("web17"),
@@ -78,7 +74,17 @@ static fixture *make_fixture_full(bool with_pool, bool rapid, const char *pool_l
                   .address = addr6("2001:db8:0:1::100") };
     memcpy(in.macs[0], web17_mac, 6);
     assert_int_equal(intent_set_add(set, &in, "el9"), 0);
-    intents_store_replace(f->store, set);
+    return set;
+}
+
+static fixture *make_fixture_full(bool with_pool, bool rapid, const char *pool_last,
+                                  const dhcp6_prefix *relays, size_t n_relays)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    assert_int_equal(intents_store_new(&f->store), 0);
+
+    intents_store_replace(f->store, web17_set(1, UEFI_BOOT_IPXE));
 
     dhcp6_pool pool = { .first = addr6("2001:db8:0:1::1000"), .last = addr6(pool_last) };
     assert_int_equal(dhcp6_bindings_new(with_pool ? &pool : NULL, &f->bindings), 0);
@@ -417,20 +423,7 @@ static void test_uefi_http_boot(void **state)
 static void test_uefi_uki(void **state)
 {
     fixture *f = *state;
-    intent_set *set;
-    assert_int_equal(intent_set_new(2, &set), 0);
-    model_profile prof = { .name = strdup("el9"), .uefi = UEFI_BOOT_UKI };
-    assert_int_equal(intent_set_add_profile(set, &prof), 0);
-    intent in = { .install_id = strdup("inst-1"),
-                  .host = strdup("web17"),
-                  .hostname = strdup("web17"),
-                  .token = strdup("tok"),
-                  .n_macs = 1,
-                  .prefix_len = 64,
-                  .address = addr6("2001:db8:0:1::100") };
-    memcpy(in.macs[0], web17_mac, 6);
-    assert_int_equal(intent_set_add(set, &in, "el9"), 0);
-    intents_store_replace(f->store, set);
+    intents_store_replace(f->store, web17_set(2, UEFI_BOOT_UKI));
 
     uint8_t m[512];
     static const uint8_t duid[] = { 0x00, 0x04, 1,  2,  3,  4,  5,  6,  7,

@@ -1421,6 +1421,31 @@ static void test_profiles(void **state)
     assert_int_equal(store_profile_get(f->s, "bad", false, profile_cb, &o), -ENOENT);
 }
 
+/* A store of schema `version` (its migrations run by hand) holding profile
+ * "old" with the columns every version has, opened (so migrated to the
+ * current schema). Its file's path is left in `path`. */
+static store *open_old_store_with_profile(fixture *f, int version, char *path, size_t size)
+{
+    snprintf(path, size, "%s/v%d.db", f->dir, version);
+    for (int v = 1; v <= version; v++) {
+        assert_int_equal(exec_sql(path, store_migration_sql(v)), SQLITE_OK);
+    }
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "PRAGMA user_version = %d;"
+             "INSERT INTO profiles (name, cmdline, kickstart, kickstart_sha256, overlay, ip_mode, "
+             "keep_ra, updated_ms) VALUES ('old', '', '', zeroblob(32), 0, 0, 1, 0);",
+             version);
+    int rc = exec_sql(path, sql);
+    if (rc != SQLITE_OK) {
+        fail_msg("building the v%d store: %d", version, rc);
+    }
+    store *old = NULL;
+    assert_int_equal(store_open(path, &old, NULL), 0);
+    assert_int_equal(store_schema_version(old), STORE_SCHEMA_VERSION);
+    return old;
+}
+
 /* A profile's root_device is kept, replaced and cleared with the profile;
  * an invalid one is refused; a schema-5 store's profiles have none. */
 static void test_profile_root_device(void **state)
@@ -1452,20 +1477,7 @@ static void test_profile_root_device(void **state)
 
     /* Schema 5 (before root_device) migrates with its profiles intact. */
     char path[300];
-    snprintf(path, sizeof(path), "%s/v5.db", f->dir);
-    for (int v = 1; v <= 5; v++) {
-        assert_int_equal(exec_sql(path, store_migration_sql(v)), SQLITE_OK);
-    }
-    int rc = exec_sql(path, "PRAGMA user_version = 5;"
-                            "INSERT INTO profiles (name, cmdline, kickstart, kickstart_sha256, "
-                            "overlay, ip_mode, keep_ra, updated_ms) VALUES ('old', '', '', "
-                            "zeroblob(32), 0, 0, 1, 0);");
-    if (rc != SQLITE_OK) {
-        fail_msg("building the v5 store: %d", rc);
-    }
-    store *old = NULL;
-    assert_int_equal(store_open(path, &old, NULL), 0);
-    assert_int_equal(store_schema_version(old), STORE_SCHEMA_VERSION);
+    store *old = open_old_store_with_profile(f, 5, path, sizeof(path));
     memset(&o, 0, sizeof(o));
     assert_int_equal(store_profile_get(old, "old", false, profile_cb, &o), 0);
     assert_string_equal(o.root_device, "-");
@@ -1498,20 +1510,7 @@ static void test_profile_uefi_boot(void **state)
     assert_non_null(strstr(store_errmsg(f->s), "uefi_boot"));
 
     char path[300];
-    snprintf(path, sizeof(path), "%s/v8.db", f->dir);
-    for (int v = 1; v <= 8; v++) {
-        assert_int_equal(exec_sql(path, store_migration_sql(v)), SQLITE_OK);
-    }
-    int rc = exec_sql(path, "PRAGMA user_version = 8;"
-                            "INSERT INTO profiles (name, cmdline, kickstart, kickstart_sha256, "
-                            "overlay, ip_mode, keep_ra, updated_ms) VALUES ('old', '', '', "
-                            "zeroblob(32), 0, 0, 1, 0);");
-    if (rc != SQLITE_OK) {
-        fail_msg("building the v8 store: %d", rc);
-    }
-    store *old = NULL;
-    assert_int_equal(store_open(path, &old, NULL), 0);
-    assert_int_equal(store_schema_version(old), STORE_SCHEMA_VERSION);
+    store *old = open_old_store_with_profile(f, 8, path, sizeof(path));
     memset(&o, 0, sizeof(o));
     o.uefi = UEFI_BOOT_UKI;
     assert_int_equal(store_profile_get(old, "old", false, profile_cb, &o), 0);
