@@ -214,6 +214,20 @@ int uki_build(const uki_parts *p, const char *tmpdir, const char *out, char **re
         goto out;
     }
     for (size_t i = 0; i < p->n_initrds; i++) {
+        /* Each archive starts at a multiple of 4 bytes, zeros between: the
+         * kernel's initramfs unpacker skips such padding, but takes a
+         * newc header right after a gzip stream's odd end for junk
+         * ("invalid magic at start of compressed archive"). */
+        static const uint8_t zeros[UKI_INITRD_ALIGN];
+        size_t pad = (size_t)(align_up(sizes[UKI_INITRD], UKI_INITRD_ALIGN) - sizes[UKI_INITRD]);
+        if (pad > 0) {
+            r = fileio_write_all(fd, zeros, pad);
+            if (r < 0) {
+                errmsg_fail(ret_error, r, "writing %s: %s", f_initrd, errstr(r));
+                goto out;
+            }
+            sizes[UKI_INITRD] += pad;
+        }
         r = append_file(fd, p->initrds[i], &sizes[UKI_INITRD], ret_error);
         if (r < 0) {
             goto out;

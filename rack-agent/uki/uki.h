@@ -18,6 +18,9 @@
 
 #include "sha256.h"
 
+/* Each initrd in .initrd starts at a multiple of this (zeros between). */
+#define UKI_INITRD_ALIGN 4
+
 /* Where Debian's systemd-boot-efi installs the x86-64 stub. */
 #define UKI_STUB_DEFAULT "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
 
@@ -51,8 +54,9 @@ int uki_layout_plan(const uki_stub_info *stub, const uint64_t sizes[UKI_N_SECTIO
 typedef struct uki_parts {
     const char *stub;   /* the stub's path (UKI_STUB_DEFAULT) */
     const char *kernel; /* the kernel image (bzImage) */
-    /* initrds, concatenated in order into .initrd (the kernel unpacks
-     * concatenated cpio archives, compressed or not, one after another) */
+    /* initrds, concatenated in order into .initrd, each from a multiple of
+     * UKI_INITRD_ALIGN bytes (the kernel unpacks concatenated cpio
+     * archives, compressed or not, one after another) */
     const char *const *initrds;
     size_t n_initrds;
     const char *cmdline; /* the kernel command line, one line */

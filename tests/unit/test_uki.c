@@ -279,7 +279,7 @@ static void test_build_real_stub(void **state)
         [UKI_OSREL] = strlen(osrel),
         [UKI_CMDLINE] = strlen(cmdline),
         [UKI_LINUX] = kernel_len,
-        [UKI_INITRD] = i1_len + i2_len,
+        [UKI_INITRD] = (i1_len + 3) / 4 * 4 + i2_len,
     };
     uint64_t stub_end = 0;
     for (size_t i = 0; i < n; i++) {
@@ -334,9 +334,15 @@ static void test_build_real_stub(void **state)
     size_t n1, n2;
     assert_int_equal(fileio_read_all(i1, (size_t)64 << 20, &w1, &n1), 0);
     assert_int_equal(fileio_read_all(i2, (size_t)64 << 20, &w2, &n2), 0);
-    assert_true(len >= n1 + n2);
-    assert_memory_equal(got, w1, n1); /* concatenated, in order */
-    assert_memory_equal((char *)got + n1, w2, n2);
+    /* concatenated in order, the second from a multiple of 4 (i1_len is
+     * odd on purpose), zeros between */
+    size_t at = (n1 + 3) / 4 * 4;
+    assert_true(at > n1 && len >= at + n2);
+    assert_memory_equal(got, w1, n1);
+    for (size_t i = n1; i < at; i++) {
+        assert_int_equal(((char *)got)[i], 0);
+    }
+    assert_memory_equal((char *)got + at, w2, n2);
     free(got);
     free(w1);
     free(w2);
