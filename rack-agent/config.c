@@ -35,6 +35,8 @@ agent_config *agent_config_free(agent_config *cfg)
     free(cfg->tftp_root);
     free(cfg->cache_dir);
     free(cfg->deploy_ramdisk);
+    free(cfg->uki_stub);
+    free(cfg->uki_dir);
     free(cfg);
     return NULL;
 }
@@ -247,6 +249,14 @@ static const confload_key deploy_keys[] = {
     { "ramdisk", CONFLOAD_PATH, AT(deploy_ramdisk) },
 };
 
+/* Unified Kernel Images (rack-agent/uki/cache.h). */
+static const confload_key uki_keys[] = {
+    { "stub", CONFLOAD_PATH, AT(uki_stub) },
+    { "dir", CONFLOAD_PATH, AT(uki_dir) },
+    { "max_size", CONFLOAD_SIZE, AT(uki_max_size), .min = 1u << 20, .max = UINT64_MAX,
+      .expect = "a size such as 500M or 4G", .range = "below the minimum of 1M" },
+};
+
 /* Power (rack-agent/powerctl/powerctl.h). */
 static const confload_key power_keys[] = {
     { "poll_interval", AT(power_poll_interval), UINT(0, 86400) },
@@ -300,6 +310,9 @@ static void finish(confload *l, void *obj)
     if (!c->cache_dir && c->state_dir) {
         c->cache_dir = under_state_dir(l, c, "cache");
     }
+    if (!c->uki_dir && c->state_dir) {
+        c->uki_dir = under_state_dir(l, c, "uki");
+    }
     if (!c->tftp_root && c->state_dir) {
         c->tftp_root = under_state_dir(l, c, "tftp");
     }
@@ -330,6 +343,7 @@ static const confload_section sections[] = {
     SECTION("cache", cache_keys),
     SECTION("power", power_keys),
     SECTION("deploy", deploy_keys),
+    SECTION("uki", uki_keys),
 };
 
 static const confload_schema schema = { sections, ARRAY_SIZE(sections), finish };
@@ -364,6 +378,7 @@ int agent_config_load(const char *path, diag *d, agent_config **ret)
     c->tftp_retries = 5;
     c->cache_max_size = 20ULL << 30; /* CACHE_DEFAULT_MAX_SIZE */
     c->cache_max_fetches = 4;        /* CACHE_DEFAULT_MAX_FETCHES */
+    c->uki_max_size = 4ULL << 30;
     c->controller_sync_wait = 30;
     c->power_poll_interval = 300; /* POWERCTL_DEFAULT_POLL_MS */
     c->power_poll_concurrency = 2;

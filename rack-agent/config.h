@@ -100,6 +100,12 @@ typedef struct agent_config {
      * /deploy/ to hosts of image profiles; resolved against the config
      * file's directory. NULL: none, and image profiles cannot be served. */
     char *deploy_ramdisk;
+    /* [uki] (rack-agent/uki/cache.h): Unified Kernel Images for UEFI hosts
+     * of `uefi_boot = uki` profiles. stub: systemd's EFI stub (default
+     * UKI_STUB_DEFAULT); dir: default state_dir/uki; max_size: bytes kept. */
+    char *uki_stub;
+    char *uki_dir;
+    uint64_t uki_max_size;
     /* [power] (rack-agent/powerctl/powerctl.h, power/power.h); with a
      * controller only (the BMCs come from it). */
     uint32_t power_poll_interval; /* seconds; 0: no poll */

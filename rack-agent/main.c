@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "cache/cache.h"
@@ -50,6 +51,7 @@
 #include "standalone/standalone.h"
 #include "state/state.h"
 #include "tftp/server.h"
+#include "uki/uki.h"
 #include "uplink/journal.h"
 #include "uplink/uplink.h"
 #include "util.h"
@@ -967,6 +969,9 @@ static int register_metrics(agent *a)
     if (r == 0 && a->cache) {
         r = cache_register_metrics(a->cache, a->metrics);
     }
+    if (r == 0 && a->boot) {
+        r = boot_routes_register_metrics(a->boot, a->metrics);
+    }
     if (r == 0 && a->progress) {
         r = register_progress_metrics(a);
     }
@@ -1040,6 +1045,32 @@ static int setup_deploy_ramdisk(agent *a)
     return 0;
 }
 
+/* UEFI hosts of `uefi_boot = uki` profiles boot a kernel image built for
+ * them (install/routes.h), over HTTP and TFTP. A missing stub fails only
+ * those hosts' requests, with the package to install in the log. */
+static int setup_uki(agent *a)
+{
+    const agent_config *c = a->cfg;
+    const char *stub = c->uki_stub ? c->uki_stub : UKI_STUB_DEFAULT;
+    int r = boot_routes_serve_uki(a->boot, a->loop, c->uki_dir, stub, c->uki_max_size,
+                                  a->tftp ? a->files : NULL);
+    if (r < 0) {
+        log_error("uki: cannot serve kernel images dir=%s err=%s", c->uki_dir, errstr(r));
+        return r;
+    }
+    if (a->tftp) {
+        tftp_server_observe(a->tftp, boot_routes_tftp_event, a->boot);
+    }
+    if (access(stub, R_OK) < 0) {
+        log_warn("uki: no EFI stub at %s: hosts of uefi_boot = uki profiles cannot boot "
+                 "(install systemd-boot-efi, or set [uki] stub)",
+                 stub);
+    }
+    log_info("uki: serving kernel images at /boot/<mac>.efi dir=%s stub=%s max_size=%" PRIu64,
+             c->uki_dir, stub, c->uki_max_size);
+    return 0;
+}
+
 static int setup_http(agent *a)
 {
     const agent_config *c = a->cfg;
@@ -1094,6 +1125,7 @@ static int setup_http(agent *a)
     if (r == 0) {
         boot_routes_on_link(a->boot, boot_client_on_link, a);
         boot_routes_serve_ramdisk(a->boot, a->ramdisk);
+        r = setup_uki(a);
     }
     if (r == 0) {
         r = register_metrics(a);

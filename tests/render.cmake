@@ -29,3 +29,6 @@ set_tests_properties(golden.nocloud_check PROPERTIES TIMEOUT 120)
 # built from the real systemd-boot-efi stub and read back with objdump -h and
 # objcopy -O binary, independent readers of PE (skipped without the stub).
 rackboot_unit_test(test_uki LIBS rb_uki)
+# The agent's UKIs built on demand: one build per key, hits, errors,
+# eviction, cancellation, and what a served image holds (objcopy).
+rackboot_unit_test(test_uki_cache LIBS rb_uki rb_files)

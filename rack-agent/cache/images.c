@@ -229,9 +229,10 @@ int cache_images_open(cache_images *ci, const char *path, files_done_fn done, vo
     return -ENOENT;
 }
 
-int cache_images_source_images(void *ci, const char *path, files_done_fn done, void *userdata,
-                               files_request **ret_req)
+int cache_images_source_images(void *ci, const char *path, const struct sockaddr_in6 *client,
+                               files_done_fn done, void *userdata, files_request **ret_req)
 {
+    (void)client; /* the images are no secret */
     cache_images_request *rq = NULL;
     int r = open_rest(ci, false, path, done, userdata, &rq);
     if (r < 0) {
@@ -245,9 +246,10 @@ int cache_images_source_images(void *ci, const char *path, files_done_fn done, v
     return 0;
 }
 
-int cache_images_source_objects(void *ci, const char *path, files_done_fn done, void *userdata,
-                                files_request **ret_req)
+int cache_images_source_objects(void *ci, const char *path, const struct sockaddr_in6 *client,
+                                files_done_fn done, void *userdata, files_request **ret_req)
 {
+    (void)client; /* the images are no secret */
     cache_images_request *rq = NULL;
     int r = open_rest(ci, true, path, done, userdata, &rq);
     if (r < 0) {

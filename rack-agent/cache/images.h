@@ -17,8 +17,8 @@
 #include <stddef.h>
 
 #include "cache/cache.h"
-#include "files/source.h"
 #include "files/files.h"
+#include "files/source.h"
 #include "model/intent.h"
 
 typedef struct cache_images cache_images;
@@ -55,10 +55,10 @@ void cache_images_request_cancel(cache_images_request *req);
  * `path` is the part after the prefix. Unlike cache_images_open(), errors go
  * to the callback too (as files.c does for the TFTP root), and 0 is
  * returned. */
-int cache_images_source_images(void *ci, const char *path, files_done_fn done, void *userdata,
-                               files_request **ret_req);
-int cache_images_source_objects(void *ci, const char *path, files_done_fn done, void *userdata,
-                                files_request **ret_req);
+int cache_images_source_images(void *ci, const char *path, const struct sockaddr_in6 *client,
+                               files_done_fn done, void *userdata, files_request **ret_req);
+int cache_images_source_objects(void *ci, const char *path, const struct sockaddr_in6 *client,
+                                files_done_fn done, void *userdata, files_request **ret_req);
 
 typedef struct cache_prewarm_stats {
     size_t profiles; /* profiles with at least one intent */

@@ -326,6 +326,12 @@ static int open_beneath(const files *f, const char *name, files_result *res, str
 int files_open(files *f, const char *path, files_done_fn done, void *userdata,
                files_request **ret_req)
 {
+    return files_open_from(f, path, NULL, done, userdata, ret_req);
+}
+
+int files_open_from(files *f, const char *path, const struct sockaddr_in6 *client,
+                    files_done_fn done, void *userdata, files_request **ret_req)
+{
     if (ret_req) {
         *ret_req = NULL;
     }
@@ -339,7 +345,8 @@ int files_open(files *f, const char *path, files_done_fn done, void *userdata,
             for (size_t i = 0; i < f->n_sources; i++) {
                 const files_source *s = &f->sources[i];
                 if (strncmp(path, s->prefix, s->prefix_len) == 0 && path[s->prefix_len] == '/') {
-                    return s->fn(s->userdata, path + s->prefix_len + 1, done, userdata, ret_req);
+                    return s->fn(s->userdata, path + s->prefix_len + 1, client, done, userdata,
+                                 ret_req);
                 }
             }
         }
@@ -476,8 +483,8 @@ fail:
     return NULL;
 }
 
-int files_open_cached(files *f, const char *path, files_done_fn done, void *userdata,
-                      files_request **ret_req)
+int files_open_cached(files *f, const char *path, const struct sockaddr_in6 *client,
+                      files_done_fn done, void *userdata, files_request **ret_req)
 {
     size_t len = strnlen(path, FILES_MAX_PATH + 1);
     const char *name = path;
@@ -487,7 +494,7 @@ int files_open_cached(files *f, const char *path, files_done_fn done, void *user
         for (size_t i = 0; i < f->n_sources; i++) {
             const files_source *s = &f->sources[i];
             if (strncmp(path, s->prefix, s->prefix_len) == 0 && path[s->prefix_len] == '/') {
-                return files_open(f, path, done, userdata, ret_req); /* not the root's */
+                return files_open_from(f, path, client, done, userdata, ret_req); /* a source's */
             }
         }
     }

@@ -21,6 +21,7 @@
  * HTTP and TFTP servers know nothing of the cache or of intents. */
 #pragma once
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -63,6 +64,10 @@ typedef void (*files_done_fn)(void *userdata, int r, const files_result *res);
  * the request could not even be started (then the callback is not called). */
 int files_open(files *f, const char *path, files_done_fn done, void *userdata,
                files_request **ret_req);
+/* files_open() on behalf of `client` (the TFTP or HTTP peer; NULL: unknown),
+ * for sources that answer only some hosts (files/source.h). */
+int files_open_from(files *f, const char *path, const struct sockaddr_in6 *client,
+                    files_done_fn done, void *userdata, files_request **ret_req);
 
 /* Like files_open(), but a small regular file of the TFTP root (at most
  * FILES_CACHE_MAX_FILE bytes) may come back as a blob from memory (fd -1):
@@ -72,8 +77,8 @@ int files_open(files *f, const char *path, files_done_fn done, void *userdata,
  * FILES_CACHE_SETTLE_S seconds ago is not kept, so two writes within one
  * timestamp tick cannot leave a stale copy. Serves HTTP's small files
  * without an open, a read and a close per request. */
-int files_open_cached(files *f, const char *path, files_done_fn done, void *userdata,
-                      files_request **ret_req);
+int files_open_cached(files *f, const char *path, const struct sockaddr_in6 *client,
+                      files_done_fn done, void *userdata, files_request **ret_req);
 
 /* The callback will not be called; releases the request. */
 void files_request_cancel(files_request *req);

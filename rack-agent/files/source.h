@@ -8,6 +8,8 @@
  * Every path first passes files_path_check(). */
 #pragma once
 
+#include <netinet/in.h>
+
 #include "files/files.h"
 
 /* A pending open of a source. A source embeds this as its request's first
@@ -18,9 +20,11 @@ struct files_request {
 };
 
 /* Opens `path` (the part after "<prefix>/", already checked) the way
- * files_open() does; same contract for the callback and *ret_req. */
-typedef int (*files_source_fn)(void *userdata, const char *path, files_done_fn done,
-                               void *done_userdata, files_request **ret_req);
+ * files_open() does; same contract for the callback and *ret_req. `client`
+ * is who asks (files_open_from()), NULL when unknown: a source that serves
+ * only some hosts refuses then (-EACCES). */
+typedef int (*files_source_fn)(void *userdata, const char *path, const struct sockaddr_in6 *client,
+                               files_done_fn done, void *done_userdata, files_request **ret_req);
 
 /* Routes "<prefix>/..." to `fn` (prefix without slashes, e.g. "images").
  * -E2BIG past FILES_MAX_SOURCES, -EEXIST for a prefix already taken or

@@ -89,7 +89,7 @@ void http_reply_files(http_request *req, files *f, const char *path)
     }
     w->req = req;
     files_request *open = NULL;
-    int r = files_open_cached(f, path, on_opened, w, &open);
+    int r = files_open_cached(f, path, http_request_client(req), on_opened, w, &open);
     if (r < 0) {
         free(w);
         unsigned status = http_files_status(r);

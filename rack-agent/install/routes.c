@@ -1,5 +1,6 @@
 #include "install/routes.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <zlib.h>
 
+#include "files/source.h"
 #include "hex.h"
 #include "http/files_route.h"
 #include "log.h"
@@ -20,6 +22,7 @@
 #include "render/script.h"
 #include "sha256.h"
 #include "tcpinfo.h"
+#include "uki/cache.h"
 #include "util.h"
 
 /* How long the overlay's hook waits for an IPv6 default route. */
@@ -36,6 +39,7 @@ typedef struct transfer {
     http_request *req; /* NULL once done */
     char install_id[129];
     Rackboot__V1__Phase phase;
+    bool uki; /* a UKI: kernel_fetched and initrd_fetched when whole */
     uint64_t acked_at_start;
     unsigned quarters; /* progress events sent: 1, 2, 3 */
     struct transfer *prev, *next;
@@ -55,6 +59,7 @@ struct boot_routes {
     uint8_t *overlay;
     size_t overlay_len;
     char overlay_etag[24]; /* "16 hex digits" */
+    uki_cache *uki;        /* NULL: no UKIs served */
 };
 
 /* ---- Who is asking ----------------------------------------------------- */
@@ -147,6 +152,8 @@ static void reply_text(http_request *req, char *body, size_t len)
     http_reply_owned(req, 200, "text/plain; charset=utf-8", body, len);
 }
 
+static void on_uki(boot_routes *b, http_request *req, const uint8_t mac[6]);
+
 static void on_boot(http_request *req, void *userdata)
 {
     boot_routes *b = userdata;
@@ -165,6 +172,10 @@ static void on_boot(http_request *req, void *userdata)
         return;
     }
     uint8_t mac[6];
+    if (render_uki_path_parse(path, mac) == 0) {
+        on_uki(b, req, mac);
+        return;
+    }
     if (render_boot_path_parse(path, mac) < 0) {
         http_reply_error(req, 404, "Not Found");
         return;
@@ -529,6 +540,10 @@ static void on_image_done(void *userdata, bool complete, unsigned status, uint64
         } else {
             transfer_emit(t, t->phase, 0);
         }
+        if (t->uki) {
+            /* One file held both. */
+            transfer_emit(t, RACKBOOT__V1__PHASE__PHASE_INITRD_FETCHED, 0);
+        }
     }
     transfer_free(t);
 }
@@ -560,12 +575,12 @@ static void on_tick(uv_timer_t *timer)
 
 /* Watches `req` for the whole file going out to host `in` (phase 0: does
  * nothing): transfer_emit() on completion, quarters on the way for stage2. */
-static void watch_transfer(boot_routes *b, http_request *req, const intent *in,
-                           Rackboot__V1__Phase phase)
+static transfer *watch_transfer(boot_routes *b, http_request *req, const intent *in,
+                                Rackboot__V1__Phase phase)
 {
     transfer *t = phase ? calloc(1, sizeof(*t)) : NULL;
     if (!t) {
-        return;
+        return NULL;
     }
     t->b = b;
     t->req = req;
@@ -582,6 +597,7 @@ static void watch_transfer(boot_routes *b, http_request *req, const intent *in,
         !uv_is_active((uv_handle_t *)&b->tick)) {
         uv_timer_start(&b->tick, on_tick, TRANSFER_TICK_MS, TRANSFER_TICK_MS);
     }
+    return t;
 }
 
 /* /images/<profile>/<file>: served by the image cache (files.h); when the
@@ -645,6 +661,284 @@ static void on_deploy(http_request *req, void *userdata)
         watch_transfer(b, req, in, phase);
     }
     http_reply_files(req, b->ramdisk, name);
+}
+
+/* ---- UKIs: /boot/<mac>.efi over HTTP and TFTP ---------------------------- */
+
+/* The install a UKI request is for, under the script's rules: an intent for
+ * the MAC that still netboots, of a `uefi_boot = uki` profile, asked for by
+ * the host itself (or anyone, with `source_check = no`). NULL with *ret_r
+ * -ENOENT (nothing to boot) or -EACCES (not the host: logged). */
+static const intent *uki_intent(boot_routes *b, const uint8_t mac[6],
+                                const struct sockaddr_in6 *client, int *ret_r)
+{
+    const intent_set *set = intents_store_current(b->intents);
+    const intent *in = set ? intent_set_find_mac(set, mac) : NULL;
+    if (!in || in->netboot_done || in->profile->uefi != UEFI_BOOT_UKI || !b->uki) {
+        *ret_r = -ENOENT;
+        return NULL;
+    }
+    if (!in->profile->any_source &&
+        !(client && boot_client_is_host(in, client, b->on_link, b->on_link_data))) {
+        char addr[INET6_ADDRSTRLEN] = "?";
+        if (client) {
+            inet_ntop(AF_INET6, &client->sin6_addr, addr, sizeof(addr));
+        }
+        log_warn("boot: kernel image of host=%s refused to client=%s (not the host's address)",
+                 in->host, addr);
+        *ret_r = -EACCES;
+        return NULL;
+    }
+    return in;
+}
+
+/* Asks the UKI cache for the image of `in` booted through `mac`: its
+ * profile's kernel and initrd (the deploy ramdisk's for an image profile),
+ * the overlay when the profile has one, and the host's command line. */
+static int uki_open(boot_routes *b, const intent *in, const uint8_t mac[6], uki_done_fn done,
+                    void *userdata, uki_request **ret_req)
+{
+    *ret_req = NULL;
+    _cleanup_free_ char *cmdline = NULL, *kernel = NULL, *initrd = NULL, *what = NULL;
+    int r = render_cmdline(b->ctx, in, mac, &cmdline, NULL);
+    if (r < 0) {
+        log_error("boot: cannot render the command line of host=%s install=%s: %s", in->host,
+                  in->install_id, errstr(r));
+        return r;
+    }
+    uki_spec spec = { .cmdline = cmdline };
+    const model_profile *p = in->profile;
+    if (p->kind == PROFILE_IMAGE) {
+        if (!b->ramdisk) {
+            return -ENOENT;
+        }
+        spec.kernel = (uki_part){ b->ramdisk, RENDER_DEPLOY_KERNEL_NAME };
+        spec.initrd = (uki_part){ b->ramdisk, RENDER_DEPLOY_INITRD_NAME };
+    } else {
+        const model_image *k = model_profile_image(p, IMAGE_KERNEL);
+        const model_image *i = model_profile_image(p, IMAGE_INITRD);
+        if (!k || !b->files) {
+            return -ENOENT;
+        }
+        if (asprintf(&kernel, "images/%s/%s", p->name, model_image_path(k)) < 0 ||
+            (i && asprintf(&initrd, "images/%s/%s", p->name, model_image_path(i)) < 0)) {
+            return -ENOMEM;
+        }
+        spec.kernel = (uki_part){ b->files, kernel };
+        spec.initrd = (uki_part){ i ? b->files : NULL, initrd };
+        spec.overlay = p->overlay;
+    }
+    if (asprintf(&what, "host=%s install=%s", in->host, in->install_id) < 0) {
+        return -ENOMEM;
+    }
+    spec.what = what;
+    return uki_cache_open(b->uki, &spec, done, userdata, ret_req);
+}
+
+/* An HTTP request waiting for its UKI. */
+typedef struct uki_http {
+    boot_routes *b;
+    http_request *req;
+    uki_request *open;
+    char install_id[129];
+    uint8_t mac[6];
+    bool done, waiting; /* as files_route.c: the answer may come at once */
+} uki_http;
+
+static void on_uki_http_opened(void *userdata, int r, int fd, uint64_t size, const char *etag)
+{
+    uki_http *h = userdata;
+    boot_routes *b = h->b;
+    h->done = true;
+    if (r < 0) {
+        http_reply_error(h->req, http_files_status(r),
+                         r == -ENOENT ? "no install for this host"
+                                      : "cannot build the kernel image");
+    } else {
+        const intent_set *set = intents_store_current(b->intents);
+        const intent *in = set ? intent_set_find_install(set, h->install_id) : NULL;
+        if (in && http_request_method(h->req) == HTTP_METHOD_GET) {
+            /* The image is the script, kernel and initrd in one: served
+             * now, and the rest once the whole file went out. */
+            progress_emit(b->prog, in, RACKBOOT__V1__PHASE__PHASE_SCRIPT_SERVED, 0, NULL, h->mac,
+                          NULL, 0);
+            transfer *t = watch_transfer(b, h->req, in, RACKBOOT__V1__PHASE__PHASE_KERNEL_FETCHED);
+            if (t) {
+                t->uki = true;
+            }
+        }
+        http_request_add_header(h->req, "Cache-Control", "no-store");
+        http_reply_file(h->req, fd, size, etag, "application/efi");
+    }
+    if (h->waiting) {
+        free(h);
+    }
+}
+
+static void on_uki_http_cancel(void *userdata)
+{
+    uki_http *h = userdata;
+    uki_request_cancel(h->open);
+    free(h);
+}
+
+static void on_uki(boot_routes *b, http_request *req, const uint8_t mac[6])
+{
+    int r;
+    const intent *in = uki_intent(b, mac, http_request_client(req), &r);
+    if (!in) {
+        http_reply_error(req, http_files_status(r),
+                         r == -EACCES ? "Forbidden" : "no install for this host");
+        return;
+    }
+    uki_http *h = calloc(1, sizeof(*h));
+    if (!h) {
+        http_reply_error(req, 500, "out of memory");
+        return;
+    }
+    h->b = b;
+    h->req = req;
+    memcpy(h->mac, mac, sizeof(h->mac));
+    snprintf(h->install_id, sizeof(h->install_id), "%s", in->install_id);
+    uki_request *open = NULL;
+    r = uki_open(b, in, mac, on_uki_http_opened, h, &open);
+    if (r < 0) {
+        free(h);
+        http_reply_error(req, r == -ENOENT ? 404 : 500,
+                         r == -ENOENT ? "no kernel image for this host" : "internal error");
+        return;
+    }
+    if (h->done) {
+        free(h);
+        return;
+    }
+    h->open = open;
+    h->waiting = true;
+    http_request_on_cancel(req, on_uki_http_cancel, h);
+}
+
+/* A TFTP open of boot/<mac>.efi (files/source.h, prefix "boot"). */
+typedef struct uki_tftp {
+    files_request base; /* first: files_request_cancel() */
+    uki_request *open;
+    files_done_fn done;
+    void *userdata;
+    bool in_open, answered;
+} uki_tftp;
+
+static void on_uki_tftp_opened(void *userdata, int r, int fd, uint64_t size, const char *etag)
+{
+    uki_tftp *w = userdata;
+    if (r < 0) {
+        w->done(w->userdata, r, NULL);
+    } else {
+        files_result res = { .fd = fd,
+                             .size = size,
+                             .content_type = "application/efi",
+                             .verified = false,
+                             .image_kind = -1 };
+        snprintf(res.etag, sizeof(res.etag), "%s", etag);
+        w->done(w->userdata, 0, &res);
+    }
+    w->answered = true;
+    if (!w->in_open) {
+        free(w);
+    }
+}
+
+static void uki_tftp_cancel(files_request *req)
+{
+    uki_tftp *w = (uki_tftp *)req;
+    uki_request_cancel(w->open);
+    free(w);
+}
+
+static int uki_source(void *userdata, const char *path, const struct sockaddr_in6 *client,
+                      files_done_fn done, void *done_userdata, files_request **ret_req)
+{
+    boot_routes *b = userdata;
+    *ret_req = NULL;
+    uint8_t mac[6];
+    int r = -ENOENT;
+    const intent *in = NULL;
+    char full[64]; /* "boot/" and the longest MAC form render_uki_path_parse() takes */
+    if (snprintf(full, sizeof(full), "boot/%s", path) < (int)sizeof(full) &&
+        render_uki_path_parse(full, mac) == 0) {
+        in = uki_intent(b, mac, client, &r);
+    }
+    uki_tftp *w = in ? calloc(1, sizeof(*w)) : NULL;
+    if (in && !w) {
+        r = -ENOMEM;
+    }
+    if (!w) {
+        done(done_userdata, r, NULL);
+        return 0;
+    }
+    w->base.cancel = uki_tftp_cancel;
+    w->done = done;
+    w->userdata = done_userdata;
+    w->in_open = true;
+    uki_request *open = NULL;
+    r = uki_open(b, in, mac, on_uki_tftp_opened, w, &open);
+    w->in_open = false;
+    if (r < 0) {
+        free(w);
+        done(done_userdata, r, NULL);
+        return 0;
+    }
+    if (w->answered) {
+        free(w);
+        return 0;
+    }
+    w->open = open;
+    *ret_req = &w->base;
+    return 0;
+}
+
+void boot_routes_tftp_event(void *userdata, tftp_event ev, const struct sockaddr_in6 *client,
+                            const char *path)
+{
+    boot_routes *b = userdata;
+    uint8_t mac[6];
+    int r;
+    if (render_uki_path_parse(path, mac) < 0) {
+        return;
+    }
+    const intent *in = uki_intent(b, mac, client, &r);
+    if (!in) {
+        return;
+    }
+    if (ev == TFTP_EVENT_STARTED) {
+        progress_emit(b->prog, in, RACKBOOT__V1__PHASE__PHASE_SCRIPT_SERVED, 0, NULL, mac, NULL, 0);
+    } else {
+        progress_emit(b->prog, in, RACKBOOT__V1__PHASE__PHASE_KERNEL_FETCHED, 0, NULL, NULL, NULL,
+                      0);
+        progress_emit(b->prog, in, RACKBOOT__V1__PHASE__PHASE_INITRD_FETCHED, 0, NULL, NULL, NULL,
+                      0);
+    }
+}
+
+int boot_routes_serve_uki(boot_routes *b, uv_loop_t *loop, const char *dir, const char *stub,
+                          uint64_t max_bytes, files *tftp_files)
+{
+    uki_cache_config cfg = { .dir = dir,
+                             .stub = stub,
+                             .max_bytes = max_bytes,
+                             .overlay = b->overlay,
+                             .overlay_len = b->overlay_len };
+    int r = uki_cache_new(loop, &cfg, &b->uki);
+    if (r < 0) {
+        return r;
+    }
+    if (tftp_files) {
+        r = files_add_source(tftp_files, "boot", uki_source, b);
+    }
+    return r;
+}
+
+int boot_routes_register_metrics(boot_routes *b, metrics *m)
+{
+    return b->uki ? uki_cache_register_metrics(b->uki, m) : 0;
 }
 
 /* ---- Lifecycle --------------------------------------------------------- */
@@ -773,6 +1067,8 @@ void boot_routes_close(boot_routes *b)
     while (b->transfers) {
         transfer_free(b->transfers);
     }
+    uki_cache_close(b->uki);
+    b->uki = NULL;
     if (b->tick_open) {
         b->tick_open = false;
         uv_close((uv_handle_t *)&b->tick, free_after_close);

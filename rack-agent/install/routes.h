@@ -1,6 +1,10 @@
 /* boot: the HTTP routes of the install flow (URL layout in render/context.h):
  *
  *   GET  /boot/<mac>.ipxe          the host's iPXE script          → script_served
+ *   GET  /boot/<mac>.efi           the host's Unified Kernel Image    → script_served,
+ *                                  for a `uefi_boot = uki` profile     then kernel_fetched
+ *                                  (rack-agent/uki/; also over TFTP     and initrd_fetched
+ *                                  as boot/<mac>.efi)                   once sent whole
  *   GET  /boot/overlay.img         the route-wait overlay initrd,  → overlay_fetched
  *                                  gzip'ed newc (render/overlay.h)
  *   GET  /ks/<id>?token=T          the rendered kickstart          → kickstart_fetched
@@ -50,8 +54,10 @@
 #include "files/files.h"
 #include "http/server.h"
 #include "install/progress.h"
+#include "metrics/metrics.h"
 #include "model/intent.h"
 #include "render/context.h"
+#include "tftp/server.h"
 
 typedef struct boot_routes boot_routes;
 
@@ -71,6 +77,22 @@ void boot_routes_on_link(boot_routes *b, boot_on_link_fn fn, void *userdata);
  * files.h rooted at [deploy] ramdisk; borrowed, must outlive the routes) at
  * /deploy/. Without it /deploy/ answers 404. */
 void boot_routes_serve_ramdisk(boot_routes *b, files *ramdisk);
+/* Serves Unified Kernel Images (uki/cache.h: built into `dir` from `stub`,
+ * at most max_bytes kept) to hosts of `uefi_boot = uki` profiles, at
+ * /boot/<mac>.efi and, when `tftp_files` is given, as the TFTP name
+ * boot/<mac>.efi (a files.h source with the prefix "boot": it takes that
+ * prefix from the TFTP root). The image holds the host's command line and so
+ * its install token: the script's rules decide who gets it (403/TFTP access
+ * violation otherwise). */
+int boot_routes_serve_uki(boot_routes *b, uv_loop_t *loop, const char *dir, const char *stub,
+                          uint64_t max_bytes, files *tftp_files);
+/* rackboot_uki_* (uki/cache.h); nothing without boot_routes_serve_uki(). */
+int boot_routes_register_metrics(boot_routes *b, metrics *m);
+/* The TFTP server's observer (tftp_server_observe(), userdata: the routes):
+ * a UKI's first DATA is script_served, its last block acknowledged
+ * kernel_fetched and initrd_fetched. */
+void boot_routes_tftp_event(void *userdata, tftp_event ev, const struct sockaddr_in6 *client,
+                            const char *path);
 /* After the HTTP server closed; frees once the loop ran the close. */
 void boot_routes_close(boot_routes *b);
 

@@ -43,7 +43,8 @@ static const char *after_dir(const char *path, const char *dir)
     return path + n + 1;
 }
 
-int render_boot_path_parse(const char *path, uint8_t ret_mac[6])
+/* "/boot/<mac><ext>": the MAC of a path under /boot/ ending in `ext`. */
+static int boot_path_parse(const char *path, const char *ext, uint8_t ret_mac[6])
 {
     const char *rest = after_dir(path, "boot");
     if (!rest) {
@@ -51,13 +52,23 @@ int render_boot_path_parse(const char *path, uint8_t ret_mac[6])
     }
     /* The longest form: 6 * 2 digits + 5 * "%3A". */
     char mac[6 * 2 + 5 * 3 + 1];
-    size_t n = strlen(rest);
-    if (n <= 5 || strcmp(rest + n - 5, ".ipxe") != 0 || n - 5 >= sizeof(mac)) {
+    size_t n = strlen(rest), e = strlen(ext);
+    if (n <= e || strcmp(rest + n - e, ext) != 0 || n - e >= sizeof(mac)) {
         return -EINVAL;
     }
-    memcpy(mac, rest, n - 5);
-    mac[n - 5] = '\0';
+    memcpy(mac, rest, n - e);
+    mac[n - e] = '\0';
     return parse_mac(mac, ret_mac);
+}
+
+int render_boot_path_parse(const char *path, uint8_t ret_mac[6])
+{
+    return boot_path_parse(path, ".ipxe", ret_mac);
+}
+
+int render_uki_path_parse(const char *path, uint8_t ret_mac[6])
+{
+    return boot_path_parse(path, RENDER_UKI_SUFFIX, ret_mac);
 }
 
 static int id_path_parse(const char *path, const char *dir, const char **ret_id, size_t *ret_len)

@@ -5,6 +5,10 @@
  *   /boot/<mac>.ipxe                  the iPXE script (script.h). <mac> in any
  *                                     form render_boot_path_parse() accepts;
  *                                     the DHCPv6 bootfile-url uses colons.
+ *   /boot/<mac>.efi                   the host's Unified Kernel Image (uefi_boot =
+ *                                     uki profiles; rack-agent/uki/), also over
+ *                                     TFTP as boot/<mac>.efi; the DHCPv6
+ *                                     bootfile-url writes the MAC with '-'
  *   /boot/overlay.img                 the overlay initrd (overlay.h): one
  *                                     archive for every profile with
  *                                     `overlay = yes`; it holds nothing
@@ -105,6 +109,10 @@ int render_context_init(render_context *ctx, const struct in6_addr *advertise, u
  * in either case — older iPXE percent-encodes ':' in paths, newer sends it
  * verbatim (NETBOOT-SPECS.md §4.3). -EINVAL for anything else. */
 int render_boot_path_parse(const char *path, uint8_t ret_mac[6]);
+/* The same for a UKI request, "/boot/<mac>.efi" (leading '/' optional: TFTP
+ * names come without it). */
+#define RENDER_UKI_SUFFIX ".efi"
+int render_uki_path_parse(const char *path, uint8_t ret_mac[6]);
 
 /* Parses "/ks/<install-id>", "/progress/<install-id>" or
  * "/phone-home/<install-id>" (leading '/'

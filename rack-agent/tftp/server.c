@@ -12,11 +12,11 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "timeutil.h"
-#include "tftp/transfer.h"
 #include "net/udp6.h"
-#include "util.h"
+#include "tftp/transfer.h"
 #include "tftp/wire.h"
+#include "timeutil.h"
+#include "util.h"
 
 enum {
     /* Requests are at most 512 bytes (RFC 2347); a bigger datagram shows up
@@ -56,6 +56,8 @@ struct tftp_server {
     unsigned handles; /* open libuv handles: the listen poll plus 2 per session */
     session *sessions;
     tftp_server_stats stats;
+    tftp_observer_fn observer;
+    void *observer_data;
     log_ratelimit rl;
     uint8_t req_buf[REQ_BUF];
     uint8_t rx_buf[RX_BATCH][RX_BUF];
@@ -107,6 +109,7 @@ struct session {
     size_t n_out, sent;
     bool gso; /* send runs of DATA as one UDP GSO message */
     uint64_t reported_bytes, reported_retransmits;
+    bool started; /* the observer heard TFTP_EVENT_STARTED */
 };
 
 static const char *fmt_client(const struct sockaddr_in6 *sa, char *buf, size_t size)
@@ -234,6 +237,13 @@ static void account(session *ss)
 {
     const tftp_transfer_stats *st = tftp_transfer_get_stats(ss->xfer);
     tftp_server_stats *g = &ss->server->stats;
+    if (!ss->started && st->bytes_sent > 0) {
+        ss->started = true;
+        if (ss->server->observer) {
+            ss->server->observer(ss->server->observer_data, TFTP_EVENT_STARTED, &ss->client,
+                                 ss->rrq.filename);
+        }
+    }
     g->bytes_sent += st->bytes_sent - ss->reported_bytes;
     g->retransmits += st->retransmits - ss->reported_retransmits;
     ss->reported_bytes = st->bytes_sent;
@@ -253,6 +263,9 @@ static void session_finished(session *ss)
     switch (state) {
     case TFTP_XFER_DONE:
         s->stats.transfers_ok++;
+        if (s->observer) {
+            s->observer(s->observer_data, TFTP_EVENT_SENT, &ss->client, ss->rrq.filename);
+        }
         log_info("tftp done file=%s client=%s bytes=%" PRIu64 " blksize=%u windowsize=%u "
                  "ms=%" PRIu64 " retransmits=%" PRIu64,
                  file, client, ss->size, ss->params.blksize, ss->params.windowsize, ms,
@@ -712,7 +725,7 @@ static void handle_request(tftp_server *s, size_t len, const struct sockaddr_in6
 
     files_request *req = NULL;
     ss->in_open = true;
-    int r = files_open(s->files, rq->filename, on_opened, ss, &req);
+    int r = files_open_from(s->files, rq->filename, &ss->client, on_opened, ss, &req);
     ss->in_open = false;
     if (ss->open_done) {
         session_opened(ss, ss->open_r, ss->open_r == 0 ? &ss->open_res : NULL);
@@ -830,6 +843,12 @@ void tftp_server_close(tftp_server *s)
 const tftp_server_stats *tftp_server_get_stats(const tftp_server *s)
 {
     return &s->stats;
+}
+
+void tftp_server_observe(tftp_server *s, tftp_observer_fn fn, void *userdata)
+{
+    s->observer = fn;
+    s->observer_data = userdata;
 }
 
 uint16_t tftp_server_port(const tftp_server *s)

@@ -74,6 +74,19 @@ int tftp_server_open(uv_loop_t *loop, const tftp_server_config *cfg, files *f, t
 /* Registers the counters as rackboot_tftp_* series. */
 int tftp_server_register_metrics(tftp_server *s, metrics *m);
 const tftp_server_stats *tftp_server_get_stats(const tftp_server *s);
+/* What a transfer did, for an observer (the install flow's progress). */
+typedef enum tftp_event {
+    TFTP_EVENT_STARTED, /* its first DATA went out (a tsize probe that ends at the OACK never gets
+                           here) */
+    TFTP_EVENT_SENT,    /* every block was acknowledged: the client has the whole file */
+} tftp_event;
+/* `path` is the name the client asked for, as it asked. */
+typedef void (*tftp_observer_fn)(void *userdata, tftp_event ev, const struct sockaddr_in6 *client,
+                                 const char *path);
+/* One observer (NULL: none); it runs on the loop, inside the server: it must
+ * not close the server. */
+void tftp_server_observe(tftp_server *s, tftp_observer_fn fn, void *userdata);
+
 /* The bound port (useful with port 0). */
 uint16_t tftp_server_port(const tftp_server *s);
 /* Stops listening and ends every transfer; the memory goes once libuv has

@@ -305,40 +305,47 @@ out:
     return r;
 }
 
+/* A string into the key, its length first: no two inputs hash the same
+ * bytes. NULL counts as absent, apart from "". */
+static int key_string(sha256_ctx *c, const char *s)
+{
+    uint64_t len = s ? strlen(s) : UINT64_MAX;
+    int r = sha256_update(c, &len, sizeof(len));
+    if (r >= 0 && s) {
+        r = sha256_update(c, s, strlen(s));
+    }
+    return r;
+}
+
 int uki_key(const uki_key_input *in, char ret_hex[SHA256_HEX_LEN + 1])
 {
+    if (!in->stub || !in->kernel || !in->cmdline || (in->n_initrds && !in->initrds)) {
+        return -EINVAL;
+    }
     sha256_ctx *c = sha256_new();
     if (!c) {
         return -ENOMEM;
     }
-    /* Lengths before variable parts: no two inputs hash the same bytes. */
-    static const char tag[] = "rackboot-uki-v1";
+    static const char tag[] = "rackboot-uki-v2";
     uint64_t n_initrds = in->n_initrds;
-    uint64_t cmd_len = strlen(in->cmdline), osrel_len = in->osrel ? strlen(in->osrel) : 0;
     int r = sha256_update(c, tag, sizeof(tag));
     if (r >= 0) {
-        r = sha256_update(c, in->stub, SHA256_LEN);
+        r = key_string(c, in->stub);
     }
     if (r >= 0) {
-        r = sha256_update(c, in->kernel, SHA256_LEN);
+        r = key_string(c, in->kernel);
     }
     if (r >= 0) {
         r = sha256_update(c, &n_initrds, sizeof(n_initrds));
     }
     for (size_t i = 0; r >= 0 && i < in->n_initrds; i++) {
-        r = sha256_update(c, in->initrds[i], SHA256_LEN);
+        r = key_string(c, in->initrds[i]);
     }
     if (r >= 0) {
-        r = sha256_update(c, &cmd_len, sizeof(cmd_len));
+        r = key_string(c, in->cmdline);
     }
     if (r >= 0) {
-        r = sha256_update(c, in->cmdline, cmd_len);
-    }
-    if (r >= 0) {
-        r = sha256_update(c, &osrel_len, sizeof(osrel_len));
-    }
-    if (r >= 0 && osrel_len) {
-        r = sha256_update(c, in->osrel, osrel_len);
+        r = key_string(c, in->osrel);
     }
     uint8_t d[SHA256_LEN];
     if (r >= 0) {

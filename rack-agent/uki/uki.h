@@ -70,16 +70,19 @@ typedef struct uki_parts {
  * systemd-boot-efi"), objcopy's own message, a file that cannot be read. */
 int uki_build(const uki_parts *p, const char *tmpdir, const char *out, char **ret_error);
 
-/* The content key of a UKI: a SHA-256 over the stub's, the kernel's and
- * each initrd's SHA-256 and the command line (and osrel), so that a
- * rack-wide reinstall builds each distinct image once. */
+/* The content key of a UKI: a SHA-256 over validators of the stub, the
+ * kernel and each initrd, and the command line and osrel, so that a
+ * rack-wide reinstall builds each distinct image once. A validator names
+ * one file's content: its SHA-256 (the image cache's objects) or a strong
+ * validator that changes whenever the file does (files.h's ETag of a local
+ * file: inode, size, mtime to the nanosecond). */
 typedef struct uki_key_input {
-    uint8_t stub[SHA256_LEN];
-    uint8_t kernel[SHA256_LEN];
-    const uint8_t (*initrds)[SHA256_LEN];
+    const char *stub;
+    const char *kernel;
+    const char *const *initrds;
     size_t n_initrds;
     const char *cmdline;
-    const char *osrel;
+    const char *osrel; /* may be NULL */
 } uki_key_input;
 
 int uki_key(const uki_key_input *in, char ret_hex[SHA256_HEX_LEN + 1]);

@@ -53,7 +53,7 @@ static void make_file(fixture *f, const char *name, size_t len, unsigned seed, u
 }
 
 static model_image image(fixture *f, const char *name, image_kind kind, const char *file,
-                          const uint8_t sha[32])
+                         const uint8_t sha[32])
 {
     model_image img = { .name = strdup(name), .kind = kind };
     assert_true(asprintf(&img.url, "file://%s/%s", f->origin, file) > 0);
@@ -368,13 +368,15 @@ static void test_files_sources(void **state)
     install_set(f, false);
     answer a = { 0 };
     files_request *req = NULL;
-    assert_int_equal(cache_images_source_objects(f->ci, "nothex", on_done, &a, &req), 0);
+    assert_int_equal(cache_images_source_objects(f->ci, "nothex", NULL, on_done, &a, &req), 0);
     assert_true(a.called);
     assert_int_equal(a.r, -ENOENT);
     answer b = { 0 }, c = { 0 };
     files_request *rb = NULL, *rc = NULL;
-    assert_int_equal(cache_images_source_images(f->ci, "el9/initrd.img", on_done, &b, &rb), 0);
-    assert_int_equal(cache_images_source_images(f->ci, "el9/initrd.img", on_done, &c, &rc), 0);
+    assert_int_equal(cache_images_source_images(f->ci, "el9/initrd.img", NULL, on_done, &b, &rb),
+                     0);
+    assert_int_equal(cache_images_source_images(f->ci, "el9/initrd.img", NULL, on_done, &c, &rc),
+                     0);
     assert_non_null(rb);
     rb->cancel(rb);
     drain(f);

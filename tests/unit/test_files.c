@@ -129,7 +129,7 @@ static outcome open_cached(files *f, const char *path)
 {
     outcome o = { 0 };
     files_request *req = (files_request *)&o;
-    assert_int_equal(files_open_cached(f, path, on_done, &o, &req), 0);
+    assert_int_equal(files_open_cached(f, path, NULL, on_done, &o, &req), 0);
     assert_int_equal(o.calls, 1);
     assert_null(req);
     return o;
@@ -402,12 +402,14 @@ static void fake_cancel(files_request *req)
 }
 
 static char last_source_path[64];
+static const struct sockaddr_in6 *last_source_client;
 static int cancelled;
 
-static int fake_source(void *userdata, const char *path, files_done_fn done, void *done_userdata,
-                       files_request **ret_req)
+static int fake_source(void *userdata, const char *path, const struct sockaddr_in6 *client,
+                       files_done_fn done, void *done_userdata, files_request **ret_req)
 {
     snprintf(last_source_path, sizeof(last_source_path), "%s", path);
+    last_source_client = client;
     fake_req *r = calloc(1, sizeof(*r));
     r->base.cancel = fake_cancel;
     r->cancelled = &cancelled;
@@ -427,10 +429,17 @@ static void test_sources(void **state)
     files_request *req = NULL;
     assert_int_equal(files_open(f, "images/el9/vmlinuz", on_done, &o, &req), 0);
     assert_string_equal(last_source_path, "el9/vmlinuz");
+    assert_null(last_source_client); /* unknown */
     assert_int_equal(o.calls, 0);
     assert_non_null(req);
     files_request_cancel(req);
     assert_int_equal(cancelled, 1);
+    /* Who asks reaches the source (a source may serve only some hosts). */
+    const struct sockaddr_in6 peer = { .sin6_family = AF_INET6, .sin6_port = htons(2000) };
+    assert_int_equal(files_open_from(f, "images/el9/initrd.img", &peer, on_done, &o, &req), 0);
+    assert_ptr_equal(last_source_client, &peer);
+    files_request_cancel(req);
+    assert_int_equal(cancelled, 2);
     files_request_cancel(NULL);
     /* Path rules apply before any source sees the path. */
     last_source_path[0] = '\0';
@@ -449,8 +458,10 @@ static void test_cache_leaves_sources_alone(void **state)
     files_request *req = NULL;
     cancelled = 0;
     /* The source's path goes to the source, as with files_open(). */
-    assert_int_equal(files_open_cached(f, "images/el9/vmlinuz", on_done, &o, &req), 0);
+    const struct sockaddr_in6 peer = { .sin6_family = AF_INET6, .sin6_port = htons(2000) };
+    assert_int_equal(files_open_cached(f, "images/el9/vmlinuz", &peer, on_done, &o, &req), 0);
     assert_string_equal(last_source_path, "el9/vmlinuz");
+    assert_ptr_equal(last_source_client, &peer);
     assert_non_null(req);
     files_request_cancel(req);
     assert_int_equal(cancelled, 1);

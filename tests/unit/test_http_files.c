@@ -87,9 +87,10 @@ static void slow_cancel(files_request *req)
 
 /* A source like the cache's: "ok" and "bad" answer 50 ms later, "never"
  * never, "gone" at once with -ENOENT. */
-static int slow_source(void *userdata, const char *path, files_done_fn done, void *done_userdata,
-                       files_request **ret_req)
+static int slow_source(void *userdata, const char *path, const struct sockaddr_in6 *client,
+                       files_done_fn done, void *done_userdata, files_request **ret_req)
 {
+    (void)client;
     fixture *f = userdata;
     if (streq(path, "gone")) {
         done(done_userdata, -ENOENT, NULL);

@@ -103,10 +103,10 @@ static void test_layout(void **state)
 static void test_key(void **state)
 {
     (void)state;
-    const uint8_t both[2][SHA256_LEN] = { { 1 }, { 2 } };
-    const uint8_t swapped[2][SHA256_LEN] = { { 2 }, { 1 } };
-    uki_key_input in = { .stub = { 7 },
-                         .kernel = { 9 },
+    const char *const both[] = { "\"aa11\"", "\"bb22\"" };
+    const char *const swapped[] = { "\"bb22\"", "\"aa11\"" };
+    uki_key_input in = { .stub = "\"5d1c-1000-77\"",
+                         .kernel = "\"e3b0c442\"",
                          .initrds = both,
                          .n_initrds = 2,
                          .cmdline = "ip=[2001:db8::17]::[2001:db8::1]:64",
@@ -131,11 +131,11 @@ static void test_key(void **state)
     assert_int_equal(uki_key(&x, b), 0);
     assert_string_not_equal(a, b);
     x = in;
-    x.stub[0] = 8;
+    x.stub = "\"5d1c-1000-78\"";
     assert_int_equal(uki_key(&x, b), 0);
     assert_string_not_equal(a, b);
     x = in;
-    x.kernel[31] = 1;
+    x.kernel = "\"e3b0c443\"";
     assert_int_equal(uki_key(&x, b), 0);
     assert_string_not_equal(a, b);
     x = in;
@@ -148,6 +148,14 @@ static void test_key(void **state)
     x.osrel = "";
     assert_int_equal(uki_key(&x, b), 0);
     assert_string_not_equal(a, b);
+    /* validators run together differently are different inputs */
+    x = in;
+    x.stub = "\"5d1c-1000-77\"\"e3b0";
+    x.kernel = "c442\"";
+    assert_int_equal(uki_key(&x, b), 0);
+    assert_string_not_equal(a, b);
+    x.kernel = NULL;
+    assert_int_equal(uki_key(&x, b), -EINVAL);
 }
 
 /* ---- a real UKI, read back by binutils --------------------------------------- */
