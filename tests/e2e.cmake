@@ -9,7 +9,7 @@ if(TARGET rackboot AND TARGET rackboot-controller AND TARGET rackboot-agent
    AND TARGET rackboot-pki)
   set(_rb_bins $<TARGET_FILE:rackboot-agent> $<TARGET_FILE:rackboot-controller>
                $<TARGET_FILE:rackboot> $<TARGET_FILE:rackboot-pki>)
-  foreach(fw bios uefi uefi-pxe)
+  foreach(fw bios uefi uefi-pxe uki-pxe uki-http)
     add_test(NAME e2e.${fw}
              COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/e2e/e2e.sh ${fw} ${_rb_bins})
     # Two boots under TCG: ~35-55 s to installed, ~3-8 s until the second

@@ -139,15 +139,14 @@ fi
 for d in $DNS; do echo "nameserver $d" >>/etc/resolv.conf; done
 say "bootnet $ADDR/$PLEN gw ${GW:-none} hostname ${HN:-none} dns$DNS"
 
-# The overlay initrd (rackboot's, named overlay.img on the kernel line): the
-# kernel must have unpacked its dracut hook, and dracut sources the hooks in
-# initqueue/online with the interface as $1 once the interface is up.
+# The overlay initrd (rackboot's: named overlay.img on an iPXE kernel line,
+# or inside a UKI's .initrd, which names nothing): the kernel must have
+# unpacked its dracut hook, and dracut sources the hooks in initqueue/online
+# with the interface as $1 once the interface is up.
 HOOKS=/usr/lib/dracut/hooks/initqueue/online
 # Without it Anaconda would carry on (and maybe race router discovery): so
 # does this installer, saying so on the console for the test to see.
-if grep -q 'initrd=overlay.img' /proc/cmdline && [ -z "$(ls "$HOOKS" 2>/dev/null)" ]; then
-    say "OVERLAY MISSING: initrd=overlay.img is on the kernel line but no hook is in $HOOKS (the kernel did not unpack it)"
-elif grep -q 'initrd=overlay.img' /proc/cmdline; then
+if [ -n "$(ls "$HOOKS" 2>/dev/null)" ]; then
     set +f
     for hook in "$HOOKS"/*; do
         say "sourcing overlay hook ${hook##*/}"
@@ -157,6 +156,8 @@ elif grep -q 'initrd=overlay.img' /proc/cmdline; then
     done
     set -f
     say "overlay hook done: $(ip -6 route show default | head -n 1)"
+elif grep -q 'initrd=overlay.img' /proc/cmdline; then
+    say "OVERLAY MISSING: initrd=overlay.img is on the kernel line but no hook is in $HOOKS (the kernel did not unpack it)"
 fi
 
 # ---- 2. the kickstart ----------------------------------------------------------

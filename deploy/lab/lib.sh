@@ -116,7 +116,7 @@ lab_dump_logs() {
 # ---- what the machine has -------------------------------------------------------
 # lab_missing WHAT...: prints one line per missing facility (empty: all there).
 # WHAT: net (root, ip netns, tun, radvd), qemu, bios, uefi, uefi-pxe,
-# installer (what lab_build_installer needs), dhclient, bmc (ipmi_sim,
+# uefi-http, uki (the agent's UKI builder: stub, objcopy), installer (what lab_build_installer needs), dhclient, bmc (ipmi_sim,
 # ipmitool, QEMU's ipmi-bmc-extern: bmc.sh).
 lab_missing() {
     local w
@@ -150,6 +150,18 @@ lab_missing() {
         uefi-pxe)
             [ -r "$LAB_OVMF_CODE" ] && [ -r "$LAB_OVMF_VARS" ] || echo "OVMF missing (package ovmf)"
             [ -r "$LAB_IPXE_EFI" ] || echo "$LAB_IPXE_EFI missing (package ipxe)"
+            ;;
+        uefi-http)
+            [ -r "$LAB_OVMF_CODE" ] && [ -r "$LAB_OVMF_VARS" ] || echo "OVMF missing (package ovmf)"
+            ;;
+        tcpdump)
+            command -v tcpdump >/dev/null || echo "tcpdump not installed"
+            ;;
+        uki)
+            # what the agent builds a host's kernel image from (rack-agent/uki/)
+            [ -r /usr/lib/systemd/boot/efi/linuxx64.efi.stub ] ||
+                echo "systemd's EFI stub missing (package systemd-boot-efi)"
+            command -v objcopy >/dev/null || echo "objcopy missing (package binutils)"
             ;;
         installer)
             # (ldd fails on a static binary: "not a dynamic executable")
@@ -331,7 +343,7 @@ lab_net_up() {
     cat >"$LAB_DIR/radvd.conf" <<EOR
 interface $LAB_BR {
     AdvSendAdvert on;
-    AdvManagedFlag on;
+    AdvManagedFlag ${LAB_RA_MANAGED:-on};
     AdvOtherConfigFlag on;
     MinRtrAdvInterval 3;
     MaxRtrAdvInterval 10;
@@ -693,6 +705,7 @@ kickstart = lab.ks
 overlay = ${LAB_OVERLAY:-yes}
 ip = static
 keep_ra = yes
+uefi_boot = ${LAB_UEFI_BOOT:-ipxe}
 EOF
 }
 
@@ -745,7 +758,11 @@ lab_state_is() {
 #   bios      SeaBIOS + Debian's iPXE ROM (qemu's default ROM for virtio-net)
 #   uefi      OVMF + the same ROM's EFI driver (iPXE runs as a UEFI app)
 #   uefi-pxe  OVMF's own IPv6 PXE (ROM disabled): DHCPv6 -> TFTP ipxe.efi
-#             from the agent -> iPXE -> HTTP
+#             from the agent -> iPXE -> HTTP (or, for a uefi_boot = uki
+#             profile, TFTP the host's kernel image)
+#   uefi-http OVMF's own IPv6 HTTP boot (ROM and PXE disabled): DHCPv6 ->
+#             HTTP the URL the agent answers (ipxe.efi, or the host's
+#             kernel image for a uefi_boot = uki profile)
 # Do not pass romfile= for the ROM variants: qemu patches the PCI ids only
 # into its default ROM and SeaBIOS skips a mismatching one silently.
 lab_qemu_cmd() {
@@ -793,8 +810,25 @@ lab_qemu_cmd() {
             -fw_cfg name=opt/org.tianocore/IPv4Support,string=no
             -device "$dev,romfile=")
         ;;
+    uefi-http)
+        # Without PXE OVMF's first network option is its HTTPv6 boot. The
+        # boot menu wait (3 s, LAB_UEFI_HTTP_WAIT_MS) is for EDK2's
+        # HttpBootDxe: it starts DHCPv6 without waiting for the NIC's new
+        # link-local address to pass duplicate address detection (its PXE
+        # driver waits; HttpBootDhcp6Sarr() does not), so booting at once it
+        # fails "Could not retrieve NBP file size ... Unexpected network
+        # error" before sending any Solicit. A real machine's POST gives
+        # the link that time.
+        cp "$LAB_OVMF_VARS" "$LAB_DIR/OVMF_VARS.fd"
+        LAB_QEMU_CMD+=(-machine q35,accel=tcg -boot "menu=on,splash-time=${LAB_UEFI_HTTP_WAIT_MS:-3000}"
+            -drive "if=pflash,format=raw,readonly=on,file=$LAB_OVMF_CODE"
+            -drive "if=pflash,format=raw,file=$LAB_DIR/OVMF_VARS.fd"
+            -fw_cfg name=opt/org.tianocore/IPv4Support,string=no
+            -fw_cfg name=opt/org.tianocore/IPv6PXESupport,string=no
+            -device "$dev,romfile=")
+        ;;
     *)
-        echo "lab: firmware must be bios, uefi or uefi-pxe" >&2
+        echo "lab: firmware must be bios, uefi, uefi-pxe or uefi-http" >&2
         return 2
         ;;
     esac

@@ -2,6 +2,9 @@
 # The rackboot lab: a whole IPv6-only rack on this machine, one command.
 #
 #   deploy/lab/run.sh [bios|uefi|uefi-pxe]      (default bios)
+#   deploy/lab/run.sh uefi-uki|uefi-uki-http    UEFI without iPXE: OVMF's PXE
+#                                               (TFTP) or HTTP boot loads the
+#                                               host's own kernel image (UKI)
 #   deploy/lab/run.sh image [bios|uefi]         an image deploy (default bios)
 #
 # 1. installs the dependencies (deploy/install-deps.sh, Debian 12)
@@ -59,8 +62,13 @@ die() {
 
 case "$MODE/$FW" in
 install/bios | install/uefi | install/uefi-pxe | image/bios | image/uefi) ;;
-*) die "usage: $0 [bios|uefi|uefi-pxe] | $0 image [bios|uefi]" ;;
+# The profile says `uefi_boot = uki`: the agent answers OVMF's own PXE or
+# HTTP boot with the host's Unified Kernel Image (rack-agent/uki/).
+install/uefi-uki) FW=uefi-pxe LAB_UEFI_BOOT=uki ;;
+install/uefi-uki-http) FW=uefi-http LAB_UEFI_BOOT=uki ;;
+*) die "usage: $0 [bios|uefi|uefi-pxe|uefi-uki|uefi-uki-http] | $0 image [bios|uefi]" ;;
 esac
+export LAB_UEFI_BOOT
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces, tap devices, packages)"
 
 step "dependencies (deploy/install-deps.sh)"
@@ -90,7 +98,7 @@ if [ "$MODE" = image ]; then
     LAB_PROFILE=deb12
     missing=$(lab_missing net qemu "$FW" bmc)
 else
-    missing=$(lab_missing net qemu "$FW" installer bmc)
+    missing=$(lab_missing net qemu "$FW" installer bmc ${LAB_UEFI_BOOT:+uki})
 fi
 [ -z "$missing" ] || die "missing: $(echo "$missing" | paste -sd ';')"
 

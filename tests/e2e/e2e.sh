@@ -3,7 +3,12 @@
 #
 #   e2e.sh FIRMWARE AGENT CONTROLLER CLI PKI [bmc]
 #   FIRMWARE: bios (SeaBIOS + Debian's iPXE ROM), uefi (OVMF + the ROM's EFI
-#   iPXE), uefi-pxe (OVMF's own IPv6 PXE -> TFTP ipxe.efi -> iPXE -> HTTP)
+#   iPXE), uefi-pxe (OVMF's own IPv6 PXE -> TFTP ipxe.efi -> iPXE -> HTTP),
+#   and without iPXE, the profile set to `uefi_boot = uki`: uki-pxe (OVMF's
+#   PXE -> TFTP the host's Unified Kernel Image from the agent), uki-http
+#   (OVMF's HTTP boot -> HTTP that image). For those a capture on the rack
+#   link must hold no DHCPv4 packet, the agent must never have served
+#   ipxe.efi, and it must have built the host's image once.
 #
 # In network namespaces of its own (deploy/lab/lib.sh): rackboot-controller
 # with a throwaway PKI, rackboot-agent dialling it over mutual TLS, radvd
@@ -36,7 +41,7 @@
 # KEEP_TMP=1 keeps the work directory (all logs).
 set -uo pipefail
 
-FW=${1:?usage: e2e.sh bios|uefi|uefi-pxe AGENT CONTROLLER CLI PKI}
+FW=${1:?usage: e2e.sh bios|uefi|uefi-pxe|uki-pxe|uki-http AGENT CONTROLLER CLI PKI}
 RB_AGENT=${2:?agent}
 RB_CONTROLLER=${3:?controller}
 RB_CLI=${4:?cli}
@@ -52,17 +57,24 @@ LAB_ID="e2e$$"
 BOOT_LIMIT=${E2E_BOOT_LIMIT:-240}      # first boot: power-on to installed
 REBOOT_LIMIT=${E2E_REBOOT_LIMIT:-150}  # second boot: until a Solicit was ignored
 
+# QEMU_FW: the firmware set-up (deploy/lab/lib.sh lab_qemu_cmd).
+UKI=""
 case "$FW" in
-bios | uefi | uefi-pxe) ;;
-*) echo "usage: e2e.sh bios|uefi|uefi-pxe AGENT CONTROLLER CLI PKI" >&2; exit 2 ;;
+bios | uefi | uefi-pxe) QEMU_FW=$FW ;;
+uki-pxe) QEMU_FW=uefi-pxe UKI=yes ;;
+uki-http) QEMU_FW=uefi-http UKI=yes ;;
+*) echo "usage: e2e.sh bios|uefi|uefi-pxe|uki-pxe|uki-http AGENT CONTROLLER CLI PKI" >&2; exit 2 ;;
 esac
+# shellcheck disable=SC2034 # read by deploy/lab/lib.sh (lab_write_inputs)
+[ -z "$UKI" ] || LAB_UEFI_BOOT=uki
 
 case "$POWER" in
 "" | bmc) ;;
 *) echo "usage: e2e.sh FIRMWARE AGENT CONTROLLER CLI PKI [bmc]" >&2; exit 2 ;;
 esac
 fail() { lab_fail "$@"; }
-lab_test_start "$(lab_missing net qemu "$FW" installer ${POWER:+bmc})"
+lab_test_start "$(lab_missing net qemu "$QEMU_FW" installer ${POWER:+bmc} ${UKI:+uki} \
+    ${UKI:+tcpdump})"
 
 # ---- the rack ------------------------------------------------------------------
 lab_say "network: namespaces $LAB_NS_CTL (controller, origin) and $LAB_NS_RACK (agent, radvd, VM)"
@@ -93,7 +105,15 @@ if [ "$POWER" = bmc ]; then
     T0=$(cat "$LAB_BMC_DIR/powered_on_at")
     lab_say "the agent powered the host on through its BMC $(lab_rel "$T0" "$T_SUBMIT") s after the install was submitted"
 else
-    lab_boot_vm "$FW" "$LAB_DIR/serial1.log" "$((BOOT_LIMIT + 20))" || fail "QEMU"
+    if [ -n "$UKI" ]; then
+        # Every DHCP (v4 and v6), TFTP and HTTP packet of the first boot.
+        ip netns exec "$LAB_NS_RACK" tcpdump -i "$LAB_BR" -n -s 0 -U -w "$LAB_DIR/boot1.pcap" \
+            'udp port 67 or udp port 68 or udp port 546 or udp port 547 or udp port 69 or tcp port 80' \
+            >/dev/null 2>"$LAB_DIR/tcpdump.err" &
+        TCPDUMP_PID=$!
+        lab_wait_for 10 grep -q "listening on" "$LAB_DIR/tcpdump.err" || fail "tcpdump did not start"
+    fi
+    lab_boot_vm "$QEMU_FW" "$LAB_DIR/serial1.log" "$((BOOT_LIMIT + 20))" || fail "QEMU"
     T0=$LAB_QEMU_T0
 fi
 deadline=$(($(date +%s) + BOOT_LIMIT))
@@ -144,8 +164,11 @@ grep -aq "rackboot-installer: .*install complete" "$LAB_DIR/serial1.log" ||
 
 # ---- 3. the controller's view: every phase, in order ------------------------------------------
 EXPECTED="dhcp_bound script_served kernel_fetched initrd_fetched"
+OVERLAY=""
 if grep -q '^overlay = yes' "$LAB_DIR/inputs/profiles.conf"; then
-    EXPECTED="$EXPECTED overlay_fetched"
+    OVERLAY=yes
+    # A UKI holds the overlay: nothing more to fetch.
+    [ -n "$UKI" ] || EXPECTED="$EXPECTED overlay_fetched"
 fi
 EXPECTED="$EXPECTED kickstart_fetched stage2_progress installing installed"
 lab_rb events "$LAB_HOST" --json >"$LAB_DIR/events1.json" || fail "rackboot events failed"
@@ -170,8 +193,7 @@ PROBLEMS=""
 [ "$phases_ok" = 0 ] || PROBLEMS="the controller's events lack phases or have them out of order (see the PHASE CHECK lines)"
 # The overlay initrd must reach the installer, not only be served: its hook
 # is unpacked and sourced (the installer prints what it found).
-if echo "$EXPECTED" | grep -qw overlay_fetched &&
-    ! grep -aq "rackboot-installer: .*overlay hook done" "$LAB_DIR/serial1.log"; then
+if [ -n "$OVERLAY" ] && ! grep -aq "rackboot-installer: .*overlay hook done" "$LAB_DIR/serial1.log"; then
     grep -a "OVERLAY MISSING\|Initramfs unpacking failed" "$LAB_DIR/serial1.log" | sed 's/^/  serial: /'
     PROBLEMS="${PROBLEMS:+$PROBLEMS; }the overlay initrd was served but the installer did not get its hook (see serial lines above)"
 fi
@@ -179,6 +201,32 @@ bound_before=$(lab_agent_log_count "dhcp6 bound ")
 grep -q "install completed install=$INSTALL_ID host=$LAB_HOST: intent withdrawn" "$LAB_DIR/agent.log" ||
     fail "the agent did not log the intent's withdrawal"
 BOOT1=$(lab_rel "$T_OFF" "$T0")
+
+# ---- UKI: the firmware loaded the host's own image, no iPXE, no DHCPv4 -------------------------
+if [ -n "$UKI" ]; then
+    kill "$TCPDUMP_PID" 2>/dev/null
+    wait "$TCPDUMP_PID" 2>/dev/null
+    dhcp4=$(tcpdump -r "$LAB_DIR/boot1.pcap" -n 'udp port 67 or udp port 68' 2>/dev/null | wc -l)
+    dhcp6=$(tcpdump -r "$LAB_DIR/boot1.pcap" -n 'udp port 546 or udp port 547' 2>/dev/null | wc -l)
+    [ "$dhcp6" -gt 0 ] || fail "the capture holds no DHCPv6 packet: it saw nothing of the boot"
+    [ "$dhcp4" = 0 ] || {
+        tcpdump -r "$LAB_DIR/boot1.pcap" -n 'udp port 67 or udp port 68' 2>/dev/null | head -5
+        fail "$dhcp4 DHCPv4 packets on the rack link during the install"
+    }
+    if grep -E 'tftp (done|start|aborted|failed|refused) file="?ipxe\.efi|http (GET|HEAD) /files/ipxe\.efi' "$LAB_DIR/agent.log"; then
+        fail "the host fetched ipxe.efi"
+    fi
+    case "$FW" in
+    uki-pxe) grep -Eq 'tftp done file="?boot/[0-9a-f-]+\.efi' "$LAB_DIR/agent.log" ||
+        fail "no whole TFTP transfer of boot/<mac>.efi in the agent's log" ;;
+    uki-http) grep -Eq 'http GET /boot/[0-9a-f-]+\.efi status=200' "$LAB_DIR/agent.log" ||
+        fail "no HTTP 200 for /boot/<mac>.efi in the agent's log" ;;
+    esac
+    builds=$(lab_metric rackboot_uki_builds_total) || fail "no rackboot_uki_builds_total in /metrics"
+    hits=$(lab_metric rackboot_uki_hits_total)
+    [ "$builds" = 1 ] || fail "the host's image was built $builds times, not once"
+    lab_say "UKI: built once ($hits later requests from disk), $dhcp6 DHCPv6 and no DHCPv4 packets, no ipxe.efi"
+fi
 
 # ---- 4. second boot: no answer, the host boots from disk ---------------------------------------
 events_before=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$LAB_DIR/events1.json")
@@ -192,7 +240,7 @@ if [ "$POWER" = bmc ]; then
     lab_bmc_power_is on || fail "ipmitool does not say on after rackboot power on"
     power_is on || fail "rackboot power status does not say on: $(cat "$LAB_DIR/power.json")"
 else
-    lab_boot_vm "$FW" "$LAB_DIR/serial2.log" "$((REBOOT_LIMIT + 20))" || fail "QEMU"
+    lab_boot_vm "$QEMU_FW" "$LAB_DIR/serial2.log" "$((REBOOT_LIMIT + 20))" || fail "QEMU"
     T0_2=$LAB_QEMU_T0
 fi
 ignored_grew() {
