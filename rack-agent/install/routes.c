@@ -138,10 +138,25 @@ static bool source_allowed(boot_routes *b, const intent *in, http_request *req, 
     return false;
 }
 
-static bool token_ok(const intent *in, const char *token)
+/* The install `id` (id_len bytes) when `token` (token_len bytes) is its
+ * token, compared in constant time; NULL for an unknown install and for a
+ * wrong token alike (an id alone tells nobody anything). */
+static const intent *install_with_token(boot_routes *b, const char *id, size_t id_len,
+                                        const char *token, size_t token_len)
 {
-    size_t n = strlen(in->token);
-    return token && strlen(token) == n && CRYPTO_memcmp(token, in->token, n) == 0;
+    char key[129];
+    if (id_len >= sizeof(key) || !token) {
+        return NULL;
+    }
+    memcpy(key, id, id_len);
+    key[id_len] = '\0';
+    const intent_set *set = intents_store_current(b->intents);
+    const intent *in = set ? intent_set_find_install(set, key) : NULL;
+    size_t n = in ? strlen(in->token) : 0;
+    if (!in || token_len != n || CRYPTO_memcmp(token, in->token, n) != 0) {
+        return NULL;
+    }
+    return in;
 }
 
 /* ---- Routes ------------------------------------------------------------ */
@@ -214,18 +229,9 @@ static const intent *authorized(boot_routes *b, http_request *req,
         http_reply_error(req, 404, "Not Found");
         return NULL;
     }
-    char key[129];
-    if (id_len >= sizeof(key)) {
-        http_reply_error(req, 404, "Not Found");
-        return NULL;
-    }
-    memcpy(key, id, id_len);
-    key[id_len] = '\0';
-    const intent_set *set = intents_store_current(b->intents);
-    const intent *in = set ? intent_set_find_install(set, key) : NULL;
-    if (!in || !token_ok(in, http_request_query(req, "token"))) {
-        /* One answer for "no such install" and "wrong token": an id alone
-         * tells nobody anything. */
+    const char *token = http_request_query(req, "token");
+    const intent *in = install_with_token(b, id, id_len, token, token ? strlen(token) : 0);
+    if (!in) {
         log_warn("boot: %s %s refused to client=%s (unknown install or wrong token)",
                  http_request_method_name(req), http_request_path(req),
                  http_request_client_string(req));
@@ -445,17 +451,11 @@ static void on_seed(http_request *req, void *userdata)
         http_reply_error(req, 404, "Not Found");
         return;
     }
-    char key[129];
-    RB_ASSERT(sp.id_len < sizeof(key)); /* render_id_valid() */
-    memcpy(key, sp.id, sp.id_len);
-    key[sp.id_len] = '\0';
-    const intent_set *set = intents_store_current(b->intents);
-    const intent *in = set ? intent_set_find_install(set, key) : NULL;
-    size_t n = in ? strlen(in->token) : 0;
-    if (!in || sp.token_len != n || CRYPTO_memcmp(sp.token, in->token, n) != 0) {
-        log_warn("boot: seed of install=%s refused to client=%s (unknown install or wrong "
+    const intent *in = install_with_token(b, sp.id, sp.id_len, sp.token, sp.token_len);
+    if (!in) {
+        log_warn("boot: seed of install=%.*s refused to client=%s (unknown install or wrong "
                  "token)",
-                 key, http_request_client_string(req));
+                 (int)sp.id_len, sp.id, http_request_client_string(req));
         http_reply_error(req, 403, "Forbidden");
         return;
     }
@@ -482,14 +482,18 @@ static void on_seed(http_request *req, void *userdata)
         http_reply_error(req, 500, "cannot render the seed");
         return;
     }
-    char **doc = sp.doc == RENDER_SEED_META_DATA        ? &seed.meta_data
-                 : sp.doc == RENDER_SEED_NETWORK_CONFIG ? &seed.network_config
-                                                        : &seed.user_data;
-    size_t len = sp.doc == RENDER_SEED_META_DATA        ? seed.meta_data_len
-                 : sp.doc == RENDER_SEED_NETWORK_CONFIG ? seed.network_config_len
-                                                        : seed.user_data_len;
-    char *body = *doc;
-    *doc = NULL; /* the reply owns it now */
+    struct {
+        char **text;
+        size_t len;
+    } docs[] = {
+        [RENDER_SEED_META_DATA] = { &seed.meta_data, seed.meta_data_len },
+        [RENDER_SEED_NETWORK_CONFIG] = { &seed.network_config, seed.network_config_len },
+        [RENDER_SEED_USER_DATA] = { &seed.user_data, seed.user_data_len },
+    };
+    RB_ASSERT((size_t)sp.doc < ARRAY_SIZE(docs));
+    char *body = *docs[sp.doc].text;
+    size_t len = docs[sp.doc].len;
+    *docs[sp.doc].text = NULL; /* the reply owns it now */
     render_nocloud_clear(&seed);
     reply_text(req, body, len);
     log_info("boot: seed %s served host=%s install=%s mac=%s", render_seed_doc_name(sp.doc),

@@ -97,6 +97,17 @@ lab_start_agent || fail "agent"
 # ---- 1. submit -----------------------------------------------------------------------
 lab_submit "$LAB_DIR/inputs" ${POWER:+--power cycle}
 
+# The host's kernel image carries its install token: nobody but the host gets
+# it (the agent's own address is not the host's), and no other MAC has one.
+if [ -n "$UKI" ]; then
+    uki_url="http://[$LAB_AGENT_ADDR]/boot/$(echo "$LAB_HOST_MAC" | tr : -).efi"
+    code=$(ip netns exec "$LAB_NS_RACK" curl -gs -o /dev/null -w '%{http_code}' -m 20 "$uki_url")
+    [ "$code" = 403 ] || fail "GET $uki_url from the agent's address: HTTP $code, not 403"
+    code=$(ip netns exec "$LAB_NS_RACK" curl -gs -o /dev/null -w '%{http_code}' -m 20 \
+        "http://[$LAB_AGENT_ADDR]/boot/52-54-00-99-99-99.efi")
+    [ "$code" = 404 ] || fail "GET of another MAC's kernel image: HTTP $code, not 404"
+fi
+
 # ---- 2. first boot: the install ------------------------------------------------------------
 lab_say "boot 1 ($FW): power-on to installed, at most $BOOT_LIMIT s"
 if [ "$POWER" = bmc ]; then
