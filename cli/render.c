@@ -153,6 +153,19 @@ static json_t *image_json(const Rackboot__V1__Image *img)
                      img->url, "sha256", jhex(&img->sha256), "size", JU(img->size));
 }
 
+/* As the hosts file writes it (model/profile.h profile_kind_to_string). */
+static const char *profile_kind_name(Rackboot__V1__ProfileKind k)
+{
+    switch (k) {
+    case RACKBOOT__V1__PROFILE_KIND__PROFILE_KIND_IMAGE:
+        return "image";
+    case RACKBOOT__V1__PROFILE_KIND__PROFILE_KIND_DEBIAN_INSTALLER:
+        return "debian-installer";
+    default:
+        return "install";
+    }
+}
+
 json_t *render_profiles_json(const Rackboot__V1__ProfileList *l, bool with_content)
 {
     json_t *a = json_array();
@@ -177,14 +190,14 @@ json_t *render_profiles_json(const Rackboot__V1__ProfileList *l, bool with_conte
         if (o && with_content) {
             json_object_set_new(o, "kickstart", jstr(p->kickstart_template));
         }
-        if (o && p->kind == RACKBOOT__V1__PROFILE_KIND__PROFILE_KIND_IMAGE) {
+        if (o && p->kind != RACKBOOT__V1__PROFILE_KIND__PROFILE_KIND_INSTALL) {
             json_t *keys = json_array();
             for (size_t k = 0; keys && k < p->n_ssh_authorized_keys; k++) {
                 json_array_append_new(keys, jstr(p->ssh_authorized_keys[k]));
             }
-            json_object_set_new(o, "kind", json_string("image"));
+            json_object_set_new(o, "kind", json_string(profile_kind_name(p->kind)));
             json_object_set_new(o, "ssh_authorized_keys", keys);
-            if (with_content) {
+            if (with_content && p->kind == RACKBOOT__V1__PROFILE_KIND__PROFILE_KIND_IMAGE) {
                 json_object_set_new(o, "user_data", jstr(p->user_data_template));
             }
         }
@@ -660,11 +673,13 @@ void render_profile_detail_text(FILE *f, const Rackboot__V1__Profile *p)
 {
     const char *ip = rbproto_ip_mode_to_string(p->ip_mode);
     fprintf(f, "name:       %s\n", p->name);
-    if (p->kind == RACKBOOT__V1__PROFILE_KIND__PROFILE_KIND_IMAGE) {
-        fprintf(f, "kind:       image\n");
+    if (p->kind != RACKBOOT__V1__PROFILE_KIND__PROFILE_KIND_INSTALL) {
+        fprintf(f, "kind:       %s\n", profile_kind_name(p->kind));
         for (size_t i = 0; i < p->n_ssh_authorized_keys; i++) {
             fprintf(f, "ssh key:    %s\n", p->ssh_authorized_keys[i]);
         }
+    }
+    if (p->kind == RACKBOOT__V1__PROFILE_KIND__PROFILE_KIND_IMAGE) {
         fprintf(f, "user_data:  %s\n", strempty(p->user_data_template) ? "-" : "yes");
     }
     const char *uefi = rbproto_uefi_boot_to_string(p->uefi_boot);

@@ -131,6 +131,42 @@ static char *read_template(loader *l, const ini_entry *e, size_t *ret_len)
     return content;
 }
 
+/* kind = debian-installer: Debian's netboot kernel and initrd, a preseed
+ * template, netcfg's static network; what only other kinds take is named
+ * at its line. */
+static void check_debian_installer(loader *l, hostsfile_profile *pr, bool has_kernel,
+                                   bool has_initrd)
+{
+    const ini_section *s = pr->section;
+    const model_profile *p = &pr->p;
+    if (!has_kernel || !has_initrd) {
+        problem(l, s->line, "[profile %s] kind = debian-installer needs a valid kernel and initrd",
+                p->name);
+    }
+    static const struct {
+        const char *key, *why;
+    } refused[] = {
+        { "kickstart", "kind = debian-installer reads a preseed: preseed = FILE" },
+        { "stage2", "not for kind = debian-installer (d-i has no stage2)" },
+        { "image", "only for kind = image" },
+        { "user_data", "only for kind = image" },
+    };
+    for (size_t k = 0; k < ARRAY_SIZE(refused); k++) {
+        const ini_entry *e = ini_section_find(s, refused[k].key);
+        if (e) {
+            problem(l, e->line, "%s: %s", refused[k].key, refused[k].why);
+        }
+    }
+    if (p->overlay) {
+        problem(l, ini_section_find(s, "overlay")->line,
+                "overlay: not for kind = debian-installer (d-i runs no dracut hooks)");
+    }
+    if (p->ip != IP_MODE_STATIC) {
+        problem(l, ini_section_find(s, "ip")->line,
+                "ip: kind = debian-installer configures the host's static address (netcfg)");
+    }
+}
+
 static void parse_profile(loader *l, hostsfile_profile *pr)
 {
     const ini_section *s = pr->section;
@@ -156,7 +192,9 @@ static void parse_profile(loader *l, hostsfile_profile *pr)
         } else if (streq(e->key, "cmdline")) {
             free(p->cmdline);
             p->cmdline = strdup(e->value);
-        } else if (streq(e->key, "kickstart")) {
+        } else if (streq(e->key, "kickstart") || streq(e->key, "preseed")) {
+            /* One answer-file template either way; which key the profile's
+             * kind takes is checked below, once the kind is known. */
             size_t len = 0;
             char *content = read_template(l, e, &len);
             if (!content) {
@@ -165,7 +203,7 @@ static void parse_profile(loader *l, hostsfile_profile *pr)
             free(p->kickstart);
             p->kickstart = content;
             if (sha256_buffer(content, len, p->kickstart_sha256) < 0) {
-                problem(l, e->line, "kickstart: cannot hash it");
+                problem(l, e->line, "%s: cannot hash it", e->key);
             }
         } else if (streq(e->key, "user_data")) {
             char *content = read_template(l, e, NULL);
@@ -181,7 +219,8 @@ static void parse_profile(loader *l, hostsfile_profile *pr)
             }
         } else if (streq(e->key, "kind")) {
             if (profile_kind_from_string(e->value, &p->kind) < 0) {
-                problem(l, e->line, "kind: expected install or image, not \"%s\"", e->value);
+                problem(l, e->line, "kind: expected install, image or debian-installer, not \"%s\"",
+                        e->value);
             }
         } else if (streq(e->key, "image")) {
             parse_image(l, e, image_kind_file(IMAGE_DISK), IMAGE_DISK, p);
@@ -249,6 +288,14 @@ static void parse_profile(loader *l, hostsfile_profile *pr)
         } else {
             problem(l, e->line, "unknown key \"%s\" in [profile %s]", e->key, p->name);
         }
+    }
+    if (p->kind == PROFILE_DEBIAN_INSTALLER) {
+        check_debian_installer(l, pr, has_kernel, has_initrd);
+        return;
+    }
+    const ini_entry *preseed = ini_section_find(s, "preseed");
+    if (preseed) {
+        problem(l, preseed->line, "preseed: only for kind = debian-installer (kickstart = here)");
     }
     if (p->kind == PROFILE_INSTALL) {
         if (!has_kernel) {

@@ -26,6 +26,7 @@ static const struct {
 static const char *const profile_kinds[] = {
     [PROFILE_INSTALL] = "install",
     [PROFILE_IMAGE] = "image",
+    [PROFILE_DEBIAN_INSTALLER] = "debian-installer",
 };
 
 const char *profile_kind_to_string(profile_kind k)
@@ -136,6 +137,7 @@ bool model_file_name_valid(const char *n)
            strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-") == len;
 }
 
+static int check_ssh_keys(const model_profile *p, char *why, size_t why_len);
 static int check_root_device(const model_profile *p, char *why, size_t why_len);
 
 int model_profile_check(const model_profile *p, char *why, size_t why_len)
@@ -158,7 +160,8 @@ int model_profile_check(const model_profile *p, char *why, size_t why_len)
     if (p->n_images > MODEL_IMAGES_MAX || (p->n_images > 0 && !p->images)) {
         return fail(why, why_len, -EINVAL, "profile %s: too many images", p->name);
     }
-    if (p->kind != PROFILE_INSTALL && p->kind != PROFILE_IMAGE) {
+    if (p->kind != PROFILE_INSTALL && p->kind != PROFILE_IMAGE &&
+        p->kind != PROFILE_DEBIAN_INSTALLER) {
         return fail(why, why_len, -EINVAL, "profile %s: invalid kind", p->name);
     }
     unsigned kernels = 0, initrds = 0, stage2s = 0, disks = 0;
@@ -210,6 +213,25 @@ int model_profile_check(const model_profile *p, char *why, size_t why_len)
         }
         return check_root_device(p, why, why_len);
     }
+    if (p->kind == PROFILE_DEBIAN_INSTALLER) {
+        if (kernels != 1 || initrds != 1 || stage2s > 0 || disks > 0) {
+            return fail(why, why_len, -EINVAL,
+                        "profile %s: kind = debian-installer needs exactly one kernel and one "
+                        "initrd, and no stage2 or image",
+                        p->name);
+        }
+        /* d-i runs no dracut hooks and configures its network with netcfg's
+         * static configuration from the kernel command line: an overlay or
+         * DHCPv6 addressing would silently do nothing. */
+        if (p->overlay || p->user_data || p->ip != IP_MODE_STATIC) {
+            return fail(why, why_len, -EINVAL,
+                        "profile %s: kind = debian-installer takes no overlay and no user_data, "
+                        "and needs ip = static",
+                        p->name);
+        }
+        int r = check_ssh_keys(p, why, why_len);
+        return r < 0 ? r : check_root_device(p, why, why_len);
+    }
     /* An image profile: the agent boots its deploy ramdisk, which writes the
      * disk image; a kernel or installer of the profile's own would never be
      * used, so it is an error rather than a silent no-op. */
@@ -223,13 +245,9 @@ int model_profile_check(const model_profile *p, char *why, size_t why_len)
         return fail(why, why_len, -EINVAL,
                     "profile %s: kind = image takes no kickstart and no overlay", p->name);
     }
-    for (size_t i = 0; i < p->n_ssh_keys; i++) {
-        if (!model_ssh_key_valid(p->ssh_keys[i])) {
-            return fail(why, why_len, -EINVAL,
-                        "profile %s: ssh_authorized_keys line %zu is not one printable line "
-                        "\"TYPE KEY [COMMENT]\"",
-                        p->name, i + 1);
-        }
+    int r = check_ssh_keys(p, why, why_len);
+    if (r < 0) {
+        return r;
     }
     if (p->user_data && strlen(p->user_data) > MODEL_TEMPLATE_MAX) {
         return fail(why, why_len, -EINVAL, "profile %s: user_data template too long", p->name);
@@ -241,6 +259,19 @@ int model_profile_check(const model_profile *p, char *why, size_t why_len)
                     p->name);
     }
     return check_root_device(p, why, why_len);
+}
+
+static int check_ssh_keys(const model_profile *p, char *why, size_t why_len)
+{
+    for (size_t i = 0; i < p->n_ssh_keys; i++) {
+        if (!model_ssh_key_valid(p->ssh_keys[i])) {
+            return fail(why, why_len, -EINVAL,
+                        "profile %s: ssh_authorized_keys line %zu is not one printable line "
+                        "\"TYPE KEY [COMMENT]\"",
+                        p->name, i + 1);
+        }
+    }
+    return 0;
 }
 
 static int check_root_device(const model_profile *p, char *why, size_t why_len)

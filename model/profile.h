@@ -24,15 +24,23 @@ typedef enum image_kind {
 } image_kind;
 
 /* What a profile installs with.
- *   PROFILE_INSTALL  today's flow: the profile's kernel and initrd boot an
- *                    installer that reads the rendered kickstart.
+ *   PROFILE_INSTALL  the profile's kernel and initrd boot an installer
+ *                    (Anaconda, dracut) that reads the rendered kickstart.
  *   PROFILE_IMAGE    the agent boots its deploy ramdisk instead, which writes
  *                    the profile's IMAGE_DISK to root_device with a cloud-init
  *                    NoCloud seed (rack-agent/render/nocloud.h); the installed
  *                    system confirms its first boot. */
+/*   PROFILE_DEBIAN_INSTALLER
+ *                    the profile's kernel and initrd are Debian's netboot
+ *                    installer (d-i), which reads a rendered preseed
+ *                    (rack-agent/render/preseed.h) instead of a kickstart:
+ *                    the template is a preseed template, the network is
+ *                    netcfg's static configuration on the kernel command
+ *                    line, the SSH keys go to the installed system's user. */
 typedef enum profile_kind {
     PROFILE_INSTALL = 0,
     PROFILE_IMAGE,
+    PROFILE_DEBIAN_INSTALLER,
 } profile_kind;
 
 typedef enum ip_mode {
@@ -63,7 +71,8 @@ typedef struct model_profile {
     model_image *images;
     size_t n_images;
     char *cmdline;   /* extra kernel arguments, may be NULL */
-    char *kickstart; /* template content, may be NULL */
+    char *kickstart; /* the answer file's template (kickstart, or preseed for
+                      * debian-installer), may be NULL */
     uint8_t kickstart_sha256[32];
     bool overlay;
     ip_mode ip;
@@ -76,8 +85,9 @@ typedef struct model_profile {
      * the kernel command line): "auto" (the deploy picks one) or a path
      * under /dev/ (/dev/vda, /dev/disk/by-path/...); NULL when not set. */
     char *root_device;
-    /* Image profiles: authorized_keys lines for the installed system's
-     * default user (model_ssh_key_valid), and the operator's cloud-init
+    /* Image and debian-installer profiles: authorized_keys lines for the
+     * installed system's default user (model_ssh_key_valid); image profiles:
+     * the operator's cloud-init
      * user-data template ({{name}} placeholders as in kickstarts), NULL when
      * none. */
     char **ssh_keys;
@@ -106,6 +116,11 @@ bool model_file_name_valid(const char *name);
  * what its kind needs:
  *   install  exactly one kernel and one initrd, at most one stage2, no disk
  *            image, SSH keys or user-data;
+ *   debian-installer
+ *            exactly one kernel and one initrd, no stage2 or disk image, no
+ *            overlay (d-i runs no dracut hooks), no user-data, ip = static
+ *            (netcfg's static configuration; no autoconfiguration), SSH keys
+ *            that pass model_ssh_key_valid();
  *   image    exactly one disk image, no kernel, initrd or stage2 (the agent
  *            serves its deploy ramdisk), no kickstart, no overlay; SSH keys
  *            that pass model_ssh_key_valid(), a user-data template of at most
@@ -115,7 +130,7 @@ bool model_file_name_valid(const char *name);
  * if not NULL). Templates' placeholders are checked by template_check(). */
 int model_profile_check(const model_profile *p, char *why, size_t why_len);
 
-/* "install", "image"; "unknown" out of range. The reverse is exact (lower
+/* "install", "image", "debian-installer"; "unknown" out of range. The reverse is exact (lower
  * case, as the hosts file writes it); -EINVAL. */
 const char *profile_kind_to_string(profile_kind k);
 int profile_kind_from_string(const char *s, profile_kind *ret);

@@ -44,7 +44,14 @@ image_kind model_image_kind_from_pb(Rackboot__V1__ImageKind k)
 
 static profile_kind profile_kind_from_pb(Rackboot__V1__ProfileKind k)
 {
-    return k == RACKBOOT__V1__PROFILE_KIND__PROFILE_KIND_IMAGE ? PROFILE_IMAGE : PROFILE_INSTALL;
+    switch (k) {
+    case RACKBOOT__V1__PROFILE_KIND__PROFILE_KIND_IMAGE:
+        return PROFILE_IMAGE;
+    case RACKBOOT__V1__PROFILE_KIND__PROFILE_KIND_DEBIAN_INSTALLER:
+        return PROFILE_DEBIAN_INSTALLER;
+    default:
+        return PROFILE_INSTALL;
+    }
 }
 
 static Rackboot__V1__ProfileKind profile_kind_to_pb(profile_kind k)
@@ -54,6 +61,8 @@ static Rackboot__V1__ProfileKind profile_kind_to_pb(profile_kind k)
         break;
     case PROFILE_IMAGE:
         return RACKBOOT__V1__PROFILE_KIND__PROFILE_KIND_IMAGE;
+    case PROFILE_DEBIAN_INSTALLER:
+        return RACKBOOT__V1__PROFILE_KIND__PROFILE_KIND_DEBIAN_INSTALLER;
     }
     return RACKBOOT__V1__PROFILE_KIND__PROFILE_KIND_INSTALL;
 }

@@ -878,6 +878,7 @@ int rbproto_validate_profile(const Rackboot__V1__Profile *m)
     TRY(check_name("profile.name", m->name, REQUIRED));
     TRY(check_enum("profile.kind", ENUM_DESC(profile_kind), m->kind, OPTIONAL));
     bool image = m->kind == RACKBOOT__V1__PROFILE_KIND__PROFILE_KIND_IMAGE;
+    bool d_i = m->kind == RACKBOOT__V1__PROFILE_KIND__PROFILE_KIND_DEBIAN_INSTALLER;
     TRY(check_count("profile.images", m->n_images, image ? 1 : 2, RBPROTO_MAX_IMAGES));
     CHECK_EACH("profile.images", m->images, m->n_images, rbproto_validate_image);
     for (size_t i = 0; i < m->n_images; i++) {
@@ -894,7 +895,7 @@ int rbproto_validate_profile(const Rackboot__V1__Profile *m)
         }
     }
     TRY(check_count("profile.ssh_authorized_keys", m->n_ssh_authorized_keys, 0,
-                    image ? RBPROTO_MAX_SSH_KEYS : 0));
+                    image || d_i ? RBPROTO_MAX_SSH_KEYS : 0));
     for (size_t i = 0; i < m->n_ssh_authorized_keys; i++) {
         /* One authorized_keys line each: a newline in one would add a line
          * (a key, or options) the operator never wrote. */
@@ -930,6 +931,13 @@ int rbproto_validate_profile(const Rackboot__V1__Profile *m)
         }
         if (!strempty(m->user_data_template)) {
             return reject("profile %s: user_data_template without kind image", m->name);
+        }
+        /* d-i: no stage2, no dracut overlay, netcfg's static address. */
+        if (d_i &&
+            (stage2s > 0 || m->overlay || m->ip_mode != RACKBOOT__V1__IP_MODE__IP_MODE_STATIC)) {
+            return reject("profile %s: debian-installer profile with a stage2, an overlay or "
+                          "without ip_mode static",
+                          m->name);
         }
     }
     TRY(check_text("profile.kernel_args", m->kernel_args, TEXT_ARGS, RBPROTO_MAX_KERNEL_ARGS,

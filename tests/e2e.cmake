@@ -49,6 +49,17 @@ if(TARGET rackboot AND TARGET rackboot-controller AND TARGET rackboot-agent
                          FIXTURES_REQUIRED rackboot_image_builds)
   endforeach()
 
+  # Debian's real installer (tests/e2e/debian_installer.sh): d-i's netboot
+  # kernel and initrd (downloaded once per machine), netcfg's static IPv6
+  # from the kernel command line, the preseed fetched from the agent, its
+  # early_command's progress seen by `rackboot watch`, up to the first
+  # installer step that needs the mirror's .udeb files (not served here).
+  # ~1.5-3 min under TCG.
+  add_test(NAME e2e.debian-installer
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/e2e/debian_installer.sh ${_rb_bins})
+  set_tests_properties(e2e.debian-installer PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77
+                       LABELS e2e RESOURCE_LOCK rackboot-qemu)
+
   # The agent loses the controller mid-install (its uplink link down); the
   # install completes, and after the link returns every event reaches the
   # controller once. No VM: the host is a namespace with dhclient and curl.

@@ -4,7 +4,8 @@
 rackboot_unit_test(test_render_template LIBS rb_model)
 rackboot_unit_test(test_render_files LIBS rb_render)
 target_compile_definitions(test_render_files PRIVATE
-                           RENDER_GOLDEN_DIR="${CMAKE_CURRENT_SOURCE_DIR}/golden/render")
+                           RENDER_GOLDEN_DIR="${CMAKE_CURRENT_SOURCE_DIR}/golden/render"
+                           RENDER_EXAMPLES_DIR="${CMAKE_SOURCE_DIR}/deploy/examples")
 rackboot_unit_test(test_render_overlay LIBS rb_render)
 rackboot_fuzz_target(fuzz_render_path LIBS rb_render)
 pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson)
@@ -32,3 +33,11 @@ rackboot_unit_test(test_uki LIBS rb_uki)
 # The agent's UKIs built on demand: one build per key, hits, errors,
 # eviction, cancellation, and what a served image holds (objcopy).
 rackboot_unit_test(test_uki_cache LIBS rb_uki rb_files)
+
+# The golden preseed read as Debian's installer reads it: debconf's parser,
+# the progress helper decoded from early_command and run by busybox against
+# a local server (tools/preseed_check.py).
+add_test(NAME golden.preseed_check
+         COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/tools/preseed_check.py
+                 ${CMAKE_CURRENT_SOURCE_DIR}/golden/render/preseed-debian-installer.cfg)
+set_tests_properties(golden.preseed_check PROPERTIES TIMEOUT 180 SKIP_RETURN_CODE 77)

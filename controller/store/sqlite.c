@@ -336,6 +336,15 @@ static const char *const migrations[] = {
      * Kernel Image (model/profile.h uefi_boot). */
     "ALTER TABLE profiles ADD COLUMN uefi_boot INTEGER NOT NULL DEFAULT 0 "
     "CHECK (uefi_boot IN (0, 1));",
+    /* 10: profile kind 2, debian-installer (issue 16). A column's CHECK
+     * cannot be altered: a new column takes the values, the old one goes
+     * (a column's own CHECK does not stop DROP COLUMN) and the new one
+     * takes its name. */
+    "ALTER TABLE profiles ADD COLUMN kind_v10 INTEGER NOT NULL DEFAULT 0 "
+    "CHECK (kind_v10 IN (0, 1, 2));"
+    "UPDATE profiles SET kind_v10 = kind;"
+    "ALTER TABLE profiles DROP COLUMN kind;"
+    "ALTER TABLE profiles RENAME COLUMN kind_v10 TO kind;",
 };
 
 /* ---- Statements -------------------------------------------------------- */
@@ -1633,6 +1642,25 @@ static image_kind image_kind_from_db(int v)
     }
 }
 
+/* A profile's kind: 0 install, 1 image, 2 debian-installer. */
+static int profile_kind_to_db(profile_kind k)
+{
+    switch (k) {
+    case PROFILE_INSTALL:
+        break;
+    case PROFILE_IMAGE:
+        return 1;
+    case PROFILE_DEBIAN_INSTALLER:
+        return 2;
+    }
+    return 0;
+}
+
+static profile_kind profile_kind_from_db(int v)
+{
+    return v == 1 ? PROFILE_IMAGE : v == 2 ? PROFILE_DEBIAN_INSTALLER : PROFILE_INSTALL;
+}
+
 static int ip_mode_to_db(ip_mode m)
 {
     switch (m) {
@@ -1729,7 +1757,7 @@ static int sq_profile_put(backend *b, const model_profile *p, const uint8_t kick
         bind_u64(st, 8, now);
         sqlite3_bind_int(st, 9, p->any_source);
         bind_text(st, 10, p->root_device ? p->root_device : "");
-        sqlite3_bind_int(st, 11, p->kind == PROFILE_IMAGE ? 1 : 0);
+        sqlite3_bind_int(st, 11, profile_kind_to_db(p->kind));
         _cleanup_free_ char *keys = NULL;
         TRY(keys_join(p, &keys));
         bind_text(st, 12, keys);
@@ -1801,7 +1829,7 @@ static int sq_profile_load(backend *b, int64_t id, bool with_content, store_load
         if (*root_device && !(lp->p.root_device = strdup(root_device))) {
             return -ENOMEM;
         }
-        lp->p.kind = sqlite3_column_int(st, 10) == 1 ? PROFILE_IMAGE : PROFILE_INSTALL;
+        lp->p.kind = profile_kind_from_db(sqlite3_column_int(st, 10));
         TRY(keys_split(col_text(st, 11), &lp->p));
         const char *user_data = col_text(st, 12);
         if (*user_data && !(lp->p.user_data = strdup(user_data))) {

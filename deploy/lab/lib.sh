@@ -338,7 +338,9 @@ lab_net_up() {
 
     # radvd: the rack's router advertisements, M (addresses from DHCPv6),
     # O (other configuration, the boot file URL, from DHCPv6) and A (SLAAC
-    # allowed, as in real racks: iPXE and installers may use it too).
+    # allowed, as in real racks: iPXE and installers may use it too;
+    # LAB_RA_AUTONOMOUS=off leaves a host no SLAAC address: its only global
+    # address is the one it configures itself).
     ip netns exec "$r" sysctl -qw net.ipv6.conf.all.forwarding=1
     cat >"$LAB_DIR/radvd.conf" <<EOR
 interface $LAB_BR {
@@ -347,7 +349,7 @@ interface $LAB_BR {
     AdvOtherConfigFlag on;
     MinRtrAdvInterval 3;
     MaxRtrAdvInterval 10;
-    prefix 2001:db8:1::/64 { AdvOnLink on; AdvAutonomous on; };
+    prefix 2001:db8:1::/64 { AdvOnLink on; AdvAutonomous ${LAB_RA_AUTONOMOUS:-on}; };
 };
 EOR
     lab_spawn radvd "$r" radvd -n -C "$LAB_DIR/radvd.conf" -p "$LAB_DIR/radvd.ownpid" -m stderr
@@ -611,6 +613,46 @@ lab_build_installer() {
 }
 
 lab_sha256() { sha256sum "$1" | cut -d' ' -f1; }
+
+# ---- Debian's installer ------------------------------------------------------------------------
+LAB_DI_PACKAGE=debian-installer-12-netboot-amd64
+LAB_DI_PATH=usr/lib/debian-installer/images/12/amd64/text/debian-installer/amd64
+
+# lab_fetch_debian_installer OUT: Debian's netboot installer (the text
+# frontend's kernel and initrd from $LAB_DI_PACKAGE, downloaded once into
+# $LAB_CACHE) as OUT/di-linux and OUT/di-initrd.gz.
+lab_fetch_debian_installer() {
+    local dir
+    dir=$LAB_CACHE/$LAB_DI_PACKAGE-$(debpkg_version "$LAB_DI_PACKAGE")
+    debpkg_extract "$LAB_DI_PACKAGE" "$dir" "$LAB_CACHE" || return 1
+    mkdir -p "$1"
+    cp "$dir/$LAB_DI_PATH/linux" "$1/di-linux" && cp "$dir/$LAB_DI_PATH/initrd.gz" "$1/di-initrd.gz"
+}
+
+# lab_write_di_inputs DIR: hosts.csv and a kind = debian-installer profile
+# ($LAB_PROFILE) with the documented preseed template
+# (deploy/examples/debian12.preseed), and the SSH key DIR/id.pub when there
+# is one. The installer must be on the origin (lab_fetch_debian_installer).
+lab_write_di_inputs() {
+    local dir=$1 o=$LAB_DIR/origin
+    local url="http://[$LAB_UP_CTL]:$LAB_ORIGIN_PORT"
+    mkdir -p "$dir"
+    lab_write_hosts_csv "$dir"
+    cp "$LAB_LIB_DIR/../examples/debian12.preseed" "$dir/debian12.preseed"
+    cat >"$dir/profiles.conf" <<EOF
+# Debian's netboot installer and a preseed the agent renders per host.
+[profile $LAB_PROFILE]
+kind = debian-installer
+kernel = $url/di-linux sha256=$(lab_sha256 "$o/di-linux")
+initrd = $url/di-initrd.gz sha256=$(lab_sha256 "$o/di-initrd.gz")
+preseed = debian12.preseed
+root_device = /dev/vda
+cmdline = console=ttyS0,115200n8
+EOF
+    if [ -f "$dir/id.pub" ]; then
+        echo "ssh_authorized_keys = $(cat "$dir/id.pub")" >>"$dir/profiles.conf"
+    fi
+}
 
 # ---- image deploys -------------------------------------------------------------------------------
 # lab_build_ramdisk DIR: the deploy ramdisk (deploy-ramdisk/build-ramdisk.sh,

@@ -6,6 +6,9 @@
 #                                               (TFTP) or HTTP boot loads the
 #                                               host's own kernel image (UKI)
 #   deploy/lab/run.sh image [bios|uefi]         an image deploy (default bios)
+#   deploy/lab/run.sh d-i                       Debian's real installer with a
+#                                               rendered preseed, as far as it
+#                                               goes here (see below)
 #
 # 1. installs the dependencies (deploy/install-deps.sh, Debian 12)
 # 2. builds rackboot (Release, build/lab)
@@ -36,6 +39,17 @@
 # on through writing %, written, the reboot into the disk and cloud-init's
 # first_boot; the lab ends with an SSH login to the deployed host.
 #
+# `d-i` boots Debian's netboot installer (package
+# debian-installer-12-netboot-amd64, downloaded once into
+# /var/cache/rackboot-e2e) with a kind = debian-installer profile and the
+# preseed template deploy/examples/debian12.preseed: netcfg configures the
+# host's reserved address from the kernel command line, d-i fetches its
+# preseed from the agent, and the preseed's early_command reports each
+# installer step to `rackboot watch`. It stops where d-i downloads its own
+# components (.udeb files) from the mirror: the mirror this machine reaches
+# serves .deb files only, and the rack has no route out. A site needs a full
+# Debian mirror reachable over IPv6 from the rack for the rest.
+#
 # Environment: LAB_BUILD_DIR (default build/lab), LAB_KEEP=1 keeps the work
 # directory /tmp/rackboot-lab (logs: controller.log, agent.log, bmc/serial.log),
 # LAB_SKIP_DEPS=1 skips step 1, LAB_CONSOLE=1 also shows the VM's console.
@@ -43,10 +57,16 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 MODE=install
-if [ "${1:-}" = image ]; then
+case "${1:-}" in
+image)
     MODE=image
     shift
-fi
+    ;;
+d-i)
+    MODE="d-i"
+    shift
+    ;;
+esac
 FW=${1:-${LAB_FIRMWARE:-bios}}
 BUILD=${LAB_BUILD_DIR:-$ROOT/build/lab}
 STEPS=9
@@ -61,12 +81,12 @@ die() {
 }
 
 case "$MODE/$FW" in
-install/bios | install/uefi | install/uefi-pxe | image/bios | image/uefi) ;;
+install/bios | install/uefi | install/uefi-pxe | image/bios | image/uefi | d-i/bios) ;;
 # The profile says `uefi_boot = uki`: the agent answers OVMF's own PXE or
 # HTTP boot with the host's Unified Kernel Image (rack-agent/uki/).
 install/uefi-uki) FW=uefi-pxe LAB_UEFI_BOOT=uki ;;
 install/uefi-uki-http) FW=uefi-http LAB_UEFI_BOOT=uki ;;
-*) die "usage: $0 [bios|uefi|uefi-pxe|uefi-uki|uefi-uki-http] | $0 image [bios|uefi]" ;;
+*) die "usage: $0 [bios|uefi|uefi-pxe|uefi-uki|uefi-uki-http] | $0 image [bios|uefi] | $0 d-i" ;;
 esac
 export LAB_UEFI_BOOT
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces, tap devices, packages)"
@@ -97,6 +117,9 @@ LAB_NS_BMC=rack-bmc
 if [ "$MODE" = image ]; then
     LAB_PROFILE=deb12
     missing=$(lab_missing net qemu "$FW" bmc)
+elif [ "$MODE" = d-i ]; then
+    LAB_PROFILE=deb12-di
+    missing=$(lab_missing net qemu "$FW" bmc)
 else
     missing=$(lab_missing net qemu "$FW" installer bmc ${LAB_UEFI_BOOT:+uki})
 fi
@@ -122,6 +145,11 @@ if [ "$MODE" = image ]; then
     truncate -s 4G "$LAB_DIR/disk.raw"
     # shellcheck disable=SC2034 # read by lib.sh (lab_qemu_cmd)
     LAB_VM_DISK=$LAB_DIR/disk.raw LAB_VM_MEM=1024 LAB_VM_REBOOT=1 LAB_VM_NO_IPV4=1
+elif [ "$MODE" = d-i ]; then
+    # d-i wants more memory than the stand-in; a blank disk to install to.
+    truncate -s 4G "$LAB_DIR/disk.raw"
+    # shellcheck disable=SC2034 # read by lib.sh (lab_qemu_cmd)
+    LAB_VM_DISK=$LAB_DIR/disk.raw LAB_VM_MEM=1024
 fi
 lab_bmc_start "$FW" || die "the host's BMC did not start (see $LAB_DIR/bmc/)"
 cat <<EOF
@@ -145,6 +173,17 @@ if [ "$MODE" = image ]; then
     LAB_RAMDISK=$LAB_DIR/ramdisk
     ls -l "$LAB_DIR/ramdisk" "$LAB_DIR/origin"
     echo "  the agent serves the ramdisk at /deploy/; the image reaches it through its cache"
+elif [ "$MODE" = d-i ]; then
+    step "Debian's netboot installer on the origin mirror"
+    lab_start_origin || die "origin web server"
+    lab_fetch_debian_installer "$LAB_DIR/origin" || die "cannot fetch $LAB_DI_PACKAGE"
+    mkdir -p "$LAB_DIR/inputs"
+    ssh-keygen -q -t ed25519 -N '' -C rackboot-lab -f "$LAB_DIR/id" || die "ssh-keygen"
+    cp "$LAB_DIR/id.pub" "$LAB_DIR/inputs/id.pub"
+    lab_write_di_inputs "$LAB_DIR/inputs"
+    ls -l "$LAB_DIR/origin"
+    echo "  kernel and initrd: $LAB_DI_PACKAGE ($LAB_DI_PATH)"
+    echo "  preseed template: deploy/examples/debian12.preseed"
 else
     step "installer payload on the origin mirror"
     lab_start_origin || die "origin web server"
@@ -182,6 +221,9 @@ WATCH_LIMIT=300
 if [ "$MODE" = image ]; then
     WATCH_LIMIT=1500
     echo "  netboot -> deploy ramdisk -> image written -> reboot -> Debian from disk -> cloud-init phones home"
+elif [ "$MODE" = d-i ]; then
+    WATCH_LIMIT=600
+    echo "  netboot -> d-i -> netcfg static -> preseed -> early_command -> installer steps -> the mirror"
 fi
 lab_wait_for 60 lab_vm_running || die "the BMC did not power $LAB_HOST on (see $LAB_DIR/bmc/chassis.log)"
 LAB_QEMU_T0=$(cat "$LAB_BMC_DIR/powered_on_at")
@@ -194,6 +236,29 @@ if [ "${LAB_CONSOLE:-0}" = 1 ]; then
 fi
 echo "  \$ rackboot watch $LAB_HOST"
 set +e
+if [ "$MODE" = d-i ]; then
+    # d-i goes as far as the components the mirror must serve, and stops
+    # there: the watch ends at that step (failed), or when d-i waits at
+    # the mirror's question.
+    "$RB_CLI" watch "$LAB_HOST" &
+    watch_pid=$!
+    LAB_PIDS="$LAB_PIDS $watch_pid"
+    lab_wait_for "$WATCH_LIMIT" sh -c "! kill -0 $watch_pid 2>/dev/null || \
+        '$RB_CLI' events '$LAB_HOST' | grep -q 'installing.*\(choose-mirror\|download-installer\)'"
+    sleep 5
+    kill "$watch_pid" 2>/dev/null
+    wait "$watch_pid" 2>/dev/null
+    echo
+    echo "  \$ rackboot events $LAB_HOST"
+    "$RB_CLI" events "$LAB_HOST"
+    echo
+    echo "lab: d-i configured $LAB_HOST_ADDR from the kernel command line, fetched its preseed from the"
+    echo "     agent and reported its steps; it stops at the mirror: its .udeb components are not served"
+    echo "     by the package mirror this machine reaches (a site needs a full Debian mirror over IPv6)."
+    echo "     console: $LAB_DIR/bmc/serial.log"
+    echo "lab: tearing down"
+    exit 0
+fi
 timeout "$WATCH_LIMIT" "$RB_CLI" watch "$LAB_HOST"
 rc=$?
 set -e

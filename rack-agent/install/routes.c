@@ -19,6 +19,7 @@
 #include "render/kickstart.h"
 #include "render/nocloud.h"
 #include "render/overlay.h"
+#include "render/preseed.h"
 #include "render/script.h"
 #include "sha256.h"
 #include "tcpinfo.h"
@@ -251,13 +252,17 @@ static void on_kickstart(http_request *req, void *userdata)
     if (!source_allowed(b, in, req, "kickstart")) {
         return;
     }
+    /* One route for the answer file of every kind: Debian's installer
+     * reads a preseed, Anaconda a kickstart. */
+    bool d_i = in->profile->kind == PROFILE_DEBIAN_INSTALLER;
     char *ks = NULL;
     size_t len = 0;
-    int r = render_kickstart(b->ctx, in, &ks, &len);
+    int r = d_i ? render_preseed(b->ctx, in, &ks, &len) : render_kickstart(b->ctx, in, &ks, &len);
     if (r < 0) {
-        log_error("boot: cannot render the kickstart of host=%s install=%s: %s", in->host,
-                  in->install_id, errstr(r));
-        http_reply_error(req, 500, "cannot render the kickstart");
+        log_error("boot: cannot render the %s of host=%s install=%s: %s",
+                  d_i ? "preseed" : "kickstart", in->host, in->install_id, errstr(r));
+        http_reply_error(req, 500,
+                         d_i ? "cannot render the preseed" : "cannot render the kickstart");
         return;
     }
     reply_text(req, ks, len);

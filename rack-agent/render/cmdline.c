@@ -62,10 +62,80 @@ static int image_args(rbuf *b, const render_context *ctx, const render_host *h,
     return 0;
 }
 
-static const kind_args_fn kind_args[] = {
-    [PROFILE_INSTALL] = install_args,
-    [PROFILE_IMAGE] = image_args,
+/* Debian's installer: preseed's and netcfg's words (preseed.h). netcfg
+ * reads these before it can fetch anything; with autoconfiguration off it
+ * waits neither for DHCPv4 nor for router advertisements. A value with
+ * spaces is quoted: the kernel passes it whole to init's environment, where
+ * d-i's env2debconf reads it. */
+static int debian_installer_args(rbuf *b, const render_context *ctx, const render_host *h,
+                                 const uint8_t mac[6])
+{
+    (void)mac;
+    if (!h->gateway[0]) {
+        return -EINVAL; /* netcfg would ask for one: a stop at a prompt */
+    }
+    _cleanup_free_ char *url = NULL;
+    int r = render_kickstart_url(ctx, h->in, &url);
+    if (r < 0) {
+        return r;
+    }
+    render_di_names names;
+    render_host_di_names(h, &names);
+    rbuf_printf(b, " auto=true priority=critical url=%s", url);
+    rbuf_puts(b, " interface=auto netcfg/disable_autoconfig=true");
+    rbuf_printf(b, " netcfg/get_ipaddress=%s/%u netcfg/get_gateway=%s", h->address,
+                h->in->prefix_len, h->gateway);
+    if (h->n_dns > 0) {
+        rbuf_puts(b, h->n_dns > 1 ? " \"netcfg/get_nameservers=" : " netcfg/get_nameservers=");
+        for (size_t i = 0; i < h->n_dns; i++) {
+            char a[RENDER_ADDR_LEN];
+            render_format_addr(&h->dns[i], a);
+            rbuf_printf(b, "%s%s", i ? " " : "", a);
+        }
+        rbuf_puts(b, h->n_dns > 1 ? "\"" : "");
+    }
+    rbuf_printf(b, " netcfg/confirm_static=true hostname=%s", names.host);
+    if (names.domain[0]) {
+        rbuf_printf(b, " domain=%s", names.domain);
+    }
+    return 0;
+}
+
+/* By profile kind: whether the line starts with dracut's network words
+ * (ifname=, ip=, nameserver=), and what follows them. */
+static const struct {
+    bool dracut_network;
+    kind_args_fn args;
+} kinds[] = {
+    [PROFILE_INSTALL] = { true, install_args },
+    [PROFILE_IMAGE] = { true, image_args },
+    [PROFILE_DEBIAN_INSTALLER] = { false, debian_installer_args },
 };
+
+/* dracut.cmdline(7)'s network words, for what boots dracut (Anaconda's
+ * initrd) or reads the same syntax (the deploy ramdisk). */
+static void put_dracut_network(rbuf *b, const render_host *h, const uint8_t mac[6])
+{
+    rbuf_printf(b, "ifname=bootnet:%02x:%02x:%02x:%02x:%02x:%02x ", mac[0], mac[1], mac[2], mac[3],
+                mac[4], mac[5]);
+    if (h->profile->ip == IP_MODE_DHCP6) {
+        rbuf_puts(b, "ip=bootnet:dhcp6 ");
+    } else {
+        /* ip=<client-IP>:[<peer>]:<gateway-IP>:<netmask>:<client_hostname>:
+         * <interface>:{none|...}; IPv6 addresses in brackets, the prefix
+         * length in the netmask field. */
+        rbuf_printf(b, "ip=[%s]::", h->address);
+        if (h->gateway[0]) {
+            rbuf_printf(b, "[%s]", h->gateway);
+        }
+        rbuf_printf(b, ":%u:%s:bootnet:none ", h->in->prefix_len, h->hostname);
+    }
+    for (size_t i = 0; i < h->n_dns; i++) {
+        char a[RENDER_ADDR_LEN];
+        render_format_addr(&h->dns[i], a);
+        rbuf_printf(b, "nameserver=%s ", a);
+    }
+}
 
 int render_cmdline(const render_context *ctx, const intent *in, const uint8_t mac[6], char **ret,
                    size_t *ret_len)
@@ -75,33 +145,19 @@ int render_cmdline(const render_context *ctx, const intent *in, const uint8_t ma
     if (r < 0) {
         return r;
     }
-    if (!intent_has_mac(in, mac) || (size_t)h.profile->kind >= ARRAY_SIZE(kind_args)) {
+    if (!intent_has_mac(in, mac) || (size_t)h.profile->kind >= ARRAY_SIZE(kinds)) {
         return -EINVAL;
     }
 
     rbuf b = { 0 };
-    rbuf_printf(&b, "ifname=bootnet:%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
-                mac[4], mac[5]);
-    if (h.profile->ip == IP_MODE_DHCP6) {
-        rbuf_puts(&b, " ip=bootnet:dhcp6");
-    } else {
-        /* dracut.cmdline(7): ip=<client-IP>:[<peer>]:<gateway-IP>:<netmask>:
-         * <client_hostname>:<interface>:{none|...}; IPv6 addresses in
-         * brackets, the prefix length in the netmask field. */
-        rbuf_printf(&b, " ip=[%s]::", h.address);
-        if (h.gateway[0]) {
-            rbuf_printf(&b, "[%s]", h.gateway);
-        }
-        rbuf_printf(&b, ":%u:%s:bootnet:none", h.in->prefix_len, h.hostname);
+    if (kinds[h.profile->kind].dracut_network) {
+        put_dracut_network(&b, &h, mac);
     }
-    for (size_t i = 0; i < h.n_dns; i++) {
-        char a[RENDER_ADDR_LEN];
-        render_format_addr(&h.dns[i], a);
-        rbuf_printf(&b, " nameserver=%s", a);
-    }
-    rbuf_printf(&b, " BOOTIF=01-%02x-%02x-%02x-%02x-%02x-%02x", mac[0], mac[1], mac[2], mac[3],
+    /* pxelinux's form: dracut and NetworkManager strip "01-"; d-i's netcfg
+     * takes the interface of that MAC. */
+    rbuf_printf(&b, "BOOTIF=01-%02x-%02x-%02x-%02x-%02x-%02x", mac[0], mac[1], mac[2], mac[3],
                 mac[4], mac[5]);
-    r = kind_args[h.profile->kind](&b, ctx, &h, mac);
+    r = kinds[h.profile->kind].args(&b, ctx, &h, mac);
     if (r < 0) {
         rbuf_fail(&b, r);
     }

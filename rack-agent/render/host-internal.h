@@ -35,3 +35,12 @@ void render_put_search_list(rbuf *b, const render_host *h);
  * with the names of model/template.h filled from `h`. As template_expand(). */
 int render_host_expand(const render_context *ctx, const render_host *h, const char *tmpl,
                        char **ret, size_t *ret_len);
+
+/* The names d-i's netcfg takes (preseed.h): the host name without its
+ * domain, and the domain: the rest of a dotted hostname, else the first
+ * search domain, else "". */
+typedef struct render_di_names {
+    char host[254];
+    const char *domain; /* points into host's source or a search domain */
+} render_di_names;
+void render_host_di_names(const render_host *h, render_di_names *ret);

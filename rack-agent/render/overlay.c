@@ -33,13 +33,18 @@ static const char hook_fmt[] =
     "if [ \"$rb_wait_n\" -ge %u ]; then\n"
     "    rb_wait_msg=\"rackboot: no IPv6 default route on ${rb_wait_if:-any interface} after %u "
     "s\"\n"
-    "    if command -v warn >/dev/null 2>&1; then\n"
-    "        warn \"$rb_wait_msg\"\n"
-    "    else\n"
-    "        echo \"$rb_wait_msg\" >&2\n"
-    "    fi\n"
+    "    rb_wait_log=warn\n"
+    "else\n"
+    "    rb_wait_msg=\"rackboot: IPv6 ready on ${rb_wait_if:-any interface} after "
+    "$((rb_wait_n / 2)).$((rb_wait_n %% 2 * 5)) s (default route, no tentative address)\"\n"
+    "    rb_wait_log=info\n"
     "fi\n"
-    "unset rb_wait_if rb_wait_n rb_wait_route rb_wait_tent rb_wait_msg\n";
+    "if command -v \"$rb_wait_log\" >/dev/null 2>&1; then\n"
+    "    \"$rb_wait_log\" \"$rb_wait_msg\"\n"
+    "else\n"
+    "    echo \"$rb_wait_msg\" >&2\n"
+    "fi\n"
+    "unset rb_wait_if rb_wait_n rb_wait_route rb_wait_tent rb_wait_msg rb_wait_log\n";
 
 int render_overlay_hook(unsigned wait_seconds, char **ret, size_t *ret_len)
 {

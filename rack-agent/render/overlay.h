@@ -9,8 +9,10 @@
  * (nm-run.sh under NetworkManager calls `source_hook initqueue/online
  * $ifname`), and Anaconda fetches the kickstart from 11-fetch-kickstart-net.sh
  * (§5.4), so "05-" runs first. Hooks are *sourced*: the script never calls
- * `exit`, and unsets the variables it sets. Without a route after the wait
- * it warns and lets the install go on (the agent itself is on-link).
+ * `exit`, and unsets the variables it sets. It says how long it waited
+ * (dracut's `info`: the console and the kernel log); without a route after
+ * the wait it warns instead and lets the install go on (the agent may be
+ * on-link).
  *
  * Entries, all owned by root, mtime 0, inode numbers 1..n, so the bytes
  * depend only on wait_seconds (golden tests, HTTP caching):

@@ -32,7 +32,7 @@ static int install_files(const render_context *ctx, const model_profile *p, rbuf
         return -ENOENT;
     }
     rbuf_printf(dir, "/images/%s/", p->name);
-    ret->what = "install";
+    ret->what = p->kind == PROFILE_DEBIAN_INSTALLER ? "debian-installer" : "install";
     ret->kernel = model_image_path(kernel);
     ret->initrd = initrd ? model_image_path(initrd) : NULL;
     ret->overlay = p->overlay;
@@ -56,6 +56,7 @@ static int image_files(const render_context *ctx, const model_profile *p, rbuf *
 static const kind_files_fn kind_files[] = {
     [PROFILE_INSTALL] = install_files,
     [PROFILE_IMAGE] = image_files,
+    [PROFILE_DEBIAN_INSTALLER] = install_files,
 };
 
 int render_script(const render_context *ctx, const intent *in, const uint8_t mac[6], char **ret,

@@ -1,6 +1,7 @@
 /* model/hostsfile: a [host]'s BMC keys (bmc, bmc_user, bmc_password_file
  * relative to the hosts file, firmware), their errors with file and line,
- * and that no error quotes a password or a URL's credentials. */
+ * and that no error quotes a password or a URL's credentials; a kind =
+ * debian-installer profile's keys and what it refuses, at its line. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -172,11 +173,78 @@ static void test_bmc_key_errors(void **state)
     diag_free(d);
 }
 
+#define SHA_A "sha256=00000000000000000000000000000000000000000000000000000000000000aa"
+
+static void test_debian_installer_profile(void **state)
+{
+    char conf[128], tmpl[128];
+    write_file("deb12.preseed", "d-i mirror/suite string bookworm\n# {{hostname}}\n", 0644, tmpl,
+               sizeof(tmpl));
+    write_file("hosts.conf",
+               "[profile deb12-di]\n"
+               "kind = debian-installer\n"
+               "kernel = http://m/linux " SHA_A "\n"
+               "initrd = http://m/initrd.gz " SHA_A "\n"
+               "preseed = deb12.preseed\n"
+               "ssh_authorized_keys = ssh-ed25519 AAAAC3Nz ops@example.com\n"
+               "root_device = /dev/vda\n",
+               0600, conf, sizeof(conf));
+    diag *d = diag_new();
+    hostsfile *hf = NULL;
+    assert_int_equal(hostsfile_read(conf, NULL, d, &hf), 0);
+    assert_int_equal(diag_count(d), 0);
+    assert_int_equal(hf->n_profiles, 1);
+    const model_profile *p = &hf->profiles[0].p;
+    assert_int_equal(p->kind, PROFILE_DEBIAN_INSTALLER);
+    assert_string_equal(p->kickstart, "d-i mirror/suite string bookworm\n# {{hostname}}\n");
+    assert_int_equal(p->n_ssh_keys, 1);
+    assert_false(p->overlay);
+    hostsfile_free(hf);
+    diag_free(d);
+
+    write_file("hosts.conf",
+               "[profile bad-di]\n"                        /* 1 */
+               "kind = debian-installer\n"                 /* 2 */
+               "kernel = http://m/linux " SHA_A "\n"       /* 3 */
+               "kickstart = deb12.preseed\n"               /* 4 */
+               "stage2 = http://m/install.img " SHA_A "\n" /* 5 */
+               "overlay = yes\n"                           /* 6 */
+               "ip = dhcp6\n"                              /* 7 */
+               "user_data = deb12.preseed\n"               /* 8 */
+               "[profile el9]\n"                           /* 9 */
+               "kernel = http://m/vmlinuz " SHA_A "\n"     /* 10 */
+               "initrd = http://m/initrd.img " SHA_A "\n"  /* 11 */
+               "preseed = deb12.preseed\n",                /* 12 */
+               0600, conf, sizeof(conf));
+    d = diag_new();
+    assert_int_equal(hostsfile_read(conf, NULL, d, &hf), -EINVAL);
+    char *all = problems(d);
+    char want[512];
+#define HAS(line, text)                                                                            \
+    do {                                                                                           \
+        snprintf(want, sizeof(want), "%s:%d: %s", conf, line, text);                               \
+        if (!strstr(all, want)) {                                                                  \
+            fail_msg("no \"%s\" in:\n%s", want, all);                                              \
+        }                                                                                          \
+    } while (0)
+    HAS(1, "[profile bad-di] kind = debian-installer needs a valid kernel and initrd");
+    HAS(4, "kickstart: kind = debian-installer reads a preseed: preseed = FILE");
+    HAS(5, "stage2: not for kind = debian-installer");
+    HAS(6, "overlay: not for kind = debian-installer");
+    HAS(7, "ip: kind = debian-installer configures the host's static address");
+    HAS(8, "user_data: only for kind = image");
+    HAS(12, "preseed: only for kind = debian-installer");
+#undef HAS
+    free(all);
+    diag_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_bmc_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bmc_key_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_debian_installer_profile, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -322,6 +322,52 @@ static void test_image_profile_check(void **state)
     assert_string_equal(profile_kind_to_string((profile_kind)5), "unknown");
 }
 
+/* kind = debian-installer: a kernel and an initrd, a preseed template, SSH
+ * keys; no stage2, disk image, overlay, user-data or DHCPv6 addressing. */
+static void test_debian_installer_profile_check(void **state)
+{
+    model_image ki[3] = {
+        { .name = (char[]){ "vmlinuz" }, .kind = IMAGE_KERNEL, .url = (char[]){ "http://m/k" } },
+        { .name = (char[]){ "initrd.img" }, .kind = IMAGE_INITRD, .url = (char[]){ "http://m/i" } },
+        { .name = (char[]){ "squashfs.img" },
+          .kind = IMAGE_STAGE2,
+          .url = (char[]){ "http://m/s" } },
+    };
+    char *keys[] = { (char[]){ "ssh-ed25519 AAAAC3Nz ops@example" } };
+    model_profile p = { .name = (char[]){ "deb12-di" },
+                        .kind = PROFILE_DEBIAN_INSTALLER,
+                        .images = ki,
+                        .n_images = 2,
+                        .kickstart = (char[]){ "d-i mirror/suite string bookworm\n" },
+                        .ssh_keys = keys,
+                        .n_ssh_keys = 1 };
+    char why[200];
+    assert_int_equal(model_profile_check(&p, why, sizeof(why)), 0);
+    model_profile bad = p;
+    bad.n_images = 3;
+    assert_int_equal(model_profile_check(&bad, why, sizeof(why)), -EINVAL);
+    assert_non_null(strstr(why, "no stage2 or image"));
+    bad = p;
+    bad.overlay = true;
+    assert_int_equal(model_profile_check(&bad, why, sizeof(why)), -EINVAL);
+    assert_non_null(strstr(why, "no overlay"));
+    bad = p;
+    bad.ip = IP_MODE_DHCP6;
+    assert_int_equal(model_profile_check(&bad, why, sizeof(why)), -EINVAL);
+    bad = p;
+    bad.user_data = (char[]){ "#cloud-config\n" };
+    assert_int_equal(model_profile_check(&bad, why, sizeof(why)), -EINVAL);
+    bad = p;
+    bad.ssh_keys = (char *[]){ (char[]){ "ssh-ed25519" } };
+    assert_int_equal(model_profile_check(&bad, why, sizeof(why)), -EINVAL);
+    assert_non_null(strstr(why, "ssh_authorized_keys line 1"));
+
+    profile_kind k;
+    assert_int_equal(profile_kind_from_string("debian-installer", &k), 0);
+    assert_int_equal(k, PROFILE_DEBIAN_INSTALLER);
+    assert_string_equal(profile_kind_to_string(PROFILE_DEBIAN_INSTALLER), "debian-installer");
+}
+
 static void test_ssh_key_valid(void **state)
 {
     assert_true(model_ssh_key_valid("ssh-ed25519 AAAA"));
@@ -349,9 +395,13 @@ static void test_ssh_key_valid(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_image_kind_table),    cmocka_unit_test(test_root_device_valid),
-        cmocka_unit_test(test_profile_copy),        cmocka_unit_test(test_profile_check),
-        cmocka_unit_test(test_image_profile_check), cmocka_unit_test(test_ssh_key_valid),
+        cmocka_unit_test(test_image_kind_table),
+        cmocka_unit_test(test_root_device_valid),
+        cmocka_unit_test(test_profile_copy),
+        cmocka_unit_test(test_profile_check),
+        cmocka_unit_test(test_image_profile_check),
+        cmocka_unit_test(test_ssh_key_valid),
+        cmocka_unit_test(test_debian_installer_profile_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

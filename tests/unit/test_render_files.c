@@ -18,6 +18,7 @@
 #include "render/cmdline.h"
 #include "render/context.h"
 #include "render/kickstart.h"
+#include "render/preseed.h"
 #include "render/script.h"
 #include "util.h"
 
@@ -27,6 +28,9 @@
 
 #ifndef RENDER_GOLDEN_DIR
 #error "RENDER_GOLDEN_DIR must name tests/golden/render"
+#endif
+#ifndef RENDER_EXAMPLES_DIR
+#error "RENDER_EXAMPLES_DIR must name deploy/examples"
 #endif
 
 static char *read_file(const char *name, size_t *ret_len)
@@ -570,6 +574,93 @@ static void test_script_image_refused(void **state)
     assert_null(out);
 }
 
+/* A debian-installer profile (deb12-di): the preseed and its kernel
+ * command line, with the documented example template. */
+static void use_debian_installer_profile(fixture *f)
+{
+    static char key0[] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample ops@example.com";
+    /* Quotes of both kinds: base64 carries them past d-i's parser. */
+    static char key1[] =
+        "from=\"2001:db8::/32\" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOther it's-oncall";
+    static char *keys[] = { key0, key1 };
+    free(f->template);
+    f->template = golden_read(RENDER_EXAMPLES_DIR, "debian12.preseed", NULL);
+    f->images[0] = (model_image){ .name = MUT("vmlinuz"), .kind = IMAGE_KERNEL };
+    f->images[1] = (model_image){ .name = MUT("initrd.img"), .kind = IMAGE_INITRD };
+    f->profile = (model_profile){
+        .name = MUT("deb12-di"),
+        .kind = PROFILE_DEBIAN_INSTALLER,
+        .images = f->images,
+        .n_images = 2,
+        .cmdline = MUT("console=ttyS0,115200n8"),
+        .kickstart = f->template,
+        .ip = IP_MODE_STATIC,
+        .root_device = MUT("/dev/vda"),
+        .ssh_keys = keys,
+        .n_ssh_keys = 2,
+    };
+}
+
+static void expect_preseed(fixture *f, const char *golden)
+{
+    char *out = NULL;
+    size_t len = 0;
+    assert_int_equal(render_preseed(&f->ctx, &f->in, &out, &len), 0);
+    expect_golden(golden, out, len);
+    free(out);
+}
+
+static void test_debian_installer(void **state)
+{
+    fixture *f = *state;
+    use_debian_installer_profile(f);
+    expect_script(f, MAC0, "script-debian-installer.ipxe");
+    expect_cmdline(f, MAC0, "cmdline-debian-installer.txt");
+    expect_preseed(f, "preseed-debian-installer.cfg");
+
+    /* No dracut words; one DNS server goes unquoted; a hostname without a
+     * domain takes the first search domain. */
+    char *out = NULL;
+    f->in.n_dns = 1;
+    f->in.dns[0] = addr("2001:db8:0:1::53");
+    f->in.hostname = MUT("web17");
+    assert_int_equal(render_cmdline(&f->ctx, &f->in, MAC0, &out, NULL), 0);
+    assert_null(strstr(out, "ip="));
+    assert_null(strstr(out, "ifname="));
+    assert_null(strstr(out, "inst."));
+    assert_non_null(strstr(out, " netcfg/get_nameservers=2001:db8:0:1::53 "));
+    assert_non_null(strstr(out, " hostname=web17 domain=rack1.example.com "));
+    free(out);
+
+    /* No keys: no authorized_keys line, the rest stays. */
+    f->profile.n_ssh_keys = 0;
+    assert_int_equal(render_preseed(&f->ctx, &f->in, &out, NULL), 0);
+    assert_null(strstr(out, "authorized_keys"));
+    assert_non_null(strstr(out, "/tmp/rackboot-progress installed\n"));
+    free(out);
+}
+
+/* What d-i would stop at a prompt for is refused: no gateway (netcfg asks
+ * for one); and a preseed is only for its kind. */
+static void test_debian_installer_refused(void **state)
+{
+    fixture *f = *state;
+    use_debian_installer_profile(f);
+    char *out = NULL;
+    f->in.has_gateway = false;
+    f->ctx.has_gateway = false;
+    assert_int_equal(render_cmdline(&f->ctx, &f->in, MAC0, &out, NULL), -EINVAL);
+    assert_int_equal(render_preseed(&f->ctx, &f->in, &out, NULL), -EINVAL);
+    f->ctx.has_gateway = true; /* the rack's will do */
+    assert_int_equal(render_preseed(&f->ctx, &f->in, &out, NULL), 0);
+    assert_non_null(strstr(out, "d-i netcfg/get_gateway string 2001:db8:0:1::ffff\n"));
+    free(out);
+    out = NULL;
+    f->profile.kind = PROFILE_INSTALL;
+    assert_int_equal(render_preseed(&f->ctx, &f->in, &out, NULL), -EINVAL);
+    assert_null(out);
+}
+
 static void expect_seed_path(const char *path, const char *id, const char *token,
                              const uint8_t mac[6], render_seed_doc doc)
 {
@@ -674,6 +765,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_script_image, setup, teardown),
         cmocka_unit_test_setup_teardown(test_script_image_refused, setup, teardown),
         cmocka_unit_test(test_seed_paths),
+        cmocka_unit_test_setup_teardown(test_debian_installer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_debian_installer_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

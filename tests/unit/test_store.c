@@ -1678,6 +1678,63 @@ static void test_profile_image_round_trip(void **state)
     assert_integrity(path);
 }
 
+/* A debian-installer profile keeps its kind, keys and preseed through the
+ * store and the wire; a store from before kind 2 (schema 9) keeps its
+ * image profiles' kind through the migration that widens the column. */
+static void test_profile_debian_installer(void **state)
+{
+    fixture *f = *state;
+    char key[] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample ops@example.com";
+    model_profile p = {
+        .name = (char[]){ "deb12-di" },
+        .kind = PROFILE_DEBIAN_INSTALLER,
+        .images = images_el9,
+        .n_images = 2,
+        .kickstart = (char[]){ "d-i mirror/suite string bookworm\n" },
+        .ssh_keys = (char *[]){ key },
+        .n_ssh_keys = 1,
+    };
+    assert_int_equal(store_profile_import(f->s, &p, false), 0);
+    model_profile back = { 0 };
+    assert_int_equal(store_profile_get(f->s, "deb12-di", true, copy_profile_cb, &back), 0);
+    assert_int_equal(back.kind, PROFILE_DEBIAN_INSTALLER);
+    assert_int_equal(back.n_ssh_keys, 1);
+    assert_string_equal(back.ssh_keys[0], key);
+    assert_string_equal(back.kickstart, p.kickstart);
+    model_profile wire = { 0 };
+    through_wire(&back, &wire);
+    assert_int_equal(wire.kind, PROFILE_DEBIAN_INSTALLER);
+    assert_int_equal(wire.n_ssh_keys, 1);
+    model_profile_clear(&wire);
+    model_profile_clear(&back);
+    p.overlay = true; /* d-i runs no dracut hook */
+    assert_int_equal(store_profile_import(f->s, &p, true), -EINVAL);
+
+    char path[300];
+    snprintf(path, sizeof(path), "%s/v9.db", f->dir);
+    for (int v = 1; v <= 9; v++) {
+        assert_int_equal(exec_sql(path, store_migration_sql(v)), SQLITE_OK);
+    }
+    assert_int_equal(exec_sql(path, "PRAGMA user_version = 9;"
+                                    "INSERT INTO profiles (name, cmdline, kickstart, "
+                                    "kickstart_sha256, overlay, ip_mode, keep_ra, updated_ms, "
+                                    "kind) VALUES ('img', '', '', zeroblob(32), 0, 0, 1, 0, 1);"),
+                     SQLITE_OK);
+    store *old = NULL;
+    assert_int_equal(store_open(path, &old, NULL), 0);
+    assert_int_equal(store_schema_version(old), STORE_SCHEMA_VERSION);
+    assert_int_equal(store_profile_get(old, "img", false, copy_profile_cb, &back), 0);
+    assert_int_equal(back.kind, PROFILE_IMAGE);
+    model_profile_clear(&back);
+    p.overlay = false;
+    assert_int_equal(store_profile_import(old, &p, false), 0);
+    assert_int_equal(store_profile_get(old, "deb12-di", true, copy_profile_cb, &back), 0);
+    assert_int_equal(back.kind, PROFILE_DEBIAN_INSTALLER);
+    model_profile_clear(&back);
+    store_close(old);
+    assert_integrity(path);
+}
+
 typedef struct rack_out {
     int n;
     char names[8][64];
@@ -3110,6 +3167,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_profile_root_device, setup, teardown),
         cmocka_unit_test_setup_teardown(test_profile_uefi_boot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_profile_image_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_profile_debian_installer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_racks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hosts_pages, setup, teardown),

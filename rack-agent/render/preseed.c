@@ -1,0 +1,276 @@
+#include "render/preseed.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "render/host-internal.h"
+#include "util.h"
+
+/* The helper the early_command writes to /tmp/rackboot-progress. d-i has
+ * busybox: its wget cannot POST, so the request goes through `nc`; HTTP/1.0,
+ * so the agent closes the connection after its answer. The agent answers 200
+ * only once the event is durable (install/routes.c), so the status line is
+ * what counts. Messages keep [A-Za-z0-9._-] and turn the rest into '+'
+ * (a space in a form body). Three values follow the shebang line:
+ * RB_ADDR, RB_PORT, RB_PATH (progress_script_head). */
+static const char progress_script_body[] =
+    "post() {\n"
+    "    body=\"phase=$1&message=$(printf '%s' \"${2:-}\" | sed 's/[^A-Za-z0-9._-]/+/g')\"\n"
+    "    n=0\n"
+    "    while [ \"$n\" -lt 6 ]; do\n"
+    "        status=$(printf 'POST %s HTTP/1.0\\r\\nHost: [%s]:%s\\r\\n"
+    "Content-Type: application/x-www-form-urlencoded\\r\\nContent-Length: %s\\r\\n\\r\\n%s' \\\n"
+    "            \"$RB_PATH\" \"$RB_ADDR\" \"$RB_PORT\" \"${#body}\" \"$body\" |\n"
+    "            nc -w 10 \"$RB_ADDR\" \"$RB_PORT\" 2>/dev/null | head -n 1)\n"
+    "        case \"$status\" in \"HTTP/1.\"?\" 200 \"*) return 0 ;; esac\n"
+    "        n=$((n + 1))\n"
+    "        sleep 2\n"
+    "    done\n"
+    "    logger -t rackboot \"progress $1 ${2:-} not delivered\"\n"
+    "}\n"
+    "\n"
+    "# main-menu logs each step it starts and each that fails.\n"
+    "watch() {\n"
+    "    tail -n 0 -f /var/log/syslog | while read -r line; do\n"
+    "        case \"$line\" in\n"
+    "        *main-menu*\"Menu item \"?*?\" selected\"*)\n"
+    "            step=${line#*Menu item ?}\n"
+    "            post installing \"${step%%? selected*}\"\n"
+    "            ;;\n"
+    "        *main-menu*\"Configuring \"?*?\" failed with error code\"*)\n"
+    "            step=${line#*Configuring ?}\n"
+    "            post failed \"${step%%? failed with*} failed\"\n"
+    "            ;;\n"
+    "        esac\n"
+    "    done\n"
+    "}\n"
+    "\n"
+    "case \"${1:-}\" in\n"
+    "watch) watch ;;\n"
+    "*) post \"$1\" \"${2:-}\" ;;\n"
+    "esac\n";
+
+#define PROGRESS_SCRIPT "/tmp/rackboot-progress"
+
+/* "[addr]" and the port of the agent's base URL ("http://[addr]" or
+ * "http://[addr]:port", render_context_init). */
+static int base_url_split(const char *base, char addr[RENDER_ADDR_LEN], unsigned *port)
+{
+    const char *open = strchr(base, '[');
+    const char *close = open ? strchr(open, ']') : NULL;
+    if (!close || (size_t)(close - open - 1) >= RENDER_ADDR_LEN) {
+        return -EINVAL;
+    }
+    memcpy(addr, open + 1, (size_t)(close - open - 1));
+    addr[close - open - 1] = '\0';
+    *port = close[1] == ':' ? (unsigned)strtoul(close + 2, NULL, 10) : 80u;
+    return 0;
+}
+
+static void put_progress_script(rbuf *b, const render_context *ctx, const intent *in)
+{
+    char addr[RENDER_ADDR_LEN];
+    unsigned port = 80;
+    if (base_url_split(ctx->base_url, addr, &port) < 0) {
+        rbuf_fail(b, -EINVAL);
+        return;
+    }
+    rbuf_puts(b, "#!/bin/sh\n"
+                 "# rackboot-progress PHASE [STEP]: tells the rack agent how the install goes\n"
+                 "# (six tries; never fails the install). rackboot-progress watch: posts\n"
+                 "# each installer step as it starts.\n");
+    rbuf_printf(b, "RB_ADDR=%s\nRB_PORT=%u\nRB_PATH=/progress/%s?token=%s\n\n", addr, port,
+                in->install_id, in->token);
+    rbuf_puts(b, progress_script_body);
+}
+
+/* `text` as one base64 line (OpenSSL's encoder: no line breaks). */
+static void put_base64(rbuf *b, const char *text, size_t len)
+{
+    if (len > (size_t)(INT32_MAX / 4 * 3)) {
+        rbuf_fail(b, -E2BIG);
+        return;
+    }
+    _cleanup_free_ unsigned char *out = malloc(4 * ((len + 2) / 3) + 1);
+    if (!out) {
+        rbuf_fail(b, -ENOMEM);
+        return;
+    }
+    int n = EVP_EncodeBlock(out, (const unsigned char *)text, (int)len);
+    rbuf_add(b, out, (size_t)n);
+}
+
+/* Every line of `text` as a preseed comment (d-i's parser drops lines that
+ * start with '#'). */
+static void put_commented(rbuf *b, const char *text)
+{
+    for (const char *l = text; *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t n = nl ? (size_t)(nl - l) : strlen(l);
+        rbuf_puts(b, n ? "#   " : "#");
+        rbuf_add(b, l, n);
+        rbuf_putc(b, '\n');
+        l += n + (nl != NULL);
+    }
+}
+
+static void put_defaults(rbuf *b, const render_host *h, const render_di_names *names)
+{
+    rbuf_puts(b, "### Network: netcfg's static configuration (also on the kernel command\n"
+                 "### line: netcfg runs before this file is fetched)\n"
+                 "d-i netcfg/choose_interface select auto\n"
+                 "d-i netcfg/disable_autoconfig boolean true\n");
+    rbuf_printf(b, "d-i netcfg/get_ipaddress string %s/%u\n", h->address, h->in->prefix_len);
+    rbuf_printf(b, "d-i netcfg/get_gateway string %s\n", h->gateway);
+    rbuf_puts(b, "d-i netcfg/get_nameservers string");
+    for (size_t i = 0; i < h->n_dns; i++) {
+        char a[RENDER_ADDR_LEN];
+        render_format_addr(&h->dns[i], a);
+        rbuf_printf(b, " %s", a);
+    }
+    rbuf_puts(b, "\nd-i netcfg/confirm_static boolean true\n");
+    rbuf_printf(b, "d-i netcfg/get_hostname string %s\n", names->host);
+    rbuf_printf(b, "d-i netcfg/get_domain string %s\n", names->domain);
+    rbuf_printf(b, "d-i netcfg/hostname string %s\n", names->host);
+    rbuf_puts(b, "\n### Locale, keyboard, clock\n"
+                 "d-i debian-installer/locale string en_US.UTF-8\n"
+                 "d-i keyboard-configuration/xkb-keymap select us\n"
+                 "d-i clock-setup/utc boolean true\n"
+                 "d-i time/zone string Etc/UTC\n"
+                 "d-i clock-setup/ntp boolean false\n"
+                 "\n### Mirror: d-i downloads its own components from it too\n"
+                 "d-i mirror/country string manual\n"
+                 "d-i mirror/http/hostname string deb.debian.org\n"
+                 "d-i mirror/http/directory string /debian\n"
+                 "d-i mirror/http/proxy string\n"
+                 "\n### Partitioning\n");
+    const char *disk = h->profile->root_device;
+    bool named = disk && strncmp(disk, "/dev/", 5) == 0;
+    if (named) {
+        rbuf_printf(b, "d-i partman-auto/disk string %s\n", disk);
+    }
+    rbuf_puts(b, "d-i partman-auto/method string regular\n"
+                 "d-i partman-auto/choose_recipe select atomic\n"
+                 "d-i partman-lvm/device_remove_lvm boolean true\n"
+                 "d-i partman-md/device_remove_md boolean true\n"
+                 "d-i partman-partitioning/confirm_write_new_label boolean true\n"
+                 "d-i partman/choose_partition select finish\n"
+                 "d-i partman/confirm boolean true\n"
+                 "d-i partman/confirm_nooverwrite boolean true\n"
+                 "\n### Accounts: no root login; one user, SSH keys only (late_command)\n"
+                 "d-i passwd/root-login boolean false\n"
+                 "d-i passwd/make-user boolean true\n"
+                 "d-i passwd/user-fullname string Debian\n"
+                 "d-i passwd/username string " RENDER_PRESEED_USER "\n"
+                 "d-i passwd/user-password-crypted password !\n"
+                 "\n### Packages\n"
+                 "tasksel tasksel/first multiselect standard, ssh-server\n"
+                 "d-i pkgsel/include string openssh-server\n"
+                 "d-i pkgsel/upgrade select none\n"
+                 "popularity-contest popularity-contest/participate boolean false\n"
+                 "\n### Boot loader\n"
+                 "d-i grub-installer/only_debian boolean true\n");
+    rbuf_printf(b, "d-i grub-installer/bootdev string %s\n", named ? disk : "default");
+}
+
+static void put_commands(rbuf *b, const render_context *ctx, const render_host *h)
+{
+    rbuf script = { 0 };
+    put_progress_script(&script, ctx, h->in);
+    _cleanup_free_ char *text = NULL;
+    size_t text_len = 0;
+    int r = rbuf_finish(&script, &text, &text_len);
+    if (r < 0) {
+        rbuf_fail(b, r);
+        return;
+    }
+    rbuf_puts(b, "### The early_command writes " PROGRESS_SCRIPT " (below, in base64):\n");
+    put_commented(b, text);
+    rbuf_puts(b, "d-i preseed/early_command string \\\n    echo ");
+    put_base64(b, text, text_len);
+    rbuf_puts(b, " | base64 -d >" PROGRESS_SCRIPT "; \\\n"
+                 "    chmod 0755 " PROGRESS_SCRIPT "; \\\n"
+                 "    " PROGRESS_SCRIPT " installing early_command; \\\n"
+                 "    " PROGRESS_SCRIPT " watch </dev/null >/dev/null 2>&1 &\n");
+
+    const char *home = "/target/home/" RENDER_PRESEED_USER;
+    rbuf_puts(b, "d-i preseed/late_command string \\\n"
+                 "    " PROGRESS_SCRIPT " installing late_command; \\\n");
+    if (h->profile->n_ssh_keys > 0) {
+        rbuf keys = { 0 };
+        for (size_t i = 0; i < h->profile->n_ssh_keys; i++) {
+            rbuf_printf(&keys, "%s\n", h->profile->ssh_keys[i]);
+        }
+        _cleanup_free_ char *lines = NULL;
+        size_t lines_len = 0;
+        r = rbuf_finish(&keys, &lines, &lines_len);
+        if (r < 0) {
+            rbuf_fail(b, r);
+            return;
+        }
+        rbuf_printf(b, "    mkdir -p %s/.ssh; \\\n    echo ", home);
+        put_base64(b, lines, lines_len);
+        rbuf_printf(b, " | base64 -d >%s/.ssh/authorized_keys; \\\n", home);
+        rbuf_printf(b,
+                    "    chmod 0700 %s/.ssh; chmod 0600 %s/.ssh/authorized_keys; \\\n"
+                    "    in-target chown -R " RENDER_PRESEED_USER ":" RENDER_PRESEED_USER
+                    " /home/" RENDER_PRESEED_USER "/.ssh; \\\n",
+                    home, home);
+    }
+    rbuf_puts(b, "    echo '" RENDER_PRESEED_USER " ALL=(ALL) NOPASSWD:ALL' "
+                 ">/target/etc/sudoers.d/90-rackboot; \\\n"
+                 "    chmod 0440 /target/etc/sudoers.d/90-rackboot; \\\n"
+                 "    " PROGRESS_SCRIPT " installed\n"
+                 "d-i finish-install/reboot_in_progress note\n");
+}
+
+int render_preseed(const render_context *ctx, const intent *in, char **ret, size_t *ret_len)
+{
+    render_host h;
+    int r = render_host_resolve(ctx, in, &h);
+    if (r < 0) {
+        return r;
+    }
+    if (h.profile->kind != PROFILE_DEBIAN_INSTALLER || !h.gateway[0]) {
+        return -EINVAL;
+    }
+    render_di_names names;
+    render_host_di_names(&h, &names);
+    _cleanup_free_ char *body = NULL;
+    size_t body_len = 0;
+    r = render_host_expand(ctx, &h, h.profile->kickstart, &body, &body_len);
+    if (r < 0) {
+        return r;
+    }
+
+    rbuf b = { 0 };
+    rbuf_printf(&b,
+                "# rackboot: preseed for %s (install %s, profile %s).\n"
+                "# rackboot's defaults, then the profile's template, then rackboot's\n"
+                "# commands: for one question the last line wins.\n\n",
+                h.hostname, in->install_id, h.profile->name);
+    put_defaults(&b, &h, &names);
+    rbuf_printf(&b, "\n### The profile's template (%s)\n", h.profile->name);
+    rbuf_add(&b, body, body_len);
+    if (body_len > 0 && body[body_len - 1] != '\n') {
+        rbuf_putc(&b, '\n');
+    }
+    rbuf_printf(&b, "\n### Added by rackboot for install %s: progress, keys, reboot\n",
+                in->install_id);
+    put_commands(&b, ctx, &h);
+    return rbuf_finish(&b, ret, ret_len);
+}
+
+void render_host_di_names(const render_host *h, render_di_names *ret)
+{
+    const char *dot = strchr(h->hostname, '.');
+    size_t n = dot ? (size_t)(dot - h->hostname) : strlen(h->hostname);
+    if (n >= sizeof(ret->host)) {
+        n = sizeof(ret->host) - 1; /* dns_name_valid: never more than 253 */
+    }
+    memcpy(ret->host, h->hostname, n);
+    ret->host[n] = '\0';
+    ret->domain = dot ? dot + 1 : h->n_search > 0 ? h->search[0] : "";
+}
