@@ -60,6 +60,18 @@ if(TARGET rackboot AND TARGET rackboot-controller AND TARGET rackboot-agent
   set_tests_properties(e2e.debian-installer PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77
                        LABELS e2e RESOURCE_LOCK rackboot-qemu)
 
+  # The seed's gotcha #1 on real dracut (tests/e2e/dracut_race.sh): Debian's
+  # dracut 059 + dracut-network initramfs (built once per machine in an
+  # mmdebstrap chroot by e2e.image_builds, cached), the seed's static ip=, the agent
+  # off-link behind a router whose advertisement comes late: dracut alone
+  # and dracut with the agent's overlay both fetch the kickstart only after
+  # the route exists; the overlay's hook says how long it waited. ~1 min.
+  add_test(NAME e2e.dracut-race
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/e2e/dracut_race.sh ${_rb_bins})
+  set_tests_properties(e2e.dracut-race PROPERTIES TIMEOUT 900 SKIP_RETURN_CODE 77
+                       LABELS e2e RESOURCE_LOCK rackboot-qemu
+                       FIXTURES_REQUIRED rackboot_image_builds)
+
   # The agent loses the controller mid-install (its uplink link down); the
   # install completes, and after the link returns every event reaches the
   # controller once. No VM: the host is a namespace with dhclient and curl.

@@ -1,12 +1,14 @@
 #!/bin/bash
-# The two builds every image deploy test boots, done once before them (the
+# The builds the VM tests boot, done once before them (the
 # ctest fixture rackboot_image_builds) and outside the lock the VM tests
 # take turns on, so the ~5 minutes of a first Debian image build overlap
 # the other tests instead of queueing in front of every VM:
 #   the deploy ramdisk   deploy-ramdisk/build-ramdisk.sh
 #   the Debian 12 image  deploy/images/build-debian.sh
-# Both cache by content under /var/cache/rackboot (RACKBOOT_RAMDISK_CACHE,
-# RACKBOOT_IMAGE_CACHE) and serialise on their cache's lock: the tests then
+#   the dracut initramfs tests/e2e/dracut/build-initramfs.sh (e2e.dracut-race)
+# Each caches by content under /var/cache/rackboot (RACKBOOT_RAMDISK_CACHE,
+# RACKBOOT_IMAGE_CACHE, RACKBOOT_DRACUT_CACHE) and serialises on its cache's
+# lock: the tests then
 # copy the cached files in seconds. Prints how long each build took (a cold
 # cache is a first build). Skips (77) when what the builds need is absent.
 set -uo pipefail
@@ -44,6 +46,13 @@ build() {
 
 build "deploy ramdisk" "$out/ramdisk.log" "$SRC/deploy-ramdisk/build-ramdisk.sh" "$out/ramdisk"
 build "Debian 12 image" "$out/image.log" "$SRC/deploy/images/build-debian.sh" "$out/disk.raw.zst"
-grep -h 'cached\|first build\|built' "$out/ramdisk.log" "$out/image.log" | sed "s/^/$TEST_NAME: /" | tail -n 6
-stat -c "$TEST_NAME: %n %s bytes" "$out/ramdisk/vmlinuz" "$out/ramdisk/initrd.img" "$out/disk.raw.zst"
+# shellcheck source=deploy/lab/lib.sh
+. "$SRC/deploy/lab/lib.sh"
+lab_fetch_kernel >"$out/kernel.log" 2>&1 || { cat "$out/kernel.log"; echo "FAIL: $TEST_NAME: kernel"; exit 1; }
+build "dracut initramfs" "$out/dracut.log" "$SRC/tests/e2e/dracut/build-initramfs.sh" \
+    "$LAB_KDIR" "$LAB_KVER" "$out/dracut.img"
+grep -h 'cached\|first build\|built' "$out/ramdisk.log" "$out/image.log" "$out/dracut.log" |
+    sed "s/^/$TEST_NAME: /" | tail -n 8
+stat -c "$TEST_NAME: %n %s bytes" "$out/ramdisk/vmlinuz" "$out/ramdisk/initrd.img" "$out/disk.raw.zst" \
+    "$out/dracut.img"
 echo "PASS: $TEST_NAME"

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "golden.h"
+#include "model/template.h"
 #include "render/cmdline.h"
 #include "render/context.h"
 #include "render/kickstart.h"
@@ -661,6 +662,29 @@ static void test_debian_installer_refused(void **state)
     assert_null(out);
 }
 
+/* The documented kickstart (deploy/examples/el9.ks): its placeholders are
+ * all known, the gateway lands in its network line (gotchas 3 and 4), and
+ * rackboot's keep_ra %pre and %post follow it. */
+static void test_example_kickstart(void **state)
+{
+    fixture *f = *state;
+    size_t len = 0;
+    char *tmpl = golden_read(RENDER_EXAMPLES_DIR, "el9.ks", &len);
+    template_error terr;
+    assert_int_equal(template_check(tmpl, len, &terr), 0);
+    f->profile.kickstart = tmpl;
+    char *out = NULL;
+    assert_int_equal(render_kickstart(&f->ctx, &f->in, &out, NULL), 0);
+    assert_non_null(strstr(out, " --ipv6=2001:db8:0:1::17/64 --ipv6gateway=2001:db8:0:1::1 "));
+    const char *pre =
+        strstr(out, "# rackboot keep_ra: NetworkManager ignores router advertisements");
+    assert_non_null(pre);
+    assert_non_null(strstr(pre, "ipv6.method auto"));
+    assert_non_null(strstr(out, "# rackboot keep_ra: the same for the installed system"));
+    free(out);
+    free(tmpl);
+}
+
 static void expect_seed_path(const char *path, const char *id, const char *token,
                              const uint8_t mac[6], render_seed_doc doc)
 {
@@ -767,6 +791,7 @@ int main(void)
         cmocka_unit_test(test_seed_paths),
         cmocka_unit_test_setup_teardown(test_debian_installer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_debian_installer_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_example_kickstart, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
