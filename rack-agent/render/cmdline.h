@@ -1,4 +1,5 @@
-/* The kernel command line for an install (dracut and Anaconda read it):
+/* The kernel command line for an install (dracut and Anaconda read it;
+ * Debian's installer reads other words, below):
  *
  *   ifname=bootnet:<mac>
  *   ip=[<address>]::[<gateway>]:<prefix>:<hostname>:bootnet:none
@@ -25,6 +26,17 @@
  *   rackboot.seed=<base>/seed/<install-id>/<token>/<mac with '-'>
  *   (no rackboot.image_size: the profile knows the size as served, not the
  *   uncompressed size the ramdisk checks; no inst.* words)
+ * or, for a Debian installer profile (kind = debian-installer; preseed.h),
+ * without the dracut words ifname=, ip= and nameserver=:
+ *   BOOTIF=01-<mac with '-'>   (netcfg picks the interface of that MAC)
+ *   auto=true priority=critical url=<base>/ks/<install-id>?token=<token>
+ *   interface=auto netcfg/disable_autoconfig=true
+ *   netcfg/get_ipaddress=<address>/<prefix> netcfg/get_gateway=<gateway>
+ *   netcfg/get_nameservers=<dns>   ("netcfg/get_nameservers=<a> <b>", quoted
+ *      whole, for several: the kernel hands it to init's environment as one
+ *      value, d-i's env2debconf preseeds it)
+ *   netcfg/confirm_static=true hostname=<host> [domain=<domain>]
+ *      (render_host_di_names: a dotted hostname is split)
  * then the profile's own `cmdline`, verbatim.
  *
  * `mac` is the MAC the host booted with (from the script's URL); it must be
@@ -44,9 +56,10 @@
 /* *ret: a new NUL-terminated string, no trailing newline (free() it);
  * *ret_len (if not NULL) its length. -EINVAL for an intent whose values fail
  * validation (host-internal.h, render_host_resolve), a `mac` that is not
- * the intent's, or an image profile without a disk image, with `ip =
+ * the intent's, an image profile without a disk image, with `ip =
  * dhcp6` or without a gateway (the ramdisk configures the static address
- * and a default route only); -E2BIG when the line would not fit
+ * and a default route only), or a debian-installer profile without a
+ * gateway (netcfg would stop to ask); -E2BIG when the line would not fit
  * RENDER_CMDLINE_MAX. */
 int render_cmdline(const render_context *ctx, const intent *in, const uint8_t mac[6], char **ret,
                    size_t *ret_len);

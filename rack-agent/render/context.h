@@ -18,7 +18,9 @@
  *   /images/<profile>/                inst.stage2= (Anaconda then fetches
  *                                     LiveOS/squashfs.img below it, after a
  *                                     .treeinfo that may 404)
- *   /ks/<install-id>?token=TOKEN      the rendered kickstart (kickstart.h)
+ *   /ks/<install-id>?token=TOKEN      the rendered kickstart (kickstart.h), or
+ *                                     the preseed of a debian-installer
+ *                                     profile (preseed.h)
  *   /progress/<install-id>?token=TOKEN
  *                                     POST target of the installer's phases
  *                                     (form body phase=NAME)

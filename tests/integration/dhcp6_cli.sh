@@ -19,7 +19,8 @@ fail() {
 # throwaway namespace with a veth pair; the dummy module may be missing)
 # when we may make one, else with the interface swapped for lo. Its deploy
 # ramdisk is what build-ramdisk.sh installs: stand-in files in $T here.
-cp "$EXAMPLES"/*.conf "$T/"
+# The configs and the templates the hosts file names beside them.
+cp "$EXAMPLES"/*.conf "$EXAMPLES"/*.ks "$EXAMPLES"/*.preseed "$T/"
 mkdir "$T/deploy"
 echo kernel >"$T/deploy/vmlinuz"
 echo initrd >"$T/deploy/initrd.img"
