@@ -62,6 +62,16 @@ static char *problems(const diag *d)
     return s;
 }
 
+/* `all` (problems()) has "CONF:LINE: TEXT". */
+static void expect_problem(const char *all, const char *conf, int line, const char *text)
+{
+    char want[512];
+    snprintf(want, sizeof(want), "%s:%d: %s", conf, line, text);
+    if (!strstr(all, want)) {
+        fail_msg("no \"%s\" in:\n%s", want, all);
+    }
+}
+
 static void test_bmc_keys(void **state)
 {
     char conf[128], pw[128];
@@ -144,29 +154,22 @@ static void test_bmc_key_errors(void **state)
     assert_int_equal(hostsfile_read(conf, NULL, d, &hf), -EINVAL);
     assert_null(hf);
     char *all = problems(d);
-    char want[512];
-#define HAS(line, text)                                                                            \
-    do {                                                                                           \
-        snprintf(want, sizeof(want), "%s:%d: %s", conf, line, text);                               \
-        if (!strstr(all, want)) {                                                                  \
-            fail_msg("no \"%s\" in:\n%s", want, all);                                              \
-        }                                                                                          \
-    } while (0)
-    HAS(4, "bmc: ");
-    HAS(1, "[host a1]: bmc_user and bmc_password_file need a bmc URL"); /* the bad URL is none */
-    HAS(9, "bmc: ");
+    expect_problem(all, conf, 4, "bmc: ");
+    expect_problem(
+        all, conf, 1,
+        "[host a1]: bmc_user and bmc_password_file need a bmc URL"); /* the bad URL is none */
+    expect_problem(all, conf, 9, "bmc: ");
     char loose[160];
     snprintf(loose, sizeof(loose), "bmc_password_file: %s/loose.pw: mode 0644 gives others access",
              dir);
-    HAS(10, loose);
-    HAS(11, "firmware: expected uefi or bios, not \"efi\"");
-    HAS(15, "bmc: ");
+    expect_problem(all, conf, 10, loose);
+    expect_problem(all, conf, 11, "firmware: expected uefi or bios, not \"efi\"");
+    expect_problem(all, conf, 15, "bmc: ");
     snprintf(loose, sizeof(loose), "bmc_password_file: %s/empty.pw: empty", dir);
-    HAS(16, loose);
-    HAS(17, "bmc_user: expected printable ASCII");
+    expect_problem(all, conf, 16, loose);
+    expect_problem(all, conf, 17, "bmc_user: expected printable ASCII");
     snprintf(loose, sizeof(loose), "bmc_password_file: %s/missing.pw: No such file", dir);
-    HAS(22, loose);
-#undef HAS
+    expect_problem(all, conf, 22, loose);
     /* Neither the URL's nor the files' secrets are quoted. */
     assert_null(strstr(all, "Hunter2"));
     free(all);
@@ -219,22 +222,16 @@ static void test_debian_installer_profile(void **state)
     d = diag_new();
     assert_int_equal(hostsfile_read(conf, NULL, d, &hf), -EINVAL);
     char *all = problems(d);
-    char want[512];
-#define HAS(line, text)                                                                            \
-    do {                                                                                           \
-        snprintf(want, sizeof(want), "%s:%d: %s", conf, line, text);                               \
-        if (!strstr(all, want)) {                                                                  \
-            fail_msg("no \"%s\" in:\n%s", want, all);                                              \
-        }                                                                                          \
-    } while (0)
-    HAS(1, "[profile bad-di] kind = debian-installer needs a valid kernel and initrd");
-    HAS(4, "kickstart: kind = debian-installer reads a preseed: preseed = FILE");
-    HAS(5, "stage2: not for kind = debian-installer");
-    HAS(6, "overlay: not for kind = debian-installer");
-    HAS(7, "ip: kind = debian-installer configures the host's static address");
-    HAS(8, "user_data: only for kind = image");
-    HAS(12, "preseed: only for kind = debian-installer");
-#undef HAS
+    expect_problem(all, conf, 1,
+                   "[profile bad-di] kind = debian-installer needs a valid kernel and initrd");
+    expect_problem(all, conf, 4,
+                   "kickstart: kind = debian-installer reads a preseed: preseed = FILE");
+    expect_problem(all, conf, 5, "stage2: not for kind = debian-installer");
+    expect_problem(all, conf, 6, "overlay: not for kind = debian-installer");
+    expect_problem(all, conf, 7,
+                   "ip: kind = debian-installer configures the host's static address");
+    expect_problem(all, conf, 8, "user_data: only for kind = image");
+    expect_problem(all, conf, 12, "preseed: only for kind = debian-installer");
     free(all);
     diag_free(d);
 }
