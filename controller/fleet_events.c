@@ -181,8 +181,10 @@ static int event_apply(store *s, const store_event *e, const store_install_ref *
                        bool *bump)
 {
     install_state next = in->state;
-    int r =
-        fleet_install_apply(s, in->id, in->state, INSTALL_INPUT_EVENT, e->phase, now, NULL, &next);
+    /* A Debian installer's `installed` keeps its install going until the
+     * first boot phones home (install_fsm.h). */
+    int r = fleet_install_apply(s, in->id, in->state, INSTALL_INPUT_EVENT,
+                                install_phase_read_as(e->phase, in->ending), now, NULL, &next);
     TRY(r);
     bool moved = r == 1;
     if (moved && (next == INSTALL_INSTALLED || next == INSTALL_FAILED)) {

@@ -150,6 +150,14 @@ int install_phase_target(Rackboot__V1__Phase phase, install_state *ret)
     return -EINVAL;
 }
 
+Rackboot__V1__Phase install_phase_read_as(Rackboot__V1__Phase phase, install_ending ending)
+{
+    if (ending == INSTALL_ENDS_FIRST_BOOT && phase == RACKBOOT__V1__PHASE__PHASE_INSTALLED) {
+        return RACKBOOT__V1__PHASE__PHASE_WRITTEN;
+    }
+    return phase;
+}
+
 int install_transition(install_state from, install_input input, Rackboot__V1__Phase phase,
                        install_state *ret_next)
 {

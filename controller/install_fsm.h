@@ -73,6 +73,23 @@ bool install_state_is_terminal(install_state s);
  * when it gives up). -EINVAL for UNSPECIFIED and unknown phases. */
 int install_phase_target(Rackboot__V1__Phase phase, install_state *ret);
 
+/* What ends an install (model/profile.h profile_kind_ends_on_first_boot()):
+ * the installer's `installed` (kickstart profiles), or only the installed
+ * system's first boot, its phone-home (image deploys, the Debian
+ * installer). */
+typedef enum install_ending {
+    INSTALL_ENDS_INSTALLED = 0,
+    INSTALL_ENDS_FIRST_BOOT,
+} install_ending;
+
+/* An event's phase as the transition function reads it for an install that
+ * ends a given way. For INSTALL_ENDS_FIRST_BOOT, `installed` says only that
+ * the system is on its disk, as an image's `written` does: it reads as
+ * `written`, so the install stays INSTALLING until `first_boot`. Every
+ * other phase, and every phase of an INSTALL_ENDS_INSTALLED install, reads
+ * as itself. (Status still shows the phase as reported.) */
+Rackboot__V1__Phase install_phase_read_as(Rackboot__V1__Phase phase, install_ending ending);
+
 /* The one transition function. `phase` is only read for
  * INSTALL_INPUT_EVENT.
  * Returns

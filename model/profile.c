@@ -45,6 +45,18 @@ int profile_kind_from_string(const char *s, profile_kind *ret)
     return -EINVAL;
 }
 
+bool profile_kind_ends_on_first_boot(profile_kind k)
+{
+    switch (k) {
+    case PROFILE_IMAGE:
+    case PROFILE_DEBIAN_INSTALLER:
+        return true;
+    case PROFILE_INSTALL:
+        break;
+    }
+    return false;
+}
+
 bool model_ssh_key_valid(const char *s)
 {
     size_t len = s ? strlen(s) : 0;

@@ -36,7 +36,8 @@ typedef enum image_kind {
  *                    (rack-agent/render/preseed.h) instead of a kickstart:
  *                    the template is a preseed template, the network is
  *                    netcfg's static configuration on the kernel command
- *                    line, the SSH keys go to the installed system's user. */
+ *                    line, the SSH keys go to the installed system's user;
+ *                    the installed system confirms its first boot. */
 typedef enum profile_kind {
     PROFILE_INSTALL = 0,
     PROFILE_IMAGE,
@@ -134,6 +135,14 @@ int model_profile_check(const model_profile *p, char *why, size_t why_len);
  * case, as the hosts file writes it); -EINVAL. */
 const char *profile_kind_to_string(profile_kind k);
 int profile_kind_from_string(const char *s, profile_kind *ret);
+
+/* Whether an install of this kind ends only on the installed system's first
+ * boot, its phone-home (image deploys, the Debian installer), rather than
+ * on the installer's `installed` (PROFILE_INSTALL). Before that, `written`
+ * or `installed` says the system is on its disk: the agent stops answering
+ * the host's netboot so it boots that disk, and keeps the intent for the
+ * phone-home. */
+bool profile_kind_ends_on_first_boot(profile_kind k);
 
 /* One authorized_keys line: 1..MODEL_SSH_KEY_MAX bytes of printable ASCII
  * (0x20-0x7e: no newline, no control byte, so it can never end or add a

@@ -243,7 +243,8 @@ static bool keep_all(const intent *in, void *userdata)
     return true;
 }
 
-/* An image deploy's image is written: its intent stays (for the phone-home
+/* An install that ends on its first boot is on its disk (an image written,
+ * a Debian installer's `installed`): its intent stays (for the phone-home
  * of the system on that disk) but gets no netboot answers any more. */
 static void on_install_written(void *userdata, const char *install_id)
 {
@@ -253,13 +254,13 @@ static void on_install_written(void *userdata, const char *install_id)
     if (!in) {
         return;
     }
-    log_info("install written install=%s host=%s: no more netboot answers, waiting for its "
+    log_info("install on disk install=%s host=%s: no more netboot answers, waiting for its "
              "phone-home",
              install_id, in->host);
     intent_set *copy = NULL;
     int r = intent_set_filter(now, keep_all, NULL, &copy);
     if (r < 0) {
-        log_error("install %s written but its host still netboots until the next sync: %s",
+        log_error("install %s on disk but its host still netboots until the next sync: %s",
                   install_id, errstr(r));
         return;
     }

@@ -63,9 +63,10 @@ if(TARGET rackboot AND TARGET rackboot-controller AND TARGET rackboot-agent
   # The seed's gotcha #1 on real dracut (tests/e2e/dracut_race.sh): Debian's
   # dracut 059 + dracut-network initramfs (built once per machine in an
   # mmdebstrap chroot by e2e.image_builds, cached), the seed's static ip=, the agent
-  # off-link behind a router whose advertisement comes late: dracut alone
-  # and dracut with the agent's overlay both fetch the kickstart only after
-  # the route exists; the overlay's hook says how long it waited. ~1 min.
+  # off-link behind a router whose advertisement comes after dracut's own
+  # (shortened) wait for it: dracut alone fetches too early and fails,
+  # "Network is unreachable"; with the agent's overlay the hook waits for the
+  # route, says how long, and the kickstart arrives. ~1 min.
   add_test(NAME e2e.dracut-race
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/e2e/dracut_race.sh ${_rb_bins})
   set_tests_properties(e2e.dracut-race PROPERTIES TIMEOUT 900 SKIP_RETURN_CODE 77

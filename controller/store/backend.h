@@ -54,6 +54,7 @@ typedef struct store_install_ref {
     char uuid[STORE_ID_LEN + 1]; /* install_active_of_host only */
     install_state state;
     Rackboot__V1__Phase phase; /* install_find only: the phase status shows */
+    install_ending ending;     /* install_find only: from its profile's kind */
 } store_install_ref;
 
 /* A new install row (state requested). */

@@ -595,7 +595,8 @@ static const char *const statements[_ST_MAX] = {
     [ST_INSTALL_SET_PHASE] = "UPDATE installs SET phase = ?2, percent = ?3, message = ?4, "
                              "updated_ms = ?5 WHERE id = ?1",
     [ST_INSTALL_SET_NOTE] = "UPDATE installs SET message = ?2, updated_ms = ?3 WHERE id = ?1",
-    [ST_INSTALL_BY_UUID] = "SELECT id, host_id, state, phase FROM installs WHERE uuid = ?1",
+    [ST_INSTALL_BY_UUID] = "SELECT i.id, i.host_id, i.state, i.phase, p.kind FROM installs i "
+                           "JOIN profiles p ON p.id = i.profile_id WHERE i.uuid = ?1",
     [ST_INTENTS_OF_RACK] = "SELECT " INSTALL_COLS_FOR_INTENT " FROM hosts h "
                            "JOIN racks r ON r.id = h.rack_id "
                            "JOIN installs i ON i.host_id = h.id AND i.state IN " ACTIVE_STATES
@@ -1941,6 +1942,9 @@ static int sq_install_find(backend *b, const char *uuid, store_install_ref *ret)
         .id = sqlite3_column_int64(st, 0),
         .host_id = sqlite3_column_int64(st, 1),
         .phase = (Rackboot__V1__Phase)sqlite3_column_int(st, 3),
+        .ending = profile_kind_ends_on_first_boot(profile_kind_from_db(sqlite3_column_int(st, 4)))
+                      ? INSTALL_ENDS_FIRST_BOOT
+                      : INSTALL_ENDS_INSTALLED,
     };
     TRY(col_state(b, st, 2, &in.state));
     *ret = in;

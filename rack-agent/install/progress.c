@@ -39,6 +39,25 @@ typedef enum post_effect {
     POST_WRITTEN,  /* written: no more netboot answers */
 } post_effect;
 
+/* The installer's `installed` ends a kickstart install; an image deploy
+ * and a Debian installer end only when the installed system phones home
+ * (first_boot), and their `written` or `installed` says the system is on
+ * its disk (model/profile.h profile_kind_ends_on_first_boot()). */
+static post_effect post_effect_of(const intent *in, Rackboot__V1__Phase phase)
+{
+    bool on_disk_first = in->profile && profile_kind_ends_on_first_boot(in->profile->kind);
+    switch (phase) {
+    case RACKBOOT__V1__PHASE__PHASE_FIRST_BOOT:
+        return POST_COMPLETE;
+    case RACKBOOT__V1__PHASE__PHASE_INSTALLED:
+        return on_disk_first ? POST_WRITTEN : POST_COMPLETE;
+    case RACKBOOT__V1__PHASE__PHASE_WRITTEN:
+        return POST_WRITTEN;
+    default:
+        return POST_NOTHING;
+    }
+}
+
 /* An event waiting for the sync that makes it durable: an installer's post,
  * and any `installed`, `first_boot` or `written` (its effect comes only
  * then). */
@@ -340,12 +359,7 @@ static int record(progress *p, const intent *in, Rackboot__V1__Phase phase, uint
              in->install_id, rbproto_phase_to_string(phase), mac ? " mac=" : "", mac_text, percent,
              log_quote(msg, sizeof(msg), message ? message : ""));
 
-    /* The installer's ending, or an image deploy's: the OS phoned home. */
-    post_effect effect = phase == RACKBOOT__V1__PHASE__PHASE_INSTALLED ||
-                                 phase == RACKBOOT__V1__PHASE__PHASE_FIRST_BOOT
-                             ? POST_COMPLETE
-                         : phase == RACKBOOT__V1__PHASE__PHASE_WRITTEN ? POST_WRITTEN
-                                                                       : POST_NOTHING;
+    post_effect effect = post_effect_of(in, phase);
     progress_post *w = NULL;
     if (fn || effect != POST_NOTHING) {
         /* Before the append: once the event is in the journal, nothing may

@@ -15,11 +15,13 @@
  * installer's retry, and the controller hears of the install once. Every later intent set is
  * filtered through the same list, so neither a standalone re-read nor a controller that is behind
  * re-arms it; a new install (a new id: a changed hosts entry, a new `rackboot install`) is not in
- * the list. An image deploy completes the same way on `first_boot` (the
- * installed system's phone-home); before that, its ramdisk's durable
- * `written` is remembered in STATE_DIR/written and marks its intent
- * netboot_done: no DHCPv6 answer or script any more, so the host boots the
- * disk it was written to, while the phone-home route still knows it. */
+ * the list. An image deploy or a Debian installer completes the same way on
+ * `first_boot` (the installed system's phone-home:
+ * profile_kind_ends_on_first_boot()); before that, its durable `written`
+ * (the deploy ramdisk's) or `installed` (the preseed's late_command) is
+ * remembered in STATE_DIR/written and marks its intent netboot_done: no
+ * DHCPv6 answer or script any more, so the host boots the disk it was
+ * installed to, while the phone-home route still knows it. */
 #pragma once
 
 #include <stdbool.h>
@@ -45,8 +47,9 @@ void progress_on_durable(progress *p, void (*fn)(void *userdata), void *userdata
 /* Runs when an install completed (the daemon withdraws its intent). */
 void progress_on_completed(progress *p, void (*fn)(void *userdata, const char *install_id),
                            void *userdata);
-/* Runs when an image deploy's image is written (the daemon marks its
- * intent netboot_done: model/intent.h). */
+/* Runs when an install that ends on its first boot is on its disk (an
+ * image written, a Debian installer's `installed`): the daemon marks its
+ * intent netboot_done (model/intent.h). */
 void progress_on_written(progress *p, void (*fn)(void *userdata, const char *install_id),
                          void *userdata);
 

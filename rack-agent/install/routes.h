@@ -12,7 +12,8 @@
  *                                  deploy ramdisk's writing|written
  *                                  [&percent=N][&message=TEXT]
  *   POST /phone-home/<id>?token=T  cloud-init's phone_home from the deployed
- *                                  system (instance_id=<id>&hostname=...)
+ *                                  system, or the preseed's hook in a Debian
+ *                                  installer's (instance_id=<id>&hostname=...)
  *                                  → first_boot, which ends the install
  *   GET  /seed/<id>/<token>/<mac>/{meta-data,network-config,user-data}
  *                                  an image install's NoCloud seed for the
@@ -46,7 +47,9 @@
  * POST /progress is answered once the event is durable in the journal
  * (progress_post_event(): the loop's next sync), 503 when it is not (a full
  * disk, a failed sync: nothing changed, the installer retries); `installed`
- * and `first_boot` withdraw the intent before the 200 goes out. The same
+ * (of a kickstart install) and `first_boot` withdraw the intent before the
+ * 200 goes out, an image's `written` or a Debian installer's `installed`
+ * stops its netboot answers (install/progress.h). The same
  * source rules hold for /phone-home/ and /seed/; a seed is served only for
  * an image profile and one of the intent's MACs (404 otherwise). */
 #pragma once

@@ -7,15 +7,31 @@
 #include "render/render-internal.h"
 #include "util.h"
 
-/* The hook script. %u: the number of half-second polls; %u: seconds. */
+/* The hook script. %u: the number of half-second polls; %u: seconds (its
+ * bound, said when it starts waiting); %u: the polls; %u: seconds. The time
+ * it says it waited is the kernel's (/proc/uptime, centiseconds): under a
+ * slow CPU the `ip` calls take longer than the sleeps. */
 static const char hook_fmt[] =
     "# rackboot overlay: wait until IPv6 is usable before Anaconda fetches the\n"
     "# kickstart (11-fetch-kickstart-net.sh, which sorts after this file): a\n"
     "# default route, and no address still tentative (DAD). dracut sources this\n"
     "# file with the interface as $1: it must fall through to its end, never\n"
-    "# leave the shell.\n"
+    "# leave the shell. It says when it has to wait, and for how long it did.\n"
+    "rb_wait_say() {\n"
+    "    if command -v \"$1\" >/dev/null 2>&1; then\n"
+    "        \"$1\" \"$2\"\n"
+    "    else\n"
+    "        echo \"$2\" >&2\n"
+    "    fi\n"
+    "}\n"
+    "rb_wait_cs() {\n"
+    "    read -r rb_wait_up rb_wait_x </proc/uptime 2>/dev/null || rb_wait_up=0.00\n"
+    "    rb_wait_x=${rb_wait_up#*.}\n"
+    "    echo $((${rb_wait_up%%.*} * 100 + ${rb_wait_x#0}))\n"
+    "}\n"
     "rb_wait_if=\"$1\"\n"
     "rb_wait_n=0\n"
+    "rb_wait_t0=$(rb_wait_cs)\n"
     "while [ \"$rb_wait_n\" -lt %u ]; do\n"
     "    if [ -n \"$rb_wait_if\" ]; then\n"
     "        rb_wait_route=$(ip -6 route show default dev \"$rb_wait_if\" 2>/dev/null)\n"
@@ -27,24 +43,24 @@ static const char hook_fmt[] =
     "    if [ -n \"$rb_wait_route\" ] && [ -z \"$rb_wait_tent\" ]; then\n"
     "        break\n"
     "    fi\n"
+    "    if [ \"$rb_wait_n\" -eq 0 ]; then\n"
+    "        rb_wait_say info \"rackboot: waiting for IPv6 on ${rb_wait_if:-any interface} "
+    "(default route, no tentative address), at most %u s\"\n"
+    "    fi\n"
     "    sleep 0.5\n"
     "    rb_wait_n=$((rb_wait_n + 1))\n"
     "done\n"
+    "rb_wait_t0=$(($(rb_wait_cs) - rb_wait_t0))\n"
     "if [ \"$rb_wait_n\" -ge %u ]; then\n"
-    "    rb_wait_msg=\"rackboot: no IPv6 default route on ${rb_wait_if:-any interface} after %u "
-    "s\"\n"
-    "    rb_wait_log=warn\n"
+    "    rb_wait_say warn \"rackboot: no IPv6 default route on ${rb_wait_if:-any interface} after "
+    "%u s\"\n"
     "else\n"
-    "    rb_wait_msg=\"rackboot: IPv6 ready on ${rb_wait_if:-any interface} after "
-    "$((rb_wait_n / 2)).$((rb_wait_n %% 2 * 5)) s (default route, no tentative address)\"\n"
-    "    rb_wait_log=info\n"
+    "    rb_wait_say info \"rackboot: IPv6 ready on ${rb_wait_if:-any interface} after "
+    "$((rb_wait_t0 / 100)).$((rb_wait_t0 %% 100 / 10)) s (default route, no tentative "
+    "address)\"\n"
     "fi\n"
-    "if command -v \"$rb_wait_log\" >/dev/null 2>&1; then\n"
-    "    \"$rb_wait_log\" \"$rb_wait_msg\"\n"
-    "else\n"
-    "    echo \"$rb_wait_msg\" >&2\n"
-    "fi\n"
-    "unset rb_wait_if rb_wait_n rb_wait_route rb_wait_tent rb_wait_msg rb_wait_log\n";
+    "unset -f rb_wait_say rb_wait_cs\n"
+    "unset rb_wait_if rb_wait_n rb_wait_t0 rb_wait_up rb_wait_x rb_wait_route rb_wait_tent\n";
 
 int render_overlay_hook(unsigned wait_seconds, char **ret, size_t *ret_len)
 {
@@ -52,7 +68,7 @@ int render_overlay_hook(unsigned wait_seconds, char **ret, size_t *ret_len)
         return -EINVAL;
     }
     rbuf b = { 0 };
-    rbuf_printf(&b, hook_fmt, 2 * wait_seconds, 2 * wait_seconds, wait_seconds);
+    rbuf_printf(&b, hook_fmt, 2 * wait_seconds, wait_seconds, 2 * wait_seconds, wait_seconds);
     return rbuf_finish(&b, ret, ret_len);
 }
 

@@ -86,6 +86,83 @@ static void put_progress_script(rbuf *b, const render_context *ctx, const intent
     rbuf_puts(b, progress_script_body);
 }
 
+#define USER_HOME            "/home/" RENDER_PRESEED_USER
+#define PHONE_HOME_DIR       "/usr/local/lib/rackboot"
+#define PHONE_HOME_SCRIPT    PHONE_HOME_DIR "/phone-home"
+#define PHONE_HOME_UNIT      "rackboot-phone-home.service"
+#define PHONE_HOME_UNIT_PATH "/etc/systemd/system/" PHONE_HOME_UNIT
+
+/* The installed system's phone-home (first_boot, which ends the install:
+ * install/routes.h), installed by the late_command as PHONE_HOME_SCRIPT and
+ * run by PHONE_HOME_UNIT. The installed system has bash (Essential in
+ * Debian) but not necessarily curl or wget, so the POST goes through bash's
+ * /dev/tcp; HTTP/1.0, and the status line is what counts. It tries for ten
+ * minutes (the address may still be in DAD, the agent restarting). With
+ * --once (the unit's), once heard it disables its unit and deletes itself:
+ * the install is over and the token in it means nothing any more. Four
+ * values follow the shebang line: RB_ADDR, RB_PORT, RB_PATH, RB_INSTALL
+ * (put_phone_home_script). */
+static const char phone_home_body[] =
+    "host=$(hostname --fqdn 2>/dev/null || hostname)\n"
+    "body=\"instance_id=$RB_INSTALL&hostname=${host//[^A-Za-z0-9.-]/}\"\n"
+    "n=0\n"
+    "while [ \"$n\" -lt 60 ]; do\n"
+    "    status=$( {\n"
+    "        printf 'POST %s HTTP/1.0\\r\\nHost: [%s]:%s\\r\\n"
+    "Content-Type: application/x-www-form-urlencoded\\r\\nContent-Length: %s\\r\\n\\r\\n%s' \\\n"
+    "            \"$RB_PATH\" \"$RB_ADDR\" \"$RB_PORT\" \"${#body}\" \"$body\" >&3\n"
+    "        IFS= read -r -t 30 line <&3 && printf '%s' \"${line%$'\\r'}\"\n"
+    "    } 3<>\"/dev/tcp/$RB_ADDR/$RB_PORT\" 2>/dev/null )\n"
+    "    case \"$status\" in\n"
+    "    \"HTTP/1.\"?\" 200 \"*)\n"
+    "        echo \"rackboot: first boot reported to $RB_ADDR\"\n"
+    "        if [ \"${1:-}\" = --once ]; then\n"
+    "            systemctl disable " PHONE_HOME_UNIT " 2>/dev/null\n"
+    "            rm -f -- \"$0\"\n"
+    "        fi\n"
+    "        exit 0\n"
+    "        ;;\n"
+    "    \"HTTP/1.\"?\" 4\"*)\n"
+    "        echo \"rackboot: the agent refused the first boot report: $status\" >&2\n"
+    "        exit 1\n"
+    "        ;;\n"
+    "    esac\n"
+    "    n=$((n + 1))\n"
+    "    sleep 10\n"
+    "done\n"
+    "echo \"rackboot: first boot not reported to $RB_ADDR: ${status:-no answer}\" >&2\n"
+    "exit 1\n";
+
+static const char phone_home_unit[] =
+    "[Unit]\n"
+    "Description=rackboot: report this system's first boot to its rack agent\n"
+    "Wants=network-online.target\n"
+    "After=network-online.target\n"
+    "ConditionPathExists=" PHONE_HOME_SCRIPT "\n"
+    "\n"
+    "[Service]\n"
+    "Type=exec\n"
+    "ExecStart=" PHONE_HOME_SCRIPT " --once\n"
+    "\n"
+    "[Install]\n"
+    "WantedBy=multi-user.target\n";
+
+static void put_phone_home_script(rbuf *b, const render_context *ctx, const intent *in)
+{
+    char addr[RENDER_ADDR_LEN];
+    unsigned port = 80;
+    if (base_url_split(ctx->base_url, addr, &port) < 0) {
+        rbuf_fail(b, -EINVAL);
+        return;
+    }
+    rbuf_puts(b, "#!/bin/bash\n"
+                 "# " PHONE_HOME_SCRIPT " [--once]: tells the rack agent this system\n"
+                 "# booted from its disk (first_boot), which ends its install.\n");
+    rbuf_printf(b, "RB_ADDR=%s\nRB_PORT=%u\nRB_PATH=/phone-home/%s?token=%s\nRB_INSTALL=%s\n\n",
+                addr, port, in->install_id, in->token, in->install_id);
+    rbuf_puts(b, phone_home_body);
+}
+
 /* `text` as one base64 line (OpenSSL's encoder: no line breaks). */
 static void put_base64(rbuf *b, const char *text, size_t len)
 {
@@ -175,27 +252,60 @@ static void put_defaults(rbuf *b, const render_host *h, const render_di_names *n
     rbuf_printf(b, "d-i grub-installer/bootdev string %s\n", named ? disk : "default");
 }
 
-static void put_commands(rbuf *b, const render_context *ctx, const render_host *h)
+/* `part`'s text (free() it), *len its length; NULL with `b` failed. */
+static char *part_finish(rbuf *part, rbuf *b, size_t *len)
 {
-    rbuf script = { 0 };
-    put_progress_script(&script, ctx, h->in);
-    _cleanup_free_ char *text = NULL;
-    size_t text_len = 0;
-    int r = rbuf_finish(&script, &text, &text_len);
+    char *text = NULL;
+    int r = rbuf_finish(part, &text, len);
     if (r < 0) {
         rbuf_fail(b, r);
+        return NULL;
+    }
+    return text;
+}
+
+/* A late_command line writing `text` to /target`path` with `mode`. */
+static void put_target_file(rbuf *b, const char *path, const char *mode, const char *text,
+                            size_t len)
+{
+    rbuf_puts(b, "    echo ");
+    put_base64(b, text, len);
+    rbuf_printf(b, " | base64 -d >/target%s; chmod %s /target%s; \\\n", path, mode, path);
+}
+
+static void put_early_command(rbuf *b, const render_context *ctx, const render_host *h)
+{
+    rbuf part = { 0 };
+    put_progress_script(&part, ctx, h->in);
+    size_t len = 0;
+    _cleanup_free_ char *text = part_finish(&part, b, &len);
+    if (!text) {
         return;
     }
     rbuf_puts(b, "### The early_command writes " PROGRESS_SCRIPT " (below, in base64):\n");
     put_commented(b, text);
     rbuf_puts(b, "d-i preseed/early_command string \\\n    echo ");
-    put_base64(b, text, text_len);
+    put_base64(b, text, len);
     rbuf_puts(b, " | base64 -d >" PROGRESS_SCRIPT "; \\\n"
                  "    chmod 0755 " PROGRESS_SCRIPT "; \\\n"
                  "    " PROGRESS_SCRIPT " installing early_command; \\\n"
                  "    " PROGRESS_SCRIPT " watch </dev/null >/dev/null 2>&1 &\n");
+}
 
-    const char *home = "/target/home/" RENDER_PRESEED_USER;
+static void put_late_command(rbuf *b, const render_context *ctx, const render_host *h)
+{
+    rbuf part = { 0 };
+    put_phone_home_script(&part, ctx, h->in);
+    size_t script_len = 0;
+    _cleanup_free_ char *script = part_finish(&part, b, &script_len);
+    if (!script) {
+        return;
+    }
+    rbuf_puts(b, "### The late_command installs " PHONE_HOME_SCRIPT " (below, in base64):\n");
+    put_commented(b, script);
+    rbuf_puts(b, "### and its unit, " PHONE_HOME_UNIT_PATH ":\n");
+    put_commented(b, phone_home_unit);
+
     rbuf_puts(b, "d-i preseed/late_command string \\\n"
                  "    " PROGRESS_SCRIPT " installing late_command; \\\n");
     if (h->profile->n_ssh_keys > 0) {
@@ -203,25 +313,24 @@ static void put_commands(rbuf *b, const render_context *ctx, const render_host *
         for (size_t i = 0; i < h->profile->n_ssh_keys; i++) {
             rbuf_printf(&keys, "%s\n", h->profile->ssh_keys[i]);
         }
-        _cleanup_free_ char *lines = NULL;
-        size_t lines_len = 0;
-        r = rbuf_finish(&keys, &lines, &lines_len);
-        if (r < 0) {
-            rbuf_fail(b, r);
+        size_t keys_len = 0;
+        _cleanup_free_ char *lines = part_finish(&keys, b, &keys_len);
+        if (!lines) {
             return;
         }
-        rbuf_printf(b, "    mkdir -p %s/.ssh; \\\n    echo ", home);
-        put_base64(b, lines, lines_len);
-        rbuf_printf(b, " | base64 -d >%s/.ssh/authorized_keys; \\\n", home);
-        rbuf_printf(b,
-                    "    chmod 0700 %s/.ssh; chmod 0600 %s/.ssh/authorized_keys; \\\n"
-                    "    in-target chown -R " RENDER_PRESEED_USER ":" RENDER_PRESEED_USER
-                    " /home/" RENDER_PRESEED_USER "/.ssh; \\\n",
-                    home, home);
+        rbuf_puts(b, "    mkdir -p /target" USER_HOME "/.ssh; chmod 0700 /target" USER_HOME
+                     "/.ssh; \\\n");
+        put_target_file(b, USER_HOME "/.ssh/authorized_keys", "0600", lines, keys_len);
+        rbuf_puts(b, "    in-target chown -R " RENDER_PRESEED_USER ":" RENDER_PRESEED_USER
+                     " " USER_HOME "/.ssh; \\\n");
     }
     rbuf_puts(b, "    echo '" RENDER_PRESEED_USER " ALL=(ALL) NOPASSWD:ALL' "
                  ">/target/etc/sudoers.d/90-rackboot; \\\n"
                  "    chmod 0440 /target/etc/sudoers.d/90-rackboot; \\\n"
+                 "    mkdir -p /target" PHONE_HOME_DIR "; \\\n");
+    put_target_file(b, PHONE_HOME_SCRIPT, "0700", script, script_len);
+    put_target_file(b, PHONE_HOME_UNIT_PATH, "0644", phone_home_unit, strlen(phone_home_unit));
+    rbuf_puts(b, "    in-target systemctl enable " PHONE_HOME_UNIT "; \\\n"
                  "    " PROGRESS_SCRIPT " installed\n"
                  "d-i finish-install/reboot_in_progress note\n");
 }
@@ -259,7 +368,8 @@ int render_preseed(const render_context *ctx, const intent *in, char **ret, size
     }
     rbuf_printf(&b, "\n### Added by rackboot for install %s: progress, keys, reboot\n",
                 in->install_id);
-    put_commands(&b, ctx, &h);
+    put_early_command(&b, ctx, &h);
+    put_late_command(&b, ctx, &h);
     return rbuf_finish(&b, ret, ret_len);
 }
 

@@ -32,8 +32,13 @@
  *                   `installing` with the step's name, a step that fails
  *                   as `failed`
  *      preseed/late_command   posts `installing late_command`, installs the
- *                   SSH keys and the sudoers line into /target, then posts
- *                   `installed`
+ *                   SSH keys, the sudoers line and the phone-home (a bash
+ *                   script and a systemd unit, enabled) into /target, then
+ *                   posts `installed`: the system is on its disk. The
+ *                   installed system's first boot posts `first_boot` to
+ *                   /phone-home/<id>?token=, which ends the install
+ *                   (model/profile.h profile_kind_ends_on_first_boot()),
+ *                   then disables the unit and deletes the script
  *      finish-install/reboot_in_progress  no "installation complete" stop
  *
  * Progress goes to /progress/<id>?token= as kickstarts' does, through

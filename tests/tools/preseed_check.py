@@ -12,7 +12,12 @@ Debian's installer will read it (rack-agent/render/preseed.h):
     sleep, logger) against a local HTTP server, POSTs
     phase=installing&message=early_command to the progress path with its
     token, and a message with spaces and quotes arrives '+'-encoded;
-  - the late_command's base64 decodes to authorized_keys lines.
+  - the late_command's base64 decodes to authorized_keys lines, and to the
+    installed system's phone-home script and unit, exactly as the comments
+    show them; `bash -n` accepts the script, and run by bash against a local
+    server it POSTs instance_id (the install) and hostname to the
+    phone-home path with its token, retries a 503, stops at a 403, and with
+    --once, once heard, disables its unit and deletes itself.
 
 Prints "N passed, N failed" last; exits 1 on any failure, 77 (skip) when
 debconf-set-selections or busybox is missing.
@@ -61,13 +66,13 @@ def question(lines, name):
     return values[-1][3] if values and len(values[-1]) > 3 else None
 
 
-def commented_script(text):
-    """The block after "### The early_command writes": lines "#   x" / "#"."""
+def commented_script(text, heading="### The early_command writes"):
+    """The block after the line starting with `heading`: lines "#   x" / "#"."""
     lines = text.splitlines()
-    start = next(i for i, l in enumerate(lines) if l.startswith("### The early_command writes"))
+    start = next(i for i, l in enumerate(lines) if l.startswith(heading))
     body = []
     for l in lines[start + 1:]:
-        if not l.startswith("#"):
+        if not l.startswith("#") or l.startswith("###"):
             break
         body.append(l[4:] if l.startswith("#   ") else "")
     return "\n".join(body) + "\n"
@@ -75,11 +80,12 @@ def commented_script(text):
 
 class Recorder(http.server.BaseHTTPRequestHandler):
     posts = []
+    statuses = []  # answers to give, in order; 200 once used up
 
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
         Recorder.posts.append((self.path, self.rfile.read(n).decode()))
-        self.send_response(200)
+        self.send_response(Recorder.statuses.pop(0) if Recorder.statuses else 200)
         self.send_header("Content-Type", "text/plain")
         self.end_headers()
         self.wfile.write(b"ok\n")
@@ -92,14 +98,22 @@ class Server6(http.server.HTTPServer):
     address_family = socket.AF_INET6
 
 
+def local_server():
+    srv = Server6(("::1", 0), Recorder)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def to_local(script, port):
+    local = re.sub(r"^RB_ADDR=.*$", "RB_ADDR=::1", script, flags=re.M)
+    return re.sub(r"^RB_PORT=.*$", "RB_PORT=%d" % port, local, flags=re.M)
+
+
 def run_script(script, busybox):
     """The script against a local server, with busybox's applets first on
     PATH; returns what the server got."""
-    srv = Server6(("::1", 0), Recorder)
-    port = srv.server_address[1]
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    local = re.sub(r"^RB_ADDR=.*$", "RB_ADDR=::1", script, flags=re.M)
-    local = re.sub(r"^RB_PORT=.*$", "RB_PORT=%d" % port, local, flags=re.M)
+    srv = local_server()
+    local = to_local(script, srv.server_address[1])
     with tempfile.TemporaryDirectory() as d:
         for applet in ("sh", "nc", "sed", "head", "sleep", "logger", "printf"):
             os.symlink(busybox, os.path.join(d, applet))
@@ -107,11 +121,82 @@ def run_script(script, busybox):
         with open(path, "w") as f:
             f.write(local)
         env = {"PATH": d}
-        Recorder.posts = []
+        Recorder.posts, Recorder.statuses = [], []
         for args in (["installing", "early_command"], ["failed", "choose-mirror it's \"bad\""]):
             subprocess.run([busybox, "sh", path] + args, env=env, timeout=60, check=True)
     srv.shutdown()
     return Recorder.posts
+
+
+def run_phone_home(script, statuses, once):
+    """The phone-home script run by bash against a local server answering
+    `statuses` in order (then 200), with a systemctl that only records its
+    arguments; returns (exit status, posts, systemctl calls, script kept)."""
+    srv = local_server()
+    with tempfile.TemporaryDirectory() as d:
+        calls = os.path.join(d, "systemctl.calls")
+        stub = os.path.join(d, "bin")
+        os.mkdir(stub)
+        with open(os.path.join(stub, "systemctl"), "w") as f:
+            f.write('#!/bin/sh\necho "$*" >>%s\n' % calls)
+        os.chmod(os.path.join(stub, "systemctl"), 0o755)
+        path = os.path.join(d, "phone-home")
+        with open(path, "w") as f:
+            f.write(to_local(script, srv.server_address[1]))
+        Recorder.posts, Recorder.statuses = [], list(statuses)
+        env = {"PATH": stub + ":/usr/bin:/bin"}
+        r = subprocess.run(["bash", path] + (["--once"] if once else []), env=env, timeout=120,
+                           capture_output=True, text=True)
+        called = open(calls).read().splitlines() if os.path.exists(calls) else []
+        kept = os.path.exists(path)
+    srv.shutdown()
+    return r.returncode, Recorder.posts, called, kept
+
+
+def check_phone_home(name, text, late):
+    """The late_command's phone-home script and unit (render/preseed.c)."""
+    m = re.search(r"echo (\S+) \| base64 -d >/target/usr/local/lib/rackboot/phone-home;", late)
+    check(m is not None, "%s: late_command does not install the phone-home script" % name)
+    u = re.search(r"echo (\S+) \| base64 -d >/target/etc/systemd/system/"
+                  r"rackboot-phone-home.service;", late)
+    check(u is not None, "%s: late_command does not install the phone-home unit" % name)
+    check("in-target systemctl enable rackboot-phone-home.service;" in late,
+          "%s: late_command does not enable the phone-home unit" % name)
+    if not m or not u:
+        return
+    script = base64.b64decode(m.group(1)).decode()
+    check(script == commented_script(text, "### The late_command installs"),
+          "%s: the phone-home script differs from the one shown in comments" % name)
+    unit = base64.b64decode(u.group(1)).decode()
+    check(unit == commented_script(text, "### and its unit"),
+          "%s: the phone-home unit differs from the one shown in comments" % name)
+    for line in ("ExecStart=/usr/local/lib/rackboot/phone-home --once",
+                 "After=network-online.target", "WantedBy=multi-user.target"):
+        check(line in unit.splitlines(), "%s: the unit has no %s" % (name, line))
+    r = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True)
+    check(r.returncode == 0, "%s: bash -n (phone-home): %s" % (name, r.stderr.strip()))
+
+    path = re.search(r"^RB_PATH=(\S+)$", script, flags=re.M).group(1)
+    install = re.search(r"^RB_INSTALL=(\S+)$", script, flags=re.M).group(1)
+    check(path.startswith("/phone-home/%s?token=" % install),
+          "%s: phone-home path %s is not the install's" % (name, path))
+    # A 503 first (the agent's journal busy): retried after 10 s; then heard.
+    rc, posts, called, kept = run_phone_home(script, [503], once=True)
+    check(rc == 0 and len(posts) == 2, "%s: phone-home exit %d after %d posts, not 0 after 2"
+          % (name, rc, len(posts)))
+    for p in posts:
+        form = urllib.parse.parse_qs(p[1])
+        check(p[0] == path and form.get("instance_id") == [install] and
+              re.fullmatch(r"[A-Za-z0-9.-]+", (form.get("hostname") or [""])[0]) is not None,
+              "%s: phone-home posted %r to %s" % (name, p[1], p[0]))
+    check(called == ["disable rackboot-phone-home.service"] and not kept,
+          "%s: heard with --once, the script did not disable its unit (%r) and go (%s)"
+          % (name, called, "kept" if kept else "gone"))
+    # A 403 (the install is over): no retry, a failure, nothing disabled.
+    rc, posts, called, kept = run_phone_home(script, [403], once=True)
+    check(rc != 0 and len(posts) == 1 and not called and kept,
+          "%s: a refused phone-home: exit %d, %d posts, systemctl %r, script %s"
+          % (name, rc, len(posts), called, "kept" if kept else "gone"))
 
 
 def main():
@@ -174,6 +259,7 @@ def main():
                       "%s: not an authorized_keys line: %s" % (name, k))
         check(late.rstrip().endswith("/tmp/rackboot-progress installed"),
               "%s: late_command does not end with posting installed" % name)
+        check_phone_home(name, text, late)
 
     print("%d passed, %d failed" % (RESULTS["passed"], RESULTS["failed"]))
     return 1 if RESULTS["failed"] else 0

@@ -142,12 +142,12 @@ static void test_form(void **state)
     assert_int_equal(boot_form_get(NULL, 0, "phase", out, sizeof(out)), 0);
 }
 
-/* A set with two installs of profile "p". */
-static intent_set *two_installs(void)
+/* A set with two installs of profile "p", of kind `kind`. */
+static intent_set *two_installs_of(profile_kind kind)
 {
     intent_set *set = NULL;
     assert_int_equal(intent_set_new(7, &set), 0);
-    model_profile p = { .name = strdup("p") };
+    model_profile p = { .name = strdup("p"), .kind = kind };
     assert_int_equal(intent_set_add_profile(set, &p), 0);
     for (int i = 0; i < 2; i++) {
         intent in = make_intent();
@@ -159,6 +159,11 @@ static intent_set *two_installs(void)
         assert_int_equal(intent_set_add(set, &in, "p"), 0);
     }
     return set;
+}
+
+static intent_set *two_installs(void)
+{
+    return two_installs_of(PROFILE_INSTALL);
 }
 
 static char completed_seen[64];
@@ -240,6 +245,55 @@ static void test_completed(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A Debian installer's (and an image deploy's) `installed` says the system
+ * is on its disk: no more netboot answers, the intent stays for the
+ * phone-home, and only first_boot completes the install. A kickstart
+ * install's `installed` completes it (test_completed). */
+static void test_installed_then_first_boot(void **state)
+{
+    static const profile_kind kinds[] = { PROFILE_DEBIAN_INSTALLER, PROFILE_IMAGE };
+    for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
+        char dir[] = "/tmp/test_boot.XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        uv_loop_t loop;
+        assert_int_equal(uv_loop_init(&loop), 0);
+        progress *p = NULL;
+        assert_int_equal(progress_new(&loop, dir, NULL, &p), 0);
+        completed_seen[0] = '\0';
+        progress_on_completed(p, on_completed, NULL);
+
+        intent_set *set = two_installs_of(kinds[k]);
+        const intent *a = intent_set_find_install(set, "id-a");
+        assert_int_equal(
+            progress_emit(p, a, RACKBOOT__V1__PHASE__PHASE_INSTALLED, 100, NULL, NULL, NULL, 0), 0);
+        assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+        assert_string_equal(completed_seen, "");
+        assert_false(progress_is_completed(p, "id-a"));
+        assert_true(progress_is_written(p, "id-a"));
+        intent_set *marked = NULL;
+        assert_int_equal(progress_filter(p, set, &marked), 0);
+        assert_int_equal(intent_set_size(marked), 2);
+        assert_true(intent_set_find_install(marked, "id-a")->netboot_done);
+        assert_false(intent_set_find_install(marked, "id-b")->netboot_done);
+
+        a = intent_set_find_install(marked, "id-a");
+        assert_int_equal(
+            progress_emit(p, a, RACKBOOT__V1__PHASE__PHASE_FIRST_BOOT, 100, NULL, NULL, NULL, 0),
+            0);
+        assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+        assert_string_equal(completed_seen, "id-a");
+        assert_true(progress_is_completed(p, "id-a"));
+        intent_set_free(marked);
+        progress_free(p);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        assert_int_equal(uv_loop_close(&loop), 0);
+
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        assert_int_equal(system(cmd), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -247,6 +301,7 @@ int main(void)
         cmocka_unit_test(test_find_client),
         cmocka_unit_test(test_form),
         cmocka_unit_test(test_completed),
+        cmocka_unit_test(test_installed_then_first_boot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -161,6 +161,35 @@ static void test_out_of_order(void **state)
     assert_int_equal(run(INSTALL_BOOTING, d, 2), INSTALL_FAILED);
 }
 
+/* How an install ends: a kickstart's `installed` ends it; a Debian
+ * installer's (and an image's) reads as `written`, and only first_boot
+ * ends it. No other phase reads differently. */
+static void test_ending(void **state)
+{
+    for (int ph = 0; ph <= P(FIRST_BOOT); ph++) {
+        Rackboot__V1__Phase phase = (Rackboot__V1__Phase)ph;
+        assert_int_equal(install_phase_read_as(phase, INSTALL_ENDS_INSTALLED), phase);
+        assert_int_equal(install_phase_read_as(phase, INSTALL_ENDS_FIRST_BOOT),
+                         phase == P(INSTALLED) ? P(WRITTEN) : phase);
+    }
+    static const Rackboot__V1__Phase di[] = { P(KICKSTART_FETCHED), P(INSTALLING), P(INSTALLED),
+                                              P(INSTALLING), P(INSTALLED) };
+    install_state s = INSTALL_DISPATCHED;
+    for (size_t i = 0; i < ARRAY_SIZE(di); i++) {
+        install_state next;
+        int r = install_transition(s, INSTALL_INPUT_EVENT,
+                                   install_phase_read_as(di[i], INSTALL_ENDS_FIRST_BOOT), &next);
+        assert_true(r == 0 || r == 1);
+        if (r == 1) {
+            s = next;
+        }
+    }
+    assert_int_equal(s, INS); /* on its disk, not done */
+    assert_int_equal(run(s, (const Rackboot__V1__Phase[]){ P(FIRST_BOOT) }, 1), DONE);
+    assert_int_equal(run(INSTALL_DISPATCHED, di, ARRAY_SIZE(di)),
+                     DONE); /* a kickstart's ends at installed */
+}
+
 static void test_terminal_absorbing(void **state)
 {
     for (int s = INSTALL_STATE_FIRST; s <= INSTALL_STATE_LAST; s++) {
@@ -281,10 +310,15 @@ static void test_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_transition_table),           cmocka_unit_test(test_invalid_states),
-        cmocka_unit_test(test_happy_path_with_duplicates), cmocka_unit_test(test_out_of_order),
-        cmocka_unit_test(test_terminal_absorbing),         cmocka_unit_test(test_deadlines),
-        cmocka_unit_test(test_timeout_matches_deadline),   cmocka_unit_test(test_names),
+        cmocka_unit_test(test_transition_table),
+        cmocka_unit_test(test_invalid_states),
+        cmocka_unit_test(test_happy_path_with_duplicates),
+        cmocka_unit_test(test_out_of_order),
+        cmocka_unit_test(test_terminal_absorbing),
+        cmocka_unit_test(test_deadlines),
+        cmocka_unit_test(test_ending),
+        cmocka_unit_test(test_timeout_matches_deadline),
+        cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

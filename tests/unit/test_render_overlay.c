@@ -264,19 +264,21 @@ static void test_cpio_extract(void **state)
  * with `ip` answering as we say. It must come back to its caller (no exit),
  * leave no variables behind, query the interface it was given, and stop
  * waiting when the route is there, or after its bound when it never comes. */
-static const char fake_ip[] = "#!/bin/sh\n"
-                              "echo \"$*\" >> \"$FAKE_LOG\"\n"
-                              "case \"$*\" in\n"
-                              "*'route show default'*)\n"
-                              "    [ -n \"$FAKE_ROUTE\" ] && "
-                              "echo 'default via fe80::1 dev eth9 proto ra metric 100'\n"
-                              "    ;;\n"
-                              "*'addr show'*)\n"
-                              "    [ -n \"$FAKE_TENTATIVE\" ] && "
-                              "echo 'inet6 2001:db8::17/64 scope global tentative'\n"
-                              "    ;;\n"
-                              "esac\n"
-                              "exit 0\n";
+static const char fake_ip[] =
+    "#!/bin/sh\n"
+    "echo \"$*\" >> \"$FAKE_LOG\"\n"
+    "case \"$*\" in\n"
+    "*'route show default'*)\n"
+    "    n=$(grep -c 'route show' \"$FAKE_LOG\")\n"
+    "    [ -n \"$FAKE_ROUTE\" ] && [ \"$n\" -gt \"${FAKE_ROUTE_AFTER:-0}\" ] && "
+    "echo 'default via fe80::1 dev eth9 proto ra metric 100'\n"
+    "    ;;\n"
+    "*'addr show'*)\n"
+    "    [ -n \"$FAKE_TENTATIVE\" ] && "
+    "echo 'inet6 2001:db8::17/64 scope global tentative'\n"
+    "    ;;\n"
+    "esac\n"
+    "exit 0\n";
 
 static int source_hook(const tmp *t, const char *hook_path, const char *env, const char *out)
 {
@@ -286,7 +288,8 @@ static int source_hook(const tmp *t, const char *hook_path, const char *env, con
     return run("cd '%s' && env PATH='%s/bin':\"$PATH\" FAKE_LOG='%s/ip.log' %s sh -c '"
                "source_all() { rb_f=$1; shift; . \"$rb_f\" \"$@\"; unset rb_f; }; "
                "source_all %s eth9; "
-               "echo \"back n=${rb_wait_n-unset} if=${rb_wait_if-unset}\"' > '%s' 2>&1",
+               "echo \"back n=${rb_wait_n-unset} if=${rb_wait_if-unset} say=$(command -v "
+               "rb_wait_say || echo unset)\"' > '%s' 2>&1",
                t->dir, t->dir, t->dir, env, hook_path, out);
 }
 
@@ -299,6 +302,14 @@ static char *slurp(const char *path)
     assert_true(fread(buf, 1, 8191, f) < 8191);
     fclose(f);
     return buf;
+}
+
+/* The seconds in the hook's "IPv6 ready on eth9 after S s" line; -1 when
+ * there is none. */
+static double ready_after(const char *out)
+{
+    const char *p = strstr(out, "rackboot: IPv6 ready on eth9 after ");
+    return p ? strtod(p + strlen("rackboot: IPv6 ready on eth9 after "), NULL) : -1.0;
 }
 
 static void test_hook_sourced(void **state)
@@ -330,21 +341,36 @@ static void test_hook_sourced(void **state)
      * how long it waited. */
     assert_int_equal(source_hook(t, hook_path, "FAKE_ROUTE=1", out), 0);
     char *s = slurp(out);
-    assert_string_equal(s, "rackboot: IPv6 ready on eth9 after 0.0 s (default route, no "
-                           "tentative address)\n"
-                           "back n=unset if=unset\n");
+    double waited = ready_after(s); /* 0.0 s on an idle machine */
+    assert_true(waited >= 0.0 && waited < 30.0);
+    assert_non_null(strstr(s, " s (default route, no tentative address)\n"
+                              "back n=unset if=unset say=unset\n"));
     free(s);
     s = slurp(log);
     assert_non_null(strstr(s, "-6 route show default dev eth9\n"));
     assert_non_null(strstr(s, "-6 addr show dev eth9 tentative\n"));
     free(s);
 
+    /* The route comes at the second poll: says it waits, then the time it
+     * waited by the clock (one half-second sleep at least). */
+    assert_int_equal(run("rm -f '%s'", log), 0);
+    assert_int_equal(source_hook(t, hook_path, "FAKE_ROUTE=1 FAKE_ROUTE_AFTER=1", out), 0);
+    s = slurp(out);
+    assert_non_null(strstr(s, "rackboot: waiting for IPv6 on eth9 (default route, no tentative "
+                              "address), at most 1 s\n"));
+    waited = ready_after(s);
+    assert_true(waited >= 0.5 && waited < 30.0);
+    free(s);
+
     /* Route present but an address still tentative, then never a route:
-     * gives up after its bound (1 s here), warns, and still returns. */
+     * says it waits and for how long at most, gives up after its bound (1 s
+     * here), warns, and still returns. */
     assert_int_equal(source_hook(t, hook_path, "FAKE_ROUTE=1 FAKE_TENTATIVE=1", out), 0);
     s = slurp(out);
-    assert_string_equal(s, "rackboot: no IPv6 default route on eth9 after 1 s\n"
-                           "back n=unset if=unset\n");
+    assert_string_equal(s, "rackboot: waiting for IPv6 on eth9 (default route, no tentative "
+                           "address), at most 1 s\n"
+                           "rackboot: no IPv6 default route on eth9 after 1 s\n"
+                           "back n=unset if=unset say=unset\n");
     free(s);
     assert_int_equal(run("rm -f '%s'", log), 0);
     assert_int_equal(source_hook(t, hook_path, "", out), 0);

@@ -1257,6 +1257,46 @@ static void test_timeout_after_written(void **state)
     assert_string_equal(st.message, "timed out");
 }
 
+/* A Debian installer's install ends on its first boot: its `installed`
+ * keeps it installing (its intent stays out for the phone-home, the
+ * generation does not move), first_boot ends it and withdraws the intent. */
+static void test_debian_installer_first_boot(void **state)
+{
+    fixture *f = *state;
+    model_profile p = {
+        .name = (char[]){ "deb12-di" },
+        .kind = PROFILE_DEBIAN_INSTALLER,
+        .images = images_el9,
+        .n_images = 2,
+        .kickstart = (char[]){ "d-i mirror/suite string bookworm\n" },
+    };
+    assert_int_equal(store_profile_import(f->s, &p, false), 0);
+    char id[STORE_ID_LEN + 1];
+    uint64_t through;
+    assert_int_equal(store_install_create(f->s, "web1", "deb12-di", false, T0, id), 0);
+    uint64_t g = generation(f->s, "r1");
+    assert_int_equal(store_agent_ack(f->s, "r1", g, T0 + 1000), 1);
+    store_event e[] = { ev(1, id, "web1", P(KICKSTART_FETCHED)), ev(2, id, "web1", P(INSTALLING)),
+                        ev(3, id, "web1", P(INSTALLED)), ev(4, id, "web1", P(FIRST_BOOT)) };
+    assert_int_equal(store_events_ingest(f->s, "r1", e, 3, T0 + 2000, NULL, &through), 3);
+    status_out st = status(f->s, "web1");
+    assert_int_equal(st.state, INSTALL_INSTALLING);
+    assert_int_equal(st.phase, P(INSTALLED));
+    assert_int_equal(st.percent, 100);
+    uint64_t g2;
+    intents_out o = intents(f->s, "r1", &g2);
+    assert_int_equal(g2, g);
+    assert_int_equal(o.n, 1);
+    assert_int_equal(store_events_ingest(f->s, "r1", e + 3, 1, T0 + 90000, NULL, &through), 1);
+    st = status(f->s, "web1");
+    assert_int_equal(st.state, INSTALL_INSTALLED);
+    assert_int_equal(st.phase, P(FIRST_BOOT));
+    o = intents(f->s, "r1", &g2);
+    assert_int_equal(g2, g + 1);
+    assert_int_equal(o.n, 0);
+    assert_int_equal(peek_int(f, "SELECT finished_ms FROM installs"), T0 + 90000);
+}
+
 static void test_cancel(void **state)
 {
     fixture *f = *state;
@@ -3161,6 +3201,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_stored_through_gaps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_after_written, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_debian_installer_first_boot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duid_learned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_profiles, setup, teardown),

@@ -4,6 +4,10 @@
 # route: that is the seed's gotcha #1), report, power off.
 command -v getarg >/dev/null || . /lib/dracut-lib.sh
 . /lib/url-lib.sh
+# curl 7.88's error line no longer carries the errno ("Couldn't connect to
+# server"); its verbose lines do ("Immediate connect fail for ...: Network is
+# unreachable"). Verbose changes nothing else about the fetch.
+curl_args="$curl_args --verbose"
 
 rb_ks=$(getarg inst.ks=)
 if [ -n "$rb_ks" ] && [ ! -e /tmp/rackboot-ks.done ]; then
@@ -12,7 +16,7 @@ if [ -n "$rb_ks" ] && [ ! -e /tmp/rackboot-ks.done ]; then
     if fetch_url "$rb_ks" /tmp/ks.cfg 2>/tmp/rackboot-ks.err; then
         echo "rackboot-ks: RESULT fetched $(wc -c </tmp/ks.cfg) bytes" >/dev/console
     else
-        echo "rackboot-ks: RESULT failed: $(tr '\n' ' ' </tmp/rackboot-ks.err)" >/dev/console
+        echo "rackboot-ks: RESULT failed: $(grep '^curl: \|connect fail' /tmp/rackboot-ks.err | tr '\n' ' ')" >/dev/console
     fi
     echo "rackboot-ks: routes: $(ip -6 route show default | tr '\n' ' ')" >/dev/console
     sleep 1

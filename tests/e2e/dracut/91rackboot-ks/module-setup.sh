@@ -15,5 +15,5 @@ depends() {
 install() {
     inst_hook cmdline 90 "$moddir/parse-rackboot-ks.sh"
     inst_hook initqueue/online 11 "$moddir/fetch-kickstart-net.sh"
-    inst_multiple curl wc tr
+    inst_multiple curl wc tr grep
 }
