@@ -14,7 +14,7 @@
  * only once the event is durable (install/routes.c), so the status line is
  * what counts. Messages keep [A-Za-z0-9._-] and turn the rest into '+'
  * (a space in a form body). Three values follow the shebang line:
- * RB_ADDR, RB_PORT, RB_PATH (progress_script_head). */
+ * RB_ADDR, RB_PORT, RB_PATH (put_script_head). */
 static const char progress_script_body[] =
     "post() {\n"
     "    body=\"phase=$1&message=$(printf '%s' \"${2:-}\" | sed 's/[^A-Za-z0-9._-]/+/g')\"\n"
@@ -54,35 +54,35 @@ static const char progress_script_body[] =
 
 #define PROGRESS_SCRIPT "/tmp/rackboot-progress"
 
-/* "[addr]" and the port of the agent's base URL ("http://[addr]" or
- * "http://[addr]:port", render_context_init). */
-static int base_url_split(const char *base, char addr[RENDER_ADDR_LEN], unsigned *port)
+/* `head` (the shebang line and comments), then the values the script's
+ * body reads: RB_ADDR and RB_PORT, the agent's address and port from its
+ * base URL ("http://[addr]" or "http://[addr]:port", render_context_init),
+ * and RB_PATH, the install's `route` with its token. */
+static void put_script_head(rbuf *b, const render_context *ctx, const intent *in, const char *head,
+                            const char *route)
 {
+    const char *base = ctx->base_url;
     const char *open = strchr(base, '[');
     const char *close = open ? strchr(open, ']') : NULL;
     if (!close || (size_t)(close - open - 1) >= RENDER_ADDR_LEN) {
-        return -EINVAL;
+        rbuf_fail(b, -EINVAL);
+        return;
     }
-    memcpy(addr, open + 1, (size_t)(close - open - 1));
-    addr[close - open - 1] = '\0';
-    *port = close[1] == ':' ? (unsigned)strtoul(close + 2, NULL, 10) : 80u;
-    return 0;
+    unsigned port = close[1] == ':' ? (unsigned)strtoul(close + 2, NULL, 10) : 80u;
+    rbuf_puts(b, head);
+    rbuf_printf(b, "RB_ADDR=%.*s\nRB_PORT=%u\nRB_PATH=/%s/%s?token=%s\n", (int)(close - open - 1),
+                open + 1, port, route, in->install_id, in->token);
 }
 
 static void put_progress_script(rbuf *b, const render_context *ctx, const intent *in)
 {
-    char addr[RENDER_ADDR_LEN];
-    unsigned port = 80;
-    if (base_url_split(ctx->base_url, addr, &port) < 0) {
-        rbuf_fail(b, -EINVAL);
-        return;
-    }
-    rbuf_puts(b, "#!/bin/sh\n"
-                 "# rackboot-progress PHASE [STEP]: tells the rack agent how the install goes\n"
-                 "# (six tries; never fails the install). rackboot-progress watch: posts\n"
-                 "# each installer step as it starts.\n");
-    rbuf_printf(b, "RB_ADDR=%s\nRB_PORT=%u\nRB_PATH=/progress/%s?token=%s\n\n", addr, port,
-                in->install_id, in->token);
+    put_script_head(b, ctx, in,
+                    "#!/bin/sh\n"
+                    "# rackboot-progress PHASE [STEP]: tells the rack agent how the install goes\n"
+                    "# (six tries; never fails the install). rackboot-progress watch: posts\n"
+                    "# each installer step as it starts.\n",
+                    "progress");
+    rbuf_puts(b, "\n");
     rbuf_puts(b, progress_script_body);
 }
 
@@ -100,8 +100,8 @@ static void put_progress_script(rbuf *b, const render_context *ctx, const intent
  * minutes (the address may still be in DAD, the agent restarting). With
  * --once (the unit's), once heard it disables its unit and deletes itself:
  * the install is over and the token in it means nothing any more. Four
- * values follow the shebang line: RB_ADDR, RB_PORT, RB_PATH, RB_INSTALL
- * (put_phone_home_script). */
+ * values follow the shebang line: RB_ADDR, RB_PORT, RB_PATH (put_script_head),
+ * RB_INSTALL. */
 static const char phone_home_body[] =
     "host=$(hostname --fqdn 2>/dev/null || hostname)\n"
     "body=\"instance_id=$RB_INSTALL&hostname=${host//[^A-Za-z0-9.-]/}\"\n"
@@ -149,17 +149,12 @@ static const char phone_home_unit[] =
 
 static void put_phone_home_script(rbuf *b, const render_context *ctx, const intent *in)
 {
-    char addr[RENDER_ADDR_LEN];
-    unsigned port = 80;
-    if (base_url_split(ctx->base_url, addr, &port) < 0) {
-        rbuf_fail(b, -EINVAL);
-        return;
-    }
-    rbuf_puts(b, "#!/bin/bash\n"
-                 "# " PHONE_HOME_SCRIPT " [--once]: tells the rack agent this system\n"
-                 "# booted from its disk (first_boot), which ends its install.\n");
-    rbuf_printf(b, "RB_ADDR=%s\nRB_PORT=%u\nRB_PATH=/phone-home/%s?token=%s\nRB_INSTALL=%s\n\n",
-                addr, port, in->install_id, in->token, in->install_id);
+    put_script_head(b, ctx, in,
+                    "#!/bin/bash\n"
+                    "# " PHONE_HOME_SCRIPT " [--once]: tells the rack agent this system\n"
+                    "# booted from its disk (first_boot), which ends its install.\n",
+                    "phone-home");
+    rbuf_printf(b, "RB_INSTALL=%s\n\n", in->install_id);
     rbuf_puts(b, phone_home_body);
 }
 
