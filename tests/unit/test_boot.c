@@ -168,6 +168,20 @@ static intent_set *two_installs(void)
 
 static char completed_seen[64];
 
+/* Frees `p` and lets the loop close its handles. */
+static void progress_done(progress *p, uv_loop_t *loop)
+{
+    progress_free(p);
+    uv_run(loop, UV_RUN_DEFAULT);
+}
+
+static void remove_tree(const char *dir)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void on_completed(void *userdata, const char *install_id)
 {
     snprintf(completed_seen, sizeof(completed_seen), "%s", install_id);
@@ -225,8 +239,7 @@ static void test_completed(void **state)
     assert_string_equal(completed_seen, "id-b");
     assert_true(progress_is_completed(p, "id-b"));
     intent_set_free(filtered);
-    progress_free(p);
-    uv_run(&loop, UV_RUN_DEFAULT);
+    progress_done(p, &loop);
 
     /* A restart remembers; a set without completed installs is kept as is. */
     assert_int_equal(progress_new(&loop, dir, NULL, &p), 0);
@@ -236,13 +249,9 @@ static void test_completed(void **state)
     assert_int_equal(progress_filter(p, set, &filtered), 0);
     assert_int_equal(intent_set_size(filtered), 0);
     intent_set_free(filtered);
-    progress_free(p);
-    uv_run(&loop, UV_RUN_DEFAULT);
+    progress_done(p, &loop);
     assert_int_equal(uv_loop_close(&loop), 0);
-
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    remove_tree(dir);
 }
 
 /* A Debian installer's (and an image deploy's) `installed` says the system
@@ -284,13 +293,9 @@ static void test_installed_then_first_boot(void **state)
         assert_string_equal(completed_seen, "id-a");
         assert_true(progress_is_completed(p, "id-a"));
         intent_set_free(marked);
-        progress_free(p);
-        uv_run(&loop, UV_RUN_DEFAULT);
+        progress_done(p, &loop);
         assert_int_equal(uv_loop_close(&loop), 0);
-
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        assert_int_equal(system(cmd), 0);
+        remove_tree(dir);
     }
 }
 

@@ -1257,19 +1257,26 @@ static void test_timeout_after_written(void **state)
     assert_string_equal(st.message, "timed out");
 }
 
+/* A kind = debian-installer profile "deb12-di" (its strings are static). */
+static model_profile di_profile(void)
+{
+    static char name[] = "deb12-di", preseed[] = "d-i mirror/suite string bookworm\n";
+    return (model_profile){
+        .name = name,
+        .kind = PROFILE_DEBIAN_INSTALLER,
+        .images = images_el9,
+        .n_images = 2,
+        .kickstart = preseed,
+    };
+}
+
 /* A Debian installer's install ends on its first boot: its `installed`
  * keeps it installing (its intent stays out for the phone-home, the
  * generation does not move), first_boot ends it and withdraws the intent. */
 static void test_debian_installer_first_boot(void **state)
 {
     fixture *f = *state;
-    model_profile p = {
-        .name = (char[]){ "deb12-di" },
-        .kind = PROFILE_DEBIAN_INSTALLER,
-        .images = images_el9,
-        .n_images = 2,
-        .kickstart = (char[]){ "d-i mirror/suite string bookworm\n" },
-    };
+    model_profile p = di_profile();
     assert_int_equal(store_profile_import(f->s, &p, false), 0);
     char id[STORE_ID_LEN + 1];
     uint64_t through;
@@ -1725,15 +1732,9 @@ static void test_profile_debian_installer(void **state)
 {
     fixture *f = *state;
     char key[] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample ops@example.com";
-    model_profile p = {
-        .name = (char[]){ "deb12-di" },
-        .kind = PROFILE_DEBIAN_INSTALLER,
-        .images = images_el9,
-        .n_images = 2,
-        .kickstart = (char[]){ "d-i mirror/suite string bookworm\n" },
-        .ssh_keys = (char *[]){ key },
-        .n_ssh_keys = 1,
-    };
+    model_profile p = di_profile();
+    p.ssh_keys = (char *[]){ key };
+    p.n_ssh_keys = 1;
     assert_int_equal(store_profile_import(f->s, &p, false), 0);
     model_profile back = { 0 };
     assert_int_equal(store_profile_get(f->s, "deb12-di", true, copy_profile_cb, &back), 0);
