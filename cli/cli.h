@@ -15,7 +15,7 @@
 
 #include "rackboot.pb-c.h"
 
-/* Exit codes: an interface, documented in cli/README.md. */
+/* Exit codes: an interface, documented in `rackboot --help`. */
 enum {
     CLI_EXIT_OK = 0,
     CLI_EXIT_FAILED = 1,      /* the controller refused or failed the request */
@@ -47,9 +47,13 @@ struct cli {
     FILE *err;
     bool json;
     bool tty; /* out is a terminal: watch redraws in place */
-    /* Where the controller is (transport.c reads these). */
+    /* Where the controller is (transport.c reads these; context.h fills
+     * what the command line leaves unset). */
     const char *controller;
     const char *ca, *cert, *key, *crl, *server_name;
+    const char *controller_from; /* where `controller` came from, for messages */
+    const char *context;         /* the config file's context in use, or NULL */
+    struct cli_context_state *context_state;
     uint32_t timeout_ms;
     bool timeout_given; /* --timeout: commands with a longer default keep it */
     bool err_tty;       /* err is a terminal: long calls show they are waiting */

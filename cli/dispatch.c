@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "context.h"
 #include "parse.h"
 #include "util.h"
 #include "version.h"
@@ -36,17 +37,24 @@ static const char help[] =
     "  power on|off|cycle|soft|status HOST... | --rack R... | --all [--bootdev pxe|disk]\n"
     "        [--no-wait] [--timeout SECONDS]     waits for every host's outcome\n"
     "\n"
+    "CLI:\n"
+    "  contexts                                  the config file's controllers\n"
+    "\n"
     "Options:\n"
     "  --controller URL   ipc://PATH or tls+tcp://HOST:PORT (default: $RACKBOOT_CONTROLLER,\n"
-    "                     else " CLI_DEFAULT_CONTROLLER ")\n"
+    "                     else the context's, else " CLI_DEFAULT_CONTROLLER ")\n"
     "  --ca FILE --cert FILE --key FILE [--crl FILE] [--server-name NAME]\n"
     "                     the fleet CA and your operator certificate, for tls+tcp://\n"
+    "                     (default: $RACKBOOT_CA, ... $RACKBOOT_SERVER_NAME, else the\n"
+    "                     context's)\n"
+    "  --context NAME     a context of the config file (default: $RACKBOOT_CONTEXT,\n"
+    "                     else the file's own; 'rackboot contexts --help')\n"
     "  --timeout SECONDS  how long to wait for the controller (default 30; 600 for\n"
     "                     install and cancel of --rack or --all)\n"
     "  --json             machine-readable output (every listing; keys sorted)\n"
 
     "  -h, --help         this text ('rackboot COMMAND --help' for one command)\n"
-    "  --version          print the version\n"
+    "  -V, --version      print the version\n"
     "\n"
     "hosts list, status and events come from the controller 1,000 rows at a time\n"
     "and print as they come; --limit N stops after N rows, --after continues after\n"
@@ -68,11 +76,11 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    { "hosts", cmd_hosts },       { "host", cmd_hosts },       { "racks", cmd_racks },
-    { "profiles", cmd_profiles }, { "profile", cmd_profiles }, { "images", cmd_images },
-    { "install", cmd_install },   { "cancel", cmd_cancel },    { "status", cmd_status },
-    { "watch", cmd_watch },       { "events", cmd_events },    { "audit", cmd_audit },
-    { "power", cmd_power },
+    { "hosts", cmd_hosts },       { "host", cmd_hosts },        { "racks", cmd_racks },
+    { "profiles", cmd_profiles }, { "profile", cmd_profiles },  { "images", cmd_images },
+    { "install", cmd_install },   { "cancel", cmd_cancel },     { "status", cmd_status },
+    { "watch", cmd_watch },       { "events", cmd_events },     { "audit", cmd_audit },
+    { "power", cmd_power },       { "contexts", cmd_contexts }, { "context", cmd_contexts },
 };
 
 int cli_dispatch(cli *c, int argc, char **argv)
@@ -99,6 +107,26 @@ int cli_dispatch(cli *c, int argc, char **argv)
     return cli_usage_error(c, NULL, "unknown command '%s'", argv[0]);
 }
 
+/* The controller URL and, for TLS, the files it needs, wherever they came
+ * from (context.h). */
+static int check_controller(cli *c)
+{
+    bool tls = strncmp(c->controller, "tls+tcp://", 10) == 0;
+    bool ipc = strncmp(c->controller, "ipc://", 6) == 0;
+    if (!tls && !ipc) {
+        return cli_usage_error(c, NULL,
+                               "controller %s (%s): expected ipc://PATH or tls+tcp://HOST:PORT",
+                               c->controller, c->controller_from);
+    }
+    if (tls && (!c->ca || !c->cert || !c->key)) {
+        return cli_usage_error(c, NULL,
+                               "controller %s (%s) is tls+tcp://: it needs --ca, --cert and --key "
+                               "(or RACKBOOT_CA, RACKBOOT_CERT, RACKBOOT_KEY, or a context)",
+                               c->controller, c->controller_from);
+    }
+    return CLI_EXIT_OK;
+}
+
 int cli_main(cli *c, int argc, char **argv)
 {
     enum {
@@ -110,7 +138,7 @@ int cli_main(cli *c, int argc, char **argv)
         OPT_SERVER_NAME,
         OPT_TIMEOUT,
         OPT_JSON,
-        OPT_VERSION,
+        OPT_CONTEXT,
     };
     static const struct option opts[] = {
         { "controller", required_argument, NULL, OPT_CONTROLLER },
@@ -121,12 +149,12 @@ int cli_main(cli *c, int argc, char **argv)
         { "server-name", required_argument, NULL, OPT_SERVER_NAME },
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
         { "json", no_argument, NULL, OPT_JSON },
-        { "version", no_argument, NULL, OPT_VERSION },
+        { "context", required_argument, NULL, OPT_CONTEXT },
+        { "version", no_argument, NULL, 'V' },
         { "help", no_argument, NULL, 'h' },
         { 0 },
     };
-    const char *env = getenv("RACKBOOT_CONTROLLER");
-    c->controller = !strempty(env) ? env : CLI_DEFAULT_CONTROLLER;
+    const char *context = NULL;
     if (!c->timeout_ms) {
         c->timeout_ms = CLI_DEFAULT_TIMEOUT_MS;
     }
@@ -134,7 +162,7 @@ int cli_main(cli *c, int argc, char **argv)
     uint32_t secs;
     optind = 0;
     /* '+': stop at the command; its options are its own. */
-    while ((ch = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+:hV", opts, NULL)) != -1) {
         switch (ch) {
         case OPT_CONTROLLER:
             c->controller = optarg;
@@ -164,7 +192,13 @@ int cli_main(cli *c, int argc, char **argv)
         case OPT_JSON:
             c->json = true;
             break;
-        case OPT_VERSION:
+        case OPT_CONTEXT:
+            if (strempty(optarg)) {
+                return cli_usage_error(c, NULL, "--context needs a name");
+            }
+            context = optarg;
+            break;
+        case 'V':
             fprintf(c->out, "rackboot %s\n", RACKBOOT_VERSION);
             return CLI_EXIT_OK;
         case 'h':
@@ -174,14 +208,16 @@ int cli_main(cli *c, int argc, char **argv)
             return cli_option_error(c, NULL, ch, argv);
         }
     }
-    bool tls = strncmp(c->controller, "tls+tcp://", 10) == 0;
-    bool ipc = strncmp(c->controller, "ipc://", 6) == 0;
-    if (!tls && !ipc) {
-        return cli_usage_error(
-            c, NULL, "--controller %s: expected ipc://PATH or tls+tcp://HOST:PORT", c->controller);
+    /* `contexts` lists them whatever the rest says. */
+    bool listing =
+        optind < argc && (streq(argv[optind], "contexts") || streq(argv[optind], "context"));
+    int code = cli_context_resolve(c, context);
+    if (code == CLI_EXIT_OK && !listing) {
+        code = check_controller(c);
     }
-    if (tls && (!c->ca || !c->cert || !c->key)) {
-        return cli_usage_error(c, NULL, "a tls+tcp:// controller needs --ca, --cert and --key");
+    if (code == CLI_EXIT_OK || listing) {
+        code = cli_dispatch(c, argc - optind, argv + optind);
     }
-    return cli_dispatch(c, argc - optind, argv + optind);
+    cli_context_release(c);
+    return code;
 }

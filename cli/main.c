@@ -1,16 +1,26 @@
-/* rackboot: the operator's command line (cli/README.md). */
+/* rackboot: the operator's command line (README.md, "The rackboot CLI"). */
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
 #include "transport.h"
 
+/* A terminal `watch` may redraw in place: not TERM=dumb (Emacs' shell,
+ * some CI logs), which does not understand cursor movement. */
+static bool can_redraw(int fd)
+{
+    const char *term = getenv("TERM");
+    return isatty(fd) == 1 && !(term && strcmp(term, "dumb") == 0);
+}
+
 int main(int argc, char **argv)
 {
     cli c = {
         .out = stdout,
         .err = stderr,
-        .tty = isatty(STDOUT_FILENO) == 1,
+        .tty = can_redraw(STDOUT_FILENO),
         .err_tty = isatty(STDERR_FILENO) == 1,
         .transport = cli_transport_session,
     };

@@ -2,7 +2,7 @@
  * keys sorted, two-space indent) for scripts with --json. Pure functions of
  * the reply, so the unit tests hold golden output.
  *
- * JSON shapes (an interface; cli/README.md documents them). Absent optional
+ * JSON shapes (an interface, kept stable). Absent optional
  * values are null, never missing keys; times are RFC 3339 UTC with
  * milliseconds ("2026-11-25T03:34:17.123Z"); enums are lower-case strings
  * (rbproto_*_to_string); MACs "52:54:00:12:34:56"; digests lower-case hex.

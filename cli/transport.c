@@ -26,6 +26,20 @@ int cli_transport_exit_code(int err)
     }
 }
 
+/* One line: what was tried, where that came from, why it failed, and what
+ * to change. */
+static void say_unreachable(cli *c, const char *why)
+{
+    const char *from = c->controller_from ? c->controller_from : "the default";
+    bool local = strncmp(c->controller, "ipc://", 6) == 0;
+    cli_error(c, "controller %s (%s) unreachable: %s; %s", c->controller, from, why,
+              local ? "is rackboot-controller running here? For another controller: "
+                      "--controller, RACKBOOT_CONTROLLER or --context"
+                    : "check the address and that the controller listens there "
+                      "(operators_listen), or name another with --controller, "
+                      "RACKBOOT_CONTROLLER or --context");
+}
+
 static int open_session(cli *c)
 {
     rb_session_config cfg = {
@@ -45,7 +59,7 @@ static int open_session(cli *c)
     if (r < 0) {
         int code = cli_transport_exit_code(r);
         if (code == CLI_EXIT_UNREACHABLE) {
-            cli_error(c, "controller %s unreachable: %s", c->controller, why ? why : errstr(r));
+            say_unreachable(c, errstr(r)); /* `why` would name the URL again */
         } else {
             cli_error(c, "cannot talk to controller %s: %s", c->controller, why ? why : errstr(r));
         }
@@ -83,7 +97,7 @@ int cli_transport_session(cli *c, const Rackboot__V1__ApiRequest *req, uint32_t 
                              "and 'rackboot status' (or wait longer with --timeout)");
             }
         } else if (code == CLI_EXIT_UNREACHABLE) {
-            cli_error(c, "controller %s unreachable: %s", c->controller, errstr(r));
+            say_unreachable(c, errstr(r));
         } else if (r == -EBADMSG) {
             cli_error(c, "controller %s sent a reply that fails validation", c->controller);
         } else {

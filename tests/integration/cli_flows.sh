@@ -104,6 +104,8 @@ while [ ! -S "$sock" ]; do
     sleep 0.1
 done
 export RACKBOOT_CONTROLLER="ipc://$sock"
+# Not the config file of whoever runs the test (cli/context.h).
+export RACKBOOT_CONFIG="$work/no-such-config"
 
 # --- inputs -----------------------------------------------------------------
 sha=sha256=$(printf '%064d' 1)
@@ -321,6 +323,52 @@ ops operator alice 0 install web17 --profile el9
 ops operator alice 0 cancel web17
 ops operator alice 0 profiles import "$work/profiles.conf"
 
+# --- contexts: the config file instead of five options (cli/context.h) --------
+cat >"$work/cli.conf" <<EOF
+# The fleet's controller as alice (used when none is named) and as val;
+# paths relative to this file.
+[rackboot]
+context = alice
+
+[context alice]
+controller = tls+tcp://127.0.0.1:$ops_port
+ca = ca/ca.crt
+cert = ca/operator/alice.crt
+key = ca/operator/alice.key
+server_name = ctl.test
+
+[context val]
+controller = tls+tcp://127.0.0.1:$ops_port
+ca = ca/ca.crt
+cert = ca/viewer/val.crt
+key = ca/viewer/val.key
+server_name = ctl.test
+EOF
+printf '#!/bin/sh\nunset RACKBOOT_CONTROLLER\nRACKBOOT_CONFIG=%s exec %s "$@"\n' \
+    "$work/cli.conf" "$cli" >"$work/rackboot-ctx"
+chmod +x "$work/rackboot-ctx"
+cli_local=$cli
+cli=$work/rackboot-ctx
+expect 0 status web17 --json
+json_check 'd[0]["host"] == "web17"'
+expect 1 --context val install web17 --profile el9
+err_has "permission denied: viewer may not install"
+expect 0 contexts
+grep -q '^\* alice  *tls+tcp://127.0.0.1:' "$work/out" || fail "contexts does not mark alice"
+expect 0 --context val contexts --json
+json_check '[(c["name"], c["current"]) for c in d] == [("alice", False), ("val", True)]'
+expect 2 --context nope status
+err_has "no [context nope] in $work/cli.conf"
+err_has "contexts in $work/cli.conf: alice val"
+# The command line still wins: the local socket, alice's files unused.
+expect 0 --controller "ipc://$sock" status web17
+cli=$cli_local
+printf '[context x]\ncontroler = ipc:///x\n' >"$work/typo.conf"
+RACKBOOT_CONFIG="$work/typo.conf"
+expect 2 --context x status
+err_has "typo.conf:2: unknown key \"controler\" in [context x]"
+RACKBOOT_CONFIG="$work/no-such-config"
+
 # --- the audit log ------------------------------------------------------------
 # LOCAL: the local socket's caller, by uid
 ops operator alice 0 audit --json
@@ -396,7 +444,8 @@ expect 2 install web17
 expect 2 bogus
 expect 2 --controller http://nowhere status
 expect 4 --controller "ipc://$work/nothing.sock" status
-err_has "unreachable"
+err_has "controller ipc://$work/nothing.sock (--controller) unreachable"
+err_has "is rackboot-controller running here?"
 kill "$ctl_pid"
 wait "$ctl_pid" 2>/dev/null || true
 ctl_pid=

@@ -32,7 +32,14 @@ static struct {
     const Rackboot__V1__ApiReply *(*reply_to)(const Rackboot__V1__ApiRequest *req);
     int code;            /* nonzero: the transport fails with this exit code */
     uint32_t timeout_ms; /* of the last call */
+    /* where the last call went (cli/context.h) */
+    char controller[256], from[512], ca[256], cert[256], key[256], crl[256], server_name[64];
 } fake;
+
+static void copy_or_dash(char *to, size_t size, const char *from)
+{
+    snprintf(to, size, "%s", from ? from : "-");
+}
 
 static char *out_text, *err_text;
 static char dir[64];
@@ -42,6 +49,13 @@ static int fake_transport(cli *c, const Rackboot__V1__ApiRequest *req, uint32_t 
 {
     fake.calls++;
     fake.timeout_ms = timeout_ms;
+    copy_or_dash(fake.controller, sizeof(fake.controller), c->controller);
+    copy_or_dash(fake.from, sizeof(fake.from), c->controller_from);
+    copy_or_dash(fake.ca, sizeof(fake.ca), c->ca);
+    copy_or_dash(fake.cert, sizeof(fake.cert), c->cert);
+    copy_or_dash(fake.key, sizeof(fake.key), c->key);
+    copy_or_dash(fake.crl, sizeof(fake.crl), c->crl);
+    copy_or_dash(fake.server_name, sizeof(fake.server_name), c->server_name);
     free(fake.req);
     fake.req = NULL;
     /* rbproto_pack validates: every request the CLI builds must be one the
@@ -107,9 +121,19 @@ static int setup(void **state)
 {
     memset(&fake, 0, sizeof(fake));
     out_text = err_text = NULL;
-    unsetenv("RACKBOOT_CONTROLLER");
+    static const char *const env[] = { "RACKBOOT_CONTROLLER", "RACKBOOT_CA",
+                                       "RACKBOOT_CERT",       "RACKBOOT_KEY",
+                                       "RACKBOOT_CRL",        "RACKBOOT_SERVER_NAME",
+                                       "RACKBOOT_CONTEXT" };
+    for (size_t i = 0; i < sizeof(env) / sizeof(env[0]); i++) {
+        unsetenv(env[i]);
+    }
     snprintf(dir, sizeof(dir), "/tmp/test_cli_args.XXXXXX");
     assert_non_null(mkdtemp(dir));
+    /* Not the config file of whoever runs the tests. */
+    char path[128];
+    snprintf(path, sizeof(path), "%s/no-config", dir);
+    setenv("RACKBOOT_CONFIG", path, 1);
     return 0;
 }
 
@@ -203,6 +227,7 @@ static void test_help_everywhere(void **state)
         { "watch", "--help", NULL },      { "events", "--help", NULL },
         { "audit", "--help", NULL },      { "help", "install", NULL },
         { "power", "--help", NULL },      { "help", "power", NULL },
+        { "contexts", "--help", NULL },
     };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         assert_int_equal(run(cmds[i][0], cmds[i][1], cmds[i][2], NULL), CLI_EXIT_OK);
@@ -211,7 +236,134 @@ static void test_help_everywhere(void **state)
     }
     assert_int_equal(run("--version", NULL), CLI_EXIT_OK);
     assert_non_null(strstr(out_text, "rackboot "));
+    assert_int_equal(run("-V", NULL), CLI_EXIT_OK);
+    assert_non_null(strstr(out_text, "rackboot "));
     assert_int_equal(fake.calls, 0);
+}
+
+static void write_config(const char *name, const char *text)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "we");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+    setenv("RACKBOOT_CONFIG", path, 1);
+}
+
+#define assert_path_in_dir(got, rel)                                                               \
+    do {                                                                                           \
+        char want_[192];                                                                           \
+        snprintf(want_, sizeof(want_), "%s/%s", dir, rel);                                         \
+        assert_string_equal(got, want_);                                                           \
+    } while (0)
+
+/* Where the controller and the TLS files come from: the command line, the
+ * environment, a context of the config file, the default; each setting on
+ * its own. */
+static void test_contexts(void **state)
+{
+    fake.reply = ok_statuses();
+    /* No config file: the local default. */
+    assert_int_equal(run("status", "web1", NULL), 0);
+    assert_string_equal(fake.controller, CLI_DEFAULT_CONTROLLER);
+    assert_string_equal(fake.from, "the default");
+    assert_string_equal(fake.ca, "-");
+
+    const char *home = getenv("HOME");
+    char *saved_home = home ? strdup(home) : NULL;
+    setenv("HOME", dir, 1);
+    write_config("config", "# two controllers\n"
+                           "[rackboot]\n"
+                           "context = prod\n"
+                           "\n"
+                           "[context prod]\n"
+                           "controller = tls+tcp://[2001:db8::10]:7444\n"
+                           "ca = pki/ca.crt\n"
+                           "cert = ~/alice.crt\n"
+                           "key = /etc/alice.key\n"
+                           "server_name = ctl1.example.net\n"
+                           "\n"
+                           "[context lab]\n"
+                           "controller = ipc:///run/lab.sock\n");
+    assert_int_equal(run("status", "web1", NULL), 0);
+    assert_string_equal(fake.controller, "tls+tcp://[2001:db8::10]:7444");
+    char from[192];
+    snprintf(from, sizeof(from), "context prod in %s/config", dir);
+    assert_string_equal(fake.from, from);
+    assert_path_in_dir(fake.ca, "pki/ca.crt");  /* relative to the file */
+    assert_path_in_dir(fake.cert, "alice.crt"); /* ~/ is $HOME */
+    assert_string_equal(fake.key, "/etc/alice.key");
+    assert_string_equal(fake.crl, "-");
+    assert_string_equal(fake.server_name, "ctl1.example.net");
+
+    /* The command line and the environment win, setting by setting. */
+    setenv("RACKBOOT_CA", "/env/ca.crt", 1);
+    assert_int_equal(run("--key", "/cli/k.key", "status", "web1", NULL), 0);
+    assert_string_equal(fake.controller, "tls+tcp://[2001:db8::10]:7444");
+    assert_string_equal(fake.ca, "/env/ca.crt");
+    assert_string_equal(fake.key, "/cli/k.key");
+    assert_path_in_dir(fake.cert, "alice.crt");
+    unsetenv("RACKBOOT_CA");
+    assert_int_equal(run("--controller", "ipc:///x", "status", "web1", NULL), 0);
+    assert_string_equal(fake.controller, "ipc:///x");
+    assert_string_equal(fake.from, "--controller");
+    setenv("RACKBOOT_CONTROLLER", "ipc:///from-env", 1);
+    assert_int_equal(run("status", "web1", NULL), 0);
+    assert_string_equal(fake.from, "RACKBOOT_CONTROLLER");
+    unsetenv("RACKBOOT_CONTROLLER");
+
+    /* Another context by name: --context, or RACKBOOT_CONTEXT. */
+    assert_int_equal(run("--context", "lab", "status", "web1", NULL), 0);
+    assert_string_equal(fake.controller, "ipc:///run/lab.sock");
+    assert_string_equal(fake.ca, "-");
+    setenv("RACKBOOT_CONTEXT", "lab", 1);
+    assert_int_equal(run("status", "web1", NULL), 0);
+    assert_string_equal(fake.controller, "ipc:///run/lab.sock");
+    assert_int_equal(run("--context", "prod", "status", "web1", NULL), 0);
+    assert_string_equal(fake.controller, "tls+tcp://[2001:db8::10]:7444");
+
+    /* `contexts` lists them, the one in use marked. */
+    assert_int_equal(run("contexts", NULL), 0);
+    assert_non_null(strstr(out_text, "* lab "));
+    assert_non_null(strstr(out_text, "  prod "));
+    assert_int_equal(run("--context", "prod", "contexts", "--json", NULL), 0);
+    json_t *j = json_loads(out_text, 0, NULL);
+    assert_non_null(j);
+    assert_int_equal(json_array_size(j), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "name")), "prod");
+    assert_true(json_is_true(json_object_get(json_array_get(j, 0), "current")));
+    assert_true(json_is_false(json_object_get(json_array_get(j, 1), "current")));
+    json_decref(j);
+    unsetenv("RACKBOOT_CONTEXT");
+
+    /* Usage errors, nothing sent: an unknown context (the known ones
+     * listed), a typo in the file, a TLS context without its files. */
+    assert_usage("--context", "nope", "status");
+    assert_non_null(strstr(err_text, "no [context nope] in"));
+    assert_non_null(strstr(err_text, "contexts in "));
+    assert_non_null(strstr(err_text, ": prod lab\n"));
+    write_config("typo", "[context prod]\ncontroller = ipc:///x\ncerts = a.crt\n[contxt b]\n");
+    assert_usage("status");
+    assert_non_null(strstr(err_text, "typo:3: unknown key \"certs\" in [context prod]"));
+    assert_non_null(strstr(err_text, "typo:4: unknown section [contxt b]"));
+    write_config("notls", "[rackboot]\ncontext = p\n[context p]\ncontroller = tls+tcp://[::1]:1\n");
+    assert_usage("status");
+    assert_non_null(strstr(err_text, "(context p in "));
+    assert_non_null(strstr(err_text, "needs --ca, --cert and --key"));
+    /* A context named but no file. */
+    char missing[128];
+    snprintf(missing, sizeof(missing), "%s/missing", dir);
+    setenv("RACKBOOT_CONFIG", missing, 1);
+    assert_usage("--context", "prod", "status");
+    assert_non_null(strstr(err_text, "missing"));
+    if (saved_home) {
+        setenv("HOME", saved_home, 1);
+    } else {
+        unsetenv("HOME");
+    }
+    free(saved_home);
 }
 
 static void test_selectors(void **state)
@@ -1162,6 +1314,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_usage_errors_exit_2_without_sending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_help_everywhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_selectors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_contexts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fleet_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reply_status_exit_codes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_show_unknown_host_is_not_found, setup, teardown),
