@@ -15,12 +15,14 @@
  * else ~/.config/rackboot/config. It need not exist, unless a context is
  * asked for by name. Its format (common/ini.h):
  *
+ *     # the context used when none is named
  *     [rackboot]
- *     context = prod                 # the context used when none is named
+ *     context = prod
  *
+ *     # paths: relative to this file, or ~/...
  *     [context prod]
  *     controller = tls+tcp://ctl1.fleet.example.net:7444
- *     ca = /etc/rackboot/ca.crt      # paths: relative to this file, or ~/...
+ *     ca = /etc/rackboot/ca.crt
  *     cert = alice.crt
  *     key = alice.key
  *     crl = /etc/rackboot/crl.pem

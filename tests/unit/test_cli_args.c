@@ -338,6 +338,27 @@ static void test_contexts(void **state)
     json_decref(j);
     unsetenv("RACKBOOT_CONTEXT");
 
+    /* The example of `contexts --help` is a config file that works. */
+    assert_int_equal(run("contexts", "--help", NULL), 0);
+    char example[1024] = "";
+    for (const char *l = out_text; l && *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t n = nl ? (size_t)(nl - l) + 1 : strlen(l);
+        if (strncmp(l, "    ", 4) == 0) {
+            strncat(example, l + 4, n - 4);
+        }
+        l += n;
+    }
+    write_config("example", example);
+    assert_int_equal(run("status", "web1", NULL), 0);
+    assert_string_equal(fake.controller, "tls+tcp://ctl1.fleet.example.net:7444");
+    assert_string_equal(fake.ca, "/etc/rackboot/ca.crt");
+    assert_string_equal(fake.crl, "/etc/rackboot/crl.pem");
+    assert_string_equal(fake.server_name, "ctl1.fleet.example.net");
+    char config[128];
+    snprintf(config, sizeof(config), "%s/config", dir);
+    setenv("RACKBOOT_CONFIG", config, 1);
+
     /* Usage errors, nothing sent: an unknown context (the known ones
      * listed), a typo in the file, a TLS context without its files. */
     assert_usage("--context", "nope", "status");
