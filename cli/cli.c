@@ -119,8 +119,24 @@ static int call_transport(cli *c, const Rackboot__V1__ApiRequest *req, uint32_t 
     return r;
 }
 
-int cli_call(cli *c, const Rackboot__V1__ApiRequest *req, uint32_t timeout_ms,
-             Rackboot__V1__ApiReply__BodyCase expect, Rackboot__V1__ApiReply **ret)
+/* Whether a reply that is not OK says host by host what was done and what
+ * was skipped (a controller that sets StatusRow.skipped). */
+static bool rows_say_skipped(const Rackboot__V1__ApiReply *reply)
+{
+    if (reply->body_case != RACKBOOT__V1__API_REPLY__BODY_STATUSES) {
+        return false;
+    }
+    for (size_t i = 0; i < reply->statuses->n_rows; i++) {
+        if (reply->statuses->rows[i]->skipped != RACKBOOT__V1__SKIP__SKIP_NONE) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int call(cli *c, const Rackboot__V1__ApiRequest *req, uint32_t timeout_ms,
+                Rackboot__V1__ApiReply__BodyCase expect, bool keep_rows,
+                Rackboot__V1__ApiReply **ret)
 {
     Rackboot__V1__ApiReply *reply = NULL;
     c->last_status = RACKBOOT__V1__STATUS__STATUS_UNSPECIFIED;
@@ -129,6 +145,10 @@ int cli_call(cli *c, const Rackboot__V1__ApiRequest *req, uint32_t timeout_ms,
         return r;
     }
     c->last_status = reply->status;
+    if (reply->status != RACKBOOT__V1__STATUS__STATUS_OK && keep_rows && rows_say_skipped(reply)) {
+        *ret = reply;
+        return cli_exit_for_status(reply->status);
+    }
     if (reply->status != RACKBOOT__V1__STATUS__STATUS_OK) {
         const char *what = rbproto_status_to_string(reply->status);
         /* install / cancel: which hosts failed, and why (rackboot.proto). */
@@ -156,6 +176,18 @@ int cli_call(cli *c, const Rackboot__V1__ApiRequest *req, uint32_t timeout_ms,
     }
     *ret = reply;
     return 0;
+}
+
+int cli_call(cli *c, const Rackboot__V1__ApiRequest *req, uint32_t timeout_ms,
+             Rackboot__V1__ApiReply__BodyCase expect, Rackboot__V1__ApiReply **ret)
+{
+    return call(c, req, timeout_ms, expect, false, ret);
+}
+
+int cli_call_rows(cli *c, const Rackboot__V1__ApiRequest *req, uint32_t timeout_ms,
+                  Rackboot__V1__ApiReply **ret)
+{
+    return call(c, req, timeout_ms, RACKBOOT__V1__API_REPLY__BODY_STATUSES, true, ret);
 }
 
 int cli_option_error(cli *c, const char *command, int ch, char **argv)

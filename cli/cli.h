@@ -79,6 +79,12 @@ int cli_usage_error(cli *c, const char *command, const char *fmt, ...)
  * body an OK reply must carry (NOT_SET: any). */
 int cli_call(cli *c, const Rackboot__V1__ApiRequest *req, uint32_t timeout_ms,
              Rackboot__V1__ApiReply__BodyCase expect, Rackboot__V1__ApiReply **ret);
+/* cli_call() for install and cancel, whose reply has a row per host: one
+ * that is not OK but says host by host what was done and what was skipped
+ * (StatusRow.skipped) is left unprinted in *ret for the caller, with the
+ * exit code of its status returned. Any other reply is as cli_call()'s. */
+int cli_call_rows(cli *c, const Rackboot__V1__ApiRequest *req, uint32_t timeout_ms,
+                  Rackboot__V1__ApiReply **ret);
 /* The timeout of a command whose default is `default_ms`: --timeout wins. */
 uint32_t cli_timeout(const cli *c, uint32_t default_ms);
 

@@ -30,13 +30,18 @@ static const char install_help[] =
     "                  next boot to the network, then cycles the power (cycle)\n"
     "                  or powers them on (on). Hosts without a BMC are refused\n"
     "                  ('rackboot hosts add ... --bmc URL'); 'rackboot events HOST'\n"
-    "                  shows the BMC's answers.\n";
+    "                  shows the BMC's answers.\n"
+    "\n"
+    "Hosts it could not start (an active install without --replace, no BMC)\n"
+    "are named on stderr, one line each; the hosts it started are printed as\n"
+    "usual, and the exit status is 1.\n";
 
 static const char cancel_help[] =
     "Usage: rackboot cancel HOST... | --rack RACK [RACK...] | --all  [--json]\n"
     "\n"
     "Cancels the hosts' active installs and withdraws their intents: the next\n"
-    "boot goes to local disk.\n";
+    "boot goes to local disk. Hosts with nothing active are left as they are\n"
+    "and are no failure: \"nothing to cancel\" when none had an install running.\n";
 
 static const char status_help[] =
     "Usage: rackboot status [HOST...] [--json]\n"
@@ -118,6 +123,79 @@ static int print_statuses(cli *c, Rackboot__V1__ApiReply *reply)
     }
     rbproto_api_reply_free(reply);
     return r < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+}
+
+/* An install or cancel done for some hosts and skipped for others
+ * (cli_call_rows()): why each skipped host was skipped, one line each on
+ * c->err, and the rows of the hosts done, as print_statuses() prints them.
+ * A cancel of hosts with nothing active is no failure: the hosts are where
+ * the operator wants them ("nothing to cancel"). `code` is the reply's exit
+ * code, returned unless every skip was such a cancel. */
+static int print_partial(cli *c, bool cancel, bool replace, Rackboot__V1__ApiReply *reply, int code)
+{
+    Rackboot__V1__StatusList *l = reply->statuses;
+    size_t n = l->n_rows, done = 0, failed = 0, idle = 0;
+    bool active = false;
+    /* Done rows first, in their order; restored before the reply is freed
+     * (protobuf-c frees rows[0..n_rows)). */
+    Rackboot__V1__StatusRow **order = malloc((n ? n : 1) * sizeof(*order));
+    if (!order) {
+        cli_error(c, "out of memory");
+        rbproto_api_reply_free(reply);
+        return CLI_EXIT_FAILED;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const Rackboot__V1__StatusRow *row = l->rows[i];
+        if (row->skipped == RACKBOOT__V1__SKIP__SKIP_NONE) {
+            order[done++] = l->rows[i];
+        } else if (cancel && row->skipped == RACKBOOT__V1__SKIP__SKIP_NOT_ACTIVE) {
+            idle++;
+        } else {
+            active |= row->skipped == RACKBOOT__V1__SKIP__SKIP_ACTIVE;
+            failed++;
+        }
+    }
+    /* Every host idle: one "nothing to cancel" below, not one per host. */
+    for (size_t i = 0; i < n && idle < n; i++) {
+        const Rackboot__V1__StatusRow *row = l->rows[i];
+        if (row->skipped == RACKBOOT__V1__SKIP__SKIP_NONE) {
+            continue;
+        }
+        bool is_idle = cancel && row->skipped == RACKBOOT__V1__SKIP__SKIP_NOT_ACTIVE;
+        cli_error(c, "host %s: %s", row->host, is_idle ? "nothing to cancel" : row->message);
+    }
+    size_t k = done;
+    for (size_t i = 0; i < n; i++) {
+        if (l->rows[i]->skipped != RACKBOOT__V1__SKIP__SKIP_NONE) {
+            order[k++] = l->rows[i];
+        }
+    }
+    Rackboot__V1__StatusRow **rows = l->rows;
+    l->rows = order;
+    l->n_rows = done;
+    int r = 0;
+    if (c->json) {
+        r = render_json_print(c->out, render_status_json(l));
+    } else if (done > 0) {
+        render_status_text(c->out, l);
+    } else if (idle == n) {
+        fprintf(c->out, "nothing to cancel\n");
+    }
+    l->rows = rows;
+    l->n_rows = n;
+    free(order);
+    if (failed > 0) {
+        cli_error(c, "%zu of %zu hosts not %s", failed + idle, n,
+                  cancel ? "cancelled" : "installed");
+        if (active && !replace) {
+            fprintf(c->err, "rackboot: (use --replace to restart active installs)\n");
+        }
+    }
+    rbproto_api_reply_free(reply);
+    if (r < 0) {
+        return CLI_EXIT_FAILED;
+    }
+    return failed > 0 ? code : CLI_EXIT_OK;
 }
 
 /* status of racks or every host: pages of StatusRequest (cli/pages.h). */
@@ -292,9 +370,14 @@ static int targeted(cli *c, int argc, char **argv, action act)
     }
     Rackboot__V1__ApiReply *reply = NULL;
     bool fleet = act != ACT_STATUS && (all || n_racks > 0);
-    code = cli_call(c, req, fleet ? cli_timeout(c, CLI_FLEET_TIMEOUT_MS) : 0,
-                    RACKBOOT__V1__API_REPLY__BODY_STATUSES, &reply);
+    uint32_t timeout = fleet ? cli_timeout(c, CLI_FLEET_TIMEOUT_MS) : 0;
+    code = act == ACT_STATUS
+               ? cli_call(c, req, timeout, RACKBOOT__V1__API_REPLY__BODY_STATUSES, &reply)
+               : cli_call_rows(c, req, timeout, &reply);
     cli_pb_free(req);
+    if (code != 0 && reply) {
+        return print_partial(c, act == ACT_CANCEL, replace, reply, code);
+    }
     if (code != 0) {
         if (act == ACT_INSTALL && c->last_status == RACKBOOT__V1__STATUS__STATUS_CONFLICT &&
             !replace) {

@@ -91,7 +91,8 @@ typedef struct reply_ctx {
     bool wrote;       /* agents may hold something it changed: poke them */
     const char *verb; /* install / cancel: set once the hosts were tried and committed */
     size_t failed;
-    char **host_why; /* per host: why it failed, or NULL */
+    char **host_why;               /* per host: why it was skipped, or NULL */
+    Rackboot__V1__Skip *host_skip; /* per host: SKIP_NONE when done */
     /* install / cancel run slice by slice (per_host_slice()): the slice
      * to run next starts at `next`; the one being committed and audited
      * is [slice_from, slice_to). `stopped` once the store failed. */
@@ -643,7 +644,8 @@ static void per_host(store *st, const Rackboot__V1__Selector *sel, reply_ctx *rc
         return;
     }
     rc->host_why = wire_alloc(rc->a, hosts.n * sizeof(*rc->host_why));
-    if (!rc->host_why) {
+    rc->host_skip = wire_alloc(rc->a, hosts.n * sizeof(*rc->host_skip));
+    if (!rc->host_why || !rc->host_skip) {
         set_status(rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "out of memory");
         return;
     }
@@ -656,6 +658,29 @@ static void per_host(store *st, const Rackboot__V1__Selector *sel, reply_ctx *rc
 static bool per_host_more(const reply_ctx *rc)
 {
     return rc->op && !rc->stopped && rc->next < rc->n_hosts;
+}
+
+/* Why per_host() passed over a host, from its op's result (*ret_why: the
+ * words); SKIP_NONE when the host was done. */
+static Rackboot__V1__Skip host_skip(int result, const char **ret_why)
+{
+    switch (result) {
+    case -EBUSY:
+        *ret_why = "has an active install (cancel it, or install with --replace)";
+        return RACKBOOT__V1__SKIP__SKIP_ACTIVE;
+    case -ENODATA:
+        *ret_why = "has no active install";
+        return RACKBOOT__V1__SKIP__SKIP_NOT_ACTIVE;
+    case -ENOENT:
+        *ret_why = "not found";
+        return RACKBOOT__V1__SKIP__SKIP_NOT_FOUND;
+    case -ENODEV:
+        *ret_why = "has no BMC (install it without --power)";
+        return RACKBOOT__V1__SKIP__SKIP_NO_BMC;
+    default:
+        *ret_why = NULL;
+        return RACKBOOT__V1__SKIP__SKIP_NONE;
+    }
 }
 
 /* The next slice of per_host()'s hosts, in a batch of its own committed
@@ -682,16 +707,13 @@ static void per_host_slice(store *st, reply_ctx *rc)
     rbuf line = { 0 };
     for (size_t i = 0; r >= 0 && i < n; i++) {
         const char *host = rc->hosts[from + i];
-        const char *w = out[i].result == -EBUSY
-                            ? "has an active install (cancel it, or install with --replace)"
-                        : out[i].result == -ENODATA ? "has no active install"
-                        : out[i].result == -ENOENT  ? "not found"
-                        : out[i].result == -ENODEV  ? "has no BMC (install it without --power)"
-                                                    : NULL;
-        if (!w) {
+        const char *w = NULL;
+        Rackboot__V1__Skip skip = host_skip(out[i].result, &w);
+        if (skip == RACKBOOT__V1__SKIP__SKIP_NONE) {
             log_debug("api: %s id=%s host=%s", rc->op_verb, out[i].id, host);
             continue;
         }
+        rc->host_skip[from + i] = skip;
         rc->host_why[from + i] = wire_strdup(rc->a, w);
         failed++;
         if (line.len <= RBPROTO_MAX_LINE) {
@@ -756,6 +778,7 @@ static int fill_row_at(rows_fill *f, size_t i, const store_status *st)
     f->rows[i] = wire_status(rc->a, st);
     if (f->rows[i] && rc->host_why[i]) {
         f->rows[i]->message = wire_strdup(rc->a, rc->host_why[i]);
+        f->rows[i]->skipped = rc->host_skip[i];
     }
     return wire_arena_failed(rc->a) ? -ENOMEM : 0;
 }

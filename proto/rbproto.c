@@ -1415,6 +1415,7 @@ static int validate_status_row(const Rackboot__V1__StatusRow *m)
     TRY(check_name("status_row.profile", m->profile, OPTIONAL));
     TRY(check_enum("status_row.phase", ENUM_DESC(phase), m->phase, OPTIONAL));
     TRY(check_percent("status_row.percent", m->percent));
+    TRY(check_enum("status_row.skipped", ENUM_DESC(skip), m->skipped, OPTIONAL));
     return check_line("status_row.message", m->message, RBPROTO_MAX_LINE);
 }
 

@@ -2,7 +2,8 @@
 # The rackboot CLI end to end against a real rackboot-controller on an
 # ipc:// API socket in a temp dir (no agents): imports from CSV, from the
 # standalone hosts file and of profiles with a kickstart; install, conflict,
-# --replace; status --json checked with python3's json module; cancel;
+# --replace, partial results; status --json checked with python3's json
+# module; cancel, of nothing active too;
 # watch ending on a cancelled install; events; removal; and the exit codes
 # for usage (2), not found (3) and an unreachable controller (4). Over the
 # operators' TLS listener (issue #10): a viewer may read but not write, the
@@ -191,10 +192,20 @@ and [r for r in d if r["host"] == "web18"][0]["install_id"] is None'
 expect 0 status web17 web18
 grep -q '^web17 .*requested' "$work/out" || fail "status table lacks web17 requested"
 expect 3 status web99
+# Honest partial results: web17 is active, web18 is not; web18's row is
+# printed beside web17's skip, and the exit status says not all was done.
+expect 1 install web17 web18 --profile el9
+grep -q '^web18 .*requested' "$work/out" || fail "install printed no row for web18, which it did"
+err_has "host web17: has an active install"
+err_has "1 of 2 hosts not installed"
+expect 0 cancel web18
 
 expect 0 cancel web17
 expect 0 status web17 --json
 json_check 'd[0]["state"] == "cancelled"'
+# Nothing active: nothing to cancel, and no failure.
+expect 0 cancel web17 web18
+grep -qx 'nothing to cancel' "$work/out" || fail "cancel of nothing active did not say so"
 # watch ends at once on a cancelled install, with one plain line (no tty).
 expect 1 watch web17
 grep -q 'web17 .*cancelled' "$work/out" || fail "watch printed no cancelled line"

@@ -478,6 +478,85 @@ static void test_reply_status_exit_codes(void **state)
 
 #define S(x) ((char *)(uintptr_t)(x))
 
+/* A FAILED install or cancel reply whose rows say which hosts were done and
+ * which skipped, and why (StatusRow.skipped): `skips` per host of web1..N. */
+static const Rackboot__V1__ApiReply *partial(const Rackboot__V1__Skip *skips, size_t n,
+                                             Rackboot__V1__InstallState done_state)
+{
+    static Rackboot__V1__StatusRow rows[4], *ptrs[4];
+    static char names[4][8];
+    static Rackboot__V1__StatusList list;
+    static Rackboot__V1__ApiReply reply;
+    static const char *const why[] = {
+        [RACKBOOT__V1__SKIP__SKIP_ACTIVE] = "has an active install (cancel it, or install with "
+                                            "--replace)",
+        [RACKBOOT__V1__SKIP__SKIP_NOT_ACTIVE] = "has no active install",
+    };
+    assert_true(n <= 4);
+    for (size_t i = 0; i < n; i++) {
+        rows[i] = (Rackboot__V1__StatusRow)RACKBOOT__V1__STATUS_ROW__INIT;
+        snprintf(names[i], sizeof(names[i]), "web%zu", i + 1);
+        rows[i].host = names[i];
+        rows[i].rack = S("r1");
+        rows[i].install_id = S("5b0e8f5c-2b1c-4a8e-9a57-0e4b7a3c1d21");
+        rows[i].profile = S("el9");
+        rows[i].skipped = skips[i];
+        rows[i].state =
+            skips[i] ? RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_INSTALLED : done_state;
+        rows[i].message = S(skips[i] ? why[skips[i]] : "");
+        ptrs[i] = &rows[i];
+    }
+    list = (Rackboot__V1__StatusList)RACKBOOT__V1__STATUS_LIST__INIT;
+    list.rows = ptrs;
+    list.n_rows = n;
+    reply = (Rackboot__V1__ApiReply)RACKBOOT__V1__API_REPLY__INIT;
+    reply.status = RACKBOOT__V1__STATUS__STATUS_FAILED;
+    reply.message = S("some hosts not done");
+    reply.body_case = RACKBOOT__V1__API_REPLY__BODY_STATUSES;
+    reply.statuses = &list;
+    return &reply;
+}
+
+/* install a b c with two already active: the host done is printed beside
+ * the two skipped; cancel of nothing active is no failure. */
+static void test_partial_results(void **state)
+{
+    const Rackboot__V1__Skip two_active[] = { RACKBOOT__V1__SKIP__SKIP_NONE,
+                                              RACKBOOT__V1__SKIP__SKIP_ACTIVE,
+                                              RACKBOOT__V1__SKIP__SKIP_ACTIVE };
+    fake.reply = partial(two_active, 3, RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_REQUESTED);
+    assert_int_equal(run("install", "web1", "web2", "web3", "--profile", "el9", NULL),
+                     CLI_EXIT_FAILED);
+    assert_non_null(strstr(out_text, "web1"));
+    assert_non_null(strstr(out_text, "requested"));
+    assert_null(strstr(out_text, "web2"));
+    assert_non_null(strstr(err_text, "rackboot: host web2: has an active install"));
+    assert_non_null(strstr(err_text, "rackboot: host web3: has an active install"));
+    assert_non_null(strstr(err_text, "rackboot: 2 of 3 hosts not installed\n"));
+    assert_non_null(strstr(err_text, "--replace"));
+    assert_int_equal(run("install", "web1", "web2", "web3", "--profile", "el9", "--json", NULL),
+                     CLI_EXIT_FAILED);
+    json_t *j = json_loads(out_text, 0, NULL);
+    assert_non_null(j);
+    assert_int_equal(json_array_size(j), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "host")), "web1");
+    json_decref(j);
+
+    const Rackboot__V1__Skip idle[] = { RACKBOOT__V1__SKIP__SKIP_NOT_ACTIVE,
+                                        RACKBOOT__V1__SKIP__SKIP_NOT_ACTIVE };
+    fake.reply = partial(idle, 2, RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_CANCELLED);
+    assert_int_equal(run("cancel", "web1", "web2", NULL), CLI_EXIT_OK);
+    assert_string_equal(out_text, "nothing to cancel\n");
+    assert_string_equal(err_text, "");
+
+    const Rackboot__V1__Skip some[] = { RACKBOOT__V1__SKIP__SKIP_NONE,
+                                        RACKBOOT__V1__SKIP__SKIP_NOT_ACTIVE };
+    fake.reply = partial(some, 2, RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_CANCELLED);
+    assert_int_equal(run("cancel", "web1", "web2", NULL), CLI_EXIT_OK);
+    assert_non_null(strstr(out_text, "cancelled"));
+    assert_string_equal(err_text, "rackboot: host web2: nothing to cancel\n");
+}
+
 /* rackboot audit: --since and --limit reach the request; rows render as
  * a table and as JSON; a viewer's refusal exits 1 with the controller's
  * line. */
@@ -1338,6 +1417,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_contexts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fleet_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reply_status_exit_codes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_partial_results, setup, teardown),
         cmocka_unit_test_setup_teardown(test_show_unknown_host_is_not_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_pages, setup, teardown),
