@@ -179,11 +179,13 @@ boot() {
     # The host's first frame on the rack link: its NIC is up.
     rm -f "$LAB_DIR/link-$name"
     (ip netns exec "$R" timeout "$BOOT_LIMIT" tcpdump -i br0 -l -n -c 1 "ether src $LAB_HOST_MAC" \
-        2>/dev/null | grep -m 1 . >"$LAB_DIR/link-$name.tmp" &&
+        2>"$LAB_DIR/tcpdump-$name.err" | grep -m 1 . >"$LAB_DIR/link-$name.tmp" &&
         mv "$LAB_DIR/link-$name.tmp" "$LAB_DIR/link-$name") &
     tcpdump_pid=$!
     LAB_PIDS="$LAB_PIDS $tcpdump_pid"
-    sleep 1
+    # The capture must be open before the host can send its first frame.
+    lab_wait_for 10 grep -q "listening on" "$LAB_DIR/tcpdump-$name.err" ||
+        fail "boot $name: tcpdump did not start (see $LAB_DIR/tcpdump-$name.err)"
     rm -f "$LAB_DIR/qemu.pid"
     LAB_QEMU_T0=$(lab_ts)
     (timeout "$BOOT_LIMIT" ip netns exec "$R" qemu-system-x86_64 -m 512 -smp 1 -nographic \

@@ -135,16 +135,16 @@ def run_phone_home(script, statuses, once):
     srv = local_server()
     with tempfile.TemporaryDirectory() as d:
         calls = os.path.join(d, "systemctl.calls")
-        stub = os.path.join(d, "bin")
-        os.mkdir(stub)
-        with open(os.path.join(stub, "systemctl"), "w") as f:
+        fake_bin = os.path.join(d, "bin")
+        os.mkdir(fake_bin)
+        with open(os.path.join(fake_bin, "systemctl"), "w") as f:
             f.write('#!/bin/sh\necho "$*" >>%s\n' % calls)
-        os.chmod(os.path.join(stub, "systemctl"), 0o755)
+        os.chmod(os.path.join(fake_bin, "systemctl"), 0o755)
         path = os.path.join(d, "phone-home")
         with open(path, "w") as f:
             f.write(to_local(script, srv.server_address[1]))
         Recorder.posts, Recorder.statuses = [], list(statuses)
-        env = {"PATH": stub + ":/usr/bin:/bin"}
+        env = {"PATH": fake_bin + ":/usr/bin:/bin"}
         r = subprocess.run(["bash", path] + (["--once"] if once else []), env=env, timeout=120,
                            capture_output=True, text=True)
         called = open(calls).read().splitlines() if os.path.exists(calls) else []
