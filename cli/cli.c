@@ -204,6 +204,44 @@ int cli_option_error(cli *c, const char *command, int ch, char **argv)
     return cli_usage_error(c, command, "unknown option '%.*s'", (int)strcspn(arg, "="), arg);
 }
 
+int cli_common_option(cli *c, const char *command, int ch, char **argv)
+{
+    switch (ch) {
+    case CLI_OPT_JSON:
+        c->format = OUTPUT_JSON;
+        return CLI_EXIT_OK;
+    case 'o':
+        if (output_format_from_string(optarg, &c->format) < 0) {
+            return cli_usage_error(c, command, "-o %s: expected table, wide, json, yaml or name",
+                                   optarg);
+        }
+        return CLI_EXIT_OK;
+    case 'q':
+        if (!c->quiet_out) {
+            c->quiet_out = fopen("/dev/null", "we");
+            if (!c->quiet_out) {
+                cli_error(c, "--quiet: cannot open /dev/null: %s", strerror(errno));
+                return CLI_EXIT_USAGE;
+            }
+            c->loud_out = c->out;
+            c->out = c->quiet_out;
+            c->tty = false; /* nothing to redraw */
+        }
+        return CLI_EXIT_OK;
+    default:
+        return cli_option_error(c, command, ch, argv);
+    }
+}
+
+void cli_output_release(cli *c)
+{
+    if (c->quiet_out) {
+        fclose(c->quiet_out);
+        c->out = c->loud_out;
+        c->quiet_out = c->loud_out = NULL;
+    }
+}
+
 void cli_print_diag(cli *c, const diag *d, const char *prefix)
 {
     for (size_t i = 0; i < diag_count(d); i++) {
@@ -215,24 +253,23 @@ int cli_listing(cli *c, int argc, char **argv, const char *command, const char *
                 Rackboot__V1__ApiRequest__BodyCase ask, Rackboot__V1__ApiReply__BodyCase expect,
                 cli_listing_render_fn render)
 {
-    enum { OPT_JSON = 1000 };
     static const struct option opts[] = {
-        { "json", no_argument, NULL, OPT_JSON },
+        CLI_OUTPUT_LONGOPTS,
         { "help", no_argument, NULL, 'h' },
         { 0 },
     };
     int ch;
     optind = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":h" CLI_OUTPUT_SHORTOPTS, opts, NULL)) != -1) {
         switch (ch) {
-        case OPT_JSON:
-            c->json = true;
-            break;
         case 'h':
             fputs(help, c->out);
             return CLI_EXIT_OK;
         default:
-            return cli_option_error(c, command, ch, argv);
+            if (cli_common_option(c, command, ch, argv) != CLI_EXIT_OK) {
+                return CLI_EXIT_USAGE;
+            }
+            break;
         }
     }
     /* "racks list" reads naturally too. */

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "output.h"
 #include "rackboot.pb-c.h"
 
 /* Exit codes: an interface, documented in `rackboot --help`. */
@@ -43,10 +44,11 @@ typedef int (*cli_transport_fn)(cli *c, const Rackboot__V1__ApiRequest *req, uin
                                 Rackboot__V1__ApiReply **ret);
 
 struct cli {
-    FILE *out;
+    FILE *out; /* --quiet points it at /dev/null (quiet_out) */
     FILE *err;
-    bool json;
-    bool tty; /* out is a terminal: watch redraws in place */
+    output_format format;       /* -o FORMAT, --json */
+    FILE *quiet_out, *loud_out; /* --quiet's sink, and the `out` it replaced */
+    bool tty;                   /* out is a terminal: watch redraws in place */
     /* Where the controller is (transport.c reads these; context.h fills
      * what the command line leaves unset). */
     const char *controller;
@@ -93,7 +95,27 @@ uint32_t cli_timeout(const cli *c, uint32_t default_ms);
  * "hosts add ". */
 int cli_option_error(cli *c, const char *command, int ch, char **argv);
 
-/* Prints the reply of a listing, as JSON (c->json) or as a table; < 0 on a
+/* The output options every command takes (and `rackboot` itself, before
+ * the command): --json (-o json), -o/--output table|wide|json|yaml|name,
+ * -q/--quiet (nothing on stdout; errors still on stderr, the exit status
+ * says the rest). A command puts CLI_OUTPUT_LONGOPTS in its getopt_long
+ * table and CLI_OUTPUT_SHORTOPTS in its optstring, and hands every option
+ * character it does not know to cli_common_option(). */
+enum { CLI_OPT_JSON = 900 };
+/* clang-format off */
+#define CLI_OUTPUT_LONGOPTS                                 \
+    { "json", no_argument, NULL, CLI_OPT_JSON },            \
+    { "output", required_argument, NULL, 'o' },             \
+    { "quiet", no_argument, NULL, 'q' }
+/* clang-format on */
+#define CLI_OUTPUT_SHORTOPTS "o:q"
+/* Applies an output option (CLI_EXIT_OK), or is cli_option_error() for
+ * anything else, a bad -o value included (CLI_EXIT_USAGE). */
+int cli_common_option(cli *c, const char *command, int ch, char **argv);
+/* Undoes --quiet: `out` is the caller's stream again. */
+void cli_output_release(cli *c);
+
+/* Prints the reply of a listing in c->format; < 0 on a
  * write error. */
 typedef int (*cli_listing_render_fn)(cli *c, const Rackboot__V1__ApiReply *reply);
 

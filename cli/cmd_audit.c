@@ -27,7 +27,7 @@ static const char audit_help[] =
     "                or an age: 90s, 30m, 12h, 7d\n"
     "  --limit N     at most N rows (default 1000), fetched in pages\n";
 
-enum { OPT_JSON = 1000, OPT_SINCE, OPT_LIMIT };
+enum { OPT_SINCE = 1000, OPT_LIMIT };
 
 static int parse_digits(const char **p, size_t n, int *ret)
 {
@@ -218,8 +218,8 @@ static int audit_fetch(cli *c, uint64_t since, uint32_t limit)
         all.rows = pages.rows;
         all.n_rows = pages.n_rows > limit ? limit : pages.n_rows;
         int r = 0;
-        if (c->json) {
-            r = render_json_print(c->out, render_audit_json(&all));
+        if (output_structured(c->format)) {
+            r = output_print(c->out, c->format, render_audit_json(&all), RENDER_NAME_AUDIT);
         } else {
             render_audit_text(c->out, &all);
         }
@@ -234,14 +234,14 @@ int cmd_audit(cli *c, int argc, char **argv)
     static const struct option opts[] = {
         { "since", required_argument, NULL, OPT_SINCE },
         { "limit", required_argument, NULL, OPT_LIMIT },
-        { "json", no_argument, NULL, OPT_JSON },
+        CLI_OUTPUT_LONGOPTS,
         { "help", no_argument, NULL, 'h' },
         { 0 },
     };
     uint64_t since = 0, limit = 0;
     int ch;
     optind = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":h" CLI_OUTPUT_SHORTOPTS, opts, NULL)) != -1) {
         switch (ch) {
         case OPT_SINCE:
             if (cli_parse_since(optarg, now_realtime_ms(), &since) < 0) {
@@ -257,14 +257,14 @@ int cmd_audit(cli *c, int argc, char **argv)
                                        RBPROTO_MAX_AUDIT_ROWS);
             }
             break;
-        case OPT_JSON:
-            c->json = true;
-            break;
         case 'h':
             fputs(audit_help, c->out);
             return CLI_EXIT_OK;
         default:
-            return cli_option_error(c, "audit ", ch, argv);
+            if (cli_common_option(c, "audit ", ch, argv) != CLI_EXIT_OK) {
+                return CLI_EXIT_USAGE;
+            }
+            break;
         }
     }
     if (argc != optind) {

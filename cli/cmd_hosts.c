@@ -33,8 +33,8 @@ static const char hosts_help[] =
     "      [--prefix N] [--gateway ADDR] [--hostname FQDN] [--update]\n"
     "      [--bmc URL [--bmc-user USER] [--bmc-password-file FILE | --bmc-password-stdin]]\n"
     "      [--firmware uefi|bios]\n"
-    "  list [--rack RACK] [--limit N] [--after NAME] [--json]\n"
-    "  show NAME... [--json]\n"
+    "  list [--rack RACK] [--limit N] [--after NAME] [--state S] [--phase P]\n"
+    "  show NAME...\n"
     "  remove NAME...\n"
     "\n"
     "Run 'rackboot hosts COMMAND --help' for one command.\n";
@@ -85,16 +85,21 @@ static const char add_help[] =
     "ps) and never printed: listings say whether one is set.\n";
 
 static const char list_help[] =
-    "Usage: rackboot hosts list [--rack RACK] [--limit N] [--after NAME] [--json]\n"
+    "Usage: rackboot hosts list [--rack RACK] [--limit N] [--after NAME]\n"
+    "                           [--state S,...] [--phase P,...] [-o FORMAT]\n"
     "\n"
     "Hosts by name (byte order), asked from the controller 1,000 at a time and\n"
     "printed as they come.\n"
     "\n"
-    "  --rack RACK   only the hosts of RACK\n"
-    "  --limit N     at most N hosts\n"
-    "  --after NAME  only the hosts whose name sorts after NAME: the last name\n"
-    "                of a --limit listing gives the next one\n";
-static const char show_help[] = "Usage: rackboot hosts show NAME... [--json]\n";
+    "  --rack RACK     only the hosts of RACK\n"
+    "  --limit N       at most N hosts\n"
+    "  --after NAME    only the hosts whose name sorts after NAME: the last name\n"
+    "                  of a --limit listing gives the next one\n"
+    "  --state S,...   only hosts whose latest install is in one of these states\n"
+    "                  (none: never installed; 'rackboot status --help')\n"
+    "  --phase P,...   only hosts whose latest install's last phase is one of these\n"
+    "  -o wide         also firmware, DUID and BMC\n";
+static const char show_help[] = "Usage: rackboot hosts show NAME... [-o FORMAT]\n";
 static const char remove_help[] = "Usage: rackboot hosts remove NAME...\n";
 static const char racks_help[] =
     "Usage: rackboot racks [--json]\n"
@@ -102,14 +107,14 @@ static const char racks_help[] =
     "Every rack with its agent, when the agent was last seen, and the intent\n"
     "generation it has acknowledged (acked/current).\n";
 
-enum { OPT_JSON = 1000, OPT_UPDATE, OPT_RACK, OPT_LIMIT, OPT_AFTER };
+enum { OPT_UPDATE = 1000, OPT_RACK, OPT_LIMIT, OPT_AFTER, OPT_STATE, OPT_PHASE };
 
 static int finish_list(cli *c, Rackboot__V1__ApiReply *reply, bool detail)
 {
     const Rackboot__V1__HostList *l = reply->hosts;
     int r = 0;
-    if (c->json) {
-        r = render_json_print(c->out, render_hosts_json(l));
+    if (output_structured(c->format)) {
+        r = output_print(c->out, c->format, render_hosts_json(l), RENDER_NAME_HOSTS);
     } else if (detail) {
         for (size_t i = 0; i < l->n_hosts; i++) {
             if (i) {
@@ -142,17 +147,17 @@ static int send_hosts_add(cli *c, Rackboot__V1__ApiRequest *req, const char *wha
         }
         return code;
     }
-    if (c->json && reply->body_case == RACKBOOT__V1__API_REPLY__BODY_HOSTS) {
+    if (output_structured(c->format) && reply->body_case == RACKBOOT__V1__API_REPLY__BODY_HOSTS) {
         cli_pb_free(req);
         return finish_list(c, reply, false);
     }
     int r = 0;
-    if (c->json) {
+    if (output_structured(c->format)) {
         /* No stored rows in the reply: show what was sent. */
         Rackboot__V1__HostList sent = RACKBOOT__V1__HOST_LIST__INIT;
         sent.n_hosts = req->hosts_add->n_hosts;
         sent.hosts = req->hosts_add->hosts;
-        r = render_json_print(c->out, render_hosts_json(&sent));
+        r = output_print(c->out, c->format, render_hosts_json(&sent), RENDER_NAME_HOSTS);
     } else {
         fprintf(c->out, "%s %zu host%s\n", what, n, n == 1 ? "" : "s");
     }
@@ -196,7 +201,7 @@ static int hosts_import(cli *c, int argc, char **argv)
     static const struct option opts[] = {
         { "rack", required_argument, NULL, OPT_RACK },
         { "update", no_argument, NULL, OPT_UPDATE },
-        { "json", no_argument, NULL, OPT_JSON },
+        CLI_OUTPUT_LONGOPTS,
         { "help", no_argument, NULL, 'h' },
         { 0 },
     };
@@ -204,7 +209,7 @@ static int hosts_import(cli *c, int argc, char **argv)
     bool update = false;
     int ch;
     optind = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":h" CLI_OUTPUT_SHORTOPTS, opts, NULL)) != -1) {
         switch (ch) {
         case OPT_RACK:
             rack = optarg;
@@ -212,14 +217,14 @@ static int hosts_import(cli *c, int argc, char **argv)
         case OPT_UPDATE:
             update = true;
             break;
-        case OPT_JSON:
-            c->json = true;
-            break;
         case 'h':
             fputs(import_help, c->out);
             return CLI_EXIT_OK;
         default:
-            return cli_option_error(c, "hosts import ", ch, argv);
+            if (cli_common_option(c, "hosts import ", ch, argv) != CLI_EXIT_OK) {
+                return CLI_EXIT_USAGE;
+            }
+            break;
         }
     }
     if (argc - optind != 1) {
@@ -375,7 +380,7 @@ static int hosts_add(cli *c, int argc, char **argv)
         { "gateway", required_argument, NULL, OPT_GATEWAY },
         { "hostname", required_argument, NULL, OPT_HOSTNAME },
         { "update", no_argument, NULL, OPT_UPDATE },
-        { "json", no_argument, NULL, OPT_JSON },
+        CLI_OUTPUT_LONGOPTS,
         { "help", no_argument, NULL, 'h' },
         { 0 },
     };
@@ -396,7 +401,8 @@ static int hosts_add(cli *c, int argc, char **argv)
     struct in6_addr a;
     uint8_t mac[6];
     optind = 0;
-    while (code == 0 && r == 0 && (ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while (code == 0 && r == 0 &&
+           (ch = getopt_long(argc, argv, ":h" CLI_OUTPUT_SHORTOPTS, opts, NULL)) != -1) {
         switch (ch) {
         case OPT_MAC:
             if ((why = cli_check_mac(optarg, mac))) {
@@ -482,15 +488,12 @@ static int hosts_add(cli *c, int argc, char **argv)
         case OPT_UPDATE:
             req->hosts_add->update_existing = true;
             break;
-        case OPT_JSON:
-            c->json = true;
-            break;
         case 'h':
             fputs(add_help, c->out);
             cli_pb_free(req);
             return CLI_EXIT_OK;
         default:
-            code = cli_option_error(c, "hosts add ", ch, argv);
+            code = cli_common_option(c, "hosts add ", ch, argv);
             break;
         }
     }
@@ -547,7 +550,7 @@ static size_t hosts_page_rows(const Rackboot__V1__ApiReply *reply, const char **
     return l->n_hosts;
 }
 
-static int hosts_render_page(render_stream *out, Rackboot__V1__ApiReply *reply, size_t n)
+static int hosts_render_page(cli *c, render_stream *out, Rackboot__V1__ApiReply *reply, size_t n)
 {
     size_t all = reply->hosts->n_hosts;
     reply->hosts->n_hosts = n;
@@ -563,6 +566,29 @@ static const cli_pages_kind hosts_pages = {
     .render = hosts_render_page,
 };
 
+/* hosts list --state/--phase: the status of the rack (or every host) in
+ * pages, filtered, printed as hosts (cli_status_hosts_pages). */
+static int hosts_list_filtered(cli *c, const char *rack, const char *after, uint64_t limit,
+                               const cli_status_filter *filter)
+{
+    Rackboot__V1__ApiRequest *req = cli_request_new(RACKBOOT__V1__API_REQUEST__BODY_STATUS);
+    Rackboot__V1__Selector *sel = req ? req->status->target : NULL;
+    int r = req ? 0 : -ENOMEM;
+    if (r == 0 && rack) {
+        r = cli_pb_add_string(&sel->racks, &sel->n_racks, rack);
+    } else if (r == 0) {
+        sel->all = true;
+    }
+    if (r < 0) {
+        cli_pb_free(req);
+        cli_error(c, "out of memory");
+        return CLI_EXIT_FAILED;
+    }
+    int code = cli_pages_fetch(c, req, &cli_status_hosts_pages, after, limit, filter);
+    cli_pb_free(req);
+    return code;
+}
+
 /* list and show: one kind of query (HostsListRequest); list in pages. */
 static int hosts_query(cli *c, int argc, char **argv, bool show)
 {
@@ -570,45 +596,55 @@ static int hosts_query(cli *c, int argc, char **argv, bool show)
         { "rack", required_argument, NULL, OPT_RACK },
         { "limit", required_argument, NULL, OPT_LIMIT },
         { "after", required_argument, NULL, OPT_AFTER },
-        { "json", no_argument, NULL, OPT_JSON },
+        { "state", required_argument, NULL, OPT_STATE },
+        { "phase", required_argument, NULL, OPT_PHASE },
+        CLI_OUTPUT_LONGOPTS,
         { "help", no_argument, NULL, 'h' },
         { 0 },
     };
     const char *cmd = show ? "hosts show " : "hosts list ";
-    const char *rack = NULL, *after = NULL;
+    const char *rack = NULL, *after = NULL, *why;
     uint64_t limit = 0;
+    cli_status_filter filter = { 0 };
     int ch;
     optind = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":h" CLI_OUTPUT_SHORTOPTS, opts, NULL)) != -1) {
         switch (ch) {
         case OPT_RACK:
         case OPT_LIMIT:
         case OPT_AFTER:
+        case OPT_STATE:
+        case OPT_PHASE:
             if (show) {
-                return cli_usage_error(c, cmd, "unknown option '--%s'",
-                                       ch == OPT_RACK    ? "rack"
-                                       : ch == OPT_LIMIT ? "limit"
-                                                         : "after");
+                /* show's options are the output's: name the one it lacks. */
+                return cli_usage_error(c, cmd, "unknown option '%.*s'",
+                                       (int)strcspn(argv[optind - 1], "="), argv[optind - 1]);
             }
             if (ch == OPT_RACK) {
                 rack = optarg;
             } else if (ch == OPT_AFTER) {
                 after = optarg;
+            } else if (ch == OPT_STATE || ch == OPT_PHASE) {
+                why = ch == OPT_STATE ? cli_check_states(optarg, &filter)
+                                      : cli_check_phases(optarg, &filter);
+                if (why) {
+                    return cli_usage_error(c, cmd, "--%s %s: %s",
+                                           ch == OPT_STATE ? "state" : "phase", optarg, why);
+                }
             } else if (parse_u64(optarg, 1, UINT32_MAX, &limit) < 0) {
                 return cli_usage_error(c, cmd, "--limit %s: expected a number above 0", optarg);
             }
-            break;
-        case OPT_JSON:
-            c->json = true;
             break;
         case 'h':
             fputs(show ? show_help : list_help, c->out);
             return CLI_EXIT_OK;
         default:
-            return cli_option_error(c, cmd, ch, argv);
+            if (cli_common_option(c, cmd, ch, argv) != CLI_EXIT_OK) {
+                return CLI_EXIT_USAGE;
+            }
+            break;
         }
     }
-    const char *why;
     if (show && argc == optind) {
         return cli_usage_error(c, cmd, "expected a host NAME");
     }
@@ -626,6 +662,9 @@ static int hosts_query(cli *c, int argc, char **argv, bool show)
             return cli_usage_error(c, cmd, "%s: %s", argv[i], why);
         }
     }
+    if (!cli_status_filter_empty(&filter)) {
+        return hosts_list_filtered(c, rack, after, limit, &filter);
+    }
     Rackboot__V1__ApiRequest *req = cli_request_new(RACKBOOT__V1__API_REQUEST__BODY_HOSTS_LIST);
     int r = req ? 0 : -ENOMEM;
     if (r == 0 && rack) {
@@ -640,7 +679,7 @@ static int hosts_query(cli *c, int argc, char **argv, bool show)
         return CLI_EXIT_FAILED;
     }
     if (!show) {
-        int code = cli_pages_fetch(c, req, &hosts_pages, after, limit);
+        int code = cli_pages_fetch(c, req, &hosts_pages, after, limit, NULL);
         cli_pb_free(req);
         return code;
     }
@@ -669,17 +708,20 @@ static int hosts_query(cli *c, int argc, char **argv, bool show)
 static int hosts_remove(cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
+        CLI_OUTPUT_LONGOPTS,
         { "help", no_argument, NULL, 'h' },
         { 0 },
     };
     int ch;
     optind = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":h" CLI_OUTPUT_SHORTOPTS, opts, NULL)) != -1) {
         if (ch == 'h') {
             fputs(remove_help, c->out);
             return CLI_EXIT_OK;
         }
-        return cli_option_error(c, "hosts remove ", ch, argv);
+        if (cli_common_option(c, "hosts remove ", ch, argv) != CLI_EXIT_OK) {
+            return CLI_EXIT_USAGE;
+        }
     }
     if (argc == optind) {
         return cli_usage_error(c, "hosts remove ", "expected a host NAME");
@@ -743,8 +785,8 @@ int cmd_hosts(cli *c, int argc, char **argv)
 
 static int render_racks(cli *c, const Rackboot__V1__ApiReply *reply)
 {
-    if (c->json) {
-        return render_json_print(c->out, render_racks_json(reply->racks));
+    if (output_structured(c->format)) {
+        return output_print(c->out, c->format, render_racks_json(reply->racks), RENDER_NAME_RACKS);
     }
     render_racks_text(c->out, reply->racks, now_realtime_ms());
     return 0;

@@ -44,12 +44,16 @@ static const char cancel_help[] =
     "and are no failure: \"nothing to cancel\" when none had an install running.\n";
 
 static const char status_help[] =
-    "Usage: rackboot status [HOST...] [--json]\n"
-    "       rackboot status [--rack RACK [RACK...] | --all] [--limit N] [--after NAME] [--json]\n"
+    "Usage: rackboot status [HOST...] [--state S,...] [--phase P,...] [-o FORMAT]\n"
+    "       rackboot status [--rack RACK [RACK...] | --all] [--limit N] [--after NAME]\n"
+    "                       [--state S,...] [--phase P,...] [-o FORMAT]\n"
     "\n"
     "Where each host's latest install stands (every host without arguments).\n"
-    "States: none requested dispatched booting installing installed failed\n"
-    "cancelled timed_out.\n"
+    "  --state S,...  only hosts in these states: none requested dispatched\n"
+    "                 booting installing installed failed cancelled timed_out\n"
+    "  --phase P,...  only hosts whose last phase is one of these (dhcp_bound,\n"
+    "                 kickstart_fetched, installing, ...: 'rackboot events')\n"
+    "  -o wide        also the install's id and attempt\n"
     "\n"
     "Named hosts come in the order named. Racks' and every host's come by host\n"
     "name (byte order), asked from the controller 1,000 at a time and printed\n"
@@ -70,14 +74,15 @@ static const char events_help[] =
     "  --limit N    at most N events\n";
 
 enum {
-    OPT_JSON = 1000,
-    OPT_RACK,
+    OPT_RACK = 1000,
     OPT_ALL,
     OPT_PROFILE,
     OPT_REPLACE,
     OPT_AFTER,
     OPT_LIMIT,
     OPT_POWER,
+    OPT_STATE,
+    OPT_PHASE,
 };
 
 int cli_fill_selector(cli *c, const char *cmd, Rackboot__V1__Selector *sel, char **racks,
@@ -113,14 +118,22 @@ int cli_fill_selector(cli *c, const char *cmd, Rackboot__V1__Selector *sel, char
     return 0;
 }
 
-static int print_statuses(cli *c, Rackboot__V1__ApiReply *reply)
+/* Prints the reply's first `shown` rows (a listing of one page, in
+ * c->format) and frees it. */
+static int render_statuses(cli *c, const Rackboot__V1__StatusList *l)
 {
-    int r = 0;
-    if (c->json) {
-        r = render_json_print(c->out, render_status_json(reply->statuses));
-    } else {
-        render_status_text(c->out, reply->statuses);
-    }
+    render_stream out;
+    render_stream_init(&out, c->out, c->format);
+    render_status_page(&out, l);
+    return render_stream_end(&out);
+}
+
+static int print_statuses(cli *c, Rackboot__V1__ApiReply *reply, size_t shown)
+{
+    size_t all = reply->statuses->n_rows;
+    reply->statuses->n_rows = shown;
+    int r = render_statuses(c, reply->statuses);
+    reply->statuses->n_rows = all;
     rbproto_api_reply_free(reply);
     return r < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 }
@@ -174,10 +187,8 @@ static int print_partial(cli *c, bool cancel, bool replace, Rackboot__V1__ApiRep
     l->rows = order;
     l->n_rows = done;
     int r = 0;
-    if (c->json) {
-        r = render_json_print(c->out, render_status_json(l));
-    } else if (done > 0) {
-        render_status_text(c->out, l);
+    if (output_structured(c->format) || done > 0) {
+        r = render_statuses(c, l);
     } else if (idle == n) {
         fprintf(c->out, "nothing to cancel\n");
     }
@@ -198,38 +209,6 @@ static int print_partial(cli *c, bool cancel, bool replace, Rackboot__V1__ApiRep
     return failed > 0 ? code : CLI_EXIT_OK;
 }
 
-/* status of racks or every host: pages of StatusRequest (cli/pages.h). */
-static int status_ask_page(Rackboot__V1__ApiRequest *req, const char *after, uint32_t limit)
-{
-    req->status->limit = limit;
-    return cli_pb_set_string(&req->status->after, after);
-}
-
-static size_t status_page_rows(const Rackboot__V1__ApiReply *reply, const char **ret_last,
-                               bool *ret_more)
-{
-    const Rackboot__V1__StatusList *l = reply->statuses;
-    *ret_last = l->n_rows ? l->rows[l->n_rows - 1]->host : NULL;
-    *ret_more = l->more;
-    return l->n_rows;
-}
-
-static int status_render_page(render_stream *out, Rackboot__V1__ApiReply *reply, size_t n)
-{
-    size_t all = reply->statuses->n_rows;
-    reply->statuses->n_rows = n;
-    int r = render_status_page(out, reply->statuses);
-    reply->statuses->n_rows = all;
-    return r;
-}
-
-static const cli_pages_kind status_pages = {
-    .expect = RACKBOOT__V1__API_REPLY__BODY_STATUSES,
-    .ask = status_ask_page,
-    .rows = status_page_rows,
-    .render = status_render_page,
-};
-
 /* install, cancel and status share their shape. */
 typedef enum { ACT_INSTALL, ACT_CANCEL, ACT_STATUS } action;
 
@@ -243,7 +222,9 @@ static int targeted(cli *c, int argc, char **argv, action act)
         { "power", required_argument, NULL, OPT_POWER },
         { "limit", required_argument, NULL, OPT_LIMIT },
         { "after", required_argument, NULL, OPT_AFTER },
-        { "json", no_argument, NULL, OPT_JSON },
+        { "state", required_argument, NULL, OPT_STATE },
+        { "phase", required_argument, NULL, OPT_PHASE },
+        CLI_OUTPUT_LONGOPTS,
         { "help", no_argument, NULL, 'h' },
         { 0 },
     };
@@ -256,13 +237,15 @@ static int targeted(cli *c, int argc, char **argv, action act)
     Rackboot__V1__PowerAction power = RACKBOOT__V1__POWER_ACTION__POWER_ACTION_UNSPECIFIED;
     const char *profile = NULL, *after = NULL;
     uint64_t limit = 0; /* status: 0 every host */
+    cli_status_filter filter = { 0 };
+    const char *why;
     if (!racks) {
         cli_error(c, "out of memory");
         return CLI_EXIT_FAILED;
     }
     int ch;
     optind = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":h" CLI_OUTPUT_SHORTOPTS, opts, NULL)) != -1) {
         switch (ch) {
         case OPT_RACK:
             racks[n_racks++] = optarg;
@@ -310,17 +293,29 @@ static int targeted(cli *c, int argc, char **argv, action act)
             }
             after = optarg;
             break;
-        case OPT_JSON:
-            c->json = true;
+        case OPT_STATE:
+        case OPT_PHASE:
+            if (act != ACT_STATUS) {
+                return cli_usage_error(c, cmd, "unknown option '--%s'",
+                                       ch == OPT_STATE ? "state" : "phase");
+            }
+            why = ch == OPT_STATE ? cli_check_states(optarg, &filter)
+                                  : cli_check_phases(optarg, &filter);
+            if (why) {
+                return cli_usage_error(c, cmd, "--%s %s: %s", ch == OPT_STATE ? "state" : "phase",
+                                       optarg, why);
+            }
             break;
         case 'h':
             fputs(helps[act], c->out);
             return CLI_EXIT_OK;
         default:
-            return cli_option_error(c, cmd, ch, argv);
+            if (cli_common_option(c, cmd, ch, argv) != CLI_EXIT_OK) {
+                return CLI_EXIT_USAGE;
+            }
+            break;
         }
     }
-    const char *why;
     if ((limit || after) && n_racks == 0 && argc > optind) {
         /* Named hosts are answered each, in the order named: no pages. */
         return cli_usage_error(c, cmd, "--limit and --after page racks or --all, not named hosts");
@@ -364,7 +359,7 @@ static int targeted(cli *c, int argc, char **argv, action act)
         return code;
     }
     if (act == ACT_STATUS && sel->n_hosts == 0) {
-        code = cli_pages_fetch(c, req, &status_pages, after, limit);
+        code = cli_pages_fetch(c, req, &cli_status_pages, after, limit, &filter);
         cli_pb_free(req);
         return code;
     }
@@ -385,7 +380,8 @@ static int targeted(cli *c, int argc, char **argv, action act)
         }
         return code;
     }
-    return print_statuses(c, reply);
+    Rackboot__V1__StatusList *l = reply->statuses;
+    return print_statuses(c, reply, cli_status_filter_rows(&filter, l->rows, l->n_rows));
 }
 
 int cmd_install(cli *c, int argc, char **argv)
@@ -408,7 +404,7 @@ int cmd_events(cli *c, int argc, char **argv)
     static const struct option opts[] = {
         { "after", required_argument, NULL, OPT_AFTER },
         { "limit", required_argument, NULL, OPT_LIMIT },
-        { "json", no_argument, NULL, OPT_JSON },
+        CLI_OUTPUT_LONGOPTS,
         { "help", no_argument, NULL, 'h' },
         { 0 },
     };
@@ -416,7 +412,7 @@ int cmd_events(cli *c, int argc, char **argv)
     uint64_t limit = 0; /* 0: all */
     int ch;
     optind = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":h" CLI_OUTPUT_SHORTOPTS, opts, NULL)) != -1) {
         switch (ch) {
         case OPT_AFTER:
             if (parse_u64(optarg, 0, UINT64_MAX, &after) < 0) {
@@ -429,14 +425,14 @@ int cmd_events(cli *c, int argc, char **argv)
                                        optarg);
             }
             break;
-        case OPT_JSON:
-            c->json = true;
-            break;
         case 'h':
             fputs(events_help, c->out);
             return CLI_EXIT_OK;
         default:
-            return cli_option_error(c, "events ", ch, argv);
+            if (cli_common_option(c, "events ", ch, argv) != CLI_EXIT_OK) {
+                return CLI_EXIT_USAGE;
+            }
+            break;
         }
     }
     if (argc - optind > 1) {
@@ -452,7 +448,7 @@ int cmd_events(cli *c, int argc, char **argv)
      * a time), until a page comes back empty (a controller says no "more"
      * for events), the cursor stops moving, or `limit` events. */
     render_stream out;
-    render_stream_init(&out, c->out, c->json);
+    render_stream_init(&out, c->out, c->format);
     uint64_t printed = 0;
     int code = CLI_EXIT_OK, r = 0;
     Rackboot__V1__ApiRequest *req = cli_request_new(RACKBOOT__V1__API_REQUEST__BODY_EVENTS);

@@ -44,7 +44,7 @@ static const char power_help[] =
 #define POWER_DEFAULT_WAIT_S  120u
 #define POWER_DEFAULT_POLL_MS 1000u
 
-enum { OPT_JSON = 1000, OPT_RACK, OPT_ALL, OPT_BOOTDEV, OPT_NO_WAIT, OPT_TIMEOUT };
+enum { OPT_RACK = 1000, OPT_ALL, OPT_BOOTDEV, OPT_NO_WAIT, OPT_TIMEOUT };
 
 /* The commands as last known: the first reply's rows, each replaced by
  * its latest result. Rows point into `made` and `results`. */
@@ -167,8 +167,9 @@ static int wait_results(cli *c, power_view *v, uint64_t wait_ms, bool *ret_gave_
 static int print_view(cli *c, const power_view *v, bool gave_up, uint64_t wait_ms)
 {
     int r = 0;
-    if (c->json) {
-        r = render_json_print(c->out, render_power_json(&v->list, gave_up));
+    if (output_structured(c->format)) {
+        r = output_print(c->out, c->format, render_power_json(&v->list, gave_up),
+                         RENDER_NAME_POWER);
     } else {
         render_power_text(c->out, &v->list, gave_up);
         r = ferror(c->out) ? -EIO : 0;
@@ -201,7 +202,7 @@ int cmd_power(cli *c, int argc, char **argv)
         { "bootdev", required_argument, NULL, OPT_BOOTDEV },
         { "no-wait", no_argument, NULL, OPT_NO_WAIT },
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
-        { "json", no_argument, NULL, OPT_JSON },
+        CLI_OUTPUT_LONGOPTS,
         { "help", no_argument, NULL, 'h' },
         { 0 },
     };
@@ -216,7 +217,7 @@ int cmd_power(cli *c, int argc, char **argv)
     }
     int ch;
     optind = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":h" CLI_OUTPUT_SHORTOPTS, opts, NULL)) != -1) {
         switch (ch) {
         case OPT_RACK:
             racks[n_racks++] = optarg;
@@ -238,14 +239,14 @@ int cmd_power(cli *c, int argc, char **argv)
                                        optarg);
             }
             break;
-        case OPT_JSON:
-            c->json = true;
-            break;
         case 'h':
             fputs(power_help, c->out);
             return CLI_EXIT_OK;
         default:
-            return cli_option_error(c, "power ", ch, argv);
+            if (cli_common_option(c, "power ", ch, argv) != CLI_EXIT_OK) {
+                return CLI_EXIT_USAGE;
+            }
+            break;
         }
     }
     if (optind >= argc) {

@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "diag.h"
+#include "model/template.h"
 #include "pb.h"
 #include "profile_file.h"
 #include "rbproto.h"
@@ -43,7 +44,19 @@ static const char import_help[] =
     "  source_check = yes|no\n"
     "The kickstart template's content is sent with the profile. Importing a\n"
     "profile that exists replaces it (--update is accepted and is the default);\n"
-    "installs already dispatched keep the profile they were sent.\n";
+    "installs already dispatched keep the profile they were sent.\n"
+    "\n"
+    "Kickstart, preseed and user-data templates may use these placeholders,\n"
+    "written {{name}}; any other name is refused at import:\n";
+
+/* The help, then each placeholder the templates know (model/template.h). */
+static void print_import_help(FILE *f)
+{
+    fputs(import_help, f);
+    for (size_t i = 0; i < template_n_placeholders; i++) {
+        fprintf(f, "  %-14s %s\n", template_placeholders[i].name, template_placeholders[i].meaning);
+    }
+}
 
 static const char list_help[] = "Usage: rackboot profiles list [--json]\n";
 static const char show_help[] = "Usage: rackboot profiles show NAME... [--json]\n";
@@ -52,30 +65,30 @@ static const char images_help[] =
     "\n"
     "Every image of every profile: kind, file name, size, sha256 and origin URL.\n";
 
-enum { OPT_JSON = 1000, OPT_UPDATE };
+enum { OPT_UPDATE = 1000 };
 
 static int profiles_import(cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
         { "update", no_argument, NULL, OPT_UPDATE },
-        { "json", no_argument, NULL, OPT_JSON },
+        CLI_OUTPUT_LONGOPTS,
         { "help", no_argument, NULL, 'h' },
         { 0 },
     };
     int ch;
     optind = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":h" CLI_OUTPUT_SHORTOPTS, opts, NULL)) != -1) {
         switch (ch) {
         case OPT_UPDATE:
             break; /* always: re-importing a profile updates it */
-        case OPT_JSON:
-            c->json = true;
-            break;
         case 'h':
-            fputs(import_help, c->out);
+            print_import_help(c->out);
             return CLI_EXIT_OK;
         default:
-            return cli_option_error(c, "profiles import ", ch, argv);
+            if (cli_common_option(c, "profiles import ", ch, argv) != CLI_EXIT_OK) {
+                return CLI_EXIT_USAGE;
+            }
+            break;
         }
     }
     if (argc == optind) {
@@ -137,13 +150,13 @@ static int profiles_import(cli *c, int argc, char **argv)
         return code;
     }
     const Rackboot__V1__ProfilesImportRequest *pi = req->profiles_import;
-    if (c->json) {
+    if (output_structured(c->format)) {
         Rackboot__V1__ProfileList sent = RACKBOOT__V1__PROFILE_LIST__INIT;
         const Rackboot__V1__ProfileList *l =
             reply->body_case == RACKBOOT__V1__API_REPLY__BODY_PROFILES ? reply->profiles : &sent;
         sent.n_profiles = pi->n_profiles;
         sent.profiles = pi->profiles;
-        r = render_json_print(c->out, render_profiles_json(l, false));
+        r = output_print(c->out, c->format, render_profiles_json(l, false), RENDER_NAME_PROFILES);
     } else {
         fprintf(c->out, "imported %zu profile%s:", pi->n_profiles, pi->n_profiles == 1 ? "" : "s");
         for (size_t k = 0; k < pi->n_profiles; k++) {
@@ -159,23 +172,23 @@ static int profiles_import(cli *c, int argc, char **argv)
 static int profiles_query(cli *c, int argc, char **argv, bool show)
 {
     static const struct option opts[] = {
-        { "json", no_argument, NULL, OPT_JSON },
+        CLI_OUTPUT_LONGOPTS,
         { "help", no_argument, NULL, 'h' },
         { 0 },
     };
     const char *cmd = show ? "profiles show " : "profiles list ";
     int ch;
     optind = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":h" CLI_OUTPUT_SHORTOPTS, opts, NULL)) != -1) {
         switch (ch) {
-        case OPT_JSON:
-            c->json = true;
-            break;
         case 'h':
             fputs(show ? show_help : list_help, c->out);
             return CLI_EXIT_OK;
         default:
-            return cli_option_error(c, cmd, ch, argv);
+            if (cli_common_option(c, cmd, ch, argv) != CLI_EXIT_OK) {
+                return CLI_EXIT_USAGE;
+            }
+            break;
         }
     }
     if (show && argc == optind) {
@@ -219,8 +232,8 @@ static int profiles_query(cli *c, int argc, char **argv, bool show)
             return CLI_EXIT_NOT_FOUND;
         }
     }
-    if (c->json) {
-        r = render_json_print(c->out, render_profiles_json(l, show));
+    if (output_structured(c->format)) {
+        r = output_print(c->out, c->format, render_profiles_json(l, show), RENDER_NAME_PROFILES);
     } else if (show) {
         for (size_t k = 0; k < l->n_profiles; k++) {
             if (k) {
@@ -261,8 +274,9 @@ int cmd_profiles(cli *c, int argc, char **argv)
 
 static int render_images(cli *c, const Rackboot__V1__ApiReply *reply)
 {
-    if (c->json) {
-        return render_json_print(c->out, render_images_json(reply->images));
+    if (output_structured(c->format)) {
+        return output_print(c->out, c->format, render_images_json(reply->images),
+                            RENDER_NAME_IMAGES);
     }
     render_images_text(c->out, reply->images);
     return 0;

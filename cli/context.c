@@ -329,24 +329,23 @@ static const char contexts_help[] =
 
 int cmd_contexts(cli *c, int argc, char **argv)
 {
-    enum { OPT_JSON = 1000 };
     static const struct option opts[] = {
-        { "json", no_argument, NULL, OPT_JSON },
+        CLI_OUTPUT_LONGOPTS,
         { "help", no_argument, NULL, 'h' },
         { 0 },
     };
     int ch;
     optind = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":h" CLI_OUTPUT_SHORTOPTS, opts, NULL)) != -1) {
         switch (ch) {
-        case OPT_JSON:
-            c->json = true;
-            break;
         case 'h':
             fputs(contexts_help, c->out);
             return CLI_EXIT_OK;
         default:
-            return cli_option_error(c, "contexts ", ch, argv);
+            if (cli_common_option(c, "contexts ", ch, argv) != CLI_EXIT_OK) {
+                return CLI_EXIT_USAGE;
+            }
+            break;
         }
     }
     if (optind < argc && !streq(argv[optind], "list")) {
@@ -360,8 +359,8 @@ int cmd_contexts(cli *c, int argc, char **argv)
             return code;
         }
     }
-    json_t *list = c->json ? json_array() : NULL;
-    if (!c->json) {
+    json_t *list = output_structured(c->format) ? json_array() : NULL;
+    if (!output_structured(c->format)) {
         fprintf(c->out, "%-1s %-16s %s\n", "", "NAME", "CONTROLLER");
     }
     for (size_t i = 0; doc && i < doc->n_sections; i++) {
@@ -381,8 +380,8 @@ int cmd_contexts(cli *c, int argc, char **argv)
     }
     bool have_file = doc != NULL;
     ini_doc_free(doc);
-    if (c->json) {
-        return render_json_print(c->out, list) < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+    if (output_structured(c->format)) {
+        return output_print(c->out, c->format, list, "name") < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
     }
     if (!path) {
         cli_error(c, "no config file (set HOME or RACKBOOT_CONFIG)");

@@ -20,7 +20,8 @@ static const char help[] =
     "  hosts add NAME --mac M --rack R --address A [--prefix N --gateway G --hostname H]\n"
     "            [--bmc URL --bmc-user U --bmc-password-file F|--bmc-password-stdin\n"
     "             --firmware uefi|bios]\n"
-    "  hosts list [--rack R] [--limit N] [--after NAME] | show NAME... | remove NAME...\n"
+    "  hosts list [--rack R] [--state S] [--phase P] [--limit N] [--after NAME]\n"
+    "  hosts show NAME... | remove NAME...\n"
     "  racks                                     racks, their agents and generations\n"
     "Profiles:\n"
     "  profiles import FILE...                   [profile NAME] sections (updates existing)\n"
@@ -29,8 +30,8 @@ static const char help[] =
     "Installs:\n"
     "  install HOST... | --rack R... | --all --profile NAME [--replace] [--power cycle|on]\n"
     "  cancel HOST... | --rack R... | --all\n"
-    "  status [HOST... | --rack R... [--limit N] [--after NAME]]\n"
-    "  watch [HOST... | --rack R...]             live progress until every install ends\n"
+    "  status [HOST... | --rack R... [--limit N] [--after NAME]] [--state S] [--phase P]\n"
+    "  watch [HOST... | --rack R...] [--json]    live progress until every install ends\n"
     "  events [HOST] [--after SEQ] [--limit N]\n"
     "  audit [--since TIME] [--limit N]          who changed what (operators only)\n"
     "Power (hosts with a BMC):\n"
@@ -51,7 +52,12 @@ static const char help[] =
     "                     else the file's own; 'rackboot contexts --help')\n"
     "  --timeout SECONDS  how long to wait for the controller (default 30; 600 for\n"
     "                     install and cancel of --rack or --all)\n"
-    "  --json             machine-readable output (every listing; keys sorted)\n"
+    "  -o, --output FORMAT\n"
+    "                     table (default); wide: more columns (hosts list, status);\n"
+    "                     json or yaml (keys sorted); name: one name a line.\n"
+    "                     Before or after the command, as are --json and -q\n"
+    "  --json             -o json\n"
+    "  -q, --quiet        nothing on standard output: errors only, and the exit status\n"
 
     "  -h, --help         this text ('rackboot COMMAND --help' for one command)\n"
     "  -V, --version      print the version\n"
@@ -137,7 +143,6 @@ int cli_main(cli *c, int argc, char **argv)
         OPT_CRL,
         OPT_SERVER_NAME,
         OPT_TIMEOUT,
-        OPT_JSON,
         OPT_CONTEXT,
     };
     static const struct option opts[] = {
@@ -148,7 +153,7 @@ int cli_main(cli *c, int argc, char **argv)
         { "crl", required_argument, NULL, OPT_CRL },
         { "server-name", required_argument, NULL, OPT_SERVER_NAME },
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
-        { "json", no_argument, NULL, OPT_JSON },
+        CLI_OUTPUT_LONGOPTS,
         { "context", required_argument, NULL, OPT_CONTEXT },
         { "version", no_argument, NULL, 'V' },
         { "help", no_argument, NULL, 'h' },
@@ -162,7 +167,7 @@ int cli_main(cli *c, int argc, char **argv)
     uint32_t secs;
     optind = 0;
     /* '+': stop at the command; its options are its own. */
-    while ((ch = getopt_long(argc, argv, "+:hV", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+:hV" CLI_OUTPUT_SHORTOPTS, opts, NULL)) != -1) {
         switch (ch) {
         case OPT_CONTROLLER:
             c->controller = optarg;
@@ -189,9 +194,6 @@ int cli_main(cli *c, int argc, char **argv)
             c->timeout_ms = secs * 1000u;
             c->timeout_given = true;
             break;
-        case OPT_JSON:
-            c->json = true;
-            break;
         case OPT_CONTEXT:
             if (strempty(optarg)) {
                 return cli_usage_error(c, NULL, "--context needs a name");
@@ -205,7 +207,10 @@ int cli_main(cli *c, int argc, char **argv)
             cli_print_help(c->out);
             return CLI_EXIT_OK;
         default:
-            return cli_option_error(c, NULL, ch, argv);
+            if (cli_common_option(c, NULL, ch, argv) != CLI_EXIT_OK) {
+                return CLI_EXIT_USAGE;
+            }
+            break;
         }
     }
     /* `contexts` lists them whatever the rest says. */
@@ -219,5 +224,6 @@ int cli_main(cli *c, int argc, char **argv)
         code = cli_dispatch(c, argc - optind, argv + optind);
     }
     cli_context_release(c);
+    cli_output_release(c);
     return code;
 }

@@ -273,84 +273,56 @@ json_t *render_audit_json(const Rackboot__V1__AuditList *l)
     return a;
 }
 
-int render_json_print(FILE *f, json_t *j)
+/* ---- a listing, page by page -------------------------------------------- */
+
+void render_stream_init(render_stream *s, FILE *f, output_format format)
 {
-    if (!j) {
-        return -ENOMEM;
-    }
-    int r = json_dumpf(j, f, JSON_INDENT(2) | JSON_SORT_KEYS);
-    json_decref(j);
-    if (r < 0 || fputc('\n', f) == EOF) {
-        return -EIO;
-    }
-    return 0;
+    *s = (render_stream){ .f = f, .format = format };
 }
 
-/* ---- a listing's JSON array, element by element ------------------------ */
-
-/* jansson's output of one element, at the depth of an array's element: two
- * more spaces after every line break (JSON strings hold none: jansson
- * escapes them), so the elements read as render_json_print() of the whole
- * array would print them. */
-static int json_write_nested(const char *buf, size_t size, void *data)
+/* Prints a page's rows (`a`, an array built by a render_*_json(); dropped)
+ * into the listing; `name_key` names a row for OUTPUT_NAME. */
+static int stream_structured(render_stream *s, json_t *a, const char *name_key)
 {
-    FILE *f = data;
-    while (size > 0) {
-        const char *nl = memchr(buf, '\n', size);
-        size_t n = nl ? (size_t)(nl - buf) + 1 : size;
-        if (fwrite(buf, 1, n, f) != n || (nl && fputs("  ", f) == EOF)) {
-            return -1;
-        }
-        buf += n;
-        size -= n;
-    }
-    return 0;
-}
-
-void render_stream_init(render_stream *s, FILE *f, bool json)
-{
-    *s = (render_stream){ .f = f, .json = json };
-}
-
-/* Prints the elements of `a` (a page's array; dropped) into the listing's
- * one array. */
-static int stream_json(render_stream *s, json_t *a)
-{
-    if (!a) {
-        s->error = s->error ? s->error : -ENOMEM;
+    if (!s->started) {
+        output_seq_init(&s->seq, s->f, s->format, name_key);
+        s->started = true;
     }
     if (s->error) {
         json_decref(a);
         return s->error;
     }
-    size_t i;
-    json_t *e;
-    json_array_foreach(a, i, e)
-    {
-        if (fputs(s->rows == 0 ? "[\n  " : ",\n  ", s->f) == EOF ||
-            json_dump_callback(e, json_write_nested, s->f, JSON_INDENT(2) | JSON_SORT_KEYS) < 0) {
-            s->error = -EIO;
-            break;
-        }
-        s->rows++;
-    }
-    json_decref(a);
-    s->started = true;
-    if (fflush(s->f) == EOF || ferror(s->f)) {
-        s->error = s->error ? s->error : -EIO;
-    }
+    s->rows += json_array_size(a);
+    s->error = output_seq_add(&s->seq, a);
     return s->error;
 }
 
 int render_stream_end(render_stream *s)
 {
-    if (s->error || !s->json) {
+    if (!output_structured(s->format)) {
         return s->error;
     }
-    if (fputs(s->rows == 0 ? "[]\n" : "\n]\n", s->f) == EOF || fflush(s->f) == EOF) {
-        s->error = -EIO;
+    if (!s->started) {
+        if (s->error) {
+            return s->error; /* nothing was opened */
+        }
+        output_seq_init(&s->seq, s->f, s->format, NULL);
+        s->started = true;
     }
+    int r = output_seq_end(&s->seq);
+    s->error = s->error ? s->error : r;
     return s->error;
+}
+
+void render_stream_abandon(render_stream *s)
+{
+    if (!s->error) {
+        s->error = -ECANCELED;
+    }
+    if (s->started && !s->seq.error) {
+        s->seq.error = s->error; /* output_seq_end() then writes no end */
+    }
+    render_stream_end(s);
 }
 
 /* ---- tables ------------------------------------------------------------- */
@@ -483,11 +455,15 @@ static const char *host_power(const Rackboot__V1__Host *h)
 
 int render_hosts_page(render_stream *s, const Rackboot__V1__HostList *l)
 {
-    if (s->json) {
-        return stream_json(s, render_hosts_json(l));
+    if (output_structured(s->format)) {
+        return stream_structured(s, render_hosts_json(l), RENDER_NAME_HOSTS);
     }
-    table t = { .cols = 7 };
-    if (!s->started) {
+    bool wide = s->format == OUTPUT_WIDE;
+    table t = { .cols = wide ? 10 : 7 };
+    if (!s->started && wide) {
+        table_add(&t, "NAME", "RACK", "ADDRESS", "GATEWAY", "HOSTNAME", "FIRMWARE", "DUID", "BMC",
+                  "POWER", "MACS");
+    } else if (!s->started) {
         table_add(&t, "NAME", "RACK", "ADDRESS", "GATEWAY", "HOSTNAME", "POWER", "MACS");
     }
     for (size_t i = 0; i < l->n_hosts; i++) {
@@ -497,8 +473,18 @@ int render_hosts_page(render_stream *s, const Rackboot__V1__HostList *l)
         snprintf(addr, sizeof(addr), "%s/%u", render_addr(&h->address, a), h->prefix_length);
         render_addr(&h->gateway, gw);
         macs_text(h, macs, sizeof(macs));
-        table_add(&t, h->name, h->rack, addr, gw[0] ? gw : "-",
-                  strempty(h->hostname) ? "-" : h->hostname, host_power(h), macs);
+        const char *hostname = strempty(h->hostname) ? "-" : h->hostname;
+        if (wide) {
+            char duid[2 * RBPROTO_DUID_MAX + 1] = "-";
+            if (h->duid.len > 0 && h->duid.len <= RBPROTO_DUID_MAX) {
+                hex_encode(h->duid.data, h->duid.len, duid);
+            }
+            const char *fw = rbproto_firmware_to_string(h->firmware);
+            table_add(&t, h->name, h->rack, addr, gw[0] ? gw : "-", hostname, fw ? fw : "-", duid,
+                      strempty(h->bmc_url) ? "-" : h->bmc_url, host_power(h), macs);
+        } else {
+            table_add(&t, h->name, h->rack, addr, gw[0] ? gw : "-", hostname, host_power(h), macs);
+        }
     }
     return stream_table(s, &t, l->n_hosts);
 }
@@ -506,7 +492,7 @@ int render_hosts_page(render_stream *s, const Rackboot__V1__HostList *l)
 void render_hosts_text(FILE *f, const Rackboot__V1__HostList *l)
 {
     render_stream s;
-    render_stream_init(&s, f, false);
+    render_stream_init(&s, f, OUTPUT_TABLE);
     render_hosts_page(&s, l);
     render_stream_end(&s);
 }
@@ -730,20 +716,33 @@ void render_images_text(FILE *f, const Rackboot__V1__ImageList *l)
 
 int render_status_page(render_stream *s, const Rackboot__V1__StatusList *l)
 {
-    if (s->json) {
-        return stream_json(s, render_status_json(l));
+    if (output_structured(s->format)) {
+        return stream_structured(s, render_status_json(l), RENDER_NAME_STATUS);
     }
-    table t = { .cols = 8 };
-    if (!s->started) {
+    bool wide = s->format == OUTPUT_WIDE;
+    table t = { .cols = wide ? 10 : 8 };
+    if (!s->started && wide) {
+        table_add(&t, "HOST", "RACK", "STATE", "PHASE", "%", "PROFILE", "INSTALL", "ATTEMPT",
+                  "UPDATED", "MESSAGE");
+    } else if (!s->started) {
         table_add(&t, "HOST", "RACK", "STATE", "PHASE", "%", "PROFILE", "UPDATED", "MESSAGE");
     }
     for (size_t i = 0; i < l->n_rows; i++) {
         const Rackboot__V1__StatusRow *r = l->rows[i];
-        char pct[8], when[RFC3339_MS_LEN + 8];
+        char pct[8], when[RFC3339_MS_LEN + 8], attempt[12];
         snprintf(pct, sizeof(pct), "%u", r->percent);
-        table_add(&t, r->host, strempty(r->rack) ? "-" : r->rack, render_state(r->state),
-                  render_phase(r->phase), pct, strempty(r->profile) ? "-" : r->profile,
-                  render_time(r->updated_unix_ms, when, sizeof(when)), r->message);
+        snprintf(attempt, sizeof(attempt), "%u", r->attempt);
+        const char *rack = strempty(r->rack) ? "-" : r->rack;
+        const char *profile = strempty(r->profile) ? "-" : r->profile;
+        render_time(r->updated_unix_ms, when, sizeof(when));
+        if (wide) {
+            table_add(&t, r->host, rack, render_state(r->state), render_phase(r->phase), pct,
+                      profile, strempty(r->install_id) ? "-" : r->install_id,
+                      r->attempt ? attempt : "-", when, r->message);
+        } else {
+            table_add(&t, r->host, rack, render_state(r->state), render_phase(r->phase), pct,
+                      profile, when, r->message);
+        }
     }
     return stream_table(s, &t, l->n_rows);
 }
@@ -751,15 +750,15 @@ int render_status_page(render_stream *s, const Rackboot__V1__StatusList *l)
 void render_status_text(FILE *f, const Rackboot__V1__StatusList *l)
 {
     render_stream s;
-    render_stream_init(&s, f, false);
+    render_stream_init(&s, f, OUTPUT_TABLE);
     render_status_page(&s, l);
     render_stream_end(&s);
 }
 
 int render_events_page(render_stream *s, const Rackboot__V1__EventList *l)
 {
-    if (s->json) {
-        return stream_json(s, render_events_json(l));
+    if (output_structured(s->format)) {
+        return stream_structured(s, render_events_json(l), RENDER_NAME_EVENTS);
     }
     table t = { .cols = 6 };
     if (!s->started) {
@@ -779,7 +778,7 @@ int render_events_page(render_stream *s, const Rackboot__V1__EventList *l)
 void render_events_text(FILE *f, const Rackboot__V1__EventList *l)
 {
     render_stream s;
-    render_stream_init(&s, f, false);
+    render_stream_init(&s, f, OUTPUT_TABLE);
     render_events_page(&s, l);
     render_stream_end(&s);
 }

@@ -1,6 +1,6 @@
-/* How the CLI shows replies: aligned tables for people, JSON (jansson,
- * keys sorted, two-space indent) for scripts with --json. Pure functions of
- * the reply, so the unit tests hold golden output.
+/* How the CLI shows replies: aligned tables for people; for scripts, a
+ * JSON tree per listing that output.h prints as JSON, YAML or names. Pure
+ * functions of the reply, so the unit tests hold golden output.
  *
  * JSON shapes (an interface, kept stable). Absent optional
  * values are null, never missing keys; times are RFC 3339 UTC with
@@ -29,6 +29,7 @@
 
 #include <jansson.h>
 
+#include "output.h"
 #include "rackboot.pb-c.h"
 
 json_t *render_hosts_json(const Rackboot__V1__HostList *l);
@@ -41,39 +42,50 @@ json_t *render_audit_json(const Rackboot__V1__AuditList *l);
 /* `gave_up`: rows not done are timed_out (the wait ended), else queued. */
 json_t *render_power_json(const Rackboot__V1__PowerList *l, bool gave_up);
 
-/* Prints j (may be NULL: out of memory, -ENOMEM) and drops the reference.
- * -EIO when the stream fails. */
-int render_json_print(FILE *f, json_t *j);
-
 /* A listing printed page by page as its pages arrive, in constant memory:
  *  - as a table, the header once, before the first page's rows; each
  *    column as wide as its widest cell so far, never narrower than on a
  *    page before (so a listing of one page is laid out exactly as the
- *    whole-list functions below lay it out);
- *  - with `json`, one array written element by element ("[" before the
- *    first, "]" after the last), byte for byte what render_json_print()
- *    prints for the whole array, which is never built.
- * A listing that fails midway is left unfinished (no "]"): its output
- * must not pass for a whole one. */
+ *    whole-list functions below lay it out); OUTPUT_WIDE adds the columns
+ *    the plain table leaves out (hosts: firmware, DUID, BMC; status: the
+ *    install's id and attempt);
+ *  - JSON, YAML or names as output.h's output_seq prints them: one array,
+ *    as the whole would print.
+ * A listing that fails midway is left unfinished: its output must not pass
+ * for a whole one. */
 #define RENDER_MAX_COLS 16
 typedef struct render_stream {
     FILE *f;
-    bool json;
-    bool started; /* a page was printed (a table's header at least) */
-    size_t rows;  /* printed so far */
-    int error;    /* the first write error, or 0 */
+    output_format format;
+    output_seq seq; /* structured formats */
+    bool started;   /* a page was printed (a table's header at least) */
+    size_t rows;    /* printed so far */
+    int error;      /* the first write error, or 0 */
     size_t width[RENDER_MAX_COLS];
 } render_stream;
 
-void render_stream_init(render_stream *s, FILE *f, bool json);
+void render_stream_init(render_stream *s, FILE *f, output_format format);
 /* Each prints one page of rows; < 0 on an error (then, and after, every
  * page and the end return that error). */
 int render_hosts_page(render_stream *s, const Rackboot__V1__HostList *l);
 int render_status_page(render_stream *s, const Rackboot__V1__StatusList *l);
 int render_events_page(render_stream *s, const Rackboot__V1__EventList *l);
-/* Ends the listing: "]" (or "[]" when no row came) with json. Returns the
- * first error of any page, or of the end. */
+/* Ends the listing. Returns the first error of any page, or of the end
+ * (after an error the output is left unfinished). */
 int render_stream_end(render_stream *s);
+/* Leaves the listing unfinished (a failure that is not the stream's: the
+ * controller stopped answering) and frees what it holds. */
+void render_stream_abandon(render_stream *s);
+
+/* The key that names a row of each JSON shape above, for `-o name`. */
+#define RENDER_NAME_HOSTS    "name"
+#define RENDER_NAME_RACKS    "rack"
+#define RENDER_NAME_PROFILES "name"
+#define RENDER_NAME_IMAGES   "url"
+#define RENDER_NAME_STATUS   "host"
+#define RENDER_NAME_EVENTS   "seq"
+#define RENDER_NAME_AUDIT    "seq"
+#define RENDER_NAME_POWER    "host"
 
 void render_hosts_text(FILE *f, const Rackboot__V1__HostList *l);
 void render_host_detail_text(FILE *f, const Rackboot__V1__Host *h);

@@ -1,5 +1,6 @@
 #include "values.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "model/intent.h"
@@ -121,4 +122,101 @@ const char *cli_check_firmware(const char *s, Rackboot__V1__Firmware *ret)
     }
     *ret = cli_firmware_to_pb(f);
     return NULL;
+}
+
+/* Each comma-separated name of `s` through `parse` into a bit of *bits;
+ * the problem, listing the `n` known names from `name`, on an unknown one. */
+static const char *check_names_of(const char *s, uint32_t *bits, int (*parse)(const char *, int *),
+                                  const char *(*name)(int), int n, char *why, size_t size)
+{
+    char one[32];
+    for (const char *p = s;;) {
+        size_t len = strcspn(p, ",");
+        int v;
+        snprintf(one, sizeof(one), "%.*s", (int)(len < sizeof(one) ? len : sizeof(one) - 1), p);
+        if (len == 0 || len >= sizeof(one) || parse(one, &v) < 0 || v <= 0 || v >= 32) {
+            size_t off = (size_t)snprintf(why, size, "expected a comma-separated list of");
+            for (int i = 1; i < n && off < size; i++) {
+                off += (size_t)snprintf(why + off, size - off, "%s %s", i > 1 ? "," : "", name(i));
+            }
+            return why;
+        }
+        *bits |= 1u << v;
+        if (!p[len]) {
+            return NULL;
+        }
+        p += len + 1;
+    }
+}
+
+static int state_parse(const char *s, int *ret)
+{
+    Rackboot__V1__InstallState v;
+    int r = rbproto_install_state_from_string(s, &v);
+    *ret = (int)v;
+    return r;
+}
+
+static const char *state_name(int v)
+{
+    return rbproto_install_state_to_string((Rackboot__V1__InstallState)v);
+}
+
+static int phase_parse(const char *s, int *ret)
+{
+    Rackboot__V1__Phase v;
+    int r = rbproto_phase_from_string(s, &v);
+    *ret = (int)v;
+    return r;
+}
+
+static const char *phase_name(int v)
+{
+    return rbproto_phase_to_string((Rackboot__V1__Phase)v);
+}
+
+const char *cli_check_states(const char *s, cli_status_filter *f)
+{
+    static char why[320];
+    return check_names_of(s, &f->states, state_parse, state_name,
+                          RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_TIMED_OUT + 1, why,
+                          sizeof(why));
+}
+
+const char *cli_check_phases(const char *s, cli_status_filter *f)
+{
+    static char why[480];
+    return check_names_of(s, &f->phases, phase_parse, phase_name,
+                          RACKBOOT__V1__PHASE__PHASE_POWER_CYCLE + 1, why, sizeof(why));
+}
+
+bool cli_status_filter_empty(const cli_status_filter *f)
+{
+    return !f->states && !f->phases;
+}
+
+bool cli_status_filter_match(const cli_status_filter *f, const Rackboot__V1__StatusRow *r)
+{
+    /* A host that never had an install has no state: "none". */
+    unsigned state = r->state == RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_UNSPECIFIED
+                         ? RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_NONE
+                         : (unsigned)r->state;
+    bool state_ok = !f->states || (state < 32 && (f->states & (1u << state)));
+    bool phase_ok = !f->phases || ((unsigned)r->phase < 32 && (f->phases & (1u << r->phase)));
+    return state_ok && phase_ok;
+}
+
+size_t cli_status_filter_rows(const cli_status_filter *f, Rackboot__V1__StatusRow **rows, size_t n)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (cli_status_filter_match(f, rows[i])) {
+            /* Rotate rows[kept..i] right by one: the kept row comes next,
+             * the dropped rows between keep their places behind it. */
+            Rackboot__V1__StatusRow *keep = rows[i];
+            memmove(&rows[kept + 1], &rows[kept], (i - kept) * sizeof(*rows));
+            rows[kept++] = keep;
+        }
+    }
+    return kept;
 }

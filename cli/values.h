@@ -40,3 +40,21 @@ const char *cli_check_bmc_user(const char *s);
 const char *cli_check_firmware(const char *s, Rackboot__V1__Firmware *ret);
 /* The wire's value of a firmware. */
 Rackboot__V1__Firmware cli_firmware_to_pb(model_firmware f);
+
+/* --state and --phase of `status` and `hosts list`: which status rows a
+ * listing keeps. A bit per InstallState and per Phase; 0: any. */
+typedef struct cli_status_filter {
+    uint32_t states;
+    uint32_t phases;
+} cli_status_filter;
+
+/* Adds the comma-separated states ("installing,failed"; "none": no install
+ * yet) or phases ("dhcp_bound") of `s` to the filter. */
+const char *cli_check_states(const char *s, cli_status_filter *f);
+const char *cli_check_phases(const char *s, cli_status_filter *f);
+bool cli_status_filter_empty(const cli_status_filter *f);
+bool cli_status_filter_match(const cli_status_filter *f, const Rackboot__V1__StatusRow *r);
+/* Moves the rows the filter keeps among rows[0..n) to the front, in their
+ * order, and the others behind them (each row stays in the array, to be
+ * freed with it); returns how many are kept. */
+size_t cli_status_filter_rows(const cli_status_filter *f, Rackboot__V1__StatusRow **rows, size_t n);

@@ -20,11 +20,16 @@
 #include "values.h"
 
 static const char watch_help[] =
-    "Usage: rackboot watch [HOST... | --rack RACK [RACK...]]\n"
+    "Usage: rackboot watch [HOST... | --rack RACK [RACK...]] [--json] [-q]\n"
     "\n"
     "Shows each install's progress and phase live until all have ended (on a\n"
     "terminal, redrawn in place; otherwise one line per change). Without\n"
     "arguments it follows every install active when it starts.\n"
+    "\n"
+    "  --json     JSON Lines: one object per change, shaped as a row of\n"
+    "             'status --json' (host, state, phase, percent, ...)\n"
+    "  -q         print nothing; the exit status says how the installs ended\n"
+    "\n"
     "Exit status: 0 when every install ended installed, 1 when any failed, was\n"
     "cancelled or timed out.\n";
 
@@ -134,7 +139,7 @@ static int update(watch *wa, const Rackboot__V1__StatusList *l)
     }
     for (size_t i = 0; i < wa->n; i++) {
         watched *w = &wa->w[i];
-        const Rackboot__V1__StatusRow *r = NULL;
+        Rackboot__V1__StatusRow *r = NULL;
         for (size_t k = 0; k < l->n_rows && !r; k++) {
             if (streq(l->rows[k]->host, w->host)) {
                 r = l->rows[k];
@@ -153,7 +158,19 @@ static int update(watch *wa, const Rackboot__V1__StatusList *l)
         if (set_str(&w->message, r->message) < 0 || set_str(&w->install_id, r->install_id) < 0) {
             return -ENOMEM;
         }
-        if (!c->tty && changed) {
+        if (output_structured(c->format) && changed) {
+            /* JSON Lines: the row as `status --json` shows it. */
+            Rackboot__V1__StatusRow *one[] = { r };
+            Rackboot__V1__StatusList row = RACKBOOT__V1__STATUS_LIST__INIT;
+            row.rows = one;
+            row.n_rows = 1;
+            json_t *a = render_status_json(&row);
+            json_t *j = json_incref(json_array_get(a, 0));
+            json_decref(a);
+            if (output_json_line(c->out, j) < 0) {
+                return -EIO;
+            }
+        } else if (!c->tty && changed) {
             char when[RFC3339_MS_LEN + 8];
             fprintf(c->out, "%s %-*s %-10s %-17s %3u%%%s%s\n",
                     render_time(r->updated_unix_ms ? r->updated_unix_ms : now_realtime_ms(), when,
@@ -163,7 +180,7 @@ static int update(watch *wa, const Rackboot__V1__StatusList *l)
         }
         w->seen = true;
     }
-    if (c->tty) {
+    if (c->tty && !output_structured(c->format)) {
         if (wa->drawn) {
             fprintf(c->out, "\033[%zuA", wa->drawn); /* back to the block's top */
         }
@@ -245,6 +262,7 @@ int cmd_watch(cli *c, int argc, char **argv)
     static const struct option opts[] = {
         { "rack", required_argument, NULL, OPT_RACK },
         { "all", no_argument, NULL, OPT_ALL },
+        CLI_OUTPUT_LONGOPTS,
         { "help", no_argument, NULL, 'h' },
         { 0 },
     };
@@ -256,7 +274,7 @@ int cmd_watch(cli *c, int argc, char **argv)
     }
     int ch;
     optind = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":h" CLI_OUTPUT_SHORTOPTS, opts, NULL)) != -1) {
         switch (ch) {
         case OPT_RACK:
             racks[n_racks++] = optarg;
@@ -267,8 +285,16 @@ int cmd_watch(cli *c, int argc, char **argv)
             fputs(watch_help, c->out);
             return CLI_EXIT_OK;
         default:
-            return cli_option_error(c, "watch ", ch, argv);
+            if (cli_common_option(c, "watch ", ch, argv) != CLI_EXIT_OK) {
+                return CLI_EXIT_USAGE;
+            }
+            break;
         }
+    }
+    if (c->format == OUTPUT_YAML || c->format == OUTPUT_NAME) {
+        return cli_usage_error(c, "watch ",
+                               "-o yaml and -o name do not stream; --json prints "
+                               "JSON lines");
     }
     char **hosts = argv + optind;
     size_t n_hosts = (size_t)(argc - optind);
@@ -330,7 +356,9 @@ int cmd_watch(cli *c, int argc, char **argv)
             installed += wa.w[i].state == RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_INSTALLED;
         }
         if (ended == wa.n) {
-            fprintf(c->out, "%zu of %zu installed\n", installed, wa.n);
+            if (!output_structured(c->format)) {
+                fprintf(c->out, "%zu of %zu installed\n", installed, wa.n);
+            }
             code = installed == wa.n ? CLI_EXIT_OK : CLI_EXIT_FAILED;
             break;
         }

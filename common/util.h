@@ -43,6 +43,15 @@ static inline bool strempty(const char *s)
         }                                                                                          \
     } while (0)
 
+/* Returns from the function with expr's value when it is negative (-errno). */
+#define TRY(expr)                                                                                  \
+    do {                                                                                           \
+        int _r = (expr);                                                                           \
+        if (_r < 0) {                                                                              \
+            return _r;                                                                             \
+        }                                                                                          \
+    } while (0)
+
 #define _cleanup_(f) __attribute__((cleanup(f)))
 
 static inline void freep(void *p)

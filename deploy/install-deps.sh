@@ -13,7 +13,7 @@ set -eu
 BUILD="build-essential cmake ninja-build pkg-config git
        libnng-dev libmbedtls-dev libprotobuf-c-dev protobuf-c-compiler
        libuv1-dev libssl-dev openssl libcurl4-openssl-dev libcmocka-dev
-       libsqlite3-dev sqlite3 libjansson-dev libmicrohttpd-dev zlib1g-dev
+       libsqlite3-dev sqlite3 libjansson-dev libyaml-dev libmicrohttpd-dev zlib1g-dev
        libcap-dev libsystemd-dev systemd
        libzstd-dev liblzma-dev libfreeipmi-dev libfdisk-dev"
 

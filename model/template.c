@@ -12,20 +12,43 @@
 /* Longer names cannot be one of ours; the limit keeps error messages short. */
 #define NAME_MAX_LEN 32
 
-const char *const template_names[] = {
-    "hostname",   "address", "prefix",       "gateway", "dns",       "search",
-    "install_id", "token",   "progress_url", "profile", "agent_url",
+const template_placeholder template_placeholders[] = {
+    { "hostname", "the host's name (the intent's, else its inventory name)" },
+    { "address", "its reserved IPv6 address, without prefix: 2001:db8::10" },
+    { "prefix", "the prefix length: 64" },
+    { "gateway", "the gateway (the intent's, else the rack's); empty if none" },
+    { "dns", "DNS servers, comma-separated: 2001:db8::53,2001:db8::54" },
+    { "search", "search domains, comma-separated: rack1.example.com,example.com" },
+    { "install_id", "the install's id" },
+    { "token", "the install's token (secret: only in what the host fetches)" },
+    { "progress_url", "the URL the installer POSTs phases to (has '?': quote it in shell)" },
+    { "profile", "the profile's name" },
+    { "agent_url", "the agent's HTTP base URL: http://[2001:db8::2]:8080" },
 };
-const size_t template_n_names = ARRAY_SIZE(template_names);
+const size_t template_n_placeholders = ARRAY_SIZE(template_placeholders);
 
 static bool name_known(const char *name, size_t n)
 {
-    for (size_t i = 0; i < template_n_names; i++) {
-        if (strlen(template_names[i]) == n && memcmp(template_names[i], name, n) == 0) {
+    for (size_t i = 0; i < template_n_placeholders; i++) {
+        const char *known = template_placeholders[i].name;
+        if (strlen(known) == n && memcmp(known, name, n) == 0) {
             return true;
         }
     }
     return false;
+}
+
+/* " (known: hostname, address, ...)" for the unknown-placeholder error. */
+static void known_names(char *buf, size_t size)
+{
+    size_t off = (size_t)snprintf(buf, size, " (known:");
+    for (size_t i = 0; i < template_n_placeholders && off < size; i++) {
+        off += (size_t)snprintf(buf + off, size - off, "%s %s", i ? "," : "",
+                                template_placeholders[i].name);
+    }
+    if (off < size) {
+        snprintf(buf + off, size - off, ")");
+    }
 }
 
 static bool is_blank(char c)
@@ -116,8 +139,10 @@ static int walk(const char *t, size_t len, const template_var *vars, size_t n_va
             return -EBADMSG;
         }
         if (name_len > NAME_MAX_LEN || !name_known(t + name_at, name_len)) {
+            char tail[200] = "}}";
+            known_names(tail + 2, sizeof(tail) - 2);
             set_error(err, line, column, "unknown placeholder {{", t + name_at,
-                      name_len > NAME_MAX_LEN ? NAME_MAX_LEN : name_len, "}}");
+                      name_len > NAME_MAX_LEN ? NAME_MAX_LEN : name_len, tail);
             return -EBADMSG;
         }
         if (out) {

@@ -6,21 +6,10 @@
  * and no logic. A lone "}}" is text; a "{{" that does not open a well-formed
  * placeholder is an error (so a typo never renders silently).
  *
- * The names a template may use (template_names):
- *
- *   hostname      the host's name (the intent's, else its inventory name)
- *   address       its reserved IPv6 address, without prefix: 2001:db8::10
- *   prefix        the prefix length: 64
- *   gateway       the gateway (the intent's, else the rack's); empty if none
- *   dns           DNS servers, comma-separated: 2001:db8::53,2001:db8::54
- *                 (kickstart's `network --nameserver=` takes this form)
- *   search        search domains, comma-separated: rack1.example.com,example.com
- *   install_id    the install's id
- *   token         the install's token
- *   progress_url  the URL the installer POSTs phases to (context.h); it
- *                 contains '?', so quote it in shell code
- *   profile       the profile's name
- *   agent_url     the agent's HTTP base URL: http://[2001:db8::2]:8080
+ * The names a template may use are template_placeholders[] (template.c:
+ * hostname, address, prefix, gateway, dns, search, install_id, token,
+ * progress_url, profile, agent_url), each with what it stands for; the CLI's
+ * `profiles import --help` and the "unknown placeholder" error list them.
  *
  * Unknown names are an error when the template is checked — at profile load
  * (the standalone hosts file) and at `rackboot profiles import` — never a
@@ -33,19 +22,25 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-extern const char *const template_names[];
-extern const size_t template_n_names;
+typedef struct template_placeholder {
+    const char *name;
+    const char *meaning; /* one line, for help texts */
+} template_placeholder;
+
+extern const template_placeholder template_placeholders[];
+extern const size_t template_n_placeholders;
 
 typedef struct template_error {
     unsigned line;   /* 1-based */
     unsigned column; /* 1-based byte column of the offending "{{" */
-    char message[160];
+    char message[320];
 } template_error;
 
 /* Checks `tmpl` (`len` bytes; need not be NUL-terminated). 0 if every
  * placeholder is well-formed and known; -EBADMSG otherwise, with the first
  * problem described in *err if err is not NULL ("line 12: unknown
- * placeholder {{hostnme}}"). A NUL byte in the template is an error too. */
+ * placeholder {{hostnme}} (known: hostname, address, ...)"). A NUL byte in
+ * the template is an error too. */
 int template_check(const char *tmpl, size_t len, template_error *err);
 
 typedef struct template_var {

@@ -655,14 +655,6 @@ static int check_enum(const char *what, const ProtobufCEnumDescriptor *d, int v,
         }                                                                                          \
     } while (0)
 
-#define TRY(expr)                                                                                  \
-    do {                                                                                           \
-        int r_ = (expr);                                                                           \
-        if (r_ < 0) {                                                                              \
-            return r_;                                                                             \
-        }                                                                                          \
-    } while (0)
-
 static int check_names(const char *what, char *const *names, size_t n, size_t min, size_t max)
 {
     TRY(check_count(what, n, min, max));

@@ -760,14 +760,6 @@ static void stmt_resetp(sqlite3_stmt **st)
 }
 #define _cleanup_stmt_ _cleanup_(stmt_resetp)
 
-#define TRY(expr)                                                                                  \
-    do {                                                                                           \
-        int _r = (expr);                                                                           \
-        if (_r < 0) {                                                                              \
-            return _r;                                                                             \
-        }                                                                                          \
-    } while (0)
-
 /* Steps a statement: 1 with a row, 0 when done, -errno on failure. */
 static int step(backend *b, sqlite3_stmt *st)
 {

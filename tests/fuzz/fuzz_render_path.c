@@ -57,11 +57,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     template_error err;
     int r = template_check((const char *)data, size, &err);
     template_var vars[16];
-    for (size_t i = 0; i < template_n_names && i < ARRAY_SIZE(vars); i++) {
-        vars[i] = (template_var){ template_names[i], "v" };
+    for (size_t i = 0; i < template_n_placeholders && i < ARRAY_SIZE(vars); i++) {
+        vars[i] = (template_var){ template_placeholders[i].name, "v" };
     }
     char *out = NULL;
-    int e = template_expand((const char *)data, size, vars, template_n_names, &out, NULL);
+    int e = template_expand((const char *)data, size, vars, template_n_placeholders, &out, NULL);
     RB_ASSERT(r == 0 ? e == 0 : e == -EBADMSG);
     if (r < 0) {
         RB_ASSERT(err.line >= 1 && err.column >= 1 && strlen(err.message) < sizeof(err.message));

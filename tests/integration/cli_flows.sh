@@ -3,7 +3,8 @@
 # ipc:// API socket in a temp dir (no agents): imports from CSV, from the
 # standalone hosts file and of profiles with a kickstart; install, conflict,
 # --replace, partial results; status --json checked with python3's json
-# module; cancel, of nothing active too;
+# module, -o yaml with PyYAML, --state filters, -o name, -q; cancel, of
+# nothing active too;
 # watch ending on a cancelled install; events; removal; and the exit codes
 # for usage (2), not found (3) and an unreachable controller (4). Over the
 # operators' TLS listener (issue #10): a viewer may read but not write, the
@@ -191,6 +192,30 @@ and [r for r in d if r["host"] == "web17"][0]["updated_at"].endswith("Z")
 and [r for r in d if r["host"] == "web18"][0]["install_id"] is None'
 expect 0 status web17 web18
 grep -q '^web17 .*requested' "$work/out" || fail "status table lacks web17 requested"
+# Scriptable output: the filters, names, YAML read back by PyYAML (a YAML
+# 1.1 reader: MACs and addresses must stay strings) equal to the JSON.
+expect 0 status --state requested -o name
+[ "$(cat "$work/out")" = "$(printf 'db1\nweb17')" ] || fail "status --state requested -o name: $(cat "$work/out")"
+expect 0 hosts list --state none -o name
+[ "$(cat "$work/out")" = "web18" ] || fail "hosts list --state none: $(cat "$work/out")"
+expect 0 hosts list --rack r1 --state requested,installing --json
+json_check '[h["name"] for h in d] == ["web17"]'
+expect 2 status --state bogus
+err_has "--state bogus: expected a comma-separated list of none, requested"
+expect 0 hosts list --json
+cp "$work/out" "$work/hosts.json"
+expect 0 -o yaml hosts list
+python3 -c "
+import json, sys, yaml
+y = yaml.safe_load(open('$work/out'))
+j = json.load(open('$work/hosts.json'))
+sys.exit(0 if y == j else 1)" || fail "hosts list -o yaml does not read back as its --json"
+expect 0 status -o wide web17
+grep -q '^HOST .* INSTALL .* ATTEMPT ' "$work/out" || fail "status -o wide lacks INSTALL and ATTEMPT"
+expect 0 install db1 --profile el9 --replace --quiet
+[ -s "$work/out" ] && fail "install --quiet printed: $(cat "$work/out")"
+expect 3 -q status web99
+err_has "web99"
 expect 3 status web99
 # Honest partial results: web17 is active, web18 is not; web18's row is
 # printed beside web17's skip, and the exit status says not all was done.
@@ -210,6 +235,13 @@ grep -qx 'nothing to cancel' "$work/out" || fail "cancel of nothing active did n
 expect 1 watch web17
 grep -q 'web17 .*cancelled' "$work/out" || fail "watch printed no cancelled line"
 grep -q "$(printf '\033')" "$work/out" && fail "watch wrote ANSI codes to a pipe"
+# watch --json: JSON Lines, a row of status --json per change.
+expect 1 watch web17 --json
+python3 -c "
+import json, sys
+rows = [json.loads(l) for l in open('$work/out')]
+sys.exit(0 if rows and rows[-1]['host'] == 'web17' and rows[-1]['state'] == 'cancelled' else 1)" ||
+    fail "watch --json: $(cat "$work/out")"
 expect 0 events web17 --json
 json_check 'isinstance(d, list) and all(set(e) >= {"seq", "time", "phase", "percent", "message"} for e in d)'
 expect 3 events web99

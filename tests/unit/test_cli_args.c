@@ -100,6 +100,7 @@ static int run(const char *first, ...)
     argv[argc] = NULL;
     free(out_text);
     free(err_text);
+    out_text = err_text = NULL; /* a failed assertion below must not free them twice */
     size_t ol = 0, el = 0;
     cli c = {
         .out = open_memstream(&out_text, &ol),
@@ -749,6 +750,7 @@ static struct {
     uint32_t limit[ASKS];
     Rackboot__V1__Selector sel[ASKS]; /* status: what it selected */
     bool paging, stuck;
+    size_t names_ok; /* hosts asked by name: this many answered, then not found */
 } fleet;
 
 static const Rackboot__V1__ApiReply *fleet_pages(const Rackboot__V1__ApiRequest *req)
@@ -766,12 +768,18 @@ static const Rackboot__V1__ApiReply *fleet_pages(const Rackboot__V1__ApiRequest 
 
     assert_true(fleet.asks < ASKS);
     size_t ask = fleet.asks++;
+    if (req->body_case == RACKBOOT__V1__API_REQUEST__BODY_HOSTS_LIST &&
+        req->hosts_list->n_names > 0 && fleet.names_ok-- == 0) {
+        return refused(RACKBOOT__V1__STATUS__STATUS_NOT_FOUND, "host h00002 not found");
+    }
     const char *after = "";
     uint64_t after_seq = 0;
     uint32_t limit = 0;
+    bool named = false;
     if (req->body_case == RACKBOOT__V1__API_REQUEST__BODY_HOSTS_LIST) {
         after = req->hosts_list->after;
         limit = req->hosts_list->limit;
+        named = req->hosts_list->n_names > 0;
     } else if (req->body_case == RACKBOOT__V1__API_REQUEST__BODY_STATUS) {
         after = req->status->after;
         limit = req->status->limit;
@@ -800,6 +808,15 @@ static const Rackboot__V1__ApiReply *fleet_pages(const Rackboot__V1__ApiRequest 
         if (strcmp(names[i], after) <= 0 || i + 1 <= after_seq) {
             continue;
         }
+        if (named) { /* hosts named by a filtered hosts list */
+            bool asked = false;
+            for (size_t k = 0; k < req->hosts_list->n_names; k++) {
+                asked |= strcmp(req->hosts_list->names[k], names[i]) == 0;
+            }
+            if (!asked) {
+                continue;
+            }
+        }
         if (limit && n == limit) {
             more = true;
             break;
@@ -815,7 +832,15 @@ static const Rackboot__V1__ApiReply *fleet_pages(const Rackboot__V1__ApiRequest 
         rackboot__v1__status_row__init(&status[n]);
         status[n].host = names[i];
         status[n].rack = S("r1");
-        status[n].state = RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_NONE;
+        /* Every third host installing (at kickstart_fetched), every third
+         * failed, the rest never installed: for --state and --phase. */
+        status[n].state = i % 3 == 1   ? RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_INSTALLING
+                          : i % 3 == 2 ? RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_FAILED
+                                       : RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_NONE;
+        status[n].phase = i % 3 == 1   ? RACKBOOT__V1__PHASE__PHASE_KICKSTART_FETCHED
+                          : i % 3 == 2 ? RACKBOOT__V1__PHASE__PHASE_FAILED
+                                       : RACKBOOT__V1__PHASE__PHASE_UNSPECIFIED;
+        status[n].install_id = i % 3 ? S("id") : S("");
         status_rows[n] = &status[n];
         rackboot__v1__event_row__init(&events[n]);
         events[n].seq = i + 1;
@@ -860,6 +885,7 @@ static void fleet_reset(bool paging)
 {
     memset(&fleet, 0, sizeof(fleet));
     fleet.paging = paging;
+    fleet.names_ok = SIZE_MAX;
     fake.reply_to = fleet_pages;
 }
 
@@ -1408,6 +1434,185 @@ static void test_install_power(void **state)
     assert_usage("cancel", "web1", "--power", "cycle");
 }
 
+/* --state and --phase filter status and hosts list: whole pages asked,
+ * the rows kept printed and counted against --limit; hosts list asks the
+ * status, then the hosts it kept by name. */
+static void test_filters(void **state)
+{
+    fleet_reset(true);
+    assert_int_equal(run("status", "--state", "installing", "--json", NULL), CLI_EXIT_OK);
+    assert_int_equal(fleet.asks, 3);
+    assert_int_equal(fleet.limit[0], 1000);
+    json_error_t jerr;
+    json_t *a = json_loads(out_text, 0, &jerr);
+    assert_non_null(a);
+    assert_int_equal(json_array_size(a), FLEET / 3);
+    size_t i;
+    json_t *e;
+    json_array_foreach(a, i, e)
+    {
+        assert_string_equal(json_string_value(json_object_get(e, "state")), "installing");
+    }
+    json_decref(a);
+
+    /* several states; --limit counts what is printed, -o name */
+    fleet_reset(true);
+    assert_int_equal(run("status", "--state", "none,failed", "--limit", "4", "-o", "name", NULL),
+                     CLI_EXIT_OK);
+    assert_string_equal(out_text, "h00000\nh00002\nh00003\nh00005\n");
+    assert_int_equal(fleet.limit[0], 1000); /* not 4: the filter keeps fewer */
+
+    /* a phase; named hosts are filtered too */
+    fleet_reset(true);
+    assert_int_equal(
+        run("status", "--phase", "kickstart_fetched", "--limit", "2", "-o", "name", NULL),
+        CLI_EXIT_OK);
+    assert_string_equal(out_text, "h00001\nh00004\n");
+    fake.reply_to = NULL;
+    static Rackboot__V1__StatusRow rows[2], *row_ptrs[] = { &rows[0], &rows[1] };
+    for (size_t k = 0; k < 2; k++) {
+        rackboot__v1__status_row__init(&rows[k]);
+        rows[k].host = k ? S("web2") : S("web1");
+        rows[k].install_id = S("id");
+        rows[k].state = k ? RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_FAILED
+                          : RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_INSTALLED;
+    }
+    static Rackboot__V1__StatusList named_list = RACKBOOT__V1__STATUS_LIST__INIT;
+    static Rackboot__V1__ApiReply named = RACKBOOT__V1__API_REPLY__INIT;
+    named_list.n_rows = 2;
+    named_list.rows = row_ptrs;
+    named.status = RACKBOOT__V1__STATUS__STATUS_OK;
+    named.body_case = RACKBOOT__V1__API_REPLY__BODY_STATUSES;
+    named.statuses = &named_list;
+    fake.reply = &named;
+    assert_int_equal(run("status", "web1", "web2", "--state", "failed", "-o", "name", NULL), 0);
+    assert_string_equal(out_text, "web2\n");
+
+    /* hosts list --state: the status pages, then the hosts by name */
+    fleet_reset(true);
+    assert_int_equal(run("hosts", "list", "--rack", "r1", "--state", "failed", "--limit", "3", "-o",
+                         "name", NULL),
+                     CLI_EXIT_OK);
+    assert_string_equal(out_text, "h00002\nh00005\nh00008\n");
+    assert_int_equal(fleet.asks, 2);
+    assert_int_equal(fleet.sel[0].n_racks, 1);
+    Rackboot__V1__ApiRequest *req = sent();
+    assert_int_equal(req->body_case, RACKBOOT__V1__API_REQUEST__BODY_HOSTS_LIST);
+    assert_int_equal(req->hosts_list->n_names, 3);
+    rbproto_api_request_free(req);
+    fleet_reset(true);
+    assert_int_equal(run("hosts", "list", "--state", "installing", NULL), CLI_EXIT_OK);
+    assert_int_equal(count_lines(out_text), 1 + FLEET / 3);
+    assert_int_equal(strncmp(out_text, "NAME ", 5), 0);
+    assert_true(fleet.sel[0].all);
+
+    /* a host removed between the status page and the hosts asked by name:
+     * the listing fails and is left unfinished (no closing "]") */
+    fleet_reset(true);
+    fleet.names_ok = 1;
+    assert_int_equal(run("hosts", "list", "--state", "failed", "--json", NULL), CLI_EXIT_NOT_FOUND);
+    assert_int_equal(strncmp(out_text, "[\n  {", 5), 0);
+    assert_null(strstr(out_text, "\n]"));
+    assert_non_null(strstr(err_text, "host h00002 not found"));
+    fleet_reset(true);
+    fleet.names_ok = 0;
+    assert_int_equal(run("hosts", "list", "--state", "failed", "--json", NULL),
+                     CLI_EXIT_NOT_FOUND);
+    assert_string_equal(out_text, ""); /* not "[]": nothing was listed */
+    fleet_reset(true);
+    fleet.names_ok = 1; /* YAML: the emitter of the first page is let go */
+    assert_int_equal(run("hosts", "list", "--state", "failed", "-o", "yaml", NULL),
+                     CLI_EXIT_NOT_FOUND);
+    assert_int_equal(strncmp(out_text, "- address: ", 11), 0);
+
+    assert_usage("status", "--state", "bogus");
+    assert_non_null(strstr(err_text, "--state bogus: expected a comma-separated list of none, "
+                                     "requested, dispatched"));
+    assert_usage("status", "--state", "installing,");
+    assert_usage("status", "--phase", "installed,nope");
+    assert_non_null(strstr(err_text, "dhcp_bound"));
+    assert_usage("install", "web1", "--profile", "el9", "--state", "failed");
+    assert_usage("hosts", "show", "web1", "--state", "failed");
+}
+
+/* -o table|wide|json|yaml|name, --json, -q, before or after the command. */
+static void test_output_formats(void **state)
+{
+    fleet_reset(true);
+    static const char one_host[] = "- address: '2001:db8:100::'\n"
+                                   "  bmc: null\n"
+                                   "  bmc_password_set: false\n"
+                                   "  bmc_user: null\n"
+                                   "  duid: null\n"
+                                   "  firmware: null\n"
+                                   "  gateway: null\n"
+                                   "  hostname: null\n"
+                                   "  macs:\n"
+                                   "  - '52:54:00:00:00:01'\n"
+                                   "  name: h00000\n"
+                                   "  power_state: null\n"
+                                   "  power_updated: null\n"
+                                   "  prefix: 64\n"
+                                   "  rack: r1\n";
+    assert_int_equal(run("hosts", "list", "--limit", "1", "-o", "yaml", NULL), CLI_EXIT_OK);
+    assert_string_equal(out_text, one_host);
+    /* a sequence item per host, over pages */
+    fleet_reset(true);
+    assert_int_equal(run("hosts", "list", "-o", "yaml", NULL), CLI_EXIT_OK);
+    assert_int_equal(strncmp(out_text, one_host, sizeof(one_host) - 1), 0);
+    size_t items = 0;
+    for (const char *p = out_text; (p = strstr(p, "\n- address: ")); p++) {
+        items++;
+    }
+    assert_int_equal(items + 1, FLEET);
+    /* nothing to list: an empty sequence */
+    fleet_reset(true);
+    assert_int_equal(run("-o", "yaml", "status", "--after", "h99999", NULL), CLI_EXIT_OK);
+    assert_string_equal(out_text, "[]\n");
+
+    /* -o name: a name a line, over pages */
+    fleet_reset(true);
+    assert_int_equal(run("hosts", "list", "--output", "name", NULL), CLI_EXIT_OK);
+    assert_int_equal(count_lines(out_text), FLEET);
+    assert_int_equal(strncmp(out_text, "h00000\nh00001\n", 14), 0);
+
+    /* wide: more columns; the plain table keeps its own */
+    fleet_reset(true);
+    assert_int_equal(run("hosts", "list", "--limit", "1", "-o", "wide", NULL), CLI_EXIT_OK);
+    assert_string_equal(out_text, "NAME    RACK  ADDRESS            GATEWAY  HOSTNAME  FIRMWARE  "
+                                  "DUID  BMC  POWER  MACS\n"
+                                  "h00000  r1    2001:db8:100::/64  -        -         -         "
+                                  "-     -    -      52:54:00:00:00:01\n");
+    fleet_reset(true);
+    assert_int_equal(run("status", "--limit", "1", "-o", "wide", NULL), CLI_EXIT_OK);
+    assert_non_null(strstr(out_text, " INSTALL  ATTEMPT "));
+    fleet_reset(true);
+    assert_int_equal(run("-o", "wide", "-o", "table", "status", "--limit", "1", NULL), 0);
+    assert_null(strstr(out_text, " INSTALL "));
+
+    /* --json is -o json, wherever it is given */
+    fleet_reset(true);
+    assert_int_equal(run("--json", "hosts", "list", "--limit", "3", NULL), CLI_EXIT_OK);
+    assert_json_names("name", 0, 3);
+
+    /* -q: nothing on stdout, errors still on stderr, the exit status */
+    fake.reply_to = NULL;
+    fake.reply = ok_statuses();
+    assert_int_equal(run("install", "web1", "--profile", "el9", "-q", NULL), CLI_EXIT_OK);
+    assert_string_equal(out_text, "");
+    fake.reply = refused(RACKBOOT__V1__STATUS__STATUS_NOT_FOUND, "host web9 not found");
+    assert_int_equal(run("--quiet", "install", "web9", "--profile", "el9", NULL),
+                     CLI_EXIT_NOT_FOUND);
+    assert_string_equal(out_text, "");
+    assert_non_null(strstr(err_text, "host web9 not found"));
+
+    assert_usage("hosts", "list", "-o", "xml");
+    assert_non_null(strstr(err_text, "-o xml: expected table, wide, json, yaml or name"));
+    assert_usage("-o", "csv", "status");
+    assert_usage("status", "-o");
+    assert_usage("watch", "-o", "yaml");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1428,6 +1633,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hosts_add_bmc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_power, setup, teardown),
         cmocka_unit_test_setup_teardown(test_install_power, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_output_formats, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

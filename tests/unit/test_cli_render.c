@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -325,7 +326,7 @@ static Rackboot__V1__StatusRow status_row(const char *host, const char *message)
 }
 
 /* A listing printed page by page is, for JSON, byte for byte the whole
- * array as render_json_print() prints it (nested arrays included), never
+ * array as output_print() prints it (nested arrays included), never
  * "[" twice; and "[]" when nothing came. */
 static void test_stream_json_is_one_array(void **state)
 {
@@ -347,29 +348,35 @@ static void test_stream_json_is_one_array(void **state)
     Rackboot__V1__HostList whole = RACKBOOT__V1__HOST_LIST__INIT;
     whole.n_hosts = 3;
     whole.hosts = hp;
-    capture want;
-    capture_open(&want);
-    assert_int_equal(render_json_print(want.f, render_hosts_json(&whole)), 0);
-    capture_close(&want);
-
-    /* pages of 2, of 0 (an empty last page) and of 1 */
+    capture want, got;
+    render_stream s;
+    /* pages of 2, of 0 (an empty last page) and of 1; JSON, YAML and names
+     * alike */
     Rackboot__V1__HostList p1 = whole, p2 = whole, p3 = whole;
     p1.n_hosts = 2;
     p2.n_hosts = 0;
     p3.n_hosts = 1;
     p3.hosts = hp + 2;
-    capture got;
-    capture_open(&got);
-    render_stream s;
-    render_stream_init(&s, got.f, true);
-    assert_int_equal(render_hosts_page(&s, &p1), 0);
-    assert_int_equal(render_hosts_page(&s, &p2), 0);
-    assert_int_equal(render_hosts_page(&s, &p3), 0);
-    assert_int_equal(render_stream_end(&s), 0);
-    capture_close(&got);
-    assert_string_equal(got.text, want.text);
-    free(got.text);
-    free(want.text);
+    static const output_format formats[] = { OUTPUT_JSON, OUTPUT_YAML, OUTPUT_NAME };
+    for (size_t f = 0; f < 3; f++) {
+        capture_open(&want);
+        assert_int_equal(
+            output_print(want.f, formats[f], render_hosts_json(&whole), RENDER_NAME_HOSTS), 0);
+        capture_close(&want);
+        capture_open(&got);
+        render_stream_init(&s, got.f, formats[f]);
+        assert_int_equal(render_hosts_page(&s, &p1), 0);
+        assert_int_equal(render_hosts_page(&s, &p2), 0);
+        assert_int_equal(render_hosts_page(&s, &p3), 0);
+        assert_int_equal(render_stream_end(&s), 0);
+        capture_close(&got);
+        assert_string_equal(got.text, want.text);
+        if (formats[f] == OUTPUT_NAME) {
+            assert_string_equal(got.text, "a1\nb22\nc333\n");
+        }
+        free(got.text);
+        free(want.text);
+    }
 
     /* status and events the same way */
     Rackboot__V1__StatusRow a = status_row("web1", "one"), b = status_row("web2", NULL);
@@ -378,14 +385,14 @@ static void test_stream_json_is_one_array(void **state)
     sl.n_rows = 2;
     sl.rows = rows;
     capture_open(&want);
-    assert_int_equal(render_json_print(want.f, render_status_json(&sl)), 0);
+    assert_int_equal(output_print(want.f, OUTPUT_JSON, render_status_json(&sl), NULL), 0);
     capture_close(&want);
     Rackboot__V1__StatusList s1 = sl, s2 = sl;
     s1.n_rows = 1;
     s2.n_rows = 1;
     s2.rows = rows + 1;
     capture_open(&got);
-    render_stream_init(&s, got.f, true);
+    render_stream_init(&s, got.f, OUTPUT_JSON);
     render_status_page(&s, &s1);
     render_status_page(&s, &s2);
     assert_int_equal(render_stream_end(&s), 0);
@@ -396,7 +403,7 @@ static void test_stream_json_is_one_array(void **state)
 
     Rackboot__V1__EventList el = RACKBOOT__V1__EVENT_LIST__INIT;
     capture_open(&got);
-    render_stream_init(&s, got.f, true);
+    render_stream_init(&s, got.f, OUTPUT_JSON);
     render_events_page(&s, &el);
     assert_int_equal(render_stream_end(&s), 0);
     capture_close(&got);
@@ -428,7 +435,7 @@ static void test_stream_table_pages(void **state)
     capture got;
     capture_open(&got);
     render_stream s;
-    render_stream_init(&s, got.f, false);
+    render_stream_init(&s, got.f, OUTPUT_TABLE);
     assert_int_equal(render_status_page(&s, &p1), 0);
     assert_int_equal(render_status_page(&s, &p2), 0);
     assert_int_equal(render_status_page(&s, &p3), 0);
@@ -445,6 +452,44 @@ static void test_stream_table_pages(void **state)
     free(one.text);
 }
 
+/* YAML quotes every string a YAML 1.1 reader would take for something
+ * else (bools, nulls, numbers, base-60 MACs, times), keeps names plain,
+ * writes text of several lines as a literal block, and sorts keys. */
+static void test_yaml_scalars(void **state)
+{
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:i, s:n, s:[], "
+                          "s:{}, s:f}",
+                          "name", "web17", "yes", "yes", "off", "Off", "num", "123", "mac",
+                          "52:54:00:12:34:56", "time", "2026-12-07T01:02:03.000Z", "colon", "a: b",
+                          "empty", "", "path", "/var/lib/x", "text", "line one\nline two\n", "flag",
+                          1, "count", 42, "none", "list", "map", "real", 0.5);
+    assert_non_null(j);
+    capture got;
+    capture_open(&got);
+    assert_int_equal(output_print(got.f, OUTPUT_YAML, j, NULL), 0);
+    capture_close(&got);
+    assert_string_equal(got.text, "colon: 'a: b'\n"
+                                  "count: 42\n"
+                                  "empty: ''\n"
+                                  "flag: true\n"
+                                  "list: []\n"
+                                  "mac: '52:54:00:12:34:56'\n"
+                                  "map: {}\n"
+                                  "name: web17\n"
+                                  "none: null\n"
+                                  "num: '123'\n"
+                                  "'off': 'Off'\n"
+                                  "path: /var/lib/x\n"
+                                  "real: 0.5\n"
+                                  "text: |\n"
+                                  "  line one\n"
+                                  "  line two\n"
+                                  "time: '2026-12-07T01:02:03.000Z'\n"
+                                  "'yes': 'yes'\n");
+    free(got.text);
+    assert_int_equal(output_print(stdout, OUTPUT_TABLE, json_object(), NULL), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -456,6 +501,7 @@ int main(void)
         cmocka_unit_test(test_status_text),
         cmocka_unit_test(test_stream_json_is_one_array),
         cmocka_unit_test(test_stream_table_pages),
+        cmocka_unit_test(test_yaml_scalars),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
