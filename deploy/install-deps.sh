@@ -25,7 +25,8 @@ ANALYSIS="clang libclang-rt-14-dev llvm valgrind clang-format"
 # gives /etc/services, without which atftp refuses "udp/tftp, unknown
 # service" (a minbase Debian has none). openipmi's ipmi_sim is the BMC of
 # tests/integration/power_ipmi.sh, and ipmitool checks what it was told.
-PEERS="netbase iproute2 procps util-linux iputils-ping curl python3
+# python3-yaml (PyYAML, a YAML 1.1 reader) reads `rackboot -o yaml` back.
+PEERS="netbase iproute2 procps util-linux iputils-ping curl python3 python3-yaml
        isc-dhcp-client dhcpcd-base isc-dhcp-relay
        tftp-hpa atftp kea-dhcp6-server kea-admin
        nginx-light wrk radvd tcpdump
