@@ -32,6 +32,23 @@
 /* Who may use the local socket besides root (its owner). */
 #define API_GROUP "rackboot"
 
+/* The verb label of rackboot_api_requests_total: one per request kind
+ * (request_kinds below names each kind's), the identity handshake, and
+ * whatever could not be read as a known request. */
+#define API_VERB_AUTH    14u
+#define API_VERB_UNKNOWN 15u
+#define API_VERBS        16u
+/* Its result label: how the answer's status reads to whoever watches the
+ * API (deploy/METRICS.md). */
+typedef enum api_result {
+    API_RESULT_OK,
+    API_RESULT_REFUSED, /* UNAUTHORIZED: no proven identity, or a viewer writing */
+    API_RESULT_INVALID, /* INVALID, NOT_FOUND, CONFLICT: the request does not fit the fleet */
+    API_RESULT_ERROR,   /* FAILED, UNAVAILABLE: the controller (or some hosts) failed it */
+    API_RESULTS,
+} api_result;
+static const char *const api_result_names[API_RESULTS] = { "ok", "refused", "invalid", "error" };
+
 typedef struct endpoint {
     api *api;
     rpc_server *rpc;
@@ -53,6 +70,9 @@ struct api {
     uv_timer_t tick;
     bool tick_open;
     log_ratelimit bad_rl;
+    /* Requests answered, by verb (api_verbs) and result: the
+     * rackboot_api_requests_total series (api_register_metrics()). */
+    uint64_t answered[API_VERBS][API_RESULTS];
 };
 
 /* Who sent a request: what the audit log says, and what they may do. */
@@ -1096,7 +1116,7 @@ static void do_status(store *st, const Rackboot__V1__StatusRequest *req, reply_c
 /* ---- Events (with long poll) ------------------------------------------- */
 
 static void job_run(api *a, store_queue_work_fn work, store_queue_done_fn done, void *arg);
-static void request_end(rpc_call *call, reply_ctx *rc);
+static void request_end(api *a, rpc_call *call, reply_ctx *rc, int body);
 
 typedef struct events_add {
     reply_ctx *rc;
@@ -1207,7 +1227,7 @@ static void poll_check_done(void *arg, int status)
     bool answer =
         status >= 0 && !p->gone && (p->found != 0 || p->deadline_ms <= now_monotonic_ms());
     if (answer && p->rc.a) {
-        request_end(p->call, &p->rc);
+        request_end(a, p->call, &p->rc, RACKBOOT__V1__API_REQUEST__BODY_EVENTS);
         park_remove(a, p);
         return;
     }
@@ -1315,29 +1335,92 @@ typedef struct request_kind {
     const char *verb;   /* written to the audit log; NULL: a read */
     bool viewer;        /* a viewer may make it */
     const char *denied; /* "viewer may not ..." */
+    const char *metric; /* its verb label in rackboot_api_requests_total */
 } request_kind;
 
 static const request_kind request_kinds[] = {
     /* The reads a viewer may make (README, "Roles"). */
-    { RACKBOOT__V1__API_REQUEST__BODY_HOSTS_LIST, NULL, true, NULL },
-    { RACKBOOT__V1__API_REQUEST__BODY_RACKS_LIST, NULL, true, NULL },
-    { RACKBOOT__V1__API_REQUEST__BODY_PROFILES_LIST, NULL, true, NULL },
-    { RACKBOOT__V1__API_REQUEST__BODY_IMAGES_LIST, NULL, true, NULL },
-    { RACKBOOT__V1__API_REQUEST__BODY_STATUS, NULL, true, NULL },
-    { RACKBOOT__V1__API_REQUEST__BODY_EVENTS, NULL, true, NULL }, /* events, watch */
+    { RACKBOOT__V1__API_REQUEST__BODY_HOSTS_LIST, NULL, true, NULL, "hosts_list" },
+    { RACKBOOT__V1__API_REQUEST__BODY_RACKS_LIST, NULL, true, NULL, "racks_list" },
+    { RACKBOOT__V1__API_REQUEST__BODY_PROFILES_LIST, NULL, true, NULL, "profiles_list" },
+    { RACKBOOT__V1__API_REQUEST__BODY_IMAGES_LIST, NULL, true, NULL, "images_list" },
+    { RACKBOOT__V1__API_REQUEST__BODY_STATUS, NULL, true, NULL, "status" },
+    { RACKBOOT__V1__API_REQUEST__BODY_EVENTS, NULL, true, NULL, "events" }, /* events, watch */
     /* Operators (and the local socket) only. */
-    { RACKBOOT__V1__API_REQUEST__BODY_AUDIT, NULL, false, "read the audit log" },
-    { RACKBOOT__V1__API_REQUEST__BODY_HOSTS_ADD, "hosts add", false, "add or import hosts" },
-    { RACKBOOT__V1__API_REQUEST__BODY_HOSTS_REMOVE, "hosts remove", false, "remove hosts" },
-    { RACKBOOT__V1__API_REQUEST__BODY_PROFILES_IMPORT, "profiles import", false,
-      "import profiles" },
-    { RACKBOOT__V1__API_REQUEST__BODY_INSTALL, "install", false, "install" },
-    { RACKBOOT__V1__API_REQUEST__BODY_CANCEL, "cancel", false, "cancel" },
+    { RACKBOOT__V1__API_REQUEST__BODY_AUDIT, NULL, false, "read the audit log", "audit" },
+    { RACKBOOT__V1__API_REQUEST__BODY_HOSTS_ADD, "hosts add", false, "add or import hosts",
+      "hosts_add" },
+    { RACKBOOT__V1__API_REQUEST__BODY_HOSTS_REMOVE, "hosts remove", false, "remove hosts",
+      "hosts_remove" },
+    { RACKBOOT__V1__API_REQUEST__BODY_PROFILES_IMPORT, "profiles import", false, "import profiles",
+      "profiles_import" },
+    { RACKBOOT__V1__API_REQUEST__BODY_INSTALL, "install", false, "install", "install" },
+    { RACKBOOT__V1__API_REQUEST__BODY_CANCEL, "cancel", false, "cancel", "cancel" },
     /* Power, status included: it makes the BMC answer, it is not a read of
      * the fleet's state (hosts list shows the state last read). */
-    { RACKBOOT__V1__API_REQUEST__BODY_POWER, "power", false, "use hosts' BMCs" },
-    { RACKBOOT__V1__API_REQUEST__BODY_POWER_RESULTS, NULL, false, "use hosts' BMCs" },
+    { RACKBOOT__V1__API_REQUEST__BODY_POWER, "power", false, "use hosts' BMCs", "power" },
+    { RACKBOOT__V1__API_REQUEST__BODY_POWER_RESULTS, NULL, false, "use hosts' BMCs",
+      "power_results" },
 };
+_Static_assert(ARRAY_SIZE(request_kinds) == API_VERB_AUTH, "a verb label per request kind");
+
+/* The verb label's index for a request of this body (0: unreadable). */
+static size_t verb_of(int body)
+{
+    if (body == RACKBOOT__V1__API_REQUEST__BODY_AUTH_HELLO ||
+        body == RACKBOOT__V1__API_REQUEST__BODY_AUTH_PROOF) {
+        return API_VERB_AUTH;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(request_kinds); i++) {
+        if ((int)request_kinds[i].body == body) {
+            return i;
+        }
+    }
+    return API_VERB_UNKNOWN;
+}
+
+static const char *verb_name(size_t verb)
+{
+    if (verb < ARRAY_SIZE(request_kinds)) {
+        return request_kinds[verb].metric;
+    }
+    return verb == API_VERB_AUTH ? "auth" : "unknown";
+}
+
+static api_result result_of(Rackboot__V1__Status status)
+{
+    switch (status) {
+    case RACKBOOT__V1__STATUS__STATUS_OK:
+        return API_RESULT_OK;
+    case RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED:
+        return API_RESULT_REFUSED;
+    case RACKBOOT__V1__STATUS__STATUS_INVALID:
+    case RACKBOOT__V1__STATUS__STATUS_NOT_FOUND:
+    case RACKBOOT__V1__STATUS__STATUS_CONFLICT:
+        return API_RESULT_INVALID;
+    default:
+        return API_RESULT_ERROR;
+    }
+}
+
+int api_register_metrics(api *a, metrics *m)
+{
+    for (size_t v = 0; v < API_VERBS; v++) {
+        for (size_t r = 0; r < API_RESULTS; r++) {
+            char labels[64];
+            snprintf(labels, sizeof(labels), "verb=\"%s\",result=\"%s\"", verb_name(v),
+                     api_result_names[r]);
+            int err = metrics_register(m, METRIC_COUNTER, "rackboot_api_requests_total",
+                                       "Operators' API requests answered, by request kind and "
+                                       "result.",
+                                       labels, &a->answered[v][r]);
+            if (err < 0) {
+                return err;
+            }
+        }
+    }
+    return 0;
+}
 
 static const request_kind *request_kind_of(Rackboot__V1__ApiRequest__BodyCase body)
 {
@@ -1728,7 +1811,7 @@ static bool job_caller_here(const api_job *j)
 static void job_end(api_job *j)
 {
     if (job_caller_here(j)) {
-        request_end(j->call, &j->rc);
+        request_end(j->a, j->call, &j->rc, (int)j->req->body_case);
     } else {
         rpc_call_drop(j->call);
     }
@@ -1841,7 +1924,7 @@ static void request_submit(api *a, endpoint *ep, rpc_call *call, Rackboot__V1__A
     if (!j) {
         log_error("api: out of memory for a request");
         set_status(rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "out of memory");
-        request_end(call, rc);
+        request_end(a, call, rc, (int)req->body_case);
         rbproto_free(&req->base);
         return;
     }
@@ -1915,12 +1998,13 @@ static void on_request(void *userdata, rpc_call *call)
             return;
         }
     }
-    request_end(call, &rc);
+    request_end(a, call, &rc, req ? (int)req->body_case : 0);
     rbproto_free(req ? &req->base : NULL);
 }
 
-/* Answers a request that ran and frees the reply's arena. */
-static void request_end(rpc_call *call, reply_ctx *rc)
+/* Answers a request that ran (of ApiRequest body case `body`, 0 when it
+ * could not be read), counts it, and frees the reply's arena. */
+static void request_end(api *a, rpc_call *call, reply_ctx *rc, int body)
 {
     if (wire_arena_failed(rc->a)) {
         set_status(rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "out of memory");
@@ -1932,6 +2016,7 @@ static void request_end(rpc_call *call, reply_ctx *rc)
     if (rc->rep.status != RACKBOOT__V1__STATUS__STATUS_OK && !per_host) {
         rc->rep.body_case = RACKBOOT__V1__API_REPLY__BODY__NOT_SET;
     }
+    a->answered[verb_of(body)][result_of(rc->rep.status)]++;
     send_reply(call, &rc->rep);
     rc->a = wire_arena_free(rc->a);
 }

@@ -22,6 +22,7 @@
 #include <uv.h>
 
 #include "hub.h"
+#include "metrics/metrics.h"
 #include "pki.h"
 #include "store/queue.h"
 
@@ -42,6 +43,11 @@ typedef struct api_config {
  * agent must hold. */
 int api_new(uv_loop_t *loop, hub *hb, const api_config *cfg, api **ret, char **ret_error);
 api *api_free(api *a);
+
+/* Registers rackboot_api_requests_total{verb,result}: every answered
+ * request counted by kind and by how its status reads (deploy/METRICS.md).
+ * `a` must outlive the registry's renders. */
+int api_register_metrics(api *a, metrics *m);
 
 /* New events or states: answer the parked event polls. */
 void api_poke(api *a);

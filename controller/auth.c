@@ -185,3 +185,13 @@ size_t auth_count(const auth *a)
 {
     return hashmap_size(a->pipes);
 }
+
+size_t auth_count_proven(const auth *a)
+{
+    size_t n = 0;
+    void *v;
+    for (size_t it = 0; hashmap_next(a->pipes, &it, &v);) {
+        n += ((const pipe_state *)v)->proven;
+    }
+    return n;
+}

@@ -43,3 +43,6 @@ int auth_revoked_pipes(const auth *a, uint32_t **ret_pipes, size_t *ret_n);
 const auth_peer *auth_identity(const auth *a, uint32_t pipe);
 void auth_pipe_closed(auth *a, uint32_t pipe);
 size_t auth_count(const auth *a);
+/* Pipes that proved their identity (auth_count() includes those still in
+ * their handshake). */
+size_t auth_count_proven(const auth *a);

@@ -84,6 +84,13 @@ static const confload_key store_keys[] = {
     { "url", CONFLOAD_CUSTOM, .parse = parse_store_url },
 };
 
+/* Off unless set: the address is the operator's choice (a management
+ * network, or loopback for a local Prometheus). */
+static const confload_key metrics_keys[] = {
+    { "listen", CONFLOAD_LISTEN, AT(metrics_listen), .port = CONTROLLER_DEFAULT_METRICS_PORT,
+      .flag = CONFLOAD_FLAG(controller_config, metrics) },
+};
+
 #undef AT
 #undef SECONDS
 
@@ -113,6 +120,7 @@ static const confload_section sections[] = {
     { "pki", pki_keys, ARRAY_SIZE(pki_keys) },
     { "installs", installs_keys, ARRAY_SIZE(installs_keys) },
     { "store", store_keys, ARRAY_SIZE(store_keys) },
+    { "metrics", metrics_keys, ARRAY_SIZE(metrics_keys) },
 };
 
 static const confload_schema schema = { sections, ARRAY_SIZE(sections), finish };

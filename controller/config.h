@@ -6,6 +6,7 @@
  * them all at once. Paths are resolved against the file's directory. */
 #pragma once
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -18,6 +19,7 @@
 #define CONTROLLER_DEFAULT_INSTALL_TIMEOUT 7200u  /* s: installing → installed */
 #define CONTROLLER_DEFAULT_SYNC_WAIT_MAX   60000u /* ms: longest long poll */
 #define CONTROLLER_DEFAULT_KEEP_EVENTS     90u    /* days: [store] keep_events_days */
+#define CONTROLLER_DEFAULT_METRICS_PORT    9464u  /* [metrics] listen without a port */
 
 typedef struct controller_config {
     char *path;
@@ -40,6 +42,9 @@ typedef struct controller_config {
     /* [store] */
     char *store_url; /* "sqlite:///PATH" (store_url_check()); NULL: <state_dir>/fleet.db */
     uint32_t keep_events_days; /* events are deleted after this; 0: kept for ever */
+    /* [metrics] */
+    bool metrics;                       /* listen was set: serve GET /metrics there */
+    struct sockaddr_in6 metrics_listen; /* plain HTTP (controller/scrape.h) */
 } controller_config;
 
 /* -EINVAL with the problems in `d` when the file is not valid. */

@@ -177,8 +177,28 @@ static bool phase_is_progress(Rackboot__V1__Phase p)
     return phase_progress_rank(p) > 0;
 }
 
+/* The milestone (store.h) the event takes its install to, if any: its
+ * first dhcp_bound (status shows no progress yet; a host that reboots in
+ * the middle of an install binds again, and that is not a new start), or
+ * installed. */
+static store_milestone event_milestone(const store_event *e, const store_install_ref *in,
+                                       bool moved, install_state next)
+{
+    if (in->dispatched_ms == 0) {
+        return STORE_MILESTONE_NONE;
+    }
+    if (moved && next == INSTALL_INSTALLED) {
+        return STORE_MILESTONE_INSTALLED;
+    }
+    if (e->phase == RACKBOOT__V1__PHASE__PHASE_DHCP_BOUND && install_state_is_active(in->state) &&
+        phase_progress_rank(in->phase) == 0) {
+        return STORE_MILESTONE_DHCP_BOUND;
+    }
+    return STORE_MILESTONE_NONE;
+}
+
 static int event_apply(store *s, const store_event *e, const store_install_ref *in, uint64_t now,
-                       bool *bump)
+                       bool *bump, store_event_timing *timing)
 {
     install_state next = in->state;
     /* A Debian installer's `installed` keeps its install going until the
@@ -189,6 +209,10 @@ static int event_apply(store *s, const store_event *e, const store_install_ref *
     bool moved = r == 1;
     if (moved && (next == INSTALL_INSTALLED || next == INSTALL_FAILED)) {
         *bump = true; /* withdraw the intent */
+    }
+    if (timing) {
+        timing->milestone = event_milestone(e, in, moved, next);
+        timing->since_dispatch_ms = now > in->dispatched_ms ? now - in->dispatched_ms : 0;
     }
     if (e->phase == RACKBOOT__V1__PHASE__PHASE_DUID_LEARNED) {
         TRY(s->ops->duid_put(s->be, e->duid, e->duid_len, e->mac, now));
@@ -238,7 +262,8 @@ static int power_event_apply(store *s, const store_event *e, int64_t host_id,
 }
 
 static int ingest_tx(store *s, int64_t rack_id, const store_event *events, size_t n, uint64_t now,
-                     store_event_result *results, uint64_t *ret_through)
+                     store_event_result *results, store_event_timing *timings,
+                     uint64_t *ret_through)
 {
     uint64_t through = 0;
     int stored = 0;
@@ -249,7 +274,11 @@ static int ingest_tx(store *s, int64_t rack_id, const store_event *events, size_
     TRY(s->ops->agent_stored_through(s->be, rack_id, &through));
     for (size_t i = 0; i < n; i++) {
         const store_event *e = &events[i];
+        store_event_timing *timing = timings ? &timings[i] : NULL;
         store_event_result res;
+        if (timing) {
+            *timing = (store_event_timing){ 0 };
+        }
         if (e->seq == 0 || e->seq > INT64_MAX) {
             res = STORE_EVENT_REFUSED_INVALID; /* cannot be keyed: not kept */
         } else if (e->seq <= through) {
@@ -271,7 +300,7 @@ static int ingest_tx(store *s, int64_t rack_id, const store_event *events, size_
                 TRY(power_event_apply(s, e, host_id, &in, now, &bump));
                 stored++;
             } else if (ok) {
-                TRY(event_apply(s, e, &in, now, &bump));
+                TRY(event_apply(s, e, &in, now, &bump, timing));
                 stored++;
             }
         }
@@ -304,6 +333,13 @@ static int ingest_tx(store *s, int64_t rack_id, const store_event *events, size_
 int store_events_ingest(store *s, const char *rack, const store_event *events, size_t n,
                         uint64_t now, store_event_result *results, uint64_t *ret_stored_through)
 {
+    return store_events_ingest_timed(s, rack, events, n, now, results, NULL, ret_stored_through);
+}
+
+int store_events_ingest_timed(store *s, const char *rack, const store_event *events, size_t n,
+                              uint64_t now, store_event_result *results,
+                              store_event_timing *timings, uint64_t *ret_stored_through)
+{
     int64_t rack_id;
     uint64_t through = 0;
     s->errmsg[0] = '\0';
@@ -313,7 +349,7 @@ int store_events_ingest(store *s, const char *rack, const store_event *events, s
     TRY(fleet_tx_begin(s));
     int r = fleet_found(s, s->ops->rack_find(s->be, rack, &rack_id, NULL), "rack", rack);
     if (r >= 0) {
-        r = ingest_tx(s, rack_id, events, n, now, results, &through);
+        r = ingest_tx(s, rack_id, events, n, now, results, timings, &through);
     }
     r = fleet_tx_end(s, r);
     if (r >= 0 && ret_stored_through) {
@@ -323,6 +359,24 @@ int store_events_ingest(store *s, const char *rack, const store_event *events, s
 }
 
 /* ---- Status and history ------------------------------------------------ */
+
+static int count_state(install_state state, uint64_t n, void *userdata)
+{
+    uint64_t *counts = userdata;
+    if (state >= INSTALL_STATE_FIRST && state <= INSTALL_STATE_LAST) {
+        counts[state] = n;
+    }
+    return 0;
+}
+
+int store_installs_count(store *s, uint64_t ret_counts[INSTALL_STATE_LAST + 1])
+{
+    uint64_t counts[INSTALL_STATE_LAST + 1] = { 0 };
+    s->errmsg[0] = '\0';
+    TRY(s->ops->installs_count(s->be, count_state, counts));
+    memcpy(ret_counts, counts, sizeof(counts));
+    return 0;
+}
 
 int store_status_get(store *s, const char *host, int (*cb)(const store_status *st, void *userdata),
                      void *userdata)

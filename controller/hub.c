@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "hashmap.h"
 #include "log.h"
 #include "rbproto.h"
 #include "store/queue.h"
@@ -16,6 +17,24 @@
 
 /* How often parked syncs are checked for their deadline. */
 #define PARK_TICK_MS 100
+
+/* Fan-out buckets, seconds: "well under a second" is the design's goal
+ * for a fleet's agents; an agent that persists slowly or a store that
+ * stalls shows in the upper ones. */
+static const double fanout_bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                        1,     2.5,  5,     10,   30,  60 };
+/* Install milestone buckets, seconds: a power cycle and firmware to the
+ * first DHCPv6 exchange takes one to a few minutes, an install tens. */
+static const double milestone_bounds[] = { 5,    10,   30,   60,   120,  300,  600,  900,
+                                           1200, 1800, 2700, 3600, 5400, 7200, 10800 };
+
+/* A rack's generation announced to its waiting agent and not acked yet:
+ * when the hub learned of it (the poke after the write that moved it). */
+typedef struct fanout_wait {
+    char rack[STORE_NAME_MAX + 1]; /* the map's key */
+    uint64_t generation;
+    uint64_t since_ms; /* monotonic */
+} fanout_wait;
 
 typedef struct parked {
     rpc_call *call;
@@ -40,7 +59,56 @@ struct hub {
     void (*on_events)(void *userdata);
     void *userdata;
     log_ratelimit bad_rl;
+    /* Metrics (hub_register_metrics()), loop only. */
+    hashmap *fanout; /* rack name -> fanout_wait */
+    metrics_histogram fanout_seconds;
+    metrics_histogram to_dhcp_seconds, to_installed_seconds;
+    uint64_t events[STORE_EVENT_REFUSED_INVALID + 1]; /* by store_event_result */
 };
+
+/* ---- Fan-out latency --------------------------------------------------- */
+
+/* `rack`'s waiting agent is being sent `generation`, which the hub learned
+ * of at `since_ms`. An older announcement still unacked keeps its start:
+ * the agent's ack of the newer one ends both. */
+static void fanout_start(hub *h, const char *rack, uint64_t generation, uint64_t since_ms)
+{
+    fanout_wait *w = hashmap_get(h->fanout, rack, strlen(rack));
+    if (w) {
+        w->generation = generation > w->generation ? generation : w->generation;
+        return;
+    }
+    w = calloc(1, sizeof(*w));
+    if (!w) {
+        return; /* one measurement lost */
+    }
+    snprintf(w->rack, sizeof(w->rack), "%s", rack);
+    w->generation = generation;
+    w->since_ms = since_ms;
+    if (hashmap_put(h->fanout, w->rack, strlen(w->rack), w) < 0) {
+        free(w);
+    }
+}
+
+/* The agent of `rack` says it persisted `acked`. */
+static void fanout_acked(hub *h, const char *rack, uint64_t acked)
+{
+    fanout_wait *w = hashmap_get(h->fanout, rack, strlen(rack));
+    if (!w || acked < w->generation) {
+        return;
+    }
+    uint64_t now = now_monotonic_ms();
+    metrics_histogram_observe(&h->fanout_seconds,
+                              (double)(now > w->since_ms ? now - w->since_ms : 0) / 1000.0);
+    hashmap_remove(h->fanout, rack, strlen(rack));
+    free(w);
+}
+
+/* The agent went away: its reconnection is not a fan-out. */
+static void fanout_forget(hub *h, const char *rack)
+{
+    free(hashmap_remove(h->fanout, rack, strlen(rack)));
+}
 
 /* ---- Replies ----------------------------------------------------------- */
 
@@ -350,6 +418,9 @@ static void handle_sync(hub *h, rpc_call *call, const auth_peer *peer,
                         const Rackboot__V1__SyncRequest *req)
 {
     uint32_t wait = req->max_wait_ms < h->max_wait_ms ? req->max_wait_ms : h->max_wait_ms;
+    if (req->acked_generation > 0) {
+        fanout_acked(h, peer->id.name, req->acked_generation);
+    }
     sync_submit(h, call, peer->id.name, req->acked_generation, req->held_generation, wait);
 }
 
@@ -367,6 +438,7 @@ typedef struct poke_job {
     hub *h;
     rack_gen *racks; /* sorted by name, no duplicates */
     size_t n;
+    uint64_t poked_ms; /* monotonic: when a write said generations may have moved */
 } poke_job;
 
 static int rack_gen_cmp(const void *a, const void *b)
@@ -398,6 +470,7 @@ static void poke_done(void *arg, int status)
         snprintf(key.rack, sizeof(key.rack), "%s", p->rack);
         const rack_gen *g = bsearch(&key, j->racks, j->n, sizeof(*j->racks), rack_gen_cmp);
         if (g && g->read && g->generation != p->held) {
+            fanout_start(h, p->rack, g->generation, j->poked_ms);
             sync_submit(h, p->call, p->rack, 0, p->held, 0);
             park_remove(h, p);
         }
@@ -444,6 +517,7 @@ static void poke(hub *h, const char *rack)
     j->h = h;
     j->racks = racks;
     j->n = u;
+    j->poked_ms = now_monotonic_ms();
     if (u == 0 || store_queue_submit_grouped(h->queue, poke_work, poke_done, j) < 0) {
         if (u > 0) {
             log_error("hub: out of memory: parked syncs wait for their deadline");
@@ -487,6 +561,7 @@ typedef struct events_job {
     const char *journal_id;
     store_event *evs;
     store_event_result *results;
+    store_event_timing *timings;
     size_t n;
     uint64_t now;
     int fresh;  /* store_agent_journal() */
@@ -503,6 +578,7 @@ static events_job *events_job_free(events_job *j)
         }
         free(j->evs);
         free(j->results);
+        free(j->timings);
         free(j);
     }
     return NULL;
@@ -514,10 +590,26 @@ static void events_work(store *st, void *arg)
     events_job *j = arg;
     j->fresh = store_agent_journal(st, j->rack, j->journal_id);
     if (j->fresh >= 0) {
-        j->stored = store_events_ingest(st, j->rack, j->evs, j->n, j->now, j->results, &j->through);
+        j->stored = store_events_ingest_timed(st, j->rack, j->evs, j->n, j->now, j->results,
+                                              j->timings, &j->through);
     }
     if (j->fresh < 0 || j->stored < 0) {
         snprintf(j->errmsg, sizeof(j->errmsg), "%s", store_errmsg(st));
+    }
+}
+
+/* An event's part in the metrics: its result, and how long its install
+ * took to get where it took it. */
+static void hub_count_event(hub *h, store_event_result res, const store_event_timing *t)
+{
+    if (res >= STORE_EVENT_STORED && res <= STORE_EVENT_REFUSED_INVALID) {
+        h->events[res]++;
+    }
+    double seconds = (double)t->since_dispatch_ms / 1000.0;
+    if (t->milestone == STORE_MILESTONE_DHCP_BOUND) {
+        metrics_histogram_observe(&h->to_dhcp_seconds, seconds);
+    } else if (t->milestone == STORE_MILESTONE_INSTALLED) {
+        metrics_histogram_observe(&h->to_installed_seconds, seconds);
     }
 }
 
@@ -545,6 +637,7 @@ static void events_send(hub *h, events_job *j)
         return;
     }
     for (size_t i = 0; i < j->n; i++) {
+        hub_count_event(h, j->results[i], &j->timings[i]);
         if (j->results[i] >= STORE_EVENT_REFUSED_HOST &&
             log_ratelimit_ok(&h->bad_rl, now_monotonic_ms(), NULL)) {
             char host[80];
@@ -606,10 +699,11 @@ static void handle_events(hub *h, rpc_call *call, const auth_peer *peer,
         j->req = req;
         j->evs = calloc(n ? n : 1, sizeof(*j->evs));
         j->results = calloc(n ? n : 1, sizeof(*j->results));
+        j->timings = calloc(n ? n : 1, sizeof(*j->timings));
     } else {
         rbproto_free(&req->base);
     }
-    if (!j || !j->evs || !j->results) {
+    if (!j || !j->evs || !j->results || !j->timings) {
         events_job_free(j);
         reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "out of memory");
         return;
@@ -809,6 +903,7 @@ static void on_pipe_closed(void *userdata, uint32_t pipe)
     const auth_peer *peer = auth_identity(h->auth, pipe);
     if (peer) {
         log_info("hub: agent of rack=%s disconnected", peer->id.name);
+        fanout_forget(h, peer->id.name);
     }
     auth_pipe_closed(h->auth, pipe);
     parked *p = h->parked;
@@ -862,7 +957,16 @@ int hub_new(uv_loop_t *loop, const hub_config *cfg, void (*on_events)(void *user
     h->on_events = on_events;
     h->userdata = userdata;
     h->bad_rl = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 20);
-    int r = auth_new(cfg->verifier, PKI_ROLE_AGENT, &h->auth);
+    RB_ASSERT(
+        metrics_histogram_init(&h->fanout_seconds, fanout_bounds, ARRAY_SIZE(fanout_bounds)) == 0);
+    RB_ASSERT(metrics_histogram_init(&h->to_dhcp_seconds, milestone_bounds,
+                                     ARRAY_SIZE(milestone_bounds)) == 0);
+    RB_ASSERT(metrics_histogram_init(&h->to_installed_seconds, milestone_bounds,
+                                     ARRAY_SIZE(milestone_bounds)) == 0);
+    int r = hashmap_new(16, &h->fanout);
+    if (r >= 0) {
+        r = auth_new(cfg->verifier, PKI_ROLE_AGENT, &h->auth);
+    }
     if (r >= 0) {
         r = uv_timer_init(loop, &h->tick);
     }
@@ -904,6 +1008,13 @@ hub *hub_free(hub *h)
     }
     rpc_server_free(h->rpc);
     auth_free(h->auth);
+    if (h->fanout) {
+        void *w;
+        for (size_t it = 0; hashmap_next(h->fanout, &it, &w);) {
+            free(w);
+        }
+        h->fanout = hashmap_free(h->fanout);
+    }
     if (h->tick_open) {
         uv_close((uv_handle_t *)&h->tick, free_after_close);
     } else {
@@ -915,4 +1026,47 @@ hub *hub_free(hub *h)
 int hub_bound_port(const hub *h)
 {
     return rpc_server_bound_port(h->rpc);
+}
+
+size_t hub_agents_online(const hub *h)
+{
+    return auth_count_proven(h->auth);
+}
+
+int hub_register_metrics(hub *h, metrics *m)
+{
+    static const struct {
+        store_event_result result;
+        const char *labels;
+    } results[] = {
+        { STORE_EVENT_STORED, "result=\"stored\"" },
+        { STORE_EVENT_DUPLICATE, "result=\"duplicate\"" },
+        { STORE_EVENT_REFUSED_HOST, "result=\"refused_host\"" },
+        { STORE_EVENT_REFUSED_INSTALL, "result=\"refused_install\"" },
+        { STORE_EVENT_REFUSED_INVALID, "result=\"refused_invalid\"" },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(results); i++) {
+        int r = metrics_register(m, METRIC_COUNTER, "rackboot_events_ingested_total",
+                                 "Agents' events the store took, by what became of each.",
+                                 results[i].labels, &h->events[results[i].result]);
+        if (r < 0) {
+            return r;
+        }
+    }
+    int r = metrics_register_histogram(
+        m, "rackboot_fanout_duration_seconds",
+        "Time from a write that moved a rack's generation to the ack of that generation by the "
+        "rack's waiting agent.",
+        NULL, &h->fanout_seconds);
+    static const char milestone_help[] =
+        "Time from an install's dispatch to its first dhcp_bound, or to installed.";
+    if (r >= 0) {
+        r = metrics_register_histogram(m, "rackboot_install_since_dispatch_seconds", milestone_help,
+                                       "milestone=\"dhcp_bound\"", &h->to_dhcp_seconds);
+    }
+    if (r >= 0) {
+        r = metrics_register_histogram(m, "rackboot_install_since_dispatch_seconds", milestone_help,
+                                       "milestone=\"installed\"", &h->to_installed_seconds);
+    }
+    return r;
 }

@@ -19,8 +19,10 @@
  * agent holds up nobody. */
 #pragma once
 
+#include <stddef.h>
 #include <uv.h>
 
+#include "metrics/metrics.h"
 #include "pki.h"
 #include "rpc.h"
 #include "store.h"
@@ -55,3 +57,15 @@ int hub_bound_port(const hub *h);
  * the new configuration (rpc_tls_config_replace), and by the identity check
  * in any case. Returns how many connections were cut. */
 int hub_cut_revoked(hub *h);
+
+/* Agents connected now that proved their identity (deploy/METRICS.md:
+ * rackboot_agents_online). */
+size_t hub_agents_online(const hub *h);
+
+/* Registers the hub's series (deploy/METRICS.md): events ingested by
+ * result, the fan-out latency (from a write that moved a rack's generation,
+ * as the hub learns of it, to the ack of that generation by the rack's
+ * agent, measured for agents waiting in their long poll), and install
+ * milestones since dispatch (first dhcp_bound, installed). `h` must
+ * outlive the registry's renders. */
+int hub_register_metrics(hub *h, metrics *m);

@@ -10,6 +10,7 @@
  *                    connection, and agents whose certificate it revokes
  *                    are cut at once. The same happens, without a signal,
  *                    when the files change on disk (checked every minute). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@
 #include "parse.h"
 #include "pki.h"
 #include "rpc.h"
+#include "scrape.h"
 #include "store.h"
 #include "store/queue.h"
 #include "timeutil.h"
@@ -56,6 +58,7 @@ typedef struct controller {
     uint64_t pki_stamp;       /* rb_tls_files_stamp() at the last (re)load */
     hub *hub;
     api *api;
+    scrape *scrape; /* [metrics] listen */
     uv_timer_t expire, pki_check;
     uint32_t prune_ticks;
     bool upkeep_busy; /* an upkeep_job is on the queue */
@@ -157,16 +160,24 @@ static void tls_config_release(nng_tls_config *tls)
     }
 }
 
-/* A tls+tcp:// listen URL with an address literal must name an address of
- * this machine: binding port 0 of it tells without touching the real port
- * (a running controller may hold it). Host names are left to nng. */
-static int check_listen(const controller_config *cfg, diag *d, const char *key, const char *url)
+/* "[ADDR]:PORT" of `sa` with `port`, for messages. */
+#define ADDR_TEXT_SIZE (INET6_ADDRSTRLEN + 8)
+static const char *addr_text(const struct sockaddr_in6 *sa, uint16_t port,
+                             char buf[static ADDR_TEXT_SIZE])
 {
-    struct sockaddr_in6 sa;
-    const char *hostport = url ? strstr(url, "://") : NULL;
-    if (!hostport || parse_listen_address(hostport + 3, 0, &sa) < 0) {
-        return 0;
-    }
+    char addr[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, &sa->sin6_addr, addr, sizeof(addr));
+    snprintf(buf, ADDR_TEXT_SIZE, "[%s]:%u", addr, (unsigned)port);
+    return buf;
+}
+
+/* The address can be bound on this machine (port 0, so a running
+ * controller holding the real port does not matter); else a problem that
+ * names `key` and `shown`, the address as configured. */
+static int check_bind(const controller_config *cfg, diag *d, const char *key, const char *shown,
+                      const struct sockaddr_in6 *addr)
+{
+    struct sockaddr_in6 sa = *addr;
     sa.sin6_port = 0;
     int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int r = fd < 0 || bind(fd, (const struct sockaddr *)&sa, sizeof(sa)) < 0 ? negative_errno() : 0;
@@ -174,9 +185,21 @@ static int check_listen(const controller_config *cfg, diag *d, const char *key, 
         close(fd);
     }
     if (r < 0) {
-        diag_add(d, cfg->path, 0, "%s %s: cannot listen there: %s", key, url, errstr(r));
+        diag_add(d, cfg->path, 0, "%s %s: cannot listen there: %s", key, shown, errstr(r));
     }
     return r;
+}
+
+/* A tls+tcp:// listen URL with an address literal must name an address of
+ * this machine. Host names are left to nng. */
+static int check_listen(const controller_config *cfg, diag *d, const char *key, const char *url)
+{
+    struct sockaddr_in6 sa;
+    const char *hostport = url ? strstr(url, "://") : NULL;
+    if (!hostport || parse_listen_address(hostport + 3, 0, &sa) < 0) {
+        return 0;
+    }
+    return check_bind(cfg, d, key, url, &sa);
 }
 
 /* What start-up would refuse beyond the file itself. */
@@ -185,6 +208,13 @@ static int check_environment(controller *c, diag *d)
     int r = check_listen(c->cfg, d, "agents_listen", c->cfg->agents_listen);
     int r2 = check_listen(c->cfg, d, "operators_listen", c->cfg->operators_listen);
     r = r < 0 ? r : r2;
+    if (c->cfg->metrics) {
+        const struct sockaddr_in6 *sa = &c->cfg->metrics_listen;
+        char shown[ADDR_TEXT_SIZE];
+        r2 = check_bind(c->cfg, d, "[metrics] listen", addr_text(sa, ntohs(sa->sin6_port), shown),
+                        sa);
+        r = r < 0 ? r : r2;
+    }
     if (r >= 0 && (c->cfg->agents_listen || c->cfg->operators_listen)) {
         r = pki_open(c, d);
     }
@@ -334,7 +364,10 @@ static void close_handle(uv_handle_t *h)
 
 static void shutdown_all(controller *c)
 {
-    /* First: its jobs hold the hub's calls, and end now. */
+    /* Before the queue, the hub and the API it renders: its scrapes still
+     * waiting on the queue are cancelled. */
+    c->scrape = scrape_free(c->scrape);
+    /* First of the rest: its jobs hold the hub's calls, and end now. */
     c->queue = store_queue_free(c->queue);
     c->api = api_free(c->api);
     c->hub = hub_free(c->hub);
@@ -508,6 +541,18 @@ static int become_service_user(controller *c)
     return 0;
 }
 
+static void log_started(const controller *c, const char *db)
+{
+    char metrics_at[ADDR_TEXT_SIZE] = "-";
+    if (c->scrape) {
+        addr_text(&c->cfg->metrics_listen, scrape_port(c->scrape), metrics_at);
+    }
+    log_info("rackboot-controller %s started store=%s api=%s agents=%s operators=%s metrics=%s",
+             RACKBOOT_VERSION, db, c->cfg->api_listen,
+             c->cfg->agents_listen ? c->cfg->agents_listen : "-",
+             c->cfg->operators_listen ? c->cfg->operators_listen : "-", metrics_at);
+}
+
 static int run(const char *path, const char *user)
 {
     controller c = { 0 };
@@ -593,6 +638,16 @@ static int run(const char *path, const char *user)
         log_error("api: %s", error ? error : errstr(r));
         goto out;
     }
+    if (c.cfg->metrics) {
+        scrape_config sc = {
+            .listen = c.cfg->metrics_listen, .hub = c.hub, .api = c.api, .queue = c.queue
+        };
+        r = scrape_new(c.loop, &sc, &c.scrape);
+        if (r < 0) {
+            log_error("[metrics] listen: cannot serve /metrics: %s", errstr(r));
+            goto out;
+        }
+    }
     r = become_service_user(&c);
     if (r < 0) {
         goto out;
@@ -613,10 +668,7 @@ static int run(const char *path, const char *user)
     }
     signal(SIGPIPE, SIG_IGN);
 
-    log_info("rackboot-controller %s started store=%s api=%s agents=%s operators=%s",
-             RACKBOOT_VERSION, db, c.cfg->api_listen,
-             c.cfg->agents_listen ? c.cfg->agents_listen : "-",
-             c.cfg->operators_listen ? c.cfg->operators_listen : "-");
+    log_started(&c, db);
     daemon_notify_ready("serving");
     uv_run(c.loop, UV_RUN_DEFAULT);
     status = 0;

@@ -280,6 +280,29 @@ int store_agent_journal(store *s, const char *rack, const char *journal_id);
 int store_events_ingest(store *s, const char *rack, const store_event *events, size_t n,
                         uint64_t now, store_event_result *results, uint64_t *ret_stored_through);
 
+/* How long an install took to get somewhere, for the controller's metrics
+ * (deploy/METRICS.md): from its dispatch (the ack of its agent) to the
+ * moment an event of this batch first took it there, by the store's clock
+ * (`now` of the call that stored the event). */
+typedef enum store_milestone {
+    STORE_MILESTONE_NONE = 0,
+    STORE_MILESTONE_DHCP_BOUND, /* the install's first dhcp_bound */
+    STORE_MILESTONE_INSTALLED,  /* it became installed */
+} store_milestone;
+
+typedef struct store_event_timing {
+    store_milestone milestone; /* NONE for most events */
+    uint64_t since_dispatch_ms;
+} store_event_timing;
+
+/* store_events_ingest() that also fills timings[0..n) (if not NULL): the
+ * milestone each stored event took its install to, when the install was
+ * dispatched (an install that skipped dispatched has no start to measure
+ * from). Meaningful only when the call succeeds. */
+int store_events_ingest_timed(store *s, const char *rack, const store_event *events, size_t n,
+                              uint64_t now, store_event_result *results,
+                              store_event_timing *timings, uint64_t *ret_stored_through);
+
 /* Moves every install whose phase deadline (install_deadline()) is at or
  * before `now` to timed_out, bumping their racks' generations. Returns the
  * number of installs timed out. */
@@ -318,6 +341,11 @@ int store_rack_power(store *s, const char *rack, int (*bmc_cb)(const store_bmc *
 int store_power_expire(store *s, uint64_t now, uint64_t older_ms);
 
 /* ---- Status and history ------------------------------------------------ */
+
+/* How many installs the store holds in each state (past ones included, as
+ * long as their host is on record): ret_counts[state] for every valid
+ * state, 0 where there are none; index 0 is unused. */
+int store_installs_count(store *s, uint64_t ret_counts[INSTALL_STATE_LAST + 1]);
 
 typedef struct store_status {
     const char *host;

@@ -26,12 +26,15 @@ ANALYSIS="clang libclang-rt-14-dev llvm valgrind clang-format"
 # service" (a minbase Debian has none). openipmi's ipmi_sim is the BMC of
 # tests/integration/power_ipmi.sh, and ipmitool checks what it was told.
 # python3-yaml (PyYAML, a YAML 1.1 reader) reads `rackboot -o yaml` back.
+# prometheus brings promtool, whose `check metrics` parses the controller's
+# /metrics with Prometheus's own parser (tests/integration/controller_metrics.sh);
+# its server does not start (policy-rc.d below).
 PEERS="netbase iproute2 procps util-linux iputils-ping curl python3 python3-yaml
        isc-dhcp-client dhcpcd-base isc-dhcp-relay
        tftp-hpa atftp kea-dhcp6-server kea-admin
        nginx-light wrk radvd tcpdump
        qemu-system-x86 ipxe-qemu ipxe ovmf busybox-static cpio kmod xz-utils zstd
-       openipmi ipmitool"
+       openipmi ipmitool prometheus"
 
 # Building the Debian disk image (deploy/images/build-debian.sh) and booting
 # it (tests/e2e/image_boot.sh; qemu and ovmf are in PEERS): mmdebstrap makes

@@ -180,7 +180,7 @@ static const confload_key agent_keys[] = {
     { "log_level", CONFLOAD_LOG_LEVEL, AT(log_level) },
 };
 
-/* rack-agent/http/server.h; http_port follows listen (finish()). */
+/* http/server.h; http_port follows listen (finish()). */
 static const confload_key http_keys[] = {
     { "listen", CONFLOAD_LISTEN, AT(http_listen), .port = 80 },
     /* Each needs a file descriptor. */
@@ -356,7 +356,7 @@ int agent_config_load(const char *path, diag *d, agent_config **ret)
     }
     c->path = strdup(path);
     c->log_level = LOG_LEVEL_INFO;
-    /* [http] defaults (rack-agent/http/server.h) */
+    /* [http] defaults (http/server.h) */
     c->http_listen = (struct sockaddr_in6){ .sin6_family = AF_INET6, .sin6_port = htons(80) };
     c->http_max_connections = 1024;
     c->http_max_connections_per_ip = 32; /* HTTP_DEFAULT_MAX_CONNECTIONS_PER_IP */

@@ -40,7 +40,7 @@ typedef struct agent_config {
     log_level log_level;
     /* [http] listen: only its port, for boot URLs. */
     uint16_t http_port;
-    /* [http] (rack-agent/http/server.h): the whole listen address (default
+    /* [http] (http/server.h): the whole listen address (default
      * [::]:80) and the server's limits. */
     struct sockaddr_in6 http_listen;
     uint32_t http_max_connections;

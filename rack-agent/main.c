@@ -34,8 +34,8 @@
 #include "dhcp6/socket.h"
 #include "diag.h"
 #include "files/files-internal.h"
+#include "files/http_route.h"
 #include "hex.h"
-#include "http/files_route.h"
 #include "http/server.h"
 #include "identity.h"
 #include "install/progress.h"
@@ -82,7 +82,7 @@ typedef struct agent {
     files *files;
     files *ramdisk; /* [deploy] ramdisk, served at /deploy/ */
     tftp_server *tftp;
-    /* HTTP (rack-agent/http/) and the metrics it serves at /metrics. */
+    /* HTTP (http/, files/http_route.h) and the metrics it serves at /metrics. */
     http_server *http;
     metrics *metrics;
     /* The install flow: rendered boot files, events, and the uplink. */
@@ -990,17 +990,10 @@ static void on_healthz(http_request *req, void *userdata)
 static void on_metrics(http_request *req, void *userdata)
 {
     agent *a = userdata;
-    char *text = NULL;
-    size_t len = 0;
     if (a->progress) {
         progress_refresh_stats(a->progress);
     }
-    int r = metrics_render(a->metrics, &text, &len);
-    if (r < 0) {
-        http_reply_error(req, 500, "metrics unavailable");
-        return;
-    }
-    http_reply_owned(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    http_reply_metrics(req, a->metrics);
 }
 
 /* A SLAAC source of the boot routes (install/routes.h) is on a served link: a global
@@ -1085,7 +1078,7 @@ static int setup_http(agent *a)
         log_warn("http open files limit not raised err=%s", errstr(r));
     }
     /* A client closing early must not kill the agent, and sendfile(2) needs
-     * this (rack-agent/http/server.h). */
+     * this (http/server.h). */
     signal(SIGPIPE, SIG_IGN);
     http_server_config hc = {
         .listen = c->http_listen,

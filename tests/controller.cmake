@@ -20,6 +20,17 @@ add_test(NAME integration.controller_hub
                  $<TARGET_FILE:rb-fake-agent> $<TARGET_FILE:rackboot>)
 set_tests_properties(integration.controller_hub PROPERTIES TIMEOUT 180)
 
+# GET /metrics on [metrics] listen over IPv6 loopback, scraped with curl
+# while the CLI and rb-fake-agent drive installs, events, a long-poll
+# fan-out and refusals; the exposition checked with promtool when the
+# prometheus package is installed (tests/integration/controller_metrics.sh).
+add_test(NAME integration.controller_metrics
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/controller_metrics.sh
+                 $<TARGET_FILE:rackboot-controller> $<TARGET_FILE:rackboot-pki>
+                 $<TARGET_FILE:rb-fake-agent> $<TARGET_FILE:rackboot>)
+set_tests_properties(integration.controller_metrics PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+                     LABELS integration)
+
 # The daemon's configuration file.
 rackboot_unit_test(test_controller_config LIBS rb_controller TIMEOUT 30)
 

@@ -1,6 +1,6 @@
-# Tests of rack-agent/http/ and rack-agent/metrics.c.
+# Tests of http/ (the server both daemons use) and the agent's routes over
+# it (rack-agent/files/http_route.c).
 rackboot_unit_test(test_http_range LIBS rb_http)
-rackboot_unit_test(test_metrics LIBS rb_metrics)
 rackboot_fuzz_target(fuzz_http_range LIBS rb_http)
 # The server on a loopback socket with test routes and a raw HTTP client.
 rackboot_unit_test(test_http_server LIBS rb_http Threads::Threads TIMEOUT 60)

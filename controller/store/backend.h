@@ -55,6 +55,7 @@ typedef struct store_install_ref {
     install_state state;
     Rackboot__V1__Phase phase; /* install_find only: the phase status shows */
     install_ending ending;     /* install_find only: from its profile's kind */
+    uint64_t dispatched_ms;    /* install_find only: when it was dispatched, 0: never */
 } store_install_ref;
 
 /* A new install row (state requested). */
@@ -257,6 +258,11 @@ typedef struct store_backend_ops {
      * with these timeouts (a superset: the rules decide). */
     int (*installs_due)(store_backend *b, uint64_t now, const install_timeouts *cfg,
                         store_install_due *rows, size_t max, size_t *ret_n);
+    /* How many installs (of every host, past ones included) are in each
+     * state: `cb` once per state that has any. */
+    int (*installs_count)(store_backend *b,
+                          int (*cb)(install_state state, uint64_t n, void *userdata),
+                          void *userdata);
     /* The rack's active installs, in install order. */
     int (*intents_of_rack)(store_backend *b, int64_t rack_id,
                            int (*cb)(const store_intent_row *in, void *userdata), void *userdata);

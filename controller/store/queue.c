@@ -19,8 +19,15 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "metrics/metrics.h"
 #include "timeutil.h"
 #include "util.h"
+
+/* Store latency buckets, seconds: an SQLite commit with synchronous=FULL
+ * is an fsync (a millisecond or so on SSDs, tens on disks); a fleet-wide
+ * install's slice or a long listing runs for seconds. */
+static const double store_seconds_bounds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                               0.1,    0.25,  0.5,    1,     2.5,  5,     10 };
 
 typedef struct job {
     store_queue_work_fn work;
@@ -28,6 +35,11 @@ typedef struct job {
     void *arg;
     bool grouped; /* store_queue_submit_grouped() */
     int status;   /* for `done`: 0, or -EIO when its group was not committed */
+    /* Written by the worker, read by the loop once the job is finished
+     * (the mutex hands it over): how long its work took, and for the first
+     * job of a group how long the group's commit took. */
+    uint64_t work_us, commit_us;
+    bool committed; /* commit_us is set */
     struct job *next;
 } job;
 
@@ -56,6 +68,8 @@ struct store_queue {
     job_list finished; /* work done, done not yet called */
     bool working;      /* the worker may still run a job */
     bool stop;         /* the worker takes no further job */
+    /* Loop only: observed as finished jobs are delivered. */
+    metrics_histogram job_seconds, commit_seconds;
 };
 
 static void list_push(job_list *l, job *j)
@@ -118,6 +132,14 @@ static job *take_grouped(store_queue *q)
     return list_pop(&q->waiting);
 }
 
+/* On a pool thread, mu not held: one job's work, timed. */
+static void run_job(store_queue *q, job *j)
+{
+    uint64_t start = now_monotonic_us();
+    j->work(q->st, j->arg);
+    j->work_us = now_monotonic_us() - start;
+}
+
 /* On a pool thread, mu not held: runs `first` (grouped) and the grouped
  * jobs queued behind it in one batch, and commits it; moves them to
  * `group`, their status set. When the batch cannot begin, `first` runs on
@@ -126,14 +148,14 @@ static void run_group(store_queue *q, job *first, job_list *group)
 {
     list_push(group, first);
     if (store_batch_begin(q->st) < 0) {
-        first->work(q->st, first->arg);
+        run_job(q, first);
         return;
     }
     uint64_t deadline = now_monotonic_us() + q->group_max_us;
     size_t n = 0;
     bool open = true;
     for (job *j = first; j;) {
-        j->work(q->st, j->arg);
+        run_job(q, j);
         n++;
         open = store_batch_open(q->st);
         if (!open || n >= q->group_max_jobs || now_monotonic_us() >= deadline) {
@@ -149,7 +171,10 @@ static void run_group(store_queue *q, job *first, job_list *group)
     /* After the backend rolled the whole batch back (disk full, I/O error)
      * nothing in it is stored: each job's caller is told, and its peer
      * sends again. */
+    uint64_t commit_start = now_monotonic_us();
     int r = store_batch_end(q->st, open);
+    first->commit_us = now_monotonic_us() - commit_start;
+    first->committed = true;
     if (!open || r < 0) {
         for (job *j = group->head; j; j = j->next) {
             j->status = -EIO;
@@ -169,7 +194,7 @@ static void on_work(uv_work_t *req)
         if (j->grouped) {
             run_group(q, j, &ran);
         } else {
-            j->work(q->st, j->arg);
+            run_job(q, j);
             list_push(&ran, j);
         }
         pthread_mutex_lock(&q->mu);
@@ -200,6 +225,12 @@ static void deliver(store_queue *q, int status)
     while (j) {
         job *next = j->next;
         q->pending--;
+        if (status >= 0) {
+            metrics_histogram_observe(&q->job_seconds, (double)j->work_us / 1e6);
+            if (j->committed) {
+                metrics_histogram_observe(&q->commit_seconds, (double)j->commit_us / 1e6);
+            }
+        }
         j->done(j->arg, status < 0 ? status : j->status);
         free(j);
         j = next;
@@ -269,6 +300,10 @@ int store_queue_new(uv_loop_t *loop, const store *parent, store_queue **ret, cha
     q->loop = loop;
     q->group_max_jobs = STORE_QUEUE_GROUP_MAX_JOBS;
     q->group_max_us = STORE_QUEUE_GROUP_MAX_US;
+    RB_ASSERT(metrics_histogram_init(&q->job_seconds, store_seconds_bounds,
+                                     ARRAY_SIZE(store_seconds_bounds)) == 0);
+    RB_ASSERT(metrics_histogram_init(&q->commit_seconds, store_seconds_bounds,
+                                     ARRAY_SIZE(store_seconds_bounds)) == 0);
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cond, NULL);
     r = store_connect(parent, &q->st, ret_errmsg);
@@ -359,4 +394,20 @@ store_queue *store_queue_free(store_queue *q)
         queue_release(q);
     }
     return NULL;
+}
+
+int store_queue_register_metrics(const store_queue *q, metrics *m)
+{
+    int r = metrics_register_histogram(
+        m, "rackboot_store_job_duration_seconds",
+        "Time the store calls of one queued job took (an API request, an agent's sync or event "
+        "batch, the upkeep), on the store's worker thread.",
+        NULL, &q->job_seconds);
+    if (r >= 0) {
+        r = metrics_register_histogram(
+            m, "rackboot_store_commit_duration_seconds",
+            "Time the commit of one group of agents' jobs took (one transaction, one fsync).", NULL,
+            &q->commit_seconds);
+    }
+    return r;
 }

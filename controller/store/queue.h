@@ -19,6 +19,7 @@
 
 #include <uv.h>
 
+#include "metrics/metrics.h"
 #include "store.h"
 
 typedef struct store_queue store_queue;
@@ -56,6 +57,11 @@ size_t store_queue_pending(const store_queue *q);
 #define STORE_QUEUE_GROUP_MAX_JOBS 256
 #define STORE_QUEUE_GROUP_MAX_US   20000
 void store_queue_set_group_limits(store_queue *q, size_t max_jobs, uint64_t max_us);
+
+/* Registers the queue's latency histograms (rackboot_store_*_seconds,
+ * deploy/METRICS.md): each job's work, and each group commit. Loop thread
+ * only, like the observations (made as jobs are delivered). */
+int store_queue_register_metrics(const store_queue *q, metrics *m);
 
 /* Calls every pending job's `done` with -ECANCELED, waiting (blocking the
  * loop) for the one running to finish its `work`; closes the connection.

@@ -454,6 +454,7 @@ enum {
     ST_INSTALL_SET_PHASE,
     ST_INSTALL_SET_NOTE,
     ST_INSTALL_BY_UUID,
+    ST_INSTALLS_COUNT,
     ST_INTENTS_OF_RACK,
     ST_REQUESTED_OF_RACK_SET_STATE,
     ST_OVERDUE,
@@ -595,8 +596,10 @@ static const char *const statements[_ST_MAX] = {
     [ST_INSTALL_SET_PHASE] = "UPDATE installs SET phase = ?2, percent = ?3, message = ?4, "
                              "updated_ms = ?5 WHERE id = ?1",
     [ST_INSTALL_SET_NOTE] = "UPDATE installs SET message = ?2, updated_ms = ?3 WHERE id = ?1",
-    [ST_INSTALL_BY_UUID] = "SELECT i.id, i.host_id, i.state, i.phase, p.kind FROM installs i "
+    [ST_INSTALL_BY_UUID] = "SELECT i.id, i.host_id, i.state, i.phase, p.kind, "
+                           "coalesce(i.dispatched_ms, 0) FROM installs i "
                            "JOIN profiles p ON p.id = i.profile_id WHERE i.uuid = ?1",
+    [ST_INSTALLS_COUNT] = "SELECT state, count(*) FROM installs GROUP BY state",
     [ST_INTENTS_OF_RACK] = "SELECT " INSTALL_COLS_FOR_INTENT " FROM hosts h "
                            "JOIN racks r ON r.id = h.rack_id "
                            "JOIN installs i ON i.host_id = h.id AND i.state IN " ACTIVE_STATES
@@ -1937,10 +1940,25 @@ static int sq_install_find(backend *b, const char *uuid, store_install_ref *ret)
         .ending = profile_kind_ends_on_first_boot(profile_kind_from_db(sqlite3_column_int(st, 4)))
                       ? INSTALL_ENDS_FIRST_BOOT
                       : INSTALL_ENDS_INSTALLED,
+        .dispatched_ms = col_u64(st, 5),
     };
     TRY(col_state(b, st, 2, &in.state));
     *ret = in;
     return 1;
+}
+
+static int sq_installs_count(backend *b, int (*cb)(install_state state, uint64_t n, void *userdata),
+                             void *userdata)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r;
+    TRY(stmt_get(b, ST_INSTALLS_COUNT, &st));
+    while ((r = step(b, st)) == 1) {
+        install_state state;
+        TRY(col_state(b, st, 0, &state));
+        TRY(cb(state, col_u64(st, 1), userdata));
+    }
+    return r;
 }
 
 static int sq_install_insert(backend *b, const store_install_new *in)
@@ -2449,6 +2467,7 @@ const store_backend_ops store_sqlite_ops = {
     .install_active_of_host = sq_install_active_of_host,
     .install_last_of_host = sq_install_last_of_host,
     .install_find = sq_install_find,
+    .installs_count = sq_installs_count,
     .install_insert = sq_install_insert,
     .install_set_state = sq_install_set_state,
     .install_set_progress = sq_install_set_progress,

@@ -9,9 +9,9 @@
 #include <openssl/crypto.h>
 #include <zlib.h>
 
+#include "files/http_route.h"
 #include "files/source.h"
 #include "hex.h"
-#include "http/files_route.h"
 #include "log.h"
 #include "parse.h"
 #include "rbproto.h"
@@ -751,7 +751,7 @@ typedef struct uki_http {
     uki_request *open;
     char install_id[129];
     uint8_t mac[6];
-    bool done, waiting; /* as files_route.c: the answer may come at once */
+    bool done, waiting; /* as files/http_route.c: the answer may come at once */
 } uki_http;
 
 static void on_uki_http_opened(void *userdata, int r, int fd, uint64_t size, const char *etag)

@@ -1,4 +1,4 @@
-/* Fuzzes the HTTP header helpers of rack-agent/http/range: any text must give
+/* Fuzzes the HTTP header helpers of http/range: any text must give
  * an answer without reading out of bounds, and a partial answer must lie
  * inside the entity. Input: 8 bytes of entity size (little-endian), then the
  * header text; the same text is tried as Range, If-None-Match and If-Range. */

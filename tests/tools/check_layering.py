@@ -2,7 +2,7 @@
 """The dependency rule of README.md's "Where things are": shared code goes
 down, never sideways. controller/, cli/, rack-agent/ and deploy-ramdisk/
 include none of each other's headers, and model/ (with proto/, client/, pki/, common/) includes
-none of theirs.
+none of theirs (nor do metrics/ and http/, the two daemons' shared libraries).
 
 Checked twice, so that neither a path trick nor a link added in CMake gets
 past it:
@@ -16,7 +16,7 @@ import re
 import sys
 
 SIBLINGS = ("controller", "cli", "rack-agent", "deploy-ramdisk")
-SHARED = ("model", "proto", "client", "pki", "common")
+SHARED = ("model", "proto", "client", "pki", "common", "metrics", "http")
 
 
 def top(path, root):

@@ -143,6 +143,39 @@ static void test_keep_events_days(void **state)
     diag_free(d);
 }
 
+/* [metrics] listen: off unless set; an address without a port gets 9464;
+ * a bad address or an unknown key is a problem with its line. */
+static void test_metrics_listen(void **state)
+{
+    diag *d = NULL;
+    controller_config *c = NULL;
+    assert_int_equal(load("[controller]\nstate_dir = s\n", &d, &c), 0);
+    assert_false(c->metrics);
+    controller_config_free(c);
+    diag_free(d);
+
+    assert_int_equal(load("[controller]\nstate_dir = s\n[metrics]\nlisten = [::1]\n", &d, &c), 0);
+    assert_true(c->metrics);
+    assert_int_equal(ntohs(c->metrics_listen.sin6_port), 9464);
+    assert_true(IN6_IS_ADDR_LOOPBACK(&c->metrics_listen.sin6_addr));
+    controller_config_free(c);
+    diag_free(d);
+
+    assert_int_equal(
+        load("[controller]\nstate_dir = s\n[metrics]\nlisten = [2001:db8::9]:9100\n", &d, &c), 0);
+    assert_true(c->metrics);
+    assert_int_equal(ntohs(c->metrics_listen.sin6_port), 9100);
+    controller_config_free(c);
+    diag_free(d);
+
+    assert_int_equal(
+        load("[controller]\nstate_dir = s\n[metrics]\nlisten = nowhere:x\nport = 1\n", &d, &c),
+        -EINVAL);
+    assert_true(has_problem(d, ":4: listen"));
+    assert_true(has_problem(d, ":5: unknown key \"port\" in [metrics]"));
+    diag_free(d);
+}
+
 /* [store] url picks the backend; an unknown scheme is a configuration
  * error that names the scheme's problem and the line. */
 static void test_store_url(void **state)
@@ -209,6 +242,7 @@ int main(void)
         cmocka_unit_test(test_keep_events_days),
         cmocka_unit_test(test_store_url),
         cmocka_unit_test(test_user),
+        cmocka_unit_test(test_metrics_listen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

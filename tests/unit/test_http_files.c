@@ -1,4 +1,4 @@
-/* rack-agent/http/files_route: request → files_open() → answer, for the TFTP
+/* rack-agent/files/http_route: request → files_open() → answer, for the TFTP
  * root and for a source that answers later (as the image cache does): the
  * connection waits without holding the loop, errors map to their statuses,
  * and a close while waiting cancels the open. */
@@ -22,7 +22,7 @@
 #include <cmocka.h>
 
 #include "files/files-internal.h"
-#include "http/files_route.h"
+#include "files/http_route.h"
 #include "http/server.h"
 #include "util.h"
 

@@ -1,4 +1,4 @@
-/* rack-agent/http/range: Range (RFC 9110 §14.2), If-None-Match (§13.1.2) and
+/* http/range: Range (RFC 9110 §14.2), If-None-Match (§13.1.2) and
  * If-Range (§13.1.5) as a client writes them. */
 #include <setjmp.h>
 #include <stdarg.h>

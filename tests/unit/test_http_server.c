@@ -1,4 +1,4 @@
-/* rack-agent/http/server: the server on a real libuv loop and a loopback
+/* http/server: the server on a real libuv loop and a loopback
  * socket, with test routes; a client thread speaks raw HTTP/1.1 so every byte
  * of the answers is checked (status lines, headers, order of pipelined
  * answers, bodies), including what curl would hide. */

@@ -1230,6 +1230,63 @@ static void test_timeouts(void **state)
     assert_int_equal(status(f->s, "web1").attempt, 2);
 }
 
+/* What the controller's metrics read (deploy/METRICS.md): installs per
+ * state, and an install's first dhcp_bound and its installed, timed from
+ * its dispatch by the ingest's clock. An event before the ack (nothing to
+ * time from), a second dhcp_bound (a reboot mid-install) and a refused
+ * event time nothing. */
+static void test_milestones_and_counts(void **state)
+{
+    fixture *f = *state;
+    char a[STORE_ID_LEN + 1], b[STORE_ID_LEN + 1];
+    uint64_t counts[INSTALL_STATE_LAST + 1];
+    store_event_result res[3];
+    store_event_timing t[3];
+    uint64_t through;
+    assert_int_equal(store_installs_count(f->s, counts), 0);
+    for (install_state st = INSTALL_STATE_FIRST; st <= INSTALL_STATE_LAST; st++) {
+        assert_int_equal(counts[st], 0);
+    }
+    assert_int_equal(store_install_create(f->s, "web1", "el9", false, T0, a), 0);
+    assert_int_equal(store_install_create(f->s, "web2", "el9", false, T0, b), 0);
+    assert_int_equal(store_installs_count(f->s, counts), 0);
+    assert_int_equal(counts[INSTALL_REQUESTED], 2);
+
+    store_event early = ev(1, b, "web2", P(DHCP_BOUND));
+    assert_int_equal(store_events_ingest_timed(f->s, "r1", &early, 1, T0 + 500, res, t, &through),
+                     1);
+    assert_int_equal(t[0].milestone, STORE_MILESTONE_NONE);
+    assert_int_equal(store_agent_ack(f->s, "r1", generation(f->s, "r1"), T0 + 1000), 1);
+    assert_int_equal(store_installs_count(f->s, counts), 0);
+    assert_int_equal(counts[INSTALL_REQUESTED], 0);
+    assert_int_equal(counts[INSTALL_DISPATCHED], 1);
+    assert_int_equal(counts[INSTALL_BOOTING], 1);
+
+    store_event e[] = { ev(2, a, "web1", P(DHCP_BOUND)), ev(3, a, "web1", P(DHCP_BOUND)),
+                        ev(4, a, "db1", P(DHCP_BOUND)) };
+    assert_int_equal(store_events_ingest_timed(f->s, "r1", e, 3, T0 + 61000, res, t, &through), 2);
+    assert_int_equal(res[2], STORE_EVENT_REFUSED_HOST);
+    assert_int_equal(t[0].milestone, STORE_MILESTONE_DHCP_BOUND);
+    assert_int_equal(t[0].since_dispatch_ms, 60000);
+    assert_int_equal(t[1].milestone, STORE_MILESTONE_NONE);
+    assert_int_equal(t[2].milestone, STORE_MILESTONE_NONE);
+
+    store_event done = ev(5, a, "web1", P(INSTALLED));
+    assert_int_equal(store_events_ingest_timed(f->s, "r1", &done, 1, T0 + 901000, res, t, &through),
+                     1);
+    assert_int_equal(t[0].milestone, STORE_MILESTONE_INSTALLED);
+    assert_int_equal(t[0].since_dispatch_ms, 900000);
+    /* already installed: a repeat is late, not a second finish */
+    store_event again = ev(6, a, "web1", P(INSTALLED));
+    assert_int_equal(
+        store_events_ingest_timed(f->s, "r1", &again, 1, T0 + 902000, res, t, &through), 1);
+    assert_int_equal(t[0].milestone, STORE_MILESTONE_NONE);
+    assert_int_equal(store_installs_count(f->s, counts), 0);
+    assert_int_equal(counts[INSTALL_INSTALLED], 1);
+    assert_int_equal(counts[INSTALL_BOOTING], 1);
+    assert_int_equal(counts[INSTALL_DISPATCHED], 0);
+}
+
 /* An image written to disk whose system never phones home from it: the
  * install_timeout (the install is installing from `writing` on) ends it
  * timed_out, and the last phase stays `written` for the operator to see. */
@@ -3201,6 +3258,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stored_through_gaps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_milestones_and_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_after_written, setup, teardown),
         cmocka_unit_test_setup_teardown(test_debian_installer_first_boot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),

@@ -1,4 +1,4 @@
-#include "http/files_route.h"
+#include "files/http_route.h"
 
 #include <errno.h>
 #include <stdlib.h>

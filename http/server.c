@@ -455,6 +455,17 @@ void http_reply_error(http_request *req, unsigned status, const char *text)
     answer(req, status, text_response("text/plain; charset=utf-8", buf, len), len);
 }
 
+void http_reply_metrics(http_request *req, const metrics *m)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (metrics_render(m, &text, &len) < 0) {
+        http_reply_error(req, 500, "metrics unavailable");
+        return;
+    }
+    http_reply_owned(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
 /* The body of a file answer: an fd for sendfile(2), or bytes in memory. */
 typedef struct file_body {
     int fd; /* -1: data */

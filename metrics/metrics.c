@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +18,9 @@ typedef struct metric_series {
     char *help;
     char *labels; /* NULL: no labels */
     metric_type type;
-    const uint64_t *value;
-    size_t group; /* index of the first series with this name */
+    const uint64_t *value;         /* counters and gauges */
+    const metrics_histogram *hist; /* histograms */
+    size_t group;                  /* index of the first series with this name */
 } metric_series;
 
 struct metrics {
@@ -129,10 +131,47 @@ static bool same_labels(const char *a, const char *b)
     return streq(a, b);
 }
 
-int metrics_register(metrics *m, metric_type type, const char *name, const char *help,
-                     const char *labels, const uint64_t *value)
+/* Whether `labels` (valid) names the label `name`. */
+static bool labels_name(const char *labels, const char *name)
 {
-    if (!valid_name(name) || !help || !value || (type != METRIC_COUNTER && type != METRIC_GAUGE)) {
+    size_t len = strlen(name);
+    for (const char *p = labels; *p;) {
+        if (strncmp(p, name, len) == 0 && p[len] == '=') {
+            return true;
+        }
+        /* skip to the next pair: past the quoted value */
+        p = strchr(p, '"') + 1;
+        for (; *p != '"'; p++) {
+            if (*p == '\\') {
+                p++;
+            }
+        }
+        p++;
+        if (*p == ',') {
+            p++;
+        }
+    }
+    return false;
+}
+
+static bool same_bounds(const metrics_histogram *a, const metrics_histogram *b)
+{
+    if (a->n_bounds != b->n_bounds) {
+        return false;
+    }
+    for (size_t i = 0; i < a->n_bounds; i++) {
+        if (a->bounds[i] != b->bounds[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Adds one series after the checks every type shares. */
+static int add_series(metrics *m, metric_type type, const char *name, const char *help,
+                      const char *labels, const uint64_t *value, const metrics_histogram *hist)
+{
+    if (!valid_name(name) || !help) {
         return -EINVAL;
     }
     if (labels && !valid_labels(labels)) {
@@ -145,6 +184,9 @@ int metrics_register(metrics *m, metric_type type, const char *name, const char 
             continue;
         }
         if (s->type != type || !streq(s->help, help)) {
+            return -EINVAL;
+        }
+        if (hist && !same_bounds(s->hist, hist)) {
             return -EINVAL;
         }
         if (same_labels(s->labels, labels)) {
@@ -167,6 +209,7 @@ int metrics_register(metrics *m, metric_type type, const char *name, const char 
         .labels = labels ? strdup(labels) : NULL,
         .type = type,
         .value = value,
+        .hist = hist,
         .group = group,
     };
     if (!s.name || !s.help || (labels && !s.labels)) {
@@ -177,6 +220,57 @@ int metrics_register(metrics *m, metric_type type, const char *name, const char 
     }
     m->series[m->n++] = s;
     return 0;
+}
+
+int metrics_register(metrics *m, metric_type type, const char *name, const char *help,
+                     const char *labels, const uint64_t *value)
+{
+    if (!value || (type != METRIC_COUNTER && type != METRIC_GAUGE)) {
+        return -EINVAL;
+    }
+    return add_series(m, type, name, help, labels, value, NULL);
+}
+
+int metrics_register_histogram(metrics *m, const char *name, const char *help, const char *labels,
+                               const metrics_histogram *h)
+{
+    if (!h || h->n_bounds == 0 || h->n_bounds > METRICS_HISTOGRAM_MAX_BOUNDS || !h->bounds) {
+        return -EINVAL;
+    }
+    if (labels && valid_labels(labels) && labels_name(labels, "le")) {
+        return -EINVAL;
+    }
+    return add_series(m, METRIC_HISTOGRAM, name, help, labels, NULL, h);
+}
+
+int metrics_histogram_init(metrics_histogram *h, const double *bounds, size_t n_bounds)
+{
+    if (!bounds || n_bounds == 0 || n_bounds > METRICS_HISTOGRAM_MAX_BOUNDS) {
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < n_bounds; i++) {
+        if (!isfinite(bounds[i]) || (i > 0 && !(bounds[i] > bounds[i - 1]))) {
+            return -EINVAL;
+        }
+    }
+    *h = (metrics_histogram){ .bounds = bounds, .n_bounds = n_bounds };
+    return 0;
+}
+
+void metrics_histogram_observe(metrics_histogram *h, double value)
+{
+    if (isnan(value)) {
+        return;
+    }
+    /* A linear search: a histogram has a handful of bounds, and an
+     * observation is rare next to a packet. */
+    size_t i = 0;
+    while (i < h->n_bounds && value > h->bounds[i]) {
+        i++;
+    }
+    h->buckets[i]++;
+    h->count++;
+    h->sum += value;
 }
 
 /* HELP text escapes backslash and newline (exposition format 0.0.4). */
@@ -191,6 +285,70 @@ static void put_help(FILE *f, const char *help)
             fputc(*p, f);
         }
     }
+}
+
+/* A float the way Prometheus's own clients write it (Go's
+ * strconv.FormatFloat(v, 'g', -1, 64)): the shortest text that reads back
+ * as the same double, so a bound is "0.005", not "0.0050000000000000001". */
+static const char *format_double(char buf[static 32], double v)
+{
+    if (isinf(v)) {
+        return v > 0 ? "+Inf" : "-Inf";
+    }
+    if (isnan(v)) {
+        return "NaN";
+    }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, 32, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) {
+            break;
+        }
+    }
+    return buf;
+}
+
+/* name_suffix{labels[,extra]} */
+static void put_series_name(FILE *f, const metric_series *s, const char *suffix, const char *extra)
+{
+    fprintf(f, "%s%s", s->name, suffix);
+    if (s->labels || extra) {
+        fprintf(f, "{%s%s%s}", s->labels ? s->labels : "", s->labels && extra ? "," : "",
+                extra ? extra : "");
+    }
+    fputc(' ', f);
+}
+
+static void put_histogram(FILE *f, const metric_series *s)
+{
+    const metrics_histogram *h = s->hist;
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < h->n_bounds; i++) {
+        cumulative += h->buckets[i];
+        char bound[32], le[40];
+        snprintf(le, sizeof(le), "le=\"%s\"", format_double(bound, h->bounds[i]));
+        put_series_name(f, s, "_bucket", le);
+        fprintf(f, "%" PRIu64 "\n", cumulative);
+    }
+    put_series_name(f, s, "_bucket", "le=\"+Inf\"");
+    fprintf(f, "%" PRIu64 "\n", h->count);
+    char sum[32];
+    put_series_name(f, s, "_sum", NULL);
+    fprintf(f, "%s\n", format_double(sum, h->sum));
+    put_series_name(f, s, "_count", NULL);
+    fprintf(f, "%" PRIu64 "\n", h->count);
+}
+
+static const char *type_name(metric_type t)
+{
+    switch (t) {
+    case METRIC_COUNTER:
+        return "counter";
+    case METRIC_GAUGE:
+        return "gauge";
+    case METRIC_HISTOGRAM:
+        return "histogram";
+    }
+    return "untyped";
 }
 
 int metrics_render(const metrics *m, char **ret, size_t *ret_len)
@@ -208,14 +366,15 @@ int metrics_render(const metrics *m, char **ret, size_t *ret_len)
         }
         fprintf(f, "# HELP %s ", first->name);
         put_help(f, first->help);
-        fprintf(f, "\n# TYPE %s %s\n", first->name,
-                first->type == METRIC_COUNTER ? "counter" : "gauge");
+        fprintf(f, "\n# TYPE %s %s\n", first->name, type_name(first->type));
         for (size_t i = g; i < m->n; i++) {
             const metric_series *s = &m->series[i];
             if (s->group != g) {
                 continue;
             }
-            if (s->labels) {
+            if (s->type == METRIC_HISTOGRAM) {
+                put_histogram(f, s);
+            } else if (s->labels) {
                 fprintf(f, "%s{%s} %" PRIu64 "\n", s->name, s->labels, *s->value);
             } else {
                 fprintf(f, "%s %" PRIu64 "\n", s->name, *s->value);

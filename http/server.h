@@ -209,3 +209,7 @@ void http_reply_owned(http_request *req, unsigned status, const char *content_ty
 
 /* Answers `status` with `text` and a newline as text/plain. */
 void http_reply_error(http_request *req, unsigned status, const char *text);
+
+/* Answers a scrape: `m` rendered in the Prometheus text format 0.0.4 with
+ * its content type, or 500 when it cannot be rendered (out of memory). */
+void http_reply_metrics(http_request *req, const metrics *m);
