@@ -41,6 +41,7 @@
 #include "install/progress.h"
 #include "install/routes.h"
 #include "log.h"
+#include "logjson.h"
 #include "metrics/metrics.h"
 #include "model/intent.h"
 #include "parse.h"
@@ -1245,6 +1246,7 @@ static int run(const char *config_path, const char *user)
         return 1;
     }
     log_set_level(a.cfg->log_level);
+    logjson_apply(a.cfg->log_format);
     if (agent_preflight_trust(a.cfg, d) < 0) {
         for (size_t i = 0; i < diag_count(d); i++) {
             log_error("uplink will not work: %s", diag_get(d, i));
@@ -1365,6 +1367,9 @@ out:
 int main(int argc, char **argv)
 {
     log_set_ident("rackboot-agent");
+    /* Before the first line: under journald every line carries its
+     * priority. [log] format applies once the configuration is read. */
+    log_set_journal(log_stderr_is_journal());
     daemon_args args;
     int status = daemon_args_parse(&program, argc, argv, stdout, stderr, &args);
     if (status != DAEMON_ARGS_RUN) {

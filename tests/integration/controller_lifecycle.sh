@@ -38,11 +38,13 @@ set -e
 grep -q "configuration OK" "$work/out" || fail "--check-config did not say OK: $(cat "$work/out")"
 
 # Bad configurations: an unknown key, a section with no meaning, TLS
-# listeners without a [pki] section, a value out of range.
+# listeners without a [pki] section, a value out of range, a log format
+# there is none of.
 n=0
 for bad in "bogus_key = 1" "[nonsense]
 x = 1" "agents_listen = tls+tcp://[::1]:0" "[installs]
-boot_timeout = -5"; do
+boot_timeout = -5" "[log]
+format = yaml"; do
     n=$((n + 1))
     printf '%s\n' "[controller]" "state_dir = $work/state" \
         "api_listen = ipc://$work/api.sock" "$bad" >"$work/bad$n.conf"
@@ -95,6 +97,52 @@ rc=$?
 set -e
 pid=
 [ "$rc" = 0 ] || fail "SIGTERM of an API-only controller: exit $rc: $(cat "$work/log")"
+
+# [log] format = json under journald: stderr is the file $JOURNAL_STREAM
+# names (systemd.exec(5)), so every line is "<PRIORITY>" and one JSON
+# object without our timestamp (journald stamps lines itself).
+{ cat "$work/api-only.conf"; printf '[log]\nformat = json\n'; } >"$work/json.conf"
+: >"$work/jlog"
+stream=$(stat -c '%d:%i' "$work/jlog")
+JOURNAL_STREAM=$stream "$ctl" --config "$work/json.conf" >>"$work/jlog" 2>&1 &
+pid=$!
+i=0
+while ! grep -q '"msg":"rackboot-controller .* started"' "$work/jlog"; do
+    i=$((i + 1))
+    if [ $i -gt 300 ] || ! kill -0 "$pid" 2>/dev/null; then
+        fail "the JSON controller did not say it started: $(cat "$work/jlog")"
+        break
+    fi
+    sleep 0.1
+done
+kill -TERM "$pid" 2>/dev/null || true
+set +e
+wait "$pid"
+rc=$?
+set -e
+pid=
+[ "$rc" = 0 ] || fail "SIGTERM of the JSON controller: exit $rc: $(cat "$work/jlog")"
+if command -v python3 >/dev/null; then
+    python3 - "$work/jlog" <<'PY' || fail "JSON journal lines wrong: $(cat "$work/jlog")"
+import json, re, sys
+prio = {"3": "error", "4": "warn", "6": "info", "7": "debug"}
+lines = open(sys.argv[1]).read().splitlines()
+assert lines, "no lines"
+for line in lines:
+    m = re.fullmatch(r"<([0-7])>(\{.*\})", line)
+    assert m, line
+    o = json.loads(m.group(2))
+    assert "ts" not in o and o["ident"] == "rackboot-controller", line
+    assert prio[m.group(1)] == o["level"], line
+started = [json.loads(l[3:]) for l in lines if '"started"' in l or ' started"' in l]
+assert started and started[0]["api"].startswith("ipc://"), started
+assert any(json.loads(l[3:])["msg"] == "signal 15: shutting down" for l in lines), lines
+PY
+fi
+
+# Without JOURNAL_STREAM the text line is as it always was.
+grep -q '^[0-9-]*T[0-9:.]*Z info rackboot-controller: rackboot-controller .* started store=' \
+    "$work/log" || fail "text log line changed: $(cat "$work/log")"
 
 if [ "$failures" -ne 0 ]; then
     echo "$failures failure(s)"
