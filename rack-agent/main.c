@@ -711,9 +711,10 @@ static int setup_dhcp6(agent *a)
 /* ---- image cache: setup, pre-warm, fetch log lines ---- */
 
 static void on_cache_fetched(void *userdata, const uint8_t sha256[32], const char *url, int r,
-                             uint64_t bytes)
+                             const char *error, uint64_t bytes)
 {
     char hex[SHA256_HEX_LEN + 1];
+    char qerr[4 * 256 + 3]; /* curl's CURL_ERROR_SIZE bytes, each escaped to at most 4 */
     sha256_to_hex(sha256, hex);
     if (r == 0) {
         log_info("cache stored object=%s url=%s bytes=%" PRIu64, hex, url, bytes);
@@ -721,7 +722,9 @@ static void on_cache_fetched(void *userdata, const uint8_t sha256[32], const cha
         log_error("cache object failed verification, refused object=%s url=%s bytes=%" PRIu64, hex,
                   url, bytes);
     } else {
-        log_error("cache fetch failed object=%s url=%s err=%s", hex, url, errstr(r));
+        /* The origin's status or curl's words, not "Input/output error". */
+        log_error("cache fetch failed object=%s url=%s err=%s", hex, url,
+                  log_quote(qerr, sizeof(qerr), error ? error : errstr(r)));
     }
 }
 
