@@ -78,50 +78,46 @@ set -e
 grep -q "agents_listen tls+tcp://\[2001:db8:dead::1\]:7443: cannot listen there" "$work/out" ||
     fail "no message for the listen address: $(cat "$work/out")"
 
+# run_and_stop CONF LOG CHECK...: runs the controller with CONF, its output
+# appended to LOG, until the command CHECK succeeds (30 s at most), then
+# stops it with SIGTERM, which it must answer with exit 0.
+run_and_stop() {
+    conf=$1
+    log=$2
+    shift 2
+    "$ctl" --config "$conf" >>"$log" 2>&1 &
+    pid=$!
+    i=0
+    while ! "$@"; do
+        i=$((i + 1))
+        if [ $i -gt 300 ] || ! kill -0 "$pid" 2>/dev/null; then
+            fail "the controller with $conf did not come up: $(cat "$log")"
+            break
+        fi
+        sleep 0.1
+    done
+    kill -TERM "$pid" 2>/dev/null || true
+    set +e
+    wait "$pid"
+    rc=$?
+    set -e
+    pid=
+    [ "$rc" = 0 ] || fail "SIGTERM of the controller with $conf: exit $rc: $(cat "$log")"
+}
+
 # Start and stop: SIGTERM once the API socket exists.
-"$ctl" --config "$work/api-only.conf" >"$work/log" 2>&1 &
-pid=$!
-i=0
-while [ ! -S "$work/api.sock" ]; do
-    i=$((i + 1))
-    if [ $i -gt 300 ] || ! kill -0 "$pid" 2>/dev/null; then
-        fail "the API-only controller did not come up: $(cat "$work/log")"
-        break
-    fi
-    sleep 0.1
-done
-kill -TERM "$pid" 2>/dev/null || true
-set +e
-wait "$pid"
-rc=$?
-set -e
-pid=
-[ "$rc" = 0 ] || fail "SIGTERM of an API-only controller: exit $rc: $(cat "$work/log")"
+: >"$work/log"
+run_and_stop "$work/api-only.conf" "$work/log" test -S "$work/api.sock"
 
 # [log] format = json under journald: stderr is the file $JOURNAL_STREAM
 # names (systemd.exec(5)), so every line is "<PRIORITY>" and one JSON
 # object without our timestamp (journald stamps lines itself).
 { cat "$work/api-only.conf"; printf '[log]\nformat = json\n'; } >"$work/json.conf"
 : >"$work/jlog"
-stream=$(stat -c '%d:%i' "$work/jlog")
-JOURNAL_STREAM=$stream "$ctl" --config "$work/json.conf" >>"$work/jlog" 2>&1 &
-pid=$!
-i=0
-while ! grep -q '"msg":"rackboot-controller .* started"' "$work/jlog"; do
-    i=$((i + 1))
-    if [ $i -gt 300 ] || ! kill -0 "$pid" 2>/dev/null; then
-        fail "the JSON controller did not say it started: $(cat "$work/jlog")"
-        break
-    fi
-    sleep 0.1
-done
-kill -TERM "$pid" 2>/dev/null || true
-set +e
-wait "$pid"
-rc=$?
-set -e
-pid=
-[ "$rc" = 0 ] || fail "SIGTERM of the JSON controller: exit $rc: $(cat "$work/jlog")"
+JOURNAL_STREAM=$(stat -c '%d:%i' "$work/jlog")
+export JOURNAL_STREAM
+run_and_stop "$work/json.conf" "$work/jlog" grep -q '"msg":"rackboot-controller .* started"' "$work/jlog"
+unset JOURNAL_STREAM
 if command -v python3 >/dev/null; then
     python3 - "$work/jlog" <<'PY' || fail "JSON journal lines wrong: $(cat "$work/jlog")"
 import json, re, sys
