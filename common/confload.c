@@ -255,6 +255,12 @@ static bool store(confload *l, const confload_key *k, const ini_entry *e, void *
             return false;
         }
         return true;
+    case CONFLOAD_LOG_FORMAT:
+        if (log_format_from_string(e->value, dst) < 0) {
+            confload_problem(l, e->line, "%s: expected text or json, not \"%s\"", e->key, e->value);
+            return false;
+        }
+        return true;
     case CONFLOAD_WORDS:
         return store_words(l, k, e, obj);
     case CONFLOAD_IPV6_LIST:

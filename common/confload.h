@@ -45,6 +45,7 @@ typedef enum confload_type {
     CONFLOAD_IPV6,        /* struct in6_addr (parse_ipv6()) */
     CONFLOAD_LISTEN,      /* struct sockaddr_in6 (parse_listen_address(), `port`) */
     CONFLOAD_LOG_LEVEL,   /* log_level (common/log.h) */
+    CONFLOAD_LOG_FORMAT,  /* log_format (common/log.h) */
     CONFLOAD_WORDS,       /* char *[max] and a size_t count: blank-separated words */
     CONFLOAD_IPV6_LIST,   /* struct in6_addr[max] and a size_t count, blank-separated */
     CONFLOAD_CUSTOM,      /* `parse` does it all */

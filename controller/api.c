@@ -1787,6 +1787,153 @@ static void job_rows(store *st, void *arg)
     per_host_rows(st, &j->rc);
 }
 
+/* A write's log line names at most this many hosts, then "+N more". */
+#define API_LOG_NAMES 20
+
+static const char *skip_word(Rackboot__V1__Skip skip)
+{
+    switch (skip) {
+    case RACKBOOT__V1__SKIP__SKIP_ACTIVE:
+        return "active";
+    case RACKBOOT__V1__SKIP__SKIP_NOT_ACTIVE:
+        return "not-active";
+    case RACKBOOT__V1__SKIP__SKIP_NOT_FOUND:
+        return "not-found";
+    case RACKBOOT__V1__SKIP__SKIP_NO_BMC:
+        return "no-bmc";
+    default:
+        return "skipped";
+    }
+}
+
+/* Appends " key=VALUE" to b, VALUE log_quote()d. */
+static void log_field_add(rbuf *b, const char *key, const char *value)
+{
+    value = value ? value : "";
+    size_t size = 4 * strlen(value) + 3; /* every byte escaped, quotes, NUL */
+    char *q = malloc(size);
+    if (!q) {
+        rbuf_fail(b, -ENOMEM);
+        return;
+    }
+    rbuf_printf(b, " %s=%s", key, log_quote(q, size, value));
+    free(q);
+}
+
+/* Appends " key=a,b,..." naming the first API_LOG_NAMES of `names` (with
+ * `skips`: only those skipped, each with why), "+N more" for the rest;
+ * nothing when there are none. A request may name thousands of hosts: the
+ * log line stays a line. */
+static void log_names(rbuf *b, const char *key, const char *const *names, size_t n,
+                      const Rackboot__V1__Skip *skips)
+{
+    rbuf list = { 0 };
+    size_t shown = 0, total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (skips && skips[i] == RACKBOOT__V1__SKIP__SKIP_NONE) {
+            continue;
+        }
+        if (++total > API_LOG_NAMES) {
+            continue;
+        }
+        rbuf_printf(&list, "%s%s", shown++ ? "," : "", names[i]);
+        if (skips) {
+            rbuf_printf(&list, "(%s)", skip_word(skips[i]));
+        }
+    }
+    if (total > shown) {
+        rbuf_printf(&list, " +%zu more", total - shown);
+    }
+    char *text = NULL;
+    if (rbuf_finish(&list, &text, NULL) < 0) {
+        rbuf_fail(b, -ENOMEM);
+    } else if (total > 0) {
+        log_field_add(b, key, text);
+    }
+    free(text);
+}
+
+/* The hosts a selector names, before (or without) resolving it. */
+static void log_selector(rbuf *b, const Rackboot__V1__Selector *sel)
+{
+    if (!sel) {
+        return;
+    }
+    if (sel->all) {
+        rbuf_puts(b, " hosts=all");
+    }
+    log_names(b, "racks", (const char *const *)sel->racks, sel->n_racks, NULL);
+    log_names(b, "hosts", (const char *const *)sel->hosts, sel->n_hosts, NULL);
+}
+
+/* The daemon log's line of a write, one per request once it ran: who did
+ * what to which hosts and how it went, the hosts skipped and why included
+ * (the audit log holds the same per slice, for `rackboot audit`):
+ *
+ *   api: install requested hosts=web17,web18 profile=el9 by=operator:alice
+ *        result=failed skipped=web17(active) error="1 of 2 hosts not installed" */
+static void log_write(api_job *j)
+{
+    reply_ctx *rc = &j->rc;
+    const Rackboot__V1__ApiRequest *req = j->req;
+    rbuf b = { 0 };
+    char **names = NULL; /* in the reply's arena, as audit_fill()'s */
+    size_t n = 0;
+    rbuf_printf(&b, "api: %s requested", j->audit.verb);
+    switch (req->body_case) {
+    case RACKBOOT__V1__API_REQUEST__BODY_HOSTS_ADD:
+        for (size_t i = 0; i < req->hosts_add->n_hosts; i++) {
+            collect_names(rc->a, &names, &n, req->hosts_add->hosts[i]->name);
+        }
+        log_names(&b, "hosts", (const char *const *)names, n, NULL);
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_HOSTS_REMOVE:
+        log_names(&b, "hosts", (const char *const *)req->hosts_remove->names,
+                  req->hosts_remove->n_names, NULL);
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_PROFILES_IMPORT:
+        for (size_t i = 0; i < req->profiles_import->n_profiles; i++) {
+            collect_names(rc->a, &names, &n, req->profiles_import->profiles[i]->name);
+        }
+        log_names(&b, "profiles", (const char *const *)names, n, NULL);
+        break;
+    case RACKBOOT__V1__API_REQUEST__BODY_INSTALL:
+    case RACKBOOT__V1__API_REQUEST__BODY_CANCEL:
+    case RACKBOOT__V1__API_REQUEST__BODY_POWER:
+        if (rc->hosts) { /* resolved: the hosts it was tried on */
+            log_names(&b, "hosts", (const char *const *)rc->hosts, rc->n_hosts, NULL);
+        } else {
+            log_selector(&b, req->body_case == RACKBOOT__V1__API_REQUEST__BODY_INSTALL
+                                 ? req->install->target
+                             : req->body_case == RACKBOOT__V1__API_REQUEST__BODY_CANCEL
+                                 ? req->cancel->target
+                                 : req->power->target);
+        }
+        if (req->body_case == RACKBOOT__V1__API_REQUEST__BODY_INSTALL) {
+            log_field_add(&b, "profile", req->install->profile);
+        }
+        break;
+    default:
+        break;
+    }
+    bool ok = rc->rep.status == RACKBOOT__V1__STATUS__STATUS_OK;
+    log_field_add(&b, "by", j->who.who);
+    rbuf_printf(&b, " result=%s", j->refused ? "refused" : ok ? "ok" : "failed");
+    if (rc->hosts && rc->host_skip) {
+        log_names(&b, "skipped", (const char *const *)rc->hosts, rc->next, rc->host_skip);
+    }
+    if (!ok && rc->rep.message && *rc->rep.message) {
+        log_field_add(&b, "error", rc->rep.message);
+    }
+    char *line = NULL;
+    if (rbuf_finish(&b, &line, NULL) < 0) {
+        log_error("api: out of memory for the log line of %s by %s", j->audit.verb, j->who.who);
+        return;
+    }
+    log_msg(ok ? LOG_LEVEL_INFO : LOG_LEVEL_WARN, "%s", line);
+    free(line);
+}
+
 /* The loop's part of a request once its store work ran. */
 static void request_after(api *a, const reply_ctx *rc)
 {
@@ -1880,6 +2027,9 @@ static void job_done(void *arg, int status)
         j->rc.wrote = false;
         job_run(a, job_slice, job_done, j);
         return;
+    }
+    if (j->rc.audit) {
+        log_write(j);
     }
     request_after(a, &j->rc);
     if (j->rc.verb && job_caller_here(j)) {

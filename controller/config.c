@@ -73,6 +73,10 @@ static const confload_key pki_keys[] = {
     { "server_name", CONFLOAD_STRING, AT(server_name) },
 };
 
+static const confload_key log_keys[] = {
+    { "format", CONFLOAD_LOG_FORMAT, AT(log_format) },
+};
+
 static const confload_key installs_keys[] = {
     { "boot_timeout", SECONDS(timeouts.boot_ms) },
     { "install_timeout", SECONDS(timeouts.install_ms) },
@@ -121,6 +125,7 @@ static const confload_section sections[] = {
     { "installs", installs_keys, ARRAY_SIZE(installs_keys) },
     { "store", store_keys, ARRAY_SIZE(store_keys) },
     { "metrics", metrics_keys, ARRAY_SIZE(metrics_keys) },
+    { "log", log_keys, ARRAY_SIZE(log_keys) },
 };
 
 static const confload_schema schema = { sections, ARRAY_SIZE(sections), finish };

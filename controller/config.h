@@ -30,6 +30,7 @@ typedef struct controller_config {
     char *api_listen;       /* ipc://PATH */
     char *operators_listen; /* tls+tcp://HOST:PORT or NULL */
     log_level log_level;
+    log_format log_format; /* [log] format */
     /* [pki] */
     char *ca;
     char *cert;

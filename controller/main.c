@@ -27,6 +27,7 @@
 #include "hub.h"
 #include "identity.h"
 #include "log.h"
+#include "logjson.h"
 #include "parse.h"
 #include "pki.h"
 #include "rpc.h"
@@ -579,6 +580,7 @@ static int run(const char *path, const char *user)
     }
     diag_free(d);
     log_set_level(c.cfg->log_level);
+    logjson_apply(c.cfg->log_format);
 
     int status = 1;
     _cleanup_free_ char *db = NULL, *sock_dir = ipc_dir(c.cfg->api_listen);
@@ -691,6 +693,9 @@ out:
 int main(int argc, char **argv)
 {
     log_set_ident("rackboot-controller");
+    /* Before the first line: under journald every line carries its
+     * priority. [log] format applies once the configuration is read. */
+    log_set_journal(log_stderr_is_journal());
     daemon_args args;
     int status = daemon_args_parse(&program, argc, argv, stdout, stderr, &args);
     if (status != DAEMON_ARGS_RUN) {

@@ -180,6 +180,11 @@ static const confload_key agent_keys[] = {
     { "log_level", CONFLOAD_LOG_LEVEL, AT(log_level) },
 };
 
+/* [log] level stays [agent] log_level, as it always was. */
+static const confload_key log_keys[] = {
+    { "format", CONFLOAD_LOG_FORMAT, AT(log_format) },
+};
+
 /* http/server.h; http_port follows listen (finish()). */
 static const confload_key http_keys[] = {
     { "listen", CONFLOAD_LISTEN, AT(http_listen), .port = 80 },
@@ -344,6 +349,7 @@ static const confload_section sections[] = {
     SECTION("power", power_keys),
     SECTION("deploy", deploy_keys),
     SECTION("uki", uki_keys),
+    SECTION("log", log_keys),
 };
 
 static const confload_schema schema = { sections, ARRAY_SIZE(sections), finish };

@@ -38,6 +38,7 @@ typedef struct agent_config {
     bool has_gateway;
     struct in6_addr gateway;
     log_level log_level;
+    log_format log_format; /* [log] format */
     /* [http] listen: only its port, for boot URLs. */
     uint16_t http_port;
     /* [http] (http/server.h): the whole listen address (default

@@ -41,6 +41,7 @@
 #include "install/progress.h"
 #include "install/routes.h"
 #include "log.h"
+#include "logjson.h"
 #include "metrics/metrics.h"
 #include "model/intent.h"
 #include "parse.h"
@@ -710,9 +711,10 @@ static int setup_dhcp6(agent *a)
 /* ---- image cache: setup, pre-warm, fetch log lines ---- */
 
 static void on_cache_fetched(void *userdata, const uint8_t sha256[32], const char *url, int r,
-                             uint64_t bytes)
+                             const char *error, uint64_t bytes)
 {
     char hex[SHA256_HEX_LEN + 1];
+    char qerr[4 * 256 + 3]; /* curl's CURL_ERROR_SIZE bytes, each escaped to at most 4 */
     sha256_to_hex(sha256, hex);
     if (r == 0) {
         log_info("cache stored object=%s url=%s bytes=%" PRIu64, hex, url, bytes);
@@ -720,7 +722,9 @@ static void on_cache_fetched(void *userdata, const uint8_t sha256[32], const cha
         log_error("cache object failed verification, refused object=%s url=%s bytes=%" PRIu64, hex,
                   url, bytes);
     } else {
-        log_error("cache fetch failed object=%s url=%s err=%s", hex, url, errstr(r));
+        /* The origin's status or curl's words, not "Input/output error". */
+        log_error("cache fetch failed object=%s url=%s err=%s", hex, url,
+                  log_quote(qerr, sizeof(qerr), error ? error : errstr(r)));
     }
 }
 
@@ -1238,6 +1242,7 @@ static int run(const char *config_path, const char *user)
         return 1;
     }
     log_set_level(a.cfg->log_level);
+    logjson_apply(a.cfg->log_format);
     if (agent_preflight_trust(a.cfg, d) < 0) {
         for (size_t i = 0; i < diag_count(d); i++) {
             log_error("uplink will not work: %s", diag_get(d, i));
@@ -1358,6 +1363,9 @@ out:
 int main(int argc, char **argv)
 {
     log_set_ident("rackboot-agent");
+    /* Before the first line: under journald every line carries its
+     * priority. [log] format applies once the configuration is read. */
+    log_set_journal(log_stderr_is_journal());
     daemon_args args;
     int status = daemon_args_parse(&program, argc, argv, stdout, stderr, &args);
     if (status != DAEMON_ARGS_RUN) {

@@ -18,6 +18,12 @@ rackboot_unit_test(test_hex LIBS rb_common)
 
 # The daemons' privilege drop (as root; skipped otherwise) and tree chown.
 rackboot_unit_test(test_daemon LIBS rb_daemon Threads::Threads)
+# `[log] format = json` (jansson, so in rb_daemon).
+rackboot_unit_test(test_logjson LIBS rb_daemon)
+# The log line parser takes whatever text a caller logged (hostnames and
+# URLs from the network among it).
+pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson)
+rackboot_fuzz_target(fuzz_log_fields LIBS rb_daemon PkgConfig::JANSSON)
 # The daemons' shared command line.
 rackboot_unit_test(test_daemon_args LIBS rb_daemon)
 

@@ -67,6 +67,7 @@ typedef struct pending {
     uint8_t sha256[SHA256_LEN];
     char hex[SHA256_HEX_LEN + 1];
     char *url;
+    char *error; /* the fetcher's words for a failed fetch, or NULL */
     uint64_t expect_size;
     pending_state state;
     cache_request *waiters, *waiters_tail;
@@ -386,6 +387,7 @@ static void pending_free(pending *p)
     }
     sha256_free(p->hash);
     free(p->url);
+    free(p->error);
     free(p);
 }
 
@@ -437,7 +439,8 @@ static void pending_finish(pending *p, int r)
     }
     start_queued(c);
     if (c->on_fetched) {
-        c->on_fetched(c->on_fetched_userdata, p->sha256, p->url, r, p->bytes);
+        c->on_fetched(c->on_fetched_userdata, p->sha256, p->url, r, r == -EIO ? p->error : NULL,
+                      p->bytes);
     }
     complete_waiters(p, r, p->bytes);
     pending_free(p);
@@ -572,6 +575,10 @@ static void on_fetched(void *userdata, int r, long http_status, const char *errm
         }
         log_debug("cache fetch failed object=%s url=%s status=%ld err=%s detail=%s", p->hex, p->url,
                   http_status, errstr(r), errmsg ? errmsg : "-");
+        if (r == -EIO && errmsg && errmsg[0]) {
+            free(p->error);
+            p->error = strdup(errmsg); /* NULL: the log line says errstr() */
+        }
         c->n_running--;
         pending_finish(p, r);
         return;
@@ -630,7 +637,7 @@ static void start_queued(cache *c)
             c->stats.fetch_failures++;
             hashmap_remove(c->pending, p->sha256, SHA256_LEN);
             if (c->on_fetched) {
-                c->on_fetched(c->on_fetched_userdata, p->sha256, p->url, r, 0);
+                c->on_fetched(c->on_fetched_userdata, p->sha256, p->url, r, NULL, 0);
             }
             complete_waiters(p, r, 0);
             pending_free(p);

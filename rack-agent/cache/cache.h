@@ -126,10 +126,12 @@ void cache_request_cancel(cache_request *req);
 int cache_prefetch(cache *c, const cache_object *obj);
 
 /* Told after every upstream fetch, before the waiters: r == 0 when the
- * object was stored, else why not (as in cache_done_fn). For the daemon's log
- * lines; `url` is valid during the call. */
+ * object was stored, else why not (as in cache_done_fn). When r is -EIO,
+ * `error` says why in the operator's words (fetch.h: "HTTP 404 Not Found",
+ * "... Couldn't connect to server"), else it is NULL. For the daemon's log
+ * lines; `url` and `error` are valid during the call. */
 typedef void (*cache_fetched_fn)(void *userdata, const uint8_t sha256[32], const char *url, int r,
-                                 uint64_t bytes);
+                                 const char *error, uint64_t bytes);
 void cache_on_fetched(cache *c, cache_fetched_fn fn, void *userdata);
 
 /* Told when a cached object failed its verification and was removed, before

@@ -63,6 +63,37 @@ static void transfer_free(fetch_transfer *t)
     free(t);
 }
 
+/* RFC 9110 §15's reason phrases for the statuses an origin is likely to
+ * send; libcurl gives only the number, and HTTP/2 has no phrase at all. */
+static const char *status_reason(long status)
+{
+    static const struct {
+        long status;
+        const char *reason;
+    } reasons[] = {
+        { 400, "Bad Request" },
+        { 401, "Unauthorized" },
+        { 403, "Forbidden" },
+        { 404, "Not Found" },
+        { 405, "Method Not Allowed" },
+        { 408, "Request Timeout" },
+        { 410, "Gone" },
+        { 416, "Range Not Satisfiable" },
+        { 429, "Too Many Requests" },
+        { 500, "Internal Server Error" },
+        { 501, "Not Implemented" },
+        { 502, "Bad Gateway" },
+        { 503, "Service Unavailable" },
+        { 504, "Gateway Timeout" },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(reasons); i++) {
+        if (reasons[i].status == status) {
+            return reasons[i].reason;
+        }
+    }
+    return NULL;
+}
+
 static void check_done(fetcher *f)
 {
     CURLMsg *msg;
@@ -88,7 +119,14 @@ static void check_done(fetcher *f)
         }
         /* The message points into the transfer: copy before freeing it. */
         char whybuf[CURL_ERROR_SIZE];
-        snprintf(whybuf, sizeof(whybuf), "%s", why ? why : "");
+        if (code == CURLE_HTTP_RETURNED_ERROR && status >= 400) {
+            /* Not curl's "The requested URL returned error: 404". */
+            const char *reason = status_reason(status);
+            snprintf(whybuf, sizeof(whybuf), "HTTP %ld%s%s", status, reason ? " " : "",
+                     reason ? reason : "");
+        } else {
+            snprintf(whybuf, sizeof(whybuf), "%s", why ? why : "");
+        }
         transfer_unlink(t);
         fetch_done_fn done = t->done;
         void *ud = t->userdata;

@@ -33,8 +33,11 @@ typedef struct fetch_limits {
 typedef int (*fetch_data_fn)(void *userdata, const void *data, size_t len);
 
 /* r == 0: the whole body was delivered. r < 0: -EIO for network and protocol
- * failures (errmsg says what; http_status is the last status seen or 0), or
- * the errno a data callback returned. The transfer is gone when this runs. */
+ * failures, or the errno a data callback returned. errmsg says what, for an
+ * operator: "HTTP 404 Not Found" for a failing status (http_status, else the
+ * last status seen or 0), else curl's words ("Failed to connect to 127.0.0.1
+ * port 1 after 0 ms: Couldn't connect to server"). The transfer is gone
+ * when this runs. */
 typedef void (*fetch_done_fn)(void *userdata, int r, long http_status, const char *errmsg);
 
 int fetcher_new(uv_loop_t *loop, const fetch_limits *limits, fetcher **ret);

@@ -66,6 +66,15 @@ sys.exit(0 if ok else 1)
     fi
 }
 
+# log_has TEXT: the controller's log has a line with TEXT. The API writes
+# its line before it answers, so it is there once the CLI returned.
+log_has() {
+    grep -qF -- "$1" "$work/controller.log" || {
+        fail "controller log lacks \"$1\""
+        grep 'api: ' "$work/controller.log" | sed 's/^/  log: /' >&2
+    }
+}
+
 err_has() {
     grep -qF -- "$1" "$work/err" || { fail "stderr lacks \"$1\""; sed 's/^/  stderr: /' "$work/err" >&2; }
 }
@@ -223,6 +232,8 @@ expect 1 install web17 web18 --profile el9
 grep -q '^web18 .*requested' "$work/out" || fail "install printed no row for web18, which it did"
 err_has "host web17: has an active install"
 err_has "1 of 2 hosts not installed"
+# The daemon log says who did what to which hosts, and what was skipped.
+log_has "api: install requested hosts=web17,web18 profile=el9 by=\"local:uid=$(id -u)\" result=failed skipped=web17(active) error=\"1 of 2 hosts not installed\""
 expect 0 cancel web18
 
 expect 0 cancel web17
@@ -345,6 +356,7 @@ ops viewer val 1 install web17 --profile el9
 err_has "permission denied: viewer may not install"
 ops viewer val 1 cancel --all
 err_has "permission denied: viewer may not cancel"
+log_has "api: cancel requested hosts=all by=viewer:val result=refused error=\"permission denied: viewer may not cancel\""
 ops viewer val 1 hosts import "$work/hosts.csv" --update
 err_has "permission denied: viewer may not add or import hosts"
 ops viewer val 1 hosts add web30 --mac 52:54:00:00:00:30 --rack r1 --address 2001:db8:1::30
@@ -363,6 +375,7 @@ ops operator alice 0 status web17 --json
 json_check 'd[0]["state"] == "cancelled"'
 # An operator may do everything.
 ops operator alice 0 install web17 --profile el9
+log_has "api: install requested hosts=web17 profile=el9 by=operator:alice result=ok"
 ops operator alice 0 cancel web17
 ops operator alice 0 profiles import "$work/profiles.conf"
 
@@ -455,6 +468,9 @@ while [ $i -lt 300 ]; do
     "$cli" hosts remove $(cat "$work/names") >/dev/null 2>&1 || true
     i=$((i + 1))
 done
+# Its log lines name 20 hosts each, not 1,000.
+log_has "hosts=\"h0000$(printf '%058d' 0 | tr 0 x),"
+log_has ",h0019$(printf '%058d' 0 | tr 0 x) +980 more\" by="
 expect 0 audit --json
 json_check "
 len(d) == $rows_before + 300

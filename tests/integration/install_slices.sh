@@ -96,7 +96,7 @@ done
 
 # One audit row per slice, in order, each with its slice's failure.
 rb audit --json >"$work/audit.json" || fail "audit"
-python3 - "$work/audit.json" "$N" <<'EOP' || fail "the slices' audit rows: $(cat "$work/audit.json" | head -c 2000)"
+python3 - "$work/audit.json" "$N" <<'EOP' || fail "the slices' audit rows: $(head -c 2000 "$work/audit.json")"
 import json, sys
 n = int(sys.argv[2])
 rows = [r for r in json.load(open(sys.argv[1])) if r["verb"] == "install" and r["host_count"] > 1]
@@ -158,4 +158,13 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert [r["host"] f
     "$work/twice.json" || fail "install h00001 h00001: $(cat "$work/twice.json")"
 grep -q "api: installed hosts=$N failed=3" "$work/controller.log" || fail "no log line of the install"
 grep -q "api: cancelled hosts=$N failed=0" "$work/controller.log" || fail "no log line of the cancel"
+# One line per request, not per slice: 20 hosts named, the skipped ones of
+# every slice with why.
+first=$(python3 -c 'print(",".join("h%05d" % i for i in range(20)))')
+grep -qF "api: install requested hosts=\"$first +$((N - 20)) more\" profile=el9 by=" \
+    "$work/controller.log" || fail "no bounded log line of install --all"
+grep -qF "result=failed skipped=h00007(active),h06000(active),h12344(active) error=\"3 of $N hosts not installed\"" \
+    "$work/controller.log" || fail "the install --all log line does not name the skipped hosts"
+[ "$(grep -c 'api: install requested hosts="h00000,' "$work/controller.log")" = 1 ] ||
+    fail "install --all logged more than one line"
 echo "PASS: install_slices"

@@ -439,17 +439,29 @@ static void test_sha256_mismatch_refused(void **state)
     free(url);
 }
 
+/* What cache_on_fetched() reported last. */
+static char last_fetch_error[512];
+
+static void on_fetched_error(void *userdata, const uint8_t sha256[32], const char *url, int r,
+                             const char *error, uint64_t bytes)
+{
+    snprintf(last_fetch_error, sizeof(last_fetch_error), "%s", error ? error : "(none)");
+}
+
 static void test_http_errors_are_eio(void **state)
 {
     fixture *f = *state;
     origin_start(&f->http, f->origin_dir);
     open_cache(f, 1 << 20, 4);
+    cache_on_fetched(f->c, on_fetched_error, NULL);
     uint8_t sha[32];
     memset(sha, 0x11, 32);
     char *url = http_url(f, "missing");
     result res;
     fetch_one(f, sha, url, &res);
     assert_int_equal(res.r, -EIO);
+    /* The log line names the status, not "Input/output error". */
+    assert_string_equal(last_fetch_error, "HTTP 404 Not Found");
     assert_int_equal(cache_get_stats(f->c)->fetch_failures, 1);
     assert_int_equal(count_tmp(f), 0);
     free(url);
@@ -464,6 +476,7 @@ static void test_http_errors_are_eio(void **state)
     assert_true(asprintf(&url, "http://127.0.0.1:1/x") > 0);
     fetch_one(f, sha, url, &res);
     assert_int_equal(res.r, -EIO);
+    assert_non_null(strstr(last_fetch_error, "Couldn't connect to server"));
     free(url);
 }
 
