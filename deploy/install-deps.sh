@@ -46,8 +46,9 @@ UKI="systemd-boot-efi binutils"
 
 # The Debian packages (deploy/debian/build.sh, tests/package/): debhelper
 # builds them (dpkg-dev comes with build-essential), lintian judges them,
-# mmdebstrap (in IMAGE) makes the chroot they are installed into.
-PACKAGING="debhelper lintian"
+# mmdebstrap (in IMAGE) makes the chroot they are installed into;
+# bash-completion runs the CLI's completion in package.bash_completion.
+PACKAGING="debhelper lintian bash-completion"
 
 missing=""
 for p in $BUILD $ANALYSIS $PEERS $IMAGE $UKI $PACKAGING; do

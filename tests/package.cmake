@@ -12,3 +12,10 @@ add_test(NAME package.debian
                  ${CMAKE_CURRENT_BINARY_DIR}/package-deb)
 set_tests_properties(package.debian PROPERTIES TIMEOUT 1500 SKIP_RETURN_CODE 77
                      LABELS package COST 5000)
+
+# The bash completion the rackboot package installs, driven through
+# bash-completion's own _init_completion: what TAB offers at a few points.
+add_test(NAME package.bash_completion
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/package/completion.sh
+                 ${PROJECT_SOURCE_DIR}/deploy/bash-completion/rackboot)
+set_tests_properties(package.bash_completion PROPERTIES TIMEOUT 30 LABELS package)
