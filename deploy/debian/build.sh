@@ -3,7 +3,7 @@
 # rackboot (CLI + rackboot-pki) into OUTDIR (default: build/deb):
 #
 #     deploy/debian/build.sh [OUTDIR]
-#     apt install ./OUTDIR/*.deb
+#     apt install ./OUTDIR/*.deb        (debug symbols: OUTDIR/dbgsym/)
 #
 # Why dpkg-buildpackage with debhelper (compat 13, dh + cmake) and not CPack:
 # what Debian operators and lintian expect comes with it - Depends computed
@@ -114,9 +114,22 @@ fi
 (cd "$src" && nice -n 10 dpkg-buildpackage -b -us -uc "${clean[@]}")
 
 shopt -s nullglob
-debs=("$work"/*.deb "$work"/*.ddeb)
-[ ${#debs[@]} -ge 3 ] || die "dpkg-buildpackage made no packages"
-rm -f "$out"/rackboot*.deb "$out"/rackboot*.ddeb "$out"/rackboot_*.buildinfo "$out"/rackboot_*.changes
+debs=() dbgsym=()
+for f in "$work"/*.deb "$work"/*.ddeb; do
+    case $f in
+    *-dbgsym_*) dbgsym+=("$f") ;;
+    *) debs+=("$f") ;;
+    esac
+done
+[ ${#debs[@]} = 3 ] || die "dpkg-buildpackage made ${#debs[@]} packages, not 3"
+rm -f "$out"/rackboot*.deb "$out"/rackboot_*.buildinfo "$out"/rackboot_*.changes
+rm -rf "$out/dbgsym"
 cp "${debs[@]}" "$work"/*.buildinfo "$work"/*.changes "$out"/
-echo "build.sh: rackboot $version packages in $out:"
+# The debug symbols apart, so that `apt install ./OUTDIR/*.deb` takes the
+# three packages and nothing else.
+if [ ${#dbgsym[@]} -gt 0 ]; then
+    mkdir -p "$out/dbgsym"
+    cp "${dbgsym[@]}" "$out/dbgsym/"
+fi
+echo "build.sh: rackboot $version packages in $out (debug symbols in dbgsym/):"
 (cd "$out" && ls -1 ./*.deb)
