@@ -2,9 +2,10 @@
 # deploy/debian/build.sh, checked by lintian, installed with their
 # dependencies into a fresh minbase chroot of the machine's mirror
 # (mmdebstrap), upgraded to a version-bumped build, purged
-# (tests/package/debian.sh). It compiles the project once (~3-5 min on two
-# cores); the chroot tarball and the downloaded dependencies are kept in the
-# build tree, so later runs only extract and install. COST: started early,
+# (tests/package/debian.sh). It compiles the project once (46-150 s on two
+# shared cores; 94-227 s in all, 287 s on a first run, which bootstraps);
+# the chroot tarball and the downloaded dependencies are kept in the build
+# tree, so later runs only extract and install. COST: started early,
 # so its compile overlaps the other tests instead of ending the run. Needs
 # root, else skips (77). Run it alone with `ctest -L package`.
 add_test(NAME package.debian
