@@ -48,8 +48,14 @@ IMAGE="mmdebstrap gdisk fdisk dosfstools mtools e2fsprogs grub-common
 # the PE file. The agent needs these at run time, not only the tests.
 UKI="systemd-boot-efi binutils"
 
+# The Debian packages (deploy/debian/build.sh, tests/package/): debhelper
+# builds them (dpkg-dev comes with build-essential), lintian judges them,
+# mmdebstrap (in IMAGE) makes the chroot they are installed into;
+# bash-completion runs the CLI's completion in package.bash_completion.
+PACKAGING="debhelper lintian bash-completion"
+
 missing=""
-for p in $BUILD $ANALYSIS $PEERS $IMAGE $UKI; do
+for p in $BUILD $ANALYSIS $PEERS $IMAGE $UKI $PACKAGING; do
     if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed'; then
         missing="$missing $p"
     fi
