@@ -41,6 +41,7 @@ expect _rackboot "--bmc --bmc-user --bmc-password-file --bmc-password-stdin" rac
 expect _rackboot "status" rackboot --controller ipc:///x st
 expect _rackboot "failed" rackboot status --state f
 expect _rackboot "installing installed" rackboot status --phase inst
+expect _rackboot "--state" rackboot hosts list --rack r1 --st
 expect _rackboot "on off cycle soft status" rackboot power ""
 expect _rackboot "table wide json yaml name" rackboot -o ""
 expect _rackboot "--quiet" rackboot watch --json --q

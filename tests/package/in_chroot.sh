@@ -99,7 +99,8 @@ for f in /lib/systemd/system/rackboot-controller.service /lib/systemd/system/rac
     /usr/share/man/man8/rackboot-controller.8.gz /usr/share/man/man8/rackboot-agent.8.gz \
     /usr/share/man/man5/rackboot-controller.conf.5.gz /usr/share/man/man5/rackboot-agent.conf.5.gz \
     /usr/share/bash-completion/completions/rackboot /usr/share/bash-completion/completions/rackboot-pki \
-    /usr/share/doc/rackboot-agent/examples/hosts.conf /usr/share/doc/rackboot/README.md; do
+    /usr/share/doc/rackboot-agent/examples/hosts.conf /usr/share/doc/rackboot/README.md \
+    /usr/share/doc/rackboot-controller/METRICS.md; do
     [ -e "$f" ] || fail "$f missing"
 done
 expect_nothing_enabled install
