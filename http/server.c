@@ -81,6 +81,24 @@ struct http_request {
     uint64_t body_bytes;
     http_done_fn done;
     void *done_data;
+    http_stream *stream; /* answered with http_reply_stream() */
+};
+
+/* A streamed answer (server.h). Its memory belongs to the libmicrohttpd
+ * response, freed by stream_free() when the response is destroyed, which
+ * is after the request ended (request_free() holds a reference until
+ * then); `req` is cleared when the request ends. */
+struct http_stream {
+    http_server *srv;
+    http_request *req;        /* NULL once the request ended */
+    http_stream *prev, *next; /* the server's open streams */
+    char *buf;
+    size_t off, len, cap; /* bytes [off, len) wait to be sent */
+    bool ended;
+    bool parked;  /* the reader found nothing and suspended the connection */
+    bool discard; /* HEAD: writes are taken and dropped */
+    void (*on_close)(void *);
+    void *userdata;
 };
 
 /* A connection, tracked for header_timeout (server.h). Created when
@@ -119,6 +137,8 @@ struct http_server {
     /* Path segments the access log blanks (http_server_redact_segment()). */
     http_secret secrets[HTTP_MAX_SECRET_SEGMENTS];
     size_t n_secrets;
+    http_stream *streams;     /* open, for shutdown */
+    char *tls_cert, *tls_key; /* libmicrohttpd keeps the pointers */
 };
 
 /* ---- requests ---- */
@@ -377,6 +397,19 @@ int http_request_add_header(http_request *req, const char *name, const char *val
 static void on_timer(uv_timer_t *t);
 static void on_again(uv_idle_t *h);
 
+/* Resumes a suspended connection. Without threads libmicrohttpd has no
+ * wake-up channel of its own: it handles the resumed connection on its
+ * next MHD_run(), which the next loop iteration does (never re-entered
+ * from inside it). */
+static void resume(http_server *srv, struct MHD_Connection *conn)
+{
+    MHD_resume_connection(conn);
+    srv->kick = true;
+    if (!srv->in_run && !srv->closing) {
+        uv_idle_start(&srv->again, on_again);
+    }
+}
+
 /* Takes `resp` (NULL: out of memory) as the answer and, when the handler
  * answers after it returned, wakes the suspended connection. */
 static void answer(http_request *req, unsigned status, struct MHD_Response *resp, uint64_t bytes)
@@ -407,15 +440,7 @@ static void answer(http_request *req, unsigned status, struct MHD_Response *resp
     if (req->suspended) {
         req->suspended = false;
         pending_remove(req);
-        MHD_resume_connection(req->conn);
-        /* Without threads libmicrohttpd has no wake-up channel of its own:
-         * it handles the resumed connection on its next MHD_run(), which
-         * the next loop iteration does (never re-entered from inside it). */
-        http_server *srv = req->srv;
-        srv->kick = true;
-        if (!srv->in_run && !srv->closing) {
-            uv_idle_start(&srv->again, on_again);
-        }
+        resume(req->srv, req->conn);
     }
 }
 
@@ -464,6 +489,155 @@ void http_reply_metrics(http_request *req, const metrics *m)
         return;
     }
     http_reply_owned(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
+/* ---- streams ---- */
+
+static void stream_wake(http_stream *s)
+{
+    if (s->parked && s->req) {
+        s->parked = false;
+        resume(s->srv, s->req->conn);
+    }
+}
+
+/* libmicrohttpd asks for the next piece of the body when the previous one
+ * is out. With nothing buffered the connection is suspended until a write
+ * (or the end) resumes it, as libmicrohttpd's documentation asks of a
+ * reader that returns 0. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    http_stream *s = cls;
+    if (s->off < s->len) {
+        size_t n = s->len - s->off < max ? s->len - s->off : max;
+        memcpy(buf, s->buf + s->off, n);
+        s->off += n;
+        if (s->off == s->len) {
+            s->off = s->len = 0;
+        }
+        if (s->req) {
+            s->req->body_bytes += n;
+        }
+        return (ssize_t)n;
+    }
+    if (s->ended || !s->req) {
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    s->parked = true;
+    MHD_suspend_connection(s->req->conn);
+    return 0;
+}
+
+static void stream_free(void *cls)
+{
+    http_stream *s = cls;
+    free(s->buf);
+    free(s);
+}
+
+static void stream_unlink(http_stream *s)
+{
+    if (s->prev) {
+        s->prev->next = s->next;
+    } else if (s->srv->streams == s) {
+        s->srv->streams = s->next;
+    }
+    if (s->next) {
+        s->next->prev = s->prev;
+    }
+    s->prev = s->next = NULL;
+}
+
+/* The request ended: tell the owner once, and let go of the request. */
+static void stream_closed(http_stream *s)
+{
+    stream_unlink(s);
+    s->req = NULL;
+    if (s->on_close) {
+        void (*fn)(void *) = s->on_close;
+        s->on_close = NULL;
+        fn(s->userdata);
+    }
+}
+
+http_stream *http_reply_stream(http_request *req, unsigned status, const char *content_type,
+                               void (*on_close)(void *userdata), void *userdata)
+{
+    http_stream *s = calloc(1, sizeof(*s));
+    struct MHD_Response *r = NULL;
+    if (s && req->method == HTTP_METHOD_HEAD) {
+        /* libmicrohttpd 0.9.75 sends a chunked answer's last chunk even to
+         * HEAD, a body HEAD must not have (RFC 9110 §9.3.2) that a client
+         * keeping the connection would read as the next answer: HEAD gets
+         * an empty body, and what is written is dropped. */
+        static char empty[1];
+        s->discard = true;
+        r = MHD_create_response_from_buffer_with_free_callback_cls(0, empty, stream_free, s);
+    } else if (s) {
+        /* Pieces of up to 16 KiB: one TLS record each. */
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, s, stream_free);
+    }
+    if (!r) {
+        free(s);
+        answer(req, 500, NULL, 0);
+        return NULL;
+    }
+    if (content_type) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    }
+    s->srv = req->srv;
+    s->req = req;
+    s->on_close = on_close;
+    s->userdata = userdata;
+    s->next = req->srv->streams;
+    if (s->next) {
+        s->next->prev = s;
+    }
+    req->srv->streams = s;
+    req->stream = s;
+    answer(req, status, r, 0);
+    return s;
+}
+
+int http_stream_write(http_stream *s, const void *data, size_t len)
+{
+    if (s->ended || !s->req) {
+        return -EPIPE;
+    }
+    if (s->discard) {
+        return 0;
+    }
+    size_t waiting = s->len - s->off;
+    if (len > HTTP_STREAM_MAX_BUFFERED - waiting) {
+        return -ENOBUFS;
+    }
+    if (s->off > 0) {
+        memmove(s->buf, s->buf + s->off, waiting);
+        s->off = 0;
+        s->len = waiting;
+    }
+    if (s->cap - s->len < len) {
+        size_t cap = s->cap ? s->cap : 4096;
+        while (cap - s->len < len) {
+            cap *= 2;
+        }
+        char *bigger = realloc(s->buf, cap);
+        if (!bigger) {
+            return -ENOMEM;
+        }
+        s->buf = bigger;
+        s->cap = cap;
+    }
+    memcpy(s->buf + s->len, data, len);
+    s->len += len;
+    stream_wake(s);
+    return 0;
+}
+
+void http_stream_end(http_stream *s)
+{
+    s->ended = true;
+    stream_wake(s);
 }
 
 /* The body of a file answer: an fd for sendfile(2), or bytes in memory. */
@@ -919,6 +1093,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (req->suspended) {
         pending_remove(req);
     }
+    if (req->stream) {
+        stream_closed(req->stream);
+        req->stream = NULL;
+    }
     if (req->cancel) {
         req->cancel(req->cancel_data);
         req->cancel = NULL;
@@ -1134,6 +1312,14 @@ static int listen_socket(const struct sockaddr_in6 *addr, int *ret_fd, uint16_t 
     return 0;
 }
 
+/* A server http_server_new() gave up on before its handles existed. */
+static void free_unstarted(http_server *srv)
+{
+    free(srv->tls_cert);
+    free(srv->tls_key);
+    free(srv);
+}
+
 int http_server_new(uv_loop_t *loop, const http_server_config *cfg, http_server **ret)
 {
     unsigned max_conn = cfg->max_connections ? cfg->max_connections : HTTP_DEFAULT_MAX_CONNECTIONS;
@@ -1144,9 +1330,24 @@ int http_server_new(uv_loop_t *loop, const http_server_config *cfg, http_server 
                       : cfg->max_connections_per_ip == HTTP_NO_PER_IP_LIMIT
                           ? 0 /* libmicrohttpd's "no limit" */
                           : cfg->max_connections_per_ip;
+    bool tls = cfg->tls_cert_pem || cfg->tls_key_pem;
+    if (tls && !(cfg->tls_cert_pem && cfg->tls_key_pem)) {
+        return -EINVAL;
+    }
+    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        return -ENOTSUP;
+    }
     http_server *srv = calloc(1, sizeof(*srv));
     if (!srv) {
         return -ENOMEM;
+    }
+    if (tls) {
+        srv->tls_cert = strdup(cfg->tls_cert_pem);
+        srv->tls_key = strdup(cfg->tls_key_pem);
+        if (!srv->tls_cert || !srv->tls_key) {
+            free_unstarted(srv);
+            return -ENOMEM;
+        }
     }
     srv->loop = loop;
     srv->max_header = max_header;
@@ -1157,7 +1358,7 @@ int http_server_new(uv_loop_t *loop, const http_server_config *cfg, http_server 
     int fd = -1;
     int r = listen_socket(&cfg->listen, &fd, &srv->port);
     if (r < 0) {
-        free(srv);
+        free_unstarted(srv);
         return r;
     }
     /* The request line and headers live in the connection's memory pool,
@@ -1173,28 +1374,42 @@ int http_server_new(uv_loop_t *loop, const http_server_config *cfg, http_server 
                           ((sa_pipe.sa_flags & SA_SIGINFO) || sa_pipe.sa_handler != SIG_DFL);
     unsigned flags =
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_IPv6 | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
+    /* TLS options go in an array so the call below stays one call; with
+     * TLS libmicrohttpd copies file bodies through GnuTLS instead of
+     * sendfile(2). */
+    struct MHD_OptionItem tls_options[] = {
+        { MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert },
+        { MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key },
+        { MHD_OPTION_END, 0, NULL },
+    };
+    if (tls) {
+        flags |= MHD_USE_TLS;
+    } else {
+        tls_options[0].option = MHD_OPTION_END;
+    }
     srv->daemon = MHD_start_daemon(
         flags, srv->port, NULL, NULL, on_access, srv, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_CONNECTION_LIMIT, max_conn, MHD_OPTION_CONNECTION_TIMEOUT, timeout,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
-        srv, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, sigpipe_handled, MHD_OPTION_END);
+        srv, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, sigpipe_handled, MHD_OPTION_ARRAY, tls_options,
+        MHD_OPTION_END);
     if (!srv->daemon) {
         close(fd);
-        free(srv);
+        free_unstarted(srv);
         return -EIO;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
     if (!info) {
         MHD_stop_daemon(srv->daemon);
-        free(srv);
+        free_unstarted(srv);
         return -EIO;
     }
     r = uv_poll_init(loop, &srv->poll, info->epoll_fd);
     if (r < 0) {
         MHD_stop_daemon(srv->daemon);
-        free(srv);
+        free_unstarted(srv);
         return r;
     }
     uv_timer_init(loop, &srv->timer);
@@ -1233,6 +1448,8 @@ static void on_handle_closed(uv_handle_t *h)
         free(srv->secrets[i].prefix);
     }
     free(srv->routes);
+    free(srv->tls_cert);
+    free(srv->tls_key);
     free(srv);
 }
 
@@ -1251,6 +1468,11 @@ void http_server_close(http_server *srv)
             cancel(req->cancel_data);
         }
         http_reply_error(req, 503, "shutting down");
+    }
+    /* Streams end with what they hold; the passes below send it where the
+     * socket takes it, and on_close follows as their requests end. */
+    for (http_stream *s = srv->streams; s; s = s->next) {
+        http_stream_end(s);
     }
     /* Give the resumed connections their 503 where the socket takes it now
      * (one pass resumes them, the next sends); MHD_stop_daemon() then

@@ -79,6 +79,10 @@ typedef struct http_server_config {
     unsigned header_timeout;         /* seconds for a request's head; 0: the default */
     size_t max_header_size;          /* 0: HTTP_DEFAULT_MAX_HEADER_SIZE */
     size_t max_body_size;            /* request bodies; 0: HTTP_DEFAULT_MAX_BODY_SIZE */
+    /* HTTPS (libmicrohttpd's GnuTLS): the certificate, with its chain, and
+     * its private key as PEM text, both or neither (plain HTTP). Copied. */
+    const char *tls_cert_pem;
+    const char *tls_key_pem;
 } http_server_config;
 
 typedef struct http_server_stats {
@@ -92,8 +96,10 @@ typedef struct http_server_stats {
 } http_server_stats;
 
 /* Starts listening on `loop`. -EADDRINUSE and friends when the socket cannot
- * be bound, -ENOMEM, -EIO when libmicrohttpd refuses for another reason (it
- * logs why at debug). */
+ * be bound, -ENOMEM, -EINVAL for a certificate without a key or the other
+ * way round, -ENOTSUP for TLS when libmicrohttpd was built without it,
+ * -EIO when libmicrohttpd refuses for another reason, e.g. a certificate
+ * or key it cannot read (it logs why at debug). */
 int http_server_new(uv_loop_t *loop, const http_server_config *cfg, http_server **ret);
 
 /* Stops accepting and answering: pending handlers are cancelled (their
@@ -209,6 +215,35 @@ void http_reply_owned(http_request *req, unsigned status, const char *content_ty
 
 /* Answers `status` with `text` and a newline as text/plain. */
 void http_reply_error(http_request *req, unsigned status, const char *text);
+
+/* A body of unknown length written as it comes (Server-Sent Events, long
+ * logs): sent chunked to HTTP/1.1 clients, until the end of the connection
+ * to HTTP/1.0 ones. What is written is buffered in the stream, at most
+ * HTTP_STREAM_MAX_BUFFERED bytes not yet taken by the client; while there is
+ * nothing to send the connection is suspended (it holds no loop time and
+ * no idle timeout runs), and a write wakes it. A client that goes away
+ * while nothing is written is noticed at the next write, so a long-lived
+ * stream should write a keep-alive now and then. */
+typedef struct http_stream http_stream;
+#define HTTP_STREAM_MAX_BUFFERED (1024u * 1024u)
+
+/* Answers `status` with a stream (to HEAD: headers only, the writes are
+ * dropped). `on_close(userdata)` runs exactly once,
+ * when the request ends: the end was sent, the client went away or timed
+ * out, or the server closed (then from inside http_server_close()); the
+ * stream is gone after it and must not be written to. NULL when out of memory (the request is
+ * answered 500 and on_close never runs). */
+http_stream *http_reply_stream(http_request *req, unsigned status, const char *content_type,
+                               void (*on_close)(void *userdata), void *userdata);
+
+/* Appends `len` bytes to the stream (copied). -ENOBUFS when that would put
+ * more than HTTP_STREAM_MAX_BUFFERED bytes in waiting (a client that does
+ * not read: the caller usually ends the stream), -EPIPE after
+ * http_stream_end(), -ENOMEM. */
+int http_stream_write(http_stream *s, const void *data, size_t len);
+
+/* Ends the stream once what is buffered has been sent; on_close follows. */
+void http_stream_end(http_stream *s);
 
 /* Answers a scrape: `m` rendered in the Prometheus text format 0.0.4 with
  * its content type, or 500 when it cannot be rendered (out of memory). */

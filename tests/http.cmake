@@ -4,6 +4,8 @@ rackboot_unit_test(test_http_range LIBS rb_http)
 rackboot_fuzz_target(fuzz_http_range LIBS rb_http)
 # The server on a loopback socket with test routes and a raw HTTP client.
 rackboot_unit_test(test_http_server LIBS rb_http Threads::Threads TIMEOUT 60)
+# The server with TLS: a certificate made by the test, an OpenSSL client.
+rackboot_unit_test(test_http_tls LIBS rb_http Threads::Threads OpenSSL::SSL OpenSSL::Crypto)
 # Routes answered through files.h: the TFTP root and a source that answers
 # later, as the image cache does.
 rackboot_unit_test(test_http_files LIBS rb_http rb_files Threads::Threads)

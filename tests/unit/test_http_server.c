@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "http/server.h"
+#include "loopback_client.h"
 #include "metrics/metrics.h"
 #include "util.h"
 
@@ -54,6 +55,12 @@ typedef struct fixture {
     char *during_drip, *kept_alive;
     double kept_alive_closed_after;
     bool over_limit_answered, freed_slot_served;
+    /* streams */
+    http_stream *stream;
+    uv_timer_t stream_timer;
+    unsigned stream_closed; /* on_close calls */
+    unsigned ticks_written;
+    int overflow_r;
 } fixture;
 
 static const char file_data[] = "0123456789abcdefghijklmnopqrstuvwxyz";
@@ -129,19 +136,71 @@ static void on_echo(http_request *req, void *userdata)
     http_reply_owned(req, 201, "application/octet-stream", copy, len);
 }
 
+/* A stream that sends "first\n" at once and "second\n" from a timer, then
+ * ends: the second piece wakes a connection parked for lack of data. */
+static void on_stream_closed(void *userdata)
+{
+    fixture *f = userdata;
+    f->stream_closed++;
+    f->stream = NULL;
+    uv_timer_stop(&f->stream_timer);
+}
+
+static void on_stream_later(uv_timer_t *t)
+{
+    fixture *f = t->data;
+    assert_int_equal(http_stream_write(f->stream, "second\n", 7), 0);
+    http_stream_end(f->stream);
+    assert_int_equal(http_stream_write(f->stream, "late", 4), -EPIPE);
+}
+
+static void on_stream(http_request *req, void *userdata)
+{
+    fixture *f = userdata;
+    f->stream = http_reply_stream(req, 200, "text/event-stream", on_stream_closed, f);
+    assert_non_null(f->stream);
+    assert_int_equal(http_stream_write(f->stream, "first\n", 6), 0);
+    uv_timer_start(&f->stream_timer, on_stream_later, 50, 0);
+}
+
+/* Fills the stream's buffer before the client has taken anything. */
+static void on_stream_full(http_request *req, void *userdata)
+{
+    fixture *f = userdata;
+    f->stream = http_reply_stream(req, 200, "application/octet-stream", on_stream_closed, f);
+    assert_non_null(f->stream);
+    static char block[64 * 1024];
+    memset(block, 'z', sizeof(block));
+    for (size_t i = 0; i < HTTP_STREAM_MAX_BUFFERED / sizeof(block); i++) {
+        assert_int_equal(http_stream_write(f->stream, block, sizeof(block)), 0);
+    }
+    f->overflow_r = http_stream_write(f->stream, "z", 1);
+    http_stream_end(f->stream);
+}
+
+/* A stream that never ends: a tick every 20 ms until its client is gone. */
+static void on_stream_tick(uv_timer_t *t)
+{
+    fixture *f = t->data;
+    if (http_stream_write(f->stream, "tick\n", 5) == 0) {
+        f->ticks_written++;
+    }
+}
+
+static void on_stream_forever(http_request *req, void *userdata)
+{
+    fixture *f = userdata;
+    f->stream = http_reply_stream(req, 200, "text/event-stream", on_stream_closed, f);
+    assert_non_null(f->stream);
+    uv_timer_start(&f->stream_timer, on_stream_tick, 20, 20);
+}
+
 /* ---- client thread ---- */
 
 static char *exchange(uint16_t port, const char *request, fixture *f)
 {
-    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    struct timeval tv = { .tv_sec = 10 };
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    struct sockaddr_in6 sa = { .sin6_family = AF_INET6,
-                               .sin6_port = htons(port),
-                               .sin6_addr = IN6ADDR_LOOPBACK_INIT };
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        close(fd);
+    int fd = loopback_dial(port);
+    if (fd < 0) {
         return strdup("connect failed");
     }
     size_t len = strlen(request);
@@ -197,6 +256,7 @@ static void on_done(uv_async_t *a)
     f->srv = NULL;
     uv_close((uv_handle_t *)&f->done, NULL);
     uv_close((uv_handle_t *)&f->later_timer, NULL);
+    uv_close((uv_handle_t *)&f->stream_timer, NULL);
 }
 
 static int setup_with(void **state, unsigned header_timeout)
@@ -226,6 +286,10 @@ static int setup_with(void **state, unsigned header_timeout)
     assert_int_equal(http_server_route(f->srv, HTTP_METHOD_GET, "/file/", on_file, f), 0);
     assert_int_equal(http_server_route(f->srv, HTTP_METHOD_GET, "/q/", on_query, f), 0);
     assert_int_equal(http_server_route(f->srv, HTTP_METHOD_POST, "/echo", on_echo, f), 0);
+    assert_int_equal(http_server_route(f->srv, HTTP_METHOD_GET, "/stream", on_stream, f), 0);
+    assert_int_equal(http_server_route(f->srv, HTTP_METHOD_GET, "/full", on_stream_full, f), 0);
+    assert_int_equal(http_server_route(f->srv, HTTP_METHOD_GET, "/forever", on_stream_forever, f),
+                     0);
     assert_int_equal(http_server_route(f->srv, HTTP_METHOD_GET, "/hello", on_hello, f), -EEXIST);
     assert_int_equal(http_server_route(f->srv, HTTP_METHOD_GET, "rel", on_hello, f), -EINVAL);
     assert_int_equal(http_server_route(f->srv, 0, "/x", on_hello, f), -EINVAL);
@@ -233,6 +297,8 @@ static int setup_with(void **state, unsigned header_timeout)
     f->done.data = f;
     uv_timer_init(&f->loop, &f->later_timer);
     f->later_timer.data = f;
+    uv_timer_init(&f->loop, &f->stream_timer);
+    f->stream_timer.data = f;
     snprintf(f->file_path, sizeof(f->file_path), "/tmp/test_http_server.XXXXXX");
     int fd = mkstemp(f->file_path);
     assert_true(fd >= 0);
@@ -264,6 +330,7 @@ static int teardown(void **state)
         http_server_close(f->srv);
         uv_close((uv_handle_t *)&f->done, NULL);
         uv_close((uv_handle_t *)&f->later_timer, NULL);
+        uv_close((uv_handle_t *)&f->stream_timer, NULL);
         uv_run(&f->loop, UV_RUN_DEFAULT);
     }
     assert_int_equal(uv_loop_close(&f->loop), 0);
@@ -499,14 +566,8 @@ static double now_s(void)
 
 static int connect_to(uint16_t port)
 {
-    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = loopback_dial(port);
     assert_true(fd >= 0);
-    struct timeval tv = { .tv_sec = 10 };
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    struct sockaddr_in6 sa = { .sin6_family = AF_INET6,
-                               .sin6_port = htons(port),
-                               .sin6_addr = IN6ADDR_LOOPBACK_INIT };
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     return fd;
 }
 
@@ -785,6 +846,128 @@ static void test_close_cancels_pending(void **state)
     assert_status(f->responses[0], 503);
 }
 
+/* The chunked body of `response` joined, or NULL when it is not chunked
+ * or not ended by the last chunk. */
+static char *dechunk(const char *response)
+{
+    if (!strstr(response, "Transfer-Encoding: chunked\r\n")) {
+        return NULL;
+    }
+    const char *p = body_of(response);
+    char *out = calloc(1, strlen(p) + 1);
+    size_t o = 0;
+    for (;;) {
+        char *end;
+        unsigned long n = strtoul(p, &end, 16);
+        if (end == p || strncmp(end, "\r\n", 2) != 0) {
+            free(out);
+            return NULL;
+        }
+        p = end + 2;
+        if (n == 0) {
+            return out;
+        }
+        if (strlen(p) < n + 2) {
+            free(out);
+            return NULL;
+        }
+        memcpy(out + o, p, n);
+        o += n;
+        p += n + 2;
+    }
+}
+
+/* Written pieces arrive in order, the second after a pause with nothing
+ * to send, and the end closes the chunked body; on_close runs once. */
+static void test_stream(void **state)
+{
+    fixture *f = *state;
+    add(f, "GET /stream HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    add(f, "HEAD /stream HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    run(f);
+    assert_status(f->responses[0], 200);
+    assert_contains(f->responses[0], "Content-Type: text/event-stream\r\n");
+    char *body = dechunk(f->responses[0]);
+    if (!body) {
+        fail_msg("not a complete chunked body:\n%s", f->responses[0]);
+    }
+    assert_string_equal(body, "first\nsecond\n");
+    free(body);
+    assert_status(f->responses[1], 200);
+    assert_string_equal(body_of(f->responses[1]), "");
+    assert_int_equal(f->stream_closed, 2);
+}
+
+/* The buffer takes HTTP_STREAM_MAX_BUFFERED bytes and refuses more; all
+ * of it reaches the client. */
+static void test_stream_buffer_bound(void **state)
+{
+    fixture *f = *state;
+    add(f, "GET /full HTTP/1.0\r\n\r\n");
+    run(f);
+    assert_int_equal(f->overflow_r, -ENOBUFS);
+    assert_status(f->responses[0], 200);
+    /* HTTP/1.0: not chunked, the end of the connection ends the body. */
+    assert_int_equal(strlen(body_of(f->responses[0])), HTTP_STREAM_MAX_BUFFERED);
+    assert_int_equal(f->stream_closed, 1);
+}
+
+static void *gone_client(void *arg)
+{
+    fixture *f = arg;
+    int fd = loopback_dial(f->port);
+    const char req[] = "GET /forever HTTP/1.1\r\nHost: t\r\n\r\n";
+    char buf[4096];
+    size_t got = 0;
+    if (fd >= 0 && write(fd, req, sizeof(req) - 1) == (ssize_t)(sizeof(req) - 1)) {
+        while (got + 1 < sizeof(buf)) {
+            ssize_t n = read(fd, buf + got, sizeof(buf) - 1 - got);
+            if (n <= 0) {
+                break;
+            }
+            got += (size_t)n;
+            buf[got] = '\0';
+            if (strstr(buf, "tick\n")) {
+                break;
+            }
+        }
+    }
+    buf[got] = '\0';
+    f->responses[0] = strdup(buf);
+    if (fd >= 0) {
+        close(fd);
+    }
+    uv_async_send(&f->done);
+    return NULL;
+}
+
+/* A client that goes away is noticed at the next write: on_close runs and
+ * the writes stop. */
+static void test_stream_client_gone(void **state)
+{
+    fixture *f = *state;
+    run_client(f, gone_client);
+    assert_contains(f->responses[0], "tick\n");
+    while (f->stream_closed == 0) {
+        uv_run(&f->loop, UV_RUN_ONCE);
+    }
+    assert_int_equal(f->stream_closed, 1);
+    assert_null(f->stream);
+    assert_true(f->ticks_written >= 1);
+}
+
+/* Closing the server ends open streams: on_close runs from inside
+ * http_server_close(). */
+static void test_stream_server_close(void **state)
+{
+    fixture *f = *state;
+    f->close_after_send = true;
+    add(f, "GET /forever HTTP/1.1\r\nHost: t\r\n\r\n");
+    run(f);
+    assert_status(f->responses[0], 200);
+    assert_int_equal(f->stream_closed, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -798,6 +981,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_header_deadline, setup_header_timeout, teardown),
         cmocka_unit_test_setup_teardown(test_per_ip_limit_by_default, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transfer_leaves_loop_running, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_buffer_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_client_gone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_server_close, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
