@@ -33,6 +33,8 @@ set_tests_properties(integration.controller_metrics PROPERTIES TIMEOUT 120 SKIP_
 
 # The daemon's configuration file.
 rackboot_unit_test(test_controller_config LIBS rb_controller TIMEOUT 30)
+# The web view's login tokens, sessions, cookies (controller/web/session.h).
+rackboot_unit_test(test_web_session LIBS rb_web_session)
 
 # The controller without TLS listeners: --check-config, start, SIGTERM, and
 # bad configurations exit 1 with their message, never on a signal.
