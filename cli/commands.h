@@ -16,6 +16,7 @@ int cmd_events(cli *c, int argc, char **argv);
 int cmd_watch(cli *c, int argc, char **argv);
 int cmd_audit(cli *c, int argc, char **argv);
 int cmd_power(cli *c, int argc, char **argv);
+int cmd_web(cli *c, int argc, char **argv); /* web login */
 
 /* Fills a Selector from the command line of install, cancel, status and
  * power: positional arguments `args` are hosts, or more racks when --rack

@@ -37,6 +37,8 @@ static const char help[] =
     "Power (hosts with a BMC):\n"
     "  power on|off|cycle|soft|status HOST... | --rack R... | --all [--bootdev pxe|disk]\n"
     "        [--no-wait] [--timeout SECONDS]     waits for every host's outcome\n"
+    "Web view:\n"
+    "  web login                                 a one-time URL that signs you in\n"
     "\n"
     "CLI:\n"
     "  contexts                                  the config file's controllers\n"
@@ -87,6 +89,7 @@ static const command commands[] = {
     { "install", cmd_install },   { "cancel", cmd_cancel },     { "status", cmd_status },
     { "watch", cmd_watch },       { "events", cmd_events },     { "audit", cmd_audit },
     { "power", cmd_power },       { "contexts", cmd_contexts }, { "context", cmd_contexts },
+    { "web", cmd_web },
 };
 
 int cli_dispatch(cli *c, int argc, char **argv)

@@ -54,6 +54,9 @@ Rackboot__V1__ApiRequest *cli_request_new(Rackboot__V1__ApiRequest__BodyCase whi
     case RACKBOOT__V1__API_REQUEST__BODY_IMAGES_LIST:
         body = req->images_list = cli_pb_new(&rackboot__v1__images_list_request__descriptor);
         break;
+    case RACKBOOT__V1__API_REQUEST__BODY_WEB_LOGIN:
+        body = req->web_login = cli_pb_new(&rackboot__v1__web_login_request__descriptor);
+        break;
     case RACKBOOT__V1__API_REQUEST__BODY_INSTALL:
         body = req->install = cli_pb_new(&rackboot__v1__install_request__descriptor);
         if (body) {

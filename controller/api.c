@@ -35,9 +35,9 @@
 /* The verb label of rackboot_api_requests_total: one per request kind
  * (request_kinds below names each kind's), the identity handshake, and
  * whatever could not be read as a known request. */
-#define API_VERB_AUTH    14u
-#define API_VERB_UNKNOWN 15u
-#define API_VERBS        16u
+#define API_VERB_AUTH    15u
+#define API_VERB_UNKNOWN 16u
+#define API_VERBS        17u
 /* Its result label: how the answer's status reads to whoever watches the
  * API (deploy/METRICS.md). */
 typedef enum api_result {
@@ -70,6 +70,8 @@ struct api {
     uv_timer_t tick;
     bool tick_open;
     log_ratelimit bad_rl;
+    int (*web_login)(void *, const char *, bool, char **, uint64_t *); /* api_config */
+    void *web_userdata;
     /* Requests answered, by verb (api_verbs) and result: the
      * rackboot_api_requests_total series (api_register_metrics()). */
     uint64_t answered[API_VERBS][API_RESULTS];
@@ -1346,6 +1348,9 @@ static const request_kind request_kinds[] = {
     { RACKBOOT__V1__API_REQUEST__BODY_IMAGES_LIST, NULL, true, NULL, "images_list" },
     { RACKBOOT__V1__API_REQUEST__BODY_STATUS, NULL, true, NULL, "status" },
     { RACKBOOT__V1__API_REQUEST__BODY_EVENTS, NULL, true, NULL, "events" }, /* events, watch */
+    /* A sign-in to the web view, in the caller's own role: nothing a
+     * viewer could not see otherwise. Answered on the loop (web_login()). */
+    { RACKBOOT__V1__API_REQUEST__BODY_WEB_LOGIN, NULL, true, NULL, "web_login" },
     /* Operators (and the local socket) only. */
     { RACKBOOT__V1__API_REQUEST__BODY_AUDIT, NULL, false, "read the audit log", "audit" },
     { RACKBOOT__V1__API_REQUEST__BODY_HOSTS_ADD, "hosts add", false, "add or import hosts",
@@ -2103,6 +2108,39 @@ static void request_submit(api *a, endpoint *ep, rpc_call *call, Rackboot__V1__A
 
 /* ---- Dispatch ---------------------------------------------------------- */
 
+/* `rackboot web login`: no store work, answered here. The caller's role
+ * carries over: operators and the local socket may write from the page,
+ * viewers only see. Logged, not audited: the audit log records writes, and
+ * each write made from the page is audited as its signed-in caller. */
+static void web_login(api *a, const caller *who, reply_ctx *rc)
+{
+    if (!a->web_login) {
+        set_status(rc, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE,
+                   "the web view is off: set [web] listen in the controller's configuration");
+        return;
+    }
+    char *url = NULL;
+    uint64_t expires = 0;
+    int r = a->web_login(a->web_userdata, who->who, who->unrestricted, &url, &expires);
+    if (r < 0) {
+        set_status(rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "cannot issue a login URL: %s",
+                   r == -ENOSPC ? "too many are waiting to be used" : errstr(r));
+        return;
+    }
+    Rackboot__V1__WebLogin *m = wire_alloc(rc->a, sizeof(*m));
+    char *copy = m ? wire_strdup(rc->a, url) : NULL;
+    free(url);
+    if (!copy) {
+        return; /* request_end() answers "out of memory" */
+    }
+    rackboot__v1__web_login__init(m);
+    m->url = copy;
+    m->expires_unix_ms = expires;
+    rc->rep.body_case = RACKBOOT__V1__API_REPLY__BODY_WEB_LOGIN;
+    rc->rep.web_login = m;
+    log_info("api: %s asked for a web login URL", who->who);
+}
+
 static void on_request(void *userdata, rpc_call *call)
 {
     endpoint *ep = userdata;
@@ -2143,7 +2181,9 @@ static void on_request(void *userdata, rpc_call *call)
         } else if (!kind) {
             set_status(&rc, RACKBOOT__V1__STATUS__STATUS_INVALID, "unknown request");
         }
-        if (kind && (!refused || kind->verb)) {
+        if (!refused && req->body_case == RACKBOOT__V1__API_REQUEST__BODY_WEB_LOGIN) {
+            web_login(a, &who, &rc);
+        } else if (kind && (!refused || kind->verb)) {
             request_submit(a, ep, call, req, &rc, &who, kind, refused);
             return;
         }
@@ -2320,6 +2360,8 @@ int api_new(uv_loop_t *loop, hub *hb, const api_config *cfg, api **ret, char **r
         return -ENOMEM;
     }
     a->queue = cfg->queue;
+    a->web_login = cfg->web_login;
+    a->web_userdata = cfg->web_userdata;
     a->hub = hb;
     a->bad_rl = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 20);
     int r = uv_timer_init(loop, &a->tick);

@@ -37,6 +37,13 @@ typedef struct api_config {
      * loop keeps the handshake and the answers that need no store. It must
      * be freed before the API. */
     store_queue *queue;
+    /* `rackboot web login` (WebLoginRequest, operators and viewers): a
+     * one-time sign-in URL for `who` in the caller's role (web/server.h's
+     * web_server_login_url()). NULL: the web view is off, and the request
+     * is answered UNAVAILABLE. */
+    int (*web_login)(void *userdata, const char *who, bool operator_role, char **ret_url,
+                     uint64_t *ret_expires_unix_ms);
+    void *web_userdata;
 } api_config;
 
 /* `hub` (may be NULL) is poked after every write that may change what an

@@ -25,6 +25,9 @@ controller_config *controller_config_free(controller_config *cfg)
     free(cfg->crl);
     free(cfg->server_name);
     free(cfg->store_url);
+    free(cfg->web_url);
+    free(cfg->web_cert);
+    free(cfg->web_key);
     free(cfg);
     return NULL;
 }
@@ -95,6 +98,16 @@ static const confload_key metrics_keys[] = {
       .flag = CONFLOAD_FLAG(controller_config, metrics) },
 };
 
+/* Off unless set. url: what `rackboot web login` prints when the listen
+ * address is not what browsers reach (a name in the certificate, a proxy). */
+static const confload_key web_keys[] = {
+    { "listen", CONFLOAD_LISTEN, AT(web_listen), .port = CONTROLLER_DEFAULT_WEB_PORT,
+      .flag = CONFLOAD_FLAG(controller_config, web) },
+    { "url", CONFLOAD_URL, AT(web_url), .prefix = "https://" },
+    { "cert", CONFLOAD_PATH, AT(web_cert) },
+    { "key", CONFLOAD_PATH, AT(web_key) },
+};
+
 #undef AT
 #undef SECONDS
 
@@ -113,6 +126,12 @@ static void finish(confload *l, void *obj)
                          "[pki] ca, cert and key are required with agents_listen or "
                          "operators_listen");
     }
+    if (c->web && (!c->web_cert || !c->web_key)) {
+        confload_problem(l, 0, "[web] cert and key are required with [web] listen (HTTPS)");
+    }
+    if (c->web_url && strcspn(c->web_url, " \t\"<>\\^`{|}") != strlen(c->web_url)) {
+        confload_problem(l, 0, "[web] url: characters a URL cannot hold: \"%s\"", c->web_url);
+    }
     if (!c->path || !c->api_listen) {
         confload_problem(l, 0, "out of memory");
     }
@@ -125,6 +144,7 @@ static const confload_section sections[] = {
     { "installs", installs_keys, ARRAY_SIZE(installs_keys) },
     { "store", store_keys, ARRAY_SIZE(store_keys) },
     { "metrics", metrics_keys, ARRAY_SIZE(metrics_keys) },
+    { "web", web_keys, ARRAY_SIZE(web_keys) },
     { "log", log_keys, ARRAY_SIZE(log_keys) },
 };
 

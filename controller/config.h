@@ -20,6 +20,7 @@
 #define CONTROLLER_DEFAULT_SYNC_WAIT_MAX   60000u /* ms: longest long poll */
 #define CONTROLLER_DEFAULT_KEEP_EVENTS     90u    /* days: [store] keep_events_days */
 #define CONTROLLER_DEFAULT_METRICS_PORT    9464u  /* [metrics] listen without a port */
+#define CONTROLLER_DEFAULT_WEB_PORT        8443u  /* [web] listen without a port */
 
 typedef struct controller_config {
     char *path;
@@ -46,6 +47,16 @@ typedef struct controller_config {
     /* [metrics] */
     bool metrics;                       /* listen was set: serve GET /metrics there */
     struct sockaddr_in6 metrics_listen; /* plain HTTP (controller/scrape.h) */
+    /* [web]: the web view over HTTPS. Its own certificate: browsers do not
+     * trust the fleet CA, and GnuTLS (libmicrohttpd's TLS) cannot read
+     * rackboot-pki's certificates, whose identity extension's OID has a
+     * 128-bit arc (2.25.UUID) that libtasn1 refuses as "Error in DER
+     * parsing". */
+    bool web; /* listen was set */
+    struct sockaddr_in6 web_listen;
+    char *web_cert; /* PEM: the certificate (and chain) browsers are shown */
+    char *web_key;
+    char *web_url; /* https://HOST[:PORT] login URLs start with; NULL: from web_listen */
 } controller_config;
 
 /* -EINVAL with the problems in `d` when the file is not valid. */

@@ -24,6 +24,7 @@
 #include "daemon.h"
 #include "daemon_args.h"
 #include "diag.h"
+#include "fileio.h"
 #include "hub.h"
 #include "identity.h"
 #include "log.h"
@@ -38,6 +39,7 @@
 #include "tls.h"
 #include "util.h"
 #include "version.h"
+#include "web/server.h"
 
 /* How often install deadlines are checked. */
 #define EXPIRE_EVERY_MS 1000
@@ -59,7 +61,8 @@ typedef struct controller {
     uint64_t pki_stamp;       /* rb_tls_files_stamp() at the last (re)load */
     hub *hub;
     api *api;
-    scrape *scrape; /* [metrics] listen */
+    scrape *scrape;  /* [metrics] listen */
+    web_server *web; /* [web] listen */
     uv_timer_t expire, pki_check;
     uint32_t prune_ticks;
     bool upkeep_busy; /* an upkeep_job is on the queue */
@@ -209,10 +212,21 @@ static int check_environment(controller *c, diag *d)
     int r = check_listen(c->cfg, d, "agents_listen", c->cfg->agents_listen);
     int r2 = check_listen(c->cfg, d, "operators_listen", c->cfg->operators_listen);
     r = r < 0 ? r : r2;
-    if (c->cfg->metrics) {
-        const struct sockaddr_in6 *sa = &c->cfg->metrics_listen;
+    const struct {
+        bool on;
+        const char *key;
+        const struct sockaddr_in6 *sa;
+    } http_listens[] = {
+        { c->cfg->metrics, "[metrics] listen", &c->cfg->metrics_listen },
+        { c->cfg->web, "[web] listen", &c->cfg->web_listen },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(http_listens); i++) {
+        if (!http_listens[i].on) {
+            continue;
+        }
+        const struct sockaddr_in6 *sa = http_listens[i].sa;
         char shown[ADDR_TEXT_SIZE];
-        r2 = check_bind(c->cfg, d, "[metrics] listen", addr_text(sa, ntohs(sa->sin6_port), shown),
+        r2 = check_bind(c->cfg, d, http_listens[i].key, addr_text(sa, ntohs(sa->sin6_port), shown),
                         sa);
         r = r < 0 ? r : r2;
     }
@@ -371,6 +385,8 @@ static void shutdown_all(controller *c)
     /* First of the rest: its jobs hold the hub's calls, and end now. */
     c->queue = store_queue_free(c->queue);
     c->api = api_free(c->api);
+    /* After the API, whose web logins call it. */
+    c->web = web_server_free(c->web);
     c->hub = hub_free(c->hub);
     close_handle((uv_handle_t *)&c->expire);
     close_handle((uv_handle_t *)&c->pki_check);
@@ -544,14 +560,60 @@ static int become_service_user(controller *c)
 
 static void log_started(const controller *c, const char *db)
 {
-    char metrics_at[ADDR_TEXT_SIZE] = "-";
+    char metrics_at[ADDR_TEXT_SIZE] = "-", web_at[ADDR_TEXT_SIZE] = "-";
     if (c->scrape) {
         addr_text(&c->cfg->metrics_listen, scrape_port(c->scrape), metrics_at);
     }
-    log_info("rackboot-controller %s started store=%s api=%s agents=%s operators=%s metrics=%s",
+    if (c->web) {
+        addr_text(&c->cfg->web_listen, web_server_port(c->web), web_at);
+    }
+    log_info("rackboot-controller %s started store=%s api=%s agents=%s operators=%s metrics=%s "
+             "web=%s",
              RACKBOOT_VERSION, db, c->cfg->api_listen,
              c->cfg->agents_listen ? c->cfg->agents_listen : "-",
-             c->cfg->operators_listen ? c->cfg->operators_listen : "-", metrics_at);
+             c->cfg->operators_listen ? c->cfg->operators_listen : "-", metrics_at, web_at);
+}
+
+/* Certificate chains and keys are a few KB; anything this large is not one. */
+#define PEM_MAX (256u << 10)
+
+/* api_config.web_login */
+static int web_login(void *userdata, const char *who, bool operator_role, char **ret_url,
+                     uint64_t *ret_expires_unix_ms)
+{
+    return web_server_login_url(userdata, who, operator_role, ret_url, ret_expires_unix_ms);
+}
+
+/* [web] listen: HTTPS with [web] cert and key, read now, before the
+ * service user may no longer read the key. */
+static int start_web(controller *c)
+{
+    _cleanup_free_ void *cert = NULL, *key = NULL;
+    size_t len;
+    int r = fileio_read_all(c->cfg->web_cert, PEM_MAX, &cert, &len);
+    if (r < 0) {
+        log_error("[web] cert %s: cannot read it: %s", c->cfg->web_cert, errstr(r));
+        return r;
+    }
+    r = fileio_read_all(c->cfg->web_key, PEM_MAX, &key, &len);
+    if (r < 0) {
+        log_error("[web] key %s: cannot read it: %s", c->cfg->web_key, errstr(r));
+        return r;
+    }
+    web_server_config wc = {
+        .listen = c->cfg->web_listen, .cert_pem = cert, .key_pem = key, .url = c->cfg->web_url
+    };
+    r = web_server_new(c->loop, &wc, &c->web);
+    explicit_bzero(key, len);
+    if (r == -EIO) {
+        /* libmicrohttpd's reason is at debug; the likely one is known. */
+        log_error("[web] cert %s / key %s: GnuTLS cannot use them (not PEM, not a pair, or a "
+                  "rackboot-pki certificate, whose identity extension GnuTLS cannot parse)",
+                  c->cfg->web_cert, c->cfg->web_key);
+    } else if (r < 0) {
+        log_error("[web] listen: cannot serve the web view: %s", errstr(r));
+    }
+    return r;
 }
 
 static int run(const char *path, const char *user)
@@ -628,6 +690,14 @@ static int run(const char *path, const char *user)
     }
     hc.queue = c.queue;
     ac.queue = c.queue;
+    if (c.cfg->web) {
+        r = start_web(&c);
+        if (r < 0) {
+            goto out;
+        }
+        ac.web_login = web_login;
+        ac.web_userdata = c.web;
+    }
     if (c.cfg->agents_listen) {
         r = hub_new(c.loop, &hc, on_events_stored, &c, &c.hub, &error);
         if (r < 0) {

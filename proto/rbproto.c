@@ -1364,6 +1364,8 @@ int rbproto_validate_api_request(const Rackboot__V1__ApiRequest *m)
         return validate_power_request(m->power);
     case RACKBOOT__V1__API_REQUEST__BODY_POWER_RESULTS:
         return validate_power_results(m->power_results);
+    case RACKBOOT__V1__API_REQUEST__BODY_WEB_LOGIN:
+        return m->web_login ? 0 : reject("web_login: missing");
     default:
         return reject("api_request: no body");
     }
@@ -1534,6 +1536,17 @@ static int validate_api_reply_body(const Rackboot__V1__ApiReply *m)
         }
         TRY(check_count("power", m->power->n_rows, 0, RBPROTO_MAX_ROWS));
         CHECK_EACH("power", m->power->rows, m->power->n_rows, validate_power_row);
+        return 0;
+    case RACKBOOT__V1__API_REPLY__BODY_WEB_LOGIN:
+        if (!m->web_login) {
+            return reject("web_login: missing");
+        }
+        /* Only https: the URL carries a secret, and the CLI prints it for
+         * a browser to open. */
+        TRY(check_text("web_login.url", m->web_login->url, TEXT_URL, RBPROTO_MAX_URL, REQUIRED));
+        if (strncmp(m->web_login->url, "https://", 8) != 0) {
+            return reject("web_login.url: not https");
+        }
         return 0;
     default:
         return reject("api_reply: unknown body %d", (int)m->body_case);

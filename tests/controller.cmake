@@ -31,6 +31,17 @@ add_test(NAME integration.controller_metrics
 set_tests_properties(integration.controller_metrics PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
                      LABELS integration)
 
+# The web view's sign-in over HTTPS on IPv6 loopback with curl: one-time
+# login URLs from `rackboot web login` (operator and viewer), the session
+# cookie, reused and wrong URLs refused, cross-site POST refused
+# (tests/integration/web_login.sh).
+add_test(NAME integration.web_login
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/web_login.sh
+                 $<TARGET_FILE:rackboot-controller> $<TARGET_FILE:rackboot-pki>
+                 $<TARGET_FILE:rackboot>)
+set_tests_properties(integration.web_login PROPERTIES TIMEOUT 60 SKIP_RETURN_CODE 77
+                     LABELS integration)
+
 # The daemon's configuration file.
 rackboot_unit_test(test_controller_config LIBS rb_controller TIMEOUT 30)
 # The web view's login tokens, sessions, cookies (controller/web/session.h).

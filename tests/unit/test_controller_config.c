@@ -176,6 +176,40 @@ static void test_metrics_listen(void **state)
     diag_free(d);
 }
 
+/* [web]: off unless listen is set, 8443 without a port, HTTPS so its cert
+ * and key are required; url must be https://. */
+static void test_web(void **state)
+{
+    diag *d = NULL;
+    controller_config *c = NULL;
+    assert_int_equal(load("[controller]\nstate_dir = s\n", &d, &c), 0);
+    assert_false(c->web);
+    assert_null(c->web_url);
+    controller_config_free(c);
+    diag_free(d);
+
+    assert_int_equal(load("[controller]\nstate_dir = s\n[web]\nlisten = [::1]\n"
+                          "url = https://rb.example:8443\ncert = w.crt\nkey = w.key\n",
+                          &d, &c),
+                     0);
+    assert_true(c->web);
+    assert_int_equal(ntohs(c->web_listen.sin6_port), 8443);
+    assert_true(IN6_IS_ADDR_LOOPBACK(&c->web_listen.sin6_addr));
+    assert_string_equal(c->web_url, "https://rb.example:8443");
+    assert_non_null(strstr(c->web_cert, "w.crt"));
+    assert_non_null(strstr(c->web_key, "w.key"));
+    controller_config_free(c);
+    diag_free(d);
+
+    assert_int_equal(load("[controller]\nstate_dir = s\n[web]\nlisten = [::1]:9443\n"
+                          "url = http://rb.example\n",
+                          &d, &c),
+                     -EINVAL);
+    assert_true(has_problem(d, "[web] cert and key are required with [web] listen"));
+    assert_true(has_problem(d, ":5: url"));
+    diag_free(d);
+}
+
 /* [store] url picks the backend; an unknown scheme is a configuration
  * error that names the scheme's problem and the line. */
 static void test_store_url(void **state)
@@ -243,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_store_url),
         cmocka_unit_test(test_user),
         cmocka_unit_test(test_metrics_listen),
+        cmocka_unit_test(test_web),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

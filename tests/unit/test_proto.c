@@ -515,11 +515,16 @@ static Rackboot__V1__ApiRequest *api_request_kind(unsigned kind)
         e->status->limit = 500;
         e->status->after = tstr("web17");
         return e;
+    case 17:
+        /* web login */
+        e = API_REQUEST(WEB_LOGIN, web_login, Rackboot__V1__WebLoginRequest,
+                        rackboot__v1__web_login_request__init);
+        return e;
     default:
         return NULL;
     }
 }
-#define API_REQUEST_KINDS 17
+#define API_REQUEST_KINDS 18
 
 static Rackboot__V1__StatusRow *make_status_row(unsigned i)
 {
@@ -679,11 +684,17 @@ static Rackboot__V1__ApiReply *api_reply_kind(unsigned kind)
         e = api_reply_statuses(2);
         e->statuses->more = true;
         return e;
+    case 13:
+        e->body_case = RACKBOOT__V1__API_REPLY__BODY_WEB_LOGIN;
+        e->web_login = TNEW(Rackboot__V1__WebLogin, rackboot__v1__web_login__init);
+        e->web_login->url = tstr("https://[::1]:8443/login/%064d", 7);
+        e->web_login->expires_unix_ms = 1700000300000ull;
+        return e;
     default:
         return NULL;
     }
 }
-#define API_REPLY_KINDS 13
+#define API_REPLY_KINDS 14
 
 /* ---- Helpers ----------------------------------------------------------- */
 
@@ -1392,6 +1403,12 @@ RULE(audit_row_bad_host, Rackboot__V1__ApiReply, api_reply_kind(10),
 RULE(audit_row_count_below_hosts, Rackboot__V1__ApiReply, api_reply_kind(10),
      e->audit->rows[0]->host_count = 1)
 RULE(audit_row_seq_0, Rackboot__V1__ApiReply, api_reply_kind(10), e->audit->rows[0]->seq = 0)
+RULE(web_login_no_url, Rackboot__V1__ApiReply, api_reply_kind(13),
+     e->web_login->url = tstr("%s", ""))
+RULE(web_login_plain_http, Rackboot__V1__ApiReply, api_reply_kind(13),
+     e->web_login->url = tstr("http://[::1]:8443/login/00"))
+RULE(web_login_url_space, Rackboot__V1__ApiReply, api_reply_kind(13),
+     e->web_login->url = tstr("https://[::1]:8443/login/0 0"))
 RULE(selector_empty, Rackboot__V1__ApiRequest, api_install(), e->install->target->n_hosts = 0)
 RULE(selector_hosts_and_all, Rackboot__V1__ApiRequest, api_install(),
      e->install->target->all = true)
@@ -1567,6 +1584,9 @@ static const rule rules[] = {
     R(audit_row_bad_host),
     R(audit_row_count_below_hosts),
     R(audit_row_seq_0),
+    R(web_login_no_url),
+    R(web_login_plain_http),
+    R(web_login_url_space),
     R(install_no_target),
     R(selector_empty),
     R(selector_hosts_and_all),
