@@ -266,6 +266,9 @@ static void on_events_stored(void *userdata)
     if (c->api) {
         api_poke(c->api);
     }
+    if (c->web) {
+        web_server_poke(c->web);
+    }
 }
 
 /* The upkeep of one tick, on the store queue: old events deleted (one
@@ -601,7 +604,11 @@ static int start_web(controller *c)
         return r;
     }
     web_server_config wc = {
-        .listen = c->cfg->web_listen, .cert_pem = cert, .key_pem = key, .url = c->cfg->web_url
+        .listen = c->cfg->web_listen,
+        .cert_pem = cert,
+        .key_pem = key,
+        .url = c->cfg->web_url,
+        .queue = c->queue,
     };
     r = web_server_new(c->loop, &wc, &c->web);
     explicit_bzero(key, len);

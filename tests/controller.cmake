@@ -42,10 +42,21 @@ add_test(NAME integration.web_login
 set_tests_properties(integration.web_login PROPERTIES TIMEOUT 60 SKIP_RETURN_CODE 77
                      LABELS integration)
 
+# The web view's JSON and live events stream over HTTPS with curl, an
+# install reported by rb-fake-agent (tests/integration/web_data.sh).
+add_test(NAME integration.web_data
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/web_data.sh
+                 $<TARGET_FILE:rackboot-controller> $<TARGET_FILE:rackboot-pki>
+                 $<TARGET_FILE:rb-fake-agent> $<TARGET_FILE:rackboot>)
+set_tests_properties(integration.web_data PROPERTIES TIMEOUT 90 SKIP_RETURN_CODE 77
+                     LABELS integration)
+
 # The daemon's configuration file.
 rackboot_unit_test(test_controller_config LIBS rb_controller TIMEOUT 30)
 # The web view's login tokens, sessions, cookies (controller/web/session.h).
 rackboot_unit_test(test_web_session LIBS rb_web_session)
+# The web view's host list query (controller/web/filter.h).
+rackboot_unit_test(test_web_filter LIBS rb_web)
 
 # The controller without TLS listeners: --check-config, start, SIGTERM, and
 # bad configurations exit 1 with their message, never on a signal.

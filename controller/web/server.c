@@ -14,6 +14,7 @@
 #include "log.h"
 #include "timeutil.h"
 #include "util.h"
+#include "web/data.h"
 #include "web/session.h"
 
 #define LOGIN_PREFIX "/login/"
@@ -23,6 +24,7 @@ struct web_server {
     uv_loop_t *loop;
     http_server *http;
     web_sessions *sessions;
+    web_data *data;
     char *base_url; /* "https://HOST:PORT", no trailing '/' */
 };
 
@@ -197,6 +199,22 @@ static void on_hosts(http_request *req, void *userdata)
     reply_page(req, 200, "Hosts", line);
 }
 
+/* The pages' data: JSON and the events stream, for the signed-in. */
+#define DATA_ROUTE(name)                                                                           \
+    static void on_data_##name(http_request *req, void *userdata)                                  \
+    {                                                                                              \
+        web_server *w = userdata;                                                                  \
+        if (require_session(w, req)) {                                                             \
+            guard_headers(req);                                                                    \
+            web_data_##name(w->data, req);                                                         \
+        }                                                                                          \
+    }
+DATA_ROUTE(hosts)
+DATA_ROUTE(racks)
+DATA_ROUTE(events)
+DATA_ROUTE(stream)
+#undef DATA_ROUTE
+
 static void on_logout(http_request *req, void *userdata)
 {
     web_server *w = userdata;
@@ -261,6 +279,12 @@ int web_server_new(uv_loop_t *loop, const web_server_config *cfg, web_server **r
         free(w);
         return r;
     }
+    r = web_data_new(loop, cfg->queue, &w->data);
+    if (r < 0) {
+        web_sessions_free(w->sessions);
+        free(w);
+        return r;
+    }
     http_server_config hc = {
         .listen = cfg->listen,
         .tls_cert_pem = cfg->cert_pem,
@@ -270,6 +294,7 @@ int web_server_new(uv_loop_t *loop, const web_server_config *cfg, web_server **r
     };
     r = http_server_new(loop, &hc, &w->http);
     if (r < 0) {
+        web_data_free(w->data);
         web_sessions_free(w->sessions);
         free(w);
         return r;
@@ -284,6 +309,10 @@ int web_server_new(uv_loop_t *loop, const web_server_config *cfg, web_server **r
         { HTTP_METHOD_GET, "/", on_root },
         { HTTP_METHOD_GET, "/hosts", on_hosts },
         { HTTP_METHOD_POST, "/logout", on_logout },
+        { HTTP_METHOD_GET, "/api/hosts", on_data_hosts },
+        { HTTP_METHOD_GET, "/api/racks", on_data_racks },
+        { HTTP_METHOD_GET, "/api/events", on_data_events },
+        { HTTP_METHOD_GET, "/api/events/stream", on_data_stream },
     };
     for (size_t i = 0; i < ARRAY_SIZE(routes) && r == 0; i++) {
         r = http_server_route(w->http, routes[i].methods, routes[i].path, routes[i].fn, w);
@@ -307,7 +336,9 @@ web_server *web_server_free(web_server *w)
     if (!w) {
         return NULL;
     }
+    /* The server first: it ends the streams the data module holds. */
     http_server_close(w->http);
+    web_data_free(w->data);
     web_sessions_free(w->sessions);
     free(w->base_url);
     free(w);
@@ -317,6 +348,11 @@ web_server *web_server_free(web_server *w)
 uint16_t web_server_port(const web_server *w)
 {
     return http_server_port(w->http);
+}
+
+void web_server_poke(web_server *w)
+{
+    web_data_poke(w->data);
 }
 
 int web_server_login_url(web_server *w, const char *who, bool operator_role, char **ret_url,

@@ -9,6 +9,8 @@
  * one it gets 401 and a page saying how to sign in. POST /logout ends the
  * session.
  *
+ * The pages' data (web/data.h) needs a session as the pages do.
+ *
  * Every answer carries headers that keep the pages to themselves: no
  * caching, no framing, scripts and styles from this origin only, no
  * Referer (a login URL must not leak through one). The access log blanks
@@ -22,6 +24,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "store/queue.h"
+
 typedef struct web_server web_server;
 
 typedef struct web_server_config {
@@ -31,6 +35,9 @@ typedef struct web_server_config {
     /* What login URLs start with, "https://HOST[:PORT]"; NULL: the listen
      * address and the bound port. Copied. */
     const char *url;
+    /* The store's work queue, for the pages' data; must be freed before
+     * the server. */
+    store_queue *queue;
 } web_server_config;
 
 /* Starts listening. -EADDRINUSE and the like when the address cannot be
@@ -43,6 +50,9 @@ int web_server_new(uv_loop_t *loop, const web_server_config *cfg, web_server **r
 web_server *web_server_free(web_server *w);
 
 uint16_t web_server_port(const web_server *w);
+
+/* New events are stored: the live views read them. */
+void web_server_poke(web_server *w);
 
 /* A one-time sign-in URL for `who` ("operator:alice", as the audit log
  * names callers), as an operator (may install and cancel) or a viewer.

@@ -21,6 +21,8 @@ CONTROLLER=${1:?usage: $0 CONTROLLER PKI CLI}
 PKI=${2:?}
 CLI_BIN=${3:?}
 TEST_NAME=web_login
+# shellcheck source=tests/integration/web_lib.sh
+. "$(dirname "$0")/web_lib.sh"
 T=$(mktemp -d /tmp/rackboot-web-login.XXXXXX)
 CTL_PID=""
 
@@ -64,38 +66,10 @@ printf 'subjectAltName=DNS:ctl.test\nextendedKeyUsage=serverAuth\n' >web.ext
 openssl x509 -req -in web.csr -CA webca.crt -CAkey webca.key -CAcreateserial -days 1 \
     -extfile web.ext -out web.crt 2>/dev/null || fail "web certificate"
 
-free_port() { python3 -c "import socket; s=socket.socket(socket.$1); s.bind(('$2', 0)); print(s.getsockname()[1])"; }
 OPS="tls+tcp://127.0.0.1:$(free_port AF_INET 127.0.0.1)"
-API="ipc://$T/api.sock"
-WP=$(free_port AF_INET6 ::1)
-# The certificate names ctl.test: login URLs say so ([web] url), and curl
-# takes ctl.test to [::1].
-cat >controller.conf <<EOF
-[controller]
-state_dir = state
-api_listen = $API
-operators_listen = $OPS
-[pki]
-ca = ca/ca.crt
-cert = ca/controller/ctl.test.crt
-key = ca/controller/ctl.test.key
-[web]
-listen = [::1]:$WP
-url = https://ctl.test:$WP
-cert = web.crt
-key = web.key
-EOF
+web_config "operators_listen = $OPS"
 "$CONTROLLER" --config controller.conf --check-config >/dev/null || fail "--check-config"
-
-"$CONTROLLER" --config controller.conf >>controller.log 2>&1 &
-CTL_PID=$!
-for _ in $(seq 100); do
-    grep -q " started .* web=\[::1\]:$WP" controller.log && [ -S "$T/api.sock" ] && break
-    kill -0 "$CTL_PID" 2>/dev/null || fail "the controller exited"
-    sleep 0.1
-done
-grep -q " started .* web=\[::1\]:$WP" controller.log ||
-    fail "the controller did not say where the web view is"
+web_start
 
 cli() { "$CLI_BIN" --controller "$API" "$@"; }
 viewer() {

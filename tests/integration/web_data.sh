@@ -1,0 +1,197 @@
+#!/bin/bash
+# The web view's data (controller/web/data.h) against a real controller,
+# with curl over HTTPS on IPv6 loopback and a scripted agent
+# (rb-fake-agent) reporting an install:
+#
+#   - GET /api/hosts pages by name (limit, after, more) and filters by
+#     rack, state, phase and name prefix on the controller; a bad filter
+#     gets 400 with the reason; without a session 401;
+#   - GET /api/racks shows the agent once it synced;
+#   - GET /api/events/stream (Server-Sent Events) delivers the install's
+#     events as the agent reports them, each with its seq as id, and
+#     resumes after Last-Event-ID; GET /api/events pages the same rows.
+#
+# usage: web_data.sh CONTROLLER PKI FAKE_AGENT CLI
+set -u
+CONTROLLER=${1:?usage: $0 CONTROLLER PKI FAKE_AGENT CLI}
+PKI=${2:?}
+FAKE=${3:?}
+CLI_BIN=${4:?}
+TEST_NAME=web_data
+# shellcheck source=tests/integration/web_lib.sh
+. "$(dirname "$0")/web_lib.sh"
+T=$(mktemp -d /tmp/rackboot-web-data.XXXXXX)
+CTL_PID=""
+WATCH_PID=""
+SSE_PID=""
+
+cleanup() {
+    [ -n "$SSE_PID" ] && kill "$SSE_PID" 2>/dev/null
+    [ -n "$WATCH_PID" ] && kill "$WATCH_PID" 2>/dev/null
+    [ -n "$CTL_PID" ] && kill "$CTL_PID" 2>/dev/null
+    wait 2>/dev/null
+    [ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$T"
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL: $TEST_NAME: $*"
+    if [ -s "$T/controller.log" ]; then
+        echo "---- controller.log (last 30 lines)"
+        tail -n 30 "$T/controller.log"
+    fi
+    exit 1
+}
+
+step() { echo "== $*"; }
+
+if ! python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
+    echo "SKIP: no IPv6 loopback"
+    exit 77
+fi
+for tool in curl openssl; do
+    command -v "$tool" >/dev/null || { echo "SKIP: no $tool"; exit 77; }
+done
+
+cd "$T" || exit 1
+
+"$PKI" --dir ca init >/dev/null || fail "pki init"
+"$PKI" --dir ca issue controller ctl.test >/dev/null || fail "issue controller"
+"$PKI" --dir ca issue agent rack-a >/dev/null || fail "issue agent"
+# The web view's own certificate ([web] cert; GnuTLS cannot read
+# rackboot-pki's): self-signed for ctl.test.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+    -subj /CN=ctl.test -addext subjectAltName=DNS:ctl.test \
+    -keyout web.key -out web.crt 2>/dev/null || fail "web certificate"
+
+URL="tls+tcp://127.0.0.1:$(free_port AF_INET 127.0.0.1)"
+web_config "agents_listen = $URL"
+web_start
+
+cli() { "$CLI_BIN" --controller "$API" "$@"; }
+AGENT=("$FAKE" --url "$URL" --ca ca/ca.crt --server-name ctl.test
+    --cert ca/agent/rack-a.crt --key ca/agent/rack-a.key)
+CURL=(curl -sS --max-time 10 --cacert web.crt --resolve "ctl.test:$WP:::1")
+BASE="https://ctl.test:$WP"
+# api PATH [CURL ARGS]: the JSON body to PATH.json, the status printed.
+api() {
+    local path=$1
+    shift
+    "${CURL[@]}" -o api.json -w '%{http_code}' -H "Cookie: $SESSION" "$@" "$BASE$path" ||
+        fail "curl $path"
+}
+# js EXPR: a Python expression over the last answer `d`, printed.
+js() { python3 -c "import json; d=json.load(open('api.json')); print(($1))"; }
+
+step "fleet: five hosts in two racks, a profile"
+cat >hosts.csv <<EOF
+name,mac,rack,address
+db1,52:54:00:00:0b:01,rack-b,2001:db8:b::1
+web1,52:54:00:00:0a:01,rack-a,2001:db8:a::1
+web2,52:54:00:00:0a:02,rack-a,2001:db8:a::2
+web3,52:54:00:00:0a:03,rack-a,2001:db8:a::3
+web4,52:54:00:00:0a:04,rack-a,2001:db8:a::4
+EOF
+printf 'text\n' >el9.ks
+cat >profiles.conf <<EOF
+[profile el9]
+kernel = http://mirror.invalid/el9/vmlinuz sha256=$(printf '%064d' 1)
+initrd = http://mirror.invalid/el9/initrd.img sha256=$(printf '%064d' 2)
+kickstart = el9.ks
+EOF
+cli hosts import hosts.csv >/dev/null || fail "hosts import"
+cli profiles import profiles.conf >/dev/null || fail "profiles import"
+
+step "sign in"
+LOGIN=$(cli web login 2>/dev/null) || fail "web login"
+"${CURL[@]}" -o /dev/null -D login.h "$LOGIN" || fail "curl login"
+SESSION=$(tr -d '\r' <login.h | sed -n 's/^set-cookie: \(rackboot_session=[0-9a-f]*\);.*/\1/Ip')
+[ -n "$SESSION" ] || fail "no session cookie: $(cat login.h)"
+code=$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$BASE/api/hosts")
+[ "$code" = 401 ] || fail "/api/hosts without a session: $code"
+
+step "hosts: pages, filters"
+[ "$(api /api/hosts)" = 200 ] || fail "/api/hosts: $(cat api.json)"
+[ "$(js '",".join(h["host"] for h in d["hosts"])')" = db1,web1,web2,web3,web4 ] ||
+    fail "all hosts: $(cat api.json)"
+[ "$(js 'd["hosts"][0]["state"], d["more"]')" = "('none', False)" ] || fail "db1: $(cat api.json)"
+api "/api/hosts?limit=2" >/dev/null
+[ "$(js '",".join(h["host"] for h in d["hosts"]), d["more"]')" = "('db1,web1', True)" ] ||
+    fail "page 1: $(cat api.json)"
+api "/api/hosts?limit=2&after=web1" >/dev/null
+[ "$(js '",".join(h["host"] for h in d["hosts"])')" = web2,web3 ] || fail "page 2: $(cat api.json)"
+api "/api/hosts?rack=rack-b" >/dev/null
+[ "$(js '",".join(h["host"] for h in d["hosts"])')" = db1 ] || fail "rack-b: $(cat api.json)"
+api "/api/hosts?prefix=web&limit=3" >/dev/null
+[ "$(js '",".join(h["host"] for h in d["hosts"]), d["more"]')" = "('web1,web2,web3', True)" ] ||
+    fail "prefix web: $(cat api.json)"
+code=$(api "/api/hosts?state=bogus")
+[ "$code" = 400 ] || fail "bad state: $code"
+grep -q "state:" api.json || fail "bad state, no reason: $(cat api.json)"
+
+step "a live events stream, then an install reported by the agent"
+"${CURL[@]}" --max-time 30 -N -H "Cookie: $SESSION" "$BASE/api/events/stream?after=0" \
+    >sse.out 2>sse.err &
+SSE_PID=$!
+for _ in $(seq 100); do
+    grep -q '^retry: ' sse.out && break
+    sleep 0.1
+done
+grep -q '^retry: ' sse.out || fail "the stream did not start: $(cat sse.err)"
+cli install web2 --profile el9 >/dev/null || fail "install web2"
+"${AGENT[@]}" watch --wait 20000 >watch.out 2>&1 &
+WATCH_PID=$!
+ID=""
+for _ in $(seq 100); do
+    api "/api/hosts?state=dispatched" >/dev/null
+    ID=$(js '",".join(h["install_id"] for h in d["hosts"] if h["host"] == "web2")')
+    [ -n "$ID" ] && break
+    sleep 0.1
+done
+[ -n "$ID" ] || fail "web2 never dispatched: $(cat api.json)"
+api /api/racks >/dev/null
+[ "$(js '[r["agent"] for r in d["racks"] if r["rack"] == "rack-a"][0]')" = rack-a ] ||
+    fail "racks: $(cat api.json)"
+"${AGENT[@]}" events --from 1 "web2:$ID:dhcp_bound" "web2:$ID:kernel_fetched" \
+    "web2:$ID:installed" >events.out 2>&1 || fail "agent events: $(cat events.out)"
+for _ in $(seq 100); do
+    grep -q '"phase":"installed"' sse.out && break
+    sleep 0.1
+done
+grep -q '"phase":"installed"' sse.out || fail "the stream did not carry installed: $(cat sse.out)"
+python3 - <<'EOF' || fail "stream: $(cat sse.out)"
+import json
+events = []
+seq = None
+for line in open("sse.out"):
+    line = line.rstrip("\n")
+    if line.startswith("id: "):
+        seq = int(line[4:])
+    elif line.startswith("data: "):
+        e = json.loads(line[6:])
+        assert e["seq"] == seq, (e, seq)
+        events.append(e)
+phases = [e["phase"] for e in events if e["host"] == "web2"]
+assert phases == ["dhcp_bound", "kernel_fetched", "installed"], phases
+seqs = [e["seq"] for e in events]
+assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), seqs
+EOF
+api "/api/hosts?state=installed" >/dev/null
+[ "$(js '",".join(h["host"] for h in d["hosts"])')" = web2 ] || fail "installed: $(cat api.json)"
+
+step "resume after Last-Event-ID; the same rows by /api/events"
+FIRST=$(sed -n 's/^id: //p' sse.out | head -n1)
+kill "$SSE_PID" 2>/dev/null
+"${CURL[@]}" --max-time 30 -N -H "Cookie: $SESSION" -H "Last-Event-ID: $FIRST" \
+    "$BASE/api/events/stream" >resume.out 2>/dev/null &
+SSE_PID=$!
+for _ in $(seq 100); do
+    grep -q '"phase":"installed"' resume.out && break
+    sleep 0.1
+done
+[ "$(grep -c '^data: ' resume.out)" = 2 ] || fail "resumed stream: $(cat resume.out)"
+api "/api/events?after=$FIRST&limit=1" >/dev/null
+[ "$(js 'len(d["events"]), d["events"][0]["phase"]')" = "(1, 'kernel_fetched')" ] ||
+    fail "/api/events: $(cat api.json)"
+
+echo "PASS: $TEST_NAME"

@@ -1,0 +1,40 @@
+# shellcheck shell=bash
+# What the web view's tests share (web_login.sh, web_data.sh): a
+# controller with [web] on IPv6 loopback, named ctl.test in login URLs
+# (curl takes ctl.test to [::1]), the fleet CA in ca/ and the web view's
+# certificate in web.crt / web.key (made by the test). The caller defines
+# fail() and runs in its own directory $T.
+
+# free_port FAMILY ADDR: a port the kernel just had free there.
+free_port() {
+    python3 -c "import socket; s=socket.socket(socket.$1); s.bind(('$2', 0)); print(s.getsockname()[1])"
+}
+
+# web_config [CONTROLLER LINES...]: controller.conf with the API socket
+# ($API), the lines given for [controller], [pki] from ca/ and [web] on
+# [::1]:$WP. Sets API and WP.
+web_config() {
+    API="ipc://$T/api.sock"
+    WP=$(free_port AF_INET6 ::1)
+    {
+        printf '[controller]\nstate_dir = state\napi_listen = %s\n' "$API"
+        printf '%s\n' "$@"
+        printf '[pki]\nca = ca/ca.crt\ncert = ca/controller/ctl.test.crt\n'
+        printf 'key = ca/controller/ctl.test.key\n'
+        printf '[web]\nlisten = [::1]:%s\nurl = https://ctl.test:%s\n' "$WP" "$WP"
+        printf 'cert = web.crt\nkey = web.key\n'
+    } >controller.conf
+}
+
+# web_start: the controller on controller.conf, once it serves the web view
+# and the API. Sets CTL_PID.
+web_start() {
+    "$CONTROLLER" --config controller.conf >>controller.log 2>&1 &
+    CTL_PID=$!
+    for _ in $(seq 100); do
+        grep -q " started .* web=\[::1\]:$WP" controller.log && [ -S "$T/api.sock" ] && return 0
+        kill -0 "$CTL_PID" 2>/dev/null || fail "the controller exited"
+        sleep 0.1
+    done
+    fail "the controller did not say where the web view is"
+}
