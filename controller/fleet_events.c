@@ -397,6 +397,11 @@ int store_status_list(store *s, const store_page *page,
     return s->ops->status_list(s->be, &pg, cb, userdata);
 }
 
+int store_events_last_seq(store *s, uint64_t *ret)
+{
+    return s->ops->events_last_seq(s->be, ret);
+}
+
 int store_events_list(store *s, const char *host, uint64_t after_seq, uint32_t limit,
                       int (*cb)(const store_event_row *e, void *userdata), void *userdata)
 {

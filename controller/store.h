@@ -383,6 +383,9 @@ typedef struct store_event_row {
  * unknown host. Returns the number of rows. */
 int store_events_list(store *s, const char *host, uint64_t after_seq, uint32_t limit,
                       int (*cb)(const store_event_row *e, void *userdata), void *userdata);
+/* The highest event seq stored so far (0: none): where a reader that wants
+ * only what comes next starts. */
+int store_events_last_seq(store *s, uint64_t *ret);
 
 /* ---- Retention --------------------------------------------------------- */
 

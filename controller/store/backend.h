@@ -303,6 +303,8 @@ typedef struct store_backend_ops {
      * most limit (0: no limit). */
     int (*events_list)(store_backend *b, int64_t host_id, uint64_t after_seq, uint32_t limit,
                        int (*cb)(const store_event_row *e, void *userdata), void *userdata);
+    /* The highest event seq stored (refused events included), 0 when none. */
+    int (*events_last_seq)(store_backend *b, uint64_t *ret);
     /* Deletes, oldest first, at most `limit` events received before
      * `before_ms` / refused events beyond the newest `keep`, among those
      * their agent has acknowledged (seq at or below its stored_through, or

@@ -466,6 +466,7 @@ enum {
     ST_STATUS_PAGE_OF_RACKS,
     ST_EVENTS_ALL,
     ST_EVENTS_HOST,
+    ST_EVENTS_LAST,
     ST_EVENTS_PRUNE_OLD,
     ST_EVENTS_PRUNE_REFUSED,
     ST_AUDIT_INSERT,
@@ -634,6 +635,8 @@ static const char *const statements[_ST_MAX] = {
     [ST_EVENTS_ALL] = "SELECT e.id, e.time_ms, e.host, coalesce(i.uuid, ''), e.phase, e.percent, "
                       "e.message FROM events e LEFT JOIN installs i ON i.id = e.install_id "
                       "WHERE e.id > ?1 AND e.refused IS NULL ORDER BY e.id LIMIT ?2",
+    /* The rowid's maximum: one step down the table's b-tree. */
+    [ST_EVENTS_LAST] = "SELECT coalesce(max(id), 0) FROM events",
     /* The host's installs' events and its power events: two index ranges
      * (events_install per install, events_host), merged by id. */
     [ST_EVENTS_HOST] = "SELECT e.id, e.time_ms, e.host, coalesce(i.uuid, ''), e.phase, e.percent, "
@@ -2306,6 +2309,19 @@ static int sq_events_list(backend *b, int64_t host_id, uint64_t after_seq, uint3
     return r < 0 ? r : count;
 }
 
+static int sq_events_last_seq(backend *b, uint64_t *ret)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r;
+    TRY(stmt_get(b, ST_EVENTS_LAST, &st));
+    r = step(b, st);
+    if (r < 0) {
+        return r;
+    }
+    *ret = r == 1 ? col_u64(st, 0) : 0;
+    return 0;
+}
+
 static int prune_run(backend *b, int id, uint64_t arg, uint32_t limit)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -2485,6 +2501,7 @@ const store_backend_ops store_sqlite_ops = {
     .event_insert = sq_event_insert,
     .event_find = sq_event_find,
     .events_list = sq_events_list,
+    .events_last_seq = sq_events_last_seq,
     .events_prune_received = sq_events_prune_received,
     .events_prune_refused = sq_events_prune_refused,
     .status_get = sq_status_get,

@@ -37,10 +37,11 @@ struct feed {
     web_data *d;
     feed *prev, *next;
     http_stream *s;
-    uint64_t last_seq; /* sent up to here */
-    bool reading;      /* a store read is out */
-    bool dirty;        /* poked while reading: read again */
-    bool gone;         /* the stream closed while reading: the read frees it */
+    uint64_t last_seq;  /* sent up to here */
+    bool reading;       /* a store read is out */
+    bool dirty;         /* poked while reading: read again */
+    bool gone;          /* the stream closed while reading: the read frees it */
+    bool waiting_start; /* opened without a seq: finding where events end */
 };
 
 typedef enum job_kind { JOB_HOSTS, JOB_RACKS, JOB_EVENTS, JOB_FEED } job_kind;
@@ -54,6 +55,7 @@ typedef struct job {
     char host[WEB_NAME_MAX + 1]; /* events of one host; "": all */
     uint64_t after;
     uint32_t limit;
+    bool from_latest; /* JOB_FEED: only find where the events end */
     /* filled by work */
     json_t *rows;
     size_t n;
@@ -165,8 +167,13 @@ static void job_work(store *st, void *arg)
     case JOB_RACKS:
         j->r = store_racks_list(st, add_rack, j);
         break;
-    case JOB_EVENTS:
     case JOB_FEED:
+        if (j->from_latest) {
+            j->r = store_events_last_seq(st, &j->last_seq);
+            break;
+        }
+        /* fall through */
+    case JOB_EVENTS:
         j->last_seq = j->after;
         j->r = store_events_list(st, j->host[0] ? j->host : NULL, j->after, j->limit, add_event, j);
         break;
@@ -291,7 +298,7 @@ void web_data_racks(web_data *d, http_request *req)
     job_submit(d, j, req);
 }
 
-/* ?after=SEQ (else the Last-Event-ID header, else 0). */
+/* ?after=SEQ, else the Last-Event-ID header; 1 when neither is there. */
 static int after_of(http_request *req, uint64_t *ret)
 {
     const char *v = http_request_query(req, "after");
@@ -299,7 +306,10 @@ static int after_of(http_request *req, uint64_t *ret)
         v = http_request_header(req, "Last-Event-ID");
     }
     *ret = 0;
-    return v ? parse_u64(v, 0, UINT64_MAX, ret) : 0;
+    if (!v) {
+        return 1;
+    }
+    return parse_u64(v, 0, UINT64_MAX, ret);
 }
 
 void web_data_events(web_data *d, http_request *req)
@@ -339,6 +349,10 @@ static void feed_free(feed *f)
 
 static void feed_read(feed *f)
 {
+    if (f->waiting_start) {
+        f->dirty = true; /* read once where to start is known */
+        return;
+    }
     if (f->reading) {
         f->dirty = true;
         return;
@@ -364,6 +378,19 @@ static void feed_done(job *j)
     f->reading = false;
     if (f->gone) {
         feed_free(f);
+        job_free(j);
+        return;
+    }
+    if (j->from_latest) {
+        f->waiting_start = false;
+        if (j->r < 0) {
+            http_stream_end(f->s);
+        } else {
+            f->last_seq = j->last_seq;
+            if (f->dirty) {
+                feed_read(f);
+            }
+        }
         job_free(j);
         return;
     }
@@ -427,7 +454,8 @@ static void feed_closed(void *userdata)
 void web_data_stream(web_data *d, http_request *req)
 {
     uint64_t after;
-    if (after_of(req, &after) < 0) {
+    int from = after_of(req, &after);
+    if (from < 0) {
         http_reply_error(req, 400, "after: expected a seq");
         return;
     }
@@ -455,7 +483,23 @@ void web_data_stream(web_data *d, http_request *req)
     d->n_feeds++;
     /* "retry": how long EventSource waits before it reconnects. */
     http_stream_write(f->s, "retry: 2000\n\n", 13);
-    feed_read(f);
+    if (from == 0) {
+        feed_read(f);
+        return;
+    }
+    /* No seq: what comes from now on. */
+    job *j = job_new(d, JOB_FEED, NULL);
+    if (j) {
+        j->feed = f;
+        j->from_latest = true;
+    }
+    if (!j || store_queue_submit(d->queue, job_work, job_done, j) < 0) {
+        free(j);
+        http_stream_end(f->s);
+        return;
+    }
+    f->reading = true;
+    f->waiting_start = true;
 }
 
 void web_data_poke(web_data *d)

@@ -9,7 +9,8 @@
 #   - GET /api/racks shows the agent once it synced;
 #   - GET /api/events/stream (Server-Sent Events) delivers the install's
 #     events as the agent reports them, each with its seq as id, and
-#     resumes after Last-Event-ID; GET /api/events pages the same rows.
+#     resumes after Last-Event-ID, or starts at the events to come without
+#     one; GET /api/events pages the same rows.
 #
 # usage: web_data.sh CONTROLLER PKI FAKE_AGENT CLI
 set -u
@@ -193,5 +194,33 @@ done
 api "/api/events?after=$FIRST&limit=1" >/dev/null
 [ "$(js 'len(d["events"]), d["events"][0]["phase"]')" = "(1, 'kernel_fetched')" ] ||
     fail "/api/events: $(cat api.json)"
+
+step "a stream without a seq starts at the events to come"
+kill "$SSE_PID" 2>/dev/null
+"${CURL[@]}" --max-time 30 -N -H "Cookie: $SESSION" "$BASE/api/events/stream" >now.out 2>/dev/null &
+SSE_PID=$!
+for _ in $(seq 100); do
+    grep -q '^retry: ' now.out && break
+    sleep 0.1
+done
+cli install web3 --profile el9 >/dev/null || fail "install web3"
+ID3=""
+for _ in $(seq 100); do
+    api "/api/hosts?state=dispatched&prefix=web3" >/dev/null
+    ID3=$(js '",".join(h["install_id"] for h in d["hosts"])')
+    [ -n "$ID3" ] && break
+    sleep 0.1
+done
+[ -n "$ID3" ] || fail "web3 never dispatched: $(cat api.json)"
+"${AGENT[@]}" events --from 4 "web3:$ID3:dhcp_bound" >events3.out 2>&1 ||
+    fail "agent events: $(cat events3.out)"
+for _ in $(seq 100); do
+    grep -q '"host":"web3"' now.out && break
+    sleep 0.1
+done
+grep -q '"host":"web3"' now.out || fail "the new event did not come: $(cat now.out)"
+if grep -q '"host":"web2"' now.out; then
+    fail "a stream without a seq replayed old events: $(cat now.out)"
+fi
 
 echo "PASS: $TEST_NAME"
