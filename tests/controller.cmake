@@ -57,6 +57,8 @@ rackboot_unit_test(test_controller_config LIBS rb_controller TIMEOUT 30)
 rackboot_unit_test(test_web_session LIBS rb_web_session)
 # The web view's host list query (controller/web/filter.h).
 rackboot_unit_test(test_web_filter LIBS rb_web)
+# The web view's embedded files (controller/web/embed.cmake).
+rackboot_unit_test(test_web_assets LIBS rb_web)
 
 # The controller without TLS listeners: --check-config, start, SIGTERM, and
 # bad configurations exit 1 with their message, never on a signal.

@@ -56,6 +56,7 @@ typedef struct job {
     uint64_t after;
     uint32_t limit;
     bool from_latest; /* JOB_FEED: only find where the events end */
+    uint32_t tail;    /* JOB_EVENTS of every host: the last `tail` seqs */
     /* filled by work */
     json_t *rows;
     size_t n;
@@ -174,6 +175,14 @@ static void job_work(store *st, void *arg)
         }
         /* fall through */
     case JOB_EVENTS:
+        if (j->tail) {
+            uint64_t last = 0;
+            j->r = store_events_last_seq(st, &last);
+            if (j->r < 0) {
+                break;
+            }
+            j->after = last > j->tail ? last - j->tail : 0;
+        }
         j->last_seq = j->after;
         j->r = store_events_list(st, j->host[0] ? j->host : NULL, j->after, j->limit, add_event, j);
         break;
@@ -316,10 +325,13 @@ void web_data_events(web_data *d, http_request *req)
 {
     uint64_t after;
     uint32_t limit = WEB_EVENTS_PAGE;
+    uint32_t tail = 0;
     const char *lim = http_request_query(req, "limit");
     const char *host = http_request_query(req, "host");
-    if (after_of(req, &after) < 0 || (lim && parse_u32(lim, 1, WEB_EVENTS_PAGE, &limit) < 0)) {
-        http_reply_error(req, 400, "after: expected a seq; limit: 1 to 500");
+    const char *tl = http_request_query(req, "tail");
+    if (after_of(req, &after) < 0 || (lim && parse_u32(lim, 1, WEB_EVENTS_PAGE, &limit) < 0) ||
+        (tl && parse_u32(tl, 1, WEB_EVENTS_PAGE, &tail) < 0)) {
+        http_reply_error(req, 400, "after: expected a seq; limit, tail: 1 to 500");
         return;
     }
     job *j = job_new(d, JOB_EVENTS, req);
@@ -337,6 +349,9 @@ void web_data_events(web_data *d, http_request *req)
     }
     j->after = after;
     j->limit = limit;
+    /* One host's events are few next to the fleet's: a tail of them is
+     * read from its first (the store reads forwards only). */
+    j->tail = host ? 0 : tail;
     job_submit(d, j, req);
 }
 

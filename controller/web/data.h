@@ -10,9 +10,12 @@
  *   GET /api/racks
  *       {"racks": [{rack, agent, version, last_seen, generation,
  *        acked_generation, hosts, active_installs}...]}
- *   GET /api/events?after=SEQ&limit=N&host=H
+ *   GET /api/events?after=SEQ&limit=N&host=H&tail=N
  *       {"events": [{seq, time, host, install_id, phase, percent,
- *        message}...], "last_seq": SEQ}, oldest first.
+ *        message}...], "last_seq": SEQ}, oldest first; tail=N (every host):
+ *       those among the last N seqs stored, for a page's first view.
+ *   GET /api/me
+ *       {"who": "operator:alice", "role": "operator"|"viewer"} (server.c).
  *   GET /api/events/stream?after=SEQ   (or the Last-Event-ID header)
  *       text/event-stream: every event stored after SEQ, as it is stored,
  *       one "id: SEQ" / "data: {event}" message each (EventSource resumes

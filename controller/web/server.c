@@ -14,6 +14,7 @@
 #include "log.h"
 #include "timeutil.h"
 #include "util.h"
+#include "web/assets.h"
 #include "web/data.h"
 #include "web/session.h"
 
@@ -184,19 +185,63 @@ static void on_root(http_request *req, void *userdata)
     }
 }
 
-/* The hosts page. A placeholder until the pages come (issue 18): it says
- * who is signed in, with which role. */
-static void on_hosts(http_request *req, void *userdata)
+/* An embedded file as it is: validators and 304 from http_reply_memory(). */
+static void reply_asset(http_request *req, const web_asset *a)
+{
+    guard_headers(req);
+    http_reply_memory(req, a->data, a->len, a->etag, a->type, NULL, NULL);
+}
+
+/* The pages: one document (page.html) whose script draws the page the path
+ * names from /api/ data. Signed in only, so a page never shows an empty
+ * frame to someone who cannot read its data. */
+static void on_page(http_request *req, void *userdata)
+{
+    web_server *w = userdata;
+    const web_asset *a = web_asset_find("page.html");
+    if (require_session(w, req)) {
+        RB_ASSERT(a);
+        reply_asset(req, a);
+    }
+}
+
+/* /static/NAME: the style sheet and script, for anyone (they hold no data;
+ * the sign-in pages use the style sheet too). */
+static void on_static(http_request *req, void *userdata)
+{
+    const char *name = http_request_path(req) + strlen("/static/");
+    const web_asset *a = strchr(name, '/') ? NULL : web_asset_find(name);
+    if (!a || strcmp(name, "page.html") == 0) {
+        guard_headers(req);
+        http_reply_error(req, 404, "not found");
+        return;
+    }
+    reply_asset(req, a);
+}
+
+/* Who is signed in, for the page's header and for what it offers. */
+static void on_me(http_request *req, void *userdata)
 {
     web_server *w = userdata;
     const web_identity *id = require_session(w, req);
     if (!id) {
         return;
     }
-    char line[WEB_WHO_MAX + 64];
-    snprintf(line, sizeof(line), "Signed in as %s (%s).", id->who,
-             id->role == WEB_ROLE_OPERATOR ? "operator" : "viewer");
-    reply_page(req, 200, "Hosts", line);
+    char who[2 * WEB_WHO_MAX + 1], body[2 * WEB_WHO_MAX + 64];
+    /* JSON string escaping for the characters an identity could hold
+     * (pki names and "local:uid=N" have no others). */
+    size_t o = 0;
+    for (const char *p = id->who; *p && o + 2 < sizeof(who); p++) {
+        if (*p == '"' || *p == '\\') {
+            who[o++] = '\\';
+        }
+        who[o++] = (unsigned char)*p < 0x20 ? '?' : *p;
+    }
+    who[o] = '\0';
+    int n = snprintf(body, sizeof(body), "{\"who\":\"%s\",\"role\":\"%s\"}", who,
+                     id->role == WEB_ROLE_OPERATOR ? "operator" : "viewer");
+    guard_headers(req);
+    http_reply_buffer(req, 200, "application/json", body, (size_t)n);
 }
 
 /* The pages' data: JSON and the events stream, for the signed-in. */
@@ -307,7 +352,12 @@ int web_server_new(uv_loop_t *loop, const web_server_config *cfg, web_server **r
     } routes[] = {
         { HTTP_METHOD_GET, LOGIN_PREFIX, on_login },
         { HTTP_METHOD_GET, "/", on_root },
-        { HTTP_METHOD_GET, "/hosts", on_hosts },
+        { HTTP_METHOD_GET, "/hosts", on_page },
+        { HTTP_METHOD_GET, "/racks", on_page },
+        { HTTP_METHOD_GET, "/events", on_page },
+        { HTTP_METHOD_GET, "/install", on_page },
+        { HTTP_METHOD_GET, "/static/", on_static },
+        { HTTP_METHOD_GET, "/api/me", on_me },
         { HTTP_METHOD_POST, "/logout", on_logout },
         { HTTP_METHOD_GET, "/api/hosts", on_data_hosts },
         { HTTP_METHOD_GET, "/api/racks", on_data_racks },

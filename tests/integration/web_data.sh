@@ -111,6 +111,25 @@ SESSION=$(tr -d '\r' <login.h | sed -n 's/^set-cookie: \(rackboot_session=[0-9a-
 code=$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$BASE/api/hosts")
 [ "$code" = 401 ] || fail "/api/hosts without a session: $code"
 
+step "pages and their files"
+code=$("${CURL[@]}" -o page.html -w '%{http_code}' -H "Cookie: $SESSION" "$BASE/racks")
+[ "$code" = 200 ] || fail "/racks: $code"
+grep -q '<script src="/static/app.js" defer>' page.html || fail "unexpected body"
+code=$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$BASE/racks")
+[ "$code" = 401 ] || fail "/racks without a session: $code"
+code=$("${CURL[@]}" -o app.js -D app.h -w '%{http_code}' "$BASE/static/app.js")
+[ "$code" = 200 ] || fail "/static/app.js: $code"
+grep -q 'new EventSource' app.js || fail "unexpected body"
+grep -qi '^content-type: text/javascript' app.h || fail "app.js type: $(cat app.h)"
+ETAG=$(tr -d '\r' <app.h | sed -n 's/^etag: //Ip')
+[ -n "$ETAG" ] || fail "app.js without an ETag"
+code=$("${CURL[@]}" -o /dev/null -w '%{http_code}' -H "If-None-Match: $ETAG" "$BASE/static/app.js")
+[ "$code" = 304 ] || fail "app.js revalidated: $code"
+for name in page.html nope.js ../app.js; do
+    code=$("${CURL[@]}" --path-as-is -o /dev/null -w '%{http_code}' "$BASE/static/$name")
+    case $code in 403 | 404) ;; *) fail "/static/$name: $code" ;; esac
+done
+
 step "hosts: pages, filters"
 [ "$(api /api/hosts)" = 200 ] || fail "/api/hosts: $(cat api.json)"
 [ "$(js '",".join(h["host"] for h in d["hosts"])')" = db1,web1,web2,web3,web4 ] ||
@@ -194,6 +213,9 @@ done
 api "/api/events?after=$FIRST&limit=1" >/dev/null
 [ "$(js 'len(d["events"]), d["events"][0]["phase"]')" = "(1, 'kernel_fetched')" ] ||
     fail "/api/events: $(cat api.json)"
+api "/api/events?tail=2" >/dev/null
+[ "$(js '",".join(e["phase"] for e in d["events"])')" = kernel_fetched,installed ] ||
+    fail "/api/events?tail=2: $(cat api.json)"
 
 step "a stream without a seq starts at the events to come"
 kill "$SSE_PID" 2>/dev/null

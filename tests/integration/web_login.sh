@@ -5,8 +5,8 @@
 #   - `rackboot web login` prints a one-time https:// URL, for an operator on
 #     the local socket and for a viewer over mutual TLS;
 #   - opening it sets the session cookie (HttpOnly, Secure, SameSite=Strict,
-#     Path=/, Max-Age 12 h) and redirects to /hosts, which then says who is
-#     signed in and in which role;
+#     Path=/, Max-Age 12 h) and redirects to /hosts, which then serves the
+#     page, and /api/me says who is signed in and in which role;
 #   - the same URL again, a wrong token and a malformed one get 403 and a
 #     page saying the link is not valid; no cookie gets 401;
 #   - the token never reaches the access log;
@@ -111,7 +111,9 @@ esac
 SESSION=${COOKIE%%;*}
 code=$(get hosts "https://ctl.test:$WP/hosts" -H "Cookie: a=1; $SESSION")
 [ "$code" = 200 ] || fail "/hosts with the cookie: status $code"
-grep -q "Signed in as local:uid=$(id -u) (operator)" hosts.b || fail "/hosts: $(cat hosts.b)"
+grep -q '<script src="/static/app.js"' hosts.b || fail "/hosts: $(cat hosts.b)"
+code=$(get me "https://ctl.test:$WP/api/me" -H "Cookie: $SESSION")
+grep -q "{\"who\":\"local:uid=$(id -u)\",\"role\":\"operator\"}" me.b || fail "/api/me: $code $(cat me.b)"
 code=$(get root "https://ctl.test:$WP/" -H "Cookie: $SESSION")
 [ "$code" = 303 ] || fail "/ with the cookie: status $code"
 
@@ -140,8 +142,8 @@ code=$(get vlogin "$VURL")
 [ "$code" = 303 ] || fail "viewer login: status $code"
 VSESSION=$(header vlogin set-cookie)
 VSESSION=${VSESSION%%;*}
-get vhosts "https://ctl.test:$WP/hosts" -H "Cookie: $VSESSION" >/dev/null
-grep -q "Signed in as viewer:val (viewer)" vhosts.b || fail "viewer /hosts: $(cat vhosts.b)"
+get vme "https://ctl.test:$WP/api/me" -H "Cookie: $VSESSION" >/dev/null
+grep -q '{"who":"viewer:val","role":"viewer"}' vme.b || fail "viewer /api/me: $(cat vme.b)"
 
 step "a cross-site POST is refused; signing out ends the session"
 code=$(get xsite "https://ctl.test:$WP/logout" -X POST -H "Cookie: $SESSION" \

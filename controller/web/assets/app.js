@@ -1,0 +1,259 @@
+/* The web view's script: one file for every page (the path says which).
+   Data comes from /api/* as JSON; live changes from /api/events/stream
+   (Server-Sent Events): a page refreshes what it shows when an event
+   concerns it, never on a timer. Text goes into the page as text nodes,
+   never as HTML. */
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined) continue;
+    if (k === "class") e.className = v;
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) {
+    if (c === null || c === undefined) continue;
+    e.append(c instanceof Node ? c : String(c));
+  }
+  return e;
+}
+
+async function getJSON(url) {
+  const r = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  if (r.status === 401) {
+    location.reload(); /* the session ended: the server's page says how to sign in */
+    throw new Error("not signed in");
+  }
+  if (!r.ok) throw new Error((await r.text()).trim() || r.statusText);
+  return r.json();
+}
+
+function when(ms) {
+  if (!ms) return "-";
+  const d = new Date(ms);
+  return d.toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
+}
+
+function ago(ms) {
+  if (!ms) return "never";
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  if (s < 60) return s + " s ago";
+  if (s < 3600) return Math.round(s / 60) + " min ago";
+  return Math.round(s / 3600) + " h ago";
+}
+
+function status(text) {
+  $("#status").textContent = text;
+}
+
+/* Calls fn at most once per `ms` however many times it is asked. */
+function coalesce(fn, ms) {
+  let timer = null;
+  return () => {
+    if (timer) return;
+    timer = setTimeout(() => { timer = null; fn(); }, ms);
+  };
+}
+
+/* The live feed: onEvent(e) for every event stored from now on. */
+function live(onEvent, after) {
+  const url = "/api/events/stream" + (after !== undefined ? "?after=" + after : "");
+  const es = new EventSource(url);
+  es.onmessage = (m) => onEvent(JSON.parse(m.data));
+  es.onopen = () => document.body.dataset.live = "on";
+  es.onerror = () => document.body.dataset.live = "reconnecting";
+  return es;
+}
+
+function table(head, rows) {
+  return el("div", { class: "table" },
+    el("table", {},
+      el("thead", {}, el("tr", {}, ...head.map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, ...rows)));
+}
+
+/* ---- hosts ---- */
+
+const STATES = ["none", "requested", "dispatched", "booting", "installing", "installed",
+                "failed", "cancelled", "timed_out"];
+
+function hostRow(h) {
+  const bar = el("progress", { max: "100", value: String(h.percent || 0),
+                               "aria-label": h.host + " progress" });
+  return el("tr", { "data-host": h.host },
+    el("td", {}, h.install_id
+      ? el("a", { href: "/install?host=" + encodeURIComponent(h.host) }, h.host) : h.host),
+    el("td", {}, h.rack),
+    el("td", { class: "state-" + h.state, "data-state": h.state }, h.state),
+    el("td", {}, h.phase || "-"),
+    el("td", {}, bar, " ", (h.percent || 0) + "%"),
+    el("td", {}, h.profile || "-"),
+    el("td", {}, when(h.updated)),
+    el("td", { class: "msg" }, h.message || ""));
+}
+
+async function hostsPage(main) {
+  const q = new URLSearchParams(location.search);
+  const stateSel = el("select", { name: "state", id: "f-state" }, el("option", { value: "" }, "any"),
+    ...STATES.map((s) => el("option", { value: s }, s)));
+  stateSel.value = q.get("state") || "";
+  const field = (name, label, attrs) => el("label", {}, label,
+    el("input", Object.assign({ name, id: "f-" + name, value: q.get(name) || "" }, attrs || {})));
+  const form = el("form", { class: "filters", role: "search" },
+    field("prefix", "Name starts with", { autocomplete: "off" }),
+    field("rack", "Rack"),
+    el("label", {}, "State", stateSel),
+    field("phase", "Phase"),
+    el("button", { type: "submit" }, "Filter"));
+  const body = el("div", {});
+  const moreButton = el("button", { type: "button", id: "more", hidden: "" }, "Next page");
+  main.append(el("h1", {}, "Hosts"), form, el("p", { class: "status", id: "status", "aria-live": "polite" }),
+              body, el("div", { class: "pager" }, moreButton));
+  let after = "";
+  let shown = [];
+
+  function query(extra) {
+    const p = new URLSearchParams();
+    for (const k of ["prefix", "rack", "state", "phase"]) {
+      const v = q.get(k);
+      if (v) p.set(k, v);
+    }
+    for (const [k, v] of Object.entries(extra)) p.set(k, v);
+    return "/api/hosts?" + p.toString();
+  }
+
+  function render(more) {
+    body.replaceChildren(table(["Host", "Rack", "State", "Phase", "Progress", "Profile",
+                                "Updated", "Message"], shown.map(hostRow)));
+    after = shown.length ? shown[shown.length - 1].host : "";
+    moreButton.hidden = !more;
+    status(shown.length + " host" + (shown.length === 1 ? "" : "s") + (more ? ", more follow" : ""));
+  }
+
+  async function load(append) {
+    try {
+      const d = await getJSON(query(append ? { after, limit: "100" } : { limit: "100" }));
+      shown = append ? shown.concat(d.hosts) : d.hosts;
+      render(d.more);
+    } catch (e) {
+      status("Cannot load the hosts: " + e.message);
+    }
+  }
+
+  /* The rows shown, fresh, in one request, after events that concern them
+     (and after any event while filtering by state or phase: a host may
+     enter or leave the list). */
+  const refresh = coalesce(async () => {
+    try {
+      const d = await getJSON(query({ limit: String(Math.max(100, Math.min(1000, shown.length))) }));
+      shown = d.hosts;
+      render(d.more);
+    } catch (e) {
+      status("Cannot refresh: " + e.message);
+    }
+  }, 250);
+
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const p = new URLSearchParams();
+    for (const k of ["prefix", "rack", "state", "phase"]) {
+      const v = form.elements[k].value.trim();
+      if (v) p.set(k, v);
+    }
+    history.replaceState(null, "", "/hosts" + (p.toString() ? "?" + p : ""));
+    for (const k of ["prefix", "rack", "state", "phase"]) {
+      if (p.get(k)) q.set(k, p.get(k)); else q.delete(k);
+    }
+    load(false);
+  });
+  moreButton.addEventListener("click", () => load(true));
+  await load(false);
+  live((e) => {
+    if (shown.some((h) => h.host === e.host) || q.get("state") || q.get("phase")) refresh();
+  });
+}
+
+/* ---- racks ---- */
+
+async function racksPage(main) {
+  const body = el("div", {});
+  main.append(el("h1", {}, "Racks"), el("p", { class: "status", id: "status", "aria-live": "polite" }), body);
+  async function load() {
+    try {
+      const d = await getJSON("/api/racks");
+      const now = Date.now();
+      body.replaceChildren(table(["Rack", "Agent", "", "Last seen", "Generation (acked / current)",
+                                  "Version", "Hosts", "Active installs"],
+        d.racks.map((r) => {
+          const online = r.last_seen && now - r.last_seen < 120000;
+          return el("tr", { "data-rack": r.rack },
+            el("td", {}, r.rack), el("td", {}, r.agent || "-"),
+            el("td", { class: online ? "online" : "offline" }, online ? "online" : "offline"),
+            el("td", { title: when(r.last_seen) }, ago(r.last_seen)),
+            el("td", {}, r.acked_generation + " / " + r.generation),
+            el("td", {}, r.version || "-"), el("td", {}, r.hosts), el("td", {}, r.active_installs));
+        })));
+      status(d.racks.length + " rack" + (d.racks.length === 1 ? "" : "s"));
+    } catch (e) {
+      status("Cannot load the racks: " + e.message);
+    }
+  }
+  await load();
+  live(coalesce(load, 1000));
+}
+
+/* ---- events, and one host's install ---- */
+
+function eventItem(e) {
+  return el("li", { "data-seq": String(e.seq) }, el("time", {}, when(e.time)),
+    el("a", { href: "/install?host=" + encodeURIComponent(e.host) }, e.host), " ",
+    el("strong", {}, e.phase || "-"), e.percent ? " " + e.percent + "%" : "",
+    e.message ? " — " + e.message : "");
+}
+
+async function eventsPage(main, host) {
+  const list = el("ol", { class: "events", reversed: "" });
+  main.append(el("h1", {}, host ? "Install of " + host : "Events"),
+              el("p", { class: "status", id: "status", "aria-live": "polite" }), list);
+  let last = 0;
+  try {
+    const d = await getJSON("/api/events?tail=100" + (host ? "&host=" + encodeURIComponent(host) : ""));
+    for (const e of d.events) list.prepend(eventItem(e));
+    last = d.last_seq;
+    status(host ? "Phases of its installs, newest first; live." : "The latest events, newest first; live.");
+  } catch (e) {
+    status("Cannot load the events: " + e.message);
+  }
+  live((e) => {
+    if (host && e.host !== host) return;
+    list.prepend(eventItem(e));
+    while (list.children.length > 500) list.lastChild.remove();
+  }, last);
+}
+
+/* ---- the page ---- */
+
+async function main() {
+  const page = location.pathname.replace(/^\//, "") || "hosts";
+  for (const a of document.querySelectorAll("nav a")) {
+    if (a.dataset.page === page) a.setAttribute("aria-current", "page");
+  }
+  const m = $("#main");
+  m.replaceChildren();
+  try {
+    const me = await getJSON("/api/me");
+    $("#who").textContent = me.who + " (" + me.role + ")";
+    document.body.dataset.role = me.role;
+  } catch (e) {
+    /* the pages still work; the header just says nothing */
+  }
+  if (page === "racks") return racksPage(m);
+  if (page === "events") return eventsPage(m);
+  if (page === "install") return eventsPage(m, new URLSearchParams(location.search).get("host") || "");
+  return hostsPage(m);
+}
+
+main();
