@@ -1119,6 +1119,8 @@ static void do_status(store *st, const Rackboot__V1__StatusRequest *req, reply_c
 
 static void job_run(api *a, store_queue_work_fn work, store_queue_done_fn done, void *arg);
 static void request_end(api *a, rpc_call *call, reply_ctx *rc, int body);
+static void request_settle(api *a, reply_ctx *rc, int body);
+static void request_end_local(api *a, api_job *j);
 
 typedef struct events_add {
     reply_ctx *rc;
@@ -1681,6 +1683,9 @@ struct api_job {
     uint64_t pokes;       /* api->pokes when it was queued */
     int found;            /* events: the rows its read found, or < 0 */
     api_job *prev, *next; /* api->running */
+    /* api_submit_as(): answered to this instead of a connection */
+    api_reply_fn local_done;
+    void *local_userdata;
 };
 
 static api_job *api_job_free(api_job *j)
@@ -1955,6 +1960,9 @@ static void request_after(api *a, const reply_ctx *rc)
  * open and, over TLS, still proven (a revoked one is forgotten first). */
 static bool job_caller_here(const api_job *j)
 {
+    if (j->local_done) {
+        return true; /* the callback's owner keeps track of its own */
+    }
     return !j->closed && (!j->ep->auth || auth_identity(j->ep->auth, j->pipe));
 }
 
@@ -1962,7 +1970,9 @@ static bool job_caller_here(const api_job *j)
  * in the store by now either way), and frees the job. */
 static void job_end(api_job *j)
 {
-    if (job_caller_here(j)) {
+    if (j->local_done) {
+        request_end_local(j->a, j);
+    } else if (job_caller_here(j)) {
         request_end(j->a, j->call, &j->rc, (int)j->req->body_case);
     } else {
         rpc_call_drop(j->call);
@@ -1973,6 +1983,9 @@ static void job_end(api_job *j)
 /* The queue was freed first: shutting down. */
 static void job_cancelled(api_job *j)
 {
+    if (j->local_done) {
+        j->local_done(j->local_userdata, NULL);
+    }
     rpc_call_drop(j->call);
     api_job_free(j);
 }
@@ -2073,20 +2086,29 @@ static const char *audit_verb(const request_kind *kind, const Rackboot__V1__ApiR
 /* Hands a request to the store queue (a refused write: its audit row),
  * taking `req` and the reply's arena; it is answered later. */
 static void request_submit(api *a, endpoint *ep, rpc_call *call, Rackboot__V1__ApiRequest *req,
-                           reply_ctx *rc, const caller *who, const request_kind *kind, bool refused)
+                           reply_ctx *rc, const caller *who, const request_kind *kind, bool refused,
+                           api_reply_fn local_done, void *local_userdata)
 {
     api_job *j = calloc(1, sizeof(*j));
     if (!j) {
         log_error("api: out of memory for a request");
         set_status(rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "out of memory");
-        request_end(a, call, rc, (int)req->body_case);
+        if (local_done) {
+            request_settle(a, rc, (int)req->body_case);
+            local_done(local_userdata, &rc->rep);
+            rc->a = wire_arena_free(rc->a);
+        } else {
+            request_end(a, call, rc, (int)req->body_case);
+        }
         rbproto_free(&req->base);
         return;
     }
+    j->local_done = local_done;
+    j->local_userdata = local_userdata;
     j->a = a;
     j->ep = ep;
     j->call = call;
-    j->pipe = rpc_call_pipe(call);
+    j->pipe = call ? rpc_call_pipe(call) : 0;
     j->req = req;
     j->who = *who;
     j->audit = (audit_ctx){
@@ -2184,7 +2206,7 @@ static void on_request(void *userdata, rpc_call *call)
         if (!refused && req->body_case == RACKBOOT__V1__API_REQUEST__BODY_WEB_LOGIN) {
             web_login(a, &who, &rc);
         } else if (kind && (!refused || kind->verb)) {
-            request_submit(a, ep, call, req, &rc, &who, kind, refused);
+            request_submit(a, ep, call, req, &rc, &who, kind, refused, NULL, NULL);
             return;
         }
     }
@@ -2192,9 +2214,42 @@ static void on_request(void *userdata, rpc_call *call)
     rbproto_free(req ? &req->base : NULL);
 }
 
+int api_submit_as(api *a, const char *who, bool unrestricted, const uint8_t *buf, size_t len,
+                  api_reply_fn done, void *userdata)
+{
+    Rackboot__V1__ApiRequest *req = NULL;
+    int r = rbproto_unpack_api_request(buf, len, RBPROTO_MAX_MESSAGE, &req);
+    if (r < 0) {
+        return r;
+    }
+    if (req->body_case != RACKBOOT__V1__API_REQUEST__BODY_INSTALL &&
+        req->body_case != RACKBOOT__V1__API_REQUEST__BODY_CANCEL) {
+        rbproto_free(&req->base);
+        return -EINVAL;
+    }
+    caller c = { .role = unrestricted ? "operator" : "viewer", .unrestricted = unrestricted };
+    snprintf(c.who, sizeof(c.who), "%s", who);
+    const request_kind *kind = request_kind_of(req->body_case);
+    reply_ctx rc = { .a = wire_arena_new(), .rep = RACKBOOT__V1__API_REPLY__INIT };
+    if (!rc.a) {
+        rbproto_free(&req->base);
+        return -ENOMEM;
+    }
+    rc.rep.status = RACKBOOT__V1__STATUS__STATUS_OK;
+    bool refused = !caller_may(&c, kind);
+    if (refused) {
+        log_warn("api: %s refused: may not %s", c.who, kind->denied);
+        set_status(&rc, RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED,
+                   "permission denied: %s may not %s", c.role, kind->denied);
+    }
+    /* The refused attempt is audited as well, as on the sockets. */
+    request_submit(a, NULL, NULL, req, &rc, &c, kind, refused, done, userdata);
+    return 0;
+}
+
 /* Answers a request that ran (of ApiRequest body case `body`, 0 when it
  * could not be read), counts it, and frees the reply's arena. */
-static void request_end(api *a, rpc_call *call, reply_ctx *rc, int body)
+static void request_settle(api *a, reply_ctx *rc, int body)
 {
     if (wire_arena_failed(rc->a)) {
         set_status(rc, RACKBOOT__V1__STATUS__STATUS_FAILED, "out of memory");
@@ -2207,8 +2262,21 @@ static void request_end(api *a, rpc_call *call, reply_ctx *rc, int body)
         rc->rep.body_case = RACKBOOT__V1__API_REPLY__BODY__NOT_SET;
     }
     a->answered[verb_of(body)][result_of(rc->rep.status)]++;
+}
+
+static void request_end(api *a, rpc_call *call, reply_ctx *rc, int body)
+{
+    request_settle(a, rc, body);
     send_reply(call, &rc->rep);
     rc->a = wire_arena_free(rc->a);
+}
+
+/* The answer of an api_submit_as() request: to its callback. */
+static void request_end_local(api *a, api_job *j)
+{
+    request_settle(a, &j->rc, (int)j->req->body_case);
+    j->local_done(j->local_userdata, &j->rc.rep);
+    j->rc.a = wire_arena_free(j->rc.a);
 }
 
 /* Forgets the connection: its identity, its parked polls (a poll whose

@@ -56,6 +56,19 @@ api *api_free(api *a);
  * `a` must outlive the registry's renders. */
 int api_register_metrics(api *a, metrics *m);
 
+/* A write made for someone on another channel (the web view's install and
+ * cancel): `buf` is a packed ApiRequest (install or cancel, else -EINVAL;
+ * -EBADMSG and the like when it does not unpack and validate), run as
+ * `who` ("operator:alice (web)") with an operator's rights when
+ * `unrestricted`, else a viewer's, through the same rules, store batches
+ * and audit rows as requests on the API's sockets (a viewer's attempt is
+ * refused and audited). `done(userdata, reply)` runs once on the loop with
+ * the reply (valid during the call), or with NULL when the API is shutting
+ * down. 0 when queued (done follows), else nothing ran. */
+typedef void (*api_reply_fn)(void *userdata, const Rackboot__V1__ApiReply *reply);
+int api_submit_as(api *a, const char *who, bool unrestricted, const uint8_t *buf, size_t len,
+                  api_reply_fn done, void *userdata);
+
 /* New events or states: answer the parked event polls. */
 void api_poke(api *a);
 

@@ -387,6 +387,9 @@ static void shutdown_all(controller *c)
     c->scrape = scrape_free(c->scrape);
     /* First of the rest: its jobs hold the hub's calls, and end now. */
     c->queue = store_queue_free(c->queue);
+    if (c->web) {
+        web_server_set_api(c->web, NULL);
+    }
     c->api = api_free(c->api);
     /* After the API, whose web logins call it. */
     c->web = web_server_free(c->web);
@@ -716,6 +719,9 @@ static int run(const char *path, const char *user)
     if (r < 0) {
         log_error("api: %s", error ? error : errstr(r));
         goto out;
+    }
+    if (c.web) {
+        web_server_set_api(c.web, c.api);
     }
     if (c.cfg->metrics) {
         scrape_config sc = {

@@ -1780,6 +1780,14 @@ static const enum_name status_names[] = {
     { RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "unavailable" },
 };
 
+static const enum_name skip_names[] = {
+    { RACKBOOT__V1__SKIP__SKIP_NONE, "none" },
+    { RACKBOOT__V1__SKIP__SKIP_ACTIVE, "active" },
+    { RACKBOOT__V1__SKIP__SKIP_NOT_ACTIVE, "not_active" },
+    { RACKBOOT__V1__SKIP__SKIP_NOT_FOUND, "not_found" },
+    { RACKBOOT__V1__SKIP__SKIP_NO_BMC, "no_bmc" },
+};
+
 static const enum_name ip_mode_names[] = {
     { RACKBOOT__V1__IP_MODE__IP_MODE_STATIC, "static" },
     { RACKBOOT__V1__IP_MODE__IP_MODE_DHCP6, "dhcp6" },
@@ -1835,6 +1843,7 @@ ENUM_STRINGS(install_state, Rackboot__V1__InstallState, install_state_names)
 ENUM_STRINGS(image_kind, Rackboot__V1__ImageKind, image_kind_names)
 ENUM_STRINGS(role, Rackboot__V1__Role, role_names)
 ENUM_STRINGS(status, Rackboot__V1__Status, status_names)
+ENUM_STRINGS(skip, Rackboot__V1__Skip, skip_names)
 ENUM_STRINGS(ip_mode, Rackboot__V1__IpMode, ip_mode_names)
 ENUM_STRINGS(uefi_boot, Rackboot__V1__UefiBoot, uefi_boot_names)
 ENUM_STRINGS(power_action, Rackboot__V1__PowerAction, power_action_names)

@@ -206,6 +206,9 @@ const char *rbproto_role_to_string(Rackboot__V1__Role v);
 int rbproto_role_from_string(const char *s, Rackboot__V1__Role *ret);
 const char *rbproto_status_to_string(Rackboot__V1__Status v);
 int rbproto_status_from_string(const char *s, Rackboot__V1__Status *ret);
+/* Why install or cancel passed over a host ("none": it was done). */
+const char *rbproto_skip_to_string(Rackboot__V1__Skip v);
+int rbproto_skip_from_string(const char *s, Rackboot__V1__Skip *ret);
 /* IP_MODE_STATIC is the zero value and a real mode: "static". */
 const char *rbproto_ip_mode_to_string(Rackboot__V1__IpMode v);
 int rbproto_ip_mode_from_string(const char *s, Rackboot__V1__IpMode *ret);

@@ -59,6 +59,8 @@ rackboot_unit_test(test_web_session LIBS rb_web_session)
 rackboot_unit_test(test_web_filter LIBS rb_web)
 # The web view's embedded files (controller/web/embed.cmake).
 rackboot_unit_test(test_web_assets LIBS rb_web)
+# The pages' install and cancel bodies (controller/web/actions.h).
+rackboot_unit_test(test_web_actions LIBS rb_web)
 
 # The controller without TLS listeners: --check-config, start, SIGTERM, and
 # bad configurations exit 1 with their message, never on a signal.

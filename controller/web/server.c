@@ -14,6 +14,7 @@
 #include "log.h"
 #include "timeutil.h"
 #include "util.h"
+#include "web/actions.h"
 #include "web/assets.h"
 #include "web/data.h"
 #include "web/session.h"
@@ -26,6 +27,7 @@ struct web_server {
     http_server *http;
     web_sessions *sessions;
     web_data *data;
+    api *api;       /* the writes go through it; NULL: not (yet, or any more) */
     char *base_url; /* "https://HOST:PORT", no trailing '/' */
 };
 
@@ -260,6 +262,34 @@ DATA_ROUTE(events)
 DATA_ROUTE(stream)
 #undef DATA_ROUTE
 
+/* Install and cancel: signed in, from our own pages; the API decides
+ * what the role may do, and audits. */
+static void on_action(http_request *req, web_server *w, bool install)
+{
+    const web_identity *id = require_session(w, req);
+    if (!id) {
+        return;
+    }
+    guard_headers(req);
+    if (!same_origin(req)) {
+        log_warn("web: cross-site %s refused for %s client=%s", install ? "install" : "cancel",
+                 id->who, http_request_client_string(req));
+        http_reply_error(req, 403, "a request from another site was refused");
+        return;
+    }
+    web_action_run(w->api, req, id, install);
+}
+
+static void on_install(http_request *req, void *userdata)
+{
+    on_action(req, userdata, true);
+}
+
+static void on_cancel(http_request *req, void *userdata)
+{
+    on_action(req, userdata, false);
+}
+
 static void on_logout(http_request *req, void *userdata)
 {
     web_server *w = userdata;
@@ -358,6 +388,8 @@ int web_server_new(uv_loop_t *loop, const web_server_config *cfg, web_server **r
         { HTTP_METHOD_GET, "/install", on_page },
         { HTTP_METHOD_GET, "/static/", on_static },
         { HTTP_METHOD_GET, "/api/me", on_me },
+        { HTTP_METHOD_POST, "/api/install", on_install },
+        { HTTP_METHOD_POST, "/api/cancel", on_cancel },
         { HTTP_METHOD_POST, "/logout", on_logout },
         { HTTP_METHOD_GET, "/api/hosts", on_data_hosts },
         { HTTP_METHOD_GET, "/api/racks", on_data_racks },
@@ -398,6 +430,11 @@ web_server *web_server_free(web_server *w)
 uint16_t web_server_port(const web_server *w)
 {
     return http_server_port(w->http);
+}
+
+void web_server_set_api(web_server *w, api *a)
+{
+    w->api = a;
 }
 
 void web_server_poke(web_server *w)

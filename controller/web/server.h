@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "api.h"
 #include "store/queue.h"
 
 typedef struct web_server web_server;
@@ -50,6 +51,10 @@ int web_server_new(uv_loop_t *loop, const web_server_config *cfg, web_server **r
 web_server *web_server_free(web_server *w);
 
 uint16_t web_server_port(const web_server *w);
+
+/* The API that runs the pages' installs and cancels (web/actions.h);
+ * NULL before it exists and before it is freed. */
+void web_server_set_api(web_server *w, api *a);
 
 /* New events are stored: the live views read them. */
 void web_server_poke(web_server *w);

@@ -59,6 +59,7 @@ cd "$T" || exit 1
 "$PKI" --dir ca init >/dev/null || fail "pki init"
 "$PKI" --dir ca issue controller ctl.test >/dev/null || fail "issue controller"
 "$PKI" --dir ca issue agent rack-a >/dev/null || fail "issue agent"
+"$PKI" --dir ca issue viewer val >/dev/null || fail "issue viewer"
 # The web view's own certificate ([web] cert; GnuTLS cannot read
 # rackboot-pki's): self-signed for ctl.test.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
@@ -66,7 +67,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
     -keyout web.key -out web.crt 2>/dev/null || fail "web certificate"
 
 URL="tls+tcp://127.0.0.1:$(free_port AF_INET 127.0.0.1)"
-web_config "agents_listen = $URL"
+OPS="tls+tcp://127.0.0.1:$(free_port AF_INET 127.0.0.1)"
+web_config "agents_listen = $URL" "operators_listen = $OPS"
 web_start
 
 cli() { "$CLI_BIN" --controller "$API" "$@"; }
@@ -244,5 +246,45 @@ grep -q '"host":"web3"' now.out || fail "the new event did not come: $(cat now.o
 if grep -q '"host":"web2"' now.out; then
     fail "a stream without a seq replayed old events: $(cat now.out)"
 fi
+
+step "install and cancel from the page: operators may, audited as (web); viewers may not"
+viewer() {
+    "$CLI_BIN" --controller "$OPS" --ca ca/ca.crt --server-name ctl.test \
+        --cert ca/viewer/val.crt --key ca/viewer/val.key "$@"
+}
+VLOGIN=$(viewer web login 2>/dev/null) || fail "viewer web login"
+"${CURL[@]}" -o /dev/null -D vlogin.h "$VLOGIN" || fail "curl viewer login"
+VSESSION=$(tr -d '\r' <vlogin.h | sed -n 's/^set-cookie: \(rackboot_session=[0-9a-f]*\);.*/\1/Ip')
+[ -n "$VSESSION" ] || fail "no viewer session"
+post() { # post PATH JSON [CURL ARGS]: status printed, answer in api.json
+    local path=$1 body=$2
+    shift 2
+    "${CURL[@]}" -o api.json -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+        --data "$body" "$@" "$BASE$path" || fail "curl POST $path"
+}
+# What a browser says of a request from our own page.
+SAME=(-H "Origin: $BASE" -H 'Sec-Fetch-Site: same-origin')
+code=$(post /api/install '{"hosts":["web4"],"profile":"el9"}' -H "Cookie: $VSESSION" "${SAME[@]}")
+[ "$code" = 403 ] || fail "viewer install from the page: $code $(cat api.json)"
+grep -q 'permission denied: viewer may not install' api.json || fail "viewer: $(cat api.json)"
+code=$(post /api/install '{"hosts":["web4"],"profile":"el9"}' -H "Cookie: $SESSION" \
+    -H 'Sec-Fetch-Site: cross-site' -H 'Origin: https://evil.example')
+[ "$code" = 403 ] || fail "cross-site install: $code"
+code=$(post /api/install '{"hosts":["web4"],"profile":"el9","extra":1}' -H "Cookie: $SESSION" "${SAME[@]}")
+[ "$code" = 400 ] || fail "bad body: $code"
+code=$(post /api/install '{"hosts":["web4"],"profile":"el9"}' -H "Cookie: $SESSION" "${SAME[@]}")
+[ "$code" = 200 ] || fail "operator install from the page: $code $(cat api.json)"
+[ "$(js 'd["ok"]')" = True ] || fail "install: $(cat api.json)"
+api "/api/hosts?prefix=web4" >/dev/null
+case $(js 'd["hosts"][0]["state"]') in requested | dispatched) ;; *) fail "web4: $(cat api.json)" ;; esac
+code=$(post /api/install '{"hosts":["web4"],"profile":"el9"}' -H "Cookie: $SESSION" "${SAME[@]}")
+[ "$code" = 409 ] || fail "second install of web4: $code $(cat api.json)"
+[ "$(js 'd["rows"][0]["skipped"]')" = active ] || fail "second install: $(cat api.json)"
+code=$(post /api/cancel '{"hosts":["web4"]}' -H "Cookie: $SESSION" "${SAME[@]}")
+[ "$code" = 200 ] || fail "cancel from the page: $code $(cat api.json)"
+cli audit >audit.out || fail "audit"
+grep -q "local:uid=$(id -u) (web).*install.*web4.*ok" audit.out || fail "no audited install: $(cat audit.out)"
+grep -q "local:uid=$(id -u) (web).*cancel.*web4.*ok" audit.out || fail "no audited cancel: $(cat audit.out)"
+grep -q "viewer:val (web).*install.*web4" audit.out || fail "no audited refusal: $(cat audit.out)"
 
 echo "PASS: $TEST_NAME"

@@ -1948,6 +1948,7 @@ ENUM_ADAPT(image_kind, Rackboot__V1__ImageKind)
 ENUM_ADAPT(role, Rackboot__V1__Role)
 ENUM_ADAPT(status, Rackboot__V1__Status)
 ENUM_ADAPT(ip_mode, Rackboot__V1__IpMode)
+ENUM_ADAPT(skip, Rackboot__V1__Skip)
 
 static void test_enum_names(void **state)
 {
@@ -1958,6 +1959,8 @@ static void test_enum_names(void **state)
     check_enum_names(&rackboot__v1__role__descriptor, role_to, role_from);
     check_enum_names(&rackboot__v1__status__descriptor, status_to, status_from);
     check_enum_names(&rackboot__v1__ip_mode__descriptor, ip_mode_to, ip_mode_from);
+    check_enum_names(&rackboot__v1__skip__descriptor, skip_to, skip_from);
+    assert_string_equal(rbproto_skip_to_string(RACKBOOT__V1__SKIP__SKIP_ACTIVE), "active");
 
     /* The names the CLI's JSON and the logs promise. */
     assert_string_equal(rbproto_phase_to_string(RACKBOOT__V1__PHASE__PHASE_DHCP_BOUND),

@@ -80,10 +80,14 @@ function table(head, rows) {
 const STATES = ["none", "requested", "dispatched", "booting", "installing", "installed",
                 "failed", "cancelled", "timed_out"];
 
-function hostRow(h) {
+function hostRow(h, selectable, checked) {
   const bar = el("progress", { max: "100", value: String(h.percent || 0),
                                "aria-label": h.host + " progress" });
-  return el("tr", { "data-host": h.host },
+  const pick = selectable
+    ? el("td", {}, el("input", { type: "checkbox", name: "pick", value: h.host,
+                                 "aria-label": "select " + h.host, checked: checked ? "" : null }))
+    : null;
+  return el("tr", { "data-host": h.host }, pick,
     el("td", {}, h.install_id
       ? el("a", { href: "/install?host=" + encodeURIComponent(h.host) }, h.host) : h.host),
     el("td", {}, h.rack),
@@ -95,8 +99,22 @@ function hostRow(h) {
     el("td", { class: "msg" }, h.message || ""));
 }
 
+/* POST a write; the answer's JSON, whatever its status. */
+async function postJSON(url, body) {
+  const r = await fetch(url, { method: "POST", credentials: "same-origin",
+                               headers: { "Content-Type": "application/json" },
+                               body: JSON.stringify(body) });
+  const text = await r.text();
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    return { ok: false, message: text.trim() || r.statusText, rows: [] };
+  }
+}
+
 async function hostsPage(main) {
   const q = new URLSearchParams(location.search);
+  const operator = document.body.dataset.role === "operator";
   const stateSel = el("select", { name: "state", id: "f-state" }, el("option", { value: "" }, "any"),
     ...STATES.map((s) => el("option", { value: s }, s)));
   stateSel.value = q.get("state") || "";
@@ -110,7 +128,18 @@ async function hostsPage(main) {
     el("button", { type: "submit" }, "Filter"));
   const body = el("div", {});
   const moreButton = el("button", { type: "button", id: "more", hidden: "" }, "Next page");
-  main.append(el("h1", {}, "Hosts"), form, el("p", { class: "status", id: "status", "aria-live": "polite" }),
+  /* Operators: install or cancel the selected hosts, after a confirmation.
+     The controller checks the role again and audits every write. */
+  const profile = el("input", { name: "profile", id: "a-profile", autocomplete: "off" });
+  const installButton = el("button", { type: "button", id: "install" }, "Install…");
+  const cancelButton = el("button", { type: "button", id: "cancel", class: "danger" }, "Cancel…");
+  const result = el("p", { class: "status", id: "result", role: "status" });
+  const actions = operator
+    ? el("div", { class: "filters", role: "group", "aria-label": "Actions on the selected hosts" },
+         el("label", {}, "Profile", profile), installButton, cancelButton)
+    : null;
+  main.append(el("h1", {}, "Hosts"), form, actions, operator ? result : null,
+              el("p", { class: "status", id: "status", "aria-live": "polite" }),
               body, el("div", { class: "pager" }, moreButton));
   let after = "";
   let shown = [];
@@ -126,8 +155,10 @@ async function hostsPage(main) {
   }
 
   function render(more) {
-    body.replaceChildren(table(["Host", "Rack", "State", "Phase", "Progress", "Profile",
-                                "Updated", "Message"], shown.map(hostRow)));
+    const picked = new Set(selected());
+    const head = ["Host", "Rack", "State", "Phase", "Progress", "Profile", "Updated", "Message"];
+    body.replaceChildren(table(operator ? ["Select"].concat(head) : head,
+                               shown.map((h) => hostRow(h, operator, picked.has(h.host)))));
     after = shown.length ? shown[shown.length - 1].host : "";
     moreButton.hidden = !more;
     status(shown.length + " host" + (shown.length === 1 ? "" : "s") + (more ? ", more follow" : ""));
@@ -155,6 +186,39 @@ async function hostsPage(main) {
       status("Cannot refresh: " + e.message);
     }
   }, 250);
+
+  function selected() {
+    return Array.from(body.querySelectorAll('input[name="pick"]:checked')).map((c) => c.value);
+  }
+
+  async function act(install) {
+    const hosts = selected();
+    if (!hosts.length) {
+      result.textContent = "Select hosts first.";
+      return;
+    }
+    const what = install ? "Install profile " + profile.value.trim() + " on" : "Cancel the installs of";
+    if (install && !profile.value.trim()) {
+      result.textContent = "Name the profile to install.";
+      profile.focus();
+      return;
+    }
+    const list = hosts.slice(0, 10).join(", ") + (hosts.length > 10 ? ", …" : "");
+    if (!confirm(what + " " + hosts.length + " host" + (hosts.length === 1 ? "" : "s") + ": " + list + "?")) {
+      return;
+    }
+    const d = await postJSON(install ? "/api/install" : "/api/cancel",
+                             install ? { hosts, profile: profile.value.trim() } : { hosts });
+    const skipped = (d.rows || []).filter((r) => r.skipped && r.skipped !== "none").map((r) => r.host + ": " + r.message);
+    result.textContent = (d.ok ? "Done: " : "Not done: ") + (d.message || "") +
+      (skipped.length ? " — " + skipped.join("; ") : "");
+    refresh();
+  }
+
+  if (operator) {
+    installButton.addEventListener("click", () => act(true));
+    cancelButton.addEventListener("click", () => act(false));
+  }
 
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
