@@ -278,6 +278,30 @@ function eventItem(e) {
     e.message ? " — " + e.message : "");
 }
 
+function duration(ms) {
+  if (ms < 1000) return ms + " ms";
+  const s = Math.round(ms / 1000);
+  if (s < 120) return s + " s";
+  return Math.floor(s / 60) + " min " + (s % 60) + " s";
+}
+
+/* One install's phases in order, with when each came and how long after
+   the one before it (the time spent in that step). */
+function timeline(events) {
+  const rows = [];
+  let prev = null;
+  for (const e of events) {
+    rows.push(el("tr", {}, el("td", {}, e.phase || "-"), el("td", {}, when(e.time)),
+      el("td", {}, prev ? duration(e.time - prev.time) : "-"),
+      el("td", {}, e.percent ? e.percent + "%" : ""), el("td", { class: "msg" }, e.message || "")));
+    prev = e;
+  }
+  const total = events.length > 1 ? duration(events[events.length - 1].time - events[0].time) : "-";
+  return el("section", { "aria-label": "Timeline" },
+    el("h2", {}, "Latest install: " + (events[0] ? events[0].install_id : "-") + " (" + total + ")"),
+    table(["Phase", "At", "After", "", "Message"], rows));
+}
+
 async function eventsPage(main, host) {
   const list = el("ol", { class: "events", reversed: "" });
   main.append(el("h1", {}, host ? "Install of " + host : "Events"),
@@ -287,6 +311,12 @@ async function eventsPage(main, host) {
     const d = await getJSON("/api/events?tail=100" + (host ? "&host=" + encodeURIComponent(host) : ""));
     for (const e of d.events) list.prepend(eventItem(e));
     last = d.last_seq;
+    if (host) {
+      /* The latest install's phases, oldest first, above the list. */
+      const id = d.events.length ? d.events[d.events.length - 1].install_id : "";
+      const mine = d.events.filter((e) => e.install_id && e.install_id === id);
+      if (mine.length) list.before(timeline(mine));
+    }
     status(host ? "Phases of its installs, newest first; live." : "The latest events, newest first; live.");
   } catch (e) {
     status("Cannot load the events: " + e.message);
