@@ -1764,6 +1764,7 @@ static const enum_name status_names[] = {
     { RACKBOOT__V1__STATUS__STATUS_CONFLICT, "conflict" },
     { RACKBOOT__V1__STATUS__STATUS_FAILED, "failed" },
     { RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED, "unauthorized" },
+    { RACKBOOT__V1__STATUS__STATUS_PERMISSION_DENIED, "permission_denied" },
     { RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "unavailable" },
 };
 
