@@ -15,7 +15,7 @@
 #include "util.h"
 
 static const char audit_help[] =
-    "Usage: rackboot audit [--since TIME] [--limit N] [--json]\n"
+    "Usage: rackboot audit [--since TIME] [--limit N] [-o FORMAT]\n"
     "\n"
     "Every write made through the controller's API, oldest first: when, who\n"
     "(operator:NAME or viewer:NAME from a certificate, local:uid=N on the local\n"

@@ -40,7 +40,7 @@ static const char hosts_help[] =
     "Run 'rackboot hosts COMMAND --help' for one command.\n";
 
 static const char import_help[] =
-    "Usage: rackboot hosts import FILE [--rack RACK] [--update] [--json]\n"
+    "Usage: rackboot hosts import FILE [--rack RACK] [--update] [-o FORMAT]\n"
     "\n"
     "FILE is either CSV, with a header line naming its columns in any order:\n"
     "  name,mac,rack,address        required (mac: MACs separated by blanks)\n"
@@ -102,7 +102,7 @@ static const char list_help[] =
 static const char show_help[] = "Usage: rackboot hosts show NAME... [-o FORMAT]\n";
 static const char remove_help[] = "Usage: rackboot hosts remove NAME...\n";
 static const char racks_help[] =
-    "Usage: rackboot racks [--json]\n"
+    "Usage: rackboot racks [-o FORMAT]\n"
     "\n"
     "Every rack with its agent, when the agent was last seen, and the intent\n"
     "generation it has acknowledged (acked/current).\n";

@@ -15,9 +15,9 @@
 #include "values.h"
 
 static const char install_help[] =
-    "Usage: rackboot install HOST... --profile NAME [--replace] [--power cycle|on] [--json]\n"
+    "Usage: rackboot install HOST... --profile NAME [--replace] [--power cycle|on] [-o FORMAT]\n"
     "       rackboot install --rack RACK [RACK...] --profile NAME [--replace] [--power ...]\n"
-    "       rackboot install --all --profile NAME [--replace] [--power ...] [--json]\n"
+    "       rackboot install --all --profile NAME [--replace] [--power ...] [-o FORMAT]\n"
     "\n"
     "Starts an install of PROFILE on the hosts: the controller records it and\n"
     "sends the intent to the hosts' rack agents; the hosts install at their\n"
@@ -37,7 +37,7 @@ static const char install_help[] =
     "usual, and the exit status is 1.\n";
 
 static const char cancel_help[] =
-    "Usage: rackboot cancel HOST... | --rack RACK [RACK...] | --all  [--json]\n"
+    "Usage: rackboot cancel HOST... | --rack RACK [RACK...] | --all  [-o FORMAT]\n"
     "\n"
     "Cancels the hosts' active installs and withdraws their intents: the next\n"
     "boot goes to local disk. Hosts with nothing active are left as they are\n"
@@ -63,7 +63,7 @@ static const char status_help[] =
     "                of a --limit listing gives the next one\n";
 
 static const char events_help[] =
-    "Usage: rackboot events [HOST] [--after SEQ] [--limit N] [--json]\n"
+    "Usage: rackboot events [HOST] [--after SEQ] [--limit N] [-o FORMAT]\n"
     "\n"
     "What the rack agents reported about a host's installs (every host without\n"
     "HOST), oldest first, asked from the controller 1,000 at a time and printed\n"
@@ -118,8 +118,7 @@ int cli_fill_selector(cli *c, const char *cmd, Rackboot__V1__Selector *sel, char
     return 0;
 }
 
-/* Prints the reply's first `shown` rows (a listing of one page, in
- * c->format) and frees it. */
+/* The rows of `l` as a listing of one page, in c->format. */
 static int render_statuses(cli *c, const Rackboot__V1__StatusList *l)
 {
     render_stream out;
@@ -128,6 +127,7 @@ static int render_statuses(cli *c, const Rackboot__V1__StatusList *l)
     return render_stream_end(&out);
 }
 
+/* Prints the reply's first `shown` rows and frees it. */
 static int print_statuses(cli *c, Rackboot__V1__ApiReply *reply, size_t shown)
 {
     size_t all = reply->statuses->n_rows;
@@ -482,7 +482,10 @@ int cmd_events(cli *c, int argc, char **argv)
             break;
         }
     }
-    if (code == CLI_EXIT_OK && (r < 0 || (r = render_stream_end(&out)) < 0)) {
+    if (code != CLI_EXIT_OK) {
+        render_stream_abandon(&out); /* the output must not pass for whole */
+    } else if (r < 0 || (r = render_stream_end(&out)) < 0) {
+        render_stream_abandon(&out);
         cli_error(c, "cannot write output: %s", errstr(r));
         code = CLI_EXIT_FAILED;
     }

@@ -20,7 +20,8 @@
 #include "util.h"
 
 static const char power_help[] =
-    "Usage: rackboot power ACTION HOST... [--bootdev pxe|disk] [--no-wait] [--timeout S] [--json]\n"
+    "Usage: rackboot power ACTION HOST... [--bootdev pxe|disk] [--no-wait] [--timeout S] [-o "
+    "FORMAT]\n"
     "       rackboot power ACTION --rack RACK [RACK...] | --all  [options]\n"
     "\n"
     "Drives the hosts' BMCs (hosts added with --bmc) through their rack agents.\n"

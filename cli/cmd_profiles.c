@@ -16,15 +16,15 @@
 static const char profiles_help[] =
     "Usage: rackboot profiles COMMAND ...\n"
     "\n"
-    "  import FILE... [--json]   add or update the [profile NAME] sections of\n"
+    "  import FILE...            add or update the [profile NAME] sections of\n"
     "                            standalone hosts files (same keys as the agent's)\n"
-    "  list [--json]\n"
-    "  show NAME... [--json]     with the kickstart template\n"
+    "  list\n"
+    "  show NAME...              with the kickstart template\n"
     "\n"
     "Run 'rackboot profiles COMMAND --help' for one command.\n";
 
 static const char import_help[] =
-    "Usage: rackboot profiles import FILE... [--json]\n"
+    "Usage: rackboot profiles import FILE... [-o FORMAT]\n"
     "\n"
     "Reads every [profile NAME] section of each FILE, in the agent's standalone\n"
     "hosts file format:\n"
@@ -58,10 +58,10 @@ static void print_import_help(FILE *f)
     }
 }
 
-static const char list_help[] = "Usage: rackboot profiles list [--json]\n";
-static const char show_help[] = "Usage: rackboot profiles show NAME... [--json]\n";
+static const char list_help[] = "Usage: rackboot profiles list [-o FORMAT]\n";
+static const char show_help[] = "Usage: rackboot profiles show NAME... [-o FORMAT]\n";
 static const char images_help[] =
-    "Usage: rackboot images [list] [--json]\n"
+    "Usage: rackboot images [list] [-o FORMAT]\n"
     "\n"
     "Every image of every profile: kind, file name, size, sha256 and origin URL.\n";
 

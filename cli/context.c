@@ -299,7 +299,7 @@ void cli_context_release(cli *c)
 }
 
 static const char contexts_help[] =
-    "Usage: rackboot contexts [--json]\n"
+    "Usage: rackboot contexts [-o FORMAT]\n"
     "\n"
     "Lists the contexts of the CLI's config file ($RACKBOOT_CONFIG, else\n"
     "$XDG_CONFIG_HOME/rackboot/config, else ~/.config/rackboot/config), the one\n"

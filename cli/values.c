@@ -137,7 +137,10 @@ static const char *check_names_of(const char *s, uint32_t *bits, int (*parse)(co
         if (len == 0 || len >= sizeof(one) || parse(one, &v) < 0 || v <= 0 || v >= 32) {
             size_t off = (size_t)snprintf(why, size, "expected a comma-separated list of");
             for (int i = 1; i < n && off < size; i++) {
-                off += (size_t)snprintf(why + off, size - off, "%s %s", i > 1 ? "," : "", name(i));
+                if (name(i)) {
+                    off +=
+                        (size_t)snprintf(why + off, size - off, "%s %s", i > 1 ? "," : "", name(i));
+                }
             }
             return why;
         }
@@ -178,16 +181,17 @@ static const char *phase_name(int v)
 const char *cli_check_states(const char *s, cli_status_filter *f)
 {
     static char why[320];
+    /* Every value the schema has (the descriptor's), so a new state is
+     * listed without a change here. */
     return check_names_of(s, &f->states, state_parse, state_name,
-                          RACKBOOT__V1__INSTALL_STATE__INSTALL_STATE_TIMED_OUT + 1, why,
-                          sizeof(why));
+                          (int)rackboot__v1__install_state__descriptor.n_values, why, sizeof(why));
 }
 
 const char *cli_check_phases(const char *s, cli_status_filter *f)
 {
-    static char why[480];
+    static char why[640];
     return check_names_of(s, &f->phases, phase_parse, phase_name,
-                          RACKBOOT__V1__PHASE__PHASE_POWER_CYCLE + 1, why, sizeof(why));
+                          (int)rackboot__v1__phase__descriptor.n_values, why, sizeof(why));
 }
 
 bool cli_status_filter_empty(const cli_status_filter *f)

@@ -4,6 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
+/* Fields of one line made members; the earlier ones of a longer line stay
+ * in "msg" (our lines carry a dozen at most). */
+#define LOGJSON_MAX_FIELDS 64
+
 /* Members no field may replace. */
 static const char *const fixed[] = { "ts", "level", "ident", "msg" };
 
@@ -53,12 +59,14 @@ static int set_field(json_t *o, const log_field *f)
 
 char *logjson_format(const log_record *rec)
 {
-    /* The message holds at most one field per two bytes. */
-    size_t max = strlen(rec->body) / 2 + 1, n = 0, text = 0;
-    log_field *fields = calloc(max, sizeof(*fields));
+    /* More fields than our lines ever carry stay in the free text
+     * (log_fields_split() keeps the last `max`), so the array is small and
+     * on the stack rather than sized by the line. */
+    log_field fields[LOGJSON_MAX_FIELDS];
+    size_t max = ARRAY_SIZE(fields), n = 0, text = 0;
     json_t *o = json_object();
     char *out = NULL;
-    if (!fields || !o) {
+    if (!o) {
         goto out;
     }
     text = log_fields_split(rec->body, fields, max, &n);
@@ -75,7 +83,6 @@ char *logjson_format(const log_record *rec)
     out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 out:
     json_decref(o);
-    free(fields);
     return out;
 }
 

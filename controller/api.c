@@ -1400,6 +1400,7 @@ static api_result result_of(Rackboot__V1__Status status)
     case RACKBOOT__V1__STATUS__STATUS_OK:
         return API_RESULT_OK;
     case RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED:
+    case RACKBOOT__V1__STATUS__STATUS_PERMISSION_DENIED:
         return API_RESULT_REFUSED;
     case RACKBOOT__V1__STATUS__STATUS_INVALID:
     case RACKBOOT__V1__STATUS__STATUS_NOT_FOUND:
@@ -2198,7 +2199,7 @@ static void on_request(void *userdata, rpc_call *call)
         if (refused) {
             const char *denied = kind && kind->denied ? kind->denied : "make this request";
             log_warn("api: %s refused: may not %s", who.who, denied);
-            set_status(&rc, RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED,
+            set_status(&rc, RACKBOOT__V1__STATUS__STATUS_PERMISSION_DENIED,
                        "permission denied: %s may not %s", who.role, denied);
         } else if (!kind) {
             set_status(&rc, RACKBOOT__V1__STATUS__STATUS_INVALID, "unknown request");

@@ -49,4 +49,3 @@ int fleet_bump_racks(store *s, int64_t *racks, size_t n);
 
 /* The state's name, for messages. */
 const char *fleet_state_name(install_state st);
-

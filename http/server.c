@@ -1,6 +1,6 @@
-/* The HTTP server: libmicrohttpd in external-epoll mode on the agent's libuv
- * loop (see server.h). Everything here runs on the loop thread: the daemon
- * has no threads of its own, so no locks. */
+/* The HTTP server: libmicrohttpd in external-epoll mode on the daemon's
+ * libuv loop (see server.h). Everything here runs on the loop thread (the
+ * controller's store worker never calls in), so no locks. */
 #include "http/server.h"
 #include "http/server-internal.h"
 
@@ -25,8 +25,8 @@
 #include "timeutil.h"
 #include "util.h"
 
-/* Files the agent needs besides HTTP connections: sockets of the other
- * servers, TFTP transfers, cache files, the journal. */
+/* Files a daemon needs besides HTTP connections (the agent's: sockets of
+ * its other servers, TFTP transfers, cache files, the journal). */
 #define NOFILE_MARGIN  256u
 #define LISTEN_BACKLOG 1024
 /* TCP_NOTSENT_LOWAT for connections, see on_connection(). */
@@ -109,6 +109,7 @@ struct http_stream {
 typedef struct http_conn {
     struct http_conn *prev, *next;
     bool waiting;
+    bool kept_alive; /* answered a request already: waits for the next one */
     int fd;
     uint64_t since_ms; /* uv_now() when it began to wait */
     struct sockaddr_in6 client;
@@ -122,8 +123,9 @@ struct http_server {
     uv_idle_t again;  /* work left over: run again on the next iteration */
     unsigned open_handles;
     bool closing;
-    bool in_run; /* inside MHD_run() */
-    bool kick;   /* a connection was resumed: run again soon */
+    bool stopping; /* http_server_close() runs: new requests get 503 at once */
+    bool in_run;   /* inside MHD_run() */
+    bool kick;     /* a connection was resumed: run again soon */
     uint16_t port;
     size_t max_header;
     size_t max_body;
@@ -821,6 +823,12 @@ static void reply_not_allowed(http_request *req, unsigned methods)
 static void dispatch(http_request *req)
 {
     req->dispatched = true;
+    if (req->srv->stopping) {
+        /* Not handed to a handler that could answer later: libmicrohttpd
+         * cannot stop with a connection suspended. */
+        http_reply_error(req, 503, "shutting down");
+        return;
+    }
     if (req->bad_status) {
         http_reply_error(req, req->bad_status,
                          req->bad_status == 403 ? "forbidden" : "bad request");
@@ -1085,6 +1093,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
      * it is closing instead, on_connection() frees it next). */
     http_conn *c = conn_of(conn);
     if (c) {
+        c->kept_alive = true;
         conn_start_waiting(srv, c);
     }
     if (!req) {
@@ -1215,6 +1224,12 @@ static void expire_heads(http_server *srv)
         }
         shutdown(c->fd, SHUT_RDWR);
         srv->stats.header_timeouts++;
+        if (c->kept_alive) {
+            /* An idle kept-alive client (Prometheus between two scrapes, a
+             * browser): ordinary, not a slow client. */
+            log_debug("http closed client fd=%d reason=idle_keepalive", c->fd);
+            continue;
+        }
         uint64_t suppressed = 0;
         if (log_ratelimit_ok(&srv->rl, now, &suppressed)) {
             char addr[INET6_ADDRSTRLEN] = "?";
@@ -1459,7 +1474,10 @@ void http_server_close(http_server *srv)
         return;
     }
     /* Answer what still waits on a handler, so no connection stays
-     * suspended: libmicrohttpd cannot stop with suspended connections. */
+     * suspended: libmicrohttpd cannot stop with suspended connections. A
+     * request read during the passes below (a kept-alive client's next one)
+     * is answered 503 at once (dispatch()). */
+    srv->stopping = true;
     while (srv->pending) {
         http_request *req = srv->pending;
         if (req->cancel) {

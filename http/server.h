@@ -1,4 +1,5 @@
-/* The agent's HTTP/1.1 server: libmicrohttpd 0.9.75 driven from the agent's
+/* rackboot's HTTP/1.1 server (the agent's boot files and installer API, the
+ * controller's /metrics): libmicrohttpd 0.9.75 driven from the daemon's
  * single libuv loop (CONVENTIONS.md, "Libraries chosen").
  *
  * libmicrohttpd runs without threads of its own (MHD_USE_EPOLL): its epoll
@@ -23,7 +24,7 @@
  *  - `max_connections_per_ip`, on by default, so one address cannot take
  *    every connection slot.
  *
- * The agent registers routes; a handler gets an http_request and answers it
+ * The daemon registers routes; a handler gets an http_request and answers it
  * with exactly one http_reply_*() call, either before it returns or later
  * from the loop (the connection is suspended meanwhile, so a slow answer
  * holds no other client up). File answers get HEAD, ETag / If-None-Match
@@ -140,7 +141,7 @@ int http_server_route(http_server *srv, unsigned methods, const char *path, http
 int http_server_redact_segment(http_server *srv, const char *prefix, unsigned index);
 
 /* Raises the soft RLIMIT_NOFILE to the hard limit when it is below
- * `connections` plus a margin for the agent's other files. *ret_limit (may be
+ * `connections` plus a margin for the daemon's other files. *ret_limit (may be
  * NULL) gets the soft limit in force. -EMFILE when the hard limit is still
  * below what is needed (the soft limit is raised anyway). */
 int http_raise_nofile_limit(unsigned connections, uint64_t *ret_limit);

@@ -4,8 +4,10 @@
  * Every message from a peer goes through rbproto_unpack_<envelope>(), which
  *  1. refuses more than `max` bytes before reading any of them,
  *  2. unpacks with a budgeted allocator (RBPROTO_BUDGET_BASE +
- *     RBPROTO_BUDGET_FACTOR bytes per input byte), so a small message cannot
- *     make us allocate much more than its size,
+ *     RBPROTO_BUDGET_FACTOR bytes per input byte, and no more than the
+ *     same budget for the message repacked), so a small message cannot
+ *     make us allocate much more than its size, and what is accepted can
+ *     be repacked and read back,
  *  3. checks what protobuf-c loses in the C structs (a NUL inside a string
  *     would silently shorten it), and
  *  4. validates everything protobuf cannot express: oneof set, enum values

@@ -28,7 +28,7 @@ add_test(NAME integration.controller_metrics
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/controller_metrics.sh
                  $<TARGET_FILE:rackboot-controller> $<TARGET_FILE:rackboot-pki>
                  $<TARGET_FILE:rb-fake-agent> $<TARGET_FILE:rackboot>)
-set_tests_properties(integration.controller_metrics PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+set_tests_properties(integration.controller_metrics PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77
                      LABELS integration)
 
 # The web view's sign-in over HTTPS on IPv6 loopback with curl: one-time

@@ -174,7 +174,9 @@ static void run_group(store_queue *q, job *first, job_list *group)
     uint64_t commit_start = now_monotonic_us();
     int r = store_batch_end(q->st, open);
     first->commit_us = now_monotonic_us() - commit_start;
-    first->committed = true;
+    /* A rollback is quick: timed as a commit it would hide the failing
+     * disk the commit latency is watched for. */
+    first->committed = open && r >= 0;
     if (!open || r < 0) {
         for (job *j = group->head; j; j = j->next) {
             j->status = -EIO;

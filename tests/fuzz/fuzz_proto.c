@@ -3,6 +3,7 @@
  * from the repacked bytes, and repack to the very same bytes: an accepted
  * message that we could not forward or store and re-read is a bug. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +36,14 @@ static const unpack_fn unpackers[] = {
     api_reply_any,
 };
 
+/* Says which promise broke before the crash report, which a truncated CI
+ * log may not show in full. */
+#define BROKEN(why)                                                                                \
+    do {                                                                                           \
+        fprintf(stderr, "fuzz_proto: %s: %s\n", m->descriptor->name, why);                         \
+        abort();                                                                                   \
+    } while (0)
+
 static void round_trip(unpack_fn unpack, const uint8_t *data, size_t size)
 {
     ProtobufCMessage *m = NULL, *again = NULL;
@@ -45,19 +54,19 @@ static void round_trip(unpack_fn unpack, const uint8_t *data, size_t size)
         return;
     }
     if (rbproto_validate(m) != 0) {
-        abort();
+        BROKEN("accepted, then refused by rbproto_validate()");
     }
     if (rbproto_pack(m, RBPROTO_MAX_MESSAGE, &packed, &packed_len) != 0) {
-        abort();
+        BROKEN("accepted, then refused by rbproto_pack()");
     }
     if (unpack(packed, packed_len, RBPROTO_MAX_MESSAGE, &again) != 0) {
-        abort();
+        BROKEN("repacked, then refused when unpacked again");
     }
     if (rbproto_pack(again, RBPROTO_MAX_MESSAGE, &repacked, &repacked_len) != 0) {
-        abort();
+        BROKEN("read back, then refused by rbproto_pack()");
     }
     if (repacked_len != packed_len || memcmp(packed, repacked, packed_len) != 0) {
-        abort();
+        BROKEN("read back, then repacked to different bytes");
     }
     free(repacked);
     free(packed);

@@ -354,6 +354,10 @@ ops viewer val 1 watch web17
 # ...and changes nothing.
 ops viewer val 1 install web17 --profile el9
 err_has "permission denied: viewer may not install"
+# Refused once: a permission refusal is not taken for a lost identity
+# (re-authenticate and send again).
+[ "$(grep -c 'api: viewer:val refused: may not install' "$work/controller.log")" = 1 ] ||
+    fail "the viewer's install was sent more than once: $(grep -c 'viewer:val refused: may not install' "$work/controller.log")"
 ops viewer val 1 cancel --all
 err_has "permission denied: viewer may not cancel"
 log_has "api: cancel requested hosts=all by=viewer:val result=refused error=\"permission denied: viewer may not cancel\""

@@ -91,7 +91,7 @@ grep -q 'metrics\] listen \[2001:db8:dead::1\]:9464: cannot listen there' notour
 "$CONTROLLER" --config controller.conf >>controller.log 2>&1 &
 CTL_PID=$!
 METRICS=""
-for _ in $(seq 100); do
+for _ in $(seq 600); do # at most 60 s: ASan, two busy cores
     METRICS=$(sed -n 's/.* started .* metrics=\(\[::1\]:[0-9]*\).*/\1/p' controller.log)
     [ -n "$METRICS" ] && [ -S "$T/api.sock" ] && break
     kill -0 "$CTL_PID" 2>/dev/null || fail "the controller exited"
@@ -132,9 +132,10 @@ holds() {
     [ "$v" != absent ] && awk "BEGIN { exit !($v $2 $3) }"
 }
 # wait_for SERIES OP NUMBER: scrapes until the series compares so (at most
-# 10 s: the values move with work the controller does on its own time).
+# 60 s: the values move with work the controller does on its own time, on
+# a machine the rest of the suite keeps busy).
 wait_for() {
-    for _ in $(seq 100); do
+    for _ in $(seq 600); do
         scrape
         holds "$@" && return 0
         sleep 0.1
@@ -157,6 +158,11 @@ name,mac,rack,address
 web1,52:54:00:00:0a:01,rack-a,2001:db8:a::1
 web2,52:54:00:00:0a:02,rack-a,2001:db8:a::2
 web3,52:54:00:00:0a:03,rack-a,2001:db8:a::3
+web4,52:54:00:00:0a:04,rack-a,2001:db8:a::4
+web5,52:54:00:00:0a:05,rack-a,2001:db8:a::5
+web6,52:54:00:00:0a:06,rack-a,2001:db8:a::6
+web7,52:54:00:00:0a:07,rack-a,2001:db8:a::7
+web8,52:54:00:00:0a:08,rack-a,2001:db8:a::8
 EOF
 printf 'text\n' >el9.ks
 cat >profiles.conf <<EOF
@@ -174,9 +180,8 @@ viewer status web1 >/dev/null || fail "a viewer could not read"
 wait_for 'rackboot_api_requests_total{verb="install",result="ok"}' == 1
 [ "$(value 'rackboot_api_requests_total{verb="status",result="invalid"}')" = 1 ] ||
     fail "status of an unknown host is not counted as invalid"
-# (The CLI may ask more than once: every refusal the log shows is counted.)
 refusals=$(grep -c 'viewer:val refused: may not install' controller.log)
-[ "$refusals" -ge 1 ] || fail "the viewer's install was not refused in the log"
+[ "$refusals" = 1 ] || fail "the viewer's install was refused $refusals times in the log, not once"
 [ "$(value 'rackboot_api_requests_total{verb="install",result="refused"}')" = "$refusals" ] ||
     fail "the viewer's $refusals refused installs are not counted as refused"
 holds 'rackboot_api_requests_total{verb="auth",result="ok"}' '>=' 2 ||
@@ -193,16 +198,18 @@ ID1=$(id_of web1)
 step "a generation moved while the agent waits, then acked: the fan-out"
 # The agent's next long poll may reach the controller just after the
 # install (then it reads the new generation at once: no fan-out to time),
-# so each round waits for the agent to hold the new generation and looks.
-for host in web2 web3; do
+# so each round waits for the agent to hold the new generation and looks;
+# up to seven rounds, as a loaded machine (the suite runs beside it) may
+# lose that race more than once.
+for host in web2 web3 web4 web5 web6 web7 web8; do
     lines=$(grep -c ' ok generation=' watch.out)
     cli install "$host" --profile el9 >/dev/null || fail "install $host"
-    for _ in $(seq 100); do
+    for _ in $(seq 600); do
         [ "$(grep -c ' ok generation=' watch.out)" -gt "$lines" ] && break
         sleep 0.1
     done
     scrape
-    for _ in $(seq 30); do
+    for _ in $(seq 100); do
         [ "$(value rackboot_fanout_duration_seconds_count)" != 0 ] && break
         sleep 0.1
         scrape

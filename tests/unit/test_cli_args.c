@@ -643,12 +643,12 @@ static void test_audit(void **state)
     assert_non_null(strstr(out_text, "\"ok\": false"));
     assert_non_null(strstr(out_text, "\"time\": \"2025-11-25T03:34:17.123Z\""));
 
-    fake.reply = refused(RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED,
+    fake.reply = refused(RACKBOOT__V1__STATUS__STATUS_PERMISSION_DENIED,
                          "permission denied: viewer may not read the audit log");
     assert_int_equal(run("audit", NULL), CLI_EXIT_FAILED);
     assert_string_equal(err_text,
                         "rackboot: permission denied: viewer may not read the audit log\n");
-    fake.reply = refused(RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED,
+    fake.reply = refused(RACKBOOT__V1__STATUS__STATUS_PERMISSION_DENIED,
                          "permission denied: viewer may not install");
     assert_int_equal(run("install", "web1", "--profile", "el9", NULL), CLI_EXIT_FAILED);
     assert_non_null(strstr(err_text, "permission denied: viewer may not install"));
@@ -1408,7 +1408,7 @@ static void test_power(void **state)
 
     /* A viewer's refusal is the controller's line, exit 1. */
     fake.reply_to = NULL;
-    fake.reply = refused(RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED,
+    fake.reply = refused(RACKBOOT__V1__STATUS__STATUS_PERMISSION_DENIED,
                          "permission denied: viewer may not use hosts' BMCs");
     assert_int_equal(run("power", "status", "web1", NULL), CLI_EXIT_FAILED);
     assert_non_null(strstr(err_text, "viewer may not use hosts' BMCs"));
@@ -1516,8 +1516,7 @@ static void test_filters(void **state)
     assert_non_null(strstr(err_text, "host h00002 not found"));
     fleet_reset(true);
     fleet.names_ok = 0;
-    assert_int_equal(run("hosts", "list", "--state", "failed", "--json", NULL),
-                     CLI_EXIT_NOT_FOUND);
+    assert_int_equal(run("hosts", "list", "--state", "failed", "--json", NULL), CLI_EXIT_NOT_FOUND);
     assert_string_equal(out_text, ""); /* not "[]": nothing was listed */
     fleet_reset(true);
     fleet.names_ok = 1; /* YAML: the emitter of the first page is let go */
@@ -1531,6 +1530,7 @@ static void test_filters(void **state)
     assert_usage("status", "--state", "installing,");
     assert_usage("status", "--phase", "installed,nope");
     assert_non_null(strstr(err_text, "dhcp_bound"));
+    assert_non_null(strstr(err_text, "first_boot")); /* every phase the schema has */
     assert_usage("install", "web1", "--profile", "el9", "--state", "failed");
     assert_usage("hosts", "show", "web1", "--state", "failed");
 }

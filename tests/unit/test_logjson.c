@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,10 +43,29 @@ static void test_format(void **state)
           "\"_msg\":\"a\\u0001\",\"host\":\"w?\"}");
 }
 
+/* A line with more fields than the formatter takes: the last 64 become
+ * members, the earlier ones stay in msg. */
+static void test_many_fields(void **state)
+{
+    char body[2048] = "many";
+    size_t off = strlen(body);
+    for (int i = 0; i < 70; i++) {
+        off += (size_t)snprintf(body + off, sizeof(body) - off, " k%d=%d", i, i);
+    }
+    log_record rec = { .level = LOG_LEVEL_INFO, .ident = "x", .body = body };
+    char *got = logjson_format(&rec);
+    assert_non_null(got);
+    assert_non_null(strstr(got, "\"msg\":\"many k0=0 k1=1 k2=2 k3=3 k4=4 k5=5\""));
+    assert_non_null(strstr(got, "\"k6\":\"6\""));
+    assert_non_null(strstr(got, "\"k69\":\"69\"}"));
+    free(got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format),
+        cmocka_unit_test(test_many_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

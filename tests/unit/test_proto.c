@@ -1079,6 +1079,55 @@ static void test_allocation_budget(void **state)
     rbproto_agent_request_free(req);
 }
 
+/* The budget follows the input's length, and a non-canonical encoding
+ * makes the same message longer than its repacked form: here each unknown
+ * field's key is padded (fa 80 80 80 00 for 7a), which repacking undoes,
+ * while its padded length (80 80 80 80 00 for 0) is kept as part of the
+ * unknown field's bytes. Accepting it would let a peer send what we could
+ * not forward or store and read back (found by fuzz_proto), so the budget
+ * is held against the repacked length too. */
+static void test_budget_holds_for_repacked_form(void **state)
+{
+    static const uint8_t padded_empty_field15[] = {
+        0xfa, 0x80, 0x80, 0x80, 0x00, /* key: field 15, length-delimited */
+        0x80, 0x80, 0x80, 0x80, 0x00, /* length 0 */
+    };
+    const size_t each = sizeof(padded_empty_field15), n_unknown = 20000;
+    Rackboot__V1__AgentRequest *req = NULL;
+    uint8_t *buf = talloc(each * n_unknown + 16);
+    size_t off = 0;
+
+    buf[off++] = 0x1a; /* AgentRequest.sync, empty: a valid request */
+    buf[off++] = 0x00;
+    for (size_t i = 0; i < n_unknown; i++) {
+        memcpy(buf + off, padded_empty_field15, each);
+        off += each;
+    }
+    size_t peak;
+    assert_int_equal(rbproto_unpack_peak(&rackboot__v1__agent_request__descriptor, buf, off, &peak),
+                     0);
+    assert_true(peak <= rbproto_budget_limit(off));
+    const size_t repacked_each = 6;
+    assert_true(peak > rbproto_budget_limit(2 + repacked_each * n_unknown));
+    assert_int_equal(rbproto_unpack_agent_request(buf, off, RBPROTO_MAX_MESSAGE, &req), -E2BIG);
+    assert_null(req);
+
+    /* Fewer of the same fields: accepted, and still so once repacked. */
+    const size_t few = 100;
+    assert_int_equal(rbproto_unpack_agent_request(buf, 2 + each * few, RBPROTO_MAX_MESSAGE, &req),
+                     0);
+    uint8_t *packed = NULL;
+    size_t packed_len;
+    assert_int_equal(rbproto_pack(&req->base, RBPROTO_MAX_MESSAGE, &packed, &packed_len), 0);
+    assert_int_equal(packed_len, 2 + repacked_each * few);
+    Rackboot__V1__AgentRequest *again = NULL;
+    assert_int_equal(rbproto_unpack_agent_request(packed, packed_len, RBPROTO_MAX_MESSAGE, &again),
+                     0);
+    rbproto_agent_request_free(again);
+    free(packed);
+    rbproto_agent_request_free(req);
+}
+
 /* The budget is a measured claim: realistic messages need well under half
  * of it (so they never fail at the edge), and the numbers in rbproto.h stay
  * true. */
@@ -2152,6 +2201,7 @@ int main(void)
         T(test_wrong_wire_types),
         T(test_over_limit_refused_unread),
         T(test_allocation_budget),
+        T(test_budget_holds_for_repacked_form),
         T(test_budget_realistic_messages_fit),
         T(test_validation_rules),
         T(test_model_profile_round_trip),
