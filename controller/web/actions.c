@@ -109,6 +109,7 @@ static unsigned http_status_of(Rackboot__V1__Status s)
     case RACKBOOT__V1__STATUS__STATUS_INVALID:
         return 400;
     case RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED:
+    case RACKBOOT__V1__STATUS__STATUS_PERMISSION_DENIED:
         return 403;
     case RACKBOOT__V1__STATUS__STATUS_NOT_FOUND:
         return 404;
