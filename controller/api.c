@@ -72,6 +72,8 @@ struct api {
     log_ratelimit bad_rl;
     int (*web_login)(void *, const char *, bool, char **, uint64_t *); /* api_config */
     void *web_userdata;
+    void (*on_installs_changed)(void *); /* api_config */
+    void *installs_userdata;
     /* Requests answered, by verb (api_verbs) and result: the
      * rackboot_api_requests_total series (api_register_metrics()). */
     uint64_t answered[API_VERBS][API_RESULTS];
@@ -1954,6 +1956,9 @@ static void request_after(api *a, const reply_ctx *rc)
     if (rc->verb) {
         log_info("api: %s hosts=%zu failed=%zu", rc->verb, rc->n_hosts, rc->failed);
         api_poke(a); /* the installs' and cancels' events */
+        if (a->on_installs_changed) {
+            a->on_installs_changed(a->installs_userdata);
+        }
     }
 }
 
@@ -2430,6 +2435,8 @@ int api_new(uv_loop_t *loop, hub *hb, const api_config *cfg, api **ret, char **r
     }
     a->queue = cfg->queue;
     a->web_login = cfg->web_login;
+    a->on_installs_changed = cfg->on_installs_changed;
+    a->installs_userdata = cfg->installs_userdata;
     a->web_userdata = cfg->web_userdata;
     a->hub = hb;
     a->bad_rl = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 20);

@@ -44,6 +44,10 @@ typedef struct api_config {
     int (*web_login)(void *userdata, const char *who, bool operator_role, char **ret_url,
                      uint64_t *ret_expires_unix_ms);
     void *web_userdata;
+    /* Runs (may be NULL) after every install or cancel, whoever asked and
+     * whatever it did, so the web view's live streams say states changed. */
+    void (*on_installs_changed)(void *userdata);
+    void *installs_userdata;
 } api_config;
 
 /* `hub` (may be NULL) is poked after every write that may change what an

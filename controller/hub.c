@@ -56,7 +56,7 @@ struct hub {
     size_t n_parked;
     uv_timer_t tick;
     bool tick_open;
-    void (*on_events)(void *userdata);
+    hub_change_fn on_change;
     void *userdata;
     log_ratelimit bad_rl;
     /* Metrics (hub_register_metrics()), loop only. */
@@ -323,6 +323,9 @@ static void sync_log_ack(const sync_job *j)
 static void sync_send(hub *h, sync_job *j)
 {
     sync_log_ack(j);
+    if (j->ack_r > 0 && h->on_change) {
+        h->on_change(h->userdata, false); /* installs dispatched */
+    }
     if (j->r < 0) {
         if (j->ack_r >= 0) {
             log_error("hub: rack=%s cannot read its intents: %s (%s)", j->rack, errstr(j->r),
@@ -665,8 +668,8 @@ static void events_send(hub *h, events_job *j)
         /* An install that ended withdraws its intent, from this rack only:
          * one read, not one per parked agent of the fleet. */
         poke(h, rack);
-        if (h->on_events) {
-            h->on_events(h->userdata);
+        if (h->on_change) {
+            h->on_change(h->userdata, true);
         }
     }
 }
@@ -941,8 +944,8 @@ int hub_cut_revoked(hub *h)
 
 /* ---- Lifecycle --------------------------------------------------------- */
 
-int hub_new(uv_loop_t *loop, const hub_config *cfg, void (*on_events)(void *userdata),
-            void *userdata, hub **ret, char **ret_error)
+int hub_new(uv_loop_t *loop, const hub_config *cfg, hub_change_fn on_change, void *userdata,
+            hub **ret, char **ret_error)
 {
     if (!cfg->queue) {
         return -EINVAL;
@@ -954,7 +957,7 @@ int hub_new(uv_loop_t *loop, const hub_config *cfg, void (*on_events)(void *user
     h->loop = loop;
     h->queue = cfg->queue;
     h->max_wait_ms = cfg->max_wait_ms;
-    h->on_events = on_events;
+    h->on_change = on_change;
     h->userdata = userdata;
     h->bad_rl = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 20);
     RB_ASSERT(

@@ -39,10 +39,12 @@ typedef struct hub_config {
     struct store_queue *queue;
 } hub_config;
 
-/* `on_events` (may be NULL) runs after events were stored, so the API can
- * wake its watchers. */
-int hub_new(uv_loop_t *loop, const hub_config *cfg, void (*on_events)(void *userdata),
-            void *userdata, hub **ret, char **ret_error);
+/* `on_change` (may be NULL) runs on the loop after an agent's events were
+ * stored (`events` true) or its ack dispatched installs (false), so the API
+ * and the web view can wake their watchers. */
+typedef void (*hub_change_fn)(void *userdata, bool events);
+int hub_new(uv_loop_t *loop, const hub_config *cfg, hub_change_fn on_change, void *userdata,
+            hub **ret, char **ret_error);
 hub *hub_free(hub *h);
 
 /* Generations may have changed (an install, a cancel, a timeout): answer

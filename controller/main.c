@@ -260,14 +260,28 @@ static int check_config(const char *path)
     return r >= 0 ? 0 : 1;
 }
 
-static void on_events_stored(void *userdata)
+/* The hub stored an agent's events, or dispatched installs. */
+static void on_fleet_change(void *userdata, bool events)
 {
     controller *c = userdata;
     if (c->api) {
         api_poke(c->api);
     }
     if (c->web) {
-        web_server_poke(c->web);
+        if (events) {
+            web_server_poke(c->web);
+        } else {
+            web_server_changed(c->web);
+        }
+    }
+}
+
+/* An install or cancel was asked for (the CLI, or the web view). */
+static void on_installs_changed(void *userdata)
+{
+    controller *c = userdata;
+    if (c->web) {
+        web_server_changed(c->web);
     }
 }
 
@@ -342,6 +356,9 @@ static void upkeep_done(void *arg, int status)
             hub_poke(c->hub);
         }
         api_poke(c->api);
+        if (c->web) {
+            web_server_changed(c->web); /* timed out */
+        }
     }
     free(j);
 }
@@ -700,6 +717,8 @@ static int run(const char *path, const char *user)
     }
     hc.queue = c.queue;
     ac.queue = c.queue;
+    ac.on_installs_changed = on_installs_changed;
+    ac.installs_userdata = &c;
     if (c.cfg->web) {
         r = start_web(&c);
         if (r < 0) {
@@ -709,7 +728,7 @@ static int run(const char *path, const char *user)
         ac.web_userdata = c.web;
     }
     if (c.cfg->agents_listen) {
-        r = hub_new(c.loop, &hc, on_events_stored, &c, &c.hub, &error);
+        r = hub_new(c.loop, &hc, on_fleet_change, &c, &c.hub, &error);
         if (r < 0) {
             log_error("agents_listen: %s", error ? error : errstr(r));
             goto out;

@@ -358,6 +358,10 @@ typedef struct store_status {
     uint64_t updated_ms;
     uint32_t attempt;
     const char *message; /* last event's message, or "timed out" / "cancelled" */
+    /* What the host's BMC last said (Rackboot__V1__PowerState, 0: never
+     * read), and when; independent of installs. */
+    int power_state;
+    uint64_t power_updated_ms;
 } store_status;
 
 /* The host's latest install (the active one if any). -ENOENT. */

@@ -54,8 +54,12 @@ UKI="systemd-boot-efi binutils"
 # bash-completion runs the CLI's completion in package.bash_completion.
 PACKAGING="debhelper lintian bash-completion"
 
+# The web view in a real browser (tests/integration/web_browser.py):
+# Debian's Chromium, driven headless through chromium-driver by Selenium.
+BROWSER="chromium chromium-driver python3-selenium"
+
 missing=""
-for p in $BUILD $ANALYSIS $PEERS $IMAGE $UKI $PACKAGING; do
+for p in $BUILD $ANALYSIS $PEERS $IMAGE $UKI $PACKAGING $BROWSER; do
     if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed'; then
         missing="$missing $p"
     fi

@@ -51,6 +51,17 @@ add_test(NAME integration.web_data
 set_tests_properties(integration.web_data PROPERTIES TIMEOUT 90 SKIP_RETURN_CODE 77
                      LABELS integration)
 
+# The web view in headless Chromium (chromium-driver): sign in with the
+# one-time URL, an install from the page seen live from dispatched to
+# installed, a viewer refused, wrong and reused login URLs refused, each
+# page on a screenshot (tests/integration/web_browser.sh and .py).
+add_test(NAME integration.web_browser
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/web_browser.sh
+                 $<TARGET_FILE:rackboot-controller> $<TARGET_FILE:rackboot-pki>
+                 $<TARGET_FILE:rb-fake-agent> $<TARGET_FILE:rackboot>)
+set_tests_properties(integration.web_browser PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77
+                     LABELS integration)
+
 # The daemon's configuration file.
 rackboot_unit_test(test_controller_config LIBS rb_controller TIMEOUT 30)
 # The web view's login tokens, sessions, cookies (controller/web/session.h).

@@ -359,7 +359,8 @@ static const char *const migrations[] = {
     "h.bmc_url, h.bmc_user, h.bmc_password != '', h.firmware, h.power_state, h.power_updated_ms"
 #define STATUS_SELECT                                                                              \
     "SELECT h.name, r.name, i.uuid, p.name, i.state, i.phase, i.percent, i.updated_ms, "           \
-    "i.attempt, i.message FROM hosts h JOIN racks r ON r.id = h.rack_id "                          \
+    "i.attempt, i.message, h.power_state, h.power_updated_ms "                                     \
+    "FROM hosts h JOIN racks r ON r.id = h.rack_id "                                               \
     "LEFT JOIN installs i ON i.id = (SELECT max(id) FROM installs WHERE host_id = h.id) "          \
     "LEFT JOIN profiles p ON p.id = i.profile_id "
 
@@ -2358,6 +2359,8 @@ static int status_rows(backend *b, sqlite3_stmt *st,
             .updated_ms = col_u64(st, 7),
             .attempt = (uint32_t)sqlite3_column_int64(st, 8),
             .message = col_text(st, 9),
+            .power_state = sqlite3_column_int(st, 10),
+            .power_updated_ms = col_u64(st, 11),
         };
         if (sqlite3_column_type(st, 4) != SQLITE_NULL) {
             TRY(col_state(b, st, 4, &row.state));

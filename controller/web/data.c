@@ -103,12 +103,14 @@ static int add_host(const store_status *st, void *userdata)
         j->more = true;
         return STOP;
     }
+    const char *power = st->power_state ? rbproto_power_state_to_string(st->power_state) : NULL;
     json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:s?, s:I, s:s, s:s, s:I, s:I, s:s}", "host", st->host, "rack", st->rack,
-        "state", state_name(st->state), "phase", rbproto_phase_to_string(st->phase), "percent",
-        (json_int_t)st->percent, "profile", st->profile ? st->profile : "", "install_id",
+        "{s:s, s:s, s:s, s:s?, s:I, s:s, s:s, s:I, s:I, s:s, s:s, s:I}", "host", st->host, "rack",
+        st->rack, "state", state_name(st->state), "phase", rbproto_phase_to_string(st->phase),
+        "percent", (json_int_t)st->percent, "profile", st->profile ? st->profile : "", "install_id",
         st->install_id ? st->install_id : "", "attempt", (json_int_t)st->attempt, "updated",
-        (json_int_t)st->updated_ms, "message", st->message ? st->message : "");
+        (json_int_t)st->updated_ms, "message", st->message ? st->message : "", "power",
+        power ? power : "", "power_updated", (json_int_t)st->power_updated_ms);
     if (!o || json_array_append_new(j->rows, o) < 0) {
         return -ENOMEM;
     }
@@ -521,6 +523,15 @@ void web_data_poke(web_data *d)
 {
     for (feed *f = d->feeds; f; f = f->next) {
         feed_read(f);
+    }
+}
+
+void web_data_changed(web_data *d)
+{
+    /* An event with data: EventSource drops one whose data is empty. */
+    static const char change[] = "event: change\ndata: {}\n\n";
+    for (feed *f = d->feeds; f; f = f->next) {
+        http_stream_write(f->s, change, sizeof(change) - 1);
     }
 }
 

@@ -55,3 +55,8 @@ void web_data_stream(web_data *d, http_request *req);
 
 /* New events are stored: the streams read them. */
 void web_data_poke(web_data *d);
+
+/* Install states changed without an event (a dispatch, an install or a
+ * cancel asked for, a timeout): each stream gets a `change` event, on
+ * which a page reads again what it shows. */
+void web_data_changed(web_data *d);

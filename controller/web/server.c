@@ -442,6 +442,11 @@ void web_server_poke(web_server *w)
     web_data_poke(w->data);
 }
 
+void web_server_changed(web_server *w)
+{
+    web_data_changed(w->data);
+}
+
 int web_server_login_url(web_server *w, const char *who, bool operator_role, char **ret_url,
                          uint64_t *ret_expires_unix_ms)
 {

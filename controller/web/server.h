@@ -59,6 +59,10 @@ void web_server_set_api(web_server *w, api *a);
 /* New events are stored: the live views read them. */
 void web_server_poke(web_server *w);
 
+/* Install states changed without an event: the live views read again
+ * (web_data_changed()). */
+void web_server_changed(web_server *w);
+
 /* A one-time sign-in URL for `who` ("operator:alice", as the audit log
  * names callers), as an operator (may install and cancel) or a viewer.
  * *ret_url is malloc'd; *ret_expires_unix_ms says until when it works.

@@ -8,7 +8,9 @@
 #     gets 400 with the reason; without a session 401;
 #   - GET /api/racks shows the agent once it synced;
 #   - GET /api/events/stream (Server-Sent Events) delivers the install's
-#     events as the agent reports them, each with its seq as id, and
+#     events as the agent reports them, each with its seq as id, a
+#     `change` event when states change without one (an install asked for,
+#     dispatched), and
 #     resumes after Last-Event-ID, or starts at the events to come without
 #     one; GET /api/events pages the same rows.
 #
@@ -56,15 +58,7 @@ done
 
 cd "$T" || exit 1
 
-"$PKI" --dir ca init >/dev/null || fail "pki init"
-"$PKI" --dir ca issue controller ctl.test >/dev/null || fail "issue controller"
-"$PKI" --dir ca issue agent rack-a >/dev/null || fail "issue agent"
-"$PKI" --dir ca issue viewer val >/dev/null || fail "issue viewer"
-# The web view's own certificate ([web] cert; GnuTLS cannot read
-# rackboot-pki's): self-signed for ctl.test.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-    -subj /CN=ctl.test -addext subjectAltName=DNS:ctl.test \
-    -keyout web.key -out web.crt 2>/dev/null || fail "web certificate"
+web_fleet_pki
 
 URL="tls+tcp://127.0.0.1:$(free_port AF_INET 127.0.0.1)"
 OPS="tls+tcp://127.0.0.1:$(free_port AF_INET 127.0.0.1)"
@@ -184,15 +178,25 @@ grep -q '"phase":"installed"' sse.out || fail "the stream did not carry installe
 python3 - <<'EOF' || fail "stream: $(cat sse.out)"
 import json
 events = []
+changes = 0
 seq = None
+kind = None
 for line in open("sse.out"):
     line = line.rstrip("\n")
     if line.startswith("id: "):
         seq = int(line[4:])
+    elif line.startswith("event: "):
+        kind = line[7:]
+    elif line.startswith("data: ") and kind == "change":
+        changes += 1
     elif line.startswith("data: "):
         e = json.loads(line[6:])
         assert e["seq"] == seq, (e, seq)
         events.append(e)
+    elif line == "":
+        kind = None
+# The install asked for, and its dispatch: states changed without events.
+assert changes >= 2, changes
 phases = [e["phase"] for e in events if e["host"] == "web2"]
 assert phases == ["dhcp_bound", "kernel_fetched", "installed"], phases
 seqs = [e["seq"] for e in events]
@@ -211,7 +215,7 @@ for _ in $(seq 100); do
     grep -q '"phase":"installed"' resume.out && break
     sleep 0.1
 done
-[ "$(grep -c '^data: ' resume.out)" = 2 ] || fail "resumed stream: $(cat resume.out)"
+[ "$(grep -c '^id: ' resume.out)" = 2 ] || fail "resumed stream: $(cat resume.out)"
 api "/api/events?after=$FIRST&limit=1" >/dev/null
 [ "$(js 'len(d["events"]), d["events"][0]["phase"]')" = "(1, 'kernel_fetched')" ] ||
     fail "/api/events: $(cat api.json)"

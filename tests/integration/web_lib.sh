@@ -38,3 +38,17 @@ web_start() {
     done
     fail "the controller did not say where the web view is"
 }
+
+# web_fleet_pki: in the current directory, the fleet CA (ca/) with the
+# controller ctl.test, the agent of rack-a and the viewer val; and the web
+# view's own certificate ([web] cert: GnuTLS cannot read rackboot-pki's),
+# self-signed for ctl.test, in web.crt / web.key.
+web_fleet_pki() {
+    "$PKI" --dir ca init >/dev/null || fail "pki init"
+    "$PKI" --dir ca issue controller ctl.test >/dev/null || fail "issue controller"
+    "$PKI" --dir ca issue agent rack-a >/dev/null || fail "issue agent"
+    "$PKI" --dir ca issue viewer val >/dev/null || fail "issue viewer"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+        -subj /CN=ctl.test -addext subjectAltName=DNS:ctl.test \
+        -keyout web.key -out web.crt 2>/dev/null || fail "web certificate"
+}

@@ -5,6 +5,8 @@
  *   rb-fake-agent TLS-OPTIONS hello
  *   rb-fake-agent TLS-OPTIONS sync [--held G] [--ack G] [--wait MS]
  *   rb-fake-agent TLS-OPTIONS events --from SEQ HOST:INSTALL:PHASE[:PERCENT] ...
+ *   (INSTALL "-" for none; after a power phase, the power state the BMC
+ *   read instead of PERCENT: web1:-:power_status:on is the agent's poll)
  *   rb-fake-agent TLS-OPTIONS watch [--wait MS]
  *
  * Hostile modes, for tests/hostile/ (an authenticated agent misbehaving):
@@ -132,8 +134,14 @@ static int do_events(rb_session *s, uint64_t from, char **specs, size_t n)
         evs[i].seq = from + i;
         evs[i].time_unix_ms = now_realtime_ms();
         evs[i].host = host;
-        evs[i].install_id = id;
-        evs[i].percent = pct ? (uint32_t)atoi(pct) : 0;
+        evs[i].install_id = streq(id, "-") ? RB_UNCONST("") : id;
+        Rackboot__V1__PowerState power;
+        if (pct && rbproto_phase_is_power(evs[i].phase) &&
+            rbproto_power_state_from_string(pct, &power) == 0) {
+            evs[i].power_state = power;
+        } else {
+            evs[i].percent = pct ? (uint32_t)atoi(pct) : 0;
+        }
         evs[i].message = RB_UNCONST("");
         ptrs[i] = &evs[i];
     }

@@ -58,11 +58,14 @@ function coalesce(fn, ms) {
   };
 }
 
-/* The live feed: onEvent(e) for every event stored from now on. */
-function live(onEvent, after) {
+/* The live feed: onEvent(e) for every event stored from now on, and
+   onChange() when install states change without an event (an install
+   dispatched, asked for, cancelled or timed out). */
+function live(onEvent, after, onChange) {
   const url = "/api/events/stream" + (after !== undefined ? "?after=" + after : "");
   const es = new EventSource(url);
   es.onmessage = (m) => onEvent(JSON.parse(m.data));
+  if (onChange) es.addEventListener("change", () => onChange());
   es.onopen = () => document.body.dataset.live = "on";
   es.onerror = () => document.body.dataset.live = "reconnecting";
   return es;
@@ -95,6 +98,9 @@ function hostRow(h, selectable, checked) {
     el("td", {}, h.phase || "-"),
     el("td", {}, bar, " ", (h.percent || 0) + "%"),
     el("td", {}, h.profile || "-"),
+    el("td", { class: h.power ? "power-" + h.power : null, "data-power": h.power || null,
+               title: h.power ? "read " + when(h.power_updated) : "never read from its BMC" },
+       h.power || "-"),
     el("td", {}, when(h.updated)),
     el("td", { class: "msg" }, h.message || ""));
 }
@@ -156,7 +162,8 @@ async function hostsPage(main) {
 
   function render(more) {
     const picked = new Set(selected());
-    const head = ["Host", "Rack", "State", "Phase", "Progress", "Profile", "Updated", "Message"];
+    const head = ["Host", "Rack", "State", "Phase", "Progress", "Profile", "Power", "Updated",
+                  "Message"];
     body.replaceChildren(table(operator ? ["Select"].concat(head) : head,
                                shown.map((h) => hostRow(h, operator, picked.has(h.host)))));
     after = shown.length ? shown[shown.length - 1].host : "";
@@ -210,7 +217,9 @@ async function hostsPage(main) {
     const d = await postJSON(install ? "/api/install" : "/api/cancel",
                              install ? { hosts, profile: profile.value.trim() } : { hosts });
     const skipped = (d.rows || []).filter((r) => r.skipped && r.skipped !== "none").map((r) => r.host + ": " + r.message);
-    result.textContent = (d.ok ? "Done: " : "Not done: ") + (d.message || "") +
+    const done = (d.rows || []).filter((r) => !r.skipped || r.skipped === "none").map((r) => r.host);
+    result.textContent = (d.ok ? "Done" : "Not done") + (d.message ? ": " + d.message : "") +
+      (done.length ? (install ? " — install requested: " : " — cancelled: ") + done.join(", ") : "") +
       (skipped.length ? " — " + skipped.join("; ") : "");
     refresh();
   }
@@ -237,7 +246,7 @@ async function hostsPage(main) {
   await load(false);
   live((e) => {
     if (shown.some((h) => h.host === e.host) || q.get("state") || q.get("phase")) refresh();
-  });
+  }, undefined, refresh);
 }
 
 /* ---- racks ---- */
@@ -266,7 +275,8 @@ async function racksPage(main) {
     }
   }
   await load();
-  live(coalesce(load, 1000));
+  const reload = coalesce(load, 1000);
+  live(reload, undefined, reload);
 }
 
 /* ---- events, and one host's install ---- */
@@ -299,7 +309,7 @@ function timeline(events) {
   const total = events.length > 1 ? duration(events[events.length - 1].time - events[0].time) : "-";
   return el("section", { "aria-label": "Timeline" },
     el("h2", {}, "Latest install: " + (events[0] ? events[0].install_id : "-") + " (" + total + ")"),
-    table(["Phase", "At", "After", "", "Message"], rows));
+    table(["Phase", "At", "After", "Progress", "Message"], rows));
 }
 
 async function eventsPage(main, host) {
@@ -315,7 +325,7 @@ async function eventsPage(main, host) {
       /* The latest install's phases, oldest first, above the list. */
       const id = d.events.length ? d.events[d.events.length - 1].install_id : "";
       const mine = d.events.filter((e) => e.install_id && e.install_id === id);
-      if (mine.length) list.before(timeline(mine));
+      if (mine.length) list.before(timeline(mine), el("h2", {}, "Events"));
     }
     status(host ? "Phases of its installs, newest first; live." : "The latest events, newest first; live.");
   } catch (e) {
