@@ -186,12 +186,31 @@ size_t auth_count(const auth *a)
     return hashmap_size(a->pipes);
 }
 
-size_t auth_count_proven(const auth *a)
+static int name_cmp(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+ssize_t auth_count_proven(const auth *a)
 {
     size_t n = 0;
     void *v;
-    for (size_t it = 0; hashmap_next(a->pipes, &it, &v);) {
-        n += ((const pipe_state *)v)->proven;
+    const char **names = calloc(auth_count(a) + 1, sizeof(*names));
+    if (!names) {
+        return -ENOMEM;
     }
-    return n;
+    for (size_t it = 0; hashmap_next(a->pipes, &it, &v);) {
+        const pipe_state *ps = v;
+        if (ps->proven) {
+            names[n++] = ps->peer.id.name;
+        }
+    }
+    /* One role per listener, so the name alone is the identity. */
+    qsort(names, n, sizeof(*names), name_cmp);
+    size_t distinct = 0;
+    for (size_t i = 0; i < n; i++) {
+        distinct += i == 0 || strcmp(names[i - 1], names[i]) != 0;
+    }
+    free(names);
+    return (ssize_t)distinct;
 }

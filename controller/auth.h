@@ -8,6 +8,7 @@
 #pragma once
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "identity.h"
 #include "pki.h"
@@ -43,6 +44,7 @@ int auth_revoked_pipes(const auth *a, uint32_t **ret_pipes, size_t *ret_n);
 const auth_peer *auth_identity(const auth *a, uint32_t pipe);
 void auth_pipe_closed(auth *a, uint32_t pipe);
 size_t auth_count(const auth *a);
-/* Pipes that proved their identity (auth_count() includes those still in
- * their handshake). */
-size_t auth_count_proven(const auth *a);
+/* Identities proven on at least one pipe: a peer redialling holds two
+ * pipes for a while and counts once (auth_count() counts pipes, those
+ * still in their handshake included). -ENOMEM as a negative count. */
+ssize_t auth_count_proven(const auth *a);

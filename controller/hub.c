@@ -1031,7 +1031,7 @@ int hub_bound_port(const hub *h)
     return rpc_server_bound_port(h->rpc);
 }
 
-size_t hub_agents_online(const hub *h)
+ssize_t hub_agents_online(const hub *h)
 {
     return auth_count_proven(h->auth);
 }

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <uv.h>
 
 #include "metrics/metrics.h"
@@ -60,9 +61,10 @@ int hub_bound_port(const hub *h);
  * in any case. Returns how many connections were cut. */
 int hub_cut_revoked(hub *h);
 
-/* Agents connected now that proved their identity (deploy/METRICS.md:
- * rackboot_agents_online). */
-size_t hub_agents_online(const hub *h);
+/* Racks whose agent is connected now and proved its identity, each once
+ * however many connections it holds (deploy/METRICS.md:
+ * rackboot_agents_online); -ENOMEM. */
+ssize_t hub_agents_online(const hub *h);
 
 /* Registers the hub's series (deploy/METRICS.md): events ingested by
  * result, the fan-out latency (from a write that moved a rack's generation,

@@ -75,7 +75,10 @@ static void count_done(void *arg, int status)
     for (install_state st = INSTALL_STATE_FIRST; st <= INSTALL_STATE_LAST; st++) {
         s->installs[st] = j->counts[st];
     }
-    s->agents_online = s->hub ? hub_agents_online(s->hub) : 0;
+    ssize_t online = s->hub ? hub_agents_online(s->hub) : 0;
+    if (online >= 0) { /* out of memory: the last value stands */
+        s->agents_online = (uint64_t)online;
+    }
     http_reply_metrics(j->req, s->metrics);
     free(j);
 }

@@ -25,9 +25,11 @@ TEST_NAME=controller_metrics
 T=$(mktemp -d /tmp/rackboot-controller-metrics.XXXXXX)
 CTL_PID=""
 WATCH_PID=""
+WATCH2_PID=""
 
 cleanup() {
     [ -n "$WATCH_PID" ] && kill "$WATCH_PID" 2>/dev/null
+    [ -n "$WATCH2_PID" ] && kill "$WATCH2_PID" 2>/dev/null
     [ -n "$CTL_PID" ] && kill "$CTL_PID" 2>/dev/null
     wait 2>/dev/null
     [ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$T"
@@ -250,10 +252,23 @@ for h in job commit; do
         fail "store $h latency not observed: $(value "rackboot_store_${h}_duration_seconds_count")"
 done
 
+step "the same agent on a second connection (a redial) is still one rack online"
+"${AGENT[@]}" watch --wait 20000 >watch2.out 2>&1 &
+WATCH2_PID=$!
+for _ in $(seq 600); do
+    grep -q ' ok generation=' watch2.out && break
+    sleep 0.1
+done
+grep -q ' ok generation=' watch2.out || fail "the second connection never synced: $(cat watch2.out)"
+scrape
+[ "$(value rackboot_agents_online)" = 1 ] ||
+    fail "one rack on two connections: online=$(value rackboot_agents_online)"
+
 step "the agent goes: offline"
-kill "$WATCH_PID"
-wait "$WATCH_PID" 2>/dev/null
+kill "$WATCH_PID" "$WATCH2_PID"
+wait "$WATCH_PID" "$WATCH2_PID" 2>/dev/null
 WATCH_PID=""
+WATCH2_PID=""
 wait_for rackboot_agents_online == 0
 
 step "the exposition is valid"
