@@ -87,6 +87,8 @@ fi
 expect_mode /var/lib/rackboot-controller rackboot:rackboot 750
 expect_mode /var/lib/rackboot-agent rackboot:rackboot 750
 expect_mode /var/cache/rackboot-agent rackboot:rackboot 750
+grep -qx 'dir = /var/cache/rackboot-agent' /etc/rackboot/agent.conf ||
+    fail "the packaged agent.conf does not keep the cache in /var/cache/rackboot-agent"
 expect_mode /etc/rackboot/pki root:root 755
 for f in controller agent; do
     expect_mode /etc/rackboot/$f.conf root:root 644
