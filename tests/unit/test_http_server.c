@@ -38,6 +38,7 @@ typedef struct fixture {
     uv_timer_t later_timer;
     http_request *later_req;
     http_request *never_req;
+    unsigned never_calls;
     bool never_cancelled;
     char file_path[64];
     /* client side */
@@ -97,6 +98,7 @@ static void on_never(http_request *req, void *userdata)
 {
     fixture *f = userdata;
     f->never_req = req;
+    f->never_calls++;
     http_request_on_cancel(req, never_cancel, f);
 }
 
@@ -846,6 +848,21 @@ static void test_close_cancels_pending(void **state)
     assert_status(f->responses[0], 503);
 }
 
+/* A kept-alive client's next request, read while the server closes, is
+ * answered 503 at once: handed to a handler it could be suspended, and
+ * libmicrohttpd cannot stop with a suspended connection. */
+static void test_close_answers_late_requests(void **state)
+{
+    fixture *f = *state;
+    f->close_after_send = true;
+    add(f, "GET /never HTTP/1.1\r\nHost: t\r\n\r\n"
+           "GET /never HTTP/1.1\r\nHost: t\r\n\r\n");
+    run(f);
+    assert_true(f->never_cancelled);
+    assert_int_equal(f->never_calls, 1);
+    assert_status(f->responses[0], 503);
+}
+
 /* The chunked body of `response` joined, or NULL when it is not chunked
  * or not ended by the last chunk. */
 static char *dechunk(const char *response)
@@ -978,6 +995,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_and_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_cancels_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_answers_late_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_header_deadline, setup_header_timeout, teardown),
         cmocka_unit_test_setup_teardown(test_per_ip_limit_by_default, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transfer_leaves_loop_running, setup, teardown),
