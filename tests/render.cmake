@@ -1,4 +1,4 @@
-# Tests of rack-agent/render/: golden files (tests/golden/render/) for the
+# Tests of render/: golden files (tests/golden/render/) for the
 # iPXE script, command line and kickstart; the overlay cpio walked here and
 # by GNU cpio; the template check; the request-path parsers under replay.
 rackboot_unit_test(test_render_template LIBS rb_model)
