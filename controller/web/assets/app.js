@@ -343,7 +343,8 @@ async function answerSection(host) {
     }
     const kind = r.headers.get("X-Rackboot-Answer-Kind") === "preseed" ? "Preseed" : "Kickstart";
     heading.textContent = kind + " as rendered (token redacted)";
-    section.append(el("pre", { class: "answer" }, text));
+    /* Focusable: it scrolls, and keyboard users must be able to scroll it. */
+    section.append(el("pre", { class: "answer", tabindex: "0", "aria-label": kind }, text));
   } catch (e) {
     section.append(el("p", { class: "status" }, "Cannot load it: " + e.message));
   }
