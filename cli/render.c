@@ -136,12 +136,17 @@ json_t *render_racks_json(const Rackboot__V1__RackList *l)
     json_t *a = json_array();
     for (size_t i = 0; a && i < l->n_racks; i++) {
         const Rackboot__V1__RackRow *r = l->racks[i];
+        bool reported = r->status_unix_ms > 0;
         json_array_append_new(
-            a, json_pack("{s:s, s:o, s:o, s:o, s:I, s:I, s:I, s:I}", "rack", r->rack, "agent",
-                         jstr(r->agent), "agent_version", jstr(r->agent_version), "last_seen",
-                         jtime(r->last_seen_unix_ms), "generation", JU(r->generation),
-                         "acked_generation", JU(r->acked_generation), "hosts", JU(r->hosts),
-                         "active_installs", JU(r->active_installs)));
+            a, json_pack(
+                   "{s:s, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:o}", "rack", r->rack, "agent",
+                   jstr(r->agent), "agent_version", jstr(r->agent_version), "last_seen",
+                   jtime(r->last_seen_unix_ms), "generation", JU(r->generation), "acked_generation",
+                   JU(r->acked_generation), "hosts", JU(r->hosts), "active_installs",
+                   JU(r->active_installs), "cache_bytes",
+                   reported ? json_integer(JU(r->cache_bytes)) : json_null(), "cache_limit_bytes",
+                   reported && r->cache_limit_bytes > 0 ? json_integer(JU(r->cache_limit_bytes))
+                                                        : json_null()));
     }
     return a;
 }
@@ -596,20 +601,55 @@ static const char *ago(uint64_t then_ms, uint64_t now_ms, char *buf, size_t size
     return buf;
 }
 
+/* Bytes as `df -h` writes them: "1.2G", "20G", "512M". */
+static const char *human_bytes(uint64_t n, char *buf, size_t size)
+{
+    static const char units[] = "BKMGTP";
+    double v = (double)n;
+    size_t u = 0;
+    while (v >= 1024 && u < sizeof(units) - 2) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0) {
+        snprintf(buf, size, "%" PRIu64 "B", n);
+    } else {
+        snprintf(buf, size, v >= 10 ? "%.0f%c" : "%.1f%c", v, units[u]);
+    }
+    return buf;
+}
+
+/* "1.2G/20G", "1.2G" without a limit, "-" before the agent reported. */
+static const char *cache_use(const Rackboot__V1__RackRow *r, char *buf, size_t size)
+{
+    char used[16], limit[16];
+    if (r->status_unix_ms == 0) {
+        snprintf(buf, size, "-");
+    } else if (r->cache_limit_bytes == 0) {
+        snprintf(buf, size, "%s", human_bytes(r->cache_bytes, used, sizeof(used)));
+    } else {
+        snprintf(buf, size, "%s/%s", human_bytes(r->cache_bytes, used, sizeof(used)),
+                 human_bytes(r->cache_limit_bytes, limit, sizeof(limit)));
+    }
+    return buf;
+}
+
 void render_racks_text(FILE *f, const Rackboot__V1__RackList *l, uint64_t now_ms)
 {
-    table t = { .cols = 7 };
-    table_add(&t, "RACK", "AGENT", "VERSION", "LAST SEEN", "GENERATION", "HOSTS", "ACTIVE");
+    table t = { .cols = 8 };
+    table_add(&t, "RACK", "AGENT", "VERSION", "LAST SEEN", "GENERATION", "CACHE", "HOSTS",
+              "ACTIVE");
     for (size_t i = 0; i < l->n_racks; i++) {
         const Rackboot__V1__RackRow *r = l->racks[i];
-        char seen[32], gen[48], hosts[16], active[16];
+        char seen[32], gen[48], hosts[16], active[16], cache[40];
         snprintf(gen, sizeof(gen), "%" PRIu64 "/%" PRIu64 "%s", r->acked_generation, r->generation,
                  r->acked_generation == r->generation ? "" : " (behind)");
         snprintf(hosts, sizeof(hosts), "%u", r->hosts);
         snprintf(active, sizeof(active), "%u", r->active_installs);
         table_add(&t, r->rack, strempty(r->agent) ? "-" : r->agent,
                   strempty(r->agent_version) ? "-" : r->agent_version,
-                  ago(r->last_seen_unix_ms, now_ms, seen, sizeof(seen)), gen, hosts, active);
+                  ago(r->last_seen_unix_ms, now_ms, seen, sizeof(seen)), gen,
+                  cache_use(r, cache, sizeof(cache)), hosts, active);
     }
     table_print(f, &t);
 }

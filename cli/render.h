@@ -10,7 +10,9 @@
  *               bmc, bmc_user, bmc_password_set, firmware, power_state,
  *               power_updated}] (never a password: whether one is set)
  *   racks:    [{rack, agent, agent_version, last_seen, generation,
- *               acked_generation, hosts, active_installs}]
+ *               acked_generation, hosts, active_installs, cache_bytes,
+ *               cache_limit_bytes}] (cache_*: null until the agent
+ *               reported; cache_limit_bytes null also without a limit)
  *   profiles: [{name, images[{name, kind, url, sha256, size}], kernel_args,
  *               kickstart_sha256, overlay, ip, keep_ra}] (+ kickstart: the
  *               template text, with `profiles show`)

@@ -355,6 +355,9 @@ static int add_rack_row(const store_rack *r, void *userdata)
     m->acked_generation = r->acked_generation;
     m->hosts = r->hosts;
     m->active_installs = r->active_installs;
+    m->cache_bytes = r->cache_bytes;
+    m->cache_limit_bytes = r->cache_limit_bytes;
+    m->status_unix_ms = r->status_ms;
     wire_append(rc->a, rc->rep.racks->n_racks, rc->rep.racks->racks, m);
     return wire_arena_failed(rc->a) ? -ENOMEM : 0;
 }

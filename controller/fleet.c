@@ -223,6 +223,41 @@ int store_agent_seen(store *s, const char *rack, const char *agent, const char *
     return fleet_tx_end(s, agent_seen_tx(s, rack, agent, version, now));
 }
 
+static int agent_status_tx(store *s, const char *rack, const store_agent_status *status,
+                           uint64_t now)
+{
+    int64_t id = 0;
+    uint64_t gen = 0;
+    TRY(fleet_found(s, s->ops->rack_find(s->be, rack, &id, &gen), "rack", rack));
+    return s->ops->agent_status_set(s->be, id, status, now);
+}
+
+int store_agent_status_set(store *s, const char *rack, const store_agent_status *status,
+                           uint64_t now)
+{
+    s->errmsg[0] = '\0';
+    if (!fleet_object_name_valid(rack) || status->cache_bytes > INT64_MAX ||
+        status->cache_limit_bytes > INT64_MAX ||
+        (status->render_context && status->render_context_len == 0)) {
+        return fleet_fail(s, -EINVAL, "invalid rack or agent status");
+    }
+    TRY(fleet_tx_begin(s));
+    return fleet_tx_end(s, agent_status_tx(s, rack, status, now));
+}
+
+int store_agent_render_context(store *s, const char *rack, void **ret, size_t *ret_len)
+{
+    int64_t id = 0;
+    uint64_t gen = 0;
+    s->errmsg[0] = '\0';
+    TRY(fleet_found(s, s->ops->rack_find(s->be, rack, &id, &gen), "rack", rack));
+    int r = s->ops->agent_render_get(s->be, id, ret, ret_len);
+    if (r == 0) {
+        return fleet_fail(s, -ENOENT, "rack %s: its agent never reported a render context", rack);
+    }
+    return r < 0 ? r : 0;
+}
+
 /* ---- Hosts ------------------------------------------------------------- */
 
 static void format_addr(const uint8_t a[16], char buf[INET6_ADDRSTRLEN])

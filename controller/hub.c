@@ -157,24 +157,10 @@ static int add_intent(const store_intent *in, void *userdata)
         wire_append(a, b->n_seen, b->seen, RB_UNCONST(in->profile));
         wire_append(a, b->resp->n_profiles, b->resp->profiles, wire_profile(a, in->profile));
     }
-    Rackboot__V1__Intent *m = wire_alloc(a, sizeof(*m));
-    Rackboot__V1__Host *h = wire_host(a, in->host);
-    if (!m || !h) {
+    Rackboot__V1__Intent *m = wire_intent(a, in);
+    if (!m) {
         return -ENOMEM;
     }
-    rackboot__v1__intent__init(m);
-    m->install_id = wire_strdup(a, in->install_id);
-    m->token = wire_strdup(a, in->token);
-    m->attempt = in->attempt;
-    m->profile = wire_strdup(a, in->profile->name);
-    m->host = h->name;
-    m->n_macs = h->n_macs;
-    m->macs = h->macs;
-    m->duid = h->duid;
-    m->address = h->address;
-    m->prefix_length = h->prefix_length;
-    m->gateway = h->gateway;
-    m->hostname = *h->hostname ? h->hostname : h->name;
     wire_append(a, b->resp->n_intents, b->resp->intents, m);
     return wire_arena_failed(a) ? -ENOMEM : 0;
 }
@@ -214,14 +200,17 @@ typedef struct sync_job {
     rpc_call *call;
     uint32_t pipe;
     char rack[STORE_NAME_MAX + 1];
-    uint64_t acked;   /* the agent's ack to record first; 0: none */
-    uint64_t held;    /* the generation the agent holds */
-    uint32_t wait_ms; /* park for that long when unchanged; 0: answer */
-    uint64_t now;     /* wall clock of the request, for the ack */
-    int ack_r;        /* store_agent_ack(): dispatched installs, or < 0 */
-    int r;            /* < 0: the store failed (errmsg) */
-    bool unchanged;   /* the agent holds resp.generation */
-    wire_arena *a;    /* the rack's state when built */
+    uint64_t acked;            /* the agent's ack to record first; 0: none */
+    uint64_t held;             /* the generation the agent holds */
+    uint32_t wait_ms;          /* park for that long when unchanged; 0: answer */
+    uint64_t now;              /* wall clock of the request, for the ack */
+    bool has_status;           /* the agent reported its status: record it first */
+    store_agent_status status; /* its render_context: packed, owned */
+    int status_r;              /* store_agent_status_set() */
+    int ack_r;                 /* store_agent_ack(): dispatched installs, or < 0 */
+    int r;                     /* < 0: the store failed (errmsg) */
+    bool unchanged;            /* the agent holds resp.generation */
+    wire_arena *a;             /* the rack's state when built */
     Rackboot__V1__SyncResponse resp;
     char errmsg[256];
 } sync_job;
@@ -230,6 +219,7 @@ static sync_job *sync_job_free(sync_job *j)
 {
     if (j) {
         wire_arena_free(j->a);
+        free(RB_UNCONST(j->status.render_context));
         free(j);
     }
     return NULL;
@@ -239,6 +229,13 @@ static sync_job *sync_job_free(sync_job *j)
 static void sync_work(store *st, void *arg)
 {
     sync_job *j = arg;
+    if (j->has_status) {
+        /* Not the sync's business: a failure is logged, the sync goes on. */
+        j->status_r = store_agent_status_set(st, j->rack, &j->status, j->now);
+        if (j->status_r < 0) {
+            log_debug("hub: rack=%s status not recorded: %s", j->rack, store_errmsg(st));
+        }
+    }
     if (j->acked > 0) {
         j->ack_r = store_agent_ack(st, j->rack, j->acked, j->now);
         if (j->ack_r == -EINVAL) {
@@ -374,11 +371,29 @@ static void sync_done(void *arg, int status)
 
 /* Hands a sync to the store queue; answers it at once when that fails. */
 static void sync_submit(hub *h, rpc_call *call, const char *rack, uint64_t acked, uint64_t held,
-                        uint32_t wait_ms)
+                        uint32_t wait_ms, const Rackboot__V1__AgentStatus *status)
 {
     sync_job *j = calloc(1, sizeof(*j));
     if (j) {
         j->a = wire_arena_new();
+    }
+    if (j && status) {
+        j->has_status = true;
+        j->status.cache_bytes = status->cache_bytes;
+        j->status.cache_limit_bytes = status->cache_limit_bytes;
+        if (status->render) {
+            /* Stored packed, as the agent sent it (validated with the
+             * request): the web view unpacks and renders with it. */
+            size_t n = protobuf_c_message_get_packed_size(&status->render->base);
+            uint8_t *buf = malloc(n ? n : 1);
+            if (buf) {
+                protobuf_c_message_pack(&status->render->base, buf);
+                j->status.render_context = buf;
+                j->status.render_context_len = n;
+            } else {
+                j->has_status = false; /* not worth failing the sync for */
+            }
+        }
     }
     if (!j || !j->a) {
         sync_job_free(j);
@@ -424,7 +439,8 @@ static void handle_sync(hub *h, rpc_call *call, const auth_peer *peer,
     if (req->acked_generation > 0) {
         fanout_acked(h, peer->id.name, req->acked_generation);
     }
-    sync_submit(h, call, peer->id.name, req->acked_generation, req->held_generation, wait);
+    sync_submit(h, call, peer->id.name, req->acked_generation, req->held_generation, wait,
+                req->status);
 }
 
 /* ---- Pokes ------------------------------------------------------------- */
@@ -474,7 +490,7 @@ static void poke_done(void *arg, int status)
         const rack_gen *g = bsearch(&key, j->racks, j->n, sizeof(*j->racks), rack_gen_cmp);
         if (g && g->read && g->generation != p->held) {
             fanout_start(h, p->rack, g->generation, j->poked_ms);
-            sync_submit(h, p->call, p->rack, 0, p->held, 0);
+            sync_submit(h, p->call, p->rack, 0, p->held, 0, NULL);
             park_remove(h, p);
         }
         p = next;
@@ -545,7 +561,7 @@ static void on_tick(uv_timer_t *t)
     while (p) {
         parked *next = p->next;
         if (p->deadline_ms <= now) {
-            sync_submit(h, p->call, p->rack, 0, p->held, 0);
+            sync_submit(h, p->call, p->rack, 0, p->held, 0, NULL);
             park_remove(h, p);
         }
         p = next;

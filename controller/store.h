@@ -50,7 +50,7 @@ typedef struct store store;
 #define STORE_TOKEN_LEN 32u /* install token: 128 random bits, hex */
 
 /* Current schema version (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 10
+#define STORE_SCHEMA_VERSION 11
 
 /* Opens (creating the file, and the schema, when missing) and migrates the
  * store at `path`. -EPROTO if the file's schema is newer than this code
@@ -138,6 +138,11 @@ typedef struct store_rack {
     uint64_t stored_through;   /* highest contiguous event seq stored */
     uint32_t hosts;
     uint32_t active_installs;
+    /* The agent's last report (store_agent_status); status_ms 0: none. */
+    uint64_t cache_bytes;
+    uint64_t cache_limit_bytes; /* 0: no limit */
+    uint64_t status_ms;
+    bool has_render_context;
 } store_rack;
 
 int store_racks_list(store *s, int (*cb)(const store_rack *r, void *userdata), void *userdata);
@@ -147,6 +152,25 @@ int store_rack_get(store *s, const char *rack, uint64_t *ret_generation,
  * rack if new and records the agent's name, version and last contact. */
 int store_agent_seen(store *s, const char *rack, const char *agent, const char *version,
                      uint64_t now);
+
+/* What an agent reports of itself with its syncs (AgentStatus). */
+typedef struct store_agent_status {
+    uint64_t cache_bytes;
+    uint64_t cache_limit_bytes;
+    /* The packed RenderContext message as the agent sent it (validated by
+     * the caller), or NULL: keep the one stored. */
+    const void *render_context;
+    size_t render_context_len;
+} store_agent_status;
+
+/* The hub records an agent's status (and so its contact) at `now`. -ENOENT
+ * for a rack without an agent row (store_agent_seen comes first). */
+int store_agent_status_set(store *s, const char *rack, const store_agent_status *status,
+                           uint64_t now);
+/* The rack agent's render context as it sent it, packed, in a new buffer
+ * (free() it). -ENOENT for an unknown rack or one whose agent never sent
+ * one. */
+int store_agent_render_context(store *s, const char *rack, void **ret, size_t *ret_len);
 
 /* ---- Images and profiles ----------------------------------------------- */
 

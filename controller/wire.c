@@ -334,3 +334,26 @@ int wire_to_store_host(const Rackboot__V1__Host *m, store_host *ret, const char 
     *ret = h;
     return 0;
 }
+
+Rackboot__V1__Intent *wire_intent(wire_arena *a, const store_intent *in)
+{
+    Rackboot__V1__Intent *m = wire_alloc(a, sizeof(*m));
+    Rackboot__V1__Host *h = wire_host(a, in->host);
+    if (!m || !h) {
+        return NULL;
+    }
+    rackboot__v1__intent__init(m);
+    m->install_id = wire_strdup(a, in->install_id);
+    m->token = wire_strdup(a, in->token);
+    m->attempt = in->attempt;
+    m->profile = wire_strdup(a, in->profile->name);
+    m->host = h->name;
+    m->n_macs = h->n_macs;
+    m->macs = h->macs;
+    m->duid = h->duid;
+    m->address = h->address;
+    m->prefix_length = h->prefix_length;
+    m->gateway = h->gateway;
+    m->hostname = *h->hostname ? h->hostname : h->name;
+    return wire_arena_failed(a) ? NULL : m;
+}

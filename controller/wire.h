@@ -29,6 +29,10 @@ void wire_append_(wire_arena *a, size_t *n, void ***items, void *item);
 
 Rackboot__V1__Host *wire_host(wire_arena *a, const store_host *h);
 Rackboot__V1__Profile *wire_profile(wire_arena *a, const model_profile *p);
+/* The Intent the rack's sync carries for `in` (its profile named, not
+ * included): one builder for the hub and the web view's answer files, so
+ * both see the same intent. NULL when out of memory. */
+Rackboot__V1__Intent *wire_intent(wire_arena *a, const store_intent *in);
 Rackboot__V1__StatusRow *wire_status(wire_arena *a, const store_status *st);
 Rackboot__V1__EventRow *wire_event_row(wire_arena *a, const store_event_row *e);
 Rackboot__V1__AuditRow *wire_audit_row(wire_arena *a, const store_audit *row);

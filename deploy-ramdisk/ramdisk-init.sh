@@ -4,7 +4,7 @@
 # rackboot-deploy, and reboots into the written disk.
 #
 # Kernel command line (what the agent renders for an image profile; the
-# first four are the same words rack-agent/render/cmdline.c writes for the
+# first four are the same words render/cmdline.c writes for the
 # kickstart flow, so one renderer serves both):
 #   ifname=bootnet:MAC             the interface to use, by MAC (or BOOTIF=01-aa-bb-..)
 #   ip=[ADDR]::[GW]:PLEN:HOSTNAME:bootnet:none

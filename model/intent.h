@@ -100,7 +100,7 @@ void intents_store_replace(intents_store *store, intent_set *set);
 const intent_set *intents_store_current(const intents_store *store);
 int intents_store_listen(intents_store *store, intents_listener fn, void *userdata);
 
-static inline const intent *intents_find_mac(const intents_store *store, const uint8_t mac[6])
+static inline const intent *intents_find_mac(const intents_store *st, const uint8_t mac[6])
 {
-    return intent_set_find_mac(intents_store_current(store), mac);
+    return intent_set_find_mac(intents_store_current(st), mac);
 }

@@ -28,12 +28,12 @@ typedef enum image_kind {
  *                    (Anaconda, dracut) that reads the rendered kickstart.
  *   PROFILE_IMAGE    the agent boots its deploy ramdisk instead, which writes
  *                    the profile's IMAGE_DISK to root_device with a cloud-init
- *                    NoCloud seed (rack-agent/render/nocloud.h); the installed
+ *                    NoCloud seed (render/nocloud.h); the installed
  *                    system confirms its first boot. */
 /*   PROFILE_DEBIAN_INSTALLER
  *                    the profile's kernel and initrd are Debian's netboot
  *                    installer (d-i), which reads a rendered preseed
- *                    (rack-agent/render/preseed.h) instead of a kickstart:
+ *                    (render/preseed.h) instead of a kickstart:
  *                    the template is a preseed template, the network is
  *                    netcfg's static configuration on the kernel command
  *                    line, the SSH keys go to the installed system's user;

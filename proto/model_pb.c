@@ -289,3 +289,44 @@ void *model_pb_free(void *msg, ProtobufCAllocator *alloc)
     }
     return NULL;
 }
+
+int model_intent_from_pb(const Rackboot__V1__Intent *m, intent *in)
+{
+    *in = (intent){ 0 };
+    if (m->n_macs > INTENT_MAX_MACS || m->n_dns_servers > INTENT_MAX_DNS ||
+        m->n_search > INTENT_MAX_SEARCH || m->address.len != 16) {
+        return -EINVAL;
+    }
+    in->install_id = strdup(m->install_id);
+    in->host = strdup(m->host);
+    in->hostname = strdup(*m->hostname ? m->hostname : m->host);
+    in->token = strdup(m->token);
+    if (!in->install_id || !in->host || !in->hostname || !in->token) {
+        intent_clear(in);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < m->n_macs; i++) {
+        memcpy(in->macs[i], m->macs[i].data, 6);
+    }
+    in->n_macs = m->n_macs;
+    memcpy(&in->address, m->address.data, 16);
+    in->prefix_len = (uint8_t)m->prefix_length;
+    if (m->gateway.len == 16) {
+        in->has_gateway = true;
+        memcpy(&in->gateway, m->gateway.data, 16);
+    }
+    for (size_t i = 0; i < m->n_dns_servers; i++) {
+        memcpy(&in->dns[i], m->dns_servers[i].data, 16);
+    }
+    in->n_dns = m->n_dns_servers;
+    for (size_t i = 0; i < m->n_search; i++) {
+        in->search[i] = strdup(m->search[i]);
+        if (!in->search[i]) {
+            intent_clear(in);
+            return -ENOMEM;
+        }
+        in->n_search = i + 1;
+    }
+    in->attempt = m->attempt;
+    return 0;
+}

@@ -12,6 +12,7 @@
  * are not checked again. */
 #pragma once
 
+#include "model/intent.h"
 #include "model/profile.h"
 #include "rackboot.pb-c.h"
 
@@ -23,6 +24,12 @@ image_kind model_image_kind_from_pb(Rackboot__V1__ImageKind k);
 /* A deep copy of `m` into *ret (every string malloc()ed; empty wire strings
  * become NULL for cmdline and kickstart). -ENOMEM, nothing left allocated. */
 int model_profile_from_pb(const Rackboot__V1__Profile *m, model_profile *ret);
+/* An intent from its message, every string malloc()ed (intent_clear()
+ * frees them); in->profile is left NULL for the caller to point at the
+ * profile the intent names. The agent fills its intent set with it, and the
+ * controller's web view renders what that agent will serve. -EINVAL when
+ * counts or the address are out of range, -ENOMEM. */
+int model_intent_from_pb(const Rackboot__V1__Intent *m, intent *ret);
 /* A new message for `p`. The kickstart hash is sent when the profile has a
  * kickstart (with_sha256 also without one: listings that leave the text out
  * still say which template a profile has). -ENOMEM. */

@@ -4,7 +4,9 @@
 #include "rbproto.h"
 #include "rbproto-internal.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -856,7 +858,85 @@ int rbproto_validate_sync_request(const Rackboot__V1__SyncRequest *m)
     if (m->max_wait_ms > RBPROTO_MAX_WAIT_MS) {
         return reject("sync_request.max_wait_ms: %u", m->max_wait_ms);
     }
+    return m->status ? rbproto_validate_agent_status(m->status) : 0;
+}
+
+/* "http://[ADDR]" or "http://[ADDR]:PORT", ADDR an IPv6 address and PORT
+ * 1..65535 without leading zeros: the agent's base URL goes verbatim into
+ * every URL a rendered file holds, so nothing else may pass. */
+static int check_base_url(const char *what, const char *s)
+{
+    size_t n = s ? strnlen(s, RBPROTO_MAX_BASE_URL + 1) : 0;
+    if (n == 0) {
+        return reject("%s: missing", what);
+    }
+    if (n > RBPROTO_MAX_BASE_URL) {
+        return reject("%s: longer than %u", what, RBPROTO_MAX_BASE_URL);
+    }
+    static const char scheme[] = "http://[";
+    const char *close = strchr(s, ']');
+    if (strncmp(s, scheme, strlen(scheme)) != 0 || !close) {
+        return reject("%s: not http://[IPv6 address]", what);
+    }
+    char addr[INET6_ADDRSTRLEN];
+    const char *open = s + strlen(scheme);
+    struct in6_addr a;
+    if ((size_t)(close - open) >= sizeof(addr)) {
+        return reject("%s: not http://[IPv6 address]", what);
+    }
+    memcpy(addr, open, (size_t)(close - open));
+    addr[close - open] = '\0';
+    if (inet_pton(AF_INET6, addr, &a) != 1 || IN6_IS_ADDR_UNSPECIFIED(&a) ||
+        IN6_IS_ADDR_V4MAPPED(&a)) {
+        return reject("%s: not http://[IPv6 address]", what);
+    }
+    const char *port = close + 1;
+    if (*port == '\0') {
+        return 0;
+    }
+    unsigned long v = 0;
+    size_t digits = 0;
+    for (const char *p = port + 1; *p; p++, digits++) {
+        if (*p < '0' || *p > '9' || digits >= 5) {
+            return reject("%s: bad port", what);
+        }
+        v = v * 10 + (unsigned long)(*p - '0');
+    }
+    if (*port != ':' || digits == 0 || port[1] == '0' || v > 65535) {
+        return reject("%s: bad port", what);
+    }
     return 0;
+}
+
+int rbproto_validate_render_context(const Rackboot__V1__RenderContext *m)
+{
+    if (!m) {
+        return reject("render_context: missing");
+    }
+    TRY(check_base_url("render_context.base_url", m->base_url));
+    TRY(check_count("render_context.dns_servers", m->n_dns_servers, 0, RBPROTO_MAX_DNS_SERVERS));
+    for (size_t i = 0; i < m->n_dns_servers; i++) {
+        TRY(check_addr("render_context.dns_servers", &m->dns_servers[i], REQUIRED));
+    }
+    TRY(check_count("render_context.search", m->n_search, 0, RBPROTO_MAX_SEARCH));
+    for (size_t i = 0; i < m->n_search; i++) {
+        TRY(check_text("render_context.search", m->search[i], TEXT_DNS_NAME, RBPROTO_MAX_DNS_NAME,
+                       REQUIRED));
+    }
+    return check_addr("render_context.gateway", &m->gateway, OPTIONAL);
+}
+
+int rbproto_validate_agent_status(const Rackboot__V1__AgentStatus *m)
+{
+    if (!m) {
+        return reject("agent_status: missing");
+    }
+    if (m->cache_bytes > RBPROTO_MAX_CACHE_BYTES ||
+        m->cache_limit_bytes > RBPROTO_MAX_CACHE_BYTES) {
+        return reject("agent_status: cache size above %llu bytes",
+                      (unsigned long long)RBPROTO_MAX_CACHE_BYTES);
+    }
+    return m->render ? rbproto_validate_render_context(m->render) : 0;
 }
 
 int rbproto_validate_image(const Rackboot__V1__Image *m)
@@ -1393,6 +1473,11 @@ static int validate_rack_row(const Rackboot__V1__RackRow *m)
     TRY(check_line("rack_row.agent_version", m->agent_version, RBPROTO_MAX_VERSION));
     if (m->acked_generation > m->generation) {
         return reject("rack_row: acked generation above generation");
+    }
+    if (m->cache_bytes > RBPROTO_MAX_CACHE_BYTES ||
+        m->cache_limit_bytes > RBPROTO_MAX_CACHE_BYTES) {
+        return reject("rack_row: cache size above %llu bytes",
+                      (unsigned long long)RBPROTO_MAX_CACHE_BYTES);
     }
     return 0;
 }

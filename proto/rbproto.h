@@ -92,6 +92,11 @@
 #define RBPROTO_MAX_PEM         (32u << 10)
 #define RBPROTO_MAX_SIGNATURE   1024u
 #define RBPROTO_MAX_WAIT_MS     600000u /* long polls: 10 minutes */
+/* An agent's base URL (render/context.h RENDER_BASE_URL_MAX - 1). */
+#define RBPROTO_MAX_BASE_URL 63u
+/* An agent's cache size or limit: 1 PiB, far above any disk, below what
+ * JSON's doubles hold exactly. */
+#define RBPROTO_MAX_CACHE_BYTES (1ull << 50)
 
 /* Fixed sizes. */
 #define RBPROTO_ADDR_LEN   16u
@@ -169,6 +174,8 @@ int rbproto_validate_auth_challenge(const Rackboot__V1__AuthChallenge *m);
 int rbproto_validate_auth_proof(const Rackboot__V1__AuthProof *m);
 int rbproto_validate_auth_result(const Rackboot__V1__AuthResult *m);
 int rbproto_validate_sync_request(const Rackboot__V1__SyncRequest *m);
+int rbproto_validate_agent_status(const Rackboot__V1__AgentStatus *m);
+int rbproto_validate_render_context(const Rackboot__V1__RenderContext *m);
 int rbproto_validate_sync_response(const Rackboot__V1__SyncResponse *m);
 int rbproto_validate_intent(const Rackboot__V1__Intent *m);
 int rbproto_validate_profile(const Rackboot__V1__Profile *m);

@@ -573,9 +573,25 @@ static void on_signal(uv_signal_t *h, int signum)
     }
 }
 
+/* The controller's view of this agent (uplink_set_status): cache use and
+ * what answer files are rendered with. Sent with the next sync. */
+static void report_status(agent *a)
+{
+    if (!a->uplink) {
+        return;
+    }
+    uplink_status st = { .has_render = true, .render = a->render };
+    if (a->cache) {
+        st.cache_bytes = cache_get_stats(a->cache)->bytes_stored;
+        st.cache_limit_bytes = cache_max_size(a->cache);
+    }
+    uplink_set_status(a->uplink, &st);
+}
+
 static void on_expire(uv_timer_t *t)
 {
     agent *a = t->data;
+    report_status(a);
     size_t n = dhcp6_bindings_expire(a->bindings, (uint64_t)time(NULL));
     if (n > 0) {
         log_debug("dhcp6 expired bindings=%zu", n);
@@ -718,6 +734,7 @@ static void on_cache_fetched(void *userdata, const uint8_t sha256[32], const cha
     sha256_to_hex(sha256, hex);
     if (r == 0) {
         log_info("cache stored object=%s url=%s bytes=%" PRIu64, hex, url, bytes);
+        report_status(userdata); /* the cache grew: say so with the next sync */
     } else if (r == -EBADMSG) {
         log_error("cache object failed verification, refused object=%s url=%s bytes=%" PRIu64, hex,
                   url, bytes);
@@ -1307,6 +1324,7 @@ static int run(const char *config_path, const char *user)
     if (r < 0) {
         goto out;
     }
+    report_status(&a);
     uv_timer_init(&loop, &a.expire_timer);
     a.expire_timer.data = &a;
     uv_timer_start(&a.expire_timer, on_expire, EXPIRE_EVERY_MS, EXPIRE_EVERY_MS);

@@ -72,6 +72,9 @@ rackboot_unit_test(test_web_filter LIBS rb_web)
 rackboot_unit_test(test_web_assets LIBS rb_web)
 # The pages' install and cancel bodies (controller/web/actions.h).
 rackboot_unit_test(test_web_actions LIBS rb_web)
+# The install page's answer file: the agent's text, the token redacted
+# (controller/web/answer.h).
+rackboot_unit_test(test_web_answer LIBS rb_web)
 
 # The controller without TLS listeners: --check-config, start, SIGTERM, and
 # bad configurations exit 1 with their message, never on a signal.

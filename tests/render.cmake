@@ -1,4 +1,4 @@
-# Tests of rack-agent/render/: golden files (tests/golden/render/) for the
+# Tests of render/: golden files (tests/golden/render/) for the
 # iPXE script, command line and kickstart; the overlay cpio walked here and
 # by GNU cpio; the template check; the request-path parsers under replay.
 rackboot_unit_test(test_render_template LIBS rb_model)
@@ -7,6 +7,8 @@ target_compile_definitions(test_render_files PRIVATE
                            RENDER_GOLDEN_DIR="${CMAKE_CURRENT_SOURCE_DIR}/golden/render"
                            RENDER_EXAMPLES_DIR="${CMAKE_SOURCE_DIR}/deploy/examples")
 rackboot_unit_test(test_render_overlay LIBS rb_render)
+# The render context on the wire (render/wire.h), as agents report it.
+rackboot_unit_test(test_render_wire LIBS rb_render)
 rackboot_fuzz_target(fuzz_render_path LIBS rb_render)
 pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson)
 rackboot_unit_test(test_render_nocloud LIBS rb_render PkgConfig::JANSSON)

@@ -181,6 +181,13 @@ typedef struct store_backend_ops {
     int (*agent_seen_set)(store_backend *b, int64_t rack_id, const char *agent, const char *version,
                           uint64_t now);
     int (*agent_acked_set)(store_backend *b, int64_t rack_id, uint64_t generation, uint64_t now);
+    /* Records the agent's report (its contact too); a NULL render_context
+     * keeps the one stored. */
+    int (*agent_status_set)(store_backend *b, int64_t rack_id, const store_agent_status *status,
+                            uint64_t now);
+    /* The packed RenderContext the agent last reported, as a new buffer
+     * (free() it): 1, or 0 when it never did. */
+    int (*agent_render_get)(store_backend *b, int64_t rack_id, void **ret, size_t *ret_len);
     int (*agent_stored_set)(store_backend *b, int64_t rack_id, uint64_t through, uint64_t now);
 
     /* ---- Hosts ---- */

@@ -345,6 +345,17 @@ static const char *const migrations[] = {
     "UPDATE profiles SET kind_v10 = kind;"
     "ALTER TABLE profiles DROP COLUMN kind;"
     "ALTER TABLE profiles RENAME COLUMN kind_v10 TO kind;",
+    /* 11: what an agent reports of itself with its syncs (AgentStatus):
+     * its image cache's use and limit, and its render context (the packed
+     * RenderContext message, kept as the agent sent it so that the web
+     * view renders with exactly that; NULL until reported). status_ms: when
+     * it last reported, 0 never. */
+    "ALTER TABLE agents ADD COLUMN cache_bytes INTEGER NOT NULL DEFAULT 0 "
+    "CHECK (cache_bytes >= 0);"
+    "ALTER TABLE agents ADD COLUMN cache_limit_bytes INTEGER NOT NULL DEFAULT 0 "
+    "CHECK (cache_limit_bytes >= 0);"
+    "ALTER TABLE agents ADD COLUMN status_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN render_context BLOB;",
 };
 
 /* ---- Statements -------------------------------------------------------- */
@@ -421,6 +432,8 @@ enum {
     ST_AGENT_ACK,
     ST_AGENT_STORED,
     ST_AGENT_THROUGH,
+    ST_AGENT_STATUS,
+    ST_AGENT_RENDER,
     ST_HOST_BY_NAME,
     ST_HOST_ADDR_OWNER,
     ST_HOST_MAC_OWNER,
@@ -499,7 +512,9 @@ static const char *const statements[_ST_MAX] = {
                       "coalesce(a.stored_through, 0), "
                       "(SELECT count(*) FROM hosts WHERE rack_id = r.id), "
                       "(SELECT count(*) FROM hosts h JOIN installs i ON i.host_id = h.id AND "
-                      "i.state IN " ACTIVE_STATES " WHERE h.rack_id = r.id) "
+                      "i.state IN " ACTIVE_STATES " WHERE h.rack_id = r.id), "
+                      "coalesce(a.cache_bytes, 0), coalesce(a.cache_limit_bytes, 0), "
+                      "coalesce(a.status_ms, 0), a.render_context IS NOT NULL "
                       "FROM racks r LEFT JOIN agents a ON a.rack_id = r.id ORDER BY r.name",
     [ST_AGENT_ENSURE] = "INSERT INTO agents (rack_id) VALUES (?1) ON CONFLICT DO NOTHING",
     [ST_AGENT_SEEN] =
@@ -510,6 +525,11 @@ static const char *const statements[_ST_MAX] = {
         "UPDATE agents SET stored_through = ?2, last_seen_ms = ?3 WHERE rack_id = ?1 "
         "RETURNING stored_through",
     [ST_AGENT_THROUGH] = "SELECT stored_through FROM agents WHERE rack_id = ?1",
+    [ST_AGENT_STATUS] = "UPDATE agents SET cache_bytes = ?2, cache_limit_bytes = ?3, "
+                        "render_context = coalesce(?4, render_context), status_ms = ?5, "
+                        "last_seen_ms = ?5 WHERE rack_id = ?1",
+    [ST_AGENT_RENDER] = "SELECT render_context FROM agents WHERE rack_id = ?1 "
+                        "AND render_context IS NOT NULL",
     [ST_HOST_BY_NAME] = "SELECT id, rack_id FROM hosts WHERE name = ?1",
     [ST_HOST_ADDR_OWNER] = "SELECT name FROM hosts WHERE address = ?1 AND name != ?2",
     [ST_HOST_MAC_OWNER] = "SELECT h.name FROM host_macs m JOIN hosts h ON h.id = m.host_id "
@@ -1210,6 +1230,10 @@ static int sq_racks_list(backend *b, int (*cb)(const store_rack *r, void *userda
             .stored_through = col_u64(st, 6),
             .hosts = (uint32_t)sqlite3_column_int64(st, 7),
             .active_installs = (uint32_t)sqlite3_column_int64(st, 8),
+            .cache_bytes = col_u64(st, 9),
+            .cache_limit_bytes = col_u64(st, 10),
+            .status_ms = col_u64(st, 11),
+            .has_render_context = sqlite3_column_int(st, 12) != 0,
         };
         TRY(cb(&row, userdata));
     }
@@ -1263,6 +1287,45 @@ static int sq_agent_seen_set(backend *b, int64_t rack_id, const char *agent, con
     bind_text(st, 3, version);
     bind_u64(st, 4, now);
     return step_done(b, st);
+}
+
+static int sq_agent_status_set(backend *b, int64_t rack_id, const store_agent_status *status,
+                               uint64_t now)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_AGENT_STATUS, &st));
+    sqlite3_bind_int64(st, 1, rack_id);
+    bind_u64(st, 2, status->cache_bytes);
+    bind_u64(st, 3, status->cache_limit_bytes);
+    if (status->render_context) {
+        bind_blob(st, 4, status->render_context, status->render_context_len);
+    } else {
+        sqlite3_bind_null(st, 4);
+    }
+    bind_u64(st, 5, now);
+    return step_done(b, st);
+}
+
+static int sq_agent_render_get(backend *b, int64_t rack_id, void **ret, size_t *ret_len)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_AGENT_RENDER, &st));
+    sqlite3_bind_int64(st, 1, rack_id);
+    int r = step(b, st);
+    if (r != 1) {
+        return r;
+    }
+    size_t n = (size_t)sqlite3_column_bytes(st, 0);
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        return -ENOMEM;
+    }
+    if (n > 0) {
+        memcpy(p, sqlite3_column_blob(st, 0), n);
+    }
+    *ret = p;
+    *ret_len = n;
+    return 1;
 }
 
 static int sq_agent_acked_set(backend *b, int64_t rack_id, uint64_t generation, uint64_t now)
@@ -2464,6 +2527,8 @@ const store_backend_ops store_sqlite_ops = {
     .agent_journal_set = sq_agent_journal_set,
     .agent_seen_set = sq_agent_seen_set,
     .agent_acked_set = sq_agent_acked_set,
+    .agent_status_set = sq_agent_status_set,
+    .agent_render_get = sq_agent_render_get,
     .agent_stored_set = sq_agent_stored_set,
     .host_find = sq_host_find,
     .host_get = sq_host_get,

@@ -16,7 +16,9 @@
 #include "parse.h"
 #include "rbproto.h"
 #include "util.h"
+#include "web/answer.h"
 #include "web/filter.h"
+#include "wire.h"
 
 #define JSON_TYPE "application/json"
 /* A store callback's "enough": stops the listing, is no error. */
@@ -44,7 +46,7 @@ struct feed {
     bool waiting_start; /* opened without a seq: finding where events end */
 };
 
-typedef enum job_kind { JOB_HOSTS, JOB_RACKS, JOB_EVENTS, JOB_FEED } job_kind;
+typedef enum job_kind { JOB_HOSTS, JOB_RACKS, JOB_EVENTS, JOB_FEED, JOB_ANSWER } job_kind;
 
 typedef struct job {
     web_data *d;
@@ -63,11 +65,18 @@ typedef struct job {
     bool more;
     uint64_t last_seq;
     int r;
+    /* JOB_ANSWER: the text, or the status and why */
+    char *answer;
+    size_t answer_len;
+    web_answer_kind answer_kind;
+    int answer_status; /* HTTP: 200, or the error's */
+    char why[256];
 } job;
 
 static void job_free(job *j)
 {
     json_decref(j->rows);
+    free(j->answer);
     free(j);
 }
 
@@ -126,6 +135,23 @@ static int add_rack(const store_rack *r, void *userdata)
                           (json_int_t)r->last_seen_ms, "generation", (json_int_t)r->generation,
                           "acked_generation", (json_int_t)r->acked_generation, "hosts",
                           (json_int_t)r->hosts, "active_installs", (json_int_t)r->active_installs);
+    /* The agent's report, when it made one: null fields say "not reported"
+     * (an agent older than the report, or none yet), not "empty". */
+    if (o && r->status_ms > 0) {
+        json_object_set_new(o, "cache_bytes", json_integer((json_int_t)r->cache_bytes));
+        json_object_set_new(o, "cache_limit_bytes",
+                            r->cache_limit_bytes > 0
+                                ? json_integer((json_int_t)r->cache_limit_bytes)
+                                : json_null());
+        json_object_set_new(o, "status_time", json_integer((json_int_t)r->status_ms));
+    } else if (o) {
+        json_object_set_new(o, "cache_bytes", json_null());
+        json_object_set_new(o, "cache_limit_bytes", json_null());
+        json_object_set_new(o, "status_time", json_null());
+    }
+    if (o) {
+        json_object_set_new(o, "answer_files", json_boolean(r->has_render_context));
+    }
     if (!o || json_array_append_new(j->rows, o) < 0) {
         return -ENOMEM;
     }
@@ -145,6 +171,117 @@ static int add_event(const store_event_row *e, void *userdata)
     return 0;
 }
 
+/* ---- the answer file of a host's install (pool thread) ---- */
+
+#define RENDER_CONTEXT_MAX 4096u /* a packed RenderContext is far smaller */
+
+typedef struct answer_find {
+    job *j;
+    const Rackboot__V1__RenderContext *ctx; /* NULL: the agent never said */
+    bool found;
+} answer_find;
+
+static void answer_fail(job *j, int status, const char *why)
+{
+    j->answer_status = status;
+    snprintf(j->why, sizeof(j->why), "%s", why);
+}
+
+/* The rack's intents: renders the one of j->host, built as its sync builds
+ * it (wire_intent, wire_profile). */
+static int answer_of_intent(const store_intent *in, void *userdata)
+{
+    answer_find *f = userdata;
+    job *j = f->j;
+    if (!streq(in->host->name, j->host)) {
+        return 0;
+    }
+    f->found = true;
+    if (!f->ctx) {
+        return STOP;
+    }
+    wire_arena *a = wire_arena_new();
+    if (!a) {
+        return -ENOMEM;
+    }
+    Rackboot__V1__Intent *m = wire_intent(a, in);
+    Rackboot__V1__Profile *p = wire_profile(a, in->profile);
+    int r = !m || !p ? -ENOMEM : 0;
+    if (r == 0) {
+        r = web_answer_render(p, m, f->ctx, &j->answer, &j->answer_len, &j->answer_kind);
+    }
+    wire_arena_free(a);
+    if (r == -ENOENT) {
+        j->answer_status = 404;
+        (void)!snprintf(j->why, sizeof(j->why),
+                        "profile %.63s has no answer file (an image profile's host gets a "
+                        "NoCloud seed)",
+                        in->profile->name);
+        return STOP;
+    }
+    if (r < 0 && r != -ENOMEM) {
+        j->answer_status = 500;
+        (void)!snprintf(j->why, sizeof(j->why), "the %s cannot be rendered: %.100s",
+                        in->profile->kind == PROFILE_DEBIAN_INSTALLER ? "preseed" : "kickstart",
+                        errstr(r));
+        return STOP;
+    }
+    return r < 0 ? r : STOP;
+}
+
+static void answer_work(store *st, job *j)
+{
+    store_host h;
+    j->answer_status = 200;
+    j->r = store_host_get(st, j->host, &h);
+    if (j->r == -ENOENT) {
+        j->r = 0;
+        answer_fail(j, 404, "no such host");
+        return;
+    }
+    if (j->r < 0) {
+        return;
+    }
+    void *blob = NULL;
+    size_t len = 0;
+    Rackboot__V1__RenderContext *ctx = NULL;
+    j->r = store_agent_render_context(st, h.rack, &blob, &len);
+    if (j->r == 0 && len <= RENDER_CONTEXT_MAX) {
+        ctx = rackboot__v1__render_context__unpack(NULL, len, blob);
+        if (ctx && rbproto_validate_render_context(ctx) < 0) {
+            rackboot__v1__render_context__free_unpacked(ctx, NULL);
+            ctx = NULL;
+        }
+    }
+    free(blob);
+    if (j->r == -ENOENT) {
+        j->r = 0;
+    }
+    answer_find f = { .j = j, .ctx = ctx };
+    if (j->r >= 0) {
+        j->r = store_rack_intents(st, h.rack, NULL, answer_of_intent, &f);
+    }
+    if (ctx) {
+        rackboot__v1__render_context__free_unpacked(ctx, NULL);
+    }
+    if (j->r == STOP) {
+        j->r = 0;
+    }
+    if (j->r < 0 || j->answer_status != 200) {
+        return;
+    }
+    if (!f.found) {
+        answer_fail(j, 404, "the host has no active install");
+    } else if (!ctx) {
+        j->answer_status = 409;
+        /* Truncation is harmless: a name is at most 63 characters. */
+        (void)!snprintf(j->why, sizeof(j->why),
+                        "rack %.63s: its agent has not reported how it renders (not connected "
+                        "since this controller asks, or older than it)",
+                        h.rack);
+    }
+}
+
 static void job_work(store *st, void *arg)
 {
     job *j = arg;
@@ -154,6 +291,9 @@ static void job_work(store *st, void *arg)
         return;
     }
     switch (j->kind) {
+    case JOB_ANSWER:
+        answer_work(st, j);
+        break;
     case JOB_HOSTS: {
         /* The store pages by rack and name; states, phases and the
          * prefix are matched in add_host(). */
@@ -215,6 +355,19 @@ static void reply_json(http_request *req, json_t *o)
 
 static void feed_done(job *j);
 
+static void answer_done(http_request *req, job *j)
+{
+    if (j->answer_status != 200) {
+        http_reply_error(req, j->answer_status, j->why);
+        return;
+    }
+    /* Which kind, for the page's heading; the text itself is the file. */
+    http_request_add_header(req, "X-Rackboot-Answer-Kind", web_answer_kind_name(j->answer_kind));
+    char *text = j->answer;
+    j->answer = NULL;
+    http_reply_owned(req, 200, "text/plain; charset=utf-8", text, j->answer_len);
+}
+
 static void job_done(void *arg, int status)
 {
     job *j = arg;
@@ -236,6 +389,11 @@ static void job_done(void *arg, int status)
             log_warn("web: store read failed: %s", errstr(r));
             http_reply_error(req, r == -ECANCELED ? 503 : 500, "cannot read the store");
         }
+        job_free(j);
+        return;
+    }
+    if (j->kind == JOB_ANSWER) {
+        answer_done(req, j);
         job_free(j);
         return;
     }
@@ -296,6 +454,26 @@ void web_data_hosts(web_data *d, http_request *req)
         return;
     }
     j->filter = f;
+    job_submit(d, j, req);
+}
+
+void web_data_answer(web_data *d, http_request *req)
+{
+    const char *host = http_request_query(req, "host");
+    if (!host || !host[0]) {
+        http_reply_error(req, 400, "host: missing");
+        return;
+    }
+    if (strlen(host) > WEB_NAME_MAX || !fleet_name_valid(host)) {
+        http_reply_error(req, 400, "host: not a name");
+        return;
+    }
+    job *j = job_new(d, JOB_ANSWER, req);
+    if (!j) {
+        http_reply_error(req, 500, "out of memory");
+        return;
+    }
+    snprintf(j->host, sizeof(j->host), "%s", host);
     job_submit(d, j, req);
 }
 

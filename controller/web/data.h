@@ -9,7 +9,20 @@
  *       is after= the last host. 400 with the reason for a bad query.
  *   GET /api/racks
  *       {"racks": [{rack, agent, version, last_seen, generation,
- *        acked_generation, hosts, active_installs}...]}
+ *        acked_generation, hosts, active_installs, cache_bytes,
+ *        cache_limit_bytes, status_time, answer_files}...]}: cache_bytes,
+ *        cache_limit_bytes and status_time are what the agent last
+ *        reported with a sync (null: never; cache_limit_bytes null also
+ *        when the cache has no limit); answer_files says the agent reported
+ *        its render context, so /api/answer can render for the rack.
+ *   GET /api/answer?host=NAME
+ *       text/plain: the kickstart (or preseed) of the host's active
+ *       install as its agent serves it, the install's token replaced by
+ *       REDACTED (web/answer.h); the header X-Rackboot-Answer-Kind says
+ *       "kickstart" or "preseed". 404 for an unknown host, a host without
+ *       an active install, or a profile without an answer file (image);
+ *       409 when the rack's agent never reported its render context; the
+ *       reason as the body.
  *   GET /api/events?after=SEQ&limit=N&host=H&tail=N
  *       {"events": [{seq, time, host, install_id, phase, percent,
  *        message}...], "last_seq": SEQ}, oldest first; tail=N (every host):
@@ -50,6 +63,7 @@ web_data *web_data_free(web_data *d);
 /* Route handlers (the caller checked the session). */
 void web_data_hosts(web_data *d, http_request *req);
 void web_data_racks(web_data *d, http_request *req);
+void web_data_answer(web_data *d, http_request *req);
 void web_data_events(web_data *d, http_request *req);
 void web_data_stream(web_data *d, http_request *req);
 

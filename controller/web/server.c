@@ -258,6 +258,7 @@ static void on_me(http_request *req, void *userdata)
     }
 DATA_ROUTE(hosts)
 DATA_ROUTE(racks)
+DATA_ROUTE(answer)
 DATA_ROUTE(events)
 DATA_ROUTE(stream)
 #undef DATA_ROUTE
@@ -393,6 +394,7 @@ int web_server_new(uv_loop_t *loop, const web_server_config *cfg, web_server **r
         { HTTP_METHOD_POST, "/logout", on_logout },
         { HTTP_METHOD_GET, "/api/hosts", on_data_hosts },
         { HTTP_METHOD_GET, "/api/racks", on_data_racks },
+        { HTTP_METHOD_GET, "/api/answer", on_data_answer },
         { HTTP_METHOD_GET, "/api/events", on_data_events },
         { HTTP_METHOD_GET, "/api/events/stream", on_data_stream },
     };

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "model_pb.h"
 #include "rbproto.h"
+#include "render/wire.h"
 #include "session.h"
 #include "tls.h"
 #include "util.h"
@@ -59,52 +60,13 @@ struct uplink {
     unsigned failures;   /* calls on `session` without a reply since then */
     intent_set *pending; /* handed to the loop, with pending_plan */
     power_plan *pending_plan;
+    bool has_status; /* `status` was set: the syncs report it */
+    uplink_status status;
     pthread_t sync_thread, events_thread;
     bool sync_started, events_started;
 };
 
 /* ---- Conversion ------------------------------------------------------- */
-
-static int intent_from(const Rackboot__V1__Intent *m, intent *in)
-{
-    *in = (intent){ 0 };
-    if (m->n_macs > INTENT_MAX_MACS || m->n_dns_servers > INTENT_MAX_DNS ||
-        m->n_search > INTENT_MAX_SEARCH || m->address.len != 16) {
-        return -EINVAL;
-    }
-    in->install_id = strdup(m->install_id);
-    in->host = strdup(m->host);
-    in->hostname = strdup(*m->hostname ? m->hostname : m->host);
-    in->token = strdup(m->token);
-    if (!in->install_id || !in->host || !in->hostname || !in->token) {
-        intent_clear(in);
-        return -ENOMEM;
-    }
-    for (size_t i = 0; i < m->n_macs; i++) {
-        memcpy(in->macs[i], m->macs[i].data, 6);
-    }
-    in->n_macs = m->n_macs;
-    memcpy(&in->address, m->address.data, 16);
-    in->prefix_len = (uint8_t)m->prefix_length;
-    if (m->gateway.len == 16) {
-        in->has_gateway = true;
-        memcpy(&in->gateway, m->gateway.data, 16);
-    }
-    for (size_t i = 0; i < m->n_dns_servers; i++) {
-        memcpy(&in->dns[i], m->dns_servers[i].data, 16);
-    }
-    in->n_dns = m->n_dns_servers;
-    for (size_t i = 0; i < m->n_search; i++) {
-        in->search[i] = strdup(m->search[i]);
-        if (!in->search[i]) {
-            intent_clear(in);
-            return -ENOMEM;
-        }
-        in->n_search = i + 1;
-    }
-    in->attempt = m->attempt;
-    return 0;
-}
 
 int uplink_intents_from_sync(const Rackboot__V1__SyncResponse *sr, intent_set **ret)
 {
@@ -123,7 +85,7 @@ int uplink_intents_from_sync(const Rackboot__V1__SyncResponse *sr, intent_set **
     }
     for (size_t i = 0; r >= 0 && i < sr->n_intents; i++) {
         intent in;
-        r = intent_from(sr->intents[i], &in);
+        r = model_intent_from_pb(sr->intents[i], &in);
         if (r >= 0) {
             r = intent_set_add(set, &in, sr->intents[i]->profile);
             if (r < 0) {
@@ -425,6 +387,14 @@ static void hand_over(uplink *u, intent_set *set, power_plan *plan)
     uv_async_send(&u->wake);
 }
 
+void uplink_set_status(uplink *u, const uplink_status *st)
+{
+    pthread_mutex_lock(&u->lock);
+    u->status = *st;
+    u->has_status = true;
+    pthread_mutex_unlock(&u->lock);
+}
+
 static void *sync_main(void *arg)
 {
     uplink *u = arg;
@@ -450,6 +420,24 @@ static void *sync_main(void *arg)
         sync.held_generation = held;
         sync.acked_generation = acked;
         sync.max_wait_ms = u->cfg.sync_wait_ms;
+        /* A copy, so that the loop may set the next while this one is
+         * sent. */
+        Rackboot__V1__AgentStatus status = RACKBOOT__V1__AGENT_STATUS__INIT;
+        uplink_status st;
+        render_context_pb rc;
+        pthread_mutex_lock(&u->lock);
+        bool has_status = u->has_status;
+        st = u->status;
+        pthread_mutex_unlock(&u->lock);
+        if (has_status) {
+            status.cache_bytes = st.cache_bytes;
+            status.cache_limit_bytes = st.cache_limit_bytes;
+            if (st.has_render) {
+                render_context_to_pb(&st.render, &rc);
+                status.render = &rc.m;
+            }
+            sync.status = &status;
+        }
         Rackboot__V1__AgentRequest req = RACKBOOT__V1__AGENT_REQUEST__INIT;
         req.body_case = RACKBOOT__V1__AGENT_REQUEST__BODY_SYNC;
         req.sync = &sync;

@@ -22,6 +22,7 @@
 #include "model/intent.h"
 #include "powerctl/plan.h"
 #include "rackboot.pb-c.h"
+#include "render/context.h"
 #include "uplink/journal.h"
 
 typedef struct uplink_config {
@@ -48,6 +49,21 @@ int uplink_new(uv_loop_t *loop, const uplink_config *cfg, journal *j, uplink_sta
                void *userdata, uplink **ret);
 /* Stops the threads (closing the connection under them) and frees. */
 uplink *uplink_free(uplink *u);
+
+/* What the agent reports of itself with each sync (AgentStatus in
+ * proto/rackboot.proto): its cache's use and what it renders with. */
+typedef struct uplink_status {
+    uint64_t cache_bytes;
+    uint64_t cache_limit_bytes; /* 0: no limit */
+    bool has_render;
+    /* Its search names are borrowed: they must outlive the uplink (the
+     * agent's config, as for the agent's own render_context). */
+    render_context render;
+} uplink_status;
+
+/* Loop thread: the status the next syncs report (copied). Until the first
+ * call the syncs report none, and the controller keeps what it had. */
+void uplink_set_status(uplink *u, const uplink_status *st);
 
 /* Loop thread: events were appended and synced; send them soon. */
 void uplink_events_ready(uplink *u);

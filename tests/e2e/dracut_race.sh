@@ -1,6 +1,6 @@
 #!/bin/bash
 # The seed's gotcha #1 on real dracut, and rackboot's overlay initrd fixing
-# it (rack-agent/render/overlay.h).
+# it (render/overlay.h).
 #
 #   dracut_race.sh AGENT CONTROLLER CLI PKI      (only the agent is run)
 #

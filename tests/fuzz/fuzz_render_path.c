@@ -1,4 +1,4 @@
-/* Fuzzes what rack-agent/render parses from outside: request paths the HTTP
+/* Fuzzes what render parses from outside: request paths the HTTP
  * server hands over (/boot/<mac>.ipxe, /ks/<id>, /progress/<id>,
  * /phone-home/<id>), and the
  * same bytes as a `{{name}}` template (profile files are operator input, but

@@ -6,7 +6,13 @@
 #   - GET /api/hosts pages by name (limit, after, more) and filters by
 #     rack, state, phase and name prefix on the controller; a bad filter
 #     gets 400 with the reason; without a session 401;
-#   - GET /api/racks shows the agent once it synced;
+#   - GET /api/racks shows the agent once it synced, with the cache use
+#     it reports (AgentStatus), and so do `rackboot racks` and its --json;
+#   - GET /api/answer?host= renders the host's kickstart as its agent
+#     would, with the agent's reported render context, the token
+#     REDACTED (the real one appears nowhere in the answer), for viewers
+#     too; 404 without an active install, 409 for a rack whose agent never
+#     reported how it renders;
 #   - GET /api/events/stream (Server-Sent Events) delivers the install's
 #     events as the agent reports them, each with its seq as id, a
 #     `change` event when states change without one (an install asked for,
@@ -89,7 +95,7 @@ web2,52:54:00:00:0a:02,rack-a,2001:db8:a::2
 web3,52:54:00:00:0a:03,rack-a,2001:db8:a::3
 web4,52:54:00:00:0a:04,rack-a,2001:db8:a::4
 EOF
-printf 'text\n' >el9.ks
+printf 'text\nurl --url={{agent_url}}/images/{{profile}}/\n# {{token}}\n' >el9.ks
 cat >profiles.conf <<EOF
 [profile el9]
 kernel = http://mirror.invalid/el9/vmlinuz sha256=$(printf '%064d' 1)
@@ -155,7 +161,10 @@ for _ in $(seq 100); do
 done
 grep -q '^retry: ' sse.out || fail "the stream did not start: $(cat sse.err)"
 cli install web2 --profile el9 >/dev/null || fail "install web2"
-"${AGENT[@]}" watch --wait 20000 >watch.out 2>&1 &
+# What a real agent reports with its syncs (1.2 GiB of 20 GiB cached).
+"${AGENT[@]}" watch --wait 20000 --cache-bytes 1288490189 --cache-limit 21474836480 \
+    --base-url 'http://[2001:db8:a::fe]:8080' --dns 2001:db8::53 --search rack-a.example.net \
+    >watch.out 2>&1 &
 WATCH_PID=$!
 ID=""
 for _ in $(seq 100); do
@@ -168,6 +177,15 @@ done
 api /api/racks >/dev/null
 [ "$(js '[r["agent"] for r in d["racks"] if r["rack"] == "rack-a"][0]')" = rack-a ] ||
     fail "racks: $(cat api.json)"
+[ "$(js '[(r["cache_bytes"], r["cache_limit_bytes"], r["answer_files"]) for r in d["racks"] if r["rack"] == "rack-a"][0]')" = "(1288490189, 21474836480, True)" ] ||
+    fail "rack-a cache use: $(cat api.json)"
+[ "$(js '[(r["cache_bytes"], r["answer_files"]) for r in d["racks"] if r["rack"] == "rack-b"][0]')" = "(None, False)" ] ||
+    fail "rack-b without an agent: $(cat api.json)"
+cli racks --json >racks.json || fail "racks --json"
+grep -q '"cache_bytes": *1288490189' racks.json || fail "racks --json cache: $(cat racks.json)"
+grep -q '"cache_limit_bytes": *21474836480' racks.json || fail "racks --json limit: $(cat racks.json)"
+cli racks >racks.txt || fail "racks"
+grep -q '^rack-a .* 1\.2G/20G ' racks.txt || fail "racks cache column: $(cat racks.txt)"
 "${AGENT[@]}" events --from 1 "web2:$ID:dhcp_bound" "web2:$ID:kernel_fetched" \
     "web2:$ID:installed" >events.out 2>&1 || fail "agent events: $(cat events.out)"
 for _ in $(seq 100); do
@@ -290,5 +308,36 @@ cli audit >audit.out || fail "audit"
 grep -q "local:uid=$(id -u) (web).*install.*web4.*ok" audit.out || fail "no audited install: $(cat audit.out)"
 grep -q "local:uid=$(id -u) (web).*cancel.*web4.*ok" audit.out || fail "no audited cancel: $(cat audit.out)"
 grep -q "viewer:val (web).*install.*web4" audit.out || fail "no audited refusal: $(cat audit.out)"
+
+step "the answer file as rendered, token redacted; viewers may read it"
+"${AGENT[@]}" sync --held 0 --wait 0 >intents.out 2>&1 || fail "agent sync: $(cat intents.out)"
+TOKEN3=$(sed -n "s/^intent host=web3 .* token=\([^ ]*\) .*/\1/p" intents.out)
+[ -n "$TOKEN3" ] || fail "no token for web3: $(cat intents.out)"
+code=$("${CURL[@]}" -o answer.txt -D answer.h -w '%{http_code}' -H "Cookie: $VSESSION" \
+    "$BASE/api/answer?host=web3")
+[ "$code" = 200 ] || fail "viewer /api/answer?host=web3: $code $(cat answer.txt)"
+grep -qi '^content-type: text/plain' answer.h || fail "answer type: $(cat answer.h)"
+grep -qi '^x-rackboot-answer-kind: kickstart' answer.h || fail "answer kind: $(cat answer.h)"
+if grep -qF "$TOKEN3" answer.txt answer.h; then
+    fail "the token is in the answer: $(cat answer.txt)"
+fi
+grep -qxF '# REDACTED' answer.txt || fail "{{token}} not redacted: $(cat answer.txt)"
+grep -qF "url --url=http://[2001:db8:a::fe]:8080/images/el9/" answer.txt ||
+    fail "not rendered with the agent's base URL: $(cat answer.txt)"
+grep -qF "http://[2001:db8:a::fe]:8080/progress/$ID3?token=REDACTED" answer.txt ||
+    fail "progress URL: $(cat answer.txt)"
+code=$("${CURL[@]}" -o answer.txt -w '%{http_code}' -H "Cookie: $SESSION" "$BASE/api/answer?host=web2")
+[ "$code" = 404 ] || fail "web2, installed: $code $(cat answer.txt)"
+grep -q "no active install" answer.txt || fail "web2: $(cat answer.txt)"
+code=$("${CURL[@]}" -o answer.txt -w '%{http_code}' -H "Cookie: $SESSION" "$BASE/api/answer?host=nope")
+[ "$code" = 404 ] || fail "unknown host: $code $(cat answer.txt)"
+code=$("${CURL[@]}" -o answer.txt -w '%{http_code}' -H "Cookie: $SESSION" "$BASE/api/answer?host=a/b")
+[ "$code" = 400 ] || fail "bad host name: $code $(cat answer.txt)"
+code=$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$BASE/api/answer?host=web3")
+[ "$code" = 401 ] || fail "/api/answer without a session: $code"
+cli install db1 --profile el9 >/dev/null || fail "install db1"
+code=$("${CURL[@]}" -o answer.txt -w '%{http_code}' -H "Cookie: $SESSION" "$BASE/api/answer?host=db1")
+[ "$code" = 409 ] || fail "rack-b never reported: $code $(cat answer.txt)"
+grep -q "rack rack-b: its agent has not reported" answer.txt || fail "db1: $(cat answer.txt)"
 
 echo "PASS: $TEST_NAME"

@@ -16,7 +16,7 @@ import re
 import sys
 
 SIBLINGS = ("controller", "cli", "rack-agent", "deploy-ramdisk")
-SHARED = ("model", "proto", "client", "pki", "common", "metrics", "http")
+SHARED = ("model", "proto", "client", "pki", "common", "metrics", "http", "render")
 
 
 def top(path, root):

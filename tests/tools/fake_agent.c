@@ -9,6 +9,11 @@
  *   read instead of PERCENT: web1:-:power_status:on is the agent's poll)
  *   rb-fake-agent TLS-OPTIONS watch [--wait MS]
  *
+ * watch reports an AgentStatus with its syncs when given
+ * --cache-bytes N, --cache-limit N, --base-url URL (then a RenderContext
+ * with it), --dns ADDR and --search NAME (one each), as the agent's
+ * uplink does (rack-agent/uplink/uplink.h uplink_set_status).
+ *
  * Hostile modes, for tests/hostile/ (an authenticated agent misbehaving):
  *
  *   rb-fake-agent TLS-OPTIONS garbage [--size N] [--count K] [--wait MS]
@@ -30,6 +35,7 @@
  *
  * Output is one "key=value ..." line per fact, for shell tests to grep.
  * Exit: 0 ok, 1 refused / failed, 2 usage, 4 unreachable. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -56,7 +62,8 @@ static int usage(void)
     fprintf(stderr, "usage: rb-fake-agent --url URL --ca F --cert F --key F [--crl F]\n"
                     "                     [--server-name N] hello | sync [--held G] [--ack G]\n"
                     "                     [--wait MS] | events --from SEQ HOST:ID:PHASE[:PCT]...\n"
-                    "                     | watch [--wait MS]\n"
+                    "                     | watch [--wait MS] [--cache-bytes N] [--cache-limit N]\n"
+                    "                       [--base-url URL] [--dns ADDR] [--search NAME]\n"
                     "                     | garbage [--size N] [--count K] [--wait MS]\n"
                     "                     | oversized [--size N] [--wait MS]\n"
                     "                     | malformed-event [--size N] [--wait MS]\n");
@@ -174,6 +181,47 @@ out:
     return status;
 }
 
+/* The status watch reports (--cache-bytes ...); none when no
+ * option asked for one. */
+static bool status_given;
+static Rackboot__V1__AgentStatus status_msg = RACKBOOT__V1__AGENT_STATUS__INIT;
+static Rackboot__V1__RenderContext render_msg = RACKBOOT__V1__RENDER_CONTEXT__INIT;
+static uint8_t status_dns[16];
+static ProtobufCBinaryData status_dns_bin;
+static char *status_search;
+
+static int status_option(int c, const char *arg)
+{
+    status_given = true;
+    switch (c) {
+    case 'C':
+        status_msg.cache_bytes = strtoull(arg, NULL, 10);
+        return 0;
+    case 'L':
+        status_msg.cache_limit_bytes = strtoull(arg, NULL, 10);
+        return 0;
+    case 'B':
+        render_msg.base_url = RB_UNCONST(arg);
+        status_msg.render = &render_msg;
+        return 0;
+    case 'D':
+        if (inet_pton(AF_INET6, arg, status_dns) != 1) {
+            return -EINVAL;
+        }
+        status_dns_bin = (ProtobufCBinaryData){ .len = 16, .data = status_dns };
+        render_msg.n_dns_servers = 1;
+        render_msg.dns_servers = &status_dns_bin;
+        return 0;
+    case 'S':
+        status_search = RB_UNCONST(arg);
+        render_msg.n_search = 1;
+        render_msg.search = &status_search;
+        return 0;
+    default:
+        return -EINVAL;
+    }
+}
+
 /* Never returns: the test kills it. */
 static _Noreturn void do_watch(rb_session *s, uint32_t wait)
 {
@@ -183,6 +231,7 @@ static _Noreturn void do_watch(rb_session *s, uint32_t wait)
         sync.held_generation = held;
         sync.acked_generation = held;
         sync.max_wait_ms = wait;
+        sync.status = status_given ? &status_msg : NULL;
         Rackboot__V1__AgentRequest req = RACKBOOT__V1__AGENT_REQUEST__INIT;
         req.body_case = RACKBOOT__V1__AGENT_REQUEST__BODY_SYNC;
         req.sync = &sync;
@@ -682,6 +731,11 @@ int main(int argc, char **argv)
         { "from", required_argument, NULL, 'f' },
         { "size", required_argument, NULL, 'z' },
         { "count", required_argument, NULL, 'n' },
+        { "cache-bytes", required_argument, NULL, 'C' },
+        { "cache-limit", required_argument, NULL, 'L' },
+        { "base-url", required_argument, NULL, 'B' },
+        { "dns", required_argument, NULL, 'D' },
+        { "search", required_argument, NULL, 'S' },
         { 0 },
     };
     rb_session_config cfg = { .kind = RB_SESSION_AGENT };
@@ -728,6 +782,15 @@ int main(int argc, char **argv)
         case 'n':
             count = (unsigned)strtoul(optarg, NULL, 10);
             break;
+        case 'C':
+        case 'L':
+        case 'B':
+        case 'D':
+        case 'S':
+            if (status_option(c, optarg) < 0) {
+                return usage();
+            }
+            break;
         default:
             return usage();
         }
@@ -756,6 +819,15 @@ int main(int argc, char **argv)
             break;
         case 'n':
             count = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'C':
+        case 'L':
+        case 'B':
+        case 'D':
+        case 'S':
+            if (status_option(c, optarg) < 0) {
+                return usage();
+            }
             break;
         default:
             return usage();

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Checks the NoCloud seeds in tests/golden/nocloud/ the way cloud-init reads
-them (rack-agent/render/nocloud.h).
+them (render/nocloud.h).
 
 Always (python3-yaml):
   - every document parses with PyYAML (cloud-init's loader) to exactly what

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Checks a rendered preseed (tests/golden/render/preseed-*.cfg) the way
-Debian's installer will read it (rack-agent/render/preseed.h):
+Debian's installer will read it (render/preseed.h):
 
   - `debconf-set-selections --checkonly` (debconf's own parser) accepts it;
   - the lines after joining d-i's "\\" continuations each have an owner, a

@@ -295,6 +295,24 @@ static Rackboot__V1__AgentRequest *request_sync(void)
     e->sync->held_generation = 42;
     e->sync->acked_generation = 41;
     e->sync->max_wait_ms = 30000;
+    Rackboot__V1__AgentStatus *st =
+        TNEW(Rackboot__V1__AgentStatus, rackboot__v1__agent_status__init);
+    st->cache_bytes = 1288490189;        /* 1.2 GiB */
+    st->cache_limit_bytes = 20ull << 30; /* 20 GiB */
+    Rackboot__V1__RenderContext *rc =
+        TNEW(Rackboot__V1__RenderContext, rackboot__v1__render_context__init);
+    rc->base_url = tstr("%s", "http://[2001:db8:a1::2]:8080");
+    rc->n_dns_servers = 2;
+    rc->dns_servers = TARRAY(ProtobufCBinaryData, 2);
+    rc->dns_servers[0] = addr_last(0x53);
+    rc->dns_servers[1] = addr_last(0x54);
+    rc->n_search = 1;
+    rc->search = TARRAY(char *, 1);
+    rc->search[0] = tstr("%s", "rack-a1.example.net");
+    rc->gateway = addr_last(1);
+    rc->deploy_ramdisk = true;
+    st->render = rc;
+    e->sync->status = st;
     return e;
 }
 
@@ -1427,6 +1445,47 @@ RULE(sync_ack_above_held, Rackboot__V1__AgentRequest, request_sync(),
      e->sync->acked_generation = 43)
 RULE(sync_wait_too_long, Rackboot__V1__AgentRequest, request_sync(),
      e->sync->max_wait_ms = RBPROTO_MAX_WAIT_MS + 1)
+RULE(status_cache_over_limit, Rackboot__V1__AgentRequest, request_sync(),
+     e->sync->status->cache_bytes = RBPROTO_MAX_CACHE_BYTES + 1)
+RULE(status_cache_limit_over_limit, Rackboot__V1__AgentRequest, request_sync(),
+     e->sync->status->cache_limit_bytes = RBPROTO_MAX_CACHE_BYTES + 1)
+RULE(render_no_base_url, Rackboot__V1__AgentRequest, request_sync(),
+     e->sync->status->render->base_url = tstr("%s", ""))
+RULE(render_base_url_https, Rackboot__V1__AgentRequest, request_sync(),
+     e->sync->status->render->base_url = tstr("%s", "https://[2001:db8::2]"))
+RULE(render_base_url_ipv4, Rackboot__V1__AgentRequest, request_sync(),
+     e->sync->status->render->base_url = tstr("%s", "http://192.0.2.1"))
+RULE(render_base_url_not_an_address, Rackboot__V1__AgentRequest, request_sync(),
+     e->sync->status->render->base_url = tstr("%s", "http://[2001:db8::zz]"))
+RULE(render_base_url_unspecified, Rackboot__V1__AgentRequest, request_sync(),
+     e->sync->status->render->base_url = tstr("%s", "http://[::]"))
+RULE(render_base_url_path, Rackboot__V1__AgentRequest, request_sync(),
+     e->sync->status->render->base_url = tstr("%s", "http://[2001:db8::2]/x"))
+RULE(render_base_url_quote, Rackboot__V1__AgentRequest, request_sync(),
+     e->sync->status->render->base_url = tstr("%s", "http://[2001:db8::2]:80\""))
+RULE(render_base_url_port_0, Rackboot__V1__AgentRequest, request_sync(),
+     e->sync->status->render->base_url = tstr("%s", "http://[2001:db8::2]:0"))
+RULE(render_base_url_port_65536, Rackboot__V1__AgentRequest, request_sync(),
+     e->sync->status->render->base_url = tstr("%s", "http://[2001:db8::2]:65536"))
+RULE(render_base_url_empty_port, Rackboot__V1__AgentRequest, request_sync(),
+     e->sync->status->render->base_url = tstr("%s", "http://[2001:db8::2]:"))
+RULE(render_base_url_64_chars, Rackboot__V1__AgentRequest, request_sync(),
+     e->sync->status->render->base_url = tstr("http://[2001:db8::2]:80%0*d",
+                                              (int)RBPROTO_MAX_BASE_URL, 0))
+RULE(render_dns_5_bytes, Rackboot__V1__AgentRequest, request_sync(),
+     e->sync->status->render->dns_servers[1].len = 5)
+RULE(render_dns_9, Rackboot__V1__AgentRequest, request_sync(), {
+    Rackboot__V1__RenderContext *rc = e->sync->status->render;
+    rc->dns_servers = TARRAY(ProtobufCBinaryData, RBPROTO_MAX_DNS_SERVERS + 1);
+    rc->n_dns_servers = RBPROTO_MAX_DNS_SERVERS + 1;
+    for (size_t i = 0; i < rc->n_dns_servers; i++) {
+        rc->dns_servers[i] = addr_last((uint8_t)(0x50 + i));
+    }
+})
+RULE(render_search_quote, Rackboot__V1__AgentRequest, request_sync(),
+     e->sync->status->render->search[0] = tstr("%s", "a\"b.example"))
+RULE(render_gateway_multicast, Rackboot__V1__AgentRequest, request_sync(),
+     e->sync->status->render->gateway.data[0] = 0xff)
 RULE(error_code_ok, Rackboot__V1__AgentReply, reply_error(),
      e->error->code = RACKBOOT__V1__STATUS__STATUS_OK)
 RULE(error_code_unknown, Rackboot__V1__AgentReply, reply_error(),
@@ -1505,6 +1564,8 @@ RULE(status_row_state_unknown, Rackboot__V1__ApiReply, api_reply_statuses(2),
      e->statuses->rows[0]->state = (Rackboot__V1__InstallState)42)
 RULE(rack_row_acked_ahead, Rackboot__V1__ApiReply, api_reply_kind(3),
      e->racks->racks[0]->acked_generation = 43)
+RULE(rack_row_cache_over_limit, Rackboot__V1__ApiReply, api_reply_kind(3),
+     e->racks->racks[0]->cache_bytes = RBPROTO_MAX_CACHE_BYTES + 1)
 
 #define R(id)                                                                                      \
     {                                                                                              \
@@ -1621,6 +1682,23 @@ static const rule rules[] = {
     R(result_agent_without_rack),
     R(sync_ack_above_held),
     R(sync_wait_too_long),
+    R(status_cache_over_limit),
+    R(status_cache_limit_over_limit),
+    R(render_no_base_url),
+    R(render_base_url_https),
+    R(render_base_url_ipv4),
+    R(render_base_url_not_an_address),
+    R(render_base_url_unspecified),
+    R(render_base_url_path),
+    R(render_base_url_quote),
+    R(render_base_url_port_0),
+    R(render_base_url_port_65536),
+    R(render_base_url_empty_port),
+    R(render_base_url_64_chars),
+    R(render_dns_5_bytes),
+    R(render_dns_9),
+    R(render_search_quote),
+    R(render_gateway_multicast),
     R(error_code_ok),
     R(error_code_unknown),
     R(agent_request_no_body),
@@ -1661,6 +1739,7 @@ static const rule rules[] = {
     R(status_row_percent_101),
     R(status_row_state_unknown),
     R(rack_row_acked_ahead),
+    R(rack_row_cache_over_limit),
 };
 
 static void test_validation_rules(void **state)

@@ -1,4 +1,4 @@
-/* rack-agent/render: the iPXE script, the kernel command line and the
+/* render: the iPXE script, the kernel command line and the
  * kickstart against golden files (tests/golden/render/, byte for byte), the
  * URL paths the HTTP server parses, and the values that must never reach a
  * rendered file. RACKBOOT_UPDATE_GOLDEN=1 rewrites the golden files. */

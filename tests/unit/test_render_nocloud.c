@@ -1,4 +1,4 @@
-/* rack-agent/render/nocloud: the NoCloud seed (meta-data, network-config,
+/* render/nocloud: the NoCloud seed (meta-data, network-config,
  * user-data) against golden files (tests/golden/nocloud/, byte for byte,
  * validated by tests/tools/nocloud_check.py), and hostile values: what an
  * operator or a peer gives must come out as one JSON string, never as a

@@ -1,4 +1,4 @@
-/* rack-agent/render/overlay: the newc archive's byte layout (walked here
+/* render/overlay: the newc archive's byte layout (walked here
  * and by GNU cpio -t / -i), and the hook's behaviour when dracut sources it,
  * with a fake `ip` on PATH. */
 #include <errno.h>

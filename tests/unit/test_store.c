@@ -1875,6 +1875,65 @@ static void test_racks(void **state)
     assert_int_equal(o.rows[2].generation, 1);
 }
 
+/* An agent's report (AgentStatus): its cache use in the racks listing, its
+ * render context kept as sent, and kept when a later report has none. */
+static void test_agent_status(void **state)
+{
+    fixture *f = *state;
+    static const uint8_t ctx1[] = { 0x0a, 0x03, 'a', 'b', 'c' };
+    static const uint8_t ctx2[] = { 0x0a, 0x02, 'd', 'e' };
+    void *blob = NULL;
+    size_t len = 0;
+    assert_int_equal(store_agent_seen(f->s, "r1", "agent-r1", "0.1.0", T0), 0);
+    assert_int_equal(store_agent_render_context(f->s, "r1", &blob, &len), -ENOENT);
+    assert_null(blob);
+    assert_int_equal(store_agent_render_context(f->s, "nope", &blob, &len), -ENOENT);
+
+    store_agent_status st = { .cache_bytes = 1288490189,
+                              .cache_limit_bytes = 20ull << 30,
+                              .render_context = ctx1,
+                              .render_context_len = sizeof(ctx1) };
+    assert_int_equal(store_agent_status_set(f->s, "r1", &st, T0 + 5), 0);
+    assert_int_equal(store_agent_render_context(f->s, "r1", &blob, &len), 0);
+    assert_int_equal(len, sizeof(ctx1));
+    assert_memory_equal(blob, ctx1, sizeof(ctx1));
+    free(blob);
+
+    rack_out o = { 0 };
+    assert_int_equal(store_racks_list(f->s, rack_cb, &o), 0);
+    assert_string_equal(o.names[0], "r1");
+    assert_int_equal(o.rows[0].cache_bytes, 1288490189);
+    assert_int_equal(o.rows[0].cache_limit_bytes, 20ull << 30);
+    assert_int_equal(o.rows[0].status_ms, T0 + 5);
+    assert_int_equal(o.rows[0].last_seen_ms, T0 + 5);
+    assert_true(o.rows[0].has_render_context);
+    assert_int_equal(o.rows[1].status_ms, 0); /* r2: no report */
+    assert_false(o.rows[1].has_render_context);
+
+    /* No render context this time: the stored one stays. */
+    st = (store_agent_status){ .cache_bytes = 7 };
+    assert_int_equal(store_agent_status_set(f->s, "r1", &st, T0 + 6), 0);
+    assert_int_equal(store_agent_render_context(f->s, "r1", &blob, &len), 0);
+    assert_memory_equal(blob, ctx1, sizeof(ctx1));
+    free(blob);
+    st.render_context = ctx2;
+    st.render_context_len = sizeof(ctx2);
+    assert_int_equal(store_agent_status_set(f->s, "r1", &st, T0 + 7), 0);
+    assert_int_equal(store_agent_render_context(f->s, "r1", &blob, &len), 0);
+    assert_int_equal(len, sizeof(ctx2));
+    assert_memory_equal(blob, ctx2, sizeof(ctx2));
+    free(blob);
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(store_racks_list(f->s, rack_cb, &o), 0);
+    assert_int_equal(o.rows[0].cache_bytes, 7);
+    assert_int_equal(o.rows[0].cache_limit_bytes, 0);
+
+    assert_int_equal(store_agent_status_set(f->s, "nope", &st, T0), -ENOENT);
+    assert_int_equal(store_agent_status_set(f->s, "r 1", &st, T0), -EINVAL);
+    st.cache_bytes = (uint64_t)INT64_MAX + 1;
+    assert_int_equal(store_agent_status_set(f->s, "r1", &st, T0), -EINVAL);
+}
+
 static int status_count_cb(const store_status *st, void *userdata)
 {
     int *n = userdata;
@@ -3269,6 +3328,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_profile_image_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_profile_debian_installer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_racks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hosts_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_pages, setup, teardown),

@@ -45,6 +45,25 @@ function ago(ms) {
   return Math.round(s / 3600) + " h ago";
 }
 
+/* Bytes in binary units, as `df -h` writes them: "1.2 GiB". */
+function bytes(n) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return (i === 0 ? String(n) : n >= 10 ? String(Math.round(n)) : n.toFixed(1)) + " " + units[i];
+}
+
+/* An agent's cache use: "-" before it reported, "1.2 GiB of 20 GiB" with a
+   limit, "1.2 GiB" without. */
+function cacheUse(r) {
+  if (r.cache_bytes === null || r.cache_bytes === undefined) return "-";
+  if (!r.cache_limit_bytes) return bytes(r.cache_bytes);
+  return bytes(r.cache_bytes) + " of " + bytes(r.cache_limit_bytes);
+}
+
 function status(text) {
   $("#status").textContent = text;
 }
@@ -259,7 +278,7 @@ async function racksPage(main) {
       const d = await getJSON("/api/racks");
       const now = Date.now();
       body.replaceChildren(table(["Rack", "Agent", "", "Last seen", "Generation (acked / current)",
-                                  "Version", "Hosts", "Active installs"],
+                                  "Version", "Cache", "Hosts", "Active installs"],
         d.racks.map((r) => {
           const online = r.last_seen && now - r.last_seen < 120000;
           return el("tr", { "data-rack": r.rack },
@@ -267,7 +286,14 @@ async function racksPage(main) {
             el("td", { class: online ? "online" : "offline" }, online ? "online" : "offline"),
             el("td", { title: when(r.last_seen) }, ago(r.last_seen)),
             el("td", {}, r.acked_generation + " / " + r.generation),
-            el("td", {}, r.version || "-"), el("td", {}, r.hosts), el("td", {}, r.active_installs));
+            el("td", {}, r.version || "-"),
+            el("td", { class: "cache", title: r.status_time ? "reported " + when(r.status_time) : "not reported" },
+               r.cache_limit_bytes
+                 ? el("progress", { max: String(r.cache_limit_bytes), value: String(r.cache_bytes || 0),
+                                    "aria-label": r.rack + " cache use" })
+                 : null,
+               r.cache_limit_bytes ? " " : null, cacheUse(r)),
+            el("td", {}, r.hosts), el("td", {}, r.active_installs));
         })));
       status(d.racks.length + " rack" + (d.racks.length === 1 ? "" : "s"));
     } catch (e) {
@@ -312,6 +338,29 @@ function timeline(events) {
     table(["Phase", "At", "After", "Progress", "Message"], rows));
 }
 
+/* The answer file of the host's active install as its agent serves it,
+   the token redacted by the controller (never sent to the browser). */
+async function answerSection(host) {
+  const heading = el("h2", {}, "Answer file as rendered (token redacted)");
+  const section = el("section", { "aria-label": "Answer file", id: "answer" }, heading);
+  try {
+    const r = await fetch("/api/answer?host=" + encodeURIComponent(host),
+                          { credentials: "same-origin", headers: { Accept: "text/plain" } });
+    const text = await r.text();
+    if (!r.ok) {
+      section.append(el("p", { class: "status" }, "Not shown: " + (text.trim() || r.statusText)));
+      return section;
+    }
+    const kind = r.headers.get("X-Rackboot-Answer-Kind") === "preseed" ? "Preseed" : "Kickstart";
+    heading.textContent = kind + " as rendered (token redacted)";
+    /* Focusable: it scrolls, and keyboard users must be able to scroll it. */
+    section.append(el("pre", { class: "answer", tabindex: "0", "aria-label": kind }, text));
+  } catch (e) {
+    section.append(el("p", { class: "status" }, "Cannot load it: " + e.message));
+  }
+  return section;
+}
+
 async function eventsPage(main, host) {
   const list = el("ol", { class: "events", reversed: "" });
   main.append(el("h1", {}, host ? "Install of " + host : "Events"),
@@ -325,7 +374,8 @@ async function eventsPage(main, host) {
       /* The latest install's phases, oldest first, above the list. */
       const id = d.events.length ? d.events[d.events.length - 1].install_id : "";
       const mine = d.events.filter((e) => e.install_id && e.install_id === id);
-      if (mine.length) list.before(timeline(mine), el("h2", {}, "Events"));
+      if (mine.length) list.before(timeline(mine));
+      list.before(await answerSection(host), el("h2", {}, "Events"));
     }
     status(host ? "Phases of its installs, newest first; live." : "The latest events, newest first; live.");
   } catch (e) {

@@ -1,7 +1,7 @@
 /* What the render modules share and white-box tests may use: the checks
  * values pass before they land in a script, a command line or a kickstart
  * (template_value_safe() in model/template.h is the first of them). Not for
- * callers outside rack-agent/render/. */
+ * callers outside render/ (the agent and the controller use the public headers). */
 #pragma once
 
 #include <stdbool.h>

@@ -1,5 +1,5 @@
 /* An intent's values as the renderers of script, command line and kickstart
- * use them (context.c). Internal to rack-agent/render/. */
+ * use them (context.c). Internal to render/. */
 #pragma once
 
 #include "model/intent.h"
