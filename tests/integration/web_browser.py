@@ -11,8 +11,10 @@ operator and as a viewer would, it checks that:
     and sees it go from dispatched to installed as the agent reports,
     live: no reload of the page, and no request but the events stream;
     the power state the agent's BMC poll read shows next to it;
-  - the install page shows the phase timeline, the racks page the agent
-    online, the events page the events;
+  - the install page shows the phase timeline, and an active install's
+    the kickstart as rendered with its token redacted (the token appears
+    nowhere in the page); the racks page the agent online and its cache
+    use; the events page the events;
   - a viewer sees no install controls, and an install the viewer's page
     sends anyway is refused with 403;
   - the pages are keyboard navigable and fit a phone's width;
@@ -79,6 +81,17 @@ def install_id(host):
     rows = json.loads(cli("status", "--json"))
     ids = [r["install_id"] for r in rows if r["host"] == host]
     return ids[0] if ids else ""
+
+
+def install_token(host):
+    """The token the controller gave the agent for the host's install: what
+    the page must never show."""
+    out = agent("sync", "--held", "0", "--wait", "0")
+    for line in out.splitlines():
+        f = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+        if line.startswith("intent ") and f.get("host") == host and f.get("token"):
+            return f["token"]
+    fail("no token for %s in the agent's sync: %s" % (host, out))
 
 
 def browser(name, width=1280, height=900):
@@ -172,7 +185,11 @@ def main():
     wait_for(op, "web2 requested", lambda d: state_of("web2")(d) in ("requested", "dispatched"))
 
     step("the agent takes it: dispatched, live")
-    watch = agent("watch", "--wait", "60000", background=True)
+    # As a real agent's uplink reports with its syncs: cache use, and what
+    # it renders answer files with.
+    watch = agent("watch", "--wait", "60000", "--cache-bytes", "1288490189", "--cache-limit",
+                  "21474836480", "--base-url", "http://[2001:db8:a::fe]:8080", "--dns",
+                  "2001:db8::53", "--search", "rack-a.example.net", background=True)
     try:
         wait_for(op, "web2 dispatched on the page", lambda d: state_of("web2")(d) == "dispatched")
         iid = install_id("web2")
@@ -181,7 +198,9 @@ def main():
         shot(op, "hosts-dispatched")
 
         step("the agent reports the install: installed, live")
+        iid3 = install_id("web3")
         agent("events", "--from", "1", "web1:-:power_status:off", "web2:-:power_status:on",
+              "web3:%s:dhcp_bound" % iid3, "web3:%s:kickstart_fetched" % iid3,
               "web2:%s:dhcp_bound" % iid,
               "web2:%s:kernel_fetched" % iid, "web2:%s:installing:40" % iid)
         wait_for(op, "web2 installing at 40%", lambda d: state_of("web2")(d) == "installing" and
@@ -190,7 +209,7 @@ def main():
             "return ['web1', 'web2'].map(h => document.querySelector("
             "'tr[data-host=\"' + h + '\"] td[data-power]')?.dataset.power).join()") == "off,on")
         shot(op, "hosts")
-        agent("events", "--from", "6", "web2:%s:installed" % iid)
+        agent("events", "--from", "8", "web2:%s:installed" % iid)
         wait_for(op, "web2 installed on the page", lambda d: state_of("web2")(d) == "installed")
     finally:
         watch.terminate()
@@ -224,9 +243,12 @@ def main():
         fail("Tab did not reach the Racks link; focus went to %r" % seen)
     keys.send_keys(Keys.ENTER).perform()
 
-    step("racks: the agent online")
+    step("racks: the agent online, its cache use")
     wait_for(op, "rack-a online", lambda d: d.find_elements(
         By.CSS_SELECTOR, 'tr[data-rack="rack-a"] td.online'))
+    row = op.find_element(By.CSS_SELECTOR, 'tr[data-rack="rack-a"]').text
+    if "1.2 GiB of 20 GiB" not in row:
+        fail("rack-a's cache use: %r" % row)
     shot(op, "racks")
 
     step("the install page: the phase timeline")
@@ -238,6 +260,16 @@ def main():
         if phase not in text:
             fail("timeline without %s: %r" % (phase, text))
     shot(op, "install")
+
+    step("an active install's page: its kickstart as rendered, token redacted")
+    op.get(BASE + "/install?host=web3")
+    wait_for(op, "the kickstart", lambda d: d.find_elements(By.CSS_SELECTOR, "#answer pre"))
+    answer = op.find_element(By.ID, "answer").text
+    if "Kickstart as rendered (token redacted)" not in answer or "REDACTED" not in answer:
+        fail("the answer section: %r" % answer)
+    if install_token("web3") in op.page_source:
+        fail("the install's token reached the browser")
+    shot(op, "install-active")
 
     step("events: the latest, live")
     op.get(BASE + "/events")
