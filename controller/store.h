@@ -163,8 +163,13 @@ typedef struct store_agent_status {
     size_t render_context_len;
 } store_agent_status;
 
-/* The hub records an agent's status (and so its contact) at `now`. -ENOENT
- * for a rack without an agent row (store_agent_seen comes first). */
+/* The hub records an agent's status (and so its contact) at `now`. Agents
+ * report with every sync (each ~30 s while idle), so a report equal to the
+ * stored one writes nothing unless the stored one is older than
+ * STORE_AGENT_STATUS_REFRESH_MS: at most one write (one fsync) per rack a
+ * minute for "last seen", not one per sync. -ENOENT for a rack without an
+ * agent row (store_agent_seen comes first). */
+#define STORE_AGENT_STATUS_REFRESH_MS 60000u
 int store_agent_status_set(store *s, const char *rack, const store_agent_status *status,
                            uint64_t now);
 /* The rack agent's render context as it sent it, packed, in a new buffer

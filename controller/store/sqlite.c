@@ -525,9 +525,13 @@ static const char *const statements[_ST_MAX] = {
         "UPDATE agents SET stored_through = ?2, last_seen_ms = ?3 WHERE rack_id = ?1 "
         "RETURNING stored_through",
     [ST_AGENT_THROUGH] = "SELECT stored_through FROM agents WHERE rack_id = ?1",
+    /* A row that would not change is not written (no WAL frame, no fsync)
+     * unless its report is ?6 ms old (store.h). */
     [ST_AGENT_STATUS] = "UPDATE agents SET cache_bytes = ?2, cache_limit_bytes = ?3, "
                         "render_context = coalesce(?4, render_context), status_ms = ?5, "
-                        "last_seen_ms = ?5 WHERE rack_id = ?1",
+                        "last_seen_ms = ?5 WHERE rack_id = ?1 AND (cache_bytes IS NOT ?2 "
+                        "OR cache_limit_bytes IS NOT ?3 OR (?4 IS NOT NULL AND "
+                        "render_context IS NOT ?4) OR status_ms <= ?5 - ?6)",
     [ST_AGENT_RENDER] = "SELECT render_context FROM agents WHERE rack_id = ?1 "
                         "AND render_context IS NOT NULL",
     [ST_HOST_BY_NAME] = "SELECT id, rack_id FROM hosts WHERE name = ?1",
@@ -1303,6 +1307,7 @@ static int sq_agent_status_set(backend *b, int64_t rack_id, const store_agent_st
         sqlite3_bind_null(st, 4);
     }
     bind_u64(st, 5, now);
+    sqlite3_bind_int64(st, 6, STORE_AGENT_STATUS_REFRESH_MS);
     return step_done(b, st);
 }
 

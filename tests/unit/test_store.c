@@ -1927,6 +1927,25 @@ static void test_agent_status(void **state)
     assert_int_equal(store_racks_list(f->s, rack_cb, &o), 0);
     assert_int_equal(o.rows[0].cache_bytes, 7);
     assert_int_equal(o.rows[0].cache_limit_bytes, 0);
+    assert_int_equal(o.rows[0].status_ms, T0 + 7);
+
+    /* The same report again within a minute writes nothing; a minute on,
+     * it refreshes "last seen"; a change is written at once. */
+    assert_int_equal(store_agent_status_set(f->s, "r1", &st, T0 + 7 + 59999), 0);
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(store_racks_list(f->s, rack_cb, &o), 0);
+    assert_int_equal(o.rows[0].status_ms, T0 + 7);
+    assert_int_equal(store_agent_status_set(f->s, "r1", &st, T0 + 7 + 60000), 0);
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(store_racks_list(f->s, rack_cb, &o), 0);
+    assert_int_equal(o.rows[0].status_ms, T0 + 7 + 60000);
+    assert_int_equal(o.rows[0].last_seen_ms, T0 + 7 + 60000);
+    st.cache_bytes = 8;
+    assert_int_equal(store_agent_status_set(f->s, "r1", &st, T0 + 7 + 60001), 0);
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(store_racks_list(f->s, rack_cb, &o), 0);
+    assert_int_equal(o.rows[0].status_ms, T0 + 7 + 60001);
+    assert_int_equal(o.rows[0].cache_bytes, 8);
 
     assert_int_equal(store_agent_status_set(f->s, "nope", &st, T0), -ENOENT);
     assert_int_equal(store_agent_status_set(f->s, "r 1", &st, T0), -EINVAL);
