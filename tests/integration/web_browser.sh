@@ -29,19 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-    echo "FAIL: $TEST_NAME: $*"
-    if [ -s "$T/controller.log" ]; then
-        echo "---- controller.log (last 30 lines)"
-        tail -n 30 "$T/controller.log"
-    fi
-    exit 1
-}
-
-if ! python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
-    echo "SKIP: no IPv6 loopback"
-    exit 77
-fi
+web_require_ipv6
 # tests/run.sh installs these (install-deps.sh); a developer's machine may not.
 for tool in chromium chromedriver openssl; do
     command -v "$tool" >/dev/null || { echo "SKIP: no $tool"; exit 77; }

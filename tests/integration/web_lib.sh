@@ -1,9 +1,29 @@
 # shellcheck shell=bash
-# What the web view's tests share (web_login.sh, web_data.sh): a
-# controller with [web] on IPv6 loopback, named ctl.test in login URLs
-# (curl takes ctl.test to [::1]), the fleet CA in ca/ and the web view's
-# certificate in web.crt / web.key (made by the test). The caller defines
-# fail() and runs in its own directory $T.
+# What the web view's tests share (web_login.sh, web_data.sh,
+# web_browser.sh): a controller with [web] on IPv6 loopback, named ctl.test
+# in login URLs (curl takes ctl.test to [::1]), the fleet CA in ca/ and the
+# web view's certificate in web.crt / web.key. The caller sets TEST_NAME
+# and T (its own directory, where it runs).
+
+# fail MESSAGE: the test failed; the controller's last log lines say why.
+fail() {
+    echo "FAIL: $TEST_NAME: $*"
+    if [ -s "$T/controller.log" ]; then
+        echo "---- controller.log (last 30 lines)"
+        tail -n 30 "$T/controller.log"
+    fi
+    exit 1
+}
+
+step() { echo "== $*"; }
+
+# web_require_ipv6: skips the test (77) on a machine without IPv6 loopback.
+web_require_ipv6() {
+    if ! python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
+        echo "SKIP: no IPv6 loopback"
+        exit 77
+    fi
+}
 
 # free_port FAMILY ADDR: a port the kernel just had free there.
 free_port() {

@@ -33,21 +33,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-    echo "FAIL: $TEST_NAME: $*"
-    if [ -s "$T/controller.log" ]; then
-        echo "---- controller.log (last 30 lines)"
-        tail -n 30 "$T/controller.log"
-    fi
-    exit 1
-}
-
-step() { echo "== $*"; }
-
-if ! python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
-    echo "SKIP: no IPv6 loopback"
-    exit 77
-fi
+web_require_ipv6
 command -v curl >/dev/null || { echo "SKIP: no curl"; exit 77; }
 
 cd "$T" || exit 1
