@@ -716,7 +716,18 @@ static int do_malformed(const rb_session_config *cfg, size_t size, uint32_t wait
     return status;
 }
 
-int main(int argc, char **argv)
+/* What the command line says, options before and after the command. */
+typedef struct options {
+    rb_session_config cfg;
+    uint64_t held, ack, from;
+    uint32_t wait;
+    size_t size;
+    unsigned count;
+} options;
+
+/* Reads options until the first argument that is not one (getopt's "+"):
+ * 0, or -1 on an unknown option or a bad value. */
+static int parse_options(int argc, char **argv, options *o)
 {
     static const struct option opts[] = {
         { "url", required_argument, NULL, 'u' },
@@ -738,49 +749,44 @@ int main(int argc, char **argv)
         { "search", required_argument, NULL, 'S' },
         { 0 },
     };
-    rb_session_config cfg = { .kind = RB_SESSION_AGENT };
-    uint64_t held = 0, ack = 0, from = 1;
-    uint32_t wait = 0;
-    size_t size = 0;
-    unsigned count = 1;
     int c;
     while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
         switch (c) {
         case 'u':
-            cfg.url = optarg;
+            o->cfg.url = optarg;
             break;
         case 'a':
-            cfg.ca = optarg;
+            o->cfg.ca = optarg;
             break;
         case 'c':
-            cfg.cert = optarg;
+            o->cfg.cert = optarg;
             break;
         case 'k':
-            cfg.key = optarg;
+            o->cfg.key = optarg;
             break;
         case 'r':
-            cfg.crl = optarg;
+            o->cfg.crl = optarg;
             break;
         case 's':
-            cfg.server_name = optarg;
+            o->cfg.server_name = optarg;
             break;
         case 'H':
-            held = strtoull(optarg, NULL, 10);
+            o->held = strtoull(optarg, NULL, 10);
             break;
         case 'A':
-            ack = strtoull(optarg, NULL, 10);
+            o->ack = strtoull(optarg, NULL, 10);
             break;
         case 'w':
-            wait = (uint32_t)strtoul(optarg, NULL, 10);
+            o->wait = (uint32_t)strtoul(optarg, NULL, 10);
             break;
         case 'f':
-            from = strtoull(optarg, NULL, 10);
+            o->from = strtoull(optarg, NULL, 10);
             break;
         case 'z':
-            size = (size_t)strtoull(optarg, NULL, 10);
+            o->size = (size_t)strtoull(optarg, NULL, 10);
             break;
         case 'n':
-            count = (unsigned)strtoul(optarg, NULL, 10);
+            o->count = (unsigned)strtoul(optarg, NULL, 10);
             break;
         case 'C':
         case 'L':
@@ -788,51 +794,32 @@ int main(int argc, char **argv)
         case 'D':
         case 'S':
             if (status_option(c, optarg) < 0) {
-                return usage();
+                return -1;
             }
             break;
         default:
-            return usage();
+            return -1;
         }
     }
-    if (optind >= argc || !cfg.url) {
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    options o = { .cfg = { .kind = RB_SESSION_AGENT }, .from = 1, .count = 1 };
+    if (parse_options(argc, argv, &o) < 0 || optind >= argc || !o.cfg.url) {
         return usage();
     }
     const char *cmd = argv[optind++];
     /* Options may also follow the command. */
-    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-        switch (c) {
-        case 'H':
-            held = strtoull(optarg, NULL, 10);
-            break;
-        case 'A':
-            ack = strtoull(optarg, NULL, 10);
-            break;
-        case 'w':
-            wait = (uint32_t)strtoul(optarg, NULL, 10);
-            break;
-        case 'f':
-            from = strtoull(optarg, NULL, 10);
-            break;
-        case 'z':
-            size = (size_t)strtoull(optarg, NULL, 10);
-            break;
-        case 'n':
-            count = (unsigned)strtoul(optarg, NULL, 10);
-            break;
-        case 'C':
-        case 'L':
-        case 'B':
-        case 'D':
-        case 'S':
-            if (status_option(c, optarg) < 0) {
-                return usage();
-            }
-            break;
-        default:
-            return usage();
-        }
+    if (parse_options(argc, argv, &o) < 0) {
+        return usage();
     }
+    rb_session_config cfg = o.cfg;
+    uint64_t held = o.held, ack = o.ack, from = o.from;
+    uint32_t wait = o.wait;
+    size_t size = o.size;
+    unsigned count = o.count;
     if (streq(cmd, "garbage")) {
         return do_garbage(&cfg, size ? size : 1024, count, wait ? wait : 5000);
     } else if (streq(cmd, "oversized")) {
