@@ -34,7 +34,8 @@ expect() {
     fi
 }
 
-expect _rackboot "hosts racks profiles images install cancel status watch events audit power contexts help" rackboot ""
+expect _rackboot "hosts racks profiles images install cancel status watch events audit power web contexts help" rackboot ""
+expect _rackboot "login" rackboot web ""
 expect _rackboot "--json" rackboot --j
 expect _rackboot "import add list show remove" rackboot hosts ""
 expect _rackboot "--bmc --bmc-user --bmc-password-file --bmc-password-stdin" rackboot hosts add web1 --b
