@@ -612,7 +612,7 @@ static const char *human_bytes(uint64_t n, char *buf, size_t size)
         u++;
     }
     if (u == 0) {
-        snprintf(buf, size, "%" PRIu64 "B", n);
+        snprintf(buf, size, "%uB", (unsigned)n); /* n < 1024 */
     } else {
         snprintf(buf, size, v >= 10 ? "%.0f%c" : "%.1f%c", v, units[u]);
     }
