@@ -30,8 +30,8 @@
 
 #include <stddef.h>
 
-#include "render/context.h"
 #include "model/intent.h"
+#include "render/context.h"
 
 /* *ret: a new NUL-terminated kickstart (free() it), *ret_len (if not NULL)
  * its length. -EINVAL when a value fails validation (a hostname with a quote

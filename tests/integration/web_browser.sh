@@ -51,21 +51,11 @@ web_config "agents_listen = $URL" "operators_listen = $OPS"
 web_start
 
 cli() { "$CLI_BIN" --controller "$API" "$@"; }
-cat >hosts.csv <<EOF
-name,mac,rack,address
+web_import_fleet $'text\n' <<EOF
 web1,52:54:00:00:0a:01,rack-a,2001:db8:a::1
 web2,52:54:00:00:0a:02,rack-a,2001:db8:a::2
 web3,52:54:00:00:0a:03,rack-a,2001:db8:a::3
 EOF
-printf 'text\n' >el9.ks
-cat >profiles.conf <<EOF
-[profile el9]
-kernel = http://mirror.invalid/el9/vmlinuz sha256=$(printf '%064d' 1)
-initrd = http://mirror.invalid/el9/initrd.img sha256=$(printf '%064d' 2)
-kickstart = el9.ks
-EOF
-cli hosts import hosts.csv >/dev/null || fail "hosts import"
-cli profiles import profiles.conf >/dev/null || fail "profiles import"
 # web3 waits for the agent when the browser first looks.
 cli install web3 --profile el9 >/dev/null || fail "install web3"
 

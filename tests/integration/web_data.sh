@@ -73,23 +73,13 @@ api() {
 js() { python3 -c "import json; d=json.load(open('api.json')); print(($1))"; }
 
 step "fleet: five hosts in two racks, a profile"
-cat >hosts.csv <<EOF
-name,mac,rack,address
+web_import_fleet $'text\nurl --url={{agent_url}}/images/{{profile}}/\n# {{token}}\n' <<EOF
 db1,52:54:00:00:0b:01,rack-b,2001:db8:b::1
 web1,52:54:00:00:0a:01,rack-a,2001:db8:a::1
 web2,52:54:00:00:0a:02,rack-a,2001:db8:a::2
 web3,52:54:00:00:0a:03,rack-a,2001:db8:a::3
 web4,52:54:00:00:0a:04,rack-a,2001:db8:a::4
 EOF
-printf 'text\nurl --url={{agent_url}}/images/{{profile}}/\n# {{token}}\n' >el9.ks
-cat >profiles.conf <<EOF
-[profile el9]
-kernel = http://mirror.invalid/el9/vmlinuz sha256=$(printf '%064d' 1)
-initrd = http://mirror.invalid/el9/initrd.img sha256=$(printf '%064d' 2)
-kickstart = el9.ks
-EOF
-cli hosts import hosts.csv >/dev/null || fail "hosts import"
-cli profiles import profiles.conf >/dev/null || fail "profiles import"
 
 step "sign in"
 LOGIN=$(cli web login 2>/dev/null) || fail "web login"

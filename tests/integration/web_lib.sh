@@ -72,3 +72,20 @@ web_fleet_pki() {
         -subj /CN=ctl.test -addext subjectAltName=DNS:ctl.test \
         -keyout web.key -out web.crt 2>/dev/null || fail "web certificate"
 }
+
+# web_import_fleet KICKSTART_TEXT: imports the hosts CSV rows read from
+# stdin (name,mac,rack,address) and the profile el9, whose kickstart is
+# KICKSTART_TEXT; through the controller's local socket ($API).
+web_import_fleet() {
+    { echo "name,mac,rack,address"; cat; } >hosts.csv
+    printf '%s' "$1" >el9.ks
+    cat >profiles.conf <<EOF
+[profile el9]
+kernel = http://mirror.invalid/el9/vmlinuz sha256=$(printf '%064d' 1)
+initrd = http://mirror.invalid/el9/initrd.img sha256=$(printf '%064d' 2)
+kickstart = el9.ks
+EOF
+    "$CLI_BIN" --controller "$API" hosts import hosts.csv >/dev/null || fail "hosts import"
+    "$CLI_BIN" --controller "$API" profiles import profiles.conf >/dev/null ||
+        fail "profiles import"
+}
