@@ -1434,8 +1434,12 @@ int http_server_new(uv_loop_t *loop, const http_server_config *cfg, http_server 
     srv->again.data = srv;
     srv->open_handles = 3;
     uv_poll_start(&srv->poll, UV_READABLE, on_poll);
-    /* Arm the first deadline (and take any connection already waiting). */
-    run_daemon(srv);
+    /* The first pass (taking any connection already waiting, arming the
+     * first deadline) runs on the loop's first iteration, not here: the
+     * caller registers its routes after this returns, and a client retrying
+     * against a restarting daemon may already sit in the backlog. Answered
+     * now, its request would find no route and get a 404. */
+    uv_idle_start(&srv->again, on_again);
     *ret = srv;
     return 0;
 }

@@ -96,7 +96,9 @@ typedef struct http_server_stats {
     uint64_t header_timeouts; /* connections closed for header_timeout */
 } http_server_stats;
 
-/* Starts listening on `loop`. -EADDRINUSE and friends when the socket cannot
+/* Starts listening on `loop`; requests are read, and routed, only once the
+ * loop runs, so routes registered before that answer every request, even
+ * one already waiting when the socket opened. -EADDRINUSE and friends when the socket cannot
  * be bound, -ENOMEM, -EINVAL for a certificate without a key or the other
  * way round, -ENOTSUP for TLS when libmicrohttpd was built without it,
  * -EIO when libmicrohttpd refuses for another reason, e.g. a certificate

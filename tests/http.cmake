@@ -4,6 +4,8 @@ rackboot_unit_test(test_http_range LIBS rb_http)
 rackboot_fuzz_target(fuzz_http_range LIBS rb_http)
 # The server on a loopback socket with test routes and a raw HTTP client.
 rackboot_unit_test(test_http_server LIBS rb_http Threads::Threads TIMEOUT 60)
+# listen(2) wrapped, so a client can be waiting before the first loop pass.
+target_link_options(test_http_server PRIVATE -Wl,--wrap=listen)
 # The server with TLS: a certificate made by the test, an OpenSSL client.
 rackboot_unit_test(test_http_tls LIBS rb_http Threads::Threads OpenSSL::SSL OpenSSL::Crypto)
 # Routes answered through files.h: the TFTP root and a source that answers
