@@ -207,6 +207,7 @@ static const confload_key dhcp6_keys[] = {
     { "preferred_lifetime", AT(preferred_lifetime), UINT(1, UINT32_MAX - 1) },
     { "valid_lifetime", AT(valid_lifetime), UINT(1, UINT32_MAX - 1) },
     { "rapid_commit", CONFLOAD_BOOL, AT(rapid_commit) },
+    { "preference", AT(dhcp6_preference), UINT(0, 255) },
     { "pool", CONFLOAD_CUSTOM, .parse = parse_pool },
     { "max_bindings_per_interface", AT(max_bindings_per_interface), UINT(1, 1000000) },
     { "trusted_relays", CONFLOAD_CUSTOM, .parse = parse_trusted_relays },
@@ -372,6 +373,7 @@ int agent_config_load(const char *path, diag *d, agent_config **ret)
     c->dhcp6_port = DHCP6_SERVER_PORT;
     c->preferred_lifetime = AGENT_DEFAULT_PREFERRED_LIFETIME;
     c->valid_lifetime = AGENT_DEFAULT_VALID_LIFETIME;
+    c->dhcp6_preference = AGENT_DEFAULT_DHCP6_PREFERENCE;
     c->max_bindings_per_interface = AGENT_DEFAULT_MAX_BINDINGS_PER_INTERFACE;
     /* [tftp] defaults */
     c->tftp_enabled = true;

@@ -25,6 +25,9 @@ enum {
 
 #define AGENT_DEFAULT_PREFERRED_LIFETIME 3600u
 #define AGENT_DEFAULT_VALID_LIFETIME     7200u
+/* The DHCPv6 Preference of a rack's only or primary agent
+ * (DHCP6_PREFERENCE_MAX). */
+#define AGENT_DEFAULT_DHCP6_PREFERENCE 255u
 /* Pool bindings one interface may hold (deploy/examples/agent.conf). */
 #define AGENT_DEFAULT_MAX_BINDINGS_PER_INTERFACE 1024u
 
@@ -60,6 +63,7 @@ typedef struct agent_config {
     uint32_t preferred_lifetime;
     uint32_t valid_lifetime;
     bool rapid_commit;
+    unsigned dhcp6_preference; /* in Advertises, 0-255 */
     bool has_pool;
     dhcp6_pool pool;
     uint32_t max_bindings_per_interface;

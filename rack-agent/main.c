@@ -656,6 +656,7 @@ static int setup_dhcp6(agent *a)
         .preferred_lifetime = c->preferred_lifetime,
         .valid_lifetime = c->valid_lifetime,
         .rapid_commit = c->rapid_commit,
+        .preference = (uint8_t)c->dhcp6_preference,
         .n_dns = c->n_dns,
         .n_search = c->n_search,
         .advertise_address = c->advertise_address,
@@ -718,9 +719,9 @@ static int setup_dhcp6(agent *a)
         log_error("dhcp6 socket failed port=%u err=%s", c->dhcp6_port, errstr(r));
         return r;
     }
-    log_info("dhcp6 serving port=%u interfaces=%zu pool=%s rapid_commit=%s",
+    log_info("dhcp6 serving port=%u interfaces=%zu pool=%s rapid_commit=%s preference=%u",
              dhcp6_socket_port(a->socket), c->n_interfaces, c->has_pool ? "yes" : "no",
-             c->rapid_commit ? "yes" : "no");
+             c->rapid_commit ? "yes" : "no", c->dhcp6_preference);
     return 0;
 }
 

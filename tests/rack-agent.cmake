@@ -19,7 +19,7 @@ set_tests_properties(agent.cli PROPERTIES TIMEOUT 30)
 # Real DHCPv6 clients against the agent in network namespaces. They need root
 # and `ip netns`, and skip (exit 77) otherwise. Namespace names carry the
 # script's pid, so they may run in parallel.
-foreach(t dhclient restart dhcpcd no_intent duid_uuid relay)
+foreach(t dhclient restart dhcpcd no_intent duid_uuid relay pair)
   add_test(NAME integration.dhcp6_${t}
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/dhcp6_${t}.sh
                    $<TARGET_FILE:rackboot-agent>)

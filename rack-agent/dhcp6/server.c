@@ -41,10 +41,6 @@ bool dhcp6_prefix_contains(const dhcp6_prefix *p, const struct in6_addr *a)
     return (p->addr.s6_addr[bytes] & mask) == (a->s6_addr[bytes] & mask);
 }
 
-/* Preference 255 makes standard clients (EDK2) Request at once instead of
- * collecting Advertises for a whole retransmission time (RFC 8415 §18.2.1). */
-#define PREFERENCE_MAX 255
-
 const char *dhcp6_client_kind_to_string(dhcp6_client_kind k)
 {
     switch (k) {
@@ -739,7 +735,7 @@ int dhcp6_server_handle(dhcp6_server *s, const uint8_t *data, size_t len, const 
         } else {
             a->type = DHCP6_ADVERTISE;
             a->has_preference = true;
-            a->preference = PREFERENCE_MAX;
+            a->preference = s->cfg.preference;
         }
         break;
     }

@@ -13,8 +13,8 @@
 #include <stdint.h>
 
 #include "dhcp6/bindings.h"
-#include "model/intent.h"
 #include "dhcp6/wire.h"
+#include "model/intent.h"
 
 enum {
     DHCP6_SERVER_MAX_DNS = 8,
@@ -23,6 +23,7 @@ enum {
      * Interface-Id can add up; UDP fragments anything past the MTU. */
     DHCP6_SERVER_MAX_PACKET = 4096,
     DHCP6_SERVER_MAX_TRUSTED_RELAYS = 32,
+    DHCP6_PREFERENCE_MAX = 255,
 };
 
 /* An address prefix: `len` leading bits of `addr` (128 names one address). */
@@ -40,6 +41,14 @@ typedef struct dhcp6_server_config {
     uint32_t preferred_lifetime;
     uint32_t valid_lifetime;
     bool rapid_commit;
+    /* The Preference option of our Advertises (RFC 8415 §21.8). A client
+     * Requests at once from a server advertising DHCP6_PREFERENCE_MAX
+     * instead of collecting Advertises for its first retransmission time
+     * (§18.2.1): the usual value, and a rack's primary agent's. A second
+     * agent of the rack advertises less, so while the primary answers,
+     * clients take the primary; once it is gone they take the second one
+     * after that wait (about 1 s). */
+    uint8_t preference;
     struct in6_addr dns[DHCP6_SERVER_MAX_DNS]; /* rack defaults */
     size_t n_dns;
     const char *search[DHCP6_SERVER_MAX_SEARCH]; /* rack defaults, not copied */

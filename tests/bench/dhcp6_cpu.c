@@ -240,6 +240,7 @@ int main(int argc, char **argv)
                                 .preferred_lifetime = 3600,
                                 .valid_lifetime = 7200,
                                 .rapid_commit = false,
+                                .preference = DHCP6_PREFERENCE_MAX,
                                 .n_dns = 1,
                                 .n_search = 1,
                                 .search = { "rack.example.com" },

@@ -35,6 +35,7 @@ static void setup_once(void)
                                 .preferred_lifetime = 100,
                                 .valid_lifetime = 200,
                                 .rapid_commit = true,
+                                .preference = DHCP6_PREFERENCE_MAX,
                                 .n_search = 1,
                                 .search = { "example.com" },
                                 .http_port = 8080,

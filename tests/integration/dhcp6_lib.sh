@@ -26,7 +26,8 @@ skip() {
 
 fail() {
     echo "FAIL: $TEST_NAME: $*"
-    for f in "$T"/agent.log "$T"/dhclient.out "$T"/dhcpcd.out "$T"/relay.out; do
+    # Every agent's log (agent.log, or one per agent: NAME.log) and the clients'.
+    for f in "$T"/*.log "$T"/dhclient.out "$T"/dhcpcd.out "$T"/relay.out; do
         if [ -s "$f" ]; then
             echo "---- $f (last 60 lines)"
             tail -n 60 "$f"

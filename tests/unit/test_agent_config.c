@@ -43,6 +43,7 @@ static void test_good_file(void **state)
                  "preferred_lifetime = 100\n"
                  "valid_lifetime = 200\n"
                  "rapid_commit = yes\n"
+                 "preference = 100\n"
                  "pool = 2001:db8:1::1000 2001:db8:1::1fff\n"
                  "[standalone]\n"
                  "hosts = hosts.conf\n"
@@ -68,6 +69,7 @@ static void test_good_file(void **state)
     assert_int_equal(c->preferred_lifetime, 100);
     assert_int_equal(c->valid_lifetime, 200);
     assert_true(c->rapid_commit);
+    assert_int_equal(c->dhcp6_preference, 100);
     assert_true(c->has_pool);
     char expect[160];
     snprintf(expect, sizeof(expect), "%s/hosts.conf", dir);
@@ -89,10 +91,33 @@ static void test_defaults(void **state)
     assert_int_equal(c->preferred_lifetime, AGENT_DEFAULT_PREFERRED_LIFETIME);
     assert_int_equal(c->valid_lifetime, AGENT_DEFAULT_VALID_LIFETIME);
     assert_false(c->rapid_commit);
+    assert_int_equal(c->dhcp6_preference, 255);
     assert_false(c->has_pool);
     assert_false(c->has_gateway);
     assert_int_equal(c->log_level, LOG_LEVEL_INFO);
     assert_string_equal(c->hosts_path, "/etc/hosts.conf");
+    agent_config_free(c);
+    diag_free(d);
+}
+
+/* A Preference is one octet (RFC 8415 §21.8). */
+static void test_dhcp6_preference_range(void **state)
+{
+    diag *d;
+    agent_config *c = NULL;
+    assert_int_equal(load("[agent]\nrack = r\nstate_dir = /s\nadvertise_address = 2001:db8::1\n"
+                          "[standalone]\nhosts = /etc/hosts.conf\n"
+                          "[dhcp6]\npreference = 256\n",
+                          &d, &c),
+                     -EINVAL);
+    assert_true(has_problem(d, 8, "preference"));
+    diag_free(d);
+    assert_int_equal(load("[agent]\nrack = r\nstate_dir = /s\nadvertise_address = 2001:db8::1\n"
+                          "[standalone]\nhosts = /etc/hosts.conf\n"
+                          "[dhcp6]\npreference = 0\n",
+                          &d, &c),
+                     0);
+    assert_int_equal(c->dhcp6_preference, 0);
     agent_config_free(c);
     diag_free(d);
 }
@@ -320,6 +345,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_good_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dhcp6_preference_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_error_with_its_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cross_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),

@@ -78,7 +78,7 @@ static intent_set *web17_set(uint64_t gen, uefi_boot uefi)
 }
 
 static fixture *make_fixture_full(bool with_pool, bool rapid, const char *pool_last,
-                                  const dhcp6_prefix *relays, size_t n_relays)
+                                  const dhcp6_prefix *relays, size_t n_relays, uint8_t preference)
 {
     fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
@@ -94,6 +94,7 @@ static fixture *make_fixture_full(bool with_pool, bool rapid, const char *pool_l
         .preferred_lifetime = 3600,
         .valid_lifetime = 7200,
         .rapid_commit = rapid,
+        .preference = preference,
         .n_dns = 1,
         .dns = { addr6("2001:db8:0:1::53") },
         .n_search = 1,
@@ -117,7 +118,7 @@ static fixture *make_fixture_full(bool with_pool, bool rapid, const char *pool_l
 
 static fixture *make_fixture(bool with_pool, bool rapid)
 {
-    return make_fixture_full(with_pool, rapid, "2001:db8:0:1::1001", NULL, 0);
+    return make_fixture_full(with_pool, rapid, "2001:db8:0:1::1001", NULL, 0, DHCP6_PREFERENCE_MAX);
 }
 
 /* The rack's ToR relays: one by address, a management /64 by prefix. */
@@ -128,7 +129,7 @@ static fixture *make_relay_fixture(void)
     dhcp6_prefix relays[] = { { .addr = addr6(tor_relay), .len = 128 },
                               { .addr = addr6("2001:db8:fe::"), .len = 64 } };
     return make_fixture_full(false, false, "2001:db8:0:1::1001", relays,
-                             sizeof(relays) / sizeof(relays[0]));
+                             sizeof(relays) / sizeof(relays[0]), DHCP6_PREFERENCE_MAX);
 }
 
 static int setup_relays(void **state)
@@ -257,6 +258,34 @@ static void test_netboot_done_is_ignored(void **state)
     intents_store_replace(f->store, copy);
     assert_int_equal(send_ll(f, ipxe_solicit, sizeof(ipxe_solicit)), 0);
     assert_int_equal(dhcp6_server_get_stats(f->server)->ignored_no_intent, 1);
+}
+
+/* Two agents of one rack: the same reservation from either, and the
+ * second one's lower Preference, so a client that hears both takes the
+ * primary (RFC 8415 §18.2.1) and one that hears only the second still gets
+ * its address after one retransmission time. */
+static void test_second_agent_advertises_lower_preference(void **state)
+{
+    fixture *primary = *state;
+    fixture *second =
+        make_fixture_full(false, false, "2001:db8:0:1::1001", NULL, 0, /* preference */ 100);
+    struct in6_addr want = addr6("2001:db8:0:1::100");
+    fixture *agents[] = { primary, second };
+    const uint8_t prefs[] = { DHCP6_PREFERENCE_MAX, 100 };
+    for (size_t i = 0; i < 2; i++) {
+        fixture *f = agents[i];
+        assert_int_equal(send_ll(f, ipxe_solicit, sizeof(ipxe_solicit)), 1);
+        assert_int_equal(f->tx.buf[0], DHCP6_ADVERTISE);
+        uint16_t st, l;
+        struct in6_addr got = ia_addr(f, &st);
+        assert_memory_equal(&got, &want, 16);
+        const uint8_t *pref = find_opt(f->tx.buf, f->tx.len, DHCP6_OPT_PREFERENCE, &l);
+        assert_non_null(pref);
+        assert_int_equal(l, 1);
+        assert_int_equal(pref[0], prefs[i]);
+    }
+    void *s = second;
+    teardown(&s);
 }
 
 static void test_ipxe_request_gets_reply_and_binds(void **state)
@@ -674,7 +703,8 @@ static bool answered_no_addrs(const fixture *f)
  * lookups, counted rather than timed. */
 static void test_full_pool_answered_quickly(void **state)
 {
-    fixture *f = make_fixture_full(true, false, "2001:db8:0:1::13ff", NULL, 0); /* 1,024 */
+    fixture *f = make_fixture_full(true, false, "2001:db8:0:1::13ff", NULL, 0,
+                                   DHCP6_PREFERENCE_MAX); /* 1,024 */
     uint8_t m[512];
     for (uint32_t i = 0; i < 1024; i++) {
         assert_int_equal(send_from(f, m, pool_solicit(m, i), "fe80::1", true), 1);
@@ -699,7 +729,8 @@ static void test_full_pool_answered_quickly(void **state)
  * answered NoAddrsAvail though the pool has room. */
 static void test_pool_cap_per_interface(void **state)
 {
-    fixture *f = make_fixture_full(true, false, "2001:db8:0:1::13ff", NULL, 0);
+    fixture *f =
+        make_fixture_full(true, false, "2001:db8:0:1::13ff", NULL, 0, DHCP6_PREFERENCE_MAX);
     dhcp6_bindings_set_max_per_interface(f->bindings, 8);
     uint8_t m[512];
     for (uint32_t i = 0; i < 8; i++) {
@@ -780,6 +811,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_direct_from_global_source_is_dropped, setup, teardown),
         cmocka_unit_test(test_pool_and_exhaustion),
         cmocka_unit_test(test_rapid_commit),
+        cmocka_unit_test_setup_teardown(test_second_agent_advertises_lower_preference, setup,
+                                        teardown),
         cmocka_unit_test(test_full_pool_answered_quickly),
         cmocka_unit_test(test_pool_cap_per_interface),
     };

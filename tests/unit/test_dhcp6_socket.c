@@ -326,6 +326,7 @@ static void e2e_start(e2e *t, bool no_wait)
     dhcp6_server_config cfg = { .duid_len = sizeof(server_duid),
                                 .preferred_lifetime = 3600,
                                 .valid_lifetime = 7200,
+                                .preference = DHCP6_PREFERENCE_MAX,
                                 .advertise_address = addr6("2001:db8:0:1::1"),
                                 .http_port = 80,
                                 /* Our "relay" sends from ::1. */
