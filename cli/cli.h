@@ -27,6 +27,8 @@ enum {
 
 #define CLI_DEFAULT_CONTROLLER "ipc:///run/rackboot/api.sock"
 #define CLI_DEFAULT_TIMEOUT_MS 30000u
+/* Controllers one call may try (cli.controller_urls). */
+#define CLI_MAX_CONTROLLERS 8u
 /* install / cancel of --rack or --all: a whole fleet takes seconds to
  * minutes (the controller works through it 5,000 hosts at a time), so they
  * wait this long unless --timeout says otherwise. */
@@ -54,7 +56,16 @@ struct cli {
     const char *controller;
     const char *ca, *cert, *key, *crl, *server_name;
     const char *controller_from; /* where `controller` came from, for messages */
-    const char *context;         /* the config file's context in use, or NULL */
+    /* `controller` may name several controllers (sharing one store), each
+     * tried in turn when the one before is unreachable (transport.c):
+     * separated by commas and/or blanks, or --controller given more than
+     * once (joined into `controller_joined`). cli_main splits it into
+     * controller_urls and frees them. */
+    char *controller_joined;
+    char *controller_urls[CLI_MAX_CONTROLLERS];
+    size_t n_controller_urls;
+    const char *controller_in_use; /* the one of them the session is open to */
+    const char *context;           /* the config file's context in use, or NULL */
     struct cli_context_state *context_state;
     uint32_t timeout_ms;
     bool timeout_given; /* --timeout: commands with a longer default keep it */

@@ -116,27 +116,71 @@ int cli_dispatch(cli *c, int argc, char **argv)
     return cli_usage_error(c, NULL, "unknown command '%s'", argv[0]);
 }
 
-/* The controller URL and, for TLS, the files it needs, wherever they came
- * from (context.h). */
+/* The controller URLs and, for TLS, the files they need, wherever they
+ * came from (context.h); splits c->controller into c->controller_urls. */
 static int check_controller(cli *c)
 {
-    bool tls = strncmp(c->controller, "tls+tcp://", 10) == 0;
-    bool ipc = strncmp(c->controller, "ipc://", 6) == 0;
-    if (!tls && !ipc) {
-        return cli_usage_error(c, NULL,
-                               "controller %s (%s): expected ipc://PATH or tls+tcp://HOST:PORT",
-                               c->controller, c->controller_from);
+    int r =
+        parse_list(c->controller, c->controller_urls, CLI_MAX_CONTROLLERS, &c->n_controller_urls);
+    if (r == -E2BIG) {
+        return cli_usage_error(c, NULL, "controller (%s): more than %u URLs", c->controller_from,
+                               CLI_MAX_CONTROLLERS);
     }
-    if (tls && (!c->ca || !c->cert || !c->key)) {
-        return cli_usage_error(c, NULL,
-                               "controller %s (%s) is tls+tcp://: it needs --ca, --cert and --key "
-                               "(or RACKBOOT_CA, RACKBOOT_CERT, RACKBOOT_KEY, or a context)",
-                               c->controller, c->controller_from);
+    if (r < 0 || c->n_controller_urls == 0) {
+        return cli_usage_error(c, NULL, "controller (%s): %s", c->controller_from,
+                               r < 0 ? errstr(r) : "no URL");
+    }
+    for (size_t i = 0; i < c->n_controller_urls; i++) {
+        const char *url = c->controller_urls[i];
+        bool tls = strncmp(url, "tls+tcp://", 10) == 0;
+        bool ipc = strncmp(url, "ipc://", 6) == 0;
+        if (!tls && !ipc) {
+            return cli_usage_error(c, NULL,
+                                   "controller %s (%s): expected ipc://PATH or tls+tcp://HOST:PORT",
+                                   url, c->controller_from);
+        }
+        if (tls && (!c->ca || !c->cert || !c->key)) {
+            return cli_usage_error(
+                c, NULL,
+                "controller %s (%s) is tls+tcp://: it needs --ca, --cert and --key "
+                "(or RACKBOOT_CA, RACKBOOT_CERT, RACKBOOT_KEY, or a context)",
+                url, c->controller_from);
+        }
     }
     return CLI_EXIT_OK;
 }
 
-int cli_main(cli *c, int argc, char **argv)
+/* A second --controller adds to the first (they are tried in order). */
+static int add_controller_option(cli *c, const char *url)
+{
+    if (!c->controller) {
+        c->controller = url;
+        return CLI_EXIT_OK;
+    }
+    char *joined = NULL;
+    if (asprintf(&joined, "%s,%s", c->controller, url) < 0) {
+        cli_error(c, "out of memory");
+        return CLI_EXIT_USAGE;
+    }
+    free(c->controller_joined);
+    c->controller_joined = joined;
+    c->controller = joined;
+    return CLI_EXIT_OK;
+}
+
+static void release_controllers(cli *c)
+{
+    for (size_t i = 0; i < c->n_controller_urls; i++) {
+        c->controller_urls[i] = (free(c->controller_urls[i]), NULL);
+    }
+    c->n_controller_urls = 0;
+    if (c->controller == c->controller_joined) {
+        c->controller = NULL;
+    }
+    c->controller_joined = (free(c->controller_joined), NULL);
+}
+
+static int run_main(cli *c, int argc, char **argv)
 {
     enum {
         OPT_CONTROLLER = 1000,
@@ -173,7 +217,9 @@ int cli_main(cli *c, int argc, char **argv)
     while ((ch = getopt_long(argc, argv, "+:hV" CLI_OUTPUT_SHORTOPTS, opts, NULL)) != -1) {
         switch (ch) {
         case OPT_CONTROLLER:
-            c->controller = optarg;
+            if (add_controller_option(c, optarg) != CLI_EXIT_OK) {
+                return CLI_EXIT_USAGE;
+            }
             break;
         case OPT_CA:
             c->ca = optarg;
@@ -228,5 +274,13 @@ int cli_main(cli *c, int argc, char **argv)
     }
     cli_context_release(c);
     cli_output_release(c);
+    return code;
+}
+
+int cli_main(cli *c, int argc, char **argv)
+{
+    int code = run_main(c, argc, argv);
+    /* Here, so that every return of run_main() frees them. */
+    release_controllers(c);
     return code;
 }

@@ -731,3 +731,11 @@ void rb_session_shutdown(rb_session *s)
 {
     nng_close(s->sock);
 }
+
+bool rb_session_connected(rb_session *s)
+{
+    pthread_mutex_lock(&s->lock);
+    bool up = nng_pipe_id(s->pipe) > 0;
+    pthread_mutex_unlock(&s->lock);
+    return up;
+}

@@ -97,3 +97,6 @@ int rb_session_reload_tls(rb_session *s, char **ret_error);
  * -ECONNRESET) without freeing the session: the way to stop threads that
  * block in calls before rb_session_close(). */
 void rb_session_shutdown(rb_session *s);
+/* True while a connection is up. A reconnecting session (the agent's) is
+ * redialled by nng after a loss; the caller decides how long to wait. */
+bool rb_session_connected(rb_session *s);

@@ -102,7 +102,8 @@ static bool store_words(confload *l, const confload_key *k, const ini_entry *e, 
     size_t *n = field(obj, k->count_offset);
     free_words(words, *n);
     *n = 0;
-    int r = parse_words(e->value, words, (size_t)k->max, n);
+    int r = k->commas ? parse_list(e->value, words, (size_t)k->max, n)
+                      : parse_words(e->value, words, (size_t)k->max, n);
     if (r == -E2BIG) {
         confload_problem(l, e->line, "%s: more than %" PRIu64, e->key, k->max);
         return false;

@@ -84,6 +84,7 @@ typedef struct confload_key {
     const char *expect;
     const char *range;
     bool required; /* "[SECTION] KEY is required" when no line stores a value */
+    bool commas;   /* WORDS: commas separate words too (parse_list) */
     confload_check_fn check;
     confload_parse_fn parse;
 } confload_key;

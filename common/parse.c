@@ -383,16 +383,16 @@ bool fleet_name_valid(const char *s)
     return true;
 }
 
-int parse_words(const char *s, char **out, size_t max, size_t *ret_n)
+static int split_at(const char *s, const char *seps, char **out, size_t max, size_t *ret_n)
 {
     size_t n = 0;
     int r = 0;
     for (const char *p = s;;) {
-        p += strspn(p, " \t");
+        p += strspn(p, seps);
         if (!*p) {
             break;
         }
-        size_t len = strcspn(p, " \t");
+        size_t len = strcspn(p, seps);
         if (n == max) {
             r = -E2BIG;
             break;
@@ -413,4 +413,14 @@ int parse_words(const char *s, char **out, size_t max, size_t *ret_n)
     }
     *ret_n = n;
     return 0;
+}
+
+int parse_words(const char *s, char **out, size_t max, size_t *ret_n)
+{
+    return split_at(s, " \t", out, max, ret_n);
+}
+
+int parse_list(const char *s, char **out, size_t max, size_t *ret_n)
+{
+    return split_at(s, ", \t", out, max, ret_n);
 }

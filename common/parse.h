@@ -21,6 +21,10 @@ int parse_bool(const char *s, bool *ret);
  * out[0..*ret_n). -E2BIG for more than `max` words, -ENOMEM; either way
  * nothing is left allocated. */
 int parse_words(const char *s, char **out, size_t max, size_t *ret_n);
+/* parse_words(), but commas separate too ("a, b", "a,b" and "a b" are the
+ * same list): lists that also come from an environment variable, where a
+ * blank is awkward to quote (controller URLs). Empty items are skipped. */
+int parse_list(const char *s, char **out, size_t max, size_t *ret_n);
 
 /* Decimal digits only, value in [min, max]. */
 int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *ret);

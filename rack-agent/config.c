@@ -26,7 +26,9 @@ agent_config *agent_config_free(agent_config *cfg)
         free(cfg->search[i]);
     }
     free(cfg->hosts_path);
-    free(cfg->controller_url);
+    for (size_t i = 0; i < cfg->n_controller_urls; i++) {
+        free(cfg->controller_urls[i]);
+    }
     free(cfg->controller_server_name);
     free(cfg->controller_ca);
     free(cfg->controller_cert);
@@ -149,19 +151,46 @@ static void parse_trusted_relays(confload *l, const ini_entry *e, void *obj)
     }
 }
 
-/* [controller] url: the scheme nng dials (an empty rest is nng's to refuse). */
+/* [controller] url and urls: the scheme nng dials (an empty rest is nng's
+ * to refuse). */
+static bool controller_url_valid(confload *l, const ini_entry *e, const char *url)
+{
+    if (strncmp(url, "tls+tcp://", 10) != 0) {
+        confload_problem(l, e->line, "%s: expected tls+tcp://HOST:PORT, not \"%s\"", e->key, url);
+        return false;
+    }
+    /* It becomes a label value of rackboot_uplink_controller. */
+    if (strpbrk(url, "\"\\")) {
+        confload_problem(l, e->line, "%s: \"%s\" holds a quote or a backslash", e->key, url);
+        return false;
+    }
+    return true;
+}
+
+static void check_controller_url(confload *l, const ini_entry *e, const char *url)
+{
+    (void)controller_url_valid(l, e, url);
+}
+
+/* `url = ONE`: the whole value, blanks and commas included, so that a URL
+ * nng would refuse is reported as one word rather than split. */
 static void parse_controller_url(confload *l, const ini_entry *e, void *obj)
 {
     agent_config *c = obj;
-    if (strncmp(e->value, "tls+tcp://", 10) != 0) {
-        confload_problem(l, e->line, "url: expected tls+tcp://HOST:PORT, not \"%s\"", e->value);
+    c->has_controller_url_key = true;
+    if (!controller_url_valid(l, e, e->value)) {
         return;
     }
-    free(c->controller_url);
-    c->controller_url = strdup(e->value);
-    if (!c->controller_url) {
-        confload_problem(l, e->line, "out of memory");
+    for (size_t i = 0; i < c->n_controller_urls; i++) {
+        free(c->controller_urls[i]);
     }
+    c->n_controller_urls = 0;
+    c->controller_urls[0] = strdup(e->value);
+    if (!c->controller_urls[0]) {
+        confload_problem(l, e->line, "out of memory");
+        return;
+    }
+    c->n_controller_urls = 1;
 }
 
 #define AT(member)             CONFLOAD_FIELD(agent_config, member)
@@ -220,6 +249,12 @@ static const confload_key standalone_keys[] = {
 /* The uplink (rack-agent/uplink.h). */
 static const confload_key controller_keys[] = {
     { "url", CONFLOAD_CUSTOM, .parse = parse_controller_url },
+    /* Several controllers sharing one store: tried in order, the next one
+     * when the one in use fails (uplink.h). Commas and/or blanks separate
+     * them, as in RACKBOOT_CONTROLLER for the CLI. */
+    { "urls", CONFLOAD_WORDS, LIST(controller_urls, n_controller_urls),
+      .max = AGENT_MAX_CONTROLLERS, .commas = true, .check = check_controller_url,
+      .flag = CONFLOAD_FLAG(agent_config, has_controller_urls_key) },
     { "server_name", CONFLOAD_STRING, AT(controller_server_name) },
     { "ca", CONFLOAD_PATH, AT(controller_ca) },
     { "cert", CONFLOAD_PATH, AT(controller_cert) },
@@ -280,8 +315,17 @@ static void end_controller(confload *l, const ini_section *s, void *obj)
 {
     agent_config *c = obj;
     c->has_controller = true;
-    if (!c->controller_url || !c->controller_ca || !c->controller_cert || !c->controller_key) {
-        confload_problem(l, s->line, "[controller] needs url, ca, cert and key");
+    bool no_url = !c->has_controller_url_key && !c->has_controller_urls_key;
+    if (no_url || !c->controller_ca || !c->controller_cert || !c->controller_key) {
+        confload_problem(l, s->line, "[controller] needs url (or urls), ca, cert and key");
+    }
+    if (c->has_controller_url_key && c->has_controller_urls_key) {
+        /* They fill the same list: whichever came last would win silently. */
+        confload_problem(l, s->line,
+                         "[controller] url and urls exclude each other: list every controller "
+                         "in urls");
+    } else if (c->has_controller_urls_key && c->n_controller_urls == 0) {
+        confload_problem(l, s->line, "[controller] urls: empty: name at least one controller");
     }
 }
 

@@ -21,6 +21,9 @@ enum {
     AGENT_MAX_DNS = 8,
     AGENT_MAX_SEARCH = 8,
     AGENT_MAX_TRUSTED_RELAYS = DHCP6_SERVER_MAX_TRUSTED_RELAYS,
+    /* [controller] urls: a handful of active controllers, not a fleet's
+     * worth (each is a series of rackboot_uplink_controller). */
+    AGENT_MAX_CONTROLLERS = 8,
 };
 
 #define AGENT_DEFAULT_PREFERRED_LIFETIME 3600u
@@ -88,8 +91,12 @@ typedef struct agent_config {
     /* [controller] (rack-agent/uplink/uplink.h); paths resolved against the config
      * file's directory. */
     bool has_controller;
-    char *controller_url;
-    char *controller_server_name; /* NULL: the URL's host */
+    /* `url = ONE` or `urls = ONE TWO ...` (they exclude each other), in
+     * the order the uplink tries them (uplink/uplink.h). */
+    char *controller_urls[AGENT_MAX_CONTROLLERS];
+    size_t n_controller_urls;
+    bool has_controller_url_key, has_controller_urls_key; /* which of the two was written */
+    char *controller_server_name;                         /* NULL: the URL's host */
     char *controller_ca;
     char *controller_cert;
     char *controller_key;

@@ -380,8 +380,11 @@ static int setup_install_flow(agent *a)
         log_error("persisted intents unreadable (%s/%s): %s; waiting for the controller",
                   c->state_dir, UPLINK_INTENTS_FILE, errstr(r));
     }
+    _Static_assert(AGENT_MAX_CONTROLLERS <= UPLINK_MAX_URLS,
+                   "[controller] urls the uplink refuses");
     uplink_config uc = {
-        .url = c->controller_url,
+        .urls = (const char *const *)c->controller_urls,
+        .n_urls = c->n_controller_urls,
         .server_name = c->controller_server_name,
         .ca = c->controller_ca,
         .cert = c->controller_cert,
@@ -396,7 +399,8 @@ static int setup_install_flow(agent *a)
         log_error("controller uplink not started err=%s", errstr(r));
         return r;
     }
-    log_info("controller uplink started url=%s", c->controller_url);
+    log_info("controller uplink started url=%s%s", c->controller_urls[0],
+             c->n_controller_urls > 1 ? " (first of [controller] urls)" : "");
     return 0;
 }
 
@@ -997,6 +1001,9 @@ static int register_metrics(agent *a)
     }
     if (r == 0 && a->progress) {
         r = register_progress_metrics(a);
+    }
+    if (r == 0 && a->uplink) {
+        r = uplink_register_metrics(a->uplink, a->metrics);
     }
     if (r == 0 && a->power) {
         r = register_power_metrics(a);

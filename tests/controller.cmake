@@ -107,3 +107,14 @@ set_tests_properties(integration.crl_reload PROPERTIES TIMEOUT 240)
 # Fuzzed: controller.conf (written to a private tmpfs directory).
 rackboot_fuzz_target(fuzz_controller_config LIBS rb_controller)
 
+
+# Several controller URLs (issue 17): a real agent with `urls = DEAD A B`
+# skips DEAD, syncs through A, and moves to B (its own store) when A is
+# killed; the CLI with several --controller answers through the first
+# reachable one and names every URL when none is
+# (tests/integration/controller_failover.sh).
+add_test(NAME integration.controller_failover
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/controller_failover.sh
+                 $<TARGET_FILE:rackboot-controller> $<TARGET_FILE:rackboot-agent>
+                 $<TARGET_FILE:rackboot-pki> $<TARGET_FILE:rackboot>)
+set_tests_properties(integration.controller_failover PROPERTIES TIMEOUT 300)

@@ -10,6 +10,7 @@
 
 #include "fileio.h"
 #include "log.h"
+#include "metrics/metrics.h"
 #include "model_pb.h"
 #include "rbproto.h"
 #include "render/wire.h"
@@ -17,8 +18,6 @@
 #include "tls.h"
 #include "util.h"
 
-#define BACKOFF_MIN_MS 250u
-#define BACKOFF_MAX_MS 30000u
 /* Between attempts to open a session that replaces a stalled one: the
  * controller was there a minute ago, so try about as often as nng's own
  * redial (NNG_OPT_RECONNMAXT) would. */
@@ -29,8 +28,17 @@
 #define EVENTS_IDLE_MS 1000u
 
 struct uplink {
-    uplink_config cfg; /* strings owned below */
-    char *strings[8];
+    uplink_config cfg; /* strings owned below; urls NULL (see `urls`) */
+    char *strings[7];
+    char *urls[UPLINK_MAX_URLS];
+    size_t n_urls;
+    /* The URL in use, or being tried: the sync thread moves it while there
+     * is no session (connect_session); others read it while there is. */
+    size_t current;
+    /* rackboot_uplink_controller and _switches_total; written by the sync
+     * thread, read by a scrape on the loop thread (whole words). */
+    uint64_t in_use[UPLINK_MAX_URLS];
+    uint64_t switches;
     uv_loop_t *loop;
     uv_async_t wake;
     uv_timer_t pki_check; /* the TLS files changed on disk? */
@@ -56,6 +64,8 @@ struct uplink {
     uint64_t session_gen; /* bumped when `session` is retired */
     unsigned session_users;
     bool retiring;
+    bool move_on;        /* the last session was retired: dial the next URL */
+    uint64_t down_since; /* CLOCK_MONOTONIC: `session` seen without a connection, or 0 */
     uint64_t last_ok_ms; /* CLOCK_MONOTONIC: the last call on `session` that got a reply */
     unsigned failures;   /* calls on `session` without a reply since then */
     intent_set *pending; /* handed to the loop, with pending_plan */
@@ -171,15 +181,35 @@ int uplink_load_persisted(const char *state_dir, intent_set **ret, power_plan **
 
 /* ---- Threads ---------------------------------------------------------- */
 
-static uint32_t jitter(uint32_t ms)
+static uint32_t random_u32(void)
 {
-    /* 50-100 % of the nominal delay, so a fleet of agents does not redial
-     * in lock-step after a controller restart. */
     static __thread unsigned seed;
     if (!seed) {
         seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&seed;
     }
-    return ms / 2 + (uint32_t)(rand_r(&seed) % (ms / 2 + 1));
+    /* rand_r gives 31 bits at most; two make the range uniform enough for
+     * a modulus of up to UPLINK_BACKOFF_MAX_MS. */
+    return ((uint32_t)rand_r(&seed) << 16) ^ (uint32_t)rand_r(&seed);
+}
+
+static uint32_t jitter(uint32_t ms)
+{
+    /* 50-100 % of the nominal delay, so a fleet of agents does not redial
+     * in lock-step after a controller restart. */
+    return ms / 2 + random_u32() % (ms / 2 + 1);
+}
+
+uint32_t uplink_backoff_next(uint32_t prev_ms, uint32_t cap_ms, uint32_t rnd)
+{
+    uint64_t lo = UPLINK_BACKOFF_BASE_MS;
+    uint64_t hi = 3 * (uint64_t)(prev_ms > lo ? prev_ms : lo);
+    if (hi > cap_ms) {
+        hi = cap_ms;
+    }
+    if (lo > hi) {
+        lo = hi; /* a cap below the base wins */
+    }
+    return (uint32_t)(lo + rnd % (hi - lo + 1));
 }
 
 /* Sleeps up to `ms` unless stopping; returns false when stopping. */
@@ -209,14 +239,13 @@ static bool stopping(uplink *u)
     return s;
 }
 
-static uint32_t backoff_next_max(uint32_t b, uint32_t max)
+/* Pauses for the backoff that follows `prev_ms` and returns it (the next
+ * call's `prev_ms`; 0 resets). */
+static uint32_t backoff_pause(uplink *u, uint32_t prev_ms, uint32_t cap_ms)
 {
-    return b >= max / 2 ? max : (b ? b * 2 : BACKOFF_MIN_MS);
-}
-
-static uint32_t backoff_next(uint32_t b)
-{
-    return backoff_next_max(b, BACKOFF_MAX_MS);
+    uint32_t ms = uplink_backoff_next(prev_ms, cap_ms, random_u32());
+    pause_ms(u, ms);
+    return ms;
 }
 
 static uint64_t mono_ms(void)
@@ -283,7 +312,7 @@ static bool session_release(uplink *u, uint64_t gen, int outcome)
  * a dead connection as its pipe forever (its TLS layer drops the error of
  * a receive started after the TCP connection failed, so REQ never closes
  * the pipe and the dialer never redials); a new socket redials for sure. */
-static void session_retire(uplink *u, uint64_t gen)
+static void session_retire(uplink *u, uint64_t gen, const char *why)
 {
     uint64_t now = mono_ms();
     pthread_mutex_lock(&u->lock);
@@ -295,13 +324,22 @@ static void session_retire(uplink *u, uint64_t gen)
     u->session = NULL;
     u->session_gen++;
     u->retiring = true;
+    u->move_on = true;
+    u->down_since = 0;
     unsigned failures = u->failures;
     uint64_t since = now - u->last_ok_ms;
+    size_t cur = u->current;
     pthread_mutex_unlock(&u->lock);
+    const char *url = u->urls[cur];
 
-    log_warn("uplink: no reply from the controller for %" PRIu64 " ms (%u calls failed); "
-             "closing the connection and opening a new one",
-             since, failures);
+    if (why) {
+        log_warn("uplink: controller %s: %s; closing the connection", url, why);
+    } else {
+        log_warn("uplink: no reply from controller %s for %" PRIu64 " ms (%u calls failed); "
+                 "closing the connection and opening a new one",
+                 url, since, failures);
+    }
+    __atomic_store_n(&u->in_use[cur], 0, __ATOMIC_RELAXED);
     rb_session_shutdown(s); /* the other thread's call returns at once */
     pthread_mutex_lock(&u->lock);
     while (u->session_users > 0) {
@@ -315,7 +353,21 @@ static void session_retire(uplink *u, uint64_t gen)
     pthread_mutex_unlock(&u->lock);
 }
 
-/* Opens the session (the sync thread does this); false when stopping. */
+/* Moves to the next URL round the list (sync thread), saying why. */
+static void next_url(uplink *u, const char *why)
+{
+    if (u->n_urls < 2) {
+        return;
+    }
+    size_t next = (u->current + 1) % u->n_urls;
+    log_warn("uplink: controller %s %s, trying %s", u->urls[u->current], why, u->urls[next]);
+    u->current = next;
+    __atomic_add_fetch(&u->switches, 1, __ATOMIC_RELAXED);
+}
+
+/* Opens the session (the sync thread does this); false when stopping. It
+ * starts with the controller in use, or with the next one when the last
+ * session was given up, and goes round the list until one answers. */
 static bool connect_session(uplink *u, uint32_t backoff_max)
 {
     uint32_t backoff = 0;
@@ -323,15 +375,22 @@ static bool connect_session(uplink *u, uint32_t backoff_max)
     while (u->retiring && !u->stopping) {
         pthread_cond_wait(&u->cond, &u->lock);
     }
+    bool move_on = u->move_on;
+    u->move_on = false;
     pthread_mutex_unlock(&u->lock);
+    if (move_on) {
+        next_url(u, "failed");
+    }
     while (!stopping(u)) {
+        const char *url = u->urls[u->current];
         rb_session_config sc = {
-            .url = u->cfg.url,
+            .url = url,
             .kind = RB_SESSION_AGENT,
             .ca = u->cfg.ca,
             .cert = u->cfg.cert,
             .key = u->cfg.key,
             .crl = u->cfg.crl,
+            /* NULL: each URL's own host (uplink.h). */
             .server_name = u->cfg.server_name,
             /* Bounded, so that stopping the agent never waits for the
              * kernel's SYN retries to a controller that drops packets. */
@@ -350,24 +409,24 @@ static bool connect_session(uplink *u, uint32_t backoff_max)
                 rb_session_close(s);
                 r = -EACCES;
             } else {
-                log_info("uplink: connected url=%s rack=%s controller_version=%s", u->cfg.url,
-                         id->rack, id->controller_version);
+                log_info("uplink: connected url=%s rack=%s controller_version=%s", url, id->rack,
+                         id->controller_version);
+                __atomic_store_n(&u->in_use[u->current], 1, __ATOMIC_RELAXED);
                 pthread_mutex_lock(&u->lock);
                 u->session = s;
                 u->last_ok_ms = mono_ms(); /* the handshake got its replies */
                 u->failures = 0;
+                u->down_since = 0;
                 pthread_cond_broadcast(&u->cond);
                 pthread_mutex_unlock(&u->lock);
                 return true;
             }
         } else {
-            log_warn("uplink: cannot connect url=%s: %s", u->cfg.url, error ? error : errstr(r));
+            log_warn("uplink: cannot connect url=%s: %s", url, error ? error : errstr(r));
         }
         free(error);
-        backoff = backoff_next_max(backoff, backoff_max);
-        if (!pause_ms(u, jitter(backoff))) {
-            break;
-        }
+        next_url(u, "unreachable");
+        backoff = backoff_pause(u, backoff, backoff_max);
     }
     return false;
 }
@@ -407,10 +466,10 @@ static void *sync_main(void *arg)
         if (!s) {
             /* None yet, or the last one was retired: a jittered pause first
              * then, so that a fleet does not reopen in lock-step. */
-            if (opened && !pause_ms(u, jitter(BACKOFF_MIN_MS * 4))) {
+            if (opened && !pause_ms(u, jitter(2 * UPLINK_BACKOFF_BASE_MS))) {
                 break;
             }
-            if (!connect_session(u, opened ? BACKOFF_REOPEN_MAX_MS : BACKOFF_MAX_MS)) {
+            if (!connect_session(u, opened ? BACKOFF_REOPEN_MAX_MS : UPLINK_BACKOFF_MAX_MS)) {
                 break;
             }
             opened = true;
@@ -451,19 +510,17 @@ static void *sync_main(void *arg)
             log_warn("uplink: sync failed: %s (serving what we hold, generation %" PRIu64 ")",
                      errstr(r), held);
             if (stalled) {
-                session_retire(u, gen);
+                session_retire(u, gen, NULL);
                 continue;
             }
-            backoff = backoff_next(backoff);
-            pause_ms(u, jitter(backoff));
+            backoff = backoff_pause(u, backoff, UPLINK_BACKOFF_MAX_MS);
             continue;
         }
         if (rep->body_case == RACKBOOT__V1__AGENT_REPLY__BODY_ERROR) {
             log_warn("uplink: controller refused the sync: %s: %s",
                      rbproto_status_to_string(rep->error->code), rep->error->message);
             rbproto_free(&rep->base);
-            backoff = backoff_next(backoff);
-            pause_ms(u, jitter(backoff));
+            backoff = backoff_pause(u, backoff, UPLINK_BACKOFF_MAX_MS);
             continue;
         }
         backoff = 0;
@@ -497,12 +554,48 @@ static void *sync_main(void *arg)
                 hand_over(u, set, plan);
                 held = acked = sr->generation;
             } else {
-                pause_ms(u, jitter(BACKOFF_MAX_MS));
+                pause_ms(u, jitter(UPLINK_BACKOFF_MAX_MS));
             }
         }
         rbproto_free(&rep->base);
     }
     return NULL;
+}
+
+/* Events thread, at each turn: with another controller to try, a session
+ * whose connection stays down for UPLINK_FAILOVER_DOWN_MS is given up
+ * (session_retire), which also ends the sync thread's long poll at once.
+ * Waiting for the calls to fail instead would take sync_wait + 15 s, and
+ * the stall rule up to UPLINK_STALL_MS, while another controller could
+ * serve. One controller alone is left to nng's redial, as before. */
+static void watch_connection(uplink *u)
+{
+    if (u->n_urls < 2) {
+        return;
+    }
+    uint64_t gen = 0;
+    rb_session *s = session_take(u, false, &gen);
+    if (!s) {
+        return;
+    }
+    bool up = rb_session_connected(s);
+    uint64_t now = mono_ms();
+    bool give_up = false;
+    pthread_mutex_lock(&u->lock);
+    if (gen == u->session_gen) {
+        if (up) {
+            u->down_since = 0;
+        } else if (!u->down_since) {
+            u->down_since = now;
+        } else {
+            give_up = now - u->down_since >= UPLINK_FAILOVER_DOWN_MS;
+        }
+    }
+    pthread_mutex_unlock(&u->lock);
+    session_release(u, gen, 0);
+    if (give_up) {
+        session_retire(u, gen, "connection lost and not re-established");
+    }
 }
 
 static void *events_main(void *arg)
@@ -515,6 +608,7 @@ static void *events_main(void *arg)
     }
     uint32_t backoff = 0;
     while (!stopping(u)) {
+        watch_connection(u);
         int n = journal_peek(u->journal, UPLINK_BATCH_MAX, b);
         if (n <= 0) {
             if (n < 0) {
@@ -564,8 +658,7 @@ static void *events_main(void *arg)
             log_warn("uplink: the controller acknowledged seq %" PRIu64
                      " of a batch ending at %" PRIu64 "; retrying later",
                      through, journal_batch_last_seq(b));
-            backoff = backoff_next(backoff);
-            pause_ms(u, jitter(backoff));
+            backoff = backoff_pause(u, backoff, UPLINK_BACKOFF_MAX_MS);
             continue;
         }
         if (stopping(u)) {
@@ -581,12 +674,11 @@ static void *events_main(void *arg)
             log_warn("uplink: sending %zu events failed: %s (kept in the journal)", batch.n_events,
                      errstr(r));
             if (stalled) {
-                session_retire(u, gen);
+                session_retire(u, gen, NULL);
                 continue; /* waits for the sync thread's new session */
             }
         }
-        backoff = backoff_next(backoff);
-        pause_ms(u, jitter(backoff));
+        backoff = backoff_pause(u, backoff, UPLINK_BACKOFF_MAX_MS);
     }
     journal_batch_free(b);
     return NULL;
@@ -668,6 +760,33 @@ void uplink_events_ready(uplink *u)
     pthread_mutex_unlock(&u->lock);
 }
 
+static void free_strings(uplink *u)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(u->strings); i++) {
+        free(u->strings[i]);
+    }
+    for (size_t i = 0; i < u->n_urls; i++) {
+        free(u->urls[i]);
+    }
+}
+
+int uplink_register_metrics(uplink *u, metrics *m)
+{
+    int r = metrics_register(m, METRIC_COUNTER, "rackboot_uplink_switches_total",
+                             "Moves of the uplink to another controller of [controller] urls.",
+                             NULL, &u->switches);
+    for (size_t i = 0; i < u->n_urls && r == 0; i++) {
+        _cleanup_free_ char *labels = NULL;
+        if (asprintf(&labels, "url=\"%s\"", u->urls[i]) < 0) {
+            return -ENOMEM;
+        }
+        r = metrics_register(m, METRIC_GAUGE, "rackboot_uplink_controller",
+                             "1 for the controller the uplink is connected to, 0 for the others.",
+                             labels, &u->in_use[i]);
+    }
+    return r;
+}
+
 int uplink_new(uv_loop_t *loop, const uplink_config *cfg, journal *j, uplink_state_fn fn,
                void *userdata, uplink **ret)
 {
@@ -675,14 +794,33 @@ int uplink_new(uv_loop_t *loop, const uplink_config *cfg, journal *j, uplink_sta
     if (!u) {
         return -ENOMEM;
     }
+    if (cfg->n_urls == 0 || cfg->n_urls > UPLINK_MAX_URLS) {
+        free(u);
+        return -EINVAL;
+    }
     u->cfg = *cfg;
-    const char **fields[] = { &u->cfg.url, &u->cfg.server_name, &u->cfg.ca,        &u->cfg.cert,
-                              &u->cfg.key, &u->cfg.crl,         &u->cfg.state_dir, &u->cfg.rack };
+    u->cfg.urls = NULL;
+    u->cfg.n_urls = 0;
+    bool copied = true;
+    for (size_t i = 0; i < cfg->n_urls; i++) {
+        u->urls[i] = strdup(cfg->urls[i]);
+        copied &= u->urls[i] != NULL;
+    }
+    u->n_urls = cfg->n_urls;
+    const char **fields[] = { &u->cfg.server_name, &u->cfg.ca,        &u->cfg.cert, &u->cfg.key,
+                              &u->cfg.crl,         &u->cfg.state_dir, &u->cfg.rack };
+    _Static_assert(ARRAY_SIZE(fields) == ARRAY_SIZE(u->strings), "a string without its copy");
     for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
         if (*fields[i]) {
             u->strings[i] = strdup(*fields[i]);
+            copied &= u->strings[i] != NULL;
             *fields[i] = u->strings[i];
         }
+    }
+    if (!copied) {
+        free_strings(u);
+        free(u);
+        return -ENOMEM;
     }
     if (!u->cfg.sync_wait_ms) {
         u->cfg.sync_wait_ms = UPLINK_DEFAULT_SYNC_WAIT_MS;
@@ -735,9 +873,7 @@ static void free_after_close(uv_handle_t *handle)
     if (--u->open_handles > 0) {
         return;
     }
-    for (size_t i = 0; i < ARRAY_SIZE(u->strings); i++) {
-        free(u->strings[i]);
-    }
+    free_strings(u);
     pthread_cond_destroy(&u->cond);
     pthread_mutex_destroy(&u->lock);
     free(u);

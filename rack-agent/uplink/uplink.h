@@ -25,9 +25,21 @@
 #include "render/context.h"
 #include "uplink/journal.h"
 
+/* Several controllers (sharing one store, all active) may serve the rack:
+ * the uplink dials urls[0] first and, when a controller cannot be reached
+ * or its connection is lost, the next one round the list, each attempt
+ * after a backoff (uplink_backoff_next). Once connected it stays with
+ * that controller until it fails: no return to urls[0] while it works.
+ * Every controller's certificate is checked as TLS checks one: against
+ * `server_name` when set (then every controller's certificate must carry
+ * it, and each controller signs for it), else against the host of the URL
+ * being dialled. */
+#define UPLINK_MAX_URLS 8u
+
 typedef struct uplink_config {
-    const char *url;         /* tls+tcp://controller:port */
-    const char *server_name; /* the controller certificate's DNS name */
+    const char *const *urls; /* tls+tcp://controller:port, in the order tried */
+    size_t n_urls;           /* 1..UPLINK_MAX_URLS */
+    const char *server_name; /* the controller certificates' DNS name; NULL: each URL's host */
     const char *ca, *cert, *key, *crl;
     const char *state_dir;
     const char *rack;      /* [agent] rack: must be the rack our certificate names */
@@ -65,6 +77,13 @@ typedef struct uplink_status {
  * call the syncs report none, and the controller keeps what it had. */
 void uplink_set_status(uplink *u, const uplink_status *st);
 
+/* Registers rackboot_uplink_controller{url="..."} (1 for the controller in
+ * use, 0 for the others and while none is) and
+ * rackboot_uplink_switches_total (moves to another controller). The
+ * uplink must outlive the registry's use of them. */
+struct metrics;
+int uplink_register_metrics(uplink *u, struct metrics *m);
+
 /* Loop thread: events were appended and synced; send them soon. */
 void uplink_events_ready(uplink *u);
 
@@ -89,6 +108,21 @@ void uplink_reload_tls(uplink *u, const char *why);
 #define UPLINK_STALL_MIN_MS   10000u
 #define UPLINK_STALL_MS       45000u
 bool uplink_session_stalled(unsigned failures, uint64_t since_ok_ms);
+
+/* With more than one URL, a session whose connection has been down this
+ * long is given up for the next controller (nng would redial the same one
+ * for ever). Long enough for nng to redial a controller that restarts. */
+#define UPLINK_FAILOVER_DOWN_MS 3000u
+
+/* The pause before the next connection attempt or retried call:
+ * "decorrelated jitter" (AWS Architecture Blog, "Exponential Backoff And
+ * Jitter", 2015): uniform in [BASE, 3 × prev], capped at cap_ms, so a fleet
+ * of agents spreads out while each one still backs off exponentially.
+ * prev_ms 0 (after a success: the reset) starts again from
+ * [BASE, 3 × BASE]. `rnd` is a uniformly random number. Pure; for tests. */
+#define UPLINK_BACKOFF_BASE_MS 500u
+#define UPLINK_BACKOFF_MAX_MS  30000u
+uint32_t uplink_backoff_next(uint32_t prev_ms, uint32_t cap_ms, uint32_t rnd);
 
 /* Writes `sr` to STATE_DIR/intents.pb atomically (write, fsync, rename,
  * fsync the directory). */

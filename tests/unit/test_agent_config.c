@@ -279,6 +279,80 @@ static void test_user(void **state)
     diag_free(d);
 }
 
+/* [controller] url (one) or urls (several, in the order the uplink tries
+ * them): commas and/or blanks separate them; both keys, none, a wrong
+ * scheme or an empty list are each a problem at its line. */
+static void test_controller_urls(void **state)
+{
+    diag *d;
+    agent_config *c = NULL;
+    static const char fmt[] = "[agent]\nrack = r\nstate_dir = /s\nadvertise_address = 2001:db8::1\n"
+                              "[controller]\n" /* line 5 */
+                              "%s\n"
+                              "ca = ca.crt\ncert = a.crt\nkey = a.key\n";
+    char text[512];
+    /* `url` as before: one. */
+    snprintf(text, sizeof(text), fmt, "url = tls+tcp://[2001:db8::10]:7443");
+    assert_int_equal(load(text, &d, &c), 0);
+    assert_int_equal(c->n_controller_urls, 1);
+    assert_string_equal(c->controller_urls[0], "tls+tcp://[2001:db8::10]:7443");
+    c = agent_config_free(c);
+    diag_free(d);
+    /* `urls`: blanks, commas, or both, in order. */
+    snprintf(
+        text, sizeof(text), fmt,
+        "urls = tls+tcp://ctl1:7443, tls+tcp://ctl2:7443,tls+tcp://[::1]:1\ttls+tcp://ctl4:7443");
+    assert_int_equal(load(text, &d, &c), 0);
+    assert_int_equal(c->n_controller_urls, 4);
+    assert_string_equal(c->controller_urls[0], "tls+tcp://ctl1:7443");
+    assert_string_equal(c->controller_urls[1], "tls+tcp://ctl2:7443");
+    assert_string_equal(c->controller_urls[2], "tls+tcp://[::1]:1");
+    assert_string_equal(c->controller_urls[3], "tls+tcp://ctl4:7443");
+    c = agent_config_free(c);
+    diag_free(d);
+    snprintf(text, sizeof(text), fmt, "urls = tls+tcp://only:7443");
+    assert_int_equal(load(text, &d, &c), 0);
+    assert_int_equal(c->n_controller_urls, 1);
+    c = agent_config_free(c);
+    diag_free(d);
+
+    /* Both: a clear problem, whichever comes first. */
+    snprintf(text, sizeof(text), fmt, "url = tls+tcp://a:1\nurls = tls+tcp://b:1 tls+tcp://c:1");
+    assert_int_equal(load(text, &d, &c), -EINVAL);
+    assert_true(has_problem(d, 5, "url and urls exclude each other"));
+    diag_free(d);
+    snprintf(text, sizeof(text), fmt, "urls = tls+tcp://b:1\nurl = tls+tcp://a:1");
+    assert_int_equal(load(text, &d, &c), -EINVAL);
+    assert_true(has_problem(d, 5, "url and urls exclude each other"));
+    diag_free(d);
+    /* Neither. */
+    snprintf(text, sizeof(text), fmt, "sync_wait = 5");
+    assert_int_equal(load(text, &d, &c), -EINVAL);
+    assert_true(has_problem(d, 5, "needs url (or urls), ca, cert and key"));
+    diag_free(d);
+    /* A wrong scheme in the list is named; so is an empty list. */
+    snprintf(text, sizeof(text), fmt, "urls = tls+tcp://a:1, http://b:1");
+    assert_int_equal(load(text, &d, &c), -EINVAL);
+    assert_true(has_problem(d, 6, "urls: expected tls+tcp://HOST:PORT, not \"http://b:1\""));
+    diag_free(d);
+    snprintf(text, sizeof(text), fmt, "urls = ,");
+    assert_int_equal(load(text, &d, &c), -EINVAL);
+    assert_true(has_problem(d, 5, "urls: empty"));
+    diag_free(d);
+    /* More than AGENT_MAX_CONTROLLERS. */
+    snprintf(text, sizeof(text), fmt,
+             "urls = tls+tcp://a:1 tls+tcp://b:1 tls+tcp://c:1 tls+tcp://d:1 tls+tcp://e:1 "
+             "tls+tcp://f:1 tls+tcp://g:1 tls+tcp://h:1 tls+tcp://i:1");
+    assert_int_equal(load(text, &d, &c), -EINVAL);
+    assert_true(has_problem(d, 6, "urls: more than 8"));
+    diag_free(d);
+    /* A quote would break the metrics label the URL becomes. */
+    snprintf(text, sizeof(text), fmt, "url = tls+tcp://a\"b:1");
+    assert_int_equal(load(text, &d, &c), -EINVAL);
+    assert_true(has_problem(d, 6, "holds a quote or a backslash"));
+    diag_free(d);
+}
+
 static void test_dhcp6_relays_and_cap(void **state)
 {
     diag *d;
@@ -352,6 +426,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tftp_section, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dhcp6_relays_and_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_controller_urls, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,6 +34,8 @@ static struct {
     uint32_t timeout_ms; /* of the last call */
     /* where the last call went (cli/context.h) */
     char controller[256], from[512], ca[256], cert[256], key[256], crl[256], server_name[64];
+    char urls[512]; /* c->controller_urls, " | " between them */
+    size_t n_urls;
 } fake;
 
 static void copy_or_dash(char *to, size_t size, const char *from)
@@ -56,6 +58,13 @@ static int fake_transport(cli *c, const Rackboot__V1__ApiRequest *req, uint32_t 
     copy_or_dash(fake.key, sizeof(fake.key), c->key);
     copy_or_dash(fake.crl, sizeof(fake.crl), c->crl);
     copy_or_dash(fake.server_name, sizeof(fake.server_name), c->server_name);
+    fake.n_urls = c->n_controller_urls;
+    fake.urls[0] = '\0';
+    for (size_t i = 0; i < c->n_controller_urls; i++) {
+        size_t at = strlen(fake.urls);
+        snprintf(fake.urls + at, sizeof(fake.urls) - at, "%s%s", i ? " | " : "",
+                 c->controller_urls[i]);
+    }
     free(fake.req);
     fake.req = NULL;
     /* rbproto_pack validates: every request the CLI builds must be one the
@@ -310,6 +319,8 @@ static void test_contexts(void **state)
     assert_int_equal(run("--controller", "ipc:///x", "status", "web1", NULL), 0);
     assert_string_equal(fake.controller, "ipc:///x");
     assert_string_equal(fake.from, "--controller");
+    assert_int_equal(fake.n_urls, 1);
+    assert_string_equal(fake.urls, "ipc:///x");
     setenv("RACKBOOT_CONTROLLER", "ipc:///from-env", 1);
     assert_int_equal(run("status", "web1", NULL), 0);
     assert_string_equal(fake.from, "RACKBOOT_CONTROLLER");
@@ -386,6 +397,71 @@ static void test_contexts(void **state)
         unsetenv("HOME");
     }
     free(saved_home);
+}
+
+/* Several controllers, tried in this order by the transport: --controller
+ * given more than once, RACKBOOT_CONTROLLER or a context's controller as a
+ * list (commas and/or blanks). Each URL is checked; one bad one is a usage
+ * error that names it, before anything is sent. */
+static void test_several_controllers(void **state)
+{
+    fake.reply = ok_statuses();
+    assert_int_equal(run("--controller", "ipc:///a", "--controller", "ipc:///b", "--controller",
+                         "ipc:///c", "status", "web1", NULL),
+                     0);
+    assert_int_equal(fake.n_urls, 3);
+    assert_string_equal(fake.urls, "ipc:///a | ipc:///b | ipc:///c");
+    assert_string_equal(fake.from, "--controller");
+    /* the command line wins over the environment, as with one */
+    setenv("RACKBOOT_CONTROLLER", "ipc:///env1, ipc:///env2", 1);
+    assert_int_equal(run("--controller", "ipc:///a", "status", "web1", NULL), 0);
+    assert_string_equal(fake.urls, "ipc:///a");
+    assert_int_equal(run("status", "web1", NULL), 0);
+    assert_int_equal(fake.n_urls, 2);
+    assert_string_equal(fake.urls, "ipc:///env1 | ipc:///env2");
+    assert_string_equal(fake.from, "RACKBOOT_CONTROLLER");
+    setenv("RACKBOOT_CONTROLLER", "ipc:///env1,ipc:///env2 ipc:///env3", 1);
+    assert_int_equal(run("status", "web1", NULL), 0);
+    assert_string_equal(fake.urls, "ipc:///env1 | ipc:///env2 | ipc:///env3");
+    unsetenv("RACKBOOT_CONTROLLER");
+
+    const char *was = getenv("RACKBOOT_CONFIG");
+    char *saved_config = was ? strdup(was) : NULL;
+    char config[128];
+    snprintf(config, sizeof(config), "%s/config", dir);
+    setenv("RACKBOOT_CONFIG", config, 1);
+    write_config("config", "[rackboot]\ncontext = ha\n[context ha]\n"
+                           "controller = tls+tcp://ctl1.example.net:7444, "
+                           "tls+tcp://ctl2.example.net:7444\n"
+                           "ca = ca.crt\ncert = op.crt\nkey = op.key\n");
+    assert_int_equal(run("status", "web1", NULL), 0);
+    assert_int_equal(fake.n_urls, 2);
+    assert_string_equal(fake.urls,
+                        "tls+tcp://ctl1.example.net:7444 | tls+tcp://ctl2.example.net:7444");
+    /* no server_name: each URL's host is the name checked (transport.c) */
+    assert_string_equal(fake.server_name, "-");
+    if (saved_config) {
+        setenv("RACKBOOT_CONFIG", saved_config, 1);
+    } else {
+        unsetenv("RACKBOOT_CONFIG");
+    }
+    free(saved_config);
+
+    /* usage errors: the bad URL named, nothing sent */
+    assert_usage("--controller", "ipc:///a", "--controller", "http://b", "status");
+    assert_non_null(strstr(err_text, "controller http://b (--controller): expected ipc://PATH"));
+    assert_usage("--controller", "ipc:///a", "--controller", "tls+tcp://[::1]:1", "status");
+    assert_non_null(strstr(err_text, "controller tls+tcp://[::1]:1 (--controller) is tls+tcp://"));
+    setenv("RACKBOOT_CONTROLLER", " , ", 1);
+    assert_usage("status");
+    assert_non_null(strstr(err_text, "controller (RACKBOOT_CONTROLLER): no URL"));
+    setenv("RACKBOOT_CONTROLLER",
+           "ipc:///1,ipc:///2,ipc:///3,ipc:///4,ipc:///5,ipc:///6,ipc:///7,"
+           "ipc:///8,ipc:///9",
+           1);
+    assert_usage("status");
+    assert_non_null(strstr(err_text, "more than 8 URLs"));
+    unsetenv("RACKBOOT_CONTROLLER");
 }
 
 static void test_selectors(void **state)
@@ -1620,6 +1696,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_help_everywhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_selectors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contexts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_several_controllers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fleet_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reply_status_exit_codes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_results, setup, teardown),

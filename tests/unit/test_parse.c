@@ -7,11 +7,48 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "parse.h"
+
+static void free_items(char **items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(items[i]);
+    }
+}
+
+/* Words split at blanks only; lists at commas and/or blanks, empty items
+ * skipped (controller URLs: "a, b", "a,b" and "a b" are one list). */
+static void test_words_and_lists(void **state)
+{
+    char *items[4];
+    size_t n = 99;
+    assert_int_equal(parse_words("a,b  c\td", items, 4, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(items[0], "a,b");
+    free_items(items, n);
+    assert_int_equal(parse_list(" a, b,c\t d ", items, 4, &n), 0);
+    assert_int_equal(n, 4);
+    assert_string_equal(items[0], "a");
+    assert_string_equal(items[1], "b");
+    assert_string_equal(items[2], "c");
+    assert_string_equal(items[3], "d");
+    free_items(items, n);
+    assert_int_equal(parse_list(",, ,", items, 4, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(parse_list("tls+tcp://[::1]:1", items, 4, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(items[0], "tls+tcp://[::1]:1");
+    free_items(items, n);
+    /* too many: nothing kept, *ret_n untouched */
+    n = 99;
+    assert_int_equal(parse_list("a,b,c,d,e", items, 4, &n), -E2BIG);
+    assert_int_equal(n, 99);
+}
 
 static void test_bool(void **state)
 {
@@ -287,15 +324,11 @@ static void test_dns_name(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bool),
-        cmocka_unit_test(test_u32),
-        cmocka_unit_test(test_u64),
-        cmocka_unit_test(test_size),
-        cmocka_unit_test(test_ipv6),
-        cmocka_unit_test(test_mac),
-        cmocka_unit_test(test_listen_address),
-        cmocka_unit_test(test_user_name),
-        cmocka_unit_test(test_dns_name),
+        cmocka_unit_test(test_bool),      cmocka_unit_test(test_words_and_lists),
+        cmocka_unit_test(test_u32),       cmocka_unit_test(test_u64),
+        cmocka_unit_test(test_size),      cmocka_unit_test(test_ipv6),
+        cmocka_unit_test(test_mac),       cmocka_unit_test(test_listen_address),
+        cmocka_unit_test(test_user_name), cmocka_unit_test(test_dns_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -198,6 +198,49 @@ static void test_persist_roundtrip(void **state)
  * that answers, even rarely, is kept; one that has answered nothing for
  * the bound is replaced (the controller_kill fault: nng 1.5.2 kept a dead
  * connection and the agent timed out for minutes). */
+/* The reconnect backoff (decorrelated jitter): within [BASE, cap] always;
+ * each pause at most 3 × the last, so it grows to the cap in a few steps
+ * when the dice say so; any random number gives a pause in range; 0 (after
+ * a success) starts again from the bottom. */
+static void test_backoff(void **state)
+{
+    const uint32_t base = UPLINK_BACKOFF_BASE_MS, cap = UPLINK_BACKOFF_MAX_MS;
+    /* the reset: [BASE, 3 × BASE] */
+    assert_int_equal(uplink_backoff_next(0, cap, 0), base);
+    assert_int_equal(uplink_backoff_next(0, cap, 2 * base), 3 * base);
+    assert_int_equal(uplink_backoff_next(0, cap, 2 * base + 1), base);
+    /* growth: the highest draw triples until the cap, then stays there */
+    uint32_t prev = 0, steps = 0;
+    while (prev < cap) {
+        uint32_t top = 3 * (prev > base ? prev : base);
+        top = top < cap ? top : cap;
+        uint32_t next = uplink_backoff_next(prev, cap, top - base);
+        assert_int_equal(next, top);
+        assert_true(next > prev);
+        prev = next;
+        steps++;
+    }
+    assert_int_equal(prev, cap);
+    assert_int_equal(steps, 4); /* 0 → 1.5 → 4.5 → 13.5 → 30 s (capped) */
+    assert_int_equal(uplink_backoff_next(cap, cap, cap - base), cap);
+    assert_int_equal(uplink_backoff_next(UINT32_MAX, cap, 12345), base + 12345 % (cap - base + 1));
+    /* jitter: every draw lands in [BASE, min(cap, 3 × prev)], and the
+     * draws spread over that range rather than cluster */
+    uint32_t lo = UINT32_MAX, hi = 0;
+    for (uint32_t rnd = 0; rnd < 200000; rnd += 7) {
+        uint32_t ms = uplink_backoff_next(4000, cap, rnd * 2654435761u);
+        assert_true(ms >= base && ms <= 12000);
+        lo = ms < lo ? ms : lo;
+        hi = ms > hi ? ms : hi;
+    }
+    assert_true(lo < base + 200);
+    assert_true(hi > 12000 - 200);
+    /* a cap below the base: the cap (the reopen pause, 5 s, is above) */
+    assert_int_equal(uplink_backoff_next(0, 100, UINT32_MAX), 100);
+    assert_int_equal(uplink_backoff_next(9000, 5000, 5000 - base), 5000);
+    assert_int_equal(uplink_backoff_next(9000, 5000, 5000 - base + 1), base);
+}
+
 static void test_stall_policy(void **state)
 {
     (void)state;
@@ -226,6 +269,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_contradictions_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persist_roundtrip, setup, teardown),
         cmocka_unit_test(test_stall_policy),
+        cmocka_unit_test(test_backoff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
