@@ -672,7 +672,8 @@ static int run(const char *path, const char *user)
     logjson_apply(c.cfg->log_format);
 
     int status = 1;
-    _cleanup_free_ char *db = NULL, *sock_dir = ipc_dir(c.cfg->api_listen);
+    /* db: the store's URL or path; db_shown: as logs show it (redacted) */
+    _cleanup_free_ char *db = NULL, *db_shown = NULL, *sock_dir = ipc_dir(c.cfg->api_listen);
     _cleanup_free_ char *error = NULL;
     uv_signal_t *sigs[] = { &c.sig_term, &c.sig_int, &c.sig_hup };
     const int signums[] = { SIGTERM, SIGINT, SIGHUP };
@@ -700,19 +701,20 @@ static int run(const char *path, const char *user)
     } else if (asprintf(&db, "%s/fleet.db", c.cfg->state_dir) < 0) {
         db = NULL;
     }
-    if (!db) {
+    if (!db || !(db_shown = store_url_redacted(db))) {
         goto out;
     }
     r = c.cfg->store_url ? store_open_url(db, &c.st, &error) : store_open(db, &c.st, &error);
     if (r < 0) {
-        log_error("cannot open the store %s: %s", db, error ? error : errstr(r));
+        log_error("cannot open the store %s: %s", db_shown, error ? error : errstr(r));
         goto out;
     }
 
     c.loop = uv_default_loop();
     r = store_queue_new(c.loop, c.st, &c.queue, &error);
     if (r < 0) {
-        log_error("cannot open the store %s for the work queue: %s", db, error ? error : errstr(r));
+        log_error("cannot open the store %s for the work queue: %s", db_shown,
+                  error ? error : errstr(r));
         goto out;
     }
     hc.queue = c.queue;
@@ -772,7 +774,7 @@ static int run(const char *path, const char *user)
     }
     signal(SIGPIPE, SIG_IGN);
 
-    log_started(&c, db);
+    log_started(&c, db_shown);
     daemon_notify_ready("serving");
     uv_run(c.loop, UV_RUN_DEFAULT);
     status = 0;

@@ -1,6 +1,6 @@
 /* store: see store.h. The store object, its backend connection and its
  * batches; the rules behind each call are fleet.c's, the SQL the backend's
- * (store/backend.h, store/sqlite.c). */
+ * (store/backend.h, store/sqlite.c, store/postgresql.c). */
 #include "store.h"
 #include "fleet-internal.h"
 
@@ -15,6 +15,7 @@
 /* The backends a [store] url may name. */
 static const store_backend_ops *const backends[] = {
     &store_sqlite_ops,
+    &store_postgresql_ops,
 };
 
 /* ---- Open, close ------------------------------------------------------- */
@@ -71,16 +72,19 @@ static int url_parse(const char *url, const store_backend_ops **ret_ops, const c
         return -EINVAL;
     }
     for (size_t i = 0; i < ARRAY_SIZE(backends); i++) {
-        size_t n = strlen(backends[i]->url_scheme);
-        if (strncmp(url, backends[i]->url_scheme, n) == 0) {
-            TRY(backends[i]->location_check(url + n, ret_why));
-            *ret_ops = backends[i];
-            *ret_location = url + n;
-            return 0;
+        const char *schemes[] = { backends[i]->url_scheme, backends[i]->url_scheme_alias };
+        for (size_t j = 0; j < ARRAY_SIZE(schemes); j++) {
+            size_t n = schemes[j] ? strlen(schemes[j]) : 0;
+            if (n && strncmp(url, schemes[j], n) == 0) {
+                TRY(backends[i]->location_check(url + n, ret_why));
+                *ret_ops = backends[i];
+                *ret_location = url + n;
+                return 0;
+            }
         }
     }
     if (strstr(url, "://")) {
-        *ret_why = "unknown store backend (this build has sqlite://)";
+        *ret_why = "unknown store backend (this build has sqlite://, postgresql://)";
         return -EPROTONOSUPPORT;
     }
     *ret_why = "not a URL (expected sqlite:///PATH)";
@@ -97,6 +101,61 @@ int store_url_check(const char *url, const char **ret_why)
         *ret_why = why;
     }
     return r;
+}
+
+/* Appends s[0..n) to *out (sized for all of the URL plus slack). */
+static char *put(char *out, const char *s, size_t n)
+{
+    memcpy(out, s, n);
+    return out + n;
+}
+
+char *store_url_redacted(const char *url)
+{
+    static const char mask[] = "***";
+    const char *auth = strstr(url, "://");
+    if (!auth) {
+        return strdup(url); /* a file's path */
+    }
+    /* never longer than the URL plus a mask per character it could hide */
+    size_t len = strlen(url);
+    char *out = malloc(len + 1 + (len + 1) * (sizeof(mask) - 1));
+    if (!out) {
+        return NULL;
+    }
+    char *o = out;
+    const char *p = url;
+    auth += 3;
+    size_t auth_len = strcspn(auth, "/?#");
+    const char *at = memrchr(auth, '@', auth_len);
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (colon) { /* USER:PASS@: keep USER and @ */
+        o = put(o, url, (size_t)(colon + 1 - url));
+        o = put(o, mask, sizeof(mask) - 1);
+        p = at;
+    }
+    /* password=VALUE in the query (libpq's URL parameters) */
+    const char *query = strchr(p, '?');
+    if (query) {
+        o = put(o, p, (size_t)(query + 1 - p));
+        p = query + 1;
+        while (*p) {
+            size_t n = strcspn(p, "&");
+            if (strncmp(p, "password=", 9) == 0) {
+                o = put(o, p, 9);
+                o = put(o, mask, sizeof(mask) - 1);
+            } else {
+                o = put(o, p, n);
+            }
+            p += n;
+            if (*p == '&') {
+                *o++ = *p++;
+            }
+        }
+    }
+    o = put(o, p, strlen(p));
+    *o = '\0';
+    return out;
 }
 
 int store_open_url(const char *url, store **ret, char **ret_errmsg)

@@ -59,11 +59,17 @@ typedef struct store store;
  * the caller to free. */
 int store_open(const char *path, store **ret, char **ret_errmsg);
 /* Which backend a `[store] url` names, and where: "sqlite:///ABS/PATH" is
- * the SQLite file at /ABS/PATH (the only backend so far). 0 when this
+ * the SQLite file at /ABS/PATH; "postgresql://..." (or "postgres://...")
+ * a PostgreSQL database, the whole URL libpq's (its query takes sslmode,
+ * sslrootcert, ...), shared by any number of controllers. 0 when this
  * build can open `url`; -EPROTONOSUPPORT for a scheme it does not know,
  * -EINVAL for a malformed URL; either way *ret_why (if not NULL) gets a
  * static one-line reason for the configuration's diagnostics. */
 int store_url_check(const char *url, const char **ret_why);
+/* `url` as logs may show it: a password in it (postgresql://USER:PASS@...
+ * or a password=... query parameter) replaced by "***". NULL when out of
+ * memory; the caller frees it. */
+char *store_url_redacted(const char *url);
 /* store_open() on what `url` names (store_url_check() first); the same
  * errors, and those of store_url_check(). */
 int store_open_url(const char *url, store **ret, char **ret_errmsg);

@@ -9,11 +9,12 @@ set -eu
 
 # Build and libraries. libfdisk-dev: rackboot-deploy fits a written image's
 # GPT to the disk with util-linux's libfdisk (CRCs, the backup header's place,
-# the protective MBR) instead of GPT code of our own.
+# the protective MBR) instead of GPT code of our own. libpq-dev: the
+# controller's PostgreSQL store backend (controller/store/postgresql.c).
 BUILD="build-essential cmake ninja-build pkg-config git
        libnng-dev libmbedtls-dev libprotobuf-c-dev protobuf-c-compiler
        libuv1-dev libssl-dev openssl libcurl4-openssl-dev libcmocka-dev
-       libsqlite3-dev sqlite3 libjansson-dev libyaml-dev libmicrohttpd-dev zlib1g-dev
+       libsqlite3-dev sqlite3 libpq-dev libjansson-dev libyaml-dev libmicrohttpd-dev zlib1g-dev
        libcap-dev libsystemd-dev systemd
        libzstd-dev liblzma-dev libfreeipmi-dev libfdisk-dev"
 
@@ -26,6 +27,8 @@ ANALYSIS="clang libclang-rt-14-dev llvm valgrind clang-format"
 # service" (a minbase Debian has none). openipmi's ipmi_sim is the BMC of
 # tests/integration/power_ipmi.sh, and ipmitool checks what it was told.
 # python3-yaml (PyYAML, a YAML 1.1 reader) reads `rackboot -o yaml` back.
+# postgresql: the server the PostgreSQL store tests start a throwaway
+# cluster of (tests/integration/postgres_lib.sh); its own does not start.
 # prometheus brings promtool, whose `check metrics` parses the controller's
 # /metrics with Prometheus's own parser (tests/integration/controller_metrics.sh);
 # its server does not start (policy-rc.d below).
@@ -34,7 +37,7 @@ PEERS="netbase iproute2 procps util-linux iputils-ping curl python3 python3-yaml
        tftp-hpa atftp kea-dhcp6-server kea-admin
        nginx-light wrk radvd tcpdump
        qemu-system-x86 ipxe-qemu ipxe ovmf busybox-static cpio kmod xz-utils zstd
-       openipmi ipmitool prometheus"
+       openipmi ipmitool prometheus postgresql"
 
 # Building the Debian disk image (deploy/images/build-debian.sh) and booting
 # it (tests/e2e/image_boot.sh; qemu and ovmf are in PEERS): mmdebstrap makes

@@ -5,6 +5,13 @@ rackboot_unit_test(test_install_fsm LIBS rb_install_fsm TIMEOUT 30)
 # "sqlite" backend; `test_store BACKEND` (or RACKBOOT_TEST_STORE_BACKEND)
 # runs its behaviour tests against another store backend by name.
 rackboot_unit_test(test_store LIBS rb_store TIMEOUT 300)
+# The same behaviour tests on PostgreSQL, plus a database several
+# controllers share (concurrent migration, each other's writes, the server
+# dropping connections), against a throwaway server the script starts.
+add_test(NAME integration.store_postgresql
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/store_postgresql.sh
+                 $<TARGET_FILE:test_store>)
+set_tests_properties(integration.store_postgresql PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
 
 # A rack agent reduced to its uplink calls (real session, handshake and
 # schema), for the controller's integration tests.

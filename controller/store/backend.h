@@ -8,7 +8,7 @@
  * the install FSM, expiry, ids and tokens) decide; a backend only does what
  * it is told, each operation a plain statement or two of SQL, so that a
  * PostgreSQL backend can implement the same table. store/sqlite.c is the
- * first backend.
+ * first backend, store/postgresql.c the second.
  *
  * Rows are named by the backend's integer ids (int64_t, > 0), which the
  * rules only pass back. A connection (store_backend) is used by one thread
@@ -125,16 +125,19 @@ store_loaded_profile *store_loaded_profile_free(store_loaded_profile *lp);
 void store_loaded_profile_freep(store_loaded_profile **lp);
 
 typedef struct store_backend_ops {
-    const char *name;       /* "sqlite" */
-    const char *url_scheme; /* "sqlite://": [store] url = SCHEME + location */
+    const char *name;             /* "sqlite" */
+    const char *url_scheme;       /* "sqlite://": [store] url = SCHEME + location */
+    const char *url_scheme_alias; /* another spelling of it ("postgres://"), or NULL */
 
     /* ---- Connections ---- */
 
     /* 0 when `location` (the URL after the scheme) is one this backend can
      * open, else -EINVAL and a static reason. */
     int (*location_check)(const char *location, const char **ret_why);
-    /* Opens the store at `location`, creating and migrating its schema,
-     * and holds it against a second controller (-EBUSY). Failure reasons
+    /* Opens the store at `location`, creating and migrating its schema.
+     * A backend whose database has one writer (SQLite's file) holds it
+     * against a second controller (-EBUSY); one that serves several
+     * controllers (PostgreSQL) must not. Failure reasons
      * go to errbuf, which the connection keeps for its later errors. */
     int (*open)(const char *location, char *errbuf, size_t errlen, store_backend **ret);
     /* Another connection to what `parent` opened (same backend). */
@@ -339,6 +342,7 @@ typedef struct store_backend_ops {
 
 /* The backends of this build. */
 extern const store_backend_ops store_sqlite_ops;
+extern const store_backend_ops store_postgresql_ops;
 
 /* A store on the backend `ops` at `location` (what follows its URL
  * scheme): store_open() and store_open_url() come here. */

@@ -16,6 +16,7 @@
  * open and no statement keeps stale bindings). */
 #include "store-internal.h"
 #include "store/backend.h"
+#include "store/columns.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -866,14 +867,6 @@ static int run_id(backend *b, int id, int64_t arg)
     return step_done(b, st);
 }
 
-/* The schema keeps states by name (install_fsm's). */
-static const char *state_name(install_state st)
-{
-    const char *n = install_state_to_string(st);
-    RB_ASSERT(n);
-    return n;
-}
-
 static int col_state(backend *b, sqlite3_stmt *st, int i, install_state *ret)
 {
     if (install_state_from_string(col_text(st, i), ret) < 0) {
@@ -1447,37 +1440,6 @@ static int sq_host_get(backend *b, const char *name, store_host *ret)
     return 1;
 }
 
-/* The racks of a page as a JSON array for json_each(): names hold no
- * quote, backslash or control character (the rules checked them; a name
- * that does is refused here rather than quoted). malloc()ed. */
-static int racks_json(backend *b, const store_page *pg, char **ret)
-{
-    size_t len = 3;
-    for (size_t i = 0; i < pg->n_racks; i++) {
-        len += strlen(pg->racks[i]) + 3;
-    }
-    char *json = malloc(len);
-    if (!json) {
-        return -ENOMEM;
-    }
-    size_t at = 0;
-    json[at++] = '[';
-    for (size_t i = 0; i < pg->n_racks; i++) {
-        const char *n = pg->racks[i];
-        for (const char *c = n; *c; c++) {
-            if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) {
-                free(json);
-                return fail(b, -EINVAL, "rack name %s cannot be listed", n);
-            }
-        }
-        at += (size_t)snprintf(json + at, len - at, "%s\"%s\"", i ? "," : "", n);
-    }
-    json[at++] = ']';
-    json[at] = '\0';
-    *ret = json;
-    return 0;
-}
-
 /* A page's statements: of every rack, of one, of a set. */
 static const int hosts_page_stmts[3] = { ST_HOSTS_PAGE, ST_HOSTS_PAGE_OF_RACK,
                                          ST_HOSTS_PAGE_OF_RACKS };
@@ -1497,10 +1459,11 @@ static int page_stmt(backend *b, const int ids[3], const store_page *pg, sqlite3
     if (pg->n_racks == 1) {
         bind_text(st, 3, pg->racks[0]);
     } else if (pg->n_racks > 1) {
-        int r = racks_json(b, pg, json);
+        const char *bad = NULL;
+        int r = store_col_racks_json(pg, json, &bad);
         if (r < 0) {
             sqlite3_clear_bindings(st);
-            return r;
+            return r == -EINVAL ? fail(b, r, "rack name %s cannot be listed", bad) : r;
         }
         bind_text(st, 3, *json);
     }
@@ -1674,127 +1637,6 @@ static int sq_duid_put(backend *b, const uint8_t *duid, size_t duid_len, const u
 
 /* ---- Profiles and images ----------------------------------------------- */
 
-/* The schema keeps an image's kind as 1-4 and the ip mode as 0-1 (the wire's
- * numbers when the schema was written): the mapping is explicit, so the
- * file's meaning never follows an enum's order. */
-static int image_kind_to_db(image_kind k)
-{
-    switch (k) {
-    case IMAGE_KERNEL:
-        return 1;
-    case IMAGE_INITRD:
-        return 2;
-    case IMAGE_STAGE2:
-        return 3;
-    case IMAGE_DISK:
-        return 5;
-    case IMAGE_OTHER:
-        break;
-    }
-    return 4;
-}
-
-static image_kind image_kind_from_db(int v)
-{
-    switch (v) {
-    case 1:
-        return IMAGE_KERNEL;
-    case 2:
-        return IMAGE_INITRD;
-    case 3:
-        return IMAGE_STAGE2;
-    case 5:
-        return IMAGE_DISK;
-    default:
-        return IMAGE_OTHER;
-    }
-}
-
-/* A profile's kind: 0 install, 1 image, 2 debian-installer. */
-static int profile_kind_to_db(profile_kind k)
-{
-    switch (k) {
-    case PROFILE_INSTALL:
-        break;
-    case PROFILE_IMAGE:
-        return 1;
-    case PROFILE_DEBIAN_INSTALLER:
-        return 2;
-    }
-    return 0;
-}
-
-static profile_kind profile_kind_from_db(int v)
-{
-    return v == 1 ? PROFILE_IMAGE : v == 2 ? PROFILE_DEBIAN_INSTALLER : PROFILE_INSTALL;
-}
-
-static int ip_mode_to_db(ip_mode m)
-{
-    switch (m) {
-    case IP_MODE_STATIC:
-        break;
-    case IP_MODE_DHCP6:
-        return 1;
-    }
-    return 0;
-}
-
-static ip_mode ip_mode_from_db(int v)
-{
-    return v == 1 ? IP_MODE_DHCP6 : IP_MODE_STATIC;
-}
-
-/* A profile's SSH keys in their column: one line each, joined by '\n' (a
- * key has no newline: model_ssh_key_valid); "" for none. */
-static int keys_join(const model_profile *p, char **ret)
-{
-    size_t len = 1;
-    for (size_t i = 0; i < p->n_ssh_keys; i++) {
-        len += strlen(p->ssh_keys[i]) + 1;
-    }
-    char *s = malloc(len);
-    if (!s) {
-        return -ENOMEM;
-    }
-    size_t at = 0;
-    for (size_t i = 0; i < p->n_ssh_keys; i++) {
-        size_t n = strlen(p->ssh_keys[i]);
-        memcpy(s + at, p->ssh_keys[i], n);
-        at += n;
-        if (i + 1 < p->n_ssh_keys) {
-            s[at++] = '\n';
-        }
-    }
-    s[at] = '\0';
-    *ret = s;
-    return 0;
-}
-
-static int keys_split(const char *col, model_profile *p)
-{
-    if (!*col) {
-        return 0;
-    }
-    size_t n = 1;
-    for (const char *c = col; *c; c++) {
-        n += *c == '\n';
-    }
-    p->ssh_keys = calloc(n, sizeof(*p->ssh_keys));
-    if (!p->ssh_keys) {
-        return -ENOMEM;
-    }
-    for (const char *c = col; p->n_ssh_keys < n; p->n_ssh_keys++) {
-        const char *end = strchrnul(c, '\n');
-        p->ssh_keys[p->n_ssh_keys] = strndup(c, (size_t)(end - c));
-        if (!p->ssh_keys[p->n_ssh_keys]) {
-            return -ENOMEM; /* the loaded profile's owner frees what was split */
-        }
-        c = *end ? end + 1 : end;
-    }
-    return 0;
-}
-
 static int sq_profile_find(backend *b, const char *name, int64_t *ret_id)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -1820,14 +1662,14 @@ static int sq_profile_put(backend *b, const model_profile *p, const uint8_t kick
         bind_text(st, 3, p->kickstart ? p->kickstart : "");
         bind_blob(st, 4, kickstart_sha256, 32);
         sqlite3_bind_int(st, 5, p->overlay);
-        sqlite3_bind_int(st, 6, ip_mode_to_db(p->ip));
+        sqlite3_bind_int(st, 6, store_col_ip_mode(p->ip));
         sqlite3_bind_int(st, 7, p->keep_ra);
         bind_u64(st, 8, now);
         sqlite3_bind_int(st, 9, p->any_source);
         bind_text(st, 10, p->root_device ? p->root_device : "");
-        sqlite3_bind_int(st, 11, profile_kind_to_db(p->kind));
+        sqlite3_bind_int(st, 11, store_col_profile_kind(p->kind));
         _cleanup_free_ char *keys = NULL;
-        TRY(keys_join(p, &keys));
+        TRY(store_col_keys_join(p, &keys));
         bind_text(st, 12, keys);
         bind_text(st, 13, p->user_data ? p->user_data : "");
         sqlite3_bind_int(st, 14, p->uefi == UEFI_BOOT_UKI ? 1 : 0);
@@ -1850,7 +1692,7 @@ static int sq_profile_put(backend *b, const model_profile *p, const uint8_t kick
             bind_text(st, 2, im->url);
             bind_u64(st, 3, im->size);
             bind_text(st, 4, im->name);
-            sqlite3_bind_int(st, 5, image_kind_to_db(im->kind));
+            sqlite3_bind_int(st, 5, store_col_image_kind(im->kind));
             r = step(b, st);
             TRY(r);
             if (r != 1) {
@@ -1864,7 +1706,7 @@ static int sq_profile_put(backend *b, const model_profile *p, const uint8_t kick
         sqlite3_bind_int64(st, 1, profile_id);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
         sqlite3_bind_int64(st, 3, image_id);
-        sqlite3_bind_int(st, 4, image_kind_to_db(im->kind));
+        sqlite3_bind_int(st, 4, store_col_image_kind(im->kind));
         bind_text(st, 5, im->name);
         TRY(step_done(b, st));
     }
@@ -1890,15 +1732,15 @@ static int sq_profile_load(backend *b, int64_t id, bool with_content, store_load
             memcpy(lp->p.kickstart_sha256, sqlite3_column_blob(st, 4), 32);
         }
         lp->p.overlay = sqlite3_column_int(st, 5) != 0;
-        lp->p.ip = ip_mode_from_db(sqlite3_column_int(st, 6));
+        lp->p.ip = store_col_ip_mode_from(sqlite3_column_int(st, 6));
         lp->p.keep_ra = sqlite3_column_int(st, 7) != 0;
         lp->p.any_source = sqlite3_column_int(st, 8) != 0;
         const char *root_device = col_text(st, 9);
         if (*root_device && !(lp->p.root_device = strdup(root_device))) {
             return -ENOMEM;
         }
-        lp->p.kind = profile_kind_from_db(sqlite3_column_int(st, 10));
-        TRY(keys_split(col_text(st, 11), &lp->p));
+        lp->p.kind = store_col_profile_kind_from(sqlite3_column_int(st, 10));
+        TRY(store_col_keys_split(col_text(st, 11), &lp->p));
         const char *user_data = col_text(st, 12);
         if (*user_data && !(lp->p.user_data = strdup(user_data))) {
             return -ENOMEM;
@@ -1911,7 +1753,7 @@ static int sq_profile_load(backend *b, int64_t id, bool with_content, store_load
     while ((r = step(b, st)) == 1) {
         model_image im = {
             .name = RB_UNCONST(col_text(st, 0)),
-            .kind = image_kind_from_db(sqlite3_column_int(st, 1)),
+            .kind = store_col_image_kind_from(sqlite3_column_int(st, 1)),
             .url = RB_UNCONST(col_text(st, 2)),
             .size = col_u64(st, 4),
         };
@@ -1951,7 +1793,7 @@ static int sq_images_list(backend *b,
     while ((r = step(b, st)) == 1) {
         model_image im = {
             .name = RB_UNCONST(col_text(st, 1)),
-            .kind = image_kind_from_db(sqlite3_column_int(st, 2)),
+            .kind = store_col_image_kind_from(sqlite3_column_int(st, 2)),
             .url = RB_UNCONST(col_text(st, 3)),
             .size = col_u64(st, 5),
         };
@@ -2009,9 +1851,10 @@ static int sq_install_find(backend *b, const char *uuid, store_install_ref *ret)
         .id = sqlite3_column_int64(st, 0),
         .host_id = sqlite3_column_int64(st, 1),
         .phase = (Rackboot__V1__Phase)sqlite3_column_int(st, 3),
-        .ending = profile_kind_ends_on_first_boot(profile_kind_from_db(sqlite3_column_int(st, 4)))
-                      ? INSTALL_ENDS_FIRST_BOOT
-                      : INSTALL_ENDS_INSTALLED,
+        .ending =
+            profile_kind_ends_on_first_boot(store_col_profile_kind_from(sqlite3_column_int(st, 4)))
+                ? INSTALL_ENDS_FIRST_BOOT
+                : INSTALL_ENDS_INSTALLED,
         .dispatched_ms = col_u64(st, 5),
     };
     TRY(col_state(b, st, 2, &in.state));
@@ -2053,7 +1896,7 @@ static int sq_install_set_state(backend *b, int64_t id, install_state state, uin
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     TRY(stmt_get(b, ST_INSTALL_SET_STATE, &st));
     sqlite3_bind_int64(st, 1, id);
-    bind_text(st, 2, state_name(state));
+    bind_text(st, 2, store_col_state(state));
     bind_u64(st, 3, now);
     bind_text(st, 4, message);
     return step_done(b, st);
@@ -2088,7 +1931,7 @@ static int sq_installs_requested_set_state(backend *b, int64_t rack_id, uint64_t
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     TRY(stmt_get(b, ST_REQUESTED_OF_RACK_SET_STATE, &st));
     sqlite3_bind_int64(st, 1, rack_id);
-    bind_text(st, 2, state_name(state));
+    bind_text(st, 2, store_col_state(state));
     bind_u64(st, 3, now);
     bind_u64(st, 4, generation);
     TRY(step_done(b, st));

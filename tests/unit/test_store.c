@@ -4,8 +4,9 @@
  *
  *   test_store [BACKEND]     (or RACKBOOT_TEST_STORE_BACKEND=BACKEND)
  *
- * runs the suite against one store backend by name (default "sqlite", the
- * only one so far; `test_store list` names them). The behaviour tests run
+ * runs the suite against one store backend by name (default "sqlite";
+ * `test_store list` names them; "postgresql" needs a server:
+ * tests/integration/store_postgresql.sh starts one). The behaviour tests run
  * on every backend: they open the store by its [store] url and look under
  * it only through the backend's hooks below (one integer from a SQL query
  * on the store's tables, the engine's own consistency check). Tests of the
@@ -31,6 +32,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "diag.h"
@@ -49,7 +51,8 @@
 typedef struct fixture {
     char dir[64];
     char path[96]; /* sqlite: the database file */
-    char url[128]; /* what [store] url would say */
+    char url[512]; /* what [store] url would say */
+    char db[32];   /* postgresql: the test's database */
     store *s;
 } fixture;
 
@@ -344,8 +347,92 @@ static void sqlite_check(const fixture *f)
     assert_integrity(f->path);
 }
 
+/* PostgreSQL: RACKBOOT_TEST_PG_URL names a server's maintenance database
+ * (tests/integration/store_postgresql.sh starts a throwaway server and
+ * sets it); each test gets a database of its own, made and dropped here. */
+static const char *pg_base_url(void)
+{
+    const char *u = getenv("RACKBOOT_TEST_PG_URL");
+    if (!u || !*u) {
+        fail_msg("RACKBOOT_TEST_PG_URL is not set: run tests/integration/store_postgresql.sh");
+    }
+    return u;
+}
+
+/* The base URL with its database replaced by `db`. */
+static void pg_url_of(const char *db, char *out, size_t len)
+{
+    const char *base = pg_base_url();
+    const char *auth = strstr(base, "://");
+    assert_non_null(auth);
+    auth += 3;
+    const char *path = auth + strcspn(auth, "/?");
+    const char *query = strchr(path, '?');
+    int n = snprintf(out, len, "%.*s/%s%s", (int)(path - base), base, db, query ? query : "");
+    assert_true(n > 0 && (size_t)n < len);
+}
+
+static PGconn *pg_conn(const char *url)
+{
+    PGconn *c = PQconnectdb(url);
+    if (PQstatus(c) != CONNECTION_OK) {
+        fail_msg("%s: %s", url, PQerrorMessage(c));
+    }
+    return c;
+}
+
+/* One statement on a connection of its own: its one value, or 0 when it
+ * returns no rows. */
+static int64_t pg_query(const char *url, const char *sql)
+{
+    PGconn *c = pg_conn(url);
+    PGresult *res = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        fail_msg("%s: %s", sql, PQerrorMessage(c));
+    }
+    int64_t v =
+        st == PGRES_TUPLES_OK && PQntuples(res) > 0 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    PQclear(res);
+    PQfinish(c);
+    return v;
+}
+
+static void pg_create(fixture *f)
+{
+    static unsigned n;
+    char sql[96];
+    snprintf(f->db, sizeof(f->db), "t_%d_%u", (int)getpid(), ++n);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", f->db);
+    pg_query(pg_base_url(), sql);
+    pg_url_of(f->db, f->url, sizeof(f->url));
+}
+
+static void pg_destroy(fixture *f)
+{
+    char sql[96];
+    snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", f->db);
+    pg_query(pg_base_url(), sql);
+}
+
+static int64_t pg_peek_int(const fixture *f, const char *sql)
+{
+    return pg_query(f->url, sql);
+}
+
+/* PostgreSQL checks every constraint as it writes; what a failure could
+ * leave behind is a connection still in a transaction, which would hold
+ * the store's writer lock against every other controller. */
+static void pg_check(const fixture *f)
+{
+    assert_int_equal(pg_query(f->url, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                      "current_database() AND state LIKE 'idle in transaction%'"),
+                     0);
+}
+
 static const test_backend backends[] = {
     { "sqlite", sqlite_create, sqlite_destroy, sqlite_peek_int, sqlite_check },
+    { "postgresql", pg_create, pg_destroy, pg_peek_int, pg_check },
 };
 
 /* ---- Schema ------------------------------------------------------------ */
@@ -427,7 +514,7 @@ static void test_foreign_file_refused(void **state)
 }
 
 /* [store] url: sqlite:///PATH opens that file (the one setup() made: its
- * hosts are there); other schemes and malformed URLs are refused before
+ * hosts are there); unknown schemes and malformed URLs are refused before
  * anything is created, with a reason for the configuration's diagnostics. */
 static void test_open_url(void **state)
 {
@@ -443,14 +530,37 @@ static void test_open_url(void **state)
 
     const char *why = NULL;
     assert_int_equal(store_url_check(url, &why), 0);
-    assert_int_equal(store_url_check("postgresql://db/fleet", &why), -EPROTONOSUPPORT);
+    assert_int_equal(store_url_check("mysql://db/fleet", &why), -EPROTONOSUPPORT);
     assert_non_null(strstr(why, "unknown store backend"));
+    /* PostgreSQL URLs are libpq's, checked without connecting */
+    assert_int_equal(store_url_check("postgresql://db/fleet", &why), 0);
+    assert_int_equal(store_url_check("postgres://u@db:5432/fleet?sslmode=verify-full", &why), 0);
+    assert_int_equal(store_url_check("postgresql://db/fleet?nosuchoption=1", &why), -EINVAL);
+    assert_non_null(strstr(why, "nosuchoption"));
+    assert_null(strchr(why, '\n'));
+    /* what logs show of a URL: never its password */
+    const char *const shown[][2] = {
+        { "postgresql://rb:s3cret@db:5432/fleet?sslmode=verify-full",
+          "postgresql://rb:***@db:5432/fleet?sslmode=verify-full" },
+        { "postgres://db/fleet?user=rb&password=s3cret&sslmode=require",
+          "postgres://db/fleet?user=rb&password=***&sslmode=require" },
+        { "postgresql://rb@db/fleet", "postgresql://rb@db/fleet" },
+        { "postgresql://a:b@c:d@db/f?password=", "postgresql://a:***@db/f?password=***" },
+        { "sqlite:///var/lib/rackboot/fleet.db", "sqlite:///var/lib/rackboot/fleet.db" },
+        { "state/fleet.db?password=x", "state/fleet.db?password=x" },
+    };
+    for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++) {
+        char *r = store_url_redacted(shown[i][0]);
+        assert_non_null(r);
+        assert_string_equal(r, shown[i][1]);
+        free(r);
+    }
     assert_int_equal(store_url_check("sqlite://relative.db", &why), -EINVAL);
     assert_int_equal(store_url_check("sqlite:///", &why), -EINVAL);
     assert_int_equal(store_url_check("/var/lib/fleet.db", &why), -EINVAL);
     assert_int_equal(store_url_check("", &why), -EINVAL);
     store *s = NULL;
-    assert_int_equal(store_open_url("postgresql://db/fleet", &s, &err), -EPROTONOSUPPORT);
+    assert_int_equal(store_open_url("mysql://db/fleet", &s, &err), -EPROTONOSUPPORT);
     assert_null(s);
     assert_non_null(err);
     assert_non_null(strstr(err, "unknown store backend"));
@@ -1525,6 +1635,15 @@ static void test_profiles(void **state)
     assert_int_equal(store_profile_get(f->s, "bad", false, profile_cb, &o), -ENOENT);
 }
 
+/* Whether the suite runs on SQLite. The tests that build a store of an
+ * older schema by hand and open it (so migrate it) do so only there: the
+ * old schema is written as SQLite SQL into a file. PostgreSQL's migrations
+ * run from an empty database in test_pg_migration_race. */
+static bool on_sqlite(void)
+{
+    return strcmp(backend->name, "sqlite") == 0;
+}
+
 /* A store of schema `version` (its migrations run by hand) holding profile
  * "old" with the columns every version has, opened (so migrated to the
  * current schema). Its file's path is left in `path`. */
@@ -1580,6 +1699,9 @@ static void test_profile_root_device(void **state)
     assert_non_null(strstr(store_errmsg(f->s), "root_device"));
 
     /* Schema 5 (before root_device) migrates with its profiles intact. */
+    if (!on_sqlite()) {
+        return;
+    }
     char path[300];
     store *old = open_old_store_with_profile(f, 5, path, sizeof(path));
     memset(&o, 0, sizeof(o));
@@ -1613,6 +1735,9 @@ static void test_profile_uefi_boot(void **state)
     assert_int_equal(store_profile_import(f->s, &p, true), -EINVAL);
     assert_non_null(strstr(store_errmsg(f->s), "uefi_boot"));
 
+    if (!on_sqlite()) {
+        return;
+    }
     char path[300];
     store *old = open_old_store_with_profile(f, 8, path, sizeof(path));
     memset(&o, 0, sizeof(o));
@@ -1737,6 +1862,9 @@ static void test_profile_image_round_trip(void **state)
     hostsfile_free(hf);
 
     /* Schema 7 with an install profile and its images migrates. */
+    if (!on_sqlite()) {
+        return;
+    }
     snprintf(path, sizeof(path), "%s/v7.db", f->dir);
     for (int v = 1; v <= 7; v++) {
         assert_int_equal(exec_sql(path, store_migration_sql(v)), SQLITE_OK);
@@ -1808,6 +1936,9 @@ static void test_profile_debian_installer(void **state)
     p.overlay = true; /* d-i runs no dracut hook */
     assert_int_equal(store_profile_import(f->s, &p, true), -EINVAL);
 
+    if (!on_sqlite()) {
+        return;
+    }
     char path[300];
     snprintf(path, sizeof(path), "%s/v9.db", f->dir);
     for (int v = 1; v <= 9; v++) {
@@ -3300,6 +3431,129 @@ static void test_installs_batched(void **state)
     check_store(f);
 }
 
+/* ---- PostgreSQL: one database, several controllers -------------------- */
+
+/* Two controllers on one database: neither is refused (SQLite's one-writer
+ * lock is not PostgreSQL's), and what one writes, the other reads, as do
+ * the connections of the loop's work queue. */
+static void test_pg_shared(void **state)
+{
+    fixture *f = *state;
+    store *other = NULL, *conn = NULL;
+    char *err = NULL;
+    assert_int_equal(store_open_url(f->url, &other, &err), 0);
+    assert_null(err);
+    add_host(other, "new1", "r9", 900);
+    store_host h;
+    assert_int_equal(store_host_get(f->s, "new1", &h), 0);
+    assert_string_equal(h.rack, "r9");
+    assert_int_equal(store_connect(f->s, &conn, &err), 0);
+    assert_int_equal(store_host_remove(conn, "new1"), 0);
+    assert_int_equal(store_host_get(other, "new1", &h), -ENOENT);
+    conn = store_close(conn);
+    other = store_close(other);
+    check_store(f);
+}
+
+typedef struct open_race {
+    const char *url;
+    pthread_barrier_t *go;
+    int r, version;
+    char err[256];
+} open_race;
+
+static void *open_racer(void *arg)
+{
+    open_race *o = arg;
+    store *s = NULL;
+    char *err = NULL;
+    pthread_barrier_wait(o->go);
+    o->r = store_open_url(o->url, &s, &err);
+    o->version = o->r == 0 ? store_schema_version(s) : -1;
+    snprintf(o->err, sizeof(o->err), "%s", err ? err : "");
+    free(err);
+    store_close(s);
+    return NULL;
+}
+
+/* Controllers starting at once on an empty database: every one opens it,
+ * the schema is migrated once, to the version SQLite's store has. */
+static void test_pg_migration_race(void **state)
+{
+    (void)state;
+    enum { N = 4 };
+    fixture fresh;
+    memset(&fresh, 0, sizeof(fresh));
+    pg_create(&fresh);
+    pthread_barrier_t go;
+    assert_int_equal(pthread_barrier_init(&go, NULL, N), 0);
+    open_race o[N];
+    pthread_t t[N];
+    for (int i = 0; i < N; i++) {
+        o[i] = (open_race){ .url = fresh.url, .go = &go, .r = -1 };
+        assert_int_equal(pthread_create(&t[i], NULL, open_racer, &o[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+    }
+    pthread_barrier_destroy(&go);
+    int latest = 0;
+    while (store_migration_sql(latest + 1)) {
+        latest++;
+    }
+    for (int i = 0; i < N; i++) {
+        if (o[i].r != 0) {
+            fail_msg("open %d: %d %s", i, o[i].r, o[i].err);
+        }
+        assert_int_equal(o[i].version, latest);
+    }
+    assert_int_equal(pg_query(fresh.url, "SELECT count(*) FROM rackboot_schema"), 1);
+    assert_int_equal(pg_query(fresh.url, "SELECT version FROM rackboot_schema"), latest);
+    pg_destroy(&fresh);
+}
+
+/* Ends the store's connections to the test's database, as a database
+ * restart would, waiting until they are gone. */
+static void pg_terminate(const fixture *f)
+{
+    char sql[192];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+             "WHERE datname = '%s' AND pid != pg_backend_pid()",
+             f->db);
+    assert_true(pg_query(pg_base_url(), sql) >= 1);
+}
+
+/* The database restarts under the controller: the call that finds the
+ * connection gone fails with -EIO and says so, the next one reconnects.
+ * A batch the loss cut short is gone as a whole, never committed in
+ * part. */
+static void test_pg_reconnect(void **state)
+{
+    fixture *f = *state;
+    store_host h;
+    assert_int_equal(store_host_get(f->s, "web1", &h), 0);
+    pg_terminate(f);
+    assert_int_equal(store_host_get(f->s, "web1", &h), -EIO);
+    assert_non_null(strstr(store_errmsg(f->s), "connection to the database lost"));
+    assert_int_equal(store_host_get(f->s, "web1", &h), 0);
+    add_host(f->s, "web9", "r1", 9);
+
+    assert_int_equal(store_batch_begin(f->s), 0);
+    add_host(f->s, "web10", "r1", 10);
+    pg_terminate(f);
+    store_host lost = make_host("web11", "r1", 11);
+    assert_int_equal(store_host_add(f->s, &lost, false), -EIO);
+    assert_false(store_batch_open(f->s));
+    assert_int_equal(store_host_add(f->s, &lost, false), -EIO);
+    assert_int_equal(store_batch_end(f->s, true), -EIO);
+    assert_int_equal(store_host_get(f->s, "web10", &h), -ENOENT);
+    assert_int_equal(store_host_get(f->s, "web11", &h), -ENOENT);
+    assert_int_equal(store_host_get(f->s, "web9", &h), 0);
+    add_host(f->s, "web12", "r1", 12);
+    check_store(f);
+}
+
 int main(int argc, char **argv)
 {
     const char *name = argc > 1 ? argv[1] : getenv("RACKBOOT_TEST_STORE_BACKEND");
@@ -3378,10 +3632,19 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_rules_undo_on_backend_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_installs_batched, setup, teardown),
     };
+    /* A PostgreSQL database shared by controllers, and its restarts. */
+    const struct CMUnitTest postgresql_tests[] = {
+        cmocka_unit_test_setup_teardown(test_pg_shared, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_migration_race, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_reconnect, setup, teardown),
+    };
     int failed = cmocka_run_group_tests_name(backend->name, tests, NULL, NULL);
     if (strcmp(backend->name, "sqlite") == 0) {
         failed += cmocka_run_group_tests_name("sqlite file", sqlite_tests, NULL, NULL);
         failed += cmocka_run_group_tests_name("rules over backend ops", seam_tests, NULL, NULL);
+    }
+    if (strcmp(backend->name, "postgresql") == 0) {
+        failed += cmocka_run_group_tests_name("postgresql server", postgresql_tests, NULL, NULL);
     }
     return failed;
 }
