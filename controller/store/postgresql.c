@@ -942,7 +942,7 @@ static int read_version(backend *b, int *ret)
  * same time waits, then finds the step done. 1 when a step ran. */
 static int migrate_step(backend *b)
 {
-    int version;
+    int version = 0;
     /* lock_timeout 0: wait for the other's migration however long it
      * takes. The version table is made under the lock too: two CREATE
      * TABLE IF NOT EXISTS at once can both try to create it. */
