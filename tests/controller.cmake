@@ -12,6 +12,14 @@ add_test(NAME integration.store_postgresql
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/store_postgresql.sh
                  $<TARGET_FILE:test_store>)
 set_tests_properties(integration.store_postgresql PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
+# A controller on PostgreSQL outlives the server's restarts (clean and
+# crash) under an agent's event load: every event stored once, the long
+# poll answered again (tests/integration/controller_pg_restart.sh).
+add_test(NAME integration.controller_pg_restart
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/controller_pg_restart.sh
+                 $<TARGET_FILE:rackboot-controller> $<TARGET_FILE:rackboot-pki>
+                 $<TARGET_FILE:rb-fake-agent> $<TARGET_FILE:rackboot>)
+set_tests_properties(integration.controller_pg_restart PROPERTIES TIMEOUT 400 SKIP_RETURN_CODE 77)
 
 # A rack agent reduced to its uplink calls (real session, handshake and
 # schema), for the controller's integration tests.

@@ -23,7 +23,8 @@ pg_find_bindir() {
 # pg_as CMD...: runs CMD as the cluster's owner.
 pg_as() {
     if [ "$(id -u)" = 0 ]; then
-        runuser -u postgres -- "$@"
+        # from /: the caller's directory may be one postgres cannot enter
+        (cd / && runuser -u postgres -- "$@")
     else
         "$@"
     fi
