@@ -2,11 +2,16 @@
  * process, on the real client session (client/session.h), the real identity
  * handshake and the real wire schema.
  *
- *   fanout_agents --agents-url URL --api-url URL --pki DIR --server-name NAME
+ *   fanout_agents --agents-url URL[,URL...] --api-url URL --pki DIR --server-name NAME
  *                 [--racks N] [--hosts-per-rack M] [--profile NAME] [--setup]
  *                 [--batches B] [--batch-size S] [--controller-pid PID]
  *                 [--latencies FILE] [--connect-parallel K] [--stack-kib K]
  *                 [--live-agents K] [--live-batch S] [--live-interval MS]
+ *
+ * With several --agents-url (controllers sharing one store), agent i dials
+ * the (i mod n)-th: the racks are spread evenly over the controllers, and
+ * the install request goes to --api-url's alone, so most agents learn of
+ * it through another controller than the one it was made on.
  *
  * Phases, in order (progress on stderr as "== ...", results on stdout as
  * "result KEY VALUE" lines for the script):
@@ -155,7 +160,9 @@ typedef struct agent {
 
 static struct {
     /* options */
-    const char *agents_url, *api_url, *pki, *server_name, *profile, *latencies;
+    const char *api_url, *pki, *server_name, *profile, *latencies;
+    char *agents_urls[8]; /* --agents-url, split at commas */
+    size_t n_agents_urls;
     unsigned racks, hosts_per_rack, batches, batch_size, connect_parallel, stack_kib;
     unsigned deadline_s;
     unsigned live_agents, live_batch, live_interval_ms;
@@ -680,7 +687,7 @@ static void *sync_main(void *arg)
 {
     agent *a = arg;
     rb_session_config cfg = {
-        .url = g.agents_url,
+        .url = g.agents_urls[a->idx % g.n_agents_urls],
         .kind = RB_SESSION_AGENT,
         .ca = NULL,
         .cert = a->cert,
@@ -1113,7 +1120,14 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'u':
-            g.agents_url = optarg;
+            for (char *save = NULL, *u = strtok_r(optarg, ",", &save); u;
+                 u = strtok_r(NULL, ",", &save)) {
+                if (g.n_agents_urls == sizeof(g.agents_urls) / sizeof(g.agents_urls[0])) {
+                    fprintf(stderr, "fanout_agents: --agents-url: at most 8 URLs\n");
+                    return 2;
+                }
+                g.agents_urls[g.n_agents_urls++] = u;
+            }
             break;
         case 'A':
             g.api_url = optarg;
@@ -1170,7 +1184,7 @@ int main(int argc, char **argv)
             return usage();
         }
     }
-    if (optind != argc || !g.agents_url || !g.api_url || !g.pki || !g.server_name) {
+    if (optind != argc || g.n_agents_urls == 0 || !g.api_url || !g.pki || !g.server_name) {
         return usage();
     }
     if (g.live_agents > g.racks) {

@@ -65,7 +65,8 @@ pg_start() {
     # One line: pg_ctl hands -o to a shell, where a newline ends the command
     # (and with it the redirection into server.log).
     local opts="-c listen_addresses='' -c unix_socket_directories='$PG_DIR/sock' -c port=5432"
-    opts="$opts -c shared_buffers=16MB -c max_connections=40"
+    # PG_OPTS: the caller's sizing (the benchmarks'); the tests' is small
+    opts="$opts ${PG_OPTS:--c shared_buffers=16MB -c max_connections=40}"
     if ! pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
             -o "$opts" start >/dev/null; then
         echo "FAIL: the PostgreSQL server did not start (see below)"
