@@ -43,5 +43,6 @@ set_tests_properties(integration.deploy_seed PROPERTIES TIMEOUT 120 SKIP_RETURN_
 add_test(NAME e2e.deploy_ramdisk_boot
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/deploy_ramdisk_boot.sh
                  ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_BINARY_DIR}/deploy-ramdisk-out)
-set_tests_properties(e2e.deploy_ramdisk_boot PROPERTIES TIMEOUT 900 SKIP_RETURN_CODE 77
+# COST: with the other VM tests (tests/e2e.cmake).
+set_tests_properties(e2e.deploy_ramdisk_boot PROPERTIES TIMEOUT 900 SKIP_RETURN_CODE 77 COST 16
                      LABELS "e2e;deploy_ramdisk_boot" RESOURCE_LOCK rackboot-qemu)

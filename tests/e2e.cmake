@@ -5,6 +5,13 @@
 # per machine into /var/cache/rackboot-e2e). Each variant takes about
 # 1-2 minutes under TCG; they skip (77) without root, ip netns, /dev/net/tun,
 # QEMU or the firmware. Label e2e: `ctest -L e2e`.
+#
+# COST: the VM tests hold one lock (rackboot-qemu), so they run one after
+# another, ~18 min in all under CI's sanitizers: started first (highest
+# cost first), that chain runs on one core while everything else shares
+# the other, instead of being left for last with one core idle (a fresh
+# clone has no CTestCostData.txt, so ctest orders by COST alone). Each
+# cost is about the test's seconds in CI.
 if(TARGET rackboot AND TARGET rackboot-controller AND TARGET rackboot-agent
    AND TARGET rackboot-pki)
   set(_rb_bins $<TARGET_FILE:rackboot-agent> $<TARGET_FILE:rackboot-controller>
@@ -14,7 +21,7 @@ if(TARGET rackboot AND TARGET rackboot-controller AND TARGET rackboot-agent
              COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/e2e/e2e.sh ${fw} ${_rb_bins})
     # Two boots under TCG: ~35-55 s to installed, ~3-8 s until the second
     # boot's Solicit is ignored; the script bounds each boot itself.
-    set_tests_properties(e2e.${fw} PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77
+    set_tests_properties(e2e.${fw} PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77 COST 80
                          LABELS e2e RESOURCE_LOCK rackboot-qemu)
   endforeach()
 
@@ -25,7 +32,7 @@ if(TARGET rackboot AND TARGET rackboot-controller AND TARGET rackboot-agent
   # ipmitool. UEFI, where the EFI flag matters.
   add_test(NAME e2e.uefi-bmc
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/e2e/e2e.sh uefi ${_rb_bins} bmc)
-  set_tests_properties(e2e.uefi-bmc PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77
+  set_tests_properties(e2e.uefi-bmc PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77 COST 65
                        LABELS e2e RESOURCE_LOCK rackboot-qemu)
   # Image deploys (tests/e2e/image_deploy.sh): the real controller and agent,
   # the deploy ramdisk and a real Debian 12 image written to a blank disk,
@@ -44,7 +51,7 @@ if(TARGET rackboot AND TARGET rackboot-controller AND TARGET rackboot-agent
   foreach(fw bios uefi mismatch)
     add_test(NAME e2e.image_${fw}
              COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/e2e/image_deploy.sh ${fw} ${_rb_bins})
-    set_tests_properties(e2e.image_${fw} PROPERTIES TIMEOUT 2400 SKIP_RETURN_CODE 77
+    set_tests_properties(e2e.image_${fw} PROPERTIES TIMEOUT 2400 SKIP_RETURN_CODE 77 COST 200
                          LABELS e2e RESOURCE_LOCK rackboot-qemu
                          FIXTURES_REQUIRED rackboot_image_builds)
   endforeach()
@@ -57,7 +64,7 @@ if(TARGET rackboot AND TARGET rackboot-controller AND TARGET rackboot-agent
   # ~1.5-3 min under TCG.
   add_test(NAME e2e.debian-installer
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/e2e/debian_installer.sh ${_rb_bins})
-  set_tests_properties(e2e.debian-installer PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77
+  set_tests_properties(e2e.debian-installer PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77 COST 120
                        LABELS e2e RESOURCE_LOCK rackboot-qemu)
 
   # The seed's gotcha #1 on real dracut (tests/e2e/dracut_race.sh): Debian's
@@ -69,7 +76,7 @@ if(TARGET rackboot AND TARGET rackboot-controller AND TARGET rackboot-agent
   # route, says how long, and the kickstart arrives. ~1 min.
   add_test(NAME e2e.dracut-race
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/e2e/dracut_race.sh ${_rb_bins})
-  set_tests_properties(e2e.dracut-race PROPERTIES TIMEOUT 900 SKIP_RETURN_CODE 77
+  set_tests_properties(e2e.dracut-race PROPERTIES TIMEOUT 900 SKIP_RETURN_CODE 77 COST 60
                        LABELS e2e RESOURCE_LOCK rackboot-qemu
                        FIXTURES_REQUIRED rackboot_image_builds)
 
@@ -92,5 +99,5 @@ endif()
 # ipmi_sim or ipmitool.
 add_test(NAME integration.bmc_vm
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/bmc_vm.sh bios)
-set_tests_properties(integration.bmc_vm PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77
+set_tests_properties(integration.bmc_vm PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77 COST 10
                      LABELS integration RESOURCE_LOCK rackboot-qemu)
