@@ -295,6 +295,8 @@ static void park(hub *h, sync_job *j)
     }
     h->parked = p;
     h->n_parked++;
+    log_debug("hub: rack=%s parked generation=%" PRIu64 " wait_ms=%" PRIu32, p->rack, p->held,
+              j->wait_ms);
 }
 
 static void sync_log_ack(const sync_job *j)

@@ -2358,8 +2358,9 @@ __attribute__((format(printf, 3, 4))) static int feed_fail(feed *f, int r, const
         va_start(ap, fmt);
         vsnprintf(f->err, f->err_len, fmt, ap);
         va_end(ap);
+        /* One line: libpq's messages hold newlines and tabs. */
         for (char *c = f->err; *c; c++) {
-            if (*c == '\n' || *c == '\r') {
+            if (*c == '\n' || *c == '\r' || *c == '\t') {
                 *c = c[1] ? ' ' : '\0';
             }
         }
