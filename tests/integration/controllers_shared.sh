@@ -90,7 +90,7 @@ done
 
 A_URL="tls+tcp://127.0.0.1:$(free_port)"
 B_URL="tls+tcp://127.0.0.1:$(free_port)"
-write_conf() { # write_conf NAME AGENTS_URL BOOT_TIMEOUT
+write_conf() { # write_conf NAME AGENTS_URL BOOT_TIMEOUT [EXTRA-LINES]
     cat >"$1.conf" <<EOF
 [controller]
 state_dir = $1-state
@@ -107,12 +107,13 @@ crl = ca/crl.pem
 [installs]
 boot_timeout = $3
 install_timeout = 600
+${4:-}
 EOF
 }
 "$PKI" --dir ca crl >/dev/null || fail "crl"
 write_conf a "$A_URL" 3600
 # B's boot timeout is short: it only runs the expiry once A is gone.
-write_conf b "$B_URL" 8
+write_conf b "$B_URL" 8 "$(printf '[metrics]\nlisten = [::1]:0')"
 "$CONTROLLER" --config a.conf --check-config >/dev/null || fail "--check-config"
 
 start() { # start NAME: sets ${NAME}_PID
@@ -134,6 +135,10 @@ cli() { # cli a|b ARGS...
     shift
     "$CLI_BIN" --controller "ipc://$T/$c.sock" "$@"
 }
+# An array, not a function, for what runs in the background: a function
+# run with & is a subshell, and killing it would leave the agent running.
+AGENT_B_A=("$FAKE" --url "$B_URL" --ca ca/ca.crt --server-name ctl.test
+    --cert ca/agent/rack-a.crt --key ca/agent/rack-a.key)
 agent() { # agent URL RACK ARGS...
     local url=$1 rack=$2
     shift 2
@@ -209,7 +214,7 @@ park_then_install() {
     g=$(generation_of "$1-now.out")
     parked=$(count "hub: rack=rack-a parked generation=$g " b.log)
     heard=$(count "feed: generation moves announced" b.log)
-    agent "$B_URL" rack-a sync --held "$g" --ack "$g" --wait 30000 >"$1.out" &
+    "${AGENT_B_A[@]}" sync --held "$g" --ack "$g" --wait 30000 >"$1.out" &
     POLL=$!
     wait_for 30 at_least $((parked + 1)) "hub: rack=rack-a parked generation=$g " b.log ||
         fail "$1: the sync was not parked on B"
@@ -242,6 +247,15 @@ wait_for 60 grep -q "feed: reconnected" b.log || fail "B's feed did not reconnec
 wait_for 60 grep -q "feed: reconnected" a.log || fail "A's feed did not reconnect"
 grep -q "feed: lost the store's change feed" b.log || fail "B did not log the loss"
 park_then_install refanout web3
+
+step "B's /metrics counts the feed's notifications and its reconnection"
+METRICS=$(sed -n 's/.* started .* metrics=\(\[::1\]:[0-9]*\).*/\1/p' b.log | tail -n 1)
+[ -n "$METRICS" ] || fail "B did not say where /metrics is"
+curl -sS -g --max-time 10 -o metrics.txt "http://$METRICS/metrics" || fail "curl B's /metrics"
+value() { awk -v k="$1" '$1 == k { print $2 }' metrics.txt; }
+[ "$(value rackboot_feed_notifications_total)" -ge 2 ] ||
+    fail "notifications: $(grep rackboot_feed metrics.txt)"
+[ "$(value rackboot_feed_reconnects_total)" = 1 ] || fail "reconnects: $(grep rackboot_feed metrics.txt)"
 
 step "events sent to A, then re-sent to B, are stored once"
 agent "$A_URL" rack-a events --from 1 "web1:$ID1:dhcp_bound" "web1:$ID1:kickstart_fetched" \
