@@ -10,9 +10,16 @@
 #     say so), and the next install still reaches B's parked agent;
 #   - an event batch sent to A, then re-sent to B, is stored once; the
 #     same batch sent to both at once is stored once too;
+#   - B's /metrics counts the feed's notifications and reconnections;
 #   - one controller at a time runs the expiry: A (first up) holds the
-#     lock, B skips; SIGKILL A and B takes over, and times out an install
-#     whose deadline passes.
+#     lock, B skips;
+#   - SIGKILL A during a fan-out of 500 intents (hosts imported and
+#     installs submitted through A, the CLI falling over to B; agents of
+#     four racks watching on B; their event batches to A cut by the kill):
+#     B takes the expiry over, every install is made and dispatched once,
+#     and the agents' whole journals re-sent to B are stored once each;
+#   - B, restarted alone with a short boot timeout, times out an overdue
+#     install (the expiry runs with one controller too).
 #
 # Waits are event-driven (log lines, CLI output) with generous limits: CI
 # runs this under the sanitizers with ctest -j on two busy cores.
@@ -25,14 +32,14 @@ FAKE=${3:?}
 CLI_BIN=${4:?}
 TEST_NAME=controllers_shared
 T=$(mktemp -d /tmp/rackboot-shared.XXXXXX)
-A_PID="" B_PID="" POLL=""
+A_PID="" B_PID="" POLL="" SUBMIT="" WATCHERS=""
 # . postgres_lib.sh sets these.
 PG_BIN="" PG_URL=""
 # shellcheck source=postgres_lib.sh
 . "$(dirname "$0")/postgres_lib.sh"
 
 cleanup() {
-    for p in $POLL $A_PID $B_PID; do
+    for p in $POLL $SUBMIT $WATCHERS $A_PID $B_PID; do
         kill "$p" 2>/dev/null
     done
     wait 2>/dev/null
@@ -84,7 +91,7 @@ db() { sql "$STORE_URL" "$1"; }
 # ---- PKI, two controllers ---------------------------------------------------
 "$PKI" --dir ca init >/dev/null || fail "pki init"
 "$PKI" --dir ca issue controller ctl.test >/dev/null || fail "issue controller"
-for r in rack-a rack-b; do
+for r in rack-a rack-b rack-c rack-d rack-e rack-f; do
     "$PKI" --dir ca issue agent "$r" >/dev/null || fail "issue agent $r"
 done
 
@@ -112,8 +119,7 @@ EOF
 }
 "$PKI" --dir ca crl >/dev/null || fail "crl"
 write_conf a "$A_URL" 3600
-# B's boot timeout is short: it only runs the expiry once A is gone.
-write_conf b "$B_URL" 8 "$(printf '[metrics]\nlisten = [::1]:0')"
+write_conf b "$B_URL" 3600 "$(printf '[metrics]\nlisten = [::1]:0')"
 "$CONTROLLER" --config a.conf --check-config >/dev/null || fail "--check-config"
 
 start() { # start NAME: sets ${NAME}_PID
@@ -289,18 +295,123 @@ n=$(db "SELECT count(*) FROM (SELECT 1 FROM events GROUP BY rack_id, journal_epo
         HAVING count(*) > 1) d")
 [ "$n" = 0 ] || fail "$n event keys stored more than once"
 
-step "SIGKILL A: B takes the expiry over and times out an overdue install"
-cli a install tmo1 --profile el9 >/dev/null || fail "install tmo1"
+step "SIGKILL A during a fan-out of 500 intents: each dispatched once, each event stored once"
+RACKS=(rack-c rack-d rack-e rack-f) # 125 hosts each, their agents parked on B
+NAMES=()
+{
+    echo "name,mac,rack,address"
+    for r in 1 2 3 4; do
+        for i in $(seq 125); do
+            printf 'n%d-%d,52:54:00:%02x:00:%02x,%s,2001:db8:%x::%x\n' "$r" "$i" $((r + 16)) "$i" \
+                "${RACKS[$((r - 1))]}" $((r + 16)) "$i"
+        done
+    done
+} >fleet.csv
+# Installs are submitted in an order that mixes the racks.
+for i in $(seq 125); do
+    for r in 1 2 3 4; do
+        NAMES+=("n$r-$i")
+    done
+done
+cli a hosts import fleet.csv >/dev/null || fail "import 500 hosts through A"
+for rack in "${RACKS[@]}"; do
+    "$FAKE" --url "$B_URL" --ca ca/ca.crt --server-name ctl.test --cert "ca/agent/$rack.crt" \
+        --key "ca/agent/$rack.key" watch --wait 20000 >"watch-$rack.out" 2>&1 &
+    WATCHERS="$WATCHERS $!"
+done
+# 20 batches of 25 through A, falling over to B (the CLI's --controller
+# list) once A is gone; a batch A took before dying is refused by B for
+# the hosts it installed (active install), which is what exactly once is.
+submit() {
+    local b
+    for b in $(seq 0 19); do
+        "$CLI_BIN" --controller "ipc://$T/a.sock" --controller "ipc://$T/b.sock" \
+            install "${NAMES[@]:$((b * 25)):25}" --profile el9 >>submit.out 2>&1 ||
+            "$CLI_BIN" --controller "ipc://$T/b.sock" \
+                install "${NAMES[@]:$((b * 25)):25}" --profile el9 >>submit.out 2>&1
+    done
+}
+fleet_installs() { db "SELECT count(*) FROM installs i JOIN hosts h ON h.id = i.host_id
+                       WHERE h.name LIKE 'n%' $1"; }
+installs_at_least() { [ "$(fleet_installs "$2")" -ge "$1" ]; } # installs_at_least N SQL-AND
+submit &
+SUBMIT=$!
+wait_for 120 installs_at_least 100 "AND i.state = 'dispatched'" ||
+    fail "the fan-out through A did not start: $(fleet_installs "")"
+# rack_events RACK: HOST:ID:dhcp_bound:STATE, one per install, in install
+# (= journal seq) order.
+rack_events() {
+    db "SELECT h.name || ':' || i.uuid || ':dhcp_bound:' || i.state FROM installs i
+        JOIN hosts h ON h.id = i.host_id JOIN racks r ON r.id = h.rack_id
+        WHERE r.name = '$1' ORDER BY i.id"
+}
+# Each agent reports its dispatched hosts to A, while A is killed.
+SENDERS=""
+for rack in "${RACKS[@]}"; do
+    evs=()
+    while IFS=: read -r host id phase state; do
+        [ "$state" = dispatched ] || break
+        evs+=("$host:$id:$phase")
+    done < <(rack_events "$rack")
+    [ "${#evs[@]}" -gt 0 ] || continue
+    "$FAKE" --url "$A_URL" --ca ca/ca.crt --server-name ctl.test --cert "ca/agent/$rack.crt" \
+        --key "ca/agent/$rack.key" events --from 1 "${evs[@]}" >"ev-a-$rack.out" 2>&1 &
+    SENDERS="$SENDERS $!"
+done
+# Once A has stored one of them, with the fan-out still under way.
+wait_for 60 grep -q "hub: rack=rack-[c-f] events=" a.log || fail "A stored no event batch"
+kill -9 "$A_PID"
+wait "$A_PID" 2>/dev/null
+A_PID=""
+for p in $SENDERS; do
+    wait "$p" # stored or not: A died under them
+done
+wait "$SUBMIT"
+SUBMIT=""
+wait_for 60 grep -q "expiry: this controller runs the timeouts" b.log ||
+    fail "B did not take the expiry over from the dead A"
+wait_for 180 installs_at_least 500 "AND i.dispatched_ms IS NOT NULL" ||
+    fail "not every intent was dispatched: $(fleet_installs "AND i.dispatched_ms IS NOT NULL")/500"
+[ "$(fleet_installs "")" = 500 ] || fail "$(fleet_installs "") installs for 500 hosts"
+n=$(db "SELECT count(DISTINCT host_id) FROM installs i JOIN hosts h ON h.id = i.host_id
+        WHERE h.name LIKE 'n%'")
+[ "$n" = 500 ] || fail "installs on $n hosts, not 500"
+# The agents re-send their whole journal to B (at least once).
+for rack in "${RACKS[@]}"; do
+    evs=()
+    while IFS=: read -r host id phase _; do
+        evs+=("$host:$id:$phase")
+    done < <(rack_events "$rack")
+    [ "${#evs[@]}" = 125 ] || fail "$rack: ${#evs[@]} installs, not 125"
+    agent "$B_URL" "$rack" events --from 1 "${evs[@]}" >"ev-b-$rack.out" ||
+        fail "$rack: events to B: $(cat "ev-b-$rack.out")"
+    grep -q '^stored_through=125$' "ev-b-$rack.out" || fail "$rack: $(cat "ev-b-$rack.out")"
+done
+n=$(db "SELECT count(*) FROM events e JOIN racks r ON r.id = e.rack_id
+        WHERE r.name LIKE 'rack-_' AND r.name != 'rack-a' AND e.refused IS NULL")
+[ "$n" = 500 ] || fail "expected 500 events stored once each, the database holds $n"
+n=$(db "SELECT count(*) FROM (SELECT 1 FROM events GROUP BY rack_id, journal_epoch, agent_seq
+        HAVING count(*) > 1) d")
+[ "$n" = 0 ] || fail "$n event keys stored more than once"
+for p in $WATCHERS; do
+    kill "$p" 2>/dev/null
+done
+WATCHERS=""
+
+step "B, restarted alone with a short boot timeout, times out an overdue install"
+kill -TERM "$B_PID"
+wait "$B_PID"
+rc=$?
+B_PID=""
+[ "$rc" = 0 ] || fail "B exited $rc on SIGTERM"
+write_conf b "$B_URL" 8
+start b
+cli b install tmo1 --profile el9 >/dev/null || fail "install tmo1"
 agent "$B_URL" rack-a sync >tmo.out || fail "sync tmo1"
 G=$(generation_of tmo.out)
 agent "$B_URL" rack-a sync --held "$G" --ack "$G" --wait 100 >/dev/null || fail "ack tmo1"
 wait_for 30 state_is b tmo1 dispatched || fail "tmo1 should be dispatched"
-kill -9 "$A_PID"
-wait "$A_PID" 2>/dev/null
-A_PID=""
-wait_for 60 grep -q "expiry: this controller runs the timeouts" b.log ||
-    fail "B did not take the expiry over from the dead A"
-# B's boot timeout is 8 s from the dispatch.
+# The boot timeout is 8 s from the dispatch.
 wait_for 60 state_is b tmo1 timed_out || fail "B did not time tmo1 out: $(state_of b tmo1)"
 [ "$(state_of b web1)" = installing ] || fail "web1 should be untouched by the expiry"
 
