@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,10 @@ struct feed {
     bool stopping;
     uint64_t notifications; /* deploy/METRICS.md: rackboot_feed_notifications_total */
     uint64_t reconnects;    /* rackboot_feed_reconnects_total */
+    /* The racks one read named, distinct; `every` past FEED_RACKS_MAX. */
+    char racks[FEED_RACKS_MAX][STORE_NAME_MAX + 1];
+    size_t n_racks;
+    bool every;
 };
 
 static void release(feed *f)
@@ -60,15 +65,44 @@ static void close_poll(feed *f)
 static void reconnect_start(feed *f);
 static void on_retry(uv_timer_t *t);
 
+/* A burst of writes to one rack (an install of 100 hosts in one rack is
+ * 100 notifications) is one check of it. */
+static void note_rack(const char *rack, void *userdata)
+{
+    feed *f = userdata;
+    if (f->every) {
+        return;
+    }
+    for (size_t i = 0; i < f->n_racks; i++) {
+        if (streq(f->racks[i], rack)) {
+            return;
+        }
+    }
+    if (f->n_racks == FEED_RACKS_MAX || strlen(rack) > STORE_NAME_MAX) {
+        f->every = true;
+        return;
+    }
+    snprintf(f->racks[f->n_racks++], sizeof(f->racks[0]), "%s", rack);
+}
+
 static void on_readable(uv_poll_t *p, int status, int events)
 {
     (void)events;
     feed *f = p->data;
-    int n = status < 0 ? -EIO : store_feed_read(f->sf);
+    f->n_racks = 0;
+    f->every = false;
+    int n = status < 0 ? -EIO : store_feed_read(f->sf, note_rack, f);
     if (n > 0) {
         f->notifications += (uint64_t)n;
-        log_debug("feed: generation moves announced=%d", n);
-        f->on_change(f->userdata);
+        log_debug("feed: generation moves announced=%d racks=%zu%s", n, f->n_racks,
+                  f->every ? " (every rack)" : "");
+        if (f->every) {
+            f->on_change(f->userdata, NULL);
+        } else {
+            for (size_t i = 0; i < f->n_racks; i++) {
+                f->on_change(f->userdata, f->racks[i]);
+            }
+        }
         return;
     }
     if (n == 0) {
@@ -132,7 +166,7 @@ static void reconnect_done(uv_work_t *w, int status)
         f->reconnects++;
         log_info("feed: reconnected to the store's change feed");
         /* What moved while it was down was not announced. */
-        f->on_change(f->userdata);
+        f->on_change(f->userdata, NULL);
     }
     release(f);
 }
@@ -162,7 +196,7 @@ static void on_retry(uv_timer_t *t)
 static void on_safety(uv_timer_t *t)
 {
     feed *f = t->data;
-    f->on_change(f->userdata);
+    f->on_change(f->userdata, NULL);
 }
 
 int feed_new(uv_loop_t *loop, const store *st, feed_change_fn on_change, void *userdata, feed **ret,

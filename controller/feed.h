@@ -10,13 +10,15 @@
  * committed generation move; this module watches its socket from the
  * loop and calls `on_change` when moves arrived:
  *
- *   - at once for each read that brought notifications (however many:
- *     the callback checks every parked rack against the store);
- *   - once after the feed reconnected (moves made while it was down were
- *     not announced), reconnecting off the loop (libuv's thread pool)
- *     every FEED_RETRY_MS until it succeeds;
- *   - every FEED_SAFETY_MS anyway, a safety net for a notification lost
- *     in a way the connection did not notice.
+ *   - at once for each read that brought notifications: once per rack
+ *     named in them (a rack moved by many writes in a burst is checked
+ *     once), or once for every rack when they named more than
+ *     FEED_RACKS_MAX;
+ *   - for every rack once after the feed reconnected (moves made while
+ *     it was down were not announced), reconnecting off the loop
+ *     (libuv's thread pool) every FEED_RETRY_MS until it succeeds;
+ *   - for every rack every FEED_SAFETY_MS anyway, a safety net for a
+ *     notification lost in a way the connection did not notice.
  *
  * On a store with one controller (SQLite) there is nothing to hear:
  * feed_new() gives no feed and succeeds. */
@@ -30,9 +32,11 @@
 
 #define FEED_SAFETY_MS 5000u
 #define FEED_RETRY_MS  1000u
+#define FEED_RACKS_MAX 64u /* distinct racks told one by one per read */
 
 typedef struct feed feed;
-typedef void (*feed_change_fn)(void *userdata);
+/* `rack` moved; NULL: any rack may have. */
+typedef void (*feed_change_fn)(void *userdata, const char *rack);
 
 /* A feed on `loop` for the store `st` has open (the loop thread's: the
  * feed opens a connection of its own). *ret is NULL when the store is not

@@ -555,6 +555,11 @@ void hub_poke(hub *h)
     poke(h, NULL);
 }
 
+void hub_poke_rack(hub *h, const char *rack)
+{
+    poke(h, rack);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     hub *h = t->data;

@@ -290,10 +290,14 @@ static void on_installs_changed(void *userdata)
 
 /* Another controller moved a rack's generation (or may have, while the
  * feed was down): the agents parked here may have news. */
-static void on_feed_change(void *userdata)
+static void on_feed_change(void *userdata, const char *rack)
 {
     controller *c = userdata;
-    hub_poke(c->hub);
+    if (rack) {
+        hub_poke_rack(c->hub, rack);
+    } else {
+        hub_poke(c->hub);
+    }
 }
 
 /* The upkeep of one tick, on the store queue: old events deleted (one

@@ -268,10 +268,10 @@ int store_feed_fd(const store_feed *f)
     return f->ops->feed_fd(f->be);
 }
 
-int store_feed_read(store_feed *f)
+int store_feed_read(store_feed *f, void (*cb)(const char *rack, void *userdata), void *userdata)
 {
     f->errmsg[0] = '\0';
-    return f->ops->feed_read(f->be);
+    return f->ops->feed_read(f->be, cb, userdata);
 }
 
 int store_feed_reconnect(store_feed *f)

@@ -117,8 +117,9 @@ store_feed *store_feed_close(store_feed *f);
  * change across store_feed_reconnect(). */
 int store_feed_fd(const store_feed *f);
 /* Without blocking: how many changes arrived (0: none), or -EIO when the
- * connection is lost (then store_feed_reconnect()). */
-int store_feed_read(store_feed *f);
+ * connection is lost (then store_feed_reconnect()). `cb` (may be NULL)
+ * gets each change's rack name, a rack perhaps more than once. */
+int store_feed_read(store_feed *f, void (*cb)(const char *rack, void *userdata), void *userdata);
 /* Blocks until connected and listening again, or -EIO. Changes made while
  * the feed was down are not announced: the caller checks every rack once. */
 int store_feed_reconnect(store_feed *f);

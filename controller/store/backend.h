@@ -359,8 +359,10 @@ typedef struct store_backend_ops {
     int (*feed_fd)(const store_backend_feed *f);
     /* Without blocking: takes what arrived and returns how many changes
      * it announced (0: none yet), or -EIO when the connection is lost
-     * (then feed_reconnect()). */
-    int (*feed_read)(store_backend_feed *f);
+     * (then feed_reconnect()). `cb` (may be NULL) gets the name of the
+     * rack of each, a rack perhaps more than once. */
+    int (*feed_read)(store_backend_feed *f, void (*cb)(const char *rack, void *userdata),
+                     void *userdata);
     /* Blocks until connected again and listening (or failed: -EIO).
      * Changes made while it was down are not announced. */
     int (*feed_reconnect)(store_backend_feed *f);

@@ -2419,9 +2419,8 @@ static int pg_feed_fd(const feed *f)
 
 /* Notifications arrive between commands, so the connection only ever
  * reads here: PQconsumeInput takes what the socket holds without
- * blocking. Payloads (rack names) are not passed on: the caller checks
- * its parked racks against the store, which is the truth anyway. */
-static int pg_feed_read(feed *f)
+ * blocking. Payloads are rack names (FEED_CHANNEL). */
+static int pg_feed_read(feed *f, void (*cb)(const char *rack, void *userdata), void *userdata)
 {
     if (PQstatus(f->conn) != CONNECTION_OK || !PQconsumeInput(f->conn) ||
         PQstatus(f->conn) != CONNECTION_OK) {
@@ -2432,6 +2431,9 @@ static int pg_feed_read(feed *f)
     PGnotify *note;
     while ((note = PQnotifies(f->conn))) {
         n += n < INT32_MAX;
+        if (cb) {
+            cb(note->extra, userdata);
+        }
         PQfreemem(note);
     }
     return n;

@@ -3557,10 +3557,22 @@ static void test_pg_reconnect(void **state)
 
 /* ---- Several controllers, all active (issue 17 §1) -------------------- */
 
+/* The racks a feed named, comma-separated. */
+static char feed_racks[256];
+
+static void feed_rack(const char *rack, void *userdata)
+{
+    (void)userdata;
+    size_t n = strlen(feed_racks);
+    snprintf(feed_racks + n, sizeof(feed_racks) - n, "%s%s", n ? "," : "", rack);
+}
+
 /* Waits (up to 10 s, event-driven: poll on the feed's socket) for the feed
- * to announce changes: how many it read, 0 if none came. */
+ * to announce changes: how many it read, 0 if none came; their racks in
+ * feed_racks. */
 static int feed_wait(store_feed *feed)
 {
+    feed_racks[0] = '\0';
     int64_t deadline = (int64_t)time(NULL) + 10;
     while ((int64_t)time(NULL) < deadline) {
         struct pollfd p = { .fd = store_feed_fd(feed), .events = POLLIN };
@@ -3568,7 +3580,7 @@ static int feed_wait(store_feed *feed)
         int r = poll(&p, 1, 1000);
         assert_true(r >= 0);
         if (r > 0) {
-            int n = store_feed_read(feed);
+            int n = store_feed_read(feed, feed_rack, NULL);
             if (n < 0) {
                 fail_msg("feed: %s", store_feed_errmsg(feed));
             }
@@ -3605,7 +3617,8 @@ static void test_pg_feed(void **state)
 
     uint64_t g = generation(f->s, "r1");
     assert_int_equal(store_install_create(other, "web1", "el9", false, T0, NULL), 0);
-    assert_true(feed_wait(feed) >= 1);
+    assert_int_equal(feed_wait(feed), 1);
+    assert_string_equal(feed_racks, "r1");
     assert_int_equal(generation(f->s, "r1"), g + 1);
 
     /* racks_bump_of_profile: the profile of an active install changed. */
@@ -3616,7 +3629,8 @@ static void test_pg_feed(void **state)
         .n_images = ARRAY_SIZE(images_el9),
     };
     assert_int_equal(store_profile_import(other, &el9, true), 0);
-    assert_true(feed_wait(feed) >= 1);
+    assert_int_equal(feed_wait(feed), 1);
+    assert_string_equal(feed_racks, "r1");
     assert_int_equal(generation(f->s, "r1"), g + 2);
 
     /* The feed's connection is cut (a database restart): the read says
@@ -3631,14 +3645,15 @@ static void test_pg_feed(void **state)
     for (int i = 0; i < 100 && r >= 0; i++) {
         p = (struct pollfd){ .fd = store_feed_fd(feed), .events = POLLIN };
         if (p.fd < 0 || poll(&p, 1, 100) > 0) {
-            r = store_feed_read(feed);
+            r = store_feed_read(feed, NULL, NULL);
         }
     }
     assert_int_equal(r, -EIO);
     assert_non_null(strstr(store_feed_errmsg(feed), "lost"));
     assert_int_equal(store_feed_reconnect(feed), 0);
     assert_int_equal(store_install_create(other, "db1", "el9", false, T0, NULL), 0);
-    assert_true(feed_wait(feed) >= 1);
+    assert_int_equal(feed_wait(feed), 1);
+    assert_string_equal(feed_racks, "r2");
 
     feed = store_feed_close(feed);
     other = store_close(other);
