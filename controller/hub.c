@@ -295,6 +295,8 @@ static void park(hub *h, sync_job *j)
     }
     h->parked = p;
     h->n_parked++;
+    log_debug("hub: rack=%s parked generation=%" PRIu64 " wait_ms=%" PRIu32, p->rack, p->held,
+              j->wait_ms);
 }
 
 static void sync_log_ack(const sync_job *j)
@@ -551,6 +553,11 @@ static void poke(hub *h, const char *rack)
 void hub_poke(hub *h)
 {
     poke(h, NULL);
+}
+
+void hub_poke_rack(hub *h, const char *rack)
+{
+    poke(h, rack);
 }
 
 static void on_tick(uv_timer_t *t)

@@ -51,6 +51,9 @@ hub *hub_free(hub *h);
 /* Generations may have changed (an install, a cancel, a timeout): answer
  * every parked sync whose rack moved on. */
 void hub_poke(hub *h);
+/* The same for the syncs parked for `rack` only (another controller moved
+ * its generation: controller/feed.h); nothing when none is. */
+void hub_poke_rack(hub *h, const char *rack);
 
 int hub_bound_port(const hub *h);
 

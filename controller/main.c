@@ -24,6 +24,7 @@
 #include "daemon.h"
 #include "daemon_args.h"
 #include "diag.h"
+#include "feed.h"
 #include "fileio.h"
 #include "hub.h"
 #include "identity.h"
@@ -60,11 +61,13 @@ typedef struct controller {
     nng_tls_config *tls_prev; /* the one before, kept until the next reload (rpc.h) */
     uint64_t pki_stamp;       /* rb_tls_files_stamp() at the last (re)load */
     hub *hub;
+    feed *feed; /* the other controllers' writes, on a shared store */
     api *api;
     scrape *scrape;  /* [metrics] listen */
     web_server *web; /* [web] listen */
     uv_timer_t expire, pki_check;
     uint32_t prune_ticks;
+    bool expiry_lead; /* this controller ran the last upkeep (store_expiry_lead()) */
     bool upkeep_busy; /* an upkeep_job is on the queue */
     uv_signal_t sig_term, sig_int, sig_hup;
 } controller;
@@ -285,6 +288,18 @@ static void on_installs_changed(void *userdata)
     }
 }
 
+/* Another controller moved a rack's generation (or may have, while the
+ * feed was down): the agents parked here may have news. */
+static void on_feed_change(void *userdata, const char *rack)
+{
+    controller *c = userdata;
+    if (rack) {
+        hub_poke_rack(c->hub, rack);
+    } else {
+        hub_poke(c->hub);
+    }
+}
+
 /* The upkeep of one tick, on the store queue: old events deleted (one
  * bounded batch, when due) and installs past their deadline timed out. */
 typedef struct upkeep_job {
@@ -296,6 +311,7 @@ typedef struct upkeep_job {
     int pruned;        /* store_events_prune() */
     int expired;       /* store_expire() */
     int power_expired; /* store_power_expire() */
+    int lead;          /* store_expiry_lead(): 0 another controller runs the upkeep */
     char errmsg[256];
 } upkeep_job;
 
@@ -307,6 +323,15 @@ typedef struct upkeep_job {
 static void upkeep_work(store *st, void *arg)
 {
     upkeep_job *j = arg;
+    /* On a store several controllers share, one at a time runs the
+     * upkeep: the holder of the expiry lock, until it stops or dies. */
+    j->lead = store_expiry_lead(st);
+    if (j->lead <= 0) {
+        if (j->lead < 0) {
+            snprintf(j->errmsg, sizeof(j->errmsg), "%s", store_errmsg(st));
+        }
+        return;
+    }
     if (j->prune) {
         j->pruned = store_events_prune(st, j->now, &j->keep);
         if (j->pruned < 0) {
@@ -332,6 +357,25 @@ static void upkeep_done(void *arg, int status)
         free(j);
         return; /* shutting down */
     }
+    if (j->lead <= 0) {
+        if (j->lead < 0) {
+            log_error("cannot tell which controller runs the expiry: %s (%s)", errstr(j->lead),
+                      j->errmsg);
+        } else {
+            log_debug("expiry: another controller on this store runs it");
+        }
+        if (c->expiry_lead) {
+            log_info("expiry: another controller on this store runs it now");
+        }
+        c->expiry_lead = false;
+        c->prune_ticks = 0;
+        free(j);
+        return;
+    }
+    if (!c->expiry_lead && store_shared(c->st)) {
+        log_info("expiry: this controller runs the timeouts of the shared store");
+    }
+    c->expiry_lead = true;
     if (j->prune) {
         c->prune_ticks = j->pruned == (int)STORE_PRUNE_BATCH ? PRUNE_EVERY_TICKS : 0;
         if (j->pruned < 0) {
@@ -408,6 +452,8 @@ static void shutdown_all(controller *c)
         web_server_set_api(c->web, NULL);
     }
     c->api = api_free(c->api);
+    /* Before the hub it pokes. */
+    c->feed = feed_free(c->feed);
     /* After the API, whose web logins call it. */
     c->web = web_server_free(c->web);
     c->hub = hub_free(c->hub);
@@ -736,6 +782,14 @@ static int run(const char *path, const char *user)
             goto out;
         }
     }
+    if (c.hub) {
+        r = feed_new(c.loop, c.st, on_feed_change, &c, &c.feed, &error);
+        if (r < 0) {
+            log_error("cannot listen to the store's change feed %s: %s", db_shown,
+                      error ? error : errstr(r));
+            goto out;
+        }
+    }
     r = api_new(c.loop, c.hub, &ac, &c.api, &error);
     if (r < 0) {
         log_error("api: %s", error ? error : errstr(r));
@@ -746,7 +800,11 @@ static int run(const char *path, const char *user)
     }
     if (c.cfg->metrics) {
         scrape_config sc = {
-            .listen = c.cfg->metrics_listen, .hub = c.hub, .api = c.api, .queue = c.queue
+            .listen = c.cfg->metrics_listen,
+            .hub = c.hub,
+            .api = c.api,
+            .queue = c.queue,
+            .feed = c.feed,
         };
         r = scrape_new(c.loop, &sc, &c.scrape);
         if (r < 0) {

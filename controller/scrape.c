@@ -142,6 +142,9 @@ int scrape_new(uv_loop_t *loop, const scrape_config *cfg, scrape **ret)
     if (r >= 0) {
         r = store_queue_register_metrics(cfg->queue, s->metrics);
     }
+    if (r >= 0 && cfg->feed) {
+        r = feed_register_metrics(cfg->feed, s->metrics);
+    }
     http_server_config hc = { .listen = cfg->listen, .max_connections = SCRAPE_MAX_CONNECTIONS };
     if (r >= 0) {
         r = http_server_new(loop, &hc, &s->http);

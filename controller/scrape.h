@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "api.h"
+#include "feed.h"
 #include "hub.h"
 #include "store/queue.h"
 
@@ -29,6 +30,7 @@ typedef struct scrape_config {
     hub *hub;                   /* may be NULL (no agents_listen) */
     api *api;
     store_queue *queue; /* must outlive the scrape's jobs: freed before it */
+    feed *feed;         /* NULL: the store has one controller */
 } scrape_config;
 
 /* Starts listening and registers every series. -EADDRINUSE and the like

@@ -213,6 +213,84 @@ int store_schema_version(store *s)
     return s->ops->schema_version(s->be);
 }
 
+/* ---- Several controllers on one store ---------------------------------- */
+
+struct store_feed {
+    const store_backend_ops *ops;
+    store_backend_feed *be;
+    char errmsg[512];
+};
+
+bool store_shared(const store *s)
+{
+    return s->ops->shared;
+}
+
+int store_feed_open(const store *s, store_feed **ret, char **ret_errmsg)
+{
+    if (!s || !ret) {
+        return -EINVAL;
+    }
+    if (!s->ops->feed_open) {
+        if (ret_errmsg) {
+            *ret_errmsg = strdup("this store has no change feed");
+        }
+        return -EOPNOTSUPP;
+    }
+    store_feed *f = calloc(1, sizeof(*f));
+    if (!f) {
+        return -ENOMEM;
+    }
+    f->ops = s->ops;
+    int r = f->ops->feed_open(s->be, f->errmsg, sizeof(f->errmsg), &f->be);
+    if (r < 0) {
+        if (ret_errmsg) {
+            *ret_errmsg = strdup(f->errmsg[0] ? f->errmsg : strerror(-r));
+        }
+        free(f);
+        return r;
+    }
+    *ret = f;
+    return 0;
+}
+
+store_feed *store_feed_close(store_feed *f)
+{
+    if (f) {
+        f->ops->feed_close(f->be);
+        free(f);
+    }
+    return NULL;
+}
+
+int store_feed_fd(const store_feed *f)
+{
+    return f->ops->feed_fd(f->be);
+}
+
+int store_feed_read(store_feed *f, void (*cb)(const char *rack, void *userdata), void *userdata)
+{
+    f->errmsg[0] = '\0';
+    return f->ops->feed_read(f->be, cb, userdata);
+}
+
+int store_feed_reconnect(store_feed *f)
+{
+    f->errmsg[0] = '\0';
+    return f->ops->feed_reconnect(f->be);
+}
+
+const char *store_feed_errmsg(const store_feed *f)
+{
+    return f ? f->errmsg : "";
+}
+
+int store_expiry_lead(store *s)
+{
+    s->errmsg[0] = '\0';
+    return s->ops->expiry_lock ? s->ops->expiry_lock(s->be) : 1;
+}
+
 /* ---- Transactions and batches ------------------------------------------ */
 
 int fleet_fail(store *s, int r, const char *fmt, ...)

@@ -98,6 +98,40 @@ int store_batch_end(store *s, bool commit);
  * be committed any more. */
 bool store_batch_open(store *s);
 
+/* ---- Several controllers on one store (issue 17) ----------------------- */
+
+/* Whether other controllers may write this store too (PostgreSQL): then
+ * a rack's generation may move without this controller's doing. */
+bool store_shared(const store *s);
+
+/* A change feed: a connection of its own to the store `s` has open, that
+ * hears of every committed write that moved a rack's generation, made by
+ * any controller. -EOPNOTSUPP when the backend has none (SQLite: one
+ * controller writes its file). Used by one thread at a time; *ret_errmsg
+ * (if not NULL) gets a malloc()ed reason on failure. */
+typedef struct store_feed store_feed;
+int store_feed_open(const store *s, store_feed **ret, char **ret_errmsg);
+/* Accepts NULL, returns NULL. */
+store_feed *store_feed_close(store_feed *f);
+/* The socket to wait on for readability, -1 while disconnected. It may
+ * change across store_feed_reconnect(). */
+int store_feed_fd(const store_feed *f);
+/* Without blocking: how many changes arrived (0: none), or -EIO when the
+ * connection is lost (then store_feed_reconnect()). `cb` (may be NULL)
+ * gets each change's rack name, a rack perhaps more than once. */
+int store_feed_read(store_feed *f, void (*cb)(const char *rack, void *userdata), void *userdata);
+/* Blocks until connected and listening again, or -EIO. Changes made while
+ * the feed was down are not announced: the caller checks every rack once. */
+int store_feed_reconnect(store_feed *f);
+/* One line saying why the last call on `f` failed. */
+const char *store_feed_errmsg(const store_feed *f);
+
+/* Whether this connection holds the store's expiry lock, which one
+ * controller at a time holds (so that one runs the timeouts): 1, taking it
+ * when it is free; 0 when another connection holds it, until that closes
+ * or its controller dies. A store with one controller: always 1. */
+int store_expiry_lead(store *s);
+
 /* ---- Hosts ------------------------------------------------------------- */
 
 /* store_host: store/types.h; profiles and images: model/profile.h. */

@@ -35,6 +35,17 @@ add_test(NAME integration.controller_hub
                  $<TARGET_FILE:rb-fake-agent> $<TARGET_FILE:rackboot>)
 set_tests_properties(integration.controller_hub PROPERTIES TIMEOUT 180)
 
+# Two controllers on one PostgreSQL database, all active (issue 17 §1): an
+# install through A reaches the agent parked on B (LISTEN/NOTIFY), the
+# feeds reconnect after the database drops them, events sent to both are
+# stored once, one controller at a time runs the expiry and B takes it
+# over when A is killed (tests/integration/controllers_shared.sh).
+add_test(NAME integration.controllers_shared
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/controllers_shared.sh
+                 $<TARGET_FILE:rackboot-controller> $<TARGET_FILE:rackboot-pki>
+                 $<TARGET_FILE:rb-fake-agent> $<TARGET_FILE:rackboot>)
+set_tests_properties(integration.controllers_shared PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
+
 # GET /metrics on [metrics] listen over IPv6 loopback, scraped with curl
 # while the CLI and rb-fake-agent drive installs, events, a long-poll
 # fan-out and refusals; the exposition checked with promtool when the

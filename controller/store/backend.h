@@ -46,6 +46,8 @@
 #include "store.h"
 
 typedef struct store_backend store_backend;
+/* A backend's change feed connection (feed_open below). */
+typedef struct store_backend_feed store_backend_feed;
 
 /* An install as the rules read it back. */
 typedef struct store_install_ref {
@@ -338,6 +340,38 @@ typedef struct store_backend_ops {
      * and returns it, else 0. */
     int (*audit_list)(store_backend *b, uint64_t since_ms, uint64_t after_seq, uint32_t limit,
                       int (*cb)(const store_audit *a, void *userdata), void *userdata);
+
+    /* ---- Several controllers on one store (issue 17) ---- */
+
+    /* Whether other controllers may write the store too (PostgreSQL): a
+     * controller then cannot learn every generation move from its own
+     * writes. SQLite's file has one controller. */
+    bool shared;
+    /* The change feed, all NULL when the backend has none (a store with
+     * one controller needs none): a connection of its own, opened from
+     * `parent`, that hears of every committed write moving a rack's
+     * generation, whoever made it. Used by one thread at a time. */
+    int (*feed_open)(const store_backend *parent, char *errbuf, size_t errlen,
+                     store_backend_feed **ret);
+    void (*feed_close)(store_backend_feed *f);
+    /* The socket to wait on for readability; -1 while disconnected. It
+     * may change across feed_reconnect(). */
+    int (*feed_fd)(const store_backend_feed *f);
+    /* Without blocking: takes what arrived and returns how many changes
+     * it announced (0: none yet), or -EIO when the connection is lost
+     * (then feed_reconnect()). `cb` (may be NULL) gets the name of the
+     * rack of each, a rack perhaps more than once. */
+    int (*feed_read)(store_backend_feed *f, void (*cb)(const char *rack, void *userdata),
+                     void *userdata);
+    /* Blocks until connected again and listening (or failed: -EIO).
+     * Changes made while it was down are not announced. */
+    int (*feed_reconnect)(store_backend_feed *f);
+
+    /* The expiry lock: 1 when this connection holds it (taking it when
+     * free), 0 when another connection does, which keeps it until it
+     * closes or its session ends. NULL: this connection is always the
+     * holder (one controller per store). */
+    int (*expiry_lock)(store_backend *b);
 } store_backend_ops;
 
 /* The backends of this build. */

@@ -33,6 +33,20 @@
  * transaction calls (savepoint, release, rollback_to, commit) answer -EIO
  * until the caller begins again, so a batch is never committed piecemeal.
  *
+ * Several controllers, all active (issue 17):
+ *   - every statement that moves a rack's generation also sends
+ *     pg_notify(FEED_CHANNEL, rack name) in its transaction; PostgreSQL
+ *     delivers it on commit (never for a rollback), once per transaction
+ *     and payload. A controller's change feed (feed_open) is a connection
+ *     of its own that LISTENs, so the agents parked on every controller
+ *     hear of an install made through any of them;
+ *   - the expiry lock is a session-level advisory lock (EXPIRY_LOCK) that
+ *     a controller's connection takes and keeps: the controller that
+ *     holds it runs the timeouts, and when it dies its session ends and
+ *     the lock is free for the next to try. A run without it is still
+ *     correct (expiry writes under the writer lock, and finds nothing left
+ *     to do), only wasted.
+ *
  * Results are read whole (PQexecPrepared) before callbacks run: a
  * callback may call this connection's lookups (backend.h), which a
  * row-by-row read would not allow.
@@ -58,6 +72,10 @@
  * store's one writer. Advisory locks are per database, so two stores in
  * one cluster do not wait for each other. */
 #define WRITER_LOCK "1380078420"
+/* 'RBEX': the session-level lock of the controller that runs the expiry. */
+#define EXPIRY_LOCK "1380074840"
+/* The change feed's channel; the payload is the rack's name. */
+#define FEED_CHANNEL "rackboot_racks"
 
 #define ACTIVE_STATES "('requested','dispatched','booting','installing')"
 /* An install's new state $2 at $3, with the time it entered it. */
@@ -400,6 +418,7 @@ enum {
     ST_POWER_PENDING_OF_RACK,
     ST_POWER_DUE,
     ST_SCHEMA_VERSION,
+    ST_EXPIRY_LOCK,
     _ST_MAX,
 };
 
@@ -408,7 +427,9 @@ static const char *const statements[_ST_MAX] = {
     [ST_RACK_INSERT] = "INSERT INTO racks (name, created_ms) VALUES ($1, $2) "
                        "ON CONFLICT (name) DO UPDATE SET name = excluded.name "
                        "RETURNING id, generation",
-    [ST_RACK_BUMP] = "UPDATE racks SET generation = generation + 1 WHERE id = $1",
+    /* pg_notify: delivered to every controller's feed on commit. */
+    [ST_RACK_BUMP] = "UPDATE racks SET generation = generation + 1 WHERE id = $1 "
+                     "RETURNING pg_notify('" FEED_CHANNEL "', name)",
     [ST_RACKS_LIST] = "SELECT r.name, coalesce(a.name, ''), coalesce(a.version, ''), "
                       "coalesce(a.last_seen_ms, 0), r.generation, coalesce(a.acked_generation, 0), "
                       "coalesce(a.stored_through, 0), "
@@ -507,7 +528,8 @@ static const char *const statements[_ST_MAX] = {
     [ST_BUMP_RACKS_OF_PROFILE] =
         "UPDATE racks SET generation = generation + 1 WHERE id IN "
         "(SELECT h.rack_id FROM installs i JOIN hosts h ON h.id = i.host_id "
-        "WHERE i.profile_id = $1 AND i.state IN " ACTIVE_STATES ")",
+        "WHERE i.profile_id = $1 AND i.state IN " ACTIVE_STATES ") "
+        "RETURNING pg_notify('" FEED_CHANNEL "', name)",
     [ST_INSTALL_INSERT] =
         "INSERT INTO installs (uuid, host_id, profile_id, state, token, attempt, generation, "
         "created_ms, updated_ms) VALUES ($1, $2, $3, 'requested', $4, $5, "
@@ -602,15 +624,17 @@ static const char *const statements[_ST_MAX] = {
     [ST_POWER_DUE] = "SELECT id, host_id, rack_id FROM power_commands WHERE state = 'pending' "
                      "AND created_ms < $1 ORDER BY id LIMIT $2",
     [ST_SCHEMA_VERSION] = "SELECT version FROM rackboot_schema",
+    [ST_EXPIRY_LOCK] = "SELECT pg_try_advisory_lock(" EXPIRY_LOCK ")",
 };
 
 struct store_backend {
     PGconn *conn;
     char *conninfo; /* the whole URL, for connect() and PQreset */
     bool prepared[_ST_MAX];
-    bool tx;   /* a transaction begun here is open */
-    bool lost; /* the connection broke inside it: its calls fail until begin */
-    char *err; /* the store's error buffer (open/connect) */
+    bool tx;          /* a transaction begun here is open */
+    bool lost;        /* the connection broke inside it: its calls fail until begin */
+    bool expiry_held; /* this session holds EXPIRY_LOCK */
+    char *err;        /* the store's error buffer (open/connect) */
     size_t err_len;
 };
 
@@ -708,6 +732,7 @@ static int session_setup(backend *b)
         return db_fail(b, res, "session");
     }
     memset(b->prepared, 0, sizeof(b->prepared));
+    b->expiry_held = false; /* a new session holds no session lock */
     return 0;
 }
 
@@ -2316,6 +2341,130 @@ static int pg_audit_list(backend *b, uint64_t since_ms, uint64_t after_seq, uint
     return 0;
 }
 
+/* ---- Several controllers: change feed, expiry lock ---------------------- */
+
+struct store_backend_feed {
+    PGconn *conn;
+    char *err;
+    size_t err_len;
+};
+
+typedef store_backend_feed feed;
+
+__attribute__((format(printf, 3, 4))) static int feed_fail(feed *f, int r, const char *fmt, ...)
+{
+    if (f->err && f->err_len > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(f->err, f->err_len, fmt, ap);
+        va_end(ap);
+        /* One line: libpq's messages hold newlines and tabs. */
+        for (char *c = f->err; *c; c++) {
+            if (*c == '\n' || *c == '\r' || *c == '\t') {
+                *c = c[1] ? ' ' : '\0';
+            }
+        }
+    }
+    return r;
+}
+
+/* LISTEN, on every (re)connection: it is the session's. */
+static int feed_listen(feed *f)
+{
+    PQsetNoticeProcessor(f->conn, notice_quiet, NULL);
+    _cleanup_result_ PGresult *res = PQexec(f->conn, "LISTEN " FEED_CHANNEL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        return feed_fail(f, -EIO, "change feed: LISTEN: %s", PQerrorMessage(f->conn));
+    }
+    return 0;
+}
+
+static void pg_feed_close(feed *f)
+{
+    if (f) {
+        PQfinish(f->conn);
+        free(f);
+    }
+}
+
+static int pg_feed_open(const backend *parent, char *errbuf, size_t errlen, feed **ret)
+{
+    feed *f = calloc(1, sizeof(*f));
+    if (!f) {
+        return -ENOMEM;
+    }
+    f->err = errbuf;
+    f->err_len = errlen;
+    f->conn = PQconnectdb(parent->conninfo);
+    if (!f->conn) {
+        pg_feed_close(f);
+        return -ENOMEM;
+    }
+    int r =
+        PQstatus(f->conn) == CONNECTION_OK
+            ? feed_listen(f)
+            : feed_fail(f, -EIO, "change feed: database connection: %s", PQerrorMessage(f->conn));
+    if (r < 0) {
+        pg_feed_close(f);
+        return r;
+    }
+    *ret = f;
+    return 0;
+}
+
+static int pg_feed_fd(const feed *f)
+{
+    return PQstatus(f->conn) == CONNECTION_OK ? PQsocket(f->conn) : -1;
+}
+
+/* Notifications arrive between commands, so the connection only ever
+ * reads here: PQconsumeInput takes what the socket holds without
+ * blocking. Payloads are rack names (FEED_CHANNEL). */
+static int pg_feed_read(feed *f, void (*cb)(const char *rack, void *userdata), void *userdata)
+{
+    if (PQstatus(f->conn) != CONNECTION_OK || !PQconsumeInput(f->conn) ||
+        PQstatus(f->conn) != CONNECTION_OK) {
+        return feed_fail(f, -EIO, "change feed: connection to the database lost: %s",
+                         PQerrorMessage(f->conn));
+    }
+    int n = 0;
+    PGnotify *note;
+    while ((note = PQnotifies(f->conn))) {
+        n += n < INT32_MAX;
+        if (cb) {
+            cb(note->extra, userdata);
+        }
+        PQfreemem(note);
+    }
+    return n;
+}
+
+static int pg_feed_reconnect(feed *f)
+{
+    PQreset(f->conn);
+    if (PQstatus(f->conn) != CONNECTION_OK) {
+        return feed_fail(f, -EIO, "change feed: cannot reconnect to the database: %s",
+                         PQerrorMessage(f->conn));
+    }
+    return feed_listen(f);
+}
+
+/* Asked on every tick by the same connection: held, it is not taken again
+ * (session advisory locks stack, and the count would need as many
+ * unlocks). conn_ready() first: a reconnection is a new session that
+ * holds nothing (session_setup). */
+static int pg_expiry_lock(backend *b)
+{
+    TRY(conn_ready(b));
+    if (b->expiry_held) {
+        return 1;
+    }
+    _cleanup_result_ PGresult *res = NULL;
+    TRY(run(b, ST_EXPIRY_LOCK, NULL, &res));
+    b->expiry_held = PQntuples(res) == 1 && col_bool(res, 0, 0);
+    return b->expiry_held;
+}
+
 const store_backend_ops store_postgresql_ops = {
     .name = "postgresql",
     .url_scheme = "postgresql://",
@@ -2393,4 +2542,11 @@ const store_backend_ops store_postgresql_ops = {
     .status_list = pg_status_list,
     .audit_insert = pg_audit_insert,
     .audit_list = pg_audit_list,
+    .shared = true,
+    .feed_open = pg_feed_open,
+    .feed_close = pg_feed_close,
+    .feed_fd = pg_feed_fd,
+    .feed_read = pg_feed_read,
+    .feed_reconnect = pg_feed_reconnect,
+    .expiry_lock = pg_expiry_lock,
 };

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -3554,6 +3555,165 @@ static void test_pg_reconnect(void **state)
     check_store(f);
 }
 
+/* ---- Several controllers, all active (issue 17 §1) -------------------- */
+
+/* The racks a feed named, comma-separated. */
+static char feed_racks[256];
+
+static void feed_rack(const char *rack, void *userdata)
+{
+    (void)userdata;
+    size_t n = strlen(feed_racks);
+    snprintf(feed_racks + n, sizeof(feed_racks) - n, "%s%s", n ? "," : "", rack);
+}
+
+/* Waits (up to 10 s, event-driven: poll on the feed's socket) for the feed
+ * to announce changes: how many it read, 0 if none came; their racks in
+ * feed_racks. */
+static int feed_wait(store_feed *feed)
+{
+    feed_racks[0] = '\0';
+    int64_t deadline = (int64_t)time(NULL) + 10;
+    while ((int64_t)time(NULL) < deadline) {
+        struct pollfd p = { .fd = store_feed_fd(feed), .events = POLLIN };
+        assert_true(p.fd >= 0);
+        int r = poll(&p, 1, 1000);
+        assert_true(r >= 0);
+        if (r > 0) {
+            int n = store_feed_read(feed, feed_rack, NULL);
+            if (n < 0) {
+                fail_msg("feed: %s", store_feed_errmsg(feed));
+            }
+            if (n > 0) {
+                return n;
+            }
+        }
+    }
+    return 0;
+}
+
+/* A generation moved through another controller's connection reaches this
+ * one's feed on commit, and only then: a rolled-back move is never
+ * announced. Every write that moves generations notifies (an install, a
+ * profile changed under active installs). A feed cut off reconnects and
+ * hears the next move. A store with one controller has no feed. */
+static void test_pg_feed(void **state)
+{
+    fixture *f = *state;
+    assert_true(store_shared(f->s));
+    store_feed *feed = NULL;
+    char *err = NULL;
+    assert_int_equal(store_feed_open(f->s, &feed, &err), 0);
+    assert_null(err);
+    store *other = NULL;
+    assert_int_equal(store_open_url(f->url, &other, &err), 0);
+
+    /* Rolled back: nothing announced. */
+    assert_int_equal(store_batch_begin(other), 0);
+    assert_int_equal(store_install_create(other, "web1", "el9", false, T0, NULL), 0);
+    assert_int_equal(store_batch_end(other, false), 0);
+    struct pollfd p = { .fd = store_feed_fd(feed), .events = POLLIN };
+    assert_int_equal(poll(&p, 1, 300), 0);
+
+    uint64_t g = generation(f->s, "r1");
+    assert_int_equal(store_install_create(other, "web1", "el9", false, T0, NULL), 0);
+    assert_int_equal(feed_wait(feed), 1);
+    assert_string_equal(feed_racks, "r1");
+    assert_int_equal(generation(f->s, "r1"), g + 1);
+
+    /* racks_bump_of_profile: the profile of an active install changed. */
+    model_profile el9 = {
+        .name = (char[]){ "el9" },
+        .cmdline = (char[]){ "console=ttyS1" },
+        .images = images_el9,
+        .n_images = ARRAY_SIZE(images_el9),
+    };
+    assert_int_equal(store_profile_import(other, &el9, true), 0);
+    assert_int_equal(feed_wait(feed), 1);
+    assert_string_equal(feed_racks, "r1");
+    assert_int_equal(generation(f->s, "r1"), g + 2);
+
+    /* The feed's connection is cut (a database restart): the read says
+     * so, a reconnection listens again. */
+    char sql[192];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+             "WHERE datname = '%s' AND query LIKE 'LISTEN%%'",
+             f->db);
+    assert_int_equal(pg_query(pg_base_url(), sql), 1);
+    int r = 0;
+    for (int i = 0; i < 100 && r >= 0; i++) {
+        p = (struct pollfd){ .fd = store_feed_fd(feed), .events = POLLIN };
+        if (p.fd < 0 || poll(&p, 1, 100) > 0) {
+            r = store_feed_read(feed, NULL, NULL);
+        }
+    }
+    assert_int_equal(r, -EIO);
+    assert_non_null(strstr(store_feed_errmsg(feed), "lost"));
+    assert_int_equal(store_feed_reconnect(feed), 0);
+    assert_int_equal(store_install_create(other, "db1", "el9", false, T0, NULL), 0);
+    assert_int_equal(feed_wait(feed), 1);
+    assert_string_equal(feed_racks, "r2");
+
+    feed = store_feed_close(feed);
+    other = store_close(other);
+    check_store(f);
+}
+
+/* The expiry lock: held by one controller's connection at a time, kept
+ * across ticks, passed on when the holder's session ends. */
+static void test_pg_expiry_lock(void **state)
+{
+    fixture *f = *state;
+    store *a = NULL, *b = NULL;
+    char *err = NULL;
+    assert_int_equal(store_open_url(f->url, &a, &err), 0);
+    assert_int_equal(store_open_url(f->url, &b, &err), 0);
+    assert_int_equal(store_expiry_lead(a), 1);
+    assert_int_equal(store_expiry_lead(b), 0);
+    assert_int_equal(store_expiry_lead(a), 1);
+    assert_int_equal(store_expiry_lead(f->s), 0);
+    assert_int_equal(store_expiry_lead(b), 0);
+    a = store_close(a);
+    /* The server ends a closed session's locks as its process exits: soon,
+     * not at once. */
+    int lead = 0;
+    for (int i = 0; i < 200 && lead == 0; i++) {
+        lead = store_expiry_lead(b);
+        if (lead == 0) {
+            usleep(50 * 1000);
+        }
+    }
+    assert_int_equal(lead, 1);
+    assert_int_equal(store_expiry_lead(f->s), 0);
+    /* Held once, however many ticks asked: one close frees it. */
+    b = store_close(b);
+    lead = 0;
+    for (int i = 0; i < 200 && lead == 0; i++) {
+        lead = store_expiry_lead(f->s);
+        if (lead == 0) {
+            usleep(50 * 1000);
+        }
+    }
+    assert_int_equal(lead, 1);
+    check_store(f);
+}
+
+/* SQLite: one controller owns the file; it is not shared, has no feed and
+ * always runs the expiry. */
+static void test_one_controller(void **state)
+{
+    fixture *f = *state;
+    assert_false(store_shared(f->s));
+    store_feed *feed = NULL;
+    char *err = NULL;
+    assert_int_equal(store_feed_open(f->s, &feed, &err), -EOPNOTSUPP);
+    assert_null(feed);
+    free(err);
+    assert_int_equal(store_expiry_lead(f->s), 1);
+    assert_int_equal(store_expiry_lead(f->s), 1);
+}
+
 int main(int argc, char **argv)
 {
     const char *name = argc > 1 ? argv[1] : getenv("RACKBOOT_TEST_STORE_BACKEND");
@@ -3624,6 +3784,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_page_query_plans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_mid_ingest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_controller, setup, teardown),
     };
     /* The rules (fleet*.c) over the SQLite backend's ops, spied on. */
     const struct CMUnitTest seam_tests[] = {
@@ -3637,6 +3798,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_pg_shared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_migration_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_reconnect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_feed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_expiry_lock, setup, teardown),
     };
     int failed = cmocka_run_group_tests_name(backend->name, tests, NULL, NULL);
     if (strcmp(backend->name, "sqlite") == 0) {
