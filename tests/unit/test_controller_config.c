@@ -222,8 +222,23 @@ static void test_store_url(void **state)
     assert_string_equal(c->store_url, "sqlite:///var/lib/rb/fleet.db");
     c = controller_config_free(c);
     diag_free(d);
+    /* PostgreSQL: libpq's URL, checked without connecting */
     assert_int_equal(load("[controller]\nstate_dir = s\n[store]\n"
-                          "url = postgresql://db.example/fleet\n"
+                          "url = postgresql://rb@db1,db2/fleet?target_session_attrs=read-write\n",
+                          &d, &c),
+                     0);
+    assert_string_equal(c->store_url,
+                        "postgresql://rb@db1,db2/fleet?target_session_attrs=read-write");
+    c = controller_config_free(c);
+    diag_free(d);
+    assert_int_equal(
+        load("[controller]\nstate_dir = s\n[store]\nurl = postgresql://db/fleet?nosuch=1\n", &d,
+             &c),
+        -EINVAL);
+    assert_true(has_problem(d, ":4: url: not a PostgreSQL connection URL: "));
+    diag_free(d);
+    assert_int_equal(load("[controller]\nstate_dir = s\n[store]\n"
+                          "url = mysql://db.example/fleet\n"
                           "url = sqlite://fleet.db\n"
                           "url = /var/lib/rb/fleet.db\n"
                           "url = sqlite:///x.db?mode=ro\n"
@@ -231,8 +246,8 @@ static void test_store_url(void **state)
                           &d, &c),
                      -EINVAL);
     assert_null(c);
-    assert_true(has_problem(d, ":4: url: unknown store backend (this build has sqlite://): "
-                               "\"postgresql://db.example/fleet\""));
+    assert_true(has_problem(d, ":4: url: unknown store backend (this build has sqlite://, "
+                               "postgresql://): \"mysql://db.example/fleet\""));
     assert_true(has_problem(d, ":5: url: expected sqlite:///PATH with an absolute PATH"));
     assert_true(has_problem(d, ":6: url: not a URL (expected sqlite:///PATH)"));
     assert_true(has_problem(d, ":7: url: a sqlite:// URL takes no query or fragment"));
