@@ -128,6 +128,10 @@ typedef struct store_backend_ops {
     const char *name;             /* "sqlite" */
     const char *url_scheme;       /* "sqlite://": [store] url = SCHEME + location */
     const char *url_scheme_alias; /* another spelling of it ("postgres://"), or NULL */
+    /* Several controllers share the store (PostgreSQL), so its schema
+     * changes under running ones: a normal start migrates only an empty
+     * one, --migrate the rest (controller/main.c). */
+    bool shared;
 
     /* ---- Connections ---- */
 
@@ -140,6 +144,11 @@ typedef struct store_backend_ops {
      * controllers (PostgreSQL) must not. Failure reasons
      * go to errbuf, which the connection keeps for its later errors. */
     int (*open)(const char *location, char *errbuf, size_t errlen, store_backend **ret);
+    /* The schema version of the store at `location` as it is, without
+     * creating, migrating or holding it (--migrate's "from", and the
+     * daemon's choice to migrate at start): 0 when it has none yet (no
+     * file, an empty database); -EPROTO when it is not a store. */
+    int (*peek_version)(const char *location, char *errbuf, size_t errlen, int *ret_version);
     /* Another connection to what `parent` opened (same backend). */
     int (*connect)(const store_backend *parent, char *errbuf, size_t errlen, store_backend **ret);
     void (*close)(store_backend *b);

@@ -1092,6 +1092,35 @@ static int pg_location_check(const char *location, const char **ret_why)
     return 0;
 }
 
+static void pg_closep(backend **b)
+{
+    pg_close(*b);
+    *b = NULL;
+}
+
+/* A database without the version table is one no controller has opened
+ * yet: 0, as migrate_step() starts from. */
+static int pg_peek_version(const char *location, char *errbuf, size_t errlen, int *ret_version)
+{
+    _cleanup_free_ char *url = NULL;
+    if (asprintf(&url, "postgresql://%s", location) < 0) {
+        return -ENOMEM;
+    }
+    _cleanup_(pg_closep) backend *b = NULL;
+    TRY(new_backend(url, errbuf, errlen, &b));
+    _cleanup_result_ PGresult *res =
+        PQexec(b->conn, "SELECT to_regclass('rackboot_schema') IS NOT NULL");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        return db_fail(b, res, "schema version");
+    }
+    int version = 0;
+    if (strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+        TRY(read_version(b, &version));
+    }
+    *ret_version = version;
+    return 0;
+}
+
 static int pg_schema_version(backend *b)
 {
     int v = 0;
@@ -2320,7 +2349,9 @@ const store_backend_ops store_postgresql_ops = {
     .name = "postgresql",
     .url_scheme = "postgresql://",
     .url_scheme_alias = "postgres://",
+    .shared = true,
     .location_check = pg_location_check,
+    .peek_version = pg_peek_version,
     .open = pg_open,
     .connect = pg_connect,
     .close = pg_close,
