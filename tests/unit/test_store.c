@@ -3957,6 +3957,43 @@ static void test_pg_copy_version_mismatch(void **state)
     sqlite_destroy(&src);
 }
 
+/* A row the target refuses midway (here a trigger's exception on the
+ * third event, inside a pipelined batch) fails the copy with the
+ * server's reason, and the target keeps none of it: tables copied before
+ * are rolled back too. */
+static void test_pg_copy_failure_undone(void **state)
+{
+    (void)state;
+    fixture src, dst;
+    memset(&src, 0, sizeof(src));
+    memset(&dst, 0, sizeof(dst));
+    sqlite_create(&src);
+    pg_create(&dst);
+    char power[2][STORE_POWER_ID_LEN + 1];
+    assert_int_equal(store_open_url(src.url, &src.s, NULL), 0);
+    fleet_build(src.s, power);
+    src.s = store_close(src.s);
+    assert_int_equal(store_open_url(dst.url, &dst.s, NULL), 0);
+    dst.s = store_close(dst.s);
+    pg_query(dst.url, "CREATE FUNCTION no_third() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                      "IF NEW.agent_seq = 3 THEN RAISE EXCEPTION 'third event refused'; END IF; "
+                      "RETURN NEW; END $$");
+    pg_query(dst.url, "CREATE TRIGGER no_third BEFORE INSERT ON events FOR EACH ROW "
+                      "EXECUTE FUNCTION no_third()");
+    char *err = NULL;
+    assert_int_equal(store_copy(src.url, dst.url, NULL, NULL, &err), -EIO);
+    if (!strstr(err, "events: third event refused")) {
+        fail_msg("%s", err);
+    }
+    free(err);
+    assert_int_equal(pg_query(dst.url, "SELECT count(*) FROM racks"), 0);
+    assert_int_equal(pg_query(dst.url, "SELECT count(*) FROM hosts"), 0);
+    assert_int_equal(pg_query(dst.url, "SELECT count(*) FROM events"), 0);
+    pg_check(&dst);
+    pg_destroy(&dst);
+    sqlite_destroy(&src);
+}
+
 /* What --migrate and a start read: the version as it is, nothing made. */
 static void test_pg_peek_version(void **state)
 {
@@ -4075,6 +4112,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_pg_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_copy_from_sqlite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_copy_version_mismatch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_copy_failure_undone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_peek_version, setup, teardown),
     };
     int failed = cmocka_run_group_tests_name(backend->name, tests, NULL, NULL);
