@@ -47,6 +47,14 @@
 
 typedef struct store_backend store_backend;
 
+/* 'RBST': SQLite's application_id of a store file (tells it from any other
+ * SQLite file), and PostgreSQL's advisory lock key of the store's one
+ * writer, as SQL text (store/postgresql.c; store/copy.c takes it too).
+ * Advisory locks are per database, so two stores in one cluster do not
+ * wait for each other. */
+#define STORE_APPLICATION_ID 0x52425354
+#define STORE_WRITER_LOCK    "1380078420"
+
 /* An install as the rules read it back. */
 typedef struct store_install_ref {
     int64_t id;

@@ -37,19 +37,13 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "store/backend.h"
 #include "util.h"
 
 /* Our own schema has a dozen tables of at most ~20 columns: the caps only
  * keep the arrays fixed. */
 #define TABLES_MAX  64
 #define COLUMNS_MAX 64
-
-/* store/postgresql.c's writer lock: a controller started on the target
- * during the copy waits for it instead of writing into a half-copied
- * fleet. */
-#define WRITER_LOCK "1380078420"
-/* store/sqlite.c's application_id, 'RBST'. */
-#define SQLITE_APPLICATION_ID 1380078420
 
 typedef enum col_type {
     COL_INTEGER = 1, /* bigint, integer, smallint */
@@ -179,7 +173,7 @@ static int src_open(copy *c, const char *path, int *ret_lock_fd, int *ret_versio
     int app_id;
     TRY(src_int(c, "PRAGMA application_id", &app_id));
     TRY(src_int(c, "PRAGMA user_version", ret_version));
-    if (app_id != SQLITE_APPLICATION_ID || *ret_version <= 0) {
+    if (app_id != STORE_APPLICATION_ID || *ret_version <= 0) {
         return fail(c, -EPROTO, "%s is not a rackboot store", path);
     }
     /* one read transaction: every table from the same snapshot */
@@ -219,7 +213,10 @@ static int dst_open(copy *c, const char *url, int *ret_version)
     PQsetNoticeProcessor(c->dst, quiet, NULL);
     TRY(dst_exec(c,
                  "SET client_min_messages = 'warning'; BEGIN; "
-                 "SELECT pg_advisory_xact_lock(" WRITER_LOCK ")",
+                 /* the store's writer lock: a controller started on the
+                  * target meanwhile waits, never writes into a half-copied
+                  * fleet */
+                 "SELECT pg_advisory_xact_lock(" STORE_WRITER_LOCK ")",
                  PGRES_TUPLES_OK, NULL));
     _cleanup_result_ PGresult *has = NULL;
     TRY(dst_exec(c, "SELECT to_regclass('rackboot_schema') IS NOT NULL", PGRES_TUPLES_OK, &has));

@@ -18,7 +18,7 @@
  * installs that record it), and event seqs are read by listeners in id
  * order, which is only safe if ids are committed in the order they are
  * drawn. So a write transaction takes one transaction-level advisory lock
- * (WRITER_LOCK) first, under READ COMMITTED: each statement then sees
+ * (STORE_WRITER_LOCK) first, under READ COMMITTED: each statement then sees
  * every commit made before the lock was granted, exactly SQLite's one
  * writer. SERIALIZABLE would also be correct but fails transactions with
  * 40001 for the caller to retry, and the rules do not retry; row locks
@@ -53,11 +53,6 @@
 #include <libpq-fe.h>
 
 #include "util.h"
-
-/* 'RBST' (store/sqlite.c's application_id): the advisory lock key of the
- * store's one writer. Advisory locks are per database, so two stores in
- * one cluster do not wait for each other. */
-#define WRITER_LOCK "1380078420"
 
 #define ACTIVE_STATES "('requested','dispatched','booting','installing')"
 /* An install's new state $2 at $3, with the time it entered it. */
@@ -947,7 +942,8 @@ static int migrate_step(backend *b)
      * takes. The version table is made under the lock too: two CREATE
      * TABLE IF NOT EXISTS at once can both try to create it. */
     TRY(exec(b,
-             "BEGIN; SET LOCAL lock_timeout = 0; SELECT pg_advisory_xact_lock(" WRITER_LOCK ");"
+             "BEGIN; SET LOCAL lock_timeout = 0; SELECT pg_advisory_xact_lock(" STORE_WRITER_LOCK
+             ");"
              "CREATE TABLE IF NOT EXISTS rackboot_schema ("
              "  one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),"
              "  version INTEGER NOT NULL CHECK (version >= 0))",
@@ -1138,7 +1134,7 @@ static int pg_begin(backend *b)
     b->lost = false;
     int r = exec(b,
                  "BEGIN ISOLATION LEVEL READ COMMITTED; "
-                 "SELECT pg_advisory_xact_lock(" WRITER_LOCK ")",
+                 "SELECT pg_advisory_xact_lock(" STORE_WRITER_LOCK ")",
                  "begin");
     if (r < 0) {
         if (PQstatus(b->conn) == CONNECTION_OK && PQtransactionStatus(b->conn) != PQTRANS_IDLE) {

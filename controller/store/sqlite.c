@@ -33,9 +33,6 @@
 
 #include "util.h"
 
-/* 'RBST': tells a rackboot store from any other SQLite file. */
-#define STORE_APPLICATION_ID 0x52425354
-
 #define ACTIVE_STATES "('requested','dispatched','booting','installing')"
 /* An install's new state ?2 at ?3, with the time it entered it. */
 #define SET_STATE_STAMPS                                                                           \
