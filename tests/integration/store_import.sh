@@ -1,15 +1,16 @@
 #!/bin/bash
 # Moving a fleet from SQLite to PostgreSQL (issue 17): a real controller on
-# its SQLite store gets a fleet through the CLI and is stopped; then, on a
+# its SQLite store gets a fleet through the CLI; --migrate there is refused
+# while it runs and says "already at" once it is stopped; then, on a
 # throwaway PostgreSQL server (postgres_lib.sh):
 #
 #   (a) `rackboot-controller --migrate` gives the empty database its schema
 #       ("schema 0 → N"), a second run says "already at N", and neither
 #       prints the URL's password;
 #   (b) `--import-store sqlite:///…/fleet.db` copies the fleet, table by
-#       table with counts; a second import is refused (the target is not
-#       empty) and a start on SQLite still refused while... nothing: the
-#       SQLite store is left as it was;
+#       table with counts; an import from a running controller's store, a
+#       second import (the target is not empty) and an import into a
+#       SQLite store are refused;
 #   (c) the controller started on PostgreSQL shows the same status, hosts,
 #       racks, profiles, events and audit as it did on SQLite, and takes
 #       new hosts and installs (fresh ids);
@@ -106,7 +107,7 @@ snapshot() { # snapshot FILE
 }
 
 # ---- a fleet on SQLite ------------------------------------------------------
-step "a fleet on SQLite"
+step "a fleet on SQLite; --migrate there"
 conf old
 start old
 sha=sha256=$(printf '%064d' 1)
@@ -135,7 +136,14 @@ cli cancel web2 >cli.out 2>&1 || fail "cancel: $(cat cli.out)"
 cli install web2 --profile el9ra >cli.out 2>&1 || fail "install web2 again: $(cat cli.out)"
 snapshot before.json
 grep -q '"web3"' before.json || fail "the snapshot has no hosts: $(head -c 300 before.json)"
+# the running controller holds its file: neither --migrate nor an import
+# may touch it
+"$CONTROLLER" --config old.conf --migrate >migrate.out 2>&1 && fail "--migrate on a held SQLite store"
+grep -q 'in use by another process' migrate.out || fail "--migrate on a held store said: $(cat migrate.out)"
 stop
+"$CONTROLLER" --config old.conf --migrate >migrate.out 2>&1 || fail "--migrate on SQLite: $(cat migrate.out)"
+grep -Eq "^store $T/old-state/fleet.db: already at schema [0-9]+\$" migrate.out ||
+    fail "--migrate on SQLite said: $(cat migrate.out)"
 
 # ---- (a) --migrate ------------------------------------------------------------
 step "(a) --migrate on an empty PostgreSQL database"
@@ -150,6 +158,11 @@ grep -q hunter2 migrate.out && fail "--migrate printed the password"
 
 # ---- (b) --import-store -------------------------------------------------------
 step "(b) --import-store copies the SQLite fleet"
+start old # a running controller holds the source
+"$CONTROLLER" --config new.conf --import-store "sqlite://$T/old-state/fleet.db" >import.out 2>&1 &&
+    fail "an import from a running controller's store succeeded"
+grep -q 'stop it first' import.out || fail "an import from a held store said: $(cat import.out)"
+stop
 "$CONTROLLER" --config new.conf --import-store "sqlite://$T/old-state/fleet.db" >import.out 2>&1 ||
     fail "--import-store: $(cat import.out)"
 grep -Eq '^  hosts +5 rows$' import.out || fail "--import-store said: $(cat import.out)"
