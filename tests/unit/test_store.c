@@ -3809,17 +3809,20 @@ static char *fleet_dump(store *s, char power[2][STORE_POWER_ID_LEN + 1])
 
 typedef struct copied {
     size_t tables;
-    uint64_t rows;
-    char names[1024];
+    char names[1024]; /* in copy order */
+    char empty[256];  /* tables copied with no row */
 } copied;
 
 static int copied_cb(const char *table, uint64_t rows, void *userdata)
 {
     copied *c = userdata;
     c->tables++;
-    c->rows += rows;
     size_t n = strlen(c->names);
     snprintf(c->names + n, sizeof(c->names) - n, "%s ", table);
+    if (rows == 0) {
+        n = strlen(c->empty);
+        snprintf(c->empty + n, sizeof(c->empty) - n, "%s ", table);
+    }
     return 0;
 }
 
@@ -3860,8 +3863,13 @@ static void test_pg_copy_from_sqlite(void **state)
         fail_msg("store_copy: %d %s", r, err ? err : "");
     }
     assert_null(err);
-    /* every table, each after those it references */
-    assert_int_equal(c.tables, 12);
+    /* every table, each after those it references; fleet_build() puts a
+     * row in each, so a table a migration adds is tested once it does */
+    assert_int_equal(c.tables, query_int(src.path, "SELECT count(*) FROM sqlite_master WHERE "
+                                                   "type = 'table' AND name NOT LIKE 'sqlite_%'"));
+    if (c.empty[0]) {
+        fail_msg("fleet_build() left tables empty: %s", c.empty);
+    }
     assert_true(strstr(c.names, "racks ") < strstr(c.names, "hosts "));
     assert_true(strstr(c.names, "host_macs ") < strstr(c.names, "host_duids "));
     assert_true(strstr(c.names, "installs ") < strstr(c.names, "events "));
