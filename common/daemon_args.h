@@ -1,6 +1,7 @@
 /* daemon_args: the command line both daemons share.
  *
  *     NAME --config FILE [--user NAME] [--check-config]
+ *     NAME --config FILE --migrate | --import-store URL   (store_options)
  *     NAME --help | --version
  *
  * The daemon names itself and fills in the sentences of its --help that
@@ -23,12 +24,17 @@ typedef struct daemon_program {
     const char *user_key;   /* "[agent] user": what --user overrides */
     const char *check_what; /* "the configuration and hosts file" */
     const char *signals;    /* the closing paragraph, '\n'-terminated */
+    /* The controller's store maintenance: --migrate and --import-store URL
+     * (offered only when true). */
+    bool store_options;
 } daemon_program;
 
 typedef struct daemon_args {
-    const char *config; /* --config: never NULL when the daemon runs */
-    const char *user;   /* --user (a valid user name) or NULL */
-    bool check_config;  /* --check-config */
+    const char *config;       /* --config: never NULL when the daemon runs */
+    const char *user;         /* --user (a valid user name) or NULL */
+    bool check_config;        /* --check-config */
+    bool migrate;             /* --migrate (store_options) */
+    const char *import_store; /* --import-store URL (store_options) or NULL */
 } daemon_args;
 
 /* daemon_args_parse()'s "go on" result; anything else is an exit status. */

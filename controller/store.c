@@ -173,6 +173,51 @@ int store_open_url(const char *url, store **ret, char **ret_errmsg)
     return store_open_backend(ops, location, ret, ret_errmsg);
 }
 
+/* The backend's peek_version with its reason as a string for the caller. */
+static int peek_version(const store_backend_ops *ops, const char *location, int *ret_version,
+                        char **ret_errmsg)
+{
+    char errbuf[256] = "";
+    int version = 0;
+    int r = ops->peek_version(location, errbuf, sizeof(errbuf), &version);
+    if (r < 0) {
+        if (ret_errmsg) {
+            *ret_errmsg = strdup(errbuf[0] ? errbuf : strerror(-r));
+        }
+        return r;
+    }
+    *ret_version = version;
+    return 0;
+}
+
+int store_peek_version(const char *path, int *ret_version, char **ret_errmsg)
+{
+    return peek_version(&store_sqlite_ops, path, ret_version, ret_errmsg);
+}
+
+int store_peek_version_url(const char *url, int *ret_version, char **ret_errmsg)
+{
+    const store_backend_ops *ops = NULL;
+    const char *location = NULL;
+    const char *why = NULL;
+    int r = url_parse(url, &ops, &location, &why);
+    if (r < 0) {
+        if (ret_errmsg) {
+            *ret_errmsg = strdup(why);
+        }
+        return r;
+    }
+    return peek_version(ops, location, ret_version, ret_errmsg);
+}
+
+bool store_url_is_shared(const char *url)
+{
+    const store_backend_ops *ops = NULL;
+    const char *location = NULL;
+    const char *why = NULL;
+    return url && url_parse(url, &ops, &location, &why) >= 0 && ops->shared;
+}
+
 int store_connect(const store *parent, store **ret, char **ret_errmsg)
 {
     if (!parent || !ret) {

@@ -73,6 +73,16 @@ char *store_url_redacted(const char *url);
 /* store_open() on what `url` names (store_url_check() first); the same
  * errors, and those of store_url_check(). */
 int store_open_url(const char *url, store **ret, char **ret_errmsg);
+/* The schema version of the SQLite file at `path` (store_open's) / of
+ * the store `url` names, as it is: nothing created, migrated or locked,
+ * so a running controller may hold it. 0 when it has no schema yet (no
+ * file, an empty database). -EPROTO when it is not a store; the errors of
+ * store_open() / store_open_url() otherwise, *ret_errmsg as theirs. */
+int store_peek_version(const char *path, int *ret_version, char **ret_errmsg);
+int store_peek_version_url(const char *url, int *ret_version, char **ret_errmsg);
+/* Whether `url` names a store several controllers share (PostgreSQL),
+ * whose schema an explicit --migrate moves (controller/main.c). */
+bool store_url_is_shared(const char *url);
 /* Another connection to the store `parent` has open, for another thread
  * (the loop's work queue): each connection is used by one thread at a
  * time, and each operation is a transaction of its own, so operations on

@@ -7,7 +7,8 @@ rackboot_unit_test(test_install_fsm LIBS rb_install_fsm TIMEOUT 30)
 rackboot_unit_test(test_store LIBS rb_store TIMEOUT 300)
 # The same behaviour tests on PostgreSQL, plus a database several
 # controllers share (concurrent migration, each other's writes, the server
-# dropping connections), against a throwaway server the script starts.
+# dropping connections) and a SQLite fleet copied in (store/copy.h), against
+# a throwaway server the script starts.
 add_test(NAME integration.store_postgresql
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/store_postgresql.sh
                  $<TARGET_FILE:test_store>)
@@ -20,6 +21,13 @@ add_test(NAME integration.controller_pg_restart
                  $<TARGET_FILE:rackboot-controller> $<TARGET_FILE:rackboot-pki>
                  $<TARGET_FILE:rb-fake-agent> $<TARGET_FILE:rackboot>)
 set_tests_properties(integration.controller_pg_restart PROPERTIES TIMEOUT 400 SKIP_RETURN_CODE 77)
+# A SQLite fleet moved into PostgreSQL: a real controller, the CLI,
+# --migrate and --import-store, the same fleet shown after
+# (tests/integration/store_import.sh).
+add_test(NAME integration.store_import
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/store_import.sh
+                 $<TARGET_FILE:rackboot-controller> $<TARGET_FILE:rackboot>)
+set_tests_properties(integration.store_import PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
 
 # A rack agent reduced to its uplink calls (real session, handshake and
 # schema), for the controller's integration tests.

@@ -49,6 +49,14 @@ typedef struct store_backend store_backend;
 /* A backend's change feed connection (feed_open below). */
 typedef struct store_backend_feed store_backend_feed;
 
+/* 'RBST': SQLite's application_id of a store file (tells it from any other
+ * SQLite file), and PostgreSQL's advisory lock key of the store's one
+ * writer, as SQL text (store/postgresql.c; store/copy.c takes it too).
+ * Advisory locks are per database, so two stores in one cluster do not
+ * wait for each other. */
+#define STORE_APPLICATION_ID 0x52425354
+#define STORE_WRITER_LOCK    "1380078420"
+
 /* An install as the rules read it back. */
 typedef struct store_install_ref {
     int64_t id;
@@ -130,6 +138,13 @@ typedef struct store_backend_ops {
     const char *name;             /* "sqlite" */
     const char *url_scheme;       /* "sqlite://": [store] url = SCHEME + location */
     const char *url_scheme_alias; /* another spelling of it ("postgres://"), or NULL */
+    /* Several controllers share the store (PostgreSQL): a rack's
+     * generation may move without this controller's doing (it listens to
+     * the change feed below), and the schema changes under running
+     * controllers, so a normal start migrates only an empty one,
+     * --migrate the rest (controller/main.c). SQLite's file has one
+     * controller. */
+    bool shared;
 
     /* ---- Connections ---- */
 
@@ -142,6 +157,11 @@ typedef struct store_backend_ops {
      * controllers (PostgreSQL) must not. Failure reasons
      * go to errbuf, which the connection keeps for its later errors. */
     int (*open)(const char *location, char *errbuf, size_t errlen, store_backend **ret);
+    /* The schema version of the store at `location` as it is, without
+     * creating, migrating or holding it (--migrate's "from", and the
+     * daemon's choice to migrate at start): 0 when it has none yet (no
+     * file, an empty database); -EPROTO when it is not a store. */
+    int (*peek_version)(const char *location, char *errbuf, size_t errlen, int *ret_version);
     /* Another connection to what `parent` opened (same backend). */
     int (*connect)(const store_backend *parent, char *errbuf, size_t errlen, store_backend **ret);
     void (*close)(store_backend *b);
@@ -343,10 +363,6 @@ typedef struct store_backend_ops {
 
     /* ---- Several controllers on one store (issue 17) ---- */
 
-    /* Whether other controllers may write the store too (PostgreSQL): a
-     * controller then cannot learn every generation move from its own
-     * writes. SQLite's file has one controller. */
-    bool shared;
     /* The change feed, all NULL when the backend has none (a store with
      * one controller needs none): a connection of its own, opened from
      * `parent`, that hears of every committed write moving a rack's

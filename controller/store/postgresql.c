@@ -18,7 +18,7 @@
  * installs that record it), and event seqs are read by listeners in id
  * order, which is only safe if ids are committed in the order they are
  * drawn. So a write transaction takes one transaction-level advisory lock
- * (WRITER_LOCK) first, under READ COMMITTED: each statement then sees
+ * (STORE_WRITER_LOCK) first, under READ COMMITTED: each statement then sees
  * every commit made before the lock was granted, exactly SQLite's one
  * writer. SERIALIZABLE would also be correct but fails transactions with
  * 40001 for the caller to retry, and the rules do not retry; row locks
@@ -68,11 +68,8 @@
 
 #include "util.h"
 
-/* 'RBST' (store/sqlite.c's application_id): the advisory lock key of the
- * store's one writer. Advisory locks are per database, so two stores in
- * one cluster do not wait for each other. */
-#define WRITER_LOCK "1380078420"
-/* 'RBEX': the session-level lock of the controller that runs the expiry. */
+/* 'RBEX': the session-level lock of the controller that runs the expiry
+ * (the writer's key, STORE_WRITER_LOCK, is backend.h's). */
 #define EXPIRY_LOCK "1380074840"
 /* The change feed's channel; the payload is the rack's name. */
 #define FEED_CHANNEL "rackboot_racks"
@@ -972,7 +969,8 @@ static int migrate_step(backend *b)
      * takes. The version table is made under the lock too: two CREATE
      * TABLE IF NOT EXISTS at once can both try to create it. */
     TRY(exec(b,
-             "BEGIN; SET LOCAL lock_timeout = 0; SELECT pg_advisory_xact_lock(" WRITER_LOCK ");"
+             "BEGIN; SET LOCAL lock_timeout = 0; SELECT pg_advisory_xact_lock(" STORE_WRITER_LOCK
+             ");"
              "CREATE TABLE IF NOT EXISTS rackboot_schema ("
              "  one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),"
              "  version INTEGER NOT NULL CHECK (version >= 0))",
@@ -1117,6 +1115,35 @@ static int pg_location_check(const char *location, const char **ret_why)
     return 0;
 }
 
+static void pg_closep(backend **b)
+{
+    pg_close(*b);
+    *b = NULL;
+}
+
+/* A database without the version table is one no controller has opened
+ * yet: 0, as migrate_step() starts from. */
+static int pg_peek_version(const char *location, char *errbuf, size_t errlen, int *ret_version)
+{
+    _cleanup_free_ char *url = NULL;
+    if (asprintf(&url, "postgresql://%s", location) < 0) {
+        return -ENOMEM;
+    }
+    _cleanup_(pg_closep) backend *b = NULL;
+    TRY(new_backend(url, errbuf, errlen, &b));
+    _cleanup_result_ PGresult *res =
+        PQexec(b->conn, "SELECT to_regclass('rackboot_schema') IS NOT NULL");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        return db_fail(b, res, "schema version");
+    }
+    int version = 0;
+    if (strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+        TRY(read_version(b, &version));
+    }
+    *ret_version = version;
+    return 0;
+}
+
 static int pg_schema_version(backend *b)
 {
     int v = 0;
@@ -1134,7 +1161,7 @@ static int pg_begin(backend *b)
     b->lost = false;
     int r = exec(b,
                  "BEGIN ISOLATION LEVEL READ COMMITTED; "
-                 "SELECT pg_advisory_xact_lock(" WRITER_LOCK ")",
+                 "SELECT pg_advisory_xact_lock(" STORE_WRITER_LOCK ")",
                  "begin");
     if (r < 0) {
         if (PQstatus(b->conn) == CONNECTION_OK && PQtransactionStatus(b->conn) != PQTRANS_IDLE) {
@@ -2469,7 +2496,9 @@ const store_backend_ops store_postgresql_ops = {
     .name = "postgresql",
     .url_scheme = "postgresql://",
     .url_scheme_alias = "postgres://",
+    .shared = true,
     .location_check = pg_location_check,
+    .peek_version = pg_peek_version,
     .open = pg_open,
     .connect = pg_connect,
     .close = pg_close,
@@ -2542,7 +2571,6 @@ const store_backend_ops store_postgresql_ops = {
     .status_list = pg_status_list,
     .audit_insert = pg_audit_insert,
     .audit_list = pg_audit_list,
-    .shared = true,
     .feed_open = pg_feed_open,
     .feed_close = pg_feed_close,
     .feed_fd = pg_feed_fd,

@@ -33,9 +33,6 @@
 
 #include "util.h"
 
-/* 'RBST': tells a rackboot store from any other SQLite file. */
-#define STORE_APPLICATION_ID 0x52425354
-
 #define ACTIVE_STATES "('requested','dispatched','booting','installing')"
 /* An install's new state ?2 at ?3, with the time it entered it. */
 #define SET_STATE_STAMPS                                                                           \
@@ -1053,6 +1050,12 @@ static void sq_close(backend *b)
     free(b);
 }
 
+static void sq_closep(backend **b)
+{
+    sq_close(*b);
+    *b = NULL;
+}
+
 static int new_backend(const char *path, char *errbuf, size_t errlen, backend **ret)
 {
     backend *b = calloc(1, sizeof(*b));
@@ -1108,6 +1111,38 @@ static int sq_location_check(const char *loc, const char **ret_why)
         *ret_why = "a sqlite:// URL takes no query or fragment";
         return -EINVAL;
     }
+    return 0;
+}
+
+/* Read-only, taking no lock: a running controller may hold the file. A
+ * missing file is a store to be made (version 0), as sq_open would make
+ * it. */
+static int sq_peek_version(const char *path, char *errbuf, size_t errlen, int *ret_version)
+{
+    if (access(path, F_OK) < 0) {
+        if (errno != ENOENT) {
+            int r = negative_errno();
+            snprintf(errbuf, errlen, "%s: %s", path, strerror(-r));
+            return r;
+        }
+        *ret_version = 0;
+        return 0;
+    }
+    _cleanup_(sq_closep) backend *b = NULL;
+    TRY(new_backend(path, errbuf, errlen, &b));
+    int rc = sqlite3_open_v2(path, &b->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        return fail(b, sqlite_errno(rc) ?: -EIO, "%s: %s", path,
+                    b->db ? sqlite3_errmsg(b->db) : sqlite3_errstr(rc));
+    }
+    TRY(exec(b, "PRAGMA busy_timeout = 5000"));
+    int version, app_id;
+    TRY(read_pragma_int(b, "PRAGMA user_version", &version));
+    TRY(read_pragma_int(b, "PRAGMA application_id", &app_id));
+    if ((app_id != 0 && app_id != STORE_APPLICATION_ID) || version < 0) {
+        return fail(b, -EPROTO, "%s: not a rackboot store", path);
+    }
+    *ret_version = version;
     return 0;
 }
 
@@ -2352,6 +2387,7 @@ const store_backend_ops store_sqlite_ops = {
     .name = "sqlite",
     .url_scheme = "sqlite://",
     .location_check = sq_location_check,
+    .peek_version = sq_peek_version,
     .open = sq_open,
     .connect = sq_connect,
     .close = sq_close,

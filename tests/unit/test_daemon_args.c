@@ -25,6 +25,21 @@ static const daemon_program prog = {
     .signals = "Signals: none.\n",
 };
 
+/* The controller's kind: it also offers the store options. */
+static const daemon_program store_prog = {
+    .name = "rackboot-test",
+    .about = "A daemon for tests.\n",
+    .example = "deploy/examples/test.conf",
+    .user_when = "once it is ready",
+    .user_key = "[test] user",
+    .check_what = "the test files",
+    .signals = "Signals: none.\n",
+    .store_options = true,
+};
+
+/* Which program parse() parses as. */
+static const daemon_program *parsing = &prog;
+
 typedef struct outcome {
     int status;
     daemon_args args;
@@ -51,7 +66,7 @@ static outcome parse(const char *first, ...)
     assert_non_null(out);
     assert_non_null(err);
     o.args.config = "untouched";
-    o.status = daemon_args_parse(&prog, argc, argv, out, err, &o.args);
+    o.status = daemon_args_parse(parsing, argc, argv, out, err, &o.args);
     fclose(out);
     fclose(err);
     return o;
@@ -147,12 +162,54 @@ static void test_usage_errors(void **state)
     outcome_clear(&o);
 }
 
+/* --migrate and --import-store: the controller's only; each excludes the
+ * other runs that exit. */
+static void test_store_options(void **state)
+{
+    outcome o = parse("--config", "a.conf", "--migrate", NULL);
+    assert_int_equal(o.status, 2); /* not offered */
+    assert_string_equal(o.err, usage_text);
+    outcome_clear(&o);
+
+    parsing = &store_prog;
+    o = parse("--config", "a.conf", "--migrate", NULL);
+    assert_int_equal(o.status, DAEMON_ARGS_RUN);
+    assert_true(o.args.migrate);
+    assert_null(o.args.import_store);
+    assert_false(o.args.check_config);
+    outcome_clear(&o);
+
+    o = parse("-c", "a.conf", "--import-store", "sqlite:///var/lib/fleet.db", NULL);
+    assert_int_equal(o.status, DAEMON_ARGS_RUN);
+    assert_false(o.args.migrate);
+    assert_string_equal(o.args.import_store, "sqlite:///var/lib/fleet.db");
+    outcome_clear(&o);
+
+    o = parse("-c", "a.conf", "--migrate", "--import-store", "sqlite:///f.db", NULL);
+    assert_int_equal(o.status, 2);
+    assert_string_equal(o.err, "rackboot-test: --check-config, --migrate and --import-store "
+                               "exclude each other\n");
+    outcome_clear(&o);
+    o = parse("-c", "a.conf", "--migrate", "--check-config", NULL);
+    assert_int_equal(o.status, 2);
+    outcome_clear(&o);
+
+    o = parse("--help", NULL);
+    assert_int_equal(o.status, 0);
+    assert_non_null(strstr(o.out, "rackboot-test --config FILE --migrate | --import-store URL\n"));
+    assert_non_null(strstr(o.out, "      --migrate       bring the configured store's schema"));
+    assert_non_null(strstr(o.out, "      --import-store URL\n"));
+    outcome_clear(&o);
+    parsing = &prog;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run),
         cmocka_unit_test(test_help_and_version),
         cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_store_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,6 +44,7 @@
 #include "store-internal.h"
 #include "store.h"
 #include "store/backend.h"
+#include "store/copy.h"
 #include "store/queue.h"
 #include "util.h"
 
@@ -3714,6 +3715,486 @@ static void test_one_controller(void **state)
     assert_int_equal(store_expiry_lead(f->s), 1);
 }
 
+/* ---- PostgreSQL: a SQLite fleet moved in (store/copy.h) ---------------- */
+
+/* A fleet with a row in every table, made through the API on `s`: racks
+ * with agents (one with a status and render context), hosts with MACs, a
+ * learned DUID and BMCs, two profiles sharing images, installs in several
+ * states with their events, a power command done and one pending, audit
+ * rows. *ret_power gets the commands' ids. */
+static void fleet_build(store *s, char ret_power[2][STORE_POWER_ID_LEN + 1])
+{
+    add_profile(s, "el9");
+    model_profile p = {
+        .name = (char[]){ "el9-ra" },
+        .cmdline = (char[]){ "console=tty0" },
+        .kickstart = (char[]){ "text\n" },
+        .keep_ra = true,
+        .any_source = true,
+        .root_device = (char[]){ "/dev/vda" },
+        .images = images_el9,
+        .n_images = ARRAY_SIZE(images_el9),
+    };
+    assert_int_equal(store_profile_import(s, &p, false), 0);
+    add_host(s, "web1", "r1", 1);
+    add_host(s, "web2", "r1", 2);
+    add_host(s, "web3", "r1", 3);
+    add_host(s, "db1", "r2", 101);
+    store_host two = make_host("db2", "r2", 102);
+    two.n_macs = 2;
+    two.macs[1][5] = 0xee;
+    two.has_gateway = true;
+    memcpy(two.gateway, two.address, 16);
+    two.gateway[15] = 1;
+    snprintf(two.hostname, sizeof(two.hostname), "db2.example.org");
+    assert_int_equal(store_host_add(s, &two, false), 0);
+    add_bmc_host(s, "bmc1", 201, MODEL_FIRMWARE_UEFI);
+    add_bmc_host(s, "bmc2", 202, MODEL_FIRMWARE_BIOS);
+
+    char id1[STORE_ID_LEN + 1], id2[STORE_ID_LEN + 1], id3[STORE_ID_LEN + 1];
+    char id4[STORE_ID_LEN + 1];
+    assert_int_equal(store_install_create(s, "web1", "el9", false, T0, id1), 0);
+    assert_int_equal(store_install_create(s, "web2", "el9-ra", false, T0, id2), 0);
+    assert_int_equal(store_install_create(s, "web3", "el9", false, T0, id3), 0);
+    assert_int_equal(store_install_create(s, "db1", "el9", false, T0, id4), 0); /* requested */
+    assert_int_equal(store_agent_seen(s, "r1", "agent-r1", "0.9.1", T0 + 1), 0);
+    assert_int_equal(store_agent_ack(s, "r1", generation(s, "r1"), T0 + 2), 3);
+    static const uint8_t ctx[] = { 0x0a, 0x03, 'a', 'b', 'c' };
+    store_agent_status st = { .cache_bytes = 123456789,
+                              .cache_limit_bytes = 1ull << 34,
+                              .render_context = ctx,
+                              .render_context_len = sizeof(ctx) };
+    assert_int_equal(store_agent_status_set(s, "r1", &st, T0 + 3), 0);
+    assert_int_equal(store_agent_journal(s, "r1", "journal-r1"), 0);
+    const uint8_t duid[] = { 0x00, 0x04, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77 };
+    store_host web1 = make_host("web1", "r1", 1);
+    store_event e[] = {
+        ev(1, id1, "web1", P(DHCP_BOUND)),    ev(2, id1, "web1", P(DUID_LEARNED)),
+        ev(3, id1, "web1", P(SCRIPT_SERVED)), ev(4, id1, "web1", P(INSTALLED)),
+        ev(5, id2, "web2", P(DHCP_BOUND)),    ev(6, id2, "web2", P(FAILED)),
+        ev(7, id3, "web3", P(DHCP_BOUND)),    ev(8, id1, "db1", P(DHCP_BOUND)), /* refused */
+    };
+    e[1].mac = web1.macs[0];
+    e[1].duid = duid;
+    e[1].duid_len = sizeof(duid);
+    e[5].message = "disk not found";
+    uint64_t through;
+    assert_int_equal(store_events_ingest(s, "r1", e, ARRAY_SIZE(e), T0 + 10, NULL, &through), 7);
+    assert_int_equal(status(s, "web1").state, INSTALL_INSTALLED);
+    assert_int_equal(status(s, "web2").state, INSTALL_FAILED);
+    assert_int_equal(store_install_cancel(s, "web3", T0 + 11, NULL), 0);
+    assert_int_equal(store_install_create(s, "web3", "el9-ra", false, T0 + 12, id3), 0);
+
+    store_power_outcome out[2];
+    assert_int_equal(store_batch_begin(s), 0);
+    assert_int_equal(store_power_create(s, (const char *[]){ "bmc1", "bmc2" }, 2,
+                                        RACKBOOT__V1__POWER_ACTION__POWER_ACTION_CYCLE,
+                                        RACKBOOT__V1__BOOT_DEVICE__BOOT_DEVICE_PXE, NULL, T0 + 20,
+                                        out),
+                     2);
+    assert_int_equal(store_batch_end(s, true), 0);
+    assert_int_equal(store_agent_seen(s, "r3", "agent-r3", "0.9.1", T0 + 21), 0);
+    store_event pe = { .seq = 1,
+                       .time_ms = T0 + 22,
+                       .host = "bmc1",
+                       .phase = P(POWER_CYCLE),
+                       .message = "cycled",
+                       .power_id = out[0].id,
+                       .power_state = RACKBOOT__V1__POWER_STATE__POWER_STATE_ON };
+    assert_int_equal(store_events_ingest(s, "r3", &pe, 1, T0 + 22, NULL, &through), 1);
+    for (int i = 0; i < 2; i++) {
+        memcpy(ret_power[i], out[i].id, sizeof(out[i].id));
+    }
+
+    store_audit a = { .time_ms = T0 + 30,
+                      .who = "operator:alice",
+                      .verb = "install",
+                      .hosts = (const char *[]){ "web1", "web2" },
+                      .n_hosts = 2,
+                      .ok = true,
+                      .result = "ok" };
+    assert_int_equal(store_audit_append(s, &a), 0);
+    a = (store_audit){ .time_ms = T0 + 31,
+                       .who = "local:uid=0",
+                       .verb = "profile import",
+                       .profiles = (const char *[]){ "el9" },
+                       .n_profiles = 1,
+                       .ok = false,
+                       .result = "profile el9 exists" };
+    assert_int_equal(store_audit_append(s, &a), 0);
+}
+
+static void hex(FILE *f, const uint8_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        fprintf(f, "%02x", b[i]);
+    }
+    fputc(' ', f);
+}
+
+static int dump_rack(const store_rack *r, void *userdata)
+{
+    fprintf(userdata,
+            "rack %s %s %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %u %u %" PRIu64
+            " %" PRIu64 " %" PRIu64 " %d\n",
+            r->name, r->agent, r->agent_version, r->last_seen_ms, r->generation,
+            r->acked_generation, r->stored_through, r->hosts, r->active_installs, r->cache_bytes,
+            r->cache_limit_bytes, r->status_ms, r->has_render_context);
+    return 0;
+}
+
+static int dump_host(const store_host *h, void *userdata)
+{
+    FILE *f = userdata;
+    fprintf(f, "host %s %s ", h->name, h->rack);
+    for (size_t i = 0; i < h->n_macs; i++) {
+        hex(f, h->macs[i], 6);
+    }
+    hex(f, h->address, 16);
+    if (h->has_gateway) {
+        hex(f, h->gateway, 16);
+    }
+    hex(f, h->duid, h->duid_len);
+    fprintf(f, "%u %s %s %s %d %d %d %" PRIu64 "\n", h->prefix_length, h->hostname, h->bmc_url,
+            h->bmc_user, h->bmc_password_set, h->firmware, h->power_state, h->power_updated_ms);
+    return 0;
+}
+
+static int dump_profile(const model_profile *p, void *userdata)
+{
+    FILE *f = userdata;
+    fprintf(f, "profile %s %d %s [%s] %d %d %d %d %d %s %zu\n", p->name, p->kind,
+            p->cmdline ? p->cmdline : "", p->kickstart ? p->kickstart : "", p->overlay, p->ip,
+            p->uefi, p->keep_ra, p->any_source, p->root_device ? p->root_device : "", p->n_images);
+    hex(f, p->kickstart_sha256, 32);
+    fputc('\n', f);
+    return 0;
+}
+
+static int dump_image(const char *profile, const model_image *im, void *userdata)
+{
+    FILE *f = userdata;
+    fprintf(f, "image %s %s %d %s %" PRIu64 " ", profile, im->name, im->kind, im->url, im->size);
+    hex(f, im->sha256, 32);
+    fputc('\n', f);
+    return 0;
+}
+
+static int dump_status(const store_status *st, void *userdata)
+{
+    fprintf(userdata, "status %s %s %s %s %d %d %u %" PRIu64 " %u [%s] %d %" PRIu64 "\n", st->host,
+            st->rack, st->install_id, st->profile, st->state, st->phase, st->percent,
+            st->updated_ms, st->attempt, st->message, st->power_state, st->power_updated_ms);
+    return 0;
+}
+
+static int dump_event(const store_event_row *e, void *userdata)
+{
+    fprintf(userdata, "event %" PRIu64 " %" PRIu64 " %s %s %d %u [%s]\n", e->seq, e->time_ms,
+            e->host, e->install_id, e->phase, e->percent, e->message);
+    return 0;
+}
+
+static int dump_audit(const store_audit *a, void *userdata)
+{
+    fprintf(userdata, "audit %" PRIu64 " %" PRIu64 " %s %s [%s] %u [%s] %d %s\n", a->seq,
+            a->time_ms, a->who, a->verb, a->hosts_text, a->host_count, a->profiles_text, a->ok,
+            a->result);
+    return 0;
+}
+
+static int dump_intent(const store_intent *in, void *userdata)
+{
+    fprintf(userdata, "intent %s %s %u %d %s %s\n", in->install_id, in->token, in->attempt,
+            in->state, in->host->name, in->profile->name);
+    return 0;
+}
+
+static int dump_bmc(const store_bmc *b, void *userdata)
+{
+    fprintf(userdata, "bmc %s %s %s %s %d\n", b->host, b->url, b->user, b->password, b->firmware);
+    return 0;
+}
+
+static int dump_power(const store_power *p, void *userdata)
+{
+    fprintf(userdata, "power %s %s %d %d %d %s %d %d %d [%s] %" PRIu64 "\n", p->id, p->host,
+            p->action, p->boot_device, p->efi, p->install_id, p->done, p->ok, p->power_state,
+            p->message, p->updated_ms);
+    return 0;
+}
+
+/* Everything the API shows of the fleet, as text (malloc()ed). */
+static char *fleet_dump(store *s, char power[2][STORE_POWER_ID_LEN + 1])
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    assert_int_equal(store_racks_list(s, dump_rack, f), 0);
+    assert_true(store_hosts_list(s, NULL, dump_host, f) > 0);
+    assert_true(store_profiles_list(s, true, dump_profile, f) >= 0);
+    assert_true(store_images_list(s, dump_image, f) >= 0);
+    assert_true(store_status_list(s, NULL, dump_status, f) > 0);
+    assert_true(store_events_list(s, NULL, 0, 0, dump_event, f) > 0);
+    assert_true(store_audit_list(s, 0, 0, 0, dump_audit, f) > 0);
+    uint64_t counts[INSTALL_STATE_LAST + 1], last = 0;
+    assert_int_equal(store_installs_count(s, counts), 0);
+    for (int i = 1; i <= INSTALL_STATE_LAST; i++) {
+        fprintf(f, "count %d %" PRIu64 "\n", i, counts[i]);
+    }
+    assert_int_equal(store_events_last_seq(s, &last), 0);
+    fprintf(f, "last %" PRIu64 "\n", last);
+    const char *racks[] = { "r1", "r2", "r3" };
+    for (size_t i = 0; i < ARRAY_SIZE(racks); i++) {
+        uint64_t gen = 0, through = 0;
+        assert_int_equal(store_rack_intents(s, racks[i], &gen, dump_intent, f), 0);
+        assert_int_equal(store_rack_get(s, racks[i], &gen, &through), 0);
+        fprintf(f, "rack %s %" PRIu64 " %" PRIu64 "\n", racks[i], gen, through);
+        assert_int_equal(store_rack_power(s, racks[i], dump_bmc, dump_power, f), 0);
+    }
+    const char *ids[] = { power[0], power[1] };
+    assert_int_equal(store_power_results(s, ids, 2, dump_power, f), 2);
+    void *ctx = NULL;
+    size_t ctx_len = 0;
+    assert_int_equal(store_agent_render_context(s, "r1", &ctx, &ctx_len), 0);
+    hex(f, ctx, ctx_len);
+    free(ctx);
+    store_host h;
+    assert_int_equal(store_host_get(s, "db2", &h), 0);
+    dump_host(&h, f);
+    assert_int_equal(fclose(f), 0);
+    return text;
+}
+
+typedef struct copied {
+    size_t tables;
+    char names[1024]; /* in copy order */
+    char empty[256];  /* tables copied with no row */
+} copied;
+
+static int copied_cb(const char *table, uint64_t rows, void *userdata)
+{
+    copied *c = userdata;
+    c->tables++;
+    size_t n = strlen(c->names);
+    snprintf(c->names + n, sizeof(c->names) - n, "%s ", table);
+    if (rows == 0) {
+        n = strlen(c->empty);
+        snprintf(c->empty + n, sizeof(c->empty) - n, "%s ", table);
+    }
+    return 0;
+}
+
+/* A SQLite fleet copied into an empty PostgreSQL database reads back the
+ * same through every listing, and new rows get fresh ids (the identity
+ * sequences were moved past the copied ones). */
+static void test_pg_copy_from_sqlite(void **state)
+{
+    (void)state;
+    fixture src, dst;
+    memset(&src, 0, sizeof(src));
+    memset(&dst, 0, sizeof(dst));
+    sqlite_create(&src);
+    pg_create(&dst);
+    char power[2][STORE_POWER_ID_LEN + 1];
+    assert_int_equal(store_open_url(src.url, &src.s, NULL), 0);
+    fleet_build(src.s, power);
+    char *before = fleet_dump(src.s, power);
+
+    /* a running controller holds the file */
+    char *err = NULL;
+    assert_int_equal(store_copy(src.url, dst.url, NULL, NULL, &err), -EBUSY);
+    assert_non_null(strstr(err, "stop it first"));
+    free(err);
+    err = NULL;
+    src.s = store_close(src.s);
+    /* the target has no schema */
+    assert_int_equal(store_copy(src.url, dst.url, NULL, NULL, &err), -EPROTO);
+    assert_non_null(strstr(err, "--migrate"));
+    free(err);
+    err = NULL;
+
+    assert_int_equal(store_open_url(dst.url, &dst.s, NULL), 0);
+    dst.s = store_close(dst.s);
+    copied c = { 0 };
+    int r = store_copy(src.url, dst.url, copied_cb, &c, &err);
+    if (r != 0) {
+        fail_msg("store_copy: %d %s", r, err ? err : "");
+    }
+    assert_null(err);
+    /* every table, each after those it references; fleet_build() puts a
+     * row in each, so a table a migration adds is tested once it does */
+    assert_int_equal(c.tables, query_int(src.path, "SELECT count(*) FROM sqlite_master WHERE "
+                                                   "type = 'table' AND name NOT LIKE 'sqlite_%'"));
+    if (c.empty[0]) {
+        fail_msg("fleet_build() left tables empty: %s", c.empty);
+    }
+    assert_true(strstr(c.names, "racks ") < strstr(c.names, "hosts "));
+    assert_true(strstr(c.names, "host_macs ") < strstr(c.names, "host_duids "));
+    assert_true(strstr(c.names, "installs ") < strstr(c.names, "events "));
+    assert_true(strstr(c.names, "installs ") < strstr(c.names, "power_commands "));
+    assert_int_equal(pg_query(dst.url, "SELECT count(*) FROM events"), 9);
+    assert_int_equal(pg_query(dst.url, "SELECT count(*) FROM events WHERE refused IS NOT NULL"), 1);
+
+    assert_int_equal(store_open_url(dst.url, &dst.s, NULL), 0);
+    char *after = fleet_dump(dst.s, power);
+    assert_string_equal(after, before);
+    free(after);
+    free(before);
+
+    /* new rows after the copy: fresh ids, later seqs */
+    uint64_t last = 0, next = 0;
+    assert_int_equal(store_events_last_seq(dst.s, &last), 0);
+    add_host(dst.s, "web4", "r1", 4);
+    add_host(dst.s, "new1", "r9", 900);
+    char id[STORE_ID_LEN + 1];
+    assert_int_equal(store_install_create(dst.s, "web4", "el9", false, T0 + 40, id), 0);
+    assert_int_equal(store_install_create(dst.s, "db1", "el9", true, T0 + 40, id), 0);
+    model_profile p = { .name = (char[]){ "el10" },
+                        .images = images_el9,
+                        .n_images = ARRAY_SIZE(images_el9) };
+    assert_int_equal(store_profile_import(dst.s, &p, false), 0);
+    store_event e = ev(100, id, "db1", P(DHCP_BOUND));
+    uint64_t through;
+    assert_int_equal(store_agent_seen(dst.s, "r2", "agent-r2", "1.0", T0 + 41), 0);
+    assert_int_equal(store_events_ingest(dst.s, "r2", &e, 1, T0 + 41, NULL, &through), 1);
+    assert_int_equal(store_events_last_seq(dst.s, &next), 0);
+    assert_true(next > last);
+    store_audit a = {
+        .time_ms = T0 + 42, .who = "local:uid=0", .verb = "hosts add", .ok = true, .result = "ok"
+    };
+    assert_int_equal(store_audit_append(dst.s, &a), 0);
+    assert_int_equal(status(dst.s, "web4").state, INSTALL_REQUESTED);
+    store_power_outcome out;
+    assert_int_equal(store_batch_begin(dst.s), 0);
+    assert_int_equal(store_power_create(dst.s, (const char *[]){ "bmc2" }, 1,
+                                        RACKBOOT__V1__POWER_ACTION__POWER_ACTION_ON, 0, NULL,
+                                        T0 + 43, &out),
+                     1);
+    assert_int_equal(store_batch_end(dst.s, true), 0);
+    dst.s = store_close(dst.s);
+
+    /* a second import into a fleet: refused, nothing changed */
+    int64_t hosts = pg_query(dst.url, "SELECT count(*) FROM hosts");
+    assert_int_equal(store_copy(src.url, dst.url, NULL, NULL, &err), -EEXIST);
+    assert_non_null(strstr(err, "not empty"));
+    free(err);
+    assert_int_equal(pg_query(dst.url, "SELECT count(*) FROM hosts"), hosts);
+    pg_check(&dst);
+    pg_destroy(&dst);
+    sqlite_destroy(&src);
+}
+
+/* A source at another schema version than the target is refused before
+ * anything is written, telling the operator which one to bring up. */
+static void test_pg_copy_version_mismatch(void **state)
+{
+    (void)state;
+    fixture src, dst;
+    memset(&src, 0, sizeof(src));
+    memset(&dst, 0, sizeof(dst));
+    sqlite_create(&src);
+    pg_create(&dst);
+    assert_int_equal(store_open_url(src.url, &src.s, NULL), 0);
+    add_host(src.s, "web1", "r1", 1);
+    src.s = store_close(src.s);
+    assert_int_equal(store_open_url(dst.url, &dst.s, NULL), 0);
+    dst.s = store_close(dst.s);
+
+    char sql[64];
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_SCHEMA_VERSION - 1);
+    assert_int_equal(exec_sql(src.path, sql), SQLITE_OK);
+    char *err = NULL;
+    assert_int_equal(store_copy(src.url, dst.url, NULL, NULL, &err), -EPROTO);
+    assert_non_null(strstr(err, "bring the source"));
+    free(err);
+    err = NULL;
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_SCHEMA_VERSION + 1);
+    assert_int_equal(exec_sql(src.path, sql), SQLITE_OK);
+    assert_int_equal(store_copy(src.url, dst.url, NULL, NULL, &err), -EPROTO);
+    assert_non_null(strstr(err, "rackboot-controller of the source's version"));
+    free(err);
+    err = NULL;
+    assert_int_equal(pg_query(dst.url, "SELECT count(*) FROM hosts"), 0);
+
+    /* only sqlite:// into postgresql:// */
+    assert_int_equal(store_copy(dst.url, src.url, NULL, NULL, &err), -EPROTONOSUPPORT);
+    free(err);
+    pg_destroy(&dst);
+    sqlite_destroy(&src);
+}
+
+/* A row the target refuses midway (here a trigger's exception on the
+ * third event, inside a pipelined batch) fails the copy with the
+ * server's reason, and the target keeps none of it: tables copied before
+ * are rolled back too. */
+static void test_pg_copy_failure_undone(void **state)
+{
+    (void)state;
+    fixture src, dst;
+    memset(&src, 0, sizeof(src));
+    memset(&dst, 0, sizeof(dst));
+    sqlite_create(&src);
+    pg_create(&dst);
+    char power[2][STORE_POWER_ID_LEN + 1];
+    assert_int_equal(store_open_url(src.url, &src.s, NULL), 0);
+    fleet_build(src.s, power);
+    src.s = store_close(src.s);
+    assert_int_equal(store_open_url(dst.url, &dst.s, NULL), 0);
+    dst.s = store_close(dst.s);
+    pg_query(dst.url, "CREATE FUNCTION no_third() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                      "IF NEW.agent_seq = 3 THEN RAISE EXCEPTION 'third event refused'; END IF; "
+                      "RETURN NEW; END $$");
+    pg_query(dst.url, "CREATE TRIGGER no_third BEFORE INSERT ON events FOR EACH ROW "
+                      "EXECUTE FUNCTION no_third()");
+    char *err = NULL;
+    assert_int_equal(store_copy(src.url, dst.url, NULL, NULL, &err), -EIO);
+    if (!strstr(err, "events: third event refused")) {
+        fail_msg("%s", err);
+    }
+    free(err);
+    assert_int_equal(pg_query(dst.url, "SELECT count(*) FROM racks"), 0);
+    assert_int_equal(pg_query(dst.url, "SELECT count(*) FROM hosts"), 0);
+    assert_int_equal(pg_query(dst.url, "SELECT count(*) FROM events"), 0);
+    pg_check(&dst);
+    pg_destroy(&dst);
+    sqlite_destroy(&src);
+}
+
+/* What --migrate and a start read: the version as it is, nothing made. */
+static void test_pg_peek_version(void **state)
+{
+    fixture *f = *state;
+    fixture fresh;
+    memset(&fresh, 0, sizeof(fresh));
+    pg_create(&fresh);
+    int v = -1;
+    char *err = NULL;
+    assert_int_equal(store_peek_version_url(fresh.url, &v, &err), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(pg_query(fresh.url, "SELECT count(*) FROM pg_tables WHERE schemaname = "
+                                         "current_schema()"),
+                     0);
+    assert_int_equal(store_peek_version_url(f->url, &v, &err), 0);
+    assert_int_equal(v, STORE_SCHEMA_VERSION);
+    assert_true(store_url_is_shared(f->url));
+    assert_false(store_url_is_shared("sqlite:///tmp/fleet.db"));
+    pg_destroy(&fresh);
+
+    fixture lite;
+    memset(&lite, 0, sizeof(lite));
+    sqlite_create(&lite);
+    assert_int_equal(store_peek_version(lite.path, &v, &err), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(access(lite.path, F_OK), -1); /* not created */
+    assert_int_equal(store_open(lite.path, &lite.s, NULL), 0);
+    assert_int_equal(store_peek_version_url(lite.url, &v, &err), 0); /* while held */
+    assert_int_equal(v, STORE_SCHEMA_VERSION);
+    lite.s = store_close(lite.s);
+    sqlite_destroy(&lite);
+}
+
 int main(int argc, char **argv)
 {
     const char *name = argc > 1 ? argv[1] : getenv("RACKBOOT_TEST_STORE_BACKEND");
@@ -3800,6 +4281,10 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_pg_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_feed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_expiry_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_copy_from_sqlite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_copy_version_mismatch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_copy_failure_undone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_peek_version, setup, teardown),
     };
     int failed = cmocka_run_group_tests_name(backend->name, tests, NULL, NULL);
     if (strcmp(backend->name, "sqlite") == 0) {
