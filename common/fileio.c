@@ -2,8 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -273,4 +273,25 @@ char *fileio_path_relative(const char *base, const char *rel)
         return NULL;
     }
     return p;
+}
+
+int fileio_mkdir_p(const char *path, mode_t mode)
+{
+    _cleanup_free_ char *copy = strdup(path);
+    if (!copy) {
+        return -ENOMEM;
+    }
+    for (char *p = copy + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(copy, 0755) < 0 && errno != EEXIST) {
+                return negative_errno();
+            }
+            *p = '/';
+        }
+    }
+    if (mkdir(copy, mode) < 0 && errno != EEXIST) {
+        return negative_errno();
+    }
+    return 0;
 }

@@ -48,6 +48,10 @@ int fileio_read_all(const char *path, size_t max, void **ret, size_t *ret_len);
 /* fsync(2) of a directory, making renames and creations in it durable. */
 int fileio_fsync_dir(const char *dir);
 
+/* mkdir -p: `path` and its missing parents (those 0755, `path` itself
+ * `mode`); an existing directory is not an error. */
+int fileio_mkdir_p(const char *path, mode_t mode);
+
 /* `rel` as seen from the file `base`: itself when absolute, else joined to
  * base's directory (a config file naming its neighbours). malloc()ed; NULL
  * when out of memory. */

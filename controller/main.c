@@ -36,8 +36,8 @@
 #include "rpc.h"
 #include "scrape.h"
 #include "store.h"
-#include "store/copy.h"
 #include "store/queue.h"
+#include "store_admin.h"
 #include "timeutil.h"
 #include "tls.h"
 #include "util.h"
@@ -87,27 +87,6 @@ static const daemon_program program = {
     .signals = "Signals: SIGTERM/SIGINT stop, SIGHUP re-reads the CRL (and the other PKI\n"
                "files) for new connections and closes revoked agents' connections.\n",
 };
-
-static int mkdir_p(const char *path, mode_t mode)
-{
-    _cleanup_free_ char *copy = strdup(path);
-    if (!copy) {
-        return -ENOMEM;
-    }
-    for (char *p = copy + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(copy, 0755) < 0 && errno != EEXIST) {
-                return negative_errno();
-            }
-            *p = '/';
-        }
-    }
-    if (mkdir(copy, mode) < 0 && errno != EEXIST) {
-        return negative_errno();
-    }
-    return 0;
-}
 
 /* The directory of an ipc:// socket, so it can be created. */
 static char *ipc_dir(const char *url)
@@ -692,174 +671,6 @@ static int start_web(controller *c)
     return r;
 }
 
-/* The store the configuration names, *ret_db: [store] url, or the SQLite
- * file in state_dir (which may be a path relative to the working
- * directory, so not always a sqlite:/// URL); *ret_shown as logs show it
- * (store_url_redacted: no password). */
-static int store_name(const controller_config *cfg, char **ret_db, char **ret_shown)
-{
-    _cleanup_free_ char *db = NULL;
-    if (cfg->store_url) {
-        db = strdup(cfg->store_url);
-    } else if (asprintf(&db, "%s/fleet.db", cfg->state_dir) < 0) {
-        db = NULL;
-    }
-    char *shown = db ? store_url_redacted(db) : NULL;
-    if (!shown) {
-        log_error("out of memory");
-        return -ENOMEM;
-    }
-    *ret_db = TAKE_PTR(db);
-    *ret_shown = shown;
-    return 0;
-}
-
-static int store_peek(const controller_config *cfg, const char *db, int *ret_version,
-                      char **ret_error)
-{
-    return cfg->store_url ? store_peek_version_url(db, ret_version, ret_error)
-                          : store_peek_version(db, ret_version, ret_error);
-}
-
-/* Whether a normal start may open the store, migrating it as store_open()
- * does. A SQLite store is one controller's file: nothing else runs on its
- * old schema, so a start migrates it, as it always did. A shared store
- * (PostgreSQL) is migrated by a start only while empty (a new deployment,
- * the lab, the tests): once controllers run on it, an upgrade is rolling,
- * and a new controller that migrated at start would change the schema
- * under the old ones still serving. Then the operator runs --migrate, once,
- * when the fleet is ready for it, and starts the new controllers after. */
-static int store_version_check(const controller_config *cfg, const char *db, const char *shown)
-{
-    if (!store_url_is_shared(db)) {
-        return 0;
-    }
-    _cleanup_free_ char *error = NULL;
-    int version = 0;
-    int r = store_peek(cfg, db, &version, &error);
-    if (r < 0) {
-        log_error("cannot open the store %s: %s", shown, error ? error : errstr(r));
-        return r;
-    }
-    if (version > 0 && version < STORE_SCHEMA_VERSION) {
-        log_error("the store %s has schema version %d, this controller needs %d: run "
-                  "rackboot-controller --migrate (once, for every controller sharing it)",
-                  shown, version, STORE_SCHEMA_VERSION);
-        return -EPROTO;
-    }
-    return 0; /* empty: migrated by store_open; newer: refused by it */
-}
-
-/* The configuration for --migrate and --import-store: only the store's
- * settings matter, so the PKI files are not checked (they may be readable
- * by the service user only). */
-static int store_config_load(const char *path, controller_config **ret)
-{
-    diag *d = diag_new();
-    if (!d) {
-        return -ENOMEM;
-    }
-    int r = controller_config_load(path, d, ret);
-    if (diag_count(d) > 0) {
-        diag_print(d, stderr);
-    }
-    diag_free(d);
-    return r;
-}
-
-/* --migrate: the configured store at this build's schema. */
-static int migrate(const char *path)
-{
-    controller_config *cfg = NULL;
-    _cleanup_free_ char *db = NULL, *shown = NULL, *error = NULL;
-    store *st = NULL;
-    int from = 0, to, r, status = 1;
-    if (store_config_load(path, &cfg) < 0 || store_name(cfg, &db, &shown) < 0) {
-        goto out;
-    }
-    r = cfg->store_url ? 0 : mkdir_p(cfg->state_dir, 0700);
-    if (r < 0) {
-        log_error("cannot create state_dir %s: %s", cfg->state_dir, errstr(r));
-        goto out;
-    }
-    r = store_peek(cfg, db, &from, &error);
-    if (r >= 0) {
-        r = cfg->store_url ? store_open_url(db, &st, &error) : store_open(db, &st, &error);
-    }
-    if (r < 0) {
-        log_error("cannot migrate the store %s: %s", shown, error ? error : errstr(r));
-        goto out;
-    }
-    to = store_schema_version(st);
-    if (to < 0) {
-        log_error("cannot migrate the store %s: %s", shown, store_errmsg(st));
-        goto out;
-    }
-    if (from == to) {
-        printf("store %s: already at schema %d\n", shown, to);
-    } else {
-        printf("store %s: schema %d → %d\n", shown, from, to);
-    }
-    status = 0;
-out:
-    store_close(st);
-    controller_config_free(cfg);
-    return status;
-}
-
-static int print_copied(const char *table, uint64_t rows, void *userdata)
-{
-    (void)userdata;
-    printf("  %-16s %" PRIu64 " rows\n", table, rows);
-    return 0;
-}
-
-/* --import-store URL: a stopped controller's SQLite store into the
- * configured PostgreSQL one, which gets its schema first when empty
- * (store/copy.h does the rest and refuses what it must). */
-static int import_store(const char *path, const char *from)
-{
-    controller_config *cfg = NULL;
-    _cleanup_free_ char *db = NULL, *shown = NULL, *from_shown = NULL, *error = NULL;
-    store *st = NULL;
-    int r, status = 1;
-    if (store_config_load(path, &cfg) < 0 || store_name(cfg, &db, &shown) < 0) {
-        goto out;
-    }
-    if (!store_url_is_shared(db)) {
-        log_error("--import-store: the configured store %s is not PostgreSQL ([store] url = "
-                  "postgresql://...)",
-                  shown);
-        goto out;
-    }
-    if (!(from_shown = store_url_redacted(from))) {
-        goto out;
-    }
-    /* an empty database gets this build's schema; an older one is the
-     * operator's to --migrate (it is not empty then, and will be refused) */
-    r = store_version_check(cfg, db, shown);
-    if (r < 0) {
-        goto out;
-    }
-    r = store_open_url(db, &st, &error);
-    st = store_close(st);
-    if (r < 0) {
-        log_error("cannot open the store %s: %s", shown, error ? error : errstr(r));
-        goto out;
-    }
-    printf("store %s: importing %s\n", shown, from_shown);
-    r = store_copy(from, db, print_copied, NULL, &error);
-    if (r < 0) {
-        log_error("cannot import %s into %s: %s", from_shown, shown, error ? error : errstr(r));
-        goto out;
-    }
-    printf("store %s: imported, start the controllers on it\n", shown);
-    status = 0;
-out:
-    controller_config_free(cfg);
-    return status;
-}
-
 static int run(const char *path, const char *user)
 {
     controller c = { 0 };
@@ -902,19 +713,19 @@ static int run(const char *path, const char *user)
                       .tls = c.tls,
                       .verifier = c.verifier,
                       .max_wait_ms = CONTROLLER_DEFAULT_SYNC_WAIT_MAX };
-    r = mkdir_p(c.cfg->state_dir, 0700);
+    r = fileio_mkdir_p(c.cfg->state_dir, 0700);
     if (r < 0) {
         log_error("cannot create state_dir %s: %s", c.cfg->state_dir, errstr(r));
         goto out;
     }
-    if (sock_dir && (r = mkdir_p(sock_dir, 0755)) < 0) {
+    if (sock_dir && (r = fileio_mkdir_p(sock_dir, 0755)) < 0) {
         log_error("cannot create %s for api_listen: %s", sock_dir, errstr(r));
         goto out;
     }
-    if (store_name(c.cfg, &db, &db_shown) < 0) {
+    if (store_admin_name(c.cfg, &db, &db_shown) < 0) {
         goto out;
     }
-    r = store_version_check(c.cfg, db, db_shown);
+    r = store_admin_start_check(c.cfg, db, db_shown);
     if (r >= 0) {
         r = c.cfg->store_url ? store_open_url(db, &c.st, &error) : store_open(db, &c.st, &error);
         if (r < 0) {
@@ -1033,10 +844,10 @@ int main(int argc, char **argv)
         return status;
     }
     if (args.migrate) {
-        return migrate(args.config);
+        return store_admin_migrate(args.config);
     }
     if (args.import_store) {
-        return import_store(args.config, args.import_store);
+        return store_admin_import(args.config, args.import_store);
     }
     return args.check_config ? check_config(args.config) : run(args.config, args.user);
 }

@@ -285,6 +285,30 @@ static void test_fsync_dir(void **state)
     assert_int_equal(fileio_fsync_dir(f->path), -ENOTDIR);
 }
 
+/* mkdir -p: the missing parents 0755, the directory itself `mode`, an
+ * existing one fine; a file in the way is an error. */
+static void test_mkdir_p(void **state)
+{
+    fixture *f = *state;
+    char deep[192], parent[160];
+    snprintf(parent, sizeof(parent), "%s/a/b", f->dir);
+    snprintf(deep, sizeof(deep), "%s/c", parent);
+    mode_t old = umask(0);
+    assert_int_equal(fileio_mkdir_p(deep, 0700), 0);
+    umask(old);
+    struct stat st;
+    assert_int_equal(stat(deep, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(st.st_mode & 07777, 0700);
+    assert_int_equal(stat(parent, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0755);
+    assert_int_equal(fileio_mkdir_p(deep, 0700), 0); /* again: fine */
+    assert_int_equal(fileio_write_atomic(f->path, "x", 1, 0644), 0);
+    char under_file[192];
+    snprintf(under_file, sizeof(under_file), "%s/sub", f->path);
+    assert_int_equal(fileio_mkdir_p(under_file, 0700), -ENOTDIR);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -297,6 +321,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_streaming, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_all_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsync_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
