@@ -203,6 +203,14 @@ static int auth_call(rb_session *s, const pki_prover *prover, bool hello, const 
 {
     Rackboot__V1__AuthHello h = RACKBOOT__V1__AUTH_HELLO__INIT;
     Rackboot__V1__AuthProof p = RACKBOOT__V1__AUTH_PROOF__INIT;
+    /* The claim names the rack ("rack-a" for its agent 2, "rack-a/2"):
+     * the wire's rack names hold no '/'. Only logs read it. */
+    char rack[PKI_NAME_MAX + 1] = "";
+    unsigned instance;
+    if (hello && pki_prover_identity(prover)->role == PKI_ROLE_AGENT &&
+        pki_agent_name_split(pki_prover_identity(prover)->name, rack, &instance) < 0) {
+        rack[0] = '\0';
+    }
     if (hello) {
         size_t pem_len = 0;
         h.role = pki_prover_identity(prover)->role == PKI_ROLE_AGENT
@@ -210,9 +218,7 @@ static int auth_call(rb_session *s, const pki_prover *prover, bool hello, const 
                      : RACKBOOT__V1__ROLE__ROLE_OPERATOR;
         h.certificate_pem = RB_UNCONST(pki_prover_cert_pem(prover, &pem_len));
         h.software_version = s->version;
-        h.rack_claim = h.role == RACKBOOT__V1__ROLE__ROLE_AGENT
-                           ? RB_UNCONST(pki_prover_identity(prover)->name)
-                           : RB_UNCONST("");
+        h.rack_claim = rack;
     } else {
         p.signature.data = RB_UNCONST(sig);
         p.signature.len = sig_len;

@@ -854,6 +854,18 @@ static void handle_proof(hub *h, rpc_call *call, const Rackboot__V1__AuthProof *
         reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED, reason.text);
         return;
     }
+    /* A rack's second agent ("RACK/N", pki.h) needs the store to tell the
+     * two apart (their journals, acks and events): until it does, it is
+     * refused by name rather than taken for a rack called "RACK/N". */
+    char rack[PKI_NAME_MAX + 1];
+    unsigned instance = 0;
+    if (pki_agent_name_split(peer->id.name, rack, &instance) < 0 || instance != 1) {
+        log_warn("hub: agent %s refused: this controller serves one agent per rack", peer->id.name);
+        auth_pipe_closed(h->auth, rpc_call_pipe(call));
+        reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED,
+                    "this controller serves one agent per rack (agent instance 1)");
+        return;
+    }
     seen_job *j = calloc(1, sizeof(*j));
     if (!j) {
         auth_pipe_closed(h->auth, rpc_call_pipe(call));

@@ -804,9 +804,11 @@ int pki_ca_issue(pki_ca *ca, const pki_issue_request *req, pki_reason *reason)
         int r = negative_errno();
         return pki_fail(reason, r, "%s/: %s", role, errstr(r));
     }
+    char file_base[PKI_NAME_MAX + 1]; /* "rack-a/2" is agent/rack-a@2.crt */
+    pki_name_to_file(req->name, file_base);
     char crt_name[PKI_NAME_MAX + 32], key_name[PKI_NAME_MAX + 32];
-    (void)snprintf(crt_name, sizeof(crt_name), "%s/%s.crt", role, req->name);
-    (void)snprintf(key_name, sizeof(key_name), "%s/%s.key", role, req->name);
+    (void)snprintf(crt_name, sizeof(crt_name), "%s/%s.crt", role, file_base);
+    (void)snprintf(key_name, sizeof(key_name), "%s/%s.key", role, file_base);
     if (exists_at(ca->dirfd, crt_name) || exists_at(ca->dirfd, key_name)) {
         return pki_fail(reason, -EEXIST,
                         "%s %s already has a certificate (%s); revoke it and move its files "
@@ -873,8 +875,8 @@ int pki_ca_issue(pki_ca *ca, const pki_issue_request *req, pki_reason *reason)
     char *key_pem = NULL, *cert_pem = NULL;
     size_t key_len = 0, cert_len = 0;
     char key_file[PKI_NAME_MAX + 8], crt_file[PKI_NAME_MAX + 8];
-    (void)snprintf(key_file, sizeof(key_file), "%s.key", req->name);
-    (void)snprintf(crt_file, sizeof(crt_file), "%s.crt", req->name);
+    (void)snprintf(key_file, sizeof(key_file), "%s.key", file_base);
+    (void)snprintf(crt_file, sizeof(crt_file), "%s.crt", file_base);
     bool key_written = false, crt_written = false;
     r = pem_key(key, &key_pem, &key_len);
     if (r == 0) {

@@ -26,7 +26,7 @@ static const char usage_top[] =
     "Commands:\n"
     "  init [--name NAME] [--days N]            create the CA (ca.crt, ca.key, crl.pem)\n"
     "  issue controller NAME [--san DNS|IP]...  certificate for the controller\n"
-    "  issue agent RACK                         certificate for the agent of RACK\n"
+    "  issue agent RACK [--instance N]          certificate for the agent (N) of RACK\n"
     "  issue operator NAME                      certificate for an operator\n"
     "  issue viewer NAME                        certificate for a read-only operator\n"
     "  revoke ROLE NAME                         revoke, and rewrite crl.pem\n"
@@ -50,7 +50,7 @@ static const char usage_init[] =
 
 static const char usage_issue[] =
     "Usage: rackboot-pki --dir DIR issue controller NAME [--san DNS|IP]... [--days N]\n"
-    "       rackboot-pki --dir DIR issue agent RACK [--days N]\n"
+    "       rackboot-pki --dir DIR issue agent RACK [--instance N] [--days N]\n"
     "       rackboot-pki --dir DIR issue operator NAME [--days N]\n"
     "       rackboot-pki --dir DIR issue viewer NAME [--days N]\n"
     "\n"
@@ -64,17 +64,23 @@ static const char usage_issue[] =
     "matches only DNS names, so agents must set NAME as the TLS server name\n"
     "even when they dial an IP address.\n"
     "\n"
+    "A rack served by a redundant pair of agents gives each its own certificate:\n"
+    "agent 1 is named RACK (as every agent certificate), agent N (2-9) RACK/N,\n"
+    "issued with --instance N into DIR/agent/RACK@N.crt and .key.\n"
+    "\n"
     "  --san DNS|IP  extra subjectAltName (controller only; repeatable). IP SANs\n"
     "                help OpenSSL clients only, nng ignores them.\n"
+    "  --instance N  agent only: the rack's agent N, 1-9 (default: 1, named RACK)\n"
     "  --days N      validity in days (default: 365, never past the CA's)\n";
 
 static const char usage_revoke[] =
-    "Usage: rackboot-pki --dir DIR revoke ROLE NAME [--crl-days N]\n"
+    "Usage: rackboot-pki --dir DIR revoke ROLE NAME [--instance N] [--crl-days N]\n"
     "\n"
     "Records the revocation of every certificate issued to ROLE NAME and rewrites\n"
     "DIR/crl.pem. Distribute crl.pem to the controller and agents and reload them\n"
     "(SIGHUP). ROLE is controller, agent, operator or viewer.\n"
     "\n"
+    "  --instance N  agent only: the rack's agent N (the certificate named NAME/N)\n"
     "  --crl-days N  validity of the new CRL in days (default: 30)\n";
 
 static const char usage_crl[] =
@@ -140,6 +146,7 @@ enum {
     OPT_DAYS,
     OPT_SAN,
     OPT_CRL_DAYS,
+    OPT_INSTANCE,
 };
 
 /* The options every subcommand understands; each accepts only its own. */
@@ -150,6 +157,7 @@ static const struct option sub_options[] = {
     { "days", required_argument, NULL, OPT_DAYS },
     { "san", required_argument, NULL, OPT_SAN },
     { "crl-days", required_argument, NULL, OPT_CRL_DAYS },
+    { "instance", required_argument, NULL, OPT_INSTANCE },
     { 0 },
 };
 
@@ -160,6 +168,7 @@ typedef struct sub_args {
     unsigned crl_days;
     const char *sans[32];
     size_t n_sans;
+    unsigned instance; /* --instance N (agents), 0 when not given */
     int n_pos;
     char **pos;
 } sub_args;
@@ -191,6 +200,7 @@ static int parse_sub(int argc, char **argv, const char *usage, const char *allow
                          : c == OPT_DAYS     ? "days"
                          : c == OPT_SAN      ? "san"
                          : c == OPT_CRL_DAYS ? "crl-days"
+                         : c == OPT_INSTANCE ? "instance"
                                              : NULL;
         if (as && !word_in(allowed, as)) {
             return usage_error("%s does not take --%s", argv[0], as);
@@ -216,6 +226,17 @@ static int parse_sub(int argc, char **argv, const char *usage, const char *allow
                 return usage_error("--crl-days wants 1..%d, not %s", PKI_DAYS_MAX, optarg);
             }
             break;
+        case OPT_INSTANCE: {
+            char *end = NULL;
+            errno = 0;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (errno || end == optarg || *end || v < 1 || v > PKI_AGENT_INSTANCE_MAX) {
+                return usage_error("--instance wants 1..%u, not %s", PKI_AGENT_INSTANCE_MAX,
+                                   optarg);
+            }
+            a->instance = (unsigned)v;
+            break;
+        }
         case OPT_SAN:
             if (a->n_sans >= ARRAY_SIZE(a->sans)) {
                 return usage_error("at most %zu --san", ARRAY_SIZE(a->sans));
@@ -273,10 +294,33 @@ static int open_ca(pki_ca **ret)
     return 0;
 }
 
+/* The certificate's name: NAME, or with --instance N (agents only) the
+ * name of agent N of rack NAME, "NAME/N" (pki.h). EXIT_USAGE after saying
+ * why when that is no name. */
+static int subject_name(const sub_args *a, pki_role role, char out[PKI_NAME_MAX + 1])
+{
+    if (a->instance == 0) {
+        (void)snprintf(out, PKI_NAME_MAX + 1, "%s", a->pos[1]);
+        return 0;
+    }
+    if (role != PKI_ROLE_AGENT) {
+        return usage_error("--instance is for agent certificates only");
+    }
+    if (strchr(a->pos[1], '/')) {
+        return usage_error("agent %s: give the rack and --instance, or RACK/N alone", a->pos[1]);
+    }
+    if (pki_agent_name(a->pos[1], a->instance, out) < 0) {
+        return usage_error("agent %s --instance %u: not a valid rack name, or too long with the "
+                           "instance (at most %d characters in all)",
+                           a->pos[1], a->instance, PKI_NAME_MAX);
+    }
+    return 0;
+}
+
 static int cmd_issue(int argc, char **argv)
 {
     sub_args a = { .days = PKI_LEAF_DAYS_DEFAULT };
-    int r = parse_sub(argc, argv, usage_issue, "days san", &a);
+    int r = parse_sub(argc, argv, usage_issue, "days san instance", &a);
     if (r != 0) {
         return r == 1 ? 0 : r;
     }
@@ -290,6 +334,11 @@ static int cmd_issue(int argc, char **argv)
     if (a.n_sans > 0 && role != PKI_ROLE_CONTROLLER) {
         return usage_error("--san is for controller certificates only");
     }
+    char name[PKI_NAME_MAX + 1], file[PKI_NAME_MAX + 1];
+    if ((r = subject_name(&a, role, name)) != 0) {
+        return r;
+    }
+    pki_name_to_file(name, file);
     if ((r = need_dir()) != 0) {
         return r;
     }
@@ -300,7 +349,7 @@ static int cmd_issue(int argc, char **argv)
     time_t now = time(NULL);
     pki_issue_request req = {
         .role = role,
-        .name = a.pos[1],
+        .name = name,
         .sans = a.sans,
         .n_sans = a.n_sans,
         .not_before = now - PKI_CLOCK_SKEW_SECONDS,
@@ -312,15 +361,14 @@ static int cmd_issue(int argc, char **argv)
     if (r < 0) {
         return fail(&reason, r, "issue");
     }
-    printf("issued %s %s: %s/%s/%s.crt and .key\n", a.pos[0], a.pos[1], opt_dir, a.pos[0],
-           a.pos[1]);
+    printf("issued %s %s: %s/%s/%s.crt and .key\n", a.pos[0], name, opt_dir, a.pos[0], file);
     return 0;
 }
 
 static int cmd_revoke(int argc, char **argv)
 {
     sub_args a = { .crl_days = PKI_CRL_DAYS_DEFAULT };
-    int r = parse_sub(argc, argv, usage_revoke, "crl-days", &a);
+    int r = parse_sub(argc, argv, usage_revoke, "crl-days instance", &a);
     if (r != 0) {
         return r == 1 ? 0 : r;
     }
@@ -331,6 +379,10 @@ static int cmd_revoke(int argc, char **argv)
     if (pki_role_from_string(a.pos[0], &role) < 0) {
         return usage_error("unknown role %s (controller, agent, operator, viewer)", a.pos[0]);
     }
+    char name[PKI_NAME_MAX + 1];
+    if ((r = subject_name(&a, role, name)) != 0) {
+        return r;
+    }
     if ((r = need_dir()) != 0) {
         return r;
     }
@@ -339,12 +391,12 @@ static int cmd_revoke(int argc, char **argv)
         return r;
     }
     pki_reason reason = { "" };
-    r = pki_ca_revoke(ca, role, a.pos[1], a.crl_days, &reason);
+    r = pki_ca_revoke(ca, role, name, a.crl_days, &reason);
     ca = pki_ca_free(ca);
     if (r < 0) {
         return fail(&reason, r, "revoke");
     }
-    printf("revoked %s %s (%d certificate%s); distribute %s/crl.pem\n", a.pos[0], a.pos[1], r,
+    printf("revoked %s %s (%d certificate%s); distribute %s/crl.pem\n", a.pos[0], name, r,
            r == 1 ? "" : "s", opt_dir);
     return 0;
 }

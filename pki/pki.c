@@ -74,12 +74,10 @@ bool pki_dns_name_is_valid(const char *name)
     return label > 0 && prev != '-';
 }
 
-bool pki_name_is_valid(pki_role role, const char *name)
+/* name[0..n): 1..PKI_NAME_MAX of [A-Za-z0-9._-], not starting with '.'
+ * or '-'. */
+static bool plain_name_is_valid(const char *name, size_t n)
 {
-    if (!name) {
-        return false;
-    }
-    size_t n = strnlen(name, PKI_NAME_MAX + 1);
     /* A leading '.' would allow "." and ".." (they are file names in the CA
      * directory); a leading '-' reads as an option on command lines. */
     if (n == 0 || n > PKI_NAME_MAX || name[0] == '.' || name[0] == '-') {
@@ -90,10 +88,83 @@ bool pki_name_is_valid(pki_role role, const char *name)
             return false;
         }
     }
+    return true;
+}
+
+bool pki_name_is_valid(pki_role role, const char *name)
+{
+    if (!name) {
+        return false;
+    }
+    size_t n = strnlen(name, PKI_NAME_MAX + 1);
+    if (n > PKI_NAME_MAX) {
+        return false;
+    }
+    if (role == PKI_ROLE_AGENT) {
+        char rack[PKI_NAME_MAX + 1];
+        unsigned instance;
+        return pki_agent_name_split(name, rack, &instance) == 0;
+    }
+    if (!plain_name_is_valid(name, n)) {
+        return false;
+    }
     if (role == PKI_ROLE_CONTROLLER) {
         return pki_dns_name_is_valid(name);
     }
     return (unsigned)role < _PKI_ROLE_MAX;
+}
+
+int pki_agent_name_split(const char *name, char rack[PKI_NAME_MAX + 1], unsigned *ret_instance)
+{
+    size_t n = strnlen(name, PKI_NAME_MAX + 1);
+    if (n > PKI_NAME_MAX) {
+        return -EINVAL;
+    }
+    const char *slash = memchr(name, '/', n);
+    size_t rack_len = slash ? (size_t)(slash - name) : n;
+    unsigned instance = 1;
+    if (slash) {
+        /* one digit, 2..MAX: "rack-a/1" would be a second name for
+         * "rack-a", and "rack-a/02" a second name for "rack-a/2" */
+        if (n - rack_len != 2 || slash[1] < '2' ||
+            slash[1] > (char)('0' + PKI_AGENT_INSTANCE_MAX)) {
+            return -EINVAL;
+        }
+        instance = (unsigned)(slash[1] - '0');
+    }
+    if (!plain_name_is_valid(name, rack_len)) {
+        return -EINVAL;
+    }
+    memcpy(rack, name, rack_len);
+    rack[rack_len] = '\0';
+    *ret_instance = instance;
+    return 0;
+}
+
+int pki_agent_name(const char *rack, unsigned instance, char out[PKI_NAME_MAX + 1])
+{
+    size_t n = strnlen(rack, PKI_NAME_MAX + 1);
+    if (!plain_name_is_valid(rack, n) || instance < 1 || instance > PKI_AGENT_INSTANCE_MAX) {
+        return -EINVAL;
+    }
+    if (instance == 1) {
+        memcpy(out, rack, n + 1);
+        return 0;
+    }
+    if (n + 2 > PKI_NAME_MAX) {
+        return -EINVAL;
+    }
+    (void)snprintf(out, PKI_NAME_MAX + 1, "%s/%u", rack, instance);
+    return 0;
+}
+
+void pki_name_to_file(const char *name, char out[PKI_NAME_MAX + 1])
+{
+    size_t i = 0;
+    for (; name[i] && i < PKI_NAME_MAX; i++) {
+        out[i] = name[i] == '/' ? '@' : name[i];
+    }
+    out[i] = '\0';
 }
 
 bool pki_role_accepts(pki_role listener, pki_role peer)

@@ -45,8 +45,27 @@ typedef enum pki_role {
 const char *pki_role_to_string(pki_role role);
 /* -EINVAL for an unknown role. */
 int pki_role_from_string(const char *s, pki_role *ret);
-/* Controller names must also be DNS host names (TLS clients match them). */
+/* Controller names must also be DNS host names (TLS clients match them).
+ * An agent's name is its rack, or "RACK/N" for the rack's agent number N
+ * (below). */
 bool pki_name_is_valid(pki_role role, const char *name);
+
+/* A rack may be served by a redundant pair of agents (issue 17), each with
+ * a certificate of its own: agent 1 is named by the rack alone ("rack-a",
+ * as every agent certificate before), agents 2..PKI_AGENT_INSTANCE_MAX by
+ * "RACK/N" ("rack-a/2"). The name, "/N" included, is at most PKI_NAME_MAX
+ * characters. */
+#define PKI_AGENT_INSTANCE_MAX 9u
+/* The rack and instance (1 when the name has none) of a valid agent name;
+ * -EINVAL for anything else. */
+int pki_agent_name_split(const char *name, char rack[PKI_NAME_MAX + 1], unsigned *ret_instance);
+/* The name of `rack`'s agent `instance` (1..PKI_AGENT_INSTANCE_MAX):
+ * "RACK" or "RACK/N"; -EINVAL when the rack or instance is not valid, or
+ * the name would be too long. */
+int pki_agent_name(const char *rack, unsigned instance, char out[PKI_NAME_MAX + 1]);
+/* A name as the CA directory's file names hold it: an agent instance's
+ * '/' as '@' (which no name holds). */
+void pki_name_to_file(const char *name, char out[PKI_NAME_MAX + 1]);
 
 /* Whether a listener for `listener` accepts a certificate of `peer`: its own
  * role, and for the operators' API (PKI_ROLE_OPERATOR) a viewer too, since

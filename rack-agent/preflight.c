@@ -67,15 +67,18 @@ static int check_own_identity(const agent_config *cfg, diag *d, pki_prover **ret
         return r;
     }
     const pki_identity *id = pki_prover_identity(self);
+    char rack[PKI_NAME_MAX + 1] = "";
+    unsigned instance = 0;
     if (id->role != PKI_ROLE_AGENT) {
         diag_add(d, cfg->path, 0, "[controller] cert %s is a %s certificate, not an agent's",
                  cfg->controller_cert, pki_role_to_string(id->role));
         r = -EINVAL;
-    } else if (!streq(id->name, cfg->rack)) {
+    } else if (pki_agent_name_split(id->name, rack, &instance) < 0 || !streq(rack, cfg->rack)) {
+        /* rack-a's agent 2 ("rack-a/2") is rack-a's too */
         diag_add(d, cfg->path, 0,
                  "[controller] cert %s is rack %s's, but [agent] rack is %s (the controller "
                  "would send this agent another rack's intents)",
-                 cfg->controller_cert, id->name, cfg->rack);
+                 cfg->controller_cert, rack[0] ? rack : id->name, cfg->rack);
         r = -EINVAL;
     }
     if (r < 0) {

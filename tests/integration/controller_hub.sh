@@ -9,7 +9,8 @@
 #     ack is the highest contiguous seq;
 #   - an agent of rack A reporting on a host of rack B is refused (logged,
 #     not recorded, the install of B does not move);
-#   - a certificate from another CA and a revoked certificate are refused;
+#   - a certificate from another CA and a revoked certificate are refused,
+#     and so is a rack's second agent (rack-a/2) for now;
 #   - SIGKILL and restart keep every install and acknowledged event, and the
 #     re-sent batch creates no duplicates;
 #   - installed withdraws the intent; cancel withdraws it; a boot timeout
@@ -60,6 +61,7 @@ cd "$T" || exit 1
 for r in rack-a rack-b rack-c; do
     "$PKI" --dir ca issue agent "$r" >/dev/null || fail "issue agent $r"
 done
+"$PKI" --dir ca issue agent rack-a --instance 2 >/dev/null || fail "issue agent rack-a/2"
 "$PKI" --dir ca issue operator alice >/dev/null || fail "issue operator"
 "$PKI" --dir ca revoke agent rack-c >/dev/null || fail "revoke"
 "$PKI" --dir ca crl >/dev/null || fail "crl"
@@ -211,6 +213,14 @@ if agent rack-c hello >revoked.out 2>&1; then
     fail "a revoked certificate was accepted: $(cat revoked.out)"
 fi
 grep -q '^refused' revoked.out || fail "revoked: expected a refusal line: $(cat revoked.out)"
+# rack-a's agent 2 (rack-a/2): refused by name, not taken for a rack
+# called "rack-a/2", until the store tells a rack's agents apart
+if agent rack-a@2 hello >second.out 2>&1; then
+    fail "a rack's second agent was accepted: $(cat second.out)"
+fi
+grep -q '^refused reason=.*one agent per rack' second.out ||
+    fail "second agent: expected the reason: $(cat second.out)"
+grep -q 'hub: agent rack-a/2 refused' controller.log || fail "the second agent's refusal was not logged"
 
 step "SIGKILL and restart keep installs and events; a re-sent batch is not stored twice"
 kill -9 "$CTL_PID"

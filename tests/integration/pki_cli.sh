@@ -58,6 +58,10 @@ expect 2 pki issue agent
 expect 2 pki issue agent rack-a1 --days zero
 expect 2 pki issue agent rack-a1 --days 0
 expect 2 pki issue agent rack-a1 --san 192.0.2.1
+expect 2 pki issue agent rack-a1 --instance 0
+expect 2 pki issue agent rack-a1 --instance 10
+expect 2 pki issue agent rack-a1 --instance two
+expect 2 pki issue operator alice --instance 2
 expect 2 pki init --crl-days 3
 expect 2 pki revoke agent
 expect 2 pki list extra
@@ -90,6 +94,15 @@ cmp -s "$dir/ca.key" "$work/ca.key.before" || fail "second init changed ca.key"
 expect 0 pki issue controller ctl.example.test --san 2001:db8::10 --san ctl-alt.example.test
 expect 0 pki issue agent rack-a1
 expect 0 pki issue agent rack-b2 --days 30
+# a rack's second agent: its own certificate, named rack-a1/2
+expect 0 pki issue agent rack-a1 --instance 2
+grep -q "issued agent rack-a1/2: .*/agent/rack-a1@2.crt and .key" "$work/out" ||
+    fail "issue --instance 2 does not say what it wrote: $(cat "$work/out")"
+openssl x509 -in "$dir/agent/rack-a1@2.crt" -noout -subject >"$work/a2.txt"
+grep -q 'CN = rack-a1/2' "$work/a2.txt" || fail "agent 2's subject: $(cat "$work/a2.txt")"
+expect 1 pki issue agent rack-a1/2
+grep -q 'already has a certificate' "$work/err" || fail "issuing rack-a1/2 twice: $(cat "$work/err")"
+expect 1 pki issue agent rack-a1/1
 expect 0 pki issue operator alice
 expect 1 pki issue agent ../evil
 expect 1 pki issue controller not_a_host
@@ -142,6 +155,10 @@ expect 0 crl_check "$dir/agent/rack-b2.crt"
 expect 0 pki revoke agent rack-b2
 expect 1 pki revoke agent rack-b2
 expect 1 pki revoke operator nobody
+# rack-a1's agent 2 alone: agent 1 stays valid
+expect 0 pki revoke agent rack-a1 --instance 2
+grep -q '^revoked agent rack-a1/2 (1 certificate)' "$work/out" || fail "revoke --instance 2: $(cat "$work/out")"
+expect 2 crl_check "$dir/agent/rack-a1@2.crt"
 expect 2 crl_check "$dir/agent/rack-b2.crt"
 grep -q 'certificate revoked' "$work/out" "$work/err" || fail "openssl does not say revoked"
 for c in controller/ctl.example.test agent/rack-a1 operator/alice; do
@@ -154,6 +171,7 @@ grep -q 'Version 2' "$work/crl.txt" || fail "CRL is not v2"
 expect 0 pki list
 grep -Eq '^agent +rack-b2 +[0-9A-F]+ +[0-9T:-]+Z +revoked$' "$work/out" || fail "list: rack-b2"
 grep -Eq '^agent +rack-a1 +[0-9A-F]+ +[0-9T:-]+Z +valid$' "$work/out" || fail "list: rack-a1"
+grep -Eq '^agent +rack-a1/2 +[0-9A-F]+ +[0-9T:-]+Z +revoked$' "$work/out" || fail "list: rack-a1/2"
 grep -q 'CRL next update: .* (29 days)\|CRL next update: .* (30 days)' "$work/out" ||
     fail "list: CRL next update"
 [ ! -s "$work/err" ] || fail "list warns about a fresh CRL"

@@ -372,6 +372,8 @@ static int raw_open(const rb_session_config *cfg, raw_conn *rc)
     Rackboot__V1__AuthHello hello = RACKBOOT__V1__AUTH_HELLO__INIT;
     Rackboot__V1__AuthProof proof = RACKBOOT__V1__AUTH_PROOF__INIT;
     Rackboot__V1__AgentRequest req = RACKBOOT__V1__AGENT_REQUEST__INIT;
+    char rack[PKI_NAME_MAX + 1] = "";
+    unsigned instance;
     int rv;
     int r = rb_tls_config_new(&files, false, &tcfg, &error);
     if (r < 0) {
@@ -408,7 +410,10 @@ static int raw_open(const rb_session_config *cfg, raw_conn *rc)
     hello.role = RACKBOOT__V1__ROLE__ROLE_AGENT;
     hello.certificate_pem = RB_UNCONST(pki_prover_cert_pem(prover, &pem_len));
     hello.software_version = RB_UNCONST("rb-fake-agent-hostile");
-    hello.rack_claim = RB_UNCONST(pki_prover_identity(prover)->name);
+    if (pki_agent_name_split(pki_prover_identity(prover)->name, rack, &instance) < 0) {
+        rack[0] = '\0';
+    }
+    hello.rack_claim = rack; /* the rack of "RACK/N" too: the wire's names hold no '/' */
     req.body_case = RACKBOOT__V1__AGENT_REQUEST__BODY_AUTH_HELLO;
     req.auth_hello = &hello;
     r = raw_call_req(rc, &req, 10000, &rep);

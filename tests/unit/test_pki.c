@@ -173,6 +173,58 @@ static void test_roles_and_names(void **state)
     assert_false(pki_name_is_valid(PKI_ROLE_CONTROLLER, "ctl-.example"));
 }
 
+/* A rack's agents: RACK (agent 1) and RACK/2..RACK/9, one name each; the
+ * instance form is an agent's only, and the CA's files hold '@' for '/'. */
+static void test_agent_instances(void **state)
+{
+    assert_true(pki_name_is_valid(PKI_ROLE_AGENT, "rack-a1/2"));
+    assert_true(pki_name_is_valid(PKI_ROLE_AGENT, "rack-a1/9"));
+    assert_false(pki_name_is_valid(PKI_ROLE_AGENT, "rack-a1/1"));  /* that is rack-a1 */
+    assert_false(pki_name_is_valid(PKI_ROLE_AGENT, "rack-a1/02")); /* that is rack-a1/2 */
+    assert_false(pki_name_is_valid(PKI_ROLE_AGENT, "rack-a1/0"));
+    assert_false(pki_name_is_valid(PKI_ROLE_AGENT, "rack-a1/10"));
+    assert_false(pki_name_is_valid(PKI_ROLE_AGENT, "rack-a1/"));
+    assert_false(pki_name_is_valid(PKI_ROLE_AGENT, "/2"));
+    assert_false(pki_name_is_valid(PKI_ROLE_AGENT, "../2"));
+    assert_false(pki_name_is_valid(PKI_ROLE_AGENT, "a/2/3"));
+    assert_false(pki_name_is_valid(PKI_ROLE_OPERATOR, "alice/2"));
+    assert_false(pki_name_is_valid(PKI_ROLE_CONTROLLER, "ctl/2"));
+
+    char rack[PKI_NAME_MAX + 1];
+    unsigned instance = 0;
+    assert_int_equal(pki_agent_name_split("rack-a1", rack, &instance), 0);
+    assert_string_equal(rack, "rack-a1");
+    assert_int_equal(instance, 1);
+    assert_int_equal(pki_agent_name_split("rack-a1/2", rack, &instance), 0);
+    assert_string_equal(rack, "rack-a1");
+    assert_int_equal(instance, 2);
+    assert_int_equal(pki_agent_name_split("rack-a1/1", rack, &instance), -EINVAL);
+
+    char name[PKI_NAME_MAX + 1], file[PKI_NAME_MAX + 1];
+    assert_int_equal(pki_agent_name("rack-a1", 1, name), 0);
+    assert_string_equal(name, "rack-a1");
+    assert_int_equal(pki_agent_name("rack-a1", 2, name), 0);
+    assert_string_equal(name, "rack-a1/2");
+    assert_int_equal(pki_agent_name("rack-a1", 0, name), -EINVAL);
+    assert_int_equal(pki_agent_name("rack-a1", PKI_AGENT_INSTANCE_MAX + 1, name), -EINVAL);
+    assert_int_equal(pki_agent_name("rack/a", 2, name), -EINVAL);
+    /* the whole name is at most PKI_NAME_MAX: a 62-character rack has no "/2" */
+    char rack62[PKI_NAME_MAX];
+    memset(rack62, 'r', sizeof(rack62) - 1);
+    rack62[sizeof(rack62) - 1] = '\0';
+    assert_int_equal(pki_agent_name(rack62, 1, name), 0);
+    assert_int_equal(pki_agent_name(rack62, 2, name), -EINVAL);
+    rack62[PKI_NAME_MAX - 2] = '\0';
+    assert_int_equal(pki_agent_name(rack62, 2, name), 0);
+    assert_int_equal(strlen(name), PKI_NAME_MAX);
+    assert_true(pki_name_is_valid(PKI_ROLE_AGENT, name));
+
+    pki_name_to_file("rack-a1/2", file);
+    assert_string_equal(file, "rack-a1@2");
+    pki_name_to_file("alice", file);
+    assert_string_equal(file, "alice");
+}
+
 static void test_issued_certs_carry_identity(void **state)
 {
     pki_verifier *v = verifier_new(true);
@@ -826,6 +878,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roles_and_names),
+        cmocka_unit_test(test_agent_instances),
         cmocka_unit_test(test_issued_certs_carry_identity),
         cmocka_unit_test(test_wrong_role_refused),
         cmocka_unit_test(test_other_ca_refused),
