@@ -131,6 +131,30 @@ json_t *render_hosts_json(const Rackboot__V1__HostList *l)
     return a;
 }
 
+/* A cache size as JSON: null before the agent reported, and a limit of 0
+ * (none) as null too. */
+static json_t *jcache(bool reported, uint64_t bytes)
+{
+    return reported && bytes > 0 ? json_integer(JU(bytes)) : json_null();
+}
+
+static json_t *agents_json(const Rackboot__V1__RackRow *r)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < r->n_agents; i++) {
+        const Rackboot__V1__AgentRow *g = r->agents[i];
+        bool reported = g->status_unix_ms > 0;
+        json_array_append_new(
+            a,
+            json_pack("{s:I, s:o, s:o, s:o, s:I, s:o, s:o}", "instance", JU(g->instance), "agent",
+                      jstr(g->agent), "agent_version", jstr(g->agent_version), "last_seen",
+                      jtime(g->last_seen_unix_ms), "acked_generation", JU(g->acked_generation),
+                      "cache_bytes", reported ? json_integer(JU(g->cache_bytes)) : json_null(),
+                      "cache_limit_bytes", jcache(reported, g->cache_limit_bytes)));
+    }
+    return a;
+}
+
 json_t *render_racks_json(const Rackboot__V1__RackList *l)
 {
     json_t *a = json_array();
@@ -138,15 +162,14 @@ json_t *render_racks_json(const Rackboot__V1__RackList *l)
         const Rackboot__V1__RackRow *r = l->racks[i];
         bool reported = r->status_unix_ms > 0;
         json_array_append_new(
-            a, json_pack(
-                   "{s:s, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:o}", "rack", r->rack, "agent",
-                   jstr(r->agent), "agent_version", jstr(r->agent_version), "last_seen",
-                   jtime(r->last_seen_unix_ms), "generation", JU(r->generation), "acked_generation",
-                   JU(r->acked_generation), "hosts", JU(r->hosts), "active_installs",
-                   JU(r->active_installs), "cache_bytes",
-                   reported ? json_integer(JU(r->cache_bytes)) : json_null(), "cache_limit_bytes",
-                   reported && r->cache_limit_bytes > 0 ? json_integer(JU(r->cache_limit_bytes))
-                                                        : json_null()));
+            a, json_pack("{s:s, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "rack", r->rack,
+                         "agent", jstr(r->agent), "agent_version", jstr(r->agent_version),
+                         "last_seen", jtime(r->last_seen_unix_ms), "generation", JU(r->generation),
+                         "acked_generation", JU(r->acked_generation), "hosts", JU(r->hosts),
+                         "active_installs", JU(r->active_installs), "cache_bytes",
+                         reported ? json_integer(JU(r->cache_bytes)) : json_null(),
+                         "cache_limit_bytes", jcache(reported, r->cache_limit_bytes), "agents",
+                         agents_json(r)));
     }
     return a;
 }
@@ -620,18 +643,32 @@ static const char *human_bytes(uint64_t n, char *buf, size_t size)
 }
 
 /* "1.2G/20G", "1.2G" without a limit, "-" before the agent reported. */
-static const char *cache_use(const Rackboot__V1__RackRow *r, char *buf, size_t size)
+static const char *cache_use(uint64_t status_ms, uint64_t bytes, uint64_t limit_bytes, char *buf,
+                             size_t size)
 {
     char used[16], limit[16];
-    if (r->status_unix_ms == 0) {
+    if (status_ms == 0) {
         snprintf(buf, size, "-");
-    } else if (r->cache_limit_bytes == 0) {
-        snprintf(buf, size, "%s", human_bytes(r->cache_bytes, used, sizeof(used)));
+    } else if (limit_bytes == 0) {
+        snprintf(buf, size, "%s", human_bytes(bytes, used, sizeof(used)));
     } else {
-        snprintf(buf, size, "%s/%s", human_bytes(r->cache_bytes, used, sizeof(used)),
-                 human_bytes(r->cache_limit_bytes, limit, sizeof(limit)));
+        snprintf(buf, size, "%s/%s", human_bytes(bytes, used, sizeof(used)),
+                 human_bytes(limit_bytes, limit, sizeof(limit)));
     }
     return buf;
+}
+
+/* One line of the racks table: the rack's (hosts, active) on its first
+ * agent's line only. */
+static void rack_line(table *t, const char *rack, const char *agent, const char *version,
+                      uint64_t last_seen_ms, uint64_t acked, uint64_t generation, const char *cache,
+                      const char *hosts, const char *active, uint64_t now_ms)
+{
+    char seen[32], gen[48];
+    snprintf(gen, sizeof(gen), "%" PRIu64 "/%" PRIu64 "%s", acked, generation,
+             acked == generation ? "" : " (behind)");
+    table_add(t, rack, strempty(agent) ? "-" : agent, strempty(version) ? "-" : version,
+              ago(last_seen_ms, now_ms, seen, sizeof(seen)), gen, cache, hosts, active);
 }
 
 void render_racks_text(FILE *f, const Rackboot__V1__RackList *l, uint64_t now_ms)
@@ -641,15 +678,26 @@ void render_racks_text(FILE *f, const Rackboot__V1__RackList *l, uint64_t now_ms
               "ACTIVE");
     for (size_t i = 0; i < l->n_racks; i++) {
         const Rackboot__V1__RackRow *r = l->racks[i];
-        char seen[32], gen[48], hosts[16], active[16], cache[40];
-        snprintf(gen, sizeof(gen), "%" PRIu64 "/%" PRIu64 "%s", r->acked_generation, r->generation,
-                 r->acked_generation == r->generation ? "" : " (behind)");
+        char hosts[16], active[16], cache[40];
         snprintf(hosts, sizeof(hosts), "%u", r->hosts);
         snprintf(active, sizeof(active), "%u", r->active_installs);
-        table_add(&t, r->rack, strempty(r->agent) ? "-" : r->agent,
-                  strempty(r->agent_version) ? "-" : r->agent_version,
-                  ago(r->last_seen_unix_ms, now_ms, seen, sizeof(seen)), gen,
-                  cache_use(r, cache, sizeof(cache)), hosts, active);
+        if (r->n_agents == 0) { /* none yet, or a controller that lists none */
+            rack_line(&t, r->rack, r->agent, r->agent_version, r->last_seen_unix_ms,
+                      r->acked_generation, r->generation,
+                      cache_use(r->status_unix_ms, r->cache_bytes, r->cache_limit_bytes, cache,
+                                sizeof(cache)),
+                      hosts, active, now_ms);
+        }
+        /* A redundant pair shows as two lines, the rack named on the
+         * first. */
+        for (size_t k = 0; k < r->n_agents; k++) {
+            const Rackboot__V1__AgentRow *g = r->agents[k];
+            rack_line(&t, k == 0 ? r->rack : "", g->agent, g->agent_version, g->last_seen_unix_ms,
+                      g->acked_generation, r->generation,
+                      cache_use(g->status_unix_ms, g->cache_bytes, g->cache_limit_bytes, cache,
+                                sizeof(cache)),
+                      k == 0 ? hosts : "", k == 0 ? active : "", now_ms);
+        }
     }
     table_print(f, &t);
 }

@@ -362,6 +362,43 @@ static int add_rack_row(const store_rack *r, void *userdata)
     return wire_arena_failed(rc->a) ? -ENOMEM : 0;
 }
 
+/* Adds an agent to its rack's row. Both listings are in rack name order:
+ * the rack is at or after the one the previous agent went to. */
+typedef struct agents_ctx {
+    reply_ctx *rc;
+    size_t rack; /* index into the reply's racks */
+} agents_ctx;
+
+static int add_agent_row(const store_agent_row *a, void *userdata)
+{
+    agents_ctx *c = userdata;
+    Rackboot__V1__RackList *l = c->rc->rep.racks;
+    while (c->rack < l->n_racks && strcmp(l->racks[c->rack]->rack, a->rack) < 0) {
+        c->rack++;
+    }
+    if (c->rack == l->n_racks || !streq(l->racks[c->rack]->rack, a->rack)) {
+        return 0; /* its rack was made after the racks were listed */
+    }
+    Rackboot__V1__RackRow *rack = l->racks[c->rack];
+    Rackboot__V1__AgentRow *m = wire_alloc(c->rc->a, sizeof(*m));
+    if (!m) {
+        return -ENOMEM;
+    }
+    rackboot__v1__agent_row__init(m);
+    m->instance = a->instance;
+    m->agent = wire_strdup(c->rc->a, a->agent);
+    m->agent_version = wire_strdup(c->rc->a, a->version);
+    m->last_seen_unix_ms = a->last_seen_ms;
+    /* acked after the racks were read: not above the generation listed */
+    m->acked_generation =
+        a->acked_generation < rack->generation ? a->acked_generation : rack->generation;
+    m->cache_bytes = a->cache_bytes;
+    m->cache_limit_bytes = a->cache_limit_bytes;
+    m->status_unix_ms = a->status_ms;
+    wire_append(c->rc->a, rack->n_agents, rack->agents, m);
+    return wire_arena_failed(c->rc->a) ? -ENOMEM : 0;
+}
+
 static void do_racks_list(store *st, reply_ctx *rc)
 {
     rc->rep.body_case = RACKBOOT__V1__API_REPLY__BODY_RACKS;
@@ -371,6 +408,10 @@ static void do_racks_list(store *st, reply_ctx *rc)
     }
     rackboot__v1__rack_list__init(rc->rep.racks);
     int r = store_racks_list(st, add_rack_row, rc);
+    if (r >= 0) {
+        agents_ctx c = { .rc = rc };
+        r = store_agents_list(st, add_agent_row, &c);
+    }
     if (r < 0) {
         store_failed(st, rc, r, "cannot list racks");
     }

@@ -28,6 +28,10 @@ int fleet_tx_end(store *s, int r);
 /* A lookup that must find: 1 becomes 0, 0 becomes -ENOENT "no <what> <name>". */
 int fleet_found(store *s, int r, const char *what, const char *name);
 
+/* 0 for an agent instance the rules accept (1 .. STORE_AGENT_INSTANCE_MAX),
+ * else -EINVAL with the reason. */
+int fleet_agent_instance_check(store *s, unsigned instance);
+
 /* The profile `id` (found in this store) with its images; -ENOENT. */
 int fleet_profile_load(store *s, int64_t id, bool with_content, store_loaded_profile **ret);
 

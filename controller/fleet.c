@@ -184,6 +184,20 @@ int store_racks_list(store *s, int (*cb)(const store_rack *r, void *userdata), v
     return s->ops->racks_list(s->be, cb, userdata);
 }
 
+int store_agents_list(store *s, int (*cb)(const store_agent_row *a, void *userdata), void *userdata)
+{
+    s->errmsg[0] = '\0';
+    return s->ops->agents_list(s->be, cb, userdata);
+}
+
+int fleet_agent_instance_check(store *s, unsigned instance)
+{
+    if (instance < 1 || instance > STORE_AGENT_INSTANCE_MAX) {
+        return fleet_fail(s, -EINVAL, "invalid agent instance %u", instance);
+    }
+    return 0;
+}
+
 int store_rack_get(store *s, const char *rack, uint64_t *ret_generation,
                    uint64_t *ret_stored_through)
 {
@@ -193,7 +207,7 @@ int store_rack_get(store *s, const char *rack, uint64_t *ret_generation,
     TRY(fleet_found(s, s->ops->rack_find(s->be, rack, &id, &gen), "rack", rack));
     uint64_t through = 0;
     if (ret_stored_through) {
-        TRY(s->ops->agent_stored_through(s->be, id, &through));
+        TRY(s->ops->agent_stored_through(s->be, id, 1, &through));
         *ret_stored_through = through;
     }
     if (ret_generation) {
@@ -202,47 +216,50 @@ int store_rack_get(store *s, const char *rack, uint64_t *ret_generation,
     return 0;
 }
 
-static int agent_seen_tx(store *s, const char *rack, const char *agent, const char *version,
-                         uint64_t now)
+static int agent_seen_tx(store *s, const char *rack, unsigned instance, const char *agent,
+                         const char *version, uint64_t now)
 {
     int64_t rack_id;
     TRY(s->ops->rack_ensure(s->be, rack, now_realtime_ms(), &rack_id));
-    TRY(s->ops->agent_ensure(s->be, rack_id));
-    return s->ops->agent_seen_set(s->be, rack_id, agent, version, now);
+    TRY(s->ops->agent_ensure(s->be, rack_id, instance));
+    return s->ops->agent_seen_set(s->be, rack_id, instance, agent, version, now);
 }
 
-int store_agent_seen(store *s, const char *rack, const char *agent, const char *version,
-                     uint64_t now)
+int store_agent_seen(store *s, const char *rack, unsigned instance, const char *agent,
+                     const char *version, uint64_t now)
 {
     s->errmsg[0] = '\0';
-    if (!fleet_object_name_valid(rack) || !fleet_object_name_valid(agent) || !version ||
-        strlen(version) > RBPROTO_MAX_VERSION) {
+    TRY(fleet_agent_instance_check(s, instance));
+    /* The agent's name is its certificate's: "RACK/N" beyond agent 1. */
+    if (!fleet_object_name_valid(rack) || !agent || !*agent || strlen(agent) > STORE_NAME_MAX + 2 ||
+        !version || strlen(version) > RBPROTO_MAX_VERSION) {
         return fleet_fail(s, -EINVAL, "invalid rack, agent name or version");
     }
     TRY(fleet_tx_begin(s));
-    return fleet_tx_end(s, agent_seen_tx(s, rack, agent, version, now));
+    return fleet_tx_end(s, agent_seen_tx(s, rack, instance, agent, version, now));
 }
 
-static int agent_status_tx(store *s, const char *rack, const store_agent_status *status,
-                           uint64_t now)
+static int agent_status_tx(store *s, const char *rack, unsigned instance,
+                           const store_agent_status *status, uint64_t now)
 {
     int64_t id = 0;
     uint64_t gen = 0;
     TRY(fleet_found(s, s->ops->rack_find(s->be, rack, &id, &gen), "rack", rack));
-    return s->ops->agent_status_set(s->be, id, status, now);
+    return s->ops->agent_status_set(s->be, id, instance, status, now);
 }
 
-int store_agent_status_set(store *s, const char *rack, const store_agent_status *status,
-                           uint64_t now)
+int store_agent_status_set(store *s, const char *rack, unsigned instance,
+                           const store_agent_status *status, uint64_t now)
 {
     s->errmsg[0] = '\0';
+    TRY(fleet_agent_instance_check(s, instance));
     if (!fleet_object_name_valid(rack) || status->cache_bytes > INT64_MAX ||
         status->cache_limit_bytes > INT64_MAX ||
         (status->render_context && status->render_context_len == 0)) {
         return fleet_fail(s, -EINVAL, "invalid rack or agent status");
     }
     TRY(fleet_tx_begin(s));
-    return fleet_tx_end(s, agent_status_tx(s, rack, status, now));
+    return fleet_tx_end(s, agent_status_tx(s, rack, instance, status, now));
 }
 
 int store_agent_render_context(store *s, const char *rack, void **ret, size_t *ret_len)
@@ -253,7 +270,7 @@ int store_agent_render_context(store *s, const char *rack, void **ret, size_t *r
     TRY(fleet_found(s, s->ops->rack_find(s->be, rack, &id, &gen), "rack", rack));
     int r = s->ops->agent_render_get(s->be, id, ret, ret_len);
     if (r == 0) {
-        return fleet_fail(s, -ENOENT, "rack %s: its agent never reported a render context", rack);
+        return fleet_fail(s, -ENOENT, "rack %s: its agents never reported a render context", rack);
     }
     return r < 0 ? r : 0;
 }

@@ -13,26 +13,27 @@
 
 /* ---- Journals ---------------------------------------------------------- */
 
-static int agent_journal_tx(store *s, const char *rack, const char *journal_id)
+static int agent_journal_tx(store *s, const char *rack, unsigned instance, const char *journal_id)
 {
     int64_t rack_id;
     char held[RBPROTO_MAX_ID + 1];
     TRY(fleet_found(s, s->ops->rack_find(s->be, rack, &rack_id, NULL), "rack", rack));
-    TRY(s->ops->agent_ensure(s->be, rack_id));
-    TRY(s->ops->agent_journal_get(s->be, rack_id, held, sizeof(held)));
+    TRY(s->ops->agent_ensure(s->be, rack_id, instance));
+    TRY(s->ops->agent_journal_get(s->be, rack_id, instance, held, sizeof(held)));
     if (streq(held, journal_id)) {
         return 0;
     }
     /* The first id on record is adopted as is (an agent that sent none
      * before); any other change is a new journal. */
     bool new_epoch = *held != '\0';
-    TRY(s->ops->agent_journal_set(s->be, rack_id, journal_id, new_epoch));
+    TRY(s->ops->agent_journal_set(s->be, rack_id, instance, journal_id, new_epoch));
     return new_epoch ? 1 : 0;
 }
 
-int store_agent_journal(store *s, const char *rack, const char *journal_id)
+int store_agent_journal(store *s, const char *rack, unsigned instance, const char *journal_id)
 {
     s->errmsg[0] = '\0';
+    TRY(fleet_agent_instance_check(s, instance));
     if (!journal_id || strlen(journal_id) > RBPROTO_MAX_ID) {
         return fleet_fail(s, -EINVAL, "invalid journal id");
     }
@@ -40,7 +41,7 @@ int store_agent_journal(store *s, const char *rack, const char *journal_id)
         return 0;
     }
     TRY(fleet_tx_begin(s));
-    return fleet_tx_end(s, agent_journal_tx(s, rack, journal_id));
+    return fleet_tx_end(s, agent_journal_tx(s, rack, instance, journal_id));
 }
 
 /* ---- Events ------------------------------------------------------------ */
@@ -261,17 +262,28 @@ static int power_event_apply(store *s, const store_event *e, int64_t host_id,
     return 0;
 }
 
-static int ingest_tx(store *s, int64_t rack_id, const store_event *events, size_t n, uint64_t now,
-                     store_event_result *results, store_event_timing *timings,
-                     uint64_t *ret_through)
+/* Whether the event repeats a progress phase of its install that another
+ * agent of the rack reported (store.h): then it is a duplicate. */
+static int event_reported_elsewhere(store *s, const store_event *e, const store_install_ref *in,
+                                    unsigned instance)
+{
+    if (!phase_is_progress(e->phase)) {
+        return 0; /* notes, power: each agent's own */
+    }
+    return s->ops->event_phase_elsewhere(s->be, in->id, e->phase, instance);
+}
+
+static int ingest_tx(store *s, int64_t rack_id, unsigned instance, const store_event *events,
+                     size_t n, uint64_t now, store_event_result *results,
+                     store_event_timing *timings, uint64_t *ret_through)
 {
     uint64_t through = 0;
     int stored = 0;
     bool bump = false;
     int r;
 
-    TRY(s->ops->agent_ensure(s->be, rack_id));
-    TRY(s->ops->agent_stored_through(s->be, rack_id, &through));
+    TRY(s->ops->agent_ensure(s->be, rack_id, instance));
+    TRY(s->ops->agent_stored_through(s->be, rack_id, instance, &through));
     for (size_t i = 0; i < n; i++) {
         const store_event *e = &events[i];
         store_event_timing *timing = timings ? &timings[i] : NULL;
@@ -291,9 +303,14 @@ static int ingest_tx(store *s, int64_t rack_id, const store_event *events, size_
             res = event_check(s, rack_id, e, &in, &host_id, &why, &err);
             TRY(err);
             bool ok = res == STORE_EVENT_STORED, power = rbproto_phase_is_power(e->phase);
-            bool inserted;
-            TRY(s->ops->event_insert(s->be, rack_id, e, ok ? in.id : 0, ok && power ? host_id : 0,
-                                     now, ok ? NULL : why, &inserted));
+            bool inserted = false;
+            if (ok && !power && (r = event_reported_elsewhere(s, e, &in, instance)) != 0) {
+                TRY(r); /* 1: the other agent's counts; nothing written */
+            } else {
+                TRY(s->ops->event_insert(s->be, rack_id, instance, e, ok ? in.id : 0,
+                                         ok && power ? host_id : 0, now, ok ? NULL : why,
+                                         &inserted));
+            }
             if (!inserted) {
                 res = STORE_EVENT_DUPLICATE;
             } else if (ok && power) {
@@ -318,11 +335,11 @@ static int ingest_tx(store *s, int64_t rack_id, const store_event *events, size_
         through = events[n - 1].seq;
     }
     /* Then over every seq stored beyond it (none, from our own agent). */
-    while ((r = s->ops->event_find(s->be, rack_id, through + 1)) == 1) {
+    while ((r = s->ops->event_find(s->be, rack_id, instance, through + 1)) == 1) {
         through++;
     }
     TRY(r);
-    TRY(s->ops->agent_stored_set(s->be, rack_id, through, now));
+    TRY(s->ops->agent_stored_set(s->be, rack_id, instance, through, now));
     if (bump) {
         TRY(s->ops->rack_bump(s->be, rack_id));
     }
@@ -330,26 +347,30 @@ static int ingest_tx(store *s, int64_t rack_id, const store_event *events, size_
     return stored;
 }
 
-int store_events_ingest(store *s, const char *rack, const store_event *events, size_t n,
-                        uint64_t now, store_event_result *results, uint64_t *ret_stored_through)
+int store_events_ingest(store *s, const char *rack, unsigned instance, const store_event *events,
+                        size_t n, uint64_t now, store_event_result *results,
+                        uint64_t *ret_stored_through)
 {
-    return store_events_ingest_timed(s, rack, events, n, now, results, NULL, ret_stored_through);
+    return store_events_ingest_timed(s, rack, instance, events, n, now, results, NULL,
+                                     ret_stored_through);
 }
 
-int store_events_ingest_timed(store *s, const char *rack, const store_event *events, size_t n,
-                              uint64_t now, store_event_result *results,
-                              store_event_timing *timings, uint64_t *ret_stored_through)
+int store_events_ingest_timed(store *s, const char *rack, unsigned instance,
+                              const store_event *events, size_t n, uint64_t now,
+                              store_event_result *results, store_event_timing *timings,
+                              uint64_t *ret_stored_through)
 {
     int64_t rack_id;
     uint64_t through = 0;
     s->errmsg[0] = '\0';
+    TRY(fleet_agent_instance_check(s, instance));
     if (n > 0 && !events) {
         return fleet_fail(s, -EINVAL, "no events");
     }
     TRY(fleet_tx_begin(s));
     int r = fleet_found(s, s->ops->rack_find(s->be, rack, &rack_id, NULL), "rack", rack);
     if (r >= 0) {
-        r = ingest_tx(s, rack_id, events, n, now, results, timings, &through);
+        r = ingest_tx(s, rack_id, instance, events, n, now, results, timings, &through);
     }
     r = fleet_tx_end(s, r);
     if (r >= 0 && ret_stored_through) {

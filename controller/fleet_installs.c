@@ -323,10 +323,11 @@ int store_rack_intents(store *s, const char *rack, uint64_t *ret_generation,
 
 /* ---- Acks -------------------------------------------------------------- */
 
-static int agent_ack_tx(store *s, int64_t rack_id, uint64_t generation, uint64_t now)
+static int agent_ack_tx(store *s, int64_t rack_id, unsigned instance, uint64_t generation,
+                        uint64_t now)
 {
-    TRY(s->ops->agent_ensure(s->be, rack_id));
-    TRY(s->ops->agent_acked_set(s->be, rack_id, generation, now));
+    TRY(s->ops->agent_ensure(s->be, rack_id, instance));
+    TRY(s->ops->agent_acked_set(s->be, rack_id, instance, generation, now));
     /* Every requested install the ack covers takes the same transition:
      * install_fsm decides it once, the store applies it to all of them in
      * one statement (not one per install: 100 per rack, 100,000 per fleet). */
@@ -336,11 +337,13 @@ static int agent_ack_tx(store *s, int64_t rack_id, uint64_t generation, uint64_t
     return s->ops->installs_requested_set_state(s->be, rack_id, generation, next, now);
 }
 
-int store_agent_ack(store *s, const char *rack, uint64_t generation, uint64_t now)
+int store_agent_ack(store *s, const char *rack, unsigned instance, uint64_t generation,
+                    uint64_t now)
 {
     int64_t rack_id;
     uint64_t current;
     s->errmsg[0] = '\0';
+    TRY(fleet_agent_instance_check(s, instance));
     TRY(fleet_tx_begin(s));
     int r = fleet_found(s, s->ops->rack_find(s->be, rack, &rack_id, &current), "rack", rack);
     if (r >= 0 && generation > current) {
@@ -349,7 +352,7 @@ int store_agent_ack(store *s, const char *rack, uint64_t generation, uint64_t no
                        generation, current);
     }
     if (r >= 0) {
-        r = agent_ack_tx(s, rack_id, generation, now);
+        r = agent_ack_tx(s, rack_id, instance, generation, now);
     }
     return fleet_tx_end(s, r);
 }

@@ -28,6 +28,25 @@ static const double fanout_bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 static const double milestone_bounds[] = { 5,    10,   30,   60,   120,  300,  600,  900,
                                            1200, 1800, 2700, 3600, 5400, 7200, 10800 };
 
+_Static_assert(PKI_AGENT_INSTANCE_MAX == STORE_AGENT_INSTANCE_MAX, "one range of agent instances");
+
+/* An agent as the store knows it: agent `instance` of `rack` (pki.h:
+ * agent 1 is named after its rack, agent N "RACK/N"), and its name, which
+ * the logs and the fan-out's measurements go by. */
+typedef struct hub_agent {
+    char name[PKI_NAME_MAX + 1];
+    char rack[PKI_NAME_MAX + 1];
+    unsigned instance;
+} hub_agent;
+
+/* The agent a proven agent identity names; -EINVAL if it names none
+ * (auth proved the role, so only a bug gets there). */
+static int hub_agent_of(const auth_peer *peer, hub_agent *ret)
+{
+    snprintf(ret->name, sizeof(ret->name), "%s", peer->id.name);
+    return pki_agent_name_split(peer->id.name, ret->rack, &ret->instance);
+}
+
 /* A rack's generation announced to its waiting agent and not acked yet:
  * when the hub learned of it (the poke after the write that moved it). */
 typedef struct fanout_wait {
@@ -39,7 +58,7 @@ typedef struct fanout_wait {
 typedef struct parked {
     rpc_call *call;
     uint32_t pipe;
-    char rack[STORE_NAME_MAX + 1];
+    hub_agent agent;
     uint64_t held;
     uint64_t deadline_ms; /* monotonic */
     struct parked *prev, *next;
@@ -199,7 +218,7 @@ typedef struct sync_job {
     hub *h;
     rpc_call *call;
     uint32_t pipe;
-    char rack[STORE_NAME_MAX + 1];
+    hub_agent agent;
     uint64_t acked;            /* the agent's ack to record first; 0: none */
     uint64_t held;             /* the generation the agent holds */
     uint32_t wait_ms;          /* park for that long when unchanged; 0: answer */
@@ -231,13 +250,14 @@ static void sync_work(store *st, void *arg)
     sync_job *j = arg;
     if (j->has_status) {
         /* Not the sync's business: a failure is logged, the sync goes on. */
-        j->status_r = store_agent_status_set(st, j->rack, &j->status, j->now);
+        j->status_r =
+            store_agent_status_set(st, j->agent.rack, j->agent.instance, &j->status, j->now);
         if (j->status_r < 0) {
-            log_debug("hub: rack=%s status not recorded: %s", j->rack, store_errmsg(st));
+            log_debug("hub: rack=%s status not recorded: %s", j->agent.name, store_errmsg(st));
         }
     }
     if (j->acked > 0) {
-        j->ack_r = store_agent_ack(st, j->rack, j->acked, j->now);
+        j->ack_r = store_agent_ack(st, j->agent.rack, j->agent.instance, j->acked, j->now);
         if (j->ack_r == -EINVAL) {
             /* Ahead of the rack: the agent holds state from another store
              * (restored from a backup, or a rebuilt controller). Its ack
@@ -252,7 +272,7 @@ static void sync_work(store *st, void *arg)
         }
     }
     uint64_t gen = 0;
-    j->r = store_rack_get(st, j->rack, &gen, NULL);
+    j->r = store_rack_get(st, j->agent.rack, &gen, NULL);
     if (j->r >= 0 && gen == j->held) {
         j->resp.generation = gen;
         j->unchanged = true;
@@ -260,12 +280,12 @@ static void sync_work(store *st, void *arg)
     }
     if (j->r >= 0) {
         sync_build b = { .a = j->a, .resp = &j->resp };
-        j->r = store_rack_intents(st, j->rack, &j->resp.generation, add_intent, &b);
+        j->r = store_rack_intents(st, j->agent.rack, &j->resp.generation, add_intent, &b);
         /* A read of its own, after the intents' snapshot: a command made
          * in between comes with this answer or the next, and one ended in
          * between is withdrawn by the next (its event bumped the rack). */
         if (j->r >= 0) {
-            j->r = store_rack_power(st, j->rack, add_bmc, add_power, &b);
+            j->r = store_rack_power(st, j->agent.rack, add_bmc, add_power, &b);
         }
     }
     if (j->r < 0) {
@@ -286,7 +306,7 @@ static void park(hub *h, sync_job *j)
     }
     p->call = j->call;
     p->pipe = j->pipe;
-    snprintf(p->rack, sizeof(p->rack), "%s", j->rack);
+    p->agent = j->agent;
     p->held = j->resp.generation;
     p->deadline_ms = now_monotonic_ms() + j->wait_ms;
     p->next = h->parked;
@@ -295,7 +315,7 @@ static void park(hub *h, sync_job *j)
     }
     h->parked = p;
     h->n_parked++;
-    log_debug("hub: rack=%s parked generation=%" PRIu64 " wait_ms=%" PRIu32, p->rack, p->held,
+    log_debug("hub: rack=%s parked generation=%" PRIu64 " wait_ms=%" PRIu32, p->agent.name, p->held,
               j->wait_ms);
 }
 
@@ -307,12 +327,12 @@ static void sync_log_ack(const sync_job *j)
     if (j->ack_r == -EINVAL) {
         log_warn("hub: rack=%s agent acked generation %" PRIu64 " that this store never had; "
                  "sending the rack's state",
-                 j->rack, j->acked);
+                 j->agent.name, j->acked);
     } else if (j->ack_r < 0) {
-        log_error("hub: rack=%s ack generation=%" PRIu64 " failed: %s (%s)", j->rack, j->acked,
-                  errstr(j->ack_r), j->errmsg);
+        log_error("hub: rack=%s ack generation=%" PRIu64 " failed: %s (%s)", j->agent.name,
+                  j->acked, errstr(j->ack_r), j->errmsg);
     } else if (j->ack_r > 0) {
-        log_info("hub: rack=%s acked generation=%" PRIu64 " dispatched=%d", j->rack, j->acked,
+        log_info("hub: rack=%s acked generation=%" PRIu64 " dispatched=%d", j->agent.name, j->acked,
                  j->ack_r);
     }
 }
@@ -327,7 +347,7 @@ static void sync_send(hub *h, sync_job *j)
     }
     if (j->r < 0) {
         if (j->ack_r >= 0) {
-            log_error("hub: rack=%s cannot read its intents: %s (%s)", j->rack, errstr(j->r),
+            log_error("hub: rack=%s cannot read its intents: %s (%s)", j->agent.name, errstr(j->r),
                       j->errmsg);
         }
         reply_error(j->call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "the store failed");
@@ -346,7 +366,7 @@ static void sync_send(hub *h, sync_job *j)
     } else {
         log_debug("hub: rack=%s sync generation=%" PRIu64 " intents=%zu profiles=%zu bmcs=%zu "
                   "power=%zu",
-                  j->rack, j->resp.generation, j->resp.n_intents, j->resp.n_profiles,
+                  j->agent.name, j->resp.generation, j->resp.n_intents, j->resp.n_profiles,
                   j->resp.n_bmcs, j->resp.n_power);
     }
     Rackboot__V1__AgentReply rep = RACKBOOT__V1__AGENT_REPLY__INIT;
@@ -363,7 +383,7 @@ static void sync_done(void *arg, int status)
     if (status == -ECANCELED) {
         rpc_call_drop(j->call); /* shutting down */
     } else if (status < 0) {
-        log_error("hub: rack=%s sync: the store did not commit: %s", j->rack, errstr(status));
+        log_error("hub: rack=%s sync: the store did not commit: %s", j->agent.name, errstr(status));
         reply_error(j->call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "the store failed");
     } else {
         sync_send(h, j);
@@ -372,8 +392,8 @@ static void sync_done(void *arg, int status)
 }
 
 /* Hands a sync to the store queue; answers it at once when that fails. */
-static void sync_submit(hub *h, rpc_call *call, const char *rack, uint64_t acked, uint64_t held,
-                        uint32_t wait_ms, const Rackboot__V1__AgentStatus *status)
+static void sync_submit(hub *h, rpc_call *call, const hub_agent *agent, uint64_t acked,
+                        uint64_t held, uint32_t wait_ms, const Rackboot__V1__AgentStatus *status)
 {
     sync_job *j = calloc(1, sizeof(*j));
     if (j) {
@@ -405,13 +425,13 @@ static void sync_submit(hub *h, rpc_call *call, const char *rack, uint64_t acked
     j->h = h;
     j->call = call;
     j->pipe = rpc_call_pipe(call);
-    snprintf(j->rack, sizeof(j->rack), "%s", rack);
+    j->agent = *agent;
     j->acked = acked;
     j->held = held;
     j->wait_ms = wait_ms;
     j->now = now_realtime_ms();
     rackboot__v1__sync_response__init(&j->resp);
-    j->resp.rack = j->rack;
+    j->resp.rack = j->agent.rack;
     if (store_queue_submit_grouped(h->queue, sync_work, sync_done, j) < 0) {
         sync_job_free(j);
         reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "out of memory");
@@ -438,11 +458,15 @@ static void handle_sync(hub *h, rpc_call *call, const auth_peer *peer,
                         const Rackboot__V1__SyncRequest *req)
 {
     uint32_t wait = req->max_wait_ms < h->max_wait_ms ? req->max_wait_ms : h->max_wait_ms;
-    if (req->acked_generation > 0) {
-        fanout_acked(h, peer->id.name, req->acked_generation);
+    hub_agent agent;
+    if (hub_agent_of(peer, &agent) < 0) {
+        reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED, "not an agent's identity");
+        return;
     }
-    sync_submit(h, call, peer->id.name, req->acked_generation, req->held_generation, wait,
-                req->status);
+    if (req->acked_generation > 0) {
+        fanout_acked(h, agent.name, req->acked_generation);
+    }
+    sync_submit(h, call, &agent, req->acked_generation, req->held_generation, wait, req->status);
 }
 
 /* ---- Pokes ------------------------------------------------------------- */
@@ -488,11 +512,11 @@ static void poke_done(void *arg, int status)
     while (status >= 0 && p) {
         parked *next = p->next;
         rack_gen key;
-        snprintf(key.rack, sizeof(key.rack), "%s", p->rack);
+        snprintf(key.rack, sizeof(key.rack), "%s", p->agent.rack);
         const rack_gen *g = bsearch(&key, j->racks, j->n, sizeof(*j->racks), rack_gen_cmp);
         if (g && g->read && g->generation != p->held) {
-            fanout_start(h, p->rack, g->generation, j->poked_ms);
-            sync_submit(h, p->call, p->rack, 0, p->held, 0, NULL);
+            fanout_start(h, p->agent.name, g->generation, j->poked_ms);
+            sync_submit(h, p->call, &p->agent, 0, p->held, 0, NULL);
             park_remove(h, p);
         }
         p = next;
@@ -510,7 +534,7 @@ static void poke(hub *h, const char *rack)
      * with a poke of 2,000 racks held 300 MiB). */
     size_t want = 0;
     for (const parked *p = h->parked; p; p = p->next) {
-        want += !rack || streq(p->rack, rack);
+        want += !rack || streq(p->agent.rack, rack);
     }
     if (want == 0) {
         return;
@@ -524,8 +548,8 @@ static void poke(hub *h, const char *rack)
     }
     size_t n = 0;
     for (const parked *p = h->parked; p; p = p->next) {
-        if (!rack || streq(p->rack, rack)) {
-            snprintf(racks[n++].rack, sizeof(racks->rack), "%s", p->rack);
+        if (!rack || streq(p->agent.rack, rack)) {
+            snprintf(racks[n++].rack, sizeof(racks->rack), "%s", p->agent.rack);
         }
     }
     qsort(racks, n, sizeof(*racks), rack_gen_cmp);
@@ -568,7 +592,7 @@ static void on_tick(uv_timer_t *t)
     while (p) {
         parked *next = p->next;
         if (p->deadline_ms <= now) {
-            sync_submit(h, p->call, p->rack, 0, p->held, 0, NULL);
+            sync_submit(h, p->call, &p->agent, 0, p->held, 0, NULL);
             park_remove(h, p);
         }
         p = next;
@@ -582,7 +606,7 @@ typedef struct events_job {
     hub *h;
     rpc_call *call;
     uint32_t pipe;
-    char rack[STORE_NAME_MAX + 1];
+    hub_agent agent;
     Rackboot__V1__AgentRequest *req; /* owned: the events point into it */
     const char *journal_id;
     store_event *evs;
@@ -614,10 +638,10 @@ static events_job *events_job_free(events_job *j)
 static void events_work(store *st, void *arg)
 {
     events_job *j = arg;
-    j->fresh = store_agent_journal(st, j->rack, j->journal_id);
+    j->fresh = store_agent_journal(st, j->agent.rack, j->agent.instance, j->journal_id);
     if (j->fresh >= 0) {
-        j->stored = store_events_ingest_timed(st, j->rack, j->evs, j->n, j->now, j->results,
-                                              j->timings, &j->through);
+        j->stored = store_events_ingest_timed(st, j->agent.rack, j->agent.instance, j->evs, j->n,
+                                              j->now, j->results, j->timings, &j->through);
     }
     if (j->fresh < 0 || j->stored < 0) {
         snprintf(j->errmsg, sizeof(j->errmsg), "%s", store_errmsg(st));
@@ -644,7 +668,7 @@ static void hub_count_event(hub *h, store_event_result res, const store_event_ti
  * idempotent). */
 static void events_send(hub *h, events_job *j)
 {
-    const char *rack = j->rack;
+    const char *rack = j->agent.name;
     if (j->fresh < 0) {
         log_error("hub: rack=%s cannot record the agent's journal: %s (%s)", rack, errstr(j->fresh),
                   j->errmsg);
@@ -690,7 +714,7 @@ static void events_send(hub *h, events_job *j)
     if (j->stored > 0) {
         /* An install that ended withdraws its intent, from this rack only:
          * one read, not one per parked agent of the fleet. */
-        poke(h, rack);
+        poke(h, j->agent.rack);
         if (h->on_change) {
             h->on_change(h->userdata, true);
         }
@@ -705,8 +729,8 @@ static void events_done(void *arg, int status)
     if (status == -ECANCELED) {
         rpc_call_drop(j->call); /* shutting down; the agent re-sends */
     } else if (status < 0) {
-        log_error("hub: rack=%s cannot store %zu events: the store did not commit: %s", j->rack,
-                  j->n, errstr(status));
+        log_error("hub: rack=%s cannot store %zu events: the store did not commit: %s",
+                  j->agent.name, j->n, errstr(status));
         reply_error(j->call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "the store failed");
     } else {
         events_send(h, j);
@@ -737,7 +761,11 @@ static void handle_events(hub *h, rpc_call *call, const auth_peer *peer,
     j->h = h;
     j->call = call;
     j->pipe = rpc_call_pipe(call);
-    snprintf(j->rack, sizeof(j->rack), "%s", peer->id.name);
+    if (hub_agent_of(peer, &j->agent) < 0) {
+        events_job_free(j);
+        reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED, "not an agent's identity");
+        return;
+    }
     j->journal_id = batch->journal_id;
     j->n = n;
     j->now = now_realtime_ms();
@@ -795,7 +823,7 @@ typedef struct seen_job {
     hub *h;
     rpc_call *call;
     uint32_t pipe;
-    char rack[STORE_NAME_MAX + 1];
+    hub_agent agent;
     char version[sizeof(((auth_peer *)0)->version)];
     uint64_t now;
     int r;
@@ -805,7 +833,8 @@ typedef struct seen_job {
 static void seen_work(store *st, void *arg)
 {
     seen_job *j = arg;
-    j->r = store_agent_seen(st, j->rack, j->rack, j->version, j->now);
+    j->r =
+        store_agent_seen(st, j->agent.rack, j->agent.instance, j->agent.name, j->version, j->now);
     if (j->r < 0) {
         snprintf(j->errmsg, sizeof(j->errmsg), "%s", store_errmsg(st));
     }
@@ -823,18 +852,18 @@ static void seen_done(void *arg, int status)
     if (status == -ECANCELED || !auth_identity(h->auth, j->pipe)) {
         rpc_call_drop(j->call); /* shutting down, or gone meanwhile */
     } else if (j->r < 0) {
-        log_error("hub: rack=%s cannot record the agent: %s (%s)", j->rack, errstr(j->r),
+        log_error("hub: rack=%s cannot record the agent: %s (%s)", j->agent.name, errstr(j->r),
                   j->errmsg);
         auth_pipe_closed(h->auth, j->pipe);
         reply_error(j->call, RACKBOOT__V1__STATUS__STATUS_UNAVAILABLE, "the store failed");
     } else {
         char version[80];
-        log_info("hub: agent of rack=%s connected version=%s", j->rack,
+        log_info("hub: agent of rack=%s connected version=%s", j->agent.name,
                  log_quote(version, sizeof(version), j->version));
         Rackboot__V1__AuthResult res = RACKBOOT__V1__AUTH_RESULT__INIT;
         res.role = RACKBOOT__V1__ROLE__ROLE_AGENT;
-        res.name = j->rack;
-        res.rack = j->rack;
+        res.name = j->agent.name;
+        res.rack = j->agent.rack;
         res.controller_version = RB_UNCONST(RACKBOOT_VERSION);
         Rackboot__V1__AgentReply rep = RACKBOOT__V1__AGENT_REPLY__INIT;
         rep.body_case = RACKBOOT__V1__AGENT_REPLY__BODY_AUTH_RESULT;
@@ -854,18 +883,6 @@ static void handle_proof(hub *h, rpc_call *call, const Rackboot__V1__AuthProof *
         reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED, reason.text);
         return;
     }
-    /* A rack's second agent ("RACK/N", pki.h) needs the store to tell the
-     * two apart (their journals, acks and events): until it does, it is
-     * refused by name rather than taken for a rack called "RACK/N". */
-    char rack[PKI_NAME_MAX + 1];
-    unsigned instance = 0;
-    if (pki_agent_name_split(peer->id.name, rack, &instance) < 0 || instance != 1) {
-        log_warn("hub: agent %s refused: this controller serves one agent per rack", peer->id.name);
-        auth_pipe_closed(h->auth, rpc_call_pipe(call));
-        reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED,
-                    "this controller serves one agent per rack (agent instance 1)");
-        return;
-    }
     seen_job *j = calloc(1, sizeof(*j));
     if (!j) {
         auth_pipe_closed(h->auth, rpc_call_pipe(call));
@@ -875,7 +892,13 @@ static void handle_proof(hub *h, rpc_call *call, const Rackboot__V1__AuthProof *
     j->h = h;
     j->call = call;
     j->pipe = rpc_call_pipe(call);
-    snprintf(j->rack, sizeof(j->rack), "%s", peer->id.name);
+    if (hub_agent_of(peer, &j->agent) < 0) {
+        free(j);
+        log_warn("hub: %s is not an agent's name", peer->id.name);
+        auth_pipe_closed(h->auth, rpc_call_pipe(call));
+        reply_error(call, RACKBOOT__V1__STATUS__STATUS_UNAUTHORIZED, "not an agent's identity");
+        return;
+    }
     snprintf(j->version, sizeof(j->version), "%s", peer->version);
     j->now = now_realtime_ms();
     if (store_queue_submit_grouped(h->queue, seen_work, seen_done, j) < 0) {

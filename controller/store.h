@@ -50,7 +50,7 @@ typedef struct store store;
 #define STORE_TOKEN_LEN 32u /* install token: 128 random bits, hex */
 
 /* Current schema version (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 11
+#define STORE_SCHEMA_VERSION 12
 
 /* Opens (creating the file, and the schema, when missing) and migrates the
  * store at `path`. -EPROTO if the file's schema is newer than this code
@@ -178,8 +178,18 @@ int store_hosts_list(store *s, const store_page *page,
 
 /* ---- Racks and agents -------------------------------------------------- */
 
+/* A rack may have several agents (issue 17: a redundant pair), each
+ * named by its certificate: agent 1 by the rack's name, agent N (2 ..
+ * STORE_AGENT_INSTANCE_MAX) by "RACK/N" (pki_agent_name()). Each has its
+ * own acks, journal and event seqs; the rack's intents and generation are
+ * shared. */
+#define STORE_AGENT_INSTANCE_MAX 9u
+
+/* A rack, with the first of its agents (the lowest instance, normally the
+ * primary; store_agents_list() lists them all). */
 typedef struct store_rack {
     const char *name;
+    uint32_t agents;           /* how many agents have made contact */
     const char *agent;         /* "" before the agent's first contact */
     const char *agent_version; /* "" likewise */
     uint64_t last_seen_ms;     /* 0: never */
@@ -196,12 +206,34 @@ typedef struct store_rack {
 } store_rack;
 
 int store_racks_list(store *s, int (*cb)(const store_rack *r, void *userdata), void *userdata);
+/* The rack's generation and its agent 1's stored_through (0 without one). */
 int store_rack_get(store *s, const char *rack, uint64_t *ret_generation,
                    uint64_t *ret_stored_through);
-/* The hub calls this when an agent has proven its identity: creates the
- * rack if new and records the agent's name, version and last contact. */
-int store_agent_seen(store *s, const char *rack, const char *agent, const char *version,
-                     uint64_t now);
+
+/* One agent of a rack, as store_agents_list() reports it. */
+typedef struct store_agent_row {
+    const char *rack;
+    unsigned instance; /* 1 .. STORE_AGENT_INSTANCE_MAX */
+    const char *agent; /* its name, "" before its first contact */
+    const char *version;
+    uint64_t last_seen_ms;
+    uint64_t acked_generation;
+    uint64_t stored_through;
+    uint64_t cache_bytes;
+    uint64_t cache_limit_bytes;
+    uint64_t status_ms;
+    bool has_render_context;
+} store_agent_row;
+
+/* Every agent of every rack, by rack name then instance. */
+int store_agents_list(store *s, int (*cb)(const store_agent_row *a, void *userdata),
+                      void *userdata);
+
+/* The hub calls this when agent `instance` of `rack` has proven its
+ * identity: creates the rack if new and records the agent's name, version
+ * and last contact. */
+int store_agent_seen(store *s, const char *rack, unsigned instance, const char *agent,
+                     const char *version, uint64_t now);
 
 /* What an agent reports of itself with its syncs (AgentStatus). */
 typedef struct store_agent_status {
@@ -220,11 +252,11 @@ typedef struct store_agent_status {
  * minute for "last seen", not one per sync. -ENOENT for a rack without an
  * agent row (store_agent_seen comes first). */
 #define STORE_AGENT_STATUS_REFRESH_MS 60000u
-int store_agent_status_set(store *s, const char *rack, const store_agent_status *status,
-                           uint64_t now);
-/* The rack agent's render context as it sent it, packed, in a new buffer
- * (free() it). -ENOENT for an unknown rack or one whose agent never sent
- * one. */
+int store_agent_status_set(store *s, const char *rack, unsigned instance,
+                           const store_agent_status *status, uint64_t now);
+/* The render context the rack's agents last sent (of the one that
+ * reported last), packed, in a new buffer (free() it). -ENOENT for an
+ * unknown rack or one whose agents never sent one. */
 int store_agent_render_context(store *s, const char *rack, void **ret, size_t *ret_len);
 
 /* ---- Images and profiles ----------------------------------------------- */
@@ -297,11 +329,13 @@ typedef struct store_intent {
 int store_rack_intents(store *s, const char *rack, uint64_t *ret_generation,
                        int (*cb)(const store_intent *in, void *userdata), void *userdata);
 
-/* The agent of `rack` has persisted `generation`: installs of that rack
- * created in that generation or before, still requested, become
- * dispatched. Records the ack and last contact. -EINVAL for a generation
- * above the rack's. Returns the number of installs dispatched. */
-int store_agent_ack(store *s, const char *rack, uint64_t generation, uint64_t now);
+/* Agent `instance` of `rack` has persisted `generation`: installs of that
+ * rack created in that generation or before, still requested, become
+ * dispatched (the first of the rack's agents to ack dispatches them).
+ * Records the ack and last contact. -EINVAL for a generation above the
+ * rack's. Returns the number of installs dispatched. */
+int store_agent_ack(store *s, const char *rack, unsigned instance, uint64_t generation,
+                    uint64_t now);
 
 /* ---- Events ------------------------------------------------------------ */
 
@@ -331,23 +365,28 @@ typedef enum store_event_result {
 
 const char *store_event_result_to_string(store_event_result r);
 
-/* The agent of `rack` sends events from the journal `journal_id`
+/* Agent `instance` of `rack` sends events from the journal `journal_id`
  * (EventBatch.journal_id). A journal other than the one on record (the
  * agent's state was wiped or the machine replaced) starts a new sequence
  * space: its seqs count from 1 again, none of them a duplicate of the old
  * journal's, and stored_through restarts at 0. Returns 1 when a new space
  * began, 0 otherwise (the same journal, the first id on record, or an empty
  * id from an agent that sends none). -ENOENT for an unknown rack. */
-int store_agent_journal(store *s, const char *rack, const char *journal_id);
+int store_agent_journal(store *s, const char *rack, unsigned instance, const char *journal_id);
 
-/* Stores a batch of events from the agent of `rack`, in ONE transaction:
- * events already handled (rack, seq) are skipped; events about hosts
+/* Stores a batch of events from agent `instance` of `rack`, in ONE
+ * transaction: events already handled (rack, instance, journal, seq) are
+ * skipped; events about hosts
  * outside the rack or unknown installs are refused (their seq counts as
  * handled, so the agent can drop them, and the refusal is kept for audit
  * but never shown as the host's event); every other event is recorded and
  * applied to its install through install_fsm (recorded even when it does
  * not move the state); duid_learned events record the DUID to MAC binding;
  * an install reaching installed or failed bumps the rack's generation.
+ * A progress phase of an install that another agent of the rack already
+ * reported (both agents of a pair saw the host) is a duplicate: each phase
+ * counts once, and the install only ever moves forwards, so the phases
+ * reported by both count in order whichever agent's arrives first.
  * results (if not NULL, n entries) gets each event's result; it is
  * meaningful only when the call succeeds (on failure nothing was stored and
  * the agent re-sends the batch).
@@ -356,8 +395,9 @@ int store_agent_journal(store *s, const char *rack, const char *journal_id);
  * unacknowledged event on: seqs it skips (before or between its events) no
  * longer exist at the agent and count as handled, so a gap in an agent's
  * journal never stalls its stream. Returns the number of events stored now. */
-int store_events_ingest(store *s, const char *rack, const store_event *events, size_t n,
-                        uint64_t now, store_event_result *results, uint64_t *ret_stored_through);
+int store_events_ingest(store *s, const char *rack, unsigned instance, const store_event *events,
+                        size_t n, uint64_t now, store_event_result *results,
+                        uint64_t *ret_stored_through);
 
 /* How long an install took to get somewhere, for the controller's metrics
  * (deploy/METRICS.md): from its dispatch (the ack of its agent) to the
@@ -378,9 +418,10 @@ typedef struct store_event_timing {
  * milestone each stored event took its install to, when the install was
  * dispatched (an install that skipped dispatched has no start to measure
  * from). Meaningful only when the call succeeds. */
-int store_events_ingest_timed(store *s, const char *rack, const store_event *events, size_t n,
-                              uint64_t now, store_event_result *results,
-                              store_event_timing *timings, uint64_t *ret_stored_through);
+int store_events_ingest_timed(store *s, const char *rack, unsigned instance,
+                              const store_event *events, size_t n, uint64_t now,
+                              store_event_result *results, store_event_timing *timings,
+                              uint64_t *ret_stored_through);
 
 /* Moves every install whose phase deadline (install_deadline()) is at or
  * before `now` to timed_out, bumping their racks' generations. Returns the

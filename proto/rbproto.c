@@ -548,6 +548,24 @@ static int check_name(const char *what, const char *s, bool required)
     return check_text(what, s, TEXT_NAME, RBPROTO_MAX_NAME, required);
 }
 
+/* An agent's name: its rack's, or "RACK/N" for the rack's agent N (2 ..
+ * RBPROTO_MAX_AGENT_INSTANCE), as pki.h names agent certificates. */
+static int check_agent_name(const char *what, const char *s, bool required)
+{
+    size_t n = s ? strnlen(s, RBPROTO_MAX_NAME + 1) : 0;
+    const char *slash = n > 0 ? memchr(s, '/', n) : NULL;
+    if (!slash) {
+        return check_name(what, s, required);
+    }
+    size_t rack_len = (size_t)(slash - s);
+    if (n > RBPROTO_MAX_NAME || rack_len == 0 || n - rack_len != 2 || slash[1] < '2' ||
+        slash[1] > (char)('0' + RBPROTO_MAX_AGENT_INSTANCE) ||
+        !text_chars_valid(s, rack_len, TEXT_NAME)) {
+        return reject("%s: not an agent's name", what);
+    }
+    return 0;
+}
+
 static int check_id(const char *what, const char *s, bool required)
 {
     return check_text(what, s, TEXT_ID, RBPROTO_MAX_ID, required);
@@ -838,8 +856,13 @@ int rbproto_validate_auth_result(const Rackboot__V1__AuthResult *m)
         return reject("auth_result: missing");
     }
     TRY(check_enum("auth_result.role", ENUM_DESC(role), m->role, REQUIRED));
-    TRY(check_name("auth_result.name", m->name, REQUIRED));
-    /* An agent's identity is its rack; it is what scopes every later message. */
+    if (m->role == RACKBOOT__V1__ROLE__ROLE_AGENT) {
+        TRY(check_agent_name("auth_result.name", m->name, REQUIRED));
+    } else {
+        TRY(check_name("auth_result.name", m->name, REQUIRED));
+    }
+    /* An agent's identity names its rack; it is what scopes every later
+     * message. */
     TRY(check_name("auth_result.rack", m->rack, m->role == RACKBOOT__V1__ROLE__ROLE_AGENT));
     return check_text("auth_result.controller_version", m->controller_version, TEXT_LINE,
                       RBPROTO_MAX_VERSION, REQUIRED);
@@ -1469,7 +1492,7 @@ static int validate_rack_row(const Rackboot__V1__RackRow *m)
         return reject("rack_row: missing");
     }
     TRY(check_name("rack_row.rack", m->rack, REQUIRED));
-    TRY(check_name("rack_row.agent", m->agent, OPTIONAL));
+    TRY(check_agent_name("rack_row.agent", m->agent, OPTIONAL));
     TRY(check_line("rack_row.agent_version", m->agent_version, RBPROTO_MAX_VERSION));
     if (m->acked_generation > m->generation) {
         return reject("rack_row: acked generation above generation");
@@ -1478,6 +1501,25 @@ static int validate_rack_row(const Rackboot__V1__RackRow *m)
         m->cache_limit_bytes > RBPROTO_MAX_CACHE_BYTES) {
         return reject("rack_row: cache size above %llu bytes",
                       (unsigned long long)RBPROTO_MAX_CACHE_BYTES);
+    }
+    if (m->n_agents > RBPROTO_MAX_AGENT_INSTANCE) {
+        return reject("rack_row: more than %u agents", RBPROTO_MAX_AGENT_INSTANCE);
+    }
+    for (size_t i = 0; i < m->n_agents; i++) {
+        const Rackboot__V1__AgentRow *a = m->agents[i];
+        if (!a || a->instance < 1 || a->instance > RBPROTO_MAX_AGENT_INSTANCE) {
+            return reject("rack_row.agents[%zu]: missing or bad instance", i);
+        }
+        TRY(check_agent_name("rack_row.agents.agent", a->agent, OPTIONAL));
+        TRY(check_line("rack_row.agents.agent_version", a->agent_version, RBPROTO_MAX_VERSION));
+        if (a->acked_generation > m->generation) {
+            return reject("rack_row.agents[%zu]: acked generation above generation", i);
+        }
+        if (a->cache_bytes > RBPROTO_MAX_CACHE_BYTES ||
+            a->cache_limit_bytes > RBPROTO_MAX_CACHE_BYTES) {
+            return reject("rack_row.agents[%zu]: cache size above %llu bytes", i,
+                          (unsigned long long)RBPROTO_MAX_CACHE_BYTES);
+        }
     }
     return 0;
 }

@@ -75,6 +75,9 @@
 /* HostsListRequest.limit and StatusRequest.limit: a page's rows at most
  * (about 1 MiB of hosts). 0 there is no page but the whole listing. */
 #define RBPROTO_MAX_PAGE_ROWS 10000u
+/* A rack's agents: "RACK" (1), "RACK/2" .. "RACK/9" (pki.h). */
+#define RBPROTO_MAX_AGENT_INSTANCE 9u
+
 /* AuditRequest.limit 0 means this many rows. */
 #define RBPROTO_AUDIT_DEFAULT_ROWS 1000u
 

@@ -193,27 +193,36 @@ typedef struct store_backend_ops {
     /* By name, with their agents' rows and counts. */
     int (*racks_list)(store_backend *b, int (*cb)(const store_rack *r, void *userdata),
                       void *userdata);
-    /* Creates the rack's agent row (all zero) if missing. */
-    int (*agent_ensure)(store_backend *b, int64_t rack_id);
+    /* A rack's agents are rows keyed (rack_id, instance), instance 1 ..
+     * STORE_AGENT_INSTANCE_MAX (store.h). */
+    int (*agents_list)(store_backend *b, int (*cb)(const store_agent_row *a, void *userdata),
+                       void *userdata);
+    /* Creates the agent's row (all zero) if missing. */
+    int (*agent_ensure)(store_backend *b, int64_t rack_id, unsigned instance);
     /* The agent's stored_through; 0 without an agent row. */
-    int (*agent_stored_through)(store_backend *b, int64_t rack_id, uint64_t *ret);
+    int (*agent_stored_through)(store_backend *b, int64_t rack_id, unsigned instance,
+                                uint64_t *ret);
     /* The agent's journal id into buf ("" without one). */
-    int (*agent_journal_get)(store_backend *b, int64_t rack_id, char *buf, size_t len);
+    int (*agent_journal_get)(store_backend *b, int64_t rack_id, unsigned instance, char *buf,
+                             size_t len);
     /* Records the journal id; with new_epoch, the events that follow are
      * keyed in a new sequence space and stored_through restarts at 0. */
-    int (*agent_journal_set)(store_backend *b, int64_t rack_id, const char *journal,
-                             bool new_epoch);
-    int (*agent_seen_set)(store_backend *b, int64_t rack_id, const char *agent, const char *version,
-                          uint64_t now);
-    int (*agent_acked_set)(store_backend *b, int64_t rack_id, uint64_t generation, uint64_t now);
+    int (*agent_journal_set)(store_backend *b, int64_t rack_id, unsigned instance,
+                             const char *journal, bool new_epoch);
+    int (*agent_seen_set)(store_backend *b, int64_t rack_id, unsigned instance, const char *agent,
+                          const char *version, uint64_t now);
+    int (*agent_acked_set)(store_backend *b, int64_t rack_id, unsigned instance,
+                           uint64_t generation, uint64_t now);
     /* Records the agent's report (its contact too); a NULL render_context
      * keeps the one stored. */
-    int (*agent_status_set)(store_backend *b, int64_t rack_id, const store_agent_status *status,
-                            uint64_t now);
-    /* The packed RenderContext the agent last reported, as a new buffer
-     * (free() it): 1, or 0 when it never did. */
+    int (*agent_status_set)(store_backend *b, int64_t rack_id, unsigned instance,
+                            const store_agent_status *status, uint64_t now);
+    /* The packed RenderContext the rack's agents last reported (the one
+     * that reported last), as a new buffer (free() it): 1, or 0 when none
+     * did. */
     int (*agent_render_get)(store_backend *b, int64_t rack_id, void **ret, size_t *ret_len);
-    int (*agent_stored_set)(store_backend *b, int64_t rack_id, uint64_t through, uint64_t now);
+    int (*agent_stored_set)(store_backend *b, int64_t rack_id, unsigned instance, uint64_t through,
+                            uint64_t now);
 
     /* ---- Hosts ---- */
 
@@ -322,14 +331,20 @@ typedef struct store_backend_ops {
 
     /* ---- Events ---- */
 
-    /* Records an event keyed (rack, current journal, seq): of install_id
-     * (> 0), or refused for `refused` (install_id 0); host_id (> 0) keys a
-     * host's power events, which may have no install. *ret_inserted is
-     * false when that key is already stored (nothing written). */
-    int (*event_insert)(store_backend *b, int64_t rack_id, const store_event *e, int64_t install_id,
-                        int64_t host_id, uint64_t now, const char *refused, bool *ret_inserted);
-    /* Whether (rack, current journal, seq) is stored. */
-    int (*event_find)(store_backend *b, int64_t rack_id, uint64_t seq);
+    /* Records an event keyed (rack, agent instance, its current journal,
+     * seq): of install_id (> 0), or refused for `refused` (install_id 0);
+     * host_id (> 0) keys a host's power events, which may have no install.
+     * *ret_inserted is false when that key is already stored (nothing
+     * written). */
+    int (*event_insert)(store_backend *b, int64_t rack_id, unsigned instance, const store_event *e,
+                        int64_t install_id, int64_t host_id, uint64_t now, const char *refused,
+                        bool *ret_inserted);
+    /* Whether (rack, agent instance, its current journal, seq) is stored. */
+    int (*event_find)(store_backend *b, int64_t rack_id, unsigned instance, uint64_t seq);
+    /* Whether an event of `phase` is stored for the install from an agent
+     * other than `instance` (1 yes, 0 no). */
+    int (*event_phase_elsewhere)(store_backend *b, int64_t install_id, Rackboot__V1__Phase phase,
+                                 unsigned instance);
     /* Stored (not refused) events with seq > after_seq, of host_id (0:
      * every host: its installs' and its power events), oldest first, at
      * most limit (0: no limit). */

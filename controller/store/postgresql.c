@@ -297,6 +297,18 @@ static const char *const migrations[] = {
     "CHECK (cache_limit_bytes >= 0);"
     "ALTER TABLE agents ADD COLUMN status_ms BIGINT NOT NULL DEFAULT 0;"
     "ALTER TABLE agents ADD COLUMN render_context BYTEA;",
+    /* 12: several agents per rack, keyed (rack, instance); events unique
+     * per (rack, agent, journal epoch, seq). What was stored is agent 1's. */
+    "ALTER TABLE agents ADD COLUMN instance INTEGER NOT NULL DEFAULT 1 "
+    "CHECK (instance BETWEEN 1 AND 9);"
+    "ALTER TABLE agents ALTER COLUMN instance DROP DEFAULT;"
+    "ALTER TABLE agents DROP CONSTRAINT agents_pkey;"
+    "ALTER TABLE agents ADD CONSTRAINT agents_pkey PRIMARY KEY (rack_id, instance);"
+    "ALTER TABLE events ADD COLUMN agent_instance INTEGER NOT NULL DEFAULT 1 "
+    "CHECK (agent_instance BETWEEN 1 AND 9);"
+    "ALTER TABLE events DROP CONSTRAINT events_key;"
+    "ALTER TABLE events ADD CONSTRAINT events_key "
+    "UNIQUE (rack_id, agent_instance, journal_epoch, agent_seq);",
 };
 
 /* ---- Statements -------------------------------------------------------- */
@@ -339,13 +351,17 @@ static const char *const migrations[] = {
     "p.uuid, h.name, p.action, p.boot_device, p.efi, coalesce(i.uuid, ''), p.state, "              \
     "p.power_state, p.message, p.updated_ms"
 
-#define JOURNAL_EPOCH_OF_RACK "coalesce((SELECT journal_epoch FROM agents WHERE rack_id = $1), 0)"
+/* The current journal epoch of agent $n of the rack $1 (0 before it made
+ * contact). */
+#define JOURNAL_EPOCH_OF_AGENT(n)                                                                  \
+    "coalesce((SELECT journal_epoch FROM agents WHERE rack_id = $1 AND instance = $" #n "), 0)"
 
 enum {
     ST_RACK_BY_NAME,
     ST_RACK_INSERT,
     ST_RACK_BUMP,
     ST_RACKS_LIST,
+    ST_AGENTS_LIST,
     ST_AGENT_ENSURE,
     ST_AGENT_JOURNAL,
     ST_AGENT_JOURNAL_SET,
@@ -395,6 +411,7 @@ enum {
     ST_OVERDUE,
     ST_EVENT_INSERT,
     ST_EVENT_EXISTS,
+    ST_EVENT_PHASE_ELSEWHERE,
     ST_STATUS_HOST,
     ST_STATUS_PAGE,
     ST_STATUS_PAGE_OF_RACK,
@@ -434,26 +451,34 @@ static const char *const statements[_ST_MAX] = {
                       "(SELECT count(*) FROM hosts h JOIN installs i ON i.host_id = h.id AND "
                       "i.state IN " ACTIVE_STATES " WHERE h.rack_id = r.id), "
                       "coalesce(a.cache_bytes, 0), coalesce(a.cache_limit_bytes, 0), "
-                      "coalesce(a.status_ms, 0), a.render_context IS NOT NULL "
-                      "FROM racks r LEFT JOIN agents a ON a.rack_id = r.id ORDER BY r.name",
-    [ST_AGENT_ENSURE] = "INSERT INTO agents (rack_id) VALUES ($1) ON CONFLICT DO NOTHING",
-    [ST_AGENT_SEEN] =
-        "UPDATE agents SET name = $2, version = $3, last_seen_ms = $4 WHERE rack_id = $1",
-    [ST_AGENT_ACK] =
-        "UPDATE agents SET acked_generation = $2, last_seen_ms = $3 WHERE rack_id = $1",
-    [ST_AGENT_STORED] =
-        "UPDATE agents SET stored_through = $2, last_seen_ms = $3 WHERE rack_id = $1",
-    [ST_AGENT_THROUGH] = "SELECT stored_through FROM agents WHERE rack_id = $1",
+                      "coalesce(a.status_ms, 0), a.render_context IS NOT NULL, "
+                      "(SELECT count(*) FROM agents WHERE rack_id = r.id) "
+                      "FROM racks r LEFT JOIN agents a ON a.rack_id = r.id AND a.instance = "
+                      "(SELECT min(instance) FROM agents WHERE rack_id = r.id) ORDER BY r.name",
+    [ST_AGENTS_LIST] = "SELECT r.name, a.instance, a.name, a.version, a.last_seen_ms, "
+                       "a.acked_generation, a.stored_through, a.cache_bytes, "
+                       "a.cache_limit_bytes, a.status_ms, a.render_context IS NOT NULL "
+                       "FROM agents a JOIN racks r ON r.id = a.rack_id ORDER BY r.name, a.instance",
+    [ST_AGENT_ENSURE] =
+        "INSERT INTO agents (rack_id, instance) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    [ST_AGENT_SEEN] = "UPDATE agents SET name = $2, version = $3, last_seen_ms = $4 "
+                      "WHERE rack_id = $1 AND instance = $5",
+    [ST_AGENT_ACK] = "UPDATE agents SET acked_generation = $2, last_seen_ms = $3 "
+                     "WHERE rack_id = $1 AND instance = $4",
+    [ST_AGENT_STORED] = "UPDATE agents SET stored_through = $2, last_seen_ms = $3 "
+                        "WHERE rack_id = $1 AND instance = $4",
+    [ST_AGENT_THROUGH] = "SELECT stored_through FROM agents WHERE rack_id = $1 AND instance = $2",
     /* A row that would not change is not written unless its report is $6
      * ms old (store.h), as store/sqlite.c. */
     [ST_AGENT_STATUS] =
         "UPDATE agents SET cache_bytes = $2, cache_limit_bytes = $3, "
         "render_context = coalesce($4::bytea, render_context), status_ms = $5, "
-        "last_seen_ms = $5 WHERE rack_id = $1 AND (cache_bytes IS DISTINCT FROM $2 "
+        "last_seen_ms = $5 WHERE rack_id = $1 AND instance = $7 "
+        "AND (cache_bytes IS DISTINCT FROM $2 "
         "OR cache_limit_bytes IS DISTINCT FROM $3 OR ($4::bytea IS NOT NULL AND "
         "render_context IS DISTINCT FROM $4::bytea) OR status_ms <= $5::bigint - $6::bigint)",
     [ST_AGENT_RENDER] = "SELECT render_context FROM agents WHERE rack_id = $1 "
-                        "AND render_context IS NOT NULL",
+                        "AND render_context IS NOT NULL ORDER BY status_ms DESC LIMIT 1",
     [ST_HOST_BY_NAME] = "SELECT id, rack_id FROM hosts WHERE name = $1",
     [ST_HOST_ADDR_OWNER] = "SELECT name FROM hosts WHERE address = $1 AND name != $2",
     [ST_HOST_MAC_OWNER] = "SELECT h.name FROM host_macs m JOIN hosts h ON h.id = m.host_id "
@@ -557,20 +582,23 @@ static const char *const statements[_ST_MAX] = {
                    "coalesce(i.dispatched_ms, i.booting_ms) <= $1::bigint - $2::bigint) OR "
                    "($3::bigint > 0 AND i.state = 'installing' AND "
                    "i.installing_ms <= $1::bigint - $3::bigint)) ORDER BY i.id LIMIT $4",
-    /* Exactly once by (rack, epoch, seq): a re-sent event inserts nothing. */
+    /* Exactly once by (rack, agent, epoch, seq): a re-sent event inserts
+     * nothing. */
     [ST_EVENT_INSERT] =
-        "INSERT INTO events (rack_id, journal_epoch, agent_seq, install_id, host, time_ms, "
-        "received_ms, phase, percent, message, refused, host_id) VALUES ($1, " JOURNAL_EPOCH_OF_RACK
-        ", $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
-        "ON CONFLICT (rack_id, journal_epoch, agent_seq) DO NOTHING",
-    [ST_EVENT_EXISTS] =
-        "SELECT 1 FROM events WHERE rack_id = $1 AND journal_epoch = " JOURNAL_EPOCH_OF_RACK
-        " AND agent_seq = $2",
-    [ST_AGENT_JOURNAL] = "SELECT journal FROM agents WHERE rack_id = $1",
+        "INSERT INTO events (rack_id, agent_instance, journal_epoch, agent_seq, install_id, host, "
+        "time_ms, received_ms, phase, percent, message, refused, host_id) VALUES ($1, "
+        "$12, " JOURNAL_EPOCH_OF_AGENT(
+            12) ", $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+                "ON CONFLICT (rack_id, agent_instance, journal_epoch, agent_seq) DO NOTHING",
+    [ST_EVENT_EXISTS] = "SELECT 1 FROM events WHERE rack_id = $1 AND agent_instance = $3 AND "
+                        "journal_epoch = " JOURNAL_EPOCH_OF_AGENT(3) " AND agent_seq = $2",
+    [ST_EVENT_PHASE_ELSEWHERE] = "SELECT 1 FROM events WHERE install_id = $1 AND phase = $2 "
+                                 "AND agent_instance != $3 LIMIT 1",
+    [ST_AGENT_JOURNAL] = "SELECT journal FROM agents WHERE rack_id = $1 AND instance = $2",
     [ST_AGENT_JOURNAL_SET] =
         "UPDATE agents SET journal = $2, journal_epoch = journal_epoch + $3::bigint, "
         "stored_through = CASE WHEN $3::bigint > 0 THEN 0 ELSE stored_through END "
-        "WHERE rack_id = $1",
+        "WHERE rack_id = $1 AND instance = $4",
     [ST_STATUS_HOST] = STATUS_SELECT "WHERE h.name = $1",
     [ST_STATUS_PAGE] = STATUS_SELECT "WHERE " PAGE_ALL,
     [ST_STATUS_PAGE_OF_RACK] = STATUS_SELECT "WHERE " PAGE_RACK,
@@ -587,12 +615,14 @@ static const char *const statements[_ST_MAX] = {
                        "ORDER BY e.id LIMIT $3",
     [ST_EVENTS_PRUNE_OLD] =
         "DELETE FROM events WHERE id IN (SELECT e.id FROM events e "
-        "JOIN agents a ON a.rack_id = e.rack_id WHERE e.received_ms < $1 AND "
+        "JOIN agents a ON a.rack_id = e.rack_id AND a.instance = e.agent_instance "
+        "WHERE e.received_ms < $1 AND "
         "(e.journal_epoch < a.journal_epoch OR e.agent_seq <= a.stored_through) "
         "ORDER BY e.received_ms LIMIT $2)",
     [ST_EVENTS_PRUNE_REFUSED] =
         "DELETE FROM events WHERE id IN (SELECT e.id FROM events e "
-        "JOIN agents a ON a.rack_id = e.rack_id WHERE e.refused IS NOT NULL AND "
+        "JOIN agents a ON a.rack_id = e.rack_id AND a.instance = e.agent_instance "
+        "WHERE e.refused IS NOT NULL AND "
         "e.id <= (SELECT id FROM events WHERE refused IS NOT NULL ORDER BY id DESC "
         "LIMIT 1 OFFSET $1) AND "
         "(e.journal_epoch < a.journal_epoch OR e.agent_seq <= a.stored_through) "
@@ -1310,61 +1340,96 @@ static int pg_racks_list(backend *b, int (*cb)(const store_rack *r, void *userda
             .cache_limit_bytes = col_u64(res, i, 10),
             .status_ms = col_u64(res, i, 11),
             .has_render_context = col_bool(res, i, 12),
+            .agents = (uint32_t)col_i64(res, i, 13),
         };
         TRY(cb(&row, userdata));
     }
     return 0;
 }
 
-static int pg_agent_ensure(backend *b, int64_t rack_id)
+static int pg_agents_list(backend *b, int (*cb)(const store_agent_row *a, void *userdata),
+                          void *userdata)
 {
-    return run_id(b, ST_AGENT_ENSURE, rack_id);
+    _cleanup_result_ PGresult *res = NULL;
+    TRY(run(b, ST_AGENTS_LIST, NULL, &res));
+    for (int i = 0; i < PQntuples(res); i++) {
+        store_agent_row row = {
+            .rack = col_text(res, i, 0),
+            .instance = (unsigned)col_i64(res, i, 1),
+            .agent = col_text(res, i, 2),
+            .version = col_text(res, i, 3),
+            .last_seen_ms = col_u64(res, i, 4),
+            .acked_generation = col_u64(res, i, 5),
+            .stored_through = col_u64(res, i, 6),
+            .cache_bytes = col_u64(res, i, 7),
+            .cache_limit_bytes = col_u64(res, i, 8),
+            .status_ms = col_u64(res, i, 9),
+            .has_render_context = col_bool(res, i, 10),
+        };
+        TRY(cb(&row, userdata));
+    }
+    return 0;
 }
 
-static int pg_agent_stored_through(backend *b, int64_t rack_id, uint64_t *ret)
+static int pg_agent_ensure(backend *b, int64_t rack_id, unsigned instance)
+{
+    params p = { 0 };
+    p_i64(&p, rack_id);
+    p_u64(&p, instance);
+    int r = run_done(b, ST_AGENT_ENSURE, &p);
+    return r < 0 ? r : 0;
+}
+
+static int pg_agent_stored_through(backend *b, int64_t rack_id, unsigned instance, uint64_t *ret)
 {
     _cleanup_result_ PGresult *res = NULL;
     params p = { 0 };
     p_i64(&p, rack_id);
+    p_u64(&p, instance);
     TRY(run(b, ST_AGENT_THROUGH, &p, &res));
     *ret = PQntuples(res) > 0 ? col_u64(res, 0, 0) : 0;
     return 0;
 }
 
-static int pg_agent_journal_get(backend *b, int64_t rack_id, char *buf, size_t len)
+static int pg_agent_journal_get(backend *b, int64_t rack_id, unsigned instance, char *buf,
+                                size_t len)
 {
     _cleanup_result_ PGresult *res = NULL;
     params p = { 0 };
     p_i64(&p, rack_id);
+    p_u64(&p, instance);
     TRY(run(b, ST_AGENT_JOURNAL, &p, &res));
     snprintf(buf, len, "%s", PQntuples(res) > 0 ? col_text(res, 0, 0) : "");
     return 0;
 }
 
-static int pg_agent_journal_set(backend *b, int64_t rack_id, const char *journal, bool new_epoch)
+static int pg_agent_journal_set(backend *b, int64_t rack_id, unsigned instance, const char *journal,
+                                bool new_epoch)
 {
     params p = { 0 };
     p_i64(&p, rack_id);
     p_text(&p, journal);
     p_i64(&p, new_epoch ? 1 : 0);
+    p_u64(&p, instance);
     int r = run_done(b, ST_AGENT_JOURNAL_SET, &p);
     return r < 0 ? r : 0;
 }
 
-static int pg_agent_seen_set(backend *b, int64_t rack_id, const char *agent, const char *version,
-                             uint64_t now)
+static int pg_agent_seen_set(backend *b, int64_t rack_id, unsigned instance, const char *agent,
+                             const char *version, uint64_t now)
 {
     params p = { 0 };
     p_i64(&p, rack_id);
     p_text(&p, agent);
     p_text(&p, version);
     p_u64(&p, now);
+    p_u64(&p, instance);
     int r = run_done(b, ST_AGENT_SEEN, &p);
     return r < 0 ? r : 0;
 }
 
-static int pg_agent_status_set(backend *b, int64_t rack_id, const store_agent_status *status,
-                               uint64_t now)
+static int pg_agent_status_set(backend *b, int64_t rack_id, unsigned instance,
+                               const store_agent_status *status, uint64_t now)
 {
     params p = { 0 };
     p_i64(&p, rack_id);
@@ -1377,6 +1442,7 @@ static int pg_agent_status_set(backend *b, int64_t rack_id, const store_agent_st
     }
     p_u64(&p, now);
     p_i64(&p, STORE_AGENT_STATUS_REFRESH_MS);
+    p_u64(&p, instance);
     int r = run_done(b, ST_AGENT_STATUS, &p);
     return r < 0 ? r : 0;
 }
@@ -1407,22 +1473,26 @@ static int pg_agent_render_get(backend *b, int64_t rack_id, void **ret, size_t *
     return 1;
 }
 
-static int pg_agent_acked_set(backend *b, int64_t rack_id, uint64_t generation, uint64_t now)
+static int pg_agent_acked_set(backend *b, int64_t rack_id, unsigned instance, uint64_t generation,
+                              uint64_t now)
 {
     params p = { 0 };
     p_i64(&p, rack_id);
     p_u64(&p, generation);
     p_u64(&p, now);
+    p_u64(&p, instance);
     int r = run_done(b, ST_AGENT_ACK, &p);
     return r < 0 ? r : 0;
 }
 
-static int pg_agent_stored_set(backend *b, int64_t rack_id, uint64_t through, uint64_t now)
+static int pg_agent_stored_set(backend *b, int64_t rack_id, unsigned instance, uint64_t through,
+                               uint64_t now)
 {
     params p = { 0 };
     p_i64(&p, rack_id);
     p_u64(&p, through);
     p_u64(&p, now);
+    p_u64(&p, instance);
     int r = run_done(b, ST_AGENT_STORED, &p);
     return r < 0 ? r : 0;
 }
@@ -2043,8 +2113,9 @@ static int pg_intents_of_rack(backend *b, int64_t rack_id,
 
 /* ---- Events ------------------------------------------------------------ */
 
-static int pg_event_insert(backend *b, int64_t rack_id, const store_event *e, int64_t install_id,
-                           int64_t host_id, uint64_t now, const char *refused, bool *ret_inserted)
+static int pg_event_insert(backend *b, int64_t rack_id, unsigned instance, const store_event *e,
+                           int64_t install_id, int64_t host_id, uint64_t now, const char *refused,
+                           bool *ret_inserted)
 {
     params p = { 0 };
     p_i64(&p, rack_id);
@@ -2058,6 +2129,7 @@ static int pg_event_insert(backend *b, int64_t rack_id, const store_event *e, in
     p_text(&p, e->message ? e->message : "");
     p_text(&p, refused);
     p_id_or_null(&p, host_id);
+    p_u64(&p, instance);
     int r = run_done(b, ST_EVENT_INSERT, &p);
     TRY(r);
     *ret_inserted = r > 0;
@@ -2210,13 +2282,26 @@ static int pg_power_due(backend *b, uint64_t before_ms, store_power_ref *rows, s
     return 0;
 }
 
-static int pg_event_find(backend *b, int64_t rack_id, uint64_t seq)
+static int pg_event_find(backend *b, int64_t rack_id, unsigned instance, uint64_t seq)
 {
     _cleanup_result_ PGresult *res = NULL;
     params p = { 0 };
     p_i64(&p, rack_id);
     p_u64(&p, seq);
+    p_u64(&p, instance);
     TRY(run(b, ST_EVENT_EXISTS, &p, &res));
+    return PQntuples(res) > 0;
+}
+
+static int pg_event_phase_elsewhere(backend *b, int64_t install_id, Rackboot__V1__Phase phase,
+                                    unsigned instance)
+{
+    _cleanup_result_ PGresult *res = NULL;
+    params p = { 0 };
+    p_i64(&p, install_id);
+    p_i64(&p, (int64_t)phase);
+    p_u64(&p, instance);
+    TRY(run(b, ST_EVENT_PHASE_ELSEWHERE, &p, &res));
     return PQntuples(res) > 0;
 }
 
@@ -2516,6 +2601,7 @@ const store_backend_ops store_postgresql_ops = {
     .rack_bump = pg_rack_bump,
     .racks_bump_of_profile = pg_racks_bump_of_profile,
     .racks_list = pg_racks_list,
+    .agents_list = pg_agents_list,
     .agent_ensure = pg_agent_ensure,
     .agent_stored_through = pg_agent_stored_through,
     .agent_journal_get = pg_agent_journal_get,
@@ -2563,6 +2649,7 @@ const store_backend_ops store_postgresql_ops = {
     .power_due = pg_power_due,
     .event_insert = pg_event_insert,
     .event_find = pg_event_find,
+    .event_phase_elsewhere = pg_event_phase_elsewhere,
     .events_list = pg_events_list,
     .events_last_seq = pg_events_last_seq,
     .events_prune_received = pg_events_prune_received,

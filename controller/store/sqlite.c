@@ -354,6 +354,64 @@ static const char *const migrations[] = {
     "CHECK (cache_limit_bytes >= 0);"
     "ALTER TABLE agents ADD COLUMN status_ms INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE agents ADD COLUMN render_context BLOB;",
+    /* 12: several agents per rack (issue 17), keyed (rack, instance):
+     * agent 1 is the rack's name, agent N its certificate's "RACK/N". Each
+     * keeps its own acks, journal and seqs, so events are unique per
+     * (rack, agent, journal epoch, seq). Both tables are rebuilt for their
+     * new keys, ids kept; what was stored is agent 1's. */
+    "CREATE TABLE agents_v12 ("
+    "  rack_id INTEGER NOT NULL REFERENCES racks(id) ON DELETE CASCADE,"
+    "  instance INTEGER NOT NULL CHECK (instance BETWEEN 1 AND 9),"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  version TEXT NOT NULL DEFAULT '',"
+    "  last_seen_ms INTEGER NOT NULL DEFAULT 0,"
+    "  acked_generation INTEGER NOT NULL DEFAULT 0,"
+    "  stored_through INTEGER NOT NULL DEFAULT 0,"
+    "  journal TEXT NOT NULL DEFAULT '',"
+    "  journal_epoch INTEGER NOT NULL DEFAULT 0,"
+    "  cache_bytes INTEGER NOT NULL DEFAULT 0 CHECK (cache_bytes >= 0),"
+    "  cache_limit_bytes INTEGER NOT NULL DEFAULT 0 CHECK (cache_limit_bytes >= 0),"
+    "  status_ms INTEGER NOT NULL DEFAULT 0,"
+    "  render_context BLOB,"
+    "  PRIMARY KEY (rack_id, instance)"
+    ") STRICT;"
+    "INSERT INTO agents_v12 (rack_id, instance, name, version, last_seen_ms, acked_generation, "
+    "  stored_through, journal, journal_epoch, cache_bytes, cache_limit_bytes, status_ms, "
+    "  render_context) "
+    "  SELECT rack_id, 1, name, version, last_seen_ms, acked_generation, stored_through, "
+    "  journal, journal_epoch, cache_bytes, cache_limit_bytes, status_ms, render_context "
+    "  FROM agents;"
+    "DROP TABLE agents;"
+    "ALTER TABLE agents_v12 RENAME TO agents;"
+    "CREATE TABLE events_v12 ("
+    "  id INTEGER PRIMARY KEY,"
+    "  rack_id INTEGER NOT NULL REFERENCES racks(id),"
+    "  agent_instance INTEGER NOT NULL DEFAULT 1 CHECK (agent_instance BETWEEN 1 AND 9),"
+    "  journal_epoch INTEGER NOT NULL DEFAULT 0,"
+    "  agent_seq INTEGER NOT NULL CHECK (agent_seq >= 1),"
+    "  install_id INTEGER REFERENCES installs(id) ON DELETE CASCADE,"
+    "  host_id INTEGER REFERENCES hosts(id) ON DELETE CASCADE,"
+    "  host TEXT NOT NULL,"
+    "  time_ms INTEGER NOT NULL,"
+    "  received_ms INTEGER NOT NULL,"
+    "  phase INTEGER NOT NULL,"
+    "  percent INTEGER NOT NULL,"
+    "  message TEXT NOT NULL,"
+    "  refused TEXT,"
+    "  UNIQUE (rack_id, agent_instance, journal_epoch, agent_seq),"
+    "  CHECK (refused IS NULL OR (install_id IS NULL AND host_id IS NULL)),"
+    "  CHECK (refused IS NOT NULL OR install_id IS NOT NULL OR host_id IS NOT NULL)"
+    ") STRICT;"
+    "INSERT INTO events_v12 (id, rack_id, agent_instance, journal_epoch, agent_seq, install_id, "
+    "  host_id, host, time_ms, received_ms, phase, percent, message, refused) "
+    "  SELECT id, rack_id, 1, journal_epoch, agent_seq, install_id, host_id, host, time_ms, "
+    "  received_ms, phase, percent, message, refused FROM events;"
+    "DROP TABLE events;"
+    "ALTER TABLE events_v12 RENAME TO events;"
+    "CREATE INDEX events_install ON events(install_id, id) WHERE install_id IS NOT NULL;"
+    "CREATE INDEX events_host ON events(host_id, id) WHERE host_id IS NOT NULL;"
+    "CREATE INDEX events_received ON events(received_ms);"
+    "CREATE INDEX events_refused ON events(id) WHERE refused IS NOT NULL;",
 };
 
 /* ---- Statements -------------------------------------------------------- */
@@ -409,8 +467,10 @@ static const char *const migrations[] = {
     "p.uuid, h.name, p.action, p.boot_device, p.efi, coalesce(i.uuid, ''), p.state, "              \
     "p.power_state, p.message, p.updated_ms"
 
-/* The current journal epoch of the rack ?1 (0 before any agent). */
-#define JOURNAL_EPOCH_OF_RACK "coalesce((SELECT journal_epoch FROM agents WHERE rack_id = ?1), 0)"
+/* The current journal epoch of agent ?n of the rack ?1 (0 before it made
+ * contact). */
+#define JOURNAL_EPOCH_OF_AGENT(n)                                                                  \
+    "coalesce((SELECT journal_epoch FROM agents WHERE rack_id = ?1 AND instance = ?" #n "), 0)"
 
 enum {
     ST_BEGIN,
@@ -423,6 +483,7 @@ enum {
     ST_RACK_INSERT,
     ST_RACK_BUMP,
     ST_RACKS_LIST,
+    ST_AGENTS_LIST,
     ST_AGENT_ENSURE,
     ST_AGENT_JOURNAL,
     ST_AGENT_JOURNAL_SET,
@@ -472,6 +533,7 @@ enum {
     ST_OVERDUE,
     ST_EVENT_INSERT,
     ST_EVENT_EXISTS,
+    ST_EVENT_PHASE_ELSEWHERE,
     ST_STATUS_HOST,
     ST_STATUS_PAGE,
     ST_STATUS_PAGE_OF_RACK,
@@ -512,26 +574,33 @@ static const char *const statements[_ST_MAX] = {
                       "(SELECT count(*) FROM hosts h JOIN installs i ON i.host_id = h.id AND "
                       "i.state IN " ACTIVE_STATES " WHERE h.rack_id = r.id), "
                       "coalesce(a.cache_bytes, 0), coalesce(a.cache_limit_bytes, 0), "
-                      "coalesce(a.status_ms, 0), a.render_context IS NOT NULL "
-                      "FROM racks r LEFT JOIN agents a ON a.rack_id = r.id ORDER BY r.name",
-    [ST_AGENT_ENSURE] = "INSERT INTO agents (rack_id) VALUES (?1) ON CONFLICT DO NOTHING",
-    [ST_AGENT_SEEN] =
-        "UPDATE agents SET name = ?2, version = ?3, last_seen_ms = ?4 WHERE rack_id = ?1",
-    [ST_AGENT_ACK] =
-        "UPDATE agents SET acked_generation = ?2, last_seen_ms = ?3 WHERE rack_id = ?1",
-    [ST_AGENT_STORED] =
-        "UPDATE agents SET stored_through = ?2, last_seen_ms = ?3 WHERE rack_id = ?1 "
-        "RETURNING stored_through",
-    [ST_AGENT_THROUGH] = "SELECT stored_through FROM agents WHERE rack_id = ?1",
+                      "coalesce(a.status_ms, 0), a.render_context IS NOT NULL, "
+                      "(SELECT count(*) FROM agents WHERE rack_id = r.id) "
+                      "FROM racks r LEFT JOIN agents a ON a.rack_id = r.id AND a.instance = "
+                      "(SELECT min(instance) FROM agents WHERE rack_id = r.id) ORDER BY r.name",
+    [ST_AGENTS_LIST] = "SELECT r.name, a.instance, a.name, a.version, a.last_seen_ms, "
+                       "a.acked_generation, a.stored_through, a.cache_bytes, "
+                       "a.cache_limit_bytes, a.status_ms, a.render_context IS NOT NULL "
+                       "FROM agents a JOIN racks r ON r.id = a.rack_id ORDER BY r.name, a.instance",
+    [ST_AGENT_ENSURE] =
+        "INSERT INTO agents (rack_id, instance) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    [ST_AGENT_SEEN] = "UPDATE agents SET name = ?2, version = ?3, last_seen_ms = ?4 "
+                      "WHERE rack_id = ?1 AND instance = ?5",
+    [ST_AGENT_ACK] = "UPDATE agents SET acked_generation = ?2, last_seen_ms = ?3 "
+                     "WHERE rack_id = ?1 AND instance = ?4",
+    [ST_AGENT_STORED] = "UPDATE agents SET stored_through = ?2, last_seen_ms = ?3 "
+                        "WHERE rack_id = ?1 AND instance = ?4 RETURNING stored_through",
+    [ST_AGENT_THROUGH] = "SELECT stored_through FROM agents WHERE rack_id = ?1 AND instance = ?2",
     /* A row that would not change is not written (no WAL frame, no fsync)
      * unless its report is ?6 ms old (store.h). */
-    [ST_AGENT_STATUS] = "UPDATE agents SET cache_bytes = ?2, cache_limit_bytes = ?3, "
-                        "render_context = coalesce(?4, render_context), status_ms = ?5, "
-                        "last_seen_ms = ?5 WHERE rack_id = ?1 AND (cache_bytes IS NOT ?2 "
-                        "OR cache_limit_bytes IS NOT ?3 OR (?4 IS NOT NULL AND "
-                        "render_context IS NOT ?4) OR status_ms <= ?5 - ?6)",
+    [ST_AGENT_STATUS] =
+        "UPDATE agents SET cache_bytes = ?2, cache_limit_bytes = ?3, "
+        "render_context = coalesce(?4, render_context), status_ms = ?5, "
+        "last_seen_ms = ?5 WHERE rack_id = ?1 AND instance = ?7 AND (cache_bytes IS NOT ?2 "
+        "OR cache_limit_bytes IS NOT ?3 OR (?4 IS NOT NULL AND "
+        "render_context IS NOT ?4) OR status_ms <= ?5 - ?6)",
     [ST_AGENT_RENDER] = "SELECT render_context FROM agents WHERE rack_id = ?1 "
-                        "AND render_context IS NOT NULL",
+                        "AND render_context IS NOT NULL ORDER BY status_ms DESC LIMIT 1",
     [ST_HOST_BY_NAME] = "SELECT id, rack_id FROM hosts WHERE name = ?1",
     [ST_HOST_ADDR_OWNER] = "SELECT name FROM hosts WHERE address = ?1 AND name != ?2",
     [ST_HOST_MAC_OWNER] = "SELECT h.name FROM host_macs m JOIN hosts h ON h.id = m.host_id "
@@ -637,17 +706,20 @@ static const char *const statements[_ST_MAX] = {
                    "coalesce(i.dispatched_ms, i.booting_ms) <= ?1 - ?2) OR "
                    "(?3 > 0 AND i.state = 'installing' AND i.installing_ms <= ?1 - ?3))",
     [ST_EVENT_INSERT] =
-        "INSERT INTO events (rack_id, journal_epoch, agent_seq, install_id, host, time_ms, "
-        "received_ms, phase, percent, message, refused, host_id) VALUES (?1, " JOURNAL_EPOCH_OF_RACK
-        ", ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
-        "ON CONFLICT (rack_id, journal_epoch, agent_seq) DO NOTHING",
-    [ST_EVENT_EXISTS] =
-        "SELECT 1 FROM events WHERE rack_id = ?1 AND journal_epoch = " JOURNAL_EPOCH_OF_RACK
-        " AND agent_seq = ?2",
-    [ST_AGENT_JOURNAL] = "SELECT journal FROM agents WHERE rack_id = ?1",
-    [ST_AGENT_JOURNAL_SET] =
-        "UPDATE agents SET journal = ?2, journal_epoch = journal_epoch + ?3, "
-        "stored_through = CASE WHEN ?3 > 0 THEN 0 ELSE stored_through END WHERE rack_id = ?1",
+        "INSERT INTO events (rack_id, agent_instance, journal_epoch, agent_seq, install_id, host, "
+        "time_ms, received_ms, phase, percent, message, refused, host_id) VALUES (?1, "
+        "?12, " JOURNAL_EPOCH_OF_AGENT(
+            12) ", ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+                "ON CONFLICT (rack_id, agent_instance, journal_epoch, agent_seq) DO NOTHING",
+    [ST_EVENT_EXISTS] = "SELECT 1 FROM events WHERE rack_id = ?1 AND agent_instance = ?3 AND "
+                        "journal_epoch = " JOURNAL_EPOCH_OF_AGENT(3) " AND agent_seq = ?2",
+    /* An install's events are few: events_install's range of it. */
+    [ST_EVENT_PHASE_ELSEWHERE] = "SELECT 1 FROM events WHERE install_id = ?1 AND phase = ?2 "
+                                 "AND agent_instance != ?3 LIMIT 1",
+    [ST_AGENT_JOURNAL] = "SELECT journal FROM agents WHERE rack_id = ?1 AND instance = ?2",
+    [ST_AGENT_JOURNAL_SET] = "UPDATE agents SET journal = ?2, journal_epoch = journal_epoch + ?3, "
+                             "stored_through = CASE WHEN ?3 > 0 THEN 0 ELSE stored_through END "
+                             "WHERE rack_id = ?1 AND instance = ?4",
     [ST_STATUS_HOST] = STATUS_SELECT "WHERE h.name = ?1",
     [ST_STATUS_PAGE] = STATUS_SELECT "WHERE " PAGE_ALL,
     [ST_STATUS_PAGE_OF_RACK] = STATUS_SELECT "WHERE " PAGE_RACK,
@@ -673,13 +745,15 @@ static const char *const statements[_ST_MAX] = {
      * duplicate without its row), or it is of an older journal. */
     [ST_EVENTS_PRUNE_OLD] =
         "DELETE FROM events WHERE id IN (SELECT e.id FROM events e "
-        "JOIN agents a ON a.rack_id = e.rack_id WHERE e.received_ms < ?1 AND "
+        "JOIN agents a ON a.rack_id = e.rack_id AND a.instance = e.agent_instance "
+        "WHERE e.received_ms < ?1 AND "
         "(e.journal_epoch < a.journal_epoch OR e.agent_seq <= a.stored_through) "
         "ORDER BY e.received_ms LIMIT ?2)",
     /* Refused events older than the ?1 newest ones. */
     [ST_EVENTS_PRUNE_REFUSED] =
         "DELETE FROM events WHERE id IN (SELECT e.id FROM events e "
-        "JOIN agents a ON a.rack_id = e.rack_id WHERE e.refused IS NOT NULL AND "
+        "JOIN agents a ON a.rack_id = e.rack_id AND a.instance = e.agent_instance "
+        "WHERE e.refused IS NOT NULL AND "
         "e.id <= (SELECT id FROM events WHERE refused IS NOT NULL ORDER BY id DESC "
         "LIMIT 1 OFFSET ?1) AND "
         "(e.journal_epoch < a.journal_epoch OR e.agent_seq <= a.stored_through) "
@@ -1266,51 +1340,86 @@ static int sq_racks_list(backend *b, int (*cb)(const store_rack *r, void *userda
             .cache_limit_bytes = col_u64(st, 10),
             .status_ms = col_u64(st, 11),
             .has_render_context = sqlite3_column_int(st, 12) != 0,
+            .agents = (uint32_t)sqlite3_column_int64(st, 13),
         };
         TRY(cb(&row, userdata));
     }
     return r;
 }
 
-static int sq_agent_ensure(backend *b, int64_t rack_id)
+static int sq_agents_list(backend *b, int (*cb)(const store_agent_row *a, void *userdata),
+                          void *userdata)
 {
-    return run_id(b, ST_AGENT_ENSURE, rack_id);
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r;
+    TRY(stmt_get(b, ST_AGENTS_LIST, &st));
+    while ((r = step(b, st)) == 1) {
+        store_agent_row row = {
+            .rack = col_text(st, 0),
+            .instance = (unsigned)sqlite3_column_int(st, 1),
+            .agent = col_text(st, 2),
+            .version = col_text(st, 3),
+            .last_seen_ms = col_u64(st, 4),
+            .acked_generation = col_u64(st, 5),
+            .stored_through = col_u64(st, 6),
+            .cache_bytes = col_u64(st, 7),
+            .cache_limit_bytes = col_u64(st, 8),
+            .status_ms = col_u64(st, 9),
+            .has_render_context = sqlite3_column_int(st, 10) != 0,
+        };
+        TRY(cb(&row, userdata));
+    }
+    return r;
 }
 
-static int sq_agent_stored_through(backend *b, int64_t rack_id, uint64_t *ret)
+static int sq_agent_ensure(backend *b, int64_t rack_id, unsigned instance)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_AGENT_ENSURE, &st));
+    sqlite3_bind_int64(st, 1, rack_id);
+    sqlite3_bind_int(st, 2, (int)instance);
+    return step_done(b, st);
+}
+
+static int sq_agent_stored_through(backend *b, int64_t rack_id, unsigned instance, uint64_t *ret)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     TRY(stmt_get(b, ST_AGENT_THROUGH, &st));
     sqlite3_bind_int64(st, 1, rack_id);
+    sqlite3_bind_int(st, 2, (int)instance);
     int r = step(b, st);
     TRY(r);
     *ret = r == 1 ? col_u64(st, 0) : 0;
     return 0;
 }
 
-static int sq_agent_journal_get(backend *b, int64_t rack_id, char *buf, size_t len)
+static int sq_agent_journal_get(backend *b, int64_t rack_id, unsigned instance, char *buf,
+                                size_t len)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     TRY(stmt_get(b, ST_AGENT_JOURNAL, &st));
     sqlite3_bind_int64(st, 1, rack_id);
+    sqlite3_bind_int(st, 2, (int)instance);
     int r = step(b, st);
     TRY(r);
     snprintf(buf, len, "%s", r == 1 ? col_text(st, 0) : "");
     return 0;
 }
 
-static int sq_agent_journal_set(backend *b, int64_t rack_id, const char *journal, bool new_epoch)
+static int sq_agent_journal_set(backend *b, int64_t rack_id, unsigned instance, const char *journal,
+                                bool new_epoch)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     TRY(stmt_get(b, ST_AGENT_JOURNAL_SET, &st));
     sqlite3_bind_int64(st, 1, rack_id);
     bind_text(st, 2, journal);
     sqlite3_bind_int(st, 3, new_epoch ? 1 : 0);
+    sqlite3_bind_int(st, 4, (int)instance);
     return step_done(b, st);
 }
 
-static int sq_agent_seen_set(backend *b, int64_t rack_id, const char *agent, const char *version,
-                             uint64_t now)
+static int sq_agent_seen_set(backend *b, int64_t rack_id, unsigned instance, const char *agent,
+                             const char *version, uint64_t now)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     TRY(stmt_get(b, ST_AGENT_SEEN, &st));
@@ -1318,11 +1427,12 @@ static int sq_agent_seen_set(backend *b, int64_t rack_id, const char *agent, con
     bind_text(st, 2, agent);
     bind_text(st, 3, version);
     bind_u64(st, 4, now);
+    sqlite3_bind_int(st, 5, (int)instance);
     return step_done(b, st);
 }
 
-static int sq_agent_status_set(backend *b, int64_t rack_id, const store_agent_status *status,
-                               uint64_t now)
+static int sq_agent_status_set(backend *b, int64_t rack_id, unsigned instance,
+                               const store_agent_status *status, uint64_t now)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     TRY(stmt_get(b, ST_AGENT_STATUS, &st));
@@ -1336,6 +1446,7 @@ static int sq_agent_status_set(backend *b, int64_t rack_id, const store_agent_st
     }
     bind_u64(st, 5, now);
     sqlite3_bind_int64(st, 6, STORE_AGENT_STATUS_REFRESH_MS);
+    sqlite3_bind_int(st, 7, (int)instance);
     return step_done(b, st);
 }
 
@@ -1361,23 +1472,27 @@ static int sq_agent_render_get(backend *b, int64_t rack_id, void **ret, size_t *
     return 1;
 }
 
-static int sq_agent_acked_set(backend *b, int64_t rack_id, uint64_t generation, uint64_t now)
+static int sq_agent_acked_set(backend *b, int64_t rack_id, unsigned instance, uint64_t generation,
+                              uint64_t now)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     TRY(stmt_get(b, ST_AGENT_ACK, &st));
     sqlite3_bind_int64(st, 1, rack_id);
     bind_u64(st, 2, generation);
     bind_u64(st, 3, now);
+    sqlite3_bind_int(st, 4, (int)instance);
     return step_done(b, st);
 }
 
-static int sq_agent_stored_set(backend *b, int64_t rack_id, uint64_t through, uint64_t now)
+static int sq_agent_stored_set(backend *b, int64_t rack_id, unsigned instance, uint64_t through,
+                               uint64_t now)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     TRY(stmt_get(b, ST_AGENT_STORED, &st));
     sqlite3_bind_int64(st, 1, rack_id);
     bind_u64(st, 2, through);
     bind_u64(st, 3, now);
+    sqlite3_bind_int(st, 4, (int)instance);
     return step_done(b, st);
 }
 
@@ -2031,8 +2146,9 @@ static int sq_intents_of_rack(backend *b, int64_t rack_id,
 
 /* ---- Events ------------------------------------------------------------ */
 
-static int sq_event_insert(backend *b, int64_t rack_id, const store_event *e, int64_t install_id,
-                           int64_t host_id, uint64_t now, const char *refused, bool *ret_inserted)
+static int sq_event_insert(backend *b, int64_t rack_id, unsigned instance, const store_event *e,
+                           int64_t install_id, int64_t host_id, uint64_t now, const char *refused,
+                           bool *ret_inserted)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     TRY(stmt_get(b, ST_EVENT_INSERT, &st));
@@ -2055,6 +2171,7 @@ static int sq_event_insert(backend *b, int64_t rack_id, const store_event *e, in
     } else {
         sqlite3_bind_null(st, 11);
     }
+    sqlite3_bind_int(st, 12, (int)instance);
     TRY(step_done(b, st));
     *ret_inserted = sqlite3_changes(b->db) > 0;
     return 0;
@@ -2216,12 +2333,24 @@ static int sq_power_due(backend *b, uint64_t before_ms, store_power_ref *rows, s
     return 0;
 }
 
-static int sq_event_find(backend *b, int64_t rack_id, uint64_t seq)
+static int sq_event_find(backend *b, int64_t rack_id, unsigned instance, uint64_t seq)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     TRY(stmt_get(b, ST_EVENT_EXISTS, &st));
     sqlite3_bind_int64(st, 1, rack_id);
     bind_u64(st, 2, seq);
+    sqlite3_bind_int(st, 3, (int)instance);
+    return step(b, st);
+}
+
+static int sq_event_phase_elsewhere(backend *b, int64_t install_id, Rackboot__V1__Phase phase,
+                                    unsigned instance)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    TRY(stmt_get(b, ST_EVENT_PHASE_ELSEWHERE, &st));
+    sqlite3_bind_int64(st, 1, install_id);
+    sqlite3_bind_int(st, 2, (int)phase);
+    sqlite3_bind_int(st, 3, (int)instance);
     return step(b, st);
 }
 
@@ -2405,6 +2534,7 @@ const store_backend_ops store_sqlite_ops = {
     .rack_bump = sq_rack_bump,
     .racks_bump_of_profile = sq_racks_bump_of_profile,
     .racks_list = sq_racks_list,
+    .agents_list = sq_agents_list,
     .agent_ensure = sq_agent_ensure,
     .agent_stored_through = sq_agent_stored_through,
     .agent_journal_get = sq_agent_journal_get,
@@ -2452,6 +2582,7 @@ const store_backend_ops store_sqlite_ops = {
     .power_due = sq_power_due,
     .event_insert = sq_event_insert,
     .event_find = sq_event_find,
+    .event_phase_elsewhere = sq_event_phase_elsewhere,
     .events_list = sq_events_list,
     .events_last_seq = sq_events_last_seq,
     .events_prune_received = sq_events_prune_received,

@@ -213,14 +213,29 @@ if agent rack-c hello >revoked.out 2>&1; then
     fail "a revoked certificate was accepted: $(cat revoked.out)"
 fi
 grep -q '^refused' revoked.out || fail "revoked: expected a refusal line: $(cat revoked.out)"
-# rack-a's agent 2 (rack-a/2): refused by name, not taken for a rack
-# called "rack-a/2", until the store tells a rack's agents apart
-if agent rack-a@2 hello >second.out 2>&1; then
-    fail "a rack's second agent was accepted: $(cat second.out)"
-fi
-grep -q '^refused reason=.*one agent per rack' second.out ||
-    fail "second agent: expected the reason: $(cat second.out)"
-grep -q 'hub: agent rack-a/2 refused' controller.log || fail "the second agent's refusal was not logged"
+
+step "rack-a's agent 2 (rack-a/2) serves rack-a beside agent 1"
+agent rack-a@2 hello >second.out 2>&1 || fail "rack-a/2 refused: $(cat second.out)"
+grep -q '^rack=rack-a name=rack-a/2 ' second.out || fail "rack-a/2: $(cat second.out)"
+agent rack-a@2 sync >second-sync.out || fail "rack-a/2 sync"
+grep -q "^rack=rack-a .*intents=2 " second-sync.out ||
+    fail "rack-a/2 should hold rack-a's intents: $(cat second-sync.out)"
+grep -q "intent host=web1 install=$ID1 " second-sync.out || fail "rack-a/2: web1's intent missing"
+# its own seqs: 1 is not agent 1's 1; kickstart_fetched, which agent 1
+# reported, counts once; installing is new
+agent rack-a@2 events --from 1 "web1:$ID1:kickstart_fetched" "web1:$ID1:installing" \
+    >second-ev.out || fail "rack-a/2 events"
+grep -q '^stored_through=2$' second-ev.out || fail "rack-a/2 events: $(cat second-ev.out)"
+[ "$(event_count web1)" = 3 ] || fail "web1: a phase both agents reported counted twice"
+[ "$(state_of web1)" = installing ] || fail "web1 should still be installing"
+cli racks --json >racks.json || fail "racks --json"
+/usr/bin/python3 -c 'import json,sys
+r = next(r for r in json.load(open("racks.json")) if r["rack"] == "rack-a")
+names = [a["agent"] for a in r["agents"]]
+sys.exit(0 if names == ["rack-a", "rack-a/2"] and r["agent"] == "rack-a" else 1)' ||
+    fail "racks should list rack-a's two agents: $(cat racks.json)"
+cli racks >racks.txt || fail "racks"
+grep -q '^ *rack-a/2 ' racks.txt || fail "racks: no line for rack-a/2: $(cat racks.txt)"
 
 step "SIGKILL and restart keep installs and events; a re-sent batch is not stored twice"
 kill -9 "$CTL_PID"
@@ -229,11 +244,11 @@ CTL_PID=""
 start_controller
 [ "$(state_of web1)" = installing ] || fail "web1 lost its state over a crash"
 [ "$(id_of web1)" = "$ID1" ] || fail "web1's install id changed over a crash"
-[ "$(event_count web1)" = 2 ] || fail "web1 should have 2 events after the crash"
+[ "$(event_count web1)" = 3 ] || fail "web1 should have 3 events after the crash"
 agent rack-a events --from 1 "web1:$ID1:dhcp_bound" "web1:$ID1:kickstart_fetched" >ev3.out ||
     fail "re-sent batch"
 grep -q '^stored_through=3$' ev3.out || fail "re-sent batch: expected stored_through=3: $(cat ev3.out)"
-[ "$(event_count web1)" = 2 ] || fail "the re-sent batch created duplicates"
+[ "$(event_count web1)" = 3 ] || fail "the re-sent batch created duplicates"
 
 step "installed withdraws the intent"
 agent rack-a events --from 4 "web1:$ID1:installed" >/dev/null || fail "installed event"

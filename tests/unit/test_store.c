@@ -803,12 +803,12 @@ static void test_lifecycle(void **state)
     assert_int_equal(store_install_create(f->s, "web1", "el9", false, T0, id), 0);
     uint64_t g = generation(f->s, "r1");
     /* an ack of an older generation does not contain it */
-    assert_int_equal(store_agent_ack(f->s, "r1", g - 1, T0 + 1), 0);
+    assert_int_equal(store_agent_ack(f->s, "r1", 1, g - 1, T0 + 1), 0);
     assert_int_equal(status(f->s, "web1").state, INSTALL_REQUESTED);
-    assert_int_equal(store_agent_ack(f->s, "r1", g + 1, T0 + 1), -EINVAL);
-    assert_int_equal(store_agent_ack(f->s, "r1", g, T0 + 2), 1);
+    assert_int_equal(store_agent_ack(f->s, "r1", 1, g + 1, T0 + 1), -EINVAL);
+    assert_int_equal(store_agent_ack(f->s, "r1", 1, g, T0 + 2), 1);
     assert_int_equal(status(f->s, "web1").state, INSTALL_DISPATCHED);
-    assert_int_equal(store_agent_ack(f->s, "r1", g, T0 + 3), 0); /* repeated */
+    assert_int_equal(store_agent_ack(f->s, "r1", 1, g, T0 + 3), 0); /* repeated */
 
     store_event e[] = {
         ev(1, id, "web1", P(DHCP_BOUND)),        ev(2, id, "web1", P(SCRIPT_SERVED)),
@@ -817,13 +817,13 @@ static void test_lifecycle(void **state)
     };
     e[3].percent = 40;
     e[3].message = "stage2 40%";
-    assert_int_equal(store_events_ingest(f->s, "r1", e, 2, T0 + 10, res, &through), 2);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, e, 2, T0 + 10, res, &through), 2);
     assert_int_equal(through, 2);
     status_out st = status(f->s, "web1");
     assert_int_equal(st.state, INSTALL_BOOTING);
     assert_int_equal(st.phase, P(SCRIPT_SERVED));
     assert_int_equal(st.updated_ms, T0 + 10);
-    assert_int_equal(store_events_ingest(f->s, "r1", e + 2, 3, T0 + 20, res, &through), 3);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, e + 2, 3, T0 + 20, res, &through), 3);
     assert_int_equal(through, 5);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(res[i], STORE_EVENT_STORED);
@@ -836,7 +836,7 @@ static void test_lifecycle(void **state)
     assert_int_equal(generation(f->s, "r1"), g); /* still the same intent */
 
     store_event done[] = { ev(6, id, "web1", P(INSTALLED)), ev(7, id, "web1", P(FAILED)) };
-    assert_int_equal(store_events_ingest(f->s, "r1", done, 2, T0 + 30, res, &through), 2);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, done, 2, T0 + 30, res, &through), 2);
     assert_int_equal(through, 7);
     st = status(f->s, "web1");
     assert_int_equal(st.state, INSTALL_INSTALLED);
@@ -889,7 +889,7 @@ static void test_events_list(void **state)
         ev(2, b, "web2", P(DHCP_BOUND)),
         ev(3, a, "web1", P(SCRIPT_SERVED)),
     };
-    assert_int_equal(store_events_ingest(f->s, "r1", e, 3, T0, NULL, &through), 3);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, e, 3, T0, NULL, &through), 3);
     rows_out o = { 0 };
     assert_int_equal(store_events_list(f->s, "web1", 0, 0, rows_cb, &o), 2);
     assert_int_equal(o.phases[0], P(DHCP_BOUND));
@@ -1049,7 +1049,7 @@ static void test_power_commands(void **state)
           .power_state = RACKBOOT__V1__POWER_STATE__POWER_STATE_ON },
     };
     store_event_result res[4];
-    assert_int_equal(store_events_ingest(f->s, "r3", e, 4, T0 + 5, res, &through), 3);
+    assert_int_equal(store_events_ingest(f->s, "r3", 1, e, 4, T0 + 5, res, &through), 3);
     assert_int_equal(res[3], STORE_EVENT_REFUSED_HOST);
     assert_int_equal(through, 4);
     uint64_t gen2;
@@ -1098,7 +1098,7 @@ static void test_power_failed_and_expired(void **state)
                       .phase = P(POWER_FAILED),
                       .message = "password rejected by BMC",
                       .power_id = out[0].id };
-    assert_int_equal(store_events_ingest(f->s, "r3", &e, 1, T0 + 1, NULL, &through), 1);
+    assert_int_equal(store_events_ingest(f->s, "r3", 1, &e, 1, T0 + 1, NULL, &through), 1);
     power_seen ps = { 0 };
     assert_int_equal(store_power_results(f->s, (const char *[]){ out[0].id }, 1, seen_result, &ps),
                      1);
@@ -1130,11 +1130,11 @@ static void test_dedup(void **state)
         ev(3, id, "web1", P(KERNEL_FETCHED)), ev(4, id, "web1", P(INITRD_FETCHED)),
         ev(5, id, "web1", P(INSTALLING)),
     };
-    assert_int_equal(store_events_ingest(f->s, "r1", e, 5, T0, res, &through), 5);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, e, 5, T0, res, &through), 5);
     assert_int_equal(through, 5);
     uint64_t g = generation(f->s, "r1");
     /* the agent did not get the ack and sends the batch again */
-    assert_int_equal(store_events_ingest(f->s, "r1", e, 5, T0 + 1, res, &through), 0);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, e, 5, T0 + 1, res, &through), 0);
     assert_int_equal(through, 5);
     for (int i = 0; i < 5; i++) {
         assert_int_equal(res[i], STORE_EVENT_DUPLICATE);
@@ -1143,7 +1143,7 @@ static void test_dedup(void **state)
     assert_int_equal(generation(f->s, "r1"), g);
     /* overlapping: 4, 5 again and 6 new */
     store_event more[] = { e[3], e[4], ev(6, id, "web1", P(INSTALLED)) };
-    assert_int_equal(store_events_ingest(f->s, "r1", more, 3, T0 + 2, res, &through), 1);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, more, 3, T0 + 2, res, &through), 1);
     assert_int_equal(res[0], STORE_EVENT_DUPLICATE);
     assert_int_equal(res[1], STORE_EVENT_DUPLICATE);
     assert_int_equal(res[2], STORE_EVENT_STORED);
@@ -1153,9 +1153,9 @@ static void test_dedup(void **state)
     char id2[STORE_ID_LEN + 1];
     assert_int_equal(store_install_create(f->s, "db1", "el9", false, T0, id2), 0);
     store_event other = ev(1, id2, "db1", P(DHCP_BOUND));
-    assert_int_equal(store_events_ingest(f->s, "r2", &other, 1, T0, res, &through), 1);
+    assert_int_equal(store_events_ingest(f->s, "r2", 1, &other, 1, T0, res, &through), 1);
     assert_int_equal(through, 1);
-    assert_int_equal(store_events_ingest(f->s, "nope", &other, 1, T0, res, &through), -ENOENT);
+    assert_int_equal(store_events_ingest(f->s, "nope", 1, &other, 1, T0, res, &through), -ENOENT);
 }
 
 /* A wiped agent starts a new journal at seq 1: with its new journal id its
@@ -1167,23 +1167,23 @@ static void test_journal_epoch(void **state)
     store_event_result res[2];
     uint64_t through = 0;
     assert_int_equal(store_install_create(f->s, "web1", "el9", false, T0, id), 0);
-    assert_int_equal(store_agent_journal(f->s, "r1", "aaaa"), 0); /* the first id: adopted */
-    assert_int_equal(store_agent_journal(f->s, "r1", "aaaa"), 0);
+    assert_int_equal(store_agent_journal(f->s, "r1", 1, "aaaa"), 0); /* the first id: adopted */
+    assert_int_equal(store_agent_journal(f->s, "r1", 1, "aaaa"), 0);
     store_event e[] = { ev(1, id, "web1", P(DHCP_BOUND)), ev(2, id, "web1", P(SCRIPT_SERVED)) };
-    assert_int_equal(store_events_ingest(f->s, "r1", e, 2, T0, res, &through), 2);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, e, 2, T0, res, &through), 2);
     assert_int_equal(through, 2);
 
-    assert_int_equal(store_agent_journal(f->s, "r1", "bbbb"), 1); /* state wiped */
+    assert_int_equal(store_agent_journal(f->s, "r1", 1, "bbbb"), 1); /* state wiped */
     store_event again = ev(1, id, "web1", P(KERNEL_FETCHED));
-    assert_int_equal(store_events_ingest(f->s, "r1", &again, 1, T0, res, &through), 1);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, &again, 1, T0, res, &through), 1);
     assert_int_equal(res[0], STORE_EVENT_STORED);
     assert_int_equal(through, 1);
     assert_int_equal(host_events(f->s, "web1"), 3);
     /* and it de-duplicates within the new journal */
-    assert_int_equal(store_events_ingest(f->s, "r1", &again, 1, T0, res, &through), 0);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, &again, 1, T0, res, &through), 0);
     assert_int_equal(res[0], STORE_EVENT_DUPLICATE);
-    assert_int_equal(store_agent_journal(f->s, "r1", ""), 0); /* an agent sending none */
-    assert_int_equal(store_agent_journal(f->s, "nope", "cccc"), -ENOENT);
+    assert_int_equal(store_agent_journal(f->s, "r1", 1, ""), 0); /* an agent sending none */
+    assert_int_equal(store_agent_journal(f->s, "nope", 1, "cccc"), -ENOENT);
 }
 
 /* A schema-1 store (events unique per rack and seq) migrates to 2 with its
@@ -1212,7 +1212,7 @@ static void test_migrate_v1(void **state)
     store_event e = ev(1, "00000000-0000-4000-8000-000000000000", "x", P(DHCP_BOUND));
     store_event_result res;
     uint64_t through = 0;
-    assert_int_equal(store_events_ingest(old, "r9", &e, 1, T0, &res, &through), 0);
+    assert_int_equal(store_events_ingest(old, "r9", 1, &e, 1, T0, &res, &through), 0);
     assert_int_equal(res, STORE_EVENT_DUPLICATE);
     assert_int_equal(through, 1);
     store_close(old);
@@ -1238,7 +1238,7 @@ static void test_refused(void **state)
         ev(7, id1, "web1", (Rackboot__V1__Phase)99),
     };
     e[5].percent = 0;
-    assert_int_equal(store_events_ingest(f->s, "r1", e, 7, T0, res, &through), 1);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, e, 7, T0, res, &through), 1);
     assert_int_equal(res[0], STORE_EVENT_REFUSED_HOST);
     assert_int_equal(res[1], STORE_EVENT_REFUSED_HOST);
     assert_int_equal(res[2], STORE_EVENT_REFUSED_INSTALL);
@@ -1256,11 +1256,11 @@ static void test_refused(void **state)
     assert_int_equal(host_events(f->s, "web1"), 1);
     assert_int_equal(peek_int(f, "SELECT count(*) FROM events WHERE refused IS NOT NULL"), 6);
     /* a re-sent refused event is a duplicate */
-    assert_int_equal(store_events_ingest(f->s, "r1", e, 1, T0, res, &through), 0);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, e, 1, T0, res, &through), 0);
     assert_int_equal(res[0], STORE_EVENT_DUPLICATE);
     /* seq 0 cannot be keyed: refused, not kept, stored_through unchanged */
     store_event zero = ev(0, id1, "web1", P(DHCP_BOUND));
-    assert_int_equal(store_events_ingest(f->s, "r1", &zero, 1, T0, res, &through), 0);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, &zero, 1, T0, res, &through), 0);
     assert_int_equal(res[0], STORE_EVENT_REFUSED_INVALID);
     assert_int_equal(through, 7);
 }
@@ -1276,22 +1276,22 @@ static void test_stored_through_gaps(void **state)
                         ev(4, id, "web1", P(INITRD_FETCHED)) };
     /* 3 is not in the agent's journal (dropped, or lost to damage): it will
      * never come, and the batch is acknowledged through its end. */
-    assert_int_equal(store_events_ingest(f->s, "r1", e, 3, T0, res, &through), 3);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, e, 3, T0, res, &through), 3);
     assert_int_equal(through, 4);
     uint64_t st;
     assert_int_equal(store_rack_get(f->s, "r1", NULL, &st), 0);
     assert_int_equal(st, 4);
-    assert_int_equal(store_events_ingest(f->s, "r1", e + 2, 1, T0, res, &through), 0);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, e + 2, 1, T0, res, &through), 0);
     assert_int_equal(res[0], STORE_EVENT_DUPLICATE);
     assert_int_equal(through, 4);
     /* A journal whose oldest events were dropped starts above through + 1. */
     store_event later[] = { ev(9, id, "web1", P(KERNEL_FETCHED)),
                             ev(10, id, "web1", P(INSTALLING)) };
-    assert_int_equal(store_events_ingest(f->s, "r1", later, 2, T0, res, &through), 2);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, later, 2, T0, res, &through), 2);
     assert_int_equal(through, 10);
     /* an empty batch reports where we are */
     through = 0;
-    assert_int_equal(store_events_ingest(f->s, "r1", NULL, 0, T0, NULL, &through), 0);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, NULL, 0, T0, NULL, &through), 0);
     assert_int_equal(through, 10);
 }
 
@@ -1306,10 +1306,10 @@ static void test_timeouts(void **state)
     assert_int_equal(store_install_create(f->s, "web3", "el9", false, T0, c), 0);
     assert_int_equal(store_install_create(f->s, "db1", "el9", false, T0, d), 0);
     /* r1 acks at T0+1000; db1 (r2) is never acked: requested has no deadline */
-    assert_int_equal(store_agent_ack(f->s, "r1", generation(f->s, "r1"), T0 + 1000), 3);
+    assert_int_equal(store_agent_ack(f->s, "r1", 1, generation(f->s, "r1"), T0 + 1000), 3);
     store_event e[] = { ev(1, b, "web2", P(DHCP_BOUND)), ev(2, c, "web3", P(KICKSTART_FETCHED)) };
-    assert_int_equal(store_events_ingest(f->s, "r1", e, 1, T0 + 2000, NULL, &through), 1);
-    assert_int_equal(store_events_ingest(f->s, "r1", e + 1, 1, T0 + 3000, NULL, &through), 1);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, e, 1, T0 + 2000, NULL, &through), 1);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, e + 1, 1, T0 + 3000, NULL, &through), 1);
     uint64_t g1 = generation(f->s, "r1"), g2 = generation(f->s, "r2");
 
     assert_int_equal(store_expire(f->s, T0 + 1000 + 600000 - 1, &cfg), 0);
@@ -1329,14 +1329,14 @@ static void test_timeouts(void **state)
     uint64_t g = generation(f->s, "r1");
     store_event late = ev(3, c, "web3", P(INSTALLED));
     store_event_result res;
-    assert_int_equal(store_events_ingest(f->s, "r1", &late, 1, T0 + 4000000, &res, &through), 1);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, &late, 1, T0 + 4000000, &res, &through), 1);
     assert_int_equal(res, STORE_EVENT_STORED);
     assert_int_equal(status(f->s, "web3").state, INSTALL_TIMED_OUT);
     assert_int_equal(generation(f->s, "r1"), g);
     /* a timeout of 0 disables that phase */
     const install_timeouts none = { 0, 0 };
     assert_int_equal(store_install_create(f->s, "web1", "el9", false, T0, NULL), 0);
-    assert_int_equal(store_agent_ack(f->s, "r1", generation(f->s, "r1"), T0), 1);
+    assert_int_equal(store_agent_ack(f->s, "r1", 1, generation(f->s, "r1"), T0), 1);
     assert_int_equal(store_expire(f->s, UINT64_MAX / 2, &none), 0);
     /* timed-out attempts count towards the next attempt number */
     assert_int_equal(status(f->s, "web1").attempt, 2);
@@ -1365,10 +1365,10 @@ static void test_milestones_and_counts(void **state)
     assert_int_equal(counts[INSTALL_REQUESTED], 2);
 
     store_event early = ev(1, b, "web2", P(DHCP_BOUND));
-    assert_int_equal(store_events_ingest_timed(f->s, "r1", &early, 1, T0 + 500, res, t, &through),
-                     1);
+    assert_int_equal(
+        store_events_ingest_timed(f->s, "r1", 1, &early, 1, T0 + 500, res, t, &through), 1);
     assert_int_equal(t[0].milestone, STORE_MILESTONE_NONE);
-    assert_int_equal(store_agent_ack(f->s, "r1", generation(f->s, "r1"), T0 + 1000), 1);
+    assert_int_equal(store_agent_ack(f->s, "r1", 1, generation(f->s, "r1"), T0 + 1000), 1);
     assert_int_equal(store_installs_count(f->s, counts), 0);
     assert_int_equal(counts[INSTALL_REQUESTED], 0);
     assert_int_equal(counts[INSTALL_DISPATCHED], 1);
@@ -1376,7 +1376,8 @@ static void test_milestones_and_counts(void **state)
 
     store_event e[] = { ev(2, a, "web1", P(DHCP_BOUND)), ev(3, a, "web1", P(DHCP_BOUND)),
                         ev(4, a, "db1", P(DHCP_BOUND)) };
-    assert_int_equal(store_events_ingest_timed(f->s, "r1", e, 3, T0 + 61000, res, t, &through), 2);
+    assert_int_equal(store_events_ingest_timed(f->s, "r1", 1, e, 3, T0 + 61000, res, t, &through),
+                     2);
     assert_int_equal(res[2], STORE_EVENT_REFUSED_HOST);
     assert_int_equal(t[0].milestone, STORE_MILESTONE_DHCP_BOUND);
     assert_int_equal(t[0].since_dispatch_ms, 60000);
@@ -1384,14 +1385,14 @@ static void test_milestones_and_counts(void **state)
     assert_int_equal(t[2].milestone, STORE_MILESTONE_NONE);
 
     store_event done = ev(5, a, "web1", P(INSTALLED));
-    assert_int_equal(store_events_ingest_timed(f->s, "r1", &done, 1, T0 + 901000, res, t, &through),
-                     1);
+    assert_int_equal(
+        store_events_ingest_timed(f->s, "r1", 1, &done, 1, T0 + 901000, res, t, &through), 1);
     assert_int_equal(t[0].milestone, STORE_MILESTONE_INSTALLED);
     assert_int_equal(t[0].since_dispatch_ms, 900000);
     /* already installed: a repeat is late, not a second finish */
     store_event again = ev(6, a, "web1", P(INSTALLED));
     assert_int_equal(
-        store_events_ingest_timed(f->s, "r1", &again, 1, T0 + 902000, res, t, &through), 1);
+        store_events_ingest_timed(f->s, "r1", 1, &again, 1, T0 + 902000, res, t, &through), 1);
     assert_int_equal(t[0].milestone, STORE_MILESTONE_NONE);
     assert_int_equal(store_installs_count(f->s, counts), 0);
     assert_int_equal(counts[INSTALL_INSTALLED], 1);
@@ -1409,12 +1410,12 @@ static void test_timeout_after_written(void **state)
     char id[STORE_ID_LEN + 1];
     uint64_t through;
     assert_int_equal(store_install_create(f->s, "web1", "el9", false, T0, id), 0);
-    assert_int_equal(store_agent_ack(f->s, "r1", generation(f->s, "r1"), T0 + 1000), 1);
+    assert_int_equal(store_agent_ack(f->s, "r1", 1, generation(f->s, "r1"), T0 + 1000), 1);
     store_event e[] = { ev(1, id, "web1", P(DHCP_BOUND)), ev(2, id, "web1", P(WRITING)),
                         ev(3, id, "web1", P(WRITTEN)) };
-    assert_int_equal(store_events_ingest(f->s, "r1", e, 1, T0 + 2000, NULL, &through), 1);
-    assert_int_equal(store_events_ingest(f->s, "r1", e + 1, 1, T0 + 3000, NULL, &through), 1);
-    assert_int_equal(store_events_ingest(f->s, "r1", e + 2, 1, T0 + 60000, NULL, &through), 1);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, e, 1, T0 + 2000, NULL, &through), 1);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, e + 1, 1, T0 + 3000, NULL, &through), 1);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, e + 2, 1, T0 + 60000, NULL, &through), 1);
     assert_int_equal(status(f->s, "web1").state, INSTALL_INSTALLING);
     assert_int_equal(status(f->s, "web1").phase, P(WRITTEN));
     /* written is not a new start: the deadline runs from writing */
@@ -1451,10 +1452,10 @@ static void test_debian_installer_first_boot(void **state)
     uint64_t through;
     assert_int_equal(store_install_create(f->s, "web1", "deb12-di", false, T0, id), 0);
     uint64_t g = generation(f->s, "r1");
-    assert_int_equal(store_agent_ack(f->s, "r1", g, T0 + 1000), 1);
+    assert_int_equal(store_agent_ack(f->s, "r1", 1, g, T0 + 1000), 1);
     store_event e[] = { ev(1, id, "web1", P(KICKSTART_FETCHED)), ev(2, id, "web1", P(INSTALLING)),
                         ev(3, id, "web1", P(INSTALLED)), ev(4, id, "web1", P(FIRST_BOOT)) };
-    assert_int_equal(store_events_ingest(f->s, "r1", e, 3, T0 + 2000, NULL, &through), 3);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, e, 3, T0 + 2000, NULL, &through), 3);
     status_out st = status(f->s, "web1");
     assert_int_equal(st.state, INSTALL_INSTALLING);
     assert_int_equal(st.phase, P(INSTALLED));
@@ -1463,7 +1464,7 @@ static void test_debian_installer_first_boot(void **state)
     intents_out o = intents(f->s, "r1", &g2);
     assert_int_equal(g2, g);
     assert_int_equal(o.n, 1);
-    assert_int_equal(store_events_ingest(f->s, "r1", e + 3, 1, T0 + 90000, NULL, &through), 1);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, e + 3, 1, T0 + 90000, NULL, &through), 1);
     st = status(f->s, "web1");
     assert_int_equal(st.state, INSTALL_INSTALLED);
     assert_int_equal(st.phase, P(FIRST_BOOT));
@@ -1498,7 +1499,7 @@ static void test_cancel(void **state)
     /* the host booted anyway: recorded, no state change */
     store_event e = ev(1, id, "web1", P(DHCP_BOUND));
     store_event_result res;
-    assert_int_equal(store_events_ingest(f->s, "r1", &e, 1, T0 + 7, &res, &through), 1);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, &e, 1, T0 + 7, &res, &through), 1);
     assert_int_equal(status(f->s, "web1").state, INSTALL_CANCELLED);
     assert_int_equal(host_events(f->s, "web1"), 1);
     /* now the host may go, with its history */
@@ -1524,7 +1525,7 @@ static void test_duid_learned(void **state)
     e[1] = e[0];
     e[1].seq = 2;
     e[1].mac = web2.macs[0]; /* a MAC of another host */
-    assert_int_equal(store_events_ingest(f->s, "r1", e, 2, T0, res, &through), 1);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, e, 2, T0, res, &through), 1);
     assert_int_equal(res[0], STORE_EVENT_STORED);
     assert_int_equal(res[1], STORE_EVENT_REFUSED_INVALID);
     store_host h;
@@ -1537,7 +1538,7 @@ static void test_duid_learned(void **state)
     /* missing duid */
     store_event bad = ev(3, id, "web1", P(DUID_LEARNED));
     bad.mac = web1.macs[0];
-    assert_int_equal(store_events_ingest(f->s, "r1", &bad, 1, T0, res, &through), 0);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, &bad, 1, T0, res, &through), 0);
     assert_int_equal(res[0], STORE_EVENT_REFUSED_INVALID);
     assert_int_equal(through, 3);
 }
@@ -1988,10 +1989,11 @@ static void test_racks(void **state)
 {
     fixture *f = *state;
     assert_int_equal(store_install_create(f->s, "web1", "el9", false, T0, NULL), 0);
-    assert_int_equal(store_agent_seen(f->s, "r1", "agent-r1", "0.1.0", T0 + 9), 0);
-    assert_int_equal(store_agent_ack(f->s, "r1", 2, T0 + 10), 1);
-    assert_int_equal(store_agent_seen(f->s, "r3", "agent-r3", "0.1.0", T0 + 9), 0); /* new rack */
-    assert_int_equal(store_agent_seen(f->s, "r 3", "a", "0.1.0", T0), -EINVAL);
+    assert_int_equal(store_agent_seen(f->s, "r1", 1, "agent-r1", "0.1.0", T0 + 9), 0);
+    assert_int_equal(store_agent_ack(f->s, "r1", 1, 2, T0 + 10), 1);
+    assert_int_equal(store_agent_seen(f->s, "r3", 1, "agent-r3", "0.1.0", T0 + 9),
+                     0); /* new rack */
+    assert_int_equal(store_agent_seen(f->s, "r 3", 1, "a", "0.1.0", T0), -EINVAL);
     rack_out o = { 0 };
     assert_int_equal(store_racks_list(f->s, rack_cb, &o), 0);
     assert_int_equal(o.n, 3);
@@ -2008,6 +2010,108 @@ static void test_racks(void **state)
     assert_int_equal(o.rows[2].generation, 1);
 }
 
+typedef struct agents_out {
+    int n;
+    char racks[8][64], names[8][64];
+    store_agent_row rows[8];
+} agents_out;
+
+static int agents_cb(const store_agent_row *a, void *userdata)
+{
+    agents_out *o = userdata;
+    assert_true(o->n < 8);
+    snprintf(o->racks[o->n], sizeof(o->racks[0]), "%s", a->rack);
+    snprintf(o->names[o->n], sizeof(o->names[0]), "%s", a->agent);
+    o->rows[o->n++] = *a;
+    return 0;
+}
+
+/* A rack served by a pair (issue 17): each agent has its own acks,
+ * journal and seqs; the first ack of either dispatches; a progress phase
+ * both report counts once, and in order. */
+static void test_two_agents(void **state)
+{
+    fixture *f = *state;
+    char id[STORE_ID_LEN + 1];
+    store_event_result res[4];
+    uint64_t through = 0;
+    assert_int_equal(store_agent_seen(f->s, "r1", 2, "r1/2", "0.1.0", T0 + 1), 0);
+    assert_int_equal(store_agent_seen(f->s, "r1", 1, "r1", "0.1.0", T0 + 2), 0);
+    assert_int_equal(store_agent_seen(f->s, "r1", 0, "r1", "0.1.0", T0), -EINVAL);
+    assert_int_equal(
+        store_agent_seen(f->s, "r1", STORE_AGENT_INSTANCE_MAX + 1, "r1/x", "0.1.0", T0), -EINVAL);
+    assert_int_equal(store_install_create(f->s, "web1", "el9", false, T0, id), 0);
+    uint64_t g = generation(f->s, "r1");
+
+    /* the secondary acks first: that dispatches; the primary's ack later
+     * is its own record */
+    assert_int_equal(store_agent_ack(f->s, "r1", 2, g, T0 + 10), 1);
+    assert_int_equal(status(f->s, "web1").state, INSTALL_DISPATCHED);
+    assert_int_equal(store_agent_ack(f->s, "r1", 1, g, T0 + 11), 0);
+    assert_int_equal(store_agent_ack(f->s, "r1", 10, g, T0 + 11), -EINVAL);
+
+    /* each journal its own: seq 1 of each agent is a different event, and
+     * a new journal of one does not touch the other's */
+    assert_int_equal(store_agent_journal(f->s, "r1", 1, "j-one"), 0);
+    assert_int_equal(store_agent_journal(f->s, "r1", 2, "j-two"), 0);
+    store_event a1[] = { ev(1, id, "web1", P(DHCP_BOUND)), ev(2, id, "web1", P(SCRIPT_SERVED)) };
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, a1, 2, T0 + 20, res, &through), 2);
+    assert_int_equal(through, 2);
+    /* the secondary saw the same host bind and fetch the script (its seqs
+     * 1, 2), then the kernel fetch came to it: two duplicates and a move */
+    store_event a2[] = { ev(1, id, "web1", P(DHCP_BOUND)), ev(2, id, "web1", P(SCRIPT_SERVED)),
+                         ev(3, id, "web1", P(KERNEL_FETCHED)) };
+    assert_int_equal(store_events_ingest(f->s, "r1", 2, a2, 3, T0 + 21, res, &through), 1);
+    assert_int_equal(res[0], STORE_EVENT_DUPLICATE);
+    assert_int_equal(res[1], STORE_EVENT_DUPLICATE);
+    assert_int_equal(res[2], STORE_EVENT_STORED);
+    assert_int_equal(through, 3); /* the duplicates are handled: acked */
+    assert_int_equal(host_events(f->s, "web1"), 3);
+    assert_int_equal(status(f->s, "web1").phase, P(KERNEL_FETCHED));
+    /* re-sent to another controller after a crash: nothing new */
+    assert_int_equal(store_events_ingest(f->s, "r1", 2, a2, 3, T0 + 22, res, &through), 0);
+    assert_int_equal(host_events(f->s, "web1"), 3);
+    /* the primary's late report of the kernel: the secondary's counted */
+    store_event late = ev(3, id, "web1", P(KERNEL_FETCHED));
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, &late, 1, T0 + 23, res, &through), 0);
+    assert_int_equal(res[0], STORE_EVENT_DUPLICATE);
+    assert_int_equal(through, 3);
+    /* a phase the same agent reports again (the host rebooted) is kept */
+    store_event again = ev(4, id, "web1", P(DHCP_BOUND));
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, &again, 1, T0 + 24, res, &through), 1);
+    assert_int_equal(status(f->s, "web1").phase, P(KERNEL_FETCHED)); /* never backwards */
+    /* the end, through the secondary */
+    store_event done = ev(4, id, "web1", P(INSTALLED));
+    assert_int_equal(store_events_ingest(f->s, "r1", 2, &done, 1, T0 + 25, res, &through), 1);
+    assert_int_equal(status(f->s, "web1").state, INSTALL_INSTALLED);
+    assert_int_equal(store_agent_journal(f->s, "r1", 2, "j-two-wiped"), 1);
+    assert_int_equal(store_agent_journal(f->s, "r1", 1, "j-one"), 0);
+    assert_int_equal(store_events_ingest(f->s, "r1", 0, &done, 1, T0, res, &through), -EINVAL);
+
+    /* the racks listing shows the first agent and how many; the agents
+     * listing each */
+    rack_out o = { 0 };
+    assert_int_equal(store_racks_list(f->s, rack_cb, &o), 0);
+    assert_string_equal(o.names[0], "r1");
+    assert_int_equal(o.rows[0].agents, 2);
+    assert_int_equal(o.rows[0].acked_generation, g);
+    assert_int_equal(o.rows[0].stored_through, 4);
+    assert_int_equal(o.rows[1].agents, 0);
+    agents_out a = { 0 };
+    assert_int_equal(store_agents_list(f->s, agents_cb, &a), 0);
+    assert_int_equal(a.n, 2);
+    assert_string_equal(a.racks[0], "r1");
+    assert_string_equal(a.names[0], "r1");
+    assert_int_equal(a.rows[0].instance, 1);
+    assert_string_equal(a.names[1], "r1/2");
+    assert_int_equal(a.rows[1].instance, 2);
+    assert_int_equal(a.rows[1].stored_through, 0); /* its new journal */
+    assert_int_equal(a.rows[1].acked_generation, g);
+    uint64_t through1 = 0;
+    assert_int_equal(store_rack_get(f->s, "r1", NULL, &through1), 0);
+    assert_int_equal(through1, 4); /* agent 1's */
+}
+
 /* An agent's report (AgentStatus): its cache use in the racks listing, its
  * render context kept as sent, and kept when a later report has none. */
 static void test_agent_status(void **state)
@@ -2017,7 +2121,7 @@ static void test_agent_status(void **state)
     static const uint8_t ctx2[] = { 0x0a, 0x02, 'd', 'e' };
     void *blob = NULL;
     size_t len = 0;
-    assert_int_equal(store_agent_seen(f->s, "r1", "agent-r1", "0.1.0", T0), 0);
+    assert_int_equal(store_agent_seen(f->s, "r1", 1, "agent-r1", "0.1.0", T0), 0);
     assert_int_equal(store_agent_render_context(f->s, "r1", &blob, &len), -ENOENT);
     assert_null(blob);
     assert_int_equal(store_agent_render_context(f->s, "nope", &blob, &len), -ENOENT);
@@ -2026,7 +2130,7 @@ static void test_agent_status(void **state)
                               .cache_limit_bytes = 20ull << 30,
                               .render_context = ctx1,
                               .render_context_len = sizeof(ctx1) };
-    assert_int_equal(store_agent_status_set(f->s, "r1", &st, T0 + 5), 0);
+    assert_int_equal(store_agent_status_set(f->s, "r1", 1, &st, T0 + 5), 0);
     assert_int_equal(store_agent_render_context(f->s, "r1", &blob, &len), 0);
     assert_int_equal(len, sizeof(ctx1));
     assert_memory_equal(blob, ctx1, sizeof(ctx1));
@@ -2045,13 +2149,13 @@ static void test_agent_status(void **state)
 
     /* No render context this time: the stored one stays. */
     st = (store_agent_status){ .cache_bytes = 7 };
-    assert_int_equal(store_agent_status_set(f->s, "r1", &st, T0 + 6), 0);
+    assert_int_equal(store_agent_status_set(f->s, "r1", 1, &st, T0 + 6), 0);
     assert_int_equal(store_agent_render_context(f->s, "r1", &blob, &len), 0);
     assert_memory_equal(blob, ctx1, sizeof(ctx1));
     free(blob);
     st.render_context = ctx2;
     st.render_context_len = sizeof(ctx2);
-    assert_int_equal(store_agent_status_set(f->s, "r1", &st, T0 + 7), 0);
+    assert_int_equal(store_agent_status_set(f->s, "r1", 1, &st, T0 + 7), 0);
     assert_int_equal(store_agent_render_context(f->s, "r1", &blob, &len), 0);
     assert_int_equal(len, sizeof(ctx2));
     assert_memory_equal(blob, ctx2, sizeof(ctx2));
@@ -2064,26 +2168,26 @@ static void test_agent_status(void **state)
 
     /* The same report again within a minute writes nothing; a minute on,
      * it refreshes "last seen"; a change is written at once. */
-    assert_int_equal(store_agent_status_set(f->s, "r1", &st, T0 + 7 + 59999), 0);
+    assert_int_equal(store_agent_status_set(f->s, "r1", 1, &st, T0 + 7 + 59999), 0);
     memset(&o, 0, sizeof(o));
     assert_int_equal(store_racks_list(f->s, rack_cb, &o), 0);
     assert_int_equal(o.rows[0].status_ms, T0 + 7);
-    assert_int_equal(store_agent_status_set(f->s, "r1", &st, T0 + 7 + 60000), 0);
+    assert_int_equal(store_agent_status_set(f->s, "r1", 1, &st, T0 + 7 + 60000), 0);
     memset(&o, 0, sizeof(o));
     assert_int_equal(store_racks_list(f->s, rack_cb, &o), 0);
     assert_int_equal(o.rows[0].status_ms, T0 + 7 + 60000);
     assert_int_equal(o.rows[0].last_seen_ms, T0 + 7 + 60000);
     st.cache_bytes = 8;
-    assert_int_equal(store_agent_status_set(f->s, "r1", &st, T0 + 7 + 60001), 0);
+    assert_int_equal(store_agent_status_set(f->s, "r1", 1, &st, T0 + 7 + 60001), 0);
     memset(&o, 0, sizeof(o));
     assert_int_equal(store_racks_list(f->s, rack_cb, &o), 0);
     assert_int_equal(o.rows[0].status_ms, T0 + 7 + 60001);
     assert_int_equal(o.rows[0].cache_bytes, 8);
 
-    assert_int_equal(store_agent_status_set(f->s, "nope", &st, T0), -ENOENT);
-    assert_int_equal(store_agent_status_set(f->s, "r 1", &st, T0), -EINVAL);
+    assert_int_equal(store_agent_status_set(f->s, "nope", 1, &st, T0), -ENOENT);
+    assert_int_equal(store_agent_status_set(f->s, "r 1", 1, &st, T0), -EINVAL);
     st.cache_bytes = (uint64_t)INT64_MAX + 1;
-    assert_int_equal(store_agent_status_set(f->s, "r1", &st, T0), -EINVAL);
+    assert_int_equal(store_agent_status_set(f->s, "r1", 1, &st, T0), -EINVAL);
 }
 
 static int status_count_cb(const store_status *st, void *userdata)
@@ -2235,7 +2339,7 @@ static void test_hosts_pages(void **state)
     e.mac = two.macs[1];
     e.duid = duid;
     e.duid_len = sizeof(duid);
-    assert_int_equal(store_events_ingest(f->s, "r4", &e, 1, T0, NULL, &through), 1);
+    assert_int_equal(store_events_ingest(f->s, "r4", 1, &e, 1, T0, NULL, &through), 1);
 
     names_out *whole = calloc(1, sizeof(*whole));
     assert_non_null(whole);
@@ -2449,7 +2553,7 @@ static void test_crash_mid_ingest(void **state)
             if (write(fds[1], "R", 1) != 1) {
                 _exit(3);
             }
-            int r = store_events_ingest(s, rack, batch, CRASH_EVENTS, T0, NULL, &through);
+            int r = store_events_ingest(s, rack, 1, batch, CRASH_EVENTS, T0, NULL, &through);
             if (r != CRASH_EVENTS || write(fds[1], "D", 1) != 1) {
                 _exit(4);
             }
@@ -2497,7 +2601,7 @@ static void test_crash_mid_ingest(void **state)
         }
         /* and the store goes on working: the agent re-sends the batch */
         store_event *again = make_batch(id, host, 100, 1);
-        assert_true(store_events_ingest(f->s, rack, again, 100, T0, NULL, &through) >= 0);
+        assert_true(store_events_ingest(f->s, rack, 1, again, 100, T0, NULL, &through) >= 0);
         assert_true(through >= 100);
         free(again);
     }
@@ -2547,7 +2651,8 @@ static void test_ingest_rate(void **state)
         }
         uint64_t through;
         assert_int_equal(
-            store_events_ingest(f->s, rack, batch, BATCH, T0 + (uint64_t)i, res, &through), BATCH);
+            store_events_ingest(f->s, rack, 1, batch, BATCH, T0 + (uint64_t)i, res, &through),
+            BATCH);
         assert_int_equal(through, seq[r]);
     }
     clock_gettime(CLOCK_MONOTONIC, &b);
@@ -2620,7 +2725,7 @@ static store_event_result ingest_one(store *s, const char *rack, store_event e, 
 {
     store_event_result res = 0;
     uint64_t through;
-    assert_true(store_events_ingest(s, rack, &e, 1, now, &res, &through) >= 0);
+    assert_true(store_events_ingest(s, rack, 1, &e, 1, now, &res, &through) >= 0);
     return res;
 }
 
@@ -2675,7 +2780,7 @@ static void test_refused_events_bounded(void **state)
     for (size_t i = 0; i < N; i++) {
         e[i] = ev(i + 1, "00000000-0000-4000-8000-000000000000", "ghost", P(DHCP_BOUND));
     }
-    assert_int_equal(store_events_ingest(f->s, "r1", e, N, T0, res, &through), 0);
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, e, N, T0, res, &through), 0);
     assert_int_equal(res[0], STORE_EVENT_REFUSED_HOST);
     assert_int_equal(peek_int(f, "SELECT count(*) FROM events WHERE refused IS NOT NULL"), N);
     /* a count cap: the newest refused_max stay */
@@ -3361,13 +3466,13 @@ static void test_installs_batched(void **state)
     assert_int_equal(st.attempt, 1);
     /* r1's agent acks: its three requested installs (web2's of an older
      * generation too) are dispatched at once, r2's stays requested */
-    assert_int_equal(store_agent_ack(f->s, "r1", g1 + 1, T0 + 9), 3);
+    assert_int_equal(store_agent_ack(f->s, "r1", 1, g1 + 1, T0 + 9), 3);
     assert_int_equal(peek_int(f,
                               "SELECT count(*) FROM installs WHERE state = 'dispatched' "
                               "AND dispatched_ms = 1700000000009 AND updated_ms = dispatched_ms"),
                      3);
     assert_int_equal(status(f->s, "db1").state, INSTALL_REQUESTED);
-    assert_int_equal(store_agent_ack(f->s, "r1", g1 + 1, T0 + 10), 0);
+    assert_int_equal(store_agent_ack(f->s, "r1", 1, g1 + 1, T0 + 10), 0);
 
     /* replace: every active one cancelled, attempts counted on */
     const char *r1[] = { "web1", "web2", "web3" };
@@ -3757,15 +3862,15 @@ static void fleet_build(store *s, char ret_power[2][STORE_POWER_ID_LEN + 1])
     assert_int_equal(store_install_create(s, "web2", "el9-ra", false, T0, id2), 0);
     assert_int_equal(store_install_create(s, "web3", "el9", false, T0, id3), 0);
     assert_int_equal(store_install_create(s, "db1", "el9", false, T0, id4), 0); /* requested */
-    assert_int_equal(store_agent_seen(s, "r1", "agent-r1", "0.9.1", T0 + 1), 0);
-    assert_int_equal(store_agent_ack(s, "r1", generation(s, "r1"), T0 + 2), 3);
+    assert_int_equal(store_agent_seen(s, "r1", 1, "agent-r1", "0.9.1", T0 + 1), 0);
+    assert_int_equal(store_agent_ack(s, "r1", 1, generation(s, "r1"), T0 + 2), 3);
     static const uint8_t ctx[] = { 0x0a, 0x03, 'a', 'b', 'c' };
     store_agent_status st = { .cache_bytes = 123456789,
                               .cache_limit_bytes = 1ull << 34,
                               .render_context = ctx,
                               .render_context_len = sizeof(ctx) };
-    assert_int_equal(store_agent_status_set(s, "r1", &st, T0 + 3), 0);
-    assert_int_equal(store_agent_journal(s, "r1", "journal-r1"), 0);
+    assert_int_equal(store_agent_status_set(s, "r1", 1, &st, T0 + 3), 0);
+    assert_int_equal(store_agent_journal(s, "r1", 1, "journal-r1"), 0);
     const uint8_t duid[] = { 0x00, 0x04, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77 };
     store_host web1 = make_host("web1", "r1", 1);
     store_event e[] = {
@@ -3779,7 +3884,7 @@ static void fleet_build(store *s, char ret_power[2][STORE_POWER_ID_LEN + 1])
     e[1].duid_len = sizeof(duid);
     e[5].message = "disk not found";
     uint64_t through;
-    assert_int_equal(store_events_ingest(s, "r1", e, ARRAY_SIZE(e), T0 + 10, NULL, &through), 7);
+    assert_int_equal(store_events_ingest(s, "r1", 1, e, ARRAY_SIZE(e), T0 + 10, NULL, &through), 7);
     assert_int_equal(status(s, "web1").state, INSTALL_INSTALLED);
     assert_int_equal(status(s, "web2").state, INSTALL_FAILED);
     assert_int_equal(store_install_cancel(s, "web3", T0 + 11, NULL), 0);
@@ -3793,7 +3898,7 @@ static void fleet_build(store *s, char ret_power[2][STORE_POWER_ID_LEN + 1])
                                         out),
                      2);
     assert_int_equal(store_batch_end(s, true), 0);
-    assert_int_equal(store_agent_seen(s, "r3", "agent-r3", "0.9.1", T0 + 21), 0);
+    assert_int_equal(store_agent_seen(s, "r3", 1, "agent-r3", "0.9.1", T0 + 21), 0);
     store_event pe = { .seq = 1,
                        .time_ms = T0 + 22,
                        .host = "bmc1",
@@ -3801,7 +3906,7 @@ static void fleet_build(store *s, char ret_power[2][STORE_POWER_ID_LEN + 1])
                        .message = "cycled",
                        .power_id = out[0].id,
                        .power_state = RACKBOOT__V1__POWER_STATE__POWER_STATE_ON };
-    assert_int_equal(store_events_ingest(s, "r3", &pe, 1, T0 + 22, NULL, &through), 1);
+    assert_int_equal(store_events_ingest(s, "r3", 1, &pe, 1, T0 + 22, NULL, &through), 1);
     for (int i = 0; i < 2; i++) {
         memcpy(ret_power[i], out[i].id, sizeof(out[i].id));
     }
@@ -4057,8 +4162,8 @@ static void test_pg_copy_from_sqlite(void **state)
     assert_int_equal(store_profile_import(dst.s, &p, false), 0);
     store_event e = ev(100, id, "db1", P(DHCP_BOUND));
     uint64_t through;
-    assert_int_equal(store_agent_seen(dst.s, "r2", "agent-r2", "1.0", T0 + 41), 0);
-    assert_int_equal(store_events_ingest(dst.s, "r2", &e, 1, T0 + 41, NULL, &through), 1);
+    assert_int_equal(store_agent_seen(dst.s, "r2", 1, "agent-r2", "1.0", T0 + 41), 0);
+    assert_int_equal(store_events_ingest(dst.s, "r2", 1, &e, 1, T0 + 41, NULL, &through), 1);
     assert_int_equal(store_events_last_seq(dst.s, &next), 0);
     assert_true(next > last);
     store_audit a = {
@@ -4243,6 +4348,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_profile_debian_installer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_racks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_agents, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hosts_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_pages, setup, teardown),
