@@ -24,10 +24,13 @@ set -u
 CONTROLLER=${1:?usage: $0 CONTROLLER AGENT PKI CLI}
 AGENT=${2:?}
 PKI=${3:?}
-CLI=${4:?}
+CLI_BIN=${4:?}
 TEST_NAME=controller_failover
 T=$(mktemp -d /tmp/rackboot-failover.XXXXXX)
+FAIL_LOGS="a.log b.log agent.log cli.out"
 A_PID="" B_PID="" AGENT_PID=""
+# shellcheck source=controller_lib.sh
+. "$(dirname "$0")/controller_lib.sh"
 
 cleanup() {
     for p in $AGENT_PID $A_PID $B_PID; do
@@ -38,39 +41,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-    echo "FAIL: $TEST_NAME: $*"
-    for f in a.log b.log agent.log cli.out; do
-        if [ -s "$T/$f" ]; then
-            echo "---- $f (last 30 lines)"
-            tail -n 30 "$T/$f"
-        fi
-    done
-    exit 1
-}
-
-step() { echo "== $*"; }
-# wait_for SECONDS COMMAND...: polls every 0.2 s until COMMAND succeeds.
-wait_for() {
-    local limit=$(($1 * 5))
-    shift
-    for _ in $(seq "$limit"); do
-        "$@" && return 0
-        sleep 0.2
-    done
-    "$@"
-}
-count() { grep -c -- "$1" "$2" 2>/dev/null || true; }
-at_least() { [ "$(count "$2" "$3")" -ge "$1" ]; } # at_least N PATTERN FILE
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
 cd "$T" || exit 1
 
 # ---- PKI and addresses ----------------------------------------------------
-"$PKI" --dir ca init >/dev/null || fail "pki init"
-"$PKI" --dir ca issue controller ctl.test >/dev/null || fail "issue controller"
-"$PKI" --dir ca issue agent rack-a >/dev/null || fail "issue agent"
-"$PKI" --dir ca issue operator alice >/dev/null || fail "issue operator"
+ctl_pki rack-a
+ctl_pki_operator alice
 
 DEAD_URL="tls+tcp://127.0.0.1:$(free_port)"
 DEAD_OPS="tls+tcp://127.0.0.1:$(free_port)"
@@ -81,37 +56,15 @@ B_OPS="tls+tcp://127.0.0.1:$(free_port)"
 
 # controller_conf NAME AGENTS_URL OPERATORS_URL: each its own state (store).
 controller_conf() {
-    cat >"$1.conf" <<EOF
-[controller]
-state_dir = $T/$1-state
-agents_listen = $2
-api_listen = ipc://$T/$1.sock
-operators_listen = $3
-log_level = debug
-[pki]
-ca = $T/ca/ca.crt
-cert = $T/ca/controller/ctl.test.crt
-key = $T/ca/controller/ctl.test.key
-EOF
+    ctl_conf "$1" "$1" "agents_listen = $2" "operators_listen = $3" "$(ctl_pki_conf)"
 }
 start_controller() { # start_controller NAME: sets ${NAME^}_PID
-    "$CONTROLLER" --config "$1.conf" >>"$1.log" 2>&1 &
-    local pid=$!
-    case $1 in
-    a) A_PID=$pid ;;
-    b) B_PID=$pid ;;
-    esac
-    wait_for 60 grep -q 'rackboot-controller .* started' "$1.log" ||
-        fail "controller $1 did not start"
-}
-local_cli() { # local_cli NAME ARGS...: over controller NAME's own socket
-    local name=$1
-    shift
-    "$CLI" --controller "ipc://$T/$name.sock" "$@"
+    ctl_start "${1^}_PID" "$1"
+    wait_for 60 ctl_started "$1.log" || fail "controller $1 did not start"
 }
 # Operator alice over TLS; the controllers are given as --controller URL...
 op() {
-    "$CLI" --ca ca/ca.crt --server-name ctl.test --cert ca/operator/alice.crt \
+    "$CLI_BIN" --ca ca/ca.crt --server-name ctl.test --cert ca/operator/alice.crt \
         --key ca/operator/alice.key "$@"
 }
 # fleet NAME HOSTS...: a profile, the hosts in rack-a, an install of each.
@@ -121,13 +74,13 @@ fleet() {
     sha=sha256=$(printf '%064d' 1)
     printf '[profile p1]\nkernel = http://mirror.example.com/vmlinuz %s\ninitrd = http://mirror.example.com/initrd.img %s\ncmdline = console=ttyS0\n' \
         "$sha" "$sha" >profiles.conf
-    local_cli "$name" profiles import profiles.conf >cli.out 2>&1 ||
+    ctl_cli "$name" profiles import profiles.conf >cli.out 2>&1 ||
         fail "$name: profiles import: $(cat cli.out)"
     for h in "$@"; do
         i=$((i + 1))
-        local_cli "$name" hosts add "$h" --mac "52:54:00:00:00:0$i" --rack rack-a \
+        ctl_cli "$name" hosts add "$h" --mac "52:54:00:00:00:0$i" --rack rack-a \
             --address "2001:db8:1::1$i" >cli.out 2>&1 || fail "$name: hosts add $h: $(cat cli.out)"
-        local_cli "$name" install "$h" --profile p1 >cli.out 2>&1 ||
+        ctl_cli "$name" install "$h" --profile p1 >cli.out 2>&1 ||
             fail "$name: install $h: $(cat cli.out)"
     done
 }
@@ -234,7 +187,7 @@ curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" | grep -q '^rackboot_uplink_switc
 # It stays with B: B's next change reaches the agent (it still long-polls
 # B), and no move was logged since the switch.
 LINES=$(wc -l <agent.log)
-local_cli b cancel web1 >cli.out 2>&1 || fail "b: cancel web1: $(cat cli.out)"
+ctl_cli b cancel web1 >cli.out 2>&1 || fail "b: cancel web1: $(cat cli.out)"
 changed_after() { tail -n +"$((LINES + 1))" agent.log | grep -q 'uplink: generation=[0-9]* intents=1 .*persisted'; }
 wait_for 60 changed_after || fail "B's cancel did not reach the agent"
 tail -n +"$((LINES + 1))" agent.log | grep -q 'uplink: controller .* trying' &&

@@ -22,8 +22,11 @@ FAKE=${3:?}
 CLI_BIN=${4:?}
 TEST_NAME=controller_pg_restart
 . "$(dirname "$0")/postgres_lib.sh"
+# shellcheck source=controller_lib.sh
+. "$(dirname "$0")/controller_lib.sh"
 
 T=$(mktemp -d /tmp/rackboot-pg-restart.XXXXXX)
+FAIL_LOGS="controller.log watch.out send.log"
 # The server's directory is its own: the postgres user must reach it, and
 # $T is root's alone.
 PGD=$(mktemp -d /tmp/rackboot-pg.XXXXXX)
@@ -41,31 +44,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-    echo "FAIL: $TEST_NAME: $*"
-    for f in controller.log watch.out send.log; do
-        if [ -s "$T/$f" ]; then
-            echo "---- $f (last 30 lines)"
-            tail -n 30 "$T/$f"
-        fi
-    done
-    if [ -s "$PGD/server.log" ]; then
-        echo "---- server.log (last 20 lines)"
-        tail -n 20 "$PGD/server.log"
-    fi
-    exit 1
-}
-step() { echo "== $*"; }
-# wait_for SECONDS COMMAND...: polls every 0.2 s until COMMAND succeeds.
-wait_for() {
-    local limit=$(($1 * 5))
-    shift
-    for _ in $(seq "$limit"); do
-        "$@" && return 0
-        sleep 0.2
-    done
-    "$@"
-}
+fail_more() { show_tail "$PGD/server.log" 20; }
 
 cd "$T" || exit 1
 pg_start "$PGD"
@@ -73,30 +52,12 @@ psql -q "$PG_URL" -c "CREATE DATABASE fleet" || fail "create database"
 STORE_URL="postgresql:///fleet?host=$PGD/sock&port=5432&user=postgres"
 sql() { psql -qtA "$STORE_URL" -c "$1"; }
 
-"$PKI" --dir ca init >/dev/null || fail "pki init"
-"$PKI" --dir ca issue controller ctl.test >/dev/null || fail "issue controller"
-"$PKI" --dir ca issue agent rack-a >/dev/null || fail "issue agent"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-URL="tls+tcp://127.0.0.1:$PORT"
-API="ipc://$T/api.sock"
-cat >controller.conf <<EOF
-[controller]
-state_dir = $T/state
-agents_listen = $URL
-api_listen = $API
-log_level = debug
-[pki]
-ca = ca/ca.crt
-cert = ca/controller/ctl.test.crt
-key = ca/controller/ctl.test.key
-[store]
-url = $STORE_URL
-EOF
-"$CONTROLLER" --config controller.conf >>controller.log 2>&1 &
-CTL_PID=$!
-cli() { "$CLI_BIN" --controller "$API" "$@"; }
-cli_up() { [ -S "$T/api.sock" ] && cli racks >/dev/null 2>&1; }
-wait_for 60 cli_up || fail "the controller did not start"
+ctl_pki rack-a
+URL="tls+tcp://127.0.0.1:$(free_port)"
+ctl_conf controller api "agents_listen = $URL" "$(ctl_pki_conf)" "[store]" "url = $STORE_URL"
+ctl_start CTL_PID controller
+cli() { ctl_cli api "$@"; }
+wait_for 60 ctl_answers api || fail "the controller did not start"
 agent() {
     "$FAKE" --url "$URL" --ca ca/ca.crt --server-name ctl.test \
         --cert ca/agent/rack-a.crt --key ca/agent/rack-a.key "$@"

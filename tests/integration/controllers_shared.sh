@@ -32,11 +32,14 @@ FAKE=${3:?}
 CLI_BIN=${4:?}
 TEST_NAME=controllers_shared
 T=$(mktemp -d /tmp/rackboot-shared.XXXXXX)
+FAIL_LOGS="a.log b.log server.log"
 A_PID="" B_PID="" POLL="" SUBMIT="" WATCHERS=""
 # . postgres_lib.sh sets these.
 PG_BIN="" PG_URL=""
 # shellcheck source=postgres_lib.sh
 . "$(dirname "$0")/postgres_lib.sh"
+# shellcheck source=controller_lib.sh
+. "$(dirname "$0")/controller_lib.sh"
 
 cleanup() {
     for p in $POLL $SUBMIT $WATCHERS $A_PID $B_PID; do
@@ -52,31 +55,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-    echo "FAIL: $TEST_NAME: $*"
-    for f in a.log b.log server.log; do
-        if [ -s "$T/$f" ]; then
-            echo "---- $f (last 30 lines)"
-            tail -n 30 "$T/$f"
-        fi
-    done
-    exit 1
-}
-
-step() { echo "== $*"; }
-# wait_for SECONDS COMMAND...: polls every 0.2 s until COMMAND succeeds.
-wait_for() {
-    local limit=$(($1 * 5))
-    shift
-    for _ in $(seq "$limit"); do
-        "$@" && return 0
-        sleep 0.2
-    done
-    "$@"
-}
-count() { grep -c -- "$1" "$2" 2>/dev/null || true; }
-at_least() { [ "$(count "$2" "$3")" -ge "$1" ]; } # at_least N PATTERN FILE
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 cd "$T" || exit 1
@@ -89,33 +67,14 @@ STORE_URL=${PG_URL/\/postgres\?/\/fleet?}
 db() { sql "$STORE_URL" "$1"; }
 
 # ---- PKI, two controllers ---------------------------------------------------
-"$PKI" --dir ca init >/dev/null || fail "pki init"
-"$PKI" --dir ca issue controller ctl.test >/dev/null || fail "issue controller"
-for r in rack-a rack-b rack-c rack-d rack-e rack-f; do
-    "$PKI" --dir ca issue agent "$r" >/dev/null || fail "issue agent $r"
-done
+ctl_pki rack-a rack-b rack-c rack-d rack-e rack-f
 
 A_URL="tls+tcp://127.0.0.1:$(free_port)"
 B_URL="tls+tcp://127.0.0.1:$(free_port)"
 write_conf() { # write_conf NAME AGENTS_URL BOOT_TIMEOUT [EXTRA-LINES]
-    cat >"$1.conf" <<EOF
-[controller]
-state_dir = $1-state
-agents_listen = $2
-api_listen = ipc://$T/$1.sock
-log_level = debug
-[store]
-url = $STORE_URL
-[pki]
-ca = ca/ca.crt
-cert = ca/controller/ctl.test.crt
-key = ca/controller/ctl.test.key
-crl = ca/crl.pem
-[installs]
-boot_timeout = $3
-install_timeout = 600
-${4:-}
-EOF
+    ctl_conf "$1" "$1" "agents_listen = $2" "[store]" "url = $STORE_URL" \
+        "$(ctl_pki_conf)" "crl = $T/ca/crl.pem" \
+        "[installs]" "boot_timeout = $3" "install_timeout = 600" "${4:-}"
 }
 "$PKI" --dir ca crl >/dev/null || fail "crl"
 write_conf a "$A_URL" 3600
@@ -123,24 +82,11 @@ write_conf b "$B_URL" 3600 "$(printf '[metrics]\nlisten = [::1]:0')"
 "$CONTROLLER" --config a.conf --check-config >/dev/null || fail "--check-config"
 
 start() { # start NAME: sets ${NAME}_PID
-    "$CONTROLLER" --config "$1.conf" >>"$1.log" 2>&1 &
-    local pid=$!
-    for _ in $(seq 150); do
-        if [ -S "$T/$1.sock" ] && "$CLI_BIN" --controller "ipc://$T/$1.sock" racks >/dev/null 2>&1
-        then
-            eval "${1^^}_PID=$pid"
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.2
-    done
-    fail "controller $1 did not start"
+    local pid_var=${1^^}_PID
+    ctl_start "$pid_var" "$1"
+    wait_alive "${!pid_var}" 30 ctl_answers "$1" || fail "controller $1 did not start"
 }
-cli() { # cli a|b ARGS...
-    local c=$1
-    shift
-    "$CLI_BIN" --controller "ipc://$T/$c.sock" "$@"
-}
+cli() { ctl_cli "$@"; } # cli a|b ARGS...
 # An array, not a function, for what runs in the background: a function
 # run with & is a subshell, and killing it would leave the agent running.
 AGENT_B_A=("$FAKE" --url "$B_URL" --ca ca/ca.crt --server-name ctl.test

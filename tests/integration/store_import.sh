@@ -21,11 +21,14 @@
 # usage: store_import.sh CONTROLLER CLI
 set -u
 CONTROLLER=${1:?usage: $0 CONTROLLER CLI}
-CLI=${2:?}
+CLI_BIN=${2:?}
 TEST_NAME=store_import
 . "$(dirname "$0")/postgres_lib.sh"
+# shellcheck source=controller_lib.sh
+. "$(dirname "$0")/controller_lib.sh"
 
 T=$(mktemp -d /tmp/rackboot-import.XXXXXX)
+FAIL_LOGS="ctl.log cli.out"
 # the server's own directory: as root, pg_start hands it to postgres
 PGT=$(mktemp -d /tmp/rackboot-import-pg.XXXXXX)
 CTL_PID=""
@@ -43,27 +46,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-    echo "FAIL: $TEST_NAME: $*"
-    for f in ctl.log cli.out; do
-        if [ -s "$T/$f" ]; then
-            echo "---- $f (last 30 lines)"
-            tail -n 30 "$T/$f"
-        fi
-    done
-    exit 1
-}
-step() { echo "== $*"; }
-wait_for() { # wait_for SECONDS COMMAND...: polls every 0.2 s
-    local limit=$(($1 * 5))
-    shift
-    for _ in $(seq "$limit"); do
-        "$@" && return 0
-        sleep 0.2
-    done
-    "$@"
-}
-
 pg_start "$PGT" # from here: the server's owner cannot enter $T
 cd "$T" || exit 1
 psql_do() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -At "$@"; }
@@ -72,27 +54,26 @@ psql_do() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 psql_do "$PG_URL" -c "CREATE DATABASE fleet" || fail "create database"
 FLEET_URL="postgresql:///fleet?host=$PGT/sock&port=5432&user=postgres&password=hunter2"
 
+# Every controller here, one at a time, answers on ctl.sock and logs to
+# ctl.log.
 conf() { # conf NAME [STORE_URL]
-    {
-        printf '[controller]\nstate_dir = %s\napi_listen = ipc://%s/ctl.sock\n' "$T/$1-state" "$T"
-        printf 'log_level = debug\n'
-        if [ -n "${2:-}" ]; then
-            printf '[store]\nurl = %s\n' "$2"
-        fi
-    } >"$1.conf"
+    if [ -n "${2:-}" ]; then
+        ctl_conf "$1" ctl "[store]" "url = $2"
+    else
+        ctl_conf "$1" ctl
+    fi
 }
 start() { # start NAME
     : >ctl.log
-    "$CONTROLLER" --config "$1.conf" >>ctl.log 2>&1 &
-    CTL_PID=$!
-    wait_for 60 grep -q 'rackboot-controller .* started' ctl.log || fail "controller $1 did not start"
+    ctl_start CTL_PID "$1" ctl.log
+    wait_for 60 ctl_started ctl.log || fail "controller $1 did not start"
 }
 stop() {
     kill "$CTL_PID" || fail "controller gone before its stop"
     wait "$CTL_PID"
     CTL_PID=""
 }
-cli() { "$CLI" --controller "ipc://$T/ctl.sock" "$@"; }
+cli() { ctl_cli ctl "$@"; }
 # What the operators see, as JSON (absolute times, no "5s ago").
 snapshot() { # snapshot FILE
     {
