@@ -53,19 +53,30 @@ static void check_rack(confload *l, const ini_entry *e, const char *rack)
     }
 }
 
-static void parse_advertise_address(confload *l, const ini_entry *e, void *obj)
+/* An address hosts reach the agent at: global unicast. */
+static void parse_host_facing(confload *l, const ini_entry *e, struct in6_addr *ret)
 {
-    agent_config *c = obj;
-    if (parse_ipv6(e->value, &c->advertise_address) < 0) {
+    if (parse_ipv6(e->value, ret) < 0) {
         confload_problem(l, e->line, "%s: not an IPv6 address: \"%s\"", e->key, e->value);
         return;
     }
-    if (IN6_IS_ADDR_LINKLOCAL(&c->advertise_address) ||
-        IN6_IS_ADDR_MULTICAST(&c->advertise_address) ||
-        IN6_IS_ADDR_UNSPECIFIED(&c->advertise_address)) {
-        confload_problem(l, e->line,
-                         "advertise_address: must be a global unicast address hosts can reach");
+    if (IN6_IS_ADDR_LINKLOCAL(ret) || IN6_IS_ADDR_MULTICAST(ret) || IN6_IS_ADDR_UNSPECIFIED(ret)) {
+        confload_problem(l, e->line, "%s: must be a global unicast address hosts can reach",
+                         e->key);
     }
+}
+
+static void parse_advertise_address(confload *l, const ini_entry *e, void *obj)
+{
+    agent_config *c = obj;
+    parse_host_facing(l, e, &c->advertise_address);
+}
+
+static void parse_service_address(confload *l, const ini_entry *e, void *obj)
+{
+    agent_config *c = obj;
+    parse_host_facing(l, e, &c->service_address);
+    c->has_service_address = true;
 }
 
 /* [dhcp6] interfaces: names the kernel can hold. */
@@ -205,6 +216,7 @@ static const confload_key agent_keys[] = {
     { "user", CONFLOAD_USER, AT(user) },
     /* Required, but checked in finish(): "::" counts as missing. */
     { "advertise_address", CONFLOAD_CUSTOM, .parse = parse_advertise_address },
+    { "service_address", CONFLOAD_CUSTOM, .parse = parse_service_address },
     { "gateway", CONFLOAD_IPV6, AT(gateway), .flag = CONFLOAD_FLAG(agent_config, has_gateway) },
     { "log_level", CONFLOAD_LOG_LEVEL, AT(log_level) },
 };
@@ -349,6 +361,11 @@ static void finish(confload *l, void *obj)
     }
     if (IN6_IS_ADDR_UNSPECIFIED(&c->advertise_address)) {
         confload_problem(l, agent_line, "[agent] advertise_address is required");
+    }
+    if (c->has_service_address && IN6_ARE_ADDR_EQUAL(&c->service_address, &c->advertise_address)) {
+        confload_problem(l, agent_line,
+                         "[agent] service_address is the rack's shared address: it cannot be "
+                         "this agent's own advertise_address");
     }
     if (c->preferred_lifetime > c->valid_lifetime) {
         confload_problem(l, confload_section_line(l, "dhcp6"),

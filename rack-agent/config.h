@@ -41,6 +41,11 @@ typedef struct agent_config {
     char *state_dir;
     char *user; /* run as this user after binding (common/daemon.h); NULL: stay */
     struct in6_addr advertise_address;
+    /* [agent] service_address: the rack's address that moves between a
+     * redundant pair of agents (VRRP, deploy/HA.md); boot scripts and
+     * answer files name it instead of advertise_address. */
+    bool has_service_address;
+    struct in6_addr service_address;
     bool has_gateway;
     struct in6_addr gateway;
     log_level log_level;

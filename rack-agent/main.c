@@ -347,9 +347,16 @@ static int setup_install_flow(agent *a)
     progress_on_completed(a->progress, on_install_completed, a);
     progress_on_written(a->progress, on_install_written, a);
     progress_on_durable(a->progress, on_events_durable, a);
-    r = render_context_init(&a->render, &c->advertise_address, c->http_port);
+    /* DHCPv6's boot file URL names this agent (advertise_address): the
+     * agent that answered is alive. What the host fetches next names the
+     * rack's service address when there is one, which VRRP moves to the
+     * other agent of the pair if this one dies mid-install. */
+    const struct in6_addr *base =
+        c->has_service_address ? &c->service_address : &c->advertise_address;
+    r = render_context_init(&a->render, base, c->http_port);
     if (r < 0) {
-        log_error("advertise_address cannot be used in boot URLs err=%s", errstr(r));
+        log_error("%s cannot be used in boot URLs err=%s",
+                  c->has_service_address ? "service_address" : "advertise_address", errstr(r));
         return r;
     }
     memcpy(a->render.dns, c->dns, c->n_dns * sizeof(c->dns[0]));

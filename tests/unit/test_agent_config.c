@@ -122,6 +122,44 @@ static void test_dhcp6_preference_range(void **state)
     diag_free(d);
 }
 
+/* A pair's shared address: global unicast, not the agent's own. */
+static void test_service_address(void **state)
+{
+    diag *d;
+    agent_config *c = NULL;
+    assert_int_equal(load("[agent]\nrack = r\nstate_dir = /s\nadvertise_address = 2001:db8::1\n"
+                          "[standalone]\nhosts = /etc/hosts.conf\n",
+                          &d, &c),
+                     0);
+    assert_false(c->has_service_address);
+    agent_config_free(c);
+    diag_free(d);
+    assert_int_equal(load("[agent]\nrack = r\nstate_dir = /s\nadvertise_address = 2001:db8::1\n"
+                          "service_address = 2001:db8::100\n"
+                          "[standalone]\nhosts = /etc/hosts.conf\n",
+                          &d, &c),
+                     0);
+    assert_true(c->has_service_address);
+    struct in6_addr want = addr6("2001:db8::100");
+    assert_memory_equal(&c->service_address, &want, 16);
+    agent_config_free(c);
+    diag_free(d);
+    assert_int_equal(load("[agent]\nrack = r\nstate_dir = /s\nadvertise_address = 2001:db8::1\n"
+                          "service_address = fe80::100\n"
+                          "[standalone]\nhosts = /etc/hosts.conf\n",
+                          &d, &c),
+                     -EINVAL);
+    assert_true(has_problem(d, 5, "service_address: must be a global unicast address"));
+    diag_free(d);
+    assert_int_equal(load("[agent]\nrack = r\nstate_dir = /s\nadvertise_address = 2001:db8::1\n"
+                          "service_address = 2001:db8::1\n"
+                          "[standalone]\nhosts = /etc/hosts.conf\n",
+                          &d, &c),
+                     -EINVAL);
+    assert_true(has_problem(d, 1, "cannot be this agent's own advertise_address"));
+    diag_free(d);
+}
+
 static void test_every_error_with_its_line(void **state)
 {
     diag *d;
@@ -420,6 +458,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_good_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dhcp6_preference_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_service_address, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_error_with_its_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cross_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
