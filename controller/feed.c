@@ -34,6 +34,7 @@ struct feed {
     char racks[FEED_RACKS_MAX][STORE_NAME_MAX + 1];
     size_t n_racks;
     bool every;
+    bool events; /* the read brought stored events */
 };
 
 static void release(feed *f)
@@ -67,9 +68,13 @@ static void on_retry(uv_timer_t *t);
 
 /* A burst of writes to one rack (an install of 100 hosts in one rack is
  * 100 notifications) is one check of it. */
-static void note_rack(const char *rack, void *userdata)
+static void note(store_feed_topic topic, const char *rack, void *userdata)
 {
     feed *f = userdata;
+    if (topic == STORE_FEED_EVENTS) {
+        f->events = true;
+        return;
+    }
     if (f->every) {
         return;
     }
@@ -91,17 +96,26 @@ static void on_readable(uv_poll_t *p, int status, int events)
     feed *f = p->data;
     f->n_racks = 0;
     f->every = false;
-    int n = status < 0 ? -EIO : store_feed_read(f->sf, note_rack, f);
+    f->events = false;
+    int n = status < 0 ? -EIO : store_feed_read(f->sf, note, f);
     if (n > 0) {
         f->notifications += (uint64_t)n;
-        log_debug("feed: generation moves announced=%d racks=%zu%s", n, f->n_racks,
-                  f->every ? " (every rack)" : "");
+        if (f->n_racks > 0 || f->every) {
+            log_debug("feed: generation moves announced=%d racks=%zu%s", n, f->n_racks,
+                      f->every ? " (every rack)" : "");
+        }
+        if (f->events) {
+            log_debug("feed: events stored through another controller");
+        }
         if (f->every) {
-            f->on_change(f->userdata, NULL);
+            f->on_change(f->userdata, FEED_GENERATION, NULL);
         } else {
             for (size_t i = 0; i < f->n_racks; i++) {
-                f->on_change(f->userdata, f->racks[i]);
+                f->on_change(f->userdata, FEED_GENERATION, f->racks[i]);
             }
+        }
+        if (f->events) {
+            f->on_change(f->userdata, FEED_EVENTS, NULL);
         }
         return;
     }
@@ -166,7 +180,8 @@ static void reconnect_done(uv_work_t *w, int status)
         f->reconnects++;
         log_info("feed: reconnected to the store's change feed");
         /* What moved while it was down was not announced. */
-        f->on_change(f->userdata, NULL);
+        f->on_change(f->userdata, FEED_GENERATION, NULL);
+        f->on_change(f->userdata, FEED_EVENTS, NULL);
     }
     release(f);
 }
@@ -196,7 +211,8 @@ static void on_retry(uv_timer_t *t)
 static void on_safety(uv_timer_t *t)
 {
     feed *f = t->data;
-    f->on_change(f->userdata, NULL);
+    f->on_change(f->userdata, FEED_GENERATION, NULL);
+    f->on_change(f->userdata, FEED_EVENTS, NULL);
 }
 
 int feed_new(uv_loop_t *loop, const store *st, feed_change_fn on_change, void *userdata, feed **ret,

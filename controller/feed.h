@@ -1,6 +1,6 @@
-/* feed: the generation moves of the other controllers on a shared store,
- * heard on the loop (issue 17 §1 "Several controllers share one database,
- * all active").
+/* feed: the generation moves and stored events of the other controllers
+ * on a shared store, heard on the loop (issue 17 §1 "Several controllers
+ * share one database, all active").
  *
  * A controller knows of the writes it makes itself (hub_poke() from the
  * API and the expiry). On a store several controllers write (PostgreSQL),
@@ -20,6 +20,10 @@
  *   - for every rack every FEED_SAFETY_MS anyway, a safety net for a
  *     notification lost in a way the connection did not notice.
  *
+ * Events stored through another controller are heard the same way
+ * (FEED_EVENTS, once per read that brought any, and with every "every
+ * rack" above): the operators' `watch` and the web view here show them.
+ *
  * On a store with one controller (SQLite) there is nothing to hear:
  * feed_new() gives no feed and succeeds. */
 #pragma once
@@ -35,8 +39,11 @@
 #define FEED_RACKS_MAX 64u /* distinct racks told one by one per read */
 
 typedef struct feed feed;
-/* `rack` moved; NULL: any rack may have. */
-typedef void (*feed_change_fn)(void *userdata, const char *rack);
+typedef enum feed_change {
+    FEED_GENERATION = 1, /* `rack` moved; NULL: any rack may have */
+    FEED_EVENTS,         /* events were stored (rack NULL) */
+} feed_change;
+typedef void (*feed_change_fn)(void *userdata, feed_change what, const char *rack);
 
 /* A feed on `loop` for the store `st` has open (the loop thread's: the
  * feed opens a connection of its own). *ret is NULL when the store is not

@@ -343,6 +343,10 @@ static int ingest_tx(store *s, int64_t rack_id, unsigned instance, const store_e
     if (bump) {
         TRY(s->ops->rack_bump(s->be, rack_id));
     }
+    if (stored > 0 && s->ops->feed_events_stored) {
+        /* `watch` and the web view on the other controllers */
+        TRY(s->ops->feed_events_stored(s->be));
+    }
     *ret_through = through;
     return stored;
 }

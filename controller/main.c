@@ -270,16 +270,22 @@ static void on_installs_changed(void *userdata)
     }
 }
 
-/* Another controller moved a rack's generation (or may have, while the
- * feed was down): the agents parked here may have news. */
-static void on_feed_change(void *userdata, const char *rack)
+/* Another controller moved a rack's generation or stored events (or may
+ * have, while the feed was down): the agents parked here may have news,
+ * and so may the operators' `watch` and the web view. */
+static void on_feed_change(void *userdata, feed_change what, const char *rack)
 {
     controller *c = userdata;
+    if (what == FEED_EVENTS) {
+        on_fleet_change(c, true);
+        return;
+    }
     if (rack) {
         hub_poke_rack(c->hub, rack);
     } else {
         hub_poke(c->hub);
     }
+    on_fleet_change(c, false);
 }
 
 /* The upkeep of one tick, on the store queue: old events deleted (one

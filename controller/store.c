@@ -313,7 +313,9 @@ int store_feed_fd(const store_feed *f)
     return f->ops->feed_fd(f->be);
 }
 
-int store_feed_read(store_feed *f, void (*cb)(const char *rack, void *userdata), void *userdata)
+int store_feed_read(store_feed *f,
+                    void (*cb)(store_feed_topic topic, const char *rack, void *userdata),
+                    void *userdata)
 {
     f->errmsg[0] = '\0';
     return f->ops->feed_read(f->be, cb, userdata);

@@ -114,9 +114,16 @@ bool store_batch_open(store *s);
  * a rack's generation may move without this controller's doing. */
 bool store_shared(const store *s);
 
+/* What a change feed hears: a rack's generation moved, or events were
+ * stored (then the rack is NULL). */
+typedef enum store_feed_topic {
+    STORE_FEED_GENERATION = 1,
+    STORE_FEED_EVENTS,
+} store_feed_topic;
+
 /* A change feed: a connection of its own to the store `s` has open, that
- * hears of every committed write that moved a rack's generation, made by
- * any controller. -EOPNOTSUPP when the backend has none (SQLite: one
+ * hears of every committed write that moved a rack's generation or stored
+ * events, made by any controller. -EOPNOTSUPP when the backend has none (SQLite: one
  * controller writes its file). Used by one thread at a time; *ret_errmsg
  * (if not NULL) gets a malloc()ed reason on failure. */
 typedef struct store_feed store_feed;
@@ -128,8 +135,11 @@ store_feed *store_feed_close(store_feed *f);
 int store_feed_fd(const store_feed *f);
 /* Without blocking: how many changes arrived (0: none), or -EIO when the
  * connection is lost (then store_feed_reconnect()). `cb` (may be NULL)
- * gets each change's rack name, a rack perhaps more than once. */
-int store_feed_read(store_feed *f, void (*cb)(const char *rack, void *userdata), void *userdata);
+ * gets each change: its topic and the rack of a generation move, a rack
+ * perhaps more than once. */
+int store_feed_read(store_feed *f,
+                    void (*cb)(store_feed_topic topic, const char *rack, void *userdata),
+                    void *userdata);
 /* Blocks until connected and listening again, or -EIO. Changes made while
  * the feed was down are not announced: the caller checks every rack once. */
 int store_feed_reconnect(store_feed *f);

@@ -381,7 +381,8 @@ typedef struct store_backend_ops {
     /* The change feed, all NULL when the backend has none (a store with
      * one controller needs none): a connection of its own, opened from
      * `parent`, that hears of every committed write moving a rack's
-     * generation, whoever made it. Used by one thread at a time. */
+     * generation or storing events, whoever made it. Used by one thread
+     * at a time. */
     int (*feed_open)(const store_backend *parent, char *errbuf, size_t errlen,
                      store_backend_feed **ret);
     void (*feed_close)(store_backend_feed *f);
@@ -390,10 +391,14 @@ typedef struct store_backend_ops {
     int (*feed_fd)(const store_backend_feed *f);
     /* Without blocking: takes what arrived and returns how many changes
      * it announced (0: none yet), or -EIO when the connection is lost
-     * (then feed_reconnect()). `cb` (may be NULL) gets the name of the
-     * rack of each, a rack perhaps more than once. */
-    int (*feed_read)(store_backend_feed *f, void (*cb)(const char *rack, void *userdata),
+     * (then feed_reconnect()). `cb` (may be NULL) gets the topic of each
+     * and the rack of a generation move, a rack perhaps more than once. */
+    int (*feed_read)(store_backend_feed *f,
+                     void (*cb)(store_feed_topic topic, const char *rack, void *userdata),
                      void *userdata);
+    /* In the current write transaction: the feeds hear on its commit that
+     * events were stored (however many calls it made). */
+    int (*feed_events_stored)(store_backend *b);
     /* Blocks until connected again and listening (or failed: -EIO).
      * Changes made while it was down are not announced. */
     int (*feed_reconnect)(store_backend_feed *f);

@@ -73,6 +73,10 @@
 #define EXPIRY_LOCK "1380074840"
 /* The change feed's channel; the payload is the rack's name. */
 #define FEED_CHANNEL "rackboot_racks"
+/* Events were stored (the payload is empty): notified once per
+ * transaction, however many batches it held (PostgreSQL folds a
+ * transaction's equal notifications into one). */
+#define FEED_EVENTS_CHANNEL "rackboot_events"
 
 #define ACTIVE_STATES "('requested','dispatched','booting','installing')"
 /* An install's new state $2 at $3, with the time it entered it. */
@@ -412,6 +416,7 @@ enum {
     ST_EVENT_INSERT,
     ST_EVENT_EXISTS,
     ST_EVENT_PHASE_ELSEWHERE,
+    ST_EVENTS_ANNOUNCE,
     ST_STATUS_HOST,
     ST_STATUS_PAGE,
     ST_STATUS_PAGE_OF_RACK,
@@ -592,6 +597,7 @@ static const char *const statements[_ST_MAX] = {
                 "ON CONFLICT (rack_id, agent_instance, journal_epoch, agent_seq) DO NOTHING",
     [ST_EVENT_EXISTS] = "SELECT 1 FROM events WHERE rack_id = $1 AND agent_instance = $3 AND "
                         "journal_epoch = " JOURNAL_EPOCH_OF_AGENT(3) " AND agent_seq = $2",
+    [ST_EVENTS_ANNOUNCE] = "SELECT pg_notify('" FEED_EVENTS_CHANNEL "', '')",
     [ST_EVENT_PHASE_ELSEWHERE] = "SELECT 1 FROM events WHERE install_id = $1 AND phase = $2 "
                                  "AND agent_instance != $3 LIMIT 1",
     [ST_AGENT_JOURNAL] = "SELECT journal FROM agents WHERE rack_id = $1 AND instance = $2",
@@ -2484,7 +2490,8 @@ __attribute__((format(printf, 3, 4))) static int feed_fail(feed *f, int r, const
 static int feed_listen(feed *f)
 {
     PQsetNoticeProcessor(f->conn, notice_quiet, NULL);
-    _cleanup_result_ PGresult *res = PQexec(f->conn, "LISTEN " FEED_CHANNEL);
+    _cleanup_result_ PGresult *res =
+        PQexec(f->conn, "LISTEN " FEED_CHANNEL "; LISTEN " FEED_EVENTS_CHANNEL);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         return feed_fail(f, -EIO, "change feed: LISTEN: %s", PQerrorMessage(f->conn));
     }
@@ -2531,8 +2538,11 @@ static int pg_feed_fd(const feed *f)
 
 /* Notifications arrive between commands, so the connection only ever
  * reads here: PQconsumeInput takes what the socket holds without
- * blocking. Payloads are rack names (FEED_CHANNEL). */
-static int pg_feed_read(feed *f, void (*cb)(const char *rack, void *userdata), void *userdata)
+ * blocking. Payloads are rack names (FEED_CHANNEL) or empty
+ * (FEED_EVENTS_CHANNEL). */
+static int pg_feed_read(feed *f,
+                        void (*cb)(store_feed_topic topic, const char *rack, void *userdata),
+                        void *userdata)
 {
     if (PQstatus(f->conn) != CONNECTION_OK || !PQconsumeInput(f->conn) ||
         PQstatus(f->conn) != CONNECTION_OK) {
@@ -2543,12 +2553,20 @@ static int pg_feed_read(feed *f, void (*cb)(const char *rack, void *userdata), v
     PGnotify *note;
     while ((note = PQnotifies(f->conn))) {
         n += n < INT32_MAX;
-        if (cb) {
-            cb(note->extra, userdata);
+        if (cb && streq(note->relname, FEED_EVENTS_CHANNEL)) {
+            cb(STORE_FEED_EVENTS, NULL, userdata);
+        } else if (cb) {
+            cb(STORE_FEED_GENERATION, note->extra, userdata);
         }
         PQfreemem(note);
     }
     return n;
+}
+
+static int pg_feed_events_stored(backend *b)
+{
+    int r = run_done(b, ST_EVENTS_ANNOUNCE, NULL);
+    return r < 0 ? r : 0;
 }
 
 static int pg_feed_reconnect(feed *f)
@@ -2662,6 +2680,7 @@ const store_backend_ops store_postgresql_ops = {
     .feed_close = pg_feed_close,
     .feed_fd = pg_feed_fd,
     .feed_read = pg_feed_read,
+    .feed_events_stored = pg_feed_events_stored,
     .feed_reconnect = pg_feed_reconnect,
     .expiry_lock = pg_expiry_lock,
 };

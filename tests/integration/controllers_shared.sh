@@ -33,7 +33,7 @@ CLI_BIN=${4:?}
 TEST_NAME=controllers_shared
 T=$(mktemp -d /tmp/rackboot-shared.XXXXXX)
 FAIL_LOGS="a.log b.log server.log"
-A_PID="" B_PID="" POLL="" SUBMIT="" WATCHERS=""
+A_PID="" B_PID="" POLL="" SUBMIT="" WATCHERS="" WATCH=""
 # . postgres_lib.sh sets these.
 PG_BIN="" PG_URL=""
 # shellcheck source=postgres_lib.sh
@@ -42,7 +42,7 @@ PG_BIN="" PG_URL=""
 . "$(dirname "$0")/controller_lib.sh"
 
 cleanup() {
-    for p in $POLL $SUBMIT $WATCHERS $A_PID $B_PID; do
+    for p in $POLL $SUBMIT $WATCHERS $WATCH $A_PID $B_PID; do
         kill "$p" 2>/dev/null
     done
     wait 2>/dev/null
@@ -237,9 +237,28 @@ for i in 1 2 3; do
 done
 n=$(db "SELECT count(*) FROM events")
 [ "$n" = 8 ] || fail "expected 8 events stored once each, the database holds $n"
-n=$(db "SELECT count(*) FROM (SELECT 1 FROM events GROUP BY rack_id, journal_epoch, agent_seq
+n=$(db "SELECT count(*) FROM (SELECT 1 FROM events GROUP BY rack_id, agent_instance, journal_epoch, agent_seq
         HAVING count(*) > 1) d")
 [ "$n" = 0 ] || fail "$n event keys stored more than once"
+
+step "rackboot watch on B wakes for events stored through A"
+ID2=$(id_of web2)
+heard=$(count "feed: events stored through another controller" b.log)
+cli b watch web2 --json >watch-b.out 2>&1 &
+WATCH=$!
+wait_for 30 grep -q '"state": *"dispatched"' watch-b.out || fail "watch on B: $(cat watch-b.out)"
+agent "$A_URL" rack-a events --from 9 "web2:$ID2:installing:90" >ev-w.out ||
+    fail "events to A: $(cat ev-w.out)"
+wait_for 30 grep -q '"percent": *90' watch-b.out ||
+    fail "watch on B did not show the progress stored through A: $(cat watch-b.out)"
+at_least $((heard + 1)) "feed: events stored through another controller" b.log ||
+    fail "B's feed did not announce the events stored through A"
+agent "$A_URL" rack-a events --from 10 "web2:$ID2:installed" >ev-w.out ||
+    fail "events to A: $(cat ev-w.out)"
+wait_for 30 sh -c "! kill -0 $WATCH 2>/dev/null" || fail "watch on B did not end at installed"
+wait "$WATCH"
+grep -q '"state": *"installed"' watch-b.out || fail "watch on B: $(cat watch-b.out)"
+WATCH=""
 
 step "SIGKILL A during a fan-out of 500 intents: each dispatched once, each event stored once"
 RACKS=(rack-c rack-d rack-e rack-f) # 125 hosts each, their agents parked on B
@@ -336,7 +355,7 @@ done
 n=$(db "SELECT count(*) FROM events e JOIN racks r ON r.id = e.rack_id
         WHERE r.name LIKE 'rack-_' AND r.name != 'rack-a' AND e.refused IS NULL")
 [ "$n" = 500 ] || fail "expected 500 events stored once each, the database holds $n"
-n=$(db "SELECT count(*) FROM (SELECT 1 FROM events GROUP BY rack_id, journal_epoch, agent_seq
+n=$(db "SELECT count(*) FROM (SELECT 1 FROM events GROUP BY rack_id, agent_instance, journal_epoch, agent_seq
         HAVING count(*) > 1) d")
 [ "$n" = 0 ] || fail "$n event keys stored more than once"
 for p in $WATCHERS; do

@@ -3663,14 +3663,15 @@ static void test_pg_reconnect(void **state)
 
 /* ---- Several controllers, all active (issue 17 §1) -------------------- */
 
-/* The racks a feed named, comma-separated. */
+/* The racks a feed named, comma-separated; "+events" for stored events. */
 static char feed_racks[256];
 
-static void feed_rack(const char *rack, void *userdata)
+static void feed_rack(store_feed_topic topic, const char *rack, void *userdata)
 {
     (void)userdata;
     size_t n = strlen(feed_racks);
-    snprintf(feed_racks + n, sizeof(feed_racks) - n, "%s%s", n ? "," : "", rack);
+    snprintf(feed_racks + n, sizeof(feed_racks) - n, "%s%s", n ? "," : "",
+             topic == STORE_FEED_EVENTS ? "+events" : rack);
 }
 
 /* Waits (up to 10 s, event-driven: poll on the feed's socket) for the feed
@@ -3738,6 +3739,23 @@ static void test_pg_feed(void **state)
     assert_int_equal(feed_wait(feed), 1);
     assert_string_equal(feed_racks, "r1");
     assert_int_equal(generation(f->s, "r1"), g + 2);
+
+    /* Events stored through the other controller: one notification for
+     * a transaction, however many batches; none when nothing was stored
+     * (a re-sent batch). */
+    status_out st = status(f->s, "web1");
+    store_event e[] = { ev(1, st.install_id, "web1", P(DHCP_BOUND)),
+                        ev(2, st.install_id, "web1", P(SCRIPT_SERVED)) };
+    uint64_t through = 0;
+    assert_int_equal(store_batch_begin(other), 0);
+    assert_int_equal(store_events_ingest(other, "r1", 1, e, 1, T0, NULL, &through), 1);
+    assert_int_equal(store_events_ingest(other, "r1", 1, e + 1, 1, T0, NULL, &through), 1);
+    assert_int_equal(store_batch_end(other, true), 0);
+    assert_int_equal(feed_wait(feed), 1);
+    assert_string_equal(feed_racks, "+events");
+    assert_int_equal(store_events_ingest(other, "r1", 1, e, 2, T0, NULL, &through), 0);
+    p = (struct pollfd){ .fd = store_feed_fd(feed), .events = POLLIN };
+    assert_int_equal(poll(&p, 1, 300), 0);
 
     /* The feed's connection is cut (a database restart): the read says
      * so, a reconnection listens again. */
