@@ -151,6 +151,8 @@ static int add_rack(const store_rack *r, void *userdata)
     }
     if (o) {
         json_object_set_new(o, "answer_files", json_boolean(r->has_render_context));
+        /* A redundant pair: `agent` is the first, `agents` how many. */
+        json_object_set_new(o, "agents", json_integer((json_int_t)r->agents));
     }
     if (!o || json_array_append_new(j->rows, o) < 0) {
         return -ENOMEM;

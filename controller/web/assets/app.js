@@ -282,7 +282,8 @@ async function racksPage(main) {
         d.racks.map((r) => {
           const online = r.last_seen && now - r.last_seen < 120000;
           return el("tr", { "data-rack": r.rack },
-            el("td", {}, r.rack), el("td", {}, r.agent || "-"),
+            el("td", {}, r.rack),
+            el("td", {}, (r.agent || "-") + (r.agents > 1 ? " +" + (r.agents - 1) + " more" : "")),
             el("td", { class: online ? "online" : "offline" }, online ? "online" : "offline"),
             el("td", { title: when(r.last_seen) }, ago(r.last_seen)),
             el("td", {}, r.acked_generation + " / " + r.generation),
