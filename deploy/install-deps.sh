@@ -32,10 +32,14 @@ ANALYSIS="clang libclang-rt-14-dev llvm valgrind clang-format"
 # prometheus brings promtool, whose `check metrics` parses the controller's
 # /metrics with Prometheus's own parser (tests/integration/controller_metrics.sh);
 # its server does not start (policy-rc.d below).
+# keepalived (VRRPv3) moves a rack's service address ([agent] service_address)
+# between its two agents; tests/e2e/agent_pair.sh starts its own in network
+# namespaces, so the packaged service must not start (policy-rc.d below; it
+# has no configuration anyway).
 PEERS="netbase iproute2 procps util-linux iputils-ping curl python3 python3-yaml
        isc-dhcp-client dhcpcd-base isc-dhcp-relay
        tftp-hpa atftp kea-dhcp6-server kea-admin
-       nginx-light wrk radvd tcpdump
+       nginx-light wrk radvd tcpdump keepalived
        qemu-system-x86 ipxe-qemu ipxe ovmf busybox-static cpio kmod xz-utils zstd
        openipmi ipmitool prometheus postgresql"
 
@@ -83,7 +87,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-# Packaged daemons (kea, nginx, radvd) must not start on install: the tests
+# Packaged daemons (kea, nginx, radvd, keepalived) must not start on install: the tests
 # start their own instances inside network namespaces. A policy-rc.d that
 # denies every start does that; put back whatever was there before.
 policy=/usr/sbin/policy-rc.d

@@ -34,6 +34,17 @@ if(TARGET rackboot AND TARGET rackboot-controller AND TARGET rackboot-agent
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/e2e/e2e.sh uefi ${_rb_bins} bmc)
   set_tests_properties(e2e.uefi-bmc PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77 COST 65
                        LABELS e2e RESOURCE_LOCK rackboot-qemu)
+  # A rack's redundant pair of agents (tests/e2e/agent_pair.sh): keepalived
+  # moves the rack's service address between them; the primary is SIGKILLed
+  # after iPXE's last fetch and the host's installer finishes through the
+  # secondary; every phase counts once at the controller. One boot under
+  # TCG (bios): COST like one e2e.${fw} variant. Skips (77) without
+  # keepalived too.
+  add_test(NAME e2e.agent_pair
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/e2e/agent_pair.sh ${_rb_bins})
+  set_tests_properties(e2e.agent_pair PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77 COST 80
+                       LABELS e2e RESOURCE_LOCK rackboot-qemu)
+
   # Image deploys (tests/e2e/image_deploy.sh): the real controller and agent,
   # the deploy ramdisk and a real Debian 12 image written to a blank disk,
   # booted from it, confirmed by its own phone_home, logged into over SSH.

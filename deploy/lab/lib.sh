@@ -54,6 +54,11 @@ LAB_CTL_NAME=ctl.lab.rackboot.test    # the controller certificate's DNS name
 LAB_RACK=${LAB_RACK:-lab1}
 LAB_PROFILE=${LAB_PROFILE:-lab}
 
+# The rack's service address ([agent] service_address): when set, the boot
+# scripts, kickstarts and progress URLs name it instead of the agent's own
+# address (a redundant pair moves it with VRRP: tests/e2e/agent_pair.sh).
+LAB_SERVICE_ADDR=${LAB_SERVICE_ADDR:-}
+
 LAB_HOST=${LAB_HOST:-web17}
 LAB_HOST_MAC=${LAB_HOST_MAC:-52:54:00:12:34:56}
 LAB_HOST_ADDR=${LAB_HOST_ADDR:-2001:db8:1::17}
@@ -102,11 +107,15 @@ lab_rel() {
 
 # lab_dump_logs: the logs that tell what happened, for failure messages.
 lab_dump_logs() {
-    local f
+    local f more=()
     [ -n "$LAB_DIR" ] || return 0
+    # LAB_EXTRA_LOGS: a test's own daemons' logs, names in $LAB_DIR
+    for f in ${LAB_EXTRA_LOGS:-}; do
+        more+=("$LAB_DIR/$f")
+    done
     for f in "$LAB_DIR"/controller.log "$LAB_DIR"/agent.log "$LAB_DIR"/origin.log \
         "$LAB_DIR"/serial*.log "$LAB_DIR"/dhclient.out "$LAB_DIR"/bmc/chassis.log \
-        "$LAB_DIR"/bmc/serial.log; do
+        "$LAB_DIR"/bmc/serial.log "${more[@]}"; do
         [ -s "$f" ] || continue
         echo "---- $f (last ${LAB_DUMP_LINES:-40} lines)"
         tail -n "${LAB_DUMP_LINES:-40}" "$f" | cut -c1-240
@@ -116,7 +125,7 @@ lab_dump_logs() {
 # ---- what the machine has -------------------------------------------------------
 # lab_missing WHAT...: prints one line per missing facility (empty: all there).
 # WHAT: net (root, ip netns, tun, radvd), qemu, bios, uefi, uefi-pxe,
-# uefi-http, uki (the agent's UKI builder: stub, objcopy), installer (what lab_build_installer needs), dhclient, bmc (ipmi_sim,
+# uefi-http, uki (the agent's UKI builder: stub, objcopy), installer (what lab_build_installer needs), dhclient, keepalived, bmc (ipmi_sim,
 # ipmitool, QEMU's ipmi-bmc-extern: bmc.sh).
 lab_missing() {
     local w
@@ -170,6 +179,9 @@ lab_missing() {
             command -v cpio >/dev/null || echo "cpio not installed"
             command -v dpkg >/dev/null || echo "dpkg missing"
             command -v apt-get >/dev/null || echo "apt-get missing"
+            ;;
+        keepalived)
+            command -v keepalived >/dev/null || echo "keepalived not installed"
             ;;
         dhclient)
             command -v dhclient >/dev/null || echo "dhclient not installed (isc-dhcp-client)"
@@ -434,7 +446,8 @@ state_dir = $LAB_DIR/agent-state
 user = $LAB_USER
 advertise_address = $LAB_AGENT_ADDR
 gateway = $LAB_AGENT_ADDR
-log_level = ${LAB_AGENT_LOG_LEVEL:-info}
+log_level = ${LAB_AGENT_LOG_LEVEL:-info}${LAB_SERVICE_ADDR:+
+service_address = $LAB_SERVICE_ADDR}
 
 [http]
 listen = [::]:80
