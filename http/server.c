@@ -71,6 +71,7 @@ struct http_request {
     bool suspended;
     bool queued;
     bool answered;
+    bool quiet; /* http_request_log_quietly() */
     uint8_t *body;
     size_t body_len;
     http_header *headers;
@@ -352,6 +353,11 @@ const uint8_t *http_request_body(const http_request *req, size_t *ret_len)
 {
     *ret_len = req->body_len;
     return req->body;
+}
+
+void http_request_log_quietly(http_request *req)
+{
+    req->quiet = true;
 }
 
 void http_request_on_cancel(http_request *req, void (*fn)(void *userdata), void *userdata)
@@ -1118,17 +1124,19 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     } else {
         srv->stats.errors++;
     }
-    if (log_enabled(LOG_LEVEL_INFO)) {
-        /* The access log line; skipped whole (quoting, clock) below info. */
+    log_level level = ok && req->quiet ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
+    if (log_enabled(level)) {
+        /* The access log line; skipped whole (quoting, clock) below its
+         * level. */
         char unpathed[512], redacted[512], target[512];
         redact_path_secrets(srv, req->target, unpathed, sizeof(unpathed));
         redact_query_secrets(unpathed, redacted, sizeof(redacted));
         log_quote(target, sizeof(target), redacted);
         uint64_t ms = (now_monotonic_us() - req->start_us) / 1000;
         if (ok) {
-            log_info("http %s %s status=%u bytes=%" PRIu64 " ms=%" PRIu64 " client=%s",
-                     http_request_method_name(req), target, req->status, req->body_bytes, ms,
-                     req->client_str);
+            log_msg(level, "http %s %s status=%u bytes=%" PRIu64 " ms=%" PRIu64 " client=%s",
+                    http_request_method_name(req), target, req->status, req->body_bytes, ms,
+                    req->client_str);
         } else {
             /* Refused by libmicrohttpd itself (e.g. 431 for oversized
              * headers), or the client went away, or it timed out. */

@@ -172,6 +172,11 @@ const uint8_t *http_request_body(const http_request *req, size_t *ret_len);
  * `req`. Cleared by any http_reply_*(). */
 void http_request_on_cancel(http_request *req, void (*fn)(void *userdata), void *userdata);
 
+/* The request's access log line goes out at debug, not info, when it
+ * succeeds: a health check polled every second (keepalived's, deploy/HA.md)
+ * would drown the log. A failed one is logged at info as always. */
+void http_request_log_quietly(http_request *req);
+
 /* Told once when the request ends, after the access log line: `complete`
  * when the whole answer was handed to the kernel, with its status and body
  * bytes (0 when not complete). For progress events ("the kernel was sent");

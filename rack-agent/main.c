@@ -1020,6 +1020,7 @@ static int register_metrics(agent *a)
 
 static void on_healthz(http_request *req, void *userdata)
 {
+    http_request_log_quietly(req); /* polled every second by keepalived */
     http_reply_buffer(req, 200, "text/plain; charset=utf-8", "ok\n", 3);
 }
 

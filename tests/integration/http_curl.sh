@@ -115,5 +115,9 @@ done
 
 grep -q "http GET /files/big.bin status=206 bytes=1000 ms=[0-9]* client=\[2001:db8:1::2\]:" \
     "$T/agent.log" || fail "no access log line for the range"
+# a health check polled every second (keepalived) stays out of the info
+# log when it succeeds; a refused one is logged
+grep -q "http POST /healthz status=405" "$T/agent.log" || fail "the refused POST /healthz not logged"
+! grep -q "http GET /healthz status=200" "$T/agent.log" || fail "a successful /healthz logged at info"
 stop_agent
 echo "PASS: $TEST_NAME"
