@@ -624,6 +624,10 @@ static const char *const statements[_ST_MAX] = {
     [ST_EXPIRY_LOCK] = "SELECT pg_try_advisory_lock(" EXPIRY_LOCK ")",
 };
 
+/* Results a write-behind pipeline may owe before it is read: far fewer
+ * than would fill the socket buffers with small command results. */
+#define PIPE_OWED_MAX 64
+
 struct store_backend {
     PGconn *conn;
     char *conninfo; /* the whole URL, for connect() and PQreset */
@@ -633,6 +637,14 @@ struct store_backend {
     bool expiry_held; /* this session holds EXPIRY_LOCK */
     char *err;        /* the store's error buffer (open/connect) */
     size_t err_len;
+    /* Write-behind (pipeline mode, see "Write-behind" below): sent, their
+     * results not read yet, in order. */
+    bool pipeline;
+    int n_owed;
+    struct owed {
+        int id;       /* statement, or -1 for SQL text */
+        bool prepare; /* its PQsendPrepare */
+    } owed[PIPE_OWED_MAX];
 };
 
 typedef store_backend backend;
@@ -751,11 +763,31 @@ static int conn_ready(backend *b)
     return session_setup(b);
 }
 
+static int pipe_send_text(backend *b, const char *sql);
+static int pipe_sync(backend *b, const char *what, PGresult **ret);
+#define PIPE_ROOM 2 /* results one call may add to a pipeline */
+
 /* Runs SQL text (transaction control, migrations: several statements
  * allowed) expecting no rows. */
 static int exec(backend *b, const char *sql, const char *what)
 {
     TRY(conn_ready(b));
+    if (b->pipeline && b->n_owed + PIPE_ROOM > PIPE_OWED_MAX) {
+        TRY(pipe_sync(b, what, NULL));
+    }
+    if (b->pipeline) {
+        /* One statement joins the pipeline; several (BEGIN's) follow it. */
+        if (!strchr(sql, ';')) {
+            _cleanup_result_ PGresult *last = NULL;
+            int r = pipe_send_text(b, sql);
+            if (r < 0) {
+                (void)pipe_sync(b, what, NULL);
+                return r;
+            }
+            return pipe_sync(b, what, &last);
+        }
+        TRY(pipe_sync(b, what, NULL));
+    }
     _cleanup_result_ PGresult *res = PQexec(b->conn, sql);
     ExecStatusType s = PQresultStatus(res);
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
@@ -829,13 +861,196 @@ static void p_limit(params *p, uint64_t limit)
     }
 }
 
+/* ---- Write-behind ------------------------------------------------------
+ *
+ * Most writes answer nothing the rules read (backend.h: they return 0 or
+ * an error), yet each was a network round trip, one after the other on the
+ * queue's one connection: that, not the server's work, bounded an event
+ * batch and a fleet's install (deploy/HA.md). Inside a transaction such a
+ * write is sent in libpq's pipeline mode and not waited for; the next
+ * statement whose answer is needed (a read, an event insert, SAVEPOINT's
+ * RELEASE, COMMIT) joins the same pipeline, and one sync reads them all:
+ * one round trip instead of several.
+ *
+ * Order and atomicity are PostgreSQL's own: one connection runs its
+ * statements in the order sent, and a failed one aborts the rest of the
+ * pipeline. A deferred write's failure is answered by the next call that
+ * reads (never lost: RELEASE and COMMIT read), inside the same store call
+ * (fleet_tx_end's RELEASE or COMMIT ends every one), so the rules roll
+ * back exactly what they would have had the write answered itself; the
+ * transaction is then in error as after any failed statement. */
+
+/* Statements sent without waiting inside a transaction: their op returns
+ * no count (a caller reading PQcmdTuples, like event_insert, needs the
+ * answer), and no rule turns their failure into a decision. */
+static const bool deferrable[_ST_MAX] = {
+    [ST_RACK_BUMP] = true,
+    [ST_BUMP_RACKS_OF_PROFILE] = true,
+    [ST_AGENT_ENSURE] = true,
+    [ST_AGENT_JOURNAL_SET] = true,
+    [ST_AGENT_SEEN] = true,
+    [ST_AGENT_STATUS] = true,
+    [ST_AGENT_ACK] = true,
+    [ST_AGENT_STORED] = true,
+    [ST_HOST_DELETE] = true,
+    [ST_MAC_UPSERT] = true,
+    [ST_MAC_DELETE] = true,
+    [ST_DUID_UPSERT] = true,
+    [ST_PROFILE_IMAGES_DELETE] = true,
+    [ST_PROFILE_IMAGE_INSERT] = true,
+    [ST_INSTALL_INSERT] = true,
+    [ST_INSTALL_SET_STATE] = true,
+    [ST_INSTALL_SET_PHASE] = true,
+    [ST_INSTALL_SET_NOTE] = true,
+    [ST_POWER_INSERT] = true,
+    [ST_POWER_FINISH] = true,
+    [ST_HOST_POWER_SET] = true,
+    [ST_AUDIT_INSERT] = true,
+};
+
+static void stmt_name(int id, char name[16])
+{
+    snprintf(name, 16, "s%d", id);
+}
+
+static int pipe_enter(backend *b)
+{
+    if (b->pipeline) {
+        return 0;
+    }
+    if (!PQenterPipelineMode(b->conn)) {
+        return fail(b, -EIO, "pipeline: %s", PQerrorMessage(b->conn));
+    }
+    b->pipeline = true;
+    b->n_owed = 0;
+    return 0;
+}
+
+static void pipe_owe(backend *b, int id, bool prepare)
+{
+    RB_ASSERT(b->n_owed < PIPE_OWED_MAX);
+    b->owed[b->n_owed++] = (struct owed){ .id = id, .prepare = prepare };
+}
+
+/* Sends statement `id` (its PREPARE first when this session has none). */
+static int pipe_send(backend *b, int id, const params *p)
+{
+    char name[16];
+    stmt_name(id, name);
+    if (!b->prepared[id]) {
+        if (!PQsendPrepare(b->conn, name, statements[id], 0, NULL)) {
+            return db_fail(b, NULL, "prepare");
+        }
+        pipe_owe(b, id, true);
+        b->prepared[id] = true; /* until its result says otherwise */
+    }
+    if (!PQsendQueryPrepared(b->conn, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
+                             p ? p->fmt : NULL, 0)) {
+        return db_fail(b, NULL, "query");
+    }
+    pipe_owe(b, id, false);
+    return 0;
+}
+
+/* Sends SQL text of one statement. */
+static int pipe_send_text(backend *b, const char *sql)
+{
+    if (!PQsendQueryParams(b->conn, sql, 0, NULL, NULL, NULL, NULL, 0)) {
+        return db_fail(b, NULL, "query");
+    }
+    pipe_owe(b, -1, false);
+    return 0;
+}
+
+/* Syncs the pipeline and reads every result it owes, leaving pipeline
+ * mode: the first failure (as -errno, its message in errbuf), else 0 and
+ * the last result in *ret (when ret is not NULL) for the caller to clear. */
+static int pipe_sync(backend *b, const char *what, PGresult **ret)
+{
+    if (!b->pipeline) {
+        return 0;
+    }
+    int r = 0;
+    PGresult *last = NULL;
+    if (!PQpipelineSync(b->conn)) {
+        r = db_fail(b, NULL, what);
+    }
+    int i = 0, nulls = 0;
+    while (r >= 0 || PQstatus(b->conn) == CONNECTION_OK) {
+        PGresult *res = PQgetResult(b->conn);
+        if (!res) {
+            /* One NULL ends each statement's results. */
+            if (PQstatus(b->conn) != CONNECTION_OK || ++nulls > b->n_owed + 1) {
+                if (r >= 0) {
+                    r = db_fail(b, NULL, what);
+                }
+                break;
+            }
+            continue;
+        }
+        ExecStatusType s = PQresultStatus(res);
+        if (s == PGRES_PIPELINE_SYNC) {
+            PQclear(res);
+            break;
+        }
+        const struct owed *o = i < b->n_owed ? &b->owed[i] : NULL;
+        i++;
+        if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
+            if (r >= 0 && ret && o && i == b->n_owed && !o->prepare) {
+                last = res;
+                continue;
+            }
+        } else {
+            if (o && o->prepare) {
+                b->prepared[o->id] = false;
+            }
+            if (r >= 0) {
+                /* ABORTED only follows a failure: a lost connection's. */
+                r = db_fail(b, s == PGRES_PIPELINE_ABORTED ? NULL : res, what);
+            }
+        }
+        PQclear(res);
+    }
+    /* A lost connection may first show as the server's last error: it is
+     * still a loss (the transaction is gone), as db_fail() notes it. */
+    if (PQstatus(b->conn) == CONNECTION_BAD && (b->tx || r >= 0)) {
+        r = db_fail(b, NULL, what);
+    }
+    if (!PQexitPipelineMode(b->conn) && r >= 0) {
+        r = fail(b, -EIO, "pipeline: %s", PQerrorMessage(b->conn));
+    }
+    b->pipeline = false;
+    b->n_owed = 0;
+    if (r < 0 || !ret) {
+        PQclear(last);
+        return r;
+    }
+    if (!last) {
+        return fail(b, -EIO, "%s: no result", what);
+    }
+    *ret = last;
+    return 0;
+}
+
 /* Runs statement `id` (prepared once per connection) with `p`; its result
- * in *ret (rows or none) for the caller to clear. */
+ * in *ret (rows or none) for the caller to clear. In a write-behind
+ * pipeline, it joins it: one round trip for all. */
 static int run(backend *b, int id, const params *p, PGresult **ret)
 {
     char name[16];
-    snprintf(name, sizeof(name), "s%d", id);
+    stmt_name(id, name);
     TRY(conn_ready(b));
+    if (b->pipeline && b->n_owed + PIPE_ROOM > PIPE_OWED_MAX) {
+        TRY(pipe_sync(b, "query", NULL));
+    }
+    if (b->pipeline) {
+        int r = pipe_send(b, id, p);
+        if (r < 0) {
+            (void)pipe_sync(b, "query", NULL);
+            return r;
+        }
+        return pipe_sync(b, "query", ret);
+    }
     if (!b->prepared[id]) {
         _cleanup_result_ PGresult *res = PQprepare(b->conn, name, statements[id], 0, NULL);
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -855,10 +1070,27 @@ static int run(backend *b, int id, const params *p, PGresult **ret)
     return 0;
 }
 
+/* Sends a deferrable write (write-behind): 0, or a failure to send. */
+static int run_deferred(backend *b, int id, const params *p)
+{
+    TRY(conn_ready(b));
+    TRY(pipe_enter(b));
+    int r = pipe_send(b, id, p);
+    if (r < 0 || b->n_owed + PIPE_ROOM >= PIPE_OWED_MAX) {
+        int s = pipe_sync(b, "query", NULL);
+        return r < 0 ? r : s;
+    }
+    return 0;
+}
+
 /* Runs a statement whose rows are not needed: the number of rows it
- * changed. */
+ * changed (0 for a deferrable write in a transaction: sent, not waited
+ * for). */
 static int run_done(backend *b, int id, const params *p)
 {
+    if (deferrable[id] && b->tx && !b->lost) {
+        return run_deferred(b, id, p);
+    }
     _cleanup_result_ PGresult *res = NULL;
     TRY(run(b, id, p, &res));
     const char *n = PQcmdTuples(res);
@@ -1198,6 +1430,23 @@ static int pg_commit(backend *b)
         b->lost = false;
         return r;
     }
+    if (b->pipeline) {
+        /* COMMIT joins the write-behind pipeline. When a write in it
+         * failed, COMMIT is not run: the transaction stays open in error
+         * for the caller to roll back (fleet_tx_end). */
+        b->tx = false;
+        _cleanup_result_ PGresult *res = NULL;
+        int r = pipe_send_text(b, "COMMIT");
+        if (r < 0) {
+            (void)pipe_sync(b, "commit", NULL);
+            return r;
+        }
+        TRY(pipe_sync(b, "commit", &res));
+        if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+            return fail(b, -EIO, "commit: the transaction had failed and was rolled back");
+        }
+        return 0;
+    }
     /* COMMIT of a transaction a statement failed in rolls it back and
      * answers success ("ROLLBACK"): the caller must hear it failed. */
     bool failed = PQtransactionStatus(b->conn) == PQTRANS_INERROR;
@@ -1211,6 +1460,7 @@ static int pg_commit(backend *b)
 
 static int pg_rollback(backend *b)
 {
+    (void)pipe_sync(b, "rollback", NULL); /* its failure is what is rolled back */
     b->lost = false;
     b->tx = false;
     if (PQstatus(b->conn) != CONNECTION_OK || PQtransactionStatus(b->conn) == PQTRANS_IDLE) {
@@ -1222,6 +1472,19 @@ static int pg_rollback(backend *b)
 static int pg_savepoint(backend *b)
 {
     TRY(tx_alive(b));
+    if (b->tx) {
+        /* Write-behind: a job's first statement carries it. */
+        TRY(conn_ready(b));
+        if (b->pipeline && b->n_owed + PIPE_ROOM > PIPE_OWED_MAX) {
+            TRY(pipe_sync(b, "savepoint", NULL));
+        }
+        TRY(pipe_enter(b));
+        int r = pipe_send_text(b, "SAVEPOINT op");
+        if (r < 0) {
+            (void)pipe_sync(b, "savepoint", NULL);
+        }
+        return r;
+    }
     return exec(b, "SAVEPOINT op", "savepoint");
 }
 
@@ -1242,6 +1505,7 @@ static int pg_rollback_to(backend *b)
  * failed statement. One cut short by a lost connection is not. */
 static bool pg_in_transaction(backend *b)
 {
+    (void)pipe_sync(b, "query", NULL); /* the status after what was sent */
     if (PQstatus(b->conn) != CONNECTION_OK) {
         return false;
     }
