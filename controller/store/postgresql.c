@@ -55,6 +55,7 @@
 #include "store-internal.h"
 #include "store/backend.h"
 #include "store/columns.h"
+#include "store/rowcache.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -641,6 +642,10 @@ struct store_backend {
      * results not read yet, in order. */
     bool pipeline;
     int n_owed;
+    /* Lookups answered in this write transaction (store/rowcache.h), valid
+     * while `wtx`: racks and hosts by name, installs by uuid. */
+    bool wtx;
+    rowcache *racks, *hosts, *installs;
     struct owed {
         int id;       /* statement, or -1 for SQL text */
         bool prepare; /* its PQsendPrepare */
@@ -1106,6 +1111,24 @@ static int run_id(backend *b, int id, int64_t arg)
     return r < 0 ? r : 0;
 }
 
+/* ---- Lookups kept for a write transaction (store/rowcache.h) ---------- */
+
+/* Forgets every cached row: a transaction boundary, ROLLBACK TO. */
+static void cache_reset(backend *b, bool write_tx)
+{
+    rowcache_clear(b->racks);
+    rowcache_clear(b->hosts);
+    rowcache_clear(b->installs);
+    b->wtx = write_tx;
+}
+
+/* Whether lookups may be answered from the cache: inside this write
+ * transaction, under the writer lock, while it is alive. */
+static bool cache_on(const backend *b)
+{
+    return b->wtx && b->tx && !b->lost;
+}
+
 static const char *col_text(const PGresult *res, int row, int c)
 {
     return PQgetisnull(res, row, c) ? "" : PQgetvalue(res, row, c);
@@ -1261,6 +1284,9 @@ static void pg_close(backend *b)
     }
     PQfinish(b->conn);
     free(b->conninfo);
+    rowcache_free(b->racks);
+    rowcache_free(b->hosts);
+    rowcache_free(b->installs);
     free(b);
 }
 
@@ -1275,6 +1301,11 @@ static int new_backend(const char *conninfo, char *errbuf, size_t errlen, backen
     b->err_len = errlen;
     b->conninfo = strdup(conninfo);
     if (!b->conninfo) {
+        pg_close(b);
+        return -ENOMEM;
+    }
+    if (rowcache_new(&b->racks) < 0 || rowcache_new(&b->hosts) < 0 ||
+        rowcache_new(&b->installs) < 0) {
         pg_close(b);
         return -ENOMEM;
     }
@@ -1402,12 +1433,14 @@ static int pg_begin(backend *b)
         return r;
     }
     b->tx = true;
+    cache_reset(b, true);
     return 0;
 }
 
 /* A read snapshot: what SQLite's deferred BEGIN gives a reader. */
 static int pg_begin_read(backend *b)
 {
+    cache_reset(b, false);
     b->lost = false;
     TRY(exec(b, "BEGIN ISOLATION LEVEL REPEATABLE READ", "begin"));
     b->tx = true;
@@ -1425,6 +1458,7 @@ static int tx_alive(backend *b)
 
 static int pg_commit(backend *b)
 {
+    cache_reset(b, false);
     if (b->lost) {
         int r = tx_alive(b);
         b->lost = false;
@@ -1460,6 +1494,7 @@ static int pg_commit(backend *b)
 
 static int pg_rollback(backend *b)
 {
+    cache_reset(b, false);
     (void)pipe_sync(b, "rollback", NULL); /* its failure is what is rolled back */
     b->lost = false;
     b->tx = false;
@@ -1497,6 +1532,9 @@ static int pg_release(backend *b)
 static int pg_rollback_to(backend *b)
 {
     TRY(tx_alive(b));
+    rowcache_clear(b->racks); /* what it read since may be undone */
+    rowcache_clear(b->hosts);
+    rowcache_clear(b->installs);
     return exec(b, "ROLLBACK TO SAVEPOINT op", "rollback to savepoint");
 }
 
@@ -1517,6 +1555,14 @@ static bool pg_in_transaction(backend *b)
 
 static int pg_rack_find(backend *b, const char *name, int64_t *ret_id, uint64_t *ret_generation)
 {
+    const rowcache_row *c = cache_on(b) ? rowcache_get(b->racks, name) : NULL;
+    if (c) {
+        *ret_id = c->id;
+        if (ret_generation) {
+            *ret_generation = c->generation;
+        }
+        return 1;
+    }
     _cleanup_result_ PGresult *res = NULL;
     params p = { 0 };
     p_text(&p, name);
@@ -1524,9 +1570,13 @@ static int pg_rack_find(backend *b, const char *name, int64_t *ret_id, uint64_t 
     if (PQntuples(res) == 0) {
         return 0;
     }
-    *ret_id = col_i64(res, 0, 0);
+    rowcache_row row = { .id = col_i64(res, 0, 0), .generation = col_u64(res, 0, 1) };
+    if (cache_on(b)) {
+        rowcache_put(b->racks, name, &row);
+    }
+    *ret_id = row.id;
     if (ret_generation) {
-        *ret_generation = col_u64(res, 0, 1);
+        *ret_generation = row.generation;
     }
     return 1;
 }
@@ -1547,11 +1597,13 @@ static int pg_rack_ensure(backend *b, const char *name, uint64_t now, int64_t *r
 
 static int pg_rack_bump(backend *b, int64_t rack_id)
 {
+    rowcache_drop_id(b->racks, rack_id);
     return run_id(b, ST_RACK_BUMP, rack_id);
 }
 
 static int pg_racks_bump_of_profile(backend *b, int64_t profile_id)
 {
+    rowcache_clear(b->racks);
     return run_id(b, ST_BUMP_RACKS_OF_PROFILE, profile_id);
 }
 
@@ -1695,6 +1747,14 @@ static int pg_agent_stored_set(backend *b, int64_t rack_id, uint64_t through, ui
 
 static int pg_host_find(backend *b, const char *name, int64_t *ret_id, int64_t *ret_rack_id)
 {
+    const rowcache_row *c = cache_on(b) ? rowcache_get(b->hosts, name) : NULL;
+    if (c) {
+        *ret_id = c->id;
+        if (ret_rack_id) {
+            *ret_rack_id = c->rack_id;
+        }
+        return 1;
+    }
     _cleanup_result_ PGresult *res = NULL;
     params p = { 0 };
     p_text(&p, name);
@@ -1702,9 +1762,13 @@ static int pg_host_find(backend *b, const char *name, int64_t *ret_id, int64_t *
     if (PQntuples(res) == 0) {
         return 0;
     }
-    *ret_id = col_i64(res, 0, 0);
+    rowcache_row row = { .id = col_i64(res, 0, 0), .rack_id = col_i64(res, 0, 1) };
+    if (cache_on(b)) {
+        rowcache_put(b->hosts, name, &row);
+    }
+    *ret_id = row.id;
     if (ret_rack_id) {
-        *ret_rack_id = col_i64(res, 0, 1);
+        *ret_rack_id = row.rack_id;
     }
     return 1;
 }
@@ -1875,6 +1939,7 @@ static int pg_host_mac_owner(backend *b, const uint8_t mac[6], const char *excep
 static int pg_host_put(backend *b, int64_t host_id, int64_t rack_id, const store_host *h,
                        const char *hostname, int64_t *ret_id)
 {
+    rowcache_clear(b->hosts); /* its name or rack may move */
     _cleanup_result_ PGresult *res = NULL;
     params p = { 0 };
     if (host_id) {
@@ -1910,6 +1975,8 @@ static int pg_host_put(backend *b, int64_t host_id, int64_t rack_id, const store
 
 static int pg_host_delete(backend *b, int64_t host_id)
 {
+    rowcache_clear(b->hosts);
+    rowcache_clear(b->installs);
     return run_id(b, ST_HOST_DELETE, host_id);
 }
 
@@ -2004,6 +2071,7 @@ static int profile_image_put(backend *b, int64_t profile_id, size_t position, co
 static int pg_profile_put(backend *b, const model_profile *pr, const uint8_t kickstart_sha256[32],
                           uint64_t now, int64_t *ret_id)
 {
+    rowcache_clear(b->installs); /* an install's ending is its profile's kind */
     int64_t profile_id;
     {
         _cleanup_result_ PGresult *res = NULL;
@@ -2158,6 +2226,11 @@ static int pg_install_last_of_host(backend *b, int64_t host_id, install_state *r
 
 static int pg_install_find(backend *b, const char *uuid, store_install_ref *ret)
 {
+    const rowcache_row *c = cache_on(b) ? rowcache_get(b->installs, uuid) : NULL;
+    if (c) {
+        *ret = c->install;
+        return 1;
+    }
     _cleanup_result_ PGresult *res = NULL;
     params p = { 0 };
     p_text(&p, uuid);
@@ -2175,6 +2248,9 @@ static int pg_install_find(backend *b, const char *uuid, store_install_ref *ret)
         .dispatched_ms = col_u64(res, 0, 5),
     };
     TRY(col_state(b, res, 0, 2, &in.state));
+    if (cache_on(b)) {
+        rowcache_put(b->installs, uuid, &(rowcache_row){ .id = in.id, .install = in });
+    }
     *ret = in;
     return 1;
 }
@@ -2214,6 +2290,13 @@ static int pg_install_set_state(backend *b, int64_t id, install_state state, uin
     p_text(&p, store_col_state(state));
     p_u64(&p, now);
     p_text(&p, message);
+    rowcache_row *c = rowcache_get_id(b->installs, id);
+    if (c) { /* written through: install_find reads it back */
+        c->install.state = state;
+        if (state == INSTALL_DISPATCHED) {
+            c->install.dispatched_ms = now;
+        }
+    }
     int r = run_done(b, ST_INSTALL_SET_STATE, &p);
     return r < 0 ? r : 0;
 }
@@ -2227,6 +2310,10 @@ static int pg_install_set_progress(backend *b, int64_t id, Rackboot__V1__Phase p
     p_i64(&p, percent);
     p_text(&p, message);
     p_u64(&p, now);
+    rowcache_row *c = rowcache_get_id(b->installs, id);
+    if (c) {
+        c->install.phase = phase;
+    }
     int r = run_done(b, ST_INSTALL_SET_PHASE, &p);
     return r < 0 ? r : 0;
 }
@@ -2249,6 +2336,7 @@ static int pg_installs_requested_set_state(backend *b, int64_t rack_id, uint64_t
     p_text(&p, store_col_state(state));
     p_u64(&p, now);
     p_u64(&p, generation);
+    rowcache_clear(b->installs);
     return run_done(b, ST_REQUESTED_OF_RACK_SET_STATE, &p);
 }
 
