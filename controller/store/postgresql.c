@@ -1532,10 +1532,30 @@ static int pg_savepoint(backend *b)
     return exec(b, "SAVEPOINT op", "savepoint");
 }
 
+static int pg_rollback_to(backend *b);
+
 static int pg_release(backend *b)
 {
     TRY(tx_alive(b));
-    return exec(b, "RELEASE SAVEPOINT op", "release");
+    int r = exec(b, "RELEASE SAVEPOINT op", "release");
+    if (r < 0 && !b->lost && PQstatus(b->conn) == CONNECTION_OK &&
+        PQtransactionStatus(b->conn) == PQTRANS_INERROR) {
+        /* A write sent ahead (write-behind) failed: this savepoint's work
+         * is undone, as the rules undo a write that answered its failure
+         * itself, and the batch goes on without it. The write's reason
+         * stays the answer. */
+        char saved[256] = "";
+        if (b->err) {
+            snprintf(saved, sizeof(saved), "%s", b->err);
+        }
+        if (pg_rollback_to(b) >= 0) {
+            (void)exec(b, "RELEASE SAVEPOINT op", "release");
+        }
+        if (b->err && b->err_len > 0) {
+            snprintf(b->err, b->err_len, "%s", saved);
+        }
+    }
+    return r;
 }
 
 static int pg_rollback_to(backend *b)
