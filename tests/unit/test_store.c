@@ -3661,6 +3661,37 @@ static void test_pg_reconnect(void **state)
     check_store(f);
 }
 
+/* Writes whose answer nobody reads are sent ahead in one pipeline with
+ * the next statement (store/postgresql.c, write-behind). One that fails
+ * fails its own store call, whatever statement finds out: alone, its
+ * transaction is rolled back; in a batch, its savepoint is, and the
+ * batch's other calls are committed. */
+static void test_pg_deferred_write_failure(void **state)
+{
+    fixture *f = *state;
+    pg_query(f->url, "CREATE FUNCTION no_bad() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                     "IF NEW.version = 'bad' THEN RAISE EXCEPTION 'bad version refused'; END IF; "
+                     "RETURN NEW; END $$");
+    pg_query(f->url, "CREATE TRIGGER no_bad BEFORE INSERT OR UPDATE ON agents FOR EACH ROW "
+                     "EXECUTE FUNCTION no_bad()");
+    assert_int_equal(store_agent_seen(f->s, "rx", "agent-rx", "bad", T0), -EIO);
+    assert_non_null(strstr(store_errmsg(f->s), "bad version refused"));
+    assert_int_equal(store_rack_get(f->s, "rx", NULL, NULL), -ENOENT);
+
+    assert_int_equal(store_batch_begin(f->s), 0);
+    assert_int_equal(store_agent_seen(f->s, "ra", "agent-ra", "0.1.0", T0), 0);
+    assert_int_equal(store_agent_seen(f->s, "rb", "agent-rb", "bad", T0), -EIO);
+    assert_non_null(strstr(store_errmsg(f->s), "bad version refused"));
+    assert_true(store_batch_open(f->s));
+    assert_int_equal(store_agent_seen(f->s, "rc", "agent-rc", "0.1.0", T0), 0);
+    assert_int_equal(store_batch_end(f->s, true), 0);
+    assert_int_equal(store_rack_get(f->s, "ra", NULL, NULL), 0);
+    assert_int_equal(store_rack_get(f->s, "rb", NULL, NULL), -ENOENT);
+    assert_int_equal(store_rack_get(f->s, "rc", NULL, NULL), 0);
+    assert_int_equal(pg_query(f->url, "SELECT count(*) FROM agents WHERE version = '0.1.0'"), 2);
+    check_store(f);
+}
+
 /* ---- Several controllers, all active (issue 17 §1) -------------------- */
 
 /* The racks a feed named, comma-separated; "+events" for stored events. */
@@ -4403,6 +4434,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_pg_shared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_migration_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_reconnect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_deferred_write_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_feed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_expiry_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_copy_from_sqlite, setup, teardown),
