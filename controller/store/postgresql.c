@@ -956,6 +956,7 @@ static const bool deferrable[_ST_MAX] = {
     [ST_POWER_FINISH] = true,
     [ST_HOST_POWER_SET] = true,
     [ST_AUDIT_INSERT] = true,
+    [ST_EVENTS_ANNOUNCE] = true,
 };
 
 static void stmt_name(int id, char name[16])

@@ -3674,16 +3674,16 @@ static void test_pg_deferred_write_failure(void **state)
                      "RETURN NEW; END $$");
     pg_query(f->url, "CREATE TRIGGER no_bad BEFORE INSERT OR UPDATE ON agents FOR EACH ROW "
                      "EXECUTE FUNCTION no_bad()");
-    assert_int_equal(store_agent_seen(f->s, "rx", "agent-rx", "bad", T0), -EIO);
+    assert_int_equal(store_agent_seen(f->s, "rx", 1, "agent-rx", "bad", T0), -EIO);
     assert_non_null(strstr(store_errmsg(f->s), "bad version refused"));
     assert_int_equal(store_rack_get(f->s, "rx", NULL, NULL), -ENOENT);
 
     assert_int_equal(store_batch_begin(f->s), 0);
-    assert_int_equal(store_agent_seen(f->s, "ra", "agent-ra", "0.1.0", T0), 0);
-    assert_int_equal(store_agent_seen(f->s, "rb", "agent-rb", "bad", T0), -EIO);
+    assert_int_equal(store_agent_seen(f->s, "ra", 1, "agent-ra", "0.1.0", T0), 0);
+    assert_int_equal(store_agent_seen(f->s, "rb", 1, "agent-rb", "bad", T0), -EIO);
     assert_non_null(strstr(store_errmsg(f->s), "bad version refused"));
     assert_true(store_batch_open(f->s));
-    assert_int_equal(store_agent_seen(f->s, "rc", "agent-rc", "0.1.0", T0), 0);
+    assert_int_equal(store_agent_seen(f->s, "rc", 1, "agent-rc", "0.1.0", T0), 0);
     assert_int_equal(store_batch_end(f->s, true), 0);
     assert_int_equal(store_rack_get(f->s, "ra", NULL, NULL), 0);
     assert_int_equal(store_rack_get(f->s, "rb", NULL, NULL), -ENOENT);
