@@ -909,6 +909,32 @@ lab_vm_running() {
     [ -s "$LAB_DIR/qemu.pid" ] && kill -0 "$(cat "$LAB_DIR/qemu.pid")" 2>/dev/null
 }
 
+# lab_wait_installed LIMIT [COMMAND...]: until the controller says $LAB_HOST
+# is installed, at most LIMIT seconds, and 15 s once the VM is off (the
+# installer is done or failed: its events have seconds to arrive). Fails
+# the test (lab_fail) when the install ends otherwise or the time runs
+# out. COMMAND, if given, runs at every look (a test timing a phase).
+lab_wait_installed() {
+    local deadline state
+    deadline=$(($(date +%s) + $1))
+    shift
+    while ! lab_state_is "$LAB_HOST" installed; do
+        state=$(lab_status_field "$LAB_HOST" state)
+        case "$state" in
+        failed | cancelled | timed_out)
+            lab_fail "install ended $state: $(lab_status_field "$LAB_HOST" message)" ;;
+        esac
+        [ "$#" = 0 ] || "$@"
+        [ "$(date +%s)" -lt "$deadline" ] ||
+            lab_fail "not installed in time (state $state, phase $(lab_status_field "$LAB_HOST" phase))"
+        if ! lab_vm_running && [ "$deadline" -gt "$(($(date +%s) + 15))" ]; then
+            deadline=$(($(date +%s) + 15))
+            echo "  (the VM is off; waiting at most 15 s for the controller)"
+        fi
+        sleep 0.5
+    done
+}
+
 # lab_vm_wait_exit SECONDS: the VM powered itself off within SECONDS.
 lab_vm_wait_exit() {
     lab_wait_for "$1" sh -c "! kill -0 \$(cat '$LAB_DIR/qemu.pid' 2>/dev/null) 2>/dev/null"

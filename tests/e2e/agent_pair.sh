@@ -302,22 +302,9 @@ code=$(ip netns exec "$LAB_NS_RACK" curl -gs -o /dev/null -w '%{http_code}' -m 5
 [ "$code" = 200 ] || fail "GET /healthz at the service address after the move: HTTP $code"
 
 T_NEXT=""
-deadline=$(($(date +%s) + BOOT_LIMIT))
-while ! lab_state_is "$LAB_HOST" installed; do
-    state=$(lab_status_field "$LAB_HOST" state)
-    case "$state" in
-    failed | cancelled | timed_out)
-        fail "install ended $state: $(lab_status_field "$LAB_HOST" message)" ;;
-    esac
-    [ -n "$T_NEXT" ] || ! phase_seen kickstart_fetched || T_NEXT=$(lab_ts)
-    [ "$(date +%s)" -lt "$deadline" ] ||
-        fail "not installed within $BOOT_LIMIT s (state $state, phase $(lab_status_field "$LAB_HOST" phase))"
-    if ! lab_vm_running && [ "$deadline" -gt "$(($(date +%s) + 15))" ]; then
-        deadline=$(($(date +%s) + 15))
-        echo "  (the VM is off; waiting at most 15 s for the controller)"
-    fi
-    sleep 0.5
-done
+# when the controller first shows the installer's next fetch, the kickstart
+note_next() { [ -n "$T_NEXT" ] || ! phase_seen kickstart_fetched || T_NEXT=$(lab_ts); }
+lab_wait_installed "$BOOT_LIMIT" note_next
 T_INSTALLED=$(lab_ts)
 [ -n "$T_NEXT" ] || T_NEXT=$T_INSTALLED
 lab_say "controller says installed $(lab_rel "$T_INSTALLED" "$T0") s after power-on"

@@ -127,22 +127,7 @@ else
     lab_boot_vm "$QEMU_FW" "$LAB_DIR/serial1.log" "$((BOOT_LIMIT + 20))" || fail "QEMU"
     T0=$LAB_QEMU_T0
 fi
-deadline=$(($(date +%s) + BOOT_LIMIT))
-while ! lab_state_is "$LAB_HOST" installed; do
-    state=$(lab_status_field "$LAB_HOST" state)
-    case "$state" in
-    failed | cancelled | timed_out)
-        fail "install ended $state: $(lab_status_field "$LAB_HOST" message)" ;;
-    esac
-    [ "$(date +%s)" -lt "$deadline" ] ||
-        fail "not installed within $BOOT_LIMIT s (state $state, phase $(lab_status_field "$LAB_HOST" phase))"
-    # The VM is off (installer done or failed): the events have seconds to arrive.
-    if ! lab_vm_running && [ "$deadline" -gt "$(($(date +%s) + 15))" ]; then
-        deadline=$(($(date +%s) + 15))
-        echo "  (the VM is off; waiting at most 15 s for the controller)"
-    fi
-    sleep 1
-done
+lab_wait_installed "$BOOT_LIMIT"
 T_INSTALLED=$(lab_ts)
 lab_say "controller says installed after $(lab_rel "$T_INSTALLED" "$T0") s"
 lab_vm_wait_exit 30 || fail "the installer did not power the VM off"
