@@ -75,13 +75,14 @@ events() { grep -c "event host=web17 .*phase=$1" "$T/agent.log"; }
 access_lines() { grep -c 'rackboot-agent: http ' "$T/agent.log"; }
 access_at_least() { [ "$(access_lines)" -ge "$1" ]; }
 # settle N: the agent has logged N access lines, then one more request
-# (/healthz) after them. Its loop is single-threaded, so the completions of
+# after them (/settle, unrouted: its 404 is logged at info, unlike a
+# successful /healthz). Its loop is single-threaded, so the completions of
 # the first N (their events included) have all run: what they emit is in
 # the log, and nothing more is coming.
 settle() {
     wait_for 30 access_at_least "$1" || fail "the agent logged $(access_lines) of $1 requests"
-    from "$HOST_ADDR" "$BASE/healthz" >/dev/null
-    wait_for 30 access_at_least "$(($1 + 1))" || fail "/healthz not logged"
+    from "$HOST_ADDR" "$BASE/settle" >/dev/null
+    wait_for 30 access_at_least "$(($1 + 1))" || fail "the /settle request was not logged"
 }
 
 # ---- the script ----
