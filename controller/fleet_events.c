@@ -198,9 +198,292 @@ static store_milestone event_milestone(const store_event *e, const store_install
     return STORE_MILESTONE_NONE;
 }
 
-static int event_apply(store *s, const store_event *e, const store_install_ref *in, uint64_t now,
-                       bool *bump, store_event_timing *timing)
+/* ---- An event batch ----------------------------------------------------
+ *
+ * A batch is handled event by event, in order, as the rules above say;
+ * what they ask the backend is gathered where the answer does not depend
+ * on the batch's own writes, so that a batch costs a few statements and
+ * not a few per event (on PostgreSQL each was a round trip and a
+ * statement to run: deploy/HA.md):
+ *   - the keys it holds that are already stored: one range query
+ *     (events_stored_in); the rows of the others then need no answer and
+ *     go together (event_insert without ret_inserted);
+ *   - the hosts and installs it names, read ahead (lookups_prime);
+ *   - the progress phases other agents reported for its installs
+ *     (events_phases_elsewhere): nobody else writes events during the
+ *     transaction (SQLite's one writer, PostgreSQL's writer lock);
+ *   - what status shows of an install (phase, percent, message): every
+ *     event rewrote it and the last write won, so it is written once per
+ *     install at the end (install_note), and the events in between read
+ *     the install's phase as the batch has left it. */
+
+/* What status will show of an install the batch spoke about. */
+typedef struct install_note {
+    int64_t id;
+    bool progress; /* phase and percent too, else the message only */
+    Rackboot__V1__Phase phase;
+    uint32_t percent;
+    const char *message; /* the event's: lives as long as the batch */
+    uint64_t now;
+} install_note;
+
+/* A progress phase of an install that another agent reported. */
+typedef struct phase_key {
+    int64_t install_id;
+    Rackboot__V1__Phase phase;
+} phase_key;
+
+typedef struct ingest_batch {
+    store *s;
+    int64_t rack_id;
+    unsigned instance;
+    const store_event *events;
+    size_t n;
+    uint64_t through; /* the agent's stored_through before the batch */
+    uint64_t high;    /* the highest seq of the events handled so far */
+    uint64_t *stored; /* keys of the batch's range already stored, ascending */
+    size_t n_stored, cap_stored;
+    phase_key *elsewhere; /* sorted (phase_key_cmp) */
+    size_t n_elsewhere, cap_elsewhere;
+    install_note *notes; /* n of room: one per install at most */
+    size_t n_notes;
+} ingest_batch;
+
+static void ingest_batch_done(ingest_batch *b)
 {
+    free(b->stored);
+    free(b->elsewhere);
+    free(b->notes);
+}
+
+/* Whether the batch's event i may be keyed and is new to the agent's
+ * stored_through: the events the batch reads ahead for. */
+static bool event_is_candidate(const ingest_batch *b, size_t i)
+{
+    uint64_t seq = b->events[i].seq;
+    return seq != 0 && seq <= INT64_MAX && seq > b->through;
+}
+
+static int grow(void **array, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap) {
+        return 0;
+    }
+    size_t c = *cap ? *cap * 2 : 16;
+    void *a = reallocarray(*array, c, size);
+    if (!a) {
+        return -ENOMEM;
+    }
+    *array = a;
+    *cap = c;
+    return 0;
+}
+
+static int stored_add(uint64_t seq, void *userdata)
+{
+    ingest_batch *b = userdata;
+    TRY(grow((void **)&b->stored, &b->cap_stored, b->n_stored, sizeof(*b->stored)));
+    b->stored[b->n_stored++] = seq;
+    return 0;
+}
+
+static int phase_key_cmp(const void *x, const void *y)
+{
+    const phase_key *a = x, *b = y;
+    if (a->install_id != b->install_id) {
+        return a->install_id < b->install_id ? -1 : 1;
+    }
+    return (a->phase > b->phase) - (a->phase < b->phase);
+}
+
+static int u64_cmp(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+static int elsewhere_add(int64_t install_id, Rackboot__V1__Phase phase, void *userdata)
+{
+    ingest_batch *b = userdata;
+    TRY(grow((void **)&b->elsewhere, &b->cap_elsewhere, b->n_elsewhere, sizeof(*b->elsewhere)));
+    b->elsewhere[b->n_elsewhere++] = (phase_key){ install_id, phase };
+    return 0;
+}
+
+/* Appends `v` to list[0..*n) unless there (a batch names few hosts, and
+ * each many times; the first look is at the last one added). */
+static void distinct_add(const char **list, size_t *n, const char *v)
+{
+    for (size_t i = *n; i-- > 0;) {
+        if (streq(list[i], v)) {
+            return;
+        }
+    }
+    list[(*n)++] = v;
+}
+
+static bool id_seen(const int64_t *ids, size_t n, int64_t id)
+{
+    for (size_t i = n; i-- > 0;) {
+        if (ids[i] == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The reads ahead (see above), for the events past stored_through. */
+static int ingest_read_ahead(ingest_batch *b)
+{
+    store *s = b->s;
+    uint64_t upto = 0;
+    size_t n_cand = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        if (event_is_candidate(b, i)) {
+            upto = b->events[i].seq > upto ? b->events[i].seq : upto;
+            n_cand++;
+        }
+    }
+    if (n_cand == 0) {
+        return 0; /* a batch sent again: all duplicates */
+    }
+    TRY(s->ops->events_stored_in(s->be, b->rack_id, b->instance, b->through, upto, stored_add, b));
+    if (b->n_stored > 1) {
+        qsort(b->stored, b->n_stored, sizeof(*b->stored), u64_cmp); /* sorted already */
+    }
+
+    _cleanup_free_ const char **hosts = calloc(n_cand, sizeof(*hosts));
+    _cleanup_free_ const char **uuids = calloc(n_cand, sizeof(*uuids));
+    _cleanup_free_ int64_t *ids = calloc(n_cand, sizeof(*ids));
+    if (!hosts || !uuids || !ids) {
+        return -ENOMEM;
+    }
+    size_t n_hosts = 0, n_uuids = 0, n_ids = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const store_event *e = &b->events[i];
+        if (!event_is_candidate(b, i) || !e->host) {
+            continue;
+        }
+        distinct_add(hosts, &n_hosts, e->host);
+        if (e->install_id && *e->install_id && phase_is_progress(e->phase)) {
+            distinct_add(uuids, &n_uuids, e->install_id);
+        }
+    }
+    if (s->ops->lookups_prime) {
+        TRY(s->ops->lookups_prime(s->be, &(store_lookahead){ .hosts = hosts,
+                                                             .n_hosts = n_hosts,
+                                                             .installs = uuids,
+                                                             .n_installs = n_uuids }));
+    }
+    for (size_t i = 0; i < n_uuids; i++) {
+        store_install_ref in;
+        int r = s->ops->install_find(s->be, uuids[i], &in);
+        TRY(r);
+        if (r == 1 && !id_seen(ids, n_ids, in.id)) {
+            ids[n_ids++] = in.id;
+        }
+    }
+    TRY(s->ops->events_phases_elsewhere(s->be, b->rack_id, b->instance, ids, n_ids, elsewhere_add,
+                                        b));
+    if (b->n_elsewhere > 1) {
+        qsort(b->elsewhere, b->n_elsewhere, sizeof(*b->elsewhere), phase_key_cmp);
+    }
+    return 0;
+}
+
+/* Whether event i's key is taken: stored before the batch, or by an
+ * earlier event of it (an agent sends a seq once: a repeat is a broken
+ * batch, and counts once). */
+static bool event_key_taken(const ingest_batch *b, size_t i)
+{
+    uint64_t seq = b->events[i].seq;
+    if (b->n_stored > 0 && bsearch(&seq, b->stored, b->n_stored, sizeof(*b->stored), u64_cmp)) {
+        return true;
+    }
+    for (size_t j = 0; seq <= b->high && j < i; j++) {
+        if (b->events[j].seq == seq) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Whether the event repeats a progress phase of its install that another
+ * agent of the rack reported (store.h): then it is a duplicate. */
+static bool event_reported_elsewhere(const ingest_batch *b, const store_event *e,
+                                     const store_install_ref *in)
+{
+    if (!phase_is_progress(e->phase)) {
+        return false; /* notes, power: each agent's own */
+    }
+    phase_key k = { in->id, e->phase };
+    return b->n_elsewhere > 0 &&
+           bsearch(&k, b->elsewhere, b->n_elsewhere, sizeof(k), phase_key_cmp) != NULL;
+}
+
+static install_note *note_of(ingest_batch *b, int64_t install_id, bool add)
+{
+    for (size_t i = b->n_notes; i-- > 0;) {
+        if (b->notes[i].id == install_id) {
+            return &b->notes[i];
+        }
+    }
+    if (!add) {
+        return NULL;
+    }
+    RB_ASSERT(b->n_notes < b->n);
+    install_note *n = &b->notes[b->n_notes++];
+    *n = (install_note){ .id = install_id };
+    return n;
+}
+
+static void note_progress(ingest_batch *b, int64_t install_id, Rackboot__V1__Phase phase,
+                          uint32_t percent, const char *message, uint64_t now)
+{
+    install_note *n = note_of(b, install_id, true);
+    n->progress = true;
+    n->phase = phase;
+    n->percent = percent;
+    n->message = message;
+    n->now = now;
+}
+
+static void note_message(ingest_batch *b, int64_t install_id, const char *message, uint64_t now)
+{
+    install_note *n = note_of(b, install_id, true);
+    n->message = message;
+    n->now = now;
+}
+
+/* The install as this batch has left it so far: its phase is the last
+ * one noted. */
+static void install_as_noted(ingest_batch *b, store_install_ref *in)
+{
+    const install_note *n = note_of(b, in->id, false);
+    if (n && n->progress) {
+        in->phase = n->phase;
+    }
+}
+
+static int notes_write(ingest_batch *b)
+{
+    store *s = b->s;
+    for (size_t i = 0; i < b->n_notes; i++) {
+        const install_note *n = &b->notes[i];
+        if (n->progress) {
+            TRY(s->ops->install_set_progress(s->be, n->id, n->phase, n->percent, n->message,
+                                             n->now));
+        } else {
+            TRY(s->ops->install_set_message(s->be, n->id, n->message, n->now));
+        }
+    }
+    return 0;
+}
+
+static int event_apply(ingest_batch *b, const store_event *e, const store_install_ref *in,
+                       uint64_t now, bool *bump, store_event_timing *timing)
+{
+    store *s = b->s;
     install_state next = in->state;
     /* A Debian installer's `installed` keeps its install going until the
      * first boot phones home (install_fsm.h). */
@@ -227,21 +510,20 @@ static int event_apply(store *s, const store_event *e, const store_install_ref *
                   phase_progress_rank(e->phase) >= phase_progress_rank(in->phase))) {
         bool done = e->phase == RACKBOOT__V1__PHASE__PHASE_INSTALLED ||
                     e->phase == RACKBOOT__V1__PHASE__PHASE_FIRST_BOOT;
-        uint32_t percent = done ? 100 : e->percent;
-        return s->ops->install_set_progress(s->be, in->id, e->phase, percent, message, now);
+        note_progress(b, in->id, e->phase, done ? 100 : e->percent, message, now);
+    } else if (install_state_is_active(next) && !phase_is_progress(e->phase)) {
+        note_message(b, in->id, message, now);
     }
-    if (install_state_is_active(next) && !phase_is_progress(e->phase)) {
-        return s->ops->install_set_message(s->be, in->id, message, now);
-    }
-    return 0; /* late: recorded in events only */
+    return 0; /* otherwise late: recorded in events only */
 }
 
 /* A power event: the host's power state, the command it ends (withdrawn
  * from the rack's state: a bump), and the message of the install that
  * asked for it. Never an install's move. */
-static int power_event_apply(store *s, const store_event *e, int64_t host_id,
+static int power_event_apply(ingest_batch *b, const store_event *e, int64_t host_id,
                              const store_install_ref *in, uint64_t now, bool *bump)
 {
+    store *s = b->s;
     const char *message = e->message ? e->message : "";
     if (e->power_state) {
         TRY(s->ops->host_power_set(s->be, host_id, e->power_state, now));
@@ -257,74 +539,89 @@ static int power_event_apply(store *s, const store_event *e, int64_t host_id,
         }
     }
     if (in->id && install_state_is_active(in->state)) {
-        TRY(s->ops->install_set_message(s->be, in->id, message, now));
+        note_message(b, in->id, message, now);
     }
     return 0;
 }
 
-/* Whether the event repeats a progress phase of its install that another
- * agent of the rack reported (store.h): then it is a duplicate. */
-static int event_reported_elsewhere(store *s, const store_event *e, const store_install_ref *in,
-                                    unsigned instance)
+/* Event i, new to the agent's stored_through: checked, recorded, applied. */
+static int ingest_one(ingest_batch *b, size_t i, uint64_t now, bool *bump,
+                      store_event_timing *timing, store_event_result *ret)
 {
-    if (!phase_is_progress(e->phase)) {
-        return 0; /* notes, power: each agent's own */
+    store *s = b->s;
+    const store_event *e = &b->events[i];
+    if (event_key_taken(b, i)) {
+        *ret = STORE_EVENT_DUPLICATE;
+        return 0;
     }
-    return s->ops->event_phase_elsewhere(s->be, in->id, e->phase, instance);
+    store_install_ref in = { 0 };
+    int64_t host_id = 0;
+    const char *why = NULL;
+    int err;
+    store_event_result res = event_check(s, b->rack_id, e, &in, &host_id, &why, &err);
+    TRY(err);
+    bool ok = res == STORE_EVENT_STORED, power = rbproto_phase_is_power(e->phase);
+    if (in.id) {
+        install_as_noted(b, &in);
+    }
+    if (ok && !power && event_reported_elsewhere(b, e, &in)) {
+        *ret = STORE_EVENT_DUPLICATE; /* the other agent's counts; nothing written */
+        return 0;
+    }
+    /* A free key (event_key_taken): the row goes with the batch's. */
+    TRY(s->ops->event_insert(s->be, b->rack_id, b->instance, e, ok ? in.id : 0,
+                             ok && power ? host_id : 0, now, ok ? NULL : why, NULL));
+    *ret = res;
+    if (ok && power) {
+        TRY(power_event_apply(b, e, host_id, &in, now, bump));
+    } else if (ok) {
+        TRY(event_apply(b, e, &in, now, bump, timing));
+    }
+    return ok ? 1 : 0;
 }
 
 static int ingest_tx(store *s, int64_t rack_id, unsigned instance, const store_event *events,
                      size_t n, uint64_t now, store_event_result *results,
                      store_event_timing *timings, uint64_t *ret_through)
 {
-    uint64_t through = 0;
+    _cleanup_(ingest_batch_done) ingest_batch b = {
+        .s = s,
+        .rack_id = rack_id,
+        .instance = instance,
+        .events = events,
+        .n = n,
+    };
     int stored = 0;
     bool bump = false;
     int r;
 
     TRY(s->ops->agent_ensure(s->be, rack_id, instance));
-    TRY(s->ops->agent_stored_through(s->be, rack_id, instance, &through));
+    TRY(s->ops->agent_stored_through(s->be, rack_id, instance, &b.through));
+    if (n > 0 && !(b.notes = calloc(n, sizeof(*b.notes)))) {
+        return -ENOMEM;
+    }
+    TRY(ingest_read_ahead(&b));
     for (size_t i = 0; i < n; i++) {
-        const store_event *e = &events[i];
         store_event_timing *timing = timings ? &timings[i] : NULL;
         store_event_result res;
         if (timing) {
             *timing = (store_event_timing){ 0 };
         }
-        if (e->seq == 0 || e->seq > INT64_MAX) {
+        if (events[i].seq == 0 || events[i].seq > INT64_MAX) {
             res = STORE_EVENT_REFUSED_INVALID; /* cannot be keyed: not kept */
-        } else if (e->seq <= through) {
-            res = STORE_EVENT_DUPLICATE; /* fast path for a re-sent batch */
+        } else if (!event_is_candidate(&b, i)) {
+            res = STORE_EVENT_DUPLICATE; /* at or below stored_through: a re-sent batch */
         } else {
-            store_install_ref in = { 0 };
-            int64_t host_id = 0;
-            const char *why = NULL;
-            int err;
-            res = event_check(s, rack_id, e, &in, &host_id, &why, &err);
-            TRY(err);
-            bool ok = res == STORE_EVENT_STORED, power = rbproto_phase_is_power(e->phase);
-            bool inserted = false;
-            if (ok && !power && (r = event_reported_elsewhere(s, e, &in, instance)) != 0) {
-                TRY(r); /* 1: the other agent's counts; nothing written */
-            } else {
-                TRY(s->ops->event_insert(s->be, rack_id, instance, e, ok ? in.id : 0,
-                                         ok && power ? host_id : 0, now, ok ? NULL : why,
-                                         &inserted));
-            }
-            if (!inserted) {
-                res = STORE_EVENT_DUPLICATE;
-            } else if (ok && power) {
-                TRY(power_event_apply(s, e, host_id, &in, now, &bump));
-                stored++;
-            } else if (ok) {
-                TRY(event_apply(s, e, &in, now, &bump, timing));
-                stored++;
-            }
+            TRY(r = ingest_one(&b, i, now, &bump, timing, &res));
+            stored += r;
+            b.high = events[i].seq > b.high ? events[i].seq : b.high;
         }
         if (results) {
             results[i] = res;
         }
     }
+    TRY(notes_write(&b));
+    uint64_t through = b.through;
     /* A batch is the agent's journal from its oldest unacknowledged event
      * on, in order (rack-agent/journal.h): a seq missing before or between
      * its events no longer exists at the agent (dropped to stay bounded, or

@@ -75,6 +75,23 @@ static int install_plan(store *s, const char *host, bool replace, host_plan *p)
     return 0;
 }
 
+/* Hosts read ahead at once: well within what a backend keeps for a
+ * transaction (store/rowcache.c keeps 1,024 rows of each kind). */
+#define READ_AHEAD_HOSTS 256
+
+/* Before host i of hosts[0..n): reads ahead, every READ_AHEAD_HOSTS hosts,
+ * what install_plan() and cancel_many() look up of each (store/backend.h):
+ * a statement for 256 hosts instead of up to three per host. */
+static int hosts_read_ahead(store *s, const char *const *hosts, size_t n, size_t i)
+{
+    if (!s->ops->lookups_prime || n < 2 || i % READ_AHEAD_HOSTS != 0) {
+        return 0;
+    }
+    size_t k = n - i < READ_AHEAD_HOSTS ? n - i : READ_AHEAD_HOSTS;
+    return s->ops->lookups_prime(
+        s->be, &(store_lookahead){ .hosts = hosts + i, .n_hosts = k, .host_installs = true });
+}
+
 /* Cancels the plan's active install, if any. */
 static int cancel_active(store *s, const host_plan *p, uint64_t now, const char *message)
 {
@@ -100,6 +117,9 @@ static int create_many(store *s, const char *const *hosts, size_t n, const char 
     int r = plans && racks ? 0 : -ENOMEM;
     for (size_t i = 0; r >= 0 && i < n; i++) {
         out[i] = (store_host_outcome){ 0 };
+        if ((r = hosts_read_ahead(s, hosts, n, i)) < 0) {
+            break;
+        }
         out[i].result = install_plan(s, hosts[i], replace, &plans[i]);
         if (out[i].result == -ENOENT || out[i].result == -EBUSY) {
             if (out[i].result == -EBUSY) {
@@ -155,6 +175,9 @@ static int cancel_many(store *s, const char *const *hosts, size_t n, uint64_t no
     for (size_t i = 0; r >= 0 && i < n; i++) {
         host_plan p = { 0 };
         out[i] = (store_host_outcome){ 0 };
+        if ((r = hosts_read_ahead(s, hosts, n, i)) < 0) {
+            break;
+        }
         r = s->ops->host_find(s->be, hosts[i], &p.host_id, &p.rack_id);
         if (r == 0) {
             out[i].result = -ENOENT;

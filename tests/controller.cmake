@@ -5,6 +5,7 @@ rackboot_unit_test(test_install_fsm LIBS rb_install_fsm TIMEOUT 30)
 # "sqlite" backend; `test_store BACKEND` (or RACKBOOT_TEST_STORE_BACKEND)
 # runs its behaviour tests against another store backend by name.
 rackboot_unit_test(test_store LIBS rb_store TIMEOUT 300)
+rackboot_unit_test(test_pgarray LIBS rb_store)
 # The same behaviour tests on PostgreSQL, plus a database several
 # controllers share (concurrent migration, each other's writes, the server
 # dropping connections) and a SQLite fleet copied in (store/copy.h), against

@@ -68,6 +68,16 @@ typedef struct store_install_ref {
     uint64_t dispatched_ms;    /* install_find only: when it was dispatched, 0: never */
 } store_install_ref;
 
+/* What lookups_prime reads ahead. */
+typedef struct store_lookahead {
+    const char *const *hosts; /* for host_find */
+    size_t n_hosts;
+    /* and each host's install_active_of_host and install_last_of_host */
+    bool host_installs;
+    const char *const *installs; /* for install_find */
+    size_t n_installs;
+} store_lookahead;
+
 /* A new install row (state requested). */
 typedef struct store_install_new {
     const char *uuid;
@@ -226,6 +236,11 @@ typedef struct store_backend_ops {
 
     /* ---- Hosts ---- */
 
+    /* Optional (NULL where a lookup is cheap: SQLite in the process):
+     * reads ahead what an operation over many hosts or events is about to
+     * look up, so that in this write transaction each lookup after needs
+     * no statement of its own. Names not found are no error. */
+    int (*lookups_prime)(store_backend *b, const store_lookahead *la);
     int (*host_find)(store_backend *b, const char *name, int64_t *ret_id, int64_t *ret_rack_id);
     int (*host_get)(store_backend *b, const char *name, store_host *ret);
     /* The hosts of the page (store.h: names checked by the rules, after
@@ -335,16 +350,25 @@ typedef struct store_backend_ops {
      * seq): of install_id (> 0), or refused for `refused` (install_id 0);
      * host_id (> 0) keys a host's power events, which may have no install.
      * *ret_inserted is false when that key is already stored (nothing
-     * written). */
+     * written). A NULL ret_inserted says the caller knows the key is free
+     * (events_stored_in, in this transaction): the backend may then send
+     * the row later, with the others of the batch, before any statement
+     * that reads events and at the latest by RELEASE or COMMIT. */
     int (*event_insert)(store_backend *b, int64_t rack_id, unsigned instance, const store_event *e,
                         int64_t install_id, int64_t host_id, uint64_t now, const char *refused,
                         bool *ret_inserted);
     /* Whether (rack, agent instance, its current journal, seq) is stored. */
     int (*event_find)(store_backend *b, int64_t rack_id, unsigned instance, uint64_t seq);
-    /* Whether an event of `phase` is stored for the install from an agent
-     * other than `instance` (1 yes, 0 no). */
-    int (*event_phase_elsewhere)(store_backend *b, int64_t install_id, Rackboot__V1__Phase phase,
-                                 unsigned instance);
+    /* The seqs in (after, upto] stored for the agent's current journal,
+     * in order: `cb` once each. */
+    int (*events_stored_in)(store_backend *b, int64_t rack_id, unsigned instance, uint64_t after,
+                            uint64_t upto, int (*cb)(uint64_t seq, void *userdata), void *userdata);
+    /* The phases stored for these installs from agents other than
+     * `instance`, when the rack has another agent: `cb` once per
+     * (install, phase). */
+    int (*events_phases_elsewhere)(
+        store_backend *b, int64_t rack_id, unsigned instance, const int64_t *install_ids, size_t n,
+        int (*cb)(int64_t install_id, Rackboot__V1__Phase phase, void *userdata), void *userdata);
     /* Stored (not refused) events with seq > after_seq, of host_id (0:
      * every host: its installs' and its power events), oldest first, at
      * most limit (0: no limit). */

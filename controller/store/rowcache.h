@@ -26,6 +26,13 @@ typedef struct rowcache_row {
     int64_t rack_id;           /* a host's */
     uint64_t generation;       /* a rack's */
     store_install_ref install; /* an install's, as install_find reads it */
+    /* A host's installs, when read with it (the backend says until when:
+     * installs_epoch): its active one (id 0: none) and its latest one. */
+    uint64_t installs_epoch; /* 0: not read */
+    store_install_ref active;
+    bool has_last;
+    install_state last_state;
+    uint32_t last_attempt;
 } rowcache_row;
 
 int rowcache_new(rowcache **ret);

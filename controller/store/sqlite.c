@@ -533,7 +533,9 @@ enum {
     ST_OVERDUE,
     ST_EVENT_INSERT,
     ST_EVENT_EXISTS,
-    ST_EVENT_PHASE_ELSEWHERE,
+    ST_EVENTS_STORED_IN,
+    ST_EVENT_PHASES_ELSEWHERE,
+    ST_AGENT_OTHER,
     ST_STATUS_HOST,
     ST_STATUS_PAGE,
     ST_STATUS_PAGE_OF_RACK,
@@ -713,9 +715,13 @@ static const char *const statements[_ST_MAX] = {
                 "ON CONFLICT (rack_id, agent_instance, journal_epoch, agent_seq) DO NOTHING",
     [ST_EVENT_EXISTS] = "SELECT 1 FROM events WHERE rack_id = ?1 AND agent_instance = ?3 AND "
                         "journal_epoch = " JOURNAL_EPOCH_OF_AGENT(3) " AND agent_seq = ?2",
+    [ST_EVENTS_STORED_IN] = "SELECT agent_seq FROM events WHERE rack_id = ?1 AND "
+                            "agent_instance = ?2 AND journal_epoch = " JOURNAL_EPOCH_OF_AGENT(
+                                2) " AND agent_seq > ?3 AND agent_seq <= ?4 ORDER BY agent_seq",
     /* An install's events are few: events_install's range of it. */
-    [ST_EVENT_PHASE_ELSEWHERE] = "SELECT 1 FROM events WHERE install_id = ?1 AND phase = ?2 "
-                                 "AND agent_instance != ?3 LIMIT 1",
+    [ST_EVENT_PHASES_ELSEWHERE] = "SELECT DISTINCT phase FROM events WHERE install_id = ?1 "
+                                  "AND agent_instance != ?2",
+    [ST_AGENT_OTHER] = "SELECT 1 FROM agents WHERE rack_id = ?1 AND instance != ?2 LIMIT 1",
     [ST_AGENT_JOURNAL] = "SELECT journal FROM agents WHERE rack_id = ?1 AND instance = ?2",
     [ST_AGENT_JOURNAL_SET] = "UPDATE agents SET journal = ?2, journal_epoch = journal_epoch + ?3, "
                              "stored_through = CASE WHEN ?3 > 0 THEN 0 ELSE stored_through END "
@@ -2173,7 +2179,9 @@ static int sq_event_insert(backend *b, int64_t rack_id, unsigned instance, const
     }
     sqlite3_bind_int(st, 12, (int)instance);
     TRY(step_done(b, st));
-    *ret_inserted = sqlite3_changes(b->db) > 0;
+    if (ret_inserted) {
+        *ret_inserted = sqlite3_changes(b->db) > 0;
+    }
     return 0;
 }
 
@@ -2343,15 +2351,48 @@ static int sq_event_find(backend *b, int64_t rack_id, unsigned instance, uint64_
     return step(b, st);
 }
 
-static int sq_event_phase_elsewhere(backend *b, int64_t install_id, Rackboot__V1__Phase phase,
-                                    unsigned instance)
+static int sq_events_stored_in(backend *b, int64_t rack_id, unsigned instance, uint64_t after,
+                               uint64_t upto, int (*cb)(uint64_t seq, void *userdata),
+                               void *userdata)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    TRY(stmt_get(b, ST_EVENT_PHASE_ELSEWHERE, &st));
-    sqlite3_bind_int64(st, 1, install_id);
-    sqlite3_bind_int(st, 2, (int)phase);
-    sqlite3_bind_int(st, 3, (int)instance);
-    return step(b, st);
+    TRY(stmt_get(b, ST_EVENTS_STORED_IN, &st));
+    sqlite3_bind_int64(st, 1, rack_id);
+    sqlite3_bind_int(st, 2, (int)instance);
+    bind_u64(st, 3, after);
+    bind_u64(st, 4, upto);
+    int r;
+    while ((r = step(b, st)) == 1) {
+        TRY(cb((uint64_t)sqlite3_column_int64(st, 0), userdata));
+    }
+    return r;
+}
+
+/* In the process, one indexed statement per install costs less than
+ * building one for the set. */
+static int sq_events_phases_elsewhere(
+    backend *b, int64_t rack_id, unsigned instance, const int64_t *install_ids, size_t n,
+    int (*cb)(int64_t install_id, Rackboot__V1__Phase phase, void *userdata), void *userdata)
+{
+    _cleanup_stmt_ sqlite3_stmt *other = NULL;
+    TRY(stmt_get(b, ST_AGENT_OTHER, &other));
+    sqlite3_bind_int64(other, 1, rack_id);
+    sqlite3_bind_int(other, 2, (int)instance);
+    int r = step(b, other);
+    if (r <= 0) {
+        return r; /* the rack's only agent */
+    }
+    for (size_t i = 0; i < n; i++) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        TRY(stmt_get(b, ST_EVENT_PHASES_ELSEWHERE, &st));
+        sqlite3_bind_int64(st, 1, install_ids[i]);
+        sqlite3_bind_int(st, 2, (int)instance);
+        while ((r = step(b, st)) == 1) {
+            TRY(cb(install_ids[i], (Rackboot__V1__Phase)sqlite3_column_int(st, 0), userdata));
+        }
+        TRY(r);
+    }
+    return 0;
 }
 
 static int sq_events_list(backend *b, int64_t host_id, uint64_t after_seq, uint32_t limit,
@@ -2582,7 +2623,8 @@ const store_backend_ops store_sqlite_ops = {
     .power_due = sq_power_due,
     .event_insert = sq_event_insert,
     .event_find = sq_event_find,
-    .event_phase_elsewhere = sq_event_phase_elsewhere,
+    .events_stored_in = sq_events_stored_in,
+    .events_phases_elsewhere = sq_events_phases_elsewhere,
     .events_list = sq_events_list,
     .events_last_seq = sq_events_last_seq,
     .events_prune_received = sq_events_prune_received,

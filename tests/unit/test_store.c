@@ -1295,6 +1295,78 @@ static void test_stored_through_gaps(void **state)
     assert_int_equal(through, 10);
 }
 
+/* What a batch reads ahead (fleet_events.c "An event batch"): keys stored
+ * above stored_through, a seq repeated in one batch, and status written
+ * once per install at the end of a batch showing what it would have shown
+ * had every event come in a batch of its own. */
+static void test_event_batch_read_ahead(void **state)
+{
+    fixture *f = *state;
+    char id[STORE_ID_LEN + 1], id2[STORE_ID_LEN + 1];
+    store_event_result res[8];
+    uint64_t through = 0;
+    assert_int_equal(store_install_create(f->s, "web1", "el9", false, T0, id), 0);
+    assert_int_equal(store_install_create(f->s, "web2", "el9", false, T0, id2), 0);
+
+    /* A batch out of order is acknowledged through its last seq, so 7 is
+     * stored above stored_through: the next batch must not store it twice. */
+    store_event odd[] = { ev(7, id, "web1", P(DHCP_BOUND)), ev(3, id, "web1", P(DHCP_BOUND)) };
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, odd, 2, T0, res, &through), 2);
+    assert_int_equal(through, 3);
+    store_event next[] = { ev(4, id, "web1", P(SCRIPT_SERVED)), ev(7, id, "web1", P(DHCP_BOUND)),
+                           ev(8, id, "web1", P(KERNEL_FETCHED)) };
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, next, 3, T0, res, &through), 2);
+    assert_int_equal(res[0], STORE_EVENT_STORED);
+    assert_int_equal(res[1], STORE_EVENT_DUPLICATE);
+    assert_int_equal(res[2], STORE_EVENT_STORED);
+    assert_int_equal(through, 8);
+    assert_int_equal(host_events(f->s, "web1"), 4);
+
+    /* The same seq twice in one batch counts once. */
+    store_event twice[] = { ev(9, id, "web1", P(INITRD_FETCHED)),
+                            ev(10, id, "web1", P(OVERLAY_FETCHED)),
+                            ev(10, id, "web1", P(OVERLAY_FETCHED)) };
+    assert_int_equal(store_events_ingest(f->s, "r1", 1, twice, 3, T0, res, &through), 2);
+    assert_int_equal(res[2], STORE_EVENT_DUPLICATE);
+    assert_int_equal(host_events(f->s, "web1"), 6);
+
+    /* One install's events one batch at a time (web1), the other's all in
+     * one batch (web2): the same status. A late kernel_fetched does not
+     * take the phase back, a note changes only the message. */
+    static const struct {
+        Rackboot__V1__Phase phase;
+        uint32_t percent;
+        const char *message;
+    } story[] = {
+        { P(KICKSTART_FETCHED), 0, "ks" }, { P(STAGE2_PROGRESS), 20, "stage2 20%" },
+        { P(KERNEL_FETCHED), 0, "late" },  { P(STAGE2_PROGRESS), 40, "stage2 40%" },
+        { P(IMAGES_CACHED), 0, "cached" }, { P(KERNEL_FETCHED), 0, "late again" },
+    };
+    store_event all[ARRAY_SIZE(story)];
+    for (size_t i = 0; i < ARRAY_SIZE(story); i++) {
+        store_event one = ev(11 + i, id, "web1", story[i].phase);
+        one.percent = story[i].percent;
+        one.message = story[i].message;
+        assert_int_equal(store_events_ingest(f->s, "r1", 1, &one, 1, T0 + 5, res, &through), 1);
+        all[i] = one;
+        all[i].seq = 100 + i;
+        all[i].install_id = id2;
+        all[i].host = "web2";
+    }
+    assert_int_equal(
+        store_events_ingest(f->s, "r1", 1, all, ARRAY_SIZE(all), T0 + 5, res, &through),
+        (int)ARRAY_SIZE(all));
+    status_out one = status(f->s, "web1"), batch = status(f->s, "web2");
+    assert_int_equal(one.state, batch.state);
+    assert_int_equal(one.phase, P(STAGE2_PROGRESS));
+    assert_int_equal(batch.phase, P(STAGE2_PROGRESS));
+    assert_int_equal(one.percent, 40);
+    assert_int_equal(batch.percent, 40);
+    assert_string_equal(one.message, "cached");
+    assert_string_equal(batch.message, "cached");
+    assert_int_equal(one.updated_ms, batch.updated_ms);
+}
+
 static void test_timeouts(void **state)
 {
     fixture *f = *state;
@@ -3538,6 +3610,49 @@ static void test_installs_batched(void **state)
     check_store(f);
 }
 
+/* A request for more hosts than a backend reads ahead at once
+ * (fleet_installs.c: READ_AHEAD_HOSTS): every host planned from what was
+ * read for it, across the chunks, fresh and replaced. */
+static void test_installs_read_ahead(void **state)
+{
+    fixture *f = *state;
+    enum { N = 600 };
+    static char names[N][16];
+    const char *hosts[N];
+    for (unsigned i = 0; i < N; i++) {
+        snprintf(names[i], sizeof(names[i]), "big%03u", i);
+        add_host(f->s, names[i], "r3", 1000 + i);
+        hosts[i] = names[i];
+    }
+    char id[STORE_ID_LEN + 1];
+    assert_int_equal(store_install_create(f->s, "big300", "el9", false, T0, id), 0);
+    static store_host_outcome out[N];
+    assert_int_equal(store_batch_begin(f->s), 0);
+    assert_int_equal(store_installs_create(f->s, hosts, N, "el9", false, T0 + 1, out), N - 1);
+    assert_int_equal(store_batch_end(f->s, true), 0);
+    for (unsigned i = 0; i < N; i++) {
+        assert_int_equal(out[i].result, i == 300 ? -EBUSY : 0);
+    }
+    assert_string_equal(out[300].id, id);
+    assert_int_equal(peek_int(f, "SELECT count(*) FROM installs i JOIN hosts h ON "
+                                 "h.id = i.host_id WHERE h.name LIKE 'big%' AND i.state = "
+                                 "'requested'"),
+                     N);
+    /* replaced: each host's attempt counts on from what was read ahead */
+    assert_int_equal(store_batch_begin(f->s), 0);
+    assert_int_equal(store_installs_create(f->s, hosts, N, "el9", true, T0 + 2, out), N);
+    assert_int_equal(store_batch_end(f->s, true), 0);
+    assert_int_equal(status(f->s, "big000").attempt, 2);
+    assert_int_equal(status(f->s, "big599").attempt, 2);
+    assert_int_equal(peek_int(f, "SELECT count(*) FROM installs WHERE state = 'cancelled'"), N);
+    /* and cancelled, all */
+    assert_int_equal(store_batch_begin(f->s), 0);
+    assert_int_equal(store_installs_cancel(f->s, hosts, N, T0 + 3, out), N);
+    assert_int_equal(store_batch_end(f->s, true), 0);
+    assert_int_equal(peek_int(f, "SELECT count(*) FROM installs WHERE state = 'cancelled'"), 2 * N);
+    check_store(f);
+}
+
 /* ---- PostgreSQL: one database, several controllers -------------------- */
 
 /* Two controllers on one database: neither is refused (SQLite's one-writer
@@ -4384,6 +4499,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_dedup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stored_through_gaps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_batch_read_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_milestones_and_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_after_written, setup, teardown),
@@ -4428,6 +4544,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_rules_drive_ops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rules_undo_on_backend_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_installs_batched, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_installs_read_ahead, setup, teardown),
     };
     /* A PostgreSQL database shared by controllers, and its restarts. */
     const struct CMUnitTest postgresql_tests[] = {
