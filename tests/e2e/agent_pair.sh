@@ -187,14 +187,37 @@ keepalived_conf 1 "$LAB_BR" 150 "$LAB_NS_RACK"
 keepalived_conf 2 "$AGENT2_IF" 100 "$NS2"
 
 # keepalived_start N NS: in the foreground of lab_spawn (-n), VRRP only (-P),
-# logging to its log file (-l -D, no syslog -G), pid files in $LAB_DIR (not
-# keepalived<N>.pid: lab_spawn's, which keepalived would take for another
-# keepalived running).
+# logging to its log file keepalived<N>.log (-l -D, no syslog -G), pid files
+# in $LAB_DIR (not keepalived<N>.pid: lab_spawn's, which keepalived would
+# take for another keepalived running), its state dumps (SIGUSR1:
+# keepalived.data in $TMPDIR) in keepalived<N>.tmp/.
 keepalived_start() {
     local k=$LAB_DIR/keepalived$1
-    lab_spawn "keepalived$1" "$2" keepalived -n -P -l -D -G -f "$k.conf" \
+    mkdir -p "$k.tmp"
+    lab_spawn "keepalived$1" "$2" env TMPDIR="$k.tmp" keepalived -n -P -l -D -G -f "$k.conf" \
         -p "$k-main.pid" -r "$k-vrrp.pid" -c "$k-checkers.pid"
     KEEPALIVED_PIDS="$KEEPALIVED_PIDS $LAB_SPAWNED"
+}
+
+# keepalived_state N: keepalived N's instance as it sees it now: its state
+# and, when it has heard a master, that master's priority ("BACKUP 150"),
+# from the state dump it writes on SIGUSR1 (read here as soon as it is
+# written, or the previous signal's).
+keepalived_state() {
+    local k=$LAB_DIR/keepalived$1
+    kill -USR1 "$(cat "$k.pid")" 2>/dev/null
+    awk '/^ VRRP Instance = / { i = 1; next }
+        i && /^   State = / && s == "" { s = $3 }
+        i && /^   Master priority = / && p == "" { p = $4 }
+        END { print s (p != "" ? " " p : "") }' "$k.tmp/keepalived.data" 2>/dev/null
+}
+
+# keepalived_backup_of N PRIORITY: keepalived N is BACKUP and has heard a
+# master advertising PRIORITY. (A BACKUP that hears no master takes over
+# after its master down interval; the "Entering BACKUP STATE" of its log
+# comes before it has heard anyone.)
+keepalived_backup_of() {
+    [ "$(keepalived_state "$1")" = "BACKUP $2" ]
 }
 
 # has_vip NS: the service address is configured in NS.
@@ -248,7 +271,9 @@ lab_say "keepalived: VRRPv3 id $VRID for $LAB_SERVICE_ADDR, priority 150 ($LAB_N
 keepalived_start 1 "$LAB_NS_RACK"
 keepalived_start 2 "$NS2"
 lab_wait_for 15 has_vip "$LAB_NS_RACK" || fail "the service address did not come up on agent 1"
-sleep 2 # a few adverts: agent 2 must stay backup
+# Agent 2's keepalived hears agent 1's adverts and stays backup.
+lab_wait_for 15 keepalived_backup_of 2 150 ||
+    fail "keepalived 2 is not the backup of agent 1's (priority 150) within 15 s (state: $(keepalived_state 2))"
 has_vip "$NS2" && fail "the service address is on both agents"
 code=$(ip netns exec "$LAB_NS_RACK" curl -gs -o /dev/null -w '%{http_code}' -m 5 \
     "http://[$LAB_SERVICE_ADDR]/healthz")
