@@ -18,6 +18,8 @@
 #        |  veth
 #   netns $LAB_NS_BMC   "the host's BMC"
 #     eth0 2001:db8:2::17/64   ipmi_sim: IPMI 2.0 [2001:db8:2::17]:623, powers QEMU on and off
+#   netns $LAB_NS_RACK2 "the rack's second agent" (a redundant pair: lab_pair_net_up)
+#     eth0 2001:db8:1::2/64    rackboot-agent "$LAB_RACK/2" (veth vr2 in br0), keepalived
 #
 # Only documentation addresses (2001:db8::/32), no IPv4, no route out of the
 # namespaces: nothing touches the machine's own interfaces.
@@ -39,6 +41,7 @@ LAB_ID=${LAB_ID:-$$}
 LAB_NS_RACK=${LAB_NS_RACK:-rb-rack-$LAB_ID}
 LAB_NS_CTL=${LAB_NS_CTL:-rb-ctl-$LAB_ID}
 LAB_NS_HOST=${LAB_NS_HOST:-rb-host-$LAB_ID}
+LAB_NS_RACK2=${LAB_NS_RACK2:-rb-rack2-$LAB_ID}
 LAB_CACHE=${LAB_CACHE:-/var/cache/rackboot-e2e}
 
 LAB_BR=br0
@@ -87,6 +90,8 @@ LAB_QEMU_T0=""
 LAB_QEMU_WRAPPER=""
 LAB_CTL_PID=""
 LAB_AGENT_PID=""
+LAB_AGENT2_PID=""
+LAB_KEEPALIVED_PIDS=""
 
 # ---- messages -----------------------------------------------------------------
 lab_ts() { date +%s.%N; }
@@ -269,6 +274,13 @@ lab_cleanup() {
     trap - EXIT INT TERM
     set +e # (run.sh uses set -e: a kill of a pid already gone must not end the cleanup)
     lab_vm_stop 2>/dev/null
+    # keepalived takes a moment to stop (it waits for its VRRP child):
+    # stopped first, with time, rather than SIGKILLed after the short
+    # grace below.
+    for pid in $LAB_KEEPALIVED_PIDS; do
+        lab_stop_pid "$pid" 5
+    done
+    LAB_KEEPALIVED_PIDS=""
     for pid in $LAB_PIDS; do
         kill -TERM "$pid" 2>/dev/null
     done
@@ -555,6 +567,206 @@ lab_start_origin() {
         { echo "lab: origin web server did not start" >&2; return 1; }
 }
 
+# ---- the rack's second agent: a redundant pair -------------------------------------------------
+# tests/e2e/agent_pair.sh and run.sh pair. Agent 2 ("$LAB_RACK/2", the
+# certificate agent/$LAB_RACK@2) in its own namespace $LAB_NS_RACK2, on the
+# rack link (veth vr2 in br0) at $LAB_AGENT2_ADDR; both agents have
+# `service_address = $LAB_SERVICE_ADDR` (set it before lab_write_configs),
+# which keepalived (VRRPv3, the configuration deploy/HA.md gives) holds on
+# agent 1 (priority 150) or, when agent 1's /healthz fails, agent 2 (100).
+LAB_AGENT2_ADDR=2001:db8:1::2
+LAB_AGENT2_IF=eth0
+LAB_VRID=17
+
+# lab_pair_net_up: after lab_net_up, agent 2's namespace: a static address
+# and a default route via the rack's router ($LAB_AGENT_ADDR), as a real
+# agent has (no SLAAC from radvd), and the controller's route back to the
+# rack's prefix.
+lab_pair_net_up() {
+    local n=$LAB_NS_RACK2 i=$LAB_AGENT2_IF
+    lab_new_ns "$n" || return 1
+    ip -n "$LAB_NS_RACK" link add vr2 type veth peer name "$i" netns "$n" ||
+        { echo "lab: no veth from $LAB_NS_RACK to $n" >&2; return 1; }
+    ip -n "$LAB_NS_RACK" link set vr2 master "$LAB_BR" up
+    ip netns exec "$n" sysctl -qw "net.ipv6.conf.$i.accept_ra=0" "net.ipv6.conf.$i.autoconf=0"
+    ip -n "$n" addr add "$LAB_AGENT2_ADDR/$LAB_RACK_PLEN" dev "$i" nodad
+    ip -n "$n" link set "$i" up
+    ip -n "$n" route add default via "$LAB_AGENT_ADDR" ||
+        { echo "lab: no default route in $n" >&2; return 1; }
+    ip -n "$LAB_NS_CTL" route add 2001:db8:1::/64 via "$LAB_UP_AGENT" ||
+        { echo "lab: no route to the rack in $LAB_NS_CTL" >&2; return 1; }
+    lab_wait_for 10 ip netns exec "$n" ping -6 -c1 -W1 "$LAB_UP_CTL" ||
+        { echo "lab: $n cannot reach the controller's address" >&2; return 1; }
+}
+
+# lab_pair_pki: after lab_pki, agent 2's certificate (rackboot-pki issue
+# agent $LAB_RACK --instance 2), its user's.
+lab_pair_pki() {
+    local f
+    "$RB_PKI" --dir "$LAB_DIR/pki" issue agent "$LAB_RACK" --instance 2 >/dev/null ||
+        { echo "lab: rackboot-pki issue agent $LAB_RACK --instance 2 failed" >&2; return 1; }
+    for f in crt key; do
+        [ -s "$LAB_DIR/pki/agent/$LAB_RACK@2.$f" ] ||
+            { echo "lab: no agent/$LAB_RACK@2.$f: $(ls "$LAB_DIR/pki/agent")" >&2; return 1; }
+    done
+    chown -R "$LAB_USER:" "$LAB_DIR/pki/agent"
+}
+
+# lab_write_agent2_config: after lab_write_configs, $LAB_DIR/agent2.conf:
+# agent 1's but for its state, address, link, certificate and DHCPv6
+# preference (the gateway stays the rack's router), checked in its
+# namespace.
+lab_write_agent2_config() {
+    mkdir -p "$LAB_DIR/agent2-state"
+    sed -e "s|^state_dir = .*|state_dir = $LAB_DIR/agent2-state|" \
+        -e "s|^advertise_address = .*|advertise_address = $LAB_AGENT2_ADDR|" \
+        -e "s|^interfaces = .*|interfaces = $LAB_AGENT2_IF\npreference = 100|" \
+        -e "s|^cert = .*/agent/.*|cert = $LAB_DIR/pki/agent/$LAB_RACK@2.crt|" \
+        -e "s|^key = .*/agent/.*|key = $LAB_DIR/pki/agent/$LAB_RACK@2.key|" \
+        "$LAB_DIR/agent.conf" >"$LAB_DIR/agent2.conf"
+    ip netns exec "$LAB_NS_RACK2" "$RB_AGENT" --config "$LAB_DIR/agent2.conf" --check-config \
+        >"$LAB_DIR/agent2-check.out" 2>&1 ||
+        { echo "lab: agent2.conf: $(cat "$LAB_DIR/agent2-check.out")" >&2; return 1; }
+}
+
+# lab_start_agent2: agent 2 started (log agent2.log), ready, connected to
+# the controller, running as $LAB_USER.
+lab_start_agent2() {
+    lab_spawn agent2 "$LAB_NS_RACK2" "$RB_AGENT" --config "$LAB_DIR/agent2.conf"
+    LAB_AGENT2_PID=$LAB_SPAWNED
+    lab_wait_for 15 lab_log_grew agent2.log "rackboot-agent: ready" 0 ||
+        { echo "lab: agent 2 not ready" >&2; return 1; }
+    lab_wait_for 30 lab_log_grew agent2.log "uplink: connected" 0 ||
+        { echo "lab: agent 2 did not connect to the controller" >&2; return 1; }
+    [ "$(lab_uid_of "$LAB_AGENT2_PID")" = "$(id -u "$LAB_USER")" ] ||
+        { echo "lab: agent 2 does not run as $LAB_USER" >&2; return 1; }
+}
+
+# lab_agent_cached LOG: the agent of LOG ($LAB_DIR/LOG) logged each of the
+# installer profile's images as stored in its cache.
+lab_agent_cached() {
+    local f
+    for f in vmlinuz initrd.img squashfs.img; do
+        grep -q "cache stored object=.* url=http://\[$LAB_UP_CTL\]:$LAB_ORIGIN_PORT/$f " "$LAB_DIR/$1" ||
+            return 1
+    done
+}
+
+# lab_agent_served LOG: what the agent of LOG served the host, a line per
+# request (its HTTP log lines, but for keepalived's health checks and
+# /metrics).
+lab_agent_served() {
+    grep -E "http (GET|POST) " "$LAB_DIR/$1" | grep -Ev "http GET /(healthz|metrics) " |
+        sed -E 's/.*(http [A-Z]+ [^ ]*) status=([0-9]+) bytes=([0-9]+).*/  \1 \2 \3 bytes/' | cut -c1-140
+}
+
+# lab_kill_agent: SIGKILLs agent 1 (nothing it has not written survives).
+lab_kill_agent() {
+    kill -KILL "$LAB_AGENT_PID" || return 1
+    wait "$LAB_AGENT_PID" 2>/dev/null
+    LAB_AGENT_PID=""
+}
+
+# lab_keepalived_conf N INTERFACE PRIORITY NS: $LAB_DIR/keepalived<N>.conf,
+# the configuration deploy/HA.md gives operators, but for the names,
+# checked with keepalived -t in NS.
+lab_keepalived_conf() {
+    cat >"$LAB_DIR/keepalived$1.conf" <<EOK
+global_defs {
+    # the health check runs unprivileged; keepalived refuses a script
+    # a non-root user could replace
+    script_user nobody nogroup
+    enable_script_security
+}
+
+# The local agent answers: its HTTP server is up (GET /healthz says ok).
+vrrp_script rackboot_agent {
+    script "/usr/bin/curl -gsf -m 1 -o /dev/null http://[::1]:80/healthz"
+    interval 1
+    timeout 2
+    fall 1
+    rise 1
+}
+
+vrrp_instance rack_$LAB_RACK {
+    state BACKUP
+    interface $2
+    virtual_router_id $LAB_VRID
+    priority $3
+    advert_int 0.5
+    virtual_ipaddress {
+        $LAB_SERVICE_ADDR/$LAB_RACK_PLEN
+    }
+    track_script {
+        rackboot_agent
+    }
+}
+EOK
+    # keepalived -t checks it where it will run, but with script_user root:
+    # 2.2.7 SIGTERMs itself testing a configuration whose scripts run as
+    # another user (keepalived issue #2617, fixed after 2.2.7); the daemon
+    # itself is fine with it.
+    sed 's/^\( *script_user\) .*/\1 root/' "$LAB_DIR/keepalived$1.conf" >"$LAB_DIR/keepalived$1.test.conf"
+    ip netns exec "$4" keepalived -t -f "$LAB_DIR/keepalived$1.test.conf" >"$LAB_DIR/keepalived$1.check" 2>&1 ||
+        { echo "lab: keepalived -t: keepalived$1.conf: $(cat "$LAB_DIR/keepalived$1.check")" >&2; return 1; }
+}
+
+# lab_keepalived_start N NS: in the foreground of lab_spawn (-n), VRRP only
+# (-P), logging to its log file keepalived<N>.log (-l -D, no syslog -G), pid
+# files in $LAB_DIR (not keepalived<N>.pid: lab_spawn's, which keepalived
+# would take for another keepalived running), its state dumps (SIGUSR1:
+# keepalived.data in $TMPDIR) in keepalived<N>.tmp/. lab_cleanup stops it.
+lab_keepalived_start() {
+    local k=$LAB_DIR/keepalived$1
+    mkdir -p "$k.tmp"
+    lab_spawn "keepalived$1" "$2" env TMPDIR="$k.tmp" keepalived -n -P -l -D -G -f "$k.conf" \
+        -p "$k-main.pid" -r "$k-vrrp.pid" -c "$k-checkers.pid"
+    LAB_KEEPALIVED_PIDS="$LAB_KEEPALIVED_PIDS $LAB_SPAWNED"
+}
+
+# lab_keepalived_state N: keepalived N's instance as it sees it now: its
+# state and, when it has heard a master, that master's priority ("BACKUP
+# 150"), from the state dump it writes on SIGUSR1 (read here as soon as it
+# is written, or the previous signal's).
+lab_keepalived_state() {
+    local k=$LAB_DIR/keepalived$1
+    kill -USR1 "$(cat "$k.pid")" 2>/dev/null
+    awk '/^ VRRP Instance = / { i = 1; next }
+        i && /^   State = / && s == "" { s = $3 }
+        i && /^   Master priority = / && p == "" { p = $4 }
+        END { print s (p != "" ? " " p : "") }' "$k.tmp/keepalived.data" 2>/dev/null
+}
+
+# lab_keepalived_backup_of N PRIORITY: keepalived N is BACKUP and has heard
+# a master advertising PRIORITY. (A BACKUP that hears no master takes over
+# after its master down interval; the "Entering BACKUP STATE" of its log
+# comes before it has heard anyone.)
+lab_keepalived_backup_of() {
+    [ "$(lab_keepalived_state "$1")" = "BACKUP $2" ]
+}
+
+# lab_has_vip NS: the service address is configured in NS.
+lab_has_vip() {
+    ip -n "$1" -6 -o addr show | grep -qF " $LAB_SERVICE_ADDR/"
+}
+
+# lab_pair_keepalived_up: keepalived for both agents (1: priority 150 on
+# br0, 2: 100 on its link), the service address on agent 1 within 15 s,
+# agent 2's keepalived its backup (it hears agent 1's adverts) within 15 s,
+# and the address not on agent 2.
+lab_pair_keepalived_up() {
+    lab_keepalived_conf 1 "$LAB_BR" 150 "$LAB_NS_RACK" || return 1
+    lab_keepalived_conf 2 "$LAB_AGENT2_IF" 100 "$LAB_NS_RACK2" || return 1
+    lab_keepalived_start 1 "$LAB_NS_RACK"
+    lab_keepalived_start 2 "$LAB_NS_RACK2"
+    lab_wait_for 15 lab_has_vip "$LAB_NS_RACK" ||
+        { echo "lab: the service address did not come up on agent 1" >&2; return 1; }
+    lab_wait_for 15 lab_keepalived_backup_of 2 150 ||
+        { echo "lab: keepalived 2 is not the backup of agent 1's (priority 150) within 15 s (state: $(lab_keepalived_state 2))" >&2; return 1; }
+    ! lab_has_vip "$LAB_NS_RACK2" ||
+        { echo "lab: the service address is on both agents" >&2; return 1; }
+}
+
 # ---- the fake installer --------------------------------------------------------------------
 # The kernel that Debian's linux-image-amd64 points at.
 lab_kernel_version() {
@@ -798,6 +1010,37 @@ lab_status_field() {
 
 lab_state_is() {
     [ "$(lab_status_field "$1" state)" = "$2" ]
+}
+
+# lab_phase_seen PHASE: install $INSTALL_ID has an event PHASE at the
+# controller.
+lab_phase_seen() {
+    lab_rb events "$LAB_HOST" --json 2>/dev/null |
+        python3 -c 'import json, sys; sys.exit(0 if any(e.get("install_id") == sys.argv[1] and e["phase"] == sys.argv[2] for e in json.load(sys.stdin)) else 1)' \
+            "$INSTALL_ID" "$1"
+}
+
+# lab_phase_time EVENTS PHASE: the time (epoch seconds) of install
+# $INSTALL_ID's first PHASE event in EVENTS (`rackboot events --json`), as
+# the agent that saw it stamped it; nothing when there is none.
+lab_phase_time() {
+    python3 -c '
+import datetime, json, sys
+for e in json.load(open(sys.argv[1])):
+    if e.get("install_id") == sys.argv[2] and e["phase"] == sys.argv[3]:
+        print(datetime.datetime.fromisoformat(e["time"].replace("Z", "+00:00")).timestamp())
+        break' "$1" "$INSTALL_ID" "$2"
+}
+
+# lab_last_ipxe_phase DIR: the last thing iPXE fetches for the profile in
+# DIR/profiles.conf (lab_write_inputs): overlay_fetched, or initrd_fetched
+# without an overlay.
+lab_last_ipxe_phase() {
+    if grep -q '^overlay = yes' "$1/profiles.conf"; then
+        echo overlay_fetched
+    else
+        echo initrd_fetched
+    fi
 }
 
 # ---- QEMU --------------------------------------------------------------------------------------

@@ -11,13 +11,16 @@
 #
 #   netns $LAB_NS_RACK   br0 2001:db8:1::1   agent 1 ("lab1", agent/lab1.crt),
 #                                            DHCPv6 preference 255, keepalived
-#   netns $NS2           eth0 2001:db8:1::2  agent 2 ("lab1/2", agent/lab1@2.crt,
+#   netns $LAB_NS_RACK2  eth0 2001:db8:1::2  agent 2 ("lab1/2", agent/lab1@2.crt,
 #      (veth vr2 in br0)                     rackboot-pki issue agent lab1
 #                                            --instance 2), preference 100,
 #                                            keepalived; default route via
 #                                            2001:db8:1::1 (the rack namespace
 #                                            routes to the controller, which has
 #                                            a route back to 2001:db8:1::/64)
+#
+# (lib.sh's second agent and keepalived functions, which deploy/lab/run.sh
+# pair shares.)
 #
 # Both agents have `service_address = 2001:db8:1::100`; keepalived (VRRPv3,
 # one instance on each agent's rack link, priority 150 and 100, adverts every
@@ -80,127 +83,11 @@ LAB_EXTRA_LOGS="agent2.log keepalived1.log keepalived2.log"
 # shellcheck source=deploy/lab/lib.sh
 . "$HERE/../../deploy/lab/lib.sh"
 
-NS2=rb-rack2-$LAB_ID
-AGENT2_ADDR=2001:db8:1::2
-AGENT2_IF=eth0
+NS2=$LAB_NS_RACK2
 BOOT_LIMIT=${E2E_BOOT_LIMIT:-300}   # power-on to installed
-VRID=17
 
 fail() { lab_fail "$@"; }
 lab_test_start "$(lab_missing net qemu bios installer keepalived)"
-# keepalived takes a moment to stop (it waits for its VRRP child): stopped
-# first, with time, rather than SIGKILLed by lab_cleanup's short grace.
-KEEPALIVED_PIDS=""
-pair_cleanup() {
-    local rc=$? pid
-    for pid in $KEEPALIVED_PIDS; do
-        lab_stop_pid "$pid" 5
-    done
-    (exit "$rc")
-    lab_cleanup
-}
-trap pair_cleanup EXIT
-
-# ---- the rack, and the second agent's namespace ------------------------------------
-lab_say "network: $LAB_NS_CTL (controller, origin), $LAB_NS_RACK (agent 1, radvd, VM), $NS2 (agent 2)"
-lab_net_up || fail "network setup"
-lab_new_ns "$NS2" || fail "namespace $NS2"
-ip -n "$LAB_NS_RACK" link add vr2 type veth peer name "$AGENT2_IF" netns "$NS2" || fail "veth to $NS2"
-ip -n "$LAB_NS_RACK" link set vr2 master "$LAB_BR" up
-# A static address and route, as a real agent has; no SLAAC from radvd.
-ip netns exec "$NS2" sysctl -qw "net.ipv6.conf.$AGENT2_IF.accept_ra=0" "net.ipv6.conf.$AGENT2_IF.autoconf=0"
-ip -n "$NS2" addr add "$AGENT2_ADDR/$LAB_RACK_PLEN" dev "$AGENT2_IF" nodad
-ip -n "$NS2" link set "$AGENT2_IF" up
-ip -n "$NS2" route add default via "$LAB_AGENT_ADDR" || fail "default route in $NS2"
-ip -n "$LAB_NS_CTL" route add 2001:db8:1::/64 via "$LAB_UP_AGENT" || fail "route to the rack in $LAB_NS_CTL"
-lab_wait_for 10 ip netns exec "$NS2" ping -6 -c1 -W1 "$LAB_UP_CTL" ||
-    fail "$NS2 cannot reach the controller's address"
-
-# ---- PKI, configurations -------------------------------------------------------------
-lab_pki || fail "PKI"
-"$RB_PKI" --dir "$LAB_DIR/pki" issue agent "$LAB_RACK" --instance 2 >/dev/null ||
-    fail "rackboot-pki issue agent $LAB_RACK --instance 2"
-for f in crt key; do
-    [ -s "$LAB_DIR/pki/agent/$LAB_RACK@2.$f" ] ||
-        fail "no agent/$LAB_RACK@2.$f: $(ls "$LAB_DIR/pki/agent")"
-done
-chown -R "$LAB_USER:" "$LAB_DIR/pki/agent"
-lab_write_configs || fail "configs do not pass --check-config"
-grep -q "^service_address = $LAB_SERVICE_ADDR\$" "$LAB_DIR/agent.conf" ||
-    fail "lab_write_configs did not set service_address"
-# Agent 2: agent 1's configuration but for its state, address, link,
-# certificate and DHCPv6 preference (the gateway stays the rack's router).
-mkdir -p "$LAB_DIR/agent2-state"
-sed -e "s|^state_dir = .*|state_dir = $LAB_DIR/agent2-state|" \
-    -e "s|^advertise_address = .*|advertise_address = $AGENT2_ADDR|" \
-    -e "s|^interfaces = .*|interfaces = $AGENT2_IF\npreference = 100|" \
-    -e "s|^cert = .*/agent/.*|cert = $LAB_DIR/pki/agent/$LAB_RACK@2.crt|" \
-    -e "s|^key = .*/agent/.*|key = $LAB_DIR/pki/agent/$LAB_RACK@2.key|" \
-    "$LAB_DIR/agent.conf" >"$LAB_DIR/agent2.conf"
-ip netns exec "$NS2" "$RB_AGENT" --config "$LAB_DIR/agent2.conf" --check-config \
-    >"$LAB_DIR/agent2-check.out" 2>&1 ||
-    fail "agent 2's configuration: $(cat "$LAB_DIR/agent2-check.out")"
-
-# keepalived_conf N INTERFACE PRIORITY: $LAB_DIR/keepalived<N>.conf, the
-# configuration deploy/HA.md gives operators, but for the names.
-keepalived_conf() {
-    cat >"$LAB_DIR/keepalived$1.conf" <<EOK
-global_defs {
-    # the health check runs unprivileged; keepalived refuses a script
-    # a non-root user could replace
-    script_user nobody nogroup
-    enable_script_security
-}
-
-# The local agent answers: its HTTP server is up (GET /healthz says ok).
-vrrp_script rackboot_agent {
-    script "/usr/bin/curl -gsf -m 1 -o /dev/null http://[::1]:80/healthz"
-    interval 1
-    timeout 2
-    fall 1
-    rise 1
-}
-
-vrrp_instance rack_$LAB_RACK {
-    state BACKUP
-    interface $2
-    virtual_router_id $VRID
-    priority $3
-    advert_int 0.5
-    virtual_ipaddress {
-        $LAB_SERVICE_ADDR/$LAB_RACK_PLEN
-    }
-    track_script {
-        rackboot_agent
-    }
-}
-EOK
-    # keepalived -t checks it where it will run, but with script_user root:
-    # 2.2.7 SIGTERMs itself testing a configuration whose scripts run as
-    # another user (keepalived issue #2617, fixed after 2.2.7); the daemon
-    # itself is fine with it.
-    sed 's/^\( *script_user\) .*/\1 root/' "$LAB_DIR/keepalived$1.conf" >"$LAB_DIR/keepalived$1.test.conf"
-    ip netns exec "$4" keepalived -t -f "$LAB_DIR/keepalived$1.test.conf" >"$LAB_DIR/keepalived$1.check" 2>&1 ||
-        fail "keepalived -t: keepalived$1.conf: $(cat "$LAB_DIR/keepalived$1.check")"
-}
-keepalived_conf 1 "$LAB_BR" 150 "$LAB_NS_RACK"
-keepalived_conf 2 "$AGENT2_IF" 100 "$NS2"
-
-# keepalived_start N NS: in the foreground of lab_spawn (-n), VRRP only (-P),
-# logging to its log file (-l -D, no syslog -G), pid files in $LAB_DIR (not
-# keepalived<N>.pid: lab_spawn's, which keepalived would take for another
-# keepalived running).
-keepalived_start() {
-    local k=$LAB_DIR/keepalived$1
-    lab_spawn "keepalived$1" "$2" keepalived -n -P -l -D -G -f "$k.conf" \
-        -p "$k-main.pid" -r "$k-vrrp.pid" -c "$k-checkers.pid"
-    KEEPALIVED_PIDS="$KEEPALIVED_PIDS $LAB_SPAWNED"
-}
-
-# has_vip NS: the service address is configured in NS.
-has_vip() {
-    ip -n "$1" -6 -o addr show | grep -qF " $LAB_SERVICE_ADDR/"
-}
 
 # metric NS ADDRESS NAME: an agent's /metrics value (integer part).
 metric() {
@@ -208,21 +95,18 @@ metric() {
         awk -v n="$3" '$1 == n { printf "%d\n", $2; found = 1 } END { exit !found }'
 }
 
-# phase_seen PHASE: the install has an event PHASE at the controller.
-phase_seen() {
-    lab_rb events "$LAB_HOST" --json 2>/dev/null |
-        python3 -c 'import json, sys; sys.exit(0 if any(e.get("install_id") == sys.argv[1] and e["phase"] == sys.argv[2] for e in json.load(sys.stdin)) else 1)' \
-            "$INSTALL_ID" "$1"
-}
+# ---- the rack, and the second agent's namespace ------------------------------------
+lab_say "network: $LAB_NS_CTL (controller, origin), $LAB_NS_RACK (agent 1, radvd, VM), $NS2 (agent 2)"
+lab_net_up || fail "network setup"
+lab_pair_net_up || fail "agent 2's namespace $NS2"
 
-# cached LOG: the agent logged each of the profile's images as stored.
-cached() {
-    local f
-    for f in vmlinuz initrd.img squashfs.img; do
-        grep -q "cache stored object=.* url=http://\[$LAB_UP_CTL\]:$LAB_ORIGIN_PORT/$f " "$LAB_DIR/$1" ||
-            return 1
-    done
-}
+# ---- PKI, configurations -------------------------------------------------------------
+lab_pki || fail "PKI"
+lab_pair_pki || fail "agent 2's certificate"
+lab_write_configs || fail "configs do not pass --check-config"
+grep -q "^service_address = $LAB_SERVICE_ADDR\$" "$LAB_DIR/agent.conf" ||
+    fail "lab_write_configs did not set service_address"
+lab_write_agent2_config || fail "agent 2's configuration"
 
 lab_say "installer payload (Debian kernel from $LAB_CACHE, busybox initrd, stage2)"
 lab_start_origin || fail "origin"
@@ -233,31 +117,23 @@ lab_write_inputs "$LAB_DIR/inputs"
 lab_say "controller, agent 1 ($LAB_RACK) and agent 2 ($LAB_RACK/2)"
 lab_start_controller || fail "controller"
 lab_start_agent || fail "agent 1"
-lab_spawn agent2 "$NS2" "$RB_AGENT" --config "$LAB_DIR/agent2.conf"
-AGENT2_PID=$LAB_SPAWNED
-lab_wait_for 15 lab_log_grew agent2.log "rackboot-agent: ready" 0 || fail "agent 2 not ready"
-lab_wait_for 30 lab_log_grew agent2.log "uplink: connected" 0 ||
-    fail "agent 2 did not connect to the controller"
-[ "$(lab_uid_of "$AGENT2_PID")" = "$(id -u "$LAB_USER")" ] || fail "agent 2 does not run as $LAB_USER"
+lab_start_agent2 || fail "agent 2"
 for ns in "$LAB_NS_RACK" "$NS2"; do
     ip netns exec "$ns" curl -gsf -m 2 -o /dev/null "http://[::1]:80/healthz" ||
         fail "GET http://[::1]/healthz in $ns fails: keepalived's health check cannot work"
 done
 
-lab_say "keepalived: VRRPv3 id $VRID for $LAB_SERVICE_ADDR, priority 150 ($LAB_NS_RACK) and 100 ($NS2)"
-keepalived_start 1 "$LAB_NS_RACK"
-keepalived_start 2 "$NS2"
-lab_wait_for 15 has_vip "$LAB_NS_RACK" || fail "the service address did not come up on agent 1"
-sleep 2 # a few adverts: agent 2 must stay backup
-has_vip "$NS2" && fail "the service address is on both agents"
+lab_say "keepalived: VRRPv3 id $LAB_VRID for $LAB_SERVICE_ADDR, priority 150 ($LAB_NS_RACK) and 100 ($NS2)"
+# On agent 1; agent 2's keepalived hears its adverts and stays backup.
+lab_pair_keepalived_up || fail "keepalived"
 code=$(ip netns exec "$LAB_NS_RACK" curl -gs -o /dev/null -w '%{http_code}' -m 5 \
     "http://[$LAB_SERVICE_ADDR]/healthz")
 [ "$code" = 200 ] || fail "GET /healthz at the service address: HTTP $code"
 
 # ---- 1. submit; both agents cache the images ---------------------------------------------
 lab_submit "$LAB_DIR/inputs"
-lab_wait_for 60 cached agent.log || fail "agent 1 did not cache the profile's images within 60 s"
-lab_wait_for 60 cached agent2.log || fail "agent 2 did not cache the profile's images within 60 s"
+lab_wait_for 60 lab_agent_cached agent.log || fail "agent 1 did not cache the profile's images within 60 s"
+lab_wait_for 60 lab_agent_cached agent2.log || fail "agent 2 did not cache the profile's images within 60 s"
 lab_say "both agents have the images cached"
 lab_rb racks --json >"$LAB_DIR/racks.json" || fail "rackboot racks failed"
 python3 - "$LAB_DIR/racks.json" "$LAB_RACK" <<'PY' || fail "rackboot racks --json does not list both agents of $LAB_RACK: $(cat "$LAB_DIR/racks.json")"
@@ -270,20 +146,17 @@ sys.exit(0 if names == [sys.argv[2], sys.argv[2] + "/2"] else 1)
 PY
 
 # ---- 2. boot; 3. kill the primary after iPXE's last fetch --------------------------------
-LAST_IPXE=initrd_fetched
-grep -q '^overlay = yes' "$LAB_DIR/inputs/profiles.conf" && LAST_IPXE=overlay_fetched
+LAST_IPXE=$(lab_last_ipxe_phase "$LAB_DIR/inputs")
 lab_say "boot (bios): the primary is SIGKILLed once the controller has $LAST_IPXE"
 lab_boot_vm bios "$LAB_DIR/serial1.log" "$((BOOT_LIMIT + 20))" || fail "QEMU"
 T0=$LAB_QEMU_T0
-lab_wait_for 180 phase_seen "$LAST_IPXE" ||
+lab_wait_for 180 lab_phase_seen "$LAST_IPXE" ||
     fail "no $LAST_IPXE within 180 s of power-on (state $(lab_status_field "$LAB_HOST" state), phase $(lab_status_field "$LAB_HOST" phase))"
 T_LAST=$(lab_ts)
 # Whatever the primary served: nothing more after the kill.
 served1=$(grep -c "http GET " "$LAB_DIR/agent.log") # (nothing logs after the kill)
 T_KILL=$(lab_ts)
-kill -KILL "$LAB_AGENT_PID" || fail "kill -KILL agent 1 ($LAB_AGENT_PID)"
-wait "$LAB_AGENT_PID" 2>/dev/null
-LAB_AGENT_PID=""
+lab_kill_agent || fail "kill -KILL agent 1 ($LAB_AGENT_PID)"
 lab_say "agent 1 SIGKILLed $(lab_rel "$T_KILL" "$T0") s after power-on ($(lab_rel "$T_KILL" "$T_LAST") s after $LAST_IPXE was seen)"
 for log in agent.log agent2.log; do
     if grep -q "dhcp6 bound host=$LAB_HOST " "$LAB_DIR/$log"; then
@@ -292,7 +165,7 @@ for log in agent.log agent2.log; do
 done
 
 # ---- 4. the service address moves; the install finishes through agent 2 ------------------
-lab_wait_for 10 has_vip "$NS2" || fail "the service address did not move to agent 2 within 10 s of the kill"
+lab_wait_for 10 lab_has_vip "$NS2" || fail "the service address did not move to agent 2 within 10 s of the kill"
 T_VIP=$(lab_ts)
 lab_wait_for 5 sh -c "! ip -n '$LAB_NS_RACK' -6 -o addr show | grep -qF ' $LAB_SERVICE_ADDR/'" ||
     fail "the service address is still on agent 1's link after it moved to agent 2"
@@ -303,7 +176,7 @@ code=$(ip netns exec "$LAB_NS_RACK" curl -gs -o /dev/null -w '%{http_code}' -m 5
 
 T_NEXT=""
 # when the controller first shows the installer's next fetch, the kickstart
-note_next() { [ -n "$T_NEXT" ] || ! phase_seen kickstart_fetched || T_NEXT=$(lab_ts); }
+note_next() { [ -n "$T_NEXT" ] || ! lab_phase_seen kickstart_fetched || T_NEXT=$(lab_ts); }
 lab_wait_installed "$BOOT_LIMIT" note_next
 T_INSTALLED=$(lab_ts)
 [ -n "$T_NEXT" ] || T_NEXT=$T_INSTALLED
@@ -317,16 +190,10 @@ grep -Eq "http GET \"?/ks/[^ ]* status=200 .*client=\[?$LAB_HOST_ADDR" "$LAB_DIR
     fail "agent 2 did not serve the kickstart to $LAB_HOST_ADDR"
 [ "$(grep -c "http GET " "$LAB_DIR/agent.log")" = "$served1" ] ||
     fail "agent 1's log grew HTTP requests after its SIGKILL"
-# What each agent served the host (its HTTP log lines, but for keepalived's
-# health checks and the test's /metrics).
-served() {
-    grep -E "http (GET|POST) " "$LAB_DIR/$1" | grep -Ev "http GET /(healthz|metrics) " |
-        sed -E 's/.*(http [A-Z]+ [^ ]*) status=([0-9]+) bytes=([0-9]+).*/  \1 \2 \3 bytes/' | cut -c1-140
-}
 echo "---- agent 1 ($LAB_RACK) served the host:"
-served agent.log
+lab_agent_served agent.log
 echo "---- agent 2 ($LAB_RACK/2) served the host:"
-served agent2.log
+lab_agent_served agent2.log
 
 # ---- 5. agent 1 back; both journals drain ------------------------------------------------
 lab_start_agent || fail "agent 1 did not start again"
@@ -334,12 +201,12 @@ unacked=$(sed -n 's/.*event journal .* unacked=\([0-9]*\).*/\1/p' "$LAB_DIR/agen
 lab_say "agent 1 restarted: its journal held ${unacked:-?} unacknowledged events"
 drained() {
     [ "$(metric "$LAB_NS_RACK" "$LAB_AGENT_ADDR" rackboot_journal_pending_events)" = 0 ] &&
-        [ "$(metric "$NS2" "$AGENT2_ADDR" rackboot_journal_pending_events)" = 0 ]
+        [ "$(metric "$NS2" "$LAB_AGENT2_ADDR" rackboot_journal_pending_events)" = 0 ]
 }
 lab_wait_for 30 drained ||
-    fail "the agents' journals did not drain within 30 s (pending: agent 1 $(metric "$LAB_NS_RACK" "$LAB_AGENT_ADDR" rackboot_journal_pending_events), agent 2 $(metric "$NS2" "$AGENT2_ADDR" rackboot_journal_pending_events))"
+    fail "the agents' journals did not drain within 30 s (pending: agent 1 $(metric "$LAB_NS_RACK" "$LAB_AGENT_ADDR" rackboot_journal_pending_events), agent 2 $(metric "$NS2" "$LAB_AGENT2_ADDR" rackboot_journal_pending_events))"
 # keepalived gives the address back to agent 1 (the higher priority).
-lab_wait_for 10 has_vip "$LAB_NS_RACK" || fail "the service address did not return to agent 1"
+lab_wait_for 10 lab_has_vip "$LAB_NS_RACK" || fail "the service address did not return to agent 1"
 
 # ---- 6. the controller's view: every phase in order, none twice ---------------------------
 EXPECTED="dhcp_bound script_served kernel_fetched initrd_fetched"
@@ -393,12 +260,7 @@ lab_state_is "$LAB_HOST" installed || fail "status is not installed at the end"
 
 T_END=$(lab_ts)
 # The next phase as agent 2 saw it (its event's time; the same clock here).
-T_KS=$(python3 -c '
-import datetime, json, sys
-for e in json.load(open(sys.argv[1])):
-    if e.get("install_id") == sys.argv[2] and e["phase"] == "kickstart_fetched":
-        print(datetime.datetime.fromisoformat(e["time"].replace("Z", "+00:00")).timestamp())
-        break' "$LAB_DIR/events.json" "$INSTALL_ID")
+T_KS=$(lab_phase_time "$LAB_DIR/events.json" kickstart_fetched)
 echo "failover: kill -> service address on agent 2 $(lab_rel "$T_VIP" "$T_KILL") s;" \
     "kill -> next phase (kickstart_fetched, served by agent 2) $(lab_rel "$T_KS" "$T_KILL") s," \
     "seen at the controller $(lab_rel "$T_NEXT" "$T_KILL") s (polled; the installer's kernel boots in between)"
