@@ -324,10 +324,16 @@ static const char *const migrations[] = {
  * parameters (cast where the context leaves a type open), IS DISTINCT
  * FROM, greatest(), a JSON array read by jsonb_array_elements_text, and
  * LIMIT NULL for "no limit" where SQLite takes -1. */
-#define INSTALL_COLS_FOR_INTENT                                                                    \
-    "i.uuid, i.token, i.attempt, i.state, i.profile_id, h.id, h.name, r.name, h.address, "         \
-    "h.prefix_length, h.gateway, h.hostname"
-#define HOST_COLS "h.id, h.name, r.name, h.address, h.prefix_length, h.gateway, h.hostname"
+/* A host with its MACs (one BYTEA of 6 bytes each, in order) and its DUID
+ * (host_from_row): in the row, as a sync reads 20 hosts and more, rather
+ * than two statements a host after it. */
+#define HOST_COLS                                                                                  \
+    "h.id, h.name, r.name, h.address, h.prefix_length, h.gateway, h.hostname, "                    \
+    "(SELECT string_agg(mac, ''::bytea ORDER BY position) FROM host_macs WHERE host_id = h.id), "  \
+    "(SELECT d.duid FROM host_duids d JOIN host_macs m ON m.mac = d.mac "                          \
+    "WHERE m.host_id = h.id ORDER BY d.last_seen_ms DESC LIMIT 1)"
+#define HOST_COLS_N             9
+#define INSTALL_COLS_FOR_INTENT "i.uuid, i.token, i.attempt, i.state, i.profile_id, " HOST_COLS
 #define HOST_BMC_COLS                                                                              \
     "h.bmc_url, h.bmc_user, h.bmc_password != '', h.firmware, h.power_state, h.power_updated_ms"
 #define STATUS_SELECT                                                                              \
@@ -397,7 +403,6 @@ enum {
     ST_MACS_OF_HOST,
     ST_MAC_DELETE,
     ST_MAC_UPSERT,
-    ST_DUID_OF_HOST,
     ST_DUID_UPSERT,
     ST_MAC_HOST,
     ST_ACTIVE_OF_HOST,
@@ -414,6 +419,7 @@ enum {
     ST_IMAGES_LIST,
     ST_BUMP_RACKS_OF_PROFILE,
     ST_INSTALL_INSERT,
+    ST_INSTALLS_INSERT_MANY,
     ST_INSTALL_SET_STATE,
     ST_INSTALL_SET_PHASE,
     ST_INSTALL_SET_NOTE,
@@ -535,8 +541,6 @@ static const char *const statements[_ST_MAX] = {
     [ST_MAC_UPSERT] = "INSERT INTO host_macs (mac, host_id, position) VALUES ($1, $2, $3) "
                       "ON CONFLICT (mac) DO UPDATE SET host_id = excluded.host_id, "
                       "position = excluded.position",
-    [ST_DUID_OF_HOST] = "SELECT d.duid FROM host_duids d JOIN host_macs m ON m.mac = d.mac "
-                        "WHERE m.host_id = $1 ORDER BY d.last_seen_ms DESC LIMIT 1",
     [ST_DUID_UPSERT] = "INSERT INTO host_duids (duid, mac, first_seen_ms, last_seen_ms) "
                        "VALUES ($1, $2, $3, $3) ON CONFLICT (duid, mac) DO UPDATE SET "
                        "last_seen_ms = greatest(host_duids.last_seen_ms, excluded.last_seen_ms)",
@@ -590,6 +594,14 @@ static const char *const statements[_ST_MAX] = {
         "INSERT INTO installs (uuid, host_id, profile_id, state, token, attempt, generation, "
         "created_ms, updated_ms) VALUES ($1, $2, $3, 'requested', $4, $5, "
         "(SELECT generation FROM racks WHERE id = $6), $7, $7)",
+    /* A slice's new installs in one statement (installs_pending_add). */
+    [ST_INSTALLS_INSERT_MANY] =
+        "INSERT INTO installs (uuid, host_id, profile_id, state, token, attempt, generation, "
+        "created_ms, updated_ms) SELECT u.uuid, u.host_id, u.profile_id, 'requested', u.token, "
+        "u.attempt, (SELECT generation FROM racks WHERE id = u.rack_id), u.now, u.now "
+        "FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], "
+        "$6::bigint[], $7::bigint[]) WITH ORDINALITY AS u(uuid, host_id, profile_id, token, "
+        "attempt, rack_id, now, ord) ORDER BY u.ord",
     [ST_INSTALL_SET_STATE] = "UPDATE installs SET " SET_STATE_STAMPS ", "
                              "message = coalesce($4::text, message) WHERE id = $1",
     /* The rack's hosts' requested installs, host by host (as
@@ -722,6 +734,26 @@ static const char *const statements[_ST_MAX] = {
     [ST_EXPIRY_LOCK] = "SELECT pg_try_advisory_lock(" EXPIRY_LOCK ")",
 };
 
+/* Kinds of rows inserted as one statement ("Rows inserted as one
+ * statement" below), in the order they are sent. */
+enum {
+    RB_INSTALLS,
+    RB_EVENTS,
+    _RB_MAX,
+};
+
+/* The columns of ST_INSTALLS_INSERT_MANY, $1 on. */
+enum {
+    IN_UUID,
+    IN_HOST,
+    IN_PROFILE,
+    IN_TOKEN,
+    IN_ATTEMPT,
+    IN_RACK,
+    IN_NOW,
+    _IN_COLS,
+};
+
 /* The columns of ST_EVENTS_INSERT_MANY, $1 on. */
 enum {
     EV_RACK,
@@ -738,6 +770,7 @@ enum {
     EV_HOST_ID,
     _EV_COLS,
 };
+#define ROW_COLS_MAX _EV_COLS
 
 /* Results a write-behind pipeline may owe before it is read: far fewer
  * than would fill the socket buffers with small command results. */
@@ -763,9 +796,9 @@ struct store_backend {
     /* Moves at every write of installs' states or rows: a host's installs
      * cached with it (rowcache_row.installs_epoch) are valid while equal. */
     uint64_t installs_epoch;
-    /* Event rows of this savepoint not sent yet ("The batch insert of
-     * events" below), a column each. */
-    pgarray events[_EV_COLS];
+    /* Rows of this savepoint not sent yet ("Rows inserted as one
+     * statement" below), of each kind a column array each. */
+    pgarray rows[_RB_MAX][ROW_COLS_MAX];
     struct owed {
         int id;       /* statement, or -1 for SQL text */
         bool prepare; /* its PQsendPrepare */
@@ -890,7 +923,7 @@ static int conn_ready(backend *b)
 
 static int pipe_send_text(backend *b, const char *sql);
 static int pipe_sync(backend *b, const char *what, PGresult **ret);
-static int events_before(backend *b, int id);
+static int rows_before(backend *b, int id);
 #define PIPE_ROOM 2 /* results one call may add to a pipeline */
 
 /* Runs SQL text (transaction control, migrations: several statements
@@ -898,7 +931,7 @@ static int events_before(backend *b, int id);
 static int exec(backend *b, const char *sql, const char *what)
 {
     TRY(conn_ready(b));
-    TRY(events_before(b, -1));
+    TRY(rows_before(b, -1));
     if (b->pipeline && b->n_owed + PIPE_ROOM > PIPE_OWED_MAX) {
         TRY(pipe_sync(b, what, NULL));
     }
@@ -1035,6 +1068,7 @@ static const bool deferrable[_ST_MAX] = {
     [ST_AUDIT_INSERT] = true,
     [ST_EVENTS_ANNOUNCE] = true,
     [ST_EVENTS_INSERT_MANY] = true,
+    [ST_INSTALLS_INSERT_MANY] = true,
 };
 
 static void stmt_name(int id, char name[16])
@@ -1169,7 +1203,7 @@ static int run(backend *b, int id, const params *p, PGresult **ret)
     char name[16];
     stmt_name(id, name);
     TRY(conn_ready(b));
-    TRY(events_before(b, id));
+    TRY(rows_before(b, id));
     if (b->pipeline && b->n_owed + PIPE_ROOM > PIPE_OWED_MAX) {
         TRY(pipe_sync(b, "query", NULL));
     }
@@ -1204,7 +1238,7 @@ static int run(backend *b, int id, const params *p, PGresult **ret)
 static int run_deferred(backend *b, int id, const params *p)
 {
     TRY(conn_ready(b));
-    TRY(events_before(b, id));
+    TRY(rows_before(b, id));
     TRY(pipe_enter(b));
     int r = pipe_send(b, id, p);
     if (r < 0 || b->n_owed + PIPE_ROOM >= PIPE_OWED_MAX) {
@@ -1237,18 +1271,26 @@ static int run_id(backend *b, int id, int64_t arg)
     return r < 0 ? r : 0;
 }
 
-/* ---- The batch insert of events ---------------------------------------
+/* ---- Rows inserted as one statement ------------------------------------
  *
- * An event batch's rows (event_insert with no answer wanted: the rules
- * checked that their keys are free) wait here, and go as one INSERT from
- * unnest() of a column array each (ST_EVENTS_INSERT_MANY, pgarray.h),
- * sent write-behind before the first statement that may read or write
- * events, and at the latest with RELEASE or COMMIT: one statement per
- * batch where a row was one. They belong to the savepoint they were made
- * in (RELEASE sends them): ROLLBACK (TO) drops them. */
+ * New installs of a fleet-wide request (install_insert) and an event
+ * batch's rows (event_insert with no answer wanted: the rules checked that
+ * their keys are free) wait here, and go as one INSERT from unnest() of a
+ * column array each (pgarray.h): one statement per slice or batch where a
+ * row was one. They are sent write-behind before the first statement that
+ * may see their table, and at the latest with RELEASE or COMMIT: they
+ * belong to the savepoint they were made in, and ROLLBACK (TO) drops them.
+ * Installs go before events, which may name them. */
+
+/* Statements that can run while new installs wait: they name installs by
+ * id (which a waiting one has not been given to anyone), or not at all. */
+static const bool leaves_new_installs_alone[_ST_MAX] = {
+    [ST_HOST_BY_NAME] = true,      [ST_HOSTS_BY_NAMES] = true,   [ST_INSTALL_SET_STATE] = true,
+    [ST_INSTALL_SET_PHASE] = true, [ST_INSTALL_SET_NOTE] = true, [ST_AUDIT_INSERT] = true,
+};
 
 /* Statements that neither read nor write events: what the ingest rules
- * run between a batch's rows, which therefore do not send them. */
+ * run between a batch's rows. */
 static const bool leaves_events_alone[_ST_MAX] = {
     [ST_HOST_BY_NAME] = true,
     [ST_HOSTS_BY_NAMES] = true,
@@ -1266,32 +1308,91 @@ static const bool leaves_events_alone[_ST_MAX] = {
     [ST_RACK_BUMP] = true,
     [ST_AGENT_ENSURE] = true,
     [ST_AGENT_STORED] = true,
-    [ST_EVENTS_INSERT_MANY] = true,
+    [ST_INSTALLS_INSERT_MANY] = true,
 };
 
-static void events_pending_drop(backend *b)
+static const struct row_batch_kind {
+    int stmt; /* takes a column array per parameter, $1 on */
+    int n_cols;
+    const bool *leaves_alone; /* [_ST_MAX] */
+    const char *what;
+} row_batch_kinds[_RB_MAX] = {
+    [RB_INSTALLS] = { ST_INSTALLS_INSERT_MANY, _IN_COLS, leaves_new_installs_alone, "installs" },
+    [RB_EVENTS] = { ST_EVENTS_INSERT_MANY, _EV_COLS, leaves_events_alone, "events" },
+};
+
+static void rows_drop(backend *b)
 {
-    for (int c = 0; c < _EV_COLS; c++) {
-        pgarray_reset(&b->events[c]);
+    for (int k = 0; k < _RB_MAX; k++) {
+        for (int c = 0; c < row_batch_kinds[k].n_cols; c++) {
+            pgarray_reset(&b->rows[k][c]);
+        }
     }
+}
+
+/* Sends the waiting rows of kind k (write-behind), those of the kinds
+ * before it first. */
+static int rows_send(backend *b, int k)
+{
+    for (int before = 0; before < k; before++) {
+        TRY(rows_send(b, before));
+    }
+    const struct row_batch_kind *kind = &row_batch_kinds[k];
+    pgarray *cols = b->rows[k];
+    if (cols[0].n == 0) {
+        return 0;
+    }
+    params p = { 0 };
+    for (int c = 0; c < kind->n_cols; c++) {
+        const char *text = pgarray_text(&cols[c]);
+        if (!text) {
+            rows_drop(b);
+            return fail(b, -ENOMEM, "%s: out of memory", kind->what);
+        }
+        p_text(&p, text);
+    }
+    int r = run_deferred(b, kind->stmt, &p); /* libpq copied the arrays */
+    for (int c = 0; c < kind->n_cols; c++) {
+        pgarray_reset(&cols[c]);
+    }
+    return r;
+}
+
+/* Before statement `id` (-1: SQL text) runs: the waiting rows it may see
+ * go first. */
+static int rows_before(backend *b, int id)
+{
+    for (int k = _RB_MAX - 1; k >= 0; k--) {
+        const struct row_batch_kind *kind = &row_batch_kinds[k];
+        if (id == kind->stmt || (id >= 0 && kind->leaves_alone[id])) {
+            continue;
+        }
+        return rows_send(b, k); /* and the kinds before it */
+    }
+    return 0;
+}
+
+static int64_t i64_of(uint64_t v)
+{
+    return v > INT64_MAX ? INT64_MAX : (int64_t)v;
 }
 
 static void events_pending_add(backend *b, int64_t rack_id, unsigned instance, const store_event *e,
                                int64_t install_id, int64_t host_id, uint64_t now,
                                const char *refused)
 {
-    pgarray *col = b->events;
+    pgarray *col = b->rows[RB_EVENTS];
     pgarray_add_i64(&col[EV_RACK], rack_id);
     pgarray_add_i64(&col[EV_INSTANCE], instance);
-    pgarray_add_i64(&col[EV_SEQ], e->seq > INT64_MAX ? INT64_MAX : (int64_t)e->seq);
+    pgarray_add_i64(&col[EV_SEQ], i64_of(e->seq));
     if (install_id > 0) {
         pgarray_add_i64(&col[EV_INSTALL], install_id);
     } else {
         pgarray_add_text(&col[EV_INSTALL], NULL);
     }
     pgarray_add_text(&col[EV_HOST], e->host ? e->host : "");
-    pgarray_add_i64(&col[EV_TIME], e->time_ms > INT64_MAX ? INT64_MAX : (int64_t)e->time_ms);
-    pgarray_add_i64(&col[EV_RECEIVED], now > INT64_MAX ? INT64_MAX : (int64_t)now);
+    pgarray_add_i64(&col[EV_TIME], i64_of(e->time_ms));
+    pgarray_add_i64(&col[EV_RECEIVED], i64_of(now));
     pgarray_add_i64(&col[EV_PHASE], (int64_t)e->phase);
     pgarray_add_i64(&col[EV_PERCENT], e->percent);
     pgarray_add_text(&col[EV_MESSAGE], e->message ? e->message : "");
@@ -1303,34 +1404,16 @@ static void events_pending_add(backend *b, int64_t rack_id, unsigned instance, c
     }
 }
 
-/* Sends the waiting rows (write-behind), if any. */
-static int events_pending_send(backend *b)
+static void installs_pending_add(backend *b, const store_install_new *in)
 {
-    if (b->events[EV_SEQ].n == 0) {
-        return 0;
-    }
-    params p = { 0 };
-    for (int c = 0; c < _EV_COLS; c++) {
-        const char *text = pgarray_text(&b->events[c]);
-        if (!text) {
-            events_pending_drop(b);
-            return fail(b, -ENOMEM, "event batch: out of memory");
-        }
-        p_text(&p, text);
-    }
-    int r = run_deferred(b, ST_EVENTS_INSERT_MANY, &p); /* libpq copied the arrays */
-    events_pending_drop(b);
-    return r;
-}
-
-/* Before statement `id` (-1: SQL text) runs: the waiting rows go first,
- * unless it leaves events alone. */
-static int events_before(backend *b, int id)
-{
-    if (id >= 0 && leaves_events_alone[id]) {
-        return 0;
-    }
-    return events_pending_send(b);
+    pgarray *col = b->rows[RB_INSTALLS];
+    pgarray_add_text(&col[IN_UUID], in->uuid);
+    pgarray_add_i64(&col[IN_HOST], in->host_id);
+    pgarray_add_i64(&col[IN_PROFILE], in->profile_id);
+    pgarray_add_text(&col[IN_TOKEN], in->token);
+    pgarray_add_i64(&col[IN_ATTEMPT], in->attempt);
+    pgarray_add_i64(&col[IN_RACK], in->rack_id);
+    pgarray_add_i64(&col[IN_NOW], i64_of(in->now));
 }
 
 /* ---- Lookups kept for a write transaction (store/rowcache.h) ---------- */
@@ -1509,8 +1592,10 @@ static void pg_close(backend *b)
     rowcache_free(b->racks);
     rowcache_free(b->hosts);
     rowcache_free(b->installs);
-    for (int c = 0; c < _EV_COLS; c++) {
-        pgarray_done(&b->events[c]);
+    for (int k = 0; k < _RB_MAX; k++) {
+        for (int c = 0; c < ROW_COLS_MAX; c++) {
+            pgarray_done(&b->rows[k][c]);
+        }
     }
     free(b);
 }
@@ -1646,7 +1731,7 @@ static int pg_schema_version(backend *b)
  * do not roll back a begin that failed. */
 static int pg_begin(backend *b)
 {
-    events_pending_drop(b);
+    rows_drop(b);
     b->lost = false;
     int r = exec(b,
                  "BEGIN ISOLATION LEVEL READ COMMITTED; "
@@ -1666,7 +1751,7 @@ static int pg_begin(backend *b)
 /* A read snapshot: what SQLite's deferred BEGIN gives a reader. */
 static int pg_begin_read(backend *b)
 {
-    events_pending_drop(b);
+    rows_drop(b);
     cache_reset(b, false);
     b->lost = false;
     TRY(exec(b, "BEGIN ISOLATION LEVEL REPEATABLE READ", "begin"));
@@ -1691,7 +1776,7 @@ static int pg_commit(backend *b)
         b->lost = false;
         return r;
     }
-    TRY(events_pending_send(b));
+    TRY(rows_send(b, _RB_MAX - 1));
     if (b->pipeline) {
         /* COMMIT joins the write-behind pipeline. When a write in it
          * failed, COMMIT is not run: the transaction stays open in error
@@ -1722,7 +1807,7 @@ static int pg_commit(backend *b)
 
 static int pg_rollback(backend *b)
 {
-    events_pending_drop(b);
+    rows_drop(b);
     cache_reset(b, false);
     (void)pipe_sync(b, "rollback", NULL); /* its failure is what is rolled back */
     b->lost = false;
@@ -1739,7 +1824,7 @@ static int pg_savepoint(backend *b)
     if (b->tx) {
         /* Write-behind: a job's first statement carries it. */
         TRY(conn_ready(b));
-        TRY(events_pending_send(b));
+        TRY(rows_send(b, _RB_MAX - 1));
         if (b->pipeline && b->n_owed + PIPE_ROOM > PIPE_OWED_MAX) {
             TRY(pipe_sync(b, "savepoint", NULL));
         }
@@ -1782,7 +1867,7 @@ static int pg_release(backend *b)
 static int pg_rollback_to(backend *b)
 {
     TRY(tx_alive(b));
-    events_pending_drop(b);
+    rows_drop(b);
     rowcache_clear(b->racks); /* what it read since may be undone */
     rowcache_clear(b->hosts);
     rowcache_clear(b->installs);
@@ -2081,9 +2166,8 @@ static int pg_host_macs(backend *b, int64_t host_id, uint8_t (*ret)[6], size_t m
 }
 
 /* Fills h from a row of HOST_COLS (from column `c`), with MACs and DUID. */
-static int host_from_row(backend *b, const PGresult *row, int i, int c, store_host *h)
+static void host_from_row(const PGresult *row, int i, int c, store_host *h)
 {
-    int64_t id = col_i64(row, i, c);
     memset(h, 0, sizeof(*h));
     snprintf(h->name, sizeof(h->name), "%s", col_text(row, i, c + 1));
     snprintf(h->rack, sizeof(h->rack), "%s", col_text(row, i, c + 2));
@@ -2091,17 +2175,14 @@ static int host_from_row(backend *b, const PGresult *row, int i, int c, store_ho
     h->prefix_length = (uint32_t)col_int(row, i, c + 4);
     h->has_gateway = col_blob(row, i, c + 5, h->gateway, 16, 16) == 16;
     snprintf(h->hostname, sizeof(h->hostname), "%s", col_text(row, i, c + 6));
-    TRY(pg_host_macs(b, id, h->macs, STORE_MACS_MAX, &h->n_macs));
-
-    _cleanup_result_ PGresult *res = NULL;
-    params p = { 0 };
-    p_i64(&p, id);
-    TRY(run(b, ST_DUID_OF_HOST, &p, &res));
-    if (PQntuples(res) > 0) {
-        ssize_t n = col_blob(res, 0, 0, h->duid, 0, sizeof(h->duid));
-        h->duid_len = n > 0 ? (size_t)n : 0;
+    uint8_t macs[STORE_MACS_MAX * 6];
+    ssize_t n = col_blob(row, i, c + 7, macs, 0, sizeof(macs)); /* host_put keeps to the max */
+    if (n > 0 && n % 6 == 0) {
+        h->n_macs = (size_t)n / 6;
+        memcpy(h->macs, macs, (size_t)n);
     }
-    return 0;
+    n = col_blob(row, i, c + 8, h->duid, 0, sizeof(h->duid));
+    h->duid_len = n > 0 ? (size_t)n : 0;
 }
 
 /* Fills h's BMC fields from a row of HOST_BMC_COLS (from column `c`). */
@@ -2125,8 +2206,8 @@ static int pg_host_get(backend *b, const char *name, store_host *ret)
     if (PQntuples(res) == 0) {
         return 0;
     }
-    TRY(host_from_row(b, res, 0, 0, ret));
-    host_bmc_from_row(res, 0, 7, ret);
+    host_from_row(res, 0, 0, ret);
+    host_bmc_from_row(res, 0, HOST_COLS_N, ret);
     return 1;
 }
 
@@ -2665,6 +2746,11 @@ static int pg_installs_count(backend *b, int (*cb)(install_state state, uint64_t
 static int pg_install_insert(backend *b, const store_install_new *in)
 {
     b->installs_epoch++; /* the host's active and latest install */
+    if (cache_on(b)) {
+        /* under the writer lock: with the others of the slice */
+        installs_pending_add(b, in);
+        return 0;
+    }
     params p = { 0 };
     p_text(&p, in->uuid);
     p_i64(&p, in->host_id);
@@ -2784,7 +2870,7 @@ static int pg_intents_of_rack(backend *b, int64_t rack_id,
         };
         TRY(col_state(b, res, i, 3, &in.state));
         /* columns 5..: HOST_COLS */
-        TRY(host_from_row(b, res, i, 5, h));
+        host_from_row(res, i, 5, h);
         TRY(cb(&in, userdata));
     }
     return 0;
