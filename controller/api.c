@@ -58,11 +58,15 @@ typedef struct endpoint {
 typedef struct parked parked;
 typedef struct api_job api_job;
 
+#define API_READ_QUEUES_MAX 16
+
 struct api {
-    store_queue *queue; /* every request's store work runs there */
-    size_t jobs;        /* work submitted whose `done` has not run yet */
-    api_job *running;   /* requests taken and not yet answered */
-    uint64_t pokes;     /* api_poke() calls so far */
+    store_queue *queue; /* every request's store work runs there, but reads: */
+    store_queue *read_queues[API_READ_QUEUES_MAX]; /* api_config */
+    size_t n_read_queues;
+    size_t jobs;      /* work submitted whose `done` has not run yet */
+    api_job *running; /* requests taken and not yet answered */
+    uint64_t pokes;   /* api_poke() calls so far */
     hub *hub;
     endpoint local;
     endpoint operators;
@@ -1164,6 +1168,7 @@ static void do_status(store *st, const Rackboot__V1__StatusRequest *req, reply_c
 /* ---- Events (with long poll) ------------------------------------------- */
 
 static void job_run(api *a, store_queue_work_fn work, store_queue_done_fn done, void *arg);
+static void job_run_read(api *a, store_queue_work_fn work, store_queue_done_fn done, void *arg);
 static void request_end(api *a, rpc_call *call, reply_ctx *rc, int body);
 static void request_settle(api *a, reply_ctx *rc, int body);
 static void request_end_local(api *a, api_job *j);
@@ -1307,7 +1312,7 @@ static void poll_check(api *a, parked *p)
     }
     p->checking = true;
     p->again = false;
-    job_run(a, poll_check_work, poll_check_done, p);
+    job_run_read(a, poll_check_work, poll_check_done, p);
 }
 
 void api_poke(api *a)
@@ -1757,12 +1762,34 @@ static api_job *api_job_free(api_job *j)
 /* Runs `work` on the store queue, then `done` on the loop. Without the
  * memory to queue it, `done` runs here with -ENOMEM (the request is dropped
  * and its caller times out) and may free `arg` before this returns. */
-static void job_run(api *a, store_queue_work_fn work, store_queue_done_fn done, void *arg)
+static void job_run_on(api *a, store_queue *q, store_queue_work_fn work, store_queue_done_fn done,
+                       void *arg)
 {
     a->jobs++;
-    if (store_queue_submit(a->queue, work, done, arg) < 0) {
+    if (store_queue_submit(q, work, done, arg) < 0) {
         done(arg, -ENOMEM);
     }
+}
+
+static void job_run(api *a, store_queue_work_fn work, store_queue_done_fn done, void *arg)
+{
+    job_run_on(a, a->queue, work, done, arg);
+}
+
+/* job_run() for work that only reads: on the read queue with the fewest
+ * jobs waiting (api_config.read_queues), else on the queue. */
+static void job_run_read(api *a, store_queue_work_fn work, store_queue_done_fn done, void *arg)
+{
+    store_queue *q = a->queue;
+    size_t least = SIZE_MAX;
+    for (size_t i = 0; i < a->n_read_queues; i++) {
+        size_t n = store_queue_pending(a->read_queues[i]);
+        if (n < least) {
+            least = n;
+            q = a->read_queues[i];
+        }
+    }
+    job_run_on(a, q, work, done, arg);
 }
 
 /* The request itself (any thread). */
@@ -2175,7 +2202,11 @@ static void request_submit(api *a, endpoint *ep, rpc_call *call, Rackboot__V1__A
     }
     a->running = j;
     rc->a = NULL; /* the job's now */
-    job_run(a, job_work, job_done, j);
+    if (kind->verb || refused) {
+        job_run(a, job_work, job_done, j); /* a write, or its refusal's audit row */
+    } else {
+        job_run_read(a, job_work, job_done, j);
+    }
 }
 
 /* ---- Dispatch ---------------------------------------------------------- */
@@ -2470,7 +2501,7 @@ static int ipc_share(const char *url, char **ret_error)
 
 int api_new(uv_loop_t *loop, hub *hb, const api_config *cfg, api **ret, char **ret_error)
 {
-    if (!cfg->queue) {
+    if (!cfg->queue || cfg->n_read_queues > API_READ_QUEUES_MAX) {
         return -EINVAL;
     }
     api *a = calloc(1, sizeof(*a));
@@ -2478,6 +2509,10 @@ int api_new(uv_loop_t *loop, hub *hb, const api_config *cfg, api **ret, char **r
         return -ENOMEM;
     }
     a->queue = cfg->queue;
+    for (size_t i = 0; i < cfg->n_read_queues; i++) {
+        a->read_queues[i] = cfg->read_queues[i];
+    }
+    a->n_read_queues = cfg->n_read_queues;
     a->web_login = cfg->web_login;
     a->on_installs_changed = cfg->on_installs_changed;
     a->installs_userdata = cfg->installs_userdata;

@@ -37,6 +37,13 @@ typedef struct api_config {
      * loop keeps the handshake and the answers that need no store. It must
      * be freed before the API. */
     store_queue *queue;
+    /* Reads (listings, status, events and their long polls, the audit
+     * log) run on the least busy of these instead, each its own store
+     * connection: a long write batch on `queue` (a fleet install, agents'
+     * event batches) does not hold them, nor they it. None: on `queue`.
+     * Freed before the API too. */
+    store_queue *const *read_queues;
+    size_t n_read_queues;
     /* `rackboot web login` (WebLoginRequest, operators and viewers): a
      * one-time sign-in URL for `who` in the caller's role (web/server.h's
      * web_server_login_url()). NULL: the web view is off, and the request

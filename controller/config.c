@@ -88,6 +88,9 @@ static const confload_key installs_keys[] = {
 static const confload_key store_keys[] = {
     { "keep_events_days", CONFLOAD_UINT, AT(keep_events_days), .max = 36500,
       .expect = "days (0 keeps events for ever, at most 36500)" },
+    { "read_connections", CONFLOAD_UINT, AT(read_connections),
+      .max = CONTROLLER_MAX_READ_CONNECTIONS,
+      .expect = "a number of connections, 0 to 16 (0: reads wait with the writes)" },
     { "url", CONFLOAD_CUSTOM, .parse = parse_store_url },
 };
 
@@ -161,6 +164,7 @@ int controller_config_load(const char *path, diag *d, controller_config **ret)
     c->timeouts.boot_ms = (uint64_t)CONTROLLER_DEFAULT_BOOT_TIMEOUT * 1000;
     c->timeouts.install_ms = (uint64_t)CONTROLLER_DEFAULT_INSTALL_TIMEOUT * 1000;
     c->keep_events_days = CONTROLLER_DEFAULT_KEEP_EVENTS;
+    c->read_connections = CONTROLLER_DEFAULT_READ_CONNECTIONS;
 
     int r = confload_load(path, &schema, c, d);
     if (r < 0) {

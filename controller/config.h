@@ -14,13 +14,15 @@
 #include "install_fsm.h"
 #include "log.h"
 
-#define CONTROLLER_DEFAULT_API_LISTEN      "ipc:///run/rackboot/api.sock"
-#define CONTROLLER_DEFAULT_BOOT_TIMEOUT    1800u  /* s: dispatched → installing */
-#define CONTROLLER_DEFAULT_INSTALL_TIMEOUT 7200u  /* s: installing → installed */
-#define CONTROLLER_DEFAULT_SYNC_WAIT_MAX   60000u /* ms: longest long poll */
-#define CONTROLLER_DEFAULT_KEEP_EVENTS     90u    /* days: [store] keep_events_days */
-#define CONTROLLER_DEFAULT_METRICS_PORT    9464u  /* [metrics] listen without a port */
-#define CONTROLLER_DEFAULT_WEB_PORT        8443u  /* [web] listen without a port */
+#define CONTROLLER_DEFAULT_API_LISTEN       "ipc:///run/rackboot/api.sock"
+#define CONTROLLER_DEFAULT_BOOT_TIMEOUT     1800u  /* s: dispatched → installing */
+#define CONTROLLER_DEFAULT_INSTALL_TIMEOUT  7200u  /* s: installing → installed */
+#define CONTROLLER_DEFAULT_SYNC_WAIT_MAX    60000u /* ms: longest long poll */
+#define CONTROLLER_DEFAULT_KEEP_EVENTS      90u    /* days: [store] keep_events_days */
+#define CONTROLLER_DEFAULT_READ_CONNECTIONS 2u     /* [store] read_connections */
+#define CONTROLLER_MAX_READ_CONNECTIONS     16u
+#define CONTROLLER_DEFAULT_METRICS_PORT     9464u /* [metrics] listen without a port */
+#define CONTROLLER_DEFAULT_WEB_PORT         8443u /* [web] listen without a port */
 
 typedef struct controller_config {
     char *path;
@@ -44,6 +46,7 @@ typedef struct controller_config {
     /* [store] */
     char *store_url; /* "sqlite:///PATH" (store_url_check()); NULL: <state_dir>/fleet.db */
     uint32_t keep_events_days; /* events are deleted after this; 0: kept for ever */
+    uint32_t read_connections; /* the API's reads' own store connections; 0: none */
     /* [metrics] */
     bool metrics;                       /* listen was set: serve GET /metrics there */
     struct sockaddr_in6 metrics_listen; /* plain HTTP (controller/scrape.h) */

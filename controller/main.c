@@ -58,6 +58,9 @@ typedef struct controller {
     uv_loop_t *loop;
     store *st;
     store_queue *queue; /* every store call of the hub, the API and the upkeep */
+    /* The API's reads, each its own connection ([store] read_connections) */
+    store_queue *read_queues[CONTROLLER_MAX_READ_CONNECTIONS];
+    size_t n_read_queues;
     pki_verifier *verifier;
     nng_tls_config *tls;      /* what the TLS listeners use for new connections */
     nng_tls_config *tls_prev; /* the one before, kept until the next reload (rpc.h) */
@@ -436,6 +439,9 @@ static void shutdown_all(controller *c)
     c->scrape = scrape_free(c->scrape);
     /* First of the rest: its jobs hold the hub's calls, and end now. */
     c->queue = store_queue_free(c->queue);
+    for (size_t i = 0; i < c->n_read_queues; i++) {
+        c->read_queues[i] = store_queue_free(c->read_queues[i]);
+    }
     if (c->web) {
         web_server_set_api(c->web, NULL);
     }
@@ -749,8 +755,18 @@ static int run(const char *path, const char *user)
                   error ? error : errstr(r));
         goto out;
     }
+    for (; c.n_read_queues < c.cfg->read_connections; c.n_read_queues++) {
+        r = store_queue_new(c.loop, c.st, &c.read_queues[c.n_read_queues], &error);
+        if (r < 0) {
+            log_error("cannot open the store %s for reads ([store] read_connections): %s", db_shown,
+                      error ? error : errstr(r));
+            goto out;
+        }
+    }
     hc.queue = c.queue;
     ac.queue = c.queue;
+    ac.read_queues = c.read_queues;
+    ac.n_read_queues = c.n_read_queues;
     ac.on_installs_changed = on_installs_changed;
     ac.installs_userdata = &c;
     if (c.cfg->web) {

@@ -816,9 +816,12 @@ __attribute__((format(printf, 3, 4))) static int fail(backend *b, int r, const c
         va_start(ap, fmt);
         vsnprintf(b->err, b->err_len, fmt, ap);
         va_end(ap);
-        /* One line: libpq's messages end in (and may hold) newlines. */
+        /* One line of text: libpq's messages end in (and may hold)
+         * newlines, and tabs ("server closed the connection unexpectedly\n
+         * \tThis probably means ..."), which a reply's message may not
+         * carry (rbproto: the API answered "internal error"). */
         for (char *c = b->err; *c; c++) {
-            if (*c == '\n' || *c == '\r') {
+            if ((unsigned char)*c < 0x20 || *c == 0x7f) {
                 *c = c[1] ? ' ' : '\0';
             }
         }
@@ -1195,6 +1198,29 @@ static int pipe_sync(backend *b, const char *what, PGresult **ret)
     return 0;
 }
 
+/* Runs statement `id` (its name, prepared once per connection) with `p`,
+ * outside pipeline mode. */
+static int run_now(backend *b, int id, const char *name, const params *p, PGresult **ret)
+{
+    if (!b->prepared[id]) {
+        _cleanup_result_ PGresult *res = PQprepare(b->conn, name, statements[id], 0, NULL);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            return db_fail(b, res, "prepare");
+        }
+        b->prepared[id] = true;
+    }
+    PGresult *res = PQexecPrepared(b->conn, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
+                                   p ? p->fmt : NULL, 0);
+    ExecStatusType s = PQresultStatus(res);
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+        int r = db_fail(b, res, "query");
+        PQclear(res);
+        return r;
+    }
+    *ret = res;
+    return 0;
+}
+
 /* Runs statement `id` (prepared once per connection) with `p`; its result
  * in *ret (rows or none) for the caller to clear. In a write-behind
  * pipeline, it joins it: one round trip for all. */
@@ -1215,23 +1241,17 @@ static int run(backend *b, int id, const params *p, PGresult **ret)
         }
         return pipe_sync(b, "query", ret);
     }
-    if (!b->prepared[id]) {
-        _cleanup_result_ PGresult *res = PQprepare(b->conn, name, statements[id], 0, NULL);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            return db_fail(b, res, "prepare");
-        }
-        b->prepared[id] = true;
+    int r = run_now(b, id, name, p, ret);
+    if (r < 0 && !b->tx && PQstatus(b->conn) == CONNECTION_BAD) {
+        /* Outside a transaction only reads run (backend.h), and a server
+         * that closed the idle connection (a restart, a failover) ran
+         * nothing: read once more on a new one (conn_ready), so that an
+         * operator's first listing after the database came back is
+         * answered. A write finds the loss in its transaction and fails. */
+        TRY(conn_ready(b));
+        r = run_now(b, id, name, p, ret);
     }
-    PGresult *res = PQexecPrepared(b->conn, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
-                                   p ? p->fmt : NULL, 0);
-    ExecStatusType s = PQresultStatus(res);
-    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-        int r = db_fail(b, res, "query");
-        PQclear(res);
-        return r;
-    }
-    *ret = res;
-    return 0;
+    return r;
 }
 
 /* Sends a deferrable write (write-behind): 0, or a failure to send. */
@@ -1748,13 +1768,19 @@ static int pg_begin(backend *b)
     return 0;
 }
 
-/* A read snapshot: what SQLite's deferred BEGIN gives a reader. */
+/* A read snapshot: what SQLite's deferred BEGIN gives a reader. On a
+ * connection the server closed while idle, begun once more on a new one,
+ * as run() reads (a write's BEGIN fails instead, and says so). */
 static int pg_begin_read(backend *b)
 {
     rows_drop(b);
     cache_reset(b, false);
     b->lost = false;
-    TRY(exec(b, "BEGIN ISOLATION LEVEL REPEATABLE READ", "begin"));
+    int r = exec(b, "BEGIN ISOLATION LEVEL REPEATABLE READ", "begin");
+    if (r < 0 && PQstatus(b->conn) == CONNECTION_BAD) {
+        r = exec(b, "BEGIN ISOLATION LEVEL REPEATABLE READ", "begin"); /* as run() */
+    }
+    TRY(r);
     b->tx = true;
     return 0;
 }

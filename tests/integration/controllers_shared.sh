@@ -33,7 +33,7 @@ CLI_BIN=${4:?}
 TEST_NAME=controllers_shared
 T=$(mktemp -d /tmp/rackboot-shared.XXXXXX)
 FAIL_LOGS="a.log b.log server.log"
-A_PID="" B_PID="" POLL="" SUBMIT="" WATCHERS="" WATCH=""
+A_PID="" B_PID="" POLL="" SUBMIT="" WATCHERS="" WATCH="" HOLDER="" WRITE=""
 # . postgres_lib.sh sets these.
 PG_BIN="" PG_URL=""
 # shellcheck source=postgres_lib.sh
@@ -42,7 +42,7 @@ PG_BIN="" PG_URL=""
 . "$(dirname "$0")/controller_lib.sh"
 
 cleanup() {
-    for p in $POLL $SUBMIT $WATCHERS $WATCH $A_PID $B_PID; do
+    for p in $POLL $SUBMIT $WATCHERS $WATCH $HOLDER $WRITE $A_PID $B_PID; do
         kill "$p" 2>/dev/null
     done
     wait 2>/dev/null
@@ -259,6 +259,42 @@ wait_for 30 sh -c "! kill -0 $WATCH 2>/dev/null" || fail "watch on B did not end
 wait "$WATCH"
 grep -q '"state": *"installed"' watch-b.out || fail "watch on B: $(cat watch-b.out)"
 WATCH=""
+
+step "reads do not wait behind writes ([store] read_connections, default 2)"
+# psql holds the store's writer lock: a write through A waits for it (5 s,
+# then it fails as busy); a status through A meanwhile is answered on a
+# read connection of its own, before the write ends. With reads on the
+# write connection, the status would be answered after it.
+"$PG_BIN/psql" -X -At "$STORE_URL" -c "SELECT pg_advisory_lock(1380078420)" \
+    -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
+HOLDER=$!
+lock_held() { [ "$(db "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
+                       AND objid = 1380078420 AND granted")" = 1 ]; }
+wait_for 30 lock_held || fail "psql did not take the writer lock"
+(
+    cli a hosts add web9 --mac 52:54:00:00:0a:09 --rack rack-a --address 2001:db8:a::9 \
+        >write.out 2>&1
+    now_ms >write.end
+) &
+WRITE=$!
+write_waits() { [ "$(db "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+                         AND wait_event = 'advisory'")" -ge 1 ]; }
+wait_for 30 write_waits || fail "the write through A does not wait for the writer lock"
+cli a status web1 --json >held-status.json || fail "status through A while a write waits"
+STATUS_END=$(now_ms)
+grep -q '"state"' held-status.json || fail "status: $(cat held-status.json)"
+wait "$WRITE"
+WRITE=""
+[ "$STATUS_END" -lt "$(cat write.end)" ] ||
+    fail "the status was answered after the waiting write ended: reads wait for writes"
+grep -qi "busy\|lock" write.out || fail "the write should fail as busy: $(cat write.out)"
+# psql's session sleeps on in the server whatever happens to psql: end it.
+db "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'
+    AND objid = 1380078420 AND granted" >/dev/null || fail "end psql's session"
+wait "$HOLDER" 2>/dev/null
+HOLDER=""
+lock_free() { ! lock_held; }
+wait_for 30 lock_free || fail "the writer lock is still held"
 
 step "SIGKILL A during a fan-out of 500 intents: each dispatched once, each event stored once"
 RACKS=(rack-c rack-d rack-e rack-f) # 125 hosts each, their agents parked on B

@@ -60,7 +60,8 @@ static void test_good_file(void **state)
                           "boot_timeout = 600\n"
                           "install_timeout = 0\n"
                           "[store]\n"
-                          "keep_events_days = 30\n",
+                          "keep_events_days = 30\n"
+                          "read_connections = 4\n",
                           &d, &c),
                      0);
     assert_int_equal(diag_count(d), 0);
@@ -77,6 +78,7 @@ static void test_good_file(void **state)
     assert_int_equal(c->timeouts.boot_ms, 600000);
     assert_int_equal(c->timeouts.install_ms, 0);
     assert_int_equal(c->keep_events_days, 30);
+    assert_int_equal(c->read_connections, 4);
     controller_config_free(c);
     diag_free(d);
 }
@@ -93,6 +95,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->timeouts.boot_ms, CONTROLLER_DEFAULT_BOOT_TIMEOUT * 1000ull);
     assert_int_equal(c->timeouts.install_ms, CONTROLLER_DEFAULT_INSTALL_TIMEOUT * 1000ull);
     assert_int_equal(c->keep_events_days, 90);
+    assert_int_equal(c->read_connections, CONTROLLER_DEFAULT_READ_CONNECTIONS);
     assert_null(c->store_url); /* the store stays <state_dir>/fleet.db */
     controller_config_free(c);
     diag_free(d);
@@ -140,6 +143,16 @@ static void test_keep_events_days(void **state)
     assert_true(has_problem(d, ":5: keep_events_days: expected days"));
     assert_true(has_problem(d, ":6: keep_events_days: expected days"));
     assert_true(has_problem(d, ":7: unknown key \"foo\" in [store]"));
+    diag_free(d);
+    /* read_connections: 0 (reads wait with the writes) to 16 */
+    assert_int_equal(load("[controller]\nstate_dir = s\n[store]\nread_connections = 0\n", &d, &c),
+                     0);
+    assert_int_equal(c->read_connections, 0);
+    controller_config_free(c);
+    diag_free(d);
+    assert_int_equal(load("[controller]\nstate_dir = s\n[store]\nread_connections = 17\n", &d, &c),
+                     -EINVAL);
+    assert_true(has_problem(d, ":4: read_connections: expected a number of connections"));
     diag_free(d);
 }
 
