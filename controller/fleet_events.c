@@ -349,7 +349,8 @@ static int ingest_read_ahead(ingest_batch *b)
     }
     TRY(s->ops->events_stored_in(s->be, b->rack_id, b->instance, b->through, upto, stored_add, b));
     if (b->n_stored > 1) {
-        qsort(b->stored, b->n_stored, sizeof(*b->stored), u64_cmp); /* sorted already */
+        /* the backends answer in order: a safeguard for bsearch() */
+        qsort(b->stored, b->n_stored, sizeof(*b->stored), u64_cmp);
     }
 
     _cleanup_free_ const char **hosts = calloc(n_cand, sizeof(*hosts));
@@ -598,9 +599,13 @@ static int ingest_tx(store *s, int64_t rack_id, unsigned instance, const store_e
     TRY(s->ops->agent_ensure(s->be, rack_id, instance));
     TRY(s->ops->agent_stored_through(s->be, rack_id, instance, &b.through));
     if (n > 0 && !(b.notes = calloc(n, sizeof(*b.notes)))) {
-        return -ENOMEM;
+        return fleet_fail(s, -ENOMEM, "out of memory for an event batch");
     }
-    TRY(ingest_read_ahead(&b));
+    r = ingest_read_ahead(&b);
+    if (r == -ENOMEM && !*s->errmsg) {
+        return fleet_fail(s, r, "out of memory for an event batch");
+    }
+    TRY(r);
     for (size_t i = 0; i < n; i++) {
         store_event_timing *timing = timings ? &timings[i] : NULL;
         store_event_result res;

@@ -81,7 +81,9 @@ static int install_plan(store *s, const char *host, bool replace, host_plan *p)
 
 /* Before host i of hosts[0..n): reads ahead, every READ_AHEAD_HOSTS hosts,
  * what install_plan() and cancel_many() look up of each (store/backend.h):
- * a statement for 256 hosts instead of up to three per host. */
+ * for an install, a statement for 256 hosts instead of three per host (a
+ * cancel writes as it goes, and each write makes the hosts' installs
+ * read again: it gains the host lookups only). */
 static int hosts_read_ahead(store *s, const char *const *hosts, size_t n, size_t i)
 {
     if (!s->ops->lookups_prime || n < 2 || i % READ_AHEAD_HOSTS != 0) {

@@ -906,6 +906,8 @@ static int session_setup(backend *b)
     return 0;
 }
 
+static void rows_drop(backend *b);
+
 /* A usable connection: after a loss, reconnects (outside a transaction;
  * inside one the loss is the caller's -EIO). */
 static int conn_ready(backend *b)
@@ -916,6 +918,7 @@ static int conn_ready(backend *b)
     if (b->lost) {
         return fail(b, -EIO, "connection to the database lost in a transaction");
     }
+    rows_drop(b); /* of a transaction the loss ended */
     PQreset(b->conn);
     if (PQstatus(b->conn) != CONNECTION_OK) {
         return fail(b, -EIO, "cannot reconnect to the database: %s", PQerrorMessage(b->conn));
@@ -1241,13 +1244,15 @@ static int run(backend *b, int id, const params *p, PGresult **ret)
         }
         return pipe_sync(b, "query", ret);
     }
+    bool in_tx = b->tx;
     int r = run_now(b, id, name, p, ret);
-    if (r < 0 && !b->tx && PQstatus(b->conn) == CONNECTION_BAD) {
-        /* Outside a transaction only reads run (backend.h), and a server
-         * that closed the idle connection (a restart, a failover) ran
-         * nothing: read once more on a new one (conn_ready), so that an
-         * operator's first listing after the database came back is
-         * answered. A write finds the loss in its transaction and fails. */
+    if (r < 0 && !in_tx && PQstatus(b->conn) == CONNECTION_BAD) {
+        /* Outside a transaction only reads run (backend.h; and the expiry
+         * lock, a session's, which dies with it), and a server that
+         * closed the idle connection (a restart, a failover) ran nothing:
+         * once more on a new one (conn_ready), so that an operator's
+         * first listing after the database came back is answered. A
+         * write finds the loss in its transaction and fails. */
         TRY(conn_ready(b));
         r = run_now(b, id, name, p, ret);
     }
@@ -1629,6 +1634,7 @@ static int new_backend(const char *conninfo, char *errbuf, size_t errlen, backen
     }
     b->err = errbuf;
     b->err_len = errlen;
+    b->installs_epoch = 1; /* 0 is a cached host's "installs not read" */
     b->conninfo = strdup(conninfo);
     if (!b->conninfo) {
         pg_close(b);
@@ -1799,6 +1805,7 @@ static int pg_commit(backend *b)
     cache_reset(b, false);
     if (b->lost) {
         int r = tx_alive(b);
+        rows_drop(b);
         b->lost = false;
         return r;
     }
@@ -1870,12 +1877,14 @@ static int pg_release(backend *b)
 {
     TRY(tx_alive(b));
     int r = exec(b, "RELEASE SAVEPOINT op", "release");
+    PGTransactionStatusType ts = PQtransactionStatus(b->conn);
     if (r < 0 && !b->lost && PQstatus(b->conn) == CONNECTION_OK &&
-        PQtransactionStatus(b->conn) == PQTRANS_INERROR) {
-        /* A write sent ahead (write-behind) failed: this savepoint's work
-         * is undone, as the rules undo a write that answered its failure
-         * itself, and the batch goes on without it. The write's reason
-         * stays the answer. */
+        (ts == PQTRANS_INERROR || ts == PQTRANS_INTRANS)) {
+        /* A write sent ahead (write-behind) failed, or the rows waiting
+         * to be inserted could not be sent: this savepoint's work is
+         * undone, as the rules undo a write that answered its failure
+         * itself, and the batch goes on without it. The reason stays the
+         * answer. */
         char saved[256] = "";
         if (b->err) {
             snprintf(saved, sizeof(saved), "%s", b->err);
