@@ -58,11 +58,9 @@ typedef struct endpoint {
 typedef struct parked parked;
 typedef struct api_job api_job;
 
-#define API_READ_QUEUES_MAX 16
-
 struct api {
-    store_queue *queue; /* every request's store work runs there, but reads: */
-    store_queue *read_queues[API_READ_QUEUES_MAX]; /* api_config */
+    store_queue *queue;              /* every request's store work runs there, but reads: */
+    store_queue *const *read_queues; /* api_config's */
     size_t n_read_queues;
     size_t jobs;      /* work submitted whose `done` has not run yet */
     api_job *running; /* requests taken and not yet answered */
@@ -2501,7 +2499,7 @@ static int ipc_share(const char *url, char **ret_error)
 
 int api_new(uv_loop_t *loop, hub *hb, const api_config *cfg, api **ret, char **ret_error)
 {
-    if (!cfg->queue || cfg->n_read_queues > API_READ_QUEUES_MAX) {
+    if (!cfg->queue || (cfg->n_read_queues > 0 && !cfg->read_queues)) {
         return -EINVAL;
     }
     api *a = calloc(1, sizeof(*a));
@@ -2509,9 +2507,7 @@ int api_new(uv_loop_t *loop, hub *hb, const api_config *cfg, api **ret, char **r
         return -ENOMEM;
     }
     a->queue = cfg->queue;
-    for (size_t i = 0; i < cfg->n_read_queues; i++) {
-        a->read_queues[i] = cfg->read_queues[i];
-    }
+    a->read_queues = cfg->read_queues;
     a->n_read_queues = cfg->n_read_queues;
     a->web_login = cfg->web_login;
     a->on_installs_changed = cfg->on_installs_changed;

@@ -41,7 +41,7 @@ typedef struct api_config {
      * log) run on the least busy of these instead, each its own store
      * connection: a long write batch on `queue` (a fleet install, agents'
      * event batches) does not hold them, nor they it. None: on `queue`.
-     * Freed before the API too. */
+     * The array outlives the API; the queues are freed before it too. */
     store_queue *const *read_queues;
     size_t n_read_queues;
     /* `rackboot web login` (WebLoginRequest, operators and viewers): a

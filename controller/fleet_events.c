@@ -310,8 +310,9 @@ static int elsewhere_add(int64_t install_id, Rackboot__V1__Phase phase, void *us
     return 0;
 }
 
-/* Appends `v` to list[0..*n) unless there (a batch names few hosts, and
- * each many times; the first look is at the last one added). */
+/* Appends `v` to list[0..*n) unless there. A scan: a batch names the
+ * hosts of one rack (tens), each many times, and the first look is at the
+ * last one added. */
 static void distinct_add(const char **list, size_t *n, const char *v)
 {
     for (size_t i = *n; i-- > 0;) {
@@ -347,11 +348,8 @@ static int ingest_read_ahead(ingest_batch *b)
     if (n_cand == 0) {
         return 0; /* a batch sent again: all duplicates */
     }
+    /* in order (backend.h), as bsearch() wants them */
     TRY(s->ops->events_stored_in(s->be, b->rack_id, b->instance, b->through, upto, stored_add, b));
-    if (b->n_stored > 1) {
-        /* the backends answer in order: a safeguard for bsearch() */
-        qsort(b->stored, b->n_stored, sizeof(*b->stored), u64_cmp);
-    }
 
     _cleanup_free_ const char **hosts = calloc(n_cand, sizeof(*hosts));
     _cleanup_free_ const char **uuids = calloc(n_cand, sizeof(*uuids));

@@ -8,7 +8,12 @@
  * (8.15.6 "Array Value Input"): every text element double-quoted with `"`
  * and `\` escaped, so no value (empty, "NULL", braces, commas, spaces) is
  * read as anything but itself; NULL unquoted. A literal is sent as a text
- * parameter, never spliced into SQL. */
+ * parameter, never spliced into SQL.
+ *
+ * Not common/rbuf.h: it refuses text past 1 MiB (a rendered file), and a
+ * batch's message column may reach 2 MiB (1,000 events of 1,024-byte
+ * lines, each byte possibly escaped); a literal is also read, then added
+ * to, where rbuf hands its text over once. */
 #pragma once
 
 #include <stddef.h>

@@ -980,10 +980,16 @@ static void p_i64(params *p, int64_t v)
     p->n++;
 }
 
+/* Times, generations and seqs fit in 63 bits; clamped instead of
+ * wrapping. */
+static int64_t i64_of(uint64_t v)
+{
+    return v > INT64_MAX ? INT64_MAX : (int64_t)v;
+}
+
 static void p_u64(params *p, uint64_t v)
 {
-    /* Times and generations fit in 63 bits; clamp instead of wrapping. */
-    p_i64(p, v > INT64_MAX ? INT64_MAX : (int64_t)v);
+    p_i64(p, i64_of(v));
 }
 
 /* NULL is SQL NULL. */
@@ -1395,11 +1401,6 @@ static int rows_before(backend *b, int id)
         return rows_send(b, k); /* and the kinds before it */
     }
     return 0;
-}
-
-static int64_t i64_of(uint64_t v)
-{
-    return v > INT64_MAX ? INT64_MAX : (int64_t)v;
 }
 
 static void events_pending_add(backend *b, int64_t rack_id, unsigned instance, const store_event *e,
@@ -2690,13 +2691,19 @@ static int pg_install_find(backend *b, const char *uuid, store_install_ref *ret)
     return 1;
 }
 
-/* A text[] parameter of names. */
-static int names_array(backend *b, const char *const *names, size_t n, pgarray *ret)
+/* Runs statement `id` with the names as its $1 (text[]). */
+static int run_names(backend *b, int id, const char *const *names, size_t n, PGresult **ret)
 {
+    _cleanup_(pgarray_done) pgarray a = { 0 };
     for (size_t i = 0; i < n; i++) {
-        pgarray_add_text(ret, names[i]);
+        pgarray_add_text(&a, names[i]);
     }
-    return pgarray_text(ret) ? 0 : fail(b, -ENOMEM, "lookups: out of memory");
+    if (!pgarray_text(&a)) {
+        return fail(b, -ENOMEM, "lookups: out of memory");
+    }
+    params p = { 0 };
+    p_text(&p, pgarray_text(&a));
+    return run(b, id, &p, ret);
 }
 
 /* A host row of ST_HOSTS_WITH_INSTALLS_BY_NAMES's columns 3..: its
@@ -2726,13 +2733,9 @@ static int pg_lookups_prime(backend *b, const store_lookahead *la)
         return 0; /* nowhere to keep them */
     }
     if (la->n_hosts > 0) {
-        _cleanup_(pgarray_done) pgarray names = { 0 };
         _cleanup_result_ PGresult *res = NULL;
-        params p = { 0 };
-        TRY(names_array(b, la->hosts, la->n_hosts, &names));
-        p_text(&p, pgarray_text(&names));
-        TRY(run(b, la->host_installs ? ST_HOSTS_WITH_INSTALLS_BY_NAMES : ST_HOSTS_BY_NAMES, &p,
-                &res));
+        TRY(run_names(b, la->host_installs ? ST_HOSTS_WITH_INSTALLS_BY_NAMES : ST_HOSTS_BY_NAMES,
+                      la->hosts, la->n_hosts, &res));
         for (int i = 0; i < PQntuples(res); i++) {
             rowcache_row row = { .id = col_i64(res, i, 0), .rack_id = col_i64(res, i, 1) };
             if (la->host_installs) {
@@ -2742,12 +2745,8 @@ static int pg_lookups_prime(backend *b, const store_lookahead *la)
         }
     }
     if (la->n_installs > 0) {
-        _cleanup_(pgarray_done) pgarray uuids = { 0 };
         _cleanup_result_ PGresult *res = NULL;
-        params p = { 0 };
-        TRY(names_array(b, la->installs, la->n_installs, &uuids));
-        p_text(&p, pgarray_text(&uuids));
-        TRY(run(b, ST_INSTALLS_BY_UUIDS, &p, &res));
+        TRY(run_names(b, ST_INSTALLS_BY_UUIDS, la->installs, la->n_installs, &res));
         for (int i = 0; i < PQntuples(res); i++) {
             store_install_ref in;
             TRY(install_ref_from_row(b, res, i, &in));
